@@ -1,0 +1,40 @@
+# upisim: a local, multi-node model of India's UPI message network.
+
+DATA ?= .upisim
+BUF  := go tool -modfile=tools/go.mod buf
+
+.PHONY: run test test-short gen check-gen lint build bench e2e
+
+## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
+run:
+	go run ./cmd/upisim up --data $(DATA)
+
+## test: vet, then every test with the race detector (integration and e2e included)
+test:
+	go vet ./...
+	go test -race -count=1 -timeout 15m ./...
+
+## test-short: the unit tests only
+test-short:
+	go test -short -count=1 ./...
+
+## gen: regenerate gen/ from proto/ (offline once modules are cached)
+gen:
+	$(BUF) generate
+
+## check-gen: fail when gen/ drifts from proto/ or the protos break lint
+check-gen:
+	$(BUF) lint
+	$(BUF) generate
+	git diff --exit-code -- gen/
+	@test -z "$$(git status --porcelain -- gen/)" || { echo "untracked files in gen/:"; git status --porcelain -- gen/; exit 1; }
+
+lint: check-gen
+	go vet ./...
+
+build:
+	go build -o bin/upisim ./cmd/upisim
+
+## bench: drive pay flows against a network started with 'make run'
+bench:
+	go run ./cmd/upisim bench --data $(DATA) --flows 20000 --concurrency 64
