@@ -1,0 +1,374 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/upisim/upisim/internal/ids"
+)
+
+// Node roles.
+const (
+	RoleTPAP   = "tpap"
+	RolePSP    = "psp"
+	RoleSwitch = "switch"
+	RoleBank   = "bank"
+)
+
+// Roles lists every node role, in the order a network is usually described.
+var Roles = []string{RoleTPAP, RolePSP, RoleSwitch, RoleBank}
+
+// Network is a parsed network description: the nodes, the people and
+// merchants seeded into them, and network-wide limits and timeouts.
+// Amounts are int64 paise and durations time.Duration.
+type Network struct {
+	Name      string
+	Nodes     []Node
+	Users     []User
+	Merchants []Merchant
+	Limits    Limits
+	Timeouts  Timeouts
+	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
+	Heartbeat time.Duration
+}
+
+// Node is one node of the network.
+type Node struct {
+	Name string
+	Role string // RoleTPAP, RolePSP, RoleSwitch or RoleBank
+	// Handles are the VPA handles a PSP owns (lowercase, without '@').
+	Handles []string
+	// IFSC is a bank's IFSC (uppercase).
+	IFSC string
+	// GRPCAddr and HTTPAddr are host:port; empty until AssignAddrs or the
+	// network file sets them.
+	GRPCAddr string
+	HTTPAddr string
+	// Prefix is the 3-letter prefix of the IDs the node makes; Parse sets
+	// it to ids.PrefixFor(Name) when the file leaves it out.
+	Prefix string
+}
+
+// User is a person with a VPA at a PSP and an account at a bank.
+type User struct {
+	VPA     string
+	Name    string
+	Bank    string // bank node name
+	Account string
+	Balance int64 // opening balance, paise
+	PIN     string
+	Mobile  string // optional, 10 digits
+}
+
+// Merchant is a business with a VPA at a PSP and an account at a bank.
+type Merchant struct {
+	VPA     string
+	Name    string
+	MCC     string // 4-digit merchant category code
+	Bank    string // bank node name
+	Account string
+	Balance int64 // opening balance, paise
+}
+
+// Limits are network-wide transaction limits, in paise.
+type Limits struct {
+	// PerTxn is the largest P2P amount; the remitter bank declines more
+	// with Z8.
+	PerTxn int64
+}
+
+// Timeouts are the switch's and PSPs' timers.
+type Timeouts struct {
+	Debit       time.Duration
+	Credit      time.Duration
+	CheckStatus time.Duration
+	Reversal    time.Duration
+	ValAdd      time.Duration
+	// CollectExpiryMax caps a collect request's expiry; 0 means no cap.
+	CollectExpiryMax time.Duration
+}
+
+// The YAML shape of a network file. Amounts and durations are strings so a
+// missing field can be told apart from zero and parse errors name the field.
+type rawNetwork struct {
+	Name      string        `yaml:"name,omitempty"`
+	Nodes     []rawNode     `yaml:"nodes"`
+	Users     []rawUser     `yaml:"users,omitempty"`
+	Merchants []rawMerchant `yaml:"merchants,omitempty"`
+	Limits    rawLimits     `yaml:"limits"`
+	Timeouts  rawTimeouts   `yaml:"timeouts"`
+	Heartbeat string        `yaml:"heartbeat,omitempty"`
+}
+
+type rawNode struct {
+	Name     string   `yaml:"name"`
+	Role     string   `yaml:"role"`
+	Handles  []string `yaml:"handles,omitempty,flow"`
+	IFSC     string   `yaml:"ifsc,omitempty"`
+	GRPCAddr string   `yaml:"grpc_addr,omitempty"`
+	HTTPAddr string   `yaml:"http_addr,omitempty"`
+	Prefix   string   `yaml:"prefix,omitempty"`
+}
+
+type rawUser struct {
+	VPA     string `yaml:"vpa"`
+	Name    string `yaml:"name"`
+	Bank    string `yaml:"bank"`
+	Account string `yaml:"account"`
+	Balance string `yaml:"balance"`
+	PIN     string `yaml:"pin"`
+	Mobile  string `yaml:"mobile,omitempty"`
+}
+
+type rawMerchant struct {
+	VPA     string `yaml:"vpa"`
+	Name    string `yaml:"name"`
+	MCC     string `yaml:"mcc"`
+	Bank    string `yaml:"bank"`
+	Account string `yaml:"account"`
+	Balance string `yaml:"balance"`
+}
+
+type rawLimits struct {
+	PerTxn string `yaml:"per_txn,omitempty"`
+}
+
+type rawTimeouts struct {
+	Debit            string `yaml:"debit,omitempty"`
+	Credit           string `yaml:"credit,omitempty"`
+	CheckStatus      string `yaml:"check_status,omitempty"`
+	Reversal         string `yaml:"reversal,omitempty"`
+	ValAdd           string `yaml:"val_add,omitempty"`
+	CollectExpiryMax string `yaml:"collect_expiry_max,omitempty"`
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default network file.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+var defaultNetwork = sync.OnceValue(func() *Network {
+	n, err := parse(defaultYAML, nil)
+	if err != nil {
+		panic("config: embedded default.yaml: " + err.Error())
+	}
+	return n
+})
+
+// Default returns the default network (DESIGN §2), parsed from the embedded
+// default.yaml. Each call returns a fresh copy the caller may change.
+func Default() *Network { return defaultNetwork().Clone() }
+
+// Load reads and parses the network file at path; path "" means Default.
+func Load(path string) (*Network, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read network file: %w", err)
+	}
+	n, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("network file %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// Parse parses and validates a network file. Unknown fields are errors.
+// A missing name, limit, timeout or heartbeat takes its value from the
+// default network; a missing node prefix is ids.PrefixFor(node name).
+func Parse(data []byte) (*Network, error) {
+	return parse(data, defaultNetwork())
+}
+
+// parse decodes data, fills missing settings from base (nil for the
+// embedded default itself, which must then be complete) and validates.
+func parse(data []byte, base *Network) (*Network, error) {
+	var raw rawNetwork
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	n, err := raw.resolve(base)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (r *rawNetwork) resolve(base *Network) (*Network, error) {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	n := &Network{Name: r.Name}
+	if n.Name == "" && base != nil {
+		n.Name = base.Name
+	}
+	for _, rn := range r.Nodes {
+		node := Node{
+			Name:     rn.Name,
+			Role:     rn.Role,
+			IFSC:     strings.ToUpper(rn.IFSC),
+			GRPCAddr: rn.GRPCAddr,
+			HTTPAddr: rn.HTTPAddr,
+			Prefix:   rn.Prefix,
+		}
+		for _, h := range rn.Handles {
+			node.Handles = append(node.Handles, strings.ToLower(h))
+		}
+		if node.Prefix == "" {
+			node.Prefix = ids.PrefixFor(node.Name)
+		}
+		n.Nodes = append(n.Nodes, node)
+	}
+	for i, ru := range r.Users {
+		bal, err := ids.ParseRupeesAllowZero(ru.Balance)
+		if err != nil {
+			fail("%s: balance: %w", entryLabel("user", i, ru.VPA), err)
+		}
+		n.Users = append(n.Users, User{
+			VPA: ru.VPA, Name: ru.Name, Bank: ru.Bank, Account: ru.Account,
+			Balance: bal, PIN: ru.PIN, Mobile: ru.Mobile,
+		})
+	}
+	for i, rm := range r.Merchants {
+		bal, err := ids.ParseRupeesAllowZero(rm.Balance)
+		if err != nil {
+			fail("%s: balance: %w", entryLabel("merchant", i, rm.VPA), err)
+		}
+		n.Merchants = append(n.Merchants, Merchant{
+			VPA: rm.VPA, Name: rm.Name, MCC: rm.MCC, Bank: rm.Bank,
+			Account: rm.Account, Balance: bal,
+		})
+	}
+
+	var def Network
+	if base != nil {
+		def = *base
+	}
+	amount := func(field, s string, fallback int64, dst *int64) {
+		if s == "" {
+			if base == nil {
+				fail("%s: missing", field)
+			}
+			*dst = fallback
+			return
+		}
+		v, err := ids.ParseRupees(s)
+		if err != nil {
+			fail("%s: %w", field, err)
+		}
+		*dst = v
+	}
+	duration := func(field, s string, fallback time.Duration, dst *time.Duration) {
+		if s == "" {
+			if base == nil {
+				fail("%s: missing", field)
+			}
+			*dst = fallback
+			return
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			fail("%s: invalid duration %q (want e.g. 15s or 500ms)", field, s)
+		}
+		*dst = v
+	}
+	amount("limits.per_txn", r.Limits.PerTxn, def.Limits.PerTxn, &n.Limits.PerTxn)
+	t, dt := &r.Timeouts, def.Timeouts
+	duration("timeouts.debit", t.Debit, dt.Debit, &n.Timeouts.Debit)
+	duration("timeouts.credit", t.Credit, dt.Credit, &n.Timeouts.Credit)
+	duration("timeouts.check_status", t.CheckStatus, dt.CheckStatus, &n.Timeouts.CheckStatus)
+	duration("timeouts.reversal", t.Reversal, dt.Reversal, &n.Timeouts.Reversal)
+	duration("timeouts.val_add", t.ValAdd, dt.ValAdd, &n.Timeouts.ValAdd)
+	duration("timeouts.collect_expiry_max", t.CollectExpiryMax, dt.CollectExpiryMax, &n.Timeouts.CollectExpiryMax)
+	duration("heartbeat", r.Heartbeat, def.Heartbeat, &n.Heartbeat)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return n, nil
+}
+
+// entryLabel names a user or merchant entry in errors: by VPA when it has
+// one, else by its position (1-based) in the file.
+func entryLabel(kind string, i int, vpa string) string {
+	if vpa != "" {
+		return fmt.Sprintf("%s %q", kind, vpa)
+	}
+	return fmt.Sprintf("%s #%d", kind, i+1)
+}
+
+// Marshal returns n as a network file (YAML) that Parse reads back to an
+// equal Network: every value resolved, including prefixes and any addresses.
+func (n *Network) Marshal() ([]byte, error) {
+	r := rawNetwork{
+		Name:      n.Name,
+		Limits:    rawLimits{PerTxn: ids.FormatPaise(n.Limits.PerTxn)},
+		Heartbeat: n.Heartbeat.String(),
+		Timeouts: rawTimeouts{
+			Debit:            n.Timeouts.Debit.String(),
+			Credit:           n.Timeouts.Credit.String(),
+			CheckStatus:      n.Timeouts.CheckStatus.String(),
+			Reversal:         n.Timeouts.Reversal.String(),
+			ValAdd:           n.Timeouts.ValAdd.String(),
+			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
+		},
+	}
+	for _, nd := range n.Nodes {
+		r.Nodes = append(r.Nodes, rawNode{
+			Name: nd.Name, Role: nd.Role, Handles: nd.Handles, IFSC: nd.IFSC,
+			GRPCAddr: nd.GRPCAddr, HTTPAddr: nd.HTTPAddr, Prefix: nd.Prefix,
+		})
+	}
+	for _, u := range n.Users {
+		r.Users = append(r.Users, rawUser{
+			VPA: u.VPA, Name: u.Name, Bank: u.Bank, Account: u.Account,
+			Balance: ids.FormatPaise(u.Balance), PIN: u.PIN, Mobile: u.Mobile,
+		})
+	}
+	for _, m := range n.Merchants {
+		r.Merchants = append(r.Merchants, rawMerchant{
+			VPA: m.VPA, Name: m.Name, MCC: m.MCC, Bank: m.Bank,
+			Account: m.Account, Balance: ids.FormatPaise(m.Balance),
+		})
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&r); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Clone returns a deep copy of n.
+func (n *Network) Clone() *Network {
+	c := *n
+	c.Nodes = slices.Clone(n.Nodes)
+	for i := range c.Nodes {
+		c.Nodes[i].Handles = slices.Clone(c.Nodes[i].Handles)
+	}
+	c.Users = slices.Clone(n.Users)
+	c.Merchants = slices.Clone(n.Merchants)
+	return &c
+}

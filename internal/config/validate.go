@@ -1,0 +1,286 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/upisim/upisim/internal/ids"
+)
+
+// MaxNodeName is the longest allowed node name.
+const MaxNodeName = 32
+
+// Validate checks the network and returns every problem found, joined, each
+// naming the offending node, user, merchant or setting; nil when valid.
+func (n *Network) Validate() error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+
+	if n.Name == "" {
+		fail("network: missing name")
+	}
+	if len(n.Nodes) == 0 {
+		fail("network has no nodes")
+	}
+
+	names := map[string]bool{} // lowercased
+	handles := map[string]string{}
+	ifscs := map[string]string{}
+	addrs := map[string]string{}
+	roleCount := map[string]int{}
+	for i := range n.Nodes {
+		nd := &n.Nodes[i]
+		label := fmt.Sprintf("node %q", nd.Name)
+		if nd.Name == "" {
+			label = fmt.Sprintf("node #%d", i+1)
+		}
+		if err := validNodeName(nd.Name); err != nil {
+			fail("%s: %v", label, err)
+		} else if key := strings.ToLower(nd.Name); names[key] {
+			fail("%s: duplicate node name", label)
+		} else {
+			names[key] = true
+		}
+		switch nd.Role {
+		case RoleTPAP, RolePSP, RoleSwitch, RoleBank:
+			roleCount[nd.Role]++
+		case "":
+			fail("%s: missing role (want one of %s)", label, strings.Join(Roles, ", "))
+		default:
+			fail("%s: unknown role %q (want one of %s)", label, nd.Role, strings.Join(Roles, ", "))
+		}
+		if !ids.ValidPrefix(nd.Prefix) {
+			fail("%s: invalid prefix %q: want three uppercase letters", label, nd.Prefix)
+		}
+
+		if nd.Role == RolePSP {
+			if len(nd.Handles) == 0 {
+				fail("%s: a PSP needs at least one handle", label)
+			}
+			for _, h := range nd.Handles {
+				if err := ids.ValidateHandle(h); err != nil {
+					fail("%s: %v", label, err)
+					continue
+				}
+				key := strings.ToLower(h)
+				if other, ok := handles[key]; ok {
+					fail("%s: handle %q is already owned by node %q", label, h, other)
+					continue
+				}
+				handles[key] = nd.Name
+			}
+		} else if len(nd.Handles) > 0 {
+			fail("%s: only a PSP has handles", label)
+		}
+
+		if nd.Role == RoleBank {
+			if err := ValidateIFSC(nd.IFSC); err != nil {
+				fail("%s: %v", label, err)
+			} else if other, ok := ifscs[nd.IFSC]; ok {
+				fail("%s: IFSC %s is already used by node %q", label, nd.IFSC, other)
+			} else {
+				ifscs[nd.IFSC] = nd.Name
+			}
+		} else if nd.IFSC != "" {
+			fail("%s: only a bank has an IFSC", label)
+		}
+
+		for _, a := range []struct{ field, addr string }{{"grpc_addr", nd.GRPCAddr}, {"http_addr", nd.HTTPAddr}} {
+			if a.addr == "" {
+				continue
+			}
+			port, err := validAddr(a.addr)
+			if err != nil {
+				fail("%s: %s: %v", label, a.field, err)
+				continue
+			}
+			if port == 0 {
+				continue // OS-chosen: never a clash
+			}
+			if other, ok := addrs[a.addr]; ok {
+				fail("%s: %s %s is already used by %s", label, a.field, a.addr, other)
+				continue
+			}
+			addrs[a.addr] = fmt.Sprintf("node %q", nd.Name)
+		}
+	}
+	for _, role := range []string{RoleSwitch, RoleTPAP} {
+		if c := roleCount[role]; c != 1 {
+			fail("network needs exactly one %s node, has %d", role, c)
+		}
+	}
+	if len(n.Nodes) > 0 && roleCount[RolePSP] == 0 {
+		fail("network needs at least one psp node")
+	}
+	if len(n.Nodes) > 0 && roleCount[RoleBank] == 0 {
+		fail("network needs at least one bank node")
+	}
+
+	vpas := map[string]string{}    // normalized VPA → label
+	accounts := map[string]string{} // bank + "/" + account → label
+	party := func(label, vpa, name, bank, account string, balance int64) {
+		if err := ids.ValidateVPA(vpa); err != nil {
+			fail("%s: %v", label, err)
+		} else {
+			if h := ids.HandleOf(vpa); handles[h] == "" {
+				fail("%s: no PSP owns handle @%s", label, h)
+			}
+			key := ids.NormalizeVPA(vpa)
+			if other, ok := vpas[key]; ok {
+				fail("%s: VPA already used by %s", label, other)
+			} else {
+				vpas[key] = label
+			}
+		}
+		if strings.TrimSpace(name) == "" {
+			fail("%s: missing name", label)
+		}
+		if bank == "" {
+			fail("%s: missing bank", label)
+		} else if nd, ok := n.NodeByName(bank); !ok {
+			fail("%s: bank %q is not a node of the network", label, bank)
+		} else if nd.Role != RoleBank {
+			fail("%s: node %q is a %s, not a bank", label, bank, nd.Role)
+		}
+		if err := validAccount(account); err != nil {
+			fail("%s: %v", label, err)
+		} else if key := bank + "/" + account; accounts[key] != "" {
+			fail("%s: account %s at %s is already held by %s", label, account, bank, accounts[key])
+		} else {
+			accounts[key] = label
+		}
+		if balance < 0 {
+			fail("%s: balance %s is negative", label, ids.FormatPaise(balance))
+		}
+	}
+	for i := range n.Users {
+		u := &n.Users[i]
+		label := entryLabel("user", i, u.VPA)
+		party(label, u.VPA, u.Name, u.Bank, u.Account, u.Balance)
+		if err := ids.ValidatePIN(u.PIN); err != nil {
+			fail("%s: %v", label, err)
+		}
+		if u.Mobile != "" && (len(u.Mobile) != 10 || !digits(u.Mobile)) {
+			fail("%s: mobile %q must be 10 digits", label, u.Mobile)
+		}
+	}
+	for i := range n.Merchants {
+		m := &n.Merchants[i]
+		label := entryLabel("merchant", i, m.VPA)
+		party(label, m.VPA, m.Name, m.Bank, m.Account, m.Balance)
+		if len(m.MCC) != 4 || !digits(m.MCC) {
+			fail("%s: mcc %q must be 4 digits", label, m.MCC)
+		}
+	}
+
+	if n.Limits.PerTxn <= 0 {
+		fail("limits.per_txn must be greater than zero")
+	}
+	for _, d := range []struct {
+		field string
+		v     int64
+	}{
+		{"timeouts.debit", int64(n.Timeouts.Debit)},
+		{"timeouts.credit", int64(n.Timeouts.Credit)},
+		{"timeouts.check_status", int64(n.Timeouts.CheckStatus)},
+		{"timeouts.reversal", int64(n.Timeouts.Reversal)},
+		{"timeouts.val_add", int64(n.Timeouts.ValAdd)},
+	} {
+		if d.v <= 0 {
+			fail("%s must be greater than zero", d.field)
+		}
+	}
+	if n.Timeouts.CollectExpiryMax < 0 {
+		fail("timeouts.collect_expiry_max must not be negative (0 means no cap)")
+	}
+	if n.Heartbeat < 0 {
+		fail("heartbeat must not be negative (0 turns heartbeats off)")
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateIFSC checks an IFSC: 11 characters, four letters A–Z, a '0', then
+// six letters A–Z or digits.
+func ValidateIFSC(ifsc string) error {
+	if ifsc == "" {
+		return errors.New("missing ifsc")
+	}
+	ok := len(ifsc) == 11 && ifsc[4] == '0'
+	for i := 0; ok && i < 11; i++ {
+		c := ifsc[i]
+		upper := c >= 'A' && c <= 'Z'
+		digit := c >= '0' && c <= '9'
+		switch {
+		case i < 4:
+			ok = upper
+		case i > 4:
+			ok = upper || digit
+		}
+	}
+	if !ok {
+		return fmt.Errorf("invalid IFSC %q: want 4 letters, '0', then 6 letters or digits (e.g. ABNK0000001)", ifsc)
+	}
+	return nil
+}
+
+func validNodeName(name string) error {
+	if name == "" {
+		return errors.New("missing name")
+	}
+	if len(name) > MaxNodeName {
+		return fmt.Errorf("name longer than %d characters", MaxNodeName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return errors.New("name may contain only letters, digits, '-' and '_'")
+		}
+	}
+	return nil
+}
+
+func validAccount(account string) error {
+	if account == "" {
+		return errors.New("missing account")
+	}
+	if len(account) > 32 {
+		return fmt.Errorf("account %q longer than 32 characters", account)
+	}
+	for i := 0; i < len(account); i++ {
+		c := account[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return fmt.Errorf("account %q may contain only letters and digits", account)
+		}
+	}
+	return nil
+}
+
+// validAddr checks host:port and returns the port.
+func validAddr(addr string) (int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	if host == "" {
+		return 0, fmt.Errorf("invalid address %q: missing host (use 127.0.0.1)", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("invalid address %q: port must be 0 to 65535", addr)
+	}
+	return p, nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,124 @@
+package node
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Ctx is what a handler works with: the node's transaction and the ways to
+// queue messages, set timers and wake waiters, all committed with it.
+type Ctx struct {
+	// Tx is the node's state. Handlers read and write their buckets here.
+	Tx  *store.Tx
+	n   *Node
+	now time.Time
+}
+
+func (n *Node) newCtx(tx *store.Tx) *Ctx { return &Ctx{Tx: tx, n: n, now: n.now()} }
+
+// Node is the node the handler runs on.
+func (c *Ctx) Node() string { return c.n.name }
+
+// Now is the time the step started.
+func (c *Ctx) Now() time.Time { return c.now }
+
+// NewMsgID returns a fresh message id with the node's prefix.
+func (c *Ctx) NewMsgID() string { return ids.NewMsgID(c.n.prefix) }
+
+// NewHead returns a Head for a message this node sends.
+func (c *Ctx) NewHead() *upiv1.Head {
+	return &upiv1.Head{Ver: "2.0", Ts: timestamppb.New(c.now), OrgId: c.n.name, MsgId: c.NewMsgID(), ProdType: "UPI"}
+}
+
+// Send queues m for delivery to node `to` through method (a full gRPC method
+// name such as upiv1.SwitchService_ReqPay_FullMethodName). A missing Head is
+// filled in. The message is delivered after the transaction commits, and
+// again after a restart until the receiver acks it.
+func (c *Ctx) Send(to, method string, m Message) error {
+	if m.GetHead() == nil || m.GetHead().GetMsgId() == "" {
+		setHead(m, c.NewHead())
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	api := method[strings.LastIndexByte(method, '/')+1:]
+	rec := &upiv1.TraceRecord{
+		Node: c.n.name, Api: api, Direction: upiv1.TraceRecord_OUT, Peer: to,
+		MsgId: m.GetHead().GetMsgId(), Ts: timestamppb.New(c.now),
+		Summary: Summarize(m), TxnId: m.GetTxn().GetId(),
+	}
+	traceKey, err := putTrace(c.Tx, rec, method, body)
+	if err != nil {
+		return err
+	}
+	seq, err := c.Tx.NextSeq(store.Outbox)
+	if err != nil {
+		return err
+	}
+	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, TraceKey: traceKey}
+	if err := c.Tx.Put(store.Outbox, store.U64(seq), e.encode()); err != nil {
+		return err
+	}
+	c.Tx.OnCommit(func() { c.n.deliver(e) })
+	return nil
+}
+
+// setHead sets the head field of any network message.
+func setHead(m Message, h *upiv1.Head) {
+	f := m.ProtoReflect().Descriptor().Fields().ByName("head")
+	m.ProtoReflect().Set(f, protoValueOf(h))
+}
+
+// Notify wakes everything waiting on key (Node.Watch) once the transaction
+// commits.
+func (c *Ctx) Notify(key string) {
+	c.Tx.OnCommit(func() { c.n.waiters.notify(key) })
+}
+
+// Timer is a durable timer as handed to Handler.Fire.
+type Timer struct {
+	Name    string
+	Due     time.Time
+	Payload []byte
+}
+
+// SetTimer sets (or moves) the timer called name to fire at `at` with
+// payload. Timers survive restarts; one that came due while the node was
+// down fires when it starts.
+func (c *Ctx) SetTimer(name string, at time.Time, payload []byte) error {
+	if err := c.CancelTimer(name); err != nil {
+		return err
+	}
+	key := append(store.U64(uint64(at.UnixNano())), name...)
+	if err := c.Tx.Put(store.Timers, key, payload); err != nil {
+		return err
+	}
+	if err := c.Tx.Put(store.TimerNames, []byte(name), key); err != nil {
+		return err
+	}
+	c.Tx.OnCommit(c.n.wakeTimers)
+	return nil
+}
+
+// CancelTimer removes the timer called name, if set.
+func (c *Ctx) CancelTimer(name string) error {
+	old := c.Tx.Get(store.TimerNames, []byte(name))
+	if old == nil {
+		return nil
+	}
+	if err := c.Tx.Delete(store.Timers, old); err != nil {
+		return err
+	}
+	return c.Tx.Delete(store.TimerNames, []byte(name))
+}
+
+// HasTimer reports whether the timer called name is set.
+func (c *Ctx) HasTimer(name string) bool { return c.Tx.Has(store.TimerNames, []byte(name)) }

@@ -1,0 +1,323 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Message is a network message: every one carries a Head and a Txn.
+type Message interface {
+	proto.Message
+	GetHead() *upiv1.Head
+	GetTxn() *upiv1.Txn
+}
+
+// Inbound is a network message as a handler receives it.
+type Inbound struct {
+	// Method is the full gRPC method it arrived on, e.g.
+	// "/upi.v1.SwitchService/ReqPay".
+	Method string
+	// API is the method's last part, e.g. "ReqPay".
+	API string
+	// From is the sender's node name (Head.org_id).
+	From string
+	Msg  Message
+}
+
+// Handler is a role's logic. The runtime calls it with the node's state
+// locked in one transaction; everything it does goes through the Ctx, so
+// that state changes, outbound messages and timers commit together or not at
+// all.
+//
+// Implementations must not call the network or block; they may be called
+// more than once for the same message when a transaction is retried (only the
+// last call's effects are kept), so they must not keep effects outside the
+// Ctx.
+type Handler interface {
+	// Handle applies one inbound message. Returning a *Refusal refuses the
+	// message: nothing Handle wrote is kept and the sender gets an Ack whose
+	// err is the refusal's text. Any other error is internal: the message is
+	// not acked and the sender will retry.
+	Handle(c *Ctx, in *Inbound) error
+	// Fire handles a durable timer that came due.
+	Fire(c *Ctx, t Timer) error
+}
+
+// Validator is implemented by handlers that check messages before any
+// transaction (stateless checks: required fields, formats, amounts).
+type Validator interface {
+	Validate(in *Inbound) error
+}
+
+// Refusal is a rule a message broke; it is answered in the Ack.
+type Refusal struct{ Reason string }
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// Refuse returns a *Refusal with a formatted reason.
+func Refuse(format string, args ...any) error {
+	return &Refusal{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Config configures a Node.
+type Config struct {
+	// Name is the node's name in the network (and Head.org_id of what it
+	// sends).
+	Name string
+	// Role is the node's role, for Health.
+	Role string
+	// Prefix is the 3-letter prefix of its message ids; default
+	// ids.PrefixFor(Name).
+	Prefix    string
+	DB        *store.DB
+	Handler   Handler
+	Transport Transport
+	Logger    *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// RetryMin and RetryMax bound the outbox's backoff; defaults 20ms and 2s.
+	RetryMin, RetryMax time.Duration
+	// SendTimeout bounds one delivery attempt; default 5s.
+	SendTimeout time.Duration
+}
+
+// Node is one network node.
+type Node struct {
+	cfg     Config
+	name    string
+	prefix  string
+	db      *store.DB
+	h       Handler
+	tr      Transport
+	log     *slog.Logger
+	now     func() time.Time
+	waiters waiters
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	timerWake chan struct{}
+	sendSem   chan struct{}
+
+	startOnce, stopOnce sync.Once
+}
+
+// New makes a node; Start starts its loops.
+func New(cfg Config) *Node {
+	if cfg.Prefix == "" {
+		cfg.Prefix = ids.PrefixFor(cfg.Name)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = 20 * time.Millisecond
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 2 * time.Second
+	}
+	if cfg.SendTimeout == 0 {
+		cfg.SendTimeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Node{
+		cfg: cfg, name: cfg.Name, prefix: cfg.Prefix, db: cfg.DB, h: cfg.Handler,
+		tr: cfg.Transport, log: cfg.Logger.With("node", cfg.Name), now: cfg.Now,
+		ctx: ctx, cancel: cancel,
+		timerWake: make(chan struct{}, 1),
+		sendSem:   make(chan struct{}, 1024),
+	}
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Prefix is the node's 3-letter id prefix.
+func (n *Node) Prefix() string { return n.prefix }
+
+// DB is the node's store.
+func (n *Node) DB() *store.DB { return n.db }
+
+// Now is the node's clock.
+func (n *Node) Now() time.Time { return n.now() }
+
+// Start resumes delivery of every queued outbound message and starts the
+// timer loop.
+func (n *Node) Start() error {
+	var err error
+	n.startOnce.Do(func() {
+		var pending []outboxEntry
+		err = n.db.View(func(tx *store.Tx) error {
+			return tx.Scan(store.Outbox, nil, func(k, v []byte) (bool, error) {
+				e, derr := decodeOutbox(k, v)
+				if derr != nil {
+					return false, derr
+				}
+				pending = append(pending, e)
+				return true, nil
+			})
+		})
+		if err != nil {
+			return
+		}
+		for _, e := range pending {
+			n.deliver(e)
+		}
+		n.wg.Add(1)
+		go n.timerLoop()
+	})
+	return err
+}
+
+// Stop stops delivery and timers and waits for them. It does not close the
+// DB, which belongs to the caller.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+	})
+}
+
+// Receive is the durable inbox: it stores m (sent to method) and applies it
+// through the handler in one transaction, and only then returns the Ack.
+//
+// A message already received from the same sender with the same msg_id gets
+// the stored Ack back and is not applied again; one with the same msg_id and
+// a different body is refused. A refused message's Ack is stored too, so a
+// repeat is answered the same way.
+func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ack, error) {
+	api := method[strings.LastIndexByte(method, '/')+1:]
+	head := m.GetHead()
+	ack := &upiv1.Ack{Api: api, Ts: timestamppb.New(n.now())}
+	if head == nil {
+		ack.Err = "missing head"
+		return ack, nil
+	}
+	ack.ReqMsgId = head.GetMsgId()
+	if err := checkHead(head, m.GetTxn()); err != nil {
+		ack.Err = err.Error()
+		return ack, nil
+	}
+	in := &Inbound{Method: method, API: api, From: head.GetOrgId(), Msg: m}
+	if v, ok := n.h.(Validator); ok {
+		if err := v.Validate(in); err != nil {
+			ack.Err = err.Error()
+			return ack, nil
+		}
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
+	}
+	sum := sha256.Sum256(append([]byte(method+"\x00"), body...))
+	key := []byte(head.GetOrgId() + "\x00" + head.GetMsgId())
+
+	var out *upiv1.Ack
+	var refusal *Refusal
+	err = n.db.Update(func(tx *store.Tx) error {
+		out = nil
+		if prev := tx.Get(store.Inbox, key); prev != nil {
+			out = &upiv1.Ack{}
+			if !bytes.Equal(prev[:32], sum[:]) {
+				out = proto.Clone(ack).(*upiv1.Ack)
+				out.Err = fmt.Sprintf("msg_id %s from %s was already used for a different message", head.GetMsgId(), head.GetOrgId())
+				return nil
+			}
+			return proto.Unmarshal(prev[32:], out)
+		}
+		c := n.newCtx(tx)
+		if err := n.h.Handle(c, in); err != nil {
+			return err
+		}
+		out = ack
+		return n.storeIn(tx, key, sum[:], in, body, ack)
+	})
+	if errors.As(err, &refusal) {
+		ack.Err = refusal.Reason
+		err = n.db.Update(func(tx *store.Tx) error {
+			if tx.Has(store.Inbox, key) { // a concurrent copy won the race
+				return nil
+			}
+			return n.storeIn(tx, key, sum[:], in, body, ack)
+		})
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "store: %v", err)
+		}
+		return ack, nil
+	}
+	if err != nil {
+		n.log.Error("handle", "api", api, "msg_id", head.GetMsgId(), "err", err)
+		return nil, status.Errorf(codes.Internal, "%s: %v", api, err)
+	}
+	return out, nil
+}
+
+func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack) error {
+	ab, err := proto.Marshal(ack)
+	if err != nil {
+		return err
+	}
+	if err := tx.Put(store.Inbox, key, append(bytes.Clone(sum), ab...)); err != nil {
+		return err
+	}
+	rec := &upiv1.TraceRecord{
+		Node: n.name, Api: in.API, Direction: upiv1.TraceRecord_IN, Peer: in.From,
+		MsgId: in.Msg.GetHead().GetMsgId(), Ts: timestamppb.New(n.now()),
+		AckErr: ack.GetErr(), Summary: Summarize(in.Msg), TxnId: in.Msg.GetTxn().GetId(),
+	}
+	_, err = putTrace(tx, rec, in.Method, body)
+	return err
+}
+
+// checkHead checks what the runtime itself needs of every message.
+func checkHead(h *upiv1.Head, t *upiv1.Txn) error {
+	switch {
+	case h.GetOrgId() == "":
+		return errors.New("head.org_id is required")
+	case h.GetMsgId() == "":
+		return errors.New("head.msg_id is required")
+	case !ids.ValidID(h.GetMsgId()):
+		return fmt.Errorf("head.msg_id %q is not 3 letters and 32 hex digits", h.GetMsgId())
+	case t == nil || t.GetId() == "":
+		return errors.New("txn.id is required")
+	case !ids.ValidID(t.GetId()):
+		return fmt.Errorf("txn.id %q is not 3 letters and 32 hex digits", t.GetId())
+	}
+	return nil
+}
+
+// Update runs fn with a Ctx in one transaction, for changes that start at the
+// node itself (an app API call, a seed) rather than from a message.
+func (n *Node) Update(fn func(c *Ctx) error) error {
+	return n.db.Update(func(tx *store.Tx) error { return fn(n.newCtx(tx)) })
+}
+
+// View runs fn in a read-only transaction.
+func (n *Node) View(fn func(tx *store.Tx) error) error { return n.db.View(fn) }
+
+// Wait blocks until key is notified (Ctx.Notify) or ctx ends. Callers check
+// their condition, call Wait, and check again; a notification between the
+// check and Wait is not lost when the check is done after Watch.
+func (n *Node) Watch(key string) (wait <-chan struct{}, cancel func()) {
+	return n.waiters.watch(key)
+}

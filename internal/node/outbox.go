@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// outboxEntry is one queued outbound message.
+type outboxEntry struct {
+	Seq      uint64
+	To       string
+	Method   string
+	TraceKey []byte
+	Body     []byte
+}
+
+// encode: len(To) To len(Method) Method len(TraceKey) TraceKey Body, lengths
+// as uvarints.
+func (e outboxEntry) encode() []byte {
+	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(e.Body)+8)
+	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return append(b, e.Body...)
+}
+
+var errCorrupt = errors.New("node: corrupt outbox entry")
+
+func decodeOutbox(k, v []byte) (outboxEntry, error) {
+	e := outboxEntry{Seq: store.ParseU64(k)}
+	var parts [3][]byte
+	for i := range parts {
+		l, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) < l {
+			return e, errCorrupt
+		}
+		parts[i] = append([]byte(nil), v[n:n+int(l)]...)
+		v = v[n+int(l):]
+	}
+	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
+	e.Body = append([]byte(nil), v...)
+	return e, nil
+}
+
+// deliver sends e until its receiver acks it (or the node stops), then
+// records the ack and removes e from the outbox.
+func (n *Node) deliver(e outboxEntry) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case n.sendSem <- struct{}{}:
+		case <-n.ctx.Done():
+			return
+		}
+		defer func() { <-n.sendSem }()
+		backoff := n.cfg.RetryMin
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+			ack, err := n.tr.Send(ctx, Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body})
+			cancel()
+			if err == nil {
+				if ack.GetErr() != "" {
+					n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
+				}
+				n.recordAck(e, ack)
+				return
+			}
+			if n.ctx.Err() != nil {
+				return
+			}
+			if attempt == 1 || attempt%10 == 0 {
+				n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-n.ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, n.cfg.RetryMax)
+		}
+	}()
+}
+
+func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
+	err := n.db.Update(func(tx *store.Tx) error {
+		if err := tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+			return err
+		}
+		raw := tx.Get(store.Trace, e.TraceKey)
+		if raw == nil {
+			return nil
+		}
+		rec := &upiv1.TraceRecord{}
+		if err := proto.Unmarshal(raw, rec); err != nil {
+			return err
+		}
+		rec.Acked = timestamppb.New(n.now())
+		rec.AckErr = ack.GetErr()
+		b, err := proto.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(store.Trace, e.TraceKey, b)
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		n.log.Error("record ack", "err", err)
+	}
+}
+
+// OutboxLen is the number of messages not yet acked by their receivers.
+func (n *Node) OutboxLen() (int, error) {
+	var c int
+	err := n.db.View(func(tx *store.Tx) error { c = tx.Count(store.Outbox); return nil })
+	return c, err
+}

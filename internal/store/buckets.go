@@ -1,0 +1,55 @@
+package store
+
+// Bucket names a bbolt bucket. Every bucket any node uses is declared here, so
+// the layout of a node's file can be read in one place.
+type Bucket string
+
+// The runtime's buckets (internal/node).
+const (
+	// Inbox: sender "\x00" msg_id → sha256(body) ‖ Ack. One entry per
+	// network message received; the basis of de-duplication.
+	Inbox Bucket = "inbox"
+	// Outbox: seq (8 bytes) → outbox entry. Messages written by a handler and
+	// not yet acked by their receiver.
+	Outbox Bucket = "outbox"
+	// Timers: due (8 bytes, unix nanos) ‖ name → payload.
+	Timers Bucket = "timers"
+	// TimerNames: name → its key in Timers, so a timer can be reset or
+	// cancelled by name.
+	TimerNames Bucket = "timer_names"
+	// Trace: txn_id "\x00" seq (8 bytes) → TraceRecord. Every message a node
+	// stored, indexed by transaction.
+	Trace Bucket = "trace"
+	// Bodies: same key as Trace → the message's method and body.
+	Bodies Bucket = "bodies"
+	// Meta: counters and small settings (sequence numbers, seeded flag).
+	Meta Bucket = "meta"
+)
+
+// The roles' buckets.
+const (
+	// Txns: txn_id → the node's record of a transaction (each role has its
+	// own record type).
+	Txns Bucket = "txns"
+	// Accounts: ac_num → ledger account (banks).
+	Accounts Bucket = "accounts"
+	// AccountsByVPA: vpa → ac_num (banks).
+	AccountsByVPA Bucket = "accounts_by_vpa"
+	// Postings: ref → posting (banks). A ref is posted at most once.
+	Postings Bucket = "postings"
+	// Customers: ac_num → customer credentials and limits (banks).
+	Customers Bucket = "customers"
+	// VPAs: vpa → registered user or merchant (PSPs).
+	VPAs Bucket = "vpas"
+	// Pending: user vpa "\x00" txn_id → empty. Requests waiting for a user
+	// (collect approvals at PSPs and TPAP).
+	Pending Bucket = "pending"
+	// Notifications: user vpa "\x00" seq → notification (TPAP).
+	Notifications Bucket = "notifications"
+)
+
+// all lists every bucket; Open creates them.
+var all = []Bucket{
+	Inbox, Outbox, Timers, TimerNames, Trace, Bodies, Meta,
+	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
+}

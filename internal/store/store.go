@@ -1,0 +1,271 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrClosed is returned by Update after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Options tune a DB.
+type Options struct {
+	// NoSync skips fsync on commit. Only for benchmarks that compare.
+	NoSync bool
+	// MaxBatch is the most updates one commit takes; 0 means 256.
+	MaxBatch int
+}
+
+// DB is one node's bbolt file with group commit.
+//
+// Update functions are queued and run one after another by a single commit
+// goroutine; all that queued while the previous commit was syncing share the
+// next transaction and its one fsync. There is no fixed wait: an idle DB
+// commits a lone update at once.
+type DB struct {
+	bolt     *bolt.DB
+	maxBatch int
+
+	mu     sync.Mutex // guards closed and the send on ops
+	closed bool
+	ops    chan *op
+	done   chan struct{}
+}
+
+type op struct {
+	fn  func(*Tx) error
+	err chan error
+	// afterCommit of the attempt that committed.
+	after []func()
+}
+
+// Open opens (creating if needed) the file at path and its buckets.
+func Open(path string, o Options) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        2 * time.Second,
+		NoSync:         o.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range all {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: create buckets: %w", err)
+	}
+	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, 1024), done: make(chan struct{})}
+	if db.maxBatch <= 0 {
+		db.maxBatch = 256
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// Path is the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Close waits for queued updates to commit, then closes the file.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.ops)
+	db.mu.Unlock()
+	<-db.done
+	return db.bolt.Close()
+}
+
+// Update runs fn in a read-write transaction and returns once that
+// transaction is durably committed (or failed).
+//
+// fn may run more than once (when another update in its batch fails, the
+// batch is rolled back and run again without it), so fn must have no effects
+// outside tx; use Tx.OnCommit for those. When fn returns an error nothing it
+// wrote is kept and Update returns that error.
+func (db *DB) Update(fn func(*Tx) error) error {
+	o := &op{fn: fn, err: make(chan error, 1)}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	db.ops <- o
+	db.mu.Unlock()
+	err := <-o.err
+	if err == nil {
+		for _, f := range o.after {
+			f()
+		}
+	}
+	return err
+}
+
+// View runs fn in a read-only transaction. Views run concurrently with each
+// other and with the commit loop.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx})
+	})
+}
+
+func (db *DB) commitLoop() {
+	defer close(db.done)
+	batch := make([]*op, 0, db.maxBatch)
+	for first := range db.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < db.maxBatch {
+			select {
+			case o, ok := <-db.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		db.run(batch)
+	}
+}
+
+// run commits batch, dropping (and failing) the updates that return errors.
+func (db *DB) run(batch []*op) {
+	for len(batch) > 0 {
+		failed := -1
+		var failErr error
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			for i, o := range batch {
+				tx := &Tx{tx: btx}
+				if err := o.fn(tx); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+				o.after = tx.after
+			}
+			return nil
+		})
+		if failed >= 0 {
+			batch[failed].err <- failErr
+			batch = append(batch[:failed], batch[failed+1:]...)
+			continue
+		}
+		for _, o := range batch {
+			o.err <- err
+		}
+		return
+	}
+}
+
+// Tx is a transaction. A Tx from Update may write; one from View may not.
+// A Tx must not be used after its function returns.
+type Tx struct {
+	tx    *bolt.Tx
+	after []func()
+}
+
+func (t *Tx) bucket(b Bucket) *bolt.Bucket {
+	bk := t.tx.Bucket([]byte(b))
+	if bk == nil {
+		panic("store: undeclared bucket " + string(b))
+	}
+	return bk
+}
+
+// OnCommit runs f after the transaction is durably committed, in the
+// goroutine that called Update. It is dropped if the transaction fails.
+func (t *Tx) OnCommit(f func()) { t.after = append(t.after, f) }
+
+// Get returns a copy of the value at key, or nil.
+func (t *Tx) Get(b Bucket, key []byte) []byte {
+	v := t.bucket(b).Get(key)
+	if v == nil {
+		return nil
+	}
+	return bytes.Clone(v)
+}
+
+// Has reports whether key is present.
+func (t *Tx) Has(b Bucket, key []byte) bool { return t.bucket(b).Get(key) != nil }
+
+// Put stores val at key.
+func (t *Tx) Put(b Bucket, key, val []byte) error { return t.bucket(b).Put(key, val) }
+
+// Delete removes key.
+func (t *Tx) Delete(b Bucket, key []byte) error { return t.bucket(b).Delete(key) }
+
+// NextSeq returns the bucket's next sequence number (1, 2, ...).
+func (t *Tx) NextSeq(b Bucket) (uint64, error) { return t.bucket(b).NextSequence() }
+
+// Count returns the number of keys in the bucket.
+func (t *Tx) Count(b Bucket) int { return t.bucket(b).Stats().KeyN }
+
+// Scan calls fn for every key with the prefix, in key order, until fn
+// returns false or an error. The slices are valid only during the call.
+func (t *Tx) Scan(b Bucket, prefix []byte, fn func(k, v []byte) (bool, error)) error {
+	c := t.bucket(b).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// First returns copies of the first key and value of the bucket, or nils.
+func (t *Tx) First(b Bucket) (k, v []byte) {
+	k, v = t.bucket(b).Cursor().First()
+	return bytes.Clone(k), bytes.Clone(v)
+}
+
+// GetJSON decodes the JSON value at key into v and reports whether it was
+// there.
+func (t *Tx) GetJSON(b Bucket, key string, v any) (bool, error) {
+	raw := t.bucket(b).Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("store: decode %s/%s: %w", b, key, err)
+	}
+	return true, nil
+}
+
+// PutJSON stores v as JSON at key.
+func (t *Tx) PutJSON(b Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s/%s: %w", b, key, err)
+	}
+	return t.bucket(b).Put([]byte(key), raw)
+}
+
+// U64 encodes n big-endian, so keys sort numerically.
+func U64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+// ParseU64 decodes a big-endian uint64 from the first 8 bytes of b.
+func ParseU64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
