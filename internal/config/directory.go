@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // DirectoryFile is the name of the file `upisim up` writes into its data
@@ -112,8 +111,7 @@ func ReadDirectory(dir string) (*Directory, error) {
 		return nil, err
 	}
 	var d Directory
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	if err := dec.Decode(&d); err != nil {
+	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(d.Nodes) == 0 {

@@ -121,7 +121,7 @@ func (n *Network) Validate() error {
 		fail("network needs at least one bank node")
 	}
 
-	vpas := map[string]string{}    // normalized VPA → label
+	vpas := map[string]string{}     // normalized VPA → label
 	accounts := map[string]string{} // bank + "/" + account → label
 	party := func(label, vpa, name, bank, account string, balance int64) {
 		if err := ids.ValidateVPA(vpa); err != nil {
