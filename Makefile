@@ -20,12 +20,13 @@ test-short:
 
 ## gen: regenerate gen/ from proto/ (offline once modules are cached)
 gen:
+	rm -rf gen/go gen/openapi/*.json
 	$(BUF) generate
 
 ## check-gen: fail when gen/ drifts from proto/ or the protos break lint
 check-gen:
 	$(BUF) lint
-	$(BUF) generate
+	$(MAKE) gen
 	git diff --exit-code -- gen/
 	@test -z "$$(git status --porcelain -- gen/)" || { echo "untracked files in gen/:"; git status --porcelain -- gen/; exit 1; }
 

@@ -5,4 +5,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-func protoValueOf(m proto.Message) protoreflect.Value { return protoreflect.ValueOfMessage(m.ProtoReflect()) }
+func protoValueOf(m proto.Message) protoreflect.Value {
+	return protoreflect.ValueOfMessage(m.ProtoReflect())
+}
