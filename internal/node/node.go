@@ -117,6 +117,10 @@ type Node struct {
 	sendSem   chan struct{}
 
 	startOnce, stopOnce sync.Once
+	// stopMu orders deliver's wg.Add before Stop's wg.Wait; after Stop,
+	// deliver leaves messages in the outbox for the next start.
+	stopMu  sync.Mutex
+	stopped bool
 }
 
 // New makes a node; Start starts its loops.
@@ -193,6 +197,9 @@ func (n *Node) Start() error {
 // DB, which belongs to the caller.
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() {
+		n.stopMu.Lock()
+		n.stopped = true
+		n.stopMu.Unlock()
 		n.cancel()
 		n.wg.Wait()
 	})
@@ -245,12 +252,16 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 			}
 			return proto.Unmarshal(prev[32:], out)
 		}
-		c := n.newCtx(tx)
-		if err := n.h.Handle(c, in); err != nil {
+		// Store (and trace) the message before handling it, so that its
+		// IN record comes before the OUT records of what the handler sends.
+		if err := n.storeIn(tx, key, sum[:], in, body, ack); err != nil {
+			return err
+		}
+		if err := n.h.Handle(n.newCtx(tx), in); err != nil {
 			return err
 		}
 		out = ack
-		return n.storeIn(tx, key, sum[:], in, body, ack)
+		return nil
 	})
 	if errors.As(err, &refusal) {
 		ack.Err = refusal.Reason
@@ -315,9 +326,9 @@ func (n *Node) Update(fn func(c *Ctx) error) error {
 // View runs fn in a read-only transaction.
 func (n *Node) View(fn func(tx *store.Tx) error) error { return n.db.View(fn) }
 
-// Wait blocks until key is notified (Ctx.Notify) or ctx ends. Callers check
-// their condition, call Wait, and check again; a notification between the
-// check and Wait is not lost when the check is done after Watch.
+// Watch returns a channel that is closed when key is notified (Ctx.Notify),
+// and a func to stop watching. Call Watch before checking the condition you
+// wait for, so a notification between the check and the wait is not lost.
 func (n *Node) Watch(key string) (wait <-chan struct{}, cancel func()) {
 	return n.waiters.watch(key)
 }

@@ -54,7 +54,13 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 // deliver sends e until its receiver acks it (or the node stops), then
 // records the ack and removes e from the outbox.
 func (n *Node) deliver(e outboxEntry) {
+	n.stopMu.Lock()
+	if n.stopped { // e stays in the outbox; the next Start sends it
+		n.stopMu.Unlock()
+		return
+	}
 	n.wg.Add(1)
+	n.stopMu.Unlock()
 	go func() {
 		defer n.wg.Done()
 		select {

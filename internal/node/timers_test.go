@@ -1,0 +1,209 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/node/nodetest"
+)
+
+func setTimer(t *testing.T, n *node.Node, name string, at time.Time, payload string) {
+	t.Helper()
+	require.NoError(t, n.Update(func(c *node.Ctx) error {
+		if err := c.SetTimer(name, at, []byte(payload)); err != nil {
+			return err
+		}
+		assert.True(t, c.HasTimer(name))
+		return nil
+	}))
+}
+
+func TestTimerFiresOnce(t *testing.T) {
+	rec := nodetest.NewRecorder()
+	h := &counter{fireTo: "psp", fired: make(chan node.Timer, 10)}
+	n := nodetest.New(t, "npci", h, rec)
+	txnID := ids.NewTxnID("NPC")
+	due := time.Now().Add(20 * time.Millisecond)
+	setTimer(t, n, "expire/"+txnID, due, txnID)
+	assert.Equal(t, 1, timersLen(t, n))
+
+	select {
+	case got := <-h.fired:
+		assert.Equal(t, "expire/"+txnID, got.Name)
+		assert.Equal(t, []byte(txnID), got.Payload)
+		assert.Equal(t, due.UnixNano(), got.Due.UnixNano())
+		assert.False(t, time.Now().Before(due), "fired early")
+	case <-time.After(waitFor):
+		t.Fatal("timer did not fire")
+	}
+	// What Fire sent goes out like any other message.
+	rec.WaitFor(t, reqHbt, txnID)
+	time.Sleep(50 * time.Millisecond)
+	assert.EqualValues(t, 1, count(t, n, "fired/expire/"+txnID))
+	assert.Equal(t, 1, rec.Count(reqHbt, txnID))
+	assert.Equal(t, 0, timersLen(t, n))
+	require.NoError(t, n.Update(func(c *node.Ctx) error {
+		assert.False(t, c.HasTimer("expire/"+txnID))
+		return nil
+	}))
+}
+
+func TestTimerCancel(t *testing.T) {
+	h := &counter{}
+	n := nodetest.New(t, "npci", h, nodetest.NewRecorder())
+	setTimer(t, n, "t", time.Now().Add(30*time.Millisecond), "p")
+	setTimer(t, n, "kept", time.Now().Add(30*time.Millisecond), "p")
+	require.NoError(t, n.Update(func(c *node.Ctx) error {
+		if err := c.CancelTimer("t"); err != nil {
+			return err
+		}
+		assert.False(t, c.HasTimer("t"))
+		return c.CancelTimer("never-set") // a no-op
+	}))
+	require.Eventually(t, func() bool { return count(t, n, "fired/kept") == 1 }, waitFor, tick)
+	time.Sleep(30 * time.Millisecond)
+	assert.EqualValues(t, 0, count(t, n, "fired/t"))
+	assert.Equal(t, 0, timersLen(t, n))
+}
+
+// A timer set in a step that fails is not set.
+func TestTimerRolledBack(t *testing.T) {
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	err := n.Update(func(c *node.Ctx) error {
+		if err := c.SetTimer("t", time.Now(), nil); err != nil {
+			return err
+		}
+		return fmt.Errorf("changed my mind")
+	})
+	require.Error(t, err)
+	assert.Equal(t, 0, timersLen(t, n))
+	time.Sleep(20 * time.Millisecond)
+	assert.EqualValues(t, 0, count(t, n, "fired/t"))
+}
+
+func TestTimerMove(t *testing.T) {
+	t.Run("earlier", func(t *testing.T) {
+		h := &counter{fired: make(chan node.Timer, 10)}
+		n := nodetest.New(t, "npci", h, nodetest.NewRecorder())
+		setTimer(t, n, "t", time.Now().Add(time.Hour), "first")
+		due := time.Now().Add(10 * time.Millisecond)
+		setTimer(t, n, "t", due, "second")
+		assert.Equal(t, 1, timersLen(t, n), "moving replaces")
+		select {
+		case got := <-h.fired:
+			assert.Equal(t, "second", string(got.Payload))
+			assert.Equal(t, due.UnixNano(), got.Due.UnixNano())
+		case <-time.After(waitFor):
+			t.Fatal("moved timer did not fire")
+		}
+		time.Sleep(30 * time.Millisecond)
+		assert.EqualValues(t, 1, count(t, n, "fired/t"))
+		assert.Equal(t, 0, timersLen(t, n), "the old due time is gone too")
+	})
+	t.Run("later", func(t *testing.T) {
+		n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+		setTimer(t, n, "t", time.Now().Add(10*time.Millisecond), "first")
+		setTimer(t, n, "t", time.Now().Add(time.Hour), "second")
+		time.Sleep(60 * time.Millisecond)
+		assert.EqualValues(t, 0, count(t, n, "fired/t"))
+		assert.Equal(t, 1, timersLen(t, n))
+	})
+}
+
+func TestManyTimersFireOnceEach(t *testing.T) {
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	const total = 300
+	due := time.Now().Add(20 * time.Millisecond)
+	require.NoError(t, n.Update(func(c *node.Ctx) error {
+		for i := range total {
+			// Several share a due time.
+			if err := c.SetTimer(fmt.Sprintf("t%03d", i), due.Add(time.Duration(i%7)*time.Millisecond), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
+	time.Sleep(20 * time.Millisecond)
+	for i := range total {
+		require.EqualValues(t, 1, count(t, n, fmt.Sprintf("fired/t%03d", i)), "timer %d", i)
+	}
+}
+
+// A timer whose Fire fails is dropped rather than retried for ever; the
+// others still fire.
+func TestTimerFireFailureDropsIt(t *testing.T) {
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	now := time.Now()
+	setTimer(t, n, "bad", now, "fail")
+	setTimer(t, n, "good", now.Add(time.Millisecond), "ok")
+	require.Eventually(t, func() bool { return count(t, n, "fired/good") == 1 }, waitFor, tick)
+	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
+	assert.EqualValues(t, 0, count(t, n, "fired/bad"))
+	require.NoError(t, n.Update(func(c *node.Ctx) error {
+		assert.False(t, c.HasTimer("bad"))
+		return nil
+	}))
+}
+
+// A timer that came due while the node was down fires when it starts again.
+func TestTimerSurvivesRestart(t *testing.T) {
+	net := node.NewInmemTransport()
+	path := dbPath(t, "npci")
+	n := start(t, path, "npci", &counter{}, net)
+	due := time.Now().Add(40 * time.Millisecond)
+	setTimer(t, n.Node, "t", due, "p")
+	n.stop()
+	time.Sleep(time.Until(due) + 20*time.Millisecond)
+
+	h := &counter{fired: make(chan node.Timer, 1)}
+	n2 := open(t, path, "npci", h, net)
+	assert.Equal(t, 1, timersLen(t, n2.Node))
+	assert.EqualValues(t, 0, count(t, n2.Node, "fired/t"), "nothing fires while the node is down")
+	require.NoError(t, n2.Start())
+	select {
+	case got := <-h.fired:
+		assert.Equal(t, "t", got.Name)
+		assert.Equal(t, due.UnixNano(), got.Due.UnixNano())
+	case <-time.After(waitFor):
+		t.Fatal("overdue timer did not fire after restart")
+	}
+	require.Eventually(t, func() bool { return timersLen(t, n2.Node) == 0 }, waitFor, tick)
+	assert.EqualValues(t, 1, count(t, n2.Node, "fired/t"))
+}
+
+// Start also picks up a timer that is not yet due, and fires it on time.
+func TestTimerPendingAcrossRestart(t *testing.T) {
+	net := node.NewInmemTransport()
+	path := dbPath(t, "npci")
+	n := start(t, path, "npci", &counter{}, net)
+	due := time.Now().Add(80 * time.Millisecond)
+	setTimer(t, n.Node, "t", due, "p")
+	n.stop()
+
+	h := &counter{fired: make(chan node.Timer, 1)}
+	start(t, path, "npci", h, net)
+	select {
+	case got := <-h.fired:
+		assert.False(t, time.Now().Before(due), "fired early")
+		assert.Equal(t, "t", got.Name)
+	case <-time.After(waitFor):
+		t.Fatal("timer did not fire after restart")
+	}
+}
+
+// A timer set again by its own Fire (a periodic job) keeps firing.
+func TestTimerRearmedByFire(t *testing.T) {
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	setTimer(t, n, "tick", time.Now(), "rearm")
+	require.Eventually(t, func() bool { return count(t, n, "fired/tick") == 3 }, waitFor, tick)
+	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
+	time.Sleep(20 * time.Millisecond)
+	assert.EqualValues(t, 3, count(t, n, "fired/tick"))
+}
