@@ -1,0 +1,383 @@
+package upiswitch
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// NPCI codes the switch decides itself.
+const (
+	codeAddrResolution = "U29" // unknown handle
+	codeDebitFailed    = "U30" // the payer's IFSC routes to no bank
+	codeCreditFailed   = "U31" // credit failed (reversed)
+	codeCollectExpired = "U69"
+)
+
+// defaultExpireMinutes is a collect's expiry when the request gives none.
+const defaultExpireMinutes = 30
+
+// ist is India Standard Time, the zone of the RRN's date and hour.
+var ist = time.FixedZone("IST", 5*3600+1800)
+
+// rrnSeqKey is the Meta key of the RRN counter.
+const rrnSeqKey = "rrn_seq"
+
+// nextRRN issues the next RRN from the durable counter.
+func nextRRN(c *node.Ctx) (string, error) {
+	var seq uint64
+	if v := c.Tx.Get(store.Meta, []byte(rrnSeqKey)); len(v) == 8 {
+		seq = store.ParseU64(v)
+	}
+	seq++
+	if err := c.Tx.Put(store.Meta, []byte(rrnSeqKey), store.U64(seq)); err != nil {
+		return "", err
+	}
+	return ids.FormatRRN(c.Now().In(ist), seq), nil
+}
+
+// send queues m (Ctx.Send gives it a head) and returns the exchange to
+// record.
+func send(c *node.Ctx, to, method string, m node.Message) (*exchange, error) {
+	if err := c.Send(to, method, m); err != nil {
+		return nil, err
+	}
+	return &exchange{To: to, MsgID: m.GetHead().GetMsgId(), Sent: c.Now()}, nil
+}
+
+// reqPay starts a PAY or COLLECT: issue the RRN, route the counter-party's
+// handle, and ask its PSP for the auth details.
+func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
+	id := m.GetTxn().GetId()
+	if c.Tx.Has(store.Txns, []byte(id)) {
+		return node.Refuse("duplicate transaction id %s: the switch already has a transaction with this id", id)
+	}
+	amount, err := amountOf(m.GetPayer(), m.GetPayee())
+	if err != nil {
+		return err
+	}
+	rrn, err := nextRRN(c)
+	if err != nil {
+		return err
+	}
+	t := m.GetTxn().GetType()
+	r := &record{
+		ID: id, Type: t.String(), Status: upiv1.Resp_PENDING.String(), RRN: rrn, Amount: amount,
+		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
+		Originator: in.From, OrigMsgID: m.GetHead().GetMsgId(), Created: c.Now(),
+	}
+	other := r.Payee.Addr
+	if t == upiv1.Txn_COLLECT {
+		other = r.Payer.Addr
+		r.Info.ExpireMinutes = m.GetTxn().GetExpireAfterMinutes()
+		if r.Info.ExpireMinutes == 0 {
+			r.Info.ExpireMinutes = defaultExpireMinutes
+		}
+	}
+	psp, ok := s.net.PSPForVPA(other)
+	if !ok {
+		r.Reason = "no PSP owns handle @" + ids.HandleOf(other)
+		return s.finish(c, r, upiv1.Resp_FAILURE, codeAddrResolution)
+	}
+	r.Counterparty = psp.Name
+
+	if t == upiv1.Txn_COLLECT {
+		d := time.Duration(r.Info.ExpireMinutes) * time.Minute
+		if limit := s.net.Timeouts.CollectExpiryMax; limit > 0 && d > limit {
+			d = limit
+		}
+		r.Expires = c.Now().Add(d)
+		if err := c.SetTimer(timerName(timerExpire, id), r.Expires, []byte(id)); err != nil {
+			return err
+		}
+	}
+	// The counter-party sees both parties as sent, but never the creds.
+	ad := &upiv1.ReqAuthDetails{
+		Txn:   r.txn(t),
+		Payer: r.Payer.proto(amount, withAc),
+		Payee: r.Payee.proto(amount, withAc),
+	}
+	r.Auth, err = send(c, psp.Name, upiv1.PspService_ReqAuthDetails_FullMethodName, ad)
+	if err != nil {
+		return err
+	}
+	r.State = StateAuthSent
+	return r.save(c)
+}
+
+// respAuthDetails takes the counter-party PSP's answer: its party's details
+// (then debit), or a decline.
+func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
+	r, err := s.loadFor(c, in, "ReqAuthDetails", func(r *record) *exchange { return r.Auth })
+	if err != nil || r == nil {
+		return err
+	}
+	if r.State != StateAuthSent {
+		r.note(c, in, "", m.GetResp())
+		return r.save(c)
+	}
+	resp := m.GetResp()
+	if resp.GetResult() == upiv1.Resp_SUCCESS {
+		if err := r.takeAuthDetails(m); err != nil {
+			return err
+		}
+	}
+	r.Auth.answer(c.Now(), resp)
+	if err := c.CancelTimer(timerName(timerExpire, r.ID)); err != nil {
+		return err
+	}
+	if resp.GetResult() == upiv1.Resp_FAILURE {
+		r.Reason = "declined by " + in.From
+		return s.finish(c, r, upiv1.Resp_FAILURE, resp.GetErrCode())
+	}
+	return s.debit(c, r)
+}
+
+// takeAuthDetails merges the resolved party of a SUCCESS RespAuthDetails:
+// the payee (with its account) for PAY, the approving payer (with account
+// and PIN block) for COLLECT.
+func (r *record) takeAuthDetails(m *upiv1.RespAuthDetails) error {
+	if r.Type == upiv1.Txn_PAY.String() {
+		p := m.GetPayee()
+		if p.GetAddr() != "" && !strings.EqualFold(p.GetAddr(), r.Payee.Addr) {
+			return node.Refuse("RespAuthDetails payee.addr %s is not the payee %s of transaction %s", p.GetAddr(), r.Payee.Addr, r.ID)
+		}
+		if err := checkAc("payee", p.GetAc()); err != nil {
+			return node.Refuse("RespAuthDetails SUCCESS for a PAY: %v", err)
+		}
+		addr := r.Payee.Addr
+		r.Payee = partyFrom(p)
+		r.Payee.Addr = addr
+		r.Payee.Creds = nil
+		return nil
+	}
+	p := m.GetPayer()
+	if p.GetAddr() != "" && !strings.EqualFold(p.GetAddr(), r.Payer.Addr) {
+		return node.Refuse("RespAuthDetails payer.addr %s is not the payer %s of transaction %s", p.GetAddr(), r.Payer.Addr, r.ID)
+	}
+	if a := p.GetAmountPaise(); a != 0 && a != r.Amount {
+		return node.Refuse("RespAuthDetails payer.amount_paise %d is not the collect's amount %d", a, r.Amount)
+	}
+	if err := checkAc("payer", p.GetAc()); err != nil {
+		return node.Refuse("RespAuthDetails approving a COLLECT: %v", err)
+	}
+	if !hasPIN(p) {
+		return node.Refuse("RespAuthDetails approving a COLLECT needs payer.creds with a PIN block (type PIN)")
+	}
+	addr := r.Payer.Addr
+	r.Payer = partyFrom(p)
+	r.Payer.Addr = addr
+	return nil
+}
+
+// debit routes the payer's IFSC and sends the DEBIT with the creds, which
+// the switch then forgets.
+func (s *Switch) debit(c *node.Ctx, r *record) error {
+	bank, ok := s.net.BankForIFSC(r.Payer.IFSC)
+	if !ok {
+		r.Reason = "no bank has the payer's IFSC " + r.Payer.IFSC
+		return s.finish(c, r, upiv1.Resp_FAILURE, codeDebitFailed)
+	}
+	r.Remitter = bank.Name
+	m := &upiv1.ReqPay{
+		Txn:   r.txn(upiv1.Txn_DEBIT),
+		Payer: r.Payer.proto(r.Amount, withAc|withCreds|withDevice),
+		Payee: r.Payee.proto(r.Amount, 0),
+	}
+	var err error
+	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
+	if err != nil {
+		return err
+	}
+	r.Payer.Creds = nil
+	r.State = StateDebitSent
+	return r.save(c)
+}
+
+// credit routes the payee's IFSC and sends the CREDIT; an IFSC no bank has
+// fails the credit at once, so the debit is reversed.
+func (s *Switch) credit(c *node.Ctx, r *record) error {
+	bank, ok := s.net.BankForIFSC(r.Payee.IFSC)
+	if !ok {
+		r.Reason = "no bank has the payee's IFSC " + r.Payee.IFSC
+		return s.reverse(c, r, codeCreditFailed)
+	}
+	r.Beneficiary = bank.Name
+	m := &upiv1.ReqPay{
+		Txn:   r.txn(upiv1.Txn_CREDIT),
+		Payer: r.Payer.proto(r.Amount, 0),
+		Payee: r.Payee.proto(r.Amount, withAc),
+	}
+	var err error
+	r.Credit, err = send(c, bank.Name, upiv1.BeneficiaryService_ReqPay_FullMethodName, m)
+	if err != nil {
+		return err
+	}
+	r.State = StateCreditSent
+	return r.save(c)
+}
+
+// reverse asks the remitter to put the debited money back; the transaction
+// ends FAILURE with code when it answers.
+func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
+	r.ReversalCode = code
+	t := r.txn(upiv1.Txn_REVERSAL)
+	t.OrgTxnId = r.ID
+	m := &upiv1.ReqPay{
+		Txn:   t,
+		Payer: r.Payer.proto(r.Amount, withAc),
+		Payee: r.Payee.proto(r.Amount, 0),
+	}
+	var err error
+	r.Reversal, err = send(c, r.Remitter, upiv1.RemitterService_ReqPay_FullMethodName, m)
+	if err != nil {
+		return err
+	}
+	r.State = StateReversalSent
+	return r.save(c)
+}
+
+// leg maps a bank leg's type to its exchange and the state that waits
+// for its answer.
+func (r *record) leg(t upiv1.Txn_Type) (**exchange, State) {
+	switch t {
+	case upiv1.Txn_DEBIT:
+		return &r.Debit, StateDebitSent
+	case upiv1.Txn_CREDIT:
+		return &r.Credit, StateCreditSent
+	default:
+		return &r.Reversal, StateReversalSent
+	}
+}
+
+// respPay takes a bank's answer to a DEBIT, CREDIT or REVERSAL.
+func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error {
+	t := m.GetTxn().GetType()
+	r, err := s.loadFor(c, in, "ReqPay "+t.String(), func(r *record) *exchange { e, _ := r.leg(t); return *e })
+	if err != nil || r == nil {
+		return err
+	}
+	e, waiting := r.leg(t)
+	if r.State != waiting {
+		r.note(c, in, t.String(), m.GetResp())
+		return r.save(c)
+	}
+	resp := m.GetResp()
+	leg := *e
+	leg.answer(c.Now(), resp)
+	ok := resp.GetResult() == upiv1.Resp_SUCCESS
+	switch t {
+	case upiv1.Txn_DEBIT:
+		if ref := bankRef(resp, "PAYER"); ref != nil {
+			leg.ApprovalNum = ref.GetApprovalNum()
+		}
+		if !ok {
+			r.Reason = "debit declined by " + in.From
+			return s.finish(c, r, upiv1.Resp_FAILURE, resp.GetErrCode())
+		}
+		return s.credit(c, r)
+	case upiv1.Txn_CREDIT:
+		if ref := bankRef(resp, "PAYEE"); ref != nil {
+			leg.ApprovalNum = ref.GetApprovalNum()
+		}
+		if !ok {
+			r.Reason = "credit declined by " + in.From
+			return s.reverse(c, r, codeCreditFailed)
+		}
+		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
+	default: // REVERSAL
+		leg.ReversalRespCode = leg.respCode()
+		if ref := bankRef(resp, "PAYER"); ref != nil {
+			leg.ApprovalNum = ref.GetApprovalNum()
+			if ref.GetReversalRespCode() != "" {
+				leg.ReversalRespCode = ref.GetReversalRespCode()
+			}
+		}
+		return s.finish(c, r, upiv1.Resp_FAILURE, r.ReversalCode)
+	}
+}
+
+// expireCollect ends a collect nobody answered in time with U69.
+func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
+	r, err := loadRecord(c.Tx, txnID)
+	if err != nil || r == nil || r.State != StateAuthSent {
+		return err
+	}
+	r.Reason = "collect expired before the payer answered"
+	return s.finish(c, r, upiv1.Resp_FAILURE, codeCollectExpired)
+}
+
+// finish decides r: RespPay to the originator, and ReqTxnConfirmation to
+// the counter-party PSP when the transaction ever reached it.
+func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code string) error {
+	r.Status, r.ErrCode = result.String(), code
+	resp := r.finalResp()
+	t := r.txnType()
+	rp := &upiv1.RespPay{Txn: r.txn(t), Resp: resp}
+	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, rp); err != nil {
+		return err
+	}
+	r.State = StateClosed
+	if r.Auth != nil {
+		cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: proto.Clone(resp).(*upiv1.Resp)}
+		var err error
+		r.Confirm, err = send(c, r.Counterparty, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm)
+		if err != nil {
+			return err
+		}
+		r.State = StateConfirmSent
+	}
+	if err := c.CancelTimer(timerName(timerExpire, r.ID)); err != nil {
+		return err
+	}
+	id, rrn, reason := r.ID, r.RRN, r.Reason
+	c.Tx.OnCommit(func() {
+		s.log.Info("decided", "txn", id, "rrn", rrn, "result", result.String(), "err_code", code, "reason", reason)
+	})
+	return r.save(c)
+}
+
+// respTxnConfirmation closes a transaction once the counter-party PSP has
+// the outcome.
+func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
+	r, err := s.loadFor(c, in, "ReqTxnConfirmation", func(r *record) *exchange { return r.Confirm })
+	if err != nil || r == nil {
+		return err
+	}
+	if r.State != StateConfirmSent {
+		r.note(c, in, "", m.GetResp())
+		return r.save(c)
+	}
+	r.Confirm.answer(c.Now(), m.GetResp())
+	r.State = StateClosed
+	return r.save(c)
+}
+
+// loadFor loads the transaction a response is about and checks that the
+// switch sent the request it answers (what) to its sender. It refuses a
+// response for an unknown transaction, for a request never sent, or from
+// another node.
+func (s *Switch) loadFor(c *node.Ctx, in *node.Inbound, what string, sent func(*record) *exchange) (*record, error) {
+	id := in.Msg.GetTxn().GetId()
+	r, err := loadRecord(c.Tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, node.Refuse("unknown transaction %s: the switch has no transaction with this id", id)
+	}
+	e := sent(r)
+	if e == nil {
+		return nil, node.Refuse("%s for transaction %s answers nothing: the switch sent no %s for it", in.API, id, what)
+	}
+	if in.From != e.To {
+		return nil, node.Refuse("%s for transaction %s must come from %s, which the switch sent the %s to, not from %s", in.API, id, e.To, what, in.From)
+	}
+	return r, nil
+}
