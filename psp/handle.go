@@ -1,0 +1,453 @@
+package psp
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// NPCI codes this PSP decides.
+const (
+	codeUnknownVPA = "U29" // address resolution failed
+	codeDeclined   = "ZA"  // the payer declined a collect
+)
+
+// Validate implements node.Validator: the stateless rules of every message
+// the switch sends a PSP.
+func (p *PSP) Validate(in *node.Inbound) error {
+	if in.From != p.switchName {
+		return node.Refuse("PSP %s takes network messages only from the switch %s, not from %q", p.name, p.switchName, in.From)
+	}
+	switch m := in.Msg.(type) {
+	case *upiv1.ReqAuthDetails:
+		switch m.GetTxn().GetType() {
+		case upiv1.Txn_PAY:
+			if authAmount(m) <= 0 {
+				return node.Refuse("ReqAuthDetails PAY: payer.amount_paise must be greater than zero")
+			}
+			return p.checkOwnVPA("ReqAuthDetails PAY: payee.addr", m.GetPayee().GetAddr())
+		case upiv1.Txn_COLLECT:
+			if authAmount(m) <= 0 {
+				return node.Refuse("ReqAuthDetails COLLECT: payee.amount_paise must be greater than zero")
+			}
+			return p.checkOwnVPA("ReqAuthDetails COLLECT: payer.addr", m.GetPayer().GetAddr())
+		default:
+			return node.Refuse("ReqAuthDetails: txn.type is %s, want PAY or COLLECT", m.GetTxn().GetType())
+		}
+	case *upiv1.ReqValAdd:
+		return p.checkOwnVPA("ReqValAdd: payee.addr", m.GetPayee().GetAddr())
+	case *upiv1.RespPay:
+		return needResult(in.API, m.GetResp())
+	case *upiv1.ReqTxnConfirmation:
+		return needResult(in.API, m.GetResp())
+	case *upiv1.RespValAdd:
+		return needResult(in.API, m.GetResp())
+	case *upiv1.RespHbt:
+		return needResult(in.API, m.GetResp())
+	}
+	return nil
+}
+
+// checkOwnVPA refuses a VPA that is malformed or whose handle another PSP
+// owns (the switch routed it here by mistake).
+func (p *PSP) checkOwnVPA(field, vpa string) error {
+	if err := ids.ValidateVPA(vpa); err != nil {
+		return node.Refuse("%s: %v", field, err)
+	}
+	if owner, ok := p.cfg.Network.PSPForVPA(vpa); !ok || owner.Name != p.name {
+		return node.Refuse("%s: handle @%s of %s does not belong to PSP %s", field, ids.HandleOf(vpa), vpa, p.name)
+	}
+	return nil
+}
+
+func needResult(api string, r *upiv1.Resp) error {
+	if r.GetResult() == upiv1.Resp_RESULT_UNSPECIFIED {
+		return node.Refuse("%s: resp.result is required", api)
+	}
+	return nil
+}
+
+// authAmount is the amount of a ReqAuthDetails: payer.amount_paise, or
+// payee.amount_paise when only the payee carries it.
+func authAmount(m *upiv1.ReqAuthDetails) int64 {
+	if a := m.GetPayer().GetAmountPaise(); a > 0 {
+		return a
+	}
+	return m.GetPayee().GetAmountPaise()
+}
+
+// Handle implements node.Handler.
+func (p *PSP) Handle(c *node.Ctx, in *node.Inbound) error {
+	switch in.Method {
+	case upiv1.PspService_ReqAuthDetails_FullMethodName:
+		m := in.Msg.(*upiv1.ReqAuthDetails)
+		if m.GetTxn().GetType() == upiv1.Txn_COLLECT {
+			return p.collectAuthDetails(c, m)
+		}
+		return p.payAuthDetails(c, m)
+	case upiv1.PspService_RespPay_FullMethodName:
+		return p.respPay(c, in.Msg.(*upiv1.RespPay))
+	case upiv1.PspService_ReqTxnConfirmation_FullMethodName:
+		return p.reqTxnConfirmation(c, in.Msg.(*upiv1.ReqTxnConfirmation))
+	case upiv1.PspService_ReqValAdd_FullMethodName:
+		return p.reqValAdd(c, in.Msg.(*upiv1.ReqValAdd))
+	case upiv1.PspService_RespValAdd_FullMethodName:
+		return p.respValAdd(c, in.Msg.(*upiv1.RespValAdd))
+	case upiv1.PspService_ReqHbt_FullMethodName:
+		m := in.Msg.(*upiv1.ReqHbt)
+		return c.Send(p.switchName, upiv1.SwitchService_RespHbt_FullMethodName, &upiv1.RespHbt{
+			Txn:  cloneTxn(m.GetTxn()),
+			Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+		})
+	case upiv1.PspService_RespHbt_FullMethodName:
+		if in.Msg.(*upiv1.RespHbt).GetResp().GetResult() == upiv1.Resp_SUCCESS {
+			return c.Tx.Put(store.Meta, []byte(metaLastHbt), []byte(c.Now().UTC().Format(timeFormat)))
+		}
+		return nil
+	}
+	return node.Refuse("%s is not supported by this PSP yet", in.API)
+}
+
+// Fire implements node.Handler. The PSP sets no timers yet.
+func (p *PSP) Fire(_ *node.Ctx, t node.Timer) error {
+	p.log.Warn("unknown timer dropped", "timer", t.Name)
+	return nil
+}
+
+func cloneTxn(t *upiv1.Txn) *upiv1.Txn { return proto.Clone(t).(*upiv1.Txn) }
+
+func cloneParty(p *upiv1.Party) *upiv1.Party {
+	if p == nil {
+		return nil
+	}
+	return proto.Clone(p).(*upiv1.Party)
+}
+
+// payAuthDetails is step 4–5 of Pay at the payee's PSP: resolve the payee
+// and answer RespAuthDetails with their account, or FAILURE U29.
+func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r != nil && r.Type != upiv1.Txn_PAY.String() {
+		return node.Refuse("ReqAuthDetails PAY for txn %s, which is a %s at PSP %s", txnID, r.Type, p.name)
+	}
+	v, err := getVPA(c.Tx, m.GetPayee().GetAddr())
+	if err != nil {
+		return err
+	}
+	amount := authAmount(m)
+	if r == nil {
+		r = &txnRecord{
+			ID: txnID, Type: upiv1.Txn_PAY.String(), Role: rolePayee, Status: upiv1.Resp_PENDING.String(),
+			PayerVPA: ids.NormalizeVPA(m.GetPayer().GetAddr()), PayerName: m.GetPayer().GetName(),
+			PayeeVPA: ids.NormalizeVPA(m.GetPayee().GetAddr()), Amount: amount, Note: m.GetTxn().GetNote(),
+		}
+	}
+	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
+		r.RRN = rrn
+	}
+	open := !r.Final && !r.Confirmed
+	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
+	if v == nil {
+		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA}
+		if open {
+			r.State = stateAuthDeclined
+			if !r.Initiator { // the initiator's status comes with its RespPay
+				r.applyOutcome(upiv1.Resp_FAILURE, codeUnknownVPA, "")
+			}
+		}
+	} else {
+		resp.Payee = v.party(amount)
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
+		r.PayeeHere, r.PayeeVPA, r.PayeeName = true, v.VPA, v.Name
+		if open {
+			r.State = stateAuthSent
+		}
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	return c.Send(p.switchName, upiv1.SwitchService_RespAuthDetails_FullMethodName, resp)
+}
+
+// collectAuthDetails is step 3–4 of Collect at the payer's PSP: keep the
+// request for the payer's approval and tell their app, or answer FAILURE
+// U29 for an unknown payer.
+func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r != nil && r.Type != upiv1.Txn_COLLECT.String() {
+		return node.Refuse("ReqAuthDetails COLLECT for txn %s, which is a %s at PSP %s", txnID, r.Type, p.name)
+	}
+	if r != nil && r.AuthReqMsgID != "" {
+		return nil // asked again: the payer is answering the first request
+	}
+	v, err := getVPA(c.Tx, m.GetPayer().GetAddr())
+	if err != nil {
+		return err
+	}
+	amount := authAmount(m)
+	if r == nil {
+		r = &txnRecord{
+			ID: txnID, Type: upiv1.Txn_COLLECT.String(), Role: rolePayer, Status: upiv1.Resp_PENDING.String(),
+			PayerVPA: ids.NormalizeVPA(m.GetPayer().GetAddr()),
+			PayeeVPA: ids.NormalizeVPA(m.GetPayee().GetAddr()), PayeeName: m.GetPayee().GetName(),
+			Amount: amount, Note: m.GetTxn().GetNote(),
+		}
+	}
+	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
+		r.RRN = rrn
+	}
+	if v == nil {
+		r.State = stateAuthDeclined
+		if !r.Initiator {
+			r.applyOutcome(upiv1.Resp_FAILURE, codeUnknownVPA, "")
+		}
+		if err := putTxn(c.Tx, r, c.Now()); err != nil {
+			return err
+		}
+		return c.Send(p.switchName, upiv1.SwitchService_RespAuthDetails_FullMethodName, &upiv1.RespAuthDetails{
+			Txn:   cloneTxn(m.GetTxn()),
+			Payer: &upiv1.Party{Addr: m.GetPayer().GetAddr()},
+			Payee: cloneParty(m.GetPayee()),
+			Resp:  &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA},
+		})
+	}
+
+	authTxn, err := proto.Marshal(m.GetTxn())
+	if err != nil {
+		return err
+	}
+	authPayee, err := proto.Marshal(m.GetPayee())
+	if err != nil {
+		return err
+	}
+	r.PayerHere, r.PayerVPA, r.PayerName = true, v.VPA, v.Name
+	r.AuthReqMsgID, r.AuthTxn, r.AuthPayee = m.GetHead().GetMsgId(), authTxn, authPayee
+	if mins := m.GetTxn().GetExpireAfterMinutes(); mins > 0 {
+		r.Expires = c.Now().Add(minutes(mins))
+	}
+	if !r.Final && !r.Confirmed {
+		r.State = stateAwaitingApproval
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := c.Tx.Put(store.Pending, pendingKey(r.PayerVPA, txnID), nil); err != nil {
+		return err
+	}
+	payee := m.GetPayee()
+	return p.notifyApp(c, &upiv1.Notification{
+		Txn:      cloneTxn(m.GetTxn()),
+		Kind:     upiv1.Notification_COLLECT_REQUEST,
+		UserAddr: r.PayerVPA,
+		Payer:    &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: amount, Currency: "INR"},
+		Payee: &upiv1.Party{
+			Addr: payee.GetAddr(), Name: payee.GetName(), Type: payee.GetType(), Code: payee.GetCode(),
+			AmountPaise: amount, Currency: "INR",
+		},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_PENDING},
+	})
+}
+
+// respPay is the final outcome for the initiator (step 10 of Pay, 8 of
+// Collect).
+func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return node.Refuse("RespPay for txn %s, which PSP %s does not know", txnID, p.name)
+	}
+	if !r.Initiator || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return node.Refuse("RespPay for txn %s, which PSP %s did not initiate with ReqPay", txnID, p.name)
+	}
+	if r.Final {
+		return nil // duplicate or late: the outcome is decided
+	}
+	res := m.GetResp().GetResult()
+	before := outcome(r)
+	changed := r.applyOutcome(res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	tell := outcome(r) != before
+	if res == upiv1.Resp_SUCCESS || res == upiv1.Resp_FAILURE {
+		r.Final, r.State, changed, tell = true, stateCompleted, true, true
+		if r.PayerHere && r.isCollect() {
+			if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+				return err
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	c.Notify(txnID)
+	if !tell {
+		return nil
+	}
+	user := r.PayerVPA
+	if r.isCollect() {
+		user = r.PayeeVPA
+	}
+	return p.notifyStatus(c, r, user, m.GetResp())
+}
+
+// reqTxnConfirmation is the final outcome for the PSP that did not initiate
+// (step 11–12 of Pay, 9 of Collect): record it, tell the user, answer.
+func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r == nil { // never saw it: learn what the confirmation says
+		r = &txnRecord{ID: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
+		for _, ref := range m.GetResp().GetRefs() {
+			switch ref.GetType() {
+			case "PAYER":
+				r.PayerVPA = ids.NormalizeVPA(ref.GetAddr())
+			case "PAYEE":
+				r.PayeeVPA = ids.NormalizeVPA(ref.GetAddr())
+				if a := ref.GetSettAmountPaise(); a > 0 {
+					r.Amount = a
+				}
+			}
+		}
+		for _, side := range []struct {
+			vpa  string
+			here *bool
+			name *string
+		}{{r.PayerVPA, &r.PayerHere, &r.PayerName}, {r.PayeeVPA, &r.PayeeHere, &r.PayeeName}} {
+			if side.vpa == "" {
+				continue
+			}
+			v, err := getVPA(c.Tx, side.vpa)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				*side.here, *side.name = true, v.Name
+			}
+		}
+	}
+	if r.Type == upiv1.Txn_VAL_ADD.String() {
+		return node.Refuse("ReqTxnConfirmation for txn %s, which is a VAL_ADD at PSP %s", txnID, p.name)
+	}
+	before := outcome(r)
+	tell := !r.Confirmed
+	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	tell = tell || outcome(r) != before
+	r.Confirmed, r.State = true, stateConfirmed
+	if r.PayerHere && r.isCollect() {
+		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+			return err
+		}
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := c.Send(p.switchName, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, &upiv1.RespTxnConfirmation{
+		Txn:  cloneTxn(m.GetTxn()),
+		Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+	}); err != nil {
+		return err
+	}
+	c.Notify(txnID)
+	if !tell {
+		return nil
+	}
+	switch {
+	case r.isCollect() && r.PayerHere:
+		return p.notifyStatus(c, r, r.PayerVPA, m.GetResp())
+	case r.Type == upiv1.Txn_PAY.String() && r.PayeeHere && r.Status == upiv1.Resp_SUCCESS.String():
+		return p.notifyStatus(c, r, r.PayeeVPA, m.GetResp())
+	}
+	return nil
+}
+
+// reqValAdd is step 3–4 of ReqValAdd at the payee's PSP: the payee's name,
+// type, MCC and IFSC (never the account number), or FAILURE U29.
+func (p *PSP) reqValAdd(c *node.Ctx, m *upiv1.ReqValAdd) error {
+	v, err := getVPA(c.Tx, m.GetPayee().GetAddr())
+	if err != nil {
+		return err
+	}
+	resp := &upiv1.RespValAdd{Txn: cloneTxn(m.GetTxn())}
+	if v == nil {
+		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA}
+	} else {
+		resp.Payee = &upiv1.Party{Addr: v.VPA, Name: v.Name, Type: v.partyType(), Code: v.MCC, Ac: &upiv1.Account{Ifsc: v.IFSC}}
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
+	}
+	return c.Send(p.switchName, upiv1.SwitchService_RespValAdd_FullMethodName, resp)
+}
+
+// respValAdd is step 5 of ReqValAdd: keep the answer and wake the waiting
+// ResolveAddress.
+func (p *PSP) respValAdd(c *node.Ctx, m *upiv1.RespValAdd) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r == nil || r.Type != upiv1.Txn_VAL_ADD.String() {
+		return node.Refuse("RespValAdd for txn %s, for which PSP %s sent no ReqValAdd", txnID, p.name)
+	}
+	if r.ValAdd != nil {
+		return nil // duplicate or late
+	}
+	payee := m.GetPayee()
+	res := &valAddResult{
+		Result: m.GetResp().GetResult().String(), ErrCode: m.GetResp().GetErrCode(),
+		Name: payee.GetName(), Code: payee.GetCode(), IFSC: payee.GetAc().GetIfsc(),
+	}
+	if payee.GetType() != upiv1.Party_TYPE_UNSPECIFIED {
+		res.Type = payee.GetType().String()
+	}
+	r.ValAdd, r.PayeeName, r.State, r.Final = res, payee.GetName(), stateResolved, true
+	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), "")
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	c.Notify(txnID)
+	return nil
+}
+
+// notifyStatus tells user's app the transaction's status (TXN_STATUS).
+func (p *PSP) notifyStatus(c *node.Ctx, r *txnRecord, user string, resp *upiv1.Resp) error {
+	out := &upiv1.Resp{Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode}
+	if resp != nil {
+		out.Refs = resp.GetRefs()
+	}
+	return p.notifyApp(c, &upiv1.Notification{
+		Txn:      &upiv1.Txn{Id: r.ID, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]), CustRef: r.RRN, Note: r.Note},
+		Kind:     upiv1.Notification_TXN_STATUS,
+		UserAddr: user,
+		Payer:    &upiv1.Party{Addr: r.PayerVPA, Name: r.PayerName, AmountPaise: r.Amount, Currency: "INR"},
+		Payee:    &upiv1.Party{Addr: r.PayeeVPA, Name: r.PayeeName, AmountPaise: r.Amount, Currency: "INR"},
+		Resp:     out,
+	})
+}
+
+// notifyApp sends n to the TPAP node, if the network has one.
+func (p *PSP) notifyApp(c *node.Ctx, n *upiv1.Notification) error {
+	if p.tpapName == "" {
+		return nil
+	}
+	return c.Send(p.tpapName, upiv1.TpapService_Notify_FullMethodName, n)
+}

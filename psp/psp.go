@@ -1,0 +1,193 @@
+package psp
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Config configures a PSP.
+type Config struct {
+	Network *config.Network
+	// Self is this PSP's node in Network.
+	Self   *config.Node
+	Logger *slog.Logger
+}
+
+// PSP is the PSP role. It is the node's Handler (and Validator), serves
+// PspAppService itself, and answers the AdminService questions it can
+// (node.TxnInspector, node.HeartbeatReporter).
+type PSP struct {
+	upiv1.UnimplementedPspAppServiceServer
+
+	cfg    Config
+	log    *slog.Logger
+	name   string
+	prefix string
+	// switchName is the NPCI switch every request goes to; tpapName the app
+	// node notifications go to ("" when the network has none).
+	switchName, tpapName string
+	n                    *node.Node
+}
+
+// Meta keys this role keeps.
+const (
+	metaSeeded  = "psp/seeded"
+	metaLastHbt = "psp/last_hbt"
+)
+
+// New returns the PSP described by cfg.Self in cfg.Network.
+func New(cfg Config) *PSP {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &PSP{cfg: cfg, name: cfg.Self.Name, prefix: cfg.Self.Prefix}
+	if p.prefix == "" {
+		p.prefix = ids.PrefixFor(p.name)
+	}
+	p.log = cfg.Logger.With("role", config.RolePSP, "node", p.name)
+	if sw := cfg.Network.Switch(); sw != nil {
+		p.switchName = sw.Name
+	}
+	if tp := cfg.Network.TPAP(); tp != nil {
+		p.tpapName = tp.Name
+	}
+	return p
+}
+
+// Attach binds the PSP to its node; call it once, before n.Start.
+func (p *PSP) Attach(n *node.Node) { p.n = n }
+
+// Seed registers every user and merchant of the network file whose VPA
+// handle this PSP owns. It runs once per store: later calls do nothing.
+func (p *PSP) Seed() error {
+	return p.n.Update(func(c *node.Ctx) error {
+		if c.Tx.Has(store.Meta, []byte(metaSeeded)) {
+			return nil
+		}
+		ifscOf := func(bank string) string {
+			if b, ok := p.cfg.Network.NodeByName(bank); ok {
+				return b.IFSC
+			}
+			return ""
+		}
+		for _, u := range p.cfg.Network.UsersOfPSP(p.name) {
+			if err := putVPA(c.Tx, &vpaRecord{
+				VPA: ids.NormalizeVPA(u.VPA), Name: u.Name, Type: partyPerson, MCC: personMCC,
+				AcNum: u.Account, IFSC: ifscOf(u.Bank), Mobile: u.Mobile,
+			}); err != nil {
+				return err
+			}
+		}
+		for _, m := range p.cfg.Network.MerchantsOfPSP(p.name) {
+			if err := putVPA(c.Tx, &vpaRecord{
+				VPA: ids.NormalizeVPA(m.VPA), Name: m.Name, Type: partyEntity, MCC: m.MCC,
+				AcNum: m.Account, IFSC: ifscOf(m.Bank),
+			}); err != nil {
+				return err
+			}
+		}
+		return c.Tx.Put(store.Meta, []byte(metaSeeded), []byte(c.Now().UTC().Format(timeFormat)))
+	})
+}
+
+// Register registers PspService (for the switch) and PspAppService (for
+// the TPAP app) on s. Call it after Attach.
+func (p *PSP) Register(s *grpc.Server) {
+	upiv1.RegisterPspServiceServer(s, &netServer{n: p.n})
+	upiv1.RegisterPspAppServiceServer(s, p)
+}
+
+// Run sends a ReqHbt to the switch at once and then every
+// Network.Heartbeat, until ctx is done. A zero interval sends none.
+func (p *PSP) Run(ctx context.Context) error {
+	every := p.cfg.Network.Heartbeat
+	if every <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := p.sendHeartbeat(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.log.Warn("heartbeat not queued", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (p *PSP) sendHeartbeat() error {
+	return p.n.Update(func(c *node.Ctx) error {
+		return c.Send(p.switchName, upiv1.SwitchService_ReqHbt_FullMethodName, &upiv1.ReqHbt{
+			Txn: &upiv1.Txn{Id: ids.NewTxnID(p.prefix), Type: upiv1.Txn_HBT, Ts: timestamppb.New(c.Now())},
+		})
+	})
+}
+
+// LastHeartbeat implements node.HeartbeatReporter: when the switch last
+// answered a heartbeat with SUCCESS, or nil if it never did.
+func (p *PSP) LastHeartbeat() *timestamppb.Timestamp {
+	var ts *timestamppb.Timestamp
+	_ = p.n.View(func(tx *store.Tx) error {
+		if v := tx.Get(store.Meta, []byte(metaLastHbt)); v != nil {
+			if t, err := time.Parse(timeFormat, string(v)); err == nil {
+				ts = timestamppb.New(t)
+			}
+		}
+		return nil
+	})
+	return ts
+}
+
+// InspectTxn implements node.TxnInspector.
+func (p *PSP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
+	r, err := p.viewTxn(txnID)
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.GetTransactionResponse{Node: p.name, State: r.State, Transaction: r.proto()}, nil
+}
+
+// viewTxn reads a transaction record, or answers NotFound.
+func (p *PSP) viewTxn(txnID string) (*txnRecord, error) {
+	var r *txnRecord
+	err := p.n.View(func(tx *store.Tx) error {
+		var err error
+		r, err = getTxn(tx, txnID)
+		return err
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read transaction: %v", err)
+	}
+	if r == nil {
+		return nil, status.Errorf(codes.NotFound, "transaction %s is not known at PSP %s", txnID, p.name)
+	}
+	return r, nil
+}
+
+var (
+	_ node.Handler              = (*PSP)(nil)
+	_ node.Validator            = (*PSP)(nil)
+	_ node.TxnInspector         = (*PSP)(nil)
+	_ node.HeartbeatReporter    = (*PSP)(nil)
+	_ upiv1.PspAppServiceServer = (*PSP)(nil)
+	_ upiv1.PspServiceServer    = (*netServer)(nil)
+)
