@@ -1,0 +1,430 @@
+package tpap
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// MaxWait caps GetPayment's long poll.
+const MaxWait = 60 * time.Second
+
+// DefaultCollectExpiry is a collect's expiry when the request leaves it
+// out, in minutes.
+const DefaultCollectExpiry = 30
+
+// MaxCollectExpiry is the longest collect expiry the app accepts, in
+// minutes (45 days, NPCI's maximum).
+const MaxCollectExpiry = 45 * 24 * 60
+
+// CreatePayment pays payee_vpa from payer_vpa through the payer's PSP and
+// answers at once with the transaction id, PENDING. The outcome arrives as a
+// TXN_STATUS notification; GetPayment (with wait_ms to long-poll) reads it.
+func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest) (*upiv1.CreatePaymentResponse, error) {
+	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise()); err != nil {
+		return nil, err
+	}
+	if err := ids.ValidatePIN(r.GetPin()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
+	}
+	psp, err := x.pspFor(r.GetPayerVpa())
+	if err != nil {
+		return nil, err
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
+		PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(),
+	})
+	if err != nil {
+		return nil, pspErr(psp.Name, err)
+	}
+	rec, err := x.recordStarted(psp.Name, resp.GetTransaction(), txnRecord{
+		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
+		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+}
+
+// GetPayment answers from the app's own record, which the PSPs' TXN_STATUS
+// notifications keep current (they are delivered durably, so the app does
+// not ask the PSP). With wait_ms > 0 it waits, up to wait_ms (at most
+// MaxWait), while the transaction is PENDING.
+func (x *TPAP) GetPayment(ctx context.Context, r *upiv1.GetPaymentRequest) (*upiv1.GetPaymentResponse, error) {
+	id := r.GetTxnId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
+	}
+	if r.GetWaitMs() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "wait_ms must not be negative, got %d", r.GetWaitMs())
+	}
+	wait := min(time.Duration(r.GetWaitMs())*time.Millisecond, MaxWait)
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		// Watch before reading, so a notification in between is not lost.
+		woken, cancel := x.n.Watch(id)
+		rec, err := x.loadTxn(id)
+		if err != nil || wait <= 0 || rec.status() != upiv1.Resp_PENDING {
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			return paymentResponse(rec), nil
+		}
+		select {
+		case <-woken:
+			cancel()
+		case <-timeout:
+			cancel()
+			wait = 0 // read once more and answer
+		case <-ctx.Done():
+			cancel()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func paymentResponse(rec *txnRecord) *upiv1.GetPaymentResponse {
+	return &upiv1.GetPaymentResponse{
+		TxnId: rec.TxnID, Status: rec.status(), Rrn: rec.RRN, ErrCode: rec.ErrCode,
+		Transaction: rec.proto(),
+	}
+}
+
+// CreateCollect asks payer_vpa to pay payee_vpa, through the payee's PSP.
+func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest) (*upiv1.CreateCollectResponse, error) {
+	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise()); err != nil {
+		return nil, err
+	}
+	mins := r.GetExpireAfterMinutes()
+	switch {
+	case mins < 0 || mins > MaxCollectExpiry:
+		return nil, status.Errorf(codes.InvalidArgument, "expire_after_minutes must be 0 (default %d) to %d, got %d", DefaultCollectExpiry, MaxCollectExpiry, mins)
+	case mins == 0:
+		mins = DefaultCollectExpiry
+	}
+	psp, err := x.pspFor(r.GetPayeeVpa())
+	if err != nil {
+		return nil, err
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.InitiateCollect(ctx, &upiv1.InitiateCollectRequest{
+		PayeeVpa: r.GetPayeeVpa(), PayerVpa: r.GetPayerVpa(),
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), ExpireAfterMinutes: mins,
+	})
+	if err != nil {
+		return nil, pspErr(psp.Name, err)
+	}
+	rec, err := x.recordStarted(psp.Name, resp.GetTransaction(), txnRecord{
+		Type: upiv1.Txn_COLLECT.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
+		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.CreateCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+}
+
+// ApproveCollect approves, with the payer's PIN, a collect request waiting
+// for its payer.
+func (x *TPAP) ApproveCollect(ctx context.Context, r *upiv1.ApproveCollectRequest) (*upiv1.ApproveCollectResponse, error) {
+	if err := ids.ValidatePIN(r.GetPin()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
+	}
+	rec, err := x.respondCollect(ctx, r.GetTxnId(), true, r.GetPin())
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.ApproveCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+}
+
+// DeclineCollect declines a collect request waiting for its payer; the
+// payer's PSP ends it with ZA.
+func (x *TPAP) DeclineCollect(ctx context.Context, r *upiv1.DeclineCollectRequest) (*upiv1.DeclineCollectResponse, error) {
+	rec, err := x.respondCollect(ctx, r.GetTxnId(), false, "")
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.DeclineCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+}
+
+// respondCollect sends the payer's answer to the payer's PSP and takes the
+// request off the payer's list.
+func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin string) (*txnRecord, error) {
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
+	}
+	rec, err := x.loadTxn(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.txnType() != upiv1.Txn_COLLECT {
+		return nil, status.Errorf(codes.FailedPrecondition, "transaction %s is a %s, not a collect request", id, rec.Type)
+	}
+	if rec.status() != upiv1.Resp_PENDING {
+		return nil, status.Errorf(codes.FailedPrecondition, "collect %s is already %s", id, rec.Status)
+	}
+	var waiting bool
+	if err := x.n.View(func(tx *store.Tx) error {
+		waiting = tx.Has(store.Pending, pendingKey(rec.Payer, id))
+		return nil
+	}); err != nil {
+		return nil, status.Errorf(codes.Internal, "read pending: %v", err)
+	}
+	if !waiting {
+		return nil, status.Errorf(codes.FailedPrecondition, "collect %s is not waiting for %s: already answered, or not yet received from the payer's PSP", id, rec.Payer)
+	}
+	psp, err := x.pspFor(rec.Payer)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.RespondCollect(ctx, &upiv1.RespondCollectRequest{TxnId: id, Approve: approve, Pin: pin})
+	if status.Code(err) == codes.FailedPrecondition {
+		// The PSP no longer waits for an answer (the collect expired or
+		// was answered elsewhere): take it off the payer's list.
+		if derr := x.n.Update(func(c *node.Ctx) error {
+			return c.Tx.Delete(store.Pending, pendingKey(rec.Payer, id))
+		}); derr != nil {
+			x.log.Error("drop answered collect", "txn_id", id, "err", derr)
+		}
+	}
+	if err != nil {
+		return nil, pspErr(psp.Name, err)
+	}
+	err = x.n.Update(func(c *node.Ctx) error {
+		if _, err := c.Tx.GetJSON(store.Txns, id, rec); err != nil {
+			return err
+		}
+		if t := resp.GetTransaction(); t != nil && rec.advance(t.GetStatus(), t.GetRrn(), t.GetErrCode()) {
+			rec.Updated = c.Now()
+			if err := c.Tx.PutJSON(store.Txns, id, rec); err != nil {
+				return err
+			}
+			c.Notify(id)
+		}
+		return c.Tx.Delete(store.Pending, pendingKey(rec.Payer, id))
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "store collect answer: %v", err)
+	}
+	return rec, nil
+}
+
+// ListCollects lists the collect requests waiting for vpa to answer, oldest
+// first. Expired ones are left out (ApproveCollect still forwards an answer
+// to one; the payer's PSP decides).
+func (x *TPAP) ListCollects(_ context.Context, r *upiv1.ListCollectsRequest) (*upiv1.ListCollectsResponse, error) {
+	now := x.n.Now()
+	if err := ids.ValidateVPA(r.GetVpa()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "vpa: %v", err)
+	}
+	var recs []txnRecord
+	err := x.n.View(func(tx *store.Tx) error {
+		prefix := userPrefix(r.GetVpa())
+		return tx.Scan(store.Pending, prefix, func(k, _ []byte) (bool, error) {
+			var rec txnRecord
+			found, err := tx.GetJSON(store.Txns, string(k[len(prefix):]), &rec)
+			if err != nil {
+				return false, err
+			}
+			if found && rec.status() == upiv1.Resp_PENDING && (rec.Expires == nil || rec.Expires.After(now)) {
+				recs = append(recs, rec)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read collects: %v", err)
+	}
+	// Pending is keyed by txn id; show them in the order they came.
+	sortByCreated(recs)
+	out := &upiv1.ListCollectsResponse{}
+	for i := range recs {
+		out.Collects = append(out.Collects, recs[i].proto())
+	}
+	return out, nil
+}
+
+// ValidateAddress resolves vpa (ReqValAdd) through the requester's PSP.
+// When requester_vpa is empty the app asks on behalf of the first user of
+// the network's first PSP that has users (a ReqValAdd always names the
+// customer asking, and PSPs accept requests only for their own users).
+func (x *TPAP) ValidateAddress(ctx context.Context, r *upiv1.ValidateAddressRequest) (*upiv1.ValidateAddressResponse, error) {
+	if err := ids.ValidateVPA(r.GetVpa()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "vpa: %v", err)
+	}
+	requester := r.GetRequesterVpa()
+	var psp *config.Node
+	if requester != "" {
+		if err := ids.ValidateVPA(requester); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "requester_vpa: %v", err)
+		}
+		var err error
+		if psp, err = x.pspFor(requester); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if psp, requester, err = x.anyRequester(); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.ResolveAddress(ctx, &upiv1.ResolveAddressRequest{Vpa: r.GetVpa(), RequesterVpa: requester})
+	if err != nil {
+		return nil, pspErr(psp.Name, err)
+	}
+	return &upiv1.ValidateAddressResponse{Details: resp.GetDetails()}, nil
+}
+
+// ListNotifications lists what the PSPs told the app for vpa, oldest first.
+func (x *TPAP) ListNotifications(_ context.Context, r *upiv1.ListNotificationsRequest) (*upiv1.ListNotificationsResponse, error) {
+	if err := ids.ValidateVPA(r.GetVpa()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "vpa: %v", err)
+	}
+	out := &upiv1.ListNotificationsResponse{}
+	err := x.n.View(func(tx *store.Tx) error {
+		return tx.Scan(store.Notifications, userPrefix(r.GetVpa()), func(_, v []byte) (bool, error) {
+			var nr notifRecord
+			if err := unmarshalJSON(v, &nr); err != nil {
+				return false, err
+			}
+			out.Notifications = append(out.Notifications, nr.proto())
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read notifications: %v", err)
+	}
+	return out, nil
+}
+
+// anyRequester picks the PSP and requester for a look-up that names none:
+// the first PSP of the network file with a user, and that user.
+func (x *TPAP) anyRequester() (*config.Node, string, error) {
+	psps := x.cfg.Network.NodesByRole(config.RolePSP)
+	for _, p := range psps {
+		if us := x.cfg.Network.UsersOfPSP(p.Name); len(us) > 0 {
+			return p, us[0].VPA, nil
+		}
+	}
+	if len(psps) == 0 {
+		return nil, "", status.Error(codes.FailedPrecondition, "the network has no PSP to resolve addresses")
+	}
+	return nil, "", status.Error(codes.InvalidArgument, "requester_vpa is required: the network file has no users to ask on behalf of")
+}
+
+// validatePay checks the parties and amount of a payment or collect.
+func validatePay(payer, payee string, amount int64) error {
+	if err := ids.ValidateVPA(payer); err != nil {
+		return status.Errorf(codes.InvalidArgument, "payer_vpa: %v", err)
+	}
+	if err := ids.ValidateVPA(payee); err != nil {
+		return status.Errorf(codes.InvalidArgument, "payee_vpa: %v", err)
+	}
+	if amount <= 0 {
+		return status.Errorf(codes.InvalidArgument, "amount_paise must be greater than 0, got %d", amount)
+	}
+	if ids.NormalizeVPA(payer) == ids.NormalizeVPA(payee) {
+		return status.Errorf(codes.InvalidArgument, "payer_vpa and payee_vpa are the same (%s)", payer)
+	}
+	return nil
+}
+
+// pspFor returns the PSP that owns vpa's handle, or NotFound.
+func (x *TPAP) pspFor(vpa string) (*config.Node, error) {
+	psp, ok := x.cfg.Network.PSPForVPA(vpa)
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no PSP owns handle @%s", ids.HandleOf(vpa))
+	}
+	return psp, nil
+}
+
+// loadTxn reads the app's record of a transaction, or NotFound.
+func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
+	var rec txnRecord
+	var found bool
+	err := x.n.View(func(tx *store.Tx) error {
+		var err error
+		found, err = tx.GetJSON(store.Txns, id, &rec)
+		return err
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read txn %s: %v", id, err)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "no transaction %s", id)
+	}
+	return &rec, nil
+}
+
+// recordStarted stores a transaction a PSP just accepted. A notification
+// about it may have arrived first (the network can be faster than the PSP's
+// answer); then the stored record keeps its status and only gains what it
+// lacks.
+func (x *TPAP) recordStarted(psp string, t *upiv1.Transaction, asked txnRecord) (*txnRecord, error) {
+	if !ids.ValidID(t.GetTxnId()) {
+		return nil, status.Errorf(codes.Internal, "PSP %s answered without a valid transaction id (%q)", psp, t.GetTxnId())
+	}
+	asked.PSP = psp
+	var rec txnRecord
+	err := x.n.Update(func(c *node.Ctx) error {
+		asked.Created, asked.Updated = c.Now(), c.Now()
+		found, err := c.Tx.GetJSON(store.Txns, t.GetTxnId(), &rec)
+		if err != nil {
+			return err
+		}
+		fresh := recordFromProto(t, asked)
+		fresh.Updated = c.Now()
+		if !found {
+			rec = fresh
+		} else {
+			rec.advance(fresh.status(), fresh.RRN, fresh.ErrCode)
+			rec.fillFrom(&fresh)
+			rec.PSP = psp
+			rec.Updated = c.Now()
+		}
+		if err := c.Tx.PutJSON(store.Txns, rec.TxnID, &rec); err != nil {
+			return err
+		}
+		c.Notify(rec.TxnID)
+		return nil
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "store txn %s: %v", t.GetTxnId(), err)
+	}
+	return &rec, nil
+}
+
+func (nr *notifRecord) proto() *upiv1.AppNotification {
+	return &upiv1.AppNotification{Kind: nr.Kind, Ts: timestampOf(nr.TS), Transaction: nr.Txn.proto()}
+}

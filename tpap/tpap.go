@@ -1,0 +1,242 @@
+package tpap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Config configures a TPAP.
+type Config struct {
+	Network *config.Network
+	Self    *config.Node
+	Logger  *slog.Logger
+	// PSP returns a client of the app API (PspAppService) of the PSP node
+	// called pspNode. It is called for every app request that goes to a
+	// PSP, so it should hand out cached clients.
+	PSP func(pspNode string) (upiv1.PspAppServiceClient, error)
+}
+
+// TPAP is the app node. It implements node.Handler for the notifications
+// PSPs send it (TpapService/Notify), and upiv1.TpapAppServiceServer for the
+// people and scripts that use it.
+type TPAP struct {
+	upiv1.UnimplementedTpapAppServiceServer
+
+	cfg Config
+	log *slog.Logger
+	n   *node.Node
+}
+
+var (
+	_ node.Handler               = (*TPAP)(nil)
+	_ node.Validator             = (*TPAP)(nil)
+	_ node.TxnInspector          = (*TPAP)(nil)
+	_ upiv1.TpapAppServiceServer = (*TPAP)(nil)
+)
+
+// New makes a TPAP; Attach gives it its node.
+func New(cfg Config) *TPAP {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &TPAP{cfg: cfg, log: log}
+}
+
+// Attach gives the TPAP the node it runs on. Call it once, after node.New
+// and before the node starts or any API call.
+func (x *TPAP) Attach(n *node.Node) { x.n = n }
+
+// Seed does nothing: the app keeps no seeded state (users live at their
+// PSPs and banks).
+func (x *TPAP) Seed() error { return nil }
+
+// Register registers TpapService (the network side) and TpapAppService (the
+// app API) on s.
+func (x *TPAP) Register(s *grpc.Server) {
+	upiv1.RegisterTpapServiceServer(s, &netServer{x: x})
+	upiv1.RegisterTpapAppServiceServer(s, x)
+}
+
+// netServer is TpapService: every notification goes into the node's inbox.
+type netServer struct {
+	upiv1.UnimplementedTpapServiceServer
+	x *TPAP
+}
+
+func (s *netServer) Notify(ctx context.Context, m *upiv1.Notification) (*upiv1.Ack, error) {
+	return s.x.n.Receive(ctx, upiv1.TpapService_Notify_FullMethodName, m)
+}
+
+// Validate implements node.Validator: a notification needs a known kind, a
+// valid user_addr whose handle belongs to the sending PSP, and, for
+// TXN_STATUS, the outcome in resp.result.
+func (x *TPAP) Validate(in *node.Inbound) error {
+	m, ok := in.Msg.(*upiv1.Notification)
+	if !ok {
+		return node.Refuse("%s is not served by the TPAP", in.Method)
+	}
+	if _, known := upiv1.Notification_Kind_name[int32(m.GetKind())]; !known || m.GetKind() == upiv1.Notification_KIND_UNSPECIFIED {
+		return node.Refuse("kind is required (TXN_STATUS, COLLECT_REQUEST, ...)")
+	}
+	if err := ids.ValidateVPA(m.GetUserAddr()); err != nil {
+		return node.Refuse("user_addr: %v", err)
+	}
+	psp, ok := x.cfg.Network.PSPForVPA(m.GetUserAddr())
+	if !ok {
+		return node.Refuse("user_addr %s: no PSP owns handle @%s", m.GetUserAddr(), ids.HandleOf(m.GetUserAddr()))
+	}
+	if psp.Name != in.From {
+		return node.Refuse("user_addr %s belongs to %s; %s may not notify that user", m.GetUserAddr(), psp.Name, in.From)
+	}
+	if m.GetKind() == upiv1.Notification_TXN_STATUS && rank(m.GetResp().GetResult()) == 0 {
+		return node.Refuse("TXN_STATUS needs resp.result (PENDING, SUCCESS, FAILURE or DEEMED)")
+	}
+	return nil
+}
+
+// Handle implements node.Handler: it stores the notification for its user
+// and applies it to the app's record of the transaction.
+func (x *TPAP) Handle(c *node.Ctx, in *node.Inbound) error {
+	m, ok := in.Msg.(*upiv1.Notification)
+	if !ok {
+		return node.Refuse("%s is not served by the TPAP", in.Method)
+	}
+	said := recordFromNotification(m, in.From, c.Now(), x.cfg.Network.Timeouts.CollectExpiryMax)
+
+	var rec txnRecord
+	found, err := c.Tx.GetJSON(store.Txns, said.TxnID, &rec)
+	if err != nil {
+		return err
+	}
+	switch m.GetKind() {
+	case upiv1.Notification_TXN_STATUS:
+		if !found {
+			rec = said
+		} else {
+			rec.advance(said.status(), said.RRN, said.ErrCode)
+			rec.fillFrom(&said)
+			rec.Updated = c.Now()
+		}
+		if rec.status() != upiv1.Resp_PENDING && rec.Payer != "" {
+			if err := c.Tx.Delete(store.Pending, pendingKey(rec.Payer, rec.TxnID)); err != nil {
+				return err
+			}
+		}
+		c.Notify(rec.TxnID)
+	case upiv1.Notification_COLLECT_REQUEST:
+		said.Type = upiv1.Txn_COLLECT.String()
+		said.Payer = m.GetUserAddr()
+		if !found {
+			rec = said
+		} else {
+			// This app may have created the collect itself (the payee
+			// uses it too): keep its record and add what the payer's PSP
+			// knows.
+			rec.advance(upiv1.Resp_PENDING, said.RRN, "")
+			rec.fillFrom(&said)
+			if said.Expires != nil {
+				rec.Expires = said.Expires
+			}
+			rec.Updated = c.Now()
+		}
+		if rec.status() == upiv1.Resp_PENDING {
+			if err := c.Tx.Put(store.Pending, pendingKey(m.GetUserAddr(), rec.TxnID), nil); err != nil {
+				return err
+			}
+		}
+		c.Notify(rec.TxnID)
+	default:
+		// Delegation, mandate and Lite notifications are only kept for
+		// the user to read.
+		if found {
+			said.fillFrom(&rec)
+			said.Created = rec.Created
+		}
+		return x.storeNotification(c, m, in.From, said)
+	}
+	if err := c.Tx.PutJSON(store.Txns, rec.TxnID, &rec); err != nil {
+		return err
+	}
+	// The notification shows what it said, completed from the record.
+	said.fillFrom(&rec)
+	said.Created = rec.Created
+	return x.storeNotification(c, m, in.From, said)
+}
+
+func (x *TPAP) storeNotification(c *node.Ctx, m *upiv1.Notification, from string, t txnRecord) error {
+	seq, err := c.Tx.NextSeq(store.Notifications)
+	if err != nil {
+		return err
+	}
+	nr := notifRecord{Kind: m.GetKind().String(), TS: c.Now(), From: from, Txn: t}
+	return c.Tx.PutJSON(store.Notifications, string(notifKey(m.GetUserAddr(), seq)), &nr)
+}
+
+// Fire implements node.Handler. The TPAP sets no timers.
+func (x *TPAP) Fire(_ *node.Ctx, t node.Timer) error {
+	x.log.Warn("unexpected timer", "name", t.Name)
+	return nil
+}
+
+// InspectTxn implements node.TxnInspector. The state is the status, or
+// AWAITING_APPROVAL for a collect waiting for its payer's answer.
+func (x *TPAP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
+	var rec txnRecord
+	var found, waiting bool
+	err := x.n.View(func(tx *store.Tx) error {
+		var err error
+		found, err = tx.GetJSON(store.Txns, txnID, &rec)
+		if found && rec.Payer != "" {
+			waiting = tx.Has(store.Pending, pendingKey(rec.Payer, txnID))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read txn %s: %v", txnID, err)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "node %s has no transaction %s", x.n.Name(), txnID)
+	}
+	state := rec.Status
+	if waiting {
+		state = "AWAITING_APPROVAL"
+	}
+	return &upiv1.GetTransactionResponse{Node: x.n.Name(), State: state, Transaction: rec.proto()}, nil
+}
+
+// pspClient returns the app API of the PSP node called name.
+func (x *TPAP) pspClient(name string) (upiv1.PspAppServiceClient, error) {
+	if x.cfg.PSP == nil {
+		return nil, status.Errorf(codes.Unavailable, "the TPAP has no way to reach PSP %s", name)
+	}
+	cl, err := x.cfg.PSP(name)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "cannot reach PSP %s: %v", name, err)
+	}
+	return cl, nil
+}
+
+// pspErr passes a PSP's gRPC error on with its code and message; any other
+// error (the call never got an answer) becomes Unavailable.
+func pspErr(psp string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	if s, ok := status.FromError(err); ok {
+		return s.Err()
+	}
+	return status.Error(codes.Unavailable, fmt.Sprintf("PSP %s: %v", psp, err))
+}
