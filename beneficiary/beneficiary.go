@@ -1,0 +1,213 @@
+package beneficiary
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/node"
+)
+
+// ErrCreditFailed (U31) is the beneficiary's decline: no such account at
+// this bank, or not a customer account.
+const ErrCreditFailed = "U31"
+
+// Config configures a Beneficiary.
+type Config struct {
+	Network *config.Network
+	// Self is the bank node.
+	Self   *config.Node
+	Logger *slog.Logger
+}
+
+// Beneficiary is the beneficiary role of one bank node.
+type Beneficiary struct {
+	self       *config.Node
+	settlement string
+	log        *slog.Logger
+}
+
+// New returns the beneficiary role of cfg.Self.
+func New(cfg Config) *Beneficiary {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Beneficiary{
+		self: cfg.Self, log: log.With("role", "beneficiary"),
+		settlement: ledger.SettlementAccount(cfg.Self.IFSC),
+	}
+}
+
+// Amount is the amount a CREDIT asks for: payee.amount_paise, or
+// payer.amount_paise when the payee's is unset.
+func Amount(m *upiv1.ReqPay) int64 {
+	if a := m.GetPayee().GetAmountPaise(); a != 0 {
+		return a
+	}
+	return m.GetPayer().GetAmountPaise()
+}
+
+// Validate checks a BeneficiaryService message before it is stored: the
+// fields each request needs, without looking at state.
+func (b *Beneficiary) Validate(in *node.Inbound) error {
+	switch in.Method {
+	case upiv1.BeneficiaryService_ReqPay_FullMethodName:
+		m, ok := in.Msg.(*upiv1.ReqPay)
+		if !ok {
+			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
+		}
+		return validateReqPay(m)
+	case upiv1.BeneficiaryService_ReqChkTxn_FullMethodName:
+		return validateChkTxn(in.Msg.GetTxn())
+	}
+	return node.Refuse("BeneficiaryService has no method %s", in.Method)
+}
+
+func validateReqPay(m *upiv1.ReqPay) error {
+	p := m.GetPayee()
+	payee, payer := p.GetAmountPaise(), m.GetPayer().GetAmountPaise()
+	switch {
+	case m.GetTxn().GetType() != upiv1.Txn_CREDIT:
+		return node.Refuse("BeneficiaryService/ReqPay takes txn.type CREDIT, not %s", m.GetTxn().GetType())
+	case p == nil:
+		return node.Refuse("CREDIT needs payee")
+	case p.GetAc().GetAcNum() == "":
+		return node.Refuse("CREDIT needs payee.ac.ac_num")
+	case p.GetAc().GetIfsc() == "":
+		return node.Refuse("CREDIT needs payee.ac.ifsc")
+	case payee != 0 && payer != 0 && payee != payer:
+		return node.Refuse("CREDIT payee.amount_paise %d differs from payer.amount_paise %d", payee, payer)
+	case Amount(m) <= 0:
+		return node.Refuse("CREDIT needs an amount > 0 in payee.amount_paise (or payer.amount_paise), got %d", Amount(m))
+	}
+	return nil
+}
+
+func validateChkTxn(t *upiv1.Txn) error {
+	if ty := t.GetType(); ty != upiv1.Txn_CHK_STATUS && ty != upiv1.Txn_TYPE_UNSPECIFIED {
+		return node.Refuse("ReqChkTxn takes txn.type CHK_STATUS, not %s", ty)
+	}
+	if st := t.GetSubType(); st != upiv1.Txn_CREDIT && st != upiv1.Txn_TYPE_UNSPECIFIED {
+		return node.Refuse("the beneficiary answers status checks of CREDIT legs, not %s", st)
+	}
+	if id := t.GetOrgTxnId(); id != "" && !ids.ValidID(id) {
+		return node.Refuse("txn.org_txn_id %q is not 3 letters and 32 hex digits", id)
+	}
+	return nil
+}
+
+// Handle applies a BeneficiaryService message that passed Validate,
+// answering the sender (the switch).
+func (b *Beneficiary) Handle(c *node.Ctx, in *node.Inbound) error {
+	switch in.Method {
+	case upiv1.BeneficiaryService_ReqPay_FullMethodName:
+		m, ok := in.Msg.(*upiv1.ReqPay)
+		if !ok {
+			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
+		}
+		return b.credit(c, in, m)
+	case upiv1.BeneficiaryService_ReqChkTxn_FullMethodName:
+		return b.chkTxn(c, in)
+	}
+	return b.Validate(in) // refuses everything else
+}
+
+// credit handles ReqPay CREDIT.
+func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
+	t, p, amount := m.GetTxn(), m.GetPayee(), Amount(m)
+	rec, err := ledger.LoadTxn(c.Tx, t.GetId(), t.GetCustRef(), c.Now())
+	if err != nil {
+		return err
+	}
+	if l := rec.Credit; l != nil {
+		// A repeat under a new msg_id: the same answer again, no new credit.
+		if l.AmountPaise != amount || l.AcNum != p.GetAc().GetAcNum() {
+			return node.Refuse("txn %s was already credited for %s to account %s; this CREDIT asks %s to account %s",
+				t.GetId(), ids.FormatPaise(l.AmountPaise), l.AcNum, ids.FormatPaise(amount), p.GetAc().GetAcNum())
+		}
+		return b.answer(c, in, t, l)
+	}
+	leg := &ledger.Leg{
+		Type: ledger.LegCredit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		AmountPaise: amount, ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+	}
+	code, err := b.tryCredit(c, t, p, amount)
+	if err != nil {
+		return err
+	}
+	if code != "" {
+		leg.Result, leg.ErrCode = ledger.ResultFailure, code
+		b.log.Debug("credit declined", "txn", t.GetId(), "code", code)
+	} else {
+		num, err := ledger.NextApprovalNum(c.Tx)
+		if err != nil {
+			return err
+		}
+		leg.Result, leg.ApprovalNum, leg.Ref = ledger.ResultSuccess, num, ledger.PostingRef(ledger.LegCredit, t.GetId())
+	}
+	rec.SetLeg(leg)
+	if err := ledger.PutTxn(c.Tx, rec); err != nil {
+		return err
+	}
+	return b.answer(c, in, t, leg)
+}
+
+// tryCredit checks the payee's account and posts the credit. It returns the
+// NPCI code of a decline, or "".
+func (b *Beneficiary) tryCredit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, amount int64) (string, error) {
+	acNum := p.GetAc().GetAcNum()
+	acct, err := ledger.Get(c.Tx, acNum)
+	if errors.Is(err, ledger.ErrNoAccount) {
+		return ErrCreditFailed, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !strings.EqualFold(p.GetAc().GetIfsc(), b.self.IFSC) || acct.Kind != ledger.KindCustomer {
+		return ErrCreditFailed, nil
+	}
+	err = ledger.PostAt(c.Tx, c.Now(), ledger.PostingRef(ledger.LegCredit, t.GetId()), b.settlement, acNum, amount)
+	switch {
+	case errors.Is(err, ledger.ErrOverflow):
+		return ErrCreditFailed, nil
+	case err != nil:
+		return "", fmt.Errorf("credit %s: %w", t.GetId(), err)
+	}
+	return "", nil
+}
+
+// answer sends RespPay for leg to the sender of the request in.
+func (b *Beneficiary) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
+	txn := proto.Clone(t).(*upiv1.Txn)
+	txn.Type = upiv1.Txn_CREDIT
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, &upiv1.RespPay{
+		Txn:  txn,
+		Resp: leg.Resp(in.Msg.GetHead().GetMsgId()),
+	})
+}
+
+// chkTxn answers ReqChkTxn with the recorded outcome of the CREDIT leg of
+// txn.org_txn_id (or txn.id).
+func (b *Beneficiary) chkTxn(c *node.Ctx, in *node.Inbound) error {
+	t := in.Msg.GetTxn()
+	txnID := t.GetOrgTxnId()
+	if txnID == "" {
+		txnID = t.GetId()
+	}
+	resp, err := ledger.LegStatus(c.Tx, txnID, ledger.LegCredit, in.Msg.GetHead().GetMsgId())
+	if err != nil {
+		return err
+	}
+	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{
+		Txn:  proto.Clone(t).(*upiv1.Txn),
+		Resp: resp,
+	})
+}

@@ -1,0 +1,339 @@
+package bank
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/upisim/upisim/beneficiary"
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/remitter"
+)
+
+// Config configures a bank node.
+type Config struct {
+	Network *config.Network
+	// Self is this bank's node in Network (role bank, with an IFSC).
+	Self   *config.Node
+	Logger *slog.Logger
+}
+
+// Bank is the bank node role. It implements node.Handler, node.Validator,
+// node.TxnInspector and node.Accounts.
+type Bank struct {
+	net  *config.Network
+	self *config.Node
+	log  *slog.Logger
+	rem  *remitter.Remitter
+	ben  *beneficiary.Beneficiary
+	n    *node.Node
+}
+
+var (
+	_ node.Handler      = (*Bank)(nil)
+	_ node.Validator    = (*Bank)(nil)
+	_ node.TxnInspector = (*Bank)(nil)
+	_ node.Accounts     = (*Bank)(nil)
+)
+
+// New returns the bank role of cfg.Self. It panics when cfg has no network
+// or Self is not a bank with an IFSC: that is a wiring mistake.
+func New(cfg Config) *Bank {
+	if cfg.Network == nil || cfg.Self == nil {
+		panic("bank.New: Config.Network and Config.Self are required")
+	}
+	if cfg.Self.Role != config.RoleBank || cfg.Self.IFSC == "" {
+		panic(fmt.Sprintf("bank.New: node %q is not a bank with an IFSC (role %q)", cfg.Self.Name, cfg.Self.Role))
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.Self.Name)
+	return &Bank{
+		net: cfg.Network, self: cfg.Self, log: log,
+		rem: remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
+		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
+	}
+}
+
+// Attach keeps the node the bank runs on, for Seed, the servers and the
+// admin views. Call it once, before the node starts serving.
+func (b *Bank) Attach(n *node.Node) { b.n = n }
+
+// SettlementAccount is the number of this bank's settlement account.
+func (b *Bank) SettlementAccount() string { return ledger.SettlementAccount(b.self.IFSC) }
+
+// seededKey in store.Meta marks a ledger seeded from the network file.
+const seededKey = "bank.seeded"
+
+// Seed opens, on first start, the settlement account SETTLEMENT-<IFSC> (at
+// zero) and every account the network file gives this bank, with its
+// opening balance and, for users, the UPI PIN. Later starts change nothing,
+// so balances survive restarts.
+func (b *Bank) Seed() error {
+	if b.n == nil {
+		return errors.New("bank: Seed called before Attach")
+	}
+	return b.n.Update(func(c *node.Ctx) error {
+		if c.Tx.Has(store.Meta, []byte(seededKey)) {
+			return nil
+		}
+		err := ledger.Open(c.Tx, ledger.Account{
+			AcNum: b.SettlementAccount(), IFSC: b.self.IFSC,
+			Name: b.self.Name + " settlement", Kind: ledger.KindSettlement,
+		})
+		if err != nil {
+			return fmt.Errorf("bank %s: seed: %w", b.self.Name, err)
+		}
+		for _, a := range b.net.AccountsOfBank(b.self.Name) {
+			err := ledger.Open(c.Tx, ledger.Account{
+				AcNum: a.Number, IFSC: b.self.IFSC, VPA: a.VPA, Name: a.Name,
+				Kind: ledger.KindCustomer, BalancePaise: a.Balance,
+			})
+			if err != nil {
+				return fmt.Errorf("bank %s: seed account of %s: %w", b.self.Name, a.VPA, err)
+			}
+			if a.PIN != "" {
+				if err := remitter.PutCustomer(c.Tx, a.Number, remitter.Customer{PIN: a.PIN, Mobile: a.Mobile}); err != nil {
+					return err
+				}
+			}
+		}
+		return c.Tx.Put(store.Meta, []byte(seededKey), []byte(c.Now().UTC().Format(time.RFC3339Nano)))
+	})
+}
+
+// service is the service part of a full method name: "upi.v1.RemitterService".
+func service(method string) string {
+	s, _, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+	return s
+}
+
+// Validate implements node.Validator: only the switch may send to a bank,
+// and only RemitterService and BeneficiaryService requests with the fields
+// each needs.
+func (b *Bank) Validate(in *node.Inbound) error {
+	if sw := b.net.Switch(); sw != nil && in.From != sw.Name {
+		return node.Refuse("bank %s takes requests only from the switch %s, not from %q", b.self.Name, sw.Name, in.From)
+	}
+	switch service(in.Method) {
+	case upiv1.RemitterService_ServiceDesc.ServiceName:
+		return b.rem.Validate(in)
+	case upiv1.BeneficiaryService_ServiceDesc.ServiceName:
+		return b.ben.Validate(in)
+	}
+	return node.Refuse("bank %s does not take %s", b.self.Name, in.Method)
+}
+
+// Handle implements node.Handler: RemitterService messages go to the
+// remitter, BeneficiaryService messages to the beneficiary.
+func (b *Bank) Handle(c *node.Ctx, in *node.Inbound) error {
+	switch service(in.Method) {
+	case upiv1.RemitterService_ServiceDesc.ServiceName:
+		return b.rem.Handle(c, in)
+	case upiv1.BeneficiaryService_ServiceDesc.ServiceName:
+		return b.ben.Handle(c, in)
+	}
+	return node.Refuse("bank %s does not take %s", b.self.Name, in.Method)
+}
+
+// Fire implements node.Handler. A bank sets no timers; one found is dropped.
+func (b *Bank) Fire(_ *node.Ctx, t node.Timer) error {
+	b.log.Warn("bank has no timers; dropping", "timer", t.Name)
+	return nil
+}
+
+// Register registers RemitterService and BeneficiaryService on s.
+func (b *Bank) Register(s *grpc.Server) {
+	upiv1.RegisterRemitterServiceServer(s, remitterServer{b: b})
+	upiv1.RegisterBeneficiaryServiceServer(s, beneficiaryServer{b: b})
+}
+
+// view runs fn on the node's state.
+func (b *Bank) view(fn func(tx *store.Tx) error) error {
+	if b.n == nil {
+		return status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
+	}
+	return b.n.View(fn)
+}
+
+func (b *Bank) receive(ctx context.Context, method string, m node.Message) (*upiv1.Ack, error) {
+	if b.n == nil {
+		return nil, status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
+	}
+	return b.n.Receive(ctx, method, m)
+}
+
+type remitterServer struct {
+	upiv1.UnimplementedRemitterServiceServer
+	b *Bank
+}
+
+func (s remitterServer) ReqPay(ctx context.Context, m *upiv1.ReqPay) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.RemitterService_ReqPay_FullMethodName, m)
+}
+
+func (s remitterServer) ReqChkTxn(ctx context.Context, m *upiv1.ReqChkTxn) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.RemitterService_ReqChkTxn_FullMethodName, m)
+}
+
+func (s remitterServer) ReqMandate(ctx context.Context, m *upiv1.ReqMandate) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.RemitterService_ReqMandate_FullMethodName, m)
+}
+
+func (s remitterServer) ReqLiteSync(ctx context.Context, m *upiv1.ReqLiteSync) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.RemitterService_ReqLiteSync_FullMethodName, m)
+}
+
+type beneficiaryServer struct {
+	upiv1.UnimplementedBeneficiaryServiceServer
+	b *Bank
+}
+
+func (s beneficiaryServer) ReqPay(ctx context.Context, m *upiv1.ReqPay) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.BeneficiaryService_ReqPay_FullMethodName, m)
+}
+
+func (s beneficiaryServer) ReqChkTxn(ctx context.Context, m *upiv1.ReqChkTxn) (*upiv1.Ack, error) {
+	return s.b.receive(ctx, upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, m)
+}
+
+// Balance implements node.Accounts: the balance of the account linked to
+// vpa.
+func (b *Bank) Balance(vpa string) (*upiv1.GetBalanceResponse, error) {
+	if vpa == "" {
+		return nil, status.Error(codes.InvalidArgument, "vpa is required")
+	}
+	var a ledger.Account
+	err := b.view(func(tx *store.Tx) (err error) {
+		a, err = ledger.ByVPA(tx, vpa)
+		return err
+	})
+	if errors.Is(err, ledger.ErrNoAccount) {
+		return nil, status.Errorf(codes.NotFound, "no account for VPA %s at bank %s", vpa, b.self.Name)
+	}
+	if err != nil {
+		return nil, internal("balance", err)
+	}
+	return &upiv1.GetBalanceResponse{Vpa: a.VPA, AcNum: a.AcNum, Ifsc: a.IFSC, BalancePaise: a.BalancePaise}, nil
+}
+
+// ListAccounts implements node.Accounts: every account, settlement
+// included, and the sum of their balances.
+func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
+	resp := &upiv1.ListAccountsResponse{}
+	err := b.view(func(tx *store.Tx) error {
+		accts, err := ledger.List(tx)
+		if err != nil {
+			return err
+		}
+		for _, a := range accts {
+			resp.Accounts = append(resp.Accounts, &upiv1.AccountBalance{
+				AcNum: a.AcNum, Ifsc: a.IFSC, Vpa: a.VPA, Name: a.Name, Kind: string(a.Kind), BalancePaise: a.BalancePaise,
+			})
+		}
+		resp.TotalPaise, err = ledger.Total(tx)
+		return err
+	})
+	if err != nil {
+		return nil, internal("list accounts", err)
+	}
+	return resp, nil
+}
+
+// InspectTxn implements node.TxnInspector. State lists the legs done, in
+// the order debit, reversal, credit, joined by "+": DEBITED or
+// DEBIT_FAILED, REVERSED (the debit was put back) or NOTHING_TO_REVERSE,
+// CREDITED or CREDIT_FAILED — e.g. "DEBITED+REVERSED", or
+// "DEBITED+CREDITED" for a payment within this bank. The transaction's
+// type, status and err_code are those of the latest leg.
+func (b *Bank) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
+	var rec *ledger.TxnRecord
+	var ok bool
+	err := b.view(func(tx *store.Tx) (err error) {
+		rec, ok, err = ledger.GetTxn(tx, txnID)
+		return err
+	})
+	if err != nil {
+		return nil, internal("transaction "+txnID, err)
+	}
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "bank %s has no transaction %s", b.self.Name, txnID)
+	}
+	var states []string
+	var last *ledger.Leg
+	for _, l := range []*ledger.Leg{rec.Debit, rec.Reversal, rec.Credit} {
+		if l == nil {
+			continue
+		}
+		states = append(states, legState(l))
+		if last == nil || !l.At.Before(last.At) {
+			last = l
+		}
+	}
+	t := &upiv1.Transaction{
+		TxnId: rec.TxnID, Rrn: rec.RRN,
+		Created: timestamppb.New(rec.Created), Updated: timestamppb.New(rec.Updated),
+	}
+	if last != nil {
+		t.Type = upiv1.Txn_Type(upiv1.Txn_Type_value[last.Type])
+		t.Status = upiv1.Resp_Result(upiv1.Resp_Result_value[last.Result])
+		t.ErrCode = last.ErrCode
+	}
+	if d := rec.Debit; d != nil {
+		t.PayerVpa, t.AmountPaise = d.Addr, d.AmountPaise
+	}
+	if c := rec.Credit; c != nil {
+		t.PayeeVpa = c.Addr
+		if t.AmountPaise == 0 {
+			t.AmountPaise = c.AmountPaise
+		}
+	}
+	if r := rec.Reversal; r != nil && t.PayerVpa == "" {
+		t.PayerVpa = r.Addr
+	}
+	return &upiv1.GetTransactionResponse{Node: b.self.Name, State: strings.Join(states, "+"), Transaction: t}, nil
+}
+
+// internal keeps a status error as it is and makes others Internal.
+func internal(what string, err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Errorf(codes.Internal, "%s: %v", what, err)
+}
+
+func legState(l *ledger.Leg) string {
+	ok := l.Result == ledger.ResultSuccess
+	switch l.Type {
+	case ledger.LegDebit:
+		if ok {
+			return "DEBITED"
+		}
+		return "DEBIT_FAILED"
+	case ledger.LegReversal:
+		if l.Posted() {
+			return "REVERSED"
+		}
+		return "NOTHING_TO_REVERSE"
+	case ledger.LegCredit:
+		if ok {
+			return "CREDITED"
+		}
+		return "CREDIT_FAILED"
+	}
+	return l.Type
+}

@@ -1,0 +1,238 @@
+package ledger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Kind is the kind of a ledger account.
+type Kind string
+
+// Account kinds.
+const (
+	// KindCustomer is a customer's (user's or merchant's) account. Its
+	// balance never goes below zero.
+	KindCustomer Kind = "CUSTOMER"
+	// KindSettlement is the bank's settlement account: its net position
+	// towards the network. A DEBIT moves money into it and a CREDIT out of
+	// it, so a bank that receives more than it pays out holds a negative
+	// settlement balance. It is the only kind that may go below zero.
+	KindSettlement Kind = "SETTLEMENT"
+	// KindLitePool holds the UPI Lite balances of one LRN. It never goes
+	// below zero.
+	KindLitePool Kind = "LITE_POOL"
+)
+
+func (k Kind) valid() bool {
+	return k == KindCustomer || k == KindSettlement || k == KindLitePool
+}
+
+// SettlementPrefix starts the account number of every bank's settlement
+// account: SETTLEMENT-<IFSC>.
+const SettlementPrefix = "SETTLEMENT-"
+
+// SettlementAccount is the account number of the settlement account of the
+// bank with ifsc.
+func SettlementAccount(ifsc string) string { return SettlementPrefix + ifsc }
+
+// Errors; match them with errors.Is.
+var (
+	// ErrDuplicate: the posting ref was already posted. Posting gives the
+	// stored posting.
+	ErrDuplicate = errors.New("ledger: ref already posted")
+	// ErrInsufficientFunds: the posting would take a non-settlement account
+	// below zero.
+	ErrInsufficientFunds = errors.New("ledger: insufficient funds")
+	// ErrNoAccount: no account with that number (or VPA).
+	ErrNoAccount = errors.New("ledger: no such account")
+	// ErrExists: Open of an account number or VPA already in the ledger.
+	ErrExists = errors.New("ledger: account already exists")
+	// ErrInvalid: a bad argument (amount <= 0, empty ref, from == to, bad
+	// kind, negative opening balance, ...).
+	ErrInvalid = errors.New("ledger: invalid")
+	// ErrOverflow: a balance or total would not fit in an int64 of paise.
+	ErrOverflow = errors.New("ledger: amount overflow")
+)
+
+// Account is one ledger account, stored as JSON in store.Accounts under its
+// account number.
+type Account struct {
+	AcNum string `json:"ac_num"`
+	IFSC  string `json:"ifsc"`
+	// VPA is the customer's address, "" for settlement and Lite accounts.
+	VPA          string `json:"vpa,omitempty"`
+	Name         string `json:"name"`
+	Kind         Kind   `json:"kind"`
+	BalancePaise int64  `json:"balance_paise"`
+}
+
+// PostingRecord is one movement of money, stored as JSON in store.Postings
+// under its ref.
+type PostingRecord struct {
+	Ref         string    `json:"ref"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	AmountPaise int64     `json:"amount_paise"`
+	TS          time.Time `json:"ts"`
+}
+
+// Open adds an account with its opening balance. Opening is the only way
+// money enters a ledger (seeding from the network file); after that it only
+// moves. The account number must be new, and so must the VPA when set (VPAs
+// are indexed in store.AccountsByVPA in normalized form).
+func Open(tx *store.Tx, a Account) error {
+	switch {
+	case a.AcNum == "":
+		return fmt.Errorf("%w: account number is empty", ErrInvalid)
+	case !a.Kind.valid():
+		return fmt.Errorf("%w: account %s: kind %q (want CUSTOMER, SETTLEMENT or LITE_POOL)", ErrInvalid, a.AcNum, a.Kind)
+	case a.BalancePaise < 0:
+		return fmt.Errorf("%w: account %s: negative opening balance %s", ErrInvalid, a.AcNum, ids.FormatPaise(a.BalancePaise))
+	}
+	if tx.Has(store.Accounts, []byte(a.AcNum)) {
+		return fmt.Errorf("%w: %s", ErrExists, a.AcNum)
+	}
+	if a.VPA != "" {
+		v := ids.NormalizeVPA(a.VPA)
+		if prev := tx.Get(store.AccountsByVPA, []byte(v)); prev != nil {
+			return fmt.Errorf("%w: VPA %s is already linked to account %s", ErrExists, a.VPA, prev)
+		}
+		if err := tx.Put(store.AccountsByVPA, []byte(v), []byte(a.AcNum)); err != nil {
+			return err
+		}
+	}
+	return tx.PutJSON(store.Accounts, a.AcNum, a)
+}
+
+// Get returns the account acNum, or an error wrapping ErrNoAccount.
+func Get(tx *store.Tx, acNum string) (Account, error) {
+	var a Account
+	ok, err := tx.GetJSON(store.Accounts, acNum, &a)
+	if err != nil {
+		return Account{}, err
+	}
+	if !ok {
+		return Account{}, fmt.Errorf("%w: %s", ErrNoAccount, acNum)
+	}
+	return a, nil
+}
+
+// ByVPA returns the account linked to vpa (compared case-insensitively), or
+// an error wrapping ErrNoAccount.
+func ByVPA(tx *store.Tx, vpa string) (Account, error) {
+	ac := tx.Get(store.AccountsByVPA, []byte(ids.NormalizeVPA(vpa)))
+	if ac == nil {
+		return Account{}, fmt.Errorf("%w: no account for VPA %s", ErrNoAccount, vpa)
+	}
+	return Get(tx, string(ac))
+}
+
+// List returns every account in account-number order.
+func List(tx *store.Tx) ([]Account, error) {
+	var out []Account
+	err := tx.Scan(store.Accounts, nil, func(k, v []byte) (bool, error) {
+		var a Account
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("ledger: decode account %s: %w", k, err)
+		}
+		out = append(out, a)
+		return true, nil
+	})
+	return out, err
+}
+
+// Total returns the sum of every balance, settlement accounts included.
+// Postings never change it.
+func Total(tx *store.Tx) (int64, error) {
+	accts, err := List(tx)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, a := range accts {
+		if s, ok := add(sum, a.BalancePaise); ok {
+			sum = s
+		} else {
+			return 0, fmt.Errorf("%w: total of all balances", ErrOverflow)
+		}
+	}
+	return sum, nil
+}
+
+// Post moves amount paise from account `from` to account `to` under ref, at
+// time.Now. See PostAt.
+func Post(tx *store.Tx, ref, from, to string, amount int64) error {
+	return PostAt(tx, time.Now(), ref, from, to, amount)
+}
+
+// PostAt moves amount paise from account `from` to account `to` and records
+// the posting under ref with timestamp ts, all in tx.
+//
+// A ref is posted at most once: when ref was posted before, PostAt changes
+// nothing and returns an error wrapping ErrDuplicate (Posting gives the
+// stored posting). A non-settlement `from` that would go below zero gives
+// ErrInsufficientFunds; settlement accounts may go negative (they hold the
+// bank's net position towards the network). amount must be > 0 and from and
+// to distinct existing accounts; no balance may overflow.
+func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) error {
+	switch {
+	case ref == "":
+		return fmt.Errorf("%w: posting ref is empty", ErrInvalid)
+	case amount <= 0:
+		return fmt.Errorf("%w: posting %s: amount %d paise is not positive", ErrInvalid, ref, amount)
+	case from == to:
+		return fmt.Errorf("%w: posting %s: from and to are the same account %s", ErrInvalid, ref, from)
+	}
+	if tx.Has(store.Postings, []byte(ref)) {
+		return fmt.Errorf("%w: %s", ErrDuplicate, ref)
+	}
+	src, err := Get(tx, from)
+	if err != nil {
+		return err
+	}
+	dst, err := Get(tx, to)
+	if err != nil {
+		return err
+	}
+	newSrc, ok := add(src.BalancePaise, -amount)
+	if !ok {
+		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, from)
+	}
+	if newSrc < 0 && src.Kind != KindSettlement {
+		return fmt.Errorf("%w: posting %s: %s holds %s, needs %s", ErrInsufficientFunds, ref, from,
+			ids.FormatPaise(src.BalancePaise), ids.FormatPaise(amount))
+	}
+	newDst, ok := add(dst.BalancePaise, amount)
+	if !ok {
+		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, to)
+	}
+	src.BalancePaise, dst.BalancePaise = newSrc, newDst
+	if err := tx.PutJSON(store.Accounts, from, src); err != nil {
+		return err
+	}
+	if err := tx.PutJSON(store.Accounts, to, dst); err != nil {
+		return err
+	}
+	return tx.PutJSON(store.Postings, ref, PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, TS: ts.UTC()})
+}
+
+// Posting returns the posting stored under ref and whether there is one.
+func Posting(tx *store.Tx, ref string) (PostingRecord, bool, error) {
+	var p PostingRecord
+	ok, err := tx.GetJSON(store.Postings, ref, &p)
+	return p, ok, err
+}
+
+// add returns a+b and whether it did not overflow.
+func add(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}

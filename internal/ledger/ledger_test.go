@@ -1,0 +1,289 @@
+package ledger_test
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	settle = "SETTLEMENT-ABNK0000001"
+	alice  = "1000000001"
+	bob    = "1000000002"
+	pool   = "LITE-1"
+)
+
+// newLedger opens a store with a settlement account, two customers (alice
+// ₹100.00, bob ₹0) and a Lite pool (₹10.00).
+func newLedger(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "bank.db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		for _, a := range []ledger.Account{
+			{AcNum: settle, IFSC: "ABNK0000001", Name: "settlement", Kind: ledger.KindSettlement},
+			{AcNum: alice, IFSC: "ABNK0000001", VPA: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000},
+			{AcNum: bob, IFSC: "ABNK0000001", VPA: "bob@alpha", Name: "Bob", Kind: ledger.KindCustomer},
+			{AcNum: pool, IFSC: "ABNK0000001", Name: "lite", Kind: ledger.KindLitePool, BalancePaise: 1000},
+		} {
+			if err := ledger.Open(tx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	return db
+}
+
+func total(t *testing.T, db *store.DB) int64 {
+	t.Helper()
+	var sum int64
+	require.NoError(t, db.View(func(tx *store.Tx) (err error) {
+		sum, err = ledger.Total(tx)
+		return err
+	}))
+	return sum
+}
+
+func balance(t *testing.T, db *store.DB, ac string) int64 {
+	t.Helper()
+	var a ledger.Account
+	require.NoError(t, db.View(func(tx *store.Tx) (err error) {
+		a, err = ledger.Get(tx, ac)
+		return err
+	}))
+	return a.BalancePaise
+}
+
+func post(db *store.DB, ref, from, to string, amount int64) error {
+	return db.Update(func(tx *store.Tx) error { return ledger.Post(tx, ref, from, to, amount) })
+}
+
+func TestOpenGetByVPAList(t *testing.T) {
+	db := newLedger(t)
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		a, err := ledger.Get(tx, alice)
+		require.NoError(t, err)
+		assert.Equal(t, ledger.Account{AcNum: alice, IFSC: "ABNK0000001", VPA: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000}, a)
+
+		b, err := ledger.ByVPA(tx, "Alice@Alpha")
+		require.NoError(t, err)
+		assert.Equal(t, a, b)
+
+		_, err = ledger.Get(tx, "nope")
+		assert.ErrorIs(t, err, ledger.ErrNoAccount)
+		_, err = ledger.ByVPA(tx, "nobody@alpha")
+		assert.ErrorIs(t, err, ledger.ErrNoAccount)
+
+		all, err := ledger.List(tx)
+		require.NoError(t, err)
+		var nums []string
+		for _, a := range all {
+			nums = append(nums, a.AcNum)
+		}
+		assert.Equal(t, []string{alice, bob, pool, settle}, nums)
+		return nil
+	}))
+	assert.Equal(t, int64(11000), total(t, db))
+}
+
+func TestOpenRejects(t *testing.T) {
+	db := newLedger(t)
+	for _, tc := range []struct {
+		name string
+		a    ledger.Account
+		want error
+	}{
+		{"existing number", ledger.Account{AcNum: alice, Kind: ledger.KindCustomer}, ledger.ErrExists},
+		{"existing VPA", ledger.Account{AcNum: "9", VPA: "ALICE@alpha", Kind: ledger.KindCustomer}, ledger.ErrExists},
+		{"empty number", ledger.Account{Kind: ledger.KindCustomer}, ledger.ErrInvalid},
+		{"bad kind", ledger.Account{AcNum: "9", Kind: "SAVINGS"}, ledger.ErrInvalid},
+		{"negative balance", ledger.Account{AcNum: "9", Kind: ledger.KindSettlement, BalancePaise: -1}, ledger.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := db.Update(func(tx *store.Tx) error { return ledger.Open(tx, tc.a) })
+			assert.ErrorIs(t, err, tc.want)
+		})
+	}
+	assert.Equal(t, int64(11000), total(t, db))
+}
+
+func TestPost(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	ts := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		return ledger.PostAt(tx, ts, "DEBIT:T1", alice, settle, 2550)
+	}))
+	assert.Equal(t, int64(7450), balance(t, db, alice))
+	assert.Equal(t, int64(2550), balance(t, db, settle))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		p, ok, err := ledger.Posting(tx, "DEBIT:T1")
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, ledger.PostingRecord{Ref: "DEBIT:T1", From: alice, To: settle, AmountPaise: 2550, TS: ts}, p)
+		_, ok, err = ledger.Posting(tx, "DEBIT:T2")
+		require.NoError(t, err)
+		assert.False(t, ok)
+		return nil
+	}))
+	assert.Equal(t, before, total(t, db))
+}
+
+func TestPostDuplicateRef(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	require.NoError(t, post(db, "DEBIT:T1", alice, settle, 100))
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		amount   int64
+	}{
+		{"same posting", alice, settle, 100},
+		{"other amount", alice, settle, 999},
+		{"other accounts", bob, settle, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := post(db, "DEBIT:T1", tc.from, tc.to, tc.amount)
+			assert.ErrorIs(t, err, ledger.ErrDuplicate)
+		})
+	}
+	assert.Equal(t, int64(9900), balance(t, db, alice))
+	assert.Equal(t, int64(100), balance(t, db, settle))
+	assert.Equal(t, before, total(t, db))
+}
+
+func TestPostInsufficientFunds(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	for _, tc := range []struct {
+		name   string
+		from   string
+		amount int64
+	}{
+		{"customer", alice, 10001},
+		{"empty customer", bob, 1},
+		{"lite pool", pool, 1001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := post(db, "X:"+tc.name, tc.from, settle, tc.amount)
+			require.ErrorIs(t, err, ledger.ErrInsufficientFunds)
+			require.NoError(t, db.View(func(tx *store.Tx) error {
+				_, ok, err := ledger.Posting(tx, "X:"+tc.name)
+				assert.False(t, ok, "a refused posting is not recorded")
+				return err
+			}))
+		})
+	}
+	// Exactly the balance is fine.
+	require.NoError(t, post(db, "ALL", alice, bob, 10000))
+	assert.Equal(t, int64(0), balance(t, db, alice))
+	assert.Equal(t, int64(10000), balance(t, db, bob))
+	assert.Equal(t, before, total(t, db))
+}
+
+func TestSettlementMayGoNegative(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	require.NoError(t, post(db, "CREDIT:T1", settle, bob, 5000))
+	assert.Equal(t, int64(-5000), balance(t, db, settle))
+	assert.Equal(t, int64(5000), balance(t, db, bob))
+	assert.Equal(t, before, total(t, db))
+}
+
+func TestPostInvalid(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	for _, tc := range []struct {
+		name, ref, from, to string
+		amount              int64
+		want                error
+	}{
+		{"zero amount", "R", alice, bob, 0, ledger.ErrInvalid},
+		{"negative amount", "R", alice, bob, -5, ledger.ErrInvalid},
+		{"empty ref", "", alice, bob, 5, ledger.ErrInvalid},
+		{"same account", "R", alice, alice, 5, ledger.ErrInvalid},
+		{"unknown from", "R", "nope", bob, 5, ledger.ErrNoAccount},
+		{"unknown to", "R", alice, "nope", 5, ledger.ErrNoAccount},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.ErrorIs(t, post(db, tc.ref, tc.from, tc.to, tc.amount), tc.want)
+		})
+	}
+	assert.Equal(t, before, total(t, db))
+}
+
+func TestPostOverflow(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "bank.db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		for _, a := range []ledger.Account{
+			{AcNum: "rich", Kind: ledger.KindCustomer, BalancePaise: math.MaxInt64},
+			{AcNum: "poor", Kind: ledger.KindCustomer},
+			{AcNum: "other", Kind: ledger.KindCustomer},
+			{AcNum: "s", Kind: ledger.KindSettlement},
+		} {
+			if err := ledger.Open(tx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	assert.ErrorIs(t, post(db, "R1", "s", "rich", 1), ledger.ErrOverflow)
+	// Settlement may go negative, but not below math.MinInt64.
+	require.NoError(t, post(db, "R2", "s", "poor", math.MaxInt64))
+	require.NoError(t, post(db, "R3", "s", "other", 1))
+	assert.ErrorIs(t, post(db, "R4", "s", "other", 1), ledger.ErrOverflow)
+	assert.Equal(t, int64(math.MinInt64), balance(t, db, "s"))
+	err = db.View(func(tx *store.Tx) error { _, err := ledger.Total(tx); return err })
+	assert.ErrorIs(t, err, ledger.ErrOverflow)
+}
+
+func TestTxnRecord(t *testing.T) {
+	db := newLedger(t)
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		_, ok, err := ledger.GetTxn(tx, "T1")
+		require.NoError(t, err)
+		require.False(t, ok)
+		r := &ledger.TxnRecord{TxnID: "T1", Created: at}
+		r.SetLeg(&ledger.Leg{Type: ledger.LegDebit, Result: ledger.ResultSuccess, Ref: ledger.PostingRef(ledger.LegDebit, "T1"), AmountPaise: 5, At: at})
+		return ledger.PutTxn(tx, r)
+	}))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		r, ok, err := ledger.GetTxn(tx, "T1")
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.True(t, r.Leg(ledger.LegDebit).Posted())
+		assert.Equal(t, "DEBIT:T1", r.Debit.Ref)
+		assert.Nil(t, r.Leg(ledger.LegCredit))
+		assert.False(t, r.Leg(ledger.LegReversal).Posted())
+		assert.Equal(t, at, r.Updated)
+		return nil
+	}))
+}
+
+func TestNextApprovalNum(t *testing.T) {
+	db := newLedger(t)
+	var got []string
+	for range 3 {
+		require.NoError(t, db.Update(func(tx *store.Tx) error {
+			n, err := ledger.NextApprovalNum(tx)
+			got = append(got, n)
+			return err
+		}))
+	}
+	assert.Equal(t, []string{"000001", "000002", "000003"}, got)
+}

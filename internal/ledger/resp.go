@@ -1,0 +1,67 @@
+package ledger
+
+import (
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// Response codes in Ref.resp_code and Ref.reversal_resp_code.
+const (
+	// RespCodeOK: the leg succeeded (resp_code), or the debit was put back
+	// (reversal_resp_code).
+	RespCodeOK = "00"
+	// ReversalNothing is the reversal_resp_code of a reversal that found no
+	// debit to put back (the DEBIT was declined or never arrived): the
+	// reversal succeeds and moves no money.
+	ReversalNothing = "NA"
+	// ErrTxnNotPresent (U48) answers a status check of a leg the bank has no
+	// record of.
+	ErrTxnNotPresent = "U48"
+)
+
+// Resp is how the leg is reported on the wire (RespPay, RespChkTxn) in
+// answer to the request reqMsgID: the result, the error code, and one Ref —
+// PAYER for a debit or reversal, PAYEE for a credit — with the approval
+// number, resp_code ("00" or the error code), reversal_resp_code, the
+// amount settled (0 when no money moved) and the account.
+func (l *Leg) Resp(reqMsgID string) *upiv1.Resp {
+	ref := &upiv1.Ref{
+		Type:             "PAYER",
+		Addr:             l.Addr,
+		ApprovalNum:      l.ApprovalNum,
+		RespCode:         RespCodeOK,
+		ReversalRespCode: l.ReversalRespCode,
+	}
+	if l.Type == LegCredit {
+		ref.Type = "PAYEE"
+	}
+	if l.ErrCode != "" {
+		ref.RespCode = l.ErrCode
+	}
+	if l.Posted() {
+		ref.SettAmountPaise = l.AmountPaise
+	}
+	if l.AcNum != "" || l.IFSC != "" {
+		ref.Ac = &upiv1.Account{AcNum: l.AcNum, Ifsc: l.IFSC}
+	}
+	result := upiv1.Resp_FAILURE
+	if l.Result == ResultSuccess {
+		result = upiv1.Resp_SUCCESS
+	}
+	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: result, ErrCode: l.ErrCode, Refs: []*upiv1.Ref{ref}}
+}
+
+// LegStatus answers a status check (ReqChkTxn) of leg legType of txnID: the
+// recorded outcome, or FAILURE U48 when the bank has no record of that leg.
+func LegStatus(tx *store.Tx, txnID, legType, reqMsgID string) (*upiv1.Resp, error) {
+	r, ok, err := GetTxn(tx, txnID)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if l := r.Leg(legType); l != nil {
+			return l.Resp(reqMsgID), nil
+		}
+	}
+	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: ErrTxnNotPresent}, nil
+}
