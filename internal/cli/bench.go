@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+)
+
+// BenchOptions are the options of `upisim bench`.
+type BenchOptions struct {
+	DataDir     string
+	Flows       int
+	Concurrency int
+	// A and B pay each other in turn, so balances stay where they were.
+	A, B   string
+	PIN    string
+	Amount string
+	Output Output
+}
+
+// BenchResult is what `upisim bench` prints.
+type BenchResult struct {
+	Flows       int            `json:"flows"`
+	Concurrency int            `json:"concurrency"`
+	Seconds     float64        `json:"seconds"`
+	FlowsPerSec float64        `json:"flows_per_s"`
+	P50Ms       float64        `json:"p50_ms"`
+	P99Ms       float64        `json:"p99_ms"`
+	Success     int            `json:"success"`
+	Failed      map[string]int `json:"failed"`
+}
+
+// Bench drives Flows complete pay flows (each: CreatePayment, then a long
+// poll until the final status) with Concurrency at once, against a running
+// network, and reports throughput and end-to-end latency.
+func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error) {
+	if o.Flows <= 0 || o.Concurrency <= 0 {
+		return BenchResult{}, errors.New("--flows and --concurrency must be positive")
+	}
+	amount, err := checkTransfer(o.A, o.B, o.Amount)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return BenchResult{}, err
+	}
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, o.Flows)
+		res       = BenchResult{Flows: o.Flows, Concurrency: o.Concurrency, Failed: map[string]int{}}
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(o.Flows) || ctx.Err() != nil {
+					return
+				}
+				from, to := o.A, o.B
+				if i%2 == 1 {
+					from, to = to, from
+				}
+				t0 := time.Now()
+				st, code, err := oneFlow(ctx, tp, from, to, amount, o.PIN)
+				d := time.Since(t0)
+				mu.Lock()
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = err
+					}
+					res.Failed["error"]++
+				case st == upiv1.Resp_SUCCESS:
+					res.Success++
+					latencies = append(latencies, d)
+				default:
+					res.Failed[statusName(st)+" "+code]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	res.Seconds = el.Seconds()
+	res.FlowsPerSec = float64(res.Success) / el.Seconds()
+	slices.Sort(latencies)
+	res.P50Ms = pct(latencies, 0.50)
+	res.P99Ms = pct(latencies, 0.99)
+	if firstErr != nil && res.Success == 0 {
+		return res, fmt.Errorf("every flow failed; first error: %w", rpcError(firstErr))
+	}
+	if o.Output == JSON {
+		return res, printJSON(w, res)
+	}
+	fmt.Fprintf(w, "%d flows at concurrency %d in %.2fs: %.0f flows/s, p50 %.1f ms, p99 %.1f ms, %d succeeded",
+		o.Flows, o.Concurrency, res.Seconds, res.FlowsPerSec, res.P50Ms, res.P99Ms, res.Success)
+	for _, k := range sortedKeys(res.Failed) {
+		fmt.Fprintf(w, ", %d %s", res.Failed[k], k)
+	}
+	fmt.Fprintln(w)
+	if firstErr != nil {
+		fmt.Fprintf(w, "first error: %v\n", rpcError(firstErr))
+	}
+	return res, nil
+}
+
+func oneFlow(ctx context.Context, tp upiv1.TpapAppServiceClient, from, to string, amount int64, pin string) (upiv1.Resp_Result, string, error) {
+	cr, err := tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{PayerVpa: from, PayeeVpa: to, AmountPaise: amount, Pin: pin, Note: "bench"})
+	if err != nil {
+		return 0, "", err
+	}
+	for range 6 {
+		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: cr.GetTxnId(), WaitMs: 10000})
+		if err != nil {
+			return 0, "", err
+		}
+		if g.GetStatus() != upiv1.Resp_PENDING {
+			return g.GetStatus(), g.GetErrCode(), nil
+		}
+	}
+	return upiv1.Resp_PENDING, "", fmt.Errorf("transaction %s still PENDING after 60s", cr.GetTxnId())
+}
+
+func pct(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return float64(sorted[i].Microseconds()) / 1000
+}

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+)
+
+// Client reaches a running network through its network.json.
+type Client struct {
+	Dir   *config.Directory
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// Connect reads DIR/network.json.
+func Connect(dataDir string) (*Client, error) {
+	d, err := config.ReadDirectory(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Dir: d, conns: map[string]*grpc.ClientConn{}}, nil
+}
+
+// Close closes every connection.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.conns {
+		cc.Close()
+	}
+	c.conns = nil
+}
+
+func (c *Client) conn(name string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[name]; ok {
+		return cc, nil
+	}
+	nd, ok := c.Dir.Node(name)
+	if !ok {
+		return nil, fmt.Errorf("no node %q in network.json", name)
+	}
+	cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[name] = cc
+	return cc, nil
+}
+
+// TPAP is the app API of the network's TPAP node.
+func (c *Client) TPAP() (upiv1.TpapAppServiceClient, error) {
+	nodes := c.Dir.ByRole(config.RoleTPAP)
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("the network has no TPAP node")
+	}
+	cc, err := c.conn(nodes[0].Name)
+	if err != nil {
+		return nil, err
+	}
+	return upiv1.NewTpapAppServiceClient(cc), nil
+}
+
+// Admin is the AdminService of the node called name.
+func (c *Client) Admin(name string) (upiv1.AdminServiceClient, error) {
+	cc, err := c.conn(name)
+	if err != nil {
+		return nil, err
+	}
+	return upiv1.NewAdminServiceClient(cc), nil
+}
+
+// Output selects how results are printed.
+type Output string
+
+// Output formats.
+const (
+	Text Output = "text"
+	JSON Output = "json"
+)
+
+// ParseOutput checks an -o value.
+func ParseOutput(s string) (Output, error) {
+	switch Output(s) {
+	case Text, "":
+		return Text, nil
+	case JSON:
+		return JSON, nil
+	}
+	return "", fmt.Errorf("unknown output %q: want text or json", s)
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printFields writes name/value pairs aligned, in the order given.
+func printFields(w io.Writer, kv ...string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := kv[i+1]
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", kv[i], v)
+	}
+	return tw.Flush()
+}
+
+// rpcError turns a gRPC status into a plain error message.
+func rpcError(err error) error {
+	if s, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s", s.Message())
+	}
+	return err
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func statusName(r upiv1.Resp_Result) string {
+	return strings.TrimPrefix(r.String(), "RESULT_")
+}

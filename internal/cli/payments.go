@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+)
+
+// TxnResult is what pay, collect, approve and txn print.
+type TxnResult struct {
+	TxnID   string `json:"txn_id"`
+	Status  string `json:"status"`
+	RRN     string `json:"rrn"`
+	ErrCode string `json:"err_code"`
+}
+
+func (r TxnResult) print(w io.Writer, o Output) error {
+	if o == JSON {
+		return printJSON(w, r)
+	}
+	return printFields(w, "txn_id", r.TxnID, "status", r.Status, "rrn", r.RRN, "err_code", r.ErrCode)
+}
+
+// PayOptions are the options of `upisim pay`.
+type PayOptions struct {
+	DataDir  string
+	From, To string
+	// Amount in rupees, e.g. "150.00".
+	Amount string
+	Note   string
+	PIN    string
+	// NoWait returns as soon as the payment is accepted (PENDING).
+	NoWait bool
+	// Timeout bounds the wait for a final status.
+	Timeout time.Duration
+	Output  Output
+}
+
+// Pay pays To from From through the network and, unless NoWait, waits for
+// the final status.
+func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
+	amount, err := checkTransfer(o.From, o.To, o.Amount)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	if o.PIN == "" {
+		return TxnResult{}, errors.New("missing PIN: pass --pin")
+	}
+	if err := ids.ValidatePIN(o.PIN); err != nil {
+		return TxnResult{}, err
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return TxnResult{}, err
+	}
+	resp, err := tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
+		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
+	})
+	if err != nil {
+		return TxnResult{}, rpcError(err)
+	}
+	r := TxnResult{TxnID: resp.GetTxnId(), Status: statusName(resp.GetStatus())}
+	if !o.NoWait {
+		if r, err = waitFinal(ctx, tp, r.TxnID, o.Timeout); err != nil {
+			return r, err
+		}
+	}
+	return r, r.print(w, o.Output)
+}
+
+// checkTransfer validates the parties and parses the amount.
+func checkTransfer(from, to, amount string) (int64, error) {
+	if err := ids.ValidateVPA(from); err != nil {
+		return 0, fmt.Errorf("--from: %w", err)
+	}
+	if err := ids.ValidateVPA(to); err != nil {
+		return 0, fmt.Errorf("--to: %w", err)
+	}
+	if ids.NormalizeVPA(from) == ids.NormalizeVPA(to) {
+		return 0, errors.New("payer and payee are the same VPA")
+	}
+	p, err := ids.ParseRupees(amount)
+	if err != nil {
+		return 0, fmt.Errorf("--amount: %w", err)
+	}
+	return p, nil
+}
+
+// waitFinal long-polls the TPAP until the transaction leaves PENDING or the
+// timeout passes.
+func waitFinal(ctx context.Context, tp upiv1.TpapAppServiceClient, txnID string, timeout time.Duration) (TxnResult, error) {
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return TxnResult{TxnID: txnID, Status: "PENDING"}, fmt.Errorf("transaction %s still PENDING after %s", txnID, timeout)
+		}
+		wait := min(left, 10*time.Second)
+		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: txnID, WaitMs: int32(wait / time.Millisecond)})
+		if err != nil {
+			return TxnResult{TxnID: txnID}, rpcError(err)
+		}
+		r := TxnResult{TxnID: txnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
+		if g.GetStatus() != upiv1.Resp_PENDING {
+			return r, nil
+		}
+	}
+}
+
+// TxnOptions are the options of `upisim txn`.
+type TxnOptions struct {
+	DataDir string
+	TxnID   string
+	// Wait waits up to this long for a final status; 0 answers at once.
+	Wait   time.Duration
+	Output Output
+}
+
+// Txn prints a transaction's status as the TPAP knows it.
+func Txn(ctx context.Context, w io.Writer, o TxnOptions) (TxnResult, error) {
+	if o.TxnID == "" {
+		return TxnResult{}, errors.New("missing transaction id")
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return TxnResult{}, err
+	}
+	g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: o.TxnID, WaitMs: int32(o.Wait / time.Millisecond)})
+	if err != nil {
+		return TxnResult{}, rpcError(err)
+	}
+	r := TxnResult{TxnID: o.TxnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
+	return r, r.print(w, o.Output)
+}
+
+// CollectOptions are the options of `upisim collect`: To asks From to pay.
+type CollectOptions struct {
+	DataDir  string
+	From, To string
+	Amount   string
+	Note     string
+	// ExpireMinutes is how long the request stays open (default 30).
+	ExpireMinutes int
+	Output        Output
+}
+
+// Collect sends a collect request and prints it (PENDING until the payer
+// answers).
+func Collect(ctx context.Context, w io.Writer, o CollectOptions) (TxnResult, error) {
+	amount, err := checkTransfer(o.From, o.To, o.Amount)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	if o.ExpireMinutes < 0 {
+		return TxnResult{}, errors.New("--expire must not be negative")
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return TxnResult{}, err
+	}
+	resp, err := tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
+		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, ExpireAfterMinutes: int32(o.ExpireMinutes),
+	})
+	if err != nil {
+		return TxnResult{}, rpcError(err)
+	}
+	r := TxnResult{TxnID: resp.GetTxnId(), Status: statusName(resp.GetStatus())}
+	return r, r.print(w, o.Output)
+}
+
+// ApproveOptions are the options of `upisim approve`.
+type ApproveOptions struct {
+	DataDir string
+	TxnID   string
+	PIN     string
+	// Decline declines instead of approving.
+	Decline bool
+	NoWait  bool
+	Timeout time.Duration
+	Output  Output
+}
+
+// Approve approves (or declines) a collect request waiting at the payer and
+// waits for the final status.
+func Approve(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, error) {
+	if o.TxnID == "" {
+		return TxnResult{}, errors.New("missing transaction id")
+	}
+	if !o.Decline {
+		if o.PIN == "" {
+			return TxnResult{}, errors.New("missing PIN: pass --pin (or --decline)")
+		}
+		if err := ids.ValidatePIN(o.PIN); err != nil {
+			return TxnResult{}, err
+		}
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return TxnResult{}, err
+	}
+	var st upiv1.Resp_Result
+	if o.Decline {
+		resp, err := tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
+		if err != nil {
+			return TxnResult{}, rpcError(err)
+		}
+		st = resp.GetStatus()
+	} else {
+		resp, err := tp.ApproveCollect(ctx, &upiv1.ApproveCollectRequest{TxnId: o.TxnID, Pin: o.PIN})
+		if err != nil {
+			return TxnResult{}, rpcError(err)
+		}
+		st = resp.GetStatus()
+	}
+	r := TxnResult{TxnID: o.TxnID, Status: statusName(st)}
+	if !o.NoWait {
+		if r, err = waitFinal(ctx, tp, o.TxnID, o.Timeout); err != nil {
+			return r, err
+		}
+	}
+	return r, r.print(w, o.Output)
+}
+
+// CollectsOptions are the options of `upisim collects`.
+type CollectsOptions struct {
+	DataDir string
+	VPA     string
+	Output  Output
+}
+
+// Collects lists the collect requests waiting for a payer.
+func Collects(ctx context.Context, w io.Writer, o CollectsOptions) error {
+	if err := ids.ValidateVPA(o.VPA); err != nil {
+		return err
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tp, err := c.TPAP()
+	if err != nil {
+		return err
+	}
+	resp, err := tp.ListCollects(ctx, &upiv1.ListCollectsRequest{Vpa: o.VPA})
+	if err != nil {
+		return rpcError(err)
+	}
+	type item struct {
+		TxnID       string `json:"txn_id"`
+		Payee       string `json:"payee_vpa"`
+		AmountPaise int64  `json:"amount_paise"`
+		Note        string `json:"note"`
+		Expires     string `json:"expires,omitempty"`
+	}
+	items := []item{}
+	for _, t := range resp.GetCollects() {
+		it := item{TxnID: t.GetTxnId(), Payee: t.GetPayeeVpa(), AmountPaise: t.GetAmountPaise(), Note: t.GetNote()}
+		if t.GetExpires() != nil {
+			it.Expires = t.GetExpires().AsTime().Format(time.RFC3339)
+		}
+		items = append(items, it)
+	}
+	if o.Output == JSON {
+		return printJSON(w, map[string]any{"vpa": o.VPA, "collects": items})
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(w, "no collect requests waiting for %s\n", o.VPA)
+		return nil
+	}
+	for _, it := range items {
+		fmt.Fprintf(w, "%s  %s asks %s  %s  expires %s\n", it.TxnID, it.Payee, ids.FormatRupeesIndian(it.AmountPaise), it.Note, it.Expires)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+)
+
+// TraceMessage is one stored message, as `trace -o json` prints it.
+type TraceMessage struct {
+	Node      string    `json:"node"`
+	API       string    `json:"api"`
+	Direction string    `json:"direction"`
+	Peer      string    `json:"peer"`
+	MsgID     string    `json:"msg_id"`
+	TS        time.Time `json:"ts"`
+	Summary   string    `json:"summary"`
+	AckErr    string    `json:"ack_err,omitempty"`
+}
+
+// TraceResult is every message of a transaction on every node, in time
+// order.
+type TraceResult struct {
+	TxnID    string         `json:"txn_id"`
+	Messages []TraceMessage `json:"messages"`
+}
+
+// TraceOptions are the options of `upisim trace`.
+type TraceOptions struct {
+	DataDir string
+	TxnID   string
+	Output  Output
+}
+
+// Trace collects a transaction's messages from every node and prints them
+// as one sequence diagram.
+func Trace(ctx context.Context, w io.Writer, o TraceOptions) (TraceResult, error) {
+	if o.TxnID == "" {
+		return TraceResult{}, errors.New("missing transaction id")
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return TraceResult{}, err
+	}
+	defer c.Close()
+	res, err := CollectTrace(ctx, c, o.TxnID)
+	if err != nil {
+		return res, err
+	}
+	if len(res.Messages) == 0 {
+		return res, fmt.Errorf("no node has messages for transaction %s", o.TxnID)
+	}
+	if o.Output == JSON {
+		return res, printJSON(w, res)
+	}
+	var names []string
+	for _, n := range c.Dir.Nodes {
+		names = append(names, n.Name)
+	}
+	return res, drawSequence(w, names, res.Messages)
+}
+
+// CollectTrace asks every node of the network for its records of txnID and
+// merges them by time (a send before its receipt when the clock ties).
+func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, error) {
+	res := TraceResult{TxnID: txnID, Messages: []TraceMessage{}}
+	per := make([][]TraceMessage, len(c.Dir.Nodes))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, nd := range c.Dir.Nodes {
+		g.Go(func() error {
+			a, err := c.Admin(nd.Name)
+			if err != nil {
+				return err
+			}
+			r, err := a.ListMessages(gctx, &upiv1.ListMessagesRequest{TxnId: txnID})
+			if err != nil {
+				if status.Code(err) == codes.Unavailable {
+					return fmt.Errorf("node %s is not reachable at %s", nd.Name, nd.GRPCAddr)
+				}
+				return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
+			}
+			for _, m := range r.GetMessages() {
+				per[i] = append(per[i], TraceMessage{
+					Node: m.GetNode(), API: m.GetApi(), Direction: m.GetDirection().String(), Peer: m.GetPeer(),
+					MsgID: m.GetMsgId(), TS: m.GetTs().AsTime(), Summary: m.GetSummary(), AckErr: m.GetAckErr(),
+				})
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	for _, p := range per {
+		res.Messages = append(res.Messages, p...)
+	}
+	sort.SliceStable(res.Messages, func(i, j int) bool {
+		a, b := res.Messages[i], res.Messages[j]
+		if !a.TS.Equal(b.TS) {
+			return a.TS.Before(b.TS)
+		}
+		return a.Direction == "OUT" && b.Direction == "IN"
+	})
+	return res, nil
+}
+
+// drawSequence draws one arrow per message between the nodes' lifelines:
+// a message both sent and received is drawn at its receipt; one sent and not
+// (yet) received is drawn dashed; a refused one is marked.
+func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
+	const colW = 12
+	col := map[string]int{}
+	for i, n := range nodes {
+		col[n] = i
+	}
+	received := map[string]bool{}
+	for _, m := range msgs {
+		if m.Direction == "IN" {
+			received[m.Peer+"\x00"+m.MsgID] = true
+		}
+	}
+	var hdr strings.Builder
+	hdr.WriteString(strings.Repeat(" ", 14))
+	for _, n := range nodes {
+		hdr.WriteString(center(n, colW))
+	}
+	fmt.Fprintln(w, strings.TrimRight(hdr.String(), " "))
+	var t0 time.Time
+	step := 0
+	for _, m := range msgs {
+		var from, to string
+		dashed := false
+		switch m.Direction {
+		case "IN":
+			from, to = m.Peer, m.Node
+		case "OUT":
+			if received[m.Node+"\x00"+m.MsgID] {
+				continue // drawn at its receipt
+			}
+			from, to, dashed = m.Node, m.Peer, true
+		default:
+			continue
+		}
+		if t0.IsZero() {
+			t0 = m.TS
+		}
+		step++
+		fi, ok1 := col[from]
+		ti, ok2 := col[to]
+		line := []rune(strings.Repeat(" ", colW*len(nodes)))
+		for i := range nodes {
+			line[i*colW+colW/2] = '│'
+		}
+		if ok1 && ok2 && fi != ti {
+			lo, hi := min(fi, ti), max(fi, ti)
+			a, b := lo*colW+colW/2, hi*colW+colW/2
+			for x := a + 1; x < b; x++ {
+				if dashed {
+					line[x] = '┄'
+				} else {
+					line[x] = '─'
+				}
+			}
+			if ti > fi {
+				line[b-1] = '▶'
+			} else {
+				line[a+1] = '◀'
+			}
+		}
+		label := m.API
+		if m.Summary != "" {
+			label += " " + m.Summary
+		}
+		if dashed {
+			label += "  (not received yet)"
+		}
+		if m.AckErr != "" {
+			label += "  REFUSED: " + m.AckErr
+		}
+		fmt.Fprintf(w, "%3d %+8.1fms %s  %s\n", step, float64(m.TS.Sub(t0).Microseconds())/1000, strings.TrimRight(string(line), " "), label)
+	}
+	return nil
+}
+
+func center(s string, w int) string {
+	if len(s) >= w {
+		return s[:w-1] + " "
+	}
+	left := (w - len(s)) / 2
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-len(s)-left)
+}

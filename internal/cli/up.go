@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/upisim/upisim/internal/cluster"
+	"github.com/upisim/upisim/internal/config"
+)
+
+// UpOptions are the options of `upisim up`.
+type UpOptions struct {
+	DataDir     string
+	NetworkFile string
+	PortBase    int
+	NoSync      bool
+	Logger      *slog.Logger
+	// PprofAddr, if set, serves net/http/pprof there (127.0.0.1 only).
+	PprofAddr string
+	// Ready, if set, is called once the network is up.
+	Ready func(*cluster.Network)
+}
+
+// Up runs the whole network in this process until ctx ends.
+func Up(ctx context.Context, w io.Writer, o UpOptions) error {
+	if o.DataDir == "" {
+		return fmt.Errorf("missing --data")
+	}
+	netw, err := config.Load(o.NetworkFile)
+	if err != nil {
+		return err
+	}
+	if o.PprofAddr != "" {
+		stop, err := servePprof(o.PprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync})
+	if err != nil {
+		return err
+	}
+	defer nw.Close()
+	fmt.Fprintf(w, "network %q is up; data and network.json in %s\n\n", nw.Config.Name, o.DataDir)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "node\trole\tgrpc\thttp (REST)")
+	for _, n := range nw.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\thttp://%s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
+	}
+	tw.Flush()
+	if u := firstUser(nw.Config); u != "" {
+		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to <vpa> --amount 150.00 --pin <pin>\n", o.DataDir, u)
+	}
+	fmt.Fprintln(w, "stop with Ctrl-C")
+	if o.Ready != nil {
+		o.Ready(nw)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(w, "stopping")
+	return nil
+}
+
+func firstUser(n *config.Network) string {
+	if len(n.Users) == 0 {
+		return ""
+	}
+	return n.Users[0].VPA
+}
+
+// NodeOptions are the options of `upisim node`.
+type NodeOptions struct {
+	NetworkFile string
+	Name        string
+	DataDir     string
+	// PortBase assigns addresses to nodes the file gives none; every process
+	// of one network must use the same file and port base.
+	PortBase int
+	NoSync   bool
+	Logger   *slog.Logger
+}
+
+// Node runs one node of a network file as this process until ctx ends.
+func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
+	if o.Name == "" {
+		return fmt.Errorf("missing --name")
+	}
+	if o.DataDir == "" {
+		return fmt.Errorf("missing --data")
+	}
+	netw, err := config.Load(o.NetworkFile)
+	if err != nil {
+		return err
+	}
+	netw.AssignAddrs(o.PortBase)
+	for _, nd := range netw.Nodes {
+		if hasPortZero(nd.GRPCAddr) || hasPortZero(nd.HTTPAddr) {
+			return fmt.Errorf("node %s has no fixed address: give addresses in the network file or a --port-base", nd.Name)
+		}
+	}
+	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	// Every process of the network writes the same directory, so clients
+	// pointed at any of their data folders find the whole network.
+	if err := config.WriteDirectory(o.DataDir, netw.Directory()); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "node %s (%s) is up: grpc %s, http %s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
+	<-ctx.Done()
+	return nil
+}
+
+func hasPortZero(addr string) bool {
+	return len(addr) >= 2 && addr[len(addr)-2:] == ":0"
+}
+
+// servePprof serves the Go profiler on addr, which must be a loopback
+// address.
+func servePprof(addr string) (stop func(), err error) {
+	if !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "localhost:") {
+		return nil, fmt.Errorf("--pprof %s: only 127.0.0.1 addresses are allowed", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	return func() { srv.Close() }, nil
+}

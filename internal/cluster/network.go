@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/upisim/upisim/internal/config"
+)
+
+// UpOptions start a whole network in one process.
+type UpOptions struct {
+	// Network is the network to run; nil means config.Default().
+	Network *config.Network
+	// DataDir holds one bbolt file per node and network.json.
+	DataDir string
+	// PortBase puts the TPAP's REST API on PortBase and the rest after it
+	// (config.Network.AssignAddrs); 0 lets the OS choose every port.
+	PortBase int
+	Logger   *slog.Logger
+	NoSync   bool
+}
+
+// Network is a running network.
+type Network struct {
+	Config *config.Network
+	Nodes  []*Node
+	dir    string
+}
+
+// Up starts every node of the network, each on its own gRPC and HTTP port
+// with its own bbolt file, and writes DataDir/network.json. Nodes keep the
+// addresses of the network file when it sets them.
+func Up(o UpOptions) (_ *Network, err error) {
+	netw := o.Network
+	if netw == nil {
+		netw = config.Default()
+	} else {
+		netw = netw.Clone()
+	}
+	netw.AssignAddrs(o.PortBase)
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	// Bind every port first, so that OS-chosen ports are known to all nodes
+	// before any of them sends a message.
+	type pair struct{ g, h net.Listener }
+	ls := make([]pair, len(netw.Nodes))
+	defer func() {
+		if err != nil {
+			for _, p := range ls {
+				for _, l := range []net.Listener{p.g, p.h} {
+					if l != nil {
+						l.Close()
+					}
+				}
+			}
+		}
+	}()
+	for i := range netw.Nodes {
+		nd := &netw.Nodes[i]
+		if ls[i].g, err = net.Listen("tcp", nd.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("%s: gRPC port %s: %w", nd.Name, nd.GRPCAddr, err)
+		}
+		if ls[i].h, err = net.Listen("tcp", nd.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("%s: HTTP port %s: %w", nd.Name, nd.HTTPAddr, err)
+		}
+		nd.GRPCAddr, nd.HTTPAddr = ls[i].g.Addr().String(), ls[i].h.Addr().String()
+	}
+	nw := &Network{Config: netw, dir: o.DataDir}
+	defer func() {
+		if err != nil {
+			nw.Close()
+		}
+	}()
+	for i := range netw.Nodes {
+		n, err := StartNode(NodeOptions{
+			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
+			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync,
+		})
+		ls[i] = pair{}
+		if err != nil {
+			// Close the listeners of the nodes not started yet.
+			for _, p := range ls[i+1:] {
+				p.g.Close()
+				p.h.Close()
+			}
+			ls = nil
+			return nil, err
+		}
+		nw.Nodes = append(nw.Nodes, n)
+	}
+	ls = nil
+	if err := config.WriteDirectory(o.DataDir, netw.Directory()); err != nil {
+		return nil, err
+	}
+	return nw, nil
+}
+
+// Node returns the running node called name.
+func (nw *Network) Node(name string) (*Node, bool) {
+	for _, n := range nw.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return nil, false
+}
+
+// Close stops every node. network.json is removed so clients do not talk to
+// a network that is gone.
+func (nw *Network) Close() error {
+	var errs []error
+	for i := len(nw.Nodes) - 1; i >= 0; i-- {
+		errs = append(errs, nw.Nodes[i].Close())
+	}
+	nw.Nodes = nil
+	if nw.dir != "" {
+		if err := os.Remove(filepath.Join(nw.dir, config.DirectoryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

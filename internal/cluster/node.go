@@ -1,0 +1,325 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/gen/openapi"
+	"github.com/upisim/upisim/internal/bank"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/gateway"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/psp"
+	upiswitch "github.com/upisim/upisim/switch"
+	"github.com/upisim/upisim/tpap"
+)
+
+// Role is what every role package provides (see docs/FLOWS.md and the role
+// packages): a handler for network messages, plus wiring hooks.
+type Role interface {
+	node.Handler
+	// Attach gives the role its node, before the node starts.
+	Attach(n *node.Node)
+	// Seed loads the network file's accounts/users on first start; it is
+	// idempotent.
+	Seed() error
+	// Register registers the role's gRPC services (not AdminService).
+	Register(s *grpc.Server)
+}
+
+// runner is implemented by roles with background work.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// NodeOptions start one node.
+type NodeOptions struct {
+	// Network is the whole network, with every node's address set.
+	Network *config.Network
+	// Name is the node to run.
+	Name string
+	// DataDir holds the node's bbolt file, NAME.db.
+	DataDir string
+	// GRPC and HTTP are listeners already bound to the node's addresses;
+	// if nil, Start listens on the addresses in Network.
+	GRPC, HTTP net.Listener
+	Logger     *slog.Logger
+	// NoSync turns fsync off (benchmark comparisons only).
+	NoSync bool
+}
+
+// Node is a running node.
+type Node struct {
+	Name string
+	Role string
+	Node *node.Node
+	Impl Role
+
+	db        *store.DB
+	grpc      *grpc.Server
+	http      *http.Server
+	gwConn    *grpc.ClientConn
+	transport *node.GRPCTransport
+	pspConns  *connPool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	grpcAddr  string
+	httpAddr  string
+}
+
+// GRPCAddr is the address the node's gRPC server listens on.
+func (n *Node) GRPCAddr() string { return n.grpcAddr }
+
+// HTTPAddr is the address the node's REST gateway listens on.
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// StartNode opens the node's store, builds its role, and serves gRPC and
+// REST until Close.
+func StartNode(o NodeOptions) (_ *Node, err error) {
+	self, ok := o.Network.NodeByName(o.Name)
+	if !ok {
+		return nil, fmt.Errorf("no node %q in network %q", o.Name, o.Network.Name)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	gl, hl := o.GRPC, o.HTTP
+	defer func() {
+		if err != nil {
+			for _, l := range []net.Listener{gl, hl} {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
+	if gl == nil {
+		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
+		}
+	}
+	if hl == nil {
+		if hl, err = net.Listen("tcp", self.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("%s: listen HTTP: %w", o.Name, err)
+		}
+	}
+
+	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String()}
+	defer func() {
+		if err != nil {
+			r.shutdown()
+		}
+	}()
+	resolve := func(name string) (string, bool) {
+		nd, ok := o.Network.NodeByName(name)
+		if !ok || nd.GRPCAddr == "" {
+			return "", false
+		}
+		return nd.GRPCAddr, true
+	}
+	r.transport = node.NewGRPCTransport(resolve)
+	r.pspConns = &connPool{resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+
+	rlog := log.With("node", o.Name)
+	switch self.Role {
+	case config.RoleSwitch:
+		r.Impl = upiswitch.New(upiswitch.Config{Network: o.Network, Self: self, Logger: rlog})
+	case config.RolePSP:
+		r.Impl = psp.New(psp.Config{Network: o.Network, Self: self, Logger: rlog})
+	case config.RoleBank:
+		r.Impl = bank.New(bank.Config{Network: o.Network, Self: self, Logger: rlog})
+	case config.RoleTPAP:
+		r.Impl = tpap.New(tpap.Config{Network: o.Network, Self: self, Logger: rlog, PSP: r.pspConns.pspClient})
+	default:
+		return nil, fmt.Errorf("node %s: unknown role %q", o.Name, self.Role)
+	}
+	r.Node = node.New(node.Config{
+		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,
+		Handler: r.Impl, Transport: r.transport, Logger: log,
+	})
+	r.Impl.Attach(r.Node)
+	if err := r.Impl.Seed(); err != nil {
+		return nil, fmt.Errorf("%s: seed: %w", o.Name, err)
+	}
+
+	r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(4 << 20))
+	r.Impl.Register(r.grpc)
+	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl})
+	r.wg.Add(1)
+	go func(l net.Listener) {
+		defer r.wg.Done()
+		if err := r.grpc.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("grpc serve", "node", o.Name, "err", err)
+		}
+	}(gl)
+	gl = nil // owned by the server now
+
+	if err := r.startGateway(hl, self.Role); err != nil {
+		return nil, err
+	}
+	hl = nil
+
+	if err := r.Node.Start(); err != nil {
+		return nil, fmt.Errorf("%s: start: %w", o.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if run, ok := r.Impl.(runner); ok {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := run.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("role stopped", "node", o.Name, "err", err)
+			}
+		}()
+	}
+	return r, nil
+}
+
+// startGateway serves the node's app-facing API as REST, by the table of
+// generated RegisterXHandler calls over a client connection to the node's
+// own gRPC server, plus /openapi.json.
+func (r *Node) startGateway(l net.Listener, role string) error {
+	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	r.gwConn = conn
+	mux := gateway.NewMux()
+	ctx := context.Background()
+	regs := []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{upiv1.RegisterAdminServiceHandler}
+	switch role {
+	case config.RoleTPAP:
+		regs = append(regs, upiv1.RegisterTpapAppServiceHandler)
+	case config.RolePSP:
+		regs = append(regs, upiv1.RegisterPspAppServiceHandler)
+	}
+	for _, reg := range regs {
+		if err := reg(ctx, mux, conn); err != nil {
+			return err
+		}
+	}
+	top := http.NewServeMux()
+	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapi.JSON)
+	})
+	top.Handle("/", mux)
+	r.http = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := r.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("http serve", "node", r.Name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Close stops the node: servers first, then delivery and timers, then the
+// store. Everything acked is on disk, so a new StartNode on the same data
+// resumes where this one stopped.
+func (r *Node) Close() error {
+	r.shutdown()
+	return nil
+}
+
+func (r *Node) shutdown() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r.http.Shutdown(ctx)
+		cancel()
+	}
+	if r.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { r.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			r.grpc.Stop()
+		}
+	}
+	if r.Node != nil {
+		r.Node.Stop()
+	}
+	r.wg.Wait()
+	if r.gwConn != nil {
+		r.gwConn.Close()
+	}
+	if r.transport != nil {
+		r.transport.Close()
+	}
+	if r.pspConns != nil {
+		r.pspConns.close()
+	}
+	if r.db != nil {
+		r.db.Close()
+	}
+}
+
+// connPool keeps one client connection per peer for app-API calls.
+type connPool struct {
+	resolve node.Resolver
+	mu      sync.Mutex
+	conns   map[string]*grpc.ClientConn
+}
+
+func (p *connPool) conn(name string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[name]; ok {
+		return c, nil
+	}
+	addr, ok := p.resolve(name)
+	if !ok {
+		return nil, fmt.Errorf("no address for node %q", name)
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[name] = c
+	return c, nil
+}
+
+func (p *connPool) pspClient(name string) (upiv1.PspAppServiceClient, error) {
+	c, err := p.conn(name)
+	if err != nil {
+		return nil, err
+	}
+	return upiv1.NewPspAppServiceClient(c), nil
+}
+
+func (p *connPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.conns {
+		c.Close()
+		delete(p.conns, k)
+	}
+}
