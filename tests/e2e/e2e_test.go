@@ -1,0 +1,180 @@
+// Package e2e builds the upisim binary and runs networks as separate
+// processes on 127.0.0.1, driving them with the binary's own subcommands.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+)
+
+// buildBinary builds cmd/upisim once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "upisim")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/upisim/upisim/cmd/upisim")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// freePort asks the OS for a free loopback port.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run runs the binary and returns its stdout; it fails the test on a
+// non-zero exit.
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "upisim %s: %s", strings.Join(args, " "), stderr.String())
+	return stdout.String()
+}
+
+// TestSixProcesses runs the default network as six `upisim node` processes,
+// each with its own data folder, and pays through them.
+func TestSixProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: builds the binary and starts processes")
+	}
+	bin := buildBinary(t)
+	netw := config.Default()
+	netw.Heartbeat = 0
+	for i := range netw.Nodes {
+		netw.Nodes[i].GRPCAddr = freePort(t)
+		netw.Nodes[i].HTTPAddr = freePort(t)
+	}
+	raw, err := netw.Marshal()
+	require.NoError(t, err)
+	root := t.TempDir()
+	file := filepath.Join(root, "network.yaml")
+	require.NoError(t, os.WriteFile(file, raw, 0o644))
+
+	var procs []*exec.Cmd
+	t.Cleanup(func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			done := make(chan struct{})
+			go func() { p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				p.Process.Kill()
+				<-done
+			}
+		}
+	})
+	dirs := map[string]string{}
+	for _, nd := range netw.Nodes {
+		dirs[nd.Name] = filepath.Join(root, nd.Name)
+		cmd := exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error")
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		require.NoError(t, cmd.Start())
+		procs = append(procs, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s output:\n%s", nd.Name, logs.String())
+			}
+		})
+	}
+	for _, nd := range netw.Nodes {
+		waitHealthy(t, nd.GRPCAddr)
+	}
+	data := dirs["tpap"]
+
+	out := run(t, bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "150.00", "--pin", "1234", "-o", "json")
+	var pay struct {
+		TxnID   string `json:"txn_id"`
+		Status  string `json:"status"`
+		RRN     string `json:"rrn"`
+		ErrCode string `json:"err_code"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &pay), out)
+	assert.Equal(t, "SUCCESS", pay.Status)
+	assert.Len(t, pay.RRN, 12)
+
+	for vpa, want := range map[string]int64{"alice@alpha": 985000, "bob@beta": 515000} {
+		var bal struct {
+			VPA          string `json:"vpa"`
+			BalancePaise int64  `json:"balance_paise"`
+		}
+		out := run(t, bin, "balance", "--data", data, vpa, "-o", "json")
+		require.NoError(t, json.Unmarshal([]byte(out), &bal), out)
+		assert.Equal(t, want, bal.BalancePaise, vpa)
+	}
+	text := run(t, bin, "balance", "--data", data, "alice@alpha")
+	assert.Contains(t, text, "₹9,850.00")
+
+	// The trace spans the processes: every node that took part has records.
+	require.Eventually(t, func() bool {
+		out := run(t, bin, "trace", "--data", data, pay.TxnID, "-o", "json")
+		var tr struct {
+			Messages []struct {
+				Node string `json:"node"`
+			} `json:"messages"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &tr))
+		seen := map[string]bool{}
+		for _, m := range tr.Messages {
+			seen[m.Node] = true
+		}
+		return len(seen) == 6
+	}, 10*time.Second, 50*time.Millisecond, "all six nodes stored messages of the payment")
+	diagram := run(t, bin, "trace", "--data", data, pay.TxnID)
+	assert.Contains(t, diagram, "ReqAuthDetails")
+
+	// A decline travels back across the processes too.
+	out = run(t, bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "1.00", "--pin", "0000", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(out), &pay), out)
+	assert.Equal(t, "FAILURE", pay.Status)
+	assert.Equal(t, "ZM", pay.ErrCode)
+
+	// Bad input is refused by the CLI with a message and a non-zero exit.
+	cmd := exec.Command(bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "1.234", "--pin", "1234")
+	msg, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(msg), "two decimal places")
+}
+
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	a := upiv1.NewAdminServiceClient(conn)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h, err := a.Health(ctx, &upiv1.HealthRequest{})
+		return err == nil && h.GetOk()
+	}, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("node at %s healthy", addr))
+}

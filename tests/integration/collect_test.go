@@ -1,0 +1,136 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/config"
+)
+
+func (n *net) collect(from, to, amount string) cli.TxnResult {
+	n.t.Helper()
+	r, err := cli.Collect(context.Background(), io.Discard, cli.CollectOptions{DataDir: n.dir, From: from, To: to, Amount: amount})
+	require.NoError(n.t, err)
+	require.Equal(n.t, "PENDING", r.Status)
+	return r
+}
+
+// waitPrompt waits until the payer's app shows the collect request.
+func (n *net) waitPrompt(payer, txnID string) {
+	n.t.Helper()
+	tp, err := n.c.TPAP()
+	require.NoError(n.t, err)
+	eventually(n.t, func() bool {
+		r, err := tp.ListCollects(context.Background(), &upiv1.ListCollectsRequest{Vpa: payer})
+		require.NoError(n.t, err)
+		for _, c := range r.GetCollects() {
+			if c.GetTxnId() == txnID {
+				return true
+			}
+		}
+		return false
+	}, "collect request reaches the payer's app")
+}
+
+func TestCollectApprove(t *testing.T) {
+	n := up(t, nil)
+	c := n.collect("alice@alpha", "bob@beta", "50.00")
+	n.waitPrompt("alice@alpha", c.TxnID)
+	r, err := cli.Approve(context.Background(), io.Discard, cli.ApproveOptions{DataDir: n.dir, TxnID: c.TxnID, PIN: "1234", Timeout: 20 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, "SUCCESS", r.Status)
+	assert.Regexp(t, rrnRE, r.RRN)
+	assert.Equal(t, int64(995000), n.balance("alice@alpha"))
+	assert.Equal(t, int64(505000), n.balance("bob@beta"))
+	waitQuiet(t, n)
+	got := received(n.trace(c.TxnID))
+	assert.Equal(t, []string{"betapsp→npci ReqPay", "npci→alphapsp ReqAuthDetails"}, got[:2])
+	for _, want := range []string{"alphapsp→tpap Notify", "alphapsp→npci RespAuthDetails", "npci→abank ReqPay", "npci→bbank ReqPay", "npci→betapsp RespPay", "npci→alphapsp ReqTxnConfirmation"} {
+		assert.Contains(t, got, want)
+	}
+	// The payer's app no longer lists it.
+	tp, _ := n.c.TPAP()
+	lc, err := tp.ListCollects(context.Background(), &upiv1.ListCollectsRequest{Vpa: "alice@alpha"})
+	require.NoError(t, err)
+	assert.Empty(t, lc.GetCollects())
+	// Approving again is refused with a clear error.
+	_, err = cli.Approve(context.Background(), io.Discard, cli.ApproveOptions{DataDir: n.dir, TxnID: c.TxnID, PIN: "1234", NoWait: true})
+	assert.Error(t, err)
+}
+
+func TestCollectDecline(t *testing.T) {
+	n := up(t, nil)
+	c := n.collect("alice@alpha", "bob@beta", "50.00")
+	n.waitPrompt("alice@alpha", c.TxnID)
+	r, err := cli.Approve(context.Background(), io.Discard, cli.ApproveOptions{DataDir: n.dir, TxnID: c.TxnID, Decline: true, Timeout: 20 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "ZA", r.ErrCode)
+	assert.Equal(t, int64(1000000), n.balance("alice@alpha"))
+}
+
+func TestCollectWrongPIN(t *testing.T) {
+	n := up(t, nil)
+	c := n.collect("alice@alpha", "bob@beta", "50.00")
+	n.waitPrompt("alice@alpha", c.TxnID)
+	r, err := cli.Approve(context.Background(), io.Discard, cli.ApproveOptions{DataDir: n.dir, TxnID: c.TxnID, PIN: "0000", Timeout: 20 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "ZM", r.ErrCode)
+}
+
+func TestCollectExpires(t *testing.T) {
+	n := up(t, func(c *config.Network) { c.Timeouts.CollectExpiryMax = 300 * time.Millisecond })
+	c := n.collect("alice@alpha", "bob@beta", "50.00")
+	tp, err := n.c.TPAP()
+	require.NoError(t, err)
+	g, err := tp.GetPayment(context.Background(), &upiv1.GetPaymentRequest{TxnId: c.TxnID, WaitMs: 10000})
+	require.NoError(t, err)
+	assert.Equal(t, upiv1.Resp_FAILURE, g.GetStatus())
+	assert.Equal(t, "U69", g.GetErrCode())
+	// The payer hears of it too, and a late approval changes nothing.
+	eventually(t, func() bool {
+		return n.nodeTxn("alphapsp", c.TxnID).GetTransaction().GetStatus() == upiv1.Resp_FAILURE
+	}, "payer PSP learns the collect expired")
+	_, err = cli.Approve(context.Background(), io.Discard, cli.ApproveOptions{DataDir: n.dir, TxnID: c.TxnID, PIN: "1234", NoWait: true})
+	assert.Error(t, err, "approving an expired collect is refused")
+	assert.Equal(t, int64(1000000), n.balance("alice@alpha"))
+}
+
+func TestValAdd(t *testing.T) {
+	n := up(t, nil)
+	tp, err := n.c.TPAP()
+	require.NoError(t, err)
+	r, err := tp.ValidateAddress(context.Background(), &upiv1.ValidateAddressRequest{Vpa: "chai@beta", RequesterVpa: "alice@alpha"})
+	require.NoError(t, err)
+	d := r.GetDetails()
+	assert.Equal(t, upiv1.Resp_SUCCESS, d.GetResult())
+	assert.Equal(t, "Chai Point", d.GetName())
+	assert.Equal(t, "5812", d.GetCode())
+	assert.Equal(t, upiv1.Party_ENTITY, d.GetType())
+
+	r, err = tp.ValidateAddress(context.Background(), &upiv1.ValidateAddressRequest{Vpa: "nobody@beta", RequesterVpa: "alice@alpha"})
+	require.NoError(t, err)
+	assert.Equal(t, upiv1.Resp_FAILURE, r.GetDetails().GetResult())
+	assert.Equal(t, "U29", r.GetDetails().GetErrCode())
+}
+
+func TestHeartbeat(t *testing.T) {
+	n := up(t, func(c *config.Network) { c.Heartbeat = 50 * time.Millisecond })
+	for _, psp := range []string{"alphapsp", "betapsp"} {
+		a, err := n.c.Admin(psp)
+		require.NoError(t, err)
+		eventually(t, func() bool {
+			h, err := a.Health(context.Background(), &upiv1.HealthRequest{})
+			require.NoError(t, err)
+			return h.GetLastHeartbeat() != nil
+		}, psp+" gets RespHbt from the switch")
+	}
+}
