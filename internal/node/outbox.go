@@ -6,7 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -97,26 +96,20 @@ func (n *Node) deliver(e outboxEntry) {
 	}()
 }
 
+// recordAck removes e from the outbox and notes the ack on its trace entry.
+// The write rides on the node's next commit (UpdateLazy): if a crash loses
+// it, the entry is resent after restart and the receiver answers the resend
+// from its inbox, so nothing is applied twice.
 func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
-	err := n.db.Update(func(tx *store.Tx) error {
+	acked := timestamppb.New(n.now())
+	err := n.db.UpdateLazy(func(tx *store.Tx) error {
 		if err := tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
 			return err
 		}
-		raw := tx.Get(store.Trace, e.TraceKey)
-		if raw == nil {
-			return nil
-		}
-		rec := &upiv1.TraceRecord{}
-		if err := proto.Unmarshal(raw, rec); err != nil {
-			return err
-		}
-		rec.Acked = timestamppb.New(n.now())
-		rec.AckErr = ack.GetErr()
-		b, err := proto.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return tx.Put(store.Trace, e.TraceKey, b)
+		return updateTrace(tx, e.TraceKey, func(rec *upiv1.TraceRecord) {
+			rec.Acked = acked
+			rec.AckErr = ack.GetErr()
+		})
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		n.log.Error("record ack", "err", err)

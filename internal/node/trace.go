@@ -1,6 +1,9 @@
 package node
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,33 +14,73 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
+// putTrace stores a message in the node's trace under its transaction and
+// returns the key.
 func putTrace(tx *store.Tx, rec *upiv1.TraceRecord, method string, body []byte) ([]byte, error) {
 	seq, err := tx.NextSeq(store.Trace)
 	if err != nil {
 		return nil, err
 	}
 	key := append([]byte(rec.GetTxnId()+"\x00"), store.U64(seq)...)
-	b, err := proto.Marshal(rec)
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Put(store.Trace, key, b); err != nil {
-		return nil, err
-	}
-	if err := tx.Put(store.Bodies, key, append([]byte(method+"\x00"), body...)); err != nil {
+	if err := tx.Put(store.Trace, key, encodeLog(rec, method, body)); err != nil {
 		return nil, err
 	}
 	return key, nil
+}
+
+// A trace entry is uvarint(len(record)) ‖ record ‖ method ‖ 0 ‖ body.
+func encodeLog(rec *upiv1.TraceRecord, method string, body []byte) []byte {
+	rb, _ := proto.Marshal(rec) // a TraceRecord always marshals
+	v := make([]byte, 0, 10+len(rb)+len(method)+1+len(body))
+	v = binary.AppendUvarint(v, uint64(len(rb)))
+	v = append(v, rb...)
+	v = append(v, method...)
+	v = append(v, 0)
+	return append(v, body...)
+}
+
+var errCorruptLog = errors.New("node: corrupt log entry")
+
+func decodeLog(v []byte) (rec *upiv1.TraceRecord, method string, body []byte, err error) {
+	l, n := binary.Uvarint(v)
+	if n <= 0 || uint64(len(v)-n) < l {
+		return nil, "", nil, errCorruptLog
+	}
+	rec = &upiv1.TraceRecord{}
+	if err := proto.Unmarshal(v[n:n+int(l)], rec); err != nil {
+		return nil, "", nil, err
+	}
+	rest := v[n+int(l):]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 {
+		return nil, "", nil, errCorruptLog
+	}
+	return rec, string(rest[:i]), rest[i+1:], nil
+}
+
+// updateTrace changes the TraceRecord of the trace entry at key.
+func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) error {
+	raw := tx.Get(store.Trace, key)
+	if raw == nil {
+		return nil
+	}
+	rec, method, body, err := decodeLog(raw)
+	if err != nil {
+		return err
+	}
+	change(rec)
+	return tx.Put(store.Trace, key, encodeLog(rec, method, body))
 }
 
 // Trace lists every message this node stored for a transaction, in the
 // order stored.
 func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	var out []*upiv1.TraceRecord
+	prefix := []byte(txnID + "\x00")
 	err := n.db.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Trace, []byte(txnID+"\x00"), func(_, v []byte) (bool, error) {
-			rec := &upiv1.TraceRecord{}
-			if err := proto.Unmarshal(v, rec); err != nil {
+		return tx.Scan(store.Trace, prefix, func(_, raw []byte) (bool, error) {
+			rec, _, _, err := decodeLog(raw)
+			if err != nil {
 				return false, err
 			}
 			out = append(out, rec)

@@ -17,11 +17,11 @@ const (
 	// TimerNames: name → its key in Timers, so a timer can be reset or
 	// cancelled by name.
 	TimerNames Bucket = "timer_names"
-	// Trace: txn_id "\x00" seq (8 bytes) → TraceRecord. Every message a node
-	// stored, indexed by transaction.
+	// Trace: txn_id "\x00" seq (8 bytes) → every message the node received
+	// or queued, with its TraceRecord, method and body. Transaction ids begin
+	// with their creation time, so new keys land near the end of the bucket
+	// and a commit rewrites few pages.
 	Trace Bucket = "trace"
-	// Bodies: same key as Trace → the message's method and body.
-	Bodies Bucket = "bodies"
 	// Meta: counters and small settings (sequence numbers, seeded flag).
 	Meta Bucket = "meta"
 )
@@ -50,6 +50,6 @@ const (
 
 // all lists every bucket; Open creates them.
 var all = []Bucket{
-	Inbox, Outbox, Timers, TimerNames, Trace, Bodies, Meta,
+	Inbox, Outbox, Timers, TimerNames, Trace, Meta,
 	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
 }

@@ -21,6 +21,9 @@ type Options struct {
 	NoSync bool
 	// MaxBatch is the most updates one commit takes; 0 means 256.
 	MaxBatch int
+	// LazyDelay is the longest an UpdateLazy waits for another commit to
+	// ride on before it is committed alone; 0 means 20ms.
+	LazyDelay time.Duration
 }
 
 // DB is one node's bbolt file with group commit.
@@ -33,15 +36,20 @@ type DB struct {
 	bolt     *bolt.DB
 	maxBatch int
 
-	mu     sync.Mutex // guards closed and the send on ops
+	mu     sync.Mutex // guards closed, lazy and the send on ops
 	closed bool
 	ops    chan *op
 	done   chan struct{}
+
+	lazy      []*op
+	lazyKick  chan struct{}
+	lazyDelay time.Duration
 }
 
 type op struct {
-	fn  func(*Tx) error
-	err chan error
+	fn   func(*Tx) error
+	err  chan error
+	lazy bool
 	// afterCommit of the attempt that committed.
 	after []func()
 }
@@ -69,9 +77,13 @@ func Open(path string, o Options) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("store: create buckets: %w", err)
 	}
-	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, 1024), done: make(chan struct{})}
+	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, 1024), done: make(chan struct{}),
+		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay}
 	if db.maxBatch <= 0 {
 		db.maxBatch = 256
+	}
+	if db.lazyDelay <= 0 {
+		db.lazyDelay = 20 * time.Millisecond
 	}
 	go db.commitLoop()
 	return db, nil
@@ -127,24 +139,77 @@ func (db *DB) View(fn func(*Tx) error) error {
 	})
 }
 
+// UpdateLazy queues fn to run in the next commit without waiting for it
+// and without causing a commit of its own: it rides on the next Update's
+// commit, or is committed alone after LazyDelay. Use it for writes whose
+// loss in a crash is harmless (such as recording that a peer acked a
+// message, which a resend after restart repairs). fn follows Update's rules;
+// an error drops fn's writes and is returned by no one, so fn should not
+// fail in ordinary use. OnCommit functions of a lazy update run in the
+// commit goroutine and must be quick.
+func (db *DB) UpdateLazy(fn func(*Tx) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return ErrClosed
+	}
+	db.lazy = append(db.lazy, &op{fn: fn, err: make(chan error, 1), lazy: true})
+	if len(db.lazy) == 1 {
+		select {
+		case db.lazyKick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (db *DB) takeLazy(batch []*op) []*op {
+	db.mu.Lock()
+	batch = append(batch, db.lazy...)
+	db.lazy = db.lazy[:0]
+	db.mu.Unlock()
+	return batch
+}
+
 func (db *DB) commitLoop() {
 	defer close(db.done)
 	batch := make([]*op, 0, db.maxBatch)
-	for first := range db.ops {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < db.maxBatch {
-			select {
-			case o, ok := <-db.ops:
-				if !ok {
+	var lazyTimer <-chan time.Time
+	for {
+		batch = batch[:0]
+		select {
+		case first, ok := <-db.ops:
+			if !ok {
+				// Closed: everything queued was committed; flush the lazy.
+				if batch = db.takeLazy(batch); len(batch) > 0 {
+					db.run(batch)
+				}
+				return
+			}
+			batch = append(batch, first)
+		fill:
+			for len(batch) < db.maxBatch {
+				select {
+				case o, ok := <-db.ops:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, o)
+				default:
 					break fill
 				}
-				batch = append(batch, o)
-			default:
-				break fill
 			}
+		case <-db.lazyKick:
+			if lazyTimer == nil {
+				lazyTimer = time.After(db.lazyDelay)
+			}
+			continue
+		case <-lazyTimer:
 		}
-		db.run(batch)
+		lazyTimer = nil
+		if batch = db.takeLazy(batch); len(batch) > 0 {
+			db.run(batch)
+		}
 	}
 }
 
@@ -171,6 +236,11 @@ func (db *DB) run(batch []*op) {
 		}
 		for _, o := range batch {
 			o.err <- err
+			if o.lazy && err == nil {
+				for _, f := range o.after {
+					f()
+				}
+			}
 		}
 		return
 	}
