@@ -37,6 +37,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	if o.PprofAddr != "" {
 		stop, err := servePprof(o.PprofAddr)
 		if err != nil {
@@ -99,6 +100,7 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	netw.AssignAddrs(o.PortBase)
 	for _, nd := range netw.Nodes {
 		if hasPortZero(nd.GRPCAddr) || hasPortZero(nd.HTTPAddr) {
