@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
@@ -144,17 +142,9 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 		return err
 	}
 	if code != "" {
-		leg.Result, leg.ErrCode = ledger.ResultFailure, code
 		b.log.Debug("credit declined", "txn", t.GetId(), "code", code)
-	} else {
-		num, err := ledger.NextApprovalNum(c.Tx)
-		if err != nil {
-			return err
-		}
-		leg.Result, leg.ApprovalNum, leg.Ref = ledger.ResultSuccess, num, ledger.PostingRef(ledger.LegCredit, t.GetId())
 	}
-	rec.SetLeg(leg)
-	if err := ledger.PutTxn(c.Tx, rec); err != nil {
+	if err := ledger.Settle(c.Tx, rec, leg, code); err != nil {
 		return err
 	}
 	return b.answer(c, in, t, leg)
@@ -186,12 +176,7 @@ func (b *Beneficiary) tryCredit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, amoun
 
 // answer sends RespPay for leg to the sender of the request in.
 func (b *Beneficiary) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
-	txn := proto.Clone(t).(*upiv1.Txn)
-	txn.Type = upiv1.Txn_CREDIT
-	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, &upiv1.RespPay{
-		Txn:  txn,
-		Resp: leg.Resp(in.Msg.GetHead().GetMsgId()),
-	})
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, leg.RespPay(t, in.Msg.GetHead().GetMsgId()))
 }
 
 // chkTxn answers ReqChkTxn with the recorded outcome of the CREDIT leg of
@@ -202,12 +187,9 @@ func (b *Beneficiary) chkTxn(c *node.Ctx, in *node.Inbound) error {
 	if txnID == "" {
 		txnID = t.GetId()
 	}
-	resp, err := ledger.LegStatus(c.Tx, txnID, ledger.LegCredit, in.Msg.GetHead().GetMsgId())
+	resp, err := ledger.RespChkTxn(c.Tx, t, txnID, ledger.LegCredit, in.Msg.GetHead().GetMsgId())
 	if err != nil {
 		return err
 	}
-	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{
-		Txn:  proto.Clone(t).(*upiv1.Txn),
-		Resp: resp,
-	})
+	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, resp)
 }

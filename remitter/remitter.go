@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
@@ -200,17 +198,9 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		return err
 	}
 	if code != "" {
-		leg.Result, leg.ErrCode = ledger.ResultFailure, code
 		r.log.Debug("debit declined", "txn", t.GetId(), "code", code)
-	} else {
-		num, err := ledger.NextApprovalNum(c.Tx)
-		if err != nil {
-			return err
-		}
-		leg.Result, leg.ApprovalNum, leg.Ref = ledger.ResultSuccess, num, ledger.PostingRef(ledger.LegDebit, t.GetId())
 	}
-	rec.SetLeg(leg)
-	if err := ledger.PutTxn(c.Tx, rec); err != nil {
+	if err := ledger.Settle(c.Tx, rec, leg, code); err != nil {
 		return err
 	}
 	return r.answer(c, in, t, leg)
@@ -305,12 +295,7 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 // answer sends RespPay for leg to the sender of the request in: the
 // request's txn (type set to the leg's) and the leg's outcome.
 func (r *Remitter) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
-	txn := proto.Clone(t).(*upiv1.Txn)
-	txn.Type = upiv1.Txn_Type(upiv1.Txn_Type_value[leg.Type])
-	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, &upiv1.RespPay{
-		Txn:  txn,
-		Resp: leg.Resp(in.Msg.GetHead().GetMsgId()),
-	})
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, leg.RespPay(t, in.Msg.GetHead().GetMsgId()))
 }
 
 // chkTxn answers ReqChkTxn with the recorded outcome of the leg named in
@@ -321,12 +306,9 @@ func (r *Remitter) chkTxn(c *node.Ctx, in *node.Inbound) error {
 	if t.GetSubType() == upiv1.Txn_REVERSAL {
 		legType = ledger.LegReversal
 	}
-	resp, err := ledger.LegStatus(c.Tx, OrgTxnID(t), legType, in.Msg.GetHead().GetMsgId())
+	resp, err := ledger.RespChkTxn(c.Tx, t, OrgTxnID(t), legType, in.Msg.GetHead().GetMsgId())
 	if err != nil {
 		return err
 	}
-	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{
-		Txn:  proto.Clone(t).(*upiv1.Txn),
-		Resp: resp,
-	})
+	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, resp)
 }

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -64,4 +66,22 @@ func LegStatus(tx *store.Tx, txnID, legType, reqMsgID string) (*upiv1.Resp, erro
 		}
 	}
 	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: ErrTxnNotPresent}, nil
+}
+
+// RespPay is the answer to the request reqMsgID that asked for leg: txn t
+// with the leg's type, and the leg's outcome.
+func (l *Leg) RespPay(t *upiv1.Txn, reqMsgID string) *upiv1.RespPay {
+	txn := proto.Clone(t).(*upiv1.Txn)
+	txn.Type = upiv1.Txn_Type(upiv1.Txn_Type_value[l.Type])
+	return &upiv1.RespPay{Txn: txn, Resp: l.Resp(reqMsgID)}
+}
+
+// RespChkTxn answers the status check t (request reqMsgID) of leg legType
+// of txnID (see LegStatus).
+func RespChkTxn(tx *store.Tx, t *upiv1.Txn, txnID, legType, reqMsgID string) (*upiv1.RespChkTxn, error) {
+	resp, err := LegStatus(tx, txnID, legType, reqMsgID)
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.RespChkTxn{Txn: proto.Clone(t).(*upiv1.Txn), Resp: resp}, nil
 }

@@ -141,3 +141,21 @@ func LoadTxn(tx *store.Tx, txnID, rrn string, now time.Time) (*TxnRecord, error)
 	}
 	return r, nil
 }
+
+// Settle records the outcome of leg on rec and stores rec: declined with
+// code, or (code "") succeeded, with a fresh approval number and the
+// reference its posting was made under. The remitter and the beneficiary
+// both end a leg this way.
+func Settle(tx *store.Tx, rec *TxnRecord, leg *Leg, code string) error {
+	if code != "" {
+		leg.Result, leg.ErrCode = ResultFailure, code
+	} else {
+		num, err := NextApprovalNum(tx)
+		if err != nil {
+			return err
+		}
+		leg.Result, leg.ApprovalNum, leg.Ref = ResultSuccess, num, PostingRef(leg.Type, rec.TxnID)
+	}
+	rec.SetLeg(leg)
+	return PutTxn(tx, rec)
+}
