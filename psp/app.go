@@ -49,6 +49,24 @@ func checkVPA(field, vpa string) (string, error) {
 	return ids.NormalizeVPA(vpa), nil
 }
 
+// checkTransfer validates the parties and amount of a pay or collect and
+// returns the VPAs normalized.
+func checkTransfer(payerVPA, payeeVPA string, amount int64) (payer, payee string, err error) {
+	if payer, err = checkVPA("payer_vpa", payerVPA); err != nil {
+		return "", "", err
+	}
+	if payee, err = checkVPA("payee_vpa", payeeVPA); err != nil {
+		return "", "", err
+	}
+	if amount <= 0 {
+		return "", "", invalid("amount_paise must be greater than zero, got %d", amount)
+	}
+	if payer == payee {
+		return "", "", invalid("payer and payee are the same VPA %s", payer)
+	}
+	return payer, payee, nil
+}
+
 func (p *PSP) notRegistered(who, vpa string) error {
 	return status.Errorf(codes.NotFound, "%s VPA %s is not registered at PSP %s", who, vpa, p.name)
 }
@@ -65,22 +83,12 @@ func storeErr(err error) error {
 // InitiatePay implements PspAppService: it checks the payment, records it
 // and sends ReqPay PAY to the switch, and answers PENDING.
 func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*upiv1.InitiatePayResponse, error) {
-	payer, err := checkVPA("payer_vpa", req.GetPayerVpa())
+	payer, payee, err := checkTransfer(req.GetPayerVpa(), req.GetPayeeVpa(), req.GetAmountPaise())
 	if err != nil {
 		return nil, err
-	}
-	payee, err := checkVPA("payee_vpa", req.GetPayeeVpa())
-	if err != nil {
-		return nil, err
-	}
-	if req.GetAmountPaise() <= 0 {
-		return nil, invalid("amount_paise must be greater than zero, got %d", req.GetAmountPaise())
 	}
 	if err := ids.ValidatePIN(req.GetPin()); err != nil {
 		return nil, invalid("pin: %v", err)
-	}
-	if payer == payee {
-		return nil, invalid("payer and payee are the same VPA %s", payer)
 	}
 	txnID := req.GetTxnId()
 	if txnID != "" {
@@ -170,19 +178,9 @@ func orDefault(s, def string) string {
 // asks payer_vpa for money; it sends ReqPay COLLECT to the switch and
 // answers PENDING.
 func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectRequest) (*upiv1.InitiateCollectResponse, error) {
-	payee, err := checkVPA("payee_vpa", req.GetPayeeVpa())
+	payer, payee, err := checkTransfer(req.GetPayerVpa(), req.GetPayeeVpa(), req.GetAmountPaise())
 	if err != nil {
 		return nil, err
-	}
-	payer, err := checkVPA("payer_vpa", req.GetPayerVpa())
-	if err != nil {
-		return nil, err
-	}
-	if req.GetAmountPaise() <= 0 {
-		return nil, invalid("amount_paise must be greater than zero, got %d", req.GetAmountPaise())
-	}
-	if payer == payee {
-		return nil, invalid("payer and payee are the same VPA %s", payer)
 	}
 	expiry := req.GetExpireAfterMinutes()
 	switch {

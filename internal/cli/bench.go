@@ -48,15 +48,11 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 	if err != nil {
 		return BenchResult{}, err
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return BenchResult{}, err
-	}
+	defer closeConn()
 	var (
 		next      atomic.Int64
 		mu        sync.Mutex

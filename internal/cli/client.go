@@ -74,6 +74,21 @@ func (c *Client) TPAP() (upiv1.TpapAppServiceClient, error) {
 	return upiv1.NewTpapAppServiceClient(cc), nil
 }
 
+// connectTPAP reads DIR/network.json and returns the TPAP's app API and a
+// func that closes the connection.
+func connectTPAP(dataDir string) (upiv1.TpapAppServiceClient, func(), error) {
+	c, err := Connect(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	tp, err := c.TPAP()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return tp, c.Close, nil
+}
+
 // Admin is the AdminService of the node called name.
 func (c *Client) Admin(name string) (upiv1.AdminServiceClient, error) {
 	cc, err := c.conn(name)

@@ -54,15 +54,11 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 	if err := ids.ValidatePIN(o.PIN); err != nil {
 		return TxnResult{}, err
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return TxnResult{}, err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return TxnResult{}, err
-	}
+	defer closeConn()
 	resp, err := tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
 		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
 	})
@@ -134,15 +130,11 @@ func Txn(ctx context.Context, w io.Writer, o TxnOptions) (TxnResult, error) {
 	if o.TxnID == "" {
 		return TxnResult{}, errors.New("missing transaction id")
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return TxnResult{}, err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return TxnResult{}, err
-	}
+	defer closeConn()
 	g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: o.TxnID, WaitMs: int32(o.Wait / time.Millisecond)})
 	if err != nil {
 		return TxnResult{}, rpcError(err)
@@ -172,15 +164,11 @@ func Collect(ctx context.Context, w io.Writer, o CollectOptions) (TxnResult, err
 	if o.ExpireMinutes < 0 {
 		return TxnResult{}, errors.New("--expire must not be negative")
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return TxnResult{}, err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return TxnResult{}, err
-	}
+	defer closeConn()
 	resp, err := tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
 		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, ExpireAfterMinutes: int32(o.ExpireMinutes),
 	})
@@ -217,15 +205,11 @@ func Approve(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, err
 			return TxnResult{}, err
 		}
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return TxnResult{}, err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return TxnResult{}, err
-	}
+	defer closeConn()
 	var st upiv1.Resp_Result
 	if o.Decline {
 		resp, err := tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
@@ -261,15 +245,11 @@ func Collects(ctx context.Context, w io.Writer, o CollectsOptions) error {
 	if err := ids.ValidateVPA(o.VPA); err != nil {
 		return err
 	}
-	c, err := Connect(o.DataDir)
+	tp, closeConn, err := connectTPAP(o.DataDir)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	tp, err := c.TPAP()
-	if err != nil {
-		return err
-	}
+	defer closeConn()
 	resp, err := tp.ListCollects(ctx, &upiv1.ListCollectsRequest{Vpa: o.VPA})
 	if err != nil {
 		return rpcError(err)
