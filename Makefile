@@ -6,8 +6,8 @@ BUF  := go tool -modfile=tools/go.mod buf
 .PHONY: run test test-short gen check-gen lint build bench e2e
 
 ## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
-run:
-	go run ./cmd/upisim up --data $(DATA)
+run: build
+	@bin/upisim up --data $(DATA) || test $$? -eq 130
 
 ## test: vet, then every test with the race detector (integration and e2e included)
 test:

@@ -1,7 +1,3 @@
-// Command upisim runs a local, multi-node model of India's UPI network and
-// drives it: `upisim up` starts the network, `upisim pay`, `trace`,
-// `balance` and the rest talk to it. Every subcommand is a thin wrapper over
-// internal/cli.
 package main
 
 import (

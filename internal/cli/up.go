@@ -57,8 +57,8 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\thttp://%s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
 	}
 	tw.Flush()
-	if u := firstUser(nw.Config); u != "" {
-		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to <vpa> --amount 150.00 --pin <pin>\n", o.DataDir, u)
+	if us := nw.Config.Users; len(us) >= 2 {
+		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to %s --amount 150.00 --pin %s\n", o.DataDir, us[0].VPA, us[1].VPA, us[0].PIN)
 	}
 	fmt.Fprintln(w, "stop with Ctrl-C")
 	if o.Ready != nil {
@@ -67,13 +67,6 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(w, "stopping")
 	return nil
-}
-
-func firstUser(n *config.Network) string {
-	if len(n.Users) == 0 {
-		return ""
-	}
-	return n.Users[0].VPA
 }
 
 // NodeOptions are the options of `upisim node`.
