@@ -79,6 +79,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	grpcAddr  string
 	httpAddr  string
+	log       *slog.Logger
 }
 
 // GRPCAddr is the address the node's gRPC server listens on.
@@ -126,7 +127,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Node{Name: o.Name, Role: self.Role, db: db, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String()}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
 	defer func() {
 		if err != nil {
 			r.shutdown()
@@ -232,7 +233,7 @@ func (r *Node) startGateway(l net.Listener, role string) error {
 	go func() {
 		defer r.wg.Done()
 		if err := r.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("http serve", "node", r.Name, "err", err)
+			r.log.Error("http serve", "err", err)
 		}
 	}()
 	return nil
