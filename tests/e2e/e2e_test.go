@@ -108,6 +108,12 @@ func TestSixProcesses(t *testing.T) {
 		waitHealthy(t, nd.GRPCAddr)
 	}
 	data := dirs["tpap"]
+	opening := bankTotal(t, netw)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			assert.Equal(t, opening, bankTotal(t, netw), "money is conserved across all banks")
+		}
+	})
 
 	out := run(t, bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "150.00", "--pin", "1234", "-o", "json")
 	var pay struct {
@@ -175,4 +181,19 @@ func waitHealthy(t *testing.T, addr string) {
 		h, err := a.Health(ctx, &upiv1.HealthRequest{})
 		return err == nil && h.GetOk()
 	}, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("node at %s healthy", addr))
+}
+
+// bankTotal sums every account of every bank of the network.
+func bankTotal(t *testing.T, netw *config.Network) int64 {
+	t.Helper()
+	var sum int64
+	for _, b := range netw.NodesByRole(config.RoleBank) {
+		conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		r, err := upiv1.NewAdminServiceClient(conn).ListAccounts(context.Background(), &upiv1.ListAccountsRequest{})
+		conn.Close()
+		require.NoError(t, err)
+		sum += r.GetTotalPaise()
+	}
+	return sum
 }

@@ -53,6 +53,12 @@ func TestUpProcess(t *testing.T) {
 		assert.FileExists(t, filepath.Join(data, nd.Name+".db"), "each node has its own bbolt file")
 	}
 	tp, _ := dir.Node("tpap")
+	netw := config.Default()
+	for i := range netw.Nodes {
+		nd, _ := dir.Node(netw.Nodes[i].Name)
+		netw.Nodes[i].GRPCAddr = nd.GRPCAddr
+	}
+	opening := bankTotal(t, netw)
 
 	resp, err := http.Post("http://"+tp.HTTPAddr+"/v1/payments", "application/json",
 		strings.NewReader(`{"payer_vpa":"alice@alpha","payee_vpa":"bob@beta","amount_paise":15000,"pin":"1234"}`))
@@ -66,6 +72,7 @@ func TestUpProcess(t *testing.T) {
 	require.Equal(t, "PENDING", created.Status)
 	txt := run(t, bin, "txn", "--data", data, created.TxnID, "--wait", "10s")
 	assert.Contains(t, txt, "SUCCESS")
+	assert.Equal(t, opening, bankTotal(t, netw), "money is conserved across all banks")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
