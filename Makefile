@@ -3,7 +3,7 @@
 DATA ?= .upisim
 BUF  := go tool -modfile=tools/go.mod buf
 
-.PHONY: run test test-short gen check-gen lint build bench e2e
+.PHONY: run test test-short fuzz gen check-gen lint build bench e2e
 
 ## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
 run: build
@@ -17,6 +17,20 @@ test:
 ## test-short: the unit tests only
 test-short:
 	go test -short -count=1 ./...
+
+## fuzz: run every fuzz target (func FuzzXxx) for FUZZTIME each (FUZZPKGS to
+## narrow, e.g. FUZZPKGS=./switch); not part of 'make test', which runs only
+## their seed corpora (f.Add and testdata/fuzz)
+FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 5s
+FUZZPKGS ?= $(sort $(patsubst %/,%,$(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' .))))
+fuzz:
+	@set -e; for pkg in $(FUZZPKGS); do \
+		for fn in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$fn"; \
+			go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
+		done; \
+	done
 
 ## gen: regenerate gen/ from proto/ (offline once modules are cached)
 gen:

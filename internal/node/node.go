@@ -208,30 +208,32 @@ func (n *Node) Stop() {
 // Receive is the durable inbox: it stores m (sent to method) and applies it
 // through the handler in one transaction, and only then returns the Ack.
 //
+// A message that fails Admit (head, the handler's Validate, CheckLimits) is
+// refused in the Ack with nothing stored. A handler that fails, or panics,
+// on a message is an internal error: nothing of its step is kept and the
+// sender retries.
+//
 // A message already received from the same sender with the same msg_id gets
 // the stored Ack back and is not applied again; one with the same msg_id and
 // a different body is refused. A refused message's Ack is stored too, so a
 // repeat is answered the same way.
 func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ack, error) {
 	api := method[strings.LastIndexByte(method, '/')+1:]
-	head := m.GetHead()
 	ack := &upiv1.Ack{Api: api, Ts: timestamppb.New(n.now())}
-	if head == nil {
-		ack.Err = "missing head"
-		return ack, nil
+	if m != nil {
+		ack.ReqMsgId = m.GetHead().GetMsgId()
 	}
-	ack.ReqMsgId = head.GetMsgId()
-	if err := checkHead(head, m.GetTxn()); err != nil {
+	in, err := Admit(n.h, method, m)
+	var pe *panicError
+	if errors.As(err, &pe) {
+		n.log.Error("validate", "api", api, "msg_id", ack.GetReqMsgId(), "err", err, "stack", string(pe.stack))
+		return nil, status.Errorf(codes.Internal, "%s: %v", api, err)
+	}
+	if err != nil {
 		ack.Err = err.Error()
 		return ack, nil
 	}
-	in := &Inbound{Method: method, API: api, From: head.GetOrgId(), Msg: m}
-	if v, ok := n.h.(Validator); ok {
-		if err := v.Validate(in); err != nil {
-			ack.Err = err.Error()
-			return ack, nil
-		}
-	}
+	head := m.GetHead()
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
@@ -257,7 +259,7 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		if err := n.storeIn(tx, key, sum[:], in, body, ack); err != nil {
 			return err
 		}
-		if err := n.h.Handle(n.newCtx(tx), in); err != nil {
+		if err := safeHandle(n.h, n.newCtx(tx), in); err != nil {
 			return err
 		}
 		out = ack
@@ -277,7 +279,11 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		return ack, nil
 	}
 	if err != nil {
-		n.log.Error("handle", "api", api, "msg_id", head.GetMsgId(), "err", err)
+		if errors.As(err, &pe) {
+			n.log.Error("handle", "api", api, "msg_id", head.GetMsgId(), "err", err, "stack", string(pe.stack))
+		} else {
+			n.log.Error("handle", "api", api, "msg_id", head.GetMsgId(), "err", err)
+		}
 		return nil, status.Errorf(codes.Internal, "%s: %v", api, err)
 	}
 	return out, nil
@@ -305,6 +311,8 @@ func checkHead(h *upiv1.Head, t *upiv1.Txn) error {
 	switch {
 	case h.GetOrgId() == "":
 		return errors.New("head.org_id is required")
+	case !validOrgID(h.GetOrgId()):
+		return fmt.Errorf("head.org_id %q is not a node name (1 to %d letters, digits, '-' or '_')", h.GetOrgId(), MaxOrgIDLen)
 	case h.GetMsgId() == "":
 		return errors.New("head.msg_id is required")
 	case !ids.ValidID(h.GetMsgId()):
@@ -315,6 +323,21 @@ func checkHead(h *upiv1.Head, t *upiv1.Txn) error {
 		return fmt.Errorf("txn.id %q is not 3 letters and 32 hex digits", t.GetId())
 	}
 	return nil
+}
+
+// validOrgID reports whether s is a node name as the network file allows
+// them (config.Validate): 1 to MaxOrgIDLen letters, digits, '-' or '_'.
+func validOrgID(s string) bool {
+	if s == "" || len(s) > MaxOrgIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Update runs fn with a Ctx in one transaction, for changes that start at the
