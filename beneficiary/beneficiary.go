@@ -137,8 +137,13 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 		Type: ledger.LegCredit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
 		AmountPaise: amount, ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
 	}
-	code, err := b.tryCredit(c, t, p, amount)
-	if err != nil {
+	code := ErrCreditFailed
+	if rec.CreditAbsent {
+		// This bank already told the switch the credit was not there; the
+		// switch may have reversed the debit since, so crediting now would
+		// create money.
+		b.log.Debug("credit after a status check found none: declined", "txn", t.GetId())
+	} else if code, err = b.tryCredit(c, t, p, amount); err != nil {
 		return err
 	}
 	if code != "" {
@@ -186,6 +191,17 @@ func (b *Beneficiary) chkTxn(c *node.Ctx, in *node.Inbound) error {
 	txnID := t.GetOrgTxnId()
 	if txnID == "" {
 		txnID = t.GetId()
+	}
+	rec, err := ledger.LoadTxn(c.Tx, txnID, t.GetCustRef(), c.Now())
+	if err != nil {
+		return err
+	}
+	if rec.Credit == nil && !rec.CreditAbsent {
+		// Answering "not present" commits this bank: see credit.
+		rec.CreditAbsent = true
+		if err := ledger.PutTxn(c.Tx, rec); err != nil {
+			return err
+		}
 	}
 	resp, err := ledger.RespChkTxn(c.Tx, t, txnID, ledger.LegCredit, in.Msg.GetHead().GetMsgId())
 	if err != nil {

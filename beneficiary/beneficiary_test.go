@@ -275,3 +275,31 @@ func TestValidate(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	assert.Empty(t, f.rec.All(), "a refused message is not answered")
 }
+
+// A CREDIT that arrives after this bank told the switch (ReqChkTxn) that
+// there was no credit is declined: the switch may have reversed the debit on
+// that answer, so crediting would create money. A later check then reports
+// the declined credit, not U48.
+func TestCreditAfterCheckFoundNone(t *testing.T) {
+	f := newFixture(t)
+	txn := ids.NewTxnID("ALP")
+	chk := func() *upiv1.RespChkTxn {
+		n := f.rec.Count(respChk, txn) + 1
+		require.Empty(t, f.send(reqChk, &upiv1.ReqChkTxn{
+			Head: nodetest.Head("npci", "NPC"),
+			Txn:  &upiv1.Txn{Id: txn, Type: upiv1.Txn_CHK_STATUS, OrgTxnId: txn, SubType: upiv1.Txn_CREDIT},
+		}))
+		return f.answer(respChk, txn, n).Msg.(*upiv1.RespChkTxn)
+	}
+	assert.Equal(t, "U48", chk().GetResp().GetErrCode())
+
+	require.Empty(t, f.send(reqPay, credit(txn, bobAc, ifsc, 2500)))
+	r := f.respPay(txn, 1).GetResp()
+	assert.Equal(t, upiv1.Resp_FAILURE, r.GetResult())
+	assert.Equal(t, "U31", r.GetErrCode())
+	assert.Equal(t, bobOpen, f.balance(bobAc), "nothing credited")
+
+	again := chk().GetResp()
+	assert.Equal(t, upiv1.Resp_FAILURE, again.GetResult())
+	assert.Equal(t, "U31", again.GetErrCode())
+}

@@ -261,7 +261,9 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 }
 
 // respPay is the final outcome for the initiator (step 10 of Pay, 8 of
-// Collect).
+// Collect). A DEEMED one (the credit timed out at the switch) is recorded
+// and told to the user; the final one follows. Status only moves forward,
+// so a DEEMED that arrives after the final outcome changes nothing.
 func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	txnID := m.GetTxn().GetId()
 	r, err := getTxn(c.Tx, txnID)
@@ -281,6 +283,9 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	before := outcome(r)
 	changed := r.applyOutcome(res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell := outcome(r) != before
+	if res == upiv1.Resp_DEEMED && changed {
+		r.State = stateDeemed
+	}
 	if res == upiv1.Resp_SUCCESS || res == upiv1.Resp_FAILURE {
 		r.Final, r.State, changed, tell = true, stateCompleted, true, true
 		if r.PayerHere && r.isCollect() {

@@ -74,6 +74,7 @@ const (
 	stateAwaitingApproval = "AWAITING_APPROVAL" // payer of a COLLECT: waiting for the app
 	stateApproved         = "APPROVED"          // payer of a COLLECT approved
 	stateDeclined         = "DECLINED"          // payer of a COLLECT declined (ZA)
+	stateDeemed           = "DEEMED"            // initiator: RespPay DEEMED received, the final one to come
 	stateCompleted        = "COMPLETED"         // initiator: final RespPay received
 	stateConfirmed        = "CONFIRMED"         // ReqTxnConfirmation received
 	stateValAddSent       = "VALADD_SENT"       // ReqValAdd sent, waiting for RespValAdd

@@ -17,7 +17,14 @@ const (
 	codeAddrResolution = "U29" // unknown handle
 	codeDebitFailed    = "U30" // the payer's IFSC routes to no bank
 	codeCreditFailed   = "U31" // credit failed (reversed)
+	codeDebitTimeout   = "U67" // no debit response in time (reversed)
+	codeCreditTimeout  = "U68" // DEEMED, and no status check was answered (reversed)
 	codeCollectExpired = "U69"
+	codeLate           = "U70" // a response after its timeout (recorded, see lateNote)
+	codeDeemed         = "RB"  // no credit response in time: deemed
+	// codeUnconfirmed is the reversal_resp_code of a reversal the remitter
+	// never answered, however often it was sent.
+	codeUnconfirmed = "UT"
 )
 
 // defaultExpireMinutes is a collect's expiry when the request gives none.
@@ -197,6 +204,9 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 	}
 	r.Payer.Creds = nil
 	r.State = StateDebitSent
+	if err := s.startTimer(c, timerDebit, r.ID, s.net.Timeouts.Debit); err != nil {
+		return err
+	}
 	return r.save(c)
 }
 
@@ -220,13 +230,36 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 		return err
 	}
 	r.State = StateCreditSent
+	if err := s.startTimer(c, timerCredit, r.ID, s.net.Timeouts.Credit); err != nil {
+		return err
+	}
 	return r.save(c)
 }
 
 // reverse asks the remitter to put the debited money back; the transaction
-// ends FAILURE with code when it answers.
+// ends FAILURE with code when it answers (or when it never does, see
+// reversalTimedOut).
 func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
 	r.ReversalCode = code
+	var err error
+	if r.Reversal, err = s.sendReversal(c, r); err != nil {
+		return err
+	}
+	r.Reversal.Attempts = 1
+	r.State = StateReversalSent
+	for _, kind := range []string{timerDebit, timerCredit, timerCheck} {
+		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+			return err
+		}
+	}
+	if err := s.startTimer(c, timerReversal, r.ID, s.net.Timeouts.Reversal); err != nil {
+		return err
+	}
+	return r.save(c)
+}
+
+// sendReversal queues one ReqPay REVERSAL of r to the remitter.
+func (s *Switch) sendReversal(c *node.Ctx, r *record) (*exchange, error) {
 	t := r.txn(upiv1.Txn_REVERSAL)
 	t.OrgTxnId = r.ID
 	m := &upiv1.ReqPay{
@@ -234,39 +267,42 @@ func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
 		Payer: r.Payer.proto(r.Amount, withAc),
 		Payee: r.Payee.proto(r.Amount, 0),
 	}
-	var err error
-	r.Reversal, err = send(c, r.Remitter, upiv1.RemitterService_ReqPay_FullMethodName, m)
-	if err != nil {
-		return err
-	}
-	r.State = StateReversalSent
-	return r.save(c)
+	return send(c, r.Remitter, upiv1.RemitterService_ReqPay_FullMethodName, m)
 }
 
-// leg maps a bank leg's type to its exchange and the state that waits
-// for its answer.
-func (r *record) leg(t upiv1.Txn_Type) (**exchange, State) {
+// leg maps a bank leg's type to its exchange, the state that waits for
+// its answer, and its timer's kind.
+func (r *record) leg(t upiv1.Txn_Type) (**exchange, State, string) {
 	switch t {
 	case upiv1.Txn_DEBIT:
-		return &r.Debit, StateDebitSent
+		return &r.Debit, StateDebitSent, timerDebit
 	case upiv1.Txn_CREDIT:
-		return &r.Credit, StateCreditSent
+		return &r.Credit, StateCreditSent, timerCredit
 	default:
-		return &r.Reversal, StateReversalSent
+		return &r.Reversal, StateReversalSent, timerReversal
 	}
 }
 
 // respPay takes a bank's answer to a DEBIT, CREDIT or REVERSAL.
 func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error {
 	t := m.GetTxn().GetType()
-	r, err := s.loadFor(c, in, "ReqPay "+t.String(), func(r *record) *exchange { e, _ := r.leg(t); return *e })
+	r, err := s.loadFor(c, in, "ReqPay "+t.String(), func(r *record) *exchange { e, _, _ := r.leg(t); return *e })
 	if err != nil || r == nil {
 		return err
 	}
-	e, waiting := r.leg(t)
+	e, waiting, timer := r.leg(t)
+	if t == upiv1.Txn_CREDIT && r.isDeemed() {
+		return s.lateCredit(c, in, r, m.GetResp())
+	}
 	if r.State != waiting {
-		r.note(c, in, t.String(), m.GetResp())
+		if t == upiv1.Txn_REVERSAL {
+			r.lateReversal(c, m.GetResp())
+		}
+		r.noteLate(c, in, t.String(), m.GetResp(), *e)
 		return r.save(c)
+	}
+	if err := c.CancelTimer(timerName(timer, r.ID)); err != nil {
+		return err
 	}
 	resp := m.GetResp()
 	leg := *e
@@ -292,14 +328,24 @@ func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error 
 		}
 		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
 	default: // REVERSAL
-		leg.ReversalRespCode = leg.respCode()
-		if ref := bankRef(resp, "PAYER"); ref != nil {
-			leg.ApprovalNum = ref.GetApprovalNum()
-			if ref.GetReversalRespCode() != "" {
-				leg.ReversalRespCode = ref.GetReversalRespCode()
-			}
+		leg.takeReversal(resp)
+		if !ok {
+			r.Reason += "; the reversal was declined by " + in.From + " (" + resp.GetErrCode() + ")"
 		}
 		return s.finish(c, r, upiv1.Resp_FAILURE, r.ReversalCode)
+	}
+}
+
+// takeReversal records the reversal_resp_code and approval number of a
+// RespPay REVERSAL on e (already answered with resp): the bank's
+// reversal_resp_code, else "00" or the error code.
+func (e *exchange) takeReversal(resp *upiv1.Resp) {
+	e.ReversalRespCode = e.respCode()
+	if ref := bankRef(resp, "PAYER"); ref != nil {
+		e.ApprovalNum = ref.GetApprovalNum()
+		if ref.GetReversalRespCode() != "" {
+			e.ReversalRespCode = ref.GetReversalRespCode()
+		}
 	}
 }
 
@@ -333,8 +379,10 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 		}
 		r.State = StateConfirmSent
 	}
-	if err := c.CancelTimer(timerName(timerExpire, r.ID)); err != nil {
-		return err
+	for _, kind := range timerKinds {
+		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+			return err
+		}
 	}
 	id, rrn, reason := r.ID, r.RRN, r.Reason
 	c.Tx.OnCommit(func() {
@@ -344,13 +392,24 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 }
 
 // respTxnConfirmation closes a transaction once the counter-party PSP has
-// the outcome.
+// the outcome. The answer to a DEEMED confirmation (resp.req_msg_id its
+// msg id) is recorded and closes nothing.
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
-	r, err := s.loadFor(c, in, "ReqTxnConfirmation", func(r *record) *exchange { return r.Confirm })
+	r, err := s.loadFor(c, in, "ReqTxnConfirmation", func(r *record) *exchange {
+		if r.Confirm != nil {
+			return r.Confirm
+		}
+		return r.DeemedConfirm
+	})
 	if err != nil || r == nil {
 		return err
 	}
-	if r.State != StateConfirmSent {
+	reqID := m.GetResp().GetReqMsgId()
+	if d := r.DeemedConfirm; d != nil && d.Answered.IsZero() && (reqID == d.MsgID || reqID == "" && r.Confirm == nil) {
+		d.answer(c.Now(), m.GetResp())
+		return r.save(c)
+	}
+	if r.State != StateConfirmSent || reqID != "" && reqID != r.Confirm.MsgID {
 		r.note(c, in, "", m.GetResp())
 		return r.save(c)
 	}

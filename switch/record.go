@@ -18,12 +18,19 @@ type State string
 
 // The states of a pay or collect:
 //
-//	AUTH_SENT → DEBIT_SENT → CREDIT_SENT → CONFIRM_SENT → CLOSED
-//	                         ↘ REVERSAL_SENT ↗
+//	AUTH_SENT → DEBIT_SENT → CREDIT_SENT ───────────────→ CONFIRM_SENT → CLOSED
+//	                 │            │ credit timeout          ↑      ↑
+//	                 │            ↓                         │      │
+//	                 │          DEEMED → CHECK_SENT (×N) ───┤      │
+//	                 │            │          │              │      │
+//	                 ↓ timeout    ↓          ↓              │      │
+//	                 └─────→ REVERSAL_SENT (retried) ───────┘──────┘
 //
 // A decline at any step goes straight to CONFIRM_SENT (or CLOSED when the
-// counter-party PSP was never reached). A ReqValAdd is VALADD_SENT until the
-// payee's PSP answers, then CLOSED.
+// counter-party PSP was never reached). DEBIT_SENT, CREDIT_SENT,
+// DEEMED/CHECK_SENT and REVERSAL_SENT each have a durable timer
+// ("debit:", "credit:", "check:", "reversal:" + txn id; see timeouts.go).
+// A ReqValAdd is VALADD_SENT until the payee's PSP answers, then CLOSED.
 const (
 	// StateAuthSent: ReqAuthDetails is with the counter-party PSP (the
 	// payee's for PAY, the payer's for COLLECT, which has the expiry timer).
@@ -32,6 +39,13 @@ const (
 	StateDebitSent State = "DEBIT_SENT"
 	// StateCreditSent: ReqPay CREDIT is with the beneficiary.
 	StateCreditSent State = "CREDIT_SENT"
+	// StateDeemed: the credit timed out; both PSPs were told DEEMED (RB)
+	// and the first ReqChkTxn goes to the beneficiary when the "check:"
+	// timer fires. A late RespPay CREDIT resolves the transaction.
+	StateDeemed State = "DEEMED"
+	// StateCheckSent: a ReqChkTxn (sub_type CREDIT) is with the
+	// beneficiary; the transaction is still DEEMED.
+	StateCheckSent State = "CHECK_SENT"
 	// StateReversalSent: ReqPay REVERSAL is with the remitter; the
 	// transaction ends FAILURE with record.ReversalCode when it answers.
 	StateReversalSent State = "REVERSAL_SENT"
@@ -51,7 +65,8 @@ type record struct {
 	// Type is the originator's txn.type: PAY, COLLECT or VAL_ADD.
 	Type  string `json:"type"`
 	State State  `json:"state"`
-	// Status is PENDING until decided, then SUCCESS or FAILURE.
+	// Status is PENDING until decided, then SUCCESS or FAILURE; DEEMED
+	// (err_code RB) between a credit timeout and the checks' outcome.
 	Status  string `json:"status"`
 	ErrCode string `json:"err_code,omitempty"`
 	RRN     string `json:"rrn,omitempty"`
@@ -79,6 +94,13 @@ type record struct {
 	Credit   *exchange `json:"credit,omitempty"`
 	Reversal *exchange `json:"reversal,omitempty"`
 	Confirm  *exchange `json:"confirm,omitempty"`
+	// DeemedConfirm is the ReqTxnConfirmation DEEMED sent to the
+	// counter-party when the credit timed out; Checks the ReqChkTxn sent
+	// to the beneficiary since, oldest first.
+	DeemedConfirm *exchange   `json:"deemed_confirm,omitempty"`
+	Checks        []*exchange `json:"checks,omitempty"`
+	// Deemed is when the credit timed out (zero if it never did).
+	Deemed time.Time `json:"deemed,omitzero"`
 
 	// ReversalCode is the code the transaction ends with once the
 	// reversal is answered (U31 for a failed credit).
@@ -92,7 +114,9 @@ type record struct {
 	Expires time.Time `json:"expires,omitzero"`
 
 	// Late lists the responses that arrived when the transaction was no
-	// longer waiting for them (duplicates, answers after a decision).
+	// longer waiting for them (duplicates, answers after a decision or
+	// after their timeout), and late credit answers that resolved a
+	// DEEMED transaction.
 	Late []lateNote `json:"late,omitempty"`
 	// LateDropped counts the late responses beyond maxLate, not kept.
 	LateDropped int `json:"late_dropped,omitempty"`
@@ -153,6 +177,13 @@ type exchange struct {
 	// reversal response code.
 	ApprovalNum      string `json:"approval_num,omitempty"`
 	ReversalRespCode string `json:"reversal_resp_code,omitempty"`
+	// TimedOut is when the switch last stopped waiting for the answer; an
+	// unanswered leg that timed out carries the timeout's code in ErrCode
+	// (U67 debit, RB credit, UT reversal given up).
+	TimedOut time.Time `json:"timed_out,omitzero"`
+	// Attempts counts the sends of a retried request (a reversal); 0 or 1
+	// means sent once.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // lateNote records a response that changed nothing (U70 material).
@@ -166,6 +197,9 @@ type lateNote struct {
 	ErrCode string    `json:"err_code,omitempty"`
 	// State is the transaction's state when the response arrived.
 	State State `json:"state"`
+	// Code is U70 when the request answered had timed out (the answer is
+	// late rather than a duplicate).
+	Code string `json:"code,omitempty"`
 }
 
 func loadRecord(tx *store.Tx, id string) (*record, error) {
@@ -204,6 +238,13 @@ func (r *record) txn(t upiv1.Txn_Type) *upiv1.Txn {
 
 // note records a response that arrived when r was not waiting for it.
 func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) {
+	r.noteLate(c, in, leg, resp, nil)
+}
+
+// noteLate records a response that arrived when r was not waiting for it;
+// answered is the request it answers, if known, and marks the note U70
+// when that request had timed out.
+func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) {
 	if len(r.Late) >= maxLate {
 		r.LateDropped++
 		return
@@ -211,6 +252,9 @@ func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Res
 	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: r.State}
 	if resp != nil {
 		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
+	}
+	if answered != nil && !answered.TimedOut.IsZero() {
+		n.Code = codeLate
 	}
 	r.Late = append(r.Late, n)
 }
@@ -276,6 +320,10 @@ func (p party) proto(amount int64, parts partyParts) *upiv1.Party {
 	return out
 }
 
+// settled reports whether e was answered or timed out: a leg whose ref
+// the final answer carries.
+func (e *exchange) settled() bool { return !e.Answered.IsZero() || !e.TimedOut.IsZero() }
+
 // answer records resp as the answer to e.
 func (e *exchange) answer(now time.Time, resp *upiv1.Resp) {
 	e.Answered = now
@@ -297,7 +345,8 @@ func bankRef(resp *upiv1.Resp, typ string) *upiv1.Ref {
 	return nil
 }
 
-// respCode is the NPCI response code of an answered leg: "00" on success.
+// respCode is the NPCI response code of an answered leg: "00" on success;
+// for a leg that timed out unanswered, the timeout's code.
 func (e *exchange) respCode() string {
 	if e.Result == upiv1.Resp_SUCCESS.String() {
 		return "00"
@@ -309,17 +358,19 @@ func (e *exchange) respCode() string {
 // a ref per party from the bank answers gathered so far.
 func (r *record) finalResp() *upiv1.Resp {
 	resp := &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: r.status(), ErrCode: r.ErrCode}
-	if d := r.Debit; d != nil && !d.Answered.IsZero() {
+	if d := r.Debit; d != nil && d.settled() {
 		ref := &upiv1.Ref{Type: "PAYER", Addr: r.Payer.Addr, RegName: r.Payer.Name, ApprovalNum: d.ApprovalNum, RespCode: d.respCode()}
 		if d.Result == upiv1.Resp_SUCCESS.String() {
 			ref.SettAmountPaise = r.Amount
 		}
-		if v := r.Reversal; v != nil && !v.Answered.IsZero() {
+		if v := r.Reversal; v != nil {
+			// "00" or "NA" answered, the remitter's code if it declined,
+			// UT when it never answered.
 			ref.ReversalRespCode = v.ReversalRespCode
 		}
 		resp.Refs = append(resp.Refs, ref)
 	}
-	if cr := r.Credit; cr != nil && !cr.Answered.IsZero() {
+	if cr := r.Credit; cr != nil && cr.settled() {
 		ref := &upiv1.Ref{Type: "PAYEE", Addr: r.Payee.Addr, RegName: r.Payee.Name, ApprovalNum: cr.ApprovalNum, RespCode: cr.respCode()}
 		if cr.Result == upiv1.Resp_SUCCESS.String() {
 			ref.SettAmountPaise = r.Amount

@@ -87,6 +87,9 @@ func (s *Switch) Validate(in *node.Inbound) error {
 	if !strings.HasPrefix(in.Method, switchService) {
 		return node.Refuse("%s is not a SwitchService method", in.Method)
 	}
+	if err := s.validateResponses(in); err != nil { // limits.go
+		return err
+	}
 	switch in.Method {
 	case upiv1.SwitchService_ReqPay_FullMethodName:
 		if err := s.fromRole(in, config.RolePSP); err != nil {
@@ -107,6 +110,15 @@ func (s *Switch) Validate(in *node.Inbound) error {
 		case upiv1.Txn_DEBIT, upiv1.Txn_CREDIT, upiv1.Txn_REVERSAL:
 		default:
 			return node.Refuse("RespPay txn.type must be DEBIT, CREDIT or REVERSAL, not %s", t)
+		}
+		return checkResp(in.API, m.GetResp())
+	case upiv1.SwitchService_RespChkTxn_FullMethodName:
+		if err := s.fromRole(in, config.RoleBank); err != nil {
+			return err
+		}
+		m := in.Msg.(*upiv1.RespChkTxn)
+		if t := m.GetTxn().GetType(); t != upiv1.Txn_CHK_STATUS {
+			return node.Refuse("RespChkTxn txn.type must be CHK_STATUS, not %s", t)
 		}
 		return checkResp(in.API, m.GetResp())
 	case upiv1.SwitchService_RespTxnConfirmation_FullMethodName:
@@ -249,6 +261,8 @@ func (s *Switch) Handle(c *node.Ctx, in *node.Inbound) error {
 		return s.respAuthDetails(c, in, in.Msg.(*upiv1.RespAuthDetails))
 	case upiv1.SwitchService_RespPay_FullMethodName:
 		return s.respPay(c, in, in.Msg.(*upiv1.RespPay))
+	case upiv1.SwitchService_RespChkTxn_FullMethodName:
+		return s.respChkTxn(c, in, in.Msg.(*upiv1.RespChkTxn))
 	case upiv1.SwitchService_RespTxnConfirmation_FullMethodName:
 		return s.respTxnConfirmation(c, in, in.Msg.(*upiv1.RespTxnConfirmation))
 	case upiv1.SwitchService_ReqValAdd_FullMethodName:
@@ -261,7 +275,8 @@ func (s *Switch) Handle(c *node.Ctx, in *node.Inbound) error {
 	return node.Refuse("%s is not supported by this switch yet", in.API)
 }
 
-// Timer names are "<kind>:<txn id>".
+// Timer names are "<kind>:<txn id>": the collect expiry here, the response
+// timeouts in timeouts.go.
 const timerExpire = "expire"
 
 func timerName(kind, txnID string) string { return kind + ":" + txnID }
@@ -275,6 +290,14 @@ func (s *Switch) Fire(c *node.Ctx, t node.Timer) error {
 	switch kind {
 	case timerExpire:
 		return s.expireCollect(c, txnID)
+	case timerDebit:
+		return s.debitTimedOut(c, txnID)
+	case timerCredit:
+		return s.creditTimedOut(c, txnID)
+	case timerCheck:
+		return s.checkDue(c, txnID)
+	case timerReversal:
+		return s.reversalTimedOut(c, txnID)
 	}
 	s.log.Warn("unknown timer ignored", "timer", t.Name)
 	return nil

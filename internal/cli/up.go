@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
@@ -24,6 +25,9 @@ type UpOptions struct {
 	Logger      *slog.Logger
 	// PprofAddr, if set, serves net/http/pprof there (127.0.0.1 only).
 	PprofAddr string
+	// ResponseTimeout, if positive, replaces the network's debit, credit,
+	// check-status, reversal and ValAdd timeouts.
+	ResponseTimeout time.Duration
 	// Ready, if set, is called once the network is up.
 	Ready func(*cluster.Network)
 }
@@ -37,6 +41,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 	if err != nil {
 		return err
 	}
+	setResponseTimeout(netw, o.ResponseTimeout)
 	tuneGC()
 	if o.PprofAddr != "" {
 		stop, err := servePprof(o.PprofAddr)
@@ -79,6 +84,8 @@ type NodeOptions struct {
 	PortBase int
 	NoSync   bool
 	Logger   *slog.Logger
+	// ResponseTimeout: as in UpOptions; give every process the same.
+	ResponseTimeout time.Duration
 }
 
 // Node runs one node of a network file as this process until ctx ends.
@@ -93,6 +100,7 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 	if err != nil {
 		return err
 	}
+	setResponseTimeout(netw, o.ResponseTimeout)
 	tuneGC()
 	netw.AssignAddrs(o.PortBase)
 	for _, nd := range netw.Nodes {
@@ -113,6 +121,16 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 	fmt.Fprintf(w, "node %s (%s) is up: grpc %s, http %s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
 	<-ctx.Done()
 	return nil
+}
+
+// setResponseTimeout replaces n's response timeouts with d (--response-timeout),
+// when d is positive.
+func setResponseTimeout(n *config.Network, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := &n.Timeouts
+	t.Debit, t.Credit, t.CheckStatus, t.Reversal, t.ValAdd = d, d, d, d, d
 }
 
 func hasPortZero(addr string) bool {

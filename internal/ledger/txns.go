@@ -32,12 +32,16 @@ func PostingRef(leg, txnID string) string { return leg + ":" + txnID }
 type TxnRecord struct {
 	TxnID string `json:"txn_id"`
 	// RRN is txn.cust_ref as the switch sent it.
-	RRN      string    `json:"rrn,omitempty"`
-	Debit    *Leg      `json:"debit,omitempty"`
-	Reversal *Leg      `json:"reversal,omitempty"`
-	Credit   *Leg      `json:"credit,omitempty"`
-	Created  time.Time `json:"created"`
-	Updated  time.Time `json:"updated"`
+	RRN      string `json:"rrn,omitempty"`
+	Debit    *Leg   `json:"debit,omitempty"`
+	Reversal *Leg   `json:"reversal,omitempty"`
+	Credit   *Leg   `json:"credit,omitempty"`
+	// CreditAbsent is set when a status check found no CREDIT: the switch
+	// may act on that answer (reverse the debit), so a CREDIT arriving
+	// afterwards must be declined, never applied.
+	CreditAbsent bool      `json:"credit_absent,omitempty"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
 }
 
 // Leg is the recorded outcome of one leg.

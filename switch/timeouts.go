@@ -1,0 +1,233 @@
+package upiswitch
+
+import (
+	"fmt"
+	"time"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/node"
+)
+
+// The switch's durable timers, named "<kind>:<txn id>" (DESIGN §5.2):
+//
+//   - debit: the DEBIT was not answered within Timeouts.Debit → REVERSAL,
+//     then FAILURE U67.
+//   - credit: the CREDIT was not answered within Timeouts.Credit → DEEMED
+//     (RB) to both PSPs, and the "check" timer.
+//   - check: DEEMED or one ReqChkTxn unanswered for Timeouts.CheckStatus →
+//     the next ReqChkTxn, or, after maxChecks, REVERSAL then FAILURE U68.
+//   - reversal: the REVERSAL was not answered within Timeouts.Reversal → sent
+//     again, or, after maxReversals sends, FAILURE with reversal_resp_code
+//     UT (unconfirmed).
+//
+// A timeout of 0 sets no timer: the switch then waits for the answer.
+const (
+	timerDebit    = "debit"
+	timerCredit   = "credit"
+	timerCheck    = "check"
+	timerReversal = "reversal"
+)
+
+// timerKinds are every timer a pay or collect may have; finish cancels them.
+var timerKinds = []string{timerExpire, timerDebit, timerCredit, timerCheck, timerReversal}
+
+const (
+	// maxChecks is how many ReqChkTxn a DEEMED transaction gets before the
+	// switch gives up on the credit and reverses the debit.
+	maxChecks = 3
+	// maxReversals is how many times a REVERSAL is sent before the switch
+	// ends the transaction with the reversal unconfirmed.
+	maxReversals = 3
+)
+
+// startTimer sets the timer kind of txnID to fire after d (none when d is
+// not positive).
+func (s *Switch) startTimer(c *node.Ctx, kind, txnID string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	return c.SetTimer(timerName(kind, txnID), c.Now().Add(d), []byte(txnID))
+}
+
+// isDeemed reports whether r timed out on its credit and is being checked.
+func (r *record) isDeemed() bool { return r.State == StateDeemed || r.State == StateCheckSent }
+
+// lastCheck is the latest ReqChkTxn sent, or nil.
+func (r *record) lastCheck() *exchange {
+	if len(r.Checks) == 0 {
+		return nil
+	}
+	return r.Checks[len(r.Checks)-1]
+}
+
+// timeoutFor loads the transaction a timer is about when it is still in
+// state; nil otherwise (answered meanwhile, or already decided).
+func timeoutFor(c *node.Ctx, txnID string, states ...State) (*record, error) {
+	r, err := loadRecord(c.Tx, txnID)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	for _, st := range states {
+		if r.State == st {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// debitTimedOut: the remitter did not answer the DEBIT in time. It may have
+// debited, so the switch reverses (the remitter declines with U30 a DEBIT
+// that arrives after its REVERSAL) and ends the transaction FAILURE U67.
+func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor(c, txnID, StateDebitSent)
+	if err != nil || r == nil {
+		return err
+	}
+	r.Debit.TimedOut, r.Debit.ErrCode = c.Now(), codeDebitTimeout
+	r.Reason = fmt.Sprintf("no debit response from %s within %s", r.Remitter, s.net.Timeouts.Debit)
+	return s.reverse(c, r, codeDebitTimeout)
+}
+
+// creditTimedOut: the beneficiary did not answer the CREDIT in time. The
+// transaction is DEEMED: the originator gets RespPay DEEMED (RB), the
+// counter-party a ReqTxnConfirmation DEEMED, and the status checks begin.
+func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor(c, txnID, StateCreditSent)
+	if err != nil || r == nil {
+		return err
+	}
+	now := c.Now()
+	r.Credit.TimedOut, r.Credit.ErrCode = now, codeDeemed
+	r.Deemed = now
+	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), codeDeemed
+	r.Reason = fmt.Sprintf("no credit response from %s within %s", r.Beneficiary, s.net.Timeouts.Credit)
+	resp := r.finalResp()
+	t := r.txnType()
+	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: r.txn(t), Resp: resp}); err != nil {
+		return err
+	}
+	cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: r.finalResp()}
+	if r.DeemedConfirm, err = send(c, r.Counterparty, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm); err != nil {
+		return err
+	}
+	r.State = StateDeemed
+	if err := s.startTimer(c, timerCheck, r.ID, s.net.Timeouts.CheckStatus); err != nil {
+		return err
+	}
+	id, rrn := r.ID, r.RRN
+	c.Tx.OnCommit(func() { s.log.Info("deemed", "txn", id, "rrn", rrn) })
+	return r.save(c)
+}
+
+// checkDue sends the next ReqChkTxn of a DEEMED transaction, or, when
+// maxChecks went unanswered, reverses the debit (FAILURE U68).
+func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor(c, txnID, StateDeemed, StateCheckSent)
+	if err != nil || r == nil {
+		return err
+	}
+	if last := r.lastCheck(); last != nil && last.Answered.IsZero() {
+		last.TimedOut = c.Now()
+	}
+	if len(r.Checks) >= maxChecks {
+		r.Reason += fmt.Sprintf("; %d status checks went unanswered", len(r.Checks))
+		return s.reverse(c, r, codeCreditTimeout)
+	}
+	t := r.txn(upiv1.Txn_CHK_STATUS)
+	t.SubType, t.OrgTxnId = upiv1.Txn_CREDIT, r.ID
+	e, err := send(c, r.Beneficiary, upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, &upiv1.ReqChkTxn{Txn: t})
+	if err != nil {
+		return err
+	}
+	r.Checks = append(r.Checks, e)
+	r.State = StateCheckSent
+	if err := s.startTimer(c, timerCheck, r.ID, s.net.Timeouts.CheckStatus); err != nil {
+		return err
+	}
+	return r.save(c)
+}
+
+// respChkTxn takes the beneficiary's answer to a status check of the
+// credit: SUCCESS ends the transaction SUCCESS; FAILURE (U48, the credit
+// is not there, or the credit's own decline) reverses the debit and ends it
+// FAILURE U31. Any check's answer counts, not only the latest's.
+func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) error {
+	r, err := s.loadFor(c, in, "ReqChkTxn", func(r *record) *exchange { return r.lastCheck() })
+	if err != nil || r == nil {
+		return err
+	}
+	resp := m.GetResp()
+	chk := r.lastCheck()
+	for _, e := range r.Checks {
+		if e.MsgID == resp.GetReqMsgId() {
+			chk = e
+		}
+	}
+	if !r.isDeemed() {
+		r.noteLate(c, in, upiv1.Txn_CHK_STATUS.String(), resp, chk)
+		return r.save(c)
+	}
+	chk.answer(c.Now(), resp)
+	return s.resolveDeemed(c, in, r, resp, "status check")
+}
+
+// lateCredit takes a RespPay CREDIT that arrives after the credit timed
+// out: it is noted as late (U70) and resolves the DEEMED transaction.
+func (s *Switch) lateCredit(c *node.Ctx, in *node.Inbound, r *record, resp *upiv1.Resp) error {
+	r.noteLate(c, in, upiv1.Txn_CREDIT.String(), resp, r.Credit)
+	return s.resolveDeemed(c, in, r, resp, "late credit response")
+}
+
+// resolveDeemed ends a DEEMED transaction with what the beneficiary said
+// about the credit (resp, from a RespChkTxn or a late RespPay CREDIT).
+func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *upiv1.Resp, how string) error {
+	r.Credit.answer(c.Now(), resp)
+	if ref := bankRef(resp, "PAYEE"); ref != nil {
+		r.Credit.ApprovalNum = ref.GetApprovalNum()
+	}
+	if resp.GetResult() == upiv1.Resp_SUCCESS {
+		r.Reason = "deemed, then the credit was confirmed by a " + how + " from " + in.From
+		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
+	}
+	r.Reason += fmt.Sprintf("; %s from %s: credit %s", how, in.From, resp.GetErrCode())
+	return s.reverse(c, r, codeCreditFailed)
+}
+
+// reversalTimedOut sends an unanswered REVERSAL again (the remitter posts
+// REVERSAL:<txn> at most once and answers a repeat from its record), and
+// after maxReversals sends ends the transaction FAILURE with
+// reversal_resp_code UT: the reversal is unconfirmed.
+func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor(c, txnID, StateReversalSent)
+	if err != nil || r == nil {
+		return err
+	}
+	v := r.Reversal
+	v.TimedOut = c.Now()
+	if v.Attempts < maxReversals {
+		again, err := s.sendReversal(c, r)
+		if err != nil {
+			return err
+		}
+		v.MsgID, v.Sent, v.Attempts = again.MsgID, again.Sent, max(v.Attempts, 1)+1
+		if err := s.startTimer(c, timerReversal, r.ID, s.net.Timeouts.Reversal); err != nil {
+			return err
+		}
+		return r.save(c)
+	}
+	v.ErrCode, v.ReversalRespCode = codeUnconfirmed, codeUnconfirmed
+	r.Reason += fmt.Sprintf("; the reversal was not answered by %s after %d attempts (unconfirmed)", r.Remitter, v.Attempts)
+	return s.finish(c, r, upiv1.Resp_FAILURE, r.ReversalCode)
+}
+
+// lateReversal records on r a RespPay REVERSAL that arrives after the
+// switch gave up on it, so the record shows what the remitter did; the
+// decided outcome does not change.
+func (r *record) lateReversal(c *node.Ctx, resp *upiv1.Resp) {
+	v := r.Reversal
+	if v == nil || !v.Answered.IsZero() || v.ReversalRespCode != codeUnconfirmed {
+		return
+	}
+	v.answer(c.Now(), resp)
+	v.takeReversal(resp)
+}

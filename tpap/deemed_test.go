@@ -1,0 +1,44 @@
+package tpap
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+)
+
+// A waiting GetPayment returns on DEEMED (no longer PENDING); a later one
+// shows the final status the PSP reports once the switch decided.
+func TestGetPaymentDeemedThenFinal(t *testing.T) {
+	e := newEnv(t)
+	resp, err := e.x.CreatePayment(t.Context(), pay("alice@alpha", "bob@beta", 500, "1234"))
+	require.NoError(t, err)
+	id := resp.GetTxnId()
+
+	done := make(chan *upiv1.GetPaymentResponse, 1)
+	go func() {
+		r, err := e.x.GetPayment(context.Background(), &upiv1.GetPaymentRequest{TxnId: id, WaitMs: 10_000})
+		assert.NoError(t, err)
+		done <- r
+	}()
+	time.Sleep(50 * time.Millisecond)
+	require.Empty(t, e.notify(t, "alphapsp", txnStatus("alice@alpha", id, upiv1.Resp_DEEMED, "RB", "512345678901")).GetErr())
+	select {
+	case r := <-done:
+		assert.Equal(t, upiv1.Resp_DEEMED, r.GetStatus())
+		assert.Equal(t, "RB", r.GetErrCode())
+	case <-time.After(5 * time.Second):
+		t.Fatal("GetPayment did not return on DEEMED")
+	}
+
+	require.Empty(t, e.notify(t, "alphapsp", txnStatus("alice@alpha", id, upiv1.Resp_SUCCESS, "", "512345678901")).GetErr())
+	got, err := e.x.GetPayment(t.Context(), &upiv1.GetPaymentRequest{TxnId: id, WaitMs: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, upiv1.Resp_SUCCESS, got.GetStatus())
+	assert.Empty(t, got.GetErrCode())
+	assert.Equal(t, "512345678901", got.GetRrn())
+}
