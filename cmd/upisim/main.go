@@ -42,7 +42,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.data, "data", ".upisim", "data folder of the network (bbolt files and network.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(upCmd(g), nodeCmd(g), payCmd(g), collectCmd(g), approveCmd(g), collectsCmd(g),
-		txnCmd(g), traceCmd(g), balanceCmd(g), benchCmd(g))
+		txnCmd(g), traceCmd(g), balanceCmd(g), benchCmd(g), auditCmd(g))
 	return root
 }
 
@@ -75,6 +75,7 @@ func upCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	c.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
+	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace the network's debit, credit, check-status, reversal and ValAdd timeouts (e.g. 2s)")
 	return c
 }
 
@@ -98,6 +99,7 @@ func nodeCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&o.Name, "name", "", "the node to run")
 	c.Flags().IntVar(&o.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
 	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
+	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace the network's debit, credit, check-status, reversal and ValAdd timeouts (same for every process)")
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	return c
 }
@@ -239,6 +241,30 @@ func balanceCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func auditCmd(g *globals) *cobra.Command {
+	var o cli.AuditOptions
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
+		Long: `Check a running network against the invariants of DESIGN §7: every bank still
+holds its opening total to the paisa, no customer account is below zero, every
+payment the switch decided is agreed by both PSPs and closed at the banks (a
+SUCCESS debited and credited, a FAILURE not debited or reversed), and none is
+PENDING or DEEMED past --max-age.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if o.Output, err = g.out(); err != nil {
+				return err
+			}
+			o.DataDir = g.data
+			_, err = cli.Audit(cmd.Context(), cmd.OutOrStdout(), o)
+			return err
+		},
+	}
+	c.Flags().DurationVar(&o.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
+	return c
 }
 
 func benchCmd(g *globals) *cobra.Command {

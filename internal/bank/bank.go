@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,17 +80,26 @@ func (b *Bank) SettlementAccount() string { return ledger.SettlementAccount(b.se
 // seededKey in store.Meta marks a ledger seeded from the network file.
 const seededKey = "bank.seeded"
 
+// openingTotalKey in store.Meta is the sum of all balances right after
+// seeding, in decimal paise (AdminService/ListAccounts opening_total_paise).
+const openingTotalKey = "bank.opening_total"
+
 // Seed opens, on first start, the settlement account SETTLEMENT-<IFSC> (at
 // zero) and every account the network file gives this bank, with its
-// opening balance and, for users, the UPI PIN. Later starts change nothing,
-// so balances survive restarts.
+// opening balance and, for users, the UPI PIN, and records the opening
+// total. Later starts change nothing, so balances survive restarts.
 func (b *Bank) Seed() error {
 	if b.n == nil {
 		return errors.New("bank: Seed called before Attach")
 	}
 	return b.n.Update(func(c *node.Ctx) error {
 		if c.Tx.Has(store.Meta, []byte(seededKey)) {
-			return nil
+			// A ledger seeded before the opening total was recorded gets
+			// it now if no money has moved yet; else it stays unknown.
+			if c.Tx.Has(store.Meta, []byte(openingTotalKey)) || hasPostings(c.Tx) {
+				return nil
+			}
+			return putOpeningTotal(c.Tx)
 		}
 		err := ledger.Open(c.Tx, ledger.Account{
 			AcNum: b.SettlementAccount(), IFSC: b.self.IFSC,
@@ -112,8 +122,38 @@ func (b *Bank) Seed() error {
 				}
 			}
 		}
+		if err := putOpeningTotal(c.Tx); err != nil {
+			return err
+		}
 		return c.Tx.Put(store.Meta, []byte(seededKey), []byte(c.Now().UTC().Format(time.RFC3339Nano)))
 	})
+}
+
+// putOpeningTotal records the ledger's current total as its opening total.
+func putOpeningTotal(tx *store.Tx) error {
+	total, err := ledger.Total(tx)
+	if err != nil {
+		return err
+	}
+	return tx.Put(store.Meta, []byte(openingTotalKey), []byte(strconv.FormatInt(total, 10)))
+}
+
+func hasPostings(tx *store.Tx) bool {
+	k, _ := tx.First(store.Postings)
+	return k != nil
+}
+
+// openingTotal is the recorded opening total, nil when there is none.
+func openingTotal(tx *store.Tx) (*int64, error) {
+	raw := tx.Get(store.Meta, []byte(openingTotalKey))
+	if raw == nil {
+		return nil, nil
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%s in meta: %w", openingTotalKey, err)
+	}
+	return &v, nil
 }
 
 // service is the service part of a full method name: "upi.v1.RemitterService".
@@ -232,7 +272,7 @@ func (b *Bank) Balance(vpa string) (*upiv1.GetBalanceResponse, error) {
 }
 
 // ListAccounts implements node.Accounts: every account, settlement
-// included, and the sum of their balances.
+// included, the sum of their balances and the opening total.
 func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
 	resp := &upiv1.ListAccountsResponse{}
 	err := b.view(func(tx *store.Tx) error {
@@ -245,7 +285,10 @@ func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
 				AcNum: a.AcNum, Ifsc: a.IFSC, Vpa: a.VPA, Name: a.Name, Kind: string(a.Kind), BalancePaise: a.BalancePaise,
 			})
 		}
-		resp.TotalPaise, err = ledger.Total(tx)
+		if resp.TotalPaise, err = ledger.Total(tx); err != nil {
+			return err
+		}
+		resp.OpeningTotalPaise, err = openingTotal(tx)
 		return err
 	})
 	if err != nil {
@@ -273,6 +316,13 @@ func (b *Bank) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "bank %s has no transaction %s", b.self.Name, txnID)
 	}
+	state, t := txnView(rec)
+	return &upiv1.GetTransactionResponse{Node: b.self.Name, State: state, Transaction: t}, nil
+}
+
+// txnView is rec as InspectTxn shows it: the legs' states joined by "+" and
+// the transaction with the latest leg's type, status and err_code.
+func txnView(rec *ledger.TxnRecord) (string, *upiv1.Transaction) {
 	var states []string
 	var last *ledger.Leg
 	for _, l := range []*ledger.Leg{rec.Debit, rec.Reversal, rec.Credit} {
@@ -305,7 +355,7 @@ func (b *Bank) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
 	if r := rec.Reversal; r != nil && t.PayerVpa == "" {
 		t.PayerVpa = r.Addr
 	}
-	return &upiv1.GetTransactionResponse{Node: b.self.Name, State: strings.Join(states, "+"), Transaction: t}, nil
+	return strings.Join(states, "+"), t
 }
 
 // internal keeps a status error as it is and makes others Internal.

@@ -320,10 +320,17 @@ func TestRegister(t *testing.T) {
 	assert.Empty(t, ack.GetErr())
 	require.Eventually(t, func() bool { return ab.rec.Count(upiv1.SwitchService_RespChkTxn_FullMethodName, txn) == 2 }, 5*time.Second, 5*time.Millisecond)
 
+	// A CREDIT after a status check found none is declined (see
+	// beneficiary.credit); a fresh transaction is credited.
 	ack, err = ben.ReqPay(ctx, credit(txn, "alice@alpha", aliceAc, "ABNK0000001", 100))
 	require.NoError(t, err)
 	assert.Empty(t, ack.GetErr())
-	assert.Equal(t, upiv1.Resp_SUCCESS, ab.respPay(txn, 2).GetResp().GetResult())
+	assert.Equal(t, "U31", ab.respPay(txn, 2).GetResp().GetErrCode())
+	txn2 := ids.NewTxnID("ALP")
+	ack, err = ben.ReqPay(ctx, credit(txn2, "alice@alpha", aliceAc, "ABNK0000001", 100))
+	require.NoError(t, err)
+	assert.Empty(t, ack.GetErr())
+	assert.Equal(t, upiv1.Resp_SUCCESS, ab.respPay(txn2, 1).GetResp().GetResult())
 
 	ack, err = rem.ReqLiteSync(ctx, &upiv1.ReqLiteSync{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_LITE_SYNC}})
 	require.NoError(t, err)

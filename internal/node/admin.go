@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/store"
 )
 
 // TxnInspector is implemented by roles that keep transactions.
@@ -16,6 +17,20 @@ type TxnInspector interface {
 	// status.
 	InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error)
 }
+
+// TxnLister is implemented by roles that can list their transactions.
+type TxnLister interface {
+	// ListTxns gives up to limit (> 0) transactions in txn id order,
+	// starting after the id `after` ("" for the first), and the id to
+	// continue after when more remain ("" on the last page).
+	ListTxns(after string, limit int) (txns []*upiv1.TxnSummary, next string, err error)
+}
+
+// Page sizes of AdminService/ListTransactions.
+const (
+	DefaultListLimit = 1000
+	MaxListLimit     = 10000
+)
 
 // Accounts is implemented by roles that keep a ledger (banks).
 type Accounts interface {
@@ -62,6 +77,31 @@ func (a *AdminServer) GetTransaction(_ context.Context, r *upiv1.GetTransactionR
 	return ti.InspectTxn(r.GetTxnId())
 }
 
+// ListTransactions implements AdminService.
+func (a *AdminServer) ListTransactions(_ context.Context, r *upiv1.ListTransactionsRequest) (*upiv1.ListTransactionsResponse, error) {
+	limit := int(r.GetLimit())
+	switch {
+	case limit < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d is negative", limit)
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	tl, ok := a.Impl.(TxnLister)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "node %s (%s) does not list transactions", a.Node.Name(), a.Role)
+	}
+	txns, next, err := tl.ListTxns(r.GetPageToken(), limit)
+	if err != nil {
+		if _, isStatus := status.FromError(err); isStatus {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Internal, "list transactions: %v", err)
+	}
+	return &upiv1.ListTransactionsResponse{Transactions: txns, NextPageToken: next}, nil
+}
+
 // GetBalance implements AdminService.
 func (a *AdminServer) GetBalance(_ context.Context, r *upiv1.GetBalanceRequest) (*upiv1.GetBalanceResponse, error) {
 	ac, ok := a.Impl.(Accounts)
@@ -95,4 +135,32 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 		resp.LastHeartbeat = hb.LastHeartbeat()
 	}
 	return resp, nil
+}
+
+// ListPage is a TxnLister's page over bucket b (keyed by txn id) of tx:
+// up to limit entries in key order after the key `after`, each made into
+// a summary by fn (nil skips the entry), and the key to continue after
+// when more remain.
+func ListPage(tx *store.Tx, b store.Bucket, after string, limit int, fn func(k, v []byte) (*upiv1.TxnSummary, error)) ([]*upiv1.TxnSummary, string, error) {
+	out := []*upiv1.TxnSummary{}
+	next, last := "", ""
+	// Scan seeks only to a prefix, so the keys up to `after` are skipped
+	// here: cheap, they are not decoded.
+	err := tx.Scan(b, nil, func(k, v []byte) (bool, error) {
+		if after != "" && string(k) <= after {
+			return true, nil
+		}
+		if len(out) == limit {
+			next = last
+			return false, nil
+		}
+		s, err := fn(k, v)
+		if err != nil || s == nil {
+			return err == nil, err
+		}
+		last = string(k)
+		out = append(out, s)
+		return true, nil
+	})
+	return out, next, err
 }

@@ -392,6 +392,295 @@ func (x *GetTransactionResponse) GetTransaction() *Transaction {
 	return nil
 }
 
+// ListTransactionsRequest asks for one page of a node's transactions.
+type ListTransactionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most transactions to return: 0 means 1000; larger than 10000
+	// means 10000.
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransactionsRequest) Reset() {
+	*x = ListTransactionsRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransactionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransactionsRequest) ProtoMessage() {}
+
+func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransactionsRequest.ProtoReflect.Descriptor instead.
+func (*ListTransactionsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListTransactionsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// TxnSummary is one transaction as a node keeps it. Each role fills what
+// it knows: the switch all of it; a PSP its own side (payer_psp and/or
+// payee_psp is itself); a bank the legs it posted (remitter and/or
+// beneficiary is itself).
+type TxnSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// The originator's type (PAY, COLLECT, VAL_ADD) at the switch and PSPs;
+	// the latest leg (DEBIT, CREDIT, REVERSAL) at a bank.
+	Type Txn_Type `protobuf:"varint,2,opt,name=type,proto3,enum=upi.v1.Txn_Type" json:"type,omitempty"`
+	// The node's internal state, as GetTransaction shows it: e.g.
+	// "CREDIT_SENT" at the switch, "DEBITED+REVERSED" at a bank.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// PENDING until decided, then SUCCESS or FAILURE (or DEEMED).
+	Status  Resp_Result `protobuf:"varint,4,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	ErrCode string      `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// The RRN (UTR) issued by the switch.
+	Rrn         string `protobuf:"bytes,6,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	AmountPaise int64  `protobuf:"varint,7,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	PayerVpa    string `protobuf:"bytes,8,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa    string `protobuf:"bytes,9,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	// The nodes that hold the parties: the PSPs of the payer and the payee
+	// (empty when the switch could not route the handle) and the banks of
+	// their accounts (remitter and beneficiary; empty until routed).
+	PayerPsp    string                 `protobuf:"bytes,10,opt,name=payer_psp,json=payerPsp,proto3" json:"payer_psp,omitempty"`
+	PayeePsp    string                 `protobuf:"bytes,11,opt,name=payee_psp,json=payeePsp,proto3" json:"payee_psp,omitempty"`
+	Remitter    string                 `protobuf:"bytes,12,opt,name=remitter,proto3" json:"remitter,omitempty"`
+	Beneficiary string                 `protobuf:"bytes,13,opt,name=beneficiary,proto3" json:"beneficiary,omitempty"`
+	Created     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created,proto3" json:"created,omitempty"`
+	Updated     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	// The latest time the node waits for something it knows of, e.g. a
+	// collect's expiry; unset when it has none.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnSummary) Reset() {
+	*x = TxnSummary{}
+	mi := &file_upi_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnSummary) ProtoMessage() {}
+
+func (x *TxnSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnSummary.ProtoReflect.Descriptor instead.
+func (*TxnSummary) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TxnSummary) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetType() Txn_Type {
+	if x != nil {
+		return x.Type
+	}
+	return Txn_TYPE_UNSPECIFIED
+}
+
+func (x *TxnSummary) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+func (x *TxnSummary) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetRrn() string {
+	if x != nil {
+		return x.Rrn
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TxnSummary) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetPayerPsp() string {
+	if x != nil {
+		return x.PayerPsp
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetPayeePsp() string {
+	if x != nil {
+		return x.PayeePsp
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetRemitter() string {
+	if x != nil {
+		return x.Remitter
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetBeneficiary() string {
+	if x != nil {
+		return x.Beneficiary
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *TxnSummary) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+func (x *TxnSummary) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+// ListTransactionsResponse is one page.
+type ListTransactionsResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Transactions []*TxnSummary          `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	// Pass it as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransactionsResponse) Reset() {
+	*x = ListTransactionsResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransactionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransactionsResponse) ProtoMessage() {}
+
+func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
+func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListTransactionsResponse) GetTransactions() []*TxnSummary {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+func (x *ListTransactionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // GetBalanceRequest names the VPA.
 type GetBalanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -402,7 +691,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[5]
+	mi := &file_upi_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +703,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[5]
+	mi := &file_upi_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +716,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetBalanceRequest) GetVpa() string {
@@ -450,7 +739,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[6]
+	mi := &file_upi_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +751,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[6]
+	mi := &file_upi_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +764,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetBalanceResponse) GetVpa() string {
@@ -515,7 +804,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	mi := &file_upi_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +816,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	mi := &file_upi_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +829,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 // AccountBalance is one ledger account.
@@ -559,7 +848,7 @@ type AccountBalance struct {
 
 func (x *AccountBalance) Reset() {
 	*x = AccountBalance{}
-	mi := &file_upi_v1_admin_proto_msgTypes[8]
+	mi := &file_upi_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +860,7 @@ func (x *AccountBalance) String() string {
 func (*AccountBalance) ProtoMessage() {}
 
 func (x *AccountBalance) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[8]
+	mi := &file_upi_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +873,7 @@ func (x *AccountBalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountBalance.ProtoReflect.Descriptor instead.
 func (*AccountBalance) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AccountBalance) GetAcNum() string {
@@ -634,14 +923,18 @@ type ListAccountsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Accounts []*AccountBalance      `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
 	// The sum of all balances.
-	TotalPaise    int64 `protobuf:"varint,2,opt,name=total_paise,json=totalPaise,proto3" json:"total_paise,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TotalPaise int64 `protobuf:"varint,2,opt,name=total_paise,json=totalPaise,proto3" json:"total_paise,omitempty"`
+	// The sum of all balances when the bank was seeded, unset when the bank
+	// did not record it. Every posting moves money between two accounts of
+	// the same bank, so total_paise must always equal it.
+	OpeningTotalPaise *int64 `protobuf:"varint,3,opt,name=opening_total_paise,json=openingTotalPaise,proto3,oneof" json:"opening_total_paise,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[9]
+	mi := &file_upi_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +946,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[9]
+	mi := &file_upi_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +959,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*AccountBalance {
@@ -683,6 +976,13 @@ func (x *ListAccountsResponse) GetTotalPaise() int64 {
 	return 0
 }
 
+func (x *ListAccountsResponse) GetOpeningTotalPaise() int64 {
+	if x != nil && x.OpeningTotalPaise != nil {
+		return *x.OpeningTotalPaise
+	}
+	return 0
+}
+
 // HealthRequest is empty.
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -692,7 +992,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[10]
+	mi := &file_upi_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +1004,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[10]
+	mi := &file_upi_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +1017,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 // HealthResponse describes the node.
@@ -738,7 +1038,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[11]
+	mi := &file_upi_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +1050,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[11]
+	mi := &file_upi_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +1063,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HealthResponse) GetNode() string {
@@ -812,7 +1112,7 @@ var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12upi/v1/admin.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10upi/v1/app.proto\"\xfc\x02\n" +
+	"\x12upi/v1/admin.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10upi/v1/app.proto\x1a\x13upi/v1/common.proto\"\xfc\x02\n" +
 	"\vTraceRecord\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x10\n" +
 	"\x03api\x18\x02 \x01(\tR\x03api\x12;\n" +
@@ -838,7 +1138,33 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x16GetTransactionResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x125\n" +
-	"\vtransaction\x18\x03 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"%\n" +
+	"\vtransaction\x18\x03 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"N\n" +
+	"\x17ListTransactionsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xb2\x04\n" +
+	"\n" +
+	"TxnSummary\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12+\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x12\x19\n" +
+	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03rrn\x18\x06 \x01(\tR\x03rrn\x12!\n" +
+	"\famount_paise\x18\a \x01(\x03R\vamountPaise\x12\x1b\n" +
+	"\tpayer_vpa\x18\b \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tpayee_vpa\x18\t \x01(\tR\bpayeeVpa\x12\x1b\n" +
+	"\tpayer_psp\x18\n" +
+	" \x01(\tR\bpayerPsp\x12\x1b\n" +
+	"\tpayee_psp\x18\v \x01(\tR\bpayeePsp\x12\x1a\n" +
+	"\bremitter\x18\f \x01(\tR\bremitter\x12 \n" +
+	"\vbeneficiary\x18\r \x01(\tR\vbeneficiary\x124\n" +
+	"\acreated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aupdated\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x126\n" +
+	"\bdeadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"z\n" +
+	"\x18ListTransactionsResponse\x126\n" +
+	"\ftransactions\x18\x01 \x03(\v2\x12.upi.v1.TxnSummaryR\ftransactions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
 	"\x11GetBalanceRequest\x12\x10\n" +
 	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"v\n" +
 	"\x12GetBalanceResponse\x12\x10\n" +
@@ -853,11 +1179,13 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x03vpa\x18\x03 \x01(\tR\x03vpa\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x05 \x01(\tR\x04kind\x12#\n" +
-	"\rbalance_paise\x18\x06 \x01(\x03R\fbalancePaise\"k\n" +
+	"\rbalance_paise\x18\x06 \x01(\x03R\fbalancePaise\"\xb8\x01\n" +
 	"\x14ListAccountsResponse\x122\n" +
 	"\baccounts\x18\x01 \x03(\v2\x16.upi.v1.AccountBalanceR\baccounts\x12\x1f\n" +
 	"\vtotal_paise\x18\x02 \x01(\x03R\n" +
-	"totalPaise\"\x0f\n" +
+	"totalPaise\x123\n" +
+	"\x13opening_total_paise\x18\x03 \x01(\x03H\x00R\x11openingTotalPaise\x88\x01\x01B\x16\n" +
+	"\x14_opening_total_paise\"\x0f\n" +
 	"\rHealthRequest\"\xd9\x01\n" +
 	"\x0eHealthResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
@@ -865,10 +1193,11 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12%\n" +
 	"\x0eoutbox_pending\x18\x04 \x01(\x03R\routboxPending\x12%\n" +
 	"\x0etimers_pending\x18\x05 \x01(\x03R\rtimersPending\x12A\n" +
-	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat2\xf3\x02\n" +
+	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat2\xca\x03\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
-	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12C\n" +
+	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
+	"\x10ListTransactions\x12\x1f.upi.v1.ListTransactionsRequest\x1a .upi.v1.ListTransactionsResponse\x12C\n" +
 	"\n" +
 	"GetBalance\x12\x19.upi.v1.GetBalanceRequest\x1a\x1a.upi.v1.GetBalanceResponse\x12I\n" +
 	"\fListAccounts\x12\x1b.upi.v1.ListAccountsRequest\x1a\x1c.upi.v1.ListAccountsResponse\x127\n" +
@@ -890,47 +1219,60 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_upi_v1_admin_proto_goTypes = []any{
-	(TraceRecord_Direction)(0),     // 0: upi.v1.TraceRecord.Direction
-	(*TraceRecord)(nil),            // 1: upi.v1.TraceRecord
-	(*ListMessagesRequest)(nil),    // 2: upi.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),   // 3: upi.v1.ListMessagesResponse
-	(*GetTransactionRequest)(nil),  // 4: upi.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil), // 5: upi.v1.GetTransactionResponse
-	(*GetBalanceRequest)(nil),      // 6: upi.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),     // 7: upi.v1.GetBalanceResponse
-	(*ListAccountsRequest)(nil),    // 8: upi.v1.ListAccountsRequest
-	(*AccountBalance)(nil),         // 9: upi.v1.AccountBalance
-	(*ListAccountsResponse)(nil),   // 10: upi.v1.ListAccountsResponse
-	(*HealthRequest)(nil),          // 11: upi.v1.HealthRequest
-	(*HealthResponse)(nil),         // 12: upi.v1.HealthResponse
-	(*timestamppb.Timestamp)(nil),  // 13: google.protobuf.Timestamp
-	(*Transaction)(nil),            // 14: upi.v1.Transaction
+	(TraceRecord_Direction)(0),       // 0: upi.v1.TraceRecord.Direction
+	(*TraceRecord)(nil),              // 1: upi.v1.TraceRecord
+	(*ListMessagesRequest)(nil),      // 2: upi.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),     // 3: upi.v1.ListMessagesResponse
+	(*GetTransactionRequest)(nil),    // 4: upi.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),   // 5: upi.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),  // 6: upi.v1.ListTransactionsRequest
+	(*TxnSummary)(nil),               // 7: upi.v1.TxnSummary
+	(*ListTransactionsResponse)(nil), // 8: upi.v1.ListTransactionsResponse
+	(*GetBalanceRequest)(nil),        // 9: upi.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),       // 10: upi.v1.GetBalanceResponse
+	(*ListAccountsRequest)(nil),      // 11: upi.v1.ListAccountsRequest
+	(*AccountBalance)(nil),           // 12: upi.v1.AccountBalance
+	(*ListAccountsResponse)(nil),     // 13: upi.v1.ListAccountsResponse
+	(*HealthRequest)(nil),            // 14: upi.v1.HealthRequest
+	(*HealthResponse)(nil),           // 15: upi.v1.HealthResponse
+	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
+	(*Transaction)(nil),              // 17: upi.v1.Transaction
+	(Txn_Type)(0),                    // 18: upi.v1.Txn.Type
+	(Resp_Result)(0),                 // 19: upi.v1.Resp.Result
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	13, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	13, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	16, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	16, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	14, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	9,  // 5: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	13, // 6: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	2,  // 7: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 8: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 9: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	8,  // 10: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	11, // 11: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 12: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 13: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	7,  // 14: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	10, // 15: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	12, // 16: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	17, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	18, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	19, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	16, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	16, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	16, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	7,  // 10: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
+	12, // 11: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
+	16, // 12: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	2,  // 13: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 14: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 15: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	9,  // 16: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	11, // 17: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	14, // 18: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	3,  // 19: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 20: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	8,  // 21: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	10, // 22: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	13, // 23: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	15, // 24: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -939,13 +1281,15 @@ func file_upi_v1_admin_proto_init() {
 		return
 	}
 	file_upi_v1_app_proto_init()
+	file_upi_v1_common_proto_init()
+	file_upi_v1_admin_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_ListMessages_FullMethodName   = "/upi.v1.AdminService/ListMessages"
-	AdminService_GetTransaction_FullMethodName = "/upi.v1.AdminService/GetTransaction"
-	AdminService_GetBalance_FullMethodName     = "/upi.v1.AdminService/GetBalance"
-	AdminService_ListAccounts_FullMethodName   = "/upi.v1.AdminService/ListAccounts"
-	AdminService_Health_FullMethodName         = "/upi.v1.AdminService/Health"
+	AdminService_ListMessages_FullMethodName     = "/upi.v1.AdminService/ListMessages"
+	AdminService_GetTransaction_FullMethodName   = "/upi.v1.AdminService/GetTransaction"
+	AdminService_ListTransactions_FullMethodName = "/upi.v1.AdminService/ListTransactions"
+	AdminService_GetBalance_FullMethodName       = "/upi.v1.AdminService/GetBalance"
+	AdminService_ListAccounts_FullMethodName     = "/upi.v1.AdminService/ListAccounts"
+	AdminService_Health_FullMethodName           = "/upi.v1.AdminService/Health"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -36,6 +37,9 @@ type AdminServiceClient interface {
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// GetTransaction gives this node's view of a transaction.
 	GetTransaction(ctx context.Context, in *GetTransactionRequest, opts ...grpc.CallOption) (*GetTransactionResponse, error)
+	// ListTransactions lists the transactions this node keeps, in txn id
+	// order, a page at a time (the switch, PSPs and banks).
+	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
 	// GetBalance gives the balance of the account behind a VPA (banks only).
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
 	// ListAccounts lists every account of a bank node (banks only).
@@ -66,6 +70,16 @@ func (c *adminServiceClient) GetTransaction(ctx context.Context, in *GetTransact
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetTransactionResponse)
 	err := c.cc.Invoke(ctx, AdminService_GetTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTransactionsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListTransactions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +126,9 @@ type AdminServiceServer interface {
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// GetTransaction gives this node's view of a transaction.
 	GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error)
+	// ListTransactions lists the transactions this node keeps, in txn id
+	// order, a page at a time (the switch, PSPs and banks).
+	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
 	// GetBalance gives the balance of the account behind a VPA (banks only).
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
 	// ListAccounts lists every account of a bank node (banks only).
@@ -133,6 +150,9 @@ func (UnimplementedAdminServiceServer) ListMessages(context.Context, *ListMessag
 }
 func (UnimplementedAdminServiceServer) GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTransaction not implemented")
+}
+func (UnimplementedAdminServiceServer) ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTransactions not implemented")
 }
 func (UnimplementedAdminServiceServer) GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBalance not implemented")
@@ -196,6 +216,24 @@ func _AdminService_GetTransaction_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).GetTransaction(ctx, req.(*GetTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListTransactions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTransactionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListTransactions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListTransactions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListTransactions(ctx, req.(*ListTransactionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -268,6 +306,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTransaction",
 			Handler:    _AdminService_GetTransaction_Handler,
+		},
+		{
+			MethodName: "ListTransactions",
+			Handler:    _AdminService_ListTransactions_Handler,
 		},
 		{
 			MethodName: "GetBalance",

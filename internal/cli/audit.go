@@ -1,0 +1,468 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/ledger"
+)
+
+// Kinds of audit violation (DESIGN §7).
+const (
+	// ViolationConservation: a bank's total is not its opening total (or
+	// the bank did not record one, so it cannot be checked).
+	ViolationConservation = "CONSERVATION"
+	// ViolationNegativeBalance: a customer or Lite pool account is below
+	// zero.
+	ViolationNegativeBalance = "NEGATIVE_BALANCE"
+	// ViolationDisagreement: a PSP or a bank holds an outcome other than
+	// the switch's final status.
+	ViolationDisagreement = "DISAGREEMENT"
+	// ViolationNotClosed: money or a party was left unresolved: a debit
+	// neither credited nor reversed, a PSP never told the final status, a
+	// bank posting for a transaction the switch does not know.
+	ViolationNotClosed = "NOT_CLOSED"
+	// ViolationStuck: a transaction is PENDING or DEEMED at the switch past
+	// its deadline.
+	ViolationStuck = "STUCK"
+)
+
+// DefaultAuditMaxAge is how long a transaction may stay undecided at the
+// switch, and how long a decided one may take to reach both PSPs, before
+// the audit calls it a violation: past every switch timeout.
+const DefaultAuditMaxAge = 2 * time.Minute
+
+// Violation is one broken invariant.
+type Violation struct {
+	Kind  string `json:"kind"`
+	TxnID string `json:"txn_id,omitempty"`
+	// Node is the node the violation was found at, when there is one.
+	Node   string `json:"node,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// AuditResult is what `upisim audit` prints.
+type AuditResult struct {
+	OK bool `json:"ok"`
+	// TotalPaise is the sum of every account of every bank, and
+	// OpeningTotalPaise the sum of the banks' recorded opening totals.
+	TotalPaise        int64 `json:"total_paise"`
+	OpeningTotalPaise int64 `json:"opening_total_paise"`
+	// Transactions counts the payments (PAY, COLLECT) the switch knows;
+	// NonTerminal those of them PENDING or DEEMED at the switch.
+	Transactions int `json:"transactions"`
+	NonTerminal  int `json:"non_terminal"`
+	// InFlight counts payments decided at the switch that a PSP does not
+	// show final yet, within MaxAge of the decision: the outcome is on its
+	// way.
+	InFlight   int         `json:"in_flight"`
+	Violations []Violation `json:"violations"`
+}
+
+// AuditOptions are the options of `upisim audit`.
+type AuditOptions struct {
+	DataDir string
+	// MaxAge is how long past its creation (or its deadline, e.g. a
+	// collect's expiry) a transaction may stay PENDING or DEEMED, and how
+	// long after the switch decided it a PSP may not know yet; 0 means
+	// DefaultAuditMaxAge.
+	MaxAge time.Duration
+	Output Output
+}
+
+// Audit checks a running network against the invariants of DESIGN §7:
+// conservation of money at every bank, no negative customer balance, every
+// payment's final status at the switch agreed by both PSPs and closed at
+// the banks (a SUCCESS debited and credited, a FAILURE not debited or
+// reversed), and none left undecided past MaxAge. It prints the result and
+// returns an error when anything is violated.
+func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error) {
+	if o.MaxAge < 0 {
+		return AuditResult{}, fmt.Errorf("--max-age %s is negative", o.MaxAge)
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = DefaultAuditMaxAge
+	}
+	c, err := Connect(o.DataDir)
+	if err != nil {
+		return AuditResult{}, err
+	}
+	defer c.Close()
+	snap, err := takeSnapshot(ctx, c)
+	if err != nil {
+		return AuditResult{}, err
+	}
+	res := snap.audit(time.Now(), o.MaxAge)
+	if o.Output == JSON {
+		err = printJSON(w, res)
+	} else {
+		err = res.print(w)
+	}
+	if err != nil {
+		return res, err
+	}
+	if n := len(res.Violations); n > 0 {
+		return res, fmt.Errorf("audit found %d violation%s", n, plural(n))
+	}
+	return res, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (r AuditResult) print(w io.Writer) error {
+	ok := "yes"
+	if !r.OK {
+		ok = "no"
+	}
+	err := printFields(w,
+		"ok", ok,
+		"total", fmt.Sprintf("%s (%d paise; opening %s)", ids.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, ids.FormatRupeesIndian(r.OpeningTotalPaise)),
+		"transactions", fmt.Sprint(r.Transactions),
+		"non_terminal", fmt.Sprint(r.NonTerminal),
+		"in_flight", fmt.Sprint(r.InFlight),
+		"violations", fmt.Sprint(len(r.Violations)),
+	)
+	if err != nil || len(r.Violations) == 0 {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, v := range r.Violations {
+		txn := v.TxnID
+		if txn == "" {
+			txn = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Kind, txn, v.Detail)
+	}
+	return tw.Flush()
+}
+
+// bankState is what a bank showed the audit.
+type bankState struct {
+	name     string
+	accounts []*upiv1.AccountBalance
+	opening  *int64
+}
+
+// snapshot is what the audit read from the network. The switch is read
+// first, so every other node's view is at least as recent as the switch's.
+type snapshot struct {
+	// switchTxns are the switch's transactions, listed from switchListed on.
+	switchTxns   []*upiv1.TxnSummary
+	switchListed time.Time
+	banks        []bankState
+	// txns is node → txn id → that node's summary, for the PSPs and banks.
+	txns map[string]map[string]*upiv1.TxnSummary
+}
+
+func takeSnapshot(ctx context.Context, c *Client) (*snapshot, error) {
+	sws := c.Dir.ByRole(config.RoleSwitch)
+	if len(sws) != 1 {
+		return nil, fmt.Errorf("network.json names %d switch nodes, want 1", len(sws))
+	}
+	s := &snapshot{switchListed: time.Now(), txns: map[string]map[string]*upiv1.TxnSummary{}}
+	var err error
+	if s.switchTxns, err = listAll(ctx, c, sws[0]); err != nil {
+		return nil, err
+	}
+	banks := c.Dir.ByRole(config.RoleBank)
+	psps := c.Dir.ByRole(config.RolePSP)
+	s.banks = make([]bankState, len(banks))
+	per := make([][]*upiv1.TxnSummary, len(banks)+len(psps))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, nd := range banks {
+		g.Go(func() error {
+			a, err := c.Admin(nd.Name)
+			if err != nil {
+				return err
+			}
+			r, err := a.ListAccounts(gctx, &upiv1.ListAccountsRequest{})
+			if err != nil {
+				return nodeError(nd, err)
+			}
+			s.banks[i] = bankState{name: nd.Name, accounts: r.GetAccounts()}
+			if r.OpeningTotalPaise != nil {
+				v := r.GetOpeningTotalPaise()
+				s.banks[i].opening = &v
+			}
+			per[i], err = listAll(gctx, c, nd)
+			return err
+		})
+	}
+	for i, nd := range psps {
+		g.Go(func() (err error) {
+			per[len(banks)+i], err = listAll(gctx, c, nd)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, nd := range slices.Concat(banks, psps) {
+		m := make(map[string]*upiv1.TxnSummary, len(per[i]))
+		for _, t := range per[i] {
+			m[t.GetTxnId()] = t
+		}
+		s.txns[nd.Name] = m
+	}
+	return s, nil
+}
+
+// listAll pages through a node's ListTransactions.
+func listAll(ctx context.Context, c *Client, nd config.NodeAddr) ([]*upiv1.TxnSummary, error) {
+	a, err := c.Admin(nd.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []*upiv1.TxnSummary
+	token := ""
+	for {
+		r, err := a.ListTransactions(ctx, &upiv1.ListTransactionsRequest{PageToken: token})
+		if err != nil {
+			return nil, nodeError(nd, err)
+		}
+		out = append(out, r.GetTransactions()...)
+		if r.GetNextPageToken() == "" {
+			return out, nil
+		}
+		if r.GetNextPageToken() <= token {
+			return nil, fmt.Errorf("node %s: ListTransactions page token went back from %q to %q", nd.Name, token, r.GetNextPageToken())
+		}
+		token = r.GetNextPageToken()
+	}
+}
+
+func nodeError(nd config.NodeAddr, err error) error {
+	if status.Code(err) == codes.Unavailable {
+		return fmt.Errorf("node %s is not reachable at %s", nd.Name, nd.GRPCAddr)
+	}
+	return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
+}
+
+// orphanSlack is how much older than the switch's listing a bank's record
+// must be before the audit expects the switch to have listed it: room for
+// clocks of nodes on other hosts.
+const orphanSlack = time.Second
+
+// audit checks the snapshot at time now.
+func (s *snapshot) audit(now time.Time, maxAge time.Duration) AuditResult {
+	a := &auditor{snapshot: s, now: now, maxAge: maxAge, res: AuditResult{Violations: []Violation{}}}
+	a.money()
+	known := make(map[string]bool, len(s.switchTxns))
+	for _, t := range s.switchTxns {
+		known[t.GetTxnId()] = true
+		a.txn(t)
+	}
+	a.orphans(known)
+	a.res.OK = len(a.res.Violations) == 0
+	return a.res
+}
+
+type auditor struct {
+	*snapshot
+	now    time.Time
+	maxAge time.Duration
+	res    AuditResult
+}
+
+func (a *auditor) add(kind, txnID, node, format string, args ...any) {
+	a.res.Violations = append(a.res.Violations, Violation{Kind: kind, TxnID: txnID, Node: node, Detail: fmt.Sprintf(format, args...)})
+}
+
+// money checks conservation at each bank (every posting moves money between
+// two accounts of one bank, so each bank's total is constant) and that no
+// account but a settlement account is below zero.
+func (a *auditor) money() {
+	for _, b := range a.banks {
+		var sum int64
+		for _, ac := range b.accounts {
+			sum += ac.GetBalancePaise()
+			if ac.GetBalancePaise() < 0 && ac.GetKind() != string(ledger.KindSettlement) {
+				a.add(ViolationNegativeBalance, "", b.name, "%s account %s (%s) at %s holds %s",
+					strings.ToLower(ac.GetKind()), ac.GetAcNum(), orDash(ac.GetVpa()), b.name, ids.FormatRupeesIndian(ac.GetBalancePaise()))
+			}
+		}
+		a.res.TotalPaise += sum
+		if b.opening == nil {
+			a.add(ViolationConservation, "", b.name, "bank %s recorded no opening total (seeded by an older upisim after money moved), so its total %s cannot be checked",
+				b.name, ids.FormatRupeesIndian(sum))
+			continue
+		}
+		a.res.OpeningTotalPaise += *b.opening
+		if d := sum - *b.opening; d != 0 {
+			what := "appeared"
+			if d < 0 {
+				what, d = "vanished", -d
+			}
+			a.add(ViolationConservation, "", b.name, "bank %s holds %s, opened with %s: %s (%d paise) %s",
+				b.name, ids.FormatRupeesIndian(sum), ids.FormatRupeesIndian(*b.opening), ids.FormatRupeesIndian(d), d, what)
+		}
+	}
+}
+
+// txn checks one transaction the switch knows.
+func (a *auditor) txn(t *upiv1.TxnSummary) {
+	switch t.GetType() {
+	case upiv1.Txn_VAL_ADD, upiv1.Txn_HBT:
+		return // no money, no final status to agree on
+	}
+	a.res.Transactions++
+	id := t.GetTxnId()
+	final := t.GetStatus() == upiv1.Resp_SUCCESS || t.GetStatus() == upiv1.Resp_FAILURE
+	if !final {
+		a.res.NonTerminal++
+		since := t.GetCreated().AsTime()
+		if d := t.GetDeadline(); d != nil && d.AsTime().After(since) {
+			since = d.AsTime()
+		}
+		if age := a.now.Sub(since); age > a.maxAge {
+			a.add(ViolationStuck, id, "", "%s is %s at the switch (state %s) %s after %s, past --max-age %s",
+				describe(t), statusName(t.GetStatus()), t.GetState(), age.Round(time.Second), sinceWhat(t), a.maxAge)
+		}
+		return
+	}
+	a.banksAgree(t)
+	late := false
+	for _, p := range []struct{ role, name string }{{"payer", t.GetPayerPsp()}, {"payee", t.GetPayeePsp()}} {
+		if p.name == "" || (p.role == "payee" && p.name == t.GetPayerPsp()) {
+			continue
+		}
+		late = a.pspAgrees(t, p.role, p.name) || late
+	}
+	if late {
+		a.res.InFlight++
+	}
+}
+
+func sinceWhat(t *upiv1.TxnSummary) string {
+	if d := t.GetDeadline(); d != nil && d.AsTime().After(t.GetCreated().AsTime()) {
+		return "its deadline"
+	}
+	return "it began"
+}
+
+// banksAgree checks the banks' legs against the switch's final status: a
+// SUCCESS has its debit posted and not reversed, and its credit posted; a
+// FAILURE has no debit left standing and no credit.
+func (a *auditor) banksAgree(t *upiv1.TxnSummary) {
+	id, success := t.GetTxnId(), t.GetStatus() == upiv1.Resp_SUCCESS
+	rem, ben := t.GetRemitter(), t.GetBeneficiary()
+	remLegs, benLegs := a.legs(rem, id), a.legs(ben, id)
+	switch {
+	case success && rem == "":
+		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, which names no remitter bank", describe(t))
+	case success && !remLegs["DEBITED"]:
+		a.add(ViolationDisagreement, id, rem, "%s is SUCCESS at the switch, but remitter %s has no debit posted (%s)", describe(t), rem, legsOf(remLegs))
+	case success && remLegs["REVERSED"]:
+		a.add(ViolationDisagreement, id, rem, "%s is SUCCESS at the switch, but remitter %s reversed the debit (%s)", describe(t), rem, legsOf(remLegs))
+	case !success && remLegs["DEBITED"] && !remLegs["REVERSED"]:
+		a.add(ViolationNotClosed, id, rem, "%s is FAILURE at the switch, but remitter %s debited it and did not reverse (%s)", describe(t), rem, legsOf(remLegs))
+	}
+	switch {
+	case success && ben == "":
+		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, which names no beneficiary bank", describe(t))
+	case success && !benLegs["CREDITED"]:
+		a.add(ViolationDisagreement, id, ben, "%s is SUCCESS at the switch, but beneficiary %s has no credit posted (%s)", describe(t), ben, legsOf(benLegs))
+	case !success && benLegs["CREDITED"]:
+		a.add(ViolationDisagreement, id, ben, "%s is FAILURE at the switch, but beneficiary %s credited it (%s)", describe(t), ben, legsOf(benLegs))
+	}
+}
+
+// legs is the set of leg states ("DEBITED", "REVERSED", ...) a bank shows
+// for a transaction; empty when it has no record.
+func (a *auditor) legs(bank, txnID string) map[string]bool {
+	out := map[string]bool{}
+	if t := a.txns[bank][txnID]; t != nil {
+		for _, s := range strings.Split(t.GetState(), "+") {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+func legsOf(legs map[string]bool) string {
+	if len(legs) == 0 {
+		return "no record"
+	}
+	return "legs " + strings.Join(sortedKeys(legs), "+")
+}
+
+// pspAgrees checks a PSP's status of a transaction the switch decided. It
+// reports whether the PSP does not show it final yet but may still hear
+// (the switch decided it within maxAge).
+func (a *auditor) pspAgrees(t *upiv1.TxnSummary, role, psp string) (late bool) {
+	id, want := t.GetTxnId(), t.GetStatus()
+	p := a.txns[psp][id]
+	got := p.GetStatus()
+	if got == upiv1.Resp_SUCCESS || got == upiv1.Resp_FAILURE {
+		if got != want {
+			a.add(ViolationDisagreement, id, psp, "%s is %s at the switch, but %s PSP %s says %s", describe(t), outcome(want, t.GetErrCode()), role, psp, outcome(got, p.GetErrCode()))
+		}
+		return false
+	}
+	decided := t.GetUpdated().AsTime()
+	if a.now.Sub(decided) <= a.maxAge {
+		return true
+	}
+	has := "has no record of it"
+	if p != nil {
+		has = "still shows " + statusName(got) + " (state " + p.GetState() + ")"
+	}
+	a.add(ViolationNotClosed, id, psp, "%s is %s at the switch since %s, but %s PSP %s %s",
+		describe(t), outcome(want, t.GetErrCode()), decided.Format(time.RFC3339), role, psp, has)
+	return false
+}
+
+// orphans checks that every bank posting belongs to a transaction the
+// switch knows. Records newer than the switch's listing are skipped: the
+// switch may have made them after it was read.
+func (a *auditor) orphans(known map[string]bool) {
+	for _, b := range a.banks {
+		m := a.txns[b.name]
+		for _, id := range sortedKeys(m) {
+			t := m[id]
+			if known[id] || !t.GetCreated().AsTime().Before(a.switchListed.Add(-orphanSlack)) {
+				continue
+			}
+			legs := a.legs(b.name, id)
+			if legs["DEBITED"] || legs["CREDITED"] || legs["REVERSED"] {
+				a.add(ViolationNotClosed, id, b.name, "bank %s posted %s for a transaction the switch does not know", b.name, legsOf(legs))
+			}
+		}
+	}
+}
+
+// describe names a transaction in a violation: "PAY of ₹10.00 from a@x to b@y".
+func describe(t *upiv1.TxnSummary) string {
+	return fmt.Sprintf("%s of %s from %s to %s", t.GetType(), ids.FormatRupeesIndian(t.GetAmountPaise()), orDash(t.GetPayerVpa()), orDash(t.GetPayeeVpa()))
+}
+
+func outcome(r upiv1.Resp_Result, errCode string) string {
+	if errCode != "" && r == upiv1.Resp_FAILURE {
+		return statusName(r) + " " + errCode
+	}
+	return statusName(r)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+package upiswitch
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+var _ node.TxnLister = (*Switch)(nil)
+
+// ListTxns implements node.TxnLister: the switch's records in txn id order,
+// with the PSPs and banks each was routed to.
+func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, error) {
+	if s.n == nil {
+		return nil, "", status.Error(codes.Unavailable, "switch is not attached to a node")
+	}
+	var out []*upiv1.TxnSummary
+	var next string
+	err := s.n.View(func(tx *store.Tx) (err error) {
+		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
+			r := &record{}
+			if err := json.Unmarshal(v, r); err != nil {
+				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
+			}
+			return r.summary(), nil
+		})
+		return err
+	})
+	return out, next, err
+}
+
+// summary is r as AdminService/ListTransactions shows it.
+func (r *record) summary() *upiv1.TxnSummary {
+	t := &upiv1.TxnSummary{
+		TxnId: r.ID, Type: r.txnType(), State: string(r.State), Status: r.status(), ErrCode: r.ErrCode, Rrn: r.RRN,
+		AmountPaise: r.Amount, PayerVpa: r.Payer.Addr, PayeeVpa: r.Payee.Addr,
+		Remitter: r.Remitter, Beneficiary: r.Beneficiary,
+		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated),
+	}
+	// The originator is the payer's PSP in a PAY (and a ReqValAdd, whose
+	// payer is the requester), the payee's in a COLLECT.
+	t.PayerPsp, t.PayeePsp = r.Originator, r.Counterparty
+	if r.Type == upiv1.Txn_COLLECT.String() {
+		t.PayerPsp, t.PayeePsp = r.Counterparty, r.Originator
+	}
+	if !r.Expires.IsZero() {
+		t.Deadline = timestamppb.New(r.Expires)
+	}
+	return t
+}
