@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
 )
 
@@ -40,6 +41,11 @@ type Network struct {
 	Timeouts  Timeouts
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
+	// Rules make nodes decline, ignore, drop, delay or duplicate messages
+	// on purpose (DESIGN §6; the magic payees of the default network are
+	// rules too). A network file's rules are its own: they are not taken
+	// from the default network.
+	Rules []fault.Rule
 }
 
 // Node is one node of the network.
@@ -108,6 +114,33 @@ type rawNetwork struct {
 	Limits    rawLimits     `yaml:"limits"`
 	Timeouts  rawTimeouts   `yaml:"timeouts"`
 	Heartbeat string        `yaml:"heartbeat,omitempty"`
+	Rules     []rawRule     `yaml:"rules,omitempty"`
+}
+
+// rawRule is one entry of rules: see fault.Rule.
+type rawRule struct {
+	Name      string   `yaml:"name,omitempty"`
+	Node      string   `yaml:"node,omitempty"`
+	On        string   `yaml:"on,omitempty"`
+	Match     rawMatch `yaml:"match,omitempty,flow"`
+	Decline   string   `yaml:"decline,omitempty"`
+	Ignore    bool     `yaml:"ignore,omitempty"`
+	Drop      bool     `yaml:"drop,omitempty"`
+	Delay     string   `yaml:"delay,omitempty"`
+	FailSends int      `yaml:"fail_sends,omitempty"`
+	LoseAcks  int      `yaml:"lose_acks,omitempty"`
+	Duplicate bool     `yaml:"duplicate,omitempty"`
+}
+
+type rawMatch struct {
+	API       string `yaml:"api,omitempty"`
+	Type      string `yaml:"type,omitempty"`
+	VPA       string `yaml:"vpa,omitempty"`
+	Payer     string `yaml:"payer,omitempty"`
+	Payee     string `yaml:"payee,omitempty"`
+	Peer      string `yaml:"peer,omitempty"`
+	MinAmount string `yaml:"min_amount,omitempty"`
+	MaxAmount string `yaml:"max_amount,omitempty"`
 }
 
 type rawNode struct {
@@ -300,6 +333,47 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	duration("timeouts.val_add", t.ValAdd, dt.ValAdd, &n.Timeouts.ValAdd)
 	duration("timeouts.collect_expiry_max", t.CollectExpiryMax, dt.CollectExpiryMax, &n.Timeouts.CollectExpiryMax)
 	duration("heartbeat", r.Heartbeat, def.Heartbeat, &n.Heartbeat)
+	for i, rr := range r.Rules {
+		label := fmt.Sprintf("rule #%d", i+1)
+		if rr.Name != "" {
+			label = fmt.Sprintf("rule %q", rr.Name)
+		}
+		rule := fault.Rule{
+			Name: rr.Name, Node: rr.Node, On: strings.ToLower(rr.On), Decline: rr.Decline, Ignore: rr.Ignore,
+			Match: fault.Match{
+				API: rr.Match.API, Type: strings.ToUpper(rr.Match.Type), VPA: rr.Match.VPA,
+				Payer: rr.Match.Payer, Payee: rr.Match.Payee, Peer: rr.Match.Peer,
+			},
+			Fault: fault.Fault{Drop: rr.Drop, FailSends: rr.FailSends, LoseAcks: rr.LoseAcks, Duplicate: rr.Duplicate},
+		}
+		if rule.Name == "" { // "#1": what traces and errors call it
+			rule.Name = fmt.Sprintf("#%d", i+1)
+		}
+		if rule.On == "" {
+			rule.On = fault.OnReceive
+		}
+		for _, b := range []struct {
+			field, s string
+			dst      *int64
+		}{{"min_amount", rr.Match.MinAmount, &rule.Match.MinAmount}, {"max_amount", rr.Match.MaxAmount, &rule.Match.MaxAmount}} {
+			if b.s == "" {
+				continue
+			}
+			v, err := ids.ParseRupees(b.s)
+			if err != nil {
+				fail("%s: match.%s: %w", label, b.field, err)
+			}
+			*b.dst = v
+		}
+		if rr.Delay != "" {
+			v, err := time.ParseDuration(rr.Delay)
+			if err != nil {
+				fail("%s: delay: invalid duration %q (want e.g. 20s or 500ms)", label, rr.Delay)
+			}
+			rule.Fault.Delay = v
+		}
+		n.Rules = append(n.Rules, rule)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -330,6 +404,26 @@ func (n *Network) Marshal() ([]byte, error) {
 			ValAdd:           n.Timeouts.ValAdd.String(),
 			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
 		},
+	}
+	for _, ru := range n.Rules {
+		rr := rawRule{
+			Name: ru.Name, Node: ru.Node, On: ru.On, Decline: ru.Decline, Ignore: ru.Ignore,
+			Match: rawMatch{
+				API: ru.Match.API, Type: ru.Match.Type, VPA: ru.Match.VPA,
+				Payer: ru.Match.Payer, Payee: ru.Match.Payee, Peer: ru.Match.Peer,
+			},
+			Drop: ru.Fault.Drop, FailSends: ru.Fault.FailSends, LoseAcks: ru.Fault.LoseAcks, Duplicate: ru.Fault.Duplicate,
+		}
+		if ru.Match.MinAmount > 0 {
+			rr.Match.MinAmount = ids.FormatPaise(ru.Match.MinAmount)
+		}
+		if ru.Match.MaxAmount > 0 {
+			rr.Match.MaxAmount = ids.FormatPaise(ru.Match.MaxAmount)
+		}
+		if ru.Fault.Delay > 0 {
+			rr.Delay = ru.Fault.Delay.String()
+		}
+		r.Rules = append(r.Rules, rr)
 	}
 	for _, nd := range n.Nodes {
 		r.Nodes = append(r.Nodes, rawNode{
@@ -370,5 +464,6 @@ func (n *Network) Clone() *Network {
 	}
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
+	c.Rules = slices.Clone(n.Rules)
 	return &c
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/upisim/upisim/internal/fault"
 )
 
 func TestDefault(t *testing.T) {
@@ -44,7 +46,12 @@ func TestDefault(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "bbank", bbank.Name)
 
-	require.Len(t, n.Users, 3)
+	require.Len(t, n.Users, 3+len(magicPayees))
+	for i, vpa := range magicPayees {
+		assert.Equal(t, vpa, n.Users[3+i].VPA)
+		assert.Equal(t, "bbank", n.Users[3+i].Bank)
+		assert.Zero(t, n.Users[3+i].Balance)
+	}
 	alice := n.Users[0]
 	assert.Equal(t, User{VPA: "alice@alpha", Name: "Alice", Bank: "abank", Account: "1000000001",
 		Balance: 1_000_000, PIN: "1234", Mobile: "9800000001"}, alice)
@@ -60,7 +67,24 @@ func TestDefault(t *testing.T) {
 		Reversal: 10 * time.Second, ValAdd: 10 * time.Second, CollectExpiryMax: 0,
 	}, n.Timeouts)
 	assert.Equal(t, 30*time.Second, n.Heartbeat)
+
+	var rules []string
+	for _, r := range n.Rules {
+		rules = append(rules, r.Name)
+	}
+	assert.Equal(t, []string{"creditfail", "deemed", "lost", "slowdebit", "twice"}, rules)
+	assert.Equal(t, fault.Rule{
+		Name: "creditfail", Node: "bbank", On: fault.OnReceive, Decline: "U31",
+		Match: fault.Match{API: "ReqPay", Type: "CREDIT", Payee: "creditfail@beta"},
+	}, n.Rules[0])
+	assert.Equal(t, fault.Rule{
+		Name: "slowdebit", On: fault.OnReceive, Fault: fault.Fault{Delay: 20 * time.Second},
+		Match: fault.Match{API: "ReqPay", Type: "DEBIT", Payee: "slowdebit@beta"},
+	}, n.Rules[3])
 }
+
+// magicPayees are the default network's users after alice, bob and carol.
+var magicPayees = []string{"creditfail@beta", "deemed@beta", "lost@beta", "slowdebit@beta", "twice@beta"}
 
 func TestDefaultIsACopy(t *testing.T) {
 	a := Default()
@@ -95,7 +119,7 @@ func TestLookups(t *testing.T) {
 		return out
 	}
 	assert.Equal(t, []string{"alice@alpha"}, vpas(n.UsersOfPSP("alphapsp")))
-	assert.Equal(t, []string{"bob@beta", "carol@beta"}, vpas(n.UsersOfPSP("betapsp")))
+	assert.Equal(t, append([]string{"bob@beta", "carol@beta"}, magicPayees...), vpas(n.UsersOfPSP("betapsp")))
 	assert.Empty(t, n.UsersOfPSP("npci"))
 	ms := n.MerchantsOfPSP("betapsp")
 	require.Len(t, ms, 1)
@@ -109,11 +133,11 @@ func TestLookups(t *testing.T) {
 	assert.False(t, ok)
 
 	accs := n.AccountsOfBank("bbank")
-	require.Len(t, accs, 3)
+	require.Len(t, accs, 3+len(magicPayees))
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000001", VPA: "bob@beta",
 		Name: "Bob", Balance: 500_000, PIN: "1234"}, accs[0])
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000003", VPA: "chai@beta",
-		Name: "Chai Point", Merchant: true, MCC: "5812"}, accs[2])
+		Name: "Chai Point", Merchant: true, MCC: "5812"}, accs[len(accs)-1])
 	assert.Len(t, n.AccountsOfBank("abank"), 1)
 	assert.Empty(t, n.AccountsOfBank("npci"))
 
@@ -460,4 +484,62 @@ func TestWriteDirectoryCreatesDir(t *testing.T) {
 	require.NoError(t, WriteDirectory(dir, Default().Directory()))
 	_, err := ReadDirectory(dir)
 	require.NoError(t, err)
+}
+
+func TestParseRules(t *testing.T) {
+	nodes := "nodes:\n  - {name: tpap, role: tpap}\n  - {name: p, role: psp, handles: [h]}\n" +
+		"  - {name: npci, role: switch}\n  - {name: b, role: bank, ifsc: ABNK0000001}\n"
+	n, err := Parse([]byte(nodes))
+	require.NoError(t, err)
+	assert.Empty(t, n.Rules, "a network file does not take the default network's rules")
+
+	n, err = Parse([]byte(nodes + `rules:
+  - {name: slow, node: b, match: {api: ReqPay, type: debit, payee: x@h, min_amount: "1.00", max_amount: "2.50"}, delay: 3s}
+  - {match: {api: RespPay, peer: npci}, on: send, lose_acks: 2, fail_sends: 1, duplicate: true}
+  - {name: risk, node: npci, match: {api: ReqPay, vpa: y@h}, decline: U16}
+  - {name: gone, match: {api: ReqAuthDetails}, ignore: true}
+  - {name: mute, match: {api: ReqChkTxn}, drop: true}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, []fault.Rule{
+		{Name: "slow", Node: "b", On: fault.OnReceive, Match: fault.Match{API: "ReqPay", Type: "DEBIT", Payee: "x@h", MinAmount: 100, MaxAmount: 250}, Fault: fault.Fault{Delay: 3 * time.Second}},
+		{Name: "#2", On: fault.OnSend, Match: fault.Match{API: "RespPay", Peer: "npci"}, Fault: fault.Fault{LoseAcks: 2, FailSends: 1, Duplicate: true}},
+		{Name: "risk", Node: "npci", On: fault.OnReceive, Match: fault.Match{API: "ReqPay", VPA: "y@h"}, Decline: "U16"},
+		{Name: "gone", On: fault.OnReceive, Match: fault.Match{API: "ReqAuthDetails"}, Ignore: true},
+		{Name: "mute", On: fault.OnReceive, Match: fault.Match{API: "ReqChkTxn"}, Fault: fault.Fault{Drop: true}},
+	}, n.Rules)
+
+	// Marshal writes them back.
+	raw, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, n.Rules, back.Rules)
+
+	for _, tt := range []struct{ name, rule, err string }{
+		{"unknown field", "{match: {api: ReqPay}, drop: true, explode: true}", "field explode not found"},
+		{"unknown match field", "{match: {colour: red}, drop: true}", "field colour not found"},
+		{"bad delay", "{match: {api: ReqPay}, delay: soon}", `rule #1: delay: invalid duration "soon"`},
+		{"bad amount", "{match: {api: ReqPay, min_amount: lots}, drop: true}", "rule #1: match.min_amount: amount is not a number"},
+		{"unknown node", "{node: zbank, match: {api: ReqPay}, drop: true}", `rule #1: node "zbank" is not in the network`},
+		{"unknown peer", "{match: {api: ReqPay, peer: zbank}, drop: true}", `match.peer "zbank" is not in the network`},
+		{"unknown api", "{match: {api: ReqPayy}, drop: true}", `match.api "ReqPayy" is not a network message`},
+		{"unknown type", "{match: {type: GIFT}, drop: true}", `match.type "GIFT" is not a txn type`},
+		{"bad vpa", "{match: {payee: nobody}, drop: true}", "match.payee:"},
+		{"min above max", `{match: {min_amount: "2.00", max_amount: "1.00"}, drop: true}`, "match.min_amount 2.00 is above match.max_amount 1.00"},
+		{"negative delay", "{match: {api: ReqPay}, delay: -1s}", "delay must be between 0 and 1h0m0s"},
+		{"too many acks lost", "{match: {api: ReqPay}, lose_acks: 101}", "lose_acks must be between 0 and 100"},
+		{"bad on", "{on: sometimes, match: {api: ReqPay}, drop: true}", `on must be "receive" or "send", not "sometimes"`},
+		{"decline on send", "{on: send, match: {api: ReqPay}, decline: U31}", "decline and ignore act on received messages"},
+		{"bad code", "{match: {api: ReqPay}, decline: nope}", `decline "nope" is not an NPCI code`},
+		{"decline of a response", "{match: {api: RespPay}, decline: U31}", "decline needs match.api ReqPay"},
+		{"ignore and fault", "{match: {api: ReqPay}, ignore: true, delay: 1s}", "ignore leaves the message unprocessed"},
+		{"does nothing", "{name: idle, match: {api: ReqPay}}", `rule "idle": does nothing`},
+		{"duplicate name", "{name: a, match: {api: ReqPay}, drop: true}\n  - {name: a, match: {api: ReqPay}, drop: true}", `rule "a": duplicate rule name`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(nodes + "rules:\n  - " + tt.rule + "\n"))
+			assert.ErrorContains(t, err, tt.err)
+		})
+	}
 }

@@ -6,7 +6,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
 )
 
@@ -201,7 +205,127 @@ func (n *Network) Validate() error {
 	if n.Heartbeat < 0 {
 		fail("heartbeat must not be negative (0 turns heartbeats off)")
 	}
+	errs = append(errs, n.validateRules(names)...)
 	return errors.Join(errs...)
+}
+
+// Bounds of a rule's faults.
+const (
+	// MaxRuleDelay is the longest delay a rule may set.
+	MaxRuleDelay = time.Hour
+	// MaxRuleCount is the most fail_sends or lose_acks a rule may set.
+	MaxRuleCount = 100
+)
+
+// apiNames are the methods of every upi.v1 network service (ReqPay,
+// RespPay, ...), which a rule's match.api may name.
+var apiNames = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	svcs := upiv1.File_upi_v1_network_proto.Services()
+	for i := range svcs.Len() {
+		ms := svcs.Get(i).Methods()
+		for j := range ms.Len() {
+			out[strings.ToLower(string(ms.Get(j).Name()))] = true
+		}
+	}
+	return out
+})
+
+// validateRules checks every rule; names is the set of node names,
+// lowercased.
+func (n *Network) validateRules(names map[string]bool) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, r := range n.Rules {
+		label := fmt.Sprintf("rule %q", r.Name)
+		switch {
+		case r.Name == "":
+			label = fmt.Sprintf("rule #%d", i+1)
+		case strings.HasPrefix(r.Name, "#"): // unnamed in the file
+			label = "rule " + r.Name
+		}
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf(label+": "+format, args...))
+		}
+		if r.Name != "" {
+			if seen[r.Name] {
+				fail("duplicate rule name")
+			}
+			seen[r.Name] = true
+		}
+		if r.Node != "" && !names[strings.ToLower(r.Node)] {
+			fail("node %q is not in the network", r.Node)
+		}
+		m := r.Match
+		if m.API != "" && !apiNames()[strings.ToLower(m.API)] {
+			fail("match.api %q is not a network message (e.g. ReqPay, RespPay, ReqAuthDetails, ReqChkTxn)", m.API)
+		}
+		if m.Type != "" {
+			if _, ok := upiv1.Txn_Type_value[m.Type]; !ok || m.Type == upiv1.Txn_TYPE_UNSPECIFIED.String() {
+				fail("match.type %q is not a txn type (e.g. PAY, COLLECT, DEBIT, CREDIT, REVERSAL)", m.Type)
+			}
+		}
+		for _, v := range []struct{ field, vpa string }{{"vpa", m.VPA}, {"payer", m.Payer}, {"payee", m.Payee}} {
+			if v.vpa == "" {
+				continue
+			}
+			if err := ids.ValidateVPA(v.vpa); err != nil {
+				fail("match.%s: %v", v.field, err)
+			}
+		}
+		if m.Peer != "" && !names[strings.ToLower(m.Peer)] {
+			fail("match.peer %q is not in the network", m.Peer)
+		}
+		if m.MinAmount > 0 && m.MaxAmount > 0 && m.MinAmount > m.MaxAmount {
+			fail("match.min_amount %s is above match.max_amount %s", ids.FormatPaise(m.MinAmount), ids.FormatPaise(m.MaxAmount))
+		}
+		f := r.Fault
+		switch {
+		case f.Delay < 0 || f.Delay > MaxRuleDelay:
+			fail("delay must be between 0 and %s", MaxRuleDelay)
+		case f.FailSends < 0 || f.FailSends > MaxRuleCount:
+			fail("fail_sends must be between 0 and %d", MaxRuleCount)
+		case f.LoseAcks < 0 || f.LoseAcks > MaxRuleCount:
+			fail("lose_acks must be between 0 and %d", MaxRuleCount)
+		}
+		switch r.On {
+		case fault.OnReceive:
+		case fault.OnSend:
+			if r.Decline != "" || r.Ignore {
+				fail("decline and ignore act on received messages: leave out on: send")
+			}
+		default:
+			fail("on must be %q or %q, not %q", fault.OnReceive, fault.OnSend, r.On)
+		}
+		if r.Decline != "" {
+			if !validCode(r.Decline) {
+				fail("decline %q is not an NPCI code (2 or 3 uppercase letters or digits, e.g. U31)", r.Decline)
+			}
+			if a := strings.ToLower(m.API); a != "reqpay" && a != "reqauthdetails" {
+				fail("decline needs match.api ReqPay (at a bank or the switch) or ReqAuthDetails (at a PSP)")
+			}
+		}
+		if r.Ignore && (r.Decline != "" || !f.IsZero()) {
+			fail("ignore leaves the message unprocessed: it takes no decline, drop, delay, fail_sends, lose_acks or duplicate")
+		}
+		if r.Decline == "" && !r.Ignore && f.IsZero() {
+			fail("does nothing: give decline, ignore, drop, delay, fail_sends, lose_acks or duplicate")
+		}
+	}
+	return errs
+}
+
+// validCode reports whether s looks like an NPCI response code.
+func validCode(s string) bool {
+	if len(s) < 2 || len(s) > 3 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateIFSC checks an IFSC: 11 characters, four letters A–Z, a '0', then
