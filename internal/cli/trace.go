@@ -26,6 +26,10 @@ type TraceMessage struct {
 	TS        time.Time `json:"ts"`
 	Summary   string    `json:"summary"`
 	AckErr    string    `json:"ack_err,omitempty"`
+	// Note says what the fault layer did to the message (a rule's drop,
+	// delay, duplicate, decline, ignore), or that it is a repeat answered
+	// from the receiver's inbox.
+	Note string `json:"note,omitempty"`
 }
 
 // TraceResult is every message of a transaction on every node, in time
@@ -93,6 +97,7 @@ func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, er
 				per[i] = append(per[i], TraceMessage{
 					Node: m.GetNode(), API: m.GetApi(), Direction: m.GetDirection().String(), Peer: m.GetPeer(),
 					MsgID: m.GetMsgId(), TS: m.GetTs().AsTime(), Summary: m.GetSummary(), AckErr: m.GetAckErr(),
+					Note: m.GetNote(),
 				})
 			}
 			return nil
@@ -116,7 +121,8 @@ func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, er
 
 // drawSequence draws one arrow per message between the nodes' lifelines:
 // a message both sent and received is drawn at its receipt; one sent and not
-// (yet) received is drawn dashed; a refused one is marked.
+// (yet) received is drawn dashed; a refused one is marked; the notes of
+// the fault layer (the sender's and the receiver's) follow in brackets.
 func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 	const colW = 12
 	col := map[string]int{}
@@ -124,9 +130,15 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 		col[n] = i
 	}
 	received := map[string]bool{}
+	sentNote := map[string]string{}
 	for _, m := range msgs {
-		if m.Direction == "IN" {
+		switch m.Direction {
+		case "IN":
 			received[m.Peer+"\x00"+m.MsgID] = true
+		case "OUT":
+			if m.Note != "" {
+				sentNote[m.Node+"\x00"+m.MsgID] = m.Note
+			}
 		}
 	}
 	var hdr strings.Builder
@@ -181,11 +193,23 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 		if m.Summary != "" {
 			label += " " + m.Summary
 		}
-		if dashed {
+		var notes []string
+		if m.Direction == "IN" {
+			if n := sentNote[m.Peer+"\x00"+m.MsgID]; n != "" {
+				notes = append(notes, n)
+			}
+		}
+		if m.Note != "" {
+			notes = append(notes, m.Note)
+		}
+		if dashed && m.Note == "" {
 			label += "  (not received yet)"
 		}
 		if m.AckErr != "" {
 			label += "  REFUSED: " + m.AckErr
+		}
+		if len(notes) > 0 {
+			label += "  [" + strings.Join(notes, "; ") + "]"
 		}
 		fmt.Fprintf(w, "%3d %+8.1fms %s  %s\n", step, float64(m.TS.Sub(t0).Microseconds())/1000, strings.TrimRight(string(line), " "), label)
 	}

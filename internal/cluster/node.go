@@ -20,6 +20,7 @@ import (
 	"github.com/upisim/upisim/gen/openapi"
 	"github.com/upisim/upisim/internal/bank"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/gateway"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -159,6 +160,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.Node = node.New(node.Config{
 		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,
 		Handler: r.Impl, Transport: r.transport, Logger: log,
+		Rules: fault.For(o.Network.Rules, o.Name),
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {

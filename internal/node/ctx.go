@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -19,6 +20,13 @@ type Ctx struct {
 	Tx  *store.Tx
 	n   *Node
 	now time.Time
+	// cause is the received message being handled (nil for a timer or an
+	// app call) and act what the node's receive rules say about it.
+	cause    *Inbound
+	act      fault.Action
+	declined bool
+	// inTrace is the key of cause's trace record.
+	inTrace []byte
 }
 
 func (n *Node) newCtx(tx *store.Tx) *Ctx { return &Ctx{Tx: tx, n: n, now: n.now()} }
@@ -37,10 +45,38 @@ func (c *Ctx) NewHead() *upiv1.Head {
 	return &upiv1.Head{Ver: "2.0", Ts: timestamppb.New(c.now), OrgId: c.n.name, MsgId: c.NewMsgID(), ProdType: "UPI"}
 }
 
+// Decline is the NPCI code a receive rule wants the message being handled
+// declined with, or "". A role that decides the outcome of the request
+// (a bank's DEBIT or CREDIT, a PSP's ReqAuthDetails, the switch's ReqPay)
+// asks, and answers it as declined with the code instead of doing the work.
+func (c *Ctx) Decline() string {
+	if c.act.Decline != "" {
+		c.declined = true
+	}
+	return c.act.Decline
+}
+
+// NoteReceived adds note to the trace record of the message being handled,
+// so that the trace says what the node made of it (e.g. "late (U70):
+// changes nothing"). It does nothing in a timer's or an app call's step.
+func (c *Ctx) NoteReceived(note string) error {
+	if c.inTrace == nil || note == "" {
+		return nil
+	}
+	return updateTrace(c.Tx, c.inTrace, func(rec *upiv1.TraceRecord) {
+		rec.Note = strings.TrimPrefix(rec.Note+"; "+note, "; ")
+	})
+}
+
 // Send queues m for delivery to node `to` through method (a full gRPC method
 // name such as upiv1.SwitchService_ReqPay_FullMethodName). A missing Head is
 // filled in. The message is delivered after the transaction commits, and
 // again after a restart until the receiver acks it.
+//
+// The fault layer acts here: the answer fault of the message being handled,
+// the node's send rules and Config.Faults decide whether m is dropped
+// (traced, never queued), delayed, duplicated or has its first sends or
+// acks fail. The trace record says which.
 func (c *Ctx) Send(to, method string, m Message) error {
 	if m.GetHead() == nil || m.GetHead().GetMsgId() == "" {
 		setHead(m, c.NewHead())
@@ -50,20 +86,28 @@ func (c *Ctx) Send(to, method string, m Message) error {
 		return err
 	}
 	api := method[strings.LastIndexByte(method, '/')+1:]
+	f := c.act.Fault.Merge(c.n.cfg.Rules.OnSend(api, to, m))
+	if c.n.cfg.Faults != nil {
+		f = f.Merge(c.n.cfg.Faults(Outbound{To: to, Method: method, API: api, Msg: m, Cause: c.cause}))
+	}
 	rec := &upiv1.TraceRecord{
 		Node: c.n.name, Api: api, Direction: upiv1.TraceRecord_OUT, Peer: to,
 		MsgId: m.GetHead().GetMsgId(), Ts: timestamppb.New(c.now),
-		Summary: Summarize(m), TxnId: m.GetTxn().GetId(),
+		Summary: Summarize(m), TxnId: m.GetTxn().GetId(), Note: f.String(),
 	}
 	traceKey, err := putTrace(c.Tx, rec, method, body)
-	if err != nil {
+	if err != nil || f.Drop {
 		return err
 	}
 	seq, err := c.Tx.NextSeq(store.Outbox)
 	if err != nil {
 		return err
 	}
-	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, TraceKey: traceKey}
+	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, TraceKey: traceKey,
+		FailSends: f.FailSends, LoseAcks: f.LoseAcks, Duplicate: f.Duplicate}
+	if f.Delay > 0 {
+		e.NotBefore = c.now.Add(f.Delay)
+	}
 	if err := c.Tx.Put(store.Outbox, store.U64(seq), e.encode()); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -95,6 +96,25 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// SendTimeout bounds one delivery attempt; default 5s.
 	SendTimeout time.Duration
+	// Rules are the network file's rules that act at this node (nil for
+	// none): Receive applies their declines, ignores and answer faults,
+	// Ctx.Send their send faults.
+	Rules *fault.Set
+	// Faults, if set, is asked for the fault of every message the node
+	// sends, beside the rules (tests: seeded random drops, duplicates,
+	// delays). It is called inside the step's transaction, which may run
+	// more than once, so it should decide from the message alone.
+	Faults func(Outbound) fault.Fault
+}
+
+// Outbound is a message a handler sends, as Config.Faults sees it.
+type Outbound struct {
+	To, Method, API string
+	// Msg is the message; do not change it.
+	Msg Message
+	// Cause is the received message whose processing sends it; nil for a
+	// timer's or an app call's.
+	Cause *Inbound
 }
 
 // Node is one network node.
@@ -216,7 +236,13 @@ func (n *Node) Stop() {
 // A message already received from the same sender with the same msg_id gets
 // the stored Ack back and is not applied again; one with the same msg_id and
 // a different body is refused. A refused message's Ack is stored too, so a
-// repeat is answered the same way.
+// repeat is answered the same way. Repeats are traced (lazily: losing such
+// a record in a crash loses nothing else).
+//
+// The node's receive rules (Config.Rules) act here: an ignored message is
+// stored, acked and traced but never handled; a declined one is handled
+// with Ctx.Decline set; an answer fault applies to everything the handler
+// sends.
 func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ack, error) {
 	api := method[strings.LastIndexByte(method, '/')+1:]
 	ack := &upiv1.Ack{Api: api, Ts: timestamppb.New(n.now())}
@@ -240,29 +266,42 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	}
 	sum := sha256.Sum256(append([]byte(method+"\x00"), body...))
 	key := []byte(head.GetOrgId() + "\x00" + head.GetMsgId())
+	act := n.cfg.Rules.OnReceive(api, in.From, m)
 
 	var out *upiv1.Ack
 	var refusal *Refusal
+	var repeat string // why the message was answered from the inbox
 	err = n.db.Update(func(tx *store.Tx) error {
-		out = nil
+		out, repeat = nil, ""
 		if prev := tx.Get(store.Inbox, key); prev != nil {
 			out = &upiv1.Ack{}
 			if !bytes.Equal(prev[:32], sum[:]) {
 				out = proto.Clone(ack).(*upiv1.Ack)
 				out.Err = fmt.Sprintf("msg_id %s from %s was already used for a different message", head.GetMsgId(), head.GetOrgId())
+				repeat = "refused: msg_id already used for a different message"
 				return nil
 			}
+			repeat = "repeat of a message already received: answered with its stored ack, not applied again"
 			return proto.Unmarshal(prev[32:], out)
 		}
 		// Store (and trace) the message before handling it, so that its
 		// IN record comes before the OUT records of what the handler sends.
-		if err := n.storeIn(tx, key, sum[:], in, body, ack); err != nil {
-			return err
-		}
-		if err := safeHandle(n.h, n.newCtx(tx), in); err != nil {
+		traceKey, err := n.storeIn(tx, key, sum[:], in, body, ack, act.Note())
+		if err != nil {
 			return err
 		}
 		out = ack
+		if act.Ignore {
+			return nil
+		}
+		c := n.newCtx(tx)
+		c.cause, c.act, c.inTrace = in, act, traceKey
+		if err := safeHandle(n.h, c, in); err != nil {
+			return err
+		}
+		if act.Decline != "" && !c.declined {
+			n.log.Warn("rule's decline not applicable here", "rule", act.Rule, "api", api)
+		}
 		return nil
 	})
 	if errors.As(err, &refusal) {
@@ -271,7 +310,8 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 			if tx.Has(store.Inbox, key) { // a concurrent copy won the race
 				return nil
 			}
-			return n.storeIn(tx, key, sum[:], in, body, ack)
+			_, err := n.storeIn(tx, key, sum[:], in, body, ack, act.Note())
+			return err
 		})
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "store: %v", err)
@@ -286,24 +326,44 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		}
 		return nil, status.Errorf(codes.Internal, "%s: %v", api, err)
 	}
+	if repeat != "" {
+		n.traceRepeat(in, out, repeat)
+	}
 	return out, nil
 }
 
-func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack) error {
-	ab, err := proto.Marshal(ack)
-	if err != nil {
+// traceRepeat adds an IN record for a message answered from the inbox, so
+// duplicates show in the trace. It rides on the next commit (UpdateLazy).
+func (n *Node) traceRepeat(in *Inbound, ack *upiv1.Ack, note string) {
+	rec := n.inRecord(in, ack, note)
+	err := n.db.UpdateLazy(func(tx *store.Tx) error {
+		_, err := putTrace(tx, rec, in.Method, nil)
 		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		n.log.Error("trace repeat", "err", err)
 	}
-	if err := tx.Put(store.Inbox, key, append(bytes.Clone(sum), ab...)); err != nil {
-		return err
-	}
-	rec := &upiv1.TraceRecord{
+}
+
+func (n *Node) inRecord(in *Inbound, ack *upiv1.Ack, note string) *upiv1.TraceRecord {
+	return &upiv1.TraceRecord{
 		Node: n.name, Api: in.API, Direction: upiv1.TraceRecord_IN, Peer: in.From,
 		MsgId: in.Msg.GetHead().GetMsgId(), Ts: timestamppb.New(n.now()),
-		AckErr: ack.GetErr(), Summary: Summarize(in.Msg), TxnId: in.Msg.GetTxn().GetId(),
+		AckErr: ack.GetErr(), Summary: Summarize(in.Msg), TxnId: in.Msg.GetTxn().GetId(), Note: note,
 	}
-	_, err = putTrace(tx, rec, in.Method, body)
-	return err
+}
+
+// storeIn stores a received message in the inbox with its ack, and in the
+// trace; it returns the trace record's key.
+func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack, note string) ([]byte, error) {
+	ab, err := proto.Marshal(ack)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Put(store.Inbox, key, append(bytes.Clone(sum), ab...)); err != nil {
+		return nil, err
+	}
+	return putTrace(tx, n.inRecord(in, ack, note), in.Method, body)
 }
 
 // checkHead checks what the runtime itself needs of every message.

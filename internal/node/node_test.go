@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -95,9 +96,17 @@ func TestDedup(t *testing.T) {
 		assert.EqualValues(t, 1, count(t, n, "applied"))
 		assert.EqualValues(t, 1, h.calls.Load())
 		assert.Equal(t, 1, keys(t, n, store.Inbox))
-		trace, err := n.Trace(m.GetTxn().GetId())
-		require.NoError(t, err)
-		assert.Len(t, trace, 1, "the refused copies are not traced")
+		// The refused copies are traced (lazily), each with why.
+		var trace []*upiv1.TraceRecord
+		require.Eventually(t, func() bool {
+			trace, err = n.Trace(m.GetTxn().GetId())
+			return err == nil && len(trace) == 3
+		}, 5*time.Second, 5*time.Millisecond, "the original and the two refused copies")
+		assert.Empty(t, trace[0].GetNote())
+		for _, r := range trace[1:] {
+			assert.Equal(t, "refused: msg_id already used for a different message", r.GetNote())
+			assert.Contains(t, r.GetAckErr(), "already used for a different message")
+		}
 
 		// The original is still answered with its own ack.
 		ack4, err := n.Receive(ctx, reqHbt, m)

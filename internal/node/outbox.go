@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,20 +13,46 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
-// outboxEntry is one queued outbound message.
+// outboxEntry is one queued outbound message, with the faults the fault
+// layer gave it (all zero for an ordinary message).
 type outboxEntry struct {
 	Seq      uint64
 	To       string
 	Method   string
 	TraceKey []byte
 	Body     []byte
+
+	// NotBefore delays the first attempt (fault.Fault.Delay).
+	NotBefore time.Time
+	// FailSends and LoseAcks are how many attempts fail before sending and
+	// how many acks are lost after; Duplicate delivers it once more after
+	// its ack (fault.Fault).
+	FailSends, LoseAcks int
+	Duplicate           bool
 }
 
-// encode: len(To) To len(Method) Method len(TraceKey) TraceKey Body, lengths
-// as uvarints.
+// encode: len(To) To len(Method) Method len(TraceKey) TraceKey len(opts)
+// opts Body, lengths as uvarints; opts is empty for an entry without
+// faults, else uvarint(NotBefore unix ns) uvarint(FailSends)
+// uvarint(LoseAcks) byte(Duplicate).
 func (e outboxEntry) encode() []byte {
-	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(e.Body)+8)
-	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey} {
+	var opts []byte
+	if !e.NotBefore.IsZero() || e.FailSends > 0 || e.LoseAcks > 0 || e.Duplicate {
+		var nb uint64
+		if !e.NotBefore.IsZero() {
+			nb = uint64(e.NotBefore.UnixNano())
+		}
+		opts = binary.AppendUvarint(opts, nb)
+		opts = binary.AppendUvarint(opts, uint64(e.FailSends))
+		opts = binary.AppendUvarint(opts, uint64(e.LoseAcks))
+		dup := byte(0)
+		if e.Duplicate {
+			dup = 1
+		}
+		opts = append(opts, dup)
+	}
+	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+len(e.Body)+8)
+	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey, opts} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -36,7 +63,7 @@ var errCorrupt = errors.New("node: corrupt outbox entry")
 
 func decodeOutbox(k, v []byte) (outboxEntry, error) {
 	e := outboxEntry{Seq: store.ParseU64(k)}
-	var parts [3][]byte
+	var parts [4][]byte
 	for i := range parts {
 		l, n := binary.Uvarint(v)
 		if n <= 0 || uint64(len(v)-n) < l {
@@ -46,12 +73,31 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 		v = v[n+int(l):]
 	}
 	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
+	if opts := parts[3]; len(opts) > 0 {
+		var vals [3]uint64
+		for i := range vals {
+			x, n := binary.Uvarint(opts)
+			if n <= 0 {
+				return e, errCorrupt
+			}
+			vals[i], opts = x, opts[n:]
+		}
+		if len(opts) != 1 || vals[1] > math.MaxInt32 || vals[2] > math.MaxInt32 {
+			return e, errCorrupt
+		}
+		if vals[0] != 0 {
+			e.NotBefore = time.Unix(0, int64(vals[0]))
+		}
+		e.FailSends, e.LoseAcks, e.Duplicate = int(vals[1]), int(vals[2]), opts[0] == 1
+	}
 	e.Body = append([]byte(nil), v...)
 	return e, nil
 }
 
 // deliver sends e until its receiver acks it (or the node stops), then
-// records the ack and removes e from the outbox.
+// records the ack and removes e from the outbox. Its faults are applied on
+// the way: the delay, the failed sends, the lost acks, the duplicate. After
+// a restart they apply again, from the start.
 func (n *Node) deliver(e outboxEntry) {
 	n.stopMu.Lock()
 	if n.stopped { // e stays in the outbox; the next Start sends it
@@ -62,22 +108,51 @@ func (n *Node) deliver(e outboxEntry) {
 	n.stopMu.Unlock()
 	go func() {
 		defer n.wg.Done()
+		if wait := e.NotBefore.Sub(n.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
 		select {
 		case n.sendSem <- struct{}{}:
 		case <-n.ctx.Done():
 			return
 		}
 		defer func() { <-n.sendSem }()
+		out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
 		backoff := n.cfg.RetryMin
+		failSends, loseAcks := e.FailSends, e.LoseAcks
 		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-			ack, err := n.tr.Send(ctx, Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body})
-			cancel()
+			var ack *upiv1.Ack
+			var err error
+			if failSends > 0 {
+				failSends--
+				err = errFaultSend
+			} else {
+				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+				ack, err = n.tr.Send(ctx, out)
+				cancel()
+				if err == nil && loseAcks > 0 {
+					loseAcks--
+					err = errFaultAck
+				}
+			}
 			if err == nil {
 				if ack.GetErr() != "" {
 					n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
 				}
 				n.recordAck(e, ack)
+				if e.Duplicate {
+					ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+					if _, err := n.tr.Send(ctx, out); err != nil && n.ctx.Err() == nil {
+						n.log.Debug("duplicate not delivered", "to", e.To, "method", e.Method, "err", err)
+					}
+					cancel()
+				}
 				return
 			}
 			if n.ctx.Err() != nil {
@@ -95,6 +170,12 @@ func (n *Node) deliver(e outboxEntry) {
 		}
 	}()
 }
+
+// The errors of attempts the fault layer fails on purpose.
+var (
+	errFaultSend = errors.New("fault: send failed before sending")
+	errFaultAck  = errors.New("fault: ack lost after the receiver stored the message")
+)
 
 // recordAck removes e from the outbox and notes the ack on its trace entry.
 // The write rides on the node's next commit (UpdateLazy): if a crash loses

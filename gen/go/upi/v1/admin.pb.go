@@ -89,8 +89,13 @@ type TraceRecord struct {
 	Acked  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=acked,proto3" json:"acked,omitempty"`
 	AckErr string                 `protobuf:"bytes,8,opt,name=ack_err,json=ackErr,proto3" json:"ack_err,omitempty"`
 	// A one-line description: the txn type, amount, parties, result.
-	Summary       string `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
-	TxnId         string `protobuf:"bytes,10,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Summary string `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
+	TxnId   string `protobuf:"bytes,10,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// What the fault layer did to the message (a rule's drop, delay,
+	// duplicate, decline or ignore), or that an IN record is a repeat of a
+	// message already received, answered from the inbox and not applied
+	// again. Empty for an ordinary message.
+	Note          string `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +196,13 @@ func (x *TraceRecord) GetSummary() string {
 func (x *TraceRecord) GetTxnId() string {
 	if x != nil {
 		return x.TxnId
+	}
+	return ""
+}
+
+func (x *TraceRecord) GetNote() string {
+	if x != nil {
+		return x.Note
 	}
 	return ""
 }
@@ -1112,7 +1124,7 @@ var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12upi/v1/admin.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10upi/v1/app.proto\x1a\x13upi/v1/common.proto\"\xfc\x02\n" +
+	"\x12upi/v1/admin.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10upi/v1/app.proto\x1a\x13upi/v1/common.proto\"\x90\x03\n" +
 	"\vTraceRecord\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x10\n" +
 	"\x03api\x18\x02 \x01(\tR\x03api\x12;\n" +
@@ -1124,7 +1136,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\aack_err\x18\b \x01(\tR\x06ackErr\x12\x18\n" +
 	"\asummary\x18\t \x01(\tR\asummary\x12\x15\n" +
 	"\x06txn_id\x18\n" +
-	" \x01(\tR\x05txnId\"7\n" +
+	" \x01(\tR\x05txnId\x12\x12\n" +
+	"\x04note\x18\v \x01(\tR\x04note\"7\n" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x06\n" +
 	"\x02IN\x10\x01\x12\a\n" +
