@@ -158,6 +158,9 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 // tryCredit checks the payee's account and posts the credit. It returns the
 // NPCI code of a decline, or "".
 func (b *Beneficiary) tryCredit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, amount int64) (string, error) {
+	if code := c.Decline(); code != "" { // a rule of the network file
+		return code, nil
+	}
 	acNum := p.GetAc().GetAcNum()
 	acct, err := ledger.Get(c.Tx, acNum)
 	if errors.Is(err, ledger.ErrNoAccount) {

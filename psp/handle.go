@@ -154,13 +154,17 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	}
 	open := !r.Final && !r.Confirmed
 	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
-	if v == nil {
+	code := codeUnknownVPA
+	if v != nil {
+		code = c.Decline() // a rule of the network file, else ""
+	}
+	if code != "" {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
-		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA}
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: code}
 		if open {
 			r.State = stateAuthDeclined
 			if !r.Initiator { // the initiator's status comes with its RespPay
-				r.applyOutcome(upiv1.Resp_FAILURE, codeUnknownVPA, "")
+				r.applyOutcome(upiv1.Resp_FAILURE, code, "")
 			}
 		}
 	} else {
@@ -208,10 +212,14 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
 		r.RRN = rrn
 	}
-	if v == nil {
+	code := codeUnknownVPA
+	if v != nil {
+		code = c.Decline() // a rule of the network file: decline for the payer
+	}
+	if code != "" {
 		r.State = stateAuthDeclined
 		if !r.Initiator {
-			r.applyOutcome(upiv1.Resp_FAILURE, codeUnknownVPA, "")
+			r.applyOutcome(upiv1.Resp_FAILURE, code, "")
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err
@@ -220,7 +228,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 			Txn:   cloneTxn(m.GetTxn()),
 			Payer: &upiv1.Party{Addr: m.GetPayer().GetAddr()},
 			Payee: cloneParty(m.GetPayee()),
-			Resp:  &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA},
+			Resp:  &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: code},
 		})
 	}
 

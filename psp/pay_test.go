@@ -1,6 +1,7 @@
 package psp
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,6 +23,13 @@ func TestSeedRegistersOwnUsersAndMerchants(t *testing.T) {
 		"bob@beta":   {VPA: "bob@beta", Name: "Bob", Type: "PERSON", MCC: "0000", AcNum: "2000000001", IFSC: "BBNK0000001"},
 		"carol@beta": {VPA: "carol@beta", Name: "Carol", Type: "PERSON", MCC: "0000", AcNum: "2000000002", IFSC: "BBNK0000001"},
 		"chai@beta":  {VPA: "chai@beta", Name: "Chai Point", Type: "ENTITY", MCC: "5812", AcNum: "2000000003", IFSC: "BBNK0000001"},
+	}
+	// The default network's magic payees (config/default.yaml).
+	for i, m := range []struct{ vpa, name string }{
+		{"creditfail@beta", "Credit Fail"}, {"deemed@beta", "Deemed"}, {"lost@beta", "Lost"},
+		{"slowdebit@beta", "Slow Debit"}, {"twice@beta", "Twice"},
+	} {
+		want[m.vpa] = vpaRecord{VPA: m.vpa, Name: m.name, Type: "PERSON", MCC: "0000", AcNum: fmt.Sprintf("200000090%d", i+1), IFSC: "BBNK0000001"}
 	}
 	got := map[string]vpaRecord{}
 	require.NoError(t, f.n.View(func(tx *store.Tx) error {

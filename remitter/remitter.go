@@ -214,6 +214,9 @@ func (r *Remitter) tryDebit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, rec *ledg
 		// the money now would leave it debited with no reversal to come.
 		return ErrDebitFailed, nil
 	}
+	if code := c.Decline(); code != "" { // a rule of the network file
+		return code, nil
+	}
 	acNum, amount := p.GetAc().GetAcNum(), p.GetAmountPaise()
 	acct, err := ledger.Get(c.Tx, acNum)
 	if errors.Is(err, ledger.ErrNoAccount) {

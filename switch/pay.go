@@ -93,6 +93,10 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		return s.finish(c, r, upiv1.Resp_FAILURE, codeAddrResolution)
 	}
 	r.Counterparty = psp.Name
+	if code := c.Decline(); code != "" {
+		r.Reason = "declined by a rule of the network file"
+		return s.finish(c, r, upiv1.Resp_FAILURE, code)
+	}
 
 	if t == upiv1.Txn_COLLECT {
 		d := time.Duration(r.Info.ExpireMinutes) * time.Minute
@@ -126,7 +130,9 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 		return err
 	}
 	if r.State != StateAuthSent {
-		r.note(c, in, "", m.GetResp())
+		if err := r.note(c, in, "", m.GetResp()); err != nil {
+			return err
+		}
 		return r.save(c)
 	}
 	resp := m.GetResp()
@@ -298,7 +304,9 @@ func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error 
 		if t == upiv1.Txn_REVERSAL {
 			r.lateReversal(c, m.GetResp())
 		}
-		r.noteLate(c, in, t.String(), m.GetResp(), *e)
+		if err := r.noteLate(c, in, t.String(), m.GetResp(), *e); err != nil {
+			return err
+		}
 		return r.save(c)
 	}
 	if err := c.CancelTimer(timerName(timer, r.ID)); err != nil {
@@ -410,7 +418,9 @@ func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.Res
 		return r.save(c)
 	}
 	if r.State != StateConfirmSent || reqID != "" && reqID != r.Confirm.MsgID {
-		r.note(c, in, "", m.GetResp())
+		if err := r.note(c, in, "", m.GetResp()); err != nil {
+			return err
+		}
 		return r.save(c)
 	}
 	r.Confirm.answer(c.Now(), m.GetResp())

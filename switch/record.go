@@ -237,26 +237,33 @@ func (r *record) txn(t upiv1.Txn_Type) *upiv1.Txn {
 }
 
 // note records a response that arrived when r was not waiting for it.
-func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) {
-	r.noteLate(c, in, leg, resp, nil)
+func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
+	return r.noteLate(c, in, leg, resp, nil)
 }
 
 // noteLate records a response that arrived when r was not waiting for it;
 // answered is the request it answers, if known, and marks the note U70
 // when that request had timed out.
-func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) {
-	if len(r.Late) >= maxLate {
-		r.LateDropped++
-		return
-	}
+// The note also goes on the message's trace record.
+func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
 	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: r.State}
 	if resp != nil {
 		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
 	}
+	trace := "not waited for (the transaction is " + string(r.State) + "): recorded, changes nothing"
 	if answered != nil && !answered.TimedOut.IsZero() {
 		n.Code = codeLate
+		trace = "late (" + codeLate + "): its request had timed out; recorded, changes nothing"
+		if leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
+			trace = "late (" + codeLate + "): its request had timed out; resolves the DEEMED transaction"
+		}
 	}
-	r.Late = append(r.Late, n)
+	if len(r.Late) >= maxLate {
+		r.LateDropped++
+	} else {
+		r.Late = append(r.Late, n)
+	}
+	return c.NoteReceived(trace)
 }
 
 func infoFrom(t *upiv1.Txn) info {

@@ -164,7 +164,9 @@ func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) 
 		}
 	}
 	if !r.isDeemed() {
-		r.noteLate(c, in, upiv1.Txn_CHK_STATUS.String(), resp, chk)
+		if err := r.noteLate(c, in, upiv1.Txn_CHK_STATUS.String(), resp, chk); err != nil {
+			return err
+		}
 		return r.save(c)
 	}
 	chk.answer(c.Now(), resp)
@@ -174,7 +176,9 @@ func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) 
 // lateCredit takes a RespPay CREDIT that arrives after the credit timed
 // out: it is noted as late (U70) and resolves the DEEMED transaction.
 func (s *Switch) lateCredit(c *node.Ctx, in *node.Inbound, r *record, resp *upiv1.Resp) error {
-	r.noteLate(c, in, upiv1.Txn_CREDIT.String(), resp, r.Credit)
+	if err := r.noteLate(c, in, upiv1.Txn_CREDIT.String(), resp, r.Credit); err != nil {
+		return err
+	}
 	return s.resolveDeemed(c, in, r, resp, "late credit response")
 }
 

@@ -54,7 +54,9 @@ func (s *Switch) respValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.RespValAdd) 
 		return err
 	}
 	if r.State != StateValAddSent {
-		r.note(c, in, "", m.GetResp())
+		if err := r.note(c, in, "", m.GetResp()); err != nil {
+			return err
+		}
 		return r.save(c)
 	}
 	resp := m.GetResp()

@@ -63,7 +63,8 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 // GetPayment answers from the app's own record, which the PSPs' TXN_STATUS
 // notifications keep current (they are delivered durably, so the app does
 // not ask the PSP). With wait_ms > 0 it waits, up to wait_ms (at most
-// MaxWait), while the transaction is PENDING.
+// MaxWait), while the transaction is not final: PENDING, or DEEMED until
+// the switch's status checks decide it.
 func (x *TPAP) GetPayment(ctx context.Context, r *upiv1.GetPaymentRequest) (*upiv1.GetPaymentResponse, error) {
 	id := r.GetTxnId()
 	if id == "" {
@@ -83,7 +84,7 @@ func (x *TPAP) GetPayment(ctx context.Context, r *upiv1.GetPaymentRequest) (*upi
 		// Watch before reading, so a notification in between is not lost.
 		woken, cancel := x.n.Watch(id)
 		rec, err := x.loadTxn(id)
-		if err != nil || wait <= 0 || rec.status() != upiv1.Resp_PENDING {
+		if err != nil || wait <= 0 || rec.final() {
 			cancel()
 			if err != nil {
 				return nil, err

@@ -86,6 +86,9 @@ func rank(s upiv1.Resp_Result) int {
 	return 0
 }
 
+// final reports whether r's status is SUCCESS or FAILURE.
+func (r *txnRecord) final() bool { return rank(r.status()) == 3 }
+
 // advance moves r to status s (with its RRN and error code) unless that
 // would move it backwards, and reports whether it changed. An RRN is
 // filled in whenever r has none.

@@ -130,6 +130,12 @@ func TestSeed(t *testing.T) {
 		{AcNum: bobAc, Ifsc: "BBNK0000001", Vpa: "bob@beta", Name: "Bob", Kind: "CUSTOMER", BalancePaise: 500_000},
 		{AcNum: carolAc, Ifsc: "BBNK0000001", Vpa: "carol@beta", Name: "Carol", Kind: "CUSTOMER", BalancePaise: 100_000},
 		{AcNum: "2000000003", Ifsc: "BBNK0000001", Vpa: "chai@beta", Name: "Chai Point", Kind: "CUSTOMER"},
+		// The default network's magic payees (config/default.yaml).
+		{AcNum: "2000000901", Ifsc: "BBNK0000001", Vpa: "creditfail@beta", Name: "Credit Fail", Kind: "CUSTOMER"},
+		{AcNum: "2000000902", Ifsc: "BBNK0000001", Vpa: "deemed@beta", Name: "Deemed", Kind: "CUSTOMER"},
+		{AcNum: "2000000903", Ifsc: "BBNK0000001", Vpa: "lost@beta", Name: "Lost", Kind: "CUSTOMER"},
+		{AcNum: "2000000904", Ifsc: "BBNK0000001", Vpa: "slowdebit@beta", Name: "Slow Debit", Kind: "CUSTOMER"},
+		{AcNum: "2000000905", Ifsc: "BBNK0000001", Vpa: "twice@beta", Name: "Twice", Kind: "CUSTOMER"},
 		{AcNum: "SETTLEMENT-BBNK0000001", Ifsc: "BBNK0000001", Name: "bbank settlement", Kind: "SETTLEMENT"},
 	}
 	require.Len(t, got, len(want))

@@ -92,26 +92,30 @@ func checkTransfer(from, to, amount string) (int64, error) {
 	return p, nil
 }
 
-// waitFinal long-polls the TPAP until the transaction leaves PENDING or the
-// timeout passes.
+// waitFinal long-polls the TPAP until the transaction is SUCCESS or
+// FAILURE, or the timeout passes: then a DEEMED one is answered as it is
+// (its final status comes later, `upisim txn` shows it), a PENDING one is
+// an error.
 func waitFinal(ctx context.Context, tp upiv1.TpapAppServiceClient, txnID string, timeout time.Duration) (TxnResult, error) {
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return TxnResult{TxnID: txnID, Status: "PENDING"}, fmt.Errorf("transaction %s still PENDING after %s", txnID, timeout)
-		}
-		wait := min(left, 10*time.Second)
-		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: txnID, WaitMs: int32(wait / time.Millisecond)})
+		wait := min(time.Until(deadline), 10*time.Second)
+		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: txnID, WaitMs: int32(max(wait, 0) / time.Millisecond)})
 		if err != nil {
 			return TxnResult{TxnID: txnID}, rpcError(err)
 		}
 		r := TxnResult{TxnID: txnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
-		if g.GetStatus() != upiv1.Resp_PENDING {
+		switch s := g.GetStatus(); {
+		case s == upiv1.Resp_SUCCESS || s == upiv1.Resp_FAILURE:
 			return r, nil
+		case time.Until(deadline) > 0:
+		case s == upiv1.Resp_DEEMED:
+			return r, nil
+		default:
+			return r, fmt.Errorf("transaction %s still %s after %s", txnID, r.Status, timeout)
 		}
 	}
 }
