@@ -29,6 +29,7 @@ type Network struct {
 	Config *config.Network
 	Nodes  []*Node
 	dir    string
+	opts   UpOptions
 }
 
 // Up starts every node of the network, each on its own gRPC and HTTP port
@@ -70,7 +71,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 		}
 		nd.GRPCAddr, nd.HTTPAddr = ls[i].g.Addr().String(), ls[i].h.Addr().String()
 	}
-	nw := &Network{Config: netw, dir: o.DataDir}
+	nw := &Network{Config: netw, dir: o.DataDir, opts: o}
 	defer func() {
 		if err != nil {
 			nw.Close()
@@ -108,6 +109,48 @@ func (nw *Network) Node(name string) (*Node, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Stop stops the node called name, as if its process stopped: its servers
+// close, its deliveries and timers stop, its store closes. Everything it
+// acked is on disk; Start brings it back.
+func (nw *Network) Stop(name string) error {
+	for i, n := range nw.Nodes {
+		if n.Name == name {
+			err := n.Close()
+			nw.Nodes = append(nw.Nodes[:i:i], nw.Nodes[i+1:]...)
+			return err
+		}
+	}
+	return fmt.Errorf("node %q is not running", name)
+}
+
+// Start starts the stopped node called name again on its data and its
+// addresses; it resumes its outbox and timers.
+func (nw *Network) Start(name string) error {
+	if _, ok := nw.Node(name); ok {
+		return fmt.Errorf("node %q is already running", name)
+	}
+	if _, ok := nw.Config.NodeByName(name); !ok {
+		return fmt.Errorf("no node %q in network %q", name, nw.Config.Name)
+	}
+	n, err := StartNode(NodeOptions{
+		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
+		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync,
+	})
+	if err != nil {
+		return err
+	}
+	nw.Nodes = append(nw.Nodes, n)
+	return nil
+}
+
+// Restart stops the node called name and starts it again.
+func (nw *Network) Restart(name string) error {
+	if err := nw.Stop(name); err != nil {
+		return err
+	}
+	return nw.Start(name)
 }
 
 // Close stops every node. network.json is removed so clients do not talk to
