@@ -18,7 +18,8 @@ const (
 	codeDebitFailed    = "U30" // the payer's IFSC routes to no bank
 	codeCreditFailed   = "U31" // credit failed (reversed)
 	codeDebitTimeout   = "U67" // no debit response in time (reversed)
-	codeCreditTimeout  = "U68" // DEEMED, and no status check was answered (reversed)
+	codeCreditTimeout  = "U68" // DEEMED, and the check found no credit (reversed)
+	codeNotPresent     = "U48" // a bank's answer to a check of a leg it has no record of
 	codeCollectExpired = "U69"
 	codeLate           = "U70" // a response after its timeout (recorded, see lateNote)
 	codeDeemed         = "RB"  // no credit response in time: deemed
@@ -87,16 +88,17 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 			r.Info.ExpireMinutes = defaultExpireMinutes
 		}
 	}
+	if code := c.Decline(); code != "" {
+		// Before routing: the counter-party PSP never hears of it.
+		r.Reason = "declined by a rule of the network file"
+		return s.finish(c, r, upiv1.Resp_FAILURE, code)
+	}
 	psp, ok := s.net.PSPForVPA(other)
 	if !ok {
 		r.Reason = "no PSP owns handle @" + ids.HandleOf(other)
 		return s.finish(c, r, upiv1.Resp_FAILURE, codeAddrResolution)
 	}
 	r.Counterparty = psp.Name
-	if code := c.Decline(); code != "" {
-		r.Reason = "declined by a rule of the network file"
-		return s.finish(c, r, upiv1.Resp_FAILURE, code)
-	}
 
 	if t == upiv1.Txn_COLLECT {
 		d := time.Duration(r.Info.ExpireMinutes) * time.Minute

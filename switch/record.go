@@ -99,6 +99,9 @@ type record struct {
 	// to the beneficiary since, oldest first.
 	DeemedConfirm *exchange   `json:"deemed_confirm,omitempty"`
 	Checks        []*exchange `json:"checks,omitempty"`
+	// ChecksSent counts every ReqChkTxn sent; Checks keeps the first and
+	// the latest keptChecks-1 of them.
+	ChecksSent int `json:"checks_sent,omitempty"`
 	// Deemed is when the credit timed out (zero if it never did).
 	Deemed time.Time `json:"deemed,omitzero"`
 

@@ -15,7 +15,9 @@ import (
 //   - credit: the CREDIT was not answered within Timeouts.Credit → DEEMED
 //     (RB) to both PSPs, and the "check" timer.
 //   - check: DEEMED or one ReqChkTxn unanswered for Timeouts.CheckStatus →
-//     the next ReqChkTxn, or, after maxChecks, REVERSAL then FAILURE U68.
+//     the next ReqChkTxn; after maxChecks unanswered, the checks go on
+//     further apart (see checkInterval) until the beneficiary answers. The
+//     switch never reverses a debit whose credit may have happened.
 //   - reversal: the REVERSAL was not answered within Timeouts.Reversal → sent
 //     again, or, after maxReversals sends, FAILURE with reversal_resp_code
 //     UT (unconfirmed).
@@ -32,9 +34,14 @@ const (
 var timerKinds = []string{timerExpire, timerDebit, timerCredit, timerCheck, timerReversal}
 
 const (
-	// maxChecks is how many ReqChkTxn a DEEMED transaction gets before the
-	// switch gives up on the credit and reverses the debit.
+	// maxChecks is how many ReqChkTxn a DEEMED transaction gets every
+	// Timeouts.CheckStatus; later ones back off (checkInterval).
 	maxChecks = 3
+	// maxCheckBackoff bounds how far apart the later checks get, as a
+	// multiple of Timeouts.CheckStatus.
+	maxCheckBackoff = 32
+	// keptChecks bounds the checks a record keeps; the count goes on.
+	keptChecks = 8
 	// maxReversals is how many times a REVERSAL is sent before the switch
 	// ends the transaction with the reversal unconfirmed.
 	maxReversals = 3
@@ -119,8 +126,11 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 	return r.save(c)
 }
 
-// checkDue sends the next ReqChkTxn of a DEEMED transaction, or, when
-// maxChecks went unanswered, reverses the debit (FAILURE U68).
+// checkDue sends the next ReqChkTxn of a DEEMED transaction. Checks the
+// beneficiary does not answer go on, further apart after maxChecks: only
+// its answer (or a late RespPay CREDIT) can tell whether the credit
+// happened, and reversing the debit of a credit that did would create
+// money. The audit reports a transaction DEEMED for too long.
 func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
 	r, err := timeoutFor(c, txnID, StateDeemed, StateCheckSent)
 	if err != nil || r == nil {
@@ -129,9 +139,8 @@ func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
 	if last := r.lastCheck(); last != nil && last.Answered.IsZero() {
 		last.TimedOut = c.Now()
 	}
-	if len(r.Checks) >= maxChecks {
-		r.Reason += fmt.Sprintf("; %d status checks went unanswered", len(r.Checks))
-		return s.reverse(c, r, codeCreditTimeout)
+	if r.ChecksSent == maxChecks {
+		r.Reason += fmt.Sprintf("; %d status checks went unanswered, still checking", maxChecks)
 	}
 	t := r.txn(upiv1.Txn_CHK_STATUS)
 	t.SubType, t.OrgTxnId = upiv1.Txn_CREDIT, r.ID
@@ -139,18 +148,34 @@ func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
 	if err != nil {
 		return err
 	}
+	r.ChecksSent++
 	r.Checks = append(r.Checks, e)
+	if len(r.Checks) > keptChecks {
+		r.Checks = append(r.Checks[:1], r.Checks[len(r.Checks)-keptChecks+1:]...)
+	}
 	r.State = StateCheckSent
-	if err := s.startTimer(c, timerCheck, r.ID, s.net.Timeouts.CheckStatus); err != nil {
+	if err := s.startTimer(c, timerCheck, r.ID, checkInterval(s.net.Timeouts.CheckStatus, r.ChecksSent)); err != nil {
 		return err
 	}
 	return r.save(c)
 }
 
+// checkInterval is how long the switch waits for the answer to the sent-th
+// status check: every check's timeout for the first maxChecks, then twice
+// as long each time, up to maxCheckBackoff times it.
+func checkInterval(every time.Duration, sent int) time.Duration {
+	if sent <= maxChecks {
+		return every
+	}
+	return every * time.Duration(min(1<<min(sent-maxChecks, 6), maxCheckBackoff))
+}
+
 // respChkTxn takes the beneficiary's answer to a status check of the
-// credit: SUCCESS ends the transaction SUCCESS; FAILURE (U48, the credit
-// is not there, or the credit's own decline) reverses the debit and ends it
-// FAILURE U31. Any check's answer counts, not only the latest's.
+// credit: SUCCESS ends the transaction SUCCESS; FAILURE reverses the debit
+// and ends it FAILURE, U68 when the credit is not there (U48: it timed out
+// and never happened; the beneficiary will decline it if it comes), else
+// U31 (the credit's own decline). Any check's answer counts, not only the
+// latest's.
 func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) error {
 	r, err := s.loadFor(c, in, "ReqChkTxn", func(r *record) *exchange { return r.lastCheck() })
 	if err != nil || r == nil {
@@ -190,11 +215,15 @@ func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *u
 		r.Credit.ApprovalNum = ref.GetApprovalNum()
 	}
 	if resp.GetResult() == upiv1.Resp_SUCCESS {
-		r.Reason = "deemed, then the credit was confirmed by a " + how + " from " + in.From
+		r.Reason += "; deemed, then the credit was confirmed by a " + how + " from " + in.From
 		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
 	}
 	r.Reason += fmt.Sprintf("; %s from %s: credit %s", how, in.From, resp.GetErrCode())
-	return s.reverse(c, r, codeCreditFailed)
+	code := codeCreditFailed
+	if resp.GetErrCode() == codeNotPresent {
+		code = codeCreditTimeout
+	}
+	return s.reverse(c, r, code)
 }
 
 // reversalTimedOut sends an unanswered REVERSAL again (the remitter posts

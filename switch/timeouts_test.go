@@ -207,6 +207,18 @@ func TestDebitTimeout(t *testing.T) {
 	}
 }
 
+func TestCheckInterval(t *testing.T) {
+	const every = 10 * time.Second
+	var got []time.Duration
+	for sent := 1; sent <= 12; sent++ {
+		got = append(got, checkInterval(every, sent))
+	}
+	assert.Equal(t, []time.Duration{
+		every, every, every, // maxChecks at the check timeout
+		2 * every, 4 * every, 8 * every, 16 * every, 32 * every, 32 * every, 32 * every, 32 * every, 32 * every,
+	}, got)
+}
+
 func TestDeemedResolved(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -240,12 +252,12 @@ func TestDeemedResolved(t *testing.T) {
 			},
 		},
 		{
-			name: "check finds no credit (U48): reversed, U31",
+			name: "check finds no credit (U48): reversed, U68",
 			resolve: func(e *env, id string) {
 				e.answerCheck(id, 1, "U48")
 				e.answerReversal(id, 1, "00")
 			},
-			result: upiv1.Resp_FAILURE, code: "U31", checks: 1,
+			result: upiv1.Resp_FAILURE, code: "U68", checks: 1,
 			check: func(t *testing.T, _ *env, _ string, final *upiv1.Resp) {
 				assert.Equal(t, "00", refsByType(final)["PAYER"].GetReversalRespCode())
 				assert.Equal(t, "U48", refsByType(final)["PAYEE"].GetRespCode())
@@ -262,16 +274,17 @@ func TestDeemedResolved(t *testing.T) {
 			result: upiv1.Resp_SUCCESS, checks: 2, late: 1,
 		},
 		{
-			name: "no check answered: reversed after 3 checks, U68",
+			name: "no check answered: the checks go on, further apart, until one is", credited: true,
 			resolve: func(e *env, id string) {
-				e.await(remitterReqPay, id, upiv1.Txn_REVERSAL, 1)
-				e.answerReversal(id, 1, "00")
+				e.await(beneficiaryChk, id, upiv1.Txn_CHK_STATUS, maxChecks+2)
+				assert.Empty(e.t, e.sent(remitterReqPay, id, upiv1.Txn_REVERSAL), "a debit whose credit may have happened is never reversed")
+				assert.Equal(e.t, upiv1.Resp_DEEMED, e.inspect(id).GetTransaction().GetStatus())
+				e.answerCheck(id, maxChecks+2, "")
 			},
-			result: upiv1.Resp_FAILURE, code: "U68", checks: maxChecks, interval: 40 * time.Millisecond,
+			result: upiv1.Resp_SUCCESS, checks: maxChecks + 2, interval: 40 * time.Millisecond,
 			check: func(t *testing.T, e *env, id string, final *upiv1.Resp) {
-				assert.Equal(t, "00", refsByType(final)["PAYER"].GetReversalRespCode())
-				assert.Equal(t, "RB", refsByType(final)["PAYEE"].GetRespCode())
-				assert.Contains(t, e.record(id).Reason, "3 status checks went unanswered")
+				assert.Equal(t, "00", refsByType(final)["PAYEE"].GetRespCode())
+				assert.Contains(t, e.record(id).Reason, "3 status checks went unanswered, still checking")
 			},
 		},
 		{

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/fault"
 )
 
 // flow lists the received messages of a trace as "from→to API TYPE", with
@@ -150,10 +153,10 @@ func TestMagicPayees(t *testing.T) {
 	t.Run("lost: no credit and no answer, the checks find nothing, reversed", func(t *testing.T) {
 		r, before := pay(t, "lost@beta")
 		assert.Equal(t, "FAILURE", r.Status)
-		assert.Equal(t, "U31", r.ErrCode)
+		assert.Equal(t, "U68", r.ErrCode, "credit timeout, and the credit never happened")
 		eventually(t, func() bool { return n.balance("alice@alpha") == before }, "alice's debit is reversed")
 		assert.Zero(t, n.balance("lost@beta"))
-		agree(t, r.TxnID, upiv1.Resp_FAILURE, "U31")
+		agree(t, r.TxnID, upiv1.Resp_FAILURE, "U68")
 		got := flow(n.trace(r.TxnID))
 		assert.True(t, containsInOrder(got, []string{
 			"npci→bbank ReqPay CREDIT [ignored: never processed, never answered (rule lost)]",
@@ -212,5 +215,101 @@ func TestMagicPayees(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.True(t, res.OK, out)
 	assert.Empty(t, res.Violations)
+	assert.Zero(t, res.NonTerminal)
+}
+
+// Rules of a network file reach the branches the magic payees do not
+// (README, "Reaching every branch"), each selected here by its amount.
+func TestRuleBranches(t *testing.T) {
+	amount := func(paise int64) fault.Match { return fault.Match{MinAmount: paise, MaxAmount: paise} }
+	with := func(m fault.Match, api, typ string) fault.Match { m.API, m.Type = api, typ; return m }
+	n := up(t, func(c *config.Network) {
+		shortTimeouts(200 * time.Millisecond)(c)
+		c.Rules = []fault.Rule{
+			// 2.01: the credit's answer and every check's are lost: DEEMED
+			// while the switch keeps checking.
+			{Name: "no-credit-answer", Node: "bbank", Match: with(amount(201), "ReqPay", "CREDIT"), Fault: fault.Fault{Drop: true}},
+			{Name: "no-check-answer", Node: "bbank", Match: fault.Match{API: "ReqChkTxn"}, Fault: fault.Fault{Drop: true}},
+			// 2.02: the credit is declined and the reversal's answers are
+			// lost: the reversal is sent three times, then unconfirmed.
+			{Name: "decline-credit", Node: "bbank", Match: with(amount(202), "ReqPay", "CREDIT"), Decline: "U31"},
+			{Name: "no-reversal-answer", Node: "abank", Match: with(amount(202), "ReqPay", "REVERSAL"), Fault: fault.Fault{Drop: true}},
+			// 2.03: the switch declines the payment (risk).
+			{Name: "risk", Node: "npci", Match: with(amount(203), "ReqPay", "PAY"), Decline: "U16"},
+			// 2.04: the payee's PSP declines it.
+			{Name: "payee-psp", Node: "betapsp", Match: with(amount(204), "ReqAuthDetails", ""), Decline: "U16"},
+			// 2.05: every message the switch sends fails once, loses its
+			// first ack and arrives twice.
+			{Name: "flaky", Node: "npci", On: fault.OnSend, Match: amount(205), Fault: fault.Fault{FailSends: 1, LoseAcks: 1, Duplicate: true}},
+		}
+	})
+	alice, bob := n.balance("alice@alpha"), n.balance("bob@beta")
+	count := func(got []string, want string) int {
+		c := 0
+		for _, g := range got {
+			if strings.HasPrefix(g, want) {
+				c++
+			}
+		}
+		return c
+	}
+
+	deemed := n.payNoWait("alice@alpha", "bob@beta", "2.01")
+	eventually(t, func() bool { return count(flow(n.trace(deemed)), "npci→bbank ReqChkTxn") > 3 }, "the checks go on past the first three")
+	got := flow(n.trace(deemed))
+	assert.Zero(t, count(got, "npci→abank ReqPay REVERSAL"), "a debit whose credit may have happened is not reversed: %s", strings.Join(got, "\n"))
+	assert.Equal(t, upiv1.Resp_DEEMED, n.statusAt("npci", deemed))
+	assert.Equal(t, upiv1.Resp_DEEMED, n.statusAt("alphapsp", deemed))
+
+	r := n.pay("alice@alpha", "bob@beta", "2.02", "1234")
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "U31", r.ErrCode)
+	got = flow(n.trace(r.TxnID))
+	assert.Equal(t, 3, count(got, "npci→abank ReqPay REVERSAL [its answer dropped"), "the reversal is sent three times: %s", strings.Join(got, "\n"))
+	assert.Zero(t, count(got, "abank→npci RespPay REVERSAL"))
+
+	r = n.pay("alice@alpha", "bob@beta", "2.03", "1234")
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "U16", r.ErrCode)
+	assert.Equal(t, []string{"alphapsp→npci ReqPay PAY [declined with U16 (rule risk)]", "npci→alphapsp RespPay PAY"}, flow(n.trace(r.TxnID))[:2])
+	assert.Zero(t, count(flow(n.trace(r.TxnID)), "npci→abank"), "nothing is debited")
+
+	r = n.pay("alice@alpha", "bob@beta", "2.04", "1234")
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "U16", r.ErrCode)
+	got = flow(n.trace(r.TxnID))
+	assert.Contains(t, got, "npci→betapsp ReqAuthDetails PAY [declined with U16 (rule payee-psp)]")
+	assert.Zero(t, count(got, "npci→abank"), "nothing is debited")
+
+	r = n.pay("alice@alpha", "bob@beta", "2.05", "1234")
+	assert.Equal(t, "SUCCESS", r.Status, "transport faults change no outcome")
+	eventually(t, func() bool {
+		return count(flow(n.trace(r.TxnID)), "npci→bbank ReqPay CREDIT [first 1 send(s) fail, first 1 ack(s) lost, sent twice (rule flaky); repeat") == 2
+	}, "the CREDIT arrives three times, the lost ack's resend and the duplicate answered from bbank's inbox")
+
+	// 2.05 moved money; so did 2.01, which bbank credited, though the
+	// switch does not know; the failures moved nothing or were reversed.
+	eventually(t, func() bool { return n.balance("alice@alpha") == alice-201-205 }, "alice paid 2.01 and 2.05 once")
+	assert.Equal(t, bob+201+205, n.balance("bob@beta"))
+	waitQuiet(t, n)
+	res, out, err := n.audit()
+	require.NoError(t, err, out)
+	assert.True(t, res.OK, out)
+	assert.Equal(t, 1, res.NonTerminal, "2.01 is DEEMED")
+
+	// Past --max-age the audit says so.
+	var buf bytes.Buffer
+	res, err = cli.Audit(context.Background(), &buf, cli.AuditOptions{DataDir: n.dir, Output: cli.JSON, MaxAge: time.Millisecond})
+	require.Error(t, err)
+	require.Len(t, res.Violations, 1, buf.String())
+	assert.Equal(t, cli.ViolationStuck, res.Violations[0].Kind)
+	assert.Equal(t, deemed, res.Violations[0].TxnID)
+
+	// Once bbank answers a check, the switch ends it SUCCESS.
+	n.nw.Config.Rules = nil
+	require.NoError(t, n.nw.Restart("bbank"))
+	assert.Equal(t, "SUCCESS", n.final(deemed).Status)
+	res, out, err = n.audit()
+	require.NoError(t, err, out)
 	assert.Zero(t, res.NonTerminal)
 }
