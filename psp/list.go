@@ -1,9 +1,6 @@
 package psp
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,28 +19,11 @@ func (p *PSP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, er
 	if p.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "PSP %s is not running", p.name)
 	}
-	var out []*upiv1.TxnSummary
-	var next string
-	err := p.n.View(func(tx *store.Tx) (err error) {
-		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
-			r := &txnRecord{}
-			if err := json.Unmarshal(v, r); err != nil {
-				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
-			}
-			return p.summary(r), nil
-		})
-		return err
-	})
-	return out, next, err
+	return node.ListJSON(p.n, store.Txns, after, limit, p.summary)
 }
 
 func (p *PSP) summary(r *txnRecord) *upiv1.TxnSummary {
-	t := r.proto()
-	s := &upiv1.TxnSummary{
-		TxnId: t.GetTxnId(), Type: t.GetType(), State: r.State, Status: t.GetStatus(), ErrCode: t.GetErrCode(), Rrn: t.GetRrn(),
-		AmountPaise: t.GetAmountPaise(), PayerVpa: t.GetPayerVpa(), PayeeVpa: t.GetPayeeVpa(),
-		Created: t.GetCreated(), Updated: t.GetUpdated(),
-	}
+	s := node.SummaryOf(r.proto(), r.State)
 	if r.PayerHere {
 		s.PayerPsp = p.name
 	}

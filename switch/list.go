@@ -1,9 +1,6 @@
 package upiswitch
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,19 +18,7 @@ func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string,
 	if s.n == nil {
 		return nil, "", status.Error(codes.Unavailable, "switch is not attached to a node")
 	}
-	var out []*upiv1.TxnSummary
-	var next string
-	err := s.n.View(func(tx *store.Tx) (err error) {
-		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
-			r := &record{}
-			if err := json.Unmarshal(v, r); err != nil {
-				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
-			}
-			return r.summary(), nil
-		})
-		return err
-	})
-	return out, next, err
+	return node.ListJSON(s.n, store.Txns, after, limit, (*record).summary)
 }
 
 // summary is r as AdminService/ListTransactions shows it.

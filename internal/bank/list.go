@@ -1,8 +1,8 @@
 package bank
 
 import (
-	"encoding/json"
-	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ledger"
@@ -16,18 +16,10 @@ var _ node.TxnLister = (*Bank)(nil)
 // id order, each as InspectTxn shows it, with this bank as remitter when it
 // has a debit or reversal leg and as beneficiary when it has a credit leg.
 func (b *Bank) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, error) {
-	var out []*upiv1.TxnSummary
-	var next string
-	err := b.view(func(tx *store.Tx) (err error) {
-		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
-			rec := &ledger.TxnRecord{}
-			if err := json.Unmarshal(v, rec); err != nil {
-				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
-			}
-			return b.summary(rec), nil
-		})
-		return err
-	})
+	if b.n == nil {
+		return nil, "", status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
+	}
+	out, next, err := node.ListJSON(b.n, store.Txns, after, limit, b.summary)
 	if err != nil {
 		return nil, "", internal("list transactions", err)
 	}
@@ -36,11 +28,7 @@ func (b *Bank) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 
 func (b *Bank) summary(rec *ledger.TxnRecord) *upiv1.TxnSummary {
 	state, t := txnView(rec)
-	s := &upiv1.TxnSummary{
-		TxnId: t.GetTxnId(), Type: t.GetType(), State: state, Status: t.GetStatus(), ErrCode: t.GetErrCode(), Rrn: t.GetRrn(),
-		AmountPaise: t.GetAmountPaise(), PayerVpa: t.GetPayerVpa(), PayeeVpa: t.GetPayeeVpa(),
-		Created: t.GetCreated(), Updated: t.GetUpdated(),
-	}
+	s := node.SummaryOf(t, state)
 	if rec.Debit != nil || rec.Reversal != nil {
 		s.Remitter = b.self.Name
 	}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -135,6 +137,35 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 		resp.LastHeartbeat = hb.LastHeartbeat()
 	}
 	return resp, nil
+}
+
+// ListJSON is a TxnLister's page of n's bucket b, whose values are JSON
+// records of type T keyed by txn id: ListPage, each record made into a
+// summary by fn.
+func ListJSON[T any](n *Node, b store.Bucket, after string, limit int, fn func(*T) *upiv1.TxnSummary) ([]*upiv1.TxnSummary, string, error) {
+	var out []*upiv1.TxnSummary
+	var next string
+	err := n.View(func(tx *store.Tx) (err error) {
+		out, next, err = ListPage(tx, b, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
+			r := new(T)
+			if err := json.Unmarshal(v, r); err != nil {
+				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
+			}
+			return fn(r), nil
+		})
+		return err
+	})
+	return out, next, err
+}
+
+// SummaryOf is the summary of a transaction as GetTransaction shows it,
+// in the node's state; the caller adds the parties' nodes and deadline.
+func SummaryOf(t *upiv1.Transaction, state string) *upiv1.TxnSummary {
+	return &upiv1.TxnSummary{
+		TxnId: t.GetTxnId(), Type: t.GetType(), State: state, Status: t.GetStatus(), ErrCode: t.GetErrCode(), Rrn: t.GetRrn(),
+		AmountPaise: t.GetAmountPaise(), PayerVpa: t.GetPayerVpa(), PayeeVpa: t.GetPayeeVpa(),
+		Created: t.GetCreated(), Updated: t.GetUpdated(),
+	}
 }
 
 // ListPage is a TxnLister's page over bucket b (keyed by txn id) of tx:
