@@ -22,6 +22,7 @@ const (
 	codeNotPresent     = "U48" // a bank's answer to a check of a leg it has no record of
 	codeCollectExpired = "U69"
 	codeLate           = "U70" // a response after its timeout (recorded, see lateNote)
+	codeAuthTimeout    = "U90" // the payee's PSP did not answer a PAY's ReqAuthDetails in time
 	codeDeemed         = "RB"  // no credit response in time: deemed
 	// codeUnconfirmed is the reversal_resp_code of a reversal the remitter
 	// never answered, however often it was sent.
@@ -120,6 +121,11 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	if err != nil {
 		return err
 	}
+	if t == upiv1.Txn_PAY { // a collect waits for its payer until it expires
+		if err := s.startTimer(c, timerAuth, id, s.net.Timeouts.AuthDetails); err != nil {
+			return err
+		}
+	}
 	r.State = StateAuthSent
 	return r.save(c)
 }
@@ -132,7 +138,7 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 		return err
 	}
 	if r.State != StateAuthSent {
-		if err := r.note(c, in, "", m.GetResp()); err != nil {
+		if err := r.noteLate(c, in, "", m.GetResp(), r.Auth); err != nil {
 			return err
 		}
 		return r.save(c)
@@ -144,8 +150,10 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 		}
 	}
 	r.Auth.answer(c.Now(), resp)
-	if err := c.CancelTimer(timerName(timerExpire, r.ID)); err != nil {
-		return err
+	for _, kind := range []string{timerExpire, timerAuth} {
+		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+			return err
+		}
 	}
 	if resp.GetResult() == upiv1.Resp_FAILURE {
 		r.Reason = "declined by " + in.From

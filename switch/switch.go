@@ -290,6 +290,8 @@ func (s *Switch) Fire(c *node.Ctx, t node.Timer) error {
 	switch kind {
 	case timerExpire:
 		return s.expireCollect(c, txnID)
+	case timerAuth:
+		return s.authTimedOut(c, txnID)
 	case timerDebit:
 		return s.debitTimedOut(c, txnID)
 	case timerCredit:

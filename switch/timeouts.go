@@ -10,6 +10,8 @@ import (
 
 // The switch's durable timers, named "<kind>:<txn id>" (DESIGN §5.2):
 //
+//   - auth: the payee's PSP did not answer a PAY's ReqAuthDetails within
+//     Timeouts.AuthDetails → FAILURE U90 (nothing was debited).
 //   - debit: the DEBIT was not answered within Timeouts.Debit → REVERSAL,
 //     then FAILURE U67.
 //   - credit: the CREDIT was not answered within Timeouts.Credit → DEEMED
@@ -24,6 +26,7 @@ import (
 //
 // A timeout of 0 sets no timer: the switch then waits for the answer.
 const (
+	timerAuth     = "auth"
 	timerDebit    = "debit"
 	timerCredit   = "credit"
 	timerCheck    = "check"
@@ -31,7 +34,7 @@ const (
 )
 
 // timerKinds are every timer a pay or collect may have; finish cancels them.
-var timerKinds = []string{timerExpire, timerDebit, timerCredit, timerCheck, timerReversal}
+var timerKinds = []string{timerExpire, timerAuth, timerDebit, timerCredit, timerCheck, timerReversal}
 
 const (
 	// maxChecks is how many ReqChkTxn a DEEMED transaction gets every
@@ -80,6 +83,20 @@ func timeoutFor(c *node.Ctx, txnID string, states ...State) (*record, error) {
 		}
 	}
 	return nil, nil
+}
+
+// authTimedOut: the payee's PSP did not answer the ReqAuthDetails of a PAY
+// in time. Nothing was debited yet, so the transaction simply fails (U90,
+// high response time); the PSP hears of it in a ReqTxnConfirmation, and
+// its late answer is noted U70.
+func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor(c, txnID, StateAuthSent)
+	if err != nil || r == nil {
+		return err
+	}
+	r.Auth.TimedOut, r.Auth.ErrCode = c.Now(), codeAuthTimeout
+	r.Reason = fmt.Sprintf("no RespAuthDetails from %s within %s", r.Counterparty, s.net.Timeouts.AuthDetails)
+	return s.finish(c, r, upiv1.Resp_FAILURE, codeAuthTimeout)
 }
 
 // debitTimedOut: the remitter did not answer the DEBIT in time. It may have

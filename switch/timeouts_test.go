@@ -148,6 +148,38 @@ func (e *env) quiet(id string, d time.Duration) {
 	assert.Equal(e.t, before, e.trace(id), "nothing more is sent")
 }
 
+// The payee's PSP does not answer a PAY's ReqAuthDetails in time: FAILURE
+// U90 with nothing debited; its late answer is noted U70 and changes
+// nothing. A collect's ReqAuthDetails has no such timer: it waits for its
+// payer until it expires.
+func TestAuthDetailsTimeout(t *testing.T) {
+	e := newEnv(t, func(n *config.Network) {
+		timeouts(long, long, long, long)(n)
+		n.Timeouts.AuthDetails = 80 * time.Millisecond
+	})
+	id := ids.NewTxnID("ALP")
+	start := time.Now()
+	e.accept(methodReqPay, pay(e, id, bob, 2500))
+	final := e.ended(id, 1, upiv1.Resp_FAILURE, "U90")
+	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
+	assert.Empty(t, final.GetRefs(), "no bank was asked")
+	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "nothing is debited")
+	assert.Contains(t, e.record(id).Reason, "no RespAuthDetails from betapsp")
+
+	e.accept(methodRespAuth, payeeDetails(e, id, bob, bobAc, bobIFSC))
+	r := e.record(id)
+	require.Len(t, r.Late, 1)
+	assert.Equal(t, codeLate, r.Late[0].Code)
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "the late answer debits nothing")
+
+	cid := ids.NewTxnID("BET")
+	e.accept(methodReqPay, collect(e, cid, 700, 1))
+	e.await(pspReqAuth, cid, upiv1.Txn_COLLECT, 1)
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, string(StateAuthSent), e.inspect(cid).GetState(), "a collect is not timed out by auth_details")
+}
+
 func TestDebitTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

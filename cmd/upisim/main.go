@@ -75,7 +75,7 @@ func upCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	c.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
-	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace the network's debit, credit, check-status, reversal and ValAdd timeouts (e.g. 2s)")
+	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
 	return c
 }
 
@@ -99,7 +99,7 @@ func nodeCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&o.Name, "name", "", "the node to run")
 	c.Flags().IntVar(&o.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
 	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
-	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace the network's debit, credit, check-status, reversal and ValAdd timeouts (same for every process)")
+	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	return c
 }

@@ -25,8 +25,8 @@ type UpOptions struct {
 	Logger      *slog.Logger
 	// PprofAddr, if set, serves net/http/pprof there (127.0.0.1 only).
 	PprofAddr string
-	// ResponseTimeout, if positive, replaces the network's debit, credit,
-	// check-status, reversal and ValAdd timeouts.
+	// ResponseTimeout, if positive, replaces the network's auth-details,
+	// debit, credit, check-status, reversal and ValAdd timeouts.
 	ResponseTimeout time.Duration
 	// Ready, if set, is called once the network is up.
 	Ready func(*cluster.Network)
@@ -130,7 +130,7 @@ func setResponseTimeout(n *config.Network, d time.Duration) {
 		return
 	}
 	t := &n.Timeouts
-	t.Debit, t.Credit, t.CheckStatus, t.Reversal, t.ValAdd = d, d, d, d, d
+	t.AuthDetails, t.Debit, t.Credit, t.CheckStatus, t.Reversal, t.ValAdd = d, d, d, d, d, d
 }
 
 func hasPortZero(addr string) bool {

@@ -16,6 +16,6 @@ func TestSetResponseTimeout(t *testing.T) {
 	assert.Equal(t, want, n.Timeouts, "0 keeps the network's timeouts")
 
 	setResponseTimeout(n, 2*time.Second)
-	want.Debit, want.Credit, want.CheckStatus, want.Reversal, want.ValAdd = 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second
+	want.AuthDetails, want.Debit, want.Credit, want.CheckStatus, want.Reversal, want.ValAdd = 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second, 2*time.Second
 	assert.Equal(t, want, n.Timeouts, "collect_expiry_max stays")
 }

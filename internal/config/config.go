@@ -95,6 +95,9 @@ type Limits struct {
 
 // Timeouts are the switch's and PSPs' timers.
 type Timeouts struct {
+	// AuthDetails is how long the switch waits for the payee's PSP to
+	// answer the ReqAuthDetails of a PAY (FAILURE U90 after).
+	AuthDetails time.Duration
 	Debit       time.Duration
 	Credit      time.Duration
 	CheckStatus time.Duration
@@ -177,6 +180,7 @@ type rawLimits struct {
 }
 
 type rawTimeouts struct {
+	AuthDetails      string `yaml:"auth_details,omitempty"`
 	Debit            string `yaml:"debit,omitempty"`
 	Credit           string `yaml:"credit,omitempty"`
 	CheckStatus      string `yaml:"check_status,omitempty"`
@@ -326,6 +330,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	}
 	amount("limits.per_txn", r.Limits.PerTxn, def.Limits.PerTxn, &n.Limits.PerTxn)
 	t, dt := &r.Timeouts, def.Timeouts
+	duration("timeouts.auth_details", t.AuthDetails, dt.AuthDetails, &n.Timeouts.AuthDetails)
 	duration("timeouts.debit", t.Debit, dt.Debit, &n.Timeouts.Debit)
 	duration("timeouts.credit", t.Credit, dt.Credit, &n.Timeouts.Credit)
 	duration("timeouts.check_status", t.CheckStatus, dt.CheckStatus, &n.Timeouts.CheckStatus)
@@ -397,6 +402,7 @@ func (n *Network) Marshal() ([]byte, error) {
 		Limits:    rawLimits{PerTxn: ids.FormatPaise(n.Limits.PerTxn)},
 		Heartbeat: n.Heartbeat.String(),
 		Timeouts: rawTimeouts{
+			AuthDetails:      n.Timeouts.AuthDetails.String(),
 			Debit:            n.Timeouts.Debit.String(),
 			Credit:           n.Timeouts.Credit.String(),
 			CheckStatus:      n.Timeouts.CheckStatus.String(),

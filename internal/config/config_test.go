@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 
 	assert.EqualValues(t, 10_000_000, n.Limits.PerTxn)
 	assert.Equal(t, Timeouts{
-		Debit: 15 * time.Second, Credit: 15 * time.Second, CheckStatus: 10 * time.Second,
+		AuthDetails: 15 * time.Second, Debit: 15 * time.Second, Credit: 15 * time.Second, CheckStatus: 10 * time.Second,
 		Reversal: 10 * time.Second, ValAdd: 10 * time.Second, CollectExpiryMax: 0,
 	}, n.Timeouts)
 	assert.Equal(t, 30*time.Second, n.Heartbeat)
@@ -188,8 +188,8 @@ func TestParseDurations(t *testing.T) {
 		hb   time.Duration
 		err  string
 	}{
-		{yaml: "timeouts: {debit: 500ms, credit: 1m30s, check_status: 1h, reversal: 2s, val_add: 250us, collect_expiry_max: 0}\nheartbeat: 0s",
-			want: Timeouts{Debit: 500 * time.Millisecond, Credit: 90 * time.Second, CheckStatus: time.Hour,
+		{yaml: "timeouts: {auth_details: 3s, debit: 500ms, credit: 1m30s, check_status: 1h, reversal: 2s, val_add: 250us, collect_expiry_max: 0}\nheartbeat: 0s",
+			want: Timeouts{AuthDetails: 3 * time.Second, Debit: 500 * time.Millisecond, Credit: 90 * time.Second, CheckStatus: time.Hour,
 				Reversal: 2 * time.Second, ValAdd: 250 * time.Microsecond}},
 		{yaml: "heartbeat: 15", err: `heartbeat: invalid duration "15" (want e.g. 15s or 500ms)`},
 		{yaml: "timeouts: {debit: soon}", err: `timeouts.debit: invalid duration "soon"`},

@@ -189,6 +189,7 @@ func (n *Network) Validate() error {
 		field string
 		v     int64
 	}{
+		{"timeouts.auth_details", int64(n.Timeouts.AuthDetails)},
 		{"timeouts.debit", int64(n.Timeouts.Debit)},
 		{"timeouts.credit", int64(n.Timeouts.Credit)},
 		{"timeouts.check_status", int64(n.Timeouts.CheckStatus)},

@@ -241,6 +241,8 @@ func TestRuleBranches(t *testing.T) {
 			// 2.05: every message the switch sends fails once, loses its
 			// first ack and arrives twice.
 			{Name: "flaky", Node: "npci", On: fault.OnSend, Match: amount(205), Fault: fault.Fault{FailSends: 1, LoseAcks: 1, Duplicate: true}},
+			// 2.06: the payee's PSP never answers ReqAuthDetails: U90.
+			{Name: "silent-psp", Node: "betapsp", Match: with(amount(206), "ReqAuthDetails", ""), Ignore: true},
 		}
 	})
 	alice, bob := n.balance("alice@alpha"), n.balance("bob@beta")
@@ -286,6 +288,14 @@ func TestRuleBranches(t *testing.T) {
 	eventually(t, func() bool {
 		return count(flow(n.trace(r.TxnID)), "npci→bbank ReqPay CREDIT [first 1 send(s) fail, first 1 ack(s) lost, sent twice (rule flaky); repeat") == 2
 	}, "the CREDIT arrives three times, the lost ack's resend and the duplicate answered from bbank's inbox")
+
+	r = n.pay("alice@alpha", "bob@beta", "2.06", "1234")
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "U90", r.ErrCode, "the payee's PSP took too long")
+	got = flow(n.trace(r.TxnID))
+	assert.Contains(t, got, "npci→betapsp ReqAuthDetails PAY [ignored: never processed, never answered (rule silent-psp)]")
+	assert.Contains(t, got, "npci→betapsp ReqTxnConfirmation PAY", "the payee's PSP is told it failed")
+	assert.Zero(t, count(got, "npci→abank"), "nothing is debited")
 
 	// 2.05 moved money; so did 2.01, which bbank credited, though the
 	// switch does not know; the failures moved nothing or were reversed.

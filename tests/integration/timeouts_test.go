@@ -19,7 +19,7 @@ import (
 // `upisim up --response-timeout` does.
 func shortTimeouts(d time.Duration) func(*config.Network) {
 	return func(c *config.Network) {
-		c.Timeouts.Debit, c.Timeouts.Credit, c.Timeouts.CheckStatus, c.Timeouts.Reversal, c.Timeouts.ValAdd = d, d, d, d, d
+		c.Timeouts.AuthDetails, c.Timeouts.Debit, c.Timeouts.Credit, c.Timeouts.CheckStatus, c.Timeouts.Reversal, c.Timeouts.ValAdd = d, d, d, d, d, d
 	}
 }
 
