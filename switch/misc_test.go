@@ -195,6 +195,20 @@ func TestDuplicateTxnIDKeepsTheOriginal(t *testing.T) {
 	e.accept(methodReqPay, pay(e, id, bob, 500))
 	ack := e.receive(methodReqPay, pay(e, id, chai, 900))
 	require.Contains(t, ack.GetErr(), "duplicate transaction id")
+	assert.Contains(t, ack.GetErr(), "a different transaction with this id (PAY of 5.00 from alice@alpha to bob@beta)")
+
+	// The same payment again under a new msg_id is accepted and applied
+	// once: one ReqAuthDetails, one RRN.
+	before := e.trace(id)
+	again := pay(e, id, bob, 500)
+	e.accept(methodReqPay, again)
+	assert.Equal(t, before, e.trace(id), "nothing more is sent")
+	assert.Len(t, e.sent(pspReqAuth, id, upiv1.Txn_PAY), 1)
+	recs, err := e.n.Trace(id)
+	require.NoError(t, err)
+	last := recs[len(recs)-1]
+	assert.Equal(t, again.GetHead().GetMsgId(), last.GetMsgId())
+	assert.Contains(t, last.GetNote(), "the same transaction again")
 	got := e.inspect(id).GetTransaction()
 	assert.Equal(t, bob, got.GetPayeeVpa())
 	assert.Equal(t, int64(500), got.GetAmountPaise())

@@ -64,12 +64,15 @@ func send(c *node.Ctx, to, method string, m node.Message) (*exchange, error) {
 // handle, and ask its PSP for the auth details.
 func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	id := m.GetTxn().GetId()
-	if c.Tx.Has(store.Txns, []byte(id)) {
-		return node.Refuse("duplicate transaction id %s: the switch already has a transaction with this id", id)
-	}
 	amount, err := amountOf(m.GetPayer(), m.GetPayee())
 	if err != nil {
 		return err
+	}
+	if prev, err := loadRecord(c.Tx, id); err != nil || prev != nil {
+		if err != nil {
+			return err
+		}
+		return resubmitted(c, in, prev, m, amount)
 	}
 	rrn, err := nextRRN(c)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -237,6 +238,20 @@ func (r *record) txn(t upiv1.Txn_Type) *upiv1.Txn {
 		out.Ts = timestamppb.New(r.Info.Ts)
 	}
 	return out
+}
+
+// resubmitted answers a ReqPay whose txn id the switch already has: the
+// same transaction again (same originator, type, parties and amount, under
+// a new msg_id) is accepted and changes nothing, the original's outcome
+// answering both; anything else reusing the id is refused.
+func resubmitted(c *node.Ctx, in *node.Inbound, r *record, m *upiv1.ReqPay, amount int64) error {
+	same := r.Originator == in.From && r.Type == m.GetTxn().GetType().String() && r.Amount == amount &&
+		strings.EqualFold(r.Payer.Addr, m.GetPayer().GetAddr()) && strings.EqualFold(r.Payee.Addr, m.GetPayee().GetAddr())
+	if !same {
+		return node.Refuse("duplicate transaction id %s: the switch already has a different transaction with this id (%s of %s from %s to %s)",
+			r.ID, r.Type, ids.FormatPaise(r.Amount), r.Payer.Addr, r.Payee.Addr)
+	}
+	return c.NoteReceived("the same transaction again, under a new msg_id: not applied again; its outcome answers it")
 }
 
 // note records a response that arrived when r was not waiting for it.
