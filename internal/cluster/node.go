@@ -302,7 +302,7 @@ func (p *connPool) conn(name string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no address for node %q", name)
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(addr, node.PeerDialOptions()...)
 	if err != nil {
 		return nil, err
 	}

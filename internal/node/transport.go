@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -55,6 +57,25 @@ func NewGRPCTransport(resolve Resolver) *GRPCTransport {
 	return &GRPCTransport{resolve: resolve, conns: make(map[string]*grpc.ClientConn)}
 }
 
+// PeerDialOptions are the options of every connection a node keeps to
+// another node (the transport, and the TPAP's app-API calls to PSPs).
+//
+// gRPC's default reconnect backoff starts at 1s and grows to 120s, which
+// would override the outbox's own retry policy (RetryMin to RetryMax): a
+// peer that was down for half a minute was reached again only some 15s
+// after it was back, and one down for minutes up to two minutes later,
+// while payments waited on it and the switch's response timers ran. A
+// reconnect is cheap, so it backs off from 50ms to at most 1s.
+func PeerDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	}
+}
+
 func (t *GRPCTransport) conn(node string) (*grpc.ClientConn, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -65,7 +86,7 @@ func (t *GRPCTransport) conn(node string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no address for node %q", node)
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(addr, PeerDialOptions()...)
 	if err != nil {
 		return nil, err
 	}
