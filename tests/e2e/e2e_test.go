@@ -33,13 +33,38 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// freePort asks the OS for a free loopback port.
+// freePort asks the OS for a free loopback port; for several, use
+// freePorts, which never returns one port twice.
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// freePorts asks the OS for n distinct free loopback ports. The listeners
+// stay open until all n are chosen, so no port is handed out twice (n
+// calls of freePort may get the same port back).
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		addrs[i] = l.Addr().String()
+	}
+	return addrs
+}
+
+// setAddrs gives every node of netw its own free gRPC and HTTP port.
+func setAddrs(t *testing.T, netw *config.Network) {
+	t.Helper()
+	ports := freePorts(t, 2*len(netw.Nodes))
+	for i := range netw.Nodes {
+		netw.Nodes[i].GRPCAddr, netw.Nodes[i].HTTPAddr = ports[2*i], ports[2*i+1]
+	}
 }
 
 // run runs the binary and returns its stdout; it fails the test on a
@@ -64,10 +89,7 @@ func TestSixProcesses(t *testing.T) {
 	bin := buildBinary(t)
 	netw := config.Default()
 	netw.Heartbeat = 0
-	for i := range netw.Nodes {
-		netw.Nodes[i].GRPCAddr = freePort(t)
-		netw.Nodes[i].HTTPAddr = freePort(t)
-	}
+	setAddrs(t, netw)
 	raw, err := netw.Marshal()
 	require.NoError(t, err)
 	root := t.TempDir()
