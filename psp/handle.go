@@ -13,6 +13,7 @@ import (
 const (
 	codeUnknownVPA = "U29" // address resolution failed
 	codeDeclined   = "ZA"  // the payer declined a collect
+	codeRefused    = "U07" // validation error: the switch refused the ReqPay in its Ack
 )
 
 // Validate implements node.Validator: the stateless rules of every message
@@ -317,6 +318,23 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		user = r.PayeeVPA
 	}
 	return p.notifyStatus(c, r, user, m.GetResp())
+}
+
+var _ node.RefusalHandler = (*PSP)(nil)
+
+// Refused implements node.RefusalHandler: a ReqPay the switch refused in
+// its Ack never became a transaction there, so no RespPay will come; the
+// payment ends FAILURE U07 (validation error) here, as a RespPay FAILURE
+// would end it, and the user is told. The trace shows the switch's reason.
+func (p *PSP) Refused(c *node.Ctx, r node.Refused) error {
+	if r.Method != upiv1.SwitchService_ReqPay_FullMethodName {
+		return nil // the switch's own timeouts cover the answers it refused
+	}
+	p.log.Warn("the switch refused a ReqPay", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
+	return p.respPay(c, &upiv1.RespPay{
+		Txn:  r.Msg.GetTxn(),
+		Resp: &upiv1.Resp{ReqMsgId: r.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeRefused},
+	})
 }
 
 // reqTxnConfirmation is the final outcome for the PSP that did not initiate

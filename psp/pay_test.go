@@ -504,3 +504,35 @@ func TestReqTxnConfirmationDeemedThenSuccess(t *testing.T) {
 	assert.Equal(t, 1, f.sent(id, "Notify"), "told once credited")
 	assert.Equal(t, 2, f.sent(id, "RespTxnConfirmation"))
 }
+
+// A ReqPay the switch refuses in its Ack ends the payment FAILURE U07 at
+// once and tells the user, instead of leaving it PENDING for a RespPay that
+// will never come.
+func TestReqPayRefusedBySwitch(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	f.rec.Refuse = func(method string) string {
+		if method == upiv1.SwitchService_ReqPay_FullMethodName {
+			return "duplicate transaction id: the switch already has a different transaction with this id"
+		}
+		return ""
+	}
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Pin: "1234"})
+	require.NoError(t, err)
+	id := resp.GetTransaction().GetTxnId()
+
+	s := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id)
+	n := s.Msg.(*upiv1.Notification)
+	assert.Equal(t, upiv1.Resp_FAILURE, n.GetResp().GetResult())
+	assert.Equal(t, "U07", n.GetResp().GetErrCode())
+	r := f.record(id)
+	assert.Equal(t, upiv1.Resp_FAILURE.String(), r.Status)
+	assert.Equal(t, "U07", r.ErrCode)
+	assert.Equal(t, stateCompleted, r.State)
+	require.Eventually(t, func() bool {
+		l, err := f.n.OutboxLen()
+		return err == nil && l == 0
+	}, 5*time.Second, 5*time.Millisecond, "the refused ReqPay leaves the outbox")
+	recs, err := f.n.Trace(id)
+	require.NoError(t, err)
+	assert.Contains(t, recs[0].GetAckErr(), "duplicate transaction id", "the trace shows why")
+}

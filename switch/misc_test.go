@@ -203,6 +203,7 @@ func TestDuplicateTxnIDKeepsTheOriginal(t *testing.T) {
 	again := pay(e, id, bob, 500)
 	e.accept(methodReqPay, again)
 	assert.Equal(t, before, e.trace(id), "nothing more is sent")
+	e.await(pspReqAuth, id, upiv1.Txn_PAY, 1)
 	assert.Len(t, e.sent(pspReqAuth, id, upiv1.Txn_PAY), 1)
 	recs, err := e.n.Trace(id)
 	require.NoError(t, err)

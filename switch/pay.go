@@ -22,7 +22,7 @@ const (
 	codeNotPresent     = "U48" // a bank's answer to a check of a leg it has no record of
 	codeCollectExpired = "U69"
 	codeLate           = "U70" // a response after its timeout (recorded, see lateNote)
-	codeAuthTimeout    = "U90" // the payee's PSP did not answer a PAY's ReqAuthDetails in time
+	codeAuthTimeout    = "U09" // ReqAuth time out for PAY: the payee's PSP did not answer ReqAuthDetails
 	codeDeemed         = "RB"  // no credit response in time: deemed
 	// codeUnconfirmed is the reversal_resp_code of a reversal the remitter
 	// never answered, however often it was sent.

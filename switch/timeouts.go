@@ -11,7 +11,7 @@ import (
 // The switch's durable timers, named "<kind>:<txn id>" (DESIGN §5.2):
 //
 //   - auth: the payee's PSP did not answer a PAY's ReqAuthDetails within
-//     Timeouts.AuthDetails → FAILURE U90 (nothing was debited).
+//     Timeouts.AuthDetails → FAILURE U09 (nothing was debited).
 //   - debit: the DEBIT was not answered within Timeouts.Debit → REVERSAL,
 //     then FAILURE U67.
 //   - credit: the CREDIT was not answered within Timeouts.Credit → DEEMED
@@ -86,8 +86,8 @@ func timeoutFor(c *node.Ctx, txnID string, states ...State) (*record, error) {
 }
 
 // authTimedOut: the payee's PSP did not answer the ReqAuthDetails of a PAY
-// in time. Nothing was debited yet, so the transaction simply fails (U90,
-// high response time); the PSP hears of it in a ReqTxnConfirmation, and
+// in time. Nothing was debited yet, so the transaction simply fails (U09,
+// "ReqAuth time out for PAY"); the PSP hears of it in a ReqTxnConfirmation, and
 // its late answer is noted U70.
 func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
 	r, err := timeoutFor(c, txnID, StateAuthSent)

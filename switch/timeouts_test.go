@@ -149,7 +149,7 @@ func (e *env) quiet(id string, d time.Duration) {
 }
 
 // The payee's PSP does not answer a PAY's ReqAuthDetails in time: FAILURE
-// U90 with nothing debited; its late answer is noted U70 and changes
+// U09 with nothing debited; its late answer is noted U70 and changes
 // nothing. A collect's ReqAuthDetails has no such timer: it waits for its
 // payer until it expires.
 func TestAuthDetailsTimeout(t *testing.T) {
@@ -160,7 +160,7 @@ func TestAuthDetailsTimeout(t *testing.T) {
 	id := ids.NewTxnID("ALP")
 	start := time.Now()
 	e.accept(methodReqPay, pay(e, id, bob, 2500))
-	final := e.ended(id, 1, upiv1.Resp_FAILURE, "U90")
+	final := e.ended(id, 1, upiv1.Resp_FAILURE, "U09")
 	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
 	assert.Empty(t, final.GetRefs(), "no bank was asked")
 	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "nothing is debited")

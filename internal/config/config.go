@@ -96,7 +96,7 @@ type Limits struct {
 // Timeouts are the switch's and PSPs' timers.
 type Timeouts struct {
 	// AuthDetails is how long the switch waits for the payee's PSP to
-	// answer the ReqAuthDetails of a PAY (FAILURE U90 after).
+	// answer the ReqAuthDetails of a PAY (FAILURE U09 after).
 	AuthDetails time.Duration
 	Debit       time.Duration
 	Credit      time.Duration

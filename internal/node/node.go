@@ -60,6 +60,24 @@ type Handler interface {
 	Fire(c *Ctx, t Timer) error
 }
 
+// RefusalHandler is implemented by handlers that act when a receiver
+// refuses (Ack.err) a message they sent, such as a PSP ending a payment the
+// switch would not take. Refused runs in a step of its own, which also
+// removes the message from the outbox; if the node crashes before that
+// step commits, the message is sent again, the receiver answers from its
+// inbox with the same refusal, and Refused runs again.
+type RefusalHandler interface {
+	Refused(c *Ctx, r Refused) error
+}
+
+// Refused is a message this node sent that its receiver refused.
+type Refused struct {
+	To, Method, API string
+	Msg             Message
+	// Reason is the receiver's Ack.err.
+	Reason string
+}
+
 // Validator is implemented by handlers that check messages before any
 // transaction (stateless checks: required fields, formats, amounts).
 type Validator interface {

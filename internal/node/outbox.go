@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -145,7 +146,9 @@ func (n *Node) deliver(e outboxEntry) {
 				if ack.GetErr() != "" {
 					n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
 				}
-				n.recordAck(e, ack)
+				if rh, ok := n.h.(RefusalHandler); !ok || ack.GetErr() == "" || !n.refused(rh, e, ack) {
+					n.recordAck(e, ack)
+				}
 				if e.Duplicate {
 					ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
 					if _, err := n.tr.Send(ctx, out); err != nil && n.ctx.Err() == nil {
@@ -195,6 +198,35 @@ func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		n.log.Error("record ack", "err", err)
 	}
+}
+
+// refused runs the handler's Refused for e, refused in ack, in the same
+// step that removes e from the outbox. It reports whether that step
+// committed; if not, the caller records the ack as usual.
+func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) bool {
+	msg, err := DecodeFor(e.Method, e.Body)
+	if err != nil {
+		n.log.Error("refused message does not decode", "method", e.Method, "err", err)
+		return false
+	}
+	acked := timestamppb.New(n.now())
+	err = n.Update(func(c *Ctx) error {
+		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+			return err
+		}
+		err := updateTrace(c.Tx, e.TraceKey, func(rec *upiv1.TraceRecord) {
+			rec.Acked, rec.AckErr = acked, ack.GetErr()
+		})
+		if err != nil {
+			return err
+		}
+		api := e.Method[strings.LastIndexByte(e.Method, '/')+1:]
+		return rh.Refused(c, Refused{To: e.To, Method: e.Method, API: api, Msg: msg, Reason: ack.GetErr()})
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		n.log.Error("handle refusal", "to", e.To, "method", e.Method, "err", err)
+	}
+	return err == nil
 }
 
 // OutboxLen is the number of messages not yet acked by their receivers.

@@ -591,11 +591,11 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 			failure++
 			codes[x.GetErrCode()]++
 			// The PINs are right and the funds ample: only the timeouts
-			// the crashes cause fail a payment (U90 the payee's PSP did
+			// the crashes cause fail a payment (U09 the payee's PSP did
 			// not answer in time, U67 a debit timeout, U68 a credit the
 			// beneficiary had not posted when checked, U31 a CREDIT it
 			// declined because it arrived after that check).
-			assert.Contains(t, []string{"U90", "U67", "U68", "U31"}, x.GetErrCode(), "%s failed for another reason than a timeout", x.GetTxnId())
+			assert.Contains(t, []string{"U09", "U67", "U68", "U31"}, x.GetErrCode(), "%s failed for another reason than a timeout", x.GetTxnId())
 			continue
 		}
 		success++

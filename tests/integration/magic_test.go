@@ -241,7 +241,7 @@ func TestRuleBranches(t *testing.T) {
 			// 2.05: every message the switch sends fails once, loses its
 			// first ack and arrives twice.
 			{Name: "flaky", Node: "npci", On: fault.OnSend, Match: amount(205), Fault: fault.Fault{FailSends: 1, LoseAcks: 1, Duplicate: true}},
-			// 2.06: the payee's PSP never answers ReqAuthDetails: U90.
+			// 2.06: the payee's PSP never answers ReqAuthDetails: U09.
 			{Name: "silent-psp", Node: "betapsp", Match: with(amount(206), "ReqAuthDetails", ""), Ignore: true},
 		}
 	})
@@ -291,7 +291,7 @@ func TestRuleBranches(t *testing.T) {
 
 	r = n.pay("alice@alpha", "bob@beta", "2.06", "1234")
 	assert.Equal(t, "FAILURE", r.Status)
-	assert.Equal(t, "U90", r.ErrCode, "the payee's PSP took too long")
+	assert.Equal(t, "U09", r.ErrCode, "the payee's PSP took too long")
 	got = flow(n.trace(r.TxnID))
 	assert.Contains(t, got, "npci→betapsp ReqAuthDetails PAY [ignored: never processed, never answered (rule silent-psp)]")
 	assert.Contains(t, got, "npci→betapsp ReqTxnConfirmation PAY", "the payee's PSP is told it failed")
