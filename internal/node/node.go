@@ -177,6 +177,11 @@ func (n *Node) Start() error {
 				if derr != nil {
 					return false, derr
 				}
+				if e.Body == nil {
+					if e.Body, derr = traceBody(tx, e.TraceKey); derr != nil {
+						return false, fmt.Errorf("outbox entry %d: %w", e.Seq, derr)
+					}
+				}
 				pending = append(pending, e)
 				return true, nil
 			})

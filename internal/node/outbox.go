@@ -18,18 +18,22 @@ type outboxEntry struct {
 	To       string
 	Method   string
 	TraceKey []byte
-	Body     []byte
+	// Body is not stored in the outbox: the trace entry at TraceKey holds
+	// it (decodeOutbox leaves it empty for Start to fill in).
+	Body []byte
 }
 
-// encode: len(To) To len(Method) Method len(TraceKey) TraceKey Body, lengths
-// as uvarints.
+// encode: len(To) To len(Method) Method len(TraceKey) TraceKey, lengths as
+// uvarints. Entries written before the body moved to the trace have the
+// body after TraceKey; decodeOutbox returns it.
 func (e outboxEntry) encode() []byte {
-	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(e.Body)+8)
-	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	return append(b, e.Body...)
+	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+3)
+	b = binary.AppendUvarint(b, uint64(len(e.To)))
+	b = append(b, e.To...)
+	b = binary.AppendUvarint(b, uint64(len(e.Method)))
+	b = append(b, e.Method...)
+	b = binary.AppendUvarint(b, uint64(len(e.TraceKey)))
+	return append(b, e.TraceKey...)
 }
 
 var errCorrupt = errors.New("node: corrupt outbox entry")
@@ -46,7 +50,9 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 		v = v[n+int(l):]
 	}
 	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
-	e.Body = append([]byte(nil), v...)
+	if len(v) > 0 { // an entry from before the body moved to the trace
+		e.Body = append([]byte(nil), v...)
+	}
 	return e, nil
 }
 

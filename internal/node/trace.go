@@ -14,18 +14,34 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
-// putTrace stores a message in the node's trace under its transaction and
-// returns the key.
+// putTrace stores a message in the node's trace, indexed by its
+// transaction, and returns its key.
 func putTrace(tx *store.Tx, rec *upiv1.TraceRecord, method string, body []byte) ([]byte, error) {
 	seq, err := tx.NextSeq(store.Trace)
 	if err != nil {
 		return nil, err
 	}
-	key := append([]byte(rec.GetTxnId()+"\x00"), store.U64(seq)...)
+	key := store.U64(seq)
 	if err := tx.Put(store.Trace, key, encodeLog(rec, method, body)); err != nil {
 		return nil, err
 	}
+	txn := rec.GetTxnId()
+	ik := make([]byte, 0, len(txn)+1+len(key))
+	ik = append(append(append(ik, txn...), 0), key...)
+	if err := tx.Put(store.TraceByTxn, ik, []byte{}); err != nil {
+		return nil, err
+	}
 	return key, nil
+}
+
+// traceBody returns the body of the trace entry at key.
+func traceBody(tx *store.Tx, key []byte) ([]byte, error) {
+	raw := tx.Get(store.Trace, key)
+	if raw == nil {
+		return nil, errCorruptLog
+	}
+	_, _, body, err := decodeLog(raw)
+	return body, err
 }
 
 // A trace entry is uvarint(len(record)) ‖ record ‖ method ‖ 0 ‖ body.
@@ -77,14 +93,26 @@ func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) erro
 func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	var out []*upiv1.TraceRecord
 	prefix := []byte(txnID + "\x00")
+	add := func(raw []byte) (bool, error) {
+		rec, _, _, err := decodeLog(raw)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, rec)
+		return true, nil
+	}
 	err := n.db.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Trace, prefix, func(_, raw []byte) (bool, error) {
-			rec, _, _, err := decodeLog(raw)
-			if err != nil {
-				return false, err
+		// Entries from before the index (keyed txn_id "\x00" seq in Trace
+		// itself) come first: they were stored first.
+		if err := tx.Scan(store.Trace, prefix, func(_, raw []byte) (bool, error) { return add(raw) }); err != nil {
+			return err
+		}
+		return tx.Scan(store.TraceByTxn, prefix, func(k, _ []byte) (bool, error) {
+			raw := tx.Get(store.Trace, k[len(prefix):])
+			if raw == nil {
+				return false, errCorruptLog
 			}
-			out = append(out, rec)
-			return true, nil
+			return add(raw)
 		})
 	})
 	return out, err

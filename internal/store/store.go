@@ -243,8 +243,9 @@ func (db *DB) run(batch []*op) {
 		failed := -1
 		var failErr error
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			open := &openBuckets{}
 			for i, o := range batch {
-				tx := &Tx{tx: btx}
+				tx := &Tx{tx: btx, open: open}
 				if err := o.fn(tx); err != nil {
 					failed, failErr = i, err
 					return err
@@ -275,13 +276,35 @@ func (db *DB) run(batch []*op) {
 type Tx struct {
 	tx    *bolt.Tx
 	after []func()
+	open  *openBuckets
+}
+
+// openBuckets are the buckets a bolt transaction has opened so far, shared
+// by the updates of one batch (a transaction uses a few).
+type openBuckets struct {
+	names   []Bucket
+	buckets []*bolt.Bucket
 }
 
 func (t *Tx) bucket(b Bucket) *bolt.Bucket {
+	if t.open == nil {
+		t.open = &openBuckets{}
+	}
+	o := t.open
+	for i, n := range o.names {
+		if n == b {
+			return o.buckets[i]
+		}
+	}
 	bk := t.tx.Bucket([]byte(b))
 	if bk == nil {
 		panic("store: undeclared bucket " + string(b))
 	}
+	if f, ok := fillPercent[b]; ok {
+		bk.FillPercent = f
+	}
+	o.names = append(o.names, b)
+	o.buckets = append(o.buckets, bk)
 	return bk
 }
 
