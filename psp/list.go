@@ -1,7 +1,6 @@
 package psp
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -27,7 +26,7 @@ func (p *PSP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, er
 	err := p.n.View(func(tx *store.Tx) (err error) {
 		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
 			r := &txnRecord{}
-			if err := json.Unmarshal(v, r); err != nil {
+			if err := store.DecodeRecord(v, r); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
 			return p.summary(r), nil

@@ -1,7 +1,6 @@
 package upiswitch
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -26,7 +25,7 @@ func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string,
 	err := s.n.View(func(tx *store.Tx) (err error) {
 		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
 			r := &record{}
-			if err := json.Unmarshal(v, r); err != nil {
+			if err := store.DecodeRecord(v, r); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
 			return r.summary(), nil

@@ -1,7 +1,6 @@
 package bank
 
 import (
-	"encoding/json"
 	"fmt"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -21,7 +20,7 @@ func (b *Bank) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 	err := b.view(func(tx *store.Tx) (err error) {
 		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
 			rec := &ledger.TxnRecord{}
-			if err := json.Unmarshal(v, rec); err != nil {
+			if err := store.DecodeRecord(v, rec); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
 			return b.summary(rec), nil
