@@ -115,6 +115,7 @@ type Node struct {
 
 	timerWake chan struct{}
 	sendSem   chan struct{}
+	sendQ     chan outboxEntry
 
 	startOnce, stopOnce sync.Once
 	// stopMu orders deliver's wg.Add before Stop's wg.Wait; after Stop,
@@ -122,6 +123,10 @@ type Node struct {
 	stopMu  sync.Mutex
 	stopped bool
 }
+
+// sendWorkers is the number of goroutines that make first delivery
+// attempts (see deliver).
+const sendWorkers = 64
 
 // New makes a node; Start starts its loops.
 func New(cfg Config) *Node {
@@ -150,6 +155,7 @@ func New(cfg Config) *Node {
 		ctx: ctx, cancel: cancel,
 		timerWake: make(chan struct{}, 1),
 		sendSem:   make(chan struct{}, 1024),
+		sendQ:     make(chan outboxEntry),
 	}
 }
 
@@ -188,6 +194,10 @@ func (n *Node) Start() error {
 		})
 		if err != nil {
 			return
+		}
+		n.wg.Add(sendWorkers)
+		for range sendWorkers {
+			go n.sendWorker()
 		}
 		for _, e := range pending {
 			n.deliver(e)

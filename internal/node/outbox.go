@@ -58,6 +58,12 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 
 // deliver sends e until its receiver acks it (or the node stops), then
 // records the ack and removes e from the outbox.
+//
+// An idle one of the node's sender goroutines (sendWorkers, started by
+// Start) makes the first attempt, so that a message does not cost a new
+// goroutine whose stack grows anew in the gRPC client. When none is idle
+// (sendQ is unbuffered: nothing waits behind a slow send), or an attempt
+// fails, the message gets its own goroutine that retries with backoff.
 func (n *Node) deliver(e outboxEntry) {
 	n.stopMu.Lock()
 	if n.stopped { // e stays in the outbox; the next Start sends it
@@ -66,32 +72,43 @@ func (n *Node) deliver(e outboxEntry) {
 	}
 	n.wg.Add(1)
 	n.stopMu.Unlock()
-	go func() {
-		defer n.wg.Done()
+	select {
+	case n.sendQ <- e:
+	default:
+		go n.retry(e, 0)
+	}
+}
+
+// sendWorker makes first delivery attempts until the node stops.
+func (n *Node) sendWorker() {
+	defer n.wg.Done()
+	for {
 		select {
-		case n.sendSem <- struct{}{}:
+		case e := <-n.sendQ:
+			if n.attempt(e, 1) {
+				n.wg.Done()
+			} else {
+				go n.retry(e, 1)
+			}
 		case <-n.ctx.Done():
 			return
 		}
-		defer func() { <-n.sendSem }()
-		backoff := n.cfg.RetryMin
-		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-			ack, err := n.tr.Send(ctx, Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body})
-			cancel()
-			if err == nil {
-				if ack.GetErr() != "" {
-					n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
-				}
-				n.recordAck(e, ack)
-				return
-			}
-			if n.ctx.Err() != nil {
-				return
-			}
-			if attempt == 1 || attempt%10 == 0 {
-				n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
-			}
+	}
+}
+
+// retry sends e, after tried failed attempts, until it is acked or the node
+// stops, backing off between attempts.
+func (n *Node) retry(e outboxEntry, tried int) {
+	defer n.wg.Done()
+	select {
+	case n.sendSem <- struct{}{}:
+	case <-n.ctx.Done():
+		return
+	}
+	defer func() { <-n.sendSem }()
+	backoff := n.cfg.RetryMin
+	for attempt := tried + 1; ; attempt++ {
+		if attempt > 1 {
 			select {
 			case <-time.After(backoff):
 			case <-n.ctx.Done():
@@ -99,7 +116,32 @@ func (n *Node) deliver(e outboxEntry) {
 			}
 			backoff = min(backoff*2, n.cfg.RetryMax)
 		}
-	}()
+		if n.attempt(e, attempt) {
+			return
+		}
+	}
+}
+
+// attempt sends e once. It reports whether e is done with: acked (the ack
+// is recorded) or the node is stopping.
+func (n *Node) attempt(e outboxEntry, attempt int) bool {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+	ack, err := n.tr.Send(ctx, Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body})
+	cancel()
+	if err == nil {
+		if ack.GetErr() != "" {
+			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
+		}
+		n.recordAck(e, ack)
+		return true
+	}
+	if n.ctx.Err() != nil {
+		return true
+	}
+	if attempt == 1 || attempt%10 == 0 {
+		n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
+	}
+	return false
 }
 
 // recordAck removes e from the outbox and notes the ack on its trace entry.
