@@ -45,7 +45,8 @@ func (nopHandler) Fire(*Ctx, Timer) error      { return nil }
 // A file written before the trace was keyed by sequence number (trace keys
 // txn_id "\x00" seq, outbox entries with the body inline) still works: its
 // trace is listed, before what is stored since, and its queued message is
-// delivered with its body and marked acked.
+// delivered with its body and marked acked; an entry whose ack is in its
+// record (as acks were noted then) keeps it.
 func TestTraceAndOutboxOfTheOldLayout(t *testing.T) {
 	const method = "/upi.v1.PspService/ReqHbt"
 	db, err := store.Open(filepath.Join(t.TempDir(), "old.db"), store.Options{})
@@ -72,7 +73,13 @@ func TestTraceAndOutboxOfTheOldLayout(t *testing.T) {
 			v = binary.AppendUvarint(v, uint64(len(s)))
 			v = append(v, s...)
 		}
-		return tx.Put(store.Outbox, store.U64(1), append(v, body...))
+		if err := tx.Put(store.Outbox, store.U64(1), append(v, body...)); err != nil {
+			return err
+		}
+		// An entry acked before: the ack is in its record.
+		acked := proto.Clone(rec).(*upiv1.TraceRecord)
+		acked.MsgId, acked.Acked, acked.AckErr = ids.NewMsgID("NPC"), timestamppb.Now(), "refused"
+		return tx.Put(store.Trace, append([]byte(txnID+"\x00"), store.U64(2)...), encodeLog(acked, method, body))
 	}))
 
 	tr := &collecting{}
@@ -89,8 +96,9 @@ func TestTraceAndOutboxOfTheOldLayout(t *testing.T) {
 	require.Eventually(t, func() bool { l, _ := n.OutboxLen(); return l == 0 && len(tr.sent()) == 2 }, 5*time.Second, 2*time.Millisecond)
 	trace, err := n.Trace(txnID)
 	require.NoError(t, err)
-	require.Len(t, trace, 2)
-	assert.Equal(t, msg.GetHead().GetMsgId(), trace[0].GetMsgId(), "the old entry comes first")
+	require.Len(t, trace, 3)
+	assert.Equal(t, msg.GetHead().GetMsgId(), trace[0].GetMsgId(), "the old entries come first")
+	assert.Equal(t, "refused", trace[1].GetAckErr(), "an old entry's own ack")
 	for _, r := range trace {
 		assert.NotNil(t, r.GetAcked(), "%s marked acked", r.GetMsgId())
 	}

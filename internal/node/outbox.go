@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -144,20 +142,17 @@ func (n *Node) attempt(e outboxEntry, attempt int) bool {
 	return false
 }
 
-// recordAck removes e from the outbox and notes the ack on its trace entry.
+// recordAck removes e from the outbox and notes the ack of its trace entry.
 // The write rides on the node's next commit (UpdateLazy): if a crash loses
 // it, the entry is resent after restart and the receiver answers the resend
 // from its inbox, so nothing is applied twice.
 func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
-	acked := timestamppb.New(n.now())
+	acked := n.now()
 	err := n.db.UpdateLazy(func(tx *store.Tx) error {
 		if err := tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
 			return err
 		}
-		return updateTrace(tx, e.TraceKey, func(rec *upiv1.TraceRecord) {
-			rec.Acked = acked
-			rec.AckErr = ack.GetErr()
-		})
+		return putTraceAck(tx, e.TraceKey, acked, ack.GetErr())
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		n.log.Error("record ack", "err", err)

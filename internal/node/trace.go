@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
@@ -74,18 +76,28 @@ func decodeLog(v []byte) (rec *upiv1.TraceRecord, method string, body []byte, er
 	return rec, string(rest[:i]), rest[i+1:], nil
 }
 
-// updateTrace changes the TraceRecord of the trace entry at key.
-func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) error {
-	raw := tx.Get(store.Trace, key)
-	if raw == nil {
+// putTraceAck notes that the message of the trace entry at key was acked
+// at `at`, with the ack's err, in store.TraceAcks: a small entry appended
+// rather than the rewrite of the trace entry (its record and body).
+func putTraceAck(tx *store.Tx, key []byte, at time.Time, ackErr string) error {
+	v := make([]byte, 8, 8+len(ackErr))
+	binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
+	return tx.Put(store.TraceAcks, key, append(v, ackErr...))
+}
+
+// applyTraceAck sets rec's Acked and AckErr from the store.TraceAcks entry
+// of key, if there is one.
+func applyTraceAck(tx *store.Tx, key []byte, rec *upiv1.TraceRecord) error {
+	v := tx.Get(store.TraceAcks, key)
+	if v == nil {
 		return nil
 	}
-	rec, method, body, err := decodeLog(raw)
-	if err != nil {
-		return err
+	if len(v) < 8 {
+		return errCorruptLog
 	}
-	change(rec)
-	return tx.Put(store.Trace, key, encodeLog(rec, method, body))
+	rec.Acked = timestamppb.New(time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	rec.AckErr = string(v[8:])
+	return nil
 }
 
 // Trace lists every message this node stored for a transaction, in the
@@ -93,26 +105,30 @@ func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) erro
 func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	var out []*upiv1.TraceRecord
 	prefix := []byte(txnID + "\x00")
-	add := func(raw []byte) (bool, error) {
-		rec, _, _, err := decodeLog(raw)
-		if err != nil {
-			return false, err
-		}
-		out = append(out, rec)
-		return true, nil
-	}
 	err := n.db.View(func(tx *store.Tx) error {
+		add := func(key, raw []byte) (bool, error) {
+			rec, _, _, err := decodeLog(raw)
+			if err != nil {
+				return false, err
+			}
+			if err := applyTraceAck(tx, key, rec); err != nil {
+				return false, err
+			}
+			out = append(out, rec)
+			return true, nil
+		}
 		// Entries from before the index (keyed txn_id "\x00" seq in Trace
 		// itself) come first: they were stored first.
-		if err := tx.Scan(store.Trace, prefix, func(_, raw []byte) (bool, error) { return add(raw) }); err != nil {
+		if err := tx.Scan(store.Trace, prefix, add); err != nil {
 			return err
 		}
 		return tx.Scan(store.TraceByTxn, prefix, func(k, _ []byte) (bool, error) {
-			raw := tx.Get(store.Trace, k[len(prefix):])
+			key := k[len(prefix):]
+			raw := tx.Get(store.Trace, key)
 			if raw == nil {
 				return false, errCorruptLog
 			}
-			return add(raw)
+			return add(key, raw)
 		})
 	})
 	return out, err

@@ -29,6 +29,12 @@ const (
 	// transaction: small entries, so the transactions in flight share few
 	// pages.
 	TraceByTxn Bucket = "trace_by_txn"
+	// TraceAcks: trace key → when the receiver acked the message of that
+	// (outbound) trace entry: unix nanos (8 bytes) ‖ the ack's err. Kept
+	// apart so that noting an ack appends a few bytes instead of rewriting
+	// the entry. (Entries of older files may carry their ack in the
+	// TraceRecord itself.)
+	TraceAcks Bucket = "trace_acks"
 	// Meta: counters and small settings (sequence numbers, seeded flag).
 	Meta Bucket = "meta"
 )
@@ -57,7 +63,7 @@ const (
 
 // all lists every bucket; Open creates them.
 var all = []Bucket{
-	Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, Meta,
+	Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, TraceAcks, Meta,
 	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
 }
 
@@ -74,6 +80,7 @@ var fillPercent = map[Bucket]float64{
 	Outbox:        appendFill,
 	Trace:         appendFill,
 	TraceByTxn:    appendFill,
+	TraceAcks:     appendFill,
 	Postings:      appendFill,
 	Notifications: appendFill,
 }
