@@ -53,7 +53,7 @@ func (c *Ctx) Send(to, method string, m Message) error {
 	rec := &upiv1.TraceRecord{
 		Node: c.n.name, Api: api, Direction: upiv1.TraceRecord_OUT, Peer: to,
 		MsgId: m.GetHead().GetMsgId(), Ts: timestamppb.New(c.now),
-		Summary: Summarize(m), TxnId: m.GetTxn().GetId(),
+		TxnId: m.GetTxn().GetId(), // Summary: made by Trace, from the body
 	}
 	traceKey, err := putTrace(c.Tx, rec, method, body)
 	if err != nil {

@@ -315,7 +315,7 @@ func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, 
 	rec := &upiv1.TraceRecord{
 		Node: n.name, Api: in.API, Direction: upiv1.TraceRecord_IN, Peer: in.From,
 		MsgId: in.Msg.GetHead().GetMsgId(), Ts: timestamppb.New(n.now()),
-		AckErr: ack.GetErr(), Summary: Summarize(in.Msg), TxnId: in.Msg.GetTxn().GetId(),
+		AckErr: ack.GetErr(), TxnId: in.Msg.GetTxn().GetId(), // Summary: made by Trace, from the body
 	}
 	_, err = putTrace(tx, rec, in.Method, body)
 	return err

@@ -107,9 +107,16 @@ func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	prefix := []byte(txnID + "\x00")
 	err := n.db.View(func(tx *store.Tx) error {
 		add := func(key, raw []byte) (bool, error) {
-			rec, _, _, err := decodeLog(raw)
+			rec, method, body, err := decodeLog(raw)
 			if err != nil {
 				return false, err
+			}
+			// The summary is made when the trace is read rather than
+			// stored with every message (entries of older files have it).
+			if rec.Summary == "" {
+				if m, err := DecodeFor(method, body); err == nil {
+					rec.Summary = Summarize(m)
+				}
 			}
 			if err := applyTraceAck(tx, key, rec); err != nil {
 				return false, err
