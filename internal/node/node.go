@@ -253,8 +253,9 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
 	}
-	sum := sha256.Sum256(append([]byte(method+"\x00"), body...))
-	key := []byte(head.GetOrgId() + "\x00" + head.GetMsgId())
+	sum := bodySum(method, body)
+	key := make([]byte, 0, len(head.GetOrgId())+1+len(head.GetMsgId()))
+	key = append(append(append(key, head.GetOrgId()...), 0), head.GetMsgId()...)
 
 	var out *upiv1.Ack
 	var refusal *Refusal
@@ -305,11 +306,13 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 }
 
 func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack) error {
-	ab, err := proto.Marshal(ack)
+	v := make([]byte, len(sum), len(sum)+64)
+	copy(v, sum)
+	v, err := proto.MarshalOptions{}.MarshalAppend(v, ack)
 	if err != nil {
 		return err
 	}
-	if err := tx.Put(store.Inbox, key, append(bytes.Clone(sum), ab...)); err != nil {
+	if err := tx.Put(store.Inbox, key, v); err != nil {
 		return err
 	}
 	rec := &upiv1.TraceRecord{
@@ -319,6 +322,17 @@ func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, 
 	}
 	_, err = putTrace(tx, rec, in.Method, body)
 	return err
+}
+
+// bodySum is the sha256 of method "\x00" body: what a repeat of a msg_id
+// must match.
+func bodySum(method string, body []byte) (sum [sha256.Size]byte) {
+	h := sha256.New()
+	h.Write([]byte(method))
+	h.Write([]byte{0})
+	h.Write(body)
+	h.Sum(sum[:0])
+	return sum
 }
 
 // checkHead checks what the runtime itself needs of every message.

@@ -48,10 +48,10 @@ func traceBody(tx *store.Tx, key []byte) ([]byte, error) {
 
 // A trace entry is uvarint(len(record)) ‖ record ‖ method ‖ 0 ‖ body.
 func encodeLog(rec *upiv1.TraceRecord, method string, body []byte) []byte {
-	rb, _ := proto.Marshal(rec) // a TraceRecord always marshals
-	v := make([]byte, 0, 10+len(rb)+len(method)+1+len(body))
-	v = binary.AppendUvarint(v, uint64(len(rb)))
-	v = append(v, rb...)
+	n := proto.Size(rec)
+	v := make([]byte, 0, binary.MaxVarintLen64+n+len(method)+1+len(body))
+	v = binary.AppendUvarint(v, uint64(n))
+	v, _ = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(v, rec) // a TraceRecord always marshals
 	v = append(v, method...)
 	v = append(v, 0)
 	return append(v, body...)
