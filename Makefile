@@ -35,7 +35,8 @@ fuzz:
 ## gen: regenerate gen/ from proto/ (offline once modules are cached)
 gen:
 	rm -rf gen/go gen/openapi/*.json
-	$(BUF) generate
+	$(BUF) generate --path proto/upi
+	$(BUF) generate --template buf.gen.records.yaml --path proto/upisim
 
 ## check-gen: fail when gen/ drifts from proto/ or the protos break lint
 check-gen:

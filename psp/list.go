@@ -19,7 +19,7 @@ func (p *PSP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, er
 	if p.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "PSP %s is not running", p.name)
 	}
-	return node.ListJSON(p.n, store.Txns, after, limit, p.summary)
+	return node.ListRecords(p.n, store.Txns, after, limit, p.summary)
 }
 
 func (p *PSP) summary(r *txnRecord) *upiv1.TxnSummary {

@@ -148,7 +148,7 @@ type valAddResult struct {
 
 func getTxn(tx *store.Tx, id string) (*txnRecord, error) {
 	r := &txnRecord{}
-	ok, err := tx.GetJSON(store.Txns, id, r)
+	ok, err := tx.GetRecord(store.Txns, id, r)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func putTxn(tx *store.Tx, r *txnRecord, now time.Time) error {
 	case r.PayeeHere:
 		r.Role = rolePayee
 	}
-	return tx.PutJSON(store.Txns, r.ID, r)
+	return tx.PutRecord(store.Txns, r.ID, r)
 }
 
 func (r *txnRecord) isCollect() bool { return r.Type == upiv1.Txn_COLLECT.String() }

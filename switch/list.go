@@ -18,7 +18,7 @@ func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string,
 	if s.n == nil {
 		return nil, "", status.Error(codes.Unavailable, "switch is not attached to a node")
 	}
-	return node.ListJSON(s.n, store.Txns, after, limit, (*record).summary)
+	return node.ListRecords(s.n, store.Txns, after, limit, (*record).summary)
 }
 
 // summary is r as AdminService/ListTransactions shows it.

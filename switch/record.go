@@ -59,8 +59,8 @@ const (
 	StateClosed State = "CLOSED"
 )
 
-// record is the switch's state of one transaction, stored as JSON in
-// store.Txns under its txn id.
+// record is the switch's state of one transaction, stored in store.Txns
+// under its txn id (as a recordsv1.SwitchTxn; see record_codec.go).
 type record struct {
 	ID string `json:"id"`
 	// Type is the originator's txn.type: PAY, COLLECT or VAL_ADD.
@@ -208,7 +208,7 @@ type lateNote struct {
 
 func loadRecord(tx *store.Tx, id string) (*record, error) {
 	r := &record{}
-	ok, err := tx.GetJSON(store.Txns, id, r)
+	ok, err := tx.GetRecord(store.Txns, id, r)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func loadRecord(tx *store.Tx, id string) (*record, error) {
 
 func (r *record) save(c *node.Ctx) error {
 	r.Updated = c.Now()
-	return c.Tx.PutJSON(store.Txns, r.ID, r)
+	return c.Tx.PutRecord(store.Txns, r.ID, r)
 }
 
 func (r *record) txnType() upiv1.Txn_Type { return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]) }

@@ -219,12 +219,12 @@ func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin 
 		return nil, pspErr(psp.Name, err)
 	}
 	err = x.n.Update(func(c *node.Ctx) error {
-		if _, err := c.Tx.GetJSON(store.Txns, id, rec); err != nil {
+		if _, err := c.Tx.GetRecord(store.Txns, id, rec); err != nil {
 			return err
 		}
 		if t := resp.GetTransaction(); t != nil && rec.advance(t.GetStatus(), t.GetRrn(), t.GetErrCode()) {
 			rec.Updated = c.Now()
-			if err := c.Tx.PutJSON(store.Txns, id, rec); err != nil {
+			if err := c.Tx.PutRecord(store.Txns, id, rec); err != nil {
 				return err
 			}
 			c.Notify(id)
@@ -250,7 +250,7 @@ func (x *TPAP) ListCollects(_ context.Context, r *upiv1.ListCollectsRequest) (*u
 		prefix := userPrefix(r.GetVpa())
 		return tx.Scan(store.Pending, prefix, func(k, _ []byte) (bool, error) {
 			var rec txnRecord
-			found, err := tx.GetJSON(store.Txns, string(k[len(prefix):]), &rec)
+			found, err := tx.GetRecord(store.Txns, string(k[len(prefix):]), &rec)
 			if err != nil {
 				return false, err
 			}
@@ -316,7 +316,7 @@ func (x *TPAP) ListNotifications(_ context.Context, r *upiv1.ListNotificationsRe
 	err := x.n.View(func(tx *store.Tx) error {
 		return tx.Scan(store.Notifications, userPrefix(r.GetVpa()), func(_, v []byte) (bool, error) {
 			var nr notifRecord
-			if err := unmarshalJSON(v, &nr); err != nil {
+			if err := store.DecodeRecord(v, &nr); err != nil {
 				return false, err
 			}
 			out.Notifications = append(out.Notifications, nr.proto())
@@ -376,7 +376,7 @@ func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
 	var found bool
 	err := x.n.View(func(tx *store.Tx) error {
 		var err error
-		found, err = tx.GetJSON(store.Txns, id, &rec)
+		found, err = tx.GetRecord(store.Txns, id, &rec)
 		return err
 	})
 	if err != nil {
@@ -400,7 +400,7 @@ func (x *TPAP) recordStarted(psp string, t *upiv1.Transaction, asked txnRecord) 
 	var rec txnRecord
 	err := x.n.Update(func(c *node.Ctx) error {
 		asked.Created, asked.Updated = c.Now(), c.Now()
-		found, err := c.Tx.GetJSON(store.Txns, t.GetTxnId(), &rec)
+		found, err := c.Tx.GetRecord(store.Txns, t.GetTxnId(), &rec)
 		if err != nil {
 			return err
 		}
@@ -414,7 +414,7 @@ func (x *TPAP) recordStarted(psp string, t *upiv1.Transaction, asked txnRecord) 
 			rec.PSP = psp
 			rec.Updated = c.Now()
 		}
-		if err := c.Tx.PutJSON(store.Txns, rec.TxnID, &rec); err != nil {
+		if err := c.Tx.PutRecord(store.Txns, rec.TxnID, &rec); err != nil {
 			return err
 		}
 		c.Notify(rec.TxnID)

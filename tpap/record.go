@@ -1,7 +1,6 @@
 package tpap
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
-// txnRecord is the app's record of a transaction (store.Txns, JSON). One
+// txnRecord is the app's record of a transaction (store.Txns; record_codec.go). One
 // record serves every user of the app the transaction involves: with one
 // TPAP in the network, the payer's and the payee's view are the same
 // record.
@@ -38,7 +37,7 @@ type txnRecord struct {
 	Expires *time.Time `json:"expires,omitempty"`
 }
 
-// notifRecord is one stored notification (store.Notifications, JSON).
+// notifRecord is one stored notification (store.Notifications; record_codec.go).
 type notifRecord struct {
 	Kind string    `json:"kind"`
 	TS   time.Time `json:"ts"`
@@ -205,8 +204,6 @@ func userPrefix(vpa string) []byte { return []byte(ids.NormalizeVPA(vpa) + "\x00
 
 // notifKey is the store.Notifications key of a user's seq-th notification.
 func notifKey(vpa string, seq uint64) []byte { return append(userPrefix(vpa), store.U64(seq)...) }
-
-func unmarshalJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func timestampOf(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {

@@ -117,7 +117,7 @@ func (x *TPAP) Handle(c *node.Ctx, in *node.Inbound) error {
 	said := recordFromNotification(m, in.From, c.Now(), x.cfg.Network.Timeouts.CollectExpiryMax)
 
 	var rec txnRecord
-	found, err := c.Tx.GetJSON(store.Txns, said.TxnID, &rec)
+	found, err := c.Tx.GetRecord(store.Txns, said.TxnID, &rec)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (x *TPAP) Handle(c *node.Ctx, in *node.Inbound) error {
 		}
 		return x.storeNotification(c, m, in.From, said)
 	}
-	if err := c.Tx.PutJSON(store.Txns, rec.TxnID, &rec); err != nil {
+	if err := c.Tx.PutRecord(store.Txns, rec.TxnID, &rec); err != nil {
 		return err
 	}
 	// The notification shows what it said, completed from the record.
@@ -182,7 +182,7 @@ func (x *TPAP) storeNotification(c *node.Ctx, m *upiv1.Notification, from string
 		return err
 	}
 	nr := notifRecord{Kind: m.GetKind().String(), TS: c.Now(), From: from, Txn: t}
-	return c.Tx.PutJSON(store.Notifications, string(notifKey(m.GetUserAddr(), seq)), &nr)
+	return c.Tx.PutRecord(store.Notifications, string(notifKey(m.GetUserAddr(), seq)), &nr)
 }
 
 // Fire implements node.Handler. The TPAP sets no timers.
@@ -198,7 +198,7 @@ func (x *TPAP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
 	var found, waiting bool
 	err := x.n.View(func(tx *store.Tx) error {
 		var err error
-		found, err = tx.GetJSON(store.Txns, txnID, &rec)
+		found, err = tx.GetRecord(store.Txns, txnID, &rec)
 		if found && rec.Payer != "" {
 			waiting = tx.Has(store.Pending, pendingKey(rec.Payer, txnID))
 		}

@@ -19,7 +19,7 @@ func (b *Bank) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 	if b.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
 	}
-	out, next, err := node.ListJSON(b.n, store.Txns, after, limit, b.summary)
+	out, next, err := node.ListRecords(b.n, store.Txns, after, limit, b.summary)
 	if err != nil {
 		return nil, "", internal("list transactions", err)
 	}

@@ -42,7 +42,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		return err
 	}
 	setResponseTimeout(netw, o.ResponseTimeout)
-	tuneGC()
+	TuneGC()
 	if o.PprofAddr != "" {
 		stop, err := servePprof(o.PprofAddr)
 		if err != nil {
@@ -101,7 +101,7 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 		return err
 	}
 	setResponseTimeout(netw, o.ResponseTimeout)
-	tuneGC()
+	TuneGC()
 	netw.AssignAddrs(o.PortBase)
 	for _, nd := range netw.Nodes {
 		if hasPortZero(nd.GRPCAddr) || hasPortZero(nd.HTTPAddr) {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -59,8 +58,8 @@ var (
 	ErrOverflow = errors.New("ledger: amount overflow")
 )
 
-// Account is one ledger account, stored as JSON in store.Accounts under its
-// account number.
+// Account is one ledger account, stored in store.Accounts under its account
+// number (record_codec.go).
 type Account struct {
 	AcNum string `json:"ac_num"`
 	IFSC  string `json:"ifsc"`
@@ -71,8 +70,8 @@ type Account struct {
 	BalancePaise int64  `json:"balance_paise"`
 }
 
-// PostingRecord is one movement of money, stored as JSON in store.Postings
-// under its ref.
+// PostingRecord is one movement of money, stored in store.Postings under
+// its ref (record_codec.go).
 type PostingRecord struct {
 	Ref         string    `json:"ref"`
 	From        string    `json:"from"`
@@ -106,13 +105,13 @@ func Open(tx *store.Tx, a Account) error {
 			return err
 		}
 	}
-	return tx.PutJSON(store.Accounts, a.AcNum, a)
+	return tx.PutRecord(store.Accounts, a.AcNum, &a)
 }
 
 // Get returns the account acNum, or an error wrapping ErrNoAccount.
 func Get(tx *store.Tx, acNum string) (Account, error) {
 	var a Account
-	ok, err := tx.GetJSON(store.Accounts, acNum, &a)
+	ok, err := tx.GetRecord(store.Accounts, acNum, &a)
 	if err != nil {
 		return Account{}, err
 	}
@@ -137,7 +136,7 @@ func List(tx *store.Tx) ([]Account, error) {
 	var out []Account
 	err := tx.Scan(store.Accounts, nil, func(k, v []byte) (bool, error) {
 		var a Account
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := store.DecodeRecord(v, &a); err != nil {
 			return false, fmt.Errorf("ledger: decode account %s: %w", k, err)
 		}
 		out = append(out, a)
@@ -212,19 +211,19 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, to)
 	}
 	src.BalancePaise, dst.BalancePaise = newSrc, newDst
-	if err := tx.PutJSON(store.Accounts, from, src); err != nil {
+	if err := tx.PutRecord(store.Accounts, from, &src); err != nil {
 		return err
 	}
-	if err := tx.PutJSON(store.Accounts, to, dst); err != nil {
+	if err := tx.PutRecord(store.Accounts, to, &dst); err != nil {
 		return err
 	}
-	return tx.PutJSON(store.Postings, ref, PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, TS: ts.UTC()})
+	return tx.PutRecord(store.Postings, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, TS: ts.UTC()})
 }
 
 // Posting returns the posting stored under ref and whether there is one.
 func Posting(tx *store.Tx, ref string) (PostingRecord, bool, error) {
 	var p PostingRecord
-	ok, err := tx.GetJSON(store.Postings, ref, &p)
+	ok, err := tx.GetRecord(store.Postings, ref, &p)
 	return p, ok, err
 }
 

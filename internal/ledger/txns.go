@@ -24,7 +24,7 @@ const (
 // "DEBIT:<txn>", "CREDIT:<txn>", "REVERSAL:<txn>".
 func PostingRef(leg, txnID string) string { return leg + ":" + txnID }
 
-// TxnRecord is a bank's record of one transaction (store.Txns, JSON, keyed
+// TxnRecord is a bank's record of one transaction (store.Txns, keyed
 // by txn id): the outcome of each leg it answered. The remitter role writes
 // Debit and Reversal, the beneficiary role Credit; an on-us transaction
 // (payer and payee at the same bank) has both. A leg is decided once; a
@@ -103,7 +103,7 @@ func (r *TxnRecord) SetLeg(l *Leg) {
 // GetTxn returns the record of txnID and whether there is one.
 func GetTxn(tx *store.Tx, txnID string) (*TxnRecord, bool, error) {
 	r := &TxnRecord{}
-	ok, err := tx.GetJSON(store.Txns, txnID, r)
+	ok, err := tx.GetRecord(store.Txns, txnID, r)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
@@ -111,7 +111,7 @@ func GetTxn(tx *store.Tx, txnID string) (*TxnRecord, bool, error) {
 }
 
 // PutTxn stores r.
-func PutTxn(tx *store.Tx, r *TxnRecord) error { return tx.PutJSON(store.Txns, r.TxnID, r) }
+func PutTxn(tx *store.Tx, r *TxnRecord) error { return tx.PutRecord(store.Txns, r.TxnID, r) }
 
 // approvalSeqKey is the store.Meta key of the approval number counter.
 const approvalSeqKey = "ledger.approval_seq"

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
@@ -139,16 +138,19 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 	return resp, nil
 }
 
-// ListJSON is a TxnLister's page of n's bucket b, whose values are JSON
-// records of type T keyed by txn id: ListPage, each record made into a
-// summary by fn.
-func ListJSON[T any](n *Node, b store.Bucket, after string, limit int, fn func(*T) *upiv1.TxnSummary) ([]*upiv1.TxnSummary, string, error) {
+// ListRecords is a TxnLister's page of n's bucket b, whose values are
+// records (store.Record) keyed by txn id: ListPage, each record made into
+// a summary by fn.
+func ListRecords[T any, P interface {
+	*T
+	store.Record
+}](n *Node, b store.Bucket, after string, limit int, fn func(P) *upiv1.TxnSummary) ([]*upiv1.TxnSummary, string, error) {
 	var out []*upiv1.TxnSummary
 	var next string
 	err := n.View(func(tx *store.Tx) (err error) {
 		out, next, err = ListPage(tx, b, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
-			r := new(T)
-			if err := json.Unmarshal(v, r); err != nil {
+			r := P(new(T))
+			if err := store.DecodeRecord(v, r); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
 			return fn(r), nil

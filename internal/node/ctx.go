@@ -93,7 +93,7 @@ func (c *Ctx) Send(to, method string, m Message) error {
 	rec := &upiv1.TraceRecord{
 		Node: c.n.name, Api: api, Direction: upiv1.TraceRecord_OUT, Peer: to,
 		MsgId: m.GetHead().GetMsgId(), Ts: timestamppb.New(c.now),
-		Summary: Summarize(m), TxnId: m.GetTxn().GetId(), Note: f.String(),
+		TxnId: m.GetTxn().GetId(), Note: f.String(), // Summary: made by Trace, from the body
 	}
 	traceKey, err := putTrace(c.Tx, rec, method, body)
 	if err != nil || f.Drop {

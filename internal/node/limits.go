@@ -147,7 +147,7 @@ func safeHandle(h Handler, c *Ctx, in *Inbound) (err error) {
 // role's Validate's business.
 func CheckLimits(m Message) error {
 	unknown := 0
-	if err := checkFields(m.ProtoReflect(), "", &unknown); err != nil {
+	if err := checkFields(m.ProtoReflect(), nil, &unknown); err != nil {
 		return err
 	}
 	if unknown > MaxUnknownBytes {
@@ -162,83 +162,108 @@ func CheckLimits(m Message) error {
 	return nil
 }
 
-func checkFields(m protoreflect.Message, path string, unknown *int) error {
+// fieldPath is where a message field lies in the message checked: nil for
+// the message itself, else its parent's path and the field (and index in
+// a list, or -1). It lives on the stack; its text, "payer.creds[0].", is
+// only made for an error, so that a message within the limits costs no
+// allocations for names.
+type fieldPath struct {
+	parent *fieldPath
+	fd     protoreflect.FieldDescriptor
+	i      int
+}
+
+func (p *fieldPath) String() string {
+	if p == nil {
+		return ""
+	}
+	return fieldName(p.parent, p.fd, p.i) + "."
+}
+
+func checkFields(m protoreflect.Message, at *fieldPath, unknown *int) error {
 	*unknown += len(m.GetUnknown())
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	// The fields by index rather than with m.Range, whose callback would be
+	// a closure on the heap (with at and err) for every message checked.
+	fds := m.Descriptor().Fields()
+	for j := range fds.Len() {
+		fd := fds.Get(j)
+		if !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
 		switch {
 		case fd.IsList():
 			l := v.List()
 			if l.Len() > MaxRepeated {
-				err = Refuse("%s has %d elements; at most %d are allowed", fieldName(path, fd, -1), l.Len(), MaxRepeated)
-				break
+				return Refuse("%s has %d elements; at most %d are allowed", fieldName(at, fd, -1), l.Len(), MaxRepeated)
 			}
-			for i := 0; i < l.Len() && err == nil; i++ {
-				err = checkValue(fd, l.Get(i), path, i, unknown)
+			for i := 0; i < l.Len(); i++ {
+				if err := checkValue(fd, l.Get(i), at, i, unknown); err != nil {
+					return err
+				}
 			}
 		case fd.IsMap(): // no network message has one yet
 			if v.Map().Len() > MaxRepeated {
-				err = Refuse("%s has %d entries; at most %d are allowed", fieldName(path, fd, -1), v.Map().Len(), MaxRepeated)
+				return Refuse("%s has %d entries; at most %d are allowed", fieldName(at, fd, -1), v.Map().Len(), MaxRepeated)
 			}
 		default:
-			err = checkValue(fd, v, path, -1, unknown)
+			if err := checkValue(fd, v, at, -1, unknown); err != nil {
+				return err
+			}
 		}
-		return err == nil
-	})
-	return err
+	}
+	return nil
 }
 
 // fieldName is the path of a field in errors: "payer.creds[0].data".
-// It is only made for an error, so that a message within the limits costs
-// no allocations for names.
-func fieldName(path string, fd protoreflect.FieldDescriptor, i int) string {
+func fieldName(at *fieldPath, fd protoreflect.FieldDescriptor, i int) string {
 	if i < 0 {
-		return path + string(fd.Name())
+		return at.String() + string(fd.Name())
 	}
-	return fmt.Sprintf("%s%s[%d]", path, fd.Name(), i)
+	return fmt.Sprintf("%s%s[%d]", at, fd.Name(), i)
 }
 
-func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, path string, i int, unknown *int) error {
+func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *fieldPath, i int, unknown *int) error {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		return checkString(fd, v.String(), path, i)
+		return checkString(fd, v.String(), at, i)
 	case protoreflect.BytesKind:
 		if l := len(v.Bytes()); l > MaxBlobBytes {
-			return Refuse("%s is %d bytes long; at most %d are allowed", fieldName(path, fd, i), l, MaxBlobBytes)
+			return Refuse("%s is %d bytes long; at most %d are allowed", fieldName(at, fd, i), l, MaxBlobBytes)
 		}
 	case protoreflect.EnumKind:
 		if fd.Enum().Values().ByNumber(v.Enum()) == nil {
-			return Refuse("%s %d is not a value of %s", fieldName(path, fd, i), v.Enum(), fd.Enum().FullName())
+			return Refuse("%s %d is not a value of %s", fieldName(at, fd, i), v.Enum(), fd.Enum().FullName())
 		}
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		a := v.Int()
 		if (a < 0 || a > MaxAmountPaise) && strings.HasSuffix(string(fd.Name()), "_paise") {
 			if a < 0 {
-				return Refuse("%s %d is negative", fieldName(path, fd, i), a)
+				return Refuse("%s %d is negative", fieldName(at, fd, i), a)
 			}
-			return Refuse("%s %d is more than the largest amount, %s rupees", fieldName(path, fd, i), a, ids.FormatPaise(MaxAmountPaise))
+			return Refuse("%s %d is more than the largest amount, %s rupees", fieldName(at, fd, i), a, ids.FormatPaise(MaxAmountPaise))
 		}
 	case protoreflect.Int32Kind:
 		if e := v.Int(); (e < 0 || e > MaxExpireMinutes) && fd.FullName() == "upi.v1.Txn.expire_after_minutes" {
-			return Refuse("%s %d is out of range 0..%d (45 days)", fieldName(path, fd, i), e, MaxExpireMinutes)
+			return Refuse("%s %d is out of range 0..%d (45 days)", fieldName(at, fd, i), e, MaxExpireMinutes)
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		if fd.Message().FullName() == "google.protobuf.Timestamp" {
-			return checkTimestamp(v.Message(), path, fd, i)
+			return checkTimestamp(v.Message(), at, fd, i)
 		}
-		return checkFields(v.Message(), fieldName(path, fd, i)+".", unknown)
+		return checkFields(v.Message(), &fieldPath{parent: at, fd: fd, i: i}, unknown)
 	}
 	return nil
 }
 
-func checkString(fd protoreflect.FieldDescriptor, s, path string, i int) error {
+func checkString(fd protoreflect.FieldDescriptor, s string, at *fieldPath, i int) error {
 	if !utf8.ValidString(s) {
-		return Refuse("%s is not valid UTF-8", fieldName(path, fd, i))
+		return Refuse("%s is not valid UTF-8", fieldName(at, fd, i))
 	}
 	if limit, ok := charLimits[fd.FullName()]; ok {
 		if len(s) > limit { // else it has at most limit characters
 			if n := utf8.RuneCountInString(s); n > limit {
-				return Refuse("%s is %d characters long; at most %d are allowed", fieldName(path, fd, i), n, limit)
+				return Refuse("%s is %d characters long; at most %d are allowed", fieldName(at, fd, i), n, limit)
 			}
 		}
 	} else {
@@ -247,12 +272,12 @@ func checkString(fd protoreflect.FieldDescriptor, s, path string, i int) error {
 			limit = MaxStringBytes
 		}
 		if len(s) > limit {
-			return Refuse("%s is %d bytes long; at most %d are allowed", fieldName(path, fd, i), len(s), limit)
+			return Refuse("%s is %d bytes long; at most %d are allowed", fieldName(at, fd, i), len(s), limit)
 		}
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			return Refuse("%s contains the control character %U", fieldName(path, fd, i), r)
+			return Refuse("%s contains the control character %U", fieldName(at, fd, i), r)
 		}
 	}
 	return nil
@@ -260,15 +285,15 @@ func checkString(fd protoreflect.FieldDescriptor, s, path string, i int) error {
 
 // checkTimestamp checks a google.protobuf.Timestamp by its fields (seconds
 // = 1, nanos = 2), so it needs no concrete type.
-func checkTimestamp(m protoreflect.Message, path string, fd protoreflect.FieldDescriptor, i int) error {
+func checkTimestamp(m protoreflect.Message, at *fieldPath, fd protoreflect.FieldDescriptor, i int) error {
 	fields := m.Descriptor().Fields()
 	secs := m.Get(fields.ByNumber(1)).Int()
 	nanos := m.Get(fields.ByNumber(2)).Int()
 	if nanos < 0 || nanos > 999_999_999 {
-		return Refuse("%s has nanos %d, out of range 0..999999999", fieldName(path, fd, i), nanos)
+		return Refuse("%s has nanos %d, out of range 0..999999999", fieldName(at, fd, i), nanos)
 	}
 	if secs < minTimestamp.Unix() || secs >= maxTimestamp.Unix() {
-		return Refuse("%s (%d seconds since 1970) is not between %d and %d", fieldName(path, fd, i), secs, minTimestamp.Year(), maxTimestamp.Year())
+		return Refuse("%s (%d seconds since 1970) is not between %d and %d", fieldName(at, fd, i), secs, minTimestamp.Year(), maxTimestamp.Year())
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func reqPay() *upiv1.ReqPay {
 func assertNothingStored(t *testing.T, n *node.Node, h *counter) {
 	t.Helper()
 	assert.EqualValues(t, 0, h.calls.Load(), "the handler must not run")
-	for _, b := range []store.Bucket{store.Inbox, store.Trace, store.Outbox, store.Meta, store.Txns, store.Timers} {
+	for _, b := range []store.Bucket{store.Inbox, store.Trace, store.TraceByTxn, store.TraceAcks, store.Outbox, store.Meta, store.Txns, store.Timers} {
 		assert.Equal(t, 0, keys(t, n, b), "bucket %s", b)
 	}
 }

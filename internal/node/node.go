@@ -153,6 +153,7 @@ type Node struct {
 
 	timerWake chan struct{}
 	sendSem   chan struct{}
+	sendQ     chan outboxEntry
 
 	startOnce, stopOnce sync.Once
 	// stopMu orders deliver's wg.Add before Stop's wg.Wait; after Stop,
@@ -160,6 +161,10 @@ type Node struct {
 	stopMu  sync.Mutex
 	stopped bool
 }
+
+// sendWorkers is the number of goroutines that make first delivery
+// attempts (see deliver).
+const sendWorkers = 64
 
 // New makes a node; Start starts its loops.
 func New(cfg Config) *Node {
@@ -188,6 +193,7 @@ func New(cfg Config) *Node {
 		ctx: ctx, cancel: cancel,
 		timerWake: make(chan struct{}, 1),
 		sendSem:   make(chan struct{}, 1024),
+		sendQ:     make(chan outboxEntry),
 	}
 }
 
@@ -215,12 +221,21 @@ func (n *Node) Start() error {
 				if derr != nil {
 					return false, derr
 				}
+				if e.Body == nil {
+					if e.Body, derr = traceBody(tx, e.TraceKey); derr != nil {
+						return false, fmt.Errorf("outbox entry %d: %w", e.Seq, derr)
+					}
+				}
 				pending = append(pending, e)
 				return true, nil
 			})
 		})
 		if err != nil {
 			return
+		}
+		n.wg.Add(sendWorkers)
+		for range sendWorkers {
+			go n.sendWorker()
 		}
 		for _, e := range pending {
 			n.deliver(e)
@@ -282,8 +297,9 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
 	}
-	sum := sha256.Sum256(append([]byte(method+"\x00"), body...))
-	key := []byte(head.GetOrgId() + "\x00" + head.GetMsgId())
+	sum := bodySum(method, body)
+	key := make([]byte, 0, len(head.GetOrgId())+1+len(head.GetMsgId()))
+	key = append(append(append(key, head.GetOrgId()...), 0), head.GetMsgId()...)
 	act := n.cfg.Rules.OnReceive(api, in.From, m)
 
 	var out *upiv1.Ack
@@ -352,8 +368,10 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 
 // traceRepeat adds an IN record for a message answered from the inbox, so
 // duplicates show in the trace. It rides on the next commit (UpdateLazy).
+// The record keeps its summary, as it keeps no body.
 func (n *Node) traceRepeat(in *Inbound, ack *upiv1.Ack, note string) {
 	rec := n.inRecord(in, ack, note)
+	rec.Summary = Summarize(in.Msg)
 	err := n.db.UpdateLazy(func(tx *store.Tx) error {
 		_, err := putTrace(tx, rec, in.Method, nil)
 		return err
@@ -367,21 +385,34 @@ func (n *Node) inRecord(in *Inbound, ack *upiv1.Ack, note string) *upiv1.TraceRe
 	return &upiv1.TraceRecord{
 		Node: n.name, Api: in.API, Direction: upiv1.TraceRecord_IN, Peer: in.From,
 		MsgId: in.Msg.GetHead().GetMsgId(), Ts: timestamppb.New(n.now()),
-		AckErr: ack.GetErr(), Summary: Summarize(in.Msg), TxnId: in.Msg.GetTxn().GetId(), Note: note,
+		AckErr: ack.GetErr(), TxnId: in.Msg.GetTxn().GetId(), Note: note, // Summary: made by Trace, from the body
 	}
 }
 
 // storeIn stores a received message in the inbox with its ack, and in the
 // trace; it returns the trace record's key.
 func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack, note string) ([]byte, error) {
-	ab, err := proto.Marshal(ack)
+	v := make([]byte, len(sum), len(sum)+64)
+	copy(v, sum)
+	v, err := proto.MarshalOptions{}.MarshalAppend(v, ack)
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Put(store.Inbox, key, append(bytes.Clone(sum), ab...)); err != nil {
+	if err := tx.Put(store.Inbox, key, v); err != nil {
 		return nil, err
 	}
 	return putTrace(tx, n.inRecord(in, ack, note), in.Method, body)
+}
+
+// bodySum is the sha256 of method "\x00" body: what a repeat of a msg_id
+// must match.
+func bodySum(method string, body []byte) (sum [sha256.Size]byte) {
+	h := sha256.New()
+	h.Write([]byte(method))
+	h.Write([]byte{0})
+	h.Write(body)
+	h.Sum(sum[:0])
+	return sum
 }
 
 // checkHead checks what the runtime itself needs of every message.

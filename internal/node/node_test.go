@@ -252,7 +252,7 @@ func TestReceiveBadMessages(t *testing.T) {
 			assert.Equal(t, "ReqHbt", ack.GetApi())
 			assert.Equal(t, m.GetHead().GetMsgId(), ack.GetReqMsgId())
 			assert.EqualValues(t, 0, h.calls.Load(), "handler must not run")
-			for _, b := range []store.Bucket{store.Inbox, store.Trace, store.Meta, store.Outbox} {
+			for _, b := range []store.Bucket{store.Inbox, store.Trace, store.TraceByTxn, store.TraceAcks, store.Meta, store.Outbox} {
 				assert.Equal(t, 0, keys(t, n, b), "bucket %s", b)
 			}
 		})

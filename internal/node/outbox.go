@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -21,21 +19,23 @@ type outboxEntry struct {
 	To       string
 	Method   string
 	TraceKey []byte
-	Body     []byte
+	// Body is not stored in the outbox: the trace entry at TraceKey holds
+	// it (decodeOutbox leaves it empty for Start to fill in).
+	Body []byte
 
 	// NotBefore delays the first attempt (fault.Fault.Delay).
 	NotBefore time.Time
 	// FailSends and LoseAcks are how many attempts fail before sending and
 	// how many acks are lost after; Duplicate delivers it once more after
-	// its ack (fault.Fault).
+	// its ack (fault.Fault). Attempts count them down.
 	FailSends, LoseAcks int
 	Duplicate           bool
 }
 
 // encode: len(To) To len(Method) Method len(TraceKey) TraceKey len(opts)
-// opts Body, lengths as uvarints; opts is empty for an entry without
-// faults, else uvarint(NotBefore unix ns) uvarint(FailSends)
-// uvarint(LoseAcks) byte(Duplicate).
+// opts, lengths as uvarints; opts is empty for an entry without faults,
+// else uvarint(NotBefore unix ns) uvarint(FailSends) uvarint(LoseAcks)
+// byte(Duplicate).
 func (e outboxEntry) encode() []byte {
 	var opts []byte
 	if !e.NotBefore.IsZero() || e.FailSends > 0 || e.LoseAcks > 0 || e.Duplicate {
@@ -52,12 +52,12 @@ func (e outboxEntry) encode() []byte {
 		}
 		opts = append(opts, dup)
 	}
-	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+len(e.Body)+8)
+	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+4)
 	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey, opts} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return append(b, e.Body...)
+	return b
 }
 
 var errCorrupt = errors.New("node: corrupt outbox entry")
@@ -72,6 +72,9 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 		}
 		parts[i] = append([]byte(nil), v[n:n+int(l)]...)
 		v = v[n+int(l):]
+	}
+	if len(v) > 0 {
+		return e, errCorrupt
 	}
 	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
 	if opts := parts[3]; len(opts) > 0 {
@@ -91,14 +94,21 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 		}
 		e.FailSends, e.LoseAcks, e.Duplicate = int(vals[1]), int(vals[2]), opts[0] == 1
 	}
-	e.Body = append([]byte(nil), v...)
 	return e, nil
 }
 
 // deliver sends e until its receiver acks it (or the node stops), then
-// records the ack and removes e from the outbox. Its faults are applied on
-// the way: the delay, the failed sends, the lost acks, the duplicate. After
-// a restart they apply again, from the start.
+// records the ack and removes e from the outbox. Its faults apply on the
+// way: the delay, the failed sends, the lost acks, the duplicate; after a
+// restart they apply again, from the start (a delay from when it was
+// queued).
+//
+// An idle one of the node's sender goroutines (sendWorkers, started by
+// Start) makes the first attempt, so that a message does not cost a new
+// goroutine whose stack grows anew in the gRPC client. When none is idle
+// (sendQ is unbuffered: nothing waits behind a slow send), an attempt
+// fails, or e is delayed, the message gets its own goroutine that retries
+// with backoff.
 func (n *Node) deliver(e outboxEntry) {
 	n.stopMu.Lock()
 	if n.stopped { // e stays in the outbox; the next Start sends it
@@ -107,63 +117,56 @@ func (n *Node) deliver(e outboxEntry) {
 	}
 	n.wg.Add(1)
 	n.stopMu.Unlock()
-	go func() {
-		defer n.wg.Done()
-		if wait := e.NotBefore.Sub(n.now()); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-n.ctx.Done():
-				t.Stop()
-				return
-			}
-		}
+	if e.NotBefore.After(n.now()) {
+		go n.retry(e, 0)
+		return
+	}
+	select {
+	case n.sendQ <- e:
+	default:
+		go n.retry(e, 0)
+	}
+}
+
+// sendWorker makes first delivery attempts until the node stops.
+func (n *Node) sendWorker() {
+	defer n.wg.Done()
+	for {
 		select {
-		case n.sendSem <- struct{}{}:
+		case e := <-n.sendQ:
+			if n.attempt(&e, 1) {
+				n.wg.Done()
+			} else {
+				go n.retry(e, 1)
+			}
 		case <-n.ctx.Done():
 			return
 		}
-		defer func() { <-n.sendSem }()
-		out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
-		backoff := n.cfg.RetryMin
-		failSends, loseAcks := e.FailSends, e.LoseAcks
-		for attempt := 1; ; attempt++ {
-			var ack *upiv1.Ack
-			var err error
-			if failSends > 0 {
-				failSends--
-				err = errFaultSend
-			} else {
-				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-				ack, err = n.tr.Send(ctx, out)
-				cancel()
-				if err == nil && loseAcks > 0 {
-					loseAcks--
-					err = errFaultAck
-				}
-			}
-			if err == nil {
-				if ack.GetErr() != "" {
-					n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
-				}
-				if rh, ok := n.h.(RefusalHandler); !ok || ack.GetErr() == "" || !n.refused(rh, e, ack) {
-					n.recordAck(e, ack)
-				}
-				if e.Duplicate {
-					ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-					if _, err := n.tr.Send(ctx, out); err != nil && n.ctx.Err() == nil {
-						n.log.Debug("duplicate not delivered", "to", e.To, "method", e.Method, "err", err)
-					}
-					cancel()
-				}
-				return
-			}
-			if n.ctx.Err() != nil {
-				return
-			}
-			if attempt == 1 || attempt%10 == 0 {
-				n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
-			}
+	}
+}
+
+// retry sends e, after tried failed attempts (and its delay, if any), until
+// it is acked or the node stops, backing off between attempts.
+func (n *Node) retry(e outboxEntry, tried int) {
+	defer n.wg.Done()
+	if wait := e.NotBefore.Sub(n.now()); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	select {
+	case n.sendSem <- struct{}{}:
+	case <-n.ctx.Done():
+		return
+	}
+	defer func() { <-n.sendSem }()
+	backoff := n.cfg.RetryMin
+	for attempt := tried + 1; ; attempt++ {
+		if attempt > 1 {
 			select {
 			case <-time.After(backoff):
 			case <-n.ctx.Done():
@@ -171,7 +174,55 @@ func (n *Node) deliver(e outboxEntry) {
 			}
 			backoff = min(backoff*2, n.cfg.RetryMax)
 		}
-	}()
+		if n.attempt(&e, attempt) {
+			return
+		}
+	}
+}
+
+// attempt sends e once. It reports whether e is done with: acked (the ack
+// is recorded, a refusal handled, a duplicate sent) or the node is
+// stopping. A failed send or a lost ack that e's faults ask for counts
+// down its FailSends or LoseAcks.
+func (n *Node) attempt(e *outboxEntry, attempt int) bool {
+	out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
+	var ack *upiv1.Ack
+	var err error
+	if e.FailSends > 0 {
+		e.FailSends--
+		err = errFaultSend
+	} else {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+		ack, err = n.tr.Send(ctx, out)
+		cancel()
+		if err == nil && e.LoseAcks > 0 {
+			e.LoseAcks--
+			err = errFaultAck
+		}
+	}
+	if err == nil {
+		if ack.GetErr() != "" {
+			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
+		}
+		if rh, ok := n.h.(RefusalHandler); !ok || ack.GetErr() == "" || !n.refused(rh, *e, ack) {
+			n.recordAck(*e, ack)
+		}
+		if e.Duplicate {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+			if _, err := n.tr.Send(ctx, out); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("duplicate not delivered", "to", e.To, "method", e.Method, "err", err)
+			}
+			cancel()
+		}
+		return true
+	}
+	if n.ctx.Err() != nil {
+		return true
+	}
+	if attempt == 1 || attempt%10 == 0 {
+		n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
+	}
+	return false
 }
 
 // The errors of attempts the fault layer fails on purpose.
@@ -180,20 +231,17 @@ var (
 	errFaultAck  = errors.New("fault: ack lost after the receiver stored the message")
 )
 
-// recordAck removes e from the outbox and notes the ack on its trace entry.
+// recordAck removes e from the outbox and notes the ack of its trace entry.
 // The write rides on the node's next commit (UpdateLazy): if a crash loses
 // it, the entry is resent after restart and the receiver answers the resend
 // from its inbox, so nothing is applied twice.
 func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
-	acked := timestamppb.New(n.now())
+	acked := n.now()
 	err := n.db.UpdateLazy(func(tx *store.Tx) error {
 		if err := tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
 			return err
 		}
-		return updateTrace(tx, e.TraceKey, func(rec *upiv1.TraceRecord) {
-			rec.Acked = acked
-			rec.AckErr = ack.GetErr()
-		})
+		return putTraceAck(tx, e.TraceKey, acked, ack.GetErr())
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		n.log.Error("record ack", "err", err)
@@ -209,15 +257,12 @@ func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) bool {
 		n.log.Error("refused message does not decode", "method", e.Method, "err", err)
 		return false
 	}
-	acked := timestamppb.New(n.now())
+	acked := n.now()
 	err = n.Update(func(c *Ctx) error {
 		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
 			return err
 		}
-		err := updateTrace(c.Tx, e.TraceKey, func(rec *upiv1.TraceRecord) {
-			rec.Acked, rec.AckErr = acked, ack.GetErr()
-		})
-		if err != nil {
+		if err := putTraceAck(c.Tx, e.TraceKey, acked, ack.GetErr()); err != nil {
 			return err
 		}
 		api := e.Method[strings.LastIndexByte(e.Method, '/')+1:]

@@ -6,34 +6,52 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
 )
 
-// putTrace stores a message in the node's trace under its transaction and
-// returns the key.
+// putTrace stores a message in the node's trace, indexed by its
+// transaction, and returns its key.
 func putTrace(tx *store.Tx, rec *upiv1.TraceRecord, method string, body []byte) ([]byte, error) {
 	seq, err := tx.NextSeq(store.Trace)
 	if err != nil {
 		return nil, err
 	}
-	key := append([]byte(rec.GetTxnId()+"\x00"), store.U64(seq)...)
+	key := store.U64(seq)
 	if err := tx.Put(store.Trace, key, encodeLog(rec, method, body)); err != nil {
+		return nil, err
+	}
+	txn := rec.GetTxnId()
+	ik := make([]byte, 0, len(txn)+1+len(key))
+	ik = append(append(append(ik, txn...), 0), key...)
+	if err := tx.Put(store.TraceByTxn, ik, []byte{}); err != nil {
 		return nil, err
 	}
 	return key, nil
 }
 
+// traceBody returns the body of the trace entry at key.
+func traceBody(tx *store.Tx, key []byte) ([]byte, error) {
+	raw := tx.Get(store.Trace, key)
+	if raw == nil {
+		return nil, errCorruptLog
+	}
+	_, _, body, err := decodeLog(raw)
+	return body, err
+}
+
 // A trace entry is uvarint(len(record)) ‖ record ‖ method ‖ 0 ‖ body.
 func encodeLog(rec *upiv1.TraceRecord, method string, body []byte) []byte {
-	rb, _ := proto.Marshal(rec) // a TraceRecord always marshals
-	v := make([]byte, 0, 10+len(rb)+len(method)+1+len(body))
-	v = binary.AppendUvarint(v, uint64(len(rb)))
-	v = append(v, rb...)
+	n := proto.Size(rec)
+	v := make([]byte, 0, binary.MaxVarintLen64+n+len(method)+1+len(body))
+	v = binary.AppendUvarint(v, uint64(n))
+	v, _ = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(v, rec) // a TraceRecord always marshals
 	v = append(v, method...)
 	v = append(v, 0)
 	return append(v, body...)
@@ -58,7 +76,9 @@ func decodeLog(v []byte) (rec *upiv1.TraceRecord, method string, body []byte, er
 	return rec, string(rest[:i]), rest[i+1:], nil
 }
 
-// updateTrace changes the TraceRecord of the trace entry at key.
+// updateTrace changes the TraceRecord of the trace entry at key, rewriting
+// the entry (for the rare notes a handler adds, Ctx.NoteReceived; acks go
+// in store.TraceAcks).
 func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) error {
 	raw := tx.Get(store.Trace, key)
 	if raw == nil {
@@ -72,19 +92,62 @@ func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) erro
 	return tx.Put(store.Trace, key, encodeLog(rec, method, body))
 }
 
+// putTraceAck notes that the message of the trace entry at key was acked
+// at `at`, with the ack's err, in store.TraceAcks: a small entry appended
+// rather than the rewrite of the trace entry (its record and body).
+func putTraceAck(tx *store.Tx, key []byte, at time.Time, ackErr string) error {
+	v := make([]byte, 8, 8+len(ackErr))
+	binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
+	return tx.Put(store.TraceAcks, key, append(v, ackErr...))
+}
+
+// applyTraceAck sets rec's Acked and AckErr from the store.TraceAcks entry
+// of key, if there is one.
+func applyTraceAck(tx *store.Tx, key []byte, rec *upiv1.TraceRecord) error {
+	v := tx.Get(store.TraceAcks, key)
+	if v == nil {
+		return nil
+	}
+	if len(v) < 8 {
+		return errCorruptLog
+	}
+	rec.Acked = timestamppb.New(time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	rec.AckErr = string(v[8:])
+	return nil
+}
+
 // Trace lists every message this node stored for a transaction, in the
 // order stored.
 func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	var out []*upiv1.TraceRecord
 	prefix := []byte(txnID + "\x00")
 	err := n.db.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Trace, prefix, func(_, raw []byte) (bool, error) {
-			rec, _, _, err := decodeLog(raw)
+		add := func(key, raw []byte) (bool, error) {
+			rec, method, body, err := decodeLog(raw)
 			if err != nil {
+				return false, err
+			}
+			// The summary is made when the trace is read rather than
+			// stored with every message (a repeat, stored without its
+			// body, keeps its own).
+			if rec.Summary == "" {
+				if m, err := DecodeFor(method, body); err == nil {
+					rec.Summary = Summarize(m)
+				}
+			}
+			if err := applyTraceAck(tx, key, rec); err != nil {
 				return false, err
 			}
 			out = append(out, rec)
 			return true, nil
+		}
+		return tx.Scan(store.TraceByTxn, prefix, func(k, _ []byte) (bool, error) {
+			key := k[len(prefix):]
+			raw := tx.Get(store.Trace, key)
+			if raw == nil {
+				return false, errCorruptLog
+			}
+			return add(key, raw)
 		})
 	})
 	return out, err

@@ -17,11 +17,20 @@ const (
 	// TimerNames: name → its key in Timers, so a timer can be reset or
 	// cancelled by name.
 	TimerNames Bucket = "timer_names"
-	// Trace: txn_id "\x00" seq (8 bytes) → every message the node received
-	// or queued, with its TraceRecord, method and body. Transaction ids begin
-	// with their creation time, so new keys land near the end of the bucket
-	// and a commit rewrites few pages.
+	// Trace: seq (8 bytes) → every message the node received or queued,
+	// with its TraceRecord, method and body (the outbox points here for
+	// the body). Keys only grow, so a commit appends to the last pages of
+	// the bucket.
 	Trace Bucket = "trace"
+	// TraceByTxn: txn_id "\x00" seq (8 bytes) → empty. The index of Trace by
+	// transaction: small entries, so the transactions in flight share few
+	// pages.
+	TraceByTxn Bucket = "trace_by_txn"
+	// TraceAcks: trace key → when the receiver acked the message of that
+	// (outbound) trace entry: unix nanos (8 bytes) ‖ the ack's err. Kept
+	// apart so that noting an ack appends a few bytes instead of rewriting
+	// the entry.
+	TraceAcks Bucket = "trace_acks"
 	// Meta: counters and small settings (sequence numbers, seeded flag).
 	Meta Bucket = "meta"
 )
@@ -50,6 +59,24 @@ const (
 
 // all lists every bucket; Open creates them.
 var all = []Bucket{
-	Inbox, Outbox, Timers, TimerNames, Trace, Meta,
+	Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, TraceAcks, Meta,
 	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
+}
+
+// appendFill is the fill factor of buckets whose keys are appended at one or
+// a few places (sequence numbers, ids that begin with the clock): a page
+// that overflows is split full rather than half full (bbolt's default), so
+// the bucket has about half as many pages and a commit writes about half as
+// many new ones.
+const appendFill = 1.0
+
+// fillPercent lists the buckets that do not use bbolt's default fill factor.
+var fillPercent = map[Bucket]float64{
+	Inbox:         appendFill,
+	Outbox:        appendFill,
+	Trace:         appendFill,
+	TraceByTxn:    appendFill,
+	TraceAcks:     appendFill,
+	Postings:      appendFill,
+	Notifications: appendFill,
 }
