@@ -334,7 +334,7 @@ func newFlow(seed int64, i int, spread time.Duration, total int64, cfg *config.N
 
 // newRestarts plans restarts over the run: first the switch and both banks
 // (in an order of the seed), then nodes of the seed's choosing, every one
-// down for 20 to 300ms.
+// down for 20 to 300ms, and a quarter of the time a second node with it.
 func newRestarts(seed int64, spread time.Duration, flows int, cfg *config.Network) []restart {
 	r := rngFor(seed, "restarts")
 	var names []string
@@ -357,6 +357,9 @@ func newRestarts(seed int64, spread time.Duration, flows int, cfg *config.Networ
 		// Spread evenly, with jitter, over the window.
 		at := window*time.Duration(i)/time.Duration(count) + time.Duration(r.Int64N(int64(window)/int64(count)))
 		out = append(out, restart{at: at, node: name, down: time.Duration(20+r.IntN(280)) * time.Millisecond})
+		if r.IntN(4) == 0 { // and another node down with it
+			out = append(out, restart{at: at + time.Duration(r.IntN(100))*time.Millisecond, node: names[r.IntN(len(names))], down: time.Duration(20+r.IntN(280)) * time.Millisecond})
+		}
 	}
 	slices.SortFunc(out, func(a, b restart) int { return int(a.at - b.at) })
 	return out

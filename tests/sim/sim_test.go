@@ -206,17 +206,21 @@ func sleepUntil(ctx context.Context, at time.Time) bool {
 	}
 }
 
-// restarts runs the plan's restarts one after another.
+// restarts runs the plan's restarts, each at its time, so that two may
+// overlap; a node restarted while it is down comes back once.
 func (s *sim) restarts(ctx context.Context, began time.Time) {
+	var wg sync.WaitGroup
 	for _, r := range s.plan.restarts {
-		if !sleepUntil(ctx, began.Add(r.at)) {
-			return
-		}
-		if err := s.nw.nodes[r.node].restart(r.down); err != nil {
-			s.failf("restart %s: %v", r.node, err)
-			return
-		}
+		wg.Go(func() {
+			if !sleepUntil(ctx, began.Add(r.at)) {
+				return
+			}
+			if err := s.nw.nodes[r.node].restart(r.down); err != nil {
+				s.failf("restart %s: %v", r.node, err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // pspOf is the simulated node of the PSP that owns vpa's handle, or nil.
