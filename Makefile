@@ -3,7 +3,7 @@
 DATA ?= .upisim
 BUF  := go tool -modfile=tools/go.mod buf
 
-.PHONY: run test test-short fuzz gen check-gen lint build bench e2e
+.PHONY: run test test-short sim fuzz gen check-gen lint build bench e2e
 
 ## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
 run: build
@@ -17,6 +17,11 @@ test:
 ## test-short: the unit tests only
 test-short:
 	go test -short -count=1 ./...
+
+## sim: the seeded simulation test at -sim.long size; SIMFLAGS adds flags,
+## e.g. SIMFLAGS=-sim.seed=N to run a failed long run's plan again
+sim:
+	go test -race -count=1 -timeout 30m -run TestSimulation -v ./tests/sim -sim.long $(SIMFLAGS)
 
 ## fuzz: run every fuzz target (func FuzzXxx) for FUZZTIME each (FUZZPKGS to
 ## narrow, e.g. FUZZPKGS=./switch); not part of 'make test', which runs only

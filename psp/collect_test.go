@@ -136,6 +136,30 @@ func TestCollectForUnknownPayer(t *testing.T) {
 	requireCode(t, err, codes.NotFound, id)
 }
 
+// A PSP that declines a request it did not initiate does not decide the
+// transaction: the switch does, and may end it otherwise. Here the collect
+// expired at the switch before the payer PSP's U29 arrived, so the switch
+// ends it U69, and the payer PSP's record says what the switch decided.
+func TestDeclinedCollectEndsAsTheSwitchDecides(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	id := newTxnID("BET")
+	f.accept(upiv1.PspService_ReqAuthDetails_FullMethodName, collectFromChai(id, "zed@alpha", 5000))
+	f.rec.WaitFor(t, upiv1.SwitchService_RespAuthDetails_FullMethodName, id)
+	r := f.record(id)
+	assert.Equal(t, stateAuthDeclined, r.State)
+	assert.Equal(t, "PENDING", r.Status, "its own answer is not the outcome")
+
+	f.accept(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{
+		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_COLLECT, CustRef: "512345000001"},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: "U69"},
+	})
+	f.rec.WaitFor(t, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, id)
+	r = f.record(id)
+	assert.Equal(t, "FAILURE", r.Status)
+	assert.Equal(t, "U69", r.ErrCode)
+	assert.Zero(t, f.sent(id, "Notify"), "the payer is not a user here: nobody to tell")
+}
+
 func TestRespondCollectApprove(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	id, req := awaitCollect(t, f)

@@ -163,10 +163,10 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: code}
 		if open {
+			// Declining does not decide the transaction: the switch does,
+			// and tells (RespPay to the initiator, ReqTxnConfirmation to
+			// the counter-party).
 			r.State = stateAuthDeclined
-			if !r.Initiator { // the initiator's status comes with its RespPay
-				r.applyOutcome(upiv1.Resp_FAILURE, code, "")
-			}
 		}
 	} else {
 		resp.Payee = v.party(amount)
@@ -218,10 +218,10 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 		code = c.Decline() // a rule of the network file: decline for the payer
 	}
 	if code != "" {
+		// Not decided here: the collect may have expired at the switch
+		// before this answer arrives, and then it ends U69. The outcome
+		// comes with the switch's ReqTxnConfirmation.
 		r.State = stateAuthDeclined
-		if !r.Initiator {
-			r.applyOutcome(upiv1.Resp_FAILURE, code, "")
-		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err
 		}

@@ -100,11 +100,10 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 		return AuditResult{}, err
 	}
 	defer c.Close()
-	snap, err := takeSnapshot(ctx, c)
+	res, err := AuditFrom(ctx, AuditSource{Dir: c.Dir, Admin: c.Admin}, o.MaxAge)
 	if err != nil {
 		return AuditResult{}, err
 	}
-	res := snap.audit(time.Now(), o.MaxAge)
 	if o.Output == JSON {
 		err = printJSON(w, res)
 	} else {
@@ -117,6 +116,30 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 		return res, fmt.Errorf("audit found %d violation%s", n, plural(n))
 	}
 	return res, nil
+}
+
+// AuditSource is the network an audit reads: its nodes (name and role)
+// and each node's AdminService. `upisim audit` reads a running network
+// through network.json and gRPC; a test that runs the nodes itself can
+// hand them over in process (node.LocalAdmin).
+type AuditSource struct {
+	Dir   *config.Directory
+	Admin func(name string) (upiv1.AdminServiceClient, error)
+}
+
+// AuditFrom reads every node of src and checks the invariants, as Audit
+// does, without printing: a violation is in the result, not an error; an
+// error means a node could not be read. A maxAge of 0 or less means
+// DefaultAuditMaxAge.
+func AuditFrom(ctx context.Context, src AuditSource, maxAge time.Duration) (AuditResult, error) {
+	if maxAge <= 0 {
+		maxAge = DefaultAuditMaxAge
+	}
+	snap, err := takeSnapshot(ctx, src)
+	if err != nil {
+		return AuditResult{}, err
+	}
+	return snap.audit(time.Now(), maxAge), nil
 }
 
 func plural(n int) string {
@@ -171,7 +194,7 @@ type snapshot struct {
 	txns map[string]map[string]*upiv1.TxnSummary
 }
 
-func takeSnapshot(ctx context.Context, c *Client) (*snapshot, error) {
+func takeSnapshot(ctx context.Context, c AuditSource) (*snapshot, error) {
 	sws := c.Dir.ByRole(config.RoleSwitch)
 	if len(sws) != 1 {
 		return nil, fmt.Errorf("network.json names %d switch nodes, want 1", len(sws))
@@ -225,7 +248,7 @@ func takeSnapshot(ctx context.Context, c *Client) (*snapshot, error) {
 }
 
 // listAll pages through a node's ListTransactions.
-func listAll(ctx context.Context, c *Client, nd config.NodeAddr) ([]*upiv1.TxnSummary, error) {
+func listAll(ctx context.Context, c AuditSource, nd config.NodeAddr) ([]*upiv1.TxnSummary, error) {
 	a, err := c.Admin(nd.Name)
 	if err != nil {
 		return nil, err

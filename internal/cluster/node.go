@@ -42,6 +42,22 @@ type Role interface {
 	Register(s *grpc.Server)
 }
 
+// NewRole builds the role of node self of network n: the switch, a PSP, a
+// bank or the TPAP, which reaches the PSPs' app API through pspClient.
+func NewRole(n *config.Network, self *config.Node, log *slog.Logger, pspClient func(pspNode string) (upiv1.PspAppServiceClient, error)) (Role, error) {
+	switch self.Role {
+	case config.RoleSwitch:
+		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log}), nil
+	case config.RolePSP:
+		return psp.New(psp.Config{Network: n, Self: self, Logger: log}), nil
+	case config.RoleBank:
+		return bank.New(bank.Config{Network: n, Self: self, Logger: log}), nil
+	case config.RoleTPAP:
+		return tpap.New(tpap.Config{Network: n, Self: self, Logger: log, PSP: pspClient}), nil
+	}
+	return nil, fmt.Errorf("node %s: unknown role %q", self.Name, self.Role)
+}
+
 // runner is implemented by roles with background work.
 type runner interface {
 	Run(ctx context.Context) error
@@ -148,18 +164,8 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.transport = node.NewGRPCTransport(resolve)
 	r.pspConns = &connPool{resolve: resolve, conns: map[string]*grpc.ClientConn{}}
 
-	rlog := log.With("node", o.Name)
-	switch self.Role {
-	case config.RoleSwitch:
-		r.Impl = upiswitch.New(upiswitch.Config{Network: o.Network, Self: self, Logger: rlog})
-	case config.RolePSP:
-		r.Impl = psp.New(psp.Config{Network: o.Network, Self: self, Logger: rlog})
-	case config.RoleBank:
-		r.Impl = bank.New(bank.Config{Network: o.Network, Self: self, Logger: rlog})
-	case config.RoleTPAP:
-		r.Impl = tpap.New(tpap.Config{Network: o.Network, Self: self, Logger: rlog, PSP: r.pspConns.pspClient})
-	default:
-		return nil, fmt.Errorf("node %s: unknown role %q", o.Name, self.Role)
+	if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
+		return nil, err
 	}
 	r.Node = node.New(node.Config{
 		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -196,4 +197,35 @@ func ListPage(tx *store.Tx, b store.Bucket, after string, limit int, fn func(k, 
 		return true, nil
 	})
 	return out, next, err
+}
+
+// LocalAdmin is an AdminServiceClient that calls s in process, without a
+// connection: for tests and tools that run nodes themselves (an in-memory
+// network) and read them the way `upisim audit` reads a running one.
+func LocalAdmin(s upiv1.AdminServiceServer) upiv1.AdminServiceClient { return localAdmin{s: s} }
+
+type localAdmin struct{ s upiv1.AdminServiceServer }
+
+func (l localAdmin) ListMessages(ctx context.Context, r *upiv1.ListMessagesRequest, _ ...grpc.CallOption) (*upiv1.ListMessagesResponse, error) {
+	return l.s.ListMessages(ctx, r)
+}
+
+func (l localAdmin) GetTransaction(ctx context.Context, r *upiv1.GetTransactionRequest, _ ...grpc.CallOption) (*upiv1.GetTransactionResponse, error) {
+	return l.s.GetTransaction(ctx, r)
+}
+
+func (l localAdmin) ListTransactions(ctx context.Context, r *upiv1.ListTransactionsRequest, _ ...grpc.CallOption) (*upiv1.ListTransactionsResponse, error) {
+	return l.s.ListTransactions(ctx, r)
+}
+
+func (l localAdmin) GetBalance(ctx context.Context, r *upiv1.GetBalanceRequest, _ ...grpc.CallOption) (*upiv1.GetBalanceResponse, error) {
+	return l.s.GetBalance(ctx, r)
+}
+
+func (l localAdmin) ListAccounts(ctx context.Context, r *upiv1.ListAccountsRequest, _ ...grpc.CallOption) (*upiv1.ListAccountsResponse, error) {
+	return l.s.ListAccounts(ctx, r)
+}
+
+func (l localAdmin) Health(ctx context.Context, r *upiv1.HealthRequest, _ ...grpc.CallOption) (*upiv1.HealthResponse, error) {
+	return l.s.Health(ctx, r)
 }

@@ -1,0 +1,7 @@
+// Package sim is the seeded, randomized simulation of the whole network:
+// many concurrent pays and collects over node.InmemTransport, with the
+// fault layer dropping, delaying, duplicating and failing messages and
+// with nodes restarting, all driven by one seed. After every run the
+// invariants of DESIGN §7 must hold. See sim_test.go for how to run it and
+// how to reproduce a failure.
+package sim

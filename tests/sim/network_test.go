@@ -1,0 +1,179 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/cluster"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/fault"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/psp"
+)
+
+// errDown is what a call to a node that is restarting gets; the caller
+// tries again.
+var errDown = errors.New("node is down (restarting)")
+
+// network is every node of a network file, each with its own bbolt file,
+// delivering to each other through one InmemTransport.
+type network struct {
+	cfg   *config.Network
+	dir   string
+	tr    *node.InmemTransport
+	log   *slog.Logger
+	nodes map[string]*simNode
+	order []string
+	// faults gives the fault layer of the node called from.
+	faults func(from string) func(node.Outbound) fault.Fault
+}
+
+// simNode is one node; it can be stopped and started again on its file.
+type simNode struct {
+	nw   *network
+	self *config.Node
+	path string
+
+	mu    sync.RWMutex // write-held while stopping or starting
+	db    *store.DB
+	n     *node.Node
+	role  cluster.Role
+	admin *node.AdminServer
+}
+
+func newNetwork(cfg *config.Network, dir string, log *slog.Logger, faults func(string) func(node.Outbound) fault.Fault) *network {
+	nw := &network{cfg: cfg, dir: dir, tr: node.NewInmemTransport(), log: log, nodes: map[string]*simNode{}, faults: faults}
+	for i := range cfg.Nodes {
+		self := &cfg.Nodes[i]
+		nw.nodes[self.Name] = &simNode{nw: nw, self: self, path: filepath.Join(dir, self.Name+".db")}
+		nw.order = append(nw.order, self.Name)
+	}
+	return nw
+}
+
+// start starts every node.
+func (nw *network) start() error {
+	for _, name := range nw.order {
+		if err := nw.nodes[name].start(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop stops every node that is running.
+func (nw *network) stop() {
+	for _, name := range nw.order {
+		nw.nodes[name].stop()
+	}
+}
+
+// start opens the node's store, builds its role and node and starts it,
+// as cluster.StartNode does, but reachable only through the transport.
+func (sn *simNode) start() error {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.n != nil {
+		return nil
+	}
+	nw := sn.nw
+	db, err := store.Open(sn.path, store.Options{})
+	if err != nil {
+		return err
+	}
+	// The TPAP gets no PSP client: the simulation drives the PSPs' app API
+	// itself, and the TPAP only takes their notifications.
+	role, err := cluster.NewRole(nw.cfg, sn.self, nw.log.With("node", sn.self.Name), nil)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	n := node.New(node.Config{
+		Name: sn.self.Name, Role: sn.self.Role, Prefix: sn.self.Prefix, DB: db,
+		Handler: role, Transport: nw.tr, Logger: nw.log,
+		// Short backoff, so that a node back from a restart hears its
+		// peers' retries well within the switch's timeouts.
+		RetryMin: 5 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		Rules:  fault.For(nw.cfg.Rules, sn.self.Name),
+		Faults: nw.faults(sn.self.Name),
+	})
+	role.Attach(n)
+	if err := role.Seed(); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: seed: %w", sn.self.Name, err)
+	}
+	nw.tr.Attach(n)
+	if err := n.Start(); err != nil {
+		nw.tr.Detach(sn.self.Name)
+		n.Stop()
+		db.Close()
+		return fmt.Errorf("%s: start: %w", sn.self.Name, err)
+	}
+	sn.db, sn.n, sn.role = db, n, role
+	sn.admin = &node.AdminServer{Node: n, Role: sn.self.Role, Impl: role}
+	return nil
+}
+
+// stop makes the node unreachable, stops its delivery and timers and
+// closes its store: everything it acked is on disk for the next start.
+func (sn *simNode) stop() {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.n == nil {
+		return
+	}
+	sn.nw.tr.Detach(sn.self.Name)
+	sn.n.Stop()
+	sn.db.Close()
+	sn.db, sn.n, sn.role, sn.admin = nil, nil, nil, nil
+}
+
+// restart stops the node, waits down, and starts it again.
+func (sn *simNode) restart(down time.Duration) error {
+	sn.stop()
+	time.Sleep(down)
+	return sn.start()
+}
+
+// withPSP calls fn with the running PSP's app API, or fails with errDown.
+func (sn *simNode) withPSP(fn func(p *psp.PSP) error) error {
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	if sn.n == nil {
+		return errDown
+	}
+	p, ok := sn.role.(*psp.PSP)
+	if !ok {
+		return fmt.Errorf("node %s is a %s, not a PSP", sn.self.Name, sn.self.Role)
+	}
+	return fn(p)
+}
+
+// adminClient is the running node's AdminService, in process.
+func (sn *simNode) adminClient() (upiv1.AdminServiceClient, error) {
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	if sn.admin == nil {
+		return nil, errDown
+	}
+	return node.LocalAdmin(sn.admin), nil
+}
+
+// auditSource hands the nodes to `upisim audit`'s checks.
+func (nw *network) auditSource() cli.AuditSource {
+	dir := nw.cfg.Directory()
+	return cli.AuditSource{Dir: &dir, Admin: func(name string) (upiv1.AdminServiceClient, error) {
+		sn, ok := nw.nodes[name]
+		if !ok {
+			return nil, fmt.Errorf("no node %q", name)
+		}
+		return sn.adminClient()
+	}}
+}
