@@ -21,15 +21,6 @@ import (
 // one in every run.
 const fzTxnID = "ALP0000000000000000000000000000c0de"
 
-func fzBytes(f *testing.F, m proto.Message) []byte {
-	f.Helper()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
-}
-
 // fzAuthSeeds are ReqAuthDetails as the switch sends them to betapsp: a
 // PAY to bob, a COLLECT from carol, and a PAY to a VPA betapsp does not
 // know.
@@ -47,7 +38,7 @@ func fzAuthSeeds() []*upiv1.ReqAuthDetails {
 // from the switch for a party of this PSP, with one positive amount.
 func FuzzValidateReqAuthDetails(f *testing.F) {
 	for _, m := range fzAuthSeeds() {
-		f.Add(fzBytes(f, m))
+		f.Add(nodetest.Marshal(f, m))
 	}
 	net := config.Default()
 	self, _ := net.NodeByName(beta)
@@ -120,9 +111,9 @@ func FuzzPSPReceive(f *testing.F) {
 	confirm := &upiv1.ReqTxnConfirmation{Head: swHead(), Txn: &upiv1.Txn{Id: fzTxnID, Type: upiv1.Txn_PAY, CustRef: "512345000001"}, Resp: final(upiv1.Resp_SUCCESS, "")}
 	failed := &upiv1.ReqTxnConfirmation{Head: swHead(), Txn: &upiv1.Txn{Id: fzTxnID, Type: upiv1.Txn_PAY}, Resp: final(upiv1.Resp_FAILURE, "U31")}
 	seeds := fzAuthSeeds()
-	f.Add(fzBytes(f, seeds[0]), fzBytes(f, respPay), fzBytes(f, confirm))
-	f.Add(fzBytes(f, seeds[1]), fzBytes(f, respPay), fzBytes(f, failed))
-	f.Add(fzBytes(f, seeds[2]), []byte{}, fzBytes(f, failed))
+	f.Add(nodetest.Marshal(f, seeds[0]), nodetest.Marshal(f, respPay), nodetest.Marshal(f, confirm))
+	f.Add(nodetest.Marshal(f, seeds[1]), nodetest.Marshal(f, respPay), nodetest.Marshal(f, failed))
+	f.Add(nodetest.Marshal(f, seeds[2]), []byte{}, nodetest.Marshal(f, failed))
 
 	f.Fuzz(func(t *testing.T, auth, resp, conf []byte) {
 		id := ids.NewTxnID("ALP")

@@ -119,21 +119,12 @@ func fzConfirm() *upiv1.RespTxnConfirmation {
 	}
 }
 
-func fzBytes(f *testing.F, m proto.Message) []byte {
-	f.Helper()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
-}
-
 // fuzzAdmit fuzzes the admission of the messages of one switch method:
 // data is decoded into a fresh message from newMsg; what the switch
 // admits must pass check.
 func fuzzAdmit(f *testing.F, method string, newMsg func() node.Message, seeds []node.Message, check func(t *testing.T, sw *Switch, in *node.Inbound)) {
 	for _, s := range seeds {
-		f.Add(fzBytes(f, s))
+		f.Add(nodetest.Marshal(f, s))
 	}
 	net := config.Default()
 	sw := New(Config{Network: net, Self: net.Switch()})
@@ -291,20 +282,20 @@ func FuzzSwitchFlow(f *testing.F) {
 	sw.Attach(n)
 
 	pay := [][]byte{
-		fzBytes(f, fzPay()), fzBytes(f, fzPayeeDetails()),
-		fzBytes(f, fzBankResp("abank", upiv1.Txn_DEBIT, "")), fzBytes(f, fzBankResp("bbank", upiv1.Txn_CREDIT, "")),
-		fzBytes(f, fzConfirm()),
+		nodetest.Marshal(f, fzPay()), nodetest.Marshal(f, fzPayeeDetails()),
+		nodetest.Marshal(f, fzBankResp("abank", upiv1.Txn_DEBIT, "")), nodetest.Marshal(f, fzBankResp("bbank", upiv1.Txn_CREDIT, "")),
+		nodetest.Marshal(f, fzConfirm()),
 	}
 	f.Add(pay[0], pay[1], pay[2], pay[3], pay[4])
 	// The credit fails: the third answer is the reversal's.
-	f.Add(pay[0], pay[1], pay[2], fzBytes(f, fzBankResp("bbank", upiv1.Txn_CREDIT, "U31")), fzBytes(f, fzBankResp("abank", upiv1.Txn_REVERSAL, "")))
+	f.Add(pay[0], pay[1], pay[2], nodetest.Marshal(f, fzBankResp("bbank", upiv1.Txn_CREDIT, "U31")), nodetest.Marshal(f, fzBankResp("abank", upiv1.Txn_REVERSAL, "")))
 	// Declined by the payee's PSP: no legs (empty messages are refused).
-	f.Add(pay[0], fzBytes(f, fzDecline()), []byte{}, []byte{}, pay[4])
+	f.Add(pay[0], nodetest.Marshal(f, fzDecline()), []byte{}, []byte{}, pay[4])
 	coll := fzCollect()
 	coll.Txn.Id = fzTxnID
 	confirm := fzConfirm()
 	confirm.Head = fzHead("alphapsp")
-	f.Add(fzBytes(f, coll), fzBytes(f, fzApprove()), pay[2], pay[3], fzBytes(f, confirm))
+	f.Add(nodetest.Marshal(f, coll), nodetest.Marshal(f, fzApprove()), pay[2], pay[3], nodetest.Marshal(f, confirm))
 
 	methods := []string{methodReqPay, methodRespAuth, methodRespPay, methodRespPay, methodRespPay}
 	f.Fuzz(func(t *testing.T, req, auth, leg1, leg2, last []byte) {

@@ -26,15 +26,6 @@ const (
 	beneficiaryReqPay = upiv1.BeneficiaryService_ReqPay_FullMethodName
 )
 
-func fzBytes(f *testing.F, m proto.Message) []byte {
-	f.Helper()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
-}
-
 // fzSeeds are what the switch sends abank about one transaction: a DEBIT
 // of alice, a CREDIT to alice and a REVERSAL.
 func fzSeeds() (debitM, creditM, reversalM *upiv1.ReqPay) {
@@ -53,10 +44,10 @@ func fzSeeds() (debitM, creditM, reversalM *upiv1.ReqPay) {
 // a *node.Refusal, and what it admits has what the legs rely on.
 func FuzzBankValidate(f *testing.F) {
 	d, c, r := fzSeeds()
-	f.Add(false, fzBytes(f, d))
-	f.Add(true, fzBytes(f, c))
-	f.Add(false, fzBytes(f, r))
-	f.Add(true, fzBytes(f, d)) // a DEBIT sent to the beneficiary
+	f.Add(false, nodetest.Marshal(f, d))
+	f.Add(true, nodetest.Marshal(f, c))
+	f.Add(false, nodetest.Marshal(f, r))
+	f.Add(true, nodetest.Marshal(f, d)) // a DEBIT sent to the beneficiary
 	net := config.Default()
 	self, _ := net.NodeByName("abank")
 	b := bank.New(bank.Config{Network: net, Self: self})
@@ -132,7 +123,7 @@ func FuzzBankReceive(f *testing.F) {
 	opening := total(f, b)
 
 	d, c, r := fzSeeds()
-	db, cb, rb := fzBytes(f, d), fzBytes(f, c), fzBytes(f, r)
+	db, cb, rb := nodetest.Marshal(f, d), nodetest.Marshal(f, c), nodetest.Marshal(f, r)
 	f.Add(db, cb, rb)
 	f.Add(db, rb, db)
 	f.Add(rb, db, cb)

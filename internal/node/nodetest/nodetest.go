@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -128,6 +129,17 @@ func New(t testing.TB, name string, h node.Handler, tr node.Transport) *node.Nod
 		db.Close()
 	})
 	return n
+}
+
+// Marshal encodes m as a node stores and sends it (deterministically), for
+// seeds of fuzz targets and tests that build raw messages.
+func Marshal(tb testing.TB, m proto.Message) []byte {
+	tb.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // Head returns a Head from sender with a fresh msg id.
