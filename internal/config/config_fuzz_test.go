@@ -31,6 +31,7 @@ func FuzzParse(f *testing.F) {
 		"unknown_field: 1\n",
 		"nodes: {name: a}\n",
 		"&a [*a]",
+		"nodes:\n  - {name: sw, role: switch}\n  - {name: b, role: bank, ifsc: ABNK0000001}\nrules:\n  - {name: r, node: b, on: send, match: {api: RespPay, type: CREDIT, vpa: a@b, peer: sw, min_amount: \"1.00\", max_amount: \"9.99\"}, delay: 1s, fail_sends: 2, lose_acks: 1, duplicate: true}\n  - {match: {api: ReqPay}, decline: U16}\n  - {match: {api: ReqChkTxn}, ignore: true}\n",
 	} {
 		f.Add([]byte(s))
 	}
