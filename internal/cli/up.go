@@ -65,6 +65,13 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 	if us := nw.Config.Users; len(us) >= 2 {
 		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to %s --amount 150.00 --pin %s\n", o.DataDir, us[0].VPA, us[1].VPA, us[0].PIN)
 	}
+	if rs := nw.Config.Rules; len(rs) > 0 {
+		names := make([]string, len(rs))
+		for i, r := range rs {
+			names[i] = r.Name
+		}
+		fmt.Fprintf(w, "rules that misbehave on purpose: %s (README, Reaching every branch)\n", strings.Join(names, ", "))
+	}
 	fmt.Fprintln(w, "stop with Ctrl-C")
 	if o.Ready != nil {
 		o.Ready(nw)

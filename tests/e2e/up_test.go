@@ -82,4 +82,5 @@ func TestUpProcess(t *testing.T) {
 		t.Fatal("upisim up did not stop on SIGTERM")
 	}
 	assert.NoFileExists(t, filepath.Join(data, config.DirectoryFile), "network.json removed on shutdown")
+	assert.Contains(t, out.String(), "rules that misbehave on purpose: creditfail, deemed, lost, slowdebit, twice", "the banner names the magic payees' rules")
 }
