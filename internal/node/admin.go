@@ -178,12 +178,7 @@ func SummaryOf(t *upiv1.Transaction, state string) *upiv1.TxnSummary {
 func ListPage(tx *store.Tx, b store.Bucket, after string, limit int, fn func(k, v []byte) (*upiv1.TxnSummary, error)) ([]*upiv1.TxnSummary, string, error) {
 	out := []*upiv1.TxnSummary{}
 	next, last := "", ""
-	// Scan seeks only to a prefix, so the keys up to `after` are skipped
-	// here: cheap, they are not decoded.
-	err := tx.Scan(b, nil, func(k, v []byte) (bool, error) {
-		if after != "" && string(k) <= after {
-			return true, nil
-		}
+	err := tx.ScanAfter(b, []byte(after), func(k, v []byte) (bool, error) {
 		if len(out) == limit {
 			next = last
 			return false, nil

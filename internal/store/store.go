@@ -350,6 +350,23 @@ func (t *Tx) Scan(b Bucket, prefix []byte, fn func(k, v []byte) (bool, error)) e
 	return nil
 }
 
+// ScanAfter calls fn for each key of b greater than after ("" for every
+// key), in order, until fn returns false or an error.
+func (t *Tx) ScanAfter(b Bucket, after []byte, fn func(k, v []byte) (bool, error)) error {
+	c := t.bucket(b).Cursor()
+	k, v := c.Seek(after)
+	if k != nil && len(after) > 0 && bytes.Equal(k, after) {
+		k, v = c.Next()
+	}
+	for ; k != nil; k, v = c.Next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 // First returns copies of the first key and value of the bucket, or nils.
 func (t *Tx) First(b Bucket) (k, v []byte) {
 	k, v = t.bucket(b).Cursor().First()

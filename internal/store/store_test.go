@@ -479,3 +479,27 @@ func BenchmarkUpdateParallel(b *testing.B) { benchUpdate(b, Options{}, true) }
 
 // BenchmarkUpdateParallelNoSync is the same without fsync: the upper bound.
 func BenchmarkUpdateParallelNoSync(b *testing.B) { benchUpdate(b, Options{NoSync: true}, true) }
+
+func TestScanAfter(t *testing.T) {
+	db := open(t, Options{NoSync: true})
+	require.NoError(t, db.Update(func(tx *Tx) error {
+		for _, k := range []string{"b", "d", "a", "c"} {
+			if err := tx.Put(Txns, []byte(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	for _, tc := range []struct{ after, want string }{
+		{"", "abcd"}, {"a", "bcd"}, {"b", "cd"}, {"bb", "cd"}, {"d", ""}, {"z", ""}, {"0", "abcd"},
+	} {
+		var got string
+		require.NoError(t, db.View(func(tx *Tx) error {
+			return tx.ScanAfter(Txns, []byte(tc.after), func(k, _ []byte) (bool, error) {
+				got += string(k)
+				return true, nil
+			})
+		}))
+		assert.Equal(t, tc.want, got, "after %q", tc.after)
+	}
+}
