@@ -2,6 +2,7 @@ package psp
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,14 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"unknown payer", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "zed@alpha" }, codes.NotFound, "zed@alpha is not registered"},
 		{"bad txn_id", func(r *upiv1.InitiatePayRequest) { r.TxnId = "ALP123" }, codes.InvalidArgument, "txn_id"},
 		{"txn_id of another PSP", func(r *upiv1.InitiatePayRequest) { r.TxnId = newTxnID("BET") }, codes.InvalidArgument, "prefix ALP"},
+		// What the switch would refuse in its Ack is refused here, with
+		// the switch's own limits (node.CheckText, node.CheckAmount).
+		{"note too long", func(r *upiv1.InitiatePayRequest) { r.Note = strings.Repeat("n", 10_000) }, codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
+		{"control character in note", func(r *upiv1.InitiatePayRequest) { r.Note = "rent\x00" }, codes.InvalidArgument, "note contains the control character U+0000"},
+		{"note not UTF-8", func(r *upiv1.InitiatePayRequest) { r.Note = "\xff" }, codes.InvalidArgument, "note is not valid UTF-8"},
+		{"amount over the largest", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = node.MaxAmountPaise + 1 }, codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount"},
+		{"device_id too long", func(r *upiv1.InitiatePayRequest) { r.DeviceId = strings.Repeat("d", 256) }, codes.InvalidArgument, "device_id is 256 bytes long"},
+		{"control character in ref_id", func(r *upiv1.InitiatePayRequest) { r.RefId = "a\nb" }, codes.InvalidArgument, "ref_id contains the control character U+000A"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
