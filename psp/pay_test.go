@@ -542,3 +542,33 @@ func TestReqPayRefusedBySwitch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, recs[0].GetAckErr(), "duplicate transaction id", "the trace shows why")
 }
+
+// A record that carries what the switch refuses (a payment made before the
+// app API checked notes and amounts) still ends at the app: the failure
+// notice leaves out the fields the TPAP would refuse, so it is taken and
+// the app's transaction ends FAILURE instead of staying PENDING.
+func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	id := newTxnID("ALP")
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return putTxn(c.Tx, &txnRecord{
+			ID: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVPA: "alice@alpha", PayerName: "Alice", PayeeVPA: "bob@beta",
+			Amount: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
+			PayerHere: true, Initiator: true,
+		}, c.Now())
+	}))
+	f.accept(upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{
+		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY},
+		Resp: &upiv1.Resp{ReqMsgId: "ALP" + strings.Repeat("0", 32), Result: upiv1.Resp_FAILURE, ErrCode: "U07"},
+	})
+	s := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id)
+	n := s.Msg.(*upiv1.Notification)
+	require.NoError(t, node.CheckLimits(n), "the TPAP takes the notice")
+	assert.Equal(t, upiv1.Resp_FAILURE, n.GetResp().GetResult())
+	assert.Equal(t, "U07", n.GetResp().GetErrCode())
+	assert.Equal(t, "alice@alpha", n.GetUserAddr())
+	assert.Equal(t, "bob@beta", n.GetPayee().GetAddr())
+	assert.Empty(t, n.GetTxn().GetNote())
+	assert.Zero(t, n.GetPayer().GetAmountPaise())
+}
