@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -61,10 +62,46 @@ func checkTransfer(payerVPA, payeeVPA string, amount int64) (payer, payee string
 	if amount <= 0 {
 		return "", "", invalid("amount_paise must be greater than zero, got %d", amount)
 	}
+	if err := node.CheckAmount("amount_paise", amount); err != nil {
+		return "", "", invalid("%v", err)
+	}
 	if payer == payee {
 		return "", "", invalid("payer and payee are the same VPA %s", payer)
 	}
 	return payer, payee, nil
+}
+
+// checkTexts checks text fields of a request against the limits of the
+// network fields they go into (node.CheckText), so that the PSP refuses
+// at once what the switch would refuse in its Ack. Each entry is the
+// request's field name, the network field and the value.
+func checkTexts(fields ...textField) error {
+	for _, f := range fields {
+		if err := node.CheckText(f.name, f.full, f.value); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return nil
+}
+
+type textField struct {
+	name  string
+	full  protoreflect.FullName
+	value string
+}
+
+// checkTxnID checks a transaction id a caller chose, or makes one.
+func (p *PSP) checkTxnID(txnID string) (string, error) {
+	if txnID == "" {
+		return ids.NewTxnID(p.prefix), nil
+	}
+	if !ids.ValidID(txnID) {
+		return "", invalid("txn_id %q is not 3 letters and 32 lowercase hex digits", txnID)
+	}
+	if ids.PrefixOf(txnID) != p.prefix {
+		return "", invalid("txn_id %q must start with this PSP's prefix %s", txnID, p.prefix)
+	}
+	return txnID, nil
 }
 
 func (p *PSP) notRegistered(who, vpa string) error {
@@ -90,16 +127,18 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	if err := ids.ValidatePIN(req.GetPin()); err != nil {
 		return nil, invalid("pin: %v", err)
 	}
-	txnID := req.GetTxnId()
-	if txnID != "" {
-		if !ids.ValidID(txnID) {
-			return nil, invalid("txn_id %q is not 3 letters and 32 lowercase hex digits", txnID)
-		}
-		if ids.PrefixOf(txnID) != p.prefix {
-			return nil, invalid("txn_id %q must start with this PSP's prefix %s", txnID, p.prefix)
-		}
-	} else {
-		txnID = ids.NewTxnID(p.prefix)
+	if err := checkTexts(
+		textField{"note", "upi.v1.Txn.note", req.GetNote()},
+		textField{"device_id", "upi.v1.Device.id", req.GetDeviceId()},
+		textField{"ref_id", "upi.v1.Txn.ref_id", req.GetRefId()},
+		textField{"purpose", "upi.v1.Txn.purpose", req.GetPurpose()},
+		textField{"initiation_mode", "upi.v1.Txn.initiation_mode", req.GetInitiationMode()},
+	); err != nil {
+		return nil, err
+	}
+	txnID, err := p.checkTxnID(req.GetTxnId())
+	if err != nil {
+		return nil, err
 	}
 	block := ids.PINBlock(req.GetPin(), txnID)
 	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), block,
@@ -189,11 +228,28 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 	case expiry < 0 || expiry > maxCollectExpiry:
 		return nil, invalid("expire_after_minutes must be between 1 and %d, got %d", maxCollectExpiry, expiry)
 	}
-	txnID := ids.NewTxnID(p.prefix)
+	if err := checkTexts(textField{"note", "upi.v1.Txn.note", req.GetNote()}); err != nil {
+		return nil, err
+	}
+	txnID, err := p.checkTxnID(req.GetTxnId())
+	if err != nil {
+		return nil, err
+	}
+	fp := fingerprint(upiv1.Txn_COLLECT.String(), payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(),
+		strconv.Itoa(int(expiry)))
 
 	var out *txnRecord
 	err = p.n.Update(func(c *node.Ctx) error {
 		out = nil
+		if old, err := getTxn(c.Tx, txnID); err != nil {
+			return err
+		} else if old != nil {
+			if old.Fingerprint != fp {
+				return status.Errorf(codes.AlreadyExists, "txn_id %s was already used for a different transaction", txnID)
+			}
+			out = old
+			return nil
+		}
 		v, err := getVPA(c.Tx, payee)
 		if err != nil {
 			return err
@@ -205,7 +261,7 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 			ID: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: payer, PayeeVPA: v.VPA, PayeeName: v.Name, Amount: req.GetAmountPaise(), Note: req.GetNote(),
 			Expires:   c.Now().Add(time.Duration(expiry) * time.Minute),
-			PayeeHere: true, Initiator: true,
+			PayeeHere: true, Initiator: true, Fingerprint: fp,
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package psp
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,10 @@ func TestInitiateCollectValidation(t *testing.T) {
 		{"negative expiry", &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, ExpireAfterMinutes: -1}, codes.InvalidArgument, "expire_after_minutes"},
 		{"payee of another PSP", &upiv1.InitiateCollectRequest{PayeeVpa: "alice@alpha", PayerVpa: "bob@beta", AmountPaise: 1}, codes.NotFound, "payee VPA alice@alpha is not registered at PSP betapsp"},
 		{"unknown payee", &upiv1.InitiateCollectRequest{PayeeVpa: "zed@beta", PayerVpa: "alice@alpha", AmountPaise: 1}, codes.NotFound, "zed@beta"},
+		{"note too long", &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, Note: strings.Repeat("é", 51)}, codes.InvalidArgument, "note is 51 characters long; at most 50 are allowed"},
+		{"control character in note", &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, Note: "tea\u0085"}, codes.InvalidArgument, "note contains the control character U+0085"},
+		{"amount over the largest", &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1 << 62}, codes.InvalidArgument, "more than the largest amount"},
+		{"bad txn_id", &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, TxnId: newTxnID("ALP")}, codes.InvalidArgument, "prefix BET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +84,35 @@ func TestInitiateCollectValidation(t *testing.T) {
 		})
 	}
 	assert.Empty(t, f.rec.All())
+}
+
+func TestInitiateCollectWithTxnIDIsIdempotent(t *testing.T) {
+	f := newFixture(t, beta, nil)
+	id := newTxnID("BET")
+	req := &upiv1.InitiateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 700, Note: "tea", TxnId: id}
+	first, err := f.p.InitiateCollect(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, id, first.GetTransaction().GetTxnId())
+	again, err := f.p.InitiateCollect(t.Context(), req)
+	require.NoError(t, err, "a repeat of the same collect (the TPAP's retry) is the same collect")
+	assert.Equal(t, first.GetTransaction().GetCreated().AsTime(), again.GetTransaction().GetCreated().AsTime())
+	assert.Equal(t, 1, f.sent(id, "ReqPay"), "a repeat sends nothing")
+
+	for name, edit := range map[string]func(r *upiv1.InitiateCollectRequest){
+		"other amount": func(r *upiv1.InitiateCollectRequest) { r.AmountPaise = 701 },
+		"other payer":  func(r *upiv1.InitiateCollectRequest) { r.PayerVpa = "bob@alpha" },
+		"other note":   func(r *upiv1.InitiateCollectRequest) { r.Note = "coffee" },
+		"other expiry": func(r *upiv1.InitiateCollectRequest) { r.ExpireAfterMinutes = 5 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			other := &upiv1.InitiateCollectRequest{PayeeVpa: req.PayeeVpa, PayerVpa: req.PayerVpa, AmountPaise: req.AmountPaise, Note: req.Note, TxnId: id}
+			edit(other)
+			_, err := f.p.InitiateCollect(t.Context(), other)
+			requireCode(t, err, codes.AlreadyExists, id)
+		})
+	}
+	assert.Equal(t, 1, f.sent(id, "ReqPay"))
+	assert.Equal(t, int64(700), f.record(id).Amount)
 }
 
 // awaitCollect delivers a collect from chai@beta to alice@alpha at the

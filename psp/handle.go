@@ -476,9 +476,27 @@ func (p *PSP) notifyStatus(c *node.Ctx, r *txnRecord, user string, resp *upiv1.R
 }
 
 // notifyApp sends n to the TPAP node, if the network has one.
+//
+// A notification the TPAP would refuse (node.CheckLimits: a record made
+// before the app APIs checked notes and amounts can echo one the switch
+// refused) would leave the app waiting for an outcome that never comes. So
+// such a notification goes without what it echoes: the transaction id,
+// type and RRN, the parties' addresses and the outcome are what the app
+// needs, and it has the rest in its own record.
 func (p *PSP) notifyApp(c *node.Ctx, n *upiv1.Notification) error {
 	if p.tpapName == "" {
 		return nil
+	}
+	if err := node.CheckLimits(n); err != nil {
+		p.log.Warn("notification cut to what the app needs", "txn", n.GetTxn().GetId(), "reason", err)
+		n = &upiv1.Notification{
+			Txn:      &upiv1.Txn{Id: n.GetTxn().GetId(), Type: n.GetTxn().GetType(), CustRef: n.GetTxn().GetCustRef()},
+			Kind:     n.GetKind(),
+			UserAddr: n.GetUserAddr(),
+			Payer:    &upiv1.Party{Addr: n.GetPayer().GetAddr()},
+			Payee:    &upiv1.Party{Addr: n.GetPayee().GetAddr()},
+			Resp:     &upiv1.Resp{Result: n.GetResp().GetResult(), ErrCode: n.GetResp().GetErrCode()},
+		}
 	}
 	return c.Send(p.tpapName, upiv1.TpapService_Notify_FullMethodName, n)
 }

@@ -2,6 +2,7 @@ package psp
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,14 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"unknown payer", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "zed@alpha" }, codes.NotFound, "zed@alpha is not registered"},
 		{"bad txn_id", func(r *upiv1.InitiatePayRequest) { r.TxnId = "ALP123" }, codes.InvalidArgument, "txn_id"},
 		{"txn_id of another PSP", func(r *upiv1.InitiatePayRequest) { r.TxnId = newTxnID("BET") }, codes.InvalidArgument, "prefix ALP"},
+		// What the switch would refuse in its Ack is refused here, with
+		// the switch's own limits (node.CheckText, node.CheckAmount).
+		{"note too long", func(r *upiv1.InitiatePayRequest) { r.Note = strings.Repeat("n", 10_000) }, codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
+		{"control character in note", func(r *upiv1.InitiatePayRequest) { r.Note = "rent\x00" }, codes.InvalidArgument, "note contains the control character U+0000"},
+		{"note not UTF-8", func(r *upiv1.InitiatePayRequest) { r.Note = "\xff" }, codes.InvalidArgument, "note is not valid UTF-8"},
+		{"amount over the largest", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = node.MaxAmountPaise + 1 }, codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount"},
+		{"device_id too long", func(r *upiv1.InitiatePayRequest) { r.DeviceId = strings.Repeat("d", 256) }, codes.InvalidArgument, "device_id is 256 bytes long"},
+		{"control character in ref_id", func(r *upiv1.InitiatePayRequest) { r.RefId = "a\nb" }, codes.InvalidArgument, "ref_id contains the control character U+000A"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,4 +541,34 @@ func TestReqPayRefusedBySwitch(t *testing.T) {
 	recs, err := f.n.Trace(id)
 	require.NoError(t, err)
 	assert.Contains(t, recs[0].GetAckErr(), "duplicate transaction id", "the trace shows why")
+}
+
+// A record that carries what the switch refuses (a payment made before the
+// app API checked notes and amounts) still ends at the app: the failure
+// notice leaves out the fields the TPAP would refuse, so it is taken and
+// the app's transaction ends FAILURE instead of staying PENDING.
+func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	id := newTxnID("ALP")
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return putTxn(c.Tx, &txnRecord{
+			ID: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVPA: "alice@alpha", PayerName: "Alice", PayeeVPA: "bob@beta",
+			Amount: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
+			PayerHere: true, Initiator: true,
+		}, c.Now())
+	}))
+	f.accept(upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{
+		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY},
+		Resp: &upiv1.Resp{ReqMsgId: "ALP" + strings.Repeat("0", 32), Result: upiv1.Resp_FAILURE, ErrCode: "U07"},
+	})
+	s := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id)
+	n := s.Msg.(*upiv1.Notification)
+	require.NoError(t, node.CheckLimits(n), "the TPAP takes the notice")
+	assert.Equal(t, upiv1.Resp_FAILURE, n.GetResp().GetResult())
+	assert.Equal(t, "U07", n.GetResp().GetErrCode())
+	assert.Equal(t, "alice@alpha", n.GetUserAddr())
+	assert.Equal(t, "bob@beta", n.GetPayee().GetAddr())
+	assert.Empty(t, n.GetTxn().GetNote())
+	assert.Zero(t, n.GetPayer().GetAmountPaise())
 }

@@ -2,6 +2,7 @@ package tpap
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -29,11 +30,15 @@ const MaxCollectExpiry = 45 * 24 * 60
 // answers at once with the transaction id, PENDING. The outcome arrives as a
 // TXN_STATUS notification; GetPayment (with wait_ms to long-poll) reads it.
 func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest) (*upiv1.CreatePaymentResponse, error) {
-	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise()); err != nil {
+	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise(), r.GetNote()); err != nil {
 		return nil, err
 	}
 	if err := ids.ValidatePIN(r.GetPin()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
+	}
+	key, err := idempotencyKey(ctx, r.GetIdempotencyKey())
+	if err != nil {
+		return nil, err
 	}
 	psp, err := x.pspFor(r.GetPayerVpa())
 	if err != nil {
@@ -43,14 +48,26 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
+	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
+		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
+	txnID, done, err := x.claim(key, hash, psp.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if done != nil {
+		return &upiv1.CreatePaymentResponse{TxnId: done.TxnID, Status: done.status()}, nil
+	}
+	req := &upiv1.InitiatePayRequest{
 		PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
-		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(),
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(), TxnId: txnID,
+	}
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.InitiatePayResponse, error) {
+		return cl.InitiatePay(ctx, req)
 	})
 	if err != nil {
-		return nil, pspErr(psp.Name, err)
+		return nil, err
 	}
-	rec, err := x.recordStarted(psp.Name, resp.GetTransaction(), txnRecord{
+	rec, err := x.recordStarted(psp.Name, txnID, resp.GetTransaction(), txnRecord{
 		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
 		Amount: r.GetAmountPaise(), Note: r.GetNote(),
 	})
@@ -113,7 +130,7 @@ func paymentResponse(rec *txnRecord) *upiv1.GetPaymentResponse {
 
 // CreateCollect asks payer_vpa to pay payee_vpa, through the payee's PSP.
 func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest) (*upiv1.CreateCollectResponse, error) {
-	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise()); err != nil {
+	if err := validatePay(r.GetPayerVpa(), r.GetPayeeVpa(), r.GetAmountPaise(), r.GetNote()); err != nil {
 		return nil, err
 	}
 	mins := r.GetExpireAfterMinutes()
@@ -123,6 +140,10 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	case mins == 0:
 		mins = DefaultCollectExpiry
 	}
+	key, err := idempotencyKey(ctx, r.GetIdempotencyKey())
+	if err != nil {
+		return nil, err
+	}
 	psp, err := x.pspFor(r.GetPayeeVpa())
 	if err != nil {
 		return nil, err
@@ -131,14 +152,26 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := cl.InitiateCollect(ctx, &upiv1.InitiateCollectRequest{
+	hash := requestHash(upiv1.Txn_COLLECT.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
+		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote(), strconv.Itoa(int(mins)))
+	txnID, done, err := x.claim(key, hash, psp.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if done != nil {
+		return &upiv1.CreateCollectResponse{TxnId: done.TxnID, Status: done.status()}, nil
+	}
+	req := &upiv1.InitiateCollectRequest{
 		PayeeVpa: r.GetPayeeVpa(), PayerVpa: r.GetPayerVpa(),
-		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), ExpireAfterMinutes: mins,
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), ExpireAfterMinutes: mins, TxnId: txnID,
+	}
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.InitiateCollectResponse, error) {
+		return cl.InitiateCollect(ctx, req)
 	})
 	if err != nil {
-		return nil, pspErr(psp.Name, err)
+		return nil, err
 	}
-	rec, err := x.recordStarted(psp.Name, resp.GetTransaction(), txnRecord{
+	rec, err := x.recordStarted(psp.Name, txnID, resp.GetTransaction(), txnRecord{
 		Type: upiv1.Txn_COLLECT.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
 		Amount: r.GetAmountPaise(), Note: r.GetNote(),
 	})
@@ -344,8 +377,11 @@ func (x *TPAP) anyRequester() (*config.Node, string, error) {
 	return nil, "", status.Error(codes.InvalidArgument, "requester_vpa is required: the network file has no users to ask on behalf of")
 }
 
-// validatePay checks the parties and amount of a payment or collect.
-func validatePay(payer, payee string, amount int64) error {
+// validatePay checks the parties, amount and note of a payment or
+// collect, the note and amount against the limits the switch holds the
+// ReqPay to (node.CheckText, node.CheckAmount), so that the app refuses at
+// once what the network would refuse later.
+func validatePay(payer, payee string, amount int64, note string) error {
 	if err := ids.ValidateVPA(payer); err != nil {
 		return status.Errorf(codes.InvalidArgument, "payer_vpa: %v", err)
 	}
@@ -354,6 +390,12 @@ func validatePay(payer, payee string, amount int64) error {
 	}
 	if amount <= 0 {
 		return status.Errorf(codes.InvalidArgument, "amount_paise must be greater than 0, got %d", amount)
+	}
+	if err := node.CheckAmount("amount_paise", amount); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := node.CheckText("note", "upi.v1.Txn.note", note); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if ids.NormalizeVPA(payer) == ids.NormalizeVPA(payee) {
 		return status.Errorf(codes.InvalidArgument, "payer_vpa and payee_vpa are the same (%s)", payer)
@@ -388,13 +430,14 @@ func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
 	return &rec, nil
 }
 
-// recordStarted stores a transaction a PSP just accepted. A notification
+// recordStarted stores a transaction a PSP just accepted, under the id
+// the app gave it. A notification
 // about it may have arrived first (the network can be faster than the PSP's
 // answer); then the stored record keeps its status and only gains what it
 // lacks.
-func (x *TPAP) recordStarted(psp string, t *upiv1.Transaction, asked txnRecord) (*txnRecord, error) {
-	if !ids.ValidID(t.GetTxnId()) {
-		return nil, status.Errorf(codes.Internal, "PSP %s answered without a valid transaction id (%q)", psp, t.GetTxnId())
+func (x *TPAP) recordStarted(psp, txnID string, t *upiv1.Transaction, asked txnRecord) (*txnRecord, error) {
+	if t.GetTxnId() != txnID {
+		return nil, status.Errorf(codes.Internal, "PSP %s answered with transaction id %q, not the %s it was given", psp, t.GetTxnId(), txnID)
 	}
 	asked.PSP = psp
 	var rec txnRecord

@@ -2,11 +2,14 @@ package tpap
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -17,7 +20,7 @@ import (
 )
 
 // fakePSP is a PspAppServiceClient that records its calls and answers
-// PENDING with a fresh transaction id.
+// PENDING with the transaction id it was given (or a fresh one).
 type fakePSP struct {
 	prefix string
 
@@ -30,6 +33,38 @@ type fakePSP struct {
 	before func(txnID string)
 	// resolve answers ResolveAddress.
 	resolve *upiv1.AddressDetails
+	// lose, while > 0, makes a call that started a transaction answer
+	// Unavailable, as when the answer is lost on its way back.
+	lose int
+	// started counts the transactions started, by id: a call with an id
+	// seen before starts none.
+	started map[string]int
+}
+
+// start notes that a call asked for transaction id (a fresh one when id
+// is empty), and returns the id, or the lost answer's error.
+func (f *fakePSP) start(id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id == "" {
+		id = ids.NewTxnID(f.prefix)
+	}
+	if f.started == nil {
+		f.started = map[string]int{}
+	}
+	f.started[id]++
+	if f.lose > 0 {
+		f.lose--
+		return "", status.Error(codes.Unavailable, "connection reset (the answer was lost)")
+	}
+	return id, nil
+}
+
+// Started returns how many calls asked for each transaction id.
+func (f *fakePSP) Started() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.started)
 }
 
 var _ upiv1.PspAppServiceClient = (*fakePSP)(nil)
@@ -59,7 +94,11 @@ func (f *fakePSP) InitiatePay(_ context.Context, in *upiv1.InitiatePayRequest, _
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
-	t := f.pending(ids.NewTxnID(f.prefix), upiv1.Txn_PAY, in.GetPayerVpa(), in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
+	id, err := f.start(in.GetTxnId())
+	if err != nil {
+		return nil, err
+	}
+	t := f.pending(id, upiv1.Txn_PAY, in.GetPayerVpa(), in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
 	return &upiv1.InitiatePayResponse{Transaction: t}, nil
 }
 
@@ -67,7 +106,11 @@ func (f *fakePSP) InitiateCollect(_ context.Context, in *upiv1.InitiateCollectRe
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
-	t := f.pending(ids.NewTxnID(f.prefix), upiv1.Txn_COLLECT, in.GetPayerVpa(), in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
+	id, err := f.start(in.GetTxnId())
+	if err != nil {
+		return nil, err
+	}
+	t := f.pending(id, upiv1.Txn_COLLECT, in.GetPayerVpa(), in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
 	return &upiv1.InitiateCollectResponse{Transaction: t}, nil
 }
 

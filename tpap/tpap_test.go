@@ -3,6 +3,7 @@ package tpap
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +16,21 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
 )
 
 func pay(payer, payee string, amount int64, pin string) *upiv1.CreatePaymentRequest {
 	return &upiv1.CreatePaymentRequest{PayerVpa: payer, PayeeVpa: payee, AmountPaise: amount, Note: "dinner", Pin: pin}
+}
+
+func withNote(r *upiv1.CreatePaymentRequest, note string) *upiv1.CreatePaymentRequest {
+	r.Note = note
+	return r
+}
+
+func withKey(r *upiv1.CreatePaymentRequest, key string) *upiv1.CreatePaymentRequest {
+	r.IdempotencyKey = key
+	return r
 }
 
 func TestCreatePaymentValidation(t *testing.T) {
@@ -38,6 +50,12 @@ func TestCreatePaymentValidation(t *testing.T) {
 		{"bad PIN", pay("alice@alpha", "bob@beta", 100, "12a4"), codes.InvalidArgument, "pin: PIN must be 4 or 6 digits"},
 		{"payer is payee", pay("alice@alpha", "Alice@Alpha", 100, "1234"), codes.InvalidArgument, "payer_vpa and payee_vpa are the same"},
 		{"unknown payer handle", pay("alice@gamma", "bob@beta", 100, "1234"), codes.NotFound, "no PSP owns handle @gamma"},
+		// What the switch would refuse, refused at once with its limits.
+		{"note too long", withNote(pay("alice@alpha", "bob@beta", 100, "1234"), strings.Repeat("n", 10_000)), codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
+		{"control character in note", withNote(pay("alice@alpha", "bob@beta", 100, "1234"), "rent\r\nX-Evil: 1"), codes.InvalidArgument, "note contains the control character U+000D"},
+		{"amount over the largest", pay("alice@alpha", "bob@beta", node.MaxAmountPaise+1, "1234"), codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount, 10000000000.00 rupees"},
+		{"idempotency key too long", withKey(pay("alice@alpha", "bob@beta", 100, "1234"), strings.Repeat("k", MaxIdempotencyKey+1)), codes.InvalidArgument, "idempotency key is 129 bytes long; at most 128 are allowed"},
+		{"idempotency key with a space", withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "a b"), codes.InvalidArgument, "printable ASCII"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +81,7 @@ func TestCreatePaymentStoresPending(t *testing.T) {
 	require.Len(t, calls, 1)
 	assert.True(t, proto.Equal(&upiv1.InitiatePayRequest{
 		PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 12_345, Note: "dinner", Pin: "1234",
+		TxnId: resp.GetTxnId(), // the app chooses the id, so that a retry cannot pay twice
 	}, calls[0]), "InitiatePay got %v", calls[0])
 	assert.Empty(t, e.psps["betapsp"].Calls())
 
@@ -324,6 +343,7 @@ func TestCollectApprove(t *testing.T) {
 	require.Len(t, calls, 1)
 	assert.True(t, proto.Equal(&upiv1.InitiateCollectRequest{
 		PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 2_000, Note: "lunch", ExpireAfterMinutes: DefaultCollectExpiry,
+		TxnId: id,
 	}, calls[0]), "InitiateCollect got %v", calls[0])
 
 	// Not yet asked of alice: nothing to approve.

@@ -192,7 +192,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	}(gl)
 	gl = nil // owned by the server now
 
-	if err := r.startGateway(hl, self.Role); err != nil {
+	if err := r.startGateway(hl, self.Role, o.Network.HTTP); err != nil {
 		return nil, err
 	}
 	hl = nil
@@ -216,8 +216,10 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 
 // startGateway serves the node's app-facing API as REST, by the table of
 // generated RegisterXHandler calls over a client connection to the node's
-// own gRPC server, plus /openapi.json.
-func (r *Node) startGateway(l net.Listener, role string) error {
+// own gRPC server, plus /openapi.json, behind gateway.Guard (Host, Origin,
+// Content-Type and body size checks, with the network file's http
+// section).
+func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP) error {
 	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -243,7 +245,8 @@ func (r *Node) startGateway(l net.Listener, role string) error {
 		w.Write(openapi.JSON)
 	})
 	top.Handle("/", mux)
-	r.http = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
+	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
+	r.http = &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -46,6 +46,21 @@ type Network struct {
 	// rules too). A network file's rules are its own: they are not taken
 	// from the default network.
 	Rules []fault.Rule
+	// HTTP says which requests the nodes' REST listeners answer besides
+	// those addressed to them by loopback name or own address, from no web
+	// page or from their own.
+	HTTP HTTP
+}
+
+// HTTP is the network file's http section.
+type HTTP struct {
+	// AllowedOrigins are web origins ("http://localhost:3000") whose pages
+	// may call the nodes' REST APIs.
+	AllowedOrigins []string
+	// AllowedHosts are host names (without port) a request's Host header
+	// may name besides localhost, 127.0.0.1, ::1 and the node's address,
+	// e.g. a name the nodes are reached by in a container network.
+	AllowedHosts []string
 }
 
 // Node is one node of the network.
@@ -118,6 +133,12 @@ type rawNetwork struct {
 	Timeouts  rawTimeouts   `yaml:"timeouts"`
 	Heartbeat string        `yaml:"heartbeat,omitempty"`
 	Rules     []rawRule     `yaml:"rules,omitempty"`
+	HTTP      rawHTTP       `yaml:"http,omitempty"`
+}
+
+type rawHTTP struct {
+	AllowedOrigins []string `yaml:"allowed_origins,omitempty,flow"`
+	AllowedHosts   []string `yaml:"allowed_hosts,omitempty,flow"`
 }
 
 // rawRule is one entry of rules: see fault.Rule.
@@ -338,6 +359,12 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	duration("timeouts.val_add", t.ValAdd, dt.ValAdd, &n.Timeouts.ValAdd)
 	duration("timeouts.collect_expiry_max", t.CollectExpiryMax, dt.CollectExpiryMax, &n.Timeouts.CollectExpiryMax)
 	duration("heartbeat", r.Heartbeat, def.Heartbeat, &n.Heartbeat)
+	if len(r.HTTP.AllowedOrigins) > 0 {
+		n.HTTP.AllowedOrigins = slices.Clone(r.HTTP.AllowedOrigins)
+	}
+	if len(r.HTTP.AllowedHosts) > 0 {
+		n.HTTP.AllowedHosts = slices.Clone(r.HTTP.AllowedHosts)
+	}
 	for i, rr := range r.Rules {
 		label := fmt.Sprintf("rule #%d", i+1)
 		if rr.Name != "" {
@@ -410,6 +437,7 @@ func (n *Network) Marshal() ([]byte, error) {
 			ValAdd:           n.Timeouts.ValAdd.String(),
 			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
 		},
+		HTTP: rawHTTP{AllowedOrigins: n.HTTP.AllowedOrigins, AllowedHosts: n.HTTP.AllowedHosts},
 	}
 	for _, ru := range n.Rules {
 		rr := rawRule{
@@ -471,5 +499,7 @@ func (n *Network) Clone() *Network {
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
 	c.Rules = slices.Clone(n.Rules)
+	c.HTTP.AllowedOrigins = slices.Clone(n.HTTP.AllowedOrigins)
+	c.HTTP.AllowedHosts = slices.Clone(n.HTTP.AllowedHosts)
 	return &c
 }

@@ -543,3 +543,34 @@ func TestParseRules(t *testing.T) {
 		})
 	}
 }
+
+func TestParseHTTP(t *testing.T) {
+	base := string(DefaultYAML())
+	n, err := Parse([]byte(base + "\nhttp: {allowed_origins: [\"http://localhost:3000\", \"https://app.example\"], allowed_hosts: [upisim.internal, 10.0.0.5]}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, HTTP{AllowedOrigins: []string{"http://localhost:3000", "https://app.example"}, AllowedHosts: []string{"upisim.internal", "10.0.0.5"}}, n.HTTP)
+	out, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(out)
+	require.NoError(t, err)
+	assert.Equal(t, n.HTTP, back.HTTP, "Marshal keeps the http section:\n%s", out)
+	c := n.Clone()
+	c.HTTP.AllowedHosts[0] = "changed"
+	assert.Equal(t, "upisim.internal", n.HTTP.AllowedHosts[0], "Clone copies the lists")
+
+	for yaml, want := range map[string]string{
+		`http: {allowed_origins: ["localhost:3000"]}`:         `http.allowed_origins[0]: "localhost:3000" is not an origin`,
+		`http: {allowed_origins: ["ftp://x"]}`:                `http.allowed_origins[0]: "ftp://x" is not an origin`,
+		`http: {allowed_origins: ["http://a.example/path"]}`:  `is not an origin`,
+		`http: {allowed_origins: ["http://u@a.example"]}`:     `is not an origin`,
+		`http: {allowed_hosts: [ok.example, "a.example:80"]}`: `http.allowed_hosts[1]: "a.example:80" is not a host name`,
+		`http: {allowed_hosts: ["http://a.example"]}`:         `is not a host name`,
+		`http: {allowed_hosts: [""]}`:                         `http.allowed_hosts[0]: "" is not a host name`,
+		`http: {allowed_origin: ["http://localhost:3000"]}`:   `field allowed_origin not found`,
+	} {
+		t.Run(yaml, func(t *testing.T) {
+			_, err := Parse([]byte(base + "\n" + yaml + "\n"))
+			assert.ErrorContains(t, err, want)
+		})
+	}
+}

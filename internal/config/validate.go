@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,7 +208,35 @@ func (n *Network) Validate() error {
 		fail("heartbeat must not be negative (0 turns heartbeats off)")
 	}
 	errs = append(errs, n.validateRules(names)...)
+	errs = append(errs, n.HTTP.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate checks the http section: each origin is scheme://host[:port]
+// with scheme http or https and nothing else; each host a bare host name
+// or IP address, without scheme or port.
+func (h *HTTP) validate() []error {
+	var errs []error
+	for i, o := range h.AllowedOrigins {
+		u, err := url.Parse(o)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("http.allowed_origins[%d]: %q: %v", i, o, err))
+		case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.User != nil,
+			u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "", u.Opaque != "":
+			errs = append(errs, fmt.Errorf("http.allowed_origins[%d]: %q is not an origin: want scheme://host[:port], e.g. http://localhost:3000", i, o))
+		}
+	}
+	for i, host := range h.AllowedHosts {
+		if net.ParseIP(host) != nil {
+			continue
+		}
+		if len(host) == 0 || len(host) > 253 || strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != "" ||
+			strings.HasPrefix(host, ".") || strings.HasPrefix(host, "-") || strings.Contains(host, "..") {
+			errs = append(errs, fmt.Errorf("http.allowed_hosts[%d]: %q is not a host name or IP address (no scheme or port)", i, host))
+		}
+	}
+	return errs
 }
 
 // Bounds of a rule's faults.

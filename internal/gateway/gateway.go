@@ -2,13 +2,21 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/upisim/upisim/gen/openapi"
 )
 
 // NewMux returns a ServeMux for the generated Register*Handler functions.
@@ -19,7 +27,10 @@ import (
 // the OpenAPI document) and the HTTP status of runtime.HTTPStatusFromCode
 // (InvalidArgument 400, NotFound 404, Unavailable 503, ...), except that
 // FailedPrecondition, a request that does not fit the resource's state
-// (approving a collect twice), answers 409 Conflict.
+// (approving a collect twice), answers 409 Conflict. A method the path
+// does not serve answers 405 Method Not Allowed with an Allow header
+// (RoutingErrorHandler). The Idempotency-Key header reaches the gRPC
+// server as the metadata IdempotencyKeyMD.
 func NewMux(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 	base := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -27,6 +38,8 @@ func NewMux(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 		runtime.WithErrorHandler(ErrorHandler),
+		runtime.WithRoutingErrorHandler(RoutingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(HeaderMatcher),
 	}
 	return runtime.NewServeMux(append(base, opts...)...)
 }
@@ -47,4 +60,97 @@ func ErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		err = &runtime.HTTPStatusError{HTTPStatus: HTTPStatus(status.Code(err)), Err: err}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// IdempotencyKeyMD is the gRPC metadata key the gateway puts an HTTP
+// request's Idempotency-Key header under. A server reads it with
+// IdempotencyKey.
+const IdempotencyKeyMD = "idempotency-key"
+
+// HeaderMatcher forwards the Idempotency-Key header as the metadata
+// IdempotencyKeyMD, besides what runtime.DefaultHeaderMatcher forwards.
+func HeaderMatcher(key string) (string, bool) {
+	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+		return IdempotencyKeyMD, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// IdempotencyKey returns the idempotency key of a call: field, the
+// request message's idempotency_key, or else the metadata IdempotencyKeyMD
+// (the HTTP header). When both are given they must agree.
+func IdempotencyKey(ctx context.Context, field string) (string, error) {
+	vals := metadata.ValueFromIncomingContext(ctx, IdempotencyKeyMD)
+	switch {
+	case len(vals) > 1:
+		return "", status.Errorf(codes.InvalidArgument, "%d Idempotency-Key headers; give one", len(vals))
+	case len(vals) == 0:
+		return field, nil
+	case field != "" && field != vals[0]:
+		return "", status.Errorf(codes.InvalidArgument, "the Idempotency-Key header %q and the body's idempotency_key %q differ", vals[0], field)
+	}
+	return vals[0], nil
+}
+
+// RoutingErrorHandler answers a request the mux has no route for: 405 with
+// an Allow header listing the methods the path serves (from the OpenAPI
+// document), and runtime.DefaultRoutingErrorHandler's answer otherwise.
+func RoutingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus != http.StatusMethodNotAllowed {
+		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+		return
+	}
+	allow := AllowedMethods(r.URL.Path)
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	err := status.Errorf(codes.Unimplemented, "method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
+	ErrorHandler(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: http.StatusMethodNotAllowed, Err: err})
+}
+
+// routes are the OpenAPI document's paths, split into segments, with the
+// methods each serves.
+var routes = sync.OnceValue(func() []route {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
+		panic("gateway: embedded OpenAPI document: " + err.Error())
+	}
+	var out []route
+	for path, ops := range doc.Paths {
+		rt := route{segs: strings.Split(strings.Trim(path, "/"), "/")}
+		for m := range ops {
+			rt.methods = append(rt.methods, strings.ToUpper(m))
+		}
+		out = append(out, rt)
+	}
+	return out
+})
+
+type route struct {
+	segs    []string
+	methods []string
+}
+
+// AllowedMethods lists, sorted, the methods the REST API serves on path (a
+// "{var}" segment of a route matches any one segment).
+func AllowedMethods(path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var out []string
+	for _, rt := range routes() {
+		if len(rt.segs) != len(segs) {
+			continue
+		}
+		match := true
+		for i, s := range rt.segs {
+			if !strings.HasPrefix(s, "{") && s != segs[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			out = append(out, rt.methods...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

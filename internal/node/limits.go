@@ -238,10 +238,7 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *field
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		a := v.Int()
 		if (a < 0 || a > MaxAmountPaise) && strings.HasSuffix(string(fd.Name()), "_paise") {
-			if a < 0 {
-				return Refuse("%s %d is negative", fieldName(at, fd, i), a)
-			}
-			return Refuse("%s %d is more than the largest amount, %s rupees", fieldName(at, fd, i), a, ids.FormatPaise(MaxAmountPaise))
+			return Refuse("%s %s", fieldName(at, fd, i), amountProblem(a))
 		}
 	case protoreflect.Int32Kind:
 		if e := v.Int(); (e < 0 || e > MaxExpireMinutes) && fd.FullName() == "upi.v1.Txn.expire_after_minutes" {
@@ -257,28 +254,66 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *field
 }
 
 func checkString(fd protoreflect.FieldDescriptor, s string, at *fieldPath, i int) error {
-	if !utf8.ValidString(s) {
-		return Refuse("%s is not valid UTF-8", fieldName(at, fd, i))
+	if p := textProblem(fd.FullName(), s); p != "" {
+		return Refuse("%s %s", fieldName(at, fd, i), p)
 	}
-	if limit, ok := charLimits[fd.FullName()]; ok {
+	return nil
+}
+
+// textProblem says what is wrong with s as the value of the string field
+// full, or "" when nothing is. Only a problem costs an allocation.
+func textProblem(full protoreflect.FullName, s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	if limit, ok := charLimits[full]; ok {
 		if len(s) > limit { // else it has at most limit characters
 			if n := utf8.RuneCountInString(s); n > limit {
-				return Refuse("%s is %d characters long; at most %d are allowed", fieldName(at, fd, i), n, limit)
+				return fmt.Sprintf("is %d characters long; at most %d are allowed", n, limit)
 			}
 		}
 	} else {
-		limit, ok := byteLimits[fd.FullName()]
+		limit, ok := byteLimits[full]
 		if !ok {
 			limit = MaxStringBytes
 		}
 		if len(s) > limit {
-			return Refuse("%s is %d bytes long; at most %d are allowed", fieldName(at, fd, i), len(s), limit)
+			return fmt.Sprintf("is %d bytes long; at most %d are allowed", len(s), limit)
 		}
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			return Refuse("%s contains the control character %U", fieldName(at, fd, i), r)
+			return fmt.Sprintf("contains the control character %U", r)
 		}
+	}
+	return ""
+}
+
+// amountProblem says what is wrong with an amount out of 0..MaxAmountPaise.
+func amountProblem(a int64) string {
+	if a < 0 {
+		return fmt.Sprintf("%d is negative", a)
+	}
+	return fmt.Sprintf("%d is more than the largest amount, %s rupees", a, ids.FormatPaise(MaxAmountPaise))
+}
+
+// CheckText checks s, what an app request gives for the network message
+// field full (as "upi.v1.Txn.note"), against the limits CheckLimits holds
+// that field to, so that an app API refuses at once what the switch would
+// refuse later. The error names the request's field: "note is 51
+// characters long; at most 50 are allowed".
+func CheckText(field string, full protoreflect.FullName, s string) error {
+	if p := textProblem(full, s); p != "" {
+		return fmt.Errorf("%s %s", field, p)
+	}
+	return nil
+}
+
+// CheckAmount checks an amount an app request gives against the range
+// CheckLimits holds every *_paise field to (0 to MaxAmountPaise).
+func CheckAmount(field string, paise int64) error {
+	if paise < 0 || paise > MaxAmountPaise {
+		return fmt.Errorf("%s %s", field, amountProblem(paise))
 	}
 	return nil
 }

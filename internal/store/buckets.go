@@ -55,12 +55,16 @@ const (
 	Pending Bucket = "pending"
 	// Notifications: user vpa "\x00" seq → notification (TPAP).
 	Notifications Bucket = "notifications"
+	// IdempotencyKeys: an app request's Idempotency-Key → sha256 of the
+	// request (32 bytes) ‖ the txn_id it started (TPAP).
+	IdempotencyKeys Bucket = "idempotency_keys"
 )
 
 // all lists every bucket; Open creates them.
 var all = []Bucket{
 	Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, TraceAcks, Meta,
 	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
+	IdempotencyKeys,
 }
 
 // appendFill is the fill factor of buckets whose keys are appended at one or

@@ -331,8 +331,11 @@ type InitiateCollectRequest struct {
 	AmountPaise        int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
 	Note               string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	ExpireAfterMinutes int32                  `protobuf:"varint,5,opt,name=expire_after_minutes,json=expireAfterMinutes,proto3" json:"expire_after_minutes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Optional: the transaction id to use (35 characters, this PSP's prefix).
+	// A repeat with the same id and content returns the same transaction.
+	TxnId         string `protobuf:"bytes,6,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitiateCollectRequest) Reset() {
@@ -398,6 +401,13 @@ func (x *InitiateCollectRequest) GetExpireAfterMinutes() int32 {
 		return x.ExpireAfterMinutes
 	}
 	return 0
+}
+
+func (x *InitiateCollectRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
 }
 
 // InitiateCollectResponse says the collect was sent and is PENDING.
@@ -936,14 +946,21 @@ func (x *QueryTransactionResponse) GetTransaction() *Transaction {
 
 // CreatePaymentRequest is a push payment.
 type CreatePaymentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PayerVpa      string                 `protobuf:"bytes,1,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
-	PayeeVpa      string                 `protobuf:"bytes,2,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
-	AmountPaise   int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
-	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
-	Pin           string                 `protobuf:"bytes,5,opt,name=pin,proto3" json:"pin,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PayerVpa    string                 `protobuf:"bytes,1,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa    string                 `protobuf:"bytes,2,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Note        string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	Pin         string                 `protobuf:"bytes,5,opt,name=pin,proto3" json:"pin,omitempty"`
+	// Optional: makes the request safe to repeat. The same key with the same
+	// request answers the original transaction; with a different request it
+	// is refused (ALREADY_EXISTS, HTTP 409); the PIN is not compared. 1 to
+	// 128 printable ASCII characters without spaces. Over REST the
+	// Idempotency-Key header sets it (it must agree with this field when both
+	// are given).
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreatePaymentRequest) Reset() {
@@ -1007,6 +1024,13 @@ func (x *CreatePaymentRequest) GetNote() string {
 func (x *CreatePaymentRequest) GetPin() string {
 	if x != nil {
 		return x.Pin
+	}
+	return ""
+}
+
+func (x *CreatePaymentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
 	}
 	return ""
 }
@@ -1203,8 +1227,10 @@ type CreateCollectRequest struct {
 	AmountPaise        int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
 	Note               string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	ExpireAfterMinutes int32                  `protobuf:"varint,5,opt,name=expire_after_minutes,json=expireAfterMinutes,proto3" json:"expire_after_minutes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Optional: as CreatePaymentRequest.idempotency_key.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateCollectRequest) Reset() {
@@ -1270,6 +1296,13 @@ func (x *CreateCollectRequest) GetExpireAfterMinutes() int32 {
 		return x.ExpireAfterMinutes
 	}
 	return 0
+}
+
+func (x *CreateCollectRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // CreateCollectResponse carries the new collect transaction, PENDING.
@@ -1802,13 +1835,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x06txn_id\x18\n" +
 	" \x01(\tR\x05txnId\"L\n" +
 	"\x13InitiatePayResponse\x125\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xbb\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xd2\x01\n" +
 	"\x16InitiateCollectRequest\x12\x1b\n" +
 	"\tpayee_vpa\x18\x01 \x01(\tR\bpayeeVpa\x12\x1b\n" +
 	"\tpayer_vpa\x18\x02 \x01(\tR\bpayerVpa\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x120\n" +
-	"\x14expire_after_minutes\x18\x05 \x01(\x05R\x12expireAfterMinutes\"P\n" +
+	"\x14expire_after_minutes\x18\x05 \x01(\x05R\x12expireAfterMinutes\x12\x15\n" +
+	"\x06txn_id\x18\x06 \x01(\tR\x05txnId\"P\n" +
 	"\x17InitiateCollectResponse\x125\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"Z\n" +
 	"\x15RespondCollectRequest\x12\x15\n" +
@@ -1838,13 +1872,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x17QueryTransactionRequest\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"Q\n" +
 	"\x18QueryTransactionResponse\x125\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\x99\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xc2\x01\n" +
 	"\x14CreatePaymentRequest\x12\x1b\n" +
 	"\tpayer_vpa\x18\x01 \x01(\tR\bpayerVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x10\n" +
-	"\x03pin\x18\x05 \x01(\tR\x03pin\"[\n" +
+	"\x03pin\x18\x05 \x01(\tR\x03pin\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"[\n" +
 	"\x15CreatePaymentResponse\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\"C\n" +
@@ -1856,13 +1891,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x12\x10\n" +
 	"\x03rrn\x18\x03 \x01(\tR\x03rrn\x12\x19\n" +
 	"\berr_code\x18\x04 \x01(\tR\aerrCode\x125\n" +
-	"\vtransaction\x18\x05 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xb9\x01\n" +
+	"\vtransaction\x18\x05 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xe2\x01\n" +
 	"\x14CreateCollectRequest\x12\x1b\n" +
 	"\tpayee_vpa\x18\x01 \x01(\tR\bpayeeVpa\x12\x1b\n" +
 	"\tpayer_vpa\x18\x02 \x01(\tR\bpayerVpa\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x120\n" +
-	"\x14expire_after_minutes\x18\x05 \x01(\x05R\x12expireAfterMinutes\"[\n" +
+	"\x14expire_after_minutes\x18\x05 \x01(\x05R\x12expireAfterMinutes\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"[\n" +
 	"\x15CreateCollectResponse\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\"@\n" +
