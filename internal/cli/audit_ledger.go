@@ -86,14 +86,14 @@ func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 		strayf("but the switch sent %s no %s of %s (%s)", bank, legName, describe(t), legsSent(t))
 		return
 	}
-	from, to := leg.GetAcNum(), "the settlement account"
+	from, to := acct(leg.GetAcNum()), "the settlement account"
 	okFrom, okTo := p.GetFromAcNum() == leg.GetAcNum(), settlement[p.GetToAcNum()]
 	if typ != upiv1.Txn_DEBIT {
 		from, to = to, from
 		okFrom, okTo = settlement[p.GetFromAcNum()], p.GetToAcNum() == leg.GetAcNum()
 	}
 	if !okFrom || !okTo || p.GetAmountPaise() != leg.GetAmountPaise() {
-		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, ids.FormatRupeesIndian(leg.GetAmountPaise()), acct(from), to)
+		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, ids.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
 		// It is still that leg: count what the switch asked it to move,
 		// so conservation names the difference in money.
 	}
