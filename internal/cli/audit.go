@@ -22,7 +22,9 @@ import (
 // Kinds of audit violation (DESIGN §7).
 const (
 	// ViolationConservation: a bank's total is not its opening total (or
-	// the bank did not record one, so it cannot be checked).
+	// the bank did not record one, so it cannot be checked), or across the
+	// network customers hold other than the transfers leave them (the
+	// settlement accounts do not sum to the money in flight).
 	ViolationConservation = "CONSERVATION"
 	// ViolationNegativeBalance: a customer or Lite pool account is below
 	// zero.
@@ -101,11 +103,13 @@ type AuditOptions struct {
 }
 
 // Audit checks a running network against the invariants of DESIGN §7:
-// conservation of money at every bank, no negative customer balance, every
-// payment's final status at the switch agreed by both PSPs and closed at
+// conservation of money at every bank and across the network, no negative
+// customer balance, every posting a leg the switch sent, every payment's
+// final status at the switch agreed by both PSPs and the app and closed at
 // the banks (a SUCCESS debited and credited, a FAILURE not debited or
-// reversed), and none left undecided past MaxAge. It prints the result and
-// returns an error when anything is violated.
+// reversed), no PSP or app record the switch does not know, and none left
+// undecided past MaxAge. It prints the result and returns an error when
+// anything is violated.
 func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error) {
 	if o.MaxAge < 0 {
 		return AuditResult{}, fmt.Errorf("--max-age %s is negative", o.MaxAge)
