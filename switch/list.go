@@ -13,7 +13,7 @@ import (
 var _ node.TxnLister = (*Switch)(nil)
 
 // ListTxns implements node.TxnLister: the switch's records in txn id order,
-// with the PSPs and banks each was routed to.
+// with the PSPs and banks each was routed to and the legs it sent them.
 func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, error) {
 	if s.n == nil {
 		return nil, "", status.Error(codes.Unavailable, "switch is not attached to a node")
@@ -37,6 +37,22 @@ func (r *record) summary() *upiv1.TxnSummary {
 	}
 	if !r.Expires.IsZero() {
 		t.Deadline = timestamppb.New(r.Expires)
+	}
+	for _, l := range []struct {
+		typ  upiv1.Txn_Type
+		x    *exchange
+		acct string
+	}{{upiv1.Txn_DEBIT, r.Debit, r.Payer.AcNum}, {upiv1.Txn_CREDIT, r.Credit, r.Payee.AcNum}, {upiv1.Txn_REVERSAL, r.Reversal, r.Payer.AcNum}} {
+		if l.x == nil {
+			continue
+		}
+		res := upiv1.Resp_PENDING
+		if l.x.Result != "" {
+			res = upiv1.Resp_Result(upiv1.Resp_Result_value[l.x.Result])
+		}
+		t.Legs = append(t.Legs, &upiv1.TxnLeg{
+			Type: l.typ, Bank: l.x.To, AcNum: l.acct, AmountPaise: r.Amount, Result: res, ErrCode: l.x.ErrCode,
+		})
 	}
 	return t
 }

@@ -272,7 +272,8 @@ func (b *Bank) Balance(vpa string) (*upiv1.GetBalanceResponse, error) {
 }
 
 // ListAccounts implements node.Accounts: every account, settlement
-// included, the sum of their balances and the opening total.
+// included, the sum of their balances, the opening total, and how many
+// postings the ledger holds.
 func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
 	resp := &upiv1.ListAccountsResponse{}
 	err := b.view(func(tx *store.Tx) error {
@@ -288,6 +289,7 @@ func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
 		if resp.TotalPaise, err = ledger.Total(tx); err != nil {
 			return err
 		}
+		resp.PostingCount = int64(tx.Count(store.Postings))
 		resp.OpeningTotalPaise, err = openingTotal(tx)
 		return err
 	})

@@ -1,8 +1,11 @@
 package bank
 
 import (
+	"fmt"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ledger"
@@ -36,4 +39,34 @@ func (b *Bank) summary(rec *ledger.TxnRecord) *upiv1.TxnSummary {
 		s.Beneficiary = b.self.Name
 	}
 	return s
+}
+
+var _ node.PostingLister = (*Bank)(nil)
+
+// ListPostings implements node.PostingLister: the ledger's postings in ref
+// order.
+func (b *Bank) ListPostings(after string, limit int) ([]*upiv1.Posting, string, error) {
+	out := []*upiv1.Posting{}
+	next, last := "", ""
+	err := b.view(func(tx *store.Tx) error {
+		return tx.ScanAfter(store.Postings, []byte(after), func(k, v []byte) (bool, error) {
+			if len(out) == limit {
+				next = last
+				return false, nil
+			}
+			var p ledger.PostingRecord
+			if err := store.DecodeRecord(v, &p); err != nil {
+				return false, fmt.Errorf("decode posting %s: %w", k, err)
+			}
+			last = string(k)
+			out = append(out, &upiv1.Posting{
+				Ref: string(k), FromAcNum: p.From, ToAcNum: p.To, AmountPaise: p.AmountPaise, Ts: timestamppb.New(p.TS),
+			})
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, "", internal("list postings", err)
+	}
+	return out, next, nil
 }

@@ -82,3 +82,48 @@ func TestListTxns(t *testing.T) {
 	assert.Equal(t, "bbank", first.GetBeneficiary())
 	assert.Equal(t, "carol@beta", first.GetPayeeVpa())
 }
+
+func TestListPostings(t *testing.T) {
+	bb := newBank(t, "bbank")
+	var txns []string
+	for range 3 {
+		txn := ids.NewTxnID("BET")
+		txns = append(txns, txn)
+		require.Empty(t, bb.send(upiv1.RemitterService_ReqPay_FullMethodName, debit(txn, "bob@beta", bobAc, "BBNK0000001", 100)))
+		bb.respPay(txn, 1)
+	}
+	require.Empty(t, bb.send(upiv1.BeneficiaryService_ReqPay_FullMethodName, credit(txns[0], "carol@beta", carolAc, "BBNK0000001", 100)))
+	bb.respPay(txns[0], 2)
+
+	l, err := bb.b.ListAccounts()
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), l.GetPostingCount(), "read with the balances")
+
+	var got []*upiv1.Posting
+	pages, after := 0, ""
+	for {
+		page, next, err := bb.b.ListPostings(after, 3)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(page), 3)
+		got, pages = append(got, page...), pages+1
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	assert.Equal(t, 2, pages)
+	require.Len(t, got, 4)
+	var refs []string
+	for _, p := range got {
+		refs = append(refs, p.GetRef())
+		assert.Equal(t, int64(100), p.GetAmountPaise())
+		assert.NotNil(t, p.GetTs())
+	}
+	assert.IsIncreasing(t, refs)
+	assert.Equal(t, "CREDIT:"+txns[0], got[0].GetRef())
+	assert.Equal(t, "SETTLEMENT-BBNK0000001", got[0].GetFromAcNum())
+	assert.Equal(t, carolAc, got[0].GetToAcNum())
+	assert.Equal(t, "DEBIT:"+txns[0], got[1].GetRef())
+	assert.Equal(t, bobAc, got[1].GetFromAcNum())
+	assert.Equal(t, "SETTLEMENT-BBNK0000001", got[1].GetToAcNum())
+}

@@ -22,7 +22,9 @@ import (
 // Kinds of audit violation (DESIGN §7).
 const (
 	// ViolationConservation: a bank's total is not its opening total (or
-	// the bank did not record one, so it cannot be checked).
+	// the bank did not record one, so it cannot be checked), or across the
+	// network customers hold other than the transfers leave them (the
+	// settlement accounts do not sum to the money in flight).
 	ViolationConservation = "CONSERVATION"
 	// ViolationNegativeBalance: a customer or Lite pool account is below
 	// zero.
@@ -37,6 +39,14 @@ const (
 	// ViolationStuck: a transaction is PENDING or DEEMED at the switch past
 	// its deadline.
 	ViolationStuck = "STUCK"
+	// ViolationStrayPosting: a bank posting that no request of the switch
+	// explains: its transaction is unknown to the switch, the switch sent
+	// that bank no such leg, or the amount or an account differs from the
+	// leg the switch sent.
+	ViolationStrayPosting = "STRAY_POSTING"
+	// ViolationUnknownTxn: a PSP or the TPAP shows its user a transaction
+	// the switch has no record of.
+	ViolationUnknownTxn = "UNKNOWN_TXN"
 )
 
 // DefaultAuditMaxAge is how long a transaction may stay undecided at the
@@ -60,6 +70,14 @@ type AuditResult struct {
 	// OpeningTotalPaise the sum of the banks' recorded opening totals.
 	TotalPaise        int64 `json:"total_paise"`
 	OpeningTotalPaise int64 `json:"opening_total_paise"`
+	// SettlementPaise is the sum of the banks' settlement accounts (each
+	// opened at zero): the money the network owes its customers' banks
+	// minus what they owe it. MoneyInFlightPaise is what the postings the
+	// switch asked for have debited and not yet credited or reversed; the
+	// two are equal when customers hold exactly what the transfers leave
+	// them.
+	SettlementPaise    int64 `json:"settlement_paise"`
+	MoneyInFlightPaise int64 `json:"money_in_flight_paise"`
 	// Transactions counts the payments (PAY, COLLECT) the switch knows;
 	// NonTerminal those of them PENDING or DEEMED at the switch.
 	Transactions int `json:"transactions"`
@@ -69,6 +87,8 @@ type AuditResult struct {
 	// way.
 	InFlight   int         `json:"in_flight"`
 	Violations []Violation `json:"violations"`
+	// Notes say what could not be checked, and why.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // AuditOptions are the options of `upisim audit`.
@@ -83,11 +103,13 @@ type AuditOptions struct {
 }
 
 // Audit checks a running network against the invariants of DESIGN §7:
-// conservation of money at every bank, no negative customer balance, every
-// payment's final status at the switch agreed by both PSPs and closed at
+// conservation of money at every bank and across the network, no negative
+// customer balance, every posting a leg the switch sent, every payment's
+// final status at the switch agreed by both PSPs and the app and closed at
 // the banks (a SUCCESS debited and credited, a FAILURE not debited or
-// reversed), and none left undecided past MaxAge. It prints the result and
-// returns an error when anything is violated.
+// reversed), no PSP or app record the switch does not know, and none left
+// undecided past MaxAge. It prints the result and returns an error when
+// anything is violated.
 func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error) {
 	if o.MaxAge < 0 {
 		return AuditResult{}, fmt.Errorf("--max-age %s is negative", o.MaxAge)
@@ -157,13 +179,22 @@ func (r AuditResult) print(w io.Writer) error {
 	err := printFields(w,
 		"ok", ok,
 		"total", fmt.Sprintf("%s (%d paise; opening %s)", ids.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, ids.FormatRupeesIndian(r.OpeningTotalPaise)),
+		"settlement", fmt.Sprintf("%s (money in flight %s)", ids.FormatRupeesIndian(r.SettlementPaise), ids.FormatRupeesIndian(r.MoneyInFlightPaise)),
 		"transactions", fmt.Sprint(r.Transactions),
 		"non_terminal", fmt.Sprint(r.NonTerminal),
 		"in_flight", fmt.Sprint(r.InFlight),
 		"violations", fmt.Sprint(len(r.Violations)),
 	)
-	if err != nil || len(r.Violations) == 0 {
+	if err != nil {
 		return err
+	}
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "  note: %s\n", n); err != nil {
+			return err
+		}
+	}
+	if len(r.Violations) == 0 {
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, v := range r.Violations {
@@ -181,6 +212,10 @@ type bankState struct {
 	name     string
 	accounts []*upiv1.AccountBalance
 	opening  *int64
+	// postings is the bank's ledger; ledgerRead says it is the one behind
+	// accounts' balances (read as many postings as the balances counted).
+	postings   []*upiv1.Posting
+	ledgerRead bool
 }
 
 // snapshot is what the audit read from the network. The switch is read
@@ -189,8 +224,16 @@ type snapshot struct {
 	// switchTxns are the switch's transactions, listed from switchListed on.
 	switchTxns   []*upiv1.TxnSummary
 	switchListed time.Time
-	banks        []bankState
-	// txns is node → txn id → that node's summary, for the PSPs and banks.
+	// switchAfter is the switch listed again after every other node: a
+	// bank posts a leg, and a PSP or the app shows an outcome, only after
+	// the switch recorded it, so what is not here was not the switch's
+	// doing. Nil means switchTxns (a snapshot built by hand).
+	switchAfter map[string]*upiv1.TxnSummary
+	banks       []bankState
+	// psps and apps name the PSP and TPAP nodes.
+	psps, apps []string
+	// txns is node → txn id → that node's summary, for the PSPs, banks and
+	// the TPAP.
 	txns map[string]map[string]*upiv1.TxnSummary
 }
 
@@ -206,29 +249,20 @@ func takeSnapshot(ctx context.Context, c AuditSource) (*snapshot, error) {
 	}
 	banks := c.Dir.ByRole(config.RoleBank)
 	psps := c.Dir.ByRole(config.RolePSP)
+	apps := c.Dir.ByRole(config.RoleTPAP)
 	s.banks = make([]bankState, len(banks))
-	per := make([][]*upiv1.TxnSummary, len(banks)+len(psps))
+	per := make([][]*upiv1.TxnSummary, len(banks)+len(psps)+len(apps))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, nd := range banks {
-		g.Go(func() error {
-			a, err := c.Admin(nd.Name)
-			if err != nil {
+		g.Go(func() (err error) {
+			if s.banks[i], err = readLedger(gctx, c, nd); err != nil {
 				return err
-			}
-			r, err := a.ListAccounts(gctx, &upiv1.ListAccountsRequest{})
-			if err != nil {
-				return nodeError(nd, err)
-			}
-			s.banks[i] = bankState{name: nd.Name, accounts: r.GetAccounts()}
-			if r.OpeningTotalPaise != nil {
-				v := r.GetOpeningTotalPaise()
-				s.banks[i].opening = &v
 			}
 			per[i], err = listAll(gctx, c, nd)
 			return err
 		})
 	}
-	for i, nd := range psps {
+	for i, nd := range slices.Concat(psps, apps) {
 		g.Go(func() (err error) {
 			per[len(banks)+i], err = listAll(gctx, c, nd)
 			return err
@@ -237,7 +271,21 @@ func takeSnapshot(ctx context.Context, c AuditSource) (*snapshot, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	for i, nd := range slices.Concat(banks, psps) {
+	after, err := listAll(ctx, c, sws[0])
+	if err != nil {
+		return nil, err
+	}
+	s.switchAfter = make(map[string]*upiv1.TxnSummary, len(after))
+	for _, t := range after {
+		s.switchAfter[t.GetTxnId()] = t
+	}
+	for _, nd := range psps {
+		s.psps = append(s.psps, nd.Name)
+	}
+	for _, nd := range apps {
+		s.apps = append(s.apps, nd.Name)
+	}
+	for i, nd := range slices.Concat(banks, psps, apps) {
 		m := make(map[string]*upiv1.TxnSummary, len(per[i]))
 		for _, t := range per[i] {
 			m[t.GetTxnId()] = t
@@ -245,6 +293,60 @@ func takeSnapshot(ctx context.Context, c AuditSource) (*snapshot, error) {
 		s.txns[nd.Name] = m
 	}
 	return s, nil
+}
+
+// ledgerReads is how many times the audit reads a busy bank's balances and
+// postings before it gives up on reading them at one moment.
+const ledgerReads = 5
+
+// readLedger reads a bank's accounts and postings. Postings are only ever
+// added, and the balances come with the number of postings behind them, so
+// a listing of exactly that many postings (taken after the balances) is
+// the ledger the balances show; a bank that keeps posting is read again.
+func readLedger(ctx context.Context, c AuditSource, nd config.NodeAddr) (bankState, error) {
+	a, err := c.Admin(nd.Name)
+	if err != nil {
+		return bankState{}, err
+	}
+	var b bankState
+	for range ledgerReads {
+		r, err := a.ListAccounts(ctx, &upiv1.ListAccountsRequest{})
+		if err != nil {
+			return bankState{}, nodeError(nd, err)
+		}
+		b = bankState{name: nd.Name, accounts: r.GetAccounts()}
+		if r.OpeningTotalPaise != nil {
+			v := r.GetOpeningTotalPaise()
+			b.opening = &v
+		}
+		if b.postings, err = listPostings(ctx, a, nd); err != nil {
+			return bankState{}, err
+		}
+		if b.ledgerRead = int64(len(b.postings)) == r.GetPostingCount(); b.ledgerRead {
+			break
+		}
+	}
+	return b, nil
+}
+
+// listPostings pages through a bank's ListPostings.
+func listPostings(ctx context.Context, a upiv1.AdminServiceClient, nd config.NodeAddr) ([]*upiv1.Posting, error) {
+	out := []*upiv1.Posting{}
+	token := ""
+	for {
+		r, err := a.ListPostings(ctx, &upiv1.ListPostingsRequest{PageToken: token})
+		if err != nil {
+			return nil, nodeError(nd, err)
+		}
+		out = append(out, r.GetPostings()...)
+		if r.GetNextPageToken() == "" {
+			return out, nil
+		}
+		if r.GetNextPageToken() <= token {
+			return nil, fmt.Errorf("node %s: ListPostings page token went back from %q to %q", nd.Name, token, r.GetNextPageToken())
+		}
+		token = r.GetNextPageToken()
+	}
 }
 
 // listAll pages through a node's ListTransactions.
@@ -285,14 +387,23 @@ const orphanSlack = time.Second
 
 // audit checks the snapshot at time now.
 func (s *snapshot) audit(now time.Time, maxAge time.Duration) AuditResult {
-	a := &auditor{snapshot: s, now: now, maxAge: maxAge, res: AuditResult{Violations: []Violation{}}}
+	a := &auditor{snapshot: s, now: now, maxAge: maxAge, res: AuditResult{Violations: []Violation{}}, after: s.switchAfter}
+	if a.after == nil {
+		a.after = make(map[string]*upiv1.TxnSummary, len(s.switchTxns))
+		for _, t := range s.switchTxns {
+			a.after[t.GetTxnId()] = t
+		}
+	}
 	a.money()
+	a.ledgers()
 	known := make(map[string]bool, len(s.switchTxns))
 	for _, t := range s.switchTxns {
 		known[t.GetTxnId()] = true
 		a.txn(t)
 	}
 	a.orphans(known)
+	a.conservation()
+	a.records()
 	a.res.OK = len(a.res.Violations) == 0
 	return a.res
 }
@@ -302,6 +413,12 @@ type auditor struct {
 	now    time.Time
 	maxAge time.Duration
 	res    AuditResult
+	// after is the switch's second listing by txn id (snapshot.switchAfter).
+	after map[string]*upiv1.TxnSummary
+	// moved is, per txn id, what the postings that match the switch's legs
+	// moved; stray marks "bank\x00txn" pairs with a stray posting.
+	moved map[string]*moved
+	stray map[string]bool
 }
 
 func (a *auditor) add(kind, txnID, node, format string, args ...any) {
@@ -360,13 +477,20 @@ func (a *auditor) txn(t *upiv1.TxnSummary) {
 		}
 		return
 	}
+	n := len(a.res.Violations)
 	a.banksAgree(t)
+	if len(a.res.Violations) == n {
+		a.closedByPostings(t) // the records agree: do the postings?
+	}
 	late := false
 	for _, p := range []struct{ role, name string }{{"payer", t.GetPayerPsp()}, {"payee", t.GetPayeePsp()}} {
 		if p.name == "" || (p.role == "payee" && p.name == t.GetPayerPsp()) {
 			continue
 		}
 		late = a.pspAgrees(t, p.role, p.name) || late
+	}
+	for _, app := range a.apps {
+		late = a.appAgrees(t, app) || late
 	}
 	if late {
 		a.res.InFlight++
@@ -380,9 +504,9 @@ func sinceWhat(t *upiv1.TxnSummary) string {
 	return "it began"
 }
 
-// banksAgree checks the banks' legs against the switch's final status: a
-// SUCCESS has its debit posted and not reversed, and its credit posted; a
-// FAILURE has no debit left standing and no credit.
+// banksAgree checks the banks' records of their legs against the switch's
+// final status: a SUCCESS has its debit posted and not reversed, and its
+// credit posted; a FAILURE has no debit left standing and no credit.
 func (a *auditor) banksAgree(t *upiv1.TxnSummary) {
 	id, success := t.GetTxnId(), t.GetStatus() == upiv1.Resp_SUCCESS
 	rem, ben := t.GetRemitter(), t.GetBeneficiary()
@@ -452,15 +576,43 @@ func (a *auditor) pspAgrees(t *upiv1.TxnSummary, role, psp string) (late bool) {
 	return false
 }
 
-// orphans checks that every bank posting belongs to a transaction the
-// switch knows. Records newer than the switch's listing are skipped: the
-// switch may have made them after it was read.
+// appAgrees checks the app's status of a payment the switch decided, when
+// the app has a record of it (a payment started at a PSP's own app API
+// reaches the app only as its PSP's notifications). It reports whether the
+// app does not show it final yet but may still hear, as pspAgrees does.
+func (a *auditor) appAgrees(t *upiv1.TxnSummary, app string) (late bool) {
+	id, want := t.GetTxnId(), t.GetStatus()
+	r := a.txns[app][id]
+	if r == nil {
+		return false
+	}
+	got := r.GetStatus()
+	if isFinal(got) {
+		if got != want {
+			a.add(ViolationDisagreement, id, app, "%s is %s at the switch, but the app at %s shows its users %s", describe(t), outcome(want, t.GetErrCode()), app, outcome(got, r.GetErrCode()))
+		}
+		return false
+	}
+	decided := t.GetUpdated().AsTime()
+	if a.now.Sub(decided) <= a.maxAge {
+		return true
+	}
+	a.add(ViolationNotClosed, id, app, "%s is %s at the switch since %s, but the app at %s still shows %s",
+		describe(t), outcome(want, t.GetErrCode()), decided.Format(time.RFC3339), app, statusName(got))
+	return false
+}
+
+// orphans checks that every bank record of a leg that moved money belongs
+// to a transaction the switch knows (the postings themselves are checked
+// by ledgers; a bank already named there is not named again). Records
+// newer than the switch's listing are skipped: the switch may have made
+// them after it was read.
 func (a *auditor) orphans(known map[string]bool) {
 	for _, b := range a.banks {
 		m := a.txns[b.name]
 		for _, id := range sortedKeys(m) {
 			t := m[id]
-			if known[id] || !t.GetCreated().AsTime().Before(a.switchListed.Add(-orphanSlack)) {
+			if known[id] || a.stray[b.name+"\x00"+id] || !t.GetCreated().AsTime().Before(a.switchListed.Add(-orphanSlack)) {
 				continue
 			}
 			legs := a.legs(b.name, id)

@@ -40,6 +40,14 @@ type Accounts interface {
 	ListAccounts() (*upiv1.ListAccountsResponse, error)
 }
 
+// PostingLister is implemented by roles that keep a ledger (banks).
+type PostingLister interface {
+	// ListPostings gives up to limit (> 0) postings in ref order, starting
+	// after the ref `after` ("" for the first), and the ref to continue
+	// after when more remain ("" on the last page).
+	ListPostings(after string, limit int) (postings []*upiv1.Posting, next string, err error)
+}
+
 // HeartbeatReporter is implemented by roles that send heartbeats.
 type HeartbeatReporter interface {
 	LastHeartbeat() (ts *timestamppb.Timestamp)
@@ -79,16 +87,25 @@ func (a *AdminServer) GetTransaction(_ context.Context, r *upiv1.GetTransactionR
 	return ti.InspectTxn(r.GetTxnId())
 }
 
-// ListTransactions implements AdminService.
-func (a *AdminServer) ListTransactions(_ context.Context, r *upiv1.ListTransactionsRequest) (*upiv1.ListTransactionsResponse, error) {
-	limit := int(r.GetLimit())
+// listLimit is the page size a List request asks for: 0 means
+// DefaultListLimit, and more than MaxListLimit means MaxListLimit.
+func listLimit(limit int32) (int, error) {
 	switch {
 	case limit < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "limit %d is negative", limit)
+		return 0, status.Errorf(codes.InvalidArgument, "limit %d is negative", limit)
 	case limit == 0:
-		limit = DefaultListLimit
+		return DefaultListLimit, nil
 	case limit > MaxListLimit:
-		limit = MaxListLimit
+		return MaxListLimit, nil
+	}
+	return int(limit), nil
+}
+
+// ListTransactions implements AdminService.
+func (a *AdminServer) ListTransactions(_ context.Context, r *upiv1.ListTransactionsRequest) (*upiv1.ListTransactionsResponse, error) {
+	limit, err := listLimit(r.GetLimit())
+	if err != nil {
+		return nil, err
 	}
 	tl, ok := a.Impl.(TxnLister)
 	if !ok {
@@ -120,6 +137,26 @@ func (a *AdminServer) ListAccounts(context.Context, *upiv1.ListAccountsRequest) 
 		return nil, status.Errorf(codes.Unimplemented, "node %s (%s) keeps no accounts; ask a bank", a.Node.Name(), a.Role)
 	}
 	return ac.ListAccounts()
+}
+
+// ListPostings implements AdminService.
+func (a *AdminServer) ListPostings(_ context.Context, r *upiv1.ListPostingsRequest) (*upiv1.ListPostingsResponse, error) {
+	limit, err := listLimit(r.GetLimit())
+	if err != nil {
+		return nil, err
+	}
+	pl, ok := a.Impl.(PostingLister)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "node %s (%s) keeps no ledger; ask a bank", a.Node.Name(), a.Role)
+	}
+	ps, next, err := pl.ListPostings(r.GetPageToken(), limit)
+	if err != nil {
+		if _, isStatus := status.FromError(err); isStatus {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Internal, "list postings: %v", err)
+	}
+	return &upiv1.ListPostingsResponse{Postings: ps, NextPageToken: next}, nil
 }
 
 // Health implements AdminService.
@@ -219,6 +256,10 @@ func (l localAdmin) GetBalance(ctx context.Context, r *upiv1.GetBalanceRequest, 
 
 func (l localAdmin) ListAccounts(ctx context.Context, r *upiv1.ListAccountsRequest, _ ...grpc.CallOption) (*upiv1.ListAccountsResponse, error) {
 	return l.s.ListAccounts(ctx, r)
+}
+
+func (l localAdmin) ListPostings(ctx context.Context, r *upiv1.ListPostingsRequest, _ ...grpc.CallOption) (*upiv1.ListPostingsResponse, error) {
+	return l.s.ListPostings(ctx, r)
 }
 
 func (l localAdmin) Health(ctx context.Context, r *upiv1.HealthRequest, _ ...grpc.CallOption) (*upiv1.HealthResponse, error) {

@@ -115,9 +115,14 @@ func TestAuditCleanNetwork(t *testing.T) {
 	assert.IsIncreasing(t, ids)
 	_, err = a.ListTransactions(context.Background(), &upiv1.ListTransactionsRequest{Limit: -1})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	// The app lists its records too (the audit holds them against the
+	// switch); a node without a ledger answers Unimplemented for postings.
 	tp, err := n.c.Admin("tpap")
 	require.NoError(t, err)
-	_, err = tp.ListTransactions(context.Background(), &upiv1.ListTransactionsRequest{})
+	apps, err := tp.ListTransactions(context.Background(), &upiv1.ListTransactionsRequest{})
+	require.NoError(t, err)
+	assert.NotEmpty(t, apps.GetTransactions())
+	_, err = tp.ListPostings(context.Background(), &upiv1.ListPostingsRequest{})
 	assert.Equal(t, codes.Unimplemented, status.Code(err))
 }
 
@@ -135,22 +140,23 @@ func TestAuditFindsViolations(t *testing.T) {
 	n.update("abank", func(tx *store.Tx) error {
 		return ledger.Open(tx, ledger.Account{AcNum: raw, IFSC: "ABNK0000001", Name: "made up", Kind: ledger.KindCustomer, BalancePaise: 12345})
 	})
-	// Carol below zero at bbank (the settlement account makes up for it,
-	// so bbank's total holds).
-	var carol, settle ledger.Account
+	// Carol below zero at bbank (Bob makes up for it, so bbank's total and
+	// the customers' total hold; were it bbank's settlement account, the
+	// audit would also name the money customers lost).
+	var carol, bob ledger.Account
 	n.update("bbank", func(tx *store.Tx) (err error) {
 		if carol, err = ledger.ByVPA(tx, "carol@beta"); err != nil {
 			return err
 		}
-		if settle, err = ledger.Get(tx, ledger.SettlementAccount("BBNK0000001")); err != nil {
+		if bob, err = ledger.ByVPA(tx, "bob@beta"); err != nil {
 			return err
 		}
-		c, s := carol, settle
-		c.BalancePaise, s.BalancePaise = -100, s.BalancePaise+carol.BalancePaise+100
+		c, b := carol, bob
+		c.BalancePaise, b.BalancePaise = -100, b.BalancePaise+carol.BalancePaise+100
 		if err := tx.PutJSON(store.Accounts, c.AcNum, c); err != nil {
 			return err
 		}
-		return tx.PutJSON(store.Accounts, s.AcNum, s)
+		return tx.PutJSON(store.Accounts, b.AcNum, b)
 	})
 	// bbank forgets it credited the payment.
 	var rec *ledger.TxnRecord
@@ -187,7 +193,7 @@ func TestAuditFindsViolations(t *testing.T) {
 		if err := tx.PutJSON(store.Accounts, carol.AcNum, carol); err != nil {
 			return err
 		}
-		if err := tx.PutJSON(store.Accounts, settle.AcNum, settle); err != nil {
+		if err := tx.PutJSON(store.Accounts, bob.AcNum, bob); err != nil {
 			return err
 		}
 		return ledger.PutTxn(tx, rec)

@@ -492,7 +492,11 @@ type TxnSummary struct {
 	Updated     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated,proto3" json:"updated,omitempty"`
 	// The latest time the node waits for something it knows of, e.g. a
 	// collect's expiry; unset when it has none.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// At the switch, the requests it sent the banks (DEBIT, CREDIT,
+	// REVERSAL), in that order: the only movements of money the network
+	// asked for. Empty at other nodes.
+	Legs          []*TxnLeg `protobuf:"bytes,17,rep,name=legs,proto3" json:"legs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -639,6 +643,104 @@ func (x *TxnSummary) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TxnSummary) GetLegs() []*TxnLeg {
+	if x != nil {
+		return x.Legs
+	}
+	return nil
+}
+
+// TxnLeg is one request the switch sent a bank about a transaction, and
+// its answer.
+type TxnLeg struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DEBIT, CREDIT or REVERSAL.
+	Type Txn_Type `protobuf:"varint,1,opt,name=type,proto3,enum=upi.v1.Txn_Type" json:"type,omitempty"`
+	// The bank node it went to.
+	Bank string `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
+	// The customer's account it names: the payer's for a DEBIT and a
+	// REVERSAL, the payee's for a CREDIT.
+	AcNum       string `protobuf:"bytes,3,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	AmountPaise int64  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// The bank's answer: PENDING while there is none.
+	Result        Resp_Result `protobuf:"varint,5,opt,name=result,proto3,enum=upi.v1.Resp_Result" json:"result,omitempty"`
+	ErrCode       string      `protobuf:"bytes,6,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnLeg) Reset() {
+	*x = TxnLeg{}
+	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnLeg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnLeg) ProtoMessage() {}
+
+func (x *TxnLeg) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnLeg.ProtoReflect.Descriptor instead.
+func (*TxnLeg) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TxnLeg) GetType() Txn_Type {
+	if x != nil {
+		return x.Type
+	}
+	return Txn_TYPE_UNSPECIFIED
+}
+
+func (x *TxnLeg) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *TxnLeg) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *TxnLeg) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TxnLeg) GetResult() Resp_Result {
+	if x != nil {
+		return x.Result
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+func (x *TxnLeg) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
 // ListTransactionsResponse is one page.
 type ListTransactionsResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -651,7 +753,7 @@ type ListTransactionsResponse struct {
 
 func (x *ListTransactionsResponse) Reset() {
 	*x = ListTransactionsResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	mi := &file_upi_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +765,7 @@ func (x *ListTransactionsResponse) String() string {
 func (*ListTransactionsResponse) ProtoMessage() {}
 
 func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[7]
+	mi := &file_upi_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +778,7 @@ func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListTransactionsResponse) GetTransactions() []*TxnSummary {
@@ -703,7 +805,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[8]
+	mi := &file_upi_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +817,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[8]
+	mi := &file_upi_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +830,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetBalanceRequest) GetVpa() string {
@@ -751,7 +853,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[9]
+	mi := &file_upi_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +865,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[9]
+	mi := &file_upi_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +878,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetBalanceResponse) GetVpa() string {
@@ -816,7 +918,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[10]
+	mi := &file_upi_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +930,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[10]
+	mi := &file_upi_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +943,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 // AccountBalance is one ledger account.
@@ -860,7 +962,7 @@ type AccountBalance struct {
 
 func (x *AccountBalance) Reset() {
 	*x = AccountBalance{}
-	mi := &file_upi_v1_admin_proto_msgTypes[11]
+	mi := &file_upi_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +974,7 @@ func (x *AccountBalance) String() string {
 func (*AccountBalance) ProtoMessage() {}
 
 func (x *AccountBalance) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[11]
+	mi := &file_upi_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +987,7 @@ func (x *AccountBalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountBalance.ProtoReflect.Descriptor instead.
 func (*AccountBalance) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AccountBalance) GetAcNum() string {
@@ -940,13 +1042,17 @@ type ListAccountsResponse struct {
 	// did not record it. Every posting moves money between two accounts of
 	// the same bank, so total_paise must always equal it.
 	OpeningTotalPaise *int64 `protobuf:"varint,3,opt,name=opening_total_paise,json=openingTotalPaise,proto3,oneof" json:"opening_total_paise,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// How many postings the ledger held when the balances were read: a
+	// ListPostings that lists this many postings saw the same ledger (postings
+	// are only ever added).
+	PostingCount  int64 `protobuf:"varint,4,opt,name=posting_count,json=postingCount,proto3" json:"posting_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[12]
+	mi := &file_upi_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1064,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[12]
+	mi := &file_upi_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1077,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*AccountBalance {
@@ -995,6 +1101,203 @@ func (x *ListAccountsResponse) GetOpeningTotalPaise() int64 {
 	return 0
 }
 
+func (x *ListAccountsResponse) GetPostingCount() int64 {
+	if x != nil {
+		return x.PostingCount
+	}
+	return 0
+}
+
+// ListPostingsRequest asks for one page of a bank's postings.
+type ListPostingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most postings to return: 0 means 1000; larger than 10000 means
+	// 10000.
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPostingsRequest) Reset() {
+	*x = ListPostingsRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPostingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPostingsRequest) ProtoMessage() {}
+
+func (x *ListPostingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPostingsRequest.ProtoReflect.Descriptor instead.
+func (*ListPostingsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListPostingsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListPostingsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Posting is one movement of money between two accounts of a bank's
+// ledger.
+type Posting struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "DEBIT:<txn>", "CREDIT:<txn>" or "REVERSAL:<txn>": each is posted at
+	// most once.
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	FromAcNum     string                 `protobuf:"bytes,2,opt,name=from_ac_num,json=fromAcNum,proto3" json:"from_ac_num,omitempty"`
+	ToAcNum       string                 `protobuf:"bytes,3,opt,name=to_ac_num,json=toAcNum,proto3" json:"to_ac_num,omitempty"`
+	AmountPaise   int64                  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Ts            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ts,proto3" json:"ts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Posting) Reset() {
+	*x = Posting{}
+	mi := &file_upi_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Posting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Posting) ProtoMessage() {}
+
+func (x *Posting) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Posting.ProtoReflect.Descriptor instead.
+func (*Posting) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Posting) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *Posting) GetFromAcNum() string {
+	if x != nil {
+		return x.FromAcNum
+	}
+	return ""
+}
+
+func (x *Posting) GetToAcNum() string {
+	if x != nil {
+		return x.ToAcNum
+	}
+	return ""
+}
+
+func (x *Posting) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *Posting) GetTs() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ts
+	}
+	return nil
+}
+
+// ListPostingsResponse is one page.
+type ListPostingsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Postings []*Posting             `protobuf:"bytes,1,rep,name=postings,proto3" json:"postings,omitempty"`
+	// Pass it as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPostingsResponse) Reset() {
+	*x = ListPostingsResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPostingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPostingsResponse) ProtoMessage() {}
+
+func (x *ListPostingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPostingsResponse.ProtoReflect.Descriptor instead.
+func (*ListPostingsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListPostingsResponse) GetPostings() []*Posting {
+	if x != nil {
+		return x.Postings
+	}
+	return nil
+}
+
+func (x *ListPostingsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // HealthRequest is empty.
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1004,7 +1307,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[13]
+	mi := &file_upi_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1319,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[13]
+	mi := &file_upi_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1332,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 // HealthResponse describes the node.
@@ -1050,7 +1353,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[14]
+	mi := &file_upi_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1365,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[14]
+	mi := &file_upi_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1378,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HealthResponse) GetNode() string {
@@ -1155,7 +1458,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x17ListTransactionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\xb2\x04\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xd6\x04\n" +
 	"\n" +
 	"TxnSummary\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
@@ -1174,7 +1477,15 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\vbeneficiary\x18\r \x01(\tR\vbeneficiary\x124\n" +
 	"\acreated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x126\n" +
-	"\bdeadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"z\n" +
+	"\bdeadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\"\n" +
+	"\x04legs\x18\x11 \x03(\v2\x0e.upi.v1.TxnLegR\x04legs\"\xc4\x01\n" +
+	"\x06TxnLeg\x12$\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
+	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x15\n" +
+	"\x06ac_num\x18\x03 \x01(\tR\x05acNum\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12+\n" +
+	"\x06result\x18\x05 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06result\x12\x19\n" +
+	"\berr_code\x18\x06 \x01(\tR\aerrCode\"z\n" +
 	"\x18ListTransactionsResponse\x126\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x12.upi.v1.TxnSummaryR\ftransactions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
@@ -1192,13 +1503,27 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x03vpa\x18\x03 \x01(\tR\x03vpa\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x05 \x01(\tR\x04kind\x12#\n" +
-	"\rbalance_paise\x18\x06 \x01(\x03R\fbalancePaise\"\xb8\x01\n" +
+	"\rbalance_paise\x18\x06 \x01(\x03R\fbalancePaise\"\xdd\x01\n" +
 	"\x14ListAccountsResponse\x122\n" +
 	"\baccounts\x18\x01 \x03(\v2\x16.upi.v1.AccountBalanceR\baccounts\x12\x1f\n" +
 	"\vtotal_paise\x18\x02 \x01(\x03R\n" +
 	"totalPaise\x123\n" +
-	"\x13opening_total_paise\x18\x03 \x01(\x03H\x00R\x11openingTotalPaise\x88\x01\x01B\x16\n" +
-	"\x14_opening_total_paise\"\x0f\n" +
+	"\x13opening_total_paise\x18\x03 \x01(\x03H\x00R\x11openingTotalPaise\x88\x01\x01\x12#\n" +
+	"\rposting_count\x18\x04 \x01(\x03R\fpostingCountB\x16\n" +
+	"\x14_opening_total_paise\"J\n" +
+	"\x13ListPostingsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xa6\x01\n" +
+	"\aPosting\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x1e\n" +
+	"\vfrom_ac_num\x18\x02 \x01(\tR\tfromAcNum\x12\x1a\n" +
+	"\tto_ac_num\x18\x03 \x01(\tR\atoAcNum\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12*\n" +
+	"\x02ts\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\"k\n" +
+	"\x14ListPostingsResponse\x12+\n" +
+	"\bpostings\x18\x01 \x03(\v2\x0f.upi.v1.PostingR\bpostings\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x0f\n" +
 	"\rHealthRequest\"\xd9\x01\n" +
 	"\x0eHealthResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
@@ -1206,14 +1531,15 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12%\n" +
 	"\x0eoutbox_pending\x18\x04 \x01(\x03R\routboxPending\x12%\n" +
 	"\x0etimers_pending\x18\x05 \x01(\x03R\rtimersPending\x12A\n" +
-	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat2\xca\x03\n" +
+	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat2\x95\x04\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
 	"\x10ListTransactions\x12\x1f.upi.v1.ListTransactionsRequest\x1a .upi.v1.ListTransactionsResponse\x12C\n" +
 	"\n" +
 	"GetBalance\x12\x19.upi.v1.GetBalanceRequest\x1a\x1a.upi.v1.GetBalanceResponse\x12I\n" +
-	"\fListAccounts\x12\x1b.upi.v1.ListAccountsRequest\x1a\x1c.upi.v1.ListAccountsResponse\x127\n" +
+	"\fListAccounts\x12\x1b.upi.v1.ListAccountsRequest\x1a\x1c.upi.v1.ListAccountsResponse\x12I\n" +
+	"\fListPostings\x12\x1b.upi.v1.ListPostingsRequest\x1a\x1c.upi.v1.ListPostingsResponse\x127\n" +
 	"\x06Health\x12\x15.upi.v1.HealthRequest\x1a\x16.upi.v1.HealthResponseB\x7f\n" +
 	"\n" +
 	"com.upi.v1B\n" +
@@ -1232,7 +1558,7 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_upi_v1_admin_proto_goTypes = []any{
 	(TraceRecord_Direction)(0),       // 0: upi.v1.TraceRecord.Direction
 	(*TraceRecord)(nil),              // 1: upi.v1.TraceRecord
@@ -1242,50 +1568,61 @@ var file_upi_v1_admin_proto_goTypes = []any{
 	(*GetTransactionResponse)(nil),   // 5: upi.v1.GetTransactionResponse
 	(*ListTransactionsRequest)(nil),  // 6: upi.v1.ListTransactionsRequest
 	(*TxnSummary)(nil),               // 7: upi.v1.TxnSummary
-	(*ListTransactionsResponse)(nil), // 8: upi.v1.ListTransactionsResponse
-	(*GetBalanceRequest)(nil),        // 9: upi.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),       // 10: upi.v1.GetBalanceResponse
-	(*ListAccountsRequest)(nil),      // 11: upi.v1.ListAccountsRequest
-	(*AccountBalance)(nil),           // 12: upi.v1.AccountBalance
-	(*ListAccountsResponse)(nil),     // 13: upi.v1.ListAccountsResponse
-	(*HealthRequest)(nil),            // 14: upi.v1.HealthRequest
-	(*HealthResponse)(nil),           // 15: upi.v1.HealthResponse
-	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
-	(*Transaction)(nil),              // 17: upi.v1.Transaction
-	(Txn_Type)(0),                    // 18: upi.v1.Txn.Type
-	(Resp_Result)(0),                 // 19: upi.v1.Resp.Result
+	(*TxnLeg)(nil),                   // 8: upi.v1.TxnLeg
+	(*ListTransactionsResponse)(nil), // 9: upi.v1.ListTransactionsResponse
+	(*GetBalanceRequest)(nil),        // 10: upi.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),       // 11: upi.v1.GetBalanceResponse
+	(*ListAccountsRequest)(nil),      // 12: upi.v1.ListAccountsRequest
+	(*AccountBalance)(nil),           // 13: upi.v1.AccountBalance
+	(*ListAccountsResponse)(nil),     // 14: upi.v1.ListAccountsResponse
+	(*ListPostingsRequest)(nil),      // 15: upi.v1.ListPostingsRequest
+	(*Posting)(nil),                  // 16: upi.v1.Posting
+	(*ListPostingsResponse)(nil),     // 17: upi.v1.ListPostingsResponse
+	(*HealthRequest)(nil),            // 18: upi.v1.HealthRequest
+	(*HealthResponse)(nil),           // 19: upi.v1.HealthResponse
+	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
+	(*Transaction)(nil),              // 21: upi.v1.Transaction
+	(Txn_Type)(0),                    // 22: upi.v1.Txn.Type
+	(Resp_Result)(0),                 // 23: upi.v1.Resp.Result
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	16, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	16, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	20, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	20, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	17, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	18, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
-	19, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
-	16, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
-	16, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
-	16, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
-	7,  // 10: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
-	12, // 11: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	16, // 12: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	2,  // 13: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 14: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 15: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	9,  // 16: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	11, // 17: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	14, // 18: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 19: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 20: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	8,  // 21: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	10, // 22: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	13, // 23: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	15, // 24: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	21, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	22, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	23, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	20, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	20, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	20, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	8,  // 10: upi.v1.TxnSummary.legs:type_name -> upi.v1.TxnLeg
+	22, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
+	23, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
+	7,  // 13: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
+	13, // 14: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
+	20, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
+	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
+	20, // 17: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	2,  // 18: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 19: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 20: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 21: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 22: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 23: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 24: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	3,  // 25: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 26: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 27: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 28: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 29: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 30: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	19, // 31: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -1295,14 +1632,14 @@ func file_upi_v1_admin_proto_init() {
 	}
 	file_upi_v1_app_proto_init()
 	file_upi_v1_common_proto_init()
-	file_upi_v1_admin_proto_msgTypes[12].OneofWrappers = []any{}
+	file_upi_v1_admin_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	AdminService_ListTransactions_FullMethodName = "/upi.v1.AdminService/ListTransactions"
 	AdminService_GetBalance_FullMethodName       = "/upi.v1.AdminService/GetBalance"
 	AdminService_ListAccounts_FullMethodName     = "/upi.v1.AdminService/ListAccounts"
+	AdminService_ListPostings_FullMethodName     = "/upi.v1.AdminService/ListPostings"
 	AdminService_Health_FullMethodName           = "/upi.v1.AdminService/Health"
 )
 
@@ -38,12 +39,15 @@ type AdminServiceClient interface {
 	// GetTransaction gives this node's view of a transaction.
 	GetTransaction(ctx context.Context, in *GetTransactionRequest, opts ...grpc.CallOption) (*GetTransactionResponse, error)
 	// ListTransactions lists the transactions this node keeps, in txn id
-	// order, a page at a time (the switch, PSPs and banks).
+	// order, a page at a time (the switch, PSPs, banks and the TPAP).
 	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
 	// GetBalance gives the balance of the account behind a VPA (banks only).
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
 	// ListAccounts lists every account of a bank node (banks only).
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	// ListPostings lists a bank's ledger postings, every movement of money,
+	// in ref order, a page at a time (banks only).
+	ListPostings(ctx context.Context, in *ListPostingsRequest, opts ...grpc.CallOption) (*ListPostingsResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 }
@@ -106,6 +110,16 @@ func (c *adminServiceClient) ListAccounts(ctx context.Context, in *ListAccountsR
 	return out, nil
 }
 
+func (c *adminServiceClient) ListPostings(ctx context.Context, in *ListPostingsRequest, opts ...grpc.CallOption) (*ListPostingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPostingsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListPostings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HealthResponse)
@@ -127,12 +141,15 @@ type AdminServiceServer interface {
 	// GetTransaction gives this node's view of a transaction.
 	GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error)
 	// ListTransactions lists the transactions this node keeps, in txn id
-	// order, a page at a time (the switch, PSPs and banks).
+	// order, a page at a time (the switch, PSPs, banks and the TPAP).
 	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
 	// GetBalance gives the balance of the account behind a VPA (banks only).
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
 	// ListAccounts lists every account of a bank node (banks only).
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	// ListPostings lists a bank's ledger postings, every movement of money,
+	// in ref order, a page at a time (banks only).
+	ListPostings(context.Context, *ListPostingsRequest) (*ListPostingsResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
@@ -159,6 +176,9 @@ func (UnimplementedAdminServiceServer) GetBalance(context.Context, *GetBalanceRe
 }
 func (UnimplementedAdminServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedAdminServiceServer) ListPostings(context.Context, *ListPostingsRequest) (*ListPostingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPostings not implemented")
 }
 func (UnimplementedAdminServiceServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
@@ -274,6 +294,24 @@ func _AdminService_ListAccounts_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListPostings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPostingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListPostings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListPostings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListPostings(ctx, req.(*ListPostingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HealthRequest)
 	if err := dec(in); err != nil {
@@ -318,6 +356,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAccounts",
 			Handler:    _AdminService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "ListPostings",
+			Handler:    _AdminService_ListPostings_Handler,
 		},
 		{
 			MethodName: "Health",
