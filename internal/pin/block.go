@@ -122,3 +122,10 @@ func blockCheck(txnID string, nonce, field []byte) [sha256.Size]byte {
 	h.Sum(out[:0])
 	return out
 }
+
+// CheckBlock reports whether block carries pinValue for txnID (tests and
+// tools; a bank opens the block and checks the PIN against its hash).
+func CheckBlock(block, pinValue, txnID string) bool {
+	got, err := OpenBlock(block, txnID)
+	return err == nil && subtle.ConstantTimeCompare([]byte(got), []byte(pinValue)) == 1
+}
