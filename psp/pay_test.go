@@ -11,8 +11,8 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
-	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/node"
+	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/upisim/upisim/internal/bank"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
-	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	pinblock "github.com/upisim/upisim/internal/pin"
 )
 
 // fzTxnID is the txn id of the seeds; FuzzBankReceive swaps it (and the

@@ -19,9 +19,9 @@ import (
 	"github.com/upisim/upisim/internal/bank"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
-	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	pinblock "github.com/upisim/upisim/internal/pin"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
