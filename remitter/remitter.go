@@ -201,11 +201,12 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 	if err != nil {
 		return pc, nil // malformed, or made for another transaction: a wrong PIN
 	}
-	if pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PINHash); err != nil && ctx.Err() == nil {
+	pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PINHash)
+	if errors.Is(err, pin.ErrBadHash) {
 		r.log.Error("PIN hash of account unreadable", "ac", acNum, "err", err)
-		return pc, nil // a corrupt hash: the PIN cannot be right
+		return pc, nil // a corrupt hash: no PIN can be right
 	}
-	return pc, ctx.Err()
+	return pc, err // ctx ended: not stored, the switch resends
 }
 
 // Validate checks a RemitterService message before it is stored: the

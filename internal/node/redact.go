@@ -1,6 +1,8 @@
 package node
 
 import (
+	"sync"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -20,57 +22,99 @@ var credDescriptor = (&upiv1.Cred{}).ProtoReflect().Descriptor()
 
 // redactedBody returns the body to store for the record of m, whose wire
 // form is body: body itself when m carries no credential data, else m
-// marshalled with every Cred's data emptied, and true.
+// marshalled with every Cred's data emptied, and true. It empties them in
+// m itself for the marshalling and puts them back before it returns (no
+// copy of the message), so m must not be in use elsewhere meanwhile: it
+// is the message being received or sent, owned by this step.
 func redactedBody(m Message, body []byte) ([]byte, bool) {
-	if !walkCreds(m.ProtoReflect(), false) {
+	var creds []protoreflect.Message
+	findCreds(m.ProtoReflect(), &creds)
+	if len(creds) == 0 {
 		return body, false
 	}
-	c := proto.Clone(m)
-	walkCreds(c.ProtoReflect(), true)
-	out, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	data := credDescriptor.Fields().ByName("data")
+	saved := make([]protoreflect.Value, len(creds))
+	for i, c := range creds {
+		saved[i] = c.Get(data)
+		c.Clear(data)
+	}
+	out, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	for i, c := range creds {
+		c.Set(data, saved[i])
+	}
 	if err != nil {
 		return nil, true // stores no body rather than the credentials
 	}
 	return out, true
 }
 
-// walkCreds reports whether m holds a Cred with data, anywhere; with
-// clear, it empties the data of each.
-func walkCreds(m protoreflect.Message, clear bool) bool {
-	if m.Descriptor() == credDescriptor {
-		d := m.Descriptor().Fields().ByName("data")
-		if m.Get(d).String() == "" {
-			return false
+// findCreds appends to out every Cred with data in m, at any depth. It
+// descends only into fields whose type can hold a Cred (mayHoldCreds), so
+// most of a message is never looked at.
+func findCreds(m protoreflect.Message, out *[]protoreflect.Message) {
+	md := m.Descriptor()
+	if md == credDescriptor {
+		if m.Get(credDescriptor.Fields().ByName("data")).String() != "" {
+			*out = append(*out, m)
 		}
-		if clear {
-			m.Clear(d)
+		return
+	}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsMap():
+			if vd := fd.MapValue().Message(); vd != nil && mayHoldCreds(vd) && m.Has(fd) {
+				m.Get(fd).Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					findCreds(mv.Message(), out)
+					return true
+				})
+			}
+		case fd.Message() == nil || !mayHoldCreds(fd.Message()) || !m.Has(fd):
+		case fd.IsList():
+			l := m.Get(fd).List()
+			for i := 0; i < l.Len(); i++ {
+				findCreds(l.Get(i).Message(), out)
+			}
+		default:
+			findCreds(m.Get(fd).Message(), out)
 		}
+	}
+}
+
+// holdsCreds caches mayHoldCreds by message type.
+var holdsCreds sync.Map // protoreflect.MessageDescriptor → bool
+
+// mayHoldCreds reports whether a message of type md can contain a Cred.
+func mayHoldCreds(md protoreflect.MessageDescriptor) bool {
+	if v, ok := holdsCreds.Load(md); ok {
+		return v.(bool)
+	}
+	v := reachesCred(md, map[protoreflect.FullName]bool{})
+	holdsCreds.Store(md, v)
+	return v
+}
+
+func reachesCred(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	if md.FullName() == credDescriptor.FullName() {
 		return true
 	}
-	found := false
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
+	if seen[md.FullName()] {
+		return false
+	}
+	seen[md.FullName()] = true
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		sub := fd.Message()
+		if fd.IsMap() {
+			sub = fd.MapValue().Message()
+		}
+		if sub != nil && reachesCred(sub, seen) {
 			return true
 		}
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				found = walkCreds(l.Get(i).Message(), clear) || found
-			}
-		case fd.IsMap():
-			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				if fd.MapValue().Message() != nil {
-					found = walkCreds(mv.Message(), clear) || found
-				}
-				return true
-			})
-		default:
-			found = walkCreds(v.Message(), clear) || found
-		}
-		return clear || !found // a search stops at the first
-	})
-	return found
+	}
+	return false
 }
 
 // hasCreds reports whether p carries credentials (their data or, in a

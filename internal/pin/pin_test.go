@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +124,30 @@ func TestVerifier(t *testing.T) {
 	_, err = v.Verify(cctx, "ac1", "1234", h)
 	assert.ErrorIs(t, err, context.Canceled, "forgotten")
 	<-v.sem
+}
+
+// A burst of checks of the same PIN for one account shares one hash: the
+// first payments after a start do not each pay for argon2id.
+func TestVerifierSharesOneHash(t *testing.T) {
+	h, err := Hash("1234", cheap)
+	require.NoError(t, err)
+	v := NewVerifier(1)
+	v.sem <- struct{}{} // hold the only slot: the first caller waits in it
+	const n = 20
+	results := make(chan bool, n)
+	for range n {
+		go func() {
+			ok, err := v.Verify(t.Context(), "ac1", "1234", h)
+			assert.NoError(t, err)
+			results <- ok
+		}()
+	}
+	require.Eventually(t, func() bool { return v.joined.Load() == n-1 }, 5*time.Second, time.Millisecond,
+		"every other caller waits for the first one's check")
+	<-v.sem
+	for range n {
+		assert.True(t, <-results)
+	}
+	assert.Empty(t, v.busy)
+	assert.EqualValues(t, 1, v.hashes.Load(), "one hash for all")
 }

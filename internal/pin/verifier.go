@@ -5,8 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Verifier checks PINs against stored hashes for one bank: it bounds how
@@ -27,6 +29,19 @@ type Verifier struct {
 
 	mu   sync.Mutex
 	good map[string][sha256.Size]byte // account → mac of the last good PIN
+	// busy holds the checks running, by mac: a burst of payments by one
+	// customer (the first after a start) waits for one hash, not one each.
+	busy map[[sha256.Size]byte]*check
+	// hashes counts the argon2id computations, joined the callers that
+	// waited for another's (tests).
+	hashes, joined atomic.Int64
+}
+
+// check is one hash computation that other callers may wait for.
+type check struct {
+	done chan struct{}
+	good bool
+	err  error
 }
 
 // NewVerifier returns a Verifier that runs at most concurrency hashes at a
@@ -35,7 +50,7 @@ func NewVerifier(concurrency int) *Verifier {
 	if concurrency < 1 {
 		concurrency = runtime.NumCPU()
 	}
-	v := &Verifier{sem: make(chan struct{}, concurrency), good: map[string][sha256.Size]byte{}}
+	v := &Verifier{sem: make(chan struct{}, concurrency), good: map[string][sha256.Size]byte{}, busy: map[[sha256.Size]byte]*check{}}
 	_, _ = rand.Read(v.key[:])
 	return v
 }
@@ -43,29 +58,61 @@ func NewVerifier(concurrency int) *Verifier {
 // Verify reports whether pin matches encoded, the stored hash of account.
 // A PIN equal to the last one verified good for account (under the same
 // hash) is answered from memory; any other waits for a free slot (or ctx)
-// and costs one argon2id. The error is ctx's, or ErrBadHash.
+// and costs one argon2id, shared with the callers that ask the same
+// (account, PIN, hash) meanwhile. The error is ctx's, or ErrBadHash.
 func (v *Verifier) Verify(ctx context.Context, account, pin, encoded string) (bool, error) {
 	mac := v.mac(account, pin, encoded)
-	v.mu.Lock()
-	last, ok := v.good[account]
-	v.mu.Unlock()
-	if ok && hmac.Equal(last[:], mac[:]) {
-		return true, nil
+	for {
+		good, again, err := v.verify(ctx, account, pin, encoded, mac)
+		if !again {
+			return good, err
+		}
 	}
+}
+
+// verify is one try of Verify; again is true when it waited for another
+// caller's check that ended with that caller's ctx, not with an answer.
+func (v *Verifier) verify(ctx context.Context, account, pin, encoded string, mac [sha256.Size]byte) (good, again bool, err error) {
+	v.mu.Lock()
+	if last, ok := v.good[account]; ok && hmac.Equal(last[:], mac[:]) {
+		v.mu.Unlock()
+		return true, false, nil
+	}
+	c, running := v.busy[mac]
+	if !running {
+		c = &check{done: make(chan struct{})}
+		v.busy[mac] = c
+	}
+	v.mu.Unlock()
+	if running {
+		v.joined.Add(1)
+		select {
+		case <-c.done:
+			if c.err != nil && !errors.Is(c.err, ErrBadHash) {
+				return false, ctx.Err() == nil, nil // the computing caller gave up
+			}
+			return c.good, false, c.err
+		case <-ctx.Done():
+			return false, false, ctx.Err()
+		}
+	}
+	// This caller computes; a waiter whose ctx ends leaves it to finish.
 	select {
 	case v.sem <- struct{}{}:
+		v.hashes.Add(1)
+		c.good, c.err = CheckHash(pin, encoded)
+		<-v.sem
 	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	good, err := CheckHash(pin, encoded)
-	<-v.sem
-	if err != nil || !good {
-		return false, err
+		c.err = ctx.Err()
 	}
 	v.mu.Lock()
-	v.good[account] = mac
+	delete(v.busy, mac)
+	if c.err == nil && c.good {
+		v.good[account] = mac
+	}
 	v.mu.Unlock()
-	return true, nil
+	close(c.done)
+	return c.good, false, c.err
 }
 
 // Forget drops what v remembers of account (after a PIN reset).
