@@ -18,6 +18,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -140,8 +141,11 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	if err != nil {
 		return nil, err
 	}
-	block := ids.PINBlock(req.GetPin(), txnID)
-	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), block,
+	// The block has a random nonce: the fingerprint keeps a keyed tag of
+	// the PIN instead (a plain hash of anything with the PIN in it would be
+	// brute-forced in a moment).
+	block := pin.SealBlock(req.GetPin(), txnID)
+	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), p.pinTag(req.GetPin(), txnID),
 		req.GetDeviceId(), req.GetRefId(), req.GetPurpose(), req.GetInitiationMode())
 
 	var out *txnRecord
@@ -325,7 +329,7 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		msg := &upiv1.RespAuthDetails{Txn: r.authTxn(), Payee: r.authPayee()}
 		if req.GetApprove() {
 			payer := v.party(r.Amount)
-			payer.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: ids.PINBlock(req.GetPin(), txnID)}}
+			payer.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: pin.SealBlock(req.GetPin(), txnID)}}
 			msg.Payer = payer
 			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgID, Result: upiv1.Resp_SUCCESS}
 			r.Answer, r.State = answerApproved, stateApproved

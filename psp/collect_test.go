@@ -11,6 +11,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	pinblock "github.com/upisim/upisim/internal/pin"
 )
 
 func TestInitiateCollectSendsReqPay(t *testing.T) {
@@ -217,7 +218,7 @@ func TestRespondCollectApprove(t *testing.T) {
 	assert.Equal(t, "ABNK0000001", payer.GetAc().GetIfsc())
 	assert.Equal(t, int64(5000), payer.GetAmountPaise())
 	require.Len(t, payer.GetCreds(), 1)
-	assert.True(t, ids.CheckPINBlock(payer.GetCreds()[0].GetData(), "1234", id))
+	assert.True(t, pinblock.CheckBlock(payer.GetCreds()[0].GetData(), "1234", id))
 	assert.Equal(t, req.GetPayee().String(), m.GetPayee().String(), "the payee goes back as the switch sent it")
 
 	r := f.record(id)

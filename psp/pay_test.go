@@ -13,6 +13,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -91,8 +92,8 @@ func TestInitiatePaySendsReqPay(t *testing.T) {
 	cred := payer.GetCreds()[0]
 	assert.Equal(t, "PIN", cred.GetType())
 	assert.Equal(t, "MPIN", cred.GetSubType())
-	assert.True(t, ids.CheckPINBlock(cred.GetData(), "1234", id), "PIN block is for 1234 on this txn")
-	assert.False(t, ids.CheckPINBlock(cred.GetData(), "4321", id))
+	assert.True(t, pinblock.CheckBlock(cred.GetData(), "1234", id), "PIN block is for 1234 on this txn")
+	assert.False(t, pinblock.CheckBlock(cred.GetData(), "4321", id))
 	assert.NotContains(t, cred.GetData(), "1234")
 	assert.Equal(t, "chai@beta", m.GetPayee().GetAddr())
 	assert.Nil(t, m.GetPayee().GetAc(), "the payer PSP does not know the payee's account")

@@ -1,7 +1,12 @@
 package psp
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"time"
 
@@ -23,6 +28,13 @@ type Config struct {
 	// Self is this PSP's node in Network.
 	Self   *config.Node
 	Logger *slog.Logger
+	// PINKey keys the PIN's part of an InitiatePay fingerprint (pinTag),
+	// so that the stored fingerprint cannot be brute-forced back to the
+	// PIN by whoever reads the PSP's file. It should be kept apart from the
+	// store (cluster keeps it in NAME.key, mode 0600); nil draws a key for
+	// this process only, which makes a repeat after a restart look like a
+	// different transaction.
+	PINKey []byte
 }
 
 // PSP is the PSP role. It is the node's Handler (and Validator), serves
@@ -52,6 +64,10 @@ func New(cfg Config) *PSP {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(cfg.PINKey) == 0 {
+		cfg.PINKey = make([]byte, 32)
+		_, _ = rand.Read(cfg.PINKey)
+	}
 	p := &PSP{cfg: cfg, name: cfg.Self.Name, prefix: cfg.Self.Prefix}
 	if p.prefix == "" {
 		p.prefix = ids.PrefixFor(p.name)
@@ -64,6 +80,20 @@ func New(cfg Config) *PSP {
 		p.tpapName = tp.Name
 	}
 	return p
+}
+
+// SetPINKey replaces the key of Config.PINKey; call it before the PSP
+// serves.
+func (p *PSP) SetPINKey(k []byte) { p.cfg.PINKey = bytes.Clone(k) }
+
+// pinTag is what an InitiatePay fingerprint keeps of the PIN: an
+// HMAC-SHA256 under the PSP's PIN key, bound to the transaction.
+func (p *PSP) pinTag(pinValue, txnID string) string {
+	m := hmac.New(sha256.New, p.cfg.PINKey)
+	m.Write([]byte(txnID))
+	m.Write([]byte{0})
+	m.Write([]byte(pinValue))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Attach binds the PSP to its node; call it once, before n.Start.

@@ -1,16 +1,19 @@
 package remitter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -18,6 +21,11 @@ import (
 const (
 	// ErrInvalidPIN (ZM): the PIN block does not match the customer's PIN.
 	ErrInvalidPIN = "ZM"
+	// ErrPINLocked (Z6): number of PIN tries exceeded. The account's PIN
+	// is locked after the network's pin.max_tries wrong PINs in a row, for
+	// pin.lock_for; every DEBIT meanwhile is declined Z6, even with the
+	// right PIN.
+	ErrPINLocked = "Z6"
 	// ErrLimit (Z8): the amount is above the network's per-transaction limit.
 	ErrLimit = "Z8"
 	// ErrFunds (Z9): the payer's balance is below the amount.
@@ -33,6 +41,12 @@ type Config struct {
 	// Self is the bank node.
 	Self   *config.Node
 	Logger *slog.Logger
+	// Verifier checks PINs against their hashes; default
+	// pin.NewVerifier(0) (at most one hash per CPU at a time).
+	Verifier *pin.Verifier
+	// Now is the clock Prepare reads PIN locks by; it should be the node's
+	// (node.Config.Now). Default time.Now.
+	Now func() time.Time
 }
 
 // Remitter is the remitter role of one bank node.
@@ -41,6 +55,8 @@ type Remitter struct {
 	self       *config.Node
 	settlement string
 	log        *slog.Logger
+	verifier   *pin.Verifier
+	now        func() time.Time
 }
 
 // New returns the remitter role of cfg.Self.
@@ -49,18 +65,67 @@ func New(cfg Config) *Remitter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = pin.NewVerifier(0)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Remitter{
 		net: cfg.Network, self: cfg.Self, log: log.With("role", "remitter"),
 		settlement: ledger.SettlementAccount(cfg.Self.IFSC),
+		verifier:   cfg.Verifier, now: cfg.Now,
 	}
 }
 
 // Customer is what the remitter keeps about an account holder
-// (store.Customers, JSON, keyed by account number).
+// (store.Customers, JSON, keyed by account number). The PIN itself is
+// never stored: only its salted argon2id hash.
 type Customer struct {
-	// PIN is the UPI PIN the PIN blocks are checked against.
-	PIN    string `json:"pin"`
+	// PINHash is the argon2id hash of the UPI PIN (pin.Hash, a PHC
+	// string), what the PIN in a PIN block is checked against.
+	PINHash string `json:"pin_hash,omitempty"`
+	// PIN is a plaintext PIN as files written before hashing kept it.
+	// The bank hashes it when it starts (bank.Seed) and never writes it;
+	// the remitter never checks against it.
+	PIN    string `json:"pin,omitempty"`
 	Mobile string `json:"mobile,omitempty"`
+	// Tries counts the wrong PINs in a row; LockedUntil is when a lock
+	// they caused ends (zero: not locked).
+	Tries       int       `json:"pin_tries,omitempty"`
+	LockedUntil time.Time `json:"pin_locked_until,omitzero"`
+	// Reset is the network file's pin_reset label the bank last applied.
+	Reset string `json:"pin_reset,omitempty"`
+}
+
+// NewCustomer returns a customer whose PIN hash is made from pinValue with
+// the network's argon2id cost. It costs one hash: call it outside a step.
+func NewCustomer(net *config.Network, pinValue, mobile string) (Customer, error) {
+	h, err := pin.Hash(pinValue, HashParams(net))
+	if err != nil {
+		return Customer{}, err
+	}
+	return Customer{PINHash: h, Mobile: mobile}, nil
+}
+
+// HashParams are the argon2id cost of the network file's pin section.
+func HashParams(net *config.Network) pin.Params {
+	return pin.Params{Time: net.PIN.HashTime, MemoryKiB: net.PIN.HashMemoryKiB, Threads: uint8(net.PIN.HashThreads)}
+}
+
+// Locked reports whether c's PIN is locked at now.
+func (c *Customer) Locked(now time.Time) bool { return c.LockedUntil.After(now) }
+
+// wrongPIN counts a wrong PIN at now, locking the PIN for lockFor at the
+// maxTries-th in a row. A lock that has ended starts the count again.
+func (c *Customer) wrongPIN(now time.Time, maxTries int, lockFor time.Duration) {
+	if !c.LockedUntil.IsZero() && !c.Locked(now) {
+		c.Tries, c.LockedUntil = 0, time.Time{}
+	}
+	c.Tries++
+	if c.Tries >= maxTries {
+		c.LockedUntil = now.Add(lockFor)
+	}
 }
 
 // PutCustomer stores the customer behind account acNum.
@@ -93,6 +158,55 @@ func pinBlock(p *upiv1.Party) string {
 		}
 	}
 	return ""
+}
+
+// pinCheck is what Prepare found out about a DEBIT's PIN, outside the
+// step, for Handle.
+type pinCheck struct {
+	acNum, hash string // the account and the stored hash it checked against
+	// checked is false when Prepare did not hash (the PIN was locked).
+	checked, good bool
+}
+
+// errPINNotChecked is an internal error: the PIN was not checked before
+// the step against the customer's current state (a PIN reset or a lock
+// ending in between). The switch resends the DEBIT and Prepare runs again.
+var errPINNotChecked = errors.New("remitter: the PIN was not checked before this step; retry")
+
+// Prepare implements node.Preparer: for a DEBIT it checks the PIN block
+// against the customer's stored hash, outside the step's transaction (one
+// argon2id, bounded and cached by the Verifier), and hands Handle the
+// result. It checks nothing when the customer's PIN is locked: a locked
+// account's burst of tries costs no hashing.
+func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *node.Inbound) (any, error) {
+	m, ok := in.Msg.(*upiv1.ReqPay)
+	if !ok || in.Method != upiv1.RemitterService_ReqPay_FullMethodName || m.GetTxn().GetType() != upiv1.Txn_DEBIT {
+		return nil, nil
+	}
+	acNum := m.GetPayer().GetAc().GetAcNum()
+	var cust Customer
+	var found bool
+	if err := view(func(tx *store.Tx) (err error) { cust, found, err = GetCustomer(tx, acNum); return err }); err != nil {
+		return nil, err
+	}
+	if !found || cust.PINHash == "" {
+		return nil, nil // declined ZM (or earlier) in the step; nothing to check
+	}
+	pc := &pinCheck{acNum: acNum, hash: cust.PINHash}
+	if cust.Locked(r.now()) {
+		return pc, nil
+	}
+	pc.checked = true
+	value, err := pin.OpenBlock(pinBlock(m.GetPayer()), m.GetTxn().GetId())
+	if err != nil {
+		return pc, nil // malformed, or made for another transaction: a wrong PIN
+	}
+	pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PINHash)
+	if errors.Is(err, pin.ErrBadHash) {
+		r.log.Error("PIN hash of account unreadable", "ac", acNum, "err", err)
+		return pc, nil // a corrupt hash: no PIN can be right
+	}
+	return pc, err // ctx ended: not stored, the switch resends
 }
 
 // Validate checks a RemitterService message before it is stored: the
@@ -193,7 +307,7 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
 		AmountPaise: p.GetAmountPaise(), ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
 	}
-	code, err := r.tryDebit(c, t, p, rec)
+	code, err := r.tryDebit(c, in, t, p, rec)
 	if err != nil {
 		return err
 	}
@@ -208,7 +322,7 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 
 // tryDebit runs the DEBIT checks in order and, when they pass, posts the
 // debit. It returns the NPCI code of a decline, or "".
-func (r *Remitter) tryDebit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, rec *ledger.TxnRecord) (string, error) {
+func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv1.Party, rec *ledger.TxnRecord) (string, error) {
 	if rec.Reversal != nil {
 		// The switch already gave up on this debit and reversed it; taking
 		// the money now would leave it debited with no reversal to come.
@@ -228,12 +342,8 @@ func (r *Remitter) tryDebit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, rec *ledg
 	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
 		return ErrDebitFailed, nil
 	}
-	cust, ok, err := GetCustomer(c.Tx, acNum)
-	if err != nil {
-		return "", err
-	}
-	if !ok || cust.PIN == "" || !ids.CheckPINBlock(pinBlock(p), cust.PIN, t.GetId()) {
-		return ErrInvalidPIN, nil
+	if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
+		return code, err
 	}
 	if limit := r.net.Limits.PerTxn; limit > 0 && amount > limit {
 		return ErrLimit, nil
@@ -246,6 +356,41 @@ func (r *Remitter) tryDebit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, rec *ledg
 		return ErrDebitFailed, nil
 	case err != nil:
 		return "", fmt.Errorf("debit %s: %w", t.GetId(), err)
+	}
+	return "", nil
+}
+
+// checkPIN applies what Prepare found out about the DEBIT's PIN to the
+// customer of acNum: Z6 while the PIN is locked (whatever the PIN), ZM for
+// a wrong PIN, counted in the customer's record in this step (the
+// maxTries-th in a row locks it), "" for the right one, which resets the
+// count.
+func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string, error) {
+	cust, ok, err := GetCustomer(c.Tx, acNum)
+	if err != nil {
+		return "", err
+	}
+	if !ok || cust.PINHash == "" {
+		return ErrInvalidPIN, nil
+	}
+	now := c.Now()
+	if cust.Locked(now) {
+		return ErrPINLocked, nil
+	}
+	pc, _ := in.Prepared.(*pinCheck)
+	if pc == nil || !pc.checked || pc.acNum != acNum || pc.hash != cust.PINHash {
+		return "", errPINNotChecked
+	}
+	if !pc.good {
+		cust.wrongPIN(now, r.net.PIN.MaxTries, r.net.PIN.LockFor)
+		if cust.Locked(now) {
+			r.log.Warn("PIN locked after wrong tries", "ac", acNum, "tries", cust.Tries, "until", cust.LockedUntil)
+		}
+		return ErrInvalidPIN, PutCustomer(c.Tx, acNum, cust)
+	}
+	if cust.Tries > 0 || !cust.LockedUntil.IsZero() {
+		cust.Tries, cust.LockedUntil = 0, time.Time{}
+		return "", PutCustomer(c.Tx, acNum, cust)
 	}
 	return "", nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	pinblock "github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/remitter"
 )
@@ -51,6 +52,15 @@ func newFixture(t *testing.T) *fixture {
 	net := config.Default()
 	self, ok := net.NodeByName("abank")
 	require.True(t, ok)
+	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
+	custs := map[string]remitter.Customer{}
+	for _, a := range net.AccountsOfBank("abank") {
+		if a.PIN != "" {
+			c, err := remitter.NewCustomer(net, a.PIN, a.Mobile)
+			require.NoError(t, err)
+			custs[a.Number] = c
+		}
+	}
 	rec := nodetest.NewRecorder()
 	n := nodetest.New(t, "abank", handler{remitter.New(remitter.Config{Network: net, Self: self})}, rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
@@ -61,7 +71,7 @@ func newFixture(t *testing.T) *fixture {
 			if err := ledger.Open(c.Tx, ledger.Account{AcNum: a.Number, IFSC: ifsc, VPA: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
 				return err
 			}
-			if err := remitter.PutCustomer(c.Tx, a.Number, remitter.Customer{PIN: a.PIN}); err != nil {
+			if err := remitter.PutCustomer(c.Tx, a.Number, custs[a.Number]); err != nil {
 				return err
 			}
 		}
@@ -121,7 +131,7 @@ func debit(txnID, acNum, acIFSC, pin string, amount int64) *upiv1.ReqPay {
 		Txn:  &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, CustRef: "512345000001", Note: "tea"},
 		Payer: &upiv1.Party{
 			Addr: "alice@alpha", Name: "Alice", Ac: &upiv1.Account{AcNum: acNum, Ifsc: acIFSC},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: ids.PINBlock(pin, txnID)}},
+			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, txnID)}},
 			AmountPaise: amount,
 		},
 		Payee: &upiv1.Party{Addr: "bob@beta", Name: "Bob"},
@@ -201,7 +211,7 @@ func TestDebitPINBlockOfAnotherTxn(t *testing.T) {
 	f := newFixture(t)
 	txn := ids.NewTxnID("ALP")
 	req := debit(txn, aliceAc, ifsc, alicePIN, 2500)
-	req.Payer.Creds[0].Data = ids.PINBlock(alicePIN, ids.NewTxnID("ALP")) // replayed
+	req.Payer.Creds[0].Data = pinblock.SealBlock(alicePIN, ids.NewTxnID("ALP")) // replayed
 	require.Empty(t, f.send(reqPay, req))
 	assert.Equal(t, "ZM", f.respPay(txn, 1).GetResp().GetErrCode())
 	assert.Equal(t, opening, f.balance(aliceAc))

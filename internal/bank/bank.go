@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -45,6 +49,7 @@ type Bank struct {
 var (
 	_ node.Handler      = (*Bank)(nil)
 	_ node.Validator    = (*Bank)(nil)
+	_ node.Preparer     = (*Bank)(nil)
 	_ node.TxnInspector = (*Bank)(nil)
 	_ node.Accounts     = (*Bank)(nil)
 )
@@ -63,11 +68,20 @@ func New(cfg Config) *Bank {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.Self.Name)
-	return &Bank{
+	b := &Bank{
 		net: cfg.Network, self: cfg.Self, log: log,
-		rem: remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
 		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
 	}
+	b.rem = remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log, Now: b.now})
+	return b
+}
+
+// now is the node's clock once attached.
+func (b *Bank) now() time.Time {
+	if b.n != nil {
+		return b.n.Now()
+	}
+	return time.Now()
 }
 
 // Attach keeps the node the bank runs on, for Seed, the servers and the
@@ -86,11 +100,32 @@ const openingTotalKey = "bank.opening_total"
 
 // Seed opens, on first start, the settlement account SETTLEMENT-<IFSC> (at
 // zero) and every account the network file gives this bank, with its
-// opening balance and, for users, the UPI PIN, and records the opening
-// total. Later starts change nothing, so balances survive restarts.
+// opening balance and, for users, the argon2id hash of the UPI PIN (never
+// the PIN), and records the opening total. Later starts keep balances;
+// on every start Seed also applies the PINs' upkeep (pinUpkeep).
 func (b *Bank) Seed() error {
 	if b.n == nil {
 		return errors.New("bank: Seed called before Attach")
+	}
+	if err := b.seedLedger(); err != nil {
+		return err
+	}
+	return b.pinUpkeep()
+}
+
+func (b *Bank) seedLedger() error {
+	var seeded bool
+	if err := b.n.View(func(tx *store.Tx) error { seeded = tx.Has(store.Meta, []byte(seededKey)); return nil }); err != nil {
+		return err
+	}
+	// Hash the PINs before the step: argon2id must not run in the commit
+	// loop.
+	var custs map[string]remitter.Customer
+	if !seeded {
+		var err error
+		if custs, err = b.hashPINs(b.net.AccountsOfBank(b.self.Name), nil); err != nil {
+			return err
+		}
 	}
 	return b.n.Update(func(c *node.Ctx) error {
 		if c.Tx.Has(store.Meta, []byte(seededKey)) {
@@ -116,8 +151,8 @@ func (b *Bank) Seed() error {
 			if err != nil {
 				return fmt.Errorf("bank %s: seed account of %s: %w", b.self.Name, a.VPA, err)
 			}
-			if a.PIN != "" {
-				if err := remitter.PutCustomer(c.Tx, a.Number, remitter.Customer{PIN: a.PIN, Mobile: a.Mobile}); err != nil {
+			if cust, ok := custs[a.Number]; ok {
+				if err := remitter.PutCustomer(c.Tx, a.Number, cust); err != nil {
 					return err
 				}
 			}
@@ -127,6 +162,101 @@ func (b *Bank) Seed() error {
 		}
 		return c.Tx.Put(store.Meta, []byte(seededKey), []byte(c.Now().UTC().Format(time.RFC3339Nano)))
 	})
+}
+
+// hashPINs makes the customer record of every account of accts that has
+// a PIN (keeping what old holds of it, by account, but the PIN hash and
+// its tries), hashing the PINs in parallel, one per CPU at most.
+func (b *Bank) hashPINs(accts []config.Account, old map[string]remitter.Customer) (map[string]remitter.Customer, error) {
+	out := make(map[string]remitter.Customer, len(accts))
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
+	for _, a := range accts {
+		if a.PIN == "" {
+			continue
+		}
+		g.Go(func() error {
+			c, err := remitter.NewCustomer(b.net, a.PIN, a.Mobile)
+			if err != nil {
+				return fmt.Errorf("bank %s: hash the PIN of %s: %w", b.self.Name, a.VPA, err)
+			}
+			if o, ok := old[a.Number]; ok && o.Mobile != "" {
+				c.Mobile = o.Mobile
+			}
+			c.Reset = a.PINReset
+			mu.Lock()
+			out[a.Number] = c
+			mu.Unlock()
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// pinUpkeep runs on every start, after seeding. It hashes any plaintext
+// PIN a file written before PINs were hashed still holds (and removes the
+// plaintext), and applies the network file's pin_reset: an account whose
+// pin_reset label differs from the one last applied takes the file's PIN
+// again (a new hash) with its wrong tries and lock cleared. The hashing
+// runs before the one step that writes the results.
+func (b *Bank) pinUpkeep() error {
+	byNum := map[string]config.Account{}
+	for _, a := range b.net.AccountsOfBank(b.self.Name) {
+		byNum[a.Number] = a
+	}
+	old := map[string]remitter.Customer{}
+	var legacy []config.Account // stored plaintext PINs, to hash
+	var reset []config.Account  // the file's PIN, to hash again
+	err := b.n.View(func(tx *store.Tx) error {
+		return tx.Scan(store.Customers, nil, func(k, _ []byte) (bool, error) {
+			c, _, err := remitter.GetCustomer(tx, string(k))
+			if err != nil {
+				return false, err
+			}
+			a, inFile := byNum[string(k)]
+			switch {
+			case inFile && a.PIN != "" && a.PINReset != "" && a.PINReset != c.Reset:
+				reset = append(reset, a)
+			case c.PIN != "":
+				legacy = append(legacy, config.Account{Number: string(k), PIN: c.PIN, Mobile: c.Mobile, PINReset: c.Reset})
+			default:
+				return true, nil
+			}
+			old[string(k)] = c
+			return true, nil
+		})
+	})
+	if err != nil || len(legacy)+len(reset) == 0 {
+		return err
+	}
+	hashed, err := b.hashPINs(append(legacy, reset...), old)
+	if err != nil {
+		return err
+	}
+	for _, a := range legacy {
+		c := hashed[a.Number]
+		c.Tries, c.LockedUntil = old[a.Number].Tries, old[a.Number].LockedUntil
+		hashed[a.Number] = c
+	}
+	err = b.n.Update(func(c *node.Ctx) error {
+		for num, cust := range hashed {
+			if err := remitter.PutCustomer(c.Tx, num, cust); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range reset {
+		b.log.Info("PIN reset from the network file", "ac", a.Number, "pin_reset", a.PINReset)
+	}
+	if len(legacy) > 0 {
+		b.log.Info("hashed PINs stored in plaintext by an older version", "accounts", len(legacy))
+	}
+	return nil
 }
 
 // putOpeningTotal records the ledger's current total as its opening total.
@@ -176,6 +306,15 @@ func (b *Bank) Validate(in *node.Inbound) error {
 		return b.ben.Validate(in)
 	}
 	return node.Refuse("bank %s does not take %s", b.self.Name, in.Method)
+}
+
+// Prepare implements node.Preparer: the remitter checks a DEBIT's PIN
+// against its hash before the step.
+func (b *Bank) Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *node.Inbound) (any, error) {
+	if service(in.Method) == upiv1.RemitterService_ServiceDesc.ServiceName {
+		return b.rem.Prepare(ctx, view, in)
+	}
+	return nil, nil
 }
 
 // Handle implements node.Handler: RemitterService messages go to the

@@ -15,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	pinblock "github.com/upisim/upisim/internal/pin"
 )
 
 // fzTxnID is the txn id of the seeds; FuzzBankReceive swaps it (and the
@@ -113,6 +114,7 @@ func hasPINBlock(p *upiv1.Party) bool {
 // account goes below zero.
 func FuzzBankReceive(f *testing.F) {
 	net := config.Default()
+	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
 	self, _ := net.NodeByName("abank")
 	b := bank.New(bank.Config{Network: net, Self: self})
 	n := nodetest.New(f, self.Name, b, discard{})
@@ -148,8 +150,8 @@ func FuzzBankReceive(f *testing.F) {
 				tx.OrgTxnId = id
 			}
 			for _, c := range m.GetPayer().GetCreds() {
-				if c.GetData() == ids.PINBlock("1234", fzTxnID) {
-					c.Data = ids.PINBlock("1234", id)
+				if pinblock.CheckBlock(c.GetData(), "1234", fzTxnID) {
+					c.Data = pinblock.SealBlock("1234", id)
 				}
 			}
 			if h := m.GetHead(); h != nil && ids.ValidID(h.GetMsgId()) {

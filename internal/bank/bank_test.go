@@ -21,6 +21,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	pinblock "github.com/upisim/upisim/internal/pin"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,6 +44,7 @@ type bankNode struct {
 func newBank(t *testing.T, name string) *bankNode {
 	t.Helper()
 	net := config.Default()
+	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
 	self, ok := net.NodeByName(name)
 	require.True(t, ok)
 	b := bank.New(bank.Config{Network: net, Self: self})
@@ -103,7 +105,7 @@ func debit(txnID, payer, acNum, ifsc string, amount int64) *upiv1.ReqPay {
 		Txn:  &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, CustRef: "512345000003"},
 		Payer: &upiv1.Party{
 			Addr: payer, Ac: &upiv1.Account{AcNum: acNum, Ifsc: ifsc}, AmountPaise: amount,
-			Creds: []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: ids.PINBlock("1234", txnID)}},
+			Creds: []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock("1234", txnID)}},
 		},
 	}
 }
@@ -232,7 +234,7 @@ func TestDeclinedDebitState(t *testing.T) {
 	ab := newBank(t, "abank")
 	txn := ids.NewTxnID("ALP")
 	m := debit(txn, "alice@alpha", aliceAc, "ABNK0000001", 25_000)
-	m.Payer.Creds[0].Data = ids.PINBlock("0000", txn)
+	m.Payer.Creds[0].Data = pinblock.SealBlock("0000", txn)
 	require.Empty(t, ab.send(upiv1.RemitterService_ReqPay_FullMethodName, m))
 	ab.respPay(txn, 1)
 	require.Empty(t, ab.send(upiv1.RemitterService_ReqPay_FullMethodName, reversal(txn)))

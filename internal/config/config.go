@@ -39,6 +39,8 @@ type Network struct {
 	Merchants []Merchant
 	Limits    Limits
 	Timeouts  Timeouts
+	// PIN is how banks keep and check UPI PINs.
+	PIN PINPolicy
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
 	// Rules make nodes decline, ignore, drop, delay or duplicate messages
@@ -89,6 +91,11 @@ type User struct {
 	Balance int64 // opening balance, paise
 	PIN     string
 	Mobile  string // optional, 10 digits
+	// PINReset, when set and different from the value the bank last
+	// applied, makes the bank take PIN again at its next start (a new hash)
+	// and clears the account's wrong tries and lock. Any label will do,
+	// e.g. a date; leaving it in the file does nothing more.
+	PINReset string
 }
 
 // Merchant is a business with a VPA at a PSP and an account at a bank.
@@ -106,6 +113,19 @@ type Limits struct {
 	// PerTxn is the largest P2P amount; the remitter bank declines more
 	// with Z8.
 	PerTxn int64
+}
+
+// PINPolicy is the network file's pin section: the lockout every remitter
+// bank applies and the argon2id cost of the PIN hashes it stores.
+type PINPolicy struct {
+	// MaxTries wrong PINs in a row lock the account's PIN: debits are
+	// declined Z6 for LockFor, even with the right PIN. A right PIN resets
+	// the count.
+	MaxTries int
+	LockFor  time.Duration
+	// Argon2id cost of new hashes (pin.Params): passes, memory in KiB,
+	// threads.
+	HashTime, HashMemoryKiB, HashThreads uint32
 }
 
 // Timeouts are the switch's and PSPs' timers.
@@ -131,6 +151,7 @@ type rawNetwork struct {
 	Merchants []rawMerchant `yaml:"merchants,omitempty"`
 	Limits    rawLimits     `yaml:"limits"`
 	Timeouts  rawTimeouts   `yaml:"timeouts"`
+	PIN       rawPIN        `yaml:"pin,omitempty"`
 	Heartbeat string        `yaml:"heartbeat,omitempty"`
 	Rules     []rawRule     `yaml:"rules,omitempty"`
 	HTTP      rawHTTP       `yaml:"http,omitempty"`
@@ -178,13 +199,14 @@ type rawNode struct {
 }
 
 type rawUser struct {
-	VPA     string `yaml:"vpa"`
-	Name    string `yaml:"name"`
-	Bank    string `yaml:"bank"`
-	Account string `yaml:"account"`
-	Balance string `yaml:"balance"`
-	PIN     string `yaml:"pin"`
-	Mobile  string `yaml:"mobile,omitempty"`
+	VPA      string `yaml:"vpa"`
+	Name     string `yaml:"name"`
+	Bank     string `yaml:"bank"`
+	Account  string `yaml:"account"`
+	Balance  string `yaml:"balance"`
+	PIN      string `yaml:"pin"`
+	Mobile   string `yaml:"mobile,omitempty"`
+	PINReset string `yaml:"pin_reset,omitempty"`
 }
 
 type rawMerchant struct {
@@ -198,6 +220,18 @@ type rawMerchant struct {
 
 type rawLimits struct {
 	PerTxn string `yaml:"per_txn,omitempty"`
+}
+
+type rawPIN struct {
+	MaxTries *int        `yaml:"max_tries,omitempty"`
+	LockFor  string      `yaml:"lock_for,omitempty"`
+	Argon2id rawArgon2id `yaml:"argon2id,omitempty,flow"`
+}
+
+type rawArgon2id struct {
+	Time      *uint32 `yaml:"time,omitempty"`
+	MemoryKiB *uint32 `yaml:"memory_kib,omitempty"`
+	Threads   *uint32 `yaml:"threads,omitempty"`
 }
 
 type rawTimeouts struct {
@@ -303,7 +337,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		}
 		n.Users = append(n.Users, User{
 			VPA: ru.VPA, Name: ru.Name, Bank: ru.Bank, Account: ru.Account,
-			Balance: bal, PIN: ru.PIN, Mobile: ru.Mobile,
+			Balance: bal, PIN: ru.PIN, Mobile: ru.Mobile, PINReset: ru.PINReset,
 		})
 	}
 	for i, rm := range r.Merchants {
@@ -365,6 +399,28 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	if len(r.HTTP.AllowedHosts) > 0 {
 		n.HTTP.AllowedHosts = slices.Clone(r.HTTP.AllowedHosts)
 	}
+	duration("pin.lock_for", r.PIN.LockFor, def.PIN.LockFor, &n.PIN.LockFor)
+	number := func(field string, v *uint32, fallback uint32, dst *uint32) {
+		switch {
+		case v != nil:
+			*dst = *v
+		case base == nil:
+			fail("%s: missing", field)
+		default:
+			*dst = fallback
+		}
+	}
+	if r.PIN.MaxTries != nil {
+		n.PIN.MaxTries = *r.PIN.MaxTries
+	} else if base == nil {
+		fail("pin.max_tries: missing")
+	} else {
+		n.PIN.MaxTries = def.PIN.MaxTries
+	}
+	a := r.PIN.Argon2id
+	number("pin.argon2id.time", a.Time, def.PIN.HashTime, &n.PIN.HashTime)
+	number("pin.argon2id.memory_kib", a.MemoryKiB, def.PIN.HashMemoryKiB, &n.PIN.HashMemoryKiB)
+	number("pin.argon2id.threads", a.Threads, def.PIN.HashThreads, &n.PIN.HashThreads)
 	for i, rr := range r.Rules {
 		label := fmt.Sprintf("rule #%d", i+1)
 		if rr.Name != "" {
@@ -438,6 +494,10 @@ func (n *Network) Marshal() ([]byte, error) {
 			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
 		},
 		HTTP: rawHTTP{AllowedOrigins: n.HTTP.AllowedOrigins, AllowedHosts: n.HTTP.AllowedHosts},
+		PIN: rawPIN{
+			MaxTries: &n.PIN.MaxTries, LockFor: n.PIN.LockFor.String(),
+			Argon2id: rawArgon2id{Time: &n.PIN.HashTime, MemoryKiB: &n.PIN.HashMemoryKiB, Threads: &n.PIN.HashThreads},
+		},
 	}
 	for _, ru := range n.Rules {
 		rr := rawRule{
@@ -468,7 +528,7 @@ func (n *Network) Marshal() ([]byte, error) {
 	for _, u := range n.Users {
 		r.Users = append(r.Users, rawUser{
 			VPA: u.VPA, Name: u.Name, Bank: u.Bank, Account: u.Account,
-			Balance: ids.FormatPaise(u.Balance), PIN: u.PIN, Mobile: u.Mobile,
+			Balance: ids.FormatPaise(u.Balance), PIN: u.PIN, Mobile: u.Mobile, PINReset: u.PINReset,
 		})
 	}
 	for _, m := range n.Merchants {

@@ -574,3 +574,48 @@ func TestParseHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePIN(t *testing.T) {
+	const nodes = `
+nodes:
+  - {name: app, role: tpap}
+  - {name: gpsp, role: psp, handles: [gamma]}
+  - {name: sw, role: switch}
+  - {name: cbank, role: bank, ifsc: CBNK0000001}
+users:
+  - {vpa: dan@gamma, name: Dan, bank: cbank, account: 1, balance: 100, pin: 1234, pin_reset: "2025-06-01"}
+`
+	def, err := Parse([]byte(nodes))
+	require.NoError(t, err)
+	assert.Equal(t, PINPolicy{MaxTries: 3, LockFor: 24 * time.Hour, HashTime: 2, HashMemoryKiB: 19456, HashThreads: 1}, def.PIN,
+		"the default network's policy")
+	assert.Equal(t, "2025-06-01", def.Users[0].PINReset)
+
+	n, err := Parse([]byte(nodes + "pin: {max_tries: 5, lock_for: 1h, argon2id: {memory_kib: 64, time: 1}}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, PINPolicy{MaxTries: 5, LockFor: time.Hour, HashTime: 1, HashMemoryKiB: 64, HashThreads: 1}, n.PIN)
+
+	for in, want := range map[string]string{
+		"pin: {max_tries: 0}":                     "pin.max_tries 0: want 1 to",
+		"pin: {lock_for: 0s}":                     "pin.lock_for must be greater than zero",
+		"pin: {lock_for: soon}":                   "pin.lock_for: invalid duration",
+		"pin: {argon2id: {memory_kib: 4}}":        "pin.argon2id.memory_kib 4",
+		"pin: {argon2id: {time: 0}}":              "pin.argon2id.time 0",
+		"pin: {argon2id: {threads: 65}}":          "pin.argon2id.threads 65",
+		"pin: {max_tries: 3, lockout: 1h}":        "field lockout not found",
+		"pin: {argon2id: {memory_kib: 2000000}}":  "pin.argon2id.memory_kib 2000000",
+		"pin: {max_tries: 3000000, lock_for: 1h}": "pin.max_tries 3000000",
+	} {
+		_, err := Parse([]byte(nodes + in + "\n"))
+		assert.ErrorContains(t, err, want, in)
+	}
+
+	// Marshal keeps the policy and the reset label.
+	n.Users[0].PINReset = "again"
+	data, err := n.Marshal()
+	require.NoError(t, err)
+	got, err := Parse(data)
+	require.NoError(t, err, string(data))
+	assert.Equal(t, n.PIN, got.PIN)
+	assert.Equal(t, "again", got.Users[0].PINReset)
+}

@@ -116,6 +116,7 @@ type Account struct {
 	Name     string
 	Balance  int64  // opening balance, paise
 	PIN      string // users only
+	PINReset string // users only: the pin_reset label
 	Mobile   string // users only, optional
 	Merchant bool
 	MCC      string // merchants only
@@ -133,7 +134,7 @@ func (n *Network) AccountsOfBank(bankName string) []Account {
 		if u.Bank == bankName {
 			out = append(out, Account{
 				Bank: bankName, IFSC: ifsc, Number: u.Account, VPA: u.VPA,
-				Name: u.Name, Balance: u.Balance, PIN: u.PIN, Mobile: u.Mobile,
+				Name: u.Name, Balance: u.Balance, PIN: u.PIN, PINReset: u.PINReset, Mobile: u.Mobile,
 			})
 		}
 	}

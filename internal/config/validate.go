@@ -170,6 +170,9 @@ func (n *Network) Validate() error {
 		if err := ids.ValidatePIN(u.PIN); err != nil {
 			fail("%s: %v", label, err)
 		}
+		if len(u.PINReset) > 64 {
+			fail("%s: pin_reset is longer than 64 characters", label)
+		}
 		if u.Mobile != "" && (len(u.Mobile) != 10 || !digits(u.Mobile)) {
 			fail("%s: mobile %q must be 10 digits", label, u.Mobile)
 		}
@@ -207,6 +210,21 @@ func (n *Network) Validate() error {
 	if n.Heartbeat < 0 {
 		fail("heartbeat must not be negative (0 turns heartbeats off)")
 	}
+	if n.PIN.MaxTries < 1 || n.PIN.MaxTries > MaxPINTries {
+		fail("pin.max_tries %d: want 1 to %d", n.PIN.MaxTries, MaxPINTries)
+	}
+	if n.PIN.LockFor <= 0 {
+		fail("pin.lock_for must be greater than zero")
+	}
+	a := n.PIN
+	switch {
+	case a.HashTime < 1 || a.HashTime > 64:
+		fail("pin.argon2id.time %d: want 1 to 64", a.HashTime)
+	case a.HashThreads < 1 || a.HashThreads > 64:
+		fail("pin.argon2id.threads %d: want 1 to 64", a.HashThreads)
+	case a.HashMemoryKiB < 8*a.HashThreads || a.HashMemoryKiB > 1<<20:
+		fail("pin.argon2id.memory_kib %d: want 8×threads to 1048576 (1 GiB)", a.HashMemoryKiB)
+	}
 	errs = append(errs, n.validateRules(names)...)
 	errs = append(errs, n.HTTP.validate()...)
 	return errors.Join(errs...)
@@ -238,6 +256,10 @@ func (h *HTTP) validate() []error {
 	}
 	return errs
 }
+
+// MaxPINTries is the largest pin.max_tries (simulations that try many
+// wrong PINs on one account set it high).
+const MaxPINTries = 1_000_000
 
 // Bounds of a rule's faults.
 const (

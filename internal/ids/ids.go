@@ -1,9 +1,7 @@
 package ids
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -357,27 +355,4 @@ func ValidatePIN(pin string) error {
 		return errors.New("PIN must be 4 or 6 digits")
 	}
 	return nil
-}
-
-// PINBlock returns the simulated PIN block (Payer.creds) for pin on the
-// transaction txnID: hex-encoded HMAC-SHA256 keyed by the PIN over the
-// transaction ID, so a block cannot be replayed on another transaction.
-func PINBlock(pin, txnID string) string {
-	return hex.EncodeToString(pinMAC(pin, txnID))
-}
-
-// CheckPINBlock reports, in constant time, whether block is the PIN block of
-// pin for txnID.
-func CheckPINBlock(block, pin, txnID string) bool {
-	got, err := hex.DecodeString(block)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, pinMAC(pin, txnID))
-}
-
-func pinMAC(pin, txnID string) []byte {
-	m := hmac.New(sha256.New, []byte(pin))
-	m.Write([]byte(txnID))
-	return m.Sum(nil)
 }

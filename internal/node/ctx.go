@@ -95,7 +95,8 @@ func (c *Ctx) Send(to, method string, m Message) error {
 		MsgId: m.GetHead().GetMsgId(), Ts: timestamppb.New(c.now),
 		TxnId: m.GetTxn().GetId(), Note: f.String(), // Summary: made by Trace, from the body
 	}
-	traceKey, err := putTrace(c.Tx, rec, method, body)
+	traced, secret := redactedBody(m, body)
+	traceKey, err := putTrace(c.Tx, rec, method, traced)
 	if err != nil || f.Drop {
 		return err
 	}
@@ -103,7 +104,7 @@ func (c *Ctx) Send(to, method string, m Message) error {
 	if err != nil {
 		return err
 	}
-	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, TraceKey: traceKey,
+	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, OwnBody: secret, TraceKey: traceKey,
 		FailSends: f.FailSends, LoseAcks: f.LoseAcks, Duplicate: f.Duplicate}
 	if f.Delay > 0 {
 		e.NotBefore = c.now.Add(f.Delay)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Inbound struct {
 	// From is the sender's node name (Head.org_id).
 	From string
 	Msg  Message
+	// Prepared is what the handler's Prepare returned for Msg (nil when the
+	// handler is no Preparer or prepared nothing).
+	Prepared any
 }
 
 // Handler is a role's logic. The runtime calls it with the node's state
@@ -82,6 +86,24 @@ type Refused struct {
 // transaction (stateless checks: required fields, formats, amounts).
 type Validator interface {
 	Validate(in *Inbound) error
+}
+
+// Preparer is implemented by handlers that have slow work to do for a
+// message that must not run inside the step: Handle runs in the store's
+// single commit goroutine, so a 40 ms hash there would stall every
+// message of the node. Receive calls Prepare after Admit and before the
+// step's transaction, for a message not yet in the inbox and not ignored
+// by a rule, and hands its result to Handle in Inbound.Prepared.
+//
+// Prepare may read state through view (a read-only transaction; it must
+// not hold one while it computes, or the commit loop may wait for it when
+// the file grows), must bound its own concurrency, and must change
+// nothing: what it read may have changed by the time Handle runs, so
+// Handle checks that its result still applies. Prepare does not decide
+// outcomes or refuse; an error (ctx ended, a read failed) is internal: the
+// message is not stored or acked, and the sender retries it.
+type Preparer interface {
+	Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *Inbound) (any, error)
 }
 
 // Refusal is a rule a message broke; it is answered in the Ack.
@@ -298,9 +320,21 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
 	}
 	sum := bodySum(method, body)
+	traced, _ := redactedBody(m, body) // what the trace keeps: no credentials
 	key := make([]byte, 0, len(head.GetOrgId())+1+len(head.GetMsgId()))
 	key = append(append(append(key, head.GetOrgId()...), 0), head.GetMsgId()...)
 	act := n.cfg.Rules.OnReceive(api, in.From, m)
+	if p, ok := n.h.(Preparer); ok && !act.Ignore {
+		if in.Prepared, err = n.prepare(ctx, p, key, in); err != nil {
+			if errors.As(err, &pe) {
+				n.log.Error("prepare", "api", api, "msg_id", head.GetMsgId(), "err", err, "stack", string(pe.stack))
+			}
+			if ctx.Err() != nil {
+				return nil, status.Errorf(codes.Unavailable, "%s: %v", api, err)
+			}
+			return nil, status.Errorf(codes.Internal, "%s: %v", api, err)
+		}
+	}
 
 	var out *upiv1.Ack
 	var refusal *Refusal
@@ -320,7 +354,7 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		}
 		// Store (and trace) the message before handling it, so that its
 		// IN record comes before the OUT records of what the handler sends.
-		traceKey, err := n.storeIn(tx, key, sum[:], in, body, ack, act.Note())
+		traceKey, err := n.storeIn(tx, key, sum[:], in, traced, ack, act.Note())
 		if err != nil {
 			return err
 		}
@@ -344,7 +378,7 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 			if tx.Has(store.Inbox, key) { // a concurrent copy won the race
 				return nil
 			}
-			_, err := n.storeIn(tx, key, sum[:], in, body, ack, act.Note())
+			_, err := n.storeIn(tx, key, sum[:], in, traced, ack, act.Note())
 			return err
 		})
 		if err != nil {
@@ -389,8 +423,27 @@ func (n *Node) inRecord(in *Inbound, ack *upiv1.Ack, note string) *upiv1.TraceRe
 	}
 }
 
+// prepare runs p.Prepare for in, unless the inbox already has the message
+// (key): a repeat is answered from the inbox and never handled.
+func (n *Node) prepare(ctx context.Context, p Preparer, key []byte, in *Inbound) (res any, err error) {
+	var seen bool
+	if err := n.db.View(func(tx *store.Tx) error { seen = tx.Has(store.Inbox, key); return nil }); err != nil {
+		return nil, err
+	}
+	if seen {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{what: "prepare " + in.API, value: r, stack: debug.Stack()}
+		}
+	}()
+	return p.Prepare(ctx, n.db.View, in)
+}
+
 // storeIn stores a received message in the inbox with its ack, and in the
-// trace; it returns the trace record's key.
+// trace; it returns the trace record's key. body is what the trace keeps
+// (redactedBody: no credentials).
 func (n *Node) storeIn(tx *store.Tx, key, sum []byte, in *Inbound, body []byte, ack *upiv1.Ack, note string) ([]byte, error) {
 	v := make([]byte, len(sum), len(sum)+64)
 	copy(v, sum)

@@ -20,8 +20,12 @@ type outboxEntry struct {
 	Method   string
 	TraceKey []byte
 	// Body is not stored in the outbox: the trace entry at TraceKey holds
-	// it (decodeOutbox leaves it empty for Start to fill in).
-	Body []byte
+	// it (decodeOutbox leaves it empty for Start to fill in). Unless
+	// OwnBody: a message with credentials, whose trace entry keeps them
+	// redacted, keeps its body in its entry until the entry is deleted
+	// (acked or refused).
+	Body    []byte
+	OwnBody bool
 
 	// NotBefore delays the first attempt (fault.Fault.Delay).
 	NotBefore time.Time
@@ -35,7 +39,7 @@ type outboxEntry struct {
 // encode: len(To) To len(Method) Method len(TraceKey) TraceKey len(opts)
 // opts, lengths as uvarints; opts is empty for an entry without faults,
 // else uvarint(NotBefore unix ns) uvarint(FailSends) uvarint(LoseAcks)
-// byte(Duplicate).
+// byte(Duplicate); then, for OwnBody, len(Body) Body.
 func (e outboxEntry) encode() []byte {
 	var opts []byte
 	if !e.NotBefore.IsZero() || e.FailSends > 0 || e.LoseAcks > 0 || e.Duplicate {
@@ -53,7 +57,11 @@ func (e outboxEntry) encode() []byte {
 		opts = append(opts, dup)
 	}
 	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+4)
-	for _, s := range [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey, opts} {
+	parts := [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey, opts}
+	if e.OwnBody {
+		parts = append(parts, e.Body)
+	}
+	for _, s := range parts {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -73,8 +81,12 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 		parts[i] = append([]byte(nil), v[n:n+int(l)]...)
 		v = v[n+int(l):]
 	}
-	if len(v) > 0 {
-		return e, errCorrupt
+	if len(v) > 0 { // OwnBody
+		l, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) != l {
+			return e, errCorrupt
+		}
+		e.Body, e.OwnBody = append([]byte{}, v[n:]...), true
 	}
 	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
 	if opts := parts[3]; len(opts) > 0 {

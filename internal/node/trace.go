@@ -178,6 +178,9 @@ func Summarize(m Message) string {
 		if p.GetPayer().GetAddr() != "" || p.GetPayee().GetAddr() != "" {
 			parts = append(parts, fmt.Sprintf("%s→%s", p.GetPayer().GetAddr(), p.GetPayee().GetAddr()))
 		}
+		if hasCreds(p.GetPayer()) || hasCreds(p.GetPayee()) {
+			parts = append(parts, "creds redacted") // the trace never keeps them
+		}
 	}
 	if r, ok := m.(respGetter); ok && r.GetResp() != nil {
 		s := r.GetResp().GetResult().String()

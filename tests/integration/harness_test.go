@@ -35,6 +35,7 @@ func up(t *testing.T, change func(*config.Network)) *net {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Heartbeat = 0
+	cfg.PIN.HashTime, cfg.PIN.HashMemoryKiB = 1, 64 // cheap PIN hashes: tests start many networks
 	if change != nil {
 		change(cfg)
 	}

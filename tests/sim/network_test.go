@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,12 @@ func (sn *simNode) start() error {
 	if err != nil {
 		db.Close()
 		return err
+	}
+	if p, ok := role.(*psp.PSP); ok {
+		// A PSP's PIN key outlives its restarts, as NAME.key does under
+		// cluster: an app's retry after one is still the same payment.
+		key := sha256.Sum256([]byte("sim pin key " + sn.self.Name))
+		p.SetPINKey(key[:])
 	}
 	n := node.New(node.Config{
 		Name: sn.self.Name, Role: sn.self.Role, Prefix: sn.self.Prefix, DB: db,

@@ -130,6 +130,10 @@ func (s *sim) run(flows int) {
 	s.cfg = config.Default()
 	s.cfg.Heartbeat = 0
 	s.cfg.Timeouts = simTimeouts
+	// The plan's wrong PINs test declines, not the lockout (the
+	// integration tests do): never lock, and hash cheaply.
+	s.cfg.PIN.MaxTries = config.MaxPINTries
+	s.cfg.PIN.HashTime, s.cfg.PIN.HashMemoryKiB = 1, 64
 	for i, r := range s.cfg.Rules {
 		if r.Name == "slowdebit" { // 20s: late, but not for minutes
 			s.cfg.Rules[i].Fault.Delay = 400 * time.Millisecond
