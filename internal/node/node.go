@@ -146,6 +146,7 @@ type Node struct {
 	log     *slog.Logger
 	now     func() time.Time
 	waiters waiters
+	acks    pendingAcks
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -240,8 +241,9 @@ func (n *Node) Start() error {
 		for _, e := range pending {
 			n.deliver(e)
 		}
-		n.wg.Add(1)
+		n.wg.Add(2)
 		go n.timerLoop()
+		go n.ackLoop()
 	})
 	return err
 }
