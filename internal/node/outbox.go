@@ -183,7 +183,8 @@ func (n *Node) retry(e outboxEntry, tried int) {
 
 // attempt sends e once. It reports whether e is done with: acked (the ack
 // is recorded, a refusal handled, a duplicate sent) or the node is
-// stopping. A failed send or a lost ack that e's faults ask for counts
+// stopping. A refusal whose step failed is not done with: the caller sends
+// e again. A failed send or a lost ack that e's faults ask for counts
 // down its FailSends or LoseAcks.
 func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 	out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
@@ -202,7 +203,7 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 		}
 	}
 	if err == nil {
-		if ack.GetErr() != "" && attempt == 1 {
+		if ack.GetErr() != "" {
 			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
 		}
 		if rh, ok := n.h.(RefusalHandler); ok && ack.GetErr() != "" {
@@ -212,9 +213,7 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 				}
 				// Send it again: the receiver answers from its inbox
 				// with the same refusal, and Refused runs again.
-				if attempt == 1 || attempt%10 == 0 {
-					n.log.Error("refusal step failed; will send again and retry it", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
-				}
+				n.log.Error("refusal step failed; will send again and retry it", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
 				return false
 			}
 		} else {
