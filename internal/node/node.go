@@ -60,16 +60,20 @@ type Handler interface {
 	// err is the refusal's text. Any other error is internal: the message is
 	// not acked and the sender will retry.
 	Handle(c *Ctx, in *Inbound) error
-	// Fire handles a durable timer that came due.
+	// Fire handles a durable timer that came due. When it returns an
+	// error, or its step does not commit (a full disk), the timer stays
+	// set and Fire is called for it again later, backing off from
+	// Config.RetryMin to Config.RetryMax.
 	Fire(c *Ctx, t Timer) error
 }
 
 // RefusalHandler is implemented by handlers that act when a receiver
 // refuses (Ack.err) a message they sent, such as a PSP ending a payment the
 // switch would not take. Refused runs in a step of its own, which also
-// removes the message from the outbox; if the node crashes before that
-// step commits, the message is sent again, the receiver answers from its
-// inbox with the same refusal, and Refused runs again.
+// removes the message from the outbox; if that step fails (Refused's
+// error, a full disk) or the node crashes before it commits, the message is
+// sent again, the receiver answers from its inbox with the same refusal,
+// and Refused runs again.
 type RefusalHandler interface {
 	Refused(c *Ctx, r Refused) error
 }
@@ -132,7 +136,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// RetryMin and RetryMax bound the outbox's backoff; defaults 20ms and 2s.
+	// RetryMin and RetryMax bound the backoff of the outbox's deliveries
+	// and of the timer steps that failed; RetryMax is also how long an
+	// ack's lazy write may take before it is written again. Defaults 20ms
+	// and 2s.
 	RetryMin, RetryMax time.Duration
 	// SendTimeout bounds one delivery attempt; default 5s.
 	SendTimeout time.Duration
@@ -168,6 +175,7 @@ type Node struct {
 	log     *slog.Logger
 	now     func() time.Time
 	waiters waiters
+	acks    pendingAcks
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -262,8 +270,9 @@ func (n *Node) Start() error {
 		for _, e := range pending {
 			n.deliver(e)
 		}
-		n.wg.Add(1)
+		n.wg.Add(2)
 		go n.timerLoop()
+		go n.ackLoop()
 	})
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -194,7 +195,8 @@ func (n *Node) retry(e outboxEntry, tried int) {
 
 // attempt sends e once. It reports whether e is done with: acked (the ack
 // is recorded, a refusal handled, a duplicate sent) or the node is
-// stopping. A failed send or a lost ack that e's faults ask for counts
+// stopping. A refusal whose step failed is not done with: the caller sends
+// e again. A failed send or a lost ack that e's faults ask for counts
 // down its FailSends or LoseAcks.
 func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 	out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
@@ -216,7 +218,17 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 		if ack.GetErr() != "" {
 			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
 		}
-		if rh, ok := n.h.(RefusalHandler); !ok || ack.GetErr() == "" || !n.refused(rh, *e, ack) {
+		if rh, ok := n.h.(RefusalHandler); ok && ack.GetErr() != "" {
+			if err := n.refused(rh, *e, ack); err != nil {
+				if n.ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+					return true // stopping: e is still in the outbox for the next start
+				}
+				// Send it again: the receiver answers from its inbox
+				// with the same refusal, and Refused runs again.
+				n.log.Error("refusal step failed; will send again and retry it", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
+				return false
+			}
+		} else {
 			n.recordAck(*e, ack)
 		}
 		if e.Duplicate {
@@ -246,31 +258,127 @@ var (
 // recordAck removes e from the outbox and notes the ack of its trace entry.
 // The write rides on the node's next commit (UpdateLazy): if a crash loses
 // it, the entry is resent after restart and the receiver answers the resend
-// from its inbox, so nothing is applied twice.
+// from its inbox, so nothing is applied twice. If that commit fails (a full
+// disk) no one hears of it, so the ack is also noted in memory until the
+// write commits, and ackLoop writes it again if it has not after RetryMax.
 func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
-	acked := n.now()
+	a := pendingAck{seq: e.Seq, traceKey: e.TraceKey, at: n.now(), err: ack.GetErr()}
+	n.acks.add(a)
 	err := n.db.UpdateLazy(func(tx *store.Tx) error {
-		if err := tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+		if err := a.write(tx); err != nil {
 			return err
 		}
-		return putTraceAck(tx, e.TraceKey, acked, ack.GetErr())
+		tx.OnCommit(func() { n.acks.done(a.seq) })
+		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
-		n.log.Error("record ack", "err", err)
+	if err != nil {
+		n.acks.done(a.seq) // closed: the entry is resent after restart
+		if !errors.Is(err, store.ErrClosed) {
+			n.log.Error("record ack", "err", err)
+		}
+	}
+}
+
+// pendingAck is an ack recorded by a lazy write not yet known committed.
+type pendingAck struct {
+	seq      uint64
+	traceKey []byte
+	at       time.Time
+	err      string
+}
+
+func (a pendingAck) write(tx *store.Tx) error {
+	if err := tx.Delete(store.Outbox, store.U64(a.seq)); err != nil {
+		return err
+	}
+	return putTraceAck(tx, a.traceKey, a.at, a.err)
+}
+
+// pendingAcks are the acks whose lazy writes have not committed yet, by
+// outbox sequence number.
+type pendingAcks struct {
+	mu sync.Mutex
+	m  map[uint64]pendingAck
+}
+
+func (p *pendingAcks) add(a pendingAck) {
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[uint64]pendingAck)
+	}
+	p.m[a.seq] = a
+	p.mu.Unlock()
+}
+
+func (p *pendingAcks) done(seq uint64) {
+	p.mu.Lock()
+	delete(p.m, seq)
+	p.mu.Unlock()
+}
+
+// older returns the acks noted before t.
+func (p *pendingAcks) older(t time.Time) []pendingAck {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []pendingAck
+	for _, a := range p.m {
+		if a.at.Before(t) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ackLoop writes again, every RetryMax, the acks whose lazy writes did not
+// commit within RetryMax (their commit failed), in one ordinary update,
+// until the node stops.
+func (n *Node) ackLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.RetryMax)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		late := n.acks.older(n.now().Add(-n.cfg.RetryMax))
+		if len(late) == 0 {
+			continue
+		}
+		err := n.db.Update(func(tx *store.Tx) error {
+			for _, a := range late {
+				if err := a.write(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if !errors.Is(err, store.ErrClosed) {
+				n.log.Error("record acks again; will retry", "acks", len(late), "err", err)
+			}
+			continue
+		}
+		for _, a := range late {
+			n.acks.done(a.seq)
+		}
 	}
 }
 
 // refused runs the handler's Refused for e, refused in ack, in the same
-// step that removes e from the outbox. It reports whether that step
-// committed; if not, the caller records the ack as usual.
-func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) bool {
+// step that removes e from the outbox. When the step fails (a full disk, or
+// Refused's own error) e stays in the outbox and the caller retries; a
+// message that does not decode is only logged, and its ack recorded.
+func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
 	msg, err := DecodeFor(e.Method, e.Body)
 	if err != nil {
 		n.log.Error("refused message does not decode", "method", e.Method, "err", err)
-		return false
+		n.recordAck(e, ack)
+		return nil
 	}
 	acked := n.now()
-	err = n.Update(func(c *Ctx) error {
+	return n.Update(func(c *Ctx) error {
 		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
 			return err
 		}
@@ -280,10 +388,6 @@ func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) bool {
 		api := e.Method[strings.LastIndexByte(e.Method, '/')+1:]
 		return rh.Refused(c, Refused{To: e.To, Method: e.Method, API: api, Msg: msg, Reason: ack.GetErr()})
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
-		n.log.Error("handle refusal", "to", e.To, "method", e.Method, "err", err)
-	}
-	return err == nil
 }
 
 // OutboxLen is the number of messages not yet acked by their receivers.

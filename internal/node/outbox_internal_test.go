@@ -1,6 +1,7 @@
 package node
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -36,4 +37,32 @@ func TestOutboxEntryRoundTrip(t *testing.T) {
 	assert.ErrorIs(t, err, errCorrupt, "opts cut short")
 	_, err = decodeOutbox(store.U64(1), []byte{1, 'a', 1, 'b', 0, 0, 9})
 	assert.ErrorIs(t, err, errCorrupt, "trailing bytes")
+}
+
+// An ack whose lazy write did not commit (its commit failed: a full disk)
+// is written again by ackLoop, so the entry leaves the outbox without a
+// restart.
+func TestLostAckWrittenAgain(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	defer db.Close()
+	n := New(Config{Name: "a", DB: db, Transport: NewInmemTransport(), RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+	require.NoError(t, n.Start())
+	defer n.Stop()
+	// An entry acked by its receiver, as left by a lazy write that failed:
+	// still in the outbox, the ack noted only in memory.
+	e := outboxEntry{Seq: 1, To: "b", Method: "/m", TraceKey: []byte("t")}
+	require.NoError(t, db.Update(func(tx *store.Tx) error { return tx.Put(store.Outbox, store.U64(e.Seq), e.encode()) }))
+	n.acks.add(pendingAck{seq: e.Seq, traceKey: e.TraceKey, at: n.now(), err: "refused"})
+
+	require.Eventually(t, func() bool {
+		l, err := n.OutboxLen()
+		return err == nil && l == 0 && len(n.acks.older(n.now().Add(time.Hour))) == 0
+	}, 5*time.Second, time.Millisecond, "the ack was not written again")
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		v := tx.Get(store.TraceAcks, []byte("t"))
+		require.NotNil(t, v, "the ack is noted in the trace")
+		assert.Equal(t, "refused", string(v[8:]))
+		return nil
+	}))
 }

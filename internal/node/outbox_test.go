@@ -115,6 +115,38 @@ func TestOutboxRefusedIsNotRetried(t *testing.T) {
 	assert.EqualValues(t, 0, count(t, b.Node, "applied"))
 }
 
+// refusals is a counter that implements node.RefusalHandler: Refused fails
+// with the error of a full disk until it has failed fails times, then counts
+// "refused/<txn id>".
+type refusals struct {
+	counter
+	fails int32
+	calls atomic.Int32
+}
+
+func (h *refusals) Refused(c *node.Ctx, r node.Refused) error {
+	if h.calls.Add(1) <= h.fails {
+		return errNoSpace
+	}
+	return incr(c.Tx, "refused/"+r.Msg.GetTxn().GetId())
+}
+
+// A refusal whose step fails (a full disk) leaves the message in the
+// outbox; it is sent again, refused again from the receiver's inbox, and
+// the step retried until it commits.
+func TestOutboxRefusalStepRetried(t *testing.T) {
+	rec := nodetest.NewRecorder()
+	rec.Refuse = func(string) string { return "no" }
+	h := &refusals{fails: 3}
+	n := nodetest.New(t, "a", h, rec)
+	m := send(t, n, "b")
+	txnID := m.GetTxn().GetId()
+	require.Eventually(t, func() bool { return count(t, n, "refused/"+txnID) == 1 }, waitFor, tick, "Refused never committed")
+	requireAcked(t, n, txnID, "no")
+	assert.EqualValues(t, 4, h.calls.Load())
+	assert.Equal(t, 4, rec.Count(reqHbt, txnID), "sent again after each failed step")
+}
+
 // A message queued while its receiver is down is delivered after the sender
 // restarts, once.
 func TestOutboxReplayAfterRestart(t *testing.T) {

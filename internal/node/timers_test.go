@@ -2,7 +2,11 @@ package node_test
 
 import (
 	"fmt"
+	"os"
+	"sync"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -11,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	"github.com/upisim/upisim/internal/store"
 )
 
 func setTimer(t *testing.T, n *node.Node, name string, at time.Time, payload string) {
@@ -136,20 +141,105 @@ func TestManyTimersFireOnceEach(t *testing.T) {
 	}
 }
 
-// A timer whose Fire fails is dropped rather than retried for ever; the
-// others still fire.
-func TestTimerFireFailureDropsIt(t *testing.T) {
-	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
-	now := time.Now()
-	setTimer(t, n, "bad", now, "fail")
-	setTimer(t, n, "good", now.Add(time.Millisecond), "ok")
-	require.Eventually(t, func() bool { return count(t, n, "fired/good") == 1 }, waitFor, tick)
-	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
-	assert.EqualValues(t, 0, count(t, n, "fired/bad"))
-	require.NoError(t, n.Update(func(c *node.Ctx) error {
-		assert.False(t, c.HasTimer("bad"))
-		return nil
-	}))
+// flaky fails the Fire of each timer whose payload is "flaky" with an I/O
+// error (a full disk) until it has failed fails times, or for ever when
+// fails < 0, and notes when each attempt started. Other timers fire as
+// counter's do.
+type flaky struct {
+	counter
+	fails    int
+	mu       sync.Mutex
+	attempts map[string][]time.Time
+}
+
+var errNoSpace = &os.PathError{Op: "write", Path: "npci.db", Err: syscall.ENOSPC}
+
+func (h *flaky) Fire(c *node.Ctx, t node.Timer) error {
+	if string(t.Payload) != "flaky" {
+		return h.counter.Fire(c, t)
+	}
+	h.mu.Lock()
+	if h.attempts == nil {
+		h.attempts = make(map[string][]time.Time)
+	}
+	h.attempts[t.Name] = append(h.attempts[t.Name], c.Now())
+	a := len(h.attempts[t.Name])
+	h.mu.Unlock()
+	if h.fails < 0 || a <= h.fails {
+		return errNoSpace
+	}
+	return h.counter.Fire(c, t)
+}
+
+func (h *flaky) tries(name string) []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.attempts[name]...)
+}
+
+// waitUntil polls cond in a synctest bubble, where time.Sleep only moves the
+// fake clock, and fails once d of it has passed.
+func waitUntil(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", d, msg)
+		}
+	}
+}
+
+// A timer whose step fails (here Fire, with the error of a full disk) is
+// kept and fired again, backing off from RetryMin, until its step commits.
+func TestTimerRetriedAfterFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &flaky{fails: 4}
+		n := nodetest.New(t, "npci", h, nodetest.NewRecorder()) // RetryMin 5ms, RetryMax 50ms
+		due := time.Now().Add(10 * time.Millisecond)
+		setTimer(t, n, "t", due, "flaky")
+		waitUntil(t, time.Minute, func() bool { return count(t, n, "fired/t") == 1 }, "the timer never fired")
+		assert.Equal(t, 0, timersLen(t, n))
+		tries := h.tries("t")
+		require.Len(t, tries, 5)
+		assert.Equal(t, due, tries[0], "first attempt when due")
+		var gaps []time.Duration
+		for i := 1; i < len(tries); i++ {
+			gaps = append(gaps, tries[i].Sub(tries[i-1]))
+		}
+		assert.Equal(t, []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}, gaps)
+		require.NoError(t, n.View(func(tx *store.Tx) error {
+			assert.Equal(t, "flaky", string(tx.Get(store.Meta, []byte("payload/t"))), "the payload survives the failures")
+			return nil
+		}))
+	})
+}
+
+// A timer whose step always fails is kept and tried again every RetryMax,
+// not in a busy loop, and does not hold up the other timers.
+func TestTimerFailingForEverBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &flaky{fails: -1}
+		n := nodetest.New(t, "npci", h, nodetest.NewRecorder()) // RetryMin 5ms, RetryMax 50ms
+		start := time.Now()
+		setTimer(t, n, "bad", start, "flaky")
+		// Timers that come due while the bad one is backing off fire on time.
+		for i := range 3 {
+			setTimer(t, n, fmt.Sprintf("good%d", i), start.Add(time.Duration(i+1)*time.Second), "p")
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		for i := range 3 {
+			assert.EqualValues(t, 1, count(t, n, fmt.Sprintf("fired/good%d", i)))
+		}
+		tries := h.tries("bad")
+		// 5, 10, 20, 40ms, then every 50ms: 4 + 10s/50ms attempts, give or
+		// take one at either end.
+		assert.InDelta(t, 4+200, len(tries), 2)
+		assert.Equal(t, 1, timersLen(t, n), "the failing timer is kept")
+		require.NoError(t, n.View(func(tx *store.Tx) error {
+			assert.True(t, tx.Has(store.TimerNames, []byte("bad")))
+			return nil
+		}))
+	})
 }
 
 // A timer that came due while the node was down fires when it starts again.
