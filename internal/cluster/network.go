@@ -22,6 +22,8 @@ type UpOptions struct {
 	PortBase int
 	Logger   *slog.Logger
 	NoSync   bool
+	// Limits bound every node's servers (NodeOptions.Limits).
+	Limits ServerLimits
 }
 
 // Network is a running network.
@@ -80,7 +82,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 	for i := range netw.Nodes {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
-			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync,
+			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
 		})
 		ls[i] = pair{}
 		if err != nil {
@@ -136,7 +138,7 @@ func (nw *Network) Start(name string) error {
 	}
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
-		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync,
+		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits,
 	})
 	if err != nil {
 		return err

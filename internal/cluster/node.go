@@ -77,6 +77,9 @@ type NodeOptions struct {
 	Logger     *slog.Logger
 	// NoSync turns fsync off (benchmark comparisons only).
 	NoSync bool
+	// Limits bound the node's servers; zero fields take
+	// DefaultServerLimits.
+	Limits ServerLimits
 }
 
 // Node is a running node.
@@ -143,6 +146,8 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 			return nil, fmt.Errorf("%s: listen HTTP: %w", o.Name, err)
 		}
 	}
+	limits := o.Limits.withDefaults()
+	gl, hl = limitListener(gl, limits.GRPCMaxConns), limitListener(hl, limits.HTTPMaxConns)
 
 	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync})
 	if err != nil {
@@ -180,7 +185,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	// Stream workers run the calls in goroutines whose stacks have grown
 	// already, instead of a new goroutine per call (which grew its stack
 	// in every call: ~3% of the CPU of a pay flow).
-	r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.NumStreamWorkers(streamWorkers))
+	r.grpc = grpc.NewServer(append(limits.grpcOptions(), grpc.NumStreamWorkers(streamWorkers))...)
 	r.Impl.Register(r.grpc)
 	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl})
 	r.wg.Add(1)
@@ -192,7 +197,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	}(gl)
 	gl = nil // owned by the server now
 
-	if err := r.startGateway(hl, self.Role); err != nil {
+	if err := r.startGateway(hl, self.Role, limits); err != nil {
 		return nil, err
 	}
 	hl = nil
@@ -217,7 +222,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 // startGateway serves the node's app-facing API as REST, by the table of
 // generated RegisterXHandler calls over a client connection to the node's
 // own gRPC server, plus /openapi.json.
-func (r *Node) startGateway(l net.Listener, role string) error {
+func (r *Node) startGateway(l net.Listener, role string, limits ServerLimits) error {
 	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -243,7 +248,7 @@ func (r *Node) startGateway(l net.Listener, role string) error {
 		w.Write(openapi.JSON)
 	})
 	top.Handle("/", mux)
-	r.http = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
+	r.http = limits.httpServer(top)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
