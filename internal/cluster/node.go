@@ -80,6 +80,9 @@ type NodeOptions struct {
 	// Limits bound the node's servers; zero fields take
 	// DefaultServerLimits.
 	Limits ServerLimits
+
+	// lock is the node's lock in DataDir when Up took it already.
+	lock *nodeLock
 }
 
 // Node is a running node.
@@ -90,6 +93,7 @@ type Node struct {
 	Impl Role
 
 	db        *store.DB
+	lock      *nodeLock
 	grpc      *grpc.Server
 	http      *http.Server
 	gwConn    *grpc.ClientConn
@@ -126,6 +130,21 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	// The data folder's rules (datadir.go) before anything else.
+	lock := o.lock
+	if lock == nil {
+		if lock, err = lockNode(o.DataDir, o.Name); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
+	if err := checkSeeded(o.DataDir, o.Name); err != nil {
+		return nil, err
+	}
 	gl, hl := o.GRPC, o.HTTP
 	defer func() {
 		if err != nil {
@@ -153,7 +172,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Node{Name: o.Name, Role: self.Role, db: db, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
 	defer func() {
 		if err != nil {
 			r.shutdown()
@@ -180,6 +199,9 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
 		return nil, fmt.Errorf("%s: seed: %w", o.Name, err)
+	}
+	if err := markSeeded(o.DataDir, o.Name, o.Network.Name); err != nil {
+		return nil, err
 	}
 
 	// Stream workers run the calls in goroutines whose stacks have grown
@@ -301,6 +323,7 @@ func (r *Node) shutdown() {
 	if r.db != nil {
 		r.db.Close()
 	}
+	r.lock.release()
 }
 
 // connPool keeps one client connection per peer for app-API calls.
