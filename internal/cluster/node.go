@@ -130,7 +130,17 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	// The data folder's rules (datadir.go) before anything else.
+	gl, hl := o.GRPC, o.HTTP
+	defer func() {
+		if err != nil {
+			for _, l := range []net.Listener{gl, hl} {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
+	// The data folder's rules (datadir.go) before anything else is opened.
 	lock := o.lock
 	if lock == nil {
 		if lock, err = lockNode(o.DataDir, o.Name); err != nil {
@@ -145,16 +155,6 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err := checkSeeded(o.DataDir, o.Name); err != nil {
 		return nil, err
 	}
-	gl, hl := o.GRPC, o.HTTP
-	defer func() {
-		if err != nil {
-			for _, l := range []net.Listener{gl, hl} {
-				if l != nil {
-					l.Close()
-				}
-			}
-		}
-	}()
 	if gl == nil {
 		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
