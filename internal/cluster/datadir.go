@@ -102,9 +102,15 @@ func checkSeeded(dir, name string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return fmt.Errorf("%w: data folder %s was used by an earlier network (node %s was seeded there, see %s), but %s is %s; restore it from a backup, or start with a new --data folder",
-		ErrDataMissing, dir, name, marker, file, what)
+	return dataMissing(fmt.Sprintf("data folder %s was used by an earlier network (node %s was seeded there, see %s), but %s is %s; restore it from a backup, or start with a new --data folder",
+		dir, name, marker, file, what))
 }
+
+// dataMissing is an ErrDataMissing with its whole message.
+type dataMissing string
+
+func (e dataMissing) Error() string        { return string(e) }
+func (e dataMissing) Is(target error) bool { return target == ErrDataMissing }
 
 // markSeeded writes the node's NAME.seeded, once its file is seeded, and
 // syncs it and the folder, so a later start can tell a lost file from a
