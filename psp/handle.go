@@ -345,7 +345,20 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	if err != nil {
 		return err
 	}
-	if r == nil { // never saw it: learn what the confirmation says
+	if r == nil {
+		// Never saw it. The switch confirms to a counter-party only a
+		// transaction it sent a ReqAuthDetails to, and moves money only
+		// after that PSP answered it, so a PSP that has no record can
+		// legitimately hear only that the transaction ended without it:
+		// its ReqAuthDetails was lost, ignored or late, and the pay timed
+		// out (U09) or the collect expired (U69). Anything else (a
+		// SUCCESS, a DEEMED) is refused: it would tell a user of money
+		// that never moved.
+		if !unseenOutcome(m.GetResp()) {
+			return node.Refuse("ReqTxnConfirmation for txn %s: unknown transaction at PSP %s (only a FAILURE %s or %s may confirm a transaction a PSP never saw)",
+				txnID, p.name, codeAuthTimeout, codeCollectExpired)
+		}
+		// Learn what the confirmation says.
 		r = &txnRecord{ID: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
 		for _, ref := range m.GetResp().GetRefs() {
 			switch ref.GetType() {
@@ -408,6 +421,23 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		return p.notifyStatus(c, r, r.PayeeVPA, m.GetResp())
 	}
 	return nil
+}
+
+// The switch's codes of a transaction that ended before the counter-party
+// PSP answered its ReqAuthDetails (docs/FLOWS.md, Timeouts and Collect).
+const (
+	codeAuthTimeout    = "U09"
+	codeCollectExpired = "U69"
+)
+
+// unseenOutcome reports whether resp is an outcome a PSP may be confirmed
+// of a transaction it has no record of.
+func unseenOutcome(resp *upiv1.Resp) bool {
+	if resp.GetResult() != upiv1.Resp_FAILURE {
+		return false
+	}
+	code := resp.GetErrCode()
+	return code == codeAuthTimeout || code == codeCollectExpired
 }
 
 // reqValAdd is step 3–4 of ReqValAdd at the payee's PSP: the payee's name,

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
@@ -408,25 +409,46 @@ func b2i(b bool) int {
 	return 0
 }
 
+// A confirmation of a transaction the PSP never saw is refused, unless it
+// says the transaction ended without the PSP (its ReqAuthDetails lost,
+// ignored or late): then the PSP records that outcome.
 func TestReqTxnConfirmationForUnseenTxn(t *testing.T) {
-	f := newFixture(t, beta, nil)
-	id := newTxnID("ALP")
-	f.accept(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{
-		Head: swHead(),
-		Txn:  &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY, CustRef: "512345000003"},
-		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS, Refs: []*upiv1.Ref{
-			{Type: "PAYER", Addr: "alice@alpha"},
-			{Type: "PAYEE", Addr: "bob@beta", SettAmountPaise: 900},
-		}},
-	})
-	f.rec.WaitFor(t, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, id)
-	r := f.record(id)
-	assert.Equal(t, "SUCCESS", r.Status)
-	assert.Equal(t, "payee", r.Role)
-	assert.Equal(t, "512345000003", r.RRN)
-	assert.Equal(t, int64(900), r.Amount)
-	n := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id).Msg.(*upiv1.Notification)
-	assert.Equal(t, "bob@beta", n.GetUserAddr())
+	refs := []*upiv1.Ref{{Type: "PAYER", Addr: "alice@alpha"}, {Type: "PAYEE", Addr: "bob@beta", SettAmountPaise: 500000}}
+	for _, tc := range []struct {
+		name   string
+		typ    upiv1.Txn_Type
+		resp   *upiv1.Resp
+		refuse bool
+	}{
+		{"SUCCESS", upiv1.Txn_PAY, &upiv1.Resp{Result: upiv1.Resp_SUCCESS, Refs: refs}, true},
+		{"DEEMED", upiv1.Txn_PAY, &upiv1.Resp{Result: upiv1.Resp_DEEMED, ErrCode: "RB", Refs: refs}, true},
+		{"FAILURE from a bank", upiv1.Txn_PAY, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: "Z9", Refs: refs}, true},
+		{"auth details timeout", upiv1.Txn_PAY, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: "U09", Refs: refs}, false},
+		{"collect expired", upiv1.Txn_COLLECT, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: "U69", Refs: refs}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, beta, nil)
+			id := newTxnID("ALP")
+			ack := f.receive(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{
+				Head: swHead(),
+				Txn:  &upiv1.Txn{Id: id, Type: tc.typ, CustRef: "512345000003"},
+				Resp: tc.resp,
+			})
+			if tc.refuse {
+				assert.Contains(t, ack.GetErr(), "unknown transaction")
+				_, err := f.p.InspectTxn(id)
+				assert.Equal(t, codes.NotFound, status.Code(err), "a refused confirmation stores nothing")
+				assert.Zero(t, f.rec.Count(upiv1.SwitchService_RespTxnConfirmation_FullMethodName, id), "a refused confirmation is not answered")
+				assert.Zero(t, f.rec.Count(upiv1.TpapService_Notify_FullMethodName, id), "a refused confirmation tells no one")
+				return
+			}
+			require.Empty(t, ack.GetErr())
+			f.rec.WaitFor(t, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, id)
+			r := f.record(id)
+			assert.Equal(t, "FAILURE", r.Status)
+			assert.Equal(t, tc.resp.GetErrCode(), r.ErrCode)
+		})
+	}
 }
 
 func TestOnUsPay(t *testing.T) {

@@ -119,6 +119,25 @@ func TestRefusals(t *testing.T) {
 			want: "differ",
 		},
 		{
+			name: "PAY to the payer", method: methodReqPay,
+			msg:  func(e *env, id string) node.Message { return pay(e, id, alice, 500) },
+			want: "payer and payee are the same VPA",
+		},
+		{
+			name: "PAY to the payer, in another case", method: methodReqPay,
+			msg:  func(e *env, id string) node.Message { return pay(e, id, "Alice@Alpha", 500) },
+			want: "payer and payee are the same VPA",
+		},
+		{
+			name: "COLLECT from the payee", method: methodReqPay,
+			msg: func(e *env, id string) node.Message {
+				m := collect(e, id, 500, 0)
+				m.Payer.Addr = m.Payee.Addr
+				return m
+			},
+			want: "payer and payee are the same VPA",
+		},
+		{
 			name: "COLLECT without the payee's account", method: methodReqPay,
 			msg: func(e *env, id string) node.Message {
 				m := collect(e, id, 500, 0)

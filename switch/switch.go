@@ -198,6 +198,11 @@ func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
 	if _, err := amountOf(m.GetPayer(), m.GetPayee()); err != nil {
 		return err
 	}
+	// Money moved from a VPA to itself is no payment; a collect from
+	// oneself would ask the requester to approve their own request.
+	if ids.NormalizeVPA(m.GetPayer().GetAddr()) == ids.NormalizeVPA(m.GetPayee().GetAddr()) {
+		return node.Refuse("payer and payee are the same VPA %s: a %s must move money between two parties", m.GetPayer().GetAddr(), t)
+	}
 	// The originator's own party must be one of the sender's users.
 	own, role := m.GetPayer(), "payer"
 	if t == upiv1.Txn_COLLECT {

@@ -196,6 +196,9 @@ func FuzzValidateReqPay(f *testing.F) {
 				t.Fatalf("admitted VPA %q: %v", a, err)
 			}
 		}
+		if ids.NormalizeVPA(m.GetPayer().GetAddr()) == ids.NormalizeVPA(m.GetPayee().GetAddr()) {
+			t.Fatalf("admitted a %s from %s to itself", ty, m.GetPayer().GetAddr())
+		}
 		amount, err := amountOf(m.GetPayer(), m.GetPayee())
 		if err != nil || amount <= 0 || amount > node.MaxAmountPaise {
 			t.Fatalf("admitted amount %d (payer %d, payee %d): %v", amount, m.GetPayer().GetAmountPaise(), m.GetPayee().GetAmountPaise(), err)

@@ -42,7 +42,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.data, "data", ".upisim", "data folder of the network (bbolt files and network.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(upCmd(g), nodeCmd(g), payCmd(g), collectCmd(g), approveCmd(g), collectsCmd(g),
-		txnCmd(g), traceCmd(g), balanceCmd(g), benchCmd(g), auditCmd(g))
+		txnCmd(g), traceCmd(g), balanceCmd(g), benchCmd(g), auditCmd(g), checkCmd(g))
 	return root
 }
 
@@ -265,6 +265,22 @@ PENDING or DEEMED past --max-age.`,
 	}
 	c.Flags().DurationVar(&o.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
 	return c
+}
+
+func checkCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := g.out()
+			if err != nil {
+				return err
+			}
+			_, err = cli.Check(cmd.Context(), cmd.OutOrStdout(), cli.CheckOptions{DataDir: g.data, Output: out})
+			return err
+		},
+	}
 }
 
 func benchCmd(g *globals) *cobra.Command {

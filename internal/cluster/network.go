@@ -22,6 +22,8 @@ type UpOptions struct {
 	PortBase int
 	Logger   *slog.Logger
 	NoSync   bool
+	// Limits bound every node's servers (NodeOptions.Limits).
+	Limits ServerLimits
 }
 
 // Network is a running network.
@@ -30,6 +32,8 @@ type Network struct {
 	Nodes  []*Node
 	dir    string
 	opts   UpOptions
+	// wroteDir: this network wrote dir's network.json, so Close removes it.
+	wroteDir bool
 }
 
 // Up starts every node of the network, each on its own gRPC and HTTP port
@@ -45,6 +49,19 @@ func Up(o UpOptions) (_ *Network, err error) {
 	netw.AssignAddrs(o.PortBase)
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
+	}
+	// Lock every node's files before anything else, so that a second
+	// network on this folder stops here, at once, having touched nothing.
+	locks := make([]*nodeLock, len(netw.Nodes))
+	defer func() {
+		for _, l := range locks {
+			l.release() // those not handed to a started node
+		}
+	}()
+	for i, nd := range netw.Nodes {
+		if locks[i], err = lockNode(o.DataDir, nd.Name); err != nil {
+			return nil, err
+		}
 	}
 	// Bind every port first, so that OS-chosen ports are known to all nodes
 	// before any of them sends a message.
@@ -80,9 +97,10 @@ func Up(o UpOptions) (_ *Network, err error) {
 	for i := range netw.Nodes {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
-			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync,
+			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
+			lock: locks[i],
 		})
-		ls[i] = pair{}
+		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
 			// Close the listeners of the nodes not started yet.
 			for _, p := range ls[i+1:] {
@@ -98,6 +116,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 	if err := config.WriteDirectory(o.DataDir, netw.Directory()); err != nil {
 		return nil, err
 	}
+	nw.wroteDir = true
 	return nw, nil
 }
 
@@ -136,7 +155,7 @@ func (nw *Network) Start(name string) error {
 	}
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
-		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync,
+		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits,
 	})
 	if err != nil {
 		return err
@@ -153,15 +172,16 @@ func (nw *Network) Restart(name string) error {
 	return nw.Start(name)
 }
 
-// Close stops every node. network.json is removed so clients do not talk to
-// a network that is gone.
+// Close stops every node. The network.json Up wrote is removed so clients
+// do not talk to a network that is gone; one Up did not write (another
+// network's, when Up failed) is left alone.
 func (nw *Network) Close() error {
 	var errs []error
 	for i := len(nw.Nodes) - 1; i >= 0; i-- {
 		errs = append(errs, nw.Nodes[i].Close())
 	}
 	nw.Nodes = nil
-	if nw.dir != "" {
+	if nw.dir != "" && nw.wroteDir {
 		if err := os.Remove(filepath.Join(nw.dir, config.DirectoryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -78,6 +78,12 @@ type NodeOptions struct {
 	Logger     *slog.Logger
 	// NoSync turns fsync off (benchmark comparisons only).
 	NoSync bool
+	// Limits bound the node's servers; zero fields take
+	// DefaultServerLimits.
+	Limits ServerLimits
+
+	// lock is the node's lock in DataDir when Up took it already.
+	lock *nodeLock
 }
 
 // Node is a running node.
@@ -88,6 +94,7 @@ type Node struct {
 	Impl Role
 
 	db        *store.DB
+	lock      *nodeLock
 	grpc      *grpc.Server
 	http      *http.Server
 	gwConn    *grpc.ClientConn
@@ -134,6 +141,21 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 			}
 		}
 	}()
+	// The data folder's rules (datadir.go) before anything else is opened.
+	lock := o.lock
+	if lock == nil {
+		if lock, err = lockNode(o.DataDir, o.Name); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
+	if err := checkSeeded(o.DataDir, o.Name); err != nil {
+		return nil, err
+	}
 	if gl == nil {
 		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
@@ -144,12 +166,14 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 			return nil, fmt.Errorf("%s: listen HTTP: %w", o.Name, err)
 		}
 	}
+	limits := o.Limits.withDefaults()
+	gl, hl = limitListener(gl, limits.GRPCMaxConns), limitListener(hl, limits.HTTPMaxConns)
 
 	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync})
 	if err != nil {
 		return nil, err
 	}
-	r := &Node{Name: o.Name, Role: self.Role, db: db, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
 	defer func() {
 		if err != nil {
 			r.shutdown()
@@ -184,11 +208,14 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err := r.Impl.Seed(); err != nil {
 		return nil, fmt.Errorf("%s: seed: %w", o.Name, err)
 	}
+	if err := markSeeded(o.DataDir, o.Name, o.Network.Name); err != nil {
+		return nil, err
+	}
 
 	// Stream workers run the calls in goroutines whose stacks have grown
 	// already, instead of a new goroutine per call (which grew its stack
 	// in every call: ~3% of the CPU of a pay flow).
-	r.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.NumStreamWorkers(streamWorkers))
+	r.grpc = grpc.NewServer(append(limits.grpcOptions(), grpc.NumStreamWorkers(streamWorkers))...)
 	r.Impl.Register(r.grpc)
 	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl})
 	r.wg.Add(1)
@@ -200,7 +227,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	}(gl)
 	gl = nil // owned by the server now
 
-	if err := r.startGateway(hl, self.Role, o.Network.HTTP); err != nil {
+	if err := r.startGateway(hl, self.Role, o.Network.HTTP, limits); err != nil {
 		return nil, err
 	}
 	hl = nil
@@ -226,8 +253,8 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 // generated RegisterXHandler calls over a client connection to the node's
 // own gRPC server, plus /openapi.json, behind gateway.Guard (Host, Origin,
 // Content-Type and body size checks, with the network file's http
-// section).
-func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP) error {
+// section), in a server bounded by limits.
+func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, limits ServerLimits) error {
 	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -254,7 +281,7 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP) err
 	})
 	top.Handle("/", mux)
 	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
-	r.http = &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second}
+	r.http = limits.httpServer(guarded)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -307,6 +334,7 @@ func (r *Node) shutdown() {
 	if r.db != nil {
 		r.db.Close()
 	}
+	r.lock.release()
 }
 
 // connPool keeps one client connection per peer for app-API calls.

@@ -289,6 +289,11 @@ func TestValidate(t *testing.T) {
 		{"bad addr", func(n *Network) { n.Nodes[0].HTTPAddr = "localhost" }, `node "tpap": http_addr: invalid address "localhost": want host:port`},
 		{"bad port", func(n *Network) { n.Nodes[0].GRPCAddr = "127.0.0.1:99999" }, `node "tpap": grpc_addr: invalid address "127.0.0.1:99999": port`},
 		{"no host", func(n *Network) { n.Nodes[0].GRPCAddr = ":8080" }, "missing host"},
+		{"every interface", func(n *Network) { n.Nodes[0].HTTPAddr = "0.0.0.0:8080" },
+			`node "tpap": http_addr 0.0.0.0:8080 is not a loopback address: nodes serve plaintext, so a non-loopback address needs TLS, which upisim does not have yet (use 127.0.0.1)`},
+		{"every IPv6 interface", func(n *Network) { n.Nodes[0].GRPCAddr = "[::]:8080" }, `grpc_addr [::]:8080 is not a loopback address`},
+		{"LAN address", func(n *Network) { n.Nodes[3].GRPCAddr = "192.168.1.20:8080" }, `node "npci": grpc_addr 192.168.1.20:8080 is not a loopback address`},
+		{"host name", func(n *Network) { n.Nodes[3].GRPCAddr = "switch.example:8080" }, `grpc_addr switch.example:8080 is not a loopback address`},
 		{"duplicate addr", func(n *Network) { n.Nodes[0].HTTPAddr = "127.0.0.1:7000"; n.Nodes[3].GRPCAddr = "127.0.0.1:7000" },
 			`node "npci": grpc_addr 127.0.0.1:7000 is already used by node "tpap"`},
 		{"invalid VPA", func(n *Network) { n.Users[1].VPA = "bob" }, `user "bob": invalid VPA "bob": want name@handle`},
@@ -321,6 +326,18 @@ func TestValidate(t *testing.T) {
 			n := Default()
 			tt.mutate(n)
 			assert.ErrorContains(t, n.Validate(), tt.err)
+		})
+	}
+}
+
+// Nodes serve plaintext, so the network file may bind them only to
+// loopback addresses, in any of their spellings.
+func TestValidateAcceptsLoopbackAddresses(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "127.3.4.5:8080", "[::1]:8080", "localhost:8080", "LocalHost:8080", "127.0.0.1:0"} {
+		t.Run(addr, func(t *testing.T) {
+			n := Default()
+			n.Nodes[0].HTTPAddr = addr
+			assert.NoError(t, n.Validate())
 		})
 	}
 }

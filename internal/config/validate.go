@@ -104,6 +104,10 @@ func (n *Network) Validate() error {
 				fail("%s: %s: %v", label, a.field, err)
 				continue
 			}
+			if !loopbackAddr(a.addr) {
+				fail("%s: %s %s is not a loopback address: nodes serve plaintext, so a non-loopback address needs TLS, which upisim does not have yet (use 127.0.0.1)", label, a.field, a.addr)
+				continue
+			}
 			if port == 0 {
 				continue // OS-chosen: never a clash
 			}
@@ -450,6 +454,22 @@ func validAddr(addr string) (int, error) {
 		return 0, fmt.Errorf("invalid address %q: port must be 0 to 65535", addr)
 	}
 	return p, nil
+}
+
+// loopbackAddr reports whether the host of addr (a valid host:port) is a
+// loopback address: in 127.0.0.0/8, ::1, or the name localhost. Until nodes
+// authenticate each other (mTLS), anyone who reaches a node's port can
+// send it network messages, so a node must not listen beyond this machine.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func digits(s string) bool {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -66,6 +67,12 @@ func NewGRPCTransport(resolve Resolver) *GRPCTransport {
 // after it was back, and one down for minutes up to two minutes later,
 // while payments waited on it and the switch's response timers ran. A
 // reconnect is cheap, so it backs off from 50ms to at most 1s.
+//
+// The connection pings its peer every PeerKeepaliveTime, idle or not, so a
+// peer that vanished without closing is noticed; the servers built in
+// internal/cluster permit pings that often (their keepalive enforcement
+// policy's MinTime is shorter) and would disconnect a client that pinged
+// more often.
 func PeerDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -73,8 +80,14 @@ func PeerDialOptions() []grpc.DialOption {
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: PeerKeepaliveTime, Timeout: 10 * time.Second, PermitWithoutStream: true,
+		}),
 	}
 }
+
+// PeerKeepaliveTime is how often a node's connection to a peer pings it.
+const PeerKeepaliveTime = 30 * time.Second
 
 func (t *GRPCTransport) conn(node string) (*grpc.ClientConn, error) {
 	t.mu.Lock()

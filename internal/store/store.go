@@ -57,28 +57,39 @@ type op struct {
 	after []func()
 }
 
-// Open opens (creating if needed) the file at path and its buckets.
+// Open opens (creating if needed) the file at path and its buckets. A
+// file bbolt cannot read is an error naming it (ErrCorrupt), never a
+// panic; a file another process has open is ErrInUse after a short wait.
 func Open(path string, o Options) (*DB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second,
-		NoSync:         o.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+	if err := verify(path); err != nil {
+		return nil, openError(path, err)
+	}
+	var b *bolt.DB
+	err := safely(func() (err error) {
+		b, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:        openTimeout,
+			NoSync:         o.NoSync,
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		})
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
-	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range all {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return err
+	err = safely(func() error {
+		return b.Update(func(tx *bolt.Tx) error {
+			for _, name := range all {
+				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("store: create buckets: %w", err)
+		return nil, fmt.Errorf("store: create buckets in %s: %w", path, err)
 	}
 	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, 1024), done: make(chan struct{}),
 		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay}
