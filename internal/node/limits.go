@@ -97,7 +97,7 @@ func Admit(h Handler, method string, m Message) (in *Inbound, err error) {
 	return in, nil
 }
 
-// panicError is a panic of a handler's Validate or Handle, recovered.
+// panicError is a panic of a handler's Validate, Handle or Fire, recovered.
 type panicError struct {
 	what  string
 	value any
@@ -126,6 +126,18 @@ func safeHandle(h Handler, c *Ctx, in *Inbound) (err error) {
 		}
 	}()
 	return h.Handle(c, in)
+}
+
+// safeFire calls h.Fire and turns a panic into an error, for the same
+// reason as safeHandle: the timer is then kept and tried again with
+// backoff, like any failed timer step.
+func safeFire(h Handler, c *Ctx, t Timer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{what: "fire " + t.Name, value: r, stack: debug.Stack()}
+		}
+	}()
+	return h.Fire(c, t)
 }
 
 // CheckLimits checks the rules every network message keeps whatever its

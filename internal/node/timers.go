@@ -150,7 +150,7 @@ func (n *Node) fireDue(st *timerState, keys [][]byte) {
 				if err := c.Tx.Delete(store.TimerNames, []byte(name)); err != nil {
 					return err
 				}
-				return n.h.Fire(c, Timer{Name: name, Due: time.Unix(0, int64(store.ParseU64(k))), Payload: payload})
+				return safeFire(n.h, c, Timer{Name: name, Due: time.Unix(0, int64(store.ParseU64(k))), Payload: payload})
 			})
 		}()
 	}

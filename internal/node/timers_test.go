@@ -148,6 +148,7 @@ func TestManyTimersFireOnceEach(t *testing.T) {
 type flaky struct {
 	counter
 	fails    int
+	panics   bool // fail by panicking rather than by returning errNoSpace
 	mu       sync.Mutex
 	attempts map[string][]time.Time
 }
@@ -166,6 +167,9 @@ func (h *flaky) Fire(c *node.Ctx, t node.Timer) error {
 	a := len(h.attempts[t.Name])
 	h.mu.Unlock()
 	if h.fails < 0 || a <= h.fails {
+		if h.panics {
+			panic("handler bug")
+		}
 		return errNoSpace
 	}
 	return h.counter.Fire(c, t)
@@ -210,6 +214,19 @@ func TestTimerRetriedAfterFailure(t *testing.T) {
 			assert.Equal(t, "flaky", string(tx.Get(store.Meta, []byte("payload/t"))), "the payload survives the failures")
 			return nil
 		}))
+	})
+}
+
+// A handler that panics in Fire does not take the node down: the step is
+// rolled back and the timer tried again, like any failed step.
+func TestTimerPanicRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &flaky{fails: 2, panics: true}
+		n := nodetest.New(t, "npci", h, nodetest.NewRecorder())
+		setTimer(t, n, "t", time.Now().Add(time.Millisecond), "flaky")
+		waitUntil(t, time.Minute, func() bool { return count(t, n, "fired/t") == 1 }, "the timer never fired")
+		assert.Len(t, h.tries("t"), 3, "two panics, then the step that fired it")
+		assert.Equal(t, 0, timersLen(t, n))
 	})
 }
 
