@@ -150,15 +150,9 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 
 	var out *txnRecord
 	err = p.n.Update(func(c *node.Ctx) error {
-		out = nil
-		if old, err := getTxn(c.Tx, txnID); err != nil {
+		var err error
+		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
 			return err
-		} else if old != nil {
-			if old.Fingerprint != fp {
-				return status.Errorf(codes.AlreadyExists, "txn_id %s was already used for a different transaction", txnID)
-			}
-			out = old
-			return nil
 		}
 		v, err := getVPA(c.Tx, payer)
 		if err != nil {
@@ -199,6 +193,21 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 		return nil, storeErr(err)
 	}
 	return &upiv1.InitiatePayResponse{Transaction: out.proto()}, nil
+}
+
+// repeatOf returns the record of txnID when a request with the same
+// fingerprint already made it (a caller's retry, answered with what it
+// started), nil when txnID is new, and AlreadyExists when it was used for
+// another request.
+func repeatOf(tx *store.Tx, txnID, fp string) (*txnRecord, error) {
+	old, err := getTxn(tx, txnID)
+	if err != nil || old == nil {
+		return nil, err
+	}
+	if old.Fingerprint != fp {
+		return nil, status.Errorf(codes.AlreadyExists, "txn_id %s was already used for a different transaction", txnID)
+	}
+	return old, nil
 }
 
 // fingerprint hashes the fields of a request, each length-prefixed.
@@ -244,15 +253,9 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 
 	var out *txnRecord
 	err = p.n.Update(func(c *node.Ctx) error {
-		out = nil
-		if old, err := getTxn(c.Tx, txnID); err != nil {
+		var err error
+		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
 			return err
-		} else if old != nil {
-			if old.Fingerprint != fp {
-				return status.Errorf(codes.AlreadyExists, "txn_id %s was already used for a different transaction", txnID)
-			}
-			out = old
-			return nil
 		}
 		v, err := getVPA(c.Tx, payee)
 		if err != nil {
