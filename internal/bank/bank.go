@@ -67,7 +67,6 @@ func New(cfg Config) *Bank {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("node", cfg.Self.Name)
 	b := &Bank{
 		net: cfg.Network, self: cfg.Self, log: log,
 		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
