@@ -18,11 +18,15 @@ import (
 // ErrClosed is returned by Update after Close.
 var ErrClosed = errors.New("store: closed")
 
+// DefaultMaxBatch is the most updates one commit takes by default.
+const DefaultMaxBatch = 256
+
 // Options tune a DB.
 type Options struct {
 	// NoSync skips fsync on commit. Only for benchmarks that compare.
 	NoSync bool
-	// MaxBatch is the most updates one commit takes; 0 means 256.
+	// MaxBatch is the most updates one commit takes; 0 means
+	// DefaultMaxBatch.
 	MaxBatch int
 	// LazyDelay is the longest an UpdateLazy waits for another commit to
 	// ride on before it is committed alone; 0 means 20ms.
@@ -99,7 +103,7 @@ func Open(path string, o Options) (*DB, error) {
 	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, QueueSize), done: make(chan struct{}),
 		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay}
 	if db.maxBatch <= 0 {
-		db.maxBatch = 256
+		db.maxBatch = DefaultMaxBatch
 	}
 	if db.lazyDelay <= 0 {
 		db.lazyDelay = 20 * time.Millisecond
