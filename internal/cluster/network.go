@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/upisim/upisim/internal/config"
 )
@@ -22,6 +23,9 @@ type UpOptions struct {
 	PortBase int
 	Logger   *slog.Logger
 	NoSync   bool
+	// MaxInFlight bounds each node's requests in flight
+	// (node.Config.MaxInFlight; 0 for its default, negative for none).
+	MaxInFlight int
 }
 
 // Network is a running network.
@@ -80,7 +84,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 	for i := range netw.Nodes {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
-			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync,
+			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight,
 		})
 		ls[i] = pair{}
 		if err != nil {
@@ -136,7 +140,7 @@ func (nw *Network) Start(name string) error {
 	}
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
-		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync,
+		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, MaxInFlight: nw.opts.MaxInFlight,
 	})
 	if err != nil {
 		return err
@@ -153,13 +157,16 @@ func (nw *Network) Restart(name string) error {
 	return nw.Start(name)
 }
 
-// Close stops every node. network.json is removed so clients do not talk to
-// a network that is gone.
+// Close stops every node, all at once, so that stopping takes as long as
+// the slowest node (Node.Close bounds each) rather than the sum. network.json
+// is removed so clients do not talk to a network that is gone.
 func (nw *Network) Close() error {
-	var errs []error
-	for i := len(nw.Nodes) - 1; i >= 0; i-- {
-		errs = append(errs, nw.Nodes[i].Close())
+	errs := make([]error, len(nw.Nodes), len(nw.Nodes)+1)
+	var wg sync.WaitGroup
+	for i, n := range nw.Nodes {
+		wg.Go(func() { errs[i] = n.Close() })
 	}
+	wg.Wait()
 	nw.Nodes = nil
 	if nw.dir != "" {
 		if err := os.Remove(filepath.Join(nw.dir, config.DirectoryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
