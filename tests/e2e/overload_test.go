@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,8 +27,12 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 )
 
-// burstSize is how many calls each burst of TestBurst makes at once.
-const burstSize = 3000
+// burstSize is how many calls each burst of TestBurst makes at once;
+// the raw ReqPays go over burstConns connections.
+const (
+	burstSize  = 3000
+	burstConns = 100
+)
 
 // TestBurst sends, at the same moment, burstSize ReqPay straight to the
 // switch's gRPC port (as an outsider would: well-formed messages under
@@ -209,12 +214,25 @@ func rawBurst(t *testing.T, addr string, start <-chan struct{}, wg *sync.WaitGro
 		}
 	}
 	require.NotNil(t, ac)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	sw := upiv1.NewSwitchServiceClient(conn)
+	// Many connections, each connected before the burst, so that the
+	// messages arrive at once rather than one after another as they would
+	// through one connection's reader.
+	clients := make([]upiv1.SwitchServiceClient, burstConns)
+	for i := range clients {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		conn.Connect()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+			require.True(t, conn.WaitForStateChange(ctx, s), "connection %d to the switch: %s", i, s)
+		}
+		cancel()
+		clients[i] = upiv1.NewSwitchServiceClient(conn)
+	}
 	b := &burst{}
-	for range burstSize {
+	for i := range burstSize {
+		sw := clients[i%burstConns]
 		txnID := ids.NewTxnID(prefix)
 		m := &upiv1.ReqPay{
 			Head: &upiv1.Head{Ver: "2.0", Ts: timestamppb.Now(), OrgId: psp.Name, MsgId: ids.NewMsgID(prefix), ProdType: "UPI"},
