@@ -165,6 +165,69 @@ func TestBurst(t *testing.T) {
 	t.Logf("upisim up stopped %s after SIGTERM", time.Since(stopping).Round(time.Millisecond))
 }
 
+// TestStopDuringBurst stops `upisim up` with SIGTERM while it works off
+// both bursts of TestBurst: it exits, cleanly and in bounded time (the
+// servers' grace, then the store's queue). Started again on the same data
+// it finishes every payment it took, and the audit is clean.
+func TestStopDuringBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: builds the binary and starts processes")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0", "--log-level", "error")
+	started := func() network {
+		up.start()
+		waitDirectory(t, up, data)
+		nw := networkOf(t, bin, data)
+		for _, addr := range []string{nw.tpap, nw.alphapsp, nw.betapsp, nw.npci, nw.abank, nw.bbank} {
+			up.waitHealthy(addr)
+		}
+		return nw
+	}
+	nw := started()
+	dir, err := config.ReadDirectory(data)
+	require.NoError(t, err)
+	tpapNode, _ := dir.Node("tpap")
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	raw := rawBurst(t, nw.npci, start, &wg)
+	restBurst(t, "http://"+tpapNode.HTTPAddr, start, &wg)
+	close(start)
+	// Stop once the switch has taken part of the burst.
+	deadline := time.Now().Add(time.Minute)
+	for raw.count() < 100 {
+		require.True(t, time.Now().Before(deadline), "the switch took no ReqPay of the burst within a minute: %v", raw.failed())
+		time.Sleep(time.Millisecond)
+	}
+	stopping := time.Now()
+	up.stop() // requires a clean exit within 30s
+	t.Logf("upisim up stopped %s after SIGTERM, with %d ReqPays of the burst accepted so far",
+		time.Since(stopping).Round(time.Millisecond), raw.count())
+	wg.Wait() // the rest of the burst fails: the network is gone
+
+	// Again on the same data: everything it took ends, and nothing is half
+	// applied.
+	started()
+	settle, cancel := context.WithTimeout(context.Background(), settleWithin)
+	defer cancel()
+	for {
+		rep, out := audit(t, bin, data)
+		if rep.OK && rep.NonTerminal == 0 && rep.InFlight <= raw.count() {
+			assert.Equal(t, defaultOpening(t).total, rep.TotalPaise, "money is conserved: %s", out)
+			t.Logf("after the restart: audit clean, %d transactions", rep.Transactions)
+			break
+		}
+		select {
+		case <-settle.Done():
+			t.Fatalf("audit not clean %s after the restart:\n%s", settleWithin, out)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	up.stop()
+}
+
 // burst is how one burst's calls were answered.
 type burst struct {
 	mu       sync.Mutex
@@ -177,6 +240,13 @@ func (b *burst) accept(id string) {
 	b.mu.Lock()
 	b.accepted = append(b.accepted, id)
 	b.mu.Unlock()
+}
+
+// count is the number of calls accepted so far.
+func (b *burst) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.accepted)
 }
 
 func (b *burst) fail(format string, args ...any) {
