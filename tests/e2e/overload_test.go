@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,6 +179,8 @@ func TestStopDuringBurst(t *testing.T) {
 	data := t.TempDir()
 	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0", "--log-level", "error")
 	started := func() network {
+		// A killed network leaves its network.json with the old ports.
+		require.NoError(t, os.RemoveAll(filepath.Join(data, config.DirectoryFile)))
 		up.start()
 		waitDirectory(t, up, data)
 		nw := networkOf(t, bin, data)
