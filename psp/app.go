@@ -148,6 +148,10 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), p.pinTag(req.GetPin(), txnID),
 		req.GetDeviceId(), req.GetRefId(), req.GetPurpose(), req.GetInitiationMode())
 
+	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
+		return nil, err
+	}
+	defer p.n.Release()
 	var out *txnRecord
 	err = p.n.Update(func(c *node.Ctx) error {
 		var err error
@@ -251,6 +255,10 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 	fp := fingerprint(upiv1.Txn_COLLECT.String(), payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(),
 		strconv.Itoa(int(expiry)))
 
+	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
+		return nil, err
+	}
+	defer p.n.Release()
 	var out *txnRecord
 	err = p.n.Update(func(c *node.Ctx) error {
 		var err error
@@ -306,6 +314,10 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 			return nil, invalid("pin: %v", err)
 		}
 	}
+	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
+		return nil, err
+	}
+	defer p.n.Release()
 	var out *txnRecord
 	err := p.n.Update(func(c *node.Ctx) error {
 		out = nil
@@ -384,6 +396,11 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 	// Watch before the update that sends, so a fast answer is not missed.
 	wait, cancel := p.n.Watch(txnID)
 	defer func() { cancel() }()
+	// The slot covers the step that sends; waiting for the answer takes
+	// none.
+	if err := p.n.Acquire(); err != nil {
+		return nil, err
+	}
 	err = p.n.Update(func(c *node.Ctx) error {
 		v, err := getVPA(c.Tx, requester)
 		if err != nil {
@@ -405,6 +422,7 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 			Payee: &upiv1.Party{Addr: vpa},
 		})
 	})
+	p.n.Release()
 	if err != nil {
 		return nil, storeErr(err)
 	}

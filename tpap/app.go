@@ -40,6 +40,12 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err != nil {
 		return nil, err
 	}
+	// A slot from before the PSP's call to the app's own record, so a
+	// busy app refuses before anything is done, never between the two.
+	if err := x.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer x.n.Release()
 	psp, err := x.pspFor(r.GetPayerVpa())
 	if err != nil {
 		return nil, err
@@ -144,6 +150,12 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	if err != nil {
 		return nil, err
 	}
+	// A slot from before the PSP's call to the app's own record, so a
+	// busy app refuses before anything is done, never between the two.
+	if err := x.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer x.n.Release()
 	psp, err := x.pspFor(r.GetPayeeVpa())
 	if err != nil {
 		return nil, err
@@ -210,6 +222,12 @@ func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin 
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
 	}
+	// A slot from before the PSP's call to the app's own record, so a
+	// busy app refuses before anything is done, never between the two.
+	if err := x.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer x.n.Release()
 	rec, err := x.loadTxn(id)
 	if err != nil {
 		return nil, err

@@ -12,11 +12,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/node"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one kills the process as usual,
+	// should shutting down ever take too long.
+	context.AfterFunc(ctx, stop)
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "upisim:", err)
 		os.Exit(1)
@@ -76,8 +80,11 @@ func upCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	c.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
 	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
+	c.Flags().IntVar(&o.MaxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
 	return c
 }
+
+const maxInFlightHelp = "requests (network messages, app calls) each node works on at once; more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, for the sender to retry; negative for no bound"
 
 func nodeCmd(g *globals) *cobra.Command {
 	var o cli.NodeOptions
@@ -101,6 +108,7 @@ func nodeCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
 	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
+	c.Flags().IntVar(&o.MaxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
 	return c
 }
 

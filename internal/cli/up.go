@@ -28,6 +28,9 @@ type UpOptions struct {
 	// ResponseTimeout, if positive, replaces the network's auth-details,
 	// debit, credit, check-status, reversal and ValAdd timeouts.
 	ResponseTimeout time.Duration
+	// MaxInFlight bounds each node's requests in flight (0: the default,
+	// node.DefaultMaxInFlight; negative: no bound).
+	MaxInFlight int
 	// Ready, if set, is called once the network is up.
 	Ready func(*cluster.Network)
 }
@@ -50,7 +53,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		}
 		defer stop()
 	}
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync})
+	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight})
 	if err != nil {
 		return err
 	}
@@ -93,6 +96,8 @@ type NodeOptions struct {
 	Logger   *slog.Logger
 	// ResponseTimeout: as in UpOptions; give every process the same.
 	ResponseTimeout time.Duration
+	// MaxInFlight: as in UpOptions.
+	MaxInFlight int
 }
 
 // Node runs one node of a network file as this process until ctx ends.
@@ -115,7 +120,7 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 			return fmt.Errorf("node %s has no fixed address: give addresses in the network file or a --port-base", nd.Name)
 		}
 	}
-	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync})
+	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight})
 	if err != nil {
 		return err
 	}

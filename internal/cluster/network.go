@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/upisim/upisim/internal/config"
 )
@@ -24,6 +25,9 @@ type UpOptions struct {
 	NoSync   bool
 	// Limits bound every node's servers (NodeOptions.Limits).
 	Limits ServerLimits
+	// MaxInFlight bounds each node's requests in flight
+	// (node.Config.MaxInFlight; 0 for its default, negative for none).
+	MaxInFlight int
 }
 
 // Network is a running network.
@@ -98,7 +102,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
-			lock: locks[i],
+			MaxInFlight: o.MaxInFlight, lock: locks[i],
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
@@ -155,7 +159,7 @@ func (nw *Network) Start(name string) error {
 	}
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
-		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits,
+		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits, MaxInFlight: nw.opts.MaxInFlight,
 	})
 	if err != nil {
 		return err
@@ -172,14 +176,18 @@ func (nw *Network) Restart(name string) error {
 	return nw.Start(name)
 }
 
-// Close stops every node. The network.json Up wrote is removed so clients
-// do not talk to a network that is gone; one Up did not write (another
-// network's, when Up failed) is left alone.
+// Close stops every node, all at once, so that stopping takes as long as
+// the slowest node (Node.Close bounds each) rather than the sum. The
+// network.json Up wrote is removed so clients do not talk to a network that
+// is gone; one Up did not write (another network's, when Up failed) is left
+// alone.
 func (nw *Network) Close() error {
-	var errs []error
-	for i := len(nw.Nodes) - 1; i >= 0; i-- {
-		errs = append(errs, nw.Nodes[i].Close())
+	errs := make([]error, len(nw.Nodes), len(nw.Nodes)+1)
+	var wg sync.WaitGroup
+	for i, n := range nw.Nodes {
+		wg.Go(func() { errs[i] = n.Close() })
 	}
+	wg.Wait()
 	nw.Nodes = nil
 	if nw.dir != "" && nw.wroteDir {
 		if err := os.Remove(filepath.Join(nw.dir, config.DirectoryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {

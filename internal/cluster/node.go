@@ -81,6 +81,9 @@ type NodeOptions struct {
 	// Limits bound the node's servers; zero fields take
 	// DefaultServerLimits.
 	Limits ServerLimits
+	// MaxInFlight bounds the requests the node works on at once
+	// (node.Config.MaxInFlight; 0 for its default, negative for none).
+	MaxInFlight int
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
@@ -202,7 +205,8 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.Node = node.New(node.Config{
 		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,
 		Handler: r.Impl, Transport: r.transport, Logger: log,
-		Rules: fault.For(o.Network.Rules, o.Name),
+		Rules:       fault.For(o.Network.Rules, o.Name),
+		MaxInFlight: o.MaxInFlight,
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
@@ -294,29 +298,40 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 
 // Close stops the node: servers first, then delivery and timers, then the
 // store. Everything acked is on disk, so a new StartNode on the same data
-// resumes where this one stopped.
+// resumes where this one stopped. It takes a few seconds at most, however
+// busy the node: the servers get shutdownGrace to finish their calls and
+// are then closed, and the store commits what is queued (a bounded amount:
+// Config.MaxInFlight) and closes.
 func (r *Node) Close() error {
 	r.shutdown()
 	return nil
 }
+
+// shutdownGrace is how long Close lets each server finish the calls it is
+// serving before it closes their connections.
+const shutdownGrace = 2 * time.Second
 
 func (r *Node) shutdown() {
 	if r.cancel != nil {
 		r.cancel()
 	}
 	if r.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r.http.Shutdown(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if r.http.Shutdown(ctx) != nil {
+			r.http.Close() // calls still open (long polls): cut them
+		}
 		cancel()
 	}
 	if r.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { r.grpc.GracefulStop(); close(stopped) }()
+		t := time.NewTimer(shutdownGrace)
 		select {
 		case <-stopped:
-		case <-time.After(2 * time.Second):
+		case <-t.C:
 			r.grpc.Stop()
 		}
+		t.Stop()
 	}
 	if r.Node != nil {
 		r.Node.Stop()

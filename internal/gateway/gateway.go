@@ -52,9 +52,18 @@ func HTTPStatus(c codes.Code) int {
 	return runtime.HTTPStatusFromCode(c)
 }
 
+// RetryAfter is the Retry-After header (seconds) of a 429: a node that is
+// busy (RESOURCE_EXHAUSTED) has room again once its current batches
+// commit, well within a second.
+const RetryAfter = "1"
+
 // ErrorHandler writes err as its gRPC status with the HTTP status
-// HTTPStatus gives.
+// HTTPStatus gives. RESOURCE_EXHAUSTED (a busy node) answers 429 with
+// Retry-After.
 func ErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.ResourceExhausted {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
 	var custom *runtime.HTTPStatusError
 	if !errors.As(err, &custom) {
 		err = &runtime.HTTPStatusError{HTTPStatus: HTTPStatus(status.Code(err)), Err: err}

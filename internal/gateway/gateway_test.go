@@ -50,6 +50,25 @@ func TestErrorHandler(t *testing.T) {
 	}
 }
 
+// TestBusyIs429: a busy node's RESOURCE_EXHAUSTED answers 429 Too Many
+// Requests with Retry-After, which clients honour before they retry.
+func TestBusyIs429(t *testing.T) {
+	mux := NewMux()
+	_, m := runtime.MarshalerForRequest(mux, httptest.NewRequest(http.MethodGet, "/", nil))
+	w := httptest.NewRecorder()
+	ErrorHandler(t.Context(), mux, m, w, httptest.NewRequest(http.MethodPost, "/v1/payments", nil),
+		status.Error(codes.ResourceExhausted, "node tpap is busy"))
+	assert.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Equal(t, RetryAfter, w.Header().Get("Retry-After"))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+	assert.Equal(t, float64(codes.ResourceExhausted), body["code"])
+
+	w = httptest.NewRecorder()
+	ErrorHandler(t.Context(), mux, m, w, httptest.NewRequest(http.MethodGet, "/", nil), status.Error(codes.Unavailable, "down"))
+	assert.Empty(t, w.Header().Get("Retry-After"), "only a busy node says when to come back")
+}
+
 func TestMarshalerUsesProtoNames(t *testing.T) {
 	_, m := runtime.MarshalerForRequest(NewMux(), httptest.NewRequest(http.MethodGet, "/", nil))
 	b, err := m.Marshal(&upiv1.CreatePaymentResponse{TxnId: "ALP1"})

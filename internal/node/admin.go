@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -159,7 +160,9 @@ func (a *AdminServer) ListPostings(_ context.Context, r *upiv1.ListPostingsReque
 	return &upiv1.ListPostingsResponse{Postings: ps, NextPageToken: next}, nil
 }
 
-// Health implements AdminService.
+// Health implements AdminService. A node is not ok when its store has had
+// updates pending for longer than Config.StallAfter without committing
+// any: it takes no more work, however its gRPC server still answers.
 func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.HealthResponse, error) {
 	ob, err := a.Node.OutboxLen()
 	if err != nil {
@@ -169,7 +172,19 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "timers: %v", err)
 	}
-	resp := &upiv1.HealthResponse{Node: a.Node.Name(), Role: a.Role, Ok: true, OutboxPending: int64(ob), TimersPending: int64(tm)}
+	st := a.Node.DB().Stats()
+	inFlight, limit := a.Node.InFlight()
+	resp := &upiv1.HealthResponse{
+		Node: a.Node.Name(), Role: a.Role, Ok: true, OutboxPending: int64(ob), TimersPending: int64(tm),
+		StorePending: int64(st.Pending), StoreProgress: timestamppb.New(st.Progress),
+		InFlight: int64(inFlight), MaxInFlight: int64(limit),
+	}
+	// The store's clock is the real one (not Config.Now).
+	if now, after := time.Now(), a.Node.cfg.StallAfter; st.Stalled(now, after) {
+		resp.Ok = false
+		resp.Reason = fmt.Sprintf("store stalled: %d updates pending and nothing committed for %s (more than %s)",
+			st.Pending, now.Sub(st.Progress).Round(time.Millisecond), after)
+	}
 	if hb, ok := a.Impl.(HeartbeatReporter); ok {
 		resp.LastHeartbeat = hb.LastHeartbeat()
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -147,12 +148,36 @@ type Config struct {
 	// none): Receive applies their declines, ignores and answer faults,
 	// Ctx.Send their send faults.
 	Rules *fault.Set
+	// MaxInFlight bounds the requests the node works on at once: network
+	// messages in Receive and app calls that took a slot (Acquire). One
+	// more is refused at once with gRPC RESOURCE_EXHAUSTED (HTTP 429
+	// through the gateway), which a sender's outbox retries with backoff;
+	// the node never queues without bound. 0 means DefaultMaxInFlight; a
+	// negative value means no bound.
+	MaxInFlight int
+	// StallAfter is how long the store may have updates pending without
+	// committing before Health says the node is not ok; default
+	// DefaultStallAfter.
+	StallAfter time.Duration
 	// Faults, if set, is asked for the fault of every message the node
 	// sends, beside the rules (tests: seeded random drops, duplicates,
 	// delays). It is called inside the step's transaction, which may run
 	// more than once, so it should decide from the message alone.
 	Faults func(Outbound) fault.Fault
 }
+
+// DefaultMaxInFlight is Config.MaxInFlight's default: two of the store's
+// batches. Requests in flight become updates queued for the commit loop,
+// which commits at most store.DefaultMaxBatch in one transaction; with two
+// batches' worth, one commits while the next fills, so the node runs at
+// full speed, and more would only wait longer in the queue (whose
+// store.QueueSize it stays below, leaving room for the node's own timers
+// and refusals).
+const DefaultMaxInFlight = 2 * store.DefaultMaxBatch
+
+// DefaultStallAfter is Config.StallAfter's default: far longer than any
+// commit takes, even of a full batch on a loaded machine.
+const DefaultStallAfter = 5 * time.Second
 
 // Outbound is a message a handler sends, as Config.Faults sees it.
 type Outbound struct {
@@ -185,6 +210,12 @@ type Node struct {
 	sendSem   chan struct{}
 	sendQ     chan outboxEntry
 
+	// inFlight counts the requests being worked on (Acquire); busy is the
+	// refusal when maxInFlight are.
+	inFlight    atomic.Int64
+	maxInFlight int64
+	busy        error
+
 	startOnce, stopOnce sync.Once
 	// stopMu orders deliver's wg.Add before Stop's wg.Wait; after Stop,
 	// deliver leaves messages in the outbox for the next start.
@@ -216,8 +247,17 @@ func New(cfg Config) *Node {
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 5 * time.Second
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
+		maxInFlight: int64(cfg.MaxInFlight),
+		busy: status.Errorf(codes.ResourceExhausted,
+			"node %s is busy: it is already working on %d requests, its limit; retry later", cfg.Name, cfg.MaxInFlight),
 		cfg: cfg, name: cfg.Name, prefix: cfg.Prefix, db: cfg.DB, h: cfg.Handler,
 		tr: cfg.Transport, log: cfg.Logger.With("node", cfg.Name), now: cfg.Now,
 		ctx: ctx, cancel: cancel,
@@ -277,6 +317,34 @@ func (n *Node) Start() error {
 	return err
 }
 
+// Acquire takes one of the node's in-flight slots (Config.MaxInFlight) for
+// a request that starts at the node, such as an app API call, before it
+// does anything. When all are taken it returns at once a RESOURCE_EXHAUSTED
+// status, for the caller to answer: nothing was done, and the client may
+// retry later. Otherwise the caller must call Release when the request is
+// done. Receive takes a slot for each network message itself.
+func (n *Node) Acquire() error {
+	if n.maxInFlight < 0 {
+		return nil
+	}
+	if n.inFlight.Add(1) > n.maxInFlight {
+		n.inFlight.Add(-1)
+		return n.busy
+	}
+	return nil
+}
+
+// Release gives back a slot Acquire took.
+func (n *Node) Release() {
+	if n.maxInFlight >= 0 {
+		n.inFlight.Add(-1)
+	}
+}
+
+// InFlight is the number of requests the node is working on, and the most
+// it takes at once (negative: no bound).
+func (n *Node) InFlight() (now, limit int) { return int(n.inFlight.Load()), int(n.maxInFlight) }
+
 // Stop stops delivery and timers and waits for them. It does not close the
 // DB, which belongs to the caller.
 func (n *Node) Stop() {
@@ -291,6 +359,10 @@ func (n *Node) Stop() {
 
 // Receive is the durable inbox: it stores m (sent to method) and applies it
 // through the handler in one transaction, and only then returns the Ack.
+//
+// When the node already works on Config.MaxInFlight requests, an admitted
+// message is refused at once with a RESOURCE_EXHAUSTED status, not an Ack:
+// nothing is stored, and the sender's outbox retries it with backoff.
 //
 // A message that fails Admit (head, the handler's Validate, CheckLimits) is
 // refused in the Ack with nothing stored. A handler that fails, or panics,
@@ -323,6 +395,10 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 		ack.Err = err.Error()
 		return ack, nil
 	}
+	if err := n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer n.Release()
 	head := m.GetHead()
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -181,7 +182,7 @@ func (n *Node) retry(e outboxEntry, tried int) {
 	for attempt := tried + 1; ; attempt++ {
 		if attempt > 1 {
 			select {
-			case <-time.After(backoff):
+			case <-time.After(jitter(backoff)):
 			case <-n.ctx.Done():
 				return
 			}
@@ -191,6 +192,13 @@ func (n *Node) retry(e outboxEntry, tried int) {
 			return
 		}
 	}
+}
+
+// jitter is a random wait in [d/2, d]: senders refused together (a busy
+// receiver answers RESOURCE_EXHAUSTED to a burst, a restarted one finds
+// every peer's backlog) come back spread out rather than all at once.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
 }
 
 // attempt sends e once. It reports whether e is done with: acked (the ack

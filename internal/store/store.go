@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,11 +18,15 @@ import (
 // ErrClosed is returned by Update after Close.
 var ErrClosed = errors.New("store: closed")
 
+// DefaultMaxBatch is the most updates one commit takes by default.
+const DefaultMaxBatch = 256
+
 // Options tune a DB.
 type Options struct {
 	// NoSync skips fsync on commit. Only for benchmarks that compare.
 	NoSync bool
-	// MaxBatch is the most updates one commit takes; 0 means 256.
+	// MaxBatch is the most updates one commit takes; 0 means
+	// DefaultMaxBatch.
 	MaxBatch int
 	// LazyDelay is the longest an UpdateLazy waits for another commit to
 	// ride on before it is committed alone; 0 means 20ms.
@@ -35,18 +40,33 @@ type Options struct {
 // next transaction and its fsyncs, and so do those that goroutines ready to
 // run are about to queue (see fill). There is no fixed wait: an idle DB
 // commits a lone update at once.
+//
+// Locking: closeMu is held for reading by an Update while it waits for room
+// in ops (and by UpdateLazy while it queues), and for writing by Close while
+// it marks the DB closed and closes ops, so that nothing is sent on a closed
+// channel. lazyMu guards lazy. The commit loop takes only lazyMu, and
+// nobody holding lazyMu waits for anything, so the loop can always drain
+// ops: an Update blocked on a full queue never holds what the loop needs.
 type DB struct {
 	bolt     *bolt.DB
 	maxBatch int
 
-	mu     sync.Mutex // guards closed, lazy and the send on ops
-	closed bool
-	ops    chan *op
-	done   chan struct{}
+	closeMu sync.RWMutex // guards closed and the send on ops
+	closed  bool
+	ops     chan *op
+	done    chan struct{}
 
+	lazyMu    sync.Mutex // guards lazy
 	lazy      []*op
 	lazyKick  chan struct{}
 	lazyDelay time.Duration
+
+	// pending counts the updates (lazy ones too) queued and not yet
+	// committed or failed; progress is the time (Unix ns) the commit loop
+	// last finished a commit, or the queue last became non-empty after
+	// being empty. See Stats.
+	pending  atomic.Int64
+	progress atomic.Int64
 }
 
 type op struct {
@@ -91,14 +111,15 @@ func Open(path string, o Options) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("store: create buckets in %s: %w", path, err)
 	}
-	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, 1024), done: make(chan struct{}),
+	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, QueueSize), done: make(chan struct{}),
 		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay}
 	if db.maxBatch <= 0 {
-		db.maxBatch = 256
+		db.maxBatch = DefaultMaxBatch
 	}
 	if db.lazyDelay <= 0 {
 		db.lazyDelay = 20 * time.Millisecond
 	}
+	db.progress.Store(time.Now().UnixNano())
 	go db.commitLoop()
 	return db, nil
 }
@@ -106,16 +127,20 @@ func Open(path string, o Options) (*DB, error) {
 // Path is the file's path.
 func (db *DB) Path() string { return db.bolt.Path() }
 
-// Close waits for queued updates to commit, then closes the file.
+// Close waits for queued updates to commit, then closes the file. Updates
+// that are waiting for room in the queue when Close is called are queued
+// and committed too; those that come after it get ErrClosed. Close is safe
+// to call concurrently with Update, UpdateLazy and itself.
 func (db *DB) Close() error {
-	db.mu.Lock()
+	db.closeMu.Lock()
 	if db.closed {
-		db.mu.Unlock()
+		db.closeMu.Unlock()
+		<-db.done
 		return nil
 	}
 	db.closed = true
 	close(db.ops)
-	db.mu.Unlock()
+	db.closeMu.Unlock()
 	<-db.done
 	return db.bolt.Close()
 }
@@ -127,15 +152,20 @@ func (db *DB) Close() error {
 // batch is rolled back and run again without it), so fn must have no effects
 // outside tx; use Tx.OnCommit for those. When fn returns an error nothing it
 // wrote is kept and Update returns that error.
+//
+// Update waits while the queue is full (QueueSize updates); it does not
+// bound how many callers wait. Callers that take work from the network
+// bound it themselves (node.Config.MaxInFlight).
 func (db *DB) Update(fn func(*Tx) error) error {
 	o := &op{fn: fn, err: make(chan error, 1)}
-	db.mu.Lock()
+	db.closeMu.RLock()
 	if db.closed {
-		db.mu.Unlock()
+		db.closeMu.RUnlock()
 		return ErrClosed
 	}
-	db.ops <- o
-	db.mu.Unlock()
+	db.queued()
+	db.ops <- o // the commit loop drains ops without any lock we hold
+	db.closeMu.RUnlock()
 	err := <-o.err
 	if err == nil {
 		for _, f := range o.after {
@@ -143,6 +173,41 @@ func (db *DB) Update(fn func(*Tx) error) error {
 		}
 	}
 	return err
+}
+
+// queued counts one more pending update. When the queue was empty, the
+// store is making progress by definition, so the stall clock starts now.
+func (db *DB) queued() {
+	if db.pending.Add(1) == 1 {
+		db.progress.Store(time.Now().UnixNano())
+	}
+}
+
+// QueueSize is how many updates the commit loop's queue holds before
+// Update waits.
+const QueueSize = 1024
+
+// Stats is what the store tells about its commit loop, for health checks.
+type Stats struct {
+	// Pending is the number of updates (lazy ones too) queued and not yet
+	// committed or failed.
+	Pending int
+	// Progress is when the commit loop last finished a commit, or when
+	// Pending last became non-zero after being zero, whichever is later.
+	// While Pending > 0, the time since Progress is how long the queued
+	// work has waited without a commit.
+	Progress time.Time
+}
+
+// Stats returns the commit loop's pending work and last progress.
+func (db *DB) Stats() Stats {
+	return Stats{Pending: int(db.pending.Load()), Progress: time.Unix(0, db.progress.Load())}
+}
+
+// Stalled reports whether updates are pending and the commit loop has made
+// no progress (Stats.Progress) for longer than d at now.
+func (s Stats) Stalled(now time.Time, d time.Duration) bool {
+	return s.Pending > 0 && now.Sub(s.Progress) > d
 }
 
 // View runs fn in a read-only transaction. Views run concurrently with each
@@ -162,13 +227,17 @@ func (db *DB) View(fn func(*Tx) error) error {
 // fail in ordinary use. OnCommit functions of a lazy update run in the
 // commit goroutine and must be quick.
 func (db *DB) UpdateLazy(fn func(*Tx) error) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
 	if db.closed {
 		return ErrClosed
 	}
+	db.queued()
+	db.lazyMu.Lock()
 	db.lazy = append(db.lazy, &op{fn: fn, err: make(chan error, 1), lazy: true})
-	if len(db.lazy) == 1 {
+	first := len(db.lazy) == 1
+	db.lazyMu.Unlock()
+	if first {
 		select {
 		case db.lazyKick <- struct{}{}:
 		default:
@@ -178,10 +247,11 @@ func (db *DB) UpdateLazy(fn func(*Tx) error) error {
 }
 
 func (db *DB) takeLazy(batch []*op) []*op {
-	db.mu.Lock()
+	db.lazyMu.Lock()
 	batch = append(batch, db.lazy...)
+	clear(db.lazy) // drop the references, so committed ops can be freed
 	db.lazy = db.lazy[:0]
-	db.mu.Unlock()
+	db.lazyMu.Unlock()
 	return batch
 }
 
@@ -267,10 +337,15 @@ func (db *DB) run(batch []*op) {
 			return nil
 		})
 		if failed >= 0 {
+			db.pending.Add(-1)
 			batch[failed].err <- failErr
 			batch = append(batch[:failed], batch[failed+1:]...)
 			continue
 		}
+		if err == nil {
+			db.progress.Store(time.Now().UnixNano())
+		}
+		db.pending.Add(-int64(len(batch)))
 		for _, o := range batch {
 			o.err <- err
 			if o.lazy && err == nil {

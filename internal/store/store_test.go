@@ -272,8 +272,8 @@ func TestCloseDrainsQueuedUpdates(t *testing.T) {
 	go func() { closed <- db.Close() }()
 	// Close marks the DB closed at once, then waits for the queue.
 	require.Eventually(t, func() bool {
-		db.mu.Lock()
-		defer db.mu.Unlock()
+		db.closeMu.RLock()
+		defer db.closeMu.RUnlock()
 		return db.closed
 	}, 5*time.Second, time.Millisecond)
 	require.ErrorIs(t, db.Update(func(*Tx) error { return nil }), ErrClosed)
@@ -296,6 +296,143 @@ func TestCloseDrainsQueuedUpdates(t *testing.T) {
 	require.NoError(t, err)
 	defer db2.Close()
 	require.NoError(t, db2.View(func(tx *Tx) error { assert.Equal(t, n, tx.Count(Meta)); return nil }))
+}
+
+// waitAll waits for wg with a deadline far past what the work needs, and
+// fails the test (leaving the goroutines) if it passes: a deadlocked
+// store never finishes.
+func waitAll(t *testing.T, wg *sync.WaitGroup, what string) bool {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(2 * time.Minute):
+		t.Errorf("%s did not finish within 2 minutes: the store is wedged", what)
+		return false
+	}
+}
+
+// TestBurstOfUpdatesAndLazyOnesCommits queues many times the queue's size
+// of concurrent updates, mixed with lazy ones, as a burst of messages does
+// at a busy node. Every one commits. (Update once held the lock that the
+// commit loop needs to take the lazy updates while it waited for room in
+// the full queue, and the store stopped for good.)
+func TestBurstOfUpdatesAndLazyOnesCommits(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "test.db"), Options{NoSync: true})
+	require.NoError(t, err)
+	const n = 20000
+	var wg sync.WaitGroup
+	var lazyDone atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			key := fmt.Appendf(nil, "k%05d", i)
+			if i%4 == 3 {
+				assert.NoError(t, db.UpdateLazy(func(tx *Tx) error {
+					tx.OnCommit(func() { lazyDone.Add(1) })
+					return tx.Put(Txns, key, nil)
+				}))
+				return
+			}
+			assert.NoError(t, db.Update(func(tx *Tx) error { return tx.Put(Txns, key, nil) }))
+		})
+	}
+	if !waitAll(t, &wg, fmt.Sprintf("%d concurrent updates", n)) {
+		return // Close would hang too
+	}
+	require.Eventually(t, func() bool { return lazyDone.Load() == n/4 }, time.Minute, time.Millisecond,
+		"every lazy update commits")
+	require.NoError(t, db.View(func(tx *Tx) error { assert.Equal(t, n, tx.Count(Txns)); return nil }))
+	assert.Zero(t, db.Stats().Pending)
+	require.NoError(t, db.Close())
+}
+
+// TestCloseRacesUpdates closes the store while a burst of updates and lazy
+// updates is queueing: Close returns, each update either commits or gets
+// ErrClosed, and what was acknowledged (nil error) is on disk when the file
+// is opened again, lazy updates accepted before Close included.
+func TestCloseRacesUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	db, err := Open(path, Options{NoSync: true})
+	require.NoError(t, err)
+	const n = 5000
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	started := make(chan struct{})
+	var once sync.Once
+	for i := range n {
+		wg.Go(func() {
+			if i == n/2 {
+				once.Do(func() { close(started) })
+			}
+			key := fmt.Appendf(nil, "k%05d", i)
+			put := func(tx *Tx) error { return tx.Put(Txns, key, nil) }
+			if i%3 == 2 {
+				errs[i] = db.UpdateLazy(put)
+			} else {
+				errs[i] = db.Update(put)
+			}
+		})
+	}
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); assert.NoError(t, <-closed) }()
+	if !waitAll(t, &wg, "updates racing Close") {
+		return
+	}
+	var ok int
+	for i, err := range errs {
+		if err != nil {
+			require.ErrorIs(t, err, ErrClosed, "update %d", i)
+			continue
+		}
+		ok++
+	}
+	t.Logf("%d of %d updates committed before Close, %d refused", ok, n, n-ok)
+	require.ErrorIs(t, db.Update(func(*Tx) error { return nil }), ErrClosed)
+	require.ErrorIs(t, db.UpdateLazy(func(*Tx) error { return nil }), ErrClosed)
+
+	db2, err := Open(path, Options{NoSync: true})
+	require.NoError(t, err)
+	defer db2.Close()
+	require.NoError(t, db2.View(func(tx *Tx) error {
+		for i, err := range errs {
+			if err == nil {
+				assert.True(t, tx.Has(Txns, fmt.Appendf(nil, "k%05d", i)), "acknowledged update %d is on disk", i)
+			}
+		}
+		assert.Equal(t, ok, tx.Count(Txns), "nothing refused was written")
+		return nil
+	}))
+}
+
+// TestStatsStalled: while the commit loop is held, queued work is pending
+// and, past the limit, stalled; once it commits nothing is pending.
+func TestStatsStalled(t *testing.T) {
+	db := open(t, Options{NoSync: true})
+	s := db.Stats()
+	assert.Zero(t, s.Pending)
+	assert.False(t, s.Stalled(time.Now().Add(time.Hour), time.Second), "an idle store is never stalled")
+
+	release, held := hold(t, db)
+	defer release()
+	errc := make(chan error, 1)
+	go func() { errc <- db.Update(func(tx *Tx) error { return tx.Put(Meta, []byte("k"), nil) }) }()
+	require.NoError(t, db.UpdateLazy(func(tx *Tx) error { return tx.Put(Meta, []byte("l"), nil) }))
+	waitQueued(t, db, 1)
+	s = db.Stats()
+	assert.Equal(t, 3, s.Pending, "the held update, the queued one and the lazy one")
+	assert.False(t, s.Stalled(s.Progress.Add(time.Second), time.Second))
+	assert.True(t, s.Stalled(s.Progress.Add(time.Second+1), time.Second))
+
+	release()
+	require.NoError(t, <-held)
+	require.NoError(t, <-errc)
+	require.Eventually(t, func() bool { return db.Stats().Pending == 0 }, 5*time.Second, time.Millisecond)
+	assert.False(t, db.Stats().Stalled(time.Now().Add(time.Hour), time.Second))
 }
 
 func TestSurvivesReopen(t *testing.T) {

@@ -1347,6 +1347,18 @@ type HealthResponse struct {
 	TimersPending int64 `protobuf:"varint,5,opt,name=timers_pending,json=timersPending,proto3" json:"timers_pending,omitempty"`
 	// Heartbeats: the last RespHbt received, for PSPs.
 	LastHeartbeat *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"`
+	// Why ok is false; empty when ok.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Updates queued in the node's store and not yet committed.
+	StorePending int64 `protobuf:"varint,8,opt,name=store_pending,json=storePending,proto3" json:"store_pending,omitempty"`
+	// When the store last committed, or last began to have updates pending
+	// after it had none: while store_pending > 0, how long they have waited.
+	StoreProgress *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=store_progress,json=storeProgress,proto3" json:"store_progress,omitempty"`
+	// Requests (network messages, app calls) the node is working on, and
+	// the most it takes at once before it answers RESOURCE_EXHAUSTED (HTTP
+	// 429); max_in_flight is negative when there is no bound.
+	InFlight      int64 `protobuf:"varint,10,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	MaxInFlight   int64 `protobuf:"varint,11,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1421,6 +1433,41 @@ func (x *HealthResponse) GetLastHeartbeat() *timestamppb.Timestamp {
 		return x.LastHeartbeat
 	}
 	return nil
+}
+
+func (x *HealthResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HealthResponse) GetStorePending() int64 {
+	if x != nil {
+		return x.StorePending
+	}
+	return 0
+}
+
+func (x *HealthResponse) GetStoreProgress() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoreProgress
+	}
+	return nil
+}
+
+func (x *HealthResponse) GetInFlight() int64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *HealthResponse) GetMaxInFlight() int64 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
 }
 
 var File_upi_v1_admin_proto protoreflect.FileDescriptor
@@ -1524,14 +1571,20 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x14ListPostingsResponse\x12+\n" +
 	"\bpostings\x18\x01 \x03(\v2\x0f.upi.v1.PostingR\bpostings\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x0f\n" +
-	"\rHealthRequest\"\xd9\x01\n" +
+	"\rHealthRequest\"\x9a\x03\n" +
 	"\x0eHealthResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x0e\n" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12%\n" +
 	"\x0eoutbox_pending\x18\x04 \x01(\x03R\routboxPending\x12%\n" +
 	"\x0etimers_pending\x18\x05 \x01(\x03R\rtimersPending\x12A\n" +
-	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat2\x95\x04\n" +
+	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12#\n" +
+	"\rstore_pending\x18\b \x01(\x03R\fstorePending\x12A\n" +
+	"\x0estore_progress\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rstoreProgress\x12\x1b\n" +
+	"\tin_flight\x18\n" +
+	" \x01(\x03R\binFlight\x12\"\n" +
+	"\rmax_in_flight\x18\v \x01(\x03R\vmaxInFlight2\x95\x04\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
@@ -1604,25 +1657,26 @@ var file_upi_v1_admin_proto_depIdxs = []int32{
 	20, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
 	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
 	20, // 17: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	2,  // 18: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 19: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 20: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	10, // 21: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	12, // 22: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	15, // 23: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
-	18, // 24: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 25: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 26: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	9,  // 27: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	11, // 28: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	14, // 29: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	17, // 30: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
-	19, // 31: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 18: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
+	2,  // 19: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 20: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 21: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 22: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 23: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 24: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 25: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	3,  // 26: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 27: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 28: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 29: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 30: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 31: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	19, // 32: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
