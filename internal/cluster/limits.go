@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -29,11 +32,12 @@ type ServerLimits struct {
 	// request for this long.
 	HTTPIdleTimeout time.Duration
 	// HTTPMaxConns is the most connections the REST listener holds at
-	// once; a further one waits in the kernel's accept queue until one
-	// closes.
+	// once; a further one is answered 503 with Retry-After at once and
+	// closed.
 	HTTPMaxConns int
 
-	// GRPCMaxConns is the same for the gRPC listener. Each peer node keeps
+	// GRPCMaxConns is the same for the gRPC listener, where a further
+	// connection is closed at once (its client sees Unavailable). Each peer node keeps
 	// one or two connections; the rest are clients (the CLI, tests).
 	GRPCMaxConns int
 	// GRPCMaxConcurrentStreams is the most calls in flight on one gRPC
@@ -71,9 +75,11 @@ func DefaultServerLimits() ServerLimits {
 		// GetPayment long-polls up to a minute (tpap.MaxWait).
 		HTTPWriteTimeout: 90 * time.Second,
 		HTTPIdleTimeout:  30 * time.Second,
-		// Six nodes in one process then hold at most 6 × (1024 + 256)
-		// client connections, well under a usual descriptor limit.
-		HTTPMaxConns: 1024,
+		// A burst of a few thousand clients at once (the e2e TestBurst
+		// sends 3,000) is served or refused with 429 rather than 503; a
+		// flood of idle connections to one node stops at 4,096 + 1,024
+		// being refused, so the process keeps descriptors for the rest.
+		HTTPMaxConns: 4096,
 
 		GRPCMaxConns:             256,
 		GRPCMaxConcurrentStreams: 1024,
@@ -111,12 +117,92 @@ func (l ServerLimits) withDefaults() ServerLimits {
 	return l
 }
 
-// limitListener caps the connections l holds at once
-// (golang.org/x/net/netutil.LimitListener: Accept waits while n are open,
-// and a connection's Close frees its slot). x/net is a dependency already,
-// through grpc-go, and its limiter is the one the Go team maintains for
-// exactly this, so there is no reason to write another.
-func limitListener(l net.Listener, n int) net.Listener { return netutil.LimitListener(l, n) }
+// limitListener caps the connections l holds at once at n. A connection
+// beyond them is refused at once, not left in the kernel's queue until one
+// of the n closes (keep-alive clients hold theirs for the idle timeout, so
+// a burst of new connections would wait 30s and time out): refuse, when not
+// nil, answers it (a REST listener's 503), and it is closed. A closed
+// connection frees its slot.
+func limitListener(l net.Listener, n int, refuse func(net.Conn)) net.Listener {
+	return &limitedListener{Listener: l, slots: make(chan struct{}, n), refuse: refuse,
+		refusing: make(chan struct{}, maxRefusing)}
+}
+
+// maxRefusing bounds the refusals in progress at once (each takes at most
+// a second); past it a connection beyond the limit is closed without an
+// answer.
+const maxRefusing = 1024
+
+type limitedListener struct {
+	net.Listener
+	slots    chan struct{}
+	refuse   func(net.Conn)
+	refusing chan struct{}
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+		}
+		select {
+		case l.refusing <- struct{}{}:
+			if l.refuse == nil {
+				c.Close()
+				<-l.refusing
+				continue
+			}
+			go func() {
+				defer func() { <-l.refusing }()
+				l.refuse(c)
+			}()
+		default:
+			c.Close()
+		}
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// refuseHTTP answers a REST connection beyond the limit with 503 and
+// closes it. It reads the request first (within a second and 64 KiB):
+// an answer before the request confuses clients, and closing a connection
+// with unread bytes resets it before the client reads the answer.
+func refuseHTTP(c net.Conn) {
+	defer c.Close()
+	const msg = "this node holds as many connections as it takes; retry later\n"
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	lr := io.LimitReader(c, 64<<10)
+	req, err := http.ReadRequest(bufio.NewReader(lr))
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, req.Body)
+	if _, err := fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"+
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg); err != nil {
+		return
+	}
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, lr)
+}
 
 // httpServer is a node's REST server with l's timeouts.
 func (l ServerLimits) httpServer(h http.Handler) *http.Server {
