@@ -162,7 +162,8 @@ func (a *AdminServer) ListPostings(_ context.Context, r *upiv1.ListPostingsReque
 
 // Health implements AdminService. A node is not ok when its store has had
 // updates pending for longer than Config.StallAfter without committing
-// any: it takes no more work, however its gRPC server still answers.
+// any (it takes no more work, however its gRPC server still answers), or
+// when its last commit failed (a full disk): ok again once one succeeds.
 func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.HealthResponse, error) {
 	ob, err := a.Node.OutboxLen()
 	if err != nil {
@@ -184,6 +185,10 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 		resp.Ok = false
 		resp.Reason = fmt.Sprintf("store stalled: %d updates pending and nothing committed for %s (more than %s)",
 			st.Pending, now.Sub(st.Progress).Round(time.Millisecond), after)
+	} else if !st.FailingSince.IsZero() {
+		resp.Ok = false
+		resp.Reason = fmt.Sprintf("store failing: every commit since %s failed, the last with: %v (steps are kept and tried again)",
+			st.FailingSince.UTC().Format(time.RFC3339Nano), st.CommitErr)
 	}
 	if hb, ok := a.Impl.(HeartbeatReporter); ok {
 		resp.LastHeartbeat = hb.LastHeartbeat()

@@ -67,6 +67,11 @@ type DB struct {
 	// being empty. See Stats.
 	pending  atomic.Int64
 	progress atomic.Int64
+	// failing is the time (Unix ns) of the first of the commits that
+	// failed since the last one that succeeded (0: the last succeeded);
+	// failErr the last such failure. See Stats.
+	failing atomic.Int64
+	failErr atomic.Pointer[error]
 }
 
 type op struct {
@@ -197,11 +202,26 @@ type Stats struct {
 	// While Pending > 0, the time since Progress is how long the queued
 	// work has waited without a commit.
 	Progress time.Time
+	// FailingSince is the zero time when the last commit succeeded (or
+	// none was tried); otherwise when commits began to fail (a full
+	// disk, an I/O error), and CommitErr is the last one's error. Each
+	// failed update is answered with the error, and a node's steps are
+	// retried, so the store heals by itself when the cause goes.
+	FailingSince time.Time
+	CommitErr    error
 }
 
-// Stats returns the commit loop's pending work and last progress.
+// Stats returns the commit loop's pending work, last progress and
+// failing commits.
 func (db *DB) Stats() Stats {
-	return Stats{Pending: int(db.pending.Load()), Progress: time.Unix(0, db.progress.Load())}
+	st := Stats{Pending: int(db.pending.Load()), Progress: time.Unix(0, db.progress.Load())}
+	if f := db.failing.Load(); f != 0 {
+		st.FailingSince = time.Unix(0, f)
+		if e := db.failErr.Load(); e != nil {
+			st.CommitErr = *e
+		}
+	}
+	return st
 }
 
 // Stalled reports whether updates are pending and the commit loop has made
@@ -344,6 +364,10 @@ func (db *DB) run(batch []*op) {
 		}
 		if err == nil {
 			db.progress.Store(time.Now().UnixNano())
+			db.failing.Store(0)
+		} else {
+			db.failErr.Store(&err)
+			db.failing.CompareAndSwap(0, time.Now().UnixNano())
 		}
 		db.pending.Add(-int64(len(batch)))
 		for _, o := range batch {

@@ -178,6 +178,23 @@ func TestDiskFullThenFreed(t *testing.T) {
 	}, 60*time.Second, 20*time.Millisecond, "steps did not fail with ENOSPC")
 	close(stop)
 	wg.Wait()
+	// Health says so: some node's commits are failing, and why.
+	notOK := map[string]string{}
+	for _, nd := range cfg.Nodes {
+		name := nd.Name
+		ad, err := n.c.Admin(name)
+		require.NoError(t, err)
+		h, err := ad.Health(context.Background(), &upiv1.HealthRequest{})
+		require.NoError(t, err)
+		if !h.GetOk() {
+			notOK[name] = h.GetReason()
+		}
+	}
+	t.Logf("health while the disk is full: %v", notOK)
+	require.NotEmpty(t, notOK, "no node's health saw the full disk")
+	for name, reason := range notOK {
+		assert.Contains(t, reason, "no space left on device", name)
+	}
 	require.NoError(t, os.Remove(filler))
 	enospc.mu.Lock()
 	t.Logf("%d payments accepted, %d refused by the TPAP; steps that failed with ENOSPC while the disk was full, by log message: %v", len(accepted), refused.Load(), enospc.byMsg)
@@ -216,4 +233,12 @@ func TestDiskFullThenFreed(t *testing.T) {
 	r, err := cli.Pay(context.Background(), io.Discard, cli.PayOptions{DataDir: dir, From: "alice@alpha", To: "bob@beta", Amount: "1.00", PIN: "1234", Timeout: 20 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, "SUCCESS", r.Status)
+	// Every node has committed again since, so health is ok everywhere.
+	for _, nd := range cfg.Nodes {
+		ad, err := n.c.Admin(nd.Name)
+		require.NoError(t, err)
+		h, err := ad.Health(context.Background(), &upiv1.HealthRequest{})
+		require.NoError(t, err)
+		assert.True(t, h.GetOk(), "%s: %s", nd.Name, h.GetReason())
+	}
 }
