@@ -2,6 +2,7 @@ package tpap
 
 import (
 	"context"
+	"crypto/sha256"
 	"strconv"
 	"time"
 
@@ -36,17 +37,42 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err := ids.ValidatePIN(r.GetPin()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
 	}
-	key, err := idempotencyKey(ctx, r.GetIdempotencyKey())
+	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
+		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
+	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayerVpa(), hash, txnRecord{
+		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
+		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiatePayResponse, error) {
+		return cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
+			PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
+			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(), TxnId: txnID,
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	// A slot from before the PSP's call to the app's own record, so a
-	// busy app refuses before anything is done, never between the two.
+	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+}
+
+// startTxn is what CreatePayment and CreateCollect share. It takes the
+// idempotency key (header or field), a slot of the node's in-flight bound
+// (before the PSP's call and the app's own record, so a busy app refuses
+// before anything is done, never between the two), and the transaction id:
+// the one key already made, whose record is returned as it is, or a new
+// one of the PSP that owns the user's handle (vpa). It then calls that PSP
+// with the id (retrying a call that got no answer with the same id) and
+// records the transaction as the PSP started it.
+func startTxn[R interface{ GetTransaction() *upiv1.Transaction }](ctx context.Context, x *TPAP, field, vpa string,
+	hash [sha256.Size]byte, asked txnRecord, call func(context.Context, upiv1.PspAppServiceClient, string) (R, error)) (*txnRecord, error) {
+	key, err := idempotencyKey(ctx, field)
+	if err != nil {
+		return nil, err
+	}
 	if err := x.n.Acquire(); err != nil {
 		return nil, err
 	}
 	defer x.n.Release()
-	psp, err := x.pspFor(r.GetPayerVpa())
+	psp, err := x.pspFor(vpa)
 	if err != nil {
 		return nil, err
 	}
@@ -54,33 +80,15 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err != nil {
 		return nil, err
 	}
-	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
-		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
 	txnID, done, err := x.claim(key, hash, psp.Prefix)
+	if err != nil || done != nil {
+		return done, err
+	}
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (R, error) { return call(ctx, cl, txnID) })
 	if err != nil {
 		return nil, err
 	}
-	if done != nil {
-		return &upiv1.CreatePaymentResponse{TxnId: done.TxnID, Status: done.status()}, nil
-	}
-	req := &upiv1.InitiatePayRequest{
-		PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
-		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(), TxnId: txnID,
-	}
-	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.InitiatePayResponse, error) {
-		return cl.InitiatePay(ctx, req)
-	})
-	if err != nil {
-		return nil, err
-	}
-	rec, err := x.recordStarted(psp.Name, txnID, resp.GetTransaction(), txnRecord{
-		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
-		Amount: r.GetAmountPaise(), Note: r.GetNote(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+	return x.recordStarted(psp.Name, txnID, resp.GetTransaction(), asked)
 }
 
 // GetPayment answers from the app's own record, which the PSPs' TXN_STATUS
@@ -146,46 +154,16 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	case mins == 0:
 		mins = DefaultCollectExpiry
 	}
-	key, err := idempotencyKey(ctx, r.GetIdempotencyKey())
-	if err != nil {
-		return nil, err
-	}
-	// A slot from before the PSP's call to the app's own record, so a
-	// busy app refuses before anything is done, never between the two.
-	if err := x.n.Acquire(); err != nil {
-		return nil, err
-	}
-	defer x.n.Release()
-	psp, err := x.pspFor(r.GetPayeeVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
-	if err != nil {
-		return nil, err
-	}
 	hash := requestHash(upiv1.Txn_COLLECT.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
 		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote(), strconv.Itoa(int(mins)))
-	txnID, done, err := x.claim(key, hash, psp.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	if done != nil {
-		return &upiv1.CreateCollectResponse{TxnId: done.TxnID, Status: done.status()}, nil
-	}
-	req := &upiv1.InitiateCollectRequest{
-		PayeeVpa: r.GetPayeeVpa(), PayerVpa: r.GetPayerVpa(),
-		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), ExpireAfterMinutes: mins, TxnId: txnID,
-	}
-	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.InitiateCollectResponse, error) {
-		return cl.InitiateCollect(ctx, req)
-	})
-	if err != nil {
-		return nil, err
-	}
-	rec, err := x.recordStarted(psp.Name, txnID, resp.GetTransaction(), txnRecord{
+	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayeeVpa(), hash, txnRecord{
 		Type: upiv1.Txn_COLLECT.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
 		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiateCollectResponse, error) {
+		return cl.InitiateCollect(ctx, &upiv1.InitiateCollectRequest{
+			PayeeVpa: r.GetPayeeVpa(), PayerVpa: r.GetPayerVpa(),
+			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), ExpireAfterMinutes: mins, TxnId: txnID,
+		})
 	})
 	if err != nil {
 		return nil, err

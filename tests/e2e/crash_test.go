@@ -640,6 +640,21 @@ func balance(t *testing.T, bankAddr, vpa string) int64 {
 	return r.GetBalancePaise()
 }
 
+// startUp starts up, the `upisim up` server of data, and waits until every
+// node of the network it writes is healthy. A network.json left behind (a
+// killed network leaves its own, with the old ports) is removed first.
+func startUp(t *testing.T, up *server, bin, data string) network {
+	t.Helper()
+	require.NoError(t, os.RemoveAll(filepath.Join(data, config.DirectoryFile)))
+	up.start()
+	waitDirectory(t, up, data)
+	nw := networkOf(t, bin, data)
+	for _, addr := range []string{nw.tpap, nw.alphapsp, nw.betapsp, nw.npci, nw.abank, nw.bbank} {
+		up.waitHealthy(addr)
+	}
+	return nw
+}
+
 // waitDirectory waits for dir/network.json, which `upisim up` writes once
 // every node listens.
 func waitDirectory(t *testing.T, s *server, dir string) {
@@ -677,18 +692,7 @@ func TestCrashWholeNetwork(t *testing.T) {
 	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0",
 		"--response-timeout", responseTimeout(t, rng).String(), "--log-level", "warn")
 
-	// upStarted starts the network and waits until every node is healthy.
-	upStarted := func() network {
-		// A killed network leaves its network.json with the old ports.
-		require.NoError(t, os.RemoveAll(filepath.Join(data, config.DirectoryFile)))
-		up.start()
-		waitDirectory(t, up, data)
-		nw := networkOf(t, bin, data)
-		for _, addr := range []string{nw.tpap, nw.alphapsp, nw.betapsp, nw.npci, nw.abank, nw.bbank} {
-			up.waitHealthy(addr)
-		}
-		return nw
-	}
+	upStarted := func() network { return startUp(t, up, bin, data) }
 	nw := upStarted()
 	ld := startLoad(t, nw.tpap, 32)
 	const rounds = 4

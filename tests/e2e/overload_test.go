@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,12 +52,7 @@ func TestBurst(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
 	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0", "--log-level", "error")
-	up.start()
-	waitDirectory(t, up, data)
-	nw := networkOf(t, bin, data)
-	for _, addr := range []string{nw.tpap, nw.alphapsp, nw.betapsp, nw.npci, nw.abank, nw.bbank} {
-		up.waitHealthy(addr)
-	}
+	nw := startUp(t, up, bin, data)
 	dir, err := config.ReadDirectory(data)
 	require.NoError(t, err)
 	tpapNode, _ := dir.Node("tpap")
@@ -180,17 +173,7 @@ func TestStopDuringBurst(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
 	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0", "--log-level", "error")
-	started := func() network {
-		// A killed network leaves its network.json with the old ports.
-		require.NoError(t, os.RemoveAll(filepath.Join(data, config.DirectoryFile)))
-		up.start()
-		waitDirectory(t, up, data)
-		nw := networkOf(t, bin, data)
-		for _, addr := range []string{nw.tpap, nw.alphapsp, nw.betapsp, nw.npci, nw.abank, nw.bbank} {
-			up.waitHealthy(addr)
-		}
-		return nw
-	}
+	started := func() network { return startUp(t, up, bin, data) }
 	nw := started()
 	dir, err := config.ReadDirectory(data)
 	require.NoError(t, err)
