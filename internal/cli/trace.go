@@ -25,7 +25,10 @@ type TraceMessage struct {
 	MsgID     string    `json:"msg_id"`
 	TS        time.Time `json:"ts"`
 	Summary   string    `json:"summary"`
-	AckErr    string    `json:"ack_err,omitempty"`
+	// Acked is when the receiver acked the message (OUT only; zero if not
+	// yet).
+	Acked  time.Time `json:"acked,omitzero"`
+	AckErr string    `json:"ack_err,omitempty"`
 	// Note says what the fault layer did to the message (a rule's drop,
 	// delay, duplicate, decline, ignore), or that it is a repeat answered
 	// from the receiver's inbox.
@@ -94,11 +97,15 @@ func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, er
 				return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
 			}
 			for _, m := range r.GetMessages() {
-				per[i] = append(per[i], TraceMessage{
+				tm := TraceMessage{
 					Node: m.GetNode(), API: m.GetApi(), Direction: m.GetDirection().String(), Peer: m.GetPeer(),
 					MsgID: m.GetMsgId(), TS: m.GetTs().AsTime(), Summary: m.GetSummary(), AckErr: m.GetAckErr(),
 					Note: m.GetNote(),
-				})
+				}
+				if m.GetAcked() != nil {
+					tm.Acked = m.GetAcked().AsTime()
+				}
+				per[i] = append(per[i], tm)
 			}
 			return nil
 		})
@@ -119,15 +126,35 @@ func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, er
 	return res, nil
 }
 
+// externalLane is the lifeline, right of the nodes', of everything outside
+// the network: the URLs of HTTP deliveries (a merchant's webhook).
+const externalLane = "⇢ external"
+
+// isExternal reports whether a trace record's peer is outside the network:
+// a URL (an HTTP delivery, node.Ctx.Post), never a node name.
+func isExternal(peer string) bool { return strings.Contains(peer, "://") }
+
 // drawSequence draws one arrow per message between the nodes' lifelines:
 // a message both sent and received is drawn at its receipt; one sent and not
 // (yet) received is drawn dashed; a refused one is marked; the notes of
 // the fault layer (the sender's and the receiver's) follow in brackets.
+//
+// An HTTP delivery is drawn as an arrow to the "⇢ external" lane, added
+// right of the nodes when there is one, labelled with its URL: solid once
+// answered (its note gives the status; a refusal is marked), dashed while
+// not.
 func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 	const colW = 12
 	col := map[string]int{}
 	for i, n := range nodes {
 		col[n] = i
+	}
+	for _, m := range msgs {
+		if m.Direction == "OUT" && isExternal(m.Peer) {
+			col[externalLane] = len(nodes)
+			nodes = append(nodes[:len(nodes):len(nodes)], externalLane)
+			break
+		}
 	}
 	received := map[string]bool{}
 	sentNote := map[string]string{}
@@ -151,7 +178,7 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 	step := 0
 	for _, m := range msgs {
 		var from, to string
-		dashed := false
+		dashed, external := false, false
 		switch m.Direction {
 		case "IN":
 			from, to = m.Peer, m.Node
@@ -160,6 +187,9 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 				continue // drawn at its receipt
 			}
 			from, to, dashed = m.Node, m.Peer, true
+			if external = isExternal(m.Peer); external {
+				to, dashed = externalLane, m.Acked.IsZero()
+			}
 		default:
 			continue
 		}
@@ -190,6 +220,9 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 			}
 		}
 		label := m.API
+		if external {
+			label += " " + m.Peer
+		}
 		if m.Summary != "" {
 			label += " " + m.Summary
 		}
@@ -202,7 +235,10 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 		if m.Note != "" {
 			notes = append(notes, m.Note)
 		}
-		if dashed && m.Note == "" {
+		switch {
+		case dashed && external:
+			label += "  (not answered yet)"
+		case dashed && m.Note == "":
 			label += "  (not received yet)"
 		}
 		if m.AckErr != "" {
@@ -216,10 +252,12 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 	return nil
 }
 
+// center centres s in w columns (one per rune), cutting it short if need be.
 func center(s string, w int) string {
-	if len(s) >= w {
-		return s[:w-1] + " "
+	r := []rune(s)
+	if len(r) >= w {
+		return string(r[:w-1]) + " "
 	}
-	left := (w - len(s)) / 2
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-len(s)-left)
+	left := (w - len(r)) / 2
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-len(r)-left)
 }

@@ -516,6 +516,7 @@ func TestParseRules(t *testing.T) {
   - {name: risk, node: npci, match: {api: ReqPay, vpa: y@h}, decline: U16}
   - {name: gone, match: {api: ReqAuthDetails}, ignore: true}
   - {name: mute, match: {api: ReqChkTxn}, drop: true}
+  - {name: hooks, on: send, match: {api: POST, peer: "127.0.0.1:9000"}, duplicate: true}
 `))
 	require.NoError(t, err)
 	assert.Equal(t, []fault.Rule{
@@ -524,6 +525,7 @@ func TestParseRules(t *testing.T) {
 		{Name: "risk", Node: "npci", On: fault.OnReceive, Match: fault.Match{API: "ReqPay", VPA: "y@h"}, Decline: "U16"},
 		{Name: "gone", On: fault.OnReceive, Match: fault.Match{API: "ReqAuthDetails"}, Ignore: true},
 		{Name: "mute", On: fault.OnReceive, Match: fault.Match{API: "ReqChkTxn"}, Fault: fault.Fault{Drop: true}},
+		{Name: "hooks", On: fault.OnSend, Match: fault.Match{API: "POST", Peer: "127.0.0.1:9000"}, Fault: fault.Fault{Duplicate: true}},
 	}, n.Rules)
 
 	// Marshal writes them back.
@@ -541,6 +543,8 @@ func TestParseRules(t *testing.T) {
 		{"unknown node", "{node: zbank, match: {api: ReqPay}, drop: true}", `rule #1: node "zbank" is not in the network`},
 		{"unknown peer", "{match: {api: ReqPay, peer: zbank}, drop: true}", `match.peer "zbank" is not in the network`},
 		{"unknown api", "{match: {api: ReqPayy}, drop: true}", `match.api "ReqPayy" is not a network message`},
+		{"post received", "{match: {api: POST}, drop: true}", "match.api POST (an HTTP delivery) needs on: send"},
+		{"post to a node name", "{on: send, match: {api: POST, peer: zbank}, drop: true}", `match.peer "zbank" is not in the network`},
 		{"unknown type", "{match: {type: GIFT}, drop: true}", `match.type "GIFT" is not a txn type`},
 		{"bad vpa", "{match: {payee: nobody}, drop: true}", "match.payee:"},
 		{"min above max", `{match: {min_amount: "2.00", max_amount: "1.00"}, drop: true}`, "match.min_amount 2.00 is above match.max_amount 1.00"},

@@ -313,7 +313,13 @@ func (n *Network) validateRules(names map[string]bool) []error {
 			fail("node %q is not in the network", r.Node)
 		}
 		m := r.Match
-		if m.API != "" && !apiNames()[strings.ToLower(m.API)] {
+		// "POST" is an HTTP delivery (a webhook, node.Ctx.Post): a send
+		// rule's, and its peer is the URL's host.
+		post := strings.EqualFold(m.API, "POST")
+		if post && r.On != fault.OnSend {
+			fail("match.api POST (an HTTP delivery) needs on: send")
+		}
+		if m.API != "" && !post && !apiNames()[strings.ToLower(m.API)] {
 			fail("match.api %q is not a network message (e.g. ReqPay, RespPay, ReqAuthDetails, ReqChkTxn)", m.API)
 		}
 		if m.Type != "" {
@@ -329,8 +335,8 @@ func (n *Network) validateRules(names map[string]bool) []error {
 				fail("match.%s: %v", v.field, err)
 			}
 		}
-		if m.Peer != "" && !names[strings.ToLower(m.Peer)] {
-			fail("match.peer %q is not in the network", m.Peer)
+		if m.Peer != "" && !names[strings.ToLower(m.Peer)] && !(post && strings.ContainsAny(m.Peer, ".:")) {
+			fail("match.peer %q is not in the network (nor, with match.api POST, a URL's host)", m.Peer)
 		}
 		if m.MinAmount > 0 && m.MaxAmount > 0 && m.MinAmount > m.MaxAmount {
 			fail("match.min_amount %s is above match.max_amount %s", ids.FormatPaise(m.MinAmount), ids.FormatPaise(m.MaxAmount))

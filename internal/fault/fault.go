@@ -126,7 +126,8 @@ type Rule struct {
 // Match selects messages. Every field set must match; the zero Match
 // matches every message.
 type Match struct {
-	// API is the method's name, e.g. "ReqPay", "RespPay", "ReqChkTxn".
+	// API is the method's name, e.g. "ReqPay", "RespPay", "ReqChkTxn", or
+	// "POST" for an HTTP delivery (node.Ctx.Post; send rules only).
 	API string
 	// Type is txn.type, e.g. "PAY", "DEBIT", "CREDIT".
 	Type string
@@ -136,7 +137,8 @@ type Match struct {
 	// Payer and Payee match payer.addr and payee.addr.
 	Payer, Payee string
 	// Peer is the other node: the sender of a received message, the
-	// receiver of a sent one.
+	// receiver of a sent one; for an HTTP delivery, its URL's host
+	// ("127.0.0.1:9000").
 	Peer string
 	// MinAmount and MaxAmount bound the amount in paise (payer's, else
 	// payee's, else a ref's settled amount), inclusive; 0 leaves that end

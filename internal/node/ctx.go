@@ -88,7 +88,7 @@ func (c *Ctx) Send(to, method string, m Message) error {
 	api := method[strings.LastIndexByte(method, '/')+1:]
 	f := c.act.Fault.Merge(c.n.cfg.Rules.OnSend(api, to, m))
 	if c.n.cfg.Faults != nil {
-		f = f.Merge(c.n.cfg.Faults(Outbound{To: to, Method: method, API: api, Msg: m, Cause: c.cause}))
+		f = f.Merge(c.n.cfg.Faults(Outbound{To: to, Method: method, API: api, Msg: m, TxnID: m.GetTxn().GetId(), Cause: c.cause}))
 	}
 	rec := &upiv1.TraceRecord{
 		Node: c.n.name, Api: api, Direction: upiv1.TraceRecord_OUT, Peer: to,
@@ -100,12 +100,17 @@ func (c *Ctx) Send(to, method string, m Message) error {
 	if err != nil || f.Drop {
 		return err
 	}
+	return c.queue(outboxEntry{To: to, Method: method, Body: body, OwnBody: secret, TraceKey: traceKey}, f)
+}
+
+// queue puts e in the outbox with the faults f (not a drop: Send and Post
+// handle those) and has it delivered once the step commits.
+func (c *Ctx) queue(e outboxEntry, f fault.Fault) error {
 	seq, err := c.Tx.NextSeq(store.Outbox)
 	if err != nil {
 		return err
 	}
-	e := outboxEntry{Seq: seq, To: to, Method: method, Body: body, OwnBody: secret, TraceKey: traceKey,
-		FailSends: f.FailSends, LoseAcks: f.LoseAcks, Duplicate: f.Duplicate}
+	e.Seq, e.FailSends, e.LoseAcks, e.Duplicate = seq, f.FailSends, f.LoseAcks, f.Duplicate
 	if f.Delay > 0 {
 		e.NotBefore = c.now.Add(f.Delay)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -70,7 +71,8 @@ type Handler interface {
 
 // RefusalHandler is implemented by handlers that act when a receiver
 // refuses (Ack.err) a message they sent, such as a PSP ending a payment the
-// switch would not take. Refused runs in a step of its own, which also
+// switch would not take, or an HTTP POST they queued (Ctx.Post) is
+// answered with a 4xx status other than 408 and 429. Refused runs in a step of its own, which also
 // removes the message from the outbox; if that step fails (Refused's
 // error, a full disk) or the node crashes before it commits, the message is
 // sent again, the receiver answers from its inbox with the same refusal,
@@ -80,11 +82,21 @@ type RefusalHandler interface {
 }
 
 // Refused is a message this node sent that its receiver refused.
+//
+// For an HTTP POST (Ctx.Post) To is the URL, Method and API are "POST",
+// Msg is nil, Body is the request's body and Status the answer's.
 type Refused struct {
 	To, Method, API string
 	Msg             Message
-	// Reason is the receiver's Ack.err.
+	// TxnID is the transaction the message was about (Msg's txn.id, or
+	// the one given to Ctx.Post).
+	TxnID string
+	// Reason is the receiver's Ack.err; for an HTTP POST, the status and
+	// the start of the answer's body (httpRefusal).
 	Reason string
+	// Status and Body are an HTTP POST's answer status and request body.
+	Status int
+	Body   []byte
 }
 
 // Validator is implemented by handlers that check messages before any
@@ -142,7 +154,8 @@ type Config struct {
 	// ack's lazy write may take before it is written again. Defaults 20ms
 	// and 2s.
 	RetryMin, RetryMax time.Duration
-	// SendTimeout bounds one delivery attempt; default 5s.
+	// SendTimeout bounds one delivery attempt, an HTTP POST's included;
+	// default 5s.
 	SendTimeout time.Duration
 	// Rules are the network file's rules that act at this node (nil for
 	// none): Receive applies their declines, ignores and answer faults,
@@ -180,10 +193,15 @@ const DefaultMaxInFlight = 2 * store.DefaultMaxBatch
 const DefaultStallAfter = 5 * time.Second
 
 // Outbound is a message a handler sends, as Config.Faults sees it.
+//
+// For an HTTP POST (Ctx.Post) To is the URL, Method and API are "POST",
+// and Msg is nil.
 type Outbound struct {
 	To, Method, API string
-	// Msg is the message; do not change it.
+	// Msg is the message; do not change it. Nil for an HTTP POST.
 	Msg Message
+	// TxnID is the transaction it is about.
+	TxnID string
 	// Cause is the received message whose processing sends it; nil for a
 	// timer's or an app call's.
 	Cause *Inbound
@@ -197,6 +215,7 @@ type Node struct {
 	db      *store.DB
 	h       Handler
 	tr      Transport
+	httpc   *http.Client // delivers kindHTTP outbox entries (post)
 	log     *slog.Logger
 	now     func() time.Time
 	waiters waiters
@@ -259,7 +278,7 @@ func New(cfg Config) *Node {
 		busy: status.Errorf(codes.ResourceExhausted,
 			"node %s is busy: it is already working on %d requests, its limit; retry later", cfg.Name, cfg.MaxInFlight),
 		cfg: cfg, name: cfg.Name, prefix: cfg.Prefix, db: cfg.DB, h: cfg.Handler,
-		tr: cfg.Transport, log: cfg.Logger.With("node", cfg.Name), now: cfg.Now,
+		tr: cfg.Transport, httpc: newHTTPClient(cfg.SendTimeout), log: cfg.Logger.With("node", cfg.Name), now: cfg.Now,
 		ctx: ctx, cancel: cancel,
 		timerWake: make(chan struct{}, 1),
 		sendSem:   make(chan struct{}, 1024),
@@ -354,6 +373,7 @@ func (n *Node) Stop() {
 		n.stopMu.Unlock()
 		n.cancel()
 		n.wg.Wait()
+		n.httpc.CloseIdleConnections()
 	})
 }
 

@@ -17,7 +17,11 @@ import (
 // outboxEntry is one queued outbound message, with the faults the fault
 // layer gave it (all zero for an ordinary message).
 type outboxEntry struct {
-	Seq      uint64
+	Seq uint64
+	// Kind says who delivers the entry (send): kindGRPC, a network
+	// message to the node To through the gRPC method Method; kindHTTP, an
+	// HTTP request (Method "POST") to the URL To with Header and Body.
+	Kind     deliveryKind
 	To       string
 	Method   string
 	TraceKey []byte
@@ -36,15 +40,44 @@ type outboxEntry struct {
 	// its ack (fault.Fault). Attempts count them down.
 	FailSends, LoseAcks int
 	Duplicate           bool
+
+	// Header is an HTTP entry's request headers (kindHTTP; it always
+	// keeps its Body, OwnBody).
+	Header map[string]string
+	// status is the HTTP status of the last answer to an HTTP entry, in
+	// memory only (for the trace and Refused).
+	status int
+}
+
+// deliveryKind is how an outbox entry is delivered. Its values are stored:
+// never renumber them.
+type deliveryKind byte
+
+const (
+	kindGRPC deliveryKind = 0 // a network message to a node (Transport)
+	kindHTTP deliveryKind = 1 // an HTTP POST to a URL (Node.post)
+)
+
+// send makes one delivery attempt of e, out, by the deliverer of its kind,
+// and returns the receiver's answer: an Ack (whose err is a refusal) or an
+// error, retried with backoff, when the outcome is unknown.
+func (n *Node) send(ctx context.Context, e *outboxEntry, out Outgoing) (*upiv1.Ack, error) {
+	if e.Kind == kindHTTP {
+		return n.post(ctx, e)
+	}
+	return n.tr.Send(ctx, out)
 }
 
 // encode: len(To) To len(Method) Method len(TraceKey) TraceKey len(opts)
-// opts, lengths as uvarints; opts is empty for an entry without faults,
-// else uvarint(NotBefore unix ns) uvarint(FailSends) uvarint(LoseAcks)
-// byte(Duplicate); then, for OwnBody, len(Body) Body.
+// opts, lengths as uvarints; opts is empty for a gRPC entry without
+// faults, else uvarint(NotBefore unix ns) uvarint(FailSends)
+// uvarint(LoseAcks) byte(Duplicate), and byte(Kind) unless kindGRPC (so
+// entries written before kinds existed decode as gRPC); then, for OwnBody
+// (always for kindHTTP), len(Body) Body; then, for kindHTTP, len(header)
+// header (encodeHeader).
 func (e outboxEntry) encode() []byte {
 	var opts []byte
-	if !e.NotBefore.IsZero() || e.FailSends > 0 || e.LoseAcks > 0 || e.Duplicate {
+	if e.Kind != kindGRPC || !e.NotBefore.IsZero() || e.FailSends > 0 || e.LoseAcks > 0 || e.Duplicate {
 		var nb uint64
 		if !e.NotBefore.IsZero() {
 			nb = uint64(e.NotBefore.UnixNano())
@@ -57,11 +90,17 @@ func (e outboxEntry) encode() []byte {
 			dup = 1
 		}
 		opts = append(opts, dup)
+		if e.Kind != kindGRPC {
+			opts = append(opts, byte(e.Kind))
+		}
 	}
 	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+4)
 	parts := [][]byte{[]byte(e.To), []byte(e.Method), e.TraceKey, opts}
-	if e.OwnBody {
+	if e.OwnBody || e.Kind == kindHTTP {
 		parts = append(parts, e.Body)
+	}
+	if e.Kind == kindHTTP {
+		parts = append(parts, encodeHeader(e.Header))
 	}
 	for _, s := range parts {
 		b = binary.AppendUvarint(b, uint64(len(s)))
@@ -74,21 +113,15 @@ var errCorrupt = errors.New("node: corrupt outbox entry")
 
 func decodeOutbox(k, v []byte) (outboxEntry, error) {
 	e := outboxEntry{Seq: store.ParseU64(k)}
-	var parts [4][]byte
-	for i := range parts {
+	var parts [6][]byte // To, Method, TraceKey, opts, then Body and header if there
+	np := 0
+	for ; len(v) > 0 || np < 4; np++ {
 		l, n := binary.Uvarint(v)
-		if n <= 0 || uint64(len(v)-n) < l {
+		if np == len(parts) || n <= 0 || uint64(len(v)-n) < l {
 			return e, errCorrupt
 		}
-		parts[i] = append([]byte(nil), v[n:n+int(l)]...)
+		parts[np] = append([]byte{}, v[n:n+int(l)]...)
 		v = v[n+int(l):]
-	}
-	if len(v) > 0 { // OwnBody
-		l, n := binary.Uvarint(v)
-		if n <= 0 || uint64(len(v)-n) != l {
-			return e, errCorrupt
-		}
-		e.Body, e.OwnBody = append([]byte{}, v[n:]...), true
 	}
 	e.To, e.Method, e.TraceKey = string(parts[0]), string(parts[1]), parts[2]
 	if opts := parts[3]; len(opts) > 0 {
@@ -100,13 +133,29 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 			}
 			vals[i], opts = x, opts[n:]
 		}
-		if len(opts) != 1 || vals[1] > math.MaxInt32 || vals[2] > math.MaxInt32 {
+		if len(opts) < 1 || len(opts) > 2 || vals[1] > math.MaxInt32 || vals[2] > math.MaxInt32 {
 			return e, errCorrupt
 		}
 		if vals[0] != 0 {
 			e.NotBefore = time.Unix(0, int64(vals[0]))
 		}
 		e.FailSends, e.LoseAcks, e.Duplicate = int(vals[1]), int(vals[2]), opts[0] == 1
+		if len(opts) == 2 {
+			e.Kind = deliveryKind(opts[1])
+		}
+	}
+	switch {
+	case e.Kind == kindGRPC && np == 5: // OwnBody
+		e.Body, e.OwnBody = parts[4], true
+	case e.Kind == kindGRPC && np == 4:
+	case e.Kind == kindHTTP && np == 6:
+		h, err := decodeHeader(parts[5])
+		if err != nil {
+			return e, err
+		}
+		e.Body, e.OwnBody, e.Header = parts[4], true, h
+	default:
+		return e, errCorrupt
 	}
 	return e, nil
 }
@@ -215,7 +264,7 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 		err = errFaultSend
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-		ack, err = n.tr.Send(ctx, out)
+		ack, err = n.send(ctx, e, out)
 		cancel()
 		if err == nil && e.LoseAcks > 0 {
 			e.LoseAcks--
@@ -241,7 +290,7 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 		}
 		if e.Duplicate {
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
-			if _, err := n.tr.Send(ctx, out); err != nil && n.ctx.Err() == nil {
+			if _, err := n.send(ctx, e, out); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("duplicate not delivered", "to", e.To, "method", e.Method, "err", err)
 			}
 			cancel()
@@ -271,6 +320,9 @@ var (
 // write commits, and ackLoop writes it again if it has not after RetryMax.
 func (n *Node) recordAck(e outboxEntry, ack *upiv1.Ack) {
 	a := pendingAck{seq: e.Seq, traceKey: e.TraceKey, at: n.now(), err: ack.GetErr()}
+	if e.Kind == kindHTTP {
+		a.note = httpAnswerNote(e.status)
+	}
 	n.acks.add(a)
 	err := n.db.UpdateLazy(func(tx *store.Tx) error {
 		if err := a.write(tx); err != nil {
@@ -293,11 +345,18 @@ type pendingAck struct {
 	traceKey []byte
 	at       time.Time
 	err      string
+	// note, if set, is added to the trace record (an HTTP answer's status).
+	note string
 }
 
 func (a pendingAck) write(tx *store.Tx) error {
 	if err := tx.Delete(store.Outbox, store.U64(a.seq)); err != nil {
 		return err
+	}
+	if a.note != "" {
+		if err := addTraceNote(tx, a.traceKey, a.note); err != nil {
+			return err
+		}
 	}
 	return putTraceAck(tx, a.traceKey, a.at, a.err)
 }
@@ -379,6 +438,9 @@ func (n *Node) ackLoop() {
 // Refused's own error) e stays in the outbox and the caller retries; a
 // message that does not decode is only logged, and its ack recorded.
 func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
+	if e.Kind == kindHTTP {
+		return n.refusedHTTP(rh, e, ack)
+	}
 	msg, err := DecodeFor(e.Method, e.Body)
 	if err != nil {
 		n.log.Error("refused message does not decode", "method", e.Method, "err", err)
@@ -394,7 +456,7 @@ func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
 			return err
 		}
 		api := e.Method[strings.LastIndexByte(e.Method, '/')+1:]
-		return rh.Refused(c, Refused{To: e.To, Method: e.Method, API: api, Msg: msg, Reason: ack.GetErr()})
+		return rh.Refused(c, Refused{To: e.To, Method: e.Method, API: api, Msg: msg, TxnID: msg.GetTxn().GetId(), Reason: ack.GetErr()})
 	})
 }
 

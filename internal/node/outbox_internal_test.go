@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,6 +38,73 @@ func TestOutboxEntryRoundTrip(t *testing.T) {
 	assert.ErrorIs(t, err, errCorrupt, "opts cut short")
 	_, err = decodeOutbox(store.U64(1), []byte{1, 'a', 1, 'b', 0, 0, 9})
 	assert.ErrorIs(t, err, errCorrupt, "trailing bytes")
+}
+
+// Entries written before outbox entries had a kind still decode, as gRPC
+// deliveries: these are the bytes the encoder wrote then.
+func TestOutboxEntryOldEncoding(t *testing.T) {
+	plain, err := hex.DecodeString("046e7063691c2f7570692e76312e537769746368536572766963652f52657150617908000000000000000300")
+	require.NoError(t, err)
+	e, err := decodeOutbox(store.U64(1), plain)
+	require.NoError(t, err)
+	assert.Equal(t, kindGRPC, e.Kind)
+	assert.Equal(t, "npci", e.To)
+	assert.Equal(t, "/upi.v1.SwitchService/ReqPay", e.Method)
+	assert.Equal(t, store.U64(3), e.TraceKey)
+	assert.Nil(t, e.Body, "the body is in the trace")
+	assert.False(t, e.OwnBody)
+	assert.Equal(t, plain, e.encode(), "today's encoder writes a gRPC entry as before")
+
+	faulted, err := hex.DecodeString("056262616e6b1e2f7570692e76312e52656d6974746572536572766963652f5265715061790800000000000000040cfb80fde4a3e2c3be1802010106736563726574")
+	require.NoError(t, err)
+	e, err = decodeOutbox(store.U64(2), faulted)
+	require.NoError(t, err)
+	assert.Equal(t, kindGRPC, e.Kind)
+	assert.Equal(t, "bbank", e.To)
+	assert.Equal(t, "/upi.v1.RemitterService/ReqPay", e.Method)
+	assert.Equal(t, store.U64(4), e.TraceKey)
+	assert.Equal(t, "secret", string(e.Body))
+	assert.True(t, e.OwnBody)
+	assert.True(t, e.NotBefore.Equal(time.Unix(0, 1764583200000000123)))
+	assert.Equal(t, 2, e.FailSends)
+	assert.Equal(t, 1, e.LoseAcks)
+	assert.True(t, e.Duplicate)
+	assert.Equal(t, faulted, e.encode())
+}
+
+// An HTTP entry keeps its URL, headers and body, with or without faults.
+func TestOutboxEntryHTTPRoundTrip(t *testing.T) {
+	for _, e := range []outboxEntry{
+		{Seq: 1, Kind: kindHTTP, To: "http://127.0.0.1:8080/hook?x=1", Method: "POST", TraceKey: []byte("t"), OwnBody: true,
+			Body: []byte(`{"a":1}`), Header: map[string]string{"Content-Type": "application/json", "X-Sig": "abc"}},
+		{Seq: 2, Kind: kindHTTP, To: "https://m.example/h", Method: "POST", OwnBody: true, Body: []byte{},
+			Duplicate: true, LoseAcks: 2, NotBefore: time.Unix(0, 42)},
+	} {
+		got, err := decodeOutbox(store.U64(e.Seq), e.encode())
+		require.NoError(t, err)
+		assert.Equal(t, kindHTTP, got.Kind)
+		assert.Equal(t, e.To, got.To)
+		assert.Equal(t, e.Method, got.Method)
+		assert.Equal(t, string(e.TraceKey), string(got.TraceKey))
+		assert.Equal(t, string(e.Body), string(got.Body))
+		assert.NotNil(t, got.Body, "an HTTP entry's body is never fetched from the trace")
+		assert.True(t, got.OwnBody)
+		assert.Equal(t, len(e.Header), len(got.Header))
+		for k, v := range e.Header {
+			assert.Equal(t, v, got.Header[k])
+		}
+		assert.Equal(t, e.Duplicate, got.Duplicate)
+		assert.Equal(t, e.LoseAcks, got.LoseAcks)
+		assert.True(t, e.NotBefore.Equal(got.NotBefore))
+	}
+	// An HTTP entry without its header part is corrupt, as is an unknown kind.
+	e := outboxEntry{Kind: kindHTTP, To: "http://x/", Method: "POST", OwnBody: true, Body: []byte("b")}
+	v := e.encode()
+	_, err := decodeOutbox(store.U64(1), v[:len(v)-2])
+	assert.ErrorIs(t, err, errCorrupt)
+	e.Kind = 7
+	_, err = decodeOutbox(store.U64(1), e.encode())
+	assert.ErrorIs(t, err, errCorrupt)
 }
 
 // An ack whose lazy write did not commit (its commit failed: a full disk)

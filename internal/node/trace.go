@@ -92,6 +92,16 @@ func updateTrace(tx *store.Tx, key []byte, change func(*upiv1.TraceRecord)) erro
 	return tx.Put(store.Trace, key, encodeLog(rec, method, body))
 }
 
+// addTraceNote adds note to the record of the trace entry at key, unless it
+// has it already (an ack written again by ackLoop).
+func addTraceNote(tx *store.Tx, key []byte, note string) error {
+	return updateTrace(tx, key, func(rec *upiv1.TraceRecord) {
+		if !strings.Contains(rec.Note, note) {
+			rec.Note = strings.TrimPrefix(rec.Note+"; "+note, "; ")
+		}
+	})
+}
+
 // putTraceAck notes that the message of the trace entry at key was acked
 // at `at`, with the ack's err, in store.TraceAcks: a small entry appended
 // rather than the rewrite of the trace entry (its record and body).
