@@ -314,7 +314,10 @@ func TestAuditCleanAfterEveryFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ZA", r.ErrCode)
 	expired := n.collect("alice@alpha", "carol@beta", "2.00")
-	eventually(t, func() bool { return n.nodeTxn("npci", expired.TxnID).GetTransaction().GetErrCode() == "U69" }, "the collect expires")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		tx := n.nodeTxn("npci", expired.TxnID).GetTransaction()
+		assert.Equal(ct, "U69", tx.GetErrCode(), "the collect expires (now %s %s)", tx.GetStatus(), tx.GetErrCode())
+	}, 10*time.Second, 10*time.Millisecond)
 	waitQuiet(t, n)
 
 	res, out, err := n.audit()
