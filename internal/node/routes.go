@@ -157,7 +157,7 @@ func (t *Table) Validate(in *Inbound) error {
 		if t.serves(in.Method) {
 			return Refuse("%s is not supported by this %s yet", in.API, t.who)
 		}
-		return Refuse("%s is not a method this %s serves", in.Method, t.who)
+		return Refuse("this %s does not take %s: no method of the services it serves", t.who, in.Method)
 	}
 	if err := t.checkFrom(r, in); err != nil {
 		return err
