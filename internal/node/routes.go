@@ -232,8 +232,12 @@ func (t *Table) Acked(c *Ctx, a Acked) error {
 // Register registers every service of t on s: each unary method decodes
 // into its input type and goes to n.Receive, whose Ack it returns. So no
 // role writes a forwarder per method. The input types come from the
-// generated file descriptors, looked up once here.
+// generated file descriptors, looked up once here. n must be the node
+// the role is attached to.
 func Register(s *grpc.Server, t *Table, n *Node) {
+	if n == nil {
+		panic("node.Register: no node (call the role's Attach first)")
+	}
 	for _, sd := range t.services {
 		s.RegisterService(serviceFor(sd, n), nil)
 	}
