@@ -53,20 +53,19 @@ func Amount(m *upiv1.ReqPay) int64 {
 	return m.GetPayer().GetAmountPaise()
 }
 
-// Validate checks a BeneficiaryService message before it is stored: the
-// fields each request needs, without looking at state.
-func (b *Beneficiary) Validate(in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.BeneficiaryService_ReqPay_FullMethodName:
-		m, ok := in.Msg.(*upiv1.ReqPay)
-		if !ok {
-			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
-		}
-		return validateReqPay(m)
-	case upiv1.BeneficiaryService_ReqChkTxn_FullMethodName:
-		return validateChkTxn(in.Msg.GetTxn())
+// Routes are the BeneficiaryService requests (docs/FLOWS.md: CREDIT,
+// status checks), taken only from the switch: the fields each needs,
+// checked without looking at state, and the step that answers the switch.
+func (b *Beneficiary) Routes() []node.Route {
+	fromSwitch := []string{config.RoleSwitch}
+	return []node.Route{
+		{Method: upiv1.BeneficiaryService_ReqPay_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error { return validateReqPay(m) }),
+			Handle:   node.Handles(b.credit)},
+		{Method: upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, From: fromSwitch,
+			Validate: func(in *node.Inbound) error { return validateChkTxn(in.Msg.GetTxn()) },
+			Handle:   b.chkTxn},
 	}
-	return node.Refuse("BeneficiaryService has no method %s", in.Method)
 }
 
 func validateReqPay(m *upiv1.ReqPay) error {
@@ -100,22 +99,6 @@ func validateChkTxn(t *upiv1.Txn) error {
 		return node.Refuse("txn.org_txn_id %q is not 3 letters and 32 hex digits", id)
 	}
 	return nil
-}
-
-// Handle applies a BeneficiaryService message that passed Validate,
-// answering the sender (the switch).
-func (b *Beneficiary) Handle(c *node.Ctx, in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.BeneficiaryService_ReqPay_FullMethodName:
-		m, ok := in.Msg.(*upiv1.ReqPay)
-		if !ok {
-			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
-		}
-		return b.credit(c, in, m)
-	case upiv1.BeneficiaryService_ReqChkTxn_FullMethodName:
-		return b.chkTxn(c, in)
-	}
-	return b.Validate(in) // refuses everything else
 }
 
 // credit handles ReqPay CREDIT.

@@ -1,6 +1,7 @@
 package beneficiary_test
 
 import (
+	"google.golang.org/grpc"
 	"testing"
 	"time"
 
@@ -32,10 +33,14 @@ const (
 	reqChk  = upiv1.BeneficiaryService_ReqChkTxn_FullMethodName
 )
 
-// handler runs the beneficiary alone on a node.
-type handler struct{ *beneficiary.Beneficiary }
-
-func (handler) Fire(*node.Ctx, node.Timer) error { return nil }
+// newHandler runs the beneficiary alone on a node: its routes.
+func newHandler(net *config.Network, b *beneficiary.Beneficiary) *node.Table {
+	return node.NewTable(node.Routes{
+		Who: "bank", Services: []*grpc.ServiceDesc{&upiv1.BeneficiaryService_ServiceDesc},
+		Peers:  node.Directory{Network: net.Name, Roles: net.RolesByName(), Sole: config.RoleSwitch},
+		Routes: b.Routes(),
+	})
+}
 
 type fixture struct {
 	t     *testing.T
@@ -52,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	self, ok := net.NodeByName("bbank")
 	require.True(t, ok)
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, "bbank", handler{beneficiary.New(beneficiary.Config{Network: net, Self: self})}, rec)
+	n := nodetest.New(t, "bbank", newHandler(net, beneficiary.New(beneficiary.Config{Network: net, Self: self})), rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		if err := ledger.Open(c.Tx, ledger.Account{AcNum: settle, IFSC: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err

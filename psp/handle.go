@@ -5,6 +5,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -17,40 +18,85 @@ const (
 	codeRefused    = "U07" // validation error: the switch refused the ReqPay in its Ack
 )
 
-// Validate implements node.Validator: the stateless rules of every message
-// the switch sends a PSP.
-func (p *PSP) Validate(in *node.Inbound) error {
-	if in.From != p.switchName {
-		return node.Refuse("PSP %s takes network messages only from the switch %s, not from %q", p.name, p.switchName, in.From)
+// fromSwitch: a PSP takes network messages only from the switch.
+var fromSwitch = []string{config.RoleSwitch}
+
+// payRoutes are the pay and collect messages (docs/FLOWS.md, Pay and
+// Collect), with the stateless rules of each.
+func (p *PSP) payRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.PspService_ReqAuthDetails_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(p.validateReqAuthDetails),
+			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqAuthDetails) error {
+				if m.GetTxn().GetType() == upiv1.Txn_COLLECT {
+					return p.collectAuthDetails(c, m)
+				}
+				return p.payAuthDetails(c, m)
+			})},
+		{Method: upiv1.PspService_RespPay_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespPay) error { return needResult(in.API, m.GetResp()) }),
+			Handle:   node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.RespPay) error { return p.respPay(c, m) })},
+		{Method: upiv1.PspService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqTxnConfirmation) error { return needResult(in.API, m.GetResp()) }),
+			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
+				return p.reqTxnConfirmation(c, m)
+			})},
+		// What this PSP sends: a ReqPay the switch refuses ends here.
+		{Method: upiv1.SwitchService_ReqPay_FullMethodName, Refused: p.reqPayRefused},
 	}
-	switch m := in.Msg.(type) {
-	case *upiv1.ReqAuthDetails:
-		switch m.GetTxn().GetType() {
-		case upiv1.Txn_PAY:
-			if authAmount(m) <= 0 {
-				return node.Refuse("ReqAuthDetails PAY: payer.amount_paise must be greater than zero")
-			}
-			return p.checkOwnVPA("ReqAuthDetails PAY: payee.addr", m.GetPayee().GetAddr())
-		case upiv1.Txn_COLLECT:
-			if authAmount(m) <= 0 {
-				return node.Refuse("ReqAuthDetails COLLECT: payee.amount_paise must be greater than zero")
-			}
-			return p.checkOwnVPA("ReqAuthDetails COLLECT: payer.addr", m.GetPayer().GetAddr())
-		default:
-			return node.Refuse("ReqAuthDetails: txn.type is %s, want PAY or COLLECT", m.GetTxn().GetType())
+}
+
+// valAddRoutes are the payee look-up (docs/FLOWS.md, ValAdd).
+func (p *PSP) valAddRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.PspService_ReqValAdd_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqValAdd) error {
+				return p.checkOwnVPA("ReqValAdd: payee.addr", m.GetPayee().GetAddr())
+			}),
+			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqValAdd) error { return p.reqValAdd(c, m) })},
+		{Method: upiv1.PspService_RespValAdd_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespValAdd) error { return needResult(in.API, m.GetResp()) }),
+			Handle:   node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.RespValAdd) error { return p.respValAdd(c, m) })},
+	}
+}
+
+// hbtRoutes are the heartbeats both ways (docs/FLOWS.md, Heartbeat).
+func (p *PSP) hbtRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.PspService_ReqHbt_FullMethodName, From: fromSwitch,
+			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqHbt) error {
+				return c.Send(p.switchName, upiv1.SwitchService_RespHbt_FullMethodName, &upiv1.RespHbt{
+					Txn:  cloneTxn(m.GetTxn()),
+					Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+				})
+			})},
+		{Method: upiv1.PspService_RespHbt_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespHbt) error { return needResult(in.API, m.GetResp()) }),
+			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.RespHbt) error {
+				if m.GetResp().GetResult() == upiv1.Resp_SUCCESS {
+					return c.Tx.Put(store.Meta, []byte(metaLastHbt), []byte(c.Now().UTC().Format(timeFormat)))
+				}
+				return nil
+			})},
+	}
+}
+
+// validateReqAuthDetails: the amount, and the VPA this PSP resolves.
+func (p *PSP) validateReqAuthDetails(_ *node.Inbound, m *upiv1.ReqAuthDetails) error {
+	switch m.GetTxn().GetType() {
+	case upiv1.Txn_PAY:
+		if authAmount(m) <= 0 {
+			return node.Refuse("ReqAuthDetails PAY: payer.amount_paise must be greater than zero")
 		}
-	case *upiv1.ReqValAdd:
-		return p.checkOwnVPA("ReqValAdd: payee.addr", m.GetPayee().GetAddr())
-	case *upiv1.RespPay:
-		return needResult(in.API, m.GetResp())
-	case *upiv1.ReqTxnConfirmation:
-		return needResult(in.API, m.GetResp())
-	case *upiv1.RespValAdd:
-		return needResult(in.API, m.GetResp())
-	case *upiv1.RespHbt:
-		return needResult(in.API, m.GetResp())
+		return p.checkOwnVPA("ReqAuthDetails PAY: payee.addr", m.GetPayee().GetAddr())
+	case upiv1.Txn_COLLECT:
+		if authAmount(m) <= 0 {
+			return node.Refuse("ReqAuthDetails COLLECT: payee.amount_paise must be greater than zero")
+		}
+		return p.checkOwnVPA("ReqAuthDetails COLLECT: payer.addr", m.GetPayer().GetAddr())
+	default:
+		return node.Refuse("ReqAuthDetails: txn.type is %s, want PAY or COLLECT", m.GetTxn().GetType())
 	}
-	return nil
 }
 
 // checkOwnVPA refuses a VPA that is malformed or whose handle another PSP
@@ -79,44 +125,6 @@ func authAmount(m *upiv1.ReqAuthDetails) int64 {
 		return a
 	}
 	return m.GetPayee().GetAmountPaise()
-}
-
-// Handle implements node.Handler.
-func (p *PSP) Handle(c *node.Ctx, in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.PspService_ReqAuthDetails_FullMethodName:
-		m := in.Msg.(*upiv1.ReqAuthDetails)
-		if m.GetTxn().GetType() == upiv1.Txn_COLLECT {
-			return p.collectAuthDetails(c, m)
-		}
-		return p.payAuthDetails(c, m)
-	case upiv1.PspService_RespPay_FullMethodName:
-		return p.respPay(c, in.Msg.(*upiv1.RespPay))
-	case upiv1.PspService_ReqTxnConfirmation_FullMethodName:
-		return p.reqTxnConfirmation(c, in.Msg.(*upiv1.ReqTxnConfirmation))
-	case upiv1.PspService_ReqValAdd_FullMethodName:
-		return p.reqValAdd(c, in.Msg.(*upiv1.ReqValAdd))
-	case upiv1.PspService_RespValAdd_FullMethodName:
-		return p.respValAdd(c, in.Msg.(*upiv1.RespValAdd))
-	case upiv1.PspService_ReqHbt_FullMethodName:
-		m := in.Msg.(*upiv1.ReqHbt)
-		return c.Send(p.switchName, upiv1.SwitchService_RespHbt_FullMethodName, &upiv1.RespHbt{
-			Txn:  cloneTxn(m.GetTxn()),
-			Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
-		})
-	case upiv1.PspService_RespHbt_FullMethodName:
-		if in.Msg.(*upiv1.RespHbt).GetResp().GetResult() == upiv1.Resp_SUCCESS {
-			return c.Tx.Put(store.Meta, []byte(metaLastHbt), []byte(c.Now().UTC().Format(timeFormat)))
-		}
-		return nil
-	}
-	return node.Refuse("%s is not supported by this PSP yet", in.API)
-}
-
-// Fire implements node.Handler. The PSP sets no timers yet.
-func (p *PSP) Fire(_ *node.Ctx, t node.Timer) error {
-	p.log.Warn("unknown timer dropped", "timer", t.Name)
-	return nil
 }
 
 func cloneTxn(t *upiv1.Txn) *upiv1.Txn { return proto.Clone(t).(*upiv1.Txn) }
@@ -323,14 +331,12 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 
 var _ node.RefusalHandler = (*PSP)(nil)
 
-// Refused implements node.RefusalHandler: a ReqPay the switch refused in
+// reqPayRefused: a ReqPay the switch refused in
 // its Ack never became a transaction there, so no RespPay will come; the
 // payment ends FAILURE U07 (validation error) here, as a RespPay FAILURE
 // would end it, and the user is told. The trace shows the switch's reason.
-func (p *PSP) Refused(c *node.Ctx, r node.Refused) error {
-	if r.Method != upiv1.SwitchService_ReqPay_FullMethodName {
-		return nil // the switch's own timeouts cover the answers it refused
-	}
+// (The switch's own timeouts cover the answers it refuses.)
+func (p *PSP) reqPayRefused(c *node.Ctx, r node.Refused) error {
 	p.log.Warn("the switch refused a ReqPay", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
 	return p.respPay(c, &upiv1.RespPay{
 		Txn:  r.Msg.GetTxn(),

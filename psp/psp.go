@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -42,6 +43,7 @@ type Config struct {
 // (node.TxnInspector, node.HeartbeatReporter).
 type PSP struct {
 	upiv1.UnimplementedPspAppServiceServer
+	*node.Table
 
 	cfg    Config
 	log    *slog.Logger
@@ -79,6 +81,13 @@ func New(cfg Config) *PSP {
 	if tp := cfg.Network.TPAP(); tp != nil {
 		p.tpapName = tp.Name
 	}
+	p.Table = node.NewTable(node.Routes{
+		Who:      "PSP",
+		Log:      p.log,
+		Services: []*grpc.ServiceDesc{&upiv1.PspService_ServiceDesc},
+		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes()),
+	})
 	return p
 }
 
@@ -135,7 +144,7 @@ func (p *PSP) Seed() error {
 // Register registers PspService (for the switch) and PspAppService (for
 // the TPAP app) on s. Call it after Attach.
 func (p *PSP) Register(s *grpc.Server) {
-	upiv1.RegisterPspServiceServer(s, &netServer{n: p.n})
+	node.Register(s, p.Table, p.n)
 	upiv1.RegisterPspAppServiceServer(s, p)
 }
 
@@ -219,5 +228,4 @@ var (
 	_ node.TxnInspector         = (*PSP)(nil)
 	_ node.HeartbeatReporter    = (*PSP)(nil)
 	_ upiv1.PspAppServiceServer = (*PSP)(nil)
-	_ upiv1.PspServiceServer    = (*netServer)(nil)
 )

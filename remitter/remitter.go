@@ -209,22 +209,31 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 	return pc, err // ctx ended: not stored, the switch resends
 }
 
-// Validate checks a RemitterService message before it is stored: the
-// fields each request needs, without looking at state.
-func (r *Remitter) Validate(in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.RemitterService_ReqPay_FullMethodName:
-		m, ok := in.Msg.(*upiv1.ReqPay)
-		if !ok {
-			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
-		}
-		return validateReqPay(m)
-	case upiv1.RemitterService_ReqChkTxn_FullMethodName:
-		return validateChkTxn(in.Msg.GetTxn())
-	case upiv1.RemitterService_ReqMandate_FullMethodName, upiv1.RemitterService_ReqLiteSync_FullMethodName:
-		return node.Refuse("%s is not supported yet by this bank", in.API)
+// fromSwitch: a bank takes every request only from the switch.
+var fromSwitch = []string{config.RoleSwitch}
+
+// Routes are the RemitterService requests (docs/FLOWS.md: DEBIT,
+// REVERSAL, status checks): the fields each needs, checked without
+// looking at state, and the step that answers the sender (the switch).
+func (r *Remitter) Routes() []node.Route {
+	notYet := func(in *node.Inbound) error { return node.Refuse("%s is not supported yet by this bank", in.API) }
+	return []node.Route{
+		{Method: upiv1.RemitterService_ReqPay_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error { return validateReqPay(m) }),
+			Handle: node.Handles(func(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
+				if m.GetTxn().GetType() == upiv1.Txn_REVERSAL {
+					return r.reversal(c, in, m)
+				}
+				return r.debit(c, in, m)
+			})},
+		{Method: upiv1.RemitterService_ReqChkTxn_FullMethodName, From: fromSwitch,
+			Validate: func(in *node.Inbound) error { return validateChkTxn(in.Msg.GetTxn()) },
+			Handle:   r.chkTxn},
+		{Method: upiv1.RemitterService_ReqMandate_FullMethodName, From: fromSwitch,
+			Validate: notYet, Handle: func(_ *node.Ctx, in *node.Inbound) error { return notYet(in) }},
+		{Method: upiv1.RemitterService_ReqLiteSync_FullMethodName, From: fromSwitch,
+			Validate: notYet, Handle: func(_ *node.Ctx, in *node.Inbound) error { return notYet(in) }},
 	}
-	return node.Refuse("RemitterService has no method %s", in.Method)
 }
 
 func validateReqPay(m *upiv1.ReqPay) error {
@@ -267,25 +276,6 @@ func validateChkTxn(t *upiv1.Txn) error {
 		return node.Refuse("txn.org_txn_id %q is not 3 letters and 32 hex digits", id)
 	}
 	return nil
-}
-
-// Handle applies a RemitterService message that passed Validate, answering
-// the sender (the switch).
-func (r *Remitter) Handle(c *node.Ctx, in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.RemitterService_ReqPay_FullMethodName:
-		m, ok := in.Msg.(*upiv1.ReqPay)
-		if !ok {
-			return node.Refuse("%s carries %T, not ReqPay", in.Method, in.Msg)
-		}
-		if m.GetTxn().GetType() == upiv1.Txn_REVERSAL {
-			return r.reversal(c, in, m)
-		}
-		return r.debit(c, in, m)
-	case upiv1.RemitterService_ReqChkTxn_FullMethodName:
-		return r.chkTxn(c, in)
-	}
-	return r.Validate(in) // refuses everything else
 }
 
 // debit handles ReqPay DEBIT.

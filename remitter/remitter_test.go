@@ -1,6 +1,7 @@
 package remitter_test
 
 import (
+	"google.golang.org/grpc"
 	"testing"
 	"time"
 
@@ -33,10 +34,19 @@ const (
 	reqChk   = upiv1.RemitterService_ReqChkTxn_FullMethodName
 )
 
-// handler runs the remitter alone on a node.
-type handler struct{ *remitter.Remitter }
+// handler runs the remitter alone on a node: its routes, and its Prepare.
+type handler struct {
+	*node.Table
+	*remitter.Remitter
+}
 
-func (handler) Fire(*node.Ctx, node.Timer) error { return nil }
+func newHandler(net *config.Network, r *remitter.Remitter) handler {
+	return handler{node.NewTable(node.Routes{
+		Who: "bank", Services: []*grpc.ServiceDesc{&upiv1.RemitterService_ServiceDesc},
+		Peers:  node.Directory{Network: net.Name, Roles: net.RolesByName(), Sole: config.RoleSwitch},
+		Routes: r.Routes(),
+	}), r}
+}
 
 type fixture struct {
 	t     *testing.T
@@ -62,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, "abank", handler{remitter.New(remitter.Config{Network: net, Self: self})}, rec)
+	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self})), rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		if err := ledger.Open(c.Tx, ledger.Account{AcNum: settle, IFSC: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err

@@ -60,6 +60,28 @@ func send(c *node.Ctx, to, method string, m node.Message) (*exchange, error) {
 	return &exchange{To: to, MsgID: m.GetHead().GetMsgId(), Sent: c.Now()}, nil
 }
 
+// payRoutes are the pay and collect messages (docs/FLOWS.md, Pay and
+// Collect).
+func (s *Switch) payRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.SwitchService_ReqPay_FullMethodName, From: fromPSP,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqPay) error { return s.validateReqPay(in.From, m) }),
+			Handle:   node.Handles(s.reqPay)},
+		{Method: upiv1.SwitchService_RespAuthDetails_FullMethodName, From: fromPSP,
+			Validate: node.Validates(validateRespAuthDetails), Handle: node.Handles(s.respAuthDetails)},
+		{Method: upiv1.SwitchService_RespPay_FullMethodName, From: fromBank,
+			Validate: node.Validates(validateRespPay), Handle: node.Handles(s.respPay)},
+		{Method: upiv1.SwitchService_RespTxnConfirmation_FullMethodName, From: fromPSP,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespTxnConfirmation) error { return checkResp(in.API, m.GetResp()) }),
+			Handle:   node.Handles(s.respTxnConfirmation)},
+	}
+}
+
+// payTimers: a collect's expiry.
+func (s *Switch) payTimers() []node.TimerKind {
+	return []node.TimerKind{{Prefix: timerExpire, Fire: byTxn(s.expireCollect)}}
+}
+
 // reqPay starts a PAY or COLLECT: issue the RRN, route the counter-party's
 // handle, and ask its PSP for the auth details.
 func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {

@@ -3,6 +3,7 @@ package upiswitch
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -27,6 +28,7 @@ type Config struct {
 // Switch is the NPCI switch's handler. It implements node.Handler,
 // node.Validator and node.TxnInspector.
 type Switch struct {
+	*node.Table
 	net  *config.Network
 	self *config.Node
 	log  *slog.Logger
@@ -45,7 +47,16 @@ func New(cfg Config) *Switch {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Switch{net: cfg.Network, self: cfg.Self, log: log}
+	s := &Switch{net: cfg.Network, self: cfg.Self, log: log}
+	s.Table = node.NewTable(node.Routes{
+		Who:      "switch",
+		Log:      log,
+		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
+		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes()),
+		Timers:   slices.Concat(s.payTimers(), s.timeoutTimers()),
+	})
+	return s
 }
 
 // Attach gives the switch its node; call it once, before n.Start.
@@ -57,7 +68,7 @@ func (s *Switch) Seed() error { return nil }
 
 // Register registers SwitchService on srv.
 func (s *Switch) Register(srv *grpc.Server) {
-	upiv1.RegisterSwitchServiceServer(srv, &netServer{n: s.n})
+	node.Register(srv, s.Table, s.n)
 }
 
 // InspectTxn implements node.TxnInspector.
@@ -82,90 +93,11 @@ func (s *Switch) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error)
 
 const switchService = "/upi.v1.SwitchService/"
 
-// Validate implements node.Validator: the checks that need no state.
-func (s *Switch) Validate(in *node.Inbound) error {
-	if !strings.HasPrefix(in.Method, switchService) {
-		return node.Refuse("%s is not a SwitchService method", in.Method)
-	}
-	if err := s.validateResponses(in); err != nil { // limits.go
-		return err
-	}
-	switch in.Method {
-	case upiv1.SwitchService_ReqPay_FullMethodName:
-		if err := s.fromRole(in, config.RolePSP); err != nil {
-			return err
-		}
-		return s.validateReqPay(in.From, in.Msg.(*upiv1.ReqPay))
-	case upiv1.SwitchService_RespAuthDetails_FullMethodName:
-		if err := s.fromRole(in, config.RolePSP); err != nil {
-			return err
-		}
-		return checkResp(in.API, in.Msg.(*upiv1.RespAuthDetails).GetResp())
-	case upiv1.SwitchService_RespPay_FullMethodName:
-		if err := s.fromRole(in, config.RoleBank); err != nil {
-			return err
-		}
-		m := in.Msg.(*upiv1.RespPay)
-		switch t := m.GetTxn().GetType(); t {
-		case upiv1.Txn_DEBIT, upiv1.Txn_CREDIT, upiv1.Txn_REVERSAL:
-		default:
-			return node.Refuse("RespPay txn.type must be DEBIT, CREDIT or REVERSAL, not %s", t)
-		}
-		return checkResp(in.API, m.GetResp())
-	case upiv1.SwitchService_RespChkTxn_FullMethodName:
-		if err := s.fromRole(in, config.RoleBank); err != nil {
-			return err
-		}
-		m := in.Msg.(*upiv1.RespChkTxn)
-		if t := m.GetTxn().GetType(); t != upiv1.Txn_CHK_STATUS {
-			return node.Refuse("RespChkTxn txn.type must be CHK_STATUS, not %s", t)
-		}
-		return checkResp(in.API, m.GetResp())
-	case upiv1.SwitchService_RespTxnConfirmation_FullMethodName:
-		return s.fromRole(in, config.RolePSP)
-	case upiv1.SwitchService_ReqValAdd_FullMethodName:
-		if err := s.fromRole(in, config.RolePSP); err != nil {
-			return err
-		}
-		m := in.Msg.(*upiv1.ReqValAdd)
-		if t := m.GetTxn().GetType(); t != upiv1.Txn_VAL_ADD {
-			return node.Refuse("ReqValAdd txn.type must be VAL_ADD, not %s", t)
-		}
-		if err := ids.ValidateVPA(m.GetPayer().GetAddr()); err != nil {
-			return node.Refuse("payer.addr (the requester): %v", err)
-		}
-		if err := ids.ValidateVPA(m.GetPayee().GetAddr()); err != nil {
-			return node.Refuse("payee.addr: %v", err)
-		}
-		return nil
-	case upiv1.SwitchService_RespValAdd_FullMethodName:
-		if err := s.fromRole(in, config.RolePSP); err != nil {
-			return err
-		}
-		return checkResp(in.API, in.Msg.(*upiv1.RespValAdd).GetResp())
-	case upiv1.SwitchService_ReqHbt_FullMethodName:
-		if err := s.fromRole(in, config.RolePSP); err != nil {
-			return err
-		}
-		if t := in.Msg.GetTxn().GetType(); t != upiv1.Txn_HBT {
-			return node.Refuse("ReqHbt txn.type must be HBT, not %s", t)
-		}
-		return nil
-	}
-	return node.Refuse("%s is not supported by this switch yet", in.API)
-}
-
-// fromRole checks that the sender is a node of the network with role.
-func (s *Switch) fromRole(in *node.Inbound, role string) error {
-	nd, ok := s.net.NodeByName(in.From)
-	if !ok {
-		return node.Refuse("%s from %q: not a node of network %q", in.API, in.From, s.net.Name)
-	}
-	if nd.Role != role {
-		return node.Refuse("%s from %s: only a %s node sends it to the switch, and %s is a %s", in.API, in.From, role, in.From, nd.Role)
-	}
-	return nil
-}
+// The roles the switch takes messages from.
+var (
+	fromPSP  = []string{config.RolePSP}
+	fromBank = []string{config.RoleBank}
+)
 
 // checkResp checks the resp block of a response.
 func checkResp(api string, r *upiv1.Resp) error {
@@ -257,55 +189,20 @@ func hasPIN(p *upiv1.Party) bool {
 	return false
 }
 
-// Handle implements node.Handler.
-func (s *Switch) Handle(c *node.Ctx, in *node.Inbound) error {
-	switch in.Method {
-	case upiv1.SwitchService_ReqPay_FullMethodName:
-		return s.reqPay(c, in, in.Msg.(*upiv1.ReqPay))
-	case upiv1.SwitchService_RespAuthDetails_FullMethodName:
-		return s.respAuthDetails(c, in, in.Msg.(*upiv1.RespAuthDetails))
-	case upiv1.SwitchService_RespPay_FullMethodName:
-		return s.respPay(c, in, in.Msg.(*upiv1.RespPay))
-	case upiv1.SwitchService_RespChkTxn_FullMethodName:
-		return s.respChkTxn(c, in, in.Msg.(*upiv1.RespChkTxn))
-	case upiv1.SwitchService_RespTxnConfirmation_FullMethodName:
-		return s.respTxnConfirmation(c, in, in.Msg.(*upiv1.RespTxnConfirmation))
-	case upiv1.SwitchService_ReqValAdd_FullMethodName:
-		return s.reqValAdd(c, in, in.Msg.(*upiv1.ReqValAdd))
-	case upiv1.SwitchService_RespValAdd_FullMethodName:
-		return s.respValAdd(c, in, in.Msg.(*upiv1.RespValAdd))
-	case upiv1.SwitchService_ReqHbt_FullMethodName:
-		return s.reqHbt(c, in, in.Msg.(*upiv1.ReqHbt))
-	}
-	return node.Refuse("%s is not supported by this switch yet", in.API)
-}
-
 // Timer names are "<kind>:<txn id>": the collect expiry here, the response
 // timeouts in timeouts.go.
 const timerExpire = "expire"
 
 func timerName(kind, txnID string) string { return kind + ":" + txnID }
 
-// Fire implements node.Handler.
-func (s *Switch) Fire(c *node.Ctx, t node.Timer) error {
-	kind, txnID, ok := strings.Cut(t.Name, ":")
-	if !ok {
-		return fmt.Errorf("timer %q: want kind:txn", t.Name)
+// byTxn adapts a timer step over the txn id (the name after "kind:") to
+// node.TimerKind.Fire.
+func byTxn(f func(c *node.Ctx, txnID string) error) func(*node.Ctx, node.Timer) error {
+	return func(c *node.Ctx, t node.Timer) error {
+		_, txnID, ok := strings.Cut(t.Name, ":")
+		if !ok {
+			return fmt.Errorf("timer %q: want kind:txn", t.Name)
+		}
+		return f(c, txnID)
 	}
-	switch kind {
-	case timerExpire:
-		return s.expireCollect(c, txnID)
-	case timerAuth:
-		return s.authTimedOut(c, txnID)
-	case timerDebit:
-		return s.debitTimedOut(c, txnID)
-	case timerCredit:
-		return s.creditTimedOut(c, txnID)
-	case timerCheck:
-		return s.checkDue(c, txnID)
-	case timerReversal:
-		return s.reversalTimedOut(c, txnID)
-	}
-	s.log.Warn("unknown timer ignored", "timer", t.Name)
-	return nil
 }

@@ -36,6 +36,25 @@ const (
 // timerKinds are every timer a pay or collect may have; finish cancels them.
 var timerKinds = []string{timerExpire, timerAuth, timerDebit, timerCredit, timerCheck, timerReversal}
 
+// timeoutRoutes: the answers to status checks.
+func (s *Switch) timeoutRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.SwitchService_RespChkTxn_FullMethodName, From: fromBank,
+			Validate: node.Validates(validateRespChkTxn), Handle: node.Handles(s.respChkTxn)},
+	}
+}
+
+// timeoutTimers: the response timeouts.
+func (s *Switch) timeoutTimers() []node.TimerKind {
+	return []node.TimerKind{
+		{Prefix: timerAuth, Fire: byTxn(s.authTimedOut)},
+		{Prefix: timerDebit, Fire: byTxn(s.debitTimedOut)},
+		{Prefix: timerCredit, Fire: byTxn(s.creditTimedOut)},
+		{Prefix: timerCheck, Fire: byTxn(s.checkDue)},
+		{Prefix: timerReversal, Fire: byTxn(s.reversalTimedOut)},
+	}
+}
+
 const (
 	// maxChecks is how many ReqChkTxn a DEEMED transaction gets every
 	// Timeouts.CheckStatus; later ones back off (checkInterval).

@@ -7,6 +7,19 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
+// valAddRoutes are the payee look-up and the heartbeat.
+func (s *Switch) valAddRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.SwitchService_ReqValAdd_FullMethodName, From: fromPSP,
+			Validate: node.Validates(validateReqValAdd), Handle: node.Handles(s.reqValAdd)},
+		{Method: upiv1.SwitchService_RespValAdd_FullMethodName, From: fromPSP,
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespValAdd) error { return checkResp(in.API, m.GetResp()) }),
+			Handle:   node.Handles(s.respValAdd)},
+		{Method: upiv1.SwitchService_ReqHbt_FullMethodName, From: fromPSP,
+			Validate: node.Validates(validateReqHbt), Handle: node.Handles(s.reqHbt)},
+	}
+}
+
 // reqValAdd forwards a payee look-up to the payee's PSP, or answers it
 // with U29 when no PSP owns the handle.
 func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) error {

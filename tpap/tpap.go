@@ -33,6 +33,7 @@ type Config struct {
 // people and scripts that use it.
 type TPAP struct {
 	upiv1.UnimplementedTpapAppServiceServer
+	*node.Table
 
 	cfg Config
 	log *slog.Logger
@@ -52,7 +53,15 @@ func New(cfg Config) *TPAP {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TPAP{cfg: cfg, log: log}
+	x := &TPAP{cfg: cfg, log: log}
+	x.Table = node.NewTable(node.Routes{
+		Who:      "TPAP",
+		Log:      log,
+		Services: []*grpc.ServiceDesc{&upiv1.TpapService_ServiceDesc},
+		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
+		Routes:   x.notifyRoutes(),
+	})
+	return x
 }
 
 // Attach gives the TPAP the node it runs on. Call it once, after node.New
@@ -66,28 +75,22 @@ func (x *TPAP) Seed() error { return nil }
 // Register registers TpapService (the network side) and TpapAppService (the
 // app API) on s.
 func (x *TPAP) Register(s *grpc.Server) {
-	upiv1.RegisterTpapServiceServer(s, &netServer{x: x})
+	node.Register(s, x.Table, x.n)
 	upiv1.RegisterTpapAppServiceServer(s, x)
 }
 
-// netServer is TpapService: every notification goes into the node's inbox.
-type netServer struct {
-	upiv1.UnimplementedTpapServiceServer
-	x *TPAP
-}
-
-func (s *netServer) Notify(ctx context.Context, m *upiv1.Notification) (*upiv1.Ack, error) {
-	return s.x.n.Receive(ctx, upiv1.TpapService_Notify_FullMethodName, m)
-}
-
-// Validate implements node.Validator: a notification needs a known kind, a
-// valid user_addr whose handle belongs to the sending PSP, and, for
-// TXN_STATUS, the outcome in resp.result.
-func (x *TPAP) Validate(in *node.Inbound) error {
-	m, ok := in.Msg.(*upiv1.Notification)
-	if !ok {
-		return node.Refuse("%s is not served by the TPAP", in.Method)
+// notifyRoutes: the notifications PSPs send (docs/FLOWS.md, Notify).
+func (x *TPAP) notifyRoutes() []node.Route {
+	return []node.Route{
+		{Method: upiv1.TpapService_Notify_FullMethodName, From: []string{config.RolePSP},
+			Validate: node.Validates(x.validateNotify), Handle: node.Handles(x.notify)},
 	}
+}
+
+// validateNotify: a notification needs a known kind, a valid user_addr
+// whose handle belongs to the sending PSP, and, for TXN_STATUS, the
+// outcome in resp.result.
+func (x *TPAP) validateNotify(in *node.Inbound, m *upiv1.Notification) error {
 	if _, known := upiv1.Notification_Kind_name[int32(m.GetKind())]; !known || m.GetKind() == upiv1.Notification_KIND_UNSPECIFIED {
 		return node.Refuse("kind is required (TXN_STATUS, COLLECT_REQUEST, ...)")
 	}
@@ -107,13 +110,9 @@ func (x *TPAP) Validate(in *node.Inbound) error {
 	return nil
 }
 
-// Handle implements node.Handler: it stores the notification for its user
-// and applies it to the app's record of the transaction.
-func (x *TPAP) Handle(c *node.Ctx, in *node.Inbound) error {
-	m, ok := in.Msg.(*upiv1.Notification)
-	if !ok {
-		return node.Refuse("%s is not served by the TPAP", in.Method)
-	}
+// notify stores the notification for its user and applies it to the
+// app's record of the transaction.
+func (x *TPAP) notify(c *node.Ctx, in *node.Inbound, m *upiv1.Notification) error {
 	said := recordFromNotification(m, in.From, c.Now(), x.cfg.Network.Timeouts.CollectExpiryMax)
 
 	var rec txnRecord
@@ -183,12 +182,6 @@ func (x *TPAP) storeNotification(c *node.Ctx, m *upiv1.Notification, from string
 	}
 	nr := notifRecord{Kind: m.GetKind().String(), TS: c.Now(), From: from, Txn: t}
 	return c.Tx.PutRecord(store.Notifications, string(notifKey(m.GetUserAddr(), seq)), &nr)
-}
-
-// Fire implements node.Handler. The TPAP sets no timers.
-func (x *TPAP) Fire(_ *node.Ctx, t node.Timer) error {
-	x.log.Warn("unexpected timer", "name", t.Name)
-	return nil
 }
 
 // InspectTxn implements node.TxnInspector. The state is the status, or

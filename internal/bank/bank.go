@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ type Config struct {
 // Bank is the bank node role. It implements node.Handler, node.Validator,
 // node.TxnInspector and node.Accounts.
 type Bank struct {
+	*node.Table
 	net  *config.Network
 	self *config.Node
 	log  *slog.Logger
@@ -72,6 +74,15 @@ func New(cfg Config) *Bank {
 		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
 	}
 	b.rem = remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log, Now: b.now})
+	b.Table = node.NewTable(node.Routes{
+		Who: "bank",
+		Log: log,
+		Services: []*grpc.ServiceDesc{
+			&upiv1.RemitterService_ServiceDesc, &upiv1.BeneficiaryService_ServiceDesc,
+		},
+		Peers:  node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
+		Routes: slices.Concat(b.rem.Routes(), b.ben.Routes()),
+	})
 	return b
 }
 
@@ -291,22 +302,6 @@ func service(method string) string {
 	return s
 }
 
-// Validate implements node.Validator: only the switch may send to a bank,
-// and only RemitterService and BeneficiaryService requests with the fields
-// each needs.
-func (b *Bank) Validate(in *node.Inbound) error {
-	if sw := b.net.Switch(); sw != nil && in.From != sw.Name {
-		return node.Refuse("bank %s takes requests only from the switch %s, not from %q", b.self.Name, sw.Name, in.From)
-	}
-	switch service(in.Method) {
-	case upiv1.RemitterService_ServiceDesc.ServiceName:
-		return b.rem.Validate(in)
-	case upiv1.BeneficiaryService_ServiceDesc.ServiceName:
-		return b.ben.Validate(in)
-	}
-	return node.Refuse("bank %s does not take %s", b.self.Name, in.Method)
-}
-
 // Prepare implements node.Preparer: the remitter checks a DEBIT's PIN
 // against its hash before the step.
 func (b *Bank) Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *node.Inbound) (any, error) {
@@ -316,28 +311,9 @@ func (b *Bank) Prepare(ctx context.Context, view func(func(*store.Tx) error) err
 	return nil, nil
 }
 
-// Handle implements node.Handler: RemitterService messages go to the
-// remitter, BeneficiaryService messages to the beneficiary.
-func (b *Bank) Handle(c *node.Ctx, in *node.Inbound) error {
-	switch service(in.Method) {
-	case upiv1.RemitterService_ServiceDesc.ServiceName:
-		return b.rem.Handle(c, in)
-	case upiv1.BeneficiaryService_ServiceDesc.ServiceName:
-		return b.ben.Handle(c, in)
-	}
-	return node.Refuse("bank %s does not take %s", b.self.Name, in.Method)
-}
-
-// Fire implements node.Handler. A bank sets no timers; one found is dropped.
-func (b *Bank) Fire(_ *node.Ctx, t node.Timer) error {
-	b.log.Warn("bank has no timers; dropping", "timer", t.Name)
-	return nil
-}
-
 // Register registers RemitterService and BeneficiaryService on s.
 func (b *Bank) Register(s *grpc.Server) {
-	upiv1.RegisterRemitterServiceServer(s, remitterServer{b: b})
-	upiv1.RegisterBeneficiaryServiceServer(s, beneficiaryServer{b: b})
+	node.Register(s, b.Table, b.n)
 }
 
 // view runs fn on the node's state.
@@ -346,47 +322,6 @@ func (b *Bank) view(fn func(tx *store.Tx) error) error {
 		return status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
 	}
 	return b.n.View(fn)
-}
-
-func (b *Bank) receive(ctx context.Context, method string, m node.Message) (*upiv1.Ack, error) {
-	if b.n == nil {
-		return nil, status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
-	}
-	return b.n.Receive(ctx, method, m)
-}
-
-type remitterServer struct {
-	upiv1.UnimplementedRemitterServiceServer
-	b *Bank
-}
-
-func (s remitterServer) ReqPay(ctx context.Context, m *upiv1.ReqPay) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.RemitterService_ReqPay_FullMethodName, m)
-}
-
-func (s remitterServer) ReqChkTxn(ctx context.Context, m *upiv1.ReqChkTxn) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.RemitterService_ReqChkTxn_FullMethodName, m)
-}
-
-func (s remitterServer) ReqMandate(ctx context.Context, m *upiv1.ReqMandate) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.RemitterService_ReqMandate_FullMethodName, m)
-}
-
-func (s remitterServer) ReqLiteSync(ctx context.Context, m *upiv1.ReqLiteSync) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.RemitterService_ReqLiteSync_FullMethodName, m)
-}
-
-type beneficiaryServer struct {
-	upiv1.UnimplementedBeneficiaryServiceServer
-	b *Bank
-}
-
-func (s beneficiaryServer) ReqPay(ctx context.Context, m *upiv1.ReqPay) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.BeneficiaryService_ReqPay_FullMethodName, m)
-}
-
-func (s beneficiaryServer) ReqChkTxn(ctx context.Context, m *upiv1.ReqChkTxn) (*upiv1.Ack, error) {
-	return s.b.receive(ctx, upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, m)
 }
 
 // Balance implements node.Accounts: the balance of the account linked to

@@ -43,20 +43,38 @@ type Role interface {
 	Register(s *grpc.Server)
 }
 
+// gatewayReg registers one app-facing service on the REST gateway.
+type gatewayReg = func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+
+// roleKinds are the roles a node may have: how to build each, and the
+// app-facing services its gateway serves as REST beside AdminService. A
+// role's network messages are its own route table (node.Routes).
+var roleKinds = map[string]struct {
+	build func(n *config.Network, self *config.Node, log *slog.Logger, psp func(string) (upiv1.PspAppServiceClient, error)) Role
+	rest  []gatewayReg
+}{
+	config.RoleSwitch: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
+		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log})
+	}},
+	config.RolePSP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
+		return psp.New(psp.Config{Network: n, Self: self, Logger: log})
+	}, rest: []gatewayReg{upiv1.RegisterPspAppServiceHandler}},
+	config.RoleBank: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
+		return bank.New(bank.Config{Network: n, Self: self, Logger: log})
+	}},
+	config.RoleTPAP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, pspClient func(string) (upiv1.PspAppServiceClient, error)) Role {
+		return tpap.New(tpap.Config{Network: n, Self: self, Logger: log, PSP: pspClient})
+	}, rest: []gatewayReg{upiv1.RegisterTpapAppServiceHandler}},
+}
+
 // NewRole builds the role of node self of network n: the switch, a PSP, a
 // bank or the TPAP, which reaches the PSPs' app API through pspClient.
 func NewRole(n *config.Network, self *config.Node, log *slog.Logger, pspClient func(pspNode string) (upiv1.PspAppServiceClient, error)) (Role, error) {
-	switch self.Role {
-	case config.RoleSwitch:
-		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log}), nil
-	case config.RolePSP:
-		return psp.New(psp.Config{Network: n, Self: self, Logger: log}), nil
-	case config.RoleBank:
-		return bank.New(bank.Config{Network: n, Self: self, Logger: log}), nil
-	case config.RoleTPAP:
-		return tpap.New(tpap.Config{Network: n, Self: self, Logger: log, PSP: pspClient}), nil
+	k, ok := roleKinds[self.Role]
+	if !ok {
+		return nil, fmt.Errorf("node %s: unknown role %q", self.Name, self.Role)
 	}
-	return nil, fmt.Errorf("node %s: unknown role %q", self.Name, self.Role)
+	return k.build(n, self, log, pspClient), nil
 }
 
 // runner is implemented by roles with background work.
@@ -266,13 +284,7 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 	r.gwConn = conn
 	mux := gateway.NewMux()
 	ctx := context.Background()
-	regs := []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{upiv1.RegisterAdminServiceHandler}
-	switch role {
-	case config.RoleTPAP:
-		regs = append(regs, upiv1.RegisterTpapAppServiceHandler)
-	case config.RolePSP:
-		regs = append(regs, upiv1.RegisterPspAppServiceHandler)
-	}
+	regs := append([]gatewayReg{upiv1.RegisterAdminServiceHandler}, roleKinds[role].rest...)
 	for _, reg := range regs {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -563,3 +563,12 @@ func (n *Network) Clone() *Network {
 	c.HTTP.AllowedHosts = slices.Clone(n.HTTP.AllowedHosts)
 	return &c
 }
+
+// RolesByName is each node's role by its name.
+func (n *Network) RolesByName() map[string]string {
+	m := make(map[string]string, len(n.Nodes))
+	for _, nd := range n.Nodes {
+		m[nd.Name] = nd.Role
+	}
+	return m
+}

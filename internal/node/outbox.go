@@ -275,14 +275,14 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 		if ack.GetErr() != "" {
 			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
 		}
-		if rh, ok := n.h.(RefusalHandler); ok && ack.GetErr() != "" {
-			if err := n.refused(rh, *e, ack); err != nil {
+		if step := n.ackStep(e.Method, ack); step != nil {
+			if err := n.ackedStep(*e, ack, step); err != nil {
 				if n.ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 					return true // stopping: e is still in the outbox for the next start
 				}
 				// Send it again: the receiver answers from its inbox
 				// with the same refusal, and Refused runs again.
-				n.log.Error("refusal step failed; will send again and retry it", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
+				n.log.Error("ack step failed; will send again and retry it", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
 				return false
 			}
 		} else {
@@ -433,17 +433,44 @@ func (n *Node) ackLoop() {
 	}
 }
 
-// refused runs the handler's Refused for e, refused in ack, in the same
-// step that removes e from the outbox. When the step fails (a full disk, or
-// Refused's own error) e stays in the outbox and the caller retries; a
+// ackStep is the step the handler runs when the receiver answers a
+// message of method with ack (RefusalHandler, AckHandler), or nil when
+// the ack is only recorded.
+func (n *Node) ackStep(method string, ack *upiv1.Ack) func(c *Ctx, to, api string, msg Message) error {
+	if ack.GetErr() != "" {
+		if rh, ok := n.h.(RefusalHandler); ok {
+			return func(c *Ctx, to, api string, msg Message) error {
+				return rh.Refused(c, Refused{To: to, Method: method, API: api, Msg: msg, TxnID: msg.GetTxn().GetId(), Reason: ack.GetErr()})
+			}
+		}
+		return nil
+	}
+	if ah, ok := n.h.(AckHandler); ok && ah.WantsAck(method) {
+		return func(c *Ctx, to, api string, msg Message) error {
+			return ah.Acked(c, Acked{To: to, Method: method, API: api, Msg: msg, Ack: ack})
+		}
+	}
+	return nil
+}
+
+// ackedStep runs step for e, answered with ack, in the same step that
+// removes e from the outbox. When the step fails (a full disk, or the
+// handler's own error) e stays in the outbox and the caller retries; a
 // message that does not decode is only logged, and its ack recorded.
-func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
+//
+// An HTTP delivery has no message to decode: its refusal goes to
+// refusedHTTP, and its positive ack has no step (no route names "POST").
+func (n *Node) ackedStep(e outboxEntry, ack *upiv1.Ack, step func(c *Ctx, to, api string, msg Message) error) error {
 	if e.Kind == kindHTTP {
-		return n.refusedHTTP(rh, e, ack)
+		if rh, ok := n.h.(RefusalHandler); ok && ack.GetErr() != "" {
+			return n.refusedHTTP(rh, e, ack)
+		}
+		n.recordAck(e, ack)
+		return nil
 	}
 	msg, err := DecodeFor(e.Method, e.Body)
 	if err != nil {
-		n.log.Error("refused message does not decode", "method", e.Method, "err", err)
+		n.log.Error("acked message does not decode", "method", e.Method, "err", err)
 		n.recordAck(e, ack)
 		return nil
 	}
@@ -456,7 +483,7 @@ func (n *Node) refused(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
 			return err
 		}
 		api := e.Method[strings.LastIndexByte(e.Method, '/')+1:]
-		return rh.Refused(c, Refused{To: e.To, Method: e.Method, API: api, Msg: msg, TxnID: msg.GetTxn().GetId(), Reason: ack.GetErr()})
+		return step(c, e.To, api, msg)
 	})
 }
 
