@@ -412,7 +412,7 @@ func (s *sim) readOutcome(ctx context.Context, res *flowResult) {
 	res.status, res.errCode = r.GetTransaction().GetStatus(), r.GetTransaction().GetErrCode()
 }
 
-// check checks the invariants (DESIGN §7) on the settled network.
+// check checks the invariants (ARCHITECTURE.md, "Invariants") on the settled network.
 func (s *sim) check(ctx context.Context) {
 	s.byTxn = map[string]*flowPlan{}
 	for i, res := range s.res {
