@@ -15,11 +15,11 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
-	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/upi"
 )
 
-// Kinds of audit violation (DESIGN §7).
+// Kinds of audit violation (ARCHITECTURE.md, "Invariants").
 const (
 	// ViolationConservation: a bank's total is not its opening total (or
 	// the bank did not record one, so it cannot be checked), or across the
@@ -102,7 +102,7 @@ type AuditOptions struct {
 	Output Output
 }
 
-// Audit checks a running network against the invariants of DESIGN §7:
+// Audit checks a running network against the invariants of ARCHITECTURE.md ("Invariants"):
 // conservation of money at every bank and across the network, no negative
 // customer balance, every posting a leg the switch sent, every payment's
 // final status at the switch agreed by both PSPs and the app and closed at
@@ -178,8 +178,8 @@ func (r AuditResult) print(w io.Writer) error {
 	}
 	err := printFields(w,
 		"ok", ok,
-		"total", fmt.Sprintf("%s (%d paise; opening %s)", ids.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, ids.FormatRupeesIndian(r.OpeningTotalPaise)),
-		"settlement", fmt.Sprintf("%s (money in flight %s)", ids.FormatRupeesIndian(r.SettlementPaise), ids.FormatRupeesIndian(r.MoneyInFlightPaise)),
+		"total", fmt.Sprintf("%s (%d paise; opening %s)", upi.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, upi.FormatRupeesIndian(r.OpeningTotalPaise)),
+		"settlement", fmt.Sprintf("%s (money in flight %s)", upi.FormatRupeesIndian(r.SettlementPaise), upi.FormatRupeesIndian(r.MoneyInFlightPaise)),
 		"transactions", fmt.Sprint(r.Transactions),
 		"non_terminal", fmt.Sprint(r.NonTerminal),
 		"in_flight", fmt.Sprint(r.InFlight),
@@ -435,13 +435,13 @@ func (a *auditor) money() {
 			sum += ac.GetBalancePaise()
 			if ac.GetBalancePaise() < 0 && ac.GetKind() != string(ledger.KindSettlement) {
 				a.add(ViolationNegativeBalance, "", b.name, "%s account %s (%s) at %s holds %s",
-					strings.ToLower(ac.GetKind()), ac.GetAcNum(), orDash(ac.GetVpa()), b.name, ids.FormatRupeesIndian(ac.GetBalancePaise()))
+					strings.ToLower(ac.GetKind()), ac.GetAcNum(), orDash(ac.GetVpa()), b.name, upi.FormatRupeesIndian(ac.GetBalancePaise()))
 			}
 		}
 		a.res.TotalPaise += sum
 		if b.opening == nil {
 			a.add(ViolationConservation, "", b.name, "bank %s recorded no opening total (seeded by an older upisim after money moved), so its total %s cannot be checked",
-				b.name, ids.FormatRupeesIndian(sum))
+				b.name, upi.FormatRupeesIndian(sum))
 			continue
 		}
 		a.res.OpeningTotalPaise += *b.opening
@@ -451,7 +451,7 @@ func (a *auditor) money() {
 				what, d = "vanished", -d
 			}
 			a.add(ViolationConservation, "", b.name, "bank %s holds %s, opened with %s: %s (%d paise) %s",
-				b.name, ids.FormatRupeesIndian(sum), ids.FormatRupeesIndian(*b.opening), ids.FormatRupeesIndian(d), d, what)
+				b.name, upi.FormatRupeesIndian(sum), upi.FormatRupeesIndian(*b.opening), upi.FormatRupeesIndian(d), d, what)
 		}
 	}
 }
@@ -464,7 +464,7 @@ func (a *auditor) txn(t *upiv1.TxnSummary) {
 	}
 	a.res.Transactions++
 	id := t.GetTxnId()
-	final := t.GetStatus() == upiv1.Resp_SUCCESS || t.GetStatus() == upiv1.Resp_FAILURE
+	final := upi.Final(t.GetStatus())
 	if !final {
 		a.res.NonTerminal++
 		since := t.GetCreated().AsTime()
@@ -557,7 +557,7 @@ func (a *auditor) pspAgrees(t *upiv1.TxnSummary, role, psp string) (late bool) {
 	id, want := t.GetTxnId(), t.GetStatus()
 	p := a.txns[psp][id]
 	got := p.GetStatus()
-	if got == upiv1.Resp_SUCCESS || got == upiv1.Resp_FAILURE {
+	if upi.Final(got) {
 		if got != want {
 			a.add(ViolationDisagreement, id, psp, "%s is %s at the switch, but %s PSP %s says %s", describe(t), outcome(want, t.GetErrCode()), role, psp, outcome(got, p.GetErrCode()))
 		}
@@ -587,7 +587,7 @@ func (a *auditor) appAgrees(t *upiv1.TxnSummary, app string) (late bool) {
 		return false
 	}
 	got := r.GetStatus()
-	if isFinal(got) {
+	if upi.Final(got) {
 		if got != want {
 			a.add(ViolationDisagreement, id, app, "%s is %s at the switch, but the app at %s shows its users %s", describe(t), outcome(want, t.GetErrCode()), app, outcome(got, r.GetErrCode()))
 		}
@@ -625,7 +625,7 @@ func (a *auditor) orphans(known map[string]bool) {
 
 // describe names a transaction in a violation: "PAY of ₹10.00 from a@x to b@y".
 func describe(t *upiv1.TxnSummary) string {
-	return fmt.Sprintf("%s of %s from %s to %s", t.GetType(), ids.FormatRupeesIndian(t.GetAmountPaise()), orDash(t.GetPayerVpa()), orDash(t.GetPayeeVpa()))
+	return fmt.Sprintf("%s of %s from %s to %s", t.GetType(), upi.FormatRupeesIndian(t.GetAmountPaise()), orDash(t.GetPayerVpa()), orDash(t.GetPayeeVpa()))
 }
 
 func outcome(r upiv1.Resp_Result, errCode string) string {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // The checks of money across the network, and of every record the switch
@@ -59,7 +59,7 @@ func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 		}
 		return ac
 	}
-	what := fmt.Sprintf("bank %s posted %s %s from %s to %s", bank, p.GetRef(), ids.FormatRupeesIndian(p.GetAmountPaise()), acct(p.GetFromAcNum()), acct(p.GetToAcNum()))
+	what := fmt.Sprintf("bank %s posted %s %s from %s to %s", bank, p.GetRef(), upi.FormatRupeesIndian(p.GetAmountPaise()), acct(p.GetFromAcNum()), acct(p.GetToAcNum()))
 	legName, id, ok := strings.Cut(p.GetRef(), ":")
 	typ := upiv1.Txn_Type(upiv1.Txn_Type_value[legName])
 	switch {
@@ -93,7 +93,7 @@ func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 		okFrom, okTo = settlement[p.GetFromAcNum()], p.GetToAcNum() == leg.GetAcNum()
 	}
 	if !okFrom || !okTo || p.GetAmountPaise() != leg.GetAmountPaise() {
-		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, ids.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
+		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, upi.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
 		// It is still that leg: count what the switch asked it to move,
 		// so conservation names the difference in money.
 	}
@@ -156,7 +156,7 @@ func (a *auditor) conservation() {
 			what, d = "less", -d
 		}
 		a.add(ViolationConservation, "", "", "customers hold %s (%d paise) %s than the transfers the switch asked for explain: the banks' settlement accounts sum to %s, and %s is debited and not yet credited or reversed",
-			ids.FormatRupeesIndian(d), d, what, ids.FormatRupeesIndian(settled), ids.FormatRupeesIndian(inFlight))
+			upi.FormatRupeesIndian(d), d, what, upi.FormatRupeesIndian(settled), upi.FormatRupeesIndian(inFlight))
 	}
 }
 
@@ -181,11 +181,11 @@ func (a *auditor) closedByPostings(t *upiv1.TxnSummary) {
 	switch success := t.GetStatus() == upiv1.Resp_SUCCESS; {
 	case success && (m.debit != t.GetAmountPaise() || m.credit != t.GetAmountPaise() || m.reversal != 0):
 		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, but the banks' postings debited %s, credited %s and reversed %s (%s)",
-			describe(t), ids.FormatRupeesIndian(m.debit), ids.FormatRupeesIndian(m.credit), ids.FormatRupeesIndian(m.reversal), postings)
+			describe(t), upi.FormatRupeesIndian(m.debit), upi.FormatRupeesIndian(m.credit), upi.FormatRupeesIndian(m.reversal), postings)
 	case !success && m.credit != 0:
-		a.add(ViolationDisagreement, id, "", "%s is FAILURE at the switch, but the banks' postings credited %s (%s)", describe(t), ids.FormatRupeesIndian(m.credit), postings)
+		a.add(ViolationDisagreement, id, "", "%s is FAILURE at the switch, but the banks' postings credited %s (%s)", describe(t), upi.FormatRupeesIndian(m.credit), postings)
 	case !success && m.inFlight() != 0:
-		a.add(ViolationNotClosed, id, "", "%s is FAILURE at the switch, but the banks' postings leave %s debited and not reversed (%s)", describe(t), ids.FormatRupeesIndian(m.inFlight()), postings)
+		a.add(ViolationNotClosed, id, "", "%s is FAILURE at the switch, but the banks' postings leave %s debited and not reversed (%s)", describe(t), upi.FormatRupeesIndian(m.inFlight()), postings)
 	}
 }
 
@@ -197,11 +197,6 @@ func (a *auditor) bank(name string) *bankState {
 	}
 	return nil
 }
-
-// codeRefused is the code a PSP ends a payment with when the switch
-// refused its ReqPay in the Ack: the only outcome a PSP decides without the
-// switch, for a transaction the switch therefore never had.
-const codeRefused = "U07"
 
 // records checks what the PSPs and the app show their users against the
 // switch, read after them: a transaction the switch does not know, or an
@@ -225,12 +220,12 @@ func (a *auditor) records() {
 				a.unknown(kind, nd, r)
 				continue
 			}
-			if f := first[id]; f != nil && isFinal(f.GetStatus()) && isPayment(f) && (a.isApp(nd) || nd == f.GetPayerPsp() || nd == f.GetPayeePsp()) {
+			if f := first[id]; f != nil && upi.Final(f.GetStatus()) && isPayment(f) && (a.isApp(nd) || nd == f.GetPayerPsp() || nd == f.GetPayeePsp()) {
 				continue // txn compared it with the switch's decision
 			}
 			switch {
-			case !isFinal(r.GetStatus()) || r.GetStatus() == t.GetStatus():
-			case !isFinal(t.GetStatus()) && r.GetStatus() == upiv1.Resp_FAILURE && r.GetErrCode() == codeRefused:
+			case !upi.Final(r.GetStatus()) || r.GetStatus() == t.GetStatus():
+			case !upi.Final(t.GetStatus()) && r.GetStatus() == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
 				// The switch refused this ReqPay: the id is another
 				// payment's there.
 			default:
@@ -246,7 +241,7 @@ func (a *auditor) records() {
 func (a *auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 	st := r.GetStatus()
 	switch {
-	case st == upiv1.Resp_FAILURE && r.GetErrCode() == codeRefused:
+	case st == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
 		return
 	case st == upiv1.Resp_PENDING && a.now.Sub(r.GetCreated().AsTime()) <= a.maxAge:
 		return
@@ -263,8 +258,6 @@ func (a *auditor) isApp(nd string) bool {
 	}
 	return false
 }
-
-func isFinal(r upiv1.Resp_Result) bool { return r == upiv1.Resp_SUCCESS || r == upiv1.Resp_FAILURE }
 
 // isPayment: a PAY or COLLECT, whose outcome txn checks at every node.
 func isPayment(t *upiv1.TxnSummary) bool {
