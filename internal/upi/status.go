@@ -1,6 +1,10 @@
 package upi
 
-import upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+import (
+	"strings"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+)
 
 // Rank orders a transaction's results so that its status only moves
 // forward: PENDING (1), then DEEMED (2), then a final SUCCESS or FAILURE
@@ -33,4 +37,10 @@ func Forward(from, to upiv1.Resp_Result) bool { return Rank(to) > Rank(from) }
 // RESULT_UNSPECIFIED when s names none.
 func ParseResult(s string) upiv1.Resp_Result {
 	return upiv1.Resp_Result(upiv1.Resp_Result_value[s])
+}
+
+// ResultName is r as people read it: "SUCCESS", "DEEMED", and
+// "UNSPECIFIED" for none.
+func ResultName(r upiv1.Resp_Result) string {
+	return strings.TrimPrefix(r.String(), "RESULT_")
 }

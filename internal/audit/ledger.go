@@ -1,7 +1,9 @@
-package cli
+package audit
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ func (m *moved) inFlight() int64 { return m.debit - m.credit - m.reversal }
 // (stray postings) and adds up, per transaction, what the legs posted
 // were to move: a posting of a leg the switch sent counts for the leg's
 // amount even when it differs, so that conservation shows the difference.
-func (a *auditor) ledgers() {
+func (a *Auditor) ledgers() {
 	a.moved = map[string]*moved{}
 	a.stray = map[string]bool{}
 	for _, b := range a.banks {
@@ -52,7 +54,7 @@ func (a *auditor) ledgers() {
 // the switch sent that bank, for the leg's amount, between the customer's
 // account the leg names and the bank's settlement account, in the leg's
 // direction.
-func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]bool, names map[string]string) {
+func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement map[string]bool, names map[string]string) {
 	acct := func(ac string) string {
 		if v := names[ac]; v != "" {
 			return ac + " (" + v + ")"
@@ -133,7 +135,7 @@ func legsSent(t *upiv1.TxnSummary) string {
 // debited and not yet credited or reversed, and any other difference is
 // money customers hold that no transfer explains. A bank whose total is
 // off (money) is reported there, and not again here.
-func (a *auditor) conservation() {
+func (a *Auditor) conservation() {
 	var settled, inFlight int64
 	for _, b := range a.banks {
 		if !b.ledgerRead {
@@ -164,7 +166,7 @@ func (a *auditor) conservation() {
 // debited and credited the amount, a FAILURE left nothing debited and
 // credited nothing. It runs when the banks' records agree (banksAgree),
 // for the banks whose ledgers were read.
-func (a *auditor) closedByPostings(t *upiv1.TxnSummary) {
+func (a *Auditor) closedByPostings(t *upiv1.TxnSummary) {
 	for _, bank := range []string{t.GetRemitter(), t.GetBeneficiary()} {
 		if b := a.bank(bank); b == nil || !b.ledgerRead {
 			return
@@ -189,7 +191,7 @@ func (a *auditor) closedByPostings(t *upiv1.TxnSummary) {
 	}
 }
 
-func (a *auditor) bank(name string) *bankState {
+func (a *Auditor) bank(name string) *bankState {
 	for i := range a.banks {
 		if a.banks[i].name == name {
 			return &a.banks[i]
@@ -202,7 +204,7 @@ func (a *auditor) bank(name string) *bankState {
 // switch, read after them: a transaction the switch does not know, or an
 // outcome it did not decide. (txn checks the outcomes the switch had
 // decided when it was first read.)
-func (a *auditor) records() {
+func (a *Auditor) records() {
 	first := make(map[string]*upiv1.TxnSummary, len(a.switchTxns))
 	for _, t := range a.switchTxns {
 		first[t.GetTxnId()] = t
@@ -213,7 +215,7 @@ func (a *auditor) records() {
 			kind = "the app at"
 		}
 		m := a.txns[nd]
-		for _, id := range sortedKeys(m) {
+		for _, id := range slices.Sorted(maps.Keys(m)) {
 			r := m[id]
 			t := a.after[id]
 			if t == nil {
@@ -238,7 +240,7 @@ func (a *auditor) records() {
 // unknown checks a record of a PSP or the app whose transaction the switch
 // does not have: fine while it may still be on its way to the switch
 // (PENDING, within maxAge), or when the switch refused it (FAILURE U07).
-func (a *auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
+func (a *Auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 	st := r.GetStatus()
 	switch {
 	case st == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
@@ -250,7 +252,7 @@ func (a *auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 		kind, nd, describe(r), outcome(st, r.GetErrCode()), orDash(r.GetState()), r.GetCreated().AsTime().Format(time.RFC3339))
 }
 
-func (a *auditor) isApp(nd string) bool {
+func (a *Auditor) isApp(nd string) bool {
 	for _, x := range a.apps {
 		if x == nd {
 			return true
