@@ -3,7 +3,7 @@
 DATA ?= .upisim
 BUF  := go tool -modfile=tools/go.mod buf
 
-.PHONY: run test test-short sim fuzz gen check-gen lint build bench e2e
+.PHONY: run test test-short integration e2e sim fuzz gen check-gen lint build bench
 
 ## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
 run: build
@@ -14,9 +14,19 @@ test:
 	go vet ./...
 	go test -race -count=1 -timeout 15m ./...
 
-## test-short: the unit tests only
+## test-short: the unit tests only: every package but tests/ (integration,
+## e2e and the simulation), which the tiers below run
+UNITPKGS = $(shell go list ./... | grep -v '/tests/')
 test-short:
-	go test -short -count=1 ./...
+	go test -short -count=1 $(UNITPKGS)
+
+## integration: every node in one process, real loopback gRPC and files
+integration:
+	go test -race -count=1 -timeout 15m ./tests/integration
+
+## e2e: the real binary as separate processes on 127.0.0.1
+e2e:
+	go test -race -count=1 -timeout 15m ./tests/e2e
 
 ## sim: the seeded simulation test at -sim.long size; SIMFLAGS adds flags,
 ## e.g. SIMFLAGS=-sim.seed=N to run a failed long run's plan again

@@ -11,11 +11,8 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/upi"
 )
-
-// ErrCreditFailed (U31) is the beneficiary's decline: no such account at
-// this bank, or not a customer account.
-const ErrCreditFailed = "U31"
 
 // Config configures a Beneficiary.
 type Config struct {
@@ -112,7 +109,7 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 		// A repeat under a new msg_id: the same answer again, no new credit.
 		if l.AmountPaise != amount || l.AcNum != p.GetAc().GetAcNum() {
 			return node.Refuse("txn %s was already credited for %s to account %s; this CREDIT asks %s to account %s",
-				t.GetId(), ids.FormatPaise(l.AmountPaise), l.AcNum, ids.FormatPaise(amount), p.GetAc().GetAcNum())
+				t.GetId(), upi.FormatPaise(l.AmountPaise), l.AcNum, upi.FormatPaise(amount), p.GetAc().GetAcNum())
 		}
 		return b.answer(c, in, t, l)
 	}
@@ -120,7 +117,7 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 		Type: ledger.LegCredit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
 		AmountPaise: amount, ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
 	}
-	code := ErrCreditFailed
+	code := upi.CodeCreditFailed
 	if rec.CreditAbsent {
 		// This bank already told the switch the credit was not there; the
 		// switch may have reversed the debit since, so crediting now would
@@ -147,18 +144,18 @@ func (b *Beneficiary) tryCredit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, amoun
 	acNum := p.GetAc().GetAcNum()
 	acct, err := ledger.Get(c.Tx, acNum)
 	if errors.Is(err, ledger.ErrNoAccount) {
-		return ErrCreditFailed, nil
+		return upi.CodeCreditFailed, nil
 	}
 	if err != nil {
 		return "", err
 	}
 	if !strings.EqualFold(p.GetAc().GetIfsc(), b.self.IFSC) || acct.Kind != ledger.KindCustomer {
-		return ErrCreditFailed, nil
+		return upi.CodeCreditFailed, nil
 	}
 	err = ledger.PostAt(c.Tx, c.Now(), ledger.PostingRef(ledger.LegCredit, t.GetId()), b.settlement, acNum, amount)
 	switch {
 	case errors.Is(err, ledger.ErrOverflow):
-		return ErrCreditFailed, nil
+		return upi.CodeCreditFailed, nil
 	case err != nil:
 		return "", fmt.Errorf("credit %s: %w", t.GetId(), err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Collect expiry bounds, in minutes: the default, and the longest a collect
@@ -51,23 +52,12 @@ func checkVPA(field, vpa string) (string, error) {
 	return ids.NormalizeVPA(vpa), nil
 }
 
-// checkTransfer validates the parties and amount of a pay or collect and
-// returns the VPAs normalized.
+// checkTransfer validates the parties and amount of a pay or collect
+// (upi.CheckTransfer) and returns the VPAs normalized.
 func checkTransfer(payerVPA, payeeVPA string, amount int64) (payer, payee string, err error) {
-	if payer, err = checkVPA("payer_vpa", payerVPA); err != nil {
-		return "", "", err
-	}
-	if payee, err = checkVPA("payee_vpa", payeeVPA); err != nil {
-		return "", "", err
-	}
-	if amount <= 0 {
-		return "", "", invalid("amount_paise must be greater than zero, got %d", amount)
-	}
-	if err := node.CheckAmount("amount_paise", amount); err != nil {
+	payer, payee, err = upi.CheckTransfer(upi.AppFields, payerVPA, payeeVPA, amount)
+	if err != nil {
 		return "", "", invalid("%v", err)
-	}
-	if payer == payee {
-		return "", "", invalid("payer and payee are the same VPA %s", payer)
 	}
 	return payer, payee, nil
 }
@@ -350,7 +340,7 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 			r.Answer, r.State = answerApproved, stateApproved
 		} else {
 			msg.Payer = &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: r.Amount, Currency: "INR"}
-			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: "ZA"}
+			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeDeclinedByPayer}
 			r.Answer, r.State = answerDeclined, stateDeclined
 		}
 		if err := c.Send(p.switchName, upiv1.SwitchService_RespAuthDetails_FullMethodName, msg); err != nil {

@@ -9,13 +9,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
-)
-
-// NPCI codes this PSP decides.
-const (
-	codeUnknownVPA = "U29" // address resolution failed
-	codeDeclined   = "ZA"  // the payer declined a collect
-	codeRefused    = "U07" // validation error: the switch refused the ReqPay in its Ack
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // fromSwitch: a PSP takes network messages only from the switch.
@@ -164,7 +158,7 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	}
 	open := !r.Final && !r.Confirmed
 	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
-	code := codeUnknownVPA
+	code := upi.CodeAddrResolution
 	if v != nil {
 		code = c.Decline() // a rule of the network file, else ""
 	}
@@ -222,7 +216,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
 		r.RRN = rrn
 	}
-	code := codeUnknownVPA
+	code := upi.CodeAddrResolution
 	if v != nil {
 		code = c.Decline() // a rule of the network file: decline for the payer
 	}
@@ -340,7 +334,7 @@ func (p *PSP) reqPayRefused(c *node.Ctx, r node.Refused) error {
 	p.log.Warn("the switch refused a ReqPay", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
 	return p.respPay(c, &upiv1.RespPay{
 		Txn:  r.Msg.GetTxn(),
-		Resp: &upiv1.Resp{ReqMsgId: r.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeRefused},
+		Resp: &upiv1.Resp{ReqMsgId: r.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeRefused},
 	})
 }
 
@@ -363,7 +357,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		// that never moved.
 		if !unseenOutcome(m.GetResp()) {
 			return node.Refuse("ReqTxnConfirmation for txn %s: unknown transaction at PSP %s (only a FAILURE %s or %s may confirm a transaction a PSP never saw)",
-				txnID, p.name, codeAuthTimeout, codeCollectExpired)
+				txnID, p.name, upi.CodeAuthTimeout, upi.CodeCollectExpired)
 		}
 		// Learn what the confirmation says.
 		r = &txnRecord{ID: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
@@ -430,13 +424,6 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	return nil
 }
 
-// The switch's codes of a transaction that ended before the counter-party
-// PSP answered its ReqAuthDetails (docs/FLOWS.md, Timeouts and Collect).
-const (
-	codeAuthTimeout    = "U09"
-	codeCollectExpired = "U69"
-)
-
 // unseenOutcome reports whether resp is an outcome a PSP may be confirmed
 // of a transaction it has no record of.
 func unseenOutcome(resp *upiv1.Resp) bool {
@@ -444,7 +431,7 @@ func unseenOutcome(resp *upiv1.Resp) bool {
 		return false
 	}
 	code := resp.GetErrCode()
-	return code == codeAuthTimeout || code == codeCollectExpired
+	return code == upi.CodeAuthTimeout || code == upi.CodeCollectExpired
 }
 
 // reqValAdd is step 3–4 of ReqValAdd at the payee's PSP: the payee's name,
@@ -457,7 +444,7 @@ func (p *PSP) reqValAdd(c *node.Ctx, m *upiv1.ReqValAdd) error {
 	resp := &upiv1.RespValAdd{Txn: cloneTxn(m.GetTxn())}
 	if v == nil {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
-		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: codeUnknownVPA}
+		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution}
 	} else {
 		resp.Payee = &upiv1.Party{Addr: v.VPA, Name: v.Name, Type: v.partyType(), Code: v.MCC, Ac: &upiv1.Account{Ifsc: v.IFSC}}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
@@ -530,10 +517,10 @@ func echoesBadField(n *upiv1.Notification) error {
 			return err
 		}
 	}
-	if err := node.CheckAmount("payer.amount_paise", n.GetPayer().GetAmountPaise()); err != nil {
+	if err := upi.CheckAmount("payer.amount_paise", n.GetPayer().GetAmountPaise()); err != nil {
 		return err
 	}
-	return node.CheckAmount("payee.amount_paise", n.GetPayee().GetAmountPaise())
+	return upi.CheckAmount("payee.amount_paise", n.GetPayee().GetAmountPaise())
 }
 
 // notifyApp sends n to the TPAP node, if the network has one.

@@ -125,7 +125,7 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"missing payer", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "" }, codes.InvalidArgument, "payer_vpa: missing VPA"},
 		{"bad payer", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "alice" }, codes.InvalidArgument, "payer_vpa"},
 		{"bad payee", func(r *upiv1.InitiatePayRequest) { r.PayeeVpa = "bob@@beta" }, codes.InvalidArgument, "payee_vpa"},
-		{"zero amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = 0 }, codes.InvalidArgument, "amount_paise must be greater than zero"},
+		{"zero amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = 0 }, codes.InvalidArgument, "amount_paise must be greater than 0"},
 		{"negative amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = -5 }, codes.InvalidArgument, "amount_paise"},
 		{"missing PIN", func(r *upiv1.InitiatePayRequest) { r.Pin = "" }, codes.InvalidArgument, "missing PIN"},
 		{"bad PIN", func(r *upiv1.InitiatePayRequest) { r.Pin = "12a4" }, codes.InvalidArgument, "PIN must be 4 or 6 digits"},
@@ -135,7 +135,7 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"bad txn_id", func(r *upiv1.InitiatePayRequest) { r.TxnId = "ALP123" }, codes.InvalidArgument, "txn_id"},
 		{"txn_id of another PSP", func(r *upiv1.InitiatePayRequest) { r.TxnId = newTxnID("BET") }, codes.InvalidArgument, "prefix ALP"},
 		// What the switch would refuse in its Ack is refused here, with
-		// the switch's own limits (node.CheckText, node.CheckAmount).
+		// the switch's own limits (node.CheckText, upi.CheckAmount).
 		{"note too long", func(r *upiv1.InitiatePayRequest) { r.Note = strings.Repeat("n", 10_000) }, codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
 		{"control character in note", func(r *upiv1.InitiatePayRequest) { r.Note = "rent\x00" }, codes.InvalidArgument, "note contains the control character U+0000"},
 		{"note not UTF-8", func(r *upiv1.InitiatePayRequest) { r.Note = "\xff" }, codes.InvalidArgument, "note is not valid UTF-8"},

@@ -9,6 +9,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Party types and the MCC of people, as stored in the registry.
@@ -177,13 +178,11 @@ func putTxn(tx *store.Tx, r *txnRecord, now time.Time) error {
 func (r *txnRecord) isCollect() bool { return r.Type == upiv1.Txn_COLLECT.String() }
 
 // isFinal reports whether the record's status is a decided outcome.
-func (r *txnRecord) isFinal() bool {
-	return r.Status == upiv1.Resp_SUCCESS.String() || r.Status == upiv1.Resp_FAILURE.String()
-}
+func (r *txnRecord) isFinal() bool { return upi.Final(upi.ParseResult(r.Status)) }
 
 // applyOutcome moves the status forward (PENDING → DEEMED → SUCCESS or
-// FAILURE); a decided status never changes. It reports whether it changed
-// anything.
+// FAILURE, upi.Rank); a decided status never changes, and a DEEMED may be
+// told again with another code. It reports whether it changed anything.
 func (r *txnRecord) applyOutcome(result upiv1.Resp_Result, errCode, rrn string) bool {
 	changed := false
 	if rrn != "" && r.RRN != rrn {
@@ -192,8 +191,7 @@ func (r *txnRecord) applyOutcome(result upiv1.Resp_Result, errCode, rrn string) 
 	if r.isFinal() {
 		return changed
 	}
-	switch result {
-	case upiv1.Resp_SUCCESS, upiv1.Resp_FAILURE, upiv1.Resp_DEEMED:
+	if upi.Outcome(result) {
 		if s := result.String(); s != r.Status || errCode != r.ErrCode {
 			r.Status, r.ErrCode, changed = s, errCode, true
 		}

@@ -15,24 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
-)
-
-// NPCI codes the remitter decides.
-const (
-	// ErrInvalidPIN (ZM): the PIN block does not match the customer's PIN.
-	ErrInvalidPIN = "ZM"
-	// ErrPINLocked (Z6): number of PIN tries exceeded. The account's PIN
-	// is locked after the network's pin.max_tries wrong PINs in a row, for
-	// pin.lock_for; every DEBIT meanwhile is declined Z6, even with the
-	// right PIN.
-	ErrPINLocked = "Z6"
-	// ErrLimit (Z8): the amount is above the network's per-transaction limit.
-	ErrLimit = "Z8"
-	// ErrFunds (Z9): the payer's balance is below the amount.
-	ErrFunds = "Z9"
-	// ErrDebitFailed (U30): no such account at this bank (or not a customer
-	// account), or the transaction was already reversed when its DEBIT came.
-	ErrDebitFailed = "U30"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Config configures a Remitter.
@@ -289,7 +272,7 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		// A repeat under a new msg_id: the same answer again, no new debit.
 		if l.AmountPaise != p.GetAmountPaise() || l.AcNum != p.GetAc().GetAcNum() {
 			return node.Refuse("txn %s was already debited for %s from account %s; this DEBIT asks %s from account %s",
-				t.GetId(), ids.FormatPaise(l.AmountPaise), l.AcNum, ids.FormatPaise(p.GetAmountPaise()), p.GetAc().GetAcNum())
+				t.GetId(), upi.FormatPaise(l.AmountPaise), l.AcNum, upi.FormatPaise(p.GetAmountPaise()), p.GetAc().GetAcNum())
 		}
 		return r.answer(c, in, t, l)
 	}
@@ -316,7 +299,7 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	if rec.Reversal != nil {
 		// The switch already gave up on this debit and reversed it; taking
 		// the money now would leave it debited with no reversal to come.
-		return ErrDebitFailed, nil
+		return upi.CodeDebitFailed, nil
 	}
 	if code := c.Decline(); code != "" { // a rule of the network file
 		return code, nil
@@ -324,26 +307,26 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	acNum, amount := p.GetAc().GetAcNum(), p.GetAmountPaise()
 	acct, err := ledger.Get(c.Tx, acNum)
 	if errors.Is(err, ledger.ErrNoAccount) {
-		return ErrDebitFailed, nil
+		return upi.CodeDebitFailed, nil
 	}
 	if err != nil {
 		return "", err
 	}
 	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
-		return ErrDebitFailed, nil
+		return upi.CodeDebitFailed, nil
 	}
 	if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
 		return code, err
 	}
 	if limit := r.net.Limits.PerTxn; limit > 0 && amount > limit {
-		return ErrLimit, nil
+		return upi.CodeLimitExceeded, nil
 	}
 	err = ledger.PostAt(c.Tx, c.Now(), ledger.PostingRef(ledger.LegDebit, t.GetId()), acNum, r.settlement, amount)
 	switch {
 	case errors.Is(err, ledger.ErrInsufficientFunds):
-		return ErrFunds, nil
+		return upi.CodeInsufficientFunds, nil
 	case errors.Is(err, ledger.ErrOverflow):
-		return ErrDebitFailed, nil
+		return upi.CodeDebitFailed, nil
 	case err != nil:
 		return "", fmt.Errorf("debit %s: %w", t.GetId(), err)
 	}
@@ -361,11 +344,11 @@ func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string
 		return "", err
 	}
 	if !ok || cust.PINHash == "" {
-		return ErrInvalidPIN, nil
+		return upi.CodeInvalidPIN, nil
 	}
 	now := c.Now()
 	if cust.Locked(now) {
-		return ErrPINLocked, nil
+		return upi.CodePINLocked, nil
 	}
 	pc, _ := in.Prepared.(*pinCheck)
 	if pc == nil || !pc.checked || pc.acNum != acNum || pc.hash != cust.PINHash {
@@ -376,7 +359,7 @@ func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string
 		if cust.Locked(now) {
 			r.log.Warn("PIN locked after wrong tries", "ac", acNum, "tries", cust.Tries, "until", cust.LockedUntil)
 		}
-		return ErrInvalidPIN, PutCustomer(c.Tx, acNum, cust)
+		return upi.CodeInvalidPIN, PutCustomer(c.Tx, acNum, cust)
 	}
 	if cust.Tries > 0 || !cust.LockedUntil.IsZero() {
 		cust.Tries, cust.LockedUntil = 0, time.Time{}
@@ -407,7 +390,7 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		return err
 	}
 	if !debited {
-		leg.ReversalRespCode = ledger.ReversalNothing
+		leg.ReversalRespCode = upi.CodeNothingToReverse
 	} else {
 		ref := ledger.PostingRef(ledger.LegReversal, txnID)
 		if err := ledger.PostAt(c.Tx, c.Now(), ref, debit.To, debit.From, debit.AmountPaise); err != nil {
@@ -417,7 +400,7 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		if err != nil {
 			return err
 		}
-		leg.ReversalRespCode, leg.Ref, leg.ApprovalNum = ledger.RespCodeOK, ref, num
+		leg.ReversalRespCode, leg.Ref, leg.ApprovalNum = upi.CodeOK, ref, num
 		leg.AmountPaise, leg.AcNum, leg.IFSC = debit.AmountPaise, debit.From, r.self.IFSC
 		if d := rec.Debit; d != nil && d.Addr != "" {
 			leg.Addr = d.Addr

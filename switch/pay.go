@@ -10,23 +10,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
-)
-
-// NPCI codes the switch decides itself.
-const (
-	codeAddrResolution = "U29" // unknown handle
-	codeDebitFailed    = "U30" // the payer's IFSC routes to no bank
-	codeCreditFailed   = "U31" // credit failed (reversed)
-	codeDebitTimeout   = "U67" // no debit response in time (reversed)
-	codeCreditTimeout  = "U68" // DEEMED, and the check found no credit (reversed)
-	codeNotPresent     = "U48" // a bank's answer to a check of a leg it has no record of
-	codeCollectExpired = "U69"
-	codeLate           = "U70" // a response after its timeout (recorded, see lateNote)
-	codeAuthTimeout    = "U09" // ReqAuth time out for PAY: the payee's PSP did not answer ReqAuthDetails
-	codeDeemed         = "RB"  // no credit response in time: deemed
-	// codeUnconfirmed is the reversal_resp_code of a reversal the remitter
-	// never answered, however often it was sent.
-	codeUnconfirmed = "UT"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // defaultExpireMinutes is a collect's expiry when the request gives none.
@@ -122,7 +106,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	psp, ok := s.net.PSPForVPA(other)
 	if !ok {
 		r.Reason = "no PSP owns handle @" + ids.HandleOf(other)
-		return s.finish(c, r, upiv1.Resp_FAILURE, codeAddrResolution)
+		return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeAddrResolution)
 	}
 	r.Counterparty = psp.Name
 
@@ -230,7 +214,7 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 	bank, ok := s.net.BankForIFSC(r.Payer.IFSC)
 	if !ok {
 		r.Reason = "no bank has the payer's IFSC " + r.Payer.IFSC
-		return s.finish(c, r, upiv1.Resp_FAILURE, codeDebitFailed)
+		return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeDebitFailed)
 	}
 	r.Remitter = bank.Name
 	m := &upiv1.ReqPay{
@@ -257,7 +241,7 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 	bank, ok := s.net.BankForIFSC(r.Payee.IFSC)
 	if !ok {
 		r.Reason = "no bank has the payee's IFSC " + r.Payee.IFSC
-		return s.reverse(c, r, codeCreditFailed)
+		return s.reverse(c, r, upi.CodeCreditFailed)
 	}
 	r.Beneficiary = bank.Name
 	m := &upiv1.ReqPay{
@@ -367,7 +351,7 @@ func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error 
 		}
 		if !ok {
 			r.Reason = "credit declined by " + in.From
-			return s.reverse(c, r, codeCreditFailed)
+			return s.reverse(c, r, upi.CodeCreditFailed)
 		}
 		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
 	default: // REVERSAL
@@ -399,7 +383,7 @@ func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
 		return err
 	}
 	r.Reason = "collect expired before the payer answered"
-	return s.finish(c, r, upiv1.Resp_FAILURE, codeCollectExpired)
+	return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeCollectExpired)
 }
 
 // finish decides r: RespPay to the originator, and ReqTxnConfirmation to

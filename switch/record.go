@@ -7,9 +7,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // State is where a transaction is in the switch's state machine. Each state
@@ -249,7 +249,7 @@ func resubmitted(c *node.Ctx, in *node.Inbound, r *record, m *upiv1.ReqPay, amou
 		strings.EqualFold(r.Payer.Addr, m.GetPayer().GetAddr()) && strings.EqualFold(r.Payee.Addr, m.GetPayee().GetAddr())
 	if !same {
 		return node.Refuse("duplicate transaction id %s: the switch already has a different transaction with this id (%s of %s from %s to %s)",
-			r.ID, r.Type, ids.FormatPaise(r.Amount), r.Payer.Addr, r.Payee.Addr)
+			r.ID, r.Type, upi.FormatPaise(r.Amount), r.Payer.Addr, r.Payee.Addr)
 	}
 	return c.NoteReceived("the same transaction again, under a new msg_id: not applied again; its outcome answers it")
 }
@@ -270,10 +270,10 @@ func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1
 	}
 	trace := "not waited for (the transaction is " + string(r.State) + "): recorded, changes nothing"
 	if answered != nil && !answered.TimedOut.IsZero() {
-		n.Code = codeLate
-		trace = "late (" + codeLate + "): its request had timed out; recorded, changes nothing"
+		n.Code = upi.CodeLate
+		trace = "late (" + upi.CodeLate + "): its request had timed out; recorded, changes nothing"
 		if leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
-			trace = "late (" + codeLate + "): its request had timed out; resolves the DEEMED transaction"
+			trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
 		}
 	}
 	if len(r.Late) >= maxLate {
@@ -374,7 +374,7 @@ func bankRef(resp *upiv1.Resp, typ string) *upiv1.Ref {
 // for a leg that timed out unanswered, the timeout's code.
 func (e *exchange) respCode() string {
 	if e.Result == upiv1.Resp_SUCCESS.String() {
-		return "00"
+		return upi.CodeOK
 	}
 	return e.ErrCode
 }

@@ -1,6 +1,7 @@
 package upiswitch
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Config configures the switch.
@@ -121,19 +123,11 @@ func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
 	if m.GetMandate() != nil {
 		return node.Refuse("ReqPay with a mandate is not supported by this switch yet")
 	}
-	if err := ids.ValidateVPA(m.GetPayer().GetAddr()); err != nil {
-		return node.Refuse("payer.addr: %v", err)
-	}
-	if err := ids.ValidateVPA(m.GetPayee().GetAddr()); err != nil {
-		return node.Refuse("payee.addr: %v", err)
+	if err := checkParties(m); err != nil {
+		return err
 	}
 	if _, err := amountOf(m.GetPayer(), m.GetPayee()); err != nil {
 		return err
-	}
-	// Money moved from a VPA to itself is no payment; a collect from
-	// oneself would ask the requester to approve their own request.
-	if ids.NormalizeVPA(m.GetPayer().GetAddr()) == ids.NormalizeVPA(m.GetPayee().GetAddr()) {
-		return node.Refuse("payer and payee are the same VPA %s: a %s must move money between two parties", m.GetPayer().GetAddr(), t)
 	}
 	// The originator's own party must be one of the sender's users.
 	own, role := m.GetPayer(), "payer"
@@ -171,6 +165,20 @@ func amountOf(payer, payee *upiv1.Party) (int64, error) {
 		return 0, node.Refuse("payer.amount_paise %d and payee.amount_paise %d differ", a, b)
 	}
 	return max(a, b), nil
+}
+
+// reqPayFields names a ReqPay's fields in upi.CheckParties' errors.
+var reqPayFields = upi.Fields{Payer: "payer.addr", Payee: "payee.addr", Parties: "payer and payee"}
+
+// checkParties checks a ReqPay's payer and payee (upi.CheckParties).
+func checkParties(m *upiv1.ReqPay) error {
+	if _, _, err := upi.CheckParties(reqPayFields, m.GetPayer().GetAddr(), m.GetPayee().GetAddr()); err != nil {
+		if errors.Is(err, upi.ErrSameParty) {
+			return node.Refuse("%v: a %s must move money between two parties", err, m.GetTxn().GetType())
+		}
+		return node.Refuse("%v", err)
+	}
+	return nil
 }
 
 func checkAc(role string, ac *upiv1.Account) error {

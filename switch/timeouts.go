@@ -6,9 +6,10 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/upi"
 )
 
-// The switch's durable timers, named "<kind>:<txn id>" (DESIGN §5.2):
+// The switch's durable timers, named "<kind>:<txn id>" (docs/FLOWS.md, "Timeouts, DEEMED and reversals"):
 //
 //   - auth: the payee's PSP did not answer a PAY's ReqAuthDetails within
 //     Timeouts.AuthDetails → FAILURE U09 (nothing was debited).
@@ -113,9 +114,9 @@ func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	r.Auth.TimedOut, r.Auth.ErrCode = c.Now(), codeAuthTimeout
+	r.Auth.TimedOut, r.Auth.ErrCode = c.Now(), upi.CodeAuthTimeout
 	r.Reason = fmt.Sprintf("no RespAuthDetails from %s within %s", r.Counterparty, s.net.Timeouts.AuthDetails)
-	return s.finish(c, r, upiv1.Resp_FAILURE, codeAuthTimeout)
+	return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeAuthTimeout)
 }
 
 // debitTimedOut: the remitter did not answer the DEBIT in time. It may have
@@ -126,9 +127,9 @@ func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	r.Debit.TimedOut, r.Debit.ErrCode = c.Now(), codeDebitTimeout
+	r.Debit.TimedOut, r.Debit.ErrCode = c.Now(), upi.CodeDebitTimeout
 	r.Reason = fmt.Sprintf("no debit response from %s within %s", r.Remitter, s.net.Timeouts.Debit)
-	return s.reverse(c, r, codeDebitTimeout)
+	return s.reverse(c, r, upi.CodeDebitTimeout)
 }
 
 // creditTimedOut: the beneficiary did not answer the CREDIT in time. The
@@ -140,9 +141,9 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 		return err
 	}
 	now := c.Now()
-	r.Credit.TimedOut, r.Credit.ErrCode = now, codeDeemed
+	r.Credit.TimedOut, r.Credit.ErrCode = now, upi.CodeDeemed
 	r.Deemed = now
-	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), codeDeemed
+	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), upi.CodeDeemed
 	r.Reason = fmt.Sprintf("no credit response from %s within %s", r.Beneficiary, s.net.Timeouts.Credit)
 	resp := r.finalResp()
 	t := r.txnType()
@@ -255,9 +256,9 @@ func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *u
 		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
 	}
 	r.Reason += fmt.Sprintf("; %s from %s: credit %s", how, in.From, resp.GetErrCode())
-	code := codeCreditFailed
-	if resp.GetErrCode() == codeNotPresent {
-		code = codeCreditTimeout
+	code := upi.CodeCreditFailed
+	if resp.GetErrCode() == upi.CodeTxnNotPresent {
+		code = upi.CodeCreditTimeout
 	}
 	return s.reverse(c, r, code)
 }
@@ -284,7 +285,7 @@ func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
 		}
 		return r.save(c)
 	}
-	v.ErrCode, v.ReversalRespCode = codeUnconfirmed, codeUnconfirmed
+	v.ErrCode, v.ReversalRespCode = upi.CodeReversalUnconfirmed, upi.CodeReversalUnconfirmed
 	r.Reason += fmt.Sprintf("; the reversal was not answered by %s after %d attempts (unconfirmed)", r.Remitter, v.Attempts)
 	return s.finish(c, r, upiv1.Resp_FAILURE, r.ReversalCode)
 }
@@ -294,7 +295,7 @@ func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
 // decided outcome does not change.
 func (r *record) lateReversal(c *node.Ctx, resp *upiv1.Resp) {
 	v := r.Reversal
-	if v == nil || !v.Answered.IsZero() || v.ReversalRespCode != codeUnconfirmed {
+	if v == nil || !v.Answered.IsZero() || v.ReversalRespCode != upi.CodeReversalUnconfirmed {
 		return
 	}
 	v.answer(c.Now(), resp)

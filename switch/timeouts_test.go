@@ -14,6 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 const (
@@ -169,7 +170,7 @@ func TestAuthDetailsTimeout(t *testing.T) {
 	e.accept(methodRespAuth, payeeDetails(e, id, bob, bobAc, bobIFSC))
 	r := e.record(id)
 	require.Len(t, r.Late, 1)
-	assert.Equal(t, codeLate, r.Late[0].Code)
+	assert.Equal(t, upi.CodeLate, r.Late[0].Code)
 	assert.Equal(t, "FAILURE", r.Status)
 	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "the late answer debits nothing")
 
@@ -230,7 +231,7 @@ func TestDebitTimeout(t *testing.T) {
 			assert.Contains(t, r.Reason, "no debit response from abank")
 			require.Len(t, r.Late, 1)
 			assert.Equal(t, "DEBIT", r.Late[0].Leg)
-			assert.Equal(t, codeLate, r.Late[0].Code)
+			assert.Equal(t, upi.CodeLate, r.Late[0].Code)
 			assert.Empty(t, e.sent(beneficiaryReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "a late debit never leads to a credit")
 			assert.Equal(t, []string{
 				"ReqAuthDetails→betapsp", "ReqPay→abank", "ReqPay→abank", "RespPay→alphapsp", "ReqTxnConfirmation→betapsp",
@@ -329,7 +330,7 @@ func TestDeemedResolved(t *testing.T) {
 			check: func(t *testing.T, e *env, id string, final *upiv1.Resp) {
 				assert.Equal(t, "APLATE", refsByType(final)["PAYEE"].GetApprovalNum())
 				r := e.record(id)
-				assert.Equal(t, codeLate, r.Late[0].Code)
+				assert.Equal(t, upi.CodeLate, r.Late[0].Code)
 				assert.Equal(t, "CREDIT", r.Late[0].Leg)
 				assert.Equal(t, StateCheckSent, r.Late[0].State)
 				// The outstanding check's answer comes after the decision.
@@ -422,7 +423,7 @@ func TestReversalTimeout(t *testing.T) {
 		assert.Equal(t, "00", r.Reversal.ReversalRespCode)
 		assert.Equal(t, "FAILURE", r.Status)
 		require.Len(t, r.Late, 1)
-		assert.Equal(t, codeLate, r.Late[0].Code)
+		assert.Equal(t, upi.CodeLate, r.Late[0].Code)
 		assert.Len(t, e.sent(pspRespPay, id, upiv1.Txn_TYPE_UNSPECIFIED), 1, "the outcome is not sent again")
 		e.book.check(t, id)
 	})

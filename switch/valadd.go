@@ -5,6 +5,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // valAddRoutes are the payee look-up and the heartbeat.
@@ -34,12 +35,12 @@ func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) er
 	}
 	psp, ok := s.net.PSPForVPA(r.Payee.Addr)
 	if !ok {
-		r.Status, r.ErrCode, r.State = upiv1.Resp_FAILURE.String(), codeAddrResolution, StateClosed
+		r.Status, r.ErrCode, r.State = upiv1.Resp_FAILURE.String(), upi.CodeAddrResolution, StateClosed
 		r.Reason = "no PSP owns handle @" + ids.HandleOf(r.Payee.Addr)
 		ans := &upiv1.RespValAdd{
 			Txn:   r.txn(upiv1.Txn_VAL_ADD),
 			Payee: &upiv1.Party{Addr: r.Payee.Addr},
-			Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: upiv1.Resp_FAILURE, ErrCode: codeAddrResolution},
+			Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution},
 		}
 		if err := c.Send(in.From, upiv1.PspService_RespValAdd_FullMethodName, ans); err != nil {
 			return err

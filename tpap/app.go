@@ -14,6 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // MaxWait caps GetPayment's long poll.
@@ -373,28 +374,16 @@ func (x *TPAP) anyRequester() (*config.Node, string, error) {
 	return nil, "", status.Error(codes.InvalidArgument, "requester_vpa is required: the network file has no users to ask on behalf of")
 }
 
-// validatePay checks the parties, amount and note of a payment or
-// collect, the note and amount against the limits the switch holds the
-// ReqPay to (node.CheckText, node.CheckAmount), so that the app refuses at
-// once what the network would refuse later.
+// validatePay checks the parties and amount of a payment or collect
+// (upi.CheckTransfer) and its note against the limit the switch holds the
+// ReqPay to (node.CheckText), so that the app refuses at once what the
+// network would refuse later.
 func validatePay(payer, payee string, amount int64, note string) error {
-	if err := ids.ValidateVPA(payer); err != nil {
-		return status.Errorf(codes.InvalidArgument, "payer_vpa: %v", err)
-	}
-	if err := ids.ValidateVPA(payee); err != nil {
-		return status.Errorf(codes.InvalidArgument, "payee_vpa: %v", err)
-	}
-	if amount <= 0 {
-		return status.Errorf(codes.InvalidArgument, "amount_paise must be greater than 0, got %d", amount)
-	}
-	if err := node.CheckAmount("amount_paise", amount); err != nil {
+	if _, _, err := upi.CheckTransfer(upi.AppFields, payer, payee, amount); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if err := node.CheckText("note", "upi.v1.Txn.note", note); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if ids.NormalizeVPA(payer) == ids.NormalizeVPA(payee) {
-		return status.Errorf(codes.InvalidArgument, "payer_vpa and payee_vpa are the same (%s)", payer)
 	}
 	return nil
 }

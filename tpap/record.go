@@ -10,6 +10,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // txnRecord is the app's record of a transaction (store.Txns; record_codec.go). One
@@ -71,29 +72,15 @@ func (r *txnRecord) proto() *upiv1.Transaction {
 	return t
 }
 
-// rank orders statuses so that a status only moves forward: PENDING, then
-// DEEMED, then a final SUCCESS or FAILURE.
-func rank(s upiv1.Resp_Result) int {
-	switch s {
-	case upiv1.Resp_PENDING:
-		return 1
-	case upiv1.Resp_DEEMED:
-		return 2
-	case upiv1.Resp_SUCCESS, upiv1.Resp_FAILURE:
-		return 3
-	}
-	return 0
-}
-
 // final reports whether r's status is SUCCESS or FAILURE.
-func (r *txnRecord) final() bool { return rank(r.status()) == 3 }
+func (r *txnRecord) final() bool { return upi.Final(r.status()) }
 
 // advance moves r to status s (with its RRN and error code) unless that
 // would move it backwards, and reports whether it changed. An RRN is
 // filled in whenever r has none.
 func (r *txnRecord) advance(s upiv1.Resp_Result, rrn, errCode string) bool {
 	changed := false
-	if rank(s) > rank(r.status()) {
+	if upi.Forward(r.status(), s) {
 		r.Status = s.String()
 		r.ErrCode = errCode
 		changed = true
@@ -145,7 +132,7 @@ func recordFromProto(t *upiv1.Transaction, fallback txnRecord) txnRecord {
 	if t.GetType() == upiv1.Txn_TYPE_UNSPECIFIED {
 		r.Type = ""
 	}
-	if rank(t.GetStatus()) == 0 {
+	if upi.Rank(t.GetStatus()) == 0 {
 		r.Status = upiv1.Resp_PENDING.String()
 	}
 	if t.GetExpires() != nil {
@@ -174,7 +161,7 @@ func recordFromNotification(m *upiv1.Notification, from string, now time.Time, e
 	if r.Amount == 0 {
 		r.Amount = m.GetPayee().GetAmountPaise()
 	}
-	if res := m.GetResp().GetResult(); rank(res) > 0 {
+	if res := m.GetResp().GetResult(); upi.Rank(res) > 0 {
 		r.Status = res.String()
 		r.ErrCode = m.GetResp().GetErrCode()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Config configures a TPAP.
@@ -104,7 +105,7 @@ func (x *TPAP) validateNotify(in *node.Inbound, m *upiv1.Notification) error {
 	if psp.Name != in.From {
 		return node.Refuse("user_addr %s belongs to %s; %s may not notify that user", m.GetUserAddr(), psp.Name, in.From)
 	}
-	if m.GetKind() == upiv1.Notification_TXN_STATUS && rank(m.GetResp().GetResult()) == 0 {
+	if m.GetKind() == upiv1.Notification_TXN_STATUS && upi.Rank(m.GetResp().GetResult()) == 0 {
 		return node.Refuse("TXN_STATUS needs resp.result (PENDING, SUCCESS, FAILURE or DEEMED)")
 	}
 	return nil

@@ -256,7 +256,7 @@ func auditCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "audit",
 		Short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
-		Long: `Check a running network against the invariants of DESIGN §7: every bank still
+		Long: `Check a running network against the invariants of ARCHITECTURE.md: every bank still
 holds its opening total to the paisa, no customer account is below zero, every
 payment the switch decided is agreed by both PSPs and closed at the banks (a
 SUCCESS debited and credited, a FAILURE not debited or reversed), and none is

@@ -4,92 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/config"
-	"github.com/upisim/upisim/internal/ids"
-	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/audit"
+	"github.com/upisim/upisim/internal/upi"
 )
 
-// Kinds of audit violation (DESIGN §7).
-const (
-	// ViolationConservation: a bank's total is not its opening total (or
-	// the bank did not record one, so it cannot be checked), or across the
-	// network customers hold other than the transfers leave them (the
-	// settlement accounts do not sum to the money in flight).
-	ViolationConservation = "CONSERVATION"
-	// ViolationNegativeBalance: a customer or Lite pool account is below
-	// zero.
-	ViolationNegativeBalance = "NEGATIVE_BALANCE"
-	// ViolationDisagreement: a PSP or a bank holds an outcome other than
-	// the switch's final status.
-	ViolationDisagreement = "DISAGREEMENT"
-	// ViolationNotClosed: money or a party was left unresolved: a debit
-	// neither credited nor reversed, a PSP never told the final status, a
-	// bank posting for a transaction the switch does not know.
-	ViolationNotClosed = "NOT_CLOSED"
-	// ViolationStuck: a transaction is PENDING or DEEMED at the switch past
-	// its deadline.
-	ViolationStuck = "STUCK"
-	// ViolationStrayPosting: a bank posting that no request of the switch
-	// explains: its transaction is unknown to the switch, the switch sent
-	// that bank no such leg, or the amount or an account differs from the
-	// leg the switch sent.
-	ViolationStrayPosting = "STRAY_POSTING"
-	// ViolationUnknownTxn: a PSP or the TPAP shows its user a transaction
-	// the switch has no record of.
-	ViolationUnknownTxn = "UNKNOWN_TXN"
-)
+// DefaultAuditMaxAge is audit.DefaultMaxAge, the default of --max-age.
+const DefaultAuditMaxAge = audit.DefaultMaxAge
 
-// DefaultAuditMaxAge is how long a transaction may stay undecided at the
-// switch, and how long a decided one may take to reach both PSPs, before
-// the audit calls it a violation: past every switch timeout.
-const DefaultAuditMaxAge = 2 * time.Minute
-
-// Violation is one broken invariant.
-type Violation struct {
-	Kind  string `json:"kind"`
-	TxnID string `json:"txn_id,omitempty"`
-	// Node is the node the violation was found at, when there is one.
-	Node   string `json:"node,omitempty"`
-	Detail string `json:"detail"`
-}
-
-// AuditResult is what `upisim audit` prints.
-type AuditResult struct {
-	OK bool `json:"ok"`
-	// TotalPaise is the sum of every account of every bank, and
-	// OpeningTotalPaise the sum of the banks' recorded opening totals.
-	TotalPaise        int64 `json:"total_paise"`
-	OpeningTotalPaise int64 `json:"opening_total_paise"`
-	// SettlementPaise is the sum of the banks' settlement accounts (each
-	// opened at zero): the money the network owes its customers' banks
-	// minus what they owe it. MoneyInFlightPaise is what the postings the
-	// switch asked for have debited and not yet credited or reversed; the
-	// two are equal when customers hold exactly what the transfers leave
-	// them.
-	SettlementPaise    int64 `json:"settlement_paise"`
-	MoneyInFlightPaise int64 `json:"money_in_flight_paise"`
-	// Transactions counts the payments (PAY, COLLECT) the switch knows;
-	// NonTerminal those of them PENDING or DEEMED at the switch.
-	Transactions int `json:"transactions"`
-	NonTerminal  int `json:"non_terminal"`
-	// InFlight counts payments decided at the switch that a PSP does not
-	// show final yet, within MaxAge of the decision: the outcome is on its
-	// way.
-	InFlight   int         `json:"in_flight"`
-	Violations []Violation `json:"violations"`
-	// Notes say what could not be checked, and why.
-	Notes []string `json:"notes,omitempty"`
-}
+// AuditResult is what `upisim audit` prints (audit.Result).
+type AuditResult = audit.Result
 
 // AuditOptions are the options of `upisim audit`.
 type AuditOptions struct {
@@ -102,7 +28,7 @@ type AuditOptions struct {
 	Output Output
 }
 
-// Audit checks a running network against the invariants of DESIGN §7:
+// Audit checks a running network against the invariants of ARCHITECTURE.md ("Invariants"):
 // conservation of money at every bank and across the network, no negative
 // customer balance, every posting a leg the switch sent, every payment's
 // final status at the switch agreed by both PSPs and the app and closed at
@@ -122,14 +48,14 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 		return AuditResult{}, err
 	}
 	defer c.Close()
-	res, err := AuditFrom(ctx, AuditSource{Dir: c.Dir, Admin: c.Admin}, o.MaxAge)
+	res, err := audit.From(ctx, audit.Source{Dir: c.Dir, Admin: c.Admin}, o.MaxAge)
 	if err != nil {
 		return AuditResult{}, err
 	}
 	if o.Output == JSON {
 		err = printJSON(w, res)
 	} else {
-		err = res.print(w)
+		err = printAudit(w, res)
 	}
 	if err != nil {
 		return res, err
@@ -140,30 +66,6 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 	return res, nil
 }
 
-// AuditSource is the network an audit reads: its nodes (name and role)
-// and each node's AdminService. `upisim audit` reads a running network
-// through network.json and gRPC; a test that runs the nodes itself can
-// hand them over in process (node.LocalAdmin).
-type AuditSource struct {
-	Dir   *config.Directory
-	Admin func(name string) (upiv1.AdminServiceClient, error)
-}
-
-// AuditFrom reads every node of src and checks the invariants, as Audit
-// does, without printing: a violation is in the result, not an error; an
-// error means a node could not be read. A maxAge of 0 or less means
-// DefaultAuditMaxAge.
-func AuditFrom(ctx context.Context, src AuditSource, maxAge time.Duration) (AuditResult, error) {
-	if maxAge <= 0 {
-		maxAge = DefaultAuditMaxAge
-	}
-	snap, err := takeSnapshot(ctx, src)
-	if err != nil {
-		return AuditResult{}, err
-	}
-	return snap.audit(time.Now(), maxAge), nil
-}
-
 func plural(n int) string {
 	if n == 1 {
 		return ""
@@ -171,15 +73,15 @@ func plural(n int) string {
 	return "s"
 }
 
-func (r AuditResult) print(w io.Writer) error {
+func printAudit(w io.Writer, r AuditResult) error {
 	ok := "yes"
 	if !r.OK {
 		ok = "no"
 	}
 	err := printFields(w,
 		"ok", ok,
-		"total", fmt.Sprintf("%s (%d paise; opening %s)", ids.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, ids.FormatRupeesIndian(r.OpeningTotalPaise)),
-		"settlement", fmt.Sprintf("%s (money in flight %s)", ids.FormatRupeesIndian(r.SettlementPaise), ids.FormatRupeesIndian(r.MoneyInFlightPaise)),
+		"total", fmt.Sprintf("%s (%d paise; opening %s)", upi.FormatRupeesIndian(r.TotalPaise), r.TotalPaise, upi.FormatRupeesIndian(r.OpeningTotalPaise)),
+		"settlement", fmt.Sprintf("%s (money in flight %s)", upi.FormatRupeesIndian(r.SettlementPaise), upi.FormatRupeesIndian(r.MoneyInFlightPaise)),
 		"transactions", fmt.Sprint(r.Transactions),
 		"non_terminal", fmt.Sprint(r.NonTerminal),
 		"in_flight", fmt.Sprint(r.InFlight),
@@ -205,439 +107,4 @@ func (r AuditResult) print(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Kind, txn, v.Detail)
 	}
 	return tw.Flush()
-}
-
-// bankState is what a bank showed the audit.
-type bankState struct {
-	name     string
-	accounts []*upiv1.AccountBalance
-	opening  *int64
-	// postings is the bank's ledger; ledgerRead says it is the one behind
-	// accounts' balances (read as many postings as the balances counted).
-	postings   []*upiv1.Posting
-	ledgerRead bool
-}
-
-// snapshot is what the audit read from the network. The switch is read
-// first, so every other node's view is at least as recent as the switch's.
-type snapshot struct {
-	// switchTxns are the switch's transactions, listed from switchListed on.
-	switchTxns   []*upiv1.TxnSummary
-	switchListed time.Time
-	// switchAfter is the switch listed again after every other node: a
-	// bank posts a leg, and a PSP or the app shows an outcome, only after
-	// the switch recorded it, so what is not here was not the switch's
-	// doing. Nil means switchTxns (a snapshot built by hand).
-	switchAfter map[string]*upiv1.TxnSummary
-	banks       []bankState
-	// psps and apps name the PSP and TPAP nodes.
-	psps, apps []string
-	// txns is node → txn id → that node's summary, for the PSPs, banks and
-	// the TPAP.
-	txns map[string]map[string]*upiv1.TxnSummary
-}
-
-func takeSnapshot(ctx context.Context, c AuditSource) (*snapshot, error) {
-	sws := c.Dir.ByRole(config.RoleSwitch)
-	if len(sws) != 1 {
-		return nil, fmt.Errorf("network.json names %d switch nodes, want 1", len(sws))
-	}
-	s := &snapshot{switchListed: time.Now(), txns: map[string]map[string]*upiv1.TxnSummary{}}
-	var err error
-	if s.switchTxns, err = listAll(ctx, c, sws[0]); err != nil {
-		return nil, err
-	}
-	banks := c.Dir.ByRole(config.RoleBank)
-	psps := c.Dir.ByRole(config.RolePSP)
-	apps := c.Dir.ByRole(config.RoleTPAP)
-	s.banks = make([]bankState, len(banks))
-	per := make([][]*upiv1.TxnSummary, len(banks)+len(psps)+len(apps))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, nd := range banks {
-		g.Go(func() (err error) {
-			if s.banks[i], err = readLedger(gctx, c, nd); err != nil {
-				return err
-			}
-			per[i], err = listAll(gctx, c, nd)
-			return err
-		})
-	}
-	for i, nd := range slices.Concat(psps, apps) {
-		g.Go(func() (err error) {
-			per[len(banks)+i], err = listAll(gctx, c, nd)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	after, err := listAll(ctx, c, sws[0])
-	if err != nil {
-		return nil, err
-	}
-	s.switchAfter = make(map[string]*upiv1.TxnSummary, len(after))
-	for _, t := range after {
-		s.switchAfter[t.GetTxnId()] = t
-	}
-	for _, nd := range psps {
-		s.psps = append(s.psps, nd.Name)
-	}
-	for _, nd := range apps {
-		s.apps = append(s.apps, nd.Name)
-	}
-	for i, nd := range slices.Concat(banks, psps, apps) {
-		m := make(map[string]*upiv1.TxnSummary, len(per[i]))
-		for _, t := range per[i] {
-			m[t.GetTxnId()] = t
-		}
-		s.txns[nd.Name] = m
-	}
-	return s, nil
-}
-
-// ledgerReads is how many times the audit reads a busy bank's balances and
-// postings before it gives up on reading them at one moment.
-const ledgerReads = 5
-
-// readLedger reads a bank's accounts and postings. Postings are only ever
-// added, and the balances come with the number of postings behind them, so
-// a listing of exactly that many postings (taken after the balances) is
-// the ledger the balances show; a bank that keeps posting is read again.
-func readLedger(ctx context.Context, c AuditSource, nd config.NodeAddr) (bankState, error) {
-	a, err := c.Admin(nd.Name)
-	if err != nil {
-		return bankState{}, err
-	}
-	var b bankState
-	for range ledgerReads {
-		r, err := a.ListAccounts(ctx, &upiv1.ListAccountsRequest{})
-		if err != nil {
-			return bankState{}, nodeError(nd, err)
-		}
-		b = bankState{name: nd.Name, accounts: r.GetAccounts()}
-		if r.OpeningTotalPaise != nil {
-			v := r.GetOpeningTotalPaise()
-			b.opening = &v
-		}
-		if b.postings, err = listPostings(ctx, a, nd); err != nil {
-			return bankState{}, err
-		}
-		if b.ledgerRead = int64(len(b.postings)) == r.GetPostingCount(); b.ledgerRead {
-			break
-		}
-	}
-	return b, nil
-}
-
-// listPostings pages through a bank's ListPostings.
-func listPostings(ctx context.Context, a upiv1.AdminServiceClient, nd config.NodeAddr) ([]*upiv1.Posting, error) {
-	out := []*upiv1.Posting{}
-	token := ""
-	for {
-		r, err := a.ListPostings(ctx, &upiv1.ListPostingsRequest{PageToken: token})
-		if err != nil {
-			return nil, nodeError(nd, err)
-		}
-		out = append(out, r.GetPostings()...)
-		if r.GetNextPageToken() == "" {
-			return out, nil
-		}
-		if r.GetNextPageToken() <= token {
-			return nil, fmt.Errorf("node %s: ListPostings page token went back from %q to %q", nd.Name, token, r.GetNextPageToken())
-		}
-		token = r.GetNextPageToken()
-	}
-}
-
-// listAll pages through a node's ListTransactions.
-func listAll(ctx context.Context, c AuditSource, nd config.NodeAddr) ([]*upiv1.TxnSummary, error) {
-	a, err := c.Admin(nd.Name)
-	if err != nil {
-		return nil, err
-	}
-	var out []*upiv1.TxnSummary
-	token := ""
-	for {
-		r, err := a.ListTransactions(ctx, &upiv1.ListTransactionsRequest{PageToken: token})
-		if err != nil {
-			return nil, nodeError(nd, err)
-		}
-		out = append(out, r.GetTransactions()...)
-		if r.GetNextPageToken() == "" {
-			return out, nil
-		}
-		if r.GetNextPageToken() <= token {
-			return nil, fmt.Errorf("node %s: ListTransactions page token went back from %q to %q", nd.Name, token, r.GetNextPageToken())
-		}
-		token = r.GetNextPageToken()
-	}
-}
-
-func nodeError(nd config.NodeAddr, err error) error {
-	if status.Code(err) == codes.Unavailable {
-		return fmt.Errorf("node %s is not reachable at %s", nd.Name, nd.GRPCAddr)
-	}
-	return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
-}
-
-// orphanSlack is how much older than the switch's listing a bank's record
-// must be before the audit expects the switch to have listed it: room for
-// clocks of nodes on other hosts.
-const orphanSlack = time.Second
-
-// audit checks the snapshot at time now.
-func (s *snapshot) audit(now time.Time, maxAge time.Duration) AuditResult {
-	a := &auditor{snapshot: s, now: now, maxAge: maxAge, res: AuditResult{Violations: []Violation{}}, after: s.switchAfter}
-	if a.after == nil {
-		a.after = make(map[string]*upiv1.TxnSummary, len(s.switchTxns))
-		for _, t := range s.switchTxns {
-			a.after[t.GetTxnId()] = t
-		}
-	}
-	a.money()
-	a.ledgers()
-	known := make(map[string]bool, len(s.switchTxns))
-	for _, t := range s.switchTxns {
-		known[t.GetTxnId()] = true
-		a.txn(t)
-	}
-	a.orphans(known)
-	a.conservation()
-	a.records()
-	a.res.OK = len(a.res.Violations) == 0
-	return a.res
-}
-
-type auditor struct {
-	*snapshot
-	now    time.Time
-	maxAge time.Duration
-	res    AuditResult
-	// after is the switch's second listing by txn id (snapshot.switchAfter).
-	after map[string]*upiv1.TxnSummary
-	// moved is, per txn id, what the postings that match the switch's legs
-	// moved; stray marks "bank\x00txn" pairs with a stray posting.
-	moved map[string]*moved
-	stray map[string]bool
-}
-
-func (a *auditor) add(kind, txnID, node, format string, args ...any) {
-	a.res.Violations = append(a.res.Violations, Violation{Kind: kind, TxnID: txnID, Node: node, Detail: fmt.Sprintf(format, args...)})
-}
-
-// money checks conservation at each bank (every posting moves money between
-// two accounts of one bank, so each bank's total is constant) and that no
-// account but a settlement account is below zero.
-func (a *auditor) money() {
-	for _, b := range a.banks {
-		var sum int64
-		for _, ac := range b.accounts {
-			sum += ac.GetBalancePaise()
-			if ac.GetBalancePaise() < 0 && ac.GetKind() != string(ledger.KindSettlement) {
-				a.add(ViolationNegativeBalance, "", b.name, "%s account %s (%s) at %s holds %s",
-					strings.ToLower(ac.GetKind()), ac.GetAcNum(), orDash(ac.GetVpa()), b.name, ids.FormatRupeesIndian(ac.GetBalancePaise()))
-			}
-		}
-		a.res.TotalPaise += sum
-		if b.opening == nil {
-			a.add(ViolationConservation, "", b.name, "bank %s recorded no opening total (seeded by an older upisim after money moved), so its total %s cannot be checked",
-				b.name, ids.FormatRupeesIndian(sum))
-			continue
-		}
-		a.res.OpeningTotalPaise += *b.opening
-		if d := sum - *b.opening; d != 0 {
-			what := "appeared"
-			if d < 0 {
-				what, d = "vanished", -d
-			}
-			a.add(ViolationConservation, "", b.name, "bank %s holds %s, opened with %s: %s (%d paise) %s",
-				b.name, ids.FormatRupeesIndian(sum), ids.FormatRupeesIndian(*b.opening), ids.FormatRupeesIndian(d), d, what)
-		}
-	}
-}
-
-// txn checks one transaction the switch knows.
-func (a *auditor) txn(t *upiv1.TxnSummary) {
-	switch t.GetType() {
-	case upiv1.Txn_VAL_ADD, upiv1.Txn_HBT:
-		return // no money, no final status to agree on
-	}
-	a.res.Transactions++
-	id := t.GetTxnId()
-	final := t.GetStatus() == upiv1.Resp_SUCCESS || t.GetStatus() == upiv1.Resp_FAILURE
-	if !final {
-		a.res.NonTerminal++
-		since := t.GetCreated().AsTime()
-		if d := t.GetDeadline(); d != nil && d.AsTime().After(since) {
-			since = d.AsTime()
-		}
-		if age := a.now.Sub(since); age > a.maxAge {
-			a.add(ViolationStuck, id, "", "%s is %s at the switch (state %s) %s after %s, past --max-age %s",
-				describe(t), statusName(t.GetStatus()), t.GetState(), age.Round(time.Second), sinceWhat(t), a.maxAge)
-		}
-		return
-	}
-	n := len(a.res.Violations)
-	a.banksAgree(t)
-	if len(a.res.Violations) == n {
-		a.closedByPostings(t) // the records agree: do the postings?
-	}
-	late := false
-	for _, p := range []struct{ role, name string }{{"payer", t.GetPayerPsp()}, {"payee", t.GetPayeePsp()}} {
-		if p.name == "" || (p.role == "payee" && p.name == t.GetPayerPsp()) {
-			continue
-		}
-		late = a.pspAgrees(t, p.role, p.name) || late
-	}
-	for _, app := range a.apps {
-		late = a.appAgrees(t, app) || late
-	}
-	if late {
-		a.res.InFlight++
-	}
-}
-
-func sinceWhat(t *upiv1.TxnSummary) string {
-	if d := t.GetDeadline(); d != nil && d.AsTime().After(t.GetCreated().AsTime()) {
-		return "its deadline"
-	}
-	return "it began"
-}
-
-// banksAgree checks the banks' records of their legs against the switch's
-// final status: a SUCCESS has its debit posted and not reversed, and its
-// credit posted; a FAILURE has no debit left standing and no credit.
-func (a *auditor) banksAgree(t *upiv1.TxnSummary) {
-	id, success := t.GetTxnId(), t.GetStatus() == upiv1.Resp_SUCCESS
-	rem, ben := t.GetRemitter(), t.GetBeneficiary()
-	remLegs, benLegs := a.legs(rem, id), a.legs(ben, id)
-	switch {
-	case success && rem == "":
-		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, which names no remitter bank", describe(t))
-	case success && !remLegs["DEBITED"]:
-		a.add(ViolationDisagreement, id, rem, "%s is SUCCESS at the switch, but remitter %s has no debit posted (%s)", describe(t), rem, legsOf(remLegs))
-	case success && remLegs["REVERSED"]:
-		a.add(ViolationDisagreement, id, rem, "%s is SUCCESS at the switch, but remitter %s reversed the debit (%s)", describe(t), rem, legsOf(remLegs))
-	case !success && remLegs["DEBITED"] && !remLegs["REVERSED"]:
-		a.add(ViolationNotClosed, id, rem, "%s is FAILURE at the switch, but remitter %s debited it and did not reverse (%s)", describe(t), rem, legsOf(remLegs))
-	}
-	switch {
-	case success && ben == "":
-		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, which names no beneficiary bank", describe(t))
-	case success && !benLegs["CREDITED"]:
-		a.add(ViolationDisagreement, id, ben, "%s is SUCCESS at the switch, but beneficiary %s has no credit posted (%s)", describe(t), ben, legsOf(benLegs))
-	case !success && benLegs["CREDITED"]:
-		a.add(ViolationDisagreement, id, ben, "%s is FAILURE at the switch, but beneficiary %s credited it (%s)", describe(t), ben, legsOf(benLegs))
-	}
-}
-
-// legs is the set of leg states ("DEBITED", "REVERSED", ...) a bank shows
-// for a transaction; empty when it has no record.
-func (a *auditor) legs(bank, txnID string) map[string]bool {
-	out := map[string]bool{}
-	if t := a.txns[bank][txnID]; t != nil {
-		for _, s := range strings.Split(t.GetState(), "+") {
-			out[s] = true
-		}
-	}
-	return out
-}
-
-func legsOf(legs map[string]bool) string {
-	if len(legs) == 0 {
-		return "no record"
-	}
-	return "legs " + strings.Join(sortedKeys(legs), "+")
-}
-
-// pspAgrees checks a PSP's status of a transaction the switch decided. It
-// reports whether the PSP does not show it final yet but may still hear
-// (the switch decided it within maxAge).
-func (a *auditor) pspAgrees(t *upiv1.TxnSummary, role, psp string) (late bool) {
-	id, want := t.GetTxnId(), t.GetStatus()
-	p := a.txns[psp][id]
-	got := p.GetStatus()
-	if got == upiv1.Resp_SUCCESS || got == upiv1.Resp_FAILURE {
-		if got != want {
-			a.add(ViolationDisagreement, id, psp, "%s is %s at the switch, but %s PSP %s says %s", describe(t), outcome(want, t.GetErrCode()), role, psp, outcome(got, p.GetErrCode()))
-		}
-		return false
-	}
-	decided := t.GetUpdated().AsTime()
-	if a.now.Sub(decided) <= a.maxAge {
-		return true
-	}
-	has := "has no record of it"
-	if p != nil {
-		has = "still shows " + statusName(got) + " (state " + p.GetState() + ")"
-	}
-	a.add(ViolationNotClosed, id, psp, "%s is %s at the switch since %s, but %s PSP %s %s",
-		describe(t), outcome(want, t.GetErrCode()), decided.Format(time.RFC3339), role, psp, has)
-	return false
-}
-
-// appAgrees checks the app's status of a payment the switch decided, when
-// the app has a record of it (a payment started at a PSP's own app API
-// reaches the app only as its PSP's notifications). It reports whether the
-// app does not show it final yet but may still hear, as pspAgrees does.
-func (a *auditor) appAgrees(t *upiv1.TxnSummary, app string) (late bool) {
-	id, want := t.GetTxnId(), t.GetStatus()
-	r := a.txns[app][id]
-	if r == nil {
-		return false
-	}
-	got := r.GetStatus()
-	if isFinal(got) {
-		if got != want {
-			a.add(ViolationDisagreement, id, app, "%s is %s at the switch, but the app at %s shows its users %s", describe(t), outcome(want, t.GetErrCode()), app, outcome(got, r.GetErrCode()))
-		}
-		return false
-	}
-	decided := t.GetUpdated().AsTime()
-	if a.now.Sub(decided) <= a.maxAge {
-		return true
-	}
-	a.add(ViolationNotClosed, id, app, "%s is %s at the switch since %s, but the app at %s still shows %s",
-		describe(t), outcome(want, t.GetErrCode()), decided.Format(time.RFC3339), app, statusName(got))
-	return false
-}
-
-// orphans checks that every bank record of a leg that moved money belongs
-// to a transaction the switch knows (the postings themselves are checked
-// by ledgers; a bank already named there is not named again). Records
-// newer than the switch's listing are skipped: the switch may have made
-// them after it was read.
-func (a *auditor) orphans(known map[string]bool) {
-	for _, b := range a.banks {
-		m := a.txns[b.name]
-		for _, id := range sortedKeys(m) {
-			t := m[id]
-			if known[id] || a.stray[b.name+"\x00"+id] || !t.GetCreated().AsTime().Before(a.switchListed.Add(-orphanSlack)) {
-				continue
-			}
-			legs := a.legs(b.name, id)
-			if legs["DEBITED"] || legs["CREDITED"] || legs["REVERSED"] {
-				a.add(ViolationNotClosed, id, b.name, "bank %s posted %s for a transaction the switch does not know", b.name, legsOf(legs))
-			}
-		}
-	}
-}
-
-// describe names a transaction in a violation: "PAY of ₹10.00 from a@x to b@y".
-func describe(t *upiv1.TxnSummary) string {
-	return fmt.Sprintf("%s of %s from %s to %s", t.GetType(), ids.FormatRupeesIndian(t.GetAmountPaise()), orDash(t.GetPayerVpa()), orDash(t.GetPayeeVpa()))
-}
-
-func outcome(r upiv1.Resp_Result, errCode string) string {
-	if errCode != "" && r == upiv1.Resp_FAILURE {
-		return statusName(r) + " " + errCode
-	}
-	return statusName(r)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // BalanceResult is what `upisim balance` prints.
@@ -55,7 +56,7 @@ func Balance(ctx context.Context, w io.Writer, o BalanceOptions) (BalanceResult,
 		if o.Output == JSON {
 			return r, printJSON(w, r)
 		}
-		return r, printFields(w, "vpa", r.VPA, "balance", ids.FormatRupeesIndian(r.BalancePaise), "bank", fmt.Sprintf("%s (%s, a/c %s)", r.Bank, r.IFSC, r.AcNum))
+		return r, printFields(w, "vpa", r.VPA, "balance", upi.FormatRupeesIndian(r.BalancePaise), "bank", fmt.Sprintf("%s (%s, a/c %s)", r.Bank, r.IFSC, r.AcNum))
 	}
 	return BalanceResult{}, fmt.Errorf("no bank of the network holds an account for %s", o.VPA)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"text/tabwriter"
 
@@ -15,6 +14,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Client reaches a running network through its network.json.
@@ -155,6 +155,4 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	return keys
 }
 
-func statusName(r upiv1.Resp_Result) string {
-	return strings.TrimPrefix(r.String(), "RESULT_")
-}
+func statusName(r upiv1.Resp_Result) string { return upi.ResultName(r) }

@@ -9,6 +9,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // TxnResult is what pay, collect, approve and txn print.
@@ -74,18 +75,15 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 	return r, r.print(w, o.Output)
 }
 
+// cliFields names the flags of a pay or collect in upi.CheckParties' errors.
+var cliFields = upi.Fields{Payer: "--from", Payee: "--to", Parties: "payer and payee"}
+
 // checkTransfer validates the parties and parses the amount.
 func checkTransfer(from, to, amount string) (int64, error) {
-	if err := ids.ValidateVPA(from); err != nil {
-		return 0, fmt.Errorf("--from: %w", err)
+	if _, _, err := upi.CheckParties(cliFields, from, to); err != nil {
+		return 0, err
 	}
-	if err := ids.ValidateVPA(to); err != nil {
-		return 0, fmt.Errorf("--to: %w", err)
-	}
-	if ids.NormalizeVPA(from) == ids.NormalizeVPA(to) {
-		return 0, errors.New("payer and payee are the same VPA")
-	}
-	p, err := ids.ParseRupees(amount)
+	p, err := upi.ParseRupees(amount)
 	if err != nil {
 		return 0, fmt.Errorf("--amount: %w", err)
 	}
@@ -281,7 +279,7 @@ func Collects(ctx context.Context, w io.Writer, o CollectsOptions) error {
 		return nil
 	}
 	for _, it := range items {
-		fmt.Fprintf(w, "%s  %s asks %s  %s  expires %s\n", it.TxnID, it.Payee, ids.FormatRupeesIndian(it.AmountPaise), it.Note, it.Expires)
+		fmt.Fprintf(w, "%s  %s asks %s  %s  expires %s\n", it.TxnID, it.Payee, upi.FormatRupeesIndian(it.AmountPaise), it.Note, it.Expires)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Node roles.
@@ -44,7 +45,7 @@ type Network struct {
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
 	// Rules make nodes decline, ignore, drop, delay or duplicate messages
-	// on purpose (DESIGN §6; the magic payees of the default network are
+	// on purpose (README.md, "Reaching every branch"; the magic payees of the default network are
 	// rules too). A network file's rules are its own: they are not taken
 	// from the default network.
 	Rules []fault.Rule
@@ -258,7 +259,7 @@ var defaultNetwork = sync.OnceValue(func() *Network {
 	return n
 })
 
-// Default returns the default network (DESIGN §2), parsed from the embedded
+// Default returns the default network (README.md, "The default network"), parsed from the embedded
 // default.yaml. Each call returns a fresh copy the caller may change.
 func Default() *Network { return defaultNetwork().Clone() }
 
@@ -331,7 +332,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		n.Nodes = append(n.Nodes, node)
 	}
 	for i, ru := range r.Users {
-		bal, err := ids.ParseRupeesAllowZero(ru.Balance)
+		bal, err := upi.ParseRupeesAllowZero(ru.Balance)
 		if err != nil {
 			fail("%s: balance: %w", entryLabel("user", i, ru.VPA), err)
 		}
@@ -341,7 +342,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		})
 	}
 	for i, rm := range r.Merchants {
-		bal, err := ids.ParseRupeesAllowZero(rm.Balance)
+		bal, err := upi.ParseRupeesAllowZero(rm.Balance)
 		if err != nil {
 			fail("%s: balance: %w", entryLabel("merchant", i, rm.VPA), err)
 		}
@@ -363,7 +364,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 			*dst = fallback
 			return
 		}
-		v, err := ids.ParseRupees(s)
+		v, err := upi.ParseRupees(s)
 		if err != nil {
 			fail("%s: %w", field, err)
 		}
@@ -447,7 +448,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 			if b.s == "" {
 				continue
 			}
-			v, err := ids.ParseRupees(b.s)
+			v, err := upi.ParseRupees(b.s)
 			if err != nil {
 				fail("%s: match.%s: %w", label, b.field, err)
 			}
@@ -482,7 +483,7 @@ func entryLabel(kind string, i int, vpa string) string {
 func (n *Network) Marshal() ([]byte, error) {
 	r := rawNetwork{
 		Name:      n.Name,
-		Limits:    rawLimits{PerTxn: ids.FormatPaise(n.Limits.PerTxn)},
+		Limits:    rawLimits{PerTxn: upi.FormatPaise(n.Limits.PerTxn)},
 		Heartbeat: n.Heartbeat.String(),
 		Timeouts: rawTimeouts{
 			AuthDetails:      n.Timeouts.AuthDetails.String(),
@@ -509,10 +510,10 @@ func (n *Network) Marshal() ([]byte, error) {
 			Drop: ru.Fault.Drop, FailSends: ru.Fault.FailSends, LoseAcks: ru.Fault.LoseAcks, Duplicate: ru.Fault.Duplicate,
 		}
 		if ru.Match.MinAmount > 0 {
-			rr.Match.MinAmount = ids.FormatPaise(ru.Match.MinAmount)
+			rr.Match.MinAmount = upi.FormatPaise(ru.Match.MinAmount)
 		}
 		if ru.Match.MaxAmount > 0 {
-			rr.Match.MaxAmount = ids.FormatPaise(ru.Match.MaxAmount)
+			rr.Match.MaxAmount = upi.FormatPaise(ru.Match.MaxAmount)
 		}
 		if ru.Fault.Delay > 0 {
 			rr.Delay = ru.Fault.Delay.String()
@@ -528,13 +529,13 @@ func (n *Network) Marshal() ([]byte, error) {
 	for _, u := range n.Users {
 		r.Users = append(r.Users, rawUser{
 			VPA: u.VPA, Name: u.Name, Bank: u.Bank, Account: u.Account,
-			Balance: ids.FormatPaise(u.Balance), PIN: u.PIN, Mobile: u.Mobile, PINReset: u.PINReset,
+			Balance: upi.FormatPaise(u.Balance), PIN: u.PIN, Mobile: u.Mobile, PINReset: u.PINReset,
 		})
 	}
 	for _, m := range n.Merchants {
 		r.Merchants = append(r.Merchants, rawMerchant{
 			VPA: m.VPA, Name: m.Name, MCC: m.MCC, Bank: m.Bank,
-			Account: m.Account, Balance: ids.FormatPaise(m.Balance),
+			Account: m.Account, Balance: upi.FormatPaise(m.Balance),
 		})
 	}
 	var buf bytes.Buffer

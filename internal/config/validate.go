@@ -13,6 +13,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // MaxNodeName is the longest allowed node name.
@@ -164,7 +165,7 @@ func (n *Network) Validate() error {
 			accounts[key] = label
 		}
 		if balance < 0 {
-			fail("%s: balance %s is negative", label, ids.FormatPaise(balance))
+			fail("%s: balance %s is negative", label, upi.FormatPaise(balance))
 		}
 	}
 	for i := range n.Users {
@@ -339,7 +340,7 @@ func (n *Network) validateRules(names map[string]bool) []error {
 			fail("match.peer %q is not in the network (nor, with match.api POST, a URL's host)", m.Peer)
 		}
 		if m.MinAmount > 0 && m.MaxAmount > 0 && m.MinAmount > m.MaxAmount {
-			fail("match.min_amount %s is above match.max_amount %s", ids.FormatPaise(m.MinAmount), ids.FormatPaise(m.MaxAmount))
+			fail("match.min_amount %s is above match.max_amount %s", upi.FormatPaise(m.MinAmount), upi.FormatPaise(m.MaxAmount))
 		}
 		f := r.Fault
 		switch {

@@ -1,4 +1,4 @@
-// Package fault is upisim's fault layer (DESIGN §6): rules that make a node
+// Package fault is upisim's fault layer (README.md, "Reaching every branch"): rules that make a node
 // decline, ignore, drop, delay or duplicate messages on purpose, so that
 // every branch of a flow (decline, timeout, deemed, reversal, duplicate) can
 // be reached. The network file's rules and the magic payees of the default

@@ -97,7 +97,7 @@ const (
 	OnSend = "send"
 )
 
-// Rule makes a node misbehave on purpose (DESIGN §6): when a message
+// Rule makes a node misbehave on purpose (README.md, "Reaching every branch"): when a message
 // matches, the node declines it, ignores it, or applies a Fault to what it
 // sends.
 type Rule struct {

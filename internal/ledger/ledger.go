@@ -7,6 +7,7 @@ import (
 
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Kind is the kind of a ledger account.
@@ -91,7 +92,7 @@ func Open(tx *store.Tx, a Account) error {
 	case !a.Kind.valid():
 		return fmt.Errorf("%w: account %s: kind %q (want CUSTOMER, SETTLEMENT or LITE_POOL)", ErrInvalid, a.AcNum, a.Kind)
 	case a.BalancePaise < 0:
-		return fmt.Errorf("%w: account %s: negative opening balance %s", ErrInvalid, a.AcNum, ids.FormatPaise(a.BalancePaise))
+		return fmt.Errorf("%w: account %s: negative opening balance %s", ErrInvalid, a.AcNum, upi.FormatPaise(a.BalancePaise))
 	}
 	if tx.Has(store.Accounts, []byte(a.AcNum)) {
 		return fmt.Errorf("%w: %s", ErrExists, a.AcNum)
@@ -204,7 +205,7 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 	}
 	if newSrc < 0 && src.Kind != KindSettlement {
 		return fmt.Errorf("%w: posting %s: %s holds %s, needs %s", ErrInsufficientFunds, ref, from,
-			ids.FormatPaise(src.BalancePaise), ids.FormatPaise(amount))
+			upi.FormatPaise(src.BalancePaise), upi.FormatPaise(amount))
 	}
 	newDst, ok := add(dst.BalancePaise, amount)
 	if !ok {

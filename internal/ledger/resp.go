@@ -5,20 +5,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/store"
-)
-
-// Response codes in Ref.resp_code and Ref.reversal_resp_code.
-const (
-	// RespCodeOK: the leg succeeded (resp_code), or the debit was put back
-	// (reversal_resp_code).
-	RespCodeOK = "00"
-	// ReversalNothing is the reversal_resp_code of a reversal that found no
-	// debit to put back (the DEBIT was declined or never arrived): the
-	// reversal succeeds and moves no money.
-	ReversalNothing = "NA"
-	// ErrTxnNotPresent (U48) answers a status check of a leg the bank has no
-	// record of.
-	ErrTxnNotPresent = "U48"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Resp is how the leg is reported on the wire (RespPay, RespChkTxn) in
@@ -31,7 +18,7 @@ func (l *Leg) Resp(reqMsgID string) *upiv1.Resp {
 		Type:             "PAYER",
 		Addr:             l.Addr,
 		ApprovalNum:      l.ApprovalNum,
-		RespCode:         RespCodeOK,
+		RespCode:         upi.CodeOK,
 		ReversalRespCode: l.ReversalRespCode,
 	}
 	if l.Type == LegCredit {
@@ -65,7 +52,7 @@ func LegStatus(tx *store.Tx, txnID, legType, reqMsgID string) (*upiv1.Resp, erro
 			return l.Resp(reqMsgID), nil
 		}
 	}
-	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: ErrTxnNotPresent}, nil
+	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeTxnNotPresent}, nil
 }
 
 // RespPay is the answer to the request reqMsgID that asked for leg: txn t

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // Limits of a network message. Receive refuses a message beyond them in
@@ -40,10 +40,9 @@ const (
 	// message may carry, so that nobody can make a node store megabytes
 	// it does not understand.
 	MaxUnknownBytes = 1024
-	// MaxAmountPaise is the largest amount any *_paise field may hold:
-	// ₹1,000 crore, ten thousand times UPI's highest per-transaction
-	// limit, so that millions of them still add up within an int64.
-	MaxAmountPaise int64 = 1_000_000_000_000
+	// MaxAmountPaise is the largest amount any *_paise field may hold
+	// (upi.MaxAmountPaise).
+	MaxAmountPaise = upi.MaxAmountPaise
 	// MaxExpireMinutes is the longest txn.expire_after_minutes: NPCI's
 	// 45 days.
 	MaxExpireMinutes = 45 * 24 * 60
@@ -250,7 +249,7 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *field
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		a := v.Int()
 		if (a < 0 || a > MaxAmountPaise) && strings.HasSuffix(string(fd.Name()), "_paise") {
-			return Refuse("%s %s", fieldName(at, fd, i), amountProblem(a))
+			return Refuse("%s %s", fieldName(at, fd, i), upi.AmountProblem(a))
 		}
 	case protoreflect.Int32Kind:
 		if e := v.Int(); (e < 0 || e > MaxExpireMinutes) && fd.FullName() == "upi.v1.Txn.expire_after_minutes" {
@@ -301,14 +300,6 @@ func textProblem(full protoreflect.FullName, s string) string {
 	return ""
 }
 
-// amountProblem says what is wrong with an amount out of 0..MaxAmountPaise.
-func amountProblem(a int64) string {
-	if a < 0 {
-		return fmt.Sprintf("%d is negative", a)
-	}
-	return fmt.Sprintf("%d is more than the largest amount, %s rupees", a, ids.FormatPaise(MaxAmountPaise))
-}
-
 // CheckText checks s, what an app request gives for the network message
 // field full (as "upi.v1.Txn.note"), against the limits CheckLimits holds
 // that field to, so that an app API refuses at once what the switch would
@@ -317,15 +308,6 @@ func amountProblem(a int64) string {
 func CheckText(field string, full protoreflect.FullName, s string) error {
 	if p := textProblem(full, s); p != "" {
 		return fmt.Errorf("%s %s", field, p)
-	}
-	return nil
-}
-
-// CheckAmount checks an amount an app request gives against the range
-// CheckLimits holds every *_paise field to (0 to MaxAmountPaise).
-func CheckAmount(field string, paise int64) error {
-	if paise < 0 || paise > MaxAmountPaise {
-		return fmt.Errorf("%s %s", field, amountProblem(paise))
 	}
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // putTrace stores a message in the node's trace, indexed by its
@@ -183,7 +183,7 @@ func Summarize(m Message) string {
 			amt = p.GetPayee().GetAmountPaise()
 		}
 		if amt != 0 {
-			parts = append(parts, ids.FormatPaise(amt))
+			parts = append(parts, upi.FormatPaise(amt))
 		}
 		if p.GetPayer().GetAddr() != "" || p.GetPayee().GetAddr() != "" {
 			parts = append(parts, fmt.Sprintf("%s→%s", p.GetPayer().GetAddr(), p.GetPayee().GetAddr()))

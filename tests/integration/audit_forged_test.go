@@ -14,6 +14,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
@@ -50,12 +51,12 @@ func (n *net) post(bank, ref, from, to string, amount int64) {
 
 // auditNames runs the audit and returns the violations that name txnID
 // and node (either may be ""), failing when there is none.
-func (n *net) auditNames(txnID, node string, words ...string) []cli.Violation {
+func (n *net) auditNames(txnID, node string, words ...string) []audit.Violation {
 	n.t.Helper()
 	res, out, err := n.audit()
 	require.Error(n.t, err, "the audit must fail: %s", out)
 	assert.False(n.t, res.OK)
-	var got []cli.Violation
+	var got []audit.Violation
 	for _, v := range res.Violations {
 		if (txnID == "" || v.TxnID == txnID) && (node == "" || v.Node == node) {
 			text := v.Kind + " " + v.Detail
@@ -84,8 +85,8 @@ func TestAuditForgedCreditAtPayersBank(t *testing.T) {
 	waitQuiet(t, n)
 	n.post("abank", ledger.PostingRef(ledger.LegCredit, paid.TxnID), abankSettlement, n.account("abank", "alice@alpha"), 2_199_00)
 
-	n.auditNames(paid.TxnID, "abank", cli.ViolationStrayPosting, "CREDIT", "₹2,199.00", "no CREDIT")
-	n.auditNames("", "", cli.ViolationConservation, "₹2,199.00", "more")
+	n.auditNames(paid.TxnID, "abank", audit.ViolationStrayPosting, "CREDIT", "₹2,199.00", "no CREDIT")
+	n.auditNames("", "", audit.ViolationConservation, "₹2,199.00", "more")
 
 	// The text form says the same, with the ids.
 	var text bytes.Buffer
@@ -118,7 +119,7 @@ func TestAuditSettlementAbsorbsMoneyWithoutPosting(t *testing.T) {
 	})
 
 	v := n.auditNames("", "", "₹2,199.00", "more")
-	assert.Equal(t, cli.ViolationConservation, v[0].Kind)
+	assert.Equal(t, audit.ViolationConservation, v[0].Kind)
 	res, _, _ := n.audit()
 	assert.Equal(t, int64(-2_199_00), res.SettlementPaise)
 	assert.Zero(t, res.MoneyInFlightPaise)
@@ -133,8 +134,8 @@ func TestAuditForgedReversal(t *testing.T) {
 	waitQuiet(t, n)
 	n.post("abank", ledger.PostingRef(ledger.LegReversal, paid.TxnID), abankSettlement, n.account("abank", "alice@alpha"), 10_00)
 
-	n.auditNames(paid.TxnID, "abank", cli.ViolationStrayPosting, "REVERSAL", "₹10.00", "no REVERSAL")
-	n.auditNames("", "", cli.ViolationConservation, "₹10.00", "more")
+	n.auditNames(paid.TxnID, "abank", audit.ViolationStrayPosting, "REVERSAL", "₹10.00", "no REVERSAL")
+	n.auditNames("", "", audit.ViolationConservation, "₹10.00", "more")
 }
 
 // A CREDIT under the id of a ReqValAdd (the switch knows it, but a name
@@ -160,8 +161,8 @@ func TestAuditForgedCreditUnderValAddAndHbt(t *testing.T) {
 	n.post("bbank", ledger.PostingRef(ledger.LegCredit, valAdd), bbankSettlement, bob, 500_00)
 	n.post("bbank", ledger.PostingRef(ledger.LegCredit, hbt), bbankSettlement, bob, 700_00)
 
-	n.auditNames(valAdd, "bbank", cli.ViolationStrayPosting, "CREDIT", "₹500.00", "it sent no bank any leg")
-	n.auditNames(hbt, "bbank", cli.ViolationStrayPosting, "CREDIT", "₹700.00", "the switch does not know")
+	n.auditNames(valAdd, "bbank", audit.ViolationStrayPosting, "CREDIT", "₹500.00", "it sent no bank any leg")
+	n.auditNames(hbt, "bbank", audit.ViolationStrayPosting, "CREDIT", "₹700.00", "the switch does not know")
 }
 
 // A debit posted for less than the payment: alice keeps ₹9 of the ₹10 she
@@ -186,8 +187,8 @@ func TestAuditPostingAmountDiffers(t *testing.T) {
 		return tx.PutRecord(store.Postings, ref, &p)
 	})
 
-	n.auditNames(paid.TxnID, "abank", cli.ViolationStrayPosting, "DEBIT", "₹1.00", "₹10.00")
-	n.auditNames("", "", cli.ViolationConservation, "₹9.00", "more")
+	n.auditNames(paid.TxnID, "abank", audit.ViolationStrayPosting, "DEBIT", "₹1.00", "₹10.00")
+	n.auditNames("", "", audit.ViolationConservation, "₹9.00", "more")
 }
 
 // putRecord stores m, a record in its stored form, under id in node's
@@ -228,8 +229,8 @@ func TestAuditForgedPSPRecords(t *testing.T) {
 	rec.Status, rec.ErrCode = "SUCCESS", ""
 	n.putRecord("betapsp", failed.TxnID, &rec)
 
-	n.auditNames(made, "betapsp", cli.ViolationUnknownTxn, "₹5,000.00", "no record")
-	n.auditNames(failed.TxnID, "betapsp", cli.ViolationDisagreement, "FAILURE ZM", "says SUCCESS")
+	n.auditNames(made, "betapsp", audit.ViolationUnknownTxn, "₹5,000.00", "no record")
+	n.auditNames(failed.TxnID, "betapsp", audit.ViolationDisagreement, "FAILURE ZM", "says SUCCESS")
 }
 
 // The app shows a payment the switch never saw, and another as SUCCESS
@@ -250,8 +251,8 @@ func TestAuditForgedTPAPRecords(t *testing.T) {
 	rec.Status, rec.ErrCode = "SUCCESS", ""
 	n.putRecord("tpap", failed.TxnID, &rec)
 
-	n.auditNames(made, "tpap", cli.ViolationUnknownTxn, "₹300.00", "no record")
-	n.auditNames(failed.TxnID, "tpap", cli.ViolationDisagreement, "FAILURE ZM", "shows its users SUCCESS")
+	n.auditNames(made, "tpap", audit.ViolationUnknownTxn, "₹300.00", "no record")
+	n.auditNames(failed.TxnID, "tpap", audit.ViolationDisagreement, "FAILURE ZM", "shows its users SUCCESS")
 }
 
 // listAll lists every transaction of a node.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ledger"
@@ -173,19 +174,19 @@ func TestAuditFindsViolations(t *testing.T) {
 	res, out, err = n.audit()
 	require.EqualError(t, err, "audit found 3 violations")
 	assert.False(t, res.OK)
-	byKind := map[string]cli.Violation{}
+	byKind := map[string]audit.Violation{}
 	for _, v := range res.Violations {
 		byKind[v.Kind] = v
 	}
 	assert.Len(t, byKind, 3, out)
-	assert.Equal(t, "abank", byKind[cli.ViolationConservation].Node)
-	assert.Contains(t, byKind[cli.ViolationConservation].Detail, "(12345 paise) appeared")
+	assert.Equal(t, "abank", byKind[audit.ViolationConservation].Node)
+	assert.Contains(t, byKind[audit.ViolationConservation].Detail, "(12345 paise) appeared")
 	assert.Equal(t, n.base+12345, res.TotalPaise)
 	assert.Equal(t, n.base, res.OpeningTotalPaise)
-	assert.Equal(t, "bbank", byKind[cli.ViolationNegativeBalance].Node)
-	assert.Contains(t, byKind[cli.ViolationNegativeBalance].Detail, "carol@beta")
-	assert.Equal(t, paid.TxnID, byKind[cli.ViolationDisagreement].TxnID)
-	assert.Contains(t, byKind[cli.ViolationDisagreement].Detail, "beneficiary bbank has no credit posted")
+	assert.Equal(t, "bbank", byKind[audit.ViolationNegativeBalance].Node)
+	assert.Contains(t, byKind[audit.ViolationNegativeBalance].Detail, "carol@beta")
+	assert.Equal(t, paid.TxnID, byKind[audit.ViolationDisagreement].TxnID)
+	assert.Contains(t, byKind[audit.ViolationDisagreement].Detail, "beneficiary bbank has no credit posted")
 
 	// Put everything back: the audit is clean again.
 	n.update("abank", func(tx *store.Tx) error { return tx.Delete(store.Accounts, []byte(raw)) })

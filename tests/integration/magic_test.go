@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
@@ -312,7 +313,7 @@ func TestRuleBranches(t *testing.T) {
 	res, err = cli.Audit(context.Background(), &buf, cli.AuditOptions{DataDir: n.dir, Output: cli.JSON, MaxAge: time.Millisecond})
 	require.Error(t, err)
 	require.Len(t, res.Violations, 1, buf.String())
-	assert.Equal(t, cli.ViolationStuck, res.Violations[0].Kind)
+	assert.Equal(t, audit.ViolationStuck, res.Violations[0].Kind)
 	assert.Equal(t, deemed, res.Violations[0].TxnID)
 
 	// Once bbank answers a check, the switch ends it SUCCESS.

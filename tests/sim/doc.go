@@ -2,6 +2,6 @@
 // many concurrent pays and collects over node.InmemTransport, with the
 // fault layer dropping, delaying, duplicating and failing messages and
 // with nodes restarting, all driven by one seed. After every run the
-// invariants of DESIGN §7 must hold. See sim_test.go for how to run it and
+// invariants of ARCHITECTURE.md ("Invariants") must hold. See sim_test.go for how to run it and
 // how to reproduce a failure.
 package sim

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
@@ -174,9 +174,9 @@ func (sn *simNode) adminClient() (upiv1.AdminServiceClient, error) {
 }
 
 // auditSource hands the nodes to `upisim audit`'s checks.
-func (nw *network) auditSource() cli.AuditSource {
+func (nw *network) auditSource() audit.Source {
 	dir := nw.cfg.Directory()
-	return cli.AuditSource{Dir: &dir, Admin: func(name string) (upiv1.AdminServiceClient, error) {
+	return audit.Source{Dir: &dir, Admin: func(name string) (upiv1.AdminServiceClient, error) {
 		sn, ok := nw.nodes[name]
 		if !ok {
 			return nil, fmt.Errorf("no node %q", name)

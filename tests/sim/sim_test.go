@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
@@ -412,7 +412,7 @@ func (s *sim) readOutcome(ctx context.Context, res *flowResult) {
 	res.status, res.errCode = r.GetTransaction().GetStatus(), r.GetTransaction().GetErrCode()
 }
 
-// check checks the invariants (DESIGN §7) on the settled network.
+// check checks the invariants (ARCHITECTURE.md, "Invariants") on the settled network.
 func (s *sim) check(ctx context.Context) {
 	s.byTxn = map[string]*flowPlan{}
 	for i, res := range s.res {
@@ -426,7 +426,7 @@ func (s *sim) check(ctx context.Context) {
 
 	// Conservation, no negative balance, agreement of both PSPs and the
 	// banks with the switch, closure: the checks of `upisim audit`.
-	a, err := cli.AuditFrom(ctx, s.nw.auditSource(), time.Hour)
+	a, err := audit.From(ctx, s.nw.auditSource(), time.Hour)
 	if err != nil {
 		s.fatalf("audit: %v", err)
 	}

@@ -1,13 +1,15 @@
-package cli
+package audit
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // The checks of money across the network, and of every record the switch
@@ -31,7 +33,7 @@ func (m *moved) inFlight() int64 { return m.debit - m.credit - m.reversal }
 // (stray postings) and adds up, per transaction, what the legs posted
 // were to move: a posting of a leg the switch sent counts for the leg's
 // amount even when it differs, so that conservation shows the difference.
-func (a *auditor) ledgers() {
+func (a *Auditor) ledgers() {
 	a.moved = map[string]*moved{}
 	a.stray = map[string]bool{}
 	for _, b := range a.banks {
@@ -52,14 +54,14 @@ func (a *auditor) ledgers() {
 // the switch sent that bank, for the leg's amount, between the customer's
 // account the leg names and the bank's settlement account, in the leg's
 // direction.
-func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]bool, names map[string]string) {
+func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement map[string]bool, names map[string]string) {
 	acct := func(ac string) string {
 		if v := names[ac]; v != "" {
 			return ac + " (" + v + ")"
 		}
 		return ac
 	}
-	what := fmt.Sprintf("bank %s posted %s %s from %s to %s", bank, p.GetRef(), ids.FormatRupeesIndian(p.GetAmountPaise()), acct(p.GetFromAcNum()), acct(p.GetToAcNum()))
+	what := fmt.Sprintf("bank %s posted %s %s from %s to %s", bank, p.GetRef(), upi.FormatRupeesIndian(p.GetAmountPaise()), acct(p.GetFromAcNum()), acct(p.GetToAcNum()))
 	legName, id, ok := strings.Cut(p.GetRef(), ":")
 	typ := upiv1.Txn_Type(upiv1.Txn_Type_value[legName])
 	switch {
@@ -93,7 +95,7 @@ func (a *auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 		okFrom, okTo = settlement[p.GetFromAcNum()], p.GetToAcNum() == leg.GetAcNum()
 	}
 	if !okFrom || !okTo || p.GetAmountPaise() != leg.GetAmountPaise() {
-		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, ids.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
+		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, upi.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
 		// It is still that leg: count what the switch asked it to move,
 		// so conservation names the difference in money.
 	}
@@ -133,7 +135,7 @@ func legsSent(t *upiv1.TxnSummary) string {
 // debited and not yet credited or reversed, and any other difference is
 // money customers hold that no transfer explains. A bank whose total is
 // off (money) is reported there, and not again here.
-func (a *auditor) conservation() {
+func (a *Auditor) conservation() {
 	var settled, inFlight int64
 	for _, b := range a.banks {
 		if !b.ledgerRead {
@@ -156,7 +158,7 @@ func (a *auditor) conservation() {
 			what, d = "less", -d
 		}
 		a.add(ViolationConservation, "", "", "customers hold %s (%d paise) %s than the transfers the switch asked for explain: the banks' settlement accounts sum to %s, and %s is debited and not yet credited or reversed",
-			ids.FormatRupeesIndian(d), d, what, ids.FormatRupeesIndian(settled), ids.FormatRupeesIndian(inFlight))
+			upi.FormatRupeesIndian(d), d, what, upi.FormatRupeesIndian(settled), upi.FormatRupeesIndian(inFlight))
 	}
 }
 
@@ -164,7 +166,7 @@ func (a *auditor) conservation() {
 // debited and credited the amount, a FAILURE left nothing debited and
 // credited nothing. It runs when the banks' records agree (banksAgree),
 // for the banks whose ledgers were read.
-func (a *auditor) closedByPostings(t *upiv1.TxnSummary) {
+func (a *Auditor) closedByPostings(t *upiv1.TxnSummary) {
 	for _, bank := range []string{t.GetRemitter(), t.GetBeneficiary()} {
 		if b := a.bank(bank); b == nil || !b.ledgerRead {
 			return
@@ -181,15 +183,15 @@ func (a *auditor) closedByPostings(t *upiv1.TxnSummary) {
 	switch success := t.GetStatus() == upiv1.Resp_SUCCESS; {
 	case success && (m.debit != t.GetAmountPaise() || m.credit != t.GetAmountPaise() || m.reversal != 0):
 		a.add(ViolationDisagreement, id, "", "%s is SUCCESS at the switch, but the banks' postings debited %s, credited %s and reversed %s (%s)",
-			describe(t), ids.FormatRupeesIndian(m.debit), ids.FormatRupeesIndian(m.credit), ids.FormatRupeesIndian(m.reversal), postings)
+			describe(t), upi.FormatRupeesIndian(m.debit), upi.FormatRupeesIndian(m.credit), upi.FormatRupeesIndian(m.reversal), postings)
 	case !success && m.credit != 0:
-		a.add(ViolationDisagreement, id, "", "%s is FAILURE at the switch, but the banks' postings credited %s (%s)", describe(t), ids.FormatRupeesIndian(m.credit), postings)
+		a.add(ViolationDisagreement, id, "", "%s is FAILURE at the switch, but the banks' postings credited %s (%s)", describe(t), upi.FormatRupeesIndian(m.credit), postings)
 	case !success && m.inFlight() != 0:
-		a.add(ViolationNotClosed, id, "", "%s is FAILURE at the switch, but the banks' postings leave %s debited and not reversed (%s)", describe(t), ids.FormatRupeesIndian(m.inFlight()), postings)
+		a.add(ViolationNotClosed, id, "", "%s is FAILURE at the switch, but the banks' postings leave %s debited and not reversed (%s)", describe(t), upi.FormatRupeesIndian(m.inFlight()), postings)
 	}
 }
 
-func (a *auditor) bank(name string) *bankState {
+func (a *Auditor) bank(name string) *bankState {
 	for i := range a.banks {
 		if a.banks[i].name == name {
 			return &a.banks[i]
@@ -198,16 +200,11 @@ func (a *auditor) bank(name string) *bankState {
 	return nil
 }
 
-// codeRefused is the code a PSP ends a payment with when the switch
-// refused its ReqPay in the Ack: the only outcome a PSP decides without the
-// switch, for a transaction the switch therefore never had.
-const codeRefused = "U07"
-
 // records checks what the PSPs and the app show their users against the
 // switch, read after them: a transaction the switch does not know, or an
 // outcome it did not decide. (txn checks the outcomes the switch had
 // decided when it was first read.)
-func (a *auditor) records() {
+func (a *Auditor) records() {
 	first := make(map[string]*upiv1.TxnSummary, len(a.switchTxns))
 	for _, t := range a.switchTxns {
 		first[t.GetTxnId()] = t
@@ -218,19 +215,19 @@ func (a *auditor) records() {
 			kind = "the app at"
 		}
 		m := a.txns[nd]
-		for _, id := range sortedKeys(m) {
+		for _, id := range slices.Sorted(maps.Keys(m)) {
 			r := m[id]
 			t := a.after[id]
 			if t == nil {
 				a.unknown(kind, nd, r)
 				continue
 			}
-			if f := first[id]; f != nil && isFinal(f.GetStatus()) && isPayment(f) && (a.isApp(nd) || nd == f.GetPayerPsp() || nd == f.GetPayeePsp()) {
+			if f := first[id]; f != nil && upi.Final(f.GetStatus()) && isPayment(f) && (a.isApp(nd) || nd == f.GetPayerPsp() || nd == f.GetPayeePsp()) {
 				continue // txn compared it with the switch's decision
 			}
 			switch {
-			case !isFinal(r.GetStatus()) || r.GetStatus() == t.GetStatus():
-			case !isFinal(t.GetStatus()) && r.GetStatus() == upiv1.Resp_FAILURE && r.GetErrCode() == codeRefused:
+			case !upi.Final(r.GetStatus()) || r.GetStatus() == t.GetStatus():
+			case !upi.Final(t.GetStatus()) && r.GetStatus() == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
 				// The switch refused this ReqPay: the id is another
 				// payment's there.
 			default:
@@ -243,10 +240,10 @@ func (a *auditor) records() {
 // unknown checks a record of a PSP or the app whose transaction the switch
 // does not have: fine while it may still be on its way to the switch
 // (PENDING, within maxAge), or when the switch refused it (FAILURE U07).
-func (a *auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
+func (a *Auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 	st := r.GetStatus()
 	switch {
-	case st == upiv1.Resp_FAILURE && r.GetErrCode() == codeRefused:
+	case st == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
 		return
 	case st == upiv1.Resp_PENDING && a.now.Sub(r.GetCreated().AsTime()) <= a.maxAge:
 		return
@@ -255,7 +252,7 @@ func (a *auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 		kind, nd, describe(r), outcome(st, r.GetErrCode()), orDash(r.GetState()), r.GetCreated().AsTime().Format(time.RFC3339))
 }
 
-func (a *auditor) isApp(nd string) bool {
+func (a *Auditor) isApp(nd string) bool {
 	for _, x := range a.apps {
 		if x == nd {
 			return true
@@ -263,8 +260,6 @@ func (a *auditor) isApp(nd string) bool {
 	}
 	return false
 }
-
-func isFinal(r upiv1.Resp_Result) bool { return r == upiv1.Resp_SUCCESS || r == upiv1.Resp_FAILURE }
 
 // isPayment: a PAY or COLLECT, whose outcome txn checks at every node.
 func isPayment(t *upiv1.TxnSummary) bool {
