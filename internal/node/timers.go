@@ -43,7 +43,7 @@ func (n *Node) wakeTimers() {
 func (n *Node) timerLoop() {
 	defer n.wg.Done()
 	st := &timerState{retries: make(map[string]timerRetry)}
-	t := time.NewTimer(time.Hour)
+	t := n.clock.NewTimer()
 	defer t.Stop()
 	for {
 		now := n.now()
@@ -59,23 +59,17 @@ func (n *Node) timerLoop() {
 			}
 			continue
 		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = next.Sub(now)
+		if next.IsZero() {
+			next = now.Add(time.Hour)
 		}
-		t.Reset(wait)
+		t.Reset(next)
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.timerWake:
-		case <-t.C:
+		case <-t.C():
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
+		t.Stop()
 	}
 }
 
