@@ -186,8 +186,9 @@ func (n *Node) retry(e outboxEntry, tried int) {
 	}
 }
 
-// nextBackoff is the outbox's backoff after one of prev (0 before the
-// first): RetryMin, doubling up to RetryMax.
+// nextBackoff is the backoff after one of prev (0 before the first):
+// RetryMin, doubling up to RetryMax. The outbox's deliveries (jittered)
+// and the timer steps that failed both back off by it.
 func (n *Node) nextBackoff(prev time.Duration) time.Duration {
 	return min(max(2*prev, n.cfg.RetryMin), n.cfg.RetryMax)
 }

@@ -1,6 +1,8 @@
 package nodetest
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,7 +138,16 @@ func Quiesce(t testing.TB, nodes ...*node.Node) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nodes not quiet after 5s")
+			var why []string
+			for _, n := range nodes {
+				if q, _ := n.Quiet(); !q {
+					out, _ := n.OutboxLen()
+					next, _, _ := n.NextTimer()
+					why = append(why, fmt.Sprintf("%s: %d in the outbox, next timer %s, clock %s",
+						n.Name(), out, next.Format(time.RFC3339Nano), n.Now().Format(time.RFC3339Nano)))
+				}
+			}
+			t.Fatalf("not quiet after 5s: %s", strings.Join(why, "; "))
 		}
 		time.Sleep(time.Millisecond)
 	}
