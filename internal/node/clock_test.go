@@ -175,3 +175,9 @@ func TestFakeClockStepTime(t *testing.T) {
 	require.Len(t, trace, 1)
 	assert.Equal(t, epoch.Add(time.Hour), trace[0].GetAcked().AsTime())
 }
+
+// The real clock costs a node's hot path no allocation.
+func TestRealClockNowAllocatesNothing(t *testing.T) {
+	var c node.Clock = node.RealClock{}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = c.Now() }))
+}
