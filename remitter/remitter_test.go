@@ -258,7 +258,7 @@ func TestDebitSameMsgIDTwice(t *testing.T) {
 	require.Empty(t, f.send(reqPay, req))
 	f.respPay(txn, 1)
 	require.Empty(t, f.send(reqPay, req)) // the runtime's dedup answers with the stored ack
-	nodetest.Quiesce(t, f.n) // all it sent is recorded
+	nodetest.Quiesce(t, f.n)              // all it sent is recorded
 	assert.Equal(t, 1, f.rec.Count(respPay, txn), "the repeat is not handled again")
 	assert.Equal(t, opening-2500, f.balance(aliceAc))
 }
