@@ -205,7 +205,7 @@ func TestCreditSameMsgIDTwice(t *testing.T) {
 	require.Empty(t, f.send(reqPay, req))
 	f.respPay(txn, 1)
 	require.Empty(t, f.send(reqPay, req))
-	time.Sleep(20 * time.Millisecond)
+	nodetest.Quiesce(t, f.n) // all it sent is recorded
 	assert.Equal(t, 1, f.rec.Count(respPay, txn))
 	assert.Equal(t, bobOpen+2500, f.balance(bobAc))
 }
@@ -277,7 +277,7 @@ func TestValidate(t *testing.T) {
 			assert.Contains(t, f.send(tc.method, tc.msg), tc.want)
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	nodetest.Quiesce(t, f.n) // all it sent is recorded
 	assert.Empty(t, f.rec.All(), "a refused message is not answered")
 }
 

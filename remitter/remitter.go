@@ -28,7 +28,7 @@ type Config struct {
 	// pin.NewVerifier(0) (at most one hash per CPU at a time).
 	Verifier *pin.Verifier
 	// Now is the clock Prepare reads PIN locks by; it should be the node's
-	// (node.Config.Now). Default time.Now.
+	// (node.Node.Now, on node.Config.Clock). Default time.Now.
 	Now func() time.Time
 }
 

@@ -268,7 +268,7 @@ func TestDebitSameMsgIDTwice(t *testing.T) {
 	require.Empty(t, f.send(reqPay, req))
 	f.respPay(txn, 1)
 	require.Empty(t, f.send(reqPay, req)) // the runtime's dedup answers with the stored ack
-	time.Sleep(20 * time.Millisecond)
+	nodetest.Quiesce(t, f.n)              // all it sent is recorded
 	assert.Equal(t, 1, f.rec.Count(respPay, txn), "the repeat is not handled again")
 	assert.Equal(t, opening-2500, f.balance(aliceAc))
 }
@@ -453,7 +453,7 @@ func TestValidate(t *testing.T) {
 			assert.Contains(t, f.send(tc.method, tc.msg), tc.want)
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	nodetest.Quiesce(t, f.n) // all it sent is recorded
 	assert.Empty(t, f.rec.All(), "a refused message is not answered")
 	assert.Equal(t, opening, f.balance(aliceAc))
 }

@@ -105,12 +105,12 @@ func TestCollect(t *testing.T) {
 func TestCollectExpires(t *testing.T) {
 	e := newEnv(t, func(n *config.Network) { n.Timeouts.CollectExpiryMax = 100 * time.Millisecond })
 	id := ids.NewTxnID("BET")
-	start := time.Now()
+	start := e.clock.Now()
 	e.accept(methodReqPay, collect(e, id, 900, 5))
 	e.await(pspReqAuth, id, upiv1.Txn_COLLECT, 1)
 
 	final := e.await(pspRespPay, id, upiv1.Txn_COLLECT, 1)
-	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	assert.GreaterOrEqual(t, e.since(start), 100*time.Millisecond)
 	assert.Equal(t, "betapsp", final.To)
 	assert.Equal(t, upiv1.Resp_FAILURE, final.Msg.(*upiv1.RespPay).GetResp().GetResult())
 	assert.Equal(t, "U69", final.Msg.(*upiv1.RespPay).GetResp().GetErrCode())
@@ -128,7 +128,7 @@ func TestCollectExpires(t *testing.T) {
 	assert.Equal(t, "RespAuthDetails", r.Late[0].API)
 	assert.Equal(t, "alphapsp", r.Late[0].From)
 	assert.Equal(t, "SUCCESS", r.Late[0].Result)
-	time.Sleep(20 * time.Millisecond)
+	nodetest.Quiesce(t, e.n)
 	assert.Equal(t, []string{"ReqAuthDetails→alphapsp", "RespPay→betapsp", "ReqTxnConfirmation→alphapsp"}, e.trace(id))
 	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED))
 	e.confirm(id)
@@ -142,11 +142,12 @@ func TestCollectExpirySurvivesRestart(t *testing.T) {
 	net := config.Default()
 	net.Timeouts.CollectExpiryMax = 150 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "npci.db")
+	clock := nodetest.NewClock(time.Now())
 	start := func(rec *nodetest.Recorder) (*node.Node, func()) {
 		db, err := store.Open(path, store.Options{NoSync: true})
 		require.NoError(t, err)
 		sw := New(Config{Network: net, Self: net.Switch()})
-		n := node.New(node.Config{Name: "npci", DB: db, Handler: sw, Transport: rec, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+		n := node.New(node.Config{Name: "npci", DB: db, Handler: sw, Transport: rec, Clock: clock, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
 		sw.Attach(n)
 		require.NoError(t, n.Start())
 		return n, func() { n.Stop(); require.NoError(t, db.Close()) }
@@ -154,12 +155,12 @@ func TestCollectExpirySurvivesRestart(t *testing.T) {
 
 	rec := nodetest.NewRecorder()
 	n, stop := start(rec)
-	e := &env{t: t, net: net, n: n, rec: rec}
+	e := &env{t: t, net: net, n: n, rec: rec, clock: clock}
 	id := ids.NewTxnID("BET")
 	e.accept(methodReqPay, collect(e, id, 900, 1))
 	rec.WaitFor(t, pspReqAuth, id)
 	stop()
-	time.Sleep(200 * time.Millisecond) // due while down
+	clock.Advance(200 * time.Millisecond) // due while down
 
 	rec2 := nodetest.NewRecorder()
 	n2, stop2 := start(rec2)

@@ -33,14 +33,17 @@ const (
 )
 
 // env is a switch node alone: the tests play the PSPs and banks by calling
-// Receive and read what the switch sent from the recorder.
+// Receive and read what the switch sent from the recorder. The switch runs
+// on a fake clock: await moves it to the switch's next timer when it has
+// nothing else to do, advance moves it on, so timeouts take no real time.
 type env struct {
-	t    *testing.T
-	net  *config.Network
-	sw   *Switch
-	n    *node.Node
-	rec  *nodetest.Recorder
-	book *book
+	t     *testing.T
+	net   *config.Network
+	sw    *Switch
+	n     *node.Node
+	rec   *nodetest.Recorder
+	book  *book
+	clock *nodetest.Clock
 }
 
 func newEnv(t *testing.T, tweak func(*config.Network)) *env {
@@ -50,10 +53,39 @@ func newEnv(t *testing.T, tweak func(*config.Network)) *env {
 		tweak(net)
 	}
 	rec := nodetest.NewRecorder()
+	clock := nodetest.NewClock(time.Now())
 	sw := New(Config{Network: net, Self: net.Switch()})
-	n := nodetest.New(t, net.Switch().Name, sw, rec)
+	n := nodetest.New(t, net.Switch().Name, sw, rec, nodetest.WithClock(clock))
 	sw.Attach(n)
-	return &env{t: t, net: net, sw: sw, n: n, rec: rec, book: newBook()}
+	return &env{t: t, net: net, sw: sw, n: n, rec: rec, book: newBook(), clock: clock}
+}
+
+// awaitHorizon is how far await moves the fake clock: the real time the
+// tests waited for a message before they ran on a fake clock.
+const awaitHorizon = 5 * time.Second
+
+// since is the fake time passed since start.
+func (e *env) since(start time.Time) time.Duration { return e.clock.Now().Sub(start) }
+
+// advance moves the fake clock d on, firing on the way, each at its time,
+// every timer the switch has (or sets) due by then, and waits until the
+// switch is quiet.
+func (e *env) advance(d time.Duration) {
+	e.t.Helper()
+	until := e.clock.Now().Add(d)
+	for {
+		nodetest.Quiesce(e.t, e.n)
+		at, ok, err := e.n.NextTimer()
+		require.NoError(e.t, err)
+		if !ok || at.After(until) {
+			break
+		}
+		if at.After(e.clock.Now()) {
+			e.clock.Set(at)
+		}
+	}
+	e.clock.Set(until)
+	nodetest.Quiesce(e.t, e.n)
 }
 
 // head is a fresh Head from the node called from.
@@ -83,17 +115,36 @@ func (e *env) accept(method string, m node.Message) {
 
 // await waits until the switch has sent the k-th (1-based) message with
 // method about txnID whose txn.type is typ (any type if unspecified).
+//
+// While the message is not there and the switch is quiet (all it sent
+// acked, no timer due), await moves the fake clock to the switch's next
+// timer, up to awaitHorizon on from when it was called.
 func (e *env) await(method, txnID string, typ upiv1.Txn_Type, k int) nodetest.Sent {
 	e.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
+	horizon := e.clock.Now().Add(awaitHorizon)
 	for {
+		quiet, err := e.n.Quiet() // before looking: what a quiet switch sent is recorded
+		require.NoError(e.t, err)
 		if s := e.sent(method, txnID, typ); len(s) >= k {
 			return s[k-1]
+		}
+		if quiet {
+			at, ok, err := e.n.NextTimer()
+			require.NoError(e.t, err)
+			if !ok || at.After(horizon) {
+				e.t.Fatalf("switch sent no %s (#%d, %s) for %s and has no timer due within %s; trace: %v",
+					method, k, typ, txnID, awaitHorizon, e.trace(txnID))
+			}
+			if at.After(e.clock.Now()) {
+				e.clock.Set(at)
+			}
+			continue
 		}
 		if time.Now().After(deadline) {
 			e.t.Fatalf("switch sent no %s (#%d, %s) for %s; trace: %v", method, k, typ, txnID, e.trace(txnID))
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

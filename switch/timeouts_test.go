@@ -141,11 +141,12 @@ func (e *env) ended(id string, k int, result upiv1.Resp_Result, code string) *up
 	return final
 }
 
-// quiet waits d and checks the switch sent nothing more about id.
+// quiet moves the fake clock d on (firing the timers due meanwhile), waits
+// until the switch is quiet, and checks it sent nothing more about id.
 func (e *env) quiet(id string, d time.Duration) {
 	e.t.Helper()
 	before := e.trace(id)
-	time.Sleep(d)
+	e.advance(d)
 	assert.Equal(e.t, before, e.trace(id), "nothing more is sent")
 }
 
@@ -159,10 +160,10 @@ func TestAuthDetailsTimeout(t *testing.T) {
 		n.Timeouts.AuthDetails = 80 * time.Millisecond
 	})
 	id := ids.NewTxnID("ALP")
-	start := time.Now()
+	start := e.clock.Now()
 	e.accept(methodReqPay, pay(e, id, bob, 2500))
 	final := e.ended(id, 1, upiv1.Resp_FAILURE, "U09")
-	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
+	assert.GreaterOrEqual(t, e.since(start), 80*time.Millisecond)
 	assert.Empty(t, final.GetRefs(), "no bank was asked")
 	assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "nothing is debited")
 	assert.Contains(t, e.record(id).Reason, "no RespAuthDetails from betapsp")
@@ -177,7 +178,7 @@ func TestAuthDetailsTimeout(t *testing.T) {
 	cid := ids.NewTxnID("BET")
 	e.accept(methodReqPay, collect(e, cid, 700, 1))
 	e.await(pspReqAuth, cid, upiv1.Txn_COLLECT, 1)
-	time.Sleep(200 * time.Millisecond)
+	e.advance(200 * time.Millisecond)
 	assert.Equal(t, string(StateAuthSent), e.inspect(cid).GetState(), "a collect is not timed out by auth_details")
 }
 
@@ -196,13 +197,13 @@ func TestDebitTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, timeouts(100*time.Millisecond, long, long, long))
 			id := ids.NewTxnID("ALP")
-			start := time.Now()
+			start := e.clock.Now()
 			debit := e.toDebit(id, 3300)
 			if tc.debited {
 				e.book.post(debit)
 			}
 			rev := e.await(remitterReqPay, id, upiv1.Txn_REVERSAL, 1)
-			assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+			assert.GreaterOrEqual(t, e.since(start), 100*time.Millisecond)
 			assert.Equal(t, "abank", rev.To)
 			assert.Equal(t, id, rev.Msg.GetTxn().GetOrgTxnId())
 			assert.Equal(t, string(StateReversalSent), e.inspect(id).GetState())
@@ -451,14 +452,15 @@ func TestTimersSurviveRestart(t *testing.T) {
 	net := config.Default()
 	timeouts(long, 150*time.Millisecond, 100*time.Millisecond, long)(net)
 	path := filepath.Join(t.TempDir(), "npci.db")
+	clock := nodetest.NewClock(time.Now())
 	start := func(rec *nodetest.Recorder) (*env, func()) {
 		db, err := store.Open(path, store.Options{NoSync: true})
 		require.NoError(t, err)
 		sw := New(Config{Network: net, Self: net.Switch()})
-		n := node.New(node.Config{Name: "npci", DB: db, Handler: sw, Transport: rec, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+		n := node.New(node.Config{Name: "npci", DB: db, Handler: sw, Transport: rec, Clock: clock, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
 		sw.Attach(n)
 		require.NoError(t, n.Start())
-		return &env{t: t, net: net, sw: sw, n: n, rec: rec, book: newBook()}, func() { n.Stop(); require.NoError(t, db.Close()) }
+		return &env{t: t, net: net, sw: sw, n: n, rec: rec, book: newBook(), clock: clock}, func() { n.Stop(); require.NoError(t, db.Close()) }
 	}
 
 	e, stop := start(nodetest.NewRecorder())
@@ -466,7 +468,7 @@ func TestTimersSurviveRestart(t *testing.T) {
 	e.toCredit(id, 500)
 	assert.Equal(t, 1, timers(t, e.n), "the credit timer")
 	stop()
-	time.Sleep(200 * time.Millisecond) // the credit times out while the switch is down
+	clock.Advance(200 * time.Millisecond) // the credit times out while the switch is down
 
 	e2, stop2 := start(nodetest.NewRecorder())
 	defer stop2()

@@ -20,19 +20,6 @@ import (
 	"github.com/upisim/upisim/remitter"
 )
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // cheapNet is the default network with cheap PIN hashes.
 func cheapNet() *config.Network {
 	net := config.Default()
@@ -42,7 +29,7 @@ func cheapNet() *config.Network {
 
 // openBank runs abank of net on the store at path, on clock, seeded; it is
 // stopped at the end of the test or by the returned func.
-func openBank(t *testing.T, path string, net *config.Network, clock *fakeClock) (*bankNode, func()) {
+func openBank(t *testing.T, path string, net *config.Network, clock *nodetest.Clock) (*bankNode, func()) {
 	t.Helper()
 	self, ok := net.NodeByName("abank")
 	require.True(t, ok)
@@ -50,7 +37,7 @@ func openBank(t *testing.T, path string, net *config.Network, clock *fakeClock) 
 	require.NoError(t, err)
 	b := bank.New(bank.Config{Network: net, Self: self})
 	rec := nodetest.NewRecorder()
-	n := node.New(node.Config{Name: "abank", Role: "bank", DB: db, Handler: b, Transport: rec, Now: clock.Now})
+	n := node.New(node.Config{Name: "abank", Role: "bank", DB: db, Handler: b, Transport: rec, Clock: clock})
 	b.Attach(n)
 	require.NoError(t, b.Seed())
 	require.NoError(t, n.Start())
@@ -87,7 +74,7 @@ func customer(t *testing.T, bn *bankNode, ac string) remitter.Customer {
 func TestPINLockExpires(t *testing.T) {
 	net := cheapNet()
 	net.PIN.MaxTries, net.PIN.LockFor = 3, time.Hour
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	clock := nodetest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	ab, _ := openBank(t, filepath.Join(t.TempDir(), "abank.db"), net, clock)
 
 	assert.Equal(t, []string{"ZM", "ZM", "ZM", "Z6", "Z6"},
@@ -96,9 +83,9 @@ func TestPINLockExpires(t *testing.T) {
 	assert.Equal(t, 3, c.Tries)
 	assert.Equal(t, clock.Now().Add(time.Hour), c.LockedUntil, "locked at the third wrong PIN, for lock_for")
 
-	clock.Add(59 * time.Minute)
+	clock.Advance(59 * time.Minute)
 	assert.Equal(t, "Z6", ab.try("1234"), "still locked")
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	assert.Equal(t, "", ab.try("1234"), "the lock has passed")
 	c = customer(t, ab, aliceAc)
 	assert.Zero(t, c.Tries, "a right PIN resets the count")
@@ -108,7 +95,7 @@ func TestPINLockExpires(t *testing.T) {
 	for range 3 {
 		assert.Equal(t, "ZM", ab.try("9999"))
 	}
-	clock.Add(time.Hour)
+	clock.Advance(time.Hour)
 	assert.Equal(t, "ZM", ab.try("9999"), "a wrong PIN after the lock passed counts as the first")
 	assert.Equal(t, 1, customer(t, ab, aliceAc).Tries)
 }
@@ -118,7 +105,7 @@ func TestPINLockExpires(t *testing.T) {
 func TestPlaintextPINMigrated(t *testing.T) {
 	net := cheapNet()
 	path := filepath.Join(t.TempDir(), "abank.db")
-	clock := &fakeClock{t: time.Now()}
+	clock := nodetest.NewClock(time.Now())
 	ab, stop := openBank(t, path, net, clock)
 	require.NoError(t, ab.n.Update(func(c *node.Ctx) error {
 		return remitter.PutCustomer(c.Tx, aliceAc, remitter.Customer{PIN: "1234", Mobile: "9800000001"}) // as old files had it
@@ -139,7 +126,7 @@ func TestPlaintextPINMigrated(t *testing.T) {
 func TestPINReset(t *testing.T) {
 	net := cheapNet()
 	path := filepath.Join(t.TempDir(), "abank.db")
-	clock := &fakeClock{t: time.Now()}
+	clock := nodetest.NewClock(time.Now())
 	ab, stop := openBank(t, path, net, clock)
 	for range net.PIN.MaxTries {
 		assert.Equal(t, "ZM", ab.try("9999"))

@@ -164,14 +164,10 @@ func Total(tx *store.Tx) (int64, error) {
 	return sum, nil
 }
 
-// Post moves amount paise from account `from` to account `to` under ref, at
-// time.Now. See PostAt.
-func Post(tx *store.Tx, ref, from, to string, amount int64) error {
-	return PostAt(tx, time.Now(), ref, from, to, amount)
-}
-
 // PostAt moves amount paise from account `from` to account `to` and records
-// the posting under ref with timestamp ts, all in tx.
+// the posting under ref with timestamp ts, all in tx. A bank posts at its
+// step's time (node.Ctx.Now, on the node's clock); there is no variant that
+// reads the wall clock.
 //
 // A ref is posted at most once: when ref was posted before, PostAt changes
 // nothing and returns an error wrapping ErrDuplicate (Posting gives the

@@ -67,7 +67,7 @@ func balance(t *testing.T, db *store.DB, ac string) int64 {
 }
 
 func post(db *store.DB, ref, from, to string, amount int64) error {
-	return db.Update(func(tx *store.Tx) error { return ledger.Post(tx, ref, from, to, amount) })
+	return db.Update(func(tx *store.Tx) error { return ledger.PostAt(tx, time.Now(), ref, from, to, amount) })
 }
 
 func TestOpenGetByVPAList(t *testing.T) {

@@ -34,7 +34,7 @@ func (n *Node) newCtx(tx *store.Tx) *Ctx { return &Ctx{Tx: tx, n: n, now: n.now(
 // Node is the node the handler runs on.
 func (c *Ctx) Node() string { return c.n.name }
 
-// Now is the time the step started.
+// Now is the time the step started, on the node's clock (Config.Clock).
 func (c *Ctx) Now() time.Time { return c.now }
 
 // NewMsgID returns a fresh message id with the node's prefix.

@@ -174,23 +174,28 @@ type instance struct {
 }
 
 // start opens (or reopens) the store at path and starts a node on it. It is
-// stopped and closed at the end of the test if not before.
-func start(t testing.TB, path, name string, h node.Handler, tr node.Transport) *instance {
+// stopped and closed at the end of the test if not before. Each opt changes
+// the node's config (e.g. nodetest.WithClock).
+func start(t testing.TB, path, name string, h node.Handler, tr node.Transport, opts ...func(*node.Config)) *instance {
 	t.Helper()
-	inst := open(t, path, name, h, tr)
+	inst := open(t, path, name, h, tr, opts...)
 	require.NoError(t, inst.Start())
 	return inst
 }
 
 // open is start without Start.
-func open(t testing.TB, path, name string, h node.Handler, tr node.Transport) *instance {
+func open(t testing.TB, path, name string, h node.Handler, tr node.Transport, opts ...func(*node.Config)) *instance {
 	t.Helper()
 	db, err := store.Open(path, store.Options{NoSync: true})
 	require.NoError(t, err)
-	inst := &instance{db: db, Node: node.New(node.Config{
+	cfg := node.Config{
 		Name: name, Role: "test", DB: db, Handler: h, Transport: tr,
 		RetryMin: 2 * time.Millisecond, RetryMax: 20 * time.Millisecond,
-	})}
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	inst := &instance{db: db, Node: node.New(cfg)}
 	if f, ok := tr.(*failing); ok {
 		tr = f.next
 	}

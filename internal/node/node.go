@@ -147,8 +147,9 @@ type Config struct {
 	Handler   Handler
 	Transport Transport
 	Logger    *slog.Logger
-	// Now is the clock; default time.Now.
-	Now func() time.Time
+	// Clock is the node's time: steps, timers, outbox backoff and delays,
+	// timestamps (see Clock); default RealClock.
+	Clock Clock
 	// RetryMin and RetryMax bound the backoff of the outbox's deliveries
 	// and of the timer steps that failed; RetryMax is also how long an
 	// ack's lazy write may take before it is written again. Defaults 20ms
@@ -217,7 +218,7 @@ type Node struct {
 	tr      Transport
 	httpc   *http.Client // delivers kindHTTP outbox entries (post)
 	log     *slog.Logger
-	now     func() time.Time
+	clock   Clock
 	waiters waiters
 	acks    pendingAcks
 
@@ -254,8 +255,8 @@ func New(cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
 	}
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin = 20 * time.Millisecond
@@ -278,7 +279,7 @@ func New(cfg Config) *Node {
 		busy: status.Errorf(codes.ResourceExhausted,
 			"node %s is busy: it is already working on %d requests, its limit; retry later", cfg.Name, cfg.MaxInFlight),
 		cfg: cfg, name: cfg.Name, prefix: cfg.Prefix, db: cfg.DB, h: cfg.Handler,
-		tr: cfg.Transport, httpc: newHTTPClient(cfg.SendTimeout), log: cfg.Logger.With("node", cfg.Name), now: cfg.Now,
+		tr: cfg.Transport, httpc: newHTTPClient(cfg.SendTimeout), log: cfg.Logger.With("node", cfg.Name), clock: cfg.Clock,
 		ctx: ctx, cancel: cancel,
 		timerWake: make(chan struct{}, 1),
 		sendSem:   make(chan struct{}, 1024),
@@ -295,8 +296,13 @@ func (n *Node) Prefix() string { return n.prefix }
 // DB is the node's store.
 func (n *Node) DB() *store.DB { return n.db }
 
-// Now is the node's clock.
-func (n *Node) Now() time.Time { return n.now() }
+// Now is the time on the node's clock.
+func (n *Node) Now() time.Time { return n.clock.Now() }
+
+func (n *Node) now() time.Time { return n.clock.Now() }
+
+// Clock is the node's clock (Config.Clock).
+func (n *Node) Clock() Clock { return n.clock }
 
 // Start resumes delivery of every queued outbound message and starts the
 // timer loop.

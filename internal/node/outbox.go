@@ -212,14 +212,8 @@ func (n *Node) sendWorker() {
 // it is acked or the node stops, backing off between attempts.
 func (n *Node) retry(e outboxEntry, tried int) {
 	defer n.wg.Done()
-	if wait := e.NotBefore.Sub(n.now()); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-n.ctx.Done():
-			t.Stop()
-			return
-		}
+	if !n.sleepUntil(n.ctx, e.NotBefore) {
+		return
 	}
 	select {
 	case n.sendSem <- struct{}{}:
@@ -227,20 +221,25 @@ func (n *Node) retry(e outboxEntry, tried int) {
 		return
 	}
 	defer func() { <-n.sendSem }()
-	backoff := n.cfg.RetryMin
+	var backoff time.Duration
 	for attempt := tried + 1; ; attempt++ {
 		if attempt > 1 {
-			select {
-			case <-time.After(jitter(backoff)):
-			case <-n.ctx.Done():
+			backoff = n.nextBackoff(backoff)
+			if !n.sleepUntil(n.ctx, n.now().Add(jitter(backoff))) {
 				return
 			}
-			backoff = min(backoff*2, n.cfg.RetryMax)
 		}
 		if n.attempt(&e, attempt) {
 			return
 		}
 	}
+}
+
+// nextBackoff is the backoff after one of prev (0 before the first):
+// RetryMin, doubling up to RetryMax. The outbox's deliveries (jittered)
+// and the timer steps that failed both back off by it.
+func (n *Node) nextBackoff(prev time.Duration) time.Duration {
+	return min(max(2*prev, n.cfg.RetryMin), n.cfg.RetryMax)
 }
 
 // jitter is a random wait in [d/2, d]: senders refused together (a busy

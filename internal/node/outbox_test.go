@@ -105,12 +105,17 @@ func TestOutboxRefusedIsNotRetried(t *testing.T) {
 	net := node.NewInmemTransport()
 	var attempts atomic.Int32
 	net.Intercept = func(node.Outgoing) error { attempts.Add(1); return nil }
-	a := start(t, dbPath(t, "a"), "a", &counter{}, net)
-	b := start(t, dbPath(t, "b"), "b", &counter{}, net)
+	clock := nodetest.NewClock(epoch)
+	a := start(t, dbPath(t, "a"), "a", &counter{}, net, nodetest.WithClock(clock))
+	b := start(t, dbPath(t, "b"), "b", &counter{}, net, nodetest.WithClock(clock))
 	m := &upiv1.ReqHbt{Txn: &upiv1.Txn{Id: ids.NewTxnID("AXX"), Type: upiv1.Txn_HBT, Note: noteRefuse}}
 	require.NoError(t, a.Update(func(c *node.Ctx) error { return c.Send("b", reqHbt, m) }))
 	requireAcked(t, a.Node, m.GetTxn().GetId(), `ReqHbt refused: txn note says "refuse"`)
-	time.Sleep(30 * time.Millisecond)
+	// Past every backoff: a retry would be due. Then only the two timer
+	// loops wait on the clock.
+	clock.Advance(time.Hour)
+	require.Eventually(t, func() bool { return clock.Armed() == 2 }, waitFor, tick)
+	nodetest.Quiesce(t, a.Node, b.Node)
 	assert.EqualValues(t, 1, attempts.Load())
 	assert.EqualValues(t, 0, count(t, b.Node, "applied"))
 }
@@ -152,21 +157,26 @@ func TestOutboxRefusalStepRetried(t *testing.T) {
 func TestOutboxReplayAfterRestart(t *testing.T) {
 	net := node.NewInmemTransport()
 	pathA := dbPath(t, "a")
-	a := start(t, pathA, "a", &counter{}, net)
+	clock := nodetest.NewClock(epoch)
+	a := start(t, pathA, "a", &counter{}, net, nodetest.WithClock(clock))
 	net.Detach("b") // not there yet
 
 	m := send(t, a.Node, "b")
 	txnID := m.GetTxn().GetId()
-	time.Sleep(30 * time.Millisecond) // a few failed attempts
+	for range 3 { // a few failed attempts, each followed by a backoff on the clock
+		require.Eventually(t, func() bool { return clock.Armed() == 2 }, waitFor, tick, "a retry waits on the clock")
+		clock.Advance(20 * time.Millisecond) // RetryMax
+	}
+	require.Eventually(t, func() bool { return clock.Armed() == 2 }, waitFor, tick, "a retry waits on the clock")
 	assert.Equal(t, 1, outboxLen(t, a.Node))
 	a.stop()
 
 	hb := &counter{}
 	b := start(t, dbPath(t, "b"), "b", hb, net)
-	time.Sleep(10 * time.Millisecond)
+	nodetest.Quiesce(t, b.Node)
 	assert.EqualValues(t, 0, count(t, b.Node, "applied"), "a is down; nothing can arrive")
 
-	a2 := open(t, pathA, "a", &counter{}, net)
+	a2 := open(t, pathA, "a", &counter{}, net, nodetest.WithClock(clock))
 	assert.Equal(t, 1, outboxLen(t, a2.Node), "the outbox survived the restart")
 	require.NoError(t, a2.Start())
 	require.Eventually(t, func() bool { return count(t, b.Node, "applied/"+txnID) == 1 }, waitFor, tick)
@@ -176,7 +186,8 @@ func TestOutboxReplayAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, trace, 1)
 	assert.Equal(t, m.GetHead().GetMsgId(), trace[0].GetMsgId(), "the replay is the same message")
-	time.Sleep(20 * time.Millisecond)
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, a2.Node, b.Node)
 	assert.EqualValues(t, 1, count(t, b.Node, "applied"))
 	assert.EqualValues(t, 1, hb.calls.Load())
 }

@@ -43,7 +43,7 @@ func (n *Node) wakeTimers() {
 func (n *Node) timerLoop() {
 	defer n.wg.Done()
 	st := &timerState{retries: make(map[string]timerRetry)}
-	t := time.NewTimer(time.Hour)
+	t := n.clock.NewTimer()
 	defer t.Stop()
 	for {
 		now := n.now()
@@ -59,23 +59,17 @@ func (n *Node) timerLoop() {
 			}
 			continue
 		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = next.Sub(now)
+		if next.IsZero() {
+			next = now.Add(time.Hour)
 		}
-		t.Reset(wait)
+		t.Reset(next)
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.timerWake:
-		case <-t.C:
+		case <-t.C():
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
+		t.Stop()
 	}
 }
 
@@ -88,7 +82,7 @@ func (n *Node) dueTimers(st *timerState, now time.Time) (due [][]byte, next time
 	var last []byte // the last key looked at; nil when the scan went past every due one
 	err = n.db.View(func(tx *store.Tx) error {
 		return tx.Scan(store.Timers, nil, func(k, _ []byte) (bool, error) {
-			at := time.Unix(0, int64(store.ParseU64(k)))
+			at := timerDue(k)
 			if at.After(now) {
 				if next.IsZero() || at.Before(next) {
 					next = at
@@ -150,7 +144,7 @@ func (n *Node) fireDue(st *timerState, keys [][]byte) {
 				if err := c.Tx.Delete(store.TimerNames, []byte(name)); err != nil {
 					return err
 				}
-				return safeFire(n.h, c, Timer{Name: name, Due: time.Unix(0, int64(store.ParseU64(k))), Payload: payload})
+				return safeFire(n.h, c, Timer{Name: name, Due: timerDue(k), Payload: payload})
 			})
 		}()
 	}
@@ -167,7 +161,7 @@ func (n *Node) fireDue(st *timerState, keys [][]byte) {
 		}
 		r := st.retries[string(k)]
 		r.fails++
-		r.backoff = min(max(2*r.backoff, n.cfg.RetryMin), n.cfg.RetryMax)
+		r.backoff = n.nextBackoff(r.backoff)
 		r.at, r.scan = now.Add(r.backoff), st.scans
 		st.retries[string(k)] = r
 		if r.fails <= 3 || r.fails%10 == 0 {

@@ -32,24 +32,27 @@ func setTimer(t *testing.T, n *node.Node, name string, at time.Time, payload str
 func TestTimerFiresOnce(t *testing.T) {
 	rec := nodetest.NewRecorder()
 	h := &counter{fireTo: "psp", fired: make(chan node.Timer, 10)}
-	n := nodetest.New(t, "npci", h, rec)
+	clock := nodetest.NewClock(epoch)
+	n := nodetest.New(t, "npci", h, rec, nodetest.WithClock(clock))
 	txnID := ids.NewTxnID("NPC")
-	due := time.Now().Add(20 * time.Millisecond)
+	due := epoch.Add(20 * time.Millisecond)
 	setTimer(t, n, "expire/"+txnID, due, txnID)
 	assert.Equal(t, 1, timersLen(t, n))
+	clock.Advance(20 * time.Millisecond)
 
 	select {
 	case got := <-h.fired:
 		assert.Equal(t, "expire/"+txnID, got.Name)
 		assert.Equal(t, []byte(txnID), got.Payload)
 		assert.Equal(t, due.UnixNano(), got.Due.UnixNano())
-		assert.False(t, time.Now().Before(due), "fired early")
+		assert.False(t, clock.Now().Before(due), "fired early")
 	case <-time.After(waitFor):
 		t.Fatal("timer did not fire")
 	}
 	// What Fire sent goes out like any other message.
 	rec.WaitFor(t, reqHbt, txnID)
-	time.Sleep(50 * time.Millisecond)
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, n)
 	assert.EqualValues(t, 1, count(t, n, "fired/expire/"+txnID))
 	assert.Equal(t, 1, rec.Count(reqHbt, txnID))
 	assert.Equal(t, 0, timersLen(t, n))
@@ -61,9 +64,10 @@ func TestTimerFiresOnce(t *testing.T) {
 
 func TestTimerCancel(t *testing.T) {
 	h := &counter{}
-	n := nodetest.New(t, "npci", h, nodetest.NewRecorder())
-	setTimer(t, n, "t", time.Now().Add(30*time.Millisecond), "p")
-	setTimer(t, n, "kept", time.Now().Add(30*time.Millisecond), "p")
+	clock := nodetest.NewClock(epoch)
+	n := nodetest.New(t, "npci", h, nodetest.NewRecorder(), nodetest.WithClock(clock))
+	setTimer(t, n, "t", epoch.Add(30*time.Millisecond), "p")
+	setTimer(t, n, "kept", epoch.Add(30*time.Millisecond), "p")
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		if err := c.CancelTimer("t"); err != nil {
 			return err
@@ -71,35 +75,41 @@ func TestTimerCancel(t *testing.T) {
 		assert.False(t, c.HasTimer("t"))
 		return c.CancelTimer("never-set") // a no-op
 	}))
+	clock.Advance(30 * time.Millisecond)
 	require.Eventually(t, func() bool { return count(t, n, "fired/kept") == 1 }, waitFor, tick)
-	time.Sleep(30 * time.Millisecond)
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, n)
 	assert.EqualValues(t, 0, count(t, n, "fired/t"))
 	assert.Equal(t, 0, timersLen(t, n))
 }
 
 // A timer set in a step that fails is not set.
 func TestTimerRolledBack(t *testing.T) {
-	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	clock := nodetest.NewClock(epoch)
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder(), nodetest.WithClock(clock))
 	err := n.Update(func(c *node.Ctx) error {
-		if err := c.SetTimer("t", time.Now(), nil); err != nil {
+		if err := c.SetTimer("t", epoch, nil); err != nil {
 			return err
 		}
 		return fmt.Errorf("changed my mind")
 	})
 	require.Error(t, err)
 	assert.Equal(t, 0, timersLen(t, n))
-	time.Sleep(20 * time.Millisecond)
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, n)
 	assert.EqualValues(t, 0, count(t, n, "fired/t"))
 }
 
 func TestTimerMove(t *testing.T) {
 	t.Run("earlier", func(t *testing.T) {
 		h := &counter{fired: make(chan node.Timer, 10)}
-		n := nodetest.New(t, "npci", h, nodetest.NewRecorder())
-		setTimer(t, n, "t", time.Now().Add(time.Hour), "first")
-		due := time.Now().Add(10 * time.Millisecond)
+		clock := nodetest.NewClock(epoch)
+		n := nodetest.New(t, "npci", h, nodetest.NewRecorder(), nodetest.WithClock(clock))
+		setTimer(t, n, "t", epoch.Add(time.Hour), "first")
+		due := epoch.Add(10 * time.Millisecond)
 		setTimer(t, n, "t", due, "second")
 		assert.Equal(t, 1, timersLen(t, n), "moving replaces")
+		clock.Advance(10 * time.Millisecond)
 		select {
 		case got := <-h.fired:
 			assert.Equal(t, "second", string(got.Payload))
@@ -107,24 +117,28 @@ func TestTimerMove(t *testing.T) {
 		case <-time.After(waitFor):
 			t.Fatal("moved timer did not fire")
 		}
-		time.Sleep(30 * time.Millisecond)
+		clock.Advance(2 * time.Hour) // past the old due time
+		nodetest.Quiesce(t, n)
 		assert.EqualValues(t, 1, count(t, n, "fired/t"))
 		assert.Equal(t, 0, timersLen(t, n), "the old due time is gone too")
 	})
 	t.Run("later", func(t *testing.T) {
-		n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
-		setTimer(t, n, "t", time.Now().Add(10*time.Millisecond), "first")
-		setTimer(t, n, "t", time.Now().Add(time.Hour), "second")
-		time.Sleep(60 * time.Millisecond)
+		clock := nodetest.NewClock(epoch)
+		n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder(), nodetest.WithClock(clock))
+		setTimer(t, n, "t", epoch.Add(10*time.Millisecond), "first")
+		setTimer(t, n, "t", epoch.Add(time.Hour), "second")
+		clock.Advance(60 * time.Millisecond) // past the old due time
+		nodetest.Quiesce(t, n)
 		assert.EqualValues(t, 0, count(t, n, "fired/t"))
 		assert.Equal(t, 1, timersLen(t, n))
 	})
 }
 
 func TestManyTimersFireOnceEach(t *testing.T) {
-	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
+	clock := nodetest.NewClock(epoch)
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder(), nodetest.WithClock(clock))
 	const total = 300
-	due := time.Now().Add(20 * time.Millisecond)
+	due := epoch.Add(20 * time.Millisecond)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		for i := range total {
 			// Several share a due time.
@@ -134,8 +148,10 @@ func TestManyTimersFireOnceEach(t *testing.T) {
 		}
 		return nil
 	}))
+	clock.Advance(30 * time.Millisecond)
 	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
-	time.Sleep(20 * time.Millisecond)
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, n)
 	for i := range total {
 		require.EqualValues(t, 1, count(t, n, fmt.Sprintf("fired/t%03d", i)), "timer %d", i)
 	}
@@ -263,14 +279,15 @@ func TestTimerFailingForEverBacksOff(t *testing.T) {
 func TestTimerSurvivesRestart(t *testing.T) {
 	net := node.NewInmemTransport()
 	path := dbPath(t, "npci")
-	n := start(t, path, "npci", &counter{}, net)
-	due := time.Now().Add(40 * time.Millisecond)
+	clock := nodetest.NewClock(epoch)
+	n := start(t, path, "npci", &counter{}, net, nodetest.WithClock(clock))
+	due := epoch.Add(40 * time.Millisecond)
 	setTimer(t, n.Node, "t", due, "p")
 	n.stop()
-	time.Sleep(time.Until(due) + 20*time.Millisecond)
+	clock.Advance(60 * time.Millisecond)
 
 	h := &counter{fired: make(chan node.Timer, 1)}
-	n2 := open(t, path, "npci", h, net)
+	n2 := open(t, path, "npci", h, net, nodetest.WithClock(clock))
 	assert.Equal(t, 1, timersLen(t, n2.Node))
 	assert.EqualValues(t, 0, count(t, n2.Node, "fired/t"), "nothing fires while the node is down")
 	require.NoError(t, n2.Start())
@@ -289,16 +306,21 @@ func TestTimerSurvivesRestart(t *testing.T) {
 func TestTimerPendingAcrossRestart(t *testing.T) {
 	net := node.NewInmemTransport()
 	path := dbPath(t, "npci")
-	n := start(t, path, "npci", &counter{}, net)
-	due := time.Now().Add(80 * time.Millisecond)
+	clock := nodetest.NewClock(epoch)
+	n := start(t, path, "npci", &counter{}, net, nodetest.WithClock(clock))
+	due := epoch.Add(80 * time.Millisecond)
 	setTimer(t, n.Node, "t", due, "p")
 	n.stop()
 
 	h := &counter{fired: make(chan node.Timer, 1)}
-	start(t, path, "npci", h, net)
+	n2 := start(t, path, "npci", h, net, nodetest.WithClock(clock))
+	clock.Advance(40 * time.Millisecond)
+	nodetest.Quiesce(t, n2.Node)
+	assert.EqualValues(t, 0, count(t, n2.Node, "fired/t"), "not due yet")
+	clock.Advance(40 * time.Millisecond)
 	select {
 	case got := <-h.fired:
-		assert.False(t, time.Now().Before(due), "fired early")
+		assert.False(t, clock.Now().Before(due), "fired early")
 		assert.Equal(t, "t", got.Name)
 	case <-time.After(waitFor):
 		t.Fatal("timer did not fire after restart")
@@ -307,10 +329,14 @@ func TestTimerPendingAcrossRestart(t *testing.T) {
 
 // A timer set again by its own Fire (a periodic job) keeps firing.
 func TestTimerRearmedByFire(t *testing.T) {
-	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder())
-	setTimer(t, n, "tick", time.Now(), "rearm")
-	require.Eventually(t, func() bool { return count(t, n, "fired/tick") == 3 }, waitFor, tick)
-	require.Eventually(t, func() bool { return timersLen(t, n) == 0 }, waitFor, tick)
-	time.Sleep(20 * time.Millisecond)
+	clock := nodetest.NewClock(epoch)
+	n := nodetest.New(t, "npci", &counter{}, nodetest.NewRecorder(), nodetest.WithClock(clock))
+	setTimer(t, n, "tick", epoch, "rearm")
+	for nodetest.Step(t, clock, n) {
+	}
+	assert.EqualValues(t, 3, count(t, n, "fired/tick"))
+	assert.Equal(t, 0, timersLen(t, n))
+	clock.Advance(time.Hour)
+	nodetest.Quiesce(t, n)
 	assert.EqualValues(t, 3, count(t, n, "fired/tick"))
 }

@@ -113,14 +113,19 @@ func (r *Recorder) describe() string {
 
 // New opens a store in t.TempDir(), makes a node named name around h that
 // sends through tr, starts it, and stops it and closes the store at the end
-// of the test.
-func New(t testing.TB, name string, h node.Handler, tr node.Transport) *node.Node {
+// of the test. Each opt changes the node's config before it is made (e.g.
+// WithClock).
+func New(t testing.TB, name string, h node.Handler, tr node.Transport, opts ...func(*node.Config)) *node.Node {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), name+".db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := node.New(node.Config{Name: name, Role: "test", DB: db, Handler: h, Transport: tr, RetryMin: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	cfg := node.Config{Name: name, Role: "test", DB: db, Handler: h, Transport: tr, RetryMin: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n := node.New(cfg)
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
