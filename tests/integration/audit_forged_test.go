@@ -315,8 +315,16 @@ func TestAuditCleanAfterEveryFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ZA", r.ErrCode)
 	expired := n.collect("alice@alpha", "carol@beta", "2.00")
+	// The collect is answered before its ReqPay reaches the switch, so
+	// the switch may not know it yet at first.
+	sw, err := n.c.Admin("npci")
+	require.NoError(t, err)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		tx := n.nodeTxn("npci", expired.TxnID).GetTransaction()
+		r, err := sw.GetTransaction(context.Background(), &upiv1.GetTransactionRequest{TxnId: expired.TxnID})
+		if !assert.NoError(ct, err) {
+			return
+		}
+		tx := r.GetTransaction()
 		assert.Equal(ct, "U69", tx.GetErrCode(), "the collect expires (now %s %s)", tx.GetStatus(), tx.GetErrCode())
 	}, 10*time.Second, 10*time.Millisecond)
 	waitQuiet(t, n)
