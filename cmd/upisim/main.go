@@ -45,10 +45,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.data, "data", ".upisim", "data folder of the network (bbolt files and network.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
-	for _, s := range []spec{
-		upCmd(), nodeCmd(), payCmd(), collectCmd(), approveCmd(), collectsCmd(),
-		txnCmd(), traceCmd(), balanceCmd(), benchCmd(), auditCmd(), checkCmd(),
-	} {
+	for _, s := range commands() {
 		root.AddCommand(g.command(s))
 	}
 	return root
@@ -148,155 +145,123 @@ func timeoutFlag(f *pflag.FlagSet, timeout *time.Duration) {
 	f.DurationVar(timeout, "timeout", time.Minute, "how long to wait for the final status")
 }
 
-func upCmd() spec {
-	var o cli.UpOptions
-	return spec{
-		use:    "up",
-		short:  "Run the whole network in this process (each node on its own ports and bbolt file)",
-		data:   &o.DataDir,
-		logger: &o.Logger,
+// commands is every subcommand: what each states of its own.
+func commands() []spec {
+	var (
+		up       cli.UpOptions
+		nd       cli.NodeOptions
+		pay      cli.PayOptions
+		collect  cli.CollectOptions
+		approve  cli.ApproveOptions
+		collects cli.CollectsOptions
+		txn      cli.TxnOptions
+		trace    cli.TraceOptions
+		balance  cli.BalanceOptions
+		bench    cli.BenchOptions
+		audit    cli.AuditOptions
+		check    cli.CheckOptions
+	)
+	return []spec{{
+		use:   "up",
+		short: "Run the whole network in this process (each node on its own ports and bbolt file)",
+		data:  &up.DataDir, logger: &up.Logger,
 		flags: func(f *pflag.FlagSet) {
-			serverFlags(f, &o.NetworkFile, &o.MaxInFlight)
-			f.IntVar(&o.PortBase, "port-base", 7000, "TPAP REST on this port, other ports after it; 0 lets the OS choose")
-			f.BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
-			f.StringVar(&o.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
-			f.DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
+			serverFlags(f, &up.NetworkFile, &up.MaxInFlight)
+			f.IntVar(&up.PortBase, "port-base", 7000, "TPAP REST on this port, other ports after it; 0 lets the OS choose")
+			f.BoolVar(&up.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
+			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
+			f.DurationVar(&up.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
 		},
-		run: call(cli.Up, &o),
-	}
-}
-
-func nodeCmd() spec {
-	var o cli.NodeOptions
-	return spec{
-		use:    "node",
-		short:  "Run one node of a network file as this process",
-		data:   &o.DataDir,
-		logger: &o.Logger,
+		run: call(cli.Up, &up),
+	}, {
+		use:   "node",
+		short: "Run one node of a network file as this process",
+		data:  &nd.DataDir, logger: &nd.Logger,
 		flags: func(f *pflag.FlagSet) {
-			serverFlags(f, &o.NetworkFile, &o.MaxInFlight)
-			f.StringVar(&o.Name, "name", "", "the node to run")
-			f.IntVar(&o.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
-			f.BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
-			f.DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
+			serverFlags(f, &nd.NetworkFile, &nd.MaxInFlight)
+			f.StringVar(&nd.Name, "name", "", "the node to run")
+			f.IntVar(&nd.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
+			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
+			f.DurationVar(&nd.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 		},
-		run: call(cli.Node, &o),
-	}
-}
-
-func payCmd() spec {
-	var o cli.PayOptions
-	return spec{
+		run: call(cli.Node, &nd),
+	}, {
 		use:     "pay",
 		short:   "Pay from one VPA to another and wait for the final status",
 		example: "  upisim pay --from alice@alpha --to bob@beta --amount 150.00 --pin 1234",
-		data:    &o.DataDir,
-		output:  &o.Output,
+		data:    &pay.DataDir, output: &pay.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.StringVar(&o.From, "from", "", "payer VPA")
-			f.StringVar(&o.To, "to", "", "payee VPA")
-			f.StringVar(&o.Amount, "amount", "", "amount in rupees, e.g. 150.00")
-			f.StringVar(&o.Note, "note", "", "note shown to both parties")
-			f.StringVar(&o.PIN, "pin", "", "payer's UPI PIN")
-			f.BoolVar(&o.NoWait, "no-wait", false, "return at once with the PENDING transaction")
-			timeoutFlag(f, &o.Timeout)
+			f.StringVar(&pay.From, "from", "", "payer VPA")
+			f.StringVar(&pay.To, "to", "", "payee VPA")
+			f.StringVar(&pay.Amount, "amount", "", "amount in rupees, e.g. 150.00")
+			f.StringVar(&pay.Note, "note", "", "note shown to both parties")
+			f.StringVar(&pay.PIN, "pin", "", "payer's UPI PIN")
+			f.BoolVar(&pay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
+			timeoutFlag(f, &pay.Timeout)
 		},
-		run: result(cli.Pay, &o),
-	}
-}
-
-func collectCmd() spec {
-	var o cli.CollectOptions
-	return spec{
+		run: result(cli.Pay, &pay),
+	}, {
 		use:     "collect",
 		short:   "Ask a payer for money (a collect request); the payer approves with `upisim approve`",
 		example: "  upisim collect --from alice@alpha --to bob@beta --amount 50.00",
-		data:    &o.DataDir,
-		output:  &o.Output,
+		data:    &collect.DataDir, output: &collect.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.StringVar(&o.From, "from", "", "payer VPA (who is asked)")
-			f.StringVar(&o.To, "to", "", "payee VPA (who asks)")
-			f.StringVar(&o.Amount, "amount", "", "amount in rupees")
-			f.StringVar(&o.Note, "note", "", "note")
-			f.IntVar(&o.ExpireMinutes, "expire", 30, "minutes before the request expires (U69)")
+			f.StringVar(&collect.From, "from", "", "payer VPA (who is asked)")
+			f.StringVar(&collect.To, "to", "", "payee VPA (who asks)")
+			f.StringVar(&collect.Amount, "amount", "", "amount in rupees")
+			f.StringVar(&collect.Note, "note", "", "note")
+			f.IntVar(&collect.ExpireMinutes, "expire", 30, "minutes before the request expires (U69)")
 		},
-		run: result(cli.Collect, &o),
-	}
-}
-
-func approveCmd() spec {
-	var o cli.ApproveOptions
-	return spec{
+		run: result(cli.Collect, &collect),
+	}, {
 		use:     "approve TXN_ID",
 		short:   "Approve (or --decline) a collect request waiting for the payer",
 		example: "  upisim approve ALP0123... --pin 1234\n  upisim approve ALP0123... --decline",
-		arg:     &o.TxnID,
-		data:    &o.DataDir,
-		output:  &o.Output,
+		arg:     &approve.TxnID, data: &approve.DataDir, output: &approve.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.StringVar(&o.PIN, "pin", "", "payer's UPI PIN")
-			f.BoolVar(&o.Decline, "decline", false, "decline instead (ZA)")
-			f.BoolVar(&o.NoWait, "no-wait", false, "do not wait for the final status")
-			timeoutFlag(f, &o.Timeout)
+			f.StringVar(&approve.PIN, "pin", "", "payer's UPI PIN")
+			f.BoolVar(&approve.Decline, "decline", false, "decline instead (ZA)")
+			f.BoolVar(&approve.NoWait, "no-wait", false, "do not wait for the final status")
+			timeoutFlag(f, &approve.Timeout)
 		},
-		run: result(cli.Approve, &o),
-	}
-}
-
-func collectsCmd() spec {
-	var o cli.CollectsOptions
-	return spec{
-		use:    "collects VPA",
-		short:  "List the collect requests waiting for a payer",
-		arg:    &o.VPA,
-		data:   &o.DataDir,
-		output: &o.Output,
-		run:    call(cli.Collects, &o),
-	}
-}
-
-func txnCmd() spec {
-	var o cli.TxnOptions
-	return spec{
-		use:    "txn TXN_ID",
-		short:  "Show a transaction's status, RRN and error code",
-		arg:    &o.TxnID,
-		data:   &o.DataDir,
-		output: &o.Output,
+		run: result(cli.Approve, &approve),
+	}, {
+		use:   "collects VPA",
+		short: "List the collect requests waiting for a payer",
+		arg:   &collects.VPA, data: &collects.DataDir, output: &collects.Output,
+		run: call(cli.Collects, &collects),
+	}, {
+		use:   "txn TXN_ID",
+		short: "Show a transaction's status, RRN and error code",
+		arg:   &txn.TxnID, data: &txn.DataDir, output: &txn.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.DurationVar(&o.Wait, "wait", 0, "wait up to this long for a final status")
+			f.DurationVar(&txn.Wait, "wait", 0, "wait up to this long for a final status")
 		},
-		run: result(cli.Txn, &o),
-	}
-}
-
-func traceCmd() spec {
-	var o cli.TraceOptions
-	return spec{
-		use:    "trace TXN_ID",
-		short:  "Draw every message of a transaction across all nodes, in order",
-		arg:    &o.TxnID,
-		data:   &o.DataDir,
-		output: &o.Output,
-		run:    result(cli.Trace, &o),
-	}
-}
-
-func balanceCmd() spec {
-	var o cli.BalanceOptions
-	return spec{
-		use:    "balance VPA",
-		short:  "Show the balance of the account behind a VPA",
-		arg:    &o.VPA,
-		data:   &o.DataDir,
-		output: &o.Output,
-		run:    result(cli.Balance, &o),
-	}
-}
-
-func auditCmd() spec {
-	var o cli.AuditOptions
-	return spec{
+		run: result(cli.Txn, &txn),
+	}, {
+		use:   "trace TXN_ID",
+		short: "Draw every message of a transaction across all nodes, in order",
+		arg:   &trace.TxnID, data: &trace.DataDir, output: &trace.Output,
+		run: result(cli.Trace, &trace),
+	}, {
+		use:   "balance VPA",
+		short: "Show the balance of the account behind a VPA",
+		arg:   &balance.VPA, data: &balance.DataDir, output: &balance.Output,
+		run: result(cli.Balance, &balance),
+	}, {
+		use:   "bench",
+		short: "Drive pay flows against a running network; print flows/s and p50/p99 latency",
+		data:  &bench.DataDir, output: &bench.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.IntVar(&bench.Flows, "flows", 10000, "pay flows to complete")
+			f.IntVar(&bench.Concurrency, "concurrency", 64, "flows in flight at once")
+			f.StringVar(&bench.A, "a", "alice@alpha", "one of the two VPAs that pay each other in turn")
+			f.StringVar(&bench.B, "b", "bob@beta", "the other VPA")
+			f.StringVar(&bench.PIN, "pin", "1234", "the PIN of both VPAs")
+			f.StringVar(&bench.Amount, "amount", "1.00", "amount of each payment, rupees")
+		},
+		run: result(cli.Bench, &bench),
+	}, {
 		use:   "audit",
 		short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
 		long: `Check a running network against the invariants of ARCHITECTURE.md: every bank still
@@ -304,41 +269,15 @@ holds its opening total to the paisa, no customer account is below zero, every
 payment the switch decided is agreed by both PSPs and closed at the banks (a
 SUCCESS debited and credited, a FAILURE not debited or reversed), and none is
 PENDING or DEEMED past --max-age.`,
-		data:   &o.DataDir,
-		output: &o.Output,
+		data: &audit.DataDir, output: &audit.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.DurationVar(&o.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
+			f.DurationVar(&audit.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
 		},
-		run: result(cli.Audit, &o),
-	}
-}
-
-func checkCmd() spec {
-	var o cli.CheckOptions
-	return spec{
-		use:    "check",
-		short:  "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
-		data:   &o.DataDir,
-		output: &o.Output,
-		run:    result(cli.Check, &o),
-	}
-}
-
-func benchCmd() spec {
-	var o cli.BenchOptions
-	return spec{
-		use:    "bench",
-		short:  "Drive pay flows against a running network; print flows/s and p50/p99 latency",
-		data:   &o.DataDir,
-		output: &o.Output,
-		flags: func(f *pflag.FlagSet) {
-			f.IntVar(&o.Flows, "flows", 10000, "pay flows to complete")
-			f.IntVar(&o.Concurrency, "concurrency", 64, "flows in flight at once")
-			f.StringVar(&o.A, "a", "alice@alpha", "one of the two VPAs that pay each other in turn")
-			f.StringVar(&o.B, "b", "bob@beta", "the other VPA")
-			f.StringVar(&o.PIN, "pin", "1234", "the PIN of both VPAs")
-			f.StringVar(&o.Amount, "amount", "1.00", "amount of each payment, rupees")
-		},
-		run: result(cli.Bench, &o),
-	}
+		run: result(cli.Audit, &audit),
+	}, {
+		use:   "check",
+		short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
+		data:  &check.DataDir, output: &check.Output,
+		run: result(cli.Check, &check),
+	}}
 }
