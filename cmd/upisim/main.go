@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/node"
@@ -33,8 +35,6 @@ type globals struct {
 	output string
 }
 
-func (g *globals) out() (cli.Output, error) { return cli.ParseOutput(g.output) }
-
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
@@ -45,9 +45,83 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.data, "data", ".upisim", "data folder of the network (bbolt files and network.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
-	root.AddCommand(upCmd(g), nodeCmd(g), payCmd(g), collectCmd(g), approveCmd(g), collectsCmd(g),
-		txnCmd(g), traceCmd(g), balanceCmd(g), benchCmd(g), auditCmd(g), checkCmd(g))
+	for _, s := range commands() {
+		root.AddCommand(g.command(s))
+	}
 	return root
+}
+
+// A spec is what one subcommand states of its own: its name and help, where
+// its argument and the global flags go, its flags, and the call into
+// internal/cli. g.command adds what every command shares.
+type spec struct {
+	use, short, long, example string
+	// arg, if set, takes the one argument the command requires (named in
+	// use); a command without arg takes none.
+	arg *string
+	// data takes --data.
+	data *string
+	// output, if set, takes -o, checked before the call; a command that
+	// prints no result (up, node) has none and does not check it.
+	output *cli.Output
+	// logger, if set, gives the command a --log-level flag and takes the
+	// logger it selects.
+	logger **slog.Logger
+	flags  func(*pflag.FlagSet)
+	run    func(context.Context, io.Writer) error
+}
+
+// command builds the cobra command of s.
+func (g *globals) command(s spec) *cobra.Command {
+	var level string
+	c := &cobra.Command{
+		Use:     s.use,
+		Short:   s.short,
+		Long:    s.long,
+		Example: s.example,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if s.output != nil {
+				if *s.output, err = cli.ParseOutput(g.output); err != nil {
+					return err
+				}
+			}
+			if s.logger != nil {
+				if *s.logger, err = logger(level); err != nil {
+					return err
+				}
+			}
+			*s.data = g.data
+			if s.arg != nil {
+				*s.arg = args[0]
+			}
+			return s.run(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	if s.arg != nil {
+		c.Args = cobra.ExactArgs(1)
+	}
+	if s.logger != nil {
+		c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
+	}
+	if s.flags != nil {
+		s.flags(c.Flags())
+	}
+	return c
+}
+
+// result adapts a cli function that returns its result, which its output
+// has printed already, to a spec's run.
+func result[O, R any](f func(context.Context, io.Writer, O) (R, error), o *O) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		_, err := f(ctx, w, *o)
+		return err
+	}
+}
+
+// call adapts a cli function that returns only an error to a spec's run.
+func call[O any](f func(context.Context, io.Writer, O) error, o *O) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error { return f(ctx, w, *o) }
 }
 
 func logger(level string) (*slog.Logger, error) {
@@ -58,259 +132,152 @@ func logger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-func upCmd(g *globals) *cobra.Command {
-	var o cli.UpOptions
-	var level string
-	c := &cobra.Command{
-		Use:   "up",
-		Short: "Run the whole network in this process (each node on its own ports and bbolt file)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logger(level)
-			if err != nil {
-				return err
-			}
-			o.DataDir, o.Logger = g.data, log
-			return cli.Up(cmd.Context(), cmd.OutOrStdout(), o)
-		},
-	}
-	c.Flags().StringVar(&o.NetworkFile, "network", "", "network file (YAML); the embedded default network when empty")
-	c.Flags().IntVar(&o.PortBase, "port-base", 7000, "TPAP REST on this port, other ports after it; 0 lets the OS choose")
-	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
-	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
-	c.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
-	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
-	c.Flags().IntVar(&o.MaxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
-	return c
-}
-
 const maxInFlightHelp = "requests (network messages, app calls) each node works on at once; more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, for the sender to retry; negative for no bound"
 
-func nodeCmd(g *globals) *cobra.Command {
-	var o cli.NodeOptions
-	var level string
-	c := &cobra.Command{
-		Use:   "node",
-		Short: "Run one node of a network file as this process",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logger(level)
-			if err != nil {
-				return err
-			}
-			o.DataDir, o.Logger = g.data, log
-			return cli.Node(cmd.Context(), cmd.OutOrStdout(), o)
-		},
-	}
-	c.Flags().StringVar(&o.NetworkFile, "network", "", "network file (YAML); the embedded default network when empty")
-	c.Flags().StringVar(&o.Name, "name", "", "the node to run")
-	c.Flags().IntVar(&o.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
-	c.Flags().BoolVar(&o.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
-	c.Flags().DurationVar(&o.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
-	c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
-	c.Flags().IntVar(&o.MaxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
-	return c
+// serverFlags are the flags up and node share to the letter.
+func serverFlags(f *pflag.FlagSet, networkFile *string, maxInFlight *int) {
+	f.StringVar(networkFile, "network", "", "network file (YAML); the embedded default network when empty")
+	f.IntVar(maxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
 }
 
-func payCmd(g *globals) *cobra.Command {
-	var o cli.PayOptions
-	c := &cobra.Command{
-		Use:     "pay",
-		Short:   "Pay from one VPA to another and wait for the final status",
-		Example: "  upisim pay --from alice@alpha --to bob@beta --amount 150.00 --pin 1234",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if o.Output, err = g.out(); err != nil {
-				return err
-			}
-			o.DataDir = g.data
-			_, err = cli.Pay(cmd.Context(), cmd.OutOrStdout(), o)
-			return err
-		},
-	}
-	c.Flags().StringVar(&o.From, "from", "", "payer VPA")
-	c.Flags().StringVar(&o.To, "to", "", "payee VPA")
-	c.Flags().StringVar(&o.Amount, "amount", "", "amount in rupees, e.g. 150.00")
-	c.Flags().StringVar(&o.Note, "note", "", "note shown to both parties")
-	c.Flags().StringVar(&o.PIN, "pin", "", "payer's UPI PIN")
-	c.Flags().BoolVar(&o.NoWait, "no-wait", false, "return at once with the PENDING transaction")
-	c.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "how long to wait for the final status")
-	return c
+// timeoutFlag is --timeout of the commands that wait for a final status.
+func timeoutFlag(f *pflag.FlagSet, timeout *time.Duration) {
+	f.DurationVar(timeout, "timeout", time.Minute, "how long to wait for the final status")
 }
 
-func collectCmd(g *globals) *cobra.Command {
-	var o cli.CollectOptions
-	c := &cobra.Command{
-		Use:     "collect",
-		Short:   "Ask a payer for money (a collect request); the payer approves with `upisim approve`",
-		Example: "  upisim collect --from alice@alpha --to bob@beta --amount 50.00",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if o.Output, err = g.out(); err != nil {
-				return err
-			}
-			o.DataDir = g.data
-			_, err = cli.Collect(cmd.Context(), cmd.OutOrStdout(), o)
-			return err
+// commands is every subcommand: what each states of its own.
+func commands() []spec {
+	var (
+		up       cli.UpOptions
+		nd       cli.NodeOptions
+		pay      cli.PayOptions
+		collect  cli.CollectOptions
+		approve  cli.ApproveOptions
+		collects cli.CollectsOptions
+		txn      cli.TxnOptions
+		trace    cli.TraceOptions
+		balance  cli.BalanceOptions
+		bench    cli.BenchOptions
+		audit    cli.AuditOptions
+		check    cli.CheckOptions
+	)
+	return []spec{{
+		use:   "up",
+		short: "Run the whole network in this process (each node on its own ports and bbolt file)",
+		data:  &up.DataDir, logger: &up.Logger,
+		flags: func(f *pflag.FlagSet) {
+			serverFlags(f, &up.NetworkFile, &up.MaxInFlight)
+			f.IntVar(&up.PortBase, "port-base", 7000, "TPAP REST on this port, other ports after it; 0 lets the OS choose")
+			f.BoolVar(&up.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
+			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
+			f.DurationVar(&up.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
 		},
-	}
-	c.Flags().StringVar(&o.From, "from", "", "payer VPA (who is asked)")
-	c.Flags().StringVar(&o.To, "to", "", "payee VPA (who asks)")
-	c.Flags().StringVar(&o.Amount, "amount", "", "amount in rupees")
-	c.Flags().StringVar(&o.Note, "note", "", "note")
-	c.Flags().IntVar(&o.ExpireMinutes, "expire", 30, "minutes before the request expires (U69)")
-	return c
-}
-
-func approveCmd(g *globals) *cobra.Command {
-	var o cli.ApproveOptions
-	c := &cobra.Command{
-		Use:     "approve TXN_ID",
-		Short:   "Approve (or --decline) a collect request waiting for the payer",
-		Example: "  upisim approve ALP0123... --pin 1234\n  upisim approve ALP0123... --decline",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			if o.Output, err = g.out(); err != nil {
-				return err
-			}
-			o.DataDir, o.TxnID = g.data, args[0]
-			_, err = cli.Approve(cmd.Context(), cmd.OutOrStdout(), o)
-			return err
+		run: call(cli.Up, &up),
+	}, {
+		use:   "node",
+		short: "Run one node of a network file as this process",
+		data:  &nd.DataDir, logger: &nd.Logger,
+		flags: func(f *pflag.FlagSet) {
+			serverFlags(f, &nd.NetworkFile, &nd.MaxInFlight)
+			f.StringVar(&nd.Name, "name", "", "the node to run")
+			f.IntVar(&nd.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
+			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
+			f.DurationVar(&nd.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 		},
-	}
-	c.Flags().StringVar(&o.PIN, "pin", "", "payer's UPI PIN")
-	c.Flags().BoolVar(&o.Decline, "decline", false, "decline instead (ZA)")
-	c.Flags().BoolVar(&o.NoWait, "no-wait", false, "do not wait for the final status")
-	c.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "how long to wait for the final status")
-	return c
-}
-
-func collectsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "collects VPA",
-		Short: "List the collect requests waiting for a payer",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := g.out()
-			if err != nil {
-				return err
-			}
-			return cli.Collects(cmd.Context(), cmd.OutOrStdout(), cli.CollectsOptions{DataDir: g.data, VPA: args[0], Output: out})
+		run: call(cli.Node, &nd),
+	}, {
+		use:     "pay",
+		short:   "Pay from one VPA to another and wait for the final status",
+		example: "  upisim pay --from alice@alpha --to bob@beta --amount 150.00 --pin 1234",
+		data:    &pay.DataDir, output: &pay.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&pay.From, "from", "", "payer VPA")
+			f.StringVar(&pay.To, "to", "", "payee VPA")
+			f.StringVar(&pay.Amount, "amount", "", "amount in rupees, e.g. 150.00")
+			f.StringVar(&pay.Note, "note", "", "note shown to both parties")
+			f.StringVar(&pay.PIN, "pin", "", "payer's UPI PIN")
+			f.BoolVar(&pay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
+			timeoutFlag(f, &pay.Timeout)
 		},
-	}
-}
-
-func txnCmd(g *globals) *cobra.Command {
-	var wait time.Duration
-	c := &cobra.Command{
-		Use:   "txn TXN_ID",
-		Short: "Show a transaction's status, RRN and error code",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := g.out()
-			if err != nil {
-				return err
-			}
-			_, err = cli.Txn(cmd.Context(), cmd.OutOrStdout(), cli.TxnOptions{DataDir: g.data, TxnID: args[0], Wait: wait, Output: out})
-			return err
+		run: result(cli.Pay, &pay),
+	}, {
+		use:     "collect",
+		short:   "Ask a payer for money (a collect request); the payer approves with `upisim approve`",
+		example: "  upisim collect --from alice@alpha --to bob@beta --amount 50.00",
+		data:    &collect.DataDir, output: &collect.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&collect.From, "from", "", "payer VPA (who is asked)")
+			f.StringVar(&collect.To, "to", "", "payee VPA (who asks)")
+			f.StringVar(&collect.Amount, "amount", "", "amount in rupees")
+			f.StringVar(&collect.Note, "note", "", "note")
+			f.IntVar(&collect.ExpireMinutes, "expire", 30, "minutes before the request expires (U69)")
 		},
-	}
-	c.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for a final status")
-	return c
-}
-
-func traceCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "trace TXN_ID",
-		Short: "Draw every message of a transaction across all nodes, in order",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := g.out()
-			if err != nil {
-				return err
-			}
-			_, err = cli.Trace(cmd.Context(), cmd.OutOrStdout(), cli.TraceOptions{DataDir: g.data, TxnID: args[0], Output: out})
-			return err
+		run: result(cli.Collect, &collect),
+	}, {
+		use:     "approve TXN_ID",
+		short:   "Approve (or --decline) a collect request waiting for the payer",
+		example: "  upisim approve ALP0123... --pin 1234\n  upisim approve ALP0123... --decline",
+		arg:     &approve.TxnID, data: &approve.DataDir, output: &approve.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&approve.PIN, "pin", "", "payer's UPI PIN")
+			f.BoolVar(&approve.Decline, "decline", false, "decline instead (ZA)")
+			f.BoolVar(&approve.NoWait, "no-wait", false, "do not wait for the final status")
+			timeoutFlag(f, &approve.Timeout)
 		},
-	}
-}
-
-func balanceCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "balance VPA",
-		Short: "Show the balance of the account behind a VPA",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := g.out()
-			if err != nil {
-				return err
-			}
-			_, err = cli.Balance(cmd.Context(), cmd.OutOrStdout(), cli.BalanceOptions{DataDir: g.data, VPA: args[0], Output: out})
-			return err
+		run: result(cli.Approve, &approve),
+	}, {
+		use:   "collects VPA",
+		short: "List the collect requests waiting for a payer",
+		arg:   &collects.VPA, data: &collects.DataDir, output: &collects.Output,
+		run: call(cli.Collects, &collects),
+	}, {
+		use:   "txn TXN_ID",
+		short: "Show a transaction's status, RRN and error code",
+		arg:   &txn.TxnID, data: &txn.DataDir, output: &txn.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.DurationVar(&txn.Wait, "wait", 0, "wait up to this long for a final status")
 		},
-	}
-}
-
-func auditCmd(g *globals) *cobra.Command {
-	var o cli.AuditOptions
-	c := &cobra.Command{
-		Use:   "audit",
-		Short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
-		Long: `Check a running network against the invariants of ARCHITECTURE.md: every bank still
+		run: result(cli.Txn, &txn),
+	}, {
+		use:   "trace TXN_ID",
+		short: "Draw every message of a transaction across all nodes, in order",
+		arg:   &trace.TxnID, data: &trace.DataDir, output: &trace.Output,
+		run: result(cli.Trace, &trace),
+	}, {
+		use:   "balance VPA",
+		short: "Show the balance of the account behind a VPA",
+		arg:   &balance.VPA, data: &balance.DataDir, output: &balance.Output,
+		run: result(cli.Balance, &balance),
+	}, {
+		use:   "bench",
+		short: "Drive pay flows against a running network; print flows/s and p50/p99 latency",
+		data:  &bench.DataDir, output: &bench.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.IntVar(&bench.Flows, "flows", 10000, "pay flows to complete")
+			f.IntVar(&bench.Concurrency, "concurrency", 64, "flows in flight at once")
+			f.StringVar(&bench.A, "a", "alice@alpha", "one of the two VPAs that pay each other in turn")
+			f.StringVar(&bench.B, "b", "bob@beta", "the other VPA")
+			f.StringVar(&bench.PIN, "pin", "1234", "the PIN of both VPAs")
+			f.StringVar(&bench.Amount, "amount", "1.00", "amount of each payment, rupees")
+		},
+		run: result(cli.Bench, &bench),
+	}, {
+		use:   "audit",
+		short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
+		long: `Check a running network against the invariants of ARCHITECTURE.md: every bank still
 holds its opening total to the paisa, no customer account is below zero, every
 payment the switch decided is agreed by both PSPs and closed at the banks (a
 SUCCESS debited and credited, a FAILURE not debited or reversed), and none is
 PENDING or DEEMED past --max-age.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if o.Output, err = g.out(); err != nil {
-				return err
-			}
-			o.DataDir = g.data
-			_, err = cli.Audit(cmd.Context(), cmd.OutOrStdout(), o)
-			return err
+		data: &audit.DataDir, output: &audit.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.DurationVar(&audit.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
 		},
-	}
-	c.Flags().DurationVar(&o.MaxAge, "max-age", cli.DefaultAuditMaxAge, "how long a transaction may stay PENDING or DEEMED (past its creation or collect expiry), and a decided one take to reach both PSPs")
-	return c
-}
-
-func checkCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "check",
-		Short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := g.out()
-			if err != nil {
-				return err
-			}
-			_, err = cli.Check(cmd.Context(), cmd.OutOrStdout(), cli.CheckOptions{DataDir: g.data, Output: out})
-			return err
-		},
-	}
-}
-
-func benchCmd(g *globals) *cobra.Command {
-	var o cli.BenchOptions
-	c := &cobra.Command{
-		Use:   "bench",
-		Short: "Drive pay flows against a running network; print flows/s and p50/p99 latency",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if o.Output, err = g.out(); err != nil {
-				return err
-			}
-			o.DataDir = g.data
-			_, err = cli.Bench(cmd.Context(), cmd.OutOrStdout(), o)
-			return err
-		},
-	}
-	c.Flags().IntVar(&o.Flows, "flows", 10000, "pay flows to complete")
-	c.Flags().IntVar(&o.Concurrency, "concurrency", 64, "flows in flight at once")
-	c.Flags().StringVar(&o.A, "a", "alice@alpha", "one of the two VPAs that pay each other in turn")
-	c.Flags().StringVar(&o.B, "b", "bob@beta", "the other VPA")
-	c.Flags().StringVar(&o.PIN, "pin", "1234", "the PIN of both VPAs")
-	c.Flags().StringVar(&o.Amount, "amount", "1.00", "amount of each payment, rupees")
-	return c
+		run: result(cli.Audit, &audit),
+	}, {
+		use:   "check",
+		short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
+		data:  &check.DataDir, output: &check.Output,
+		run: result(cli.Check, &check),
+	}}
 }

@@ -52,12 +52,7 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 	if err != nil {
 		return AuditResult{}, err
 	}
-	if o.Output == JSON {
-		err = printJSON(w, res)
-	} else {
-		err = printAudit(w, res)
-	}
-	if err != nil {
+	if err := o.Output.print(w, res, func(w io.Writer) error { return printAudit(w, res) }); err != nil {
 		return res, err
 	}
 	if n := len(res.Violations); n > 0 {

@@ -53,10 +53,9 @@ func Balance(ctx context.Context, w io.Writer, o BalanceOptions) (BalanceResult,
 			return BalanceResult{}, fmt.Errorf("bank %s: %w", nd.Name, rpcError(err))
 		}
 		r := BalanceResult{VPA: o.VPA, BalancePaise: b.GetBalancePaise(), Bank: nd.Name, AcNum: b.GetAcNum(), IFSC: b.GetIfsc()}
-		if o.Output == JSON {
-			return r, printJSON(w, r)
-		}
-		return r, printFields(w, "vpa", r.VPA, "balance", upi.FormatRupeesIndian(r.BalancePaise), "bank", fmt.Sprintf("%s (%s, a/c %s)", r.Bank, r.IFSC, r.AcNum))
+		return r, o.Output.print(w, r, func(w io.Writer) error {
+			return printFields(w, "vpa", r.VPA, "balance", upi.FormatRupeesIndian(r.BalancePaise), "bank", fmt.Sprintf("%s (%s, a/c %s)", r.Bank, r.IFSC, r.AcNum))
+		})
 	}
 	return BalanceResult{}, fmt.Errorf("no bank of the network holds an account for %s", o.VPA)
 }

@@ -105,19 +105,18 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 	if firstErr != nil && res.Success == 0 {
 		return res, fmt.Errorf("every flow failed; first error: %w", rpcError(firstErr))
 	}
-	if o.Output == JSON {
-		return res, printJSON(w, res)
-	}
-	fmt.Fprintf(w, "%d flows at concurrency %d in %.2fs: %.0f flows/s, p50 %.1f ms, p99 %.1f ms, %d succeeded",
-		o.Flows, o.Concurrency, res.Seconds, res.FlowsPerSec, res.P50Ms, res.P99Ms, res.Success)
-	for _, k := range sortedKeys(res.Failed) {
-		fmt.Fprintf(w, ", %d %s", res.Failed[k], k)
-	}
-	fmt.Fprintln(w)
-	if firstErr != nil {
-		fmt.Fprintf(w, "first error: %v\n", rpcError(firstErr))
-	}
-	return res, nil
+	return res, o.Output.print(w, res, func(w io.Writer) error {
+		fmt.Fprintf(w, "%d flows at concurrency %d in %.2fs: %.0f flows/s, p50 %.1f ms, p99 %.1f ms, %d succeeded",
+			o.Flows, o.Concurrency, res.Seconds, res.FlowsPerSec, res.P50Ms, res.P99Ms, res.Success)
+		for _, k := range sortedKeys(res.Failed) {
+			fmt.Fprintf(w, ", %d %s", res.Failed[k], k)
+		}
+		fmt.Fprintln(w)
+		if firstErr != nil {
+			fmt.Fprintf(w, "first error: %v\n", rpcError(firstErr))
+		}
+		return nil
+	})
 }
 
 func oneFlow(ctx context.Context, tp upiv1.TpapAppServiceClient, from, to string, amount int64, pin string) (upiv1.Resp_Result, string, error) {

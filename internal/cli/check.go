@@ -33,6 +33,20 @@ type CheckResult struct {
 	Files   []CheckFile `json:"files"`
 }
 
+func (res CheckResult) print(w io.Writer) error {
+	for _, f := range res.Files {
+		if f.OK {
+			fmt.Fprintf(w, "%s: ok\n", f.File)
+			continue
+		}
+		fmt.Fprintf(w, "%s: %d problem(s)\n", f.File, len(f.Problems))
+		for _, p := range f.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+	return nil
+}
+
 // Check runs bbolt's consistency check on every node's file (NAME.db) in
 // the data folder, which no running node may hold. The error says how many
 // files have problems.
@@ -64,21 +78,8 @@ func Check(_ context.Context, w io.Writer, o CheckOptions) (CheckResult, error) 
 		}
 		res.Files = append(res.Files, f)
 	}
-	if o.Output == JSON {
-		if err := printJSON(w, res); err != nil {
-			return res, err
-		}
-	} else {
-		for _, f := range res.Files {
-			if f.OK {
-				fmt.Fprintf(w, "%s: ok\n", f.File)
-				continue
-			}
-			fmt.Fprintf(w, "%s: %d problem(s)\n", f.File, len(f.Problems))
-			for _, p := range f.Problems {
-				fmt.Fprintf(w, "  %s\n", p)
-			}
-		}
+	if err := o.Output.print(w, res, res.print); err != nil {
+		return res, err
 	}
 	if bad > 0 {
 		return res, fmt.Errorf("%d of %d files in %s have problems", bad, len(res.Files), o.DataDir)

@@ -118,6 +118,14 @@ func ParseOutput(s string) (Output, error) {
 	return "", fmt.Errorf("unknown output %q: want text or json", s)
 }
 
+// print writes v as JSON for -o json, or else as text writes it.
+func (o Output) print(w io.Writer, v any, text func(io.Writer) error) error {
+	if o == JSON {
+		return printJSON(w, v)
+	}
+	return text(w)
+}
+
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -21,10 +21,23 @@ type TxnResult struct {
 }
 
 func (r TxnResult) print(w io.Writer, o Output) error {
-	if o == JSON {
-		return printJSON(w, r)
+	return o.print(w, r, func(w io.Writer) error {
+		return printFields(w, "txn_id", r.TxnID, "status", r.Status, "rrn", r.RRN, "err_code", r.ErrCode)
+	})
+}
+
+// txnResult is what the TPAP says of a transaction.
+func txnResult(txnID string, g *upiv1.GetPaymentResponse) TxnResult {
+	return TxnResult{TxnID: txnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
+}
+
+// checkPIN checks a PIN given on the command line; missing is the error
+// when there is none.
+func checkPIN(pin, missing string) error {
+	if pin == "" {
+		return errors.New(missing)
 	}
-	return printFields(w, "txn_id", r.TxnID, "status", r.Status, "rrn", r.RRN, "err_code", r.ErrCode)
+	return ids.ValidatePIN(pin)
 }
 
 // PayOptions are the options of `upisim pay`.
@@ -49,10 +62,7 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 	if err != nil {
 		return TxnResult{}, err
 	}
-	if o.PIN == "" {
-		return TxnResult{}, errors.New("missing PIN: pass --pin")
-	}
-	if err := ids.ValidatePIN(o.PIN); err != nil {
+	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return TxnResult{}, err
 	}
 	tp, closeConn, err := connectTPAP(o.DataDir)
@@ -60,19 +70,37 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 		return TxnResult{}, err
 	}
 	defer closeConn()
-	resp, err := tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
+	r, err := started(tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
 		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
-	})
+	}))
+	if err != nil {
+		return r, err
+	}
+	return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+}
+
+// started is the transaction the TPAP's answer to CreatePayment or
+// CreateCollect names, or the call's error as its message.
+func started(resp interface {
+	GetTxnId() string
+	GetStatus() upiv1.Resp_Result
+}, err error) (TxnResult, error) {
 	if err != nil {
 		return TxnResult{}, rpcError(err)
 	}
-	r := TxnResult{TxnID: resp.GetTxnId(), Status: statusName(resp.GetStatus())}
-	if !o.NoWait {
-		if r, err = waitFinal(ctx, tp, r.TxnID, o.Timeout); err != nil {
+	return TxnResult{TxnID: resp.GetTxnId(), Status: statusName(resp.GetStatus())}, nil
+}
+
+// finish prints r, a transaction the TPAP accepted, after waiting for its
+// final status (waitFinal) when wait is set.
+func finish(ctx context.Context, w io.Writer, tp upiv1.TpapAppServiceClient, r TxnResult, wait bool, timeout time.Duration, out Output) (TxnResult, error) {
+	if wait {
+		var err error
+		if r, err = waitFinal(ctx, tp, r.TxnID, timeout); err != nil {
 			return r, err
 		}
 	}
-	return r, r.print(w, o.Output)
+	return r, r.print(w, out)
 }
 
 // cliFields names the flags of a pay or collect in upi.CheckParties' errors.
@@ -105,7 +133,7 @@ func waitFinal(ctx context.Context, tp upiv1.TpapAppServiceClient, txnID string,
 		if err != nil {
 			return TxnResult{TxnID: txnID}, rpcError(err)
 		}
-		r := TxnResult{TxnID: txnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
+		r := txnResult(txnID, g)
 		switch s := g.GetStatus(); {
 		case s == upiv1.Resp_SUCCESS || s == upiv1.Resp_FAILURE:
 			return r, nil
@@ -141,7 +169,7 @@ func Txn(ctx context.Context, w io.Writer, o TxnOptions) (TxnResult, error) {
 	if err != nil {
 		return TxnResult{}, rpcError(err)
 	}
-	r := TxnResult{TxnID: o.TxnID, Status: statusName(g.GetStatus()), RRN: g.GetRrn(), ErrCode: g.GetErrCode()}
+	r := txnResult(o.TxnID, g)
 	return r, r.print(w, o.Output)
 }
 
@@ -171,13 +199,12 @@ func Collect(ctx context.Context, w io.Writer, o CollectOptions) (TxnResult, err
 		return TxnResult{}, err
 	}
 	defer closeConn()
-	resp, err := tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
+	r, err := started(tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
 		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, ExpireAfterMinutes: int32(o.ExpireMinutes),
-	})
+	}))
 	if err != nil {
-		return TxnResult{}, rpcError(err)
+		return r, err
 	}
-	r := TxnResult{TxnID: resp.GetTxnId(), Status: statusName(resp.GetStatus())}
 	return r, r.print(w, o.Output)
 }
 
@@ -200,10 +227,7 @@ func Approve(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, err
 		return TxnResult{}, errors.New("missing transaction id")
 	}
 	if !o.Decline {
-		if o.PIN == "" {
-			return TxnResult{}, errors.New("missing PIN: pass --pin (or --decline)")
-		}
-		if err := ids.ValidatePIN(o.PIN); err != nil {
+		if err := checkPIN(o.PIN, "missing PIN: pass --pin (or --decline)"); err != nil {
 			return TxnResult{}, err
 		}
 	}
@@ -212,27 +236,17 @@ func Approve(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, err
 		return TxnResult{}, err
 	}
 	defer closeConn()
-	var st upiv1.Resp_Result
+	var resp interface{ GetStatus() upiv1.Resp_Result }
 	if o.Decline {
-		resp, err := tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
-		if err != nil {
-			return TxnResult{}, rpcError(err)
-		}
-		st = resp.GetStatus()
+		resp, err = tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
 	} else {
-		resp, err := tp.ApproveCollect(ctx, &upiv1.ApproveCollectRequest{TxnId: o.TxnID, Pin: o.PIN})
-		if err != nil {
-			return TxnResult{}, rpcError(err)
-		}
-		st = resp.GetStatus()
+		resp, err = tp.ApproveCollect(ctx, &upiv1.ApproveCollectRequest{TxnId: o.TxnID, Pin: o.PIN})
 	}
-	r := TxnResult{TxnID: o.TxnID, Status: statusName(st)}
-	if !o.NoWait {
-		if r, err = waitFinal(ctx, tp, o.TxnID, o.Timeout); err != nil {
-			return r, err
-		}
+	if err != nil {
+		return TxnResult{}, rpcError(err)
 	}
-	return r, r.print(w, o.Output)
+	r := TxnResult{TxnID: o.TxnID, Status: statusName(resp.GetStatus())}
+	return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
 }
 
 // CollectsOptions are the options of `upisim collects`.
@@ -271,15 +285,14 @@ func Collects(ctx context.Context, w io.Writer, o CollectsOptions) error {
 		}
 		items = append(items, it)
 	}
-	if o.Output == JSON {
-		return printJSON(w, map[string]any{"vpa": o.VPA, "collects": items})
-	}
-	if len(items) == 0 {
-		fmt.Fprintf(w, "no collect requests waiting for %s\n", o.VPA)
+	return o.Output.print(w, map[string]any{"vpa": o.VPA, "collects": items}, func(w io.Writer) error {
+		if len(items) == 0 {
+			fmt.Fprintf(w, "no collect requests waiting for %s\n", o.VPA)
+			return nil
+		}
+		for _, it := range items {
+			fmt.Fprintf(w, "%s  %s asks %s  %s  expires %s\n", it.TxnID, it.Payee, upi.FormatRupeesIndian(it.AmountPaise), it.Note, it.Expires)
+		}
 		return nil
-	}
-	for _, it := range items {
-		fmt.Fprintf(w, "%s  %s asks %s  %s  expires %s\n", it.TxnID, it.Payee, upi.FormatRupeesIndian(it.AmountPaise), it.Note, it.Expires)
-	}
-	return nil
+	})
 }

@@ -67,14 +67,13 @@ func Trace(ctx context.Context, w io.Writer, o TraceOptions) (TraceResult, error
 	if len(res.Messages) == 0 {
 		return res, fmt.Errorf("no node has messages for transaction %s", o.TxnID)
 	}
-	if o.Output == JSON {
-		return res, printJSON(w, res)
-	}
-	var names []string
-	for _, n := range c.Dir.Nodes {
-		names = append(names, n.Name)
-	}
-	return res, drawSequence(w, names, res.Messages)
+	return res, o.Output.print(w, res, func(w io.Writer) error {
+		var names []string
+		for _, n := range c.Dir.Nodes {
+			names = append(names, n.Name)
+		}
+		return drawSequence(w, names, res.Messages)
+	})
 }
 
 // CollectTrace asks every node of the network for its records of txnID and

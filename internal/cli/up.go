@@ -37,15 +37,10 @@ type UpOptions struct {
 
 // Up runs the whole network in this process until ctx ends.
 func Up(ctx context.Context, w io.Writer, o UpOptions) error {
-	if o.DataDir == "" {
-		return fmt.Errorf("missing --data")
-	}
-	netw, err := config.Load(o.NetworkFile)
+	netw, err := loadNetwork(o.DataDir, o.NetworkFile, o.ResponseTimeout)
 	if err != nil {
 		return err
 	}
-	setResponseTimeout(netw, o.ResponseTimeout)
-	TuneGC()
 	if o.PprofAddr != "" {
 		stop, err := servePprof(o.PprofAddr)
 		if err != nil {
@@ -105,15 +100,10 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 	if o.Name == "" {
 		return fmt.Errorf("missing --name")
 	}
-	if o.DataDir == "" {
-		return fmt.Errorf("missing --data")
-	}
-	netw, err := config.Load(o.NetworkFile)
+	netw, err := loadNetwork(o.DataDir, o.NetworkFile, o.ResponseTimeout)
 	if err != nil {
 		return err
 	}
-	setResponseTimeout(netw, o.ResponseTimeout)
-	TuneGC()
 	netw.AssignAddrs(o.PortBase)
 	for _, nd := range netw.Nodes {
 		if hasPortZero(nd.GRPCAddr) || hasPortZero(nd.HTTPAddr) {
@@ -133,6 +123,22 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 	fmt.Fprintf(w, "node %s (%s) is up: grpc %s, http %s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
 	<-ctx.Done()
 	return nil
+}
+
+// loadNetwork is what up and node do before they start nodes: check that
+// there is a data folder, load the network file, apply --response-timeout
+// and tune the GC for a server process.
+func loadNetwork(dataDir, file string, responseTimeout time.Duration) (*config.Network, error) {
+	if dataDir == "" {
+		return nil, fmt.Errorf("missing --data")
+	}
+	netw, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	setResponseTimeout(netw, responseTimeout)
+	TuneGC()
+	return netw, nil
 }
 
 // setResponseTimeout replaces n's response timeouts with d (--response-timeout),
