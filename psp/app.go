@@ -91,6 +91,46 @@ func storeErr(err error) error {
 	return status.Errorf(codes.Internal, "store: %v", err)
 }
 
+// initiate is the step that starts a pay or collect for a user of this
+// PSP (the party who, at vpa): a repeat of the request (same txnID and
+// fingerprint fp) answers with the record it made; otherwise the user must
+// be registered here, and start builds the record and the ReqPay, which
+// are stored and sent together. A busy node refuses at once, doing
+// nothing. Errors are statuses.
+func (p *PSP) initiate(txnID, fp, who, vpa string, start func(*node.Ctx, *vpaRecord) (*txnRecord, *upiv1.ReqPay)) (*txnRecord, error) {
+	if err := p.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer p.n.Release()
+	var out *txnRecord
+	err := p.n.Update(func(c *node.Ctx) error {
+		var err error
+		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
+			return err
+		}
+		v, err := getVPA(c.Tx, vpa)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return p.notRegistered(who, vpa)
+		}
+		r, msg := start(c, v)
+		if err := putTxn(c.Tx, r, c.Now()); err != nil {
+			return err
+		}
+		if err := c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, msg); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
+
 // repeatOf returns the record of txnID when a request with the same
 // fingerprint already made it (a caller's retry, answered with what it
 // started), nil when txnID is new, and AlreadyExists when it was used for

@@ -141,33 +141,14 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 	fp := fingerprint(upiv1.Txn_COLLECT.String(), payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(),
 		strconv.Itoa(int(expiry)))
 
-	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
-		return nil, err
-	}
-	defer p.n.Release()
-	var out *txnRecord
-	err = p.n.Update(func(c *node.Ctx) error {
-		var err error
-		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
-			return err
-		}
-		v, err := getVPA(c.Tx, payee)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			return p.notRegistered("payee", payee)
-		}
+	out, err := p.initiate(txnID, fp, "payee", payee, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
 			ID: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: payer, PayeeVPA: v.VPA, PayeeName: v.Name, Amount: req.GetAmountPaise(), Note: req.GetNote(),
 			Expires:   c.Now().Add(time.Duration(expiry) * time.Minute),
 			PayeeHere: true, Initiator: true, Fingerprint: fp,
 		}
-		if err := putTxn(c.Tx, r, c.Now()); err != nil {
-			return err
-		}
-		msg := &upiv1.ReqPay{
+		return r, &upiv1.ReqPay{
 			Txn: &upiv1.Txn{
 				Id: txnID, Type: upiv1.Txn_COLLECT, Note: req.GetNote(), Purpose: "00", InitiationMode: "00",
 				Ts: timestamppb.New(c.Now()), ExpireAfterMinutes: expiry,
@@ -175,14 +156,9 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 			Payer: &upiv1.Party{Addr: payer, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
 			Payee: v.party(req.GetAmountPaise()),
 		}
-		if err := c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, msg); err != nil {
-			return err
-		}
-		out = r
-		return nil
 	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, err
 	}
 	return &upiv1.InitiateCollectResponse{Transaction: out.proto()}, nil
 }

@@ -146,37 +146,18 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), p.pinTag(req.GetPin(), txnID),
 		req.GetDeviceId(), req.GetRefId(), req.GetPurpose(), req.GetInitiationMode())
 
-	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
-		return nil, err
-	}
-	defer p.n.Release()
-	var out *txnRecord
-	err = p.n.Update(func(c *node.Ctx) error {
-		var err error
-		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
-			return err
-		}
-		v, err := getVPA(c.Tx, payer)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			return p.notRegistered("payer", payer)
-		}
+	out, err := p.initiate(txnID, fp, "payer", payer, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
 			ID: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: payee, Amount: req.GetAmountPaise(), Note: req.GetNote(),
 			PayerHere: true, Initiator: true, Fingerprint: fp,
-		}
-		if err := putTxn(c.Tx, r, c.Now()); err != nil {
-			return err
 		}
 		pr := v.party(req.GetAmountPaise())
 		pr.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: block}}
 		if req.GetDeviceId() != "" {
 			pr.Device = &upiv1.Device{Id: req.GetDeviceId()}
 		}
-		msg := &upiv1.ReqPay{
+		return r, &upiv1.ReqPay{
 			Txn: &upiv1.Txn{
 				Id: txnID, Type: upiv1.Txn_PAY, Note: req.GetNote(), RefId: req.GetRefId(),
 				Purpose: orDefault(req.GetPurpose(), "00"), InitiationMode: orDefault(req.GetInitiationMode(), "00"),
@@ -185,14 +166,9 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 			Payer: pr,
 			Payee: &upiv1.Party{Addr: payee},
 		}
-		if err := c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, msg); err != nil {
-			return err
-		}
-		out = r
-		return nil
 	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, err
 	}
 	return &upiv1.InitiatePayResponse{Transaction: out.proto()}, nil
 }
