@@ -88,7 +88,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if err != nil {
 		return err
 	}
-	r.PayerHere, r.PayerVPA, r.PayerName = true, v.VPA, v.Name
+	r.Payer.Here, r.PayerVPA, r.PayerName = true, v.VPA, v.Name
 	r.AuthReqMsgID, r.AuthTxn, r.AuthPayee = m.GetHead().GetMsgId(), authTxn, authPayee
 	if mins := m.GetTxn().GetExpireAfterMinutes(); mins > 0 {
 		r.Expires = c.Now().Add(minutes(mins))
@@ -145,8 +145,8 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 		r := &txnRecord{
 			ID: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: payer, PayeeVPA: v.VPA, PayeeName: v.Name, Amount: req.GetAmountPaise(), Note: req.GetNote(),
-			Expires:   c.Now().Add(time.Duration(expiry) * time.Minute),
-			PayeeHere: true, Initiator: true, Fingerprint: fp,
+			Expires: c.Now().Add(time.Duration(expiry) * time.Minute),
+			Payee:   sideState{Here: true, Initiator: true}, Fingerprint: fp,
 		}
 		return r, &upiv1.ReqPay{
 			Txn: &upiv1.Txn{
@@ -187,7 +187,7 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		if err != nil {
 			return err
 		}
-		if r == nil || !r.isCollect() || !r.PayerHere || r.AuthReqMsgID == "" {
+		if r == nil || !r.collectPayer() || r.AuthReqMsgID == "" {
 			return status.Errorf(codes.NotFound, "no collect request %s is waiting for a user of PSP %s", txnID, p.name)
 		}
 		switch {

@@ -24,7 +24,8 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if r == nil {
 		return node.Refuse("RespPay for txn %s, which PSP %s does not know", txnID, p.name)
 	}
-	if !r.Initiator || r.Type == upiv1.Txn_VAL_ADD.String() {
+	from, ok := r.initiator()
+	if !ok || r.Type == upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("RespPay for txn %s, which PSP %s did not initiate with ReqPay", txnID, p.name)
 	}
 	if r.Final {
@@ -39,7 +40,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	}
 	if res == upiv1.Resp_SUCCESS || res == upiv1.Resp_FAILURE {
 		r.Final, r.State, changed, tell = true, stateCompleted, true, true
-		if r.PayerHere && r.isCollect() {
+		if r.collectPayer() {
 			if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
 				return err
 			}
@@ -55,11 +56,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if !tell {
 		return nil
 	}
-	user := r.PayerVPA
-	if r.isCollect() {
-		user = r.PayeeVPA
-	}
-	return p.notifyStatus(c, r, user, m.GetResp())
+	return p.notifyStatus(c, r, r.vpa(from), m.GetResp())
 }
 
 var _ node.RefusalHandler = (*PSP)(nil)
@@ -115,7 +112,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 			vpa  string
 			here *bool
 			name *string
-		}{{r.PayerVPA, &r.PayerHere, &r.PayerName}, {r.PayeeVPA, &r.PayeeHere, &r.PayeeName}} {
+		}{{r.PayerVPA, &r.Payer.Here, &r.PayerName}, {r.PayeeVPA, &r.Payee.Here, &r.PayeeName}} {
 			if side.vpa == "" {
 				continue
 			}
@@ -136,7 +133,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell = tell || outcome(r) != before
 	r.Confirmed, r.State = true, stateConfirmed
-	if r.PayerHere && r.isCollect() {
+	if r.collectPayer() {
 		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
 			return err
 		}
@@ -155,9 +152,9 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		return nil
 	}
 	switch {
-	case r.isCollect() && r.PayerHere:
+	case r.collectPayer():
 		return p.notifyStatus(c, r, r.PayerVPA, m.GetResp())
-	case r.Type == upiv1.Txn_PAY.String() && r.PayeeHere && r.Status == upiv1.Resp_SUCCESS.String():
+	case r.Type == upiv1.Txn_PAY.String() && r.Payee.Here && r.Status == upiv1.Resp_SUCCESS.String():
 		return p.notifyStatus(c, r, r.PayeeVPA, m.GetResp())
 	}
 	return nil

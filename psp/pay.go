@@ -105,7 +105,7 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	} else {
 		resp.Payee = v.party(amount)
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
-		r.PayeeHere, r.PayeeVPA, r.PayeeName = true, v.VPA, v.Name
+		r.Payee.Here, r.PayeeVPA, r.PayeeName = true, v.VPA, v.Name
 		if open {
 			r.State = stateAuthSent
 		}
@@ -150,7 +150,7 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 		r := &txnRecord{
 			ID: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: payee, Amount: req.GetAmountPaise(), Note: req.GetNote(),
-			PayerHere: true, Initiator: true, Fingerprint: fp,
+			Payer: sideState{Here: true, Initiator: true}, Fingerprint: fp,
 		}
 		pr := v.party(req.GetAmountPaise())
 		pr.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: block}}

@@ -116,7 +116,7 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 		}
 		r := &txnRecord{
 			ID: txnID, Type: upiv1.Txn_VAL_ADD.String(), State: stateValAddSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: vpa, PayerHere: true, Initiator: true,
+			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: vpa, Payer: sideState{Here: true, Initiator: true},
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err
