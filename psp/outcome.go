@@ -1,5 +1,6 @@
 // The outcome of a pay or collect as it reaches this PSP: RespPay for the
-// side that initiated, ReqTxnConfirmation for the other.
+// side that initiated, ReqTxnConfirmation for the other; and the hook
+// (Config.OnOutcome) that runs in the step that decides it.
 
 package psp
 
@@ -32,6 +33,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		return nil // duplicate or late: the outcome is decided
 	}
 	res := m.GetResp().GetResult()
+	wasFinal := r.isFinal()
 	before := outcome(r)
 	changed := r.applyOutcome(res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell := outcome(r) != before
@@ -50,6 +52,9 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		return nil
 	}
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := p.decided(c, r, wasFinal); err != nil {
 		return err
 	}
 	c.Notify(txnID)
@@ -128,6 +133,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	if r.Type == upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("ReqTxnConfirmation for txn %s, which is a VAL_ADD at PSP %s", txnID, p.name)
 	}
+	wasFinal := r.isFinal()
 	before := outcome(r)
 	tell := !r.Confirmed
 	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
@@ -139,6 +145,9 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		}
 	}
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := p.decided(c, r, wasFinal); err != nil {
 		return err
 	}
 	if err := c.Send(p.switchName, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, &upiv1.RespTxnConfirmation{
@@ -168,4 +177,44 @@ func unseenOutcome(resp *upiv1.Resp) bool {
 	}
 	code := resp.GetErrCode()
 	return code == upi.CodeAuthTimeout || code == upi.CodeCollectExpired
+}
+
+// Outcome is a pay's or collect's decided outcome as this PSP learns it
+// (Config.OnOutcome).
+type Outcome struct {
+	TxnID string
+	Type  upiv1.Txn_Type // PAY or COLLECT
+	// Result is SUCCESS or FAILURE; ErrCode is the NPCI code of a FAILURE.
+	Result      upiv1.Resp_Result
+	ErrCode     string
+	RRN         string
+	AmountPaise int64
+	Note        string
+	// Payer and Payee are the two sides, as this PSP holds them.
+	Payer, Payee OutcomeSide
+}
+
+// OutcomeSide is one side of an Outcome.
+type OutcomeSide struct {
+	VPA, Name string
+	// Here: the party is a user of this PSP (the merchant, at its PSP).
+	Here bool
+	// Initiator: the party started the transaction at this PSP.
+	Initiator bool
+}
+
+// decided runs Config.OnOutcome when r, a pay or collect whose status was
+// not final before this step (wasFinal), now has a final one. Call it in
+// the step that decides, after storing r.
+func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
+	if p.cfg.OnOutcome == nil || wasFinal || !r.isFinal() || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return nil
+	}
+	return p.cfg.OnOutcome(c, Outcome{
+		TxnID: r.ID, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
+		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.RRN,
+		AmountPaise: r.Amount, Note: r.Note,
+		Payer: OutcomeSide{VPA: r.PayerVPA, Name: r.PayerName, Here: r.Payer.Here, Initiator: r.Payer.Initiator},
+		Payee: OutcomeSide{VPA: r.PayeeVPA, Name: r.PayeeName, Here: r.Payee.Here, Initiator: r.Payee.Initiator},
+	})
 }

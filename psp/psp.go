@@ -33,6 +33,16 @@ type Config struct {
 	// this process only, which makes a repeat after a restart look like a
 	// different transaction.
 	PINKey []byte
+	// OnOutcome, if set, runs inside the step in which this PSP learns
+	// that a pay's or collect's outcome is decided (SUCCESS or FAILURE; a
+	// DEEMED is not one): the initiator's final RespPay or the
+	// counter-party's ReqTxnConfirmation, whichever comes first. It runs
+	// once per transaction, also when both sides are this PSP's users.
+	// It runs in the step's store transaction (c.Tx, c.Send), so what it
+	// writes and sends commits with the outcome or not at all: an error
+	// fails the whole step, and the message stays unhandled, to be
+	// delivered again. It must not refuse (node.Refuse) nor block.
+	OnOutcome func(c *node.Ctx, o Outcome) error
 }
 
 // PSP is the PSP role. It is the node's Handler (and Validator), serves
