@@ -93,7 +93,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if mins := m.GetTxn().GetExpireAfterMinutes(); mins > 0 {
 		r.Expires = c.Now().Add(minutes(mins))
 	}
-	if !r.Final && !r.Confirmed {
+	if !r.told() {
 		r.State = stateAwaitingApproval
 	}
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {

@@ -87,7 +87,7 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
 		r.RRN = rrn
 	}
-	open := !r.Final && !r.Confirmed
+	open := !r.told()
 	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
 	code := upi.CodeAddrResolution
 	if v != nil {

@@ -117,6 +117,10 @@ type txnRecord struct {
 	// may be here (on-us).
 	Payer sideState `json:"payer_side,omitzero"`
 	Payee sideState `json:"payee_side,omitzero"`
+	// Final and Confirmed are the record's, not a side's: the switch
+	// sends one RespPay (to the initiating side's PSP) and one
+	// ReqTxnConfirmation per PSP, however many sides it holds.
+	//
 	// Final: the initiator got a final (SUCCESS or FAILURE) RespPay.
 	Final bool `json:"final,omitempty"`
 	// Confirmed: the switch's ReqTxnConfirmation arrived.
@@ -243,6 +247,10 @@ func putTxn(tx *store.Tx, r *txnRecord, now time.Time) error {
 	}
 	return tx.PutRecord(store.Txns, r.ID, r)
 }
+
+// told reports whether the switch told this PSP the outcome: a final
+// RespPay or a ReqTxnConfirmation arrived. A told record's State stays.
+func (r *txnRecord) told() bool { return r.Final || r.Confirmed }
 
 func (r *txnRecord) isCollect() bool { return r.Type == upiv1.Txn_COLLECT.String() }
 
