@@ -53,7 +53,7 @@ func TestInitiateCollectSendsReqPay(t *testing.T) {
 
 			r := f.record(id)
 			assert.Equal(t, "payee", r.Role)
-			assert.True(t, r.Initiator)
+			assert.True(t, r.Payee.Initiator)
 		})
 	}
 }

@@ -40,6 +40,13 @@ type fixture struct {
 // off), after edit changed the network, and seeds it.
 func newFixture(t *testing.T, name string, edit func(*config.Network)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, name, edit, Config{})
+}
+
+// newFixtureWith is newFixture with cfg's other fields (Network and Self
+// are set here).
+func newFixtureWith(t *testing.T, name string, edit func(*config.Network), cfg Config) *fixture {
+	t.Helper()
 	net := config.Default()
 	net.Heartbeat = 0
 	if edit != nil {
@@ -47,7 +54,8 @@ func newFixture(t *testing.T, name string, edit func(*config.Network)) *fixture 
 	}
 	self, ok := net.NodeByName(name)
 	require.True(t, ok, "no node %s", name)
-	p := New(Config{Network: net, Self: self})
+	cfg.Network, cfg.Self = net, self
+	p := New(cfg)
 	rec := nodetest.NewRecorder()
 	n := nodetest.New(t, name, p, rec)
 	p.Attach(n)

@@ -24,10 +24,10 @@ func (p *PSP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, er
 
 func (p *PSP) summary(r *txnRecord) *upiv1.TxnSummary {
 	s := node.SummaryOf(r.proto(), r.State)
-	if r.PayerHere {
+	if r.Payer.Here {
 		s.PayerPsp = p.name
 	}
-	if r.PayeeHere {
+	if r.Payee.Here {
 		s.PayeePsp = p.name
 	}
 	if !r.Expires.IsZero() {

@@ -578,7 +578,7 @@ func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
 			ID: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVPA: "alice@alpha", PayerName: "Alice", PayeeVPA: "bob@beta",
 			Amount: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
-			PayerHere: true, Initiator: true,
+			Payer: sideState{Here: true, Initiator: true},
 		}, c.Now())
 	}))
 	f.accept(upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{

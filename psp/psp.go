@@ -2,19 +2,16 @@ package psp
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"slices"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -36,6 +33,16 @@ type Config struct {
 	// this process only, which makes a repeat after a restart look like a
 	// different transaction.
 	PINKey []byte
+	// OnOutcome, if set, runs inside the step in which this PSP learns
+	// that a pay's or collect's outcome is decided (SUCCESS or FAILURE; a
+	// DEEMED is not one): the initiator's final RespPay or the
+	// counter-party's ReqTxnConfirmation, whichever comes first. It runs
+	// once per transaction, also when both sides are this PSP's users.
+	// It runs in the step's store transaction (c.Tx, c.Send), so what it
+	// writes and sends commits with the outcome or not at all: an error
+	// fails the whole step, and the message stays unhandled, to be
+	// delivered again. It must not refuse (node.Refuse) nor block.
+	OnOutcome func(c *node.Ctx, o Outcome) error
 }
 
 // PSP is the PSP role. It is the node's Handler (and Validator), serves
@@ -146,54 +153,6 @@ func (p *PSP) Seed() error {
 func (p *PSP) Register(s *grpc.Server) {
 	node.Register(s, p.Table, p.n)
 	upiv1.RegisterPspAppServiceServer(s, p)
-}
-
-// Run sends a ReqHbt to the switch at once and then every
-// Network.Heartbeat, until ctx is done. A zero interval sends none.
-func (p *PSP) Run(ctx context.Context) error {
-	every := p.cfg.Network.Heartbeat
-	if every <= 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := p.sendHeartbeat(); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			p.log.Warn("heartbeat not queued", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (p *PSP) sendHeartbeat() error {
-	return p.n.Update(func(c *node.Ctx) error {
-		return c.Send(p.switchName, upiv1.SwitchService_ReqHbt_FullMethodName, &upiv1.ReqHbt{
-			Txn: &upiv1.Txn{Id: ids.NewTxnID(p.prefix), Type: upiv1.Txn_HBT, Ts: timestamppb.New(c.Now())},
-		})
-	})
-}
-
-// LastHeartbeat implements node.HeartbeatReporter: when the switch last
-// answered a heartbeat with SUCCESS, or nil if it never did.
-func (p *PSP) LastHeartbeat() *timestamppb.Timestamp {
-	var ts *timestamppb.Timestamp
-	_ = p.n.View(func(tx *store.Tx) error {
-		if v := tx.Get(store.Meta, []byte(metaLastHbt)); v != nil {
-			if t, err := time.Parse(timeFormat, string(v)); err == nil {
-				ts = timestamppb.New(t)
-			}
-		}
-		return nil
-	})
-	return ts
 }
 
 // InspectTxn implements node.TxnInspector.

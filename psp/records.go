@@ -67,7 +67,8 @@ const (
 )
 
 // States of a transaction record (txnRecord.State): the last step this PSP
-// saw. They are for people reading GetTransaction; decisions use the flags.
+// saw. They are for people reading GetTransaction; decisions use the
+// sides' state and the flags.
 const (
 	stateReqSent          = "REQ_SENT"          // initiator: ReqPay sent
 	stateAuthSent         = "AUTH_SENT"         // payee of a PAY: RespAuthDetails SUCCESS sent
@@ -112,11 +113,14 @@ type txnRecord struct {
 	Updated time.Time `json:"updated"`
 	Expires time.Time `json:"expires,omitzero"`
 
-	// PayerHere and PayeeHere say which parties are this PSP's users.
-	PayerHere bool `json:"payer_here,omitempty"`
-	PayeeHere bool `json:"payee_here,omitempty"`
-	// Initiator: this PSP sent the ReqPay (or ReqValAdd) and gets the RespPay.
-	Initiator bool `json:"initiator,omitempty"`
+	// Payer and Payee are what this PSP holds of each side (r.side); both
+	// may be here (on-us).
+	Payer sideState `json:"payer_side,omitzero"`
+	Payee sideState `json:"payee_side,omitzero"`
+	// Final and Confirmed are the record's, not a side's: the switch
+	// sends one RespPay (to the initiating side's PSP) and one
+	// ReqTxnConfirmation per PSP, however many sides it holds.
+	//
 	// Final: the initiator got a final (SUCCESS or FAILURE) RespPay.
 	Final bool `json:"final,omitempty"`
 	// Confirmed: the switch's ReqTxnConfirmation arrived.
@@ -136,6 +140,75 @@ type txnRecord struct {
 	// For ResolveAddress: the RespValAdd outcome.
 	ValAdd *valAddResult `json:"val_add,omitempty"`
 }
+
+// A side of a transaction: a party whose account it moves, seen from the
+// PSP that holds it. One PSP may hold several sides of a transaction (an
+// on-us payment: payer and payee); each has its own sideState.
+type side uint8
+
+const (
+	sidePayer side = iota
+	sidePayee
+	// Room for the sides of UPI Circle (a secondary user paying from a
+	// primary's account): sideSecondary, sidePrimary, each with its
+	// sideState field in txnRecord, its case in txnRecord.side and its
+	// fields in recordsv1.PspTxn.
+)
+
+func (s side) String() string {
+	switch s {
+	case sidePayer:
+		return rolePayer
+	case sidePayee:
+		return rolePayee
+	}
+	return "side?"
+}
+
+// sideState is what a PSP keeps of one side of a transaction.
+type sideState struct {
+	// Here: the side's party is a user of this PSP.
+	Here bool `json:"here,omitempty"`
+	// Initiator: this side's user started the transaction at this PSP,
+	// which sent the ReqPay (or ReqValAdd) and gets the RespPay.
+	Initiator bool `json:"initiator,omitempty"`
+}
+
+// side is the state r keeps of side s.
+func (r *txnRecord) side(s side) *sideState {
+	switch s {
+	case sidePayer:
+		return &r.Payer
+	case sidePayee:
+		return &r.Payee
+	}
+	panic("psp: no side " + s.String())
+}
+
+// vpa is the address of side s's party.
+func (r *txnRecord) vpa(s side) string {
+	if s == sidePayee {
+		return r.PayeeVPA
+	}
+	return r.PayerVPA
+}
+
+// initiator is the side that started the transaction at this PSP, if one
+// did.
+func (r *txnRecord) initiator() (side, bool) {
+	switch {
+	case r.Payer.Initiator:
+		return sidePayer, true
+	case r.Payee.Initiator:
+		return sidePayee, true
+	}
+	return 0, false
+}
+
+// collectPayer reports whether r is a collect whose payer is a user of
+// this PSP: the side that approves here, with its entry in store.Pending
+// while it waits.
+func (r *txnRecord) collectPayer() bool { return r.isCollect() && r.Payer.Here }
 
 // valAddResult is what RespValAdd said.
 type valAddResult struct {
@@ -165,15 +238,19 @@ func putTxn(tx *store.Tx, r *txnRecord, now time.Time) error {
 	switch {
 	case r.Type == upiv1.Txn_VAL_ADD.String():
 		r.Role = roleValAdd
-	case r.PayerHere && r.PayeeHere:
+	case r.Payer.Here && r.Payee.Here:
 		r.Role = roleBoth
-	case r.PayerHere:
+	case r.Payer.Here:
 		r.Role = rolePayer
-	case r.PayeeHere:
+	case r.Payee.Here:
 		r.Role = rolePayee
 	}
 	return tx.PutRecord(store.Txns, r.ID, r)
 }
+
+// told reports whether the switch told this PSP the outcome: a final
+// RespPay or a ReqTxnConfirmation arrived. A told record's State stays.
+func (r *txnRecord) told() bool { return r.Final || r.Confirmed }
 
 func (r *txnRecord) isCollect() bool { return r.Type == upiv1.Txn_COLLECT.String() }
 

@@ -885,36 +885,44 @@ func (x *LateNote) GetCode() string {
 
 // A PSP's record of a transaction (psp.txnRecord).
 type PspTxn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	Status        string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
-	ErrCode       string                 `protobuf:"bytes,6,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
-	Rrn           string                 `protobuf:"bytes,7,opt,name=rrn,proto3" json:"rrn,omitempty"`
-	PayerVpa      string                 `protobuf:"bytes,8,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
-	PayerName     string                 `protobuf:"bytes,9,opt,name=payer_name,json=payerName,proto3" json:"payer_name,omitempty"`
-	PayeeVpa      string                 `protobuf:"bytes,10,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
-	PayeeName     string                 `protobuf:"bytes,11,opt,name=payee_name,json=payeeName,proto3" json:"payee_name,omitempty"`
-	AmountPaise   int64                  `protobuf:"varint,12,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
-	Note          string                 `protobuf:"bytes,13,opt,name=note,proto3" json:"note,omitempty"`
-	Created       int64                  `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
-	Updated       int64                  `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
-	Expires       int64                  `protobuf:"varint,16,opt,name=expires,proto3" json:"expires,omitempty"`
-	PayerHere     bool                   `protobuf:"varint,17,opt,name=payer_here,json=payerHere,proto3" json:"payer_here,omitempty"`
-	PayeeHere     bool                   `protobuf:"varint,18,opt,name=payee_here,json=payeeHere,proto3" json:"payee_here,omitempty"`
-	Initiator     bool                   `protobuf:"varint,19,opt,name=initiator,proto3" json:"initiator,omitempty"`
-	Final         bool                   `protobuf:"varint,20,opt,name=final,proto3" json:"final,omitempty"`
-	Confirmed     bool                   `protobuf:"varint,21,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
-	Fingerprint   string                 `protobuf:"bytes,22,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	AuthReqMsgId  string                 `protobuf:"bytes,23,opt,name=auth_req_msg_id,json=authReqMsgId,proto3" json:"auth_req_msg_id,omitempty"`
-	AuthTxn       []byte                 `protobuf:"bytes,24,opt,name=auth_txn,json=authTxn,proto3" json:"auth_txn,omitempty"`
-	AuthPayee     []byte                 `protobuf:"bytes,25,opt,name=auth_payee,json=authPayee,proto3" json:"auth_payee,omitempty"`
-	Answer        string                 `protobuf:"bytes,26,opt,name=answer,proto3" json:"answer,omitempty"`
-	ValAdd        *PspValAdd             `protobuf:"bytes,27,opt,name=val_add,json=valAdd,proto3" json:"val_add,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type         string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Role         string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	State        string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Status       string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode      string                 `protobuf:"bytes,6,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Rrn          string                 `protobuf:"bytes,7,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	PayerVpa     string                 `protobuf:"bytes,8,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayerName    string                 `protobuf:"bytes,9,opt,name=payer_name,json=payerName,proto3" json:"payer_name,omitempty"`
+	PayeeVpa     string                 `protobuf:"bytes,10,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	PayeeName    string                 `protobuf:"bytes,11,opt,name=payee_name,json=payeeName,proto3" json:"payee_name,omitempty"`
+	AmountPaise  int64                  `protobuf:"varint,12,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Note         string                 `protobuf:"bytes,13,opt,name=note,proto3" json:"note,omitempty"`
+	Created      int64                  `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
+	Updated      int64                  `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	Expires      int64                  `protobuf:"varint,16,opt,name=expires,proto3" json:"expires,omitempty"`
+	PayerHere    bool                   `protobuf:"varint,17,opt,name=payer_here,json=payerHere,proto3" json:"payer_here,omitempty"`
+	PayeeHere    bool                   `protobuf:"varint,18,opt,name=payee_here,json=payeeHere,proto3" json:"payee_here,omitempty"`
+	Initiator    bool                   `protobuf:"varint,19,opt,name=initiator,proto3" json:"initiator,omitempty"`
+	Final        bool                   `protobuf:"varint,20,opt,name=final,proto3" json:"final,omitempty"`
+	Confirmed    bool                   `protobuf:"varint,21,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	Fingerprint  string                 `protobuf:"bytes,22,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	AuthReqMsgId string                 `protobuf:"bytes,23,opt,name=auth_req_msg_id,json=authReqMsgId,proto3" json:"auth_req_msg_id,omitempty"`
+	AuthTxn      []byte                 `protobuf:"bytes,24,opt,name=auth_txn,json=authTxn,proto3" json:"auth_txn,omitempty"`
+	AuthPayee    []byte                 `protobuf:"bytes,25,opt,name=auth_payee,json=authPayee,proto3" json:"auth_payee,omitempty"`
+	Answer       string                 `protobuf:"bytes,26,opt,name=answer,proto3" json:"answer,omitempty"`
+	ValAdd       *PspValAdd             `protobuf:"bytes,27,opt,name=val_add,json=valAdd,proto3" json:"val_add,omitempty"`
+	// --- psp per-side state (psp.sideState) ---
+	// payer_here and payee_here are each side's "here"; payer_initiator and
+	// payee_initiator say which side initiated. initiator (19) is still
+	// written, true when either side initiated: a record without 28 or 29
+	// was written before them, and its initiating side follows from its
+	// type (the payee of a COLLECT, else the payer).
+	PayerInitiator bool `protobuf:"varint,28,opt,name=payer_initiator,json=payerInitiator,proto3" json:"payer_initiator,omitempty"`
+	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PspTxn) Reset() {
@@ -1134,6 +1142,20 @@ func (x *PspTxn) GetValAdd() *PspValAdd {
 		return x.ValAdd
 	}
 	return nil
+}
+
+func (x *PspTxn) GetPayerInitiator() bool {
+	if x != nil {
+		return x.PayerInitiator
+	}
+	return false
+}
+
+func (x *PspTxn) GetPayeeInitiator() bool {
+	if x != nil {
+		return x.PayeeInitiator
+	}
+	return false
 }
 
 // What RespValAdd said (psp.valAddResult).
@@ -1919,7 +1941,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\xfa\x05\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\xcc\x06\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -1953,7 +1975,9 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
 	"auth_payee\x18\x19 \x01(\fR\tauthPayee\x12\x16\n" +
 	"\x06answer\x18\x1a \x01(\tR\x06answer\x125\n" +
-	"\aval_add\x18\x1b \x01(\v2\x1c.upisim.records.v1.PspValAddR\x06valAdd\"\x8e\x01\n" +
+	"\aval_add\x18\x1b \x01(\v2\x1c.upisim.records.v1.PspValAddR\x06valAdd\x12'\n" +
+	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
+	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +

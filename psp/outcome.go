@@ -1,0 +1,220 @@
+// The outcome of a pay or collect as it reaches this PSP: RespPay for the
+// side that initiated, ReqTxnConfirmation for the other; and the hook
+// (Config.OnOutcome) that runs in the step that decides it.
+
+package psp
+
+import (
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
+)
+
+// respPay is the final outcome for the initiator (step 10 of Pay, 8 of
+// Collect). A DEEMED one (the credit timed out at the switch) is recorded
+// and told to the user; the final one follows. Status only moves forward,
+// so a DEEMED that arrives after the final outcome changes nothing.
+func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return node.Refuse("RespPay for txn %s, which PSP %s does not know", txnID, p.name)
+	}
+	from, ok := r.initiator()
+	if !ok || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return node.Refuse("RespPay for txn %s, which PSP %s did not initiate with ReqPay", txnID, p.name)
+	}
+	if r.Final {
+		return nil // duplicate or late: the outcome is decided
+	}
+	res := m.GetResp().GetResult()
+	wasFinal := r.isFinal()
+	before := outcome(r)
+	changed := r.applyOutcome(res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	tell := outcome(r) != before
+	if res == upiv1.Resp_DEEMED && changed {
+		r.State = stateDeemed
+	}
+	if res == upiv1.Resp_SUCCESS || res == upiv1.Resp_FAILURE {
+		r.Final, r.State, changed, tell = true, stateCompleted, true, true
+		if r.collectPayer() {
+			if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+				return err
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := p.decided(c, r, wasFinal); err != nil {
+		return err
+	}
+	c.Notify(txnID)
+	if !tell {
+		return nil
+	}
+	return p.notifyStatus(c, r, r.vpa(from), m.GetResp())
+}
+
+var _ node.RefusalHandler = (*PSP)(nil)
+
+// reqPayRefused: a ReqPay the switch refused in
+// its Ack never became a transaction there, so no RespPay will come; the
+// payment ends FAILURE U07 (validation error) here, as a RespPay FAILURE
+// would end it, and the user is told. The trace shows the switch's reason.
+// (The switch's own timeouts cover the answers it refuses.)
+func (p *PSP) reqPayRefused(c *node.Ctx, r node.Refused) error {
+	p.log.Warn("the switch refused a ReqPay", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
+	return p.respPay(c, &upiv1.RespPay{
+		Txn:  r.Msg.GetTxn(),
+		Resp: &upiv1.Resp{ReqMsgId: r.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeRefused},
+	})
+}
+
+// reqTxnConfirmation is the final outcome for the PSP that did not initiate
+// (step 11–12 of Pay, 9 of Collect): record it, tell the user, answer.
+func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error {
+	txnID := m.GetTxn().GetId()
+	r, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		// Never saw it. The switch confirms to a counter-party only a
+		// transaction it sent a ReqAuthDetails to, and moves money only
+		// after that PSP answered it, so a PSP that has no record can
+		// legitimately hear only that the transaction ended without it:
+		// its ReqAuthDetails was lost, ignored or late, and the pay timed
+		// out (U09) or the collect expired (U69). Anything else (a
+		// SUCCESS, a DEEMED) is refused: it would tell a user of money
+		// that never moved.
+		if !unseenOutcome(m.GetResp()) {
+			return node.Refuse("ReqTxnConfirmation for txn %s: unknown transaction at PSP %s (only a FAILURE %s or %s may confirm a transaction a PSP never saw)",
+				txnID, p.name, upi.CodeAuthTimeout, upi.CodeCollectExpired)
+		}
+		// Learn what the confirmation says.
+		r = &txnRecord{ID: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
+		for _, ref := range m.GetResp().GetRefs() {
+			switch ref.GetType() {
+			case "PAYER":
+				r.PayerVPA = ids.NormalizeVPA(ref.GetAddr())
+			case "PAYEE":
+				r.PayeeVPA = ids.NormalizeVPA(ref.GetAddr())
+				if a := ref.GetSettAmountPaise(); a > 0 {
+					r.Amount = a
+				}
+			}
+		}
+		for _, side := range []struct {
+			vpa  string
+			here *bool
+			name *string
+		}{{r.PayerVPA, &r.Payer.Here, &r.PayerName}, {r.PayeeVPA, &r.Payee.Here, &r.PayeeName}} {
+			if side.vpa == "" {
+				continue
+			}
+			v, err := getVPA(c.Tx, side.vpa)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				*side.here, *side.name = true, v.Name
+			}
+		}
+	}
+	if r.Type == upiv1.Txn_VAL_ADD.String() {
+		return node.Refuse("ReqTxnConfirmation for txn %s, which is a VAL_ADD at PSP %s", txnID, p.name)
+	}
+	wasFinal := r.isFinal()
+	before := outcome(r)
+	tell := !r.Confirmed
+	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	tell = tell || outcome(r) != before
+	r.Confirmed, r.State = true, stateConfirmed
+	if r.collectPayer() {
+		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+			return err
+		}
+	}
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return err
+	}
+	if err := p.decided(c, r, wasFinal); err != nil {
+		return err
+	}
+	if err := c.Send(p.switchName, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, &upiv1.RespTxnConfirmation{
+		Txn:  cloneTxn(m.GetTxn()),
+		Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+	}); err != nil {
+		return err
+	}
+	c.Notify(txnID)
+	if !tell {
+		return nil
+	}
+	switch {
+	case r.collectPayer():
+		return p.notifyStatus(c, r, r.PayerVPA, m.GetResp())
+	case r.Type == upiv1.Txn_PAY.String() && r.Payee.Here && r.Status == upiv1.Resp_SUCCESS.String():
+		return p.notifyStatus(c, r, r.PayeeVPA, m.GetResp())
+	}
+	return nil
+}
+
+// unseenOutcome reports whether resp is an outcome a PSP may be confirmed
+// of a transaction it has no record of.
+func unseenOutcome(resp *upiv1.Resp) bool {
+	if resp.GetResult() != upiv1.Resp_FAILURE {
+		return false
+	}
+	code := resp.GetErrCode()
+	return code == upi.CodeAuthTimeout || code == upi.CodeCollectExpired
+}
+
+// Outcome is a pay's or collect's decided outcome as this PSP learns it
+// (Config.OnOutcome).
+type Outcome struct {
+	TxnID string
+	Type  upiv1.Txn_Type // PAY or COLLECT
+	// Result is SUCCESS or FAILURE; ErrCode is the NPCI code of a FAILURE.
+	Result      upiv1.Resp_Result
+	ErrCode     string
+	RRN         string
+	AmountPaise int64
+	Note        string
+	// Payer and Payee are the two sides, as this PSP holds them.
+	Payer, Payee OutcomeSide
+}
+
+// OutcomeSide is one side of an Outcome.
+type OutcomeSide struct {
+	VPA, Name string
+	// Here: the party is a user of this PSP (the merchant, at its PSP).
+	Here bool
+	// Initiator: the party started the transaction at this PSP.
+	Initiator bool
+}
+
+// decided runs Config.OnOutcome when r, a pay or collect whose status was
+// not final before this step (wasFinal), now has a final one. Call it in
+// the step that decides, after storing r.
+func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
+	if p.cfg.OnOutcome == nil || wasFinal || !r.isFinal() || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return nil
+	}
+	return p.cfg.OnOutcome(c, Outcome{
+		TxnID: r.ID, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
+		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.RRN,
+		AmountPaise: r.Amount, Note: r.Note,
+		Payer: OutcomeSide{VPA: r.PayerVPA, Name: r.PayerName, Here: r.Payer.Here, Initiator: r.Payer.Initiator},
+		Payee: OutcomeSide{VPA: r.PayeeVPA, Name: r.PayeeName, Here: r.Payee.Here, Initiator: r.Payee.Initiator},
+	})
+}
