@@ -277,8 +277,8 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		return r.answer(c, in, t, l)
 	}
 	leg := &ledger.Leg{
-		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
-		AmountPaise: p.GetAmountPaise(), ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		AmountPaise: p.GetAmountPaise(), ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
 	code, err := r.tryDebit(c, in, t, p, rec)
 	if err != nil {
@@ -382,8 +382,8 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 	}
 	leg := &ledger.Leg{
 		Type: ledger.LegReversal, Result: ledger.ResultSuccess,
-		AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
-		ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+		AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
 	debit, debited, err := ledger.Posting(c.Tx, ledger.PostingRef(ledger.LegDebit, txnID))
 	if err != nil {
@@ -401,12 +401,12 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 			return err
 		}
 		leg.ReversalRespCode, leg.Ref, leg.ApprovalNum = upi.CodeOK, ref, num
-		leg.AmountPaise, leg.AcNum, leg.IFSC = debit.AmountPaise, debit.From, r.self.IFSC
+		leg.AmountPaise, leg.AcNum, leg.Ifsc = debit.AmountPaise, debit.From, r.self.IFSC
 		if d := rec.Debit; d != nil && d.Addr != "" {
 			leg.Addr = d.Addr
 		}
 	}
-	rec.SetLeg(leg)
+	ledger.SetLeg(rec, leg)
 	if err := ledger.PutTxn(c.Tx, rec); err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 // answer sends RespPay for leg to the sender of the request in: the
 // request's txn (type set to the leg's) and the leg's outcome.
 func (r *Remitter) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
-	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, leg.RespPay(t, in.Msg.GetHead().GetMsgId()))
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, ledger.RespPay(leg, t, in.Msg.GetHead().GetMsgId()))
 }
 
 // chkTxn answers ReqChkTxn with the recorded outcome of the leg named in
