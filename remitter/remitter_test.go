@@ -63,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	self, ok := net.NodeByName("abank")
 	require.True(t, ok)
 	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
-	custs := map[string]remitter.Customer{}
+	custs := map[string]*remitter.Customer{}
 	for _, a := range net.AccountsOfBank("abank") {
 		if a.PIN != "" {
 			c, err := remitter.NewCustomer(net, a.PIN, a.Mobile)
@@ -81,7 +81,11 @@ func newFixture(t *testing.T) *fixture {
 			if err := ledger.Open(c.Tx, &ledger.Account{AcNum: a.Number, Ifsc: ifsc, Vpa: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
 				return err
 			}
-			if err := remitter.PutCustomer(c.Tx, a.Number, custs[a.Number]); err != nil {
+			cust, ok := custs[a.Number]
+			if !ok {
+				cust = &remitter.Customer{}
+			}
+			if err := remitter.PutCustomer(c.Tx, a.Number, cust); err != nil {
 				return err
 			}
 		}

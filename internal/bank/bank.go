@@ -122,7 +122,7 @@ func (b *Bank) seedLedger() error {
 	}
 	// Hash the PINs before the step: argon2id must not run in the commit
 	// loop.
-	var custs map[string]remitter.Customer
+	var custs map[string]*remitter.Customer
 	if !seeded {
 		var err error
 		if custs, err = b.hashPINs(b.net.AccountsOfBank(b.self.Name), nil); err != nil {
@@ -169,8 +169,8 @@ func (b *Bank) seedLedger() error {
 // hashPINs makes the customer record of every account of accts that has
 // a PIN (keeping what old holds of it, by account, but the PIN hash and
 // its tries), hashing the PINs in parallel, one per CPU at most.
-func (b *Bank) hashPINs(accts []config.Account, old map[string]remitter.Customer) (map[string]remitter.Customer, error) {
-	out := make(map[string]remitter.Customer, len(accts))
+func (b *Bank) hashPINs(accts []config.Account, old map[string]*remitter.Customer) (map[string]*remitter.Customer, error) {
+	out := make(map[string]*remitter.Customer, len(accts))
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(runtime.NumCPU())
@@ -183,10 +183,10 @@ func (b *Bank) hashPINs(accts []config.Account, old map[string]remitter.Customer
 			if err != nil {
 				return fmt.Errorf("bank %s: hash the PIN of %s: %w", b.self.Name, a.VPA, err)
 			}
-			if o, ok := old[a.Number]; ok && o.Mobile != "" {
-				c.Mobile = o.Mobile
+			if o := old[a.Number]; o.GetMobile() != "" {
+				c.Mobile = o.GetMobile()
 			}
-			c.Reset = a.PINReset
+			c.PinReset = a.PINReset
 			mu.Lock()
 			out[a.Number] = c
 			mu.Unlock()
@@ -207,25 +207,21 @@ func (b *Bank) pinUpkeep() error {
 	for _, a := range b.net.AccountsOfBank(b.self.Name) {
 		byNum[a.Number] = a
 	}
-	old := map[string]remitter.Customer{}
+	old := map[string]*remitter.Customer{}
 	var legacy []config.Account // stored plaintext PINs, to hash
 	var reset []config.Account  // the file's PIN, to hash again
 	err := b.n.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Customers, nil, func(k, _ []byte) (bool, error) {
-			c, _, err := remitter.GetCustomer(tx, string(k))
-			if err != nil {
-				return false, err
-			}
-			a, inFile := byNum[string(k)]
+		return remitter.ScanCustomers(tx, func(k string, c *remitter.Customer) (bool, error) {
+			a, inFile := byNum[k]
 			switch {
-			case inFile && a.PIN != "" && a.PINReset != "" && a.PINReset != c.Reset:
+			case inFile && a.PIN != "" && a.PINReset != "" && a.PINReset != c.PinReset:
 				reset = append(reset, a)
-			case c.PIN != "":
-				legacy = append(legacy, config.Account{Number: string(k), PIN: c.PIN, Mobile: c.Mobile, PINReset: c.Reset})
+			case c.Pin != "":
+				legacy = append(legacy, config.Account{Number: k, PIN: c.Pin, Mobile: c.Mobile, PINReset: c.PinReset})
 			default:
 				return true, nil
 			}
-			old[string(k)] = c
+			old[k] = c
 			return true, nil
 		})
 	})
@@ -238,8 +234,7 @@ func (b *Bank) pinUpkeep() error {
 	}
 	for _, a := range legacy {
 		c := hashed[a.Number]
-		c.Tries, c.LockedUntil = old[a.Number].Tries, old[a.Number].LockedUntil
-		hashed[a.Number] = c
+		c.PinTries, c.PinLockedUntil = old[a.Number].GetPinTries(), old[a.Number].GetPinLockedUntil()
 	}
 	err = b.n.Update(func(c *node.Ctx) error {
 		for num, cust := range hashed {
