@@ -113,7 +113,9 @@ func PutCustomer(tx *store.Tx, acNum string, c *Customer) error { return custome
 
 // GetCustomer returns the customer behind account acNum and whether there
 // is one.
-func GetCustomer(tx *store.Tx, acNum string) (*Customer, bool, error) { return customers.Get(tx, acNum) }
+func GetCustomer(tx *store.Tx, acNum string) (*Customer, bool, error) {
+	return customers.Get(tx, acNum)
+}
 
 // ScanCustomers calls fn with every customer in account-number order,
 // until fn returns false or an error.
