@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/store/recordtest"
 	"github.com/upisim/upisim/remitter"
 )
 
@@ -53,3 +54,5 @@ func TestReadsOldCustomers(t *testing.T) {
 		return nil
 	}))
 }
+
+func TestCustomerRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, remitter.Customers) }

@@ -73,7 +73,8 @@ func New(cfg Config) *Remitter {
 // binary keep customers as JSON, which still reads.
 type Customer = recordsv1.BankCustomer
 
-var customers = store.NewTable[Customer](store.Customers)
+// Customers is the table of customers, by account number.
+var Customers = store.NewTable[Customer](store.Customers)
 
 // NewCustomer returns a customer whose PIN hash is made from pinValue with
 // the network's argon2id cost. It costs one hash: call it outside a step.
@@ -109,18 +110,18 @@ func wrongPIN(c *Customer, now time.Time, maxTries int, lockFor time.Duration) {
 }
 
 // PutCustomer stores the customer behind account acNum.
-func PutCustomer(tx *store.Tx, acNum string, c *Customer) error { return customers.Put(tx, acNum, c) }
+func PutCustomer(tx *store.Tx, acNum string, c *Customer) error { return Customers.Put(tx, acNum, c) }
 
 // GetCustomer returns the customer behind account acNum and whether there
 // is one.
 func GetCustomer(tx *store.Tx, acNum string) (*Customer, bool, error) {
-	return customers.Get(tx, acNum)
+	return Customers.Get(tx, acNum)
 }
 
 // ScanCustomers calls fn with every customer in account-number order,
 // until fn returns false or an error.
 func ScanCustomers(tx *store.Tx, fn func(acNum string, c *Customer) (bool, error)) error {
-	return customers.Scan(tx, "", fn)
+	return Customers.Scan(tx, "", fn)
 }
 
 // OrgTxnID is the transaction a reversal or status check is about:
