@@ -11,6 +11,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -114,8 +115,8 @@ func (b *Beneficiary) credit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) err
 		return b.answer(c, in, t, l)
 	}
 	leg := &ledger.Leg{
-		Type: ledger.LegCredit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
-		AmountPaise: amount, ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+		Type: ledger.LegCredit, AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		AmountPaise: amount, ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
 	code := upi.CodeCreditFailed
 	if rec.CreditAbsent {
@@ -164,7 +165,7 @@ func (b *Beneficiary) tryCredit(c *node.Ctx, t *upiv1.Txn, p *upiv1.Party, amoun
 
 // answer sends RespPay for leg to the sender of the request in.
 func (b *Beneficiary) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
-	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, leg.RespPay(t, in.Msg.GetHead().GetMsgId()))
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, ledger.RespPay(leg, t, in.Msg.GetHead().GetMsgId()))
 }
 
 // chkTxn answers ReqChkTxn with the recorded outcome of the CREDIT leg of

@@ -59,11 +59,11 @@ func newFixture(t *testing.T) *fixture {
 	rec := nodetest.NewRecorder()
 	n := nodetest.New(t, "bbank", newHandler(net, beneficiary.New(beneficiary.Config{Network: net, Self: self})), rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
-		if err := ledger.Open(c.Tx, ledger.Account{AcNum: settle, IFSC: ifsc, Kind: ledger.KindSettlement}); err != nil {
+		if err := ledger.Open(c.Tx, &ledger.Account{AcNum: settle, Ifsc: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err
 		}
 		for _, a := range net.AccountsOfBank("bbank") {
-			if err := ledger.Open(c.Tx, ledger.Account{AcNum: a.Number, IFSC: ifsc, VPA: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
+			if err := ledger.Open(c.Tx, &ledger.Account{AcNum: a.Number, Ifsc: ifsc, Vpa: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
 				return err
 			}
 		}
@@ -82,7 +82,7 @@ func (f *fixture) sum() int64 {
 }
 
 func (f *fixture) balance(ac string) int64 {
-	var a ledger.Account
+	var a *ledger.Account
 	require.NoError(f.t, f.n.View(func(tx *store.Tx) (err error) { a, err = ledger.Get(tx, ac); return err }))
 	return a.BalancePaise
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
@@ -62,33 +63,27 @@ func New(cfg Config) *Remitter {
 }
 
 // Customer is what the remitter keeps about an account holder
-// (store.Customers, JSON, keyed by account number). The PIN itself is
-// never stored: only its salted argon2id hash.
-type Customer struct {
-	// PINHash is the argon2id hash of the UPI PIN (pin.Hash, a PHC
-	// string), what the PIN in a PIN block is checked against.
-	PINHash string `json:"pin_hash,omitempty"`
-	// PIN is a plaintext PIN as files written before hashing kept it.
-	// The bank hashes it when it starts (bank.Seed) and never writes it;
-	// the remitter never checks against it.
-	PIN    string `json:"pin,omitempty"`
-	Mobile string `json:"mobile,omitempty"`
-	// Tries counts the wrong PINs in a row; LockedUntil is when a lock
-	// they caused ends (zero: not locked).
-	Tries       int       `json:"pin_tries,omitempty"`
-	LockedUntil time.Time `json:"pin_locked_until,omitzero"`
-	// Reset is the network file's pin_reset label the bank last applied.
-	Reset string `json:"pin_reset,omitempty"`
-}
+// (customers, in store.Customers, keyed by account number): the argon2id
+// hash of the UPI PIN (pin.Hash, a PHC string), never the PIN, what the
+// PIN in a PIN block is checked against; the wrong PINs in a row and when
+// a lock they caused ends; the network file's pin_reset label the bank
+// last applied. Pin is a plaintext PIN as files written before hashing kept
+// it: the bank hashes it when it starts (bank.Seed) and never writes it;
+// the remitter never checks against it. Files written before records were
+// binary keep customers as JSON, which still reads.
+type Customer = recordsv1.BankCustomer
+
+// Customers is the table of customers, by account number.
+var Customers = store.NewTable[Customer](store.Customers)
 
 // NewCustomer returns a customer whose PIN hash is made from pinValue with
 // the network's argon2id cost. It costs one hash: call it outside a step.
-func NewCustomer(net *config.Network, pinValue, mobile string) (Customer, error) {
+func NewCustomer(net *config.Network, pinValue, mobile string) (*Customer, error) {
 	h, err := pin.Hash(pinValue, HashParams(net))
 	if err != nil {
-		return Customer{}, err
+		return nil, err
 	}
-	return Customer{PINHash: h, Mobile: mobile}, nil
+	return &Customer{PinHash: h, Mobile: mobile}, nil
 }
 
 // HashParams are the argon2id cost of the network file's pin section.
@@ -97,31 +92,36 @@ func HashParams(net *config.Network) pin.Params {
 }
 
 // Locked reports whether c's PIN is locked at now.
-func (c *Customer) Locked(now time.Time) bool { return c.LockedUntil.After(now) }
+func Locked(c *Customer, now time.Time) bool { return LockedUntil(c).After(now) }
+
+// LockedUntil is when c's PIN lock ends, the zero time when it has none.
+func LockedUntil(c *Customer) time.Time { return store.FromNanos(c.GetPinLockedUntil()) }
 
 // wrongPIN counts a wrong PIN at now, locking the PIN for lockFor at the
 // maxTries-th in a row. A lock that has ended starts the count again.
-func (c *Customer) wrongPIN(now time.Time, maxTries int, lockFor time.Duration) {
-	if !c.LockedUntil.IsZero() && !c.Locked(now) {
-		c.Tries, c.LockedUntil = 0, time.Time{}
+func wrongPIN(c *Customer, now time.Time, maxTries int, lockFor time.Duration) {
+	if c.PinLockedUntil != 0 && !Locked(c, now) {
+		c.PinTries, c.PinLockedUntil = 0, 0
 	}
-	c.Tries++
-	if c.Tries >= maxTries {
-		c.LockedUntil = now.Add(lockFor)
+	c.PinTries++
+	if c.PinTries >= int64(maxTries) {
+		c.PinLockedUntil = store.Nanos(now.Add(lockFor))
 	}
 }
 
 // PutCustomer stores the customer behind account acNum.
-func PutCustomer(tx *store.Tx, acNum string, c Customer) error {
-	return tx.PutJSON(store.Customers, acNum, c)
-}
+func PutCustomer(tx *store.Tx, acNum string, c *Customer) error { return Customers.Put(tx, acNum, c) }
 
 // GetCustomer returns the customer behind account acNum and whether there
 // is one.
-func GetCustomer(tx *store.Tx, acNum string) (Customer, bool, error) {
-	var c Customer
-	ok, err := tx.GetJSON(store.Customers, acNum, &c)
-	return c, ok, err
+func GetCustomer(tx *store.Tx, acNum string) (*Customer, bool, error) {
+	return Customers.Get(tx, acNum)
+}
+
+// ScanCustomers calls fn with every customer in account-number order,
+// until fn returns false or an error.
+func ScanCustomers(tx *store.Tx, fn func(acNum string, c *Customer) (bool, error)) error {
+	return Customers.Scan(tx, "", fn)
 }
 
 // OrgTxnID is the transaction a reversal or status check is about:
@@ -167,16 +167,16 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 		return nil, nil
 	}
 	acNum := m.GetPayer().GetAc().GetAcNum()
-	var cust Customer
+	var cust *Customer
 	var found bool
 	if err := view(func(tx *store.Tx) (err error) { cust, found, err = GetCustomer(tx, acNum); return err }); err != nil {
 		return nil, err
 	}
-	if !found || cust.PINHash == "" {
+	if !found || cust.PinHash == "" {
 		return nil, nil // declined ZM (or earlier) in the step; nothing to check
 	}
-	pc := &pinCheck{acNum: acNum, hash: cust.PINHash}
-	if cust.Locked(r.now()) {
+	pc := &pinCheck{acNum: acNum, hash: cust.PinHash}
+	if Locked(cust, r.now()) {
 		return pc, nil
 	}
 	pc.checked = true
@@ -184,7 +184,7 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 	if err != nil {
 		return pc, nil // malformed, or made for another transaction: a wrong PIN
 	}
-	pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PINHash)
+	pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PinHash)
 	if errors.Is(err, pin.ErrBadHash) {
 		r.log.Error("PIN hash of account unreadable", "ac", acNum, "err", err)
 		return pc, nil // a corrupt hash: no PIN can be right
@@ -277,8 +277,8 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		return r.answer(c, in, t, l)
 	}
 	leg := &ledger.Leg{
-		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
-		AmountPaise: p.GetAmountPaise(), ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		AmountPaise: p.GetAmountPaise(), ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
 	code, err := r.tryDebit(c, in, t, p, rec)
 	if err != nil {
@@ -343,26 +343,26 @@ func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string
 	if err != nil {
 		return "", err
 	}
-	if !ok || cust.PINHash == "" {
+	if !ok || cust.PinHash == "" {
 		return upi.CodeInvalidPIN, nil
 	}
 	now := c.Now()
-	if cust.Locked(now) {
+	if Locked(cust, now) {
 		return upi.CodePINLocked, nil
 	}
 	pc, _ := in.Prepared.(*pinCheck)
-	if pc == nil || !pc.checked || pc.acNum != acNum || pc.hash != cust.PINHash {
+	if pc == nil || !pc.checked || pc.acNum != acNum || pc.hash != cust.PinHash {
 		return "", errPINNotChecked
 	}
 	if !pc.good {
-		cust.wrongPIN(now, r.net.PIN.MaxTries, r.net.PIN.LockFor)
-		if cust.Locked(now) {
-			r.log.Warn("PIN locked after wrong tries", "ac", acNum, "tries", cust.Tries, "until", cust.LockedUntil)
+		wrongPIN(cust, now, r.net.PIN.MaxTries, r.net.PIN.LockFor)
+		if Locked(cust, now) {
+			r.log.Warn("PIN locked after wrong tries", "ac", acNum, "tries", cust.PinTries, "until", LockedUntil(cust))
 		}
 		return upi.CodeInvalidPIN, PutCustomer(c.Tx, acNum, cust)
 	}
-	if cust.Tries > 0 || !cust.LockedUntil.IsZero() {
-		cust.Tries, cust.LockedUntil = 0, time.Time{}
+	if cust.PinTries > 0 || cust.PinLockedUntil != 0 {
+		cust.PinTries, cust.PinLockedUntil = 0, 0
 		return "", PutCustomer(c.Tx, acNum, cust)
 	}
 	return "", nil
@@ -382,8 +382,8 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 	}
 	leg := &ledger.Leg{
 		Type: ledger.LegReversal, Result: ledger.ResultSuccess,
-		AcNum: p.GetAc().GetAcNum(), IFSC: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
-		ReqMsgID: in.Msg.GetHead().GetMsgId(), At: c.Now(),
+		AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
+		ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
 	debit, debited, err := ledger.Posting(c.Tx, ledger.PostingRef(ledger.LegDebit, txnID))
 	if err != nil {
@@ -401,12 +401,12 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 			return err
 		}
 		leg.ReversalRespCode, leg.Ref, leg.ApprovalNum = upi.CodeOK, ref, num
-		leg.AmountPaise, leg.AcNum, leg.IFSC = debit.AmountPaise, debit.From, r.self.IFSC
+		leg.AmountPaise, leg.AcNum, leg.Ifsc = debit.AmountPaise, debit.From, r.self.IFSC
 		if d := rec.Debit; d != nil && d.Addr != "" {
 			leg.Addr = d.Addr
 		}
 	}
-	rec.SetLeg(leg)
+	ledger.SetLeg(rec, leg)
 	if err := ledger.PutTxn(c.Tx, rec); err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 // answer sends RespPay for leg to the sender of the request in: the
 // request's txn (type set to the leg's) and the leg's outcome.
 func (r *Remitter) answer(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, leg *ledger.Leg) error {
-	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, leg.RespPay(t, in.Msg.GetHead().GetMsgId()))
+	return c.Send(in.From, upiv1.SwitchService_RespPay_FullMethodName, ledger.RespPay(leg, t, in.Msg.GetHead().GetMsgId()))
 }
 
 // chkTxn answers ReqChkTxn with the recorded outcome of the leg named in

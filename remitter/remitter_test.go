@@ -63,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	self, ok := net.NodeByName("abank")
 	require.True(t, ok)
 	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
-	custs := map[string]remitter.Customer{}
+	custs := map[string]*remitter.Customer{}
 	for _, a := range net.AccountsOfBank("abank") {
 		if a.PIN != "" {
 			c, err := remitter.NewCustomer(net, a.PIN, a.Mobile)
@@ -74,14 +74,18 @@ func newFixture(t *testing.T) *fixture {
 	rec := nodetest.NewRecorder()
 	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self})), rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
-		if err := ledger.Open(c.Tx, ledger.Account{AcNum: settle, IFSC: ifsc, Kind: ledger.KindSettlement}); err != nil {
+		if err := ledger.Open(c.Tx, &ledger.Account{AcNum: settle, Ifsc: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err
 		}
 		for _, a := range net.AccountsOfBank("abank") {
-			if err := ledger.Open(c.Tx, ledger.Account{AcNum: a.Number, IFSC: ifsc, VPA: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
+			if err := ledger.Open(c.Tx, &ledger.Account{AcNum: a.Number, Ifsc: ifsc, Vpa: a.VPA, Name: a.Name, Kind: ledger.KindCustomer, BalancePaise: a.Balance}); err != nil {
 				return err
 			}
-			if err := remitter.PutCustomer(c.Tx, a.Number, custs[a.Number]); err != nil {
+			cust, ok := custs[a.Number]
+			if !ok {
+				cust = &remitter.Customer{}
+			}
+			if err := remitter.PutCustomer(c.Tx, a.Number, cust); err != nil {
 				return err
 			}
 		}
@@ -101,7 +105,7 @@ func (f *fixture) sum() int64 {
 }
 
 func (f *fixture) balance(ac string) int64 {
-	var a ledger.Account
+	var a *ledger.Account
 	require.NoError(f.t, f.n.View(func(tx *store.Tx) (err error) { a, err = ledger.Get(tx, ac); return err }))
 	return a.BalancePaise
 }

@@ -40,9 +40,9 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	}
 	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
 		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
-	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayerVpa(), hash, txnRecord{
+	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayerVpa(), hash, &txnRecord{
 		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
-		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(),
 	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiatePayResponse, error) {
 		return cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
 			PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
@@ -52,7 +52,7 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }
 
 // startTxn is what CreatePayment and CreateCollect share. It takes the
@@ -64,7 +64,7 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 // with the id (retrying a call that got no answer with the same id) and
 // records the transaction as the PSP started it.
 func startTxn[R interface{ GetTransaction() *upiv1.Transaction }](ctx context.Context, x *TPAP, field, vpa string,
-	hash [sha256.Size]byte, asked txnRecord, call func(context.Context, upiv1.PspAppServiceClient, string) (R, error)) (*txnRecord, error) {
+	hash [sha256.Size]byte, asked *txnRecord, call func(context.Context, upiv1.PspAppServiceClient, string) (R, error)) (*txnRecord, error) {
 	key, err := idempotencyKey(ctx, field)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (x *TPAP) GetPayment(ctx context.Context, r *upiv1.GetPaymentRequest) (*upi
 		// Watch before reading, so a notification in between is not lost.
 		woken, cancel := x.n.Watch(id)
 		rec, err := x.loadTxn(id)
-		if err != nil || wait <= 0 || rec.final() {
+		if err != nil || wait <= 0 || recFinal(rec) {
 			cancel()
 			if err != nil {
 				return nil, err
@@ -138,8 +138,8 @@ func (x *TPAP) GetPayment(ctx context.Context, r *upiv1.GetPaymentRequest) (*upi
 
 func paymentResponse(rec *txnRecord) *upiv1.GetPaymentResponse {
 	return &upiv1.GetPaymentResponse{
-		TxnId: rec.TxnID, Status: rec.status(), Rrn: rec.RRN, ErrCode: rec.ErrCode,
-		Transaction: rec.proto(),
+		TxnId: rec.TxnId, Status: recStatus(rec), Rrn: rec.Rrn, ErrCode: rec.ErrCode,
+		Transaction: recProto(rec),
 	}
 }
 
@@ -157,9 +157,9 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	}
 	hash := requestHash(upiv1.Txn_COLLECT.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
 		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote(), strconv.Itoa(int(mins)))
-	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayeeVpa(), hash, txnRecord{
+	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayeeVpa(), hash, &txnRecord{
 		Type: upiv1.Txn_COLLECT.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
-		Amount: r.GetAmountPaise(), Note: r.GetNote(),
+		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(),
 	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiateCollectResponse, error) {
 		return cl.InitiateCollect(ctx, &upiv1.InitiateCollectRequest{
 			PayeeVpa: r.GetPayeeVpa(), PayerVpa: r.GetPayerVpa(),
@@ -169,7 +169,7 @@ func (x *TPAP) CreateCollect(ctx context.Context, r *upiv1.CreateCollectRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.CreateCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+	return &upiv1.CreateCollectResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }
 
 // ApproveCollect approves, with the payer's PIN, a collect request waiting
@@ -182,7 +182,7 @@ func (x *TPAP) ApproveCollect(ctx context.Context, r *upiv1.ApproveCollectReques
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.ApproveCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+	return &upiv1.ApproveCollectResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }
 
 // DeclineCollect declines a collect request waiting for its payer; the
@@ -192,7 +192,7 @@ func (x *TPAP) DeclineCollect(ctx context.Context, r *upiv1.DeclineCollectReques
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.DeclineCollectResponse{TxnId: rec.TxnID, Status: rec.status()}, nil
+	return &upiv1.DeclineCollectResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }
 
 // respondCollect sends the payer's answer to the payer's PSP and takes the
@@ -211,10 +211,10 @@ func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin 
 	if err != nil {
 		return nil, err
 	}
-	if rec.txnType() != upiv1.Txn_COLLECT {
+	if recType(rec) != upiv1.Txn_COLLECT {
 		return nil, status.Errorf(codes.FailedPrecondition, "transaction %s is a %s, not a collect request", id, rec.Type)
 	}
-	if rec.status() != upiv1.Resp_PENDING {
+	if recStatus(rec) != upiv1.Resp_PENDING {
 		return nil, status.Errorf(codes.FailedPrecondition, "collect %s is already %s", id, rec.Status)
 	}
 	var waiting bool
@@ -249,12 +249,16 @@ func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin 
 		return nil, pspErr(psp.Name, err)
 	}
 	err = x.n.Update(func(c *node.Ctx) error {
-		if _, err := c.Tx.GetRecord(store.Txns, id, rec); err != nil {
+		stored, found, err := txns.Get(c.Tx, id)
+		if err != nil {
 			return err
 		}
-		if t := resp.GetTransaction(); t != nil && rec.advance(t.GetStatus(), t.GetRrn(), t.GetErrCode()) {
-			rec.Updated = c.Now()
-			if err := c.Tx.PutRecord(store.Txns, id, rec); err != nil {
+		if found {
+			rec = stored
+		}
+		if t := resp.GetTransaction(); t != nil && recAdvance(rec, t.GetStatus(), t.GetRrn(), t.GetErrCode()) {
+			rec.Updated = store.Nanos(c.Now())
+			if err := txns.Put(c.Tx, id, rec); err != nil {
 				return err
 			}
 			c.Notify(id)
@@ -275,16 +279,15 @@ func (x *TPAP) ListCollects(_ context.Context, r *upiv1.ListCollectsRequest) (*u
 	if err := ids.ValidateVPA(r.GetVpa()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "vpa: %v", err)
 	}
-	var recs []txnRecord
+	var recs []*txnRecord
 	err := x.n.View(func(tx *store.Tx) error {
 		prefix := userPrefix(r.GetVpa())
 		return tx.Scan(store.Pending, prefix, func(k, _ []byte) (bool, error) {
-			var rec txnRecord
-			found, err := tx.GetRecord(store.Txns, string(k[len(prefix):]), &rec)
+			rec, found, err := txns.Get(tx, string(k[len(prefix):]))
 			if err != nil {
 				return false, err
 			}
-			if found && rec.status() == upiv1.Resp_PENDING && (rec.Expires == nil || rec.Expires.After(now)) {
+			if found && recStatus(rec) == upiv1.Resp_PENDING && (rec.Expires == nil || store.FromNanos(*rec.Expires).After(now)) {
 				recs = append(recs, rec)
 			}
 			return true, nil
@@ -297,7 +300,7 @@ func (x *TPAP) ListCollects(_ context.Context, r *upiv1.ListCollectsRequest) (*u
 	sortByCreated(recs)
 	out := &upiv1.ListCollectsResponse{}
 	for i := range recs {
-		out.Collects = append(out.Collects, recs[i].proto())
+		out.Collects = append(out.Collects, recProto(recs[i]))
 	}
 	return out, nil
 }
@@ -344,12 +347,8 @@ func (x *TPAP) ListNotifications(_ context.Context, r *upiv1.ListNotificationsRe
 	}
 	out := &upiv1.ListNotificationsResponse{}
 	err := x.n.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Notifications, userPrefix(r.GetVpa()), func(_, v []byte) (bool, error) {
-			var nr notifRecord
-			if err := store.DecodeRecord(v, &nr); err != nil {
-				return false, err
-			}
-			out.Notifications = append(out.Notifications, nr.proto())
+		return notifs.Scan(tx, string(userPrefix(r.GetVpa())), func(_ string, nr *notifRecord) (bool, error) {
+			out.Notifications = append(out.Notifications, notifProto(nr))
 			return true, nil
 		})
 	})
@@ -399,11 +398,10 @@ func (x *TPAP) pspFor(vpa string) (*config.Node, error) {
 
 // loadTxn reads the app's record of a transaction, or NotFound.
 func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
-	var rec txnRecord
+	var rec *txnRecord
 	var found bool
-	err := x.n.View(func(tx *store.Tx) error {
-		var err error
-		found, err = tx.GetRecord(store.Txns, id, &rec)
+	err := x.n.View(func(tx *store.Tx) (err error) {
+		rec, found, err = txns.Get(tx, id)
 		return err
 	})
 	if err != nil {
@@ -412,7 +410,7 @@ func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "no transaction %s", id)
 	}
-	return &rec, nil
+	return rec, nil
 }
 
 // recordStarted stores a transaction a PSP just accepted, under the id
@@ -420,40 +418,42 @@ func (x *TPAP) loadTxn(id string) (*txnRecord, error) {
 // about it may have arrived first (the network can be faster than the PSP's
 // answer); then the stored record keeps its status and only gains what it
 // lacks.
-func (x *TPAP) recordStarted(psp, txnID string, t *upiv1.Transaction, asked txnRecord) (*txnRecord, error) {
+func (x *TPAP) recordStarted(psp, txnID string, t *upiv1.Transaction, asked *txnRecord) (*txnRecord, error) {
 	if t.GetTxnId() != txnID {
 		return nil, status.Errorf(codes.Internal, "PSP %s answered with transaction id %q, not the %s it was given", psp, t.GetTxnId(), txnID)
 	}
-	asked.PSP = psp
-	var rec txnRecord
+	asked.Psp = psp
+	var rec *txnRecord
 	err := x.n.Update(func(c *node.Ctx) error {
-		asked.Created, asked.Updated = c.Now(), c.Now()
-		found, err := c.Tx.GetRecord(store.Txns, t.GetTxnId(), &rec)
+		now := store.Nanos(c.Now())
+		asked.Created, asked.Updated = now, now
+		stored, found, err := txns.Get(c.Tx, t.GetTxnId())
 		if err != nil {
 			return err
 		}
 		fresh := recordFromProto(t, asked)
-		fresh.Updated = c.Now()
+		fresh.Updated = now
 		if !found {
 			rec = fresh
 		} else {
-			rec.advance(fresh.status(), fresh.RRN, fresh.ErrCode)
-			rec.fillFrom(&fresh)
-			rec.PSP = psp
-			rec.Updated = c.Now()
+			rec = stored
+			recAdvance(rec, recStatus(fresh), fresh.Rrn, fresh.ErrCode)
+			recFill(rec, fresh)
+			rec.Psp = psp
+			rec.Updated = now
 		}
-		if err := c.Tx.PutRecord(store.Txns, rec.TxnID, &rec); err != nil {
+		if err := txns.Put(c.Tx, rec.TxnId, rec); err != nil {
 			return err
 		}
-		c.Notify(rec.TxnID)
+		c.Notify(rec.TxnId)
 		return nil
 	})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "store txn %s: %v", t.GetTxnId(), err)
 	}
-	return &rec, nil
+	return rec, nil
 }
 
-func (nr *notifRecord) proto() *upiv1.AppNotification {
-	return &upiv1.AppNotification{Kind: nr.Kind, Ts: timestampOf(nr.TS), Transaction: nr.Txn.proto()}
+func notifProto(nr *notifRecord) *upiv1.AppNotification {
+	return &upiv1.AppNotification{Kind: nr.Kind, Ts: timestampOf(store.FromNanos(nr.Ts)), Transaction: recProto(nr.GetTxn())}
 }

@@ -83,10 +83,9 @@ func (x *TPAP) claim(key string, hash [sha256.Size]byte, prefix string) (string,
 			if [sha256.Size]byte(v[:sha256.Size]) != hash {
 				return status.Errorf(codes.AlreadyExists, "idempotency key %q was used for a different request (transaction %s)", key, id)
 			}
-			var r txnRecord
-			found, err := c.Tx.GetRecord(store.Txns, id, &r)
+			r, found, err := txns.Get(c.Tx, id)
 			if found {
-				rec = &r
+				rec = r
 			}
 			return err
 		}

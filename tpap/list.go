@@ -6,7 +6,6 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
-	"github.com/upisim/upisim/internal/store"
 )
 
 var _ node.TxnLister = (*TPAP)(nil)
@@ -18,7 +17,7 @@ func (x *TPAP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 	if x.n == nil {
 		return nil, "", status.Error(codes.Unavailable, "the TPAP is not running")
 	}
-	return node.ListRecords(x.n, store.Txns, after, limit, func(r *txnRecord) *upiv1.TxnSummary {
-		return node.SummaryOf(r.proto(), r.Status)
+	return node.ListTable(x.n, txns, after, limit, func(r *txnRecord) *upiv1.TxnSummary {
+		return node.SummaryOf(recProto(r), r.Status)
 	})
 }

@@ -1,100 +1,90 @@
 package tpap
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
-// txnRecord is the app's record of a transaction (store.Txns; record_codec.go). One
+// txnRecord is the app's record of a transaction (txns, in store.Txns). One
 // record serves every user of the app the transaction involves: with one
 // TPAP in the network, the payer's and the payee's view are the same
-// record.
-type txnRecord struct {
-	TxnID string `json:"txn_id"`
-	// Type and Status are enum names: PAY or COLLECT; PENDING, SUCCESS,
-	// FAILURE or DEEMED.
-	Type    string `json:"type"`
-	Status  string `json:"status"`
-	RRN     string `json:"rrn,omitempty"`
-	ErrCode string `json:"err_code,omitempty"`
-	Payer   string `json:"payer"`
-	Payee   string `json:"payee"`
-	Amount  int64  `json:"amount_paise"`
-	Note    string `json:"note,omitempty"`
-	// PSP is the PSP node the app started the transaction through (the
-	// payer's for a payment, the payee's for a collect), or for one it only
-	// heard of, the PSP that notified it.
-	PSP     string     `json:"psp"`
-	Created time.Time  `json:"created"`
-	Updated time.Time  `json:"updated"`
-	Expires *time.Time `json:"expires,omitempty"`
+// record. Type and Status are enum names: PAY or COLLECT; PENDING, SUCCESS,
+// FAILURE or DEEMED. Psp is the PSP node the app started the transaction
+// through (the payer's for a payment, the payee's for a collect), or for
+// one it only heard of, the PSP that notified it. Times are Unix
+// nanoseconds (store.Nanos); Expires is set only when the record has an
+// expiry.
+type txnRecord = recordsv1.AppTxn
+
+// notifRecord is one stored notification (notifs, in store.Notifications).
+type notifRecord = recordsv1.AppNotification
+
+// The app's tables.
+var (
+	txns   = store.NewTable[txnRecord](store.Txns)
+	notifs = store.NewTable[notifRecord](store.Notifications)
+)
+
+func recStatus(r *txnRecord) upiv1.Resp_Result {
+	return upiv1.Resp_Result(upiv1.Resp_Result_value[r.GetStatus()])
 }
 
-// notifRecord is one stored notification (store.Notifications; record_codec.go).
-type notifRecord struct {
-	Kind string    `json:"kind"`
-	TS   time.Time `json:"ts"`
-	From string    `json:"from"`
-	Txn  txnRecord `json:"txn"`
+func recType(r *txnRecord) upiv1.Txn_Type {
+	return upiv1.Txn_Type(upiv1.Txn_Type_value[r.GetType()])
 }
 
-func (r *txnRecord) status() upiv1.Resp_Result {
-	return upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status])
-}
-
-func (r *txnRecord) txnType() upiv1.Txn_Type {
-	return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type])
-}
-
-func (r *txnRecord) proto() *upiv1.Transaction {
+func recProto(r *txnRecord) *upiv1.Transaction {
 	t := &upiv1.Transaction{
-		TxnId: r.TxnID, Type: r.txnType(), Status: r.status(), Rrn: r.RRN,
+		TxnId: r.TxnId, Type: recType(r), Status: recStatus(r), Rrn: r.Rrn,
 		ErrCode: r.ErrCode, PayerVpa: r.Payer, PayeeVpa: r.Payee,
-		AmountPaise: r.Amount, Note: r.Note,
+		AmountPaise: r.AmountPaise, Note: r.Note,
 	}
-	if !r.Created.IsZero() {
-		t.Created = timestamppb.New(r.Created)
+	if r.Created != 0 {
+		t.Created = timestamppb.New(store.FromNanos(r.Created))
 	}
-	if !r.Updated.IsZero() {
-		t.Updated = timestamppb.New(r.Updated)
+	if r.Updated != 0 {
+		t.Updated = timestamppb.New(store.FromNanos(r.Updated))
 	}
 	if r.Expires != nil {
-		t.Expires = timestamppb.New(*r.Expires)
+		t.Expires = timestamppb.New(store.FromNanos(*r.Expires))
 	}
 	return t
 }
 
-// final reports whether r's status is SUCCESS or FAILURE.
-func (r *txnRecord) final() bool { return upi.Final(r.status()) }
+// recFinal reports whether r's status is SUCCESS or FAILURE.
+func recFinal(r *txnRecord) bool { return upi.Final(recStatus(r)) }
 
-// advance moves r to status s (with its RRN and error code) unless that
+// recAdvance moves r to status s (with its RRN and error code) unless that
 // would move it backwards, and reports whether it changed. An RRN is
 // filled in whenever r has none.
-func (r *txnRecord) advance(s upiv1.Resp_Result, rrn, errCode string) bool {
+func recAdvance(r *txnRecord, s upiv1.Resp_Result, rrn, errCode string) bool {
 	changed := false
-	if upi.Forward(r.status(), s) {
+	if upi.Forward(recStatus(r), s) {
 		r.Status = s.String()
 		r.ErrCode = errCode
 		changed = true
 	}
-	if r.RRN == "" && rrn != "" {
-		r.RRN = rrn
+	if r.Rrn == "" && rrn != "" {
+		r.Rrn = rrn
 		changed = true
 	}
 	return changed
 }
 
-// fillFrom copies into r what it lacks and o has (parties, amount, note,
+// recFill copies into r what it lacks and o has (parties, amount, note,
 // PSP, expiry), leaving status, RRN and error code alone.
-func (r *txnRecord) fillFrom(o *txnRecord) {
+func recFill(r, o *txnRecord) {
 	if r.Type == "" || r.Type == upiv1.Txn_TYPE_UNSPECIFIED.String() {
 		r.Type = o.Type
 	}
@@ -104,30 +94,33 @@ func (r *txnRecord) fillFrom(o *txnRecord) {
 	if r.Payee == "" {
 		r.Payee = o.Payee
 	}
-	if r.Amount == 0 {
-		r.Amount = o.Amount
+	if r.AmountPaise == 0 {
+		r.AmountPaise = o.AmountPaise
 	}
 	if r.Note == "" {
 		r.Note = o.Note
 	}
-	if r.PSP == "" {
-		r.PSP = o.PSP
+	if r.Psp == "" {
+		r.Psp = o.Psp
 	}
-	if r.Expires == nil {
-		r.Expires = o.Expires
+	if r.Expires == nil && o.Expires != nil {
+		r.Expires = proto.Int64(*o.Expires)
 	}
-	if r.Created.IsZero() {
+	if r.Created == 0 {
 		r.Created = o.Created
 	}
 }
 
+// expiresAt is an expiry as a record keeps it.
+func expiresAt(t time.Time) *int64 { return proto.Int64(store.Nanos(t)) }
+
 // recordFromProto makes a record from a Transaction a PSP answered with;
 // fields the PSP left empty come from fallback.
-func recordFromProto(t *upiv1.Transaction, fallback txnRecord) txnRecord {
-	r := txnRecord{
-		TxnID: t.GetTxnId(), Type: t.GetType().String(), Status: t.GetStatus().String(),
-		RRN: t.GetRrn(), ErrCode: t.GetErrCode(), Payer: t.GetPayerVpa(),
-		Payee: t.GetPayeeVpa(), Amount: t.GetAmountPaise(), Note: t.GetNote(),
+func recordFromProto(t *upiv1.Transaction, fallback *txnRecord) *txnRecord {
+	r := &txnRecord{
+		TxnId: t.GetTxnId(), Type: t.GetType().String(), Status: t.GetStatus().String(),
+		Rrn: t.GetRrn(), ErrCode: t.GetErrCode(), Payer: t.GetPayerVpa(),
+		Payee: t.GetPayeeVpa(), AmountPaise: t.GetAmountPaise(), Note: t.GetNote(),
 	}
 	if t.GetType() == upiv1.Txn_TYPE_UNSPECIFIED {
 		r.Type = ""
@@ -136,10 +129,9 @@ func recordFromProto(t *upiv1.Transaction, fallback txnRecord) txnRecord {
 		r.Status = upiv1.Resp_PENDING.String()
 	}
 	if t.GetExpires() != nil {
-		e := t.GetExpires().AsTime()
-		r.Expires = &e
+		r.Expires = expiresAt(t.GetExpires().AsTime())
 	}
-	r.fillFrom(&fallback)
+	recFill(r, fallback)
 	return r
 }
 
@@ -147,19 +139,19 @@ func recordFromProto(t *upiv1.Transaction, fallback txnRecord) txnRecord {
 // A collect request expires expire_after_minutes after it was made, or
 // sooner when the network caps collect expiry (expiryCap > 0), as the switch
 // does.
-func recordFromNotification(m *upiv1.Notification, from string, now time.Time, expiryCap time.Duration) txnRecord {
-	r := txnRecord{
-		TxnID: m.GetTxn().GetId(), Type: m.GetTxn().GetType().String(),
-		Status: upiv1.Resp_PENDING.String(), RRN: m.GetTxn().GetCustRef(),
+func recordFromNotification(m *upiv1.Notification, from string, now time.Time, expiryCap time.Duration) *txnRecord {
+	r := &txnRecord{
+		TxnId: m.GetTxn().GetId(), Type: m.GetTxn().GetType().String(),
+		Status: upiv1.Resp_PENDING.String(), Rrn: m.GetTxn().GetCustRef(),
 		Payer: m.GetPayer().GetAddr(), Payee: m.GetPayee().GetAddr(),
-		Amount: m.GetPayer().GetAmountPaise(), Note: m.GetTxn().GetNote(),
-		PSP: from, Created: now, Updated: now,
+		AmountPaise: m.GetPayer().GetAmountPaise(), Note: m.GetTxn().GetNote(),
+		Psp: from, Created: store.Nanos(now), Updated: store.Nanos(now),
 	}
 	if m.GetTxn().GetType() == upiv1.Txn_TYPE_UNSPECIFIED {
 		r.Type = ""
 	}
-	if r.Amount == 0 {
-		r.Amount = m.GetPayee().GetAmountPaise()
+	if r.AmountPaise == 0 {
+		r.AmountPaise = m.GetPayee().GetAmountPaise()
 	}
 	if res := m.GetResp().GetResult(); upi.Rank(res) > 0 {
 		r.Status = res.String()
@@ -174,8 +166,7 @@ func recordFromNotification(m *upiv1.Notification, from string, now time.Time, e
 		if expiryCap > 0 {
 			d = min(d, expiryCap)
 		}
-		e := start.Add(d)
-		r.Expires = &e
+		r.Expires = expiresAt(start.Add(d))
 	}
 	return r
 }
@@ -201,11 +192,11 @@ func timestampOf(t time.Time) *timestamppb.Timestamp {
 
 // sortByCreated orders records oldest first (by txn id when created at the
 // same time).
-func sortByCreated(recs []txnRecord) {
-	slices.SortStableFunc(recs, func(a, b txnRecord) int {
-		if c := a.Created.Compare(b.Created); c != 0 {
+func sortByCreated(recs []*txnRecord) {
+	slices.SortStableFunc(recs, func(a, b *txnRecord) int {
+		if c := cmp.Compare(a.Created, b.Created); c != 0 {
 			return c
 		}
-		return strings.Compare(a.TxnID, b.TxnID)
+		return strings.Compare(a.TxnId, b.TxnId)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"log/slog"
 
 	"google.golang.org/grpc"
@@ -116,83 +117,82 @@ func (x *TPAP) validateNotify(in *node.Inbound, m *upiv1.Notification) error {
 func (x *TPAP) notify(c *node.Ctx, in *node.Inbound, m *upiv1.Notification) error {
 	said := recordFromNotification(m, in.From, c.Now(), x.cfg.Network.Timeouts.CollectExpiryMax)
 
-	var rec txnRecord
-	found, err := c.Tx.GetRecord(store.Txns, said.TxnID, &rec)
+	rec, found, err := txns.Get(c.Tx, said.TxnId)
 	if err != nil {
 		return err
 	}
 	switch m.GetKind() {
 	case upiv1.Notification_TXN_STATUS:
 		if !found {
-			rec = said
+			rec = proto.Clone(said).(*txnRecord)
 		} else {
-			rec.advance(said.status(), said.RRN, said.ErrCode)
-			rec.fillFrom(&said)
-			rec.Updated = c.Now()
+			recAdvance(rec, recStatus(said), said.Rrn, said.ErrCode)
+			recFill(rec, said)
+			rec.Updated = store.Nanos(c.Now())
 		}
-		if rec.status() != upiv1.Resp_PENDING && rec.Payer != "" {
-			if err := c.Tx.Delete(store.Pending, pendingKey(rec.Payer, rec.TxnID)); err != nil {
+		if recStatus(rec) != upiv1.Resp_PENDING && rec.Payer != "" {
+			if err := c.Tx.Delete(store.Pending, pendingKey(rec.Payer, rec.TxnId)); err != nil {
 				return err
 			}
 		}
-		c.Notify(rec.TxnID)
+		c.Notify(rec.TxnId)
 	case upiv1.Notification_COLLECT_REQUEST:
 		said.Type = upiv1.Txn_COLLECT.String()
 		said.Payer = m.GetUserAddr()
 		if !found {
-			rec = said
+			rec = proto.Clone(said).(*txnRecord)
 		} else {
 			// This app may have created the collect itself (the payee
 			// uses it too): keep its record and add what the payer's PSP
 			// knows.
-			rec.advance(upiv1.Resp_PENDING, said.RRN, "")
-			rec.fillFrom(&said)
+			recAdvance(rec, upiv1.Resp_PENDING, said.Rrn, "")
+			recFill(rec, said)
 			if said.Expires != nil {
-				rec.Expires = said.Expires
+				rec.Expires = proto.Int64(*said.Expires)
 			}
-			rec.Updated = c.Now()
+			rec.Updated = store.Nanos(c.Now())
 		}
-		if rec.status() == upiv1.Resp_PENDING {
-			if err := c.Tx.Put(store.Pending, pendingKey(m.GetUserAddr(), rec.TxnID), nil); err != nil {
+		if recStatus(rec) == upiv1.Resp_PENDING {
+			if err := c.Tx.Put(store.Pending, pendingKey(m.GetUserAddr(), rec.TxnId), nil); err != nil {
 				return err
 			}
 		}
-		c.Notify(rec.TxnID)
+		c.Notify(rec.TxnId)
 	default:
 		// Delegation, mandate and Lite notifications are only kept for
 		// the user to read.
 		if found {
-			said.fillFrom(&rec)
+			recFill(said, rec)
 			said.Created = rec.Created
 		}
 		return x.storeNotification(c, m, in.From, said)
 	}
-	if err := c.Tx.PutRecord(store.Txns, rec.TxnID, &rec); err != nil {
+	if err := txns.Put(c.Tx, rec.TxnId, rec); err != nil {
 		return err
 	}
 	// The notification shows what it said, completed from the record.
-	said.fillFrom(&rec)
+	recFill(said, rec)
 	said.Created = rec.Created
 	return x.storeNotification(c, m, in.From, said)
 }
 
-func (x *TPAP) storeNotification(c *node.Ctx, m *upiv1.Notification, from string, t txnRecord) error {
+func (x *TPAP) storeNotification(c *node.Ctx, m *upiv1.Notification, from string, t *txnRecord) error {
 	seq, err := c.Tx.NextSeq(store.Notifications)
 	if err != nil {
 		return err
 	}
-	nr := notifRecord{Kind: m.GetKind().String(), TS: c.Now(), From: from, Txn: t}
-	return c.Tx.PutRecord(store.Notifications, string(notifKey(m.GetUserAddr(), seq)), &nr)
+	nr := &notifRecord{Kind: m.GetKind().String(), Ts: store.Nanos(c.Now()), From: from, Txn: t}
+	return notifs.Put(c.Tx, string(notifKey(m.GetUserAddr(), seq)), nr)
 }
 
 // InspectTxn implements node.TxnInspector. The state is the status, or
 // AWAITING_APPROVAL for a collect waiting for its payer's answer.
 func (x *TPAP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
-	var rec txnRecord
+	var rec *txnRecord
 	var found, waiting bool
 	err := x.n.View(func(tx *store.Tx) error {
 		var err error
-		found, err = tx.GetRecord(store.Txns, txnID, &rec)
+		rec, found, err = txns.Get(tx, txnID)
 		if found && rec.Payer != "" {
 			waiting = tx.Has(store.Pending, pendingKey(rec.Payer, txnID))
 		}
@@ -208,7 +208,7 @@ func (x *TPAP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
 	if waiting {
 		state = "AWAITING_APPROVAL"
 	}
-	return &upiv1.GetTransactionResponse{Node: x.n.Name(), State: state, Transaction: rec.proto()}, nil
+	return &upiv1.GetTransactionResponse{Node: x.n.Name(), State: state, Transaction: recProto(rec)}, nil
 }
 
 // pspClient returns the app API of the PSP node called name.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,13 +100,6 @@ func (b *Bank) Attach(n *node.Node) { b.n = n }
 // SettlementAccount is the number of this bank's settlement account.
 func (b *Bank) SettlementAccount() string { return ledger.SettlementAccount(b.self.IFSC) }
 
-// seededKey in store.Meta marks a ledger seeded from the network file.
-const seededKey = "bank.seeded"
-
-// openingTotalKey in store.Meta is the sum of all balances right after
-// seeding, in decimal paise (AdminService/ListAccounts opening_total_paise).
-const openingTotalKey = "bank.opening_total"
-
 // Seed opens, on first start, the settlement account SETTLEMENT-<IFSC> (at
 // zero) and every account the network file gives this bank, with its
 // opening balance and, for users, the argon2id hash of the UPI PIN (never
@@ -125,12 +117,12 @@ func (b *Bank) Seed() error {
 
 func (b *Bank) seedLedger() error {
 	var seeded bool
-	if err := b.n.View(func(tx *store.Tx) error { seeded = tx.Has(store.Meta, []byte(seededKey)); return nil }); err != nil {
+	if err := b.n.View(func(tx *store.Tx) error { seeded = store.MetaBankSeeded.Has(tx); return nil }); err != nil {
 		return err
 	}
 	// Hash the PINs before the step: argon2id must not run in the commit
 	// loop.
-	var custs map[string]remitter.Customer
+	var custs map[string]*remitter.Customer
 	if !seeded {
 		var err error
 		if custs, err = b.hashPINs(b.net.AccountsOfBank(b.self.Name), nil); err != nil {
@@ -138,24 +130,24 @@ func (b *Bank) seedLedger() error {
 		}
 	}
 	return b.n.Update(func(c *node.Ctx) error {
-		if c.Tx.Has(store.Meta, []byte(seededKey)) {
+		if store.MetaBankSeeded.Has(c.Tx) {
 			// A ledger seeded before the opening total was recorded gets
 			// it now if no money has moved yet; else it stays unknown.
-			if c.Tx.Has(store.Meta, []byte(openingTotalKey)) || hasPostings(c.Tx) {
+			if store.MetaOpeningTotal.Has(c.Tx) || hasPostings(c.Tx) {
 				return nil
 			}
 			return putOpeningTotal(c.Tx)
 		}
-		err := ledger.Open(c.Tx, ledger.Account{
-			AcNum: b.SettlementAccount(), IFSC: b.self.IFSC,
+		err := ledger.Open(c.Tx, &ledger.Account{
+			AcNum: b.SettlementAccount(), Ifsc: b.self.IFSC,
 			Name: b.self.Name + " settlement", Kind: ledger.KindSettlement,
 		})
 		if err != nil {
 			return fmt.Errorf("bank %s: seed: %w", b.self.Name, err)
 		}
 		for _, a := range b.net.AccountsOfBank(b.self.Name) {
-			err := ledger.Open(c.Tx, ledger.Account{
-				AcNum: a.Number, IFSC: b.self.IFSC, VPA: a.VPA, Name: a.Name,
+			err := ledger.Open(c.Tx, &ledger.Account{
+				AcNum: a.Number, Ifsc: b.self.IFSC, Vpa: a.VPA, Name: a.Name,
 				Kind: ledger.KindCustomer, BalancePaise: a.Balance,
 			})
 			if err != nil {
@@ -170,15 +162,15 @@ func (b *Bank) seedLedger() error {
 		if err := putOpeningTotal(c.Tx); err != nil {
 			return err
 		}
-		return c.Tx.Put(store.Meta, []byte(seededKey), []byte(c.Now().UTC().Format(time.RFC3339Nano)))
+		return store.MetaBankSeeded.Set(c.Tx, c.Now())
 	})
 }
 
 // hashPINs makes the customer record of every account of accts that has
 // a PIN (keeping what old holds of it, by account, but the PIN hash and
 // its tries), hashing the PINs in parallel, one per CPU at most.
-func (b *Bank) hashPINs(accts []config.Account, old map[string]remitter.Customer) (map[string]remitter.Customer, error) {
-	out := make(map[string]remitter.Customer, len(accts))
+func (b *Bank) hashPINs(accts []config.Account, old map[string]*remitter.Customer) (map[string]*remitter.Customer, error) {
+	out := make(map[string]*remitter.Customer, len(accts))
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(runtime.NumCPU())
@@ -191,10 +183,10 @@ func (b *Bank) hashPINs(accts []config.Account, old map[string]remitter.Customer
 			if err != nil {
 				return fmt.Errorf("bank %s: hash the PIN of %s: %w", b.self.Name, a.VPA, err)
 			}
-			if o, ok := old[a.Number]; ok && o.Mobile != "" {
-				c.Mobile = o.Mobile
+			if o := old[a.Number]; o.GetMobile() != "" {
+				c.Mobile = o.GetMobile()
 			}
-			c.Reset = a.PINReset
+			c.PinReset = a.PINReset
 			mu.Lock()
 			out[a.Number] = c
 			mu.Unlock()
@@ -215,25 +207,21 @@ func (b *Bank) pinUpkeep() error {
 	for _, a := range b.net.AccountsOfBank(b.self.Name) {
 		byNum[a.Number] = a
 	}
-	old := map[string]remitter.Customer{}
+	old := map[string]*remitter.Customer{}
 	var legacy []config.Account // stored plaintext PINs, to hash
 	var reset []config.Account  // the file's PIN, to hash again
 	err := b.n.View(func(tx *store.Tx) error {
-		return tx.Scan(store.Customers, nil, func(k, _ []byte) (bool, error) {
-			c, _, err := remitter.GetCustomer(tx, string(k))
-			if err != nil {
-				return false, err
-			}
-			a, inFile := byNum[string(k)]
+		return remitter.ScanCustomers(tx, func(k string, c *remitter.Customer) (bool, error) {
+			a, inFile := byNum[k]
 			switch {
-			case inFile && a.PIN != "" && a.PINReset != "" && a.PINReset != c.Reset:
+			case inFile && a.PIN != "" && a.PINReset != "" && a.PINReset != c.PinReset:
 				reset = append(reset, a)
-			case c.PIN != "":
-				legacy = append(legacy, config.Account{Number: string(k), PIN: c.PIN, Mobile: c.Mobile, PINReset: c.Reset})
+			case c.Pin != "":
+				legacy = append(legacy, config.Account{Number: k, PIN: c.Pin, Mobile: c.Mobile, PINReset: c.PinReset})
 			default:
 				return true, nil
 			}
-			old[string(k)] = c
+			old[k] = c
 			return true, nil
 		})
 	})
@@ -246,8 +234,7 @@ func (b *Bank) pinUpkeep() error {
 	}
 	for _, a := range legacy {
 		c := hashed[a.Number]
-		c.Tries, c.LockedUntil = old[a.Number].Tries, old[a.Number].LockedUntil
-		hashed[a.Number] = c
+		c.PinTries, c.PinLockedUntil = old[a.Number].GetPinTries(), old[a.Number].GetPinLockedUntil()
 	}
 	err = b.n.Update(func(c *node.Ctx) error {
 		for num, cust := range hashed {
@@ -275,7 +262,7 @@ func putOpeningTotal(tx *store.Tx) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(store.Meta, []byte(openingTotalKey), []byte(strconv.FormatInt(total, 10)))
+	return store.MetaOpeningTotal.Set(tx, total)
 }
 
 func hasPostings(tx *store.Tx) bool {
@@ -285,13 +272,9 @@ func hasPostings(tx *store.Tx) bool {
 
 // openingTotal is the recorded opening total, nil when there is none.
 func openingTotal(tx *store.Tx) (*int64, error) {
-	raw := tx.Get(store.Meta, []byte(openingTotalKey))
-	if raw == nil {
-		return nil, nil
-	}
-	v, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%s in meta: %w", openingTotalKey, err)
+	v, ok, err := store.MetaOpeningTotal.Get(tx)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &v, nil
 }
@@ -330,7 +313,7 @@ func (b *Bank) Balance(vpa string) (*upiv1.GetBalanceResponse, error) {
 	if vpa == "" {
 		return nil, status.Error(codes.InvalidArgument, "vpa is required")
 	}
-	var a ledger.Account
+	var a *ledger.Account
 	err := b.view(func(tx *store.Tx) (err error) {
 		a, err = ledger.ByVPA(tx, vpa)
 		return err
@@ -341,7 +324,7 @@ func (b *Bank) Balance(vpa string) (*upiv1.GetBalanceResponse, error) {
 	if err != nil {
 		return nil, internal("balance", err)
 	}
-	return &upiv1.GetBalanceResponse{Vpa: a.VPA, AcNum: a.AcNum, Ifsc: a.IFSC, BalancePaise: a.BalancePaise}, nil
+	return &upiv1.GetBalanceResponse{Vpa: a.Vpa, AcNum: a.AcNum, Ifsc: a.Ifsc, BalancePaise: a.BalancePaise}, nil
 }
 
 // ListAccounts implements node.Accounts: every account, settlement
@@ -356,7 +339,7 @@ func (b *Bank) ListAccounts() (*upiv1.ListAccountsResponse, error) {
 		}
 		for _, a := range accts {
 			resp.Accounts = append(resp.Accounts, &upiv1.AccountBalance{
-				AcNum: a.AcNum, Ifsc: a.IFSC, Vpa: a.VPA, Name: a.Name, Kind: string(a.Kind), BalancePaise: a.BalancePaise,
+				AcNum: a.AcNum, Ifsc: a.Ifsc, Vpa: a.Vpa, Name: a.Name, Kind: a.Kind, BalancePaise: a.BalancePaise,
 			})
 		}
 		if resp.TotalPaise, err = ledger.Total(tx); err != nil {
@@ -405,13 +388,13 @@ func txnView(rec *ledger.TxnRecord) (string, *upiv1.Transaction) {
 			continue
 		}
 		states = append(states, legState(l))
-		if last == nil || !l.At.Before(last.At) {
+		if last == nil || l.At >= last.At {
 			last = l
 		}
 	}
 	t := &upiv1.Transaction{
-		TxnId: rec.TxnID, Rrn: rec.RRN,
-		Created: timestamppb.New(rec.Created), Updated: timestamppb.New(rec.Updated),
+		TxnId: rec.TxnId, Rrn: rec.Rrn,
+		Created: timestamppb.New(store.FromNanos(rec.Created)), Updated: timestamppb.New(store.FromNanos(rec.Updated)),
 	}
 	if last != nil {
 		t.Type = upiv1.Txn_Type(upiv1.Txn_Type_value[last.Type])
@@ -450,7 +433,7 @@ func legState(l *ledger.Leg) string {
 		}
 		return "DEBIT_FAILED"
 	case ledger.LegReversal:
-		if l.Posted() {
+		if ledger.Posted(l) {
 			return "REVERSED"
 		}
 		return "NOTHING_TO_REVERSE"

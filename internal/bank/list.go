@@ -22,7 +22,7 @@ func (b *Bank) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 	if b.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
 	}
-	out, next, err := node.ListRecords(b.n, store.Txns, after, limit, b.summary)
+	out, next, err := node.ListTable(b.n, ledger.Txns, after, limit, b.summary)
 	if err != nil {
 		return nil, "", internal("list transactions", err)
 	}
@@ -54,13 +54,13 @@ func (b *Bank) ListPostings(after string, limit int) ([]*upiv1.Posting, string, 
 				next = last
 				return false, nil
 			}
-			var p ledger.PostingRecord
-			if err := store.DecodeRecord(v, &p); err != nil {
+			p := &ledger.PostingRecord{}
+			if err := store.DecodeProto(v, p); err != nil {
 				return false, fmt.Errorf("decode posting %s: %w", k, err)
 			}
 			last = string(k)
 			out = append(out, &upiv1.Posting{
-				Ref: string(k), FromAcNum: p.From, ToAcNum: p.To, AmountPaise: p.AmountPaise, Ts: timestamppb.New(p.TS),
+				Ref: string(k), FromAcNum: p.From, ToAcNum: p.To, AmountPaise: p.AmountPaise, Ts: timestamppb.New(store.FromNanos(p.Ts)),
 			})
 			return true, nil
 		})

@@ -57,9 +57,9 @@ func (bn *bankNode) try(pinValue string) string {
 	return bn.respPay(txn, 1).GetResp().GetErrCode()
 }
 
-func customer(t *testing.T, bn *bankNode, ac string) remitter.Customer {
+func customer(t *testing.T, bn *bankNode, ac string) *remitter.Customer {
 	t.Helper()
-	var c remitter.Customer
+	var c *remitter.Customer
 	require.NoError(t, bn.n.View(func(tx *store.Tx) (err error) {
 		var ok bool
 		c, ok, err = remitter.GetCustomer(tx, ac)
@@ -80,16 +80,16 @@ func TestPINLockExpires(t *testing.T) {
 	assert.Equal(t, []string{"ZM", "ZM", "ZM", "Z6", "Z6"},
 		[]string{ab.try("9999"), ab.try("0000"), ab.try("1111"), ab.try("1234"), ab.try("9999")})
 	c := customer(t, ab, aliceAc)
-	assert.Equal(t, 3, c.Tries)
-	assert.Equal(t, clock.Now().Add(time.Hour), c.LockedUntil, "locked at the third wrong PIN, for lock_for")
+	assert.EqualValues(t, 3, c.PinTries)
+	assert.Equal(t, clock.Now().Add(time.Hour), remitter.LockedUntil(c), "locked at the third wrong PIN, for lock_for")
 
 	clock.Advance(59 * time.Minute)
 	assert.Equal(t, "Z6", ab.try("1234"), "still locked")
 	clock.Advance(time.Minute)
 	assert.Equal(t, "", ab.try("1234"), "the lock has passed")
 	c = customer(t, ab, aliceAc)
-	assert.Zero(t, c.Tries, "a right PIN resets the count")
-	assert.True(t, c.LockedUntil.IsZero())
+	assert.Zero(t, c.PinTries, "a right PIN resets the count")
+	assert.True(t, remitter.LockedUntil(c).IsZero())
 
 	// Locked again, and passed again: wrong PINs start from one.
 	for range 3 {
@@ -97,7 +97,7 @@ func TestPINLockExpires(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	assert.Equal(t, "ZM", ab.try("9999"), "a wrong PIN after the lock passed counts as the first")
-	assert.Equal(t, 1, customer(t, ab, aliceAc).Tries)
+	assert.EqualValues(t, 1, customer(t, ab, aliceAc).PinTries)
 }
 
 // A file written before PINs were hashed is migrated when the bank
@@ -108,14 +108,14 @@ func TestPlaintextPINMigrated(t *testing.T) {
 	clock := nodetest.NewClock(time.Now())
 	ab, stop := openBank(t, path, net, clock)
 	require.NoError(t, ab.n.Update(func(c *node.Ctx) error {
-		return remitter.PutCustomer(c.Tx, aliceAc, remitter.Customer{PIN: "1234", Mobile: "9800000001"}) // as old files had it
+		return c.Tx.Put(store.Customers, []byte(aliceAc), []byte(`{"pin":"1234","mobile":"9800000001"}`)) // as old files had it: JSON
 	}))
 	stop()
 
 	ab, _ = openBank(t, path, net, clock)
 	c := customer(t, ab, aliceAc)
-	assert.Empty(t, c.PIN, "the plaintext is gone")
-	assert.True(t, pinblock.IsHash(c.PINHash), c.PINHash)
+	assert.Empty(t, c.Pin, "the plaintext is gone")
+	assert.True(t, pinblock.IsHash(c.PinHash), c.PinHash)
 	assert.Equal(t, "9800000001", c.Mobile)
 	assert.Equal(t, "", ab.try("1234"))
 	assert.Equal(t, "ZM", ab.try("9999"))
@@ -140,11 +140,11 @@ func TestPINReset(t *testing.T) {
 	ab, stop = openBank(t, path, reset, clock)
 	assert.Equal(t, "ZM", ab.try("1234"), "the old PIN is gone")
 	assert.Equal(t, "", ab.try("5678"), "unlocked, with the file's PIN")
-	assert.Equal(t, "2026-03-01", customer(t, ab, aliceAc).Reset)
+	assert.Equal(t, "2026-03-01", customer(t, ab, aliceAc).PinReset)
 	assert.Equal(t, "ZM", ab.try("9999"))
 	stop()
 
 	// The same label again changes nothing: the count stays.
 	ab, _ = openBank(t, path, reset, clock)
-	assert.Equal(t, 1, customer(t, ab, aliceAc).Tries)
+	assert.EqualValues(t, 1, customer(t, ab, aliceAc).PinTries)
 }

@@ -190,7 +190,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	limits := o.Limits.withDefaults()
 	gl, hl = limitListener(gl, limits.GRPCMaxConns, nil), limitListener(hl, limits.HTTPMaxConns, refuseHTTP)
 
-	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync})
+	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync, Buckets: store.RoleBuckets(self.Role)})
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
-// Kind is the kind of a ledger account.
-type Kind string
+// Kind is the kind of a ledger account (Account.kind).
+type Kind = string
 
 // Account kinds.
 const (
@@ -28,7 +29,7 @@ const (
 	KindLitePool Kind = "LITE_POOL"
 )
 
-func (k Kind) valid() bool {
+func validKind(k Kind) bool {
 	return k == KindCustomer || k == KindSettlement || k == KindLitePool
 }
 
@@ -59,87 +60,76 @@ var (
 	ErrOverflow = errors.New("ledger: amount overflow")
 )
 
-// Account is one ledger account, stored in store.Accounts under its account
-// number (record_codec.go).
-type Account struct {
-	AcNum string `json:"ac_num"`
-	IFSC  string `json:"ifsc"`
-	// VPA is the customer's address, "" for settlement and Lite accounts.
-	VPA          string `json:"vpa,omitempty"`
-	Name         string `json:"name"`
-	Kind         Kind   `json:"kind"`
-	BalancePaise int64  `json:"balance_paise"`
-}
+// Account is one ledger account, kept in store.Accounts under its account
+// number. Vpa is the customer's address, "" for settlement and Lite
+// accounts; Kind is KindCustomer, KindSettlement or KindLitePool.
+type Account = recordsv1.Account
 
-// PostingRecord is one movement of money, stored in store.Postings under
-// its ref (record_codec.go).
-type PostingRecord struct {
-	Ref         string    `json:"ref"`
-	From        string    `json:"from"`
-	To          string    `json:"to"`
-	AmountPaise int64     `json:"amount_paise"`
-	TS          time.Time `json:"ts"`
-}
+// PostingRecord is one movement of money, kept in store.Postings under its
+// ref; Ts is the step's time in Unix nanoseconds.
+type PostingRecord = recordsv1.Posting
+
+// The ledger's tables: accounts by number, postings by ref. Write them
+// only through Open and PostAt (tests that forge a ledger aside).
+var (
+	Accounts = store.NewTable[Account](store.Accounts)
+	Postings = store.NewTable[PostingRecord](store.Postings)
+)
 
 // Open adds an account with its opening balance. Opening is the only way
 // money enters a ledger (seeding from the network file); after that it only
 // moves. The account number must be new, and so must the VPA when set (VPAs
 // are indexed in store.AccountsByVPA in normalized form).
-func Open(tx *store.Tx, a Account) error {
+func Open(tx *store.Tx, a *Account) error {
 	switch {
 	case a.AcNum == "":
 		return fmt.Errorf("%w: account number is empty", ErrInvalid)
-	case !a.Kind.valid():
+	case !validKind(a.Kind):
 		return fmt.Errorf("%w: account %s: kind %q (want CUSTOMER, SETTLEMENT or LITE_POOL)", ErrInvalid, a.AcNum, a.Kind)
 	case a.BalancePaise < 0:
 		return fmt.Errorf("%w: account %s: negative opening balance %s", ErrInvalid, a.AcNum, upi.FormatPaise(a.BalancePaise))
 	}
-	if tx.Has(store.Accounts, []byte(a.AcNum)) {
+	if Accounts.Has(tx, a.AcNum) {
 		return fmt.Errorf("%w: %s", ErrExists, a.AcNum)
 	}
-	if a.VPA != "" {
-		v := ids.NormalizeVPA(a.VPA)
+	if a.Vpa != "" {
+		v := ids.NormalizeVPA(a.Vpa)
 		if prev := tx.Get(store.AccountsByVPA, []byte(v)); prev != nil {
-			return fmt.Errorf("%w: VPA %s is already linked to account %s", ErrExists, a.VPA, prev)
+			return fmt.Errorf("%w: VPA %s is already linked to account %s", ErrExists, a.Vpa, prev)
 		}
 		if err := tx.Put(store.AccountsByVPA, []byte(v), []byte(a.AcNum)); err != nil {
 			return err
 		}
 	}
-	return tx.PutRecord(store.Accounts, a.AcNum, &a)
+	return Accounts.Put(tx, a.AcNum, a)
 }
 
 // Get returns the account acNum, or an error wrapping ErrNoAccount.
-func Get(tx *store.Tx, acNum string) (Account, error) {
-	var a Account
-	ok, err := tx.GetRecord(store.Accounts, acNum, &a)
+func Get(tx *store.Tx, acNum string) (*Account, error) {
+	a, ok, err := Accounts.Get(tx, acNum)
 	if err != nil {
-		return Account{}, err
+		return nil, err
 	}
 	if !ok {
-		return Account{}, fmt.Errorf("%w: %s", ErrNoAccount, acNum)
+		return nil, fmt.Errorf("%w: %s", ErrNoAccount, acNum)
 	}
 	return a, nil
 }
 
 // ByVPA returns the account linked to vpa (compared case-insensitively), or
 // an error wrapping ErrNoAccount.
-func ByVPA(tx *store.Tx, vpa string) (Account, error) {
+func ByVPA(tx *store.Tx, vpa string) (*Account, error) {
 	ac := tx.Get(store.AccountsByVPA, []byte(ids.NormalizeVPA(vpa)))
 	if ac == nil {
-		return Account{}, fmt.Errorf("%w: no account for VPA %s", ErrNoAccount, vpa)
+		return nil, fmt.Errorf("%w: no account for VPA %s", ErrNoAccount, vpa)
 	}
 	return Get(tx, string(ac))
 }
 
 // List returns every account in account-number order.
-func List(tx *store.Tx) ([]Account, error) {
-	var out []Account
-	err := tx.Scan(store.Accounts, nil, func(k, v []byte) (bool, error) {
-		var a Account
-		if err := store.DecodeRecord(v, &a); err != nil {
-			return false, fmt.Errorf("ledger: decode account %s: %w", k, err)
-		}
+func List(tx *store.Tx) ([]*Account, error) {
+	var out []*Account
+	err := Accounts.Scan(tx, "", func(_ string, a *Account) (bool, error) {
 		out = append(out, a)
 		return true, nil
 	})
@@ -184,7 +174,7 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 	case from == to:
 		return fmt.Errorf("%w: posting %s: from and to are the same account %s", ErrInvalid, ref, from)
 	}
-	if tx.Has(store.Postings, []byte(ref)) {
+	if Postings.Has(tx, ref) {
 		return fmt.Errorf("%w: %s", ErrDuplicate, ref)
 	}
 	src, err := Get(tx, from)
@@ -208,20 +198,18 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, to)
 	}
 	src.BalancePaise, dst.BalancePaise = newSrc, newDst
-	if err := tx.PutRecord(store.Accounts, from, &src); err != nil {
+	if err := Accounts.Put(tx, from, src); err != nil {
 		return err
 	}
-	if err := tx.PutRecord(store.Accounts, to, &dst); err != nil {
+	if err := Accounts.Put(tx, to, dst); err != nil {
 		return err
 	}
-	return tx.PutRecord(store.Postings, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, TS: ts.UTC()})
+	return Postings.Put(tx, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, Ts: store.Nanos(ts)})
 }
 
 // Posting returns the posting stored under ref and whether there is one.
-func Posting(tx *store.Tx, ref string) (PostingRecord, bool, error) {
-	var p PostingRecord
-	ok, err := tx.GetRecord(store.Postings, ref, &p)
-	return p, ok, err
+func Posting(tx *store.Tx, ref string) (*PostingRecord, bool, error) {
+	return Postings.Get(tx, ref)
 }
 
 // add returns a+b and whether it did not overflow.

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"google.golang.org/protobuf/proto"
 	"math"
 	"path/filepath"
 	"testing"
@@ -31,11 +32,11 @@ func newLedger(t *testing.T) *store.DB {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Update(func(tx *store.Tx) error {
-		for _, a := range []ledger.Account{
-			{AcNum: settle, IFSC: "ABNK0000001", Name: "settlement", Kind: ledger.KindSettlement},
-			{AcNum: alice, IFSC: "ABNK0000001", VPA: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000},
-			{AcNum: bob, IFSC: "ABNK0000001", VPA: "bob@alpha", Name: "Bob", Kind: ledger.KindCustomer},
-			{AcNum: pool, IFSC: "ABNK0000001", Name: "lite", Kind: ledger.KindLitePool, BalancePaise: 1000},
+		for _, a := range []*ledger.Account{
+			{AcNum: settle, Ifsc: "ABNK0000001", Name: "settlement", Kind: ledger.KindSettlement},
+			{AcNum: alice, Ifsc: "ABNK0000001", Vpa: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000},
+			{AcNum: bob, Ifsc: "ABNK0000001", Vpa: "bob@alpha", Name: "Bob", Kind: ledger.KindCustomer},
+			{AcNum: pool, Ifsc: "ABNK0000001", Name: "lite", Kind: ledger.KindLitePool, BalancePaise: 1000},
 		} {
 			if err := ledger.Open(tx, a); err != nil {
 				return err
@@ -58,7 +59,7 @@ func total(t *testing.T, db *store.DB) int64 {
 
 func balance(t *testing.T, db *store.DB, ac string) int64 {
 	t.Helper()
-	var a ledger.Account
+	var a *ledger.Account
 	require.NoError(t, db.View(func(tx *store.Tx) (err error) {
 		a, err = ledger.Get(tx, ac)
 		return err
@@ -75,11 +76,11 @@ func TestOpenGetByVPAList(t *testing.T) {
 	require.NoError(t, db.View(func(tx *store.Tx) error {
 		a, err := ledger.Get(tx, alice)
 		require.NoError(t, err)
-		assert.Equal(t, ledger.Account{AcNum: alice, IFSC: "ABNK0000001", VPA: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000}, a)
+		assertProto(t, &ledger.Account{AcNum: alice, Ifsc: "ABNK0000001", Vpa: "alice@alpha", Name: "Alice", Kind: ledger.KindCustomer, BalancePaise: 10000}, a)
 
 		b, err := ledger.ByVPA(tx, "Alice@Alpha")
 		require.NoError(t, err)
-		assert.Equal(t, a, b)
+		assertProto(t, a, b)
 
 		_, err = ledger.Get(tx, "nope")
 		assert.ErrorIs(t, err, ledger.ErrNoAccount)
@@ -102,14 +103,14 @@ func TestOpenRejects(t *testing.T) {
 	db := newLedger(t)
 	for _, tc := range []struct {
 		name string
-		a    ledger.Account
+		a    *ledger.Account
 		want error
 	}{
-		{"existing number", ledger.Account{AcNum: alice, Kind: ledger.KindCustomer}, ledger.ErrExists},
-		{"existing VPA", ledger.Account{AcNum: "9", VPA: "ALICE@alpha", Kind: ledger.KindCustomer}, ledger.ErrExists},
-		{"empty number", ledger.Account{Kind: ledger.KindCustomer}, ledger.ErrInvalid},
-		{"bad kind", ledger.Account{AcNum: "9", Kind: "SAVINGS"}, ledger.ErrInvalid},
-		{"negative balance", ledger.Account{AcNum: "9", Kind: ledger.KindSettlement, BalancePaise: -1}, ledger.ErrInvalid},
+		{"existing number", &ledger.Account{AcNum: alice, Kind: ledger.KindCustomer}, ledger.ErrExists},
+		{"existing VPA", &ledger.Account{AcNum: "9", Vpa: "ALICE@alpha", Kind: ledger.KindCustomer}, ledger.ErrExists},
+		{"empty number", &ledger.Account{Kind: ledger.KindCustomer}, ledger.ErrInvalid},
+		{"bad kind", &ledger.Account{AcNum: "9", Kind: "SAVINGS"}, ledger.ErrInvalid},
+		{"negative balance", &ledger.Account{AcNum: "9", Kind: ledger.KindSettlement, BalancePaise: -1}, ledger.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := db.Update(func(tx *store.Tx) error { return ledger.Open(tx, tc.a) })
@@ -132,7 +133,7 @@ func TestPost(t *testing.T) {
 		p, ok, err := ledger.Posting(tx, "DEBIT:T1")
 		require.NoError(t, err)
 		require.True(t, ok)
-		assert.Equal(t, ledger.PostingRecord{Ref: "DEBIT:T1", From: alice, To: settle, AmountPaise: 2550, TS: ts}, p)
+		assertProto(t, &ledger.PostingRecord{Ref: "DEBIT:T1", From: alice, To: settle, AmountPaise: 2550, Ts: ts.UnixNano()}, p)
 		_, ok, err = ledger.Posting(tx, "DEBIT:T2")
 		require.NoError(t, err)
 		assert.False(t, ok)
@@ -229,7 +230,7 @@ func TestPostOverflow(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.Update(func(tx *store.Tx) error {
-		for _, a := range []ledger.Account{
+		for _, a := range []*ledger.Account{
 			{AcNum: "rich", Kind: ledger.KindCustomer, BalancePaise: math.MaxInt64},
 			{AcNum: "poor", Kind: ledger.KindCustomer},
 			{AcNum: "other", Kind: ledger.KindCustomer},
@@ -258,19 +259,19 @@ func TestTxnRecord(t *testing.T) {
 		_, ok, err := ledger.GetTxn(tx, "T1")
 		require.NoError(t, err)
 		require.False(t, ok)
-		r := &ledger.TxnRecord{TxnID: "T1", Created: at}
-		r.SetLeg(&ledger.Leg{Type: ledger.LegDebit, Result: ledger.ResultSuccess, Ref: ledger.PostingRef(ledger.LegDebit, "T1"), AmountPaise: 5, At: at})
+		r := &ledger.TxnRecord{TxnId: "T1", Created: store.Nanos(at)}
+		ledger.SetLeg(r, &ledger.Leg{Type: ledger.LegDebit, Result: ledger.ResultSuccess, Ref: ledger.PostingRef(ledger.LegDebit, "T1"), AmountPaise: 5, At: store.Nanos(at)})
 		return ledger.PutTxn(tx, r)
 	}))
 	require.NoError(t, db.View(func(tx *store.Tx) error {
 		r, ok, err := ledger.GetTxn(tx, "T1")
 		require.NoError(t, err)
 		require.True(t, ok)
-		assert.True(t, r.Leg(ledger.LegDebit).Posted())
+		assert.True(t, ledger.Posted(ledger.LegOf(r, ledger.LegDebit)))
 		assert.Equal(t, "DEBIT:T1", r.Debit.Ref)
-		assert.Nil(t, r.Leg(ledger.LegCredit))
-		assert.False(t, r.Leg(ledger.LegReversal).Posted())
-		assert.Equal(t, at, r.Updated)
+		assert.Nil(t, ledger.LegOf(r, ledger.LegCredit))
+		assert.False(t, ledger.Posted(ledger.LegOf(r, ledger.LegReversal)))
+		assert.Equal(t, at, store.FromNanos(r.Updated))
 		return nil
 	}))
 }
@@ -286,4 +287,9 @@ func TestNextApprovalNum(t *testing.T) {
 		}))
 	}
 	assert.Equal(t, []string{"000001", "000002", "000003"}, got)
+}
+
+func assertProto(t *testing.T, want, got proto.Message) {
+	t.Helper()
+	assert.True(t, proto.Equal(want, got), "want %v\ngot  %v", want, got)
 }

@@ -13,7 +13,7 @@ import (
 // PAYER for a debit or reversal, PAYEE for a credit — with the approval
 // number, resp_code ("00" or the error code), reversal_resp_code, the
 // amount settled (0 when no money moved) and the account.
-func (l *Leg) Resp(reqMsgID string) *upiv1.Resp {
+func Resp(l *Leg, reqMsgID string) *upiv1.Resp {
 	ref := &upiv1.Ref{
 		Type:             "PAYER",
 		Addr:             l.Addr,
@@ -27,11 +27,11 @@ func (l *Leg) Resp(reqMsgID string) *upiv1.Resp {
 	if l.ErrCode != "" {
 		ref.RespCode = l.ErrCode
 	}
-	if l.Posted() {
+	if Posted(l) {
 		ref.SettAmountPaise = l.AmountPaise
 	}
-	if l.AcNum != "" || l.IFSC != "" {
-		ref.Ac = &upiv1.Account{AcNum: l.AcNum, Ifsc: l.IFSC}
+	if l.AcNum != "" || l.Ifsc != "" {
+		ref.Ac = &upiv1.Account{AcNum: l.AcNum, Ifsc: l.Ifsc}
 	}
 	result := upiv1.Resp_FAILURE
 	if l.Result == ResultSuccess {
@@ -48,8 +48,8 @@ func LegStatus(tx *store.Tx, txnID, legType, reqMsgID string) (*upiv1.Resp, erro
 		return nil, err
 	}
 	if ok {
-		if l := r.Leg(legType); l != nil {
-			return l.Resp(reqMsgID), nil
+		if l := LegOf(r, legType); l != nil {
+			return Resp(l, reqMsgID), nil
 		}
 	}
 	return &upiv1.Resp{ReqMsgId: reqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeTxnNotPresent}, nil
@@ -57,10 +57,10 @@ func LegStatus(tx *store.Tx, txnID, legType, reqMsgID string) (*upiv1.Resp, erro
 
 // RespPay is the answer to the request reqMsgID that asked for leg: txn t
 // with the leg's type, and the leg's outcome.
-func (l *Leg) RespPay(t *upiv1.Txn, reqMsgID string) *upiv1.RespPay {
+func RespPay(l *Leg, t *upiv1.Txn, reqMsgID string) *upiv1.RespPay {
 	txn := proto.Clone(t).(*upiv1.Txn)
 	txn.Type = upiv1.Txn_Type(upiv1.Txn_Type_value[l.Type])
-	return &upiv1.RespPay{Txn: txn, Resp: l.Resp(reqMsgID)}
+	return &upiv1.RespPay{Txn: txn, Resp: Resp(l, reqMsgID)}
 }
 
 // RespChkTxn answers the status check t (request reqMsgID) of leg legType

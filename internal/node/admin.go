@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"time"
 
 	"google.golang.org/grpc"
@@ -209,6 +210,27 @@ func ListRecords[T any, P interface {
 		out, next, err = ListPage(tx, b, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
 			r := P(new(T))
 			if err := store.DecodeRecord(v, r); err != nil {
+				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
+			}
+			return fn(r), nil
+		})
+		return err
+	})
+	return out, next, err
+}
+
+// ListTable is ListRecords over a store.Table: a page of the records of
+// table t (keyed by txn id), each made into a summary by fn.
+func ListTable[T any, P interface {
+	*T
+	proto.Message
+}](n *Node, t store.Table[T, P], after string, limit int, fn func(P) *upiv1.TxnSummary) ([]*upiv1.TxnSummary, string, error) {
+	var out []*upiv1.TxnSummary
+	var next string
+	err := n.View(func(tx *store.Tx) (err error) {
+		out, next, err = ListPage(tx, t.Bucket, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
+			r := P(new(T))
+			if err := store.DecodeProto(v, r); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
 			return fn(r), nil

@@ -1,5 +1,7 @@
 package store
 
+import "slices"
+
 // Bucket names a bbolt bucket. Every bucket any node uses is declared here, so
 // the layout of a node's file can be read in one place.
 type Bucket string
@@ -60,11 +62,31 @@ const (
 	IdempotencyKeys Bucket = "idempotency_keys"
 )
 
-// all lists every bucket; Open creates them.
-var all = []Bucket{
-	Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, TraceAcks, Meta,
-	Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications,
-	IdempotencyKeys,
+// runtime lists the runtime's buckets, which Open creates on every node.
+var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByTxn, TraceAcks, Meta}
+
+// Roles' bucket sets: the buckets each node role keeps beside the
+// runtime's (Options.Buckets). A bucket a role does not name is not
+// created in its file, and a Tx that asks for it panics ("not created").
+// Keys are the roles' names (config.RoleSwitch, ...).
+var roleBuckets = map[string][]Bucket{
+	"switch": {Txns},
+	"psp":    {Txns, VPAs, Pending},
+	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers},
+	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys},
+}
+
+// RoleBuckets is the bucket set of a node role, nil for an unknown role.
+func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
+
+// AllBuckets is every role's bucket (for Options.Buckets in tests and tools
+// that open a file of any role).
+func AllBuckets() []Bucket {
+	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys}
+}
+
+func declared(b Bucket) bool {
+	return slices.Contains(runtimeBuckets, b) || slices.Contains(AllBuckets(), b)
 }
 
 // appendFill is the fill factor of buckets whose keys are appended at one or

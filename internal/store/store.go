@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,11 @@ type Options struct {
 	// LazyDelay is the longest an UpdateLazy waits for another commit to
 	// ride on before it is committed alone; 0 means 20ms.
 	LazyDelay time.Duration
+	// Buckets are the buckets of the node's role (RoleBuckets), which Open
+	// creates beside the runtime's; nil means every role's (AllBuckets),
+	// for tests and tools. Buckets already in the file are kept whether
+	// named or not, so a file of an older layout still opens.
+	Buckets []Bucket
 }
 
 // DB is one node's bbolt file with group commit.
@@ -82,7 +88,8 @@ type op struct {
 	after []func()
 }
 
-// Open opens (creating if needed) the file at path and its buckets. A
+// Open opens (creating if needed) the file at path, the runtime's buckets
+// and those of o.Buckets. A
 // file bbolt cannot read is an error naming it (ErrCorrupt), never a
 // panic; a file another process has open is ErrInUse after a short wait.
 func Open(path string, o Options) (*DB, error) {
@@ -104,7 +111,11 @@ func Open(path string, o Options) (*DB, error) {
 	}
 	err = safely(func() error {
 		return b.Update(func(tx *bolt.Tx) error {
-			for _, name := range all {
+			roles := o.Buckets
+			if roles == nil {
+				roles = AllBuckets()
+			}
+			for _, name := range slices.Concat(runtimeBuckets, roles) {
 				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 					return err
 				}
@@ -409,7 +420,10 @@ func (t *Tx) bucket(b Bucket) *bolt.Bucket {
 	}
 	bk := t.tx.Bucket([]byte(b))
 	if bk == nil {
-		panic("store: undeclared bucket " + string(b))
+		if !declared(b) {
+			panic("store: undeclared bucket " + string(b))
+		}
+		panic("store: bucket " + string(b) + " is not created on this node (Options.Buckets)")
 	}
 	if f, ok := fillPercent[b]; ok {
 		bk.FillPercent = f

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -466,7 +467,7 @@ func TestSurvivesReopen(t *testing.T) {
 	}))
 	// Every declared bucket exists in the reopened file.
 	require.NoError(t, db.View(func(tx *Tx) error {
-		for _, b := range all {
+		for _, b := range slices.Concat(runtimeBuckets, AllBuckets()) {
 			assert.NotPanics(t, func() { tx.Count(b) }, "bucket %s", b)
 		}
 		return nil

@@ -34,7 +34,7 @@ var forgedAt = time.Now().Add(-time.Hour)
 // account is the account number of vpa at bank.
 func (n *net) account(bank, vpa string) string {
 	n.t.Helper()
-	var a ledger.Account
+	var a *ledger.Account
 	n.update(bank, func(tx *store.Tx) (err error) {
 		a, err = ledger.ByVPA(tx, vpa)
 		return err
@@ -104,7 +104,7 @@ func TestAuditSettlementAbsorbsMoneyWithoutPosting(t *testing.T) {
 	n := up(t, nil)
 	n.update("abank", func(tx *store.Tx) error {
 		for vpa, d := range map[string]int64{"alice@alpha": 2_199_00, "": -2_199_00} {
-			var a ledger.Account
+			var a *ledger.Account
 			var err error
 			if vpa == "" {
 				a, err = ledger.Get(tx, abankSettlement)
@@ -113,7 +113,7 @@ func TestAuditSettlementAbsorbsMoneyWithoutPosting(t *testing.T) {
 			}
 			require.NoError(t, err)
 			a.BalancePaise += d
-			require.NoError(t, tx.PutRecord(store.Accounts, a.AcNum, &a))
+			require.NoError(t, ledger.Accounts.Put(tx, a.AcNum, a))
 		}
 		return nil
 	})
@@ -181,10 +181,10 @@ func TestAuditPostingAmountDiffers(t *testing.T) {
 			a, err := ledger.Get(tx, ac)
 			require.NoError(t, err)
 			a.BalancePaise += d
-			require.NoError(t, tx.PutRecord(store.Accounts, ac, &a))
+			require.NoError(t, ledger.Accounts.Put(tx, ac, a))
 		}
 		p.AmountPaise = 1_00
-		return tx.PutRecord(store.Postings, ref, &p)
+		return ledger.Postings.Put(tx, ref, p)
 	})
 
 	n.auditNames(paid.TxnID, "abank", audit.ViolationStrayPosting, "DEBIT", "₹1.00", "₹10.00")

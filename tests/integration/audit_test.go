@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"net/http"
 	"testing"
@@ -139,12 +140,12 @@ func TestAuditFindsViolations(t *testing.T) {
 	// Money out of nowhere at abank.
 	const raw = "AUDIT-RAW-1"
 	n.update("abank", func(tx *store.Tx) error {
-		return ledger.Open(tx, ledger.Account{AcNum: raw, IFSC: "ABNK0000001", Name: "made up", Kind: ledger.KindCustomer, BalancePaise: 12345})
+		return ledger.Open(tx, &ledger.Account{AcNum: raw, Ifsc: "ABNK0000001", Name: "made up", Kind: ledger.KindCustomer, BalancePaise: 12345})
 	})
 	// Carol below zero at bbank (Bob makes up for it, so bbank's total and
 	// the customers' total hold; were it bbank's settlement account, the
 	// audit would also name the money customers lost).
-	var carol, bob ledger.Account
+	var carol, bob *ledger.Account
 	n.update("bbank", func(tx *store.Tx) (err error) {
 		if carol, err = ledger.ByVPA(tx, "carol@beta"); err != nil {
 			return err
@@ -152,7 +153,7 @@ func TestAuditFindsViolations(t *testing.T) {
 		if bob, err = ledger.ByVPA(tx, "bob@beta"); err != nil {
 			return err
 		}
-		c, b := carol, bob
+		c, b := proto.Clone(carol).(*ledger.Account), proto.Clone(bob).(*ledger.Account)
 		c.BalancePaise, b.BalancePaise = -100, b.BalancePaise+carol.BalancePaise+100
 		if err := tx.PutJSON(store.Accounts, c.AcNum, c); err != nil {
 			return err
@@ -166,9 +167,9 @@ func TestAuditFindsViolations(t *testing.T) {
 		if rec, ok, err = ledger.GetTxn(tx, paid.TxnID); err != nil || !ok {
 			return assert.AnError
 		}
-		forgot := *rec
+		forgot := proto.Clone(rec).(*ledger.TxnRecord)
 		forgot.Credit = nil
-		return ledger.PutTxn(tx, &forgot)
+		return ledger.PutTxn(tx, forgot)
 	})
 
 	res, out, err = n.audit()

@@ -18,6 +18,7 @@ import (
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/remitter"
 )
 
 // hexRun finds what could be a PIN block (or the old HMAC blocks).
@@ -70,7 +71,23 @@ func TestPINsAtRest(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(raw), `"pin":"`, "%s.db keeps no plaintext PIN", bank)
 		assert.NotContains(t, string(raw), `"pin":"1234"`, bank)
-		assert.Contains(t, string(raw), `"pin_hash":"$argon2id$v=19$`, "%s.db keeps the hashes", bank)
+		// Customers are binary records (remitter.Customers): pin is field
+		// 2, so a plaintext PIN 1234 would be the bytes 0x12 0x04 "1234".
+		assert.NotContains(t, string(raw), "\x12\x041234", "%s.db keeps no plaintext PIN", bank)
+		assert.Contains(t, string(raw), "$argon2id$v=19$", "%s.db keeps the hashes", bank)
+		db, err := store.Open(filepath.Join(n.dir, bank+".db"), store.Options{Buckets: store.RoleBuckets(config.RoleBank)})
+		require.NoError(t, err)
+		var custs int
+		require.NoError(t, db.View(func(tx *store.Tx) error {
+			return remitter.ScanCustomers(tx, func(ac string, c *remitter.Customer) (bool, error) {
+				custs++
+				assert.Empty(t, c.GetPin(), "%s: account %s keeps no plaintext PIN", bank, ac)
+				assert.True(t, strings.HasPrefix(c.GetPinHash(), "$argon2id$v=19$"), "%s: account %s keeps its hash", bank, ac)
+				return true, nil
+			})
+		}))
+		require.NoError(t, db.Close())
+		assert.NotZero(t, custs, bank)
 		assert.Zero(t, blocksIn(raw, txns), "%s.db holds no PIN block", bank)
 	}
 	for _, nd := range n.cfg.Nodes {

@@ -1,5 +1,6 @@
-// Package recordtest checks that a store.Record keeps every field of its Go
-// struct when it goes through its binary form.
+// Package recordtest checks that a record keeps every field when it is
+// stored: a store.Record's Go struct through its hand codec (RoundTrip),
+// and a proto record through its store.Table (TableRoundTrip).
 package recordtest
 
 import (

@@ -1850,6 +1850,97 @@ func (x *AppNotification) GetTxn() *AppTxn {
 	return nil
 }
 
+// What a remitter keeps about an account holder (remitter.Customer), by
+// account number. The PIN itself is never stored, only pin_hash (argon2id,
+// a PHC string); pin is a plaintext PIN as files written before hashing
+// kept it, which the bank hashes when it starts and never writes.
+type BankCustomer struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PinHash string                 `protobuf:"bytes,1,opt,name=pin_hash,json=pinHash,proto3" json:"pin_hash,omitempty"`
+	Pin     string                 `protobuf:"bytes,2,opt,name=pin,proto3" json:"pin,omitempty"`
+	Mobile  string                 `protobuf:"bytes,3,opt,name=mobile,proto3" json:"mobile,omitempty"`
+	// Wrong PINs in a row.
+	PinTries int64 `protobuf:"varint,4,opt,name=pin_tries,json=pinTries,proto3" json:"pin_tries,omitempty"`
+	// When a lock the wrong PINs caused ends (Unix ns; 0: not locked).
+	PinLockedUntil int64 `protobuf:"varint,5,opt,name=pin_locked_until,json=pinLockedUntil,proto3" json:"pin_locked_until,omitempty"`
+	// The network file's pin_reset label the bank last applied.
+	PinReset      string `protobuf:"bytes,6,opt,name=pin_reset,json=pinReset,proto3" json:"pin_reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankCustomer) Reset() {
+	*x = BankCustomer{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankCustomer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankCustomer) ProtoMessage() {}
+
+func (x *BankCustomer) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankCustomer.ProtoReflect.Descriptor instead.
+func (*BankCustomer) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BankCustomer) GetPinHash() string {
+	if x != nil {
+		return x.PinHash
+	}
+	return ""
+}
+
+func (x *BankCustomer) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *BankCustomer) GetMobile() string {
+	if x != nil {
+		return x.Mobile
+	}
+	return ""
+}
+
+func (x *BankCustomer) GetPinTries() int64 {
+	if x != nil {
+		return x.PinTries
+	}
+	return 0
+}
+
+func (x *BankCustomer) GetPinLockedUntil() int64 {
+	if x != nil {
+		return x.PinLockedUntil
+	}
+	return 0
+}
+
+func (x *BankCustomer) GetPinReset() string {
+	if x != nil {
+		return x.PinReset
+	}
+	return ""
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -2043,7 +2134,14 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02ts\x18\x02 \x01(\x03R\x02ts\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12+\n" +
-	"\x03txn\x18\x04 \x01(\v2\x19.upisim.records.v1.AppTxnR\x03txnB\xc8\x01\n" +
+	"\x03txn\x18\x04 \x01(\v2\x19.upisim.records.v1.AppTxnR\x03txn\"\xb7\x01\n" +
+	"\fBankCustomer\x12\x19\n" +
+	"\bpin_hash\x18\x01 \x01(\tR\apinHash\x12\x10\n" +
+	"\x03pin\x18\x02 \x01(\tR\x03pin\x12\x16\n" +
+	"\x06mobile\x18\x03 \x01(\tR\x06mobile\x12\x1b\n" +
+	"\tpin_tries\x18\x04 \x01(\x03R\bpinTries\x12(\n" +
+	"\x10pin_locked_until\x18\x05 \x01(\x03R\x0epinLockedUntil\x12\x1b\n" +
+	"\tpin_reset\x18\x06 \x01(\tR\bpinResetB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -2058,7 +2156,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -2075,7 +2173,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*Posting)(nil),               // 12: upisim.records.v1.Posting
 	(*AppTxn)(nil),                // 13: upisim.records.v1.AppTxn
 	(*AppNotification)(nil),       // 14: upisim.records.v1.AppNotification
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*BankCustomer)(nil),          // 15: upisim.records.v1.BankCustomer
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -2090,7 +2189,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 9: upisim.records.v1.SwitchTxn.deemed_confirm:type_name -> upisim.records.v1.Exchange
 	5,  // 10: upisim.records.v1.SwitchTxn.checks:type_name -> upisim.records.v1.Exchange
 	6,  // 11: upisim.records.v1.SwitchTxn.late:type_name -> upisim.records.v1.LateNote
-	15, // 12: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	16, // 12: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 13: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 14: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 15: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -2117,7 +2216,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
