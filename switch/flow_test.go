@@ -1,0 +1,147 @@
+package upiswitch
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
+)
+
+// flowTestBatch is the kind of testBatch, a parent flow for the tests only
+// (the shape of a future UPI Lite sync batch): it starts credits and keeps,
+// in its own record under (testbatch, batch id), a line per report.
+const flowTestBatch = "testbatch"
+
+type testBatch struct{}
+
+func (testBatch) childReport(c *node.Ctx, parentID string, child *record) error {
+	key := []byte(flowKey(flowTestBatch, parentID))
+	lines := slices.Clone(c.Tx.Get(store.Txns, key))
+	lines = append(lines, child.ID+" "+child.Status+" "+child.ErrCode+"\n"...)
+	return c.Tx.Put(store.Txns, key, lines)
+}
+
+// newBatchEnv is a switch with the test batch flow.
+func newBatchEnv(t *testing.T, tweak func(*config.Network)) *env {
+	e := newEnv(t, tweak)
+	e.sw.addParent(flowTestBatch, testBatch{})
+	return e
+}
+
+// startCredit starts, for batch, a pay leg id at CREDIT paying amount to
+// bob, as a Lite sync batch would a credit.
+func (e *env) startCredit(batch, id string, amount int64) error {
+	e.t.Helper()
+	return e.n.Update(func(c *node.Ctx) error {
+		return e.sw.startPayLeg(c, &record{
+			ID: id, Type: upiv1.Txn_CREDIT.String(), Amount: amount,
+			Payer:  party{Addr: alice, Name: "Alice"},
+			Payee:  party{Addr: bob, Name: "Bob", AcNum: bobAc, IFSC: bobIFSC},
+			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+		}, StateCreditSent)
+	})
+}
+
+// reports are the test batch's lines ("<txn> <status> <err_code>").
+func (e *env) reports(batch string) []string {
+	e.t.Helper()
+	var out []string
+	require.NoError(e.t, e.n.View(func(tx *store.Tx) error {
+		out = strings.Split(strings.TrimSuffix(string(tx.Get(store.Txns, []byte(flowKey(flowTestBatch, batch)))), "\n"), "\n")
+		return nil
+	}))
+	return out
+}
+
+// toPSPs is what the switch sent to any PSP about id.
+func (e *env) toPSPs(id string) []string {
+	var out []string
+	for _, s := range e.rec.All() {
+		if s.Msg.GetTxn().GetId() == id && strings.HasPrefix(s.Method, "/upi.v1.PspService/") {
+			out = append(out, s.Method+"→"+s.To)
+		}
+	}
+	return out
+}
+
+// A pay leg started at CREDIT with a parent reports its outcome to the
+// parent in the step that decides it, and tells no PSP.
+func TestPayLegStartedAtCreditReportsToParent(t *testing.T) {
+	for _, tc := range []struct {
+		name, bankCode string
+		status         upiv1.Resp_Result
+		code           string
+	}{
+		{"success", "", upiv1.Resp_SUCCESS, ""},
+		// No debit was sent, so a declined credit has nothing to reverse.
+		{"declined", "ZM", upiv1.Resp_FAILURE, upi.CodeCreditFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newBatchEnv(t, nil)
+			batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
+			require.NoError(t, e.startCredit(batch, id, 500))
+			req := e.answerLeg(id, upiv1.Txn_CREDIT, tc.bankCode)
+			assert.Equal(t, "bbank", req.To)
+			assert.Equal(t, int64(500), req.Msg.(*upiv1.ReqPay).GetPayee().GetAmountPaise())
+
+			assert.Equal(t, []string{id + " " + tc.status.String() + " " + tc.code}, e.reports(batch))
+			assert.Empty(t, e.toPSPs(id))
+			assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "no debit, no reversal")
+			r := e.record(id)
+			assert.Equal(t, StateClosed, r.State)
+			assert.Equal(t, &parentRef{Kind: flowTestBatch, ID: batch}, r.Parent)
+			assert.NotEmpty(t, r.RRN)
+			assert.Empty(t, r.Confirms)
+		})
+	}
+}
+
+// A credit leg that times out reports DEEMED to its parent, goes on with
+// its status checks, and reports again once they resolve it.
+func TestPayLegDeemedReportsTwice(t *testing.T) {
+	e := newBatchEnv(t, timeouts(long, time.Second, time.Second, long))
+	batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
+	require.NoError(t, e.startCredit(batch, id, 700))
+	e.await(beneficiaryReqPay, id, upiv1.Txn_CREDIT, 1) // never answered
+	e.answerCheck(id, 1, "")
+	assert.Equal(t, []string{id + " DEEMED " + upi.CodeDeemed, id + " SUCCESS "}, e.reports(batch))
+	assert.Empty(t, e.toPSPs(id))
+	r := e.record(id)
+	assert.Equal(t, StateClosed, r.State)
+	assert.Empty(t, r.DeemedConfirms)
+}
+
+// The txn-id rule: a flow of another kind may share a txn id with a pay;
+// each has its own record, and ListTransactions lists the pay records only.
+// A pay leg may not reuse a pay's txn id.
+func TestFlowsShareTxnID(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	shared, leg := ids.NewTxnID("ALP"), ids.NewTxnID("NPC")
+	e.accept(methodReqPay, pay(e, shared, bob, 100))
+	require.NoError(t, e.startCredit(shared, leg, 200))
+	e.answerLeg(leg, upiv1.Txn_CREDIT, "")
+
+	assert.Equal(t, []string{leg + " SUCCESS "}, e.reports(shared))
+	assert.Equal(t, StateAuthSent, e.record(shared).State, "the pay of the shared id is untouched")
+	got, next, err := e.sw.ListTxns("", 10)
+	require.NoError(t, err)
+	assert.Empty(t, next)
+	var listed []string
+	for _, s := range got {
+		listed = append(listed, s.GetTxnId())
+	}
+	assert.ElementsMatch(t, []string{shared, leg}, listed)
+
+	err = e.startCredit(shared, shared, 300)
+	require.ErrorContains(t, err, "already has a transaction with this id")
+}
