@@ -145,3 +145,41 @@ func TestFlowsShareTxnID(t *testing.T) {
 	err = e.startCredit(shared, shared, 300)
 	require.ErrorContains(t, err, "already has a transaction with this id")
 }
+
+// A decided transaction with several PSPs to tell closes once each has
+// answered its own ReqTxnConfirmation (a future delegated payment tells
+// the secondary's PSP and the payee's); a repeat is noted.
+func TestConfirmationsToSeveralPSPs(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ids.NewTxnID("ALP")
+	now := e.clock.Now()
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
+		r := &record{
+			ID: id, Type: upiv1.Txn_PAY.String(), State: StateConfirmSent, Status: upiv1.Resp_SUCCESS.String(),
+			Payer: party{Addr: alice}, Payee: party{Addr: bob}, Originator: "alphapsp", Counterparty: "betapsp",
+			Auth: &exchange{To: "betapsp", MsgID: "MSG-auth", Sent: now, Answered: now},
+			Confirms: []*exchange{
+				{To: "betapsp", MsgID: ids.NewMsgID("NPC"), Sent: now},
+				{To: "alphapsp", MsgID: ids.NewMsgID("NPC"), Sent: now},
+			},
+			Created: now,
+		}
+		return r.save(c)
+	}))
+	answer := func(from string) *upiv1.Ack {
+		return e.receive(methodRespConfirm, &upiv1.RespTxnConfirmation{
+			Head: e.head(from), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY},
+			Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
+		})
+	}
+	require.Empty(t, answer("betapsp").GetErr())
+	assert.Equal(t, StateConfirmSent, e.record(id).State)
+	require.Empty(t, answer("betapsp").GetErr())
+	assert.Len(t, e.record(id).Late, 1, "a repeat is noted")
+	require.Empty(t, answer("alphapsp").GetErr())
+	r := e.record(id)
+	assert.Equal(t, StateClosed, r.State)
+	for _, c := range r.Confirms {
+		assert.False(t, c.Answered.IsZero(), c.To)
+	}
+}
