@@ -84,7 +84,10 @@ func (s *Switch) addParent(kind string, p parent) {
 // at step at (StateDebitSent or StateCreditSent: the DEBIT or the CREDIT
 // is sent). r has its txn id, type, amount and parties with their
 // accounts; an RRN is issued when it has none. Its txn id must be new to
-// the pay flow.
+// the pay flow. The leg may be decided at once, in this step (a payee IFSC
+// no bank has): the parent hears it in childReport before startPayLeg
+// returns, so a parent saves its own record before it starts a leg, or
+// loads it again after.
 func (s *Switch) startPayLeg(c *node.Ctx, r *record, at State) error {
 	if r.Parent == nil || s.parents[r.Parent.Kind] == nil {
 		return fmt.Errorf("pay leg %s: no parent flow to report to", r.ID)

@@ -106,6 +106,35 @@ func TestPayLegStartedAtCreditReportsToParent(t *testing.T) {
 	}
 }
 
+// A leg decided in the step that starts it reports in that step.
+func TestPayLegDecidedAtStart(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
+		return e.sw.startPayLeg(c, &record{
+			ID: id, Type: upiv1.Txn_CREDIT.String(), Amount: 100,
+			Payer: party{Addr: alice}, Payee: party{Addr: bob, AcNum: bobAc, IFSC: "ZZZZ0000001"},
+			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+		}, StateCreditSent)
+	}))
+	assert.Equal(t, []string{id + " FAILURE " + upi.CodeCreditFailed}, e.reports(batch))
+	assert.Empty(t, e.rec.All(), "nothing sent")
+	assert.Contains(t, e.record(id).Reason, "no bank has the payee's IFSC")
+}
+
+// A parent must be known, and a leg starts at DEBIT or CREDIT only.
+func TestPayLegNeedsParent(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	start := func(p *parentRef, at State) error {
+		return e.n.Update(func(c *node.Ctx) error {
+			return e.sw.startPayLeg(c, &record{ID: ids.NewTxnID("NPC"), Parent: p}, at)
+		})
+	}
+	assert.ErrorContains(t, start(nil, StateCreditSent), "no parent flow")
+	assert.ErrorContains(t, start(&parentRef{Kind: "nosuch", ID: "x"}, StateCreditSent), "no parent flow")
+	assert.ErrorContains(t, start(&parentRef{Kind: flowTestBatch, ID: "x"}, StateAuthSent), "cannot start at AUTH_SENT")
+}
+
 // A credit leg that times out reports DEEMED to its parent, goes on with
 // its status checks, and reports again once they resolve it.
 func TestPayLegDeemedReportsTwice(t *testing.T) {

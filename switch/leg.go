@@ -15,7 +15,8 @@ import (
 // for them. send queues a leg's request, startTimer awaits its answer for a
 // while, loadFor loads the flow an answer is about and checks that the
 // switch asked its sender, timeoutFor loads the flow a timer is about, and
-// noteLate records an answer that changes nothing.
+// lateNoteFor and keepLate record an answer that changes nothing (in a
+// record's Late, counted in LateDropped beyond maxLate).
 
 // maxLate bounds Late, so a peer repeating itself cannot grow a record
 // without end.
@@ -69,44 +70,6 @@ func loadFlow[T any, P interface {
 		return nil, err
 	}
 	return r, nil
-}
-
-// loadRecord loads the pay record of txn id (nil if none).
-func loadRecord(tx *store.Tx, id string) (*record, error) { return loadFlow[record](tx, flowPay, id) }
-
-func (r *record) save(c *node.Ctx) error {
-	r.Updated = c.Now()
-	return c.Tx.PutRecord(store.Txns, flowKey(flowPay, r.ID), r)
-}
-
-// note records a response that arrived when r was not waiting for it.
-func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
-	return r.noteLate(c, in, leg, resp, nil)
-}
-
-// noteLate records a response that arrived when r was not waiting for it;
-// answered is the request it answers, if known, and marks the note U70
-// when that request had timed out.
-// The note also goes on the message's trace record.
-func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
-	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: r.State}
-	if resp != nil {
-		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
-	}
-	trace := "not waited for (the transaction is " + string(r.State) + "): recorded, changes nothing"
-	if answered != nil && !answered.TimedOut.IsZero() {
-		n.Code = upi.CodeLate
-		trace = "late (" + upi.CodeLate + "): its request had timed out; recorded, changes nothing"
-		if leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
-			trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
-		}
-	}
-	if len(r.Late) >= maxLate {
-		r.LateDropped++
-	} else {
-		r.Late = append(r.Late, n)
-	}
-	return c.NoteReceived(trace)
 }
 
 // settled reports whether e was answered or timed out: a leg whose ref
@@ -173,17 +136,54 @@ func (s *Switch) startTimer(c *node.Ctx, kind, txnID string, d time.Duration) er
 	return c.SetTimer(timerName(kind, txnID), c.Now().Add(d), []byte(txnID))
 }
 
-// timeoutFor loads the transaction a timer is about when it is still in
-// state; nil otherwise (answered meanwhile, or already decided).
-func timeoutFor(c *node.Ctx, txnID string, states ...State) (*record, error) {
-	r, err := loadRecord(c.Tx, txnID)
+// flowRecord is a flow's record as the leg code sees it: stored, and in a
+// state.
+type flowRecord interface {
+	store.Record
+	flowState() State
+}
+
+// timeoutFor loads the record of flow kind a timer is about when it is
+// still in one of states; nil otherwise (answered meanwhile, or already
+// decided).
+func timeoutFor[T any, P interface {
+	*T
+	flowRecord
+}](c *node.Ctx, kind, txnID string, states ...State) (P, error) {
+	r, err := loadFlow[T, P](c.Tx, kind, txnID)
 	if err != nil || r == nil {
 		return nil, err
 	}
 	for _, st := range states {
-		if r.State == st {
+		if r.flowState() == st {
 			return r, nil
 		}
 	}
 	return nil, nil
+}
+
+// lateNoteFor is the note of a response in that arrived when its flow, in
+// state, was not waiting for it, and the text for the message's trace
+// record; answered is the request it answers, if known, and marks the
+// note U70 when that request had timed out.
+func lateNoteFor(c *node.Ctx, in *node.Inbound, state State, leg string, resp *upiv1.Resp, answered *exchange) (lateNote, string) {
+	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: state}
+	if resp != nil {
+		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
+	}
+	if answered != nil && !answered.TimedOut.IsZero() {
+		n.Code = upi.CodeLate
+		return n, "late (" + upi.CodeLate + "): its request had timed out; recorded, changes nothing"
+	}
+	return n, "not waited for (the transaction is " + string(state) + "): recorded, changes nothing"
+}
+
+// keepLate appends n to a record's late notes, or counts it in dropped
+// once there are maxLate.
+func keepLate(late *[]lateNote, dropped *int, n lateNote) {
+	if len(*late) >= maxLate {
+		*dropped++
+		return
+	}
+	*late = append(*late, n)
 }

@@ -8,6 +8,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -169,6 +170,33 @@ type device struct {
 	Mobile string `json:"mobile,omitempty"`
 	App    string `json:"app,omitempty"`
 	OS     string `json:"os,omitempty"`
+}
+
+// loadRecord loads the pay record of txn id (nil if none).
+func loadRecord(tx *store.Tx, id string) (*record, error) { return loadFlow[record](tx, flowPay, id) }
+
+func (r *record) save(c *node.Ctx) error {
+	r.Updated = c.Now()
+	return c.Tx.PutRecord(store.Txns, flowKey(flowPay, r.ID), r)
+}
+
+func (r *record) flowState() State { return r.State }
+
+// note records a response that arrived when r was not waiting for it.
+func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
+	return r.noteLate(c, in, leg, resp, nil)
+}
+
+// noteLate records a response that arrived when r was not waiting for it
+// (lateNoteFor); answered is the request it answers, if known. The note
+// also goes on the message's trace record.
+func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
+	n, trace := lateNoteFor(c, in, r.State, leg, resp, answered)
+	if n.Code == upi.CodeLate && leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
+		trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
+	}
+	keepLate(&r.Late, &r.LateDropped, n)
+	return c.NoteReceived(trace)
 }
 
 func (r *record) txnType() upiv1.Txn_Type { return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]) }

@@ -86,7 +86,7 @@ func (r *record) lastCheck() *exchange {
 // "ReqAuth time out for PAY"); the PSP hears of it in a ReqTxnConfirmation, and
 // its late answer is noted U70.
 func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateAuthSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateAuthSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
 // debited, so the switch reverses (the remitter declines with U30 a DEBIT
 // that arrives after its REVERSAL) and ends the transaction FAILURE U67.
 func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateDebitSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateDebitSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
 // transaction is DEEMED: the originator gets RespPay DEEMED (RB), the
 // counter-party a ReqTxnConfirmation DEEMED, and the status checks begin.
 func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateCreditSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateCreditSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 // happened, and reversing the debit of a credit that did would create
 // money. The audit reports a transaction DEEMED for too long.
 func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateDeemed, StateCheckSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateDeemed, StateCheckSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *u
 // after maxReversals sends ends the transaction FAILURE with
 // reversal_resp_code UT: the reversal is unconfirmed.
 func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateReversalSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateReversalSent)
 	if err != nil || r == nil {
 		return err
 	}
