@@ -255,6 +255,7 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 // reverse asks the remitter to put the debited money back; the transaction
 // ends FAILURE with code when it answers (or when it never does, see
 // reversalTimedOut).
+//
 // A pay leg started at CREDIT sent no debit: there is nothing to reverse,
 // it ends FAILURE with code and its parent decides about the money.
 func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
@@ -420,14 +421,14 @@ func (s *Switch) answer(c *node.Ctx, r *record) error {
 	deemed := r.Status == upiv1.Resp_DEEMED.String()
 	for _, psp := range r.tell() {
 		cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: proto.Clone(resp).(*upiv1.Resp)}
-		e, err := send(c, psp, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm)
-		if err != nil {
+		if err := c.Send(psp, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm); err != nil {
 			return err
 		}
+		e := exchange{To: psp, MsgID: cm.GetHead().GetMsgId(), Sent: c.Now()}
 		if deemed {
-			r.DeemedConfirms = append(r.DeemedConfirms, e)
+			r.DeemedConfirms = appendExchange(r.DeemedConfirms, e)
 		} else {
-			r.Confirms = append(r.Confirms, e)
+			r.Confirms = appendExchange(r.Confirms, e)
 			r.State = StateConfirmSent
 		}
 	}

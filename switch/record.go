@@ -28,7 +28,9 @@ type State string
 //	                 └─────→ REVERSAL_SENT (retried) ───────┘──────┘
 //
 // A decline at any step goes straight to CONFIRM_SENT (or CLOSED when the
-// counter-party PSP was never reached). DEBIT_SENT, CREDIT_SENT,
+// counter-party PSP was never reached). A pay leg with a parent flow
+// (flow.go) reports to it instead and goes to CLOSED; one started at
+// CREDIT (CREDIT_SENT first) sent no debit and has no REVERSAL_SENT. DEBIT_SENT, CREDIT_SENT,
 // DEEMED/CHECK_SENT and REVERSAL_SENT each have a durable timer
 // ("debit:", "credit:", "check:", "reversal:" + txn id; see timeouts.go).
 // A ReqValAdd is VALADD_SENT until the payee's PSP answers, then CLOSED.
@@ -51,7 +53,8 @@ const (
 	// transaction ends FAILURE with record.ReversalCode when it answers.
 	StateReversalSent State = "REVERSAL_SENT"
 	// StateConfirmSent: the outcome is decided and sent to the originator;
-	// ReqTxnConfirmation is with the counter-party PSP.
+	// a ReqTxnConfirmation is with each PSP to tell (the counter-party)
+	// until all have answered.
 	StateConfirmSent State = "CONFIRM_SENT"
 	// StateValAddSent: ReqValAdd is with the payee's PSP.
 	StateValAddSent State = "VALADD_SENT"

@@ -21,12 +21,13 @@ func (r *record) MarshalRecord() ([]byte, error) {
 		Originator: r.Originator, OrigMsgId: r.OrigMsgID, Counterparty: r.Counterparty,
 		Remitter: r.Remitter, Beneficiary: r.Beneficiary,
 		Auth: r.Auth.pb(), ValAdd: r.ValAdd.pb(), Debit: r.Debit.pb(), Credit: r.Credit.pb(),
-		Reversal: r.Reversal.pb(), Confirms: exchangesPB(r.Confirms), DeemedConfirms: exchangesPB(r.DeemedConfirms),
-		Checks: exchangesPB(r.Checks), Parent: r.Parent.pb(),
+		Reversal: r.Reversal.pb(), Checks: exchangesPB(r.Checks), Parent: r.Parent.pb(),
 		Deemed: store.Nanos(r.Deemed), ReversalCode: r.ReversalCode, Reason: r.Reason,
 		Created: store.Nanos(r.Created), Updated: store.Nanos(r.Updated), Expires: store.Nanos(r.Expires),
 		LateDropped: int64(r.LateDropped), ChecksSent: int64(r.ChecksSent),
 	}
+	m.Confirm, m.Confirms = oneOrMany(r.Confirms)
+	m.DeemedConfirm, m.DeemedConfirms = oneOrMany(r.DeemedConfirms)
 	if len(r.Late) > 0 {
 		m.Late = make([]*recordsv1.LateNote, len(r.Late))
 		for i, l := range r.Late {
@@ -128,7 +129,12 @@ func exchangeOf(m *recordsv1.Exchange) *exchange {
 	if m == nil {
 		return nil
 	}
-	return &exchange{
+	e := exchangeValue(m)
+	return &e
+}
+
+func exchangeValue(m *recordsv1.Exchange) exchange {
+	return exchange{
 		To: m.GetTo(), MsgID: m.GetMsgId(), Sent: store.FromNanos(m.GetSent()), Answered: store.FromNanos(m.GetAnswered()),
 		Result: m.GetResult(), ErrCode: m.GetErrCode(), ApprovalNum: m.GetApprovalNum(),
 		ReversalRespCode: m.GetReversalRespCode(), TimedOut: store.FromNanos(m.GetTimedOut()), Attempts: int(m.GetAttempts()),
@@ -150,14 +156,24 @@ func exchangesPB(es []*exchange) []*recordsv1.Exchange {
 	return out
 }
 
-// exchangesOf decodes a list of exchanges; a record written before the list
-// existed has the one exchange it had in legacy instead.
-func exchangesOf(ms []*recordsv1.Exchange, legacy *recordsv1.Exchange) []*exchange {
+// oneOrMany is a list of exchanges in binary form: one in its own field
+// (as records were written before the list existed, and without the
+// list's allocation), several in the list.
+func oneOrMany(es []*exchange) (*recordsv1.Exchange, []*recordsv1.Exchange) {
+	if len(es) == 1 && es[0] != nil {
+		return es[0].pb(), nil
+	}
+	return nil, exchangesPB(es)
+}
+
+// exchangesOf decodes a list of exchanges, or the one in its own field
+// (oneOrMany).
+func exchangesOf(ms []*recordsv1.Exchange, one *recordsv1.Exchange) []*exchange {
 	if len(ms) == 0 {
-		if legacy == nil {
+		if one == nil {
 			return nil
 		}
-		return []*exchange{exchangeOf(legacy)}
+		return appendExchange(nil, exchangeValue(one))
 	}
 	out := make([]*exchange, len(ms))
 	for i, m := range ms {
@@ -199,4 +215,21 @@ func (r *record) UnmarshalJSON(b []byte) error {
 		r.DeemedConfirms = []*exchange{aux.DeemedConfirm}
 	}
 	return nil
+}
+
+// exchangeList1 is a list of one exchange together with the exchange, so
+// that the common list (a pay's one confirmation) costs one allocation.
+type exchangeList1 struct {
+	list [1]*exchange
+	e    exchange
+}
+
+// appendExchange appends e to l.
+func appendExchange(l []*exchange, e exchange) []*exchange {
+	if len(l) == 0 {
+		one := &exchangeList1{e: e}
+		one.list[0] = &one.e
+		return one.list[:]
+	}
+	return append(l, &e)
 }

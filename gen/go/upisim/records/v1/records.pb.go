@@ -55,9 +55,10 @@ type SwitchTxn struct {
 	Debit        *Exchange              `protobuf:"bytes,18,opt,name=debit,proto3" json:"debit,omitempty"`
 	Credit       *Exchange              `protobuf:"bytes,19,opt,name=credit,proto3" json:"credit,omitempty"`
 	Reversal     *Exchange              `protobuf:"bytes,20,opt,name=reversal,proto3" json:"reversal,omitempty"`
-	// Read only, from records before per-flow confirmations: the one
-	// confirmation now written as confirms (and deemed_confirms).
-	Confirm       *Exchange   `protobuf:"bytes,21,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// The confirmation when there is exactly one (a pay's, and every
+	// record from before confirms); confirms when there are several.
+	Confirm *Exchange `protobuf:"bytes,21,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// The same for deemed_confirms.
 	DeemedConfirm *Exchange   `protobuf:"bytes,22,opt,name=deemed_confirm,json=deemedConfirm,proto3" json:"deemed_confirm,omitempty"`
 	Checks        []*Exchange `protobuf:"bytes,23,rep,name=checks,proto3" json:"checks,omitempty"`
 	Deemed        int64       `protobuf:"varint,24,opt,name=deemed,proto3" json:"deemed,omitempty"`
@@ -70,7 +71,8 @@ type SwitchTxn struct {
 	LateDropped   int64       `protobuf:"varint,31,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
 	ChecksSent    int64       `protobuf:"varint,32,opt,name=checks_sent,json=checksSent,proto3" json:"checks_sent,omitempty"`
 	// Per-flow records (switch/flow.go): the confirmations, one per PSP to
-	// tell, and the flow this one reports to instead of an originator.
+	// tell, when there are several (else confirm and deemed_confirm), and
+	// the flow this one reports to instead of an originator.
 	Confirms       []*Exchange `protobuf:"bytes,33,rep,name=confirms,proto3" json:"confirms,omitempty"`
 	DeemedConfirms []*Exchange `protobuf:"bytes,34,rep,name=deemed_confirms,json=deemedConfirms,proto3" json:"deemed_confirms,omitempty"`
 	Parent         *FlowParent `protobuf:"bytes,35,opt,name=parent,proto3" json:"parent,omitempty"`
