@@ -106,6 +106,30 @@ func TestPayLegStartedAtCreditReportsToParent(t *testing.T) {
 	}
 }
 
+// A pay leg started at DEBIT goes on to the CREDIT and reports once, when
+// decided.
+func TestPayLegStartedAtDebit(t *testing.T) {
+	e := newBatchEnv(t, nil)
+	batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
+		return e.sw.startPayLeg(c, &record{
+			ID: id, Type: upiv1.Txn_PAY.String(), Amount: 300,
+			Payer:  party{Addr: alice, AcNum: aliceAc, IFSC: aliceIFSC},
+			Payee:  party{Addr: bob, AcNum: bobAc, IFSC: bobIFSC},
+			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+		}, StateDebitSent)
+	}))
+	assert.Equal(t, "abank", e.answerLeg(id, upiv1.Txn_DEBIT, "").To)
+	assert.Equal(t, "bbank", e.answerLeg(id, upiv1.Txn_CREDIT, "").To)
+	assert.Equal(t, []string{id + " SUCCESS "}, e.reports(batch))
+	assert.Empty(t, e.toPSPs(id))
+	legs := e.record(id).summary().GetLegs()
+	require.Len(t, legs, 2)
+	assert.Equal(t, upiv1.Txn_DEBIT, legs[0].GetType())
+	assert.Equal(t, upiv1.Txn_CREDIT, legs[1].GetType())
+	e.book.check(t, id)
+}
+
 // A leg decided in the step that starts it reports in that step.
 func TestPayLegDecidedAtStart(t *testing.T) {
 	e := newBatchEnv(t, nil)
