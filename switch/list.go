@@ -1,6 +1,8 @@
 package upiswitch
 
 import (
+	"fmt"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,13 +14,29 @@ import (
 
 var _ node.TxnLister = (*Switch)(nil)
 
-// ListTxns implements node.TxnLister: the switch's records in txn id order,
+// ListTxns implements node.TxnLister: the switch's pay records in txn id
+// order (the records of other flows are not transactions of their own),
 // with the PSPs and banks each was routed to and the legs it sent them.
 func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, error) {
 	if s.n == nil {
 		return nil, "", status.Error(codes.Unavailable, "switch is not attached to a node")
 	}
-	return node.ListRecords(s.n, store.Txns, after, limit, (*record).summary)
+	var out []*upiv1.TxnSummary
+	var next string
+	err := s.n.View(func(tx *store.Tx) (err error) {
+		out, next, err = node.ListPage(tx, store.Txns, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
+			if !isPayKey(k) { // another flow's record (flow.go)
+				return nil, nil
+			}
+			r := &record{}
+			if err := store.DecodeRecord(v, r); err != nil {
+				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
+			}
+			return r.summary(), nil
+		})
+		return err
+	})
+	return out, next, err
 }
 
 // summary is r as AdminService/ListTransactions shows it.

@@ -35,15 +35,6 @@ func nextRRN(c *node.Ctx) (string, error) {
 	return ids.FormatRRN(c.Now().In(ist), seq), nil
 }
 
-// send queues m (Ctx.Send gives it a head) and returns the exchange to
-// record.
-func send(c *node.Ctx, to, method string, m node.Message) (*exchange, error) {
-	if err := c.Send(to, method, m); err != nil {
-		return nil, err
-	}
-	return &exchange{To: to, MsgID: m.GetHead().GetMsgId(), Sent: c.Now()}, nil
-}
-
 // payRoutes are the pay and collect messages (docs/FLOWS.md, Pay and
 // Collect).
 func (s *Switch) payRoutes() []node.Route {
@@ -142,7 +133,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 // respAuthDetails takes the counter-party PSP's answer: its party's details
 // (then debit), or a decline.
 func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
-	r, err := s.loadFor(c, in, "ReqAuthDetails", func(r *record) *exchange { return r.Auth })
+	r, err := loadFor(c, in, flowPay, "ReqAuthDetails", func(r *record) *exchange { return r.Auth })
 	if err != nil || r == nil {
 		return err
 	}
@@ -264,7 +255,13 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 // reverse asks the remitter to put the debited money back; the transaction
 // ends FAILURE with code when it answers (or when it never does, see
 // reversalTimedOut).
+//
+// A pay leg started at CREDIT sent no debit: there is nothing to reverse,
+// it ends FAILURE with code and its parent decides about the money.
 func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
+	if r.Debit == nil {
+		return s.finish(c, r, upiv1.Resp_FAILURE, code)
+	}
 	r.ReversalCode = code
 	var err error
 	if r.Reversal, err = s.sendReversal(c, r); err != nil {
@@ -311,7 +308,7 @@ func (r *record) leg(t upiv1.Txn_Type) (**exchange, State, string) {
 // respPay takes a bank's answer to a DEBIT, CREDIT or REVERSAL.
 func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error {
 	t := m.GetTxn().GetType()
-	r, err := s.loadFor(c, in, "ReqPay "+t.String(), func(r *record) *exchange { e, _, _ := r.leg(t); return *e })
+	r, err := loadFor(c, in, flowPay, "ReqPay "+t.String(), func(r *record) *exchange { e, _, _ := r.leg(t); return *e })
 	if err != nil || r == nil {
 		return err
 	}
@@ -387,24 +384,17 @@ func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
 }
 
 // finish decides r: RespPay to the originator, and ReqTxnConfirmation to
-// the counter-party PSP when the transaction ever reached it.
+// each PSP to tell (the counter-party, when the transaction ever reached
+// it); a child flow reports to its parent instead.
 func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code string) error {
 	r.Status, r.ErrCode = result.String(), code
-	resp := r.finalResp()
-	t := r.txnType()
-	rp := &upiv1.RespPay{Txn: r.txn(t), Resp: resp}
-	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, rp); err != nil {
-		return err
-	}
 	r.State = StateClosed
-	if r.Auth != nil {
-		cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: proto.Clone(resp).(*upiv1.Resp)}
-		var err error
-		r.Confirm, err = send(c, r.Counterparty, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm)
-		if err != nil {
+	if r.Parent != nil {
+		if err := s.report(c, r); err != nil {
 			return err
 		}
-		r.State = StateConfirmSent
+	} else if err := s.answer(c, r); err != nil {
+		return err
 	}
 	for _, kind := range timerKinds {
 		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
@@ -418,54 +408,72 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 	return r.save(c)
 }
 
+// answer sends r's outcome (decided, or DEEMED) to the originator in a
+// RespPay and to each PSP to tell in a ReqTxnConfirmation, recorded in
+// Confirms (DeemedConfirms for DEEMED); a decided r is CONFIRM_SENT when
+// there is one.
+func (s *Switch) answer(c *node.Ctx, r *record) error {
+	resp := r.finalResp()
+	t := r.txnType()
+	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: r.txn(t), Resp: resp}); err != nil {
+		return err
+	}
+	deemed := r.Status == upiv1.Resp_DEEMED.String()
+	for _, psp := range r.tell() {
+		cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: proto.Clone(resp).(*upiv1.Resp)}
+		if err := c.Send(psp, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm); err != nil {
+			return err
+		}
+		e := exchange{To: psp, MsgID: cm.GetHead().GetMsgId(), Sent: c.Now()}
+		if deemed {
+			r.DeemedConfirms = appendExchange(r.DeemedConfirms, e)
+		} else {
+			r.Confirms = appendExchange(r.Confirms, e)
+			r.State = StateConfirmSent
+		}
+	}
+	return nil
+}
+
 // respTxnConfirmation closes a transaction once the counter-party PSP has
 // the outcome. The answer to a DEEMED confirmation (resp.req_msg_id its
 // msg id) is recorded and closes nothing.
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
-	r, err := s.loadFor(c, in, "ReqTxnConfirmation", func(r *record) *exchange {
-		if r.Confirm != nil {
-			return r.Confirm
+	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
+		if e := exchangeTo(r.Confirms, in.From); e != nil {
+			return e
 		}
-		return r.DeemedConfirm
+		return exchangeTo(r.DeemedConfirms, in.From)
 	})
 	if err != nil || r == nil {
 		return err
 	}
 	reqID := m.GetResp().GetReqMsgId()
-	if d := r.DeemedConfirm; d != nil && d.Answered.IsZero() && (reqID == d.MsgID || reqID == "" && r.Confirm == nil) {
+	confirm := exchangeTo(r.Confirms, in.From)
+	if d := exchangeTo(r.DeemedConfirms, in.From); d != nil && d.To == in.From && d.Answered.IsZero() &&
+		(reqID == d.MsgID || reqID == "" && confirm == nil) {
 		d.answer(c.Now(), m.GetResp())
 		return r.save(c)
 	}
-	if r.State != StateConfirmSent || reqID != "" && reqID != r.Confirm.MsgID {
+	if r.State != StateConfirmSent || confirm == nil || confirm.To != in.From || !confirm.Answered.IsZero() || reqID != "" && reqID != confirm.MsgID {
 		if err := r.note(c, in, "", m.GetResp()); err != nil {
 			return err
 		}
 		return r.save(c)
 	}
-	r.Confirm.answer(c.Now(), m.GetResp())
-	r.State = StateClosed
+	confirm.answer(c.Now(), m.GetResp())
+	if r.confirmed() {
+		r.State = StateClosed
+	}
 	return r.save(c)
 }
 
-// loadFor loads the transaction a response is about and checks that the
-// switch sent the request it answers (what) to its sender. It refuses a
-// response for an unknown transaction, for a request never sent, or from
-// another node.
-func (s *Switch) loadFor(c *node.Ctx, in *node.Inbound, what string, sent func(*record) *exchange) (*record, error) {
-	id := in.Msg.GetTxn().GetId()
-	r, err := loadRecord(c.Tx, id)
-	if err != nil {
-		return nil, err
+// confirmed reports whether every PSP told of r's outcome answered.
+func (r *record) confirmed() bool {
+	for _, e := range r.Confirms {
+		if e.Answered.IsZero() {
+			return false
+		}
 	}
-	if r == nil {
-		return nil, node.Refuse("unknown transaction %s: the switch has no transaction with this id", id)
-	}
-	e := sent(r)
-	if e == nil {
-		return nil, node.Refuse("%s for transaction %s answers nothing: the switch sent no %s for it", in.API, id, what)
-	}
-	if in.From != e.To {
-		return nil, node.Refuse("%s for transaction %s must come from %s, which the switch sent the %s to, not from %s", in.API, id, e.To, what, in.From)
-	}
-	return r, nil
+	return true
 }

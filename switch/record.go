@@ -28,7 +28,9 @@ type State string
 //	                 └─────→ REVERSAL_SENT (retried) ───────┘──────┘
 //
 // A decline at any step goes straight to CONFIRM_SENT (or CLOSED when the
-// counter-party PSP was never reached). DEBIT_SENT, CREDIT_SENT,
+// counter-party PSP was never reached). A pay leg with a parent flow
+// (flow.go) reports to it instead and goes to CLOSED; one started at
+// CREDIT (CREDIT_SENT first) sent no debit and has no REVERSAL_SENT. DEBIT_SENT, CREDIT_SENT,
 // DEEMED/CHECK_SENT and REVERSAL_SENT each have a durable timer
 // ("debit:", "credit:", "check:", "reversal:" + txn id; see timeouts.go).
 // A ReqValAdd is VALADD_SENT until the payee's PSP answers, then CLOSED.
@@ -51,7 +53,8 @@ const (
 	// transaction ends FAILURE with record.ReversalCode when it answers.
 	StateReversalSent State = "REVERSAL_SENT"
 	// StateConfirmSent: the outcome is decided and sent to the originator;
-	// ReqTxnConfirmation is with the counter-party PSP.
+	// a ReqTxnConfirmation is with each PSP to tell (the counter-party)
+	// until all have answered.
 	StateConfirmSent State = "CONFIRM_SENT"
 	// StateValAddSent: ReqValAdd is with the payee's PSP.
 	StateValAddSent State = "VALADD_SENT"
@@ -94,12 +97,14 @@ type record struct {
 	Debit    *exchange `json:"debit,omitempty"`
 	Credit   *exchange `json:"credit,omitempty"`
 	Reversal *exchange `json:"reversal,omitempty"`
-	Confirm  *exchange `json:"confirm,omitempty"`
-	// DeemedConfirm is the ReqTxnConfirmation DEEMED sent to the
-	// counter-party when the credit timed out; Checks the ReqChkTxn sent
-	// to the beneficiary since, oldest first.
-	DeemedConfirm *exchange   `json:"deemed_confirm,omitempty"`
-	Checks        []*exchange `json:"checks,omitempty"`
+	// Confirms are the ReqTxnConfirmation of the outcome, one per PSP to
+	// tell (tell): the counter-party's today. DeemedConfirms are the
+	// ReqTxnConfirmation DEEMED sent to the same PSPs when the credit timed
+	// out; Checks the ReqChkTxn sent to the beneficiary since, oldest
+	// first.
+	Confirms       []*exchange `json:"confirms,omitempty"`
+	DeemedConfirms []*exchange `json:"deemed_confirms,omitempty"`
+	Checks         []*exchange `json:"checks,omitempty"`
 	// ChecksSent counts every ReqChkTxn sent; Checks keeps the first and
 	// the latest keptChecks-1 of them.
 	ChecksSent int `json:"checks_sent,omitempty"`
@@ -124,11 +129,12 @@ type record struct {
 	Late []lateNote `json:"late,omitempty"`
 	// LateDropped counts the late responses beyond maxLate, not kept.
 	LateDropped int `json:"late_dropped,omitempty"`
-}
 
-// maxLate bounds Late, so a peer repeating itself cannot grow a record
-// without end.
-const maxLate = 32
+	// Parent is the flow this one reports its outcome to instead of
+	// answering an originator (see flow.go); nil for a PSP's pay, collect
+	// or ValAdd.
+	Parent *parentRef `json:"parent,omitempty"`
+}
 
 // info is the originator's txn fields the switch carries into every later
 // message.
@@ -169,55 +175,31 @@ type device struct {
 	OS     string `json:"os,omitempty"`
 }
 
-// exchange is one request the switch sent and the answer it got.
-type exchange struct {
-	To       string    `json:"to"`
-	MsgID    string    `json:"msg_id"`
-	Sent     time.Time `json:"sent"`
-	Answered time.Time `json:"answered,omitzero"`
-	Result   string    `json:"result,omitempty"`
-	ErrCode  string    `json:"err_code,omitempty"`
-	// From the bank's refs: the approval number and, for a reversal, its
-	// reversal response code.
-	ApprovalNum      string `json:"approval_num,omitempty"`
-	ReversalRespCode string `json:"reversal_resp_code,omitempty"`
-	// TimedOut is when the switch last stopped waiting for the answer; an
-	// unanswered leg that timed out carries the timeout's code in ErrCode
-	// (U67 debit, RB credit, UT reversal given up).
-	TimedOut time.Time `json:"timed_out,omitzero"`
-	// Attempts counts the sends of a retried request (a reversal); 0 or 1
-	// means sent once.
-	Attempts int `json:"attempts,omitempty"`
-}
-
-// lateNote records a response that changed nothing (U70 material).
-type lateNote struct {
-	At      time.Time `json:"at"`
-	API     string    `json:"api"`
-	Leg     string    `json:"leg,omitempty"`
-	From    string    `json:"from"`
-	MsgID   string    `json:"msg_id"`
-	Result  string    `json:"result,omitempty"`
-	ErrCode string    `json:"err_code,omitempty"`
-	// State is the transaction's state when the response arrived.
-	State State `json:"state"`
-	// Code is U70 when the request answered had timed out (the answer is
-	// late rather than a duplicate).
-	Code string `json:"code,omitempty"`
-}
-
-func loadRecord(tx *store.Tx, id string) (*record, error) {
-	r := &record{}
-	ok, err := tx.GetRecord(store.Txns, id, r)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return r, nil
-}
+// loadRecord loads the pay record of txn id (nil if none).
+func loadRecord(tx *store.Tx, id string) (*record, error) { return loadFlow[record](tx, flowPay, id) }
 
 func (r *record) save(c *node.Ctx) error {
 	r.Updated = c.Now()
-	return c.Tx.PutRecord(store.Txns, r.ID, r)
+	return c.Tx.PutRecord(store.Txns, flowKey(flowPay, r.ID), r)
+}
+
+func (r *record) flowState() State { return r.State }
+
+// note records a response that arrived when r was not waiting for it.
+func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
+	return r.noteLate(c, in, leg, resp, nil)
+}
+
+// noteLate records a response that arrived when r was not waiting for it
+// (lateNoteFor); answered is the request it answers, if known. The note
+// also goes on the message's trace record.
+func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
+	n, trace := lateNoteFor(c, in, r.State, leg, resp, answered)
+	if n.Code == upi.CodeLate && leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
+		trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
+	}
+	keepLate(&r.Late, &r.LateDropped, n)
+	return c.NoteReceived(trace)
 }
 
 func (r *record) txnType() upiv1.Txn_Type { return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]) }
@@ -252,36 +234,6 @@ func resubmitted(c *node.Ctx, in *node.Inbound, r *record, m *upiv1.ReqPay, amou
 			r.ID, r.Type, upi.FormatPaise(r.Amount), r.Payer.Addr, r.Payee.Addr)
 	}
 	return c.NoteReceived("the same transaction again, under a new msg_id: not applied again; its outcome answers it")
-}
-
-// note records a response that arrived when r was not waiting for it.
-func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
-	return r.noteLate(c, in, leg, resp, nil)
-}
-
-// noteLate records a response that arrived when r was not waiting for it;
-// answered is the request it answers, if known, and marks the note U70
-// when that request had timed out.
-// The note also goes on the message's trace record.
-func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
-	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: r.State}
-	if resp != nil {
-		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
-	}
-	trace := "not waited for (the transaction is " + string(r.State) + "): recorded, changes nothing"
-	if answered != nil && !answered.TimedOut.IsZero() {
-		n.Code = upi.CodeLate
-		trace = "late (" + upi.CodeLate + "): its request had timed out; recorded, changes nothing"
-		if leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
-			trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
-		}
-	}
-	if len(r.Late) >= maxLate {
-		r.LateDropped++
-	} else {
-		r.Late = append(r.Late, n)
-	}
-	return c.NoteReceived(trace)
 }
 
 func infoFrom(t *upiv1.Txn) info {
@@ -345,17 +297,6 @@ func (p party) proto(amount int64, parts partyParts) *upiv1.Party {
 	return out
 }
 
-// settled reports whether e was answered or timed out: a leg whose ref
-// the final answer carries.
-func (e *exchange) settled() bool { return !e.Answered.IsZero() || !e.TimedOut.IsZero() }
-
-// answer records resp as the answer to e.
-func (e *exchange) answer(now time.Time, resp *upiv1.Resp) {
-	e.Answered = now
-	e.Result = resp.GetResult().String()
-	e.ErrCode = resp.GetErrCode()
-}
-
 // bankRef returns the ref of the given type (PAYER or PAYEE) in a bank's
 // answer, else its only ref, else nil.
 func bankRef(resp *upiv1.Resp, typ string) *upiv1.Ref {
@@ -368,15 +309,6 @@ func bankRef(resp *upiv1.Resp, typ string) *upiv1.Ref {
 		return resp.GetRefs()[0]
 	}
 	return nil
-}
-
-// respCode is the NPCI response code of an answered leg: "00" on success;
-// for a leg that timed out unanswered, the timeout's code.
-func (e *exchange) respCode() string {
-	if e.Result == upiv1.Resp_SUCCESS.String() {
-		return upi.CodeOK
-	}
-	return e.ErrCode
 }
 
 // finalResp is the outcome the originator and the counter-party get, with

@@ -1,6 +1,8 @@
 package upiswitch
 
 import (
+	"encoding/json"
+
 	"google.golang.org/protobuf/proto"
 
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
@@ -19,19 +21,13 @@ func (r *record) MarshalRecord() ([]byte, error) {
 		Originator: r.Originator, OrigMsgId: r.OrigMsgID, Counterparty: r.Counterparty,
 		Remitter: r.Remitter, Beneficiary: r.Beneficiary,
 		Auth: r.Auth.pb(), ValAdd: r.ValAdd.pb(), Debit: r.Debit.pb(), Credit: r.Credit.pb(),
-		Reversal: r.Reversal.pb(), Confirm: r.Confirm.pb(), DeemedConfirm: r.DeemedConfirm.pb(),
+		Reversal: r.Reversal.pb(), Checks: exchangesPB(r.Checks), Parent: r.Parent.pb(),
 		Deemed: store.Nanos(r.Deemed), ReversalCode: r.ReversalCode, Reason: r.Reason,
 		Created: store.Nanos(r.Created), Updated: store.Nanos(r.Updated), Expires: store.Nanos(r.Expires),
 		LateDropped: int64(r.LateDropped), ChecksSent: int64(r.ChecksSent),
 	}
-	if len(r.Checks) > 0 {
-		m.Checks = make([]*recordsv1.Exchange, len(r.Checks))
-		for i, c := range r.Checks {
-			if m.Checks[i] = c.pb(); m.Checks[i] == nil {
-				m.Checks[i] = &recordsv1.Exchange{}
-			}
-		}
-	}
+	m.Confirm, m.Confirms = oneOrMany(r.Confirms)
+	m.DeemedConfirm, m.DeemedConfirms = oneOrMany(r.DeemedConfirms)
 	if len(r.Late) > 0 {
 		m.Late = make([]*recordsv1.LateNote, len(r.Late))
 		for i, l := range r.Late {
@@ -58,14 +54,12 @@ func (r *record) UnmarshalRecord(b []byte) error {
 		Remitter: m.GetRemitter(), Beneficiary: m.GetBeneficiary(),
 		Auth: exchangeOf(m.GetAuth()), ValAdd: exchangeOf(m.GetValAdd()), Debit: exchangeOf(m.GetDebit()),
 		Credit: exchangeOf(m.GetCredit()), Reversal: exchangeOf(m.GetReversal()),
-		Confirm: exchangeOf(m.GetConfirm()), DeemedConfirm: exchangeOf(m.GetDeemedConfirm()),
+		Confirms: exchangesOf(m.GetConfirms(), m.GetConfirm()), DeemedConfirms: exchangesOf(m.GetDeemedConfirms(), m.GetDeemedConfirm()),
+		Checks: exchangesOf(m.GetChecks(), nil), Parent: parentOf(m.GetParent()),
 		Deemed: store.FromNanos(m.GetDeemed()), ReversalCode: m.GetReversalCode(), Reason: m.GetReason(),
 		Created: store.FromNanos(m.GetCreated()), Updated: store.FromNanos(m.GetUpdated()),
 		Expires: store.FromNanos(m.GetExpires()), LateDropped: int(m.GetLateDropped()),
 		ChecksSent: int(m.GetChecksSent()),
-	}
-	for _, c := range m.GetChecks() {
-		r.Checks = append(r.Checks, exchangeOf(c))
 	}
 	for _, l := range m.GetLate() {
 		r.Late = append(r.Late, lateNote{
@@ -135,9 +129,107 @@ func exchangeOf(m *recordsv1.Exchange) *exchange {
 	if m == nil {
 		return nil
 	}
-	return &exchange{
+	e := exchangeValue(m)
+	return &e
+}
+
+func exchangeValue(m *recordsv1.Exchange) exchange {
+	return exchange{
 		To: m.GetTo(), MsgID: m.GetMsgId(), Sent: store.FromNanos(m.GetSent()), Answered: store.FromNanos(m.GetAnswered()),
 		Result: m.GetResult(), ErrCode: m.GetErrCode(), ApprovalNum: m.GetApprovalNum(),
 		ReversalRespCode: m.GetReversalRespCode(), TimedOut: store.FromNanos(m.GetTimedOut()), Attempts: int(m.GetAttempts()),
 	}
+}
+
+// exchangesPB is a list of exchanges in binary form (an empty Exchange for
+// a nil one).
+func exchangesPB(es []*exchange) []*recordsv1.Exchange {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]*recordsv1.Exchange, len(es))
+	for i, e := range es {
+		if out[i] = e.pb(); out[i] == nil {
+			out[i] = &recordsv1.Exchange{}
+		}
+	}
+	return out
+}
+
+// oneOrMany is a list of exchanges in binary form: one in its own field
+// (as records were written before the list existed, and without the
+// list's allocation), several in the list.
+func oneOrMany(es []*exchange) (*recordsv1.Exchange, []*recordsv1.Exchange) {
+	if len(es) == 1 && es[0] != nil {
+		return es[0].pb(), nil
+	}
+	return nil, exchangesPB(es)
+}
+
+// exchangesOf decodes a list of exchanges, or the one in its own field
+// (oneOrMany).
+func exchangesOf(ms []*recordsv1.Exchange, one *recordsv1.Exchange) []*exchange {
+	if len(ms) == 0 {
+		if one == nil {
+			return nil
+		}
+		return appendExchange(nil, exchangeValue(one))
+	}
+	out := make([]*exchange, len(ms))
+	for i, m := range ms {
+		out[i] = exchangeOf(m)
+	}
+	return out
+}
+
+func (p *parentRef) pb() *recordsv1.FlowParent {
+	if p == nil {
+		return nil
+	}
+	return &recordsv1.FlowParent{Kind: p.Kind, Id: p.ID}
+}
+
+func parentOf(m *recordsv1.FlowParent) *parentRef {
+	if m == nil {
+		return nil
+	}
+	return &parentRef{Kind: m.GetKind(), ID: m.GetId()}
+}
+
+// UnmarshalJSON reads a record in JSON, the form of the oldest files, where
+// a transaction had one confirmation and one DEEMED confirmation.
+func (r *record) UnmarshalJSON(b []byte) error {
+	type plain record
+	aux := struct {
+		*plain
+		Confirm       *exchange `json:"confirm"`
+		DeemedConfirm *exchange `json:"deemed_confirm"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	if len(r.Confirms) == 0 && aux.Confirm != nil {
+		r.Confirms = []*exchange{aux.Confirm}
+	}
+	if len(r.DeemedConfirms) == 0 && aux.DeemedConfirm != nil {
+		r.DeemedConfirms = []*exchange{aux.DeemedConfirm}
+	}
+	return nil
+}
+
+// exchangeList1 is a list of one exchange together with the exchange, so
+// that the common list (a pay's one confirmation) costs one allocation.
+type exchangeList1 struct {
+	list [1]*exchange
+	e    exchange
+}
+
+// appendExchange appends e to l.
+func appendExchange(l []*exchange, e exchange) []*exchange {
+	if len(l) == 0 {
+		one := &exchangeList1{e: e}
+		one.list[0] = &one.e
+		return one.list[:]
+	}
+	return append(l, &e)
 }

@@ -35,6 +35,8 @@ type Switch struct {
 	self *config.Node
 	log  *slog.Logger
 	n    *node.Node
+	// parents are the flow kinds that start pay legs (flow.go), by kind.
+	parents map[string]parent
 }
 
 var (

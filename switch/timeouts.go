@@ -70,15 +70,6 @@ const (
 	maxReversals = 3
 )
 
-// startTimer sets the timer kind of txnID to fire after d (none when d is
-// not positive).
-func (s *Switch) startTimer(c *node.Ctx, kind, txnID string, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	return c.SetTimer(timerName(kind, txnID), c.Now().Add(d), []byte(txnID))
-}
-
 // isDeemed reports whether r timed out on its credit and is being checked.
 func (r *record) isDeemed() bool { return r.State == StateDeemed || r.State == StateCheckSent }
 
@@ -90,27 +81,12 @@ func (r *record) lastCheck() *exchange {
 	return r.Checks[len(r.Checks)-1]
 }
 
-// timeoutFor loads the transaction a timer is about when it is still in
-// state; nil otherwise (answered meanwhile, or already decided).
-func timeoutFor(c *node.Ctx, txnID string, states ...State) (*record, error) {
-	r, err := loadRecord(c.Tx, txnID)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	for _, st := range states {
-		if r.State == st {
-			return r, nil
-		}
-	}
-	return nil, nil
-}
-
 // authTimedOut: the payee's PSP did not answer the ReqAuthDetails of a PAY
 // in time. Nothing was debited yet, so the transaction simply fails (U09,
 // "ReqAuth time out for PAY"); the PSP hears of it in a ReqTxnConfirmation, and
 // its late answer is noted U70.
 func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateAuthSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateAuthSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -123,7 +99,7 @@ func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
 // debited, so the switch reverses (the remitter declines with U30 a DEBIT
 // that arrives after its REVERSAL) and ends the transaction FAILURE U67.
 func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateDebitSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateDebitSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -136,7 +112,7 @@ func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
 // transaction is DEEMED: the originator gets RespPay DEEMED (RB), the
 // counter-party a ReqTxnConfirmation DEEMED, and the status checks begin.
 func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateCreditSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateCreditSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -145,13 +121,12 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 	r.Deemed = now
 	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), upi.CodeDeemed
 	r.Reason = fmt.Sprintf("no credit response from %s within %s", r.Beneficiary, s.net.Timeouts.Credit)
-	resp := r.finalResp()
-	t := r.txnType()
-	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: r.txn(t), Resp: resp}); err != nil {
-		return err
+	if r.Parent != nil {
+		err = s.report(c, r)
+	} else {
+		err = s.answer(c, r)
 	}
-	cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: r.finalResp()}
-	if r.DeemedConfirm, err = send(c, r.Counterparty, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm); err != nil {
+	if err != nil {
 		return err
 	}
 	r.State = StateDeemed
@@ -169,7 +144,7 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 // happened, and reversing the debit of a credit that did would create
 // money. The audit reports a transaction DEEMED for too long.
 func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateDeemed, StateCheckSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateDeemed, StateCheckSent)
 	if err != nil || r == nil {
 		return err
 	}
@@ -214,7 +189,7 @@ func checkInterval(every time.Duration, sent int) time.Duration {
 // U31 (the credit's own decline). Any check's answer counts, not only the
 // latest's.
 func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) error {
-	r, err := s.loadFor(c, in, "ReqChkTxn", func(r *record) *exchange { return r.lastCheck() })
+	r, err := loadFor(c, in, flowPay, "ReqChkTxn", func(r *record) *exchange { return r.lastCheck() })
 	if err != nil || r == nil {
 		return err
 	}
@@ -268,7 +243,7 @@ func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *u
 // after maxReversals sends ends the transaction FAILURE with
 // reversal_resp_code UT: the reversal is unconfirmed.
 func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
-	r, err := timeoutFor(c, txnID, StateReversalSent)
+	r, err := timeoutFor[record](c, flowPay, txnID, StateReversalSent)
 	if err != nil || r == nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func (s *Switch) valAddRoutes() []node.Route {
 // with U29 when no PSP owns the handle.
 func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) error {
 	id := m.GetTxn().GetId()
-	if c.Tx.Has(store.Txns, []byte(id)) {
+	if c.Tx.Has(store.Txns, []byte(flowKey(flowPay, id))) {
 		return node.Refuse("duplicate transaction id %s: the switch already has a transaction with this id", id)
 	}
 	r := &record{
@@ -63,7 +63,7 @@ func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) er
 
 // respValAdd passes the payee PSP's answer on to the requester.
 func (s *Switch) respValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.RespValAdd) error {
-	r, err := s.loadFor(c, in, "ReqValAdd", func(r *record) *exchange { return r.ValAdd })
+	r, err := loadFor(c, in, flowPay, "ReqValAdd", func(r *record) *exchange { return r.ValAdd })
 	if err != nil || r == nil {
 		return err
 	}

@@ -34,41 +34,50 @@ const (
 
 // The switch's record of a transaction (switch.record).
 type SwitchTxn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
-	ErrCode       string                 `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
-	Rrn           string                 `protobuf:"bytes,6,opt,name=rrn,proto3" json:"rrn,omitempty"`
-	AmountPaise   int64                  `protobuf:"varint,7,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
-	Info          *SwitchInfo            `protobuf:"bytes,8,opt,name=info,proto3" json:"info,omitempty"`
-	Payer         *SwitchParty           `protobuf:"bytes,9,opt,name=payer,proto3" json:"payer,omitempty"`
-	Payee         *SwitchParty           `protobuf:"bytes,10,opt,name=payee,proto3" json:"payee,omitempty"`
-	Originator    string                 `protobuf:"bytes,11,opt,name=originator,proto3" json:"originator,omitempty"`
-	OrigMsgId     string                 `protobuf:"bytes,12,opt,name=orig_msg_id,json=origMsgId,proto3" json:"orig_msg_id,omitempty"`
-	Counterparty  string                 `protobuf:"bytes,13,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
-	Remitter      string                 `protobuf:"bytes,14,opt,name=remitter,proto3" json:"remitter,omitempty"`
-	Beneficiary   string                 `protobuf:"bytes,15,opt,name=beneficiary,proto3" json:"beneficiary,omitempty"`
-	Auth          *Exchange              `protobuf:"bytes,16,opt,name=auth,proto3" json:"auth,omitempty"`
-	ValAdd        *Exchange              `protobuf:"bytes,17,opt,name=val_add,json=valAdd,proto3" json:"val_add,omitempty"`
-	Debit         *Exchange              `protobuf:"bytes,18,opt,name=debit,proto3" json:"debit,omitempty"`
-	Credit        *Exchange              `protobuf:"bytes,19,opt,name=credit,proto3" json:"credit,omitempty"`
-	Reversal      *Exchange              `protobuf:"bytes,20,opt,name=reversal,proto3" json:"reversal,omitempty"`
-	Confirm       *Exchange              `protobuf:"bytes,21,opt,name=confirm,proto3" json:"confirm,omitempty"`
-	DeemedConfirm *Exchange              `protobuf:"bytes,22,opt,name=deemed_confirm,json=deemedConfirm,proto3" json:"deemed_confirm,omitempty"`
-	Checks        []*Exchange            `protobuf:"bytes,23,rep,name=checks,proto3" json:"checks,omitempty"`
-	Deemed        int64                  `protobuf:"varint,24,opt,name=deemed,proto3" json:"deemed,omitempty"`
-	ReversalCode  string                 `protobuf:"bytes,25,opt,name=reversal_code,json=reversalCode,proto3" json:"reversal_code,omitempty"`
-	Reason        string                 `protobuf:"bytes,26,opt,name=reason,proto3" json:"reason,omitempty"`
-	Created       int64                  `protobuf:"varint,27,opt,name=created,proto3" json:"created,omitempty"`
-	Updated       int64                  `protobuf:"varint,28,opt,name=updated,proto3" json:"updated,omitempty"`
-	Expires       int64                  `protobuf:"varint,29,opt,name=expires,proto3" json:"expires,omitempty"`
-	Late          []*LateNote            `protobuf:"bytes,30,rep,name=late,proto3" json:"late,omitempty"`
-	LateDropped   int64                  `protobuf:"varint,31,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
-	ChecksSent    int64                  `protobuf:"varint,32,opt,name=checks_sent,json=checksSent,proto3" json:"checks_sent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type         string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	State        string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Status       string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode      string                 `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Rrn          string                 `protobuf:"bytes,6,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	AmountPaise  int64                  `protobuf:"varint,7,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Info         *SwitchInfo            `protobuf:"bytes,8,opt,name=info,proto3" json:"info,omitempty"`
+	Payer        *SwitchParty           `protobuf:"bytes,9,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee        *SwitchParty           `protobuf:"bytes,10,opt,name=payee,proto3" json:"payee,omitempty"`
+	Originator   string                 `protobuf:"bytes,11,opt,name=originator,proto3" json:"originator,omitempty"`
+	OrigMsgId    string                 `protobuf:"bytes,12,opt,name=orig_msg_id,json=origMsgId,proto3" json:"orig_msg_id,omitempty"`
+	Counterparty string                 `protobuf:"bytes,13,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
+	Remitter     string                 `protobuf:"bytes,14,opt,name=remitter,proto3" json:"remitter,omitempty"`
+	Beneficiary  string                 `protobuf:"bytes,15,opt,name=beneficiary,proto3" json:"beneficiary,omitempty"`
+	Auth         *Exchange              `protobuf:"bytes,16,opt,name=auth,proto3" json:"auth,omitempty"`
+	ValAdd       *Exchange              `protobuf:"bytes,17,opt,name=val_add,json=valAdd,proto3" json:"val_add,omitempty"`
+	Debit        *Exchange              `protobuf:"bytes,18,opt,name=debit,proto3" json:"debit,omitempty"`
+	Credit       *Exchange              `protobuf:"bytes,19,opt,name=credit,proto3" json:"credit,omitempty"`
+	Reversal     *Exchange              `protobuf:"bytes,20,opt,name=reversal,proto3" json:"reversal,omitempty"`
+	// The confirmation when there is exactly one (a pay's, and every
+	// record from before confirms); confirms when there are several.
+	Confirm *Exchange `protobuf:"bytes,21,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// The same for deemed_confirms.
+	DeemedConfirm *Exchange   `protobuf:"bytes,22,opt,name=deemed_confirm,json=deemedConfirm,proto3" json:"deemed_confirm,omitempty"`
+	Checks        []*Exchange `protobuf:"bytes,23,rep,name=checks,proto3" json:"checks,omitempty"`
+	Deemed        int64       `protobuf:"varint,24,opt,name=deemed,proto3" json:"deemed,omitempty"`
+	ReversalCode  string      `protobuf:"bytes,25,opt,name=reversal_code,json=reversalCode,proto3" json:"reversal_code,omitempty"`
+	Reason        string      `protobuf:"bytes,26,opt,name=reason,proto3" json:"reason,omitempty"`
+	Created       int64       `protobuf:"varint,27,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64       `protobuf:"varint,28,opt,name=updated,proto3" json:"updated,omitempty"`
+	Expires       int64       `protobuf:"varint,29,opt,name=expires,proto3" json:"expires,omitempty"`
+	Late          []*LateNote `protobuf:"bytes,30,rep,name=late,proto3" json:"late,omitempty"`
+	LateDropped   int64       `protobuf:"varint,31,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
+	ChecksSent    int64       `protobuf:"varint,32,opt,name=checks_sent,json=checksSent,proto3" json:"checks_sent,omitempty"`
+	// Per-flow records (switch/flow.go): the confirmations, one per PSP to
+	// tell, when there are several (else confirm and deemed_confirm), and
+	// the flow this one reports to instead of an originator.
+	Confirms       []*Exchange `protobuf:"bytes,33,rep,name=confirms,proto3" json:"confirms,omitempty"`
+	DeemedConfirms []*Exchange `protobuf:"bytes,34,rep,name=deemed_confirms,json=deemedConfirms,proto3" json:"deemed_confirms,omitempty"`
+	Parent         *FlowParent `protobuf:"bytes,35,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SwitchTxn) Reset() {
@@ -323,6 +332,27 @@ func (x *SwitchTxn) GetChecksSent() int64 {
 		return x.ChecksSent
 	}
 	return 0
+}
+
+func (x *SwitchTxn) GetConfirms() []*Exchange {
+	if x != nil {
+		return x.Confirms
+	}
+	return nil
+}
+
+func (x *SwitchTxn) GetDeemedConfirms() []*Exchange {
+	if x != nil {
+		return x.DeemedConfirms
+	}
+	return nil
+}
+
+func (x *SwitchTxn) GetParent() *FlowParent {
+	if x != nil {
+		return x.Parent
+	}
+	return nil
 }
 
 // The originator's txn fields the switch carries (switch.info).
@@ -1941,11 +1971,66 @@ func (x *BankCustomer) GetPinReset() string {
 	return ""
 }
 
+// The flow a switch flow reports its outcome to (switch.parentRef): its
+// kind and its txn id.
+type FlowParent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowParent) Reset() {
+	*x = FlowParent{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowParent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowParent) ProtoMessage() {}
+
+func (x *FlowParent) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowParent.ProtoReflect.Descriptor instead.
+func (*FlowParent) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *FlowParent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FlowParent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\t\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\n" +
+	"\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -1982,7 +2067,10 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04late\x18\x1e \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
 	"\flate_dropped\x18\x1f \x01(\x03R\vlateDropped\x12\x1f\n" +
 	"\vchecks_sent\x18  \x01(\x03R\n" +
-	"checksSent\"\xf1\x01\n" +
+	"checksSent\x127\n" +
+	"\bconfirms\x18! \x03(\v2\x1b.upisim.records.v1.ExchangeR\bconfirms\x12D\n" +
+	"\x0fdeemed_confirms\x18\" \x03(\v2\x1b.upisim.records.v1.ExchangeR\x0edeemedConfirms\x125\n" +
+	"\x06parent\x18# \x01(\v2\x1d.upisim.records.v1.FlowParentR\x06parent\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -2141,7 +2229,11 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06mobile\x18\x03 \x01(\tR\x06mobile\x12\x1b\n" +
 	"\tpin_tries\x18\x04 \x01(\x03R\bpinTries\x12(\n" +
 	"\x10pin_locked_until\x18\x05 \x01(\x03R\x0epinLockedUntil\x12\x1b\n" +
-	"\tpin_reset\x18\x06 \x01(\tR\bpinResetB\xc8\x01\n" +
+	"\tpin_reset\x18\x06 \x01(\tR\bpinReset\"0\n" +
+	"\n" +
+	"FlowParent\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02idB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -2156,7 +2248,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -2174,7 +2266,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*AppTxn)(nil),                // 13: upisim.records.v1.AppTxn
 	(*AppNotification)(nil),       // 14: upisim.records.v1.AppNotification
 	(*BankCustomer)(nil),          // 15: upisim.records.v1.BankCustomer
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*FlowParent)(nil),            // 16: upisim.records.v1.FlowParent
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -2189,19 +2282,22 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 9: upisim.records.v1.SwitchTxn.deemed_confirm:type_name -> upisim.records.v1.Exchange
 	5,  // 10: upisim.records.v1.SwitchTxn.checks:type_name -> upisim.records.v1.Exchange
 	6,  // 11: upisim.records.v1.SwitchTxn.late:type_name -> upisim.records.v1.LateNote
-	16, // 12: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
-	3,  // 13: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
-	4,  // 14: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
-	8,  // 15: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
-	10, // 16: upisim.records.v1.BankTxn.debit:type_name -> upisim.records.v1.Leg
-	10, // 17: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
-	10, // 18: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
-	13, // 19: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
+	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
+	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
+	17, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
+	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
+	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
+	10, // 19: upisim.records.v1.BankTxn.debit:type_name -> upisim.records.v1.Leg
+	10, // 20: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
+	10, // 21: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
+	13, // 22: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -2216,7 +2312,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
