@@ -187,7 +187,7 @@ func TestInitiatePayWithTxnIDIsIdempotent(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 1, f.sent(id, "ReqPay"))
-	assert.Equal(t, int64(500), f.record(id).Amount)
+	assert.Equal(t, int64(500), f.record(id).AmountPaise)
 }
 
 func TestReqAuthDetailsPay(t *testing.T) {
@@ -230,7 +230,7 @@ func TestReqAuthDetailsPay(t *testing.T) {
 			r := f.record(id)
 			assert.Equal(t, "payee", r.Role)
 			assert.Equal(t, tt.state, r.State)
-			assert.Equal(t, "512345000002", r.RRN)
+			assert.Equal(t, "512345000002", r.Rrn)
 			// Answering decides nothing, a decline neither: the outcome
 			// comes with the switch's ReqTxnConfirmation.
 			assert.Equal(t, "PENDING", r.Status)
@@ -575,10 +575,10 @@ func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
 	id := newTxnID("ALP")
 	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
 		return putTxn(c.Tx, &txnRecord{
-			ID: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: "alice@alpha", PayerName: "Alice", PayeeVPA: "bob@beta",
-			Amount: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
-			Payer: sideState{Here: true, Initiator: true},
+			Id: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: "alice@alpha", PayerName: "Alice", PayeeVpa: "bob@beta",
+			AmountPaise: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
+			PayerHere: true, PayerInitiator: true,
 		}, c.Now())
 	}))
 	f.accept(upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{
