@@ -88,7 +88,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if err != nil {
 		return err
 	}
-	r.PayerHere, r.PayerVpa, r.PayerName = true, v.VPA, v.Name
+	r.PayerHere, r.PayerVpa, r.PayerName = true, v.Vpa, v.Name
 	r.AuthReqMsgId, r.AuthTxn, r.AuthPayee = m.GetHead().GetMsgId(), authTxn, authPayee
 	if mins := m.GetTxn().GetExpireAfterMinutes(); mins > 0 {
 		r.Expires = store.Nanos(c.Now().Add(minutes(mins)))
@@ -107,7 +107,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 		Txn:      cloneTxn(m.GetTxn()),
 		Kind:     upiv1.Notification_COLLECT_REQUEST,
 		UserAddr: r.PayerVpa,
-		Payer:    &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: amount, Currency: "INR"},
+		Payer:    &upiv1.Party{Addr: v.Vpa, Name: v.Name, AmountPaise: amount, Currency: "INR"},
 		Payee: &upiv1.Party{
 			Addr: payee.GetAddr(), Name: payee.GetName(), Type: payee.GetType(), Code: payee.GetCode(),
 			AmountPaise: amount, Currency: "INR",
@@ -144,7 +144,7 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 	out, err := p.initiate(txnID, fp, "payee", payee, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
 			Id: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVpa: payer, PayeeVpa: v.VPA, PayeeName: v.Name, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
+			PayerVpa: payer, PayeeVpa: v.Vpa, PayeeName: v.Name, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
 			Expires:   store.Nanos(c.Now().Add(time.Duration(expiry) * time.Minute)),
 			PayeeHere: true, PayeeInitiator: true, Fingerprint: fp,
 		}
@@ -154,7 +154,7 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 				Ts: timestamppb.New(c.Now()), ExpireAfterMinutes: expiry,
 			},
 			Payer: &upiv1.Party{Addr: payer, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
-			Payee: v.party(req.GetAmountPaise()),
+			Payee: vpaParty(v, req.GetAmountPaise()),
 		}
 	})
 	if err != nil {
@@ -205,13 +205,13 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		}
 		msg := &upiv1.RespAuthDetails{Txn: authTxn(r), Payee: authPayee(r)}
 		if req.GetApprove() {
-			payer := v.party(r.AmountPaise)
+			payer := vpaParty(v, r.AmountPaise)
 			payer.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: pin.SealBlock(req.GetPin(), txnID)}}
 			msg.Payer = payer
 			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgId, Result: upiv1.Resp_SUCCESS}
 			r.Answer, r.State = answerApproved, stateApproved
 		} else {
-			msg.Payer = &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: r.AmountPaise, Currency: "INR"}
+			msg.Payer = &upiv1.Party{Addr: v.Vpa, Name: v.Name, AmountPaise: r.AmountPaise, Currency: "INR"}
 			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgId, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeDeclinedByPayer}
 			r.Answer, r.State = answerDeclined, stateDeclined
 		}

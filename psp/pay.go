@@ -103,9 +103,9 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 			r.State = stateAuthDeclined
 		}
 	} else {
-		resp.Payee = v.party(amount)
+		resp.Payee = vpaParty(v, amount)
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
-		r.PayeeHere, r.PayeeVpa, r.PayeeName = true, v.VPA, v.Name
+		r.PayeeHere, r.PayeeVpa, r.PayeeName = true, v.Vpa, v.Name
 		if open {
 			r.State = stateAuthSent
 		}
@@ -149,10 +149,10 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	out, err := p.initiate(txnID, fp, "payer", payer, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
 			Id: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVpa: v.VPA, PayerName: v.Name, PayeeVpa: payee, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
+			PayerVpa: v.Vpa, PayerName: v.Name, PayeeVpa: payee, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
 			PayerHere: true, PayerInitiator: true, Fingerprint: fp,
 		}
-		pr := v.party(req.GetAmountPaise())
+		pr := vpaParty(v, req.GetAmountPaise())
 		pr.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: block}}
 		if req.GetDeviceId() != "" {
 			pr.Device = &upiv1.Device{Id: req.GetDeviceId()}

@@ -134,16 +134,16 @@ func (p *PSP) Seed() error {
 		}
 		for _, u := range p.cfg.Network.UsersOfPSP(p.name) {
 			if err := putVPA(c.Tx, &vpaRecord{
-				VPA: ids.NormalizeVPA(u.VPA), Name: u.Name, Type: partyPerson, MCC: personMCC,
-				AcNum: u.Account, IFSC: ifscOf(u.Bank), Mobile: u.Mobile,
+				Vpa: ids.NormalizeVPA(u.VPA), Name: u.Name, Type: partyPerson, Mcc: personMCC,
+				AcNum: u.Account, Ifsc: ifscOf(u.Bank), Mobile: u.Mobile,
 			}); err != nil {
 				return err
 			}
 		}
 		for _, m := range p.cfg.Network.MerchantsOfPSP(p.name) {
 			if err := putVPA(c.Tx, &vpaRecord{
-				VPA: ids.NormalizeVPA(m.VPA), Name: m.Name, Type: partyEntity, MCC: m.MCC,
-				AcNum: m.Account, IFSC: ifscOf(m.Bank),
+				Vpa: ids.NormalizeVPA(m.VPA), Name: m.Name, Type: partyEntity, Mcc: m.MCC,
+				AcNum: m.Account, Ifsc: ifscOf(m.Bank),
 			}); err != nil {
 				return err
 			}

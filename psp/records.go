@@ -20,42 +20,37 @@ const (
 	personMCC   = "0000"
 )
 
-// vpaRecord is a registered user or merchant (store.VPAs, keyed by the
-// normalized VPA).
-type vpaRecord struct {
-	VPA    string `json:"vpa"`
-	Name   string `json:"name"`
-	Type   string `json:"type"` // PERSON or ENTITY
-	MCC    string `json:"mcc"`  // "0000" for people
-	AcNum  string `json:"ac_num"`
-	IFSC   string `json:"ifsc"`
-	Mobile string `json:"mobile,omitempty"`
-}
+// vpaRecord is a registered user or merchant: the recordsv1.PspVpa
+// message, kept in vpas (store.VPAs, keyed by the normalized VPA). Type is
+// PERSON or ENTITY, Mcc "0000" for people.
+type vpaRecord = recordsv1.PspVpa
 
-func putVPA(tx *store.Tx, v *vpaRecord) error { return tx.PutJSON(store.VPAs, v.VPA, v) }
+// vpas is this PSP's VPA registry.
+var vpas = store.NewTable[vpaRecord](store.VPAs)
+
+func putVPA(tx *store.Tx, v *vpaRecord) error { return vpas.Put(tx, v.Vpa, v) }
 
 // getVPA looks vpa up in the registry; nil when it is not registered here.
 func getVPA(tx *store.Tx, vpa string) (*vpaRecord, error) {
-	v := &vpaRecord{}
-	ok, err := tx.GetJSON(store.VPAs, ids.NormalizeVPA(vpa), v)
+	v, ok, err := vpas.Get(tx, ids.NormalizeVPA(vpa))
 	if err != nil || !ok {
 		return nil, err
 	}
 	return v, nil
 }
 
-func (v *vpaRecord) partyType() upiv1.Party_Type {
+func partyType(v *vpaRecord) upiv1.Party_Type {
 	if v.Type == partyEntity {
 		return upiv1.Party_ENTITY
 	}
 	return upiv1.Party_PERSON
 }
 
-// party is v as a Payer/Payee with its account.
-func (v *vpaRecord) party(amount int64) *upiv1.Party {
+// vpaParty is v as a Payer/Payee with its account.
+func vpaParty(v *vpaRecord, amount int64) *upiv1.Party {
 	return &upiv1.Party{
-		Addr: v.VPA, Name: v.Name, Type: v.partyType(), Code: v.MCC,
-		Ac: &upiv1.Account{AcNum: v.AcNum, Ifsc: v.IFSC}, AmountPaise: amount, Currency: "INR",
+		Addr: v.Vpa, Name: v.Name, Type: partyType(v), Code: v.Mcc,
+		Ac: &upiv1.Account{AcNum: v.AcNum, Ifsc: v.Ifsc}, AmountPaise: amount, Currency: "INR",
 	}
 }
 

@@ -16,6 +16,17 @@ import (
 
 func TestTxnRecordRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, txns) }
 
+func TestVPARecordRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, vpas) }
+
+// A registry entry of older files, kept as JSON, reads as the same entry.
+func TestVPARecordJSON(t *testing.T) {
+	var v vpaRecord
+	require.NoError(t, store.DecodeProto([]byte(`{"vpa":"alice@alpha","name":"Alice","type":"PERSON","mcc":"0000",`+
+		`"ac_num":"1000000001","ifsc":"ABNK0000001","mobile":"9800000001"}`), &v))
+	want := &vpaRecord{Vpa: "alice@alpha", Name: "Alice", Type: "PERSON", Mcc: "0000", AcNum: "1000000001", Ifsc: "ABNK0000001", Mobile: "9800000001"}
+	assert.True(t, proto.Equal(want, &v), "got %v", &v)
+}
+
 // Records written before the per-side state (testdata/pre_sides_records.txt
 // holds ones encoded by that code, in hex; and one in the JSON of older
 // files) decode with each side's state: who is here, and which side

@@ -43,7 +43,7 @@ func (p *PSP) reqValAdd(c *node.Ctx, m *upiv1.ReqValAdd) error {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution}
 	} else {
-		resp.Payee = &upiv1.Party{Addr: v.VPA, Name: v.Name, Type: v.partyType(), Code: v.MCC, Ac: &upiv1.Account{Ifsc: v.IFSC}}
+		resp.Payee = &upiv1.Party{Addr: v.Vpa, Name: v.Name, Type: partyType(v), Code: v.Mcc, Ac: &upiv1.Account{Ifsc: v.Ifsc}}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
 	}
 	return c.Send(p.switchName, upiv1.SwitchService_RespValAdd_FullMethodName, resp)
@@ -116,14 +116,14 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 		}
 		r := &txnRecord{
 			Id: txnID, Type: upiv1.Txn_VAL_ADD.String(), State: stateValAddSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVpa: v.VPA, PayerName: v.Name, PayeeVpa: vpa, PayerHere: true, PayerInitiator: true,
+			PayerVpa: v.Vpa, PayerName: v.Name, PayeeVpa: vpa, PayerHere: true, PayerInitiator: true,
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err
 		}
 		return c.Send(p.switchName, upiv1.SwitchService_ReqValAdd_FullMethodName, &upiv1.ReqValAdd{
 			Txn:   &upiv1.Txn{Id: txnID, Type: upiv1.Txn_VAL_ADD, Ts: timestamppb.New(c.Now())},
-			Payer: &upiv1.Party{Addr: v.VPA, Name: v.Name},
+			Payer: &upiv1.Party{Addr: v.Vpa, Name: v.Name},
 			Payee: &upiv1.Party{Addr: vpa},
 		})
 	})
