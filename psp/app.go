@@ -180,5 +180,5 @@ func (p *PSP) QueryTransaction(_ context.Context, req *upiv1.QueryTransactionReq
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.QueryTransactionResponse{Transaction: r.proto()}, nil
+	return &upiv1.QueryTransactionResponse{Transaction: txnProto(r)}, nil
 }

@@ -41,7 +41,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if r != nil && r.Type != upiv1.Txn_COLLECT.String() {
 		return node.Refuse("ReqAuthDetails COLLECT for txn %s, which is a %s at PSP %s", txnID, r.Type, p.name)
 	}
-	if r != nil && r.AuthReqMsgID != "" {
+	if r != nil && r.AuthReqMsgId != "" {
 		return nil // asked again: the payer is answering the first request
 	}
 	v, err := getVPA(c.Tx, m.GetPayer().GetAddr())
@@ -51,14 +51,14 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	amount := authAmount(m)
 	if r == nil {
 		r = &txnRecord{
-			ID: txnID, Type: upiv1.Txn_COLLECT.String(), Role: rolePayer, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: ids.NormalizeVPA(m.GetPayer().GetAddr()),
-			PayeeVPA: ids.NormalizeVPA(m.GetPayee().GetAddr()), PayeeName: m.GetPayee().GetName(),
-			Amount: amount, Note: m.GetTxn().GetNote(),
+			Id: txnID, Type: upiv1.Txn_COLLECT.String(), Role: rolePayer, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: ids.NormalizeVPA(m.GetPayer().GetAddr()),
+			PayeeVpa: ids.NormalizeVPA(m.GetPayee().GetAddr()), PayeeName: m.GetPayee().GetName(),
+			AmountPaise: amount, Note: m.GetTxn().GetNote(),
 		}
 	}
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
-		r.RRN = rrn
+		r.Rrn = rrn
 	}
 	code := upi.CodeAddrResolution
 	if v != nil {
@@ -88,26 +88,26 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if err != nil {
 		return err
 	}
-	r.Payer.Here, r.PayerVPA, r.PayerName = true, v.VPA, v.Name
-	r.AuthReqMsgID, r.AuthTxn, r.AuthPayee = m.GetHead().GetMsgId(), authTxn, authPayee
+	r.PayerHere, r.PayerVpa, r.PayerName = true, v.Vpa, v.Name
+	r.AuthReqMsgId, r.AuthTxn, r.AuthPayee = m.GetHead().GetMsgId(), authTxn, authPayee
 	if mins := m.GetTxn().GetExpireAfterMinutes(); mins > 0 {
-		r.Expires = c.Now().Add(minutes(mins))
+		r.Expires = store.Nanos(c.Now().Add(minutes(mins)))
 	}
-	if !r.told() {
+	if !told(r) {
 		r.State = stateAwaitingApproval
 	}
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
 		return err
 	}
-	if err := c.Tx.Put(store.Pending, pendingKey(r.PayerVPA, txnID), nil); err != nil {
+	if err := c.Tx.Put(store.Pending, pendingKey(r.PayerVpa, txnID), nil); err != nil {
 		return err
 	}
 	payee := m.GetPayee()
 	return p.notifyApp(c, &upiv1.Notification{
 		Txn:      cloneTxn(m.GetTxn()),
 		Kind:     upiv1.Notification_COLLECT_REQUEST,
-		UserAddr: r.PayerVPA,
-		Payer:    &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: amount, Currency: "INR"},
+		UserAddr: r.PayerVpa,
+		Payer:    &upiv1.Party{Addr: v.Vpa, Name: v.Name, AmountPaise: amount, Currency: "INR"},
 		Payee: &upiv1.Party{
 			Addr: payee.GetAddr(), Name: payee.GetName(), Type: payee.GetType(), Code: payee.GetCode(),
 			AmountPaise: amount, Currency: "INR",
@@ -143,10 +143,10 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 
 	out, err := p.initiate(txnID, fp, "payee", payee, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
-			ID: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: payer, PayeeVPA: v.VPA, PayeeName: v.Name, Amount: req.GetAmountPaise(), Note: req.GetNote(),
-			Expires: c.Now().Add(time.Duration(expiry) * time.Minute),
-			Payee:   sideState{Here: true, Initiator: true}, Fingerprint: fp,
+			Id: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: payer, PayeeVpa: v.Vpa, PayeeName: v.Name, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
+			Expires:   store.Nanos(c.Now().Add(time.Duration(expiry) * time.Minute)),
+			PayeeHere: true, PayeeInitiator: true, Fingerprint: fp,
 		}
 		return r, &upiv1.ReqPay{
 			Txn: &upiv1.Txn{
@@ -154,13 +154,13 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 				Ts: timestamppb.New(c.Now()), ExpireAfterMinutes: expiry,
 			},
 			Payer: &upiv1.Party{Addr: payer, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
-			Payee: v.party(req.GetAmountPaise()),
+			Payee: vpaParty(v, req.GetAmountPaise()),
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.InitiateCollectResponse{Transaction: out.proto()}, nil
+	return &upiv1.InitiateCollectResponse{Transaction: txnProto(out)}, nil
 }
 
 // RespondCollect implements PspAppService: the payer approves a collect
@@ -187,38 +187,38 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		if err != nil {
 			return err
 		}
-		if r == nil || !r.collectPayer() || r.AuthReqMsgID == "" {
+		if r == nil || !collectPayer(r) || r.AuthReqMsgId == "" {
 			return status.Errorf(codes.NotFound, "no collect request %s is waiting for a user of PSP %s", txnID, p.name)
 		}
 		switch {
 		case r.Answer != "":
 			return status.Errorf(codes.FailedPrecondition, "collect %s was already %s (status %s)", txnID, strings.ToLower(r.Answer), outcome(r))
-		case r.Confirmed || r.isFinal():
+		case r.Confirmed || isFinal(r):
 			return status.Errorf(codes.FailedPrecondition, "collect %s is no longer waiting for approval: it ended %s", txnID, outcome(r))
 		}
-		v, err := getVPA(c.Tx, r.PayerVPA)
+		v, err := getVPA(c.Tx, r.PayerVpa)
 		if err != nil {
 			return err
 		}
 		if v == nil {
-			return status.Errorf(codes.FailedPrecondition, "payer %s is no longer registered at PSP %s", r.PayerVPA, p.name)
+			return status.Errorf(codes.FailedPrecondition, "payer %s is no longer registered at PSP %s", r.PayerVpa, p.name)
 		}
-		msg := &upiv1.RespAuthDetails{Txn: r.authTxn(), Payee: r.authPayee()}
+		msg := &upiv1.RespAuthDetails{Txn: authTxn(r), Payee: authPayee(r)}
 		if req.GetApprove() {
-			payer := v.party(r.Amount)
+			payer := vpaParty(v, r.AmountPaise)
 			payer.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: pin.SealBlock(req.GetPin(), txnID)}}
 			msg.Payer = payer
-			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgID, Result: upiv1.Resp_SUCCESS}
+			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgId, Result: upiv1.Resp_SUCCESS}
 			r.Answer, r.State = answerApproved, stateApproved
 		} else {
-			msg.Payer = &upiv1.Party{Addr: v.VPA, Name: v.Name, AmountPaise: r.Amount, Currency: "INR"}
-			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeDeclinedByPayer}
+			msg.Payer = &upiv1.Party{Addr: v.Vpa, Name: v.Name, AmountPaise: r.AmountPaise, Currency: "INR"}
+			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgId, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeDeclinedByPayer}
 			r.Answer, r.State = answerDeclined, stateDeclined
 		}
 		if err := c.Send(p.switchName, upiv1.SwitchService_RespAuthDetails_FullMethodName, msg); err != nil {
 			return err
 		}
-		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, r.ID)); err != nil {
+		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVpa, r.Id)); err != nil {
 			return err
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
@@ -230,5 +230,5 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.RespondCollectResponse{Transaction: out.proto()}, nil
+	return &upiv1.RespondCollectResponse{Transaction: txnProto(out)}, nil
 }

@@ -53,7 +53,7 @@ func TestInitiateCollectSendsReqPay(t *testing.T) {
 
 			r := f.record(id)
 			assert.Equal(t, "payee", r.Role)
-			assert.True(t, r.Payee.Initiator)
+			assert.True(t, r.PayeeInitiator)
 		})
 	}
 }
@@ -113,7 +113,7 @@ func TestInitiateCollectWithTxnIDIsIdempotent(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 1, f.sent(id, "ReqPay"))
-	assert.Equal(t, int64(700), f.record(id).Amount)
+	assert.Equal(t, int64(700), f.record(id).AmountPaise)
 }
 
 // awaitCollect delivers a collect from chai@beta to alice@alpha at the
@@ -335,7 +335,7 @@ func TestCollectInitiatorGetsRespPay(t *testing.T) {
 	assert.Equal(t, upiv1.Resp_SUCCESS, n.GetResp().GetResult())
 	r := f.record(id)
 	assert.Equal(t, "SUCCESS", r.Status)
-	assert.Equal(t, "512345000005", r.RRN)
+	assert.Equal(t, "512345000005", r.Rrn)
 }
 
 func TestOnUsCollect(t *testing.T) {

@@ -48,7 +48,7 @@ func TestRespPayDeemed(t *testing.T) {
 			r := f.record(id)
 			assert.Equal(t, tc.status, r.Status)
 			assert.Equal(t, tc.errCode, r.ErrCode)
-			assert.Equal(t, "512345000011", r.RRN)
+			assert.Equal(t, "512345000011", r.Rrn)
 			recs, err := f.n.Trace(id)
 			require.NoError(t, err)
 			var told []string

@@ -19,19 +19,19 @@ func (p *PSP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, er
 	if p.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "PSP %s is not running", p.name)
 	}
-	return node.ListRecords(p.n, store.Txns, after, limit, p.summary)
+	return node.ListTable(p.n, txns, after, limit, p.summary)
 }
 
 func (p *PSP) summary(r *txnRecord) *upiv1.TxnSummary {
-	s := node.SummaryOf(r.proto(), r.State)
-	if r.Payer.Here {
+	s := node.SummaryOf(txnProto(r), r.State)
+	if r.PayerHere {
 		s.PayerPsp = p.name
 	}
-	if r.Payee.Here {
+	if r.PayeeHere {
 		s.PayeePsp = p.name
 	}
-	if !r.Expires.IsZero() {
-		s.Deadline = timestamppb.New(r.Expires)
+	if r.Expires != 0 {
+		s.Deadline = timestamppb.New(store.FromNanos(r.Expires))
 	}
 	return s
 }

@@ -17,11 +17,11 @@ func (p *PSP) notifyStatus(c *node.Ctx, r *txnRecord, user string, resp *upiv1.R
 		out.Refs = resp.GetRefs()
 	}
 	return p.notifyApp(c, &upiv1.Notification{
-		Txn:      &upiv1.Txn{Id: r.ID, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]), CustRef: r.RRN, Note: r.Note},
+		Txn:      &upiv1.Txn{Id: r.Id, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]), CustRef: r.Rrn, Note: r.Note},
 		Kind:     upiv1.Notification_TXN_STATUS,
 		UserAddr: user,
-		Payer:    &upiv1.Party{Addr: r.PayerVPA, Name: r.PayerName, AmountPaise: r.Amount, Currency: "INR"},
-		Payee:    &upiv1.Party{Addr: r.PayeeVPA, Name: r.PayeeName, AmountPaise: r.Amount, Currency: "INR"},
+		Payer:    &upiv1.Party{Addr: r.PayerVpa, Name: r.PayerName, AmountPaise: r.AmountPaise, Currency: "INR"},
+		Payee:    &upiv1.Party{Addr: r.PayeeVpa, Name: r.PayeeName, AmountPaise: r.AmountPaise, Currency: "INR"},
 		Resp:     out,
 	})
 }

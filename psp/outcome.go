@@ -25,7 +25,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if r == nil {
 		return node.Refuse("RespPay for txn %s, which PSP %s does not know", txnID, p.name)
 	}
-	from, ok := r.initiator()
+	from, ok := initiatorOf(r)
 	if !ok || r.Type == upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("RespPay for txn %s, which PSP %s did not initiate with ReqPay", txnID, p.name)
 	}
@@ -33,17 +33,17 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		return nil // duplicate or late: the outcome is decided
 	}
 	res := m.GetResp().GetResult()
-	wasFinal := r.isFinal()
+	wasFinal := isFinal(r)
 	before := outcome(r)
-	changed := r.applyOutcome(res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	changed := applyOutcome(r, res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell := outcome(r) != before
 	if res == upiv1.Resp_DEEMED && changed {
 		r.State = stateDeemed
 	}
 	if res == upiv1.Resp_SUCCESS || res == upiv1.Resp_FAILURE {
 		r.Final, r.State, changed, tell = true, stateCompleted, true, true
-		if r.collectPayer() {
-			if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+		if collectPayer(r) {
+			if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVpa, txnID)); err != nil {
 				return err
 			}
 		}
@@ -61,7 +61,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if !tell {
 		return nil
 	}
-	return p.notifyStatus(c, r, r.vpa(from), m.GetResp())
+	return p.notifyStatus(c, r, vpaOf(r, from), m.GetResp())
 }
 
 var _ node.RefusalHandler = (*PSP)(nil)
@@ -101,15 +101,15 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 				txnID, p.name, upi.CodeAuthTimeout, upi.CodeCollectExpired)
 		}
 		// Learn what the confirmation says.
-		r = &txnRecord{ID: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
+		r = &txnRecord{Id: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
 		for _, ref := range m.GetResp().GetRefs() {
 			switch ref.GetType() {
 			case "PAYER":
-				r.PayerVPA = ids.NormalizeVPA(ref.GetAddr())
+				r.PayerVpa = ids.NormalizeVPA(ref.GetAddr())
 			case "PAYEE":
-				r.PayeeVPA = ids.NormalizeVPA(ref.GetAddr())
+				r.PayeeVpa = ids.NormalizeVPA(ref.GetAddr())
 				if a := ref.GetSettAmountPaise(); a > 0 {
-					r.Amount = a
+					r.AmountPaise = a
 				}
 			}
 		}
@@ -117,7 +117,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 			vpa  string
 			here *bool
 			name *string
-		}{{r.PayerVPA, &r.Payer.Here, &r.PayerName}, {r.PayeeVPA, &r.Payee.Here, &r.PayeeName}} {
+		}{{r.PayerVpa, &r.PayerHere, &r.PayerName}, {r.PayeeVpa, &r.PayeeHere, &r.PayeeName}} {
 			if side.vpa == "" {
 				continue
 			}
@@ -133,14 +133,14 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	if r.Type == upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("ReqTxnConfirmation for txn %s, which is a VAL_ADD at PSP %s", txnID, p.name)
 	}
-	wasFinal := r.isFinal()
+	wasFinal := isFinal(r)
 	before := outcome(r)
 	tell := !r.Confirmed
-	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
+	applyOutcome(r, m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell = tell || outcome(r) != before
 	r.Confirmed, r.State = true, stateConfirmed
-	if r.collectPayer() {
-		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVPA, txnID)); err != nil {
+	if collectPayer(r) {
+		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVpa, txnID)); err != nil {
 			return err
 		}
 	}
@@ -161,10 +161,10 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		return nil
 	}
 	switch {
-	case r.collectPayer():
-		return p.notifyStatus(c, r, r.PayerVPA, m.GetResp())
-	case r.Type == upiv1.Txn_PAY.String() && r.Payee.Here && r.Status == upiv1.Resp_SUCCESS.String():
-		return p.notifyStatus(c, r, r.PayeeVPA, m.GetResp())
+	case collectPayer(r):
+		return p.notifyStatus(c, r, r.PayerVpa, m.GetResp())
+	case r.Type == upiv1.Txn_PAY.String() && r.PayeeHere && r.Status == upiv1.Resp_SUCCESS.String():
+		return p.notifyStatus(c, r, r.PayeeVpa, m.GetResp())
 	}
 	return nil
 }
@@ -207,14 +207,14 @@ type OutcomeSide struct {
 // not final before this step (wasFinal), now has a final one. Call it in
 // the step that decides, after storing r.
 func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
-	if p.cfg.OnOutcome == nil || wasFinal || !r.isFinal() || r.Type == upiv1.Txn_VAL_ADD.String() {
+	if p.cfg.OnOutcome == nil || wasFinal || !isFinal(r) || r.Type == upiv1.Txn_VAL_ADD.String() {
 		return nil
 	}
 	return p.cfg.OnOutcome(c, Outcome{
-		TxnID: r.ID, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
-		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.RRN,
-		AmountPaise: r.Amount, Note: r.Note,
-		Payer: OutcomeSide{VPA: r.PayerVPA, Name: r.PayerName, Here: r.Payer.Here, Initiator: r.Payer.Initiator},
-		Payee: OutcomeSide{VPA: r.PayeeVPA, Name: r.PayeeName, Here: r.Payee.Here, Initiator: r.Payee.Initiator},
+		TxnID: r.Id, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
+		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.Rrn,
+		AmountPaise: r.AmountPaise, Note: r.Note,
+		Payer: OutcomeSide{VPA: r.PayerVpa, Name: r.PayerName, Here: r.PayerHere, Initiator: r.PayerInitiator},
+		Payee: OutcomeSide{VPA: r.PayeeVpa, Name: r.PayeeName, Here: r.PayeeHere, Initiator: r.PayeeInitiator},
 	})
 }

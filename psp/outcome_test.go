@@ -88,7 +88,7 @@ func TestOnOutcomeIsPartOfTheStep(t *testing.T) {
 	r := f.record(id)
 	assert.Equal(t, "DEEMED", r.Status, "the failed step left the record as it was")
 	assert.False(t, r.Final)
-	assert.Empty(t, r.RRN)
+	assert.Empty(t, r.Rrn)
 	assert.Nil(t, f.hookWrote(id), "nor the hook's own write")
 	notices := f.sent(id, "Notify")
 	assert.Equal(t, 1, notices, "only the DEEMED was told")

@@ -79,15 +79,15 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	amount := authAmount(m)
 	if r == nil {
 		r = &txnRecord{
-			ID: txnID, Type: upiv1.Txn_PAY.String(), Role: rolePayee, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: ids.NormalizeVPA(m.GetPayer().GetAddr()), PayerName: m.GetPayer().GetName(),
-			PayeeVPA: ids.NormalizeVPA(m.GetPayee().GetAddr()), Amount: amount, Note: m.GetTxn().GetNote(),
+			Id: txnID, Type: upiv1.Txn_PAY.String(), Role: rolePayee, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: ids.NormalizeVPA(m.GetPayer().GetAddr()), PayerName: m.GetPayer().GetName(),
+			PayeeVpa: ids.NormalizeVPA(m.GetPayee().GetAddr()), AmountPaise: amount, Note: m.GetTxn().GetNote(),
 		}
 	}
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
-		r.RRN = rrn
+		r.Rrn = rrn
 	}
-	open := !r.told()
+	open := !told(r)
 	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
 	code := upi.CodeAddrResolution
 	if v != nil {
@@ -103,9 +103,9 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 			r.State = stateAuthDeclined
 		}
 	} else {
-		resp.Payee = v.party(amount)
+		resp.Payee = vpaParty(v, amount)
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
-		r.Payee.Here, r.PayeeVPA, r.PayeeName = true, v.VPA, v.Name
+		r.PayeeHere, r.PayeeVpa, r.PayeeName = true, v.Vpa, v.Name
 		if open {
 			r.State = stateAuthSent
 		}
@@ -148,11 +148,11 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 
 	out, err := p.initiate(txnID, fp, "payer", payer, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
 		r := &txnRecord{
-			ID: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: payee, Amount: req.GetAmountPaise(), Note: req.GetNote(),
-			Payer: sideState{Here: true, Initiator: true}, Fingerprint: fp,
+			Id: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: v.Vpa, PayerName: v.Name, PayeeVpa: payee, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
+			PayerHere: true, PayerInitiator: true, Fingerprint: fp,
 		}
-		pr := v.party(req.GetAmountPaise())
+		pr := vpaParty(v, req.GetAmountPaise())
 		pr.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: block}}
 		if req.GetDeviceId() != "" {
 			pr.Device = &upiv1.Device{Id: req.GetDeviceId()}
@@ -170,5 +170,5 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.InitiatePayResponse{Transaction: out.proto()}, nil
+	return &upiv1.InitiatePayResponse{Transaction: txnProto(out)}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
@@ -22,37 +23,41 @@ func TestSeedRegistersOwnUsersAndMerchants(t *testing.T) {
 	f := newFixture(t, beta, nil)
 	require.NoError(t, f.p.Seed(), "Seed again")
 
-	want := map[string]vpaRecord{
-		"bob@beta":   {VPA: "bob@beta", Name: "Bob", Type: "PERSON", MCC: "0000", AcNum: "2000000001", IFSC: "BBNK0000001"},
-		"carol@beta": {VPA: "carol@beta", Name: "Carol", Type: "PERSON", MCC: "0000", AcNum: "2000000002", IFSC: "BBNK0000001"},
-		"chai@beta":  {VPA: "chai@beta", Name: "Chai Point", Type: "ENTITY", MCC: "5812", AcNum: "2000000003", IFSC: "BBNK0000001"},
+	want := map[string]*vpaRecord{
+		"bob@beta":   {Vpa: "bob@beta", Name: "Bob", Type: "PERSON", Mcc: "0000", AcNum: "2000000001", Ifsc: "BBNK0000001"},
+		"carol@beta": {Vpa: "carol@beta", Name: "Carol", Type: "PERSON", Mcc: "0000", AcNum: "2000000002", Ifsc: "BBNK0000001"},
+		"chai@beta":  {Vpa: "chai@beta", Name: "Chai Point", Type: "ENTITY", Mcc: "5812", AcNum: "2000000003", Ifsc: "BBNK0000001"},
 	}
 	// The default network's magic payees (config/default.yaml).
 	for i, m := range []struct{ vpa, name string }{
 		{"creditfail@beta", "Credit Fail"}, {"deemed@beta", "Deemed"}, {"lost@beta", "Lost"},
 		{"slowdebit@beta", "Slow Debit"}, {"twice@beta", "Twice"},
 	} {
-		want[m.vpa] = vpaRecord{VPA: m.vpa, Name: m.name, Type: "PERSON", MCC: "0000", AcNum: fmt.Sprintf("200000090%d", i+1), IFSC: "BBNK0000001"}
+		want[m.vpa] = &vpaRecord{Vpa: m.vpa, Name: m.name, Type: "PERSON", Mcc: "0000", AcNum: fmt.Sprintf("200000090%d", i+1), Ifsc: "BBNK0000001"}
 	}
-	got := map[string]vpaRecord{}
+	got := map[string]*vpaRecord{}
 	require.NoError(t, f.n.View(func(tx *store.Tx) error {
 		return tx.Scan(store.VPAs, nil, func(k, _ []byte) (bool, error) {
 			v, err := getVPA(tx, string(k))
 			if err != nil {
 				return false, err
 			}
-			got[string(k)] = *v
+			got[string(k)] = v
 			return true, nil
 		})
 	}))
-	assert.Equal(t, want, got)
+	assert.Len(t, got, len(want))
+	for k, w := range want {
+		assert.True(t, proto.Equal(w, got[k]), "%s: want %v, got %v", k, w, got[k])
+	}
 
 	a := newFixture(t, alpha, nil)
 	require.NoError(t, a.n.View(func(tx *store.Tx) error {
 		v, err := getVPA(tx, "Alice@Alpha")
 		require.NoError(t, err)
 		require.NotNil(t, v)
-		assert.Equal(t, vpaRecord{VPA: "alice@alpha", Name: "Alice", Type: "PERSON", MCC: "0000", AcNum: "1000000001", IFSC: "ABNK0000001", Mobile: "9800000001"}, *v)
+		want := &vpaRecord{Vpa: "alice@alpha", Name: "Alice", Type: "PERSON", Mcc: "0000", AcNum: "1000000001", Ifsc: "ABNK0000001", Mobile: "9800000001"}
+		assert.True(t, proto.Equal(want, v), "got %v", v)
 		return nil
 	}))
 }
@@ -187,7 +192,7 @@ func TestInitiatePayWithTxnIDIsIdempotent(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 1, f.sent(id, "ReqPay"))
-	assert.Equal(t, int64(500), f.record(id).Amount)
+	assert.Equal(t, int64(500), f.record(id).AmountPaise)
 }
 
 func TestReqAuthDetailsPay(t *testing.T) {
@@ -230,7 +235,7 @@ func TestReqAuthDetailsPay(t *testing.T) {
 			r := f.record(id)
 			assert.Equal(t, "payee", r.Role)
 			assert.Equal(t, tt.state, r.State)
-			assert.Equal(t, "512345000002", r.RRN)
+			assert.Equal(t, "512345000002", r.Rrn)
 			// Answering decides nothing, a decline neither: the outcome
 			// comes with the switch's ReqTxnConfirmation.
 			assert.Equal(t, "PENDING", r.Status)
@@ -575,10 +580,10 @@ func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
 	id := newTxnID("ALP")
 	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
 		return putTxn(c.Tx, &txnRecord{
-			ID: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: "alice@alpha", PayerName: "Alice", PayeeVPA: "bob@beta",
-			Amount: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
-			Payer: sideState{Here: true, Initiator: true},
+			Id: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: "alice@alpha", PayerName: "Alice", PayeeVpa: "bob@beta",
+			AmountPaise: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
+			PayerHere: true, PayerInitiator: true,
 		}, c.Now())
 	}))
 	f.accept(upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{

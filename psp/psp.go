@@ -1,6 +1,8 @@
 package psp
 
 import (
+	"time"
+
 	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
@@ -62,10 +64,12 @@ type PSP struct {
 	n                    *node.Node
 }
 
-// Meta keys this role keeps.
+// metaLastHbt and timeFormat are the spelling hbt.go still uses of
+// store.MetaLastHeartbeat and its encoding (MetaLastHeartbeat.Set is the
+// same write).
 const (
-	metaSeeded  = "psp/seeded"
-	metaLastHbt = "psp/last_hbt"
+	metaLastHbt = store.MetaLastHeartbeat
+	timeFormat  = time.RFC3339Nano
 )
 
 // New returns the PSP described by cfg.Self in cfg.Network.
@@ -119,7 +123,7 @@ func (p *PSP) Attach(n *node.Node) { p.n = n }
 // handle this PSP owns. It runs once per store: later calls do nothing.
 func (p *PSP) Seed() error {
 	return p.n.Update(func(c *node.Ctx) error {
-		if c.Tx.Has(store.Meta, []byte(metaSeeded)) {
+		if store.MetaPSPSeeded.Has(c.Tx) {
 			return nil
 		}
 		ifscOf := func(bank string) string {
@@ -130,21 +134,21 @@ func (p *PSP) Seed() error {
 		}
 		for _, u := range p.cfg.Network.UsersOfPSP(p.name) {
 			if err := putVPA(c.Tx, &vpaRecord{
-				VPA: ids.NormalizeVPA(u.VPA), Name: u.Name, Type: partyPerson, MCC: personMCC,
-				AcNum: u.Account, IFSC: ifscOf(u.Bank), Mobile: u.Mobile,
+				Vpa: ids.NormalizeVPA(u.VPA), Name: u.Name, Type: partyPerson, Mcc: personMCC,
+				AcNum: u.Account, Ifsc: ifscOf(u.Bank), Mobile: u.Mobile,
 			}); err != nil {
 				return err
 			}
 		}
 		for _, m := range p.cfg.Network.MerchantsOfPSP(p.name) {
 			if err := putVPA(c.Tx, &vpaRecord{
-				VPA: ids.NormalizeVPA(m.VPA), Name: m.Name, Type: partyEntity, MCC: m.MCC,
-				AcNum: m.Account, IFSC: ifscOf(m.Bank),
+				Vpa: ids.NormalizeVPA(m.VPA), Name: m.Name, Type: partyEntity, Mcc: m.MCC,
+				AcNum: m.Account, Ifsc: ifscOf(m.Bank),
 			}); err != nil {
 				return err
 			}
 		}
-		return c.Tx.Put(store.Meta, []byte(metaSeeded), []byte(c.Now().UTC().Format(timeFormat)))
+		return store.MetaPSPSeeded.Set(c.Tx, c.Now())
 	})
 }
 
@@ -161,7 +165,7 @@ func (p *PSP) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upiv1.GetTransactionResponse{Node: p.name, State: r.State, Transaction: r.proto()}, nil
+	return &upiv1.GetTransactionResponse{Node: p.name, State: r.State, Transaction: txnProto(r)}, nil
 }
 
 // viewTxn reads a transaction record, or answers NotFound.

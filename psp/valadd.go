@@ -43,7 +43,7 @@ func (p *PSP) reqValAdd(c *node.Ctx, m *upiv1.ReqValAdd) error {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution}
 	} else {
-		resp.Payee = &upiv1.Party{Addr: v.VPA, Name: v.Name, Type: v.partyType(), Code: v.MCC, Ac: &upiv1.Account{Ifsc: v.IFSC}}
+		resp.Payee = &upiv1.Party{Addr: v.Vpa, Name: v.Name, Type: partyType(v), Code: v.Mcc, Ac: &upiv1.Account{Ifsc: v.Ifsc}}
 		resp.Resp = &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}
 	}
 	return c.Send(p.switchName, upiv1.SwitchService_RespValAdd_FullMethodName, resp)
@@ -66,13 +66,13 @@ func (p *PSP) respValAdd(c *node.Ctx, m *upiv1.RespValAdd) error {
 	payee := m.GetPayee()
 	res := &valAddResult{
 		Result: m.GetResp().GetResult().String(), ErrCode: m.GetResp().GetErrCode(),
-		Name: payee.GetName(), Code: payee.GetCode(), IFSC: payee.GetAc().GetIfsc(),
+		Name: payee.GetName(), Code: payee.GetCode(), Ifsc: payee.GetAc().GetIfsc(),
 	}
 	if payee.GetType() != upiv1.Party_TYPE_UNSPECIFIED {
 		res.Type = payee.GetType().String()
 	}
 	r.ValAdd, r.PayeeName, r.State, r.Final = res, payee.GetName(), stateResolved, true
-	r.applyOutcome(m.GetResp().GetResult(), m.GetResp().GetErrCode(), "")
+	applyOutcome(r, m.GetResp().GetResult(), m.GetResp().GetErrCode(), "")
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
 		return err
 	}
@@ -115,15 +115,15 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 			return p.notRegistered("requester", requester)
 		}
 		r := &txnRecord{
-			ID: txnID, Type: upiv1.Txn_VAL_ADD.String(), State: stateValAddSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVPA: v.VPA, PayerName: v.Name, PayeeVPA: vpa, Payer: sideState{Here: true, Initiator: true},
+			Id: txnID, Type: upiv1.Txn_VAL_ADD.String(), State: stateValAddSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: v.Vpa, PayerName: v.Name, PayeeVpa: vpa, PayerHere: true, PayerInitiator: true,
 		}
 		if err := putTxn(c.Tx, r, c.Now()); err != nil {
 			return err
 		}
 		return c.Send(p.switchName, upiv1.SwitchService_ReqValAdd_FullMethodName, &upiv1.ReqValAdd{
 			Txn:   &upiv1.Txn{Id: txnID, Type: upiv1.Txn_VAL_ADD, Ts: timestamppb.New(c.Now())},
-			Payer: &upiv1.Party{Addr: v.VPA, Name: v.Name},
+			Payer: &upiv1.Party{Addr: v.Vpa, Name: v.Name},
 			Payee: &upiv1.Party{Addr: vpa},
 		})
 	})
@@ -158,7 +158,7 @@ func (p *PSP) ResolveAddress(ctx context.Context, req *upiv1.ResolveAddressReque
 		if res := r.ValAdd; res != nil {
 			return &upiv1.ResolveAddressResponse{Details: &upiv1.AddressDetails{
 				Vpa: vpa, Name: res.Name, Type: upiv1.Party_Type(upiv1.Party_Type_value[res.Type]), Code: res.Code,
-				Ifsc: res.IFSC, Result: upiv1.Resp_Result(upiv1.Resp_Result_value[res.Result]), ErrCode: res.ErrCode,
+				Ifsc: res.Ifsc, Result: upiv1.Resp_Result(upiv1.Resp_Result_value[res.Result]), ErrCode: res.ErrCode,
 			}}, nil
 		}
 	}

@@ -19,17 +19,11 @@ const defaultExpireMinutes = 30
 // ist is India Standard Time, the zone of the RRN's date and hour.
 var ist = time.FixedZone("IST", 5*3600+1800)
 
-// rrnSeqKey is the Meta key of the RRN counter.
-const rrnSeqKey = "rrn_seq"
-
-// nextRRN issues the next RRN from the durable counter.
+// nextRRN issues the next RRN from the durable counter
+// (store.MetaRRNSeq).
 func nextRRN(c *node.Ctx) (string, error) {
-	var seq uint64
-	if v := c.Tx.Get(store.Meta, []byte(rrnSeqKey)); len(v) == 8 {
-		seq = store.ParseU64(v)
-	}
-	seq++
-	if err := c.Tx.Put(store.Meta, []byte(rrnSeqKey), store.U64(seq)); err != nil {
+	seq, err := store.MetaRRNSeq.Next(c.Tx)
+	if err != nil {
 		return "", err
 	}
 	return ids.FormatRRN(c.Now().In(ist), seq), nil

@@ -17,8 +17,7 @@ import (
 // The encodings are those the keys had before they were declared here, so
 // existing files read the same.
 const (
-	// MetaRRNSeq counts the RRNs the switch issued (switch/pay.go, which
-	// still spells it rrnSeqKey).
+	// MetaRRNSeq counts the RRNs the switch issued (switch/pay.go).
 	MetaRRNSeq MetaCounter = "rrn_seq"
 	// MetaApprovalSeq counts a bank's approval numbers (ledger).
 	MetaApprovalSeq MetaCounter = "ledger.approval_seq"
@@ -29,10 +28,10 @@ const (
 	// seeding, in paise (AdminService/ListAccounts opening_total_paise).
 	MetaOpeningTotal MetaInt = "bank.opening_total"
 	// MetaPSPSeeded is when a PSP registered its VPAs from the network
-	// file (psp/psp.go, which still spells it metaSeeded).
+	// file (psp/psp.go).
 	MetaPSPSeeded MetaTime = "psp/seeded"
 	// MetaLastHeartbeat is when the switch last answered a PSP's heartbeat
-	// with SUCCESS (psp/psp.go, which still spells it metaLastHbt).
+	// with SUCCESS (psp/hbt.go, which still spells it metaLastHbt).
 	MetaLastHeartbeat MetaTime = "psp/last_hbt"
 )
 

@@ -2025,6 +2025,102 @@ func (x *FlowParent) GetId() string {
 	return ""
 }
 
+// A user or merchant registered at a PSP (psp.vpaRecord), by normalized
+// VPA. Older files kept it as JSON with these names.
+type PspVpa struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Vpa   string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// PERSON or ENTITY.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// "0000" for people.
+	Mcc           string `protobuf:"bytes,4,opt,name=mcc,proto3" json:"mcc,omitempty"`
+	AcNum         string `protobuf:"bytes,5,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	Ifsc          string `protobuf:"bytes,6,opt,name=ifsc,proto3" json:"ifsc,omitempty"`
+	Mobile        string `protobuf:"bytes,7,opt,name=mobile,proto3" json:"mobile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspVpa) Reset() {
+	*x = PspVpa{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspVpa) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspVpa) ProtoMessage() {}
+
+func (x *PspVpa) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspVpa.ProtoReflect.Descriptor instead.
+func (*PspVpa) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PspVpa) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *PspVpa) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PspVpa) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PspVpa) GetMcc() string {
+	if x != nil {
+		return x.Mcc
+	}
+	return ""
+}
+
+func (x *PspVpa) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *PspVpa) GetIfsc() string {
+	if x != nil {
+		return x.Ifsc
+	}
+	return ""
+}
+
+func (x *PspVpa) GetMobile() string {
+	if x != nil {
+		return x.Mobile
+	}
+	return ""
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -2233,7 +2329,15 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
 	"FlowParent\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02idB\xc8\x01\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x97\x01\n" +
+	"\x06PspVpa\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x10\n" +
+	"\x03mcc\x18\x04 \x01(\tR\x03mcc\x12\x15\n" +
+	"\x06ac_num\x18\x05 \x01(\tR\x05acNum\x12\x12\n" +
+	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\x12\x16\n" +
+	"\x06mobile\x18\a \x01(\tR\x06mobileB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -2248,7 +2352,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -2267,7 +2371,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*AppNotification)(nil),       // 14: upisim.records.v1.AppNotification
 	(*BankCustomer)(nil),          // 15: upisim.records.v1.BankCustomer
 	(*FlowParent)(nil),            // 16: upisim.records.v1.FlowParent
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*PspVpa)(nil),                // 17: upisim.records.v1.PspVpa
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -2285,7 +2390,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	17, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	18, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -2312,7 +2417,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
