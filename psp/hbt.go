@@ -36,14 +36,15 @@ func (p *PSP) hbtRoutes() []node.Route {
 }
 
 // Run sends a ReqHbt to the switch at once and then every
-// Network.Heartbeat, until ctx is done. A zero interval sends none.
+// Network.Heartbeat of the node's clock, until ctx is done. A zero
+// interval sends none, and Run returns at once.
 func (p *PSP) Run(ctx context.Context) error {
 	every := p.cfg.Network.Heartbeat
 	if every <= 0 {
-		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(every)
+	clock := p.n.Clock()
+	t := clock.NewTimer()
 	defer t.Stop()
 	for {
 		if err := p.sendHeartbeat(); err != nil {
@@ -52,10 +53,13 @@ func (p *PSP) Run(ctx context.Context) error {
 			}
 			p.log.Warn("heartbeat not queued", "err", err)
 		}
+		// Like a time.Ticker: a clock moved on by many intervals at once
+		// sends one heartbeat, not one per interval missed.
+		t.Reset(clock.Now().Add(every))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

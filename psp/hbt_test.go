@@ -11,6 +11,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node/nodetest"
 )
 
 func TestHeartbeats(t *testing.T) {
@@ -46,15 +47,39 @@ func TestHeartbeats(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-func TestHeartbeatsOff(t *testing.T) {
-	f := newFixture(t, alpha, nil) // the fixture sets heartbeat 0
+// Heartbeats run on the node's clock: an interval of an hour passes when
+// the fake clock is moved, not on the wall clock.
+func TestHeartbeatsOnNodeClock(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clk := nodetest.NewClock(start)
+	f := newFixtureWith(t, alpha, func(n *config.Network) { n.Heartbeat = time.Hour }, Config{}, nodetest.WithClock(clk))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- f.p.Run(ctx) }()
-	time.Sleep(20 * time.Millisecond)
+
+	first := f.rec.WaitFor(t, upiv1.SwitchService_ReqHbt_FullMethodName, "").Msg.(*upiv1.ReqHbt)
+	assert.True(t, start.Equal(first.GetTxn().GetTs().AsTime()), "the first at once, stamped with the node's clock")
+	hours := 0
+	require.Eventually(t, func() bool {
+		if f.rec.Count(upiv1.SwitchService_ReqHbt_FullMethodName, "") >= 3 {
+			return true
+		}
+		clk.Advance(time.Hour)
+		hours++
+		return false
+	}, 5*time.Second, time.Millisecond, "a heartbeat every hour of the node's clock")
 	cancel()
 	require.NoError(t, <-done)
-	assert.Empty(t, f.rec.All())
+	nodetest.Quiesce(t, f.n)
+	assert.LessOrEqual(t, f.rec.Count(upiv1.SwitchService_ReqHbt_FullMethodName, ""), 1+hours, "at most one an hour")
+}
+
+func TestHeartbeatsOff(t *testing.T) {
+	f := newFixture(t, alpha, nil) // the fixture sets heartbeat 0
+	// Run returns at once, having started nothing: no ticker left to send.
+	require.NoError(t, f.p.Run(t.Context()))
+	nodetest.Quiesce(t, f.n)
+	assert.Empty(t, f.rec.All(), "no heartbeat sent")
 }
 
 func TestReqHbtFromSwitchIsAnswered(t *testing.T) {

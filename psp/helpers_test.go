@@ -44,8 +44,8 @@ func newFixture(t *testing.T, name string, edit func(*config.Network)) *fixture 
 }
 
 // newFixtureWith is newFixture with cfg's other fields (Network and Self
-// are set here).
-func newFixtureWith(t *testing.T, name string, edit func(*config.Network), cfg Config) *fixture {
+// are set here) and the node's options (nodetest.New's).
+func newFixtureWith(t *testing.T, name string, edit func(*config.Network), cfg Config, opts ...func(*node.Config)) *fixture {
 	t.Helper()
 	net := config.Default()
 	net.Heartbeat = 0
@@ -57,7 +57,7 @@ func newFixtureWith(t *testing.T, name string, edit func(*config.Network), cfg C
 	cfg.Network, cfg.Self = net, self
 	p := New(cfg)
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, name, p, rec)
+	n := nodetest.New(t, name, p, rec, opts...)
 	p.Attach(n)
 	require.NoError(t, p.Seed())
 	return &fixture{t: t, p: p, n: n, rec: rec, net: net}

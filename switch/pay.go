@@ -390,7 +390,7 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 	} else if err := s.answer(c, r); err != nil {
 		return err
 	}
-	for _, kind := range timerKinds {
+	for _, kind := range s.timerKinds {
 		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
 			return err
 		}

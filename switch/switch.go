@@ -37,6 +37,10 @@ type Switch struct {
 	n    *node.Node
 	// parents are the flow kinds that start pay legs (flow.go), by kind.
 	parents map[string]parent
+	// timerKinds are the prefixes of the timers declared in Routes.Timers:
+	// every one is a timer a pay or collect may have, so finish cancels
+	// them all.
+	timerKinds []string
 }
 
 var (
@@ -52,13 +56,17 @@ func New(cfg Config) *Switch {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Switch{net: cfg.Network, self: cfg.Self, log: log}
+	timers := slices.Concat(s.payTimers(), s.timeoutTimers())
+	for _, k := range timers {
+		s.timerKinds = append(s.timerKinds, k.Prefix)
+	}
 	s.Table = node.NewTable(node.Routes{
 		Who:      "switch",
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
 		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes()),
-		Timers:   slices.Concat(s.payTimers(), s.timeoutTimers()),
+		Timers:   timers,
 	})
 	return s
 }

@@ -34,9 +34,6 @@ const (
 	timerReversal = "reversal"
 )
 
-// timerKinds are every timer a pay or collect may have; finish cancels them.
-var timerKinds = []string{timerExpire, timerAuth, timerDebit, timerCredit, timerCheck, timerReversal}
-
 // timeoutRoutes: the answers to status checks.
 func (s *Switch) timeoutRoutes() []node.Route {
 	return []node.Route{

@@ -65,18 +65,36 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return TxnResult{}, err
 	}
-	tp, closeConn, err := connectTPAP(o.DataDir)
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		r, err := started(tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
+			PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
+		}))
+		if err != nil {
+			return r, err
+		}
+		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	})
+}
+
+// withTPAP connects to the TPAP of the network running in dataDir, calls f
+// with its app API, and closes the connection; when it cannot connect, the
+// result is T's zero value and the error.
+func withTPAP[T any](dataDir string, f func(upiv1.TpapAppServiceClient) (T, error)) (T, error) {
+	tp, closeConn, err := connectTPAP(dataDir)
 	if err != nil {
-		return TxnResult{}, err
+		var zero T
+		return zero, err
 	}
 	defer closeConn()
-	r, err := started(tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
-		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
-	}))
-	if err != nil {
-		return r, err
+	return f(tp)
+}
+
+// needTxnID is the error of a command given no transaction id.
+func needTxnID(id string) error {
+	if id == "" {
+		return errors.New("missing transaction id")
 	}
-	return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	return nil
 }
 
 // started is the transaction the TPAP's answer to CreatePayment or
@@ -157,20 +175,17 @@ type TxnOptions struct {
 
 // Txn prints a transaction's status as the TPAP knows it.
 func Txn(ctx context.Context, w io.Writer, o TxnOptions) (TxnResult, error) {
-	if o.TxnID == "" {
-		return TxnResult{}, errors.New("missing transaction id")
-	}
-	tp, closeConn, err := connectTPAP(o.DataDir)
-	if err != nil {
+	if err := needTxnID(o.TxnID); err != nil {
 		return TxnResult{}, err
 	}
-	defer closeConn()
-	g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: o.TxnID, WaitMs: int32(o.Wait / time.Millisecond)})
-	if err != nil {
-		return TxnResult{}, rpcError(err)
-	}
-	r := txnResult(o.TxnID, g)
-	return r, r.print(w, o.Output)
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: o.TxnID, WaitMs: int32(o.Wait / time.Millisecond)})
+		if err != nil {
+			return TxnResult{}, rpcError(err)
+		}
+		r := txnResult(o.TxnID, g)
+		return r, r.print(w, o.Output)
+	})
 }
 
 // CollectOptions are the options of `upisim collect`: To asks From to pay.
@@ -194,18 +209,15 @@ func Collect(ctx context.Context, w io.Writer, o CollectOptions) (TxnResult, err
 	if o.ExpireMinutes < 0 {
 		return TxnResult{}, errors.New("--expire must not be negative")
 	}
-	tp, closeConn, err := connectTPAP(o.DataDir)
-	if err != nil {
-		return TxnResult{}, err
-	}
-	defer closeConn()
-	r, err := started(tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
-		PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, ExpireAfterMinutes: int32(o.ExpireMinutes),
-	}))
-	if err != nil {
-		return r, err
-	}
-	return r, r.print(w, o.Output)
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		r, err := started(tp.CreateCollect(ctx, &upiv1.CreateCollectRequest{
+			PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, ExpireAfterMinutes: int32(o.ExpireMinutes),
+		}))
+		if err != nil {
+			return r, err
+		}
+		return r, r.print(w, o.Output)
+	})
 }
 
 // ApproveOptions are the options of `upisim approve`.
@@ -223,30 +235,28 @@ type ApproveOptions struct {
 // Approve approves (or declines) a collect request waiting at the payer and
 // waits for the final status.
 func Approve(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, error) {
-	if o.TxnID == "" {
-		return TxnResult{}, errors.New("missing transaction id")
+	if err := needTxnID(o.TxnID); err != nil {
+		return TxnResult{}, err
 	}
 	if !o.Decline {
 		if err := checkPIN(o.PIN, "missing PIN: pass --pin (or --decline)"); err != nil {
 			return TxnResult{}, err
 		}
 	}
-	tp, closeConn, err := connectTPAP(o.DataDir)
-	if err != nil {
-		return TxnResult{}, err
-	}
-	defer closeConn()
-	var resp interface{ GetStatus() upiv1.Resp_Result }
-	if o.Decline {
-		resp, err = tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
-	} else {
-		resp, err = tp.ApproveCollect(ctx, &upiv1.ApproveCollectRequest{TxnId: o.TxnID, Pin: o.PIN})
-	}
-	if err != nil {
-		return TxnResult{}, rpcError(err)
-	}
-	r := TxnResult{TxnID: o.TxnID, Status: statusName(resp.GetStatus())}
-	return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		var resp interface{ GetStatus() upiv1.Resp_Result }
+		var err error
+		if o.Decline {
+			resp, err = tp.DeclineCollect(ctx, &upiv1.DeclineCollectRequest{TxnId: o.TxnID})
+		} else {
+			resp, err = tp.ApproveCollect(ctx, &upiv1.ApproveCollectRequest{TxnId: o.TxnID, Pin: o.PIN})
+		}
+		if err != nil {
+			return TxnResult{}, rpcError(err)
+		}
+		r := TxnResult{TxnID: o.TxnID, Status: statusName(resp.GetStatus())}
+		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	})
 }
 
 // CollectsOptions are the options of `upisim collects`.

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/node"
 )
 
 // UpOptions start a whole network in one process.
@@ -28,6 +29,10 @@ type UpOptions struct {
 	// MaxInFlight bounds each node's requests in flight
 	// (node.Config.MaxInFlight; 0 for its default, negative for none).
 	MaxInFlight int
+	// Clock is every node's clock (node.Config.Clock), also when a node is
+	// started again; nil is the real one. A test passes a nodetest.Clock to
+	// move the whole network's time by hand.
+	Clock node.Clock
 }
 
 // Network is a running network.
@@ -102,7 +107,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
-			MaxInFlight: o.MaxInFlight, lock: locks[i],
+			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i],
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
@@ -160,6 +165,7 @@ func (nw *Network) Start(name string) error {
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
 		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits, MaxInFlight: nw.opts.MaxInFlight,
+		Clock: nw.opts.Clock,
 	})
 	if err != nil {
 		return err

@@ -102,6 +102,10 @@ type NodeOptions struct {
 	// MaxInFlight bounds the requests the node works on at once
 	// (node.Config.MaxInFlight; 0 for its default, negative for none).
 	MaxInFlight int
+	// Clock is the node's clock (node.Config.Clock); nil is the real one.
+	// The role reads it through its node (node.Node.Clock), the PSP's
+	// heartbeats included.
+	Clock node.Clock
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
@@ -225,6 +229,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		Handler: r.Impl, Transport: r.transport, Logger: log,
 		Rules:       fault.For(o.Network.Rules, o.Name),
 		MaxInFlight: o.MaxInFlight,
+		Clock:       o.Clock,
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {

@@ -12,6 +12,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/node/nodetest"
 )
 
 func (n *net) collect(from, to, amount string) cli.TxnResult {
@@ -86,9 +87,20 @@ func TestCollectWrongPIN(t *testing.T) {
 	assert.Equal(t, "ZM", r.ErrCode)
 }
 
+// On a fake clock: the collect's expiry passes when the test moves the
+// network's clock to its timers, not after a wait of real time.
 func TestCollectExpires(t *testing.T) {
-	n := up(t, func(c *config.Network) { c.Timeouts.CollectExpiryMax = 300 * time.Millisecond })
+	clk := nodetest.NewClock(time.Now())
+	n := upOn(t, clk, func(c *config.Network) { c.Timeouts.CollectExpiryMax = 300 * time.Millisecond })
 	c := n.collect("alice@alpha", "bob@beta", "50.00")
+	n.waitPrompt("alice@alpha", c.TxnID)
+	before := clk.Now()
+	for steps := 0; nodetest.Step(t, clk, n.nodes()...); steps++ {
+		require.Less(t, steps, 10, "the timers of one collect run out")
+	}
+	moved := clk.Now().Sub(before)
+	require.GreaterOrEqual(t, moved, 300*time.Millisecond, "the clock went past the capped expiry")
+	require.Less(t, moved, 30*time.Minute, "the cap, not the default 30 minutes, set the expiry")
 	tp, err := n.c.TPAP()
 	require.NoError(t, err)
 	g, err := tp.GetPayment(context.Background(), &upiv1.GetPaymentRequest{TxnId: c.TxnID, WaitMs: 10000})

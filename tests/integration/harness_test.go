@@ -14,6 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/node"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,6 +27,8 @@ type net struct {
 	cfg  *config.Network
 	c    *cli.Client
 	base int64 // total money at start
+	// clock is every node's clock; nil is the real one (upOn sets it).
+	clock node.Clock
 }
 
 // up starts the network (the default one unless change edits it) in a
@@ -33,13 +36,20 @@ type net struct {
 // conserved.
 func up(t *testing.T, change func(*config.Network)) *net {
 	t.Helper()
+	return upOn(t, nil, change)
+}
+
+// upOn is up with every node on clock (nil: the real one), also after a
+// restart.
+func upOn(t *testing.T, clock node.Clock, change func(*config.Network)) *net {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Heartbeat = 0
 	cfg.PIN.HashTime, cfg.PIN.HashMemoryKiB = 1, 64 // cheap PIN hashes: tests start many networks
 	if change != nil {
 		change(cfg)
 	}
-	n := &net{t: t, dir: t.TempDir(), cfg: cfg}
+	n := &net{t: t, dir: t.TempDir(), cfg: cfg, clock: clock}
 	n.start()
 	n.base = n.total()
 	t.Cleanup(func() {
@@ -55,12 +65,21 @@ func up(t *testing.T, change func(*config.Network)) *net {
 
 func (n *net) start() {
 	n.t.Helper()
-	nw, err := cluster.Up(cluster.UpOptions{Network: n.cfg, DataDir: n.dir, PortBase: 0, NoSync: false})
+	nw, err := cluster.Up(cluster.UpOptions{Network: n.cfg, DataDir: n.dir, PortBase: 0, NoSync: false, Clock: n.clock})
 	require.NoError(n.t, err)
 	n.nw = nw
 	c, err := cli.Connect(n.dir)
 	require.NoError(n.t, err)
 	n.c = c
+}
+
+// nodes are the running nodes, for nodetest.Quiesce and nodetest.Step.
+func (n *net) nodes() []*node.Node {
+	var ns []*node.Node
+	for _, nd := range n.nw.Nodes {
+		ns = append(ns, nd.Node)
+	}
+	return ns
 }
 
 func (n *net) stop() {
