@@ -125,7 +125,7 @@ func TestCollectExpires(t *testing.T) {
 	assert.Equal(t, "FAILURE", r.Status)
 	assert.Equal(t, "U69", r.ErrCode)
 	require.Len(t, r.Late, 1)
-	assert.Equal(t, "RespAuthDetails", r.Late[0].API)
+	assert.Equal(t, "RespAuthDetails", r.Late[0].Api)
 	assert.Equal(t, "alphapsp", r.Late[0].From)
 	assert.Equal(t, "SUCCESS", r.Late[0].Result)
 	nodetest.Quiesce(t, e.n)

@@ -55,12 +55,6 @@ func flowKey(kind, id string) string {
 // id).
 func isPayKey(k []byte) bool { return bytes.IndexByte(k, '/') < 0 }
 
-// parentRef names the flow a child flow reports to: its kind and txn id.
-type parentRef struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-}
-
 // parent is a flow kind that starts pay legs and hears their outcomes.
 type parent interface {
 	// childReport runs in the step that moves child to an outcome the
@@ -90,26 +84,26 @@ func (s *Switch) addParent(kind string, p parent) {
 // loads it again after.
 func (s *Switch) startPayLeg(c *node.Ctx, r *record, at State) error {
 	if r.Parent == nil || s.parents[r.Parent.Kind] == nil {
-		return fmt.Errorf("pay leg %s: no parent flow to report to", r.ID)
+		return fmt.Errorf("pay leg %s: no parent flow to report to", r.Id)
 	}
-	if c.Tx.Has(store.Txns, []byte(flowKey(flowPay, r.ID))) {
-		return fmt.Errorf("pay leg %s of %s %s: the switch already has a transaction with this id", r.ID, r.Parent.Kind, r.Parent.ID)
+	if c.Tx.Has(store.Txns, []byte(flowKey(flowPay, r.Id))) {
+		return fmt.Errorf("pay leg %s of %s %s: the switch already has a transaction with this id", r.Id, r.Parent.Kind, r.Parent.Id)
 	}
-	if r.RRN == "" {
+	if r.Rrn == "" {
 		rrn, err := nextRRN(c)
 		if err != nil {
 			return err
 		}
-		r.RRN = rrn
+		r.Rrn = rrn
 	}
-	r.Status, r.Created = upiv1.Resp_PENDING.String(), c.Now()
+	r.Status, r.Created = upiv1.Resp_PENDING.String(), store.Nanos(c.Now())
 	switch at {
 	case StateDebitSent:
 		return s.debit(c, r)
 	case StateCreditSent:
 		return s.credit(c, r)
 	default:
-		return fmt.Errorf("pay leg %s: cannot start at %s", r.ID, at)
+		return fmt.Errorf("pay leg %s: cannot start at %s", r.Id, at)
 	}
 }
 
@@ -117,15 +111,15 @@ func (s *Switch) startPayLeg(c *node.Ctx, r *record, at State) error {
 func (s *Switch) report(c *node.Ctx, r *record) error {
 	p := s.parents[r.Parent.Kind]
 	if p == nil {
-		return fmt.Errorf("transaction %s: its parent's flow kind %q is not known to this switch", r.ID, r.Parent.Kind)
+		return fmt.Errorf("transaction %s: its parent's flow kind %q is not known to this switch", r.Id, r.Parent.Kind)
 	}
-	return p.childReport(c, r.Parent.ID, r)
+	return p.childReport(c, r.Parent.Id, r)
 }
 
 // tell is the PSPs the outcome of r is confirmed to, each in its own
 // ReqTxnConfirmation: the counter-party, once it was asked for the auth
 // details. A child flow tells its parent instead.
-func (r *record) tell() []string {
+func tell(r *record) []string {
 	if r.Auth == nil || r.Parent != nil {
 		return nil
 	}

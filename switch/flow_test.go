@@ -27,7 +27,7 @@ type testBatch struct{}
 func (testBatch) childReport(c *node.Ctx, parentID string, child *record) error {
 	key := []byte(flowKey(flowTestBatch, parentID))
 	lines := slices.Clone(c.Tx.Get(store.Txns, key))
-	lines = append(lines, child.ID+" "+child.Status+" "+child.ErrCode+"\n"...)
+	lines = append(lines, child.Id+" "+child.Status+" "+child.ErrCode+"\n"...)
 	return c.Tx.Put(store.Txns, key, lines)
 }
 
@@ -44,10 +44,10 @@ func (e *env) startCredit(batch, id string, amount int64) error {
 	e.t.Helper()
 	return e.n.Update(func(c *node.Ctx) error {
 		return e.sw.startPayLeg(c, &record{
-			ID: id, Type: upiv1.Txn_CREDIT.String(), Amount: amount,
-			Payer:  party{Addr: alice, Name: "Alice"},
-			Payee:  party{Addr: bob, Name: "Bob", AcNum: bobAc, IFSC: bobIFSC},
-			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+			Id: id, Type: upiv1.Txn_CREDIT.String(), AmountPaise: amount,
+			Payer:  &party{Addr: alice, Name: "Alice"},
+			Payee:  &party{Addr: bob, Name: "Bob", AcNum: bobAc, Ifsc: bobIFSC},
+			Parent: &parentRef{Kind: flowTestBatch, Id: batch},
 		}, StateCreditSent)
 	})
 }
@@ -99,8 +99,8 @@ func TestPayLegStartedAtCreditReportsToParent(t *testing.T) {
 			assert.Empty(t, e.sent(remitterReqPay, id, upiv1.Txn_TYPE_UNSPECIFIED), "no debit, no reversal")
 			r := e.record(id)
 			assert.Equal(t, StateClosed, r.State)
-			assert.Equal(t, &parentRef{Kind: flowTestBatch, ID: batch}, r.Parent)
-			assert.NotEmpty(t, r.RRN)
+			assert.Equal(t, &parentRef{Kind: flowTestBatch, Id: batch}, r.Parent)
+			assert.NotEmpty(t, r.Rrn)
 			assert.Empty(t, r.Confirms)
 		})
 	}
@@ -113,17 +113,17 @@ func TestPayLegStartedAtDebit(t *testing.T) {
 	batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
 	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
 		return e.sw.startPayLeg(c, &record{
-			ID: id, Type: upiv1.Txn_PAY.String(), Amount: 300,
-			Payer:  party{Addr: alice, AcNum: aliceAc, IFSC: aliceIFSC},
-			Payee:  party{Addr: bob, AcNum: bobAc, IFSC: bobIFSC},
-			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+			Id: id, Type: upiv1.Txn_PAY.String(), AmountPaise: 300,
+			Payer:  &party{Addr: alice, AcNum: aliceAc, Ifsc: aliceIFSC},
+			Payee:  &party{Addr: bob, AcNum: bobAc, Ifsc: bobIFSC},
+			Parent: &parentRef{Kind: flowTestBatch, Id: batch},
 		}, StateDebitSent)
 	}))
 	assert.Equal(t, "abank", e.answerLeg(id, upiv1.Txn_DEBIT, "").To)
 	assert.Equal(t, "bbank", e.answerLeg(id, upiv1.Txn_CREDIT, "").To)
 	assert.Equal(t, []string{id + " SUCCESS "}, e.reports(batch))
 	assert.Empty(t, e.toPSPs(id))
-	legs := e.record(id).summary().GetLegs()
+	legs := summary(e.record(id)).GetLegs()
 	require.Len(t, legs, 2)
 	assert.Equal(t, upiv1.Txn_DEBIT, legs[0].GetType())
 	assert.Equal(t, upiv1.Txn_CREDIT, legs[1].GetType())
@@ -136,9 +136,9 @@ func TestPayLegDecidedAtStart(t *testing.T) {
 	batch, id := ids.NewTxnID("NPC"), ids.NewTxnID("NPC")
 	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
 		return e.sw.startPayLeg(c, &record{
-			ID: id, Type: upiv1.Txn_CREDIT.String(), Amount: 100,
-			Payer: party{Addr: alice}, Payee: party{Addr: bob, AcNum: bobAc, IFSC: "ZZZZ0000001"},
-			Parent: &parentRef{Kind: flowTestBatch, ID: batch},
+			Id: id, Type: upiv1.Txn_CREDIT.String(), AmountPaise: 100,
+			Payer: &party{Addr: alice}, Payee: &party{Addr: bob, AcNum: bobAc, Ifsc: "ZZZZ0000001"},
+			Parent: &parentRef{Kind: flowTestBatch, Id: batch},
 		}, StateCreditSent)
 	}))
 	assert.Equal(t, []string{id + " FAILURE " + upi.CodeCreditFailed}, e.reports(batch))
@@ -151,12 +151,12 @@ func TestPayLegNeedsParent(t *testing.T) {
 	e := newBatchEnv(t, nil)
 	start := func(p *parentRef, at State) error {
 		return e.n.Update(func(c *node.Ctx) error {
-			return e.sw.startPayLeg(c, &record{ID: ids.NewTxnID("NPC"), Parent: p}, at)
+			return e.sw.startPayLeg(c, &record{Id: ids.NewTxnID("NPC"), Parent: p}, at)
 		})
 	}
 	assert.ErrorContains(t, start(nil, StateCreditSent), "no parent flow")
-	assert.ErrorContains(t, start(&parentRef{Kind: "nosuch", ID: "x"}, StateCreditSent), "no parent flow")
-	assert.ErrorContains(t, start(&parentRef{Kind: flowTestBatch, ID: "x"}, StateAuthSent), "cannot start at AUTH_SENT")
+	assert.ErrorContains(t, start(&parentRef{Kind: "nosuch", Id: "x"}, StateCreditSent), "no parent flow")
+	assert.ErrorContains(t, start(&parentRef{Kind: flowTestBatch, Id: "x"}, StateAuthSent), "cannot start at AUTH_SENT")
 }
 
 // A credit leg that times out reports DEEMED to its parent, goes on with
@@ -205,19 +205,19 @@ func TestFlowsShareTxnID(t *testing.T) {
 func TestConfirmationsToSeveralPSPs(t *testing.T) {
 	e := newEnv(t, nil)
 	id := ids.NewTxnID("ALP")
-	now := e.clock.Now()
+	now := store.Nanos(e.clock.Now())
 	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
 		r := &record{
-			ID: id, Type: upiv1.Txn_PAY.String(), State: StateConfirmSent, Status: upiv1.Resp_SUCCESS.String(),
-			Payer: party{Addr: alice}, Payee: party{Addr: bob}, Originator: "alphapsp", Counterparty: "betapsp",
-			Auth: &exchange{To: "betapsp", MsgID: "MSG-auth", Sent: now, Answered: now},
+			Id: id, Type: upiv1.Txn_PAY.String(), State: StateConfirmSent, Status: upiv1.Resp_SUCCESS.String(),
+			Payer: &party{Addr: alice}, Payee: &party{Addr: bob}, Originator: "alphapsp", Counterparty: "betapsp",
+			Auth: &exchange{To: "betapsp", MsgId: "MSG-auth", Sent: now, Answered: now},
 			Confirms: []*exchange{
-				{To: "betapsp", MsgID: ids.NewMsgID("NPC"), Sent: now},
-				{To: "alphapsp", MsgID: ids.NewMsgID("NPC"), Sent: now},
+				{To: "betapsp", MsgId: ids.NewMsgID("NPC"), Sent: now},
+				{To: "alphapsp", MsgId: ids.NewMsgID("NPC"), Sent: now},
 			},
 			Created: now,
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}))
 	answer := func(from string) *upiv1.Ack {
 		return e.receive(methodRespConfirm, &upiv1.RespTxnConfirmation{
@@ -233,6 +233,6 @@ func TestConfirmationsToSeveralPSPs(t *testing.T) {
 	r := e.record(id)
 	assert.Equal(t, StateClosed, r.State)
 	for _, c := range r.Confirms {
-		assert.False(t, c.Answered.IsZero(), c.To)
+		assert.False(t, c.Answered == 0, c.To)
 	}
 }

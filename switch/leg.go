@@ -3,6 +3,8 @@ package upiswitch
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -22,70 +24,41 @@ import (
 // without end.
 const maxLate = 32
 
-// exchange is one request the switch sent and the answer it got.
-type exchange struct {
-	To       string    `json:"to"`
-	MsgID    string    `json:"msg_id"`
-	Sent     time.Time `json:"sent"`
-	Answered time.Time `json:"answered,omitzero"`
-	Result   string    `json:"result,omitempty"`
-	ErrCode  string    `json:"err_code,omitempty"`
-	// From the bank's refs: the approval number and, for a reversal, its
-	// reversal response code.
-	ApprovalNum      string `json:"approval_num,omitempty"`
-	ReversalRespCode string `json:"reversal_resp_code,omitempty"`
-	// TimedOut is when the switch last stopped waiting for the answer; an
-	// unanswered leg that timed out carries the timeout's code in ErrCode
-	// (U67 debit, RB credit, UT reversal given up).
-	TimedOut time.Time `json:"timed_out,omitzero"`
-	// Attempts counts the sends of a retried request (a reversal); 0 or 1
-	// means sent once.
-	Attempts int `json:"attempts,omitempty"`
-}
-
-// lateNote records a response that changed nothing (U70 material).
-type lateNote struct {
-	At      time.Time `json:"at"`
-	API     string    `json:"api"`
-	Leg     string    `json:"leg,omitempty"`
-	From    string    `json:"from"`
-	MsgID   string    `json:"msg_id"`
-	Result  string    `json:"result,omitempty"`
-	ErrCode string    `json:"err_code,omitempty"`
-	// State is the transaction's state when the response arrived.
-	State State `json:"state"`
-	// Code is U70 when the request answered had timed out (the answer is
-	// late rather than a duplicate).
-	Code string `json:"code,omitempty"`
-}
-
-// loadFlow loads the record of flow kind for txn id (nil if none).
-func loadFlow[T any, P interface {
+// flowRecord is a flow's record as the leg code sees it: a message of
+// proto/upisim/records/v1 kept in store.Txns (flow.go), in a state.
+type flowRecord[T any] interface {
 	*T
-	store.Record
-}](tx *store.Tx, kind, id string) (P, error) {
-	r := P(new(T))
-	ok, err := tx.GetRecord(store.Txns, flowKey(kind, id), r)
+	proto.Message
+	GetState() string
+}
+
+// loadFlow loads the record of flow kind for txn id (nil if none), in its
+// form in memory (upgradeRecord for a pay record).
+func loadFlow[T any, P flowRecord[T]](tx *store.Tx, kind, id string) (P, error) {
+	r, ok, err := store.NewTable[T, P](store.Txns).Get(tx, flowKey(kind, id))
 	if err != nil || !ok {
 		return nil, err
+	}
+	if pay, ok := any(r).(*record); ok {
+		upgradeRecord(pay)
 	}
 	return r, nil
 }
 
 // settled reports whether e was answered or timed out: a leg whose ref
 // the final answer carries.
-func (e *exchange) settled() bool { return !e.Answered.IsZero() || !e.TimedOut.IsZero() }
+func settled(e *exchange) bool { return e.Answered != 0 || e.TimedOut != 0 }
 
 // answer records resp as the answer to e.
-func (e *exchange) answer(now time.Time, resp *upiv1.Resp) {
-	e.Answered = now
+func answerExchange(e *exchange, now time.Time, resp *upiv1.Resp) {
+	e.Answered = store.Nanos(now)
 	e.Result = resp.GetResult().String()
 	e.ErrCode = resp.GetErrCode()
 }
 
 // respCode is the NPCI response code of an answered leg: "00" on success;
 // for a leg that timed out unanswered, the timeout's code.
-func (e *exchange) respCode() string {
+func respCode(e *exchange) string {
 	if e.Result == upiv1.Resp_SUCCESS.String() {
 		return upi.CodeOK
 	}
@@ -98,17 +71,14 @@ func send(c *node.Ctx, to, method string, m node.Message) (*exchange, error) {
 	if err := c.Send(to, method, m); err != nil {
 		return nil, err
 	}
-	return &exchange{To: to, MsgID: m.GetHead().GetMsgId(), Sent: c.Now()}, nil
+	return &exchange{To: to, MsgId: m.GetHead().GetMsgId(), Sent: store.Nanos(c.Now())}, nil
 }
 
 // loadFor loads the record of flow kind that a response is about and
 // checks that the switch sent the request it answers (what) to its
 // sender. It refuses a response for an unknown transaction, for a request
 // never sent, or from another node.
-func loadFor[T any, P interface {
-	*T
-	store.Record
-}](c *node.Ctx, in *node.Inbound, kind, what string, sent func(P) *exchange) (P, error) {
+func loadFor[T any, P flowRecord[T]](c *node.Ctx, in *node.Inbound, kind, what string, sent func(P) *exchange) (P, error) {
 	id := in.Msg.GetTxn().GetId()
 	r, err := loadFlow[T, P](c.Tx, kind, id)
 	if err != nil {
@@ -136,26 +106,16 @@ func (s *Switch) startTimer(c *node.Ctx, kind, txnID string, d time.Duration) er
 	return c.SetTimer(timerName(kind, txnID), c.Now().Add(d), []byte(txnID))
 }
 
-// flowRecord is a flow's record as the leg code sees it: stored, and in a
-// state.
-type flowRecord interface {
-	store.Record
-	flowState() State
-}
-
 // timeoutFor loads the record of flow kind a timer is about when it is
 // still in one of states; nil otherwise (answered meanwhile, or already
 // decided).
-func timeoutFor[T any, P interface {
-	*T
-	flowRecord
-}](c *node.Ctx, kind, txnID string, states ...State) (P, error) {
+func timeoutFor[T any, P flowRecord[T]](c *node.Ctx, kind, txnID string, states ...State) (P, error) {
 	r, err := loadFlow[T, P](c.Tx, kind, txnID)
 	if err != nil || r == nil {
 		return nil, err
 	}
 	for _, st := range states {
-		if r.flowState() == st {
+		if r.GetState() == st {
 			return r, nil
 		}
 	}
@@ -166,12 +126,12 @@ func timeoutFor[T any, P interface {
 // state, was not waiting for it, and the text for the message's trace
 // record; answered is the request it answers, if known, and marks the
 // note U70 when that request had timed out.
-func lateNoteFor(c *node.Ctx, in *node.Inbound, state State, leg string, resp *upiv1.Resp, answered *exchange) (lateNote, string) {
-	n := lateNote{At: c.Now(), API: in.API, Leg: leg, From: in.From, MsgID: in.Msg.GetHead().GetMsgId(), State: state}
+func lateNoteFor(c *node.Ctx, in *node.Inbound, state State, leg string, resp *upiv1.Resp, answered *exchange) (*lateNote, string) {
+	n := &lateNote{At: store.Nanos(c.Now()), Api: in.API, Leg: leg, From: in.From, MsgId: in.Msg.GetHead().GetMsgId(), State: state}
 	if resp != nil {
 		n.Result, n.ErrCode = resp.GetResult().String(), resp.GetErrCode()
 	}
-	if answered != nil && !answered.TimedOut.IsZero() {
+	if answered != nil && answered.TimedOut != 0 {
 		n.Code = upi.CodeLate
 		return n, "late (" + upi.CodeLate + "): its request had timed out; recorded, changes nothing"
 	}
@@ -180,7 +140,7 @@ func lateNoteFor(c *node.Ctx, in *node.Inbound, state State, leg string, resp *u
 
 // keepLate appends n to a record's late notes, or counts it in dropped
 // once there are maxLate.
-func keepLate(late *[]lateNote, dropped *int, n lateNote) {
+func keepLate(late *[]*lateNote, dropped *int64, n *lateNote) {
 	if len(*late) >= maxLate {
 		*dropped++
 		return

@@ -29,10 +29,10 @@ func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string,
 				return nil, nil
 			}
 			r := &record{}
-			if err := store.DecodeRecord(v, r); err != nil {
+			if err := store.DecodeProto(v, r); err != nil {
 				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
 			}
-			return r.summary(), nil
+			return summary(r), nil
 		})
 		return err
 	})
@@ -40,12 +40,12 @@ func (s *Switch) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string,
 }
 
 // summary is r as AdminService/ListTransactions shows it.
-func (r *record) summary() *upiv1.TxnSummary {
+func summary(r *record) *upiv1.TxnSummary {
 	t := &upiv1.TxnSummary{
-		TxnId: r.ID, Type: r.txnType(), State: string(r.State), Status: r.status(), ErrCode: r.ErrCode, Rrn: r.RRN,
-		AmountPaise: r.Amount, PayerVpa: r.Payer.Addr, PayeeVpa: r.Payee.Addr,
+		TxnId: r.Id, Type: txnType(r), State: string(r.State), Status: resultOf(r), ErrCode: r.ErrCode, Rrn: r.Rrn,
+		AmountPaise: r.AmountPaise, PayerVpa: r.GetPayer().GetAddr(), PayeeVpa: r.GetPayee().GetAddr(),
 		Remitter: r.Remitter, Beneficiary: r.Beneficiary,
-		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated),
+		Created: timestamppb.New(store.FromNanos(r.Created)), Updated: timestamppb.New(store.FromNanos(r.Updated)),
 	}
 	// The originator is the payer's PSP in a PAY (and a ReqValAdd, whose
 	// payer is the requester), the payee's in a COLLECT.
@@ -53,14 +53,14 @@ func (r *record) summary() *upiv1.TxnSummary {
 	if r.Type == upiv1.Txn_COLLECT.String() {
 		t.PayerPsp, t.PayeePsp = r.Counterparty, r.Originator
 	}
-	if !r.Expires.IsZero() {
-		t.Deadline = timestamppb.New(r.Expires)
+	if r.Expires != 0 {
+		t.Deadline = timestamppb.New(store.FromNanos(r.Expires))
 	}
 	for _, l := range []struct {
 		typ  upiv1.Txn_Type
 		x    *exchange
 		acct string
-	}{{upiv1.Txn_DEBIT, r.Debit, r.Payer.AcNum}, {upiv1.Txn_CREDIT, r.Credit, r.Payee.AcNum}, {upiv1.Txn_REVERSAL, r.Reversal, r.Payer.AcNum}} {
+	}{{upiv1.Txn_DEBIT, r.Debit, r.GetPayer().GetAcNum()}, {upiv1.Txn_CREDIT, r.Credit, r.GetPayee().GetAcNum()}, {upiv1.Txn_REVERSAL, r.Reversal, r.GetPayer().GetAcNum()}} {
 		if l.x == nil {
 			continue
 		}
@@ -69,7 +69,7 @@ func (r *record) summary() *upiv1.TxnSummary {
 			res = upiv1.Resp_Result(upiv1.Resp_Result_value[l.x.Result])
 		}
 		t.Legs = append(t.Legs, &upiv1.TxnLeg{
-			Type: l.typ, Bank: l.x.To, AcNum: l.acct, AmountPaise: r.Amount, Result: res, ErrCode: l.x.ErrCode,
+			Type: l.typ, Bank: l.x.To, AcNum: l.acct, AmountPaise: r.AmountPaise, Result: res, ErrCode: l.x.ErrCode,
 		})
 	}
 	return t

@@ -71,16 +71,16 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	}
 	t := m.GetTxn().GetType()
 	r := &record{
-		ID: id, Type: t.String(), Status: upiv1.Resp_PENDING.String(), RRN: rrn, Amount: amount,
+		Id: id, Type: t.String(), Status: upiv1.Resp_PENDING.String(), Rrn: rrn, AmountPaise: amount,
 		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
-		Originator: in.From, OrigMsgID: m.GetHead().GetMsgId(), Created: c.Now(),
+		Originator: in.From, OrigMsgId: m.GetHead().GetMsgId(), Created: store.Nanos(c.Now()),
 	}
 	other := r.Payee.Addr
 	if t == upiv1.Txn_COLLECT {
 		other = r.Payer.Addr
-		r.Info.ExpireMinutes = m.GetTxn().GetExpireAfterMinutes()
-		if r.Info.ExpireMinutes == 0 {
-			r.Info.ExpireMinutes = defaultExpireMinutes
+		r.Info.ExpireAfterMinutes = m.GetTxn().GetExpireAfterMinutes()
+		if r.Info.ExpireAfterMinutes == 0 {
+			r.Info.ExpireAfterMinutes = defaultExpireMinutes
 		}
 	}
 	if code := c.Decline(); code != "" {
@@ -96,20 +96,21 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	r.Counterparty = psp.Name
 
 	if t == upiv1.Txn_COLLECT {
-		d := time.Duration(r.Info.ExpireMinutes) * time.Minute
+		d := time.Duration(r.Info.ExpireAfterMinutes) * time.Minute
 		if limit := s.net.Timeouts.CollectExpiryMax; limit > 0 && d > limit {
 			d = limit
 		}
-		r.Expires = c.Now().Add(d)
-		if err := c.SetTimer(timerName(timerExpire, id), r.Expires, []byte(id)); err != nil {
+		expires := c.Now().Add(d)
+		r.Expires = store.Nanos(expires)
+		if err := c.SetTimer(timerName(timerExpire, id), expires, []byte(id)); err != nil {
 			return err
 		}
 	}
 	// The counter-party sees both parties as sent, but never the creds.
 	ad := &upiv1.ReqAuthDetails{
-		Txn:   r.txn(t),
-		Payer: r.Payer.proto(amount, withAc),
-		Payee: r.Payee.proto(amount, withAc),
+		Txn:   txnOf(r, t),
+		Payer: partyProto(r.Payer, amount, withAc),
+		Payee: partyProto(r.Payee, amount, withAc),
 	}
 	r.Auth, err = send(c, psp.Name, upiv1.PspService_ReqAuthDetails_FullMethodName, ad)
 	if err != nil {
@@ -121,7 +122,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		}
 	}
 	r.State = StateAuthSent
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // respAuthDetails takes the counter-party PSP's answer: its party's details
@@ -132,20 +133,20 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 		return err
 	}
 	if r.State != StateAuthSent {
-		if err := r.noteLate(c, in, "", m.GetResp(), r.Auth); err != nil {
+		if err := noteLate(r, c, in, "", m.GetResp(), r.Auth); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
 	resp := m.GetResp()
 	if resp.GetResult() == upiv1.Resp_SUCCESS {
-		if err := r.takeAuthDetails(m); err != nil {
+		if err := takeAuthDetails(r, m); err != nil {
 			return err
 		}
 	}
-	r.Auth.answer(c.Now(), resp)
+	answerExchange(r.Auth, c.Now(), resp)
 	for _, kind := range []string{timerExpire, timerAuth} {
-		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+		if err := c.CancelTimer(timerName(kind, r.Id)); err != nil {
 			return err
 		}
 	}
@@ -159,11 +160,11 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 // takeAuthDetails merges the resolved party of a SUCCESS RespAuthDetails:
 // the payee (with its account) for PAY, the approving payer (with account
 // and PIN block) for COLLECT.
-func (r *record) takeAuthDetails(m *upiv1.RespAuthDetails) error {
+func takeAuthDetails(r *record, m *upiv1.RespAuthDetails) error {
 	if r.Type == upiv1.Txn_PAY.String() {
 		p := m.GetPayee()
 		if p.GetAddr() != "" && !strings.EqualFold(p.GetAddr(), r.Payee.Addr) {
-			return node.Refuse("RespAuthDetails payee.addr %s is not the payee %s of transaction %s", p.GetAddr(), r.Payee.Addr, r.ID)
+			return node.Refuse("RespAuthDetails payee.addr %s is not the payee %s of transaction %s", p.GetAddr(), r.Payee.Addr, r.Id)
 		}
 		if err := checkAc("payee", p.GetAc()); err != nil {
 			return node.Refuse("RespAuthDetails SUCCESS for a PAY: %v", err)
@@ -176,10 +177,10 @@ func (r *record) takeAuthDetails(m *upiv1.RespAuthDetails) error {
 	}
 	p := m.GetPayer()
 	if p.GetAddr() != "" && !strings.EqualFold(p.GetAddr(), r.Payer.Addr) {
-		return node.Refuse("RespAuthDetails payer.addr %s is not the payer %s of transaction %s", p.GetAddr(), r.Payer.Addr, r.ID)
+		return node.Refuse("RespAuthDetails payer.addr %s is not the payer %s of transaction %s", p.GetAddr(), r.Payer.Addr, r.Id)
 	}
-	if a := p.GetAmountPaise(); a != 0 && a != r.Amount {
-		return node.Refuse("RespAuthDetails payer.amount_paise %d is not the collect's amount %d", a, r.Amount)
+	if a := p.GetAmountPaise(); a != 0 && a != r.AmountPaise {
+		return node.Refuse("RespAuthDetails payer.amount_paise %d is not the collect's amount %d", a, r.AmountPaise)
 	}
 	if err := checkAc("payer", p.GetAc()); err != nil {
 		return node.Refuse("RespAuthDetails approving a COLLECT: %v", err)
@@ -196,16 +197,16 @@ func (r *record) takeAuthDetails(m *upiv1.RespAuthDetails) error {
 // debit routes the payer's IFSC and sends the DEBIT with the creds, which
 // the switch then forgets.
 func (s *Switch) debit(c *node.Ctx, r *record) error {
-	bank, ok := s.net.BankForIFSC(r.Payer.IFSC)
+	bank, ok := s.net.BankForIFSC(r.Payer.Ifsc)
 	if !ok {
-		r.Reason = "no bank has the payer's IFSC " + r.Payer.IFSC
+		r.Reason = "no bank has the payer's IFSC " + r.Payer.Ifsc
 		return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeDebitFailed)
 	}
 	r.Remitter = bank.Name
 	m := &upiv1.ReqPay{
-		Txn:   r.txn(upiv1.Txn_DEBIT),
-		Payer: r.Payer.proto(r.Amount, withAc|withCreds|withDevice),
-		Payee: r.Payee.proto(r.Amount, 0),
+		Txn:   txnOf(r, upiv1.Txn_DEBIT),
+		Payer: partyProto(r.Payer, r.AmountPaise, withAc|withCreds|withDevice),
+		Payee: partyProto(r.Payee, r.AmountPaise, 0),
 	}
 	var err error
 	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
@@ -214,25 +215,25 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 	}
 	r.Payer.Creds = nil
 	r.State = StateDebitSent
-	if err := s.startTimer(c, timerDebit, r.ID, s.net.Timeouts.Debit); err != nil {
+	if err := s.startTimer(c, timerDebit, r.Id, s.net.Timeouts.Debit); err != nil {
 		return err
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // credit routes the payee's IFSC and sends the CREDIT; an IFSC no bank has
 // fails the credit at once, so the debit is reversed.
 func (s *Switch) credit(c *node.Ctx, r *record) error {
-	bank, ok := s.net.BankForIFSC(r.Payee.IFSC)
+	bank, ok := s.net.BankForIFSC(r.Payee.Ifsc)
 	if !ok {
-		r.Reason = "no bank has the payee's IFSC " + r.Payee.IFSC
+		r.Reason = "no bank has the payee's IFSC " + r.Payee.Ifsc
 		return s.reverse(c, r, upi.CodeCreditFailed)
 	}
 	r.Beneficiary = bank.Name
 	m := &upiv1.ReqPay{
-		Txn:   r.txn(upiv1.Txn_CREDIT),
-		Payer: r.Payer.proto(r.Amount, 0),
-		Payee: r.Payee.proto(r.Amount, withAc),
+		Txn:   txnOf(r, upiv1.Txn_CREDIT),
+		Payer: partyProto(r.Payer, r.AmountPaise, 0),
+		Payee: partyProto(r.Payee, r.AmountPaise, withAc),
 	}
 	var err error
 	r.Credit, err = send(c, bank.Name, upiv1.BeneficiaryService_ReqPay_FullMethodName, m)
@@ -240,10 +241,10 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 		return err
 	}
 	r.State = StateCreditSent
-	if err := s.startTimer(c, timerCredit, r.ID, s.net.Timeouts.Credit); err != nil {
+	if err := s.startTimer(c, timerCredit, r.Id, s.net.Timeouts.Credit); err != nil {
 		return err
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // reverse asks the remitter to put the debited money back; the transaction
@@ -264,31 +265,31 @@ func (s *Switch) reverse(c *node.Ctx, r *record, code string) error {
 	r.Reversal.Attempts = 1
 	r.State = StateReversalSent
 	for _, kind := range []string{timerDebit, timerCredit, timerCheck} {
-		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+		if err := c.CancelTimer(timerName(kind, r.Id)); err != nil {
 			return err
 		}
 	}
-	if err := s.startTimer(c, timerReversal, r.ID, s.net.Timeouts.Reversal); err != nil {
+	if err := s.startTimer(c, timerReversal, r.Id, s.net.Timeouts.Reversal); err != nil {
 		return err
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // sendReversal queues one ReqPay REVERSAL of r to the remitter.
 func (s *Switch) sendReversal(c *node.Ctx, r *record) (*exchange, error) {
-	t := r.txn(upiv1.Txn_REVERSAL)
-	t.OrgTxnId = r.ID
+	t := txnOf(r, upiv1.Txn_REVERSAL)
+	t.OrgTxnId = r.Id
 	m := &upiv1.ReqPay{
 		Txn:   t,
-		Payer: r.Payer.proto(r.Amount, withAc),
-		Payee: r.Payee.proto(r.Amount, 0),
+		Payer: partyProto(r.Payer, r.AmountPaise, withAc),
+		Payee: partyProto(r.Payee, r.AmountPaise, 0),
 	}
 	return send(c, r.Remitter, upiv1.RemitterService_ReqPay_FullMethodName, m)
 }
 
 // leg maps a bank leg's type to its exchange, the state that waits for
 // its answer, and its timer's kind.
-func (r *record) leg(t upiv1.Txn_Type) (**exchange, State, string) {
+func legOf(r *record, t upiv1.Txn_Type) (**exchange, State, string) {
 	switch t {
 	case upiv1.Txn_DEBIT:
 		return &r.Debit, StateDebitSent, timerDebit
@@ -302,29 +303,29 @@ func (r *record) leg(t upiv1.Txn_Type) (**exchange, State, string) {
 // respPay takes a bank's answer to a DEBIT, CREDIT or REVERSAL.
 func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error {
 	t := m.GetTxn().GetType()
-	r, err := loadFor(c, in, flowPay, "ReqPay "+t.String(), func(r *record) *exchange { e, _, _ := r.leg(t); return *e })
+	r, err := loadFor(c, in, flowPay, "ReqPay "+t.String(), func(r *record) *exchange { e, _, _ := legOf(r, t); return *e })
 	if err != nil || r == nil {
 		return err
 	}
-	e, waiting, timer := r.leg(t)
-	if t == upiv1.Txn_CREDIT && r.isDeemed() {
+	e, waiting, timer := legOf(r, t)
+	if t == upiv1.Txn_CREDIT && isDeemed(r) {
 		return s.lateCredit(c, in, r, m.GetResp())
 	}
 	if r.State != waiting {
 		if t == upiv1.Txn_REVERSAL {
-			r.lateReversal(c, m.GetResp())
+			lateReversal(r, c, m.GetResp())
 		}
-		if err := r.noteLate(c, in, t.String(), m.GetResp(), *e); err != nil {
+		if err := noteLate(r, c, in, t.String(), m.GetResp(), *e); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
-	if err := c.CancelTimer(timerName(timer, r.ID)); err != nil {
+	if err := c.CancelTimer(timerName(timer, r.Id)); err != nil {
 		return err
 	}
 	resp := m.GetResp()
 	leg := *e
-	leg.answer(c.Now(), resp)
+	answerExchange(leg, c.Now(), resp)
 	ok := resp.GetResult() == upiv1.Resp_SUCCESS
 	switch t {
 	case upiv1.Txn_DEBIT:
@@ -346,7 +347,7 @@ func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error 
 		}
 		return s.finish(c, r, upiv1.Resp_SUCCESS, "")
 	default: // REVERSAL
-		leg.takeReversal(resp)
+		takeReversal(leg, resp)
 		if !ok {
 			r.Reason += "; the reversal was declined by " + in.From + " (" + resp.GetErrCode() + ")"
 		}
@@ -357,8 +358,8 @@ func (s *Switch) respPay(c *node.Ctx, in *node.Inbound, m *upiv1.RespPay) error 
 // takeReversal records the reversal_resp_code and approval number of a
 // RespPay REVERSAL on e (already answered with resp): the bank's
 // reversal_resp_code, else "00" or the error code.
-func (e *exchange) takeReversal(resp *upiv1.Resp) {
-	e.ReversalRespCode = e.respCode()
+func takeReversal(e *exchange, resp *upiv1.Resp) {
+	e.ReversalRespCode = respCode(e)
 	if ref := bankRef(resp, "PAYER"); ref != nil {
 		e.ApprovalNum = ref.GetApprovalNum()
 		if ref.GetReversalRespCode() != "" {
@@ -391,15 +392,15 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 		return err
 	}
 	for _, kind := range s.timerKinds {
-		if err := c.CancelTimer(timerName(kind, r.ID)); err != nil {
+		if err := c.CancelTimer(timerName(kind, r.Id)); err != nil {
 			return err
 		}
 	}
-	id, rrn, reason := r.ID, r.RRN, r.Reason
+	id, rrn, reason := r.Id, r.Rrn, r.Reason
 	c.Tx.OnCommit(func() {
 		s.log.Info("decided", "txn", id, "rrn", rrn, "result", result.String(), "err_code", code, "reason", reason)
 	})
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // answer sends r's outcome (decided, or DEEMED) to the originator in a
@@ -407,24 +408,25 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 // Confirms (DeemedConfirms for DEEMED); a decided r is CONFIRM_SENT when
 // there is one.
 func (s *Switch) answer(c *node.Ctx, r *record) error {
-	resp := r.finalResp()
-	t := r.txnType()
-	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: r.txn(t), Resp: resp}); err != nil {
+	resp := finalResp(r)
+	t := txnType(r)
+	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: txnOf(r, t), Resp: resp}); err != nil {
 		return err
 	}
 	deemed := r.Status == upiv1.Resp_DEEMED.String()
-	for _, psp := range r.tell() {
-		cm := &upiv1.ReqTxnConfirmation{Txn: r.txn(t), Resp: proto.Clone(resp).(*upiv1.Resp)}
+	for _, psp := range tell(r) {
+		cm := &upiv1.ReqTxnConfirmation{Txn: txnOf(r, t), Resp: proto.Clone(resp).(*upiv1.Resp)}
 		if err := c.Send(psp, upiv1.PspService_ReqTxnConfirmation_FullMethodName, cm); err != nil {
 			return err
 		}
-		e := exchange{To: psp, MsgID: cm.GetHead().GetMsgId(), Sent: c.Now()}
+		var e *exchange
 		if deemed {
-			r.DeemedConfirms = appendExchange(r.DeemedConfirms, e)
+			r.DeemedConfirms, e = newExchange(r.DeemedConfirms)
 		} else {
-			r.Confirms = appendExchange(r.Confirms, e)
+			r.Confirms, e = newExchange(r.Confirms)
 			r.State = StateConfirmSent
 		}
+		e.To, e.MsgId, e.Sent = psp, cm.GetHead().GetMsgId(), store.Nanos(c.Now())
 	}
 	return nil
 }
@@ -444,28 +446,28 @@ func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.Res
 	}
 	reqID := m.GetResp().GetReqMsgId()
 	confirm := exchangeTo(r.Confirms, in.From)
-	if d := exchangeTo(r.DeemedConfirms, in.From); d != nil && d.To == in.From && d.Answered.IsZero() &&
-		(reqID == d.MsgID || reqID == "" && confirm == nil) {
-		d.answer(c.Now(), m.GetResp())
-		return r.save(c)
+	if d := exchangeTo(r.DeemedConfirms, in.From); d != nil && d.To == in.From && d.Answered == 0 &&
+		(reqID == d.MsgId || reqID == "" && confirm == nil) {
+		answerExchange(d, c.Now(), m.GetResp())
+		return saveRecord(r, c)
 	}
-	if r.State != StateConfirmSent || confirm == nil || confirm.To != in.From || !confirm.Answered.IsZero() || reqID != "" && reqID != confirm.MsgID {
-		if err := r.note(c, in, "", m.GetResp()); err != nil {
+	if r.State != StateConfirmSent || confirm == nil || confirm.To != in.From || confirm.Answered != 0 || reqID != "" && reqID != confirm.MsgId {
+		if err := note(r, c, in, "", m.GetResp()); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
-	confirm.answer(c.Now(), m.GetResp())
-	if r.confirmed() {
+	answerExchange(confirm, c.Now(), m.GetResp())
+	if confirmed(r) {
 		r.State = StateClosed
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // confirmed reports whether every PSP told of r's outcome answered.
-func (r *record) confirmed() bool {
+func confirmed(r *record) bool {
 	for _, e := range r.Confirms {
-		if e.Answered.IsZero() {
+		if e.Answered == 0 {
 			return false
 		}
 	}

@@ -300,12 +300,12 @@ func TestLateAndDuplicateResponsesChangeNothing(t *testing.T) {
 	assert.Equal(t, StateClosed, r.State)
 	assert.Equal(t, "SUCCESS", r.Status)
 	require.Len(t, r.Late, 5)
-	assert.Equal(t, lateNote{API: "RespPay", Leg: "DEBIT", From: "abank", Result: "SUCCESS", State: StateCreditSent},
-		lateNote{API: r.Late[0].API, Leg: r.Late[0].Leg, From: r.Late[0].From, Result: r.Late[0].Result, State: r.Late[0].State})
-	assert.Equal(t, "RespAuthDetails", r.Late[1].API)
+	assert.Equal(t, &lateNote{Api: "RespPay", Leg: "DEBIT", From: "abank", Result: "SUCCESS", State: StateCreditSent},
+		&lateNote{Api: r.Late[0].Api, Leg: r.Late[0].Leg, From: r.Late[0].From, Result: r.Late[0].Result, State: r.Late[0].State})
+	assert.Equal(t, "RespAuthDetails", r.Late[1].Api)
 	assert.Equal(t, StateConfirmSent, r.Late[2].State)
 	assert.Equal(t, "U31", r.Late[3].ErrCode)
-	assert.Equal(t, "RespTxnConfirmation", r.Late[4].API)
+	assert.Equal(t, "RespTxnConfirmation", r.Late[4].Api)
 	assert.Equal(t, StateClosed, r.Late[4].State)
 	e.book.check(t, id)
 }

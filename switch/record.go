@@ -2,11 +2,11 @@ package upiswitch
 
 import (
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -15,7 +15,7 @@ import (
 // State is where a transaction is in the switch's state machine. Each state
 // but CLOSED waits for one answer; timeouts (debit, credit, deemed, ChkTxn)
 // attach to these states.
-type State string
+type State = string
 
 // The states of a pay or collect:
 //
@@ -62,162 +62,149 @@ const (
 	StateClosed State = "CLOSED"
 )
 
-// record is the switch's state of one transaction, stored in store.Txns
-// under its txn id (as a recordsv1.SwitchTxn; see record_codec.go).
-type record struct {
-	ID string `json:"id"`
-	// Type is the originator's txn.type: PAY, COLLECT or VAL_ADD.
-	Type  string `json:"type"`
-	State State  `json:"state"`
-	// Status is PENDING until decided, then SUCCESS or FAILURE; DEEMED
-	// (err_code RB) between a credit timeout and the checks' outcome.
-	Status  string `json:"status"`
-	ErrCode string `json:"err_code,omitempty"`
-	RRN     string `json:"rrn,omitempty"`
-	Amount  int64  `json:"amount_paise"`
-	Info    info   `json:"info"`
-	Payer   party  `json:"payer"`
-	Payee   party  `json:"payee"`
+// The switch's records are messages of proto/upisim/records/v1, kept in
+// store.Txns (txns) under flowKey: there is no Go struct beside them and no
+// codec to keep in step. record is the state of one transaction; the other
+// names are the messages in it.
+//
+// In a record, Confirms are the ReqTxnConfirmation of the outcome, one per
+// PSP to tell (tell): the counter-party's today. DeemedConfirms are the
+// ReqTxnConfirmation DEEMED sent to the same PSPs when the credit timed
+// out; Checks the ReqChkTxn sent to the beneficiary since, oldest first,
+// ChecksSent counting every one sent (Checks keeps the first and the latest
+// keptChecks-1). Times are store.Nanos of the node's clock (0 for none).
+// Type is the originator's txn.type (PAY, COLLECT or VAL_ADD); Status is
+// PENDING until decided, then SUCCESS or FAILURE, DEEMED (err_code RB)
+// between a credit timeout and the checks' outcome. Originator is the PSP
+// that sent the ReqPay (or ReqValAdd), OrigMsgId its msg_id; Counterparty
+// the other PSP (empty when its handle is unknown); Remitter and
+// Beneficiary the bank nodes of the payer's and payee's accounts, once
+// routed. Late lists the responses that arrived when the transaction was
+// no longer waiting for them, LateDropped counts those beyond maxLate.
+// Parent is the flow this one reports to (flow.go). A party's Creds are
+// kept only until the debit is sent.
+//
+// An exchange is one request the switch sent and the answer it got:
+// ApprovalNum and ReversalRespCode come from the bank's refs; TimedOut is
+// when the switch last stopped waiting for the answer (an unanswered leg
+// that timed out carries the timeout's code in ErrCode: U67 debit, RB
+// credit, UT reversal given up); Attempts counts the sends of a retried
+// request (a reversal), 0 or 1 meaning sent once. A lateNote records a
+// response that changed nothing (U70 material): State is the transaction's
+// state when it arrived, Code U70 when the request answered had timed out
+// (the answer is late rather than a duplicate).
+type (
+	record    = recordsv1.SwitchTxn
+	info      = recordsv1.SwitchInfo
+	party     = recordsv1.SwitchParty
+	cred      = recordsv1.Cred
+	device    = recordsv1.Device
+	exchange  = recordsv1.Exchange
+	lateNote  = recordsv1.LateNote
+	parentRef = recordsv1.FlowParent
+)
 
-	// Originator is the PSP that sent the ReqPay (or ReqValAdd), and
-	// OrigMsgID its msg_id (the req_msg_id of the final answer).
-	Originator string `json:"originator"`
-	OrigMsgID  string `json:"orig_msg_id"`
-	// Counterparty is the other PSP (the payee's for PAY and ValAdd, the
-	// payer's for COLLECT); empty when its handle is unknown.
-	Counterparty string `json:"counterparty,omitempty"`
-	// Remitter and Beneficiary are the bank nodes of the payer's and the
-	// payee's accounts, once routed.
-	Remitter    string `json:"remitter,omitempty"`
-	Beneficiary string `json:"beneficiary,omitempty"`
-
-	// One exchange per request the switch sent, nil until sent.
-	Auth     *exchange `json:"auth,omitempty"`
-	ValAdd   *exchange `json:"val_add,omitempty"`
-	Debit    *exchange `json:"debit,omitempty"`
-	Credit   *exchange `json:"credit,omitempty"`
-	Reversal *exchange `json:"reversal,omitempty"`
-	// Confirms are the ReqTxnConfirmation of the outcome, one per PSP to
-	// tell (tell): the counter-party's today. DeemedConfirms are the
-	// ReqTxnConfirmation DEEMED sent to the same PSPs when the credit timed
-	// out; Checks the ReqChkTxn sent to the beneficiary since, oldest
-	// first.
-	Confirms       []*exchange `json:"confirms,omitempty"`
-	DeemedConfirms []*exchange `json:"deemed_confirms,omitempty"`
-	Checks         []*exchange `json:"checks,omitempty"`
-	// ChecksSent counts every ReqChkTxn sent; Checks keeps the first and
-	// the latest keptChecks-1 of them.
-	ChecksSent int `json:"checks_sent,omitempty"`
-	// Deemed is when the credit timed out (zero if it never did).
-	Deemed time.Time `json:"deemed,omitzero"`
-
-	// ReversalCode is the code the transaction ends with once the
-	// reversal is answered (U31 for a failed credit).
-	ReversalCode string `json:"reversal_code,omitempty"`
-	// Reason says in words why a FAILURE was decided at the switch.
-	Reason string `json:"reason,omitempty"`
-
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
-	// Expires is when a collect expires (zero for others).
-	Expires time.Time `json:"expires,omitzero"`
-
-	// Late lists the responses that arrived when the transaction was no
-	// longer waiting for them (duplicates, answers after a decision or
-	// after their timeout), and late credit answers that resolved a
-	// DEEMED transaction.
-	Late []lateNote `json:"late,omitempty"`
-	// LateDropped counts the late responses beyond maxLate, not kept.
-	LateDropped int `json:"late_dropped,omitempty"`
-
-	// Parent is the flow this one reports its outcome to instead of
-	// answering an originator (see flow.go); nil for a PSP's pay, collect
-	// or ValAdd.
-	Parent *parentRef `json:"parent,omitempty"`
-}
-
-// info is the originator's txn fields the switch carries into every later
-// message.
-type info struct {
-	Note           string    `json:"note,omitempty"`
-	RefID          string    `json:"ref_id,omitempty"`
-	RefURL         string    `json:"ref_url,omitempty"`
-	Purpose        string    `json:"purpose,omitempty"`
-	InitiationMode string    `json:"initiation_mode,omitempty"`
-	Ts             time.Time `json:"ts,omitzero"`
-	ExpireMinutes  int32     `json:"expire_after_minutes,omitempty"`
-}
-
-// party is a payer or payee as the switch knows it.
-type party struct {
-	Addr   string `json:"addr"`
-	Name   string `json:"name,omitempty"`
-	Type   string `json:"type,omitempty"`
-	Code   string `json:"code,omitempty"`
-	AcNum  string `json:"ac_num,omitempty"`
-	IFSC   string `json:"ifsc,omitempty"`
-	AcType string `json:"ac_type,omitempty"`
-	// Creds are kept only until the debit is sent.
-	Creds  []cred  `json:"creds,omitempty"`
-	Device *device `json:"device,omitempty"`
-}
-
-type cred struct {
-	Type    string `json:"type"`
-	SubType string `json:"sub_type,omitempty"`
-	Data    string `json:"data"`
-}
-
-type device struct {
-	ID     string `json:"id,omitempty"`
-	Mobile string `json:"mobile,omitempty"`
-	App    string `json:"app,omitempty"`
-	OS     string `json:"os,omitempty"`
-}
+// txns is store.Txns as the table of pay records (records of other flow
+// kinds share the bucket under their own keys: flow.go).
+var txns = store.NewTable[record](store.Txns)
 
 // loadRecord loads the pay record of txn id (nil if none).
 func loadRecord(tx *store.Tx, id string) (*record, error) { return loadFlow[record](tx, flowPay, id) }
 
-func (r *record) save(c *node.Ctx) error {
-	r.Updated = c.Now()
-	return c.Tx.PutRecord(store.Txns, flowKey(flowPay, r.ID), r)
+// upgradeRecord brings a pay record as stored to its form in memory: one
+// confirmation (and one DEEMED confirmation) is stored in its own field, as
+// records were written before the lists existed (and without the list's
+// allocation); in memory it is a list of one.
+func upgradeRecord(r *record) {
+	if len(r.Confirms) == 0 && r.Confirm != nil {
+		r.Confirms = appendExchange(nil, r.Confirm)
+	}
+	if len(r.DeemedConfirms) == 0 && r.DeemedConfirm != nil {
+		r.DeemedConfirms = appendExchange(nil, r.DeemedConfirm)
+	}
+	r.Confirm, r.DeemedConfirm = nil, nil
 }
 
-func (r *record) flowState() State { return r.State }
+// saveRecord stores r, Updated now.
+func saveRecord(r *record, c *node.Ctx) error {
+	r.Updated = store.Nanos(c.Now())
+	return putRecord(c.Tx, r)
+}
+
+// putRecord stores r as records are stored (upgradeRecord's inverse), r
+// as it was after.
+func putRecord(tx *store.Tx, r *record) error {
+	confirms, deemed := r.Confirms, r.DeemedConfirms
+	if len(confirms) == 1 && confirms[0] != nil {
+		r.Confirm, r.Confirms = confirms[0], nil
+	}
+	if len(deemed) == 1 && deemed[0] != nil {
+		r.DeemedConfirm, r.DeemedConfirms = deemed[0], nil
+	}
+	err := txns.Put(tx, flowKey(flowPay, r.Id), r)
+	r.Confirm, r.Confirms, r.DeemedConfirm, r.DeemedConfirms = nil, confirms, nil, deemed
+	return err
+}
+
+// exchangeList1 is a list of one exchange together with the exchange, so
+// that the common list (a pay's one confirmation) costs one allocation.
+type exchangeList1 struct {
+	list [1]*exchange
+	e    exchange
+}
+
+// newExchange appends a new exchange to l and returns both.
+func newExchange(l []*exchange) ([]*exchange, *exchange) {
+	if len(l) == 0 {
+		one := &exchangeList1{}
+		one.list[0] = &one.e
+		return one.list[:], &one.e
+	}
+	e := &exchange{}
+	return append(l, e), e
+}
+
+// appendExchange appends e to l.
+func appendExchange(l []*exchange, e *exchange) []*exchange {
+	if len(l) == 0 {
+		return []*exchange{e}
+	}
+	return append(l, e)
+}
 
 // note records a response that arrived when r was not waiting for it.
-func (r *record) note(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
-	return r.noteLate(c, in, leg, resp, nil)
+func note(r *record, c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp) error {
+	return noteLate(r, c, in, leg, resp, nil)
 }
 
 // noteLate records a response that arrived when r was not waiting for it
 // (lateNoteFor); answered is the request it answers, if known. The note
 // also goes on the message's trace record.
-func (r *record) noteLate(c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
+func noteLate(r *record, c *node.Ctx, in *node.Inbound, leg string, resp *upiv1.Resp, answered *exchange) error {
 	n, trace := lateNoteFor(c, in, r.State, leg, resp, answered)
-	if n.Code == upi.CodeLate && leg == upiv1.Txn_CREDIT.String() && r.isDeemed() {
+	if n.Code == upi.CodeLate && leg == upiv1.Txn_CREDIT.String() && isDeemed(r) {
 		trace = "late (" + upi.CodeLate + "): its request had timed out; resolves the DEEMED transaction"
 	}
 	keepLate(&r.Late, &r.LateDropped, n)
 	return c.NoteReceived(trace)
 }
 
-func (r *record) txnType() upiv1.Txn_Type { return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]) }
+func txnType(r *record) upiv1.Txn_Type { return upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]) }
 
-func (r *record) status() upiv1.Resp_Result {
+func resultOf(r *record) upiv1.Resp_Result {
 	return upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status])
 }
 
-// txn is the Txn of every message the switch sends about r: the same id,
+// txnOf is the Txn of every message the switch sends about r: the same id,
 // the originator's fields, and the RRN.
-func (r *record) txn(t upiv1.Txn_Type) *upiv1.Txn {
+func txnOf(r *record, t upiv1.Txn_Type) *upiv1.Txn {
 	out := &upiv1.Txn{
-		Id: r.ID, Type: t, Note: r.Info.Note, RefId: r.Info.RefID, RefUrl: r.Info.RefURL,
-		CustRef: r.RRN, Purpose: r.Info.Purpose, InitiationMode: r.Info.InitiationMode,
-		ExpireAfterMinutes: r.Info.ExpireMinutes,
+		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(),
+		CustRef: r.Rrn, Purpose: r.GetInfo().GetPurpose(), InitiationMode: r.GetInfo().GetInitiationMode(),
+		ExpireAfterMinutes: r.GetInfo().GetExpireAfterMinutes(),
 	}
-	if !r.Info.Ts.IsZero() {
-		out.Ts = timestamppb.New(r.Info.Ts)
+	if ts := r.GetInfo().GetTs(); ts != nil {
+		out.Ts = timestamppb.New(ts.AsTime())
 	}
 	return out
 }
@@ -227,39 +214,39 @@ func (r *record) txn(t upiv1.Txn_Type) *upiv1.Txn {
 // a new msg_id) is accepted and changes nothing, the original's outcome
 // answering both; anything else reusing the id is refused.
 func resubmitted(c *node.Ctx, in *node.Inbound, r *record, m *upiv1.ReqPay, amount int64) error {
-	same := r.Originator == in.From && r.Type == m.GetTxn().GetType().String() && r.Amount == amount &&
-		strings.EqualFold(r.Payer.Addr, m.GetPayer().GetAddr()) && strings.EqualFold(r.Payee.Addr, m.GetPayee().GetAddr())
+	same := r.Originator == in.From && r.Type == m.GetTxn().GetType().String() && r.AmountPaise == amount &&
+		strings.EqualFold(r.GetPayer().GetAddr(), m.GetPayer().GetAddr()) && strings.EqualFold(r.GetPayee().GetAddr(), m.GetPayee().GetAddr())
 	if !same {
 		return node.Refuse("duplicate transaction id %s: the switch already has a different transaction with this id (%s of %s from %s to %s)",
-			r.ID, r.Type, upi.FormatPaise(r.Amount), r.Payer.Addr, r.Payee.Addr)
+			r.Id, r.Type, upi.FormatPaise(r.AmountPaise), r.GetPayer().GetAddr(), r.GetPayee().GetAddr())
 	}
 	return c.NoteReceived("the same transaction again, under a new msg_id: not applied again; its outcome answers it")
 }
 
-func infoFrom(t *upiv1.Txn) info {
-	i := info{
-		Note: t.GetNote(), RefID: t.GetRefId(), RefURL: t.GetRefUrl(), Purpose: t.GetPurpose(),
+func infoFrom(t *upiv1.Txn) *info {
+	i := &info{
+		Note: t.GetNote(), RefId: t.GetRefId(), RefUrl: t.GetRefUrl(), Purpose: t.GetPurpose(),
 		InitiationMode: t.GetInitiationMode(),
 	}
 	if t.GetTs() != nil {
-		i.Ts = t.GetTs().AsTime()
+		i.Ts = timestamppb.New(t.GetTs().AsTime())
 	}
 	return i
 }
 
-func partyFrom(p *upiv1.Party) party {
-	out := party{
+func partyFrom(p *upiv1.Party) *party {
+	out := &party{
 		Addr: p.GetAddr(), Name: p.GetName(), Code: p.GetCode(),
-		AcNum: p.GetAc().GetAcNum(), IFSC: strings.ToUpper(p.GetAc().GetIfsc()), AcType: p.GetAc().GetAcType(),
+		AcNum: p.GetAc().GetAcNum(), Ifsc: strings.ToUpper(p.GetAc().GetIfsc()), AcType: p.GetAc().GetAcType(),
 	}
 	if p.GetType() != upiv1.Party_TYPE_UNSPECIFIED {
 		out.Type = p.GetType().String()
 	}
 	for _, c := range p.GetCreds() {
-		out.Creds = append(out.Creds, cred{Type: c.GetType(), SubType: c.GetSubType(), Data: c.GetData()})
+		out.Creds = append(out.Creds, &cred{Type: c.GetType(), SubType: c.GetSubType(), Data: c.GetData()})
 	}
 	if d := p.GetDevice(); d != nil {
-		out.Device = &device{ID: d.GetId(), Mobile: d.GetMobile(), App: d.GetApp(), OS: d.GetOs()}
+		out.Device = &device{Id: d.GetId(), Mobile: d.GetMobile(), App: d.GetApp(), Os: d.GetOs()}
 	}
 	return out
 }
@@ -273,8 +260,8 @@ const (
 	withDevice
 )
 
-// proto is p as a message Party carrying amount and the parts asked for.
-func (p party) proto(amount int64, parts partyParts) *upiv1.Party {
+// partyProto is p as a message Party carrying amount and the parts asked for.
+func partyProto(p *party, amount int64, parts partyParts) *upiv1.Party {
 	out := &upiv1.Party{
 		Addr: p.Addr, Name: p.Name, Code: p.Code,
 		Type:        upiv1.Party_Type(upiv1.Party_Type_value[p.Type]),
@@ -283,8 +270,8 @@ func (p party) proto(amount int64, parts partyParts) *upiv1.Party {
 	if amount != 0 {
 		out.Currency = "INR"
 	}
-	if parts&withAc != 0 && (p.AcNum != "" || p.IFSC != "") {
-		out.Ac = &upiv1.Account{AcNum: p.AcNum, Ifsc: p.IFSC, AcType: p.AcType}
+	if parts&withAc != 0 && (p.AcNum != "" || p.Ifsc != "") {
+		out.Ac = &upiv1.Account{AcNum: p.AcNum, Ifsc: p.Ifsc, AcType: p.AcType}
 	}
 	if parts&withCreds != 0 {
 		for _, c := range p.Creds {
@@ -292,7 +279,7 @@ func (p party) proto(amount int64, parts partyParts) *upiv1.Party {
 		}
 	}
 	if parts&withDevice != 0 && p.Device != nil {
-		out.Device = &upiv1.Device{Id: p.Device.ID, Mobile: p.Device.Mobile, App: p.Device.App, Os: p.Device.OS}
+		out.Device = &upiv1.Device{Id: p.Device.Id, Mobile: p.Device.Mobile, App: p.Device.App, Os: p.Device.Os}
 	}
 	return out
 }
@@ -313,12 +300,12 @@ func bankRef(resp *upiv1.Resp, typ string) *upiv1.Ref {
 
 // finalResp is the outcome the originator and the counter-party get, with
 // a ref per party from the bank answers gathered so far.
-func (r *record) finalResp() *upiv1.Resp {
-	resp := &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: r.status(), ErrCode: r.ErrCode}
-	if d := r.Debit; d != nil && d.settled() {
-		ref := &upiv1.Ref{Type: "PAYER", Addr: r.Payer.Addr, RegName: r.Payer.Name, ApprovalNum: d.ApprovalNum, RespCode: d.respCode()}
+func finalResp(r *record) *upiv1.Resp {
+	resp := &upiv1.Resp{ReqMsgId: r.OrigMsgId, Result: resultOf(r), ErrCode: r.ErrCode}
+	if d := r.Debit; d != nil && settled(d) {
+		ref := &upiv1.Ref{Type: "PAYER", Addr: r.GetPayer().GetAddr(), RegName: r.GetPayer().GetName(), ApprovalNum: d.ApprovalNum, RespCode: respCode(d)}
 		if d.Result == upiv1.Resp_SUCCESS.String() {
-			ref.SettAmountPaise = r.Amount
+			ref.SettAmountPaise = r.AmountPaise
 		}
 		if v := r.Reversal; v != nil {
 			// "00" or "NA" answered, the remitter's code if it declined,
@@ -327,10 +314,10 @@ func (r *record) finalResp() *upiv1.Resp {
 		}
 		resp.Refs = append(resp.Refs, ref)
 	}
-	if cr := r.Credit; cr != nil && cr.settled() {
-		ref := &upiv1.Ref{Type: "PAYEE", Addr: r.Payee.Addr, RegName: r.Payee.Name, ApprovalNum: cr.ApprovalNum, RespCode: cr.respCode()}
+	if cr := r.Credit; cr != nil && settled(cr) {
+		ref := &upiv1.Ref{Type: "PAYEE", Addr: r.GetPayee().GetAddr(), RegName: r.GetPayee().GetName(), ApprovalNum: cr.ApprovalNum, RespCode: respCode(cr)}
 		if cr.Result == upiv1.Resp_SUCCESS.String() {
-			ref.SettAmountPaise = r.Amount
+			ref.SettAmountPaise = r.AmountPaise
 		}
 		resp.Refs = append(resp.Refs, ref)
 	}
@@ -338,14 +325,14 @@ func (r *record) finalResp() *upiv1.Resp {
 }
 
 // inspect is r as AdminService/GetTransaction shows it.
-func (r *record) inspect(nodeName string) *upiv1.GetTransactionResponse {
+func inspect(r *record, nodeName string) *upiv1.GetTransactionResponse {
 	t := &upiv1.Transaction{
-		TxnId: r.ID, Type: r.txnType(), Status: r.status(), Rrn: r.RRN, ErrCode: r.ErrCode,
-		PayerVpa: r.Payer.Addr, PayeeVpa: r.Payee.Addr, AmountPaise: r.Amount, Note: r.Info.Note,
-		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated),
+		TxnId: r.Id, Type: txnType(r), Status: resultOf(r), Rrn: r.Rrn, ErrCode: r.ErrCode,
+		PayerVpa: r.GetPayer().GetAddr(), PayeeVpa: r.GetPayee().GetAddr(), AmountPaise: r.AmountPaise, Note: r.GetInfo().GetNote(),
+		Created: timestamppb.New(store.FromNanos(r.Created)), Updated: timestamppb.New(store.FromNanos(r.Updated)),
 	}
-	if !r.Expires.IsZero() {
-		t.Expires = timestamppb.New(r.Expires)
+	if r.Expires != 0 {
+		t.Expires = timestamppb.New(store.FromNanos(r.Expires))
 	}
 	return &upiv1.GetTransactionResponse{Node: nodeName, State: string(r.State), Transaction: t}
 }

@@ -100,7 +100,7 @@ func (s *Switch) InspectTxn(txnID string) (*upiv1.GetTransactionResponse, error)
 	if r == nil {
 		return nil, status.Errorf(codes.NotFound, "transaction %s is not known at %s", txnID, s.n.Name())
 	}
-	return r.inspect(s.n.Name()), nil
+	return inspect(r, s.n.Name()), nil
 }
 
 const switchService = "/upi.v1.SwitchService/"

@@ -6,6 +6,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -68,10 +69,10 @@ const (
 )
 
 // isDeemed reports whether r timed out on its credit and is being checked.
-func (r *record) isDeemed() bool { return r.State == StateDeemed || r.State == StateCheckSent }
+func isDeemed(r *record) bool { return r.State == StateDeemed || r.State == StateCheckSent }
 
 // lastCheck is the latest ReqChkTxn sent, or nil.
-func (r *record) lastCheck() *exchange {
+func lastCheck(r *record) *exchange {
 	if len(r.Checks) == 0 {
 		return nil
 	}
@@ -87,7 +88,7 @@ func (s *Switch) authTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	r.Auth.TimedOut, r.Auth.ErrCode = c.Now(), upi.CodeAuthTimeout
+	r.Auth.TimedOut, r.Auth.ErrCode = store.Nanos(c.Now()), upi.CodeAuthTimeout
 	r.Reason = fmt.Sprintf("no RespAuthDetails from %s within %s", r.Counterparty, s.net.Timeouts.AuthDetails)
 	return s.finish(c, r, upiv1.Resp_FAILURE, upi.CodeAuthTimeout)
 }
@@ -100,7 +101,7 @@ func (s *Switch) debitTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	r.Debit.TimedOut, r.Debit.ErrCode = c.Now(), upi.CodeDebitTimeout
+	r.Debit.TimedOut, r.Debit.ErrCode = store.Nanos(c.Now()), upi.CodeDebitTimeout
 	r.Reason = fmt.Sprintf("no debit response from %s within %s", r.Remitter, s.net.Timeouts.Debit)
 	return s.reverse(c, r, upi.CodeDebitTimeout)
 }
@@ -113,7 +114,7 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	now := c.Now()
+	now := store.Nanos(c.Now())
 	r.Credit.TimedOut, r.Credit.ErrCode = now, upi.CodeDeemed
 	r.Deemed = now
 	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), upi.CodeDeemed
@@ -127,12 +128,12 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 		return err
 	}
 	r.State = StateDeemed
-	if err := s.startTimer(c, timerCheck, r.ID, s.net.Timeouts.CheckStatus); err != nil {
+	if err := s.startTimer(c, timerCheck, r.Id, s.net.Timeouts.CheckStatus); err != nil {
 		return err
 	}
-	id, rrn := r.ID, r.RRN
+	id, rrn := r.Id, r.Rrn
 	c.Tx.OnCommit(func() { s.log.Info("deemed", "txn", id, "rrn", rrn) })
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // checkDue sends the next ReqChkTxn of a DEEMED transaction. Checks the
@@ -145,14 +146,14 @@ func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil {
 		return err
 	}
-	if last := r.lastCheck(); last != nil && last.Answered.IsZero() {
-		last.TimedOut = c.Now()
+	if last := lastCheck(r); last != nil && last.Answered == 0 {
+		last.TimedOut = store.Nanos(c.Now())
 	}
 	if r.ChecksSent == maxChecks {
 		r.Reason += fmt.Sprintf("; %d status checks went unanswered, still checking", maxChecks)
 	}
-	t := r.txn(upiv1.Txn_CHK_STATUS)
-	t.SubType, t.OrgTxnId = upiv1.Txn_CREDIT, r.ID
+	t := txnOf(r, upiv1.Txn_CHK_STATUS)
+	t.SubType, t.OrgTxnId = upiv1.Txn_CREDIT, r.Id
 	e, err := send(c, r.Beneficiary, upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, &upiv1.ReqChkTxn{Txn: t})
 	if err != nil {
 		return err
@@ -163,10 +164,10 @@ func (s *Switch) checkDue(c *node.Ctx, txnID string) error {
 		r.Checks = append(r.Checks[:1], r.Checks[len(r.Checks)-keptChecks+1:]...)
 	}
 	r.State = StateCheckSent
-	if err := s.startTimer(c, timerCheck, r.ID, checkInterval(s.net.Timeouts.CheckStatus, r.ChecksSent)); err != nil {
+	if err := s.startTimer(c, timerCheck, r.Id, checkInterval(s.net.Timeouts.CheckStatus, int(r.ChecksSent))); err != nil {
 		return err
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // checkInterval is how long the switch waits for the answer to the sent-th
@@ -186,31 +187,31 @@ func checkInterval(every time.Duration, sent int) time.Duration {
 // U31 (the credit's own decline). Any check's answer counts, not only the
 // latest's.
 func (s *Switch) respChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.RespChkTxn) error {
-	r, err := loadFor(c, in, flowPay, "ReqChkTxn", func(r *record) *exchange { return r.lastCheck() })
+	r, err := loadFor(c, in, flowPay, "ReqChkTxn", func(r *record) *exchange { return lastCheck(r) })
 	if err != nil || r == nil {
 		return err
 	}
 	resp := m.GetResp()
-	chk := r.lastCheck()
+	chk := lastCheck(r)
 	for _, e := range r.Checks {
-		if e.MsgID == resp.GetReqMsgId() {
+		if e.MsgId == resp.GetReqMsgId() {
 			chk = e
 		}
 	}
-	if !r.isDeemed() {
-		if err := r.noteLate(c, in, upiv1.Txn_CHK_STATUS.String(), resp, chk); err != nil {
+	if !isDeemed(r) {
+		if err := noteLate(r, c, in, upiv1.Txn_CHK_STATUS.String(), resp, chk); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
-	chk.answer(c.Now(), resp)
+	answerExchange(chk, c.Now(), resp)
 	return s.resolveDeemed(c, in, r, resp, "status check")
 }
 
 // lateCredit takes a RespPay CREDIT that arrives after the credit timed
 // out: it is noted as late (U70) and resolves the DEEMED transaction.
 func (s *Switch) lateCredit(c *node.Ctx, in *node.Inbound, r *record, resp *upiv1.Resp) error {
-	if err := r.noteLate(c, in, upiv1.Txn_CREDIT.String(), resp, r.Credit); err != nil {
+	if err := noteLate(r, c, in, upiv1.Txn_CREDIT.String(), resp, r.Credit); err != nil {
 		return err
 	}
 	return s.resolveDeemed(c, in, r, resp, "late credit response")
@@ -219,7 +220,7 @@ func (s *Switch) lateCredit(c *node.Ctx, in *node.Inbound, r *record, resp *upiv
 // resolveDeemed ends a DEEMED transaction with what the beneficiary said
 // about the credit (resp, from a RespChkTxn or a late RespPay CREDIT).
 func (s *Switch) resolveDeemed(c *node.Ctx, in *node.Inbound, r *record, resp *upiv1.Resp, how string) error {
-	r.Credit.answer(c.Now(), resp)
+	answerExchange(r.Credit, c.Now(), resp)
 	if ref := bankRef(resp, "PAYEE"); ref != nil {
 		r.Credit.ApprovalNum = ref.GetApprovalNum()
 	}
@@ -245,17 +246,17 @@ func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
 		return err
 	}
 	v := r.Reversal
-	v.TimedOut = c.Now()
+	v.TimedOut = store.Nanos(c.Now())
 	if v.Attempts < maxReversals {
 		again, err := s.sendReversal(c, r)
 		if err != nil {
 			return err
 		}
-		v.MsgID, v.Sent, v.Attempts = again.MsgID, again.Sent, max(v.Attempts, 1)+1
-		if err := s.startTimer(c, timerReversal, r.ID, s.net.Timeouts.Reversal); err != nil {
+		v.MsgId, v.Sent, v.Attempts = again.MsgId, again.Sent, max(v.Attempts, 1)+1
+		if err := s.startTimer(c, timerReversal, r.Id, s.net.Timeouts.Reversal); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
 	v.ErrCode, v.ReversalRespCode = upi.CodeReversalUnconfirmed, upi.CodeReversalUnconfirmed
 	r.Reason += fmt.Sprintf("; the reversal was not answered by %s after %d attempts (unconfirmed)", r.Remitter, v.Attempts)
@@ -265,11 +266,11 @@ func (s *Switch) reversalTimedOut(c *node.Ctx, txnID string) error {
 // lateReversal records on r a RespPay REVERSAL that arrives after the
 // switch gave up on it, so the record shows what the remitter did; the
 // decided outcome does not change.
-func (r *record) lateReversal(c *node.Ctx, resp *upiv1.Resp) {
+func lateReversal(r *record, c *node.Ctx, resp *upiv1.Resp) {
 	v := r.Reversal
-	if v == nil || !v.Answered.IsZero() || v.ReversalRespCode != upi.CodeReversalUnconfirmed {
+	if v == nil || v.Answered != 0 || v.ReversalRespCode != upi.CodeReversalUnconfirmed {
 		return
 	}
-	v.answer(c.Now(), resp)
-	v.takeReversal(resp)
+	answerExchange(v, c.Now(), resp)
+	takeReversal(v, resp)
 }

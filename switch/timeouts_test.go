@@ -390,7 +390,7 @@ func TestReversalTimeout(t *testing.T) {
 		assert.Equal(t, first.Msg.GetTxn().GetOrgTxnId(), second.Msg.GetTxn().GetOrgTxnId())
 		final := e.ended(id, 1, upiv1.Resp_FAILURE, "U31")
 		assert.Equal(t, "00", refsByType(final)["PAYER"].GetReversalRespCode())
-		assert.Equal(t, 2, e.record(id).Reversal.Attempts)
+		assert.Equal(t, int64(2), e.record(id).Reversal.Attempts)
 		// The first attempt's answer (the remitter's recorded one) is late.
 		e.accept(methodRespPay, bankResp(e, "abank", id, upiv1.Txn_REVERSAL, "", "APREV"))
 		e.quiet(id, 100*time.Millisecond)
@@ -411,7 +411,7 @@ func TestReversalTimeout(t *testing.T) {
 		assert.Equal(t, 0, timers(t, e.n))
 		assert.Len(t, e.sent(remitterReqPay, id, upiv1.Txn_REVERSAL), maxReversals)
 		r := e.record(id)
-		assert.Equal(t, maxReversals, r.Reversal.Attempts)
+		assert.Equal(t, int64(maxReversals), r.Reversal.Attempts)
 		assert.Equal(t, "UT", r.Reversal.ReversalRespCode)
 		assert.Contains(t, r.Reason, "unconfirmed")
 

@@ -29,27 +29,27 @@ func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) er
 		return node.Refuse("duplicate transaction id %s: the switch already has a transaction with this id", id)
 	}
 	r := &record{
-		ID: id, Type: upiv1.Txn_VAL_ADD.String(), Status: upiv1.Resp_PENDING.String(),
-		Info: infoFrom(m.GetTxn()), Payer: party{Addr: m.GetPayer().GetAddr()}, Payee: party{Addr: m.GetPayee().GetAddr()},
-		Originator: in.From, OrigMsgID: m.GetHead().GetMsgId(), Created: c.Now(),
+		Id: id, Type: upiv1.Txn_VAL_ADD.String(), Status: upiv1.Resp_PENDING.String(),
+		Info: infoFrom(m.GetTxn()), Payer: &party{Addr: m.GetPayer().GetAddr()}, Payee: &party{Addr: m.GetPayee().GetAddr()},
+		Originator: in.From, OrigMsgId: m.GetHead().GetMsgId(), Created: store.Nanos(c.Now()),
 	}
 	psp, ok := s.net.PSPForVPA(r.Payee.Addr)
 	if !ok {
 		r.Status, r.ErrCode, r.State = upiv1.Resp_FAILURE.String(), upi.CodeAddrResolution, StateClosed
 		r.Reason = "no PSP owns handle @" + ids.HandleOf(r.Payee.Addr)
 		ans := &upiv1.RespValAdd{
-			Txn:   r.txn(upiv1.Txn_VAL_ADD),
+			Txn:   txnOf(r, upiv1.Txn_VAL_ADD),
 			Payee: &upiv1.Party{Addr: r.Payee.Addr},
-			Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution},
+			Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgId, Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAddrResolution},
 		}
 		if err := c.Send(in.From, upiv1.PspService_RespValAdd_FullMethodName, ans); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
 	r.Counterparty = psp.Name
 	fwd := &upiv1.ReqValAdd{
-		Txn:   r.txn(upiv1.Txn_VAL_ADD),
+		Txn:   txnOf(r, upiv1.Txn_VAL_ADD),
 		Payer: &upiv1.Party{Addr: r.Payer.Addr},
 		Payee: &upiv1.Party{Addr: r.Payee.Addr},
 	}
@@ -58,7 +58,7 @@ func (s *Switch) reqValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.ReqValAdd) er
 		return err
 	}
 	r.State = StateValAddSent
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // respValAdd passes the payee PSP's answer on to the requester.
@@ -68,21 +68,21 @@ func (s *Switch) respValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.RespValAdd) 
 		return err
 	}
 	if r.State != StateValAddSent {
-		if err := r.note(c, in, "", m.GetResp()); err != nil {
+		if err := note(r, c, in, "", m.GetResp()); err != nil {
 			return err
 		}
-		return r.save(c)
+		return saveRecord(r, c)
 	}
 	resp := m.GetResp()
-	r.ValAdd.answer(c.Now(), resp)
+	answerExchange(r.ValAdd, c.Now(), resp)
 	r.Status, r.ErrCode, r.State = resp.GetResult().String(), resp.GetErrCode(), StateClosed
 	if p := m.GetPayee(); p != nil {
 		r.Payee.Name, r.Payee.Code = p.GetName(), p.GetCode()
 	}
 	ans := &upiv1.RespValAdd{
-		Txn:   r.txn(upiv1.Txn_VAL_ADD),
+		Txn:   txnOf(r, upiv1.Txn_VAL_ADD),
 		Payee: m.GetPayee(),
-		Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgID, Result: resp.GetResult(), ErrCode: resp.GetErrCode(), Refs: resp.GetRefs()},
+		Resp:  &upiv1.Resp{ReqMsgId: r.OrigMsgId, Result: resp.GetResult(), ErrCode: resp.GetErrCode(), Refs: resp.GetRefs()},
 	}
 	if ans.Payee == nil {
 		ans.Payee = &upiv1.Party{Addr: r.Payee.Addr}
@@ -90,7 +90,7 @@ func (s *Switch) respValAdd(c *node.Ctx, in *node.Inbound, m *upiv1.RespValAdd) 
 	if err := c.Send(r.Originator, upiv1.PspService_RespValAdd_FullMethodName, ans); err != nil {
 		return err
 	}
-	return r.save(c)
+	return saveRecord(r, c)
 }
 
 // reqHbt answers a PSP's heartbeat.

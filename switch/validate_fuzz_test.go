@@ -344,8 +344,8 @@ func FuzzSwitchFlow(f *testing.F) {
 			if err != nil || r == nil {
 				return err
 			}
-			if r.Type != upiv1.Txn_VAL_ADD.String() && (r.Amount <= 0 || r.Amount > node.MaxAmountPaise) {
-				t.Errorf("record of %s has amount %d", id, r.Amount)
+			if r.Type != upiv1.Txn_VAL_ADD.String() && (r.AmountPaise <= 0 || r.AmountPaise > node.MaxAmountPaise) {
+				t.Errorf("record of %s has amount %d", id, r.AmountPaise)
 			}
 			return nil
 		}); err != nil {

@@ -197,30 +197,8 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 	return resp, nil
 }
 
-// ListRecords is a TxnLister's page of n's bucket b, whose values are
-// records (store.Record) keyed by txn id: ListPage, each record made into
-// a summary by fn.
-func ListRecords[T any, P interface {
-	*T
-	store.Record
-}](n *Node, b store.Bucket, after string, limit int, fn func(P) *upiv1.TxnSummary) ([]*upiv1.TxnSummary, string, error) {
-	var out []*upiv1.TxnSummary
-	var next string
-	err := n.View(func(tx *store.Tx) (err error) {
-		out, next, err = ListPage(tx, b, after, limit, func(k, v []byte) (*upiv1.TxnSummary, error) {
-			r := P(new(T))
-			if err := store.DecodeRecord(v, r); err != nil {
-				return nil, fmt.Errorf("decode transaction %s: %w", k, err)
-			}
-			return fn(r), nil
-		})
-		return err
-	})
-	return out, next, err
-}
-
-// ListTable is ListRecords over a store.Table: a page of the records of
-// table t (keyed by txn id), each made into a summary by fn.
+// ListTable is a TxnLister's page of the records of table t (keyed by txn
+// id): ListPage, each record made into a summary by fn.
 func ListTable[T any, P interface {
 	*T
 	proto.Message

@@ -519,46 +519,6 @@ func (t *Tx) PutJSON(b Bucket, key string, v any) error {
 	return t.bucket(b).Put([]byte(key), raw)
 }
 
-// Record is a value kept in binary form: its role converts it to and from a
-// protobuf message of proto/upisim/records/v1. Files written before that
-// format hold records as JSON; they are still read (DecodeRecord).
-type Record interface {
-	MarshalRecord() ([]byte, error)
-	UnmarshalRecord([]byte) error
-}
-
-// DecodeRecord decodes a stored record into r: the bytes MarshalRecord
-// wrote, or the JSON of older files (which begins with '{', as no protobuf
-// message written by MarshalRecord can: that byte would start a group).
-func DecodeRecord(raw []byte, r Record) error {
-	if len(raw) > 0 && raw[0] == '{' {
-		return json.Unmarshal(raw, r)
-	}
-	return r.UnmarshalRecord(raw)
-}
-
-// GetRecord decodes the record at key into r and reports whether it was
-// there.
-func (t *Tx) GetRecord(b Bucket, key string, r Record) (bool, error) {
-	raw := t.bucket(b).Get([]byte(key))
-	if raw == nil {
-		return false, nil
-	}
-	if err := DecodeRecord(raw, r); err != nil {
-		return true, fmt.Errorf("store: decode %s/%s: %w", b, key, err)
-	}
-	return true, nil
-}
-
-// PutRecord stores r at key.
-func (t *Tx) PutRecord(b Bucket, key string, r Record) error {
-	raw, err := r.MarshalRecord()
-	if err != nil {
-		return fmt.Errorf("store: encode %s/%s: %w", b, key, err)
-	}
-	return t.bucket(b).Put([]byte(key), raw)
-}
-
 // Nanos is a time of a node's clock as a record keeps it: Unix nanoseconds,
 // 0 for the zero time. (int64 nanoseconds span the years 1678 to 2262.)
 func Nanos(t time.Time) int64 {

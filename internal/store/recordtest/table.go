@@ -1,3 +1,5 @@
+// Package recordtest checks that a record keeps every field when it is
+// stored through its store.Table (TableRoundTrip).
 package recordtest
 
 import (
@@ -15,8 +17,7 @@ import (
 // TableRoundTrip fills every field of a record of table tb (recursively:
 // nested messages, two elements of each list) with distinct values that
 // are not zero, puts it through the table in a fresh store and gets it
-// back, and requires the two to be equal: the check RoundTrip makes of a
-// hand codec, for a record kept as its proto message.
+// back, and requires the two to be equal.
 func TableRoundTrip[T any, P interface {
 	*T
 	proto.Message

@@ -5,10 +5,10 @@
 // source: upisim/records/v1/records.proto
 
 // The records nodes keep in their bbolt files (internal/store), in binary
-// form. Each mirrors a Go struct of its role package, field for field, and
-// is converted there (MarshalRecord and UnmarshalRecord); records written
-// as JSON before this format are still read. Not part of the network
-// protocol.
+// form. Each is used as it is by its role package, through a store.Table:
+// there is no Go struct beside it and no codec. Records written as JSON
+// before this format are still read (store.DecodeProto), their JSON names
+// being the field names. Not part of the network protocol.
 //
 // Times a node took from its own clock are int64 Unix nanoseconds, 0 for
 // none (the zero time.Time); a time a message brought (SwitchInfo.ts, any
