@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,7 +136,16 @@ func waitQuiet(t *testing.T, n *net) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Errorf("outboxes not empty after 10s")
+	var state []string
+	for _, nd := range n.c.Dir.Nodes {
+		a, err := n.c.Admin(nd.Name)
+		require.NoError(t, err)
+		h, err := a.Health(context.Background(), &upiv1.HealthRequest{})
+		require.NoError(t, err)
+		state = append(state, fmt.Sprintf("%s: outbox %d, timers %d, in flight %d/%d, store pending %d, ok %t %s",
+			nd.Name, h.GetOutboxPending(), h.GetTimersPending(), h.GetInFlight(), h.GetMaxInFlight(), h.GetStorePending(), h.GetOk(), h.GetReason()))
+	}
+	t.Errorf("outboxes not empty after 10s:\n%s", strings.Join(state, "\n"))
 }
 
 func (n *net) balance(vpa string) int64 {
