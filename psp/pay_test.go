@@ -2,6 +2,7 @@ package psp
 
 import (
 	"fmt"
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"note too long", func(r *upiv1.InitiatePayRequest) { r.Note = strings.Repeat("n", 10_000) }, codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
 		{"control character in note", func(r *upiv1.InitiatePayRequest) { r.Note = "rent\x00" }, codes.InvalidArgument, "note contains the control character U+0000"},
 		{"note not UTF-8", func(r *upiv1.InitiatePayRequest) { r.Note = "\xff" }, codes.InvalidArgument, "note is not valid UTF-8"},
-		{"amount over the largest", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = node.MaxAmountPaise + 1 }, codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount"},
+		{"amount over the largest", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = upi.MaxAmountPaise + 1 }, codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount"},
 		{"device_id too long", func(r *upiv1.InitiatePayRequest) { r.DeviceId = strings.Repeat("d", 256) }, codes.InvalidArgument, "device_id is 256 bytes long"},
 		{"control character in ref_id", func(r *upiv1.InitiatePayRequest) { r.RefId = "a\nb" }, codes.InvalidArgument, "ref_id contains the control character U+000A"},
 	}
@@ -582,7 +583,7 @@ func TestFailureNoticeLeavesOutInvalidFields(t *testing.T) {
 		return putTxn(c.Tx, &txnRecord{
 			Id: id, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVpa: "alice@alpha", PayerName: "Alice", PayeeVpa: "bob@beta",
-			AmountPaise: node.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
+			AmountPaise: upi.MaxAmountPaise + 1, Note: strings.Repeat("n", 10_000),
 			PayerHere: true, PayerInitiator: true,
 		}, c.Now())
 	}))

@@ -3,6 +3,7 @@ package psp
 import (
 	"context"
 	"errors"
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func FuzzValidateReqAuthDetails(f *testing.F) {
 			t.Fatalf("admitted %s, whose handle is not %s's", own.GetAddr(), beta)
 		}
 		a, b := m.GetPayer().GetAmountPaise(), m.GetPayee().GetAmountPaise()
-		if amt := authAmount(m); amt <= 0 || amt > node.MaxAmountPaise || a < 0 || b < 0 || a != 0 && b != 0 && a != b {
+		if amt := authAmount(m); amt <= 0 || amt > upi.MaxAmountPaise || a < 0 || b < 0 || a != 0 && b != 0 && a != b {
 			t.Fatalf("admitted amounts payer %d, payee %d (amount %d)", a, b, amt)
 		}
 		if e := m.GetTxn().GetExpireAfterMinutes(); e < 0 || e > node.MaxExpireMinutes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 
@@ -200,7 +201,7 @@ func FuzzValidateReqPay(f *testing.F) {
 			t.Fatalf("admitted a %s from %s to itself", ty, m.GetPayer().GetAddr())
 		}
 		amount, err := amountOf(m.GetPayer(), m.GetPayee())
-		if err != nil || amount <= 0 || amount > node.MaxAmountPaise {
+		if err != nil || amount <= 0 || amount > upi.MaxAmountPaise {
 			t.Fatalf("admitted amount %d (payer %d, payee %d): %v", amount, m.GetPayer().GetAmountPaise(), m.GetPayee().GetAmountPaise(), err)
 		}
 		own := m.GetPayer()
@@ -344,7 +345,7 @@ func FuzzSwitchFlow(f *testing.F) {
 			if err != nil || r == nil {
 				return err
 			}
-			if r.Type != upiv1.Txn_VAL_ADD.String() && (r.AmountPaise <= 0 || r.AmountPaise > node.MaxAmountPaise) {
+			if r.Type != upiv1.Txn_VAL_ADD.String() && (r.AmountPaise <= 0 || r.AmountPaise > upi.MaxAmountPaise) {
 				t.Errorf("record of %s has amount %d", id, r.AmountPaise)
 			}
 			return nil

@@ -1,6 +1,7 @@
 package tpap
 
 import (
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 
@@ -12,7 +13,6 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/gateway"
-	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -132,7 +132,7 @@ func TestCreateCollectValidatesLikeTheSwitch(t *testing.T) {
 	}{
 		"note too long": {&upiv1.CreateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, Note: strings.Repeat("x", 51)}, "note is 51 characters long"},
 		"control char":  {&upiv1.CreateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: 1, Note: "\x1b[31m"}, "control character U+001B"},
-		"huge amount":   {&upiv1.CreateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: node.MaxAmountPaise + 1}, "more than the largest amount"},
+		"huge amount":   {&upiv1.CreateCollectRequest{PayeeVpa: "chai@beta", PayerVpa: "alice@alpha", AmountPaise: upi.MaxAmountPaise + 1}, "more than the largest amount"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.x.CreateCollect(t.Context(), tc.req)

@@ -3,6 +3,7 @@ package tpap
 import (
 	"context"
 	"errors"
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
-	"github.com/upisim/upisim/internal/node"
 )
 
 func pay(payer, payee string, amount int64, pin string) *upiv1.CreatePaymentRequest {
@@ -53,7 +53,7 @@ func TestCreatePaymentValidation(t *testing.T) {
 		// What the switch would refuse, refused at once with its limits.
 		{"note too long", withNote(pay("alice@alpha", "bob@beta", 100, "1234"), strings.Repeat("n", 10_000)), codes.InvalidArgument, "note is 10000 characters long; at most 50 are allowed"},
 		{"control character in note", withNote(pay("alice@alpha", "bob@beta", 100, "1234"), "rent\r\nX-Evil: 1"), codes.InvalidArgument, "note contains the control character U+000D"},
-		{"amount over the largest", pay("alice@alpha", "bob@beta", node.MaxAmountPaise+1, "1234"), codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount, 10000000000.00 rupees"},
+		{"amount over the largest", pay("alice@alpha", "bob@beta", upi.MaxAmountPaise+1, "1234"), codes.InvalidArgument, "amount_paise 1000000000001 is more than the largest amount, 10000000000.00 rupees"},
 		{"idempotency key too long", withKey(pay("alice@alpha", "bob@beta", 100, "1234"), strings.Repeat("k", MaxIdempotencyKey+1)), codes.InvalidArgument, "idempotency key is 129 bytes long; at most 128 are allowed"},
 		{"idempotency key with a space", withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "a b"), codes.InvalidArgument, "printable ASCII"},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func FuzzBankValidate(f *testing.F) {
 			t.Fatalf("admitted a ReqPay from %q", m.GetHead().GetOrgId())
 		}
 		payer, payee := m.GetPayer().GetAmountPaise(), m.GetPayee().GetAmountPaise()
-		if payer < 0 || payee < 0 || payer > node.MaxAmountPaise || payee > node.MaxAmountPaise || payer != 0 && payee != 0 && payer != payee {
+		if payer < 0 || payee < 0 || payer > upi.MaxAmountPaise || payee > upi.MaxAmountPaise || payer != 0 && payee != 0 && payer != payee {
 			t.Fatalf("admitted amounts payer %d, payee %d", payer, payee)
 		}
 		switch ty := m.GetTxn().GetType(); {

@@ -40,9 +40,6 @@ const (
 	// message may carry, so that nobody can make a node store megabytes
 	// it does not understand.
 	MaxUnknownBytes = 1024
-	// MaxAmountPaise is the largest amount any *_paise field may hold
-	// (upi.MaxAmountPaise).
-	MaxAmountPaise = upi.MaxAmountPaise
 	// MaxExpireMinutes is the longest txn.expire_after_minutes: NPCI's
 	// 45 days.
 	MaxExpireMinutes = 45 * 24 * 60
@@ -146,7 +143,7 @@ func safeFire(h Handler, c *Ctx, t Timer) (err error) {
 //     than their limit (MaxNoteChars, MaxNameChars, MaxBlobBytes,
 //     MaxStringBytes);
 //   - enums hold a value the protocol defines (no txn.type 999);
-//   - amounts (*_paise) are between 0 and MaxAmountPaise, and a message
+//   - amounts (*_paise) are between 0 and upi.MaxAmountPaise, and a message
 //     with a payer and a payee has one amount: when both carry one, they
 //     are equal;
 //   - txn.expire_after_minutes is between 0 and MaxExpireMinutes;
@@ -248,7 +245,7 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *field
 		}
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		a := v.Int()
-		if (a < 0 || a > MaxAmountPaise) && strings.HasSuffix(string(fd.Name()), "_paise") {
+		if (a < 0 || a > upi.MaxAmountPaise) && strings.HasSuffix(string(fd.Name()), "_paise") {
 			return Refuse("%s %s", fieldName(at, fd, i), upi.AmountProblem(a))
 		}
 	case protoreflect.Int32Kind:

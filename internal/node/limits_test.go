@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"github.com/upisim/upisim/internal/upi"
 	"math"
 	"net"
 	"strings"
@@ -104,9 +105,9 @@ func TestReceiveRefusesWhatBreaksTheLimits(t *testing.T) {
 		{"most negative amount", func(m *upiv1.ReqPay) { m.Payer.AmountPaise, m.Payee.AmountPaise = math.MinInt64, 0 },
 			"payer.amount_paise -9223372036854775808 is negative"},
 		{"the largest amount", func(m *upiv1.ReqPay) {
-			m.Payer.AmountPaise, m.Payee.AmountPaise = node.MaxAmountPaise, node.MaxAmountPaise
+			m.Payer.AmountPaise, m.Payee.AmountPaise = upi.MaxAmountPaise, upi.MaxAmountPaise
 		}, ""},
-		{"above the largest amount", func(m *upiv1.ReqPay) { m.Payer.AmountPaise, m.Payee.AmountPaise = node.MaxAmountPaise+1, 0 },
+		{"above the largest amount", func(m *upiv1.ReqPay) { m.Payer.AmountPaise, m.Payee.AmountPaise = upi.MaxAmountPaise+1, 0 },
 			"payer.amount_paise 1000000000001 is more than the largest amount, 10000000000.00 rupees"},
 		{"an amount that overflows when added", func(m *upiv1.ReqPay) { m.Payer.AmountPaise, m.Payee.AmountPaise = math.MaxInt64, 0 },
 			"payer.amount_paise 9223372036854775807 is more than the largest amount"},

@@ -185,11 +185,8 @@ func TestStopDuringBurst(t *testing.T) {
 	restBurst(t, "http://"+tpapNode.HTTPAddr, start, &wg)
 	close(start)
 	// Stop once the switch has taken part of the burst.
-	deadline := time.Now().Add(time.Minute)
-	for raw.count() < 100 {
-		require.True(t, time.Now().Before(deadline), "the switch took no ReqPay of the burst within a minute: %v", raw.failed())
-		time.Sleep(time.Millisecond)
-	}
+	require.Eventually(t, func() bool { return raw.count() >= 100 }, time.Minute, time.Millisecond,
+		"the switch took no 100 ReqPay of the burst within a minute")
 	stopping := time.Now()
 	up.stop() // requires a clean exit within 30s
 	t.Logf("upisim up stopped %s after SIGTERM, with %d ReqPays of the burst accepted so far",
