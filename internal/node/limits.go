@@ -74,6 +74,14 @@ var (
 // handle, or the reason to refuse m: a *Refusal, or another error when
 // Validate panicked (an internal error, not the sender's fault).
 func Admit(h Handler, method string, m Message) (in *Inbound, err error) {
+	return admitFrom(h, method, m, nil)
+}
+
+// admitFrom is Admit for a message whose sender the transport
+// authenticated (peer; nil when it did not): head.org_id must be the
+// peer's name, and the Inbound carries the peer's role for the route's
+// check (Table.checkFrom).
+func admitFrom(h Handler, method string, m Message, peer *Peer) (in *Inbound, err error) {
 	if m == nil || m.GetHead() == nil {
 		return nil, Refuse("missing head")
 	}
@@ -82,6 +90,12 @@ func Admit(h Handler, method string, m Message) (in *Inbound, err error) {
 		return nil, &Refusal{Reason: err.Error()}
 	}
 	in = &Inbound{Method: method, API: method[strings.LastIndexByte(method, '/')+1:], From: head.GetOrgId(), Msg: m}
+	if peer != nil {
+		if peer.Name != head.GetOrgId() {
+			return nil, Refuse("head.org_id %q is not the sender: the sender's certificate is node %q's", head.GetOrgId(), peer.Name)
+		}
+		in.Role = peer.Role
+	}
 	if v, ok := h.(Validator); ok {
 		if err := safeValidate(v, in); err != nil {
 			return nil, err

@@ -39,8 +39,12 @@ type Inbound struct {
 	Method string
 	// API is the method's last part, e.g. "ReqPay".
 	API string
-	// From is the sender's node name (Head.org_id).
+	// From is the sender's node name (Head.org_id; with mutual TLS, also
+	// the name in the sender's certificate, which Receive checked).
 	From string
+	// Role is the sender's role as its certificate says, when the
+	// transport authenticated it (Config.RequirePeer); "" when it did not.
+	Role string
 	Msg  Message
 	// Prepared is what the handler's Prepare returned for Msg (nil when the
 	// handler is no Preparer or prepared nothing).
@@ -173,6 +177,15 @@ type Config struct {
 	// committing before Health says the node is not ok; default
 	// DefaultStallAfter.
 	StallAfter time.Duration
+	// RequirePeer makes every network message need an authenticated
+	// sender (PeerFrom its context: mutual TLS, internal/pki): Receive
+	// answers one without with gRPC UNAUTHENTICATED. When false (the
+	// --insecure mode), a message's head.org_id is taken as its sender.
+	// With or without it, a sender the transport did authenticate must be
+	// the node head.org_id names, must have a role the route takes, and
+	// may send a response only to a request this node sent it
+	// (checkAnswer); an unauthenticated sender is trusted as today.
+	RequirePeer bool
 	// Faults, if set, is asked for the fault of every message the node
 	// sends, beside the rules (tests: seeded random drops, duplicates,
 	// delays). It is called inside the step's transaction, which may run
@@ -411,7 +424,17 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	if m != nil {
 		ack.ReqMsgId = m.GetHead().GetMsgId()
 	}
-	in, err := Admit(n.h, method, m)
+	var peer *Peer
+	if p, ok := PeerFrom(ctx); ok {
+		peer = &p
+	} else if n.cfg.RequirePeer {
+		return nil, status.Errorf(codes.Unauthenticated,
+			"%s: node %s takes network messages only from nodes of its network, over mutual TLS with their certificate; this call came without one", api, n.name)
+	}
+	in, err := admitFrom(n.h, method, m, peer)
+	if err == nil && peer != nil {
+		err = n.checkAnswer(in)
+	}
 	var pe *panicError
 	if errors.As(err, &pe) {
 		n.log.Error("validate", "api", api, "msg_id", ack.GetReqMsgId(), "err", err, "stack", string(pe.stack))

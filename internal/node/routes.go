@@ -174,11 +174,17 @@ func (t *Table) checkFrom(r *route, in *Inbound) error {
 		if in.From != r.only {
 			return Refuse("%s from %q: this %s takes it only from the %s %s", in.API, in.From, t.who, r.onlyRole, r.only)
 		}
+		if in.Role != "" && in.Role != r.onlyRole {
+			return Refuse("%s from %s: its certificate says role %s, not %s", in.API, in.From, in.Role, r.onlyRole)
+		}
 		return nil
 	}
 	role, ok := t.peers.Roles[in.From]
 	if !ok {
 		return Refuse("%s from %q: not a node of network %q", in.API, in.From, t.peers.Network)
+	}
+	if in.Role != "" && in.Role != role {
+		return Refuse("%s from %s: its certificate says role %s, but %s is a %s in network %q", in.API, in.From, in.Role, in.From, role, t.peers.Network)
 	}
 	if len(r.from) > 0 && !slices.Contains(r.from, role) {
 		return Refuse("%s from %s: only a %s node sends it to this %s, and %s is a %s", in.API, in.From, strings.Join(r.from, " or "), t.who, in.From, role)

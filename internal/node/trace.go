@@ -30,7 +30,7 @@ func putTrace(tx *store.Tx, rec *upiv1.TraceRecord, method string, body []byte) 
 	txn := rec.GetTxnId()
 	ik := make([]byte, 0, len(txn)+1+len(key))
 	ik = append(append(append(ik, txn...), 0), key...)
-	if err := tx.Put(store.TraceByTxn, ik, []byte{}); err != nil {
+	if err := tx.Put(store.TraceByTxn, ik, traceIndexValue(rec)); err != nil {
 		return nil, err
 	}
 	return key, nil

@@ -133,7 +133,9 @@ func (t *GRPCTransport) Close() error {
 
 // InmemTransport delivers by calling the receiving node directly, for tests
 // of whole networks without sockets. Messages are decoded afresh for every
-// delivery, so sender and receiver share no memory, as over the wire.
+// delivery, so sender and receiver share no memory, as over the wire, and
+// each carries its sender as the authenticated Peer (its name and
+// Config.Role), as mutual TLS would.
 type InmemTransport struct {
 	mu    sync.RWMutex
 	nodes map[string]*Node
@@ -169,6 +171,7 @@ func (t *InmemTransport) Send(ctx context.Context, m Outgoing) (*upiv1.Ack, erro
 	}
 	t.mu.RLock()
 	n, ok := t.nodes[m.To]
+	from, fromOK := t.nodes[m.From]
 	t.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("node %q unreachable", m.To)
@@ -176,6 +179,9 @@ func (t *InmemTransport) Send(ctx context.Context, m Outgoing) (*upiv1.Ack, erro
 	msg, err := DecodeFor(m.Method, m.Body)
 	if err != nil {
 		return nil, err
+	}
+	if fromOK { // the sender is known as mutual TLS would know it
+		ctx = WithPeer(ctx, Peer{Name: from.name, Role: from.cfg.Role})
 	}
 	return n.Receive(ctx, m.Method, msg)
 }

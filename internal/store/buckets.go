@@ -24,7 +24,8 @@ const (
 	// the body). Keys only grow, so a commit appends to the last pages of
 	// the bucket.
 	Trace Bucket = "trace"
-	// TraceByTxn: txn_id "\x00" seq (8 bytes) → empty. The index of Trace by
+	// TraceByTxn: txn_id "\x00" seq (8 bytes) → 'I' for a message received,
+	// 'O' ‖ msg_id ‖ 0 ‖ peer for one sent (empty in older files). The index of Trace by
 	// transaction: small entries, so the transactions in flight share few
 	// pages.
 	TraceByTxn Bucket = "trace_by_txn"
