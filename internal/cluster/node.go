@@ -234,6 +234,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		Rules:       fault.For(o.Network.Rules, o.Name),
 		MaxInFlight: o.MaxInFlight,
 		Clock:       o.Clock,
+		Throttle:    throttleFor(o.Network, self, o.Clock), // throttle.go
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
