@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
 )
@@ -71,4 +73,43 @@ func TestReceiveThrottled(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, ack.GetErr())
 	assert.EqualValues(t, 1, h.calls.Load())
+}
+
+// throttledTransport refuses what its PeerThrottle refuses, as the
+// receiver's Receive would, and delivers the rest to next.
+type throttledTransport struct {
+	th   *node.PeerThrottle
+	next node.Transport
+}
+
+func (tt throttledTransport) Send(ctx context.Context, m node.Outgoing) (*upiv1.Ack, error) {
+	if err := tt.th.Allow(m.From, m.Method[strings.LastIndexByte(m.Method, '/')+1:]); err != nil {
+		return nil, err
+	}
+	return tt.next.Send(ctx, m)
+}
+
+// A sender refused for throttling keeps the message and backs off
+// (jitter(RetryMin) first) on its clock, then delivers it once the bucket
+// has a token again.
+func TestThrottledSenderBacksOff(t *testing.T) {
+	c := nodetest.NewClock(epoch)
+	rec := nodetest.NewRecorder()
+	th := node.NewPeerThrottle("b", map[string]node.Rate{"a": {TPS: 1, Burst: 1}}, c.Now)
+	n := nodetest.New(t, "a", &counter{}, throttledTransport{th: th, next: rec}, nodetest.WithClock(c), func(cfg *node.Config) {
+		cfg.RetryMin, cfg.RetryMax = time.Second, time.Minute
+	})
+	loop := idleLoop(t, c)
+	first := send(t, n, "b")
+	rec.WaitFor(t, reqHbt, first.GetTxn().GetId())
+	second := send(t, n, "b")
+	require.Eventually(t, func() bool { return th.Refused("a") == 1 && c.Armed() == loop+1 }, waitFor, tick,
+		"the second is throttled and waits on the clock")
+	c.Advance(time.Second/2 - time.Nanosecond)
+	assert.Equal(t, loop+1, c.Armed(), "the backoff has not elapsed: still waiting")
+	assert.EqualValues(t, 1, th.Refused("a"))
+	c.Advance(time.Second / 2) // a token again, and the backoff has elapsed
+	rec.WaitFor(t, reqHbt, second.GetTxn().GetId())
+	assert.EqualValues(t, 1, th.Refused("a"))
+	nodetest.Quiesce(t, n)
 }
