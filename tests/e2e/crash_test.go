@@ -753,6 +753,13 @@ func TestCrashOneNode(t *testing.T) {
 			require.NoError(t, os.WriteFile(file, raw, 0o644))
 
 			timeout := responseTimeout(t, rng)
+			// One admin token in every folder: the checks read every node
+			// with the tpap folder's.
+			var dirs []string
+			for _, nd := range netw.Nodes {
+				dirs = append(dirs, filepath.Join(root, nd.Name))
+			}
+			shareAdminToken(t, dirs...)
 			procs := map[string]*server{}
 			for _, nd := range netw.Nodes {
 				s := newServer(t, nd.Name, bin, "node", "--network", file, "--name", nd.Name,
