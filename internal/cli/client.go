@@ -20,6 +20,7 @@ import (
 // Client reaches a running network through its network.json.
 type Client struct {
 	Dir   *config.Directory
+	token adminToken // token.go
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -30,7 +31,7 @@ func Connect(dataDir string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Dir: d, conns: map[string]*grpc.ClientConn{}}, nil
+	return &Client{Dir: d, token: readAdminToken(dataDir), conns: map[string]*grpc.ClientConn{}}, nil
 }
 
 // Close closes every connection.
@@ -95,7 +96,7 @@ func (c *Client) Admin(name string) (upiv1.AdminServiceClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return upiv1.NewAdminServiceClient(cc), nil
+	return upiv1.NewAdminServiceClient(c.token.conn(cc)), nil
 }
 
 // Output selects how results are printed.

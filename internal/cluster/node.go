@@ -181,6 +181,10 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err := checkSeeded(o.DataDir, o.Name); err != nil {
 		return nil, err
 	}
+	adminToken, err := EnsureAdminToken(o.DataDir) // token.go
+	if err != nil {
+		return nil, err
+	}
 	if gl == nil {
 		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
@@ -230,6 +234,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		Rules:       fault.For(o.Network.Rules, o.Name),
 		MaxInFlight: o.MaxInFlight,
 		Clock:       o.Clock,
+		Throttle:    throttleFor(o.Network, self, o.Clock), // throttle.go
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
@@ -244,7 +249,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	// in every call: ~3% of the CPU of a pay flow).
 	r.grpc = grpc.NewServer(append(limits.grpcOptions(), grpc.NumStreamWorkers(streamWorkers))...)
 	r.Impl.Register(r.grpc)
-	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl})
+	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl, Token: adminToken})
 	r.wg.Add(1)
 	go func(l net.Listener) {
 		defer r.wg.Done()

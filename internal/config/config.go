@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -114,6 +116,19 @@ type Limits struct {
 	// PerTxn is the largest P2P amount; the remitter bank declines more
 	// with Z8.
 	PerTxn int64
+	// Throttle is the rate of requests the switch takes from each node
+	// it names (limits.throttle): more are refused with RESOURCE_EXHAUSTED,
+	// which the sender retries with backoff (docs/FLOWS.md,
+	// "Throttling"). A node it does not name is not throttled; none is
+	// by default.
+	Throttle map[string]Throttle
+}
+
+// Throttle is one node's request rate at the switch: TPS requests a
+// second on average, up to Burst at once.
+type Throttle struct {
+	TPS   float64
+	Burst int
 }
 
 // PINPolicy is the network file's pin section: the lockout every remitter
@@ -220,7 +235,13 @@ type rawMerchant struct {
 }
 
 type rawLimits struct {
-	PerTxn string `yaml:"per_txn,omitempty"`
+	PerTxn   string                 `yaml:"per_txn,omitempty"`
+	Throttle map[string]rawThrottle `yaml:"throttle,omitempty"`
+}
+
+type rawThrottle struct {
+	TPS   *float64 `yaml:"tps,omitempty"`
+	Burst *int     `yaml:"burst,omitempty"`
 }
 
 type rawPIN struct {
@@ -385,6 +406,23 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		*dst = v
 	}
 	amount("limits.per_txn", r.Limits.PerTxn, def.Limits.PerTxn, &n.Limits.PerTxn)
+	if r.Limits.Throttle == nil {
+		n.Limits.Throttle = maps.Clone(def.Limits.Throttle)
+	}
+	for name, rt := range r.Limits.Throttle {
+		if rt.TPS == nil {
+			fail("limits.throttle.%s.tps: missing (requests a second the switch takes from %s)", name, name)
+			continue
+		}
+		th := Throttle{TPS: *rt.TPS, Burst: DefaultBurst(*rt.TPS)}
+		if rt.Burst != nil {
+			th.Burst = *rt.Burst
+		}
+		if n.Limits.Throttle == nil {
+			n.Limits.Throttle = map[string]Throttle{}
+		}
+		n.Limits.Throttle[name] = th
+	}
 	t, dt := &r.Timeouts, def.Timeouts
 	duration("timeouts.auth_details", t.AuthDetails, dt.AuthDetails, &n.Timeouts.AuthDetails)
 	duration("timeouts.debit", t.Debit, dt.Debit, &n.Timeouts.Debit)
@@ -500,6 +538,12 @@ func (n *Network) Marshal() ([]byte, error) {
 			Argon2id: rawArgon2id{Time: &n.PIN.HashTime, MemoryKiB: &n.PIN.HashMemoryKiB, Threads: &n.PIN.HashThreads},
 		},
 	}
+	for name, th := range n.Limits.Throttle {
+		if r.Limits.Throttle == nil {
+			r.Limits.Throttle = map[string]rawThrottle{}
+		}
+		r.Limits.Throttle[name] = rawThrottle{TPS: &th.TPS, Burst: &th.Burst}
+	}
 	for _, ru := range n.Rules {
 		rr := rawRule{
 			Name: ru.Name, Node: ru.Node, On: ru.On, Decline: ru.Decline, Ignore: ru.Ignore,
@@ -560,6 +604,7 @@ func (n *Network) Clone() *Network {
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
 	c.Rules = slices.Clone(n.Rules)
+	c.Limits.Throttle = maps.Clone(n.Limits.Throttle)
 	c.HTTP.AllowedOrigins = slices.Clone(n.HTTP.AllowedOrigins)
 	c.HTTP.AllowedHosts = slices.Clone(n.HTTP.AllowedHosts)
 	return &c
@@ -572,4 +617,16 @@ func (n *Network) RolesByName() map[string]string {
 		m[nd.Name] = nd.Role
 	}
 	return m
+}
+
+// DefaultBurst is a throttle's burst when the network file gives none:
+// one second's requests (at least 1).
+func DefaultBurst(tps float64) int {
+	if tps < 1 || math.IsNaN(tps) {
+		return 1
+	}
+	if tps > MaxThrottleTPS {
+		return MaxThrottleTPS
+	}
+	return int(math.Ceil(tps))
 }

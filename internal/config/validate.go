@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,6 +196,7 @@ func (n *Network) Validate() error {
 	if n.Limits.PerTxn <= 0 {
 		fail("limits.per_txn must be greater than zero")
 	}
+	errs = append(errs, n.validateThrottle()...)
 	for _, d := range []struct {
 		field string
 		v     int64
@@ -486,4 +489,36 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// The bounds of limits.throttle.
+const (
+	MaxThrottleTPS   = 1_000_000
+	MaxThrottleBurst = 1_000_000
+)
+
+// validateThrottle checks limits.throttle: each entry names a node that
+// sends the switch requests (not a switch), with a rate above zero and a
+// burst of at least one request.
+func (n *Network) validateThrottle() []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	roles := n.RolesByName()
+	for _, name := range slices.Sorted(maps.Keys(n.Limits.Throttle)) {
+		th := n.Limits.Throttle[name]
+		field := "limits.throttle." + name
+		switch role, ok := roles[name]; {
+		case !ok:
+			fail("%s: no node %q in nodes", field, name)
+		case role == RoleSwitch:
+			fail("%s: %s is a switch; the switch throttles the nodes that send it requests", field, name)
+		}
+		if !(th.TPS > 0 && th.TPS <= MaxThrottleTPS) { // also NaN
+			fail("%s.tps %v: want more than 0 and at most %d requests a second", field, th.TPS, MaxThrottleTPS)
+		}
+		if th.Burst < 1 || th.Burst > MaxThrottleBurst {
+			fail("%s.burst %d: want 1 to %d requests", field, th.Burst, MaxThrottleBurst)
+		}
+	}
+	return errs
 }

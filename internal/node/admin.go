@@ -63,10 +63,18 @@ type AdminServer struct {
 	Node *Node
 	Role string
 	Impl any
+	// Token, when set, is the admin token every method but Health needs:
+	// gRPC metadata "authorization: Bearer TOKEN" (the REST gateway
+	// passes a request's Authorization header as it), else Unauthenticated
+	// (HTTP 401). LocalAdmin's calls are in process and need none.
+	Token string
 }
 
 // ListMessages implements AdminService.
-func (a *AdminServer) ListMessages(_ context.Context, r *upiv1.ListMessagesRequest) (*upiv1.ListMessagesResponse, error) {
+func (a *AdminServer) ListMessages(ctx context.Context, r *upiv1.ListMessagesRequest) (*upiv1.ListMessagesResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	if r.GetTxnId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
 	}
@@ -78,7 +86,10 @@ func (a *AdminServer) ListMessages(_ context.Context, r *upiv1.ListMessagesReque
 }
 
 // GetTransaction implements AdminService.
-func (a *AdminServer) GetTransaction(_ context.Context, r *upiv1.GetTransactionRequest) (*upiv1.GetTransactionResponse, error) {
+func (a *AdminServer) GetTransaction(ctx context.Context, r *upiv1.GetTransactionRequest) (*upiv1.GetTransactionResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	if r.GetTxnId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
 	}
@@ -104,7 +115,10 @@ func listLimit(limit int32) (int, error) {
 }
 
 // ListTransactions implements AdminService.
-func (a *AdminServer) ListTransactions(_ context.Context, r *upiv1.ListTransactionsRequest) (*upiv1.ListTransactionsResponse, error) {
+func (a *AdminServer) ListTransactions(ctx context.Context, r *upiv1.ListTransactionsRequest) (*upiv1.ListTransactionsResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := listLimit(r.GetLimit())
 	if err != nil {
 		return nil, err
@@ -124,7 +138,10 @@ func (a *AdminServer) ListTransactions(_ context.Context, r *upiv1.ListTransacti
 }
 
 // GetBalance implements AdminService.
-func (a *AdminServer) GetBalance(_ context.Context, r *upiv1.GetBalanceRequest) (*upiv1.GetBalanceResponse, error) {
+func (a *AdminServer) GetBalance(ctx context.Context, r *upiv1.GetBalanceRequest) (*upiv1.GetBalanceResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	ac, ok := a.Impl.(Accounts)
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "node %s (%s) keeps no accounts; ask a bank", a.Node.Name(), a.Role)
@@ -133,7 +150,10 @@ func (a *AdminServer) GetBalance(_ context.Context, r *upiv1.GetBalanceRequest) 
 }
 
 // ListAccounts implements AdminService.
-func (a *AdminServer) ListAccounts(context.Context, *upiv1.ListAccountsRequest) (*upiv1.ListAccountsResponse, error) {
+func (a *AdminServer) ListAccounts(ctx context.Context, _ *upiv1.ListAccountsRequest) (*upiv1.ListAccountsResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	ac, ok := a.Impl.(Accounts)
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "node %s (%s) keeps no accounts; ask a bank", a.Node.Name(), a.Role)
@@ -142,7 +162,10 @@ func (a *AdminServer) ListAccounts(context.Context, *upiv1.ListAccountsRequest) 
 }
 
 // ListPostings implements AdminService.
-func (a *AdminServer) ListPostings(_ context.Context, r *upiv1.ListPostingsRequest) (*upiv1.ListPostingsResponse, error) {
+func (a *AdminServer) ListPostings(ctx context.Context, r *upiv1.ListPostingsRequest) (*upiv1.ListPostingsResponse, error) {
+	if err := a.authorize(ctx); err != nil {
+		return nil, err
+	}
 	limit, err := listLimit(r.GetLimit())
 	if err != nil {
 		return nil, err
@@ -258,30 +281,35 @@ func LocalAdmin(s upiv1.AdminServiceServer) upiv1.AdminServiceClient { return lo
 
 type localAdmin struct{ s upiv1.AdminServiceServer }
 
+// in marks ctx as in process: an AdminServer's token does not apply.
+func (localAdmin) in(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inProcess{}, true)
+}
+
 func (l localAdmin) ListMessages(ctx context.Context, r *upiv1.ListMessagesRequest, _ ...grpc.CallOption) (*upiv1.ListMessagesResponse, error) {
-	return l.s.ListMessages(ctx, r)
+	return l.s.ListMessages(l.in(ctx), r)
 }
 
 func (l localAdmin) GetTransaction(ctx context.Context, r *upiv1.GetTransactionRequest, _ ...grpc.CallOption) (*upiv1.GetTransactionResponse, error) {
-	return l.s.GetTransaction(ctx, r)
+	return l.s.GetTransaction(l.in(ctx), r)
 }
 
 func (l localAdmin) ListTransactions(ctx context.Context, r *upiv1.ListTransactionsRequest, _ ...grpc.CallOption) (*upiv1.ListTransactionsResponse, error) {
-	return l.s.ListTransactions(ctx, r)
+	return l.s.ListTransactions(l.in(ctx), r)
 }
 
 func (l localAdmin) GetBalance(ctx context.Context, r *upiv1.GetBalanceRequest, _ ...grpc.CallOption) (*upiv1.GetBalanceResponse, error) {
-	return l.s.GetBalance(ctx, r)
+	return l.s.GetBalance(l.in(ctx), r)
 }
 
 func (l localAdmin) ListAccounts(ctx context.Context, r *upiv1.ListAccountsRequest, _ ...grpc.CallOption) (*upiv1.ListAccountsResponse, error) {
-	return l.s.ListAccounts(ctx, r)
+	return l.s.ListAccounts(l.in(ctx), r)
 }
 
 func (l localAdmin) ListPostings(ctx context.Context, r *upiv1.ListPostingsRequest, _ ...grpc.CallOption) (*upiv1.ListPostingsResponse, error) {
-	return l.s.ListPostings(ctx, r)
+	return l.s.ListPostings(l.in(ctx), r)
 }
 
 func (l localAdmin) Health(ctx context.Context, r *upiv1.HealthRequest, _ ...grpc.CallOption) (*upiv1.HealthResponse, error) {
-	return l.s.Health(ctx, r)
+	return l.s.Health(l.in(ctx), r)
 }

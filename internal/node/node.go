@@ -191,6 +191,13 @@ type Config struct {
 	// delays). It is called inside the step's transaction, which may run
 	// more than once, so it should decide from the message alone.
 	Faults func(Outbound) fault.Fault
+	// Throttle, if set, is asked about every message Receive admitted,
+	// before it takes an in-flight slot, with the sender's name and the
+	// API ("ReqPay"); an error (a RESOURCE_EXHAUSTED status: see
+	// PeerThrottle) is the call's answer: nothing is stored, and the
+	// sender's outbox retries with backoff. The switch's is the network
+	// file's limits.throttle.
+	Throttle func(from, api string) error
 }
 
 // DefaultMaxInFlight is Config.MaxInFlight's default: two of the store's
@@ -243,6 +250,8 @@ type Node struct {
 	sendSem   chan struct{}
 	sendQ     chan outboxEntry
 
+	// throttled counts the messages Config.Throttle refused.
+	throttled atomic.Int64
 	// inFlight counts the requests being worked on (Acquire); busy is the
 	// refusal when maxInFlight are.
 	inFlight    atomic.Int64
@@ -372,6 +381,22 @@ func (n *Node) Acquire() error {
 	return nil
 }
 
+// throttle asks Config.Throttle about in, and counts its refusals.
+func (n *Node) throttle(in *Inbound) error {
+	if n.cfg.Throttle == nil {
+		return nil
+	}
+	err := n.cfg.Throttle(in.From, in.API)
+	if err != nil {
+		n.throttled.Add(1)
+	}
+	return err
+}
+
+// Throttled is how many messages Config.Throttle refused since the node
+// started.
+func (n *Node) Throttled() int64 { return n.throttled.Load() }
+
 // Release gives back a slot Acquire took.
 func (n *Node) Release() {
 	if n.maxInFlight >= 0 {
@@ -443,6 +468,9 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	if err != nil {
 		ack.Err = err.Error()
 		return ack, nil
+	}
+	if err := n.throttle(in); err != nil {
+		return nil, err
 	}
 	if err := n.Acquire(); err != nil {
 		return nil, err

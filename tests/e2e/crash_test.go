@@ -374,10 +374,11 @@ func (l *load) payments() []payment {
 	return append([]payment(nil), l.accepted...)
 }
 
-// admin dials the AdminService of the node at addr.
-func admin(t *testing.T, addr string) upiv1.AdminServiceClient {
+// admin dials the AdminService of the node at addr, with the admin token
+// of dataDir.
+func admin(t *testing.T, dataDir, addr string) upiv1.AdminServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect, withAdminToken(t, dataDir))
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return upiv1.NewAdminServiceClient(conn)
@@ -531,7 +532,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	// 2. Every payment the PSPs know is final there (this covers payments
 	// whose CreatePayment answer was lost in a crash), and the audit finds
 	// nothing open: no violation, nothing undecided, nothing in flight.
-	psps := map[string]upiv1.AdminServiceClient{"alphapsp": admin(t, nw.alphapsp), "betapsp": admin(t, nw.betapsp)}
+	psps := map[string]upiv1.AdminServiceClient{"alphapsp": admin(t, nw.dataDir, nw.alphapsp), "betapsp": admin(t, nw.dataDir, nw.betapsp)}
 	var rep auditReport
 	var raw, open1 string
 	for {
@@ -575,7 +576,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 
 	// 3. The switch's outcomes: every accepted payment is there with the
 	// TPAP's status, and the balances moved by exactly the successes.
-	txns, err := listTxns(ctx, admin(t, nw.npci))
+	txns, err := listTxns(ctx, admin(t, nw.dataDir, nw.npci))
 	require.NoError(t, err)
 	atSwitch := map[string]*upiv1.TxnSummary{}
 	var success, failure int
@@ -620,8 +621,8 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	}
 	t.Logf("%d payments accepted by the TPAP, %d at the switch: %d SUCCESS, %d FAILURE %v",
 		len(accepted), len(atSwitch), success, failure, codes)
-	assert.Equal(t, aliceWant, balance(t, nw.abank, alice), "alice moved by exactly the successful payments")
-	assert.Equal(t, bobWant, balance(t, nw.bbank, bob), "bob moved by exactly the successful payments")
+	assert.Equal(t, aliceWant, balance(t, nw.dataDir, nw.abank, alice), "alice moved by exactly the successful payments")
+	assert.Equal(t, bobWant, balance(t, nw.dataDir, nw.bbank, bob), "bob moved by exactly the successful payments")
 }
 
 // traceOf is `upisim trace ID`, to explain a failure.
@@ -633,9 +634,9 @@ func traceOf(nw network, txnID string) string {
 	return string(out)
 }
 
-func balance(t *testing.T, bankAddr, vpa string) int64 {
+func balance(t *testing.T, dataDir, bankAddr, vpa string) int64 {
 	t.Helper()
-	r, err := admin(t, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
+	r, err := admin(t, dataDir, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
 	require.NoError(t, err, "balance of %s", vpa)
 	return r.GetBalancePaise()
 }
@@ -752,6 +753,13 @@ func TestCrashOneNode(t *testing.T) {
 			require.NoError(t, os.WriteFile(file, raw, 0o644))
 
 			timeout := responseTimeout(t, rng)
+			// One admin token in every folder: the checks read every node
+			// with the tpap folder's.
+			var dirs []string
+			for _, nd := range netw.Nodes {
+				dirs = append(dirs, filepath.Join(root, nd.Name))
+			}
+			shareAdminToken(t, dirs...)
 			procs := map[string]*server{}
 			for _, nd := range netw.Nodes {
 				s := newServer(t, nd.Name, bin, "node", "--network", file, "--name", nd.Name,

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,6 +117,11 @@ func TestSixProcesses(t *testing.T) {
 	dirs := map[string]string{}
 	for _, nd := range netw.Nodes {
 		dirs[nd.Name] = filepath.Join(root, nd.Name)
+	}
+	// One admin token in every folder: the CLI reads every node with the
+	// tpap folder's.
+	shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
+	for _, nd := range netw.Nodes {
 		cmd := exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error")
 		var logs bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -130,10 +137,10 @@ func TestSixProcesses(t *testing.T) {
 		waitHealthy(t, nd.GRPCAddr)
 	}
 	data := dirs["tpap"]
-	opening := bankTotal(t, netw)
+	opening := bankTotal(t, netw, func(name string) string { return dirs[name] })
 	t.Cleanup(func() {
 		if !t.Failed() {
-			assert.Equal(t, opening, bankTotal(t, netw), "money is conserved across all banks")
+			assert.Equal(t, opening, bankTotal(t, netw, func(name string) string { return dirs[name] }), "money is conserved across all banks")
 		}
 	})
 
@@ -205,12 +212,13 @@ func waitHealthy(t *testing.T, addr string) {
 	}, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("node at %s healthy", addr))
 }
 
-// bankTotal sums every account of every bank of the network.
-func bankTotal(t *testing.T, netw *config.Network) int64 {
+// bankTotal sums every account of every bank of the network, each asked
+// with the admin token of its data folder, dataDir(name).
+func bankTotal(t *testing.T, netw *config.Network, dataDir func(name string) string) int64 {
 	t.Helper()
 	var sum int64
 	for _, b := range netw.NodesByRole(config.RoleBank) {
-		conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), withAdminToken(t, dataDir(b.Name)))
 		require.NoError(t, err)
 		r, err := upiv1.NewAdminServiceClient(conn).ListAccounts(context.Background(), &upiv1.ListAccountsRequest{})
 		conn.Close()

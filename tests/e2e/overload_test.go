@@ -92,7 +92,7 @@ func TestBurst(t *testing.T) {
 	// the TPAP for the REST ones.
 	settle, cancel := context.WithTimeout(context.Background(), settleWithin)
 	defer cancel()
-	sw := admin(t, nw.npci)
+	sw := admin(t, nw.dataDir, nw.npci)
 	eg, ectx := errgroup.WithContext(settle)
 	eg.SetLimit(16)
 	for _, id := range raw.accepted {

@@ -18,6 +18,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
@@ -84,7 +85,17 @@ func TestAuditCleanNetwork(t *testing.T) {
 
 	// The switch's list is on REST too, a page at a time.
 	sw := n.c.Dir.ByRole(config.RoleSwitch)[0]
+	// ... to a holder of the admin token.
 	resp, err := http.Get("http://" + sw.HTTPAddr + "/v1/admin/txns?limit=4")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	tok, err := cluster.ReadAdminToken(n.dir)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+sw.HTTPAddr+"/v1/admin/txns?limit=4", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)

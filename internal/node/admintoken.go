@@ -1,0 +1,35 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// ErrAdminToken is the refusal of an admin call without the right token
+// (AdminServer.Token).
+var ErrAdminToken = status.Error(codes.Unauthenticated,
+	"admin token required: pass `authorization: Bearer <token>`; `upisim up` wrote it to DATA/admin.token")
+
+// inProcess marks the context of a LocalAdmin call: in process, so it is
+// trusted as the code that holds the AdminServer.
+type inProcess struct{}
+
+// authorize checks the admin token of a call when a.Token is set.
+func (a *AdminServer) authorize(ctx context.Context) error {
+	if a.Token == "" || ctx.Value(inProcess{}) != nil {
+		return nil
+	}
+	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
+		scheme, tok, ok := strings.Cut(v, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.Token)) == 1 {
+			return nil
+		}
+	}
+	return ErrAdminToken
+}
