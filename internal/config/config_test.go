@@ -596,6 +596,32 @@ func TestParseHTTP(t *testing.T) {
 	}
 }
 
+func TestParseTLS(t *testing.T) {
+	base := string(DefaultYAML())
+	n, err := Parse([]byte(base))
+	require.NoError(t, err)
+	assert.False(t, n.Insecure(), "TLS is on unless the file turns it off")
+	d := n.Directory()
+	assert.True(t, d.TLS)
+	assert.Equal(t, DirectoryCAFile, d.CAFile)
+
+	n, err = Parse([]byte(base + "\ntls: off\n"))
+	require.NoError(t, err)
+	assert.True(t, n.Insecure())
+	assert.True(t, n.Clone().Insecure(), "Clone keeps tls")
+	d = n.Directory()
+	assert.False(t, d.TLS)
+	assert.Empty(t, d.CAFile)
+	out, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(out)
+	require.NoError(t, err)
+	assert.Equal(t, TLSOff, back.TLS, "Marshal keeps tls:\n%s", out)
+
+	_, err = Parse([]byte(base + "\ntls: maybe\n"))
+	assert.ErrorContains(t, err, `tls: "maybe": want on or off`)
+}
+
 func TestParsePIN(t *testing.T) {
 	const nodes = `
 nodes:

@@ -33,6 +33,11 @@ func (n *Network) Validate() error {
 	if len(n.Nodes) == 0 {
 		fail("network has no nodes")
 	}
+	switch n.TLS {
+	case "", TLSOn, TLSOff:
+	default:
+		fail("tls: %q: want on or off", n.TLS)
+	}
 
 	names := map[string]bool{} // lowercased
 	handles := map[string]string{}

@@ -178,6 +178,9 @@ type Config struct {
 	// delays). It is called inside the step's transaction, which may run
 	// more than once, so it should decide from the message alone.
 	Faults func(Outbound) fault.Fault
+	// RequirePeer: network messages need an authenticated Peer (mTLS);
+	// Receive refuses one without.
+	RequirePeer bool
 }
 
 // DefaultMaxInFlight is Config.MaxInFlight's default: two of the store's
