@@ -200,6 +200,9 @@ func Rotate(dir, network, node string, opts ...Option) error {
 		return fmt.Errorf("pki: no %s in %s: rotate where the CA's key is", CAKeyFile, dir)
 	}
 	path := filepath.Join(dir, CertFile(node))
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pki: no certificate of node %s (%s) to rotate", node, path)
+	}
 	old, err := readCert(path)
 	if err != nil {
 		return err
