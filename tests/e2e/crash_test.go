@@ -24,7 +24,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -123,6 +122,7 @@ type server struct {
 	name string
 	bin  string
 	args []string
+	data string // the --data of args
 	out  syncBuffer
 
 	cmd    *exec.Cmd
@@ -132,6 +132,11 @@ type server struct {
 
 func newServer(t *testing.T, name, bin string, args ...string) *server {
 	s := &server{t: t, name: name, bin: bin, args: args}
+	for i, a := range args[:len(args)-1] {
+		if a == "--data" {
+			s.data = args[i+1]
+		}
+	}
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
@@ -185,7 +190,7 @@ func (s *server) stop() {
 // if the process exits instead.
 func (s *server) waitHealthy(addr string) {
 	s.t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, appCreds(s.t, s.data), fastReconnect)
 	require.NoError(s.t, err)
 	defer conn.Close()
 	a := upiv1.NewAdminServiceClient(conn)
@@ -229,6 +234,7 @@ type payment struct {
 // expected during a crash and only counted.
 type load struct {
 	t    *testing.T
+	data string // the network's data folder, with pki/ca.pem
 	tpap atomic.Pointer[upiv1.TpapAppServiceClient]
 
 	mu       sync.Mutex
@@ -244,8 +250,8 @@ type load struct {
 	wg        sync.WaitGroup
 }
 
-func startLoad(t *testing.T, tpapAddr string, workers int) *load {
-	l := &load{t: t, newOne: make(chan struct{}), stopped: make(chan struct{})}
+func startLoad(t *testing.T, data, tpapAddr string, workers int) *load {
+	l := &load{t: t, data: data, newOne: make(chan struct{}), stopped: make(chan struct{})}
 	l.retarget(tpapAddr)
 	for i := range workers {
 		l.wg.Add(1)
@@ -258,7 +264,7 @@ func startLoad(t *testing.T, tpapAddr string, workers int) *load {
 // retarget points the workers at the TPAP at addr (after a restart on
 // OS-chosen ports).
 func (l *load) retarget(addr string) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, appCreds(l.t, l.data), fastReconnect)
 	require.NoError(l.t, err)
 	cl := upiv1.NewTpapAppServiceClient(conn)
 	l.mu.Lock()
@@ -375,9 +381,9 @@ func (l *load) payments() []payment {
 }
 
 // admin dials the AdminService of the node at addr.
-func admin(t *testing.T, addr string) upiv1.AdminServiceClient {
+func admin(t *testing.T, data, addr string) upiv1.AdminServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, appCreds(t, data), fastReconnect)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return upiv1.NewAdminServiceClient(conn)
@@ -497,7 +503,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	began := time.Now()
 
 	// 1. Every accepted payment ends SUCCESS or FAILURE at the TPAP.
-	conn, err := grpc.NewClient(nw.tpap, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(nw.tpap, appCreds(t, nw.dataDir), fastReconnect)
 	require.NoError(t, err)
 	defer conn.Close()
 	tp := upiv1.NewTpapAppServiceClient(conn)
@@ -531,7 +537,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	// 2. Every payment the PSPs know is final there (this covers payments
 	// whose CreatePayment answer was lost in a crash), and the audit finds
 	// nothing open: no violation, nothing undecided, nothing in flight.
-	psps := map[string]upiv1.AdminServiceClient{"alphapsp": admin(t, nw.alphapsp), "betapsp": admin(t, nw.betapsp)}
+	psps := map[string]upiv1.AdminServiceClient{"alphapsp": admin(t, nw.dataDir, nw.alphapsp), "betapsp": admin(t, nw.dataDir, nw.betapsp)}
 	var rep auditReport
 	var raw, open1 string
 	for {
@@ -575,7 +581,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 
 	// 3. The switch's outcomes: every accepted payment is there with the
 	// TPAP's status, and the balances moved by exactly the successes.
-	txns, err := listTxns(ctx, admin(t, nw.npci))
+	txns, err := listTxns(ctx, admin(t, nw.dataDir, nw.npci))
 	require.NoError(t, err)
 	atSwitch := map[string]*upiv1.TxnSummary{}
 	var success, failure int
@@ -620,8 +626,8 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	}
 	t.Logf("%d payments accepted by the TPAP, %d at the switch: %d SUCCESS, %d FAILURE %v",
 		len(accepted), len(atSwitch), success, failure, codes)
-	assert.Equal(t, aliceWant, balance(t, nw.abank, alice), "alice moved by exactly the successful payments")
-	assert.Equal(t, bobWant, balance(t, nw.bbank, bob), "bob moved by exactly the successful payments")
+	assert.Equal(t, aliceWant, balance(t, nw.dataDir, nw.abank, alice), "alice moved by exactly the successful payments")
+	assert.Equal(t, bobWant, balance(t, nw.dataDir, nw.bbank, bob), "bob moved by exactly the successful payments")
 }
 
 // traceOf is `upisim trace ID`, to explain a failure.
@@ -633,9 +639,9 @@ func traceOf(nw network, txnID string) string {
 	return string(out)
 }
 
-func balance(t *testing.T, bankAddr, vpa string) int64 {
+func balance(t *testing.T, data, bankAddr, vpa string) int64 {
 	t.Helper()
-	r, err := admin(t, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
+	r, err := admin(t, data, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
 	require.NoError(t, err, "balance of %s", vpa)
 	return r.GetBalancePaise()
 }
@@ -694,7 +700,7 @@ func TestCrashWholeNetwork(t *testing.T) {
 
 	upStarted := func() network { return startUp(t, up, bin, data) }
 	nw := upStarted()
-	ld := startLoad(t, nw.tpap, 32)
+	ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 	const rounds = 4
 	for round := 1; round <= rounds; round++ {
 		ld.waitAccepted(ld.count() + 16) // payments are flowing again
@@ -752,6 +758,11 @@ func TestCrashOneNode(t *testing.T) {
 			require.NoError(t, os.WriteFile(file, raw, 0o644))
 
 			timeout := responseTimeout(t, rng)
+			dirs := map[string]string{}
+			for _, nd := range netw.Nodes {
+				dirs[nd.Name] = filepath.Join(root, nd.Name)
+			}
+			sharePKI(t, bin, file, dirs)
 			procs := map[string]*server{}
 			for _, nd := range netw.Nodes {
 				s := newServer(t, nd.Name, bin, "node", "--network", file, "--name", nd.Name,
@@ -765,7 +776,7 @@ func TestCrashOneNode(t *testing.T) {
 			nw := networkOf(t, bin, filepath.Join(root, "tpap"))
 			v := procs[victim]
 			vnode, _ := netw.NodeByName(victim)
-			ld := startLoad(t, nw.tpap, 32)
+			ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 			for round := 1; round <= 2; round++ {
 				ld.waitAccepted(ld.count() + 16)
 				wait := between(rng, 50*time.Millisecond, 500*time.Millisecond)

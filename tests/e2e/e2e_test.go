@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -115,6 +114,9 @@ func TestSixProcesses(t *testing.T) {
 	dirs := map[string]string{}
 	for _, nd := range netw.Nodes {
 		dirs[nd.Name] = filepath.Join(root, nd.Name)
+	}
+	sharePKI(t, bin, file, dirs)
+	for _, nd := range netw.Nodes {
 		cmd := exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error")
 		var logs bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -127,13 +129,13 @@ func TestSixProcesses(t *testing.T) {
 		})
 	}
 	for _, nd := range netw.Nodes {
-		waitHealthy(t, nd.GRPCAddr)
+		waitHealthy(t, dirs[nd.Name], nd.GRPCAddr)
 	}
 	data := dirs["tpap"]
-	opening := bankTotal(t, netw)
+	opening := bankTotal(t, netw, data)
 	t.Cleanup(func() {
 		if !t.Failed() {
-			assert.Equal(t, opening, bankTotal(t, netw), "money is conserved across all banks")
+			assert.Equal(t, opening, bankTotal(t, netw, data), "money is conserved across all banks")
 		}
 	})
 
@@ -191,9 +193,9 @@ func TestSixProcesses(t *testing.T) {
 	assert.Contains(t, string(msg), "two decimal places")
 }
 
-func waitHealthy(t *testing.T, addr string) {
+func waitHealthy(t *testing.T, data, addr string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, appCreds(t, data))
 	require.NoError(t, err)
 	defer conn.Close()
 	a := upiv1.NewAdminServiceClient(conn)
@@ -206,11 +208,11 @@ func waitHealthy(t *testing.T, addr string) {
 }
 
 // bankTotal sums every account of every bank of the network.
-func bankTotal(t *testing.T, netw *config.Network) int64 {
+func bankTotal(t *testing.T, netw *config.Network, data string) int64 {
 	t.Helper()
 	var sum int64
 	for _, b := range netw.NodesByRole(config.RoleBank) {
-		conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(b.GRPCAddr, appCreds(t, data))
 		require.NoError(t, err)
 		r, err := upiv1.NewAdminServiceClient(conn).ListAccounts(context.Background(), &upiv1.ListAccountsRequest{})
 		conn.Close()
