@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/peer"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/upisim/upisim/internal/node"
@@ -239,6 +240,20 @@ func TestMutualTLSHandshake(t *testing.T) {
 	require.NoError(t, dial(addr, cli.ClientTLS()))
 	require.NoError(t, <-results)
 
+	// TLS 1.3 resumption: a second connection resumes the session.
+	resumed := func() bool {
+		c, err := tls.Dial("tcp", addr, cli.ClientTLSFor("npci"))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1)) // and takes the ticket
+		require.NoError(t, err)
+		return c.ConnectionState().DidResume
+	}
+	resumed()
+	<-results
+	assert.True(t, resumed(), "the second connection resumes")
+	<-results
+
 	// The server is not the node dialled.
 	assert.ErrorContains(t, dial(addr, cli.ClientTLSFor("tpap")), "dialled node tpap")
 	<-results
@@ -305,7 +320,13 @@ func TestPeerFromGRPCCall(t *testing.T) {
 	srvCreds, err := Load(dir, "net1", "npci")
 	require.NoError(t, err)
 	peers := make(chan any, 4)
+	resumed := make(chan bool, 4)
 	record := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if p, ok := peer.FromContext(ctx); ok {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 && len(resumed) == 0 && ti.State.DidResume {
+				resumed <- true
+			}
+		}
 		p, ok := node.PeerFrom(ctx)
 		if direct, dok := PeerFromContext(ctx); ok && (!dok || direct != p) {
 			t.Errorf("PeerFromContext %v %v, interceptor's %v", direct, dok, p)
@@ -335,11 +356,34 @@ func TestPeerFromGRPCCall(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, call(alpha.ClientTLSFor("npci")))
 	assert.Equal(t, node.Peer{Name: "alpha", Role: "psp"}, <-peers)
+	// A new connection resumes the TLS session, and its calls still carry
+	// the peer (the resumed session keeps the verified chain).
+	require.NoError(t, call(alpha.ClientTLSFor("npci")))
+	assert.Equal(t, node.Peer{Name: "alpha", Role: "psp"}, <-peers)
+	assert.True(t, <-resumed, "the second connection resumed")
 
 	app, err := AppClientTLS(dir)
 	require.NoError(t, err)
 	require.NoError(t, call(app))
 	assert.Nil(t, <-peers)
+
+	// An interceptor of another network takes no peer from this one.
+	s2 := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvCreds.ServerTLS())), grpc.ChainUnaryInterceptor(UnaryServerInterceptor("net2"), func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		_, ok := node.PeerFrom(ctx)
+		peers <- ok
+		return h(ctx, req)
+	}))
+	healthpb.RegisterHealthServer(s2, health.NewServer())
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go s2.Serve(l2)
+	t.Cleanup(s2.Stop)
+	cc, err := grpc.NewClient(l2.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(alpha.ClientTLS())))
+	require.NoError(t, err)
+	defer cc.Close()
+	_, err = healthpb.NewHealthClient(cc).Check(t.Context(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, false, <-peers)
 
 	p, ok := PeerFromContext(context.Background())
 	assert.False(t, ok)
