@@ -69,10 +69,20 @@ type spec struct {
 	logger **slog.Logger
 	flags  func(*pflag.FlagSet)
 	run    func(context.Context, io.Writer) error
+	// subs, if set, make the command a group of these subcommands
+	// (upisim pki init, ...), with no run of its own.
+	subs []spec
 }
 
 // command builds the cobra command of s.
 func (g *globals) command(s spec) *cobra.Command {
+	if len(s.subs) > 0 {
+		c := &cobra.Command{Use: s.use, Short: s.short, Long: s.long, Example: s.example, Args: cobra.NoArgs}
+		for _, sub := range s.subs {
+			c.AddCommand(g.command(sub))
+		}
+		return c
+	}
 	var level string
 	c := &cobra.Command{
 		Use:     s.use,
@@ -140,6 +150,11 @@ func serverFlags(f *pflag.FlagSet, networkFile *string, maxInFlight *int) {
 	f.IntVar(maxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
 }
 
+// insecureFlag is --insecure of up and node.
+func insecureFlag(f *pflag.FlagSet, v *bool) {
+	f.BoolVar(v, "insecure", false, "no TLS: nodes talk plaintext and trust the org_id a message claims (loopback only; as the network file's tls: off)")
+}
+
 // timeoutFlag is --timeout of the commands that wait for a final status.
 func timeoutFlag(f *pflag.FlagSet, timeout *time.Duration) {
 	f.DurationVar(timeout, "timeout", time.Minute, "how long to wait for the final status")
@@ -160,6 +175,9 @@ func commands() []spec {
 		bench    cli.BenchOptions
 		audit    cli.AuditOptions
 		check    cli.CheckOptions
+		pkiInit  cli.PKIInitOptions
+		pkiRot   cli.PKIRotateOptions
+		pkiShow  cli.PKIShowOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -171,6 +189,7 @@ func commands() []spec {
 			f.BoolVar(&up.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
 			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
 			f.DurationVar(&up.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
+			insecureFlag(f, &up.Insecure)
 		},
 		run: call(cli.Up, &up),
 	}, {
@@ -183,6 +202,7 @@ func commands() []spec {
 			f.IntVar(&nd.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
 			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
 			f.DurationVar(&nd.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
+			insecureFlag(f, &nd.Insecure)
 		},
 		run: call(cli.Node, &nd),
 	}, {
@@ -251,7 +271,11 @@ func commands() []spec {
 	}, {
 		use:   "bench",
 		short: "Drive pay flows against a running network; print flows/s and p50/p99 latency",
-		data:  &bench.DataDir, output: &bench.Output,
+		long: `Drive pay flows against the running network of --data and print flows/s and
+p50/p99 latency. With --compare-tls, start the default network in a temporary
+folder instead, once with mutual TLS between nodes and once insecure, drive the
+same flows against each, and print both and their ratio.`,
+		data: &bench.DataDir, output: &bench.Output,
 		flags: func(f *pflag.FlagSet) {
 			f.IntVar(&bench.Flows, "flows", 10000, "pay flows to complete")
 			f.IntVar(&bench.Concurrency, "concurrency", 64, "flows in flight at once")
@@ -259,8 +283,17 @@ func commands() []spec {
 			f.StringVar(&bench.B, "b", "bob@beta", "the other VPA")
 			f.StringVar(&bench.PIN, "pin", "1234", "the PIN of both VPAs")
 			f.StringVar(&bench.Amount, "amount", "1.00", "amount of each payment, rupees")
+			f.BoolVar(&bench.CompareTLS, "compare-tls", false, "run the default network in a temporary folder with mutual TLS, then insecure, and compare (--data is not used)")
+			f.BoolVar(&bench.NoSync, "no-sync", false, "with --compare-tls: skip fsync in both networks")
 		},
-		run: result(cli.Bench, &bench),
+		run: func(ctx context.Context, w io.Writer) error {
+			if bench.CompareTLS {
+				_, err := cli.BenchTLS(ctx, w, bench)
+				return err
+			}
+			_, err := cli.Bench(ctx, w, bench)
+			return err
+		},
 	}, {
 		use:   "audit",
 		short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
@@ -279,5 +312,32 @@ PENDING or DEEMED past --max-age.`,
 		short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
 		data:  &check.DataDir, output: &check.Output,
 		run: result(cli.Check, &check),
+	}, {
+		use:   "pki",
+		short: "The network's certificates: the CA and each node's, for mutual TLS between nodes",
+		long: `upisim up and upisim node create the network's CA and every node's certificate in
+DATA/pki on first start. For nodes on many hosts, create them ahead with
+'pki init', then give each host ca.pem and its nodes' NODE.pem and NODE-key.pem.`,
+		subs: []spec{{
+			use:     "init",
+			short:   "Create the CA and every node's certificate in DATA/pki, keeping what exists",
+			example: "  upisim pki init --data .upisim --network net.yaml --host node1.example --host 10.0.0.7",
+			data:    &pkiInit.DataDir, output: &pkiInit.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&pkiInit.NetworkFile, "network", "", "network file (YAML); the embedded default network when empty")
+				f.StringSliceVar(&pkiInit.Hosts, "host", nil, "a further host name or IP address every node certificate names (repeat)")
+			},
+			run: result(cli.PKIInit, &pkiInit),
+		}, {
+			use:   "rotate NODE",
+			short: "Give one node a new key and certificate from the same CA (used from the node's next start)",
+			arg:   &pkiRot.Node, data: &pkiRot.DataDir, output: &pkiRot.Output,
+			run: result(cli.PKIRotate, &pkiRot),
+		}, {
+			use:   "show",
+			short: "List the certificates in DATA/pki: node, role, expiry, SHA-256 fingerprint",
+			data:  &pkiShow.DataDir, output: &pkiShow.Output,
+			run: result(cli.PKIShow, &pkiShow),
+		}},
 	}}
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/cluster"
 )
 
 // BenchOptions are the options of `upisim bench`.
@@ -23,6 +25,12 @@ type BenchOptions struct {
 	PIN    string
 	Amount string
 	Output Output
+	// CompareTLS: instead of driving a running network, start the default
+	// network in a temporary folder twice, with mutual TLS and then
+	// insecure, and compare (BenchTLS).
+	CompareTLS bool
+	// NoSync turns fsync off in the networks CompareTLS starts.
+	NoSync bool
 }
 
 // BenchResult is what `upisim bench` prints.
@@ -117,6 +125,67 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 		}
 		return nil
 	})
+}
+
+// TLSComparison is what `upisim bench --compare-tls` prints.
+type TLSComparison struct {
+	TLS      BenchResult `json:"tls"`
+	Insecure BenchResult `json:"insecure"`
+	// Ratio is TLS flows/s over insecure flows/s.
+	Ratio float64 `json:"ratio"`
+}
+
+// BenchTLS measures what mutual TLS between nodes costs: it starts the
+// default network in a temporary folder (OS-chosen ports) with mutual
+// TLS, drives the flows of o against it, stops it, does the same with an
+// insecure network, and prints both throughputs and their ratio.
+func BenchTLS(ctx context.Context, w io.Writer, o BenchOptions) (TLSComparison, error) {
+	var cmp TLSComparison
+	for _, run := range []struct {
+		insecure bool
+		res      *BenchResult
+	}{{false, &cmp.TLS}, {true, &cmp.Insecure}} {
+		r, err := benchIn(ctx, o, run.insecure)
+		if err != nil {
+			mode := "mutual TLS"
+			if run.insecure {
+				mode = "insecure"
+			}
+			return cmp, fmt.Errorf("%s: %w", mode, err)
+		}
+		*run.res = r
+	}
+	if cmp.Insecure.FlowsPerSec > 0 {
+		cmp.Ratio = cmp.TLS.FlowsPerSec / cmp.Insecure.FlowsPerSec
+	}
+	return cmp, o.Output.print(w, cmp, func(w io.Writer) error {
+		for _, r := range []struct {
+			name string
+			res  BenchResult
+		}{{"mutual TLS", cmp.TLS}, {"insecure", cmp.Insecure}} {
+			fmt.Fprintf(w, "%-10s  %d flows at concurrency %d in %.2fs: %.0f flows/s, p50 %.1f ms, p99 %.1f ms, %d succeeded\n",
+				r.name, r.res.Flows, r.res.Concurrency, r.res.Seconds, r.res.FlowsPerSec, r.res.P50Ms, r.res.P99Ms, r.res.Success)
+		}
+		fmt.Fprintf(w, "mutual TLS runs at %.2f of insecure's flows/s\n", cmp.Ratio)
+		return nil
+	})
+}
+
+// benchIn runs Bench against the default network started for it in a
+// temporary folder.
+func benchIn(ctx context.Context, o BenchOptions, insecure bool) (BenchResult, error) {
+	dir, err := os.MkdirTemp("", "upisim-bench-")
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	nw, err := cluster.Up(cluster.UpOptions{DataDir: dir, PortBase: 0, NoSync: o.NoSync, Insecure: insecure})
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer nw.Close()
+	o.DataDir, o.Output, o.CompareTLS = dir, Text, false
+	return Bench(ctx, io.Discard, o)
 }
 
 func oneFlow(ctx context.Context, tp upiv1.TpapAppServiceClient, from, to string, amount int64, pin string) (upiv1.Resp_Result, string, error) {

@@ -4,25 +4,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"sync"
 	"text/tabwriter"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/pki"
 	"github.com/upisim/upisim/internal/upi"
 )
 
 // Client reaches a running network through its network.json.
 type Client struct {
-	Dir   *config.Directory
-	token adminToken // token.go
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	Dir     *config.Directory
+	dataDir string
+	token   adminToken // token.go
+	mu      sync.Mutex
+	conns   map[string]*grpc.ClientConn
 }
 
 // Connect reads DIR/network.json.
@@ -31,7 +35,7 @@ func Connect(dataDir string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Dir: d, token: readAdminToken(dataDir), conns: map[string]*grpc.ClientConn{}}, nil
+	return &Client{Dir: d, dataDir: dataDir, token: readAdminToken(dataDir), conns: map[string]*grpc.ClientConn{}}, nil
 }
 
 // Close closes every connection.
@@ -54,12 +58,40 @@ func (c *Client) conn(name string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no node %q in network.json", name)
 	}
-	cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := c.creds()
+	if err != nil {
+		return nil, err
+	}
+	cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
 	c.conns[name] = cc
 	return cc, nil
+}
+
+// creds are the transport credentials network.json asks for: TLS verified
+// against its CA file (relative to the data folder), without a client
+// certificate, or plaintext.
+func (c *Client) creds() (credentials.TransportCredentials, error) {
+	if !c.Dir.TLS {
+		return insecure.NewCredentials(), nil
+	}
+	ca := c.Dir.CAFile
+	if ca == "" {
+		ca = config.DirectoryCAFile
+	}
+	if !filepath.IsAbs(ca) {
+		ca = filepath.Join(c.dataDir, ca)
+	}
+	if filepath.Base(ca) != pki.CAFile {
+		return nil, fmt.Errorf("network.json: ca_file %s: want a %s", c.Dir.CAFile, pki.CAFile)
+	}
+	cfg, err := pki.AppClientTLS(filepath.Dir(ca))
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(cfg), nil
 }
 
 // TPAP is the app API of the network's TPAP node.

@@ -33,6 +33,8 @@ type UpOptions struct {
 	MaxInFlight int
 	// Ready, if set, is called once the network is up.
 	Ready func(*cluster.Network)
+	// Insecure runs the nodes without TLS (cluster.UpOptions.Insecure).
+	Insecure bool
 }
 
 // Up runs the whole network in this process until ctx ends.
@@ -48,7 +50,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		}
 		defer stop()
 	}
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight})
+	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure})
 	if err != nil {
 		return err
 	}
@@ -93,6 +95,8 @@ type NodeOptions struct {
 	ResponseTimeout time.Duration
 	// MaxInFlight: as in UpOptions.
 	MaxInFlight int
+	// Insecure: as in UpOptions; give every process the same.
+	Insecure bool
 }
 
 // Node runs one node of a network file as this process until ctx ends.
@@ -105,12 +109,15 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 		return err
 	}
 	netw.AssignAddrs(o.PortBase)
+	if o.Insecure {
+		netw.TLS = config.TLSOff // network.json says so too
+	}
 	for _, nd := range netw.Nodes {
 		if hasPortZero(nd.GRPCAddr) || hasPortZero(nd.HTTPAddr) {
 			return fmt.Errorf("node %s has no fixed address: give addresses in the network file or a --port-base", nd.Name)
 		}
 	}
-	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight})
+	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,13 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pki"
 )
 
 // startOne starts the node called name of the default network alone, on
@@ -158,10 +160,12 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "the node serves a new connection once a held one closes")
 }
 
-// dialGRPC is a gRPC client of n.
+// dialGRPC is a gRPC client of n that is the switch, by its certificate.
 func dialGRPC(t *testing.T, n *Node) *grpc.ClientConn {
 	t.Helper()
-	cc, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := pki.Load(pki.DirOf(n.dataDir), "default", "npci")
+	require.NoError(t, err)
+	cc, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLSFor(n.Name))))
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
 	return cc
@@ -187,11 +191,14 @@ func TestGRPCReceiveLimit(t *testing.T) {
 	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 }
 
-// h2Conn opens a raw HTTP/2 connection to n's gRPC port and reads the
-// server's SETTINGS.
+// h2Conn opens a raw HTTP/2 connection (over TLS, as an app client) to n's
+// gRPC port and reads the server's SETTINGS.
 func h2Conn(t *testing.T, n *Node) (net.Conn, *http2.Framer, *http2.SettingsFrame) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", n.GRPCAddr(), 5*time.Second)
+	cfg, err := pki.AppClientTLS(pki.DirOf(n.dataDir))
+	require.NoError(t, err)
+	cfg.NextProtos = []string{"h2"}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", n.GRPCAddr(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	_, err = io.WriteString(c, http2.ClientPreface)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pki"
 )
 
 // UpOptions start a whole network in one process.
@@ -33,6 +34,9 @@ type UpOptions struct {
 	// started again; nil is the real one. A test passes a nodetest.Clock to
 	// move the whole network's time by hand.
 	Clock node.Clock
+	// Insecure runs every node without TLS (NodeOptions.Insecure), as the
+	// network file's tls: off does.
+	Insecure bool
 }
 
 // Network is a running network.
@@ -56,6 +60,9 @@ func Up(o UpOptions) (_ *Network, err error) {
 		netw = netw.Clone()
 	}
 	netw.AssignAddrs(o.PortBase)
+	if o.Insecure {
+		netw.TLS = config.TLSOff // so network.json and restarts say so too
+	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -97,6 +104,12 @@ func Up(o UpOptions) (_ *Network, err error) {
 		}
 		nd.GRPCAddr, nd.HTTPAddr = ls[i].g.Addr().String(), ls[i].h.Addr().String()
 	}
+	// Every node's certificate, once, before any node starts.
+	if !netw.Insecure() {
+		if err := pki.Ensure(pki.DirOf(o.DataDir), netw.Name, pkiIdentities(netw)); err != nil {
+			return nil, err
+		}
+	}
 	nw := &Network{Config: netw, dir: o.DataDir, opts: o}
 	defer func() {
 		if err != nil {
@@ -107,7 +120,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
-			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i],
+			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i], pkiReady: true,
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {

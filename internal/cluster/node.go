@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/gen/openapi"
@@ -106,9 +107,16 @@ type NodeOptions struct {
 	// The role reads it through its node (node.Node.Clock), the PSP's
 	// heartbeats included.
 	Clock node.Clock
+	// Insecure serves and dials plaintext (as does the network file's
+	// tls: off): nodes trust the org_id a message claims. Loopback only.
+	// Otherwise the node talks mutual TLS with its certificate from
+	// DataDir/pki, which StartNode creates (and the CA) if missing.
+	Insecure bool
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
+	// pkiReady: Up ensured DataDir/pki for the whole network already.
+	pkiReady bool
 }
 
 // Node is a running node.
@@ -129,6 +137,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	grpcAddr  string
 	httpAddr  string
+	dataDir   string
 	log       *slog.Logger
 }
 
@@ -185,6 +194,10 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := nodeSecurity(o.DataDir, o.Network, o.Name, o.Insecure || o.Network.Insecure(), !o.pkiReady, log.With("node", o.Name))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Name, err)
+	}
 	if gl == nil {
 		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
@@ -202,7 +215,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), log: log.With("node", o.Name)}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), dataDir: o.DataDir, log: log.With("node", o.Name)}
 	defer func() {
 		if err != nil {
 			r.shutdown()
@@ -215,8 +228,8 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		}
 		return nd.GRPCAddr, true
 	}
-	r.transport = node.NewGRPCTransport(resolve)
-	r.pspConns = &connPool{resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+	r.transport = node.NewGRPCTransport(resolve, sec.peerCreds)
+	r.pspConns = &connPool{resolve: resolve, creds: sec.peerCreds, conns: map[string]*grpc.ClientConn{}}
 
 	if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
 		return nil, err
@@ -235,6 +248,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		MaxInFlight: o.MaxInFlight,
 		Clock:       o.Clock,
 		Throttle:    throttleFor(o.Network, self, o.Clock), // throttle.go
+		RequirePeer: !sec.insecure(),
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
@@ -247,7 +261,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	// Stream workers run the calls in goroutines whose stacks have grown
 	// already, instead of a new goroutine per call (which grew its stack
 	// in every call: ~3% of the CPU of a pay flow).
-	r.grpc = grpc.NewServer(append(limits.grpcOptions(), grpc.NumStreamWorkers(streamWorkers))...)
+	r.grpc = grpc.NewServer(slices.Concat(limits.grpcOptions(), sec.serverOptions(), []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)})...)
 	r.Impl.Register(r.grpc)
 	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl, Token: adminToken})
 	r.wg.Add(1)
@@ -259,7 +273,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	}(gl)
 	gl = nil // owned by the server now
 
-	if err := r.startGateway(hl, self.Role, o.Network.HTTP, limits); err != nil {
+	if err := r.startGateway(hl, self.Role, o.Network.HTTP, limits, sec.appCreds()); err != nil {
 		return nil, err
 	}
 	hl = nil
@@ -285,9 +299,11 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 // generated RegisterXHandler calls over a client connection to the node's
 // own gRPC server, plus /openapi.json, behind gateway.Guard (Host, Origin,
 // Content-Type and body size checks, with the network file's http
-// section), in a server bounded by limits.
-func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, limits ServerLimits) error {
-	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// section), in a server bounded by limits. The connection presents no
+// client certificate (creds): the gateway reaches the app and admin
+// services only, never the network's.
+func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, limits ServerLimits, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}
@@ -377,6 +393,7 @@ func (r *Node) shutdown() {
 // connPool keeps one client connection per peer for app-API calls.
 type connPool struct {
 	resolve node.Resolver
+	creds   node.PeerCreds
 	mu      sync.Mutex
 	conns   map[string]*grpc.ClientConn
 }
@@ -391,7 +408,7 @@ func (p *connPool) conn(name string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("no address for node %q", name)
 	}
-	c, err := grpc.NewClient(addr, node.PeerDialOptions()...)
+	c, err := grpc.NewClient(addr, node.PeerDialOptions(p.creds(name))...)
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,20 @@ type Network struct {
 	// those addressed to them by loopback name or own address, from no web
 	// page or from their own.
 	HTTP HTTP
+	// TLS is the network file's tls: "" or "on" for mutual TLS between
+	// nodes (internal/pki), "off" for plaintext (insecure mode: nodes
+	// trust the org_id a message claims; loopback only).
+	TLS string
 }
+
+// TLS settings of a network file.
+const (
+	TLSOn  = "on"
+	TLSOff = "off"
+)
+
+// Insecure reports whether the network's nodes talk plaintext (tls: off).
+func (n *Network) Insecure() bool { return n.TLS == TLSOff }
 
 // HTTP is the network file's http section.
 type HTTP struct {
@@ -171,6 +184,7 @@ type rawNetwork struct {
 	Heartbeat string        `yaml:"heartbeat,omitempty"`
 	Rules     []rawRule     `yaml:"rules,omitempty"`
 	HTTP      rawHTTP       `yaml:"http,omitempty"`
+	TLS       string        `yaml:"tls,omitempty"`
 }
 
 type rawHTTP struct {
@@ -331,7 +345,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	fail := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
 	}
-	n := &Network{Name: r.Name}
+	n := &Network{Name: r.Name, TLS: r.TLS}
 	if n.Name == "" && base != nil {
 		n.Name = base.Name
 	}
@@ -520,6 +534,7 @@ func entryLabel(kind string, i int, vpa string) string {
 // equal Network: every value resolved, including prefixes and any addresses.
 func (n *Network) Marshal() ([]byte, error) {
 	r := rawNetwork{
+		TLS:       n.TLS,
 		Name:      n.Name,
 		Limits:    rawLimits{PerTxn: upi.FormatPaise(n.Limits.PerTxn)},
 		Heartbeat: n.Heartbeat.String(),

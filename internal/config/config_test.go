@@ -290,10 +290,12 @@ func TestValidate(t *testing.T) {
 		{"bad port", func(n *Network) { n.Nodes[0].GRPCAddr = "127.0.0.1:99999" }, `node "tpap": grpc_addr: invalid address "127.0.0.1:99999": port`},
 		{"no host", func(n *Network) { n.Nodes[0].GRPCAddr = ":8080" }, "missing host"},
 		{"every interface", func(n *Network) { n.Nodes[0].HTTPAddr = "0.0.0.0:8080" },
-			`node "tpap": http_addr 0.0.0.0:8080 is not a loopback address: nodes serve plaintext, so a non-loopback address needs TLS, which upisim does not have yet (use 127.0.0.1)`},
-		{"every IPv6 interface", func(n *Network) { n.Nodes[0].GRPCAddr = "[::]:8080" }, `grpc_addr [::]:8080 is not a loopback address`},
-		{"LAN address", func(n *Network) { n.Nodes[3].GRPCAddr = "192.168.1.20:8080" }, `node "npci": grpc_addr 192.168.1.20:8080 is not a loopback address`},
-		{"host name", func(n *Network) { n.Nodes[3].GRPCAddr = "switch.example:8080" }, `grpc_addr switch.example:8080 is not a loopback address`},
+			`node "tpap": http_addr 0.0.0.0:8080 is not a loopback address: the REST gateway is plain HTTP for the local user (PINs travel in it), so it listens on this machine only (use 127.0.0.1)`},
+		{"every IPv6 interface, tls off", func(n *Network) { n.TLS = TLSOff; n.Nodes[0].GRPCAddr = "[::]:8080" }, `grpc_addr [::]:8080 is not a loopback address, and tls is off`},
+		{"LAN address, tls off", func(n *Network) { n.TLS = TLSOff; n.Nodes[3].GRPCAddr = "192.168.1.20:8080" },
+			`node "npci": grpc_addr 192.168.1.20:8080 is not a loopback address, and tls is off: a plaintext node trusts whatever reaches its port, so nodes on other hosts need TLS`},
+		{"host name, tls off", func(n *Network) { n.TLS = TLSOff; n.Nodes[3].GRPCAddr = "switch.example:8080" }, `grpc_addr switch.example:8080 is not a loopback address, and tls is off`},
+		{"LAN REST address", func(n *Network) { n.Nodes[3].HTTPAddr = "192.168.1.20:8080" }, `node "npci": http_addr 192.168.1.20:8080 is not a loopback address`},
 		{"duplicate addr", func(n *Network) { n.Nodes[0].HTTPAddr = "127.0.0.1:7000"; n.Nodes[3].GRPCAddr = "127.0.0.1:7000" },
 			`node "npci": grpc_addr 127.0.0.1:7000 is already used by node "tpap"`},
 		{"invalid VPA", func(n *Network) { n.Users[1].VPA = "bob" }, `user "bob": invalid VPA "bob": want name@handle`},
@@ -330,8 +332,19 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// Nodes serve plaintext, so the network file may bind them only to
-// loopback addresses, in any of their spellings.
+// With mutual TLS (the default) a node's gRPC port may listen on another
+// host's address: nodes on many hosts, with certificates from `upisim pki
+// init --host`.
+func TestValidateAcceptsOtherHostsWithTLS(t *testing.T) {
+	for _, addr := range []string{"192.168.1.20:8080", "switch.example:8080", "[::]:8080"} {
+		n := Default()
+		n.Nodes[3].GRPCAddr = addr
+		assert.NoError(t, n.Validate(), addr)
+	}
+}
+
+// A REST gateway, and a node without TLS, may listen only on loopback
+// addresses, in any of their spellings.
 func TestValidateAcceptsLoopbackAddresses(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:8080", "127.3.4.5:8080", "[::1]:8080", "localhost:8080", "LocalHost:8080", "127.0.0.1:0"} {
 		t.Run(addr, func(t *testing.T) {
@@ -594,6 +607,32 @@ func TestParseHTTP(t *testing.T) {
 			assert.ErrorContains(t, err, want)
 		})
 	}
+}
+
+func TestParseTLS(t *testing.T) {
+	base := string(DefaultYAML())
+	n, err := Parse([]byte(base))
+	require.NoError(t, err)
+	assert.False(t, n.Insecure(), "TLS is on unless the file turns it off")
+	d := n.Directory()
+	assert.True(t, d.TLS)
+	assert.Equal(t, DirectoryCAFile, d.CAFile)
+
+	n, err = Parse([]byte(base + "\ntls: off\n"))
+	require.NoError(t, err)
+	assert.True(t, n.Insecure())
+	assert.True(t, n.Clone().Insecure(), "Clone keeps tls")
+	d = n.Directory()
+	assert.False(t, d.TLS)
+	assert.Empty(t, d.CAFile)
+	out, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(out)
+	require.NoError(t, err)
+	assert.Equal(t, TLSOff, back.TLS, "Marshal keeps tls:\n%s", out)
+
+	_, err = Parse([]byte(base + "\ntls: maybe\n"))
+	assert.ErrorContains(t, err, `tls: "maybe": want on or off`)
 }
 
 func TestParsePIN(t *testing.T) {

@@ -19,7 +19,15 @@ const DirectoryFile = "network.json"
 type Directory struct {
 	Network string     `json:"network"`
 	Nodes   []NodeAddr `json:"nodes"`
+	// TLS: the nodes serve TLS, to be verified against CAFile (relative
+	// to the data folder) without a client certificate; false: plaintext.
+	TLS    bool   `json:"tls,omitempty"`
+	CAFile string `json:"ca_file,omitempty"`
 }
+
+// DirectoryCAFile is network.json's ca_file when TLS is on: internal/pki's
+// ca.pem in the data folder.
+const DirectoryCAFile = "pki/ca.pem"
 
 // NodeAddr is one node's entry in network.json.
 type NodeAddr struct {
@@ -34,6 +42,9 @@ type NodeAddr struct {
 // Directory returns the directory of n with its current addresses.
 func (n *Network) Directory() Directory {
 	d := Directory{Network: n.Name}
+	if !n.Insecure() {
+		d.TLS, d.CAFile = true, DirectoryCAFile
+	}
 	for _, nd := range n.Nodes {
 		d.Nodes = append(d.Nodes, NodeAddr{
 			Name: nd.Name, Role: nd.Role, GRPCAddr: nd.GRPCAddr, HTTPAddr: nd.HTTPAddr,

@@ -35,6 +35,11 @@ func (n *Network) Validate() error {
 	if len(n.Nodes) == 0 {
 		fail("network has no nodes")
 	}
+	switch n.TLS {
+	case "", TLSOn, TLSOff:
+	default:
+		fail("tls: %q: want on or off", n.TLS)
+	}
 
 	names := map[string]bool{} // lowercased
 	handles := map[string]string{}
@@ -108,8 +113,14 @@ func (n *Network) Validate() error {
 				continue
 			}
 			if !loopbackAddr(a.addr) {
-				fail("%s: %s %s is not a loopback address: nodes serve plaintext, so a non-loopback address needs TLS, which upisim does not have yet (use 127.0.0.1)", label, a.field, a.addr)
-				continue
+				switch {
+				case a.field == "http_addr":
+					fail("%s: http_addr %s is not a loopback address: the REST gateway is plain HTTP for the local user (PINs travel in it), so it listens on this machine only (use 127.0.0.1)", label, a.addr)
+					continue
+				case n.TLS == TLSOff:
+					fail("%s: grpc_addr %s is not a loopback address, and tls is off: a plaintext node trusts whatever reaches its port, so nodes on other hosts need TLS", label, a.addr)
+					continue
+				}
 			}
 			if port == 0 {
 				continue // OS-chosen: never a clash
@@ -467,9 +478,9 @@ func validAddr(addr string) (int, error) {
 }
 
 // loopbackAddr reports whether the host of addr (a valid host:port) is a
-// loopback address: in 127.0.0.0/8, ::1, or the name localhost. Until nodes
-// authenticate each other (mTLS), anyone who reaches a node's port can
-// send it network messages, so a node must not listen beyond this machine.
+// loopback address: in 127.0.0.0/8, ::1, or the name localhost. A REST
+// gateway, and a node without TLS, must not listen beyond this machine; a
+// node's gRPC port with mutual TLS may (nodes on many hosts, `upisim pki`).
 func loopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -291,7 +291,7 @@ func TestGRPCRefusesWhatNeverReachesReceive(t *testing.T) {
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
 	t.Cleanup(func() { srv.Stop(); <-served })
-	tr := node.NewGRPCTransport(func(string) (string, bool) { return lis.Addr().String(), true })
+	tr := node.NewGRPCTransport(func(string) (string, bool) { return lis.Addr().String(), true }, nil)
 	t.Cleanup(func() { _ = tr.Close() })
 
 	valid, err := proto.Marshal(notification("alphapsp"))

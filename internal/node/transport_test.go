@@ -65,7 +65,7 @@ func TestGRPCTransport(t *testing.T) {
 			return addr, true
 		}
 		return "", false
-	})
+	}, nil)
 	t.Cleanup(func() { _ = tr.Close() })
 	ctx := context.Background()
 
@@ -137,7 +137,7 @@ func TestGRPCTransportPeerDown(t *testing.T) {
 	addr := lis.Addr().String()
 	require.NoError(t, lis.Close()) // nothing listens there yet
 
-	tr := node.NewGRPCTransport(func(string) (string, bool) { return addr, true })
+	tr := node.NewGRPCTransport(func(string) (string, bool) { return addr, true }, nil)
 	t.Cleanup(func() { _ = tr.Close() })
 	psp := nodetest.New(t, "alphapsp", &counter{}, tr)
 	m := notification("alphapsp")

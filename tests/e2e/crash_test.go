@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +26,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -123,6 +124,7 @@ type server struct {
 	name string
 	bin  string
 	args []string
+	data string // the --data of args
 	out  syncBuffer
 
 	cmd    *exec.Cmd
@@ -132,6 +134,11 @@ type server struct {
 
 func newServer(t *testing.T, name, bin string, args ...string) *server {
 	s := &server{t: t, name: name, bin: bin, args: args}
+	for i, a := range args[:len(args)-1] {
+		if a == "--data" {
+			s.data = args[i+1]
+		}
+	}
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
@@ -185,7 +192,7 @@ func (s *server) stop() {
 // if the process exits instead.
 func (s *server) waitHealthy(addr string) {
 	s.t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, appCreds(s.t, s.data), fastReconnect)
 	require.NoError(s.t, err)
 	defer conn.Close()
 	a := upiv1.NewAdminServiceClient(conn)
@@ -229,6 +236,7 @@ type payment struct {
 // expected during a crash and only counted.
 type load struct {
 	t    *testing.T
+	data string // the network's data folder, with pki/ca.pem
 	tpap atomic.Pointer[upiv1.TpapAppServiceClient]
 
 	mu       sync.Mutex
@@ -244,8 +252,8 @@ type load struct {
 	wg        sync.WaitGroup
 }
 
-func startLoad(t *testing.T, tpapAddr string, workers int) *load {
-	l := &load{t: t, newOne: make(chan struct{}), stopped: make(chan struct{})}
+func startLoad(t *testing.T, data, tpapAddr string, workers int) *load {
+	l := &load{t: t, data: data, newOne: make(chan struct{}), stopped: make(chan struct{})}
 	l.retarget(tpapAddr)
 	for i := range workers {
 		l.wg.Add(1)
@@ -258,7 +266,7 @@ func startLoad(t *testing.T, tpapAddr string, workers int) *load {
 // retarget points the workers at the TPAP at addr (after a restart on
 // OS-chosen ports).
 func (l *load) retarget(addr string) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(addr, appCreds(l.t, l.data), fastReconnect)
 	require.NoError(l.t, err)
 	cl := upiv1.NewTpapAppServiceClient(conn)
 	l.mu.Lock()
@@ -374,11 +382,10 @@ func (l *load) payments() []payment {
 	return append([]payment(nil), l.accepted...)
 }
 
-// admin dials the AdminService of the node at addr, with the admin token
-// of dataDir.
-func admin(t *testing.T, dataDir, addr string) upiv1.AdminServiceClient {
+// admin dials the AdminService of the node at addr.
+func admin(t *testing.T, data, addr string) upiv1.AdminServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect, withAdminToken(t, dataDir))
+	conn, err := grpc.NewClient(addr, appCreds(t, data), fastReconnect, withAdminToken(t, data))
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return upiv1.NewAdminServiceClient(conn)
@@ -498,7 +505,7 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	began := time.Now()
 
 	// 1. Every accepted payment ends SUCCESS or FAILURE at the TPAP.
-	conn, err := grpc.NewClient(nw.tpap, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect)
+	conn, err := grpc.NewClient(nw.tpap, appCreds(t, nw.dataDir), fastReconnect)
 	require.NoError(t, err)
 	defer conn.Close()
 	tp := upiv1.NewTpapAppServiceClient(conn)
@@ -634,9 +641,9 @@ func traceOf(nw network, txnID string) string {
 	return string(out)
 }
 
-func balance(t *testing.T, dataDir, bankAddr, vpa string) int64 {
+func balance(t *testing.T, data, bankAddr, vpa string) int64 {
 	t.Helper()
-	r, err := admin(t, dataDir, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
+	r, err := admin(t, data, bankAddr).GetBalance(context.Background(), &upiv1.GetBalanceRequest{Vpa: vpa})
 	require.NoError(t, err, "balance of %s", vpa)
 	return r.GetBalancePaise()
 }
@@ -695,7 +702,7 @@ func TestCrashWholeNetwork(t *testing.T) {
 
 	upStarted := func() network { return startUp(t, up, bin, data) }
 	nw := upStarted()
-	ld := startLoad(t, nw.tpap, 32)
+	ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 	const rounds = 4
 	for round := 1; round <= rounds; round++ {
 		ld.waitAccepted(ld.count() + 16) // payments are flowing again
@@ -753,13 +760,12 @@ func TestCrashOneNode(t *testing.T) {
 			require.NoError(t, os.WriteFile(file, raw, 0o644))
 
 			timeout := responseTimeout(t, rng)
-			// One admin token in every folder: the checks read every node
-			// with the tpap folder's.
-			var dirs []string
+			dirs := map[string]string{}
 			for _, nd := range netw.Nodes {
-				dirs = append(dirs, filepath.Join(root, nd.Name))
+				dirs[nd.Name] = filepath.Join(root, nd.Name)
 			}
-			shareAdminToken(t, dirs...)
+			sharePKI(t, bin, file, dirs)
+			shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
 			procs := map[string]*server{}
 			for _, nd := range netw.Nodes {
 				s := newServer(t, nd.Name, bin, "node", "--network", file, "--name", nd.Name,
@@ -773,7 +779,7 @@ func TestCrashOneNode(t *testing.T) {
 			nw := networkOf(t, bin, filepath.Join(root, "tpap"))
 			v := procs[victim]
 			vnode, _ := netw.NodeByName(victim)
-			ld := startLoad(t, nw.tpap, 32)
+			ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 			for round := 1; round <= 2; round++ {
 				ld.waitAccepted(ld.count() + 16)
 				wait := between(rng, 50*time.Millisecond, 500*time.Millisecond)

@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -118,8 +117,7 @@ func TestSixProcesses(t *testing.T) {
 	for _, nd := range netw.Nodes {
 		dirs[nd.Name] = filepath.Join(root, nd.Name)
 	}
-	// One admin token in every folder: the CLI reads every node with the
-	// tpap folder's.
+	sharePKI(t, bin, file, dirs)
 	shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
 	for _, nd := range netw.Nodes {
 		cmd := exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error")
@@ -134,13 +132,13 @@ func TestSixProcesses(t *testing.T) {
 		})
 	}
 	for _, nd := range netw.Nodes {
-		waitHealthy(t, nd.GRPCAddr)
+		waitHealthy(t, dirs[nd.Name], nd.GRPCAddr)
 	}
 	data := dirs["tpap"]
-	opening := bankTotal(t, netw, func(name string) string { return dirs[name] })
+	opening := bankTotal(t, netw, data)
 	t.Cleanup(func() {
 		if !t.Failed() {
-			assert.Equal(t, opening, bankTotal(t, netw, func(name string) string { return dirs[name] }), "money is conserved across all banks")
+			assert.Equal(t, opening, bankTotal(t, netw, data), "money is conserved across all banks")
 		}
 	})
 
@@ -198,9 +196,9 @@ func TestSixProcesses(t *testing.T) {
 	assert.Contains(t, string(msg), "two decimal places")
 }
 
-func waitHealthy(t *testing.T, addr string) {
+func waitHealthy(t *testing.T, data, addr string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, appCreds(t, data))
 	require.NoError(t, err)
 	defer conn.Close()
 	a := upiv1.NewAdminServiceClient(conn)
@@ -212,13 +210,13 @@ func waitHealthy(t *testing.T, addr string) {
 	}, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("node at %s healthy", addr))
 }
 
-// bankTotal sums every account of every bank of the network, each asked
-// with the admin token of its data folder, dataDir(name).
-func bankTotal(t *testing.T, netw *config.Network, dataDir func(name string) string) int64 {
+// bankTotal sums every account of every bank of the network, asked with
+// the CA and admin token of data.
+func bankTotal(t *testing.T, netw *config.Network, data string) int64 {
 	t.Helper()
 	var sum int64
 	for _, b := range netw.NodesByRole(config.RoleBank) {
-		conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), withAdminToken(t, dataDir(b.Name)))
+		conn, err := grpc.NewClient(b.GRPCAddr, appCreds(t, data), withAdminToken(t, data))
 		require.NoError(t, err)
 		r, err := upiv1.NewAdminServiceClient(conn).ListAccounts(context.Background(), &upiv1.ListAccountsRequest{})
 		conn.Close()

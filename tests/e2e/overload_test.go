@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -62,7 +61,7 @@ func TestBurst(t *testing.T) {
 	// Both bursts start together.
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	raw := rawBurst(t, nw.npci, start, &wg)
+	raw := rawBurst(t, nw.dataDir, nw.npci, start, &wg)
 	rb := restBurst(t, rest, start, &wg)
 	began := time.Now()
 	close(start)
@@ -77,7 +76,7 @@ func TestBurst(t *testing.T) {
 	// A fresh payment goes through while the network works off the burst.
 	fresh := time.Now()
 	id := payREST(t, rest, `{"payer_vpa":"alice@alpha","payee_vpa":"bob@beta","amount_paise":200,"pin":"1234","note":"after the burst"}`)
-	conn, err := grpc.NewClient(nw.tpap, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(nw.tpap, appCreds(t, nw.dataDir))
 	require.NoError(t, err)
 	defer conn.Close()
 	tp := upiv1.NewTpapAppServiceClient(conn)
@@ -181,7 +180,7 @@ func TestStopDuringBurst(t *testing.T) {
 
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	raw := rawBurst(t, nw.npci, start, &wg)
+	raw := rawBurst(t, nw.dataDir, nw.npci, start, &wg)
 	restBurst(t, "http://"+tpapNode.HTTPAddr, start, &wg)
 	close(start)
 	// Stop once the switch has taken part of the burst.
@@ -255,7 +254,7 @@ func (b *burst) failed() []string {
 // rawBurst starts burstSize goroutines that each send, once start is
 // closed, one ReqPay of ₹1.00 from alice to bob to the switch at addr, as
 // alphapsp builds them (psp.InitiatePay).
-func rawBurst(t *testing.T, addr string, start <-chan struct{}, wg *sync.WaitGroup) *burst {
+func rawBurst(t *testing.T, data, addr string, start <-chan struct{}, wg *sync.WaitGroup) *burst {
 	t.Helper()
 	netw := config.Default()
 	psp, ok := netw.NodeByName("alphapsp")
@@ -278,7 +277,7 @@ func rawBurst(t *testing.T, addr string, start <-chan struct{}, wg *sync.WaitGro
 	// through one connection's reader.
 	clients := make([]upiv1.SwitchServiceClient, burstConns)
 	for i := range clients {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, nodeCreds(t, data, "alphapsp"))
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
 		conn.Connect()

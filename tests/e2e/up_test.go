@@ -58,7 +58,7 @@ func TestUpProcess(t *testing.T) {
 		nd, _ := dir.Node(netw.Nodes[i].Name)
 		netw.Nodes[i].GRPCAddr = nd.GRPCAddr
 	}
-	opening := bankTotal(t, netw, func(string) string { return data })
+	opening := bankTotal(t, netw, data)
 
 	resp, err := http.Post("http://"+tp.HTTPAddr+"/v1/payments", "application/json",
 		strings.NewReader(`{"payer_vpa":"alice@alpha","payee_vpa":"bob@beta","amount_paise":15000,"pin":"1234"}`))
@@ -72,7 +72,7 @@ func TestUpProcess(t *testing.T) {
 	require.Equal(t, "PENDING", created.Status)
 	txt := run(t, bin, "txn", "--data", data, created.TxnID, "--wait", "10s")
 	assert.Contains(t, txt, "SUCCESS")
-	assert.Equal(t, opening, bankTotal(t, netw, func(string) string { return data }), "money is conserved across all banks")
+	assert.Equal(t, opening, bankTotal(t, netw, data), "money is conserved across all banks")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
