@@ -12,13 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/cluster"
+	"github.com/upisim/upisim/internal/pki"
 )
 
 // The first start writes the token, mode 0600; later ones reuse it; one
@@ -83,7 +84,9 @@ func TestAdminTokenOnARunningNetwork(t *testing.T) {
 
 	bank, ok := nw.Node("abank")
 	require.True(t, ok)
-	cc, err := grpc.NewClient(bank.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	appTLS, err := pki.AppClientTLS(pki.DirOf(data))
+	require.NoError(t, err)
+	cc, err := grpc.NewClient(bank.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(appTLS)))
 	require.NoError(t, err)
 	defer cc.Close()
 	admin := upiv1.NewAdminServiceClient(cc)
