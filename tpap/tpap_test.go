@@ -79,10 +79,15 @@ func TestCreatePaymentStoresPending(t *testing.T) {
 
 	calls := e.psps["alphapsp"].Calls()
 	require.Len(t, calls, 1)
+	got0 := proto.Clone(calls[0]).(*upiv1.InitiatePayRequest)
+	cred := got0.GetCred()
+	got0.Cred = nil
 	assert.True(t, proto.Equal(&upiv1.InitiatePayRequest{
-		PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 12_345, Note: "dinner", Pin: "1234",
+		PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 12_345, Note: "dinner",
 		TxnId: resp.GetTxnId(), // the app chooses the id, so that a retry cannot pay twice
-	}, calls[0]), "InitiatePay got %v", calls[0])
+	}, got0), "InitiatePay got %v", calls[0])
+	assert.Equal(t, "1234", e.openCred(t, "abank", cred, resp.GetTxnId()), "the PIN, sealed to alice's bank for this txn")
+	assert.NotContains(t, cred.String(), "1234")
 	assert.Empty(t, e.psps["betapsp"].Calls())
 
 	got, err := e.x.GetPayment(t.Context(), &upiv1.GetPaymentRequest{TxnId: resp.GetTxnId()})
@@ -378,7 +383,10 @@ func TestCollectApprove(t *testing.T) {
 	assert.Equal(t, upiv1.Resp_PENDING, ar.GetStatus())
 	calls = e.psps["alphapsp"].Calls()
 	require.Len(t, calls, 1)
-	assert.True(t, proto.Equal(&upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"}, calls[0]), "RespondCollect got %v", calls[0])
+	rc := proto.Clone(calls[0]).(*upiv1.RespondCollectRequest)
+	assert.Equal(t, "1234", e.openCred(t, "abank", rc.GetCred(), id), "the PIN, sealed to alice's bank for this collect")
+	rc.Cred = nil
+	assert.True(t, proto.Equal(&upiv1.RespondCollectRequest{TxnId: id, Approve: true}, rc), "RespondCollect got %v", calls[0])
 
 	// Answered: off the list, and a second answer is refused.
 	list, err = e.x.ListCollects(t.Context(), &upiv1.ListCollectsRequest{Vpa: "alice@alpha"})
