@@ -18,10 +18,10 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/keydir"
 	"github.com/upisim/upisim/internal/keys"
-	"github.com/upisim/upisim/internal/pin"
-	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	"github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 // fakePSP is a PspAppServiceClient that records its calls and answers

@@ -55,7 +55,7 @@ func (x *TPAP) bankKey(ctx context.Context, vpa string) (*ecdh.PublicKey, string
 	if err != nil {
 		return nil, "", err
 	}
-	k, err := x.dir.Get(ctx, x.n, bank, KeyListMaxAge, KeyWait)
+	k, err := x.dir.Get(ctx, x.n, bank, KeyListMaxAge, x.keyWait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", status.FromContextError(ctx.Err()).Err()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -48,6 +49,8 @@ type TPAP struct {
 	// blocks are the PIN blocks of PSP calls not yet answered, by txn id
 	// (pinblock.go).
 	blocks sync.Map
+	// keyWait bounds the wait for the switch's key list (KeyWait).
+	keyWait time.Duration
 }
 
 var (
@@ -63,7 +66,7 @@ func New(cfg Config) *TPAP {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := &TPAP{cfg: cfg, log: log, dir: keydir.New(cfg.Network, cfg.Self, log)}
+	x := &TPAP{cfg: cfg, log: log, dir: keydir.New(cfg.Network, cfg.Self, log), keyWait: KeyWait}
 	x.Table = node.NewTable(node.Routes{
 		Who:      "TPAP",
 		Log:      log,

@@ -17,6 +17,8 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 )
 
 func pay(payer, payee string, amount int64, pin string) *upiv1.CreatePaymentRequest {
@@ -614,4 +616,49 @@ func TestCollectExpiredAndRefusedByPSP(t *testing.T) {
 	in, err := e.x.InspectTxn(id)
 	require.NoError(t, err)
 	assert.Equal(t, "PENDING", in.GetState(), "the outcome comes from the PSP's TXN_STATUS")
+}
+
+// Without the payer's bank's key the app asks the switch for the list,
+// waits a bounded time, and then answers Unavailable without calling the
+// PSP: a PIN is never sent unsealed.
+func TestCreatePaymentWithoutBankKey(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error { return c.Tx.Delete(store.KeyDir, []byte("abank")) }))
+	e.x.keyWait = 100 * time.Millisecond
+	_, err := e.x.CreatePayment(t.Context(), pay("alice@alpha", "bob@beta", 100, "1234"))
+	assert.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "no key of bank abank")
+	assert.Empty(t, e.psps["alphapsp"].Calls(), "nothing goes to the PSP")
+	var asked int
+	for _, s := range e.rec.All() {
+		if s.Method == upiv1.SwitchService_ReqListKeys_FullMethodName {
+			asked++
+			assert.Equal(t, "npci", s.To)
+		}
+	}
+	assert.GreaterOrEqual(t, asked, 1, "the app asked the switch for the key list")
+
+	// Bob's bank's key is there: his payments go on.
+	_, err = e.x.CreatePayment(t.Context(), pay("bob@beta", "alice@alpha", 100, "1234"))
+	assert.NoError(t, err)
+}
+
+// A retried PSP call, and a repeat of the app call under the same
+// idempotency key, send the same PIN block: the PSP sees one request.
+func TestCreatePaymentRetrySendsSameBlock(t *testing.T) {
+	e := newEnv(t)
+	e.psps["alphapsp"].lose = pspRetries // every try of the first app call
+	_, err := e.x.CreatePayment(t.Context(), withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "k1"))
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	resp, err := e.x.CreatePayment(t.Context(), withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "k1"))
+	require.NoError(t, err)
+	calls := e.psps["alphapsp"].Calls()
+	require.Len(t, calls, pspRetries+1, "the tries of the first app call, then the second's")
+	first := calls[0].(*upiv1.InitiatePayRequest)
+	for _, c := range calls {
+		assert.True(t, proto.Equal(first.GetCred(), c.(*upiv1.InitiatePayRequest).GetCred()), "the same block")
+		assert.Equal(t, resp.GetTxnId(), c.(*upiv1.InitiatePayRequest).GetTxnId())
+	}
+	_, kept := e.x.blocks.Load(resp.GetTxnId())
+	assert.False(t, kept, "forgotten once the PSP took it")
 }
