@@ -14,6 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/node/nodetest"
 	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/store/recordtest"
 )
 
 func regKeys(e *env, from string, key *upiv1.NodeKey) (*upiv1.ReqRegKeys, string) {
@@ -97,3 +98,5 @@ func TestListKeysWithoutKeys(t *testing.T) {
 	ack := e.receive(upiv1.SwitchService_ReqListKeys_FullMethodName, &upiv1.ReqListKeys{Head: e.head("tpap"), Txn: &upiv1.Txn{Id: ids.NewTxnID("TPA"), Type: upiv1.Txn_LIST_KEYS}})
 	assert.Contains(t, ack.GetErr(), "no keys")
 }
+
+func TestNodeKeyRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, nodeKeys) }

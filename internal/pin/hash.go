@@ -29,9 +29,10 @@ type Params struct {
 // Storage Cheat Sheet: m=19 MiB, t=2, p=1), about 20–60 ms of one core and
 // 19 MiB per hash. A 4-digit PIN has only 10,000 values, so no hash
 // setting keeps a stolen bank file from revealing PINs for long (10,000 ×
-// 40 ms ≈ 7 minutes of one core): the hash turns "well under a second"
-// into minutes-to-hours per PIN and the lockout protects the online path;
-// keeping the file from being read at all is issue 9's job.
+// 40 ms ≈ 7 minutes of one core) once the pepper is known too: banks hash
+// with HashPeppered, whose pepper lives in the key file, not the store, so
+// a stolen .db alone is not enough; the hash turns "well under a second"
+// into minutes-to-hours per PIN, and the lockout protects the online path.
 var DefaultParams = Params{Time: 2, MemoryKiB: 19 * 1024, Threads: 1}
 
 // Validate reports params that argon2id cannot use or that would make a
