@@ -122,9 +122,6 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCred(req.GetCred()); err != nil {
-		return nil, err
-	}
 	if err := checkTexts(
 		textField{"note", "upi.v1.Txn.note", req.GetNote()},
 		textField{"device_id", "upi.v1.Device.id", req.GetDeviceId()},
@@ -132,6 +129,9 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 		textField{"purpose", "upi.v1.Txn.purpose", req.GetPurpose()},
 		textField{"initiation_mode", "upi.v1.Txn.initiation_mode", req.GetInitiationMode()},
 	); err != nil {
+		return nil, err
+	}
+	if err := checkCred(req.GetCred()); err != nil {
 		return nil, err
 	}
 	txnID, err := p.checkTxnID(req.GetTxnId())
