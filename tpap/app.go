@@ -65,6 +65,9 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 		})
 	})
 	if err != nil {
+		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded && c != codes.Canceled {
+			seal.forget() // the PSP answered: a repeat will not be the same call
+		}
 		return nil, err
 	}
 	x.forgetBlock(rec.TxnId)

@@ -78,6 +78,7 @@ type sealer struct {
 	ki, pin string
 	now     func() time.Time
 	memo    *sync.Map // txn id → *upiv1.Cred
+	sealed  []string  // the txn ids it kept a block for
 }
 
 func (s *sealer) cred(txnID string) (*upiv1.Cred, error) {
@@ -89,7 +90,15 @@ func (s *sealer) cred(txnID string) (*upiv1.Cred, error) {
 		return nil, status.Errorf(codes.Internal, "seal the PIN block: %v", err)
 	}
 	actual, _ := s.memo.LoadOrStore(txnID, c)
+	s.sealed = append(s.sealed, txnID)
 	return actual.(*upiv1.Cred), nil
+}
+
+// forget drops the blocks this sealer kept.
+func (s *sealer) forget() {
+	for _, id := range s.sealed {
+		s.memo.Delete(id)
+	}
 }
 
 // newSealer looks up the key of payer's bank and returns the sealer of
