@@ -13,6 +13,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
@@ -22,6 +23,32 @@ const (
 	credPIN  = "PIN"
 	credMPIN = "MPIN"
 )
+
+// checkCred checks the PIN block the TPAP sealed for the payer's bank:
+// present, version 2, with its key id, time and ciphertext. The PSP cannot
+// read it and passes it on unchanged (docs/FLOWS.md, Pay, PINs).
+func checkCred(c *upiv1.Cred) error {
+	switch {
+	case c == nil:
+		return invalid("cred: the PIN block is required")
+	case c.GetVer() != pin.Version:
+		return invalid("cred.ver %q: want PIN block version %q", c.GetVer(), pin.Version)
+	case c.GetKi() == "" || c.GetTs() == nil || c.GetData() == "":
+		return invalid("cred: a PIN block needs ki, ts and data")
+	case len(c.GetData()) > maxCredData || len(c.GetKi()) > 100:
+		return invalid("cred: a PIN block of %d bytes is too big", len(c.GetData()))
+	}
+	return nil
+}
+
+// maxCredData bounds a PIN block's data (a v2 block is about 80 bytes).
+const maxCredData = 1024
+
+// pinCred is the PIN block as the PSP sends it on: the TPAP's, typed PIN
+// MPIN.
+func pinCred(c *upiv1.Cred) *upiv1.Cred {
+	return &upiv1.Cred{Type: credPIN, SubType: credMPIN, Ver: c.GetVer(), Ki: c.GetKi(), Ts: c.GetTs(), Data: c.GetData()}
+}
 
 func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)

@@ -10,6 +10,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -34,7 +35,7 @@ func fill(t *testing.T, n *node.Node) (release func()) {
 func TestBusyPSPRefusesAppCalls(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	release := fill(t, f.n)
-	req := &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 100, Pin: "1234"}
+	req := &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 100, Cred: pintest.Opaque("1234", "")}
 	_, err := f.p.InitiatePay(t.Context(), req)
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	_, err = f.p.InitiateCollect(t.Context(), &upiv1.InitiateCollectRequest{PayerVpa: "bob@beta", PayeeVpa: "alice@alpha", AmountPaise: 100})

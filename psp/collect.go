@@ -17,7 +17,6 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
-	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
@@ -164,7 +163,7 @@ func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectReque
 }
 
 // RespondCollect implements PspAppService: the payer approves a collect
-// waiting for them (with their PIN) or declines it; the answer goes to the
+// waiting for them (with their PIN block) or declines it; the answer goes to the
 // switch as RespAuthDetails and can be given once.
 func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest) (*upiv1.RespondCollectResponse, error) {
 	txnID := req.GetTxnId()
@@ -172,8 +171,8 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		return nil, invalid("txn_id is required")
 	}
 	if req.GetApprove() {
-		if err := ids.ValidatePIN(req.GetPin()); err != nil {
-			return nil, invalid("pin: %v", err)
+		if err := checkCred(req.GetCred()); err != nil {
+			return nil, err
 		}
 	}
 	if err := p.n.Acquire(); err != nil { // busy: refused at once, nothing done
@@ -206,7 +205,7 @@ func (p *PSP) RespondCollect(_ context.Context, req *upiv1.RespondCollectRequest
 		msg := &upiv1.RespAuthDetails{Txn: authTxn(r), Payee: authPayee(r)}
 		if req.GetApprove() {
 			payer := vpaParty(v, r.AmountPaise)
-			payer.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: pin.SealBlock(req.GetPin(), txnID)}}
+			payer.Creds = []*upiv1.Cred{pinCred(req.GetCred())}
 			msg.Payer = payer
 			msg.Resp = &upiv1.Resp{ReqMsgId: r.AuthReqMsgId, Result: upiv1.Resp_SUCCESS}
 			r.Answer, r.State = answerApproved, stateApproved

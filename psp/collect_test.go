@@ -11,7 +11,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 func TestInitiateCollectSendsReqPay(t *testing.T) {
@@ -167,7 +167,7 @@ func TestCollectForUnknownPayer(t *testing.T) {
 	assert.Equal(t, req.GetHead().GetMsgId(), m.GetResp().GetReqMsgId())
 	assert.Equal(t, "zed@alpha", m.GetPayer().GetAddr())
 	assert.Zero(t, f.sent(id, "Notify"))
-	_, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"})
+	_, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")})
 	requireCode(t, err, codes.NotFound, id)
 }
 
@@ -199,7 +199,7 @@ func TestRespondCollectApprove(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	id, req := awaitCollect(t, f)
 
-	resp, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"})
+	resp, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	assert.Equal(t, upiv1.Resp_PENDING, resp.GetTransaction().GetStatus())
 	assert.Equal(t, upiv1.Txn_COLLECT, resp.GetTransaction().GetType())
@@ -218,7 +218,7 @@ func TestRespondCollectApprove(t *testing.T) {
 	assert.Equal(t, "ABNK0000001", payer.GetAc().GetIfsc())
 	assert.Equal(t, int64(5000), payer.GetAmountPaise())
 	require.Len(t, payer.GetCreds(), 1)
-	assert.True(t, pinblock.CheckBlock(payer.GetCreds()[0].GetData(), "1234", id))
+	assert.Equal(t, "1234", pintest.OpenOpaque(payer.GetCreds()[0], ""), "the TPAP's PIN block, passed on whole")
 	assert.Equal(t, req.GetPayee().String(), m.GetPayee().String(), "the payee goes back as the switch sent it")
 
 	r := f.record(id)
@@ -226,7 +226,7 @@ func TestRespondCollectApprove(t *testing.T) {
 	assert.False(t, f.pending("alice@alpha", id))
 
 	for _, again := range []*upiv1.RespondCollectRequest{
-		{TxnId: id, Approve: true, Pin: "1234"},
+		{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")},
 		{TxnId: id},
 	} {
 		_, err := f.p.RespondCollect(t.Context(), again)
@@ -248,7 +248,7 @@ func TestRespondCollectDecline(t *testing.T) {
 	assert.Nil(t, m.GetPayer().GetAc())
 	assert.Equal(t, stateDeclined, f.record(id).State)
 
-	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"})
+	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")})
 	requireCode(t, err, codes.FailedPrecondition, "already declined")
 
 	// The switch ends it with ZA; the payer is told.
@@ -264,7 +264,7 @@ func TestRespondCollectDecline(t *testing.T) {
 func TestRespondCollectBadRequests(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	id, _ := awaitCollect(t, f)
-	pay, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 1, Pin: "1234"})
+	pay, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 1, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -273,12 +273,12 @@ func TestRespondCollectBadRequests(t *testing.T) {
 		code codes.Code
 		want string
 	}{
-		{"missing PIN", &upiv1.RespondCollectRequest{TxnId: id, Approve: true}, codes.InvalidArgument, "missing PIN"},
-		{"PIN too short", &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "12"}, codes.InvalidArgument, "4 or 6 digits"},
-		{"PIN not digits", &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "abcd"}, codes.InvalidArgument, "4 or 6 digits"},
-		{"no txn id", &upiv1.RespondCollectRequest{Approve: true, Pin: "1234"}, codes.InvalidArgument, "txn_id is required"},
-		{"unknown txn", &upiv1.RespondCollectRequest{TxnId: newTxnID("BET"), Approve: true, Pin: "1234"}, codes.NotFound, "no collect request"},
-		{"a payment, not a collect", &upiv1.RespondCollectRequest{TxnId: pay.GetTransaction().GetTxnId(), Pin: "1234"}, codes.NotFound, "no collect request"},
+		{"no PIN block", &upiv1.RespondCollectRequest{TxnId: id, Approve: true}, codes.InvalidArgument, "the PIN block is required"},
+		{"a v1 block", &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: &upiv1.Cred{Type: "PIN", Data: "01abcd"}}, codes.InvalidArgument, `want PIN block version "2"`},
+		{"no ki", &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: &upiv1.Cred{Ver: "2", Data: "x"}}, codes.InvalidArgument, "needs ki, ts and data"},
+		{"no txn id", &upiv1.RespondCollectRequest{Approve: true, Cred: pintest.Opaque("1234", "")}, codes.InvalidArgument, "txn_id is required"},
+		{"unknown txn", &upiv1.RespondCollectRequest{TxnId: newTxnID("BET"), Approve: true, Cred: pintest.Opaque("1234", "")}, codes.NotFound, "no collect request"},
+		{"a payment, not a collect", &upiv1.RespondCollectRequest{TxnId: pay.GetTransaction().GetTxnId(), Cred: pintest.Opaque("1234", "")}, codes.NotFound, "no collect request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,7 +289,7 @@ func TestRespondCollectBadRequests(t *testing.T) {
 	assert.Zero(t, f.sent(id, "RespAuthDetails"))
 	assert.Equal(t, stateAwaitingApproval, f.record(id).State, "a bad answer leaves the collect waiting")
 
-	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "123456"})
+	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("123456", "")})
 	require.NoError(t, err)
 }
 
@@ -303,7 +303,7 @@ func TestRespondCollectAfterExpiry(t *testing.T) {
 	f.rec.WaitFor(t, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, id)
 	assert.False(t, f.pending("alice@alpha", id))
 
-	_, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"})
+	_, err := f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")})
 	requireCode(t, err, codes.FailedPrecondition, "FAILURE (U69)")
 	assert.Zero(t, f.sent(id, "RespAuthDetails"))
 
@@ -350,7 +350,7 @@ func TestOnUsCollect(t *testing.T) {
 	n := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id).Msg.(*upiv1.Notification)
 	assert.Equal(t, "bob@beta", n.GetUserAddr())
 
-	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"})
+	_, err = f.p.RespondCollect(t.Context(), &upiv1.RespondCollectRequest{TxnId: id, Approve: true, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	m := f.rec.WaitFor(t, upiv1.SwitchService_RespAuthDetails_FullMethodName, id).Msg.(*upiv1.RespAuthDetails)
 	assert.Equal(t, "2000000001", m.GetPayer().GetAc().GetAcNum())

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 // The switch tells the initiator DEEMED when the credit times out, and the
@@ -32,7 +33,7 @@ func TestRespPayDeemed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, alpha, nil)
-			resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Pin: "1234"})
+			resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Cred: pintest.Opaque("1234", "")})
 			require.NoError(t, err)
 			id := resp.GetTransaction().GetTxnId()
 			txn := &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY, CustRef: "512345000011"}

@@ -10,6 +10,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -62,7 +63,7 @@ func (f *fixture) hookWrote(txnID string) []byte {
 func TestOnOutcomeIsPartOfTheStep(t *testing.T) {
 	h := &outcomeHook{fail: true}
 	f := newFixtureWith(t, alpha, nil, Config{OnOutcome: h.run})
-	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 500, Pin: "1234"})
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 500, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	id := resp.GetTransaction().GetTxnId()
 	f.rec.WaitFor(t, upiv1.SwitchService_ReqPay_FullMethodName, id)
@@ -114,7 +115,7 @@ func TestOnOutcomeIsPartOfTheStep(t *testing.T) {
 func TestOnOutcomeOnUsOnce(t *testing.T) {
 	h := &outcomeHook{}
 	f := newFixtureWith(t, alpha, withUser("dave@alpha", "Dave", "abank", "1000000009"), Config{OnOutcome: h.run})
-	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "dave@alpha", AmountPaise: 300, Pin: "1234"})
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "dave@alpha", AmountPaise: 300, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	id := resp.GetTransaction().GetTxnId()
 	f.rec.WaitFor(t, upiv1.SwitchService_ReqPay_FullMethodName, id)

@@ -14,7 +14,6 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
-	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -123,9 +122,6 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	if err != nil {
 		return nil, err
 	}
-	if err := ids.ValidatePIN(req.GetPin()); err != nil {
-		return nil, invalid("pin: %v", err)
-	}
 	if err := checkTexts(
 		textField{"note", "upi.v1.Txn.note", req.GetNote()},
 		textField{"device_id", "upi.v1.Device.id", req.GetDeviceId()},
@@ -135,15 +131,18 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 	); err != nil {
 		return nil, err
 	}
+	if err := checkCred(req.GetCred()); err != nil {
+		return nil, err
+	}
 	txnID, err := p.checkTxnID(req.GetTxnId())
 	if err != nil {
 		return nil, err
 	}
-	// The block has a random nonce: the fingerprint keeps a keyed tag of
-	// the PIN instead (a plain hash of anything with the PIN in it would be
-	// brute-forced in a moment).
-	block := pin.SealBlock(req.GetPin(), txnID)
-	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), p.pinTag(req.GetPin(), txnID),
+	// The fingerprint keeps a keyed tag of the block's ciphertext: a TPAP
+	// retrying the same call sends the same block, and nothing stored is
+	// a plain hash of a credential.
+	block := pinCred(req.GetCred())
+	fp := fingerprint(payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), p.pinTag(block.GetData(), txnID),
 		req.GetDeviceId(), req.GetRefId(), req.GetPurpose(), req.GetInitiationMode())
 
 	out, err := p.initiate(txnID, fp, "payer", payer, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
@@ -153,7 +152,7 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 			PayerHere: true, PayerInitiator: true, Fingerprint: fp,
 		}
 		pr := vpaParty(v, req.GetAmountPaise())
-		pr.Creds = []*upiv1.Cred{{Type: credPIN, SubType: credMPIN, Data: block}}
+		pr.Creds = []*upiv1.Cred{block}
 		if req.GetDeviceId() != "" {
 			pr.Device = &upiv1.Device{Id: req.GetDeviceId()}
 		}

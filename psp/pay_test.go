@@ -16,7 +16,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -66,7 +66,7 @@ func TestSeedRegistersOwnUsersAndMerchants(t *testing.T) {
 func TestInitiatePaySendsReqPay(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{
-		PayerVpa: "alice@alpha", PayeeVpa: "Chai@Beta", AmountPaise: 12345, Note: "tea", Pin: "1234", DeviceId: "dev-1",
+		PayerVpa: "alice@alpha", PayeeVpa: "Chai@Beta", AmountPaise: 12345, Note: "tea", Cred: pintest.Opaque("1234", ""), DeviceId: "dev-1",
 	})
 	require.NoError(t, err)
 	txn := resp.GetTransaction()
@@ -99,9 +99,10 @@ func TestInitiatePaySendsReqPay(t *testing.T) {
 	cred := payer.GetCreds()[0]
 	assert.Equal(t, "PIN", cred.GetType())
 	assert.Equal(t, "MPIN", cred.GetSubType())
-	assert.True(t, pinblock.CheckBlock(cred.GetData(), "1234", id), "PIN block is for 1234 on this txn")
-	assert.False(t, pinblock.CheckBlock(cred.GetData(), "4321", id))
-	assert.NotContains(t, cred.GetData(), "1234")
+	assert.Equal(t, "1234", pintest.OpenOpaque(cred, ""), "the TPAP's PIN block, passed on whole")
+	assert.Equal(t, "2", cred.GetVer())
+	assert.NotEmpty(t, cred.GetKi())
+	assert.NotNil(t, cred.GetTs())
 	assert.Equal(t, "chai@beta", m.GetPayee().GetAddr())
 	assert.Nil(t, m.GetPayee().GetAc(), "the payer PSP does not know the payee's account")
 
@@ -120,7 +121,7 @@ func TestInitiatePaySendsReqPay(t *testing.T) {
 func TestInitiatePayValidation(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	ok := func() *upiv1.InitiatePayRequest {
-		return &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 100, Pin: "1234"}
+		return &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 100, Cred: pintest.Opaque("1234", "")}
 	}
 	tests := []struct {
 		name string
@@ -133,8 +134,9 @@ func TestInitiatePayValidation(t *testing.T) {
 		{"bad payee", func(r *upiv1.InitiatePayRequest) { r.PayeeVpa = "bob@@beta" }, codes.InvalidArgument, "payee_vpa"},
 		{"zero amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = 0 }, codes.InvalidArgument, "amount_paise must be greater than 0"},
 		{"negative amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = -5 }, codes.InvalidArgument, "amount_paise"},
-		{"missing PIN", func(r *upiv1.InitiatePayRequest) { r.Pin = "" }, codes.InvalidArgument, "missing PIN"},
-		{"bad PIN", func(r *upiv1.InitiatePayRequest) { r.Pin = "12a4" }, codes.InvalidArgument, "PIN must be 4 or 6 digits"},
+		{"missing PIN block", func(r *upiv1.InitiatePayRequest) { r.Cred = nil }, codes.InvalidArgument, "the PIN block is required"},
+		{"a v1 PIN block", func(r *upiv1.InitiatePayRequest) { r.Cred = &upiv1.Cred{Type: "PIN", Data: "01ab"} }, codes.InvalidArgument, `want PIN block version "2"`},
+		{"a PIN block without ts", func(r *upiv1.InitiatePayRequest) { r.Cred.Ts = nil }, codes.InvalidArgument, "needs ki, ts and data"},
 		{"same payer and payee", func(r *upiv1.InitiatePayRequest) { r.PayeeVpa = "ALICE@alpha" }, codes.InvalidArgument, "same VPA"},
 		{"payer of another PSP", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "bob@beta"; r.PayeeVpa = "alice@alpha" }, codes.NotFound, "payer VPA bob@beta is not registered at PSP alphapsp"},
 		{"unknown payer", func(r *upiv1.InitiatePayRequest) { r.PayerVpa = "zed@alpha" }, codes.NotFound, "zed@alpha is not registered"},
@@ -166,7 +168,7 @@ func TestInitiatePayValidation(t *testing.T) {
 func TestInitiatePayWithTxnIDIsIdempotent(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	id := newTxnID("ALP")
-	req := &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 500, Note: "x", Pin: "1234", TxnId: id}
+	req := &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 500, Note: "x", Cred: pintest.Opaque("1234", ""), TxnId: id}
 	first, err := f.p.InitiatePay(t.Context(), req)
 	require.NoError(t, err)
 	assert.Equal(t, id, first.GetTransaction().GetTxnId())
@@ -182,11 +184,11 @@ func TestInitiatePayWithTxnIDIsIdempotent(t *testing.T) {
 		{"other amount", func(r *upiv1.InitiatePayRequest) { r.AmountPaise = 501 }},
 		{"other payee", func(r *upiv1.InitiatePayRequest) { r.PayeeVpa = "carol@beta" }},
 		{"other note", func(r *upiv1.InitiatePayRequest) { r.Note = "y" }},
-		{"other PIN", func(r *upiv1.InitiatePayRequest) { r.Pin = "9999" }},
+		{"other PIN block", func(r *upiv1.InitiatePayRequest) { r.Cred = pintest.Opaque("1234", "") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			other := &upiv1.InitiatePayRequest{PayerVpa: req.PayerVpa, PayeeVpa: req.PayeeVpa, AmountPaise: req.AmountPaise, Note: req.Note, Pin: req.Pin, TxnId: id}
+			other := &upiv1.InitiatePayRequest{PayerVpa: req.PayerVpa, PayeeVpa: req.PayeeVpa, AmountPaise: req.AmountPaise, Note: req.Note, Cred: req.Cred, TxnId: id}
 			tt.edit(other)
 			_, err := f.p.InitiatePay(t.Context(), other)
 			requireCode(t, err, codes.AlreadyExists, id)
@@ -281,7 +283,7 @@ func TestRespPayUpdatesStatusAndNotifiesTPAP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, alpha, nil)
-			resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Pin: "1234"})
+			resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Cred: pintest.Opaque("1234", "")})
 			require.NoError(t, err)
 			id := resp.GetTransaction().GetTxnId()
 
@@ -322,7 +324,7 @@ func TestRespPayUpdatesStatusAndNotifiesTPAP(t *testing.T) {
 
 func TestRespPayDeemedThenFinal(t *testing.T) {
 	f := newFixture(t, alpha, nil)
-	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Pin: "1234"})
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	id := resp.GetTransaction().GetTxnId()
 	txn := &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY, CustRef: "512345000010"}
@@ -459,7 +461,7 @@ func TestReqTxnConfirmationForUnseenTxn(t *testing.T) {
 
 func TestOnUsPay(t *testing.T) {
 	f := newFixture(t, alpha, withUser("dave@alpha", "Dave", "abank", "1000000009"))
-	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "dave@alpha", AmountPaise: 300, Pin: "1234"})
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "dave@alpha", AmountPaise: 300, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	id := resp.GetTransaction().GetTxnId()
 	f.rec.WaitFor(t, upiv1.SwitchService_ReqPay_FullMethodName, id)
@@ -551,7 +553,7 @@ func TestReqPayRefusedBySwitch(t *testing.T) {
 		}
 		return ""
 	}
-	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Pin: "1234"})
+	resp, err := f.p.InitiatePay(t.Context(), &upiv1.InitiatePayRequest{PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 700, Cred: pintest.Opaque("1234", "")})
 	require.NoError(t, err)
 	id := resp.GetTransaction().GetTxnId()
 

@@ -18,6 +18,8 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keydir"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -28,10 +30,9 @@ type Config struct {
 	// Self is this PSP's node in Network.
 	Self   *config.Node
 	Logger *slog.Logger
-	// PINKey keys the PIN's part of an InitiatePay fingerprint (pinTag),
-	// so that the stored fingerprint cannot be brute-forced back to the
-	// PIN by whoever reads the PSP's file. It should be kept apart from the
-	// store (cluster keeps it in NAME.key, mode 0600); nil draws a key for
+	// PINKey keys the PIN block's part of an InitiatePay fingerprint
+	// (pinTag). It should be kept apart from the store (cluster keeps it in
+	// NAME.keys, mode 0600, as keys.Keys.Secret); nil draws a key for
 	// this process only, which makes a repeat after a restart look like a
 	// different transaction.
 	PINKey []byte
@@ -62,6 +63,16 @@ type PSP struct {
 	// node notifications go to ("" when the network has none).
 	switchName, tpapName string
 	n                    *node.Node
+	// dir publishes the PSP's keys to the switch (internal/keydir).
+	dir *keydir.Dir
+}
+
+// SetKeys gives the PSP its keys: their Secret keys the fingerprints
+// (Config.PINKey), and the public half is published to the switch. Call
+// it before the PSP serves.
+func (p *PSP) SetKeys(k *keys.Keys) {
+	p.SetPINKey(k.Secret)
+	p.dir.Keys = k
 }
 
 // metaLastHbt and timeFormat are the spelling hbt.go still uses of
@@ -92,12 +103,13 @@ func New(cfg Config) *PSP {
 	if tp := cfg.Network.TPAP(); tp != nil {
 		p.tpapName = tp.Name
 	}
+	p.dir = keydir.New(cfg.Network, cfg.Self, p.log)
 	p.Table = node.NewTable(node.Routes{
 		Who:      "PSP",
 		Log:      p.log,
-		Services: []*grpc.ServiceDesc{&upiv1.PspService_ServiceDesc},
+		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes()),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes()),
 	})
 	return p
 }
@@ -106,13 +118,14 @@ func New(cfg Config) *PSP {
 // serves.
 func (p *PSP) SetPINKey(k []byte) { p.cfg.PINKey = bytes.Clone(k) }
 
-// pinTag is what an InitiatePay fingerprint keeps of the PIN: an
-// HMAC-SHA256 under the PSP's PIN key, bound to the transaction.
-func (p *PSP) pinTag(pinValue, txnID string) string {
+// pinTag is what an InitiatePay fingerprint keeps of the PIN block: an
+// HMAC-SHA256 of its ciphertext under the PSP's PIN key, bound to the
+// transaction.
+func (p *PSP) pinTag(block, txnID string) string {
 	m := hmac.New(sha256.New, p.cfg.PINKey)
 	m.Write([]byte(txnID))
 	m.Write([]byte{0})
-	m.Write([]byte(pinValue))
+	m.Write([]byte(block))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -120,8 +133,12 @@ func (p *PSP) pinTag(pinValue, txnID string) string {
 func (p *PSP) Attach(n *node.Node) { p.n = n }
 
 // Seed registers every user and merchant of the network file whose VPA
-// handle this PSP owns. It runs once per store: later calls do nothing.
+// handle this PSP owns, once per store (later calls do nothing but the
+// next), and queues the PSP's public keys to the switch if they changed.
 func (p *PSP) Seed() error {
+	if err := p.dir.Publish(p.n); err != nil {
+		return err
+	}
 	return p.n.Update(func(c *node.Ctx) error {
 		if store.MetaPSPSeeded.Has(c.Tx) {
 			return nil

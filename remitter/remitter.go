@@ -1,7 +1,9 @@
 package remitter
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/pin"
@@ -31,6 +34,9 @@ type Config struct {
 	// Now is the clock Prepare reads PIN locks by; it should be the node's
 	// (node.Node.Now, on node.Config.Clock). Default time.Now.
 	Now func() time.Time
+	// Keys are the bank's own: PIN blocks are sealed to its X25519 key, and
+	// its pepper keys the PIN hashes. Nil (or SetKeys later) opens no block.
+	Keys *keys.Keys
 }
 
 // Remitter is the remitter role of one bank node.
@@ -41,6 +47,19 @@ type Remitter struct {
 	log        *slog.Logger
 	verifier   *pin.Verifier
 	now        func() time.Time
+	keys       *keys.Keys
+}
+
+// SetKeys gives the remitter the bank's keys; call it before the node
+// serves.
+func (r *Remitter) SetKeys(k *keys.Keys) { r.keys = k }
+
+// pepper is the bank's PIN hash pepper, nil without keys.
+func (r *Remitter) pepper() []byte {
+	if r.keys == nil {
+		return nil
+	}
+	return r.keys.Pepper
 }
 
 // New returns the remitter role of cfg.Self.
@@ -58,7 +77,7 @@ func New(cfg Config) *Remitter {
 	return &Remitter{
 		net: cfg.Network, self: cfg.Self, log: log.With("role", "remitter"),
 		settlement: ledger.SettlementAccount(cfg.Self.IFSC),
-		verifier:   cfg.Verifier, now: cfg.Now,
+		verifier:   cfg.Verifier, now: cfg.Now, keys: cfg.Keys,
 	}
 }
 
@@ -77,9 +96,10 @@ type Customer = recordsv1.BankCustomer
 var Customers = store.NewTable[Customer](store.Customers)
 
 // NewCustomer returns a customer whose PIN hash is made from pinValue with
-// the network's argon2id cost. It costs one hash: call it outside a step.
-func NewCustomer(net *config.Network, pinValue, mobile string) (*Customer, error) {
-	h, err := pin.Hash(pinValue, HashParams(net))
+// the network's argon2id cost, peppered with pepper (pin.HashPeppered; none
+// when empty). It costs one hash: call it outside a step.
+func NewCustomer(net *config.Network, pepper []byte, pinValue, mobile string) (*Customer, error) {
+	h, err := pin.HashPeppered(pinValue, pepper, HashParams(net))
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +154,7 @@ func OrgTxnID(t *upiv1.Txn) string {
 }
 
 // pinBlock returns the data of the payer's PIN credential, or "".
-func pinBlock(p *upiv1.Party) string {
-	for _, c := range p.GetCreds() {
-		if strings.EqualFold(c.GetType(), "PIN") {
-			return c.GetData()
-		}
-	}
-	return ""
-}
+func pinBlock(p *upiv1.Party) string { return pin.Find(p.GetCreds()).GetData() }
 
 // pinCheck is what Prepare found out about a DEBIT's PIN, outside the
 // step, for Handle.
@@ -149,6 +162,13 @@ type pinCheck struct {
 	acNum, hash string // the account and the stored hash it checked against
 	// checked is false when Prepare did not hash (the PIN was locked).
 	checked, good bool
+	// block is the code of a PIN block Prepare could not open (U14), "" when
+	// it opened; seen is its key in store.PINBlocks.
+	block string
+	seen  []byte
+	// rehash is a peppered hash of the right PIN, made when the stored one
+	// is an older unpeppered hash.
+	rehash string
 }
 
 // errPINNotChecked is an internal error: the PIN was not checked before
@@ -180,16 +200,74 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 		return pc, nil
 	}
 	pc.checked = true
-	value, err := pin.OpenBlock(pinBlock(m.GetPayer()), m.GetTxn().GetId())
-	if err != nil {
-		return pc, nil // malformed, or made for another transaction: a wrong PIN
+	cred := pin.Find(m.GetPayer().GetCreds())
+	var priv *ecdh.PrivateKey
+	var ki string
+	if r.keys != nil {
+		priv, ki = r.keys.HPKE, r.keys.KeyID()
 	}
-	pc.good, err = r.verifier.Verify(ctx, acNum, value, cust.PinHash)
+	value, err := pin.Open(priv, ki, cred, m.GetTxn().GetId(), r.now())
+	switch {
+	case errors.Is(err, pin.ErrStale):
+		r.log.Info("PIN block outside its window", "txn", m.GetTxn().GetId(), "ts", cred.GetTs().AsTime())
+		pc.block = upi.CodeEncryption
+		return pc, nil
+	case err != nil:
+		r.log.Info("PIN block does not open", "txn", m.GetTxn().GetId(), "ki", cred.GetKi(), "ver", cred.GetVer())
+		pc.block = upi.CodeEncryption
+		return pc, nil
+	}
+	pc.seen = seenKey(cred)
+	pc.good, err = r.verifier.Verify(ctx, acNum, pin.Input(value, r.pepper(), cust.PinHash), cust.PinHash)
 	if errors.Is(err, pin.ErrBadHash) {
 		r.log.Error("PIN hash of account unreadable", "ac", acNum, "err", err)
 		return pc, nil // a corrupt hash: no PIN can be right
 	}
+	if err == nil && pc.good && !pin.Peppered(cust.PinHash) && len(r.pepper()) > 0 {
+		// An older unpeppered hash: make it again with the pepper, now
+		// that the PIN is known right (one more hash, once per account).
+		if h, herr := pin.HashPeppered(value, r.pepper(), HashParams(r.net)); herr == nil {
+			pc.rehash = h
+		}
+	}
 	return pc, err // ctx ended: not stored, the switch resends
+}
+
+// seenKey is a PIN block's key in store.PINBlocks: its ts (Unix ns, 16 hex
+// digits, so the bucket is in time order) and the SHA-256 of its data.
+func seenKey(cred *upiv1.Cred) []byte {
+	d := pin.Digest(cred)
+	return fmt.Appendf(nil, "%016x/%x", uint64(cred.GetTs().AsTime().UnixNano()), d[:])
+}
+
+// maxPrune bounds the expired PIN block digests one DEBIT removes.
+const maxPrune = 16
+
+// useBlock records the PIN block of pc as opened, or reports that it was
+// opened before (a replay). It also drops a few digests older than
+// pin.Window, which a block of that age can no longer match (it is stale).
+func useBlock(c *node.Ctx, pc *pinCheck) (replayed bool, err error) {
+	if c.Tx.Has(store.PINBlocks, pc.seen) {
+		return true, nil
+	}
+	if err := c.Tx.Put(store.PINBlocks, pc.seen, nil); err != nil {
+		return false, err
+	}
+	cutoff := fmt.Appendf(nil, "%016x", uint64(c.Now().Add(-pin.Window-time.Minute).UnixNano()))
+	var old [][]byte
+	err = c.Tx.Scan(store.PINBlocks, nil, func(k, _ []byte) (bool, error) {
+		if bytes.Compare(k, cutoff) >= 0 || len(old) == maxPrune {
+			return false, nil
+		}
+		old = append(old, bytes.Clone(k))
+		return true, nil
+	})
+	for _, k := range old {
+		if err == nil {
+			err = c.Tx.Delete(store.PINBlocks, k)
+		}
+	}
+	return false, err
 }
 
 // fromSwitch: a bank takes every request only from the switch.
@@ -354,6 +432,17 @@ func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string
 	if pc == nil || !pc.checked || pc.acNum != acNum || pc.hash != cust.PinHash {
 		return "", errPINNotChecked
 	}
+	if pc.block != "" {
+		return pc.block, nil // U14: not a PIN try
+	}
+	replayed, err := useBlock(c, pc)
+	if err != nil {
+		return "", err
+	}
+	if replayed {
+		r.log.Warn("PIN block replayed", "ac", acNum)
+		return upi.CodeDuplicate, nil
+	}
 	if !pc.good {
 		wrongPIN(cust, now, r.net.PIN.MaxTries, r.net.PIN.LockFor)
 		if Locked(cust, now) {
@@ -361,8 +450,11 @@ func (r *Remitter) checkPIN(c *node.Ctx, in *node.Inbound, acNum string) (string
 		}
 		return upi.CodeInvalidPIN, PutCustomer(c.Tx, acNum, cust)
 	}
-	if cust.PinTries > 0 || cust.PinLockedUntil != 0 {
+	if cust.PinTries > 0 || cust.PinLockedUntil != 0 || pc.rehash != "" {
 		cust.PinTries, cust.PinLockedUntil = 0, 0
+		if pc.rehash != "" {
+			cust.PinHash = pc.rehash
+		}
 		return "", PutCustomer(c.Tx, acNum, cust)
 	}
 	return "", nil

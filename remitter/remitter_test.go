@@ -1,8 +1,10 @@
 package remitter_test
 
 import (
-	"google.golang.org/grpc"
+	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -12,15 +14,27 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/remitter"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bankKeys are abank's keys in every fixture: PIN blocks are sealed to
+// them and its hashes peppered with them.
+var bankKeys = func() *keys.Keys {
+	k, err := keys.Generate("abank", time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 const (
 	ifsc     = "ABNK0000001"
@@ -57,7 +71,11 @@ type fixture struct {
 
 // newFixture runs the remitter of abank of the default network, its ledger
 // seeded with the settlement account and abank's customers.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, bankKeys.Pepper) }
+
+// newFixtureWith is newFixture with the customers' hashes peppered with
+// pepper (none when nil: hashes of an older version).
+func newFixtureWith(t *testing.T, pepper []byte) *fixture {
 	t.Helper()
 	net := config.Default()
 	self, ok := net.NodeByName("abank")
@@ -66,13 +84,13 @@ func newFixture(t *testing.T) *fixture {
 	custs := map[string]*remitter.Customer{}
 	for _, a := range net.AccountsOfBank("abank") {
 		if a.PIN != "" {
-			c, err := remitter.NewCustomer(net, a.PIN, a.Mobile)
+			c, err := remitter.NewCustomer(net, pepper, a.PIN, a.Mobile)
 			require.NoError(t, err)
 			custs[a.Number] = c
 		}
 	}
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self})), rec)
+	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self, Keys: bankKeys})), rec)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		if err := ledger.Open(c.Tx, &ledger.Account{AcNum: settle, Ifsc: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err
@@ -145,11 +163,20 @@ func debit(txnID, acNum, acIFSC, pin string, amount int64) *upiv1.ReqPay {
 		Txn:  &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, CustRef: "512345000001", Note: "tea"},
 		Payer: &upiv1.Party{
 			Addr: "alice@alpha", Name: "Alice", Ac: &upiv1.Account{AcNum: acNum, Ifsc: acIFSC},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, txnID)}},
+			Creds:       []*upiv1.Cred{sealed(pin, txnID, time.Now())},
 			AmountPaise: amount,
 		},
 		Payee: &upiv1.Party{Addr: "bob@beta", Name: "Bob"},
 	}
+}
+
+// sealed is the PIN block of pinValue for txnID at ts, to abank's key.
+func sealed(pinValue, txnID string, ts time.Time) *upiv1.Cred {
+	c, err := pin.Seal(bankKeys.HPKE.PublicKey(), bankKeys.KeyID(), pinValue, txnID, ts)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func reversal(txnID string) *upiv1.ReqPay {
@@ -221,14 +248,104 @@ func TestDebit(t *testing.T) {
 	}
 }
 
-func TestDebitPINBlockOfAnotherTxn(t *testing.T) {
+// A PIN block the remitter cannot open, or may not take, declines the
+// DEBIT before the PIN is looked at: U14 for one made for another
+// transaction, to another key, tampered, of version 1, or outside the
+// time window; U01 for one opened before. None counts as a wrong PIN try,
+// and nothing is posted.
+func TestDebitBadPINBlock(t *testing.T) {
+	other := pintest.Keys(t, "abank")
+	for _, tc := range []struct {
+		name string
+		cred func(txn string) *upiv1.Cred
+		code string
+	}{
+		{"another transaction's", func(string) *upiv1.Cred { return sealed(alicePIN, ids.NewTxnID("ALP"), time.Now()) }, "U14"},
+		{"to another key", func(txn string) *upiv1.Cred { return pintest.Seal(t, other, alicePIN, txn, time.Now()) }, "U14"},
+		{"to another bank", func(txn string) *upiv1.Cred {
+			return pintest.Seal(t, pintest.Keys(t, "bbank"), alicePIN, txn, time.Now())
+		}, "U14"},
+		{"tampered", func(txn string) *upiv1.Cred {
+			c := sealed(alicePIN, txn, time.Now())
+			c.Data = c.Data[:10] + string(rune('A'+(c.Data[10]-'A'+1)%26)) + c.Data[11:]
+			return c
+		}, "U14"},
+		{"version 1", func(txn string) *upiv1.Cred {
+			return &upiv1.Cred{Type: "PIN", SubType: "MPIN", Data: "01" + strings.Repeat("ab", 32)}
+		}, "U14"},
+		{"stale", func(txn string) *upiv1.Cred { return sealed(alicePIN, txn, time.Now().Add(-pin.Window-time.Minute)) }, "U14"},
+		{"from the future", func(txn string) *upiv1.Cred { return sealed(alicePIN, txn, time.Now().Add(pin.Window+time.Minute)) }, "U14"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			txn := ids.NewTxnID("ALP")
+			req := debit(txn, aliceAc, ifsc, alicePIN, 2500)
+			req.Payer.Creds[0] = tc.cred(txn)
+			require.Empty(t, f.send(reqPay, req))
+			assert.Equal(t, tc.code, f.respPay(txn, 1).GetResp().GetErrCode())
+			assert.Equal(t, opening, f.balance(aliceAc), "nothing posted")
+			assert.Zero(t, f.customer(aliceAc).GetPinTries(), "not a wrong PIN try")
+		})
+	}
+}
+
+// A block opened before is refused U01. A repeat of the DEBIT itself is
+// answered from the ledger's record before its block is looked at, so the
+// replay is a block taken into another DEBIT with the same txn id (a flow
+// of another kind may share it): here, the digest is there already.
+func TestDebitReplayedPINBlock(t *testing.T) {
 	f := newFixture(t)
 	txn := ids.NewTxnID("ALP")
 	req := debit(txn, aliceAc, ifsc, alicePIN, 2500)
-	req.Payer.Creds[0].Data = pinblock.SealBlock(alicePIN, ids.NewTxnID("ALP")) // replayed
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return c.Tx.Put(store.PINBlocks, remitter.SeenKey(req.Payer.Creds[0]), nil)
+	}))
 	require.Empty(t, f.send(reqPay, req))
-	assert.Equal(t, "ZM", f.respPay(txn, 1).GetResp().GetErrCode())
-	assert.Equal(t, opening, f.balance(aliceAc))
+	assert.Equal(t, "U01", f.respPay(txn, 1).GetResp().GetErrCode())
+	assert.Equal(t, opening, f.balance(aliceAc), "nothing posted")
+	assert.Zero(t, f.customer(aliceAc).GetPinTries(), "not a wrong PIN try")
+
+	// A block used once is remembered: the payment that took it leaves
+	// its digest behind.
+	txn2 := ids.NewTxnID("ALP")
+	req2 := debit(txn2, aliceAc, ifsc, alicePIN, 2500)
+	require.Empty(t, f.send(reqPay, req2))
+	assert.Empty(t, f.respPay(txn2, 1).GetResp().GetErrCode())
+	require.NoError(t, f.n.View(func(tx *store.Tx) error {
+		assert.True(t, tx.Has(store.PINBlocks, remitter.SeenKey(req2.Payer.Creds[0])))
+		return nil
+	}))
+	f.send(reqPay, reversal(txn2)) // money back for the fixture's total
+}
+
+// An older unpeppered hash still verifies, and the right PIN makes it
+// again with the pepper.
+func TestDebitRehashesUnpepperedPIN(t *testing.T) {
+	f := newFixtureWith(t, nil)
+	require.False(t, pin.Peppered(f.customer(aliceAc).GetPinHash()))
+	txn := ids.NewTxnID("ALP")
+	require.Empty(t, f.send(reqPay, debit(txn, aliceAc, ifsc, alicePIN, 2500)))
+	assert.Empty(t, f.respPay(txn, 1).GetResp().GetErrCode())
+	h := f.customer(aliceAc).GetPinHash()
+	assert.True(t, pin.Peppered(h), h)
+	ok, err := pin.CheckHash(pin.Input(alicePIN, bankKeys.Pepper, h), h)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	txn2 := ids.NewTxnID("ALP")
+	require.Empty(t, f.send(reqPay, debit(txn2, aliceAc, ifsc, "9999", 2500)))
+	assert.Equal(t, "ZM", f.respPay(txn2, 1).GetResp().GetErrCode(), "a wrong PIN is still wrong")
+	txn3 := ids.NewTxnID("ALP")
+	require.Empty(t, f.send(reqPay, debit(txn3, aliceAc, ifsc, alicePIN, 2500)))
+	assert.Empty(t, f.respPay(txn3, 1).GetResp().GetErrCode(), "the new hash verifies")
+	f.send(reqPay, reversal(txn))
+	f.send(reqPay, reversal(txn3))
+}
+
+func (f *fixture) customer(ac string) *remitter.Customer {
+	f.t.Helper()
+	var c *remitter.Customer
+	require.NoError(f.t, f.n.View(func(tx *store.Tx) (err error) { c, _, err = remitter.GetCustomer(tx, ac); return err }))
+	return c
 }
 
 func TestDebitRepeatedUnderNewMsgID(t *testing.T) {

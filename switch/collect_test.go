@@ -13,7 +13,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -32,7 +32,7 @@ func TestCollect(t *testing.T) {
 				dm := debit.Msg.(*upiv1.ReqPay)
 				assert.Equal(t, "abank", debit.To)
 				require.Len(t, dm.GetPayer().GetCreds(), 1)
-				assert.True(t, pinblock.CheckBlock(dm.GetPayer().GetCreds()[0].GetData(), pin, id), "the block carries the PIN for this txn")
+				assert.Equal(t, pin, pintest.OpenOpaque(dm.GetPayer().GetCreds()[0], id), "the block comes through whole: it opens to the PIN for this txn")
 				assert.Equal(t, aliceAc, dm.GetPayer().GetAc().GetAcNum())
 				credit := e.answerLeg(id, upiv1.Txn_CREDIT, "")
 				assert.Equal(t, "bbank", credit.To)

@@ -14,7 +14,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -211,7 +211,7 @@ func pay(e *env, txnID, payee string, amount int64) *upiv1.ReqPay {
 		Payer: &upiv1.Party{
 			Addr: alice, Name: "Alice", Type: upiv1.Party_PERSON, Code: "0000",
 			Ac:          &upiv1.Account{AcNum: aliceAc, Ifsc: aliceIFSC},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, txnID)}},
+			Creds:       []*upiv1.Cred{pintest.Opaque(pin, txnID)},
 			AmountPaise: amount, Currency: "INR",
 		},
 		Payee: &upiv1.Party{Addr: payee},
@@ -252,7 +252,7 @@ func approve(e *env, txnID string, amount int64) *upiv1.RespAuthDetails {
 		Payer: &upiv1.Party{
 			Addr: alice, Name: "Alice", Type: upiv1.Party_PERSON,
 			Ac:          &upiv1.Account{AcNum: aliceAc, Ifsc: aliceIFSC},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, txnID)}},
+			Creds:       []*upiv1.Cred{pintest.Opaque(pin, txnID)},
 			AmountPaise: amount,
 		},
 		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},

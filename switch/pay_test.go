@@ -8,7 +8,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 const (
@@ -50,7 +50,7 @@ func TestPaySuccess(t *testing.T) {
 	assert.Equal(t, aliceAc, dm.GetPayer().GetAc().GetAcNum())
 	assert.Equal(t, aliceIFSC, dm.GetPayer().GetAc().GetIfsc())
 	require.Len(t, dm.GetPayer().GetCreds(), 1)
-	assert.True(t, pinblock.CheckBlock(dm.GetPayer().GetCreds()[0].GetData(), pin, id), "the block carries the PIN for this txn")
+	assert.Equal(t, pin, pintest.OpenOpaque(dm.GetPayer().GetCreds()[0], id), "the block comes through whole: it opens to the PIN for this txn")
 	assert.Equal(t, int64(15000), dm.GetPayer().GetAmountPaise())
 	assert.Equal(t, bob, dm.GetPayee().GetAddr())
 	assert.Equal(t, "Bob", dm.GetPayee().GetName())

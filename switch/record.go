@@ -243,7 +243,11 @@ func partyFrom(p *upiv1.Party) *party {
 		out.Type = p.GetType().String()
 	}
 	for _, c := range p.GetCreds() {
-		out.Creds = append(out.Creds, &cred{Type: c.GetType(), SubType: c.GetSubType(), Data: c.GetData()})
+		k := &cred{Type: c.GetType(), SubType: c.GetSubType(), Data: c.GetData(), Ver: c.GetVer(), Ki: c.GetKi()}
+		if c.GetTs() != nil {
+			k.Ts = store.Nanos(c.GetTs().AsTime())
+		}
+		out.Creds = append(out.Creds, k)
 	}
 	if d := p.GetDevice(); d != nil {
 		out.Device = &device{Id: d.GetId(), Mobile: d.GetMobile(), App: d.GetApp(), Os: d.GetOs()}
@@ -275,7 +279,11 @@ func partyProto(p *party, amount int64, parts partyParts) *upiv1.Party {
 	}
 	if parts&withCreds != 0 {
 		for _, c := range p.Creds {
-			out.Creds = append(out.Creds, &upiv1.Cred{Type: c.Type, SubType: c.SubType, Data: c.Data})
+			k := &upiv1.Cred{Type: c.Type, SubType: c.SubType, Data: c.Data, Ver: c.Ver, Ki: c.Ki}
+			if c.Ts != 0 {
+				k.Ts = timestamppb.New(store.FromNanos(c.Ts))
+			}
+			out.Creds = append(out.Creds, k)
 		}
 	}
 	if parts&withDevice != 0 && p.Device != nil {

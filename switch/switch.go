@@ -14,6 +14,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -35,6 +36,8 @@ type Switch struct {
 	self *config.Node
 	log  *slog.Logger
 	n    *node.Node
+	// keys are the switch's own (SetKeys, keys.go).
+	keys *keys.Keys
 	// parents are the flow kinds that start pay legs (flow.go), by kind.
 	parents map[string]parent
 	// timerKinds are the prefixes of the timers declared in Routes.Timers:
@@ -65,7 +68,7 @@ func New(cfg Config) *Switch {
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes()),
 		Timers:   timers,
 	})
 	return s

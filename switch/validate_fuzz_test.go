@@ -16,7 +16,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -45,7 +45,7 @@ func fzPay() *upiv1.ReqPay {
 		Payer: &upiv1.Party{
 			Addr: alice, Name: "Alice", Type: upiv1.Party_PERSON, Code: "0000",
 			Ac:          &upiv1.Account{AcNum: aliceAc, Ifsc: aliceIFSC, AcType: "SAVINGS"},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, fzTxnID)}},
+			Creds:       []*upiv1.Cred{pintest.Opaque(pin, fzTxnID)},
 			Device:      &upiv1.Device{Id: "dev1", Mobile: "9800000001", App: "upisim", Os: "linux"},
 			AmountPaise: 15000, Currency: "INR",
 		},
@@ -84,7 +84,7 @@ func fzApprove() *upiv1.RespAuthDetails {
 		Txn:  &upiv1.Txn{Id: fzTxnID, Type: upiv1.Txn_COLLECT},
 		Payer: &upiv1.Party{
 			Addr: alice, Name: "Alice", Ac: &upiv1.Account{AcNum: aliceAc, Ifsc: aliceIFSC},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock(pin, fzTxnID)}},
+			Creds:       []*upiv1.Cred{pintest.Opaque(pin, fzTxnID)},
 			AmountPaise: 15000,
 		},
 		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},

@@ -40,18 +40,37 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	}
 	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
 		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
+	// What startTxn would refuse, refused before the key look-up waits.
+	if _, err := idempotencyKey(ctx, r.GetIdempotencyKey()); err != nil {
+		return nil, err
+	}
+	if _, err := x.pspFor(r.GetPayerVpa()); err != nil {
+		return nil, err
+	}
+	seal, err := x.newSealer(ctx, r.GetPayerVpa(), r.GetPin())
+	if err != nil {
+		return nil, err
+	}
 	rec, err := startTxn(ctx, x, r.GetIdempotencyKey(), r.GetPayerVpa(), hash, &txnRecord{
 		Type: upiv1.Txn_PAY.String(), Payer: r.GetPayerVpa(), Payee: r.GetPayeeVpa(),
 		AmountPaise: r.GetAmountPaise(), Note: r.GetNote(),
 	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiatePayResponse, error) {
+		cred, err := seal.cred(txnID)
+		if err != nil {
+			return nil, err
+		}
 		return cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
 			PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
-			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Pin: r.GetPin(), TxnId: txnID,
+			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Cred: cred, TxnId: txnID,
 		})
 	})
 	if err != nil {
+		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded && c != codes.Canceled {
+			seal.forget() // the PSP answered: a repeat will not be the same call
+		}
 		return nil, err
 	}
+	x.forgetBlock(rec.TxnId)
 	return &upiv1.CreatePaymentResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }
 
@@ -179,6 +198,7 @@ func (x *TPAP) ApproveCollect(ctx context.Context, r *upiv1.ApproveCollectReques
 		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
 	}
 	rec, err := x.respondCollect(ctx, r.GetTxnId(), true, r.GetPin())
+	x.forgetBlock(r.GetTxnId())
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +217,7 @@ func (x *TPAP) DeclineCollect(ctx context.Context, r *upiv1.DeclineCollectReques
 
 // respondCollect sends the payer's answer to the payer's PSP and takes the
 // request off the payer's list.
-func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin string) (*txnRecord, error) {
+func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pinValue string) (*txnRecord, error) {
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "txn_id is required")
 	}
@@ -235,7 +255,17 @@ func (x *TPAP) respondCollect(ctx context.Context, id string, approve bool, pin 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := cl.RespondCollect(ctx, &upiv1.RespondCollectRequest{TxnId: id, Approve: approve, Pin: pin})
+	var cred *upiv1.Cred
+	if approve {
+		seal, err := x.newSealer(ctx, rec.Payer, pinValue)
+		if err != nil {
+			return nil, err
+		}
+		if cred, err = seal.cred(id); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := cl.RespondCollect(ctx, &upiv1.RespondCollectRequest{TxnId: id, Approve: approve, Cred: cred})
 	if status.Code(err) == codes.FailedPrecondition {
 		// The PSP no longer waits for an answer (the collect expired or
 		// was answered elsewhere): take it off the payer's list.

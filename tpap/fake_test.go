@@ -11,12 +11,17 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keydir"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	"github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 // fakePSP is a PspAppServiceClient that records its calls and answers
@@ -142,6 +147,8 @@ type env struct {
 	n    *node.Node
 	rec  *nodetest.Recorder
 	psps map[string]*fakePSP
+	// banks are the banks' keys, in the TPAP's key list.
+	banks map[string]*keys.Keys
 }
 
 func newEnv(t *testing.T) *env {
@@ -160,7 +167,24 @@ func newEnv(t *testing.T) *env {
 	e.n = nodetest.New(t, "tpap", e.x, e.rec)
 	e.x.Attach(e.n)
 	require.NoError(t, e.x.Seed())
+	// The banks' keys, as if the switch had listed them.
+	e.banks = map[string]*keys.Keys{}
+	list := &upiv1.KeyList{Ts: timestamppb.New(e.n.Now()), Signer: "npci"}
+	for _, b := range e.net.NodesByRole(config.RoleBank) {
+		e.banks[b.Name] = pintest.Keys(t, b.Name)
+		list.Keys = append(list.Keys, e.banks[b.Name].Public(config.RoleBank))
+	}
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error { return keydir.Keep(c.Tx, list) }))
 	return e
+}
+
+// openCred is the PIN in a block the TPAP sealed to bank for txnID.
+func (e *env) openCred(t *testing.T, bank string, c *upiv1.Cred, txnID string) string {
+	t.Helper()
+	k := e.banks[bank]
+	p, err := pin.Open(k.HPKE, k.KeyID(), c, txnID, e.n.Now())
+	require.NoError(t, err)
+	return p
 }
 
 // notify delivers a notification from the PSP node `from` and returns the

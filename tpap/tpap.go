@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"google.golang.org/protobuf/proto"
 	"log/slog"
+	"slices"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -14,6 +17,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keydir"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -40,6 +44,13 @@ type TPAP struct {
 	cfg Config
 	log *slog.Logger
 	n   *node.Node
+	// dir is this node's copy of the switch's key list (pinblock.go).
+	dir *keydir.Dir
+	// blocks are the PIN blocks of PSP calls not yet answered, by txn id
+	// (pinblock.go).
+	blocks sync.Map
+	// keyWait bounds the wait for the switch's key list (KeyWait).
+	keyWait time.Duration
 }
 
 var (
@@ -55,13 +66,13 @@ func New(cfg Config) *TPAP {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := &TPAP{cfg: cfg, log: log}
+	x := &TPAP{cfg: cfg, log: log, dir: keydir.New(cfg.Network, cfg.Self, log), keyWait: KeyWait}
 	x.Table = node.NewTable(node.Routes{
 		Who:      "TPAP",
 		Log:      log,
-		Services: []*grpc.ServiceDesc{&upiv1.TpapService_ServiceDesc},
+		Services: keydir.Services(&upiv1.TpapService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   x.notifyRoutes(),
+		Routes:   slices.Concat(x.notifyRoutes(), x.dir.Routes()),
 	})
 	return x
 }
@@ -70,9 +81,9 @@ func New(cfg Config) *TPAP {
 // and before the node starts or any API call.
 func (x *TPAP) Attach(n *node.Node) { x.n = n }
 
-// Seed does nothing: the app keeps no seeded state (users live at their
-// PSPs and banks).
-func (x *TPAP) Seed() error { return nil }
+// Seed queues the TPAP's public keys to the switch if they changed; the
+// app keeps no seeded state (users live at their PSPs and banks).
+func (x *TPAP) Seed() error { return x.dir.Publish(x.n) }
 
 // Register registers TpapService (the network side) and TpapAppService (the
 // app API) on s.

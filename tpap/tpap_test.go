@@ -17,6 +17,8 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 )
 
 func pay(payer, payee string, amount int64, pin string) *upiv1.CreatePaymentRequest {
@@ -79,10 +81,15 @@ func TestCreatePaymentStoresPending(t *testing.T) {
 
 	calls := e.psps["alphapsp"].Calls()
 	require.Len(t, calls, 1)
+	got0 := proto.Clone(calls[0]).(*upiv1.InitiatePayRequest)
+	cred := got0.GetCred()
+	got0.Cred = nil
 	assert.True(t, proto.Equal(&upiv1.InitiatePayRequest{
-		PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 12_345, Note: "dinner", Pin: "1234",
+		PayerVpa: "alice@alpha", PayeeVpa: "bob@beta", AmountPaise: 12_345, Note: "dinner",
 		TxnId: resp.GetTxnId(), // the app chooses the id, so that a retry cannot pay twice
-	}, calls[0]), "InitiatePay got %v", calls[0])
+	}, got0), "InitiatePay got %v", calls[0])
+	assert.Equal(t, "1234", e.openCred(t, "abank", cred, resp.GetTxnId()), "the PIN, sealed to alice's bank for this txn")
+	assert.NotContains(t, cred.String(), "1234")
 	assert.Empty(t, e.psps["betapsp"].Calls())
 
 	got, err := e.x.GetPayment(t.Context(), &upiv1.GetPaymentRequest{TxnId: resp.GetTxnId()})
@@ -378,7 +385,10 @@ func TestCollectApprove(t *testing.T) {
 	assert.Equal(t, upiv1.Resp_PENDING, ar.GetStatus())
 	calls = e.psps["alphapsp"].Calls()
 	require.Len(t, calls, 1)
-	assert.True(t, proto.Equal(&upiv1.RespondCollectRequest{TxnId: id, Approve: true, Pin: "1234"}, calls[0]), "RespondCollect got %v", calls[0])
+	rc := proto.Clone(calls[0]).(*upiv1.RespondCollectRequest)
+	assert.Equal(t, "1234", e.openCred(t, "abank", rc.GetCred(), id), "the PIN, sealed to alice's bank for this collect")
+	rc.Cred = nil
+	assert.True(t, proto.Equal(&upiv1.RespondCollectRequest{TxnId: id, Approve: true}, rc), "RespondCollect got %v", calls[0])
 
 	// Answered: off the list, and a second answer is refused.
 	list, err = e.x.ListCollects(t.Context(), &upiv1.ListCollectsRequest{Vpa: "alice@alpha"})
@@ -606,4 +616,49 @@ func TestCollectExpiredAndRefusedByPSP(t *testing.T) {
 	in, err := e.x.InspectTxn(id)
 	require.NoError(t, err)
 	assert.Equal(t, "PENDING", in.GetState(), "the outcome comes from the PSP's TXN_STATUS")
+}
+
+// Without the payer's bank's key the app asks the switch for the list,
+// waits a bounded time, and then answers Unavailable without calling the
+// PSP: a PIN is never sent unsealed.
+func TestCreatePaymentWithoutBankKey(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error { return c.Tx.Delete(store.KeyDir, []byte("abank")) }))
+	e.x.keyWait = 100 * time.Millisecond
+	_, err := e.x.CreatePayment(t.Context(), pay("alice@alpha", "bob@beta", 100, "1234"))
+	assert.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "no key of bank abank")
+	assert.Empty(t, e.psps["alphapsp"].Calls(), "nothing goes to the PSP")
+	var asked int
+	for _, s := range e.rec.All() {
+		if s.Method == upiv1.SwitchService_ReqListKeys_FullMethodName {
+			asked++
+			assert.Equal(t, "npci", s.To)
+		}
+	}
+	assert.GreaterOrEqual(t, asked, 1, "the app asked the switch for the key list")
+
+	// Bob's bank's key is there: his payments go on.
+	_, err = e.x.CreatePayment(t.Context(), pay("bob@beta", "alice@alpha", 100, "1234"))
+	assert.NoError(t, err)
+}
+
+// A retried PSP call, and a repeat of the app call under the same
+// idempotency key, send the same PIN block: the PSP sees one request.
+func TestCreatePaymentRetrySendsSameBlock(t *testing.T) {
+	e := newEnv(t)
+	e.psps["alphapsp"].lose = pspRetries // every try of the first app call
+	_, err := e.x.CreatePayment(t.Context(), withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "k1"))
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	resp, err := e.x.CreatePayment(t.Context(), withKey(pay("alice@alpha", "bob@beta", 100, "1234"), "k1"))
+	require.NoError(t, err)
+	calls := e.psps["alphapsp"].Calls()
+	require.Len(t, calls, pspRetries+1, "the tries of the first app call, then the second's")
+	first := calls[0].(*upiv1.InitiatePayRequest)
+	for _, c := range calls {
+		assert.True(t, proto.Equal(first.GetCred(), c.(*upiv1.InitiatePayRequest).GetCred()), "the same block")
+		assert.Equal(t, resp.GetTxnId(), c.(*upiv1.InitiatePayRequest).GetTxnId())
+	}
+	_, kept := e.x.blocks.Load(resp.GetTxnId())
+	assert.False(t, kept, "forgotten once the PSP took it")
 }

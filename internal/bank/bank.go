@@ -21,6 +21,8 @@ import (
 	"github.com/upisim/upisim/beneficiary"
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/keydir"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -45,6 +47,24 @@ type Bank struct {
 	rem  *remitter.Remitter
 	ben  *beneficiary.Beneficiary
 	n    *node.Node
+	// keys are the bank's own (SetKeys); dir publishes them to the switch.
+	keys *keys.Keys
+	dir  *keydir.Dir
+}
+
+// SetKeys gives the bank its keys: the remitter opens PIN blocks with them
+// and peppers new PIN hashes. Call it before Seed.
+func (b *Bank) SetKeys(k *keys.Keys) {
+	b.keys = k
+	b.rem.SetKeys(k)
+	b.dir.Keys = k
+}
+
+func (b *Bank) pepper() []byte {
+	if b.keys == nil {
+		return nil
+	}
+	return b.keys.Pepper
 }
 
 var (
@@ -73,14 +93,13 @@ func New(cfg Config) *Bank {
 		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
 	}
 	b.rem = remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log, Now: b.now})
+	b.dir = keydir.New(cfg.Network, cfg.Self, log)
 	b.Table = node.NewTable(node.Routes{
-		Who: "bank",
-		Log: log,
-		Services: []*grpc.ServiceDesc{
-			&upiv1.RemitterService_ServiceDesc, &upiv1.BeneficiaryService_ServiceDesc,
-		},
-		Peers:  node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes: slices.Concat(b.rem.Routes(), b.ben.Routes()),
+		Who:      "bank",
+		Log:      log,
+		Services: keydir.Services(&upiv1.RemitterService_ServiceDesc, &upiv1.BeneficiaryService_ServiceDesc),
+		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
+		Routes:   slices.Concat(b.rem.Routes(), b.ben.Routes(), b.dir.Routes()),
 	})
 	return b
 }
@@ -112,7 +131,10 @@ func (b *Bank) Seed() error {
 	if err := b.seedLedger(); err != nil {
 		return err
 	}
-	return b.pinUpkeep()
+	if err := b.pinUpkeep(); err != nil {
+		return err
+	}
+	return b.dir.Publish(b.n) // the bank's public keys to the switch, if they changed
 }
 
 func (b *Bank) seedLedger() error {
@@ -179,7 +201,7 @@ func (b *Bank) hashPINs(accts []config.Account, old map[string]*remitter.Custome
 			continue
 		}
 		g.Go(func() error {
-			c, err := remitter.NewCustomer(b.net, a.PIN, a.Mobile)
+			c, err := remitter.NewCustomer(b.net, b.pepper(), a.PIN, a.Mobile)
 			if err != nil {
 				return fmt.Errorf("bank %s: hash the PIN of %s: %w", b.self.Name, a.VPA, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/upisim/upisim/internal/upi"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -150,9 +151,9 @@ func FuzzBankReceive(f *testing.F) {
 			if tx := m.GetTxn(); tx.GetOrgTxnId() == fzTxnID {
 				tx.OrgTxnId = id
 			}
-			for _, c := range m.GetPayer().GetCreds() {
-				if pinblock.CheckBlock(c.GetData(), "1234", fzTxnID) {
-					c.Data = pinblock.SealBlock("1234", id)
+			for i, c := range m.GetPayer().GetCreds() {
+				if c.GetVer() == pinblock.Version { // a fresh block for the fresh id
+					m.Payer.Creds[i] = testSeal(m.GetPayer().GetAc().GetIfsc(), "1234", id, time.Now())
 				}
 			}
 			if h := m.GetHead(); h != nil && ids.ValidID(h.GetMsgId()) {

@@ -3,6 +3,7 @@ package bank_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/upisim/upisim/internal/bank"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
 	pinblock "github.com/upisim/upisim/internal/pin"
@@ -32,6 +34,34 @@ const (
 	carolAc = "2000000002"
 	respPay = upiv1.SwitchService_RespPay_FullMethodName
 )
+
+// testKeys are the banks' keys in these tests: PIN blocks are sealed to
+// them (testSeal).
+var testKeys = func() map[string]*keys.Keys {
+	out := map[string]*keys.Keys{}
+	for _, name := range []string{"abank", "bbank"} {
+		k, err := keys.Generate(name, time.Now())
+		if err != nil {
+			panic(err)
+		}
+		out[name] = k
+	}
+	return out
+}()
+
+// testSeal is the PIN block of pinValue for txnID at ts, sealed to the
+// bank of ifsc (abank unless it is bbank's).
+func testSeal(ifsc, pinValue, txnID string, ts time.Time) *upiv1.Cred {
+	k := testKeys["abank"]
+	if strings.HasPrefix(ifsc, "BBNK") {
+		k = testKeys["bbank"]
+	}
+	c, err := pinblock.Seal(k.HPKE.PublicKey(), k.KeyID(), pinValue, txnID, ts)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
 
 type bankNode struct {
 	t   *testing.T
@@ -48,6 +78,7 @@ func newBank(t *testing.T, name string) *bankNode {
 	self, ok := net.NodeByName(name)
 	require.True(t, ok)
 	b := bank.New(bank.Config{Network: net, Self: self})
+	b.SetKeys(testKeys[name])
 	rec := nodetest.NewRecorder()
 	n := nodetest.New(t, name, b, rec)
 	b.Attach(n)
@@ -105,7 +136,7 @@ func debit(txnID, payer, acNum, ifsc string, amount int64) *upiv1.ReqPay {
 		Txn:  &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, CustRef: "512345000003"},
 		Payer: &upiv1.Party{
 			Addr: payer, Ac: &upiv1.Account{AcNum: acNum, Ifsc: ifsc}, AmountPaise: amount,
-			Creds: []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock("1234", txnID)}},
+			Creds: []*upiv1.Cred{testSeal(ifsc, "1234", txnID, time.Now())},
 		},
 	}
 }
@@ -234,7 +265,7 @@ func TestDeclinedDebitState(t *testing.T) {
 	ab := newBank(t, "abank")
 	txn := ids.NewTxnID("ALP")
 	m := debit(txn, "alice@alpha", aliceAc, "ABNK0000001", 25_000)
-	m.Payer.Creds[0].Data = pinblock.SealBlock("0000", txn)
+	m.Payer.Creds[0] = testSeal("ABNK0000001", "0000", txn, time.Now())
 	require.Empty(t, ab.send(upiv1.RemitterService_ReqPay_FullMethodName, m))
 	ab.respPay(txn, 1)
 	require.Empty(t, ab.send(upiv1.RemitterService_ReqPay_FullMethodName, reversal(txn)))

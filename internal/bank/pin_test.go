@@ -36,6 +36,7 @@ func openBank(t *testing.T, path string, net *config.Network, clock *nodetest.Cl
 	db, err := store.Open(path, store.Options{NoSync: true})
 	require.NoError(t, err)
 	b := bank.New(bank.Config{Network: net, Self: self})
+	b.SetKeys(testKeys["abank"])
 	rec := nodetest.NewRecorder()
 	n := node.New(node.Config{Name: "abank", Role: "bank", DB: db, Handler: b, Transport: rec, Clock: clock})
 	b.Attach(n)
@@ -52,7 +53,7 @@ func (bn *bankNode) try(pinValue string) string {
 	bn.t.Helper()
 	txn := ids.NewTxnID("ALP")
 	m := debit(txn, "alice@alpha", aliceAc, "ABNK0000001", 100)
-	m.Payer.Creds[0].Data = pinblock.SealBlock(pinValue, txn)
+	m.Payer.Creds[0] = testSeal("ABNK0000001", pinValue, txn, bn.n.Now())
 	require.Empty(bn.t, bn.send(upiv1.RemitterService_ReqPay_FullMethodName, m))
 	return bn.respPay(txn, 1).GetResp().GetErrCode()
 }

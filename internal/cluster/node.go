@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/gateway"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/psp"
@@ -234,13 +234,17 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
 		return nil, err
 	}
-	if p, ok := r.Impl.(*psp.PSP); ok {
-		key, err := loadOrCreateKey(filepath.Join(o.DataDir, o.Name+".key"))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Name, err)
-		}
-		p.SetPINKey(key)
+	// ---- Node keys (issue 9): DATA/NAME.keys (internal/keys), beside the
+	// store so that a copy of the .db carries no private key, given to the
+	// role before it seeds; each role publishes them to the switch in Seed.
+	nodeKeys, err := keys.LoadOrCreate(o.DataDir, o.Name, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Name, err)
 	}
+	if k, ok := r.Impl.(interface{ SetKeys(*keys.Keys) }); ok {
+		k.SetKeys(nodeKeys)
+	}
+	// ---- end of node keys
 	r.Node = node.New(node.Config{
 		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,
 		Handler: r.Impl, Transport: r.transport, Logger: log,
@@ -431,34 +435,4 @@ func (p *connPool) close() {
 		c.Close()
 		delete(p.conns, k)
 	}
-}
-
-// loadOrCreateKey returns the 32-byte secret kept in path, creating the
-// file (mode 0600, never world- or group-readable) with a fresh key on
-// first use. Keys live beside the store rather than in it, so that a copy
-// of a node's .db alone does not carry them.
-func loadOrCreateKey(path string) ([]byte, error) {
-	if k, err := os.ReadFile(path); err == nil {
-		if len(k) != 32 {
-			return nil, fmt.Errorf("key file %s: want 32 bytes, has %d", path, len(k))
-		}
-		return k, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("key file: %w", err)
-	}
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create key file: %w", err)
-	}
-	if _, err := f.Write(k); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("write key file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("sync key file %s: %w", path, err)
-	}
-	return k, f.Close()
 }

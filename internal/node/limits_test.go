@@ -24,7 +24,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
-	pinblock "github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -37,7 +37,7 @@ func reqPay() *upiv1.ReqPay {
 		Payer: &upiv1.Party{
 			Addr: "alice@alpha", Name: "Alice", Type: upiv1.Party_PERSON, Code: "0000",
 			Ac:          &upiv1.Account{AcNum: "1000000001", Ifsc: "ABNK0000001"},
-			Creds:       []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pinblock.SealBlock("1234", id)}},
+			Creds:       []*upiv1.Cred{pintest.Opaque("1234", id)},
 			AmountPaise: 25000, Currency: "INR",
 		},
 		Payee: &upiv1.Party{Addr: "bob@beta", AmountPaise: 25000},

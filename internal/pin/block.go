@@ -1,131 +1,144 @@
 package pin
 
 import (
-	"crypto/rand"
+	"bytes"
+	"crypto/ecdh"
+	"crypto/hpke"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 )
 
-// The PIN block (payer.creds[type PIN].data) carries the PIN from the PSP
-// to the remitter bank, which hashes it to check it against its stored
-// argon2id hash. Version 1, defined here, is hex of 33 bytes:
+// The PIN block (payer.creds[type PIN], docs/FLOWS.md, Pay, PINs) carries
+// the PIN from the TPAP, which stands for NPCI's common library on the
+// phone, to the remitter bank, and only the remitter can read it. Version
+// 2, defined here, is a Cred
 //
-//	0x01 ‖ nonce[16] ‖ field[8] XOR pad[8] ‖ check[8]
+//	{type: PIN, sub_type: MPIN, ver: "2", ki, ts, data}
+//	data = base64(HPKE enc ‖ ciphertext)   (RFC 9180 base mode, single shot)
+//	suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
+//	info = "upisim pin block v2" ‖ 0 ‖ txn.id ‖ 0 ‖ ts ‖ 0 ‖ ki
+//	plaintext = ts ‖ 0 ‖ PIN
 //
-//	field = byte(len(PIN)) ‖ PIN digits (ASCII) ‖ zero bytes to 8
-//	pad   = SHA-256("upisim pin block v1 pad" ‖ 0 ‖ txn.id ‖ 0 ‖ nonce)[:8]
-//	check = SHA-256("upisim pin block v1 check" ‖ 0 ‖ txn.id ‖ 0 ‖ nonce ‖ field)[:8]
+// where ki is the remitter's key id (keys.KeyID: node and fingerprint of
+// its X25519 key) and ts the block's time in Unix milliseconds, decimal.
+// HPKE's AEAD covers info, so a block opens only under its own txn.id, ts
+// and ki: another transaction's, a moved ts, another key all fail, and so
+// does any changed byte. Every block has a fresh ephemeral key, so two
+// blocks of one PIN differ and nothing stored over a block can be
+// brute-forced back to it without the bank's private key. The remitter
+// also refuses a block whose ts is far from its clock (Window) and one it
+// opened before (Digest), which a ciphertext alone cannot tell.
 //
-// The nonce is fresh from crypto/rand for every block, so two blocks of the
-// same PIN differ, and nothing a node stores that is computed over a block
-// (the inbox's sha256 of a message body) can be brute-forced back to the
-// PIN: the nonce never reaches a store (traces and the inbox keep no
-// block). The pad and the check bind the block to its transaction: opened
-// under another txn.id it fails the check, and the bank counts it as a
-// wrong PIN.
-//
-// Version 1 is NOT encryption: whoever holds a block reads the PIN from
-// it, so a block must never be stored or logged (the node runtime redacts
-// every Cred in what it traces). Issue 9 replaces it with a version whose
-// body is HPKE ciphertext to the remitter bank's key; OpenBlock is the one
-// place a bank reads a block, and the leading version byte tells the two
-// apart.
-const blockV1 = 0x01
+// Version 1, the keyless obfuscation of earlier releases, is gone: a bank
+// refuses it as it refuses any block it cannot open.
+const Version = "2"
+
+// Window is how far a block's ts may be from the remitter's clock, either
+// way, and how long the remitter remembers the blocks it opened.
+const Window = 10 * time.Minute
 
 const (
-	nonceLen   = 16
-	fieldLen   = 8
-	checkLen   = 8
-	blockV1Len = 1 + nonceLen + fieldLen + checkLen
+	credPIN  = "PIN"
+	credMPIN = "MPIN"
+	infoTag  = "upisim pin block v2"
 )
 
-// ErrBadBlock is returned by OpenBlock for a block that is malformed, of an
-// unknown version, or made for another transaction. It never says more.
-var ErrBadBlock = errors.New("pin: invalid PIN block")
+var (
+	// ErrBadBlock is returned by Open for a block that is malformed, of
+	// another version, sealed to another key, or made for another
+	// transaction or time. It never says more.
+	ErrBadBlock = errors.New("pin: invalid PIN block")
+	// ErrStale is returned by Open for a block whose ts is more than
+	// Window from now.
+	ErrStale = errors.New("pin: PIN block outside its time window")
+)
 
-// SealBlock returns the PIN block of pin (4 or 6 digits, see
-// ids.ValidatePIN) for the transaction txnID, with a fresh random nonce.
-// It panics when pin is longer than 7 characters (a programming error:
-// PINs are validated before).
-func SealBlock(pin, txnID string) string {
-	if len(pin) > fieldLen-1 {
-		panic("pin: SealBlock: PIN too long")
-	}
-	var b [blockV1Len]byte
-	b[0] = blockV1
-	nonce := b[1 : 1+nonceLen]
-	_, _ = rand.Read(nonce) // never fails (crypto/rand crashes the program instead)
-	var field [fieldLen]byte
-	field[0] = byte(len(pin))
-	copy(field[1:], pin)
-	pad := blockPad(txnID, nonce)
-	for i := range field {
-		b[1+nonceLen+i] = field[i] ^ pad[i]
-	}
-	chk := blockCheck(txnID, nonce, field[:])
-	copy(b[1+nonceLen+fieldLen:], chk[:checkLen])
-	return hex.EncodeToString(b[:])
+var (
+	kdf  = hpke.HKDFSHA256()
+	aead = hpke.AES128GCM()
+)
+
+func info(txnID, ki string, tsMillis int64) []byte {
+	b := make([]byte, 0, len(infoTag)+len(txnID)+len(ki)+24)
+	b = append(b, infoTag...)
+	b = append(b, 0)
+	b = append(b, txnID...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, tsMillis, 10)
+	b = append(b, 0)
+	return append(b, ki...)
 }
 
-// OpenBlock returns the PIN carried by block for txnID, or ErrBadBlock.
-func OpenBlock(block, txnID string) (string, error) {
-	if len(block) != 2*blockV1Len {
+// Seal returns the PIN block of pinValue for transaction txnID at ts,
+// sealed to the remitter's X25519 key pub whose id is ki.
+func Seal(pub *ecdh.PublicKey, ki, pinValue, txnID string, ts time.Time) (*upiv1.Cred, error) {
+	pk, err := hpke.NewDHKEMPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	ms := ts.UnixMilli()
+	pt := strconv.AppendInt(nil, ms, 10)
+	pt = append(pt, 0)
+	pt = append(pt, pinValue...)
+	ct, err := hpke.Seal(pk, kdf, aead, info(txnID, ki, ms), pt)
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.Cred{
+		Type: credPIN, SubType: credMPIN, Ver: Version, Ki: ki,
+		Ts: timestamppb.New(time.UnixMilli(ms)), Data: base64.StdEncoding.EncodeToString(ct),
+	}, nil
+}
+
+// Open returns the PIN in cred for txnID, opened with priv, whose id is ki:
+// ErrBadBlock when it does not open, ErrStale when it opens but its ts is
+// more than Window from now.
+func Open(priv *ecdh.PrivateKey, ki string, cred *upiv1.Cred, txnID string, now time.Time) (string, error) {
+	if priv == nil || cred.GetVer() != Version || cred.GetKi() != ki || cred.GetTs() == nil {
 		return "", ErrBadBlock
 	}
-	var b [blockV1Len]byte
-	if _, err := hex.Decode(b[:], []byte(block)); err != nil || b[0] != blockV1 {
+	ct, err := base64.StdEncoding.DecodeString(cred.GetData())
+	if err != nil {
 		return "", ErrBadBlock
 	}
-	nonce := b[1 : 1+nonceLen]
-	pad := blockPad(txnID, nonce)
-	var field [fieldLen]byte
-	for i := range field {
-		field[i] = b[1+nonceLen+i] ^ pad[i]
-	}
-	chk := blockCheck(txnID, nonce, field[:])
-	if subtle.ConstantTimeCompare(chk[:checkLen], b[1+nonceLen+fieldLen:]) != 1 {
+	sk, err := hpke.NewDHKEMPrivateKey(priv)
+	if err != nil {
 		return "", ErrBadBlock
 	}
-	n := int(field[0])
-	if n < 1 || n > fieldLen-1 {
+	ts := cred.GetTs().AsTime()
+	ms := ts.UnixMilli()
+	pt, err := hpke.Open(sk, kdf, aead, info(txnID, ki, ms), ct)
+	if err != nil {
 		return "", ErrBadBlock
 	}
-	for _, c := range field[1+n:] {
-		if c != 0 {
-			return "", ErrBadBlock
+	inner, pinValue, ok := bytes.Cut(pt, []byte{0})
+	if !ok || string(inner) != strconv.FormatInt(ms, 10) {
+		return "", ErrBadBlock
+	}
+	if d := now.Sub(time.UnixMilli(ms)); d > Window || d < -Window {
+		return "", ErrStale
+	}
+	return string(pinValue), nil
+}
+
+// Digest is what a remitter remembers of a block it opened, to refuse it
+// again: SHA-256 of its data.
+func Digest(cred *upiv1.Cred) [sha256.Size]byte { return sha256.Sum256([]byte(cred.GetData())) }
+
+// Find returns the PIN credential among creds, or nil.
+func Find(creds []*upiv1.Cred) *upiv1.Cred {
+	for _, c := range creds {
+		if strings.EqualFold(c.GetType(), credPIN) {
+			return c
 		}
 	}
-	return string(field[1 : 1+n]), nil
-}
-
-func blockPad(txnID string, nonce []byte) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte("upisim pin block v1 pad\x00"))
-	h.Write([]byte(txnID))
-	h.Write([]byte{0})
-	h.Write(nonce)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
-}
-
-func blockCheck(txnID string, nonce, field []byte) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write([]byte("upisim pin block v1 check\x00"))
-	h.Write([]byte(txnID))
-	h.Write([]byte{0})
-	h.Write(nonce)
-	h.Write(field)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
-}
-
-// CheckBlock reports whether block carries pinValue for txnID (tests and
-// tools; a bank opens the block and checks the PIN against its hash).
-func CheckBlock(block, pinValue, txnID string) bool {
-	got, err := OpenBlock(block, txnID)
-	return err == nil && subtle.ConstantTimeCompare([]byte(got), []byte(pinValue)) == 1
+	return nil
 }

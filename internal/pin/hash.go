@@ -1,7 +1,9 @@
 package pin
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -27,9 +29,10 @@ type Params struct {
 // Storage Cheat Sheet: m=19 MiB, t=2, p=1), about 20–60 ms of one core and
 // 19 MiB per hash. A 4-digit PIN has only 10,000 values, so no hash
 // setting keeps a stolen bank file from revealing PINs for long (10,000 ×
-// 40 ms ≈ 7 minutes of one core): the hash turns "well under a second"
-// into minutes-to-hours per PIN and the lockout protects the online path;
-// keeping the file from being read at all is issue 9's job.
+// 40 ms ≈ 7 minutes of one core) once the pepper is known too: banks hash
+// with HashPeppered, whose pepper lives in the key file, not the store, so
+// a stolen .db alone is not enough; the hash turns "well under a second"
+// into minutes-to-hours per PIN, and the lockout protects the online path.
 var DefaultParams = Params{Time: 2, MemoryKiB: 19 * 1024, Threads: 1}
 
 // Validate reports params that argon2id cannot use or that would make a
@@ -67,6 +70,50 @@ func Hash(pin string, p Params) (string, error) {
 		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// pepperMark is the PHC parameter that marks a peppered hash: its input is
+// PepperPIN(pepper, PIN), not the PIN.
+const pepperMark = ",pepper=1"
+
+// PepperPIN is what a peppered hash hashes instead of the PIN:
+// HMAC-SHA256 under the bank's pepper (a secret kept in its key file, not
+// its store), so that a copied store alone cannot be brute-forced even for
+// a 4-digit PIN.
+func PepperPIN(pepper []byte, pin string) string {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte(pin))
+	return string(m.Sum(nil))
+}
+
+// HashPeppered is Hash of PepperPIN(pepper, pin), marked ",pepper=1" after
+// its parameters. An empty pepper makes an unpeppered Hash.
+func HashPeppered(pin string, pepper []byte, p Params) (string, error) {
+	if len(pepper) == 0 {
+		return Hash(pin, p)
+	}
+	h, err := Hash(PepperPIN(pepper, pin), p)
+	if err != nil {
+		return "", err
+	}
+	parts := strings.Split(h, "$")
+	parts[3] += pepperMark
+	return strings.Join(parts, "$"), nil
+}
+
+// Peppered reports whether encoded is a peppered hash (HashPeppered).
+func Peppered(encoded string) bool {
+	parts := strings.Split(encoded, "$")
+	return len(parts) == 6 && strings.HasSuffix(parts[3], pepperMark)
+}
+
+// Input is what to check against encoded for pin: PepperPIN(pepper, pin)
+// for a peppered hash, the PIN for an older one.
+func Input(pin string, pepper []byte, encoded string) string {
+	if Peppered(encoded) {
+		return PepperPIN(pepper, pin)
+	}
+	return pin
+}
+
 // ErrBadHash is returned for a stored hash that is not an argon2id PHC
 // string this package can check.
 var ErrBadHash = errors.New("pin: stored PIN hash is not a valid argon2id PHC string")
@@ -84,7 +131,9 @@ func parse(encoded string) (parsed, error) {
 		return out, ErrBadHash
 	}
 	var m, t, th uint32
-	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &th); err != nil || n != 3 || th > 255 {
+	params := strings.TrimSuffix(parts[3], pepperMark)
+	if n, err := fmt.Sscanf(params, "m=%d,t=%d,p=%d", &m, &t, &th); err != nil || n != 3 || th > 255 ||
+		params != fmt.Sprintf("m=%d,t=%d,p=%d", m, t, th) {
 		return out, ErrBadHash
 	}
 	out.p = Params{Time: t, MemoryKiB: m, Threads: uint8(th)}
@@ -102,7 +151,7 @@ func parse(encoded string) (parsed, error) {
 }
 
 // CheckHash reports, in constant time over the hash, whether pin matches
-// encoded (a Hash result). It costs one argon2id at the parameters
+// encoded (a Hash result; for a HashPeppered one, pin is Input's). It costs one argon2id at the parameters
 // encoded carries; Verifier bounds and caches these calls.
 func CheckHash(pin, encoded string) (bool, error) {
 	ph, err := parse(encoded)

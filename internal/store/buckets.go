@@ -61,6 +61,16 @@ const (
 	// IdempotencyKeys: an app request's Idempotency-Key → sha256 of the
 	// request (32 bytes) ‖ the txn_id it started (TPAP).
 	IdempotencyKeys Bucket = "idempotency_keys"
+	// NodeKeys: node name → the public keys it registered
+	// (recordsv1.SwitchNodeKey; the switch's key directory).
+	NodeKeys Bucket = "node_keys"
+	// KeyDir: node name → its public keys in the switch's key list this
+	// node last took (recordsv1.CachedNodeKey; every node but the switch).
+	KeyDir Bucket = "key_dir"
+	// PINBlocks: block ts (16 hex digits of Unix ns) ‖ "/" ‖ hex SHA-256 of
+	// a PIN block's data → empty: the blocks the remitter opened within
+	// pin.Window, to refuse a replay (banks).
+	PINBlocks Bucket = "pin_blocks"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -71,10 +81,10 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns},
-	"psp":    {Txns, VPAs, Pending},
-	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers},
-	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys},
+	"switch": {Txns, NodeKeys},
+	"psp":    {Txns, VPAs, Pending, KeyDir},
+	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks},
+	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
 
 // RoleBuckets is the bucket set of a node role, nil for an unknown role.
@@ -83,7 +93,8 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // AllBuckets is every role's bucket (for Options.Buckets in tests and tools
 // that open a file of any role).
 func AllBuckets() []Bucket {
-	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys}
+	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
+		NodeKeys, KeyDir, PINBlocks}
 }
 
 func declared(b Bucket) bool {

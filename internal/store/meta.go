@@ -30,6 +30,13 @@ const (
 	// MetaPSPSeeded is when a PSP registered its VPAs from the network
 	// file (psp/psp.go).
 	MetaPSPSeeded MetaTime = "psp/seeded"
+	// MetaKeysSent is the key id of the node's keys last queued in a
+	// ReqRegKeys to the switch (internal/keydir); MetaKeysRegistered the
+	// one the switch's RespRegKeys confirmed.
+	MetaKeysSent       MetaText = "keys/sent"
+	MetaKeysRegistered MetaText = "keys/registered"
+	// MetaKeyListAt is the ts of the switch's key list this node last took.
+	MetaKeyListAt MetaTime = "keys/list_at"
 	// MetaLastHeartbeat is when the switch last answered a PSP's heartbeat
 	// with SUCCESS (psp/hbt.go, which still spells it metaLastHbt).
 	MetaLastHeartbeat MetaTime = "psp/last_hbt"
@@ -75,6 +82,15 @@ func (k MetaTime) Get(tx *Tx) (time.Time, bool, error) {
 func (k MetaTime) Set(tx *Tx, t time.Time) error {
 	return tx.Put(Meta, []byte(k), []byte(t.UTC().Format(time.RFC3339Nano)))
 }
+
+// MetaText is a Meta key whose value is a short text.
+type MetaText string
+
+// Get is the text kept under the key, "" for none.
+func (k MetaText) Get(tx *Tx) string { return string(tx.bucket(Meta).Get([]byte(k))) }
+
+// Set keeps s under the key.
+func (k MetaText) Set(tx *Tx, s string) error { return tx.Put(Meta, []byte(k), []byte(s)) }
 
 // MetaInt is a Meta key whose value is an int64.
 type MetaInt string

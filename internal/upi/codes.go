@@ -32,6 +32,14 @@ const (
 	// PSP decides it.
 	CodeDeclinedByPayer = "ZA"
 
+	// CodeDuplicate ("U01"): duplicate request: a PIN block the remitter
+	// opened before, replayed in another DEBIT. Not a wrong PIN try.
+	CodeDuplicate = "U01"
+	// CodeEncryption ("U14"): encryption error: a PIN block the remitter
+	// cannot open (another version, not its current key, tampered, made for
+	// another transaction) or whose ts is outside pin.Window of its clock.
+	// Not a wrong PIN try.
+	CodeEncryption = "U14"
 	// CodeAuthTimeout ("U09"): ReqAuth time out for PAY: the payee's PSP
 	// did not answer ReqAuthDetails in time. The switch decides it.
 	CodeAuthTimeout = "U09"
@@ -82,5 +90,5 @@ var Codes = []string{
 	CodeInvalidPIN, CodePINLocked, CodeInsufficientFunds, CodeLimitExceeded, CodeDeclinedByPayer,
 	CodeAuthTimeout, CodeRefused, CodeAddrResolution, CodeDebitFailed, CodeCreditFailed,
 	CodeTxnNotPresent, CodeDebitTimeout, CodeCreditTimeout, CodeCollectExpired, CodeLate,
-	CodeDeemed, CodeReversalUnconfirmed,
+	CodeDeemed, CodeReversalUnconfirmed, CodeDuplicate, CodeEncryption,
 }

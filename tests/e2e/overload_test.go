@@ -24,7 +24,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
-	"github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 )
 
 // burstSize is how many calls each burst of TestBurst makes at once;
@@ -298,7 +298,7 @@ func rawBurst(t *testing.T, data, addr string, start <-chan struct{}, wg *sync.W
 				Ts: timestamppb.Now()},
 			Payer: &upiv1.Party{
 				Addr: alice, Name: "Alice", Type: upiv1.Party_PERSON, Ac: ac, AmountPaise: onePayment, Currency: "INR",
-				Creds: []*upiv1.Cred{{Type: "PIN", SubType: "MPIN", Data: pin.SealBlock("1234", txnID)}},
+				Creds: []*upiv1.Cred{pintest.Opaque("1234", txnID)},
 			},
 			Payee: &upiv1.Party{Addr: bob},
 		}

@@ -102,7 +102,7 @@ func TestPayBadInput(t *testing.T) {
 		{"negative amount", cli.PayOptions{From: "alice@alpha", To: "bob@beta", Amount: "-5", PIN: "1234"}, "negative"},
 		{"three decimals", cli.PayOptions{From: "alice@alpha", To: "bob@beta", Amount: "1.234", PIN: "1234"}, "two decimal"},
 		{"missing PIN", cli.PayOptions{From: "alice@alpha", To: "bob@beta", Amount: "1.00"}, "missing PIN"},
-		{"payer not at PSP", cli.PayOptions{From: "ghost@alpha", To: "bob@beta", Amount: "1.00", PIN: "1234"}, "not registered"},
+		{"payer not at PSP", cli.PayOptions{From: "ghost@alpha", To: "bob@beta", Amount: "1.00", PIN: "1234"}, "not a user of this network"}, // the app cannot tell whose key to seal to
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

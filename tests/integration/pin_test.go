@@ -1,6 +1,9 @@
 package integration
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,21 +19,46 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/pin"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/remitter"
 )
 
-// hexRun finds what could be a PIN block (or the old HMAC blocks).
-var hexRun = regexp.MustCompile(`[0-9a-fA-F]{64,}`)
+// hexRun finds what could be an old v1 PIN block (hex of 33 bytes).
+var hexRun = regexp.MustCompile(`[0-9a-fA-F]{66,}`)
 
-// blocksIn counts the PIN blocks of txnIDs found in data.
-func blocksIn(data []byte, txnIDs []string) int {
+// openV1 opens a PIN block of version 1, the keyless obfuscation that
+// pin.Seal replaced (kept here only to prove none is left anywhere).
+func openV1(block, txnID string) bool {
+	b, err := hex.DecodeString(block)
+	if err != nil || len(b) != 33 || b[0] != 0x01 {
+		return false
+	}
+	sum := func(parts ...[]byte) []byte {
+		h := sha256.New()
+		for _, p := range parts {
+			h.Write(p)
+		}
+		return h.Sum(nil)
+	}
+	nonce := b[1:17]
+	pad := sum([]byte("upisim pin block v1 pad\x00"), []byte(txnID), []byte{0}, nonce)
+	field := make([]byte, 8)
+	for i := range field {
+		field[i] = b[17+i] ^ pad[i]
+	}
+	chk := sum([]byte("upisim pin block v1 check\x00"), []byte(txnID), []byte{0}, nonce, field)
+	return bytes.Equal(chk[:8], b[25:])
+}
+
+// v1BlocksIn counts the v1 PIN blocks of txnIDs found in data.
+func v1BlocksIn(data []byte, txnIDs []string) int {
 	n := 0
 	for _, m := range hexRun.FindAll(data, -1) {
 		for i := 0; i+66 <= len(m); i += 2 {
 			for _, id := range txnIDs {
-				if _, err := pin.OpenBlock(string(m[i:i+66]), id); err == nil {
+				if openV1(string(m[i:i+66]), id) {
 					n++
 				}
 			}
@@ -39,17 +67,50 @@ func blocksIn(data []byte, txnIDs []string) int {
 	return n
 }
 
-// After seeding and payments (right and wrong PINs), a bank's file holds
-// no PIN (`strings abank.db` showed {"pin":"1234"}) and no PIN block, and
-// no node's inbox or trace holds a credential.
+// plainPIN reports where pinValue occurs in data other than inside a run
+// of hex digits (transaction and message ids, digests) or of decimal
+// digits (RRNs, times): a PIN as a string in JSON, a proto field, a log
+// line, a plaintext block.
+func plainPIN(data []byte, pinValue string) []int {
+	isHex := func(c byte) bool {
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	var at []int
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte(pinValue))
+		if i < 0 {
+			return at
+		}
+		i += off
+		j := i + len(pinValue)
+		if (i == 0 || !isHex(data[i-1])) && (j == len(data) || !isHex(data[j])) {
+			at = append(at, i)
+		}
+		off = i + 1
+	}
+}
+
+// testPIN is every user's PIN in TestPINsAtRest: six digits, so that a
+// chance occurrence in a file is all but impossible.
+const testPIN = "739251"
+
+// After seeding and payments (right and wrong PINs, pay and collect),
+// no file of the data folder but the network file the PINs came from
+// holds a PIN (`strings abank.db` once showed {"pin":"1234"}) or an old v1
+// PIN block; banks keep peppered hashes; no .db holds a private key; and
+// the traces show the credentials redacted.
 func TestPINsAtRest(t *testing.T) {
-	n := up(t, nil)
+	n := up(t, func(c *config.Network) {
+		for i := range c.Users {
+			c.Users[i].PIN = testPIN
+		}
+	})
 	var txns []string
 	for _, p := range []struct{ from, to, pin, code string }{
-		{"alice@alpha", "bob@beta", "1234", ""},
-		{"bob@beta", "alice@alpha", "1234", ""},
-		{"alice@alpha", "bob@beta", "9999", "ZM"},
-		{"alice@alpha", "chai@beta", "1234", ""},
+		{"alice@alpha", "bob@beta", testPIN, ""},
+		{"bob@beta", "alice@alpha", testPIN, ""},
+		{"alice@alpha", "bob@beta", "999999", "ZM"},
+		{"alice@alpha", "chai@beta", testPIN, ""},
 	} {
 		r := n.pay(p.from, p.to, "1.00", p.pin)
 		assert.Equal(t, p.code, r.ErrCode, "%s → %s", p.from, p.to)
@@ -66,15 +127,41 @@ func TestPINsAtRest(t *testing.T) {
 	waitQuiet(t, n)
 	n.stop()
 
-	for _, bank := range []string{"abank", "bbank"} {
-		raw, err := os.ReadFile(filepath.Join(n.dir, bank+".db"))
+	files, err := os.ReadDir(n.dir)
+	require.NoError(t, err)
+	var scanned int
+	for _, f := range files {
+		if f.IsDir() || f.Name() == "network.json" {
+			continue // the network file holds the seed PINs by design
+		}
+		raw, err := os.ReadFile(filepath.Join(n.dir, f.Name()))
 		require.NoError(t, err)
-		assert.NotContains(t, string(raw), `"pin":"`, "%s.db keeps no plaintext PIN", bank)
-		assert.NotContains(t, string(raw), `"pin":"1234"`, bank)
-		// Customers are binary records (remitter.Customers): pin is field
-		// 2, so a plaintext PIN 1234 would be the bytes 0x12 0x04 "1234".
-		assert.NotContains(t, string(raw), "\x12\x041234", "%s.db keeps no plaintext PIN", bank)
-		assert.Contains(t, string(raw), "$argon2id$v=19$", "%s.db keeps the hashes", bank)
+		scanned++
+		assert.Empty(t, plainPIN(raw, testPIN), "%s holds the PIN in plaintext", f.Name())
+		assert.Empty(t, plainPIN(raw, "999999"), "%s holds the wrong PIN in plaintext", f.Name())
+		assert.Zero(t, v1BlocksIn(raw, txns), "%s holds a v1 PIN block", f.Name())
+		assert.NotContains(t, string(raw), `"pin":"`, f.Name())
+	}
+	assert.Greater(t, scanned, len(n.cfg.Nodes), "every node's .db and .keys at least")
+
+	for _, nd := range n.cfg.Nodes {
+		st, err := os.Stat(keys.Path(n.dir, nd.Name))
+		require.NoError(t, err, "%s has its key file", nd.Name)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), nd.Name)
+		k, err := keys.Load(keys.Path(n.dir, nd.Name))
+		require.NoError(t, err)
+		raw, err := os.ReadFile(filepath.Join(n.dir, nd.Name+".db"))
+		require.NoError(t, err)
+		for what, secret := range map[string][]byte{
+			"ed25519 seed": k.Sign.Seed(), "X25519 key": k.HPKE.Bytes(), "pepper": k.Pepper, "secret": k.Secret,
+		} {
+			assert.False(t, bytes.Contains(raw, secret), "%s.db holds its %s", nd.Name, what)
+		}
+		_, err = os.Stat(filepath.Join(n.dir, nd.Name+".key"))
+		assert.ErrorIs(t, err, os.ErrNotExist, "%s: one key file, not two", nd.Name)
+	}
+
+	for _, bank := range []string{"abank", "bbank"} {
 		db, err := store.Open(filepath.Join(n.dir, bank+".db"), store.Options{Buckets: store.RoleBuckets(config.RoleBank)})
 		require.NoError(t, err)
 		var custs int
@@ -82,38 +169,12 @@ func TestPINsAtRest(t *testing.T) {
 			return remitter.ScanCustomers(tx, func(ac string, c *remitter.Customer) (bool, error) {
 				custs++
 				assert.Empty(t, c.GetPin(), "%s: account %s keeps no plaintext PIN", bank, ac)
-				assert.True(t, strings.HasPrefix(c.GetPinHash(), "$argon2id$v=19$"), "%s: account %s keeps its hash", bank, ac)
+				assert.True(t, pin.Peppered(c.GetPinHash()), "%s: account %s keeps a peppered hash: %s", bank, ac, c.GetPinHash())
 				return true, nil
 			})
 		}))
 		require.NoError(t, db.Close())
 		assert.NotZero(t, custs, bank)
-		assert.Zero(t, blocksIn(raw, txns), "%s.db holds no PIN block", bank)
-	}
-	for _, nd := range n.cfg.Nodes {
-		db, err := store.Open(filepath.Join(n.dir, nd.Name+".db"), store.Options{})
-		require.NoError(t, err)
-		var raw []byte
-		require.NoError(t, db.View(func(tx *store.Tx) error {
-			for _, b := range []store.Bucket{store.Inbox, store.Trace, store.TraceByTxn, store.TraceAcks, store.Outbox} {
-				if err := tx.Scan(b, nil, func(k, v []byte) (bool, error) {
-					raw = append(append(raw, k...), v...)
-					return true, nil
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
-		require.NoError(t, db.Close())
-		assert.Zero(t, blocksIn(raw, txns), "%s: inbox, trace and outbox hold no PIN block", nd.Name)
-		assert.NotContains(t, string(raw), `"pin"`, nd.Name)
-	}
-	// The PSPs' keys are private to their owner.
-	for _, psp := range []string{"alphapsp", "betapsp"} {
-		st, err := os.Stat(filepath.Join(n.dir, psp+".key"))
-		require.NoError(t, err)
-		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), psp)
 	}
 	n.start() // for the end-of-test checks
 }

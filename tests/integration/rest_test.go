@@ -131,6 +131,10 @@ func TestRESTValidatesLikeTheSwitch(t *testing.T) {
 			{"alphapsp", "http://" + psp.HTTPAddr + "/v1/psp/pay"},
 		} {
 			t.Run(name+" at "+at.node, func(t *testing.T) {
+				body := body
+				if at.node != "tpap" { // the PSP takes the TPAP's PIN block, not a PIN
+					body = strings.Replace(body, `"pin":"1234",`, "", 1)
+				}
 				code, _, out := rest(t, http.MethodPost, at.url, body, jsonType)
 				assert.Equal(t, http.StatusBadRequest, code, "%v", out)
 				assert.Contains(t, out["message"], tc.msg)

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
+	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/psp"
@@ -47,13 +47,20 @@ type simNode struct {
 	n     *node.Node
 	role  cluster.Role
 	admin *node.AdminServer
+	// keys are the node's, made once and kept across its restarts as
+	// NAME.keys is under cluster.
+	keys *keys.Keys
 }
 
 func newNetwork(cfg *config.Network, dir string, log *slog.Logger, faults func(string) func(node.Outbound) fault.Fault) *network {
 	nw := &network{cfg: cfg, dir: dir, tr: node.NewInmemTransport(), log: log, nodes: map[string]*simNode{}, faults: faults}
 	for i := range cfg.Nodes {
 		self := &cfg.Nodes[i]
-		nw.nodes[self.Name] = &simNode{nw: nw, self: self, path: filepath.Join(dir, self.Name+".db")}
+		k, err := keys.Generate(self.Name, time.Now())
+		if err != nil {
+			panic(err)
+		}
+		nw.nodes[self.Name] = &simNode{nw: nw, self: self, path: filepath.Join(dir, self.Name+".db"), keys: k}
 		nw.order = append(nw.order, self.Name)
 	}
 	return nw
@@ -96,12 +103,10 @@ func (sn *simNode) start() error {
 		db.Close()
 		return err
 	}
-	if p, ok := role.(*psp.PSP); ok {
-		// A PSP's PIN key outlives its restarts, as NAME.key does under
-		// cluster: an app's retry after one is still the same payment.
-		key := sha256.Sum256([]byte("sim pin key " + sn.self.Name))
-		p.SetPINKey(key[:])
-	}
+	// The node's keys outlive its restarts, as NAME.keys does under
+	// cluster: a PSP's fingerprint key (an app's retry after a restart is
+	// still the same payment), a bank's HPKE key and pepper.
+	role.(interface{ SetKeys(*keys.Keys) }).SetKeys(sn.keys)
 	n := node.New(node.Config{
 		Name: sn.self.Name, Role: sn.self.Role, Prefix: sn.self.Prefix, DB: db,
 		Handler: role, Transport: nw.tr, Logger: nw.log,

@@ -25,6 +25,8 @@ import (
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/pin"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/psp"
 )
 
@@ -236,6 +238,23 @@ func (s *sim) pspOf(vpa string) *simNode {
 	return s.nw.nodes[nd.Name]
 }
 
+// seal is the PIN block of pinValue for txnID sealed to payer's bank, as
+// the TPAP makes it; one to no bank's key for a payer of no bank.
+func (s *sim) seal(payer, pinValue, txnID string) *upiv1.Cred {
+	for _, u := range s.cfg.Users {
+		if ids.NormalizeVPA(u.VPA) == ids.NormalizeVPA(payer) {
+			if b, ok := s.nw.nodes[u.Bank]; ok {
+				c, err := pin.Seal(b.keys.HPKE.PublicKey(), b.keys.KeyID(), pinValue, txnID, time.Now())
+				if err != nil {
+					panic(err)
+				}
+				return c
+			}
+		}
+	}
+	return pintest.Opaque(pinValue, txnID)
+}
+
 // call calls fn on the PSP sn, again while sn is restarting.
 func (s *sim) call(ctx context.Context, sn *simNode, fn func(p *psp.PSP) error) error {
 	for {
@@ -264,7 +283,7 @@ func (s *sim) pay(ctx context.Context, f *flowPlan, res *flowResult) {
 	res.txnID, res.at = ids.NewTxnID(sn.self.Prefix), sn.self.Name
 	req := &upiv1.InitiatePayRequest{
 		TxnId: res.txnID, PayerVpa: f.payer, PayeeVpa: f.payee,
-		AmountPaise: f.amount, Note: f.note(), Pin: f.pin,
+		AmountPaise: f.amount, Note: f.note(), Cred: s.seal(f.payer, f.pin, res.txnID),
 	}
 	times := 1
 	if f.again {
@@ -333,7 +352,7 @@ func (s *sim) collect(ctx context.Context, f *flowPlan, res *flowResult) {
 			}
 			err := s.call(ctx, payer, func(p *psp.PSP) error {
 				_, err := p.RespondCollect(ctx, &upiv1.RespondCollectRequest{
-					TxnId: res.txnID, Approve: f.answer == answerApprove, Pin: f.pin,
+					TxnId: res.txnID, Approve: f.answer == answerApprove, Cred: s.seal(f.payer, f.pin, res.txnID),
 				})
 				return err
 			})

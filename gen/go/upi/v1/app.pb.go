@@ -161,16 +161,18 @@ func (x *Transaction) GetExpires() *timestamppb.Timestamp {
 
 // InitiatePayRequest is a push payment.
 type InitiatePayRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	PayerVpa       string                 `protobuf:"bytes,1,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
-	PayeeVpa       string                 `protobuf:"bytes,2,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
-	AmountPaise    int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
-	Note           string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
-	Pin            string                 `protobuf:"bytes,5,opt,name=pin,proto3" json:"pin,omitempty"`
-	DeviceId       string                 `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	RefId          string                 `protobuf:"bytes,7,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
-	Purpose        string                 `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	InitiationMode string                 `protobuf:"bytes,9,opt,name=initiation_mode,json=initiationMode,proto3" json:"initiation_mode,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PayerVpa    string                 `protobuf:"bytes,1,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa    string                 `protobuf:"bytes,2,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Note        string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// The payer's PIN block, sealed by the TPAP to the payer's bank
+	// (Cred.ver "2"); the PSP never sees the PIN.
+	Cred           *Cred  `protobuf:"bytes,11,opt,name=cred,proto3" json:"cred,omitempty"`
+	DeviceId       string `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	RefId          string `protobuf:"bytes,7,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
+	Purpose        string `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	InitiationMode string `protobuf:"bytes,9,opt,name=initiation_mode,json=initiationMode,proto3" json:"initiation_mode,omitempty"`
 	// Optional: the transaction id to use (35 characters, this PSP's prefix).
 	// A repeat with the same id and content returns the same transaction.
 	TxnId         string `protobuf:"bytes,10,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
@@ -236,11 +238,11 @@ func (x *InitiatePayRequest) GetNote() string {
 	return ""
 }
 
-func (x *InitiatePayRequest) GetPin() string {
+func (x *InitiatePayRequest) GetCred() *Cred {
 	if x != nil {
-		return x.Pin
+		return x.Cred
 	}
-	return ""
+	return nil
 }
 
 func (x *InitiatePayRequest) GetDeviceId() string {
@@ -460,8 +462,9 @@ type RespondCollectRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TxnId   string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
 	Approve bool                   `protobuf:"varint,2,opt,name=approve,proto3" json:"approve,omitempty"`
-	// Required to approve.
-	Pin           string `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	// Required to approve: the payer's PIN block, sealed by the TPAP to the
+	// payer's bank.
+	Cred          *Cred `protobuf:"bytes,4,opt,name=cred,proto3" json:"cred,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,11 +513,11 @@ func (x *RespondCollectRequest) GetApprove() bool {
 	return false
 }
 
-func (x *RespondCollectRequest) GetPin() string {
+func (x *RespondCollectRequest) GetCred() *Cred {
 	if x != nil {
-		return x.Pin
+		return x.Cred
 	}
-	return ""
+	return nil
 }
 
 // RespondCollectResponse gives the transaction after the answer was sent.
@@ -1821,19 +1824,19 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\acreated\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x124\n" +
-	"\aexpires\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xa5\x02\n" +
+	"\aexpires\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xc0\x02\n" +
 	"\x12InitiatePayRequest\x12\x1b\n" +
 	"\tpayer_vpa\x18\x01 \x01(\tR\bpayerVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12\x10\n" +
-	"\x03pin\x18\x05 \x01(\tR\x03pin\x12\x1b\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12 \n" +
+	"\x04cred\x18\v \x01(\v2\f.upi.v1.CredR\x04cred\x12\x1b\n" +
 	"\tdevice_id\x18\x06 \x01(\tR\bdeviceId\x12\x15\n" +
 	"\x06ref_id\x18\a \x01(\tR\x05refId\x12\x18\n" +
 	"\apurpose\x18\b \x01(\tR\apurpose\x12'\n" +
 	"\x0finitiation_mode\x18\t \x01(\tR\x0einitiationMode\x12\x15\n" +
 	"\x06txn_id\x18\n" +
-	" \x01(\tR\x05txnId\"L\n" +
+	" \x01(\tR\x05txnIdJ\x04\b\x05\x10\x06R\x03pin\"L\n" +
 	"\x13InitiatePayResponse\x125\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xd2\x01\n" +
 	"\x16InitiateCollectRequest\x12\x1b\n" +
@@ -1844,11 +1847,11 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x14expire_after_minutes\x18\x05 \x01(\x05R\x12expireAfterMinutes\x12\x15\n" +
 	"\x06txn_id\x18\x06 \x01(\tR\x05txnId\"P\n" +
 	"\x17InitiateCollectResponse\x125\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"Z\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"u\n" +
 	"\x15RespondCollectRequest\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x18\n" +
-	"\aapprove\x18\x02 \x01(\bR\aapprove\x12\x10\n" +
-	"\x03pin\x18\x03 \x01(\tR\x03pin\"O\n" +
+	"\aapprove\x18\x02 \x01(\bR\aapprove\x12 \n" +
+	"\x04cred\x18\x04 \x01(\v2\f.upi.v1.CredR\x04credJ\x04\b\x03\x10\x04R\x03pin\"O\n" +
 	"\x16RespondCollectResponse\x125\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"O\n" +
 	"\x16ValidateAddressRequest\x12\x10\n" +
@@ -1990,7 +1993,8 @@ var file_upi_v1_app_proto_goTypes = []any{
 	(Txn_Type)(0),                     // 29: upi.v1.Txn.Type
 	(Resp_Result)(0),                  // 30: upi.v1.Resp.Result
 	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(Party_Type)(0),                   // 32: upi.v1.Party.Type
+	(*Cred)(nil),                      // 32: upi.v1.Cred
+	(Party_Type)(0),                   // 33: upi.v1.Party.Type
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
 	29, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
@@ -1998,55 +2002,57 @@ var file_upi_v1_app_proto_depIdxs = []int32{
 	31, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
 	31, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
 	31, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	0,  // 5: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
-	0,  // 6: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	0,  // 7: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
-	9,  // 8: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	32, // 9: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	30, // 10: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
-	9,  // 11: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
-	0,  // 12: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 13: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 14: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 15: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 16: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 17: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 18: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 19: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	31, // 20: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
-	0,  // 21: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
-	27, // 22: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	1,  // 23: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	3,  // 24: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	5,  // 25: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	10, // 26: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	12, // 27: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	14, // 28: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	16, // 29: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	18, // 30: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	20, // 31: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	22, // 32: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	24, // 33: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	7,  // 34: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	26, // 35: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	2,  // 36: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	4,  // 37: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	6,  // 38: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	11, // 39: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	13, // 40: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	15, // 41: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	17, // 42: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	19, // 43: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	21, // 44: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	23, // 45: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	25, // 46: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	8,  // 47: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	28, // 48: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	36, // [36:49] is the sub-list for method output_type
-	23, // [23:36] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	32, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	0,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
+	0,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
+	32, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	0,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
+	9,  // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
+	33, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	30, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	9,  // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
+	0,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	30, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	30, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	0,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
+	30, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	30, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	30, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	0,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
+	31, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	0,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
+	27, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
+	1,  // 25: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	3,  // 26: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	5,  // 27: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	10, // 28: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	12, // 29: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	14, // 30: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	16, // 31: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	18, // 32: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	20, // 33: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	22, // 34: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	24, // 35: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	7,  // 36: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	26, // 37: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	2,  // 38: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	4,  // 39: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	6,  // 40: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	11, // 41: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	13, // 42: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	15, // 43: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	17, // 44: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	19, // 45: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	21, // 46: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	23, // 47: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	25, // 48: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	8,  // 49: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	28, // 50: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }

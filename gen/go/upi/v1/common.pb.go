@@ -41,6 +41,10 @@ const (
 	Txn_REVOKE           Txn_Type = 12
 	Txn_DELEGATE         Txn_Type = 13
 	Txn_LITE_SYNC        Txn_Type = 14
+	// A node's public keys to the switch (ReqRegKeys).
+	Txn_REG_KEYS Txn_Type = 15
+	// The switch's key directory (ReqListKeys).
+	Txn_LIST_KEYS Txn_Type = 16
 )
 
 // Enum value maps for Txn_Type.
@@ -61,6 +65,8 @@ var (
 		12: "REVOKE",
 		13: "DELEGATE",
 		14: "LITE_SYNC",
+		15: "REG_KEYS",
+		16: "LIST_KEYS",
 	}
 	Txn_Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED": 0,
@@ -78,6 +84,8 @@ var (
 		"REVOKE":           12,
 		"DELEGATE":         13,
 		"LITE_SYNC":        14,
+		"REG_KEYS":         15,
+		"LIST_KEYS":        16,
 	}
 )
 
@@ -714,16 +722,25 @@ func (x *Account) GetAcType() string {
 	return ""
 }
 
-// Cred is one credential block. The PIN block is simulated: an HMAC-SHA256 of
-// the transaction id keyed with the PIN, so the PIN itself never travels past
-// the payer's PSP.
+// Cred is one credential block (NPCI <Cred>). The PIN block (type PIN,
+// sub_type MPIN), version 2, is HPKE ciphertext sealed by the TPAP to the
+// remitter bank's X25519 key and bound to txn.id, ts and ki, so only that
+// bank reads the PIN (docs/FLOWS.md, Pay, PINs; internal/pin/block.go).
 type Cred struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// PIN, OTP, ...
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// MPIN, ...
-	SubType       string `protobuf:"bytes,2,opt,name=sub_type,json=subType,proto3" json:"sub_type,omitempty"`
-	Data          string `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	SubType string `protobuf:"bytes,2,opt,name=sub_type,json=subType,proto3" json:"sub_type,omitempty"`
+	// The block: for a PIN block v2, base64 of HPKE enc ‖ ciphertext.
+	Data string `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// The block's version: "2".
+	Ver string `protobuf:"bytes,4,opt,name=ver,proto3" json:"ver,omitempty"`
+	// The key id the block is sealed to (NPCI's ki): "<bank node>.<16 hex of
+	// SHA-256 of its X25519 public key>".
+	Ki string `protobuf:"bytes,5,opt,name=ki,proto3" json:"ki,omitempty"`
+	// When the block was made; the remitter refuses one far from its clock.
+	Ts            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ts,proto3" json:"ts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -777,6 +794,27 @@ func (x *Cred) GetData() string {
 		return x.Data
 	}
 	return ""
+}
+
+func (x *Cred) GetVer() string {
+	if x != nil {
+		return x.Ver
+	}
+	return ""
+}
+
+func (x *Cred) GetKi() string {
+	if x != nil {
+		return x.Ki
+	}
+	return ""
+}
+
+func (x *Cred) GetTs() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ts
+	}
+	return nil
 }
 
 // Device identifies the payer's device (NPCI <Device>).
@@ -1665,7 +1703,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x12\x15\n" +
 	"\x06org_id\x18\x03 \x01(\tR\x05orgId\x12\x15\n" +
 	"\x06msg_id\x18\x04 \x01(\tR\x05msgId\x12\x1b\n" +
-	"\tprod_type\x18\x05 \x01(\tR\bprodType\"\xd3\x04\n" +
+	"\tprod_type\x18\x05 \x01(\tR\bprodType\"\xf0\x04\n" +
 	"\x03Txn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
@@ -1680,7 +1718,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ts\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x120\n" +
 	"\x14expire_after_minutes\x18\v \x01(\x05R\x12expireAfterMinutes\x12+\n" +
-	"\bsub_type\x18\f \x01(\x0e2\x10.upi.v1.Txn.TypeR\asubType\"\xca\x01\n" +
+	"\bsub_type\x18\f \x01(\x0e2\x10.upi.v1.Txn.TypeR\asubType\"\xe7\x01\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03PAY\x10\x01\x12\v\n" +
@@ -1703,15 +1741,20 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"\x06REVOKE\x10\f\x12\f\n" +
 	"\bDELEGATE\x10\r\x12\r\n" +
-	"\tLITE_SYNC\x10\x0e\"M\n" +
+	"\tLITE_SYNC\x10\x0e\x12\f\n" +
+	"\bREG_KEYS\x10\x0f\x12\r\n" +
+	"\tLIST_KEYS\x10\x10\"M\n" +
 	"\aAccount\x12\x15\n" +
 	"\x06ac_num\x18\x01 \x01(\tR\x05acNum\x12\x12\n" +
 	"\x04ifsc\x18\x02 \x01(\tR\x04ifsc\x12\x17\n" +
-	"\aac_type\x18\x03 \x01(\tR\x06acType\"I\n" +
+	"\aac_type\x18\x03 \x01(\tR\x06acType\"\x97\x01\n" +
 	"\x04Cred\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x19\n" +
 	"\bsub_type\x18\x02 \x01(\tR\asubType\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\tR\x04data\"R\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\x12\x10\n" +
+	"\x03ver\x18\x04 \x01(\tR\x03ver\x12\x0e\n" +
+	"\x02ki\x18\x05 \x01(\tR\x02ki\x12*\n" +
+	"\x02ts\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\"R\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06mobile\x18\x02 \x01(\tR\x06mobile\x12\x10\n" +
@@ -1886,25 +1929,26 @@ var file_upi_v1_common_proto_depIdxs = []int32{
 	0,  // 1: upi.v1.Txn.type:type_name -> upi.v1.Txn.Type
 	20, // 2: upi.v1.Txn.ts:type_name -> google.protobuf.Timestamp
 	0,  // 3: upi.v1.Txn.sub_type:type_name -> upi.v1.Txn.Type
-	1,  // 4: upi.v1.Party.type:type_name -> upi.v1.Party.Type
-	9,  // 5: upi.v1.Party.ac:type_name -> upi.v1.Account
-	10, // 6: upi.v1.Party.creds:type_name -> upi.v1.Cred
-	11, // 7: upi.v1.Party.device:type_name -> upi.v1.Device
-	9,  // 8: upi.v1.Ref.ac:type_name -> upi.v1.Account
-	2,  // 9: upi.v1.Resp.result:type_name -> upi.v1.Resp.Result
-	13, // 10: upi.v1.Resp.refs:type_name -> upi.v1.Ref
-	20, // 11: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
-	3,  // 12: upi.v1.Mandate.amount_rule:type_name -> upi.v1.Mandate.AmountRule
-	4,  // 13: upi.v1.Mandate.recurrence:type_name -> upi.v1.Mandate.Recurrence
-	5,  // 14: upi.v1.Delegate.type:type_name -> upi.v1.Delegate.Type
-	6,  // 15: upi.v1.Delegate.sub_type:type_name -> upi.v1.Delegate.SubType
-	20, // 16: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
-	2,  // 17: upi.v1.LiteRecordResult.result:type_name -> upi.v1.Resp.Result
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 4: upi.v1.Cred.ts:type_name -> google.protobuf.Timestamp
+	1,  // 5: upi.v1.Party.type:type_name -> upi.v1.Party.Type
+	9,  // 6: upi.v1.Party.ac:type_name -> upi.v1.Account
+	10, // 7: upi.v1.Party.creds:type_name -> upi.v1.Cred
+	11, // 8: upi.v1.Party.device:type_name -> upi.v1.Device
+	9,  // 9: upi.v1.Ref.ac:type_name -> upi.v1.Account
+	2,  // 10: upi.v1.Resp.result:type_name -> upi.v1.Resp.Result
+	13, // 11: upi.v1.Resp.refs:type_name -> upi.v1.Ref
+	20, // 12: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
+	3,  // 13: upi.v1.Mandate.amount_rule:type_name -> upi.v1.Mandate.AmountRule
+	4,  // 14: upi.v1.Mandate.recurrence:type_name -> upi.v1.Mandate.Recurrence
+	5,  // 15: upi.v1.Delegate.type:type_name -> upi.v1.Delegate.Type
+	6,  // 16: upi.v1.Delegate.sub_type:type_name -> upi.v1.Delegate.SubType
+	20, // 17: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
+	2,  // 18: upi.v1.LiteRecordResult.result:type_name -> upi.v1.Resp.Result
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_common_proto_init() }

@@ -9,6 +9,7 @@ package upiv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1854,11 +1855,429 @@ func (x *Notification) GetLite() *RespLiteSync {
 	return nil
 }
 
+// NodeKey is one node's public keys (docs/FLOWS.md, Node keys).
+type NodeKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's name.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Its role in the network file: psp, bank, tpap, switch.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// ed25519 public key, 32 bytes.
+	SignKey []byte `protobuf:"bytes,3,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"`
+	// X25519 public key for HPKE, 32 bytes.
+	HpkeKey []byte `protobuf:"bytes,4,opt,name=hpke_key,json=hpkeKey,proto3" json:"hpke_key,omitempty"`
+	// "<node>.<16 hex of SHA-256 of hpke_key>": what a PIN block's ki names.
+	KeyId string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// When the node made these keys.
+	Created       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeKey) Reset() {
+	*x = NodeKey{}
+	mi := &file_upi_v1_network_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeKey) ProtoMessage() {}
+
+func (x *NodeKey) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeKey.ProtoReflect.Descriptor instead.
+func (*NodeKey) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *NodeKey) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *NodeKey) GetSignKey() []byte {
+	if x != nil {
+		return x.SignKey
+	}
+	return nil
+}
+
+func (x *NodeKey) GetHpkeKey() []byte {
+	if x != nil {
+		return x.HpkeKey
+	}
+	return nil
+}
+
+func (x *NodeKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *NodeKey) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+// ReqRegKeys publishes the sender's public keys to the switch.
+type ReqRegKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Key           *NodeKey               `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReqRegKeys) Reset() {
+	*x = ReqRegKeys{}
+	mi := &file_upi_v1_network_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReqRegKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReqRegKeys) ProtoMessage() {}
+
+func (x *ReqRegKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReqRegKeys.ProtoReflect.Descriptor instead.
+func (*ReqRegKeys) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReqRegKeys) GetHead() *Head {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *ReqRegKeys) GetTxn() *Txn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+func (x *ReqRegKeys) GetKey() *NodeKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// RespRegKeys answers ReqRegKeys.
+type RespRegKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Resp  *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	// The key id registered.
+	KeyId         string `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespRegKeys) Reset() {
+	*x = RespRegKeys{}
+	mi := &file_upi_v1_network_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespRegKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespRegKeys) ProtoMessage() {}
+
+func (x *RespRegKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespRegKeys.ProtoReflect.Descriptor instead.
+func (*RespRegKeys) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RespRegKeys) GetHead() *Head {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *RespRegKeys) GetTxn() *Txn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+func (x *RespRegKeys) GetResp() *Resp {
+	if x != nil {
+		return x.Resp
+	}
+	return nil
+}
+
+func (x *RespRegKeys) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+// ReqListKeys asks the switch for every node's public keys.
+type ReqListKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReqListKeys) Reset() {
+	*x = ReqListKeys{}
+	mi := &file_upi_v1_network_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReqListKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReqListKeys) ProtoMessage() {}
+
+func (x *ReqListKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReqListKeys.ProtoReflect.Descriptor instead.
+func (*ReqListKeys) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReqListKeys) GetHead() *Head {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *ReqListKeys) GetTxn() *Txn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+// KeyList is what the switch signs in RespListKeys.
+type KeyList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every registered node's keys and the switch's own, by node name.
+	Keys []*NodeKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The switch's clock when it made the list.
+	Ts *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=ts,proto3" json:"ts,omitempty"`
+	// The switch's node name.
+	Signer        string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyList) Reset() {
+	*x = KeyList{}
+	mi := &file_upi_v1_network_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyList) ProtoMessage() {}
+
+func (x *KeyList) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyList.ProtoReflect.Descriptor instead.
+func (*KeyList) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *KeyList) GetKeys() []*NodeKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeyList) GetTs() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ts
+	}
+	return nil
+}
+
+func (x *KeyList) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+// RespListKeys answers ReqListKeys with the signed key list.
+type RespListKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Resp  *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	List  *KeyList               `protobuf:"bytes,4,opt,name=list,proto3" json:"list,omitempty"`
+	// ed25519 signature by the switch's signing key over list marshalled
+	// deterministically.
+	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespListKeys) Reset() {
+	*x = RespListKeys{}
+	mi := &file_upi_v1_network_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespListKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespListKeys) ProtoMessage() {}
+
+func (x *RespListKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_network_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespListKeys.ProtoReflect.Descriptor instead.
+func (*RespListKeys) Descriptor() ([]byte, []int) {
+	return file_upi_v1_network_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RespListKeys) GetHead() *Head {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *RespListKeys) GetTxn() *Txn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+func (x *RespListKeys) GetResp() *Resp {
+	if x != nil {
+		return x.Resp
+	}
+	return nil
+}
+
+func (x *RespListKeys) GetList() *KeyList {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
+func (x *RespListKeys) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_upi_v1_network_proto protoreflect.FileDescriptor
 
 const file_upi_v1_network_proto_rawDesc = "" +
 	"\n" +
-	"\x14upi/v1/network.proto\x12\x06upi.v1\x1a\x13upi/v1/common.proto\"\xbe\x01\n" +
+	"\x14upi/v1/network.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\xbe\x01\n" +
 	"\x06ReqPay\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12#\n" +
@@ -2000,8 +2419,41 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x0fCOLLECT_REQUEST\x10\x02\x12\x14\n" +
 	"\x10DELEGATE_REQUEST\x10\x03\x12\x12\n" +
 	"\x0eMANDATE_STATUS\x10\x04\x12\r\n" +
-	"\tLITE_SYNC\x10\x052\x8b\b\n" +
-	"\rSwitchService\x12%\n" +
+	"\tLITE_SYNC\x10\x05\"\xb4\x01\n" +
+	"\aNodeKey\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
+	"\bsign_key\x18\x03 \x01(\fR\asignKey\x12\x19\n" +
+	"\bhpke_key\x18\x04 \x01(\fR\ahpkeKey\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x124\n" +
+	"\acreated\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"p\n" +
+	"\n" +
+	"ReqRegKeys\x12 \n" +
+	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12!\n" +
+	"\x03key\x18\x03 \x01(\v2\x0f.upi.v1.NodeKeyR\x03key\"\x87\x01\n" +
+	"\vRespRegKeys\x12 \n" +
+	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\"N\n" +
+	"\vReqListKeys\x12 \n" +
+	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\"r\n" +
+	"\aKeyList\x12#\n" +
+	"\x04keys\x18\x01 \x03(\v2\x0f.upi.v1.NodeKeyR\x04keys\x12*\n" +
+	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x12\x16\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xb4\x01\n" +
+	"\fRespListKeys\x12 \n" +
+	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12#\n" +
+	"\x04list\x18\x04 \x01(\v2\x0f.upi.v1.KeyListR\x04list\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature2\xeb\b\n" +
+	"\rSwitchService\x12-\n" +
+	"\n" +
+	"ReqRegKeys\x12\x12.upi.v1.ReqRegKeys\x1a\v.upi.v1.Ack\x12/\n" +
+	"\vReqListKeys\x12\x13.upi.v1.ReqListKeys\x1a\v.upi.v1.Ack\x12%\n" +
 	"\x06ReqPay\x12\x0e.upi.v1.ReqPay\x1a\v.upi.v1.Ack\x127\n" +
 	"\x0fRespAuthDetails\x12\x17.upi.v1.RespAuthDetails\x1a\v.upi.v1.Ack\x12'\n" +
 	"\aRespPay\x12\x0f.upi.v1.RespPay\x1a\v.upi.v1.Ack\x12+\n" +
@@ -2055,7 +2507,10 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x06ReqPay\x12\x0e.upi.v1.ReqPay\x1a\v.upi.v1.Ack\x12+\n" +
 	"\tReqChkTxn\x12\x11.upi.v1.ReqChkTxn\x1a\v.upi.v1.Ack2:\n" +
 	"\vTpapService\x12+\n" +
-	"\x06Notify\x12\x14.upi.v1.Notification\x1a\v.upi.v1.AckB\x81\x01\n" +
+	"\x06Notify\x12\x14.upi.v1.Notification\x1a\v.upi.v1.Ack2t\n" +
+	"\x0eNodeKeyService\x12/\n" +
+	"\vRespRegKeys\x12\x13.upi.v1.RespRegKeys\x1a\v.upi.v1.Ack\x121\n" +
+	"\fRespListKeys\x12\x14.upi.v1.RespListKeys\x1a\v.upi.v1.AckB\x81\x01\n" +
 	"\n" +
 	"com.upi.v1B\fNetworkProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -2072,7 +2527,7 @@ func file_upi_v1_network_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_network_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_network_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_upi_v1_network_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_upi_v1_network_proto_goTypes = []any{
 	(Notification_Kind)(0),          // 0: upi.v1.Notification.Kind
 	(*ReqPay)(nil),                  // 1: upi.v1.ReqPay
@@ -2100,209 +2555,239 @@ var file_upi_v1_network_proto_goTypes = []any{
 	(*ReqLiteSync)(nil),             // 23: upi.v1.ReqLiteSync
 	(*RespLiteSync)(nil),            // 24: upi.v1.RespLiteSync
 	(*Notification)(nil),            // 25: upi.v1.Notification
-	(*Head)(nil),                    // 26: upi.v1.Head
-	(*Txn)(nil),                     // 27: upi.v1.Txn
-	(*Party)(nil),                   // 28: upi.v1.Party
-	(*Mandate)(nil),                 // 29: upi.v1.Mandate
-	(*Resp)(nil),                    // 30: upi.v1.Resp
-	(*Delegate)(nil),                // 31: upi.v1.Delegate
-	(*LiteRecord)(nil),              // 32: upi.v1.LiteRecord
-	(*LiteRecordResult)(nil),        // 33: upi.v1.LiteRecordResult
-	(*Ack)(nil),                     // 34: upi.v1.Ack
+	(*NodeKey)(nil),                 // 26: upi.v1.NodeKey
+	(*ReqRegKeys)(nil),              // 27: upi.v1.ReqRegKeys
+	(*RespRegKeys)(nil),             // 28: upi.v1.RespRegKeys
+	(*ReqListKeys)(nil),             // 29: upi.v1.ReqListKeys
+	(*KeyList)(nil),                 // 30: upi.v1.KeyList
+	(*RespListKeys)(nil),            // 31: upi.v1.RespListKeys
+	(*Head)(nil),                    // 32: upi.v1.Head
+	(*Txn)(nil),                     // 33: upi.v1.Txn
+	(*Party)(nil),                   // 34: upi.v1.Party
+	(*Mandate)(nil),                 // 35: upi.v1.Mandate
+	(*Resp)(nil),                    // 36: upi.v1.Resp
+	(*Delegate)(nil),                // 37: upi.v1.Delegate
+	(*LiteRecord)(nil),              // 38: upi.v1.LiteRecord
+	(*LiteRecordResult)(nil),        // 39: upi.v1.LiteRecordResult
+	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
+	(*Ack)(nil),                     // 41: upi.v1.Ack
 }
 var file_upi_v1_network_proto_depIdxs = []int32{
-	26,  // 0: upi.v1.ReqPay.head:type_name -> upi.v1.Head
-	27,  // 1: upi.v1.ReqPay.txn:type_name -> upi.v1.Txn
-	28,  // 2: upi.v1.ReqPay.payer:type_name -> upi.v1.Party
-	28,  // 3: upi.v1.ReqPay.payee:type_name -> upi.v1.Party
-	29,  // 4: upi.v1.ReqPay.mandate:type_name -> upi.v1.Mandate
-	26,  // 5: upi.v1.RespPay.head:type_name -> upi.v1.Head
-	27,  // 6: upi.v1.RespPay.txn:type_name -> upi.v1.Txn
-	30,  // 7: upi.v1.RespPay.resp:type_name -> upi.v1.Resp
-	26,  // 8: upi.v1.ReqAuthDetails.head:type_name -> upi.v1.Head
-	27,  // 9: upi.v1.ReqAuthDetails.txn:type_name -> upi.v1.Txn
-	28,  // 10: upi.v1.ReqAuthDetails.payer:type_name -> upi.v1.Party
-	28,  // 11: upi.v1.ReqAuthDetails.payee:type_name -> upi.v1.Party
-	26,  // 12: upi.v1.RespAuthDetails.head:type_name -> upi.v1.Head
-	27,  // 13: upi.v1.RespAuthDetails.txn:type_name -> upi.v1.Txn
-	28,  // 14: upi.v1.RespAuthDetails.payer:type_name -> upi.v1.Party
-	28,  // 15: upi.v1.RespAuthDetails.payee:type_name -> upi.v1.Party
-	30,  // 16: upi.v1.RespAuthDetails.resp:type_name -> upi.v1.Resp
-	26,  // 17: upi.v1.ReqTxnConfirmation.head:type_name -> upi.v1.Head
-	27,  // 18: upi.v1.ReqTxnConfirmation.txn:type_name -> upi.v1.Txn
-	30,  // 19: upi.v1.ReqTxnConfirmation.resp:type_name -> upi.v1.Resp
-	26,  // 20: upi.v1.RespTxnConfirmation.head:type_name -> upi.v1.Head
-	27,  // 21: upi.v1.RespTxnConfirmation.txn:type_name -> upi.v1.Txn
-	30,  // 22: upi.v1.RespTxnConfirmation.resp:type_name -> upi.v1.Resp
-	26,  // 23: upi.v1.ReqValAdd.head:type_name -> upi.v1.Head
-	27,  // 24: upi.v1.ReqValAdd.txn:type_name -> upi.v1.Txn
-	28,  // 25: upi.v1.ReqValAdd.payer:type_name -> upi.v1.Party
-	28,  // 26: upi.v1.ReqValAdd.payee:type_name -> upi.v1.Party
-	26,  // 27: upi.v1.RespValAdd.head:type_name -> upi.v1.Head
-	27,  // 28: upi.v1.RespValAdd.txn:type_name -> upi.v1.Txn
-	28,  // 29: upi.v1.RespValAdd.payee:type_name -> upi.v1.Party
-	30,  // 30: upi.v1.RespValAdd.resp:type_name -> upi.v1.Resp
-	26,  // 31: upi.v1.ReqChkTxn.head:type_name -> upi.v1.Head
-	27,  // 32: upi.v1.ReqChkTxn.txn:type_name -> upi.v1.Txn
-	26,  // 33: upi.v1.RespChkTxn.head:type_name -> upi.v1.Head
-	27,  // 34: upi.v1.RespChkTxn.txn:type_name -> upi.v1.Txn
-	30,  // 35: upi.v1.RespChkTxn.resp:type_name -> upi.v1.Resp
-	26,  // 36: upi.v1.ReqHbt.head:type_name -> upi.v1.Head
-	27,  // 37: upi.v1.ReqHbt.txn:type_name -> upi.v1.Txn
-	26,  // 38: upi.v1.RespHbt.head:type_name -> upi.v1.Head
-	27,  // 39: upi.v1.RespHbt.txn:type_name -> upi.v1.Txn
-	30,  // 40: upi.v1.RespHbt.resp:type_name -> upi.v1.Resp
-	26,  // 41: upi.v1.ReqMandate.head:type_name -> upi.v1.Head
-	27,  // 42: upi.v1.ReqMandate.txn:type_name -> upi.v1.Txn
-	29,  // 43: upi.v1.ReqMandate.mandate:type_name -> upi.v1.Mandate
-	28,  // 44: upi.v1.ReqMandate.payer:type_name -> upi.v1.Party
-	28,  // 45: upi.v1.ReqMandate.payee:type_name -> upi.v1.Party
-	26,  // 46: upi.v1.RespMandate.head:type_name -> upi.v1.Head
-	27,  // 47: upi.v1.RespMandate.txn:type_name -> upi.v1.Txn
-	29,  // 48: upi.v1.RespMandate.mandate:type_name -> upi.v1.Mandate
-	30,  // 49: upi.v1.RespMandate.resp:type_name -> upi.v1.Resp
-	26,  // 50: upi.v1.ReqAuthMandate.head:type_name -> upi.v1.Head
-	27,  // 51: upi.v1.ReqAuthMandate.txn:type_name -> upi.v1.Txn
-	29,  // 52: upi.v1.ReqAuthMandate.mandate:type_name -> upi.v1.Mandate
-	28,  // 53: upi.v1.ReqAuthMandate.payer:type_name -> upi.v1.Party
-	28,  // 54: upi.v1.ReqAuthMandate.payee:type_name -> upi.v1.Party
-	26,  // 55: upi.v1.RespAuthMandate.head:type_name -> upi.v1.Head
-	27,  // 56: upi.v1.RespAuthMandate.txn:type_name -> upi.v1.Txn
-	29,  // 57: upi.v1.RespAuthMandate.mandate:type_name -> upi.v1.Mandate
-	28,  // 58: upi.v1.RespAuthMandate.payer:type_name -> upi.v1.Party
-	28,  // 59: upi.v1.RespAuthMandate.payee:type_name -> upi.v1.Party
-	30,  // 60: upi.v1.RespAuthMandate.resp:type_name -> upi.v1.Resp
-	26,  // 61: upi.v1.ReqMandateConfirmation.head:type_name -> upi.v1.Head
-	27,  // 62: upi.v1.ReqMandateConfirmation.txn:type_name -> upi.v1.Txn
-	29,  // 63: upi.v1.ReqMandateConfirmation.mandate:type_name -> upi.v1.Mandate
-	30,  // 64: upi.v1.ReqMandateConfirmation.resp:type_name -> upi.v1.Resp
-	26,  // 65: upi.v1.RespMandateConfirmation.head:type_name -> upi.v1.Head
-	27,  // 66: upi.v1.RespMandateConfirmation.txn:type_name -> upi.v1.Txn
-	30,  // 67: upi.v1.RespMandateConfirmation.resp:type_name -> upi.v1.Resp
-	26,  // 68: upi.v1.ReqDelegateAdd.head:type_name -> upi.v1.Head
-	27,  // 69: upi.v1.ReqDelegateAdd.txn:type_name -> upi.v1.Txn
-	31,  // 70: upi.v1.ReqDelegateAdd.delegate:type_name -> upi.v1.Delegate
-	28,  // 71: upi.v1.ReqDelegateAdd.payer:type_name -> upi.v1.Party
-	28,  // 72: upi.v1.ReqDelegateAdd.payee:type_name -> upi.v1.Party
-	26,  // 73: upi.v1.RespDelegateAdd.head:type_name -> upi.v1.Head
-	27,  // 74: upi.v1.RespDelegateAdd.txn:type_name -> upi.v1.Txn
-	31,  // 75: upi.v1.RespDelegateAdd.delegate:type_name -> upi.v1.Delegate
-	30,  // 76: upi.v1.RespDelegateAdd.resp:type_name -> upi.v1.Resp
-	26,  // 77: upi.v1.ReqDelegateAuth.head:type_name -> upi.v1.Head
-	27,  // 78: upi.v1.ReqDelegateAuth.txn:type_name -> upi.v1.Txn
-	31,  // 79: upi.v1.ReqDelegateAuth.delegate:type_name -> upi.v1.Delegate
-	28,  // 80: upi.v1.ReqDelegateAuth.payer:type_name -> upi.v1.Party
-	28,  // 81: upi.v1.ReqDelegateAuth.payee:type_name -> upi.v1.Party
-	26,  // 82: upi.v1.RespDelegateAuth.head:type_name -> upi.v1.Head
-	27,  // 83: upi.v1.RespDelegateAuth.txn:type_name -> upi.v1.Txn
-	30,  // 84: upi.v1.RespDelegateAuth.resp:type_name -> upi.v1.Resp
-	26,  // 85: upi.v1.ReqLiteSync.head:type_name -> upi.v1.Head
-	27,  // 86: upi.v1.ReqLiteSync.txn:type_name -> upi.v1.Txn
-	32,  // 87: upi.v1.ReqLiteSync.records:type_name -> upi.v1.LiteRecord
-	26,  // 88: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
-	27,  // 89: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
-	30,  // 90: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
-	33,  // 91: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
-	26,  // 92: upi.v1.Notification.head:type_name -> upi.v1.Head
-	27,  // 93: upi.v1.Notification.txn:type_name -> upi.v1.Txn
+	32,  // 0: upi.v1.ReqPay.head:type_name -> upi.v1.Head
+	33,  // 1: upi.v1.ReqPay.txn:type_name -> upi.v1.Txn
+	34,  // 2: upi.v1.ReqPay.payer:type_name -> upi.v1.Party
+	34,  // 3: upi.v1.ReqPay.payee:type_name -> upi.v1.Party
+	35,  // 4: upi.v1.ReqPay.mandate:type_name -> upi.v1.Mandate
+	32,  // 5: upi.v1.RespPay.head:type_name -> upi.v1.Head
+	33,  // 6: upi.v1.RespPay.txn:type_name -> upi.v1.Txn
+	36,  // 7: upi.v1.RespPay.resp:type_name -> upi.v1.Resp
+	32,  // 8: upi.v1.ReqAuthDetails.head:type_name -> upi.v1.Head
+	33,  // 9: upi.v1.ReqAuthDetails.txn:type_name -> upi.v1.Txn
+	34,  // 10: upi.v1.ReqAuthDetails.payer:type_name -> upi.v1.Party
+	34,  // 11: upi.v1.ReqAuthDetails.payee:type_name -> upi.v1.Party
+	32,  // 12: upi.v1.RespAuthDetails.head:type_name -> upi.v1.Head
+	33,  // 13: upi.v1.RespAuthDetails.txn:type_name -> upi.v1.Txn
+	34,  // 14: upi.v1.RespAuthDetails.payer:type_name -> upi.v1.Party
+	34,  // 15: upi.v1.RespAuthDetails.payee:type_name -> upi.v1.Party
+	36,  // 16: upi.v1.RespAuthDetails.resp:type_name -> upi.v1.Resp
+	32,  // 17: upi.v1.ReqTxnConfirmation.head:type_name -> upi.v1.Head
+	33,  // 18: upi.v1.ReqTxnConfirmation.txn:type_name -> upi.v1.Txn
+	36,  // 19: upi.v1.ReqTxnConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 20: upi.v1.RespTxnConfirmation.head:type_name -> upi.v1.Head
+	33,  // 21: upi.v1.RespTxnConfirmation.txn:type_name -> upi.v1.Txn
+	36,  // 22: upi.v1.RespTxnConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 23: upi.v1.ReqValAdd.head:type_name -> upi.v1.Head
+	33,  // 24: upi.v1.ReqValAdd.txn:type_name -> upi.v1.Txn
+	34,  // 25: upi.v1.ReqValAdd.payer:type_name -> upi.v1.Party
+	34,  // 26: upi.v1.ReqValAdd.payee:type_name -> upi.v1.Party
+	32,  // 27: upi.v1.RespValAdd.head:type_name -> upi.v1.Head
+	33,  // 28: upi.v1.RespValAdd.txn:type_name -> upi.v1.Txn
+	34,  // 29: upi.v1.RespValAdd.payee:type_name -> upi.v1.Party
+	36,  // 30: upi.v1.RespValAdd.resp:type_name -> upi.v1.Resp
+	32,  // 31: upi.v1.ReqChkTxn.head:type_name -> upi.v1.Head
+	33,  // 32: upi.v1.ReqChkTxn.txn:type_name -> upi.v1.Txn
+	32,  // 33: upi.v1.RespChkTxn.head:type_name -> upi.v1.Head
+	33,  // 34: upi.v1.RespChkTxn.txn:type_name -> upi.v1.Txn
+	36,  // 35: upi.v1.RespChkTxn.resp:type_name -> upi.v1.Resp
+	32,  // 36: upi.v1.ReqHbt.head:type_name -> upi.v1.Head
+	33,  // 37: upi.v1.ReqHbt.txn:type_name -> upi.v1.Txn
+	32,  // 38: upi.v1.RespHbt.head:type_name -> upi.v1.Head
+	33,  // 39: upi.v1.RespHbt.txn:type_name -> upi.v1.Txn
+	36,  // 40: upi.v1.RespHbt.resp:type_name -> upi.v1.Resp
+	32,  // 41: upi.v1.ReqMandate.head:type_name -> upi.v1.Head
+	33,  // 42: upi.v1.ReqMandate.txn:type_name -> upi.v1.Txn
+	35,  // 43: upi.v1.ReqMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 44: upi.v1.ReqMandate.payer:type_name -> upi.v1.Party
+	34,  // 45: upi.v1.ReqMandate.payee:type_name -> upi.v1.Party
+	32,  // 46: upi.v1.RespMandate.head:type_name -> upi.v1.Head
+	33,  // 47: upi.v1.RespMandate.txn:type_name -> upi.v1.Txn
+	35,  // 48: upi.v1.RespMandate.mandate:type_name -> upi.v1.Mandate
+	36,  // 49: upi.v1.RespMandate.resp:type_name -> upi.v1.Resp
+	32,  // 50: upi.v1.ReqAuthMandate.head:type_name -> upi.v1.Head
+	33,  // 51: upi.v1.ReqAuthMandate.txn:type_name -> upi.v1.Txn
+	35,  // 52: upi.v1.ReqAuthMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 53: upi.v1.ReqAuthMandate.payer:type_name -> upi.v1.Party
+	34,  // 54: upi.v1.ReqAuthMandate.payee:type_name -> upi.v1.Party
+	32,  // 55: upi.v1.RespAuthMandate.head:type_name -> upi.v1.Head
+	33,  // 56: upi.v1.RespAuthMandate.txn:type_name -> upi.v1.Txn
+	35,  // 57: upi.v1.RespAuthMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 58: upi.v1.RespAuthMandate.payer:type_name -> upi.v1.Party
+	34,  // 59: upi.v1.RespAuthMandate.payee:type_name -> upi.v1.Party
+	36,  // 60: upi.v1.RespAuthMandate.resp:type_name -> upi.v1.Resp
+	32,  // 61: upi.v1.ReqMandateConfirmation.head:type_name -> upi.v1.Head
+	33,  // 62: upi.v1.ReqMandateConfirmation.txn:type_name -> upi.v1.Txn
+	35,  // 63: upi.v1.ReqMandateConfirmation.mandate:type_name -> upi.v1.Mandate
+	36,  // 64: upi.v1.ReqMandateConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 65: upi.v1.RespMandateConfirmation.head:type_name -> upi.v1.Head
+	33,  // 66: upi.v1.RespMandateConfirmation.txn:type_name -> upi.v1.Txn
+	36,  // 67: upi.v1.RespMandateConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 68: upi.v1.ReqDelegateAdd.head:type_name -> upi.v1.Head
+	33,  // 69: upi.v1.ReqDelegateAdd.txn:type_name -> upi.v1.Txn
+	37,  // 70: upi.v1.ReqDelegateAdd.delegate:type_name -> upi.v1.Delegate
+	34,  // 71: upi.v1.ReqDelegateAdd.payer:type_name -> upi.v1.Party
+	34,  // 72: upi.v1.ReqDelegateAdd.payee:type_name -> upi.v1.Party
+	32,  // 73: upi.v1.RespDelegateAdd.head:type_name -> upi.v1.Head
+	33,  // 74: upi.v1.RespDelegateAdd.txn:type_name -> upi.v1.Txn
+	37,  // 75: upi.v1.RespDelegateAdd.delegate:type_name -> upi.v1.Delegate
+	36,  // 76: upi.v1.RespDelegateAdd.resp:type_name -> upi.v1.Resp
+	32,  // 77: upi.v1.ReqDelegateAuth.head:type_name -> upi.v1.Head
+	33,  // 78: upi.v1.ReqDelegateAuth.txn:type_name -> upi.v1.Txn
+	37,  // 79: upi.v1.ReqDelegateAuth.delegate:type_name -> upi.v1.Delegate
+	34,  // 80: upi.v1.ReqDelegateAuth.payer:type_name -> upi.v1.Party
+	34,  // 81: upi.v1.ReqDelegateAuth.payee:type_name -> upi.v1.Party
+	32,  // 82: upi.v1.RespDelegateAuth.head:type_name -> upi.v1.Head
+	33,  // 83: upi.v1.RespDelegateAuth.txn:type_name -> upi.v1.Txn
+	36,  // 84: upi.v1.RespDelegateAuth.resp:type_name -> upi.v1.Resp
+	32,  // 85: upi.v1.ReqLiteSync.head:type_name -> upi.v1.Head
+	33,  // 86: upi.v1.ReqLiteSync.txn:type_name -> upi.v1.Txn
+	38,  // 87: upi.v1.ReqLiteSync.records:type_name -> upi.v1.LiteRecord
+	32,  // 88: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
+	33,  // 89: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
+	36,  // 90: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
+	39,  // 91: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
+	32,  // 92: upi.v1.Notification.head:type_name -> upi.v1.Head
+	33,  // 93: upi.v1.Notification.txn:type_name -> upi.v1.Txn
 	0,   // 94: upi.v1.Notification.kind:type_name -> upi.v1.Notification.Kind
-	28,  // 95: upi.v1.Notification.payer:type_name -> upi.v1.Party
-	28,  // 96: upi.v1.Notification.payee:type_name -> upi.v1.Party
-	30,  // 97: upi.v1.Notification.resp:type_name -> upi.v1.Resp
-	29,  // 98: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
-	31,  // 99: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
+	34,  // 95: upi.v1.Notification.payer:type_name -> upi.v1.Party
+	34,  // 96: upi.v1.Notification.payee:type_name -> upi.v1.Party
+	36,  // 97: upi.v1.Notification.resp:type_name -> upi.v1.Resp
+	35,  // 98: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
+	37,  // 99: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
 	24,  // 100: upi.v1.Notification.lite:type_name -> upi.v1.RespLiteSync
-	1,   // 101: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
-	4,   // 102: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
-	2,   // 103: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
-	9,   // 104: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	10,  // 105: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	6,   // 106: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
-	7,   // 107: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 108: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
-	13,  // 109: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
-	16,  // 110: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
-	14,  // 111: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
-	18,  // 112: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
-	19,  // 113: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 114: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 115: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 116: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	23,  // 117: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	24,  // 118: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 119: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 120: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
-	3,   // 121: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
-	2,   // 122: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
-	5,   // 123: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
-	7,   // 124: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 125: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
-	10,  // 126: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	15,  // 127: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
-	14,  // 128: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
-	17,  // 129: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
-	19,  // 130: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 131: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 132: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 133: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	24,  // 134: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 135: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 136: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
-	1,   // 137: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 138: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	13,  // 139: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
-	23,  // 140: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	1,   // 141: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 142: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	25,  // 143: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
-	34,  // 144: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
-	34,  // 145: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
-	34,  // 146: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
-	34,  // 147: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
-	34,  // 148: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
-	34,  // 149: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
-	34,  // 150: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
-	34,  // 151: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
-	34,  // 152: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
-	34,  // 153: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
-	34,  // 154: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
-	34,  // 155: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
-	34,  // 156: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	34,  // 157: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
-	34,  // 158: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	34,  // 159: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
-	34,  // 160: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
-	34,  // 161: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
-	34,  // 162: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
-	34,  // 163: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
-	34,  // 164: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
-	34,  // 165: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
-	34,  // 166: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
-	34,  // 167: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
-	34,  // 168: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
-	34,  // 169: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
-	34,  // 170: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
-	34,  // 171: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
-	34,  // 172: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
-	34,  // 173: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	34,  // 174: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
-	34,  // 175: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	34,  // 176: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
-	34,  // 177: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
-	34,  // 178: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
-	34,  // 179: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
-	34,  // 180: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
-	34,  // 181: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
-	34,  // 182: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
-	34,  // 183: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
-	34,  // 184: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
-	34,  // 185: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
-	34,  // 186: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
-	144, // [144:187] is the sub-list for method output_type
-	101, // [101:144] is the sub-list for method input_type
-	101, // [101:101] is the sub-list for extension type_name
-	101, // [101:101] is the sub-list for extension extendee
-	0,   // [0:101] is the sub-list for field type_name
+	40,  // 101: upi.v1.NodeKey.created:type_name -> google.protobuf.Timestamp
+	32,  // 102: upi.v1.ReqRegKeys.head:type_name -> upi.v1.Head
+	33,  // 103: upi.v1.ReqRegKeys.txn:type_name -> upi.v1.Txn
+	26,  // 104: upi.v1.ReqRegKeys.key:type_name -> upi.v1.NodeKey
+	32,  // 105: upi.v1.RespRegKeys.head:type_name -> upi.v1.Head
+	33,  // 106: upi.v1.RespRegKeys.txn:type_name -> upi.v1.Txn
+	36,  // 107: upi.v1.RespRegKeys.resp:type_name -> upi.v1.Resp
+	32,  // 108: upi.v1.ReqListKeys.head:type_name -> upi.v1.Head
+	33,  // 109: upi.v1.ReqListKeys.txn:type_name -> upi.v1.Txn
+	26,  // 110: upi.v1.KeyList.keys:type_name -> upi.v1.NodeKey
+	40,  // 111: upi.v1.KeyList.ts:type_name -> google.protobuf.Timestamp
+	32,  // 112: upi.v1.RespListKeys.head:type_name -> upi.v1.Head
+	33,  // 113: upi.v1.RespListKeys.txn:type_name -> upi.v1.Txn
+	36,  // 114: upi.v1.RespListKeys.resp:type_name -> upi.v1.Resp
+	30,  // 115: upi.v1.RespListKeys.list:type_name -> upi.v1.KeyList
+	27,  // 116: upi.v1.SwitchService.ReqRegKeys:input_type -> upi.v1.ReqRegKeys
+	29,  // 117: upi.v1.SwitchService.ReqListKeys:input_type -> upi.v1.ReqListKeys
+	1,   // 118: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
+	4,   // 119: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
+	2,   // 120: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
+	9,   // 121: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	10,  // 122: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	6,   // 123: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
+	7,   // 124: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 125: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
+	13,  // 126: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
+	16,  // 127: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
+	14,  // 128: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
+	18,  // 129: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
+	19,  // 130: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 131: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 132: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 133: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	23,  // 134: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	24,  // 135: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 136: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 137: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
+	3,   // 138: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
+	2,   // 139: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
+	5,   // 140: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
+	7,   // 141: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 142: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
+	10,  // 143: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	15,  // 144: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
+	14,  // 145: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
+	17,  // 146: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
+	19,  // 147: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 148: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 149: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 150: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	24,  // 151: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 152: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 153: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
+	1,   // 154: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 155: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	13,  // 156: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
+	23,  // 157: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	1,   // 158: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 159: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	25,  // 160: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
+	28,  // 161: upi.v1.NodeKeyService.RespRegKeys:input_type -> upi.v1.RespRegKeys
+	31,  // 162: upi.v1.NodeKeyService.RespListKeys:input_type -> upi.v1.RespListKeys
+	41,  // 163: upi.v1.SwitchService.ReqRegKeys:output_type -> upi.v1.Ack
+	41,  // 164: upi.v1.SwitchService.ReqListKeys:output_type -> upi.v1.Ack
+	41,  // 165: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
+	41,  // 166: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
+	41,  // 167: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
+	41,  // 168: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
+	41,  // 169: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
+	41,  // 170: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
+	41,  // 171: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
+	41,  // 172: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
+	41,  // 173: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
+	41,  // 174: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
+	41,  // 175: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
+	41,  // 176: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
+	41,  // 177: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	41,  // 178: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
+	41,  // 179: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	41,  // 180: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
+	41,  // 181: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
+	41,  // 182: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
+	41,  // 183: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
+	41,  // 184: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
+	41,  // 185: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
+	41,  // 186: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
+	41,  // 187: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
+	41,  // 188: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
+	41,  // 189: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
+	41,  // 190: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
+	41,  // 191: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
+	41,  // 192: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
+	41,  // 193: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
+	41,  // 194: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	41,  // 195: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
+	41,  // 196: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	41,  // 197: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
+	41,  // 198: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
+	41,  // 199: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
+	41,  // 200: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
+	41,  // 201: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
+	41,  // 202: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
+	41,  // 203: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
+	41,  // 204: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
+	41,  // 205: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
+	41,  // 206: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
+	41,  // 207: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
+	41,  // 208: upi.v1.NodeKeyService.RespRegKeys:output_type -> upi.v1.Ack
+	41,  // 209: upi.v1.NodeKeyService.RespListKeys:output_type -> upi.v1.Ack
+	163, // [163:210] is the sub-list for method output_type
+	116, // [116:163] is the sub-list for method input_type
+	116, // [116:116] is the sub-list for extension type_name
+	116, // [116:116] is the sub-list for extension extendee
+	0,   // [0:116] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_network_proto_init() }
@@ -2317,9 +2802,9 @@ func file_upi_v1_network_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_network_proto_rawDesc), len(file_upi_v1_network_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   31,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   6,
 		},
 		GoTypes:           file_upi_v1_network_proto_goTypes,
 		DependencyIndexes: file_upi_v1_network_proto_depIdxs,

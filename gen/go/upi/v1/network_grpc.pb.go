@@ -19,6 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	SwitchService_ReqRegKeys_FullMethodName              = "/upi.v1.SwitchService/ReqRegKeys"
+	SwitchService_ReqListKeys_FullMethodName             = "/upi.v1.SwitchService/ReqListKeys"
 	SwitchService_ReqPay_FullMethodName                  = "/upi.v1.SwitchService/ReqPay"
 	SwitchService_RespAuthDetails_FullMethodName         = "/upi.v1.SwitchService/RespAuthDetails"
 	SwitchService_RespPay_FullMethodName                 = "/upi.v1.SwitchService/RespPay"
@@ -47,6 +49,8 @@ const (
 //
 // SwitchService is what the NPCI switch receives from PSPs and banks.
 type SwitchServiceClient interface {
+	ReqRegKeys(ctx context.Context, in *ReqRegKeys, opts ...grpc.CallOption) (*Ack, error)
+	ReqListKeys(ctx context.Context, in *ReqListKeys, opts ...grpc.CallOption) (*Ack, error)
 	ReqPay(ctx context.Context, in *ReqPay, opts ...grpc.CallOption) (*Ack, error)
 	RespAuthDetails(ctx context.Context, in *RespAuthDetails, opts ...grpc.CallOption) (*Ack, error)
 	RespPay(ctx context.Context, in *RespPay, opts ...grpc.CallOption) (*Ack, error)
@@ -75,6 +79,26 @@ type switchServiceClient struct {
 
 func NewSwitchServiceClient(cc grpc.ClientConnInterface) SwitchServiceClient {
 	return &switchServiceClient{cc}
+}
+
+func (c *switchServiceClient) ReqRegKeys(ctx context.Context, in *ReqRegKeys, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, SwitchService_ReqRegKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *switchServiceClient) ReqListKeys(ctx context.Context, in *ReqListKeys, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, SwitchService_ReqListKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *switchServiceClient) ReqPay(ctx context.Context, in *ReqPay, opts ...grpc.CallOption) (*Ack, error) {
@@ -283,6 +307,8 @@ func (c *switchServiceClient) RespHbt(ctx context.Context, in *RespHbt, opts ...
 //
 // SwitchService is what the NPCI switch receives from PSPs and banks.
 type SwitchServiceServer interface {
+	ReqRegKeys(context.Context, *ReqRegKeys) (*Ack, error)
+	ReqListKeys(context.Context, *ReqListKeys) (*Ack, error)
 	ReqPay(context.Context, *ReqPay) (*Ack, error)
 	RespAuthDetails(context.Context, *RespAuthDetails) (*Ack, error)
 	RespPay(context.Context, *RespPay) (*Ack, error)
@@ -313,6 +339,12 @@ type SwitchServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedSwitchServiceServer struct{}
 
+func (UnimplementedSwitchServiceServer) ReqRegKeys(context.Context, *ReqRegKeys) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReqRegKeys not implemented")
+}
+func (UnimplementedSwitchServiceServer) ReqListKeys(context.Context, *ReqListKeys) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReqListKeys not implemented")
+}
 func (UnimplementedSwitchServiceServer) ReqPay(context.Context, *ReqPay) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReqPay not implemented")
 }
@@ -392,6 +424,42 @@ func RegisterSwitchServiceServer(s grpc.ServiceRegistrar, srv SwitchServiceServe
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&SwitchService_ServiceDesc, srv)
+}
+
+func _SwitchService_ReqRegKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReqRegKeys)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SwitchServiceServer).ReqRegKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SwitchService_ReqRegKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SwitchServiceServer).ReqRegKeys(ctx, req.(*ReqRegKeys))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SwitchService_ReqListKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReqListKeys)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SwitchServiceServer).ReqListKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SwitchService_ReqListKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SwitchServiceServer).ReqListKeys(ctx, req.(*ReqListKeys))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _SwitchService_ReqPay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -761,6 +829,14 @@ var SwitchService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "upi.v1.SwitchService",
 	HandlerType: (*SwitchServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ReqRegKeys",
+			Handler:    _SwitchService_ReqRegKeys_Handler,
+		},
+		{
+			MethodName: "ReqListKeys",
+			Handler:    _SwitchService_ReqListKeys_Handler,
+		},
 		{
 			MethodName: "ReqPay",
 			Handler:    _SwitchService_ReqPay_Handler,
@@ -1990,6 +2066,152 @@ var TpapService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Notify",
 			Handler:    _TpapService_Notify_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "upi/v1/network.proto",
+}
+
+const (
+	NodeKeyService_RespRegKeys_FullMethodName  = "/upi.v1.NodeKeyService/RespRegKeys"
+	NodeKeyService_RespListKeys_FullMethodName = "/upi.v1.NodeKeyService/RespListKeys"
+)
+
+// NodeKeyServiceClient is the client API for NodeKeyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// NodeKeyService is what every node other than the switch receives about
+// the key directory (docs/FLOWS.md, Node keys).
+type NodeKeyServiceClient interface {
+	RespRegKeys(ctx context.Context, in *RespRegKeys, opts ...grpc.CallOption) (*Ack, error)
+	RespListKeys(ctx context.Context, in *RespListKeys, opts ...grpc.CallOption) (*Ack, error)
+}
+
+type nodeKeyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewNodeKeyServiceClient(cc grpc.ClientConnInterface) NodeKeyServiceClient {
+	return &nodeKeyServiceClient{cc}
+}
+
+func (c *nodeKeyServiceClient) RespRegKeys(ctx context.Context, in *RespRegKeys, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, NodeKeyService_RespRegKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeKeyServiceClient) RespListKeys(ctx context.Context, in *RespListKeys, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, NodeKeyService_RespListKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// NodeKeyServiceServer is the server API for NodeKeyService service.
+// All implementations must embed UnimplementedNodeKeyServiceServer
+// for forward compatibility.
+//
+// NodeKeyService is what every node other than the switch receives about
+// the key directory (docs/FLOWS.md, Node keys).
+type NodeKeyServiceServer interface {
+	RespRegKeys(context.Context, *RespRegKeys) (*Ack, error)
+	RespListKeys(context.Context, *RespListKeys) (*Ack, error)
+	mustEmbedUnimplementedNodeKeyServiceServer()
+}
+
+// UnimplementedNodeKeyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedNodeKeyServiceServer struct{}
+
+func (UnimplementedNodeKeyServiceServer) RespRegKeys(context.Context, *RespRegKeys) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method RespRegKeys not implemented")
+}
+func (UnimplementedNodeKeyServiceServer) RespListKeys(context.Context, *RespListKeys) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method RespListKeys not implemented")
+}
+func (UnimplementedNodeKeyServiceServer) mustEmbedUnimplementedNodeKeyServiceServer() {}
+func (UnimplementedNodeKeyServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafeNodeKeyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to NodeKeyServiceServer will
+// result in compilation errors.
+type UnsafeNodeKeyServiceServer interface {
+	mustEmbedUnimplementedNodeKeyServiceServer()
+}
+
+func RegisterNodeKeyServiceServer(s grpc.ServiceRegistrar, srv NodeKeyServiceServer) {
+	// If the following call panics, it indicates UnimplementedNodeKeyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&NodeKeyService_ServiceDesc, srv)
+}
+
+func _NodeKeyService_RespRegKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RespRegKeys)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeKeyServiceServer).RespRegKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeKeyService_RespRegKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeKeyServiceServer).RespRegKeys(ctx, req.(*RespRegKeys))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeKeyService_RespListKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RespListKeys)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeKeyServiceServer).RespListKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeKeyService_RespListKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeKeyServiceServer).RespListKeys(ctx, req.(*RespListKeys))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// NodeKeyService_ServiceDesc is the grpc.ServiceDesc for NodeKeyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var NodeKeyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "upi.v1.NodeKeyService",
+	HandlerType: (*NodeKeyServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RespRegKeys",
+			Handler:    _NodeKeyService_RespRegKeys_Handler,
+		},
+		{
+			MethodName: "RespListKeys",
+			Handler:    _NodeKeyService_RespListKeys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

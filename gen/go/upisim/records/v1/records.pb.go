@@ -557,12 +557,16 @@ func (x *SwitchParty) GetDevice() *Device {
 	return nil
 }
 
-// A credential block (switch.cred).
+// A credential block (switch.cred), kept only until the DEBIT is sent:
+// upi.v1.Cred's fields, ts as Unix ns.
 type Cred struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	SubType       string                 `protobuf:"bytes,2,opt,name=sub_type,json=subType,proto3" json:"sub_type,omitempty"`
 	Data          string                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Ver           string                 `protobuf:"bytes,4,opt,name=ver,proto3" json:"ver,omitempty"`
+	Ki            string                 `protobuf:"bytes,5,opt,name=ki,proto3" json:"ki,omitempty"`
+	Ts            int64                  `protobuf:"varint,6,opt,name=ts,proto3" json:"ts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -616,6 +620,27 @@ func (x *Cred) GetData() string {
 		return x.Data
 	}
 	return ""
+}
+
+func (x *Cred) GetVer() string {
+	if x != nil {
+		return x.Ver
+	}
+	return ""
+}
+
+func (x *Cred) GetKi() string {
+	if x != nil {
+		return x.Ki
+	}
+	return ""
+}
+
+func (x *Cred) GetTs() int64 {
+	if x != nil {
+		return x.Ts
+	}
+	return 0
 }
 
 // A payer's device (switch.device).
@@ -2121,6 +2146,196 @@ func (x *PspVpa) GetMobile() string {
 	return ""
 }
 
+// A node's public keys as the switch registered them (node_keys, by node
+// name): upi.v1.NodeKey's fields, times as Unix ns.
+type SwitchNodeKey struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Node    string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Role    string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	SignKey []byte                 `protobuf:"bytes,3,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"`
+	HpkeKey []byte                 `protobuf:"bytes,4,opt,name=hpke_key,json=hpkeKey,proto3" json:"hpke_key,omitempty"`
+	KeyId   string                 `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Created int64                  `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`
+	// When the switch took it (Unix ns).
+	Registered    int64 `protobuf:"varint,7,opt,name=registered,proto3" json:"registered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchNodeKey) Reset() {
+	*x = SwitchNodeKey{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchNodeKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchNodeKey) ProtoMessage() {}
+
+func (x *SwitchNodeKey) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchNodeKey.ProtoReflect.Descriptor instead.
+func (*SwitchNodeKey) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SwitchNodeKey) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SwitchNodeKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *SwitchNodeKey) GetSignKey() []byte {
+	if x != nil {
+		return x.SignKey
+	}
+	return nil
+}
+
+func (x *SwitchNodeKey) GetHpkeKey() []byte {
+	if x != nil {
+		return x.HpkeKey
+	}
+	return nil
+}
+
+func (x *SwitchNodeKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SwitchNodeKey) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchNodeKey) GetRegistered() int64 {
+	if x != nil {
+		return x.Registered
+	}
+	return 0
+}
+
+// One node's public keys in the list the switch last signed (key_dir, by
+// node name), with when the list was taken.
+type CachedNodeKey struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Node    string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Role    string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	SignKey []byte                 `protobuf:"bytes,3,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"`
+	HpkeKey []byte                 `protobuf:"bytes,4,opt,name=hpke_key,json=hpkeKey,proto3" json:"hpke_key,omitempty"`
+	KeyId   string                 `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Created int64                  `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`
+	// The list's ts (Unix ns).
+	Listed        int64 `protobuf:"varint,7,opt,name=listed,proto3" json:"listed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CachedNodeKey) Reset() {
+	*x = CachedNodeKey{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CachedNodeKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CachedNodeKey) ProtoMessage() {}
+
+func (x *CachedNodeKey) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CachedNodeKey.ProtoReflect.Descriptor instead.
+func (*CachedNodeKey) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CachedNodeKey) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CachedNodeKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CachedNodeKey) GetSignKey() []byte {
+	if x != nil {
+		return x.SignKey
+	}
+	return nil
+}
+
+func (x *CachedNodeKey) GetHpkeKey() []byte {
+	if x != nil {
+		return x.HpkeKey
+	}
+	return nil
+}
+
+func (x *CachedNodeKey) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *CachedNodeKey) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *CachedNodeKey) GetListed() int64 {
+	if x != nil {
+		return x.Listed
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -2185,11 +2400,14 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\x12\x17\n" +
 	"\aac_type\x18\a \x01(\tR\x06acType\x12-\n" +
 	"\x05creds\x18\b \x03(\v2\x17.upisim.records.v1.CredR\x05creds\x121\n" +
-	"\x06device\x18\t \x01(\v2\x19.upisim.records.v1.DeviceR\x06device\"I\n" +
+	"\x06device\x18\t \x01(\v2\x19.upisim.records.v1.DeviceR\x06device\"{\n" +
 	"\x04Cred\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x19\n" +
 	"\bsub_type\x18\x02 \x01(\tR\asubType\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\tR\x04data\"R\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\x12\x10\n" +
+	"\x03ver\x18\x04 \x01(\tR\x03ver\x12\x0e\n" +
+	"\x02ki\x18\x05 \x01(\tR\x02ki\x12\x0e\n" +
+	"\x02ts\x18\x06 \x01(\x03R\x02ts\"R\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06mobile\x18\x02 \x01(\tR\x06mobile\x12\x10\n" +
@@ -2337,7 +2555,25 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x03mcc\x18\x04 \x01(\tR\x03mcc\x12\x15\n" +
 	"\x06ac_num\x18\x05 \x01(\tR\x05acNum\x12\x12\n" +
 	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\x12\x16\n" +
-	"\x06mobile\x18\a \x01(\tR\x06mobileB\xc8\x01\n" +
+	"\x06mobile\x18\a \x01(\tR\x06mobile\"\xbe\x01\n" +
+	"\rSwitchNodeKey\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
+	"\bsign_key\x18\x03 \x01(\fR\asignKey\x12\x19\n" +
+	"\bhpke_key\x18\x04 \x01(\fR\ahpkeKey\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x18\n" +
+	"\acreated\x18\x06 \x01(\x03R\acreated\x12\x1e\n" +
+	"\n" +
+	"registered\x18\a \x01(\x03R\n" +
+	"registered\"\xb6\x01\n" +
+	"\rCachedNodeKey\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
+	"\bsign_key\x18\x03 \x01(\fR\asignKey\x12\x19\n" +
+	"\bhpke_key\x18\x04 \x01(\fR\ahpkeKey\x12\x15\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x18\n" +
+	"\acreated\x18\x06 \x01(\x03R\acreated\x12\x16\n" +
+	"\x06listed\x18\a \x01(\x03R\x06listedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -2352,7 +2588,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -2372,7 +2608,9 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*BankCustomer)(nil),          // 15: upisim.records.v1.BankCustomer
 	(*FlowParent)(nil),            // 16: upisim.records.v1.FlowParent
 	(*PspVpa)(nil),                // 17: upisim.records.v1.PspVpa
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*SwitchNodeKey)(nil),         // 18: upisim.records.v1.SwitchNodeKey
+	(*CachedNodeKey)(nil),         // 19: upisim.records.v1.CachedNodeKey
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -2390,7 +2628,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	18, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	20, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -2417,7 +2655,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
