@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -127,21 +128,23 @@ func TestPINsAtRest(t *testing.T) {
 	waitQuiet(t, n)
 	n.stop()
 
-	files, err := os.ReadDir(n.dir)
-	require.NoError(t, err)
+	// Every file of the data folder, the certificates' and network.json
+	// included.
 	var scanned int
-	for _, f := range files {
-		if f.IsDir() || f.Name() == "network.json" {
-			continue // the network file holds the seed PINs by design
+	require.NoError(t, filepath.WalkDir(n.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		raw, err := os.ReadFile(filepath.Join(n.dir, f.Name()))
+		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
+		name, _ := filepath.Rel(n.dir, path)
 		scanned++
-		assert.Empty(t, plainPIN(raw, testPIN), "%s holds the PIN in plaintext", f.Name())
-		assert.Empty(t, plainPIN(raw, "999999"), "%s holds the wrong PIN in plaintext", f.Name())
-		assert.Zero(t, v1BlocksIn(raw, txns), "%s holds a v1 PIN block", f.Name())
-		assert.NotContains(t, string(raw), `"pin":"`, f.Name())
-	}
+		assert.Empty(t, plainPIN(raw, testPIN), "%s holds the PIN in plaintext", name)
+		assert.Empty(t, plainPIN(raw, "999999"), "%s holds the wrong PIN in plaintext", name)
+		assert.Zero(t, v1BlocksIn(raw, txns), "%s holds a v1 PIN block", name)
+		assert.NotContains(t, string(raw), `"pin":"`, name)
+		return nil
+	}))
 	assert.Greater(t, scanned, len(n.cfg.Nodes), "every node's .db and .keys at least")
 
 	for _, nd := range n.cfg.Nodes {
