@@ -61,11 +61,11 @@ func newEnv(t *testing.T) *env {
 		Peers:  node.Directory{Network: e.net.Name, Roles: e.net.RolesByName(), Sole: config.RoleSwitch},
 		Routes: e.dir.Routes(),
 	})}
-	e.app = nodetest.New(t, self.Name, r, e.tr, nodetest.WithClock(e.clock), func(c *node.Config) { c.Prefix = self.Prefix })
+	e.app = nodetest.New(t, self.Name, r, e.tr, nodetest.WithClock(e.clock), func(c *node.Config) { c.Prefix, c.Role = self.Prefix, self.Role })
 	sw := upiswitch.New(upiswitch.Config{Network: e.net, Self: e.net.Switch()})
 	e.swKeys = pintest.Keys(t, e.net.Switch().Name)
 	sw.SetKeys(e.swKeys)
-	e.sw = nodetest.New(t, e.net.Switch().Name, sw, e.tr, nodetest.WithClock(e.clock), func(c *node.Config) { c.Prefix = e.net.Switch().Prefix })
+	e.sw = nodetest.New(t, e.net.Switch().Name, sw, e.tr, nodetest.WithClock(e.clock), func(c *node.Config) { c.Prefix, c.Role = e.net.Switch().Prefix, config.RoleSwitch })
 	sw.Attach(e.sw)
 	e.tr.Attach(e.app)
 	e.tr.Attach(e.sw)
