@@ -93,7 +93,7 @@ func (s security) serverOptions() []grpc.ServerOption {
 		return nil
 	}
 	return []grpc.ServerOption{
-		grpc.Creds(credentials.NewTLS(s.creds.ServerTLS())),
+		grpc.Creds(s.creds.ServerCredentials()),
 		grpc.ChainUnaryInterceptor(pki.UnaryServerInterceptor(s.network)),
 	}
 }

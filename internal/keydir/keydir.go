@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -49,6 +50,18 @@ type Dir struct {
 	// Keys are the node's own keys; nil publishes nothing.
 	Keys *keys.Keys
 	Log  *slog.Logger
+
+	// mem is what Get last read of the stored list, by node name
+	// (memKey), so that a payment does not read and decode the store;
+	// a list kept by this Dir's respListKeys clears it.
+	mem sync.Map
+}
+
+// memKey is a key Get read from the stored list, and when that list
+// came.
+type memKey struct {
+	k  *Key
+	at time.Time
 }
 
 // New returns the Dir of node self in net.
@@ -162,6 +175,7 @@ func (d *Dir) respListKeys(c *node.Ctx, in *node.Inbound, m *upiv1.RespListKeys)
 	if err := Keep(c.Tx, list); err != nil {
 		return node.Refuse("RespListKeys: %v", err)
 	}
+	c.Tx.OnCommit(func() { d.mem.Clear() })
 	c.Notify(WatchKey)
 	return nil
 }
@@ -224,6 +238,9 @@ func Lookup(tx *store.Tx, nodeName string) (*Key, bool, error) { return cache.Ge
 // switch and waits, up to wait (wall time, as an app call's bound), for a
 // list that has it, asking again every 250 ms.
 func (d *Dir) Get(ctx context.Context, n *node.Node, nodeName string, maxAge, wait time.Duration) (*Key, error) {
+	if v, ok := d.mem.Load(nodeName); ok && n.Now().Sub(v.(memKey).at) < maxAge {
+		return v.(memKey).k, nil
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	var asked time.Time
@@ -231,10 +248,11 @@ func (d *Dir) Get(ctx context.Context, n *node.Node, nodeName string, maxAge, wa
 		woken, cancel := n.Watch(WatchKey)
 		var k *Key
 		var found, fresh bool
+		var listAt time.Time
 		err := n.View(func(tx *store.Tx) (err error) {
 			k, found, err = cache.Get(tx, nodeName)
 			if at, ok, _ := store.MetaKeyListAt.Get(tx); ok && n.Now().Sub(at) < maxAge {
-				fresh = true
+				fresh, listAt = true, at
 			}
 			return err
 		})
@@ -244,6 +262,7 @@ func (d *Dir) Get(ctx context.Context, n *node.Node, nodeName string, maxAge, wa
 		}
 		if found && fresh {
 			cancel()
+			d.mem.Store(nodeName, memKey{k: k, at: listAt})
 			return k, nil
 		}
 		if time.Since(asked) >= 250*time.Millisecond {

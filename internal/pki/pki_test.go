@@ -315,15 +315,31 @@ func TestHandshakeRefusesAnExpiredCert(t *testing.T) {
 
 // TestPeerFromGRPCCall serves gRPC with mutual TLS and the interceptor:
 // a node's call carries its Peer, an app client's none.
+// The peer of a call, with the server's credentials plain TLS (the
+// identity parsed in each call) or ServerCredentials (parsed once, in the
+// handshake).
 func TestPeerFromGRPCCall(t *testing.T) {
 	dir := ensure(t, "net1")
 	srvCreds, err := Load(dir, "net1", "npci")
 	require.NoError(t, err)
+	for name, creds := range map[string]func() credentials.TransportCredentials{
+		"TLS":               func() credentials.TransportCredentials { return credentials.NewTLS(srvCreds.ServerTLS()) },
+		"ServerCredentials": srvCreds.ServerCredentials,
+	} {
+		t.Run(name, func(t *testing.T) { testPeerFromGRPCCall(t, dir, creds) })
+	}
+}
+
+func testPeerFromGRPCCall(t *testing.T, dir string, serverCreds func() credentials.TransportCredentials) {
 	peers := make(chan any, 4)
 	resumed := make(chan bool, 4)
 	record := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if p, ok := peer.FromContext(ctx); ok {
-			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 && len(resumed) == 0 && ti.State.DidResume {
+			ti, ok := p.AuthInfo.(credentials.TLSInfo)
+			if a, isOurs := p.AuthInfo.(authInfo); isOurs {
+				ti, ok = a.TLSInfo, true
+			}
+			if ok && len(ti.State.PeerCertificates) > 0 && len(resumed) == 0 && ti.State.DidResume {
 				resumed <- true
 			}
 		}
@@ -338,7 +354,7 @@ func TestPeerFromGRPCCall(t *testing.T) {
 		}
 		return h(ctx, req)
 	}
-	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvCreds.ServerTLS())), grpc.ChainUnaryInterceptor(UnaryServerInterceptor("net1"), record))
+	s := grpc.NewServer(grpc.Creds(serverCreds()), grpc.ChainUnaryInterceptor(UnaryServerInterceptor("net1"), record))
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -368,7 +384,7 @@ func TestPeerFromGRPCCall(t *testing.T) {
 	assert.Nil(t, <-peers)
 
 	// An interceptor of another network takes no peer from this one.
-	s2 := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvCreds.ServerTLS())), grpc.ChainUnaryInterceptor(UnaryServerInterceptor("net2"), func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	s2 := grpc.NewServer(grpc.Creds(serverCreds()), grpc.ChainUnaryInterceptor(UnaryServerInterceptor("net2"), func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		_, ok := node.PeerFrom(ctx)
 		peers <- ok
 		return h(ctx, req)
