@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,29 +36,41 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// freePort asks the OS for a free loopback port; for several, use
-// freePorts, which never returns one port twice.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// freePorts asks the OS for n distinct free loopback ports. The listeners
-// stay open until all n are chosen, so no port is handed out twice (n
-// calls of freePort may get the same port back).
+// freePorts returns n distinct free loopback ports for nodes that keep
+// their port across restarts. They are taken below the kernel's ephemeral
+// range (ip_local_port_range): a port the OS hands out (":0") is one a
+// client's outgoing connection may take as its own source port while a
+// killed node is down, and the node could not listen on it again ("bind:
+// address already in use"). Each is checked by listening on it; the
+// listeners stay open until all n are chosen, so none is handed out twice.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+	lo, hi := 10000, ephemeralLow()
+	addrs := make([]string, 0, n)
+	for tries := 0; len(addrs) < n; tries++ {
+		require.Less(t, tries, 100*n, "no free loopback port below %d", hi)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue // in use
+		}
 		defer l.Close()
-		addrs[i] = l.Addr().String()
+		addrs = append(addrs, l.Addr().String())
 	}
 	return addrs
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
+				lo = v
+			}
+		}
+	}
+	return lo
 }
 
 // setAddrs gives every node of netw its own free gRPC and HTTP port.
