@@ -202,7 +202,7 @@ func (a *AdminServer) Health(context.Context, *upiv1.HealthRequest) (*upiv1.Heal
 	resp := &upiv1.HealthResponse{
 		Node: a.Node.Name(), Role: a.Role, Ok: true, OutboxPending: int64(ob), TimersPending: int64(tm),
 		StorePending: int64(st.Pending), StoreProgress: timestamppb.New(st.Progress),
-		InFlight: int64(inFlight), MaxInFlight: int64(limit),
+		InFlight: int64(inFlight), MaxInFlight: int64(limit), Throttled: a.Node.Throttled(),
 	}
 	// The store's clock is the real one (not Config.Now).
 	if now, after := time.Now(), a.Node.cfg.StallAfter; st.Stalled(now, after) {

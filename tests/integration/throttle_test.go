@@ -64,6 +64,9 @@ func TestThrottledPSPPaymentsAllSucceed(t *testing.T) {
 	// Each payment reached the switch once and was decided once.
 	a, err := n.c.Admin("npci")
 	require.NoError(t, err)
+	h, err := a.Health(context.Background(), &upiv1.HealthRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, sw.Node.Throttled(), h.GetThrottled(), "the switch's health says how many it throttled")
 	list, err := a.ListTransactions(context.Background(), &upiv1.ListTransactionsRequest{})
 	require.NoError(t, err)
 	var paid int

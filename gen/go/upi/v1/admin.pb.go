@@ -1357,8 +1357,12 @@ type HealthResponse struct {
 	// Requests (network messages, app calls) the node is working on, and
 	// the most it takes at once before it answers RESOURCE_EXHAUSTED (HTTP
 	// 429); max_in_flight is negative when there is no bound.
-	InFlight      int64 `protobuf:"varint,10,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
-	MaxInFlight   int64 `protobuf:"varint,11,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	InFlight    int64 `protobuf:"varint,10,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	MaxInFlight int64 `protobuf:"varint,11,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// Requests this node refused because their sender went over its rate
+	// (the network file's limits.throttle; the switch only), since it
+	// started.
+	Throttled     int64 `protobuf:"varint,12,opt,name=throttled,proto3" json:"throttled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1470,6 +1474,13 @@ func (x *HealthResponse) GetMaxInFlight() int64 {
 	return 0
 }
 
+func (x *HealthResponse) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
+}
+
 var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
@@ -1571,7 +1582,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x14ListPostingsResponse\x12+\n" +
 	"\bpostings\x18\x01 \x03(\v2\x0f.upi.v1.PostingR\bpostings\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x0f\n" +
-	"\rHealthRequest\"\x9a\x03\n" +
+	"\rHealthRequest\"\xb8\x03\n" +
 	"\x0eHealthResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x0e\n" +
@@ -1584,7 +1595,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x0estore_progress\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rstoreProgress\x12\x1b\n" +
 	"\tin_flight\x18\n" +
 	" \x01(\x03R\binFlight\x12\"\n" +
-	"\rmax_in_flight\x18\v \x01(\x03R\vmaxInFlight2\x95\x04\n" +
+	"\rmax_in_flight\x18\v \x01(\x03R\vmaxInFlight\x12\x1c\n" +
+	"\tthrottled\x18\f \x01(\x03R\tthrottled2\x95\x04\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
