@@ -148,29 +148,35 @@ func (d *Dir) respListKeys(c *node.Ctx, in *node.Inbound, m *upiv1.RespListKeys)
 	if list.GetSigner() != in.From {
 		return node.Refuse("RespListKeys: list.signer %q is not the sender %s", list.GetSigner(), in.From)
 	}
-	// The switch's signing key: the one pinned from the first list (trust
-	// on first use until the network's CA carries it), else the list's own.
-	var signer ed25519.PublicKey
+	// The switch's signing key. A list that came over mutual TLS from the
+	// switch (in.Role: its certificate, and Receive checked that it
+	// answers this node's ReqListKeys) is the switch's, so its own key
+	// for the switch is the one to verify with, and replaces a pinned
+	// one (a switch whose key file was lost and made anew). Without TLS
+	// (--insecure) the one pinned from the first list decides (trust on
+	// first use).
+	var listed ed25519.PublicKey
+	for _, k := range list.GetKeys() {
+		if k.GetNode() == in.From && k.GetRole() == config.RoleSwitch {
+			listed = k.GetSignKey()
+		}
+	}
 	pinned, ok, err := cache.Get(c.Tx, in.From)
 	if err != nil {
 		return err
 	}
-	if ok {
+	signer := listed
+	if ok && in.Role == "" {
 		signer = pinned.GetSignKey()
-	} else {
-		for _, k := range list.GetKeys() {
-			if k.GetNode() == in.From && k.GetRole() == config.RoleSwitch {
-				signer = k.GetSignKey()
-			}
-		}
 	}
 	if err := Verify(signer, list, m.GetSignature()); err != nil {
 		return node.Refuse("RespListKeys: %v", err)
 	}
-	for _, k := range list.GetKeys() {
-		if k.GetNode() == in.From && ok && !ed25519.PublicKey(k.GetSignKey()).Equal(signer) {
+	if ok && !ed25519.PublicKey(pinned.GetSignKey()).Equal(listed) {
+		if in.Role == "" {
 			return node.Refuse("RespListKeys: the switch's signing key changed; this node keeps the one it pinned")
 		}
+		d.Log.Warn("the switch's signing key changed; taking the new one, from a list the switch sent over mutual TLS", "switch", in.From)
 	}
 	if err := Keep(c.Tx, list); err != nil {
 		return node.Refuse("RespListKeys: %v", err)

@@ -2,6 +2,7 @@ package keydir_test
 
 import (
 	"bytes"
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,8 +34,9 @@ type env struct {
 	net     *config.Network
 	clock   *nodetest.Clock
 	tr      *node.InmemTransport
-	down    atomic.Bool  // the switch is unreachable
-	tries   atomic.Int64 // ReqRegKeys deliveries tried
+	down    atomic.Bool                       // the switch is unreachable
+	tries   atomic.Int64                      // ReqRegKeys deliveries tried
+	asked   atomic.Pointer[upiv1.ReqListKeys] // the last ReqListKeys sent
 	dir     *keydir.Dir
 	app, sw *node.Node
 	swKeys  *keys.Keys
@@ -47,6 +49,13 @@ func newEnv(t *testing.T) *env {
 	e.tr.Intercept = func(m node.Outgoing) error {
 		if m.Method == upiv1.SwitchService_ReqRegKeys_FullMethodName {
 			e.tries.Add(1)
+		}
+		if m.Method == upiv1.SwitchService_ReqListKeys_FullMethodName {
+			req := &upiv1.ReqListKeys{}
+			if err := proto.Unmarshal(m.Body, req); err != nil {
+				return err
+			}
+			e.asked.Store(req)
 		}
 		if e.down.Load() && m.To == e.net.Switch().Name {
 			return assert.AnError
@@ -169,4 +178,38 @@ func TestListKeysVerifiedAndCached(t *testing.T) {
 	// The real switch's signature over the same list is taken.
 	assert.Empty(t, send(list, sig))
 	assert.Equal(t, bank.KeyID(), lookup("abank").GetKeyId())
+}
+
+// A list the switch sends over mutual TLS (the peer authenticated, the
+// answer to this node's ReqListKeys) is the switch's own: when the
+// switch's signing key changed (its key file lost and made anew), the
+// node takes the new one rather than refusing every list from then on.
+// Without an authenticated sender the pinned key still decides.
+func TestListKeysFromTheAuthenticatedSwitchRepins(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.dir.Publish(e.app))
+	require.NoError(t, e.dir.Request(e.app))
+	nodetest.Quiesce(t, e.app, e.sw)
+	asked := e.asked.Load()
+	require.NotNil(t, asked)
+
+	sw := e.net.Switch()
+	renewed := pintest.Keys(t, sw.Name)
+	list := &upiv1.KeyList{Ts: timestamppb.New(e.clock.Now()), Signer: sw.Name, Keys: []*upiv1.NodeKey{renewed.Public(config.RoleSwitch)}}
+	sig, err := keydir.Sign(renewed.Sign, list)
+	require.NoError(t, err)
+	answer := func(ctx context.Context) string {
+		ack, err := e.app.Receive(ctx, upiv1.NodeKeyService_RespListKeys_FullMethodName, &upiv1.RespListKeys{
+			Head: nodetest.Head(sw.Name, sw.Prefix), Txn: asked.GetTxn(),
+			Resp: &upiv1.Resp{ReqMsgId: asked.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}, List: list, Signature: sig,
+		})
+		require.NoError(t, err)
+		return ack.GetErr()
+	}
+	assert.Contains(t, answer(t.Context()), "does not verify", "unauthenticated: the pinned key decides")
+
+	assert.Empty(t, answer(node.WithPeer(t.Context(), node.Peer{Name: sw.Name, Role: config.RoleSwitch})))
+	var k *keydir.Key
+	require.NoError(t, e.app.View(func(tx *store.Tx) (err error) { k, _, err = keydir.Lookup(tx, sw.Name); return err }))
+	assert.Equal(t, []byte(renewed.SignPublic()), k.GetSignKey(), "the new key is pinned")
 }
