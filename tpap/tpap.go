@@ -146,6 +146,11 @@ func (x *TPAP) notify(c *node.Ctx, in *node.Inbound, m *upiv1.Notification) erro
 				return err
 			}
 		}
+		if said.ErrCode == upi.CodeEncryption {
+			// The remitter could not open the block: perhaps it has a
+			// new key. The next block waits for a fresh list.
+			c.Tx.OnCommit(x.dir.Stale)
+		}
 		c.Notify(rec.TxnId)
 	case upiv1.Notification_COLLECT_REQUEST:
 		said.Type = upiv1.Txn_COLLECT.String()

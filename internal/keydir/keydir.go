@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -55,6 +56,17 @@ type Dir struct {
 	// (memKey), so that a payment does not read and decode the store;
 	// a list kept by this Dir's respListKeys clears it.
 	mem sync.Map
+	// stale makes Get take no cached key until a new list is kept
+	// (Stale).
+	stale atomic.Bool
+}
+
+// Stale makes the next Get ask the switch for a new list rather than take
+// a cached key: what a node does when a key it used did not work (a bank
+// that answered U14 may have made new keys).
+func (d *Dir) Stale() {
+	d.stale.Store(true)
+	d.mem.Clear()
 }
 
 // memKey is a key Get read from the stored list, and when that list
@@ -181,7 +193,7 @@ func (d *Dir) respListKeys(c *node.Ctx, in *node.Inbound, m *upiv1.RespListKeys)
 	if err := Keep(c.Tx, list); err != nil {
 		return node.Refuse("RespListKeys: %v", err)
 	}
-	c.Tx.OnCommit(func() { d.mem.Clear() })
+	c.Tx.OnCommit(func() { d.mem.Clear(); d.stale.Store(false) })
 	c.Notify(WatchKey)
 	return nil
 }
@@ -244,7 +256,7 @@ func Lookup(tx *store.Tx, nodeName string) (*Key, bool, error) { return cache.Ge
 // switch and waits, up to wait (wall time, as an app call's bound), for a
 // list that has it, asking again every 250 ms.
 func (d *Dir) Get(ctx context.Context, n *node.Node, nodeName string, maxAge, wait time.Duration) (*Key, error) {
-	if v, ok := d.mem.Load(nodeName); ok && n.Now().Sub(v.(memKey).at) < maxAge {
+	if v, ok := d.mem.Load(nodeName); ok && !d.stale.Load() && n.Now().Sub(v.(memKey).at) < maxAge {
 		return v.(memKey).k, nil
 	}
 	deadline := time.NewTimer(wait)
@@ -266,7 +278,7 @@ func (d *Dir) Get(ctx context.Context, n *node.Node, nodeName string, maxAge, wa
 			cancel()
 			return nil, err
 		}
-		if found && fresh {
+		if found && fresh && !d.stale.Load() {
 			cancel()
 			d.mem.Store(nodeName, memKey{k: k, at: listAt})
 			return k, nil

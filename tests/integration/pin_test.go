@@ -269,3 +269,36 @@ func TestPINBurstOverREST(t *testing.T) {
 	assert.Equal(t, map[string]int{"ZM": n.cfg.PIN.MaxTries, "Z6": burst - n.cfg.PIN.MaxTries}, codes)
 	assert.Equal(t, "Z6", pay("1234"), "then the right PIN is declined too")
 }
+
+// A bank with a new encryption key (its key file given a new X25519 key
+// and signing key; the pepper of its PIN hashes kept, or no PIN would
+// verify) answers U14 to a block sealed to its old key, which the TPAP
+// still had from the list it cached; that answer makes the TPAP take a
+// new list, and the next payment is sealed to the new key and goes
+// through.
+func TestBankWithNewKeys(t *testing.T) {
+	n := up(t, nil)
+	require.Equal(t, "SUCCESS", n.pay("alice@alpha", "bob@beta", "1.00", "1234").Status)
+	alice := n.balance("alice@alpha")
+
+	require.NoError(t, n.nw.Stop("abank"))
+	path := keys.Path(n.dir, "abank")
+	old, err := keys.Load(path)
+	require.NoError(t, err)
+	renewed, err := keys.Generate("abank", time.Now())
+	require.NoError(t, err)
+	renewed.Pepper, renewed.Secret = old.Pepper, old.Secret
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, keys.Save(path, renewed))
+	require.NoError(t, n.nw.Start("abank"))
+	waitQuiet(t, n) // abank's ReqRegKeys reached the switch
+
+	stale := n.pay("alice@alpha", "bob@beta", "1.00", "1234")
+	assert.Equal(t, "FAILURE", stale.Status)
+	assert.Equal(t, "U14", stale.ErrCode, "sealed to the key abank no longer has")
+	assert.Equal(t, alice, n.balance("alice@alpha"), "nothing debited")
+
+	again := n.pay("alice@alpha", "bob@beta", "1.00", "1234")
+	assert.Equal(t, "SUCCESS", again.Status, "err code %s", again.ErrCode)
+	assert.Equal(t, alice-100, n.balance("alice@alpha"))
+}
