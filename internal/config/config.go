@@ -44,6 +44,9 @@ type Network struct {
 	Timeouts  Timeouts
 	// PIN is how banks keep and check UPI PINs.
 	PIN PINPolicy
+	// Circle is UPI Circle's rules and limits (docs/FLOWS.md, UPI
+	// Circle).
+	Circle Circle
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
 	// Rules make nodes decline, ignore, drop, delay or duplicate messages
@@ -157,6 +160,35 @@ type PINPolicy struct {
 	HashTime, HashMemoryKiB, HashThreads uint32
 }
 
+// Circle is the network file's circle section: UPI Circle's limits, with
+// NPCI's defaults (OC-201 of 2024). Amounts are paise.
+type Circle struct {
+	// FullPerTxn is the most one payment under full delegation may be
+	// (Z8); FullMonthly the most a full link's monthly limit may be, and
+	// its default (the remitter declines a larger mandate QK).
+	FullPerTxn, FullMonthly int64
+	// Cooling is how long after linking CoolingLimit caps a link's
+	// delegated payments in all (FP).
+	Cooling      time.Duration
+	CoolingLimit int64
+	// Month is how a month's use is counted: CircleCalendar (the calendar
+	// month in IST) or CircleRolling (the last 30 days).
+	Month string
+	// MaxSecondaries is how many secondaries a primary may have (the
+	// switch: CP).
+	MaxSecondaries int
+	// InviteExpiry is how long a link waits for the secondary, and
+	// ApprovalExpiry how long a partial payment waits for the primary
+	// (U69).
+	InviteExpiry, ApprovalExpiry time.Duration
+}
+
+// How Circle.Month counts a month.
+const (
+	CircleCalendar = "calendar"
+	CircleRolling  = "rolling"
+)
+
 // Timeouts are the switch's and PSPs' timers.
 type Timeouts struct {
 	// AuthDetails is how long the switch waits for the payee's PSP to
@@ -181,6 +213,7 @@ type rawNetwork struct {
 	Limits    rawLimits     `yaml:"limits"`
 	Timeouts  rawTimeouts   `yaml:"timeouts"`
 	PIN       rawPIN        `yaml:"pin,omitempty"`
+	Circle    rawCircle     `yaml:"circle,omitempty"`
 	Heartbeat string        `yaml:"heartbeat,omitempty"`
 	Rules     []rawRule     `yaml:"rules,omitempty"`
 	HTTP      rawHTTP       `yaml:"http,omitempty"`
@@ -256,6 +289,21 @@ type rawLimits struct {
 type rawThrottle struct {
 	TPS   *float64 `yaml:"tps,omitempty"`
 	Burst *int     `yaml:"burst,omitempty"`
+}
+
+type rawCircle struct {
+	Full           rawCircleFull `yaml:"full,omitempty,flow"`
+	Cooling        string        `yaml:"cooling,omitempty"`
+	CoolingLimit   string        `yaml:"cooling_limit,omitempty"`
+	Month          string        `yaml:"month,omitempty"`
+	MaxSecondaries *int          `yaml:"max_secondaries,omitempty"`
+	InviteExpiry   string        `yaml:"invite_expiry,omitempty"`
+	ApprovalExpiry string        `yaml:"approval_expiry,omitempty"`
+}
+
+type rawCircleFull struct {
+	PerTxnLimit  string `yaml:"per_txn_limit,omitempty"`
+	MonthlyLimit string `yaml:"monthly_limit,omitempty"`
 }
 
 type rawPIN struct {
@@ -470,6 +518,29 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	} else {
 		n.PIN.MaxTries = def.PIN.MaxTries
 	}
+	c := r.Circle
+	amount("circle.full.per_txn_limit", c.Full.PerTxnLimit, def.Circle.FullPerTxn, &n.Circle.FullPerTxn)
+	amount("circle.full.monthly_limit", c.Full.MonthlyLimit, def.Circle.FullMonthly, &n.Circle.FullMonthly)
+	duration("circle.cooling", c.Cooling, def.Circle.Cooling, &n.Circle.Cooling)
+	amount("circle.cooling_limit", c.CoolingLimit, def.Circle.CoolingLimit, &n.Circle.CoolingLimit)
+	duration("circle.invite_expiry", c.InviteExpiry, def.Circle.InviteExpiry, &n.Circle.InviteExpiry)
+	duration("circle.approval_expiry", c.ApprovalExpiry, def.Circle.ApprovalExpiry, &n.Circle.ApprovalExpiry)
+	switch {
+	case c.Month != "":
+		n.Circle.Month = strings.ToLower(c.Month)
+	case base == nil:
+		fail("circle.month: missing")
+	default:
+		n.Circle.Month = def.Circle.Month
+	}
+	switch {
+	case c.MaxSecondaries != nil:
+		n.Circle.MaxSecondaries = *c.MaxSecondaries
+	case base == nil:
+		fail("circle.max_secondaries: missing")
+	default:
+		n.Circle.MaxSecondaries = def.Circle.MaxSecondaries
+	}
 	a := r.PIN.Argon2id
 	number("pin.argon2id.time", a.Time, def.PIN.HashTime, &n.PIN.HashTime)
 	number("pin.argon2id.memory_kib", a.MemoryKiB, def.PIN.HashMemoryKiB, &n.PIN.HashMemoryKiB)
@@ -548,6 +619,12 @@ func (n *Network) Marshal() ([]byte, error) {
 			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
 		},
 		HTTP: rawHTTP{AllowedOrigins: n.HTTP.AllowedOrigins, AllowedHosts: n.HTTP.AllowedHosts},
+		Circle: rawCircle{
+			Full:    rawCircleFull{PerTxnLimit: upi.FormatPaise(n.Circle.FullPerTxn), MonthlyLimit: upi.FormatPaise(n.Circle.FullMonthly)},
+			Cooling: n.Circle.Cooling.String(), CoolingLimit: upi.FormatPaise(n.Circle.CoolingLimit), Month: n.Circle.Month,
+			MaxSecondaries: &n.Circle.MaxSecondaries,
+			InviteExpiry:   n.Circle.InviteExpiry.String(), ApprovalExpiry: n.Circle.ApprovalExpiry.String(),
+		},
 		PIN: rawPIN{
 			MaxTries: &n.PIN.MaxTries, LockFor: n.PIN.LockFor.String(),
 			Argon2id: rawArgon2id{Time: &n.PIN.HashTime, MemoryKiB: &n.PIN.HashMemoryKiB, Threads: &n.PIN.HashThreads},

@@ -679,3 +679,50 @@ users:
 	assert.Equal(t, n.PIN, got.PIN)
 	assert.Equal(t, "again", got.Users[0].PINReset)
 }
+
+// The circle section: NPCI's limits by default, each key overridable, and
+// clear errors for values UPI Circle cannot work with.
+func TestCircle(t *testing.T) {
+	const nodes = `
+nodes:
+  - {name: app, role: tpap}
+  - {name: gpsp, role: psp, handles: [gamma]}
+  - {name: sw, role: switch}
+  - {name: cbank, role: bank, ifsc: CBNK0000001}
+`
+	def, err := Parse([]byte(nodes))
+	require.NoError(t, err)
+	assert.Equal(t, Circle{
+		FullPerTxn: 5_000_00, FullMonthly: 15_000_00, Cooling: 24 * time.Hour, CoolingLimit: 5_000_00,
+		Month: CircleCalendar, MaxSecondaries: 5, InviteExpiry: 30 * time.Minute, ApprovalExpiry: 15 * time.Minute,
+	}, def.Circle, "NPCI's, from the default network")
+
+	n, err := Parse([]byte(nodes + `circle: {full: {monthly_limit: "20000.00"}, month: Rolling, max_secondaries: 2, cooling: 0s, approval_expiry: 2m}` + "\n"))
+	require.NoError(t, err)
+	assert.Equal(t, Circle{
+		FullPerTxn: 5_000_00, FullMonthly: 20_000_00, Cooling: 0, CoolingLimit: 5_000_00,
+		Month: CircleRolling, MaxSecondaries: 2, InviteExpiry: 30 * time.Minute, ApprovalExpiry: 2 * time.Minute,
+	}, n.Circle)
+
+	raw, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, n.Circle, back.Circle, "Marshal keeps the section")
+
+	for in, want := range map[string]string{
+		`circle: {full: {per_txn_limit: "0.00"}}`:                              "circle.full.per_txn_limit: amount must be greater than zero",
+		`circle: {full: {per_txn_limit: "6000.00", monthly_limit: "5500.00"}}`: "circle.full.per_txn_limit 6000.00 is more than circle.full.monthly_limit 5500.00",
+		`circle: {full: {monthly_limit: "lots"}}`:                              "circle.full.monthly_limit",
+		`circle: {cooling_limit: "0.00"}`:                                      "circle.cooling_limit: amount must be greater than zero",
+		`circle: {cooling: -1h}`:                                               "circle.cooling must not be negative",
+		`circle: {month: lunar}`:                                               `circle.month "lunar": want calendar or rolling`,
+		`circle: {max_secondaries: 0}`:                                         "circle.max_secondaries 0: want 1 to 100",
+		`circle: {invite_expiry: 0s}`:                                          "circle.invite_expiry must be greater than zero",
+		`circle: {approval_expiry: soon}`:                                      "circle.approval_expiry: invalid duration",
+		`circle: {secondaries: 3}`:                                             "field secondaries not found",
+	} {
+		_, err := Parse([]byte(nodes + in + "\n"))
+		assert.ErrorContains(t, err, want, in)
+	}
+}

@@ -229,6 +229,7 @@ func (n *Network) Validate() error {
 	if n.Heartbeat < 0 {
 		fail("heartbeat must not be negative (0 turns heartbeats off)")
 	}
+	validateCircle(n.Circle, n.Limits.PerTxn, fail)
 	if n.PIN.MaxTries < 1 || n.PIN.MaxTries > MaxPINTries {
 		fail("pin.max_tries %d: want 1 to %d", n.PIN.MaxTries, MaxPINTries)
 	}
@@ -532,4 +533,43 @@ func (n *Network) validateThrottle() []error {
 		}
 	}
 	return errs
+}
+
+// MaxSecondaries is the largest circle.max_secondaries.
+const MaxSecondaries = 100
+
+// validateCircle checks the circle section: positive limits, a per-payment
+// limit no larger than the month's or the network's per_txn, a month that
+// is calendar or rolling, durations positive.
+func validateCircle(c Circle, perTxn int64, fail func(string, ...any)) {
+	if c.FullPerTxn <= 0 {
+		fail("circle.full.per_txn_limit must be greater than zero")
+	} else if c.FullPerTxn > c.FullMonthly {
+		fail("circle.full.per_txn_limit %s is more than circle.full.monthly_limit %s", upi.FormatPaise(c.FullPerTxn), upi.FormatPaise(c.FullMonthly))
+	} else if perTxn > 0 && c.FullPerTxn > perTxn {
+		fail("circle.full.per_txn_limit %s is more than limits.per_txn %s", upi.FormatPaise(c.FullPerTxn), upi.FormatPaise(perTxn))
+	}
+	if c.FullMonthly <= 0 {
+		fail("circle.full.monthly_limit must be greater than zero")
+	}
+	if c.CoolingLimit <= 0 {
+		fail("circle.cooling_limit must be greater than zero")
+	}
+	if c.Cooling < 0 {
+		fail("circle.cooling must not be negative (0: no cooling period)")
+	}
+	switch c.Month {
+	case CircleCalendar, CircleRolling:
+	default:
+		fail("circle.month %q: want %s or %s", c.Month, CircleCalendar, CircleRolling)
+	}
+	if c.MaxSecondaries < 1 || c.MaxSecondaries > MaxSecondaries {
+		fail("circle.max_secondaries %d: want 1 to %d", c.MaxSecondaries, MaxSecondaries)
+	}
+	if c.InviteExpiry <= 0 {
+		fail("circle.invite_expiry must be greater than zero")
+	}
+	if c.ApprovalExpiry <= 0 {
+		fail("circle.approval_expiry must be greater than zero")
+	}
 }
