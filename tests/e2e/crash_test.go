@@ -152,7 +152,7 @@ func (s *server) start() {
 	s.t.Helper()
 	require.Nil(s.t, s.cmd, "%s already running", s.name)
 	fmt.Fprintf(&s.out, "--- %s: start %s\n", time.Now().Format(time.StampMicro), strings.Join(s.args, " "))
-	cmd := exec.Command(s.bin, s.args...)
+	cmd := dieWithTest(exec.Command(s.bin, s.args...))
 	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	require.NoError(s.t, cmd.Start(), "start %s", s.name)
 	s.cmd, s.exited = cmd, make(chan struct{})

@@ -43,7 +43,7 @@ func TestDataFolderFaults(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	data := t.TempDir()
-	first := exec.Command(bin, "up", "--data", data, "--port-base", "0")
+	first := dieWithTest(exec.Command(bin, "up", "--data", data, "--port-base", "0"))
 	var out bytes.Buffer
 	first.Stdout, first.Stderr = &out, &out
 	require.NoError(t, first.Start())

@@ -134,7 +134,7 @@ func TestSixProcesses(t *testing.T) {
 	sharePKI(t, bin, file, dirs)
 	shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
 	for _, nd := range netw.Nodes {
-		cmd := exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error")
+		cmd := dieWithTest(exec.Command(bin, "node", "--network", file, "--name", nd.Name, "--data", dirs[nd.Name], "--log-level", "error"))
 		var logs bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		require.NoError(t, cmd.Start())

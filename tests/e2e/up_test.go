@@ -26,7 +26,7 @@ func TestUpProcess(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	data := t.TempDir()
-	cmd := exec.Command(bin, "up", "--data", data, "--port-base", "0")
+	cmd := dieWithTest(exec.Command(bin, "up", "--data", data, "--port-base", "0"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
