@@ -56,7 +56,10 @@ func (f *fixture) mandate(umn string) (*remitter.Mandate, bool) {
 
 func (f *fixture) check(umn, sig string, amount int64, now time.Time) string {
 	var code string
-	require.NoError(f.t, f.n.View(func(tx *store.Tx) (err error) { code, err = remitter.CheckMandate(tx, umn, sig, amount, now); return err }))
+	require.NoError(f.t, f.n.View(func(tx *store.Tx) (err error) {
+		code, err = remitter.CheckMandate(tx, umn, sig, amount, now)
+		return err
+	}))
 	return code
 }
 
