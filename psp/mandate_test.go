@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
@@ -30,9 +31,9 @@ func TestCreateMandate(t *testing.T) {
 	again, err := f.p.CreateMandate(t.Context(), req)
 	require.NoError(t, err)
 	assert.Equal(t, umn, again.GetMandate().GetUmn())
-	other := *req
+	other := proto.Clone(req).(*upiv1.CreateMandateRequest)
 	other.AmountPaise = 1000
-	_, err = f.p.CreateMandate(t.Context(), &other)
+	_, err = f.p.CreateMandate(t.Context(), other)
 	requireCode(t, err, codes.AlreadyExists, "different mandate")
 
 	s, ok := waitSent(f.rec, upiv1.SwitchService_ReqMandate_FullMethodName)
@@ -106,10 +107,10 @@ func TestMandatePayeeSide(t *testing.T) {
 	assert.NotEmpty(t, ra.GetPayee().GetName())
 	assert.Nil(t, ra.GetPayee().GetAc(), "no account details for a mandate's payee")
 
-	withSig := *md
+	withSig := proto.Clone(md).(*upiv1.Mandate)
 	withSig.Signature = "c2ln" // the switch never sends it; PSP(S) would not keep it anyway
 	f.accept(upiv1.PspService_ReqMandateConfirmation_FullMethodName, &upiv1.ReqMandateConfirmation{
-		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_CREATE}, Mandate: &withSig, Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
+		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_CREATE}, Mandate: withSig, Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
 	})
 	_, ok = waitSent(f.rec, upiv1.SwitchService_RespMandateConfirmation_FullMethodName)
 	require.True(t, ok)
