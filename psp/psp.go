@@ -65,6 +65,9 @@ type PSP struct {
 	n                    *node.Node
 	// dir publishes the PSP's keys to the switch (internal/keydir).
 	dir *keydir.Dir
+	// onMandate, if set, hears each RespMandate PSP(P) applied (mandate.go),
+	// in its step: txn id, org_txn_id, UMN and the outcome.
+	onMandate func(c *node.Ctx, txnID, orgTxnID, umn string, resp *upiv1.Resp) error
 }
 
 // SetKeys gives the PSP its keys: their Secret keys the fingerprints
@@ -109,7 +112,7 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes()),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes()),
 	})
 	return p
 }

@@ -44,7 +44,7 @@ func TestRegisterServesBothServices(t *testing.T) {
 
 	ack, err = upiv1.NewPspServiceClient(conn).ReqMandateConfirmation(t.Context(), &upiv1.ReqMandateConfirmation{Head: swHead(), Txn: &upiv1.Txn{Id: id}})
 	require.NoError(t, err)
-	assert.Equal(t, "ReqMandateConfirmation is not supported by this PSP yet", ack.GetErr())
+	assert.Equal(t, "ReqMandateConfirmation needs mandate.umn", ack.GetErr())
 
 	app := upiv1.NewPspAppServiceClient(conn)
 	_, err = app.InitiateCollect(t.Context(), &upiv1.InitiateCollectRequest{PayeeVpa: "zed@beta", PayerVpa: "alice@alpha", AmountPaise: 1})

@@ -182,11 +182,11 @@ var errPINNotChecked = errors.New("remitter: the PIN was not checked before this
 // result. It checks nothing when the customer's PIN is locked: a locked
 // account's burst of tries costs no hashing.
 func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *node.Inbound) (any, error) {
-	m, ok := in.Msg.(*upiv1.ReqPay)
-	if !ok || in.Method != upiv1.RemitterService_ReqPay_FullMethodName || m.GetTxn().GetType() != upiv1.Txn_DEBIT {
+	txnID, payer, ok := pinSubject(in)
+	if !ok {
 		return nil, nil
 	}
-	acNum := m.GetPayer().GetAc().GetAcNum()
+	acNum := payer.GetAc().GetAcNum()
 	var cust *Customer
 	var found bool
 	if err := view(func(tx *store.Tx) (err error) { cust, found, err = GetCustomer(tx, acNum); return err }); err != nil {
@@ -200,20 +200,20 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 		return pc, nil
 	}
 	pc.checked = true
-	cred := pin.Find(m.GetPayer().GetCreds())
+	cred := pin.Find(payer.GetCreds())
 	var priv *ecdh.PrivateKey
 	var ki string
 	if r.keys != nil {
 		priv, ki = r.keys.HPKE, r.keys.KeyID()
 	}
-	value, err := pin.Open(priv, ki, cred, m.GetTxn().GetId(), r.now())
+	value, err := pin.Open(priv, ki, cred, txnID, r.now())
 	switch {
 	case errors.Is(err, pin.ErrStale):
-		r.log.Info("PIN block outside its window", "txn", m.GetTxn().GetId(), "ts", cred.GetTs().AsTime())
+		r.log.Info("PIN block outside its window", "txn", txnID, "ts", cred.GetTs().AsTime())
 		pc.block = upi.CodeEncryption
 		return pc, nil
 	case err != nil:
-		r.log.Info("PIN block does not open", "txn", m.GetTxn().GetId(), "ki", cred.GetKi(), "ver", cred.GetVer())
+		r.log.Info("PIN block does not open", "txn", txnID, "ki", cred.GetKi(), "ver", cred.GetVer())
 		pc.block = upi.CodeEncryption
 		return pc, nil
 	}
@@ -231,6 +231,24 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 		}
 	}
 	return pc, err // ctx ended: not stored, the switch resends
+}
+
+// pinSubject is the transaction and payer whose PIN a message asks the
+// remitter to check: a DEBIT's, or a mandate CREATE's or UPDATE's
+// (mandate.go), which is checked exactly as a DEBIT's.
+func pinSubject(in *node.Inbound) (txnID string, payer *upiv1.Party, ok bool) {
+	switch m := in.Msg.(type) {
+	case *upiv1.ReqPay:
+		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT {
+			return m.GetTxn().GetId(), m.GetPayer(), true
+		}
+	case *upiv1.ReqMandate:
+		if t := m.GetTxn().GetType(); in.Method == upiv1.RemitterService_ReqMandate_FullMethodName &&
+			(t == upiv1.Txn_CREATE || t == upiv1.Txn_UPDATE) {
+			return m.GetTxn().GetId(), m.GetPayer(), true
+		}
+	}
+	return "", nil, false
 }
 
 // seenKey is a PIN block's key in store.PINBlocks: its ts (Unix ns, 16 hex
@@ -291,7 +309,8 @@ func (r *Remitter) Routes() []node.Route {
 			Validate: func(in *node.Inbound) error { return validateChkTxn(in.Msg.GetTxn()) },
 			Handle:   r.chkTxn},
 		{Method: upiv1.RemitterService_ReqMandate_FullMethodName, From: fromSwitch,
-			Validate: notYet, Handle: func(_ *node.Ctx, in *node.Inbound) error { return notYet(in) }},
+			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqMandate) error { return validateReqMandate(m) }),
+			Handle:   node.Handles(r.reqMandate)},
 		{Method: upiv1.RemitterService_ReqLiteSync_FullMethodName, From: fromSwitch,
 			Validate: notYet, Handle: func(_ *node.Ctx, in *node.Inbound) error { return notYet(in) }},
 	}

@@ -183,11 +183,11 @@ func TestRefusals(t *testing.T) {
 			want: `"mallory": not a node of network`,
 		},
 		{
-			name: "mandates come later", method: upiv1.SwitchService_ReqMandate_FullMethodName,
+			name: "a mandate without a UMN", method: upiv1.SwitchService_ReqMandate_FullMethodName,
 			msg: func(e *env, id string) node.Message {
 				return &upiv1.ReqMandate{Head: e.head("alphapsp"), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_CREATE}}
 			},
-			want: "ReqMandate is not supported by this switch yet",
+			want: "ReqMandate needs mandate.umn",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,12 +63,14 @@ func New(cfg Config) *Switch {
 	for _, k := range timers {
 		s.timerKinds = append(s.timerKinds, k.Prefix)
 	}
+	// The mandate flow's timers are its own (finish cancels pay timers).
+	timers = append(timers, s.mandateTimers()...)
 	s.Table = node.NewTable(node.Routes{
 		Who:      "switch",
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes()),
 		Timers:   timers,
 	})
 	return s

@@ -291,7 +291,7 @@ func TestValidate(t *testing.T) {
 		{"a switch method", upiv1.SwitchService_ReqPay_FullMethodName, debit(txn, "alice@alpha", aliceAc, "ABNK0000001", 100), "does not take /upi.v1.SwitchService/ReqPay"},
 		{"zero amount", upiv1.RemitterService_ReqPay_FullMethodName, debit(txn, "alice@alpha", aliceAc, "ABNK0000001", 0), "amount_paise > 0"},
 		{"credit without payee", upiv1.BeneficiaryService_ReqPay_FullMethodName, &upiv1.ReqPay{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREDIT}}, "needs payee"},
-		{"mandate", upiv1.RemitterService_ReqMandate_FullMethodName, &upiv1.ReqMandate{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREATE}}, "ReqMandate is not supported yet by this bank"},
+		{"mandate without a UMN", upiv1.RemitterService_ReqMandate_FullMethodName, &upiv1.ReqMandate{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREATE}}, "ReqMandate needs mandate.umn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Contains(t, ab.send(tc.method, tc.msg), tc.want)
@@ -376,7 +376,7 @@ func TestRegister(t *testing.T) {
 	assert.Contains(t, ack.GetErr(), "ReqLiteSync is not supported yet")
 	ack, err = rem.ReqMandate(ctx, &upiv1.ReqMandate{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREATE}})
 	require.NoError(t, err)
-	assert.Contains(t, ack.GetErr(), "ReqMandate is not supported yet")
+	assert.Contains(t, ack.GetErr(), "ReqMandate needs mandate.umn")
 }
 
 func TestNewPanicsOnNonBank(t *testing.T) {

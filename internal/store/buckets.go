@@ -71,6 +71,9 @@ const (
 	// a PIN block's data → empty: the blocks the remitter opened within
 	// pin.Window, to refuse a replay (banks).
 	PINBlocks Bucket = "pin_blocks"
+	// Mandates: UMN → a UPI Circle mandate (recordsv1.PspMandate at PSPs,
+	// recordsv1.BankMandate at banks).
+	Mandates Bucket = "mandates"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -82,8 +85,8 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
 	"switch": {Txns, NodeKeys},
-	"psp":    {Txns, VPAs, Pending, KeyDir},
-	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks},
+	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates},
+	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
 	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
 
@@ -94,7 +97,7 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks}
+		NodeKeys, KeyDir, PINBlocks, Mandates}
 }
 
 func declared(b Bucket) bool {

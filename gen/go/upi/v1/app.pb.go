@@ -1806,6 +1806,650 @@ func (x *ListNotificationsResponse) GetNotifications() []*AppNotification {
 	return nil
 }
 
+// CreateMandateRequest asks PSP(P) for a UPI Circle mandate of payer_vpa's
+// for payee_vpa (the secondary), up to amount_paise (the monthly limit).
+type CreateMandateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The link id: 35 characters, this PSP's prefix. A repeat with the same
+	// id and content returns the same mandate.
+	TxnId       string `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	PayerVpa    string `protobuf:"bytes,2,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa    string `protobuf:"bytes,3,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise int64  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// DDMMYYYY; default today and a year on (IST).
+	ValidityStart string `protobuf:"bytes,5,opt,name=validity_start,json=validityStart,proto3" json:"validity_start,omitempty"`
+	ValidityEnd   string `protobuf:"bytes,6,opt,name=validity_end,json=validityEnd,proto3" json:"validity_end,omitempty"`
+	// The payer's PIN block, sealed by the TPAP to the payer's bank for
+	// txn_id, as InitiatePayRequest.cred.
+	Cred          *Cred `protobuf:"bytes,7,opt,name=cred,proto3" json:"cred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMandateRequest) Reset() {
+	*x = CreateMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMandateRequest) ProtoMessage() {}
+
+func (x *CreateMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMandateRequest.ProtoReflect.Descriptor instead.
+func (*CreateMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateMandateRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *CreateMandateRequest) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *CreateMandateRequest) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *CreateMandateRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *CreateMandateRequest) GetValidityStart() string {
+	if x != nil {
+		return x.ValidityStart
+	}
+	return ""
+}
+
+func (x *CreateMandateRequest) GetValidityEnd() string {
+	if x != nil {
+		return x.ValidityEnd
+	}
+	return ""
+}
+
+func (x *CreateMandateRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+// MandateInfo is a PSP's view of a mandate.
+type MandateInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Umn   string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	// The txn id that created it (the link id).
+	TxnId string `protobuf:"bytes,2,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// CREATED, ACTIVE, FAILURE or REVOKED.
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode       string `protobuf:"bytes,4,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	PayerVpa      string `protobuf:"bytes,5,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa      string `protobuf:"bytes,6,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	PayeeName     string `protobuf:"bytes,7,opt,name=payee_name,json=payeeName,proto3" json:"payee_name,omitempty"`
+	AmountPaise   int64  `protobuf:"varint,8,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	ValidityStart string `protobuf:"bytes,9,opt,name=validity_start,json=validityStart,proto3" json:"validity_start,omitempty"`
+	ValidityEnd   string `protobuf:"bytes,10,opt,name=validity_end,json=validityEnd,proto3" json:"validity_end,omitempty"`
+	// The remitter's signature (PSP(P) only; PSP(S) never has it).
+	Signature string `protobuf:"bytes,11,opt,name=signature,proto3" json:"signature,omitempty"`
+	// "payer" at PSP(P), "payee" at PSP(S).
+	Role string `protobuf:"bytes,12,opt,name=role,proto3" json:"role,omitempty"`
+	// The txn id of an UPDATE or REVOKE under way, its type, and the
+	// outcome of the last one.
+	PendingTxnId  string `protobuf:"bytes,13,opt,name=pending_txn_id,json=pendingTxnId,proto3" json:"pending_txn_id,omitempty"`
+	PendingType   string `protobuf:"bytes,14,opt,name=pending_type,json=pendingType,proto3" json:"pending_type,omitempty"`
+	LastTxnId     string `protobuf:"bytes,15,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastResult    string `protobuf:"bytes,16,opt,name=last_result,json=lastResult,proto3" json:"last_result,omitempty"`
+	LastErrCode   string `protobuf:"bytes,17,opt,name=last_err_code,json=lastErrCode,proto3" json:"last_err_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MandateInfo) Reset() {
+	*x = MandateInfo{}
+	mi := &file_upi_v1_app_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MandateInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MandateInfo) ProtoMessage() {}
+
+func (x *MandateInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MandateInfo.ProtoReflect.Descriptor instead.
+func (*MandateInfo) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *MandateInfo) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetPayeeName() string {
+	if x != nil {
+		return x.PayeeName
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *MandateInfo) GetValidityStart() string {
+	if x != nil {
+		return x.ValidityStart
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetValidityEnd() string {
+	if x != nil {
+		return x.ValidityEnd
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetPendingTxnId() string {
+	if x != nil {
+		return x.PendingTxnId
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetPendingType() string {
+	if x != nil {
+		return x.PendingType
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetLastTxnId() string {
+	if x != nil {
+		return x.LastTxnId
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetLastResult() string {
+	if x != nil {
+		return x.LastResult
+	}
+	return ""
+}
+
+func (x *MandateInfo) GetLastErrCode() string {
+	if x != nil {
+		return x.LastErrCode
+	}
+	return ""
+}
+
+// CreateMandateResponse answers with the mandate, CREATED until the
+// remitter answers.
+type CreateMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMandateResponse) Reset() {
+	*x = CreateMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMandateResponse) ProtoMessage() {}
+
+func (x *CreateMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMandateResponse.ProtoReflect.Descriptor instead.
+func (*CreateMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
+// UpdateMandateRequest sets a new amount on the mandate umn.
+type UpdateMandateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A new txn id (this PSP's prefix); org_txn_id defaults to the link id.
+	TxnId       string `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	OrgTxnId    string `protobuf:"bytes,2,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	Umn         string `protobuf:"bytes,3,opt,name=umn,proto3" json:"umn,omitempty"`
+	AmountPaise int64  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// The payer's PIN block sealed for txn_id.
+	Cred          *Cred `protobuf:"bytes,5,opt,name=cred,proto3" json:"cred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMandateRequest) Reset() {
+	*x = UpdateMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMandateRequest) ProtoMessage() {}
+
+func (x *UpdateMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMandateRequest.ProtoReflect.Descriptor instead.
+func (*UpdateMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UpdateMandateRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *UpdateMandateRequest) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
+	}
+	return ""
+}
+
+func (x *UpdateMandateRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *UpdateMandateRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *UpdateMandateRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+// UpdateMandateResponse answers with the mandate as it is.
+type UpdateMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMandateResponse) Reset() {
+	*x = UpdateMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMandateResponse) ProtoMessage() {}
+
+func (x *UpdateMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMandateResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UpdateMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
+// RevokeMandateRequest revokes the mandate umn.
+type RevokeMandateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	OrgTxnId      string                 `protobuf:"bytes,2,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	Umn           string                 `protobuf:"bytes,3,opt,name=umn,proto3" json:"umn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeMandateRequest) Reset() {
+	*x = RevokeMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeMandateRequest) ProtoMessage() {}
+
+func (x *RevokeMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeMandateRequest.ProtoReflect.Descriptor instead.
+func (*RevokeMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RevokeMandateRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *RevokeMandateRequest) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
+	}
+	return ""
+}
+
+func (x *RevokeMandateRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+// RevokeMandateResponse answers with the mandate as it is.
+type RevokeMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeMandateResponse) Reset() {
+	*x = RevokeMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeMandateResponse) ProtoMessage() {}
+
+func (x *RevokeMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeMandateResponse.ProtoReflect.Descriptor instead.
+func (*RevokeMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RevokeMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
+// QueryMandateRequest names a mandate by its UMN.
+type QueryMandateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Umn           string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryMandateRequest) Reset() {
+	*x = QueryMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryMandateRequest) ProtoMessage() {}
+
+func (x *QueryMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryMandateRequest.ProtoReflect.Descriptor instead.
+func (*QueryMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *QueryMandateRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+// QueryMandateResponse is the PSP's view of the mandate.
+type QueryMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryMandateResponse) Reset() {
+	*x = QueryMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryMandateResponse) ProtoMessage() {}
+
+func (x *QueryMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryMandateResponse.ProtoReflect.Descriptor instead.
+func (*QueryMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *QueryMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -1927,13 +2571,68 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x125\n" +
 	"\vtransaction\x18\x03 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"Z\n" +
 	"\x19ListNotificationsResponse\x12=\n" +
-	"\rnotifications\x18\x01 \x03(\v2\x17.upi.v1.AppNotificationR\rnotifications2\xa4\x03\n" +
+	"\rnotifications\x18\x01 \x03(\v2\x17.upi.v1.AppNotificationR\rnotifications\"\xf6\x01\n" +
+	"\x14CreateMandateRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x1b\n" +
+	"\tpayer_vpa\x18\x02 \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tpayee_vpa\x18\x03 \x01(\tR\bpayeeVpa\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12%\n" +
+	"\x0evalidity_start\x18\x05 \x01(\tR\rvalidityStart\x12!\n" +
+	"\fvalidity_end\x18\x06 \x01(\tR\vvalidityEnd\x12 \n" +
+	"\x04cred\x18\a \x01(\v2\f.upi.v1.CredR\x04cred\"\x8f\x04\n" +
+	"\vMandateInfo\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
+	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x04 \x01(\tR\aerrCode\x12\x1b\n" +
+	"\tpayer_vpa\x18\x05 \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tpayee_vpa\x18\x06 \x01(\tR\bpayeeVpa\x12\x1d\n" +
+	"\n" +
+	"payee_name\x18\a \x01(\tR\tpayeeName\x12!\n" +
+	"\famount_paise\x18\b \x01(\x03R\vamountPaise\x12%\n" +
+	"\x0evalidity_start\x18\t \x01(\tR\rvalidityStart\x12!\n" +
+	"\fvalidity_end\x18\n" +
+	" \x01(\tR\vvalidityEnd\x12\x1c\n" +
+	"\tsignature\x18\v \x01(\tR\tsignature\x12\x12\n" +
+	"\x04role\x18\f \x01(\tR\x04role\x12$\n" +
+	"\x0epending_txn_id\x18\r \x01(\tR\fpendingTxnId\x12!\n" +
+	"\fpending_type\x18\x0e \x01(\tR\vpendingType\x12\x1e\n" +
+	"\vlast_txn_id\x18\x0f \x01(\tR\tlastTxnId\x12\x1f\n" +
+	"\vlast_result\x18\x10 \x01(\tR\n" +
+	"lastResult\x12\"\n" +
+	"\rlast_err_code\x18\x11 \x01(\tR\vlastErrCode\"F\n" +
+	"\x15CreateMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"\xa2\x01\n" +
+	"\x14UpdateMandateRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18\x02 \x01(\tR\borgTxnId\x12\x10\n" +
+	"\x03umn\x18\x03 \x01(\tR\x03umn\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12 \n" +
+	"\x04cred\x18\x05 \x01(\v2\f.upi.v1.CredR\x04cred\"F\n" +
+	"\x15UpdateMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"]\n" +
+	"\x14RevokeMandateRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18\x02 \x01(\tR\borgTxnId\x12\x10\n" +
+	"\x03umn\x18\x03 \x01(\tR\x03umn\"F\n" +
+	"\x15RevokeMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"'\n" +
+	"\x13QueryMandateRequest\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\"E\n" +
+	"\x14QueryMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate2\xd9\x05\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
 	"\x0eRespondCollect\x12\x1d.upi.v1.RespondCollectRequest\x1a\x1e.upi.v1.RespondCollectResponse\x12O\n" +
 	"\x0eResolveAddress\x12\x1d.upi.v1.ResolveAddressRequest\x1a\x1e.upi.v1.ResolveAddressResponse\x12U\n" +
-	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse2\x8c\x05\n" +
+	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12L\n" +
+	"\rCreateMandate\x12\x1c.upi.v1.CreateMandateRequest\x1a\x1d.upi.v1.CreateMandateResponse\x12L\n" +
+	"\rUpdateMandate\x12\x1c.upi.v1.UpdateMandateRequest\x1a\x1d.upi.v1.UpdateMandateResponse\x12L\n" +
+	"\rRevokeMandate\x12\x1c.upi.v1.RevokeMandateRequest\x1a\x1d.upi.v1.RevokeMandateResponse\x12I\n" +
+	"\fQueryMandate\x12\x1b.upi.v1.QueryMandateRequest\x1a\x1c.upi.v1.QueryMandateResponse2\x8c\x05\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12C\n" +
 	"\n" +
@@ -1959,7 +2658,7 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 	return file_upi_v1_app_proto_rawDescData
 }
 
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_upi_v1_app_proto_goTypes = []any{
 	(*Transaction)(nil),               // 0: upi.v1.Transaction
 	(*InitiatePayRequest)(nil),        // 1: upi.v1.InitiatePayRequest
@@ -1990,69 +2689,92 @@ var file_upi_v1_app_proto_goTypes = []any{
 	(*ListNotificationsRequest)(nil),  // 26: upi.v1.ListNotificationsRequest
 	(*AppNotification)(nil),           // 27: upi.v1.AppNotification
 	(*ListNotificationsResponse)(nil), // 28: upi.v1.ListNotificationsResponse
-	(Txn_Type)(0),                     // 29: upi.v1.Txn.Type
-	(Resp_Result)(0),                  // 30: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*Cred)(nil),                      // 32: upi.v1.Cred
-	(Party_Type)(0),                   // 33: upi.v1.Party.Type
+	(*CreateMandateRequest)(nil),      // 29: upi.v1.CreateMandateRequest
+	(*MandateInfo)(nil),               // 30: upi.v1.MandateInfo
+	(*CreateMandateResponse)(nil),     // 31: upi.v1.CreateMandateResponse
+	(*UpdateMandateRequest)(nil),      // 32: upi.v1.UpdateMandateRequest
+	(*UpdateMandateResponse)(nil),     // 33: upi.v1.UpdateMandateResponse
+	(*RevokeMandateRequest)(nil),      // 34: upi.v1.RevokeMandateRequest
+	(*RevokeMandateResponse)(nil),     // 35: upi.v1.RevokeMandateResponse
+	(*QueryMandateRequest)(nil),       // 36: upi.v1.QueryMandateRequest
+	(*QueryMandateResponse)(nil),      // 37: upi.v1.QueryMandateResponse
+	(Txn_Type)(0),                     // 38: upi.v1.Txn.Type
+	(Resp_Result)(0),                  // 39: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
+	(*Cred)(nil),                      // 41: upi.v1.Cred
+	(Party_Type)(0),                   // 42: upi.v1.Party.Type
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	29, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	30, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	31, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	31, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	31, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	32, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	38, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	39, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	40, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	40, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	40, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	41, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
 	0,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
 	0,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	32, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	41, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
 	0,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
 	9,  // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	33, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	30, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	42, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	39, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
 	9,  // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
 	0,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	39, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	39, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
 	0,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	39, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	39, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	39, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
 	0,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	31, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	40, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
 	0,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
 	27, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	1,  // 25: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	3,  // 26: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	5,  // 27: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	10, // 28: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	12, // 29: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	14, // 30: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	16, // 31: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	18, // 32: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	20, // 33: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	22, // 34: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	24, // 35: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	7,  // 36: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	26, // 37: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	2,  // 38: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	4,  // 39: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	6,  // 40: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	11, // 41: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	13, // 42: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	15, // 43: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	17, // 44: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	19, // 45: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	21, // 46: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	23, // 47: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	25, // 48: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	8,  // 49: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	28, // 50: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	41, // 25: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	30, // 26: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	41, // 27: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	30, // 28: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	30, // 29: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	30, // 30: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	1,  // 31: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	3,  // 32: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	5,  // 33: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	10, // 34: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	12, // 35: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	29, // 36: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	32, // 37: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	34, // 38: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	36, // 39: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	14, // 40: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	16, // 41: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	18, // 42: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	20, // 43: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	22, // 44: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	24, // 45: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	7,  // 46: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	26, // 47: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	2,  // 48: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	4,  // 49: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	6,  // 50: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	11, // 51: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	13, // 52: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	31, // 53: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	33, // 54: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	35, // 55: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	37, // 56: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	15, // 57: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	17, // 58: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	19, // 59: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	21, // 60: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	23, // 61: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	25, // 62: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	8,  // 63: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	28, // 64: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	48, // [48:65] is the sub-list for method output_type
+	31, // [31:48] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -2067,7 +2789,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,6 +24,10 @@ const (
 	PspAppService_RespondCollect_FullMethodName   = "/upi.v1.PspAppService/RespondCollect"
 	PspAppService_ResolveAddress_FullMethodName   = "/upi.v1.PspAppService/ResolveAddress"
 	PspAppService_QueryTransaction_FullMethodName = "/upi.v1.PspAppService/QueryTransaction"
+	PspAppService_CreateMandate_FullMethodName    = "/upi.v1.PspAppService/CreateMandate"
+	PspAppService_UpdateMandate_FullMethodName    = "/upi.v1.PspAppService/UpdateMandate"
+	PspAppService_RevokeMandate_FullMethodName    = "/upi.v1.PspAppService/RevokeMandate"
+	PspAppService_QueryMandate_FullMethodName     = "/upi.v1.PspAppService/QueryMandate"
 )
 
 // PspAppServiceClient is the client API for PspAppService service.
@@ -43,6 +47,16 @@ type PspAppServiceClient interface {
 	ResolveAddress(ctx context.Context, in *ResolveAddressRequest, opts ...grpc.CallOption) (*ResolveAddressResponse, error)
 	// QueryTransaction is the query service: the PSP's view of a transaction.
 	QueryTransaction(ctx context.Context, in *QueryTransactionRequest, opts ...grpc.CallOption) (*QueryTransactionResponse, error)
+	// UPI Circle mandates
+	// CreateMandate registers a mandate of the payer's for the payee (UPI
+	// Circle full delegation, docs/FLOWS.md "Link, full delegation" 2-10).
+	CreateMandate(ctx context.Context, in *CreateMandateRequest, opts ...grpc.CallOption) (*CreateMandateResponse, error)
+	// UpdateMandate changes a mandate's amount (same UMN, a new txn id).
+	UpdateMandate(ctx context.Context, in *UpdateMandateRequest, opts ...grpc.CallOption) (*UpdateMandateResponse, error)
+	// RevokeMandate revokes a mandate (no PIN).
+	RevokeMandate(ctx context.Context, in *RevokeMandateRequest, opts ...grpc.CallOption) (*RevokeMandateResponse, error)
+	// QueryMandate is this PSP's view of a mandate.
+	QueryMandate(ctx context.Context, in *QueryMandateRequest, opts ...grpc.CallOption) (*QueryMandateResponse, error)
 }
 
 type pspAppServiceClient struct {
@@ -103,6 +117,46 @@ func (c *pspAppServiceClient) QueryTransaction(ctx context.Context, in *QueryTra
 	return out, nil
 }
 
+func (c *pspAppServiceClient) CreateMandate(ctx context.Context, in *CreateMandateRequest, opts ...grpc.CallOption) (*CreateMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateMandateResponse)
+	err := c.cc.Invoke(ctx, PspAppService_CreateMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) UpdateMandate(ctx context.Context, in *UpdateMandateRequest, opts ...grpc.CallOption) (*UpdateMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMandateResponse)
+	err := c.cc.Invoke(ctx, PspAppService_UpdateMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) RevokeMandate(ctx context.Context, in *RevokeMandateRequest, opts ...grpc.CallOption) (*RevokeMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeMandateResponse)
+	err := c.cc.Invoke(ctx, PspAppService_RevokeMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) QueryMandate(ctx context.Context, in *QueryMandateRequest, opts ...grpc.CallOption) (*QueryMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryMandateResponse)
+	err := c.cc.Invoke(ctx, PspAppService_QueryMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PspAppServiceServer is the server API for PspAppService service.
 // All implementations must embed UnimplementedPspAppServiceServer
 // for forward compatibility.
@@ -120,6 +174,16 @@ type PspAppServiceServer interface {
 	ResolveAddress(context.Context, *ResolveAddressRequest) (*ResolveAddressResponse, error)
 	// QueryTransaction is the query service: the PSP's view of a transaction.
 	QueryTransaction(context.Context, *QueryTransactionRequest) (*QueryTransactionResponse, error)
+	// UPI Circle mandates
+	// CreateMandate registers a mandate of the payer's for the payee (UPI
+	// Circle full delegation, docs/FLOWS.md "Link, full delegation" 2-10).
+	CreateMandate(context.Context, *CreateMandateRequest) (*CreateMandateResponse, error)
+	// UpdateMandate changes a mandate's amount (same UMN, a new txn id).
+	UpdateMandate(context.Context, *UpdateMandateRequest) (*UpdateMandateResponse, error)
+	// RevokeMandate revokes a mandate (no PIN).
+	RevokeMandate(context.Context, *RevokeMandateRequest) (*RevokeMandateResponse, error)
+	// QueryMandate is this PSP's view of a mandate.
+	QueryMandate(context.Context, *QueryMandateRequest) (*QueryMandateResponse, error)
 	mustEmbedUnimplementedPspAppServiceServer()
 }
 
@@ -144,6 +208,18 @@ func (UnimplementedPspAppServiceServer) ResolveAddress(context.Context, *Resolve
 }
 func (UnimplementedPspAppServiceServer) QueryTransaction(context.Context, *QueryTransactionRequest) (*QueryTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryTransaction not implemented")
+}
+func (UnimplementedPspAppServiceServer) CreateMandate(context.Context, *CreateMandateRequest) (*CreateMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateMandate not implemented")
+}
+func (UnimplementedPspAppServiceServer) UpdateMandate(context.Context, *UpdateMandateRequest) (*UpdateMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMandate not implemented")
+}
+func (UnimplementedPspAppServiceServer) RevokeMandate(context.Context, *RevokeMandateRequest) (*RevokeMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeMandate not implemented")
+}
+func (UnimplementedPspAppServiceServer) QueryMandate(context.Context, *QueryMandateRequest) (*QueryMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryMandate not implemented")
 }
 func (UnimplementedPspAppServiceServer) mustEmbedUnimplementedPspAppServiceServer() {}
 func (UnimplementedPspAppServiceServer) testEmbeddedByValue()                       {}
@@ -256,6 +332,78 @@ func _PspAppService_QueryTransaction_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PspAppService_CreateMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).CreateMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_CreateMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).CreateMandate(ctx, req.(*CreateMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_UpdateMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).UpdateMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_UpdateMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).UpdateMandate(ctx, req.(*UpdateMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_RevokeMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).RevokeMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_RevokeMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).RevokeMandate(ctx, req.(*RevokeMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_QueryMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).QueryMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_QueryMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).QueryMandate(ctx, req.(*QueryMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PspAppService_ServiceDesc is the grpc.ServiceDesc for PspAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -282,6 +430,22 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "QueryTransaction",
 			Handler:    _PspAppService_QueryTransaction_Handler,
+		},
+		{
+			MethodName: "CreateMandate",
+			Handler:    _PspAppService_CreateMandate_Handler,
+		},
+		{
+			MethodName: "UpdateMandate",
+			Handler:    _PspAppService_UpdateMandate_Handler,
+		},
+		{
+			MethodName: "RevokeMandate",
+			Handler:    _PspAppService_RevokeMandate_Handler,
+		},
+		{
+			MethodName: "QueryMandate",
+			Handler:    _PspAppService_QueryMandate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

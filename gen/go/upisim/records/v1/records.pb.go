@@ -2336,6 +2336,606 @@ func (x *CachedNodeKey) GetListed() int64 {
 	return 0
 }
 
+// A PSP's record of a mandate (psp/mandate.go), by UMN, in store.Mandates.
+// Role "payer" at PSP(P) (with the remitter's signature), "payee" at
+// PSP(S) (never a signature).
+type PspMandate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Umn   string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	TxnId string                 `protobuf:"bytes,2,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// CREATED, ACTIVE, FAILURE, REVOKED.
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode       string `protobuf:"bytes,4,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	PayerVpa      string `protobuf:"bytes,5,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa      string `protobuf:"bytes,6,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	PayeeName     string `protobuf:"bytes,7,opt,name=payee_name,json=payeeName,proto3" json:"payee_name,omitempty"`
+	AmountPaise   int64  `protobuf:"varint,8,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	ValidityStart string `protobuf:"bytes,9,opt,name=validity_start,json=validityStart,proto3" json:"validity_start,omitempty"`
+	ValidityEnd   string `protobuf:"bytes,10,opt,name=validity_end,json=validityEnd,proto3" json:"validity_end,omitempty"`
+	Signature     string `protobuf:"bytes,11,opt,name=signature,proto3" json:"signature,omitempty"`
+	Role          string `protobuf:"bytes,12,opt,name=role,proto3" json:"role,omitempty"`
+	// An UPDATE or REVOKE under way: its txn id, type and new amount.
+	PendingTxnId       string `protobuf:"bytes,13,opt,name=pending_txn_id,json=pendingTxnId,proto3" json:"pending_txn_id,omitempty"`
+	PendingType        string `protobuf:"bytes,14,opt,name=pending_type,json=pendingType,proto3" json:"pending_type,omitempty"`
+	PendingAmountPaise int64  `protobuf:"varint,15,opt,name=pending_amount_paise,json=pendingAmountPaise,proto3" json:"pending_amount_paise,omitempty"`
+	Fingerprint        string `protobuf:"bytes,16,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Created            int64  `protobuf:"varint,17,opt,name=created,proto3" json:"created,omitempty"`
+	Updated            int64  `protobuf:"varint,18,opt,name=updated,proto3" json:"updated,omitempty"`
+	LastTxnId          string `protobuf:"bytes,19,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastResult         string `protobuf:"bytes,20,opt,name=last_result,json=lastResult,proto3" json:"last_result,omitempty"`
+	LastErrCode        string `protobuf:"bytes,21,opt,name=last_err_code,json=lastErrCode,proto3" json:"last_err_code,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PspMandate) Reset() {
+	*x = PspMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspMandate) ProtoMessage() {}
+
+func (x *PspMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspMandate.ProtoReflect.Descriptor instead.
+func (*PspMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PspMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *PspMandate) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *PspMandate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PspMandate) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPayeeName() string {
+	if x != nil {
+		return x.PayeeName
+	}
+	return ""
+}
+
+func (x *PspMandate) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *PspMandate) GetValidityStart() string {
+	if x != nil {
+		return x.ValidityStart
+	}
+	return ""
+}
+
+func (x *PspMandate) GetValidityEnd() string {
+	if x != nil {
+		return x.ValidityEnd
+	}
+	return ""
+}
+
+func (x *PspMandate) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *PspMandate) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPendingTxnId() string {
+	if x != nil {
+		return x.PendingTxnId
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPendingType() string {
+	if x != nil {
+		return x.PendingType
+	}
+	return ""
+}
+
+func (x *PspMandate) GetPendingAmountPaise() int64 {
+	if x != nil {
+		return x.PendingAmountPaise
+	}
+	return 0
+}
+
+func (x *PspMandate) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *PspMandate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *PspMandate) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *PspMandate) GetLastTxnId() string {
+	if x != nil {
+		return x.LastTxnId
+	}
+	return ""
+}
+
+func (x *PspMandate) GetLastResult() string {
+	if x != nil {
+		return x.LastResult
+	}
+	return ""
+}
+
+func (x *PspMandate) GetLastErrCode() string {
+	if x != nil {
+		return x.LastErrCode
+	}
+	return ""
+}
+
+// A remitter's record of a mandate it signed (remitter/mandate.go), by
+// UMN, in store.Mandates.
+type BankMandate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Umn           string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	TxnId         string                 `protobuf:"bytes,2,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	AcNum         string                 `protobuf:"bytes,3,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	PayerVpa      string                 `protobuf:"bytes,4,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	PayeeVpa      string                 `protobuf:"bytes,5,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise   int64                  `protobuf:"varint,6,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	ValidityStart string                 `protobuf:"bytes,7,opt,name=validity_start,json=validityStart,proto3" json:"validity_start,omitempty"`
+	ValidityEnd   string                 `protobuf:"bytes,8,opt,name=validity_end,json=validityEnd,proto3" json:"validity_end,omitempty"`
+	// ACTIVE or REVOKED.
+	Status string `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// The mandate as signed: upi.v1.Mandate marshalled deterministically
+	// with signature empty; signature is base64 of its ed25519 signature,
+	// sign_key the public key that made it.
+	Signed    []byte `protobuf:"bytes,10,opt,name=signed,proto3" json:"signed,omitempty"`
+	Signature string `protobuf:"bytes,11,opt,name=signature,proto3" json:"signature,omitempty"`
+	SignKey   []byte `protobuf:"bytes,12,opt,name=sign_key,json=signKey,proto3" json:"sign_key,omitempty"`
+	// Always false: a UPI Circle mandate blocks no funds.
+	Hold    bool  `protobuf:"varint,13,opt,name=hold,proto3" json:"hold,omitempty"`
+	Created int64 `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
+	Updated int64 `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	// The txn ids of the last CREATE/UPDATE/REVOKE answered, and its code.
+	LastTxnId     string `protobuf:"bytes,16,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankMandate) Reset() {
+	*x = BankMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankMandate) ProtoMessage() {}
+
+func (x *BankMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankMandate.ProtoReflect.Descriptor instead.
+func (*BankMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *BankMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *BankMandate) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *BankMandate) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *BankMandate) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *BankMandate) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *BankMandate) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *BankMandate) GetValidityStart() string {
+	if x != nil {
+		return x.ValidityStart
+	}
+	return ""
+}
+
+func (x *BankMandate) GetValidityEnd() string {
+	if x != nil {
+		return x.ValidityEnd
+	}
+	return ""
+}
+
+func (x *BankMandate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *BankMandate) GetSigned() []byte {
+	if x != nil {
+		return x.Signed
+	}
+	return nil
+}
+
+func (x *BankMandate) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *BankMandate) GetSignKey() []byte {
+	if x != nil {
+		return x.SignKey
+	}
+	return nil
+}
+
+func (x *BankMandate) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *BankMandate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BankMandate) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *BankMandate) GetLastTxnId() string {
+	if x != nil {
+		return x.LastTxnId
+	}
+	return ""
+}
+
+// The switch's record of one ReqMandate flow (switch/mandate.go), under
+// "mandate/<txn id>" in store.Txns.
+type SwitchMandate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// CREATE, UPDATE or REVOKE.
+	Type    string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	State   string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Status  string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode string `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Reason  string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Umn     string `protobuf:"bytes,7,opt,name=umn,proto3" json:"umn,omitempty"`
+	// PSP(P), its ReqMandate's msg_id; PSP(S); the remitter.
+	Originator   string `protobuf:"bytes,8,opt,name=originator,proto3" json:"originator,omitempty"`
+	OrigMsgId    string `protobuf:"bytes,9,opt,name=orig_msg_id,json=origMsgId,proto3" json:"orig_msg_id,omitempty"`
+	Counterparty string `protobuf:"bytes,10,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
+	Remitter     string `protobuf:"bytes,11,opt,name=remitter,proto3" json:"remitter,omitempty"`
+	// The ReqMandate as PSP(P) sent it (upi.v1.ReqMandate), its creds
+	// dropped once sent to the remitter; the mandate as the remitter
+	// answered (upi.v1.Mandate, with its signature).
+	Req           []byte      `protobuf:"bytes,12,opt,name=req,proto3" json:"req,omitempty"`
+	Mandate       []byte      `protobuf:"bytes,13,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	PayeeName     string      `protobuf:"bytes,14,opt,name=payee_name,json=payeeName,proto3" json:"payee_name,omitempty"`
+	Auth          *Exchange   `protobuf:"bytes,15,opt,name=auth,proto3" json:"auth,omitempty"`
+	Remit         *Exchange   `protobuf:"bytes,16,opt,name=remit,proto3" json:"remit,omitempty"`
+	Resp          *Exchange   `protobuf:"bytes,17,opt,name=resp,proto3" json:"resp,omitempty"`
+	Confirm       *Exchange   `protobuf:"bytes,18,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	Created       int64       `protobuf:"varint,19,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64       `protobuf:"varint,20,opt,name=updated,proto3" json:"updated,omitempty"`
+	Late          []*LateNote `protobuf:"bytes,21,rep,name=late,proto3" json:"late,omitempty"`
+	LateDropped   int64       `protobuf:"varint,22,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchMandate) Reset() {
+	*x = SwitchMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchMandate) ProtoMessage() {}
+
+func (x *SwitchMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchMandate.ProtoReflect.Descriptor instead.
+func (*SwitchMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SwitchMandate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetOriginator() string {
+	if x != nil {
+		return x.Originator
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetOrigMsgId() string {
+	if x != nil {
+		return x.OrigMsgId
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetCounterparty() string {
+	if x != nil {
+		return x.Counterparty
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetRemitter() string {
+	if x != nil {
+		return x.Remitter
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetReq() []byte {
+	if x != nil {
+		return x.Req
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetMandate() []byte {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetPayeeName() string {
+	if x != nil {
+		return x.PayeeName
+	}
+	return ""
+}
+
+func (x *SwitchMandate) GetAuth() *Exchange {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetRemit() *Exchange {
+	if x != nil {
+		return x.Remit
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetResp() *Exchange {
+	if x != nil {
+		return x.Resp
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetConfirm() *Exchange {
+	if x != nil {
+		return x.Confirm
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchMandate) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *SwitchMandate) GetLate() []*LateNote {
+	if x != nil {
+		return x.Late
+	}
+	return nil
+}
+
+func (x *SwitchMandate) GetLateDropped() int64 {
+	if x != nil {
+		return x.LateDropped
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -2573,7 +3173,78 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\bhpke_key\x18\x04 \x01(\fR\ahpkeKey\x12\x15\n" +
 	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x18\n" +
 	"\acreated\x18\x06 \x01(\x03R\acreated\x12\x16\n" +
-	"\x06listed\x18\a \x01(\x03R\x06listedB\xc8\x01\n" +
+	"\x06listed\x18\a \x01(\x03R\x06listed\"\x96\x05\n" +
+	"\n" +
+	"PspMandate\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
+	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x04 \x01(\tR\aerrCode\x12\x1b\n" +
+	"\tpayer_vpa\x18\x05 \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tpayee_vpa\x18\x06 \x01(\tR\bpayeeVpa\x12\x1d\n" +
+	"\n" +
+	"payee_name\x18\a \x01(\tR\tpayeeName\x12!\n" +
+	"\famount_paise\x18\b \x01(\x03R\vamountPaise\x12%\n" +
+	"\x0evalidity_start\x18\t \x01(\tR\rvalidityStart\x12!\n" +
+	"\fvalidity_end\x18\n" +
+	" \x01(\tR\vvalidityEnd\x12\x1c\n" +
+	"\tsignature\x18\v \x01(\tR\tsignature\x12\x12\n" +
+	"\x04role\x18\f \x01(\tR\x04role\x12$\n" +
+	"\x0epending_txn_id\x18\r \x01(\tR\fpendingTxnId\x12!\n" +
+	"\fpending_type\x18\x0e \x01(\tR\vpendingType\x120\n" +
+	"\x14pending_amount_paise\x18\x0f \x01(\x03R\x12pendingAmountPaise\x12 \n" +
+	"\vfingerprint\x18\x10 \x01(\tR\vfingerprint\x12\x18\n" +
+	"\acreated\x18\x11 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x12 \x01(\x03R\aupdated\x12\x1e\n" +
+	"\vlast_txn_id\x18\x13 \x01(\tR\tlastTxnId\x12\x1f\n" +
+	"\vlast_result\x18\x14 \x01(\tR\n" +
+	"lastResult\x12\"\n" +
+	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xc5\x03\n" +
+	"\vBankMandate\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
+	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x15\n" +
+	"\x06ac_num\x18\x03 \x01(\tR\x05acNum\x12\x1b\n" +
+	"\tpayer_vpa\x18\x04 \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tpayee_vpa\x18\x05 \x01(\tR\bpayeeVpa\x12!\n" +
+	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12%\n" +
+	"\x0evalidity_start\x18\a \x01(\tR\rvalidityStart\x12!\n" +
+	"\fvalidity_end\x18\b \x01(\tR\vvalidityEnd\x12\x16\n" +
+	"\x06status\x18\t \x01(\tR\x06status\x12\x16\n" +
+	"\x06signed\x18\n" +
+	" \x01(\fR\x06signed\x12\x1c\n" +
+	"\tsignature\x18\v \x01(\tR\tsignature\x12\x19\n" +
+	"\bsign_key\x18\f \x01(\fR\asignKey\x12\x12\n" +
+	"\x04hold\x18\r \x01(\bR\x04hold\x12\x18\n" +
+	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12\x1e\n" +
+	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\"\xc5\x05\n" +
+	"\rSwitchMandate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03umn\x18\a \x01(\tR\x03umn\x12\x1e\n" +
+	"\n" +
+	"originator\x18\b \x01(\tR\n" +
+	"originator\x12\x1e\n" +
+	"\vorig_msg_id\x18\t \x01(\tR\torigMsgId\x12\"\n" +
+	"\fcounterparty\x18\n" +
+	" \x01(\tR\fcounterparty\x12\x1a\n" +
+	"\bremitter\x18\v \x01(\tR\bremitter\x12\x10\n" +
+	"\x03req\x18\f \x01(\fR\x03req\x12\x18\n" +
+	"\amandate\x18\r \x01(\fR\amandate\x12\x1d\n" +
+	"\n" +
+	"payee_name\x18\x0e \x01(\tR\tpayeeName\x12/\n" +
+	"\x04auth\x18\x0f \x01(\v2\x1b.upisim.records.v1.ExchangeR\x04auth\x121\n" +
+	"\x05remit\x18\x10 \x01(\v2\x1b.upisim.records.v1.ExchangeR\x05remit\x12/\n" +
+	"\x04resp\x18\x11 \x01(\v2\x1b.upisim.records.v1.ExchangeR\x04resp\x125\n" +
+	"\aconfirm\x18\x12 \x01(\v2\x1b.upisim.records.v1.ExchangeR\aconfirm\x12\x18\n" +
+	"\acreated\x18\x13 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x14 \x01(\x03R\aupdated\x12/\n" +
+	"\x04late\x18\x15 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
+	"\flate_dropped\x18\x16 \x01(\x03R\vlateDroppedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -2588,7 +3259,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -2610,7 +3281,10 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*PspVpa)(nil),                // 17: upisim.records.v1.PspVpa
 	(*SwitchNodeKey)(nil),         // 18: upisim.records.v1.SwitchNodeKey
 	(*CachedNodeKey)(nil),         // 19: upisim.records.v1.CachedNodeKey
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*PspMandate)(nil),            // 20: upisim.records.v1.PspMandate
+	(*BankMandate)(nil),           // 21: upisim.records.v1.BankMandate
+	(*SwitchMandate)(nil),         // 22: upisim.records.v1.SwitchMandate
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -2628,7 +3302,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	20, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	23, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -2636,11 +3310,16 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	10, // 20: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
 	10, // 21: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
 	13, // 22: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	5,  // 23: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
+	5,  // 24: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
+	5,  // 25: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
+	5,  // 26: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 27: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -2655,7 +3334,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
