@@ -71,6 +71,10 @@ const (
 	// a PIN block's data → empty: the blocks the remitter opened within
 	// pin.Window, to refuse a replay (banks).
 	PINBlocks Bucket = "pin_blocks"
+	// CircleLinks: UPI Circle links. PSPs: side ("P" or "S") "/" link_id →
+	// recordsv1.PspCircleLink; the switch: link_id →
+	// recordsv1.SwitchCircleLink (its registry, what CP and CS count).
+	CircleLinks Bucket = "circle_links"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -81,8 +85,8 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys},
-	"psp":    {Txns, VPAs, Pending, KeyDir},
+	"switch": {Txns, NodeKeys, CircleLinks},
+	"psp":    {Txns, VPAs, Pending, KeyDir, CircleLinks},
 	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks},
 	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
@@ -94,7 +98,7 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks}
+		NodeKeys, KeyDir, PINBlocks, CircleLinks}
 }
 
 func declared(b Bucket) bool {

@@ -22,6 +22,73 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Status is where the link is.
+type CircleLink_Status int32
+
+const (
+	CircleLink_STATUS_UNSPECIFIED CircleLink_Status = 0
+	// Sent, waiting for the secondary (and, for FULL, the mandate).
+	CircleLink_LINK_PENDING CircleLink_Status = 1
+	CircleLink_LINKED       CircleLink_Status = 2
+	// The secondary declined (ZA).
+	CircleLink_DECLINED CircleLink_Status = 3
+	// Not answered within circle.invite_expiry (U69).
+	CircleLink_EXPIRED CircleLink_Status = 4
+	// Removed by either side.
+	CircleLink_DELINKED CircleLink_Status = 5
+	// Refused (CP, CS, U29, ...) or the mandate failed: err_code says why.
+	CircleLink_FAILED CircleLink_Status = 6
+)
+
+// Enum value maps for CircleLink_Status.
+var (
+	CircleLink_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "LINK_PENDING",
+		2: "LINKED",
+		3: "DECLINED",
+		4: "EXPIRED",
+		5: "DELINKED",
+		6: "FAILED",
+	}
+	CircleLink_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"LINK_PENDING":       1,
+		"LINKED":             2,
+		"DECLINED":           3,
+		"EXPIRED":            4,
+		"DELINKED":           5,
+		"FAILED":             6,
+	}
+)
+
+func (x CircleLink_Status) Enum() *CircleLink_Status {
+	p := new(CircleLink_Status)
+	*p = x
+	return p
+}
+
+func (x CircleLink_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CircleLink_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_upi_v1_app_proto_enumTypes[0].Descriptor()
+}
+
+func (CircleLink_Status) Type() protoreflect.EnumType {
+	return &file_upi_v1_app_proto_enumTypes[0]
+}
+
+func (x CircleLink_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CircleLink_Status.Descriptor instead.
+func (CircleLink_Status) EnumDescriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{29, 0}
+}
+
 // Transaction is a transaction as an app sees it.
 type Transaction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1806,6 +1873,679 @@ func (x *ListNotificationsResponse) GetNotifications() []*AppNotification {
 	return nil
 }
 
+// CircleLink is a UPI Circle link as an app sees it (docs/FLOWS.md, UPI
+// Circle).
+type CircleLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The txn id of the link's set-up (PSP(P)'s prefix).
+	LinkId       string            `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Status       CircleLink_Status `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.CircleLink_Status" json:"status,omitempty"`
+	Mode         Delegate_SubType  `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	PrimaryVpa   string            `protobuf:"bytes,4,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string            `protobuf:"bytes,5,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// The mandate's UMN (FULL only).
+	Umn string `protobuf:"bytes,6,opt,name=umn,proto3" json:"umn,omitempty"`
+	// The monthly limit (FULL only; 0 for PARTIAL).
+	LimitPaise     int64                  `protobuf:"varint,7,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	UsedPaise      int64                  `protobuf:"varint,8,opt,name=used_paise,json=usedPaise,proto3" json:"used_paise,omitempty"`
+	RemainingPaise int64                  `protobuf:"varint,9,opt,name=remaining_paise,json=remainingPaise,proto3" json:"remaining_paise,omitempty"`
+	ErrCode        string                 `protobuf:"bytes,10,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Created        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created,proto3" json:"created,omitempty"`
+	Linked         *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=linked,proto3" json:"linked,omitempty"`
+	// When an invite expires (LINK_PENDING at the secondary's PSP).
+	Expires       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleLink) Reset() {
+	*x = CircleLink{}
+	mi := &file_upi_v1_app_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleLink) ProtoMessage() {}
+
+func (x *CircleLink) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleLink.ProtoReflect.Descriptor instead.
+func (*CircleLink) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CircleLink) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *CircleLink) GetStatus() CircleLink_Status {
+	if x != nil {
+		return x.Status
+	}
+	return CircleLink_STATUS_UNSPECIFIED
+}
+
+func (x *CircleLink) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *CircleLink) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *CircleLink) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *CircleLink) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *CircleLink) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetUsedPaise() int64 {
+	if x != nil {
+		return x.UsedPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetRemainingPaise() int64 {
+	if x != nil {
+		return x.RemainingPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *CircleLink) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *CircleLink) GetLinked() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Linked
+	}
+	return nil
+}
+
+func (x *CircleLink) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+// CircleLinkRef names a link.
+type CircleLinkRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleLinkRef) Reset() {
+	*x = CircleLinkRef{}
+	mi := &file_upi_v1_app_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleLinkRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleLinkRef) ProtoMessage() {}
+
+func (x *CircleLinkRef) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleLinkRef.ProtoReflect.Descriptor instead.
+func (*CircleLinkRef) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CircleLinkRef) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// CircleLinkResponse is one link.
+type CircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleLinkResponse) Reset() {
+	*x = CircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleLinkResponse) ProtoMessage() {}
+
+func (x *CircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*CircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// ListCircleLinksRequest names a user.
+type ListCircleLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksRequest) Reset() {
+	*x = ListCircleLinksRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksRequest) ProtoMessage() {}
+
+func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListCircleLinksRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleLinksResponse lists links, oldest first.
+type ListCircleLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksResponse) Reset() {
+	*x = ListCircleLinksResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksResponse) ProtoMessage() {}
+
+func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// PspCreateCircleLinkRequest starts a link at the primary's PSP.
+type PspCreateCircleLinkRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryVpa   string                 `protobuf:"bytes,1,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string                 `protobuf:"bytes,2,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	Mode         Delegate_SubType       `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	// FULL: the monthly limit (default circle.full.monthly_limit).
+	LimitPaise int64 `protobuf:"varint,4,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// FULL: the primary's PIN block for the mandate, sealed to the remitter.
+	Cred *Cred `protobuf:"bytes,5,opt,name=cred,proto3" json:"cred,omitempty"`
+	// Optional: the link id to use (35 characters, this PSP's prefix).
+	LinkId        string `protobuf:"bytes,6,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspCreateCircleLinkRequest) Reset() {
+	*x = PspCreateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspCreateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspCreateCircleLinkRequest) ProtoMessage() {}
+
+func (x *PspCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspCreateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspCreateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PspCreateCircleLinkRequest) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *PspCreateCircleLinkRequest) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *PspCreateCircleLinkRequest) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *PspCreateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *PspCreateCircleLinkRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+func (x *PspCreateCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// RespondCircleLinkRequest is the secondary's answer to an invite.
+type RespondCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Accept        bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondCircleLinkRequest) Reset() {
+	*x = RespondCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondCircleLinkRequest) ProtoMessage() {}
+
+func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*RespondCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RespondCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *RespondCircleLinkRequest) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+// PspRemoveCircleLinkRequest removes a link on behalf of one of its users.
+type PspRemoveCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// The user removing: the primary or the secondary, a user of this PSP.
+	Vpa string `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// FULL, by the primary: the PIN block for the mandate's revocation.
+	Cred          *Cred `protobuf:"bytes,3,opt,name=cred,proto3" json:"cred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspRemoveCircleLinkRequest) Reset() {
+	*x = PspRemoveCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspRemoveCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspRemoveCircleLinkRequest) ProtoMessage() {}
+
+func (x *PspRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspRemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspRemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PspRemoveCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *PspRemoveCircleLinkRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *PspRemoveCircleLinkRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+// CreateCircleLinkRequest is a link asked by the primary.
+type CreateCircleLinkRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryVpa   string                 `protobuf:"bytes,1,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string                 `protobuf:"bytes,2,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// FULL or PARTIAL.
+	Mode Delegate_SubType `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	// FULL: the monthly limit; 0 for circle.full.monthly_limit.
+	LimitPaise int64 `protobuf:"varint,4,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// The primary's UPI PIN (FULL: for the mandate).
+	Pin           string `protobuf:"bytes,5,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCircleLinkRequest) Reset() {
+	*x = CreateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCircleLinkRequest) ProtoMessage() {}
+
+func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*CreateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CreateCircleLinkRequest) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *CreateCircleLinkRequest) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *CreateCircleLinkRequest) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *CreateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *CreateCircleLinkRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// RemoveCircleLinkRequest removes a link.
+type RemoveCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// Who removes: the primary (the default) or the secondary.
+	Vpa string `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// The primary's UPI PIN (FULL: for the mandate's revocation).
+	Pin           string `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCircleLinkRequest) Reset() {
+	*x = RemoveCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCircleLinkRequest) ProtoMessage() {}
+
+func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*RemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RemoveCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *RemoveCircleLinkRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *RemoveCircleLinkRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -1927,13 +2667,84 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x125\n" +
 	"\vtransaction\x18\x03 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"Z\n" +
 	"\x19ListNotificationsResponse\x12=\n" +
-	"\rnotifications\x18\x01 \x03(\v2\x17.upi.v1.AppNotificationR\rnotifications2\xa4\x03\n" +
+	"\rnotifications\x18\x01 \x03(\v2\x17.upi.v1.AppNotificationR\rnotifications\"\xf7\x04\n" +
+	"\n" +
+	"CircleLink\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x121\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x19.upi.v1.CircleLink.StatusR\x06status\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vprimary_vpa\x18\x04 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x05 \x01(\tR\fsecondaryVpa\x12\x10\n" +
+	"\x03umn\x18\x06 \x01(\tR\x03umn\x12\x1f\n" +
+	"\vlimit_paise\x18\a \x01(\x03R\n" +
+	"limitPaise\x12\x1d\n" +
+	"\n" +
+	"used_paise\x18\b \x01(\x03R\tusedPaise\x12'\n" +
+	"\x0fremaining_paise\x18\t \x01(\x03R\x0eremainingPaise\x12\x19\n" +
+	"\berr_code\x18\n" +
+	" \x01(\tR\aerrCode\x124\n" +
+	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x122\n" +
+	"\x06linked\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06linked\x124\n" +
+	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"s\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fLINK_PENDING\x10\x01\x12\n" +
+	"\n" +
+	"\x06LINKED\x10\x02\x12\f\n" +
+	"\bDECLINED\x10\x03\x12\v\n" +
+	"\aEXPIRED\x10\x04\x12\f\n" +
+	"\bDELINKED\x10\x05\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x06\"(\n" +
+	"\rCircleLinkRef\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"<\n" +
+	"\x12CircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"*\n" +
+	"\x16ListCircleLinksRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"C\n" +
+	"\x17ListCircleLinksResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"\xec\x01\n" +
+	"\x1aPspCreateCircleLinkRequest\x12\x1f\n" +
+	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x02 \x01(\tR\fsecondaryVpa\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vlimit_paise\x18\x04 \x01(\x03R\n" +
+	"limitPaise\x12 \n" +
+	"\x04cred\x18\x05 \x01(\v2\f.upi.v1.CredR\x04cred\x12\x17\n" +
+	"\alink_id\x18\x06 \x01(\tR\x06linkId\"K\n" +
+	"\x18RespondCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\"i\n" +
+	"\x1aPspRemoveCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12 \n" +
+	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"\xc0\x01\n" +
+	"\x17CreateCircleLinkRequest\x12\x1f\n" +
+	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x02 \x01(\tR\fsecondaryVpa\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vlimit_paise\x18\x04 \x01(\x03R\n" +
+	"limitPaise\x12\x10\n" +
+	"\x03pin\x18\x05 \x01(\tR\x03pin\"V\n" +
+	"\x17RemoveCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
+	"\x03pin\x18\x03 \x01(\tR\x03pin2\x8f\a\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
 	"\x0eRespondCollect\x12\x1d.upi.v1.RespondCollectRequest\x1a\x1e.upi.v1.RespondCollectResponse\x12O\n" +
 	"\x0eResolveAddress\x12\x1d.upi.v1.ResolveAddressRequest\x1a\x1e.upi.v1.ResolveAddressResponse\x12U\n" +
-	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse2\x8c\x05\n" +
+	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12R\n" +
+	"\x10CreateCircleLink\x12\".upi.v1.PspCreateCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12Q\n" +
+	"\x11RespondCircleLink\x12 .upi.v1.RespondCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
+	"\x10RemoveCircleLink\x12\".upi.v1.PspRemoveCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12D\n" +
+	"\x0fQueryCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
+	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12T\n" +
+	"\x11ListCircleInvites\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse2\xab\t\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12C\n" +
 	"\n" +
@@ -1943,7 +2754,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x0eDeclineCollect\x12\x1d.upi.v1.DeclineCollectRequest\x1a\x1e.upi.v1.DeclineCollectResponse\x12I\n" +
 	"\fListCollects\x12\x1b.upi.v1.ListCollectsRequest\x1a\x1c.upi.v1.ListCollectsResponse\x12R\n" +
 	"\x0fValidateAddress\x12\x1e.upi.v1.ValidateAddressRequest\x1a\x1f.upi.v1.ValidateAddressResponse\x12X\n" +
-	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponseB}\n" +
+	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponse\x12O\n" +
+	"\x10CreateCircleLink\x12\x1f.upi.v1.CreateCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12B\n" +
+	"\rGetCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
+	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12T\n" +
+	"\x11ListCircleInvites\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12E\n" +
+	"\x10AcceptCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12F\n" +
+	"\x11DeclineCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12O\n" +
+	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -1959,100 +2777,150 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 	return file_upi_v1_app_proto_rawDescData
 }
 
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_upi_v1_app_proto_goTypes = []any{
-	(*Transaction)(nil),               // 0: upi.v1.Transaction
-	(*InitiatePayRequest)(nil),        // 1: upi.v1.InitiatePayRequest
-	(*InitiatePayResponse)(nil),       // 2: upi.v1.InitiatePayResponse
-	(*InitiateCollectRequest)(nil),    // 3: upi.v1.InitiateCollectRequest
-	(*InitiateCollectResponse)(nil),   // 4: upi.v1.InitiateCollectResponse
-	(*RespondCollectRequest)(nil),     // 5: upi.v1.RespondCollectRequest
-	(*RespondCollectResponse)(nil),    // 6: upi.v1.RespondCollectResponse
-	(*ValidateAddressRequest)(nil),    // 7: upi.v1.ValidateAddressRequest
-	(*ValidateAddressResponse)(nil),   // 8: upi.v1.ValidateAddressResponse
-	(*AddressDetails)(nil),            // 9: upi.v1.AddressDetails
-	(*ResolveAddressRequest)(nil),     // 10: upi.v1.ResolveAddressRequest
-	(*ResolveAddressResponse)(nil),    // 11: upi.v1.ResolveAddressResponse
-	(*QueryTransactionRequest)(nil),   // 12: upi.v1.QueryTransactionRequest
-	(*QueryTransactionResponse)(nil),  // 13: upi.v1.QueryTransactionResponse
-	(*CreatePaymentRequest)(nil),      // 14: upi.v1.CreatePaymentRequest
-	(*CreatePaymentResponse)(nil),     // 15: upi.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),         // 16: upi.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),        // 17: upi.v1.GetPaymentResponse
-	(*CreateCollectRequest)(nil),      // 18: upi.v1.CreateCollectRequest
-	(*CreateCollectResponse)(nil),     // 19: upi.v1.CreateCollectResponse
-	(*ApproveCollectRequest)(nil),     // 20: upi.v1.ApproveCollectRequest
-	(*ApproveCollectResponse)(nil),    // 21: upi.v1.ApproveCollectResponse
-	(*DeclineCollectRequest)(nil),     // 22: upi.v1.DeclineCollectRequest
-	(*DeclineCollectResponse)(nil),    // 23: upi.v1.DeclineCollectResponse
-	(*ListCollectsRequest)(nil),       // 24: upi.v1.ListCollectsRequest
-	(*ListCollectsResponse)(nil),      // 25: upi.v1.ListCollectsResponse
-	(*ListNotificationsRequest)(nil),  // 26: upi.v1.ListNotificationsRequest
-	(*AppNotification)(nil),           // 27: upi.v1.AppNotification
-	(*ListNotificationsResponse)(nil), // 28: upi.v1.ListNotificationsResponse
-	(Txn_Type)(0),                     // 29: upi.v1.Txn.Type
-	(Resp_Result)(0),                  // 30: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*Cred)(nil),                      // 32: upi.v1.Cred
-	(Party_Type)(0),                   // 33: upi.v1.Party.Type
+	(CircleLink_Status)(0),             // 0: upi.v1.CircleLink.Status
+	(*Transaction)(nil),                // 1: upi.v1.Transaction
+	(*InitiatePayRequest)(nil),         // 2: upi.v1.InitiatePayRequest
+	(*InitiatePayResponse)(nil),        // 3: upi.v1.InitiatePayResponse
+	(*InitiateCollectRequest)(nil),     // 4: upi.v1.InitiateCollectRequest
+	(*InitiateCollectResponse)(nil),    // 5: upi.v1.InitiateCollectResponse
+	(*RespondCollectRequest)(nil),      // 6: upi.v1.RespondCollectRequest
+	(*RespondCollectResponse)(nil),     // 7: upi.v1.RespondCollectResponse
+	(*ValidateAddressRequest)(nil),     // 8: upi.v1.ValidateAddressRequest
+	(*ValidateAddressResponse)(nil),    // 9: upi.v1.ValidateAddressResponse
+	(*AddressDetails)(nil),             // 10: upi.v1.AddressDetails
+	(*ResolveAddressRequest)(nil),      // 11: upi.v1.ResolveAddressRequest
+	(*ResolveAddressResponse)(nil),     // 12: upi.v1.ResolveAddressResponse
+	(*QueryTransactionRequest)(nil),    // 13: upi.v1.QueryTransactionRequest
+	(*QueryTransactionResponse)(nil),   // 14: upi.v1.QueryTransactionResponse
+	(*CreatePaymentRequest)(nil),       // 15: upi.v1.CreatePaymentRequest
+	(*CreatePaymentResponse)(nil),      // 16: upi.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),          // 17: upi.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),         // 18: upi.v1.GetPaymentResponse
+	(*CreateCollectRequest)(nil),       // 19: upi.v1.CreateCollectRequest
+	(*CreateCollectResponse)(nil),      // 20: upi.v1.CreateCollectResponse
+	(*ApproveCollectRequest)(nil),      // 21: upi.v1.ApproveCollectRequest
+	(*ApproveCollectResponse)(nil),     // 22: upi.v1.ApproveCollectResponse
+	(*DeclineCollectRequest)(nil),      // 23: upi.v1.DeclineCollectRequest
+	(*DeclineCollectResponse)(nil),     // 24: upi.v1.DeclineCollectResponse
+	(*ListCollectsRequest)(nil),        // 25: upi.v1.ListCollectsRequest
+	(*ListCollectsResponse)(nil),       // 26: upi.v1.ListCollectsResponse
+	(*ListNotificationsRequest)(nil),   // 27: upi.v1.ListNotificationsRequest
+	(*AppNotification)(nil),            // 28: upi.v1.AppNotification
+	(*ListNotificationsResponse)(nil),  // 29: upi.v1.ListNotificationsResponse
+	(*CircleLink)(nil),                 // 30: upi.v1.CircleLink
+	(*CircleLinkRef)(nil),              // 31: upi.v1.CircleLinkRef
+	(*CircleLinkResponse)(nil),         // 32: upi.v1.CircleLinkResponse
+	(*ListCircleLinksRequest)(nil),     // 33: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),    // 34: upi.v1.ListCircleLinksResponse
+	(*PspCreateCircleLinkRequest)(nil), // 35: upi.v1.PspCreateCircleLinkRequest
+	(*RespondCircleLinkRequest)(nil),   // 36: upi.v1.RespondCircleLinkRequest
+	(*PspRemoveCircleLinkRequest)(nil), // 37: upi.v1.PspRemoveCircleLinkRequest
+	(*CreateCircleLinkRequest)(nil),    // 38: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),    // 39: upi.v1.RemoveCircleLinkRequest
+	(Txn_Type)(0),                      // 40: upi.v1.Txn.Type
+	(Resp_Result)(0),                   // 41: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),      // 42: google.protobuf.Timestamp
+	(*Cred)(nil),                       // 43: upi.v1.Cred
+	(Party_Type)(0),                    // 44: upi.v1.Party.Type
+	(Delegate_SubType)(0),              // 45: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	29, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	30, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	31, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	31, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	31, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	32, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
-	0,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
-	0,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	32, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
-	0,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
-	9,  // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	33, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	30, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
-	9,  // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
-	0,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	30, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	30, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	31, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
-	0,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
-	27, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	1,  // 25: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	3,  // 26: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	5,  // 27: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	10, // 28: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	12, // 29: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	14, // 30: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	16, // 31: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	18, // 32: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	20, // 33: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	22, // 34: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	24, // 35: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	7,  // 36: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	26, // 37: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	2,  // 38: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	4,  // 39: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	6,  // 40: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	11, // 41: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	13, // 42: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	15, // 43: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	17, // 44: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	19, // 45: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	21, // 46: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	23, // 47: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	25, // 48: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	8,  // 49: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	28, // 50: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	40, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	41, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	42, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	42, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	42, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	43, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	1,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
+	1,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
+	43, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	1,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
+	10, // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
+	44, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	41, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	10, // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
+	1,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	41, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	41, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	1,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
+	41, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	41, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	41, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	1,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
+	42, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	1,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
+	28, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
+	0,  // 25: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
+	45, // 26: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	42, // 27: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	42, // 28: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	42, // 29: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	30, // 30: upi.v1.CircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 31: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	45, // 32: upi.v1.PspCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	43, // 33: upi.v1.PspCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	43, // 34: upi.v1.PspRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	45, // 35: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	2,  // 36: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	4,  // 37: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	6,  // 38: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	11, // 39: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	13, // 40: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	35, // 41: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspCreateCircleLinkRequest
+	36, // 42: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	37, // 43: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspRemoveCircleLinkRequest
+	31, // 44: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.CircleLinkRef
+	33, // 45: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	33, // 46: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.ListCircleLinksRequest
+	15, // 47: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	17, // 48: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	19, // 49: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	21, // 50: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	23, // 51: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	25, // 52: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	8,  // 53: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	27, // 54: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	38, // 55: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	31, // 56: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.CircleLinkRef
+	33, // 57: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	33, // 58: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleLinksRequest
+	31, // 59: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.CircleLinkRef
+	31, // 60: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.CircleLinkRef
+	39, // 61: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	3,  // 62: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	5,  // 63: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	7,  // 64: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	12, // 65: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	14, // 66: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	32, // 67: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 68: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 69: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 70: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.CircleLinkResponse
+	34, // 71: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	34, // 72: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.ListCircleLinksResponse
+	16, // 73: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	18, // 74: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	20, // 75: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	22, // 76: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	24, // 77: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	26, // 78: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	9,  // 79: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	29, // 80: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	32, // 81: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 82: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.CircleLinkResponse
+	34, // 83: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	34, // 84: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleLinksResponse
+	32, // 85: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 86: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.CircleLinkResponse
+	32, // 87: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.CircleLinkResponse
+	62, // [62:88] is the sub-list for method output_type
+	36, // [36:62] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -2066,13 +2934,14 @@ func file_upi_v1_app_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   29,
+			NumEnums:      1,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_upi_v1_app_proto_goTypes,
 		DependencyIndexes: file_upi_v1_app_proto_depIdxs,
+		EnumInfos:         file_upi_v1_app_proto_enumTypes,
 		MessageInfos:      file_upi_v1_app_proto_msgTypes,
 	}.Build()
 	File_upi_v1_app_proto = out.File
