@@ -65,6 +65,8 @@ type PSP struct {
 	n                    *node.Node
 	// dir publishes the PSP's keys to the switch (internal/keydir).
 	dir *keydir.Dir
+	// circleHooks are the mandate's calls of a FULL Circle link (circle.go).
+	circleHooks
 }
 
 // SetKeys gives the PSP its keys: their Secret keys the fingerprints
@@ -109,7 +111,8 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes()),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.circleRoutes()),
+		Timers:   p.circleTimers(),
 	})
 	return p
 }
