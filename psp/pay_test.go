@@ -515,7 +515,7 @@ func TestUnsupportedAPIsAreRefused(t *testing.T) {
 	}{
 		{upiv1.PspService_ReqAuthMandate_FullMethodName, &upiv1.ReqAuthMandate{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "ReqAuthMandate"},
 		{upiv1.PspService_RespMandate_FullMethodName, &upiv1.RespMandate{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespMandate"},
-		{upiv1.PspService_ReqDelegateAdd_FullMethodName, &upiv1.ReqDelegateAdd{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "ReqDelegateAdd"},
+		{upiv1.PspService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "ReqDelegateAuth"},
 		{upiv1.PspService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespChkTxn"},
 		{upiv1.PspService_RespLiteSync_FullMethodName, &upiv1.RespLiteSync{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespLiteSync"},
 	}
