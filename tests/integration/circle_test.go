@@ -1,0 +1,129 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upisim/upisim/internal/cli"
+)
+
+// circleShow is `upisim circle show LINK_ID -o json`, decoded.
+func (n *net) circleShow(id string) cli.LinkResult {
+	n.t.Helper()
+	var out bytes.Buffer
+	_, err := cli.CircleShow(context.Background(), &out, cli.CircleRefOptions{DataDir: n.dir, LinkID: id, Output: cli.JSON})
+	require.NoError(n.t, err)
+	var r cli.LinkResult
+	require.NoError(n.t, json.Unmarshal(out.Bytes(), &r), out.String())
+	return r
+}
+
+// circleList is `upisim circle list VPA -o json` (or invites), decoded.
+func (n *net) circleList(vpa string, invites bool) []cli.LinkResult {
+	n.t.Helper()
+	var out bytes.Buffer
+	o := cli.CircleListOptions{DataDir: n.dir, VPA: vpa, Output: cli.JSON}
+	key := "links"
+	var err error
+	if invites {
+		key = "invites"
+		_, err = cli.CircleInvites(context.Background(), &out, o)
+	} else {
+		_, err = cli.CircleList(context.Background(), &out, o)
+	}
+	require.NoError(n.t, err)
+	var got map[string]json.RawMessage
+	require.NoError(n.t, json.Unmarshal(out.Bytes(), &got), out.String())
+	var ls []cli.LinkResult
+	require.NoError(n.t, json.Unmarshal(got[key], &ls), out.String())
+	return ls
+}
+
+func (n *net) circleLink(primary, secondary string) cli.LinkResult {
+	n.t.Helper()
+	var out bytes.Buffer
+	r, err := cli.CircleLink(context.Background(), &out, cli.CircleLinkOptions{
+		DataDir: n.dir, Primary: primary, Secondary: secondary, Mode: "partial", Output: cli.JSON})
+	require.NoError(n.t, err)
+	var printed cli.LinkResult
+	require.NoError(n.t, json.Unmarshal(out.Bytes(), &printed), out.String())
+	assert.Equal(n.t, r, printed)
+	return r
+}
+
+func (n *net) linkStatus(id string, want string) {
+	n.t.Helper()
+	eventually(n.t, func() bool { return n.circleShow(id).Status == want }, "link "+id+" "+want)
+}
+
+func findLink(ls []cli.LinkResult, id string) *cli.LinkResult {
+	for i := range ls {
+		if ls[i].LinkID == id {
+			return &ls[i]
+		}
+	}
+	return nil
+}
+
+// A partial link alice@alpha → carol@beta over the network: the invite,
+// accept (LINKED at both PSPs), a second primary refused CS, remove
+// (DELINKED), and a decline (DECLINED).
+func TestCirclePartialLink(t *testing.T) {
+	n := up(t, nil)
+	ctx := context.Background()
+	const alice, carol = "alice@alpha", "carol@beta"
+
+	l := n.circleLink(alice, carol)
+	assert.Equal(t, "LINK_PENDING", l.Status)
+	assert.Equal(t, "PARTIAL", l.Mode)
+	assert.Equal(t, alice, l.PrimaryVPA)
+	assert.Equal(t, carol, l.SecondaryVPA)
+	eventually(t, func() bool { return findLink(n.circleList(carol, true), l.LinkID) != nil }, "carol's invite")
+
+	var out bytes.Buffer
+	acc, err := cli.CircleAccept(ctx, &out, cli.CircleRefOptions{DataDir: n.dir, LinkID: l.LinkID, Output: cli.JSON})
+	require.NoError(t, err)
+	assert.Equal(t, "LINKED", acc.Status, "at PSP(S)")
+	n.linkStatus(l.LinkID, "LINKED") // at PSP(P)
+	assert.Empty(t, n.circleList(carol, true), "no invite left")
+	for _, vpa := range []string{alice, carol} {
+		got := findLink(n.circleList(vpa, false), l.LinkID)
+		require.NotNil(t, got, "%s's links", vpa)
+		assert.Equal(t, "LINKED", got.Status, "%s's side", vpa)
+	}
+
+	// carol has a primary: bob may not link her (CS, decided by the switch).
+	second := n.circleLink("bob@beta", carol)
+	n.linkStatus(second.LinkID, "FAILED")
+	assert.Equal(t, "CS", n.circleShow(second.LinkID).ErrCode)
+
+	out.Reset()
+	_, err = cli.CircleRemove(ctx, &out, cli.CircleRemoveOptions{DataDir: n.dir, LinkID: l.LinkID, Output: cli.JSON})
+	require.NoError(t, err)
+	n.linkStatus(l.LinkID, "DELINKED")
+	eventually(t, func() bool {
+		got := findLink(n.circleList(carol, false), l.LinkID)
+		return got != nil && got.Status == "DELINKED"
+	}, "DELINKED at PSP(S)")
+
+	// Free again: a new invite, declined.
+	d := n.circleLink(alice, carol)
+	eventually(t, func() bool { return findLink(n.circleList(carol, true), d.LinkID) != nil }, "the second invite")
+	out.Reset()
+	dec, err := cli.CircleDecline(ctx, &out, cli.CircleRefOptions{DataDir: n.dir, LinkID: d.LinkID, Output: cli.JSON})
+	require.NoError(t, err)
+	assert.Equal(t, "DECLINED", dec.Status)
+	n.linkStatus(d.LinkID, "DECLINED")
+	assert.Equal(t, "ZA", n.circleShow(d.LinkID).ErrCode)
+
+	// App-API validation.
+	_, err = cli.CircleLink(ctx, &out, cli.CircleLinkOptions{DataDir: n.dir, Primary: alice, Secondary: alice, Mode: "partial"})
+	assert.ErrorContains(t, err, "two users")
+	_, err = cli.CircleShow(ctx, &out, cli.CircleRefOptions{DataDir: n.dir, LinkID: "ALP0123456789abcdef0123456789abcdef"})
+	assert.Error(t, err)
+}
