@@ -127,3 +127,40 @@ func TestCirclePartialLink(t *testing.T) {
 	_, err = cli.CircleShow(ctx, &out, cli.CircleRefOptions{DataDir: n.dir, LinkID: "ALP0123456789abcdef0123456789abcdef"})
 	assert.Error(t, err)
 }
+
+// The REST routes of the Circle app API: create, show, invites, decline,
+// and 400 for the same user on both sides, 404 for an unknown link.
+func TestCircleREST(t *testing.T) {
+	n := up(t, nil)
+	tp, _ := n.c.Dir.Node("tpap")
+	base := "http://" + tp.HTTPAddr
+	code, _, got := rest(t, "POST", base+"/v1/circle/links",
+		`{"primary_vpa":"alice@alpha","secondary_vpa":"carol@beta","mode":"PARTIAL"}`, jsonType)
+	require.Equal(t, 200, code, "%v", got)
+	link := got["link"].(map[string]any)
+	id := link["link_id"].(string)
+	assert.Equal(t, "LINK_PENDING", link["status"])
+
+	eventually(t, func() bool {
+		_, _, got := rest(t, "GET", base+"/v1/users/carol@beta/circle/invites", "", nil)
+		ls, _ := got["links"].([]any)
+		return len(ls) == 1
+	}, "the invite over REST")
+	code, _, got = rest(t, "POST", base+"/v1/circle/links/"+id+"/decline", `{}`, jsonType)
+	require.Equal(t, 200, code, "%v", got)
+	eventually(t, func() bool {
+		_, _, got := rest(t, "GET", base+"/v1/circle/links/"+id, "", nil)
+		l, _ := got["link"].(map[string]any)
+		return l["status"] == "DECLINED" && l["err_code"] == "ZA"
+	}, "DECLINED over REST")
+	code, _, _ = rest(t, "GET", base+"/v1/users/alice@alpha/circle/links", "", nil)
+	assert.Equal(t, 200, code)
+
+	code, _, _ = rest(t, "POST", base+"/v1/circle/links",
+		`{"primary_vpa":"alice@alpha","secondary_vpa":"alice@alpha","mode":"PARTIAL"}`, jsonType)
+	assert.Equal(t, 400, code)
+	code, _, _ = rest(t, "POST", base+"/v1/circle/links", `{"primary_vpa":"alice","secondary_vpa":"carol@beta","mode":"PARTIAL"}`, jsonType)
+	assert.Equal(t, 400, code)
+	code, _, _ = rest(t, "GET", base+"/v1/circle/links/ALP0123456789abcdef0123456789abcdef", "", nil)
+	assert.Equal(t, 404, code)
+}
