@@ -530,7 +530,7 @@ func linkProto(l *linkRecord) *upiv1.CircleLink {
 // CreateCircleLink implements PspAppService: the primary, a user of this
 // PSP, links secondary_vpa. PARTIAL sends ReqDelegateAdd at once; FULL
 // starts with the mandate. Answers LINK_PENDING.
-func (p *PSP) CreateCircleLink(_ context.Context, req *upiv1.PspCreateCircleLinkRequest) (*upiv1.CircleLinkResponse, error) {
+func (p *PSP) CreateCircleLink(_ context.Context, req *upiv1.PspAppServiceCreateCircleLinkRequest) (*upiv1.PspAppServiceCreateCircleLinkResponse, error) {
 	primary, err := checkVPA("primary_vpa", req.GetPrimaryVpa())
 	if err != nil {
 		return nil, err
@@ -614,13 +614,13 @@ func (p *PSP) CreateCircleLink(_ context.Context, req *upiv1.PspCreateCircleLink
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.CircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.PspAppServiceCreateCircleLinkResponse{Link: linkProto(out)}, nil
 }
 
 // RespondCircleLink implements PspAppService: the secondary accepts
 // (RespDelegateAdd SUCCESS; PSP(S) keeps the linkage) or declines
 // (FAILURE ZA) an invite, once.
-func (p *PSP) RespondCircleLink(_ context.Context, req *upiv1.RespondCircleLinkRequest) (*upiv1.CircleLinkResponse, error) {
+func (p *PSP) RespondCircleLink(_ context.Context, req *upiv1.RespondCircleLinkRequest) (*upiv1.RespondCircleLinkResponse, error) {
 	linkID := req.GetLinkId()
 	if linkID == "" {
 		return nil, invalid("link_id is required")
@@ -664,13 +664,13 @@ func (p *PSP) RespondCircleLink(_ context.Context, req *upiv1.RespondCircleLinkR
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.CircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.RespondCircleLinkResponse{Link: linkProto(out)}, nil
 }
 
 // RemoveCircleLink implements PspAppService: vpa, the primary or the
 // secondary (a user of this PSP), removes a LINKED link: ReqDelegateAdd
 // REMOVE, DELINKED once the switch answers.
-func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspRemoveCircleLinkRequest) (*upiv1.CircleLinkResponse, error) {
+func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspAppServiceRemoveCircleLinkRequest) (*upiv1.PspAppServiceRemoveCircleLinkResponse, error) {
 	linkID := req.GetLinkId()
 	if linkID == "" {
 		return nil, invalid("link_id is required")
@@ -724,12 +724,12 @@ func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspRemoveCircleLink
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.CircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: linkProto(out)}, nil
 }
 
 // QueryCircleLink implements PspAppService: the link as PSP(P) sees it
 // here, else as PSP(S) does.
-func (p *PSP) QueryCircleLink(_ context.Context, req *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
+func (p *PSP) QueryCircleLink(_ context.Context, req *upiv1.QueryCircleLinkRequest) (*upiv1.QueryCircleLinkResponse, error) {
 	var out *linkRecord
 	err := p.n.View(func(tx *store.Tx) error {
 		for _, side := range []string{sidePrimary, sideSecondary} {
@@ -747,26 +747,28 @@ func (p *PSP) QueryCircleLink(_ context.Context, req *upiv1.CircleLinkRef) (*upi
 	if out == nil {
 		return nil, status.Errorf(codes.NotFound, "link %s is not known at PSP %s", req.GetLinkId(), p.name)
 	}
-	return &upiv1.CircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.QueryCircleLinkResponse{Link: linkProto(out)}, nil
 }
 
 // ListCircleLinks implements PspAppService: vpa's links, as primary here
 // or secondary here, oldest first.
-func (p *PSP) ListCircleLinks(_ context.Context, req *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-	return p.listLinks(req.GetVpa(), func(l *linkRecord, vpa string) bool {
+func (p *PSP) ListCircleLinks(_ context.Context, req *upiv1.PspAppServiceListCircleLinksRequest) (*upiv1.PspAppServiceListCircleLinksResponse, error) {
+	ls, err := p.listLinks(req.GetVpa(), func(l *linkRecord, vpa string) bool {
 		return l.Side == sidePrimary && l.Primary == vpa || l.Side == sideSecondary && l.Secondary == vpa
 	})
+	return &upiv1.PspAppServiceListCircleLinksResponse{Links: ls}, err
 }
 
 // ListCircleInvites implements PspAppService: the invites waiting for
 // vpa's answer.
-func (p *PSP) ListCircleInvites(_ context.Context, req *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-	return p.listLinks(req.GetVpa(), func(l *linkRecord, vpa string) bool {
+func (p *PSP) ListCircleInvites(_ context.Context, req *upiv1.PspAppServiceListCircleInvitesRequest) (*upiv1.PspAppServiceListCircleInvitesResponse, error) {
+	ls, err := p.listLinks(req.GetVpa(), func(l *linkRecord, vpa string) bool {
 		return l.Side == sideSecondary && l.Secondary == vpa && l.Status == linkPending && l.Answer == ""
 	})
+	return &upiv1.PspAppServiceListCircleInvitesResponse{Links: ls}, err
 }
 
-func (p *PSP) listLinks(vpa string, keep func(*linkRecord, string) bool) (*upiv1.ListCircleLinksResponse, error) {
+func (p *PSP) listLinks(vpa string, keep func(*linkRecord, string) bool) ([]*upiv1.CircleLink, error) {
 	vpa, err := checkVPA("vpa", vpa)
 	if err != nil {
 		return nil, err
@@ -784,9 +786,9 @@ func (p *PSP) listLinks(vpa string, keep func(*linkRecord, string) bool) (*upiv1
 		return nil, storeErr(err)
 	}
 	slices.SortStableFunc(ls, func(a, b *linkRecord) int { return cmp.Compare(a.Created, b.Created) })
-	out := &upiv1.ListCircleLinksResponse{}
+	out := []*upiv1.CircleLink{}
 	for _, l := range ls {
-		out.Links = append(out.Links, linkProto(l))
+		out = append(out, linkProto(l))
 	}
 	return out, nil
 }

@@ -60,7 +60,7 @@ func TestCircleInviteAccept(t *testing.T) {
 	assert.Equal(t, upiv1.Notification_DELEGATE_REQUEST, n.GetKind())
 	assert.Equal(t, carolVPA, n.GetUserAddr())
 
-	inv, err := f.p.ListCircleInvites(t.Context(), &upiv1.ListCircleLinksRequest{Vpa: carolVPA})
+	inv, err := f.p.ListCircleInvites(t.Context(), &upiv1.PspAppServiceListCircleInvitesRequest{Vpa: carolVPA})
 	require.NoError(t, err)
 	require.Len(t, inv.GetLinks(), 1)
 	assert.Equal(t, upiv1.CircleLink_LINK_PENDING, inv.GetLinks()[0].GetStatus())
@@ -100,7 +100,7 @@ func TestCircleInviteDecline(t *testing.T) {
 	r := lastResp(t, f, id)
 	assert.Equal(t, upiv1.Resp_FAILURE, r.GetResp().GetResult())
 	assert.Equal(t, upi.CodeDeclinedByPayer, r.GetResp().GetErrCode())
-	inv, err := f.p.ListCircleInvites(t.Context(), &upiv1.ListCircleLinksRequest{Vpa: carolVPA})
+	inv, err := f.p.ListCircleInvites(t.Context(), &upiv1.PspAppServiceListCircleInvitesRequest{Vpa: carolVPA})
 	require.NoError(t, err)
 	assert.Empty(t, inv.GetLinks())
 }
@@ -142,7 +142,7 @@ func TestCircleInviteExpires(t *testing.T) {
 
 func TestCircleCreatePartialAndOutcome(t *testing.T) {
 	f := newFixture(t, alpha, nil)
-	got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspCreateCircleLinkRequest{
+	got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
 		PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL})
 	require.NoError(t, err)
 	id := got.GetLink().GetLinkId()
@@ -157,13 +157,13 @@ func TestCircleCreatePartialAndOutcome(t *testing.T) {
 		Head: swHead(), Txn: s.GetTxn(), Delegate: s.GetDelegate(),
 		Resp: &upiv1.Resp{ReqMsgId: s.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}})
 	f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id)
-	q, err := f.p.QueryCircleLink(t.Context(), &upiv1.CircleLinkRef{LinkId: id})
+	q, err := f.p.QueryCircleLink(t.Context(), &upiv1.QueryCircleLinkRequest{LinkId: id})
 	require.NoError(t, err)
 	assert.Equal(t, upiv1.CircleLink_LINKED, q.GetLink().GetStatus())
 	assert.NotNil(t, q.GetLink().GetLinked())
 
 	// Remove by the primary: REMOVE sent; DELINKED on the answer.
-	_, err = f.p.RemoveCircleLink(t.Context(), &upiv1.PspRemoveCircleLinkRequest{LinkId: id, Vpa: aliceVPA})
+	_, err = f.p.RemoveCircleLink(t.Context(), &upiv1.PspAppServiceRemoveCircleLinkRequest{LinkId: id, Vpa: aliceVPA})
 	require.NoError(t, err)
 	var rm *upiv1.ReqDelegateAdd
 	require.Eventually(t, func() bool {
@@ -180,7 +180,7 @@ func TestCircleCreatePartialAndOutcome(t *testing.T) {
 		Head: swHead(), Txn: rm.GetTxn(), Delegate: rm.GetDelegate(),
 		Resp: &upiv1.Resp{ReqMsgId: rm.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}})
 	assert.Equal(t, linkDelinked, f.link(sidePrimary, id).GetStatus())
-	ls, err := f.p.ListCircleLinks(t.Context(), &upiv1.ListCircleLinksRequest{Vpa: aliceVPA})
+	ls, err := f.p.ListCircleLinks(t.Context(), &upiv1.PspAppServiceListCircleLinksRequest{Vpa: aliceVPA})
 	require.NoError(t, err)
 	require.Len(t, ls.GetLinks(), 1)
 	assert.Equal(t, upiv1.CircleLink_DELINKED, ls.GetLinks()[0].GetStatus())
@@ -190,7 +190,7 @@ func TestCircleCreatePartialAndOutcome(t *testing.T) {
 		code string
 		want string
 	}{{upi.CodeDeclinedByPayer, linkDeclined}, {upi.CodeHasPrimary, linkFailed}, {upi.CodeExpired, linkExpired}} {
-		got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspCreateCircleLinkRequest{
+		got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
 			PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL})
 		require.NoError(t, err)
 		id := got.GetLink().GetLinkId()
@@ -208,23 +208,23 @@ func TestCircleCreateValidation(t *testing.T) {
 	f := newFixture(t, alpha, nil)
 	for _, tc := range []struct {
 		name string
-		req  *upiv1.PspCreateCircleLinkRequest
+		req  *upiv1.PspAppServiceCreateCircleLinkRequest
 		code codes.Code
 		want string
 	}{
-		{"bad secondary", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: "carol", Mode: upiv1.Delegate_PARTIAL}, codes.InvalidArgument, "secondary_vpa"},
-		{"same", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: aliceVPA, Mode: upiv1.Delegate_PARTIAL}, codes.InvalidArgument, "two users"},
-		{"no mode", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA}, codes.InvalidArgument, "mode"},
-		{"partial limit", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL, LimitPaise: 100}, codes.InvalidArgument, "no limit"},
-		{"full unbuilt", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_FULL}, codes.Unimplemented, "mandate flow"},
-		{"unknown primary", &upiv1.PspCreateCircleLinkRequest{PrimaryVpa: "zed@alpha", SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL}, codes.NotFound, "zed@alpha"},
+		{"bad secondary", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: "carol", Mode: upiv1.Delegate_PARTIAL}, codes.InvalidArgument, "secondary_vpa"},
+		{"same", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: aliceVPA, Mode: upiv1.Delegate_PARTIAL}, codes.InvalidArgument, "two users"},
+		{"no mode", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA}, codes.InvalidArgument, "mode"},
+		{"partial limit", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL, LimitPaise: 100}, codes.InvalidArgument, "no limit"},
+		{"full unbuilt", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_FULL}, codes.Unimplemented, "mandate flow"},
+		{"unknown primary", &upiv1.PspAppServiceCreateCircleLinkRequest{PrimaryVpa: "zed@alpha", SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL}, codes.NotFound, "zed@alpha"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.p.CreateCircleLink(t.Context(), tc.req)
 			requireCode(t, err, tc.code, tc.want)
 		})
 	}
-	_, err := f.p.QueryCircleLink(t.Context(), &upiv1.CircleLinkRef{LinkId: newTxnID("ALP")})
+	_, err := f.p.QueryCircleLink(t.Context(), &upiv1.QueryCircleLinkRequest{LinkId: newTxnID("ALP")})
 	requireCode(t, err, codes.NotFound, "not known")
 }
 
@@ -244,7 +244,7 @@ func TestCircleMandateDone(t *testing.T) {
 		return nil
 	}
 	create := func() string {
-		got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspCreateCircleLinkRequest{
+		got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
 			PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_FULL, Cred: pintest.Opaque("1234", "")})
 		require.NoError(t, err)
 		assert.Equal(t, f.net.Circle.FullMonthly, got.GetLink().GetLimitPaise())

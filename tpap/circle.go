@@ -10,7 +10,6 @@ package tpap
 import (
 	"context"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,7 +20,7 @@ import (
 
 // CreateCircleLink links secondary_vpa to primary_vpa through the
 // primary's PSP; answers the link LINK_PENDING.
-func (x *TPAP) CreateCircleLink(ctx context.Context, r *upiv1.CreateCircleLinkRequest) (*upiv1.CircleLinkResponse, error) {
+func (x *TPAP) CreateCircleLink(ctx context.Context, r *upiv1.CreateCircleLinkRequest) (*upiv1.CreateCircleLinkResponse, error) {
 	primary, err := appVPA("primary_vpa", r.GetPrimaryVpa())
 	if err != nil {
 		return nil, err
@@ -62,7 +61,7 @@ func (x *TPAP) CreateCircleLink(ctx context.Context, r *upiv1.CreateCircleLinkRe
 	}
 	defer x.n.Release()
 	linkID := ids.NewTxnID(psp.Prefix)
-	req := &upiv1.PspCreateCircleLinkRequest{
+	req := &upiv1.PspAppServiceCreateCircleLinkRequest{
 		PrimaryVpa: primary, SecondaryVpa: secondary, Mode: r.GetMode(), LimitPaise: r.GetLimitPaise(), LinkId: linkID,
 	}
 	if r.GetMode() == upiv1.Delegate_FULL {
@@ -76,51 +75,63 @@ func (x *TPAP) CreateCircleLink(ctx context.Context, r *upiv1.CreateCircleLinkRe
 			return nil, err
 		}
 	}
-	return callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.CircleLinkResponse, error) {
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.PspAppServiceCreateCircleLinkResponse, error) {
 		return cl.CreateCircleLink(ctx, req)
 	})
+	return &upiv1.CreateCircleLinkResponse{Link: resp.GetLink()}, err
 }
 
 // GetCircleLink asks the primary's PSP (named by the link id's prefix)
 // for the link.
-func (x *TPAP) GetCircleLink(ctx context.Context, r *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-	return x.queryLink(ctx, r.GetLinkId())
+func (x *TPAP) GetCircleLink(ctx context.Context, r *upiv1.GetCircleLinkRequest) (*upiv1.GetCircleLinkResponse, error) {
+	l, err := x.queryLink(ctx, r.GetLinkId())
+	return &upiv1.GetCircleLinkResponse{Link: l}, err
 }
 
 // ListCircleLinks lists vpa's links at its PSP.
 func (x *TPAP) ListCircleLinks(ctx context.Context, r *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-	return x.listLinks(ctx, r.GetVpa(), upiv1.PspAppServiceClient.ListCircleLinks)
+	ls, err := x.listLinks(ctx, r.GetVpa(), func(ctx context.Context, cl upiv1.PspAppServiceClient, vpa string) ([]*upiv1.CircleLink, error) {
+		resp, err := cl.ListCircleLinks(ctx, &upiv1.PspAppServiceListCircleLinksRequest{Vpa: vpa})
+		return resp.GetLinks(), err
+	})
+	return &upiv1.ListCircleLinksResponse{Links: ls}, err
 }
 
 // ListCircleInvites lists the invites waiting for vpa at its PSP.
-func (x *TPAP) ListCircleInvites(ctx context.Context, r *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-	return x.listLinks(ctx, r.GetVpa(), upiv1.PspAppServiceClient.ListCircleInvites)
+func (x *TPAP) ListCircleInvites(ctx context.Context, r *upiv1.ListCircleInvitesRequest) (*upiv1.ListCircleInvitesResponse, error) {
+	ls, err := x.listLinks(ctx, r.GetVpa(), func(ctx context.Context, cl upiv1.PspAppServiceClient, vpa string) ([]*upiv1.CircleLink, error) {
+		resp, err := cl.ListCircleInvites(ctx, &upiv1.PspAppServiceListCircleInvitesRequest{Vpa: vpa})
+		return resp.GetLinks(), err
+	})
+	return &upiv1.ListCircleInvitesResponse{Links: ls}, err
 }
 
 // AcceptCircleLink accepts an invite at the secondary's PSP.
-func (x *TPAP) AcceptCircleLink(ctx context.Context, r *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-	return x.respondLink(ctx, r.GetLinkId(), true)
+func (x *TPAP) AcceptCircleLink(ctx context.Context, r *upiv1.AcceptCircleLinkRequest) (*upiv1.AcceptCircleLinkResponse, error) {
+	l, err := x.respondLink(ctx, r.GetLinkId(), true)
+	return &upiv1.AcceptCircleLinkResponse{Link: l}, err
 }
 
 // DeclineCircleLink declines an invite at the secondary's PSP (ZA).
-func (x *TPAP) DeclineCircleLink(ctx context.Context, r *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-	return x.respondLink(ctx, r.GetLinkId(), false)
+func (x *TPAP) DeclineCircleLink(ctx context.Context, r *upiv1.DeclineCircleLinkRequest) (*upiv1.DeclineCircleLinkResponse, error) {
+	l, err := x.respondLink(ctx, r.GetLinkId(), false)
+	return &upiv1.DeclineCircleLinkResponse{Link: l}, err
 }
 
 // RemoveCircleLink removes a link at the remover's PSP: vpa, the primary
 // by default, or the secondary.
-func (x *TPAP) RemoveCircleLink(ctx context.Context, r *upiv1.RemoveCircleLinkRequest) (*upiv1.CircleLinkResponse, error) {
+func (x *TPAP) RemoveCircleLink(ctx context.Context, r *upiv1.RemoveCircleLinkRequest) (*upiv1.RemoveCircleLinkResponse, error) {
 	link, err := x.queryLink(ctx, r.GetLinkId())
 	if err != nil {
 		return nil, err
 	}
-	by := link.GetLink().GetPrimaryVpa()
+	by := link.GetPrimaryVpa()
 	if r.GetVpa() != "" {
 		if by, err = appVPA("vpa", r.GetVpa()); err != nil {
 			return nil, err
 		}
 	}
-	if by != link.GetLink().GetPrimaryVpa() && by != link.GetLink().GetSecondaryVpa() {
+	if by != link.GetPrimaryVpa() && by != link.GetSecondaryVpa() {
 		return nil, status.Errorf(codes.InvalidArgument, "vpa %s is neither side of link %s", by, r.GetLinkId())
 	}
 	if r.GetPin() != "" {
@@ -132,28 +143,30 @@ func (x *TPAP) RemoveCircleLink(ctx context.Context, r *upiv1.RemoveCircleLinkRe
 	if err != nil {
 		return nil, err
 	}
-	return callPSP(ctx, psp, func(ctx context.Context) (*upiv1.CircleLinkResponse, error) {
-		return cl.RemoveCircleLink(ctx, &upiv1.PspRemoveCircleLinkRequest{LinkId: r.GetLinkId(), Vpa: by})
+	resp, err := callPSP(ctx, psp, func(ctx context.Context) (*upiv1.PspAppServiceRemoveCircleLinkResponse, error) {
+		return cl.RemoveCircleLink(ctx, &upiv1.PspAppServiceRemoveCircleLinkRequest{LinkId: r.GetLinkId(), Vpa: by})
 	})
+	return &upiv1.RemoveCircleLinkResponse{Link: resp.GetLink()}, err
 }
 
-func (x *TPAP) respondLink(ctx context.Context, linkID string, accept bool) (*upiv1.CircleLinkResponse, error) {
+func (x *TPAP) respondLink(ctx context.Context, linkID string, accept bool) (*upiv1.CircleLink, error) {
 	link, err := x.queryLink(ctx, linkID)
 	if err != nil {
 		return nil, err
 	}
-	psp, cl, err := x.clientFor(link.GetLink().GetSecondaryVpa())
+	psp, cl, err := x.clientFor(link.GetSecondaryVpa())
 	if err != nil {
 		return nil, err
 	}
-	return callPSP(ctx, psp, func(ctx context.Context) (*upiv1.CircleLinkResponse, error) {
+	resp, err := callPSP(ctx, psp, func(ctx context.Context) (*upiv1.RespondCircleLinkResponse, error) {
 		return cl.RespondCircleLink(ctx, &upiv1.RespondCircleLinkRequest{LinkId: linkID, Accept: accept})
 	})
+	return resp.GetLink(), err
 }
 
 // queryLink asks PSP(P), the PSP whose prefix the link id has, for the
 // link.
-func (x *TPAP) queryLink(ctx context.Context, linkID string) (*upiv1.CircleLinkResponse, error) {
+func (x *TPAP) queryLink(ctx context.Context, linkID string) (*upiv1.CircleLink, error) {
 	if !ids.ValidID(linkID) {
 		return nil, status.Errorf(codes.InvalidArgument, "link_id %q: want a transaction id (3 letters and 32 hex digits)", linkID)
 	}
@@ -174,14 +187,15 @@ func (x *TPAP) queryLink(ctx context.Context, linkID string) (*upiv1.CircleLinkR
 	if err != nil {
 		return nil, err
 	}
-	return callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.CircleLinkResponse, error) {
-		return cl.QueryCircleLink(ctx, &upiv1.CircleLinkRef{LinkId: linkID})
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.QueryCircleLinkResponse, error) {
+		return cl.QueryCircleLink(ctx, &upiv1.QueryCircleLinkRequest{LinkId: linkID})
 	})
+	return resp.GetLink(), err
 }
 
 func (x *TPAP) listLinks(ctx context.Context, vpa string,
-	call func(upiv1.PspAppServiceClient, context.Context, *upiv1.ListCircleLinksRequest, ...grpc.CallOption) (*upiv1.ListCircleLinksResponse, error),
-) (*upiv1.ListCircleLinksResponse, error) {
+	call func(context.Context, upiv1.PspAppServiceClient, string) ([]*upiv1.CircleLink, error),
+) ([]*upiv1.CircleLink, error) {
 	vpa, err := appVPA("vpa", vpa)
 	if err != nil {
 		return nil, err
@@ -190,9 +204,7 @@ func (x *TPAP) listLinks(ctx context.Context, vpa string,
 	if err != nil {
 		return nil, err
 	}
-	return callPSP(ctx, psp, func(ctx context.Context) (*upiv1.ListCircleLinksResponse, error) {
-		return call(cl, ctx, &upiv1.ListCircleLinksRequest{Vpa: vpa})
-	})
+	return callPSP(ctx, psp, func(ctx context.Context) ([]*upiv1.CircleLink, error) { return call(ctx, cl, vpa) })
 }
 
 // clientFor is the PSP owning vpa's handle and its client.

@@ -18,17 +18,17 @@ import (
 // The fake PSP's Circle calls: it keeps the links it was asked to create
 // and answers the rest from them.
 
-func (f *fakePSP) link(id string) (*upiv1.CircleLinkResponse, error) {
+func (f *fakePSP) link(id string) (*upiv1.CircleLink, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, ok := f.links[id]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "link %s is not known", id)
 	}
-	return &upiv1.CircleLinkResponse{Link: proto.Clone(l).(*upiv1.CircleLink)}, nil
+	return proto.Clone(l).(*upiv1.CircleLink), nil
 }
 
-func (f *fakePSP) CreateCircleLink(_ context.Context, in *upiv1.PspCreateCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.CircleLinkResponse, error) {
+func (f *fakePSP) CreateCircleLink(_ context.Context, in *upiv1.PspAppServiceCreateCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.PspAppServiceCreateCircleLinkResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
@@ -39,36 +39,38 @@ func (f *fakePSP) CreateCircleLink(_ context.Context, in *upiv1.PspCreateCircleL
 	f.links[in.GetLinkId()] = &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINK_PENDING, Mode: in.GetMode(),
 		PrimaryVpa: in.GetPrimaryVpa(), SecondaryVpa: in.GetSecondaryVpa()}
 	f.mu.Unlock()
-	return f.link(in.GetLinkId())
+	l, err := f.link(in.GetLinkId())
+	return &upiv1.PspAppServiceCreateCircleLinkResponse{Link: l}, err
 }
 
-func (f *fakePSP) RespondCircleLink(_ context.Context, in *upiv1.RespondCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.CircleLinkResponse, error) {
+func (f *fakePSP) RespondCircleLink(_ context.Context, in *upiv1.RespondCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.RespondCircleLinkResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
-	return &upiv1.CircleLinkResponse{Link: &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINKED}}, nil
+	return &upiv1.RespondCircleLinkResponse{Link: &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINKED}}, nil
 }
 
-func (f *fakePSP) RemoveCircleLink(_ context.Context, in *upiv1.PspRemoveCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.CircleLinkResponse, error) {
+func (f *fakePSP) RemoveCircleLink(_ context.Context, in *upiv1.PspAppServiceRemoveCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.PspAppServiceRemoveCircleLinkResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
-	return &upiv1.CircleLinkResponse{Link: &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINKED}}, nil
+	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINKED}}, nil
 }
 
-func (f *fakePSP) QueryCircleLink(_ context.Context, in *upiv1.CircleLinkRef, _ ...grpc.CallOption) (*upiv1.CircleLinkResponse, error) {
+func (f *fakePSP) QueryCircleLink(_ context.Context, in *upiv1.QueryCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.QueryCircleLinkResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err
 	}
-	return f.link(in.GetLinkId())
+	l, err := f.link(in.GetLinkId())
+	return &upiv1.QueryCircleLinkResponse{Link: l}, err
 }
 
-func (f *fakePSP) ListCircleLinks(_ context.Context, in *upiv1.ListCircleLinksRequest, _ ...grpc.CallOption) (*upiv1.ListCircleLinksResponse, error) {
-	return &upiv1.ListCircleLinksResponse{}, f.record(in)
+func (f *fakePSP) ListCircleLinks(_ context.Context, in *upiv1.PspAppServiceListCircleLinksRequest, _ ...grpc.CallOption) (*upiv1.PspAppServiceListCircleLinksResponse, error) {
+	return &upiv1.PspAppServiceListCircleLinksResponse{}, f.record(in)
 }
 
-func (f *fakePSP) ListCircleInvites(_ context.Context, in *upiv1.ListCircleLinksRequest, _ ...grpc.CallOption) (*upiv1.ListCircleLinksResponse, error) {
-	return &upiv1.ListCircleLinksResponse{}, f.record(in)
+func (f *fakePSP) ListCircleInvites(_ context.Context, in *upiv1.PspAppServiceListCircleInvitesRequest, _ ...grpc.CallOption) (*upiv1.PspAppServiceListCircleInvitesResponse, error) {
+	return &upiv1.PspAppServiceListCircleInvitesResponse{}, f.record(in)
 }
 
 func (f *fakePSP) called() []proto.Message {
@@ -86,7 +88,7 @@ func TestCircleLinkRouting(t *testing.T) {
 	assert.Equal(t, e.psps["alphapsp"].prefix, ids.PrefixOf(id), "PSP(P)'s prefix")
 	assert.Equal(t, "alice@alpha", got.GetLink().GetPrimaryVpa())
 
-	_, err = e.x.AcceptCircleLink(t.Context(), &upiv1.CircleLinkRef{LinkId: id})
+	_, err = e.x.AcceptCircleLink(t.Context(), &upiv1.AcceptCircleLinkRequest{LinkId: id})
 	require.NoError(t, err)
 	calls := e.psps["betapsp"].called()
 	require.NotEmpty(t, calls)
@@ -95,16 +97,16 @@ func TestCircleLinkRouting(t *testing.T) {
 	_, err = e.x.RemoveCircleLink(t.Context(), &upiv1.RemoveCircleLinkRequest{LinkId: id})
 	require.NoError(t, err)
 	calls = e.psps["alphapsp"].called()
-	assertProto(t, &upiv1.PspRemoveCircleLinkRequest{LinkId: id, Vpa: "alice@alpha"}, calls[len(calls)-1], "the primary's, by default")
+	assertProto(t, &upiv1.PspAppServiceRemoveCircleLinkRequest{LinkId: id, Vpa: "alice@alpha"}, calls[len(calls)-1], "the primary's, by default")
 	_, err = e.x.RemoveCircleLink(t.Context(), &upiv1.RemoveCircleLinkRequest{LinkId: id, Vpa: "carol@beta"})
 	require.NoError(t, err)
 	calls = e.psps["betapsp"].called()
-	assertProto(t, &upiv1.PspRemoveCircleLinkRequest{LinkId: id, Vpa: "carol@beta"}, calls[len(calls)-1])
+	assertProto(t, &upiv1.PspAppServiceRemoveCircleLinkRequest{LinkId: id, Vpa: "carol@beta"}, calls[len(calls)-1])
 
-	_, err = e.x.ListCircleInvites(t.Context(), &upiv1.ListCircleLinksRequest{Vpa: "carol@beta"})
+	_, err = e.x.ListCircleInvites(t.Context(), &upiv1.ListCircleInvitesRequest{Vpa: "carol@beta"})
 	require.NoError(t, err)
 	calls = e.psps["betapsp"].called()
-	assertProto(t, &upiv1.ListCircleLinksRequest{Vpa: "carol@beta"}, calls[len(calls)-1])
+	assertProto(t, &upiv1.PspAppServiceListCircleInvitesRequest{Vpa: "carol@beta"}, calls[len(calls)-1])
 }
 
 func TestCircleLinkValidation(t *testing.T) {
@@ -127,9 +129,9 @@ func TestCircleLinkValidation(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	_, err := e.x.GetCircleLink(t.Context(), &upiv1.CircleLinkRef{LinkId: ids.NewTxnID(e.psps["alphapsp"].prefix)})
+	_, err := e.x.GetCircleLink(t.Context(), &upiv1.GetCircleLinkRequest{LinkId: ids.NewTxnID(e.psps["alphapsp"].prefix)})
 	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
-	_, err = e.x.GetCircleLink(t.Context(), &upiv1.CircleLinkRef{LinkId: "nope"})
+	_, err = e.x.GetCircleLink(t.Context(), &upiv1.GetCircleLinkRequest{LinkId: "nope"})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 }
 

@@ -83,7 +83,7 @@ func CircleLink(ctx context.Context, w io.Writer, o CircleLinkOptions) (LinkResu
 		}
 		req.LimitPaise = p
 	}
-	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.CircleLinkResponse, error) {
+	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (linkAnswer, error) {
 		return tp.CreateCircleLink(ctx, req)
 	})
 }
@@ -98,22 +98,22 @@ type CircleRefOptions struct {
 
 // CircleShow prints a link as PSP(P) sees it.
 func CircleShow(ctx context.Context, w io.Writer, o CircleRefOptions) (LinkResult, error) {
-	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, ref *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-		return tp.GetCircleLink(ctx, ref)
+	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, id string) (linkAnswer, error) {
+		return tp.GetCircleLink(ctx, &upiv1.GetCircleLinkRequest{LinkId: id})
 	})
 }
 
 // CircleAccept accepts an invite, for the secondary.
 func CircleAccept(ctx context.Context, w io.Writer, o CircleRefOptions) (LinkResult, error) {
-	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, ref *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-		return tp.AcceptCircleLink(ctx, ref)
+	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, id string) (linkAnswer, error) {
+		return tp.AcceptCircleLink(ctx, &upiv1.AcceptCircleLinkRequest{LinkId: id})
 	})
 }
 
 // CircleDecline declines an invite (ZA), for the secondary.
 func CircleDecline(ctx context.Context, w io.Writer, o CircleRefOptions) (LinkResult, error) {
-	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, ref *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error) {
-		return tp.DeclineCircleLink(ctx, ref)
+	return circleRef(o, w, func(tp upiv1.TpapAppServiceClient, id string) (linkAnswer, error) {
+		return tp.DeclineCircleLink(ctx, &upiv1.DeclineCircleLinkRequest{LinkId: id})
 	})
 }
 
@@ -137,7 +137,7 @@ func CircleRemove(ctx context.Context, w io.Writer, o CircleRemoveOptions) (Link
 			return LinkResult{}, err
 		}
 	}
-	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.CircleLinkResponse, error) {
+	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (linkAnswer, error) {
 		return tp.RemoveCircleLink(ctx, &upiv1.RemoveCircleLinkRequest{LinkId: o.LinkID, Vpa: o.By, Pin: o.PIN})
 	})
 }
@@ -152,28 +152,35 @@ type CircleListOptions struct {
 
 // CircleList prints a user's links, either side.
 func CircleList(ctx context.Context, w io.Writer, o CircleListOptions) ([]LinkResult, error) {
-	return circleList(o, w, "links", func(tp upiv1.TpapAppServiceClient, r *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-		return tp.ListCircleLinks(ctx, r)
+	return circleList(o, w, "links", func(tp upiv1.TpapAppServiceClient, vpa string) (linksAnswer, error) {
+		return tp.ListCircleLinks(ctx, &upiv1.ListCircleLinksRequest{Vpa: vpa})
 	})
 }
 
 // CircleInvites prints the invites waiting for a secondary.
 func CircleInvites(ctx context.Context, w io.Writer, o CircleListOptions) ([]LinkResult, error) {
-	return circleList(o, w, "invites", func(tp upiv1.TpapAppServiceClient, r *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error) {
-		return tp.ListCircleInvites(ctx, r)
+	return circleList(o, w, "invites", func(tp upiv1.TpapAppServiceClient, vpa string) (linksAnswer, error) {
+		return tp.ListCircleInvites(ctx, &upiv1.ListCircleInvitesRequest{Vpa: vpa})
 	})
 }
 
-func circleRef(o CircleRefOptions, w io.Writer, f func(upiv1.TpapAppServiceClient, *upiv1.CircleLinkRef) (*upiv1.CircleLinkResponse, error)) (LinkResult, error) {
+// linkAnswer and linksAnswer are the TPAP's answers that carry a link, or
+// links.
+type (
+	linkAnswer  interface{ GetLink() *upiv1.CircleLink }
+	linksAnswer interface{ GetLinks() []*upiv1.CircleLink }
+)
+
+func circleRef(o CircleRefOptions, w io.Writer, f func(upiv1.TpapAppServiceClient, string) (linkAnswer, error)) (LinkResult, error) {
 	if o.LinkID == "" {
 		return LinkResult{}, errors.New("missing link id")
 	}
-	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.CircleLinkResponse, error) {
-		return f(tp, &upiv1.CircleLinkRef{LinkId: o.LinkID})
+	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (linkAnswer, error) {
+		return f(tp, o.LinkID)
 	})
 }
 
-func circleCall(dataDir string, w io.Writer, out Output, f func(upiv1.TpapAppServiceClient) (*upiv1.CircleLinkResponse, error)) (LinkResult, error) {
+func circleCall(dataDir string, w io.Writer, out Output, f func(upiv1.TpapAppServiceClient) (linkAnswer, error)) (LinkResult, error) {
 	return withTPAP(dataDir, func(tp upiv1.TpapAppServiceClient) (LinkResult, error) {
 		resp, err := f(tp)
 		if err != nil {
@@ -184,12 +191,12 @@ func circleCall(dataDir string, w io.Writer, out Output, f func(upiv1.TpapAppSer
 	})
 }
 
-func circleList(o CircleListOptions, w io.Writer, what string, f func(upiv1.TpapAppServiceClient, *upiv1.ListCircleLinksRequest) (*upiv1.ListCircleLinksResponse, error)) ([]LinkResult, error) {
+func circleList(o CircleListOptions, w io.Writer, what string, f func(upiv1.TpapAppServiceClient, string) (linksAnswer, error)) ([]LinkResult, error) {
 	if err := ids.ValidateVPA(o.VPA); err != nil {
 		return nil, err
 	}
 	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) ([]LinkResult, error) {
-		resp, err := f(tp, &upiv1.ListCircleLinksRequest{Vpa: o.VPA})
+		resp, err := f(tp, o.VPA)
 		if err != nil {
 			return nil, rpcError(err)
 		}

@@ -2019,188 +2019,8 @@ func (x *CircleLink) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
-// CircleLinkRef names a link.
-type CircleLinkRef struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CircleLinkRef) Reset() {
-	*x = CircleLinkRef{}
-	mi := &file_upi_v1_app_proto_msgTypes[30]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CircleLinkRef) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CircleLinkRef) ProtoMessage() {}
-
-func (x *CircleLinkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[30]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CircleLinkRef.ProtoReflect.Descriptor instead.
-func (*CircleLinkRef) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
-}
-
-func (x *CircleLinkRef) GetLinkId() string {
-	if x != nil {
-		return x.LinkId
-	}
-	return ""
-}
-
-// CircleLinkResponse is one link.
-type CircleLinkResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CircleLinkResponse) Reset() {
-	*x = CircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[31]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CircleLinkResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CircleLinkResponse) ProtoMessage() {}
-
-func (x *CircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[31]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CircleLinkResponse.ProtoReflect.Descriptor instead.
-func (*CircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
-}
-
-func (x *CircleLinkResponse) GetLink() *CircleLink {
-	if x != nil {
-		return x.Link
-	}
-	return nil
-}
-
-// ListCircleLinksRequest names a user.
-type ListCircleLinksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListCircleLinksRequest) Reset() {
-	*x = ListCircleLinksRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[32]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListCircleLinksRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListCircleLinksRequest) ProtoMessage() {}
-
-func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[32]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
-func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
-}
-
-func (x *ListCircleLinksRequest) GetVpa() string {
-	if x != nil {
-		return x.Vpa
-	}
-	return ""
-}
-
-// ListCircleLinksResponse lists links, oldest first.
-type ListCircleLinksResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListCircleLinksResponse) Reset() {
-	*x = ListCircleLinksResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[33]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListCircleLinksResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListCircleLinksResponse) ProtoMessage() {}
-
-func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[33]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
-func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
-}
-
-func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
-	if x != nil {
-		return x.Links
-	}
-	return nil
-}
-
-// PspCreateCircleLinkRequest starts a link at the primary's PSP.
-type PspCreateCircleLinkRequest struct {
+// PspAppServiceCreateCircleLinkRequest starts a link at the primary's PSP.
+type PspAppServiceCreateCircleLinkRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	PrimaryVpa   string                 `protobuf:"bytes,1,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
 	SecondaryVpa string                 `protobuf:"bytes,2,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
@@ -2215,21 +2035,21 @@ type PspCreateCircleLinkRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PspCreateCircleLinkRequest) Reset() {
-	*x = PspCreateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[34]
+func (x *PspAppServiceCreateCircleLinkRequest) Reset() {
+	*x = PspAppServiceCreateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PspCreateCircleLinkRequest) String() string {
+func (x *PspAppServiceCreateCircleLinkRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PspCreateCircleLinkRequest) ProtoMessage() {}
+func (*PspAppServiceCreateCircleLinkRequest) ProtoMessage() {}
 
-func (x *PspCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[34]
+func (x *PspAppServiceCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,47 +2060,47 @@ func (x *PspCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PspCreateCircleLinkRequest.ProtoReflect.Descriptor instead.
-func (*PspCreateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
+// Deprecated: Use PspAppServiceCreateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceCreateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
 }
 
-func (x *PspCreateCircleLinkRequest) GetPrimaryVpa() string {
+func (x *PspAppServiceCreateCircleLinkRequest) GetPrimaryVpa() string {
 	if x != nil {
 		return x.PrimaryVpa
 	}
 	return ""
 }
 
-func (x *PspCreateCircleLinkRequest) GetSecondaryVpa() string {
+func (x *PspAppServiceCreateCircleLinkRequest) GetSecondaryVpa() string {
 	if x != nil {
 		return x.SecondaryVpa
 	}
 	return ""
 }
 
-func (x *PspCreateCircleLinkRequest) GetMode() Delegate_SubType {
+func (x *PspAppServiceCreateCircleLinkRequest) GetMode() Delegate_SubType {
 	if x != nil {
 		return x.Mode
 	}
 	return Delegate_SUB_TYPE_UNSPECIFIED
 }
 
-func (x *PspCreateCircleLinkRequest) GetLimitPaise() int64 {
+func (x *PspAppServiceCreateCircleLinkRequest) GetLimitPaise() int64 {
 	if x != nil {
 		return x.LimitPaise
 	}
 	return 0
 }
 
-func (x *PspCreateCircleLinkRequest) GetCred() *Cred {
+func (x *PspAppServiceCreateCircleLinkRequest) GetCred() *Cred {
 	if x != nil {
 		return x.Cred
 	}
 	return nil
 }
 
-func (x *PspCreateCircleLinkRequest) GetLinkId() string {
+func (x *PspAppServiceCreateCircleLinkRequest) GetLinkId() string {
 	if x != nil {
 		return x.LinkId
 	}
@@ -2298,7 +2118,7 @@ type RespondCircleLinkRequest struct {
 
 func (x *RespondCircleLinkRequest) Reset() {
 	*x = RespondCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[35]
+	mi := &file_upi_v1_app_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2130,7 @@ func (x *RespondCircleLinkRequest) String() string {
 func (*RespondCircleLinkRequest) ProtoMessage() {}
 
 func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[35]
+	mi := &file_upi_v1_app_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2143,7 @@ func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*RespondCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RespondCircleLinkRequest) GetLinkId() string {
@@ -2340,8 +2160,8 @@ func (x *RespondCircleLinkRequest) GetAccept() bool {
 	return false
 }
 
-// PspRemoveCircleLinkRequest removes a link on behalf of one of its users.
-type PspRemoveCircleLinkRequest struct {
+// PspAppServiceRemoveCircleLinkRequest removes a link on behalf of one of its users.
+type PspAppServiceRemoveCircleLinkRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
 	// The user removing: the primary or the secondary, a user of this PSP.
@@ -2352,21 +2172,21 @@ type PspRemoveCircleLinkRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PspRemoveCircleLinkRequest) Reset() {
-	*x = PspRemoveCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[36]
+func (x *PspAppServiceRemoveCircleLinkRequest) Reset() {
+	*x = PspAppServiceRemoveCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PspRemoveCircleLinkRequest) String() string {
+func (x *PspAppServiceRemoveCircleLinkRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PspRemoveCircleLinkRequest) ProtoMessage() {}
+func (*PspAppServiceRemoveCircleLinkRequest) ProtoMessage() {}
 
-func (x *PspRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[36]
+func (x *PspAppServiceRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,26 +2197,26 @@ func (x *PspRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PspRemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
-func (*PspRemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
+// Deprecated: Use PspAppServiceRemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceRemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
 }
 
-func (x *PspRemoveCircleLinkRequest) GetLinkId() string {
+func (x *PspAppServiceRemoveCircleLinkRequest) GetLinkId() string {
 	if x != nil {
 		return x.LinkId
 	}
 	return ""
 }
 
-func (x *PspRemoveCircleLinkRequest) GetVpa() string {
+func (x *PspAppServiceRemoveCircleLinkRequest) GetVpa() string {
 	if x != nil {
 		return x.Vpa
 	}
 	return ""
 }
 
-func (x *PspRemoveCircleLinkRequest) GetCred() *Cred {
+func (x *PspAppServiceRemoveCircleLinkRequest) GetCred() *Cred {
 	if x != nil {
 		return x.Cred
 	}
@@ -2420,7 +2240,7 @@ type CreateCircleLinkRequest struct {
 
 func (x *CreateCircleLinkRequest) Reset() {
 	*x = CreateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[37]
+	mi := &file_upi_v1_app_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2252,7 @@ func (x *CreateCircleLinkRequest) String() string {
 func (*CreateCircleLinkRequest) ProtoMessage() {}
 
 func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[37]
+	mi := &file_upi_v1_app_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2265,7 @@ func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateCircleLinkRequest) GetPrimaryVpa() string {
@@ -2497,7 +2317,7 @@ type RemoveCircleLinkRequest struct {
 
 func (x *RemoveCircleLinkRequest) Reset() {
 	*x = RemoveCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[38]
+	mi := &file_upi_v1_app_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2329,7 @@ func (x *RemoveCircleLinkRequest) String() string {
 func (*RemoveCircleLinkRequest) ProtoMessage() {}
 
 func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[38]
+	mi := &file_upi_v1_app_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2342,7 @@ func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*RemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveCircleLinkRequest) GetLinkId() string {
@@ -2544,6 +2364,951 @@ func (x *RemoveCircleLinkRequest) GetPin() string {
 		return x.Pin
 	}
 	return ""
+}
+
+// PspAppServiceCreateCircleLinkResponse is the new link, LINK_PENDING.
+type PspAppServiceCreateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) Reset() {
+	*x = PspAppServiceCreateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceCreateCircleLinkResponse) ProtoMessage() {}
+
+func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceCreateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceCreateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// RespondCircleLinkResponse is the link after the answer was sent.
+type RespondCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondCircleLinkResponse) Reset() {
+	*x = RespondCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondCircleLinkResponse) ProtoMessage() {}
+
+func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*RespondCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RespondCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// PspAppServiceRemoveCircleLinkResponse is the link, LINKED until the remove is answered.
+type PspAppServiceRemoveCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) Reset() {
+	*x = PspAppServiceRemoveCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceRemoveCircleLinkResponse) ProtoMessage() {}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceRemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceRemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// QueryCircleLinkRequest names a link.
+type QueryCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCircleLinkRequest) Reset() {
+	*x = QueryCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCircleLinkRequest) ProtoMessage() {}
+
+func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*QueryCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *QueryCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// QueryCircleLinkResponse is the PSP's view of the link.
+type QueryCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCircleLinkResponse) Reset() {
+	*x = QueryCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCircleLinkResponse) ProtoMessage() {}
+
+func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*QueryCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *QueryCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// PspAppServiceListCircleLinksRequest names a user.
+type PspAppServiceListCircleLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleLinksRequest) Reset() {
+	*x = PspAppServiceListCircleLinksRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleLinksRequest) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PspAppServiceListCircleLinksRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// PspAppServiceListCircleLinksResponse lists the user's links, oldest first.
+type PspAppServiceListCircleLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleLinksResponse) Reset() {
+	*x = PspAppServiceListCircleLinksResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleLinksResponse) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PspAppServiceListCircleLinksResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// PspAppServiceListCircleInvitesRequest names a secondary.
+type PspAppServiceListCircleInvitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) Reset() {
+	*x = PspAppServiceListCircleInvitesRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleInvitesRequest) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleInvitesRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleInvitesRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// PspAppServiceListCircleInvitesResponse lists the invites waiting, oldest first.
+type PspAppServiceListCircleInvitesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) Reset() {
+	*x = PspAppServiceListCircleInvitesResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleInvitesResponse) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleInvitesResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleInvitesResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// CreateCircleLinkResponse is the new link, LINK_PENDING.
+type CreateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCircleLinkResponse) Reset() {
+	*x = CreateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCircleLinkResponse) ProtoMessage() {}
+
+func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*CreateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CreateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// GetCircleLinkRequest names a link.
+type GetCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCircleLinkRequest) Reset() {
+	*x = GetCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCircleLinkRequest) ProtoMessage() {}
+
+func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*GetCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// GetCircleLinkResponse is the link as PSP(P) sees it.
+type GetCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCircleLinkResponse) Reset() {
+	*x = GetCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCircleLinkResponse) ProtoMessage() {}
+
+func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*GetCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// ListCircleLinksRequest names a user.
+type ListCircleLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksRequest) Reset() {
+	*x = ListCircleLinksRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksRequest) ProtoMessage() {}
+
+func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListCircleLinksRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleLinksResponse lists the user's links, oldest first.
+type ListCircleLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksResponse) Reset() {
+	*x = ListCircleLinksResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksResponse) ProtoMessage() {}
+
+func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// ListCircleInvitesRequest names a secondary.
+type ListCircleInvitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleInvitesRequest) Reset() {
+	*x = ListCircleInvitesRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleInvitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleInvitesRequest) ProtoMessage() {}
+
+func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleInvitesRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleInvitesRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListCircleInvitesRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleInvitesResponse lists the invites waiting, oldest first.
+type ListCircleInvitesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleInvitesResponse) Reset() {
+	*x = ListCircleInvitesResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleInvitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleInvitesResponse) ProtoMessage() {}
+
+func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleInvitesResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleInvitesResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListCircleInvitesResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// AcceptCircleLinkRequest names the invite.
+type AcceptCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptCircleLinkRequest) Reset() {
+	*x = AcceptCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptCircleLinkRequest) ProtoMessage() {}
+
+func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*AcceptCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AcceptCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// AcceptCircleLinkResponse is the link, LINKED at the secondary's PSP.
+type AcceptCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptCircleLinkResponse) Reset() {
+	*x = AcceptCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptCircleLinkResponse) ProtoMessage() {}
+
+func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*AcceptCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *AcceptCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// DeclineCircleLinkRequest names the invite.
+type DeclineCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCircleLinkRequest) Reset() {
+	*x = DeclineCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCircleLinkRequest) ProtoMessage() {}
+
+func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*DeclineCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DeclineCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// DeclineCircleLinkResponse is the link, DECLINED.
+type DeclineCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCircleLinkResponse) Reset() {
+	*x = DeclineCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCircleLinkResponse) ProtoMessage() {}
+
+func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*DeclineCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeclineCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// RemoveCircleLinkResponse is the link, LINKED until the remove is answered.
+type RemoveCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCircleLinkResponse) Reset() {
+	*x = RemoveCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCircleLinkResponse) ProtoMessage() {}
+
+func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*RemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *RemoveCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
 }
 
 var File_upi_v1_app_proto protoreflect.FileDescriptor
@@ -2696,16 +3461,8 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\aEXPIRED\x10\x04\x12\f\n" +
 	"\bDELINKED\x10\x05\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x06\"(\n" +
-	"\rCircleLinkRef\x12\x17\n" +
-	"\alink_id\x18\x01 \x01(\tR\x06linkId\"<\n" +
-	"\x12CircleLinkResponse\x12&\n" +
-	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"*\n" +
-	"\x16ListCircleLinksRequest\x12\x10\n" +
-	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"C\n" +
-	"\x17ListCircleLinksResponse\x12(\n" +
-	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"\xec\x01\n" +
-	"\x1aPspCreateCircleLinkRequest\x12\x1f\n" +
+	"\x06FAILED\x10\x06\"\xf6\x01\n" +
+	"$PspAppServiceCreateCircleLinkRequest\x12\x1f\n" +
 	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
 	"primaryVpa\x12#\n" +
 	"\rsecondary_vpa\x18\x02 \x01(\tR\fsecondaryVpa\x12,\n" +
@@ -2716,8 +3473,8 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\alink_id\x18\x06 \x01(\tR\x06linkId\"K\n" +
 	"\x18RespondCircleLinkRequest\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x16\n" +
-	"\x06accept\x18\x02 \x01(\bR\x06accept\"i\n" +
-	"\x1aPspRemoveCircleLinkRequest\x12\x17\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\"s\n" +
+	"$PspAppServiceRemoveCircleLinkRequest\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12 \n" +
 	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"\xc0\x01\n" +
@@ -2732,19 +3489,61 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x17RemoveCircleLinkRequest\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
-	"\x03pin\x18\x03 \x01(\tR\x03pin2\x8f\a\n" +
+	"\x03pin\x18\x03 \x01(\tR\x03pin\"O\n" +
+	"%PspAppServiceCreateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"C\n" +
+	"\x19RespondCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"O\n" +
+	"%PspAppServiceRemoveCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"1\n" +
+	"\x16QueryCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"A\n" +
+	"\x17QueryCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"7\n" +
+	"#PspAppServiceListCircleLinksRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"P\n" +
+	"$PspAppServiceListCircleLinksResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"9\n" +
+	"%PspAppServiceListCircleInvitesRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"R\n" +
+	"&PspAppServiceListCircleInvitesResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"B\n" +
+	"\x18CreateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"/\n" +
+	"\x14GetCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"?\n" +
+	"\x15GetCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"*\n" +
+	"\x16ListCircleLinksRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"C\n" +
+	"\x17ListCircleLinksResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\",\n" +
+	"\x18ListCircleInvitesRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"E\n" +
+	"\x19ListCircleInvitesResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"2\n" +
+	"\x17AcceptCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"B\n" +
+	"\x18AcceptCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"3\n" +
+	"\x18DeclineCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"C\n" +
+	"\x19DeclineCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"B\n" +
+	"\x18RemoveCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link2\x96\b\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
 	"\x0eRespondCollect\x12\x1d.upi.v1.RespondCollectRequest\x1a\x1e.upi.v1.RespondCollectResponse\x12O\n" +
 	"\x0eResolveAddress\x12\x1d.upi.v1.ResolveAddressRequest\x1a\x1e.upi.v1.ResolveAddressResponse\x12U\n" +
-	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12R\n" +
-	"\x10CreateCircleLink\x12\".upi.v1.PspCreateCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12Q\n" +
-	"\x11RespondCircleLink\x12 .upi.v1.RespondCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
-	"\x10RemoveCircleLink\x12\".upi.v1.PspRemoveCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12D\n" +
-	"\x0fQueryCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
-	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12T\n" +
-	"\x11ListCircleInvites\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse2\xab\t\n" +
+	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12o\n" +
+	"\x10CreateCircleLink\x12,.upi.v1.PspAppServiceCreateCircleLinkRequest\x1a-.upi.v1.PspAppServiceCreateCircleLinkResponse\x12X\n" +
+	"\x11RespondCircleLink\x12 .upi.v1.RespondCircleLinkRequest\x1a!.upi.v1.RespondCircleLinkResponse\x12o\n" +
+	"\x10RemoveCircleLink\x12,.upi.v1.PspAppServiceRemoveCircleLinkRequest\x1a-.upi.v1.PspAppServiceRemoveCircleLinkResponse\x12R\n" +
+	"\x0fQueryCircleLink\x12\x1e.upi.v1.QueryCircleLinkRequest\x1a\x1f.upi.v1.QueryCircleLinkResponse\x12l\n" +
+	"\x0fListCircleLinks\x12+.upi.v1.PspAppServiceListCircleLinksRequest\x1a,.upi.v1.PspAppServiceListCircleLinksResponse\x12r\n" +
+	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse2\xe7\t\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12C\n" +
 	"\n" +
@@ -2754,14 +3553,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x0eDeclineCollect\x12\x1d.upi.v1.DeclineCollectRequest\x1a\x1e.upi.v1.DeclineCollectResponse\x12I\n" +
 	"\fListCollects\x12\x1b.upi.v1.ListCollectsRequest\x1a\x1c.upi.v1.ListCollectsResponse\x12R\n" +
 	"\x0fValidateAddress\x12\x1e.upi.v1.ValidateAddressRequest\x1a\x1f.upi.v1.ValidateAddressResponse\x12X\n" +
-	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponse\x12O\n" +
-	"\x10CreateCircleLink\x12\x1f.upi.v1.CreateCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponse\x12B\n" +
-	"\rGetCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12R\n" +
-	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12T\n" +
-	"\x11ListCircleInvites\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12E\n" +
-	"\x10AcceptCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12F\n" +
-	"\x11DeclineCircleLink\x12\x15.upi.v1.CircleLinkRef\x1a\x1a.upi.v1.CircleLinkResponse\x12O\n" +
-	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a\x1a.upi.v1.CircleLinkResponseB}\n" +
+	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponse\x12U\n" +
+	"\x10CreateCircleLink\x12\x1f.upi.v1.CreateCircleLinkRequest\x1a .upi.v1.CreateCircleLinkResponse\x12L\n" +
+	"\rGetCircleLink\x12\x1c.upi.v1.GetCircleLinkRequest\x1a\x1d.upi.v1.GetCircleLinkResponse\x12R\n" +
+	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12X\n" +
+	"\x11ListCircleInvites\x12 .upi.v1.ListCircleInvitesRequest\x1a!.upi.v1.ListCircleInvitesResponse\x12U\n" +
+	"\x10AcceptCircleLink\x12\x1f.upi.v1.AcceptCircleLinkRequest\x1a .upi.v1.AcceptCircleLinkResponse\x12X\n" +
+	"\x11DeclineCircleLink\x12 .upi.v1.DeclineCircleLinkRequest\x1a!.upi.v1.DeclineCircleLinkResponse\x12U\n" +
+	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a .upi.v1.RemoveCircleLinkResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -2778,149 +3577,177 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_upi_v1_app_proto_goTypes = []any{
-	(CircleLink_Status)(0),             // 0: upi.v1.CircleLink.Status
-	(*Transaction)(nil),                // 1: upi.v1.Transaction
-	(*InitiatePayRequest)(nil),         // 2: upi.v1.InitiatePayRequest
-	(*InitiatePayResponse)(nil),        // 3: upi.v1.InitiatePayResponse
-	(*InitiateCollectRequest)(nil),     // 4: upi.v1.InitiateCollectRequest
-	(*InitiateCollectResponse)(nil),    // 5: upi.v1.InitiateCollectResponse
-	(*RespondCollectRequest)(nil),      // 6: upi.v1.RespondCollectRequest
-	(*RespondCollectResponse)(nil),     // 7: upi.v1.RespondCollectResponse
-	(*ValidateAddressRequest)(nil),     // 8: upi.v1.ValidateAddressRequest
-	(*ValidateAddressResponse)(nil),    // 9: upi.v1.ValidateAddressResponse
-	(*AddressDetails)(nil),             // 10: upi.v1.AddressDetails
-	(*ResolveAddressRequest)(nil),      // 11: upi.v1.ResolveAddressRequest
-	(*ResolveAddressResponse)(nil),     // 12: upi.v1.ResolveAddressResponse
-	(*QueryTransactionRequest)(nil),    // 13: upi.v1.QueryTransactionRequest
-	(*QueryTransactionResponse)(nil),   // 14: upi.v1.QueryTransactionResponse
-	(*CreatePaymentRequest)(nil),       // 15: upi.v1.CreatePaymentRequest
-	(*CreatePaymentResponse)(nil),      // 16: upi.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),          // 17: upi.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),         // 18: upi.v1.GetPaymentResponse
-	(*CreateCollectRequest)(nil),       // 19: upi.v1.CreateCollectRequest
-	(*CreateCollectResponse)(nil),      // 20: upi.v1.CreateCollectResponse
-	(*ApproveCollectRequest)(nil),      // 21: upi.v1.ApproveCollectRequest
-	(*ApproveCollectResponse)(nil),     // 22: upi.v1.ApproveCollectResponse
-	(*DeclineCollectRequest)(nil),      // 23: upi.v1.DeclineCollectRequest
-	(*DeclineCollectResponse)(nil),     // 24: upi.v1.DeclineCollectResponse
-	(*ListCollectsRequest)(nil),        // 25: upi.v1.ListCollectsRequest
-	(*ListCollectsResponse)(nil),       // 26: upi.v1.ListCollectsResponse
-	(*ListNotificationsRequest)(nil),   // 27: upi.v1.ListNotificationsRequest
-	(*AppNotification)(nil),            // 28: upi.v1.AppNotification
-	(*ListNotificationsResponse)(nil),  // 29: upi.v1.ListNotificationsResponse
-	(*CircleLink)(nil),                 // 30: upi.v1.CircleLink
-	(*CircleLinkRef)(nil),              // 31: upi.v1.CircleLinkRef
-	(*CircleLinkResponse)(nil),         // 32: upi.v1.CircleLinkResponse
-	(*ListCircleLinksRequest)(nil),     // 33: upi.v1.ListCircleLinksRequest
-	(*ListCircleLinksResponse)(nil),    // 34: upi.v1.ListCircleLinksResponse
-	(*PspCreateCircleLinkRequest)(nil), // 35: upi.v1.PspCreateCircleLinkRequest
-	(*RespondCircleLinkRequest)(nil),   // 36: upi.v1.RespondCircleLinkRequest
-	(*PspRemoveCircleLinkRequest)(nil), // 37: upi.v1.PspRemoveCircleLinkRequest
-	(*CreateCircleLinkRequest)(nil),    // 38: upi.v1.CreateCircleLinkRequest
-	(*RemoveCircleLinkRequest)(nil),    // 39: upi.v1.RemoveCircleLinkRequest
-	(Txn_Type)(0),                      // 40: upi.v1.Txn.Type
-	(Resp_Result)(0),                   // 41: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),      // 42: google.protobuf.Timestamp
-	(*Cred)(nil),                       // 43: upi.v1.Cred
-	(Party_Type)(0),                    // 44: upi.v1.Party.Type
-	(Delegate_SubType)(0),              // 45: upi.v1.Delegate.SubType
+	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
+	(*Transaction)(nil),                            // 1: upi.v1.Transaction
+	(*InitiatePayRequest)(nil),                     // 2: upi.v1.InitiatePayRequest
+	(*InitiatePayResponse)(nil),                    // 3: upi.v1.InitiatePayResponse
+	(*InitiateCollectRequest)(nil),                 // 4: upi.v1.InitiateCollectRequest
+	(*InitiateCollectResponse)(nil),                // 5: upi.v1.InitiateCollectResponse
+	(*RespondCollectRequest)(nil),                  // 6: upi.v1.RespondCollectRequest
+	(*RespondCollectResponse)(nil),                 // 7: upi.v1.RespondCollectResponse
+	(*ValidateAddressRequest)(nil),                 // 8: upi.v1.ValidateAddressRequest
+	(*ValidateAddressResponse)(nil),                // 9: upi.v1.ValidateAddressResponse
+	(*AddressDetails)(nil),                         // 10: upi.v1.AddressDetails
+	(*ResolveAddressRequest)(nil),                  // 11: upi.v1.ResolveAddressRequest
+	(*ResolveAddressResponse)(nil),                 // 12: upi.v1.ResolveAddressResponse
+	(*QueryTransactionRequest)(nil),                // 13: upi.v1.QueryTransactionRequest
+	(*QueryTransactionResponse)(nil),               // 14: upi.v1.QueryTransactionResponse
+	(*CreatePaymentRequest)(nil),                   // 15: upi.v1.CreatePaymentRequest
+	(*CreatePaymentResponse)(nil),                  // 16: upi.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),                      // 17: upi.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),                     // 18: upi.v1.GetPaymentResponse
+	(*CreateCollectRequest)(nil),                   // 19: upi.v1.CreateCollectRequest
+	(*CreateCollectResponse)(nil),                  // 20: upi.v1.CreateCollectResponse
+	(*ApproveCollectRequest)(nil),                  // 21: upi.v1.ApproveCollectRequest
+	(*ApproveCollectResponse)(nil),                 // 22: upi.v1.ApproveCollectResponse
+	(*DeclineCollectRequest)(nil),                  // 23: upi.v1.DeclineCollectRequest
+	(*DeclineCollectResponse)(nil),                 // 24: upi.v1.DeclineCollectResponse
+	(*ListCollectsRequest)(nil),                    // 25: upi.v1.ListCollectsRequest
+	(*ListCollectsResponse)(nil),                   // 26: upi.v1.ListCollectsResponse
+	(*ListNotificationsRequest)(nil),               // 27: upi.v1.ListNotificationsRequest
+	(*AppNotification)(nil),                        // 28: upi.v1.AppNotification
+	(*ListNotificationsResponse)(nil),              // 29: upi.v1.ListNotificationsResponse
+	(*CircleLink)(nil),                             // 30: upi.v1.CircleLink
+	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 31: upi.v1.PspAppServiceCreateCircleLinkRequest
+	(*RespondCircleLinkRequest)(nil),               // 32: upi.v1.RespondCircleLinkRequest
+	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 33: upi.v1.PspAppServiceRemoveCircleLinkRequest
+	(*CreateCircleLinkRequest)(nil),                // 34: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),                // 35: upi.v1.RemoveCircleLinkRequest
+	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 36: upi.v1.PspAppServiceCreateCircleLinkResponse
+	(*RespondCircleLinkResponse)(nil),              // 37: upi.v1.RespondCircleLinkResponse
+	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 38: upi.v1.PspAppServiceRemoveCircleLinkResponse
+	(*QueryCircleLinkRequest)(nil),                 // 39: upi.v1.QueryCircleLinkRequest
+	(*QueryCircleLinkResponse)(nil),                // 40: upi.v1.QueryCircleLinkResponse
+	(*PspAppServiceListCircleLinksRequest)(nil),    // 41: upi.v1.PspAppServiceListCircleLinksRequest
+	(*PspAppServiceListCircleLinksResponse)(nil),   // 42: upi.v1.PspAppServiceListCircleLinksResponse
+	(*PspAppServiceListCircleInvitesRequest)(nil),  // 43: upi.v1.PspAppServiceListCircleInvitesRequest
+	(*PspAppServiceListCircleInvitesResponse)(nil), // 44: upi.v1.PspAppServiceListCircleInvitesResponse
+	(*CreateCircleLinkResponse)(nil),               // 45: upi.v1.CreateCircleLinkResponse
+	(*GetCircleLinkRequest)(nil),                   // 46: upi.v1.GetCircleLinkRequest
+	(*GetCircleLinkResponse)(nil),                  // 47: upi.v1.GetCircleLinkResponse
+	(*ListCircleLinksRequest)(nil),                 // 48: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),                // 49: upi.v1.ListCircleLinksResponse
+	(*ListCircleInvitesRequest)(nil),               // 50: upi.v1.ListCircleInvitesRequest
+	(*ListCircleInvitesResponse)(nil),              // 51: upi.v1.ListCircleInvitesResponse
+	(*AcceptCircleLinkRequest)(nil),                // 52: upi.v1.AcceptCircleLinkRequest
+	(*AcceptCircleLinkResponse)(nil),               // 53: upi.v1.AcceptCircleLinkResponse
+	(*DeclineCircleLinkRequest)(nil),               // 54: upi.v1.DeclineCircleLinkRequest
+	(*DeclineCircleLinkResponse)(nil),              // 55: upi.v1.DeclineCircleLinkResponse
+	(*RemoveCircleLinkResponse)(nil),               // 56: upi.v1.RemoveCircleLinkResponse
+	(Txn_Type)(0),                                  // 57: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 58: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 59: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 60: upi.v1.Cred
+	(Party_Type)(0),                                // 61: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 62: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	40, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	41, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	42, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	42, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	42, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	43, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	57, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	58, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	59, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	59, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	59, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	60, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
 	1,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
 	1,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	43, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	60, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
 	1,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
 	10, // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	44, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	41, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	61, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	58, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
 	10, // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
 	1,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	41, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	41, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	58, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	58, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
 	1,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	41, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	41, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	41, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	58, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	58, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	58, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
 	1,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	42, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	59, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
 	1,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
 	28, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
 	0,  // 25: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	45, // 26: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	42, // 27: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	42, // 28: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	42, // 29: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	30, // 30: upi.v1.CircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	30, // 31: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	45, // 32: upi.v1.PspCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	43, // 33: upi.v1.PspCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	43, // 34: upi.v1.PspRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	45, // 35: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	2,  // 36: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	4,  // 37: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	6,  // 38: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	11, // 39: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	13, // 40: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	35, // 41: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspCreateCircleLinkRequest
-	36, // 42: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	37, // 43: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspRemoveCircleLinkRequest
-	31, // 44: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.CircleLinkRef
-	33, // 45: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	33, // 46: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.ListCircleLinksRequest
-	15, // 47: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	17, // 48: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	19, // 49: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	21, // 50: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	23, // 51: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	25, // 52: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	8,  // 53: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	27, // 54: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	38, // 55: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	31, // 56: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.CircleLinkRef
-	33, // 57: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	33, // 58: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleLinksRequest
-	31, // 59: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.CircleLinkRef
-	31, // 60: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.CircleLinkRef
-	39, // 61: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	3,  // 62: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	5,  // 63: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	7,  // 64: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	12, // 65: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	14, // 66: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	32, // 67: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 68: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 69: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 70: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.CircleLinkResponse
-	34, // 71: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	34, // 72: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.ListCircleLinksResponse
-	16, // 73: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	18, // 74: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	20, // 75: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	22, // 76: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	24, // 77: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	26, // 78: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	9,  // 79: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	29, // 80: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	32, // 81: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 82: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.CircleLinkResponse
-	34, // 83: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	34, // 84: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleLinksResponse
-	32, // 85: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 86: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.CircleLinkResponse
-	32, // 87: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.CircleLinkResponse
-	62, // [62:88] is the sub-list for method output_type
-	36, // [36:62] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	62, // 26: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	59, // 27: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	59, // 28: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	59, // 29: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	62, // 30: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	60, // 31: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	60, // 32: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	62, // 33: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	30, // 34: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 35: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 36: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 37: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 38: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	30, // 39: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	30, // 40: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 41: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 42: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	30, // 43: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	30, // 44: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 45: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	30, // 46: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	2,  // 47: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	4,  // 48: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	6,  // 49: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	11, // 50: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	13, // 51: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	31, // 52: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	32, // 53: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	33, // 54: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	39, // 55: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	41, // 56: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	43, // 57: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	15, // 58: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	17, // 59: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	19, // 60: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	21, // 61: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	23, // 62: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	25, // 63: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	8,  // 64: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	27, // 65: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	34, // 66: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	46, // 67: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	48, // 68: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	50, // 69: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	52, // 70: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	54, // 71: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	35, // 72: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	3,  // 73: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	5,  // 74: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	7,  // 75: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	12, // 76: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	14, // 77: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	36, // 78: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	37, // 79: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	38, // 80: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	40, // 81: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	42, // 82: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	44, // 83: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	16, // 84: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	18, // 85: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	20, // 86: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	22, // 87: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	24, // 88: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	26, // 89: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	9,  // 90: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	29, // 91: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	45, // 92: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	47, // 93: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	49, // 94: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	51, // 95: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	53, // 96: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	55, // 97: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	56, // 98: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	73, // [73:99] is the sub-list for method output_type
+	47, // [47:73] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -2935,7 +3762,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -583,7 +583,7 @@ func local_request_TpapAppService_CreateCircleLink_0(ctx context.Context, marsha
 
 func request_TpapAppService_GetCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq GetCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -604,7 +604,7 @@ func request_TpapAppService_GetCircleLink_0(ctx context.Context, marshaler runti
 
 func local_request_TpapAppService_GetCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq GetCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -661,7 +661,7 @@ func local_request_TpapAppService_ListCircleLinks_0(ctx context.Context, marshal
 
 func request_TpapAppService_ListCircleInvites_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListCircleLinksRequest
+		protoReq ListCircleInvitesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -682,7 +682,7 @@ func request_TpapAppService_ListCircleInvites_0(ctx context.Context, marshaler r
 
 func local_request_TpapAppService_ListCircleInvites_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListCircleLinksRequest
+		protoReq ListCircleInvitesRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -700,7 +700,7 @@ func local_request_TpapAppService_ListCircleInvites_0(ctx context.Context, marsh
 
 func request_TpapAppService_AcceptCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq AcceptCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -724,7 +724,7 @@ func request_TpapAppService_AcceptCircleLink_0(ctx context.Context, marshaler ru
 
 func local_request_TpapAppService_AcceptCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq AcceptCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -745,7 +745,7 @@ func local_request_TpapAppService_AcceptCircleLink_0(ctx context.Context, marsha
 
 func request_TpapAppService_DeclineCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq DeclineCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -769,7 +769,7 @@ func request_TpapAppService_DeclineCircleLink_0(ctx context.Context, marshaler r
 
 func local_request_TpapAppService_DeclineCircleLink_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq CircleLinkRef
+		protoReq DeclineCircleLinkRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)

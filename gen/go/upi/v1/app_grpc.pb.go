@@ -52,18 +52,18 @@ type PspAppServiceClient interface {
 	// UPI Circle links
 	// CreateCircleLink starts a link from one of this PSP's users (the
 	// primary) to a secondary: ReqDelegateAdd at once for PARTIAL.
-	CreateCircleLink(ctx context.Context, in *PspCreateCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	CreateCircleLink(ctx context.Context, in *PspAppServiceCreateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceCreateCircleLinkResponse, error)
 	// RespondCircleLink accepts or declines (ZA) an invite waiting for one of
 	// this PSP's users (the secondary).
-	RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*RespondCircleLinkResponse, error)
 	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
-	RemoveCircleLink(ctx context.Context, in *PspRemoveCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	RemoveCircleLink(ctx context.Context, in *PspAppServiceRemoveCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceRemoveCircleLinkResponse, error)
 	// QueryCircleLink is the query service of links: the PSP's view of one.
-	QueryCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error)
 	// ListCircleLinks lists the links of a user, primary or secondary.
-	ListCircleLinks(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error)
+	ListCircleLinks(ctx context.Context, in *PspAppServiceListCircleLinksRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
-	ListCircleInvites(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error)
+	ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error)
 }
 
 type pspAppServiceClient struct {
@@ -124,9 +124,9 @@ func (c *pspAppServiceClient) QueryTransaction(ctx context.Context, in *QueryTra
 	return out, nil
 }
 
-func (c *pspAppServiceClient) CreateCircleLink(ctx context.Context, in *PspCreateCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *pspAppServiceClient) CreateCircleLink(ctx context.Context, in *PspAppServiceCreateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceCreateCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(PspAppServiceCreateCircleLinkResponse)
 	err := c.cc.Invoke(ctx, PspAppService_CreateCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -134,9 +134,9 @@ func (c *pspAppServiceClient) CreateCircleLink(ctx context.Context, in *PspCreat
 	return out, nil
 }
 
-func (c *pspAppServiceClient) RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *pspAppServiceClient) RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*RespondCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(RespondCircleLinkResponse)
 	err := c.cc.Invoke(ctx, PspAppService_RespondCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -144,9 +144,9 @@ func (c *pspAppServiceClient) RespondCircleLink(ctx context.Context, in *Respond
 	return out, nil
 }
 
-func (c *pspAppServiceClient) RemoveCircleLink(ctx context.Context, in *PspRemoveCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *pspAppServiceClient) RemoveCircleLink(ctx context.Context, in *PspAppServiceRemoveCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceRemoveCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(PspAppServiceRemoveCircleLinkResponse)
 	err := c.cc.Invoke(ctx, PspAppService_RemoveCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -154,9 +154,9 @@ func (c *pspAppServiceClient) RemoveCircleLink(ctx context.Context, in *PspRemov
 	return out, nil
 }
 
-func (c *pspAppServiceClient) QueryCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *pspAppServiceClient) QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(QueryCircleLinkResponse)
 	err := c.cc.Invoke(ctx, PspAppService_QueryCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -164,9 +164,9 @@ func (c *pspAppServiceClient) QueryCircleLink(ctx context.Context, in *CircleLin
 	return out, nil
 }
 
-func (c *pspAppServiceClient) ListCircleLinks(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error) {
+func (c *pspAppServiceClient) ListCircleLinks(ctx context.Context, in *PspAppServiceListCircleLinksRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleLinksResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListCircleLinksResponse)
+	out := new(PspAppServiceListCircleLinksResponse)
 	err := c.cc.Invoke(ctx, PspAppService_ListCircleLinks_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -174,9 +174,9 @@ func (c *pspAppServiceClient) ListCircleLinks(ctx context.Context, in *ListCircl
 	return out, nil
 }
 
-func (c *pspAppServiceClient) ListCircleInvites(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error) {
+func (c *pspAppServiceClient) ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListCircleLinksResponse)
+	out := new(PspAppServiceListCircleInvitesResponse)
 	err := c.cc.Invoke(ctx, PspAppService_ListCircleInvites_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -204,18 +204,18 @@ type PspAppServiceServer interface {
 	// UPI Circle links
 	// CreateCircleLink starts a link from one of this PSP's users (the
 	// primary) to a secondary: ReqDelegateAdd at once for PARTIAL.
-	CreateCircleLink(context.Context, *PspCreateCircleLinkRequest) (*CircleLinkResponse, error)
+	CreateCircleLink(context.Context, *PspAppServiceCreateCircleLinkRequest) (*PspAppServiceCreateCircleLinkResponse, error)
 	// RespondCircleLink accepts or declines (ZA) an invite waiting for one of
 	// this PSP's users (the secondary).
-	RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*CircleLinkResponse, error)
+	RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*RespondCircleLinkResponse, error)
 	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
-	RemoveCircleLink(context.Context, *PspRemoveCircleLinkRequest) (*CircleLinkResponse, error)
+	RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error)
 	// QueryCircleLink is the query service of links: the PSP's view of one.
-	QueryCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error)
+	QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error)
 	// ListCircleLinks lists the links of a user, primary or secondary.
-	ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error)
+	ListCircleLinks(context.Context, *PspAppServiceListCircleLinksRequest) (*PspAppServiceListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
-	ListCircleInvites(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error)
+	ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error)
 	mustEmbedUnimplementedPspAppServiceServer()
 }
 
@@ -241,22 +241,22 @@ func (UnimplementedPspAppServiceServer) ResolveAddress(context.Context, *Resolve
 func (UnimplementedPspAppServiceServer) QueryTransaction(context.Context, *QueryTransactionRequest) (*QueryTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryTransaction not implemented")
 }
-func (UnimplementedPspAppServiceServer) CreateCircleLink(context.Context, *PspCreateCircleLinkRequest) (*CircleLinkResponse, error) {
+func (UnimplementedPspAppServiceServer) CreateCircleLink(context.Context, *PspAppServiceCreateCircleLinkRequest) (*PspAppServiceCreateCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCircleLink not implemented")
 }
-func (UnimplementedPspAppServiceServer) RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*CircleLinkResponse, error) {
+func (UnimplementedPspAppServiceServer) RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*RespondCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RespondCircleLink not implemented")
 }
-func (UnimplementedPspAppServiceServer) RemoveCircleLink(context.Context, *PspRemoveCircleLinkRequest) (*CircleLinkResponse, error) {
+func (UnimplementedPspAppServiceServer) RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
 }
-func (UnimplementedPspAppServiceServer) QueryCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error) {
+func (UnimplementedPspAppServiceServer) QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryCircleLink not implemented")
 }
-func (UnimplementedPspAppServiceServer) ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error) {
+func (UnimplementedPspAppServiceServer) ListCircleLinks(context.Context, *PspAppServiceListCircleLinksRequest) (*PspAppServiceListCircleLinksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCircleLinks not implemented")
 }
-func (UnimplementedPspAppServiceServer) ListCircleInvites(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error) {
+func (UnimplementedPspAppServiceServer) ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCircleInvites not implemented")
 }
 func (UnimplementedPspAppServiceServer) mustEmbedUnimplementedPspAppServiceServer() {}
@@ -371,7 +371,7 @@ func _PspAppService_QueryTransaction_Handler(srv interface{}, ctx context.Contex
 }
 
 func _PspAppService_CreateCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PspCreateCircleLinkRequest)
+	in := new(PspAppServiceCreateCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -383,7 +383,7 @@ func _PspAppService_CreateCircleLink_Handler(srv interface{}, ctx context.Contex
 		FullMethod: PspAppService_CreateCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PspAppServiceServer).CreateCircleLink(ctx, req.(*PspCreateCircleLinkRequest))
+		return srv.(PspAppServiceServer).CreateCircleLink(ctx, req.(*PspAppServiceCreateCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -407,7 +407,7 @@ func _PspAppService_RespondCircleLink_Handler(srv interface{}, ctx context.Conte
 }
 
 func _PspAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PspRemoveCircleLinkRequest)
+	in := new(PspAppServiceRemoveCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -419,13 +419,13 @@ func _PspAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Contex
 		FullMethod: PspAppService_RemoveCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PspAppServiceServer).RemoveCircleLink(ctx, req.(*PspRemoveCircleLinkRequest))
+		return srv.(PspAppServiceServer).RemoveCircleLink(ctx, req.(*PspAppServiceRemoveCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _PspAppService_QueryCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CircleLinkRef)
+	in := new(QueryCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -437,13 +437,13 @@ func _PspAppService_QueryCircleLink_Handler(srv interface{}, ctx context.Context
 		FullMethod: PspAppService_QueryCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PspAppServiceServer).QueryCircleLink(ctx, req.(*CircleLinkRef))
+		return srv.(PspAppServiceServer).QueryCircleLink(ctx, req.(*QueryCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _PspAppService_ListCircleLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListCircleLinksRequest)
+	in := new(PspAppServiceListCircleLinksRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -455,13 +455,13 @@ func _PspAppService_ListCircleLinks_Handler(srv interface{}, ctx context.Context
 		FullMethod: PspAppService_ListCircleLinks_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PspAppServiceServer).ListCircleLinks(ctx, req.(*ListCircleLinksRequest))
+		return srv.(PspAppServiceServer).ListCircleLinks(ctx, req.(*PspAppServiceListCircleLinksRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _PspAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListCircleLinksRequest)
+	in := new(PspAppServiceListCircleInvitesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -473,7 +473,7 @@ func _PspAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Conte
 		FullMethod: PspAppService_ListCircleInvites_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PspAppServiceServer).ListCircleInvites(ctx, req.(*ListCircleLinksRequest))
+		return srv.(PspAppServiceServer).ListCircleInvites(ctx, req.(*PspAppServiceListCircleInvitesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -576,20 +576,20 @@ type TpapAppServiceClient interface {
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
 	// UPI Circle links
 	// CreateCircleLink links a secondary to a primary; answers LINK_PENDING.
-	CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CreateCircleLinkResponse, error)
 	// GetCircleLink gives a link as the primary's PSP (else the
 	// secondary's) sees it.
-	GetCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	GetCircleLink(ctx context.Context, in *GetCircleLinkRequest, opts ...grpc.CallOption) (*GetCircleLinkResponse, error)
 	// ListCircleLinks lists a user's links, either side.
 	ListCircleLinks(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
-	ListCircleInvites(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error)
+	ListCircleInvites(ctx context.Context, in *ListCircleInvitesRequest, opts ...grpc.CallOption) (*ListCircleInvitesResponse, error)
 	// AcceptCircleLink accepts an invite, by the secondary.
-	AcceptCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	AcceptCircleLink(ctx context.Context, in *AcceptCircleLinkRequest, opts ...grpc.CallOption) (*AcceptCircleLinkResponse, error)
 	// DeclineCircleLink declines an invite (ZA), by the secondary.
-	DeclineCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	DeclineCircleLink(ctx context.Context, in *DeclineCircleLinkRequest, opts ...grpc.CallOption) (*DeclineCircleLinkResponse, error)
 	// RemoveCircleLink removes a link (DELINKED), by either side.
-	RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error)
+	RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*RemoveCircleLinkResponse, error)
 }
 
 type tpapAppServiceClient struct {
@@ -680,9 +680,9 @@ func (c *tpapAppServiceClient) ListNotifications(ctx context.Context, in *ListNo
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *tpapAppServiceClient) CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CreateCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(CreateCircleLinkResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_CreateCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -690,9 +690,9 @@ func (c *tpapAppServiceClient) CreateCircleLink(ctx context.Context, in *CreateC
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) GetCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *tpapAppServiceClient) GetCircleLink(ctx context.Context, in *GetCircleLinkRequest, opts ...grpc.CallOption) (*GetCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(GetCircleLinkResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_GetCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -710,9 +710,9 @@ func (c *tpapAppServiceClient) ListCircleLinks(ctx context.Context, in *ListCirc
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) ListCircleInvites(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error) {
+func (c *tpapAppServiceClient) ListCircleInvites(ctx context.Context, in *ListCircleInvitesRequest, opts ...grpc.CallOption) (*ListCircleInvitesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListCircleLinksResponse)
+	out := new(ListCircleInvitesResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_ListCircleInvites_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -720,9 +720,9 @@ func (c *tpapAppServiceClient) ListCircleInvites(ctx context.Context, in *ListCi
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) AcceptCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *tpapAppServiceClient) AcceptCircleLink(ctx context.Context, in *AcceptCircleLinkRequest, opts ...grpc.CallOption) (*AcceptCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(AcceptCircleLinkResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_AcceptCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -730,9 +730,9 @@ func (c *tpapAppServiceClient) AcceptCircleLink(ctx context.Context, in *CircleL
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) DeclineCircleLink(ctx context.Context, in *CircleLinkRef, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *tpapAppServiceClient) DeclineCircleLink(ctx context.Context, in *DeclineCircleLinkRequest, opts ...grpc.CallOption) (*DeclineCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(DeclineCircleLinkResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_DeclineCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -740,9 +740,9 @@ func (c *tpapAppServiceClient) DeclineCircleLink(ctx context.Context, in *Circle
 	return out, nil
 }
 
-func (c *tpapAppServiceClient) RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*CircleLinkResponse, error) {
+func (c *tpapAppServiceClient) RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*RemoveCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CircleLinkResponse)
+	out := new(RemoveCircleLinkResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_RemoveCircleLink_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -774,20 +774,20 @@ type TpapAppServiceServer interface {
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
 	// UPI Circle links
 	// CreateCircleLink links a secondary to a primary; answers LINK_PENDING.
-	CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CircleLinkResponse, error)
+	CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CreateCircleLinkResponse, error)
 	// GetCircleLink gives a link as the primary's PSP (else the
 	// secondary's) sees it.
-	GetCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error)
+	GetCircleLink(context.Context, *GetCircleLinkRequest) (*GetCircleLinkResponse, error)
 	// ListCircleLinks lists a user's links, either side.
 	ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
-	ListCircleInvites(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error)
+	ListCircleInvites(context.Context, *ListCircleInvitesRequest) (*ListCircleInvitesResponse, error)
 	// AcceptCircleLink accepts an invite, by the secondary.
-	AcceptCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error)
+	AcceptCircleLink(context.Context, *AcceptCircleLinkRequest) (*AcceptCircleLinkResponse, error)
 	// DeclineCircleLink declines an invite (ZA), by the secondary.
-	DeclineCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error)
+	DeclineCircleLink(context.Context, *DeclineCircleLinkRequest) (*DeclineCircleLinkResponse, error)
 	// RemoveCircleLink removes a link (DELINKED), by either side.
-	RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*CircleLinkResponse, error)
+	RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -822,25 +822,25 @@ func (UnimplementedTpapAppServiceServer) ValidateAddress(context.Context, *Valid
 func (UnimplementedTpapAppServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
 }
-func (UnimplementedTpapAppServiceServer) CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CircleLinkResponse, error) {
+func (UnimplementedTpapAppServiceServer) CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CreateCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCircleLink not implemented")
 }
-func (UnimplementedTpapAppServiceServer) GetCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error) {
+func (UnimplementedTpapAppServiceServer) GetCircleLink(context.Context, *GetCircleLinkRequest) (*GetCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCircleLink not implemented")
 }
 func (UnimplementedTpapAppServiceServer) ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCircleLinks not implemented")
 }
-func (UnimplementedTpapAppServiceServer) ListCircleInvites(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error) {
+func (UnimplementedTpapAppServiceServer) ListCircleInvites(context.Context, *ListCircleInvitesRequest) (*ListCircleInvitesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCircleInvites not implemented")
 }
-func (UnimplementedTpapAppServiceServer) AcceptCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error) {
+func (UnimplementedTpapAppServiceServer) AcceptCircleLink(context.Context, *AcceptCircleLinkRequest) (*AcceptCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcceptCircleLink not implemented")
 }
-func (UnimplementedTpapAppServiceServer) DeclineCircleLink(context.Context, *CircleLinkRef) (*CircleLinkResponse, error) {
+func (UnimplementedTpapAppServiceServer) DeclineCircleLink(context.Context, *DeclineCircleLinkRequest) (*DeclineCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeclineCircleLink not implemented")
 }
-func (UnimplementedTpapAppServiceServer) RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*CircleLinkResponse, error) {
+func (UnimplementedTpapAppServiceServer) RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
@@ -1027,7 +1027,7 @@ func _TpapAppService_CreateCircleLink_Handler(srv interface{}, ctx context.Conte
 }
 
 func _TpapAppService_GetCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CircleLinkRef)
+	in := new(GetCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1039,7 +1039,7 @@ func _TpapAppService_GetCircleLink_Handler(srv interface{}, ctx context.Context,
 		FullMethod: TpapAppService_GetCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TpapAppServiceServer).GetCircleLink(ctx, req.(*CircleLinkRef))
+		return srv.(TpapAppServiceServer).GetCircleLink(ctx, req.(*GetCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1063,7 +1063,7 @@ func _TpapAppService_ListCircleLinks_Handler(srv interface{}, ctx context.Contex
 }
 
 func _TpapAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListCircleLinksRequest)
+	in := new(ListCircleInvitesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1075,13 +1075,13 @@ func _TpapAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Cont
 		FullMethod: TpapAppService_ListCircleInvites_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TpapAppServiceServer).ListCircleInvites(ctx, req.(*ListCircleLinksRequest))
+		return srv.(TpapAppServiceServer).ListCircleInvites(ctx, req.(*ListCircleInvitesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _TpapAppService_AcceptCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CircleLinkRef)
+	in := new(AcceptCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1093,13 +1093,13 @@ func _TpapAppService_AcceptCircleLink_Handler(srv interface{}, ctx context.Conte
 		FullMethod: TpapAppService_AcceptCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TpapAppServiceServer).AcceptCircleLink(ctx, req.(*CircleLinkRef))
+		return srv.(TpapAppServiceServer).AcceptCircleLink(ctx, req.(*AcceptCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _TpapAppService_DeclineCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CircleLinkRef)
+	in := new(DeclineCircleLinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1111,7 +1111,7 @@ func _TpapAppService_DeclineCircleLink_Handler(srv interface{}, ctx context.Cont
 		FullMethod: TpapAppService_DeclineCircleLink_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(TpapAppServiceServer).DeclineCircleLink(ctx, req.(*CircleLinkRef))
+		return srv.(TpapAppServiceServer).DeclineCircleLink(ctx, req.(*DeclineCircleLinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
