@@ -35,6 +35,9 @@ func (p *PSP) payRoutes() []node.Route {
 		{Method: upiv1.PspService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqTxnConfirmation) error { return needResult(in.API, m.GetResp()) }),
 			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
+				if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
+					return p.delegateConfirmation(c, m) // circle.go
+				}
 				return p.reqTxnConfirmation(c, m)
 			})},
 		// What this PSP sends: a ReqPay the switch refuses ends here.

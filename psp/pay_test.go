@@ -513,7 +513,7 @@ func TestUnsupportedAPIsAreRefused(t *testing.T) {
 		msg    node.Message
 		api    string
 	}{
-		{upiv1.PspService_ReqDelegateAdd_FullMethodName, &upiv1.ReqDelegateAdd{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "ReqDelegateAdd"},
+		{upiv1.PspService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "ReqDelegateAuth"},
 		{upiv1.PspService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespChkTxn"},
 		{upiv1.PspService_RespLiteSync_FullMethodName, &upiv1.RespLiteSync{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespLiteSync"},
 	}

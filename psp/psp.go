@@ -65,6 +65,8 @@ type PSP struct {
 	n                    *node.Node
 	// dir publishes the PSP's keys to the switch (internal/keydir).
 	dir *keydir.Dir
+	// circleHooks are the mandate's calls of a FULL Circle link (circle.go).
+	circleHooks
 	// onMandate, if set, hears each RespMandate PSP(P) applied (mandate.go),
 	// in its step: txn id, org_txn_id, UMN and the outcome.
 	onMandate func(c *node.Ctx, txnID, orgTxnID, umn string, resp *upiv1.Resp) error
@@ -112,8 +114,11 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes()),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.circleRoutes()),
+		Timers:   p.circleTimers(),
 	})
+	// A FULL link's mandate is the mandate flow's (circle_mandate.go).
+	p.startMandate, p.revokeLink, p.onMandate = p.startLinkMandate, p.revokeLinkMandate, p.linkMandateOutcome
 	return p
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
-const carol = "carol@beta"
 
 func mandateUMN() string { return "ALP" + ids.NewTxnID("ALP")[3:32] + "@alpha" }
 

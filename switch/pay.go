@@ -435,6 +435,9 @@ func (s *Switch) answer(c *node.Ctx, r *record) error {
 // the outcome. The answer to a DEEMED confirmation (resp.req_msg_id its
 // msg id) is recorded and closes nothing.
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
+	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
+		return s.delegateConfirmed(c, in, m)
+	}
 	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
 		if e := exchangeTo(r.Confirms, in.From); e != nil {
 			return e

@@ -59,7 +59,7 @@ func New(cfg Config) *Switch {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Switch{net: cfg.Network, self: cfg.Self, log: log}
-	timers := slices.Concat(s.payTimers(), s.timeoutTimers())
+	timers := slices.Concat(s.payTimers(), s.timeoutTimers(), s.delegateTimers())
 	for _, k := range timers {
 		s.timerKinds = append(s.timerKinds, k.Prefix)
 	}
@@ -70,7 +70,7 @@ func New(cfg Config) *Switch {
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes()),
 		Timers:   timers,
 	})
 	return s

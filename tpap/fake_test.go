@@ -44,6 +44,9 @@ type fakePSP struct {
 	// started counts the transactions started, by id: a call with an id
 	// seen before starts none.
 	started map[string]int
+	// links are the Circle links this PSP was asked to create, by id
+	// (circle_test.go).
+	links map[string]*upiv1.CircleLink
 }
 
 // start notes that a call asked for transaction id (a fresh one when id

@@ -178,6 +178,13 @@ func commands() []spec {
 		pkiInit  cli.PKIInitOptions
 		pkiRot   cli.PKIRotateOptions
 		pkiShow  cli.PKIShowOptions
+		cLink    cli.CircleLinkOptions
+		cInvites cli.CircleListOptions
+		cList    cli.CircleListOptions
+		cAccept  cli.CircleRefOptions
+		cDecline cli.CircleRefOptions
+		cShow    cli.CircleRefOptions
+		cRemove  cli.CircleRemoveOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -338,6 +345,57 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 			short: "List the certificates in DATA/pki: node, role, expiry, SHA-256 fingerprint",
 			data:  &pkiShow.DataDir, output: &pkiShow.Output,
 			run: result(cli.PKIShow, &pkiShow),
+		}},
+	}, {
+		use:   "circle",
+		short: "UPI Circle: link a secondary user to a primary's account (partial delegation: the primary approves each payment)",
+		subs: []spec{{
+			use:     "link",
+			short:   "Ask for a link from a primary to a secondary; the secondary accepts with `upisim circle accept`",
+			example: "  upisim circle link --primary alice@alpha --secondary carol@beta --mode partial",
+			data:    &cLink.DataDir, output: &cLink.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&cLink.Primary, "primary", "", "primary VPA (whose account pays)")
+				f.StringVar(&cLink.Secondary, "secondary", "", "secondary VPA (who pays from it)")
+				f.StringVar(&cLink.Mode, "mode", "partial", "full or partial")
+				f.StringVar(&cLink.Limit, "limit", "", "full: monthly limit in rupees (circle.full.monthly_limit when empty)")
+				f.StringVar(&cLink.PIN, "pin", "", "primary's UPI PIN (full: for the mandate)")
+			},
+			run: result(cli.CircleLink, &cLink),
+		}, {
+			use:   "invites VPA",
+			short: "List the link invites waiting for a secondary",
+			arg:   &cInvites.VPA, data: &cInvites.DataDir, output: &cInvites.Output,
+			run: result(cli.CircleInvites, &cInvites),
+		}, {
+			use:   "accept LINK_ID",
+			short: "Accept a link invite, as the secondary",
+			arg:   &cAccept.LinkID, data: &cAccept.DataDir, output: &cAccept.Output,
+			run: result(cli.CircleAccept, &cAccept),
+		}, {
+			use:   "decline LINK_ID",
+			short: "Decline a link invite (ZA), as the secondary",
+			arg:   &cDecline.LinkID, data: &cDecline.DataDir, output: &cDecline.Output,
+			run: result(cli.CircleDecline, &cDecline),
+		}, {
+			use:   "list VPA",
+			short: "List a user's links, as primary or secondary",
+			arg:   &cList.VPA, data: &cList.DataDir, output: &cList.Output,
+			run: result(cli.CircleList, &cList),
+		}, {
+			use:   "show LINK_ID",
+			short: "Show a link: status, mode, parties, limit, error code",
+			arg:   &cShow.LinkID, data: &cShow.DataDir, output: &cShow.Output,
+			run: result(cli.CircleShow, &cShow),
+		}, {
+			use:   "remove LINK_ID",
+			short: "Remove a link (DELINKED), by the primary or, with --by, the secondary",
+			arg:   &cRemove.LinkID, data: &cRemove.DataDir, output: &cRemove.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&cRemove.By, "by", "", "who removes: the secondary's VPA (the primary when empty)")
+				f.StringVar(&cRemove.PIN, "pin", "", "primary's UPI PIN (full: for the mandate's revocation)")
+			},
+			run: result(cli.CircleRemove, &cRemove),
 		}},
 	}}
 }

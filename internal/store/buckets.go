@@ -74,6 +74,10 @@ const (
 	// Mandates: UMN → a UPI Circle mandate (recordsv1.PspMandate at PSPs,
 	// recordsv1.BankMandate at banks).
 	Mandates Bucket = "mandates"
+	// CircleLinks: UPI Circle links. PSPs: side ("P" or "S") "/" link_id →
+	// recordsv1.PspCircleLink; the switch: link_id →
+	// recordsv1.SwitchCircleLink (its registry, what CP and CS count).
+	CircleLinks Bucket = "circle_links"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -84,8 +88,8 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys},
-	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates},
+	"switch": {Txns, NodeKeys, CircleLinks},
+	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks},
 	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
 	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
@@ -97,7 +101,7 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks, Mandates}
+		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks}
 }
 
 func declared(b Bucket) bool {

@@ -22,6 +22,73 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Status is where the link is.
+type CircleLink_Status int32
+
+const (
+	CircleLink_STATUS_UNSPECIFIED CircleLink_Status = 0
+	// Sent, waiting for the secondary (and, for FULL, the mandate).
+	CircleLink_LINK_PENDING CircleLink_Status = 1
+	CircleLink_LINKED       CircleLink_Status = 2
+	// The secondary declined (ZA).
+	CircleLink_DECLINED CircleLink_Status = 3
+	// Not answered within circle.invite_expiry (U69).
+	CircleLink_EXPIRED CircleLink_Status = 4
+	// Removed by either side.
+	CircleLink_DELINKED CircleLink_Status = 5
+	// Refused (CP, CS, U29, ...) or the mandate failed: err_code says why.
+	CircleLink_FAILED CircleLink_Status = 6
+)
+
+// Enum value maps for CircleLink_Status.
+var (
+	CircleLink_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "LINK_PENDING",
+		2: "LINKED",
+		3: "DECLINED",
+		4: "EXPIRED",
+		5: "DELINKED",
+		6: "FAILED",
+	}
+	CircleLink_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"LINK_PENDING":       1,
+		"LINKED":             2,
+		"DECLINED":           3,
+		"EXPIRED":            4,
+		"DELINKED":           5,
+		"FAILED":             6,
+	}
+)
+
+func (x CircleLink_Status) Enum() *CircleLink_Status {
+	p := new(CircleLink_Status)
+	*p = x
+	return p
+}
+
+func (x CircleLink_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CircleLink_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_upi_v1_app_proto_enumTypes[0].Descriptor()
+}
+
+func (CircleLink_Status) Type() protoreflect.EnumType {
+	return &file_upi_v1_app_proto_enumTypes[0]
+}
+
+func (x CircleLink_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CircleLink_Status.Descriptor instead.
+func (CircleLink_Status) EnumDescriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{38, 0}
+}
+
 // Transaction is a transaction as an app sees it.
 type Transaction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2450,6 +2517,1444 @@ func (x *QueryMandateResponse) GetMandate() *MandateInfo {
 	return nil
 }
 
+// CircleLink is a UPI Circle link as an app sees it (docs/FLOWS.md, UPI
+// Circle).
+type CircleLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The txn id of the link's set-up (PSP(P)'s prefix).
+	LinkId       string            `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Status       CircleLink_Status `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.CircleLink_Status" json:"status,omitempty"`
+	Mode         Delegate_SubType  `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	PrimaryVpa   string            `protobuf:"bytes,4,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string            `protobuf:"bytes,5,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// The mandate's UMN (FULL only).
+	Umn string `protobuf:"bytes,6,opt,name=umn,proto3" json:"umn,omitempty"`
+	// The monthly limit (FULL only; 0 for PARTIAL).
+	LimitPaise     int64                  `protobuf:"varint,7,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	UsedPaise      int64                  `protobuf:"varint,8,opt,name=used_paise,json=usedPaise,proto3" json:"used_paise,omitempty"`
+	RemainingPaise int64                  `protobuf:"varint,9,opt,name=remaining_paise,json=remainingPaise,proto3" json:"remaining_paise,omitempty"`
+	ErrCode        string                 `protobuf:"bytes,10,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Created        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created,proto3" json:"created,omitempty"`
+	Linked         *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=linked,proto3" json:"linked,omitempty"`
+	// When an invite expires (LINK_PENDING at the secondary's PSP).
+	Expires       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleLink) Reset() {
+	*x = CircleLink{}
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleLink) ProtoMessage() {}
+
+func (x *CircleLink) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleLink.ProtoReflect.Descriptor instead.
+func (*CircleLink) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CircleLink) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *CircleLink) GetStatus() CircleLink_Status {
+	if x != nil {
+		return x.Status
+	}
+	return CircleLink_STATUS_UNSPECIFIED
+}
+
+func (x *CircleLink) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *CircleLink) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *CircleLink) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *CircleLink) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *CircleLink) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetUsedPaise() int64 {
+	if x != nil {
+		return x.UsedPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetRemainingPaise() int64 {
+	if x != nil {
+		return x.RemainingPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *CircleLink) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *CircleLink) GetLinked() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Linked
+	}
+	return nil
+}
+
+func (x *CircleLink) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+// PspAppServiceCreateCircleLinkRequest starts a link at the primary's PSP.
+type PspAppServiceCreateCircleLinkRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryVpa   string                 `protobuf:"bytes,1,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string                 `protobuf:"bytes,2,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	Mode         Delegate_SubType       `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	// FULL: the monthly limit (default circle.full.monthly_limit).
+	LimitPaise int64 `protobuf:"varint,4,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// FULL: the primary's PIN block for the mandate, sealed to the remitter.
+	Cred *Cred `protobuf:"bytes,5,opt,name=cred,proto3" json:"cred,omitempty"`
+	// Optional: the link id to use (35 characters, this PSP's prefix).
+	LinkId        string `protobuf:"bytes,6,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) Reset() {
+	*x = PspAppServiceCreateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceCreateCircleLinkRequest) ProtoMessage() {}
+
+func (x *PspAppServiceCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceCreateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceCreateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+func (x *PspAppServiceCreateCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// RespondCircleLinkRequest is the secondary's answer to an invite.
+type RespondCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Accept        bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondCircleLinkRequest) Reset() {
+	*x = RespondCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondCircleLinkRequest) ProtoMessage() {}
+
+func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*RespondCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RespondCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *RespondCircleLinkRequest) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+// PspAppServiceRemoveCircleLinkRequest removes a link on behalf of one of its users.
+type PspAppServiceRemoveCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// The user removing: the primary or the secondary, a user of this PSP.
+	Vpa string `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// FULL, by the primary: the PIN block for the mandate's revocation.
+	Cred          *Cred `protobuf:"bytes,3,opt,name=cred,proto3" json:"cred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) Reset() {
+	*x = PspAppServiceRemoveCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceRemoveCircleLinkRequest) ProtoMessage() {}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceRemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceRemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *PspAppServiceRemoveCircleLinkRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+// CreateCircleLinkRequest is a link asked by the primary.
+type CreateCircleLinkRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryVpa   string                 `protobuf:"bytes,1,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string                 `protobuf:"bytes,2,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// FULL or PARTIAL.
+	Mode Delegate_SubType `protobuf:"varint,3,opt,name=mode,proto3,enum=upi.v1.Delegate_SubType" json:"mode,omitempty"`
+	// FULL: the monthly limit; 0 for circle.full.monthly_limit.
+	LimitPaise int64 `protobuf:"varint,4,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// The primary's UPI PIN (FULL: for the mandate).
+	Pin           string `protobuf:"bytes,5,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCircleLinkRequest) Reset() {
+	*x = CreateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCircleLinkRequest) ProtoMessage() {}
+
+func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*CreateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CreateCircleLinkRequest) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *CreateCircleLinkRequest) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *CreateCircleLinkRequest) GetMode() Delegate_SubType {
+	if x != nil {
+		return x.Mode
+	}
+	return Delegate_SUB_TYPE_UNSPECIFIED
+}
+
+func (x *CreateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *CreateCircleLinkRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// RemoveCircleLinkRequest removes a link.
+type RemoveCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// Who removes: the primary (the default) or the secondary.
+	Vpa string `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// The primary's UPI PIN (FULL: for the mandate's revocation).
+	Pin           string `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCircleLinkRequest) Reset() {
+	*x = RemoveCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCircleLinkRequest) ProtoMessage() {}
+
+func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*RemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RemoveCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *RemoveCircleLinkRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *RemoveCircleLinkRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// PspAppServiceCreateCircleLinkResponse is the new link, LINK_PENDING.
+type PspAppServiceCreateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) Reset() {
+	*x = PspAppServiceCreateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceCreateCircleLinkResponse) ProtoMessage() {}
+
+func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceCreateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceCreateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PspAppServiceCreateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// RespondCircleLinkResponse is the link after the answer was sent.
+type RespondCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondCircleLinkResponse) Reset() {
+	*x = RespondCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondCircleLinkResponse) ProtoMessage() {}
+
+func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*RespondCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RespondCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// PspAppServiceRemoveCircleLinkResponse is the link, LINKED until the remove is answered.
+type PspAppServiceRemoveCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) Reset() {
+	*x = PspAppServiceRemoveCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceRemoveCircleLinkResponse) ProtoMessage() {}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceRemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceRemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PspAppServiceRemoveCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// QueryCircleLinkRequest names a link.
+type QueryCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCircleLinkRequest) Reset() {
+	*x = QueryCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCircleLinkRequest) ProtoMessage() {}
+
+func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*QueryCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *QueryCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// QueryCircleLinkResponse is the PSP's view of the link.
+type QueryCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryCircleLinkResponse) Reset() {
+	*x = QueryCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryCircleLinkResponse) ProtoMessage() {}
+
+func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*QueryCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *QueryCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// PspAppServiceListCircleLinksRequest names a user.
+type PspAppServiceListCircleLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleLinksRequest) Reset() {
+	*x = PspAppServiceListCircleLinksRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleLinksRequest) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PspAppServiceListCircleLinksRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// PspAppServiceListCircleLinksResponse lists the user's links, oldest first.
+type PspAppServiceListCircleLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleLinksResponse) Reset() {
+	*x = PspAppServiceListCircleLinksResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleLinksResponse) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *PspAppServiceListCircleLinksResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// PspAppServiceListCircleInvitesRequest names a secondary.
+type PspAppServiceListCircleInvitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) Reset() {
+	*x = PspAppServiceListCircleInvitesRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleInvitesRequest) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleInvitesRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleInvitesRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *PspAppServiceListCircleInvitesRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// PspAppServiceListCircleInvitesResponse lists the invites waiting, oldest first.
+type PspAppServiceListCircleInvitesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) Reset() {
+	*x = PspAppServiceListCircleInvitesResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceListCircleInvitesResponse) ProtoMessage() {}
+
+func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceListCircleInvitesResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceListCircleInvitesResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *PspAppServiceListCircleInvitesResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// CreateCircleLinkResponse is the new link, LINK_PENDING.
+type CreateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCircleLinkResponse) Reset() {
+	*x = CreateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCircleLinkResponse) ProtoMessage() {}
+
+func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*CreateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CreateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// GetCircleLinkRequest names a link.
+type GetCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCircleLinkRequest) Reset() {
+	*x = GetCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCircleLinkRequest) ProtoMessage() {}
+
+func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*GetCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// GetCircleLinkResponse is the link as PSP(P) sees it.
+type GetCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCircleLinkResponse) Reset() {
+	*x = GetCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCircleLinkResponse) ProtoMessage() {}
+
+func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*GetCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// ListCircleLinksRequest names a user.
+type ListCircleLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksRequest) Reset() {
+	*x = ListCircleLinksRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksRequest) ProtoMessage() {}
+
+func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListCircleLinksRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleLinksResponse lists the user's links, oldest first.
+type ListCircleLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleLinksResponse) Reset() {
+	*x = ListCircleLinksResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleLinksResponse) ProtoMessage() {}
+
+func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// ListCircleInvitesRequest names a secondary.
+type ListCircleInvitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleInvitesRequest) Reset() {
+	*x = ListCircleInvitesRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleInvitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleInvitesRequest) ProtoMessage() {}
+
+func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleInvitesRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleInvitesRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListCircleInvitesRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleInvitesResponse lists the invites waiting, oldest first.
+type ListCircleInvitesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*CircleLink          `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleInvitesResponse) Reset() {
+	*x = ListCircleInvitesResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleInvitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleInvitesResponse) ProtoMessage() {}
+
+func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleInvitesResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleInvitesResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListCircleInvitesResponse) GetLinks() []*CircleLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// AcceptCircleLinkRequest names the invite.
+type AcceptCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptCircleLinkRequest) Reset() {
+	*x = AcceptCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptCircleLinkRequest) ProtoMessage() {}
+
+func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*AcceptCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *AcceptCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// AcceptCircleLinkResponse is the link, LINKED at the secondary's PSP.
+type AcceptCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptCircleLinkResponse) Reset() {
+	*x = AcceptCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptCircleLinkResponse) ProtoMessage() {}
+
+func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*AcceptCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *AcceptCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// DeclineCircleLinkRequest names the invite.
+type DeclineCircleLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LinkId        string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCircleLinkRequest) Reset() {
+	*x = DeclineCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCircleLinkRequest) ProtoMessage() {}
+
+func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*DeclineCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *DeclineCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+// DeclineCircleLinkResponse is the link, DECLINED.
+type DeclineCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCircleLinkResponse) Reset() {
+	*x = DeclineCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCircleLinkResponse) ProtoMessage() {}
+
+func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*DeclineCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *DeclineCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// RemoveCircleLinkResponse is the link, LINKED until the remove is answered.
+type RemoveCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCircleLinkResponse) Reset() {
+	*x = RemoveCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCircleLinkResponse) ProtoMessage() {}
+
+func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*RemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *RemoveCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -2622,7 +4127,107 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x13QueryMandateRequest\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\"E\n" +
 	"\x14QueryMandateResponse\x12-\n" +
-	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate2\xd9\x05\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"\xf7\x04\n" +
+	"\n" +
+	"CircleLink\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x121\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x19.upi.v1.CircleLink.StatusR\x06status\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vprimary_vpa\x18\x04 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x05 \x01(\tR\fsecondaryVpa\x12\x10\n" +
+	"\x03umn\x18\x06 \x01(\tR\x03umn\x12\x1f\n" +
+	"\vlimit_paise\x18\a \x01(\x03R\n" +
+	"limitPaise\x12\x1d\n" +
+	"\n" +
+	"used_paise\x18\b \x01(\x03R\tusedPaise\x12'\n" +
+	"\x0fremaining_paise\x18\t \x01(\x03R\x0eremainingPaise\x12\x19\n" +
+	"\berr_code\x18\n" +
+	" \x01(\tR\aerrCode\x124\n" +
+	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x122\n" +
+	"\x06linked\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06linked\x124\n" +
+	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"s\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fLINK_PENDING\x10\x01\x12\n" +
+	"\n" +
+	"\x06LINKED\x10\x02\x12\f\n" +
+	"\bDECLINED\x10\x03\x12\v\n" +
+	"\aEXPIRED\x10\x04\x12\f\n" +
+	"\bDELINKED\x10\x05\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x06\"\xf6\x01\n" +
+	"$PspAppServiceCreateCircleLinkRequest\x12\x1f\n" +
+	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x02 \x01(\tR\fsecondaryVpa\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vlimit_paise\x18\x04 \x01(\x03R\n" +
+	"limitPaise\x12 \n" +
+	"\x04cred\x18\x05 \x01(\v2\f.upi.v1.CredR\x04cred\x12\x17\n" +
+	"\alink_id\x18\x06 \x01(\tR\x06linkId\"K\n" +
+	"\x18RespondCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\"s\n" +
+	"$PspAppServiceRemoveCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12 \n" +
+	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"\xc0\x01\n" +
+	"\x17CreateCircleLinkRequest\x12\x1f\n" +
+	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x02 \x01(\tR\fsecondaryVpa\x12,\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x18.upi.v1.Delegate.SubTypeR\x04mode\x12\x1f\n" +
+	"\vlimit_paise\x18\x04 \x01(\x03R\n" +
+	"limitPaise\x12\x10\n" +
+	"\x03pin\x18\x05 \x01(\tR\x03pin\"V\n" +
+	"\x17RemoveCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
+	"\x03pin\x18\x03 \x01(\tR\x03pin\"O\n" +
+	"%PspAppServiceCreateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"C\n" +
+	"\x19RespondCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"O\n" +
+	"%PspAppServiceRemoveCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"1\n" +
+	"\x16QueryCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"A\n" +
+	"\x17QueryCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"7\n" +
+	"#PspAppServiceListCircleLinksRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"P\n" +
+	"$PspAppServiceListCircleLinksResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"9\n" +
+	"%PspAppServiceListCircleInvitesRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"R\n" +
+	"&PspAppServiceListCircleInvitesResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"B\n" +
+	"\x18CreateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"/\n" +
+	"\x14GetCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"?\n" +
+	"\x15GetCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"*\n" +
+	"\x16ListCircleLinksRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"C\n" +
+	"\x17ListCircleLinksResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\",\n" +
+	"\x18ListCircleInvitesRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"E\n" +
+	"\x19ListCircleInvitesResponse\x12(\n" +
+	"\x05links\x18\x01 \x03(\v2\x12.upi.v1.CircleLinkR\x05links\"2\n" +
+	"\x17AcceptCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"B\n" +
+	"\x18AcceptCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"3\n" +
+	"\x18DeclineCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\"C\n" +
+	"\x19DeclineCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"B\n" +
+	"\x18RemoveCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link2\xcb\n" +
+	"\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
@@ -2632,7 +4237,13 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\rCreateMandate\x12\x1c.upi.v1.CreateMandateRequest\x1a\x1d.upi.v1.CreateMandateResponse\x12L\n" +
 	"\rUpdateMandate\x12\x1c.upi.v1.UpdateMandateRequest\x1a\x1d.upi.v1.UpdateMandateResponse\x12L\n" +
 	"\rRevokeMandate\x12\x1c.upi.v1.RevokeMandateRequest\x1a\x1d.upi.v1.RevokeMandateResponse\x12I\n" +
-	"\fQueryMandate\x12\x1b.upi.v1.QueryMandateRequest\x1a\x1c.upi.v1.QueryMandateResponse2\x8c\x05\n" +
+	"\fQueryMandate\x12\x1b.upi.v1.QueryMandateRequest\x1a\x1c.upi.v1.QueryMandateResponse\x12o\n" +
+	"\x10CreateCircleLink\x12,.upi.v1.PspAppServiceCreateCircleLinkRequest\x1a-.upi.v1.PspAppServiceCreateCircleLinkResponse\x12X\n" +
+	"\x11RespondCircleLink\x12 .upi.v1.RespondCircleLinkRequest\x1a!.upi.v1.RespondCircleLinkResponse\x12o\n" +
+	"\x10RemoveCircleLink\x12,.upi.v1.PspAppServiceRemoveCircleLinkRequest\x1a-.upi.v1.PspAppServiceRemoveCircleLinkResponse\x12R\n" +
+	"\x0fQueryCircleLink\x12\x1e.upi.v1.QueryCircleLinkRequest\x1a\x1f.upi.v1.QueryCircleLinkResponse\x12l\n" +
+	"\x0fListCircleLinks\x12+.upi.v1.PspAppServiceListCircleLinksRequest\x1a,.upi.v1.PspAppServiceListCircleLinksResponse\x12r\n" +
+	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse2\xe7\t\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12C\n" +
 	"\n" +
@@ -2642,7 +4253,14 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x0eDeclineCollect\x12\x1d.upi.v1.DeclineCollectRequest\x1a\x1e.upi.v1.DeclineCollectResponse\x12I\n" +
 	"\fListCollects\x12\x1b.upi.v1.ListCollectsRequest\x1a\x1c.upi.v1.ListCollectsResponse\x12R\n" +
 	"\x0fValidateAddress\x12\x1e.upi.v1.ValidateAddressRequest\x1a\x1f.upi.v1.ValidateAddressResponse\x12X\n" +
-	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponseB}\n" +
+	"\x11ListNotifications\x12 .upi.v1.ListNotificationsRequest\x1a!.upi.v1.ListNotificationsResponse\x12U\n" +
+	"\x10CreateCircleLink\x12\x1f.upi.v1.CreateCircleLinkRequest\x1a .upi.v1.CreateCircleLinkResponse\x12L\n" +
+	"\rGetCircleLink\x12\x1c.upi.v1.GetCircleLinkRequest\x1a\x1d.upi.v1.GetCircleLinkResponse\x12R\n" +
+	"\x0fListCircleLinks\x12\x1e.upi.v1.ListCircleLinksRequest\x1a\x1f.upi.v1.ListCircleLinksResponse\x12X\n" +
+	"\x11ListCircleInvites\x12 .upi.v1.ListCircleInvitesRequest\x1a!.upi.v1.ListCircleInvitesResponse\x12U\n" +
+	"\x10AcceptCircleLink\x12\x1f.upi.v1.AcceptCircleLinkRequest\x1a .upi.v1.AcceptCircleLinkResponse\x12X\n" +
+	"\x11DeclineCircleLink\x12 .upi.v1.DeclineCircleLinkRequest\x1a!.upi.v1.DeclineCircleLinkResponse\x12U\n" +
+	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a .upi.v1.RemoveCircleLinkResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -2658,123 +4276,201 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 	return file_upi_v1_app_proto_rawDescData
 }
 
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_upi_v1_app_proto_goTypes = []any{
-	(*Transaction)(nil),               // 0: upi.v1.Transaction
-	(*InitiatePayRequest)(nil),        // 1: upi.v1.InitiatePayRequest
-	(*InitiatePayResponse)(nil),       // 2: upi.v1.InitiatePayResponse
-	(*InitiateCollectRequest)(nil),    // 3: upi.v1.InitiateCollectRequest
-	(*InitiateCollectResponse)(nil),   // 4: upi.v1.InitiateCollectResponse
-	(*RespondCollectRequest)(nil),     // 5: upi.v1.RespondCollectRequest
-	(*RespondCollectResponse)(nil),    // 6: upi.v1.RespondCollectResponse
-	(*ValidateAddressRequest)(nil),    // 7: upi.v1.ValidateAddressRequest
-	(*ValidateAddressResponse)(nil),   // 8: upi.v1.ValidateAddressResponse
-	(*AddressDetails)(nil),            // 9: upi.v1.AddressDetails
-	(*ResolveAddressRequest)(nil),     // 10: upi.v1.ResolveAddressRequest
-	(*ResolveAddressResponse)(nil),    // 11: upi.v1.ResolveAddressResponse
-	(*QueryTransactionRequest)(nil),   // 12: upi.v1.QueryTransactionRequest
-	(*QueryTransactionResponse)(nil),  // 13: upi.v1.QueryTransactionResponse
-	(*CreatePaymentRequest)(nil),      // 14: upi.v1.CreatePaymentRequest
-	(*CreatePaymentResponse)(nil),     // 15: upi.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),         // 16: upi.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),        // 17: upi.v1.GetPaymentResponse
-	(*CreateCollectRequest)(nil),      // 18: upi.v1.CreateCollectRequest
-	(*CreateCollectResponse)(nil),     // 19: upi.v1.CreateCollectResponse
-	(*ApproveCollectRequest)(nil),     // 20: upi.v1.ApproveCollectRequest
-	(*ApproveCollectResponse)(nil),    // 21: upi.v1.ApproveCollectResponse
-	(*DeclineCollectRequest)(nil),     // 22: upi.v1.DeclineCollectRequest
-	(*DeclineCollectResponse)(nil),    // 23: upi.v1.DeclineCollectResponse
-	(*ListCollectsRequest)(nil),       // 24: upi.v1.ListCollectsRequest
-	(*ListCollectsResponse)(nil),      // 25: upi.v1.ListCollectsResponse
-	(*ListNotificationsRequest)(nil),  // 26: upi.v1.ListNotificationsRequest
-	(*AppNotification)(nil),           // 27: upi.v1.AppNotification
-	(*ListNotificationsResponse)(nil), // 28: upi.v1.ListNotificationsResponse
-	(*CreateMandateRequest)(nil),      // 29: upi.v1.CreateMandateRequest
-	(*MandateInfo)(nil),               // 30: upi.v1.MandateInfo
-	(*CreateMandateResponse)(nil),     // 31: upi.v1.CreateMandateResponse
-	(*UpdateMandateRequest)(nil),      // 32: upi.v1.UpdateMandateRequest
-	(*UpdateMandateResponse)(nil),     // 33: upi.v1.UpdateMandateResponse
-	(*RevokeMandateRequest)(nil),      // 34: upi.v1.RevokeMandateRequest
-	(*RevokeMandateResponse)(nil),     // 35: upi.v1.RevokeMandateResponse
-	(*QueryMandateRequest)(nil),       // 36: upi.v1.QueryMandateRequest
-	(*QueryMandateResponse)(nil),      // 37: upi.v1.QueryMandateResponse
-	(Txn_Type)(0),                     // 38: upi.v1.Txn.Type
-	(Resp_Result)(0),                  // 39: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
-	(*Cred)(nil),                      // 41: upi.v1.Cred
-	(Party_Type)(0),                   // 42: upi.v1.Party.Type
+	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
+	(*Transaction)(nil),                            // 1: upi.v1.Transaction
+	(*InitiatePayRequest)(nil),                     // 2: upi.v1.InitiatePayRequest
+	(*InitiatePayResponse)(nil),                    // 3: upi.v1.InitiatePayResponse
+	(*InitiateCollectRequest)(nil),                 // 4: upi.v1.InitiateCollectRequest
+	(*InitiateCollectResponse)(nil),                // 5: upi.v1.InitiateCollectResponse
+	(*RespondCollectRequest)(nil),                  // 6: upi.v1.RespondCollectRequest
+	(*RespondCollectResponse)(nil),                 // 7: upi.v1.RespondCollectResponse
+	(*ValidateAddressRequest)(nil),                 // 8: upi.v1.ValidateAddressRequest
+	(*ValidateAddressResponse)(nil),                // 9: upi.v1.ValidateAddressResponse
+	(*AddressDetails)(nil),                         // 10: upi.v1.AddressDetails
+	(*ResolveAddressRequest)(nil),                  // 11: upi.v1.ResolveAddressRequest
+	(*ResolveAddressResponse)(nil),                 // 12: upi.v1.ResolveAddressResponse
+	(*QueryTransactionRequest)(nil),                // 13: upi.v1.QueryTransactionRequest
+	(*QueryTransactionResponse)(nil),               // 14: upi.v1.QueryTransactionResponse
+	(*CreatePaymentRequest)(nil),                   // 15: upi.v1.CreatePaymentRequest
+	(*CreatePaymentResponse)(nil),                  // 16: upi.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),                      // 17: upi.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),                     // 18: upi.v1.GetPaymentResponse
+	(*CreateCollectRequest)(nil),                   // 19: upi.v1.CreateCollectRequest
+	(*CreateCollectResponse)(nil),                  // 20: upi.v1.CreateCollectResponse
+	(*ApproveCollectRequest)(nil),                  // 21: upi.v1.ApproveCollectRequest
+	(*ApproveCollectResponse)(nil),                 // 22: upi.v1.ApproveCollectResponse
+	(*DeclineCollectRequest)(nil),                  // 23: upi.v1.DeclineCollectRequest
+	(*DeclineCollectResponse)(nil),                 // 24: upi.v1.DeclineCollectResponse
+	(*ListCollectsRequest)(nil),                    // 25: upi.v1.ListCollectsRequest
+	(*ListCollectsResponse)(nil),                   // 26: upi.v1.ListCollectsResponse
+	(*ListNotificationsRequest)(nil),               // 27: upi.v1.ListNotificationsRequest
+	(*AppNotification)(nil),                        // 28: upi.v1.AppNotification
+	(*ListNotificationsResponse)(nil),              // 29: upi.v1.ListNotificationsResponse
+	(*CreateMandateRequest)(nil),                   // 30: upi.v1.CreateMandateRequest
+	(*MandateInfo)(nil),                            // 31: upi.v1.MandateInfo
+	(*CreateMandateResponse)(nil),                  // 32: upi.v1.CreateMandateResponse
+	(*UpdateMandateRequest)(nil),                   // 33: upi.v1.UpdateMandateRequest
+	(*UpdateMandateResponse)(nil),                  // 34: upi.v1.UpdateMandateResponse
+	(*RevokeMandateRequest)(nil),                   // 35: upi.v1.RevokeMandateRequest
+	(*RevokeMandateResponse)(nil),                  // 36: upi.v1.RevokeMandateResponse
+	(*QueryMandateRequest)(nil),                    // 37: upi.v1.QueryMandateRequest
+	(*QueryMandateResponse)(nil),                   // 38: upi.v1.QueryMandateResponse
+	(*CircleLink)(nil),                             // 39: upi.v1.CircleLink
+	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 40: upi.v1.PspAppServiceCreateCircleLinkRequest
+	(*RespondCircleLinkRequest)(nil),               // 41: upi.v1.RespondCircleLinkRequest
+	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 42: upi.v1.PspAppServiceRemoveCircleLinkRequest
+	(*CreateCircleLinkRequest)(nil),                // 43: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),                // 44: upi.v1.RemoveCircleLinkRequest
+	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 45: upi.v1.PspAppServiceCreateCircleLinkResponse
+	(*RespondCircleLinkResponse)(nil),              // 46: upi.v1.RespondCircleLinkResponse
+	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 47: upi.v1.PspAppServiceRemoveCircleLinkResponse
+	(*QueryCircleLinkRequest)(nil),                 // 48: upi.v1.QueryCircleLinkRequest
+	(*QueryCircleLinkResponse)(nil),                // 49: upi.v1.QueryCircleLinkResponse
+	(*PspAppServiceListCircleLinksRequest)(nil),    // 50: upi.v1.PspAppServiceListCircleLinksRequest
+	(*PspAppServiceListCircleLinksResponse)(nil),   // 51: upi.v1.PspAppServiceListCircleLinksResponse
+	(*PspAppServiceListCircleInvitesRequest)(nil),  // 52: upi.v1.PspAppServiceListCircleInvitesRequest
+	(*PspAppServiceListCircleInvitesResponse)(nil), // 53: upi.v1.PspAppServiceListCircleInvitesResponse
+	(*CreateCircleLinkResponse)(nil),               // 54: upi.v1.CreateCircleLinkResponse
+	(*GetCircleLinkRequest)(nil),                   // 55: upi.v1.GetCircleLinkRequest
+	(*GetCircleLinkResponse)(nil),                  // 56: upi.v1.GetCircleLinkResponse
+	(*ListCircleLinksRequest)(nil),                 // 57: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),                // 58: upi.v1.ListCircleLinksResponse
+	(*ListCircleInvitesRequest)(nil),               // 59: upi.v1.ListCircleInvitesRequest
+	(*ListCircleInvitesResponse)(nil),              // 60: upi.v1.ListCircleInvitesResponse
+	(*AcceptCircleLinkRequest)(nil),                // 61: upi.v1.AcceptCircleLinkRequest
+	(*AcceptCircleLinkResponse)(nil),               // 62: upi.v1.AcceptCircleLinkResponse
+	(*DeclineCircleLinkRequest)(nil),               // 63: upi.v1.DeclineCircleLinkRequest
+	(*DeclineCircleLinkResponse)(nil),              // 64: upi.v1.DeclineCircleLinkResponse
+	(*RemoveCircleLinkResponse)(nil),               // 65: upi.v1.RemoveCircleLinkResponse
+	(Txn_Type)(0),                                  // 66: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 67: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 68: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 69: upi.v1.Cred
+	(Party_Type)(0),                                // 70: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 71: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	38, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	39, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	40, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	40, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	40, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	41, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
-	0,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
-	0,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	41, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
-	0,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
-	9,  // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	42, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	39, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
-	9,  // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
-	0,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	39, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	39, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	39, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	39, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	39, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
-	0,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	40, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
-	0,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
-	27, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	41, // 25: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
-	30, // 26: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	41, // 27: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
-	30, // 28: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	30, // 29: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	30, // 30: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	1,  // 31: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	3,  // 32: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	5,  // 33: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	10, // 34: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	12, // 35: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	29, // 36: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	32, // 37: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	34, // 38: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	36, // 39: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	14, // 40: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	16, // 41: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	18, // 42: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	20, // 43: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	22, // 44: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	24, // 45: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	7,  // 46: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	26, // 47: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	2,  // 48: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	4,  // 49: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	6,  // 50: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	11, // 51: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	13, // 52: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	31, // 53: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	33, // 54: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	35, // 55: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	37, // 56: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	15, // 57: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	17, // 58: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	19, // 59: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	21, // 60: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	23, // 61: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	25, // 62: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	8,  // 63: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	28, // 64: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	48, // [48:65] is the sub-list for method output_type
-	31, // [31:48] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	66, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	67, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	68, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	68, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	68, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	69, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	1,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
+	1,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
+	69, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	1,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
+	10, // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
+	70, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	67, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	10, // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
+	1,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	67, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	67, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	1,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
+	67, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	67, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	67, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	1,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
+	68, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	1,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
+	28, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
+	69, // 25: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	31, // 26: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	69, // 27: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	31, // 28: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	31, // 29: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	31, // 30: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	0,  // 31: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
+	71, // 32: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	68, // 33: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	68, // 34: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	68, // 35: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	71, // 36: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	69, // 37: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	69, // 38: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	71, // 39: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	39, // 40: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 41: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 42: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 43: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 44: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	39, // 45: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	39, // 46: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 47: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 48: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	39, // 49: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	39, // 50: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 51: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 52: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	2,  // 53: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	4,  // 54: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	6,  // 55: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	11, // 56: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	13, // 57: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	30, // 58: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	33, // 59: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	35, // 60: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	37, // 61: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	40, // 62: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	41, // 63: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	42, // 64: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	48, // 65: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	50, // 66: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	52, // 67: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	15, // 68: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	17, // 69: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	19, // 70: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	21, // 71: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	23, // 72: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	25, // 73: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	8,  // 74: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	27, // 75: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	43, // 76: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	55, // 77: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	57, // 78: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	59, // 79: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	61, // 80: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	63, // 81: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	44, // 82: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	3,  // 83: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	5,  // 84: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	7,  // 85: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	12, // 86: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	14, // 87: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	32, // 88: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	34, // 89: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	36, // 90: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	38, // 91: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	45, // 92: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	46, // 93: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	47, // 94: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	49, // 95: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	51, // 96: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	53, // 97: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	16, // 98: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	18, // 99: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	20, // 100: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	22, // 101: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	24, // 102: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	26, // 103: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	9,  // 104: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	29, // 105: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	54, // 106: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	56, // 107: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	58, // 108: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	60, // 109: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	62, // 110: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	64, // 111: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	65, // 112: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	83, // [83:113] is the sub-list for method output_type
+	53, // [53:83] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -2788,13 +4484,14 @@ func file_upi_v1_app_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   38,
+			NumEnums:      1,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_upi_v1_app_proto_goTypes,
 		DependencyIndexes: file_upi_v1_app_proto_depIdxs,
+		EnumInfos:         file_upi_v1_app_proto_enumTypes,
 		MessageInfos:      file_upi_v1_app_proto_msgTypes,
 	}.Build()
 	File_upi_v1_app_proto = out.File

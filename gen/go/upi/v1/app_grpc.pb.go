@@ -19,15 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PspAppService_InitiatePay_FullMethodName      = "/upi.v1.PspAppService/InitiatePay"
-	PspAppService_InitiateCollect_FullMethodName  = "/upi.v1.PspAppService/InitiateCollect"
-	PspAppService_RespondCollect_FullMethodName   = "/upi.v1.PspAppService/RespondCollect"
-	PspAppService_ResolveAddress_FullMethodName   = "/upi.v1.PspAppService/ResolveAddress"
-	PspAppService_QueryTransaction_FullMethodName = "/upi.v1.PspAppService/QueryTransaction"
-	PspAppService_CreateMandate_FullMethodName    = "/upi.v1.PspAppService/CreateMandate"
-	PspAppService_UpdateMandate_FullMethodName    = "/upi.v1.PspAppService/UpdateMandate"
-	PspAppService_RevokeMandate_FullMethodName    = "/upi.v1.PspAppService/RevokeMandate"
-	PspAppService_QueryMandate_FullMethodName     = "/upi.v1.PspAppService/QueryMandate"
+	PspAppService_InitiatePay_FullMethodName       = "/upi.v1.PspAppService/InitiatePay"
+	PspAppService_InitiateCollect_FullMethodName   = "/upi.v1.PspAppService/InitiateCollect"
+	PspAppService_RespondCollect_FullMethodName    = "/upi.v1.PspAppService/RespondCollect"
+	PspAppService_ResolveAddress_FullMethodName    = "/upi.v1.PspAppService/ResolveAddress"
+	PspAppService_QueryTransaction_FullMethodName  = "/upi.v1.PspAppService/QueryTransaction"
+	PspAppService_CreateMandate_FullMethodName     = "/upi.v1.PspAppService/CreateMandate"
+	PspAppService_UpdateMandate_FullMethodName     = "/upi.v1.PspAppService/UpdateMandate"
+	PspAppService_RevokeMandate_FullMethodName     = "/upi.v1.PspAppService/RevokeMandate"
+	PspAppService_QueryMandate_FullMethodName      = "/upi.v1.PspAppService/QueryMandate"
+	PspAppService_CreateCircleLink_FullMethodName  = "/upi.v1.PspAppService/CreateCircleLink"
+	PspAppService_RespondCircleLink_FullMethodName = "/upi.v1.PspAppService/RespondCircleLink"
+	PspAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.PspAppService/RemoveCircleLink"
+	PspAppService_QueryCircleLink_FullMethodName   = "/upi.v1.PspAppService/QueryCircleLink"
+	PspAppService_ListCircleLinks_FullMethodName   = "/upi.v1.PspAppService/ListCircleLinks"
+	PspAppService_ListCircleInvites_FullMethodName = "/upi.v1.PspAppService/ListCircleInvites"
 )
 
 // PspAppServiceClient is the client API for PspAppService service.
@@ -57,6 +63,21 @@ type PspAppServiceClient interface {
 	RevokeMandate(ctx context.Context, in *RevokeMandateRequest, opts ...grpc.CallOption) (*RevokeMandateResponse, error)
 	// QueryMandate is this PSP's view of a mandate.
 	QueryMandate(ctx context.Context, in *QueryMandateRequest, opts ...grpc.CallOption) (*QueryMandateResponse, error)
+	// UPI Circle links
+	// CreateCircleLink starts a link from one of this PSP's users (the
+	// primary) to a secondary: ReqDelegateAdd at once for PARTIAL.
+	CreateCircleLink(ctx context.Context, in *PspAppServiceCreateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceCreateCircleLinkResponse, error)
+	// RespondCircleLink accepts or declines (ZA) an invite waiting for one of
+	// this PSP's users (the secondary).
+	RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*RespondCircleLinkResponse, error)
+	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
+	RemoveCircleLink(ctx context.Context, in *PspAppServiceRemoveCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceRemoveCircleLinkResponse, error)
+	// QueryCircleLink is the query service of links: the PSP's view of one.
+	QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error)
+	// ListCircleLinks lists the links of a user, primary or secondary.
+	ListCircleLinks(ctx context.Context, in *PspAppServiceListCircleLinksRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleLinksResponse, error)
+	// ListCircleInvites lists the invites waiting for a secondary.
+	ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error)
 }
 
 type pspAppServiceClient struct {
@@ -157,6 +178,66 @@ func (c *pspAppServiceClient) QueryMandate(ctx context.Context, in *QueryMandate
 	return out, nil
 }
 
+func (c *pspAppServiceClient) CreateCircleLink(ctx context.Context, in *PspAppServiceCreateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceCreateCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PspAppServiceCreateCircleLinkResponse)
+	err := c.cc.Invoke(ctx, PspAppService_CreateCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*RespondCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RespondCircleLinkResponse)
+	err := c.cc.Invoke(ctx, PspAppService_RespondCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) RemoveCircleLink(ctx context.Context, in *PspAppServiceRemoveCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceRemoveCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PspAppServiceRemoveCircleLinkResponse)
+	err := c.cc.Invoke(ctx, PspAppService_RemoveCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryCircleLinkResponse)
+	err := c.cc.Invoke(ctx, PspAppService_QueryCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) ListCircleLinks(ctx context.Context, in *PspAppServiceListCircleLinksRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PspAppServiceListCircleLinksResponse)
+	err := c.cc.Invoke(ctx, PspAppService_ListCircleLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PspAppServiceListCircleInvitesResponse)
+	err := c.cc.Invoke(ctx, PspAppService_ListCircleInvites_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PspAppServiceServer is the server API for PspAppService service.
 // All implementations must embed UnimplementedPspAppServiceServer
 // for forward compatibility.
@@ -184,6 +265,21 @@ type PspAppServiceServer interface {
 	RevokeMandate(context.Context, *RevokeMandateRequest) (*RevokeMandateResponse, error)
 	// QueryMandate is this PSP's view of a mandate.
 	QueryMandate(context.Context, *QueryMandateRequest) (*QueryMandateResponse, error)
+	// UPI Circle links
+	// CreateCircleLink starts a link from one of this PSP's users (the
+	// primary) to a secondary: ReqDelegateAdd at once for PARTIAL.
+	CreateCircleLink(context.Context, *PspAppServiceCreateCircleLinkRequest) (*PspAppServiceCreateCircleLinkResponse, error)
+	// RespondCircleLink accepts or declines (ZA) an invite waiting for one of
+	// this PSP's users (the secondary).
+	RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*RespondCircleLinkResponse, error)
+	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
+	RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error)
+	// QueryCircleLink is the query service of links: the PSP's view of one.
+	QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error)
+	// ListCircleLinks lists the links of a user, primary or secondary.
+	ListCircleLinks(context.Context, *PspAppServiceListCircleLinksRequest) (*PspAppServiceListCircleLinksResponse, error)
+	// ListCircleInvites lists the invites waiting for a secondary.
+	ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error)
 	mustEmbedUnimplementedPspAppServiceServer()
 }
 
@@ -220,6 +316,24 @@ func (UnimplementedPspAppServiceServer) RevokeMandate(context.Context, *RevokeMa
 }
 func (UnimplementedPspAppServiceServer) QueryMandate(context.Context, *QueryMandateRequest) (*QueryMandateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryMandate not implemented")
+}
+func (UnimplementedPspAppServiceServer) CreateCircleLink(context.Context, *PspAppServiceCreateCircleLinkRequest) (*PspAppServiceCreateCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCircleLink not implemented")
+}
+func (UnimplementedPspAppServiceServer) RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*RespondCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RespondCircleLink not implemented")
+}
+func (UnimplementedPspAppServiceServer) RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
+}
+func (UnimplementedPspAppServiceServer) QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryCircleLink not implemented")
+}
+func (UnimplementedPspAppServiceServer) ListCircleLinks(context.Context, *PspAppServiceListCircleLinksRequest) (*PspAppServiceListCircleLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleLinks not implemented")
+}
+func (UnimplementedPspAppServiceServer) ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleInvites not implemented")
 }
 func (UnimplementedPspAppServiceServer) mustEmbedUnimplementedPspAppServiceServer() {}
 func (UnimplementedPspAppServiceServer) testEmbeddedByValue()                       {}
@@ -404,6 +518,114 @@ func _PspAppService_QueryMandate_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PspAppService_CreateCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PspAppServiceCreateCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).CreateCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_CreateCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).CreateCircleLink(ctx, req.(*PspAppServiceCreateCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_RespondCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RespondCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).RespondCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_RespondCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).RespondCircleLink(ctx, req.(*RespondCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PspAppServiceRemoveCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).RemoveCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_RemoveCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).RemoveCircleLink(ctx, req.(*PspAppServiceRemoveCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_QueryCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).QueryCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_QueryCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).QueryCircleLink(ctx, req.(*QueryCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_ListCircleLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PspAppServiceListCircleLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).ListCircleLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_ListCircleLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).ListCircleLinks(ctx, req.(*PspAppServiceListCircleLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PspAppServiceListCircleInvitesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).ListCircleInvites(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_ListCircleInvites_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).ListCircleInvites(ctx, req.(*PspAppServiceListCircleInvitesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PspAppService_ServiceDesc is the grpc.ServiceDesc for PspAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -447,6 +669,30 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "QueryMandate",
 			Handler:    _PspAppService_QueryMandate_Handler,
 		},
+		{
+			MethodName: "CreateCircleLink",
+			Handler:    _PspAppService_CreateCircleLink_Handler,
+		},
+		{
+			MethodName: "RespondCircleLink",
+			Handler:    _PspAppService_RespondCircleLink_Handler,
+		},
+		{
+			MethodName: "RemoveCircleLink",
+			Handler:    _PspAppService_RemoveCircleLink_Handler,
+		},
+		{
+			MethodName: "QueryCircleLink",
+			Handler:    _PspAppService_QueryCircleLink_Handler,
+		},
+		{
+			MethodName: "ListCircleLinks",
+			Handler:    _PspAppService_ListCircleLinks_Handler,
+		},
+		{
+			MethodName: "ListCircleInvites",
+			Handler:    _PspAppService_ListCircleInvites_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "upi/v1/app.proto",
@@ -461,6 +707,13 @@ const (
 	TpapAppService_ListCollects_FullMethodName      = "/upi.v1.TpapAppService/ListCollects"
 	TpapAppService_ValidateAddress_FullMethodName   = "/upi.v1.TpapAppService/ValidateAddress"
 	TpapAppService_ListNotifications_FullMethodName = "/upi.v1.TpapAppService/ListNotifications"
+	TpapAppService_CreateCircleLink_FullMethodName  = "/upi.v1.TpapAppService/CreateCircleLink"
+	TpapAppService_GetCircleLink_FullMethodName     = "/upi.v1.TpapAppService/GetCircleLink"
+	TpapAppService_ListCircleLinks_FullMethodName   = "/upi.v1.TpapAppService/ListCircleLinks"
+	TpapAppService_ListCircleInvites_FullMethodName = "/upi.v1.TpapAppService/ListCircleInvites"
+	TpapAppService_AcceptCircleLink_FullMethodName  = "/upi.v1.TpapAppService/AcceptCircleLink"
+	TpapAppService_DeclineCircleLink_FullMethodName = "/upi.v1.TpapAppService/DeclineCircleLink"
+	TpapAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.TpapAppService/RemoveCircleLink"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -485,6 +738,22 @@ type TpapAppServiceClient interface {
 	ValidateAddress(ctx context.Context, in *ValidateAddressRequest, opts ...grpc.CallOption) (*ValidateAddressResponse, error)
 	// ListNotifications lists what the user's PSP told the app.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
+	// UPI Circle links
+	// CreateCircleLink links a secondary to a primary; answers LINK_PENDING.
+	CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CreateCircleLinkResponse, error)
+	// GetCircleLink gives a link as the primary's PSP (else the
+	// secondary's) sees it.
+	GetCircleLink(ctx context.Context, in *GetCircleLinkRequest, opts ...grpc.CallOption) (*GetCircleLinkResponse, error)
+	// ListCircleLinks lists a user's links, either side.
+	ListCircleLinks(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error)
+	// ListCircleInvites lists the invites waiting for a secondary.
+	ListCircleInvites(ctx context.Context, in *ListCircleInvitesRequest, opts ...grpc.CallOption) (*ListCircleInvitesResponse, error)
+	// AcceptCircleLink accepts an invite, by the secondary.
+	AcceptCircleLink(ctx context.Context, in *AcceptCircleLinkRequest, opts ...grpc.CallOption) (*AcceptCircleLinkResponse, error)
+	// DeclineCircleLink declines an invite (ZA), by the secondary.
+	DeclineCircleLink(ctx context.Context, in *DeclineCircleLinkRequest, opts ...grpc.CallOption) (*DeclineCircleLinkResponse, error)
+	// RemoveCircleLink removes a link (DELINKED), by either side.
+	RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*RemoveCircleLinkResponse, error)
 }
 
 type tpapAppServiceClient struct {
@@ -575,6 +844,76 @@ func (c *tpapAppServiceClient) ListNotifications(ctx context.Context, in *ListNo
 	return out, nil
 }
 
+func (c *tpapAppServiceClient) CreateCircleLink(ctx context.Context, in *CreateCircleLinkRequest, opts ...grpc.CallOption) (*CreateCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_CreateCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) GetCircleLink(ctx context.Context, in *GetCircleLinkRequest, opts ...grpc.CallOption) (*GetCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_GetCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) ListCircleLinks(ctx context.Context, in *ListCircleLinksRequest, opts ...grpc.CallOption) (*ListCircleLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCircleLinksResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_ListCircleLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) ListCircleInvites(ctx context.Context, in *ListCircleInvitesRequest, opts ...grpc.CallOption) (*ListCircleInvitesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCircleInvitesResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_ListCircleInvites_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) AcceptCircleLink(ctx context.Context, in *AcceptCircleLinkRequest, opts ...grpc.CallOption) (*AcceptCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcceptCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_AcceptCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) DeclineCircleLink(ctx context.Context, in *DeclineCircleLinkRequest, opts ...grpc.CallOption) (*DeclineCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeclineCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_DeclineCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*RemoveCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_RemoveCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TpapAppServiceServer is the server API for TpapAppService service.
 // All implementations must embed UnimplementedTpapAppServiceServer
 // for forward compatibility.
@@ -597,6 +936,22 @@ type TpapAppServiceServer interface {
 	ValidateAddress(context.Context, *ValidateAddressRequest) (*ValidateAddressResponse, error)
 	// ListNotifications lists what the user's PSP told the app.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
+	// UPI Circle links
+	// CreateCircleLink links a secondary to a primary; answers LINK_PENDING.
+	CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CreateCircleLinkResponse, error)
+	// GetCircleLink gives a link as the primary's PSP (else the
+	// secondary's) sees it.
+	GetCircleLink(context.Context, *GetCircleLinkRequest) (*GetCircleLinkResponse, error)
+	// ListCircleLinks lists a user's links, either side.
+	ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error)
+	// ListCircleInvites lists the invites waiting for a secondary.
+	ListCircleInvites(context.Context, *ListCircleInvitesRequest) (*ListCircleInvitesResponse, error)
+	// AcceptCircleLink accepts an invite, by the secondary.
+	AcceptCircleLink(context.Context, *AcceptCircleLinkRequest) (*AcceptCircleLinkResponse, error)
+	// DeclineCircleLink declines an invite (ZA), by the secondary.
+	DeclineCircleLink(context.Context, *DeclineCircleLinkRequest) (*DeclineCircleLinkResponse, error)
+	// RemoveCircleLink removes a link (DELINKED), by either side.
+	RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -630,6 +985,27 @@ func (UnimplementedTpapAppServiceServer) ValidateAddress(context.Context, *Valid
 }
 func (UnimplementedTpapAppServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
+}
+func (UnimplementedTpapAppServiceServer) CreateCircleLink(context.Context, *CreateCircleLinkRequest) (*CreateCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) GetCircleLink(context.Context, *GetCircleLinkRequest) (*GetCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) ListCircleLinks(context.Context, *ListCircleLinksRequest) (*ListCircleLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleLinks not implemented")
+}
+func (UnimplementedTpapAppServiceServer) ListCircleInvites(context.Context, *ListCircleInvitesRequest) (*ListCircleInvitesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleInvites not implemented")
+}
+func (UnimplementedTpapAppServiceServer) AcceptCircleLink(context.Context, *AcceptCircleLinkRequest) (*AcceptCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcceptCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) DeclineCircleLink(context.Context, *DeclineCircleLinkRequest) (*DeclineCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeclineCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
 func (UnimplementedTpapAppServiceServer) testEmbeddedByValue()                        {}
@@ -796,6 +1172,132 @@ func _TpapAppService_ListNotifications_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TpapAppService_CreateCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).CreateCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_CreateCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).CreateCircleLink(ctx, req.(*CreateCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_GetCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).GetCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_GetCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).GetCircleLink(ctx, req.(*GetCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_ListCircleLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCircleLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).ListCircleLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_ListCircleLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).ListCircleLinks(ctx, req.(*ListCircleLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCircleInvitesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).ListCircleInvites(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_ListCircleInvites_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).ListCircleInvites(ctx, req.(*ListCircleInvitesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_AcceptCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).AcceptCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_AcceptCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).AcceptCircleLink(ctx, req.(*AcceptCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_DeclineCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeclineCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).DeclineCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_DeclineCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).DeclineCircleLink(ctx, req.(*DeclineCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).RemoveCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_RemoveCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).RemoveCircleLink(ctx, req.(*RemoveCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TpapAppService_ServiceDesc is the grpc.ServiceDesc for TpapAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -834,6 +1336,34 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNotifications",
 			Handler:    _TpapAppService_ListNotifications_Handler,
+		},
+		{
+			MethodName: "CreateCircleLink",
+			Handler:    _TpapAppService_CreateCircleLink_Handler,
+		},
+		{
+			MethodName: "GetCircleLink",
+			Handler:    _TpapAppService_GetCircleLink_Handler,
+		},
+		{
+			MethodName: "ListCircleLinks",
+			Handler:    _TpapAppService_ListCircleLinks_Handler,
+		},
+		{
+			MethodName: "ListCircleInvites",
+			Handler:    _TpapAppService_ListCircleInvites_Handler,
+		},
+		{
+			MethodName: "AcceptCircleLink",
+			Handler:    _TpapAppService_AcceptCircleLink_Handler,
+		},
+		{
+			MethodName: "DeclineCircleLink",
+			Handler:    _TpapAppService_DeclineCircleLink_Handler,
+		},
+		{
+			MethodName: "RemoveCircleLink",
+			Handler:    _TpapAppService_RemoveCircleLink_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

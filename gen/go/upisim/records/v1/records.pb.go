@@ -2936,6 +2936,536 @@ func (x *SwitchMandate) GetLateDropped() int64 {
 	return 0
 }
 
+// A PSP's record of a UPI Circle link (psp.linkRecord), in circle_links by
+// side ("P" primary, "S" secondary) "/" link_id: a PSP that is both sides
+// of a link keeps both records.
+type PspCircleLink struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// "P" (this PSP is PSP(P)) or "S" (PSP(S)).
+	Side      string `protobuf:"bytes,2,opt,name=side,proto3" json:"side,omitempty"`
+	Primary   string `protobuf:"bytes,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	Secondary string `protobuf:"bytes,4,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	// FULL or PARTIAL (upi.v1.Delegate.SubType).
+	Mode string `protobuf:"bytes,5,opt,name=mode,proto3" json:"mode,omitempty"`
+	// upi.v1.CircleLink.Status.
+	Status     string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode    string `protobuf:"bytes,7,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Umn        string `protobuf:"bytes,8,opt,name=umn,proto3" json:"umn,omitempty"`
+	LimitPaise int64  `protobuf:"varint,9,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	UsedPaise  int64  `protobuf:"varint,10,opt,name=used_paise,json=usedPaise,proto3" json:"used_paise,omitempty"`
+	Created    int64  `protobuf:"varint,11,opt,name=created,proto3" json:"created,omitempty"`
+	Linked     int64  `protobuf:"varint,12,opt,name=linked,proto3" json:"linked,omitempty"`
+	Updated    int64  `protobuf:"varint,13,opt,name=updated,proto3" json:"updated,omitempty"`
+	// S: when the invite expires.
+	Expires int64 `protobuf:"varint,14,opt,name=expires,proto3" json:"expires,omitempty"`
+	// S: the ReqDelegateAdd ADD's msg id, which the answer's resp names.
+	InviteMsgId string `protobuf:"bytes,15,opt,name=invite_msg_id,json=inviteMsgId,proto3" json:"invite_msg_id,omitempty"`
+	// S: the secondary's answer: ACCEPTED, DECLINED or EXPIRED.
+	Answer string `protobuf:"bytes,16,opt,name=answer,proto3" json:"answer,omitempty"`
+	// The txn id of the last ReqDelegateAdd this side received (the ADD's
+	// at S, an UPDATE's or REMOVE's), whose ReqTxnConfirmation it awaits.
+	RecvTxnId string `protobuf:"bytes,17,opt,name=recv_txn_id,json=recvTxnId,proto3" json:"recv_txn_id,omitempty"`
+	// P: the txn id of a REMOVE or UPDATE this side sent and awaits.
+	SentTxnId string `protobuf:"bytes,18,opt,name=sent_txn_id,json=sentTxnId,proto3" json:"sent_txn_id,omitempty"`
+	// P, FULL: the primary's PIN block for the mandate (a marshalled
+	// upi.v1.Cred, sealed to the remitter), until the mandate is sent.
+	MandateCred []byte `protobuf:"bytes,19,opt,name=mandate_cred,json=mandateCred,proto3" json:"mandate_cred,omitempty"`
+	// The ReqTxnConfirmation of the ADD came (S).
+	Confirmed     bool   `protobuf:"varint,20,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	SecondaryName string `protobuf:"bytes,21,opt,name=secondary_name,json=secondaryName,proto3" json:"secondary_name,omitempty"`
+	PrimaryName   string `protobuf:"bytes,22,opt,name=primary_name,json=primaryName,proto3" json:"primary_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspCircleLink) Reset() {
+	*x = PspCircleLink{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspCircleLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspCircleLink) ProtoMessage() {}
+
+func (x *PspCircleLink) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspCircleLink.ProtoReflect.Descriptor instead.
+func (*PspCircleLink) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PspCircleLink) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetSecondary() string {
+	if x != nil {
+		return x.Secondary
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetUsedPaise() int64 {
+	if x != nil {
+		return x.UsedPaise
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetLinked() int64 {
+	if x != nil {
+		return x.Linked
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *PspCircleLink) GetInviteMsgId() string {
+	if x != nil {
+		return x.InviteMsgId
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetRecvTxnId() string {
+	if x != nil {
+		return x.RecvTxnId
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetSentTxnId() string {
+	if x != nil {
+		return x.SentTxnId
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetMandateCred() []byte {
+	if x != nil {
+		return x.MandateCred
+	}
+	return nil
+}
+
+func (x *PspCircleLink) GetConfirmed() bool {
+	if x != nil {
+		return x.Confirmed
+	}
+	return false
+}
+
+func (x *PspCircleLink) GetSecondaryName() string {
+	if x != nil {
+		return x.SecondaryName
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetPrimaryName() string {
+	if x != nil {
+		return x.PrimaryName
+	}
+	return ""
+}
+
+// The switch's link registry (switch/delegate.go), in circle_links by
+// link_id: what CP and CS count.
+type SwitchCircleLink struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LinkId    string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Primary   string                 `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	Secondary string                 `protobuf:"bytes,3,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	// FULL or PARTIAL.
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// LINK_PENDING, LINKED, DECLINED, EXPIRED, DELINKED, FAILED.
+	Status  string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode string `protobuf:"bytes,6,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Umn     string `protobuf:"bytes,7,opt,name=umn,proto3" json:"umn,omitempty"`
+	// PSP(P) and PSP(S).
+	PrimaryPsp    string `protobuf:"bytes,8,opt,name=primary_psp,json=primaryPsp,proto3" json:"primary_psp,omitempty"`
+	SecondaryPsp  string `protobuf:"bytes,9,opt,name=secondary_psp,json=secondaryPsp,proto3" json:"secondary_psp,omitempty"`
+	Created       int64  `protobuf:"varint,10,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64  `protobuf:"varint,11,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchCircleLink) Reset() {
+	*x = SwitchCircleLink{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchCircleLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchCircleLink) ProtoMessage() {}
+
+func (x *SwitchCircleLink) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchCircleLink.ProtoReflect.Descriptor instead.
+func (*SwitchCircleLink) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SwitchCircleLink) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetSecondary() string {
+	if x != nil {
+		return x.Secondary
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetPrimaryPsp() string {
+	if x != nil {
+		return x.PrimaryPsp
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetSecondaryPsp() string {
+	if x != nil {
+		return x.SecondaryPsp
+	}
+	return ""
+}
+
+func (x *SwitchCircleLink) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchCircleLink) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+// The switch's record of one ReqDelegateAdd (flow kind "delegate", keyed
+// "delegate/<txn id>"): an ADD, UPDATE or REMOVE.
+type SwitchDelegate struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	LinkId string                 `protobuf:"bytes,2,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// ADD, UPDATE or REMOVE (upi.v1.Delegate.Type).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// FWD_SENT, CONFIRM_SENT, CLOSED.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// PENDING, SUCCESS, FAILURE.
+	Status  string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode string `protobuf:"bytes,6,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Reason  string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The PSP that sent it, and its message id.
+	Originator string `protobuf:"bytes,8,opt,name=originator,proto3" json:"originator,omitempty"`
+	OrigMsgId  string `protobuf:"bytes,9,opt,name=orig_msg_id,json=origMsgId,proto3" json:"orig_msg_id,omitempty"`
+	// The PSP it was forwarded to.
+	Counterparty string `protobuf:"bytes,10,opt,name=counterparty,proto3" json:"counterparty,omitempty"`
+	// The ReqDelegateAdd forwarded, and the ReqTxnConfirmation.
+	Fwd         *Exchange   `protobuf:"bytes,11,opt,name=fwd,proto3" json:"fwd,omitempty"`
+	Confirm     *Exchange   `protobuf:"bytes,12,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	Late        []*LateNote `protobuf:"bytes,13,rep,name=late,proto3" json:"late,omitempty"`
+	LateDropped int64       `protobuf:"varint,14,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
+	Created     int64       `protobuf:"varint,15,opt,name=created,proto3" json:"created,omitempty"`
+	// The ReqDelegateAdd as it came (a marshalled upi.v1.ReqDelegateAdd
+	// without head), for the answers.
+	Req           []byte `protobuf:"bytes,16,opt,name=req,proto3" json:"req,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchDelegate) Reset() {
+	*x = SwitchDelegate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchDelegate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchDelegate) ProtoMessage() {}
+
+func (x *SwitchDelegate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchDelegate.ProtoReflect.Descriptor instead.
+func (*SwitchDelegate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SwitchDelegate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetOriginator() string {
+	if x != nil {
+		return x.Originator
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetOrigMsgId() string {
+	if x != nil {
+		return x.OrigMsgId
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetCounterparty() string {
+	if x != nil {
+		return x.Counterparty
+	}
+	return ""
+}
+
+func (x *SwitchDelegate) GetFwd() *Exchange {
+	if x != nil {
+		return x.Fwd
+	}
+	return nil
+}
+
+func (x *SwitchDelegate) GetConfirm() *Exchange {
+	if x != nil {
+		return x.Confirm
+	}
+	return nil
+}
+
+func (x *SwitchDelegate) GetLate() []*LateNote {
+	if x != nil {
+		return x.Late
+	}
+	return nil
+}
+
+func (x *SwitchDelegate) GetLateDropped() int64 {
+	if x != nil {
+		return x.LateDropped
+	}
+	return 0
+}
+
+func (x *SwitchDelegate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchDelegate) GetReq() []byte {
+	if x != nil {
+		return x.Req
+	}
+	return nil
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -3244,7 +3774,67 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x13 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x14 \x01(\x03R\aupdated\x12/\n" +
 	"\x04late\x18\x15 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
-	"\flate_dropped\x18\x16 \x01(\x03R\vlateDroppedB\xc8\x01\n" +
+	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\xfa\x04\n" +
+	"\rPspCircleLink\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x12\n" +
+	"\x04side\x18\x02 \x01(\tR\x04side\x12\x18\n" +
+	"\aprimary\x18\x03 \x01(\tR\aprimary\x12\x1c\n" +
+	"\tsecondary\x18\x04 \x01(\tR\tsecondary\x12\x12\n" +
+	"\x04mode\x18\x05 \x01(\tR\x04mode\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03umn\x18\b \x01(\tR\x03umn\x12\x1f\n" +
+	"\vlimit_paise\x18\t \x01(\x03R\n" +
+	"limitPaise\x12\x1d\n" +
+	"\n" +
+	"used_paise\x18\n" +
+	" \x01(\x03R\tusedPaise\x12\x18\n" +
+	"\acreated\x18\v \x01(\x03R\acreated\x12\x16\n" +
+	"\x06linked\x18\f \x01(\x03R\x06linked\x12\x18\n" +
+	"\aupdated\x18\r \x01(\x03R\aupdated\x12\x18\n" +
+	"\aexpires\x18\x0e \x01(\x03R\aexpires\x12\"\n" +
+	"\rinvite_msg_id\x18\x0f \x01(\tR\vinviteMsgId\x12\x16\n" +
+	"\x06answer\x18\x10 \x01(\tR\x06answer\x12\x1e\n" +
+	"\vrecv_txn_id\x18\x11 \x01(\tR\trecvTxnId\x12\x1e\n" +
+	"\vsent_txn_id\x18\x12 \x01(\tR\tsentTxnId\x12!\n" +
+	"\fmandate_cred\x18\x13 \x01(\fR\vmandateCred\x12\x1c\n" +
+	"\tconfirmed\x18\x14 \x01(\bR\tconfirmed\x12%\n" +
+	"\x0esecondary_name\x18\x15 \x01(\tR\rsecondaryName\x12!\n" +
+	"\fprimary_name\x18\x16 \x01(\tR\vprimaryName\"\xb6\x02\n" +
+	"\x10SwitchCircleLink\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x1c\n" +
+	"\tsecondary\x18\x03 \x01(\tR\tsecondary\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x06 \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03umn\x18\a \x01(\tR\x03umn\x12\x1f\n" +
+	"\vprimary_psp\x18\b \x01(\tR\n" +
+	"primaryPsp\x12#\n" +
+	"\rsecondary_psp\x18\t \x01(\tR\fsecondaryPsp\x12\x18\n" +
+	"\acreated\x18\n" +
+	" \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\v \x01(\x03R\aupdated\"\xf8\x03\n" +
+	"\x0eSwitchDelegate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\alink_id\x18\x02 \x01(\tR\x06linkId\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x06 \x01(\tR\aerrCode\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1e\n" +
+	"\n" +
+	"originator\x18\b \x01(\tR\n" +
+	"originator\x12\x1e\n" +
+	"\vorig_msg_id\x18\t \x01(\tR\torigMsgId\x12\"\n" +
+	"\fcounterparty\x18\n" +
+	" \x01(\tR\fcounterparty\x12-\n" +
+	"\x03fwd\x18\v \x01(\v2\x1b.upisim.records.v1.ExchangeR\x03fwd\x125\n" +
+	"\aconfirm\x18\f \x01(\v2\x1b.upisim.records.v1.ExchangeR\aconfirm\x12/\n" +
+	"\x04late\x18\r \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
+	"\flate_dropped\x18\x0e \x01(\x03R\vlateDropped\x12\x18\n" +
+	"\acreated\x18\x0f \x01(\x03R\acreated\x12\x10\n" +
+	"\x03req\x18\x10 \x01(\fR\x03reqB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -3259,7 +3849,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -3284,7 +3874,10 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*PspMandate)(nil),            // 20: upisim.records.v1.PspMandate
 	(*BankMandate)(nil),           // 21: upisim.records.v1.BankMandate
 	(*SwitchMandate)(nil),         // 22: upisim.records.v1.SwitchMandate
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*PspCircleLink)(nil),         // 23: upisim.records.v1.PspCircleLink
+	(*SwitchCircleLink)(nil),      // 24: upisim.records.v1.SwitchCircleLink
+	(*SwitchDelegate)(nil),        // 25: upisim.records.v1.SwitchDelegate
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -3302,7 +3895,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	23, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	26, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -3315,11 +3908,14 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 25: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
 	5,  // 26: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
 	6,  // 27: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	5,  // 28: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
+	5,  // 29: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 30: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -3334,7 +3930,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
