@@ -13,7 +13,6 @@ import (
 	"github.com/upisim/upisim/internal/store"
 )
 
-
 func mandateUMN() string { return "ALP" + ids.NewTxnID("ALP")[3:32] + "@alpha" }
 
 // reqMandateMsg is alphapsp's ReqMandate CREATE for alice, payee payee.
