@@ -67,6 +67,11 @@ type circleHooks struct {
 	// revokeLink, if set, revokes the mandate of a FULL link that
 	// failed or was removed (ReqMandate REVOKE with umn).
 	revokeLink func(c *node.Ctx, linkID, umn string) error
+	// updateLink, if set, starts the mandate UPDATE of the LINKED FULL
+	// link l to l.pending_limit_paise under l.update_txn_id with the
+	// primary's PIN block cred; the mandate flow calls updateMandateDone.
+	// Nil: updates are refused (codes.Unimplemented).
+	updateLink func(c *node.Ctx, l *linkRecord, cred *upiv1.Cred) error
 }
 
 func statusName(s upiv1.CircleLink_Status) string { return s.String() }
@@ -353,6 +358,9 @@ func (p *PSP) respDelegateAdd(c *node.Ctx, _ *node.Inbound, m *upiv1.RespDelegat
 			continue
 		}
 		l.SentTxnId = ""
+		if d.GetType() == upiv1.Delegate_UPDATE {
+			l.UpdateTxnId, l.PendingLimitPaise = "", 0
+		}
 		if !ok {
 			l.ErrCode = resp.GetErrCode()
 		} else if d.GetType() == upiv1.Delegate_REMOVE && l.Status == linkLinked {
@@ -363,7 +371,7 @@ func (p *PSP) respDelegateAdd(c *node.Ctx, _ *node.Inbound, m *upiv1.RespDelegat
 				}
 			}
 		} else if d.GetType() == upiv1.Delegate_UPDATE && d.GetMonthlyLimitPaise() > 0 {
-			l.LimitPaise = d.GetMonthlyLimitPaise()
+			l.LimitPaise, l.ErrCode = d.GetMonthlyLimitPaise(), ""
 		}
 		if err := putLink(c, l); err != nil {
 			return err
@@ -420,6 +428,9 @@ func (p *PSP) delegateAddRefused(c *node.Ctx, r node.Refused) error {
 		}
 		if l != nil && l.SentTxnId == m.GetTxn().GetId() {
 			l.SentTxnId, l.ErrCode = "", upi.CodeRefused
+			if l.UpdateTxnId == m.GetTxn().GetId() {
+				l.UpdateTxnId, l.PendingLimitPaise = "", 0
+			}
 			return putLink(c, l)
 		}
 	}
@@ -503,13 +514,57 @@ func (p *PSP) mandateDone(c *node.Ctx, linkID, umn string, resp *upiv1.Resp) err
 	return putLink(c, l)
 }
 
+// updateMandateDone is the outcome of the mandate UPDATE txnID of PSP(P)'s
+// FULL link l (its update_txn_id): SUCCESS sends ReqDelegateAdd UPDATE
+// with the new monthly limit under the same txn id (steps 11–17; the
+// limit changes when the switch answers SUCCESS); FAILURE leaves the link
+// as it was, its err_code the mandate's. A link removed meanwhile has its
+// mandate revoked now (the revoke waited for the update). It runs in the
+// step that takes the RespMandate.
+func (p *PSP) updateMandateDone(c *node.Ctx, l *linkRecord, resp *upiv1.Resp) error {
+	if l.Status != linkLinked {
+		l.UpdateTxnId, l.PendingLimitPaise = "", 0
+		if err := putLink(c, l); err != nil {
+			return err
+		}
+		if l.Status == linkDelinked && p.revokeLink != nil {
+			return p.revokeLink(c, l.LinkId, l.Umn)
+		}
+		return nil
+	}
+	if resp.GetResult() != upiv1.Resp_SUCCESS {
+		code := resp.GetErrCode()
+		if code == "" {
+			code = upi.CodeRefused
+		}
+		l.UpdateTxnId, l.PendingLimitPaise, l.ErrCode = "", 0, code
+		if err := putLink(c, l); err != nil {
+			return err
+		}
+		return p.notifyLink(c, l, l.Primary)
+	}
+	d := p.delegateOf(l, upiv1.Delegate_UPDATE)
+	d.MonthlyLimitPaise = l.PendingLimitPaise
+	l.SentTxnId = l.UpdateTxnId
+	if err := c.Send(p.switchName, upiv1.SwitchService_ReqDelegateAdd_FullMethodName, &upiv1.ReqDelegateAdd{
+		Txn: &upiv1.Txn{Id: l.UpdateTxnId, Type: upiv1.Txn_DELEGATE, OrgTxnId: l.LinkId, Purpose: circlePurpose,
+			Ts: timestamppb.New(c.Now())},
+		Delegate: d,
+		Payer:    &upiv1.Party{Addr: l.Primary, Name: l.PrimaryName},
+		Payee:    &upiv1.Party{Addr: l.Secondary},
+	}); err != nil {
+		return err
+	}
+	return putLink(c, l)
+}
+
 // linkProto is l as the app API shows it.
 func linkProto(l *linkRecord) *upiv1.CircleLink {
 	out := &upiv1.CircleLink{
 		LinkId: l.LinkId, Status: upiv1.CircleLink_Status(upiv1.CircleLink_Status_value[l.Status]),
 		Mode:       upiv1.Delegate_SubType(upiv1.Delegate_SubType_value[l.Mode]),
 		PrimaryVpa: l.Primary, SecondaryVpa: l.Secondary, Umn: l.Umn, LimitPaise: l.LimitPaise,
-		UsedPaise: l.UsedPaise, ErrCode: l.ErrCode,
+		UsedPaise: l.UsedPaise, ErrCode: l.ErrCode, PendingLimitPaise: l.PendingLimitPaise, UpdateTxnId: l.UpdateTxnId,
 	}
 	if l.LimitPaise > 0 {
 		out.RemainingPaise = max(l.LimitPaise-l.UsedPaise, 0)
@@ -704,6 +759,9 @@ func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspAppServiceRemove
 		if l.Status != linkLinked {
 			return status.Errorf(codes.FailedPrecondition, "link %s is %s, not LINKED", linkID, l.Status)
 		}
+		if l.UpdateTxnId != "" {
+			return status.Errorf(codes.FailedPrecondition, "link %s has an update under way (txn %s): remove it once that is done", linkID, l.UpdateTxnId)
+		}
 		if l.SentTxnId == "" {
 			l.SentTxnId = ids.NewTxnID(p.prefix)
 			if err := c.Send(p.switchName, upiv1.SwitchService_ReqDelegateAdd_FullMethodName, &upiv1.ReqDelegateAdd{
@@ -726,6 +784,79 @@ func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspAppServiceRemove
 		return nil, storeErr(err)
 	}
 	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: linkProto(out)}, nil
+}
+
+// UpdateCircleLink implements PspAppService: the primary changes a LINKED
+// FULL link's monthly limit. PSP(P) starts the mandate UPDATE (same UMN,
+// the new amount, txn_id with org_txn_id the link id, the PIN block) and,
+// on its SUCCESS, sends ReqDelegateAdd UPDATE (updateMandateDone). The
+// link stays LINKED with its old limit meanwhile (pending_limit_paise the
+// new one). A repeat of the update under way answers the link and sends
+// nothing.
+func (p *PSP) UpdateCircleLink(_ context.Context, req *upiv1.PspAppServiceUpdateCircleLinkRequest) (*upiv1.PspAppServiceUpdateCircleLinkResponse, error) {
+	linkID := req.GetLinkId()
+	if linkID == "" {
+		return nil, invalid("link_id is required")
+	}
+	limit, most := req.GetLimitPaise(), p.cfg.Network.Circle.FullMonthly
+	if limit < 1 || limit > most {
+		return nil, invalid("limit_paise %d is out of range 1..%d (circle.full.monthly_limit)", limit, most)
+	}
+	if err := checkCred(req.GetCred()); err != nil {
+		return nil, err
+	}
+	if req.GetTxnId() == "" {
+		return nil, invalid("txn_id is required (the update's, which the PIN block is sealed for)")
+	}
+	txnID, err := p.checkTxnID(req.GetTxnId())
+	if err != nil {
+		return nil, err
+	}
+	if p.updateLink == nil {
+		return nil, status.Error(codes.Unimplemented, "updating a full link needs the mandate flow")
+	}
+	if err := p.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer p.n.Release()
+	var out *linkRecord
+	err = p.n.Update(func(c *node.Ctx) error {
+		out = nil
+		l, err := getLink(c.Tx, sidePrimary, linkID)
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			return status.Errorf(codes.NotFound, "no link %s of a primary at PSP %s", linkID, p.name)
+		}
+		if l.UpdateTxnId == txnID {
+			out = l // a repeat
+			return nil
+		}
+		switch {
+		case l.Mode != upiv1.Delegate_FULL.String():
+			return status.Errorf(codes.FailedPrecondition, "link %s is %s: a partial link has no limit", linkID, l.Mode)
+		case l.Status != linkLinked:
+			return status.Errorf(codes.FailedPrecondition, "link %s is %s, not LINKED", linkID, l.Status)
+		case l.UpdateTxnId != "":
+			return status.Errorf(codes.FailedPrecondition, "link %s has an update under way (txn %s)", linkID, l.UpdateTxnId)
+		case l.SentTxnId != "":
+			return status.Errorf(codes.FailedPrecondition, "link %s has a remove under way (txn %s)", linkID, l.SentTxnId)
+		}
+		l.UpdateTxnId, l.PendingLimitPaise = txnID, limit
+		if err := p.updateLink(c, l, req.GetCred()); err != nil {
+			return err
+		}
+		if err := putLink(c, l); err != nil {
+			return err
+		}
+		out = l
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return &upiv1.PspAppServiceUpdateCircleLinkResponse{Link: linkProto(out)}, nil
 }
 
 // QueryCircleLink implements PspAppService: the link as PSP(P) sees it

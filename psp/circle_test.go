@@ -282,3 +282,144 @@ func TestCircleMandateDone(t *testing.T) {
 	assert.Zero(t, f.sent(bad, "ReqDelegateAdd"))
 	assert.Len(t, revoked, 1, "no mandate to revoke")
 }
+
+// linkedFull makes a LINKED FULL link alice → carol at PSP(P) with the real
+// mandate flow: ReqMandate CREATE answered SUCCESS, ReqDelegateAdd ADD
+// answered SUCCESS. It returns the link id and the UMN.
+func linkedFull(t *testing.T, f *fixture, limit int64) (string, string) {
+	t.Helper()
+	got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
+		PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_FULL, LimitPaise: limit, Cred: pintest.Opaque("1234", "")})
+	require.NoError(t, err)
+	id := got.GetLink().GetLinkId()
+	m := f.rec.WaitFor(t, upiv1.SwitchService_ReqMandate_FullMethodName, id).Msg.(*upiv1.ReqMandate)
+	signed := m.GetMandate()
+	signed.Signature = "c2ln"
+	f.accept(upiv1.PspService_RespMandate_FullMethodName, &upiv1.RespMandate{
+		Head: swHead(), Txn: m.GetTxn(), Mandate: signed, Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS}})
+	s := f.rec.WaitFor(t, upiv1.SwitchService_ReqDelegateAdd_FullMethodName, id).Msg.(*upiv1.ReqDelegateAdd)
+	f.accept(upiv1.PspService_RespDelegateAdd_FullMethodName, &upiv1.RespDelegateAdd{
+		Head: swHead(), Txn: s.GetTxn(), Delegate: s.GetDelegate(),
+		Resp: &upiv1.Resp{ReqMsgId: s.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}})
+	require.Equal(t, linkLinked, f.link(sidePrimary, id).GetStatus())
+	return id, m.GetMandate().GetUmn()
+}
+
+// circle update of a FULL link: the mandate UPDATE first (same UMN, the
+// new amount, a new txn id whose org_txn_id is the link id, the PIN
+// block); on its SUCCESS ReqDelegateAdd UPDATE with the new limit under
+// the same txn id, and the limit changes when that is answered SUCCESS.
+// A mandate UPDATE declined (ZM) leaves the limit, err_code ZM.
+func TestCircleUpdateFull(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	id, umn := linkedFull(t, f, 12_000_00)
+
+	upd := newTxnID("ALP")
+	got, err := f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{
+		LinkId: id, LimitPaise: 8_000_00, Cred: pintest.Opaque("1234", upd), TxnId: upd})
+	require.NoError(t, err)
+	assert.Equal(t, upiv1.CircleLink_LINKED, got.GetLink().GetStatus(), "LINKED while the update is under way")
+	assert.Equal(t, int64(12_000_00), got.GetLink().GetLimitPaise(), "the old limit meanwhile")
+	assert.Equal(t, int64(8_000_00), got.GetLink().GetPendingLimitPaise())
+	assert.Equal(t, upd, got.GetLink().GetUpdateTxnId())
+	_, err = f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{
+		LinkId: id, LimitPaise: 8_000_00, Cred: pintest.Opaque("1234", upd), TxnId: upd})
+	require.NoError(t, err, "a repeat answers the link")
+	other := newTxnID("ALP")
+	_, err = f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{
+		LinkId: id, LimitPaise: 5_000_00, Cred: pintest.Opaque("1234", other), TxnId: other})
+	requireCode(t, err, codes.FailedPrecondition, "under way")
+	_, err = f.p.RemoveCircleLink(t.Context(), &upiv1.PspAppServiceRemoveCircleLinkRequest{LinkId: id, Vpa: aliceVPA})
+	requireCode(t, err, codes.FailedPrecondition, "update under way")
+
+	m := f.rec.WaitFor(t, upiv1.SwitchService_ReqMandate_FullMethodName, upd).Msg.(*upiv1.ReqMandate)
+	assert.Equal(t, upiv1.Txn_UPDATE, m.GetTxn().GetType())
+	assert.Equal(t, id, m.GetTxn().GetOrgTxnId())
+	assert.Equal(t, umn, m.GetMandate().GetUmn())
+	assert.Equal(t, int64(8_000_00), m.GetMandate().GetAmountPaise())
+	assert.NotEmpty(t, m.GetPayer().GetCreds(), "the primary's PIN block")
+	assert.Equal(t, 1, f.sent(upd, "ReqMandate"), "the repeat sent nothing")
+	assert.Zero(t, f.sent(upd, "ReqDelegateAdd"), "nothing before the mandate")
+
+	signed := m.GetMandate()
+	signed.Signature = "bmV3"
+	f.accept(upiv1.PspService_RespMandate_FullMethodName, &upiv1.RespMandate{
+		Head: swHead(), Txn: m.GetTxn(), Mandate: signed, Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS}})
+	s := f.rec.WaitFor(t, upiv1.SwitchService_ReqDelegateAdd_FullMethodName, upd).Msg.(*upiv1.ReqDelegateAdd)
+	assert.Equal(t, upiv1.Delegate_UPDATE, s.GetDelegate().GetType())
+	assert.Equal(t, upiv1.Delegate_FULL, s.GetDelegate().GetSubType())
+	assert.Equal(t, id, s.GetTxn().GetOrgTxnId())
+	assert.Equal(t, umn, s.GetDelegate().GetUmn())
+	assert.Equal(t, int64(8_000_00), s.GetDelegate().GetMonthlyLimitPaise())
+	assert.Equal(t, int64(12_000_00), f.link(sidePrimary, id).GetLimitPaise(), "until the switch answers")
+	q, err := f.p.QueryMandate(t.Context(), &upiv1.QueryMandateRequest{Umn: umn})
+	require.NoError(t, err)
+	assert.Equal(t, int64(8_000_00), q.GetMandate().GetAmountPaise())
+	assert.Equal(t, "bmV3", q.GetMandate().GetSignature(), "the new mandate's signature")
+
+	f.accept(upiv1.PspService_RespDelegateAdd_FullMethodName, &upiv1.RespDelegateAdd{
+		Head: swHead(), Txn: s.GetTxn(), Delegate: s.GetDelegate(),
+		Resp: &upiv1.Resp{ReqMsgId: s.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}})
+	l := f.link(sidePrimary, id)
+	assert.Equal(t, linkLinked, l.GetStatus())
+	assert.Equal(t, int64(8_000_00), l.GetLimitPaise())
+	assert.Empty(t, l.GetUpdateTxnId())
+	assert.Zero(t, l.GetPendingLimitPaise())
+	assert.Empty(t, l.GetSentTxnId())
+
+	// The remitter declines the next update (wrong PIN): the limit stays.
+	bad := newTxnID("ALP")
+	_, err = f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{
+		LinkId: id, LimitPaise: 5_000_00, Cred: pintest.Opaque("9999", bad), TxnId: bad})
+	require.NoError(t, err)
+	bm := f.rec.WaitFor(t, upiv1.SwitchService_ReqMandate_FullMethodName, bad).Msg.(*upiv1.ReqMandate)
+	f.accept(upiv1.PspService_RespMandate_FullMethodName, &upiv1.RespMandate{
+		Head: swHead(), Txn: bm.GetTxn(), Mandate: bm.GetMandate(),
+		Resp: &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeInvalidPIN}})
+	l = f.link(sidePrimary, id)
+	assert.Equal(t, linkLinked, l.GetStatus())
+	assert.Equal(t, int64(8_000_00), l.GetLimitPaise())
+	assert.Equal(t, upi.CodeInvalidPIN, l.GetErrCode())
+	assert.Empty(t, l.GetUpdateTxnId())
+	assert.Zero(t, f.sent(bad, "ReqDelegateAdd"), "no ReqDelegateAdd after a declined mandate")
+	q, err = f.p.QueryMandate(t.Context(), &upiv1.QueryMandateRequest{Umn: umn})
+	require.NoError(t, err)
+	assert.Equal(t, int64(8_000_00), q.GetMandate().GetAmountPaise())
+}
+
+// What circle update refuses: a partial link (no limit), a link not
+// LINKED, a limit out of 1..circle.full.monthly_limit, no PIN block.
+func TestCircleUpdateRefused(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	full, _ := linkedFull(t, f, 0)
+	got, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
+		PrimaryVpa: aliceVPA, SecondaryVpa: carolVPA, Mode: upiv1.Delegate_PARTIAL})
+	require.NoError(t, err)
+	partial := got.GetLink().GetLinkId() // LINK_PENDING
+	pending, err := f.p.CreateCircleLink(t.Context(), &upiv1.PspAppServiceCreateCircleLinkRequest{
+		PrimaryVpa: aliceVPA, SecondaryVpa: "dave@beta", Mode: upiv1.Delegate_FULL, Cred: pintest.Opaque("1234", "")})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, link string
+		limit      int64
+		code       codes.Code
+		want       string
+	}{
+		{"partial", partial, 100, codes.FailedPrecondition, "a partial link has no limit"},
+		{"not linked", pending.GetLink().GetLinkId(), 100, codes.FailedPrecondition, "not LINKED"},
+		{"zero", full, 0, codes.InvalidArgument, "out of range"},
+		{"over", full, f.net.Circle.FullMonthly + 1, codes.InvalidArgument, "circle.full.monthly_limit"},
+		{"unknown", newTxnID("ALP"), 100, codes.NotFound, "no link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			txn := newTxnID("ALP")
+			_, err := f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{
+				LinkId: tc.link, LimitPaise: tc.limit, Cred: pintest.Opaque("1234", txn), TxnId: txn})
+			requireCode(t, err, tc.code, tc.want)
+		})
+	}
+	txn := newTxnID("ALP")
+	_, err = f.p.UpdateCircleLink(t.Context(), &upiv1.PspAppServiceUpdateCircleLinkRequest{LinkId: full, LimitPaise: 100, TxnId: txn})
+	requireCode(t, err, codes.InvalidArgument, "PIN block")
+	assert.Zero(t, f.sent(txn, "ReqMandate"))
+}

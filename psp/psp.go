@@ -118,7 +118,7 @@ func New(cfg Config) *PSP {
 		Timers:   p.circleTimers(),
 	})
 	// A FULL link's mandate is the mandate flow's (circle_mandate.go).
-	p.startMandate, p.revokeLink, p.onMandate = p.startLinkMandate, p.revokeLinkMandate, p.linkMandateOutcome
+	p.startMandate, p.revokeLink, p.updateLink, p.onMandate = p.startLinkMandate, p.revokeLinkMandate, p.updateLinkMandate, p.linkMandateOutcome
 	return p
 }
 

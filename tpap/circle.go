@@ -149,6 +149,54 @@ func (x *TPAP) RemoveCircleLink(ctx context.Context, r *upiv1.RemoveCircleLinkRe
 	return &upiv1.RemoveCircleLinkResponse{Link: resp.GetLink()}, err
 }
 
+// UpdateCircleLink changes a FULL link's monthly limit at the primary's
+// PSP: the TPAP picks the update's txn id (PSP(P)'s prefix) and seals the
+// primary's PIN for it, for the mandate UPDATE; PSP(P) answers the link
+// LINKED with its old limit and the update pending.
+func (x *TPAP) UpdateCircleLink(ctx context.Context, r *upiv1.UpdateCircleLinkRequest) (*upiv1.UpdateCircleLinkResponse, error) {
+	most := x.cfg.Network.Circle.FullMonthly
+	if l := r.GetLimitPaise(); l < 1 || l > most {
+		return nil, status.Errorf(codes.InvalidArgument, "limit_paise %d is out of range 1..%d (circle.full.monthly_limit)", l, most)
+	}
+	if err := ids.ValidatePIN(r.GetPin()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
+	}
+	link, err := x.queryLink(ctx, r.GetLinkId())
+	if err != nil {
+		return nil, err
+	}
+	if link.GetMode() != upiv1.Delegate_FULL {
+		return nil, status.Errorf(codes.FailedPrecondition, "link %s is %s: a partial link has no limit", r.GetLinkId(), link.GetMode())
+	}
+	primary := link.GetPrimaryVpa()
+	psp, err := x.pspFor(primary)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.n.Acquire(); err != nil {
+		return nil, err
+	}
+	defer x.n.Release()
+	txnID := ids.NewTxnID(psp.Prefix)
+	seal, err := x.newSealer(ctx, primary, r.GetPin())
+	if err != nil {
+		return nil, err
+	}
+	defer seal.forget()
+	req := &upiv1.PspAppServiceUpdateCircleLinkRequest{LinkId: r.GetLinkId(), LimitPaise: r.GetLimitPaise(), TxnId: txnID}
+	if req.Cred, err = seal.cred(txnID); err != nil {
+		return nil, err
+	}
+	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.PspAppServiceUpdateCircleLinkResponse, error) {
+		return cl.UpdateCircleLink(ctx, req)
+	})
+	return &upiv1.UpdateCircleLinkResponse{Link: resp.GetLink()}, err
+}
+
 func (x *TPAP) respondLink(ctx context.Context, linkID string, accept bool) (*upiv1.CircleLink, error) {
 	link, err := x.queryLink(ctx, linkID)
 	if err != nil {

@@ -57,6 +57,17 @@ func (f *fakePSP) RemoveCircleLink(_ context.Context, in *upiv1.PspAppServiceRem
 	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: &upiv1.CircleLink{LinkId: in.GetLinkId(), Status: upiv1.CircleLink_LINKED}}, nil
 }
 
+func (f *fakePSP) UpdateCircleLink(_ context.Context, in *upiv1.PspAppServiceUpdateCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.PspAppServiceUpdateCircleLinkResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	l, err := f.link(in.GetLinkId())
+	if l != nil {
+		l.PendingLimitPaise, l.UpdateTxnId = in.GetLimitPaise(), in.GetTxnId()
+	}
+	return &upiv1.PspAppServiceUpdateCircleLinkResponse{Link: l}, err
+}
+
 func (f *fakePSP) QueryCircleLink(_ context.Context, in *upiv1.QueryCircleLinkRequest, _ ...grpc.CallOption) (*upiv1.QueryCircleLinkResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err
@@ -133,6 +144,59 @@ func TestCircleLinkValidation(t *testing.T) {
 	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
 	_, err = e.x.GetCircleLink(t.Context(), &upiv1.GetCircleLinkRequest{LinkId: "nope"})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+}
+
+// circle update goes to PSP(P) with a txn id of PSP(P)'s prefix and the
+// primary's PIN sealed to the remitter for that txn id; a partial link, a
+// limit out of range and a bad PIN are refused before any PSP call.
+func TestCircleUpdateRouting(t *testing.T) {
+	e := newEnv(t)
+	alpha := e.psps["alphapsp"]
+	full := ids.NewTxnID(alpha.prefix)
+	partial := ids.NewTxnID(alpha.prefix)
+	alpha.mu.Lock()
+	alpha.links = map[string]*upiv1.CircleLink{
+		full: {LinkId: full, Status: upiv1.CircleLink_LINKED, Mode: upiv1.Delegate_FULL,
+			PrimaryVpa: "alice@alpha", SecondaryVpa: "carol@beta", LimitPaise: 12_000_00},
+		partial: {LinkId: partial, Status: upiv1.CircleLink_LINKED, Mode: upiv1.Delegate_PARTIAL,
+			PrimaryVpa: "alice@alpha", SecondaryVpa: "carol@beta"},
+	}
+	alpha.mu.Unlock()
+
+	got, err := e.x.UpdateCircleLink(t.Context(), &upiv1.UpdateCircleLinkRequest{LinkId: full, LimitPaise: 8_000_00, Pin: "1234"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(8_000_00), got.GetLink().GetPendingLimitPaise())
+	calls := alpha.called()
+	req, ok := calls[len(calls)-1].(*upiv1.PspAppServiceUpdateCircleLinkRequest)
+	require.True(t, ok, "%T", calls[len(calls)-1])
+	assert.Equal(t, full, req.GetLinkId())
+	assert.Equal(t, int64(8_000_00), req.GetLimitPaise())
+	assert.Equal(t, alpha.prefix, ids.PrefixOf(req.GetTxnId()), "PSP(P)'s prefix")
+	assert.NotEqual(t, full, req.GetTxnId(), "a new txn id")
+	assert.Equal(t, "1234", e.openCred(t, "abank", req.GetCred(), req.GetTxnId()), "the PIN, sealed for the update's txn id")
+
+	n := len(alpha.called())
+	for _, tc := range []struct {
+		name string
+		req  *upiv1.UpdateCircleLinkRequest
+		code codes.Code
+		want string
+	}{
+		{"partial", &upiv1.UpdateCircleLinkRequest{LinkId: partial, LimitPaise: 100, Pin: "1234"}, codes.FailedPrecondition, "a partial link has no limit"},
+		{"zero", &upiv1.UpdateCircleLinkRequest{LinkId: full, Pin: "1234"}, codes.InvalidArgument, "out of range"},
+		{"over", &upiv1.UpdateCircleLinkRequest{LinkId: full, LimitPaise: e.net.Circle.FullMonthly + 1, Pin: "1234"}, codes.InvalidArgument, "monthly_limit"},
+		{"no pin", &upiv1.UpdateCircleLinkRequest{LinkId: full, LimitPaise: 100}, codes.InvalidArgument, "pin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.x.UpdateCircleLink(t.Context(), tc.req)
+			require.Equal(t, tc.code, status.Code(err), "%v", err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	for _, c := range alpha.called()[n:] {
+		_, isUpdate := c.(*upiv1.PspAppServiceUpdateCircleLinkRequest)
+		assert.False(t, isUpdate, "no update sent for a refused request")
+	}
 }
 
 func assertProto(t *testing.T, want, got proto.Message, msg ...any) {

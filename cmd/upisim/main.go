@@ -185,6 +185,7 @@ func commands() []spec {
 		cDecline cli.CircleRefOptions
 		cShow    cli.CircleRefOptions
 		cRemove  cli.CircleRemoveOptions
+		cUpdate  cli.CircleUpdateOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -396,6 +397,16 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				f.StringVar(&cRemove.PIN, "pin", "", "primary's UPI PIN (full: for the mandate's revocation)")
 			},
 			run: result(cli.CircleRemove, &cRemove),
+		}, {
+			use:     "update LINK_ID",
+			short:   "Change a full link's monthly limit, by the primary (the mandate is updated first)",
+			example: "  upisim circle update ALP… --limit 10000.00 --pin 1234",
+			arg:     &cUpdate.LinkID, data: &cUpdate.DataDir, output: &cUpdate.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&cUpdate.Limit, "limit", "", "the new monthly limit in rupees (up to circle.full.monthly_limit)")
+				f.StringVar(&cUpdate.PIN, "pin", "", "primary's UPI PIN (for the mandate's update)")
+			},
+			run: result(cli.CircleUpdate, &cUpdate),
 		}},
 	}}
 }

@@ -26,6 +26,9 @@ type LinkResult struct {
 	RemainingPaise int64  `json:"remaining_paise"`
 	ErrCode        string `json:"err_code"`
 	Expires        string `json:"expires,omitempty"`
+	// An update of the limit under way (PSP(P)): the new limit, its txn.
+	PendingLimitPaise int64  `json:"pending_limit_paise,omitempty"`
+	UpdateTxnID       string `json:"update_txn_id,omitempty"`
 }
 
 func linkResult(l *upiv1.CircleLink) LinkResult {
@@ -33,6 +36,7 @@ func linkResult(l *upiv1.CircleLink) LinkResult {
 		LinkID: l.GetLinkId(), Status: l.GetStatus().String(), Mode: l.GetMode().String(),
 		PrimaryVPA: l.GetPrimaryVpa(), SecondaryVPA: l.GetSecondaryVpa(), UMN: l.GetUmn(),
 		LimitPaise: l.GetLimitPaise(), UsedPaise: l.GetUsedPaise(), RemainingPaise: l.GetRemainingPaise(), ErrCode: l.GetErrCode(),
+		PendingLimitPaise: l.GetPendingLimitPaise(), UpdateTxnID: l.GetUpdateTxnId(),
 	}
 	if l.GetExpires() != nil {
 		r.Expires = l.GetExpires().AsTime().Format(time.RFC3339)
@@ -41,9 +45,13 @@ func linkResult(l *upiv1.CircleLink) LinkResult {
 }
 
 func (r LinkResult) fields() []string {
-	return []string{"link_id", r.LinkID, "status", r.Status, "mode", r.Mode, "primary_vpa", r.PrimaryVPA,
+	f := []string{"link_id", r.LinkID, "status", r.Status, "mode", r.Mode, "primary_vpa", r.PrimaryVPA,
 		"secondary_vpa", r.SecondaryVPA, "umn", r.UMN, "limit_paise", fmt.Sprint(r.LimitPaise),
 		"used_paise", fmt.Sprint(r.UsedPaise), "remaining_paise", fmt.Sprint(r.RemainingPaise), "err_code", r.ErrCode}
+	if r.UpdateTxnID != "" {
+		f = append(f, "pending_limit_paise", fmt.Sprint(r.PendingLimitPaise), "update_txn_id", r.UpdateTxnID)
+	}
+	return f
 }
 
 func (r LinkResult) print(w io.Writer, o Output) error {
@@ -139,6 +147,38 @@ func CircleRemove(ctx context.Context, w io.Writer, o CircleRemoveOptions) (Link
 	}
 	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (linkAnswer, error) {
 		return tp.RemoveCircleLink(ctx, &upiv1.RemoveCircleLinkRequest{LinkId: o.LinkID, Vpa: o.By, Pin: o.PIN})
+	})
+}
+
+// CircleUpdateOptions are the options of `upisim circle update`.
+type CircleUpdateOptions struct {
+	DataDir string
+	LinkID  string
+	// Limit is the new monthly limit in rupees.
+	Limit  string
+	PIN    string
+	Output Output
+}
+
+// CircleUpdate changes a full link's monthly limit, for the primary; the
+// link keeps its old limit until the mandate and the secondary's PSP have
+// the new one (`circle show`).
+func CircleUpdate(ctx context.Context, w io.Writer, o CircleUpdateOptions) (LinkResult, error) {
+	if o.LinkID == "" {
+		return LinkResult{}, errors.New("missing link id")
+	}
+	if o.Limit == "" {
+		return LinkResult{}, errors.New("--limit is required (the new monthly limit, in rupees)")
+	}
+	limit, err := upi.ParseRupees(o.Limit)
+	if err != nil {
+		return LinkResult{}, fmt.Errorf("--limit: %w", err)
+	}
+	if err := checkPIN(o.PIN, "--pin is required (the mandate's update)"); err != nil {
+		return LinkResult{}, err
+	}
+	return circleCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (linkAnswer, error) {
+		return tp.UpdateCircleLink(ctx, &upiv1.UpdateCircleLinkRequest{LinkId: o.LinkID, LimitPaise: limit, Pin: o.PIN})
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,6 +61,12 @@ func (n *net) circleLink(primary, secondary string) cli.LinkResult {
 func (n *net) linkStatus(id string, want string) {
 	n.t.Helper()
 	eventually(n.t, func() bool { return n.circleShow(id).Status == want }, "link "+id+" "+want)
+}
+
+// circleUpdated waits for the update of link id under way at PSP(P) to end.
+func (n *net) circleUpdated(id string) {
+	n.t.Helper()
+	eventually(n.t, func() bool { return n.circleShow(id).UpdateTxnID == "" }, "the update of "+id+" done")
 }
 
 func findLink(ls []cli.LinkResult, id string) *cli.LinkResult {
@@ -156,6 +163,9 @@ func TestCircleREST(t *testing.T) {
 	}, "DECLINED over REST")
 	code, _, _ = rest(t, "GET", base+"/v1/users/alice@alpha/circle/links", "", nil)
 	assert.Equal(t, 200, code)
+	code, _, got = rest(t, "POST", base+"/v1/circle/links/"+id+"/update", `{"limit_paise":"10000","pin":"1234"}`, jsonType)
+	assert.Equal(t, 409, code, "a partial link has no limit to update (FailedPrecondition): %v", got)
+	assert.Contains(t, fmt.Sprint(got), "a partial link has no limit")
 
 	code, _, _ = rest(t, "POST", base+"/v1/circle/links",
 		`{"primary_vpa":"alice@alpha","secondary_vpa":"alice@alpha","mode":"PARTIAL"}`, jsonType)
@@ -210,6 +220,46 @@ func TestCircleFullLink(t *testing.T) {
 	assert.Equal(t, umn, got.UMN)
 	assert.Equal(t, int64(12_000_00), got.LimitPaise)
 
+	// circle update to ₹8,000: the mandate UPDATE, then ReqDelegateAdd
+	// UPDATE; both PSPs, the mandate and the remitter have the new limit.
+	out.Reset()
+	u, err := cli.CircleUpdate(ctx, &out, cli.CircleUpdateOptions{DataDir: n.dir, LinkID: l.LinkID, Limit: "8000.00", PIN: "1234", Output: cli.JSON})
+	require.NoError(t, err)
+	var printed cli.LinkResult
+	require.NoError(t, json.Unmarshal(out.Bytes(), &printed), out.String())
+	assert.Equal(t, u, printed, "-o json prints the link")
+	assert.Equal(t, "LINKED", u.Status, "LINKED while the update is under way")
+	assert.Equal(t, int64(8_000_00), u.PendingLimitPaise)
+	n.circleUpdated(l.LinkID)
+	got = n.circleShow(l.LinkID)
+	assert.Equal(t, "LINKED", got.Status)
+	assert.Equal(t, int64(8_000_00), got.LimitPaise, "at PSP(P)")
+	assert.Empty(t, got.ErrCode)
+	eventually(t, func() bool {
+		s := findLink(n.circleList(carol, false), l.LinkID)
+		return s != nil && s.LimitPaise == 8_000_00
+	}, "the new limit at PSP(S)")
+	assert.Equal(t, int64(8_000_00), n.mandateAt("alphapsp", umn).GetAmountPaise())
+	assert.Equal(t, psp.MandateActive, n.mandateAt("alphapsp", umn).GetStatus())
+	assert.Equal(t, int64(8_000_00), n.bankMandate(umn).GetAmountPaise())
+	eventually(t, func() bool { return n.mandateAt("betapsp", umn).GetAmountPaise() == 8_000_00 }, "the new amount at betapsp")
+
+	// A wrong PIN: the remitter declines the mandate UPDATE; the link keeps
+	// ₹8,000 and says ZM.
+	out.Reset()
+	_, err = cli.CircleUpdate(ctx, &out, cli.CircleUpdateOptions{DataDir: n.dir, LinkID: l.LinkID, Limit: "5000.00", PIN: "9999", Output: cli.JSON})
+	require.NoError(t, err)
+	n.circleUpdated(l.LinkID)
+	got = n.circleShow(l.LinkID)
+	assert.Equal(t, "LINKED", got.Status)
+	assert.Equal(t, int64(8_000_00), got.LimitPaise)
+	assert.Equal(t, "ZM", got.ErrCode)
+	assert.Equal(t, int64(8_000_00), n.mandateAt("alphapsp", umn).GetAmountPaise())
+	assert.Equal(t, int64(8_000_00), n.bankMandate(umn).GetAmountPaise())
+	s := findLink(n.circleList(carol, false), l.LinkID)
+	require.NotNil(t, s)
+	assert.Equal(t, int64(8_000_00), s.LimitPaise, "PSP(S) heard nothing")
+
 	out.Reset()
 	_, err = cli.CircleRemove(ctx, &out, cli.CircleRemoveOptions{DataDir: n.dir, LinkID: l.LinkID, PIN: "1234", Output: cli.JSON})
 	require.NoError(t, err)
@@ -227,6 +277,12 @@ func TestCircleFullLink(t *testing.T) {
 	require.NoError(t, err)
 	n.linkStatus(d.LinkID, "DECLINED")
 	eventually(t, func() bool { return n.bankMandate(dumn).GetStatus() == "REVOKED" }, "the declined link's mandate revoked")
+
+	// A partial link has no limit to update.
+	out.Reset()
+	p := n.circleLink(alice, carol)
+	_, err = cli.CircleUpdate(ctx, &out, cli.CircleUpdateOptions{DataDir: n.dir, LinkID: p.LinkID, Limit: "100.00", PIN: "1234"})
+	assert.ErrorContains(t, err, "a partial link has no limit")
 
 	// A wrong PIN: the remitter declines the mandate, and no invite goes.
 	w := n.circleLinkFull(alice, carol, "100.00", "9999")

@@ -2537,9 +2537,14 @@ type CircleLink struct {
 	Created        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created,proto3" json:"created,omitempty"`
 	Linked         *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=linked,proto3" json:"linked,omitempty"`
 	// When an invite expires (LINK_PENDING at the secondary's PSP).
-	Expires       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Expires *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
+	// An update of the limit under way (PSP(P), FULL): the new limit, and
+	// the update's txn id (its org_txn_id the link id). limit_paise is the
+	// old limit until the update is done.
+	PendingLimitPaise int64  `protobuf:"varint,14,opt,name=pending_limit_paise,json=pendingLimitPaise,proto3" json:"pending_limit_paise,omitempty"`
+	UpdateTxnId       string `protobuf:"bytes,15,opt,name=update_txn_id,json=updateTxnId,proto3" json:"update_txn_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CircleLink) Reset() {
@@ -2661,6 +2666,20 @@ func (x *CircleLink) GetExpires() *timestamppb.Timestamp {
 		return x.Expires
 	}
 	return nil
+}
+
+func (x *CircleLink) GetPendingLimitPaise() int64 {
+	if x != nil {
+		return x.PendingLimitPaise
+	}
+	return 0
+}
+
+func (x *CircleLink) GetUpdateTxnId() string {
+	if x != nil {
+		return x.UpdateTxnId
+	}
+	return ""
 }
 
 // PspAppServiceCreateCircleLinkRequest starts a link at the primary's PSP.
@@ -2867,6 +2886,235 @@ func (x *PspAppServiceRemoveCircleLinkRequest) GetCred() *Cred {
 	return nil
 }
 
+// PspAppServiceUpdateCircleLinkRequest changes a FULL link's limit at PSP(P).
+type PspAppServiceUpdateCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// The new monthly limit, 1..circle.full.monthly_limit.
+	LimitPaise int64 `protobuf:"varint,2,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// The primary's PIN block for the mandate UPDATE, sealed to the remitter
+	// for txn_id.
+	Cred *Cred `protobuf:"bytes,3,opt,name=cred,proto3" json:"cred,omitempty"`
+	// The update's txn id (35 characters, this PSP's prefix): the mandate
+	// UPDATE's and the ReqDelegateAdd UPDATE's.
+	TxnId         string `protobuf:"bytes,4,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) Reset() {
+	*x = PspAppServiceUpdateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceUpdateCircleLinkRequest) ProtoMessage() {}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceUpdateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*PspAppServiceUpdateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+func (x *PspAppServiceUpdateCircleLinkRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// PspAppServiceUpdateCircleLinkResponse is the link, with the old limit and
+// the update pending.
+type PspAppServiceUpdateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspAppServiceUpdateCircleLinkResponse) Reset() {
+	*x = PspAppServiceUpdateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspAppServiceUpdateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspAppServiceUpdateCircleLinkResponse) ProtoMessage() {}
+
+func (x *PspAppServiceUpdateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspAppServiceUpdateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*PspAppServiceUpdateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PspAppServiceUpdateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// UpdateCircleLinkRequest changes a FULL link's monthly limit.
+type UpdateCircleLinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LinkId string                 `protobuf:"bytes,1,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	// The new monthly limit, 1..circle.full.monthly_limit.
+	LimitPaise int64 `protobuf:"varint,2,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// The primary's UPI PIN (for the mandate UPDATE).
+	Pin           string `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCircleLinkRequest) Reset() {
+	*x = UpdateCircleLinkRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCircleLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCircleLinkRequest) ProtoMessage() {}
+
+func (x *UpdateCircleLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCircleLinkRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCircleLinkRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UpdateCircleLinkRequest) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *UpdateCircleLinkRequest) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *UpdateCircleLinkRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// UpdateCircleLinkResponse is the link, with the old limit and the update
+// pending.
+type UpdateCircleLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Link          *CircleLink            `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCircleLinkResponse) Reset() {
+	*x = UpdateCircleLinkResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCircleLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCircleLinkResponse) ProtoMessage() {}
+
+func (x *UpdateCircleLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCircleLinkResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCircleLinkResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UpdateCircleLinkResponse) GetLink() *CircleLink {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
 // CreateCircleLinkRequest is a link asked by the primary.
 type CreateCircleLinkRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -2884,7 +3132,7 @@ type CreateCircleLinkRequest struct {
 
 func (x *CreateCircleLinkRequest) Reset() {
 	*x = CreateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[42]
+	mi := &file_upi_v1_app_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +3144,7 @@ func (x *CreateCircleLinkRequest) String() string {
 func (*CreateCircleLinkRequest) ProtoMessage() {}
 
 func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[42]
+	mi := &file_upi_v1_app_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +3157,7 @@ func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateCircleLinkRequest) GetPrimaryVpa() string {
@@ -2961,7 +3209,7 @@ type RemoveCircleLinkRequest struct {
 
 func (x *RemoveCircleLinkRequest) Reset() {
 	*x = RemoveCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[43]
+	mi := &file_upi_v1_app_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3221,7 @@ func (x *RemoveCircleLinkRequest) String() string {
 func (*RemoveCircleLinkRequest) ProtoMessage() {}
 
 func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[43]
+	mi := &file_upi_v1_app_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3234,7 @@ func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*RemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RemoveCircleLinkRequest) GetLinkId() string {
@@ -3020,7 +3268,7 @@ type PspAppServiceCreateCircleLinkResponse struct {
 
 func (x *PspAppServiceCreateCircleLinkResponse) Reset() {
 	*x = PspAppServiceCreateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[44]
+	mi := &file_upi_v1_app_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3280,7 @@ func (x *PspAppServiceCreateCircleLinkResponse) String() string {
 func (*PspAppServiceCreateCircleLinkResponse) ProtoMessage() {}
 
 func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[44]
+	mi := &file_upi_v1_app_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3293,7 @@ func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceCreateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceCreateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PspAppServiceCreateCircleLinkResponse) GetLink() *CircleLink {
@@ -3065,7 +3313,7 @@ type RespondCircleLinkResponse struct {
 
 func (x *RespondCircleLinkResponse) Reset() {
 	*x = RespondCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[45]
+	mi := &file_upi_v1_app_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +3325,7 @@ func (x *RespondCircleLinkResponse) String() string {
 func (*RespondCircleLinkResponse) ProtoMessage() {}
 
 func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[45]
+	mi := &file_upi_v1_app_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +3338,7 @@ func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*RespondCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RespondCircleLinkResponse) GetLink() *CircleLink {
@@ -3110,7 +3358,7 @@ type PspAppServiceRemoveCircleLinkResponse struct {
 
 func (x *PspAppServiceRemoveCircleLinkResponse) Reset() {
 	*x = PspAppServiceRemoveCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[46]
+	mi := &file_upi_v1_app_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3370,7 @@ func (x *PspAppServiceRemoveCircleLinkResponse) String() string {
 func (*PspAppServiceRemoveCircleLinkResponse) ProtoMessage() {}
 
 func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[46]
+	mi := &file_upi_v1_app_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3383,7 @@ func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceRemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceRemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PspAppServiceRemoveCircleLinkResponse) GetLink() *CircleLink {
@@ -3155,7 +3403,7 @@ type QueryCircleLinkRequest struct {
 
 func (x *QueryCircleLinkRequest) Reset() {
 	*x = QueryCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[47]
+	mi := &file_upi_v1_app_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3415,7 @@ func (x *QueryCircleLinkRequest) String() string {
 func (*QueryCircleLinkRequest) ProtoMessage() {}
 
 func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[47]
+	mi := &file_upi_v1_app_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3428,7 @@ func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*QueryCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *QueryCircleLinkRequest) GetLinkId() string {
@@ -3200,7 +3448,7 @@ type QueryCircleLinkResponse struct {
 
 func (x *QueryCircleLinkResponse) Reset() {
 	*x = QueryCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[48]
+	mi := &file_upi_v1_app_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3460,7 @@ func (x *QueryCircleLinkResponse) String() string {
 func (*QueryCircleLinkResponse) ProtoMessage() {}
 
 func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[48]
+	mi := &file_upi_v1_app_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3473,7 @@ func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*QueryCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *QueryCircleLinkResponse) GetLink() *CircleLink {
@@ -3245,7 +3493,7 @@ type PspAppServiceListCircleLinksRequest struct {
 
 func (x *PspAppServiceListCircleLinksRequest) Reset() {
 	*x = PspAppServiceListCircleLinksRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[49]
+	mi := &file_upi_v1_app_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3505,7 @@ func (x *PspAppServiceListCircleLinksRequest) String() string {
 func (*PspAppServiceListCircleLinksRequest) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[49]
+	mi := &file_upi_v1_app_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3518,7 @@ func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use PspAppServiceListCircleLinksRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleLinksRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PspAppServiceListCircleLinksRequest) GetVpa() string {
@@ -3290,7 +3538,7 @@ type PspAppServiceListCircleLinksResponse struct {
 
 func (x *PspAppServiceListCircleLinksResponse) Reset() {
 	*x = PspAppServiceListCircleLinksResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[50]
+	mi := &file_upi_v1_app_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3550,7 @@ func (x *PspAppServiceListCircleLinksResponse) String() string {
 func (*PspAppServiceListCircleLinksResponse) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[50]
+	mi := &file_upi_v1_app_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3563,7 @@ func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use PspAppServiceListCircleLinksResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleLinksResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PspAppServiceListCircleLinksResponse) GetLinks() []*CircleLink {
@@ -3335,7 +3583,7 @@ type PspAppServiceListCircleInvitesRequest struct {
 
 func (x *PspAppServiceListCircleInvitesRequest) Reset() {
 	*x = PspAppServiceListCircleInvitesRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[51]
+	mi := &file_upi_v1_app_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3347,7 +3595,7 @@ func (x *PspAppServiceListCircleInvitesRequest) String() string {
 func (*PspAppServiceListCircleInvitesRequest) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[51]
+	mi := &file_upi_v1_app_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3360,7 +3608,7 @@ func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceListCircleInvitesRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleInvitesRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PspAppServiceListCircleInvitesRequest) GetVpa() string {
@@ -3380,7 +3628,7 @@ type PspAppServiceListCircleInvitesResponse struct {
 
 func (x *PspAppServiceListCircleInvitesResponse) Reset() {
 	*x = PspAppServiceListCircleInvitesResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[52]
+	mi := &file_upi_v1_app_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3640,7 @@ func (x *PspAppServiceListCircleInvitesResponse) String() string {
 func (*PspAppServiceListCircleInvitesResponse) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[52]
+	mi := &file_upi_v1_app_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3653,7 @@ func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use PspAppServiceListCircleInvitesResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleInvitesResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PspAppServiceListCircleInvitesResponse) GetLinks() []*CircleLink {
@@ -3425,7 +3673,7 @@ type CreateCircleLinkResponse struct {
 
 func (x *CreateCircleLinkResponse) Reset() {
 	*x = CreateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[53]
+	mi := &file_upi_v1_app_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3437,7 +3685,7 @@ func (x *CreateCircleLinkResponse) String() string {
 func (*CreateCircleLinkResponse) ProtoMessage() {}
 
 func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[53]
+	mi := &file_upi_v1_app_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3450,7 +3698,7 @@ func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*CreateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateCircleLinkResponse) GetLink() *CircleLink {
@@ -3470,7 +3718,7 @@ type GetCircleLinkRequest struct {
 
 func (x *GetCircleLinkRequest) Reset() {
 	*x = GetCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[54]
+	mi := &file_upi_v1_app_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3482,7 +3730,7 @@ func (x *GetCircleLinkRequest) String() string {
 func (*GetCircleLinkRequest) ProtoMessage() {}
 
 func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[54]
+	mi := &file_upi_v1_app_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3495,7 +3743,7 @@ func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*GetCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetCircleLinkRequest) GetLinkId() string {
@@ -3515,7 +3763,7 @@ type GetCircleLinkResponse struct {
 
 func (x *GetCircleLinkResponse) Reset() {
 	*x = GetCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[55]
+	mi := &file_upi_v1_app_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3527,7 +3775,7 @@ func (x *GetCircleLinkResponse) String() string {
 func (*GetCircleLinkResponse) ProtoMessage() {}
 
 func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[55]
+	mi := &file_upi_v1_app_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3540,7 +3788,7 @@ func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*GetCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetCircleLinkResponse) GetLink() *CircleLink {
@@ -3560,7 +3808,7 @@ type ListCircleLinksRequest struct {
 
 func (x *ListCircleLinksRequest) Reset() {
 	*x = ListCircleLinksRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[56]
+	mi := &file_upi_v1_app_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3820,7 @@ func (x *ListCircleLinksRequest) String() string {
 func (*ListCircleLinksRequest) ProtoMessage() {}
 
 func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[56]
+	mi := &file_upi_v1_app_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3833,7 @@ func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{56}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListCircleLinksRequest) GetVpa() string {
@@ -3605,7 +3853,7 @@ type ListCircleLinksResponse struct {
 
 func (x *ListCircleLinksResponse) Reset() {
 	*x = ListCircleLinksResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[57]
+	mi := &file_upi_v1_app_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3617,7 +3865,7 @@ func (x *ListCircleLinksResponse) String() string {
 func (*ListCircleLinksResponse) ProtoMessage() {}
 
 func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[57]
+	mi := &file_upi_v1_app_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3630,7 +3878,7 @@ func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
 func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{57}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
@@ -3650,7 +3898,7 @@ type ListCircleInvitesRequest struct {
 
 func (x *ListCircleInvitesRequest) Reset() {
 	*x = ListCircleInvitesRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[58]
+	mi := &file_upi_v1_app_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +3910,7 @@ func (x *ListCircleInvitesRequest) String() string {
 func (*ListCircleInvitesRequest) ProtoMessage() {}
 
 func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[58]
+	mi := &file_upi_v1_app_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +3923,7 @@ func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleInvitesRequest.ProtoReflect.Descriptor instead.
 func (*ListCircleInvitesRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{58}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListCircleInvitesRequest) GetVpa() string {
@@ -3695,7 +3943,7 @@ type ListCircleInvitesResponse struct {
 
 func (x *ListCircleInvitesResponse) Reset() {
 	*x = ListCircleInvitesResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[59]
+	mi := &file_upi_v1_app_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3707,7 +3955,7 @@ func (x *ListCircleInvitesResponse) String() string {
 func (*ListCircleInvitesResponse) ProtoMessage() {}
 
 func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[59]
+	mi := &file_upi_v1_app_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3720,7 +3968,7 @@ func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleInvitesResponse.ProtoReflect.Descriptor instead.
 func (*ListCircleInvitesResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{59}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListCircleInvitesResponse) GetLinks() []*CircleLink {
@@ -3740,7 +3988,7 @@ type AcceptCircleLinkRequest struct {
 
 func (x *AcceptCircleLinkRequest) Reset() {
 	*x = AcceptCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[60]
+	mi := &file_upi_v1_app_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +4000,7 @@ func (x *AcceptCircleLinkRequest) String() string {
 func (*AcceptCircleLinkRequest) ProtoMessage() {}
 
 func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[60]
+	mi := &file_upi_v1_app_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +4013,7 @@ func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*AcceptCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{60}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AcceptCircleLinkRequest) GetLinkId() string {
@@ -3785,7 +4033,7 @@ type AcceptCircleLinkResponse struct {
 
 func (x *AcceptCircleLinkResponse) Reset() {
 	*x = AcceptCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[61]
+	mi := &file_upi_v1_app_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3797,7 +4045,7 @@ func (x *AcceptCircleLinkResponse) String() string {
 func (*AcceptCircleLinkResponse) ProtoMessage() {}
 
 func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[61]
+	mi := &file_upi_v1_app_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3810,7 +4058,7 @@ func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*AcceptCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{61}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AcceptCircleLinkResponse) GetLink() *CircleLink {
@@ -3830,7 +4078,7 @@ type DeclineCircleLinkRequest struct {
 
 func (x *DeclineCircleLinkRequest) Reset() {
 	*x = DeclineCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[62]
+	mi := &file_upi_v1_app_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +4090,7 @@ func (x *DeclineCircleLinkRequest) String() string {
 func (*DeclineCircleLinkRequest) ProtoMessage() {}
 
 func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[62]
+	mi := &file_upi_v1_app_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +4103,7 @@ func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeclineCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{62}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DeclineCircleLinkRequest) GetLinkId() string {
@@ -3875,7 +4123,7 @@ type DeclineCircleLinkResponse struct {
 
 func (x *DeclineCircleLinkResponse) Reset() {
 	*x = DeclineCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[63]
+	mi := &file_upi_v1_app_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +4135,7 @@ func (x *DeclineCircleLinkResponse) String() string {
 func (*DeclineCircleLinkResponse) ProtoMessage() {}
 
 func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[63]
+	mi := &file_upi_v1_app_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +4148,7 @@ func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*DeclineCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{63}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *DeclineCircleLinkResponse) GetLink() *CircleLink {
@@ -3920,7 +4168,7 @@ type RemoveCircleLinkResponse struct {
 
 func (x *RemoveCircleLinkResponse) Reset() {
 	*x = RemoveCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[64]
+	mi := &file_upi_v1_app_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3932,7 +4180,7 @@ func (x *RemoveCircleLinkResponse) String() string {
 func (*RemoveCircleLinkResponse) ProtoMessage() {}
 
 func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[64]
+	mi := &file_upi_v1_app_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3945,7 +4193,7 @@ func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*RemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{64}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RemoveCircleLinkResponse) GetLink() *CircleLink {
@@ -4127,7 +4375,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x13QueryMandateRequest\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\"E\n" +
 	"\x14QueryMandateResponse\x12-\n" +
-	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"\xf7\x04\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"\xcb\x05\n" +
 	"\n" +
 	"CircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x121\n" +
@@ -4146,7 +4394,9 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	" \x01(\tR\aerrCode\x124\n" +
 	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x122\n" +
 	"\x06linked\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06linked\x124\n" +
-	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"s\n" +
+	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12.\n" +
+	"\x13pending_limit_paise\x18\x0e \x01(\x03R\x11pendingLimitPaise\x12\"\n" +
+	"\rupdate_txn_id\x18\x0f \x01(\tR\vupdateTxnId\"s\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fLINK_PENDING\x10\x01\x12\n" +
@@ -4172,7 +4422,22 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"$PspAppServiceRemoveCircleLinkRequest\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12 \n" +
-	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"\xc0\x01\n" +
+	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"\x99\x01\n" +
+	"$PspAppServiceUpdateCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x1f\n" +
+	"\vlimit_paise\x18\x02 \x01(\x03R\n" +
+	"limitPaise\x12 \n" +
+	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\x12\x15\n" +
+	"\x06txn_id\x18\x04 \x01(\tR\x05txnId\"O\n" +
+	"%PspAppServiceUpdateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"e\n" +
+	"\x17UpdateCircleLinkRequest\x12\x17\n" +
+	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x1f\n" +
+	"\vlimit_paise\x18\x02 \x01(\x03R\n" +
+	"limitPaise\x12\x10\n" +
+	"\x03pin\x18\x03 \x01(\tR\x03pin\"B\n" +
+	"\x18UpdateCircleLinkResponse\x12&\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"\xc0\x01\n" +
 	"\x17CreateCircleLinkRequest\x12\x1f\n" +
 	"\vprimary_vpa\x18\x01 \x01(\tR\n" +
 	"primaryVpa\x12#\n" +
@@ -4226,8 +4491,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x19DeclineCircleLinkResponse\x12&\n" +
 	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"B\n" +
 	"\x18RemoveCircleLinkResponse\x12&\n" +
-	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link2\xcb\n" +
-	"\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link2\xbc\v\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
@@ -4240,10 +4504,12 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\fQueryMandate\x12\x1b.upi.v1.QueryMandateRequest\x1a\x1c.upi.v1.QueryMandateResponse\x12o\n" +
 	"\x10CreateCircleLink\x12,.upi.v1.PspAppServiceCreateCircleLinkRequest\x1a-.upi.v1.PspAppServiceCreateCircleLinkResponse\x12X\n" +
 	"\x11RespondCircleLink\x12 .upi.v1.RespondCircleLinkRequest\x1a!.upi.v1.RespondCircleLinkResponse\x12o\n" +
-	"\x10RemoveCircleLink\x12,.upi.v1.PspAppServiceRemoveCircleLinkRequest\x1a-.upi.v1.PspAppServiceRemoveCircleLinkResponse\x12R\n" +
+	"\x10RemoveCircleLink\x12,.upi.v1.PspAppServiceRemoveCircleLinkRequest\x1a-.upi.v1.PspAppServiceRemoveCircleLinkResponse\x12o\n" +
+	"\x10UpdateCircleLink\x12,.upi.v1.PspAppServiceUpdateCircleLinkRequest\x1a-.upi.v1.PspAppServiceUpdateCircleLinkResponse\x12R\n" +
 	"\x0fQueryCircleLink\x12\x1e.upi.v1.QueryCircleLinkRequest\x1a\x1f.upi.v1.QueryCircleLinkResponse\x12l\n" +
 	"\x0fListCircleLinks\x12+.upi.v1.PspAppServiceListCircleLinksRequest\x1a,.upi.v1.PspAppServiceListCircleLinksResponse\x12r\n" +
-	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse2\xe7\t\n" +
+	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse2\xbe\n" +
+	"\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12C\n" +
 	"\n" +
@@ -4260,7 +4526,8 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x11ListCircleInvites\x12 .upi.v1.ListCircleInvitesRequest\x1a!.upi.v1.ListCircleInvitesResponse\x12U\n" +
 	"\x10AcceptCircleLink\x12\x1f.upi.v1.AcceptCircleLinkRequest\x1a .upi.v1.AcceptCircleLinkResponse\x12X\n" +
 	"\x11DeclineCircleLink\x12 .upi.v1.DeclineCircleLinkRequest\x1a!.upi.v1.DeclineCircleLinkResponse\x12U\n" +
-	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a .upi.v1.RemoveCircleLinkResponseB}\n" +
+	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a .upi.v1.RemoveCircleLinkResponse\x12U\n" +
+	"\x10UpdateCircleLink\x12\x1f.upi.v1.UpdateCircleLinkRequest\x1a .upi.v1.UpdateCircleLinkResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -4277,7 +4544,7 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_upi_v1_app_proto_goTypes = []any{
 	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
 	(*Transaction)(nil),                            // 1: upi.v1.Transaction
@@ -4322,155 +4589,166 @@ var file_upi_v1_app_proto_goTypes = []any{
 	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 40: upi.v1.PspAppServiceCreateCircleLinkRequest
 	(*RespondCircleLinkRequest)(nil),               // 41: upi.v1.RespondCircleLinkRequest
 	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 42: upi.v1.PspAppServiceRemoveCircleLinkRequest
-	(*CreateCircleLinkRequest)(nil),                // 43: upi.v1.CreateCircleLinkRequest
-	(*RemoveCircleLinkRequest)(nil),                // 44: upi.v1.RemoveCircleLinkRequest
-	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 45: upi.v1.PspAppServiceCreateCircleLinkResponse
-	(*RespondCircleLinkResponse)(nil),              // 46: upi.v1.RespondCircleLinkResponse
-	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 47: upi.v1.PspAppServiceRemoveCircleLinkResponse
-	(*QueryCircleLinkRequest)(nil),                 // 48: upi.v1.QueryCircleLinkRequest
-	(*QueryCircleLinkResponse)(nil),                // 49: upi.v1.QueryCircleLinkResponse
-	(*PspAppServiceListCircleLinksRequest)(nil),    // 50: upi.v1.PspAppServiceListCircleLinksRequest
-	(*PspAppServiceListCircleLinksResponse)(nil),   // 51: upi.v1.PspAppServiceListCircleLinksResponse
-	(*PspAppServiceListCircleInvitesRequest)(nil),  // 52: upi.v1.PspAppServiceListCircleInvitesRequest
-	(*PspAppServiceListCircleInvitesResponse)(nil), // 53: upi.v1.PspAppServiceListCircleInvitesResponse
-	(*CreateCircleLinkResponse)(nil),               // 54: upi.v1.CreateCircleLinkResponse
-	(*GetCircleLinkRequest)(nil),                   // 55: upi.v1.GetCircleLinkRequest
-	(*GetCircleLinkResponse)(nil),                  // 56: upi.v1.GetCircleLinkResponse
-	(*ListCircleLinksRequest)(nil),                 // 57: upi.v1.ListCircleLinksRequest
-	(*ListCircleLinksResponse)(nil),                // 58: upi.v1.ListCircleLinksResponse
-	(*ListCircleInvitesRequest)(nil),               // 59: upi.v1.ListCircleInvitesRequest
-	(*ListCircleInvitesResponse)(nil),              // 60: upi.v1.ListCircleInvitesResponse
-	(*AcceptCircleLinkRequest)(nil),                // 61: upi.v1.AcceptCircleLinkRequest
-	(*AcceptCircleLinkResponse)(nil),               // 62: upi.v1.AcceptCircleLinkResponse
-	(*DeclineCircleLinkRequest)(nil),               // 63: upi.v1.DeclineCircleLinkRequest
-	(*DeclineCircleLinkResponse)(nil),              // 64: upi.v1.DeclineCircleLinkResponse
-	(*RemoveCircleLinkResponse)(nil),               // 65: upi.v1.RemoveCircleLinkResponse
-	(Txn_Type)(0),                                  // 66: upi.v1.Txn.Type
-	(Resp_Result)(0),                               // 67: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),                  // 68: google.protobuf.Timestamp
-	(*Cred)(nil),                                   // 69: upi.v1.Cred
-	(Party_Type)(0),                                // 70: upi.v1.Party.Type
-	(Delegate_SubType)(0),                          // 71: upi.v1.Delegate.SubType
+	(*PspAppServiceUpdateCircleLinkRequest)(nil),   // 43: upi.v1.PspAppServiceUpdateCircleLinkRequest
+	(*PspAppServiceUpdateCircleLinkResponse)(nil),  // 44: upi.v1.PspAppServiceUpdateCircleLinkResponse
+	(*UpdateCircleLinkRequest)(nil),                // 45: upi.v1.UpdateCircleLinkRequest
+	(*UpdateCircleLinkResponse)(nil),               // 46: upi.v1.UpdateCircleLinkResponse
+	(*CreateCircleLinkRequest)(nil),                // 47: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),                // 48: upi.v1.RemoveCircleLinkRequest
+	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 49: upi.v1.PspAppServiceCreateCircleLinkResponse
+	(*RespondCircleLinkResponse)(nil),              // 50: upi.v1.RespondCircleLinkResponse
+	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 51: upi.v1.PspAppServiceRemoveCircleLinkResponse
+	(*QueryCircleLinkRequest)(nil),                 // 52: upi.v1.QueryCircleLinkRequest
+	(*QueryCircleLinkResponse)(nil),                // 53: upi.v1.QueryCircleLinkResponse
+	(*PspAppServiceListCircleLinksRequest)(nil),    // 54: upi.v1.PspAppServiceListCircleLinksRequest
+	(*PspAppServiceListCircleLinksResponse)(nil),   // 55: upi.v1.PspAppServiceListCircleLinksResponse
+	(*PspAppServiceListCircleInvitesRequest)(nil),  // 56: upi.v1.PspAppServiceListCircleInvitesRequest
+	(*PspAppServiceListCircleInvitesResponse)(nil), // 57: upi.v1.PspAppServiceListCircleInvitesResponse
+	(*CreateCircleLinkResponse)(nil),               // 58: upi.v1.CreateCircleLinkResponse
+	(*GetCircleLinkRequest)(nil),                   // 59: upi.v1.GetCircleLinkRequest
+	(*GetCircleLinkResponse)(nil),                  // 60: upi.v1.GetCircleLinkResponse
+	(*ListCircleLinksRequest)(nil),                 // 61: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),                // 62: upi.v1.ListCircleLinksResponse
+	(*ListCircleInvitesRequest)(nil),               // 63: upi.v1.ListCircleInvitesRequest
+	(*ListCircleInvitesResponse)(nil),              // 64: upi.v1.ListCircleInvitesResponse
+	(*AcceptCircleLinkRequest)(nil),                // 65: upi.v1.AcceptCircleLinkRequest
+	(*AcceptCircleLinkResponse)(nil),               // 66: upi.v1.AcceptCircleLinkResponse
+	(*DeclineCircleLinkRequest)(nil),               // 67: upi.v1.DeclineCircleLinkRequest
+	(*DeclineCircleLinkResponse)(nil),              // 68: upi.v1.DeclineCircleLinkResponse
+	(*RemoveCircleLinkResponse)(nil),               // 69: upi.v1.RemoveCircleLinkResponse
+	(Txn_Type)(0),                                  // 70: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 71: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 72: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 73: upi.v1.Cred
+	(Party_Type)(0),                                // 74: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 75: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	66, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	67, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	68, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	68, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	68, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	69, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	70, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	71, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	72, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	72, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	72, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	73, // 5: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
 	1,  // 6: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
 	1,  // 7: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	69, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	73, // 8: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
 	1,  // 9: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
 	10, // 10: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	70, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	67, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	74, // 11: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	71, // 12: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
 	10, // 13: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
 	1,  // 14: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	67, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	67, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	71, // 15: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	71, // 16: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
 	1,  // 17: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	67, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	67, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	67, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	71, // 18: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	71, // 19: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	71, // 20: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
 	1,  // 21: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	68, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	72, // 22: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
 	1,  // 23: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
 	28, // 24: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	69, // 25: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	73, // 25: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
 	31, // 26: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	69, // 27: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	73, // 27: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
 	31, // 28: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	31, // 29: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	31, // 30: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	0,  // 31: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	71, // 32: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	68, // 33: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	68, // 34: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	68, // 35: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	71, // 36: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	69, // 37: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	69, // 38: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	71, // 39: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	39, // 40: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 41: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 42: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 43: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 44: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	39, // 45: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	39, // 46: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 47: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 48: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	39, // 49: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	39, // 50: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 51: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	39, // 52: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	2,  // 53: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	4,  // 54: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	6,  // 55: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	11, // 56: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	13, // 57: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	30, // 58: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	33, // 59: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	35, // 60: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	37, // 61: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	40, // 62: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
-	41, // 63: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	42, // 64: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
-	48, // 65: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
-	50, // 66: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
-	52, // 67: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
-	15, // 68: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	17, // 69: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	19, // 70: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	21, // 71: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	23, // 72: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	25, // 73: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	8,  // 74: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	27, // 75: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	43, // 76: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	55, // 77: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
-	57, // 78: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	59, // 79: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
-	61, // 80: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
-	63, // 81: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
-	44, // 82: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	3,  // 83: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	5,  // 84: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	7,  // 85: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	12, // 86: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	14, // 87: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	32, // 88: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	34, // 89: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	36, // 90: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	38, // 91: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	45, // 92: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
-	46, // 93: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
-	47, // 94: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
-	49, // 95: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
-	51, // 96: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
-	53, // 97: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
-	16, // 98: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	18, // 99: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	20, // 100: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	22, // 101: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	24, // 102: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	26, // 103: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	9,  // 104: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	29, // 105: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	54, // 106: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
-	56, // 107: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
-	58, // 108: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	60, // 109: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
-	62, // 110: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
-	64, // 111: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
-	65, // 112: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
-	83, // [83:113] is the sub-list for method output_type
-	53, // [53:83] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	75, // 32: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	72, // 33: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	72, // 34: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	72, // 35: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	75, // 36: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	73, // 37: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	73, // 38: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	73, // 39: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	39, // 40: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 41: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	75, // 42: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	39, // 43: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 44: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 45: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 46: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 47: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	39, // 48: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	39, // 49: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 50: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 51: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	39, // 52: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	39, // 53: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 54: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	39, // 55: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	2,  // 56: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	4,  // 57: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	6,  // 58: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	11, // 59: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	13, // 60: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	30, // 61: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	33, // 62: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	35, // 63: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	37, // 64: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	40, // 65: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	41, // 66: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	42, // 67: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	43, // 68: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
+	52, // 69: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	54, // 70: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	56, // 71: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	15, // 72: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	17, // 73: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	19, // 74: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	21, // 75: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	23, // 76: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	25, // 77: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	8,  // 78: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	27, // 79: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	47, // 80: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	59, // 81: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	61, // 82: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	63, // 83: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	65, // 84: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	67, // 85: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	48, // 86: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	45, // 87: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
+	3,  // 88: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	5,  // 89: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	7,  // 90: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	12, // 91: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	14, // 92: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	32, // 93: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	34, // 94: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	36, // 95: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	38, // 96: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	49, // 97: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	50, // 98: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	51, // 99: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	44, // 100: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
+	53, // 101: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	55, // 102: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	57, // 103: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	16, // 104: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	18, // 105: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	20, // 106: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	22, // 107: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	24, // 108: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	26, // 109: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	9,  // 110: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	29, // 111: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	58, // 112: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	60, // 113: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	62, // 114: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	64, // 115: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	66, // 116: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	68, // 117: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	69, // 118: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	46, // 119: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
+	88, // [88:120] is the sub-list for method output_type
+	56, // [56:88] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -4485,7 +4763,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   65,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

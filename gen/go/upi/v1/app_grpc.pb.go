@@ -31,6 +31,7 @@ const (
 	PspAppService_CreateCircleLink_FullMethodName  = "/upi.v1.PspAppService/CreateCircleLink"
 	PspAppService_RespondCircleLink_FullMethodName = "/upi.v1.PspAppService/RespondCircleLink"
 	PspAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.PspAppService/RemoveCircleLink"
+	PspAppService_UpdateCircleLink_FullMethodName  = "/upi.v1.PspAppService/UpdateCircleLink"
 	PspAppService_QueryCircleLink_FullMethodName   = "/upi.v1.PspAppService/QueryCircleLink"
 	PspAppService_ListCircleLinks_FullMethodName   = "/upi.v1.PspAppService/ListCircleLinks"
 	PspAppService_ListCircleInvites_FullMethodName = "/upi.v1.PspAppService/ListCircleInvites"
@@ -72,6 +73,9 @@ type PspAppServiceClient interface {
 	RespondCircleLink(ctx context.Context, in *RespondCircleLinkRequest, opts ...grpc.CallOption) (*RespondCircleLinkResponse, error)
 	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
 	RemoveCircleLink(ctx context.Context, in *PspAppServiceRemoveCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceRemoveCircleLinkResponse, error)
+	// UpdateCircleLink changes a FULL link's monthly limit, by the primary:
+	// the mandate UPDATE first, then ReqDelegateAdd UPDATE.
+	UpdateCircleLink(ctx context.Context, in *PspAppServiceUpdateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceUpdateCircleLinkResponse, error)
 	// QueryCircleLink is the query service of links: the PSP's view of one.
 	QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error)
 	// ListCircleLinks lists the links of a user, primary or secondary.
@@ -208,6 +212,16 @@ func (c *pspAppServiceClient) RemoveCircleLink(ctx context.Context, in *PspAppSe
 	return out, nil
 }
 
+func (c *pspAppServiceClient) UpdateCircleLink(ctx context.Context, in *PspAppServiceUpdateCircleLinkRequest, opts ...grpc.CallOption) (*PspAppServiceUpdateCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PspAppServiceUpdateCircleLinkResponse)
+	err := c.cc.Invoke(ctx, PspAppService_UpdateCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *pspAppServiceClient) QueryCircleLink(ctx context.Context, in *QueryCircleLinkRequest, opts ...grpc.CallOption) (*QueryCircleLinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QueryCircleLinkResponse)
@@ -274,6 +288,9 @@ type PspAppServiceServer interface {
 	RespondCircleLink(context.Context, *RespondCircleLinkRequest) (*RespondCircleLinkResponse, error)
 	// RemoveCircleLink removes a link by either side (ReqDelegateAdd REMOVE).
 	RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error)
+	// UpdateCircleLink changes a FULL link's monthly limit, by the primary:
+	// the mandate UPDATE first, then ReqDelegateAdd UPDATE.
+	UpdateCircleLink(context.Context, *PspAppServiceUpdateCircleLinkRequest) (*PspAppServiceUpdateCircleLinkResponse, error)
 	// QueryCircleLink is the query service of links: the PSP's view of one.
 	QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error)
 	// ListCircleLinks lists the links of a user, primary or secondary.
@@ -325,6 +342,9 @@ func (UnimplementedPspAppServiceServer) RespondCircleLink(context.Context, *Resp
 }
 func (UnimplementedPspAppServiceServer) RemoveCircleLink(context.Context, *PspAppServiceRemoveCircleLinkRequest) (*PspAppServiceRemoveCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
+}
+func (UnimplementedPspAppServiceServer) UpdateCircleLink(context.Context, *PspAppServiceUpdateCircleLinkRequest) (*PspAppServiceUpdateCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCircleLink not implemented")
 }
 func (UnimplementedPspAppServiceServer) QueryCircleLink(context.Context, *QueryCircleLinkRequest) (*QueryCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryCircleLink not implemented")
@@ -572,6 +592,24 @@ func _PspAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PspAppService_UpdateCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PspAppServiceUpdateCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).UpdateCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_UpdateCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).UpdateCircleLink(ctx, req.(*PspAppServiceUpdateCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PspAppService_QueryCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(QueryCircleLinkRequest)
 	if err := dec(in); err != nil {
@@ -682,6 +720,10 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PspAppService_RemoveCircleLink_Handler,
 		},
 		{
+			MethodName: "UpdateCircleLink",
+			Handler:    _PspAppService_UpdateCircleLink_Handler,
+		},
+		{
 			MethodName: "QueryCircleLink",
 			Handler:    _PspAppService_QueryCircleLink_Handler,
 		},
@@ -714,6 +756,7 @@ const (
 	TpapAppService_AcceptCircleLink_FullMethodName  = "/upi.v1.TpapAppService/AcceptCircleLink"
 	TpapAppService_DeclineCircleLink_FullMethodName = "/upi.v1.TpapAppService/DeclineCircleLink"
 	TpapAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.TpapAppService/RemoveCircleLink"
+	TpapAppService_UpdateCircleLink_FullMethodName  = "/upi.v1.TpapAppService/UpdateCircleLink"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -754,6 +797,9 @@ type TpapAppServiceClient interface {
 	DeclineCircleLink(ctx context.Context, in *DeclineCircleLinkRequest, opts ...grpc.CallOption) (*DeclineCircleLinkResponse, error)
 	// RemoveCircleLink removes a link (DELINKED), by either side.
 	RemoveCircleLink(ctx context.Context, in *RemoveCircleLinkRequest, opts ...grpc.CallOption) (*RemoveCircleLinkResponse, error)
+	// UpdateCircleLink changes a FULL link's monthly limit, by the primary
+	// with the UPI PIN; the link keeps its old limit until it is done.
+	UpdateCircleLink(ctx context.Context, in *UpdateCircleLinkRequest, opts ...grpc.CallOption) (*UpdateCircleLinkResponse, error)
 }
 
 type tpapAppServiceClient struct {
@@ -914,6 +960,16 @@ func (c *tpapAppServiceClient) RemoveCircleLink(ctx context.Context, in *RemoveC
 	return out, nil
 }
 
+func (c *tpapAppServiceClient) UpdateCircleLink(ctx context.Context, in *UpdateCircleLinkRequest, opts ...grpc.CallOption) (*UpdateCircleLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCircleLinkResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_UpdateCircleLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TpapAppServiceServer is the server API for TpapAppService service.
 // All implementations must embed UnimplementedTpapAppServiceServer
 // for forward compatibility.
@@ -952,6 +1008,9 @@ type TpapAppServiceServer interface {
 	DeclineCircleLink(context.Context, *DeclineCircleLinkRequest) (*DeclineCircleLinkResponse, error)
 	// RemoveCircleLink removes a link (DELINKED), by either side.
 	RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error)
+	// UpdateCircleLink changes a FULL link's monthly limit, by the primary
+	// with the UPI PIN; the link keeps its old limit until it is done.
+	UpdateCircleLink(context.Context, *UpdateCircleLinkRequest) (*UpdateCircleLinkResponse, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -1006,6 +1065,9 @@ func (UnimplementedTpapAppServiceServer) DeclineCircleLink(context.Context, *Dec
 }
 func (UnimplementedTpapAppServiceServer) RemoveCircleLink(context.Context, *RemoveCircleLinkRequest) (*RemoveCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) UpdateCircleLink(context.Context, *UpdateCircleLinkRequest) (*UpdateCircleLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCircleLink not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
 func (UnimplementedTpapAppServiceServer) testEmbeddedByValue()                        {}
@@ -1298,6 +1360,24 @@ func _TpapAppService_RemoveCircleLink_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TpapAppService_UpdateCircleLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCircleLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).UpdateCircleLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_UpdateCircleLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).UpdateCircleLink(ctx, req.(*UpdateCircleLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TpapAppService_ServiceDesc is the grpc.ServiceDesc for TpapAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1364,6 +1444,10 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveCircleLink",
 			Handler:    _TpapAppService_RemoveCircleLink_Handler,
+		},
+		{
+			MethodName: "UpdateCircleLink",
+			Handler:    _TpapAppService_UpdateCircleLink_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -2975,8 +2975,12 @@ type PspCircleLink struct {
 	Confirmed     bool   `protobuf:"varint,20,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
 	SecondaryName string `protobuf:"bytes,21,opt,name=secondary_name,json=secondaryName,proto3" json:"secondary_name,omitempty"`
 	PrimaryName   string `protobuf:"bytes,22,opt,name=primary_name,json=primaryName,proto3" json:"primary_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// P, FULL: an update of the limit under way: its txn id (the mandate
+	// UPDATE's, then the ReqDelegateAdd UPDATE's) and the new limit.
+	UpdateTxnId       string `protobuf:"bytes,23,opt,name=update_txn_id,json=updateTxnId,proto3" json:"update_txn_id,omitempty"`
+	PendingLimitPaise int64  `protobuf:"varint,24,opt,name=pending_limit_paise,json=pendingLimitPaise,proto3" json:"pending_limit_paise,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PspCircleLink) Reset() {
@@ -3161,6 +3165,20 @@ func (x *PspCircleLink) GetPrimaryName() string {
 		return x.PrimaryName
 	}
 	return ""
+}
+
+func (x *PspCircleLink) GetUpdateTxnId() string {
+	if x != nil {
+		return x.UpdateTxnId
+	}
+	return ""
+}
+
+func (x *PspCircleLink) GetPendingLimitPaise() int64 {
+	if x != nil {
+		return x.PendingLimitPaise
+	}
+	return 0
 }
 
 // The switch's link registry (switch/delegate.go), in circle_links by
@@ -3774,7 +3792,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x13 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x14 \x01(\x03R\aupdated\x12/\n" +
 	"\x04late\x18\x15 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
-	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\xfa\x04\n" +
+	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\xce\x05\n" +
 	"\rPspCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x12\n" +
 	"\x04side\x18\x02 \x01(\tR\x04side\x12\x18\n" +
@@ -3800,7 +3818,9 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\fmandate_cred\x18\x13 \x01(\fR\vmandateCred\x12\x1c\n" +
 	"\tconfirmed\x18\x14 \x01(\bR\tconfirmed\x12%\n" +
 	"\x0esecondary_name\x18\x15 \x01(\tR\rsecondaryName\x12!\n" +
-	"\fprimary_name\x18\x16 \x01(\tR\vprimaryName\"\xb6\x02\n" +
+	"\fprimary_name\x18\x16 \x01(\tR\vprimaryName\x12\"\n" +
+	"\rupdate_txn_id\x18\x17 \x01(\tR\vupdateTxnId\x12.\n" +
+	"\x13pending_limit_paise\x18\x18 \x01(\x03R\x11pendingLimitPaise\"\xb6\x02\n" +
 	"\x10SwitchCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x1c\n" +
