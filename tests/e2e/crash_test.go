@@ -733,7 +733,7 @@ func TestCrashWholeNetwork(t *testing.T) {
 }
 
 // TestCrashOneNode runs the default network as six `upisim node` processes
-// and, while payments are in flight, kills one of them with SIGKILL, keeps
+// and, while payments and UPI Circle links are in flight, kills one of them with SIGKILL, keeps
 // it down a random while (sometimes past the switch's response timeouts,
 // so debit timeouts, reversals and DEEMED credits happen too), and starts
 // it again on the same data; twice for each victim, the second time
@@ -780,6 +780,7 @@ func TestCrashOneNode(t *testing.T) {
 			v := procs[victim]
 			vnode, _ := netw.NodeByName(victim)
 			ld := startLoad(t, nw.dataDir, nw.tpap, 32)
+			links := startLinks(t, nw.dataDir, nw.tpap)
 			for round := 1; round <= 2; round++ {
 				ld.waitAccepted(ld.count() + 16)
 				wait := between(rng, 50*time.Millisecond, 500*time.Millisecond)
@@ -803,6 +804,7 @@ func TestCrashOneNode(t *testing.T) {
 			ld.waitAccepted(ld.count() + 32)
 			ld.stop()
 			t.Logf("load: %s", ld.summary())
+			links.checkLinks(t)
 			checkSettled(t, nw, ld.payments(), defaultOpening(t))
 			for _, s := range procs {
 				s.stop()
