@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
@@ -101,6 +103,32 @@ func TestAuditCircleLinks(t *testing.T) {
 	waitQuiet(t, n)
 	r, text := n.auditSettled()
 	require.True(t, r.OK, "the audit of a network with links must be clean:\n%s", text)
+
+	// ListCircleLinks pages through links then mandates, one at a time as
+	// all at once.
+	a, err := n.c.Admin("alphapsp")
+	require.NoError(t, err)
+	all, err := a.ListCircleLinks(ctx, &upiv1.AdminServiceListCircleLinksRequest{})
+	require.NoError(t, err)
+	assert.Empty(t, all.GetNextPageToken())
+	var paged []*upiv1.CircleRecord
+	for token := ""; ; {
+		p, err := a.ListCircleLinks(ctx, &upiv1.AdminServiceListCircleLinksRequest{Limit: 1, PageToken: token})
+		require.NoError(t, err)
+		paged = append(paged, p.GetRecords()...)
+		if token = p.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	require.Len(t, paged, len(all.GetRecords()))
+	for i := range paged {
+		assert.True(t, proto.Equal(all.GetRecords()[i], paged[i]), "record %d", i)
+	}
+	kinds := map[string]int{}
+	for _, r := range paged {
+		kinds[r.GetKind()+" "+r.GetSide()]++
+	}
+	assert.Equal(t, map[string]int{"LINK P": 4, "MANDATE payer": 3}, kinds, "alphapsp is PSP(P) of four links, three of them full")
 
 	// PSP(S) says LINKED, PSP(P) and the switch DECLINED.
 	links := store.NewTable[recordsv1.PspCircleLink](store.CircleLinks)
