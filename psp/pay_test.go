@@ -29,10 +29,11 @@ func TestSeedRegistersOwnUsersAndMerchants(t *testing.T) {
 		"carol@beta": {Vpa: "carol@beta", Name: "Carol", Type: "PERSON", Mcc: "0000", AcNum: "2000000002", Ifsc: "BBNK0000001"},
 		"chai@beta":  {Vpa: "chai@beta", Name: "Chai Point", Type: "ENTITY", Mcc: "5812", AcNum: "2000000003", Ifsc: "BBNK0000001"},
 	}
-	// The default network's magic payees (config/default.yaml).
+	// The default network's magic payees and UPI Circle users at beta
+	// (config/default.yaml).
 	for i, m := range []struct{ vpa, name string }{
 		{"creditfail@beta", "Credit Fail"}, {"deemed@beta", "Deemed"}, {"lost@beta", "Lost"},
-		{"slowdebit@beta", "Slow Debit"}, {"twice@beta", "Twice"},
+		{"slowdebit@beta", "Slow Debit"}, {"twice@beta", "Twice"}, {"declines@beta", "Declines"}, {"silent@beta", "Silent"},
 	} {
 		want[m.vpa] = &vpaRecord{Vpa: m.vpa, Name: m.name, Type: "PERSON", Mcc: "0000", AcNum: fmt.Sprintf("200000090%d", i+1), Ifsc: "BBNK0000001"}
 	}

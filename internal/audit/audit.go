@@ -143,6 +143,10 @@ type snapshot struct {
 	// txns is node → txn id → that node's summary, for the PSPs, banks and
 	// the TPAP.
 	txns map[string]map[string]*upiv1.TxnSummary
+	// circleRecs is node → its UPI Circle records (nil: not read, and
+	// circleNote says why).
+	circleRecs map[string][]*upiv1.CircleRecord
+	circleNote string
 }
 
 func takeSnapshot(ctx context.Context, c Source) (*snapshot, error) {
@@ -153,6 +157,9 @@ func takeSnapshot(ctx context.Context, c Source) (*snapshot, error) {
 	s := &snapshot{switchListed: time.Now(), txns: map[string]map[string]*upiv1.TxnSummary{}}
 	var err error
 	if s.switchTxns, err = listAll(ctx, c, sws[0]); err != nil {
+		return nil, err
+	}
+	if err := readCircle(ctx, c, s); err != nil {
 		return nil, err
 	}
 	banks := c.Dir.ByRole(config.RoleBank)
@@ -314,6 +321,7 @@ var (
 		{"transactions", (*Auditor).transactions},
 		{"conservation", (*Auditor).conservation},
 		{"records", (*Auditor).records},
+		{"circle", (*Auditor).circle},
 	}
 )
 

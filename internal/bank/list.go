@@ -11,6 +11,7 @@ import (
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/remitter"
 )
 
 var _ node.TxnLister = (*Bank)(nil)
@@ -67,6 +68,21 @@ func (b *Bank) ListPostings(after string, limit int) ([]*upiv1.Posting, string, 
 	})
 	if err != nil {
 		return nil, "", internal("list postings", err)
+	}
+	return out, next, nil
+}
+
+var _ node.CircleLister = (*Bank)(nil)
+
+// ListCircle implements node.CircleLister: the mandates this bank signed
+// as a remitter.
+func (b *Bank) ListCircle(after string, limit int) ([]*upiv1.CircleRecord, string, error) {
+	if b.n == nil {
+		return nil, "", status.Errorf(codes.Unavailable, "bank %s is not running", b.self.Name)
+	}
+	out, next, err := node.ListCircle(b.n, []node.CircleSource{remitter.CircleSource()}, after, limit)
+	if err != nil {
+		return nil, "", internal("list mandates", err)
 	}
 	return out, next, nil
 }

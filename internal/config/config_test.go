@@ -46,11 +46,18 @@ func TestDefault(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "bbank", bbank.Name)
 
-	require.Len(t, n.Users, 3+len(magicPayees))
+	require.Len(t, n.Users, 3+len(magicPayees)+len(circleUsers))
 	for i, vpa := range magicPayees {
 		assert.Equal(t, vpa, n.Users[3+i].VPA)
 		assert.Equal(t, "bbank", n.Users[3+i].Bank)
 		assert.Zero(t, n.Users[3+i].Balance)
+	}
+	for i, u := range circleUsers {
+		got := n.Users[3+len(magicPayees)+i]
+		assert.Equal(t, u.vpa, got.VPA)
+		assert.Equal(t, u.bank, got.Bank)
+		assert.Equal(t, "1234", got.PIN)
+		assert.Zero(t, got.Balance)
 	}
 	alice := n.Users[0]
 	assert.Equal(t, User{VPA: "alice@alpha", Name: "Alice", Bank: "abank", Account: "1000000001",
@@ -72,7 +79,7 @@ func TestDefault(t *testing.T) {
 	for _, r := range n.Rules {
 		rules = append(rules, r.Name)
 	}
-	assert.Equal(t, []string{"creditfail", "deemed", "lost", "slowdebit", "twice"}, rules)
+	assert.Equal(t, []string{"creditfail", "deemed", "lost", "slowdebit", "twice", "declines", "silent", "nomandate"}, rules)
 	assert.Equal(t, fault.Rule{
 		Name: "creditfail", Node: "bbank", On: fault.OnReceive, Decline: "U31",
 		Match: fault.Match{API: "ReqPay", Type: "CREDIT", Payee: "creditfail@beta"},
@@ -85,6 +92,10 @@ func TestDefault(t *testing.T) {
 
 // magicPayees are the default network's users after alice, bob and carol.
 var magicPayees = []string{"creditfail@beta", "deemed@beta", "lost@beta", "slowdebit@beta", "twice@beta"}
+
+// circleUsers are the default network's magic users of UPI Circle, after
+// the magic payees.
+var circleUsers = []struct{ vpa, bank string }{{"declines@beta", "bbank"}, {"silent@beta", "bbank"}, {"nomandate@alpha", "abank"}}
 
 func TestDefaultIsACopy(t *testing.T) {
 	a := Default()
@@ -118,8 +129,8 @@ func TestLookups(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"alice@alpha"}, vpas(n.UsersOfPSP("alphapsp")))
-	assert.Equal(t, append([]string{"bob@beta", "carol@beta"}, magicPayees...), vpas(n.UsersOfPSP("betapsp")))
+	assert.Equal(t, []string{"alice@alpha", "nomandate@alpha"}, vpas(n.UsersOfPSP("alphapsp")))
+	assert.Equal(t, append(append([]string{"bob@beta", "carol@beta"}, magicPayees...), "declines@beta", "silent@beta"), vpas(n.UsersOfPSP("betapsp")))
 	assert.Empty(t, n.UsersOfPSP("npci"))
 	ms := n.MerchantsOfPSP("betapsp")
 	require.Len(t, ms, 1)
@@ -133,12 +144,12 @@ func TestLookups(t *testing.T) {
 	assert.False(t, ok)
 
 	accs := n.AccountsOfBank("bbank")
-	require.Len(t, accs, 3+len(magicPayees))
+	require.Len(t, accs, 3+len(magicPayees)+2) // and declines@beta, silent@beta
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000001", VPA: "bob@beta",
 		Name: "Bob", Balance: 500_000, PIN: "1234"}, accs[0])
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000003", VPA: "chai@beta",
 		Name: "Chai Point", Merchant: true, MCC: "5812"}, accs[len(accs)-1])
-	assert.Len(t, n.AccountsOfBank("abank"), 1)
+	assert.Len(t, n.AccountsOfBank("abank"), 2) // alice@alpha, nomandate@alpha
 	assert.Empty(t, n.AccountsOfBank("npci"))
 
 	// Lookups return pointers into the network.

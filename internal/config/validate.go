@@ -379,8 +379,10 @@ func (n *Network) validateRules(names map[string]bool) []error {
 			if !validCode(r.Decline) {
 				fail("decline %q is not an NPCI code (2 or 3 uppercase letters or digits, e.g. U31)", r.Decline)
 			}
-			if a := strings.ToLower(m.API); a != "reqpay" && a != "reqauthdetails" {
-				fail("decline needs match.api ReqPay (at a bank or the switch) or ReqAuthDetails (at a PSP)")
+			switch strings.ToLower(m.API) {
+			case "reqpay", "reqauthdetails", "reqmandate", "reqdelegateadd":
+			default:
+				fail("decline needs match.api ReqPay (at a bank or the switch), ReqAuthDetails (at a PSP), ReqMandate (at a bank or the switch) or ReqDelegateAdd (an invite, at PSP(S))")
 			}
 		}
 		if r.Ignore && (r.Decline != "" || !f.IsZero()) {

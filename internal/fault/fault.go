@@ -110,8 +110,10 @@ type Rule struct {
 	Match Match
 	// Decline (OnReceive only) is an NPCI error code: the node answers the
 	// request as declined with it, and does nothing else. The roles that
-	// decide an outcome honour it: a bank on ReqPay DEBIT and CREDIT, a
-	// PSP on ReqAuthDetails, the switch on ReqPay PAY and COLLECT.
+	// decide an outcome honour it: a bank on ReqPay DEBIT and CREDIT and
+	// on ReqMandate CREATE and UPDATE (as remitter), a PSP on
+	// ReqAuthDetails and on ReqDelegateAdd ADD (as PSP(S), an invite), the
+	// switch on ReqPay PAY and COLLECT and on ReqMandate.
 	Decline string
 	// Ignore (OnReceive only): the node stores and acks the message and
 	// traces it, but never processes it: nothing changes, nothing is

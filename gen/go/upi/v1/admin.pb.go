@@ -1298,6 +1298,268 @@ func (x *ListPostingsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// AdminServiceListCircleLinksRequest asks for one page of a node's UPI
+// Circle records.
+type AdminServiceListCircleLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most records to return: 0 means 1000; larger than 10000 means
+	// 10000.
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminServiceListCircleLinksRequest) Reset() {
+	*x = AdminServiceListCircleLinksRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminServiceListCircleLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminServiceListCircleLinksRequest) ProtoMessage() {}
+
+func (x *AdminServiceListCircleLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminServiceListCircleLinksRequest.ProtoReflect.Descriptor instead.
+func (*AdminServiceListCircleLinksRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AdminServiceListCircleLinksRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *AdminServiceListCircleLinksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// CircleRecord is one record a node keeps of a UPI Circle link or mandate.
+type CircleRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "LINK" or "MANDATE".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Whose record it is. A link: "P" (PSP(P)'s), "S" (PSP(S)'s) or
+	// "SWITCH" (the switch's registry). A mandate: "payer" (PSP(P)'s),
+	// "payee" (PSP(S)'s) or "remitter" (the bank's).
+	Side string `protobuf:"bytes,2,opt,name=side,proto3" json:"side,omitempty"`
+	// The link's id; for a mandate, the txn id of its CREATE (the link id).
+	LinkId       string `protobuf:"bytes,3,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	PrimaryVpa   string `protobuf:"bytes,4,opt,name=primary_vpa,json=primaryVpa,proto3" json:"primary_vpa,omitempty"`
+	SecondaryVpa string `protobuf:"bytes,5,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// FULL or PARTIAL (links).
+	Mode string `protobuf:"bytes,6,opt,name=mode,proto3" json:"mode,omitempty"`
+	// A link: upi.v1.CircleLink.Status's name (LINK_PENDING, LINKED, ...).
+	// A mandate: CREATED, ACTIVE, FAILURE or REVOKED.
+	Status  string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode string `protobuf:"bytes,8,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Umn     string `protobuf:"bytes,9,opt,name=umn,proto3" json:"umn,omitempty"`
+	// A link's limit, or a mandate's amount.
+	LimitPaise int64 `protobuf:"varint,10,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
+	// A mandate holds the remitter's signature.
+	Signed        bool                   `protobuf:"varint,11,opt,name=signed,proto3" json:"signed,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleRecord) Reset() {
+	*x = CircleRecord{}
+	mi := &file_upi_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleRecord) ProtoMessage() {}
+
+func (x *CircleRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleRecord.ProtoReflect.Descriptor instead.
+func (*CircleRecord) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CircleRecord) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetLinkId() string {
+	if x != nil {
+		return x.LinkId
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetPrimaryVpa() string {
+	if x != nil {
+		return x.PrimaryVpa
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetLimitPaise() int64 {
+	if x != nil {
+		return x.LimitPaise
+	}
+	return 0
+}
+
+func (x *CircleRecord) GetSigned() bool {
+	if x != nil {
+		return x.Signed
+	}
+	return false
+}
+
+func (x *CircleRecord) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *CircleRecord) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+// AdminServiceListCircleLinksResponse is one page.
+type AdminServiceListCircleLinksResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*CircleRecord        `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// Pass it as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminServiceListCircleLinksResponse) Reset() {
+	*x = AdminServiceListCircleLinksResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminServiceListCircleLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminServiceListCircleLinksResponse) ProtoMessage() {}
+
+func (x *AdminServiceListCircleLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminServiceListCircleLinksResponse.ProtoReflect.Descriptor instead.
+func (*AdminServiceListCircleLinksResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AdminServiceListCircleLinksResponse) GetRecords() []*CircleRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *AdminServiceListCircleLinksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // HealthRequest is empty.
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1307,7 +1569,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_upi_v1_admin_proto_msgTypes[17]
+	mi := &file_upi_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1581,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[17]
+	mi := &file_upi_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1594,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 // HealthResponse describes the node.
@@ -1369,7 +1631,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_upi_v1_admin_proto_msgTypes[18]
+	mi := &file_upi_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1643,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_admin_proto_msgTypes[18]
+	mi := &file_upi_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1656,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HealthResponse) GetNode() string {
@@ -1581,6 +1843,30 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x02ts\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\"k\n" +
 	"\x14ListPostingsResponse\x12+\n" +
 	"\bpostings\x18\x01 \x03(\v2\x0f.upi.v1.PostingR\bpostings\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
+	"\"AdminServiceListCircleLinksRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x93\x03\n" +
+	"\fCircleRecord\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04side\x18\x02 \x01(\tR\x04side\x12\x17\n" +
+	"\alink_id\x18\x03 \x01(\tR\x06linkId\x12\x1f\n" +
+	"\vprimary_vpa\x18\x04 \x01(\tR\n" +
+	"primaryVpa\x12#\n" +
+	"\rsecondary_vpa\x18\x05 \x01(\tR\fsecondaryVpa\x12\x12\n" +
+	"\x04mode\x18\x06 \x01(\tR\x04mode\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\b \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03umn\x18\t \x01(\tR\x03umn\x12\x1f\n" +
+	"\vlimit_paise\x18\n" +
+	" \x01(\x03R\n" +
+	"limitPaise\x12\x16\n" +
+	"\x06signed\x18\v \x01(\bR\x06signed\x124\n" +
+	"\acreated\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aupdated\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"}\n" +
+	"#AdminServiceListCircleLinksResponse\x12.\n" +
+	"\arecords\x18\x01 \x03(\v2\x14.upi.v1.CircleRecordR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x0f\n" +
 	"\rHealthRequest\"\xb8\x03\n" +
 	"\x0eHealthResponse\x12\x12\n" +
@@ -1596,7 +1882,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\tin_flight\x18\n" +
 	" \x01(\x03R\binFlight\x12\"\n" +
 	"\rmax_in_flight\x18\v \x01(\x03R\vmaxInFlight\x12\x1c\n" +
-	"\tthrottled\x18\f \x01(\x03R\tthrottled2\x95\x04\n" +
+	"\tthrottled\x18\f \x01(\x03R\tthrottled2\x81\x05\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
@@ -1604,7 +1890,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"GetBalance\x12\x19.upi.v1.GetBalanceRequest\x1a\x1a.upi.v1.GetBalanceResponse\x12I\n" +
 	"\fListAccounts\x12\x1b.upi.v1.ListAccountsRequest\x1a\x1c.upi.v1.ListAccountsResponse\x12I\n" +
-	"\fListPostings\x12\x1b.upi.v1.ListPostingsRequest\x1a\x1c.upi.v1.ListPostingsResponse\x127\n" +
+	"\fListPostings\x12\x1b.upi.v1.ListPostingsRequest\x1a\x1c.upi.v1.ListPostingsResponse\x12j\n" +
+	"\x0fListCircleLinks\x12*.upi.v1.AdminServiceListCircleLinksRequest\x1a+.upi.v1.AdminServiceListCircleLinksResponse\x127\n" +
 	"\x06Health\x12\x15.upi.v1.HealthRequest\x1a\x16.upi.v1.HealthResponseB\x7f\n" +
 	"\n" +
 	"com.upi.v1B\n" +
@@ -1623,72 +1910,80 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_upi_v1_admin_proto_goTypes = []any{
-	(TraceRecord_Direction)(0),       // 0: upi.v1.TraceRecord.Direction
-	(*TraceRecord)(nil),              // 1: upi.v1.TraceRecord
-	(*ListMessagesRequest)(nil),      // 2: upi.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),     // 3: upi.v1.ListMessagesResponse
-	(*GetTransactionRequest)(nil),    // 4: upi.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),   // 5: upi.v1.GetTransactionResponse
-	(*ListTransactionsRequest)(nil),  // 6: upi.v1.ListTransactionsRequest
-	(*TxnSummary)(nil),               // 7: upi.v1.TxnSummary
-	(*TxnLeg)(nil),                   // 8: upi.v1.TxnLeg
-	(*ListTransactionsResponse)(nil), // 9: upi.v1.ListTransactionsResponse
-	(*GetBalanceRequest)(nil),        // 10: upi.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),       // 11: upi.v1.GetBalanceResponse
-	(*ListAccountsRequest)(nil),      // 12: upi.v1.ListAccountsRequest
-	(*AccountBalance)(nil),           // 13: upi.v1.AccountBalance
-	(*ListAccountsResponse)(nil),     // 14: upi.v1.ListAccountsResponse
-	(*ListPostingsRequest)(nil),      // 15: upi.v1.ListPostingsRequest
-	(*Posting)(nil),                  // 16: upi.v1.Posting
-	(*ListPostingsResponse)(nil),     // 17: upi.v1.ListPostingsResponse
-	(*HealthRequest)(nil),            // 18: upi.v1.HealthRequest
-	(*HealthResponse)(nil),           // 19: upi.v1.HealthResponse
-	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
-	(*Transaction)(nil),              // 21: upi.v1.Transaction
-	(Txn_Type)(0),                    // 22: upi.v1.Txn.Type
-	(Resp_Result)(0),                 // 23: upi.v1.Resp.Result
+	(TraceRecord_Direction)(0),                  // 0: upi.v1.TraceRecord.Direction
+	(*TraceRecord)(nil),                         // 1: upi.v1.TraceRecord
+	(*ListMessagesRequest)(nil),                 // 2: upi.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),                // 3: upi.v1.ListMessagesResponse
+	(*GetTransactionRequest)(nil),               // 4: upi.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),              // 5: upi.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),             // 6: upi.v1.ListTransactionsRequest
+	(*TxnSummary)(nil),                          // 7: upi.v1.TxnSummary
+	(*TxnLeg)(nil),                              // 8: upi.v1.TxnLeg
+	(*ListTransactionsResponse)(nil),            // 9: upi.v1.ListTransactionsResponse
+	(*GetBalanceRequest)(nil),                   // 10: upi.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),                  // 11: upi.v1.GetBalanceResponse
+	(*ListAccountsRequest)(nil),                 // 12: upi.v1.ListAccountsRequest
+	(*AccountBalance)(nil),                      // 13: upi.v1.AccountBalance
+	(*ListAccountsResponse)(nil),                // 14: upi.v1.ListAccountsResponse
+	(*ListPostingsRequest)(nil),                 // 15: upi.v1.ListPostingsRequest
+	(*Posting)(nil),                             // 16: upi.v1.Posting
+	(*ListPostingsResponse)(nil),                // 17: upi.v1.ListPostingsResponse
+	(*AdminServiceListCircleLinksRequest)(nil),  // 18: upi.v1.AdminServiceListCircleLinksRequest
+	(*CircleRecord)(nil),                        // 19: upi.v1.CircleRecord
+	(*AdminServiceListCircleLinksResponse)(nil), // 20: upi.v1.AdminServiceListCircleLinksResponse
+	(*HealthRequest)(nil),                       // 21: upi.v1.HealthRequest
+	(*HealthResponse)(nil),                      // 22: upi.v1.HealthResponse
+	(*timestamppb.Timestamp)(nil),               // 23: google.protobuf.Timestamp
+	(*Transaction)(nil),                         // 24: upi.v1.Transaction
+	(Txn_Type)(0),                               // 25: upi.v1.Txn.Type
+	(Resp_Result)(0),                            // 26: upi.v1.Resp.Result
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	20, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	20, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	23, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	23, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	21, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	22, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
-	23, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
-	20, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
-	20, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
-	20, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	24, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	25, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	26, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	23, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	23, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	23, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
 	8,  // 10: upi.v1.TxnSummary.legs:type_name -> upi.v1.TxnLeg
-	22, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
-	23, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
+	25, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
+	26, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
 	7,  // 13: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
 	13, // 14: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	20, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
+	23, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
 	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
-	20, // 17: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	20, // 18: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
-	2,  // 19: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 20: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 21: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	10, // 22: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	12, // 23: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	15, // 24: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
-	18, // 25: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 26: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 27: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	9,  // 28: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	11, // 29: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	14, // 30: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	17, // 31: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
-	19, // 32: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
+	23, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
+	19, // 19: upi.v1.AdminServiceListCircleLinksResponse.records:type_name -> upi.v1.CircleRecord
+	23, // 20: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	23, // 21: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
+	2,  // 22: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 23: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 24: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 25: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 26: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 27: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 28: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
+	21, // 29: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	3,  // 30: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 31: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 32: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 33: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 34: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 35: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	20, // 36: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
+	22, // 37: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -1705,7 +2000,7 @@ func file_upi_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	AdminService_GetBalance_FullMethodName       = "/upi.v1.AdminService/GetBalance"
 	AdminService_ListAccounts_FullMethodName     = "/upi.v1.AdminService/ListAccounts"
 	AdminService_ListPostings_FullMethodName     = "/upi.v1.AdminService/ListPostings"
+	AdminService_ListCircleLinks_FullMethodName  = "/upi.v1.AdminService/ListCircleLinks"
 	AdminService_Health_FullMethodName           = "/upi.v1.AdminService/Health"
 )
 
@@ -48,6 +49,11 @@ type AdminServiceClient interface {
 	// ListPostings lists a bank's ledger postings, every movement of money,
 	// in ref order, a page at a time (banks only).
 	ListPostings(ctx context.Context, in *ListPostingsRequest, opts ...grpc.CallOption) (*ListPostingsResponse, error)
+	// ListCircleLinks lists what a node keeps of UPI Circle, in key order, a
+	// page at a time: PSPs their per-side link records and mandates, the
+	// switch its link registry, banks their mandates. `upisim audit` checks
+	// that they agree (docs/FLOWS.md, "What upisim audit checks of it").
+	ListCircleLinks(ctx context.Context, in *AdminServiceListCircleLinksRequest, opts ...grpc.CallOption) (*AdminServiceListCircleLinksResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 }
@@ -120,6 +126,16 @@ func (c *adminServiceClient) ListPostings(ctx context.Context, in *ListPostingsR
 	return out, nil
 }
 
+func (c *adminServiceClient) ListCircleLinks(ctx context.Context, in *AdminServiceListCircleLinksRequest, opts ...grpc.CallOption) (*AdminServiceListCircleLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminServiceListCircleLinksResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListCircleLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HealthResponse)
@@ -150,6 +166,11 @@ type AdminServiceServer interface {
 	// ListPostings lists a bank's ledger postings, every movement of money,
 	// in ref order, a page at a time (banks only).
 	ListPostings(context.Context, *ListPostingsRequest) (*ListPostingsResponse, error)
+	// ListCircleLinks lists what a node keeps of UPI Circle, in key order, a
+	// page at a time: PSPs their per-side link records and mandates, the
+	// switch its link registry, banks their mandates. `upisim audit` checks
+	// that they agree (docs/FLOWS.md, "What upisim audit checks of it").
+	ListCircleLinks(context.Context, *AdminServiceListCircleLinksRequest) (*AdminServiceListCircleLinksResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
@@ -179,6 +200,9 @@ func (UnimplementedAdminServiceServer) ListAccounts(context.Context, *ListAccoun
 }
 func (UnimplementedAdminServiceServer) ListPostings(context.Context, *ListPostingsRequest) (*ListPostingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPostings not implemented")
+}
+func (UnimplementedAdminServiceServer) ListCircleLinks(context.Context, *AdminServiceListCircleLinksRequest) (*AdminServiceListCircleLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleLinks not implemented")
 }
 func (UnimplementedAdminServiceServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
@@ -312,6 +336,24 @@ func _AdminService_ListPostings_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListCircleLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminServiceListCircleLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListCircleLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListCircleLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListCircleLinks(ctx, req.(*AdminServiceListCircleLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HealthRequest)
 	if err := dec(in); err != nil {
@@ -360,6 +402,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPostings",
 			Handler:    _AdminService_ListPostings_Handler,
+		},
+		{
+			MethodName: "ListCircleLinks",
+			Handler:    _AdminService_ListCircleLinks_Handler,
 		},
 		{
 			MethodName: "Health",
