@@ -169,6 +169,9 @@ func TestSeed(t *testing.T) {
 		{AcNum: "2000000903", Ifsc: "BBNK0000001", Vpa: "lost@beta", Name: "Lost", Kind: "CUSTOMER"},
 		{AcNum: "2000000904", Ifsc: "BBNK0000001", Vpa: "slowdebit@beta", Name: "Slow Debit", Kind: "CUSTOMER"},
 		{AcNum: "2000000905", Ifsc: "BBNK0000001", Vpa: "twice@beta", Name: "Twice", Kind: "CUSTOMER"},
+		// And its magic secondaries of UPI Circle links.
+		{AcNum: "2000000906", Ifsc: "BBNK0000001", Vpa: "declines@beta", Name: "Declines", Kind: "CUSTOMER"},
+		{AcNum: "2000000907", Ifsc: "BBNK0000001", Vpa: "silent@beta", Name: "Silent", Kind: "CUSTOMER"},
 		{AcNum: "SETTLEMENT-BBNK0000001", Ifsc: "BBNK0000001", Name: "bbank settlement", Kind: "SETTLEMENT"},
 	}
 	require.Len(t, got, len(want))
@@ -321,7 +324,7 @@ func TestAdmin(t *testing.T) {
 
 	l, err := admin.ListAccounts(ctx, &upiv1.ListAccountsRequest{})
 	require.NoError(t, err)
-	assert.Len(t, l.GetAccounts(), 2)
+	assert.Len(t, l.GetAccounts(), 3, "alice, nomandate@alpha (the magic primary whose mandates abank declines) and the settlement account")
 	assert.Equal(t, int64(1_000_000), l.GetTotalPaise())
 
 	_, err = admin.GetTransaction(ctx, &upiv1.GetTransactionRequest{TxnId: ids.NewTxnID("ALP")})
