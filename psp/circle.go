@@ -322,18 +322,9 @@ func (p *PSP) answerInvite(c *node.Ctx, l *linkRecord, result upiv1.Resp_Result,
 	return p.answerDelegate(c, txn, p.delegateOf(l, upiv1.Delegate_ADD), l.InviteMsgId, result, code)
 }
 
-// addStatus is a link's status after an ADD answered with code.
-func addStatus(ok bool, code string) string {
-	switch {
-	case ok:
-		return linkLinked
-	case code == upi.CodeDeclinedByPayer:
-		return linkDeclined
-	case code == upi.CodeExpired:
-		return linkExpired
-	}
-	return linkFailed
-}
+// addStatus is a link's status, as this node records it, after its ADD
+// was decided.
+func addStatus(ok bool, code string) string { return upi.LinkStatusAfterAdd(ok, code).String() }
 
 // respDelegateAdd is the switch's decision on a request this PSP sent:
 // the link's outcome at PSP(P) (ADD, step 16), or a remove or update

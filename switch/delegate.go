@@ -311,18 +311,9 @@ func (s *Switch) registerOutcome(c *node.Ctx, r *delegate, d *upiv1.Delegate) er
 	return links.Put(c.Tx, l.LinkId, l)
 }
 
-// addStatus is a link's status after its ADD was decided.
-func addStatus(ok bool, code string) string {
-	switch {
-	case ok:
-		return linkLinked
-	case code == upi.CodeDeclinedByPayer:
-		return linkDeclined
-	case code == upi.CodeExpired:
-		return linkExpired
-	}
-	return linkFailed
-}
+// addStatus is a link's status, as this node records it, after its ADD
+// was decided.
+func addStatus(ok bool, code string) string { return upi.LinkStatusAfterAdd(ok, code).String() }
 
 // delegateConfirmed closes a delegate flow once the other PSP answered its
 // ReqTxnConfirmation (RespTxnConfirmation for a DELEGATE txn).
