@@ -2570,7 +2570,12 @@ type BankMandate struct {
 	Created int64 `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
 	Updated int64 `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
 	// The txn ids of the last CREATE/UPDATE/REVOKE answered, and its code.
-	LastTxnId     string `protobuf:"bytes,16,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastTxnId string `protobuf:"bytes,16,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	// The SUCCESS debits made under the mandate, the remitter's own count
+	// for the circle limits (docs/FLOWS.md, "Payment, full delegation" step
+	// 10); a reversal takes its debit out. Debits older than two months are
+	// dropped when a new one is counted.
+	Debits        []*CircleDebit `protobuf:"bytes,17,rep,name=debits,proto3" json:"debits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2717,6 +2722,76 @@ func (x *BankMandate) GetLastTxnId() string {
 	return ""
 }
 
+func (x *BankMandate) GetDebits() []*CircleDebit {
+	if x != nil {
+		return x.Debits
+	}
+	return nil
+}
+
+// CircleDebit is one delegated debit counted against a UPI Circle link's
+// limits.
+type CircleDebit struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TxnId       string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// When it was made (Unix ns).
+	At            int64 `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleDebit) Reset() {
+	*x = CircleDebit{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleDebit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleDebit) ProtoMessage() {}
+
+func (x *CircleDebit) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleDebit.ProtoReflect.Descriptor instead.
+func (*CircleDebit) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CircleDebit) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *CircleDebit) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *CircleDebit) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
 // The switch's record of one ReqMandate flow (switch/mandate.go), under
 // "mandate/<txn id>" in store.Txns.
 type SwitchMandate struct {
@@ -2754,7 +2829,7 @@ type SwitchMandate struct {
 
 func (x *SwitchMandate) Reset() {
 	*x = SwitchMandate{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2841,7 @@ func (x *SwitchMandate) String() string {
 func (*SwitchMandate) ProtoMessage() {}
 
 func (x *SwitchMandate) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2854,7 @@ func (x *SwitchMandate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchMandate.ProtoReflect.Descriptor instead.
 func (*SwitchMandate) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{22}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SwitchMandate) GetId() string {
@@ -2985,7 +3060,7 @@ type PspCircleLink struct {
 
 func (x *PspCircleLink) Reset() {
 	*x = PspCircleLink{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3072,7 @@ func (x *PspCircleLink) String() string {
 func (*PspCircleLink) ProtoMessage() {}
 
 func (x *PspCircleLink) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3085,7 @@ func (x *PspCircleLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspCircleLink.ProtoReflect.Descriptor instead.
 func (*PspCircleLink) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{23}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PspCircleLink) GetLinkId() string {
@@ -3205,7 +3280,7 @@ type SwitchCircleLink struct {
 
 func (x *SwitchCircleLink) Reset() {
 	*x = SwitchCircleLink{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3292,7 @@ func (x *SwitchCircleLink) String() string {
 func (*SwitchCircleLink) ProtoMessage() {}
 
 func (x *SwitchCircleLink) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3305,7 @@ func (x *SwitchCircleLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchCircleLink.ProtoReflect.Descriptor instead.
 func (*SwitchCircleLink) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{24}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SwitchCircleLink) GetLinkId() string {
@@ -3344,7 +3419,7 @@ type SwitchDelegate struct {
 
 func (x *SwitchDelegate) Reset() {
 	*x = SwitchDelegate{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3431,7 @@ func (x *SwitchDelegate) String() string {
 func (*SwitchDelegate) ProtoMessage() {}
 
 func (x *SwitchDelegate) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3444,7 @@ func (x *SwitchDelegate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchDelegate.ProtoReflect.Descriptor instead.
 func (*SwitchDelegate) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{25}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SwitchDelegate) GetId() string {
@@ -3747,7 +3822,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\vlast_txn_id\x18\x13 \x01(\tR\tlastTxnId\x12\x1f\n" +
 	"\vlast_result\x18\x14 \x01(\tR\n" +
 	"lastResult\x12\"\n" +
-	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xc5\x03\n" +
+	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xfd\x03\n" +
 	"\vBankMandate\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
 	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x15\n" +
@@ -3765,7 +3840,12 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04hold\x18\r \x01(\bR\x04hold\x12\x18\n" +
 	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12\x1e\n" +
-	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\"\xc5\x05\n" +
+	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\x126\n" +
+	"\x06debits\x18\x11 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\"W\n" +
+	"\vCircleDebit\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xc5\x05\n" +
 	"\rSwitchMandate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -3869,7 +3949,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -3893,11 +3973,12 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*CachedNodeKey)(nil),         // 19: upisim.records.v1.CachedNodeKey
 	(*PspMandate)(nil),            // 20: upisim.records.v1.PspMandate
 	(*BankMandate)(nil),           // 21: upisim.records.v1.BankMandate
-	(*SwitchMandate)(nil),         // 22: upisim.records.v1.SwitchMandate
-	(*PspCircleLink)(nil),         // 23: upisim.records.v1.PspCircleLink
-	(*SwitchCircleLink)(nil),      // 24: upisim.records.v1.SwitchCircleLink
-	(*SwitchDelegate)(nil),        // 25: upisim.records.v1.SwitchDelegate
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*CircleDebit)(nil),           // 22: upisim.records.v1.CircleDebit
+	(*SwitchMandate)(nil),         // 23: upisim.records.v1.SwitchMandate
+	(*PspCircleLink)(nil),         // 24: upisim.records.v1.PspCircleLink
+	(*SwitchCircleLink)(nil),      // 25: upisim.records.v1.SwitchCircleLink
+	(*SwitchDelegate)(nil),        // 26: upisim.records.v1.SwitchDelegate
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -3915,7 +3996,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	26, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	27, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -3923,19 +4004,20 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	10, // 20: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
 	10, // 21: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
 	13, // 22: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
-	5,  // 23: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
-	5,  // 24: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
-	5,  // 25: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
-	5,  // 26: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 27: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
-	5,  // 28: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
-	5,  // 29: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 30: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	22, // 23: upisim.records.v1.BankMandate.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 24: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
+	5,  // 25: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
+	5,  // 26: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
+	5,  // 27: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 28: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
+	5,  // 29: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
+	5,  // 30: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 31: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -3950,7 +4032,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
