@@ -76,8 +76,13 @@ type SwitchTxn struct {
 	Confirms       []*Exchange `protobuf:"bytes,33,rep,name=confirms,proto3" json:"confirms,omitempty"`
 	DeemedConfirms []*Exchange `protobuf:"bytes,34,rep,name=deemed_confirms,json=deemedConfirms,proto3" json:"deemed_confirms,omitempty"`
 	Parent         *FlowParent `protobuf:"bytes,35,opt,name=parent,proto3" json:"parent,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A delegated payment's pay flow (parent a delegate-auth flow): PSP(S),
+	// told of the outcome too, and the mandate the DEBIT carries.
+	Delegator        string `protobuf:"bytes,36,opt,name=delegator,proto3" json:"delegator,omitempty"`
+	MandateUmn       string `protobuf:"bytes,37,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
+	MandateSignature string `protobuf:"bytes,38,opt,name=mandate_signature,json=mandateSignature,proto3" json:"mandate_signature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SwitchTxn) Reset() {
@@ -353,6 +358,27 @@ func (x *SwitchTxn) GetParent() *FlowParent {
 		return x.Parent
 	}
 	return nil
+}
+
+func (x *SwitchTxn) GetDelegator() string {
+	if x != nil {
+		return x.Delegator
+	}
+	return ""
+}
+
+func (x *SwitchTxn) GetMandateUmn() string {
+	if x != nil {
+		return x.MandateUmn
+	}
+	return ""
+}
+
+func (x *SwitchTxn) GetMandateSignature() string {
+	if x != nil {
+		return x.MandateSignature
+	}
+	return ""
 }
 
 // The originator's txn fields the switch carries (switch.info).
@@ -976,8 +1002,12 @@ type PspTxn struct {
 	// type (the payee of a COLLECT, else the payer).
 	PayerInitiator bool `protobuf:"varint,28,opt,name=payer_initiator,json=payerInitiator,proto3" json:"payer_initiator,omitempty"`
 	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A delegated payment (UPI Circle, full): the link it runs under and, at
+	// PSP(S), the secondary who started it (the payer is the primary).
+	CircleLinkId  string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
+	SecondaryVpa  string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PspTxn) Reset() {
@@ -1211,6 +1241,20 @@ func (x *PspTxn) GetPayeeInitiator() bool {
 		return x.PayeeInitiator
 	}
 	return false
+}
+
+func (x *PspTxn) GetCircleLinkId() string {
+	if x != nil {
+		return x.CircleLinkId
+	}
+	return ""
+}
+
+func (x *PspTxn) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
 }
 
 // What RespValAdd said (psp.valAddResult).
@@ -3054,8 +3098,11 @@ type PspCircleLink struct {
 	// UPDATE's, then the ReqDelegateAdd UPDATE's) and the new limit.
 	UpdateTxnId       string `protobuf:"bytes,23,opt,name=update_txn_id,json=updateTxnId,proto3" json:"update_txn_id,omitempty"`
 	PendingLimitPaise int64  `protobuf:"varint,24,opt,name=pending_limit_paise,json=pendingLimitPaise,proto3" json:"pending_limit_paise,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// FULL: the link's SUCCESS and DEEMED delegated debits, this side's count
+	// for the limits (used_paise is the month's sum of them).
+	Debits        []*CircleDebit `protobuf:"bytes,25,rep,name=debits,proto3" json:"debits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PspCircleLink) Reset() {
@@ -3254,6 +3301,13 @@ func (x *PspCircleLink) GetPendingLimitPaise() int64 {
 		return x.PendingLimitPaise
 	}
 	return 0
+}
+
+func (x *PspCircleLink) GetDebits() []*CircleDebit {
+	if x != nil {
+		return x.Debits
+	}
+	return nil
 }
 
 // The switch's link registry (switch/delegate.go), in circle_links by
@@ -3563,8 +3617,7 @@ var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\n" +
-	"\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\v\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -3604,7 +3657,11 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"checksSent\x127\n" +
 	"\bconfirms\x18! \x03(\v2\x1b.upisim.records.v1.ExchangeR\bconfirms\x12D\n" +
 	"\x0fdeemed_confirms\x18\" \x03(\v2\x1b.upisim.records.v1.ExchangeR\x0edeemedConfirms\x125\n" +
-	"\x06parent\x18# \x01(\v2\x1d.upisim.records.v1.FlowParentR\x06parent\"\xf1\x01\n" +
+	"\x06parent\x18# \x01(\v2\x1d.upisim.records.v1.FlowParentR\x06parent\x12\x1c\n" +
+	"\tdelegator\x18$ \x01(\tR\tdelegator\x12\x1f\n" +
+	"\vmandate_umn\x18% \x01(\tR\n" +
+	"mandateUmn\x12+\n" +
+	"\x11mandate_signature\x18& \x01(\tR\x10mandateSignature\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -3657,7 +3714,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\xcc\x06\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\x97\a\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -3693,7 +3750,9 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06answer\x18\x1a \x01(\tR\x06answer\x125\n" +
 	"\aval_add\x18\x1b \x01(\v2\x1c.upisim.records.v1.PspValAddR\x06valAdd\x12'\n" +
 	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
-	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\"\x8e\x01\n" +
+	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\x12$\n" +
+	"\x0ecircle_link_id\x18\x1e \x01(\tR\fcircleLinkId\x12#\n" +
+	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +
@@ -3872,7 +3931,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x13 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x14 \x01(\x03R\aupdated\x12/\n" +
 	"\x04late\x18\x15 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
-	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\xce\x05\n" +
+	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\x86\x06\n" +
 	"\rPspCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x12\n" +
 	"\x04side\x18\x02 \x01(\tR\x04side\x12\x18\n" +
@@ -3900,7 +3959,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0esecondary_name\x18\x15 \x01(\tR\rsecondaryName\x12!\n" +
 	"\fprimary_name\x18\x16 \x01(\tR\vprimaryName\x12\"\n" +
 	"\rupdate_txn_id\x18\x17 \x01(\tR\vupdateTxnId\x12.\n" +
-	"\x13pending_limit_paise\x18\x18 \x01(\x03R\x11pendingLimitPaise\"\xb6\x02\n" +
+	"\x13pending_limit_paise\x18\x18 \x01(\x03R\x11pendingLimitPaise\x126\n" +
+	"\x06debits\x18\x19 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\"\xb6\x02\n" +
 	"\x10SwitchCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x1c\n" +
@@ -4010,14 +4070,15 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 26: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
 	5,  // 27: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
 	6,  // 28: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
-	5,  // 29: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
-	5,  // 30: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 31: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	22, // 29: upisim.records.v1.PspCircleLink.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 30: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
+	5,  // 31: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 32: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
