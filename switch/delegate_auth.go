@@ -188,10 +188,10 @@ func (s *Switch) delegatedPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, r 
 		return err
 	}
 	switch {
-	case da.Counterparty != in.From:
-		return node.Refuse("ReqPay for delegated txn %s must come from %s, the primary's PSP", id, da.Counterparty)
 	case da.State == StateClosed:
 		return node.Refuse("delegated payment %s has ended (%s %s)", id, da.Status, da.ErrCode)
+	case da.Counterparty != in.From:
+		return node.Refuse("ReqPay for delegated txn %s must come from %s, the primary's PSP", id, da.Counterparty)
 	case m.GetMandate().GetUmn() != req.GetDelegate().GetUmn():
 		return node.Refuse("ReqPay mandate.umn %s is not the UMN %s of delegated txn %s", m.GetMandate().GetUmn(), req.GetDelegate().GetUmn(), id)
 	case !strings.EqualFold(m.GetPayer().GetAddr(), req.GetDelegate().GetPrimaryAddr()):
