@@ -550,15 +550,16 @@ func (p *PSP) updateMandateDone(c *node.Ctx, l *linkRecord, resp *upiv1.Resp) er
 }
 
 // linkProto is l as the app API shows it.
-func linkProto(l *linkRecord) *upiv1.CircleLink {
+func (p *PSP) linkProto(l *linkRecord) *upiv1.CircleLink {
+	used := p.usedNow(l, p.n.Now())
 	out := &upiv1.CircleLink{
 		LinkId: l.LinkId, Status: upiv1.CircleLink_Status(upiv1.CircleLink_Status_value[l.Status]),
 		Mode:       upiv1.Delegate_SubType(upiv1.Delegate_SubType_value[l.Mode]),
 		PrimaryVpa: l.Primary, SecondaryVpa: l.Secondary, Umn: l.Umn, LimitPaise: l.LimitPaise,
-		UsedPaise: l.UsedPaise, ErrCode: l.ErrCode, PendingLimitPaise: l.PendingLimitPaise, UpdateTxnId: l.UpdateTxnId,
+		UsedPaise: used, ErrCode: l.ErrCode, PendingLimitPaise: l.PendingLimitPaise, UpdateTxnId: l.UpdateTxnId,
 	}
 	if l.LimitPaise > 0 {
-		out.RemainingPaise = max(l.LimitPaise-l.UsedPaise, 0)
+		out.RemainingPaise = max(l.LimitPaise-used, 0)
 	}
 	for _, ts := range []struct {
 		ns  int64
@@ -661,7 +662,7 @@ func (p *PSP) CreateCircleLink(_ context.Context, req *upiv1.PspAppServiceCreate
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.PspAppServiceCreateCircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.PspAppServiceCreateCircleLinkResponse{Link: p.linkProto(out)}, nil
 }
 
 // RespondCircleLink implements PspAppService: the secondary accepts
@@ -711,7 +712,7 @@ func (p *PSP) RespondCircleLink(_ context.Context, req *upiv1.RespondCircleLinkR
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.RespondCircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.RespondCircleLinkResponse{Link: p.linkProto(out)}, nil
 }
 
 // RemoveCircleLink implements PspAppService: vpa, the primary or the
@@ -774,7 +775,7 @@ func (p *PSP) RemoveCircleLink(_ context.Context, req *upiv1.PspAppServiceRemove
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.PspAppServiceRemoveCircleLinkResponse{Link: p.linkProto(out)}, nil
 }
 
 // UpdateCircleLink implements PspAppService: the primary changes a LINKED
@@ -847,7 +848,7 @@ func (p *PSP) UpdateCircleLink(_ context.Context, req *upiv1.PspAppServiceUpdate
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &upiv1.PspAppServiceUpdateCircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.PspAppServiceUpdateCircleLinkResponse{Link: p.linkProto(out)}, nil
 }
 
 // QueryCircleLink implements PspAppService: the link as PSP(P) sees it
@@ -870,7 +871,7 @@ func (p *PSP) QueryCircleLink(_ context.Context, req *upiv1.QueryCircleLinkReque
 	if out == nil {
 		return nil, status.Errorf(codes.NotFound, "link %s is not known at PSP %s", req.GetLinkId(), p.name)
 	}
-	return &upiv1.QueryCircleLinkResponse{Link: linkProto(out)}, nil
+	return &upiv1.QueryCircleLinkResponse{Link: p.linkProto(out)}, nil
 }
 
 // ListCircleLinks implements PspAppService: vpa's links, as primary here
@@ -911,7 +912,7 @@ func (p *PSP) listLinks(vpa string, keep func(*linkRecord, string) bool) ([]*upi
 	slices.SortStableFunc(ls, func(a, b *linkRecord) int { return cmp.Compare(a.Created, b.Created) })
 	out := []*upiv1.CircleLink{}
 	for _, l := range ls {
-		out = append(out, linkProto(l))
+		out = append(out, p.linkProto(l))
 	}
 	return out, nil
 }

@@ -54,6 +54,9 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
 		return err
 	}
+	if err := p.countDelegated(c, r); err != nil {
+		return err
+	}
 	if err := p.decided(c, r, wasFinal); err != nil {
 		return err
 	}
@@ -73,6 +76,10 @@ var _ node.RefusalHandler = (*PSP)(nil)
 // (The switch's own timeouts cover the answers it refuses.)
 func (p *PSP) reqPayRefused(c *node.Ctx, r node.Refused) error {
 	p.log.Warn("the switch refused a ReqPay", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
+	// A delegated payment's: PSP(S) hears FAILURE U07 (step 8).
+	if err := p.answerDelegateAuth(c, r.Msg.GetTxn().GetId(), upiv1.Resp_FAILURE, upi.CodeRefused); err != nil {
+		return err
+	}
 	return p.respPay(c, &upiv1.RespPay{
 		Txn:  r.Msg.GetTxn(),
 		Resp: &upiv1.Resp{ReqMsgId: r.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeRefused},
@@ -147,6 +154,9 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	if err := putTxn(c.Tx, r, c.Now()); err != nil {
 		return err
 	}
+	if err := p.countDelegated(c, r); err != nil {
+		return err
+	}
 	if err := p.decided(c, r, wasFinal); err != nil {
 		return err
 	}
@@ -159,6 +169,11 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	c.Notify(txnID)
 	if !tell {
 		return nil
+	}
+	if r.SecondaryVpa != "" { // PSP(S) of a delegated payment (step 13)
+		if err := p.notifyStatus(c, r, r.SecondaryVpa, m.GetResp()); err != nil {
+			return err
+		}
 	}
 	switch {
 	case collectPayer(r):

@@ -41,7 +41,7 @@ func (p *PSP) payRoutes() []node.Route {
 				return p.reqTxnConfirmation(c, m)
 			})},
 		// What this PSP sends: a ReqPay the switch refuses ends here.
-		{Method: upiv1.SwitchService_ReqPay_FullMethodName, Refused: p.reqPayRefused},
+		{Method: upiv1.SwitchService_ReqPay_FullMethodName, Refused: p.reqPayRefused, Acked: p.reqPayAcked},
 	}
 }
 

@@ -114,7 +114,7 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes())),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes()),
 		Timers:   p.circleTimers(),
 	})
 	// A FULL link's mandate is the mandate flow's (circle_mandate.go).

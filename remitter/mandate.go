@@ -12,6 +12,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
+	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -247,4 +248,92 @@ func inValidity(rec *Mandate, now time.Time) bool {
 		return false
 	}
 	return !now.Before(start) && now.Before(end.AddDate(0, 0, 1))
+}
+
+// mandateDebit checks a DEBIT of amount from acNum under md (docs/FLOWS.md,
+// "Payment, full delegation" step 10): CheckMandate (VF, VH, QC, QD), VF
+// too for a mandate of another account, then the circle limits against the
+// bank's own count of the mandate's debits (Z8 over
+// circle.full.per_txn_limit, QH over the mandate's amount in the month, FP
+// over circle.cooling_limit within circle.cooling of the mandate's
+// signing, the remitter's nearest to the linking). It returns the mandate
+// to count the debit on, or the code of a decline.
+func (r *Remitter) mandateDebit(c *node.Ctx, md *upiv1.Mandate, acNum string, amount int64) (*Mandate, string, error) {
+	now := c.Now()
+	code, err := CheckMandate(c.Tx, md.GetUmn(), md.GetSignature(), amount, now)
+	if code != "" || err != nil {
+		return nil, code, err
+	}
+	rec, _, err := Mandates.Get(c.Tx, md.GetUmn())
+	if err != nil {
+		return nil, "", err
+	}
+	if rec.AcNum != acNum {
+		return nil, upi.CodeMandateUnknown, nil
+	}
+	if code := circleLimits(r.net.Circle, rec).Check(mandateUses(rec), amount, now); code != "" {
+		return nil, code, nil
+	}
+	return rec, "", nil
+}
+
+// circleLimits are the limits of a debit under rec.
+func circleLimits(cfg config.Circle, rec *Mandate) upi.CircleLimits {
+	return upi.CircleLimits{
+		PerTxn: cfg.FullPerTxn, Monthly: rec.AmountPaise, CoolingLimit: cfg.CoolingLimit, Cooling: cfg.Cooling,
+		Rolling: cfg.Month == config.CircleRolling, LinkedAt: store.FromNanos(rec.Created),
+	}
+}
+
+// mandateUses are rec's counted debits.
+func mandateUses(rec *Mandate) []upi.CircleUse {
+	out := make([]upi.CircleUse, 0, len(rec.Debits))
+	for _, d := range rec.Debits {
+		out = append(out, upi.CircleUse{AmountPaise: d.AmountPaise, At: store.FromNanos(d.At)})
+	}
+	return out
+}
+
+// keepDebits is how long a counted debit is kept: past any month's count.
+const keepDebits = 62 * 24 * time.Hour
+
+// countDebit counts a SUCCESS debit of txnID under rec, in the step that
+// posts it, dropping debits too old to count.
+func countDebit(c *node.Ctx, rec *Mandate, txnID string, amount int64) error {
+	now := c.Now()
+	kept := rec.Debits[:0]
+	for _, d := range rec.Debits {
+		if now.Sub(store.FromNanos(d.At)) < keepDebits {
+			kept = append(kept, d)
+		}
+	}
+	rec.Debits = append(kept, &recordsv1.CircleDebit{TxnId: txnID, AmountPaise: amount, At: store.Nanos(now)})
+	rec.Updated = store.Nanos(now)
+	return Mandates.Put(c.Tx, rec.Umn, rec)
+}
+
+// uncountDebit gives a reversed debit of txnID back to its mandate, if it
+// was one's (a scan of the bank's mandates: a bank has few).
+func uncountDebit(c *node.Ctx, txnID string) error {
+	var found *Mandate
+	err := Mandates.Scan(c.Tx, "", func(umn string, rec *Mandate) (bool, error) {
+		for _, d := range rec.Debits {
+			if d.TxnId == txnID {
+				found = rec
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil || found == nil {
+		return err
+	}
+	kept := found.Debits[:0]
+	for _, d := range found.Debits {
+		if d.TxnId != txnID {
+			kept = append(kept, d)
+		}
+	}
+	found.Debits, found.Updated = kept, store.Nanos(c.Now())
+	return Mandates.Put(c.Tx, found.Umn, found)
 }

@@ -239,7 +239,8 @@ func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error)
 func pinSubject(in *node.Inbound) (txnID string, payer *upiv1.Party, ok bool) {
 	switch m := in.Msg.(type) {
 	case *upiv1.ReqPay:
-		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT {
+		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT &&
+			m.GetMandate().GetUmn() == "" { // a mandate's debit has no PIN
 			return m.GetTxn().GetId(), m.GetPayer(), true
 		}
 	case *upiv1.ReqMandate:
@@ -329,8 +330,13 @@ func validateReqPay(m *upiv1.ReqPay) error {
 			return node.Refuse("DEBIT needs payer.ac.ifsc")
 		case p.GetAmountPaise() <= 0:
 			return node.Refuse("DEBIT needs payer.amount_paise > 0, got %d", p.GetAmountPaise())
+		case m.GetMandate().GetUmn() != "":
+			// Under a mandate (UPI Circle, full delegation): no PIN.
+			if m.GetMandate().GetSignature() == "" {
+				return node.Refuse("DEBIT under mandate %s needs mandate.signature", m.GetMandate().GetUmn())
+			}
 		case pinBlock(p) == "":
-			return node.Refuse("DEBIT needs the PIN block in payer.creds (type PIN)")
+			return node.Refuse("DEBIT needs the PIN block in payer.creds (type PIN), or a mandate")
 		}
 	case upiv1.Txn_REVERSAL:
 		if id := t.GetOrgTxnId(); id != "" && !ids.ValidID(id) {
@@ -377,7 +383,7 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
 		AmountPaise: p.GetAmountPaise(), ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
-	code, err := r.tryDebit(c, in, t, p, rec)
+	code, err := r.tryDebit(c, in, t, p, m.GetMandate(), rec)
 	if err != nil {
 		return err
 	}
@@ -392,7 +398,11 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 
 // tryDebit runs the DEBIT checks in order and, when they pass, posts the
 // debit. It returns the NPCI code of a decline, or "".
-func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv1.Party, rec *ledger.TxnRecord) (string, error) {
+//
+// A DEBIT under a mandate (md with a UMN) skips the PIN: the mandate's
+// checks and the circle limits stand in for it (mandateDebit), and the
+// debit is counted against the mandate in this step.
+func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv1.Party, md *upiv1.Mandate, rec *ledger.TxnRecord) (string, error) {
 	if rec.Reversal != nil {
 		// The switch already gave up on this debit and reversed it; taking
 		// the money now would leave it debited with no reversal to come.
@@ -412,7 +422,13 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
 		return upi.CodeDebitFailed, nil
 	}
-	if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
+	var mrec *Mandate
+	if md.GetUmn() != "" {
+		var code string
+		if mrec, code, err = r.mandateDebit(c, md, acNum, amount); code != "" || err != nil {
+			return code, err
+		}
+	} else if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
 		return code, err
 	}
 	if limit := r.net.Limits.PerTxn; limit > 0 && amount > limit {
@@ -426,6 +442,9 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 		return upi.CodeDebitFailed, nil
 	case err != nil:
 		return "", fmt.Errorf("debit %s: %w", t.GetId(), err)
+	}
+	if mrec != nil {
+		return "", countDebit(c, mrec, t.GetId(), amount)
 	}
 	return "", nil
 }
@@ -503,6 +522,9 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 	if !debited {
 		leg.ReversalRespCode = upi.CodeNothingToReverse
 	} else {
+		if err := uncountDebit(c, txnID); err != nil {
+			return err
+		}
 		ref := ledger.PostingRef(ledger.LegReversal, txnID)
 		if err := ledger.PostAt(c.Tx, c.Now(), ref, debit.To, debit.From, debit.AmountPaise); err != nil {
 			return fmt.Errorf("reversal %s: %w", txnID, err)

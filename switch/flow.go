@@ -3,6 +3,7 @@ package upiswitch
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/node"
@@ -119,11 +120,37 @@ func (s *Switch) report(c *node.Ctx, r *record) error {
 // tell is the PSPs the outcome of r is confirmed to, each in its own
 // ReqTxnConfirmation: the counter-party, once it was asked for the auth
 // details. A child flow tells its parent instead.
+//
+// A delegated payment's pay flow (its parent a delegate-auth flow) is
+// answered as a pay is, and tells PSP(S) (its delegator) too, once: one
+// node may be PSP(S) and the payee's PSP.
 func tell(r *record) []string {
-	if r.Auth == nil || r.Parent != nil {
+	if r.Parent != nil && r.Parent.Kind != flowDelegateAuth {
 		return nil
 	}
-	return []string{r.Counterparty}
+	var out []string
+	if r.Auth != nil {
+		out = append(out, r.Counterparty)
+	}
+	if r.Delegator != "" && !slices.Contains(out, r.Delegator) {
+		out = append(out, r.Delegator)
+	}
+	return out
+}
+
+// tellOutcome sends r's outcome (decided, or DEEMED) where it goes: to its
+// parent flow, and, for a pay with no parent or a delegated payment's, to
+// the originator and the PSPs to tell (answer).
+func (s *Switch) tellOutcome(c *node.Ctx, r *record) error {
+	if r.Parent != nil {
+		if err := s.report(c, r); err != nil {
+			return err
+		}
+		if r.Parent.Kind != flowDelegateAuth {
+			return nil
+		}
+	}
+	return s.answer(c, r)
 }
 
 // exchangeTo is the exchange of es sent to node to, else the first of es

@@ -75,6 +75,11 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
 		Originator: in.From, OrigMsgId: m.GetHead().GetMsgId(), Created: store.Nanos(c.Now()),
 	}
+	if m.GetMandate() != nil {
+		if err := s.delegatedPay(c, in, m, r); err != nil {
+			return err
+		}
+	}
 	other := r.Payee.Addr
 	if t == upiv1.Txn_COLLECT {
 		other = r.Payer.Addr
@@ -207,6 +212,9 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 		Txn:   txnOf(r, upiv1.Txn_DEBIT),
 		Payer: partyProto(r.Payer, r.AmountPaise, withAc|withCreds|withDevice),
 		Payee: partyProto(r.Payee, r.AmountPaise, 0),
+	}
+	if r.MandateUmn != "" { // a delegated payment: the mandate stands for the PIN
+		m.Mandate = &upiv1.Mandate{Umn: r.MandateUmn, Signature: r.MandateSignature}
 	}
 	var err error
 	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
@@ -384,11 +392,7 @@ func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
 func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code string) error {
 	r.Status, r.ErrCode = result.String(), code
 	r.State = StateClosed
-	if r.Parent != nil {
-		if err := s.report(c, r); err != nil {
-			return err
-		}
-	} else if err := s.answer(c, r); err != nil {
+	if err := s.tellOutcome(c, r); err != nil {
 		return err
 	}
 	for _, kind := range s.timerKinds {

@@ -59,6 +59,7 @@ func New(cfg Config) *Switch {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Switch{net: cfg.Network, self: cfg.Self, log: log}
+	s.addParent(flowDelegateAuth, delegateAuthParent{})
 	timers := slices.Concat(s.payTimers(), s.timeoutTimers(), s.delegateTimers())
 	for _, k := range timers {
 		s.timerKinds = append(s.timerKinds, k.Prefix)
@@ -70,7 +71,7 @@ func New(cfg Config) *Switch {
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes()),
 		Timers:   timers,
 	})
 	return s
@@ -135,8 +136,15 @@ func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
 	if t != upiv1.Txn_PAY && t != upiv1.Txn_COLLECT {
 		return node.Refuse("ReqPay from a PSP must be type PAY or COLLECT, not %s", t)
 	}
-	if m.GetMandate() != nil {
-		return node.Refuse("ReqPay with a mandate is not supported by this switch yet")
+	if md := m.GetMandate(); md != nil {
+		switch {
+		case t != upiv1.Txn_PAY:
+			return node.Refuse("ReqPay with a mandate must be type PAY, not %s", t)
+		case md.GetUmn() == "" || md.GetSignature() == "":
+			return node.Refuse("ReqPay with a mandate needs mandate.umn and mandate.signature")
+		case !delegatedPurpose(m.GetTxn().GetPurpose()):
+			return node.Refuse("ReqPay with a mandate needs txn.purpose 87 or 59, not %q", m.GetTxn().GetPurpose())
+		}
 	}
 	if err := checkParties(m); err != nil {
 		return err
@@ -155,7 +163,7 @@ func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
 	if err := checkAc(role, own.GetAc()); err != nil {
 		return err
 	}
-	if t == upiv1.Txn_PAY && !hasPIN(m.GetPayer()) {
+	if t == upiv1.Txn_PAY && m.GetMandate() == nil && !hasPIN(m.GetPayer()) {
 		return node.Refuse("PAY needs payer.creds with a PIN block (type PIN)")
 	}
 	if e := m.GetTxn().GetExpireAfterMinutes(); e < 0 || e > maxExpireMinutes {

@@ -119,12 +119,7 @@ func (s *Switch) creditTimedOut(c *node.Ctx, txnID string) error {
 	r.Deemed = now
 	r.Status, r.ErrCode = upiv1.Resp_DEEMED.String(), upi.CodeDeemed
 	r.Reason = fmt.Sprintf("no credit response from %s within %s", r.Beneficiary, s.net.Timeouts.Credit)
-	if r.Parent != nil {
-		err = s.report(c, r)
-	} else {
-		err = s.answer(c, r)
-	}
-	if err != nil {
+	if err := s.tellOutcome(c, r); err != nil {
 		return err
 	}
 	r.State = StateDeemed

@@ -9,6 +9,7 @@ package tpap
 
 import (
 	"context"
+	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -275,4 +276,28 @@ func appVPA(field, vpa string) (string, error) {
 		return "", status.Errorf(codes.InvalidArgument, "%s: %v", field, err)
 	}
 	return ids.NormalizeVPA(vpa), nil
+}
+
+// CreateCirclePayment is a secondary's payment from its primary's account
+// under a FULL link (docs/FLOWS.md, "Payment, full delegation" steps 1–2):
+// no PIN. The transaction id has the prefix of the secondary's PSP
+// (PSP(S)), which checks the link and its limits; a breach answers the
+// payment FAILURE with its code at once. GetPayment follows it.
+func (x *TPAP) CreateCirclePayment(ctx context.Context, r *upiv1.CreateCirclePaymentRequest) (*upiv1.CreateCirclePaymentResponse, error) {
+	if err := validatePay(r.GetSecondaryVpa(), r.GetPayeeVpa(), r.GetAmountPaise(), r.GetNote()); err != nil {
+		return nil, err
+	}
+	secondary, payee := ids.NormalizeVPA(r.GetSecondaryVpa()), ids.NormalizeVPA(r.GetPayeeVpa())
+	hash := requestHash("CIRCLE_PAY", secondary, payee, strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
+	rec, err := startTxn(ctx, x, "", secondary, hash, &txnRecord{
+		Type: upiv1.Txn_PAY.String(), Payee: payee, AmountPaise: r.GetAmountPaise(), Note: r.GetNote(),
+	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiateDelegatedPayResponse, error) {
+		return cl.InitiateDelegatedPay(ctx, &upiv1.InitiateDelegatedPayRequest{
+			SecondaryVpa: secondary, PayeeVpa: payee, AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), TxnId: txnID,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upiv1.CreateCirclePaymentResponse{TxnId: rec.TxnId, Status: recStatus(rec)}, nil
 }

@@ -110,6 +110,18 @@ func (f *fakePSP) InitiatePay(_ context.Context, in *upiv1.InitiatePayRequest, _
 	return &upiv1.InitiatePayResponse{Transaction: t}, nil
 }
 
+func (f *fakePSP) InitiateDelegatedPay(_ context.Context, in *upiv1.InitiateDelegatedPayRequest, _ ...grpc.CallOption) (*upiv1.InitiateDelegatedPayResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	id, err := f.start(in.GetTxnId())
+	if err != nil {
+		return nil, err
+	}
+	t := f.pending(id, upiv1.Txn_PAY, "", in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
+	return &upiv1.InitiateDelegatedPayResponse{Transaction: t}, nil
+}
+
 func (f *fakePSP) InitiateCollect(_ context.Context, in *upiv1.InitiateCollectRequest, _ ...grpc.CallOption) (*upiv1.InitiateCollectResponse, error) {
 	if err := f.record(in); err != nil {
 		return nil, err

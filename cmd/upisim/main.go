@@ -186,6 +186,7 @@ func commands() []spec {
 		cShow    cli.CircleRefOptions
 		cRemove  cli.CircleRemoveOptions
 		cUpdate  cli.CircleUpdateOptions
+		cPay     cli.CirclePayOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -407,6 +408,20 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				f.StringVar(&cUpdate.PIN, "pin", "", "primary's UPI PIN (for the mandate's update)")
 			},
 			run: result(cli.CircleUpdate, &cUpdate),
+		}, {
+			use:     "pay",
+			short:   "Pay as a secondary from the primary's account under a full link (no PIN) and wait for the final status",
+			example: "  upisim circle pay --from carol@beta --to chai@beta --amount 200.00",
+			data:    &cPay.DataDir, output: &cPay.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&cPay.From, "from", "", "the secondary's VPA")
+				f.StringVar(&cPay.To, "to", "", "payee VPA")
+				f.StringVar(&cPay.Amount, "amount", "", "amount in rupees, e.g. 200.00")
+				f.StringVar(&cPay.Note, "note", "", "note shown to both parties")
+				f.BoolVar(&cPay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
+				timeoutFlag(f, &cPay.Timeout)
+			},
+			run: result(cli.CirclePay, &cPay),
 		}},
 	}}
 }

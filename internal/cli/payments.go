@@ -306,3 +306,37 @@ func Collects(ctx context.Context, w io.Writer, o CollectsOptions) error {
 		return nil
 	})
 }
+
+// CirclePayOptions are the options of `upisim circle pay`: From is the
+// secondary.
+type CirclePayOptions struct {
+	DataDir  string
+	From, To string
+	// Amount in rupees, e.g. "200.00".
+	Amount string
+	Note   string
+	// NoWait returns as soon as the payment is accepted (PENDING).
+	NoWait bool
+	// Timeout bounds the wait for a final status.
+	Timeout time.Duration
+	Output  Output
+}
+
+// CirclePay pays To from the primary's account of the secondary From under
+// their full UPI Circle link and, unless NoWait, waits for the final
+// status.
+func CirclePay(ctx context.Context, w io.Writer, o CirclePayOptions) (TxnResult, error) {
+	amount, err := checkTransfer(o.From, o.To, o.Amount)
+	if err != nil {
+		return TxnResult{}, err
+	}
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		r, err := started(tp.CreateCirclePayment(ctx, &upiv1.CreateCirclePaymentRequest{
+			SecondaryVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note,
+		}))
+		if err != nil {
+			return r, err
+		}
+		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	})
+}

@@ -19,22 +19,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PspAppService_InitiatePay_FullMethodName       = "/upi.v1.PspAppService/InitiatePay"
-	PspAppService_InitiateCollect_FullMethodName   = "/upi.v1.PspAppService/InitiateCollect"
-	PspAppService_RespondCollect_FullMethodName    = "/upi.v1.PspAppService/RespondCollect"
-	PspAppService_ResolveAddress_FullMethodName    = "/upi.v1.PspAppService/ResolveAddress"
-	PspAppService_QueryTransaction_FullMethodName  = "/upi.v1.PspAppService/QueryTransaction"
-	PspAppService_CreateMandate_FullMethodName     = "/upi.v1.PspAppService/CreateMandate"
-	PspAppService_UpdateMandate_FullMethodName     = "/upi.v1.PspAppService/UpdateMandate"
-	PspAppService_RevokeMandate_FullMethodName     = "/upi.v1.PspAppService/RevokeMandate"
-	PspAppService_QueryMandate_FullMethodName      = "/upi.v1.PspAppService/QueryMandate"
-	PspAppService_CreateCircleLink_FullMethodName  = "/upi.v1.PspAppService/CreateCircleLink"
-	PspAppService_RespondCircleLink_FullMethodName = "/upi.v1.PspAppService/RespondCircleLink"
-	PspAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.PspAppService/RemoveCircleLink"
-	PspAppService_UpdateCircleLink_FullMethodName  = "/upi.v1.PspAppService/UpdateCircleLink"
-	PspAppService_QueryCircleLink_FullMethodName   = "/upi.v1.PspAppService/QueryCircleLink"
-	PspAppService_ListCircleLinks_FullMethodName   = "/upi.v1.PspAppService/ListCircleLinks"
-	PspAppService_ListCircleInvites_FullMethodName = "/upi.v1.PspAppService/ListCircleInvites"
+	PspAppService_InitiatePay_FullMethodName          = "/upi.v1.PspAppService/InitiatePay"
+	PspAppService_InitiateCollect_FullMethodName      = "/upi.v1.PspAppService/InitiateCollect"
+	PspAppService_RespondCollect_FullMethodName       = "/upi.v1.PspAppService/RespondCollect"
+	PspAppService_ResolveAddress_FullMethodName       = "/upi.v1.PspAppService/ResolveAddress"
+	PspAppService_QueryTransaction_FullMethodName     = "/upi.v1.PspAppService/QueryTransaction"
+	PspAppService_CreateMandate_FullMethodName        = "/upi.v1.PspAppService/CreateMandate"
+	PspAppService_UpdateMandate_FullMethodName        = "/upi.v1.PspAppService/UpdateMandate"
+	PspAppService_RevokeMandate_FullMethodName        = "/upi.v1.PspAppService/RevokeMandate"
+	PspAppService_QueryMandate_FullMethodName         = "/upi.v1.PspAppService/QueryMandate"
+	PspAppService_CreateCircleLink_FullMethodName     = "/upi.v1.PspAppService/CreateCircleLink"
+	PspAppService_RespondCircleLink_FullMethodName    = "/upi.v1.PspAppService/RespondCircleLink"
+	PspAppService_RemoveCircleLink_FullMethodName     = "/upi.v1.PspAppService/RemoveCircleLink"
+	PspAppService_UpdateCircleLink_FullMethodName     = "/upi.v1.PspAppService/UpdateCircleLink"
+	PspAppService_QueryCircleLink_FullMethodName      = "/upi.v1.PspAppService/QueryCircleLink"
+	PspAppService_ListCircleLinks_FullMethodName      = "/upi.v1.PspAppService/ListCircleLinks"
+	PspAppService_ListCircleInvites_FullMethodName    = "/upi.v1.PspAppService/ListCircleInvites"
+	PspAppService_InitiateDelegatedPay_FullMethodName = "/upi.v1.PspAppService/InitiateDelegatedPay"
 )
 
 // PspAppServiceClient is the client API for PspAppService service.
@@ -82,6 +83,10 @@ type PspAppServiceClient interface {
 	ListCircleLinks(ctx context.Context, in *PspAppServiceListCircleLinksRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
 	ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error)
+	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
+	// user) from its primary's account under a FULL link (docs/FLOWS.md,
+	// "Payment, full delegation"): no PIN.
+	InitiateDelegatedPay(ctx context.Context, in *InitiateDelegatedPayRequest, opts ...grpc.CallOption) (*InitiateDelegatedPayResponse, error)
 }
 
 type pspAppServiceClient struct {
@@ -252,6 +257,16 @@ func (c *pspAppServiceClient) ListCircleInvites(ctx context.Context, in *PspAppS
 	return out, nil
 }
 
+func (c *pspAppServiceClient) InitiateDelegatedPay(ctx context.Context, in *InitiateDelegatedPayRequest, opts ...grpc.CallOption) (*InitiateDelegatedPayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InitiateDelegatedPayResponse)
+	err := c.cc.Invoke(ctx, PspAppService_InitiateDelegatedPay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PspAppServiceServer is the server API for PspAppService service.
 // All implementations must embed UnimplementedPspAppServiceServer
 // for forward compatibility.
@@ -297,6 +312,10 @@ type PspAppServiceServer interface {
 	ListCircleLinks(context.Context, *PspAppServiceListCircleLinksRequest) (*PspAppServiceListCircleLinksResponse, error)
 	// ListCircleInvites lists the invites waiting for a secondary.
 	ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error)
+	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
+	// user) from its primary's account under a FULL link (docs/FLOWS.md,
+	// "Payment, full delegation"): no PIN.
+	InitiateDelegatedPay(context.Context, *InitiateDelegatedPayRequest) (*InitiateDelegatedPayResponse, error)
 	mustEmbedUnimplementedPspAppServiceServer()
 }
 
@@ -354,6 +373,9 @@ func (UnimplementedPspAppServiceServer) ListCircleLinks(context.Context, *PspApp
 }
 func (UnimplementedPspAppServiceServer) ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCircleInvites not implemented")
+}
+func (UnimplementedPspAppServiceServer) InitiateDelegatedPay(context.Context, *InitiateDelegatedPayRequest) (*InitiateDelegatedPayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InitiateDelegatedPay not implemented")
 }
 func (UnimplementedPspAppServiceServer) mustEmbedUnimplementedPspAppServiceServer() {}
 func (UnimplementedPspAppServiceServer) testEmbeddedByValue()                       {}
@@ -664,6 +686,24 @@ func _PspAppService_ListCircleInvites_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PspAppService_InitiateDelegatedPay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InitiateDelegatedPayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).InitiateDelegatedPay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_InitiateDelegatedPay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).InitiateDelegatedPay(ctx, req.(*InitiateDelegatedPayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PspAppService_ServiceDesc is the grpc.ServiceDesc for PspAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -735,28 +775,33 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListCircleInvites",
 			Handler:    _PspAppService_ListCircleInvites_Handler,
 		},
+		{
+			MethodName: "InitiateDelegatedPay",
+			Handler:    _PspAppService_InitiateDelegatedPay_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "upi/v1/app.proto",
 }
 
 const (
-	TpapAppService_CreatePayment_FullMethodName     = "/upi.v1.TpapAppService/CreatePayment"
-	TpapAppService_GetPayment_FullMethodName        = "/upi.v1.TpapAppService/GetPayment"
-	TpapAppService_CreateCollect_FullMethodName     = "/upi.v1.TpapAppService/CreateCollect"
-	TpapAppService_ApproveCollect_FullMethodName    = "/upi.v1.TpapAppService/ApproveCollect"
-	TpapAppService_DeclineCollect_FullMethodName    = "/upi.v1.TpapAppService/DeclineCollect"
-	TpapAppService_ListCollects_FullMethodName      = "/upi.v1.TpapAppService/ListCollects"
-	TpapAppService_ValidateAddress_FullMethodName   = "/upi.v1.TpapAppService/ValidateAddress"
-	TpapAppService_ListNotifications_FullMethodName = "/upi.v1.TpapAppService/ListNotifications"
-	TpapAppService_CreateCircleLink_FullMethodName  = "/upi.v1.TpapAppService/CreateCircleLink"
-	TpapAppService_GetCircleLink_FullMethodName     = "/upi.v1.TpapAppService/GetCircleLink"
-	TpapAppService_ListCircleLinks_FullMethodName   = "/upi.v1.TpapAppService/ListCircleLinks"
-	TpapAppService_ListCircleInvites_FullMethodName = "/upi.v1.TpapAppService/ListCircleInvites"
-	TpapAppService_AcceptCircleLink_FullMethodName  = "/upi.v1.TpapAppService/AcceptCircleLink"
-	TpapAppService_DeclineCircleLink_FullMethodName = "/upi.v1.TpapAppService/DeclineCircleLink"
-	TpapAppService_RemoveCircleLink_FullMethodName  = "/upi.v1.TpapAppService/RemoveCircleLink"
-	TpapAppService_UpdateCircleLink_FullMethodName  = "/upi.v1.TpapAppService/UpdateCircleLink"
+	TpapAppService_CreatePayment_FullMethodName       = "/upi.v1.TpapAppService/CreatePayment"
+	TpapAppService_CreateCirclePayment_FullMethodName = "/upi.v1.TpapAppService/CreateCirclePayment"
+	TpapAppService_GetPayment_FullMethodName          = "/upi.v1.TpapAppService/GetPayment"
+	TpapAppService_CreateCollect_FullMethodName       = "/upi.v1.TpapAppService/CreateCollect"
+	TpapAppService_ApproveCollect_FullMethodName      = "/upi.v1.TpapAppService/ApproveCollect"
+	TpapAppService_DeclineCollect_FullMethodName      = "/upi.v1.TpapAppService/DeclineCollect"
+	TpapAppService_ListCollects_FullMethodName        = "/upi.v1.TpapAppService/ListCollects"
+	TpapAppService_ValidateAddress_FullMethodName     = "/upi.v1.TpapAppService/ValidateAddress"
+	TpapAppService_ListNotifications_FullMethodName   = "/upi.v1.TpapAppService/ListNotifications"
+	TpapAppService_CreateCircleLink_FullMethodName    = "/upi.v1.TpapAppService/CreateCircleLink"
+	TpapAppService_GetCircleLink_FullMethodName       = "/upi.v1.TpapAppService/GetCircleLink"
+	TpapAppService_ListCircleLinks_FullMethodName     = "/upi.v1.TpapAppService/ListCircleLinks"
+	TpapAppService_ListCircleInvites_FullMethodName   = "/upi.v1.TpapAppService/ListCircleInvites"
+	TpapAppService_AcceptCircleLink_FullMethodName    = "/upi.v1.TpapAppService/AcceptCircleLink"
+	TpapAppService_DeclineCircleLink_FullMethodName   = "/upi.v1.TpapAppService/DeclineCircleLink"
+	TpapAppService_RemoveCircleLink_FullMethodName    = "/upi.v1.TpapAppService/RemoveCircleLink"
+	TpapAppService_UpdateCircleLink_FullMethodName    = "/upi.v1.TpapAppService/UpdateCircleLink"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -767,6 +812,9 @@ const (
 type TpapAppServiceClient interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(ctx context.Context, in *CreatePaymentRequest, opts ...grpc.CallOption) (*CreatePaymentResponse, error)
+	// CreateCirclePayment is a secondary's payment from its primary's
+	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	CreateCirclePayment(ctx context.Context, in *CreateCirclePaymentRequest, opts ...grpc.CallOption) (*CreateCirclePaymentResponse, error)
 	// GetPayment gives a transaction's current status, RRN and error code.
 	GetPayment(ctx context.Context, in *GetPaymentRequest, opts ...grpc.CallOption) (*GetPaymentResponse, error)
 	// CreateCollect asks payer_vpa to pay payee_vpa.
@@ -814,6 +862,16 @@ func (c *tpapAppServiceClient) CreatePayment(ctx context.Context, in *CreatePaym
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreatePaymentResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_CreatePayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) CreateCirclePayment(ctx context.Context, in *CreateCirclePaymentRequest, opts ...grpc.CallOption) (*CreateCirclePaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateCirclePaymentResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_CreateCirclePayment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -978,6 +1036,9 @@ func (c *tpapAppServiceClient) UpdateCircleLink(ctx context.Context, in *UpdateC
 type TpapAppServiceServer interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error)
+	// CreateCirclePayment is a secondary's payment from its primary's
+	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	CreateCirclePayment(context.Context, *CreateCirclePaymentRequest) (*CreateCirclePaymentResponse, error)
 	// GetPayment gives a transaction's current status, RRN and error code.
 	GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error)
 	// CreateCollect asks payer_vpa to pay payee_vpa.
@@ -1023,6 +1084,9 @@ type UnimplementedTpapAppServiceServer struct{}
 
 func (UnimplementedTpapAppServiceServer) CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreatePayment not implemented")
+}
+func (UnimplementedTpapAppServiceServer) CreateCirclePayment(context.Context, *CreateCirclePaymentRequest) (*CreateCirclePaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCirclePayment not implemented")
 }
 func (UnimplementedTpapAppServiceServer) GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPayment not implemented")
@@ -1104,6 +1168,24 @@ func _TpapAppService_CreatePayment_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(TpapAppServiceServer).CreatePayment(ctx, req.(*CreatePaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_CreateCirclePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCirclePaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).CreateCirclePayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_CreateCirclePayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).CreateCirclePayment(ctx, req.(*CreateCirclePaymentRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1388,6 +1470,10 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreatePayment",
 			Handler:    _TpapAppService_CreatePayment_Handler,
+		},
+		{
+			MethodName: "CreateCirclePayment",
+			Handler:    _TpapAppService_CreateCirclePayment_Handler,
 		},
 		{
 			MethodName: "GetPayment",

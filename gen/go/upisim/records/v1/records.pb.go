@@ -76,8 +76,13 @@ type SwitchTxn struct {
 	Confirms       []*Exchange `protobuf:"bytes,33,rep,name=confirms,proto3" json:"confirms,omitempty"`
 	DeemedConfirms []*Exchange `protobuf:"bytes,34,rep,name=deemed_confirms,json=deemedConfirms,proto3" json:"deemed_confirms,omitempty"`
 	Parent         *FlowParent `protobuf:"bytes,35,opt,name=parent,proto3" json:"parent,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A delegated payment's pay flow (parent a delegate-auth flow): PSP(S),
+	// told of the outcome too, and the mandate the DEBIT carries.
+	Delegator        string `protobuf:"bytes,36,opt,name=delegator,proto3" json:"delegator,omitempty"`
+	MandateUmn       string `protobuf:"bytes,37,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
+	MandateSignature string `protobuf:"bytes,38,opt,name=mandate_signature,json=mandateSignature,proto3" json:"mandate_signature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SwitchTxn) Reset() {
@@ -353,6 +358,27 @@ func (x *SwitchTxn) GetParent() *FlowParent {
 		return x.Parent
 	}
 	return nil
+}
+
+func (x *SwitchTxn) GetDelegator() string {
+	if x != nil {
+		return x.Delegator
+	}
+	return ""
+}
+
+func (x *SwitchTxn) GetMandateUmn() string {
+	if x != nil {
+		return x.MandateUmn
+	}
+	return ""
+}
+
+func (x *SwitchTxn) GetMandateSignature() string {
+	if x != nil {
+		return x.MandateSignature
+	}
+	return ""
 }
 
 // The originator's txn fields the switch carries (switch.info).
@@ -976,8 +1002,12 @@ type PspTxn struct {
 	// type (the payee of a COLLECT, else the payer).
 	PayerInitiator bool `protobuf:"varint,28,opt,name=payer_initiator,json=payerInitiator,proto3" json:"payer_initiator,omitempty"`
 	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A delegated payment (UPI Circle, full): the link it runs under and, at
+	// PSP(S), the secondary who started it (the payer is the primary).
+	CircleLinkId  string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
+	SecondaryVpa  string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PspTxn) Reset() {
@@ -1211,6 +1241,20 @@ func (x *PspTxn) GetPayeeInitiator() bool {
 		return x.PayeeInitiator
 	}
 	return false
+}
+
+func (x *PspTxn) GetCircleLinkId() string {
+	if x != nil {
+		return x.CircleLinkId
+	}
+	return ""
+}
+
+func (x *PspTxn) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
 }
 
 // What RespValAdd said (psp.valAddResult).
@@ -2570,7 +2614,12 @@ type BankMandate struct {
 	Created int64 `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
 	Updated int64 `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
 	// The txn ids of the last CREATE/UPDATE/REVOKE answered, and its code.
-	LastTxnId     string `protobuf:"bytes,16,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastTxnId string `protobuf:"bytes,16,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	// The SUCCESS debits made under the mandate, the remitter's own count
+	// for the circle limits (docs/FLOWS.md, "Payment, full delegation" step
+	// 10); a reversal takes its debit out. Debits older than two months are
+	// dropped when a new one is counted.
+	Debits        []*CircleDebit `protobuf:"bytes,17,rep,name=debits,proto3" json:"debits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2717,6 +2766,76 @@ func (x *BankMandate) GetLastTxnId() string {
 	return ""
 }
 
+func (x *BankMandate) GetDebits() []*CircleDebit {
+	if x != nil {
+		return x.Debits
+	}
+	return nil
+}
+
+// CircleDebit is one delegated debit counted against a UPI Circle link's
+// limits.
+type CircleDebit struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TxnId       string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// When it was made (Unix ns).
+	At            int64 `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleDebit) Reset() {
+	*x = CircleDebit{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleDebit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleDebit) ProtoMessage() {}
+
+func (x *CircleDebit) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleDebit.ProtoReflect.Descriptor instead.
+func (*CircleDebit) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CircleDebit) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *CircleDebit) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *CircleDebit) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
 // The switch's record of one ReqMandate flow (switch/mandate.go), under
 // "mandate/<txn id>" in store.Txns.
 type SwitchMandate struct {
@@ -2754,7 +2873,7 @@ type SwitchMandate struct {
 
 func (x *SwitchMandate) Reset() {
 	*x = SwitchMandate{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2885,7 @@ func (x *SwitchMandate) String() string {
 func (*SwitchMandate) ProtoMessage() {}
 
 func (x *SwitchMandate) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[22]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2898,7 @@ func (x *SwitchMandate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchMandate.ProtoReflect.Descriptor instead.
 func (*SwitchMandate) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{22}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SwitchMandate) GetId() string {
@@ -2979,13 +3098,16 @@ type PspCircleLink struct {
 	// UPDATE's, then the ReqDelegateAdd UPDATE's) and the new limit.
 	UpdateTxnId       string `protobuf:"bytes,23,opt,name=update_txn_id,json=updateTxnId,proto3" json:"update_txn_id,omitempty"`
 	PendingLimitPaise int64  `protobuf:"varint,24,opt,name=pending_limit_paise,json=pendingLimitPaise,proto3" json:"pending_limit_paise,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// FULL: the link's SUCCESS and DEEMED delegated debits, this side's count
+	// for the limits (used_paise is the month's sum of them).
+	Debits        []*CircleDebit `protobuf:"bytes,25,rep,name=debits,proto3" json:"debits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PspCircleLink) Reset() {
 	*x = PspCircleLink{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3119,7 @@ func (x *PspCircleLink) String() string {
 func (*PspCircleLink) ProtoMessage() {}
 
 func (x *PspCircleLink) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[23]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3132,7 @@ func (x *PspCircleLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspCircleLink.ProtoReflect.Descriptor instead.
 func (*PspCircleLink) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{23}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PspCircleLink) GetLinkId() string {
@@ -3181,6 +3303,13 @@ func (x *PspCircleLink) GetPendingLimitPaise() int64 {
 	return 0
 }
 
+func (x *PspCircleLink) GetDebits() []*CircleDebit {
+	if x != nil {
+		return x.Debits
+	}
+	return nil
+}
+
 // The switch's link registry (switch/delegate.go), in circle_links by
 // link_id: what CP and CS count.
 type SwitchCircleLink struct {
@@ -3205,7 +3334,7 @@ type SwitchCircleLink struct {
 
 func (x *SwitchCircleLink) Reset() {
 	*x = SwitchCircleLink{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3346,7 @@ func (x *SwitchCircleLink) String() string {
 func (*SwitchCircleLink) ProtoMessage() {}
 
 func (x *SwitchCircleLink) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[24]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3359,7 @@ func (x *SwitchCircleLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchCircleLink.ProtoReflect.Descriptor instead.
 func (*SwitchCircleLink) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{24}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SwitchCircleLink) GetLinkId() string {
@@ -3344,7 +3473,7 @@ type SwitchDelegate struct {
 
 func (x *SwitchDelegate) Reset() {
 	*x = SwitchDelegate{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3485,7 @@ func (x *SwitchDelegate) String() string {
 func (*SwitchDelegate) ProtoMessage() {}
 
 func (x *SwitchDelegate) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[25]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3498,7 @@ func (x *SwitchDelegate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchDelegate.ProtoReflect.Descriptor instead.
 func (*SwitchDelegate) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{25}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SwitchDelegate) GetId() string {
@@ -3488,8 +3617,7 @@ var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\n" +
-	"\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\v\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -3529,7 +3657,11 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"checksSent\x127\n" +
 	"\bconfirms\x18! \x03(\v2\x1b.upisim.records.v1.ExchangeR\bconfirms\x12D\n" +
 	"\x0fdeemed_confirms\x18\" \x03(\v2\x1b.upisim.records.v1.ExchangeR\x0edeemedConfirms\x125\n" +
-	"\x06parent\x18# \x01(\v2\x1d.upisim.records.v1.FlowParentR\x06parent\"\xf1\x01\n" +
+	"\x06parent\x18# \x01(\v2\x1d.upisim.records.v1.FlowParentR\x06parent\x12\x1c\n" +
+	"\tdelegator\x18$ \x01(\tR\tdelegator\x12\x1f\n" +
+	"\vmandate_umn\x18% \x01(\tR\n" +
+	"mandateUmn\x12+\n" +
+	"\x11mandate_signature\x18& \x01(\tR\x10mandateSignature\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -3582,7 +3714,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\xcc\x06\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\x97\a\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -3618,7 +3750,9 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06answer\x18\x1a \x01(\tR\x06answer\x125\n" +
 	"\aval_add\x18\x1b \x01(\v2\x1c.upisim.records.v1.PspValAddR\x06valAdd\x12'\n" +
 	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
-	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\"\x8e\x01\n" +
+	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\x12$\n" +
+	"\x0ecircle_link_id\x18\x1e \x01(\tR\fcircleLinkId\x12#\n" +
+	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +
@@ -3747,7 +3881,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\vlast_txn_id\x18\x13 \x01(\tR\tlastTxnId\x12\x1f\n" +
 	"\vlast_result\x18\x14 \x01(\tR\n" +
 	"lastResult\x12\"\n" +
-	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xc5\x03\n" +
+	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xfd\x03\n" +
 	"\vBankMandate\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
 	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x15\n" +
@@ -3765,7 +3899,12 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04hold\x18\r \x01(\bR\x04hold\x12\x18\n" +
 	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12\x1e\n" +
-	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\"\xc5\x05\n" +
+	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\x126\n" +
+	"\x06debits\x18\x11 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\"W\n" +
+	"\vCircleDebit\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xc5\x05\n" +
 	"\rSwitchMandate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -3792,7 +3931,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x13 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x14 \x01(\x03R\aupdated\x12/\n" +
 	"\x04late\x18\x15 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
-	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\xce\x05\n" +
+	"\flate_dropped\x18\x16 \x01(\x03R\vlateDropped\"\x86\x06\n" +
 	"\rPspCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x12\n" +
 	"\x04side\x18\x02 \x01(\tR\x04side\x12\x18\n" +
@@ -3820,7 +3959,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0esecondary_name\x18\x15 \x01(\tR\rsecondaryName\x12!\n" +
 	"\fprimary_name\x18\x16 \x01(\tR\vprimaryName\x12\"\n" +
 	"\rupdate_txn_id\x18\x17 \x01(\tR\vupdateTxnId\x12.\n" +
-	"\x13pending_limit_paise\x18\x18 \x01(\x03R\x11pendingLimitPaise\"\xb6\x02\n" +
+	"\x13pending_limit_paise\x18\x18 \x01(\x03R\x11pendingLimitPaise\x126\n" +
+	"\x06debits\x18\x19 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\"\xb6\x02\n" +
 	"\x10SwitchCircleLink\x12\x17\n" +
 	"\alink_id\x18\x01 \x01(\tR\x06linkId\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x1c\n" +
@@ -3869,7 +4009,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -3893,11 +4033,12 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*CachedNodeKey)(nil),         // 19: upisim.records.v1.CachedNodeKey
 	(*PspMandate)(nil),            // 20: upisim.records.v1.PspMandate
 	(*BankMandate)(nil),           // 21: upisim.records.v1.BankMandate
-	(*SwitchMandate)(nil),         // 22: upisim.records.v1.SwitchMandate
-	(*PspCircleLink)(nil),         // 23: upisim.records.v1.PspCircleLink
-	(*SwitchCircleLink)(nil),      // 24: upisim.records.v1.SwitchCircleLink
-	(*SwitchDelegate)(nil),        // 25: upisim.records.v1.SwitchDelegate
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*CircleDebit)(nil),           // 22: upisim.records.v1.CircleDebit
+	(*SwitchMandate)(nil),         // 23: upisim.records.v1.SwitchMandate
+	(*PspCircleLink)(nil),         // 24: upisim.records.v1.PspCircleLink
+	(*SwitchCircleLink)(nil),      // 25: upisim.records.v1.SwitchCircleLink
+	(*SwitchDelegate)(nil),        // 26: upisim.records.v1.SwitchDelegate
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -3915,7 +4056,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	26, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	27, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -3923,19 +4064,21 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	10, // 20: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
 	10, // 21: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
 	13, // 22: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
-	5,  // 23: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
-	5,  // 24: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
-	5,  // 25: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
-	5,  // 26: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 27: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
-	5,  // 28: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
-	5,  // 29: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 30: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	22, // 23: upisim.records.v1.BankMandate.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 24: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
+	5,  // 25: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
+	5,  // 26: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
+	5,  // 27: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 28: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
+	22, // 29: upisim.records.v1.PspCircleLink.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 30: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
+	5,  // 31: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 32: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -3950,7 +4093,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
