@@ -1,8 +1,10 @@
 package upi
 
-import upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+import (
+	"time"
 
-import "time"
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+)
 
 // UPI Circle's codes of links (docs/FLOWS.md, Codes of UPI Circle).
 const (
