@@ -33,5 +33,6 @@ func (p *PSP) summary(r *txnRecord) *upiv1.TxnSummary {
 	if r.Expires != 0 {
 		s.Deadline = timestamppb.New(store.FromNanos(r.Expires))
 	}
+	s.SecondaryVpa = r.SecondaryVpa
 	return s
 }

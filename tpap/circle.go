@@ -290,7 +290,7 @@ func (x *TPAP) CreateCirclePayment(ctx context.Context, r *upiv1.CreateCirclePay
 	secondary, payee := ids.NormalizeVPA(r.GetSecondaryVpa()), ids.NormalizeVPA(r.GetPayeeVpa())
 	hash := requestHash("CIRCLE_PAY", secondary, payee, strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
 	rec, err := startTxn(ctx, x, "", secondary, hash, &txnRecord{
-		Type: upiv1.Txn_PAY.String(), Payee: payee, AmountPaise: r.GetAmountPaise(), Note: r.GetNote(),
+		Type: upiv1.Txn_PAY.String(), Payee: payee, AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Secondary: secondary,
 	}, func(ctx context.Context, cl upiv1.PspAppServiceClient, txnID string) (*upiv1.InitiateDelegatedPayResponse, error) {
 		return cl.InitiateDelegatedPay(ctx, &upiv1.InitiateDelegatedPayRequest{
 			SecondaryVpa: secondary, PayeeVpa: payee, AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), TxnId: txnID,

@@ -18,6 +18,8 @@ func (x *TPAP) ListTxns(after string, limit int) ([]*upiv1.TxnSummary, string, e
 		return nil, "", status.Error(codes.Unavailable, "the TPAP is not running")
 	}
 	return node.ListTable(x.n, txns, after, limit, func(r *txnRecord) *upiv1.TxnSummary {
-		return node.SummaryOf(recProto(r), r.Status)
+		s := node.SummaryOf(recProto(r), r.Status)
+		s.SecondaryVpa = r.Secondary
+		return s
 	})
 }

@@ -103,6 +103,9 @@ func recFill(r, o *txnRecord) {
 	if r.Psp == "" {
 		r.Psp = o.Psp
 	}
+	if r.Secondary == "" {
+		r.Secondary = o.Secondary
+	}
 	if r.Expires == nil && o.Expires != nil {
 		r.Expires = proto.Int64(*o.Expires)
 	}

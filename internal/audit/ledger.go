@@ -239,11 +239,16 @@ func (a *Auditor) records() {
 
 // unknown checks a record of a PSP or the app whose transaction the switch
 // does not have: fine while it may still be on its way to the switch
-// (PENDING, within maxAge), or when the switch refused it (FAILURE U07).
+// (PENDING, within maxAge), when the switch refused it (FAILURE U07), or
+// when it is a UPI Circle payment PSP(S) ended before sending anything,
+// over a limit of the link (FAILURE Z8, QH or FP: docs/FLOWS.md, "Payment,
+// full delegation" step 2).
 func (a *Auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 	st := r.GetStatus()
 	switch {
 	case st == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
+		return
+	case st == upiv1.Resp_FAILURE && r.GetSecondaryVpa() != "" && circleLimitCode(r.GetErrCode()):
 		return
 	case st == upiv1.Resp_PENDING && a.now.Sub(r.GetCreated().AsTime()) <= a.maxAge:
 		return
@@ -264,4 +269,14 @@ func (a *Auditor) isApp(nd string) bool {
 // isPayment: a PAY or COLLECT, whose outcome txn checks at every node.
 func isPayment(t *upiv1.TxnSummary) bool {
 	return t.GetType() == upiv1.Txn_PAY || t.GetType() == upiv1.Txn_COLLECT
+}
+
+// circleLimitCode reports whether code is one PSP(S) ends a delegated
+// payment with before it sends anything: a limit of the link.
+func circleLimitCode(code string) bool {
+	switch code {
+	case upi.CodeLimitExceeded, upi.CodeCircleMonthly, upi.CodeCircleCooling:
+		return true
+	}
+	return false
 }

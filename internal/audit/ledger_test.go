@@ -122,6 +122,23 @@ func TestAuditLedgersAndRecords(t *testing.T) {
 				record(c, "alphapsp", txnA, pend, "", time.Minute)
 				record(c, "betapsp", txnB, fail, "U07", time.Hour)
 			}},
+		{name: "a Circle payment PSP(S) ended over a limit, before any message", want: []string{},
+			build: func(c *auditCase) {
+				c.snap.apps = []string{"tpap"}
+				for _, nd := range []string{"betapsp", "tpap"} {
+					record(c, nd, txnB, fail, "Z8", time.Hour)
+					c.snap.txns[nd][txnB].SecondaryVpa = "carol@beta"
+				}
+				record(c, "betapsp", txnA, fail, "QH", time.Hour)
+				c.snap.txns["betapsp"][txnA].SecondaryVpa = "carol@beta"
+			}},
+		{name: "a Circle payment ended with a code PSP(S) does not decide alone", want: []string{ViolationUnknownTxn},
+			build: func(c *auditCase) {
+				record(c, "betapsp", txnB, fail, "U30", time.Hour)
+				c.snap.txns["betapsp"][txnB].SecondaryVpa = "carol@beta"
+			}},
+		{name: "a plain payment over a limit the switch never saw", want: []string{ViolationUnknownTxn},
+			build: func(c *auditCase) { record(c, "betapsp", txnB, fail, "Z8", time.Hour) }},
 		{name: "a payment that never reached the switch", want: []string{ViolationUnknownTxn},
 			build: func(c *auditCase) { record(c, "alphapsp", txnA, pend, "", maxAge+time.Second) }},
 		{name: "PSP final where the switch has not decided", want: []string{ViolationDisagreement},

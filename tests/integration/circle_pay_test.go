@@ -122,4 +122,11 @@ func TestCirclePayFull(t *testing.T) {
 	_, err = n.circlePay(carol, chai, "10.00")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no LINKED FULL UPI Circle link")
+
+	// The audit holds every node's view: the payments PSP(S) ended over a
+	// limit (Z8, QH) without a message are no unknown transactions.
+	waitQuiet(t, n)
+	res, out, err := n.audit()
+	require.NoError(t, err, out)
+	assert.True(t, res.OK, out)
 }

@@ -496,7 +496,10 @@ type TxnSummary struct {
 	// At the switch, the requests it sent the banks (DEBIT, CREDIT,
 	// REVERSAL), in that order: the only movements of money the network
 	// asked for. Empty at other nodes.
-	Legs          []*TxnLeg `protobuf:"bytes,17,rep,name=legs,proto3" json:"legs,omitempty"`
+	Legs []*TxnLeg `protobuf:"bytes,17,rep,name=legs,proto3" json:"legs,omitempty"`
+	// A UPI Circle payment's secondary, who started it (the payer is the
+	// primary), at PSP(S) and the app; empty for any other transaction.
+	SecondaryVpa  string `protobuf:"bytes,18,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -648,6 +651,13 @@ func (x *TxnSummary) GetLegs() []*TxnLeg {
 		return x.Legs
 	}
 	return nil
+}
+
+func (x *TxnSummary) GetSecondaryVpa() string {
+	if x != nil {
+		return x.SecondaryVpa
+	}
+	return ""
 }
 
 // TxnLeg is one request the switch sent a bank about a transaction, and
@@ -1778,7 +1788,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x17ListTransactionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\xd6\x04\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xfb\x04\n" +
 	"\n" +
 	"TxnSummary\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
@@ -1798,7 +1808,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\acreated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x126\n" +
 	"\bdeadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\"\n" +
-	"\x04legs\x18\x11 \x03(\v2\x0e.upi.v1.TxnLegR\x04legs\"\xc4\x01\n" +
+	"\x04legs\x18\x11 \x03(\v2\x0e.upi.v1.TxnLegR\x04legs\x12#\n" +
+	"\rsecondary_vpa\x18\x12 \x01(\tR\fsecondaryVpa\"\xc4\x01\n" +
 	"\x06TxnLeg\x12$\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x15\n" +

@@ -1754,7 +1754,9 @@ type AppTxn struct {
 	Created     int64                  `protobuf:"varint,11,opt,name=created,proto3" json:"created,omitempty"`
 	Updated     int64                  `protobuf:"varint,12,opt,name=updated,proto3" json:"updated,omitempty"`
 	// Set (possibly to 0) when the record has an expiry.
-	Expires       *int64 `protobuf:"varint,13,opt,name=expires,proto3,oneof" json:"expires,omitempty"`
+	Expires *int64 `protobuf:"varint,13,opt,name=expires,proto3,oneof" json:"expires,omitempty"`
+	// A UPI Circle payment's secondary, who started it.
+	Secondary     string `protobuf:"bytes,14,opt,name=secondary,proto3" json:"secondary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1878,6 +1880,13 @@ func (x *AppTxn) GetExpires() int64 {
 		return *x.Expires
 	}
 	return 0
+}
+
+func (x *AppTxn) GetSecondary() string {
+	if x != nil {
+		return x.Secondary
+	}
+	return ""
 }
 
 // A notification the app stored (tpap.notifRecord).
@@ -3796,7 +3805,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\tR\x02to\x12!\n" +
 	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12\x0e\n" +
-	"\x02ts\x18\x05 \x01(\x03R\x02ts\"\xcc\x02\n" +
+	"\x02ts\x18\x05 \x01(\x03R\x02ts\"\xea\x02\n" +
 	"\x06AppTxn\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
@@ -3811,7 +3820,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	" \x01(\tR\x03psp\x12\x18\n" +
 	"\acreated\x18\v \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\f \x01(\x03R\aupdated\x12\x1d\n" +
-	"\aexpires\x18\r \x01(\x03H\x00R\aexpires\x88\x01\x01B\n" +
+	"\aexpires\x18\r \x01(\x03H\x00R\aexpires\x88\x01\x01\x12\x1c\n" +
+	"\tsecondary\x18\x0e \x01(\tR\tsecondaryB\n" +
 	"\n" +
 	"\b_expires\"v\n" +
 	"\x0fAppNotification\x12\x12\n" +
