@@ -56,7 +56,10 @@ func (s *Switch) delegateRoutes() []node.Route {
 }
 
 func (s *Switch) delegateTimers() []node.TimerKind {
-	return []node.TimerKind{{Prefix: timerDelegate, Fire: byTxn(s.delegateTimedOut)}}
+	return []node.TimerKind{
+		{Prefix: timerDelegate, Fire: byTxn(s.delegateTimedOut)},
+		{Prefix: timerDelegateAuth, Fire: byTxn(s.delegateAuthTimedOut)},
+	}
 }
 
 // validateReqDelegateAdd checks a ReqDelegateAdd: a DELEGATE txn, a

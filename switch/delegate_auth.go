@@ -112,7 +112,29 @@ func (s *Switch) reqDelegateAuth(c *node.Ctx, in *node.Inbound, m *upiv1.ReqDele
 		return err
 	}
 	r.State = StateFwdSent
+	if err := s.startTimer(c, timerDelegateAuth, id, s.net.Timeouts.AuthDetails); err != nil {
+		return err
+	}
 	return saveDelegateAuth(c, r)
+}
+
+// timerDelegateAuth is the switch's wait for PSP(P) to act on a forwarded
+// ReqDelegateAuth: its ReqPay or its RespDelegateAuth.
+const timerDelegateAuth = "delegateauth"
+
+// delegateAuthTimedOut ends a delegated payment that PSP(P) neither paid
+// (no ReqPay) nor answered within timeouts.auth_details: FAILURE U09 to
+// PSP(S), as a pay's unanswered ReqAuthDetails ends. A ReqPay after it is
+// refused (the flow has ended) and a RespDelegateAuth after it is late.
+// Once the ReqPay came, the pay decides, whatever the time.
+func (s *Switch) delegateAuthTimedOut(c *node.Ctx, txnID string) error {
+	r, err := timeoutFor[delegate](c, flowDelegateAuth, txnID, StateFwdSent)
+	if err != nil || r == nil || c.Tx.Has(store.Txns, []byte(flowKey(flowPay, txnID))) {
+		return err
+	}
+	r.Fwd.TimedOut = store.Nanos(c.Now())
+	r.Reason = "no ReqPay or RespDelegateAuth from " + r.Counterparty + " in time"
+	return s.endDelegateAuth(c, r, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAuthTimeout})
 }
 
 // respDelegateAuth forwards PSP(P)'s answer to PSP(S): a FAILURE ends the
@@ -122,7 +144,7 @@ func (s *Switch) respDelegateAuth(c *node.Ctx, in *node.Inbound, m *upiv1.RespDe
 	if err != nil || r == nil {
 		return err
 	}
-	if r.Fwd.Answered != 0 {
+	if r.Fwd.Answered != 0 || r.Fwd.TimedOut != 0 {
 		n, trace := lateNoteFor(c, in, r.State, "", m.GetResp(), r.Fwd)
 		keepLate(&r.Late, &r.LateDropped, n)
 		if err := c.NoteReceived(trace); err != nil {

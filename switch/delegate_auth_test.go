@@ -2,6 +2,7 @@ package upiswitch
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +11,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/node/nodetest"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -115,4 +117,43 @@ func TestDelegatedPayNoLink(t *testing.T) {
 	assert.Empty(t, e.sent(reqDelegateAuth, id, upiv1.Txn_TYPE_UNSPECIFIED))
 	// and the ReqPay that might follow is refused.
 	assert.Contains(t, e.receive(upiv1.SwitchService_ReqPay_FullMethodName, delegatedReqPay(e, id, bob, 200_00)).GetErr(), "has ended")
+}
+
+// PSP(P) neither pays nor answers a forwarded ReqDelegateAuth: the switch
+// ends it FAILURE U09 to PSP(S) after timeouts.auth_details; the ReqPay
+// that comes after is refused and a RespDelegateAuth after is late, so
+// PSP(S) never hears SUCCESS for it. Once the ReqPay came in time, the
+// timer changes nothing: the pay decides.
+func TestDelegatedPayPrimaryPSPSilent(t *testing.T) {
+	e := newEnv(t, nil)
+	e.linkedInRegistry(linkLinked)
+	wait := e.net.Timeouts.AuthDetails
+	id := ids.NewTxnID("BET")
+	e.accept(upiv1.SwitchService_ReqDelegateAuth_FullMethodName, delegateAuth(e, id, bob, 200_00))
+	fwd := e.await(reqDelegateAuth, id, upiv1.Txn_TYPE_UNSPECIFIED, 1)
+	start := e.clock.Now()
+	e.advance(wait - time.Millisecond)
+	assert.Empty(t, e.sent(respDelegateAuth, id, upiv1.Txn_TYPE_UNSPECIFIED), "not before its time")
+	ans := e.await(respDelegateAuth, id, upiv1.Txn_TYPE_UNSPECIFIED, 1)
+	assert.Equal(t, wait, e.since(start), "at timeouts.auth_details")
+	assert.Equal(t, "betapsp", ans.To)
+	assert.Equal(t, upiv1.Resp_FAILURE, ans.Msg.(*upiv1.RespDelegateAuth).GetResp().GetResult())
+	assert.Equal(t, "U09", ans.Msg.(*upiv1.RespDelegateAuth).GetResp().GetErrCode())
+
+	assert.Contains(t, e.receive(upiv1.SwitchService_ReqPay_FullMethodName, delegatedReqPay(e, id, bob, 200_00)).GetErr(), "has ended")
+	e.accept(upiv1.SwitchService_RespDelegateAuth_FullMethodName, &upiv1.RespDelegateAuth{
+		Head: e.head("alphapsp"), Txn: fwd.Msg.GetTxn(),
+		Resp: &upiv1.Resp{ReqMsgId: fwd.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS}})
+	nodetest.Quiesce(t, e.n)
+	assert.Len(t, e.sent(respDelegateAuth, id, upiv1.Txn_TYPE_UNSPECIFIED), 1, "the late SUCCESS is not forwarded")
+
+	// In time: the ReqPay starts the pay, and the timer leaves it be.
+	id2 := ids.NewTxnID("BET")
+	e.accept(upiv1.SwitchService_ReqDelegateAuth_FullMethodName, delegateAuth(e, id2, bob, 200_00))
+	e.await(reqDelegateAuth, id2, upiv1.Txn_TYPE_UNSPECIFIED, 1)
+	e.accept(upiv1.SwitchService_ReqPay_FullMethodName, delegatedReqPay(e, id2, bob, 200_00))
+	e.advance(wait + time.Second)
+	for _, s := range e.sent(respDelegateAuth, id2, upiv1.Txn_TYPE_UNSPECIFIED) {
+		assert.NotEqual(t, "U09", s.Msg.(*upiv1.RespDelegateAuth).GetResp().GetErrCode(), "the pay decides, not the timer")
+	}
 }
