@@ -20,7 +20,6 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
-	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
@@ -59,21 +58,11 @@ func (p *PSP) circlePayRoutes() []node.Route {
 
 // limitsOf are the limits of a delegated payment under the FULL link l.
 func (p *PSP) limitsOf(l *linkRecord) upi.CircleLimits {
-	cfg := p.cfg.Network.Circle
-	return upi.CircleLimits{
-		PerTxn: cfg.FullPerTxn, Monthly: l.LimitPaise, CoolingLimit: cfg.CoolingLimit, Cooling: cfg.Cooling,
-		Rolling: cfg.Month == config.CircleRolling, LinkedAt: store.FromNanos(l.Linked),
-	}
+	return p.cfg.Network.Circle.Limits(l.LimitPaise, store.FromNanos(l.Linked))
 }
 
 // linkUses are l's counted debits.
-func linkUses(l *linkRecord) []upi.CircleUse {
-	out := make([]upi.CircleUse, 0, len(l.Debits))
-	for _, d := range l.Debits {
-		out = append(out, upi.CircleUse{AmountPaise: d.AmountPaise, At: store.FromNanos(d.At)})
-	}
-	return out
-}
+func linkUses(l *linkRecord) []upi.CircleUse { return upi.CircleUses(l.Debits) }
 
 // findLink is this PSP's LINKED FULL link of side between primary ("" for
 // any) and secondary, or nil.

@@ -279,20 +279,11 @@ func (r *Remitter) mandateDebit(c *node.Ctx, md *upiv1.Mandate, acNum string, am
 
 // circleLimits are the limits of a debit under rec.
 func circleLimits(cfg config.Circle, rec *Mandate) upi.CircleLimits {
-	return upi.CircleLimits{
-		PerTxn: cfg.FullPerTxn, Monthly: rec.AmountPaise, CoolingLimit: cfg.CoolingLimit, Cooling: cfg.Cooling,
-		Rolling: cfg.Month == config.CircleRolling, LinkedAt: store.FromNanos(rec.Created),
-	}
+	return cfg.Limits(rec.AmountPaise, store.FromNanos(rec.Created))
 }
 
 // mandateUses are rec's counted debits.
-func mandateUses(rec *Mandate) []upi.CircleUse {
-	out := make([]upi.CircleUse, 0, len(rec.Debits))
-	for _, d := range rec.Debits {
-		out = append(out, upi.CircleUse{AmountPaise: d.AmountPaise, At: store.FromNanos(d.At)})
-	}
-	return out
-}
+func mandateUses(rec *Mandate) []upi.CircleUse { return upi.CircleUses(rec.Debits) }
 
 // keepDebits is how long a counted debit is kept: past any month's count.
 const keepDebits = 62 * 24 * time.Hour

@@ -722,3 +722,13 @@ func DefaultBurst(tps float64) int {
 	}
 	return int(math.Ceil(tps))
 }
+
+// Limits are the limits of a delegated payment under a full link whose
+// monthly limit (its mandate's amount) is monthly and that began at
+// since: what PSP(S), PSP(P) and the remitter each check it against.
+func (c Circle) Limits(monthly int64, since time.Time) upi.CircleLimits {
+	return upi.CircleLimits{
+		PerTxn: c.FullPerTxn, Monthly: monthly, CoolingLimit: c.CoolingLimit, Cooling: c.Cooling,
+		Rolling: c.Month == CircleRolling, LinkedAt: since,
+	}
+}

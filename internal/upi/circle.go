@@ -4,6 +4,7 @@ import (
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 )
 
 // UPI Circle's codes of links (docs/FLOWS.md, Codes of UPI Circle).
@@ -113,4 +114,19 @@ func LinkStatusAfterAdd(ok bool, code string) upiv1.CircleLink_Status {
 		return upiv1.CircleLink_EXPIRED
 	}
 	return upiv1.CircleLink_FAILED
+}
+
+// CircleUses are the debits a PSP's link or a bank's mandate record keeps
+// (recordsv1.CircleDebit, times in Unix nanoseconds) as its limits count
+// them.
+func CircleUses(ds []*recordsv1.CircleDebit) []CircleUse {
+	out := make([]CircleUse, 0, len(ds))
+	for _, d := range ds {
+		var at time.Time
+		if d.GetAt() != 0 {
+			at = time.Unix(0, d.GetAt()).UTC()
+		}
+		out = append(out, CircleUse{AmountPaise: d.GetAmountPaise(), At: at})
+	}
+	return out
 }
