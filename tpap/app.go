@@ -408,7 +408,12 @@ func (x *TPAP) anyRequester() (*config.Node, string, error) {
 // ReqPay to (node.CheckText), so that the app refuses at once what the
 // network would refuse later.
 func validatePay(payer, payee string, amount int64, note string) error {
-	if _, _, err := upi.CheckTransfer(upi.AppFields, payer, payee, amount); err != nil {
+	return validateTransfer(upi.AppFields, payer, payee, amount, note)
+}
+
+// validateTransfer is validatePay with the request's own field names.
+func validateTransfer(f upi.Fields, payer, payee string, amount int64, note string) error {
+	if _, _, err := upi.CheckTransfer(f, payer, payee, amount); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if err := node.CheckText("note", "upi.v1.Txn.note", note); err != nil {

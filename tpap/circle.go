@@ -17,6 +17,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 // CreateCircleLink links secondary_vpa to primary_vpa through the
@@ -284,7 +285,7 @@ func appVPA(field, vpa string) (string, error) {
 // (PSP(S)), which checks the link and its limits; a breach answers the
 // payment FAILURE with its code at once. GetPayment follows it.
 func (x *TPAP) CreateCirclePayment(ctx context.Context, r *upiv1.CreateCirclePaymentRequest) (*upiv1.CreateCirclePaymentResponse, error) {
-	if err := validatePay(r.GetSecondaryVpa(), r.GetPayeeVpa(), r.GetAmountPaise(), r.GetNote()); err != nil {
+	if err := validateTransfer(upi.CircleFields, r.GetSecondaryVpa(), r.GetPayeeVpa(), r.GetAmountPaise(), r.GetNote()); err != nil {
 		return nil, err
 	}
 	secondary, payee := ids.NormalizeVPA(r.GetSecondaryVpa()), ids.NormalizeVPA(r.GetPayeeVpa())

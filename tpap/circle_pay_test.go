@@ -36,4 +36,11 @@ func TestCreateCirclePayment(t *testing.T) {
 	_, err = e.x.CreateCirclePayment(t.Context(), &upiv1.CreateCirclePaymentRequest{
 		SecondaryVpa: "carol@beta", PayeeVpa: "chai@beta", AmountPaise: 0})
 	requireCode(t, err, codes.InvalidArgument, "amount_paise")
+	// Errors name the request's own fields: the secondary, not a payer.
+	_, err = e.x.CreateCirclePayment(t.Context(), &upiv1.CreateCirclePaymentRequest{
+		SecondaryVpa: "carol", PayeeVpa: "chai@beta", AmountPaise: 100})
+	requireCode(t, err, codes.InvalidArgument, "secondary_vpa")
+	_, err = e.x.CreateCirclePayment(t.Context(), &upiv1.CreateCirclePaymentRequest{
+		SecondaryVpa: "carol@beta", PayeeVpa: "carol@beta", AmountPaise: 100})
+	requireCode(t, err, codes.InvalidArgument, "secondary_vpa and payee_vpa")
 }

@@ -28,6 +28,10 @@ type Fields struct {
 // (TpapAppService, PspAppService).
 var AppFields = Fields{Payer: "payer_vpa", Payee: "payee_vpa", Parties: "payer_vpa and payee_vpa", Amount: "amount_paise"}
 
+// CircleFields are those of a UPI Circle payment's request
+// (CreateCirclePayment), which the secondary starts.
+var CircleFields = Fields{Payer: "secondary_vpa", Payee: "payee_vpa", Parties: "secondary_vpa and payee_vpa", Amount: "amount_paise"}
+
 // ErrSameParty is what CheckParties' error for a payer who is the payee
 // wraps; match it with errors.Is.
 var ErrSameParty = errors.New("payer and payee are the same VPA")
