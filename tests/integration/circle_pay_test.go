@@ -121,7 +121,7 @@ func TestCirclePayFull(t *testing.T) {
 	}, "DELINKED at PSP(S)")
 	_, err = n.circlePay(carol, chai, "10.00")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no LINKED FULL UPI Circle link")
+	assert.Contains(t, err.Error(), "no LINKED UPI Circle link")
 
 	// The audit holds every node's view: the payments PSP(S) ended over a
 	// limit (Z8, QH) without a message are no unknown transactions.
