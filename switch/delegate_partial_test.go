@@ -69,4 +69,20 @@ func TestDelegatedPayPartial(t *testing.T) {
 	late := pay(e, id2, bob, 100_00)
 	late.Txn.Purpose = "87"
 	assert.Contains(t, e.receive(upiv1.SwitchService_ReqPay_FullMethodName, late).GetErr(), "has ended")
+
+	// Listed: the pay as itself, the payment with no pay as a PAY of its own.
+	list, _, err := e.sw.ListTxns("", 100)
+	require.NoError(t, err)
+	byID := map[string]*upiv1.TxnSummary{}
+	for _, s := range list {
+		assert.NotContains(t, byID, s.GetTxnId(), "one summary per txn id")
+		byID[s.GetTxnId()] = s
+	}
+	require.Contains(t, byID, id)
+	assert.NotEmpty(t, byID[id].GetLegs(), "the pay's")
+	require.Contains(t, byID, id2)
+	assert.Equal(t, upiv1.Resp_FAILURE, byID[id2].GetStatus())
+	assert.Equal(t, "U69", byID[id2].GetErrCode())
+	assert.Equal(t, "betapsp", byID[id2].GetPayerPsp())
+	assert.Equal(t, int64(100_00), byID[id2].GetAmountPaise())
 }
