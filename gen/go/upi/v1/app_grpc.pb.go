@@ -87,7 +87,8 @@ type PspAppServiceClient interface {
 	ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error)
 	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
 	// user) from its primary's account under a FULL link (docs/FLOWS.md,
-	// "Payment, full delegation"): no PIN.
+	// "Payment, full delegation": no PIN) or a PARTIAL one (the primary
+	// approves it with their PIN: RespondDelegatedPay).
 	InitiateDelegatedPay(ctx context.Context, in *InitiateDelegatedPayRequest, opts ...grpc.CallOption) (*InitiateDelegatedPayResponse, error)
 	// RespondDelegatedPay is the primary's answer to a delegated payment
 	// under a PARTIAL link waiting for them (docs/FLOWS.md, "Payment,
@@ -343,7 +344,8 @@ type PspAppServiceServer interface {
 	ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error)
 	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
 	// user) from its primary's account under a FULL link (docs/FLOWS.md,
-	// "Payment, full delegation"): no PIN.
+	// "Payment, full delegation": no PIN) or a PARTIAL one (the primary
+	// approves it with their PIN: RespondDelegatedPay).
 	InitiateDelegatedPay(context.Context, *InitiateDelegatedPayRequest) (*InitiateDelegatedPayResponse, error)
 	// RespondDelegatedPay is the primary's answer to a delegated payment
 	// under a PARTIAL link waiting for them (docs/FLOWS.md, "Payment,
@@ -902,7 +904,8 @@ type TpapAppServiceClient interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(ctx context.Context, in *CreatePaymentRequest, opts ...grpc.CallOption) (*CreatePaymentResponse, error)
 	// CreateCirclePayment is a secondary's payment from its primary's
-	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	// account under a UPI Circle link: FULL, no PIN; PARTIAL, PENDING until
+	// the primary approves it (ApproveCirclePayment). GetPayment follows it.
 	CreateCirclePayment(ctx context.Context, in *CreateCirclePaymentRequest, opts ...grpc.CallOption) (*CreateCirclePaymentResponse, error)
 	// ListCircleApprovals lists the delegated payments (PARTIAL links)
 	// waiting for the primary vpa to approve.
@@ -1164,7 +1167,8 @@ type TpapAppServiceServer interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error)
 	// CreateCirclePayment is a secondary's payment from its primary's
-	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	// account under a UPI Circle link: FULL, no PIN; PARTIAL, PENDING until
+	// the primary approves it (ApproveCirclePayment). GetPayment follows it.
 	CreateCirclePayment(context.Context, *CreateCirclePaymentRequest) (*CreateCirclePaymentResponse, error)
 	// ListCircleApprovals lists the delegated payments (PARTIAL links)
 	// waiting for the primary vpa to approve.
