@@ -104,6 +104,8 @@ func (p *PSP) circleRoutes() []node.Route {
 func (p *PSP) circleTimers() []node.TimerKind {
 	return []node.TimerKind{{Prefix: timerInvite, Fire: func(c *node.Ctx, t node.Timer) error {
 		return p.inviteExpired(c, string(t.Payload))
+	}}, {Prefix: timerApproval, Fire: func(c *node.Ctx, t node.Timer) error {
+		return p.approvalExpired(c, string(t.Payload))
 	}}}
 }
 

@@ -40,8 +40,8 @@ func (p *PSP) circlePayRoutes() []node.Route {
 	return []node.Route{
 		{Method: upiv1.PspService_ReqDelegateAuth_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqDelegateAuth) error {
-				if m.GetDelegate().GetSubType() != upiv1.Delegate_FULL {
-					return node.Refuse("%s with delegate.sub_type %s is not supported by this PSP yet (only FULL)", in.API, m.GetDelegate().GetSubType())
+				if st := m.GetDelegate().GetSubType(); st != upiv1.Delegate_FULL && st != upiv1.Delegate_PARTIAL {
+					return node.Refuse("%s with delegate.sub_type %s is not supported by this PSP yet (only FULL and PARTIAL)", in.API, st)
 				}
 				if m.GetPayer().GetAmountPaise() <= 0 {
 					return node.Refuse("%s needs payer.amount_paise > 0", in.API)
@@ -64,12 +64,13 @@ func (p *PSP) limitsOf(l *linkRecord) upi.CircleLimits {
 // linkUses are l's counted debits.
 func linkUses(l *linkRecord) []upi.CircleUse { return upi.CircleUses(l.Debits) }
 
-// findLink is this PSP's LINKED FULL link of side between primary ("" for
-// any) and secondary, or nil.
+// findLink is this PSP's LINKED link (FULL or PARTIAL) of side between
+// primary ("" for any) and secondary, or nil.
 func findLink(tx *store.Tx, side, primary, secondary string) (*linkRecord, error) {
 	var out *linkRecord
 	err := circleLinks.Scan(tx, side+"/", func(_ string, l *linkRecord) (bool, error) {
-		if l.Status == linkLinked && l.Mode == upiv1.Delegate_FULL.String() && l.Secondary == secondary &&
+		if l.Status == linkLinked && (l.Mode == upiv1.Delegate_FULL.String() || l.Mode == upiv1.Delegate_PARTIAL.String()) &&
+			l.Secondary == secondary &&
 			(primary == "" || l.Primary == primary) {
 			out = l
 			return false, nil
@@ -119,7 +120,7 @@ func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegat
 			return err
 		}
 		if l == nil {
-			return status.Errorf(codes.FailedPrecondition, "%s has no LINKED FULL UPI Circle link at PSP %s", v.Vpa, p.name)
+			return status.Errorf(codes.FailedPrecondition, "%s has no LINKED UPI Circle link at PSP %s", v.Vpa, p.name)
 		}
 		r := &txnRecord{
 			Id: txnID, Type: upiv1.Txn_PAY.String(), Role: roleSecondary, State: stateDelegateAuthSent,
@@ -127,7 +128,8 @@ func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegat
 			AmountPaise: req.GetAmountPaise(), Note: req.GetNote(), Fingerprint: fp,
 			CircleLinkId: l.LinkId, SecondaryVpa: v.Vpa,
 		}
-		if code := p.limitsOf(l).Check(linkUses(l), req.GetAmountPaise(), c.Now()); code != "" {
+		partial := l.Mode == upiv1.Delegate_PARTIAL.String()
+		if code := p.limitsOf(l).Check(linkUses(l), req.GetAmountPaise(), c.Now()); code != "" && !partial {
 			r.Status, r.ErrCode, r.Final, r.State = upiv1.Resp_FAILURE.String(), code, true, stateCompleted
 			out = r
 			return putTxn(c.Tx, r, c.Now())
@@ -136,9 +138,13 @@ func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegat
 			return err
 		}
 		out = r
+		d := &upiv1.Delegate{SubType: upiv1.Delegate_FULL, Umn: l.Umn, PrimaryAddr: l.Primary, SecondaryAddr: l.Secondary}
+		if partial { // the primary approves each payment: no mandate
+			d.SubType, d.Umn = upiv1.Delegate_PARTIAL, ""
+		}
 		return c.Send(p.switchName, upiv1.SwitchService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{
 			Txn:      &upiv1.Txn{Id: txnID, Type: upiv1.Txn_PAY, Note: req.GetNote(), Purpose: circlePurpose, Ts: timestamppb.New(c.Now())},
-			Delegate: &upiv1.Delegate{SubType: upiv1.Delegate_FULL, Umn: l.Umn, PrimaryAddr: l.Primary, SecondaryAddr: l.Secondary},
+			Delegate: d,
 			Payer:    &upiv1.Party{Addr: l.Primary, Name: l.PrimaryName, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
 			Payee:    &upiv1.Party{Addr: payee},
 		})
@@ -213,8 +219,11 @@ func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegate
 	if err != nil {
 		return err
 	}
-	if l == nil {
+	if l == nil || l.Mode != d.GetSubType().String() {
 		return fail(upi.CodeNoLink)
+	}
+	if d.GetSubType() == upiv1.Delegate_PARTIAL {
+		return p.parkDelegatedPay(c, m, l)
 	}
 	md, err := getMandate(c.Tx, mandatePayer, d.GetUmn())
 	if err != nil {

@@ -47,7 +47,7 @@ func (f *fixture) delegatedPay(amount int64) (*upiv1.Transaction, error) {
 func TestDelegatedPayLimitsAtPSPS(t *testing.T) {
 	f := newFixture(t, beta, nil)
 	_, err := f.delegatedPay(100)
-	requireCode(t, err, codes.FailedPrecondition, "no LINKED FULL UPI Circle link")
+	requireCode(t, err, codes.FailedPrecondition, "no LINKED UPI Circle link")
 
 	id := newTxnID("ALP")
 	long := time.Now().Add(-48 * time.Hour)

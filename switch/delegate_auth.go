@@ -52,11 +52,17 @@ func (s *Switch) validateReqDelegateAuth(from string, m *upiv1.ReqDelegateAuth) 
 	if !ids.ValidID(m.GetTxn().GetId()) {
 		return node.Refuse("ReqDelegateAuth needs txn.id, 3 letters and 32 hex digits")
 	}
-	if d.GetSubType() != upiv1.Delegate_FULL {
-		return node.Refuse("ReqDelegateAuth with delegate.sub_type %s is not supported by this switch yet (only FULL)", d.GetSubType())
-	}
-	if d.GetUmn() == "" {
-		return node.Refuse("ReqDelegateAuth FULL needs delegate.umn")
+	switch d.GetSubType() {
+	case upiv1.Delegate_FULL:
+		if d.GetUmn() == "" {
+			return node.Refuse("ReqDelegateAuth FULL needs delegate.umn")
+		}
+	case upiv1.Delegate_PARTIAL:
+		if d.GetUmn() != "" {
+			return node.Refuse("ReqDelegateAuth PARTIAL has no delegate.umn")
+		}
+	default:
+		return node.Refuse("ReqDelegateAuth with delegate.sub_type %s is not supported by this switch (FULL or PARTIAL)", d.GetSubType())
 	}
 	for _, a := range []struct{ field, v string }{{"delegate.primary_addr", d.GetPrimaryAddr()}, {"delegate.secondary_addr", d.GetSecondaryAddr()}, {"payee.addr", m.GetPayee().GetAddr()}} {
 		if err := ids.ValidateVPA(a.v); err != nil {
@@ -103,7 +109,8 @@ func (s *Switch) reqDelegateAuth(c *node.Ctx, in *node.Inbound, m *upiv1.ReqDele
 	}); err != nil {
 		return err
 	}
-	if link == nil || link.Umn != d.GetUmn() {
+	partial := d.GetSubType() == upiv1.Delegate_PARTIAL
+	if link == nil || (!partial && link.Umn != d.GetUmn()) {
 		r.Reason = "no LINKED link between " + primary + " and " + secondary + " with this UMN at the switch"
 		return s.endDelegateAuth(c, r, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeNoLink})
 	}
@@ -112,7 +119,11 @@ func (s *Switch) reqDelegateAuth(c *node.Ctx, in *node.Inbound, m *upiv1.ReqDele
 		return err
 	}
 	r.State = StateFwdSent
-	if err := s.startTimer(c, timerDelegateAuth, id, s.net.Timeouts.AuthDetails); err != nil {
+	wait := s.net.Timeouts.AuthDetails
+	if partial { // the primary has circle.approval_expiry to approve
+		wait += s.net.Circle.ApprovalExpiry
+	}
+	if err := s.startTimer(c, timerDelegateAuth, id, wait); err != nil {
 		return err
 	}
 	return saveDelegateAuth(c, r)
@@ -132,9 +143,17 @@ func (s *Switch) delegateAuthTimedOut(c *node.Ctx, txnID string) error {
 	if err != nil || r == nil || c.Tx.Has(store.Txns, []byte(flowKey(flowPay, txnID))) {
 		return err
 	}
+	req := &upiv1.ReqDelegateAuth{}
+	if err := proto.Unmarshal(r.Req, req); err != nil {
+		return err
+	}
+	code := upi.CodeAuthTimeout
+	if req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL {
+		code = upi.CodeExpired // the primary did not approve in time
+	}
 	r.Fwd.TimedOut = store.Nanos(c.Now())
 	r.Reason = "no ReqPay or RespDelegateAuth from " + r.Counterparty + " in time"
-	return s.endDelegateAuth(c, r, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeAuthTimeout})
+	return s.endDelegateAuth(c, r, &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: code})
 }
 
 // respDelegateAuth forwards PSP(P)'s answer to PSP(S): a FAILURE ends the
@@ -209,12 +228,21 @@ func (s *Switch) delegatedPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, r 
 	if err := proto.Unmarshal(da.Req, req); err != nil {
 		return err
 	}
+	partial := req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL
+	switch {
+	case partial && m.GetMandate() != nil:
+		return node.Refuse("ReqPay for delegated txn %s under partial delegation carries the primary's PIN, not a mandate", id)
+	case partial && m.GetTxn().GetPurpose() != "87":
+		return node.Refuse("ReqPay for delegated txn %s needs txn.purpose 87, not %q", id, m.GetTxn().GetPurpose())
+	case partial && len(m.GetPayer().GetCreds()) == 0:
+		return node.Refuse("ReqPay for delegated txn %s under partial delegation needs the primary's PIN block", id)
+	}
 	switch {
 	case da.State == StateClosed:
 		return node.Refuse("delegated payment %s has ended (%s %s)", id, da.Status, da.ErrCode)
 	case da.Counterparty != in.From:
 		return node.Refuse("ReqPay for delegated txn %s must come from %s, the primary's PSP", id, da.Counterparty)
-	case m.GetMandate().GetUmn() != req.GetDelegate().GetUmn():
+	case !partial && m.GetMandate().GetUmn() != req.GetDelegate().GetUmn():
 		return node.Refuse("ReqPay mandate.umn %s is not the UMN %s of delegated txn %s", m.GetMandate().GetUmn(), req.GetDelegate().GetUmn(), id)
 	case !strings.EqualFold(m.GetPayer().GetAddr(), req.GetDelegate().GetPrimaryAddr()):
 		return node.Refuse("ReqPay payer %s is not the primary %s of delegated txn %s", m.GetPayer().GetAddr(), req.GetDelegate().GetPrimaryAddr(), id)

@@ -75,7 +75,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
 		Originator: in.From, OrigMsgId: m.GetHead().GetMsgId(), Created: store.Nanos(c.Now()),
 	}
-	if m.GetMandate() != nil {
+	if m.GetMandate() != nil || c.Tx.Has(store.Txns, []byte(flowKey(flowDelegateAuth, id))) {
 		if err := s.delegatedPay(c, in, m, r); err != nil {
 			return err
 		}

@@ -317,7 +317,7 @@ func (x *TPAP) ListCollects(_ context.Context, r *upiv1.ListCollectsRequest) (*u
 			if err != nil {
 				return false, err
 			}
-			if found && recStatus(rec) == upiv1.Resp_PENDING && (rec.Expires == nil || store.FromNanos(*rec.Expires).After(now)) {
+			if found && recType(rec) == upiv1.Txn_COLLECT && recStatus(rec) == upiv1.Resp_PENDING && (rec.Expires == nil || store.FromNanos(*rec.Expires).After(now)) {
 				recs = append(recs, rec)
 			}
 			return true, nil

@@ -236,3 +236,17 @@ func collectRequest(payer, payee, txnID string, amount int64) *upiv1.Notificatio
 		Payee:    &upiv1.Party{Addr: payee, Name: "Chai Point", AmountPaise: amount},
 	}
 }
+
+func (f *fakePSP) RespondDelegatedPay(_ context.Context, in *upiv1.RespondDelegatedPayRequest, _ ...grpc.CallOption) (*upiv1.RespondDelegatedPayResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	return &upiv1.RespondDelegatedPayResponse{}, nil
+}
+
+func (f *fakePSP) ListDelegatedApprovals(_ context.Context, in *upiv1.ListDelegatedApprovalsRequest, _ ...grpc.CallOption) (*upiv1.ListDelegatedApprovalsResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	return &upiv1.ListDelegatedApprovalsResponse{}, nil
+}

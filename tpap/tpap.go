@@ -174,6 +174,23 @@ func (x *TPAP) notify(c *node.Ctx, in *node.Inbound, m *upiv1.Notification) erro
 			}
 		}
 		c.Notify(rec.TxnId)
+	case upiv1.Notification_DELEGATE_PAY:
+		// A delegated payment waiting for the primary (user_addr): listed
+		// for them like a collect, on the payment's record.
+		said.Payer = m.GetUserAddr()
+		if !found {
+			rec = proto.Clone(said).(*txnRecord)
+		} else {
+			recAdvance(rec, upiv1.Resp_PENDING, said.Rrn, "")
+			recFill(rec, said)
+			rec.Updated = store.Nanos(c.Now())
+		}
+		if recStatus(rec) == upiv1.Resp_PENDING {
+			if err := c.Tx.Put(store.Pending, pendingKey(m.GetUserAddr(), rec.TxnId), nil); err != nil {
+				return err
+			}
+		}
+		c.Notify(rec.TxnId)
 	default:
 		// Delegation, mandate and Lite notifications are only kept for
 		// the user to read.

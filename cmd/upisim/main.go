@@ -187,6 +187,8 @@ func commands() []spec {
 		cRemove  cli.CircleRemoveOptions
 		cUpdate  cli.CircleUpdateOptions
 		cPay     cli.CirclePayOptions
+		cApprs   cli.CollectsOptions
+		cApprove cli.ApproveOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -422,6 +424,23 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				timeoutFlag(f, &cPay.Timeout)
 			},
 			run: result(cli.CirclePay, &cPay),
+		}, {
+			use:   "approvals VPA",
+			short: "List the delegated payments (partial links) waiting for a primary to approve",
+			arg:   &cApprs.VPA, data: &cApprs.DataDir, output: &cApprs.Output,
+			run: call(cli.CircleApprovals, &cApprs),
+		}, {
+			use:     "approve TXN_ID",
+			short:   "Approve with the primary's PIN (or --decline) a delegated payment waiting for them, and wait for the final status",
+			example: "  upisim circle approve BET0123... --pin 1234\n  upisim circle approve BET0123... --decline",
+			arg:     &cApprove.TxnID, data: &cApprove.DataDir, output: &cApprove.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&cApprove.PIN, "pin", "", "primary's UPI PIN")
+				f.BoolVar(&cApprove.Decline, "decline", false, "decline instead (ZA)")
+				f.BoolVar(&cApprove.NoWait, "no-wait", false, "do not wait for the final status")
+				timeoutFlag(f, &cApprove.Timeout)
+			},
+			run: result(cli.CircleApprove, &cApprove),
 		}},
 	}}
 }

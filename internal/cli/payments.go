@@ -340,3 +340,66 @@ func CirclePay(ctx context.Context, w io.Writer, o CirclePayOptions) (TxnResult,
 		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
 	})
 }
+
+// CircleApprove approves (or declines) a delegated payment waiting for its
+// primary under a partial link and waits for the final status.
+func CircleApprove(ctx context.Context, w io.Writer, o ApproveOptions) (TxnResult, error) {
+	if err := needTxnID(o.TxnID); err != nil {
+		return TxnResult{}, err
+	}
+	if !o.Decline {
+		if err := checkPIN(o.PIN, "missing PIN: pass --pin (or --decline)"); err != nil {
+			return TxnResult{}, err
+		}
+	}
+	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
+		var resp interface{ GetStatus() upiv1.Resp_Result }
+		var err error
+		if o.Decline {
+			resp, err = tp.DeclineCirclePayment(ctx, &upiv1.DeclineCirclePaymentRequest{TxnId: o.TxnID})
+		} else {
+			resp, err = tp.ApproveCirclePayment(ctx, &upiv1.ApproveCirclePaymentRequest{TxnId: o.TxnID, Pin: o.PIN})
+		}
+		if err != nil {
+			return TxnResult{}, rpcError(err)
+		}
+		r := TxnResult{TxnID: o.TxnID, Status: statusName(resp.GetStatus())}
+		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+	})
+}
+
+// CircleApprovals lists the delegated payments waiting for a primary.
+func CircleApprovals(ctx context.Context, w io.Writer, o CollectsOptions) error {
+	if err := ids.ValidateVPA(o.VPA); err != nil {
+		return err
+	}
+	tp, closeConn, err := connectTPAP(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	resp, err := tp.ListCircleApprovals(ctx, &upiv1.ListCircleApprovalsRequest{Vpa: o.VPA})
+	if err != nil {
+		return rpcError(err)
+	}
+	type item struct {
+		TxnID       string `json:"txn_id"`
+		Payee       string `json:"payee_vpa"`
+		AmountPaise int64  `json:"amount_paise"`
+		Note        string `json:"note"`
+	}
+	items := []item{}
+	for _, t := range resp.GetApprovals() {
+		items = append(items, item{TxnID: t.GetTxnId(), Payee: t.GetPayeeVpa(), AmountPaise: t.GetAmountPaise(), Note: t.GetNote()})
+	}
+	return o.Output.print(w, map[string]any{"vpa": o.VPA, "approvals": items}, func(w io.Writer) error {
+		if len(items) == 0 {
+			fmt.Fprintf(w, "no delegated payments waiting for %s\n", o.VPA)
+			return nil
+		}
+		for _, it := range items {
+			fmt.Fprintf(w, "%s  pay %s %s  %s\n", it.TxnID, it.Payee, upi.FormatRupeesIndian(it.AmountPaise), it.Note)
+		}
+		return nil
+	})
+}

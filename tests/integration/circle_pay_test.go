@@ -121,10 +121,108 @@ func TestCirclePayFull(t *testing.T) {
 	}, "DELINKED at PSP(S)")
 	_, err = n.circlePay(carol, chai, "10.00")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no LINKED FULL UPI Circle link")
+	assert.Contains(t, err.Error(), "no LINKED UPI Circle link")
 
 	// The audit holds every node's view: the payments PSP(S) ended over a
 	// limit (Z8, QH) without a message are no unknown transactions.
+	waitQuiet(t, n)
+	res, out, err := n.audit()
+	require.NoError(t, err, out)
+	assert.True(t, res.OK, out)
+}
+
+// circlePayNoWait is `upisim circle pay --no-wait`: the PENDING payment.
+func (n *net) circlePayNoWait(from, to, amount string) cli.TxnResult {
+	n.t.Helper()
+	r, err := cli.CirclePay(context.Background(), &bytes.Buffer{}, cli.CirclePayOptions{
+		DataDir: n.dir, From: from, To: to, Amount: amount, NoWait: true, Output: cli.JSON})
+	require.NoError(n.t, err)
+	return r
+}
+
+// circleApprovals is `upisim circle approvals VPA -o json`: the txn ids.
+func (n *net) circleApprovals(vpa string) []string {
+	n.t.Helper()
+	var out bytes.Buffer
+	require.NoError(n.t, cli.CircleApprovals(context.Background(), &out, cli.CollectsOptions{DataDir: n.dir, VPA: vpa, Output: cli.JSON}))
+	var got struct {
+		Approvals []struct {
+			TxnID string `json:"txn_id"`
+		} `json:"approvals"`
+	}
+	require.NoError(n.t, json.Unmarshal(out.Bytes(), &got), out.String())
+	var ids []string
+	for _, a := range got.Approvals {
+		ids = append(ids, a.TxnID)
+	}
+	return ids
+}
+
+// circleApprove is `upisim circle approve TXN_ID --pin PIN` (or
+// --decline) -o json, waiting for the final status.
+func (n *net) circleApprove(id, pin string, decline bool) cli.TxnResult {
+	n.t.Helper()
+	var out bytes.Buffer
+	r, err := cli.CircleApprove(context.Background(), &out, cli.ApproveOptions{
+		DataDir: n.dir, TxnID: id, PIN: pin, Decline: decline, Timeout: 20 * time.Second, Output: cli.JSON})
+	require.NoError(n.t, err)
+	var printed cli.TxnResult
+	require.NoError(n.t, json.Unmarshal(out.Bytes(), &printed), out.String())
+	assert.Equal(n.t, r, printed)
+	return r
+}
+
+// A payment under partial delegation: alice@alpha links carol@beta
+// (partial); carol's payment waits PENDING for alice, listed in her
+// approvals; approved with her PIN it ends SUCCESS from her account; a
+// declined one ends ZA and a wrong PIN ZM, moving no money.
+func TestCirclePayPartial(t *testing.T) {
+	n := up(t, nil)
+	ctx := context.Background()
+	const alice, carol, chai = "alice@alpha", "carol@beta", "chai@beta"
+
+	l := n.circleLink(alice, carol)
+	eventually(t, func() bool { return findLink(n.circleList(carol, true), l.LinkID) != nil }, "carol's invite")
+	_, err := cli.CircleAccept(ctx, &bytes.Buffer{}, cli.CircleRefOptions{DataDir: n.dir, LinkID: l.LinkID, Output: cli.JSON})
+	require.NoError(t, err)
+	n.linkStatus(l.LinkID, "LINKED")
+	eventually(t, func() bool {
+		s := findLink(n.circleList(carol, false), l.LinkID)
+		return s != nil && s.Status == "LINKED"
+	}, "LINKED at PSP(S)")
+
+	aliceBefore, carolBefore, chaiBefore := n.balance(alice), n.balance(carol), n.balance(chai)
+	r := n.circlePayNoWait(carol, chai, "200.00")
+	require.Equal(t, "PENDING", r.Status, r.ErrCode)
+	eventually(t, func() bool { ids := n.circleApprovals(alice); return len(ids) == 1 && ids[0] == r.TxnID }, "alice's approval")
+	done := n.circleApprove(r.TxnID, "1234", false)
+	require.Equal(t, "SUCCESS", done.Status, "err_code %s", done.ErrCode)
+	assert.Len(t, done.RRN, 12)
+	assert.Equal(t, aliceBefore-200_00, n.balance(alice), "from the primary's account")
+	assert.Equal(t, carolBefore, n.balance(carol))
+	assert.Equal(t, chaiBefore+200_00, n.balance(chai))
+	assert.Empty(t, n.circleApprovals(alice))
+	msgs := received(n.trace(r.TxnID))
+	for _, want := range []string{"npci→alphapsp ReqDelegateAuth", "alphapsp→npci ReqPay", "npci→betapsp RespDelegateAuth"} {
+		assert.Contains(t, msgs, want)
+	}
+
+	// Declined: ZA, nothing moved.
+	r = n.circlePayNoWait(carol, chai, "50.00")
+	eventually(t, func() bool { return len(n.circleApprovals(alice)) == 1 }, "the second approval")
+	done = n.circleApprove(r.TxnID, "", true)
+	assert.Equal(t, "FAILURE", done.Status)
+	assert.Equal(t, "ZA", done.ErrCode)
+
+	// A wrong PIN: the remitter says ZM.
+	r = n.circlePayNoWait(carol, chai, "30.00")
+	eventually(t, func() bool { return len(n.circleApprovals(alice)) == 1 }, "the third approval")
+	done = n.circleApprove(r.TxnID, "9999", false)
+	assert.Equal(t, "FAILURE", done.Status)
+	assert.Equal(t, "ZM", done.ErrCode)
+	assert.Equal(t, aliceBefore-200_00, n.balance(alice), "no money moved")
+	assert.Equal(t, chaiBefore+200_00, n.balance(chai))
+
 	waitQuiet(t, n)
 	res, out, err := n.audit()
 	require.NoError(t, err, out)

@@ -86,7 +86,7 @@ func (x CircleLink_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CircleLink_Status.Descriptor instead.
 func (CircleLink_Status) EnumDescriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{42, 0}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{46, 0}
 }
 
 // Transaction is a transaction as an app sees it.
@@ -226,6 +226,205 @@ func (x *Transaction) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
+// RespondDelegatedPayRequest answers a delegated payment waiting for the
+// primary.
+type RespondDelegatedPayRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TxnId   string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Approve bool                   `protobuf:"varint,2,opt,name=approve,proto3" json:"approve,omitempty"`
+	// Required to approve: the primary's PIN block, sealed by the TPAP to the
+	// primary's bank for txn_id.
+	Cred          *Cred `protobuf:"bytes,3,opt,name=cred,proto3" json:"cred,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondDelegatedPayRequest) Reset() {
+	*x = RespondDelegatedPayRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondDelegatedPayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondDelegatedPayRequest) ProtoMessage() {}
+
+func (x *RespondDelegatedPayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondDelegatedPayRequest.ProtoReflect.Descriptor instead.
+func (*RespondDelegatedPayRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RespondDelegatedPayRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *RespondDelegatedPayRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+func (x *RespondDelegatedPayRequest) GetCred() *Cred {
+	if x != nil {
+		return x.Cred
+	}
+	return nil
+}
+
+// RespondDelegatedPayResponse gives the transaction after the answer.
+type RespondDelegatedPayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RespondDelegatedPayResponse) Reset() {
+	*x = RespondDelegatedPayResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RespondDelegatedPayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RespondDelegatedPayResponse) ProtoMessage() {}
+
+func (x *RespondDelegatedPayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RespondDelegatedPayResponse.ProtoReflect.Descriptor instead.
+func (*RespondDelegatedPayResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RespondDelegatedPayResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
+// ListDelegatedApprovalsRequest names the primary.
+type ListDelegatedApprovalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDelegatedApprovalsRequest) Reset() {
+	*x = ListDelegatedApprovalsRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDelegatedApprovalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDelegatedApprovalsRequest) ProtoMessage() {}
+
+func (x *ListDelegatedApprovalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDelegatedApprovalsRequest.ProtoReflect.Descriptor instead.
+func (*ListDelegatedApprovalsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListDelegatedApprovalsRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListDelegatedApprovalsResponse lists the waiting delegated payments.
+type ListDelegatedApprovalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Approvals     []*Transaction         `protobuf:"bytes,1,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDelegatedApprovalsResponse) Reset() {
+	*x = ListDelegatedApprovalsResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDelegatedApprovalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDelegatedApprovalsResponse) ProtoMessage() {}
+
+func (x *ListDelegatedApprovalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDelegatedApprovalsResponse.ProtoReflect.Descriptor instead.
+func (*ListDelegatedApprovalsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListDelegatedApprovalsResponse) GetApprovals() []*Transaction {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
 // InitiateDelegatedPayRequest is a secondary's payment to payee_vpa.
 type InitiateDelegatedPayRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -242,7 +441,7 @@ type InitiateDelegatedPayRequest struct {
 
 func (x *InitiateDelegatedPayRequest) Reset() {
 	*x = InitiateDelegatedPayRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[1]
+	mi := &file_upi_v1_app_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +453,7 @@ func (x *InitiateDelegatedPayRequest) String() string {
 func (*InitiateDelegatedPayRequest) ProtoMessage() {}
 
 func (x *InitiateDelegatedPayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[1]
+	mi := &file_upi_v1_app_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +466,7 @@ func (x *InitiateDelegatedPayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiateDelegatedPayRequest.ProtoReflect.Descriptor instead.
 func (*InitiateDelegatedPayRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{1}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InitiateDelegatedPayRequest) GetSecondaryVpa() string {
@@ -316,7 +515,7 @@ type InitiateDelegatedPayResponse struct {
 
 func (x *InitiateDelegatedPayResponse) Reset() {
 	*x = InitiateDelegatedPayResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[2]
+	mi := &file_upi_v1_app_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +527,7 @@ func (x *InitiateDelegatedPayResponse) String() string {
 func (*InitiateDelegatedPayResponse) ProtoMessage() {}
 
 func (x *InitiateDelegatedPayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[2]
+	mi := &file_upi_v1_app_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +540,7 @@ func (x *InitiateDelegatedPayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiateDelegatedPayResponse.ProtoReflect.Descriptor instead.
 func (*InitiateDelegatedPayResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{2}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InitiateDelegatedPayResponse) GetTransaction() *Transaction {
@@ -374,7 +573,7 @@ type InitiatePayRequest struct {
 
 func (x *InitiatePayRequest) Reset() {
 	*x = InitiatePayRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[3]
+	mi := &file_upi_v1_app_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +585,7 @@ func (x *InitiatePayRequest) String() string {
 func (*InitiatePayRequest) ProtoMessage() {}
 
 func (x *InitiatePayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[3]
+	mi := &file_upi_v1_app_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +598,7 @@ func (x *InitiatePayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiatePayRequest.ProtoReflect.Descriptor instead.
 func (*InitiatePayRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{3}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InitiatePayRequest) GetPayerVpa() string {
@@ -482,7 +681,7 @@ type InitiatePayResponse struct {
 
 func (x *InitiatePayResponse) Reset() {
 	*x = InitiatePayResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[4]
+	mi := &file_upi_v1_app_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +693,7 @@ func (x *InitiatePayResponse) String() string {
 func (*InitiatePayResponse) ProtoMessage() {}
 
 func (x *InitiatePayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[4]
+	mi := &file_upi_v1_app_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +706,7 @@ func (x *InitiatePayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiatePayResponse.ProtoReflect.Descriptor instead.
 func (*InitiatePayResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{4}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InitiatePayResponse) GetTransaction() *Transaction {
@@ -534,7 +733,7 @@ type InitiateCollectRequest struct {
 
 func (x *InitiateCollectRequest) Reset() {
 	*x = InitiateCollectRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[5]
+	mi := &file_upi_v1_app_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +745,7 @@ func (x *InitiateCollectRequest) String() string {
 func (*InitiateCollectRequest) ProtoMessage() {}
 
 func (x *InitiateCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[5]
+	mi := &file_upi_v1_app_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +758,7 @@ func (x *InitiateCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiateCollectRequest.ProtoReflect.Descriptor instead.
 func (*InitiateCollectRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{5}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InitiateCollectRequest) GetPayeeVpa() string {
@@ -614,7 +813,7 @@ type InitiateCollectResponse struct {
 
 func (x *InitiateCollectResponse) Reset() {
 	*x = InitiateCollectResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[6]
+	mi := &file_upi_v1_app_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +825,7 @@ func (x *InitiateCollectResponse) String() string {
 func (*InitiateCollectResponse) ProtoMessage() {}
 
 func (x *InitiateCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[6]
+	mi := &file_upi_v1_app_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +838,7 @@ func (x *InitiateCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitiateCollectResponse.ProtoReflect.Descriptor instead.
 func (*InitiateCollectResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{6}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InitiateCollectResponse) GetTransaction() *Transaction {
@@ -663,7 +862,7 @@ type RespondCollectRequest struct {
 
 func (x *RespondCollectRequest) Reset() {
 	*x = RespondCollectRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[7]
+	mi := &file_upi_v1_app_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +874,7 @@ func (x *RespondCollectRequest) String() string {
 func (*RespondCollectRequest) ProtoMessage() {}
 
 func (x *RespondCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[7]
+	mi := &file_upi_v1_app_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +887,7 @@ func (x *RespondCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCollectRequest.ProtoReflect.Descriptor instead.
 func (*RespondCollectRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{7}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RespondCollectRequest) GetTxnId() string {
@@ -722,7 +921,7 @@ type RespondCollectResponse struct {
 
 func (x *RespondCollectResponse) Reset() {
 	*x = RespondCollectResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[8]
+	mi := &file_upi_v1_app_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +933,7 @@ func (x *RespondCollectResponse) String() string {
 func (*RespondCollectResponse) ProtoMessage() {}
 
 func (x *RespondCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[8]
+	mi := &file_upi_v1_app_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +946,7 @@ func (x *RespondCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCollectResponse.ProtoReflect.Descriptor instead.
 func (*RespondCollectResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{8}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RespondCollectResponse) GetTransaction() *Transaction {
@@ -769,7 +968,7 @@ type ValidateAddressRequest struct {
 
 func (x *ValidateAddressRequest) Reset() {
 	*x = ValidateAddressRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[9]
+	mi := &file_upi_v1_app_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +980,7 @@ func (x *ValidateAddressRequest) String() string {
 func (*ValidateAddressRequest) ProtoMessage() {}
 
 func (x *ValidateAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[9]
+	mi := &file_upi_v1_app_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +993,7 @@ func (x *ValidateAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateAddressRequest.ProtoReflect.Descriptor instead.
 func (*ValidateAddressRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{9}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ValidateAddressRequest) GetVpa() string {
@@ -821,7 +1020,7 @@ type ValidateAddressResponse struct {
 
 func (x *ValidateAddressResponse) Reset() {
 	*x = ValidateAddressResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[10]
+	mi := &file_upi_v1_app_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1032,7 @@ func (x *ValidateAddressResponse) String() string {
 func (*ValidateAddressResponse) ProtoMessage() {}
 
 func (x *ValidateAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[10]
+	mi := &file_upi_v1_app_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1045,7 @@ func (x *ValidateAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateAddressResponse.ProtoReflect.Descriptor instead.
 func (*ValidateAddressResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{10}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ValidateAddressResponse) GetDetails() *AddressDetails {
@@ -873,7 +1072,7 @@ type AddressDetails struct {
 
 func (x *AddressDetails) Reset() {
 	*x = AddressDetails{}
-	mi := &file_upi_v1_app_proto_msgTypes[11]
+	mi := &file_upi_v1_app_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +1084,7 @@ func (x *AddressDetails) String() string {
 func (*AddressDetails) ProtoMessage() {}
 
 func (x *AddressDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[11]
+	mi := &file_upi_v1_app_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +1097,7 @@ func (x *AddressDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressDetails.ProtoReflect.Descriptor instead.
 func (*AddressDetails) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{11}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddressDetails) GetVpa() string {
@@ -962,7 +1161,7 @@ type ResolveAddressRequest struct {
 
 func (x *ResolveAddressRequest) Reset() {
 	*x = ResolveAddressRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[12]
+	mi := &file_upi_v1_app_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1173,7 @@ func (x *ResolveAddressRequest) String() string {
 func (*ResolveAddressRequest) ProtoMessage() {}
 
 func (x *ResolveAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[12]
+	mi := &file_upi_v1_app_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1186,7 @@ func (x *ResolveAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveAddressRequest.ProtoReflect.Descriptor instead.
 func (*ResolveAddressRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{12}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolveAddressRequest) GetVpa() string {
@@ -1014,7 +1213,7 @@ type ResolveAddressResponse struct {
 
 func (x *ResolveAddressResponse) Reset() {
 	*x = ResolveAddressResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[13]
+	mi := &file_upi_v1_app_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1225,7 @@ func (x *ResolveAddressResponse) String() string {
 func (*ResolveAddressResponse) ProtoMessage() {}
 
 func (x *ResolveAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[13]
+	mi := &file_upi_v1_app_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1238,7 @@ func (x *ResolveAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveAddressResponse.ProtoReflect.Descriptor instead.
 func (*ResolveAddressResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{13}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResolveAddressResponse) GetDetails() *AddressDetails {
@@ -1059,7 +1258,7 @@ type QueryTransactionRequest struct {
 
 func (x *QueryTransactionRequest) Reset() {
 	*x = QueryTransactionRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[14]
+	mi := &file_upi_v1_app_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1270,7 @@ func (x *QueryTransactionRequest) String() string {
 func (*QueryTransactionRequest) ProtoMessage() {}
 
 func (x *QueryTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[14]
+	mi := &file_upi_v1_app_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1283,7 @@ func (x *QueryTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTransactionRequest.ProtoReflect.Descriptor instead.
 func (*QueryTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{14}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueryTransactionRequest) GetTxnId() string {
@@ -1104,7 +1303,7 @@ type QueryTransactionResponse struct {
 
 func (x *QueryTransactionResponse) Reset() {
 	*x = QueryTransactionResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[15]
+	mi := &file_upi_v1_app_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1315,7 @@ func (x *QueryTransactionResponse) String() string {
 func (*QueryTransactionResponse) ProtoMessage() {}
 
 func (x *QueryTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[15]
+	mi := &file_upi_v1_app_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1328,7 @@ func (x *QueryTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTransactionResponse.ProtoReflect.Descriptor instead.
 func (*QueryTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{15}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryTransactionResponse) GetTransaction() *Transaction {
@@ -1160,7 +1359,7 @@ type CreatePaymentRequest struct {
 
 func (x *CreatePaymentRequest) Reset() {
 	*x = CreatePaymentRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[16]
+	mi := &file_upi_v1_app_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1371,7 @@ func (x *CreatePaymentRequest) String() string {
 func (*CreatePaymentRequest) ProtoMessage() {}
 
 func (x *CreatePaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[16]
+	mi := &file_upi_v1_app_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1384,7 @@ func (x *CreatePaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePaymentRequest.ProtoReflect.Descriptor instead.
 func (*CreatePaymentRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{16}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreatePaymentRequest) GetPayerVpa() string {
@@ -1243,7 +1442,7 @@ type CreateCirclePaymentRequest struct {
 
 func (x *CreateCirclePaymentRequest) Reset() {
 	*x = CreateCirclePaymentRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[17]
+	mi := &file_upi_v1_app_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1454,7 @@ func (x *CreateCirclePaymentRequest) String() string {
 func (*CreateCirclePaymentRequest) ProtoMessage() {}
 
 func (x *CreateCirclePaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[17]
+	mi := &file_upi_v1_app_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1467,7 @@ func (x *CreateCirclePaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCirclePaymentRequest.ProtoReflect.Descriptor instead.
 func (*CreateCirclePaymentRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{17}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateCirclePaymentRequest) GetSecondaryVpa() string {
@@ -1311,7 +1510,7 @@ type CreateCirclePaymentResponse struct {
 
 func (x *CreateCirclePaymentResponse) Reset() {
 	*x = CreateCirclePaymentResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[18]
+	mi := &file_upi_v1_app_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1522,7 @@ func (x *CreateCirclePaymentResponse) String() string {
 func (*CreateCirclePaymentResponse) ProtoMessage() {}
 
 func (x *CreateCirclePaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[18]
+	mi := &file_upi_v1_app_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1535,7 @@ func (x *CreateCirclePaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCirclePaymentResponse.ProtoReflect.Descriptor instead.
 func (*CreateCirclePaymentResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{18}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateCirclePaymentResponse) GetTxnId() string {
@@ -1364,7 +1563,7 @@ type CreatePaymentResponse struct {
 
 func (x *CreatePaymentResponse) Reset() {
 	*x = CreatePaymentResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[19]
+	mi := &file_upi_v1_app_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1575,7 @@ func (x *CreatePaymentResponse) String() string {
 func (*CreatePaymentResponse) ProtoMessage() {}
 
 func (x *CreatePaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[19]
+	mi := &file_upi_v1_app_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1588,7 @@ func (x *CreatePaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePaymentResponse.ProtoReflect.Descriptor instead.
 func (*CreatePaymentResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{19}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreatePaymentResponse) GetTxnId() string {
@@ -1418,7 +1617,7 @@ type GetPaymentRequest struct {
 
 func (x *GetPaymentRequest) Reset() {
 	*x = GetPaymentRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[20]
+	mi := &file_upi_v1_app_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1629,7 @@ func (x *GetPaymentRequest) String() string {
 func (*GetPaymentRequest) ProtoMessage() {}
 
 func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[20]
+	mi := &file_upi_v1_app_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1642,7 @@ func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentRequest.ProtoReflect.Descriptor instead.
 func (*GetPaymentRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{20}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetPaymentRequest) GetTxnId() string {
@@ -1474,7 +1673,7 @@ type GetPaymentResponse struct {
 
 func (x *GetPaymentResponse) Reset() {
 	*x = GetPaymentResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[21]
+	mi := &file_upi_v1_app_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1685,7 @@ func (x *GetPaymentResponse) String() string {
 func (*GetPaymentResponse) ProtoMessage() {}
 
 func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[21]
+	mi := &file_upi_v1_app_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1698,7 @@ func (x *GetPaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentResponse.ProtoReflect.Descriptor instead.
 func (*GetPaymentResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{21}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetPaymentResponse) GetTxnId() string {
@@ -1553,7 +1752,7 @@ type CreateCollectRequest struct {
 
 func (x *CreateCollectRequest) Reset() {
 	*x = CreateCollectRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[22]
+	mi := &file_upi_v1_app_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1764,7 @@ func (x *CreateCollectRequest) String() string {
 func (*CreateCollectRequest) ProtoMessage() {}
 
 func (x *CreateCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[22]
+	mi := &file_upi_v1_app_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1777,7 @@ func (x *CreateCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{22}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateCollectRequest) GetPayeeVpa() string {
@@ -1634,7 +1833,7 @@ type CreateCollectResponse struct {
 
 func (x *CreateCollectResponse) Reset() {
 	*x = CreateCollectResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[23]
+	mi := &file_upi_v1_app_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1845,7 @@ func (x *CreateCollectResponse) String() string {
 func (*CreateCollectResponse) ProtoMessage() {}
 
 func (x *CreateCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[23]
+	mi := &file_upi_v1_app_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1858,7 @@ func (x *CreateCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{23}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateCollectResponse) GetTxnId() string {
@@ -1687,7 +1886,7 @@ type ApproveCollectRequest struct {
 
 func (x *ApproveCollectRequest) Reset() {
 	*x = ApproveCollectRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[24]
+	mi := &file_upi_v1_app_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1898,7 @@ func (x *ApproveCollectRequest) String() string {
 func (*ApproveCollectRequest) ProtoMessage() {}
 
 func (x *ApproveCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[24]
+	mi := &file_upi_v1_app_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1911,7 @@ func (x *ApproveCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveCollectRequest.ProtoReflect.Descriptor instead.
 func (*ApproveCollectRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{24}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApproveCollectRequest) GetTxnId() string {
@@ -1740,7 +1939,7 @@ type ApproveCollectResponse struct {
 
 func (x *ApproveCollectResponse) Reset() {
 	*x = ApproveCollectResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[25]
+	mi := &file_upi_v1_app_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1951,7 @@ func (x *ApproveCollectResponse) String() string {
 func (*ApproveCollectResponse) ProtoMessage() {}
 
 func (x *ApproveCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[25]
+	mi := &file_upi_v1_app_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1964,7 @@ func (x *ApproveCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveCollectResponse.ProtoReflect.Descriptor instead.
 func (*ApproveCollectResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{25}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ApproveCollectResponse) GetTxnId() string {
@@ -1792,7 +1991,7 @@ type DeclineCollectRequest struct {
 
 func (x *DeclineCollectRequest) Reset() {
 	*x = DeclineCollectRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[26]
+	mi := &file_upi_v1_app_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2003,7 @@ func (x *DeclineCollectRequest) String() string {
 func (*DeclineCollectRequest) ProtoMessage() {}
 
 func (x *DeclineCollectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[26]
+	mi := &file_upi_v1_app_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2016,7 @@ func (x *DeclineCollectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCollectRequest.ProtoReflect.Descriptor instead.
 func (*DeclineCollectRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{26}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeclineCollectRequest) GetTxnId() string {
@@ -1838,7 +2037,7 @@ type DeclineCollectResponse struct {
 
 func (x *DeclineCollectResponse) Reset() {
 	*x = DeclineCollectResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[27]
+	mi := &file_upi_v1_app_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2049,7 @@ func (x *DeclineCollectResponse) String() string {
 func (*DeclineCollectResponse) ProtoMessage() {}
 
 func (x *DeclineCollectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[27]
+	mi := &file_upi_v1_app_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2062,7 @@ func (x *DeclineCollectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCollectResponse.ProtoReflect.Descriptor instead.
 func (*DeclineCollectResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{27}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeclineCollectResponse) GetTxnId() string {
@@ -1890,7 +2089,7 @@ type ListCollectsRequest struct {
 
 func (x *ListCollectsRequest) Reset() {
 	*x = ListCollectsRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[28]
+	mi := &file_upi_v1_app_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2101,7 @@ func (x *ListCollectsRequest) String() string {
 func (*ListCollectsRequest) ProtoMessage() {}
 
 func (x *ListCollectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[28]
+	mi := &file_upi_v1_app_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2114,7 @@ func (x *ListCollectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectsRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{28}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListCollectsRequest) GetVpa() string {
@@ -1935,7 +2134,7 @@ type ListCollectsResponse struct {
 
 func (x *ListCollectsResponse) Reset() {
 	*x = ListCollectsResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[29]
+	mi := &file_upi_v1_app_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2146,7 @@ func (x *ListCollectsResponse) String() string {
 func (*ListCollectsResponse) ProtoMessage() {}
 
 func (x *ListCollectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[29]
+	mi := &file_upi_v1_app_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2159,7 @@ func (x *ListCollectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectsResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{29}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListCollectsResponse) GetCollects() []*Transaction {
@@ -1980,7 +2179,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[30]
+	mi := &file_upi_v1_app_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2191,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[30]
+	mi := &file_upi_v1_app_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2204,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{30}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListNotificationsRequest) GetVpa() string {
@@ -2027,7 +2226,7 @@ type AppNotification struct {
 
 func (x *AppNotification) Reset() {
 	*x = AppNotification{}
-	mi := &file_upi_v1_app_proto_msgTypes[31]
+	mi := &file_upi_v1_app_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2238,7 @@ func (x *AppNotification) String() string {
 func (*AppNotification) ProtoMessage() {}
 
 func (x *AppNotification) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[31]
+	mi := &file_upi_v1_app_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2251,7 @@ func (x *AppNotification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppNotification.ProtoReflect.Descriptor instead.
 func (*AppNotification) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{31}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AppNotification) GetKind() string {
@@ -2086,7 +2285,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[32]
+	mi := &file_upi_v1_app_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2297,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[32]
+	mi := &file_upi_v1_app_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2310,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{32}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*AppNotification {
@@ -2143,7 +2342,7 @@ type CreateMandateRequest struct {
 
 func (x *CreateMandateRequest) Reset() {
 	*x = CreateMandateRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[33]
+	mi := &file_upi_v1_app_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2354,7 @@ func (x *CreateMandateRequest) String() string {
 func (*CreateMandateRequest) ProtoMessage() {}
 
 func (x *CreateMandateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[33]
+	mi := &file_upi_v1_app_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2367,7 @@ func (x *CreateMandateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMandateRequest.ProtoReflect.Descriptor instead.
 func (*CreateMandateRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{33}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateMandateRequest) GetTxnId() string {
@@ -2252,7 +2451,7 @@ type MandateInfo struct {
 
 func (x *MandateInfo) Reset() {
 	*x = MandateInfo{}
-	mi := &file_upi_v1_app_proto_msgTypes[34]
+	mi := &file_upi_v1_app_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2463,7 @@ func (x *MandateInfo) String() string {
 func (*MandateInfo) ProtoMessage() {}
 
 func (x *MandateInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[34]
+	mi := &file_upi_v1_app_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2476,7 @@ func (x *MandateInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MandateInfo.ProtoReflect.Descriptor instead.
 func (*MandateInfo) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{34}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MandateInfo) GetUmn() string {
@@ -2410,7 +2609,7 @@ type CreateMandateResponse struct {
 
 func (x *CreateMandateResponse) Reset() {
 	*x = CreateMandateResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[35]
+	mi := &file_upi_v1_app_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2621,7 @@ func (x *CreateMandateResponse) String() string {
 func (*CreateMandateResponse) ProtoMessage() {}
 
 func (x *CreateMandateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[35]
+	mi := &file_upi_v1_app_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2634,7 @@ func (x *CreateMandateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMandateResponse.ProtoReflect.Descriptor instead.
 func (*CreateMandateResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{35}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateMandateResponse) GetMandate() *MandateInfo {
@@ -2461,7 +2660,7 @@ type UpdateMandateRequest struct {
 
 func (x *UpdateMandateRequest) Reset() {
 	*x = UpdateMandateRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[36]
+	mi := &file_upi_v1_app_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2672,7 @@ func (x *UpdateMandateRequest) String() string {
 func (*UpdateMandateRequest) ProtoMessage() {}
 
 func (x *UpdateMandateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[36]
+	mi := &file_upi_v1_app_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2685,7 @@ func (x *UpdateMandateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMandateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMandateRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{36}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateMandateRequest) GetTxnId() string {
@@ -2534,7 +2733,7 @@ type UpdateMandateResponse struct {
 
 func (x *UpdateMandateResponse) Reset() {
 	*x = UpdateMandateResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[37]
+	mi := &file_upi_v1_app_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2745,7 @@ func (x *UpdateMandateResponse) String() string {
 func (*UpdateMandateResponse) ProtoMessage() {}
 
 func (x *UpdateMandateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[37]
+	mi := &file_upi_v1_app_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2758,7 @@ func (x *UpdateMandateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMandateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMandateResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{37}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UpdateMandateResponse) GetMandate() *MandateInfo {
@@ -2581,7 +2780,7 @@ type RevokeMandateRequest struct {
 
 func (x *RevokeMandateRequest) Reset() {
 	*x = RevokeMandateRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[38]
+	mi := &file_upi_v1_app_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2792,7 @@ func (x *RevokeMandateRequest) String() string {
 func (*RevokeMandateRequest) ProtoMessage() {}
 
 func (x *RevokeMandateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[38]
+	mi := &file_upi_v1_app_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2805,7 @@ func (x *RevokeMandateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeMandateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeMandateRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{38}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevokeMandateRequest) GetTxnId() string {
@@ -2640,7 +2839,7 @@ type RevokeMandateResponse struct {
 
 func (x *RevokeMandateResponse) Reset() {
 	*x = RevokeMandateResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[39]
+	mi := &file_upi_v1_app_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2851,7 @@ func (x *RevokeMandateResponse) String() string {
 func (*RevokeMandateResponse) ProtoMessage() {}
 
 func (x *RevokeMandateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[39]
+	mi := &file_upi_v1_app_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2864,7 @@ func (x *RevokeMandateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeMandateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeMandateResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{39}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RevokeMandateResponse) GetMandate() *MandateInfo {
@@ -2685,7 +2884,7 @@ type QueryMandateRequest struct {
 
 func (x *QueryMandateRequest) Reset() {
 	*x = QueryMandateRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[40]
+	mi := &file_upi_v1_app_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2697,7 +2896,7 @@ func (x *QueryMandateRequest) String() string {
 func (*QueryMandateRequest) ProtoMessage() {}
 
 func (x *QueryMandateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[40]
+	mi := &file_upi_v1_app_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2710,7 +2909,7 @@ func (x *QueryMandateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryMandateRequest.ProtoReflect.Descriptor instead.
 func (*QueryMandateRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{40}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *QueryMandateRequest) GetUmn() string {
@@ -2730,7 +2929,7 @@ type QueryMandateResponse struct {
 
 func (x *QueryMandateResponse) Reset() {
 	*x = QueryMandateResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[41]
+	mi := &file_upi_v1_app_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2941,7 @@ func (x *QueryMandateResponse) String() string {
 func (*QueryMandateResponse) ProtoMessage() {}
 
 func (x *QueryMandateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[41]
+	mi := &file_upi_v1_app_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2954,7 @@ func (x *QueryMandateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryMandateResponse.ProtoReflect.Descriptor instead.
 func (*QueryMandateResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{41}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *QueryMandateResponse) GetMandate() *MandateInfo {
@@ -2797,7 +2996,7 @@ type CircleLink struct {
 
 func (x *CircleLink) Reset() {
 	*x = CircleLink{}
-	mi := &file_upi_v1_app_proto_msgTypes[42]
+	mi := &file_upi_v1_app_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3008,7 @@ func (x *CircleLink) String() string {
 func (*CircleLink) ProtoMessage() {}
 
 func (x *CircleLink) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[42]
+	mi := &file_upi_v1_app_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3021,7 @@ func (x *CircleLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircleLink.ProtoReflect.Descriptor instead.
 func (*CircleLink) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{42}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CircleLink) GetLinkId() string {
@@ -2948,7 +3147,7 @@ type PspAppServiceCreateCircleLinkRequest struct {
 
 func (x *PspAppServiceCreateCircleLinkRequest) Reset() {
 	*x = PspAppServiceCreateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[43]
+	mi := &file_upi_v1_app_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3159,7 @@ func (x *PspAppServiceCreateCircleLinkRequest) String() string {
 func (*PspAppServiceCreateCircleLinkRequest) ProtoMessage() {}
 
 func (x *PspAppServiceCreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[43]
+	mi := &file_upi_v1_app_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3172,7 @@ func (x *PspAppServiceCreateCircleLinkRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use PspAppServiceCreateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceCreateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{43}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PspAppServiceCreateCircleLinkRequest) GetPrimaryVpa() string {
@@ -3029,7 +3228,7 @@ type RespondCircleLinkRequest struct {
 
 func (x *RespondCircleLinkRequest) Reset() {
 	*x = RespondCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[44]
+	mi := &file_upi_v1_app_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3240,7 @@ func (x *RespondCircleLinkRequest) String() string {
 func (*RespondCircleLinkRequest) ProtoMessage() {}
 
 func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[44]
+	mi := &file_upi_v1_app_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3253,7 @@ func (x *RespondCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*RespondCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{44}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RespondCircleLinkRequest) GetLinkId() string {
@@ -3085,7 +3284,7 @@ type PspAppServiceRemoveCircleLinkRequest struct {
 
 func (x *PspAppServiceRemoveCircleLinkRequest) Reset() {
 	*x = PspAppServiceRemoveCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[45]
+	mi := &file_upi_v1_app_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3296,7 @@ func (x *PspAppServiceRemoveCircleLinkRequest) String() string {
 func (*PspAppServiceRemoveCircleLinkRequest) ProtoMessage() {}
 
 func (x *PspAppServiceRemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[45]
+	mi := &file_upi_v1_app_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3309,7 @@ func (x *PspAppServiceRemoveCircleLinkRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use PspAppServiceRemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceRemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{45}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PspAppServiceRemoveCircleLinkRequest) GetLinkId() string {
@@ -3152,7 +3351,7 @@ type PspAppServiceUpdateCircleLinkRequest struct {
 
 func (x *PspAppServiceUpdateCircleLinkRequest) Reset() {
 	*x = PspAppServiceUpdateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[46]
+	mi := &file_upi_v1_app_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3363,7 @@ func (x *PspAppServiceUpdateCircleLinkRequest) String() string {
 func (*PspAppServiceUpdateCircleLinkRequest) ProtoMessage() {}
 
 func (x *PspAppServiceUpdateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[46]
+	mi := &file_upi_v1_app_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3376,7 @@ func (x *PspAppServiceUpdateCircleLinkRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use PspAppServiceUpdateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceUpdateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{46}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PspAppServiceUpdateCircleLinkRequest) GetLinkId() string {
@@ -3219,7 +3418,7 @@ type PspAppServiceUpdateCircleLinkResponse struct {
 
 func (x *PspAppServiceUpdateCircleLinkResponse) Reset() {
 	*x = PspAppServiceUpdateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[47]
+	mi := &file_upi_v1_app_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3430,7 @@ func (x *PspAppServiceUpdateCircleLinkResponse) String() string {
 func (*PspAppServiceUpdateCircleLinkResponse) ProtoMessage() {}
 
 func (x *PspAppServiceUpdateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[47]
+	mi := &file_upi_v1_app_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3443,7 @@ func (x *PspAppServiceUpdateCircleLinkResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceUpdateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceUpdateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{47}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PspAppServiceUpdateCircleLinkResponse) GetLink() *CircleLink {
@@ -3268,7 +3467,7 @@ type UpdateCircleLinkRequest struct {
 
 func (x *UpdateCircleLinkRequest) Reset() {
 	*x = UpdateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[48]
+	mi := &file_upi_v1_app_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3479,7 @@ func (x *UpdateCircleLinkRequest) String() string {
 func (*UpdateCircleLinkRequest) ProtoMessage() {}
 
 func (x *UpdateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[48]
+	mi := &file_upi_v1_app_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3492,7 @@ func (x *UpdateCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{48}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UpdateCircleLinkRequest) GetLinkId() string {
@@ -3328,7 +3527,7 @@ type UpdateCircleLinkResponse struct {
 
 func (x *UpdateCircleLinkResponse) Reset() {
 	*x = UpdateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[49]
+	mi := &file_upi_v1_app_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3539,7 @@ func (x *UpdateCircleLinkResponse) String() string {
 func (*UpdateCircleLinkResponse) ProtoMessage() {}
 
 func (x *UpdateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[49]
+	mi := &file_upi_v1_app_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3552,7 @@ func (x *UpdateCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{49}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UpdateCircleLinkResponse) GetLink() *CircleLink {
@@ -3380,7 +3579,7 @@ type CreateCircleLinkRequest struct {
 
 func (x *CreateCircleLinkRequest) Reset() {
 	*x = CreateCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[50]
+	mi := &file_upi_v1_app_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3591,7 @@ func (x *CreateCircleLinkRequest) String() string {
 func (*CreateCircleLinkRequest) ProtoMessage() {}
 
 func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[50]
+	mi := &file_upi_v1_app_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3604,7 @@ func (x *CreateCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{50}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateCircleLinkRequest) GetPrimaryVpa() string {
@@ -3457,7 +3656,7 @@ type RemoveCircleLinkRequest struct {
 
 func (x *RemoveCircleLinkRequest) Reset() {
 	*x = RemoveCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[51]
+	mi := &file_upi_v1_app_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3469,7 +3668,7 @@ func (x *RemoveCircleLinkRequest) String() string {
 func (*RemoveCircleLinkRequest) ProtoMessage() {}
 
 func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[51]
+	mi := &file_upi_v1_app_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3482,7 +3681,7 @@ func (x *RemoveCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*RemoveCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{51}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RemoveCircleLinkRequest) GetLinkId() string {
@@ -3516,7 +3715,7 @@ type PspAppServiceCreateCircleLinkResponse struct {
 
 func (x *PspAppServiceCreateCircleLinkResponse) Reset() {
 	*x = PspAppServiceCreateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[52]
+	mi := &file_upi_v1_app_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3727,7 @@ func (x *PspAppServiceCreateCircleLinkResponse) String() string {
 func (*PspAppServiceCreateCircleLinkResponse) ProtoMessage() {}
 
 func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[52]
+	mi := &file_upi_v1_app_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3740,7 @@ func (x *PspAppServiceCreateCircleLinkResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceCreateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceCreateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{52}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PspAppServiceCreateCircleLinkResponse) GetLink() *CircleLink {
@@ -3561,7 +3760,7 @@ type RespondCircleLinkResponse struct {
 
 func (x *RespondCircleLinkResponse) Reset() {
 	*x = RespondCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[53]
+	mi := &file_upi_v1_app_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3573,7 +3772,7 @@ func (x *RespondCircleLinkResponse) String() string {
 func (*RespondCircleLinkResponse) ProtoMessage() {}
 
 func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[53]
+	mi := &file_upi_v1_app_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3586,7 +3785,7 @@ func (x *RespondCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*RespondCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{53}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RespondCircleLinkResponse) GetLink() *CircleLink {
@@ -3606,7 +3805,7 @@ type PspAppServiceRemoveCircleLinkResponse struct {
 
 func (x *PspAppServiceRemoveCircleLinkResponse) Reset() {
 	*x = PspAppServiceRemoveCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[54]
+	mi := &file_upi_v1_app_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3817,7 @@ func (x *PspAppServiceRemoveCircleLinkResponse) String() string {
 func (*PspAppServiceRemoveCircleLinkResponse) ProtoMessage() {}
 
 func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[54]
+	mi := &file_upi_v1_app_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3830,7 @@ func (x *PspAppServiceRemoveCircleLinkResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceRemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceRemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{54}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PspAppServiceRemoveCircleLinkResponse) GetLink() *CircleLink {
@@ -3651,7 +3850,7 @@ type QueryCircleLinkRequest struct {
 
 func (x *QueryCircleLinkRequest) Reset() {
 	*x = QueryCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[55]
+	mi := &file_upi_v1_app_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3663,7 +3862,7 @@ func (x *QueryCircleLinkRequest) String() string {
 func (*QueryCircleLinkRequest) ProtoMessage() {}
 
 func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[55]
+	mi := &file_upi_v1_app_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3676,7 +3875,7 @@ func (x *QueryCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*QueryCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{55}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *QueryCircleLinkRequest) GetLinkId() string {
@@ -3696,7 +3895,7 @@ type QueryCircleLinkResponse struct {
 
 func (x *QueryCircleLinkResponse) Reset() {
 	*x = QueryCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[56]
+	mi := &file_upi_v1_app_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3708,7 +3907,7 @@ func (x *QueryCircleLinkResponse) String() string {
 func (*QueryCircleLinkResponse) ProtoMessage() {}
 
 func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[56]
+	mi := &file_upi_v1_app_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3721,7 +3920,7 @@ func (x *QueryCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*QueryCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{56}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *QueryCircleLinkResponse) GetLink() *CircleLink {
@@ -3741,7 +3940,7 @@ type PspAppServiceListCircleLinksRequest struct {
 
 func (x *PspAppServiceListCircleLinksRequest) Reset() {
 	*x = PspAppServiceListCircleLinksRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[57]
+	mi := &file_upi_v1_app_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3753,7 +3952,7 @@ func (x *PspAppServiceListCircleLinksRequest) String() string {
 func (*PspAppServiceListCircleLinksRequest) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[57]
+	mi := &file_upi_v1_app_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3766,7 +3965,7 @@ func (x *PspAppServiceListCircleLinksRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use PspAppServiceListCircleLinksRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleLinksRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{57}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PspAppServiceListCircleLinksRequest) GetVpa() string {
@@ -3786,7 +3985,7 @@ type PspAppServiceListCircleLinksResponse struct {
 
 func (x *PspAppServiceListCircleLinksResponse) Reset() {
 	*x = PspAppServiceListCircleLinksResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[58]
+	mi := &file_upi_v1_app_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3798,7 +3997,7 @@ func (x *PspAppServiceListCircleLinksResponse) String() string {
 func (*PspAppServiceListCircleLinksResponse) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[58]
+	mi := &file_upi_v1_app_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3811,7 +4010,7 @@ func (x *PspAppServiceListCircleLinksResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use PspAppServiceListCircleLinksResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleLinksResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{58}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PspAppServiceListCircleLinksResponse) GetLinks() []*CircleLink {
@@ -3831,7 +4030,7 @@ type PspAppServiceListCircleInvitesRequest struct {
 
 func (x *PspAppServiceListCircleInvitesRequest) Reset() {
 	*x = PspAppServiceListCircleInvitesRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[59]
+	mi := &file_upi_v1_app_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +4042,7 @@ func (x *PspAppServiceListCircleInvitesRequest) String() string {
 func (*PspAppServiceListCircleInvitesRequest) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[59]
+	mi := &file_upi_v1_app_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +4055,7 @@ func (x *PspAppServiceListCircleInvitesRequest) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use PspAppServiceListCircleInvitesRequest.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleInvitesRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{59}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PspAppServiceListCircleInvitesRequest) GetVpa() string {
@@ -3876,7 +4075,7 @@ type PspAppServiceListCircleInvitesResponse struct {
 
 func (x *PspAppServiceListCircleInvitesResponse) Reset() {
 	*x = PspAppServiceListCircleInvitesResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[60]
+	mi := &file_upi_v1_app_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3888,7 +4087,7 @@ func (x *PspAppServiceListCircleInvitesResponse) String() string {
 func (*PspAppServiceListCircleInvitesResponse) ProtoMessage() {}
 
 func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[60]
+	mi := &file_upi_v1_app_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3901,7 +4100,7 @@ func (x *PspAppServiceListCircleInvitesResponse) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use PspAppServiceListCircleInvitesResponse.ProtoReflect.Descriptor instead.
 func (*PspAppServiceListCircleInvitesResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{60}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PspAppServiceListCircleInvitesResponse) GetLinks() []*CircleLink {
@@ -3921,7 +4120,7 @@ type CreateCircleLinkResponse struct {
 
 func (x *CreateCircleLinkResponse) Reset() {
 	*x = CreateCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[61]
+	mi := &file_upi_v1_app_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3933,7 +4132,7 @@ func (x *CreateCircleLinkResponse) String() string {
 func (*CreateCircleLinkResponse) ProtoMessage() {}
 
 func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[61]
+	mi := &file_upi_v1_app_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3946,7 +4145,7 @@ func (x *CreateCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*CreateCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{61}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateCircleLinkResponse) GetLink() *CircleLink {
@@ -3966,7 +4165,7 @@ type GetCircleLinkRequest struct {
 
 func (x *GetCircleLinkRequest) Reset() {
 	*x = GetCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[62]
+	mi := &file_upi_v1_app_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3978,7 +4177,7 @@ func (x *GetCircleLinkRequest) String() string {
 func (*GetCircleLinkRequest) ProtoMessage() {}
 
 func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[62]
+	mi := &file_upi_v1_app_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3991,7 +4190,7 @@ func (x *GetCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*GetCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{62}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetCircleLinkRequest) GetLinkId() string {
@@ -4011,7 +4210,7 @@ type GetCircleLinkResponse struct {
 
 func (x *GetCircleLinkResponse) Reset() {
 	*x = GetCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[63]
+	mi := &file_upi_v1_app_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4023,7 +4222,7 @@ func (x *GetCircleLinkResponse) String() string {
 func (*GetCircleLinkResponse) ProtoMessage() {}
 
 func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[63]
+	mi := &file_upi_v1_app_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4036,7 +4235,7 @@ func (x *GetCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*GetCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{63}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetCircleLinkResponse) GetLink() *CircleLink {
@@ -4056,7 +4255,7 @@ type ListCircleLinksRequest struct {
 
 func (x *ListCircleLinksRequest) Reset() {
 	*x = ListCircleLinksRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[64]
+	mi := &file_upi_v1_app_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4267,7 @@ func (x *ListCircleLinksRequest) String() string {
 func (*ListCircleLinksRequest) ProtoMessage() {}
 
 func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[64]
+	mi := &file_upi_v1_app_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4280,7 @@ func (x *ListCircleLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListCircleLinksRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{64}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListCircleLinksRequest) GetVpa() string {
@@ -4101,7 +4300,7 @@ type ListCircleLinksResponse struct {
 
 func (x *ListCircleLinksResponse) Reset() {
 	*x = ListCircleLinksResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[65]
+	mi := &file_upi_v1_app_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4113,7 +4312,7 @@ func (x *ListCircleLinksResponse) String() string {
 func (*ListCircleLinksResponse) ProtoMessage() {}
 
 func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[65]
+	mi := &file_upi_v1_app_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4126,7 +4325,7 @@ func (x *ListCircleLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleLinksResponse.ProtoReflect.Descriptor instead.
 func (*ListCircleLinksResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{65}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListCircleLinksResponse) GetLinks() []*CircleLink {
@@ -4146,7 +4345,7 @@ type ListCircleInvitesRequest struct {
 
 func (x *ListCircleInvitesRequest) Reset() {
 	*x = ListCircleInvitesRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[66]
+	mi := &file_upi_v1_app_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4357,7 @@ func (x *ListCircleInvitesRequest) String() string {
 func (*ListCircleInvitesRequest) ProtoMessage() {}
 
 func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[66]
+	mi := &file_upi_v1_app_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4370,7 @@ func (x *ListCircleInvitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleInvitesRequest.ProtoReflect.Descriptor instead.
 func (*ListCircleInvitesRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{66}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListCircleInvitesRequest) GetVpa() string {
@@ -4191,7 +4390,7 @@ type ListCircleInvitesResponse struct {
 
 func (x *ListCircleInvitesResponse) Reset() {
 	*x = ListCircleInvitesResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[67]
+	mi := &file_upi_v1_app_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4203,7 +4402,7 @@ func (x *ListCircleInvitesResponse) String() string {
 func (*ListCircleInvitesResponse) ProtoMessage() {}
 
 func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[67]
+	mi := &file_upi_v1_app_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4216,7 +4415,7 @@ func (x *ListCircleInvitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCircleInvitesResponse.ProtoReflect.Descriptor instead.
 func (*ListCircleInvitesResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{67}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListCircleInvitesResponse) GetLinks() []*CircleLink {
@@ -4236,7 +4435,7 @@ type AcceptCircleLinkRequest struct {
 
 func (x *AcceptCircleLinkRequest) Reset() {
 	*x = AcceptCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[68]
+	mi := &file_upi_v1_app_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4447,7 @@ func (x *AcceptCircleLinkRequest) String() string {
 func (*AcceptCircleLinkRequest) ProtoMessage() {}
 
 func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[68]
+	mi := &file_upi_v1_app_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4460,7 @@ func (x *AcceptCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*AcceptCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{68}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *AcceptCircleLinkRequest) GetLinkId() string {
@@ -4281,7 +4480,7 @@ type AcceptCircleLinkResponse struct {
 
 func (x *AcceptCircleLinkResponse) Reset() {
 	*x = AcceptCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[69]
+	mi := &file_upi_v1_app_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4492,7 @@ func (x *AcceptCircleLinkResponse) String() string {
 func (*AcceptCircleLinkResponse) ProtoMessage() {}
 
 func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[69]
+	mi := &file_upi_v1_app_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4505,7 @@ func (x *AcceptCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*AcceptCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{69}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AcceptCircleLinkResponse) GetLink() *CircleLink {
@@ -4326,7 +4525,7 @@ type DeclineCircleLinkRequest struct {
 
 func (x *DeclineCircleLinkRequest) Reset() {
 	*x = DeclineCircleLinkRequest{}
-	mi := &file_upi_v1_app_proto_msgTypes[70]
+	mi := &file_upi_v1_app_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4338,7 +4537,7 @@ func (x *DeclineCircleLinkRequest) String() string {
 func (*DeclineCircleLinkRequest) ProtoMessage() {}
 
 func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[70]
+	mi := &file_upi_v1_app_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4351,7 +4550,7 @@ func (x *DeclineCircleLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCircleLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeclineCircleLinkRequest) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{70}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DeclineCircleLinkRequest) GetLinkId() string {
@@ -4371,7 +4570,7 @@ type DeclineCircleLinkResponse struct {
 
 func (x *DeclineCircleLinkResponse) Reset() {
 	*x = DeclineCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[71]
+	mi := &file_upi_v1_app_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4383,7 +4582,7 @@ func (x *DeclineCircleLinkResponse) String() string {
 func (*DeclineCircleLinkResponse) ProtoMessage() {}
 
 func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[71]
+	mi := &file_upi_v1_app_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4396,7 +4595,7 @@ func (x *DeclineCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*DeclineCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{71}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DeclineCircleLinkResponse) GetLink() *CircleLink {
@@ -4416,7 +4615,7 @@ type RemoveCircleLinkResponse struct {
 
 func (x *RemoveCircleLinkResponse) Reset() {
 	*x = RemoveCircleLinkResponse{}
-	mi := &file_upi_v1_app_proto_msgTypes[72]
+	mi := &file_upi_v1_app_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4428,7 +4627,7 @@ func (x *RemoveCircleLinkResponse) String() string {
 func (*RemoveCircleLinkResponse) ProtoMessage() {}
 
 func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upi_v1_app_proto_msgTypes[72]
+	mi := &file_upi_v1_app_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4441,7 +4640,7 @@ func (x *RemoveCircleLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCircleLinkResponse.ProtoReflect.Descriptor instead.
 func (*RemoveCircleLinkResponse) Descriptor() ([]byte, []int) {
-	return file_upi_v1_app_proto_rawDescGZIP(), []int{72}
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RemoveCircleLinkResponse) GetLink() *CircleLink {
@@ -4449,6 +4648,301 @@ func (x *RemoveCircleLinkResponse) GetLink() *CircleLink {
 		return x.Link
 	}
 	return nil
+}
+
+// ListCircleApprovalsRequest names the primary.
+type ListCircleApprovalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleApprovalsRequest) Reset() {
+	*x = ListCircleApprovalsRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleApprovalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleApprovalsRequest) ProtoMessage() {}
+
+func (x *ListCircleApprovalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleApprovalsRequest.ProtoReflect.Descriptor instead.
+func (*ListCircleApprovalsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ListCircleApprovalsRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListCircleApprovalsResponse lists delegated payments waiting for approval.
+type ListCircleApprovalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Approvals     []*Transaction         `protobuf:"bytes,1,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCircleApprovalsResponse) Reset() {
+	*x = ListCircleApprovalsResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCircleApprovalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCircleApprovalsResponse) ProtoMessage() {}
+
+func (x *ListCircleApprovalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCircleApprovalsResponse.ProtoReflect.Descriptor instead.
+func (*ListCircleApprovalsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ListCircleApprovalsResponse) GetApprovals() []*Transaction {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
+// ApproveCirclePaymentRequest approves a delegated payment with the
+// primary's PIN.
+type ApproveCirclePaymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Pin           string                 `protobuf:"bytes,2,opt,name=pin,proto3" json:"pin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveCirclePaymentRequest) Reset() {
+	*x = ApproveCirclePaymentRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveCirclePaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveCirclePaymentRequest) ProtoMessage() {}
+
+func (x *ApproveCirclePaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveCirclePaymentRequest.ProtoReflect.Descriptor instead.
+func (*ApproveCirclePaymentRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ApproveCirclePaymentRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *ApproveCirclePaymentRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+// ApproveCirclePaymentResponse carries the transaction, still PENDING.
+type ApproveCirclePaymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Status        Resp_Result            `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveCirclePaymentResponse) Reset() {
+	*x = ApproveCirclePaymentResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveCirclePaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveCirclePaymentResponse) ProtoMessage() {}
+
+func (x *ApproveCirclePaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveCirclePaymentResponse.ProtoReflect.Descriptor instead.
+func (*ApproveCirclePaymentResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ApproveCirclePaymentResponse) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *ApproveCirclePaymentResponse) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+// DeclineCirclePaymentRequest declines a delegated payment.
+type DeclineCirclePaymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCirclePaymentRequest) Reset() {
+	*x = DeclineCirclePaymentRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCirclePaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCirclePaymentRequest) ProtoMessage() {}
+
+func (x *DeclineCirclePaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCirclePaymentRequest.ProtoReflect.Descriptor instead.
+func (*DeclineCirclePaymentRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *DeclineCirclePaymentRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// DeclineCirclePaymentResponse carries the transaction.
+type DeclineCirclePaymentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Status        Resp_Result            `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCirclePaymentResponse) Reset() {
+	*x = DeclineCirclePaymentResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCirclePaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCirclePaymentResponse) ProtoMessage() {}
+
+func (x *DeclineCirclePaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCirclePaymentResponse.ProtoReflect.Descriptor instead.
+func (*DeclineCirclePaymentResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *DeclineCirclePaymentResponse) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *DeclineCirclePaymentResponse) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
 }
 
 var File_upi_v1_app_proto protoreflect.FileDescriptor
@@ -4469,7 +4963,17 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\acreated\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x124\n" +
-	"\aexpires\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xad\x01\n" +
+	"\aexpires\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"o\n" +
+	"\x1aRespondDelegatedPayRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x18\n" +
+	"\aapprove\x18\x02 \x01(\bR\aapprove\x12 \n" +
+	"\x04cred\x18\x03 \x01(\v2\f.upi.v1.CredR\x04cred\"T\n" +
+	"\x1bRespondDelegatedPayResponse\x125\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"1\n" +
+	"\x1dListDelegatedApprovalsRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"S\n" +
+	"\x1eListDelegatedApprovalsResponse\x121\n" +
+	"\tapprovals\x18\x01 \x03(\v2\x13.upi.v1.TransactionR\tapprovals\"\xad\x01\n" +
 	"\x1bInitiateDelegatedPayRequest\x12#\n" +
 	"\rsecondary_vpa\x18\x01 \x01(\tR\fsecondaryVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
@@ -4755,7 +5259,22 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x19DeclineCircleLinkResponse\x12&\n" +
 	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\"B\n" +
 	"\x18RemoveCircleLinkResponse\x12&\n" +
-	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link2\x9f\f\n" +
+	"\x04link\x18\x01 \x01(\v2\x12.upi.v1.CircleLinkR\x04link\".\n" +
+	"\x1aListCircleApprovalsRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"P\n" +
+	"\x1bListCircleApprovalsResponse\x121\n" +
+	"\tapprovals\x18\x01 \x03(\v2\x13.upi.v1.TransactionR\tapprovals\"F\n" +
+	"\x1bApproveCirclePaymentRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x10\n" +
+	"\x03pin\x18\x02 \x01(\tR\x03pin\"b\n" +
+	"\x1cApproveCirclePaymentResponse\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\"4\n" +
+	"\x1bDeclineCirclePaymentRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"b\n" +
+	"\x1cDeclineCirclePaymentResponse\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status2\xe8\r\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
@@ -4773,10 +5292,15 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x0fQueryCircleLink\x12\x1e.upi.v1.QueryCircleLinkRequest\x1a\x1f.upi.v1.QueryCircleLinkResponse\x12l\n" +
 	"\x0fListCircleLinks\x12+.upi.v1.PspAppServiceListCircleLinksRequest\x1a,.upi.v1.PspAppServiceListCircleLinksResponse\x12r\n" +
 	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse\x12a\n" +
-	"\x14InitiateDelegatedPay\x12#.upi.v1.InitiateDelegatedPayRequest\x1a$.upi.v1.InitiateDelegatedPayResponse2\x9e\v\n" +
+	"\x14InitiateDelegatedPay\x12#.upi.v1.InitiateDelegatedPayRequest\x1a$.upi.v1.InitiateDelegatedPayResponse\x12^\n" +
+	"\x13RespondDelegatedPay\x12\".upi.v1.RespondDelegatedPayRequest\x1a#.upi.v1.RespondDelegatedPayResponse\x12g\n" +
+	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xc4\r\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12^\n" +
-	"\x13CreateCirclePayment\x12\".upi.v1.CreateCirclePaymentRequest\x1a#.upi.v1.CreateCirclePaymentResponse\x12C\n" +
+	"\x13CreateCirclePayment\x12\".upi.v1.CreateCirclePaymentRequest\x1a#.upi.v1.CreateCirclePaymentResponse\x12^\n" +
+	"\x13ListCircleApprovals\x12\".upi.v1.ListCircleApprovalsRequest\x1a#.upi.v1.ListCircleApprovalsResponse\x12a\n" +
+	"\x14ApproveCirclePayment\x12#.upi.v1.ApproveCirclePaymentRequest\x1a$.upi.v1.ApproveCirclePaymentResponse\x12a\n" +
+	"\x14DeclineCirclePayment\x12#.upi.v1.DeclineCirclePaymentRequest\x1a$.upi.v1.DeclineCirclePaymentResponse\x12C\n" +
 	"\n" +
 	"GetPayment\x12\x19.upi.v1.GetPaymentRequest\x1a\x1a.upi.v1.GetPaymentResponse\x12L\n" +
 	"\rCreateCollect\x12\x1c.upi.v1.CreateCollectRequest\x1a\x1d.upi.v1.CreateCollectResponse\x12O\n" +
@@ -4809,221 +5333,247 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_upi_v1_app_proto_goTypes = []any{
 	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
 	(*Transaction)(nil),                            // 1: upi.v1.Transaction
-	(*InitiateDelegatedPayRequest)(nil),            // 2: upi.v1.InitiateDelegatedPayRequest
-	(*InitiateDelegatedPayResponse)(nil),           // 3: upi.v1.InitiateDelegatedPayResponse
-	(*InitiatePayRequest)(nil),                     // 4: upi.v1.InitiatePayRequest
-	(*InitiatePayResponse)(nil),                    // 5: upi.v1.InitiatePayResponse
-	(*InitiateCollectRequest)(nil),                 // 6: upi.v1.InitiateCollectRequest
-	(*InitiateCollectResponse)(nil),                // 7: upi.v1.InitiateCollectResponse
-	(*RespondCollectRequest)(nil),                  // 8: upi.v1.RespondCollectRequest
-	(*RespondCollectResponse)(nil),                 // 9: upi.v1.RespondCollectResponse
-	(*ValidateAddressRequest)(nil),                 // 10: upi.v1.ValidateAddressRequest
-	(*ValidateAddressResponse)(nil),                // 11: upi.v1.ValidateAddressResponse
-	(*AddressDetails)(nil),                         // 12: upi.v1.AddressDetails
-	(*ResolveAddressRequest)(nil),                  // 13: upi.v1.ResolveAddressRequest
-	(*ResolveAddressResponse)(nil),                 // 14: upi.v1.ResolveAddressResponse
-	(*QueryTransactionRequest)(nil),                // 15: upi.v1.QueryTransactionRequest
-	(*QueryTransactionResponse)(nil),               // 16: upi.v1.QueryTransactionResponse
-	(*CreatePaymentRequest)(nil),                   // 17: upi.v1.CreatePaymentRequest
-	(*CreateCirclePaymentRequest)(nil),             // 18: upi.v1.CreateCirclePaymentRequest
-	(*CreateCirclePaymentResponse)(nil),            // 19: upi.v1.CreateCirclePaymentResponse
-	(*CreatePaymentResponse)(nil),                  // 20: upi.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),                      // 21: upi.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),                     // 22: upi.v1.GetPaymentResponse
-	(*CreateCollectRequest)(nil),                   // 23: upi.v1.CreateCollectRequest
-	(*CreateCollectResponse)(nil),                  // 24: upi.v1.CreateCollectResponse
-	(*ApproveCollectRequest)(nil),                  // 25: upi.v1.ApproveCollectRequest
-	(*ApproveCollectResponse)(nil),                 // 26: upi.v1.ApproveCollectResponse
-	(*DeclineCollectRequest)(nil),                  // 27: upi.v1.DeclineCollectRequest
-	(*DeclineCollectResponse)(nil),                 // 28: upi.v1.DeclineCollectResponse
-	(*ListCollectsRequest)(nil),                    // 29: upi.v1.ListCollectsRequest
-	(*ListCollectsResponse)(nil),                   // 30: upi.v1.ListCollectsResponse
-	(*ListNotificationsRequest)(nil),               // 31: upi.v1.ListNotificationsRequest
-	(*AppNotification)(nil),                        // 32: upi.v1.AppNotification
-	(*ListNotificationsResponse)(nil),              // 33: upi.v1.ListNotificationsResponse
-	(*CreateMandateRequest)(nil),                   // 34: upi.v1.CreateMandateRequest
-	(*MandateInfo)(nil),                            // 35: upi.v1.MandateInfo
-	(*CreateMandateResponse)(nil),                  // 36: upi.v1.CreateMandateResponse
-	(*UpdateMandateRequest)(nil),                   // 37: upi.v1.UpdateMandateRequest
-	(*UpdateMandateResponse)(nil),                  // 38: upi.v1.UpdateMandateResponse
-	(*RevokeMandateRequest)(nil),                   // 39: upi.v1.RevokeMandateRequest
-	(*RevokeMandateResponse)(nil),                  // 40: upi.v1.RevokeMandateResponse
-	(*QueryMandateRequest)(nil),                    // 41: upi.v1.QueryMandateRequest
-	(*QueryMandateResponse)(nil),                   // 42: upi.v1.QueryMandateResponse
-	(*CircleLink)(nil),                             // 43: upi.v1.CircleLink
-	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 44: upi.v1.PspAppServiceCreateCircleLinkRequest
-	(*RespondCircleLinkRequest)(nil),               // 45: upi.v1.RespondCircleLinkRequest
-	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 46: upi.v1.PspAppServiceRemoveCircleLinkRequest
-	(*PspAppServiceUpdateCircleLinkRequest)(nil),   // 47: upi.v1.PspAppServiceUpdateCircleLinkRequest
-	(*PspAppServiceUpdateCircleLinkResponse)(nil),  // 48: upi.v1.PspAppServiceUpdateCircleLinkResponse
-	(*UpdateCircleLinkRequest)(nil),                // 49: upi.v1.UpdateCircleLinkRequest
-	(*UpdateCircleLinkResponse)(nil),               // 50: upi.v1.UpdateCircleLinkResponse
-	(*CreateCircleLinkRequest)(nil),                // 51: upi.v1.CreateCircleLinkRequest
-	(*RemoveCircleLinkRequest)(nil),                // 52: upi.v1.RemoveCircleLinkRequest
-	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 53: upi.v1.PspAppServiceCreateCircleLinkResponse
-	(*RespondCircleLinkResponse)(nil),              // 54: upi.v1.RespondCircleLinkResponse
-	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 55: upi.v1.PspAppServiceRemoveCircleLinkResponse
-	(*QueryCircleLinkRequest)(nil),                 // 56: upi.v1.QueryCircleLinkRequest
-	(*QueryCircleLinkResponse)(nil),                // 57: upi.v1.QueryCircleLinkResponse
-	(*PspAppServiceListCircleLinksRequest)(nil),    // 58: upi.v1.PspAppServiceListCircleLinksRequest
-	(*PspAppServiceListCircleLinksResponse)(nil),   // 59: upi.v1.PspAppServiceListCircleLinksResponse
-	(*PspAppServiceListCircleInvitesRequest)(nil),  // 60: upi.v1.PspAppServiceListCircleInvitesRequest
-	(*PspAppServiceListCircleInvitesResponse)(nil), // 61: upi.v1.PspAppServiceListCircleInvitesResponse
-	(*CreateCircleLinkResponse)(nil),               // 62: upi.v1.CreateCircleLinkResponse
-	(*GetCircleLinkRequest)(nil),                   // 63: upi.v1.GetCircleLinkRequest
-	(*GetCircleLinkResponse)(nil),                  // 64: upi.v1.GetCircleLinkResponse
-	(*ListCircleLinksRequest)(nil),                 // 65: upi.v1.ListCircleLinksRequest
-	(*ListCircleLinksResponse)(nil),                // 66: upi.v1.ListCircleLinksResponse
-	(*ListCircleInvitesRequest)(nil),               // 67: upi.v1.ListCircleInvitesRequest
-	(*ListCircleInvitesResponse)(nil),              // 68: upi.v1.ListCircleInvitesResponse
-	(*AcceptCircleLinkRequest)(nil),                // 69: upi.v1.AcceptCircleLinkRequest
-	(*AcceptCircleLinkResponse)(nil),               // 70: upi.v1.AcceptCircleLinkResponse
-	(*DeclineCircleLinkRequest)(nil),               // 71: upi.v1.DeclineCircleLinkRequest
-	(*DeclineCircleLinkResponse)(nil),              // 72: upi.v1.DeclineCircleLinkResponse
-	(*RemoveCircleLinkResponse)(nil),               // 73: upi.v1.RemoveCircleLinkResponse
-	(Txn_Type)(0),                                  // 74: upi.v1.Txn.Type
-	(Resp_Result)(0),                               // 75: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),                  // 76: google.protobuf.Timestamp
-	(*Cred)(nil),                                   // 77: upi.v1.Cred
-	(Party_Type)(0),                                // 78: upi.v1.Party.Type
-	(Delegate_SubType)(0),                          // 79: upi.v1.Delegate.SubType
+	(*RespondDelegatedPayRequest)(nil),             // 2: upi.v1.RespondDelegatedPayRequest
+	(*RespondDelegatedPayResponse)(nil),            // 3: upi.v1.RespondDelegatedPayResponse
+	(*ListDelegatedApprovalsRequest)(nil),          // 4: upi.v1.ListDelegatedApprovalsRequest
+	(*ListDelegatedApprovalsResponse)(nil),         // 5: upi.v1.ListDelegatedApprovalsResponse
+	(*InitiateDelegatedPayRequest)(nil),            // 6: upi.v1.InitiateDelegatedPayRequest
+	(*InitiateDelegatedPayResponse)(nil),           // 7: upi.v1.InitiateDelegatedPayResponse
+	(*InitiatePayRequest)(nil),                     // 8: upi.v1.InitiatePayRequest
+	(*InitiatePayResponse)(nil),                    // 9: upi.v1.InitiatePayResponse
+	(*InitiateCollectRequest)(nil),                 // 10: upi.v1.InitiateCollectRequest
+	(*InitiateCollectResponse)(nil),                // 11: upi.v1.InitiateCollectResponse
+	(*RespondCollectRequest)(nil),                  // 12: upi.v1.RespondCollectRequest
+	(*RespondCollectResponse)(nil),                 // 13: upi.v1.RespondCollectResponse
+	(*ValidateAddressRequest)(nil),                 // 14: upi.v1.ValidateAddressRequest
+	(*ValidateAddressResponse)(nil),                // 15: upi.v1.ValidateAddressResponse
+	(*AddressDetails)(nil),                         // 16: upi.v1.AddressDetails
+	(*ResolveAddressRequest)(nil),                  // 17: upi.v1.ResolveAddressRequest
+	(*ResolveAddressResponse)(nil),                 // 18: upi.v1.ResolveAddressResponse
+	(*QueryTransactionRequest)(nil),                // 19: upi.v1.QueryTransactionRequest
+	(*QueryTransactionResponse)(nil),               // 20: upi.v1.QueryTransactionResponse
+	(*CreatePaymentRequest)(nil),                   // 21: upi.v1.CreatePaymentRequest
+	(*CreateCirclePaymentRequest)(nil),             // 22: upi.v1.CreateCirclePaymentRequest
+	(*CreateCirclePaymentResponse)(nil),            // 23: upi.v1.CreateCirclePaymentResponse
+	(*CreatePaymentResponse)(nil),                  // 24: upi.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),                      // 25: upi.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),                     // 26: upi.v1.GetPaymentResponse
+	(*CreateCollectRequest)(nil),                   // 27: upi.v1.CreateCollectRequest
+	(*CreateCollectResponse)(nil),                  // 28: upi.v1.CreateCollectResponse
+	(*ApproveCollectRequest)(nil),                  // 29: upi.v1.ApproveCollectRequest
+	(*ApproveCollectResponse)(nil),                 // 30: upi.v1.ApproveCollectResponse
+	(*DeclineCollectRequest)(nil),                  // 31: upi.v1.DeclineCollectRequest
+	(*DeclineCollectResponse)(nil),                 // 32: upi.v1.DeclineCollectResponse
+	(*ListCollectsRequest)(nil),                    // 33: upi.v1.ListCollectsRequest
+	(*ListCollectsResponse)(nil),                   // 34: upi.v1.ListCollectsResponse
+	(*ListNotificationsRequest)(nil),               // 35: upi.v1.ListNotificationsRequest
+	(*AppNotification)(nil),                        // 36: upi.v1.AppNotification
+	(*ListNotificationsResponse)(nil),              // 37: upi.v1.ListNotificationsResponse
+	(*CreateMandateRequest)(nil),                   // 38: upi.v1.CreateMandateRequest
+	(*MandateInfo)(nil),                            // 39: upi.v1.MandateInfo
+	(*CreateMandateResponse)(nil),                  // 40: upi.v1.CreateMandateResponse
+	(*UpdateMandateRequest)(nil),                   // 41: upi.v1.UpdateMandateRequest
+	(*UpdateMandateResponse)(nil),                  // 42: upi.v1.UpdateMandateResponse
+	(*RevokeMandateRequest)(nil),                   // 43: upi.v1.RevokeMandateRequest
+	(*RevokeMandateResponse)(nil),                  // 44: upi.v1.RevokeMandateResponse
+	(*QueryMandateRequest)(nil),                    // 45: upi.v1.QueryMandateRequest
+	(*QueryMandateResponse)(nil),                   // 46: upi.v1.QueryMandateResponse
+	(*CircleLink)(nil),                             // 47: upi.v1.CircleLink
+	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 48: upi.v1.PspAppServiceCreateCircleLinkRequest
+	(*RespondCircleLinkRequest)(nil),               // 49: upi.v1.RespondCircleLinkRequest
+	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 50: upi.v1.PspAppServiceRemoveCircleLinkRequest
+	(*PspAppServiceUpdateCircleLinkRequest)(nil),   // 51: upi.v1.PspAppServiceUpdateCircleLinkRequest
+	(*PspAppServiceUpdateCircleLinkResponse)(nil),  // 52: upi.v1.PspAppServiceUpdateCircleLinkResponse
+	(*UpdateCircleLinkRequest)(nil),                // 53: upi.v1.UpdateCircleLinkRequest
+	(*UpdateCircleLinkResponse)(nil),               // 54: upi.v1.UpdateCircleLinkResponse
+	(*CreateCircleLinkRequest)(nil),                // 55: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),                // 56: upi.v1.RemoveCircleLinkRequest
+	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 57: upi.v1.PspAppServiceCreateCircleLinkResponse
+	(*RespondCircleLinkResponse)(nil),              // 58: upi.v1.RespondCircleLinkResponse
+	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 59: upi.v1.PspAppServiceRemoveCircleLinkResponse
+	(*QueryCircleLinkRequest)(nil),                 // 60: upi.v1.QueryCircleLinkRequest
+	(*QueryCircleLinkResponse)(nil),                // 61: upi.v1.QueryCircleLinkResponse
+	(*PspAppServiceListCircleLinksRequest)(nil),    // 62: upi.v1.PspAppServiceListCircleLinksRequest
+	(*PspAppServiceListCircleLinksResponse)(nil),   // 63: upi.v1.PspAppServiceListCircleLinksResponse
+	(*PspAppServiceListCircleInvitesRequest)(nil),  // 64: upi.v1.PspAppServiceListCircleInvitesRequest
+	(*PspAppServiceListCircleInvitesResponse)(nil), // 65: upi.v1.PspAppServiceListCircleInvitesResponse
+	(*CreateCircleLinkResponse)(nil),               // 66: upi.v1.CreateCircleLinkResponse
+	(*GetCircleLinkRequest)(nil),                   // 67: upi.v1.GetCircleLinkRequest
+	(*GetCircleLinkResponse)(nil),                  // 68: upi.v1.GetCircleLinkResponse
+	(*ListCircleLinksRequest)(nil),                 // 69: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),                // 70: upi.v1.ListCircleLinksResponse
+	(*ListCircleInvitesRequest)(nil),               // 71: upi.v1.ListCircleInvitesRequest
+	(*ListCircleInvitesResponse)(nil),              // 72: upi.v1.ListCircleInvitesResponse
+	(*AcceptCircleLinkRequest)(nil),                // 73: upi.v1.AcceptCircleLinkRequest
+	(*AcceptCircleLinkResponse)(nil),               // 74: upi.v1.AcceptCircleLinkResponse
+	(*DeclineCircleLinkRequest)(nil),               // 75: upi.v1.DeclineCircleLinkRequest
+	(*DeclineCircleLinkResponse)(nil),              // 76: upi.v1.DeclineCircleLinkResponse
+	(*RemoveCircleLinkResponse)(nil),               // 77: upi.v1.RemoveCircleLinkResponse
+	(*ListCircleApprovalsRequest)(nil),             // 78: upi.v1.ListCircleApprovalsRequest
+	(*ListCircleApprovalsResponse)(nil),            // 79: upi.v1.ListCircleApprovalsResponse
+	(*ApproveCirclePaymentRequest)(nil),            // 80: upi.v1.ApproveCirclePaymentRequest
+	(*ApproveCirclePaymentResponse)(nil),           // 81: upi.v1.ApproveCirclePaymentResponse
+	(*DeclineCirclePaymentRequest)(nil),            // 82: upi.v1.DeclineCirclePaymentRequest
+	(*DeclineCirclePaymentResponse)(nil),           // 83: upi.v1.DeclineCirclePaymentResponse
+	(Txn_Type)(0),                                  // 84: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 85: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 86: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 87: upi.v1.Cred
+	(Party_Type)(0),                                // 88: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 89: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	74, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	75, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	76, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	76, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	76, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	1,  // 5: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
-	77, // 6: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
-	1,  // 7: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
-	1,  // 8: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	77, // 9: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
-	1,  // 10: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
-	12, // 11: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	78, // 12: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	75, // 13: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
-	12, // 14: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
-	1,  // 15: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	75, // 16: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	75, // 17: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	75, // 18: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
-	1,  // 19: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	75, // 20: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	75, // 21: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	75, // 22: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
-	1,  // 23: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	76, // 24: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
-	1,  // 25: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
-	32, // 26: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	77, // 27: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
-	35, // 28: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	77, // 29: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
-	35, // 30: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	35, // 31: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	35, // 32: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	0,  // 33: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	79, // 34: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	76, // 35: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	76, // 36: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	76, // 37: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	79, // 38: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	77, // 39: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	77, // 40: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	77, // 41: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	43, // 42: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 43: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	79, // 44: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	43, // 45: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 46: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 47: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 48: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 49: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	43, // 50: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	43, // 51: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 52: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 53: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	43, // 54: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	43, // 55: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 56: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	43, // 57: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	4,  // 58: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	6,  // 59: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	8,  // 60: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	13, // 61: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	15, // 62: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	34, // 63: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	37, // 64: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	39, // 65: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	41, // 66: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	44, // 67: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
-	45, // 68: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	46, // 69: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
-	47, // 70: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
-	56, // 71: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
-	58, // 72: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
-	60, // 73: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
-	2,  // 74: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
-	17, // 75: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	18, // 76: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
-	21, // 77: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	23, // 78: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	25, // 79: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	27, // 80: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	29, // 81: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	10, // 82: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	31, // 83: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	51, // 84: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	63, // 85: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
-	65, // 86: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	67, // 87: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
-	69, // 88: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
-	71, // 89: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
-	52, // 90: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	49, // 91: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
-	5,  // 92: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	7,  // 93: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	9,  // 94: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	14, // 95: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	16, // 96: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	36, // 97: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	38, // 98: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	40, // 99: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	42, // 100: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	53, // 101: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
-	54, // 102: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
-	55, // 103: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
-	48, // 104: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
-	57, // 105: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
-	59, // 106: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
-	61, // 107: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
-	3,  // 108: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
-	20, // 109: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	19, // 110: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
-	22, // 111: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	24, // 112: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	26, // 113: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	28, // 114: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	30, // 115: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	11, // 116: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	33, // 117: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	62, // 118: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
-	64, // 119: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
-	66, // 120: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	68, // 121: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
-	70, // 122: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
-	72, // 123: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
-	73, // 124: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
-	50, // 125: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
-	92, // [92:126] is the sub-list for method output_type
-	58, // [58:92] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	84,  // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	85,  // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	86,  // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	86,  // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	86,  // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	87,  // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
+	1,   // 6: upi.v1.RespondDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
+	1,   // 7: upi.v1.ListDelegatedApprovalsResponse.approvals:type_name -> upi.v1.Transaction
+	1,   // 8: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
+	87,  // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	1,   // 10: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
+	1,   // 11: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
+	87,  // 12: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	1,   // 13: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
+	16,  // 14: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
+	88,  // 15: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	85,  // 16: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	16,  // 17: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
+	1,   // 18: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	85,  // 19: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	85,  // 20: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	85,  // 21: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	1,   // 22: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
+	85,  // 23: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	85,  // 24: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	85,  // 25: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	1,   // 26: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
+	86,  // 27: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	1,   // 28: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
+	36,  // 29: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
+	87,  // 30: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	39,  // 31: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	87,  // 32: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	39,  // 33: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	39,  // 34: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	39,  // 35: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	0,   // 36: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
+	89,  // 37: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	86,  // 38: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	86,  // 39: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	86,  // 40: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	89,  // 41: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	87,  // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	87,  // 43: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	87,  // 44: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	47,  // 45: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 46: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	89,  // 47: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	47,  // 48: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 49: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 50: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 51: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 52: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	47,  // 53: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	47,  // 54: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 55: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 56: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	47,  // 57: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	47,  // 58: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 59: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	47,  // 60: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	1,   // 61: upi.v1.ListCircleApprovalsResponse.approvals:type_name -> upi.v1.Transaction
+	85,  // 62: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	85,  // 63: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	8,   // 64: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	10,  // 65: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	12,  // 66: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	17,  // 67: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	19,  // 68: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	38,  // 69: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	41,  // 70: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	43,  // 71: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	45,  // 72: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	48,  // 73: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	49,  // 74: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	50,  // 75: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	51,  // 76: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
+	60,  // 77: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	62,  // 78: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	64,  // 79: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	6,   // 80: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
+	2,   // 81: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
+	4,   // 82: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
+	21,  // 83: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	22,  // 84: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
+	78,  // 85: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
+	80,  // 86: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
+	82,  // 87: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
+	25,  // 88: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	27,  // 89: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	29,  // 90: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	31,  // 91: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	33,  // 92: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	14,  // 93: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	35,  // 94: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	55,  // 95: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	67,  // 96: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	69,  // 97: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	71,  // 98: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	73,  // 99: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	75,  // 100: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	56,  // 101: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	53,  // 102: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
+	9,   // 103: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	11,  // 104: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	13,  // 105: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	18,  // 106: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	20,  // 107: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	40,  // 108: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	42,  // 109: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	44,  // 110: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	46,  // 111: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	57,  // 112: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	58,  // 113: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	59,  // 114: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	52,  // 115: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
+	61,  // 116: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	63,  // 117: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	65,  // 118: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	7,   // 119: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
+	3,   // 120: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
+	5,   // 121: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
+	24,  // 122: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	23,  // 123: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
+	79,  // 124: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
+	81,  // 125: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
+	83,  // 126: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
+	26,  // 127: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	28,  // 128: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	30,  // 129: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	32,  // 130: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	34,  // 131: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	15,  // 132: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	37,  // 133: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	66,  // 134: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	68,  // 135: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	70,  // 136: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	72,  // 137: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	74,  // 138: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	76,  // 139: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	77,  // 140: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	54,  // 141: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
+	103, // [103:142] is the sub-list for method output_type
+	64,  // [64:103] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -5038,7 +5588,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   73,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

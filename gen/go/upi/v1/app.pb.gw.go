@@ -280,6 +280,135 @@ func local_request_TpapAppService_CreateCirclePayment_0(ctx context.Context, mar
 	return msg, metadata, err
 }
 
+func request_TpapAppService_ListCircleApprovals_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListCircleApprovalsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["vpa"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vpa")
+	}
+	protoReq.Vpa, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vpa", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListCircleApprovals(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_TpapAppService_ListCircleApprovals_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListCircleApprovalsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["vpa"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vpa")
+	}
+	protoReq.Vpa, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vpa", err)
+	}
+	msg, err := server.ListCircleApprovals(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_TpapAppService_ApproveCirclePayment_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ApproveCirclePaymentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["txn_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "txn_id")
+	}
+	protoReq.TxnId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "txn_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ApproveCirclePayment(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_TpapAppService_ApproveCirclePayment_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ApproveCirclePaymentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["txn_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "txn_id")
+	}
+	protoReq.TxnId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "txn_id", err)
+	}
+	msg, err := server.ApproveCirclePayment(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_TpapAppService_DeclineCirclePayment_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeclineCirclePaymentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["txn_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "txn_id")
+	}
+	protoReq.TxnId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "txn_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DeclineCirclePayment(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_TpapAppService_DeclineCirclePayment_0(ctx context.Context, marshaler runtime.Marshaler, server TpapAppServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeclineCirclePaymentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["txn_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "txn_id")
+	}
+	protoReq.TxnId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "txn_id", err)
+	}
+	msg, err := server.DeclineCirclePayment(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_TpapAppService_GetPayment_0 = &utilities.DoubleArray{Encoding: map[string]int{"txn_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
 func request_TpapAppService_GetPayment_0(ctx context.Context, marshaler runtime.Marshaler, client TpapAppServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -1061,6 +1190,66 @@ func RegisterTpapAppServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_TpapAppService_CreateCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_TpapAppService_ListCircleApprovals_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/upi.v1.TpapAppService/ListCircleApprovals", runtime.WithHTTPPathPattern("/v1/users/{vpa}/circle/approvals"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_TpapAppService_ListCircleApprovals_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_ListCircleApprovals_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TpapAppService_ApproveCirclePayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/upi.v1.TpapAppService/ApproveCirclePayment", runtime.WithHTTPPathPattern("/v1/circle/payments/{txn_id}/approve"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_TpapAppService_ApproveCirclePayment_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_ApproveCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TpapAppService_DeclineCirclePayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/upi.v1.TpapAppService/DeclineCirclePayment", runtime.WithHTTPPathPattern("/v1/circle/payments/{txn_id}/decline"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_TpapAppService_DeclineCirclePayment_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_DeclineCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_TpapAppService_GetPayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1575,6 +1764,57 @@ func RegisterTpapAppServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_TpapAppService_CreateCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_TpapAppService_ListCircleApprovals_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/upi.v1.TpapAppService/ListCircleApprovals", runtime.WithHTTPPathPattern("/v1/users/{vpa}/circle/approvals"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_TpapAppService_ListCircleApprovals_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_ListCircleApprovals_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TpapAppService_ApproveCirclePayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/upi.v1.TpapAppService/ApproveCirclePayment", runtime.WithHTTPPathPattern("/v1/circle/payments/{txn_id}/approve"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_TpapAppService_ApproveCirclePayment_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_ApproveCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TpapAppService_DeclineCirclePayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/upi.v1.TpapAppService/DeclineCirclePayment", runtime.WithHTTPPathPattern("/v1/circle/payments/{txn_id}/decline"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_TpapAppService_DeclineCirclePayment_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TpapAppService_DeclineCirclePayment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_TpapAppService_GetPayment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1834,41 +2074,47 @@ func RegisterTpapAppServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 }
 
 var (
-	pattern_TpapAppService_CreatePayment_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "payments"}, ""))
-	pattern_TpapAppService_CreateCirclePayment_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "circle", "payments"}, ""))
-	pattern_TpapAppService_GetPayment_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "payments", "txn_id"}, ""))
-	pattern_TpapAppService_CreateCollect_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "collects"}, ""))
-	pattern_TpapAppService_ApproveCollect_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collects", "txn_id", "approve"}, ""))
-	pattern_TpapAppService_DeclineCollect_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collects", "txn_id", "decline"}, ""))
-	pattern_TpapAppService_ListCollects_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "users", "vpa", "collects"}, ""))
-	pattern_TpapAppService_ValidateAddress_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "vpas", "vpa"}, ""))
-	pattern_TpapAppService_ListNotifications_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "users", "vpa", "notifications"}, ""))
-	pattern_TpapAppService_CreateCircleLink_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "circle", "links"}, ""))
-	pattern_TpapAppService_GetCircleLink_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "circle", "links", "link_id"}, ""))
-	pattern_TpapAppService_ListCircleLinks_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "users", "vpa", "circle", "links"}, ""))
-	pattern_TpapAppService_ListCircleInvites_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "users", "vpa", "circle", "invites"}, ""))
-	pattern_TpapAppService_AcceptCircleLink_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "accept"}, ""))
-	pattern_TpapAppService_DeclineCircleLink_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "decline"}, ""))
-	pattern_TpapAppService_RemoveCircleLink_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "remove"}, ""))
-	pattern_TpapAppService_UpdateCircleLink_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "update"}, ""))
+	pattern_TpapAppService_CreatePayment_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "payments"}, ""))
+	pattern_TpapAppService_CreateCirclePayment_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "circle", "payments"}, ""))
+	pattern_TpapAppService_ListCircleApprovals_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "users", "vpa", "circle", "approvals"}, ""))
+	pattern_TpapAppService_ApproveCirclePayment_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "payments", "txn_id", "approve"}, ""))
+	pattern_TpapAppService_DeclineCirclePayment_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "payments", "txn_id", "decline"}, ""))
+	pattern_TpapAppService_GetPayment_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "payments", "txn_id"}, ""))
+	pattern_TpapAppService_CreateCollect_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "collects"}, ""))
+	pattern_TpapAppService_ApproveCollect_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collects", "txn_id", "approve"}, ""))
+	pattern_TpapAppService_DeclineCollect_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collects", "txn_id", "decline"}, ""))
+	pattern_TpapAppService_ListCollects_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "users", "vpa", "collects"}, ""))
+	pattern_TpapAppService_ValidateAddress_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "vpas", "vpa"}, ""))
+	pattern_TpapAppService_ListNotifications_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "users", "vpa", "notifications"}, ""))
+	pattern_TpapAppService_CreateCircleLink_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "circle", "links"}, ""))
+	pattern_TpapAppService_GetCircleLink_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "circle", "links", "link_id"}, ""))
+	pattern_TpapAppService_ListCircleLinks_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "users", "vpa", "circle", "links"}, ""))
+	pattern_TpapAppService_ListCircleInvites_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "users", "vpa", "circle", "invites"}, ""))
+	pattern_TpapAppService_AcceptCircleLink_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "accept"}, ""))
+	pattern_TpapAppService_DeclineCircleLink_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "decline"}, ""))
+	pattern_TpapAppService_RemoveCircleLink_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "remove"}, ""))
+	pattern_TpapAppService_UpdateCircleLink_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "circle", "links", "link_id", "update"}, ""))
 )
 
 var (
-	forward_TpapAppService_CreatePayment_0       = runtime.ForwardResponseMessage
-	forward_TpapAppService_CreateCirclePayment_0 = runtime.ForwardResponseMessage
-	forward_TpapAppService_GetPayment_0          = runtime.ForwardResponseMessage
-	forward_TpapAppService_CreateCollect_0       = runtime.ForwardResponseMessage
-	forward_TpapAppService_ApproveCollect_0      = runtime.ForwardResponseMessage
-	forward_TpapAppService_DeclineCollect_0      = runtime.ForwardResponseMessage
-	forward_TpapAppService_ListCollects_0        = runtime.ForwardResponseMessage
-	forward_TpapAppService_ValidateAddress_0     = runtime.ForwardResponseMessage
-	forward_TpapAppService_ListNotifications_0   = runtime.ForwardResponseMessage
-	forward_TpapAppService_CreateCircleLink_0    = runtime.ForwardResponseMessage
-	forward_TpapAppService_GetCircleLink_0       = runtime.ForwardResponseMessage
-	forward_TpapAppService_ListCircleLinks_0     = runtime.ForwardResponseMessage
-	forward_TpapAppService_ListCircleInvites_0   = runtime.ForwardResponseMessage
-	forward_TpapAppService_AcceptCircleLink_0    = runtime.ForwardResponseMessage
-	forward_TpapAppService_DeclineCircleLink_0   = runtime.ForwardResponseMessage
-	forward_TpapAppService_RemoveCircleLink_0    = runtime.ForwardResponseMessage
-	forward_TpapAppService_UpdateCircleLink_0    = runtime.ForwardResponseMessage
+	forward_TpapAppService_CreatePayment_0        = runtime.ForwardResponseMessage
+	forward_TpapAppService_CreateCirclePayment_0  = runtime.ForwardResponseMessage
+	forward_TpapAppService_ListCircleApprovals_0  = runtime.ForwardResponseMessage
+	forward_TpapAppService_ApproveCirclePayment_0 = runtime.ForwardResponseMessage
+	forward_TpapAppService_DeclineCirclePayment_0 = runtime.ForwardResponseMessage
+	forward_TpapAppService_GetPayment_0           = runtime.ForwardResponseMessage
+	forward_TpapAppService_CreateCollect_0        = runtime.ForwardResponseMessage
+	forward_TpapAppService_ApproveCollect_0       = runtime.ForwardResponseMessage
+	forward_TpapAppService_DeclineCollect_0       = runtime.ForwardResponseMessage
+	forward_TpapAppService_ListCollects_0         = runtime.ForwardResponseMessage
+	forward_TpapAppService_ValidateAddress_0      = runtime.ForwardResponseMessage
+	forward_TpapAppService_ListNotifications_0    = runtime.ForwardResponseMessage
+	forward_TpapAppService_CreateCircleLink_0     = runtime.ForwardResponseMessage
+	forward_TpapAppService_GetCircleLink_0        = runtime.ForwardResponseMessage
+	forward_TpapAppService_ListCircleLinks_0      = runtime.ForwardResponseMessage
+	forward_TpapAppService_ListCircleInvites_0    = runtime.ForwardResponseMessage
+	forward_TpapAppService_AcceptCircleLink_0     = runtime.ForwardResponseMessage
+	forward_TpapAppService_DeclineCircleLink_0    = runtime.ForwardResponseMessage
+	forward_TpapAppService_RemoveCircleLink_0     = runtime.ForwardResponseMessage
+	forward_TpapAppService_UpdateCircleLink_0     = runtime.ForwardResponseMessage
 )

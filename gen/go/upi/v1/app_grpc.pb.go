@@ -19,23 +19,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PspAppService_InitiatePay_FullMethodName          = "/upi.v1.PspAppService/InitiatePay"
-	PspAppService_InitiateCollect_FullMethodName      = "/upi.v1.PspAppService/InitiateCollect"
-	PspAppService_RespondCollect_FullMethodName       = "/upi.v1.PspAppService/RespondCollect"
-	PspAppService_ResolveAddress_FullMethodName       = "/upi.v1.PspAppService/ResolveAddress"
-	PspAppService_QueryTransaction_FullMethodName     = "/upi.v1.PspAppService/QueryTransaction"
-	PspAppService_CreateMandate_FullMethodName        = "/upi.v1.PspAppService/CreateMandate"
-	PspAppService_UpdateMandate_FullMethodName        = "/upi.v1.PspAppService/UpdateMandate"
-	PspAppService_RevokeMandate_FullMethodName        = "/upi.v1.PspAppService/RevokeMandate"
-	PspAppService_QueryMandate_FullMethodName         = "/upi.v1.PspAppService/QueryMandate"
-	PspAppService_CreateCircleLink_FullMethodName     = "/upi.v1.PspAppService/CreateCircleLink"
-	PspAppService_RespondCircleLink_FullMethodName    = "/upi.v1.PspAppService/RespondCircleLink"
-	PspAppService_RemoveCircleLink_FullMethodName     = "/upi.v1.PspAppService/RemoveCircleLink"
-	PspAppService_UpdateCircleLink_FullMethodName     = "/upi.v1.PspAppService/UpdateCircleLink"
-	PspAppService_QueryCircleLink_FullMethodName      = "/upi.v1.PspAppService/QueryCircleLink"
-	PspAppService_ListCircleLinks_FullMethodName      = "/upi.v1.PspAppService/ListCircleLinks"
-	PspAppService_ListCircleInvites_FullMethodName    = "/upi.v1.PspAppService/ListCircleInvites"
-	PspAppService_InitiateDelegatedPay_FullMethodName = "/upi.v1.PspAppService/InitiateDelegatedPay"
+	PspAppService_InitiatePay_FullMethodName            = "/upi.v1.PspAppService/InitiatePay"
+	PspAppService_InitiateCollect_FullMethodName        = "/upi.v1.PspAppService/InitiateCollect"
+	PspAppService_RespondCollect_FullMethodName         = "/upi.v1.PspAppService/RespondCollect"
+	PspAppService_ResolveAddress_FullMethodName         = "/upi.v1.PspAppService/ResolveAddress"
+	PspAppService_QueryTransaction_FullMethodName       = "/upi.v1.PspAppService/QueryTransaction"
+	PspAppService_CreateMandate_FullMethodName          = "/upi.v1.PspAppService/CreateMandate"
+	PspAppService_UpdateMandate_FullMethodName          = "/upi.v1.PspAppService/UpdateMandate"
+	PspAppService_RevokeMandate_FullMethodName          = "/upi.v1.PspAppService/RevokeMandate"
+	PspAppService_QueryMandate_FullMethodName           = "/upi.v1.PspAppService/QueryMandate"
+	PspAppService_CreateCircleLink_FullMethodName       = "/upi.v1.PspAppService/CreateCircleLink"
+	PspAppService_RespondCircleLink_FullMethodName      = "/upi.v1.PspAppService/RespondCircleLink"
+	PspAppService_RemoveCircleLink_FullMethodName       = "/upi.v1.PspAppService/RemoveCircleLink"
+	PspAppService_UpdateCircleLink_FullMethodName       = "/upi.v1.PspAppService/UpdateCircleLink"
+	PspAppService_QueryCircleLink_FullMethodName        = "/upi.v1.PspAppService/QueryCircleLink"
+	PspAppService_ListCircleLinks_FullMethodName        = "/upi.v1.PspAppService/ListCircleLinks"
+	PspAppService_ListCircleInvites_FullMethodName      = "/upi.v1.PspAppService/ListCircleInvites"
+	PspAppService_InitiateDelegatedPay_FullMethodName   = "/upi.v1.PspAppService/InitiateDelegatedPay"
+	PspAppService_RespondDelegatedPay_FullMethodName    = "/upi.v1.PspAppService/RespondDelegatedPay"
+	PspAppService_ListDelegatedApprovals_FullMethodName = "/upi.v1.PspAppService/ListDelegatedApprovals"
 )
 
 // PspAppServiceClient is the client API for PspAppService service.
@@ -85,8 +87,16 @@ type PspAppServiceClient interface {
 	ListCircleInvites(ctx context.Context, in *PspAppServiceListCircleInvitesRequest, opts ...grpc.CallOption) (*PspAppServiceListCircleInvitesResponse, error)
 	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
 	// user) from its primary's account under a FULL link (docs/FLOWS.md,
-	// "Payment, full delegation"): no PIN.
+	// "Payment, full delegation": no PIN) or a PARTIAL one (the primary
+	// approves it with their PIN: RespondDelegatedPay).
 	InitiateDelegatedPay(ctx context.Context, in *InitiateDelegatedPayRequest, opts ...grpc.CallOption) (*InitiateDelegatedPayResponse, error)
+	// RespondDelegatedPay is the primary's answer to a delegated payment
+	// under a PARTIAL link waiting for them (docs/FLOWS.md, "Payment,
+	// partial delegation"): approve with their PIN block, or decline (ZA).
+	RespondDelegatedPay(ctx context.Context, in *RespondDelegatedPayRequest, opts ...grpc.CallOption) (*RespondDelegatedPayResponse, error)
+	// ListDelegatedApprovals lists the delegated payments waiting for the
+	// primary vpa to approve.
+	ListDelegatedApprovals(ctx context.Context, in *ListDelegatedApprovalsRequest, opts ...grpc.CallOption) (*ListDelegatedApprovalsResponse, error)
 }
 
 type pspAppServiceClient struct {
@@ -267,6 +277,26 @@ func (c *pspAppServiceClient) InitiateDelegatedPay(ctx context.Context, in *Init
 	return out, nil
 }
 
+func (c *pspAppServiceClient) RespondDelegatedPay(ctx context.Context, in *RespondDelegatedPayRequest, opts ...grpc.CallOption) (*RespondDelegatedPayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RespondDelegatedPayResponse)
+	err := c.cc.Invoke(ctx, PspAppService_RespondDelegatedPay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) ListDelegatedApprovals(ctx context.Context, in *ListDelegatedApprovalsRequest, opts ...grpc.CallOption) (*ListDelegatedApprovalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDelegatedApprovalsResponse)
+	err := c.cc.Invoke(ctx, PspAppService_ListDelegatedApprovals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PspAppServiceServer is the server API for PspAppService service.
 // All implementations must embed UnimplementedPspAppServiceServer
 // for forward compatibility.
@@ -314,8 +344,16 @@ type PspAppServiceServer interface {
 	ListCircleInvites(context.Context, *PspAppServiceListCircleInvitesRequest) (*PspAppServiceListCircleInvitesResponse, error)
 	// InitiateDelegatedPay starts a payment by a secondary (this PSP's
 	// user) from its primary's account under a FULL link (docs/FLOWS.md,
-	// "Payment, full delegation"): no PIN.
+	// "Payment, full delegation": no PIN) or a PARTIAL one (the primary
+	// approves it with their PIN: RespondDelegatedPay).
 	InitiateDelegatedPay(context.Context, *InitiateDelegatedPayRequest) (*InitiateDelegatedPayResponse, error)
+	// RespondDelegatedPay is the primary's answer to a delegated payment
+	// under a PARTIAL link waiting for them (docs/FLOWS.md, "Payment,
+	// partial delegation"): approve with their PIN block, or decline (ZA).
+	RespondDelegatedPay(context.Context, *RespondDelegatedPayRequest) (*RespondDelegatedPayResponse, error)
+	// ListDelegatedApprovals lists the delegated payments waiting for the
+	// primary vpa to approve.
+	ListDelegatedApprovals(context.Context, *ListDelegatedApprovalsRequest) (*ListDelegatedApprovalsResponse, error)
 	mustEmbedUnimplementedPspAppServiceServer()
 }
 
@@ -376,6 +414,12 @@ func (UnimplementedPspAppServiceServer) ListCircleInvites(context.Context, *PspA
 }
 func (UnimplementedPspAppServiceServer) InitiateDelegatedPay(context.Context, *InitiateDelegatedPayRequest) (*InitiateDelegatedPayResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InitiateDelegatedPay not implemented")
+}
+func (UnimplementedPspAppServiceServer) RespondDelegatedPay(context.Context, *RespondDelegatedPayRequest) (*RespondDelegatedPayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RespondDelegatedPay not implemented")
+}
+func (UnimplementedPspAppServiceServer) ListDelegatedApprovals(context.Context, *ListDelegatedApprovalsRequest) (*ListDelegatedApprovalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDelegatedApprovals not implemented")
 }
 func (UnimplementedPspAppServiceServer) mustEmbedUnimplementedPspAppServiceServer() {}
 func (UnimplementedPspAppServiceServer) testEmbeddedByValue()                       {}
@@ -704,6 +748,42 @@ func _PspAppService_InitiateDelegatedPay_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PspAppService_RespondDelegatedPay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RespondDelegatedPayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).RespondDelegatedPay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_RespondDelegatedPay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).RespondDelegatedPay(ctx, req.(*RespondDelegatedPayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_ListDelegatedApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDelegatedApprovalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).ListDelegatedApprovals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_ListDelegatedApprovals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).ListDelegatedApprovals(ctx, req.(*ListDelegatedApprovalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PspAppService_ServiceDesc is the grpc.ServiceDesc for PspAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -779,29 +859,40 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "InitiateDelegatedPay",
 			Handler:    _PspAppService_InitiateDelegatedPay_Handler,
 		},
+		{
+			MethodName: "RespondDelegatedPay",
+			Handler:    _PspAppService_RespondDelegatedPay_Handler,
+		},
+		{
+			MethodName: "ListDelegatedApprovals",
+			Handler:    _PspAppService_ListDelegatedApprovals_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "upi/v1/app.proto",
 }
 
 const (
-	TpapAppService_CreatePayment_FullMethodName       = "/upi.v1.TpapAppService/CreatePayment"
-	TpapAppService_CreateCirclePayment_FullMethodName = "/upi.v1.TpapAppService/CreateCirclePayment"
-	TpapAppService_GetPayment_FullMethodName          = "/upi.v1.TpapAppService/GetPayment"
-	TpapAppService_CreateCollect_FullMethodName       = "/upi.v1.TpapAppService/CreateCollect"
-	TpapAppService_ApproveCollect_FullMethodName      = "/upi.v1.TpapAppService/ApproveCollect"
-	TpapAppService_DeclineCollect_FullMethodName      = "/upi.v1.TpapAppService/DeclineCollect"
-	TpapAppService_ListCollects_FullMethodName        = "/upi.v1.TpapAppService/ListCollects"
-	TpapAppService_ValidateAddress_FullMethodName     = "/upi.v1.TpapAppService/ValidateAddress"
-	TpapAppService_ListNotifications_FullMethodName   = "/upi.v1.TpapAppService/ListNotifications"
-	TpapAppService_CreateCircleLink_FullMethodName    = "/upi.v1.TpapAppService/CreateCircleLink"
-	TpapAppService_GetCircleLink_FullMethodName       = "/upi.v1.TpapAppService/GetCircleLink"
-	TpapAppService_ListCircleLinks_FullMethodName     = "/upi.v1.TpapAppService/ListCircleLinks"
-	TpapAppService_ListCircleInvites_FullMethodName   = "/upi.v1.TpapAppService/ListCircleInvites"
-	TpapAppService_AcceptCircleLink_FullMethodName    = "/upi.v1.TpapAppService/AcceptCircleLink"
-	TpapAppService_DeclineCircleLink_FullMethodName   = "/upi.v1.TpapAppService/DeclineCircleLink"
-	TpapAppService_RemoveCircleLink_FullMethodName    = "/upi.v1.TpapAppService/RemoveCircleLink"
-	TpapAppService_UpdateCircleLink_FullMethodName    = "/upi.v1.TpapAppService/UpdateCircleLink"
+	TpapAppService_CreatePayment_FullMethodName        = "/upi.v1.TpapAppService/CreatePayment"
+	TpapAppService_CreateCirclePayment_FullMethodName  = "/upi.v1.TpapAppService/CreateCirclePayment"
+	TpapAppService_ListCircleApprovals_FullMethodName  = "/upi.v1.TpapAppService/ListCircleApprovals"
+	TpapAppService_ApproveCirclePayment_FullMethodName = "/upi.v1.TpapAppService/ApproveCirclePayment"
+	TpapAppService_DeclineCirclePayment_FullMethodName = "/upi.v1.TpapAppService/DeclineCirclePayment"
+	TpapAppService_GetPayment_FullMethodName           = "/upi.v1.TpapAppService/GetPayment"
+	TpapAppService_CreateCollect_FullMethodName        = "/upi.v1.TpapAppService/CreateCollect"
+	TpapAppService_ApproveCollect_FullMethodName       = "/upi.v1.TpapAppService/ApproveCollect"
+	TpapAppService_DeclineCollect_FullMethodName       = "/upi.v1.TpapAppService/DeclineCollect"
+	TpapAppService_ListCollects_FullMethodName         = "/upi.v1.TpapAppService/ListCollects"
+	TpapAppService_ValidateAddress_FullMethodName      = "/upi.v1.TpapAppService/ValidateAddress"
+	TpapAppService_ListNotifications_FullMethodName    = "/upi.v1.TpapAppService/ListNotifications"
+	TpapAppService_CreateCircleLink_FullMethodName     = "/upi.v1.TpapAppService/CreateCircleLink"
+	TpapAppService_GetCircleLink_FullMethodName        = "/upi.v1.TpapAppService/GetCircleLink"
+	TpapAppService_ListCircleLinks_FullMethodName      = "/upi.v1.TpapAppService/ListCircleLinks"
+	TpapAppService_ListCircleInvites_FullMethodName    = "/upi.v1.TpapAppService/ListCircleInvites"
+	TpapAppService_AcceptCircleLink_FullMethodName     = "/upi.v1.TpapAppService/AcceptCircleLink"
+	TpapAppService_DeclineCircleLink_FullMethodName    = "/upi.v1.TpapAppService/DeclineCircleLink"
+	TpapAppService_RemoveCircleLink_FullMethodName     = "/upi.v1.TpapAppService/RemoveCircleLink"
+	TpapAppService_UpdateCircleLink_FullMethodName     = "/upi.v1.TpapAppService/UpdateCircleLink"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -813,8 +904,17 @@ type TpapAppServiceClient interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(ctx context.Context, in *CreatePaymentRequest, opts ...grpc.CallOption) (*CreatePaymentResponse, error)
 	// CreateCirclePayment is a secondary's payment from its primary's
-	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	// account under a UPI Circle link: FULL, no PIN; PARTIAL, PENDING until
+	// the primary approves it (ApproveCirclePayment). GetPayment follows it.
 	CreateCirclePayment(ctx context.Context, in *CreateCirclePaymentRequest, opts ...grpc.CallOption) (*CreateCirclePaymentResponse, error)
+	// ListCircleApprovals lists the delegated payments (PARTIAL links)
+	// waiting for the primary vpa to approve.
+	ListCircleApprovals(ctx context.Context, in *ListCircleApprovalsRequest, opts ...grpc.CallOption) (*ListCircleApprovalsResponse, error)
+	// ApproveCirclePayment approves a delegated payment with the primary's
+	// PIN, sealed by the TPAP for txn_id to the primary's bank.
+	ApproveCirclePayment(ctx context.Context, in *ApproveCirclePaymentRequest, opts ...grpc.CallOption) (*ApproveCirclePaymentResponse, error)
+	// DeclineCirclePayment declines a delegated payment (ZA).
+	DeclineCirclePayment(ctx context.Context, in *DeclineCirclePaymentRequest, opts ...grpc.CallOption) (*DeclineCirclePaymentResponse, error)
 	// GetPayment gives a transaction's current status, RRN and error code.
 	GetPayment(ctx context.Context, in *GetPaymentRequest, opts ...grpc.CallOption) (*GetPaymentResponse, error)
 	// CreateCollect asks payer_vpa to pay payee_vpa.
@@ -872,6 +972,36 @@ func (c *tpapAppServiceClient) CreateCirclePayment(ctx context.Context, in *Crea
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateCirclePaymentResponse)
 	err := c.cc.Invoke(ctx, TpapAppService_CreateCirclePayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) ListCircleApprovals(ctx context.Context, in *ListCircleApprovalsRequest, opts ...grpc.CallOption) (*ListCircleApprovalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCircleApprovalsResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_ListCircleApprovals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) ApproveCirclePayment(ctx context.Context, in *ApproveCirclePaymentRequest, opts ...grpc.CallOption) (*ApproveCirclePaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveCirclePaymentResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_ApproveCirclePayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) DeclineCirclePayment(ctx context.Context, in *DeclineCirclePaymentRequest, opts ...grpc.CallOption) (*DeclineCirclePaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeclineCirclePaymentResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_DeclineCirclePayment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -1037,8 +1167,17 @@ type TpapAppServiceServer interface {
 	// CreatePayment pays payee_vpa from payer_vpa; answers PENDING at once.
 	CreatePayment(context.Context, *CreatePaymentRequest) (*CreatePaymentResponse, error)
 	// CreateCirclePayment is a secondary's payment from its primary's
-	// account under a FULL UPI Circle link: no PIN. GetPayment follows it.
+	// account under a UPI Circle link: FULL, no PIN; PARTIAL, PENDING until
+	// the primary approves it (ApproveCirclePayment). GetPayment follows it.
 	CreateCirclePayment(context.Context, *CreateCirclePaymentRequest) (*CreateCirclePaymentResponse, error)
+	// ListCircleApprovals lists the delegated payments (PARTIAL links)
+	// waiting for the primary vpa to approve.
+	ListCircleApprovals(context.Context, *ListCircleApprovalsRequest) (*ListCircleApprovalsResponse, error)
+	// ApproveCirclePayment approves a delegated payment with the primary's
+	// PIN, sealed by the TPAP for txn_id to the primary's bank.
+	ApproveCirclePayment(context.Context, *ApproveCirclePaymentRequest) (*ApproveCirclePaymentResponse, error)
+	// DeclineCirclePayment declines a delegated payment (ZA).
+	DeclineCirclePayment(context.Context, *DeclineCirclePaymentRequest) (*DeclineCirclePaymentResponse, error)
 	// GetPayment gives a transaction's current status, RRN and error code.
 	GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error)
 	// CreateCollect asks payer_vpa to pay payee_vpa.
@@ -1087,6 +1226,15 @@ func (UnimplementedTpapAppServiceServer) CreatePayment(context.Context, *CreateP
 }
 func (UnimplementedTpapAppServiceServer) CreateCirclePayment(context.Context, *CreateCirclePaymentRequest) (*CreateCirclePaymentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCirclePayment not implemented")
+}
+func (UnimplementedTpapAppServiceServer) ListCircleApprovals(context.Context, *ListCircleApprovalsRequest) (*ListCircleApprovalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCircleApprovals not implemented")
+}
+func (UnimplementedTpapAppServiceServer) ApproveCirclePayment(context.Context, *ApproveCirclePaymentRequest) (*ApproveCirclePaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveCirclePayment not implemented")
+}
+func (UnimplementedTpapAppServiceServer) DeclineCirclePayment(context.Context, *DeclineCirclePaymentRequest) (*DeclineCirclePaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeclineCirclePayment not implemented")
 }
 func (UnimplementedTpapAppServiceServer) GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPayment not implemented")
@@ -1186,6 +1334,60 @@ func _TpapAppService_CreateCirclePayment_Handler(srv interface{}, ctx context.Co
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(TpapAppServiceServer).CreateCirclePayment(ctx, req.(*CreateCirclePaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_ListCircleApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCircleApprovalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).ListCircleApprovals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_ListCircleApprovals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).ListCircleApprovals(ctx, req.(*ListCircleApprovalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_ApproveCirclePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveCirclePaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).ApproveCirclePayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_ApproveCirclePayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).ApproveCirclePayment(ctx, req.(*ApproveCirclePaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_DeclineCirclePayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeclineCirclePaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).DeclineCirclePayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_DeclineCirclePayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).DeclineCirclePayment(ctx, req.(*DeclineCirclePaymentRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1474,6 +1676,18 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateCirclePayment",
 			Handler:    _TpapAppService_CreateCirclePayment_Handler,
+		},
+		{
+			MethodName: "ListCircleApprovals",
+			Handler:    _TpapAppService_ListCircleApprovals_Handler,
+		},
+		{
+			MethodName: "ApproveCirclePayment",
+			Handler:    _TpapAppService_ApproveCirclePayment_Handler,
+		},
+		{
+			MethodName: "DeclineCirclePayment",
+			Handler:    _TpapAppService_DeclineCirclePayment_Handler,
 		},
 		{
 			MethodName: "GetPayment",

@@ -32,6 +32,8 @@ const (
 	Notification_DELEGATE_REQUEST Notification_Kind = 3
 	Notification_MANDATE_STATUS   Notification_Kind = 4
 	Notification_LITE_SYNC        Notification_Kind = 5
+	// A delegated payment under a PARTIAL link waiting for the primary.
+	Notification_DELEGATE_PAY Notification_Kind = 6
 )
 
 // Enum value maps for Notification_Kind.
@@ -43,6 +45,7 @@ var (
 		3: "DELEGATE_REQUEST",
 		4: "MANDATE_STATUS",
 		5: "LITE_SYNC",
+		6: "DELEGATE_PAY",
 	}
 	Notification_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -51,6 +54,7 @@ var (
 		"DELEGATE_REQUEST": 3,
 		"MANDATE_STATUS":   4,
 		"LITE_SYNC":        5,
+		"DELEGATE_PAY":     6,
 	}
 )
 
@@ -2399,7 +2403,7 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
 	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x122\n" +
 	"\aresults\x18\x04 \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\x12*\n" +
-	"\x11lrn_balance_paise\x18\x05 \x01(\x03R\x0flrnBalancePaise\"\x86\x04\n" +
+	"\x11lrn_balance_paise\x18\x05 \x01(\x03R\x0flrnBalancePaise\"\x99\x04\n" +
 	"\fNotification\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12-\n" +
@@ -2411,7 +2415,7 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\amandate\x18\b \x01(\v2\x0f.upi.v1.MandateR\amandate\x12,\n" +
 	"\bdelegate\x18\t \x01(\v2\x10.upi.v1.DelegateR\bdelegate\x12(\n" +
 	"\x04lite\x18\n" +
-	" \x01(\v2\x14.upi.v1.RespLiteSyncR\x04lite\"z\n" +
+	" \x01(\v2\x14.upi.v1.RespLiteSyncR\x04lite\"\x8c\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2419,7 +2423,8 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x0fCOLLECT_REQUEST\x10\x02\x12\x14\n" +
 	"\x10DELEGATE_REQUEST\x10\x03\x12\x12\n" +
 	"\x0eMANDATE_STATUS\x10\x04\x12\r\n" +
-	"\tLITE_SYNC\x10\x05\"\xb4\x01\n" +
+	"\tLITE_SYNC\x10\x05\x12\x10\n" +
+	"\fDELEGATE_PAY\x10\x06\"\xb4\x01\n" +
 	"\aNodeKey\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
