@@ -114,7 +114,7 @@ func (s *Switch) delegateSummary(tx *store.Tx, k, v []byte) (*upiv1.TxnSummary, 
 		TxnId: r.Id, Type: upiv1.Txn_PAY, State: r.State, Status: status, ErrCode: r.ErrCode,
 		AmountPaise: req.GetPayer().GetAmountPaise(), PayerVpa: req.GetPayer().GetAddr(), PayeeVpa: req.GetPayee().GetAddr(),
 		PayerPsp: r.Originator, SecondaryVpa: req.GetDelegate().GetSecondaryAddr(),
-		Created:  timestamppb.New(store.FromNanos(r.Created)), Updated: timestamppb.New(store.FromNanos(updated)),
+		Created: timestamppb.New(store.FromNanos(r.Created)), Updated: timestamppb.New(store.FromNanos(updated)),
 		Deadline: timestamppb.New(store.FromNanos(r.Created).Add(wait)),
 	}, nil
 }

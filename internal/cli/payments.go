@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -337,7 +338,10 @@ func CirclePay(ctx context.Context, w io.Writer, o CirclePayOptions) (TxnResult,
 		if err != nil {
 			return r, err
 		}
-		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
+		// Under a partial link the payment waits for the primary's
+		// approval (upisim circle approve): it answers PENDING at once.
+		wait := !o.NoWait && !partialSecondary(ctx, tp, o.From)
+		return finish(ctx, w, tp, r, wait, o.Timeout, o.Output)
 	})
 }
 
@@ -402,4 +406,20 @@ func CircleApprovals(ctx context.Context, w io.Writer, o CollectsOptions) error 
 		}
 		return nil
 	})
+}
+
+// partialSecondary reports whether vpa's LINKED UPI Circle link is a
+// partial one, whose payments wait for the primary (false when it cannot
+// tell: then CirclePay waits as for any payment).
+func partialSecondary(ctx context.Context, tp upiv1.TpapAppServiceClient, vpa string) bool {
+	r, err := tp.ListCircleLinks(ctx, &upiv1.ListCircleLinksRequest{Vpa: vpa})
+	if err != nil {
+		return false
+	}
+	for _, l := range r.GetLinks() {
+		if l.GetStatus() == upiv1.CircleLink_LINKED && strings.EqualFold(l.GetSecondaryVpa(), vpa) {
+			return l.GetMode() == upiv1.Delegate_PARTIAL
+		}
+	}
+	return false
 }

@@ -131,11 +131,13 @@ func TestCirclePayFull(t *testing.T) {
 	assert.True(t, res.OK, out)
 }
 
-// circlePayNoWait is `upisim circle pay --no-wait`: the PENDING payment.
-func (n *net) circlePayNoWait(from, to, amount string) cli.TxnResult {
+// circlePayPartial is `upisim circle pay` under a partial link, without
+// --no-wait: it answers PENDING at once, as the payment waits for the
+// primary (a wait for the final status would time out instead).
+func (n *net) circlePayPartial(from, to, amount string) cli.TxnResult {
 	n.t.Helper()
 	r, err := cli.CirclePay(context.Background(), &bytes.Buffer{}, cli.CirclePayOptions{
-		DataDir: n.dir, From: from, To: to, Amount: amount, NoWait: true, Output: cli.JSON})
+		DataDir: n.dir, From: from, To: to, Amount: amount, Timeout: 20 * time.Second, Output: cli.JSON})
 	require.NoError(n.t, err)
 	return r
 }
@@ -192,7 +194,7 @@ func TestCirclePayPartial(t *testing.T) {
 	}, "LINKED at PSP(S)")
 
 	aliceBefore, carolBefore, chaiBefore := n.balance(alice), n.balance(carol), n.balance(chai)
-	r := n.circlePayNoWait(carol, chai, "200.00")
+	r := n.circlePayPartial(carol, chai, "200.00")
 	require.Equal(t, "PENDING", r.Status, r.ErrCode)
 	eventually(t, func() bool { ids := n.circleApprovals(alice); return len(ids) == 1 && ids[0] == r.TxnID }, "alice's approval")
 	done := n.circleApprove(r.TxnID, "1234", false)
@@ -208,14 +210,14 @@ func TestCirclePayPartial(t *testing.T) {
 	}
 
 	// Declined: ZA, nothing moved.
-	r = n.circlePayNoWait(carol, chai, "50.00")
+	r = n.circlePayPartial(carol, chai, "50.00")
 	eventually(t, func() bool { return len(n.circleApprovals(alice)) == 1 }, "the second approval")
 	done = n.circleApprove(r.TxnID, "", true)
 	assert.Equal(t, "FAILURE", done.Status)
 	assert.Equal(t, "ZA", done.ErrCode)
 
 	// A wrong PIN: the remitter says ZM.
-	r = n.circlePayNoWait(carol, chai, "30.00")
+	r = n.circlePayPartial(carol, chai, "30.00")
 	eventually(t, func() bool { return len(n.circleApprovals(alice)) == 1 }, "the third approval")
 	done = n.circleApprove(r.TxnID, "9999", false)
 	assert.Equal(t, "FAILURE", done.Status)
