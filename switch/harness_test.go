@@ -121,7 +121,6 @@ func (e *env) accept(method string, m node.Message) {
 // timer, up to awaitHorizon on from when it was called.
 func (e *env) await(method, txnID string, typ upiv1.Txn_Type, k int) nodetest.Sent {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
 	horizon := e.clock.Now().Add(awaitHorizon)
 	for {
 		quiet, err := e.n.Quiet() // before looking: what a quiet switch sent is recorded
@@ -141,10 +140,9 @@ func (e *env) await(method, txnID string, typ upiv1.Txn_Type, k int) nodetest.Se
 			}
 			continue
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("switch sent no %s (#%d, %s) for %s; trace: %v", method, k, typ, txnID, e.trace(txnID))
-		}
-		time.Sleep(time.Millisecond)
+		// Busy: wait until it is quiet (nodetest.Quiesce fails the test
+		// after 5s), then look again.
+		nodetest.Quiesce(e.t, e.n)
 	}
 }
 

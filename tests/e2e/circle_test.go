@@ -40,21 +40,29 @@ func startLinks(t *testing.T, data, tpapAddr string) *linkLoad {
 
 const linkPrimary, linkSecondary = "alice@alpha", "carol@beta"
 
-// retry calls f until it succeeds or the deadline. A round that has begun
-// runs to its end even once the load is told to stop, so that no link is
-// left waiting for an answer the load would have given.
+// retry waits, up to within, for f to succeed: it calls f again each
+// tick while a node is down or the link is not yet where f wants it. A
+// round that has begun runs to its end even once the load is told to
+// stop, so that no link is left waiting for an answer the load would have
+// given.
 func (l *linkLoad) retry(within time.Duration, f func(ctx context.Context) error) bool {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := f(ctx)
 		cancel()
 		if err == nil {
 			return true
 		}
-		time.Sleep(50 * time.Millisecond) // between tries of a call that failed
+		select {
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
 	}
-	return false
 }
 
 // status waits until the link's status (as PSP(P) sees it) is one of want.
