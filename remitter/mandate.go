@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -13,7 +12,6 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/config"
-	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -140,15 +138,8 @@ func (r *Remitter) checkMandate(c *node.Ctx, in *node.Inbound, m *upiv1.ReqManda
 		return code, nil
 	}
 	acNum := p.GetAc().GetAcNum()
-	acct, err := ledger.Get(c.Tx, acNum)
-	if errors.Is(err, ledger.ErrNoAccount) {
-		return upi.CodeDebitFailed, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
-		return upi.CodeDebitFailed, nil
+	if code, err := r.checkPayerAccount(c, p); code != "" || err != nil {
+		return code, err
 	}
 	if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
 		return code, err

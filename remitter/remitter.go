@@ -412,16 +412,10 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 		return code, nil
 	}
 	acNum, amount := p.GetAc().GetAcNum(), p.GetAmountPaise()
-	acct, err := ledger.Get(c.Tx, acNum)
-	if errors.Is(err, ledger.ErrNoAccount) {
-		return upi.CodeDebitFailed, nil
+	if code, err := r.checkPayerAccount(c, p); code != "" || err != nil {
+		return code, err
 	}
-	if err != nil {
-		return "", err
-	}
-	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
-		return upi.CodeDebitFailed, nil
-	}
+	var err error
 	var mrec *Mandate
 	if md.GetUmn() != "" {
 		var code string
@@ -565,4 +559,20 @@ func (r *Remitter) chkTxn(c *node.Ctx, in *node.Inbound) error {
 		return err
 	}
 	return c.Send(in.From, upiv1.SwitchService_RespChkTxn_FullMethodName, resp)
+}
+
+// checkPayerAccount is what a DEBIT and a mandate both need of the payer's
+// account: one of this bank's customer accounts (U30 otherwise).
+func (r *Remitter) checkPayerAccount(c *node.Ctx, p *upiv1.Party) (code string, err error) {
+	acct, err := ledger.Get(c.Tx, p.GetAc().GetAcNum())
+	if errors.Is(err, ledger.ErrNoAccount) {
+		return upi.CodeDebitFailed, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !strings.EqualFold(p.GetAc().GetIfsc(), r.self.IFSC) || acct.Kind != ledger.KindCustomer {
+		return upi.CodeDebitFailed, nil
+	}
+	return "", nil
 }
