@@ -111,6 +111,20 @@ func TestCircleFullLinkMandateRevoked(t *testing.T) {
 	waitQuiet(t, n)
 	res, out := n.auditSettled()
 	assert.True(t, res.OK, out)
+
+	// Removed later: the link ends DELINKED though its mandate was revoked
+	// already.
+	_, err = cli.CircleRemove(context.Background(), &bytes.Buffer{}, cli.CircleRemoveOptions{DataDir: n.dir, LinkID: l.LinkID, PIN: "1234", Output: cli.JSON})
+	require.NoError(t, err)
+	n.linkStatus(l.LinkID, "DELINKED")
+	eventually(t, func() bool {
+		s := findLink(n.circleList(carol, false), l.LinkID)
+		return s != nil && s.Status == "DELINKED"
+	}, "DELINKED at PSP(S)")
+	waitQuiet(t, n)
+	res, out = n.auditSettled()
+	assert.True(t, res.OK, out)
+	assert.Equal(t, "REVOKED", n.bankMandate(l.UMN).GetStatus())
 }
 
 // A mandate revoked between ReqDelegateAuth and the debit: PSP(P) sent the
