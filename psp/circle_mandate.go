@@ -40,11 +40,15 @@ func (p *PSP) startLinkMandate(c *node.Ctx, l *linkRecord) error {
 // so a step that runs again revokes under the same id.
 //
 // A mandate with an UPDATE under way is revoked once that ends
-// (updateMandateDone): a mandate takes one change at a time.
+// (updateMandateDone): a mandate takes one change at a time. One no longer
+// ACTIVE (revoked on its own) is left as it is.
 func (p *PSP) revokeLinkMandate(c *node.Ctx, linkID, umn string) error {
 	if r, err := getMandate(c.Tx, mandatePayer, umn); err != nil {
 		return err
-	} else if r != nil && r.PendingType == upiv1.Txn_UPDATE.String() {
+	} else if r != nil && (r.PendingTxnId != "" || r.Status != MandateActive) {
+		// An UPDATE under way: revoked when it ends. A REVOKE under way,
+		// or not ACTIVE (revoked on its own, `upisim mandate revoke`):
+		// nothing more to revoke.
 		return nil
 	}
 	h := sha256.Sum256([]byte("upisim circle revoke\x00" + linkID))

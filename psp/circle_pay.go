@@ -199,7 +199,9 @@ func (p *PSP) delegateAuthRefused(c *node.Ctx, rf node.Refused) error {
 
 // reqDelegateAuth (steps 5–8, PSP(P)): check the link, the mandate, the
 // UMN and the limits, then send the ReqPay under the mandate; a failed
-// check answers RespDelegateAuth FAILURE with its code at once.
+// check answers RespDelegateAuth FAILURE with its code at once. A PARTIAL
+// link's payment, or a FULL one's whose mandate is revoked or past its
+// validity, waits for the primary's approval instead (circle_partial.go).
 func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegateAuth) error {
 	txnID, d := m.GetTxn().GetId(), m.GetDelegate()
 	if prev, err := getTxn(c.Tx, txnID); err != nil || prev != nil {
@@ -229,7 +231,13 @@ func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegate
 	if err != nil {
 		return err
 	}
-	if code := mandateCheck(md, l, d.GetUmn(), c.Now()); code != "" {
+	switch code := mandateCheck(md, l, d.GetUmn(), c.Now()); code {
+	case "":
+	case upi.CodeMandateRevoked, upi.CodeMandateExpired:
+		// The seed: a mandate not active sends the payment to the primary,
+		// as under partial delegation, with no Circle limit of PSP(P)'s.
+		return p.parkDelegatedPay(c, m, l)
+	default:
 		return fail(code)
 	}
 	if code := p.limitsOf(l).Check(linkUses(l), amount, c.Now()); code != "" {
@@ -273,9 +281,7 @@ func mandateCheck(md *mandateRecord, l *linkRecord, umn string, now time.Time) s
 	case md.Status != MandateActive || md.Signature == "":
 		return upi.CodeMandateRevoked
 	}
-	start, err1 := time.ParseInLocation(upi.MandateDate, md.ValidityStart, istZone)
-	end, err2 := time.ParseInLocation(upi.MandateDate, md.ValidityEnd, istZone)
-	if err1 != nil || err2 != nil || now.Before(start) || !now.Before(end.AddDate(0, 0, 1)) {
+	if !upi.InMandateValidity(md.ValidityStart, md.ValidityEnd, now) {
 		return upi.CodeMandateExpired
 	}
 	return ""

@@ -11,7 +11,10 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/node/nodetest"
+	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/upi"
 )
 
 const chaiVPA = "chai@beta"
@@ -181,12 +184,6 @@ func TestDelegateAuthAtPSPP(t *testing.T) {
 	fails(umn, 100_01, "QH")
 
 	md := f.mandate(umn)
-	md.ValidityEnd = time.Now().AddDate(0, 0, -2).In(istZone).Format("02012006")
-	f.putMandateAt(md)
-	fails(umn, 100, "QD")
-	md.Status = MandateRevoked
-	f.putMandateAt(md)
-	fails(umn, 100, "QC")
 
 	// No link between them: CN.
 	l.Status = linkDelinked
@@ -229,4 +226,54 @@ func (f *fixture) mandate(umn string) *mandateRecord {
 func (f *fixture) putMandateAt(r *mandateRecord) {
 	f.t.Helper()
 	require.NoError(f.t, f.n.Update(func(c *node.Ctx) error { return putMandate(c.Tx, r, c.Now()) }))
+}
+
+// PSP(P) under full delegation with the mandate not ACTIVE (revoked, or
+// past its validity): the payment falls back to the primary's approval,
+// as under partial delegation (no Circle limit of PSP(P)'s); approved, the
+// ReqPay carries the PIN block and no mandate; a UMN not the link's is
+// still QJ.
+func TestDelegateAuthMandateNotActiveAtPSPP(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	linkID, umn := linkedFull(t, f, 300_00)
+	md := f.mandate(umn)
+	md.ValidityEnd = time.Now().AddDate(0, 0, -2).In(istZone).Format("02012006")
+	f.putMandateAt(md)
+
+	parked := func(amount int64) string {
+		t.Helper()
+		m := f.reqDelegateAuth(umn, amount)
+		id := m.GetTxn().GetId()
+		note := f.rec.WaitFor(t, upiv1.TpapService_Notify_FullMethodName, id).Msg.(*upiv1.Notification)
+		assert.Equal(t, upiv1.Notification_DELEGATE_PAY, note.GetKind())
+		assert.Equal(t, aliceVPA, note.GetUserAddr())
+		nodetest.Quiesce(t, f.n)
+		assert.Zero(t, f.sent(id, "ReqPay"), "parked for the primary")
+		assert.Zero(t, f.sent(id, "RespDelegateAuth"))
+		assert.True(t, f.pending(aliceVPA, id))
+		r := f.record(id)
+		assert.Equal(t, stateAwaitingPrimary, r.GetState())
+		assert.Equal(t, linkID, r.GetCircleLinkId())
+		return id
+	}
+	expired := parked(400_00) // past the link's limit: the primary decides
+
+	md.Status, md.ValidityEnd = MandateRevoked, time.Now().AddDate(1, 0, 0).In(istZone).Format("02012006")
+	f.putMandateAt(md)
+	revoked := parked(100_00)
+
+	_, err := f.p.RespondDelegatedPay(t.Context(), &upiv1.RespondDelegatedPayRequest{TxnId: revoked, Approve: true, Cred: pintest.Opaque("1234", "")})
+	require.NoError(t, err)
+	pay := f.rec.WaitFor(t, upiv1.SwitchService_ReqPay_FullMethodName, revoked).Msg.(*upiv1.ReqPay)
+	assert.Nil(t, pay.GetMandate(), "no mandate behind it")
+	assert.Len(t, pay.GetPayer().GetCreds(), 1, "the primary's PIN block")
+	assert.Equal(t, "87", pay.GetTxn().GetPurpose())
+	_, err = f.p.RespondDelegatedPay(t.Context(), &upiv1.RespondDelegatedPayRequest{TxnId: expired})
+	require.NoError(t, err)
+	assert.Equal(t, upi.CodeDeclinedByPayer, f.record(expired).GetErrCode())
+	assert.Zero(t, f.sent(expired, "ReqPay"))
+
+	m := f.reqDelegateAuth("ALPFFFF@alpha", 100)
+	a := f.authAnswer(m)
+	assert.Equal(t, upi.CodeCircleUMN, a.GetResp().GetErrCode(), "a UMN not the link's is no fall-back")
 }

@@ -221,24 +221,13 @@ func CheckMandate(tx *store.Tx, umn string, signature string, amount int64, now 
 	if rec.Status == MandateRevoked {
 		return upi.CodeMandateRevoked, nil
 	}
-	if !inValidity(rec, now) {
+	if !upi.InMandateValidity(rec.ValidityStart, rec.ValidityEnd, now) {
 		return upi.CodeMandateExpired, nil
 	}
 	if amount > rec.AmountPaise {
 		return "QH", nil
 	}
 	return "", nil
-}
-
-// inValidity reports whether now falls on the IST days from validity_start
-// to validity_end, both included.
-func inValidity(rec *Mandate, now time.Time) bool {
-	start, err1 := time.ParseInLocation(upi.MandateDate, rec.ValidityStart, ist)
-	end, err2 := time.ParseInLocation(upi.MandateDate, rec.ValidityEnd, ist)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return !now.Before(start) && now.Before(end.AddDate(0, 0, 1))
 }
 
 // mandateDebit checks a DEBIT of amount from acNum under md (docs/FLOWS.md,

@@ -119,8 +119,15 @@ func (s *Switch) reqDelegateAuth(c *node.Ctx, in *node.Inbound, m *upiv1.ReqDele
 		return err
 	}
 	r.State = StateFwdSent
+	if !partial { // a mandate not ACTIVE: PSP(P) asks the primary
+		active, err := mandateActiveAt(c.Tx, d.GetUmn(), c.Now())
+		if err != nil {
+			return err
+		}
+		r.AwaitsPrimary = !active
+	}
 	wait := s.net.Timeouts.AuthDetails
-	if partial { // the primary has circle.approval_expiry to approve
+	if partial || r.AwaitsPrimary { // the primary has circle.approval_expiry to approve
 		wait += s.net.Circle.ApprovalExpiry
 	}
 	if err := s.startTimer(c, timerDelegateAuth, id, wait); err != nil {
@@ -148,7 +155,7 @@ func (s *Switch) delegateAuthTimedOut(c *node.Ctx, txnID string) error {
 		return err
 	}
 	code := upi.CodeAuthTimeout
-	if req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL {
+	if req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL || r.AwaitsPrimary {
 		code = upi.CodeExpired // the primary did not approve in time
 	}
 	r.Fwd.TimedOut = store.Nanos(c.Now())
@@ -228,21 +235,23 @@ func (s *Switch) delegatedPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, r 
 	if err := proto.Unmarshal(da.Req, req); err != nil {
 		return err
 	}
-	partial := req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL
+	// The primary approves it with their PIN: a PARTIAL flow, or a FULL one
+	// whose mandate is not ACTIVE (PSP(P) sends no mandate then).
+	approved := req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL || m.GetMandate() == nil
 	switch {
-	case partial && m.GetMandate() != nil:
+	case req.GetDelegate().GetSubType() == upiv1.Delegate_PARTIAL && m.GetMandate() != nil:
 		return node.Refuse("ReqPay for delegated txn %s under partial delegation carries the primary's PIN, not a mandate", id)
-	case partial && m.GetTxn().GetPurpose() != "87":
+	case approved && m.GetTxn().GetPurpose() != "87":
 		return node.Refuse("ReqPay for delegated txn %s needs txn.purpose 87, not %q", id, m.GetTxn().GetPurpose())
-	case partial && len(m.GetPayer().GetCreds()) == 0:
-		return node.Refuse("ReqPay for delegated txn %s under partial delegation needs the primary's PIN block", id)
+	case approved && len(m.GetPayer().GetCreds()) == 0:
+		return node.Refuse("ReqPay for delegated txn %s approved by the primary needs the primary's PIN block (or, under full delegation, the mandate)", id)
 	}
 	switch {
 	case da.State == StateClosed:
 		return node.Refuse("delegated payment %s has ended (%s %s)", id, da.Status, da.ErrCode)
 	case da.Counterparty != in.From:
 		return node.Refuse("ReqPay for delegated txn %s must come from %s, the primary's PSP", id, da.Counterparty)
-	case !partial && m.GetMandate().GetUmn() != req.GetDelegate().GetUmn():
+	case !approved && m.GetMandate().GetUmn() != req.GetDelegate().GetUmn():
 		return node.Refuse("ReqPay mandate.umn %s is not the UMN %s of delegated txn %s", m.GetMandate().GetUmn(), req.GetDelegate().GetUmn(), id)
 	case !strings.EqualFold(m.GetPayer().GetAddr(), req.GetDelegate().GetPrimaryAddr()):
 		return node.Refuse("ReqPay payer %s is not the primary %s of delegated txn %s", m.GetPayer().GetAddr(), req.GetDelegate().GetPrimaryAddr(), id)

@@ -1,6 +1,8 @@
 package upiswitch
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -278,6 +280,11 @@ func (s *Switch) finishMandate(c *node.Ctx, r *mandateRec, md *upiv1.Mandate, re
 		}
 		r.State = StateConfirmSent
 	}
+	if result == upiv1.Resp_SUCCESS {
+		if err := noteMandate(c, r, req, md); err != nil {
+			return err
+		}
+	}
 	id, umn, reason := r.Id, r.Umn, r.Reason
 	c.Tx.OnCommit(func() {
 		s.log.Info("mandate decided", "txn", id, "umn", umn, "result", result.String(), "err_code", code, "reason", reason)
@@ -332,4 +339,50 @@ func (s *Switch) mandateRemitTimedOut(c *node.Ctx, txnID string) error {
 	r.Remit.TimedOut, r.Remit.ErrCode = store.Nanos(c.Now()), upi.CodeDebitTimeout
 	r.Reason = r.Remitter + " did not answer ReqMandate in time"
 	return s.finishMandate(c, r, nil, upiv1.Resp_FAILURE, upi.CodeDebitTimeout)
+}
+
+// mandates is the switch's mandate registry: UMN → what the last mandate
+// flow it decided SUCCESS left (docs/FLOWS.md, "Payment, partial
+// delegation (and full with a mandate not ACTIVE)").
+var mandates = store.NewTable[recordsv1.SwitchMandateState](store.Mandates)
+
+// noteMandate keeps in the registry the mandate flow r that ended SUCCESS:
+// a CREATE or UPDATE leaves md ACTIVE with its validity, a REVOKE leaves it
+// REVOKED.
+func noteMandate(c *node.Ctx, r *mandateRec, req *upiv1.ReqMandate, md *upiv1.Mandate) error {
+	st := &recordsv1.SwitchMandateState{
+		Umn: r.Umn, Status: mandateActive, TxnId: r.Id, Updated: store.Nanos(c.Now()),
+		ValidityStart: md.GetValidityStart(), ValidityEnd: md.GetValidityEnd(),
+	}
+	if st.ValidityStart == "" && st.ValidityEnd == "" {
+		st.ValidityStart, st.ValidityEnd = req.GetMandate().GetValidityStart(), req.GetMandate().GetValidityEnd()
+	}
+	if req.GetTxn().GetType() == upiv1.Txn_REVOKE {
+		prev, ok, err := mandates.Get(c.Tx, r.Umn)
+		if err != nil {
+			return err
+		}
+		if ok {
+			st.ValidityStart, st.ValidityEnd = prev.ValidityStart, prev.ValidityEnd
+		}
+		st.Status = mandateRevoked
+	}
+	return mandates.Put(c.Tx, r.Umn, st)
+}
+
+// The statuses of the mandate registry.
+const (
+	mandateActive  = "ACTIVE"
+	mandateRevoked = "REVOKED"
+)
+
+// mandateActiveAt reports whether the registry has umn ACTIVE and within
+// its validity at now. A UMN the switch never decided is taken as active:
+// PSP(P), which issued it, decides.
+func mandateActiveAt(tx *store.Tx, umn string, now time.Time) (bool, error) {
+	st, ok, err := mandates.Get(tx, umn)
+	if err != nil || !ok {
+		return true, err
+	}
+	return st.Status == mandateActive && upi.InMandateValidity(st.ValidityStart, st.ValidityEnd, now), nil
 }

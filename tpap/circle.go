@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/upi"
 )
@@ -220,16 +219,7 @@ func (x *TPAP) queryLink(ctx context.Context, linkID string) (*upiv1.CircleLink,
 	if !ids.ValidID(linkID) {
 		return nil, status.Errorf(codes.InvalidArgument, "link_id %q: want a transaction id (3 letters and 32 hex digits)", linkID)
 	}
-	var psp *config.Node
-	for _, n := range x.cfg.Network.NodesByRole(config.RolePSP) {
-		prefix := n.Prefix
-		if prefix == "" {
-			prefix = ids.PrefixFor(n.Name)
-		}
-		if prefix == ids.PrefixOf(linkID) {
-			psp = n
-		}
-	}
+	psp := x.pspByPrefix(ids.PrefixOf(linkID))
 	if psp == nil {
 		return nil, status.Errorf(codes.NotFound, "no link %s: no PSP has the prefix %s", linkID, ids.PrefixOf(linkID))
 	}

@@ -184,6 +184,8 @@ func commands() []spec {
 		cAccept  cli.CircleRefOptions
 		cDecline cli.CircleRefOptions
 		cShow    cli.CircleRefOptions
+		mShow    cli.MandateOptions
+		mRevoke  cli.MandateOptions
 		cRemove  cli.CircleRemoveOptions
 		cUpdate  cli.CircleUpdateOptions
 		cPay     cli.CirclePayOptions
@@ -441,6 +443,21 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				timeoutFlag(f, &cApprove.Timeout)
 			},
 			run: result(cli.CircleApprove, &cApprove),
+		}},
+	}, {
+		use:   "mandate",
+		short: "UPI Circle mandates: show one, or revoke it on its own (its full link's payments then wait for the primary's approval)",
+		subs: []spec{{
+			use:   "show UMN",
+			short: "Show a mandate as the primary's PSP keeps it: status, amount, validity, a change under way",
+			arg:   &mShow.UMN, data: &mShow.DataDir, output: &mShow.Output,
+			run: result(cli.MandateShow, &mShow),
+		}, {
+			use:     "revoke UMN",
+			short:   "Revoke a mandate (ReqMandate REVOKE) without removing its link; `mandate show` gives the outcome",
+			example: "  upisim mandate revoke ALP…@alpha",
+			arg:     &mRevoke.UMN, data: &mRevoke.DataDir, output: &mRevoke.Output,
+			run: result(cli.MandateRevoke, &mRevoke),
 		}},
 	}}
 }

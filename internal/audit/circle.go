@@ -156,21 +156,28 @@ func (a *Auditor) circle() {
 		}
 		rem, hasRem := remitterMandates[umn]
 		if st == upiv1.CircleLink_LINKED.String() {
+			// A LINKED link's mandate is ACTIVE, or REVOKED on its own
+			// (its payments then go to the primary); PSP(P) and the
+			// remitter agree which.
 			limit := p.r.GetLimitPaise()
-			switch pm, ok := payerMandates[umn]; {
+			pm, hasPM := payerMandates[umn]
+			switch {
 			case umn == "":
 				a.add(ViolationCircleMismatch, id, p.node, "%s is LINKED, but no node names its mandate's UMN", name)
-			case !ok:
+			case !hasPM:
 				a.add(ViolationCircleMismatch, id, p.node, "%s is LINKED, but PSP(P) has no mandate %s", name, umn)
-			case pm.r.GetStatus() != "ACTIVE" || !pm.r.GetSigned():
+			case !linkedMandate(pm.r.GetStatus()) || !pm.r.GetSigned():
 				a.add(ViolationCircleMismatch, id, pm.node, "%s is LINKED, but its mandate %s at PSP(P) %s is %s%s", name, umn, pm.node, pm.r.GetStatus(), unsigned(pm.r))
 			}
 			switch {
 			case umn == "":
 			case !hasRem:
 				a.add(ViolationCircleMismatch, id, "", "%s is LINKED, but no remitter has its mandate %s", name, umn)
-			case rem.r.GetStatus() != "ACTIVE":
+			case !linkedMandate(rem.r.GetStatus()):
 				a.add(ViolationCircleMismatch, id, rem.node, "%s is LINKED, but its mandate %s is %s at the remitter %s", name, umn, rem.r.GetStatus(), rem.node)
+			case hasPM && rem.r.GetStatus() != pm.r.GetStatus():
+				a.add(ViolationCircleMismatch, id, rem.node, "%s is LINKED; its mandate %s is %s at PSP(P) %s, but %s at the remitter %s",
+					name, umn, pm.r.GetStatus(), pm.node, rem.r.GetStatus(), rem.node)
 			case rem.r.GetLimitPaise() != limit:
 				a.add(ViolationCircleMismatch, id, rem.node, "%s is LINKED with limit %s at PSP(P) %s, but its mandate %s at the remitter %s is for %s",
 					name, upi.FormatRupeesIndian(limit), p.node, umn, rem.node, upi.FormatRupeesIndian(rem.r.GetLimitPaise()))
@@ -194,3 +201,8 @@ func unsigned(r *upiv1.CircleRecord) string {
 	}
 	return ", without the remitter's signature"
 }
+
+// linkedMandate reports whether a LINKED full link's mandate may have
+// status: ACTIVE, or REVOKED on its own (docs/FLOWS.md, "Payment, partial
+// delegation (and full with a mandate not ACTIVE)").
+func linkedMandate(status string) bool { return status == "ACTIVE" || status == "REVOKED" }

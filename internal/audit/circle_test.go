@@ -88,3 +88,23 @@ func TestCircleNotListedIsANote(t *testing.T) {
 	assert.True(t, r.OK)
 	assert.Contains(t, r.Notes, "node npci does not list UPI Circle links")
 }
+
+// A LINKED full link whose mandate was revoked on its own (its payments go
+// to the primary) is clean when PSP(P) and the remitter agree, and flagged
+// when they do not, or when the mandate failed.
+func TestCircleLinkedMandateRevokedOnItsOwn(t *testing.T) {
+	recs := fullLink("LINKED", "LINKED", "LINKED", time.Hour)
+	recs["alphapsp"][0].Status, recs["abank"][0].Status = "REVOKED", "REVOKED"
+	assert.Empty(t, circleAudit(recs).Violations)
+
+	recs["abank"][0].Status = "ACTIVE"
+	r := circleAudit(recs)
+	require.Len(t, r.Violations, 1)
+	assert.Equal(t, "abank", r.Violations[0].Node)
+	assert.Contains(t, r.Violations[0].Detail, "REVOKED at PSP(P)")
+
+	recs["alphapsp"][0].Status = "FAILURE"
+	r = circleAudit(recs)
+	require.NotEmpty(t, r.Violations)
+	assert.Equal(t, "alphapsp", r.Violations[0].Node)
+}

@@ -338,9 +338,10 @@ func CirclePay(ctx context.Context, w io.Writer, o CirclePayOptions) (TxnResult,
 		if err != nil {
 			return r, err
 		}
-		// Under a partial link the payment waits for the primary's
-		// approval (upisim circle approve): it answers PENDING at once.
-		wait := !o.NoWait && !partialSecondary(ctx, tp, o.From)
+		// Under a partial link, or a full one whose mandate is not
+		// ACTIVE, the payment waits for the primary's approval (upisim
+		// circle approve): it answers PENDING at once.
+		wait := !o.NoWait && !awaitsPrimary(ctx, tp, o.From)
 		return finish(ctx, w, tp, r, wait, o.Timeout, o.Output)
 	})
 }
@@ -408,18 +409,30 @@ func CircleApprovals(ctx context.Context, w io.Writer, o CollectsOptions) error 
 	})
 }
 
-// partialSecondary reports whether vpa's LINKED UPI Circle link is a
-// partial one, whose payments wait for the primary (false when it cannot
-// tell: then CirclePay waits as for any payment).
-func partialSecondary(ctx context.Context, tp upiv1.TpapAppServiceClient, vpa string) bool {
+// awaitsPrimary reports whether the payments of vpa's LINKED UPI Circle
+// link wait for the primary: a partial link, or a full one whose mandate
+// is not ACTIVE (false when it cannot tell: then CirclePay waits as for
+// any payment).
+func awaitsPrimary(ctx context.Context, tp upiv1.TpapAppServiceClient, vpa string) bool {
 	r, err := tp.ListCircleLinks(ctx, &upiv1.ListCircleLinksRequest{Vpa: vpa})
 	if err != nil {
 		return false
 	}
 	for _, l := range r.GetLinks() {
-		if l.GetStatus() == upiv1.CircleLink_LINKED && strings.EqualFold(l.GetSecondaryVpa(), vpa) {
-			return l.GetMode() == upiv1.Delegate_PARTIAL
+		if l.GetStatus() != upiv1.CircleLink_LINKED || !strings.EqualFold(l.GetSecondaryVpa(), vpa) {
+			continue
 		}
+		if l.GetMode() == upiv1.Delegate_PARTIAL {
+			return true
+		}
+		// A full link whose mandate is not ACTIVE falls back to the
+		// primary's approval.
+		md, err := tp.GetMandate(ctx, &upiv1.GetMandateRequest{Umn: l.GetUmn()})
+		if err != nil {
+			return false
+		}
+		m := md.GetMandate()
+		return m.GetStatus() != "ACTIVE" || !upi.InMandateValidity(m.GetValidityStart(), m.GetValidityEnd(), time.Now())
 	}
 	return false
 }

@@ -72,7 +72,8 @@ const (
 	// pin.Window, to refuse a replay (banks).
 	PINBlocks Bucket = "pin_blocks"
 	// Mandates: UMN → a UPI Circle mandate (recordsv1.PspMandate at PSPs,
-	// recordsv1.BankMandate at banks).
+	// recordsv1.BankMandate at banks, recordsv1.SwitchMandateState at the
+	// switch: its mandate registry).
 	Mandates Bucket = "mandates"
 	// CircleLinks: UPI Circle links. PSPs: side ("P" or "S") "/" link_id →
 	// recordsv1.PspCircleLink; the switch: link_id →
@@ -88,7 +89,7 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks},
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates},
 	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks},
 	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
 	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},

@@ -4945,6 +4945,188 @@ func (x *DeclineCirclePaymentResponse) GetStatus() Resp_Result {
 	return Resp_RESULT_UNSPECIFIED
 }
 
+// GetMandateRequest names a mandate by its UMN.
+type GetMandateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Umn           string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMandateRequest) Reset() {
+	*x = GetMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMandateRequest) ProtoMessage() {}
+
+func (x *GetMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMandateRequest.ProtoReflect.Descriptor instead.
+func (*GetMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *GetMandateRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+// GetMandateResponse is PSP(P)'s record of the mandate.
+type GetMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMandateResponse) Reset() {
+	*x = GetMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMandateResponse) ProtoMessage() {}
+
+func (x *GetMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMandateResponse.ProtoReflect.Descriptor instead.
+func (*GetMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *GetMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
+// TpapAppServiceRevokeMandateRequest names the mandate to revoke.
+type TpapAppServiceRevokeMandateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Umn           string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapAppServiceRevokeMandateRequest) Reset() {
+	*x = TpapAppServiceRevokeMandateRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapAppServiceRevokeMandateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapAppServiceRevokeMandateRequest) ProtoMessage() {}
+
+func (x *TpapAppServiceRevokeMandateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapAppServiceRevokeMandateRequest.ProtoReflect.Descriptor instead.
+func (*TpapAppServiceRevokeMandateRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *TpapAppServiceRevokeMandateRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+// TpapAppServiceRevokeMandateResponse is the mandate with its REVOKE under
+// way (pending_type REVOKE); GetMandate shows it REVOKED once the remitter
+// agreed.
+type TpapAppServiceRevokeMandateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mandate       *MandateInfo           `protobuf:"bytes,1,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapAppServiceRevokeMandateResponse) Reset() {
+	*x = TpapAppServiceRevokeMandateResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapAppServiceRevokeMandateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapAppServiceRevokeMandateResponse) ProtoMessage() {}
+
+func (x *TpapAppServiceRevokeMandateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapAppServiceRevokeMandateResponse.ProtoReflect.Descriptor instead.
+func (*TpapAppServiceRevokeMandateResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *TpapAppServiceRevokeMandateResponse) GetMandate() *MandateInfo {
+	if x != nil {
+		return x.Mandate
+	}
+	return nil
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -5274,7 +5456,15 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"b\n" +
 	"\x1cDeclineCirclePaymentResponse\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
-	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status2\xe8\r\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\"%\n" +
+	"\x11GetMandateRequest\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\"C\n" +
+	"\x12GetMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"6\n" +
+	"\"TpapAppServiceRevokeMandateRequest\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\"T\n" +
+	"#TpapAppServiceRevokeMandateResponse\x12-\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate2\xe8\r\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
@@ -5294,7 +5484,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse\x12a\n" +
 	"\x14InitiateDelegatedPay\x12#.upi.v1.InitiateDelegatedPayRequest\x1a$.upi.v1.InitiateDelegatedPayResponse\x12^\n" +
 	"\x13RespondDelegatedPay\x12\".upi.v1.RespondDelegatedPayRequest\x1a#.upi.v1.RespondDelegatedPayResponse\x12g\n" +
-	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xc4\r\n" +
+	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xf3\x0e\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12^\n" +
 	"\x13CreateCirclePayment\x12\".upi.v1.CreateCirclePaymentRequest\x1a#.upi.v1.CreateCirclePaymentResponse\x12^\n" +
@@ -5316,7 +5506,10 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x10AcceptCircleLink\x12\x1f.upi.v1.AcceptCircleLinkRequest\x1a .upi.v1.AcceptCircleLinkResponse\x12X\n" +
 	"\x11DeclineCircleLink\x12 .upi.v1.DeclineCircleLinkRequest\x1a!.upi.v1.DeclineCircleLinkResponse\x12U\n" +
 	"\x10RemoveCircleLink\x12\x1f.upi.v1.RemoveCircleLinkRequest\x1a .upi.v1.RemoveCircleLinkResponse\x12U\n" +
-	"\x10UpdateCircleLink\x12\x1f.upi.v1.UpdateCircleLinkRequest\x1a .upi.v1.UpdateCircleLinkResponseB}\n" +
+	"\x10UpdateCircleLink\x12\x1f.upi.v1.UpdateCircleLinkRequest\x1a .upi.v1.UpdateCircleLinkResponse\x12C\n" +
+	"\n" +
+	"GetMandate\x12\x19.upi.v1.GetMandateRequest\x1a\x1a.upi.v1.GetMandateResponse\x12h\n" +
+	"\rRevokeMandate\x12*.upi.v1.TpapAppServiceRevokeMandateRequest\x1a+.upi.v1.TpapAppServiceRevokeMandateResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -5333,7 +5526,7 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_upi_v1_app_proto_goTypes = []any{
 	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
 	(*Transaction)(nil),                            // 1: upi.v1.Transaction
@@ -5419,62 +5612,66 @@ var file_upi_v1_app_proto_goTypes = []any{
 	(*ApproveCirclePaymentResponse)(nil),           // 81: upi.v1.ApproveCirclePaymentResponse
 	(*DeclineCirclePaymentRequest)(nil),            // 82: upi.v1.DeclineCirclePaymentRequest
 	(*DeclineCirclePaymentResponse)(nil),           // 83: upi.v1.DeclineCirclePaymentResponse
-	(Txn_Type)(0),                                  // 84: upi.v1.Txn.Type
-	(Resp_Result)(0),                               // 85: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),                  // 86: google.protobuf.Timestamp
-	(*Cred)(nil),                                   // 87: upi.v1.Cred
-	(Party_Type)(0),                                // 88: upi.v1.Party.Type
-	(Delegate_SubType)(0),                          // 89: upi.v1.Delegate.SubType
+	(*GetMandateRequest)(nil),                      // 84: upi.v1.GetMandateRequest
+	(*GetMandateResponse)(nil),                     // 85: upi.v1.GetMandateResponse
+	(*TpapAppServiceRevokeMandateRequest)(nil),     // 86: upi.v1.TpapAppServiceRevokeMandateRequest
+	(*TpapAppServiceRevokeMandateResponse)(nil),    // 87: upi.v1.TpapAppServiceRevokeMandateResponse
+	(Txn_Type)(0),                                  // 88: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 89: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 90: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 91: upi.v1.Cred
+	(Party_Type)(0),                                // 92: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 93: upi.v1.Delegate.SubType
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	84,  // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	85,  // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	86,  // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	86,  // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	86,  // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	87,  // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
+	88,  // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	89,  // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	90,  // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	90,  // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	90,  // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	91,  // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
 	1,   // 6: upi.v1.RespondDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
 	1,   // 7: upi.v1.ListDelegatedApprovalsResponse.approvals:type_name -> upi.v1.Transaction
 	1,   // 8: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
-	87,  // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	91,  // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
 	1,   // 10: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
 	1,   // 11: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	87,  // 12: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	91,  // 12: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
 	1,   // 13: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
 	16,  // 14: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	88,  // 15: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	85,  // 16: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	92,  // 15: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	89,  // 16: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
 	16,  // 17: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
 	1,   // 18: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	85,  // 19: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	85,  // 20: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	85,  // 21: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 19: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 20: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 21: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
 	1,   // 22: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	85,  // 23: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	85,  // 24: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	85,  // 25: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 23: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 24: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 25: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
 	1,   // 26: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	86,  // 27: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	90,  // 27: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
 	1,   // 28: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
 	36,  // 29: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	87,  // 30: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	91,  // 30: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
 	39,  // 31: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	87,  // 32: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	91,  // 32: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
 	39,  // 33: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	39,  // 34: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	39,  // 35: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	0,   // 36: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	89,  // 37: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	86,  // 38: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	86,  // 39: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	86,  // 40: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	89,  // 41: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	87,  // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	87,  // 43: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	87,  // 44: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	93,  // 37: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	90,  // 38: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	90,  // 39: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	90,  // 40: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	93,  // 41: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	91,  // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	91,  // 43: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	91,  // 44: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
 	47,  // 45: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	47,  // 46: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	89,  // 47: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	93,  // 47: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
 	47,  // 48: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	47,  // 49: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	47,  // 50: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
@@ -5489,91 +5686,97 @@ var file_upi_v1_app_proto_depIdxs = []int32{
 	47,  // 59: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	47,  // 60: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	1,   // 61: upi.v1.ListCircleApprovalsResponse.approvals:type_name -> upi.v1.Transaction
-	85,  // 62: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	85,  // 63: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	8,   // 64: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	10,  // 65: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	12,  // 66: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	17,  // 67: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	19,  // 68: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	38,  // 69: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	41,  // 70: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	43,  // 71: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	45,  // 72: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	48,  // 73: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
-	49,  // 74: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	50,  // 75: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
-	51,  // 76: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
-	60,  // 77: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
-	62,  // 78: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
-	64,  // 79: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
-	6,   // 80: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
-	2,   // 81: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
-	4,   // 82: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
-	21,  // 83: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	22,  // 84: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
-	78,  // 85: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
-	80,  // 86: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
-	82,  // 87: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
-	25,  // 88: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	27,  // 89: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	29,  // 90: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	31,  // 91: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	33,  // 92: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	14,  // 93: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	35,  // 94: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	55,  // 95: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	67,  // 96: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
-	69,  // 97: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	71,  // 98: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
-	73,  // 99: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
-	75,  // 100: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
-	56,  // 101: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	53,  // 102: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
-	9,   // 103: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	11,  // 104: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	13,  // 105: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	18,  // 106: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	20,  // 107: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	40,  // 108: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	42,  // 109: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	44,  // 110: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	46,  // 111: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	57,  // 112: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
-	58,  // 113: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
-	59,  // 114: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
-	52,  // 115: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
-	61,  // 116: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
-	63,  // 117: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
-	65,  // 118: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
-	7,   // 119: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
-	3,   // 120: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
-	5,   // 121: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
-	24,  // 122: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	23,  // 123: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
-	79,  // 124: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
-	81,  // 125: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
-	83,  // 126: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
-	26,  // 127: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	28,  // 128: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	30,  // 129: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	32,  // 130: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	34,  // 131: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	15,  // 132: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	37,  // 133: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	66,  // 134: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
-	68,  // 135: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
-	70,  // 136: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	72,  // 137: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
-	74,  // 138: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
-	76,  // 139: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
-	77,  // 140: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
-	54,  // 141: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
-	103, // [103:142] is the sub-list for method output_type
-	64,  // [64:103] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	89,  // 62: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	89,  // 63: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	39,  // 64: upi.v1.GetMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	39,  // 65: upi.v1.TpapAppServiceRevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	8,   // 66: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	10,  // 67: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	12,  // 68: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	17,  // 69: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	19,  // 70: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	38,  // 71: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	41,  // 72: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	43,  // 73: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	45,  // 74: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	48,  // 75: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	49,  // 76: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	50,  // 77: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	51,  // 78: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
+	60,  // 79: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	62,  // 80: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	64,  // 81: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	6,   // 82: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
+	2,   // 83: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
+	4,   // 84: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
+	21,  // 85: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	22,  // 86: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
+	78,  // 87: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
+	80,  // 88: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
+	82,  // 89: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
+	25,  // 90: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	27,  // 91: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	29,  // 92: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	31,  // 93: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	33,  // 94: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	14,  // 95: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	35,  // 96: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	55,  // 97: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	67,  // 98: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	69,  // 99: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	71,  // 100: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	73,  // 101: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	75,  // 102: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	56,  // 103: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	53,  // 104: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
+	84,  // 105: upi.v1.TpapAppService.GetMandate:input_type -> upi.v1.GetMandateRequest
+	86,  // 106: upi.v1.TpapAppService.RevokeMandate:input_type -> upi.v1.TpapAppServiceRevokeMandateRequest
+	9,   // 107: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	11,  // 108: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	13,  // 109: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	18,  // 110: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	20,  // 111: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	40,  // 112: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	42,  // 113: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	44,  // 114: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	46,  // 115: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	57,  // 116: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	58,  // 117: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	59,  // 118: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	52,  // 119: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
+	61,  // 120: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	63,  // 121: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	65,  // 122: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	7,   // 123: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
+	3,   // 124: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
+	5,   // 125: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
+	24,  // 126: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	23,  // 127: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
+	79,  // 128: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
+	81,  // 129: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
+	83,  // 130: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
+	26,  // 131: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	28,  // 132: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	30,  // 133: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	32,  // 134: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	34,  // 135: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	15,  // 136: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	37,  // 137: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	66,  // 138: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	68,  // 139: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	70,  // 140: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	72,  // 141: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	74,  // 142: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	76,  // 143: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	77,  // 144: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	54,  // 145: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
+	85,  // 146: upi.v1.TpapAppService.GetMandate:output_type -> upi.v1.GetMandateResponse
+	87,  // 147: upi.v1.TpapAppService.RevokeMandate:output_type -> upi.v1.TpapAppServiceRevokeMandateResponse
+	107, // [107:148] is the sub-list for method output_type
+	66,  // [66:107] is the sub-list for method input_type
+	66,  // [66:66] is the sub-list for extension type_name
+	66,  // [66:66] is the sub-list for extension extendee
+	0,   // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -5588,7 +5791,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   83,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -893,6 +893,8 @@ const (
 	TpapAppService_DeclineCircleLink_FullMethodName    = "/upi.v1.TpapAppService/DeclineCircleLink"
 	TpapAppService_RemoveCircleLink_FullMethodName     = "/upi.v1.TpapAppService/RemoveCircleLink"
 	TpapAppService_UpdateCircleLink_FullMethodName     = "/upi.v1.TpapAppService/UpdateCircleLink"
+	TpapAppService_GetMandate_FullMethodName           = "/upi.v1.TpapAppService/GetMandate"
+	TpapAppService_RevokeMandate_FullMethodName        = "/upi.v1.TpapAppService/RevokeMandate"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -948,6 +950,12 @@ type TpapAppServiceClient interface {
 	// UpdateCircleLink changes a FULL link's monthly limit, by the primary
 	// with the UPI PIN; the link keeps its old limit until it is done.
 	UpdateCircleLink(ctx context.Context, in *UpdateCircleLinkRequest, opts ...grpc.CallOption) (*UpdateCircleLinkResponse, error)
+	// GetMandate is the mandate a UMN names, as its PSP(P) keeps it.
+	GetMandate(ctx context.Context, in *GetMandateRequest, opts ...grpc.CallOption) (*GetMandateResponse, error)
+	// RevokeMandate revokes a mandate on its own, by the primary: a FULL
+	// link under it stays LINKED, and its payments wait for the primary's
+	// approval as under partial delegation.
+	RevokeMandate(ctx context.Context, in *TpapAppServiceRevokeMandateRequest, opts ...grpc.CallOption) (*TpapAppServiceRevokeMandateResponse, error)
 }
 
 type tpapAppServiceClient struct {
@@ -1158,6 +1166,26 @@ func (c *tpapAppServiceClient) UpdateCircleLink(ctx context.Context, in *UpdateC
 	return out, nil
 }
 
+func (c *tpapAppServiceClient) GetMandate(ctx context.Context, in *GetMandateRequest, opts ...grpc.CallOption) (*GetMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMandateResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_GetMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) RevokeMandate(ctx context.Context, in *TpapAppServiceRevokeMandateRequest, opts ...grpc.CallOption) (*TpapAppServiceRevokeMandateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TpapAppServiceRevokeMandateResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_RevokeMandate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TpapAppServiceServer is the server API for TpapAppService service.
 // All implementations must embed UnimplementedTpapAppServiceServer
 // for forward compatibility.
@@ -1211,6 +1239,12 @@ type TpapAppServiceServer interface {
 	// UpdateCircleLink changes a FULL link's monthly limit, by the primary
 	// with the UPI PIN; the link keeps its old limit until it is done.
 	UpdateCircleLink(context.Context, *UpdateCircleLinkRequest) (*UpdateCircleLinkResponse, error)
+	// GetMandate is the mandate a UMN names, as its PSP(P) keeps it.
+	GetMandate(context.Context, *GetMandateRequest) (*GetMandateResponse, error)
+	// RevokeMandate revokes a mandate on its own, by the primary: a FULL
+	// link under it stays LINKED, and its payments wait for the primary's
+	// approval as under partial delegation.
+	RevokeMandate(context.Context, *TpapAppServiceRevokeMandateRequest) (*TpapAppServiceRevokeMandateResponse, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -1280,6 +1314,12 @@ func (UnimplementedTpapAppServiceServer) RemoveCircleLink(context.Context, *Remo
 }
 func (UnimplementedTpapAppServiceServer) UpdateCircleLink(context.Context, *UpdateCircleLinkRequest) (*UpdateCircleLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateCircleLink not implemented")
+}
+func (UnimplementedTpapAppServiceServer) GetMandate(context.Context, *GetMandateRequest) (*GetMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMandate not implemented")
+}
+func (UnimplementedTpapAppServiceServer) RevokeMandate(context.Context, *TpapAppServiceRevokeMandateRequest) (*TpapAppServiceRevokeMandateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeMandate not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
 func (UnimplementedTpapAppServiceServer) testEmbeddedByValue()                        {}
@@ -1662,6 +1702,42 @@ func _TpapAppService_UpdateCircleLink_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TpapAppService_GetMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).GetMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_GetMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).GetMandate(ctx, req.(*GetMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_RevokeMandate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TpapAppServiceRevokeMandateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).RevokeMandate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_RevokeMandate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).RevokeMandate(ctx, req.(*TpapAppServiceRevokeMandateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TpapAppService_ServiceDesc is the grpc.ServiceDesc for TpapAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1748,6 +1824,14 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateCircleLink",
 			Handler:    _TpapAppService_UpdateCircleLink_Handler,
+		},
+		{
+			MethodName: "GetMandate",
+			Handler:    _TpapAppService_GetMandate_Handler,
+		},
+		{
+			MethodName: "RevokeMandate",
+			Handler:    _TpapAppService_RevokeMandate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

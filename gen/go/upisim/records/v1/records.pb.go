@@ -3475,7 +3475,11 @@ type SwitchDelegate struct {
 	Created     int64       `protobuf:"varint,15,opt,name=created,proto3" json:"created,omitempty"`
 	// The ReqDelegateAdd as it came (a marshalled upi.v1.ReqDelegateAdd
 	// without head), for the answers.
-	Req           []byte `protobuf:"bytes,16,opt,name=req,proto3" json:"req,omitempty"`
+	Req []byte `protobuf:"bytes,16,opt,name=req,proto3" json:"req,omitempty"`
+	// A FULL delegated payment (type AUTH) whose mandate the switch knows is
+	// not ACTIVE: PSP(P) asks the primary, so the flow waits as a PARTIAL
+	// one and ends U69 when not answered.
+	AwaitsPrimary bool `protobuf:"varint,17,opt,name=awaits_primary,json=awaitsPrimary,proto3" json:"awaits_primary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3620,6 +3624,102 @@ func (x *SwitchDelegate) GetReq() []byte {
 		return x.Req
 	}
 	return nil
+}
+
+func (x *SwitchDelegate) GetAwaitsPrimary() bool {
+	if x != nil {
+		return x.AwaitsPrimary
+	}
+	return false
+}
+
+// The switch's registry of mandates (store.Mandates, keyed by UMN): what
+// the last mandate flow it decided SUCCESS for the UMN left.
+type SwitchMandateState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Umn   string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	// ACTIVE (after a CREATE or UPDATE) or REVOKED.
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// DDMMYYYY, IST (upi.MandateDate).
+	ValidityStart string `protobuf:"bytes,3,opt,name=validity_start,json=validityStart,proto3" json:"validity_start,omitempty"`
+	ValidityEnd   string `protobuf:"bytes,4,opt,name=validity_end,json=validityEnd,proto3" json:"validity_end,omitempty"`
+	// The mandate flow that decided it.
+	TxnId         string `protobuf:"bytes,5,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Updated       int64  `protobuf:"varint,6,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchMandateState) Reset() {
+	*x = SwitchMandateState{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchMandateState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchMandateState) ProtoMessage() {}
+
+func (x *SwitchMandateState) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchMandateState.ProtoReflect.Descriptor instead.
+func (*SwitchMandateState) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SwitchMandateState) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *SwitchMandateState) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SwitchMandateState) GetValidityStart() string {
+	if x != nil {
+		return x.ValidityStart
+	}
+	return ""
+}
+
+func (x *SwitchMandateState) GetValidityEnd() string {
+	if x != nil {
+		return x.ValidityEnd
+	}
+	return ""
+}
+
+func (x *SwitchMandateState) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SwitchMandateState) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
 }
 
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
@@ -3984,7 +4084,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\rsecondary_psp\x18\t \x01(\tR\fsecondaryPsp\x12\x18\n" +
 	"\acreated\x18\n" +
 	" \x01(\x03R\acreated\x12\x18\n" +
-	"\aupdated\x18\v \x01(\x03R\aupdated\"\xf8\x03\n" +
+	"\aupdated\x18\v \x01(\x03R\aupdated\"\x9f\x04\n" +
 	"\x0eSwitchDelegate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\alink_id\x18\x02 \x01(\tR\x06linkId\x12\x12\n" +
@@ -4004,7 +4104,15 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04late\x18\r \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
 	"\flate_dropped\x18\x0e \x01(\x03R\vlateDropped\x12\x18\n" +
 	"\acreated\x18\x0f \x01(\x03R\acreated\x12\x10\n" +
-	"\x03req\x18\x10 \x01(\fR\x03reqB\xc8\x01\n" +
+	"\x03req\x18\x10 \x01(\fR\x03req\x12%\n" +
+	"\x0eawaits_primary\x18\x11 \x01(\bR\rawaitsPrimary\"\xb9\x01\n" +
+	"\x12SwitchMandateState\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12%\n" +
+	"\x0evalidity_start\x18\x03 \x01(\tR\rvalidityStart\x12!\n" +
+	"\fvalidity_end\x18\x04 \x01(\tR\vvalidityEnd\x12\x15\n" +
+	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x18\n" +
+	"\aupdated\x18\x06 \x01(\x03R\aupdatedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -4019,7 +4127,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -4048,7 +4156,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*PspCircleLink)(nil),         // 24: upisim.records.v1.PspCircleLink
 	(*SwitchCircleLink)(nil),      // 25: upisim.records.v1.SwitchCircleLink
 	(*SwitchDelegate)(nil),        // 26: upisim.records.v1.SwitchDelegate
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*SwitchMandateState)(nil),    // 27: upisim.records.v1.SwitchMandateState
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -4066,7 +4175,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	27, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	28, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -4103,7 +4212,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
