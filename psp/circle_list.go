@@ -13,7 +13,8 @@ var _ node.CircleLister = (*PSP)(nil)
 
 // ListCircle implements node.CircleLister: this PSP's link records (each
 // side's, "L/P/<link_id>" and "L/S/<link_id>"), then its mandates
-// ("M/<UMN>" as payer, "M/payee/<UMN>" as payee), for `upisim audit`.
+// ("M/<UMN>" as payer, "M/payee/<UMN>" as payee), for `upisim audit`. A
+// link lists its counted debits and how this PSP counts a month.
 func (p *PSP) ListCircle(after string, limit int) ([]*upiv1.CircleRecord, string, error) {
 	if p.n == nil {
 		return nil, "", status.Errorf(codes.Unavailable, "PSP %s is not running", p.name)
@@ -28,6 +29,7 @@ func (p *PSP) ListCircle(after string, limit int) ([]*upiv1.CircleRecord, string
 				Kind: "LINK", Side: l.Side, LinkId: l.LinkId, PrimaryVpa: l.Primary, SecondaryVpa: l.Secondary,
 				Mode: l.Mode, Status: l.Status, ErrCode: l.ErrCode, Umn: l.Umn, LimitPaise: l.LimitPaise,
 				Created: node.NanosTime(l.Created), Updated: node.NanosTime(l.Updated),
+				Debits: node.CircleDebits(l.Debits), Month: p.cfg.Network.Circle.Month,
 			}, nil
 		}},
 		{Tag: "M", Bucket: store.Mandates, Fn: func(k, v []byte) (*upiv1.CircleRecord, error) {

@@ -78,6 +78,9 @@ func (r *Remitter) reqMandate(c *node.Ctx, in *node.Inbound, m *upiv1.ReqMandate
 			return r.answerMandate(c, in, m, nil, upi.CodeMandateUnknown)
 		}
 		rec.Status, rec.Updated, rec.LastTxnId = MandateRevoked, store.Nanos(c.Now()), t.GetId()
+		if rec.Revoked == 0 { // revoked once: a REVOKE again keeps the first time
+			rec.Revoked = rec.Updated
+		}
 		if err := Mandates.Put(c.Tx, rec.Umn, rec); err != nil {
 			return err
 		}

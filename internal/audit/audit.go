@@ -322,6 +322,7 @@ var (
 		{"conservation", (*Auditor).conservation},
 		{"records", (*Auditor).records},
 		{"circle", (*Auditor).circle},
+		{"circle payments", (*Auditor).circlePayments},
 	}
 )
 

@@ -70,6 +70,33 @@ func readCircle(ctx context.Context, c Source, s *snapshot) error {
 	return nil
 }
 
+// circleIndex is every node's UPI Circle records by what they are of.
+type circleIndex struct {
+	links            map[string]map[string]circleRec // link id → side → record
+	payerMandates    map[string]circleRec            // UMN → PSP(P)'s mandate
+	remitterMandates map[string]circleRec            // UMN → the remitter's
+}
+
+func indexCircle(recs map[string][]*upiv1.CircleRecord) circleIndex {
+	ix := circleIndex{links: map[string]map[string]circleRec{}, payerMandates: map[string]circleRec{}, remitterMandates: map[string]circleRec{}}
+	for node, rs := range recs {
+		for _, r := range rs {
+			switch {
+			case r.GetKind() == "LINK":
+				if ix.links[r.GetLinkId()] == nil {
+					ix.links[r.GetLinkId()] = map[string]circleRec{}
+				}
+				ix.links[r.GetLinkId()][r.GetSide()] = circleRec{node, r}
+			case r.GetSide() == mandatePayerSide:
+				ix.payerMandates[r.GetUmn()] = circleRec{node, r}
+			case r.GetSide() == mandateRemitterSide:
+				ix.remitterMandates[r.GetUmn()] = circleRec{node, r}
+			}
+		}
+	}
+	return ix
+}
+
 // circle checks that the nodes agree on every settled link: decided at
 // the switch (or, when the switch never registered it, ended at PSP(P))
 // and unchanged at every node for MaxAge, so work in flight is not
@@ -81,24 +108,8 @@ func (a *Auditor) circle() {
 	if a.circleRecs == nil {
 		return
 	}
-	links := map[string]map[string]circleRec{} // link id → side → record
-	payerMandates := map[string]circleRec{}    // UMN → PSP(P)'s mandate
-	remitterMandates := map[string]circleRec{} // UMN → the remitter's
-	for node, recs := range a.circleRecs {
-		for _, r := range recs {
-			switch {
-			case r.GetKind() == "LINK":
-				if links[r.GetLinkId()] == nil {
-					links[r.GetLinkId()] = map[string]circleRec{}
-				}
-				links[r.GetLinkId()][r.GetSide()] = circleRec{node, r}
-			case r.GetSide() == mandatePayerSide:
-				payerMandates[r.GetUmn()] = circleRec{node, r}
-			case r.GetSide() == mandateRemitterSide:
-				remitterMandates[r.GetUmn()] = circleRec{node, r}
-			}
-		}
-	}
+	ix := indexCircle(a.circleRecs)
+	links, payerMandates, remitterMandates := ix.links, ix.payerMandates, ix.remitterMandates
 	pending := upiv1.CircleLink_LINK_PENDING.String()
 	for _, id := range slices.Sorted(maps.Keys(links)) {
 		sides := links[id]

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -121,4 +122,17 @@ func NanosTime(ns int64) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(store.FromNanos(ns))
+}
+
+// CircleDebits are the delegated debits a link or mandate record counts
+// (recordsv1.CircleDebit) as a CircleRecord lists them.
+func CircleDebits(ds []*recordsv1.CircleDebit) []*upiv1.CircleRecordDebit {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]*upiv1.CircleRecordDebit, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, &upiv1.CircleRecordDebit{TxnId: d.GetTxnId(), AmountPaise: d.GetAmountPaise(), At: NanosTime(d.GetAt())})
+	}
+	return out
 }

@@ -499,7 +499,12 @@ type TxnSummary struct {
 	Legs []*TxnLeg `protobuf:"bytes,17,rep,name=legs,proto3" json:"legs,omitempty"`
 	// A UPI Circle payment's secondary, who started it (the payer is the
 	// primary), at PSP(S) and the app; empty for any other transaction.
-	SecondaryVpa  string `protobuf:"bytes,18,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	SecondaryVpa string `protobuf:"bytes,18,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// Circle payments in the audit (i10-audit): at the switch, the UMN of
+	// the mandate a delegated payment's DEBIT carried (full delegation);
+	// empty for any other transaction, a delegated one the primary approved
+	// with her PIN among them.
+	MandateUmn    string `protobuf:"bytes,19,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -656,6 +661,13 @@ func (x *TxnSummary) GetLegs() []*TxnLeg {
 func (x *TxnSummary) GetSecondaryVpa() string {
 	if x != nil {
 		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetMandateUmn() string {
+	if x != nil {
+		return x.MandateUmn
 	}
 	return ""
 }
@@ -1388,9 +1400,22 @@ type CircleRecord struct {
 	// A link's limit, or a mandate's amount.
 	LimitPaise int64 `protobuf:"varint,10,opt,name=limit_paise,json=limitPaise,proto3" json:"limit_paise,omitempty"`
 	// A mandate holds the remitter's signature.
-	Signed        bool                   `protobuf:"varint,11,opt,name=signed,proto3" json:"signed,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created,proto3" json:"created,omitempty"`
-	Updated       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated,proto3" json:"updated,omitempty"`
+	Signed  bool                   `protobuf:"varint,11,opt,name=signed,proto3" json:"signed,omitempty"`
+	Created *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created,proto3" json:"created,omitempty"`
+	Updated *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated,proto3" json:"updated,omitempty"`
+	// Circle payments in the audit (i10-audit): what `upisim audit` checks
+	// a delegation's usage by (docs/FLOWS.md, "What upisim audit checks of
+	// it").
+	// The delegated debits this record counts against the delegation: a
+	// PSP's link (PspCircleLink.debits: SUCCESS and DEEMED), a remitter's
+	// mandate (BankMandate.debits: the debits it made under it).
+	Debits []*CircleRecordDebit `protobuf:"bytes,14,rep,name=debits,proto3" json:"debits,omitempty"`
+	// A PSP's link: how the node counts a month (the network file's
+	// circle.month: "calendar" or "rolling").
+	Month string `protobuf:"bytes,15,opt,name=month,proto3" json:"month,omitempty"`
+	// A remitter's mandate: when it was revoked (unset while ACTIVE). Its
+	// created is when the remitter first signed it.
+	Revoked       *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1512,6 +1537,27 @@ func (x *CircleRecord) GetCreated() *timestamppb.Timestamp {
 func (x *CircleRecord) GetUpdated() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Updated
+	}
+	return nil
+}
+
+func (x *CircleRecord) GetDebits() []*CircleRecordDebit {
+	if x != nil {
+		return x.Debits
+	}
+	return nil
+}
+
+func (x *CircleRecord) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *CircleRecord) GetRevoked() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Revoked
 	}
 	return nil
 }
@@ -1753,6 +1799,68 @@ func (x *HealthResponse) GetThrottled() int64 {
 	return 0
 }
 
+// CircleRecordDebit is one delegated debit a CircleRecord counts.
+type CircleRecordDebit struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TxnId       string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// When the node counted it.
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircleRecordDebit) Reset() {
+	*x = CircleRecordDebit{}
+	mi := &file_upi_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircleRecordDebit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircleRecordDebit) ProtoMessage() {}
+
+func (x *CircleRecordDebit) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircleRecordDebit.ProtoReflect.Descriptor instead.
+func (*CircleRecordDebit) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CircleRecordDebit) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *CircleRecordDebit) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *CircleRecordDebit) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
@@ -1788,7 +1896,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x17ListTransactionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\xfb\x04\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x9c\x05\n" +
 	"\n" +
 	"TxnSummary\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
@@ -1809,7 +1917,9 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\aupdated\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x126\n" +
 	"\bdeadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\"\n" +
 	"\x04legs\x18\x11 \x03(\v2\x0e.upi.v1.TxnLegR\x04legs\x12#\n" +
-	"\rsecondary_vpa\x18\x12 \x01(\tR\fsecondaryVpa\"\xc4\x01\n" +
+	"\rsecondary_vpa\x18\x12 \x01(\tR\fsecondaryVpa\x12\x1f\n" +
+	"\vmandate_umn\x18\x13 \x01(\tR\n" +
+	"mandateUmn\"\xc4\x01\n" +
 	"\x06TxnLeg\x12$\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x15\n" +
@@ -1858,7 +1968,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\"AdminServiceListCircleLinksRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x93\x03\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x92\x04\n" +
 	"\fCircleRecord\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04side\x18\x02 \x01(\tR\x04side\x12\x17\n" +
@@ -1875,7 +1985,10 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"limitPaise\x12\x16\n" +
 	"\x06signed\x18\v \x01(\bR\x06signed\x124\n" +
 	"\acreated\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"}\n" +
+	"\aupdated\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x121\n" +
+	"\x06debits\x18\x0e \x03(\v2\x19.upi.v1.CircleRecordDebitR\x06debits\x12\x14\n" +
+	"\x05month\x18\x0f \x01(\tR\x05month\x124\n" +
+	"\arevoked\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\arevoked\"}\n" +
 	"#AdminServiceListCircleLinksResponse\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.upi.v1.CircleRecordR\arecords\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x0f\n" +
@@ -1893,7 +2006,11 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\tin_flight\x18\n" +
 	" \x01(\x03R\binFlight\x12\"\n" +
 	"\rmax_in_flight\x18\v \x01(\x03R\vmaxInFlight\x12\x1c\n" +
-	"\tthrottled\x18\f \x01(\x03R\tthrottled2\x81\x05\n" +
+	"\tthrottled\x18\f \x01(\x03R\tthrottled\"y\n" +
+	"\x11CircleRecordDebit\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at2\x81\x05\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
@@ -1921,7 +2038,7 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_upi_v1_admin_proto_goTypes = []any{
 	(TraceRecord_Direction)(0),                  // 0: upi.v1.TraceRecord.Direction
 	(*TraceRecord)(nil),                         // 1: upi.v1.TraceRecord
@@ -1946,55 +2063,59 @@ var file_upi_v1_admin_proto_goTypes = []any{
 	(*AdminServiceListCircleLinksResponse)(nil), // 20: upi.v1.AdminServiceListCircleLinksResponse
 	(*HealthRequest)(nil),                       // 21: upi.v1.HealthRequest
 	(*HealthResponse)(nil),                      // 22: upi.v1.HealthResponse
-	(*timestamppb.Timestamp)(nil),               // 23: google.protobuf.Timestamp
-	(*Transaction)(nil),                         // 24: upi.v1.Transaction
-	(Txn_Type)(0),                               // 25: upi.v1.Txn.Type
-	(Resp_Result)(0),                            // 26: upi.v1.Resp.Result
+	(*CircleRecordDebit)(nil),                   // 23: upi.v1.CircleRecordDebit
+	(*timestamppb.Timestamp)(nil),               // 24: google.protobuf.Timestamp
+	(*Transaction)(nil),                         // 25: upi.v1.Transaction
+	(Txn_Type)(0),                               // 26: upi.v1.Txn.Type
+	(Resp_Result)(0),                            // 27: upi.v1.Resp.Result
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	23, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	23, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	24, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	24, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	24, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	25, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
-	26, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
-	23, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
-	23, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
-	23, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	25, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	26, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	27, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	24, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	24, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	24, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
 	8,  // 10: upi.v1.TxnSummary.legs:type_name -> upi.v1.TxnLeg
-	25, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
-	26, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
+	26, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
+	27, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
 	7,  // 13: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
 	13, // 14: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	23, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
+	24, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
 	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
-	23, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
-	23, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
-	19, // 19: upi.v1.AdminServiceListCircleLinksResponse.records:type_name -> upi.v1.CircleRecord
-	23, // 20: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	23, // 21: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
-	2,  // 22: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 23: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 24: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	10, // 25: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	12, // 26: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	15, // 27: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
-	18, // 28: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
-	21, // 29: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 30: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 31: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	9,  // 32: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	11, // 33: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	14, // 34: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	17, // 35: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
-	20, // 36: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
-	22, // 37: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
+	24, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
+	23, // 19: upi.v1.CircleRecord.debits:type_name -> upi.v1.CircleRecordDebit
+	24, // 20: upi.v1.CircleRecord.revoked:type_name -> google.protobuf.Timestamp
+	19, // 21: upi.v1.AdminServiceListCircleLinksResponse.records:type_name -> upi.v1.CircleRecord
+	24, // 22: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	24, // 23: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
+	24, // 24: upi.v1.CircleRecordDebit.at:type_name -> google.protobuf.Timestamp
+	2,  // 25: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 26: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 27: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 28: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 29: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 30: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 31: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
+	21, // 32: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	3,  // 33: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 34: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 35: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 36: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 37: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 38: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	20, // 39: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
+	22, // 40: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	33, // [33:41] is the sub-list for method output_type
+	25, // [25:33] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -2011,7 +2132,7 @@ func file_upi_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

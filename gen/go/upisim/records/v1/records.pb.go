@@ -2628,7 +2628,10 @@ type BankMandate struct {
 	// for the circle limits (docs/FLOWS.md, "Payment, full delegation" step
 	// 10); a reversal takes its debit out. Debits older than two months are
 	// dropped when a new one is counted.
-	Debits        []*CircleDebit `protobuf:"bytes,17,rep,name=debits,proto3" json:"debits,omitempty"`
+	Debits []*CircleDebit `protobuf:"bytes,17,rep,name=debits,proto3" json:"debits,omitempty"`
+	// Circle payments in the audit (i10-audit): when it was revoked (Unix
+	// ns; 0 while ACTIVE, and for a mandate revoked before this field).
+	Revoked       int64 `protobuf:"varint,18,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2780,6 +2783,13 @@ func (x *BankMandate) GetDebits() []*CircleDebit {
 		return x.Debits
 	}
 	return nil
+}
+
+func (x *BankMandate) GetRevoked() int64 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
 }
 
 // CircleDebit is one delegated debit counted against a UPI Circle link's
@@ -3991,7 +4001,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\vlast_txn_id\x18\x13 \x01(\tR\tlastTxnId\x12\x1f\n" +
 	"\vlast_result\x18\x14 \x01(\tR\n" +
 	"lastResult\x12\"\n" +
-	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\xfd\x03\n" +
+	"\rlast_err_code\x18\x15 \x01(\tR\vlastErrCode\"\x97\x04\n" +
 	"\vBankMandate\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\x12\x15\n" +
 	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x12\x15\n" +
@@ -4010,7 +4020,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12\x1e\n" +
 	"\vlast_txn_id\x18\x10 \x01(\tR\tlastTxnId\x126\n" +
-	"\x06debits\x18\x11 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\"W\n" +
+	"\x06debits\x18\x11 \x03(\v2\x1e.upisim.records.v1.CircleDebitR\x06debits\x12\x18\n" +
+	"\arevoked\x18\x12 \x01(\x03R\arevoked\"W\n" +
 	"\vCircleDebit\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
 	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x0e\n" +
