@@ -87,6 +87,17 @@ func TestCircleFullLinkMandateRevoked(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not ACTIVE")
 
+	// The same over REST.
+	tp, _ := n.c.Dir.Node("tpap")
+	base := "http://" + tp.HTTPAddr
+	code, _, body := rest(t, "GET", base+"/v1/mandates/"+l.UMN, "", nil)
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "REVOKED", body["mandate"].(map[string]any)["status"])
+	code, _, body = rest(t, "POST", base+"/v1/mandates/"+l.UMN+"/revoke", "{}", jsonType)
+	assert.Equal(t, 409, code, body)
+	code, _, _ = rest(t, "GET", base+"/v1/mandates/ZZZ0123@alpha", "", nil)
+	assert.Equal(t, 404, code)
+
 	aliceBefore, carolBefore := n.balance(alice), n.balance(carol)
 	r := n.circlePayPartial(carol, chai, "200.00")
 	require.Equal(t, "PENDING", r.Status, "waits for alice: %s", r.ErrCode)
