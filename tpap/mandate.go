@@ -18,17 +18,26 @@ import (
 // GetMandate implements TpapAppService: PSP(P)'s record of the mandate, the
 // PSP whose prefix the UMN has.
 func (x *TPAP) GetMandate(ctx context.Context, r *upiv1.GetMandateRequest) (*upiv1.GetMandateResponse, error) {
-	psp, cl, err := x.mandatePSP(r.GetUmn())
+	_, _, md, err := x.queryMandate(ctx, r.GetUmn())
 	if err != nil {
 		return nil, err
+	}
+	return &upiv1.GetMandateResponse{Mandate: md}, nil
+}
+
+// queryMandate is PSP(P) of umn, its client and its record of the mandate.
+func (x *TPAP) queryMandate(ctx context.Context, umn string) (*config.Node, upiv1.PspAppServiceClient, *upiv1.MandateInfo, error) {
+	psp, cl, err := x.mandatePSP(umn)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	resp, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.QueryMandateResponse, error) {
-		return cl.QueryMandate(ctx, &upiv1.QueryMandateRequest{Umn: r.GetUmn()})
+		return cl.QueryMandate(ctx, &upiv1.QueryMandateRequest{Umn: umn})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return &upiv1.GetMandateResponse{Mandate: resp.GetMandate()}, nil
+	return psp, cl, resp.GetMandate(), nil
 }
 
 // RevokeMandate implements TpapAppService: PSP(P) sends ReqMandate REVOKE
@@ -36,17 +45,10 @@ func (x *TPAP) GetMandate(ctx context.Context, r *upiv1.GetMandateRequest) (*upi
 // ACTIVE mandate of PSP(P)'s (FailedPrecondition otherwise). A FULL link
 // under it stays LINKED.
 func (x *TPAP) RevokeMandate(ctx context.Context, r *upiv1.TpapAppServiceRevokeMandateRequest) (*upiv1.TpapAppServiceRevokeMandateResponse, error) {
-	psp, cl, err := x.mandatePSP(r.GetUmn())
+	psp, cl, md, err := x.queryMandate(ctx, r.GetUmn())
 	if err != nil {
 		return nil, err
 	}
-	cur, err := callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.QueryMandateResponse, error) {
-		return cl.QueryMandate(ctx, &upiv1.QueryMandateRequest{Umn: r.GetUmn()})
-	})
-	if err != nil {
-		return nil, err
-	}
-	md := cur.GetMandate()
 	switch {
 	case md.GetRole() != "payer":
 		return nil, status.Errorf(codes.FailedPrecondition, "mandate %s is not one PSP %s issued", r.GetUmn(), psp.Name)
