@@ -83,8 +83,9 @@ func findLink(tx *store.Tx, side, primary, secondary string) (*linkRecord, error
 // InitiateDelegatedPay implements PspAppService (step 2): the secondary,
 // a user of this PSP, pays from the primary's account. A link not LINKED
 // is FailedPrecondition; a breach of a limit (Z8, QH, FP) ends the payment
-// FAILURE with its code at once, sending nothing; else ReqDelegateAuth goes
-// to the switch and the payment is PENDING.
+// FAILURE with its code at once, sending nothing; else the payee's look-up
+// (ReqValAdd) goes to the switch, ReqDelegateAuth following its SUCCESS
+// (circle_valadd.go), and the payment is PENDING.
 func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegatedPayRequest) (*upiv1.InitiateDelegatedPayResponse, error) {
 	secondary, payee, err := checkTransfer(req.GetSecondaryVpa(), req.GetPayeeVpa(), req.GetAmountPaise())
 	if err != nil {
@@ -123,7 +124,7 @@ func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegat
 			return status.Errorf(codes.FailedPrecondition, "%s has no LINKED UPI Circle link at PSP %s", v.Vpa, p.name)
 		}
 		r := &txnRecord{
-			Id: txnID, Type: upiv1.Txn_PAY.String(), Role: roleSecondary, State: stateDelegateAuthSent,
+			Id: txnID, Type: upiv1.Txn_PAY.String(), Role: roleSecondary, State: stateValAddSent,
 			Status: upiv1.Resp_PENDING.String(), PayerVpa: l.Primary, PayerName: l.PrimaryName, PayeeVpa: payee,
 			AmountPaise: req.GetAmountPaise(), Note: req.GetNote(), Fingerprint: fp,
 			CircleLinkId: l.LinkId, SecondaryVpa: v.Vpa,
@@ -138,16 +139,7 @@ func (p *PSP) InitiateDelegatedPay(_ context.Context, req *upiv1.InitiateDelegat
 			return err
 		}
 		out = r
-		d := &upiv1.Delegate{SubType: upiv1.Delegate_FULL, Umn: l.Umn, PrimaryAddr: l.Primary, SecondaryAddr: l.Secondary}
-		if partial { // the primary approves each payment: no mandate
-			d.SubType, d.Umn = upiv1.Delegate_PARTIAL, ""
-		}
-		return c.Send(p.switchName, upiv1.SwitchService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{
-			Txn:      &upiv1.Txn{Id: txnID, Type: upiv1.Txn_PAY, Note: req.GetNote(), Purpose: circlePurpose, Ts: timestamppb.New(c.Now())},
-			Delegate: d,
-			Payer:    &upiv1.Party{Addr: l.Primary, Name: l.PrimaryName, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
-			Payee:    &upiv1.Party{Addr: payee},
-		})
+		return p.lookUpPayee(c, r) // step 3, then ReqDelegateAuth (circle_valadd.go)
 	})
 	if err != nil {
 		return nil, storeErr(err)
@@ -167,6 +159,9 @@ func (p *PSP) respDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.RespDelega
 	}
 	if told(r) || isFinal(r) {
 		return nil // the outcome is known already
+	}
+	if r.State == stateValAddSent {
+		return node.Refuse("RespDelegateAuth for txn %s, whose ReqDelegateAuth PSP %s has not sent: the payee's look-up is under way", r.Id, p.name)
 	}
 	if m.GetResp().GetResult() == upiv1.Resp_SUCCESS {
 		r.State = stateDelegateAuthOK

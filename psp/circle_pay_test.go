@@ -46,7 +46,8 @@ func (f *fixture) delegatedPay(amount int64) (*upiv1.Transaction, error) {
 }
 
 // PSP(S) (step 2): no LINKED link is FailedPrecondition; Z8, QH and FP
-// end the payment FAILURE at once with nothing sent; else ReqDelegateAuth.
+// end the payment FAILURE at once with nothing sent; else, the payee
+// resolved, ReqDelegateAuth.
 func TestDelegatedPayLimitsAtPSPS(t *testing.T) {
 	f := newFixture(t, beta, nil)
 	_, err := f.delegatedPay(100)
@@ -76,6 +77,7 @@ func TestDelegatedPayLimitsAtPSPS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, upiv1.Resp_PENDING, tx.GetStatus())
 	assert.Equal(t, "BET", tx.GetTxnId()[:3])
+	f.answerLookup(f.lookup(tx.GetTxnId()), "Chai Point", "")
 	m := f.rec.WaitFor(t, upiv1.SwitchService_ReqDelegateAuth_FullMethodName, tx.GetTxnId()).Msg.(*upiv1.ReqDelegateAuth)
 	assert.Equal(t, upiv1.Delegate_FULL, m.GetDelegate().GetSubType())
 	assert.Equal(t, "ALP0123@alpha", m.GetDelegate().GetUmn())
@@ -105,6 +107,7 @@ func TestDelegatedPayLimitsAtPSPS(t *testing.T) {
 	f.putLinkAt(sLink(id, 15_000_00, long))
 	tx, err = f.delegatedPay(10_00)
 	require.NoError(t, err)
+	f.answerLookup(f.lookup(tx.GetTxnId()), "Chai Point", "")
 	m = f.rec.WaitFor(t, upiv1.SwitchService_ReqDelegateAuth_FullMethodName, tx.GetTxnId()).Msg.(*upiv1.ReqDelegateAuth)
 	f.accept(upiv1.PspService_RespDelegateAuth_FullMethodName, &upiv1.RespDelegateAuth{
 		Head: swHead(), Txn: m.GetTxn(), Resp: &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: "QC"}})

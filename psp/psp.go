@@ -114,8 +114,8 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes()),
-		Timers:   p.circleTimers(),
+		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes(), p.circleValAddRoutes()),
+		Timers:   slices.Concat(p.circleTimers(), p.circleValAddTimers()),
 	})
 	// A FULL link's mandate is the mandate flow's (circle_mandate.go).
 	p.startMandate, p.revokeLink, p.updateLink, p.onMandate = p.startLinkMandate, p.revokeLinkMandate, p.updateLinkMandate, p.linkMandateOutcome

@@ -50,12 +50,21 @@ func (p *PSP) reqValAdd(c *node.Ctx, m *upiv1.ReqValAdd) error {
 }
 
 // respValAdd is step 5 of ReqValAdd: keep the answer and wake the waiting
-// ResolveAddress.
+// ResolveAddress; the answer to a delegated payment's payee look-up goes
+// on with the payment.
 func (p *PSP) respValAdd(c *node.Ctx, m *upiv1.RespValAdd) error {
 	txnID := m.GetTxn().GetId()
 	r, err := getTxn(c.Tx, txnID)
 	if err != nil {
 		return err
+	}
+	if r == nil {
+		if ok, err := isPayeeLookup(c.Tx, txnID); err != nil || ok {
+			if err != nil {
+				return err
+			}
+			return p.payeeResolved(c, m) // a delegated payment's (circle_valadd.go)
+		}
 	}
 	if r == nil || r.Type != upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("RespValAdd for txn %s, for which PSP %s sent no ReqValAdd", txnID, p.name)

@@ -49,8 +49,12 @@ func (x *TPAP) ListCircleApprovals(_ context.Context, r *upiv1.ListCircleApprova
 }
 
 // ApproveCirclePayment approves a delegated payment waiting for its
-// primary with the primary's PIN.
+// primary with the primary's PIN. A PIN that is no PIN is refused before
+// anything is sent: PSP(P) takes one answer only.
 func (x *TPAP) ApproveCirclePayment(ctx context.Context, r *upiv1.ApproveCirclePaymentRequest) (*upiv1.ApproveCirclePaymentResponse, error) {
+	if err := ids.ValidatePIN(r.GetPin()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
+	}
 	rec, err := x.respondCircle(ctx, r.GetTxnId(), true, r.GetPin())
 	x.forgetBlock(r.GetTxnId())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/upi"
 )
@@ -242,13 +243,16 @@ func (a *Auditor) records() {
 // (PENDING, within maxAge), when the switch refused it (FAILURE U07), or
 // when it is a UPI Circle payment PSP(S) ended before sending anything,
 // over a limit of the link (FAILURE Z8, QH or FP: docs/FLOWS.md, "Payment,
-// full delegation" step 2).
+// full delegation" step 2), or ended FAILURE at its payee look-up (step
+// 3), which the switch has under the look-up's own id.
 func (a *Auditor) unknown(kind, nd string, r *upiv1.TxnSummary) {
 	st := r.GetStatus()
 	switch {
 	case st == upiv1.Resp_FAILURE && r.GetErrCode() == upi.CodeRefused:
 		return
 	case st == upiv1.Resp_FAILURE && r.GetSecondaryVpa() != "" && circleLimitCode(r.GetErrCode()):
+		return
+	case st == upiv1.Resp_FAILURE && r.GetSecondaryVpa() != "" && a.after[ids.LookupTxnID(r.GetTxnId())].GetType() == upiv1.Txn_VAL_ADD:
 		return
 	case st == upiv1.Resp_PENDING && a.now.Sub(r.GetCreated().AsTime()) <= a.maxAge:
 		return

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
 )
 
 // paid makes c's payment txnA of ₹5.00 from alice (1001 at abank) to bob
@@ -136,6 +137,25 @@ func TestAuditLedgersAndRecords(t *testing.T) {
 			build: func(c *auditCase) {
 				record(c, "betapsp", txnB, fail, "U30", time.Hour)
 				c.snap.txns["betapsp"][txnB].SecondaryVpa = "carol@beta"
+			}},
+		{name: "a Circle payment PSP(S) ended at its payee look-up, which the switch has", want: []string{},
+			build: func(c *auditCase) {
+				c.snap.apps = []string{"tpap"}
+				for _, code := range []string{"U29", "U09"} {
+					id := ids.NewTxnID("BET")
+					c.snap.switchTxns = append(c.snap.switchTxns, &upiv1.TxnSummary{TxnId: ids.LookupTxnID(id), Type: upiv1.Txn_VAL_ADD,
+						Status: upiv1.Resp_FAILURE, ErrCode: code, PayerPsp: "betapsp", Created: ago(time.Hour), Updated: ago(time.Hour)})
+					for _, nd := range []string{"betapsp", "tpap"} {
+						record(c, nd, id, fail, code, time.Hour)
+						c.snap.txns[nd][id].SecondaryVpa = "carol@beta"
+					}
+				}
+			}},
+		{name: "a Circle payment ended U29 whose look-up the switch does not have", want: []string{ViolationUnknownTxn},
+			build: func(c *auditCase) {
+				id := ids.NewTxnID("BET")
+				record(c, "betapsp", id, fail, "U29", time.Hour)
+				c.snap.txns["betapsp"][id].SecondaryVpa = "carol@beta"
 			}},
 		{name: "a plain payment over a limit the switch never saw", want: []string{ViolationUnknownTxn},
 			build: func(c *auditCase) { record(c, "betapsp", txnB, fail, "Z8", time.Hour) }},

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/ids"
 )
 
 // TraceMessage is one stored message, as `trace -o json` prints it.
@@ -33,6 +34,10 @@ type TraceMessage struct {
 	// delay, duplicate, decline, ignore), or that it is a repeat answered
 	// from the receiver's inbox.
 	Note string `json:"note,omitempty"`
+	// TxnID is the message's txn id when it is not the one traced: the
+	// payee look-up (ReqValAdd) a delegated payment starts with, whose id
+	// is ids.LookupTxnID of the payment's.
+	TxnID string `json:"txn_id,omitempty"`
 }
 
 // TraceResult is every message of a transaction on every node, in time
@@ -76,10 +81,15 @@ func Trace(ctx context.Context, w io.Writer, o TraceOptions) (TraceResult, error
 	})
 }
 
-// CollectTrace asks every node of the network for its records of txnID and
-// merges them by time (a send before its receipt when the clock ties).
+// CollectTrace asks every node of the network for its records of txnID,
+// and of its payee look-up when it is a delegated payment, and merges them
+// by time (a send before its receipt when the clock ties).
 func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, error) {
 	res := TraceResult{TxnID: txnID, Messages: []TraceMessage{}}
+	txnIDs := []string{txnID}
+	if l := ids.LookupTxnID(txnID); l != txnID {
+		txnIDs = append(txnIDs, l)
+	}
 	per := make([][]TraceMessage, len(c.Dir.Nodes))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, nd := range c.Dir.Nodes {
@@ -88,23 +98,28 @@ func CollectTrace(ctx context.Context, c *Client, txnID string) (TraceResult, er
 			if err != nil {
 				return err
 			}
-			r, err := a.ListMessages(gctx, &upiv1.ListMessagesRequest{TxnId: txnID})
-			if err != nil {
-				if status.Code(err) == codes.Unavailable {
-					return fmt.Errorf("node %s is not reachable at %s", nd.Name, nd.GRPCAddr)
+			for _, id := range txnIDs {
+				r, err := a.ListMessages(gctx, &upiv1.ListMessagesRequest{TxnId: id})
+				if err != nil {
+					if status.Code(err) == codes.Unavailable {
+						return fmt.Errorf("node %s is not reachable at %s", nd.Name, nd.GRPCAddr)
+					}
+					return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
 				}
-				return fmt.Errorf("node %s: %w", nd.Name, rpcError(err))
-			}
-			for _, m := range r.GetMessages() {
-				tm := TraceMessage{
-					Node: m.GetNode(), API: m.GetApi(), Direction: m.GetDirection().String(), Peer: m.GetPeer(),
-					MsgID: m.GetMsgId(), TS: m.GetTs().AsTime(), Summary: m.GetSummary(), AckErr: m.GetAckErr(),
-					Note: m.GetNote(),
+				for _, m := range r.GetMessages() {
+					tm := TraceMessage{
+						Node: m.GetNode(), API: m.GetApi(), Direction: m.GetDirection().String(), Peer: m.GetPeer(),
+						MsgID: m.GetMsgId(), TS: m.GetTs().AsTime(), Summary: m.GetSummary(), AckErr: m.GetAckErr(),
+						Note: m.GetNote(),
+					}
+					if id != txnID {
+						tm.TxnID = id
+					}
+					if m.GetAcked() != nil {
+						tm.Acked = m.GetAcked().AsTime()
+					}
+					per[i] = append(per[i], tm)
 				}
-				if m.GetAcked() != nil {
-					tm.Acked = m.GetAcked().AsTime()
-				}
-				per[i] = append(per[i], tm)
 			}
 			return nil
 		})

@@ -58,6 +58,7 @@ func TestCirclePayFull(t *testing.T) {
 	assert.Empty(t, r.ErrCode)
 	assert.Equal(t, "BET", r.TxnID[:3], "the txn id has PSP(S)'s prefix")
 	msgs := received(n.trace(r.TxnID))
+	lookedUpFirst(t, msgs)
 	for _, want := range []string{"betapsp→npci ReqDelegateAuth", "npci→alphapsp ReqDelegateAuth", "alphapsp→npci ReqPay",
 		"alphapsp→npci RespDelegateAuth", "npci→betapsp RespDelegateAuth", "npci→abank ReqPay", "npci→alphapsp RespPay"} {
 		assert.Contains(t, msgs, want)
@@ -205,6 +206,7 @@ func TestCirclePayPartial(t *testing.T) {
 	assert.Equal(t, chaiBefore+200_00, n.balance(chai))
 	assert.Empty(t, n.circleApprovals(alice))
 	msgs := received(n.trace(r.TxnID))
+	lookedUpFirst(t, msgs)
 	for _, want := range []string{"npci→alphapsp ReqDelegateAuth", "alphapsp→npci ReqPay", "npci→betapsp RespDelegateAuth"} {
 		assert.Contains(t, msgs, want)
 	}
