@@ -201,3 +201,67 @@ func waitQuietAudit(t *testing.T, nw network) auditReport {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// circlePay is the secondary's CreateCirclePayment (no PIN); it returns
+// the transaction id the TPAP picked.
+func circlePay(t *testing.T, tp upiv1.TpapAppServiceClient, secondary, payee string, paise int64) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := tp.CreateCirclePayment(ctx, &upiv1.CreateCirclePaymentRequest{SecondaryVpa: secondary, PayeeVpa: payee, AmountPaise: paise, Note: "circle"})
+	require.NoError(t, err, "%s pays %s under a link", secondary, payee)
+	return r.GetTxnId()
+}
+
+// approveWhenAsked waits for the delegated payment id in the primary's
+// approvals and approves it with pin.
+func approveWhenAsked(t *testing.T, tp upiv1.TpapAppServiceClient, primary, id, pin string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r, err := tp.ListCircleApprovals(context.Background(), &upiv1.ListCircleApprovalsRequest{Vpa: primary})
+		if err != nil {
+			return false
+		}
+		for _, x := range r.GetApprovals() {
+			if x.GetTxnId() == id {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "payment %s waits for %s's approval", id, primary)
+	_, err := tp.ApproveCirclePayment(context.Background(), &upiv1.ApproveCirclePaymentRequest{TxnId: id, Pin: pin})
+	require.NoError(t, err, "approve %s", id)
+}
+
+// finalPayment waits until the TPAP (GET /v1/payments/{txn_id}) has the
+// payment id final, and returns it.
+func finalPayment(t *testing.T, tp upiv1.TpapAppServiceClient, id string) *upiv1.GetPaymentResponse {
+	t.Helper()
+	deadline := time.Now().Add(settleWithin)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: id, WaitMs: 5000})
+		cancel()
+		if err == nil && isFinal(r.GetStatus()) {
+			return r
+		}
+		require.True(t, time.Now().Before(deadline), "payment %s final at the TPAP within %s (last: %v, %v)", id, settleWithin, r.GetStatus(), err)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// txnAt is the node's summary of txn id (AdminService.ListTransactions),
+// or nil.
+func txnAt(t *testing.T, a upiv1.AdminServiceClient, id string) *upiv1.TxnSummary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	txns, err := listTxns(ctx, a)
+	require.NoError(t, err)
+	for _, x := range txns {
+		if x.GetTxnId() == id {
+			return x
+		}
+	}
+	return nil
+}
