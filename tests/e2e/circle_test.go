@@ -377,10 +377,12 @@ func (c *circlePays) summary() string {
 	return s
 }
 
-// drain stops the load and, until every delegated payment PSP(S) knows is
-// final there, approves every payment waiting for the primary (those the
-// workers had not approved when the load stopped, and those whose
-// CreateCirclePayment answer was lost).
+// drain stops the load and, until every delegated payment PSP(S) and
+// PSP(P) know is final there, approves every payment waiting for the
+// primary (those the workers had not approved when the load stopped,
+// those whose CreateCirclePayment answer was lost, and those that reached
+// PSP(P) only after the switch had ended them, which end U07 once
+// approved).
 func (c *circlePays) drain(t *testing.T, nw network) {
 	t.Helper()
 	c.stop()
@@ -389,7 +391,7 @@ func (c *circlePays) drain(t *testing.T, nw network) {
 	require.NoError(t, err)
 	defer conn.Close()
 	tp := upiv1.NewTpapAppServiceClient(conn)
-	pspS := admin(t, nw.dataDir, nw.betapsp)
+	pspS, pspP := admin(t, nw.dataDir, nw.betapsp), admin(t, nw.dataDir, nw.alphapsp)
 	deadline := time.Now().Add(settleWithin)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -397,7 +399,15 @@ func (c *circlePays) drain(t *testing.T, nw network) {
 		txns, err := listTxns(ctx, pspS)
 		for _, x := range txns {
 			if x.GetSecondaryVpa() != "" && !isFinal(x.GetStatus()) {
-				open = x.GetTxnId()
+				open = x.GetTxnId() + " at PSP(S)"
+			}
+		}
+		if err == nil {
+			txns, err = listTxns(ctx, pspP)
+			for _, x := range txns {
+				if x.GetPayerVpa() == circlePrimary && !isFinal(x.GetStatus()) {
+					open = x.GetTxnId() + " at PSP(P)"
+				}
 			}
 		}
 		if err == nil && open == "" {
@@ -410,7 +420,7 @@ func (c *circlePays) drain(t *testing.T, nw network) {
 			}
 		}
 		cancel()
-		require.True(t, time.Now().Before(deadline), "delegated payment %s still open at PSP(S) after %s (%v)", open, settleWithin, err)
+		require.True(t, time.Now().Before(deadline), "delegated payment %s still open after %s (%v)", open, settleWithin, err)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
