@@ -32,7 +32,9 @@ import (
 // Crash-recovery tests (issue 3): SIGKILL a running network, or one node of
 // it, while payments are in flight, start it again on the same data, and
 // check that every payment ends final, the audit is clean and no payment
-// moved money twice.
+// moved money twice. UPI Circle payments under a full and a partial link
+// (circlePays, circle_test.go) are in flight too, the partial ones
+// approved by the test with the primary's PIN.
 //
 // The moments of the kills and the downtimes are random; the seed is logged
 // and UPISIM_CRASH_SEED=N replays a run.
@@ -693,7 +695,7 @@ func waitDirectory(t *testing.T, s *server, dir string) {
 }
 
 // TestCrashWholeNetwork kills `upisim up` with SIGKILL several times while
-// payments are in flight and starts it again on the same data, after a
+// payments (plain and delegated) are in flight and starts it again on the same data, after a
 // random downtime that is sometimes past the switch's response timeouts
 // (so timers that came due while it was down fire as it recovers, racing
 // the resent messages); every other round it is killed once more while it
@@ -749,7 +751,8 @@ func TestCrashWholeNetwork(t *testing.T) {
 }
 
 // TestCrashOneNode runs the default network as six `upisim node` processes
-// and, while payments and UPI Circle links are in flight, kills one of them with SIGKILL, keeps
+// and, while payments, UPI Circle links and delegated payments are in
+// flight, kills one of them with SIGKILL, keeps
 // it down a random while (sometimes past the switch's response timeouts,
 // so debit timeouts, reversals and DEEMED credits happen too), and starts
 // it again on the same data; twice for each victim, the second time
