@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +32,9 @@ import (
 // Crash-recovery tests (issue 3): SIGKILL a running network, or one node of
 // it, while payments are in flight, start it again on the same data, and
 // check that every payment ends final, the audit is clean and no payment
-// moved money twice.
+// moved money twice. UPI Circle payments under a full and a partial link
+// (circlePays, circle_test.go) are in flight too, the partial ones
+// approved by the test with the primary's PIN.
 //
 // The moments of the kills and the downtimes are random; the seed is logged
 // and UPISIM_CRASH_SEED=N replays a run.
@@ -468,25 +468,27 @@ func networkOf(t *testing.T, bin, dataDir string) network {
 	}
 }
 
-// opening is the default network's money: every seeded account.
+// opening is a network's seeded money: every account's, alice's and
+// bob's, and each user's.
 type opening struct {
 	alice, bob, total int64
+	users             map[string]int64
 }
 
-func defaultOpening(t *testing.T) opening {
+// defaultOpening is the default network's.
+func defaultOpening(t *testing.T) opening { return openingOf(t, config.Default()) }
+
+func openingOf(t *testing.T, netw *config.Network) opening {
 	t.Helper()
-	var o opening
-	for _, u := range config.Default().Users {
+	o := opening{users: map[string]int64{}}
+	for _, u := range netw.Users {
 		o.total += u.Balance
-		switch u.VPA {
-		case alice:
-			o.alice = u.Balance
-		case bob:
-			o.bob = u.Balance
-		}
+		o.users[u.VPA] = u.Balance
 	}
-	for _, m := range config.Default().Merchants {
+	o.alice, o.bob = o.users[alice], o.users[bob]
+	for _, m := range netw.Merchants {
 		o.total += m.Balance
+		o.users[m.VPA] = m.Balance
 	}
 	require.Positive(t, o.alice)
 	require.Positive(t, o.bob)
@@ -497,12 +499,17 @@ func defaultOpening(t *testing.T) opening {
 // TPAP, every payment any PSP knows is final there, and `upisim audit`
 // finds nothing open and no violation; then it checks the audit's totals
 // and that alice's and bob's balances moved by exactly the successful
-// payments: at most once, and every FAILURE moved nothing.
-func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
+// payments: at most once, and every FAILURE moved nothing. With cp, it
+// checks its delegated payments too (circlePays.check), which it has
+// drained first.
+func checkSettled(t *testing.T, nw network, accepted []payment, open opening, cp *circlePays) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), settleWithin)
 	defer cancel()
 	began := time.Now()
+	if cp != nil {
+		cp.drain(t, nw)
+	}
 
 	// 1. Every accepted payment ends SUCCESS or FAILURE at the TPAP.
 	conn, err := grpc.NewClient(nw.tpap, appCreds(t, nw.dataDir), fastReconnect)
@@ -590,8 +597,8 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 	var aliceWant, bobWant = open.alice, open.bob
 	codes := map[string]int{}
 	for _, x := range txns {
-		if x.GetType() != upiv1.Txn_PAY {
-			continue
+		if x.GetType() != upiv1.Txn_PAY || cp != nil && x.GetPayerVpa() == circlePrimary {
+			continue // delegated payments: cp.check
 		}
 		atSwitch[x.GetTxnId()] = x
 		require.True(t, isFinal(x.GetStatus()), "%s is %s at the switch", x.GetTxnId(), x.GetStatus())
@@ -630,6 +637,9 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening) {
 		len(accepted), len(atSwitch), success, failure, codes)
 	assert.Equal(t, aliceWant, balance(t, nw.dataDir, nw.abank, alice), "alice moved by exactly the successful payments")
 	assert.Equal(t, bobWant, balance(t, nw.dataDir, nw.bbank, bob), "bob moved by exactly the successful payments")
+	if cp != nil {
+		cp.check(t, nw, txns, open)
+	}
 }
 
 // traceOf is `upisim trace ID`, to explain a failure.
@@ -685,7 +695,7 @@ func waitDirectory(t *testing.T, s *server, dir string) {
 }
 
 // TestCrashWholeNetwork kills `upisim up` with SIGKILL several times while
-// payments are in flight and starts it again on the same data, after a
+// payments (plain and delegated) are in flight and starts it again on the same data, after a
 // random downtime that is sometimes past the switch's response timeouts
 // (so timers that came due while it was down fire as it recovers, racing
 // the resent messages); every other round it is killed once more while it
@@ -697,11 +707,18 @@ func TestCrashWholeNetwork(t *testing.T) {
 	rng := crashRand(crashSeed(t), "whole network")
 	bin := buildBinary(t)
 	data := t.TempDir()
-	up := newServer(t, "upisim up", bin, "up", "--data", data, "--port-base", "0",
+	netw := config.Default()
+	addCircleUsers(netw)
+	raw, err := netw.Marshal()
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "network.yaml")
+	require.NoError(t, os.WriteFile(file, raw, 0o644))
+	up := newServer(t, "upisim up", bin, "up", "--network", file, "--data", data, "--port-base", "0",
 		"--response-timeout", responseTimeout(t, rng).String(), "--log-level", "warn")
 
 	upStarted := func() network { return startUp(t, up, bin, data) }
 	nw := upStarted()
+	cp := startCirclePays(t, nw.dataDir, nw.tpap)
 	ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 	const rounds = 4
 	for round := 1; round <= rounds; round++ {
@@ -722,18 +739,20 @@ func TestCrashWholeNetwork(t *testing.T) {
 		}
 		nw = upStarted()
 		ld.retarget(nw.tpap)
+		cp.retarget(nw.tpap)
 	}
 	// Some payments go through the restarted network before the load
 	// stops.
 	ld.waitAccepted(ld.count() + 32)
 	ld.stop()
 	t.Logf("load: %s", ld.summary())
-	checkSettled(t, nw, ld.payments(), defaultOpening(t))
+	checkSettled(t, nw, ld.payments(), openingOf(t, netw), cp)
 	up.stop()
 }
 
 // TestCrashOneNode runs the default network as six `upisim node` processes
-// and, while payments and UPI Circle links are in flight, kills one of them with SIGKILL, keeps
+// and, while payments, UPI Circle links and delegated payments are in
+// flight, kills one of them with SIGKILL, keeps
 // it down a random while (sometimes past the switch's response timeouts,
 // so debit timeouts, reversals and DEEMED credits happen too), and starts
 // it again on the same data; twice for each victim, the second time
@@ -752,33 +771,12 @@ func TestCrashOneNode(t *testing.T) {
 		t.Run(victim, func(t *testing.T) {
 			rng := crashRand(seed, victim)
 			netw := config.Default()
-			setAddrs(t, netw)
-			raw, err := netw.Marshal()
-			require.NoError(t, err)
-			root := t.TempDir()
-			file := filepath.Join(root, "network.yaml")
-			require.NoError(t, os.WriteFile(file, raw, 0o644))
-
-			timeout := responseTimeout(t, rng)
-			dirs := map[string]string{}
-			for _, nd := range netw.Nodes {
-				dirs[nd.Name] = filepath.Join(root, nd.Name)
-			}
-			sharePKI(t, bin, file, dirs)
-			shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
-			procs := map[string]*server{}
-			for _, nd := range netw.Nodes {
-				s := newServer(t, nd.Name, bin, "node", "--network", file, "--name", nd.Name,
-					"--data", filepath.Join(root, nd.Name), "--response-timeout", timeout.String(), "--log-level", "warn")
-				s.start()
-				procs[nd.Name] = s
-			}
-			for _, nd := range netw.Nodes {
-				procs[nd.Name].waitHealthy(nd.GRPCAddr)
-			}
-			nw := networkOf(t, bin, filepath.Join(root, "tpap"))
-			v := procs[victim]
+			addCircleUsers(netw)
+			n := startNodes(t, bin, netw, "--response-timeout", responseTimeout(t, rng).String())
+			nw := n.nw
+			v := n.procs[victim]
 			vnode, _ := netw.NodeByName(victim)
+			cp := startCirclePays(t, nw.dataDir, nw.tpap)
 			ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 			links := startLinks(t, nw.dataDir, nw.tpap)
 			for round := 1; round <= 2; round++ {
@@ -805,10 +803,8 @@ func TestCrashOneNode(t *testing.T) {
 			ld.stop()
 			t.Logf("load: %s", ld.summary())
 			links.checkLinks(t)
-			checkSettled(t, nw, ld.payments(), defaultOpening(t))
-			for _, s := range procs {
-				s.stop()
-			}
+			checkSettled(t, nw, ld.payments(), openingOf(t, netw), cp)
+			n.stop()
 		})
 	}
 }
