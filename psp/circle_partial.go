@@ -32,7 +32,7 @@ const timerApproval = "approval"
 
 // parkDelegatedPay (steps 5–6, PARTIAL): keep the payment for the primary
 // of link l, start the approval timer and notify the primary's app.
-func (p *PSP) parkDelegatedPay(c *node.Ctx, m *upiv1.ReqDelegateAuth, l *linkRecord) error {
+func (p *PSP) parkDelegatedPay(c *node.Ctx, m *upiv1.ReqDelegateAuth, l *linkRecord, own *txnRecord) error {
 	txnID, amount := m.GetTxn().GetId(), m.GetPayer().GetAmountPaise()
 	v, err := getVPA(c.Tx, l.Primary)
 	if err != nil {
@@ -51,7 +51,7 @@ func (p *PSP) parkDelegatedPay(c *node.Ctx, m *upiv1.ReqDelegateAuth, l *linkRec
 		Note: m.GetTxn().GetNote(), PayerHere: true, PayerInitiator: true, CircleLinkId: l.LinkId,
 		AuthReqMsgId: m.GetHead().GetMsgId(), Expires: store.Nanos(expires),
 	}
-	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+	if err := putTxn(c.Tx, withSecondarySide(r, own), c.Now()); err != nil {
 		return err
 	}
 	if err := c.Tx.Put(store.Pending, pendingKey(v.Vpa, txnID), nil); err != nil {
@@ -100,6 +100,11 @@ func (p *PSP) endApproval(c *node.Ctx, r *txnRecord, code string) error {
 		return err
 	}
 	c.Notify(r.Id)
+	if r.SecondaryVpa != "" { // this PSP is PSP(S) too: its RespDelegateAuth finds the payment ended
+		if err := p.notifyStatus(c, r, r.SecondaryVpa, nil); err != nil {
+			return err
+		}
+	}
 	return p.notifyStatus(c, r, r.PayerVpa, nil)
 }
 
@@ -127,7 +132,7 @@ func (p *PSP) RespondDelegatedPay(_ context.Context, req *upiv1.RespondDelegated
 		if err != nil {
 			return err
 		}
-		if r == nil || r.CircleLinkId == "" || r.SecondaryVpa != "" || r.AuthReqMsgId == "" {
+		if !primarySide(r) {
 			return status.Errorf(codes.NotFound, "no delegated payment %s is waiting for a primary at PSP %s", txnID, p.name)
 		}
 		if !awaitingPrimary(r) {

@@ -164,8 +164,19 @@ func (p *PSP) respDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.RespDelega
 		return node.Refuse("RespDelegateAuth for txn %s, whose ReqDelegateAuth PSP %s has not sent: the payee's look-up is under way", r.Id, p.name)
 	}
 	if m.GetResp().GetResult() == upiv1.Resp_SUCCESS {
+		if primarySide(r) { // this PSP is PSP(P) too: its pay goes on in this record
+			return nil
+		}
 		r.State = stateDelegateAuthOK
 		return putTxn(c.Tx, r, c.Now())
+	}
+	if awaitingPrimary(r) { // PSP(P) too, parked: the switch ended it
+		if err := c.CancelTimer(timerApproval + ":" + r.Id); err != nil {
+			return err
+		}
+		if err := c.Tx.Delete(store.Pending, pendingKey(r.PayerVpa, r.Id)); err != nil {
+			return err
+		}
 	}
 	return p.endDelegated(c, r, m.GetResp().GetErrCode())
 }
@@ -199,10 +210,11 @@ func (p *PSP) delegateAuthRefused(c *node.Ctx, rf node.Refused) error {
 // validity, waits for the primary's approval instead (circle_partial.go).
 func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegateAuth) error {
 	txnID, d := m.GetTxn().GetId(), m.GetDelegate()
-	if prev, err := getTxn(c.Tx, txnID); err != nil || prev != nil {
-		if err != nil {
-			return err
-		}
+	own, err := getTxn(c.Tx, txnID)
+	if err != nil {
+		return err
+	}
+	if own != nil && !ownSecondarySide(own, d) {
 		return node.Refuse("ReqDelegateAuth for txn %s, which PSP %s already has", txnID, p.name)
 	}
 	fail := func(code string) error {
@@ -220,7 +232,7 @@ func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegate
 		return fail(upi.CodeNoLink)
 	}
 	if d.GetSubType() == upiv1.Delegate_PARTIAL {
-		return p.parkDelegatedPay(c, m, l)
+		return p.parkDelegatedPay(c, m, l, own)
 	}
 	md, err := getMandate(c.Tx, mandatePayer, d.GetUmn())
 	if err != nil {
@@ -231,7 +243,7 @@ func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegate
 	case upi.CodeMandateRevoked, upi.CodeMandateExpired:
 		// The seed: a mandate not active sends the payment to the primary,
 		// as under partial delegation, with no Circle limit of PSP(P)'s.
-		return p.parkDelegatedPay(c, m, l)
+		return p.parkDelegatedPay(c, m, l, own)
 	default:
 		return fail(code)
 	}
@@ -251,7 +263,7 @@ func (p *PSP) reqDelegateAuth(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqDelegate
 		Note: m.GetTxn().GetNote(), PayerHere: true, PayerInitiator: true, CircleLinkId: l.LinkId,
 		AuthReqMsgId: m.GetHead().GetMsgId(),
 	}
-	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+	if err := putTxn(c.Tx, withSecondarySide(r, own), c.Now()); err != nil {
 		return err
 	}
 	return c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, &upiv1.ReqPay{
@@ -292,7 +304,7 @@ func (p *PSP) reqPayAcked(c *node.Ctx, a node.Acked) error {
 // txnID, if it is one.
 func (p *PSP) answerDelegateAuth(c *node.Ctx, txnID string, result upiv1.Resp_Result, code string) error {
 	r, err := getTxn(c.Tx, txnID)
-	if err != nil || r == nil || r.CircleLinkId == "" || r.SecondaryVpa != "" || !r.PayerInitiator {
+	if err != nil || !primarySide(r) {
 		return err
 	}
 	return c.Send(p.switchName, upiv1.SwitchService_RespDelegateAuth_FullMethodName, &upiv1.RespDelegateAuth{
@@ -309,10 +321,23 @@ func (p *PSP) countDelegated(c *node.Ctx, r *txnRecord) error {
 	if r.CircleLinkId == "" {
 		return nil
 	}
-	side := sidePrimary
-	if r.SecondaryVpa != "" {
-		side = sideSecondary
+	var sides []string
+	if primarySide(r) {
+		sides = append(sides, sidePrimary)
 	}
+	if r.SecondaryVpa != "" {
+		sides = append(sides, sideSecondary)
+	}
+	for _, side := range sides {
+		if err := p.countOn(c, side, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countOn is countDelegated for the link of r on side.
+func (p *PSP) countOn(c *node.Ctx, side string, r *txnRecord) error {
 	l, err := getLink(c.Tx, side, r.CircleLinkId)
 	if err != nil || l == nil {
 		return err
@@ -346,4 +371,31 @@ func (p *PSP) usedNow(l *linkRecord, now time.Time) int64 {
 		return l.UsedPaise
 	}
 	return p.limitsOf(l).Used(linkUses(l), now)
+}
+
+// primarySide reports whether r is PSP(P)'s record of a delegated payment
+// (it answers the ReqDelegateAuth); PSP(S)'s record has secondary_vpa set,
+// and one PSP that is both keeps both sides in one record.
+func primarySide(r *txnRecord) bool {
+	return r != nil && r.CircleLinkId != "" && r.PayerInitiator && r.AuthReqMsgId != ""
+}
+
+// ownSecondarySide reports whether own, the record PSP(P) finds under a
+// ReqDelegateAuth's txn id, is this PSP's own PSP(S) record of that
+// payment (the primary and the secondary are users of one PSP), which the
+// PSP(P) side then joins.
+func ownSecondarySide(own *txnRecord, d *upiv1.Delegate) bool {
+	return own.SecondaryVpa != "" && !primarySide(own) && !isFinal(own) &&
+		own.SecondaryVpa == ids.NormalizeVPA(d.GetSecondaryAddr()) && own.PayerVpa == ids.NormalizeVPA(d.GetPrimaryAddr())
+}
+
+// withSecondarySide is r, PSP(P)'s new record, joined with own, this
+// PSP's PSP(S) record of the same payment (nil when PSP(S) is another
+// node): one record, both sides' fields, PSP(P)'s state.
+func withSecondarySide(r, own *txnRecord) *txnRecord {
+	if own == nil {
+		return r
+	}
+	r.SecondaryVpa, r.Fingerprint, r.Created = own.SecondaryVpa, own.Fingerprint, own.Created
+	return r
 }

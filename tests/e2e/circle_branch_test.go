@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -115,21 +114,11 @@ func TestCircleLostRespDelegateAdd(t *testing.T) {
 // partial one (erin@alpha) of alice@alpha link, and a payment under each
 // ends SUCCESS: alice's account pays both, the secondaries' are unchanged,
 // each link's use is its payment at both sides, each side's records
-// (link P/ and S/, the payment's) are there, and the audit is clean.
-//
-// It fails today, so it runs only with UPISIM_KNOWN_BUGS=1: PSP(S) and
-// PSP(P) keep a delegated payment's record under the same key (its txn
-// id, in the PSP's txns table), so when they are one node, PSP(P)'s
-// reqDelegateAuth (psp/circle_pay.go) finds PSP(S)'s record and refuses
-// the switch's ReqDelegateAuth ("which PSP alphapsp already has"); the
-// switch waits timeouts.auth_details and ends a full payment U09, and a
-// partial one never reaches the primary's approvals.
+// (link P/ and S/, the payment's) are there, and the audit is clean. The
+// payment is one record at alphapsp holding both sides' fields.
 func TestCircleOnePSPBothSides(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: builds the binary and starts processes")
-	}
-	if os.Getenv("UPISIM_KNOWN_BUGS") == "" {
-		t.Skip("known bug: one PSP as PSP(P) and PSP(S) refuses its own ReqDelegateAuth (see the comment); UPISIM_KNOWN_BUGS=1 runs it")
 	}
 	bin := buildBinary(t)
 	netw := config.Default()
