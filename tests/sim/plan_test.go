@@ -161,6 +161,8 @@ type plan struct {
 	restarts   []restart
 	// spread is the window over which flows start.
 	spread time.Duration
+	// circle is the UPI Circle lanes (circle_plan_test.go).
+	circle *circlePlan
 	stats  stats
 	mu     sync.Mutex // guards the flows' seen and counts
 }
@@ -225,6 +227,7 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 		p.flows = append(p.flows, newFlow(seed, i, p.spread, total, cfg))
 	}
 	p.restarts = newRestarts(seed, p.spread, n, cfg)
+	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
 	return p
 }
 
