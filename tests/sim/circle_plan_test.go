@@ -2,12 +2,15 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/fault"
+	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -29,7 +32,8 @@ import (
 // The lanes start after the last restart has ended: a restart of the
 // remitter makes a mandate or a DEBIT time out (U67), which no plan can
 // predict. The random flows' tails (long delays, status checks, reversals)
-// are still in flight then. Circle messages get no planned faults.
+// are still in flight then. Circle messages get only the faults that
+// change no outcome (circleFault): lost acks and duplicates.
 
 // The network the simulation runs: the default one, with the switch's
 // timeouts short, PINs cheap and never locked, UPI Circle's expiries short
@@ -109,6 +113,19 @@ const (
 	payDecline  = "decline"                  // ZA
 	payIgnore   = "ignore"                   // U69
 )
+
+// What a payment under a FULL link is drawn to be.
+const (
+	payFullAny     = "any"
+	payFullWithin  = "within the limits"
+	payFullOver    = "over the per-payment limit" // Z8
+	payFullMonth   = "over the link's limit"      // QH
+	payFullCooling = "over the cooling limit"     // FP
+)
+
+// aimOrder orders a link's payments: those that need use before them, and
+// those that leave no room, after the others.
+var aimOrder = map[string]int{payFullMonth: 1, payFullCooling: 1}
 
 // Who removes a link.
 const (
@@ -226,12 +243,7 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 		}
 		return upiv1.Delegate_PARTIAL
 	}
-	limit := func() int64 {
-		if r.IntN(2) == 0 { // below the cooling limit: QH before FP
-			return 50000 + r.Int64N(c.CoolingLimit-50000)
-		}
-		return c.CoolingLimit + 100000 + r.Int64N(c.FullMonthly-c.CoolingLimit-100000+1) // FP before QH
-	}
+	limit := func() int64 { return 50000 + r.Int64N(c.FullMonthly-50000+1) }
 	newLink := func(primary, secondary string, m upiv1.Delegate_SubType) *linkPlan {
 		l := &linkPlan{idx: len(cp.links), primary: primary, secondary: secondary, mode: m}
 		if m == upiv1.Delegate_FULL {
@@ -241,19 +253,30 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 		return l
 	}
 	linked := func(l *linkPlan) { l.answer, l.added, l.invited = linkAccept, upiv1.CircleLink_LINKED, true }
-	newPay := func(l *linkPlan, used *int64) *delegPlan {
+	// newPay draws a payment under l, whose use so far is *used: one of
+	// the kind aim names (payFull* for FULL, an answer for PARTIAL), or
+	// any with aim "". Its outcome is predicted from the amount and the
+	// limits whatever the aim.
+	newPay := func(l *linkPlan, used *int64, aim string) *delegPlan {
 		d := &delegPlan{idx: len(cp.pays), link: l, want: upiv1.Resp_SUCCESS}
 		for d.payee == "" || d.payee == l.primary || d.payee == l.secondary {
 			d.payee = pick(circlePayees)
 		}
 		if l.mode == upiv1.Delegate_FULL {
-			switch x := r.IntN(100); {
-			case x < 55:
-				d.amount = 100 + r.Int64N(150000) // ₹1 to ₹1,500
-			case x < 80:
-				d.amount = 150000 + r.Int64N(250000) // to ₹4,000
-			default: // over the per-payment limit
+			if aim == "" {
+				aim = []string{payFullAny, payFullAny, payFullAny, payFullOver}[r.IntN(4)]
+			}
+			switch room := min(l.limit, c.CoolingLimit) - *used; aim {
+			case payFullAny: // ₹1 to ₹4,000
+				d.amount = 100 + r.Int64N(400000)
+			case payFullWithin:
+				d.amount = 1 + r.Int64N(max(1, min(room, c.FullPerTxn)/2))
+			case payFullOver: // over the per-payment limit
 				d.amount = c.FullPerTxn + 1 + r.Int64N(100000)
+			case payFullMonth: // past the link's limit (below the cooling limit)
+				d.amount = room + 1 + r.Int64N(max(1, c.FullPerTxn-room))
+			case payFullCooling: // past the cooling limit, within the link's
+				d.amount = room + 1 + r.Int64N(max(1, min(c.FullPerTxn, l.limit-*used)-room))
 			}
 			// All within circle.cooling of the linking: FP counts all.
 			switch {
@@ -268,18 +291,20 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 			}
 		} else {
 			d.amount = 100 + r.Int64N(200000) // ₹1 to ₹2,000
-			switch x := r.IntN(100); {
-			case x < 55:
-				d.answer = payApprove
-			case x < 65:
-				d.answer, d.want, d.code = payWrongPIN, upiv1.Resp_FAILURE, upi.CodeInvalidPIN
-			case x < 85:
-				d.answer, d.want, d.code = payDecline, upiv1.Resp_FAILURE, upi.CodeDeclinedByPayer
-			default:
-				d.answer, d.want, d.code = payIgnore, upiv1.Resp_FAILURE, upi.CodeExpired
+			d.answer = aim
+			if aim == "" { // an ignored one makes its lane wait circleExpiry: the aim's only
+				d.answer = []string{payApprove, payApprove, payApprove, payWrongPIN, payDecline}[r.IntN(5)]
 			}
 			if d.answer == payApprove && d.amount > budget[l.primary] {
-				d.answer, d.want, d.code = payDecline, upiv1.Resp_FAILURE, upi.CodeDeclinedByPayer
+				d.answer = payDecline
+			}
+			switch d.answer {
+			case payWrongPIN:
+				d.want, d.code = upiv1.Resp_FAILURE, upi.CodeInvalidPIN
+			case payDecline:
+				d.want, d.code = upiv1.Resp_FAILURE, upi.CodeDeclinedByPayer
+			case payIgnore:
+				d.want, d.code = upiv1.Resp_FAILURE, upi.CodeExpired
 			}
 		}
 		if d.want == upiv1.Resp_SUCCESS {
@@ -291,59 +316,120 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 	}
 	laneStart := func() time.Duration { return after + time.Duration(r.IntN(300))*time.Millisecond }
 
-	// A lane for each of laneSecondaries: links one after another, each
-	// ended (declined, failed or removed) before the next but the last.
-	for _, sec := range laneSecondaries {
-		lane := circleLane{start: laneStart()}
-		n := 1 + r.IntN(3)
-		for k := range n {
-			last := k == n-1
-			if r.IntN(100) < 15 { // the remitter declines the mandate: no invite
-				l := newLink("nomandate@alpha", sec, upiv1.Delegate_FULL)
-				l.answer, l.added, l.addCode = linkNoInvite, upiv1.CircleLink_FAILED, "YE"
-				lane.steps = append(lane.steps, circleStep{op: opLink, link: l})
-				continue
-			}
-			primary := pick(circlePrimaries)
-			l := newLink(primary, sec, mode())
+	// The links of the lanes of laneSecondaries: every kind the plan is
+	// for (scenarios), and a few more of any kind, dealt in an order of the
+	// seed.
+	type scenario struct {
+		mode   upiv1.Delegate_SubType
+		answer string
+		limit  int64    // FULL: 0 for any
+		aims   []string // the payments it must have
+		remove string
+		rival  bool
+	}
+	sides := func() (string, string) {
+		if r.IntN(2) == 0 {
+			return removePrimary, removeSecondary
+		}
+		return removeSecondary, removePrimary
+	}
+	fullA, fullB := sides()
+	partA, partB := sides()
+	scenarios := []scenario{
+		{mode: upiv1.Delegate_FULL, answer: linkAccept, limit: 50000 + r.Int64N(c.CoolingLimit-100000), remove: fullA,
+			aims: []string{payFullWithin, payFullOver, payFullMonth}},
+		{mode: upiv1.Delegate_FULL, answer: linkAccept, limit: c.CoolingLimit + 100000 + r.Int64N(c.FullMonthly-c.CoolingLimit-100000+1), remove: fullB,
+			aims: []string{payFullWithin, payFullCooling}},
+		{mode: upiv1.Delegate_PARTIAL, answer: linkAccept, remove: partA, aims: []string{payApprove, payWrongPIN, payDecline}},
+		{mode: upiv1.Delegate_PARTIAL, answer: linkAccept, remove: partB, aims: []string{payApprove, payIgnore}},
+		{mode: upiv1.Delegate_FULL, answer: linkDecline},
+		{mode: upiv1.Delegate_PARTIAL, answer: linkDecline},
+		{mode: upiv1.Delegate_FULL, answer: linkNoInvite}, // nomandate@alpha
+	}
+	for range r.IntN(4) {
+		sc := scenario{mode: mode(), answer: linkAccept}
+		switch x := r.IntN(100); {
+		case x < 25:
+			sc.answer = linkDecline
+		case x < 40:
+			sc.remove = removePrimary
+		case x < 55:
+			sc.remove = removeSecondary
+		}
+		scenarios = append(scenarios, sc)
+	}
+	var accepted []int
+	for i, sc := range scenarios {
+		if sc.answer == linkAccept {
+			accepted = append(accepted, i)
+		}
+	}
+	scenarios[accepted[r.IntN(len(accepted))]].rival = true
+	r.Shuffle(len(scenarios), func(i, j int) { scenarios[i], scenarios[j] = scenarios[j], scenarios[i] })
+	lanes := make([]circleLane, len(laneSecondaries))
+	for i, sc := range scenarios {
+		k := i % len(lanes)
+		lane, sec := &lanes[k], laneSecondaries[k]
+		if sc.answer == linkNoInvite { // the remitter declines the mandate: no invite
+			l := newLink("nomandate@alpha", sec, upiv1.Delegate_FULL)
+			l.answer, l.added, l.addCode = linkNoInvite, upiv1.CircleLink_FAILED, "YE"
 			lane.steps = append(lane.steps, circleStep{op: opLink, link: l})
-			if r.IntN(100) < 25 {
-				l.answer, l.added, l.addCode, l.invited = linkDecline, upiv1.CircleLink_DECLINED, upi.CodeDeclinedByPayer, true
-				continue
+			continue
+		}
+		// A primary of the other PSP for a link with payments: one PSP
+		// as PSP(P) and PSP(S) makes a delegated payment end U09, as
+		// PSP(P) refuses the ReqDelegateAuth of a txn id it has (PSP(S)'s
+		// record) -- a product bug, reported; the plan links such pairs,
+		// but pays under none.
+		primary := circlePrimaries[0]
+		samePSP := sc.answer == linkAccept && len(sc.aims) == 0 && r.IntN(100) < 30 || sc.answer == linkDecline && r.IntN(2) == 0
+		if handle(primary) == handle(sec) != samePSP {
+			primary = circlePrimaries[1]
+		}
+		l := newLink(primary, sec, sc.mode)
+		if sc.limit != 0 {
+			l.limit = sc.limit
+		}
+		lane.steps = append(lane.steps, circleStep{op: opLink, link: l})
+		if sc.answer == linkDecline {
+			l.answer, l.added, l.addCode, l.invited = linkDecline, upiv1.CircleLink_DECLINED, upi.CodeDeclinedByPayer, true
+			continue
+		}
+		linked(l)
+		if sc.rival { // another primary asks for the same secondary: CS
+			other := circlePrimaries[0]
+			if other == primary {
+				other = circlePrimaries[1]
 			}
-			linked(l)
-			if r.IntN(100) < 30 { // another primary asks for the same secondary: CS
-				other := circlePrimaries[0]
-				if other == primary {
-					other = circlePrimaries[1]
-				}
-				rival := newLink(other, sec, mode())
-				rival.answer, rival.added, rival.addCode = linkNoInvite, upiv1.CircleLink_FAILED, upi.CodeHasPrimary
-				lane.steps = append(lane.steps, circleStep{op: opLink, link: rival})
+			rival := newLink(other, sec, mode())
+			rival.answer, rival.added, rival.addCode = linkNoInvite, upiv1.CircleLink_FAILED, upi.CodeHasPrimary
+			lane.steps = append(lane.steps, circleStep{op: opLink, link: rival})
+		}
+		if handle(primary) != handle(sec) {
+			aims := sc.aims
+			for range r.IntN(3) {
+				aims = append(aims, "")
 			}
+			r.Shuffle(len(aims), func(i, j int) { aims[i], aims[j] = aims[j], aims[i] })
+			// The aims that need use first (and those that leave no
+			// room) last.
+			slices.SortStableFunc(aims, func(a, b string) int { return aimOrder[a] - aimOrder[b] })
 			var used int64
-			n := r.IntN(5)
-			if handle(primary) == handle(sec) {
-				// One PSP as PSP(P) and PSP(S): a delegated payment ends
-				// U09, as PSP(P) refuses the ReqDelegateAuth of a txn id it
-				// has (PSP(S)'s record) -- a product bug, reported; the
-				// plan links such pairs but pays under none.
-				n = 0
-			}
-			for range n {
-				lane.steps = append(lane.steps, circleStep{op: opPay, pay: newPay(l, &used)})
-			}
-			switch x := r.IntN(100); {
-			case x < 45 || !last && x < 50:
-				l.remove = removePrimary
-			case x < 90 || !last:
-				l.remove = removeSecondary
-			}
-			if l.remove != removeNone {
-				lane.steps = append(lane.steps, circleStep{op: opRemove, link: l})
+			for _, aim := range aims {
+				lane.steps = append(lane.steps, circleStep{op: opPay, pay: newPay(l, &used, aim)})
 			}
 		}
-		cp.lanes = append(cp.lanes, lane)
+		l.remove = sc.remove
+		if i+len(lanes) < len(scenarios) && l.remove == removeNone {
+			l.remove = removePrimary // the lane's next link needs the secondary
+		}
+		if l.remove != removeNone {
+			lane.steps = append(lane.steps, circleStep{op: opRemove, link: l})
+		}
+	}
+	cp.lanes = append(cp.lanes, lanes...)
+	for i := range cp.lanes {
+		cp.lanes[i].start = laneStart()
 	}
 
 	// The magic secondaries: PSP(S) declines (declines@beta), or never
@@ -444,4 +530,35 @@ func circleMissing(seen map[string]bool) []string {
 		}
 	}
 	return missing
+}
+
+// circleFault is the fault of a message of a Circle link or delegated
+// payment (its txn id, or the org_txn_id of a link's UPDATE, REMOVE or
+// REVOKE, registered in circleIDs): a lost ack (the sender sends it again)
+// or a duplicate, which the receiver must take once; never a drop or a
+// delay, which could time a step out. It depends on the link or payment
+// and the message's kind only.
+func (p *plan) circleFault(from string, o node.Outbound) fault.Fault {
+	t := o.Msg.GetTxn()
+	key, ok := p.circleIDs.Load(t.GetId())
+	if !ok && t.GetOrgTxnId() != "" {
+		key, ok = p.circleIDs.Load(t.GetOrgTxnId())
+	}
+	if !ok {
+		return fault.Fault{}
+	}
+	kind := o.API + "/" + t.GetType().String() + "/" + t.GetSubType().String()
+	h := mix(p.seed, "circle fault", key.(string), kind, from, o.To)
+	var f fault.Fault
+	if h%100 < 12 {
+		f.LoseAcks = 1 + int((h>>8)%2)
+	}
+	if (h>>16)%100 < 12 {
+		f.Duplicate = true
+	}
+	if !f.IsZero() {
+		f.Rule = "sim"
+	}
+	p.stats.observe(from, o, f)
+	return f
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +104,7 @@ func (s *sim) circleLink(ctx context.Context, l *linkPlan) bool {
 	pp := s.pspOf(l.primary)
 	id := ids.NewTxnID(pp.self.Prefix)
 	s.circle.linkIDs[l.idx] = id
+	s.plan.circleIDs.Store(id, "link "+strconv.Itoa(l.idx))
 	req := &upiv1.PspAppServiceCreateCircleLinkRequest{
 		PrimaryVpa: l.primary, SecondaryVpa: l.secondary, Mode: l.mode, LimitPaise: l.limit, LinkId: id,
 	}
@@ -173,6 +176,7 @@ func (s *sim) circlePay(ctx context.Context, d *delegPlan) bool {
 	sp, pp := s.pspOf(l.secondary), s.pspOf(l.primary)
 	res := s.circle.pays[d.idx]
 	res.txnID, res.at = ids.NewTxnID(sp.self.Prefix), sp.self.Name
+	s.plan.circleIDs.Store(res.txnID, "pay "+strconv.Itoa(d.idx))
 	var first *upiv1.Transaction
 	if err := s.call(ctx, sp, func(p *psp.PSP) error {
 		r, err := p.InitiateDelegatedPay(ctx, &upiv1.InitiateDelegatedPayRequest{
@@ -363,4 +367,26 @@ func (s *sim) circleMoney(want map[string]int64) {
 			want[d.payee] += d.amount
 		}
 	}
+}
+
+// circleSummary counts the Circle plan's links by how they ended and its
+// delegated payments by outcome, for the run's log.
+func (s *sim) circleSummary() string {
+	links, pays := map[string]int{}, map[string]int{}
+	for _, l := range s.plan.circle.links {
+		links[strings.TrimSpace(l.mode.String()+" "+l.final().String()+" "+l.addCode)]++
+	}
+	for i, d := range s.plan.circle.pays {
+		res := s.circle.pays[i]
+		pays[strings.TrimSpace(d.link.mode.String()+" "+res.status.String()+" "+res.errCode)]++
+	}
+	count := func(m map[string]int) string {
+		var parts []string
+		for _, k := range sortedKeys(m) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+		return strings.Join(parts, ", ")
+	}
+	return fmt.Sprintf("%d links (%s); %d delegated payments (%s)", len(s.plan.circle.links), count(links),
+		len(s.plan.circle.pays), count(pays))
 }

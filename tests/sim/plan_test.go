@@ -161,8 +161,11 @@ type plan struct {
 	restarts   []restart
 	// spread is the window over which flows start.
 	spread time.Duration
-	// circle is the UPI Circle lanes (circle_plan_test.go).
-	circle *circlePlan
+	// circle is the UPI Circle lanes (circle_plan_test.go); circleIDs
+	// maps the txn ids of their links and payments, as the run picks
+	// them, to their names ("link 3", "pay 7") for circleFault.
+	circle    *circlePlan
+	circleIDs sync.Map
 	stats  stats
 	mu     sync.Mutex // guards the flows' seen and counts
 }
@@ -396,7 +399,7 @@ const (
 func (p *plan) faultFor(from string, o node.Outbound) fault.Fault {
 	idx, ok := flowOf(o.Msg.GetTxn().GetNote())
 	if !ok || idx < 0 || idx >= len(p.flows) {
-		return fault.Fault{}
+		return p.circleFault(from, o)
 	}
 	t := o.Msg.GetTxn()
 	kind := o.API + "/" + t.GetType().String() + "/" + t.GetSubType().String()

@@ -188,6 +188,7 @@ func (s *sim) run(flows int) {
 	s.check(ctx)
 	t.Logf("%d flows submitted in %s, all final and every outbox empty after %s; %d restarts", flows, submitted.Round(time.Millisecond), settled.Round(time.Millisecond), len(s.plan.restarts))
 	t.Logf("outcomes: %s", s.histogram())
+	t.Logf("UPI Circle: %s", s.circleSummary())
 	t.Logf("network: %s", &s.plan.stats)
 }
 
@@ -439,10 +440,18 @@ func (s *sim) check(ctx context.Context) {
 	}
 
 	// Conservation, no negative balance, agreement of both PSPs and the
-	// banks with the switch, closure: the checks of `upisim audit`.
-	a, err := audit.From(ctx, s.nw.auditSource(), time.Hour)
+	// banks with the switch, closure, UPI Circle's links and mandates at
+	// every side: the checks of `upisim audit`. The network is settled, so
+	// nothing may be excused as in flight: a max age of a nanosecond (the
+	// link checks skip what changed within it).
+	a, err := audit.From(ctx, s.nw.auditSource(), time.Nanosecond)
 	if err != nil {
 		s.fatalf("audit: %v", err)
+	}
+	for _, n := range a.Notes {
+		// A note says what the audit could not check: here, everything
+		// must have been.
+		s.failf("audit: %s", n)
 	}
 	for _, v := range a.Violations {
 		detail := fmt.Sprintf("%s at %s: %s", v.Kind, orDash(v.Node), v.Detail)
