@@ -166,8 +166,8 @@ type plan struct {
 	// them, to their names ("link 3", "pay 7") for circleFault.
 	circle    *circlePlan
 	circleIDs sync.Map
-	stats  stats
-	mu     sync.Mutex // guards the flows' seen and counts
+	stats     stats
+	mu        sync.Mutex // guards the flows' seen and counts
 }
 
 // mix hashes the seed and parts into 64 well-mixed bits: the fault of a
