@@ -161,8 +161,13 @@ type plan struct {
 	restarts   []restart
 	// spread is the window over which flows start.
 	spread time.Duration
-	stats  stats
-	mu     sync.Mutex // guards the flows' seen and counts
+	// circle is the UPI Circle lanes (circle_plan_test.go); circleIDs
+	// maps the txn ids of their links and payments, as the run picks
+	// them, to their names ("link 3", "pay 7") for circleFault.
+	circle    *circlePlan
+	circleIDs sync.Map
+	stats     stats
+	mu        sync.Mutex // guards the flows' seen and counts
 }
 
 // mix hashes the seed and parts into 64 well-mixed bits: the fault of a
@@ -225,6 +230,7 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 		p.flows = append(p.flows, newFlow(seed, i, p.spread, total, cfg))
 	}
 	p.restarts = newRestarts(seed, p.spread, n, cfg)
+	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
 	return p
 }
 
@@ -393,7 +399,7 @@ const (
 func (p *plan) faultFor(from string, o node.Outbound) fault.Fault {
 	idx, ok := flowOf(o.Msg.GetTxn().GetNote())
 	if !ok || idx < 0 || idx >= len(p.flows) {
-		return fault.Fault{}
+		return p.circleFault(from, o)
 	}
 	t := o.Msg.GetTxn()
 	kind := o.API + "/" + t.GetType().String() + "/" + t.GetSubType().String()

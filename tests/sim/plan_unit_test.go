@@ -2,13 +2,13 @@ package sim
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
 )
@@ -16,7 +16,7 @@ import (
 // The plan, faults included, is a function of the seed: the same seed
 // makes the same run, another seed another one.
 func TestPlanIsAFunctionOfTheSeed(t *testing.T) {
-	cfg := config.Default()
+	cfg := simConfig()
 	a, b, c := newPlan(42, 300, cfg), newPlan(42, 300, cfg), newPlan(43, 300, cfg)
 	require.Len(t, a.flows, 300)
 	for i := range a.flows {
@@ -24,6 +24,8 @@ func TestPlanIsAFunctionOfTheSeed(t *testing.T) {
 	}
 	assert.Equal(t, a.restarts, b.restarts)
 	assert.NotEqual(t, a.restarts, c.restarts)
+	assert.Equal(t, a.circle, b.circle)
+	assert.NotEqual(t, a.circle, c.circle)
 	same := 0
 	for i := range a.flows {
 		if reflect.DeepEqual(*a.flows[i], *c.flows[i]) {
@@ -46,12 +48,32 @@ func TestPlanIsAFunctionOfTheSeed(t *testing.T) {
 		assert.Equal(t, f, b.faultFor("npci", m()), "flow %d", i)
 		assert.Equal(t, a.flows[i].drops.debit == dropReq, f.Drop, "flow %d", i)
 	}
+
+	// A Circle message's fault depends on its link or payment and kind,
+	// and is never one that changes an outcome (a drop, a delay).
+	faults := 0
+	for i := range 200 {
+		id := ids.NewTxnID("ALP")
+		a.circleIDs.Store(id, "link "+strconv.Itoa(i))
+		b.circleIDs.Store(id, "link "+strconv.Itoa(i))
+		m := node.Outbound{To: "npci", API: "ReqDelegateAdd", Method: upiv1.SwitchService_ReqDelegateAdd_FullMethodName, Msg: &upiv1.ReqDelegateAdd{
+			Head: &upiv1.Head{OrgId: "alphapsp", MsgId: ids.NewMsgID("ALP")},
+			Txn:  &upiv1.Txn{Id: ids.NewTxnID("ALP"), OrgTxnId: id, Type: upiv1.Txn_DELEGATE},
+		}}
+		f := a.circleFault("alphapsp", m)
+		assert.Equal(t, f, b.circleFault("alphapsp", m), "link %d", i)
+		assert.False(t, f.Drop || f.Delay > 0, "link %d: %+v", i, f)
+		if !f.IsZero() {
+			faults++
+		}
+	}
+	assert.Greater(t, faults, 20)
 }
 
 // The plan draws every kind of flow, answer, drop and restart the
 // simulation is for.
 func TestPlanCoversTheBranches(t *testing.T) {
-	cfg := config.Default()
+	cfg := simConfig()
 	p := newPlan(7, defaultFlows, cfg)
 	seen := map[string]bool{}
 	for _, f := range p.flows {
@@ -83,5 +105,69 @@ func TestPlanCoversTheBranches(t *testing.T) {
 	}
 	for _, n := range []string{"npci", "abank", "bbank"} {
 		assert.True(t, restarted[n], "restarts %s", n)
+	}
+	// UPI Circle: every kind of link, answer, removal and delegated
+	// payment of both modes, with the outcomes they are for.
+	assert.Empty(t, circleMissing(p.circle.branches()), "UPI Circle branches the plan of seed 7 lacks")
+	for _, r := range p.restarts {
+		assert.GreaterOrEqual(t, p.circle.start, r.at+r.down, "the Circle lanes start before the restart of %s ends", r.node)
+	}
+}
+
+// Whatever the seed, the Circle plan keeps the rules that make its
+// predictions hold in any interleaving of its lanes, and it covers every
+// Circle branch: a secondary is in one
+// lane only (so CS comes only from a lane's own rival link); a primary has
+// links in at most circle.max_secondaries lanes (so it never has that many
+// others at once), but the CP lane's, which is its own; and the payments
+// predicted SUCCESS never take a primary below zero (no Z9).
+func TestCirclePlanKeepsTheRules(t *testing.T) {
+	cfg := simConfig()
+	balance := map[string]int64{}
+	for _, u := range cfg.Users {
+		balance[u.VPA] = u.Balance
+	}
+	for seed := int64(1); seed <= 300; seed++ {
+		cp := newPlan(seed, 10, cfg).circle
+		// The scenarios make every plan cover the branches, whatever the
+		// seed TestSimulation draws.
+		require.Empty(t, circleMissing(cp.branches()), "seed %d", seed)
+		laneOf := map[string]int{}
+		lanesOf := map[string]map[int]bool{}
+		for i, lane := range cp.lanes {
+			require.NotEmpty(t, lane.steps, "seed %d lane %d", seed, i)
+			assert.GreaterOrEqual(t, lane.start, cp.start, "seed %d lane %d", seed, i)
+			for _, st := range lane.steps {
+				l := st.link
+				if st.pay != nil {
+					l = st.pay.link
+				}
+				if j, ok := laneOf[l.secondary]; ok && j != i {
+					t.Fatalf("seed %d: secondary %s is in lanes %d and %d", seed, l.secondary, j, i)
+				}
+				laneOf[l.secondary] = i
+				if lanesOf[l.primary] == nil {
+					lanesOf[l.primary] = map[int]bool{}
+				}
+				lanesOf[l.primary][i] = true
+			}
+		}
+		for primary, lanes := range lanesOf {
+			if primary == cpPrimary {
+				assert.Len(t, lanes, 1, "seed %d: %s is in other lanes than the CP lane", seed, primary)
+				continue
+			}
+			assert.LessOrEqual(t, len(lanes), cfg.Circle.MaxSecondaries, "seed %d: %s", seed, primary)
+		}
+		spent := map[string]int64{}
+		for _, d := range cp.pays {
+			if d.want == upiv1.Resp_SUCCESS {
+				spent[d.link.primary] += d.amount
+			}
+			require.Positive(t, d.amount, "seed %d: %s", seed, d)
+		}
+		for primary, v := range spent {
+			assert.LessOrEqual(t, v, balance[primary], "seed %d: %s", seed, primary)
+		}
 	}
 }

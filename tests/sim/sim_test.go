@@ -68,8 +68,9 @@ var simTimeouts = config.Timeouts{
 }
 
 // TestSimulation runs a seeded plan of concurrent pays and collects over
-// the default network with faults and restarts, and checks the invariants
-// once every flow is final.
+// the default network with faults and restarts, and UPI Circle's links and
+// delegated payments, checks each Circle step's outcome as it ends, and the
+// invariants once every flow is final.
 func TestSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the simulation runs whole networks; skipped with -short")
@@ -104,6 +105,8 @@ type sim struct {
 	res   []*flowResult
 	// byTxn maps a txn id to its flow.
 	byTxn map[string]*flowPlan
+	// circle is what became of the plan's UPI Circle lanes.
+	circle circleRes
 }
 
 // flowResult is what became of a flow.
@@ -129,17 +132,9 @@ func (s *sim) fatalf(format string, args ...any) {
 
 func (s *sim) run(flows int) {
 	t := s.t
-	s.cfg = config.Default()
-	s.cfg.Heartbeat = 0
-	s.cfg.Timeouts = simTimeouts
-	// The plan's wrong PINs test declines, not the lockout (the
-	// integration tests do): never lock, and hash cheaply.
-	s.cfg.PIN.MaxTries = config.MaxPINTries
-	s.cfg.PIN.HashTime, s.cfg.PIN.HashMemoryKiB = 1, 64
-	for i, r := range s.cfg.Rules {
-		if r.Name == "slowdebit" { // 20s: late, but not for minutes
-			s.cfg.Rules[i].Fault.Delay = 400 * time.Millisecond
-		}
+	s.cfg = simConfig()
+	if err := s.cfg.Validate(); err != nil {
+		s.fatalf("the simulation's network: %v", err)
 	}
 	s.plan = newPlan(s.seed, flows, s.cfg)
 	log := slog.New(slog.DiscardHandler)
@@ -180,6 +175,7 @@ func (s *sim) run(flows int) {
 			s.drive(driving, f, s.res[f.idx])
 		})
 	}
+	s.startCircle(&wg, driving, began)
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -193,6 +189,7 @@ func (s *sim) run(flows int) {
 	s.check(ctx)
 	t.Logf("%d flows submitted in %s, all final and every outbox empty after %s; %d restarts", flows, submitted.Round(time.Millisecond), settled.Round(time.Millisecond), len(s.plan.restarts))
 	t.Logf("outcomes: %s", s.histogram())
+	t.Logf("UPI Circle: %s", s.circleSummary())
 	t.Logf("network: %s", &s.plan.stats)
 }
 
@@ -444,10 +441,18 @@ func (s *sim) check(ctx context.Context) {
 	}
 
 	// Conservation, no negative balance, agreement of both PSPs and the
-	// banks with the switch, closure: the checks of `upisim audit`.
-	a, err := audit.From(ctx, s.nw.auditSource(), time.Hour)
+	// banks with the switch, closure, UPI Circle's links and mandates at
+	// every side: the checks of `upisim audit`. The network is settled, so
+	// nothing may be excused as in flight: a max age of a nanosecond (the
+	// link checks skip what changed within it).
+	a, err := audit.From(ctx, s.nw.auditSource(), time.Nanosecond)
 	if err != nil {
 		s.fatalf("audit: %v", err)
+	}
+	for _, n := range a.Notes {
+		// A note says what the audit could not check: here, everything
+		// must have been.
+		s.failf("audit: %s", n)
 	}
 	for _, v := range a.Violations {
 		detail := fmt.Sprintf("%s at %s: %s", v.Kind, orDash(v.Node), v.Detail)
@@ -459,16 +464,17 @@ func (s *sim) check(ctx context.Context) {
 	if a.TotalPaise != openingTotal || a.OpeningTotalPaise != openingTotal {
 		s.failf("money: the banks hold %d paise and opened with %d; the network file gives %d", a.TotalPaise, a.OpeningTotalPaise, openingTotal)
 	}
-	if a.Transactions != len(s.plan.flows) || a.NonTerminal != 0 || a.InFlight != 0 {
-		s.failf("the switch has %d payments (want %d), %d not terminal, %d not final at a PSP (want 0 and 0)",
-			a.Transactions, len(s.plan.flows), a.NonTerminal, a.InFlight)
-	}
 
 	// Each flow: the switch agrees with the payer's PSP and is closed (the
 	// counter-party confirmed); a flow that cannot succeed did not.
 	sw, err := s.nw.nodes[s.cfg.Switch().Name].adminClient()
 	if err != nil {
 		s.fatalf("admin of the switch: %v", err)
+	}
+	delegated := s.checkCircle(ctx, sw)
+	if want := len(s.plan.flows) + delegated; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
+		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments), %d not terminal, %d not final at a PSP (want 0 and 0)",
+			a.Transactions, want, len(s.plan.flows), delegated, a.NonTerminal, a.InFlight)
 	}
 	for i, res := range s.res {
 		f := s.plan.flows[i]
@@ -500,6 +506,7 @@ func (s *sim) check(ctx context.Context) {
 		want[f.payer] -= f.amount
 		want[f.payee] += f.amount
 	}
+	s.circleMoney(want)
 	got := map[string]int64{}
 	for _, b := range s.cfg.NodesByRole(config.RoleBank) {
 		ad, err := s.nw.nodes[b.Name].adminClient()
@@ -542,13 +549,20 @@ func (s *sim) describe(ctx context.Context, i int) string {
 	if res.txnID == "" {
 		return b.String()
 	}
+	b.WriteString(s.traceOf(ctx, res.txnID))
+	return b.String()
+}
+
+// traceOf is the merged trace of txnID at every node.
+func (s *sim) traceOf(ctx context.Context, txnID string) string {
+	var b strings.Builder
 	var recs []*upiv1.TraceRecord
 	for _, name := range s.nw.order {
 		a, err := s.nw.nodes[name].adminClient()
 		if err != nil {
 			continue
 		}
-		r, err := a.ListMessages(ctx, &upiv1.ListMessagesRequest{TxnId: res.txnID})
+		r, err := a.ListMessages(ctx, &upiv1.ListMessagesRequest{TxnId: txnID})
 		if err != nil {
 			continue
 		}
