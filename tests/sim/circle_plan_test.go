@@ -376,13 +376,10 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 			lane.steps = append(lane.steps, circleStep{op: opLink, link: l})
 			continue
 		}
-		// A primary of the other PSP for a link with payments: one PSP
-		// as PSP(P) and PSP(S) makes a delegated payment end U09, as
-		// PSP(P) refuses the ReqDelegateAuth of a txn id it has (PSP(S)'s
-		// record) -- a product bug, reported; the plan links such pairs,
-		// but pays under none.
+		// About a third of the links have a primary of the secondary's
+		// own PSP, which is then PSP(P) and PSP(S) of its payments.
 		primary := circlePrimaries[0]
-		samePSP := sc.answer == linkAccept && len(sc.aims) == 0 && r.IntN(100) < 30 || sc.answer == linkDecline && r.IntN(2) == 0
+		samePSP := r.IntN(100) < 35
 		if handle(primary) == handle(sec) != samePSP {
 			primary = circlePrimaries[1]
 		}
@@ -405,19 +402,17 @@ func newCirclePlan(seed int64, cfg *config.Network, after time.Duration) *circle
 			rival.answer, rival.added, rival.addCode = linkNoInvite, upiv1.CircleLink_FAILED, upi.CodeHasPrimary
 			lane.steps = append(lane.steps, circleStep{op: opLink, link: rival})
 		}
-		if handle(primary) != handle(sec) {
-			aims := sc.aims
-			for range r.IntN(3) {
-				aims = append(aims, "")
-			}
-			r.Shuffle(len(aims), func(i, j int) { aims[i], aims[j] = aims[j], aims[i] })
-			// The aims that need use first (and those that leave no
-			// room) last.
-			slices.SortStableFunc(aims, func(a, b string) int { return aimOrder[a] - aimOrder[b] })
-			var used int64
-			for _, aim := range aims {
-				lane.steps = append(lane.steps, circleStep{op: opPay, pay: newPay(l, &used, aim)})
-			}
+		aims := sc.aims
+		for range r.IntN(3) {
+			aims = append(aims, "")
+		}
+		r.Shuffle(len(aims), func(i, j int) { aims[i], aims[j] = aims[j], aims[i] })
+		// The aims that need use first (and those that leave no
+		// room) last.
+		slices.SortStableFunc(aims, func(a, b string) int { return aimOrder[a] - aimOrder[b] })
+		var used int64
+		for _, aim := range aims {
+			lane.steps = append(lane.steps, circleStep{op: opPay, pay: newPay(l, &used, aim)})
 		}
 		l.remove = sc.remove
 		if i+len(lanes) < len(scenarios) && l.remove == removeNone {
