@@ -15,6 +15,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -441,8 +442,11 @@ func (c *circlePays) check(t *testing.T, nw network, atSwitch []*upiv1.TxnSummar
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), settleWithin)
 	defer cancel()
-	sw := map[string]*upiv1.TxnSummary{}
+	sw, lookups := map[string]*upiv1.TxnSummary{}, map[string]bool{}
 	for _, x := range atSwitch {
+		if x.GetType() == upiv1.Txn_VAL_ADD {
+			lookups[x.GetTxnId()] = true
+		}
 		if x.GetPayerVpa() == circlePrimary {
 			sw[x.GetTxnId()] = x
 		}
@@ -465,10 +469,21 @@ func (c *circlePays) check(t *testing.T, nw network, atSwitch []*upiv1.TxnSummar
 	c.mu.Lock()
 	accepted := maps.Clone(c.accepted)
 	c.mu.Unlock()
+	// endedAtLookup: PSP(S) ended the payment FAILURE before any
+	// ReqDelegateAuth, its payee look-up unanswered in time (the switch
+	// was down): the switch knows only the look-up, under its own id.
+	endedAtLookup := func(id string) bool {
+		s, ok := atS[id]
+		return ok && lookups[ids.LookupTxnID(id)] && s.GetStatus() == upiv1.Resp_FAILURE && s.GetErrCode() == upi.CodeAuthTimeout
+	}
 	for id := range accepted {
 		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: id})
 		require.NoError(t, err, "GetPayment %s", id)
 		x, ok := sw[id]
+		if !ok && endedAtLookup(id) {
+			assert.Equal(t, upiv1.Resp_FAILURE, g.GetStatus(), "payment %s: the TPAP and PSP(S) agree", id)
+			continue
+		}
 		if assert.True(t, ok, "delegated payment %s is known at the switch", id) {
 			assert.Equal(t, x.GetStatus(), g.GetStatus(), "payment %s: the TPAP and the switch agree", id)
 		}
@@ -482,6 +497,13 @@ func (c *circlePays) check(t *testing.T, nw network, atSwitch []*upiv1.TxnSummar
 			continue
 		}
 		x, ok := sw[id]
+		if !ok && endedAtLookup(id) {
+			_, atPrimary := atP[id]
+			assert.False(t, atPrimary, "payment %s ended before PSP(P) heard of it", id)
+			failure++
+			codes[s.GetErrCode()]++
+			continue
+		}
 		if !assert.True(t, ok, "PSP(S)'s delegated payment %s is known at the switch", id) {
 			continue
 		}
