@@ -121,3 +121,29 @@ func (e *env) mandateFlow(id string, t upiv1.Txn_Type, code string) {
 	})
 	e.await(upiv1.PspService_RespMandate_FullMethodName, id, t, 1)
 }
+
+// The registry's view of a mandate: ACTIVE within its validity (IST days,
+// both ends included); REVOKED, or past validity_end, is not active; a
+// UMN the switch never decided is left to PSP(P).
+func TestMandateActiveAt(t *testing.T) {
+	e := newEnv(t, nil)
+	ist := time.FixedZone("IST", 5*3600+1800)
+	day := time.Date(2026, 12, 2, 12, 0, 0, 0, ist)
+	require.NoError(t, e.n.Update(func(c *node.Ctx) error {
+		if err := mandates.Put(c.Tx, "A@alpha", &recordsv1.SwitchMandateState{Umn: "A@alpha", Status: mandateActive, ValidityStart: "01122026", ValidityEnd: "02122026"}); err != nil {
+			return err
+		}
+		return mandates.Put(c.Tx, "R@alpha", &recordsv1.SwitchMandateState{Umn: "R@alpha", Status: mandateRevoked, ValidityStart: "01122026", ValidityEnd: "31122027"})
+	}))
+	active := func(umn string, at time.Time) bool {
+		t.Helper()
+		var ok bool
+		require.NoError(t, e.n.View(func(tx *store.Tx) (err error) { ok, err = mandateActiveAt(tx, umn, at); return err }))
+		return ok
+	}
+	assert.True(t, active("A@alpha", day), "on validity_end")
+	assert.False(t, active("A@alpha", day.AddDate(0, 0, 1)), "the day after")
+	assert.False(t, active("A@alpha", day.AddDate(0, 0, -2)), "before validity_start")
+	assert.False(t, active("R@alpha", day), "revoked")
+	assert.True(t, active("N@alpha", day), "never decided here")
+}

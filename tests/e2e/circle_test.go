@@ -393,11 +393,13 @@ func (c *circlePays) drain(t *testing.T, nw network) {
 	defer conn.Close()
 	tp := upiv1.NewTpapAppServiceClient(conn)
 	pspS, pspP := admin(t, nw.dataDir, nw.betapsp), admin(t, nw.dataDir, nw.alphapsp)
-	deadline := time.Now().Add(settleWithin)
-	for {
+	var open string
+	pollUntil(t, 100*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		open := ""
-		txns, err := listTxns(ctx, pspS)
+		defer cancel()
+		open = ""
+		var txns []*upiv1.TxnSummary
+		txns, err = listTxns(ctx, pspS)
 		for _, x := range txns {
 			if x.GetSecondaryVpa() != "" && !isFinal(x.GetStatus()) {
 				open = x.GetTxnId() + " at PSP(S)"
@@ -412,18 +414,17 @@ func (c *circlePays) drain(t *testing.T, nw network) {
 			}
 		}
 		if err == nil && open == "" {
-			cancel()
-			return
+			return true
 		}
 		if ap, err := tp.ListCircleApprovals(ctx, &upiv1.ListCircleApprovalsRequest{Vpa: circlePrimary}); err == nil {
 			for _, x := range ap.GetApprovals() {
 				_, _ = tp.ApproveCirclePayment(ctx, &upiv1.ApproveCirclePaymentRequest{TxnId: x.GetTxnId(), Pin: circlePIN})
 			}
 		}
-		cancel()
-		require.True(t, time.Now().Before(deadline), "delegated payment %s still open after %s (%v)", open, settleWithin, err)
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	}, func() string {
+		return fmt.Sprintf("delegated payment %s still open after %s (%v)", open, settleWithin, err)
+	})
 }
 
 // The codes a delegated payment may end with in a crash test: the

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -191,14 +192,28 @@ func waitQuietAudit(t *testing.T, nw network) auditReport {
 	t.Helper()
 	var rep auditReport
 	var raw string
-	deadline := time.Now().Add(settleWithin)
-	for {
+	pollUntil(t, 200*time.Millisecond, func() bool {
 		rep, raw = audit(t, nw.bin, nw.dataDir)
-		if rep.OK && rep.NonTerminal == 0 && rep.InFlight == 0 {
-			return rep
+		return rep.OK && rep.NonTerminal == 0 && rep.InFlight == 0
+	}, func() string { return fmt.Sprintf("audit not clean after %s:\n%s", settleWithin, raw) })
+	return rep
+}
+
+// pollUntil calls done in the test's goroutine every interval until it
+// reports true, and fails the test with what() once settleWithin has
+// passed without it.
+func pollUntil(t *testing.T, interval time.Duration, done func() bool, what func() string) {
+	t.Helper()
+	deadline := time.NewTimer(settleWithin)
+	defer deadline.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for !done() {
+		select {
+		case <-deadline.C:
+			require.FailNow(t, what())
+		case <-tick.C:
 		}
-		require.True(t, time.Now().Before(deadline), "audit not clean after %s:\n%s", settleWithin, raw)
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -237,17 +252,17 @@ func approveWhenAsked(t *testing.T, tp upiv1.TpapAppServiceClient, primary, id, 
 // payment id final, and returns it.
 func finalPayment(t *testing.T, tp upiv1.TpapAppServiceClient, id string) *upiv1.GetPaymentResponse {
 	t.Helper()
-	deadline := time.Now().Add(settleWithin)
-	for {
+	var r *upiv1.GetPaymentResponse
+	var err error
+	pollUntil(t, 50*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: id, WaitMs: 5000})
-		cancel()
-		if err == nil && isFinal(r.GetStatus()) {
-			return r
-		}
-		require.True(t, time.Now().Before(deadline), "payment %s final at the TPAP within %s (last: %v, %v)", id, settleWithin, r.GetStatus(), err)
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer cancel()
+		r, err = tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: id, WaitMs: 5000})
+		return err == nil && isFinal(r.GetStatus())
+	}, func() string {
+		return fmt.Sprintf("payment %s final at the TPAP within %s (last: %v, %v)", id, settleWithin, r.GetStatus(), err)
+	})
+	return r
 }
 
 // txnAt is the node's summary of txn id (AdminService.ListTransactions),
