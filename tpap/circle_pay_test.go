@@ -44,3 +44,30 @@ func TestCreateCirclePayment(t *testing.T) {
 		SecondaryVpa: "carol@beta", PayeeVpa: "carol@beta", AmountPaise: 100})
 	requireCode(t, err, codes.InvalidArgument, "secondary_vpa and payee_vpa")
 }
+
+// When PSP(S)'s answer to CreateCirclePayment was lost (it crashed), its
+// notification to the secondary is the app's first word of the payment: the
+// record it makes still names the secondary, as an audit needs to find the
+// payment's payee look-up at the switch. A notification to the payer names
+// none.
+func TestNotifyFirstWordOfDelegatedPayment(t *testing.T) {
+	e := newEnv(t)
+	n := txnStatus("Carol@beta", "BET000000000000000000000000000000c1", upiv1.Resp_FAILURE, "U09", "")
+	n.Payer = &upiv1.Party{Addr: "alice@alpha", AmountPaise: 100}
+	n.Payee = &upiv1.Party{Addr: "chai@beta", AmountPaise: 100}
+	require.Empty(t, e.notify(t, "betapsp", n).GetErr())
+	n = txnStatus("alice@alpha", "ALP000000000000000000000000000000a1", upiv1.Resp_SUCCESS, "", "512345678901")
+	n.Payer = &upiv1.Party{Addr: "alice@alpha", AmountPaise: 100}
+	n.Payee = &upiv1.Party{Addr: "chai@beta", AmountPaise: 100}
+	require.Empty(t, e.notify(t, "alphapsp", n).GetErr())
+
+	got, _, err := e.x.ListTxns("", 10)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, "ALP000000000000000000000000000000a1", got[0].GetTxnId())
+	assert.Empty(t, got[0].GetSecondaryVpa())
+	assert.Equal(t, "BET000000000000000000000000000000c1", got[1].GetTxnId())
+	assert.Equal(t, "carol@beta", got[1].GetSecondaryVpa())
+	assert.Equal(t, "alice@alpha", got[1].GetPayerVpa())
+	assert.Equal(t, upiv1.Resp_FAILURE, got[1].GetStatus())
+}

@@ -156,6 +156,13 @@ func recordFromNotification(m *upiv1.Notification, from string, now time.Time, e
 	if r.AmountPaise == 0 {
 		r.AmountPaise = m.GetPayee().GetAmountPaise()
 	}
+	if u := ids.NormalizeVPA(m.GetUserAddr()); m.GetKind() == upiv1.Notification_TXN_STATUS && r.Payer != "" &&
+		u != ids.NormalizeVPA(r.Payer) && u != ids.NormalizeVPA(r.Payee) {
+		// Neither party: the secondary of a delegated payment, told by
+		// PSP(S). The record needs it when it is the app's first word of
+		// the payment (the answer to CreateCirclePayment was lost).
+		r.Secondary = u
+	}
 	if res := m.GetResp().GetResult(); upi.Rank(res) > 0 {
 		r.Status = res.String()
 		r.ErrCode = m.GetResp().GetErrCode()
