@@ -51,7 +51,8 @@ fuzz:
 gen:
 	rm -rf gen/go gen/openapi/*.json
 	$(BUF) generate --path proto/upi
-	$(BUF) generate --template buf.gen.records.yaml --path proto/upisim
+	$(BUF) generate --template buf.gen.records.yaml --path proto/upisim/records
+	$(BUF) generate --template buf.gen.merchant.yaml --path proto/upisim/merchant
 
 ## check-gen: fail when gen/ drifts from proto/ or the protos break lint
 check-gen:

@@ -47,6 +47,9 @@ type Network struct {
 	// Circle is UPI Circle's rules and limits (docs/FLOWS.md, UPI
 	// Circle).
 	Circle Circle
+	// Merchant is the merchant APIs' rules (docs/FLOWS.md, Merchant
+	// payments).
+	Merchant MerchantSettings
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
 	// Rules make nodes decline, ignore, drop, delay or duplicate messages
@@ -125,6 +128,32 @@ type Merchant struct {
 	Bank    string // bank node name
 	Account string
 	Balance int64 // opening balance, paise
+
+	// The merchant API of its PSP (docs/FLOWS.md, "Merchant payments").
+	// APIKey authenticates the merchant's calls ("" : no API); WebhookURL
+	// is where its webhooks go at first ("" : nowhere until it sets one),
+	// signed with WebhookSecret ("whsec_" + base64, Standard Webhooks).
+	APIKey, WebhookURL, WebhookSecret string
+	// AutoRefund and AutoRetry are the collections settings of seed 002:
+	// an edge-case payment is refunded at once (or put on HOLD), and an
+	// order takes more attempts after a failed one (or ends FAILED).
+	AutoRefund, AutoRetry bool
+	// OrderExpiry is how long an order takes payments unless it says.
+	OrderExpiry time.Duration
+}
+
+// DefaultOrderExpiry is how long an order takes payments when neither it
+// nor its merchant says.
+const DefaultOrderExpiry = 15 * time.Minute
+
+// MerchantSettings are the network's rules for every merchant API.
+type MerchantSettings struct {
+	// HoldCapture is how long an attempt stays on HOLD before it is
+	// captured without the merchant (Decentro: T+5 days).
+	HoldCapture time.Duration
+	// WebhookRetry is the wait before each retry of a webhook delivery
+	// (the first attempt is at once); after the last, it is FAILED.
+	WebhookRetry []time.Duration
 }
 
 // Limits are network-wide transaction limits, in paise.
@@ -206,18 +235,19 @@ type Timeouts struct {
 // The YAML shape of a network file. Amounts and durations are strings so a
 // missing field can be told apart from zero and parse errors name the field.
 type rawNetwork struct {
-	Name      string        `yaml:"name,omitempty"`
-	Nodes     []rawNode     `yaml:"nodes"`
-	Users     []rawUser     `yaml:"users,omitempty"`
-	Merchants []rawMerchant `yaml:"merchants,omitempty"`
-	Limits    rawLimits     `yaml:"limits"`
-	Timeouts  rawTimeouts   `yaml:"timeouts"`
-	PIN       rawPIN        `yaml:"pin,omitempty"`
-	Circle    rawCircle     `yaml:"circle,omitempty"`
-	Heartbeat string        `yaml:"heartbeat,omitempty"`
-	Rules     []rawRule     `yaml:"rules,omitempty"`
-	HTTP      rawHTTP       `yaml:"http,omitempty"`
-	TLS       string        `yaml:"tls,omitempty"`
+	Name      string              `yaml:"name,omitempty"`
+	Nodes     []rawNode           `yaml:"nodes"`
+	Users     []rawUser           `yaml:"users,omitempty"`
+	Merchants []rawMerchant       `yaml:"merchants,omitempty"`
+	Limits    rawLimits           `yaml:"limits"`
+	Timeouts  rawTimeouts         `yaml:"timeouts"`
+	PIN       rawPIN              `yaml:"pin,omitempty"`
+	Circle    rawCircle           `yaml:"circle,omitempty"`
+	Merchant  rawMerchantSettings `yaml:"merchant,omitempty"`
+	Heartbeat string              `yaml:"heartbeat,omitempty"`
+	Rules     []rawRule           `yaml:"rules,omitempty"`
+	HTTP      rawHTTP             `yaml:"http,omitempty"`
+	TLS       string              `yaml:"tls,omitempty"`
 }
 
 type rawHTTP struct {
@@ -273,12 +303,23 @@ type rawUser struct {
 }
 
 type rawMerchant struct {
-	VPA     string `yaml:"vpa"`
-	Name    string `yaml:"name"`
-	MCC     string `yaml:"mcc"`
-	Bank    string `yaml:"bank"`
-	Account string `yaml:"account"`
-	Balance string `yaml:"balance"`
+	VPA           string `yaml:"vpa"`
+	Name          string `yaml:"name"`
+	MCC           string `yaml:"mcc"`
+	Bank          string `yaml:"bank"`
+	Account       string `yaml:"account"`
+	Balance       string `yaml:"balance"`
+	APIKey        string `yaml:"api_key,omitempty"`
+	WebhookURL    string `yaml:"webhook_url,omitempty"`
+	WebhookSecret string `yaml:"webhook_secret,omitempty"`
+	AutoRefund    bool   `yaml:"auto_refund,omitempty"`
+	AutoRetry     bool   `yaml:"auto_retry,omitempty"`
+	OrderExpiry   string `yaml:"order_expiry,omitempty"`
+}
+
+type rawMerchantSettings struct {
+	HoldCapture  string   `yaml:"hold_capture,omitempty"`
+	WebhookRetry []string `yaml:"webhook_retry,omitempty,flow"`
 }
 
 type rawLimits struct {
@@ -429,10 +470,20 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		if err != nil {
 			fail("%s: balance: %w", entryLabel("merchant", i, rm.VPA), err)
 		}
-		n.Merchants = append(n.Merchants, Merchant{
+		m := Merchant{
 			VPA: rm.VPA, Name: rm.Name, MCC: rm.MCC, Bank: rm.Bank,
 			Account: rm.Account, Balance: bal,
-		})
+			APIKey: rm.APIKey, WebhookURL: rm.WebhookURL, WebhookSecret: rm.WebhookSecret,
+			AutoRefund: rm.AutoRefund, AutoRetry: rm.AutoRetry, OrderExpiry: DefaultOrderExpiry,
+		}
+		if rm.OrderExpiry != "" {
+			d, err := time.ParseDuration(rm.OrderExpiry)
+			if err != nil {
+				fail("%s: order_expiry: invalid duration %q (want e.g. 15m)", entryLabel("merchant", i, rm.VPA), rm.OrderExpiry)
+			}
+			m.OrderExpiry = d
+		}
+		n.Merchants = append(n.Merchants, m)
 	}
 
 	var def Network
@@ -541,6 +592,21 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	default:
 		n.Circle.MaxSecondaries = def.Circle.MaxSecondaries
 	}
+	duration("merchant.hold_capture", r.Merchant.HoldCapture, def.Merchant.HoldCapture, &n.Merchant.HoldCapture)
+	switch {
+	case len(r.Merchant.WebhookRetry) > 0:
+		for j, v := range r.Merchant.WebhookRetry {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				fail("merchant.webhook_retry[%d]: invalid duration %q (want e.g. 5s or 5m)", j, v)
+			}
+			n.Merchant.WebhookRetry = append(n.Merchant.WebhookRetry, d)
+		}
+	case base == nil:
+		fail("merchant.webhook_retry: missing")
+	default:
+		n.Merchant.WebhookRetry = slices.Clone(def.Merchant.WebhookRetry)
+	}
 	a := r.PIN.Argon2id
 	number("pin.argon2id.time", a.Time, def.PIN.HashTime, &n.PIN.HashTime)
 	number("pin.argon2id.memory_kib", a.MemoryKiB, def.PIN.HashMemoryKiB, &n.PIN.HashMemoryKiB)
@@ -625,6 +691,7 @@ func (n *Network) Marshal() ([]byte, error) {
 			MaxSecondaries: &n.Circle.MaxSecondaries,
 			InviteExpiry:   n.Circle.InviteExpiry.String(), ApprovalExpiry: n.Circle.ApprovalExpiry.String(),
 		},
+		Merchant: rawMerchantSettings{HoldCapture: n.Merchant.HoldCapture.String()},
 		PIN: rawPIN{
 			MaxTries: &n.PIN.MaxTries, LockFor: n.PIN.LockFor.String(),
 			Argon2id: rawArgon2id{Time: &n.PIN.HashTime, MemoryKiB: &n.PIN.HashMemoryKiB, Threads: &n.PIN.HashThreads},
@@ -672,7 +739,12 @@ func (n *Network) Marshal() ([]byte, error) {
 		r.Merchants = append(r.Merchants, rawMerchant{
 			VPA: m.VPA, Name: m.Name, MCC: m.MCC, Bank: m.Bank,
 			Account: m.Account, Balance: upi.FormatPaise(m.Balance),
+			APIKey: m.APIKey, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret,
+			AutoRefund: m.AutoRefund, AutoRetry: m.AutoRetry, OrderExpiry: m.OrderExpiry.String(),
 		})
+	}
+	for _, d := range n.Merchant.WebhookRetry {
+		r.Merchant.WebhookRetry = append(r.Merchant.WebhookRetry, d.String())
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -695,6 +767,7 @@ func (n *Network) Clone() *Network {
 	}
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
+	c.Merchant.WebhookRetry = slices.Clone(n.Merchant.WebhookRetry)
 	c.Rules = slices.Clone(n.Rules)
 	c.Limits.Throttle = maps.Clone(n.Limits.Throttle)
 	c.HTTP.AllowedOrigins = slices.Clone(n.HTTP.AllowedOrigins)

@@ -66,7 +66,11 @@ func TestDefault(t *testing.T) {
 	assert.EqualValues(t, 100_000, n.Users[2].Balance)
 	require.Len(t, n.Merchants, 1)
 	assert.Equal(t, Merchant{VPA: "chai@beta", Name: "Chai Point", MCC: "5812", Bank: "bbank",
-		Account: "2000000003", Balance: 0}, n.Merchants[0])
+		Account: "2000000003", Balance: 0, APIKey: "sk_test_chai_4f9b2c7e1d8a",
+		WebhookSecret: "whsec_YNAghTrVAgz/F3KkGjlLf+19MBSMKoD14ipegZP7ZTs=", AutoRetry: true, OrderExpiry: 15 * time.Minute}, n.Merchants[0])
+	assert.Equal(t, 120*time.Hour, n.Merchant.HoldCapture)
+	assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
+		10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}, n.Merchant.WebhookRetry)
 
 	assert.EqualValues(t, 10_000_000, n.Limits.PerTxn)
 	assert.Equal(t, Timeouts{
@@ -736,4 +740,43 @@ nodes:
 		_, err := Parse([]byte(nodes + in + "\n"))
 		assert.ErrorContains(t, err, want, in)
 	}
+}
+
+// A merchant's API settings are checked where they are read.
+func TestMerchantAPISettings(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`api_key: short`, "api_key must be at least 16 characters"},
+		{`webhook_secret: "sekrit"`, "webhook_secret must be whsec_"},
+		{`webhook_secret: "whsec_c2hvcnQ="`, "webhook_secret must be whsec_"},
+		{`webhook_url: "ftp://x"`, "webhook_url \"ftp://x\" must be an http or https URL"},
+		{`order_expiry: soon`, "order_expiry: invalid duration"},
+		{`order_expiry: -1m`, "order_expiry must be greater than zero"},
+	} {
+		y := strings.Replace(string(DefaultYAML()), "merchants:\n",
+			"merchants:\n  - {vpa: shop@beta, name: Shop, mcc: \"5812\", bank: bbank, account: \"2000000999\", balance: \"0.00\", "+tc.line+"}\n", 1)
+		_, err := Parse([]byte(y))
+		require.Error(t, err, tc.line)
+		assert.Contains(t, err.Error(), tc.want, tc.line)
+	}
+	settings := func(with string) string {
+		y := string(DefaultYAML())
+		i := strings.Index(y, "  hold_capture:")
+		j := strings.Index(y, "\npin:") + 1
+		return y[:i] + with + y[j:]
+	}
+	_, err := Parse([]byte(settings("  webhook_retry: [1s, later]\n")))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `merchant.webhook_retry[1]: invalid duration "later"`)
+
+	n, err := Parse([]byte(settings("  hold_capture: 2s\n  webhook_retry: [10ms, 20ms]\n")))
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, n.Merchant.HoldCapture)
+	assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}, n.Merchant.WebhookRetry)
+	// Marshal keeps them.
+	b, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(b)
+	require.NoError(t, err)
+	assert.Equal(t, n.Merchant, back.Merchant)
+	assert.Equal(t, n.Merchants, back.Merchants)
 }

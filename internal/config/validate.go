@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -201,6 +202,29 @@ func (n *Network) Validate() error {
 		party(label, m.VPA, m.Name, m.Bank, m.Account, m.Balance)
 		if len(m.MCC) != 4 || !digits(m.MCC) {
 			fail("%s: mcc %q must be 4 digits", label, m.MCC)
+		}
+		if m.APIKey != "" && (len(m.APIKey) < 16 || strings.ContainsAny(m.APIKey, " \t\r\n")) {
+			fail("%s: api_key must be at least 16 characters with no spaces", label)
+		}
+		if m.WebhookSecret != "" && !validWebhookSecret(m.WebhookSecret) {
+			fail("%s: webhook_secret must be whsec_ and the base64 of 24 to 64 bytes", label)
+		}
+		if m.WebhookURL != "" {
+			if u, err := url.Parse(m.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				fail("%s: webhook_url %q must be an http or https URL", label, m.WebhookURL)
+			}
+		}
+		if m.OrderExpiry <= 0 {
+			fail("%s: order_expiry must be greater than zero", label)
+		}
+	}
+
+	if n.Merchant.HoldCapture <= 0 {
+		fail("merchant.hold_capture must be greater than zero")
+	}
+	for i, d := range n.Merchant.WebhookRetry {
+		if d <= 0 {
+			fail("merchant.webhook_retry[%d] must be greater than zero", i)
 		}
 	}
 
@@ -574,4 +598,15 @@ func validateCircle(c Circle, perTxn int64, fail func(string, ...any)) {
 	if c.ApprovalExpiry <= 0 {
 		fail("circle.approval_expiry must be greater than zero")
 	}
+}
+
+// validWebhookSecret: "whsec_" and the standard base64 of 24 to 64 bytes
+// (Standard Webhooks' symmetric secret).
+func validWebhookSecret(s string) bool {
+	b64, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		return false
+	}
+	k, err := base64.StdEncoding.DecodeString(b64)
+	return err == nil && len(k) >= 24 && len(k) <= 64
 }
