@@ -79,6 +79,22 @@ const (
 	// recordsv1.PspCircleLink; the switch: link_id →
 	// recordsv1.SwitchCircleLink (its registry, what CP and CS count).
 	CircleLinks Bucket = "circle_links"
+
+	// The merchant layer's (package merchant, at PSPs):
+	// MerchantOrders: order id → recordsv1.MerchantOrder, with its
+	// attempts and refunds.
+	MerchantOrders Bucket = "merchant_orders"
+	// MerchantIndex: "t/" txn id, "a/" attempt id, "r/" refund id or "c/"
+	// status check txn id → the order id it belongs to.
+	MerchantIndex Bucket = "merchant_index"
+	// MerchantDeliveries: delivery id (the webhook-id) →
+	// recordsv1.MerchantDelivery.
+	MerchantDeliveries Bucket = "merchant_deliveries"
+	// MerchantEndpoints: merchant VPA → recordsv1.MerchantEndpoint.
+	MerchantEndpoints Bucket = "merchant_endpoints"
+	// MerchantIdempotency: merchant VPA "\x00" method "\x00" key →
+	// recordsv1.MerchantIdempotent.
+	MerchantIdempotency Bucket = "merchant_idempotency"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -90,9 +106,10 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
 	"switch": {Txns, NodeKeys, CircleLinks, Mandates},
-	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks},
-	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
-	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
+	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks,
+		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency},
+	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
+	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
 
 // RoleBuckets is the bucket set of a node role, nil for an unknown role.
@@ -102,7 +119,8 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks}
+		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks,
+		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency}
 }
 
 func declared(b Bucket) bool {

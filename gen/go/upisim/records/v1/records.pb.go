@@ -3732,6 +3732,797 @@ func (x *SwitchMandateState) GetUpdated() int64 {
 	return 0
 }
 
+// An order (a payment request) of a merchant, with its attempts and
+// refunds (store.MerchantOrders, keyed by order id). Amounts in paise.
+type MerchantOrder struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	OrderId     string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	MerchantVpa string                 `protobuf:"bytes,2,opt,name=merchant_vpa,json=merchantVpa,proto3" json:"merchant_vpa,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Receipt     string                 `protobuf:"bytes,4,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Description string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// The collections status model's transaction_status.
+	Status     string             `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Reason     string             `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	Created    int64              `protobuf:"varint,8,opt,name=created,proto3" json:"created,omitempty"`
+	Expires    int64              `protobuf:"varint,9,opt,name=expires,proto3" json:"expires,omitempty"`
+	AutoRefund bool               `protobuf:"varint,10,opt,name=auto_refund,json=autoRefund,proto3" json:"auto_refund,omitempty"`
+	AutoRetry  bool               `protobuf:"varint,11,opt,name=auto_retry,json=autoRetry,proto3" json:"auto_retry,omitempty"`
+	Attempts   []*MerchantAttempt `protobuf:"bytes,12,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Refunds    []*MerchantRefund  `protobuf:"bytes,13,rep,name=refunds,proto3" json:"refunds,omitempty"`
+	// The sequence number of the order's last webhook event.
+	Sequence      int64 `protobuf:"varint,14,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Updated       int64 `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantOrder) Reset() {
+	*x = MerchantOrder{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantOrder) ProtoMessage() {}
+
+func (x *MerchantOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantOrder.ProtoReflect.Descriptor instead.
+func (*MerchantOrder) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *MerchantOrder) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetMerchantVpa() string {
+	if x != nil {
+		return x.MerchantVpa
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *MerchantOrder) GetReceipt() string {
+	if x != nil {
+		return x.Receipt
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MerchantOrder) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *MerchantOrder) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *MerchantOrder) GetAutoRefund() bool {
+	if x != nil {
+		return x.AutoRefund
+	}
+	return false
+}
+
+func (x *MerchantOrder) GetAutoRetry() bool {
+	if x != nil {
+		return x.AutoRetry
+	}
+	return false
+}
+
+func (x *MerchantOrder) GetAttempts() []*MerchantAttempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *MerchantOrder) GetRefunds() []*MerchantRefund {
+	if x != nil {
+		return x.Refunds
+	}
+	return nil
+}
+
+func (x *MerchantOrder) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *MerchantOrder) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+type MerchantAttempt struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AttemptId string                 `protobuf:"bytes,1,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	// PENDING, SUCCESS, FAILED, DEEMED, HOLD
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// "", CAPTURED, RELEASED, AUTO_REFUNDED
+	Action        string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	AmountPaise   int64  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	PayerVpa      string `protobuf:"bytes,5,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	Rrn           string `protobuf:"bytes,6,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	Method        string `protobuf:"bytes,7,opt,name=method,proto3" json:"method,omitempty"`
+	TxnId         string `protobuf:"bytes,8,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	ErrCode       string `protobuf:"bytes,9,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	DeviceId      string `protobuf:"bytes,10,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Utr           string `protobuf:"bytes,11,opt,name=utr,proto3" json:"utr,omitempty"`
+	DeclaredPaise int64  `protobuf:"varint,12,opt,name=declared_paise,json=declaredPaise,proto3" json:"declared_paise,omitempty"`
+	Created       int64  `protobuf:"varint,13,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64  `protobuf:"varint,14,opt,name=updated,proto3" json:"updated,omitempty"`
+	HoldUntil     int64  `protobuf:"varint,15,opt,name=hold_until,json=holdUntil,proto3" json:"hold_until,omitempty"`
+	EdgeCase      string `protobuf:"bytes,16,opt,name=edge_case,json=edgeCase,proto3" json:"edge_case,omitempty"`
+	Verification  string `protobuf:"bytes,17,opt,name=verification,proto3" json:"verification,omitempty"`
+	// The status check of a provider callback on its way (its txn id).
+	CheckTxnId string `protobuf:"bytes,18,opt,name=check_txn_id,json=checkTxnId,proto3" json:"check_txn_id,omitempty"`
+	// What the callback claimed: the UTR or txn id, and the amount.
+	ClaimedRef    string `protobuf:"bytes,19,opt,name=claimed_ref,json=claimedRef,proto3" json:"claimed_ref,omitempty"`
+	ClaimedPaise  int64  `protobuf:"varint,20,opt,name=claimed_paise,json=claimedPaise,proto3" json:"claimed_paise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantAttempt) Reset() {
+	*x = MerchantAttempt{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantAttempt) ProtoMessage() {}
+
+func (x *MerchantAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantAttempt.ProtoReflect.Descriptor instead.
+func (*MerchantAttempt) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *MerchantAttempt) GetAttemptId() string {
+	if x != nil {
+		return x.AttemptId
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *MerchantAttempt) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetRrn() string {
+	if x != nil {
+		return x.Rrn
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetUtr() string {
+	if x != nil {
+		return x.Utr
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetDeclaredPaise() int64 {
+	if x != nil {
+		return x.DeclaredPaise
+	}
+	return 0
+}
+
+func (x *MerchantAttempt) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *MerchantAttempt) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *MerchantAttempt) GetHoldUntil() int64 {
+	if x != nil {
+		return x.HoldUntil
+	}
+	return 0
+}
+
+func (x *MerchantAttempt) GetEdgeCase() string {
+	if x != nil {
+		return x.EdgeCase
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetVerification() string {
+	if x != nil {
+		return x.Verification
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetCheckTxnId() string {
+	if x != nil {
+		return x.CheckTxnId
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetClaimedRef() string {
+	if x != nil {
+		return x.ClaimedRef
+	}
+	return ""
+}
+
+func (x *MerchantAttempt) GetClaimedPaise() int64 {
+	if x != nil {
+		return x.ClaimedPaise
+	}
+	return 0
+}
+
+type MerchantRefund struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RefundId  string                 `protobuf:"bytes,1,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
+	AttemptId string                 `protobuf:"bytes,2,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	// REFUND_INITIATED, REFUND_FAILED, REFUNDED
+	Status      string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	AmountPaise int64  `protobuf:"varint,4,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	TxnId       string `protobuf:"bytes,5,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Rrn         string `protobuf:"bytes,6,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	ErrCode     string `protobuf:"bytes,7,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// MERCHANT, RELEASE, AUTO_REFUND
+	Source        string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	Note          string `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
+	Created       int64  `protobuf:"varint,10,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64  `protobuf:"varint,11,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantRefund) Reset() {
+	*x = MerchantRefund{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantRefund) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantRefund) ProtoMessage() {}
+
+func (x *MerchantRefund) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantRefund.ProtoReflect.Descriptor instead.
+func (*MerchantRefund) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *MerchantRefund) GetRefundId() string {
+	if x != nil {
+		return x.RefundId
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetAttemptId() string {
+	if x != nil {
+		return x.AttemptId
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *MerchantRefund) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetRrn() string {
+	if x != nil {
+		return x.Rrn
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *MerchantRefund) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *MerchantRefund) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+// A webhook event on its way to a merchant (store.MerchantDeliveries,
+// keyed by delivery id, the webhook-id).
+type MerchantDelivery struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DeliveryId  string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	MerchantVpa string                 `protobuf:"bytes,2,opt,name=merchant_vpa,json=merchantVpa,proto3" json:"merchant_vpa,omitempty"`
+	Type        string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	OrderId     string                 `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Url         string                 `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	// PENDING, DELIVERED, FAILED, DISABLED
+	Status      string                     `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Attempts    []*MerchantDeliveryAttempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	NextAttempt int64                      `protobuf:"varint,8,opt,name=next_attempt,json=nextAttempt,proto3" json:"next_attempt,omitempty"`
+	Body        []byte                     `protobuf:"bytes,9,opt,name=body,proto3" json:"body,omitempty"`
+	Created     int64                      `protobuf:"varint,10,opt,name=created,proto3" json:"created,omitempty"`
+	// Attempts made in the current series (a resend starts a new one).
+	SeriesAttempts int32 `protobuf:"varint,11,opt,name=series_attempts,json=seriesAttempts,proto3" json:"series_attempts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MerchantDelivery) Reset() {
+	*x = MerchantDelivery{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantDelivery) ProtoMessage() {}
+
+func (x *MerchantDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantDelivery.ProtoReflect.Descriptor instead.
+func (*MerchantDelivery) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MerchantDelivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetMerchantVpa() string {
+	if x != nil {
+		return x.MerchantVpa
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MerchantDelivery) GetAttempts() []*MerchantDeliveryAttempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *MerchantDelivery) GetNextAttempt() int64 {
+	if x != nil {
+		return x.NextAttempt
+	}
+	return 0
+}
+
+func (x *MerchantDelivery) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *MerchantDelivery) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *MerchantDelivery) GetSeriesAttempts() int32 {
+	if x != nil {
+		return x.SeriesAttempts
+	}
+	return 0
+}
+
+type MerchantDeliveryAttempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            int64                  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"`
+	HttpStatus    int32                  `protobuf:"varint,2,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantDeliveryAttempt) Reset() {
+	*x = MerchantDeliveryAttempt{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantDeliveryAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantDeliveryAttempt) ProtoMessage() {}
+
+func (x *MerchantDeliveryAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantDeliveryAttempt.ProtoReflect.Descriptor instead.
+func (*MerchantDeliveryAttempt) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MerchantDeliveryAttempt) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *MerchantDeliveryAttempt) GetHttpStatus() int32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+func (x *MerchantDeliveryAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// A merchant's webhook endpoint as it set it (store.MerchantEndpoints,
+// keyed by merchant VPA); none: the network file's webhook_url.
+type MerchantEndpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Enabled       bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantEndpoint) Reset() {
+	*x = MerchantEndpoint{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantEndpoint) ProtoMessage() {}
+
+func (x *MerchantEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantEndpoint.ProtoReflect.Descriptor instead.
+func (*MerchantEndpoint) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MerchantEndpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MerchantEndpoint) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// An Idempotency-Key's first answer (store.MerchantIdempotency, keyed by
+// merchant VPA, method and key).
+type MerchantIdempotent struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestHash []byte                 `protobuf:"bytes,1,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
+	// The marshalled answer.
+	Answer        []byte `protobuf:"bytes,2,opt,name=answer,proto3" json:"answer,omitempty"`
+	Created       int64  `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantIdempotent) Reset() {
+	*x = MerchantIdempotent{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantIdempotent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantIdempotent) ProtoMessage() {}
+
+func (x *MerchantIdempotent) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantIdempotent.ProtoReflect.Descriptor instead.
+func (*MerchantIdempotent) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MerchantIdempotent) GetRequestHash() []byte {
+	if x != nil {
+		return x.RequestHash
+	}
+	return nil
+}
+
+func (x *MerchantIdempotent) GetAnswer() []byte {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
+func (x *MerchantIdempotent) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -4123,7 +4914,92 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0evalidity_start\x18\x03 \x01(\tR\rvalidityStart\x12!\n" +
 	"\fvalidity_end\x18\x04 \x01(\tR\vvalidityEnd\x12\x15\n" +
 	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x18\n" +
-	"\aupdated\x18\x06 \x01(\x03R\aupdatedB\xc8\x01\n" +
+	"\aupdated\x18\x06 \x01(\x03R\aupdated\"\x83\x04\n" +
+	"\rMerchantOrder\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
+	"\fmerchant_vpa\x18\x02 \x01(\tR\vmerchantVpa\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x18\n" +
+	"\areceipt\x18\x04 \x01(\tR\areceipt\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x18\n" +
+	"\acreated\x18\b \x01(\x03R\acreated\x12\x18\n" +
+	"\aexpires\x18\t \x01(\x03R\aexpires\x12\x1f\n" +
+	"\vauto_refund\x18\n" +
+	" \x01(\bR\n" +
+	"autoRefund\x12\x1d\n" +
+	"\n" +
+	"auto_retry\x18\v \x01(\bR\tautoRetry\x12>\n" +
+	"\battempts\x18\f \x03(\v2\".upisim.records.v1.MerchantAttemptR\battempts\x12;\n" +
+	"\arefunds\x18\r \x03(\v2!.upisim.records.v1.MerchantRefundR\arefunds\x12\x1a\n" +
+	"\bsequence\x18\x0e \x01(\x03R\bsequence\x12\x18\n" +
+	"\aupdated\x18\x0f \x01(\x03R\aupdated\"\xce\x04\n" +
+	"\x0fMerchantAttempt\x12\x1d\n" +
+	"\n" +
+	"attempt_id\x18\x01 \x01(\tR\tattemptId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12\x1b\n" +
+	"\tpayer_vpa\x18\x05 \x01(\tR\bpayerVpa\x12\x10\n" +
+	"\x03rrn\x18\x06 \x01(\tR\x03rrn\x12\x16\n" +
+	"\x06method\x18\a \x01(\tR\x06method\x12\x15\n" +
+	"\x06txn_id\x18\b \x01(\tR\x05txnId\x12\x19\n" +
+	"\berr_code\x18\t \x01(\tR\aerrCode\x12\x1b\n" +
+	"\tdevice_id\x18\n" +
+	" \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03utr\x18\v \x01(\tR\x03utr\x12%\n" +
+	"\x0edeclared_paise\x18\f \x01(\x03R\rdeclaredPaise\x12\x18\n" +
+	"\acreated\x18\r \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x0e \x01(\x03R\aupdated\x12\x1d\n" +
+	"\n" +
+	"hold_until\x18\x0f \x01(\x03R\tholdUntil\x12\x1b\n" +
+	"\tedge_case\x18\x10 \x01(\tR\bedgeCase\x12\"\n" +
+	"\fverification\x18\x11 \x01(\tR\fverification\x12 \n" +
+	"\fcheck_txn_id\x18\x12 \x01(\tR\n" +
+	"checkTxnId\x12\x1f\n" +
+	"\vclaimed_ref\x18\x13 \x01(\tR\n" +
+	"claimedRef\x12#\n" +
+	"\rclaimed_paise\x18\x14 \x01(\x03R\fclaimedPaise\"\xab\x02\n" +
+	"\x0eMerchantRefund\x12\x1b\n" +
+	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x1d\n" +
+	"\n" +
+	"attempt_id\x18\x02 \x01(\tR\tattemptId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12!\n" +
+	"\famount_paise\x18\x04 \x01(\x03R\vamountPaise\x12\x15\n" +
+	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x10\n" +
+	"\x03rrn\x18\x06 \x01(\tR\x03rrn\x12\x19\n" +
+	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\x12\x12\n" +
+	"\x04note\x18\t \x01(\tR\x04note\x12\x18\n" +
+	"\acreated\x18\n" +
+	" \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\v \x01(\x03R\aupdated\"\xf1\x02\n" +
+	"\x10MerchantDelivery\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\x12!\n" +
+	"\fmerchant_vpa\x18\x02 \x01(\tR\vmerchantVpa\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x19\n" +
+	"\border_id\x18\x04 \x01(\tR\aorderId\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12F\n" +
+	"\battempts\x18\a \x03(\v2*.upisim.records.v1.MerchantDeliveryAttemptR\battempts\x12!\n" +
+	"\fnext_attempt\x18\b \x01(\x03R\vnextAttempt\x12\x12\n" +
+	"\x04body\x18\t \x01(\fR\x04body\x12\x18\n" +
+	"\acreated\x18\n" +
+	" \x01(\x03R\acreated\x12'\n" +
+	"\x0fseries_attempts\x18\v \x01(\x05R\x0eseriesAttempts\"`\n" +
+	"\x17MerchantDeliveryAttempt\x12\x0e\n" +
+	"\x02at\x18\x01 \x01(\x03R\x02at\x12\x1f\n" +
+	"\vhttp_status\x18\x02 \x01(\x05R\n" +
+	"httpStatus\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\">\n" +
+	"\x10MerchantEndpoint\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\"i\n" +
+	"\x12MerchantIdempotent\x12!\n" +
+	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12\x16\n" +
+	"\x06answer\x18\x02 \x01(\fR\x06answer\x12\x18\n" +
+	"\acreated\x18\x03 \x01(\x03R\acreatedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -4138,37 +5014,44 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_upisim_records_v1_records_proto_goTypes = []any{
-	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
-	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
-	(*SwitchParty)(nil),           // 2: upisim.records.v1.SwitchParty
-	(*Cred)(nil),                  // 3: upisim.records.v1.Cred
-	(*Device)(nil),                // 4: upisim.records.v1.Device
-	(*Exchange)(nil),              // 5: upisim.records.v1.Exchange
-	(*LateNote)(nil),              // 6: upisim.records.v1.LateNote
-	(*PspTxn)(nil),                // 7: upisim.records.v1.PspTxn
-	(*PspValAdd)(nil),             // 8: upisim.records.v1.PspValAdd
-	(*BankTxn)(nil),               // 9: upisim.records.v1.BankTxn
-	(*Leg)(nil),                   // 10: upisim.records.v1.Leg
-	(*Account)(nil),               // 11: upisim.records.v1.Account
-	(*Posting)(nil),               // 12: upisim.records.v1.Posting
-	(*AppTxn)(nil),                // 13: upisim.records.v1.AppTxn
-	(*AppNotification)(nil),       // 14: upisim.records.v1.AppNotification
-	(*BankCustomer)(nil),          // 15: upisim.records.v1.BankCustomer
-	(*FlowParent)(nil),            // 16: upisim.records.v1.FlowParent
-	(*PspVpa)(nil),                // 17: upisim.records.v1.PspVpa
-	(*SwitchNodeKey)(nil),         // 18: upisim.records.v1.SwitchNodeKey
-	(*CachedNodeKey)(nil),         // 19: upisim.records.v1.CachedNodeKey
-	(*PspMandate)(nil),            // 20: upisim.records.v1.PspMandate
-	(*BankMandate)(nil),           // 21: upisim.records.v1.BankMandate
-	(*CircleDebit)(nil),           // 22: upisim.records.v1.CircleDebit
-	(*SwitchMandate)(nil),         // 23: upisim.records.v1.SwitchMandate
-	(*PspCircleLink)(nil),         // 24: upisim.records.v1.PspCircleLink
-	(*SwitchCircleLink)(nil),      // 25: upisim.records.v1.SwitchCircleLink
-	(*SwitchDelegate)(nil),        // 26: upisim.records.v1.SwitchDelegate
-	(*SwitchMandateState)(nil),    // 27: upisim.records.v1.SwitchMandateState
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
+	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
+	(*SwitchParty)(nil),             // 2: upisim.records.v1.SwitchParty
+	(*Cred)(nil),                    // 3: upisim.records.v1.Cred
+	(*Device)(nil),                  // 4: upisim.records.v1.Device
+	(*Exchange)(nil),                // 5: upisim.records.v1.Exchange
+	(*LateNote)(nil),                // 6: upisim.records.v1.LateNote
+	(*PspTxn)(nil),                  // 7: upisim.records.v1.PspTxn
+	(*PspValAdd)(nil),               // 8: upisim.records.v1.PspValAdd
+	(*BankTxn)(nil),                 // 9: upisim.records.v1.BankTxn
+	(*Leg)(nil),                     // 10: upisim.records.v1.Leg
+	(*Account)(nil),                 // 11: upisim.records.v1.Account
+	(*Posting)(nil),                 // 12: upisim.records.v1.Posting
+	(*AppTxn)(nil),                  // 13: upisim.records.v1.AppTxn
+	(*AppNotification)(nil),         // 14: upisim.records.v1.AppNotification
+	(*BankCustomer)(nil),            // 15: upisim.records.v1.BankCustomer
+	(*FlowParent)(nil),              // 16: upisim.records.v1.FlowParent
+	(*PspVpa)(nil),                  // 17: upisim.records.v1.PspVpa
+	(*SwitchNodeKey)(nil),           // 18: upisim.records.v1.SwitchNodeKey
+	(*CachedNodeKey)(nil),           // 19: upisim.records.v1.CachedNodeKey
+	(*PspMandate)(nil),              // 20: upisim.records.v1.PspMandate
+	(*BankMandate)(nil),             // 21: upisim.records.v1.BankMandate
+	(*CircleDebit)(nil),             // 22: upisim.records.v1.CircleDebit
+	(*SwitchMandate)(nil),           // 23: upisim.records.v1.SwitchMandate
+	(*PspCircleLink)(nil),           // 24: upisim.records.v1.PspCircleLink
+	(*SwitchCircleLink)(nil),        // 25: upisim.records.v1.SwitchCircleLink
+	(*SwitchDelegate)(nil),          // 26: upisim.records.v1.SwitchDelegate
+	(*SwitchMandateState)(nil),      // 27: upisim.records.v1.SwitchMandateState
+	(*MerchantOrder)(nil),           // 28: upisim.records.v1.MerchantOrder
+	(*MerchantAttempt)(nil),         // 29: upisim.records.v1.MerchantAttempt
+	(*MerchantRefund)(nil),          // 30: upisim.records.v1.MerchantRefund
+	(*MerchantDelivery)(nil),        // 31: upisim.records.v1.MerchantDelivery
+	(*MerchantDeliveryAttempt)(nil), // 32: upisim.records.v1.MerchantDeliveryAttempt
+	(*MerchantEndpoint)(nil),        // 33: upisim.records.v1.MerchantEndpoint
+	(*MerchantIdempotent)(nil),      // 34: upisim.records.v1.MerchantIdempotent
+	(*timestamppb.Timestamp)(nil),   // 35: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -4186,7 +5069,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	28, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	35, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -4204,11 +5087,14 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 30: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
 	5,  // 31: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
 	6,  // 32: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	29, // 33: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
+	30, // 34: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
+	32, // 35: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -4223,7 +5109,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
