@@ -191,8 +191,14 @@ func commands() []spec {
 		cPay     cli.CirclePayOptions
 		cApprs   cli.CollectsOptions
 		cApprove cli.ApproveOptions
+		merchant cli.MerchantOptions
+		oCreate  cli.OrderOptions
+		oShow    cli.OrderOptions
+		oCollect cli.OrderOptions
+		oAction  cli.OrderOptions
+		rCreate  cli.RefundOptions
 	)
-	return []spec{{
+	return append([]spec{{
 		use:   "up",
 		short: "Run the whole network in this process (each node on its own ports and bbolt file)",
 		data:  &up.DataDir, logger: &up.Logger,
@@ -458,6 +464,76 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 			example: "  upisim mandate revoke ALP…@alpha",
 			arg:     &mRevoke.UMN, data: &mRevoke.DataDir, output: &mRevoke.Output,
 			run: result(cli.MandateRevoke, &mRevoke),
+		}},
+	}}, merchantCommands(&merchant, &oCreate, &oShow, &oCollect, &oAction, &rCreate)...)
+}
+
+// merchantCommands are the merchant API's commands (docs/FLOWS.md,
+// Merchant payments): a merchant's settings, orders, HOLD actions and
+// refunds.
+func merchantCommands(merchant *cli.MerchantOptions, oCreate, oShow, oCollect, oAction *cli.OrderOptions, rCreate *cli.RefundOptions) []spec {
+	return []spec{{
+		use:   "merchant",
+		short: "Merchants of the network: their API settings",
+		subs: []spec{{
+			use:   "show VPA",
+			short: "Show a merchant's API key, webhook endpoint and secret, auto-refund, auto-retry and order expiry",
+			arg:   &merchant.VPA, data: &merchant.DataDir, output: &merchant.Output,
+			run: result(cli.MerchantShow, merchant),
+		}},
+	}, {
+		use:   "order",
+		short: "A merchant's orders: create one, show it with its attempts and refunds, collect it, act on a HOLD",
+		subs: []spec{{
+			use:     "create",
+			short:   "Create an order; prints its order_id and upi://pay intent",
+			example: "  upisim order create --merchant chai@beta --amount 150.00 --expire 15m",
+			data:    &oCreate.DataDir, output: &oCreate.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&oCreate.Merchant, "merchant", "", "the merchant's VPA")
+				f.StringVar(&oCreate.Amount, "amount", "", "amount in rupees, e.g. 150.00")
+				f.DurationVar(&oCreate.Expire, "expire", 0, "how long the order takes payments (default: the merchant's)")
+				f.StringVar(&oCreate.Receipt, "receipt", "", "the merchant's own reference")
+				f.StringVar(&oCreate.Description, "description", "", "what the order is for (the intent's tn)")
+				f.StringVar(&oCreate.AutoRefund, "auto-refund", "", "true or false (default: the merchant's)")
+				f.StringVar(&oCreate.AutoRetry, "auto-retry", "", "true or false (default: the merchant's)")
+			},
+			run: result(cli.OrderCreate, oCreate),
+		}, {
+			use:   "show ORDER_ID",
+			short: "Show an order: its transaction status, every attempt with its status and action, its refunds",
+			arg:   &oShow.ID, data: &oShow.DataDir, output: &oShow.Output,
+			run: result(cli.OrderShow, oShow),
+		}, {
+			use:   "collect ORDER_ID",
+			short: "Send a collect request for the order to a payer (a new attempt)",
+			arg:   &oCollect.ID, data: &oCollect.DataDir, output: &oCollect.Output,
+			flags: func(f *pflag.FlagSet) { f.StringVar(&oCollect.Payer, "payer", "", "the payer's VPA") },
+			run:   result(cli.OrderCollect, oCollect),
+		}, {
+			use:   "action ATTEMPT_ID",
+			short: "Capture or release an attempt on HOLD",
+			arg:   &oAction.ID, data: &oAction.DataDir, output: &oAction.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.BoolVar(&oAction.Capture, "capture", false, "keep the money")
+				f.BoolVar(&oAction.Release, "release", false, "give it back to the payer (a refund)")
+			},
+			run: result(cli.OrderAction, oAction),
+		}},
+	}, {
+		use:   "refund",
+		short: "Refunds of a merchant's orders",
+		subs: []spec{{
+			use:     "create ORDER_ID",
+			short:   "Refund a SUCCESS attempt of an order, in part or in full (a ReqPay REFUND through the switch)",
+			example: "  upisim refund create ORD… --amount 50.00 [--attempt ATT…]",
+			arg:     &rCreate.OrderID, data: &rCreate.DataDir, output: &rCreate.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&rCreate.Amount, "amount", "", "amount in rupees")
+				f.StringVar(&rCreate.Attempt, "attempt", "", "the attempt to refund (needed when the order has several SUCCESS attempts)")
+				f.StringVar(&rCreate.Note, "note", "", "a note")
+			},
+			run: result(cli.RefundCreate, rCreate),
 		}},
 	}}
 }

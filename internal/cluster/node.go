@@ -51,20 +51,20 @@ type gatewayReg = func(context.Context, *runtime.ServeMux, *grpc.ClientConn) err
 // app-facing services its gateway serves as REST beside AdminService. A
 // role's network messages are its own route table (node.Routes).
 var roleKinds = map[string]struct {
-	build func(n *config.Network, self *config.Node, log *slog.Logger, psp func(string) (upiv1.PspAppServiceClient, error)) Role
+	build func(n *config.Network, self *config.Node, log *slog.Logger, psp func(string) (upiv1.PspAppServiceClient, error)) (Role, error)
 	rest  []gatewayReg
 }{
-	config.RoleSwitch: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
-		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log})
+	config.RoleSwitch: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
+		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log}), nil
 	}},
-	config.RolePSP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
-		return psp.New(psp.Config{Network: n, Self: self, Logger: log})
-	}, rest: []gatewayReg{upiv1.RegisterPspAppServiceHandler}},
-	config.RoleBank: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) Role {
-		return bank.New(bank.Config{Network: n, Self: self, Logger: log})
+	config.RolePSP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
+		return newPSPNode(n, self, log) // merchant.go
+	}, rest: pspREST},
+	config.RoleBank: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
+		return bank.New(bank.Config{Network: n, Self: self, Logger: log}), nil
 	}},
-	config.RoleTPAP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, pspClient func(string) (upiv1.PspAppServiceClient, error)) Role {
-		return tpap.New(tpap.Config{Network: n, Self: self, Logger: log, PSP: pspClient})
+	config.RoleTPAP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, pspClient func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
+		return tpap.New(tpap.Config{Network: n, Self: self, Logger: log, PSP: pspClient}), nil
 	}, rest: []gatewayReg{upiv1.RegisterTpapAppServiceHandler}},
 }
 
@@ -75,7 +75,7 @@ func NewRole(n *config.Network, self *config.Node, log *slog.Logger, pspClient f
 	if !ok {
 		return nil, fmt.Errorf("node %s: unknown role %q", self.Name, self.Role)
 	}
-	return k.build(n, self, log, pspClient), nil
+	return k.build(n, self, log, pspClient)
 }
 
 // runner is implemented by roles with background work.
@@ -245,6 +245,9 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		k.SetKeys(nodeKeys)
 	}
 	// ---- end of node keys
+	if t, ok := r.Impl.(interface{ SetAdminToken(string) }); ok {
+		t.SetAdminToken(adminToken)
+	}
 	r.Node = node.New(node.Config{
 		Name: o.Name, Role: self.Role, Prefix: self.Prefix, DB: db,
 		Handler: r.Impl, Transport: r.transport, Logger: log,

@@ -21,15 +21,22 @@ type inProcess struct{}
 
 // authorize checks the admin token of a call when a.Token is set.
 func (a *AdminServer) authorize(ctx context.Context) error {
-	if a.Token == "" || ctx.Value(inProcess{}) != nil {
+	if a.Token == "" || ctx.Value(inProcess{}) != nil || HasBearer(ctx, a.Token) {
 		return nil
 	}
+	return ErrAdminToken
+}
+
+// HasBearer reports whether the call carries `authorization: Bearer
+// token` (compared in constant time). Other services with the admin
+// token (the merchant layer's admin API) check it so.
+func HasBearer(ctx context.Context, token string) bool {
 	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
 		scheme, tok, ok := strings.Cut(v, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") &&
-			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.Token)) == 1 {
-			return nil
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(token)) == 1 {
+			return true
 		}
 	}
-	return ErrAdminToken
+	return false
 }

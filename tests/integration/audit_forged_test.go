@@ -145,7 +145,7 @@ func TestAuditForgedCreditUnderValAddAndHbt(t *testing.T) {
 	n := up(t, nil)
 	nd, ok := n.nw.Node("alphapsp")
 	require.True(t, ok)
-	r, err := nd.Impl.(*psp.PSP).ResolveAddress(context.Background(), &upiv1.ResolveAddressRequest{Vpa: "bob@beta", RequesterVpa: "alice@alpha"})
+	r, err := cluster.PSPOf(nd.Impl).ResolveAddress(context.Background(), &upiv1.ResolveAddressRequest{Vpa: "bob@beta", RequesterVpa: "alice@alpha"})
 	require.NoError(t, err)
 	require.Equal(t, upiv1.Resp_SUCCESS, r.GetDetails().GetResult())
 	var valAdd string
@@ -301,7 +301,7 @@ func TestAuditCleanAfterEveryFlow(t *testing.T) {
 
 	nd, ok := n.nw.Node("alphapsp")
 	require.True(t, ok)
-	_, err := nd.Impl.(*psp.PSP).ResolveAddress(context.Background(), &upiv1.ResolveAddressRequest{Vpa: "bob@beta", RequesterVpa: "alice@alpha"})
+	_, err := cluster.PSPOf(nd.Impl).ResolveAddress(context.Background(), &upiv1.ResolveAddressRequest{Vpa: "bob@beta", RequesterVpa: "alice@alpha"})
 	require.NoError(t, err)
 
 	approved := n.collect("alice@alpha", "bob@beta", "5.00")

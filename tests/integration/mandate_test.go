@@ -64,7 +64,7 @@ func (n *net) sealFor(pinValue, txnID string) *upiv1.Cred {
 
 func (n *net) mandateAt(pspName, umn string) *upiv1.MandateInfo {
 	n.t.Helper()
-	q, err := n.clusterNode(pspName).Impl.(*psp.PSP).QueryMandate(context.Background(), &upiv1.QueryMandateRequest{Umn: umn})
+	q, err := cluster.PSPOf(n.clusterNode(pspName).Impl).QueryMandate(context.Background(), &upiv1.QueryMandateRequest{Umn: umn})
 	if err != nil {
 		return nil
 	}
@@ -96,7 +96,7 @@ func (n *net) settledMandate(umn string) *upiv1.MandateInfo {
 func (n *net) createMandate(pinValue string, amount int64) *upiv1.MandateInfo {
 	n.t.Helper()
 	id := ids.NewTxnID("ALP")
-	r, err := n.clusterNode("alphapsp").Impl.(*psp.PSP).CreateMandate(context.Background(), &upiv1.CreateMandateRequest{
+	r, err := cluster.PSPOf(n.clusterNode("alphapsp").Impl).CreateMandate(context.Background(), &upiv1.CreateMandateRequest{
 		TxnId: id, PayerVpa: "alice@alpha", PayeeVpa: "carol@beta", AmountPaise: amount, Cred: n.sealFor(pinValue, id),
 	})
 	require.NoError(n.t, err)
@@ -141,7 +141,7 @@ func TestMandate(t *testing.T) {
 	assert.Equal(t, "QK", over.GetErrCode())
 
 	// Revoke: REVOKED at PSP(P) and the remitter.
-	_, err := n.clusterNode("alphapsp").Impl.(*psp.PSP).RevokeMandate(context.Background(), &upiv1.RevokeMandateRequest{
+	_, err := cluster.PSPOf(n.clusterNode("alphapsp").Impl).RevokeMandate(context.Background(), &upiv1.RevokeMandateRequest{
 		TxnId: ids.NewTxnID("ALP"), Umn: m.GetUmn(),
 	})
 	require.NoError(t, err)

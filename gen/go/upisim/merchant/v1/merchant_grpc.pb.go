@@ -589,6 +589,7 @@ var MerchantService_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	MerchantAdminService_GetMerchant_FullMethodName = "/upisim.merchant.v1.MerchantAdminService/GetMerchant"
+	MerchantAdminService_LookupOrder_FullMethodName = "/upisim.merchant.v1.MerchantAdminService/LookupOrder"
 )
 
 // MerchantAdminServiceClient is the client API for MerchantAdminService service.
@@ -600,6 +601,9 @@ const (
 type MerchantAdminServiceClient interface {
 	// A merchant's settings, its test API key and webhook secret included.
 	GetMerchant(ctx context.Context, in *GetMerchantRequest, opts ...grpc.CallOption) (*MerchantConfig, error)
+	// The order an order, attempt or refund id belongs to, whichever
+	// merchant of this PSP it is (for the CLI, which knows only ids).
+	LookupOrder(ctx context.Context, in *LookupOrderRequest, opts ...grpc.CallOption) (*Order, error)
 }
 
 type merchantAdminServiceClient struct {
@@ -620,6 +624,16 @@ func (c *merchantAdminServiceClient) GetMerchant(ctx context.Context, in *GetMer
 	return out, nil
 }
 
+func (c *merchantAdminServiceClient) LookupOrder(ctx context.Context, in *LookupOrderRequest, opts ...grpc.CallOption) (*Order, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Order)
+	err := c.cc.Invoke(ctx, MerchantAdminService_LookupOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MerchantAdminServiceServer is the server API for MerchantAdminService service.
 // All implementations must embed UnimplementedMerchantAdminServiceServer
 // for forward compatibility.
@@ -629,6 +643,9 @@ func (c *merchantAdminServiceClient) GetMerchant(ctx context.Context, in *GetMer
 type MerchantAdminServiceServer interface {
 	// A merchant's settings, its test API key and webhook secret included.
 	GetMerchant(context.Context, *GetMerchantRequest) (*MerchantConfig, error)
+	// The order an order, attempt or refund id belongs to, whichever
+	// merchant of this PSP it is (for the CLI, which knows only ids).
+	LookupOrder(context.Context, *LookupOrderRequest) (*Order, error)
 	mustEmbedUnimplementedMerchantAdminServiceServer()
 }
 
@@ -641,6 +658,9 @@ type UnimplementedMerchantAdminServiceServer struct{}
 
 func (UnimplementedMerchantAdminServiceServer) GetMerchant(context.Context, *GetMerchantRequest) (*MerchantConfig, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMerchant not implemented")
+}
+func (UnimplementedMerchantAdminServiceServer) LookupOrder(context.Context, *LookupOrderRequest) (*Order, error) {
+	return nil, status.Error(codes.Unimplemented, "method LookupOrder not implemented")
 }
 func (UnimplementedMerchantAdminServiceServer) mustEmbedUnimplementedMerchantAdminServiceServer() {}
 func (UnimplementedMerchantAdminServiceServer) testEmbeddedByValue()                              {}
@@ -681,6 +701,24 @@ func _MerchantAdminService_GetMerchant_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MerchantAdminService_LookupOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupOrderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MerchantAdminServiceServer).LookupOrder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MerchantAdminService_LookupOrder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MerchantAdminServiceServer).LookupOrder(ctx, req.(*LookupOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MerchantAdminService_ServiceDesc is the grpc.ServiceDesc for MerchantAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -691,6 +729,10 @@ var MerchantAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMerchant",
 			Handler:    _MerchantAdminService_GetMerchant_Handler,
+		},
+		{
+			MethodName: "LookupOrder",
+			Handler:    _MerchantAdminService_LookupOrder_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
