@@ -305,4 +305,3 @@ func deliveryProto(d *delivery) *merchantv1.Delivery {
 	}
 	return out
 }
-

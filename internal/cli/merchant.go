@@ -344,4 +344,3 @@ func RefundCreate(ctx context.Context, w io.Writer, o RefundOptions) (*merchantv
 		})
 	})
 }
-
