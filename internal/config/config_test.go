@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 		Balance: 1_000_000, PIN: "1234", Mobile: "9800000001"}, alice)
 	assert.EqualValues(t, 500_000, n.Users[1].Balance)
 	assert.EqualValues(t, 100_000, n.Users[2].Balance)
-	require.Len(t, n.Merchants, 1)
+	require.Len(t, n.Merchants, 3) // chai@beta and the magic deemedshop@beta, lostshop@beta
 	assert.Equal(t, Merchant{VPA: "chai@beta", Name: "Chai Point", MCC: "5812", Bank: "bbank",
 		Account: "2000000003", Balance: 0, APIKey: "sk_test_chai_4f9b2c7e1d8a",
 		WebhookSecret: "whsec_YNAghTrVAgz/F3KkGjlLf+19MBSMKoD14ipegZP7ZTs=", AutoRetry: true, OrderExpiry: 15 * time.Minute}, n.Merchants[0])
@@ -137,8 +137,8 @@ func TestLookups(t *testing.T) {
 	assert.Equal(t, append(append([]string{"bob@beta", "carol@beta"}, magicPayees...), "declines@beta", "silent@beta"), vpas(n.UsersOfPSP("betapsp")))
 	assert.Empty(t, n.UsersOfPSP("npci"))
 	ms := n.MerchantsOfPSP("betapsp")
-	require.Len(t, ms, 1)
-	assert.Equal(t, "chai@beta", ms[0].VPA)
+	require.Len(t, ms, 3)
+	assert.Equal(t, []string{"chai@beta", "deemedshop@beta", "lostshop@beta"}, []string{ms[0].VPA, ms[1].VPA, ms[2].VPA})
 	assert.Empty(t, n.MerchantsOfPSP("alphapsp"))
 
 	p, ok := n.PSPForVPA("Bob@Beta")
