@@ -83,7 +83,7 @@ func TestDefault(t *testing.T) {
 	for _, r := range n.Rules {
 		rules = append(rules, r.Name)
 	}
-	assert.Equal(t, []string{"creditfail", "deemed", "lost", "slowdebit", "twice", "declines", "silent", "nomandate"}, rules)
+	assert.Equal(t, []string{"creditfail", "deemed", "lost", "slowdebit", "twice", "declines", "silent", "nomandate", "deemedshop", "lostshop"}, rules)
 	assert.Equal(t, fault.Rule{
 		Name: "creditfail", Node: "bbank", On: fault.OnReceive, Decline: "U31",
 		Match: fault.Match{API: "ReqPay", Type: "CREDIT", Payee: "creditfail@beta"},
@@ -148,11 +148,11 @@ func TestLookups(t *testing.T) {
 	assert.False(t, ok)
 
 	accs := n.AccountsOfBank("bbank")
-	require.Len(t, accs, 3+len(magicPayees)+2) // and declines@beta, silent@beta
+	require.Len(t, accs, 3+len(magicPayees)+2+2) // and declines@beta, silent@beta, deemedshop@beta, lostshop@beta
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000001", VPA: "bob@beta",
 		Name: "Bob", Balance: 500_000, PIN: "1234"}, accs[0])
 	assert.Equal(t, Account{Bank: "bbank", IFSC: "BBNK0000001", Number: "2000000003", VPA: "chai@beta",
-		Name: "Chai Point", Merchant: true, MCC: "5812"}, accs[len(accs)-1])
+		Name: "Chai Point", Merchant: true, MCC: "5812"}, accs[len(accs)-3])
 	assert.Len(t, n.AccountsOfBank("abank"), 2) // alice@alpha, nomandate@alpha
 	assert.Empty(t, n.AccountsOfBank("npci"))
 
