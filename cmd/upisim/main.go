@@ -191,6 +191,7 @@ func commands() []spec {
 		cPay     cli.CirclePayOptions
 		cApprs   cli.CollectsOptions
 		cApprove cli.ApproveOptions
+		listen   cli.ListenOptions
 	)
 	return []spec{{
 		use:   "up",
@@ -459,5 +460,24 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 			arg:     &mRevoke.UMN, data: &mRevoke.DataDir, output: &mRevoke.Output,
 			run: result(cli.MandateRevoke, &mRevoke),
 		}},
+	}, {
+		use:   "listen",
+		short: "Receive a merchant's webhooks on a local port, verify and print them (like `stripe listen`)",
+		long: `Serve HTTP on a loopback port and point the merchant's webhook endpoint at it
+(MerchantService.SetWebhookEndpoint at the merchant's PSP, with its API key,
+which MerchantAdminService.GetMerchant gives with the admin token). Each
+webhook is verified with the merchant's Standard Webhooks secret and printed:
+answered 200 (with --forward-to: posted on with the same headers and body, and
+answered with that answer's status) or, when it does not verify, 400 with why.
+A webhook-id answered 2xx before is printed as a repeat and not forwarded again.
+On Ctrl-C (or SIGTERM) the endpoint it replaced is put back.`,
+		example: "  upisim listen --merchant chai@beta\n  upisim listen --merchant chai@beta --forward-to http://127.0.0.1:3000/upi/webhook -o json",
+		data:    &listen.DataDir, output: &listen.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&listen.Merchant, "merchant", "", "the merchant's VPA, e.g. chai@beta")
+			f.StringVar(&listen.ForwardTo, "forward-to", "", "post each verified webhook on to this URL (your app)")
+			f.StringVar(&listen.Listen, "listen", "127.0.0.1:0", "loopback address to serve on; port 0 lets the OS choose")
+		},
+		run: call(cli.Listen, &listen),
 	}}
 }
