@@ -1,13 +1,17 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -246,4 +250,49 @@ func TestPostOnceFaults(t *testing.T) {
 			assert.Equal(t, 0, outboxLen(t, a.Node))
 		})
 	}
+}
+
+// A Once post whose answer step fails runs the step again, without
+// posting again.
+func TestPostOnceStepRetriedNotReposted(t *testing.T) {
+	h := newHook(t, http.StatusOK)
+	var calls atomic.Int32
+	tbl := node.NewTable(node.Routes{Who: "test", Routes: []node.Route{{
+		Method: node.PostMethod,
+		Acked: func(c *node.Ctx, a node.Acked) error {
+			if calls.Add(1) == 1 {
+				return errors.New("not now")
+			}
+			return incr(c.Tx, "acked/"+a.Tag)
+		},
+	}}})
+	a := startPoster(t, dbPath(t, "a"), tbl, nil)
+	postOnce(t, a.Node, h.URL, "{}", "dlv_s")
+	require.Eventually(t, func() bool { return count(t, a.Node, "acked/dlv_s") == 1 }, waitFor, tick)
+	assert.EqualValues(t, 2, calls.Load())
+	assert.Equal(t, 1, h.requests(), "the step ran again; the post was made once")
+	assert.Equal(t, 0, outboxLen(t, a.Node))
+}
+
+// A receiver that does not answer within SendTimeout is no answer:
+// Refused with Status 0.
+func TestPostOnceTimeout(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	p := newOncePoster()
+	a := startPoster(t, dbPath(t, "a"), p, func(c *node.Config) { c.SendTimeout = 100 * time.Millisecond })
+	postOnce(t, a.Node, slow.URL, "{}", "dlv_t")
+	_, refused := p.waitAnswered(t, 1)
+	require.Len(t, refused, 1)
+	assert.Equal(t, 0, refused[0].Status)
+	assert.Contains(t, refused[0].Reason, "no answer: ")
+	assert.Contains(t, refused[0].Reason, "deadline exceeded")
+	assert.Equal(t, 0, outboxLen(t, a.Node))
 }
