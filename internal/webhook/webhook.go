@@ -93,7 +93,8 @@ func (s Secret) String() string { return Prefix + "<redacted>" }
 func (s Secret) GoString() string { return s.String() }
 
 // Sign is the signature of one attempt: "v1," and the base64 of
-// HMAC-SHA256(key, id "." unix-seconds(ts) "." body).
+// HMAC-SHA256(key, id "." unix-seconds(ts) "." body). id must not
+// contain '.' (Verify refuses such an id): the sender's ids never do.
 func (s Secret) Sign(id string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(s.mac(id, strconv.FormatInt(ts.Unix(), 10), body))
 }
