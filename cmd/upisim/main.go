@@ -197,6 +197,7 @@ func commands() []spec {
 		oCollect cli.OrderOptions
 		oAction  cli.OrderOptions
 		rCreate  cli.RefundOptions
+		listen   cli.ListenOptions
 	)
 	return append([]spec{{
 		use:   "up",
@@ -465,13 +466,13 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 			arg:     &mRevoke.UMN, data: &mRevoke.DataDir, output: &mRevoke.Output,
 			run: result(cli.MandateRevoke, &mRevoke),
 		}},
-	}}, merchantCommands(&merchant, &oCreate, &oShow, &oCollect, &oAction, &rCreate)...)
+	}}, merchantCommands(&merchant, &oCreate, &oShow, &oCollect, &oAction, &rCreate, &listen)...)
 }
 
 // merchantCommands are the merchant API's commands (docs/FLOWS.md,
 // Merchant payments): a merchant's settings, orders, HOLD actions and
 // refunds.
-func merchantCommands(merchant *cli.MerchantOptions, oCreate, oShow, oCollect, oAction *cli.OrderOptions, rCreate *cli.RefundOptions) []spec {
+func merchantCommands(merchant *cli.MerchantOptions, oCreate, oShow, oCollect, oAction *cli.OrderOptions, rCreate *cli.RefundOptions, listen *cli.ListenOptions) []spec {
 	return []spec{{
 		use:   "merchant",
 		short: "Merchants of the network: their API settings",
@@ -535,5 +536,24 @@ func merchantCommands(merchant *cli.MerchantOptions, oCreate, oShow, oCollect, o
 			},
 			run: result(cli.RefundCreate, rCreate),
 		}},
+	}, {
+		use:   "listen",
+		short: "Receive a merchant's webhooks on a local port, verify and print them (like `stripe listen`)",
+		long: `Serve HTTP on a loopback port and point the merchant's webhook endpoint at it
+(MerchantService.SetWebhookEndpoint at the merchant's PSP, with its API key,
+which MerchantAdminService.GetMerchant gives with the admin token). Each
+webhook is verified with the merchant's Standard Webhooks secret and printed:
+answered 200 (with --forward-to: posted on with the same headers and body, and
+answered with that answer's status) or, when it does not verify, 400 with why.
+A webhook-id answered 2xx before is printed as a repeat and not forwarded again.
+On Ctrl-C (or SIGTERM) the endpoint it replaced is put back.`,
+		example: "  upisim listen --merchant chai@beta\n  upisim listen --merchant chai@beta --forward-to http://127.0.0.1:3000/upi/webhook -o json",
+		data:    &listen.DataDir, output: &listen.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&listen.Merchant, "merchant", "", "the merchant's VPA, e.g. chai@beta")
+			f.StringVar(&listen.ForwardTo, "forward-to", "", "post each verified webhook on to this URL (your app)")
+			f.StringVar(&listen.Listen, "listen", "127.0.0.1:0", "loopback address to serve on; port 0 lets the OS choose")
+		},
+		run: call(cli.Listen, listen),
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -38,10 +39,39 @@ import (
 //     a timeout: unknown, retried with backoff until the node stops.
 //
 // Redirects are never followed: a 3xx is retried at the URL given.
+//
+// A post made with PostOptions.Once is not retried: its one attempt,
+// whatever its answer (or none), ends in a step that removes it from the
+// outbox and runs the PostMethod route's Acked (a 2xx) or Refused
+// (anything else). A caller with a retry schedule of its own (a Standard
+// Webhooks delivery, signed afresh for each attempt) makes each attempt a
+// post of its own.
+
+// PostMethod is the Method of an HTTP delivery: a Route with this Method
+// and Acked/Refused set hears the answers of posts made with Once.
+const PostMethod = "POST"
 
 // postAPI is what the trace, the fault rules (Match.API) and Refused call an
 // HTTP delivery.
-const postAPI = "POST"
+const postAPI = PostMethod
+
+// PostOptions change how Ctx.PostWith delivers a post. The zero value is
+// Ctx.Post's delivery.
+type PostOptions struct {
+	// Once: a single attempt. Whatever its answer, the entry leaves the
+	// outbox in a step that runs the PostMethod route's Acked (a 2xx:
+	// Acked.Status) or Refused (anything else: Refused.Status, 0 when no
+	// HTTP answer came — connection error, timeout — and Reason). Without
+	// Once, Post behaves as today.
+	//
+	// If the node stops after the attempt and before that step commits,
+	// the post is made again when it starts (the receiver deduplicates, as
+	// for any post); if the step fails (a full disk, the handler's error),
+	// the step is run again with backoff, without posting again.
+	Once bool
+	// Tag is handed back as Acked.Tag / Refused.Tag (e.g. a delivery id).
+	Tag string
+}
 
 // maxRefusalSnippet bounds how much of a refusing answer's body Reason
 // keeps; maxDrain, how much of any answer is read so that the connection
@@ -92,6 +122,12 @@ func (m httpMsg) GetTxn() *upiv1.Txn { return m.txn }
 // Host, Content-Length, Transfer-Encoding and Connection cannot be set;
 // User-Agent defaults to "upisim/<node>".
 func (c *Ctx) Post(rawURL string, headers map[string]string, body []byte, txnID string) error {
+	return c.PostWith(rawURL, headers, body, txnID, PostOptions{})
+}
+
+// PostWith is Post with options: see PostOptions. The options are kept
+// with the outbox entry, so a restart keeps them.
+func (c *Ctx) PostWith(rawURL string, headers map[string]string, body []byte, txnID string, o PostOptions) error {
 	u, err := checkPostURL(rawURL)
 	if err != nil {
 		return err
@@ -123,6 +159,7 @@ func (c *Ctx) Post(rawURL string, headers map[string]string, body []byte, txnID 
 	return c.queue(outboxEntry{
 		Kind: kindHTTP, To: rawURL, Method: postAPI, TraceKey: traceKey,
 		Body: bytes.Clone(body), OwnBody: true, Header: maps.Clone(headers),
+		Once: o.Once, Tag: o.Tag,
 	}, f)
 }
 
@@ -209,7 +246,7 @@ func (n *Node) post(ctx context.Context, e *outboxEntry) (*upiv1.Ack, error) {
 		ack.Err = httpRefusal(c, snippet)
 		return ack, nil
 	default:
-		return nil, fmt.Errorf("HTTP %d %s", c, http.StatusText(c))
+		return nil, errors.New(httpRefusal(c, snippet))
 	}
 }
 
@@ -257,8 +294,112 @@ func (n *Node) refusedHTTP(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) err
 		}
 		return rh.Refused(c, Refused{
 			To: e.To, Method: e.Method, API: postAPI, TxnID: txnID,
-			Reason: ack.GetErr(), Status: e.status, Body: e.Body,
+			Reason: ack.GetErr(), Status: e.status, Body: e.Body, Tag: e.Tag,
 		})
+	})
+}
+
+// onceAnswer is the outcome of the one attempt of a Once entry: the ack
+// of a 2xx or a refusing 4xx, or the error of any other answer or of none.
+// status is the answer's HTTP status, 0 when none came.
+type onceAnswer struct {
+	ack    *upiv1.Ack
+	err    error
+	status int
+}
+
+// attemptOnce makes the one attempt of a Once entry, unless it was made
+// already (e.answered: its step failed), and runs its step. It reports
+// whether e is done with, as attempt does: false only when the step
+// failed, for the caller to run it again after a backoff.
+func (n *Node) attemptOnce(e *outboxEntry, attempt int) bool {
+	if e.answered == nil {
+		var ack *upiv1.Ack
+		var err error
+		if e.FailSends > 0 {
+			e.FailSends--
+			err = errFaultSend
+		} else {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+			ack, err = n.post(ctx, e)
+			cancel()
+			if err == nil && e.LoseAcks > 0 {
+				e.LoseAcks--
+				ack, err, e.status = nil, errFaultAck, 0
+			}
+		}
+		if err != nil && n.ctx.Err() != nil {
+			return true // stopping: e is still in the outbox for the next start
+		}
+		e.answered = &onceAnswer{ack: ack, err: err, status: e.status}
+	}
+	if err := n.onceStep(*e); err != nil {
+		if n.ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+			return true
+		}
+		n.log.Error("step of a one-shot POST failed; will run it again", "to", e.To, "attempt", attempt, "err", err)
+		return false
+	}
+	if e.Duplicate {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.SendTimeout)
+		if _, err := n.post(ctx, e); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("duplicate not delivered", "to", e.To, "method", e.Method, "err", err)
+		}
+		cancel()
+	}
+	return true
+}
+
+// onceStep is the step that ends a Once entry e after its attempt: it
+// removes e from the outbox, notes the answer in the trace entry, and runs
+// Acked (a 2xx) or Refused (anything else) of the PostMethod route.
+func (n *Node) onceStep(e outboxEntry) error {
+	a := e.answered
+	at := n.now()
+	var reason string
+	switch {
+	case a.err != nil && a.status == 0:
+		reason = "no answer: " + a.err.Error()
+	case a.err != nil:
+		reason = a.err.Error()
+	default:
+		reason = a.ack.GetErr()
+	}
+	return n.Update(func(c *Ctx) error {
+		var txnID string
+		if raw := c.Tx.Get(store.Trace, e.TraceKey); raw != nil {
+			rec, _, _, err := decodeLog(raw)
+			if err != nil {
+				return err
+			}
+			txnID = rec.GetTxnId()
+		}
+		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+			return err
+		}
+		if a.status != 0 {
+			if err := addTraceNote(c.Tx, e.TraceKey, httpAnswerNote(a.status)); err != nil {
+				return err
+			}
+		}
+		if err := putTraceAck(c.Tx, e.TraceKey, at, reason); err != nil {
+			return err
+		}
+		if reason == "" {
+			if ah, ok := n.h.(AckHandler); ok && ah.WantsAck(PostMethod) {
+				return ah.Acked(c, Acked{
+					To: e.To, Method: PostMethod, API: postAPI, Ack: a.ack, Status: a.status, Tag: e.Tag,
+				})
+			}
+			return nil
+		}
+		if rh, ok := n.h.(RefusalHandler); ok {
+			return rh.Refused(c, Refused{
+				To: e.To, Method: PostMethod, API: postAPI, TxnID: txnID,
+				Reason: reason, Status: a.status, Body: e.Body, Tag: e.Tag,
+			})
+		}
+		return nil
 	})
 }
 

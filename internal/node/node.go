@@ -87,8 +87,10 @@ type RefusalHandler interface {
 
 // Refused is a message this node sent that its receiver refused.
 //
-// For an HTTP POST (Ctx.Post) To is the URL, Method and API are "POST",
-// Msg is nil, Body is the request's body and Status the answer's.
+// For an HTTP POST (Ctx.Post) To is the URL, Method and API are "POST"
+// (PostMethod), Msg is nil, Body is the request's body and Status the
+// answer's. A Once post (PostOptions) is refused by any answer but a 2xx,
+// and by none (Status 0, Reason "no answer: " and the error).
 type Refused struct {
 	To, Method, API string
 	Msg             Message
@@ -98,9 +100,12 @@ type Refused struct {
 	// Reason is the receiver's Ack.err; for an HTTP POST, the status and
 	// the start of the answer's body (httpRefusal).
 	Reason string
-	// Status and Body are an HTTP POST's answer status and request body.
+	// Status and Body are an HTTP POST's answer status (0 when a Once
+	// post got no answer) and request body.
 	Status int
 	Body   []byte
+	// Tag is an HTTP POST's PostOptions.Tag.
+	Tag string
 }
 
 // Validator is implemented by handlers that check messages before any

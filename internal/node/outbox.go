@@ -47,6 +47,14 @@ type outboxEntry struct {
 	// status is the HTTP status of the last answer to an HTTP entry, in
 	// memory only (for the trace and Refused).
 	status int
+
+	// Once and Tag are an HTTP entry's PostOptions (Ctx.PostWith).
+	Once bool
+	Tag  string
+	// answered is the outcome of a Once entry's attempt whose step has
+	// not committed yet, in memory only: the step runs again, and the
+	// post is not made again.
+	answered *onceAnswer
 }
 
 // deliveryKind is how an outbox entry is delivered. Its values are stored:
@@ -57,6 +65,10 @@ const (
 	kindGRPC deliveryKind = 0 // a network message to a node (Transport)
 	kindHTTP deliveryKind = 1 // an HTTP POST to a URL (Node.post)
 )
+
+// postOnce is the PostOptions flag byte's bit for Once. Stored: never
+// renumber it.
+const postOnce byte = 1
 
 // send makes one delivery attempt of e, out, by the deliverer of its kind,
 // and returns the receiver's answer: an Ack (whose err is a refusal) or an
@@ -72,7 +84,10 @@ func (n *Node) send(ctx context.Context, e *outboxEntry, out Outgoing) (*upiv1.A
 // opts, lengths as uvarints; opts is empty for a gRPC entry without
 // faults, else uvarint(NotBefore unix ns) uvarint(FailSends)
 // uvarint(LoseAcks) byte(Duplicate), and byte(Kind) unless kindGRPC (so
-// entries written before kinds existed decode as gRPC); then, for OwnBody
+// entries written before kinds existed decode as gRPC), and then, for an
+// HTTP entry with PostOptions, byte(flags: 1 Once) and the Tag's bytes to
+// the end of opts (so entries written before the options read as without
+// them, and those without them are written as before); then, for OwnBody
 // (always for kindHTTP), len(Body) Body; then, for kindHTTP, len(header)
 // header (encodeHeader).
 func (e outboxEntry) encode() []byte {
@@ -92,6 +107,14 @@ func (e outboxEntry) encode() []byte {
 		opts = append(opts, dup)
 		if e.Kind != kindGRPC {
 			opts = append(opts, byte(e.Kind))
+		}
+		if e.Kind == kindHTTP && (e.Once || e.Tag != "") {
+			flags := byte(0)
+			if e.Once {
+				flags |= postOnce
+			}
+			opts = append(opts, flags)
+			opts = append(opts, e.Tag...)
 		}
 	}
 	b := make([]byte, 0, len(e.To)+len(e.Method)+len(e.TraceKey)+len(opts)+4)
@@ -133,15 +156,21 @@ func decodeOutbox(k, v []byte) (outboxEntry, error) {
 			}
 			vals[i], opts = x, opts[n:]
 		}
-		if len(opts) < 1 || len(opts) > 2 || vals[1] > math.MaxInt32 || vals[2] > math.MaxInt32 {
+		if len(opts) < 1 || vals[1] > math.MaxInt32 || vals[2] > math.MaxInt32 {
 			return e, errCorrupt
 		}
 		if vals[0] != 0 {
 			e.NotBefore = time.Unix(0, int64(vals[0]))
 		}
 		e.FailSends, e.LoseAcks, e.Duplicate = int(vals[1]), int(vals[2]), opts[0] == 1
-		if len(opts) == 2 {
+		if len(opts) >= 2 {
 			e.Kind = deliveryKind(opts[1])
+		}
+		if len(opts) >= 3 { // PostOptions
+			if e.Kind != kindHTTP || opts[2]&^postOnce != 0 {
+				return e, errCorrupt
+			}
+			e.Once, e.Tag = opts[2]&postOnce != 0, string(opts[3:])
 		}
 	}
 	switch {
@@ -255,6 +284,9 @@ func jitter(d time.Duration) time.Duration {
 // e again. A failed send or a lost ack that e's faults ask for counts
 // down its FailSends or LoseAcks.
 func (n *Node) attempt(e *outboxEntry, attempt int) bool {
+	if e.Once && e.Kind == kindHTTP {
+		return n.attemptOnce(e, attempt)
+	}
 	out := Outgoing{From: n.name, To: e.To, Method: e.Method, Body: e.Body}
 	var ack *upiv1.Ack
 	var err error
@@ -458,7 +490,8 @@ func (n *Node) ackStep(method string, ack *upiv1.Ack) func(c *Ctx, to, api strin
 // message that does not decode is only logged, and its ack recorded.
 //
 // An HTTP delivery has no message to decode: its refusal goes to
-// refusedHTTP, and its positive ack has no step (no route names "POST").
+// refusedHTTP, and its positive ack has no step (only a Once post's does:
+// attemptOnce).
 func (n *Node) ackedStep(e outboxEntry, ack *upiv1.Ack, step func(c *Ctx, to, api string, msg Message) error) error {
 	if e.Kind == kindHTTP {
 		if rh, ok := n.h.(RefusalHandler); ok && ack.GetErr() != "" {

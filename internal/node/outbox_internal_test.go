@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"path/filepath"
 	"testing"
@@ -105,6 +106,54 @@ func TestOutboxEntryHTTPRoundTrip(t *testing.T) {
 	e.Kind = 7
 	_, err = decodeOutbox(store.U64(1), e.encode())
 	assert.ErrorIs(t, err, errCorrupt)
+}
+
+// An HTTP entry keeps its PostOptions; one without them is written as
+// before they existed, so older entries read as without them.
+func TestOutboxEntryPostOptions(t *testing.T) {
+	base := outboxEntry{Seq: 1, Kind: kindHTTP, To: "http://127.0.0.1:1/h", Method: "POST", TraceKey: []byte("t"),
+		OwnBody: true, Body: []byte("{}"), Header: map[string]string{"webhook-id": "evt_1"}}
+	for _, o := range []struct {
+		once bool
+		tag  string
+	}{{true, "dlv_1"}, {true, ""}, {false, "t"}, {true, "a\x00b.c"}} {
+		e := base
+		e.Once, e.Tag, e.FailSends = o.once, o.tag, 1
+		got, err := decodeOutbox(store.U64(1), e.encode())
+		require.NoError(t, err)
+		assert.Equal(t, o.once, got.Once)
+		assert.Equal(t, o.tag, got.Tag)
+		assert.Equal(t, 1, got.FailSends)
+		assert.Equal(t, "{}", string(got.Body))
+		assert.Equal(t, "evt_1", got.Header["webhook-id"])
+	}
+
+	// The bytes of this HTTP entry as written before PostOptions existed.
+	old, err := hex.DecodeString("14687474703a2f2f3132372e302e302e313a312f6804504f53540174050000000001027b7d12010a776562686f6f6b2d6964056576745f31")
+	require.NoError(t, err)
+	got, err := decodeOutbox(store.U64(1), old)
+	require.NoError(t, err)
+	assert.False(t, got.Once)
+	assert.Empty(t, got.Tag)
+	assert.Equal(t, "evt_1", got.Header["webhook-id"])
+	assert.Equal(t, old, base.encode(), "an entry without options is written as before")
+
+	// Options on a gRPC entry, or unknown flags, are corrupt.
+	raw := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = binary.AppendUvarint(b, uint64(len(p)))
+			b = append(b, p...)
+		}
+		return b
+	}
+	hdr := encodeHeader(map[string]string{"a": "b"})
+	_, err = decodeOutbox(store.U64(1), raw([]byte("http://x/"), []byte("POST"), []byte("t"), []byte{0, 0, 0, 0, 1, 1, 'x'}, []byte("{}"), hdr))
+	require.NoError(t, err, "the well-formed one")
+	_, err = decodeOutbox(store.U64(1), raw([]byte("http://x/"), []byte("POST"), []byte("t"), []byte{0, 0, 0, 0, 1, 3}, []byte("{}"), hdr))
+	assert.ErrorIs(t, err, errCorrupt, "unknown flag")
+	_, err = decodeOutbox(store.U64(1), raw([]byte("npci"), []byte("/x/Y"), []byte("t"), []byte{0, 0, 0, 0, 0, 1}))
+	assert.ErrorIs(t, err, errCorrupt, "options on a gRPC entry")
 }
 
 // An ack whose lazy write did not commit (its commit failed: a full disk)

@@ -21,6 +21,9 @@ import (
 // Method is a full gRPC method, e.g. upiv1.SwitchService_ReqPay_FullMethodName.
 // A route whose Method the role serves (one of Routes.Services) takes that
 // message; a route for a method the role sends only needs Refused or Acked.
+// The route of Method PostMethod hears the answers to the role's HTTP
+// posts (Ctx.PostWith): Refused those of every post refused, Acked those
+// of Once posts acked.
 type Route struct {
 	Method string
 	// From are the roles whose nodes may send Method to this node
@@ -292,11 +295,18 @@ func serviceFor(sd *grpc.ServiceDesc, n *Node) *grpc.ServiceDesc {
 }
 
 // Acked is a message this node sent that its receiver acked without error.
+//
+// For an HTTP POST made with PostOptions.Once, To is the URL, Method and
+// API are PostMethod, Msg is nil, Status is the answer's 2xx status and
+// Tag the post's PostOptions.Tag.
 type Acked struct {
 	To, Method, API string
 	Msg             Message
 	// Ack is the receiver's ack.
 	Ack *upiv1.Ack
+	// Status and Tag: a Once HTTP POST's answer status and tag.
+	Status int
+	Tag    string
 }
 
 // AckHandler is implemented by handlers that act when a receiver acks a
