@@ -199,7 +199,7 @@ func resultOf(r *record) upiv1.Resp_Result {
 // the originator's fields, and the RRN.
 func txnOf(r *record, t upiv1.Txn_Type) *upiv1.Txn {
 	out := &upiv1.Txn{
-		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(),
+		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(), OrgTxnId: r.OrgTxnId,
 		CustRef: r.Rrn, Purpose: r.GetInfo().GetPurpose(), InitiationMode: r.GetInfo().GetInitiationMode(),
 		ExpireAfterMinutes: r.GetInfo().GetExpireAfterMinutes(),
 	}
