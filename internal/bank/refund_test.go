@@ -24,8 +24,8 @@ const (
 // refunding the credit org: no PIN.
 func refundDebit(txnID, org, acNum string, amount int64) *upiv1.ReqPay {
 	return &upiv1.ReqPay{
-		Head: nodetest.Head("npci", "NPC"),
-		Txn:  &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, SubType: upiv1.Txn_REFUND, OrgTxnId: org, CustRef: "512345000004"},
+		Head:  nodetest.Head("npci", "NPC"),
+		Txn:   &upiv1.Txn{Id: txnID, Type: upiv1.Txn_DEBIT, SubType: upiv1.Txn_REFUND, OrgTxnId: org, CustRef: "512345000004"},
 		Payer: &upiv1.Party{Addr: chaiVPA, Ac: &upiv1.Account{AcNum: acNum, Ifsc: bbIFSC}, AmountPaise: amount},
 	}
 }
