@@ -1032,8 +1032,12 @@ type PspTxn struct {
 	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
 	// A delegated payment (UPI Circle, full): the link it runs under and, at
 	// PSP(S), the secondary who started it (the payer is the primary).
-	CircleLinkId  string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
-	SecondaryVpa  string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	CircleLinkId string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
+	SecondaryVpa string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// Refunds (issue 11, i11-refund): a REFUND's credit (the PAY or COLLECT
+	// it refunds) and the merchant layer's refund id (txn.ref_id).
+	OrgTxnId      string `protobuf:"bytes,32,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	RefId         string `protobuf:"bytes,33,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1281,6 +1285,20 @@ func (x *PspTxn) GetCircleLinkId() string {
 func (x *PspTxn) GetSecondaryVpa() string {
 	if x != nil {
 		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *PspTxn) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
+	}
+	return ""
+}
+
+func (x *PspTxn) GetRefId() string {
+	if x != nil {
+		return x.RefId
 	}
 	return ""
 }
@@ -3884,7 +3902,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\x97\a\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\xcc\a\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -3922,7 +3940,10 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
 	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\x12$\n" +
 	"\x0ecircle_link_id\x18\x1e \x01(\tR\fcircleLinkId\x12#\n" +
-	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\"\x8e\x01\n" +
+	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18  \x01(\tR\borgTxnId\x12\x15\n" +
+	"\x06ref_id\x18! \x01(\tR\x05refId\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +
