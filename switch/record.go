@@ -73,7 +73,10 @@ const (
 // out; Checks the ReqChkTxn sent to the beneficiary since, oldest first,
 // ChecksSent counting every one sent (Checks keeps the first and the latest
 // keptChecks-1). Times are store.Nanos of the node's clock (0 for none).
-// Type is the originator's txn.type (PAY, COLLECT or VAL_ADD); Status is
+// Type is the originator's txn.type (PAY, COLLECT, REFUND or VAL_ADD); a
+// REFUND's OrgTxnId is the credit it refunds, and a credit's RefundedPaise
+// and RefundTxnIds its refunds not FAILED and all its refunds (refund.go).
+// Status is
 // PENDING until decided, then SUCCESS or FAILURE, DEEMED (err_code RB)
 // between a credit timeout and the checks' outcome. Originator is the PSP
 // that sent the ReqPay (or ReqValAdd), OrigMsgId its msg_id; Counterparty
