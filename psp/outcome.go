@@ -103,16 +103,21 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		// out (U09) or the collect expired (U69). Anything else (a
 		// SUCCESS, a DEEMED) is refused: it would tell a user of money
 		// that never moved.
-		if !unseenOutcome(m.GetResp()) {
+		if m.GetTxn().GetType() != upiv1.Txn_REFUND && !unseenOutcome(m.GetResp()) {
 			return node.Refuse("ReqTxnConfirmation for txn %s: unknown transaction at PSP %s (only a FAILURE %s or %s may confirm a transaction a PSP never saw)",
 				txnID, p.name, upi.CodeAuthTimeout, upi.CodeCollectExpired)
 		}
-		// Learn what the confirmation says.
-		r = &txnRecord{Id: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote()}
+		// Learn what the confirmation says. A refund is first heard of
+		// here at the PSP of the credit's payer, its payee.
+		r = &txnRecord{Id: txnID, Type: m.GetTxn().GetType().String(), Status: upiv1.Resp_PENDING.String(), Note: m.GetTxn().GetNote(),
+			OrgTxnId: m.GetTxn().GetOrgTxnId(), RefId: m.GetTxn().GetRefId()}
 		for _, ref := range m.GetResp().GetRefs() {
 			switch ref.GetType() {
 			case "PAYER":
 				r.PayerVpa = ids.NormalizeVPA(ref.GetAddr())
+				if a := ref.GetSettAmountPaise(); a > 0 && r.AmountPaise == 0 {
+					r.AmountPaise = a
+				}
 			case "PAYEE":
 				r.PayeeVpa = ids.NormalizeVPA(ref.GetAddr())
 				if a := ref.GetSettAmountPaise(); a > 0 {
@@ -178,7 +183,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	switch {
 	case collectPayer(r):
 		return p.notifyStatus(c, r, r.PayerVpa, m.GetResp())
-	case r.Type == upiv1.Txn_PAY.String() && r.PayeeHere && r.Status == upiv1.Resp_SUCCESS.String():
+	case (r.Type == upiv1.Txn_PAY.String() || r.Type == upiv1.Txn_REFUND.String()) && r.PayeeHere && r.Status == upiv1.Resp_SUCCESS.String():
 		return p.notifyStatus(c, r, r.PayeeVpa, m.GetResp())
 	}
 	return nil
@@ -194,11 +199,11 @@ func unseenOutcome(resp *upiv1.Resp) bool {
 	return code == upi.CodeAuthTimeout || code == upi.CodeCollectExpired
 }
 
-// Outcome is a pay's or collect's decided outcome as this PSP learns it
-// (Config.OnOutcome).
+// Outcome is a pay's, collect's or refund's decided outcome as this PSP
+// learns it (Config.OnOutcome).
 type Outcome struct {
 	TxnID string
-	Type  upiv1.Txn_Type // PAY or COLLECT
+	Type  upiv1.Txn_Type // PAY, COLLECT or REFUND
 	// Result is SUCCESS or FAILURE; ErrCode is the NPCI code of a FAILURE.
 	Result      upiv1.Resp_Result
 	ErrCode     string
@@ -207,6 +212,10 @@ type Outcome struct {
 	Note        string
 	// Payer and Payee are the two sides, as this PSP holds them.
 	Payer, Payee OutcomeSide
+	// OrgTxnID is the credit a REFUND refunds; RefID its txn.ref_id (the
+	// merchant layer's refund id, RefundRequest.RefID).
+	OrgTxnID string
+	RefID    string
 }
 
 // OutcomeSide is one side of an Outcome.
@@ -218,7 +227,7 @@ type OutcomeSide struct {
 	Initiator bool
 }
 
-// decided runs Config.OnOutcome when r, a pay or collect whose status was
+// decided runs Config.OnOutcome when r, a pay, collect or refund whose status was
 // not final before this step (wasFinal), now has a final one. Call it in
 // the step that decides, after storing r.
 func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
@@ -228,7 +237,7 @@ func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
 	return p.cfg.OnOutcome(c, Outcome{
 		TxnID: r.Id, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
 		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.Rrn,
-		AmountPaise: r.AmountPaise, Note: r.Note,
+		AmountPaise: r.AmountPaise, Note: r.Note, OrgTxnID: r.OrgTxnId, RefID: r.RefId,
 		Payer: OutcomeSide{VPA: r.PayerVpa, Name: r.PayerName, Here: r.PayerHere, Initiator: r.PayerInitiator},
 		Payee: OutcomeSide{VPA: r.PayeeVpa, Name: r.PayeeName, Here: r.PayeeHere, Initiator: r.PayeeInitiator},
 	})

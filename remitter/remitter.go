@@ -240,7 +240,7 @@ func pinSubject(in *node.Inbound) (txnID string, payer *upiv1.Party, ok bool) {
 	switch m := in.Msg.(type) {
 	case *upiv1.ReqPay:
 		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT &&
-			m.GetMandate().GetUmn() == "" { // a mandate's debit has no PIN
+			m.GetMandate().GetUmn() == "" && !isRefund(m.GetTxn()) { // a mandate's debit and a refund's have no PIN
 			return m.GetTxn().GetId(), m.GetPayer(), true
 		}
 	case *upiv1.ReqMandate:
@@ -335,6 +335,11 @@ func validateReqPay(m *upiv1.ReqPay) error {
 			if m.GetMandate().GetSignature() == "" {
 				return node.Refuse("DEBIT under mandate %s needs mandate.signature", m.GetMandate().GetUmn())
 			}
+		case isRefund(t):
+			// A refund's (refund.go): no PIN, the credit it refunds instead.
+			if id := t.GetOrgTxnId(); !ids.ValidID(id) {
+				return node.Refuse("DEBIT of a REFUND needs txn.org_txn_id, the credit it refunds, 3 letters and 32 hex digits (got %q)", id)
+			}
 		case pinBlock(p) == "":
 			return node.Refuse("DEBIT needs the PIN block in payer.creds (type PIN), or a mandate")
 		}
@@ -417,9 +422,15 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	}
 	var err error
 	var mrec *Mandate
+	var credit *ledger.TxnRecord
 	if md.GetUmn() != "" {
 		var code string
 		if mrec, code, err = r.mandateDebit(c, md, acNum, amount); code != "" || err != nil {
+			return code, err
+		}
+	} else if isRefund(t) {
+		var code string
+		if credit, code, err = refundDebit(c, t.GetOrgTxnId(), acNum, amount); code != "" || err != nil {
 			return code, err
 		}
 	} else if code, err := r.checkPIN(c, in, acNum); code != "" || err != nil {
@@ -439,6 +450,10 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	}
 	if mrec != nil {
 		return "", countDebit(c, mrec, t.GetId(), amount)
+	}
+	if credit != nil {
+		rec.OrgTxnId = credit.TxnId
+		return "", countRefund(c, credit, amount)
 	}
 	return "", nil
 }
@@ -517,6 +532,9 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		leg.ReversalRespCode = upi.CodeNothingToReverse
 	} else {
 		if err := uncountDebit(c, txnID); err != nil {
+			return err
+		}
+		if err := uncountRefund(c, rec, debit.AmountPaise); err != nil {
 			return err
 		}
 		ref := ledger.PostingRef(ledger.LegReversal, txnID)

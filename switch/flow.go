@@ -119,7 +119,8 @@ func (s *Switch) report(c *node.Ctx, r *record) error {
 
 // tell is the PSPs the outcome of r is confirmed to, each in its own
 // ReqTxnConfirmation: the counter-party, once it was asked for the auth
-// details. A child flow tells its parent instead.
+// details; a refund's (the credit's payer's PSP, which a refund asks
+// nothing) once routed. A child flow tells its parent instead.
 //
 // A delegated payment's pay flow (its parent a delegate-auth flow) is
 // answered as a pay is, and tells PSP(S) (its delegator) too, once: one
@@ -129,7 +130,7 @@ func tell(r *record) []string {
 		return nil
 	}
 	var out []string
-	if r.Auth != nil {
+	if r.Auth != nil || r.OrgTxnId != "" && r.Counterparty != "" { // a refund asks no auth details
 		out = append(out, r.Counterparty)
 	}
 	if r.Delegator != "" && !slices.Contains(out, r.Delegator) {

@@ -171,7 +171,7 @@ func TestRefusals(t *testing.T) {
 				m.Txn.Type = upiv1.Txn_DEBIT
 				return m
 			},
-			want: "must be type PAY or COLLECT",
+			want: "must be type PAY, COLLECT or REFUND",
 		},
 		{
 			name: "sender not in the network", method: methodReqPay,

@@ -65,11 +65,14 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		}
 		return resubmitted(c, in, prev, m, amount)
 	}
+	t := m.GetTxn().GetType()
+	if t == upiv1.Txn_REFUND {
+		return s.reqRefund(c, in, m, amount) // refund.go
+	}
 	rrn, err := nextRRN(c)
 	if err != nil {
 		return err
 	}
-	t := m.GetTxn().GetType()
 	r := &record{
 		Id: id, Type: t.String(), Status: upiv1.Resp_PENDING.String(), Rrn: rrn, AmountPaise: amount,
 		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
@@ -215,6 +218,9 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 	}
 	if r.MandateUmn != "" { // a delegated payment: the mandate stands for the PIN
 		m.Mandate = &upiv1.Mandate{Umn: r.MandateUmn, Signature: r.MandateSignature}
+	}
+	if r.OrgTxnId != "" { // a refund's: no PIN, the credit it refunds instead
+		m.Txn.SubType = upiv1.Txn_REFUND
 	}
 	var err error
 	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
@@ -390,6 +396,11 @@ func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
 // each PSP to tell (the counter-party, when the transaction ever reached
 // it); a child flow reports to its parent instead.
 func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code string) error {
+	if r.OrgTxnId != "" && result == upiv1.Resp_FAILURE && r.Status != upiv1.Resp_FAILURE.String() {
+		if err := refundFailed(c, r); err != nil { // refund.go
+			return err
+		}
+	}
 	r.Status, r.ErrCode = result.String(), code
 	r.State = StateClosed
 	if err := s.tellOutcome(c, r); err != nil {

@@ -73,7 +73,10 @@ const (
 // out; Checks the ReqChkTxn sent to the beneficiary since, oldest first,
 // ChecksSent counting every one sent (Checks keeps the first and the latest
 // keptChecks-1). Times are store.Nanos of the node's clock (0 for none).
-// Type is the originator's txn.type (PAY, COLLECT or VAL_ADD); Status is
+// Type is the originator's txn.type (PAY, COLLECT, REFUND or VAL_ADD); a
+// REFUND's OrgTxnId is the credit it refunds, and a credit's RefundedPaise
+// and RefundTxnIds its refunds not FAILED and all its refunds (refund.go).
+// Status is
 // PENDING until decided, then SUCCESS or FAILURE, DEEMED (err_code RB)
 // between a credit timeout and the checks' outcome. Originator is the PSP
 // that sent the ReqPay (or ReqValAdd), OrigMsgId its msg_id; Counterparty
@@ -199,7 +202,7 @@ func resultOf(r *record) upiv1.Resp_Result {
 // the originator's fields, and the RRN.
 func txnOf(r *record, t upiv1.Txn_Type) *upiv1.Txn {
 	out := &upiv1.Txn{
-		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(),
+		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(), OrgTxnId: r.OrgTxnId,
 		CustRef: r.Rrn, Purpose: r.GetInfo().GetPurpose(), InitiationMode: r.GetInfo().GetInitiationMode(),
 		ExpireAfterMinutes: r.GetInfo().GetExpireAfterMinutes(),
 	}

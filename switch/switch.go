@@ -130,11 +130,14 @@ func checkResp(api string, r *upiv1.Resp) error {
 	return nil
 }
 
-// validateReqPay checks a PAY or COLLECT from a PSP.
+// validateReqPay checks a PAY, COLLECT or REFUND from a PSP.
 func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
 	t := m.GetTxn().GetType()
 	if t != upiv1.Txn_PAY && t != upiv1.Txn_COLLECT {
-		return node.Refuse("ReqPay from a PSP must be type PAY or COLLECT, not %s", t)
+		if t == upiv1.Txn_REFUND {
+			return s.validateRefund(from, m) // refund.go
+		}
+		return node.Refuse("ReqPay from a PSP must be type PAY, COLLECT or REFUND, not %s", t)
 	}
 	if md := m.GetMandate(); md != nil {
 		switch {

@@ -270,9 +270,10 @@ func (a *Auditor) isApp(nd string) bool {
 	return false
 }
 
-// isPayment: a PAY or COLLECT, whose outcome txn checks at every node.
+// isPayment: a PAY, COLLECT or REFUND, whose outcome txn checks at every
+// node.
 func isPayment(t *upiv1.TxnSummary) bool {
-	return t.GetType() == upiv1.Txn_PAY || t.GetType() == upiv1.Txn_COLLECT
+	return t.GetType() == upiv1.Txn_PAY || t.GetType() == upiv1.Txn_COLLECT || t.GetType() == upiv1.Txn_REFUND
 }
 
 // circleLimitCode reports whether code is one PSP(S) ends a delegated

@@ -81,6 +81,10 @@ const (
 	// CodeReversalUnconfirmed ("UT") is the reversal_resp_code of a
 	// reversal the remitter never answered, however often it was sent.
 	CodeReversalUnconfirmed = "UT"
+	// CodeRefundNoCredit ("U10", illegal operation): the DEBIT of a REFUND
+	// names no CREDIT of its org_txn_id to the account debited, or the
+	// refunds of that credit would exceed it. The payee's bank decides it.
+	CodeRefundNoCredit = "U10"
 )
 
 // Codes lists every code above, for the check that docs/FLOWS.md names
@@ -90,5 +94,5 @@ var Codes = []string{
 	CodeInvalidPIN, CodePINLocked, CodeInsufficientFunds, CodeLimitExceeded, CodeDeclinedByPayer,
 	CodeAuthTimeout, CodeRefused, CodeAddrResolution, CodeDebitFailed, CodeCreditFailed,
 	CodeTxnNotPresent, CodeDebitTimeout, CodeCreditTimeout, CodeCollectExpired, CodeLate,
-	CodeDeemed, CodeReversalUnconfirmed, CodeDuplicate, CodeEncryption,
+	CodeDeemed, CodeReversalUnconfirmed, CodeDuplicate, CodeEncryption, CodeRefundNoCredit,
 }

@@ -504,7 +504,10 @@ type TxnSummary struct {
 	// the mandate a delegated payment's DEBIT carried (full delegation);
 	// empty for any other transaction, a delegated one the primary approved
 	// with her PIN among them.
-	MandateUmn    string `protobuf:"bytes,19,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
+	MandateUmn string `protobuf:"bytes,19,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
+	// Refunds (i11-refund): at the switch, the credit (PAY or COLLECT) a
+	// REFUND refunds; empty for any other transaction.
+	OrgTxnId      string `protobuf:"bytes,20,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -668,6 +671,13 @@ func (x *TxnSummary) GetSecondaryVpa() string {
 func (x *TxnSummary) GetMandateUmn() string {
 	if x != nil {
 		return x.MandateUmn
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
 	}
 	return ""
 }
@@ -1896,7 +1906,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x17ListTransactionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x9c\x05\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xba\x05\n" +
 	"\n" +
 	"TxnSummary\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
@@ -1919,7 +1929,9 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x04legs\x18\x11 \x03(\v2\x0e.upi.v1.TxnLegR\x04legs\x12#\n" +
 	"\rsecondary_vpa\x18\x12 \x01(\tR\fsecondaryVpa\x12\x1f\n" +
 	"\vmandate_umn\x18\x13 \x01(\tR\n" +
-	"mandateUmn\"\xc4\x01\n" +
+	"mandateUmn\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18\x14 \x01(\tR\borgTxnId\"\xc4\x01\n" +
 	"\x06TxnLeg\x12$\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x15\n" +

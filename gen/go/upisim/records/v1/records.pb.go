@@ -81,8 +81,15 @@ type SwitchTxn struct {
 	Delegator        string `protobuf:"bytes,36,opt,name=delegator,proto3" json:"delegator,omitempty"`
 	MandateUmn       string `protobuf:"bytes,37,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
 	MandateSignature string `protobuf:"bytes,38,opt,name=mandate_signature,json=mandateSignature,proto3" json:"mandate_signature,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Refunds (issue 11, i11-refund). On a credit's record (a PAY or
+	// COLLECT that ended SUCCESS): the amount of its refunds not FAILED and
+	// every refund's txn id, oldest first. On a refund's record (type
+	// REFUND): the credit it refunds.
+	RefundedPaise int64    `protobuf:"varint,39,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
+	RefundTxnIds  []string `protobuf:"bytes,40,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
+	OrgTxnId      string   `protobuf:"bytes,41,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SwitchTxn) Reset() {
@@ -377,6 +384,27 @@ func (x *SwitchTxn) GetMandateUmn() string {
 func (x *SwitchTxn) GetMandateSignature() string {
 	if x != nil {
 		return x.MandateSignature
+	}
+	return ""
+}
+
+func (x *SwitchTxn) GetRefundedPaise() int64 {
+	if x != nil {
+		return x.RefundedPaise
+	}
+	return 0
+}
+
+func (x *SwitchTxn) GetRefundTxnIds() []string {
+	if x != nil {
+		return x.RefundTxnIds
+	}
+	return nil
+}
+
+func (x *SwitchTxn) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
 	}
 	return ""
 }
@@ -1004,8 +1032,12 @@ type PspTxn struct {
 	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
 	// A delegated payment (UPI Circle, full): the link it runs under and, at
 	// PSP(S), the secondary who started it (the payer is the primary).
-	CircleLinkId  string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
-	SecondaryVpa  string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	CircleLinkId string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
+	SecondaryVpa string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// Refunds (issue 11, i11-refund): a REFUND's credit (the PAY or COLLECT
+	// it refunds) and the merchant layer's refund id (txn.ref_id).
+	OrgTxnId      string `protobuf:"bytes,32,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	RefId         string `protobuf:"bytes,33,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1289,20 @@ func (x *PspTxn) GetSecondaryVpa() string {
 	return ""
 }
 
+func (x *PspTxn) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
+	}
+	return ""
+}
+
+func (x *PspTxn) GetRefId() string {
+	if x != nil {
+		return x.RefId
+	}
+	return ""
+}
+
 // What RespValAdd said (psp.valAddResult).
 type PspValAdd struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1344,15 +1390,20 @@ func (x *PspValAdd) GetIfsc() string {
 
 // A bank's record of a transaction (ledger.TxnRecord).
 type BankTxn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
-	Rrn           string                 `protobuf:"bytes,2,opt,name=rrn,proto3" json:"rrn,omitempty"`
-	Debit         *Leg                   `protobuf:"bytes,3,opt,name=debit,proto3" json:"debit,omitempty"`
-	Reversal      *Leg                   `protobuf:"bytes,4,opt,name=reversal,proto3" json:"reversal,omitempty"`
-	Credit        *Leg                   `protobuf:"bytes,5,opt,name=credit,proto3" json:"credit,omitempty"`
-	CreditAbsent  bool                   `protobuf:"varint,6,opt,name=credit_absent,json=creditAbsent,proto3" json:"credit_absent,omitempty"`
-	Created       int64                  `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
-	Updated       int64                  `protobuf:"varint,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	TxnId        string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Rrn          string                 `protobuf:"bytes,2,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	Debit        *Leg                   `protobuf:"bytes,3,opt,name=debit,proto3" json:"debit,omitempty"`
+	Reversal     *Leg                   `protobuf:"bytes,4,opt,name=reversal,proto3" json:"reversal,omitempty"`
+	Credit       *Leg                   `protobuf:"bytes,5,opt,name=credit,proto3" json:"credit,omitempty"`
+	CreditAbsent bool                   `protobuf:"varint,6,opt,name=credit_absent,json=creditAbsent,proto3" json:"credit_absent,omitempty"`
+	Created      int64                  `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
+	Updated      int64                  `protobuf:"varint,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	// Refunds (issue 11, i11-refund). On a credit's record at the payee's
+	// bank: the refund debits posted against it and not reversed. On a
+	// refund's record: the credit (txn id) its DEBIT refunds.
+	RefundedPaise int64  `protobuf:"varint,9,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
+	OrgTxnId      string `protobuf:"bytes,10,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1441,6 +1492,20 @@ func (x *BankTxn) GetUpdated() int64 {
 		return x.Updated
 	}
 	return 0
+}
+
+func (x *BankTxn) GetRefundedPaise() int64 {
+	if x != nil {
+		return x.RefundedPaise
+	}
+	return 0
+}
+
+func (x *BankTxn) GetOrgTxnId() string {
+	if x != nil {
+		return x.OrgTxnId
+	}
+	return ""
 }
 
 // The outcome of one leg at a bank (ledger.Leg).
@@ -4527,7 +4592,7 @@ var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\v\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\f\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -4571,7 +4636,11 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\tdelegator\x18$ \x01(\tR\tdelegator\x12\x1f\n" +
 	"\vmandate_umn\x18% \x01(\tR\n" +
 	"mandateUmn\x12+\n" +
-	"\x11mandate_signature\x18& \x01(\tR\x10mandateSignature\"\xf1\x01\n" +
+	"\x11mandate_signature\x18& \x01(\tR\x10mandateSignature\x12%\n" +
+	"\x0erefunded_paise\x18' \x01(\x03R\rrefundedPaise\x12$\n" +
+	"\x0erefund_txn_ids\x18( \x03(\tR\frefundTxnIds\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18) \x01(\tR\borgTxnId\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -4624,7 +4693,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\x97\a\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\xcc\a\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -4662,14 +4731,17 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
 	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\x12$\n" +
 	"\x0ecircle_link_id\x18\x1e \x01(\tR\fcircleLinkId\x12#\n" +
-	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\"\x8e\x01\n" +
+	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18  \x01(\tR\borgTxnId\x12\x15\n" +
+	"\x06ref_id\x18! \x01(\tR\x05refId\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x04 \x01(\tR\x04type\x12\x12\n" +
 	"\x04code\x18\x05 \x01(\tR\x04code\x12\x12\n" +
-	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\"\x9d\x02\n" +
+	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\"\xe2\x02\n" +
 	"\aBankTxn\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x10\n" +
 	"\x03rrn\x18\x02 \x01(\tR\x03rrn\x12,\n" +
@@ -4678,7 +4750,11 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06credit\x18\x05 \x01(\v2\x16.upisim.records.v1.LegR\x06credit\x12#\n" +
 	"\rcredit_absent\x18\x06 \x01(\bR\fcreditAbsent\x12\x18\n" +
 	"\acreated\x18\a \x01(\x03R\acreated\x12\x18\n" +
-	"\aupdated\x18\b \x01(\x03R\aupdated\"\xbf\x02\n" +
+	"\aupdated\x18\b \x01(\x03R\aupdated\x12%\n" +
+	"\x0erefunded_paise\x18\t \x01(\x03R\rrefundedPaise\x12\x1c\n" +
+	"\n" +
+	"org_txn_id\x18\n" +
+	" \x01(\tR\borgTxnId\"\xbf\x02\n" +
 	"\x03Leg\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06result\x18\x02 \x01(\tR\x06result\x12\x19\n" +
