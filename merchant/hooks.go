@@ -78,7 +78,7 @@ func (l *Layer) onOutcome(c *node.Ctx, o psp.Outcome) error {
 		if o.Result == upiv1.Resp_SUCCESS {
 			m.paid(a, o.AmountPaise, o.RRN)
 		} else {
-			m.failed(a, o.ErrCode, o.ErrCode == upi.CodeRefused && a.Method == MethodCollect)
+			m.failed(a, o.ErrCode, a.Method == MethodCollect && (o.ErrCode == upi.CodeRefused || o.ErrCode == upi.CodeAddrResolution))
 		}
 		return nil
 	})

@@ -161,17 +161,18 @@ func (m *model) deemed(a *attempt) {
 // failed: a's payment ended FAILURE with code. Without auto_retry the
 // order is FAILED; with it the order waits for another attempt, except
 // after a DEEMED attempt, which ends the order EXPIRED (seed 002, Deemed).
-// A payment request the network never registered (U07, the switch
-// refused the order's collect) leaves an order with no other attempt
-// REQUEST_UNINITIALIZED: the merchant may call again.
-func (m *model) failed(a *attempt, code string, refused bool) {
+// A payment request the network never registered (notRegistered: the
+// switch refused the order's collect, U07, or found no payer, U29)
+// leaves an order with no other attempt REQUEST_UNINITIALIZED: the
+// merchant may call again.
+func (m *model) failed(a *attempt, code string, notRegistered bool) {
 	if a.Status != AttemptPending && a.Status != AttemptDeemed {
 		return
 	}
 	wasDeemed := a.Status == AttemptDeemed
 	a.Status, a.ErrCode, a.Updated = AttemptFailed, code, m.nanos()
 	switch {
-	case refused && m.o.Status == TxnPending && len(m.o.Attempts) == 1:
+	case notRegistered && m.o.Status == TxnPending && len(m.o.Attempts) == 1:
 		m.setStatus(TxnRequestUninitialized, "the collect request could not be registered ("+code+"): call again")
 	case wasDeemed && m.o.Status == TxnDeemed && m.o.AutoRetry:
 		m.setStatus(TxnExpired, "the DEEMED attempt "+a.AttemptId+" failed ("+code+")")
