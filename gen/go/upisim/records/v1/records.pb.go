@@ -1004,8 +1004,12 @@ type PspTxn struct {
 	PayeeInitiator bool `protobuf:"varint,29,opt,name=payee_initiator,json=payeeInitiator,proto3" json:"payee_initiator,omitempty"`
 	// A delegated payment (UPI Circle, full): the link it runs under and, at
 	// PSP(S), the secondary who started it (the payer is the primary).
-	CircleLinkId  string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
-	SecondaryVpa  string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	CircleLinkId string `protobuf:"bytes,30,opt,name=circle_link_id,json=circleLinkId,proto3" json:"circle_link_id,omitempty"`
+	SecondaryVpa string `protobuf:"bytes,31,opt,name=secondary_vpa,json=secondaryVpa,proto3" json:"secondary_vpa,omitempty"`
+	// --- merchant layer (issue 11, hooks) ---
+	// txn.ref_id: the merchant's order id a payment from an intent carries
+	// (its tr), as the initiator sent it or the payee's PSP heard it.
+	RefId         string `protobuf:"bytes,32,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1253,6 +1257,13 @@ func (x *PspTxn) GetCircleLinkId() string {
 func (x *PspTxn) GetSecondaryVpa() string {
 	if x != nil {
 		return x.SecondaryVpa
+	}
+	return ""
+}
+
+func (x *PspTxn) GetRefId() string {
+	if x != nil {
+		return x.RefId
 	}
 	return ""
 }
@@ -3732,6 +3743,87 @@ func (x *SwitchMandateState) GetUpdated() int64 {
 	return 0
 }
 
+// A status check a PSP sent the switch (psp.CheckStatus; store.StatusChecks,
+// keyed by the check's txn id) until it is answered or times out.
+type PspStatusCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check's own txn id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What was asked: a txn id or an RRN, and the caller's tag.
+	Ref  string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Tag  string `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	Sent int64  `protobuf:"varint,4,opt,name=sent,proto3" json:"sent,omitempty"`
+	// Set once OnStatus has heard the answer (or the timeout).
+	Answered      bool `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspStatusCheck) Reset() {
+	*x = PspStatusCheck{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspStatusCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspStatusCheck) ProtoMessage() {}
+
+func (x *PspStatusCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspStatusCheck.ProtoReflect.Descriptor instead.
+func (*PspStatusCheck) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PspStatusCheck) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *PspStatusCheck) GetAnswered() bool {
+	if x != nil {
+		return x.Answered
+	}
+	return false
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -3833,7 +3925,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\a \x01(\tR\aerrCode\x12\x14\n" +
 	"\x05state\x18\b \x01(\tR\x05state\x12\x12\n" +
-	"\x04code\x18\t \x01(\tR\x04code\"\x97\a\n" +
+	"\x04code\x18\t \x01(\tR\x04code\"\xae\a\n" +
 	"\x06PspTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -3871,7 +3963,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0fpayer_initiator\x18\x1c \x01(\bR\x0epayerInitiator\x12'\n" +
 	"\x0fpayee_initiator\x18\x1d \x01(\bR\x0epayeeInitiator\x12$\n" +
 	"\x0ecircle_link_id\x18\x1e \x01(\tR\fcircleLinkId\x12#\n" +
-	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\"\x8e\x01\n" +
+	"\rsecondary_vpa\x18\x1f \x01(\tR\fsecondaryVpa\x12\x15\n" +
+	"\x06ref_id\x18  \x01(\tR\x05refId\"\x8e\x01\n" +
 	"\tPspValAdd\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\tR\x06result\x12\x19\n" +
 	"\berr_code\x18\x02 \x01(\tR\aerrCode\x12\x12\n" +
@@ -4123,7 +4216,13 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0evalidity_start\x18\x03 \x01(\tR\rvalidityStart\x12!\n" +
 	"\fvalidity_end\x18\x04 \x01(\tR\vvalidityEnd\x12\x15\n" +
 	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x18\n" +
-	"\aupdated\x18\x06 \x01(\x03R\aupdatedB\xc8\x01\n" +
+	"\aupdated\x18\x06 \x01(\x03R\aupdated\"t\n" +
+	"\x0ePspStatusCheck\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
+	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sent\x12\x1a\n" +
+	"\banswered\x18\x05 \x01(\bR\bansweredB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -4138,7 +4237,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),             // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),            // 1: upisim.records.v1.SwitchInfo
@@ -4168,7 +4267,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchCircleLink)(nil),      // 25: upisim.records.v1.SwitchCircleLink
 	(*SwitchDelegate)(nil),        // 26: upisim.records.v1.SwitchDelegate
 	(*SwitchMandateState)(nil),    // 27: upisim.records.v1.SwitchMandateState
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*PspStatusCheck)(nil),        // 28: upisim.records.v1.PspStatusCheck
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -4186,7 +4286,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	28, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	29, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -4223,7 +4323,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
