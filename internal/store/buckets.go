@@ -79,6 +79,13 @@ const (
 	// recordsv1.PspCircleLink; the switch: link_id →
 	// recordsv1.SwitchCircleLink (its registry, what CP and CS count).
 	CircleLinks Bucket = "circle_links"
+	// RRNs: RRN (12 digits) → the txn id of the pay record it was issued
+	// to (the switch; written in the step that issues it), for a PSP's
+	// status check by RRN.
+	RRNs Bucket = "rrns"
+	// StatusChecks: the check's txn id → recordsv1.PspStatusCheck, a
+	// status check a PSP sent the switch and not yet answered (PSPs).
+	StatusChecks Bucket = "status_checks"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -89,8 +96,8 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks, Mandates},
-	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks},
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs},
+	"psp":    {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks, StatusChecks},
 	"bank":   {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
 	"tpap":   {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
 }
@@ -102,7 +109,7 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks}
+		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks, RRNs, StatusChecks}
 }
 
 func declared(b Bucket) bool {

@@ -3744,17 +3744,16 @@ func (x *SwitchMandateState) GetUpdated() int64 {
 }
 
 // A status check a PSP sent the switch (psp.CheckStatus; store.StatusChecks,
-// keyed by the check's txn id) until it is answered or times out.
+// keyed by the check's txn id) until it is answered or times out, when
+// it is deleted.
 type PspStatusCheck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The check's own txn id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// What was asked: a txn id or an RRN, and the caller's tag.
-	Ref  string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
-	Tag  string `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
-	Sent int64  `protobuf:"varint,4,opt,name=sent,proto3" json:"sent,omitempty"`
-	// Set once OnStatus has heard the answer (or the timeout).
-	Answered      bool `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
+	Ref           string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Tag           string `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	Sent          int64  `protobuf:"varint,4,opt,name=sent,proto3" json:"sent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3815,13 +3814,6 @@ func (x *PspStatusCheck) GetSent() int64 {
 		return x.Sent
 	}
 	return 0
-}
-
-func (x *PspStatusCheck) GetAnswered() bool {
-	if x != nil {
-		return x.Answered
-	}
-	return false
 }
 
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
@@ -4216,13 +4208,12 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0evalidity_start\x18\x03 \x01(\tR\rvalidityStart\x12!\n" +
 	"\fvalidity_end\x18\x04 \x01(\tR\vvalidityEnd\x12\x15\n" +
 	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x18\n" +
-	"\aupdated\x18\x06 \x01(\x03R\aupdated\"t\n" +
+	"\aupdated\x18\x06 \x01(\x03R\aupdated\"X\n" +
 	"\x0ePspStatusCheck\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
-	"\x04sent\x18\x04 \x01(\x03R\x04sent\x12\x1a\n" +
-	"\banswered\x18\x05 \x01(\bR\bansweredB\xc8\x01\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sentB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
