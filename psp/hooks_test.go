@@ -15,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/node/nodetest"
 	"github.com/upisim/upisim/internal/pin/pintest"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/store/recordtest"
 )
 
 // recorded is what a hook heard, safe for the node's goroutines.
@@ -354,3 +355,5 @@ func TestConfigTimers(t *testing.T) {
 	nodetest.Quiesce(t, f.n)
 	assert.Equal(t, []string{"one"}, fired.all())
 }
+
+func TestStatusCheckRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, statusChecks) }

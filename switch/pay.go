@@ -65,7 +65,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		}
 		return resubmitted(c, in, prev, m, amount)
 	}
-	rrn, err := nextRRN(c)
+	rrn, err := issueRRN(c, id)
 	if err != nil {
 		return err
 	}
