@@ -112,6 +112,11 @@ type NodeOptions struct {
 	// Otherwise the node talks mutual TLS with its certificate from
 	// DataDir/pki, which StartNode creates (and the CA) if missing.
 	Insecure bool
+	// PSPConfig, if set, edits a PSP node's psp.Config before the PSP is
+	// made (its hooks: OnOutcome, OnStatus, ...), for tests that watch
+	// inside a PSP's steps; the node's PSP is then Node.Impl.(*psp.PSP).
+	// Other roles ignore it.
+	PSPConfig func(node string, cfg *psp.Config)
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
@@ -231,7 +236,11 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.transport = node.NewGRPCTransport(resolve, sec.peerCreds)
 	r.pspConns = &connPool{resolve: resolve, creds: sec.peerCreds, conns: map[string]*grpc.ClientConn{}}
 
-	if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
+	if self.Role == config.RolePSP && o.PSPConfig != nil {
+		cfg := psp.Config{Network: o.Network, Self: self, Logger: log.With("node", o.Name)}
+		o.PSPConfig(o.Name, &cfg)
+		r.Impl = psp.New(cfg)
+	} else if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
 		return nil, err
 	}
 	// ---- Node keys (issue 9): DATA/NAME.keys (internal/keys), beside the
