@@ -132,30 +132,36 @@ func (p *PSP) initiate(txnID, fp, who, vpa string, start func(*node.Ctx, *vpaRec
 	var out *txnRecord
 	err := p.n.Update(func(c *node.Ctx) error {
 		var err error
-		if out, err = repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
-			return err
-		}
-		v, err := getVPA(c.Tx, vpa)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			return p.notRegistered(who, vpa)
-		}
-		r, msg := start(c, v)
-		if err := putTxn(c.Tx, r, c.Now()); err != nil {
-			return err
-		}
-		if err := c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, msg); err != nil {
-			return err
-		}
-		out = r
-		return nil
+		out, err = p.initiateIn(c, txnID, fp, who, vpa, start)
+		return err
 	})
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	return out, nil
+}
+
+// initiateIn is initiate's step, in c (StartCollect runs it in its
+// caller's).
+func (p *PSP) initiateIn(c *node.Ctx, txnID, fp, who, vpa string, start func(*node.Ctx, *vpaRecord) (*txnRecord, *upiv1.ReqPay)) (*txnRecord, error) {
+	if out, err := repeatOf(c.Tx, txnID, fp); out != nil || err != nil {
+		return out, err
+	}
+	v, err := getVPA(c.Tx, vpa)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, p.notRegistered(who, vpa)
+	}
+	r, msg := start(c, v)
+	if err := putTxn(c.Tx, r, c.Now()); err != nil {
+		return nil, err
+	}
+	if err := c.Send(p.switchName, upiv1.SwitchService_ReqPay_FullMethodName, msg); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // repeatOf returns the record of txnID when a request with the same

@@ -53,7 +53,7 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 			Id: txnID, Type: upiv1.Txn_COLLECT.String(), Role: rolePayer, Status: upiv1.Resp_PENDING.String(),
 			PayerVpa: ids.NormalizeVPA(m.GetPayer().GetAddr()),
 			PayeeVpa: ids.NormalizeVPA(m.GetPayee().GetAddr()), PayeeName: m.GetPayee().GetName(),
-			AmountPaise: amount, Note: m.GetTxn().GetNote(),
+			AmountPaise: amount, Note: m.GetTxn().GetNote(), RefId: m.GetTxn().GetRefId(),
 		}
 	}
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
@@ -119,47 +119,100 @@ func (p *PSP) collectAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 // asks payer_vpa for money; it sends ReqPay COLLECT to the switch and
 // answers PENDING.
 func (p *PSP) InitiateCollect(_ context.Context, req *upiv1.InitiateCollectRequest) (*upiv1.InitiateCollectResponse, error) {
-	payer, payee, err := checkTransfer(req.GetPayerVpa(), req.GetPayeeVpa(), req.GetAmountPaise())
-	if err != nil {
-		return nil, err
-	}
-	expiry := req.GetExpireAfterMinutes()
-	switch {
-	case expiry == 0:
-		expiry = defaultCollectExpiry
-	case expiry < 0 || expiry > maxCollectExpiry:
-		return nil, invalid("expire_after_minutes must be between 1 and %d, got %d", maxCollectExpiry, expiry)
-	}
-	if err := checkTexts(textField{"note", "upi.v1.Txn.note", req.GetNote()}); err != nil {
-		return nil, err
-	}
-	txnID, err := p.checkTxnID(req.GetTxnId())
-	if err != nil {
-		return nil, err
-	}
-	fp := fingerprint(upiv1.Txn_COLLECT.String(), payer, payee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(),
-		strconv.Itoa(int(expiry)))
-
-	out, err := p.initiate(txnID, fp, "payee", payee, func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
-		r := &txnRecord{
-			Id: txnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
-			PayerVpa: payer, PayeeVpa: v.Vpa, PayeeName: v.Name, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
-			Expires:   store.Nanos(c.Now().Add(time.Duration(expiry) * time.Minute)),
-			PayeeHere: true, PayeeInitiator: true, Fingerprint: fp,
-		}
-		return r, &upiv1.ReqPay{
-			Txn: &upiv1.Txn{
-				Id: txnID, Type: upiv1.Txn_COLLECT, Note: req.GetNote(), Purpose: "00", InitiationMode: "00",
-				Ts: timestamppb.New(c.Now()), ExpireAfterMinutes: expiry,
-			},
-			Payer: &upiv1.Party{Addr: payer, AmountPaise: req.GetAmountPaise(), Currency: "INR"},
-			Payee: vpaParty(v, req.GetAmountPaise()),
-		}
+	cr, fp, err := p.checkCollect(CollectRequest{
+		TxnID: req.GetTxnId(), PayeeVPA: req.GetPayeeVpa(), PayerVPA: req.GetPayerVpa(), AmountPaise: req.GetAmountPaise(),
+		Note: req.GetNote(), ExpireAfterMinutes: req.GetExpireAfterMinutes(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	out, err := p.initiate(cr.TxnID, fp, "payee", cr.PayeeVPA, p.collectStart(cr, fp))
+	if err != nil {
+		return nil, err
+	}
 	return &upiv1.InitiateCollectResponse{Transaction: txnProto(out)}, nil
+}
+
+// CollectRequest is a collect a layer in the PSP's process (the merchant
+// layer) starts with StartCollect: what InitiateCollect takes, and the
+// ref_id the ReqPay COLLECT's txn carries (the merchant's order id).
+// TxnID "" makes one; ExpireAfterMinutes 0 is the default (30).
+type CollectRequest struct {
+	TxnID, PayeeVPA, PayerVPA string
+	AmountPaise               int64
+	Note, RefID               string
+	ExpireAfterMinutes        int32
+}
+
+// StartCollect starts a collect in the caller's step c, as InitiateCollect
+// does in its own: the payee must be a user of this PSP; the record and
+// the ReqPay COLLECT commit with c's step or not at all. It returns the
+// txn id. The same request again under the same TxnID returns it and
+// sends nothing; a TxnID used for another request is AlreadyExists. Bad
+// input is an InvalidArgument status, an unknown payee NotFound. The
+// outcome comes as for any collect this PSP initiated (Config.OnOutcome,
+// OnDeemed).
+func (p *PSP) StartCollect(c *node.Ctx, r CollectRequest) (string, error) {
+	cr, fp, err := p.checkCollect(r)
+	if err != nil {
+		return "", err
+	}
+	out, err := p.initiateIn(c, cr.TxnID, fp, "payee", cr.PayeeVPA, p.collectStart(cr, fp))
+	if err != nil {
+		return "", err
+	}
+	return out.Id, nil
+}
+
+// checkCollect checks a collect request and returns it normalized (VPAs,
+// expiry, txn id) with its fingerprint.
+func (p *PSP) checkCollect(r CollectRequest) (CollectRequest, string, error) {
+	payer, payee, err := checkTransfer(r.PayerVPA, r.PayeeVPA, r.AmountPaise)
+	if err != nil {
+		return r, "", err
+	}
+	r.PayerVPA, r.PayeeVPA = payer, payee
+	switch {
+	case r.ExpireAfterMinutes == 0:
+		r.ExpireAfterMinutes = defaultCollectExpiry
+	case r.ExpireAfterMinutes < 0 || r.ExpireAfterMinutes > maxCollectExpiry:
+		return r, "", invalid("expire_after_minutes must be between 1 and %d, got %d", maxCollectExpiry, r.ExpireAfterMinutes)
+	}
+	if err := checkTexts(
+		textField{"note", "upi.v1.Txn.note", r.Note},
+		textField{"ref_id", "upi.v1.Txn.ref_id", r.RefID},
+	); err != nil {
+		return r, "", err
+	}
+	if r.TxnID, err = p.checkTxnID(r.TxnID); err != nil {
+		return r, "", err
+	}
+	fields := []string{upiv1.Txn_COLLECT.String(), payer, payee, strconv.FormatInt(r.AmountPaise, 10), r.Note,
+		strconv.Itoa(int(r.ExpireAfterMinutes))}
+	if r.RefID != "" { // only when given: the fingerprints stored before ref_id still match
+		fields = append(fields, "ref_id", r.RefID)
+	}
+	return r, fingerprint(fields...), nil
+}
+
+// collectStart builds the record and the ReqPay COLLECT of r (checked).
+func (p *PSP) collectStart(r CollectRequest, fp string) func(*node.Ctx, *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
+	return func(c *node.Ctx, v *vpaRecord) (*txnRecord, *upiv1.ReqPay) {
+		rec := &txnRecord{
+			Id: r.TxnID, Type: upiv1.Txn_COLLECT.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
+			PayerVpa: r.PayerVPA, PayeeVpa: v.Vpa, PayeeName: v.Name, AmountPaise: r.AmountPaise, Note: r.Note,
+			Expires:   store.Nanos(c.Now().Add(time.Duration(r.ExpireAfterMinutes) * time.Minute)),
+			PayeeHere: true, PayeeInitiator: true, Fingerprint: fp, RefId: r.RefID,
+		}
+		return rec, &upiv1.ReqPay{
+			Txn: &upiv1.Txn{
+				Id: r.TxnID, Type: upiv1.Txn_COLLECT, Note: r.Note, RefId: r.RefID, Purpose: "00", InitiationMode: "00",
+				Ts: timestamppb.New(c.Now()), ExpireAfterMinutes: r.ExpireAfterMinutes,
+			},
+			Payer: &upiv1.Party{Addr: r.PayerVPA, AmountPaise: r.AmountPaise, Currency: "INR"},
+			Payee: vpaParty(v, r.AmountPaise),
+		}
+	}
 }
 
 // RespondCollect implements PspAppService: the payer approves a collect

@@ -33,7 +33,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		return nil // duplicate or late: the outcome is decided
 	}
 	res := m.GetResp().GetResult()
-	wasFinal := isFinal(r)
+	wasFinal, wasStatus := isFinal(r), r.Status
 	before := outcome(r)
 	changed := applyOutcome(r, res, m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
 	tell := outcome(r) != before
@@ -58,6 +58,9 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 		return err
 	}
 	if err := p.decided(c, r, wasFinal); err != nil {
+		return err
+	}
+	if err := p.deemed(c, r, wasStatus); err != nil {
 		return err
 	}
 	c.Notify(txnID)
@@ -145,7 +148,7 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 	if r.Type == upiv1.Txn_VAL_ADD.String() {
 		return node.Refuse("ReqTxnConfirmation for txn %s, which is a VAL_ADD at PSP %s", txnID, p.name)
 	}
-	wasFinal := isFinal(r)
+	wasFinal, wasStatus := isFinal(r), r.Status
 	before := outcome(r)
 	tell := !r.Confirmed
 	applyOutcome(r, m.GetResp().GetResult(), m.GetResp().GetErrCode(), m.GetTxn().GetCustRef())
@@ -163,6 +166,9 @@ func (p *PSP) reqTxnConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error
 		return err
 	}
 	if err := p.decided(c, r, wasFinal); err != nil {
+		return err
+	}
+	if err := p.deemed(c, r, wasStatus); err != nil {
 		return err
 	}
 	if err := c.Send(p.switchName, upiv1.SwitchService_RespTxnConfirmation_FullMethodName, &upiv1.RespTxnConfirmation{
@@ -200,11 +206,13 @@ func unseenOutcome(resp *upiv1.Resp) bool {
 }
 
 // Outcome is a pay's, collect's or refund's decided outcome as this PSP
-// learns it (Config.OnOutcome).
+// learns it (Config.OnOutcome), or where it stands when another hook runs
+// (OnDeemed: DEEMED; OnAuthDetails: PENDING).
 type Outcome struct {
 	TxnID string
 	Type  upiv1.Txn_Type // PAY, COLLECT or REFUND
-	// Result is SUCCESS or FAILURE; ErrCode is the NPCI code of a FAILURE.
+	// Result is SUCCESS or FAILURE (DEEMED, PENDING for the other hooks);
+	// ErrCode is the NPCI code of a FAILURE (RB of a DEEMED).
 	Result      upiv1.Resp_Result
 	ErrCode     string
 	RRN         string
@@ -212,10 +220,13 @@ type Outcome struct {
 	Note        string
 	// Payer and Payee are the two sides, as this PSP holds them.
 	Payer, Payee OutcomeSide
-	// OrgTxnID is the credit a REFUND refunds; RefID its txn.ref_id (the
-	// merchant layer's refund id, RefundRequest.RefID).
+	// RefID is txn.ref_id: the merchant's order id of a payment made from
+	// its intent (the intent's tr), or of a collect it started; of a
+	// REFUND, the merchant layer's refund id (RefundRequest.RefID).
+	RefID string
+	// OrgTxnID is txn.org_txn_id: the credit a REFUND refunds (empty for
+	// a pay or collect).
 	OrgTxnID string
-	RefID    string
 }
 
 // OutcomeSide is one side of an Outcome.
@@ -234,11 +245,28 @@ func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
 	if p.cfg.OnOutcome == nil || wasFinal || !isFinal(r) || r.Type == upiv1.Txn_VAL_ADD.String() {
 		return nil
 	}
-	return p.cfg.OnOutcome(c, Outcome{
+	return p.cfg.OnOutcome(c, outcomeOf(r))
+}
+
+// deemed runs Config.OnDeemed when r, a pay or collect whose status was
+// wasStatus before this step, is now DEEMED for the first time (a DEEMED
+// told again, or after the outcome, runs nothing). Call it in the step,
+// after storing r.
+func (p *PSP) deemed(c *node.Ctx, r *txnRecord, wasStatus string) error {
+	deemed := upiv1.Resp_DEEMED.String()
+	if p.cfg.OnDeemed == nil || wasStatus == deemed || r.Status != deemed || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return nil
+	}
+	return p.cfg.OnDeemed(c, outcomeOf(r))
+}
+
+// outcomeOf is r as the hooks see it.
+func outcomeOf(r *txnRecord) Outcome {
+	return Outcome{
 		TxnID: r.Id, Type: upiv1.Txn_Type(upiv1.Txn_Type_value[r.Type]),
 		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode, RRN: r.Rrn,
 		AmountPaise: r.AmountPaise, Note: r.Note, OrgTxnID: r.OrgTxnId, RefID: r.RefId,
 		Payer: OutcomeSide{VPA: r.PayerVpa, Name: r.PayerName, Here: r.PayerHere, Initiator: r.PayerInitiator},
 		Payee: OutcomeSide{VPA: r.PayeeVpa, Name: r.PayeeName, Here: r.PayeeHere, Initiator: r.PayeeInitiator},
-	})
+	}
 }

@@ -89,11 +89,23 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if rrn := m.GetTxn().GetCustRef(); rrn != "" {
 		r.Rrn = rrn
 	}
+	if ref := m.GetTxn().GetRefId(); ref != "" {
+		r.RefId = ref // an on-us payer's record has it already
+	}
 	open := !told(r)
 	resp := &upiv1.RespAuthDetails{Txn: cloneTxn(m.GetTxn()), Payer: cloneParty(m.GetPayer())}
 	code := upi.CodeAddrResolution
 	if v != nil {
 		code = c.Decline() // a rule of the network file, else ""
+	}
+	if code == "" && p.cfg.OnAuthDetails != nil {
+		// The payee's layer (the merchant's) may decline it.
+		o := outcomeOf(r)
+		o.Result = upiv1.Resp_PENDING
+		o.Payee.VPA, o.Payee.Name, o.Payee.Here = v.Vpa, v.Name, true
+		if code, err = p.cfg.OnAuthDetails(c, o); err != nil {
+			return err
+		}
 	}
 	if code != "" {
 		resp.Payee = &upiv1.Party{Addr: m.GetPayee().GetAddr()}
@@ -152,7 +164,7 @@ func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*up
 		r := &txnRecord{
 			Id: txnID, Type: upiv1.Txn_PAY.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
 			PayerVpa: v.Vpa, PayerName: v.Name, PayeeVpa: payee, AmountPaise: req.GetAmountPaise(), Note: req.GetNote(),
-			PayerHere: true, PayerInitiator: true, Fingerprint: fp,
+			PayerHere: true, PayerInitiator: true, Fingerprint: fp, RefId: req.GetRefId(),
 		}
 		pr := vpaParty(v, req.GetAmountPaise())
 		pr.Creds = []*upiv1.Cred{block}

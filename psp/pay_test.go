@@ -516,7 +516,6 @@ func TestUnsupportedAPIsAreRefused(t *testing.T) {
 	}{
 		{upiv1.PspService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{Head: swHead(), Txn: &upiv1.Txn{Id: id},
 			Delegate: &upiv1.Delegate{SubType: upiv1.Delegate_SUB_TYPE_UNSPECIFIED}}, "ReqDelegateAuth with delegate.sub_type SUB_TYPE_UNSPECIFIED"},
-		{upiv1.PspService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespChkTxn"},
 		{upiv1.PspService_RespLiteSync_FullMethodName, &upiv1.RespLiteSync{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespLiteSync"},
 	}
 	for _, tt := range tests {

@@ -46,6 +46,25 @@ type Config struct {
 	// fails the whole step, and the message stays unhandled, to be
 	// delivered again. It must not refuse (node.Refuse) nor block.
 	OnOutcome func(c *node.Ctx, o Outcome) error
+	// OnDeemed, if set, runs in the step in which this PSP first learns that a
+	// pay or collect it is a side of is DEEMED (RespPay DEEMED or
+	// ReqTxnConfirmation DEEMED), with Result DEEMED. Same contract as OnOutcome.
+	OnDeemed func(c *node.Ctx, o Outcome) error
+	// OnAuthDetails, if set, runs at the payee's PSP in the step that answers a
+	// ReqAuthDetails for a payee of this PSP (Result PENDING, RefID from the
+	// txn). A non-empty code declines the payment: RespAuthDetails FAILURE
+	// with that code (the pay ends FAILURE with it, as a payee PSP's decline
+	// does today). err fails the step. It runs for each ReqAuthDetails
+	// answered (the switch asks once per pay), not for an unknown payee
+	// (U29) nor one a rule of the network file declines.
+	OnAuthDetails func(c *node.Ctx, o Outcome) (declineCode string, err error)
+	// OnStatus, if set, hears the switch's answer to CheckStatus (or its
+	// timeout: Found false, ErrCode U09), in that step, once per check.
+	OnStatus func(c *node.Ctx, s StatusAnswer) error
+	// Routes and Timers are added to the PSP's route table (another layer in
+	// the PSP's process: the merchant layer's HTTP deliveries and timers).
+	Routes []node.Route
+	Timers []node.TimerKind
 }
 
 // PSP is the PSP role. It is the node's Handler (and Validator), serves
@@ -114,8 +133,9 @@ func New(cfg Config) *PSP {
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes(), p.circleValAddRoutes()),
-		Timers:   slices.Concat(p.circleTimers(), p.circleValAddTimers()),
+		Routes: slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes(), p.circleValAddRoutes(),
+			p.statusRoutes(), cfg.Routes),
+		Timers: slices.Concat(p.circleTimers(), p.circleValAddTimers(), p.statusTimers(), cfg.Timers),
 	})
 	// A FULL link's mandate is the mandate flow's (circle_mandate.go).
 	p.startMandate, p.revokeLink, p.updateLink, p.onMandate = p.startLinkMandate, p.revokeLinkMandate, p.updateLinkMandate, p.linkMandateOutcome

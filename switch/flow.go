@@ -91,7 +91,7 @@ func (s *Switch) startPayLeg(c *node.Ctx, r *record, at State) error {
 		return fmt.Errorf("pay leg %s of %s %s: the switch already has a transaction with this id", r.Id, r.Parent.Kind, r.Parent.Id)
 	}
 	if r.Rrn == "" {
-		rrn, err := nextRRN(c)
+		rrn, err := issueRRN(c, r.Id)
 		if err != nil {
 			return err
 		}

@@ -69,7 +69,7 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 	if t == upiv1.Txn_REFUND {
 		return s.reqRefund(c, in, m, amount) // refund.go
 	}
-	rrn, err := nextRRN(c)
+	rrn, err := issueRRN(c, id)
 	if err != nil {
 		return err
 	}

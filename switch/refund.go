@@ -102,7 +102,7 @@ func (s *Switch) reqRefund(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, amoun
 	if err != nil {
 		return err
 	}
-	rrn, err := nextRRN(c)
+	rrn, err := issueRRN(c, m.GetTxn().GetId())
 	if err != nil {
 		return err
 	}

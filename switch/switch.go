@@ -71,7 +71,7 @@ func New(cfg Config) *Switch {
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes(), s.chkTxnRoutes()),
 		Timers:   timers,
 	})
 	return s

@@ -38,8 +38,16 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 	if err := ids.ValidatePIN(r.GetPin()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
 	}
-	hash := requestHash(upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
-		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote())
+	if err := node.CheckText("ref_id", "upi.v1.Txn.ref_id", r.GetRefId()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	fields := []string{upiv1.Txn_PAY.String(), ids.NormalizeVPA(r.GetPayerVpa()), ids.NormalizeVPA(r.GetPayeeVpa()),
+		strconv.FormatInt(r.GetAmountPaise(), 10), r.GetNote()}
+	if r.GetRefId() != "" {
+		// Only when given, so the keys stored before ref_id still match.
+		fields = append(fields, "ref_id", r.GetRefId())
+	}
+	hash := requestHash(fields...)
 	// What startTxn would refuse, refused before the key look-up waits.
 	if _, err := idempotencyKey(ctx, r.GetIdempotencyKey()); err != nil {
 		return nil, err
@@ -61,7 +69,7 @@ func (x *TPAP) CreatePayment(ctx context.Context, r *upiv1.CreatePaymentRequest)
 		}
 		return cl.InitiatePay(ctx, &upiv1.InitiatePayRequest{
 			PayerVpa: r.GetPayerVpa(), PayeeVpa: r.GetPayeeVpa(),
-			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Cred: cred, TxnId: txnID,
+			AmountPaise: r.GetAmountPaise(), Note: r.GetNote(), Cred: cred, TxnId: txnID, RefId: r.GetRefId(),
 		})
 	})
 	if err != nil {

@@ -226,15 +226,17 @@ func commands() []spec {
 		},
 		run: call(cli.Node, &nd),
 	}, {
-		use:     "pay",
-		short:   "Pay from one VPA to another and wait for the final status",
-		example: "  upisim pay --from alice@alpha --to bob@beta --amount 150.00 --pin 1234",
-		data:    &pay.DataDir, output: &pay.Output,
+		use:   "pay",
+		short: "Pay from one VPA to another and wait for the final status",
+		example: "  upisim pay --from alice@alpha --to bob@beta --amount 150.00 --pin 1234\n" +
+			"  upisim pay --from alice@alpha --intent 'upi://pay?pa=chai@beta&pn=Chai%20Point&am=150.00&tr=ORDER_ID&cu=INR' --pin 1234",
+		data: &pay.DataDir, output: &pay.Output,
 		flags: func(f *pflag.FlagSet) {
 			f.StringVar(&pay.From, "from", "", "payer VPA")
-			f.StringVar(&pay.To, "to", "", "payee VPA")
-			f.StringVar(&pay.Amount, "amount", "", "amount in rupees, e.g. 150.00")
+			f.StringVar(&pay.To, "to", "", "payee VPA (or --intent)")
+			f.StringVar(&pay.Amount, "amount", "", "amount in rupees, e.g. 150.00 (with --intent: pay this instead of its am)")
 			f.StringVar(&pay.Note, "note", "", "note shown to both parties")
+			f.StringVar(&pay.Intent, "intent", "", "a merchant's upi://pay link: pa the payee, am the amount, tr the order id (ref_id), tn the note")
 			f.StringVar(&pay.PIN, "pin", "", "payer's UPI PIN")
 			f.BoolVar(&pay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
 			timeoutFlag(f, &pay.Timeout)

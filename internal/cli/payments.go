@@ -54,11 +54,23 @@ type PayOptions struct {
 	// Timeout bounds the wait for a final status.
 	Timeout time.Duration
 	Output  Output
+	// Intent, if set, is a merchant's upi://pay link (upi.ParseIntent): pa
+	// is the payee (To, if given, must be the same), am the amount unless
+	// Amount is given (paying another amount on purpose), tr the order id
+	// the payment carries (ref_id), tn the note unless Note is given.
+	Intent string
 }
 
 // Pay pays To from From through the network and, unless NoWait, waits for
 // the final status.
 func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
+	var in upi.Intent
+	if o.Intent != "" {
+		var err error
+		if o, in, err = applyIntent(o); err != nil {
+			return TxnResult{}, err
+		}
+	}
 	amount, err := checkTransfer(o.From, o.To, o.Amount)
 	if err != nil {
 		return TxnResult{}, err
@@ -66,15 +78,62 @@ func Pay(ctx context.Context, w io.Writer, o PayOptions) (TxnResult, error) {
 	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return TxnResult{}, err
 	}
+	if o.Intent != "" && o.Output != JSON {
+		if err := showIntent(w, in, amount); err != nil {
+			return TxnResult{}, err
+		}
+	}
 	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (TxnResult, error) {
 		r, err := started(tp.CreatePayment(ctx, &upiv1.CreatePaymentRequest{
-			PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN,
+			PayerVpa: o.From, PayeeVpa: o.To, AmountPaise: amount, Note: o.Note, Pin: o.PIN, RefId: in.RefID,
 		}))
 		if err != nil {
 			return r, err
 		}
 		return finish(ctx, w, tp, r, !o.NoWait, o.Timeout, o.Output)
 	})
+}
+
+// applyIntent reads o.Intent into o's payee, amount and note, as a
+// payer's app fills its pay screen from the link.
+func applyIntent(o PayOptions) (PayOptions, upi.Intent, error) {
+	in, err := upi.ParseIntent(o.Intent)
+	if err != nil {
+		return o, in, fmt.Errorf("--intent: %w", err)
+	}
+	if o.To != "" && ids.NormalizeVPA(o.To) != in.PayeeVPA {
+		return o, in, fmt.Errorf("--to %s and the intent's payee (pa) %s differ: give one of them", o.To, in.PayeeVPA)
+	}
+	o.To = in.PayeeVPA
+	if o.Amount == "" {
+		if in.AmountPaise == 0 {
+			return o, in, errors.New("the intent gives no amount (am): pass --amount")
+		}
+		o.Amount = upi.FormatPaise(in.AmountPaise)
+	}
+	if o.Note == "" {
+		o.Note = in.Note
+	}
+	return o, in, nil
+}
+
+// showIntent tells who is paid what, as a payer's app shows the link
+// before the PIN: the payee's name (pn), the amount, the order (tr), and
+// the amount the link asked when another is paid.
+func showIntent(w io.Writer, in upi.Intent, amount int64) error {
+	payee := in.PayeeVPA
+	if in.PayeeName != "" {
+		payee = in.PayeeName + " <" + in.PayeeVPA + ">"
+	}
+	line := "paying " + payee + " " + upi.FormatRupeesIndian(amount)
+	if in.RefID != "" {
+		line += " for order " + in.RefID
+	}
+	if in.AmountPaise != 0 && in.AmountPaise != amount {
+		line += " (the intent asks " + upi.FormatRupeesIndian(in.AmountPaise) + ")"
+	}
+	_, err := fmt.Fprintln(w, line)
+	return err
 }
 
 // withTPAP connects to the TPAP of the network running in dataDir, calls f

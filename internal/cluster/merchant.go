@@ -21,14 +21,19 @@ type PSPNode struct {
 	Merchant *merchant.Layer
 }
 
-// newPSPNode builds the PSP of self with its merchant layer.
-func newPSPNode(n *config.Network, self *config.Node, log *slog.Logger) (*PSPNode, error) {
+// newPSPNode builds the PSP of self with its merchant layer; edit, if
+// set, changes the PSP's configuration after the layer set its hooks (a
+// test's own hooks, NodeOptions.PSPConfig).
+func newPSPNode(n *config.Network, self *config.Node, log *slog.Logger, edit func(*psp.Config)) (*PSPNode, error) {
 	m, err := merchant.New(merchant.Config{Network: n, Self: self, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	cfg := psp.Config{Network: n, Self: self, Logger: log}
 	m.Hooks(&cfg)
+	if edit != nil {
+		edit(&cfg)
+	}
 	return &PSPNode{PSP: psp.New(cfg), Merchant: m}, nil
 }
 

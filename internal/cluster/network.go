@@ -12,6 +12,7 @@ import (
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/pki"
+	"github.com/upisim/upisim/psp"
 )
 
 // UpOptions start a whole network in one process.
@@ -37,6 +38,9 @@ type UpOptions struct {
 	// Insecure runs every node without TLS (NodeOptions.Insecure), as the
 	// network file's tls: off does.
 	Insecure bool
+	// PSPConfig edits each PSP's psp.Config (NodeOptions.PSPConfig), also
+	// when a node is started again: a test's hooks inside a PSP's steps.
+	PSPConfig func(node string, cfg *psp.Config)
 }
 
 // Network is a running network.
@@ -120,7 +124,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 		n, err := StartNode(NodeOptions{
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
-			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i], pkiReady: true,
+			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i], pkiReady: true, PSPConfig: o.PSPConfig,
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
@@ -178,7 +182,7 @@ func (nw *Network) Start(name string) error {
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
 		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits, MaxInFlight: nw.opts.MaxInFlight,
-		Clock: nw.opts.Clock,
+		Clock: nw.opts.Clock, PSPConfig: nw.opts.PSPConfig,
 	})
 	if err != nil {
 		return err

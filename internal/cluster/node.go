@@ -58,7 +58,7 @@ var roleKinds = map[string]struct {
 		return upiswitch.New(upiswitch.Config{Network: n, Self: self, Logger: log}), nil
 	}},
 	config.RolePSP: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
-		return newPSPNode(n, self, log) // merchant.go
+		return newPSPNode(n, self, log, nil) // merchant.go
 	}, rest: pspREST},
 	config.RoleBank: {build: func(n *config.Network, self *config.Node, log *slog.Logger, _ func(string) (upiv1.PspAppServiceClient, error)) (Role, error) {
 		return bank.New(bank.Config{Network: n, Self: self, Logger: log}), nil
@@ -112,6 +112,11 @@ type NodeOptions struct {
 	// Otherwise the node talks mutual TLS with its certificate from
 	// DataDir/pki, which StartNode creates (and the CA) if missing.
 	Insecure bool
+	// PSPConfig, if set, edits a PSP node's psp.Config before the PSP is
+	// made (its hooks: OnOutcome, OnStatus, ...), for tests that watch
+	// inside a PSP's steps; the node's PSP is then Node.Impl.(*psp.PSP).
+	// Other roles ignore it.
+	PSPConfig func(node string, cfg *psp.Config)
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
@@ -231,7 +236,12 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.transport = node.NewGRPCTransport(resolve, sec.peerCreds)
 	r.pspConns = &connPool{resolve: resolve, creds: sec.peerCreds, conns: map[string]*grpc.ClientConn{}}
 
-	if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
+	if self.Role == config.RolePSP && o.PSPConfig != nil {
+		edit := func(c *psp.Config) { o.PSPConfig(o.Name, c) }
+		if r.Impl, err = newPSPNode(o.Network, self, log.With("node", o.Name), edit); err != nil { // merchant.go
+			return nil, err
+		}
+	} else if r.Impl, err = NewRole(o.Network, self, log.With("node", o.Name), r.pspConns.pspClient); err != nil {
 		return nil, err
 	}
 	// ---- Node keys (issue 9): DATA/NAME.keys (internal/keys), beside the

@@ -95,6 +95,14 @@ const (
 	// MerchantIdempotency: merchant VPA "\x00" method "\x00" key →
 	// recordsv1.MerchantIdempotent.
 	MerchantIdempotency Bucket = "merchant_idempotency"
+
+	// RRNs: RRN (12 digits) → the txn id of the pay record it was issued
+	// to (the switch; written in the step that issues it), for a PSP's
+	// status check by RRN.
+	RRNs Bucket = "rrns"
+	// StatusChecks: the check's txn id → recordsv1.PspStatusCheck, a
+	// status check a PSP sent the switch and not yet answered (PSPs).
+	StatusChecks Bucket = "status_checks"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -105,8 +113,8 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks, Mandates},
-	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks,
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs},
+	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency},
 	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
 	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
@@ -119,7 +127,7 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 // that open a file of any role).
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
-		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks,
+		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks, RRNs, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency}
 }
 

@@ -16,11 +16,11 @@ import (
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/store"
-	"github.com/upisim/upisim/psp"
 )
 
 // Each test here puts into one node's store what a forged network message

@@ -161,7 +161,8 @@ func (sn *simNode) withPSP(fn func(p *psp.PSP) error) error {
 	if sn.n == nil {
 		return errDown
 	}
-	p, ok := sn.role.(*psp.PSP)
+	p := cluster.PSPOf(sn.role)
+	ok := p != nil
 	if !ok {
 		return fmt.Errorf("node %s is a %s, not a PSP", sn.self.Name, sn.self.Role)
 	}

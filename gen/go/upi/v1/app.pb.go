@@ -1353,8 +1353,12 @@ type CreatePaymentRequest struct {
 	// Idempotency-Key header sets it (it must agree with this field when both
 	// are given).
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// --- merchant layer (issue 11, hooks) ---
+	// Optional: the merchant's order id (a UPI intent's tr), sent as
+	// txn.ref_id (its limits: the PSP and the switch refuse a longer one).
+	RefId         string `protobuf:"bytes,7,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreatePaymentRequest) Reset() {
@@ -1425,6 +1429,13 @@ func (x *CreatePaymentRequest) GetPin() string {
 func (x *CreatePaymentRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreatePaymentRequest) GetRefId() string {
+	if x != nil {
+		return x.RefId
 	}
 	return ""
 }
@@ -5214,14 +5225,15 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x17QueryTransactionRequest\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"Q\n" +
 	"\x18QueryTransactionResponse\x125\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xc2\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xd9\x01\n" +
 	"\x14CreatePaymentRequest\x12\x1b\n" +
 	"\tpayer_vpa\x18\x01 \x01(\tR\bpayerVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x10\n" +
 	"\x03pin\x18\x05 \x01(\tR\x03pin\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"\x95\x01\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12\x15\n" +
+	"\x06ref_id\x18\a \x01(\tR\x05refId\"\x95\x01\n" +
 	"\x1aCreateCirclePaymentRequest\x12#\n" +
 	"\rsecondary_vpa\x18\x01 \x01(\tR\fsecondaryVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +

@@ -4588,6 +4588,79 @@ func (x *MerchantIdempotent) GetCreated() int64 {
 	return 0
 }
 
+// A status check a PSP sent the switch (psp.CheckStatus; store.StatusChecks,
+// keyed by the check's txn id) until it is answered or times out, when
+// it is deleted.
+type PspStatusCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check's own txn id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What was asked: a txn id or an RRN, and the caller's tag.
+	Ref           string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Tag           string `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	Sent          int64  `protobuf:"varint,4,opt,name=sent,proto3" json:"sent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspStatusCheck) Reset() {
+	*x = PspStatusCheck{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspStatusCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspStatusCheck) ProtoMessage() {}
+
+func (x *PspStatusCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspStatusCheck.ProtoReflect.Descriptor instead.
+func (*PspStatusCheck) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PspStatusCheck) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *PspStatusCheck) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -5075,7 +5148,12 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x12MerchantIdempotent\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x12\x16\n" +
 	"\x06answer\x18\x02 \x01(\fR\x06answer\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\x03R\acreatedB\xc8\x01\n" +
+	"\acreated\x18\x03 \x01(\x03R\acreated\"X\n" +
+	"\x0ePspStatusCheck\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
+	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sentB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -5090,7 +5168,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -5127,7 +5205,8 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*MerchantDeliveryAttempt)(nil), // 32: upisim.records.v1.MerchantDeliveryAttempt
 	(*MerchantEndpoint)(nil),        // 33: upisim.records.v1.MerchantEndpoint
 	(*MerchantIdempotent)(nil),      // 34: upisim.records.v1.MerchantIdempotent
-	(*timestamppb.Timestamp)(nil),   // 35: google.protobuf.Timestamp
+	(*PspStatusCheck)(nil),          // 35: upisim.records.v1.PspStatusCheck
+	(*timestamppb.Timestamp)(nil),   // 36: google.protobuf.Timestamp
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -5145,7 +5224,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	35, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	36, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -5185,7 +5264,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
