@@ -3,7 +3,6 @@ package merchant
 import (
 	"context"
 	"crypto/sha256"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -541,15 +540,8 @@ func (l *Layer) intent(o *order) string {
 	if m := l.merchantOf(o.MerchantVpa); m != nil {
 		name = m.Name
 	}
-	q := "pa=" + escape(o.MerchantVpa) + "&pn=" + escape(name) + "&am=" + upi.FormatPaise(o.AmountPaise) + "&tr=" + o.OrderId
-	if o.Description != "" {
-		q += "&tn=" + escape(o.Description)
-	}
-	return "upi://pay?" + q + "&cu=INR"
+	return upi.Intent{PayeeVPA: o.MerchantVpa, PayeeName: name, AmountPaise: o.AmountPaise, RefID: o.OrderId, Note: o.Description, Currency: "INR"}.String()
 }
-
-// escape is a query value as UPI apps write it: spaces as %20.
-func escape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
 func ts(nanos int64) *timestamppb.Timestamp {
 	if nanos == 0 {
