@@ -89,8 +89,8 @@ func (n *net) pspOf(name string) (*psp.PSP, *node.Node) {
 	n.t.Helper()
 	for _, nd := range n.nw.Nodes {
 		if nd.Name == name {
-			p, ok := nd.Impl.(*psp.PSP)
-			require.True(n.t, ok, "%s is not a PSP", name)
+			p := cluster.PSPOf(nd.Impl)
+			require.NotNil(n.t, p, "%s is not a PSP", name)
 			return p, nd.Node
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/upi"
 	"github.com/upisim/upisim/psp"
@@ -22,7 +23,7 @@ func (n *net) refund(r psp.RefundRequest) (string, error) {
 	nd := n.clusterNode("betapsp")
 	var id string
 	err := nd.Node.Update(func(c *node.Ctx) (err error) {
-		id, err = nd.Impl.(*psp.PSP).StartRefund(c, r)
+		id, err = cluster.PSPOf(nd.Impl).StartRefund(c, r)
 		return err
 	})
 	return id, err
