@@ -625,3 +625,36 @@ func (l *Layer) LookupOrder(ctx context.Context, r *merchantv1.LookupOrderReques
 	})
 	return out, stepErrOrNil(err)
 }
+
+// ListOrders implements MerchantAdminService.
+func (l *Layer) ListOrders(ctx context.Context, r *merchantv1.ListOrdersRequest) (*merchantv1.ListOrdersResponse, error) {
+	if l.cfg.AdminToken != "" && !node.HasBearer(ctx, l.cfg.AdminToken) {
+		return nil, node.ErrAdminToken
+	}
+	limit := int(r.GetLimit())
+	switch {
+	case limit < 0 || limit > 1000:
+		return nil, invalid("limit must be between 0 and 1000, got %d", limit)
+	case limit == 0:
+		limit = 100
+	}
+	if l.n == nil {
+		return nil, status.Error(codes.Unavailable, "the merchant API is not running")
+	}
+	out := &merchantv1.ListOrdersResponse{}
+	err := l.n.View(func(tx *store.Tx) error {
+		return tx.ScanAfter(store.MerchantOrders, []byte(r.GetAfter()), func(k, _ []byte) (bool, error) {
+			if len(out.Orders) == limit {
+				out.Next = out.Orders[len(out.Orders)-1].GetOrderId()
+				return false, nil
+			}
+			o, err := load(tx, string(k))
+			if err != nil {
+				return false, err
+			}
+			out.Orders = append(out.Orders, l.orderProto(o))
+			return true, nil
+		})
+	})
+	return out, stepErrOrNil(err)
+}

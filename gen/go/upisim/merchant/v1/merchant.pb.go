@@ -37,6 +37,113 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Orders after this order id ("" from the first).
+	After string `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	// At most this many (default 100, at most 1000).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersRequest) Reset() {
+	*x = ListOrdersRequest{}
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersRequest) ProtoMessage() {}
+
+func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListOrdersRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ListOrdersRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListOrdersResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Orders []*Order               `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	// The after of the next page; "" when this was the last.
+	Next          string `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersResponse) Reset() {
+	*x = ListOrdersResponse{}
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersResponse) ProtoMessage() {}
+
+func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListOrdersResponse) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
 type LookupOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An order id, attempt id or refund id.
@@ -47,7 +154,7 @@ type LookupOrderRequest struct {
 
 func (x *LookupOrderRequest) Reset() {
 	*x = LookupOrderRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[0]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +166,7 @@ func (x *LookupOrderRequest) String() string {
 func (*LookupOrderRequest) ProtoMessage() {}
 
 func (x *LookupOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[0]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +179,7 @@ func (x *LookupOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupOrderRequest.ProtoReflect.Descriptor instead.
 func (*LookupOrderRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{0}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LookupOrderRequest) GetId() string {
@@ -102,7 +209,7 @@ type CreateOrderRequest struct {
 
 func (x *CreateOrderRequest) Reset() {
 	*x = CreateOrderRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[1]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +221,7 @@ func (x *CreateOrderRequest) String() string {
 func (*CreateOrderRequest) ProtoMessage() {}
 
 func (x *CreateOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[1]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +234,7 @@ func (x *CreateOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{1}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateOrderRequest) GetAmountCents() int64 {
@@ -188,7 +295,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[2]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -200,7 +307,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[2]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -213,7 +320,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{2}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetOrderRequest) GetOrderId() string {
@@ -233,7 +340,7 @@ type CollectOrderRequest struct {
 
 func (x *CollectOrderRequest) Reset() {
 	*x = CollectOrderRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[3]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +352,7 @@ func (x *CollectOrderRequest) String() string {
 func (*CollectOrderRequest) ProtoMessage() {}
 
 func (x *CollectOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[3]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +365,7 @@ func (x *CollectOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectOrderRequest.ProtoReflect.Descriptor instead.
 func (*CollectOrderRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{3}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CollectOrderRequest) GetOrderId() string {
@@ -301,7 +408,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[4]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +420,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[4]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +433,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{4}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Order) GetOrderId() string {
@@ -471,7 +578,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[5]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +590,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[5]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +603,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{5}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Attempt) GetAttemptId() string {
@@ -640,7 +747,7 @@ type CreateUpiAttemptRequest struct {
 
 func (x *CreateUpiAttemptRequest) Reset() {
 	*x = CreateUpiAttemptRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[6]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +759,7 @@ func (x *CreateUpiAttemptRequest) String() string {
 func (*CreateUpiAttemptRequest) ProtoMessage() {}
 
 func (x *CreateUpiAttemptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[6]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +772,7 @@ func (x *CreateUpiAttemptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUpiAttemptRequest.ProtoReflect.Descriptor instead.
 func (*CreateUpiAttemptRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{6}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateUpiAttemptRequest) GetOrderId() string {
@@ -721,7 +828,7 @@ type CreateUpiAttemptResponse struct {
 
 func (x *CreateUpiAttemptResponse) Reset() {
 	*x = CreateUpiAttemptResponse{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[7]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +840,7 @@ func (x *CreateUpiAttemptResponse) String() string {
 func (*CreateUpiAttemptResponse) ProtoMessage() {}
 
 func (x *CreateUpiAttemptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[7]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +853,7 @@ func (x *CreateUpiAttemptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUpiAttemptResponse.ProtoReflect.Descriptor instead.
 func (*CreateUpiAttemptResponse) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{7}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateUpiAttemptResponse) GetUpiAttemptId() string {
@@ -782,7 +889,7 @@ type ProviderCallbackRequest struct {
 
 func (x *ProviderCallbackRequest) Reset() {
 	*x = ProviderCallbackRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[8]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +901,7 @@ func (x *ProviderCallbackRequest) String() string {
 func (*ProviderCallbackRequest) ProtoMessage() {}
 
 func (x *ProviderCallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[8]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +914,7 @@ func (x *ProviderCallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderCallbackRequest.ProtoReflect.Descriptor instead.
 func (*ProviderCallbackRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{8}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProviderCallbackRequest) GetUpiAttemptId() string {
@@ -844,7 +951,7 @@ type ProviderCallbackResponse struct {
 
 func (x *ProviderCallbackResponse) Reset() {
 	*x = ProviderCallbackResponse{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[9]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +963,7 @@ func (x *ProviderCallbackResponse) String() string {
 func (*ProviderCallbackResponse) ProtoMessage() {}
 
 func (x *ProviderCallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[9]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +976,7 @@ func (x *ProviderCallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderCallbackResponse.ProtoReflect.Descriptor instead.
 func (*ProviderCallbackResponse) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{9}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProviderCallbackResponse) GetUpiAttemptId() string {
@@ -904,7 +1011,7 @@ type ActOnAttemptRequest struct {
 
 func (x *ActOnAttemptRequest) Reset() {
 	*x = ActOnAttemptRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[10]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1023,7 @@ func (x *ActOnAttemptRequest) String() string {
 func (*ActOnAttemptRequest) ProtoMessage() {}
 
 func (x *ActOnAttemptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[10]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1036,7 @@ func (x *ActOnAttemptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActOnAttemptRequest.ProtoReflect.Descriptor instead.
 func (*ActOnAttemptRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{10}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ActOnAttemptRequest) GetAttemptId() string {
@@ -960,7 +1067,7 @@ type CreateRefundRequest struct {
 
 func (x *CreateRefundRequest) Reset() {
 	*x = CreateRefundRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[11]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1079,7 @@ func (x *CreateRefundRequest) String() string {
 func (*CreateRefundRequest) ProtoMessage() {}
 
 func (x *CreateRefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[11]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1092,7 @@ func (x *CreateRefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRefundRequest.ProtoReflect.Descriptor instead.
 func (*CreateRefundRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{11}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateRefundRequest) GetOrderId() string {
@@ -1025,7 +1132,7 @@ type GetRefundRequest struct {
 
 func (x *GetRefundRequest) Reset() {
 	*x = GetRefundRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[12]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1144,7 @@ func (x *GetRefundRequest) String() string {
 func (*GetRefundRequest) ProtoMessage() {}
 
 func (x *GetRefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[12]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1157,7 @@ func (x *GetRefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRefundRequest.ProtoReflect.Descriptor instead.
 func (*GetRefundRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{12}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRefundRequest) GetRefundId() string {
@@ -1083,7 +1190,7 @@ type Refund struct {
 
 func (x *Refund) Reset() {
 	*x = Refund{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[13]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1202,7 @@ func (x *Refund) String() string {
 func (*Refund) ProtoMessage() {}
 
 func (x *Refund) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[13]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1215,7 @@ func (x *Refund) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refund.ProtoReflect.Descriptor instead.
 func (*Refund) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{13}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Refund) GetRefundId() string {
@@ -1200,7 +1307,7 @@ type ListDeliveriesRequest struct {
 
 func (x *ListDeliveriesRequest) Reset() {
 	*x = ListDeliveriesRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[14]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1319,7 @@ func (x *ListDeliveriesRequest) String() string {
 func (*ListDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[14]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1332,7 @@ func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{14}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDeliveriesRequest) GetOrderId() string {
@@ -1251,7 +1358,7 @@ type ListDeliveriesResponse struct {
 
 func (x *ListDeliveriesResponse) Reset() {
 	*x = ListDeliveriesResponse{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[15]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1370,7 @@ func (x *ListDeliveriesResponse) String() string {
 func (*ListDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[15]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1383,7 @@ func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{15}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
@@ -1295,7 +1402,7 @@ type ResendDeliveryRequest struct {
 
 func (x *ResendDeliveryRequest) Reset() {
 	*x = ResendDeliveryRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[16]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1414,7 @@ func (x *ResendDeliveryRequest) String() string {
 func (*ResendDeliveryRequest) ProtoMessage() {}
 
 func (x *ResendDeliveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[16]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1427,7 @@ func (x *ResendDeliveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendDeliveryRequest.ProtoReflect.Descriptor instead.
 func (*ResendDeliveryRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{16}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResendDeliveryRequest) GetDeliveryId() string {
@@ -1353,7 +1460,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[17]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1472,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[17]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1485,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{17}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Delivery) GetDeliveryId() string {
@@ -1456,7 +1563,7 @@ type DeliveryAttempt struct {
 
 func (x *DeliveryAttempt) Reset() {
 	*x = DeliveryAttempt{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[18]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1575,7 @@ func (x *DeliveryAttempt) String() string {
 func (*DeliveryAttempt) ProtoMessage() {}
 
 func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[18]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1588,7 @@ func (x *DeliveryAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryAttempt.ProtoReflect.Descriptor instead.
 func (*DeliveryAttempt) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{18}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeliveryAttempt) GetAt() *timestamppb.Timestamp {
@@ -1513,7 +1620,7 @@ type GetWebhookEndpointRequest struct {
 
 func (x *GetWebhookEndpointRequest) Reset() {
 	*x = GetWebhookEndpointRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[19]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1632,7 @@ func (x *GetWebhookEndpointRequest) String() string {
 func (*GetWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *GetWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[19]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1645,7 @@ func (x *GetWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*GetWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{19}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{21}
 }
 
 type SetWebhookEndpointRequest struct {
@@ -1550,7 +1657,7 @@ type SetWebhookEndpointRequest struct {
 
 func (x *SetWebhookEndpointRequest) Reset() {
 	*x = SetWebhookEndpointRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[20]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1669,7 @@ func (x *SetWebhookEndpointRequest) String() string {
 func (*SetWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *SetWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[20]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1682,7 @@ func (x *SetWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*SetWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{20}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetWebhookEndpointRequest) GetUrl() string {
@@ -1596,7 +1703,7 @@ type WebhookEndpoint struct {
 
 func (x *WebhookEndpoint) Reset() {
 	*x = WebhookEndpoint{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[21]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1715,7 @@ func (x *WebhookEndpoint) String() string {
 func (*WebhookEndpoint) ProtoMessage() {}
 
 func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[21]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1728,7 @@ func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpoint.ProtoReflect.Descriptor instead.
 func (*WebhookEndpoint) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{21}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WebhookEndpoint) GetUrl() string {
@@ -1647,7 +1754,7 @@ type GetMerchantRequest struct {
 
 func (x *GetMerchantRequest) Reset() {
 	*x = GetMerchantRequest{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[22]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1766,7 @@ func (x *GetMerchantRequest) String() string {
 func (*GetMerchantRequest) ProtoMessage() {}
 
 func (x *GetMerchantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[22]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1779,7 @@ func (x *GetMerchantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMerchantRequest.ProtoReflect.Descriptor instead.
 func (*GetMerchantRequest) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{22}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetMerchantRequest) GetVpa() string {
@@ -1702,7 +1809,7 @@ type MerchantConfig struct {
 
 func (x *MerchantConfig) Reset() {
 	*x = MerchantConfig{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[23]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1821,7 @@ func (x *MerchantConfig) String() string {
 func (*MerchantConfig) ProtoMessage() {}
 
 func (x *MerchantConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[23]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1834,7 @@ func (x *MerchantConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MerchantConfig.ProtoReflect.Descriptor instead.
 func (*MerchantConfig) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{23}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MerchantConfig) GetVpa() string {
@@ -1815,7 +1922,7 @@ type WebhookEvent struct {
 
 func (x *WebhookEvent) Reset() {
 	*x = WebhookEvent{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[24]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1934,7 @@ func (x *WebhookEvent) String() string {
 func (*WebhookEvent) ProtoMessage() {}
 
 func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[24]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1947,7 @@ func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEvent) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{24}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WebhookEvent) GetType() string {
@@ -1894,7 +2001,7 @@ type WebhookData struct {
 
 func (x *WebhookData) Reset() {
 	*x = WebhookData{}
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[25]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2013,7 @@ func (x *WebhookData) String() string {
 func (*WebhookData) ProtoMessage() {}
 
 func (x *WebhookData) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[25]
+	mi := &file_upisim_merchant_v1_merchant_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2026,7 @@ func (x *WebhookData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookData.ProtoReflect.Descriptor instead.
 func (*WebhookData) Descriptor() ([]byte, []int) {
-	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{25}
+	return file_upisim_merchant_v1_merchant_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WebhookData) GetOrderId() string {
@@ -2038,7 +2145,13 @@ var File_upisim_merchant_v1_merchant_proto protoreflect.FileDescriptor
 
 const file_upisim_merchant_v1_merchant_proto_rawDesc = "" +
 	"\n" +
-	"!upisim/merchant/v1/merchant.proto\x12\x12upisim.merchant.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"$\n" +
+	"!upisim/merchant/v1/merchant.proto\x12\x12upisim.merchant.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n" +
+	"\x11ListOrdersRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"[\n" +
+	"\x12ListOrdersResponse\x121\n" +
+	"\x06orders\x18\x01 \x03(\v2\x19.upisim.merchant.v1.OrderR\x06orders\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next\"$\n" +
 	"\x12LookupOrderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\xa6\x02\n" +
 	"\x12CreateOrderRequest\x12!\n" +
@@ -2235,10 +2348,12 @@ const file_upisim_merchant_v1_merchant_proto_rawDesc = "" +
 	"\x0eListDeliveries\x12).upisim.merchant.v1.ListDeliveriesRequest\x1a*.upisim.merchant.v1.ListDeliveriesResponse\x12Y\n" +
 	"\x0eResendDelivery\x12).upisim.merchant.v1.ResendDeliveryRequest\x1a\x1c.upisim.merchant.v1.Delivery\x12h\n" +
 	"\x12GetWebhookEndpoint\x12-.upisim.merchant.v1.GetWebhookEndpointRequest\x1a#.upisim.merchant.v1.WebhookEndpoint\x12h\n" +
-	"\x12SetWebhookEndpoint\x12-.upisim.merchant.v1.SetWebhookEndpointRequest\x1a#.upisim.merchant.v1.WebhookEndpoint2\xc3\x01\n" +
+	"\x12SetWebhookEndpoint\x12-.upisim.merchant.v1.SetWebhookEndpointRequest\x1a#.upisim.merchant.v1.WebhookEndpoint2\xa0\x02\n" +
 	"\x14MerchantAdminService\x12Y\n" +
 	"\vGetMerchant\x12&.upisim.merchant.v1.GetMerchantRequest\x1a\".upisim.merchant.v1.MerchantConfig\x12P\n" +
-	"\vLookupOrder\x12&.upisim.merchant.v1.LookupOrderRequest\x1a\x19.upisim.merchant.v1.OrderB\xd0\x01\n" +
+	"\vLookupOrder\x12&.upisim.merchant.v1.LookupOrderRequest\x1a\x19.upisim.merchant.v1.Order\x12[\n" +
+	"\n" +
+	"ListOrders\x12%.upisim.merchant.v1.ListOrdersRequest\x1a&.upisim.merchant.v1.ListOrdersResponseB\xd0\x01\n" +
 	"\x16com.upisim.merchant.v1B\rMerchantProtoP\x01Z=github.com/upisim/upisim/gen/go/upisim/merchant/v1;merchantv1\xa2\x02\x03UMX\xaa\x02\x12Upisim.Merchant.V1\xca\x02\x12Upisim\\Merchant\\V1\xe2\x02\x1eUpisim\\Merchant\\V1\\GPBMetadata\xea\x02\x14Upisim::Merchant::V1b\x06proto3"
 
 var (
@@ -2253,87 +2368,92 @@ func file_upisim_merchant_v1_merchant_proto_rawDescGZIP() []byte {
 	return file_upisim_merchant_v1_merchant_proto_rawDescData
 }
 
-var file_upisim_merchant_v1_merchant_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_upisim_merchant_v1_merchant_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_upisim_merchant_v1_merchant_proto_goTypes = []any{
-	(*LookupOrderRequest)(nil),        // 0: upisim.merchant.v1.LookupOrderRequest
-	(*CreateOrderRequest)(nil),        // 1: upisim.merchant.v1.CreateOrderRequest
-	(*GetOrderRequest)(nil),           // 2: upisim.merchant.v1.GetOrderRequest
-	(*CollectOrderRequest)(nil),       // 3: upisim.merchant.v1.CollectOrderRequest
-	(*Order)(nil),                     // 4: upisim.merchant.v1.Order
-	(*Attempt)(nil),                   // 5: upisim.merchant.v1.Attempt
-	(*CreateUpiAttemptRequest)(nil),   // 6: upisim.merchant.v1.CreateUpiAttemptRequest
-	(*CreateUpiAttemptResponse)(nil),  // 7: upisim.merchant.v1.CreateUpiAttemptResponse
-	(*ProviderCallbackRequest)(nil),   // 8: upisim.merchant.v1.ProviderCallbackRequest
-	(*ProviderCallbackResponse)(nil),  // 9: upisim.merchant.v1.ProviderCallbackResponse
-	(*ActOnAttemptRequest)(nil),       // 10: upisim.merchant.v1.ActOnAttemptRequest
-	(*CreateRefundRequest)(nil),       // 11: upisim.merchant.v1.CreateRefundRequest
-	(*GetRefundRequest)(nil),          // 12: upisim.merchant.v1.GetRefundRequest
-	(*Refund)(nil),                    // 13: upisim.merchant.v1.Refund
-	(*ListDeliveriesRequest)(nil),     // 14: upisim.merchant.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil),    // 15: upisim.merchant.v1.ListDeliveriesResponse
-	(*ResendDeliveryRequest)(nil),     // 16: upisim.merchant.v1.ResendDeliveryRequest
-	(*Delivery)(nil),                  // 17: upisim.merchant.v1.Delivery
-	(*DeliveryAttempt)(nil),           // 18: upisim.merchant.v1.DeliveryAttempt
-	(*GetWebhookEndpointRequest)(nil), // 19: upisim.merchant.v1.GetWebhookEndpointRequest
-	(*SetWebhookEndpointRequest)(nil), // 20: upisim.merchant.v1.SetWebhookEndpointRequest
-	(*WebhookEndpoint)(nil),           // 21: upisim.merchant.v1.WebhookEndpoint
-	(*GetMerchantRequest)(nil),        // 22: upisim.merchant.v1.GetMerchantRequest
-	(*MerchantConfig)(nil),            // 23: upisim.merchant.v1.MerchantConfig
-	(*WebhookEvent)(nil),              // 24: upisim.merchant.v1.WebhookEvent
-	(*WebhookData)(nil),               // 25: upisim.merchant.v1.WebhookData
-	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
+	(*ListOrdersRequest)(nil),         // 0: upisim.merchant.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),        // 1: upisim.merchant.v1.ListOrdersResponse
+	(*LookupOrderRequest)(nil),        // 2: upisim.merchant.v1.LookupOrderRequest
+	(*CreateOrderRequest)(nil),        // 3: upisim.merchant.v1.CreateOrderRequest
+	(*GetOrderRequest)(nil),           // 4: upisim.merchant.v1.GetOrderRequest
+	(*CollectOrderRequest)(nil),       // 5: upisim.merchant.v1.CollectOrderRequest
+	(*Order)(nil),                     // 6: upisim.merchant.v1.Order
+	(*Attempt)(nil),                   // 7: upisim.merchant.v1.Attempt
+	(*CreateUpiAttemptRequest)(nil),   // 8: upisim.merchant.v1.CreateUpiAttemptRequest
+	(*CreateUpiAttemptResponse)(nil),  // 9: upisim.merchant.v1.CreateUpiAttemptResponse
+	(*ProviderCallbackRequest)(nil),   // 10: upisim.merchant.v1.ProviderCallbackRequest
+	(*ProviderCallbackResponse)(nil),  // 11: upisim.merchant.v1.ProviderCallbackResponse
+	(*ActOnAttemptRequest)(nil),       // 12: upisim.merchant.v1.ActOnAttemptRequest
+	(*CreateRefundRequest)(nil),       // 13: upisim.merchant.v1.CreateRefundRequest
+	(*GetRefundRequest)(nil),          // 14: upisim.merchant.v1.GetRefundRequest
+	(*Refund)(nil),                    // 15: upisim.merchant.v1.Refund
+	(*ListDeliveriesRequest)(nil),     // 16: upisim.merchant.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),    // 17: upisim.merchant.v1.ListDeliveriesResponse
+	(*ResendDeliveryRequest)(nil),     // 18: upisim.merchant.v1.ResendDeliveryRequest
+	(*Delivery)(nil),                  // 19: upisim.merchant.v1.Delivery
+	(*DeliveryAttempt)(nil),           // 20: upisim.merchant.v1.DeliveryAttempt
+	(*GetWebhookEndpointRequest)(nil), // 21: upisim.merchant.v1.GetWebhookEndpointRequest
+	(*SetWebhookEndpointRequest)(nil), // 22: upisim.merchant.v1.SetWebhookEndpointRequest
+	(*WebhookEndpoint)(nil),           // 23: upisim.merchant.v1.WebhookEndpoint
+	(*GetMerchantRequest)(nil),        // 24: upisim.merchant.v1.GetMerchantRequest
+	(*MerchantConfig)(nil),            // 25: upisim.merchant.v1.MerchantConfig
+	(*WebhookEvent)(nil),              // 26: upisim.merchant.v1.WebhookEvent
+	(*WebhookData)(nil),               // 27: upisim.merchant.v1.WebhookData
+	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
 }
 var file_upisim_merchant_v1_merchant_proto_depIdxs = []int32{
-	26, // 0: upisim.merchant.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	26, // 1: upisim.merchant.v1.Order.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 2: upisim.merchant.v1.Order.attempts:type_name -> upisim.merchant.v1.Attempt
-	13, // 3: upisim.merchant.v1.Order.refunds:type_name -> upisim.merchant.v1.Refund
-	26, // 4: upisim.merchant.v1.Attempt.created_at:type_name -> google.protobuf.Timestamp
-	26, // 5: upisim.merchant.v1.Attempt.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 6: upisim.merchant.v1.Attempt.hold_until:type_name -> google.protobuf.Timestamp
-	5,  // 7: upisim.merchant.v1.CreateUpiAttemptResponse.attempt:type_name -> upisim.merchant.v1.Attempt
-	5,  // 8: upisim.merchant.v1.ProviderCallbackResponse.attempt:type_name -> upisim.merchant.v1.Attempt
-	26, // 9: upisim.merchant.v1.Refund.created_at:type_name -> google.protobuf.Timestamp
-	26, // 10: upisim.merchant.v1.Refund.updated_at:type_name -> google.protobuf.Timestamp
-	17, // 11: upisim.merchant.v1.ListDeliveriesResponse.deliveries:type_name -> upisim.merchant.v1.Delivery
-	18, // 12: upisim.merchant.v1.Delivery.attempts:type_name -> upisim.merchant.v1.DeliveryAttempt
-	26, // 13: upisim.merchant.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
-	26, // 14: upisim.merchant.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
-	26, // 15: upisim.merchant.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	25, // 16: upisim.merchant.v1.WebhookEvent.data:type_name -> upisim.merchant.v1.WebhookData
-	1,  // 17: upisim.merchant.v1.MerchantService.CreateOrder:input_type -> upisim.merchant.v1.CreateOrderRequest
-	2,  // 18: upisim.merchant.v1.MerchantService.GetOrder:input_type -> upisim.merchant.v1.GetOrderRequest
-	3,  // 19: upisim.merchant.v1.MerchantService.CollectOrder:input_type -> upisim.merchant.v1.CollectOrderRequest
-	6,  // 20: upisim.merchant.v1.MerchantService.CreateUpiAttempt:input_type -> upisim.merchant.v1.CreateUpiAttemptRequest
-	8,  // 21: upisim.merchant.v1.MerchantService.ProviderCallback:input_type -> upisim.merchant.v1.ProviderCallbackRequest
-	10, // 22: upisim.merchant.v1.MerchantService.ActOnAttempt:input_type -> upisim.merchant.v1.ActOnAttemptRequest
-	11, // 23: upisim.merchant.v1.MerchantService.CreateRefund:input_type -> upisim.merchant.v1.CreateRefundRequest
-	12, // 24: upisim.merchant.v1.MerchantService.GetRefund:input_type -> upisim.merchant.v1.GetRefundRequest
-	14, // 25: upisim.merchant.v1.MerchantService.ListDeliveries:input_type -> upisim.merchant.v1.ListDeliveriesRequest
-	16, // 26: upisim.merchant.v1.MerchantService.ResendDelivery:input_type -> upisim.merchant.v1.ResendDeliveryRequest
-	19, // 27: upisim.merchant.v1.MerchantService.GetWebhookEndpoint:input_type -> upisim.merchant.v1.GetWebhookEndpointRequest
-	20, // 28: upisim.merchant.v1.MerchantService.SetWebhookEndpoint:input_type -> upisim.merchant.v1.SetWebhookEndpointRequest
-	22, // 29: upisim.merchant.v1.MerchantAdminService.GetMerchant:input_type -> upisim.merchant.v1.GetMerchantRequest
-	0,  // 30: upisim.merchant.v1.MerchantAdminService.LookupOrder:input_type -> upisim.merchant.v1.LookupOrderRequest
-	4,  // 31: upisim.merchant.v1.MerchantService.CreateOrder:output_type -> upisim.merchant.v1.Order
-	4,  // 32: upisim.merchant.v1.MerchantService.GetOrder:output_type -> upisim.merchant.v1.Order
-	5,  // 33: upisim.merchant.v1.MerchantService.CollectOrder:output_type -> upisim.merchant.v1.Attempt
-	7,  // 34: upisim.merchant.v1.MerchantService.CreateUpiAttempt:output_type -> upisim.merchant.v1.CreateUpiAttemptResponse
-	9,  // 35: upisim.merchant.v1.MerchantService.ProviderCallback:output_type -> upisim.merchant.v1.ProviderCallbackResponse
-	5,  // 36: upisim.merchant.v1.MerchantService.ActOnAttempt:output_type -> upisim.merchant.v1.Attempt
-	13, // 37: upisim.merchant.v1.MerchantService.CreateRefund:output_type -> upisim.merchant.v1.Refund
-	13, // 38: upisim.merchant.v1.MerchantService.GetRefund:output_type -> upisim.merchant.v1.Refund
-	15, // 39: upisim.merchant.v1.MerchantService.ListDeliveries:output_type -> upisim.merchant.v1.ListDeliveriesResponse
-	17, // 40: upisim.merchant.v1.MerchantService.ResendDelivery:output_type -> upisim.merchant.v1.Delivery
-	21, // 41: upisim.merchant.v1.MerchantService.GetWebhookEndpoint:output_type -> upisim.merchant.v1.WebhookEndpoint
-	21, // 42: upisim.merchant.v1.MerchantService.SetWebhookEndpoint:output_type -> upisim.merchant.v1.WebhookEndpoint
-	23, // 43: upisim.merchant.v1.MerchantAdminService.GetMerchant:output_type -> upisim.merchant.v1.MerchantConfig
-	4,  // 44: upisim.merchant.v1.MerchantAdminService.LookupOrder:output_type -> upisim.merchant.v1.Order
-	31, // [31:45] is the sub-list for method output_type
-	17, // [17:31] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	6,  // 0: upisim.merchant.v1.ListOrdersResponse.orders:type_name -> upisim.merchant.v1.Order
+	28, // 1: upisim.merchant.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	28, // 2: upisim.merchant.v1.Order.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 3: upisim.merchant.v1.Order.attempts:type_name -> upisim.merchant.v1.Attempt
+	15, // 4: upisim.merchant.v1.Order.refunds:type_name -> upisim.merchant.v1.Refund
+	28, // 5: upisim.merchant.v1.Attempt.created_at:type_name -> google.protobuf.Timestamp
+	28, // 6: upisim.merchant.v1.Attempt.updated_at:type_name -> google.protobuf.Timestamp
+	28, // 7: upisim.merchant.v1.Attempt.hold_until:type_name -> google.protobuf.Timestamp
+	7,  // 8: upisim.merchant.v1.CreateUpiAttemptResponse.attempt:type_name -> upisim.merchant.v1.Attempt
+	7,  // 9: upisim.merchant.v1.ProviderCallbackResponse.attempt:type_name -> upisim.merchant.v1.Attempt
+	28, // 10: upisim.merchant.v1.Refund.created_at:type_name -> google.protobuf.Timestamp
+	28, // 11: upisim.merchant.v1.Refund.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 12: upisim.merchant.v1.ListDeliveriesResponse.deliveries:type_name -> upisim.merchant.v1.Delivery
+	20, // 13: upisim.merchant.v1.Delivery.attempts:type_name -> upisim.merchant.v1.DeliveryAttempt
+	28, // 14: upisim.merchant.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
+	28, // 15: upisim.merchant.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	28, // 16: upisim.merchant.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	27, // 17: upisim.merchant.v1.WebhookEvent.data:type_name -> upisim.merchant.v1.WebhookData
+	3,  // 18: upisim.merchant.v1.MerchantService.CreateOrder:input_type -> upisim.merchant.v1.CreateOrderRequest
+	4,  // 19: upisim.merchant.v1.MerchantService.GetOrder:input_type -> upisim.merchant.v1.GetOrderRequest
+	5,  // 20: upisim.merchant.v1.MerchantService.CollectOrder:input_type -> upisim.merchant.v1.CollectOrderRequest
+	8,  // 21: upisim.merchant.v1.MerchantService.CreateUpiAttempt:input_type -> upisim.merchant.v1.CreateUpiAttemptRequest
+	10, // 22: upisim.merchant.v1.MerchantService.ProviderCallback:input_type -> upisim.merchant.v1.ProviderCallbackRequest
+	12, // 23: upisim.merchant.v1.MerchantService.ActOnAttempt:input_type -> upisim.merchant.v1.ActOnAttemptRequest
+	13, // 24: upisim.merchant.v1.MerchantService.CreateRefund:input_type -> upisim.merchant.v1.CreateRefundRequest
+	14, // 25: upisim.merchant.v1.MerchantService.GetRefund:input_type -> upisim.merchant.v1.GetRefundRequest
+	16, // 26: upisim.merchant.v1.MerchantService.ListDeliveries:input_type -> upisim.merchant.v1.ListDeliveriesRequest
+	18, // 27: upisim.merchant.v1.MerchantService.ResendDelivery:input_type -> upisim.merchant.v1.ResendDeliveryRequest
+	21, // 28: upisim.merchant.v1.MerchantService.GetWebhookEndpoint:input_type -> upisim.merchant.v1.GetWebhookEndpointRequest
+	22, // 29: upisim.merchant.v1.MerchantService.SetWebhookEndpoint:input_type -> upisim.merchant.v1.SetWebhookEndpointRequest
+	24, // 30: upisim.merchant.v1.MerchantAdminService.GetMerchant:input_type -> upisim.merchant.v1.GetMerchantRequest
+	2,  // 31: upisim.merchant.v1.MerchantAdminService.LookupOrder:input_type -> upisim.merchant.v1.LookupOrderRequest
+	0,  // 32: upisim.merchant.v1.MerchantAdminService.ListOrders:input_type -> upisim.merchant.v1.ListOrdersRequest
+	6,  // 33: upisim.merchant.v1.MerchantService.CreateOrder:output_type -> upisim.merchant.v1.Order
+	6,  // 34: upisim.merchant.v1.MerchantService.GetOrder:output_type -> upisim.merchant.v1.Order
+	7,  // 35: upisim.merchant.v1.MerchantService.CollectOrder:output_type -> upisim.merchant.v1.Attempt
+	9,  // 36: upisim.merchant.v1.MerchantService.CreateUpiAttempt:output_type -> upisim.merchant.v1.CreateUpiAttemptResponse
+	11, // 37: upisim.merchant.v1.MerchantService.ProviderCallback:output_type -> upisim.merchant.v1.ProviderCallbackResponse
+	7,  // 38: upisim.merchant.v1.MerchantService.ActOnAttempt:output_type -> upisim.merchant.v1.Attempt
+	15, // 39: upisim.merchant.v1.MerchantService.CreateRefund:output_type -> upisim.merchant.v1.Refund
+	15, // 40: upisim.merchant.v1.MerchantService.GetRefund:output_type -> upisim.merchant.v1.Refund
+	17, // 41: upisim.merchant.v1.MerchantService.ListDeliveries:output_type -> upisim.merchant.v1.ListDeliveriesResponse
+	19, // 42: upisim.merchant.v1.MerchantService.ResendDelivery:output_type -> upisim.merchant.v1.Delivery
+	23, // 43: upisim.merchant.v1.MerchantService.GetWebhookEndpoint:output_type -> upisim.merchant.v1.WebhookEndpoint
+	23, // 44: upisim.merchant.v1.MerchantService.SetWebhookEndpoint:output_type -> upisim.merchant.v1.WebhookEndpoint
+	25, // 45: upisim.merchant.v1.MerchantAdminService.GetMerchant:output_type -> upisim.merchant.v1.MerchantConfig
+	6,  // 46: upisim.merchant.v1.MerchantAdminService.LookupOrder:output_type -> upisim.merchant.v1.Order
+	1,  // 47: upisim.merchant.v1.MerchantAdminService.ListOrders:output_type -> upisim.merchant.v1.ListOrdersResponse
+	33, // [33:48] is the sub-list for method output_type
+	18, // [18:33] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_upisim_merchant_v1_merchant_proto_init() }
@@ -2341,14 +2461,14 @@ func file_upisim_merchant_v1_merchant_proto_init() {
 	if File_upisim_merchant_v1_merchant_proto != nil {
 		return
 	}
-	file_upisim_merchant_v1_merchant_proto_msgTypes[1].OneofWrappers = []any{}
+	file_upisim_merchant_v1_merchant_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_merchant_v1_merchant_proto_rawDesc), len(file_upisim_merchant_v1_merchant_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

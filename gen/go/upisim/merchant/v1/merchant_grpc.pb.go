@@ -590,6 +590,7 @@ var MerchantService_ServiceDesc = grpc.ServiceDesc{
 const (
 	MerchantAdminService_GetMerchant_FullMethodName = "/upisim.merchant.v1.MerchantAdminService/GetMerchant"
 	MerchantAdminService_LookupOrder_FullMethodName = "/upisim.merchant.v1.MerchantAdminService/LookupOrder"
+	MerchantAdminService_ListOrders_FullMethodName  = "/upisim.merchant.v1.MerchantAdminService/ListOrders"
 )
 
 // MerchantAdminServiceClient is the client API for MerchantAdminService service.
@@ -604,6 +605,9 @@ type MerchantAdminServiceClient interface {
 	// The order an order, attempt or refund id belongs to, whichever
 	// merchant of this PSP it is (for the CLI, which knows only ids).
 	LookupOrder(ctx context.Context, in *LookupOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// Every order of every merchant of this PSP, in order id order, a page
+	// at a time (for `upisim audit`).
+	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
 }
 
 type merchantAdminServiceClient struct {
@@ -634,6 +638,16 @@ func (c *merchantAdminServiceClient) LookupOrder(ctx context.Context, in *Lookup
 	return out, nil
 }
 
+func (c *merchantAdminServiceClient) ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrdersResponse)
+	err := c.cc.Invoke(ctx, MerchantAdminService_ListOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MerchantAdminServiceServer is the server API for MerchantAdminService service.
 // All implementations must embed UnimplementedMerchantAdminServiceServer
 // for forward compatibility.
@@ -646,6 +660,9 @@ type MerchantAdminServiceServer interface {
 	// The order an order, attempt or refund id belongs to, whichever
 	// merchant of this PSP it is (for the CLI, which knows only ids).
 	LookupOrder(context.Context, *LookupOrderRequest) (*Order, error)
+	// Every order of every merchant of this PSP, in order id order, a page
+	// at a time (for `upisim audit`).
+	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
 	mustEmbedUnimplementedMerchantAdminServiceServer()
 }
 
@@ -661,6 +678,9 @@ func (UnimplementedMerchantAdminServiceServer) GetMerchant(context.Context, *Get
 }
 func (UnimplementedMerchantAdminServiceServer) LookupOrder(context.Context, *LookupOrderRequest) (*Order, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupOrder not implemented")
+}
+func (UnimplementedMerchantAdminServiceServer) ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrders not implemented")
 }
 func (UnimplementedMerchantAdminServiceServer) mustEmbedUnimplementedMerchantAdminServiceServer() {}
 func (UnimplementedMerchantAdminServiceServer) testEmbeddedByValue()                              {}
@@ -719,6 +739,24 @@ func _MerchantAdminService_LookupOrder_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MerchantAdminService_ListOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MerchantAdminServiceServer).ListOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MerchantAdminService_ListOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MerchantAdminServiceServer).ListOrders(ctx, req.(*ListOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MerchantAdminService_ServiceDesc is the grpc.ServiceDesc for MerchantAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -733,6 +771,10 @@ var MerchantAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupOrder",
 			Handler:    _MerchantAdminService_LookupOrder_Handler,
+		},
+		{
+			MethodName: "ListOrders",
+			Handler:    _MerchantAdminService_ListOrders_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
