@@ -28,6 +28,9 @@ func TestSeedRegistersOwnUsersAndMerchants(t *testing.T) {
 		"bob@beta":   {Vpa: "bob@beta", Name: "Bob", Type: "PERSON", Mcc: "0000", AcNum: "2000000001", Ifsc: "BBNK0000001"},
 		"carol@beta": {Vpa: "carol@beta", Name: "Carol", Type: "PERSON", Mcc: "0000", AcNum: "2000000002", Ifsc: "BBNK0000001"},
 		"chai@beta":  {Vpa: "chai@beta", Name: "Chai Point", Type: "ENTITY", Mcc: "5812", AcNum: "2000000003", Ifsc: "BBNK0000001"},
+		// The magic merchants.
+		"deemedshop@beta": {Vpa: "deemedshop@beta", Name: "Deemed Shop", Type: "ENTITY", Mcc: "5812", AcNum: "2000000004", Ifsc: "BBNK0000001"},
+		"lostshop@beta":   {Vpa: "lostshop@beta", Name: "Lost Shop", Type: "ENTITY", Mcc: "5812", AcNum: "2000000005", Ifsc: "BBNK0000001"},
 	}
 	// The default network's magic payees and UPI Circle users at beta
 	// (config/default.yaml).

@@ -163,6 +163,9 @@ func TestSeed(t *testing.T) {
 		{AcNum: bobAc, Ifsc: "BBNK0000001", Vpa: "bob@beta", Name: "Bob", Kind: "CUSTOMER", BalancePaise: 500_000},
 		{AcNum: carolAc, Ifsc: "BBNK0000001", Vpa: "carol@beta", Name: "Carol", Kind: "CUSTOMER", BalancePaise: 100_000},
 		{AcNum: "2000000003", Ifsc: "BBNK0000001", Vpa: "chai@beta", Name: "Chai Point", Kind: "CUSTOMER"},
+		// The magic merchants.
+		{AcNum: "2000000004", Ifsc: "BBNK0000001", Vpa: "deemedshop@beta", Name: "Deemed Shop", Kind: "CUSTOMER"},
+		{AcNum: "2000000005", Ifsc: "BBNK0000001", Vpa: "lostshop@beta", Name: "Lost Shop", Kind: "CUSTOMER"},
 		// The default network's magic payees (config/default.yaml).
 		{AcNum: "2000000901", Ifsc: "BBNK0000001", Vpa: "creditfail@beta", Name: "Credit Fail", Kind: "CUSTOMER"},
 		{AcNum: "2000000902", Ifsc: "BBNK0000001", Vpa: "deemed@beta", Name: "Deemed", Kind: "CUSTOMER"},
