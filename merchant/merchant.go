@@ -254,7 +254,6 @@ func (l *Layer) holdDue(c *node.Ctx, t node.Timer) error {
 		if a == nil || a.Status != AttemptHold {
 			return nil
 		}
-		m.holdsEnded = nil // this timer is the one firing
 		return m.act(a, "CAPTURE")
 	})
 }
