@@ -10,3 +10,9 @@ import _ "embed"
 //
 //go:embed upisim.swagger.json
 var JSON []byte
+
+// MerchantJSON is the OpenAPI v2 document of the merchant API
+// (proto/upisim/merchant), which PSP nodes serve at /merchant/openapi.json.
+//
+//go:embed merchant.swagger.json
+var MerchantJSON []byte

@@ -65,6 +65,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 	if us := nw.Config.Users; len(us) >= 2 {
 		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to %s --amount 150.00 --pin %s\n", o.DataDir, us[0].VPA, us[1].VPA, us[0].PIN)
 	}
+	printMerchantKeys(w, nw.Config, nw.Nodes, o.DataDir)
 	if rs := nw.Config.Rules; len(rs) > 0 {
 		names := make([]string, len(rs))
 		for i, r := range rs {
@@ -179,4 +180,31 @@ func servePprof(addr string) (stop func(), err error) {
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return func() { srv.Close() }, nil
+}
+
+// printMerchantKeys tells the merchants' test API keys and webhook
+// secrets (the network file's: test values) and where their API is, so
+// a newcomer can call it at once (docs/FLOWS.md, Merchant payments).
+func printMerchantKeys(w io.Writer, n *config.Network, nodes []*cluster.Node, dataDir string) {
+	first := true
+	for _, m := range n.Merchants {
+		if m.APIKey == "" {
+			continue
+		}
+		p, ok := n.PSPForVPA(m.VPA)
+		if !ok {
+			continue
+		}
+		addr := ""
+		for _, nd := range nodes {
+			if nd.Name == p.Name {
+				addr = nd.HTTPAddr()
+			}
+		}
+		if first {
+			fmt.Fprintf(w, "merchant APIs (test keys from the network file; `upisim merchant show --data %s VPA`):\n", dataDir)
+			first = false
+		}
+		fmt.Fprintf(w, "  %s  http://%s  api key %s  webhook secret %s\n", m.VPA, addr, m.APIKey, orNone(m.WebhookSecret))
+	}
 }

@@ -338,6 +338,12 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi.JSON)
 	})
+	if role == config.RolePSP {
+		top.HandleFunc("GET /merchant/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(openapi.MerchantJSON)
+		})
+	}
 	top.Handle("/", mux)
 	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
 	r.http = limits.httpServer(guarded)

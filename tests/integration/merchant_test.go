@@ -290,6 +290,13 @@ func TestMerchantAPIErrors(t *testing.T) {
 		assert.Equal(t, tc.code, code, "%s %s %s: %v", tc.method, tc.path, tc.body, out)
 		assert.Contains(t, fmt.Sprint(out["message"]), tc.msg, "%s %s", tc.method, tc.path)
 	}
+	// The merchant API's own OpenAPI document.
+	code, _, doc := rest(t, "GET", s.base+"/merchant/openapi.json", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	paths, _ := doc["paths"].(map[string]any)
+	for _, p := range []string{"/orders", "/orders/{order_id}", "/upi-attempts", "/provider-callback", "/refunds", "/webhooks/deliveries"} {
+		assert.Contains(t, paths, p)
+	}
 	// Another merchant's order is not found.
 	other := openShop(t, n, "deemedshop@beta")
 	code, _ := other.call("GET", "/orders/"+id, "")
