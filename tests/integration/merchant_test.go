@@ -299,7 +299,7 @@ func TestMerchantAPIErrors(t *testing.T) {
 	}
 	// Another merchant's order is not found.
 	other := openShop(t, n, "deemedshop@beta")
-	code, _ := other.call("GET", "/orders/"+id, "")
+	code, _ = other.call("GET", "/orders/"+id, "")
 	assert.Equal(t, http.StatusNotFound, code)
 	// The same Idempotency-Key and body: one order.
 	code1, o1 := s.call("POST", "/orders", `{"amount_cents": 500}`, "Idempotency-Key", "k1")
