@@ -316,11 +316,17 @@ func TestMerchantFailedAndExpired(t *testing.T) {
 	n := merchantNet(t, nil)
 	s := openShop(t, n, "chai@beta")
 
-	noRetry := s.order(15000, `, "auto_retry": false`)
-	r := n.payIntent("alice@alpha", noRetry["intent"].(string), "", "0000")
-	require.Equal(t, "FAILURE", r.Status)
-	s.await(noRetry["order_id"].(string), "FAILED", "FAILED/")
-	s.awaitHooks(noRetry["order_id"].(string), "FAILED", "FAILED", "")
+	// Auto-refund on or off changes nothing here: no money came.
+	for _, autoRefund := range []bool{false, true} {
+		noRetry := s.order(15000, fmt.Sprintf(`, "auto_retry": false, "auto_refund": %v`, autoRefund))
+		r := n.payIntent("alice@alpha", noRetry["intent"].(string), "", "0000")
+		require.Equal(t, "FAILURE", r.Status)
+		assert.Equal(t, "ZM", r.ErrCode)
+		got := s.await(noRetry["order_id"].(string), "FAILED", "FAILED/")
+		assert.Equal(t, "ZM", got["attempts"].([]any)[0].(map[string]any)["err_code"])
+		s.awaitHooks(noRetry["order_id"].(string), "FAILED", "FAILED", "")
+		require.Equal(t, "SUCCESS", n.pay("alice@alpha", "bob@beta", "1.00", "1234").Status, "a right PIN clears the wrong tries")
+	}
 
 	retry := s.order(15000, `, "auto_retry": true`)
 	require.Equal(t, "FAILURE", n.payIntent("alice@alpha", retry["intent"].(string), "", "0000").Status)
@@ -334,8 +340,8 @@ func TestMerchantFailedAndExpired(t *testing.T) {
 	require.Equal(t, "FAILURE", n.payIntent("alice@alpha", short["intent"].(string), "", "0000").Status)
 	s.await(short["order_id"].(string), "EXPIRED", "FAILED/")
 
-	// No attempt at all.
-	idle := s.order(15000, `, "expires_in_seconds": 1`)
+	// No attempt at all (auto-refund on: the same).
+	idle := s.order(15000, `, "expires_in_seconds": 1, "auto_refund": true`)
 	s.await(idle["order_id"].(string), "EXPIRED")
 	evs := s.hooks.of(idle["order_id"].(string))
 	eventually(t, func() bool { evs = s.hooks.of(idle["order_id"].(string)); return len(evs) == 1 }, "the expiry's webhook")
@@ -476,9 +482,14 @@ func TestMerchantDeemed(t *testing.T) {
 	evs := found.awaitHooks(id, "SUCCESS", "SUCCESS", "")
 	assert.Equal(t, "DEEMED", evs[0]["transaction_status"])
 
+	// With auto-refund on, the same: a DEEMED attempt is no edge case.
+	o2 := found.order(15000, `, "auto_refund": true`)
+	require.Equal(t, "SUCCESS", n.payIntent("alice@alpha", o2["intent"].(string), "", "1234").Status)
+	found.await(o2["order_id"].(string), "SUCCESS", "SUCCESS/")
+
 	lost := openShop(t, n, "lostshop@beta")
-	for _, retry := range []bool{true, false} {
-		o := lost.order(15000, fmt.Sprintf(`, "auto_retry": %v`, retry))
+	for i, retry := range []bool{true, false} {
+		o := lost.order(15000, fmt.Sprintf(`, "auto_retry": %v, "auto_refund": %v`, retry, i == 1))
 		r := n.payIntent("alice@alpha", o["intent"].(string), "", "1234")
 		assert.Equal(t, "FAILURE", r.Status)
 		want := "FAILED"
