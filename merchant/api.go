@@ -199,15 +199,8 @@ func myOrder(tx *store.Tx, m *merchantCfg, id string) (*order, error) {
 
 // GetOrder implements MerchantService.
 func (l *Layer) GetOrder(ctx context.Context, r *merchantv1.GetOrderRequest) (*merchantv1.Order, error) {
-	m, err := l.caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if l.n == nil {
-		return nil, status.Error(codes.Unavailable, "the merchant API is not running")
-	}
 	var out *merchantv1.Order
-	err = l.n.View(func(tx *store.Tx) error {
+	err := l.read(ctx, func(tx *store.Tx, m *merchantCfg) error {
 		o, err := myOrder(tx, m, r.GetOrderId())
 		if err != nil {
 			return err
@@ -215,7 +208,20 @@ func (l *Layer) GetOrder(ctx context.Context, r *merchantv1.GetOrderRequest) (*m
 		out = l.orderProto(o)
 		return nil
 	})
-	return out, stepErrOrNil(err)
+	return out, err
+}
+
+// read runs fn on a read-only view of the store for the merchant whose
+// API key the call carries.
+func (l *Layer) read(ctx context.Context, fn func(tx *store.Tx, m *merchantCfg) error) error {
+	m, err := l.caller(ctx)
+	if err != nil {
+		return err
+	}
+	if l.n == nil {
+		return status.Error(codes.Unavailable, "the merchant API is not running")
+	}
+	return stepErrOrNil(l.n.View(func(tx *store.Tx) error { return fn(tx, m) }))
 }
 
 func stepErrOrNil(err error) error {
@@ -480,15 +486,8 @@ func (l *Layer) CreateRefund(ctx context.Context, r *merchantv1.CreateRefundRequ
 
 // GetRefund implements MerchantService.
 func (l *Layer) GetRefund(ctx context.Context, r *merchantv1.GetRefundRequest) (*merchantv1.Refund, error) {
-	m, err := l.caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if l.n == nil {
-		return nil, status.Error(codes.Unavailable, "the merchant API is not running")
-	}
 	var out *merchantv1.Refund
-	err = l.n.View(func(tx *store.Tx) error {
+	err := l.read(ctx, func(tx *store.Tx, m *merchantCfg) error {
 		o, err := indexed(tx, "r/"+r.GetRefundId())
 		if err != nil {
 			return err
@@ -503,7 +502,7 @@ func (l *Layer) GetRefund(ctx context.Context, r *merchantv1.GetRefundRequest) (
 		}
 		return nil
 	})
-	return out, stepErrOrNil(err)
+	return out, err
 }
 
 // GetMerchant implements MerchantAdminService.

@@ -250,22 +250,13 @@ func (l *Layer) ResendDelivery(ctx context.Context, r *merchantv1.ResendDelivery
 
 // GetWebhookEndpoint implements MerchantService.
 func (l *Layer) GetWebhookEndpoint(ctx context.Context, _ *merchantv1.GetWebhookEndpointRequest) (*merchantv1.WebhookEndpoint, error) {
-	m, err := l.caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if l.n == nil {
-		return nil, status.Error(codes.Unavailable, "the merchant API is not running")
-	}
-	var ep *recordsv1.MerchantEndpoint
-	if err := l.n.View(func(tx *store.Tx) error {
-		var err error
-		ep, err = l.endpoint(tx, m)
+	var out *merchantv1.WebhookEndpoint
+	err := l.read(ctx, func(tx *store.Tx, m *merchantCfg) error {
+		ep, err := l.endpoint(tx, m)
+		out = &merchantv1.WebhookEndpoint{Url: ep.GetUrl(), Enabled: ep.GetEnabled()}
 		return err
-	}); err != nil {
-		return nil, stepErr(err)
-	}
-	return &merchantv1.WebhookEndpoint{Url: ep.GetUrl(), Enabled: ep.GetEnabled()}, nil
+	})
+	return out, err
 }
 
 // SetWebhookEndpoint implements MerchantService: the URL, enabled ("" for

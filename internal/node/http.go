@@ -278,15 +278,8 @@ func httpAnswerNote(status int) string {
 func (n *Node) refusedHTTP(rh RefusalHandler, e outboxEntry, ack *upiv1.Ack) error {
 	acked := n.now()
 	return n.Update(func(c *Ctx) error {
-		var txnID string
-		if raw := c.Tx.Get(store.Trace, e.TraceKey); raw != nil {
-			rec, _, _, err := decodeLog(raw)
-			if err != nil {
-				return err
-			}
-			txnID = rec.GetTxnId()
-		}
-		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+		txnID, err := removeHTTPEntry(c, e)
+		if err != nil {
 			return err
 		}
 		if err := putTraceAck(c.Tx, e.TraceKey, acked, ack.GetErr()); err != nil {
@@ -350,6 +343,20 @@ func (n *Node) attemptOnce(e *outboxEntry, attempt int) bool {
 	return true
 }
 
+// removeHTTPEntry removes the HTTP entry e from the outbox in step c and
+// returns the txn id its trace entry names.
+func removeHTTPEntry(c *Ctx, e outboxEntry) (string, error) {
+	var txnID string
+	if raw := c.Tx.Get(store.Trace, e.TraceKey); raw != nil {
+		rec, _, _, err := decodeLog(raw)
+		if err != nil {
+			return "", err
+		}
+		txnID = rec.GetTxnId()
+	}
+	return txnID, c.Tx.Delete(store.Outbox, store.U64(e.Seq))
+}
+
 // onceStep is the step that ends a Once entry e after its attempt: it
 // removes e from the outbox, notes the answer in the trace entry, and runs
 // Acked (a 2xx) or Refused (anything else) of the PostMethod route.
@@ -366,15 +373,8 @@ func (n *Node) onceStep(e outboxEntry) error {
 		reason = a.ack.GetErr()
 	}
 	return n.Update(func(c *Ctx) error {
-		var txnID string
-		if raw := c.Tx.Get(store.Trace, e.TraceKey); raw != nil {
-			rec, _, _, err := decodeLog(raw)
-			if err != nil {
-				return err
-			}
-			txnID = rec.GetTxnId()
-		}
-		if err := c.Tx.Delete(store.Outbox, store.U64(e.Seq)); err != nil {
+		txnID, err := removeHTTPEntry(c, e)
+		if err != nil {
 			return err
 		}
 		if a.status != 0 {
