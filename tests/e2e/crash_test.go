@@ -600,6 +600,9 @@ func checkSettled(t *testing.T, nw network, accepted []payment, open opening, cp
 		if x.GetType() != upiv1.Txn_PAY || cp != nil && x.GetPayerVpa() == circlePrimary {
 			continue // delegated payments: cp.check
 		}
+		if x.GetPayerVpa() == shopper {
+			continue // orders' payments: orderPays.check
+		}
 		atSwitch[x.GetTxnId()] = x
 		require.True(t, isFinal(x.GetStatus()), "%s is %s at the switch", x.GetTxnId(), x.GetStatus())
 		if x.GetStatus() == upiv1.Resp_FAILURE {
@@ -772,11 +775,13 @@ func TestCrashOneNode(t *testing.T) {
 			rng := crashRand(seed, victim)
 			netw := config.Default()
 			addCircleUsers(netw)
+			addShopper(netw) // crash_merchant_test.go
 			n := startNodes(t, bin, netw, "--response-timeout", responseTimeout(t, rng).String())
 			nw := n.nw
 			v := n.procs[victim]
 			vnode, _ := netw.NodeByName(victim)
 			cp := startCirclePays(t, nw.dataDir, nw.tpap)
+			op := startOrderPays(t, netw, nw.dataDir, nw.tpap, nw.betapsp)
 			ld := startLoad(t, nw.dataDir, nw.tpap, 32)
 			links := startLinks(t, nw.dataDir, nw.tpap)
 			for round := 1; round <= 2; round++ {
@@ -803,7 +808,9 @@ func TestCrashOneNode(t *testing.T) {
 			ld.stop()
 			t.Logf("load: %s", ld.summary())
 			links.checkLinks(t)
+			op.stop()
 			checkSettled(t, nw, ld.payments(), openingOf(t, netw), cp)
+			op.check(t, nw, openingOf(t, netw))
 			n.stop()
 		})
 	}
