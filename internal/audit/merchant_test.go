@@ -147,7 +147,10 @@ func TestAuditMerchant(t *testing.T) {
 			},
 			words: []string{"(upi_intent, ₹140.00) is HOLD", "is of ₹150.00"}},
 		{name: "a paid attempt whose payment paid someone else", want: []string{ViolationMerchantMismatch},
-			build: func(c *merchantCase) { c.paid(ok, upiv1.Txn_DEBIT, upiv1.Txn_CREDIT); c.order([]*merchantv1.Attempt{attempt("SUCCESS", "", 500, txnA)}) },
+			build: func(c *merchantCase) {
+				c.paid(ok, upiv1.Txn_DEBIT, upiv1.Txn_CREDIT)
+				c.order([]*merchantv1.Attempt{attempt("SUCCESS", "", 500, txnA)})
+			},
 			words: []string{"paid bob@beta, not the merchant"}},
 		{name: "a paid attempt the switch does not know", want: []string{ViolationMerchantMismatch},
 			build: func(c *merchantCase) { c.order([]*merchantv1.Attempt{attempt("SUCCESS", "", 500, txnB)}) },
