@@ -138,7 +138,7 @@ func (a *Auditor) attemptAgrees(psp string, o *merchantv1.Order, at *merchantv1.
 		case t.GetStatus() != upiv1.Resp_SUCCESS:
 			bad("%s is %s at the switch", describe(t), outcome(t.GetStatus(), t.GetErrCode()))
 		case t.GetAmountPaise() != at.GetAmountCents():
-			bad("the switch's %s is of %s", describe(t), upi.FormatRupeesIndian(t.GetAmountPaise()))
+			bad("its transaction at the switch is of another amount: %s", describe(t))
 		case ids.NormalizeVPA(t.GetPayeeVpa()) != ids.NormalizeVPA(o.GetMerchantVpa()):
 			bad("the switch's %s paid %s, not the merchant", describe(t), orDash(t.GetPayeeVpa()))
 		}
@@ -260,7 +260,7 @@ func (a *Auditor) refundAgrees(psp string, o *merchantv1.Order, r *merchantv1.Re
 	case t.GetOrgTxnId() != at.GetTxnId():
 		bad("the switch's %s refunds %s, not the attempt's transaction %s", describe(t), orDash(t.GetOrgTxnId()), orDash(at.GetTxnId()))
 	case t.GetAmountPaise() != r.GetAmountCents():
-		bad("the switch's REFUND is %s", describe(t))
+		bad("its transaction at the switch is of another amount: %s", describe(t))
 	case st == refundDone && t.GetStatus() != upiv1.Resp_SUCCESS:
 		bad("%s is %s at the switch", describe(t), outcome(t.GetStatus(), t.GetErrCode()))
 	case st == refundInitiated && upi.Final(t.GetStatus()) && a.now.Sub(t.GetUpdated().AsTime()) > a.maxAge:

@@ -145,7 +145,7 @@ func TestAuditMerchant(t *testing.T) {
 				at.HoldUntil = timestamppb.New(now.Add(time.Hour))
 				c.order([]*merchantv1.Attempt{at})
 			},
-			words: []string{"(upi_intent, ₹140.00) is HOLD", "is of ₹150.00"}},
+			words: []string{"(upi_intent, ₹140.00) is HOLD", "another amount: PAY of ₹150.00"}},
 		{name: "a paid attempt whose payment paid someone else", want: []string{ViolationMerchantMismatch},
 			build: func(c *merchantCase) {
 				c.paid(ok, upiv1.Txn_DEBIT, upiv1.Txn_CREDIT)
@@ -226,7 +226,7 @@ func TestAuditMerchant(t *testing.T) {
 				at := attempt("SUCCESS", "", 15000, p.TxnId)
 				c.order([]*merchantv1.Attempt{at}, refundOf(at, "REFUNDED", "MERCHANT", 6000, c.refundChai(p.TxnId, ok, 5000).TxnId))
 			},
-			words: []string{"(MERCHANT, ₹60.00)", "the switch's REFUND is REFUND of ₹50.00"}},
+			words: []string{"(MERCHANT, ₹60.00)", "another amount: REFUND of ₹50.00"}},
 		{name: "a refund REFUNDED the switch does not know", want: []string{ViolationMerchantMismatch},
 			build: func(c *merchantCase) {
 				p := c.payChai(ok, 15000)
