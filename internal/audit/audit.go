@@ -61,7 +61,8 @@ const (
 	// another transaction or another amount.
 	ViolationMerchantMismatch = "MERCHANT_MISMATCH"
 	// ViolationMerchantHoldOverdue: an attempt still on HOLD more than
-	// MaxAge past its hold_until (the PSP's timer should have captured it).
+	// MaxAge past its hold_until, or with none (the PSP's timer should have
+	// captured it).
 	ViolationMerchantHoldOverdue = "MERCHANT_HOLD_OVERDUE"
 	// ViolationMerchantRefundAction: an attempt RELEASED or AUTO_REFUNDED
 	// without a refund of that source for its whole amount, or an attempt

@@ -252,6 +252,12 @@ func TestAuditMerchant(t *testing.T) {
 			},
 			words: []string{"is still on HOLD (DUPLICATE_PAYMENT) 1h0m0s after its hold_until", "the PSP's timer did not capture it"}},
 
+		{name: "a HOLD with no hold_until", want: []string{ViolationMerchantHoldOverdue},
+			build: func(c *merchantCase) {
+				c.order([]*merchantv1.Attempt{attempt("HOLD", "", 15000, c.payChai(ok, 15000).TxnId)})
+			},
+			words: []string{"is on HOLD (-) with no hold_until: nothing will capture it"}},
+
 		// MERCHANT_REFUND_ACTION
 		{name: "RELEASED and AUTO_REFUNDED with their refunds", want: []string{},
 			build: func(c *merchantCase) {
