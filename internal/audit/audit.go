@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	merchantv1 "github.com/upisim/upisim/gen/go/upisim/merchant/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/upi"
@@ -47,6 +48,36 @@ const (
 	// ViolationUnknownTxn: a PSP or the TPAP shows its user a transaction
 	// the switch has no record of.
 	ViolationUnknownTxn = "UNKNOWN_TXN"
+
+	// The merchant layer's (merchant.go; docs/FLOWS.md, "What `upisim
+	// audit` checks of it"):
+	//
+	// ViolationMerchantMismatch: a PSP's order view disagrees with the
+	// switch: an attempt paid (SUCCESS or HOLD) whose transaction is no
+	// SUCCESS credit at the switch of its amount to the order's merchant, a
+	// FAILED attempt whose transaction is SUCCESS, an attempt DEEMED (or
+	// PENDING) whose transaction the switch decided past MaxAge ago, a
+	// refund whose REFUND at the switch has another outcome, refunds
+	// another transaction or another amount.
+	ViolationMerchantMismatch = "MERCHANT_MISMATCH"
+	// ViolationMerchantHoldOverdue: an attempt still on HOLD more than
+	// MaxAge past its hold_until, or with none (the PSP's timer should have
+	// captured it).
+	ViolationMerchantHoldOverdue = "MERCHANT_HOLD_OVERDUE"
+	// ViolationMerchantRefundAction: an attempt RELEASED or AUTO_REFUNDED
+	// without a refund of that source for its whole amount, or an attempt
+	// whose refunds not REFUND_FAILED add up to more than it.
+	ViolationMerchantRefundAction = "MERCHANT_REFUND_ACTION"
+	// ViolationMerchantBalance: the switch moved a merchant's money through
+	// another account than the merchant's: a SUCCESS credit to the merchant
+	// (or a SUCCESS refund from it) whose leg names another account, or a
+	// leg on the merchant's account of a transaction the merchant is no
+	// party to. With the ledger checks (every posting is a leg the switch
+	// sent, every SUCCESS posted both legs) this makes the postings of a
+	// merchant's account exactly its credits less its refunds and payments
+	// as the switch lists them; a stray posting on it is a STRAY_POSTING
+	// that names the merchant.
+	ViolationMerchantBalance = "MERCHANT_BALANCE"
 )
 
 // DefaultMaxAge is how long a transaction may stay undecided at the
@@ -98,6 +129,10 @@ type Result struct {
 type Source struct {
 	Dir   *config.Directory
 	Admin func(name string) (upiv1.AdminServiceClient, error)
+	// MerchantAdmin is each PSP's MerchantAdminService (with the admin
+	// token), whose orders the merchant checks read; nil: the caller runs
+	// no merchant layer, and those checks have nothing to check.
+	MerchantAdmin func(name string) (merchantv1.MerchantAdminServiceClient, error)
 }
 
 // From reads every node of src and checks the invariants, as Audit
@@ -147,6 +182,11 @@ type snapshot struct {
 	// circleNote says why).
 	circleRecs map[string][]*upiv1.CircleRecord
 	circleNote string
+	// orders is PSP node → its merchant layer's orders (merchant.go), read
+	// with the PSPs' records; orderNotes say which PSPs could not list
+	// them.
+	orders     map[string][]*merchantv1.Order
+	orderNotes []string
 }
 
 func takeSnapshot(ctx context.Context, c Source) (*snapshot, error) {
@@ -183,8 +223,25 @@ func takeSnapshot(ctx context.Context, c Source) (*snapshot, error) {
 			return err
 		})
 	}
+	orders, notes := make([][]*merchantv1.Order, len(psps)), make([]string, len(psps))
+	if c.MerchantAdmin != nil {
+		for i, nd := range psps {
+			g.Go(func() (err error) {
+				orders[i], notes[i], err = readOrders(gctx, c, nd)
+				return err
+			})
+		}
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	s.orders = map[string][]*merchantv1.Order{}
+	for i, nd := range psps {
+		if notes[i] != "" {
+			s.orderNotes = append(s.orderNotes, notes[i])
+		} else if len(orders[i]) > 0 {
+			s.orders[nd.Name] = orders[i]
+		}
 	}
 	after, err := listAll(ctx, c, sws[0])
 	if err != nil {

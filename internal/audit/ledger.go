@@ -34,9 +34,11 @@ func (m *moved) inFlight() int64 { return m.debit - m.credit - m.reversal }
 // (stray postings) and adds up, per transaction, what the legs posted
 // were to move: a posting of a leg the switch sent counts for the leg's
 // amount even when it differs, so that conservation shows the difference.
+// A posting on a merchant's account names the merchant.
 func (a *Auditor) ledgers() {
 	a.moved = map[string]*moved{}
 	a.stray = map[string]bool{}
+	merchants := a.merchantAccounts()
 	for _, b := range a.banks {
 		settlement, names := map[string]bool{}, map[string]string{}
 		for _, ac := range b.accounts {
@@ -44,6 +46,9 @@ func (a *Auditor) ledgers() {
 				settlement[ac.GetAcNum()] = true
 			}
 			names[ac.GetAcNum()] = ac.GetVpa()
+			if _, ok := merchants[b.name+"\x00"+ac.GetAcNum()]; ok {
+				names[ac.GetAcNum()] = "merchant " + ac.GetVpa()
+			}
 		}
 		for _, p := range b.postings {
 			a.posting(b.name, p, settlement, names)

@@ -33,8 +33,9 @@ type AuditOptions struct {
 // customer balance, every posting a leg the switch sent, every payment's
 // final status at the switch agreed by both PSPs and the app and closed at
 // the banks (a SUCCESS debited and credited, a FAILURE not debited or
-// reversed), no PSP or app record the switch does not know, and none left
-// undecided past MaxAge. It prints the result and returns an error when
+// reversed), no PSP or app record the switch does not know, none left
+// undecided past MaxAge, and every PSP's merchant orders agreeing with the
+// switch and with themselves (internal/audit/merchant.go). It prints the result and returns an error when
 // anything is violated.
 func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error) {
 	if o.MaxAge < 0 {
@@ -48,7 +49,7 @@ func Audit(ctx context.Context, w io.Writer, o AuditOptions) (AuditResult, error
 		return AuditResult{}, err
 	}
 	defer c.Close()
-	res, err := audit.From(ctx, audit.Source{Dir: c.Dir, Admin: c.Admin}, o.MaxAge)
+	res, err := audit.From(ctx, audit.Source{Dir: c.Dir, Admin: c.Admin, MerchantAdmin: c.MerchantAdmin}, o.MaxAge)
 	if err != nil {
 		return AuditResult{}, err
 	}
