@@ -256,7 +256,7 @@ func TestMerchantSuccessAndRefunds(t *testing.T) {
 	evs := s.hooks.of(id)
 	assert.Equal(t, "refund.status", evs[len(evs)-1]["type"])
 	assert.Equal(t, "REFUNDED", evs[len(evs)-1]["refund_status"])
-	n.auditSettled()
+	n.requireAuditClean()
 }
 
 // Bad input answers 4xx with a message and changes nothing.
@@ -347,7 +347,7 @@ func TestMerchantFailedAndExpired(t *testing.T) {
 	eventually(t, func() bool { evs = s.hooks.of(idle["order_id"].(string)); return len(evs) == 1 }, "the expiry's webhook")
 	assert.Equal(t, "EXPIRED", evs[0]["transaction_status"])
 	assert.Equal(t, true, evs[0]["terminal"])
-	n.auditSettled()
+	n.requireAuditClean()
 }
 
 // The edge cases with auto-refund off go on HOLD; CAPTURE keeps the
@@ -422,7 +422,7 @@ func TestMerchantEdgeCases(t *testing.T) {
 		})
 	}
 	s.t = t
-	n.auditSettled()
+	n.requireAuditClean()
 }
 
 // Success after expiry: the order's collect approved after the order
@@ -455,7 +455,7 @@ func TestMerchantSuccessAfterExpiry(t *testing.T) {
 		s.await(id, "SUCCESS", "SUCCESS/CAPTURED")
 		s.awaitHooks(id, "SUCCESS", "SUCCESS", "CAPTURED")
 	}
-	n.auditSettled()
+	n.requireAuditClean()
 }
 
 // DEEMED: deemedshop@beta's credits are DEEMED and found by the status
@@ -501,7 +501,7 @@ func TestMerchantDeemed(t *testing.T) {
 		evs := lost.awaitHooks(o["order_id"].(string), want, "FAILED", "")
 		assert.Equal(t, "DEEMED", evs[0]["transaction_status"])
 	}
-	n.auditSettled()
+	n.requireAuditClean()
 }
 
 // A HOLD the merchant does not act on is captured after
@@ -637,4 +637,17 @@ func TestMerchantProviderCallback(t *testing.T) {
 		return len(list) == 2 && list[1].(map[string]any)["verification"] == "REJECTED"
 	}, "a payment counted already is rejected")
 	_ = strings.TrimSpace
+}
+
+// requireAuditClean waits (briefly) until `upisim audit` finds nothing to
+// report: the merchant layer's checks included.
+func (n *net) requireAuditClean() {
+	n.t.Helper()
+	var text string
+	ok := assert.Eventually(n.t, func() bool {
+		var r cli.AuditResult
+		r, text = n.auditSettled()
+		return r.OK
+	}, 10*time.Second, 50*time.Millisecond)
+	require.True(n.t, ok, "audit not clean:\n%s", text)
 }
