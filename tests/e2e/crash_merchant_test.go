@@ -214,21 +214,22 @@ func (o *orderPays) check(t *testing.T, nw network, open opening) {
 
 	// Each accepted payment: SUCCESS is an attempt SUCCESS or HOLD of its
 	// order; FAILURE none, or a FAILED one.
-	var paid, refunded int64
+	attempts := map[string]*merchantv1.Attempt{}
+	for _, v := range views {
+		for _, a := range v.GetAttempts() {
+			if a.GetTxnId() != "" {
+				attempts[a.GetTxnId()] = a
+			}
+		}
+	}
 	for _, p := range o.accepted {
 		r, err := tp.GetPayment(context.Background(), &upiv1.GetPaymentRequest{TxnId: p.txn})
 		require.NoError(t, err)
-		var att *merchantv1.Attempt
-		for _, a := range views[p.order].GetAttempts() {
-			if a.GetTxnId() == p.txn {
-				att = a
-			}
-		}
+		att := attempts[p.txn]
 		switch r.GetStatus() {
 		case upiv1.Resp_SUCCESS:
 			if assert.NotNil(t, att, "the SUCCESS payment %s is an attempt of order %s", p.txn, p.order) {
 				assert.Contains(t, []string{"SUCCESS", "HOLD"}, att.GetTransactionAttemptStatus(), p.txn)
-				paid += att.GetAmountCents()
 			}
 		case upiv1.Resp_FAILURE:
 			if att != nil {
@@ -236,6 +237,23 @@ func (o *orderPays) check(t *testing.T, nw network, open opening) {
 			}
 		default:
 			t.Errorf("payment %s is %s at the TPAP", p.txn, r.GetStatus())
+		}
+	}
+	// Every SUCCESS payment of the shopper at the switch (also those whose
+	// CreatePayment answer a crash lost) is a paid attempt, and so the
+	// money: the shopper paid exactly the paid attempts.
+	txns, err := listTxns(context.Background(), admin(t, nw.dataDir, nw.npci))
+	require.NoError(t, err)
+	var paid, refunded int64
+	for _, x := range txns {
+		if x.GetType() != upiv1.Txn_PAY || x.GetPayerVpa() != shopper || x.GetStatus() != upiv1.Resp_SUCCESS {
+			continue
+		}
+		paid += x.GetAmountPaise()
+		a := attempts[x.GetTxnId()]
+		if assert.NotNil(t, a, "the switch's SUCCESS payment %s of the shopper is an attempt", x.GetTxnId()) {
+			assert.Contains(t, []string{"SUCCESS", "HOLD"}, a.GetTransactionAttemptStatus(), x.GetTxnId())
+			assert.Equal(t, x.GetAmountPaise(), a.GetAmountCents(), x.GetTxnId())
 		}
 	}
 	for id, v := range views {
