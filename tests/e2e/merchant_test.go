@@ -59,6 +59,7 @@ type mAttempt struct {
 
 type mRefund struct {
 	RefundID     string `json:"refund_id"`
+	OrderID      string `json:"order_id"`
 	AttemptID    string `json:"attempt_id"`
 	RefundStatus string `json:"refund_status"`
 	AmountCents  int64  `json:"amount_cents,string"`
@@ -515,6 +516,18 @@ func TestMerchantTour(t *testing.T) {
 		})
 	})
 
+	// An attempt's id names its order too: ₹10 of the collected payment,
+	// refunded by its attempt id.
+	before = balance("alice@alpha")
+	var rf3 mRefund
+	jsonOut(t, bin, &rf3, "refund", "create", "--data", data, col.AttemptID, "--amount", "10.00")
+	assert.Equal(t, o3.OrderID, rf3.OrderID)
+	assert.Equal(t, col.AttemptID, rf3.AttemptID)
+	settle(o3.OrderID, "its refund REFUNDED", func(o mOrder) bool {
+		return len(o.Refunds) == 1 && o.Refunds[0].RefundStatus == "REFUNDED" && o.Refunds[0].AmountCents == 10_00
+	})
+	assert.Equal(t, before+10_00, balance("alice@alpha"))
+
 	// What a user gets wrong fails with a message and a non-zero exit.
 	for _, tc := range []struct {
 		args []string
@@ -530,6 +543,7 @@ func TestMerchantTour(t *testing.T) {
 		{[]string{"order", "action", a2.AttemptID, "--capture"}, "not on HOLD"},
 		{[]string{"order", "action", a2.AttemptID}, "give one of --capture and --release"},
 		{[]string{"order", "collect", o1.OrderID, "--payer", "alice@alpha"}, "is paid already"},
+		{[]string{"order", "collect", col.AttemptID, "--payer", "alice@alpha"}, "order " + o3.OrderID + " is paid already"},
 		{[]string{"listen", "--merchant", "chai"}, "--merchant"},
 	} {
 		msg := runFail(t, bin, 30*time.Second, append(tc.args, "--data", data, "-o", "json")...)
