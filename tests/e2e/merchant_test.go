@@ -535,6 +535,7 @@ func TestMerchantTour(t *testing.T) {
 	}{
 		{[]string{"refund", "create", o1.OrderID, "--amount", "500.00"}, "more than is left to refund"},
 		{[]string{"refund", "create", o2.OrderID, "--attempt", a2.AttemptID, "--amount", "1.00"}, "was RELEASED"},
+		{[]string{"refund", "create", o2.OrderID, "--amount", "1.00"}, "has no attempt to refund: none is SUCCESS and not RELEASED"},
 		{[]string{"order", "show", "ORDnosuchorder"}, "no PSP has an order, attempt or refund ORDnosuchorder"},
 		{[]string{"order", "create", "--merchant", chai, "--amount", "0"}, "greater than zero"},
 		{[]string{"order", "create", "--merchant", chai, "--amount", "1.234"}, "two decimal places"},
