@@ -339,7 +339,7 @@ func (m *model) refundFor(a *attempt, amount int64, note string) (*refund, error
 		}
 		switch len(cands) {
 		case 0:
-			return nil, fmt.Errorf("order %s has no SUCCESS attempt to refund", m.o.OrderId)
+			return nil, fmt.Errorf("order %s has no attempt to refund: none is SUCCESS and not RELEASED or AUTO_REFUNDED", m.o.OrderId)
 		case 1:
 			a = cands[0]
 		default:

@@ -529,7 +529,7 @@ func merchantCommands(merchant *cli.MerchantOptions, oCreate, oShow, oCollect, o
 		subs: []spec{{
 			use:     "create ORDER_ID",
 			short:   "Refund a SUCCESS attempt of an order, in part or in full (a ReqPay REFUND through the switch)",
-			example: "  upisim refund create ORD… --amount 50.00 [--attempt ATT…]",
+			example: "  upisim refund create ORD… --amount 50.00 [--attempt ATT…]\n  upisim refund create ATT… --amount 50.00   # that attempt of its order",
 			arg:     &rCreate.OrderID, data: &rCreate.DataDir, output: &rCreate.Output,
 			flags: func(f *pflag.FlagSet) {
 				f.StringVar(&rCreate.Amount, "amount", "", "amount in rupees")

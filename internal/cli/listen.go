@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	merchantv1 "github.com/upisim/upisim/gen/go/upisim/merchant/v1"
-	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/webhook"
 )
@@ -86,31 +85,22 @@ func Listen(ctx context.Context, w io.Writer, o ListenOptions) error {
 		return err
 	}
 	defer c.Close()
-	psp, err := pspOf(c.Dir, o.Merchant)
-	if err != nil {
-		return err
-	}
-	cc, err := c.conn(psp)
-	if err != nil {
-		return err
-	}
 	callCtx, cancel := context.WithTimeout(ctx, listenCallWait)
-	m, err := merchantv1.NewMerchantAdminServiceClient(c.token.conn(cc)).GetMerchant(callCtx, &merchantv1.GetMerchantRequest{Vpa: o.Merchant})
+	api, mctx, m, err := c.Merchant(callCtx, o.Merchant)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("merchant %s at %s: %w", o.Merchant, psp, rpcError(err))
+		return fmt.Errorf("--merchant %s: %w", o.Merchant, err)
 	}
-	if m.GetApiKey() == "" {
-		return fmt.Errorf("merchant %s has no API key: its merchant API is off (the network file's api_key)", o.Merchant)
-	}
+	psp := m.GetPsp()
 	secret, err := webhook.ParseSecret(m.GetWebhookSecret())
 	if err != nil {
 		return fmt.Errorf("merchant %s: %w (the network file's webhook_secret)", o.Merchant, err)
 	}
-	api := merchantv1.NewMerchantServiceClient(cc)
+	// mctx's metadata is the merchant's API key; each call takes it, with
+	// a bound of its own.
+	key, _ := metadata.FromOutgoingContext(mctx)
 	withKey := func(ctx context.Context) (context.Context, context.CancelFunc) {
-		ctx, cancel := context.WithTimeout(ctx, listenCallWait)
-		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+m.GetApiKey()), cancel
+		return context.WithTimeout(metadata.NewOutgoingContext(ctx, key), listenCallWait)
 	}
 
 	l, err := net.Listen("tcp", o.Listen)
@@ -220,17 +210,6 @@ func checkForwardURL(raw string) error {
 		return fmt.Errorf("--forward-to: %w", err)
 	}
 	return nil
-}
-
-// pspOf is the PSP node of network.json that serves vpa's handle.
-func pspOf(d *config.Directory, vpa string) (string, error) {
-	h := ids.HandleOf(vpa)
-	for _, n := range d.ByRole(config.RolePSP) {
-		if slices.ContainsFunc(n.Handles, func(x string) bool { return strings.EqualFold(x, h) }) {
-			return n.Name, nil
-		}
-	}
-	return "", fmt.Errorf("%s: no PSP in network.json has the handle @%s", vpa, h)
 }
 
 // listener is listen's HTTP handler.

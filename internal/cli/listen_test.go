@@ -359,7 +359,7 @@ func TestListenErrors(t *testing.T) {
 	}{
 		{"no merchant", ListenOptions{DataDir: data}, "--merchant"},
 		{"no handle", ListenOptions{DataDir: data, Merchant: "chai"}, "--merchant"},
-		{"unknown handle", ListenOptions{DataDir: data, Merchant: "chai@gamma"}, "no PSP in network.json has the handle @gamma"},
+		{"unknown handle", ListenOptions{DataDir: data, Merchant: "chai@gamma"}, "no PSP in network.json owns handle @gamma"},
 		{"unknown merchant", ListenOptions{DataDir: data, Merchant: "tea@beta"}, "no merchant tea@beta"},
 		{"not loopback", ListenOptions{DataDir: data, Merchant: "chai@beta", Listen: "0.0.0.0:0"}, "loopback"},
 		{"bad forward", ListenOptions{DataDir: data, Merchant: "chai@beta", ForwardTo: "ftp://x"}, "--forward-to"},
@@ -379,7 +379,7 @@ func TestListenErrors(t *testing.T) {
 	f.secret, f.apiKey = "", ""
 	err = Listen(t.Context(), io.Discard, ListenOptions{DataDir: data, Merchant: "chai@beta"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no API key")
+	assert.Contains(t, err.Error(), "has no api_key")
 	_, sets := f.state()
 	assert.Empty(t, sets, "the endpoint was never touched")
 }

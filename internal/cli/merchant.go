@@ -269,11 +269,12 @@ func OrderCollect(ctx context.Context, w io.Writer, o OrderOptions) (*merchantv1
 		return nil, errors.New("give the order id and --payer")
 	}
 	return withClient(o.DataDir, func(c *Client) (*merchantv1.Attempt, error) {
-		_, api, mctx, err := c.lookup(ctx, o.ID)
+		ord, api, mctx, err := c.lookup(ctx, o.ID)
 		if err != nil {
 			return nil, err
 		}
-		a, err := api.CollectOrder(mctx, &merchantv1.CollectOrderRequest{OrderId: o.ID, PayerVpa: o.Payer})
+		// o.ID may be one of the order's attempts or refunds: collect the order.
+		a, err := api.CollectOrder(mctx, &merchantv1.CollectOrderRequest{OrderId: ord.GetOrderId(), PayerVpa: o.Payer})
 		if err != nil {
 			return nil, rpcError(err)
 		}
@@ -330,11 +331,26 @@ func RefundCreate(ctx context.Context, w io.Writer, o RefundOptions) (*merchantv
 		return nil, fmt.Errorf("--amount: %w", err)
 	}
 	return withClient(o.DataDir, func(c *Client) (*merchantv1.Refund, error) {
-		_, api, mctx, err := c.lookup(ctx, o.OrderID)
+		ord, api, mctx, err := c.lookup(ctx, o.OrderID)
 		if err != nil {
 			return nil, err
 		}
-		r, err := api.CreateRefund(mctx, &merchantv1.CreateRefundRequest{OrderId: o.OrderID, AttemptId: o.Attempt, AmountCents: amount, Note: o.Note})
+		// The id given may be an attempt of the order (or one of its
+		// refunds): refund that attempt.
+		attempt := o.Attempt
+		if attempt == "" && o.OrderID != ord.GetOrderId() {
+			for _, a := range ord.GetAttempts() {
+				if a.GetAttemptId() == o.OrderID {
+					attempt = a.GetAttemptId()
+				}
+			}
+			for _, r := range ord.GetRefunds() {
+				if r.GetRefundId() == o.OrderID {
+					attempt = r.GetAttemptId()
+				}
+			}
+		}
+		r, err := api.CreateRefund(mctx, &merchantv1.CreateRefundRequest{OrderId: ord.GetOrderId(), AttemptId: attempt, AmountCents: amount, Note: o.Note})
 		if err != nil {
 			return nil, rpcError(err)
 		}
