@@ -43,6 +43,8 @@ type merchantRes struct {
 	// refused counts the API calls the plan expected to be refused
 	// (over-refunds, a collect on an expired order) that were.
 	refused atomic.Int64
+	// blocked counts the intent payments declined ZE (checkMerchant).
+	blocked int
 }
 
 type intentPay struct {
@@ -670,18 +672,31 @@ func (s *sim) resendWebhooks(ctx context.Context) {
 // maxDeliveries is ListDeliveries' most.
 const maxDeliveries = 500
 
-// deliveries is every delivery of merchant vpa.
+// deliveries is every delivery of merchant vpa, order by order (a long
+// run's merchant has more than ListDeliveries lists at once).
 func (s *sim) deliveries(ctx context.Context, vpa string) []*merchantv1.Delivery {
 	var out []*merchantv1.Delivery
-	if err := s.mcall(ctx, func(l *merchant.Layer) error {
-		r, err := l.ListDeliveries(mctx(ctx, s.merchantKey(vpa)), &merchantv1.ListDeliveriesRequest{Limit: maxDeliveries})
-		out = r.GetDeliveries()
-		return err
-	}); err != nil {
-		s.failf("ListDeliveries of %s: %v", vpa, err)
-	}
-	if len(out) == maxDeliveries {
-		s.failf("%s has %d deliveries or more: the check cannot see them all", vpa, maxDeliveries)
+	for _, ord := range s.allOrders(ctx) {
+		if ord.GetMerchantVpa() != vpa {
+			continue
+		}
+		var got []*merchantv1.Delivery
+		if err := s.mcall(ctx, func(l *merchant.Layer) error {
+			r, err := l.ListDeliveries(mctx(ctx, s.merchantKey(vpa)), &merchantv1.ListDeliveriesRequest{OrderId: ord.GetOrderId(), Limit: maxDeliveries})
+			got = r.GetDeliveries()
+			return err
+		}); err != nil {
+			s.failf("ListDeliveries of %s, order %s: %v", vpa, ord.GetOrderId(), err)
+		}
+		if len(got) == maxDeliveries {
+			s.failf("order %s of %s has %d deliveries or more: the check cannot see them all", ord.GetOrderId(), vpa, maxDeliveries)
+		}
+		for _, d := range got {
+			if d.GetOrderId() != ord.GetOrderId() {
+				s.failf("ListDeliveries of order %s listed delivery %s of order %s", ord.GetOrderId(), d.GetDeliveryId(), d.GetOrderId())
+			}
+		}
+		out = append(out, got...)
 	}
 	return out
 }
@@ -753,6 +768,9 @@ func (s *sim) checkMerchant(ctx context.Context, sw upiv1.AdminServiceClient, wa
 		if i, ok := s.plan.orderIDs.Load(ord.GetOrderId()); ok {
 			o = s.plan.merchant.orders[i.(int)].String() + " (" + ord.GetOrderId() + ")"
 		}
+		if *verboseFlag {
+			s.t.Logf("%s\n    %s", o, orderSummary(ord))
+		}
 		for _, p := range s.checkOrder(ord) {
 			s.failf("%s: %s\n    %s", o, p, orderSummary(ord))
 		}
@@ -804,6 +822,9 @@ func (s *sim) checkMerchant(ctx context.Context, sw upiv1.AdminServiceClient, wa
 		}
 		mine[p.txnID] = true
 		a := attemptOfTxn[p.txnID]
+		if a == nil {
+			s.merch.blocked++
+		}
 		switch {
 		case a == nil && (t.GetStatus() != upiv1.Resp_FAILURE || t.GetErrCode() != merchant.CodeOrderBlocked):
 			s.failf("%s: intent payment %s ended %s %s at the switch, and is no attempt of order %s", o, p.txnID, t.GetStatus(), t.GetErrCode(), s.merch.orderIDs[p.order])
@@ -1004,7 +1025,7 @@ func (s *sim) merchantSummary(ctx context.Context) string {
 		}
 		return strings.Join(parts, ", ")
 	}
-	return fmt.Sprintf("%d orders (%s); attempts: %s; %d refunds, %d calls refused as planned; webhooks: %d requests (200 %d, 500 %d, 410 %d, no answer %d)",
-		len(s.plan.merchant.orders), count(orders), count(attempts), refunds, s.merch.refused.Load(), requests,
+	return fmt.Sprintf("%d orders (%s); attempts: %s; %d intent payments, %d declined ZE; %d refunds, %d calls refused as planned; webhooks: %d requests (200 %d, 500 %d, 410 %d, no answer %d)",
+		len(s.plan.merchant.orders), count(orders), count(attempts), len(s.merch.intents), s.merch.blocked, refunds, s.merch.refused.Load(), requests,
 		answers[hookOK], answers[hookError], answers[hookGone], answers[hookTimeout])
 }
