@@ -828,6 +828,9 @@ func (s *sim) checkMerchant(ctx context.Context, sw upiv1.AdminServiceClient, wa
 		switch {
 		case a == nil && (t.GetStatus() != upiv1.Resp_FAILURE || t.GetErrCode() != merchant.CodeOrderBlocked):
 			s.failf("%s: intent payment %s ended %s %s at the switch, and is no attempt of order %s", o, p.txnID, t.GetStatus(), t.GetErrCode(), s.merch.orderIDs[p.order])
+		case a == nil && o.merchant == laneMerchants[0]:
+			// Only a magic merchant's order has a DEEMED attempt.
+			s.failf("%s: intent payment %s was declined ZE, but the order never had a DEEMED attempt", o, p.txnID)
 		case a != nil && a.GetOrderId() != s.merch.orderIDs[p.order]:
 			s.failf("%s: intent payment %s is an attempt of order %s, not of %s", o, p.txnID, a.GetOrderId(), s.merch.orderIDs[p.order])
 		}

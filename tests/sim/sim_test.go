@@ -68,9 +68,10 @@ var simTimeouts = config.Timeouts{
 }
 
 // TestSimulation runs a seeded plan of concurrent pays and collects over
-// the default network with faults and restarts, and UPI Circle's links and
-// delegated payments, checks each Circle step's outcome as it ends, and the
-// invariants once every flow is final.
+// the default network with faults and restarts, UPI Circle's links and
+// delegated payments, and merchant orders with their webhooks; checks each
+// Circle step's outcome as it ends, and the invariants, every order's
+// statuses and every webhook once every flow is final.
 func TestSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the simulation runs whole networks; skipped with -short")
