@@ -67,6 +67,7 @@ func simConfig() *config.Network {
 			VPA: cpSecondary(i), Name: "Kid " + strconv.Itoa(i+1), Bank: "bbank", Account: strconv.Itoa(2000000811 + i), PIN: goodPIN,
 		})
 	}
+	merchantConfig(cfg)
 	return cfg
 }
 

@@ -3,7 +3,11 @@
 // fault layer dropping, delaying, duplicating and failing messages and
 // with nodes restarting, all driven by one seed; then UPI Circle lanes of
 // links and delegated payments of both modes, each step's outcome
-// predicted by the plan (circle_plan_test.go). After every run the
+// predicted by the plan (circle_plan_test.go); then merchant lanes of
+// orders paid by intent and collect, late, twice, with the wrong amount or
+// PIN, their HOLDs acted on and their payments refunded, with webhook
+// endpoints that fail at random (merchant_plan_test.go), each order
+// checked at the end against the status model. After every run the
 // invariants of ARCHITECTURE.md ("Invariants") must hold. See sim_test.go for how to run it and
 // how to reproduce a failure.
 package sim

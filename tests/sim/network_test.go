@@ -16,6 +16,7 @@ import (
 	"github.com/upisim/upisim/internal/keys"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/merchant"
 	"github.com/upisim/upisim/psp"
 )
 
@@ -113,8 +114,11 @@ func (sn *simNode) start() error {
 		// Short backoff, so that a node back from a restart hears its
 		// peers' retries well within the switch's timeouts.
 		RetryMin: 5 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		Rules:  fault.For(nw.cfg.Rules, sn.self.Name),
-		Faults: nw.faults(sn.self.Name),
+		// A webhook endpoint that never answers holds an attempt this
+		// long (an in-process send takes far less).
+		SendTimeout: time.Second,
+		Rules:       fault.For(nw.cfg.Rules, sn.self.Name),
+		Faults:      nw.faults(sn.self.Name),
 	})
 	role.Attach(n)
 	if err := role.Seed(); err != nil {
@@ -167,6 +171,21 @@ func (sn *simNode) withPSP(fn func(p *psp.PSP) error) error {
 		return fmt.Errorf("node %s is a %s, not a PSP", sn.self.Name, sn.self.Role)
 	}
 	return fn(p)
+}
+
+// withMerchant calls fn with the running PSP's merchant layer, or fails
+// with errDown.
+func (sn *simNode) withMerchant(fn func(l *merchant.Layer) error) error {
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	if sn.n == nil {
+		return errDown
+	}
+	pn, ok := sn.role.(*cluster.PSPNode)
+	if !ok {
+		return fmt.Errorf("node %s is a %s with no merchant layer", sn.self.Name, sn.self.Role)
+	}
+	return fn(pn.Merchant)
 }
 
 // adminClient is the running node's AdminService, in process.

@@ -166,8 +166,12 @@ type plan struct {
 	// them, to their names ("link 3", "pay 7") for circleFault.
 	circle    *circlePlan
 	circleIDs sync.Map
-	stats     stats
-	mu        sync.Mutex // guards the flows' seen and counts
+	// merchant is the merchant lanes (merchant_plan_test.go); orderIDs
+	// maps their order ids, as the run gets them, to their index.
+	merchant *merchantPlan
+	orderIDs sync.Map
+	stats    stats
+	mu       sync.Mutex // guards the flows' seen and counts
 }
 
 // mix hashes the seed and parts into 64 well-mixed bits: the fault of a
@@ -231,6 +235,7 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 	}
 	p.restarts = newRestarts(seed, p.spread, n, cfg)
 	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
+	p.merchant = newMerchantPlan(seed, merchantOrders(n), circleAfter(p.restarts))
 	return p
 }
 
@@ -397,6 +402,15 @@ const (
 // message, and the flow's drops. It depends on the message's flow and kind
 // only.
 func (p *plan) faultFor(from string, o node.Outbound) fault.Fault {
+	if o.Msg == nil {
+		// An HTTP POST: a merchant's webhook. Its endpoint fails it at
+		// random itself (merchant_sim_test.go); a duplicate would be a
+		// second 2xx of one webhook-id, which the check forbids the PSP.
+		return fault.Fault{}
+	}
+	if i, ok := merchantOf(o.Msg.GetTxn().GetNote()); ok && i >= 0 && i < len(p.merchant.orders) {
+		return p.merchantFault(i, from, o)
+	}
 	idx, ok := flowOf(o.Msg.GetTxn().GetNote())
 	if !ok || idx < 0 || idx >= len(p.flows) {
 		return p.circleFault(from, o)

@@ -68,9 +68,10 @@ var simTimeouts = config.Timeouts{
 }
 
 // TestSimulation runs a seeded plan of concurrent pays and collects over
-// the default network with faults and restarts, and UPI Circle's links and
-// delegated payments, checks each Circle step's outcome as it ends, and the
-// invariants once every flow is final.
+// the default network with faults and restarts, UPI Circle's links and
+// delegated payments, and merchant orders with their webhooks; checks each
+// Circle step's outcome as it ends, and the invariants, every order's
+// statuses and every webhook once every flow is final.
 func TestSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the simulation runs whole networks; skipped with -short")
@@ -105,8 +106,10 @@ type sim struct {
 	res   []*flowResult
 	// byTxn maps a txn id to its flow.
 	byTxn map[string]*flowPlan
-	// circle is what became of the plan's UPI Circle lanes.
+	// circle is what became of the plan's UPI Circle lanes, merch of its
+	// merchant lanes.
 	circle circleRes
+	merch  *merchantRes
 }
 
 // flowResult is what became of a flow.
@@ -176,6 +179,7 @@ func (s *sim) run(flows int) {
 		})
 	}
 	s.startCircle(&wg, driving, began)
+	s.startMerchant(&wg, driving, began)
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -186,10 +190,18 @@ func (s *sim) run(flows int) {
 		return
 	}
 	settled := time.Since(began)
+	// Every webhook not delivered (an endpoint's 410, its last retry
+	// failed) again, to a calm endpoint: checkWebhooks wants each event
+	// delivered once.
+	s.resendWebhooks(ctx)
+	if t.Failed() || !s.waitSettled(ctx, waitFor) {
+		return
+	}
 	s.check(ctx)
 	t.Logf("%d flows submitted in %s, all final and every outbox empty after %s; %d restarts", flows, submitted.Round(time.Millisecond), settled.Round(time.Millisecond), len(s.plan.restarts))
 	t.Logf("outcomes: %s", s.histogram())
 	t.Logf("UPI Circle: %s", s.circleSummary())
+	t.Logf("merchants: %s", s.merchantSummary(ctx))
 	t.Logf("network: %s", &s.plan.stats)
 }
 
@@ -472,9 +484,13 @@ func (s *sim) check(ctx context.Context) {
 		s.fatalf("admin of the switch: %v", err)
 	}
 	delegated := s.checkCircle(ctx, sw)
-	if want := len(s.plan.flows) + delegated; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
-		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments), %d not terminal, %d not final at a PSP (want 0 and 0)",
-			a.Transactions, want, len(s.plan.flows), delegated, a.NonTerminal, a.InFlight)
+	// The money the merchant lanes moved, as their orders say; the
+	// balances below must agree.
+	merchantMoved := map[string]int64{}
+	merchantTxns := s.checkMerchant(ctx, sw, merchantMoved)
+	if want := len(s.plan.flows) + delegated + merchantTxns; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
+		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments, %d of the merchant lanes), %d not terminal, %d not final at a PSP (want 0 and 0)",
+			a.Transactions, want, len(s.plan.flows), delegated, merchantTxns, a.NonTerminal, a.InFlight)
 	}
 	for i, res := range s.res {
 		f := s.plan.flows[i]
@@ -507,6 +523,9 @@ func (s *sim) check(ctx context.Context) {
 		want[f.payee] += f.amount
 	}
 	s.circleMoney(want)
+	for vpa, d := range merchantMoved {
+		want[vpa] += d
+	}
 	got := map[string]int64{}
 	for _, b := range s.cfg.NodesByRole(config.RoleBank) {
 		ad, err := s.nw.nodes[b.Name].adminClient()
