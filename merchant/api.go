@@ -475,7 +475,7 @@ func (l *Layer) CreateRefund(ctx context.Context, r *merchantv1.CreateRefundRequ
 			if rf, err = md.refundFor(a, r.GetAmountCents(), r.GetNote()); err != nil {
 				return conflict("%v", err)
 			}
-			return index(c.Tx, "r/"+rf.RefundId, o.OrderId)
+			return nil
 		}); err != nil {
 			return nil, err
 		}

@@ -123,11 +123,13 @@ func (l *Layer) merchantOf(vpa string) *merchantCfg { return l.merchants[ids.Nor
 // their order's id).
 func newID(prefix string) string { return ids.NewTxnID(prefix) }
 
-// Timer names: "mexpire:ORDER", "mhold:ORDER/ATTEMPT", "mwebhook:DELIVERY".
+// Timer names: "mexpire:ORDER", "mhold:ORDER/ATTEMPT", "mwebhook:DELIVERY",
+// "mrefund:ORDER/REFUND" (a new try of a failed refund).
 const (
 	timerExpire  = "mexpire"
 	timerHold    = "mhold"
 	timerWebhook = "mwebhook"
+	timerRefund  = "mrefund"
 )
 
 func (l *Layer) timers() []node.TimerKind {
@@ -135,6 +137,7 @@ func (l *Layer) timers() []node.TimerKind {
 		{Prefix: timerExpire, Fire: l.expireDue},
 		{Prefix: timerHold, Fire: l.holdDue},
 		{Prefix: timerWebhook, Fire: l.webhookDue},
+		{Prefix: timerRefund, Fire: l.refundDue},
 	}
 }
 
@@ -169,8 +172,18 @@ func (l *Layer) apply(c *node.Ctx, o *order, change func(m *model) error) error 
 		return err
 	}
 	for _, r := range m.refunds {
+		if err := index(c.Tx, "r/"+r.RefundId, o.OrderId); err != nil {
+			return err
+		}
 		if err := l.sendRefund(c, o, r); err != nil {
 			return err
+		}
+	}
+	for _, r := range m.retries {
+		if n, sched := m.failedTries(r), l.cfg.Network.Merchant.RefundRetry; n <= len(sched) {
+			if err := c.SetTimer(timerRefund+":"+o.OrderId+"/"+r.RefundId, c.Now().Add(sched[n-1]), nil); err != nil {
+				return err
+			}
 		}
 	}
 	for _, a := range m.holds {
@@ -255,6 +268,24 @@ func (l *Layer) holdDue(c *node.Ctx, t node.Timer) error {
 			return nil
 		}
 		return m.act(a, "CAPTURE")
+	})
+}
+
+// refundDue: a new try of a failed refund the PSP made itself.
+func (l *Layer) refundDue(c *node.Ctx, t node.Timer) error {
+	_, rest, _ := strings.Cut(t.Name, ":")
+	orderID, refundID, _ := strings.Cut(rest, "/")
+	o, err := load(c.Tx, orderID)
+	if err != nil || o == nil {
+		return err
+	}
+	return l.apply(c, o, func(m *model) error {
+		for _, r := range m.o.Refunds {
+			if r.RefundId == refundID {
+				m.retry(r)
+			}
+		}
+		return nil
 	})
 }
 

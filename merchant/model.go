@@ -90,6 +90,9 @@ type changes struct {
 	refunds    []*refund
 	holds      []*attempt
 	holdsEnded []*attempt
+	// retries are failed refunds the PSP made itself (a RELEASE, an
+	// auto-refund), to try again on merchant.refund_retry.
+	retries []*refund
 }
 
 // model applies the status model to one order at time now.
@@ -375,8 +378,36 @@ func (m *model) refunded(r *refund, ok bool, code, rrn string) {
 	r.Status, r.ErrCode, r.Rrn, r.Updated = RefundFailed, code, rrn, m.nanos()
 	if ok {
 		r.Status, r.ErrCode = RefundDone, ""
+	} else if r.Source != SourceMerchant {
+		m.retries = append(m.retries, r)
 	}
 	m.event(EventRefund, m.find(r.AttemptId), r)
+}
+
+// failedTries is how many refunds of r's attempt from r's source failed.
+func (m *model) failedTries(r *refund) int {
+	n := 0
+	for _, x := range m.o.Refunds {
+		if x.AttemptId == r.AttemptId && x.Source == r.Source && x.Status == RefundFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// retry is the new try of r, a failed refund the PSP made itself: a
+// refund of the same amount, unless one after r is already under way or
+// done.
+func (m *model) retry(r *refund) {
+	if r.Status != RefundFailed || r.Source == SourceMerchant {
+		return
+	}
+	for _, x := range m.o.Refunds {
+		if x != r && x.AttemptId == r.AttemptId && x.Source == r.Source && x.Status != RefundFailed {
+			return
+		}
+	}
+	m.startRefund(m.find(r.AttemptId), r.AmountPaise, r.Source, r.Note)
 }
 
 // terminal reports whether no later event changes the order's attempts.

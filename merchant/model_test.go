@@ -183,3 +183,31 @@ func TestModelCollectNotRegistered(t *testing.T) {
 	m.attempt(t, "B")
 	assert.Equal(t, TxnPending, m.o.Status)
 }
+
+// A release's refund that fails is tried again (the layer's timer calls
+// retry); a merchant's own refund is not.
+func TestModelSystemRefundRetried(t *testing.T) {
+	m := newModel(false, true)
+	m.paid(m.attempt(t, "A"), 15000, "1")
+	b := m.attempt(t, "B")
+	m.paid(b, 15000, "2")
+	require.NoError(t, m.act(b, "RELEASE"))
+	first := m.refunds[0]
+	m.refunded(first, false, "U67", "")
+	require.Equal(t, []*refund{first}, m.retries)
+	assert.Equal(t, 1, m.failedTries(first))
+	m.retry(first)
+	require.Len(t, m.o.Refunds, 2)
+	second := m.o.Refunds[1]
+	assert.Equal(t, RefundInitiated, second.Status)
+	assert.Equal(t, SourceRelease, second.Source)
+	assert.Equal(t, int64(15000), second.AmountPaise)
+	m.retry(first)
+	assert.Len(t, m.o.Refunds, 2, "one try at a time")
+	m.refunded(second, true, "", "3")
+	m.retries = nil
+	mine, err := m.refundFor(m.find("A"), 100, "")
+	require.NoError(t, err)
+	m.refunded(mine, false, "U67", "")
+	assert.Empty(t, m.retries, "a merchant's refund is the merchant's to try again")
+}

@@ -154,6 +154,10 @@ type MerchantSettings struct {
 	// WebhookRetry is the wait before each retry of a webhook delivery
 	// (the first attempt is at once); after the last, it is FAILED.
 	WebhookRetry []time.Duration
+	// RefundRetry is the wait before each new try of a refund the PSP
+	// makes itself (a RELEASE, an auto-refund) after one failed; after the
+	// last, the refund stays REFUND_FAILED (and `upisim audit` says so).
+	RefundRetry []time.Duration
 }
 
 // Limits are network-wide transaction limits, in paise.
@@ -320,6 +324,7 @@ type rawMerchant struct {
 type rawMerchantSettings struct {
 	HoldCapture  string   `yaml:"hold_capture,omitempty"`
 	WebhookRetry []string `yaml:"webhook_retry,omitempty,flow"`
+	RefundRetry  []string `yaml:"refund_retry,omitempty,flow"`
 }
 
 type rawLimits struct {
@@ -593,20 +598,24 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 		n.Circle.MaxSecondaries = def.Circle.MaxSecondaries
 	}
 	duration("merchant.hold_capture", r.Merchant.HoldCapture, def.Merchant.HoldCapture, &n.Merchant.HoldCapture)
-	switch {
-	case len(r.Merchant.WebhookRetry) > 0:
-		for j, v := range r.Merchant.WebhookRetry {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				fail("merchant.webhook_retry[%d]: invalid duration %q (want e.g. 5s or 5m)", j, v)
+	durations := func(field string, raw []string, fallback []time.Duration, dst *[]time.Duration) {
+		switch {
+		case len(raw) > 0:
+			for j, v := range raw {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					fail("%s[%d]: invalid duration %q (want e.g. 5s or 5m)", field, j, v)
+				}
+				*dst = append(*dst, d)
 			}
-			n.Merchant.WebhookRetry = append(n.Merchant.WebhookRetry, d)
+		case base == nil:
+			fail("%s: missing", field)
+		default:
+			*dst = slices.Clone(fallback)
 		}
-	case base == nil:
-		fail("merchant.webhook_retry: missing")
-	default:
-		n.Merchant.WebhookRetry = slices.Clone(def.Merchant.WebhookRetry)
 	}
+	durations("merchant.webhook_retry", r.Merchant.WebhookRetry, def.Merchant.WebhookRetry, &n.Merchant.WebhookRetry)
+	durations("merchant.refund_retry", r.Merchant.RefundRetry, def.Merchant.RefundRetry, &n.Merchant.RefundRetry)
 	a := r.PIN.Argon2id
 	number("pin.argon2id.time", a.Time, def.PIN.HashTime, &n.PIN.HashTime)
 	number("pin.argon2id.memory_kib", a.MemoryKiB, def.PIN.HashMemoryKiB, &n.PIN.HashMemoryKiB)
@@ -746,6 +755,9 @@ func (n *Network) Marshal() ([]byte, error) {
 	for _, d := range n.Merchant.WebhookRetry {
 		r.Merchant.WebhookRetry = append(r.Merchant.WebhookRetry, d.String())
 	}
+	for _, d := range n.Merchant.RefundRetry {
+		r.Merchant.RefundRetry = append(r.Merchant.RefundRetry, d.String())
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -768,6 +780,7 @@ func (n *Network) Clone() *Network {
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
 	c.Merchant.WebhookRetry = slices.Clone(n.Merchant.WebhookRetry)
+	c.Merchant.RefundRetry = slices.Clone(n.Merchant.RefundRetry)
 	c.Rules = slices.Clone(n.Rules)
 	c.Limits.Throttle = maps.Clone(n.Limits.Throttle)
 	c.HTTP.AllowedOrigins = slices.Clone(n.HTTP.AllowedOrigins)

@@ -71,6 +71,7 @@ func TestDefault(t *testing.T) {
 	assert.Equal(t, 120*time.Hour, n.Merchant.HoldCapture)
 	assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
 		10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}, n.Merchant.WebhookRetry)
+	assert.Equal(t, []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute, time.Hour}, n.Merchant.RefundRetry)
 
 	assert.EqualValues(t, 10_000_000, n.Limits.PerTxn)
 	assert.Equal(t, Timeouts{
@@ -768,10 +769,14 @@ func TestMerchantAPISettings(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `merchant.webhook_retry[1]: invalid duration "later"`)
 
-	n, err := Parse([]byte(settings("  hold_capture: 2s\n  webhook_retry: [10ms, 20ms]\n")))
+	_, err = Parse([]byte(settings("  refund_retry: [0s]\n")))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "merchant.refund_retry[0] must be greater than zero")
+	n, err := Parse([]byte(settings("  hold_capture: 2s\n  webhook_retry: [10ms, 20ms]\n  refund_retry: [5ms]\n")))
 	require.NoError(t, err)
 	assert.Equal(t, 2*time.Second, n.Merchant.HoldCapture)
 	assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}, n.Merchant.WebhookRetry)
+	assert.Equal(t, []time.Duration{5 * time.Millisecond}, n.Merchant.RefundRetry)
 	// Marshal keeps them.
 	b, err := n.Marshal()
 	require.NoError(t, err)

@@ -227,6 +227,11 @@ func (n *Network) Validate() error {
 			fail("merchant.webhook_retry[%d] must be greater than zero", i)
 		}
 	}
+	for i, d := range n.Merchant.RefundRetry {
+		if d <= 0 {
+			fail("merchant.refund_retry[%d] must be greater than zero", i)
+		}
+	}
 
 	if n.Limits.PerTxn <= 0 {
 		fail("limits.per_txn must be greater than zero")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
+	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/webhook"
 )
 
@@ -650,4 +651,52 @@ func (n *net) requireAuditClean() {
 		return r.OK
 	}, 10*time.Second, 50*time.Millisecond)
 	require.True(n.t, ok, "audit not clean:\n%s", text)
+}
+
+// A release's refund that fails is tried again on merchant.refund_retry;
+// when every try fails (here the merchant's bank declines every debit of
+// chai@beta) the refunds stay REFUND_FAILED and the audit says the
+// released money did not go back.
+func TestMerchantReleaseRefundRetried(t *testing.T) {
+	n := merchantNet(t, func(c *config.Network) {
+		c.Merchant.RefundRetry = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}
+		c.Rules = append(c.Rules, fault.Rule{Name: "norefund", Node: "bbank", On: fault.OnReceive, Decline: "U30",
+			Match: fault.Match{API: "ReqPay", Type: "DEBIT", Payer: "chai@beta"}})
+	})
+	s := openShop(t, n, "chai@beta")
+	o := s.order(15000, `, "auto_refund": false`)
+	id := o["order_id"].(string)
+	require.Equal(t, "SUCCESS", n.payIntent("alice@alpha", o["intent"].(string), "", "1234").Status)
+	require.Equal(t, "SUCCESS", n.payIntent("alice@alpha", o["intent"].(string), "", "1234").Status)
+	got := s.await(id, "SUCCESS", "SUCCESS/", "HOLD/")
+	second := got["attempts"].([]any)[1].(map[string]any)["attempt_id"].(string)
+	code, _ := s.call("POST", "/attempts/"+second+"/action", `{"action": "RELEASE"}`)
+	require.Equal(t, http.StatusOK, code)
+	var refunds []any
+	eventually(t, func() bool {
+		refunds = s.get(id)["refunds"].([]any)
+		if len(refunds) != 3 {
+			return false
+		}
+		for _, r := range refunds {
+			if r.(map[string]any)["refund_status"] != "REFUND_FAILED" {
+				return false
+			}
+		}
+		return true
+	}, "the release's refund and its two new tries all fail")
+	for _, r := range refunds {
+		m := r.(map[string]any)
+		assert.Equal(t, "RELEASE", m["source"])
+		assert.Equal(t, "U30", m["err_code"])
+		assert.Equal(t, second, m["attempt_id"])
+	}
+	waitQuiet(t, n)
+	r, text := n.auditSettled()
+	require.False(t, r.OK, text)
+	kinds := map[string]int{}
+	for _, v := range r.Violations {
+		kinds[v.Kind]++
+	}
+	assert.Equal(t, map[string]int{"MERCHANT_REFUND_ACTION": 1}, kinds, text)
 }

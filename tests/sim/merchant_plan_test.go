@@ -206,4 +206,5 @@ func merchantConfig(cfg *config.Network) {
 	)
 	cfg.Merchant.HoldCapture = merchantHoldFor
 	cfg.Merchant.WebhookRetry = []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond}
+	cfg.Merchant.RefundRetry = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}
 }
