@@ -278,7 +278,7 @@ func TestMerchantAPIErrors(t *testing.T) {
 		{"POST", "/orders", `{"amount_cents": 100, "currency": "USD"}`, "", http.StatusBadRequest, "INR"},
 		{"POST", "/orders", `{"amount_cents": `, "", http.StatusBadRequest, ""},
 		{"GET", "/orders/ORD00000000000000000000000000000000", "", "", http.StatusNotFound, "no order"},
-		{"POST", "/refunds", `{"order_id": "` + id + `", "amount_cents": 100}`, "", http.StatusConflict, "no SUCCESS attempt"},
+		{"POST", "/refunds", `{"order_id": "` + id + `", "amount_cents": 100}`, "", http.StatusConflict, "no attempt to refund"},
 		{"POST", "/attempts/ATT00000000000000000000000000000000/action", `{"action": "CAPTURE"}`, "", http.StatusNotFound, "no attempt"},
 		{"POST", "/attempts/x/action", `{"action": "KEEP"}`, "", http.StatusBadRequest, "CAPTURE or RELEASE"},
 		{"POST", "/orders/" + id + "/collect", `{"payer_vpa": "not a vpa"}`, "", http.StatusBadRequest, "payer_vpa"},
