@@ -357,3 +357,27 @@ func TestConfigTimers(t *testing.T) {
 }
 
 func TestStatusCheckRoundTrip(t *testing.T) { recordtest.TableRoundTrip(t, statusChecks) }
+
+// A ReqAuthDetails that comes after the switch ended the payment without
+// this PSP (U09: the PSP was down; its confirmation came first) is
+// answered as before, but no payment starts: OnAuthDetails is not asked.
+func TestOnAuthDetailsNotAfterTheEnd(t *testing.T) {
+	heard := &recorded[Outcome]{}
+	f := newFixtureWith(t, beta, nil, Config{OnAuthDetails: func(c *node.Ctx, o Outcome) (string, error) {
+		heard.add(o)
+		return "", nil
+	}})
+	id := newTxnID("ALP")
+	refs := []*upiv1.Ref{{Type: "PAYER", Addr: "alice@alpha"}, {Type: "PAYEE", Addr: "chai@beta", SettAmountPaise: 15_000}}
+	ack := f.receive(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{
+		Head: swHead(), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_PAY},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: "U09", Refs: refs},
+	})
+	require.Empty(t, ack.GetErr())
+	m := payTo(id, "alice@alpha", "chai@beta", 15_000)
+	m.Txn.RefId = "order-1"
+	f.accept(upiv1.PspService_ReqAuthDetails_FullMethodName, m)
+	f.authDetailsOf(id)
+	assert.Empty(t, heard.all(), "the payment is over: nothing starts")
+	assert.Equal(t, "FAILURE", f.record(id).Status)
+}

@@ -98,8 +98,11 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 	if v != nil {
 		code = c.Decline() // a rule of the network file, else ""
 	}
-	if code == "" && p.cfg.OnAuthDetails != nil {
-		// The payee's layer (the merchant's) may decline it.
+	if code == "" && p.cfg.OnAuthDetails != nil && !isFinal(r) {
+		// The payee's layer (the merchant's) may decline it. Not for a
+		// ReqAuthDetails that comes after the payment ended without this
+		// PSP (a crash kept it until after the switch's U09): no payment
+		// starts then, and the layer would wait for one for ever.
 		o := outcomeOf(r)
 		o.Result = upiv1.Resp_PENDING
 		o.Payee.VPA, o.Payee.Name, o.Payee.Here = v.Vpa, v.Name, true
