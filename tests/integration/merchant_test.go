@@ -463,7 +463,10 @@ func TestMerchantSuccessAfterExpiry(t *testing.T) {
 // check; lostshop@beta's are never made and the debit is reversed. While
 // an attempt is DEEMED the order takes no payment (ZE).
 func TestMerchantDeemed(t *testing.T) {
-	n := merchantNet(t, nil)
+	// The DEEMED window (the credit's timeout until its status check) is
+	// long enough for a second payment to come in it, however slow the
+	// machine.
+	n := merchantNet(t, func(c *config.Network) { c.Timeouts.CheckStatus = 5 * time.Second })
 	found := openShop(t, n, "deemedshop@beta")
 	o := found.order(15000, "")
 	id := o["order_id"].(string)
