@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ func NewMux(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 		runtime.WithErrorHandler(ErrorHandler),
 		runtime.WithRoutingErrorHandler(RoutingErrorHandler),
 		runtime.WithIncomingHeaderMatcher(HeaderMatcher),
+		// The gRPC server's metadata is not the REST API's: no
+		// Grpc-Metadata-* headers or trailers in answers.
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
 	}
 	return runtime.NewServeMux(append(base, opts...)...)
 }
@@ -63,6 +68,9 @@ const RetryAfter = "1"
 func ErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if status.Code(err) == codes.ResourceExhausted {
 		w.Header().Set("Retry-After", RetryAfter)
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument && strings.HasPrefix(st.Message(), "proto:") {
+		err = status.Error(codes.InvalidArgument, bodyError(st.Message()))
 	}
 	var custom *runtime.HTTPStatusError
 	if !errors.As(err, &custom) {
@@ -121,11 +129,20 @@ var routes = sync.OnceValue(func() []route {
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
-		panic("gateway: embedded OpenAPI document: " + err.Error())
-	}
 	var out []route
-	for path, ops := range doc.Paths {
+	for _, b := range [][]byte{openapi.JSON, openapi.MerchantJSON} {
+		doc.Paths = nil
+		if err := json.Unmarshal(b, &doc); err != nil {
+			panic("gateway: embedded OpenAPI document: " + err.Error())
+		}
+		out = appendRoutes(out, doc.Paths)
+	}
+	return out
+})
+
+// appendRoutes adds the paths of an OpenAPI document to out.
+func appendRoutes(out []route, paths map[string]map[string]json.RawMessage) []route {
+	for path, ops := range paths {
 		rt := route{segs: strings.Split(strings.Trim(path, "/"), "/")}
 		for m := range ops {
 			rt.methods = append(rt.methods, strings.ToUpper(m))
@@ -133,7 +150,7 @@ var routes = sync.OnceValue(func() []route {
 		out = append(out, rt)
 	}
 	return out
-})
+}
 
 type route struct {
 	segs    []string
@@ -162,4 +179,42 @@ func AllowedMethods(path string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// protoPrefix is how protojson starts its errors: "proto: (line 1:66): ".
+var protoPrefix = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+
+// protoField is a field name in a protojson error: the JSON (camelCase)
+// name, where the API's are the proto names (snake_case).
+var protoField = regexp.MustCompile(`(field|name) ("?)([a-z][A-Za-z0-9]*)`)
+
+// bodyError is a protojson error about a request body in the API's words:
+// field names as the API spells them (amount_paise, not amountPaise).
+func bodyError(msg string) string {
+	loc := ""
+	if m := protoPrefix.FindStringSubmatch(msg); len(m) > 1 && m[1] != "" {
+		loc = " at " + strings.TrimSuffix(strings.TrimSpace(strings.Trim(strings.TrimSpace(m[1]), "():")), ")")
+	}
+	msg = protoPrefix.ReplaceAllString(msg, "")
+	msg = protoField.ReplaceAllStringFunc(msg, func(s string) string {
+		p := protoField.FindStringSubmatch(s)
+		return p[1] + " " + p[2] + snake(p[3])
+	})
+	return "invalid request body" + loc + ": " + msg
+}
+
+// snake is a lowerCamel name in snake_case.
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r + ('a' - 'A'))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -44,9 +45,14 @@ type Policy struct {
 //     listener's address or an allowed host) gets 421 Misdirected Request:
 //     a web page that rebinds its own DNS name to 127.0.0.1 cannot reach
 //     the node;
-//   - an Origin header that is not the node's own origin nor an allowed
-//     one gets 403 Forbidden, so no other web page can make the node pay
-//     (requests without Origin, from curl or the CLI, pass);
+//   - an Origin header that is not the node's own origin, a loopback one
+//     (localhost, 127.0.0.1, [::1], any port: a page under development)
+//     nor an allowed one gets 403 Forbidden, so no other web page can make
+//     the node pay (requests without Origin, from curl or the CLI, pass).
+//     An allowed origin gets the CORS headers, and its preflight (OPTIONS
+//     with Access-Control-Request-Method) 204 with the methods and headers
+//     it may send;
+//   - HEAD is answered as GET without the body;
 //   - a body that is not JSON (a Content-Type other than
 //     application/json, or none with a body) gets 415 Unsupported Media
 //     Type: the types a browser sends cross-origin without asking first
@@ -93,11 +99,29 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(origin) > 0 {
 			o = normalizeOrigin(origin[0])
 		}
-		if o != normalizeOrigin("http://"+r.Host) && !slices.Contains(g.origins, o) {
+		if o != normalizeOrigin("http://"+r.Host) && !slices.Contains(g.origins, o) && !loopbackOrigin(o) {
 			refuse(w, http.StatusForbidden, codes.PermissionDenied,
 				fmt.Sprintf("origin %q may not call this node: list it in the network file's http.allowed_origins", strings.Join(origin, ",")))
 			return
 		}
+		// CORS: the page of an allowed origin may read the answer.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin[0])
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "Allow, Retry-After")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			// A preflight: what a page may send.
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if r.Method == http.MethodHead {
+		// HEAD is GET without the body (the gateway routes GET only).
+		r.Method = http.MethodGet
+		w = headWriter{w}
 	}
 	ct := r.Header.Get("Content-Type")
 	hasBody := r.ContentLength != 0
@@ -149,6 +173,26 @@ func hostname(hostport string) string {
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
 }
+
+// loopbackOrigin: a page served from this machine (http or https,
+// localhost, 127.0.0.1 or [::1], any port) may call the nodes: the
+// default allow-list, for an app under development.
+func loopbackOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.User != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// headWriter answers a HEAD: the headers and status of the GET, no body.
+type headWriter struct{ http.ResponseWriter }
+
+func (h headWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 func normalizeOrigin(o string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))

@@ -130,3 +130,51 @@ func TestMethodNotAllowed(t *testing.T) {
 	assert.Equal(t, []string{"POST"}, AllowedMethods("/v1/collects/X/approve"))
 	assert.Empty(t, AllowedMethods("/v1/nothing"))
 }
+
+// A page of an allowed origin (a loopback one by default) gets the CORS
+// headers, its preflight 204 with what it may send; HEAD is GET without
+// the body.
+func TestGuardCORSAndHead(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"method":"` + r.Method + `"}`))
+	})
+	g := Guard(Policy{Addr: "127.0.0.1:7000", AllowedOrigins: []string{"https://app.example"}}, next)
+	do := func(method, origin string, h map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "/v1/payments/ALP1", nil)
+		r.Host = "127.0.0.1:7000"
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		return w
+	}
+	for _, o := range []string{"http://localhost:5173", "http://127.0.0.1:3000", "http://[::1]:8080", "https://app.example"} {
+		w := do(http.MethodGet, o, nil)
+		assert.Equal(t, http.StatusOK, w.Code, o)
+		assert.Equal(t, o, w.Header().Get("Access-Control-Allow-Origin"), o)
+		assert.Equal(t, "Origin", w.Header().Get("Vary"))
+	}
+	w := do(http.MethodOptions, "http://localhost:5173", map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,idempotency-key"})
+	assert.Equal(t, http.StatusNoContent, w.Code)
+	assert.Equal(t, "http://localhost:5173", w.Header().Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, w.Header().Get("Access-Control-Allow-Methods"), "POST")
+	assert.Contains(t, w.Header().Get("Access-Control-Allow-Headers"), "Idempotency-Key")
+	assert.Empty(t, w.Body.String())
+
+	w = do(http.MethodGet, "http://localhost.evil.example:5173", nil)
+	assert.Equal(t, http.StatusForbidden, w.Code, "a name that only starts like localhost is not loopback")
+	assert.Empty(t, w.Header().Get("Access-Control-Allow-Origin"))
+	w = do(http.MethodOptions, "http://evil.example", map[string]string{"Access-Control-Request-Method": "POST"})
+	assert.Equal(t, http.StatusForbidden, w.Code)
+
+	w = do(http.MethodHead, "", nil)
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+	assert.Empty(t, w.Body.String(), "HEAD has no body")
+	assert.Equal(t, `{"method":"GET"}`, do(http.MethodGet, "", nil).Body.String())
+}

@@ -211,3 +211,27 @@ func TestRESTRefusesWhatABrowserCouldForge(t *testing.T) {
 }
 
 func port(hostport string) string { return hostport[strings.LastIndexByte(hostport, ':')+1:] }
+
+// Answers carry no gRPC metadata headers; a loopback page may call the
+// TPAP (CORS); HEAD answers as GET without the body.
+func TestRESTHeaders(t *testing.T) {
+	n := up(t, nil)
+	tp, ok := n.c.Dir.Node("tpap")
+	require.True(t, ok)
+	base := "http://" + tp.HTTPAddr
+	code, h, out := rest(t, http.MethodPost, base+"/v1/payments", `{"payer_vpa":"alice@alpha","payee_vpa":"bob@beta","amount_paise":100,"pin":"1234"}`,
+		with(jsonType, "Origin", "http://localhost:5173"))
+	require.Equal(t, http.StatusOK, code, "%v", out)
+	for k := range h {
+		assert.False(t, strings.HasPrefix(strings.ToLower(k), "grpc-"), "no gRPC header %s in a REST answer", k)
+	}
+	assert.Equal(t, "http://localhost:5173", h.Get("Access-Control-Allow-Origin"))
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, base+"/v1/payments/"+out["txn_id"].(string), nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}
