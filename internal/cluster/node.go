@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
-	"github.com/upisim/upisim/gen/openapi"
 	"github.com/upisim/upisim/internal/bank"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/fault"
@@ -76,6 +75,16 @@ func NewRole(n *config.Network, self *config.Node, log *slog.Logger, pspClient f
 		return nil, fmt.Errorf("node %s: unknown role %q", self.Name, self.Role)
 	}
 	return k.build(n, self, log, pspClient)
+}
+
+// restServices are the services each role's HTTP port serves, as the
+// OpenAPI documents tag them (gateway.Document): AdminService and the
+// roleKinds' rest.
+var restServices = map[string][]string{
+	config.RoleSwitch: {"AdminService"},
+	config.RoleBank:   {"AdminService"},
+	config.RolePSP:    {"AdminService", "PspAppService", "MerchantService", "MerchantAdminService"},
+	config.RoleTPAP:   {"AdminService", "TpapAppService"},
 }
 
 // runner is implemented by roles with background work.
@@ -334,16 +343,14 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 		}
 	}
 	top := http.NewServeMux()
+	doc, err := gateway.Document(r.Name, role, restServices[role])
+	if err != nil {
+		return err
+	}
 	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(openapi.JSON)
+		w.Write(doc)
 	})
-	if role == config.RolePSP {
-		top.HandleFunc("GET /merchant/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(openapi.MerchantJSON)
-		})
-	}
 	top.Handle("/", mux)
 	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
 	r.http = limits.httpServer(guarded)

@@ -292,7 +292,7 @@ func TestMerchantAPIErrors(t *testing.T) {
 		assert.Contains(t, fmt.Sprint(out["message"]), tc.msg, "%s %s", tc.method, tc.path)
 	}
 	// The merchant API's own OpenAPI document.
-	code, _, doc := rest(t, "GET", s.base+"/merchant/openapi.json", "", nil)
+	code, _, doc := rest(t, "GET", s.base+"/openapi.json", "", nil)
 	require.Equal(t, http.StatusOK, code)
 	paths, _ := doc["paths"].(map[string]any)
 	for _, p := range []string{"/orders", "/orders/{order_id}", "/upi-attempts", "/provider-callback", "/refunds", "/webhooks/deliveries"} {

@@ -160,14 +160,30 @@ func TestPayREST(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 
-	// Every node serves its OpenAPI document.
+	// Every node serves its own OpenAPI document: only what it serves.
 	for _, nd := range n.c.Dir.Nodes {
 		resp, err := http.Get("http://" + nd.HTTPAddr + "/openapi.json")
 		require.NoError(t, err)
-		var doc map[string]any
+		var doc struct {
+			Info  map[string]any            `json:"info"`
+			Paths map[string]map[string]any `json:"paths"`
+		}
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
 		resp.Body.Close()
-		assert.Contains(t, doc["paths"], "/v1/payments", "node %s", nd.Name)
+		assert.Equal(t, "upisim "+nd.Role+" node "+nd.Name, doc.Info["title"])
+		assert.Equal(t, "1.0.0", doc.Info["version"])
+		assert.Contains(t, doc.Paths, "/v1/admin/health", "node %s", nd.Name)
+		switch nd.Role {
+		case config.RoleTPAP:
+			assert.Contains(t, doc.Paths, "/v1/payments", nd.Name)
+			assert.NotContains(t, doc.Paths, "/orders", nd.Name)
+		case config.RolePSP:
+			assert.Contains(t, doc.Paths, "/orders", nd.Name)
+			assert.NotContains(t, doc.Paths, "/v1/payments", nd.Name)
+		default:
+			assert.NotContains(t, doc.Paths, "/v1/payments", "a %s serves no payments: %s", nd.Role, nd.Name)
+			assert.NotContains(t, doc.Paths, "/orders", nd.Name)
+		}
 	}
 }
 
