@@ -143,6 +143,7 @@ type Node struct {
 	db        *store.DB
 	lock      *nodeLock
 	grpc      *grpc.Server
+	health    *nodeHealth
 	http      *http.Server
 	gwConn    *grpc.ClientConn
 	transport *node.GRPCTransport
@@ -290,6 +291,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	r.grpc = grpc.NewServer(slices.Concat(limits.grpcOptions(), sec.serverOptions(), []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)})...)
 	r.Impl.Register(r.grpc)
 	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl, Token: adminToken})
+	r.health = registerHealth(r.grpc) // health.go: NOT_SERVING until started
 	r.wg.Add(1)
 	go func(l net.Listener) {
 		defer r.wg.Done()
@@ -318,6 +320,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 			}
 		}()
 	}
+	r.health.serving()
 	return r, nil
 }
 
@@ -380,6 +383,9 @@ func (r *Node) Close() error {
 const shutdownGrace = 2 * time.Second
 
 func (r *Node) shutdown() {
+	if r.health != nil {
+		r.health.draining() // probes see NOT_SERVING before the servers stop
+	}
 	if r.cancel != nil {
 		r.cancel()
 	}
