@@ -92,9 +92,9 @@ func TestRoutingErrors(t *testing.T) {
 func TestBodyErrorSnakeCase(t *testing.T) {
 	for in, want := range map[string]string{
 		`proto: (line 1:66): invalid value for int64 field amountPaise: "x"`: `invalid request body at line 1:66: invalid value for int64 field amount_paise: "x"`,
-		`proto: (line 1:2): unknown field "colour"`:                         `invalid request body at line 1:2: unknown field "colour"`,
-		`proto: syntax error (line 1:14): unexpected token`:                 `invalid request body: syntax error (line 1:14): unexpected token`,
-		`proto: (line 1:3): invalid value for string field payerVpa: 5`:     `invalid request body at line 1:3: invalid value for string field payer_vpa: 5`,
+		`proto: (line 1:2): unknown field "colour"`:                          `invalid request body at line 1:2: unknown field "colour"`,
+		`proto: syntax error (line 1:14): unexpected token`:                  `invalid request body: syntax error (line 1:14): unexpected token`,
+		`proto: (line 1:3): invalid value for string field payerVpa: 5`:      `invalid request body at line 1:3: invalid value for string field payer_vpa: 5`,
 	} {
 		assert.Equal(t, want, bodyError(in), in)
 	}

@@ -120,10 +120,10 @@ func Document(name, role string, services []string) ([]byte, error) {
 				"JSON field names are the proto names; int64 fields are strings. Errors are {code, message, details} "+
 				"with the gRPC code. docs/FLOWS.md in the upisim repository describes every flow.", name, role, strings.Join(services, ", ")),
 		},
-		"consumes": []string{"application/json"},
-		"produces": []string{"application/json"},
-		"tags":     tags,
-		"paths":    paths,
+		"consumes":            []string{"application/json"},
+		"produces":            []string{"application/json"},
+		"tags":                tags,
+		"paths":               paths,
 		"securityDefinitions": secDefs,
 		"definitions":         used,
 	}
