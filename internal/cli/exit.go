@@ -49,7 +49,9 @@ func (e *OutcomeError) Error() string { return e.msg }
 var ErrStillPending = errors.New("still pending")
 
 // Is makes an ExitPending OutcomeError match ErrStillPending.
-func (e *OutcomeError) Is(target error) bool { return target == ErrStillPending && e.Code == ExitPending }
+func (e *OutcomeError) Is(target error) bool {
+	return target == ErrStillPending && e.Code == ExitPending
+}
 
 // stillPending is the error of a wait that ended before the final status.
 func stillPending(r TxnResult, format string, args ...any) *OutcomeError {
