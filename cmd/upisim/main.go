@@ -166,6 +166,17 @@ func outcome[O any](f func(context.Context, io.Writer, O) (cli.TxnResult, error)
 	}
 }
 
+// isTerminal reports whether w is a terminal (a character device), where
+// bench rewrites a progress line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 const maxInFlightHelp = "requests (network messages, app calls) each node works on at once; more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, for the sender to retry; negative for no bound"
 
 // serverFlags are the flags up and node share to the letter.
@@ -342,6 +353,9 @@ same flows against each, and print both and their ratio.`,
 			f.BoolVar(&bench.NoSync, "no-sync", false, "with --compare-tls: skip fsync in both networks")
 		},
 		run: func(ctx context.Context, w io.Writer) error {
+			if bench.Output == cli.Text && isTerminal(w) {
+				bench.Progress = w
+			}
 			if bench.CompareTLS {
 				_, err := cli.BenchTLS(ctx, w, bench)
 				return err
