@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+
+	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
@@ -221,4 +225,45 @@ func TestBenchProgress(t *testing.T) {
 		"\r\033[K", out.String(), "one line rewritten in place, cleared before the summary")
 
 	assert.NotPanics(t, func() { startProgress(BenchOptions{Flows: 1}, start, &done, &ok)() }, "no Progress: nothing")
+}
+
+// fakeTPAP answers ListCollects and GetPayment as a TPAP whose payer's PSP
+// delivers the collect at the listed-th ListCollects (never when 0), or
+// whose collect ends with status.
+type fakeTPAP struct {
+	upiv1.TpapAppServiceClient
+	listed, lists int
+	status        upiv1.Resp_Result
+	code          string
+}
+
+func (f *fakeTPAP) ListCollects(context.Context, *upiv1.ListCollectsRequest, ...grpc.CallOption) (*upiv1.ListCollectsResponse, error) {
+	f.lists++
+	r := &upiv1.ListCollectsResponse{}
+	if f.listed > 0 && f.lists >= f.listed {
+		r.Collects = append(r.Collects, &upiv1.Transaction{TxnId: "BET1"})
+	}
+	return r, nil
+}
+
+func (f *fakeTPAP) GetPayment(context.Context, *upiv1.GetPaymentRequest, ...grpc.CallOption) (*upiv1.GetPaymentResponse, error) {
+	return &upiv1.GetPaymentResponse{Status: f.status, ErrCode: f.code}, nil
+}
+
+func TestCollectAwaitsDelivery(t *testing.T) {
+	pending := TxnResult{TxnID: "BET1", Status: "PENDING"}
+	f := &fakeTPAP{listed: 3, status: upiv1.Resp_PENDING}
+	r, err := awaitDelivered(t.Context(), f, "alice@alpha", pending, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, pending, r)
+	assert.Equal(t, 3, f.lists, "it asks until the payer's app lists it")
+
+	r, err = awaitDelivered(t.Context(), &fakeTPAP{status: upiv1.Resp_FAILURE, code: "U29"}, "nobody@alpha", pending, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, TxnResult{TxnID: "BET1", Status: "FAILURE", ErrCode: "U29"}, r, "a collect that ended is answered as it ended")
+
+	r, err = awaitDelivered(t.Context(), &fakeTPAP{status: upiv1.Resp_PENDING}, "alice@alpha", pending, 100*time.Millisecond)
+	assert.Equal(t, pending, r)
+	assert.EqualError(t, err, "collect BET1 not yet delivered to alice@alpha's PSP after 100ms")
+	assert.Equal(t, ExitPending, ExitCode(err))
 }
