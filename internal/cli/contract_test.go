@@ -127,7 +127,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// The whole network logs as JSON at info: every line has each key once,
+// The whole network logs as JSON (at debug, for the most lines): every line has each key once,
 // and a decided payment is one line at the switch with node, txn, status,
 // code and ms.
 func TestNetworkJSONLogs(t *testing.T) {
@@ -135,7 +135,7 @@ func TestNetworkJSONLogs(t *testing.T) {
 		t.Skip("starts a network")
 	}
 	var logs syncBuf
-	log, err := NewLogger(&logs, "info", "json")
+	log, err := NewLogger(&logs, "debug", "json")
 	require.NoError(t, err)
 	data := t.TempDir()
 	netw := config.Default()
