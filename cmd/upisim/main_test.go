@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,5 +97,24 @@ func TestNoNetwork(t *testing.T) {
 		assert.Equal(t, cli.ExitError, code, args)
 		assert.Empty(t, out)
 		assert.Equal(t, fmt.Sprintf("upisim: network.json in %s names nodes that do not answer (tpap %s: connection refused); is `upisim up --data %s` running?\n", data, addr, data), errOut, args)
+	}
+}
+
+// bench rewrites a progress line only on a terminal: not into a pipe, a
+// file or a buffer.
+func TestIsTerminal(t *testing.T) {
+	assert.False(t, isTerminal(&bytes.Buffer{}))
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	require.NoError(t, err)
+	defer f.Close()
+	assert.False(t, isTerminal(f), "a file")
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	assert.False(t, isTerminal(w), "a pipe")
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		assert.True(t, isTerminal(tty), "a terminal")
 	}
 }
