@@ -5,9 +5,12 @@ BUF  := go tool -modfile=tools/go.mod buf
 
 .PHONY: run test test-short integration e2e sim fuzz gen check-gen lint build bench
 
-## run: start the default six-node network (TPAP REST on :7000), data in $(DATA)
+## run: start the default six-node network (TPAP REST on :7000, or on
+## :$(PORT) with PORT=N, the other nodes' ports after it), data in $(DATA):
+## make run PORT=7100 DATA=/tmp/net2
+PORT ?=
 run: build
-	@bin/upisim up --data $(DATA) || test $$? -eq 130
+	@bin/upisim up --data $(DATA) $(if $(PORT),--port-base $(PORT)) || test $$? -eq 130
 
 ## test: vet, then every test with the race detector (integration and e2e included)
 test:

@@ -412,8 +412,10 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 		}
 	}
 	id, rrn, reason := r.Id, r.Rrn, r.Reason
+	ms := (store.Nanos(c.Now()) - r.Created) / int64(time.Millisecond)
 	c.Tx.OnCommit(func() {
-		s.log.Info("decided", "txn", id, "rrn", rrn, "result", result.String(), "err_code", code, "reason", reason)
+		// The one line of a decided transaction (the logger names the node).
+		s.log.Info("decided", "txn", id, "status", result.String(), "code", code, "ms", ms, "rrn", rrn, "reason", reason)
 	})
 	return saveRecord(r, c)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,10 +22,27 @@ func main() {
 	// After the first signal, a second one kills the process as usual,
 	// should shutting down ever take too long.
 	context.AfterFunc(ctx, stop)
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "upisim:", err)
-		os.Exit(1)
+	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the command line args and returns its exit code
+// (cli.ExitCodesHelp), having written the reason of a non-zero one to
+// stderr: as text, or as JSON under -o json.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root, g := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return cli.ExitOK
 	}
+	out, perr := cli.ParseOutput(g.output)
+	if perr != nil {
+		out = cli.Text
+	}
+	cli.ReportError(stderr, out, err)
+	return cli.ExitCode(err)
 }
 
 // common flags
@@ -35,11 +51,12 @@ type globals struct {
 	output string
 }
 
-func newRoot() *cobra.Command {
+func newRoot() (*cobra.Command, *globals) {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "upisim",
 		Short:         "A local, multi-node model of India's UPI message network",
+		Long:          "A local, multi-node model of India's UPI message network.\n\n" + cli.ExitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -48,7 +65,7 @@ func newRoot() *cobra.Command {
 	for _, s := range commands() {
 		root.AddCommand(g.command(s))
 	}
-	return root
+	return root, g
 }
 
 // A spec is what one subcommand states of its own: its name and help, where
@@ -83,7 +100,7 @@ func (g *globals) command(s spec) *cobra.Command {
 		}
 		return c
 	}
-	var level string
+	var level, format string
 	c := &cobra.Command{
 		Use:     s.use,
 		Short:   s.short,
@@ -97,7 +114,7 @@ func (g *globals) command(s spec) *cobra.Command {
 				}
 			}
 			if s.logger != nil {
-				if *s.logger, err = logger(level); err != nil {
+				if *s.logger, err = cli.NewLogger(os.Stderr, level, format); err != nil {
 					return err
 				}
 			}
@@ -113,6 +130,7 @@ func (g *globals) command(s spec) *cobra.Command {
 	}
 	if s.logger != nil {
 		c.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
+		c.Flags().StringVar(&format, "log-format", "text", "log format: text or json (one JSON object a line)")
 	}
 	if s.flags != nil {
 		s.flags(c.Flags())
@@ -134,12 +152,29 @@ func call[O any](f func(context.Context, io.Writer, O) error, o *O) func(context
 	return func(ctx context.Context, w io.Writer) error { return f(ctx, w, *o) }
 }
 
-func logger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+// outcome adapts a cli function that waits for a transaction's final
+// status to a spec's run: when waited (the command's flags say it
+// waited), a status other than SUCCESS is its exit code
+// (cli.Outcome).
+func outcome[O any](f func(context.Context, io.Writer, O) (cli.TxnResult, error), o *O, waited func() bool) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		r, err := f(ctx, w, *o)
+		if err != nil || !waited() {
+			return err
+		}
+		return cli.Outcome(r)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// isTerminal reports whether w is a terminal (a character device), where
+// bench rewrites a progress line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 const maxInFlightHelp = "requests (network messages, app calls) each node works on at once; more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, for the sender to retry; negative for no bound"
@@ -241,7 +276,7 @@ func commands() []spec {
 			f.BoolVar(&pay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
 			timeoutFlag(f, &pay.Timeout)
 		},
-		run: result(cli.Pay, &pay),
+		run: outcome(cli.Pay, &pay, func() bool { return !pay.NoWait }),
 	}, {
 		use:     "collect",
 		short:   "Ask a payer for money (a collect request); the payer approves with `upisim approve`",
@@ -253,8 +288,17 @@ func commands() []spec {
 			f.StringVar(&collect.Amount, "amount", "", "amount in rupees")
 			f.StringVar(&collect.Note, "note", "", "note")
 			f.IntVar(&collect.ExpireMinutes, "expire", 30, "minutes before the request expires (U69)")
+			f.DurationVar(&collect.Timeout, "timeout", time.Minute, "how long to wait for the request to reach the payer's PSP (exit 3 if it has not)")
 		},
-		run: result(cli.Collect, &collect),
+		// A collect delivered is PENDING (exit 0); one that ended at once
+		// ended FAILURE (exit 2).
+		run: func(ctx context.Context, w io.Writer) error {
+			r, err := cli.Collect(ctx, w, collect)
+			if err != nil || r.Status != "FAILURE" {
+				return err
+			}
+			return cli.Outcome(r)
+		},
 	}, {
 		use:     "approve TXN_ID",
 		short:   "Approve (or --decline) a collect request waiting for the payer",
@@ -266,7 +310,7 @@ func commands() []spec {
 			f.BoolVar(&approve.NoWait, "no-wait", false, "do not wait for the final status")
 			timeoutFlag(f, &approve.Timeout)
 		},
-		run: result(cli.Approve, &approve),
+		run: outcome(cli.Approve, &approve, func() bool { return !approve.NoWait }),
 	}, {
 		use:   "collects VPA",
 		short: "List the collect requests waiting for a payer",
@@ -279,7 +323,7 @@ func commands() []spec {
 		flags: func(f *pflag.FlagSet) {
 			f.DurationVar(&txn.Wait, "wait", 0, "wait up to this long for a final status")
 		},
-		run: result(cli.Txn, &txn),
+		run: outcome(cli.Txn, &txn, func() bool { return txn.Wait > 0 }),
 	}, {
 		use:   "trace TXN_ID",
 		short: "Draw every message of a transaction across all nodes, in order",
@@ -309,6 +353,9 @@ same flows against each, and print both and their ratio.`,
 			f.BoolVar(&bench.NoSync, "no-sync", false, "with --compare-tls: skip fsync in both networks")
 		},
 		run: func(ctx context.Context, w io.Writer) error {
+			if bench.Output == cli.Text && isTerminal(w) {
+				bench.Progress = w
+			}
 			if bench.CompareTLS {
 				_, err := cli.BenchTLS(ctx, w, bench)
 				return err
@@ -434,7 +481,7 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				f.BoolVar(&cPay.NoWait, "no-wait", false, "return at once with the PENDING transaction")
 				timeoutFlag(f, &cPay.Timeout)
 			},
-			run: result(cli.CirclePay, &cPay),
+			run: outcome(cli.CirclePay, &cPay, func() bool { return !cPay.NoWait }),
 		}, {
 			use:   "approvals VPA",
 			short: "List the delegated payments (partial links) waiting for a primary to approve",
@@ -451,7 +498,7 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 				f.BoolVar(&cApprove.NoWait, "no-wait", false, "do not wait for the final status")
 				timeoutFlag(f, &cApprove.Timeout)
 			},
-			run: result(cli.CircleApprove, &cApprove),
+			run: outcome(cli.CircleApprove, &cApprove, func() bool { return !cApprove.NoWait }),
 		}},
 	}, {
 		use:   "mandate",

@@ -31,6 +31,12 @@ type BenchOptions struct {
 	CompareTLS bool
 	// NoSync turns fsync off in the networks CompareTLS starts.
 	NoSync bool
+	// Progress, if set, is a terminal: every second Bench rewrites one
+	// line there ("\r") with the flows done so far, and clears it before
+	// the summary.
+	Progress io.Writer
+	// ticks, if set, replaces the one-second ticker of Progress (tests).
+	ticks <-chan time.Time
 }
 
 // BenchResult is what `upisim bench` prints.
@@ -69,7 +75,9 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 		firstErr  error
 		wg        sync.WaitGroup
 	)
+	var done, ok atomic.Int64
 	start := time.Now()
+	stopProgress := startProgress(o, start, &done, &ok)
 	for range o.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -86,6 +94,10 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 				t0 := time.Now()
 				st, code, err := oneFlow(ctx, tp, from, to, amount, o.PIN)
 				d := time.Since(t0)
+				done.Add(1)
+				if err == nil && st == upiv1.Resp_SUCCESS {
+					ok.Add(1)
+				}
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -104,6 +116,7 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 		}()
 	}
 	wg.Wait()
+	stopProgress()
 	el := time.Since(start)
 	res.Seconds = el.Seconds()
 	res.FlowsPerSec = float64(res.Success) / el.Seconds()
@@ -186,6 +199,51 @@ func benchIn(ctx context.Context, o BenchOptions, insecure bool) (BenchResult, e
 	defer nw.Close()
 	o.DataDir, o.Output, o.CompareTLS = dir, Text, false
 	return Bench(ctx, io.Discard, o)
+}
+
+// startProgress starts rewriting o.Progress's line every second (or
+// o.ticks) until the returned func is called, which clears the line; it
+// does nothing without o.Progress.
+func startProgress(o BenchOptions, start time.Time, done, ok *atomic.Int64) func() {
+	if o.Progress == nil {
+		return func() {}
+	}
+	ticks := o.ticks
+	var ticker *time.Ticker
+	if ticks == nil {
+		ticker = time.NewTicker(time.Second)
+		ticks = ticker.C
+	}
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-quit:
+				fmt.Fprint(o.Progress, "\r\033[K")
+				return
+			case now := <-ticks:
+				fmt.Fprint(o.Progress, "\r\033[K"+progressLine(int(done.Load()), int(ok.Load()), o.Flows, now.Sub(start)))
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}
+}
+
+// progressLine is one line of bench's progress: flows done of all, how
+// many succeeded, the time so far and the rate.
+func progressLine(done, ok, flows int, el time.Duration) string {
+	rate := 0.0
+	if el > 0 {
+		rate = float64(ok) / el.Seconds()
+	}
+	return fmt.Sprintf("%d/%d flows (%d%%), %d succeeded, %s, %.0f flows/s", done, flows, done*100/max(flows, 1), ok, el.Round(time.Second), rate)
 }
 
 func oneFlow(ctx context.Context, tp upiv1.TpapAppServiceClient, from, to string, amount int64, pin string) (upiv1.Resp_Result, string, error) {

@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"text/tabwriter"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -62,12 +65,63 @@ func (c *Client) conn(name string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(creds))
+	cc, err := grpc.NewClient(nd.GRPCAddr, grpc.WithTransportCredentials(creds),
+		grpc.WithChainUnaryInterceptor(c.staleUnary(name, nd.GRPCAddr)),
+		grpc.WithChainStreamInterceptor(c.staleStream(name, nd.GRPCAddr)))
 	if err != nil {
 		return nil, err
 	}
 	c.conns[name] = cc
 	return cc, nil
+}
+
+// staleUnary names a network.json whose node does not answer (a network
+// killed with -9, or stopped `upisim node` processes, leave theirs
+// behind) instead of gRPC's dial error.
+func (c *Client) staleUnary(name, addr string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return c.stale(name, addr, invoker(ctx, method, req, reply, cc, opts...))
+	}
+}
+
+// staleStream is staleUnary for streams.
+func (c *Client) staleStream(name, addr string) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		return s, c.stale(name, addr, err)
+	}
+}
+
+// stale is err, or when it says the node at addr could not be dialled, an
+// error (of gRPC code Unavailable) that names network.json and asks
+// whether the network runs.
+func (c *Client) stale(name, addr string, err error) error {
+	why, ok := dialFailure(err)
+	if !ok {
+		return err
+	}
+	return status.Errorf(codes.Unavailable, "%s in %s names nodes that do not answer (%s %s: %s); is `upisim up --data %s` running?",
+		config.DirectoryFile, c.dataDir, name, addr, why, c.dataDir)
+}
+
+// dialFailure is why a call failed when it failed because no connection
+// could be made (connection refused, no route, ...).
+func dialFailure(err error) (string, bool) {
+	s, ok := status.FromError(err)
+	if !ok || s.Code() != codes.Unavailable {
+		return "", false
+	}
+	msg := s.Message()
+	i := strings.Index(msg, "Error while dialing")
+	if i < 0 {
+		return "", false
+	}
+	msg = strings.TrimRight(msg[i:], `"`)
+	// "Error while dialing: dial tcp 127.0.0.1:7100: connect: connection refused"
+	if j := strings.LastIndex(msg, ": "); j >= 0 {
+		msg = msg[j+2:]
+	}
+	return msg, true
 }
 
 // creds are the transport credentials network.json asks for: TLS verified

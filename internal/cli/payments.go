@@ -174,7 +174,13 @@ func started(resp interface {
 func finish(ctx context.Context, w io.Writer, tp upiv1.TpapAppServiceClient, r TxnResult, wait bool, timeout time.Duration, out Output) (TxnResult, error) {
 	if wait {
 		var err error
-		if r, err = waitFinal(ctx, tp, r.TxnID, timeout); err != nil {
+		if r, err = waitFinal(ctx, tp, r.TxnID, timeout); errors.Is(err, ErrStillPending) {
+			// Still PENDING: print it, so a script has its id (exit 3).
+			if perr := r.print(w, out); perr != nil {
+				return r, perr
+			}
+			return r, err
+		} else if err != nil {
 			return r, err
 		}
 	}
@@ -219,7 +225,7 @@ func waitFinal(ctx context.Context, tp upiv1.TpapAppServiceClient, txnID string,
 		case s == upiv1.Resp_DEEMED:
 			return r, nil
 		default:
-			return r, fmt.Errorf("transaction %s still %s after %s", txnID, r.Status, timeout)
+			return r, stillPending(r, "transaction %s still %s after %s", txnID, r.Status, timeout)
 		}
 	}
 }
@@ -256,7 +262,10 @@ type CollectOptions struct {
 	Note     string
 	// ExpireMinutes is how long the request stays open (default 30).
 	ExpireMinutes int
-	Output        Output
+	// Timeout bounds the wait for the request to reach the payer's PSP
+	// (a minute when 0).
+	Timeout time.Duration
+	Output  Output
 }
 
 // Collect sends a collect request and prints it (PENDING until the payer
@@ -276,8 +285,58 @@ func Collect(ctx context.Context, w io.Writer, o CollectOptions) (TxnResult, err
 		if err != nil {
 			return r, err
 		}
-		return r, r.print(w, o.Output)
+		if r, err = awaitDelivered(ctx, tp, o.From, r, o.Timeout); err != nil && !errors.Is(err, ErrStillPending) {
+			return r, err
+		}
+		if perr := r.print(w, o.Output); perr != nil {
+			return r, perr
+		}
+		return r, err
 	})
+}
+
+// deliveryPoll is how often awaitDelivered asks the TPAP.
+const deliveryPoll = 25 * time.Millisecond
+
+// awaitDelivered waits until the collect r is waiting for its payer: the
+// payer's PSP has it and told the payer's app (the TPAP lists it in
+// ListCollects), so `upisim collects` and `upisim approve` find it at
+// once. A collect that ended first (FAILURE: an unknown payer, say) is
+// answered as it ended; one not delivered within timeout is answered
+// PENDING with an ExitPending error.
+func awaitDelivered(ctx context.Context, tp upiv1.TpapAppServiceClient, payer string, r TxnResult, timeout time.Duration) (TxnResult, error) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(deliveryPoll)
+	defer tick.Stop()
+	for {
+		l, err := tp.ListCollects(ctx, &upiv1.ListCollectsRequest{Vpa: payer})
+		if err == nil {
+			for _, c := range l.GetCollects() {
+				if c.GetTxnId() == r.TxnID {
+					return r, nil
+				}
+			}
+			g, gerr := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: r.TxnID})
+			err = gerr
+			if gerr == nil && g.GetStatus() != upiv1.Resp_PENDING {
+				return txnResult(r.TxnID, g), nil
+			}
+		}
+		if ctx.Err() != nil {
+			return r, stillPending(r, "collect %s not yet delivered to %s's PSP after %s", r.TxnID, payer, timeout)
+		}
+		if err != nil {
+			return r, rpcError(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
 }
 
 // ApproveOptions are the options of `upisim approve`.

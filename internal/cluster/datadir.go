@@ -59,12 +59,12 @@ func lockNode(dir, name string) (*nodeLock, error) {
 	if !held {
 		owner, _ := os.ReadFile(path)
 		f.Close()
-		who := "another process"
-		if pid := strings.TrimSpace(string(owner)); pid != "" {
-			who = "process " + pid
+		pid := strings.TrimSpace(string(owner))
+		if pid == "" {
+			pid = "unknown"
 		}
-		return nil, fmt.Errorf("data folder %s is %w: %s runs node %s there (it holds %s); stop it, or use another --data folder",
-			dir, ErrFolderInUse, who, name, path)
+		return nil, fmt.Errorf("another upisim holds %s (%s: pid %s): data folder %s is %w (it runs node %s there); stop it, or use another --data folder",
+			dir, name+lockSuffix, pid, dir, ErrFolderInUse, name)
 	}
 	// Say who holds it, for the next one's message.
 	if err := f.Truncate(0); err == nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -95,6 +97,8 @@ func TestSecondUpOnAFolderInUse(t *testing.T) {
 	require.ErrorIs(t, err, cluster.ErrFolderInUse)
 	assert.Less(t, time.Since(start), time.Second, "it does not wait for a lock")
 	assert.ErrorContains(t, err, "data folder "+data+" is in use by another process")
+	assert.Regexp(t, `^another upisim holds `+regexp.QuoteMeta(data)+` \([a-z]+\.lock: pid `+strconv.Itoa(os.Getpid())+`\)`, err.Error(),
+		"it names the lock file and the process that holds it")
 
 	now, err := os.ReadFile(dir)
 	require.NoError(t, err, "the running network's network.json is still there")

@@ -198,7 +198,9 @@ func TestSixProcesses(t *testing.T) {
 	assert.Contains(t, diagram, "ReqAuthDetails")
 
 	// A decline travels back across the processes too.
-	out = run(t, bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "1.00", "--pin", "0000", "-o", "json")
+	declined := runCode(t, bin, "pay", "--data", data, "--from", "alice@alpha", "--to", "bob@beta", "--amount", "1.00", "--pin", "0000", "-o", "json")
+	assert.Equal(t, 2, declined.code, "a FAILURE exits 2: %s", declined.stderr)
+	out = declined.stdout
 	require.NoError(t, json.Unmarshal([]byte(out), &pay), out)
 	assert.Equal(t, "FAILURE", pay.Status)
 	assert.Equal(t, "ZM", pay.ErrCode)

@@ -548,7 +548,8 @@ func TestMerchantTour(t *testing.T) {
 		{[]string{"listen", "--merchant", "chai"}, "--merchant"},
 	} {
 		msg := runFail(t, bin, 30*time.Second, append(tc.args, "--data", data, "-o", "json")...)
-		assert.Contains(t, msg, "upisim: ", "upisim %s says what went wrong", strings.Join(tc.args, " "))
+		assert.Contains(t, msg, `{"error":"`, "upisim %s says what went wrong, as JSON under -o json", strings.Join(tc.args, " "))
+		assert.Contains(t, msg, `,"code":1}`, "upisim %s exits 1", strings.Join(tc.args, " "))
 		assert.Contains(t, msg, tc.want, "upisim %s", strings.Join(tc.args, " "))
 	}
 
