@@ -85,7 +85,7 @@ func New(name string) *Metrics {
 		}, []string{"api"}),
 		decided: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "upisim_transactions_total",
-			Help: "Transactions this node decided (the switch: every pay flow it finishes), by final status and code.",
+			Help: "Transactions whose final status this node decided or learnt (the switch: each pay flow it finishes; a PSP: each pay, collect or refund of its users as it learns the outcome), by final status and code.",
 		}, []string{"status", "code"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "upisim_store_commit_batch_size",

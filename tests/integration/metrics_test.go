@@ -96,10 +96,12 @@ func TestMetricsEveryNode(t *testing.T) {
 	assert.Zero(t, metricSum(mfs, "upisim_transactions_total", map[string]string{"status": "FAILURE"}))
 	assert.GreaterOrEqual(t, metricSum(mfs, "upisim_ack_seconds", map[string]string{"api": "ReqPay"}), 1.0, "ReqPay's ack latency observed")
 
-	// The payer's PSP stored the switch's RespPay.
+	// The payer's PSP stored the switch's RespPay, and counted the
+	// outcome it learnt from it.
 	alpha, _ := n.c.Dir.Node("alphapsp")
 	mfs, _ = scrapeMetrics(t, alpha.HTTPAddr)
 	assert.GreaterOrEqual(t, metricSum(mfs, "upisim_messages_received_total", map[string]string{"api": "RespPay", "outcome": "stored"}), 1.0)
+	assert.Equal(t, 1.0, metricSum(mfs, "upisim_transactions_total", map[string]string{"node": "alphapsp", "status": "SUCCESS"}))
 
 	// /metrics is behind the gateway's Guard like the rest of the port.
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+sw.HTTPAddr+"/metrics", nil)
