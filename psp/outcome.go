@@ -242,7 +242,11 @@ type OutcomeSide struct {
 // not final before this step (wasFinal), now has a final one. Call it in
 // the step that decides, after storing r.
 func (p *PSP) decided(c *node.Ctx, r *txnRecord, wasFinal bool) error {
-	if p.cfg.OnOutcome == nil || wasFinal || !isFinal(r) || r.Type == upiv1.Txn_VAL_ADD.String() {
+	if wasFinal || !isFinal(r) || r.Type == upiv1.Txn_VAL_ADD.String() {
+		return nil
+	}
+	c.Decided(r.Status, r.ErrCode) // the node's metrics: upisim_transactions_total
+	if p.cfg.OnOutcome == nil {
 		return nil
 	}
 	return p.cfg.OnOutcome(c, outcomeOf(r))

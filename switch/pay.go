@@ -411,6 +411,7 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 			return err
 		}
 	}
+	c.Decided(r.Status, code) // the node's metrics: upisim_transactions_total
 	id, rrn, reason := r.Id, r.Rrn, r.Reason
 	ms := (store.Nanos(c.Now()) - r.Created) / int64(time.Millisecond)
 	c.Tx.OnCommit(func() {

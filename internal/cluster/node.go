@@ -23,6 +23,7 @@ import (
 	"github.com/upisim/upisim/internal/fault"
 	"github.com/upisim/upisim/internal/gateway"
 	"github.com/upisim/upisim/internal/keys"
+	"github.com/upisim/upisim/internal/metrics"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/psp"
@@ -154,6 +155,7 @@ type Node struct {
 	httpAddr  string
 	dataDir   string
 	log       *slog.Logger
+	metrics   *metrics.Metrics // served at GET /metrics
 }
 
 // GRPCAddr is the address the node's gRPC server listens on.
@@ -226,16 +228,31 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	limits := o.Limits.withDefaults()
 	gl, hl = limitListener(gl, limits.GRPCMaxConns, nil), limitListener(hl, limits.HTTPMaxConns, refuseHTTP)
 
-	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync, Buckets: store.RoleBuckets(self.Role)})
+	// ---- Metrics (issue 13): the node's own registry (internal/metrics),
+	// told of commits, messages and decisions, and reading the store.
+	mx := metrics.New(o.Name)
+	db, err := store.Open(filepath.Join(o.DataDir, o.Name+".db"), store.Options{NoSync: o.NoSync, Buckets: store.RoleBuckets(self.Role), Committed: mx.Committed})
 	if err != nil {
 		return nil, err
 	}
-	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), dataDir: o.DataDir, log: log.With("node", o.Name)}
+	r := &Node{Name: o.Name, Role: self.Role, db: db, lock: lock, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), dataDir: o.DataDir, log: log.With("node", o.Name), metrics: mx}
 	defer func() {
 		if err != nil {
 			r.shutdown()
 		}
 	}()
+	if err := mx.WatchStore(db, r.log); err != nil {
+		return nil, err
+	}
+	if self.Role == config.RolePSP {
+		if err := mx.WatchCircle(db, r.log); err != nil {
+			return nil, err
+		}
+		if err := mx.WatchMerchant(db, r.log); err != nil {
+			return nil, err
+		}
+	}
+	// ---- end of metrics
 	resolve := func(name string) (string, bool) {
 		nd, ok := o.Network.NodeByName(name)
 		if !ok || nd.GRPCAddr == "" {
@@ -276,6 +293,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		Clock:       o.Clock,
 		Throttle:    throttleFor(o.Network, self, o.Clock), // throttle.go
 		RequirePeer: !sec.insecure(),
+		Observer:    mx,
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {
@@ -326,7 +344,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 
 // startGateway serves the node's app-facing API as REST, by the table of
 // generated RegisterXHandler calls over a client connection to the node's
-// own gRPC server, plus /openapi.json, behind gateway.Guard (Host, Origin,
+// own gRPC server, plus /openapi.json and /metrics, behind gateway.Guard (Host, Origin,
 // Content-Type and body size checks, with the network file's http
 // section), in a server bounded by limits. The connection presents no
 // client certificate (creds): the gateway reaches the app and admin
@@ -354,6 +372,7 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(doc)
 	})
+	top.Handle("GET /metrics", r.metrics.Handler()) // internal/metrics
 	top.Handle("/", mux)
 	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
 	r.http = limits.httpServer(guarded)

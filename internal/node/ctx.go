@@ -133,6 +133,15 @@ func (c *Ctx) Notify(key string) {
 	c.Tx.OnCommit(func() { c.n.waiters.notify(key) })
 }
 
+// Decided tells the node's Observer (Config.Observer), once the step
+// commits, that the role decided a transaction with final status and
+// code; a step that is retried or fails tells nothing.
+func (c *Ctx) Decided(status, code string) {
+	if obs := c.n.cfg.Observer; obs != nil {
+		c.Tx.OnCommit(func() { obs.Decided(status, code) })
+	}
+}
+
 // Timer is a durable timer as handed to Handler.Fire.
 type Timer struct {
 	Name    string

@@ -325,6 +325,11 @@ func (n *Node) attemptOnce(e *outboxEntry, attempt int) bool {
 			return true // stopping: e is still in the outbox for the next start
 		}
 		e.answered = &onceAnswer{ack: ack, err: err, status: e.status}
+		if err == nil && ack.GetErr() == "" {
+			n.observeSent(e.Method, SentAcked)
+		} else { // a one-shot POST is not sent again: anything else refuses it
+			n.observeSent(e.Method, SentRefused)
+		}
 	}
 	if err := n.onceStep(*e); err != nil {
 		if n.ctx.Err() != nil || errors.Is(err, store.ErrClosed) {

@@ -203,7 +203,41 @@ type Config struct {
 	// sender's outbox retries with backoff. The switch's is the network
 	// file's limits.throttle.
 	Throttle func(from, api string) error
+	// Observer, if set, is told of every network message the node
+	// receives and every delivery attempt it makes, for its metrics
+	// (internal/metrics); nil for none.
+	Observer Observer
 }
+
+// Observer is told what the node does, for its metrics. Its methods are
+// called on the hot path, concurrently: they must be cheap and must not
+// block. api is a method's last part ("ReqPay"; "POST" for an HTTP POST).
+type Observer interface {
+	// Received is a network message Receive answered: outcome is
+	// ReceivedStored, ReceivedDuplicate, ReceivedRefused or ReceivedBusy;
+	// took is how long Receive took (for busy, the refusal's time). An
+	// internal error (not acked, the sender retries) is not told.
+	Received(api, outcome string, took time.Duration)
+	// Sent is one delivery attempt of the outbox: SentAcked, SentRefused
+	// (the receiver's Ack.err, or an HTTP refusal) or SentRetry (no ack:
+	// it is sent again).
+	Sent(api, outcome string)
+	// Decided is a transaction the node's role decided, with its final
+	// status and code, after the step that decided it committed
+	// (Ctx.Decided).
+	Decided(status, code string)
+}
+
+// The outcomes Observer is told.
+const (
+	ReceivedStored    = "stored"
+	ReceivedDuplicate = "duplicate"
+	ReceivedRefused   = "refused"
+	ReceivedBusy      = "busy"
+	SentAcked         = "acked"
+	SentRefused       = "refused"
+	SentRetry         = "retry"
+)
 
 // DefaultMaxInFlight is Config.MaxInFlight's default: two of the store's
 // batches. Requests in flight become updates queued for the commit loop,
@@ -449,6 +483,32 @@ func (n *Node) Stop() {
 // with Ctx.Decline set; an answer fault applies to everything the handler
 // sends.
 func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ack, error) {
+	obs := n.cfg.Observer
+	if obs == nil {
+		return n.receive(ctx, method, m, nil)
+	}
+	start := time.Now()
+	var dup bool
+	ack, err := n.receive(ctx, method, m, &dup)
+	api := method[strings.LastIndexByte(method, '/')+1:]
+	switch {
+	case err != nil:
+		if status.Code(err) == codes.ResourceExhausted {
+			obs.Received(api, ReceivedBusy, time.Since(start))
+		}
+	case ack.GetErr() != "":
+		obs.Received(api, ReceivedRefused, time.Since(start))
+	case dup:
+		obs.Received(api, ReceivedDuplicate, time.Since(start))
+	default:
+		obs.Received(api, ReceivedStored, time.Since(start))
+	}
+	return ack, err
+}
+
+// receive is Receive; it sets *dup (when dup is not nil) when it answered
+// a repeat from the inbox.
+func (n *Node) receive(ctx context.Context, method string, m Message, dup *bool) (*upiv1.Ack, error) {
 	api := method[strings.LastIndexByte(method, '/')+1:]
 	ack := &upiv1.Ack{Api: api, Ts: timestamppb.New(n.now())}
 	if m != nil {
@@ -563,6 +623,9 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	}
 	if repeat != "" {
 		n.traceRepeat(in, out, repeat)
+		if dup != nil {
+			*dup = true
+		}
 	}
 	return out, nil
 }

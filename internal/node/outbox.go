@@ -305,6 +305,9 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 	if err == nil {
 		if ack.GetErr() != "" {
 			n.log.Warn("refused", "to", e.To, "method", e.Method, "err", ack.GetErr())
+			n.observeSent(e.Method, SentRefused)
+		} else {
+			n.observeSent(e.Method, SentAcked)
 		}
 		if step := n.ackStep(e.Method, ack); step != nil {
 			if err := n.ackedStep(*e, ack, step); err != nil {
@@ -331,10 +334,19 @@ func (n *Node) attempt(e *outboxEntry, attempt int) bool {
 	if n.ctx.Err() != nil {
 		return true
 	}
+	n.observeSent(e.Method, SentRetry)
 	if attempt == 1 || attempt%10 == 0 {
 		n.log.Debug("send failed, will retry", "to", e.To, "method", e.Method, "attempt", attempt, "err", err)
 	}
 	return false
+}
+
+// observeSent tells Config.Observer of one delivery attempt of a message
+// sent to method.
+func (n *Node) observeSent(method, outcome string) {
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.Sent(method[strings.LastIndexByte(method, '/')+1:], outcome)
+	}
 }
 
 // The errors of attempts the fault layer fails on purpose.

@@ -37,6 +37,11 @@ type Options struct {
 	// for tests and tools. Buckets already in the file are kept whether
 	// named or not, so a file of an older layout still opens.
 	Buckets []Bucket
+	// Committed, if set, is called by the commit loop after each commit
+	// that succeeded, with the number of updates it took and how long the
+	// transaction took (its fsyncs included); it must be quick (the node's
+	// metrics: internal/metrics).
+	Committed func(batch int, took time.Duration)
 }
 
 // DB is one node's bbolt file with group commit.
@@ -54,8 +59,9 @@ type Options struct {
 // nobody holding lazyMu waits for anything, so the loop can always drain
 // ops: an Update blocked on a full queue never holds what the loop needs.
 type DB struct {
-	bolt     *bolt.DB
-	maxBatch int
+	bolt      *bolt.DB
+	maxBatch  int
+	committed func(batch int, took time.Duration)
 
 	closeMu sync.RWMutex // guards closed and the send on ops
 	closed  bool
@@ -128,7 +134,7 @@ func Open(path string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store: create buckets in %s: %w", path, err)
 	}
 	db := &DB{bolt: b, maxBatch: o.MaxBatch, ops: make(chan *op, QueueSize), done: make(chan struct{}),
-		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay}
+		lazyKick: make(chan struct{}, 1), lazyDelay: o.LazyDelay, committed: o.Committed}
 	if db.maxBatch <= 0 {
 		db.maxBatch = DefaultMaxBatch
 	}
@@ -355,6 +361,7 @@ func (db *DB) run(batch []*op) {
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
+		start := time.Now()
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
 			open := &openBuckets{}
 			for i, o := range batch {
@@ -374,8 +381,12 @@ func (db *DB) run(batch []*op) {
 			continue
 		}
 		if err == nil {
-			db.progress.Store(time.Now().UnixNano())
+			now := time.Now()
+			db.progress.Store(now.UnixNano())
 			db.failing.Store(0)
+			if db.committed != nil {
+				db.committed(len(batch), now.Sub(start))
+			}
 		} else {
 			db.failErr.Store(&err)
 			db.failing.CompareAndSwap(0, time.Now().UnixNano())

@@ -641,3 +641,32 @@ func TestScanAfter(t *testing.T) {
 		assert.Equal(t, tc.want, got, "after %q", tc.after)
 	}
 }
+
+func TestCommittedIsToldEachCommit(t *testing.T) {
+	var mu sync.Mutex
+	var batches []int
+	db := open(t, Options{NoSync: true, Committed: func(batch int, took time.Duration) {
+		assert.GreaterOrEqual(t, took, time.Duration(0))
+		mu.Lock()
+		batches = append(batches, batch)
+		mu.Unlock()
+	}})
+	const updates = 50
+	var wg sync.WaitGroup
+	for i := range updates {
+		wg.Go(func() {
+			assert.NoError(t, db.Update(func(tx *Tx) error { return tx.Put(Meta, []byte(fmt.Sprint("k", i)), []byte("v")) }))
+		})
+	}
+	wg.Wait()
+	// A failed update is not committed: it is not counted.
+	require.Error(t, db.Update(func(*Tx) error { return errors.New("no") }))
+	mu.Lock()
+	defer mu.Unlock()
+	var sum int
+	for _, b := range batches {
+		assert.Positive(t, b)
+		sum += b
+	}
+	assert.Equal(t, updates, sum, "every update committed is in one batch told")
+}
