@@ -118,7 +118,16 @@ func RoutingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 		return
 	}
 	allow := AllowedMethods(r.URL.Path)
+	if slices.Contains(allow, http.MethodGet) && !slices.Contains(allow, http.MethodHead) {
+		allow = append(allow, http.MethodHead) // Guard answers HEAD as GET
+	}
+	allow = append(allow, http.MethodOptions)
 	w.Header().Set("Allow", strings.Join(allow, ", "))
+	if r.Method == http.MethodOptions {
+		// What the path serves, with no body (RFC 9110 §9.3.7).
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	err := status.Errorf(codes.Unimplemented, "method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
 	ErrorHandler(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: http.StatusMethodNotAllowed, Err: err})
 }

@@ -114,9 +114,9 @@ func TestMethodNotAllowed(t *testing.T) {
 	require.NoError(t, mux.HandlePath(http.MethodPost, "/v1/payments", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {}))
 	require.NoError(t, mux.HandlePath(http.MethodGet, "/v1/payments/{txn_id}", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {}))
 	for _, tc := range []struct{ method, path, allow string }{
-		{http.MethodPut, "/v1/payments", "POST"},
-		{http.MethodDelete, "/v1/payments/ALP1", "GET"},
-		{http.MethodPatch, "/v1/payments/ALP1", "GET"},
+		{http.MethodPut, "/v1/payments", "POST, OPTIONS"},
+		{http.MethodDelete, "/v1/payments/ALP1", "GET, HEAD, OPTIONS"},
+		{http.MethodPatch, "/v1/payments/ALP1", "GET, HEAD, OPTIONS"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			w := httptest.NewRecorder()
@@ -126,6 +126,12 @@ func TestMethodNotAllowed(t *testing.T) {
 			assert.Contains(t, w.Body.String(), "method "+tc.method+" is not allowed on "+tc.path)
 		})
 	}
+	// OPTIONS says what a path serves, with no body.
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodOptions, "/v1/payments/ALP1", nil))
+	assert.Equal(t, http.StatusNoContent, w.Code)
+	assert.Equal(t, "GET, HEAD, OPTIONS", w.Header().Get("Allow"))
+	assert.Empty(t, w.Body.String())
 	assert.Equal(t, []string{"GET"}, AllowedMethods("/v1/users/a@b/collects"))
 	assert.Equal(t, []string{"POST"}, AllowedMethods("/v1/collects/X/approve"))
 	assert.Empty(t, AllowedMethods("/v1/nothing"))

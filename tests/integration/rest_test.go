@@ -199,10 +199,10 @@ func TestRESTRefusesWhatABrowserCouldForge(t *testing.T) {
 	t.Run("PUT", func(t *testing.T) {
 		code, h, out := rest(t, http.MethodPut, url, body, jsonType)
 		assert.Equal(t, http.StatusMethodNotAllowed, code, "%v", out)
-		assert.Equal(t, "POST", h.Get("Allow"))
+		assert.Equal(t, "POST, OPTIONS", h.Get("Allow"))
 		code, h, _ = rest(t, http.MethodDelete, url+"/ALP00000000000000000000000000000000", "", nil)
 		assert.Equal(t, http.StatusMethodNotAllowed, code)
-		assert.Equal(t, "GET", h.Get("Allow"))
+		assert.Equal(t, "GET, HEAD, OPTIONS", h.Get("Allow"))
 	})
 
 	waitQuiet(t, n)
