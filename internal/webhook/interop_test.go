@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upisim/upisim/internal/npmtest"
 	"github.com/upisim/upisim/internal/webhook"
 )
 
@@ -24,25 +24,10 @@ import (
 // node or npm is not installed.
 func npmVerifier(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: skipping the interop test with the standardwebhooks npm library (install nodejs and npm to run it)", tool)
-		}
+	if tool := npmtest.Missing(); tool != "" {
+		t.Skipf("%s is not installed: skipping the interop test with the standardwebhooks npm library (install nodejs and npm to run it)", tool)
 	}
-	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "standardwebhooks", "package.json")); err == nil {
-		return "testdata"
-	}
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "verify.mjs"} {
-		b, err := os.ReadFile(filepath.Join("testdata", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "npm ci: %s", out)
-	return dir
+	return npmtest.Dir(t, "testdata", filepath.Join("standardwebhooks", "package.json"), "package.json", "package-lock.json", "verify.mjs")
 }
 
 // verifyNPM runs verify.mjs on a webhook and returns what it printed and

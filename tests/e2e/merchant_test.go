@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upisim/upisim/internal/npmtest"
 	"github.com/upisim/upisim/internal/webhook"
 )
 
@@ -196,27 +196,11 @@ type npmEndpoint struct {
 
 func startNPMEndpoint(t *testing.T, secret string) *npmEndpoint {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return &npmEndpoint{why: tool + " is not installed: skipping the check of listen's forwarded webhooks with the standardwebhooks npm library (install nodejs and npm to run it; CI does)"}
-		}
+	if tool := npmtest.Missing(); tool != "" {
+		return &npmEndpoint{why: tool + " is not installed: skipping the check of listen's forwarded webhooks with the standardwebhooks npm library (install nodejs and npm to run it; CI does)"}
 	}
 	src := filepath.Join("..", "..", "internal", "webhook", "testdata")
-	dir := src
-	if _, err := os.Stat(filepath.Join(src, "node_modules", "standardwebhooks", "package.json")); err != nil {
-		// Not installed in testdata (CI runs npm ci there): the locked
-		// version in a copy.
-		dir = t.TempDir()
-		for _, f := range []string{"package.json", "package-lock.json", "server.mjs"} {
-			b, err := os.ReadFile(filepath.Join(src, f))
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "npm ci: %s", out)
-	}
+	dir := npmtest.Dir(t, src, filepath.Join("standardwebhooks", "package.json"), "package.json", "package-lock.json", "server.mjs")
 	cmd := dieWithTest(exec.Command("node", "server.mjs", secret))
 	cmd.Dir = dir
 	var stderr syncBuffer

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upisim/upisim/internal/npmtest"
 )
 
 // lintTools is the folder with the OpenAPI linters installed
@@ -17,26 +19,10 @@ import (
 // node or npm is not installed.
 func lintTools(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: skipping the OpenAPI lint with @redocly/cli and @apidevtools/swagger-cli (install nodejs and npm to run it)", tool)
-		}
+	if tool := npmtest.Missing(); tool != "" {
+		t.Skipf("%s is not installed: skipping the OpenAPI lint with @redocly/cli and @apidevtools/swagger-cli (install nodejs and npm to run it)", tool)
 	}
-	src := filepath.Join("testdata", "openapi-lint")
-	if _, err := os.Stat(filepath.Join(src, "node_modules", ".bin", "redocly")); err == nil {
-		return src
-	}
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "redocly.yaml"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "npm ci: %s", out)
-	return dir
+	return npmtest.Dir(t, filepath.Join("testdata", "openapi-lint"), filepath.Join(".bin", "redocly"), "package.json", "package-lock.json", "redocly.yaml")
 }
 
 // Every node's OpenAPI document passes `redocly lint` with the
