@@ -8,7 +8,6 @@ import (
 	"unicode"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -38,10 +37,8 @@ func notFound(format string, a ...any) error { return status.Errorf(codes.NotFou
 
 // caller is the merchant the call's API key names.
 func (l *Layer) caller(ctx context.Context) (*merchantCfg, error) {
-	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
-		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return l.authMerchant(strings.TrimSpace(tok))
-		}
+	if toks := node.BearerTokens(ctx); len(toks) > 0 {
+		return l.authMerchant(toks[0])
 	}
 	return l.authMerchant("")
 }

@@ -1,6 +1,7 @@
 package merchant
 
 import (
+	"cmp"
 	"context"
 	"net/url"
 	"slices"
@@ -87,11 +88,9 @@ func (l *Layer) attemptDelivery(c *node.Ctx, m *merchantCfg, d *delivery) error 
 		return err
 	}
 	h := m.secret.Headers(d.DeliveryId, c.Now(), d.Body)
-	h["Webhook-Attempt"] = itoa(int(d.SeriesAttempts))
+	h["Webhook-Attempt"] = strconv.Itoa(int(d.SeriesAttempts))
 	return c.PostWith(d.Url, h, d.Body, d.OrderId, node.PostOptions{Once: true, Tag: d.DeliveryId})
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // routes hear the answers of the deliveries' attempts.
 func (l *Layer) routes() []node.Route {
@@ -193,22 +192,12 @@ func (l *Layer) ListDeliveries(ctx context.Context, r *merchantv1.ListDeliveries
 	if err != nil {
 		return nil, stepErr(err)
 	}
-	slices.SortStableFunc(all, func(a, b *delivery) int { return compare(b.Created, a.Created) })
+	slices.SortStableFunc(all, func(a, b *delivery) int { return cmp.Compare(b.Created, a.Created) })
 	out := &merchantv1.ListDeliveriesResponse{}
 	for _, d := range all[:min(limit, len(all))] {
 		out.Deliveries = append(out.Deliveries, deliveryProto(d))
 	}
 	return out, nil
-}
-
-func compare(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ResendDelivery implements MerchantService: a new series of attempts of

@@ -31,12 +31,23 @@ func (a *AdminServer) authorize(ctx context.Context) error {
 // token` (compared in constant time). Other services with the admin
 // token (the merchant layer's admin API) check it so.
 func HasBearer(ctx context.Context, token string) bool {
-	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
-		scheme, tok, ok := strings.Cut(v, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") &&
-			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(token)) == 1 {
+	for _, tok := range BearerTokens(ctx) {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1 {
 			return true
 		}
 	}
 	return false
+}
+
+// BearerTokens are the tokens of the call's `authorization: Bearer ...`
+// metadata (a service that knows many, as the merchant API its merchants'
+// keys, compares each itself).
+func BearerTokens(ctx context.Context) []string {
+	var out []string
+	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
+		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			out = append(out, strings.TrimSpace(tok))
+		}
+	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -640,7 +639,6 @@ func TestMerchantProviderCallback(t *testing.T) {
 		list := s.get(id)["attempts"].([]any)
 		return len(list) == 2 && list[1].(map[string]any)["verification"] == "REJECTED"
 	}, "a payment counted already is rejected")
-	_ = strings.TrimSpace
 }
 
 // requireAuditClean waits (briefly) until `upisim audit` finds nothing to
