@@ -566,6 +566,27 @@ func TestMerchantWebhookDeliveries(t *testing.T) {
 	assert.Equal(t, []any{float64(500), float64(500), float64(200)}, codes)
 	assert.Len(t, s.hooks.of(id), 1)
 
+	// An endpoint that always fails: one attempt and one per retry of the
+	// schedule (3 here), then FAILED, with no further attempt.
+	s.hooks.answer = func(int) int { return http.StatusServiceUnavailable }
+	o3 := s.order(15000, `, "expires_in_seconds": 1`)
+	s.await(o3["order_id"].(string), "EXPIRED")
+	var failed map[string]any
+	eventually(t, func() bool {
+		_, out := s.call("GET", "/webhooks/deliveries?order_id="+o3["order_id"].(string), "")
+		list, _ := out["deliveries"].([]any)
+		if len(list) != 1 {
+			return false
+		}
+		failed = list[0].(map[string]any)
+		return failed["status"] == "FAILED"
+	}, "every attempt of the schedule failed")
+	require.Len(t, failed["attempts"], 4)
+	for _, a := range failed["attempts"].([]any) {
+		assert.Equal(t, float64(503), a.(map[string]any)["http_status"])
+	}
+	assert.Empty(t, s.hooks.of(o3["order_id"].(string)))
+
 	// 410 disables the endpoint; the next event is kept DISABLED.
 	s.hooks.answer = func(int) int { return http.StatusGone }
 	o2 := s.order(15000, `, "expires_in_seconds": 1`)
