@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/upisim/upisim/internal/node"
 )
 
 // ServerLimits bound what clients can hold of one node's servers: how long
@@ -219,7 +221,10 @@ func (l ServerLimits) httpServer(h http.Handler) *http.Server {
 // grpcOptions are a node's gRPC server options for l.
 func (l ServerLimits) grpcOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(l.GRPCMaxRecvMsgSize),
+		// A Lite sync batch may be larger than the general limit; an
+		// interceptor holds every other message to it (node.SizeInterceptor).
+		grpc.MaxRecvMsgSize(max(l.GRPCMaxRecvMsgSize, node.MaxBatchMsgBytes)),
+		grpc.ChainUnaryInterceptor(node.SizeInterceptor(l.GRPCMaxRecvMsgSize)),
 		grpc.MaxConcurrentStreams(l.GRPCMaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: l.GRPCKeepaliveMinTime,

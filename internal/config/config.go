@@ -50,6 +50,8 @@ type Network struct {
 	// Merchant is the merchant APIs' rules (docs/FLOWS.md, Merchant
 	// payments).
 	Merchant MerchantSettings
+	// Lite is UPI Lite's limits (docs/FLOWS.md, UPI Lite).
+	Lite Lite
 	// Heartbeat is the interval between ReqHbt messages; 0 turns them off.
 	Heartbeat time.Duration
 	// Rules make nodes decline, ignore, drop, delay or duplicate messages
@@ -216,6 +218,72 @@ type Circle struct {
 	InviteExpiry, ApprovalExpiry time.Duration
 }
 
+// Lite is the network file's lite section: UPI Lite's limits as dated
+// profiles (RBI raised them over time), and Lite X's offline rules.
+// Amounts are paise.
+type Lite struct {
+	// Profiles are in From order; the one in force at a time is the last
+	// whose From is not after it (or the one Pin names).
+	Profiles []LiteProfile
+	// Pin is a profile's From date ("2022-03-01") to apply whatever the
+	// date; "" chooses by date.
+	Pin string
+	// OfflinePerTxn is the most one offline (Lite X) payment may be, and
+	// never more than the profile's PerTxn.
+	OfflinePerTxn int64
+	// OfflineCount is how many offline payments a device may make before
+	// it must sync (LN).
+	OfflineCount int
+	// SyncDeadline is how long after it was made an offline record may
+	// still be posted (LD after).
+	SyncDeadline time.Duration
+	// AutoTopUpPerDay is the most automatic top-ups a Lite mandate makes
+	// in a day.
+	AutoTopUpPerDay int
+	// SyncAnswer is how long the switch takes at most to answer a sync
+	// batch: records not decided by then are answered PENDING and posted
+	// later.
+	SyncAnswer time.Duration
+}
+
+// LiteProfile is one dated set of Lite limits.
+type LiteProfile struct {
+	// From is the day (UTC) the profile applies from.
+	From time.Time
+	// PerTxn is the most one Lite payment may be (Z8); Balance the most
+	// an LRN may hold (a top-up beyond: LB).
+	PerTxn, Balance int64
+}
+
+// LiteLimits are the limits in force at one time.
+type LiteLimits struct {
+	From                           time.Time
+	PerTxn, Balance, OfflinePerTxn int64
+	OfflineCount                   int
+}
+
+// At is the limits in force at t.
+func (l Lite) At(t time.Time) LiteLimits {
+	var p LiteProfile
+	for _, q := range l.Profiles {
+		if l.Pin != "" {
+			if q.From.Format(time.DateOnly) == l.Pin {
+				p = q
+				break
+			}
+			continue
+		}
+		if !q.From.After(t) {
+			p = q
+		}
+	}
+	if p.From.IsZero() && len(l.Profiles) > 0 && l.Pin == "" {
+		p = l.Profiles[0] // before every profile: the first
+	}
+	return LiteLimits{From: p.From, PerTxn: p.PerTxn, Balance: p.Balance,
+		OfflinePerTxn: min(l.OfflinePerTxn, p.PerTxn), OfflineCount: l.OfflineCount}
+}
+
 // How Circle.Month counts a month.
 const (
 	CircleCalendar = "calendar"
@@ -248,6 +316,7 @@ type rawNetwork struct {
 	PIN       rawPIN              `yaml:"pin,omitempty"`
 	Circle    rawCircle           `yaml:"circle,omitempty"`
 	Merchant  rawMerchantSettings `yaml:"merchant,omitempty"`
+	Lite      rawLite             `yaml:"lite,omitempty"`
 	Heartbeat string              `yaml:"heartbeat,omitempty"`
 	Rules     []rawRule           `yaml:"rules,omitempty"`
 	HTTP      rawHTTP             `yaml:"http,omitempty"`
@@ -345,6 +414,22 @@ type rawCircle struct {
 	MaxSecondaries *int          `yaml:"max_secondaries,omitempty"`
 	InviteExpiry   string        `yaml:"invite_expiry,omitempty"`
 	ApprovalExpiry string        `yaml:"approval_expiry,omitempty"`
+}
+
+type rawLite struct {
+	Profiles        []rawLiteProfile `yaml:"profiles,omitempty"`
+	Profile         string           `yaml:"profile,omitempty"`
+	OfflinePerTxn   string           `yaml:"offline_per_txn,omitempty"`
+	OfflineCount    *int             `yaml:"offline_count,omitempty"`
+	SyncDeadline    string           `yaml:"sync_deadline,omitempty"`
+	AutoTopUpPerDay *int             `yaml:"auto_topup_per_day,omitempty"`
+	SyncAnswer      string           `yaml:"sync_answer,omitempty"`
+}
+
+type rawLiteProfile struct {
+	From    string `yaml:"from"`
+	PerTxn  string `yaml:"per_txn"`
+	Balance string `yaml:"balance"`
 }
 
 type rawCircleFull struct {
@@ -597,6 +682,46 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	default:
 		n.Circle.MaxSecondaries = def.Circle.MaxSecondaries
 	}
+	lt := r.Lite
+	switch {
+	case len(lt.Profiles) > 0:
+		for j, p := range lt.Profiles {
+			from, err := time.Parse(time.DateOnly, p.From)
+			if err != nil {
+				fail("lite.profiles[%d].from: %q is not a date (want e.g. 2024-12-04)", j, p.From)
+			}
+			lp := LiteProfile{From: from}
+			amount(fmt.Sprintf("lite.profiles[%d].per_txn", j), p.PerTxn, 0, &lp.PerTxn)
+			amount(fmt.Sprintf("lite.profiles[%d].balance", j), p.Balance, 0, &lp.Balance)
+			if p.PerTxn == "" || p.Balance == "" {
+				fail("lite.profiles[%d]: per_txn and balance are both needed", j)
+			}
+			n.Lite.Profiles = append(n.Lite.Profiles, lp)
+		}
+	case base == nil:
+		fail("lite.profiles: missing")
+	default:
+		n.Lite.Profiles = slices.Clone(def.Lite.Profiles)
+	}
+	n.Lite.Pin = lt.Profile
+	if lt.Profile == "" && len(lt.Profiles) == 0 {
+		n.Lite.Pin = def.Lite.Pin
+	}
+	amount("lite.offline_per_txn", lt.OfflinePerTxn, def.Lite.OfflinePerTxn, &n.Lite.OfflinePerTxn)
+	duration("lite.sync_deadline", lt.SyncDeadline, def.Lite.SyncDeadline, &n.Lite.SyncDeadline)
+	duration("lite.sync_answer", lt.SyncAnswer, def.Lite.SyncAnswer, &n.Lite.SyncAnswer)
+	count := func(field string, v *int, fallback int, dst *int) {
+		switch {
+		case v != nil:
+			*dst = *v
+		case base == nil:
+			fail("%s: missing", field)
+		default:
+			*dst = fallback
+		}
+	}
+	count("lite.offline_count", lt.OfflineCount, def.Lite.OfflineCount, &n.Lite.OfflineCount)
+	count("lite.auto_topup_per_day", lt.AutoTopUpPerDay, def.Lite.AutoTopUpPerDay, &n.Lite.AutoTopUpPerDay)
 	duration("merchant.hold_capture", r.Merchant.HoldCapture, def.Merchant.HoldCapture, &n.Merchant.HoldCapture)
 	durations := func(field string, raw []string, fallback []time.Duration, dst *[]time.Duration) {
 		switch {
@@ -701,10 +826,19 @@ func (n *Network) Marshal() ([]byte, error) {
 			InviteExpiry:   n.Circle.InviteExpiry.String(), ApprovalExpiry: n.Circle.ApprovalExpiry.String(),
 		},
 		Merchant: rawMerchantSettings{HoldCapture: n.Merchant.HoldCapture.String()},
+		Lite: rawLite{
+			Profile: n.Lite.Pin, OfflinePerTxn: upi.FormatPaise(n.Lite.OfflinePerTxn),
+			OfflineCount: &n.Lite.OfflineCount, SyncDeadline: n.Lite.SyncDeadline.String(),
+			AutoTopUpPerDay: &n.Lite.AutoTopUpPerDay, SyncAnswer: n.Lite.SyncAnswer.String(),
+		},
 		PIN: rawPIN{
 			MaxTries: &n.PIN.MaxTries, LockFor: n.PIN.LockFor.String(),
 			Argon2id: rawArgon2id{Time: &n.PIN.HashTime, MemoryKiB: &n.PIN.HashMemoryKiB, Threads: &n.PIN.HashThreads},
 		},
+	}
+	for _, p := range n.Lite.Profiles {
+		r.Lite.Profiles = append(r.Lite.Profiles, rawLiteProfile{
+			From: p.From.Format(time.DateOnly), PerTxn: upi.FormatPaise(p.PerTxn), Balance: upi.FormatPaise(p.Balance)})
 	}
 	for name, th := range n.Limits.Throttle {
 		if r.Limits.Throttle == nil {

@@ -259,6 +259,7 @@ func (n *Network) Validate() error {
 		fail("heartbeat must not be negative (0 turns heartbeats off)")
 	}
 	validateCircle(n.Circle, n.Limits.PerTxn, fail)
+	validateLite(n.Lite, fail)
 	if n.PIN.MaxTries < 1 || n.PIN.MaxTries > MaxPINTries {
 		fail("pin.max_tries %d: want 1 to %d", n.PIN.MaxTries, MaxPINTries)
 	}
@@ -614,4 +615,36 @@ func validWebhookSecret(s string) bool {
 	}
 	k, err := base64.StdEncoding.DecodeString(b64)
 	return err == nil && len(k) >= 24 && len(k) <= 64
+}
+
+// validateLite checks the lite section: profiles in date order with
+// positive limits (a payment at most the balance), a pinned profile that
+// exists, and positive offline rules.
+func validateLite(l Lite, fail func(string, ...any)) {
+	for j, p := range l.Profiles {
+		if p.PerTxn <= 0 || p.Balance <= 0 {
+			fail("lite.profiles[%d]: per_txn and balance must be above zero", j)
+		}
+		if p.PerTxn > p.Balance {
+			fail("lite.profiles[%d]: per_txn %s is above the balance %s", j, upi.FormatPaise(p.PerTxn), upi.FormatPaise(p.Balance))
+		}
+		if j > 0 && !p.From.After(l.Profiles[j-1].From) {
+			fail("lite.profiles[%d]: from %s is not after the profile before it", j, p.From.Format(time.DateOnly))
+		}
+	}
+	if l.Pin != "" && !slices.ContainsFunc(l.Profiles, func(p LiteProfile) bool { return p.From.Format(time.DateOnly) == l.Pin }) {
+		fail("lite.profile %q: no profile has that from date", l.Pin)
+	}
+	if l.OfflinePerTxn <= 0 {
+		fail("lite.offline_per_txn must be above zero")
+	}
+	if l.OfflineCount <= 0 {
+		fail("lite.offline_count must be above zero")
+	}
+	if l.SyncDeadline <= 0 || l.SyncAnswer <= 0 {
+		fail("lite.sync_deadline and lite.sync_answer must be above zero")
+	}
+	if l.AutoTopUpPerDay < 0 {
+		fail("lite.auto_topup_per_day must not be negative")
+	}
 }

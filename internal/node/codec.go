@@ -1,9 +1,13 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -38,4 +42,38 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// MaxBatchMsgBytes is the largest UPI Lite sync message a node takes: a
+// batch of up to MaxLiteBatch records (about 200 bytes each) with room to
+// spare. Every other message keeps the server's general limit.
+const MaxBatchMsgBytes = 1 << 20
+
+// MaxLiteBatch is the most records one UPI Lite sync batch carries
+// (ReqLiteSync.records and the answers that list them).
+const MaxLiteBatch = 1000
+
+// batchMessages are the messages that may be larger than a server's
+// general limit, up to MaxBatchMsgBytes: the ones that carry a Lite batch.
+var batchMessages = map[string]bool{
+	"upi.v1.ReqLiteSync":        true,
+	"upi.v1.RespLiteSync":       true,
+	"upi.v1.ReqTxnConfirmation": true,
+	"upi.v1.Notification":       true,
+	"upi.v1.SyncLiteRequest":    true,
+}
+
+// SizeInterceptor holds every request to limit bytes but a Lite batch's
+// (batchMessages), which may have MaxBatchMsgBytes: serve it with
+// grpc.MaxRecvMsgSize(MaxBatchMsgBytes). A request over its limit is
+// answered RESOURCE_EXHAUSTED, as gRPC answers one over MaxRecvMsgSize.
+func SizeInterceptor(limit int) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if m, ok := req.(proto.Message); ok && !batchMessages[string(m.ProtoReflect().Descriptor().FullName())] {
+			if n := proto.Size(m); n > limit {
+				return nil, status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, limit)
+			}
+		}
+		return next(ctx, req)
+	}
 }

@@ -61,6 +61,13 @@ var (
 		"upi.v1.Ref.reg_name": MaxNameChars,
 		"upi.v1.Mandate.name": MaxNameChars,
 	}
+	// Repeated fields that may hold more than MaxRepeated: a Lite batch's.
+	repeatedLimits = map[protoreflect.FullName]int{
+		"upi.v1.ReqLiteSync.records":             MaxLiteBatch,
+		"upi.v1.RespLiteSync.results":            MaxLiteBatch,
+		"upi.v1.RespLiteSync.balances":           MaxLiteBatch,
+		"upi.v1.ReqTxnConfirmation.lite_records": MaxLiteBatch,
+	}
 	byteLimits = map[protoreflect.FullName]int{
 		"upi.v1.Cred.data":            MaxBlobBytes,
 		"upi.v1.Mandate.signature":    MaxBlobBytes,
@@ -217,7 +224,9 @@ func checkFields(m protoreflect.Message, at *fieldPath, unknown *int) error {
 		case fd.IsList():
 			l := v.List()
 			if l.Len() > MaxRepeated {
-				return Refuse("%s has %d elements; at most %d are allowed", fieldName(at, fd, -1), l.Len(), MaxRepeated)
+				if most := repeatedLimits[fd.FullName()]; l.Len() > most {
+					return Refuse("%s has %d elements; at most %d are allowed", fieldName(at, fd, -1), l.Len(), max(most, MaxRepeated))
+				}
 			}
 			for i := 0; i < l.Len(); i++ {
 				if err := checkValue(fd, l.Get(i), at, i, unknown); err != nil {

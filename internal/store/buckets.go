@@ -103,6 +103,22 @@ const (
 	// StatusChecks: the check's txn id → recordsv1.PspStatusCheck, a
 	// status check a PSP sent the switch and not yet answered (PSPs).
 	StatusChecks Bucket = "status_checks"
+
+	// UPI Lite (docs/FLOWS.md, UPI Lite):
+	// LiteAccounts: LRN → the switch's auth-engine account
+	// (recordsv1.SwitchLiteAccount), or a bank's LRN balance in its Lite
+	// pool (recordsv1.BankLiteAccount).
+	LiteAccounts Bucket = "lite_accounts"
+	// LiteRecords: lite.RecordKey(lrn, counter) → what the switch
+	// (recordsv1.SwitchLiteRecord) or the remitter (recordsv1.BankLiteRecord)
+	// knows of that counter: an online payment's, or an offline record's.
+	LiteRecords Bucket = "lite_records"
+	// LiteDevices: device id → recordsv1.TpapLiteDevice, a phone's wallet
+	// with its unsynced records (the TPAP).
+	LiteDevices Bucket = "lite_devices"
+	// LiteSyncs: the batch's txn id → recordsv1.PspLiteSync, a device's
+	// ReqLiteSync a PSP sent (PSPs).
+	LiteSyncs Bucket = "lite_syncs"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -113,11 +129,11 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs},
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs, LiteAccounts, LiteRecords},
 	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks, StatusChecks,
-		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency},
-	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates},
-	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir},
+		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency, LiteSyncs},
+	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates, LiteAccounts, LiteRecords},
+	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir, LiteDevices},
 }
 
 // RoleBuckets is the bucket set of a node role, nil for an unknown role.
@@ -128,7 +144,8 @@ func RoleBuckets(role string) []Bucket { return roleBuckets[role] }
 func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
 		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks, RRNs, StatusChecks,
-		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency}
+		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency,
+		LiteAccounts, LiteRecords, LiteDevices, LiteSyncs}
 }
 
 func declared(b Bucket) bool {

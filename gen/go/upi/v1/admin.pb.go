@@ -1871,6 +1871,301 @@ func (x *CircleRecordDebit) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ListLiteAccountsRequest filters by LRN ("" for all) and asks for the
+// records behind each account.
+type ListLiteAccountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lrn           string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	WithRecords   bool                   `protobuf:"varint,2,opt,name=with_records,json=withRecords,proto3" json:"with_records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteAccountsRequest) Reset() {
+	*x = ListLiteAccountsRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteAccountsRequest) ProtoMessage() {}
+
+func (x *ListLiteAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListLiteAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListLiteAccountsRequest) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *ListLiteAccountsRequest) GetWithRecords() bool {
+	if x != nil {
+		return x.WithRecords
+	}
+	return false
+}
+
+// LiteAccount is one LRN as one node keeps it.
+type LiteAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lrn   string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// The node's name and role.
+	Node     string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Vpa      string `protobuf:"bytes,3,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	DeviceId string `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The remitter bank of the LRN.
+	Bank string `protobuf:"bytes,5,opt,name=bank,proto3" json:"bank,omitempty"`
+	// PENDING, ACTIVE, DISABLED (the TPAP: RECEIVE_ONLY too).
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// The balance at this node: the switch's auth engine, the bank's LRN
+	// balance, the device's wallet.
+	BalancePaise int64 `protobuf:"varint,7,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	// What moved it, in total: top-ups (41, 42), online payments (44, the
+	// switch: decided SUCCESS or DEEMED; the bank: confirmed), offline
+	// records posted (45), transfers out (46, 43).
+	TopupsPaise    int64 `protobuf:"varint,8,opt,name=topups_paise,json=topupsPaise,proto3" json:"topups_paise,omitempty"`
+	OnlinePaise    int64 `protobuf:"varint,9,opt,name=online_paise,json=onlinePaise,proto3" json:"online_paise,omitempty"`
+	OfflinePaise   int64 `protobuf:"varint,10,opt,name=offline_paise,json=offlinePaise,proto3" json:"offline_paise,omitempty"`
+	TransfersPaise int64 `protobuf:"varint,11,opt,name=transfers_paise,json=transfersPaise,proto3" json:"transfers_paise,omitempty"`
+	// The switch: online payments not yet confirmed to the remitter.
+	UnconfirmedPaise int64 `protobuf:"varint,12,opt,name=unconfirmed_paise,json=unconfirmedPaise,proto3" json:"unconfirmed_paise,omitempty"`
+	// The TPAP: offline records this device sent that are not yet known
+	// posted, and their count.
+	UnsyncedPaise   int64 `protobuf:"varint,13,opt,name=unsynced_paise,json=unsyncedPaise,proto3" json:"unsynced_paise,omitempty"`
+	UnsyncedRecords int32 `protobuf:"varint,14,opt,name=unsynced_records,json=unsyncedRecords,proto3" json:"unsynced_records,omitempty"`
+	// The device's balance as it last reported it (an ARQC, a sync).
+	DeviceReportedPaise int64 `protobuf:"varint,15,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	// The highest counter seen.
+	Counter uint64 `protobuf:"varint,16,opt,name=counter,proto3" json:"counter,omitempty"`
+	// with_records: the offline records this node knows for the LRN.
+	Records []*LiteRecordResult `protobuf:"bytes,17,rep,name=records,proto3" json:"records,omitempty"`
+	// The online payments and top-ups behind the totals (txn ids).
+	TxnIds        []string `protobuf:"bytes,18,rep,name=txn_ids,json=txnIds,proto3" json:"txn_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteAccount) Reset() {
+	*x = LiteAccount{}
+	mi := &file_upi_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteAccount) ProtoMessage() {}
+
+func (x *LiteAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteAccount.ProtoReflect.Descriptor instead.
+func (*LiteAccount) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LiteAccount) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *LiteAccount) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetTopupsPaise() int64 {
+	if x != nil {
+		return x.TopupsPaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetOnlinePaise() int64 {
+	if x != nil {
+		return x.OnlinePaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetOfflinePaise() int64 {
+	if x != nil {
+		return x.OfflinePaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetTransfersPaise() int64 {
+	if x != nil {
+		return x.TransfersPaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetUnconfirmedPaise() int64 {
+	if x != nil {
+		return x.UnconfirmedPaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetUnsyncedPaise() int64 {
+	if x != nil {
+		return x.UnsyncedPaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetUnsyncedRecords() int32 {
+	if x != nil {
+		return x.UnsyncedRecords
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *LiteAccount) GetRecords() []*LiteRecordResult {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *LiteAccount) GetTxnIds() []string {
+	if x != nil {
+		return x.TxnIds
+	}
+	return nil
+}
+
+// ListLiteAccountsResponse lists LRNs in order.
+type ListLiteAccountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*LiteAccount         `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteAccountsResponse) Reset() {
+	*x = ListLiteAccountsResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteAccountsResponse) ProtoMessage() {}
+
+func (x *ListLiteAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListLiteAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListLiteAccountsResponse) GetAccounts() []*LiteAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
 var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
@@ -2022,7 +2317,32 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x11CircleRecordDebit\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
 	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at2\x81\x05\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"N\n" +
+	"\x17ListLiteAccountsRequest\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12!\n" +
+	"\fwith_records\x18\x02 \x01(\bR\vwithRecords\"\xdf\x04\n" +
+	"\vLiteAccount\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x10\n" +
+	"\x03vpa\x18\x03 \x01(\tR\x03vpa\x12\x1b\n" +
+	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12\x12\n" +
+	"\x04bank\x18\x05 \x01(\tR\x04bank\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12#\n" +
+	"\rbalance_paise\x18\a \x01(\x03R\fbalancePaise\x12!\n" +
+	"\ftopups_paise\x18\b \x01(\x03R\vtopupsPaise\x12!\n" +
+	"\fonline_paise\x18\t \x01(\x03R\vonlinePaise\x12#\n" +
+	"\roffline_paise\x18\n" +
+	" \x01(\x03R\fofflinePaise\x12'\n" +
+	"\x0ftransfers_paise\x18\v \x01(\x03R\x0etransfersPaise\x12+\n" +
+	"\x11unconfirmed_paise\x18\f \x01(\x03R\x10unconfirmedPaise\x12%\n" +
+	"\x0eunsynced_paise\x18\r \x01(\x03R\runsyncedPaise\x12)\n" +
+	"\x10unsynced_records\x18\x0e \x01(\x05R\x0funsyncedRecords\x122\n" +
+	"\x15device_reported_paise\x18\x0f \x01(\x03R\x13deviceReportedPaise\x12\x18\n" +
+	"\acounter\x18\x10 \x01(\x04R\acounter\x122\n" +
+	"\arecords\x18\x11 \x03(\v2\x18.upi.v1.LiteRecordResultR\arecords\x12\x17\n" +
+	"\atxn_ids\x18\x12 \x03(\tR\x06txnIds\"K\n" +
+	"\x18ListLiteAccountsResponse\x12/\n" +
+	"\baccounts\x18\x01 \x03(\v2\x13.upi.v1.LiteAccountR\baccounts2\xd8\x05\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
@@ -2032,7 +2352,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\fListAccounts\x12\x1b.upi.v1.ListAccountsRequest\x1a\x1c.upi.v1.ListAccountsResponse\x12I\n" +
 	"\fListPostings\x12\x1b.upi.v1.ListPostingsRequest\x1a\x1c.upi.v1.ListPostingsResponse\x12j\n" +
 	"\x0fListCircleLinks\x12*.upi.v1.AdminServiceListCircleLinksRequest\x1a+.upi.v1.AdminServiceListCircleLinksResponse\x127\n" +
-	"\x06Health\x12\x15.upi.v1.HealthRequest\x1a\x16.upi.v1.HealthResponseB\x7f\n" +
+	"\x06Health\x12\x15.upi.v1.HealthRequest\x1a\x16.upi.v1.HealthResponse\x12U\n" +
+	"\x10ListLiteAccounts\x12\x1f.upi.v1.ListLiteAccountsRequest\x1a .upi.v1.ListLiteAccountsResponseB\x7f\n" +
 	"\n" +
 	"com.upi.v1B\n" +
 	"AdminProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
@@ -2050,7 +2371,7 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_upi_v1_admin_proto_goTypes = []any{
 	(TraceRecord_Direction)(0),                  // 0: upi.v1.TraceRecord.Direction
 	(*TraceRecord)(nil),                         // 1: upi.v1.TraceRecord
@@ -2076,58 +2397,66 @@ var file_upi_v1_admin_proto_goTypes = []any{
 	(*HealthRequest)(nil),                       // 21: upi.v1.HealthRequest
 	(*HealthResponse)(nil),                      // 22: upi.v1.HealthResponse
 	(*CircleRecordDebit)(nil),                   // 23: upi.v1.CircleRecordDebit
-	(*timestamppb.Timestamp)(nil),               // 24: google.protobuf.Timestamp
-	(*Transaction)(nil),                         // 25: upi.v1.Transaction
-	(Txn_Type)(0),                               // 26: upi.v1.Txn.Type
-	(Resp_Result)(0),                            // 27: upi.v1.Resp.Result
+	(*ListLiteAccountsRequest)(nil),             // 24: upi.v1.ListLiteAccountsRequest
+	(*LiteAccount)(nil),                         // 25: upi.v1.LiteAccount
+	(*ListLiteAccountsResponse)(nil),            // 26: upi.v1.ListLiteAccountsResponse
+	(*timestamppb.Timestamp)(nil),               // 27: google.protobuf.Timestamp
+	(*Transaction)(nil),                         // 28: upi.v1.Transaction
+	(Txn_Type)(0),                               // 29: upi.v1.Txn.Type
+	(Resp_Result)(0),                            // 30: upi.v1.Resp.Result
+	(*LiteRecordResult)(nil),                    // 31: upi.v1.LiteRecordResult
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	24, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	24, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	27, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	27, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	25, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	26, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
-	27, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
-	24, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
-	24, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
-	24, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	28, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	29, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	30, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	27, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	27, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	27, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
 	8,  // 10: upi.v1.TxnSummary.legs:type_name -> upi.v1.TxnLeg
-	26, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
-	27, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
+	29, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
+	30, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
 	7,  // 13: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
 	13, // 14: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	24, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
+	27, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
 	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
-	24, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
-	24, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
+	27, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
+	27, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
 	23, // 19: upi.v1.CircleRecord.debits:type_name -> upi.v1.CircleRecordDebit
-	24, // 20: upi.v1.CircleRecord.revoked:type_name -> google.protobuf.Timestamp
+	27, // 20: upi.v1.CircleRecord.revoked:type_name -> google.protobuf.Timestamp
 	19, // 21: upi.v1.AdminServiceListCircleLinksResponse.records:type_name -> upi.v1.CircleRecord
-	24, // 22: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	24, // 23: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
-	24, // 24: upi.v1.CircleRecordDebit.at:type_name -> google.protobuf.Timestamp
-	2,  // 25: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 26: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 27: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	10, // 28: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	12, // 29: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	15, // 30: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
-	18, // 31: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
-	21, // 32: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	3,  // 33: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 34: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	9,  // 35: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	11, // 36: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	14, // 37: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	17, // 38: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
-	20, // 39: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
-	22, // 40: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	33, // [33:41] is the sub-list for method output_type
-	25, // [25:33] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	27, // 22: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	27, // 23: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
+	27, // 24: upi.v1.CircleRecordDebit.at:type_name -> google.protobuf.Timestamp
+	31, // 25: upi.v1.LiteAccount.records:type_name -> upi.v1.LiteRecordResult
+	25, // 26: upi.v1.ListLiteAccountsResponse.accounts:type_name -> upi.v1.LiteAccount
+	2,  // 27: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 28: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 29: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 30: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 31: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 32: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 33: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
+	21, // 34: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	24, // 35: upi.v1.AdminService.ListLiteAccounts:input_type -> upi.v1.ListLiteAccountsRequest
+	3,  // 36: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 37: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 38: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 39: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 40: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 41: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	20, // 42: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
+	22, // 43: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	26, // 44: upi.v1.AdminService.ListLiteAccounts:output_type -> upi.v1.ListLiteAccountsResponse
+	36, // [36:45] is the sub-list for method output_type
+	27, // [27:36] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -2144,7 +2473,7 @@ func file_upi_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	AdminService_ListPostings_FullMethodName     = "/upi.v1.AdminService/ListPostings"
 	AdminService_ListCircleLinks_FullMethodName  = "/upi.v1.AdminService/ListCircleLinks"
 	AdminService_Health_FullMethodName           = "/upi.v1.AdminService/Health"
+	AdminService_ListLiteAccounts_FullMethodName = "/upi.v1.AdminService/ListLiteAccounts"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -56,6 +57,10 @@ type AdminServiceClient interface {
 	ListCircleLinks(ctx context.Context, in *AdminServiceListCircleLinksRequest, opts ...grpc.CallOption) (*AdminServiceListCircleLinksResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// ListLiteAccounts lists what a node keeps of UPI Lite, per LRN: the
+	// switch its auth engine, a bank its LRN balances in the Lite pool, the
+	// TPAP its devices (docs/FLOWS.md, UPI Lite, Reconciliation).
+	ListLiteAccounts(ctx context.Context, in *ListLiteAccountsRequest, opts ...grpc.CallOption) (*ListLiteAccountsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -146,6 +151,16 @@ func (c *adminServiceClient) Health(ctx context.Context, in *HealthRequest, opts
 	return out, nil
 }
 
+func (c *adminServiceClient) ListLiteAccounts(ctx context.Context, in *ListLiteAccountsRequest, opts ...grpc.CallOption) (*ListLiteAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLiteAccountsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListLiteAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -173,6 +188,10 @@ type AdminServiceServer interface {
 	ListCircleLinks(context.Context, *AdminServiceListCircleLinksRequest) (*AdminServiceListCircleLinksResponse, error)
 	// Health says whether the node is up and how much work it has queued.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// ListLiteAccounts lists what a node keeps of UPI Lite, per LRN: the
+	// switch its auth engine, a bank its LRN balances in the Lite pool, the
+	// TPAP its devices (docs/FLOWS.md, UPI Lite, Reconciliation).
+	ListLiteAccounts(context.Context, *ListLiteAccountsRequest) (*ListLiteAccountsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -206,6 +225,9 @@ func (UnimplementedAdminServiceServer) ListCircleLinks(context.Context, *AdminSe
 }
 func (UnimplementedAdminServiceServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedAdminServiceServer) ListLiteAccounts(context.Context, *ListLiteAccountsRequest) (*ListLiteAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLiteAccounts not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -372,6 +394,24 @@ func _AdminService_Health_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListLiteAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLiteAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListLiteAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListLiteAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListLiteAccounts(ctx, req.(*ListLiteAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +450,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _AdminService_Health_Handler,
+		},
+		{
+			MethodName: "ListLiteAccounts",
+			Handler:    _AdminService_ListLiteAccounts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -22,6 +22,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LiteState is a device wallet's state.
+type LiteState int32
+
+const (
+	LiteState_LITE_STATE_UNSPECIFIED LiteState = 0
+	// Registered, waiting for its initial top-up.
+	LiteState_LITE_PENDING  LiteState = 1
+	LiteState_LITE_ACTIVE   LiteState = 2
+	LiteState_LITE_DISABLED LiteState = 3
+	// A merchant's device that only takes offline payments.
+	LiteState_LITE_RECEIVE_ONLY LiteState = 4
+)
+
+// Enum value maps for LiteState.
+var (
+	LiteState_name = map[int32]string{
+		0: "LITE_STATE_UNSPECIFIED",
+		1: "LITE_PENDING",
+		2: "LITE_ACTIVE",
+		3: "LITE_DISABLED",
+		4: "LITE_RECEIVE_ONLY",
+	}
+	LiteState_value = map[string]int32{
+		"LITE_STATE_UNSPECIFIED": 0,
+		"LITE_PENDING":           1,
+		"LITE_ACTIVE":            2,
+		"LITE_DISABLED":          3,
+		"LITE_RECEIVE_ONLY":      4,
+	}
+)
+
+func (x LiteState) Enum() *LiteState {
+	p := new(LiteState)
+	*p = x
+	return p
+}
+
+func (x LiteState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LiteState) Descriptor() protoreflect.EnumDescriptor {
+	return file_upi_v1_app_proto_enumTypes[0].Descriptor()
+}
+
+func (LiteState) Type() protoreflect.EnumType {
+	return &file_upi_v1_app_proto_enumTypes[0]
+}
+
+func (x LiteState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LiteState.Descriptor instead.
+func (LiteState) EnumDescriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{0}
+}
+
 // Status is where the link is.
 type CircleLink_Status int32
 
@@ -73,11 +131,11 @@ func (x CircleLink_Status) String() string {
 }
 
 func (CircleLink_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_upi_v1_app_proto_enumTypes[0].Descriptor()
+	return file_upi_v1_app_proto_enumTypes[1].Descriptor()
 }
 
 func (CircleLink_Status) Type() protoreflect.EnumType {
-	return &file_upi_v1_app_proto_enumTypes[0]
+	return &file_upi_v1_app_proto_enumTypes[1]
 }
 
 func (x CircleLink_Status) Number() protoreflect.EnumNumber {
@@ -566,7 +624,11 @@ type InitiatePayRequest struct {
 	InitiationMode string `protobuf:"bytes,9,opt,name=initiation_mode,json=initiationMode,proto3" json:"initiation_mode,omitempty"`
 	// Optional: the transaction id to use (35 characters, this PSP's prefix).
 	// A repeat with the same id and content returns the same transaction.
-	TxnId         string `protobuf:"bytes,10,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	TxnId string `protobuf:"bytes,10,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// UPI Lite (purpose 41-44, 46): the LRN; for 44 the device's ARQC and
+	// counter. A Lite payment's payee_vpa may be empty (a top-up's payee is
+	// the LRN at the payer's bank; a transfer-out's the payer's own account).
+	Lite          *LiteInfo `protobuf:"bytes,12,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -669,6 +731,13 @@ func (x *InitiatePayRequest) GetTxnId() string {
 		return x.TxnId
 	}
 	return ""
+}
+
+func (x *InitiatePayRequest) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
 }
 
 // InitiatePayResponse says the payment was accepted and is PENDING.
@@ -5138,6 +5207,1495 @@ func (x *TpapAppServiceRevokeMandateResponse) GetMandate() *MandateInfo {
 	return nil
 }
 
+// RegisterLiteRequest asks the switch for an LRN for payer_vpa's account
+// and one device (ReqListKeys GetLite).
+type RegisterLiteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional: the txn id to use (35 characters, this PSP's prefix).
+	TxnId    string `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	PayerVpa string `protobuf:"bytes,2,opt,name=payer_vpa,json=payerVpa,proto3" json:"payer_vpa,omitempty"`
+	DeviceId string `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's ed25519 public key (32 bytes).
+	DeviceKey     []byte `protobuf:"bytes,4,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterLiteRequest) Reset() {
+	*x = RegisterLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterLiteRequest) ProtoMessage() {}
+
+func (x *RegisterLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterLiteRequest.ProtoReflect.Descriptor instead.
+func (*RegisterLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RegisterLiteRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *RegisterLiteRequest) GetPayerVpa() string {
+	if x != nil {
+		return x.PayerVpa
+	}
+	return ""
+}
+
+func (x *RegisterLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *RegisterLiteRequest) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+// RegisterLiteResponse says the request was sent; the LRN follows.
+type RegisterLiteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterLiteResponse) Reset() {
+	*x = RegisterLiteResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterLiteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterLiteResponse) ProtoMessage() {}
+
+func (x *RegisterLiteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterLiteResponse.ProtoReflect.Descriptor instead.
+func (*RegisterLiteResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RegisterLiteResponse) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// SyncLiteRequest is a device's batch of offline records.
+type SyncLiteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// The device's user (a PSP user of this PSP).
+	UserVpa  string `protobuf:"bytes,2,opt,name=user_vpa,json=userVpa,proto3" json:"user_vpa,omitempty"`
+	DeviceId string `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's own LRN, if it has one (a receive-only device has none).
+	Lrn                string        `protobuf:"bytes,4,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceBalancePaise int64         `protobuf:"varint,5,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	Records            []*LiteRecord `protobuf:"bytes,6,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SyncLiteRequest) Reset() {
+	*x = SyncLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncLiteRequest) ProtoMessage() {}
+
+func (x *SyncLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncLiteRequest.ProtoReflect.Descriptor instead.
+func (*SyncLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *SyncLiteRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SyncLiteRequest) GetUserVpa() string {
+	if x != nil {
+		return x.UserVpa
+	}
+	return ""
+}
+
+func (x *SyncLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SyncLiteRequest) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SyncLiteRequest) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *SyncLiteRequest) GetRecords() []*LiteRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// SyncLiteResponse says the batch was sent; its answer follows.
+type SyncLiteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncLiteResponse) Reset() {
+	*x = SyncLiteResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncLiteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncLiteResponse) ProtoMessage() {}
+
+func (x *SyncLiteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncLiteResponse.ProtoReflect.Descriptor instead.
+func (*SyncLiteResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SyncLiteResponse) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// DisableLiteRequest is a zero-balance disable of lrn.
+type DisableLiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	UserVpa       string                 `protobuf:"bytes,2,opt,name=user_vpa,json=userVpa,proto3" json:"user_vpa,omitempty"`
+	DeviceId      string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Lrn           string                 `protobuf:"bytes,4,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableLiteRequest) Reset() {
+	*x = DisableLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableLiteRequest) ProtoMessage() {}
+
+func (x *DisableLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableLiteRequest.ProtoReflect.Descriptor instead.
+func (*DisableLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *DisableLiteRequest) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *DisableLiteRequest) GetUserVpa() string {
+	if x != nil {
+		return x.UserVpa
+	}
+	return ""
+}
+
+func (x *DisableLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *DisableLiteRequest) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+// DisableLiteResponse says the request was sent; its answer follows.
+type DisableLiteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableLiteResponse) Reset() {
+	*x = DisableLiteResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableLiteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableLiteResponse) ProtoMessage() {}
+
+func (x *DisableLiteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableLiteResponse.ProtoReflect.Descriptor instead.
+func (*DisableLiteResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *DisableLiteResponse) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// LiteDeviceRecord is one offline record a device holds, with what it
+// knows of its outcome.
+type LiteDeviceRecord struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Record *LiteRecord            `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// SENT (the payer's device) or RECEIVED (the payee's).
+	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
+	// PENDING until a sync answered it; then SUCCESS or FAILURE.
+	Status  Resp_Result `protobuf:"varint,3,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	Utr     string      `protobuf:"bytes,4,opt,name=utr,proto3" json:"utr,omitempty"`
+	ErrCode string      `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// Whether this device reported it to its merchant backend
+	// (POST /upi-attempts).
+	Reported      bool `protobuf:"varint,6,opt,name=reported,proto3" json:"reported,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteDeviceRecord) Reset() {
+	*x = LiteDeviceRecord{}
+	mi := &file_upi_v1_app_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteDeviceRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteDeviceRecord) ProtoMessage() {}
+
+func (x *LiteDeviceRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteDeviceRecord.ProtoReflect.Descriptor instead.
+func (*LiteDeviceRecord) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *LiteDeviceRecord) GetRecord() *LiteRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *LiteDeviceRecord) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *LiteDeviceRecord) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+func (x *LiteDeviceRecord) GetUtr() string {
+	if x != nil {
+		return x.Utr
+	}
+	return ""
+}
+
+func (x *LiteDeviceRecord) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *LiteDeviceRecord) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
+// LiteWallet is one device's view of its Lite wallet.
+type LiteWallet struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Vpa      string                 `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	Lrn      string                 `protobuf:"bytes,3,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	State    LiteState              `protobuf:"varint,4,opt,name=state,proto3,enum=upi.v1.LiteState" json:"state,omitempty"`
+	Online   bool                   `protobuf:"varint,5,opt,name=online,proto3" json:"online,omitempty"`
+	// What the phone shows.
+	DeviceBalancePaise int64 `protobuf:"varint,6,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	// The LRN balance the network last told this device (an ARPC, a sync
+	// answer), and when.
+	ReportedBalancePaise int64                  `protobuf:"varint,7,opt,name=reported_balance_paise,json=reportedBalancePaise,proto3" json:"reported_balance_paise,omitempty"`
+	ReportedAt           *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	// The last counter the device used.
+	Counter uint64 `protobuf:"varint,9,opt,name=counter,proto3" json:"counter,omitempty"`
+	// Offline payments made since the last sync, and the most allowed.
+	OfflineSinceSync int32 `protobuf:"varint,10,opt,name=offline_since_sync,json=offlineSinceSync,proto3" json:"offline_since_sync,omitempty"`
+	OfflineLimit     int32 `protobuf:"varint,11,opt,name=offline_limit,json=offlineLimit,proto3" json:"offline_limit,omitempty"`
+	// Records this device holds that no sync has answered final yet.
+	Unsynced []*LiteDeviceRecord    `protobuf:"bytes,12,rep,name=unsynced,proto3" json:"unsynced,omitempty"`
+	LastSync *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	// The limits in force (the network file's lite profile).
+	PerTxnLimitPaise        int64 `protobuf:"varint,14,opt,name=per_txn_limit_paise,json=perTxnLimitPaise,proto3" json:"per_txn_limit_paise,omitempty"`
+	BalanceLimitPaise       int64 `protobuf:"varint,15,opt,name=balance_limit_paise,json=balanceLimitPaise,proto3" json:"balance_limit_paise,omitempty"`
+	OfflinePerTxnLimitPaise int64 `protobuf:"varint,16,opt,name=offline_per_txn_limit_paise,json=offlinePerTxnLimitPaise,proto3" json:"offline_per_txn_limit_paise,omitempty"`
+	// Records this device's syncs answered (newest last, at most 100).
+	Synced        []*LiteDeviceRecord `protobuf:"bytes,17,rep,name=synced,proto3" json:"synced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteWallet) Reset() {
+	*x = LiteWallet{}
+	mi := &file_upi_v1_app_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteWallet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteWallet) ProtoMessage() {}
+
+func (x *LiteWallet) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteWallet.ProtoReflect.Descriptor instead.
+func (*LiteWallet) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *LiteWallet) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *LiteWallet) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *LiteWallet) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteWallet) GetState() LiteState {
+	if x != nil {
+		return x.State
+	}
+	return LiteState_LITE_STATE_UNSPECIFIED
+}
+
+func (x *LiteWallet) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *LiteWallet) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetReportedBalancePaise() int64 {
+	if x != nil {
+		return x.ReportedBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *LiteWallet) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetOfflineSinceSync() int32 {
+	if x != nil {
+		return x.OfflineSinceSync
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetOfflineLimit() int32 {
+	if x != nil {
+		return x.OfflineLimit
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetUnsynced() []*LiteDeviceRecord {
+	if x != nil {
+		return x.Unsynced
+	}
+	return nil
+}
+
+func (x *LiteWallet) GetLastSync() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSync
+	}
+	return nil
+}
+
+func (x *LiteWallet) GetPerTxnLimitPaise() int64 {
+	if x != nil {
+		return x.PerTxnLimitPaise
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetBalanceLimitPaise() int64 {
+	if x != nil {
+		return x.BalanceLimitPaise
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetOfflinePerTxnLimitPaise() int64 {
+	if x != nil {
+		return x.OfflinePerTxnLimitPaise
+	}
+	return 0
+}
+
+func (x *LiteWallet) GetSynced() []*LiteDeviceRecord {
+	if x != nil {
+		return x.Synced
+	}
+	return nil
+}
+
+// LiteResult is the outcome of a Lite call that moves money.
+type LiteResult struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TxnId   string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Status  Resp_Result            `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	ErrCode string                 `protobuf:"bytes,3,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// Why it failed, in words (a device-side refusal moves nothing).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Online: the RRN (UTR) the switch issued.
+	Rrn string `protobuf:"bytes,5,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	// Offline (Lite X): the record's provisional UTR; the official UTR comes
+	// with its sync.
+	ProvisionalUtr     string      `protobuf:"bytes,6,opt,name=provisional_utr,json=provisionalUtr,proto3" json:"provisional_utr,omitempty"`
+	Lrn                string      `protobuf:"bytes,7,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceBalancePaise int64       `protobuf:"varint,8,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	Wallet             *LiteWallet `protobuf:"bytes,9,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *LiteResult) Reset() {
+	*x = LiteResult{}
+	mi := &file_upi_v1_app_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteResult) ProtoMessage() {}
+
+func (x *LiteResult) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteResult.ProtoReflect.Descriptor instead.
+func (*LiteResult) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *LiteResult) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *LiteResult) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+func (x *LiteResult) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *LiteResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LiteResult) GetRrn() string {
+	if x != nil {
+		return x.Rrn
+	}
+	return ""
+}
+
+func (x *LiteResult) GetProvisionalUtr() string {
+	if x != nil {
+		return x.ProvisionalUtr
+	}
+	return ""
+}
+
+func (x *LiteResult) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteResult) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteResult) GetWallet() *LiteWallet {
+	if x != nil {
+		return x.Wallet
+	}
+	return nil
+}
+
+// EnableLiteRequest registers vpa's Lite wallet on device_id.
+type EnableLiteRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Vpa      string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	DeviceId string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The initial top-up (purpose 41).
+	AmountPaise   int64  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
+	WaitMs        int32  `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableLiteRequest) Reset() {
+	*x = EnableLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableLiteRequest) ProtoMessage() {}
+
+func (x *EnableLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableLiteRequest.ProtoReflect.Descriptor instead.
+func (*EnableLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *EnableLiteRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *EnableLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *EnableLiteRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *EnableLiteRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *EnableLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// TopUpLiteRequest adds amount_paise from the account (purpose 42).
+type TopUpLiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	AmountPaise   int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Pin           string                 `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,4,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopUpLiteRequest) Reset() {
+	*x = TopUpLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopUpLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopUpLiteRequest) ProtoMessage() {}
+
+func (x *TopUpLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopUpLiteRequest.ProtoReflect.Descriptor instead.
+func (*TopUpLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *TopUpLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TopUpLiteRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TopUpLiteRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *TopUpLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// PayLiteRequest pays from device_id's wallet.
+type PayLiteRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId    string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	PayeeVpa    string                 `protobuf:"bytes,2,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// Offline (Lite X) to this device.
+	PayeeDeviceId string `protobuf:"bytes,4,opt,name=payee_device_id,json=payeeDeviceId,proto3" json:"payee_device_id,omitempty"`
+	// A merchant's upi://pay link (pa, am, tr) in place of payee_vpa and
+	// amount_paise (amount_paise, if set, overrides am).
+	Intent string `protobuf:"bytes,5,opt,name=intent,proto3" json:"intent,omitempty"`
+	Note   string `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
+	WaitMs int32  `protobuf:"varint,7,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// The merchant's order (the intent's tr), sent as txn.ref_id or kept in
+	// the record.
+	RefId         string `protobuf:"bytes,8,opt,name=ref_id,json=refId,proto3" json:"ref_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayLiteRequest) Reset() {
+	*x = PayLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayLiteRequest) ProtoMessage() {}
+
+func (x *PayLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayLiteRequest.ProtoReflect.Descriptor instead.
+func (*PayLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *PayLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *PayLiteRequest) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *PayLiteRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *PayLiteRequest) GetPayeeDeviceId() string {
+	if x != nil {
+		return x.PayeeDeviceId
+	}
+	return ""
+}
+
+func (x *PayLiteRequest) GetIntent() string {
+	if x != nil {
+		return x.Intent
+	}
+	return ""
+}
+
+func (x *PayLiteRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *PayLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+func (x *PayLiteRequest) GetRefId() string {
+	if x != nil {
+		return x.RefId
+	}
+	return ""
+}
+
+// TransferOutLiteRequest returns amount_paise to the account (purpose 46).
+type TransferOutLiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	AmountPaise   int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOutLiteRequest) Reset() {
+	*x = TransferOutLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOutLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOutLiteRequest) ProtoMessage() {}
+
+func (x *TransferOutLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOutLiteRequest.ProtoReflect.Descriptor instead.
+func (*TransferOutLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *TransferOutLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TransferOutLiteRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TransferOutLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// TpapAppServiceDisableLiteRequest disables device_id's wallet.
+type TpapAppServiceDisableLiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapAppServiceDisableLiteRequest) Reset() {
+	*x = TpapAppServiceDisableLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapAppServiceDisableLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapAppServiceDisableLiteRequest) ProtoMessage() {}
+
+func (x *TpapAppServiceDisableLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapAppServiceDisableLiteRequest.ProtoReflect.Descriptor instead.
+func (*TpapAppServiceDisableLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *TpapAppServiceDisableLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TpapAppServiceDisableLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// AddLiteDeviceRequest registers a receive-only device.
+type AddLiteDeviceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Vpa           string                 `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddLiteDeviceRequest) Reset() {
+	*x = AddLiteDeviceRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddLiteDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddLiteDeviceRequest) ProtoMessage() {}
+
+func (x *AddLiteDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddLiteDeviceRequest.ProtoReflect.Descriptor instead.
+func (*AddLiteDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *AddLiteDeviceRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *AddLiteDeviceRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// SetLiteOnlineRequest takes a device offline (online false) or online.
+type SetLiteOnlineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Online        bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLiteOnlineRequest) Reset() {
+	*x = SetLiteOnlineRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLiteOnlineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLiteOnlineRequest) ProtoMessage() {}
+
+func (x *SetLiteOnlineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLiteOnlineRequest.ProtoReflect.Descriptor instead.
+func (*SetLiteOnlineRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *SetLiteOnlineRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SetLiteOnlineRequest) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *SetLiteOnlineRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// TpapAppServiceSyncLiteRequest syncs device_id now.
+type TpapAppServiceSyncLiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapAppServiceSyncLiteRequest) Reset() {
+	*x = TpapAppServiceSyncLiteRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapAppServiceSyncLiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapAppServiceSyncLiteRequest) ProtoMessage() {}
+
+func (x *TpapAppServiceSyncLiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapAppServiceSyncLiteRequest.ProtoReflect.Descriptor instead.
+func (*TpapAppServiceSyncLiteRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *TpapAppServiceSyncLiteRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TpapAppServiceSyncLiteRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// LiteSyncResult is a sync's outcome, record by record.
+type LiteSyncResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch's txn id ("" when the device went offline or had nothing
+	// to send and asked nothing).
+	TxnId string `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// SUCCESS once answered (each record has its own result), PENDING if
+	// the answer did not come within wait_ms.
+	Status        Resp_Result         `protobuf:"varint,2,opt,name=status,proto3,enum=upi.v1.Resp_Result" json:"status,omitempty"`
+	Synced        []*LiteRecordResult `protobuf:"bytes,3,rep,name=synced,proto3" json:"synced,omitempty"`
+	Wallet        *LiteWallet         `protobuf:"bytes,4,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteSyncResult) Reset() {
+	*x = LiteSyncResult{}
+	mi := &file_upi_v1_app_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteSyncResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteSyncResult) ProtoMessage() {}
+
+func (x *LiteSyncResult) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteSyncResult.ProtoReflect.Descriptor instead.
+func (*LiteSyncResult) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *LiteSyncResult) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *LiteSyncResult) GetStatus() Resp_Result {
+	if x != nil {
+		return x.Status
+	}
+	return Resp_RESULT_UNSPECIFIED
+}
+
+func (x *LiteSyncResult) GetSynced() []*LiteRecordResult {
+	if x != nil {
+		return x.Synced
+	}
+	return nil
+}
+
+func (x *LiteSyncResult) GetWallet() *LiteWallet {
+	if x != nil {
+		return x.Wallet
+	}
+	return nil
+}
+
+// GetLiteWalletRequest names a device.
+type GetLiteWalletRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLiteWalletRequest) Reset() {
+	*x = GetLiteWalletRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLiteWalletRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLiteWalletRequest) ProtoMessage() {}
+
+func (x *GetLiteWalletRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLiteWalletRequest.ProtoReflect.Descriptor instead.
+func (*GetLiteWalletRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *GetLiteWalletRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+// ListLiteWalletsRequest filters by vpa ("" for all).
+type ListLiteWalletsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vpa           string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteWalletsRequest) Reset() {
+	*x = ListLiteWalletsRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteWalletsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteWalletsRequest) ProtoMessage() {}
+
+func (x *ListLiteWalletsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteWalletsRequest.ProtoReflect.Descriptor instead.
+func (*ListLiteWalletsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *ListLiteWalletsRequest) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+// ListLiteWalletsResponse lists devices in device id order.
+type ListLiteWalletsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wallets       []*LiteWallet          `protobuf:"bytes,1,rep,name=wallets,proto3" json:"wallets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteWalletsResponse) Reset() {
+	*x = ListLiteWalletsResponse{}
+	mi := &file_upi_v1_app_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteWalletsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteWalletsResponse) ProtoMessage() {}
+
+func (x *ListLiteWalletsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteWalletsResponse.ProtoReflect.Descriptor instead.
+func (*ListLiteWalletsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *ListLiteWalletsResponse) GetWallets() []*LiteWallet {
+	if x != nil {
+		return x.Wallets
+	}
+	return nil
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -5174,7 +6732,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x15\n" +
 	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\"U\n" +
 	"\x1cInitiateDelegatedPayResponse\x125\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xc0\x02\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xe6\x02\n" +
 	"\x12InitiatePayRequest\x12\x1b\n" +
 	"\tpayer_vpa\x18\x01 \x01(\tR\bpayerVpa\x12\x1b\n" +
 	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
@@ -5186,7 +6744,8 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\apurpose\x18\b \x01(\tR\apurpose\x12'\n" +
 	"\x0finitiation_mode\x18\t \x01(\tR\x0einitiationMode\x12\x15\n" +
 	"\x06txn_id\x18\n" +
-	" \x01(\tR\x05txnIdJ\x04\b\x05\x10\x06R\x03pin\"L\n" +
+	" \x01(\tR\x05txnId\x12$\n" +
+	"\x04lite\x18\f \x01(\v2\x10.upi.v1.LiteInfoR\x04liteJ\x04\b\x05\x10\x06R\x03pin\"L\n" +
 	"\x13InitiatePayResponse\x125\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x13.upi.v1.TransactionR\vtransaction\"\xd2\x01\n" +
 	"\x16InitiateCollectRequest\x12\x1b\n" +
@@ -5476,13 +7035,133 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\"TpapAppServiceRevokeMandateRequest\x12\x10\n" +
 	"\x03umn\x18\x01 \x01(\tR\x03umn\"T\n" +
 	"#TpapAppServiceRevokeMandateResponse\x12-\n" +
-	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate2\xe8\r\n" +
+	"\amandate\x18\x01 \x01(\v2\x13.upi.v1.MandateInfoR\amandate\"\x85\x01\n" +
+	"\x13RegisterLiteRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x1b\n" +
+	"\tpayer_vpa\x18\x02 \x01(\tR\bpayerVpa\x12\x1b\n" +
+	"\tdevice_id\x18\x03 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x04 \x01(\fR\tdeviceKey\"-\n" +
+	"\x14RegisterLiteResponse\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"\xd2\x01\n" +
+	"\x0fSyncLiteRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x19\n" +
+	"\buser_vpa\x18\x02 \x01(\tR\auserVpa\x12\x1b\n" +
+	"\tdevice_id\x18\x03 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03lrn\x18\x04 \x01(\tR\x03lrn\x120\n" +
+	"\x14device_balance_paise\x18\x05 \x01(\x03R\x12deviceBalancePaise\x12,\n" +
+	"\arecords\x18\x06 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\")\n" +
+	"\x10SyncLiteResponse\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"u\n" +
+	"\x12DisableLiteRequest\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x19\n" +
+	"\buser_vpa\x18\x02 \x01(\tR\auserVpa\x12\x1b\n" +
+	"\tdevice_id\x18\x03 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03lrn\x18\x04 \x01(\tR\x03lrn\",\n" +
+	"\x13DisableLiteResponse\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"\xd2\x01\n" +
+	"\x10LiteDeviceRecord\x12*\n" +
+	"\x06record\x18\x01 \x01(\v2\x12.upi.v1.LiteRecordR\x06record\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12+\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x12\x10\n" +
+	"\x03utr\x18\x04 \x01(\tR\x03utr\x12\x19\n" +
+	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12\x1a\n" +
+	"\breported\x18\x06 \x01(\bR\breported\"\xde\x05\n" +
+	"\n" +
+	"LiteWallet\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
+	"\x03lrn\x18\x03 \x01(\tR\x03lrn\x12'\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x11.upi.v1.LiteStateR\x05state\x12\x16\n" +
+	"\x06online\x18\x05 \x01(\bR\x06online\x120\n" +
+	"\x14device_balance_paise\x18\x06 \x01(\x03R\x12deviceBalancePaise\x124\n" +
+	"\x16reported_balance_paise\x18\a \x01(\x03R\x14reportedBalancePaise\x12;\n" +
+	"\vreported_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x12\x18\n" +
+	"\acounter\x18\t \x01(\x04R\acounter\x12,\n" +
+	"\x12offline_since_sync\x18\n" +
+	" \x01(\x05R\x10offlineSinceSync\x12#\n" +
+	"\roffline_limit\x18\v \x01(\x05R\fofflineLimit\x124\n" +
+	"\bunsynced\x18\f \x03(\v2\x18.upi.v1.LiteDeviceRecordR\bunsynced\x127\n" +
+	"\tlast_sync\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\blastSync\x12-\n" +
+	"\x13per_txn_limit_paise\x18\x0e \x01(\x03R\x10perTxnLimitPaise\x12.\n" +
+	"\x13balance_limit_paise\x18\x0f \x01(\x03R\x11balanceLimitPaise\x12<\n" +
+	"\x1boffline_per_txn_limit_paise\x18\x10 \x01(\x03R\x17offlinePerTxnLimitPaise\x120\n" +
+	"\x06synced\x18\x11 \x03(\v2\x18.upi.v1.LiteDeviceRecordR\x06synced\"\xae\x02\n" +
+	"\n" +
+	"LiteResult\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x12\x19\n" +
+	"\berr_code\x18\x03 \x01(\tR\aerrCode\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x10\n" +
+	"\x03rrn\x18\x05 \x01(\tR\x03rrn\x12'\n" +
+	"\x0fprovisional_utr\x18\x06 \x01(\tR\x0eprovisionalUtr\x12\x10\n" +
+	"\x03lrn\x18\a \x01(\tR\x03lrn\x120\n" +
+	"\x14device_balance_paise\x18\b \x01(\x03R\x12deviceBalancePaise\x12*\n" +
+	"\x06wallet\x18\t \x01(\v2\x12.upi.v1.LiteWalletR\x06wallet\"\x90\x01\n" +
+	"\x11EnableLiteRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\x12\x17\n" +
+	"\await_ms\x18\x05 \x01(\x05R\x06waitMs\"}\n" +
+	"\x10TopUpLiteRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x10\n" +
+	"\x03pin\x18\x03 \x01(\tR\x03pin\x12\x17\n" +
+	"\await_ms\x18\x04 \x01(\x05R\x06waitMs\"\xf1\x01\n" +
+	"\x0ePayLiteRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1b\n" +
+	"\tpayee_vpa\x18\x02 \x01(\tR\bpayeeVpa\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12&\n" +
+	"\x0fpayee_device_id\x18\x04 \x01(\tR\rpayeeDeviceId\x12\x16\n" +
+	"\x06intent\x18\x05 \x01(\tR\x06intent\x12\x12\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\x12\x17\n" +
+	"\await_ms\x18\a \x01(\x05R\x06waitMs\x12\x15\n" +
+	"\x06ref_id\x18\b \x01(\tR\x05refId\"q\n" +
+	"\x16TransferOutLiteRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x17\n" +
+	"\await_ms\x18\x03 \x01(\x05R\x06waitMs\"X\n" +
+	" TpapAppServiceDisableLiteRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\x05R\x06waitMs\"E\n" +
+	"\x14AddLiteDeviceRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\"d\n" +
+	"\x14SetLiteOnlineRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12\x17\n" +
+	"\await_ms\x18\x03 \x01(\x05R\x06waitMs\"U\n" +
+	"\x1dTpapAppServiceSyncLiteRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\x05R\x06waitMs\"\xb2\x01\n" +
+	"\x0eLiteSyncResult\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x120\n" +
+	"\x06synced\x18\x03 \x03(\v2\x18.upi.v1.LiteRecordResultR\x06synced\x12*\n" +
+	"\x06wallet\x18\x04 \x01(\v2\x12.upi.v1.LiteWalletR\x06wallet\"3\n" +
+	"\x14GetLiteWalletRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"*\n" +
+	"\x16ListLiteWalletsRequest\x12\x10\n" +
+	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"G\n" +
+	"\x17ListLiteWalletsResponse\x12,\n" +
+	"\awallets\x18\x01 \x03(\v2\x12.upi.v1.LiteWalletR\awallets*t\n" +
+	"\tLiteState\x12\x1a\n" +
+	"\x16LITE_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fLITE_PENDING\x10\x01\x12\x0f\n" +
+	"\vLITE_ACTIVE\x10\x02\x12\x11\n" +
+	"\rLITE_DISABLED\x10\x03\x12\x15\n" +
+	"\x11LITE_RECEIVE_ONLY\x10\x042\xba\x0f\n" +
 	"\rPspAppService\x12F\n" +
 	"\vInitiatePay\x12\x1a.upi.v1.InitiatePayRequest\x1a\x1b.upi.v1.InitiatePayResponse\x12R\n" +
 	"\x0fInitiateCollect\x12\x1e.upi.v1.InitiateCollectRequest\x1a\x1f.upi.v1.InitiateCollectResponse\x12O\n" +
 	"\x0eRespondCollect\x12\x1d.upi.v1.RespondCollectRequest\x1a\x1e.upi.v1.RespondCollectResponse\x12O\n" +
 	"\x0eResolveAddress\x12\x1d.upi.v1.ResolveAddressRequest\x1a\x1e.upi.v1.ResolveAddressResponse\x12U\n" +
-	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12L\n" +
+	"\x10QueryTransaction\x12\x1f.upi.v1.QueryTransactionRequest\x1a .upi.v1.QueryTransactionResponse\x12I\n" +
+	"\fRegisterLite\x12\x1b.upi.v1.RegisterLiteRequest\x1a\x1c.upi.v1.RegisterLiteResponse\x12=\n" +
+	"\bSyncLite\x12\x17.upi.v1.SyncLiteRequest\x1a\x18.upi.v1.SyncLiteResponse\x12F\n" +
+	"\vDisableLite\x12\x1a.upi.v1.DisableLiteRequest\x1a\x1b.upi.v1.DisableLiteResponse\x12L\n" +
 	"\rCreateMandate\x12\x1c.upi.v1.CreateMandateRequest\x1a\x1d.upi.v1.CreateMandateResponse\x12L\n" +
 	"\rUpdateMandate\x12\x1c.upi.v1.UpdateMandateRequest\x1a\x1d.upi.v1.UpdateMandateResponse\x12L\n" +
 	"\rRevokeMandate\x12\x1c.upi.v1.RevokeMandateRequest\x1a\x1d.upi.v1.RevokeMandateResponse\x12I\n" +
@@ -5496,7 +7175,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse\x12a\n" +
 	"\x14InitiateDelegatedPay\x12#.upi.v1.InitiateDelegatedPayRequest\x1a$.upi.v1.InitiateDelegatedPayResponse\x12^\n" +
 	"\x13RespondDelegatedPay\x12\".upi.v1.RespondDelegatedPayRequest\x1a#.upi.v1.RespondDelegatedPayResponse\x12g\n" +
-	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xf3\x0e\n" +
+	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xa2\x14\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12^\n" +
 	"\x13CreateCirclePayment\x12\".upi.v1.CreateCirclePaymentRequest\x1a#.upi.v1.CreateCirclePaymentResponse\x12^\n" +
@@ -5521,7 +7200,18 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x10UpdateCircleLink\x12\x1f.upi.v1.UpdateCircleLinkRequest\x1a .upi.v1.UpdateCircleLinkResponse\x12C\n" +
 	"\n" +
 	"GetMandate\x12\x19.upi.v1.GetMandateRequest\x1a\x1a.upi.v1.GetMandateResponse\x12h\n" +
-	"\rRevokeMandate\x12*.upi.v1.TpapAppServiceRevokeMandateRequest\x1a+.upi.v1.TpapAppServiceRevokeMandateResponseB}\n" +
+	"\rRevokeMandate\x12*.upi.v1.TpapAppServiceRevokeMandateRequest\x1a+.upi.v1.TpapAppServiceRevokeMandateResponse\x12;\n" +
+	"\n" +
+	"EnableLite\x12\x19.upi.v1.EnableLiteRequest\x1a\x12.upi.v1.LiteResult\x129\n" +
+	"\tTopUpLite\x12\x18.upi.v1.TopUpLiteRequest\x1a\x12.upi.v1.LiteResult\x125\n" +
+	"\aPayLite\x12\x16.upi.v1.PayLiteRequest\x1a\x12.upi.v1.LiteResult\x12E\n" +
+	"\x0fTransferOutLite\x12\x1e.upi.v1.TransferOutLiteRequest\x1a\x12.upi.v1.LiteResult\x12K\n" +
+	"\vDisableLite\x12(.upi.v1.TpapAppServiceDisableLiteRequest\x1a\x12.upi.v1.LiteResult\x12A\n" +
+	"\rAddLiteDevice\x12\x1c.upi.v1.AddLiteDeviceRequest\x1a\x12.upi.v1.LiteWallet\x12E\n" +
+	"\rSetLiteOnline\x12\x1c.upi.v1.SetLiteOnlineRequest\x1a\x16.upi.v1.LiteSyncResult\x12I\n" +
+	"\bSyncLite\x12%.upi.v1.TpapAppServiceSyncLiteRequest\x1a\x16.upi.v1.LiteSyncResult\x12A\n" +
+	"\rGetLiteWallet\x12\x1c.upi.v1.GetLiteWalletRequest\x1a\x12.upi.v1.LiteWallet\x12R\n" +
+	"\x0fListLiteWallets\x12\x1e.upi.v1.ListLiteWalletsRequest\x1a\x1f.upi.v1.ListLiteWalletsResponseB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -5537,258 +7227,324 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 	return file_upi_v1_app_proto_rawDescData
 }
 
-var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
 var file_upi_v1_app_proto_goTypes = []any{
-	(CircleLink_Status)(0),                         // 0: upi.v1.CircleLink.Status
-	(*Transaction)(nil),                            // 1: upi.v1.Transaction
-	(*RespondDelegatedPayRequest)(nil),             // 2: upi.v1.RespondDelegatedPayRequest
-	(*RespondDelegatedPayResponse)(nil),            // 3: upi.v1.RespondDelegatedPayResponse
-	(*ListDelegatedApprovalsRequest)(nil),          // 4: upi.v1.ListDelegatedApprovalsRequest
-	(*ListDelegatedApprovalsResponse)(nil),         // 5: upi.v1.ListDelegatedApprovalsResponse
-	(*InitiateDelegatedPayRequest)(nil),            // 6: upi.v1.InitiateDelegatedPayRequest
-	(*InitiateDelegatedPayResponse)(nil),           // 7: upi.v1.InitiateDelegatedPayResponse
-	(*InitiatePayRequest)(nil),                     // 8: upi.v1.InitiatePayRequest
-	(*InitiatePayResponse)(nil),                    // 9: upi.v1.InitiatePayResponse
-	(*InitiateCollectRequest)(nil),                 // 10: upi.v1.InitiateCollectRequest
-	(*InitiateCollectResponse)(nil),                // 11: upi.v1.InitiateCollectResponse
-	(*RespondCollectRequest)(nil),                  // 12: upi.v1.RespondCollectRequest
-	(*RespondCollectResponse)(nil),                 // 13: upi.v1.RespondCollectResponse
-	(*ValidateAddressRequest)(nil),                 // 14: upi.v1.ValidateAddressRequest
-	(*ValidateAddressResponse)(nil),                // 15: upi.v1.ValidateAddressResponse
-	(*AddressDetails)(nil),                         // 16: upi.v1.AddressDetails
-	(*ResolveAddressRequest)(nil),                  // 17: upi.v1.ResolveAddressRequest
-	(*ResolveAddressResponse)(nil),                 // 18: upi.v1.ResolveAddressResponse
-	(*QueryTransactionRequest)(nil),                // 19: upi.v1.QueryTransactionRequest
-	(*QueryTransactionResponse)(nil),               // 20: upi.v1.QueryTransactionResponse
-	(*CreatePaymentRequest)(nil),                   // 21: upi.v1.CreatePaymentRequest
-	(*CreateCirclePaymentRequest)(nil),             // 22: upi.v1.CreateCirclePaymentRequest
-	(*CreateCirclePaymentResponse)(nil),            // 23: upi.v1.CreateCirclePaymentResponse
-	(*CreatePaymentResponse)(nil),                  // 24: upi.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),                      // 25: upi.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),                     // 26: upi.v1.GetPaymentResponse
-	(*CreateCollectRequest)(nil),                   // 27: upi.v1.CreateCollectRequest
-	(*CreateCollectResponse)(nil),                  // 28: upi.v1.CreateCollectResponse
-	(*ApproveCollectRequest)(nil),                  // 29: upi.v1.ApproveCollectRequest
-	(*ApproveCollectResponse)(nil),                 // 30: upi.v1.ApproveCollectResponse
-	(*DeclineCollectRequest)(nil),                  // 31: upi.v1.DeclineCollectRequest
-	(*DeclineCollectResponse)(nil),                 // 32: upi.v1.DeclineCollectResponse
-	(*ListCollectsRequest)(nil),                    // 33: upi.v1.ListCollectsRequest
-	(*ListCollectsResponse)(nil),                   // 34: upi.v1.ListCollectsResponse
-	(*ListNotificationsRequest)(nil),               // 35: upi.v1.ListNotificationsRequest
-	(*AppNotification)(nil),                        // 36: upi.v1.AppNotification
-	(*ListNotificationsResponse)(nil),              // 37: upi.v1.ListNotificationsResponse
-	(*CreateMandateRequest)(nil),                   // 38: upi.v1.CreateMandateRequest
-	(*MandateInfo)(nil),                            // 39: upi.v1.MandateInfo
-	(*CreateMandateResponse)(nil),                  // 40: upi.v1.CreateMandateResponse
-	(*UpdateMandateRequest)(nil),                   // 41: upi.v1.UpdateMandateRequest
-	(*UpdateMandateResponse)(nil),                  // 42: upi.v1.UpdateMandateResponse
-	(*RevokeMandateRequest)(nil),                   // 43: upi.v1.RevokeMandateRequest
-	(*RevokeMandateResponse)(nil),                  // 44: upi.v1.RevokeMandateResponse
-	(*QueryMandateRequest)(nil),                    // 45: upi.v1.QueryMandateRequest
-	(*QueryMandateResponse)(nil),                   // 46: upi.v1.QueryMandateResponse
-	(*CircleLink)(nil),                             // 47: upi.v1.CircleLink
-	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 48: upi.v1.PspAppServiceCreateCircleLinkRequest
-	(*RespondCircleLinkRequest)(nil),               // 49: upi.v1.RespondCircleLinkRequest
-	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 50: upi.v1.PspAppServiceRemoveCircleLinkRequest
-	(*PspAppServiceUpdateCircleLinkRequest)(nil),   // 51: upi.v1.PspAppServiceUpdateCircleLinkRequest
-	(*PspAppServiceUpdateCircleLinkResponse)(nil),  // 52: upi.v1.PspAppServiceUpdateCircleLinkResponse
-	(*UpdateCircleLinkRequest)(nil),                // 53: upi.v1.UpdateCircleLinkRequest
-	(*UpdateCircleLinkResponse)(nil),               // 54: upi.v1.UpdateCircleLinkResponse
-	(*CreateCircleLinkRequest)(nil),                // 55: upi.v1.CreateCircleLinkRequest
-	(*RemoveCircleLinkRequest)(nil),                // 56: upi.v1.RemoveCircleLinkRequest
-	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 57: upi.v1.PspAppServiceCreateCircleLinkResponse
-	(*RespondCircleLinkResponse)(nil),              // 58: upi.v1.RespondCircleLinkResponse
-	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 59: upi.v1.PspAppServiceRemoveCircleLinkResponse
-	(*QueryCircleLinkRequest)(nil),                 // 60: upi.v1.QueryCircleLinkRequest
-	(*QueryCircleLinkResponse)(nil),                // 61: upi.v1.QueryCircleLinkResponse
-	(*PspAppServiceListCircleLinksRequest)(nil),    // 62: upi.v1.PspAppServiceListCircleLinksRequest
-	(*PspAppServiceListCircleLinksResponse)(nil),   // 63: upi.v1.PspAppServiceListCircleLinksResponse
-	(*PspAppServiceListCircleInvitesRequest)(nil),  // 64: upi.v1.PspAppServiceListCircleInvitesRequest
-	(*PspAppServiceListCircleInvitesResponse)(nil), // 65: upi.v1.PspAppServiceListCircleInvitesResponse
-	(*CreateCircleLinkResponse)(nil),               // 66: upi.v1.CreateCircleLinkResponse
-	(*GetCircleLinkRequest)(nil),                   // 67: upi.v1.GetCircleLinkRequest
-	(*GetCircleLinkResponse)(nil),                  // 68: upi.v1.GetCircleLinkResponse
-	(*ListCircleLinksRequest)(nil),                 // 69: upi.v1.ListCircleLinksRequest
-	(*ListCircleLinksResponse)(nil),                // 70: upi.v1.ListCircleLinksResponse
-	(*ListCircleInvitesRequest)(nil),               // 71: upi.v1.ListCircleInvitesRequest
-	(*ListCircleInvitesResponse)(nil),              // 72: upi.v1.ListCircleInvitesResponse
-	(*AcceptCircleLinkRequest)(nil),                // 73: upi.v1.AcceptCircleLinkRequest
-	(*AcceptCircleLinkResponse)(nil),               // 74: upi.v1.AcceptCircleLinkResponse
-	(*DeclineCircleLinkRequest)(nil),               // 75: upi.v1.DeclineCircleLinkRequest
-	(*DeclineCircleLinkResponse)(nil),              // 76: upi.v1.DeclineCircleLinkResponse
-	(*RemoveCircleLinkResponse)(nil),               // 77: upi.v1.RemoveCircleLinkResponse
-	(*ListCircleApprovalsRequest)(nil),             // 78: upi.v1.ListCircleApprovalsRequest
-	(*ListCircleApprovalsResponse)(nil),            // 79: upi.v1.ListCircleApprovalsResponse
-	(*ApproveCirclePaymentRequest)(nil),            // 80: upi.v1.ApproveCirclePaymentRequest
-	(*ApproveCirclePaymentResponse)(nil),           // 81: upi.v1.ApproveCirclePaymentResponse
-	(*DeclineCirclePaymentRequest)(nil),            // 82: upi.v1.DeclineCirclePaymentRequest
-	(*DeclineCirclePaymentResponse)(nil),           // 83: upi.v1.DeclineCirclePaymentResponse
-	(*GetMandateRequest)(nil),                      // 84: upi.v1.GetMandateRequest
-	(*GetMandateResponse)(nil),                     // 85: upi.v1.GetMandateResponse
-	(*TpapAppServiceRevokeMandateRequest)(nil),     // 86: upi.v1.TpapAppServiceRevokeMandateRequest
-	(*TpapAppServiceRevokeMandateResponse)(nil),    // 87: upi.v1.TpapAppServiceRevokeMandateResponse
-	(Txn_Type)(0),                                  // 88: upi.v1.Txn.Type
-	(Resp_Result)(0),                               // 89: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),                  // 90: google.protobuf.Timestamp
-	(*Cred)(nil),                                   // 91: upi.v1.Cred
-	(Party_Type)(0),                                // 92: upi.v1.Party.Type
-	(Delegate_SubType)(0),                          // 93: upi.v1.Delegate.SubType
+	(LiteState)(0),                                 // 0: upi.v1.LiteState
+	(CircleLink_Status)(0),                         // 1: upi.v1.CircleLink.Status
+	(*Transaction)(nil),                            // 2: upi.v1.Transaction
+	(*RespondDelegatedPayRequest)(nil),             // 3: upi.v1.RespondDelegatedPayRequest
+	(*RespondDelegatedPayResponse)(nil),            // 4: upi.v1.RespondDelegatedPayResponse
+	(*ListDelegatedApprovalsRequest)(nil),          // 5: upi.v1.ListDelegatedApprovalsRequest
+	(*ListDelegatedApprovalsResponse)(nil),         // 6: upi.v1.ListDelegatedApprovalsResponse
+	(*InitiateDelegatedPayRequest)(nil),            // 7: upi.v1.InitiateDelegatedPayRequest
+	(*InitiateDelegatedPayResponse)(nil),           // 8: upi.v1.InitiateDelegatedPayResponse
+	(*InitiatePayRequest)(nil),                     // 9: upi.v1.InitiatePayRequest
+	(*InitiatePayResponse)(nil),                    // 10: upi.v1.InitiatePayResponse
+	(*InitiateCollectRequest)(nil),                 // 11: upi.v1.InitiateCollectRequest
+	(*InitiateCollectResponse)(nil),                // 12: upi.v1.InitiateCollectResponse
+	(*RespondCollectRequest)(nil),                  // 13: upi.v1.RespondCollectRequest
+	(*RespondCollectResponse)(nil),                 // 14: upi.v1.RespondCollectResponse
+	(*ValidateAddressRequest)(nil),                 // 15: upi.v1.ValidateAddressRequest
+	(*ValidateAddressResponse)(nil),                // 16: upi.v1.ValidateAddressResponse
+	(*AddressDetails)(nil),                         // 17: upi.v1.AddressDetails
+	(*ResolveAddressRequest)(nil),                  // 18: upi.v1.ResolveAddressRequest
+	(*ResolveAddressResponse)(nil),                 // 19: upi.v1.ResolveAddressResponse
+	(*QueryTransactionRequest)(nil),                // 20: upi.v1.QueryTransactionRequest
+	(*QueryTransactionResponse)(nil),               // 21: upi.v1.QueryTransactionResponse
+	(*CreatePaymentRequest)(nil),                   // 22: upi.v1.CreatePaymentRequest
+	(*CreateCirclePaymentRequest)(nil),             // 23: upi.v1.CreateCirclePaymentRequest
+	(*CreateCirclePaymentResponse)(nil),            // 24: upi.v1.CreateCirclePaymentResponse
+	(*CreatePaymentResponse)(nil),                  // 25: upi.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),                      // 26: upi.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),                     // 27: upi.v1.GetPaymentResponse
+	(*CreateCollectRequest)(nil),                   // 28: upi.v1.CreateCollectRequest
+	(*CreateCollectResponse)(nil),                  // 29: upi.v1.CreateCollectResponse
+	(*ApproveCollectRequest)(nil),                  // 30: upi.v1.ApproveCollectRequest
+	(*ApproveCollectResponse)(nil),                 // 31: upi.v1.ApproveCollectResponse
+	(*DeclineCollectRequest)(nil),                  // 32: upi.v1.DeclineCollectRequest
+	(*DeclineCollectResponse)(nil),                 // 33: upi.v1.DeclineCollectResponse
+	(*ListCollectsRequest)(nil),                    // 34: upi.v1.ListCollectsRequest
+	(*ListCollectsResponse)(nil),                   // 35: upi.v1.ListCollectsResponse
+	(*ListNotificationsRequest)(nil),               // 36: upi.v1.ListNotificationsRequest
+	(*AppNotification)(nil),                        // 37: upi.v1.AppNotification
+	(*ListNotificationsResponse)(nil),              // 38: upi.v1.ListNotificationsResponse
+	(*CreateMandateRequest)(nil),                   // 39: upi.v1.CreateMandateRequest
+	(*MandateInfo)(nil),                            // 40: upi.v1.MandateInfo
+	(*CreateMandateResponse)(nil),                  // 41: upi.v1.CreateMandateResponse
+	(*UpdateMandateRequest)(nil),                   // 42: upi.v1.UpdateMandateRequest
+	(*UpdateMandateResponse)(nil),                  // 43: upi.v1.UpdateMandateResponse
+	(*RevokeMandateRequest)(nil),                   // 44: upi.v1.RevokeMandateRequest
+	(*RevokeMandateResponse)(nil),                  // 45: upi.v1.RevokeMandateResponse
+	(*QueryMandateRequest)(nil),                    // 46: upi.v1.QueryMandateRequest
+	(*QueryMandateResponse)(nil),                   // 47: upi.v1.QueryMandateResponse
+	(*CircleLink)(nil),                             // 48: upi.v1.CircleLink
+	(*PspAppServiceCreateCircleLinkRequest)(nil),   // 49: upi.v1.PspAppServiceCreateCircleLinkRequest
+	(*RespondCircleLinkRequest)(nil),               // 50: upi.v1.RespondCircleLinkRequest
+	(*PspAppServiceRemoveCircleLinkRequest)(nil),   // 51: upi.v1.PspAppServiceRemoveCircleLinkRequest
+	(*PspAppServiceUpdateCircleLinkRequest)(nil),   // 52: upi.v1.PspAppServiceUpdateCircleLinkRequest
+	(*PspAppServiceUpdateCircleLinkResponse)(nil),  // 53: upi.v1.PspAppServiceUpdateCircleLinkResponse
+	(*UpdateCircleLinkRequest)(nil),                // 54: upi.v1.UpdateCircleLinkRequest
+	(*UpdateCircleLinkResponse)(nil),               // 55: upi.v1.UpdateCircleLinkResponse
+	(*CreateCircleLinkRequest)(nil),                // 56: upi.v1.CreateCircleLinkRequest
+	(*RemoveCircleLinkRequest)(nil),                // 57: upi.v1.RemoveCircleLinkRequest
+	(*PspAppServiceCreateCircleLinkResponse)(nil),  // 58: upi.v1.PspAppServiceCreateCircleLinkResponse
+	(*RespondCircleLinkResponse)(nil),              // 59: upi.v1.RespondCircleLinkResponse
+	(*PspAppServiceRemoveCircleLinkResponse)(nil),  // 60: upi.v1.PspAppServiceRemoveCircleLinkResponse
+	(*QueryCircleLinkRequest)(nil),                 // 61: upi.v1.QueryCircleLinkRequest
+	(*QueryCircleLinkResponse)(nil),                // 62: upi.v1.QueryCircleLinkResponse
+	(*PspAppServiceListCircleLinksRequest)(nil),    // 63: upi.v1.PspAppServiceListCircleLinksRequest
+	(*PspAppServiceListCircleLinksResponse)(nil),   // 64: upi.v1.PspAppServiceListCircleLinksResponse
+	(*PspAppServiceListCircleInvitesRequest)(nil),  // 65: upi.v1.PspAppServiceListCircleInvitesRequest
+	(*PspAppServiceListCircleInvitesResponse)(nil), // 66: upi.v1.PspAppServiceListCircleInvitesResponse
+	(*CreateCircleLinkResponse)(nil),               // 67: upi.v1.CreateCircleLinkResponse
+	(*GetCircleLinkRequest)(nil),                   // 68: upi.v1.GetCircleLinkRequest
+	(*GetCircleLinkResponse)(nil),                  // 69: upi.v1.GetCircleLinkResponse
+	(*ListCircleLinksRequest)(nil),                 // 70: upi.v1.ListCircleLinksRequest
+	(*ListCircleLinksResponse)(nil),                // 71: upi.v1.ListCircleLinksResponse
+	(*ListCircleInvitesRequest)(nil),               // 72: upi.v1.ListCircleInvitesRequest
+	(*ListCircleInvitesResponse)(nil),              // 73: upi.v1.ListCircleInvitesResponse
+	(*AcceptCircleLinkRequest)(nil),                // 74: upi.v1.AcceptCircleLinkRequest
+	(*AcceptCircleLinkResponse)(nil),               // 75: upi.v1.AcceptCircleLinkResponse
+	(*DeclineCircleLinkRequest)(nil),               // 76: upi.v1.DeclineCircleLinkRequest
+	(*DeclineCircleLinkResponse)(nil),              // 77: upi.v1.DeclineCircleLinkResponse
+	(*RemoveCircleLinkResponse)(nil),               // 78: upi.v1.RemoveCircleLinkResponse
+	(*ListCircleApprovalsRequest)(nil),             // 79: upi.v1.ListCircleApprovalsRequest
+	(*ListCircleApprovalsResponse)(nil),            // 80: upi.v1.ListCircleApprovalsResponse
+	(*ApproveCirclePaymentRequest)(nil),            // 81: upi.v1.ApproveCirclePaymentRequest
+	(*ApproveCirclePaymentResponse)(nil),           // 82: upi.v1.ApproveCirclePaymentResponse
+	(*DeclineCirclePaymentRequest)(nil),            // 83: upi.v1.DeclineCirclePaymentRequest
+	(*DeclineCirclePaymentResponse)(nil),           // 84: upi.v1.DeclineCirclePaymentResponse
+	(*GetMandateRequest)(nil),                      // 85: upi.v1.GetMandateRequest
+	(*GetMandateResponse)(nil),                     // 86: upi.v1.GetMandateResponse
+	(*TpapAppServiceRevokeMandateRequest)(nil),     // 87: upi.v1.TpapAppServiceRevokeMandateRequest
+	(*TpapAppServiceRevokeMandateResponse)(nil),    // 88: upi.v1.TpapAppServiceRevokeMandateResponse
+	(*RegisterLiteRequest)(nil),                    // 89: upi.v1.RegisterLiteRequest
+	(*RegisterLiteResponse)(nil),                   // 90: upi.v1.RegisterLiteResponse
+	(*SyncLiteRequest)(nil),                        // 91: upi.v1.SyncLiteRequest
+	(*SyncLiteResponse)(nil),                       // 92: upi.v1.SyncLiteResponse
+	(*DisableLiteRequest)(nil),                     // 93: upi.v1.DisableLiteRequest
+	(*DisableLiteResponse)(nil),                    // 94: upi.v1.DisableLiteResponse
+	(*LiteDeviceRecord)(nil),                       // 95: upi.v1.LiteDeviceRecord
+	(*LiteWallet)(nil),                             // 96: upi.v1.LiteWallet
+	(*LiteResult)(nil),                             // 97: upi.v1.LiteResult
+	(*EnableLiteRequest)(nil),                      // 98: upi.v1.EnableLiteRequest
+	(*TopUpLiteRequest)(nil),                       // 99: upi.v1.TopUpLiteRequest
+	(*PayLiteRequest)(nil),                         // 100: upi.v1.PayLiteRequest
+	(*TransferOutLiteRequest)(nil),                 // 101: upi.v1.TransferOutLiteRequest
+	(*TpapAppServiceDisableLiteRequest)(nil),       // 102: upi.v1.TpapAppServiceDisableLiteRequest
+	(*AddLiteDeviceRequest)(nil),                   // 103: upi.v1.AddLiteDeviceRequest
+	(*SetLiteOnlineRequest)(nil),                   // 104: upi.v1.SetLiteOnlineRequest
+	(*TpapAppServiceSyncLiteRequest)(nil),          // 105: upi.v1.TpapAppServiceSyncLiteRequest
+	(*LiteSyncResult)(nil),                         // 106: upi.v1.LiteSyncResult
+	(*GetLiteWalletRequest)(nil),                   // 107: upi.v1.GetLiteWalletRequest
+	(*ListLiteWalletsRequest)(nil),                 // 108: upi.v1.ListLiteWalletsRequest
+	(*ListLiteWalletsResponse)(nil),                // 109: upi.v1.ListLiteWalletsResponse
+	(Txn_Type)(0),                                  // 110: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 111: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 112: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 113: upi.v1.Cred
+	(*LiteInfo)(nil),                               // 114: upi.v1.LiteInfo
+	(Party_Type)(0),                                // 115: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 116: upi.v1.Delegate.SubType
+	(*LiteRecord)(nil),                             // 117: upi.v1.LiteRecord
+	(*LiteRecordResult)(nil),                       // 118: upi.v1.LiteRecordResult
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	88,  // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	89,  // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	90,  // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	90,  // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	90,  // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	91,  // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
-	1,   // 6: upi.v1.RespondDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
-	1,   // 7: upi.v1.ListDelegatedApprovalsResponse.approvals:type_name -> upi.v1.Transaction
-	1,   // 8: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
-	91,  // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
-	1,   // 10: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
-	1,   // 11: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	91,  // 12: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
-	1,   // 13: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
-	16,  // 14: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	92,  // 15: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	89,  // 16: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
-	16,  // 17: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
-	1,   // 18: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	89,  // 19: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	89,  // 20: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	89,  // 21: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
-	1,   // 22: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	89,  // 23: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	89,  // 24: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	89,  // 25: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
-	1,   // 26: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	90,  // 27: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
-	1,   // 28: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
-	36,  // 29: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	91,  // 30: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
-	39,  // 31: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	91,  // 32: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
-	39,  // 33: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	39,  // 34: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	39,  // 35: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	0,   // 36: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	93,  // 37: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	90,  // 38: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	90,  // 39: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	90,  // 40: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	93,  // 41: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	91,  // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	91,  // 43: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	91,  // 44: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	47,  // 45: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 46: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	93,  // 47: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	47,  // 48: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 49: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 50: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 51: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 52: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	47,  // 53: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	47,  // 54: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 55: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 56: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
-	47,  // 57: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
-	47,  // 58: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 59: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	47,  // 60: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	1,   // 61: upi.v1.ListCircleApprovalsResponse.approvals:type_name -> upi.v1.Transaction
-	89,  // 62: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	89,  // 63: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	39,  // 64: upi.v1.GetMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	39,  // 65: upi.v1.TpapAppServiceRevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	8,   // 66: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	10,  // 67: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	12,  // 68: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	17,  // 69: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	19,  // 70: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	38,  // 71: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	41,  // 72: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	43,  // 73: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	45,  // 74: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	48,  // 75: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
-	49,  // 76: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	50,  // 77: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
-	51,  // 78: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
-	60,  // 79: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
-	62,  // 80: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
-	64,  // 81: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
-	6,   // 82: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
-	2,   // 83: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
-	4,   // 84: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
-	21,  // 85: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	22,  // 86: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
-	78,  // 87: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
-	80,  // 88: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
-	82,  // 89: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
-	25,  // 90: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	27,  // 91: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	29,  // 92: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	31,  // 93: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	33,  // 94: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	14,  // 95: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	35,  // 96: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	55,  // 97: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	67,  // 98: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
-	69,  // 99: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	71,  // 100: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
-	73,  // 101: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
-	75,  // 102: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
-	56,  // 103: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	53,  // 104: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
-	84,  // 105: upi.v1.TpapAppService.GetMandate:input_type -> upi.v1.GetMandateRequest
-	86,  // 106: upi.v1.TpapAppService.RevokeMandate:input_type -> upi.v1.TpapAppServiceRevokeMandateRequest
-	9,   // 107: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	11,  // 108: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	13,  // 109: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	18,  // 110: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	20,  // 111: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	40,  // 112: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	42,  // 113: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	44,  // 114: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	46,  // 115: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	57,  // 116: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
-	58,  // 117: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
-	59,  // 118: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
-	52,  // 119: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
-	61,  // 120: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
-	63,  // 121: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
-	65,  // 122: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
-	7,   // 123: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
-	3,   // 124: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
-	5,   // 125: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
-	24,  // 126: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	23,  // 127: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
-	79,  // 128: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
-	81,  // 129: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
-	83,  // 130: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
-	26,  // 131: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	28,  // 132: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	30,  // 133: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	32,  // 134: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	34,  // 135: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	15,  // 136: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	37,  // 137: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	66,  // 138: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
-	68,  // 139: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
-	70,  // 140: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	72,  // 141: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
-	74,  // 142: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
-	76,  // 143: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
-	77,  // 144: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
-	54,  // 145: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
-	85,  // 146: upi.v1.TpapAppService.GetMandate:output_type -> upi.v1.GetMandateResponse
-	87,  // 147: upi.v1.TpapAppService.RevokeMandate:output_type -> upi.v1.TpapAppServiceRevokeMandateResponse
-	107, // [107:148] is the sub-list for method output_type
-	66,  // [66:107] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	110, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	111, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	112, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	112, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	112, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	113, // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
+	2,   // 6: upi.v1.RespondDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
+	2,   // 7: upi.v1.ListDelegatedApprovalsResponse.approvals:type_name -> upi.v1.Transaction
+	2,   // 8: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
+	113, // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	114, // 10: upi.v1.InitiatePayRequest.lite:type_name -> upi.v1.LiteInfo
+	2,   // 11: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
+	2,   // 12: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
+	113, // 13: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	2,   // 14: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
+	17,  // 15: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
+	115, // 16: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	111, // 17: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	17,  // 18: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
+	2,   // 19: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	111, // 20: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	111, // 21: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	111, // 22: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	2,   // 23: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
+	111, // 24: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	111, // 25: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	111, // 26: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	2,   // 27: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
+	112, // 28: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	2,   // 29: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
+	37,  // 30: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
+	113, // 31: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	40,  // 32: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	113, // 33: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	40,  // 34: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	40,  // 35: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	40,  // 36: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	1,   // 37: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
+	116, // 38: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	112, // 39: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	112, // 40: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	112, // 41: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	116, // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	113, // 43: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	113, // 44: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	113, // 45: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	48,  // 46: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 47: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	116, // 48: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	48,  // 49: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 50: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 51: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 52: upi.v1.QueryCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 53: upi.v1.PspAppServiceListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	48,  // 54: upi.v1.PspAppServiceListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	48,  // 55: upi.v1.CreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 56: upi.v1.GetCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 57: upi.v1.ListCircleLinksResponse.links:type_name -> upi.v1.CircleLink
+	48,  // 58: upi.v1.ListCircleInvitesResponse.links:type_name -> upi.v1.CircleLink
+	48,  // 59: upi.v1.AcceptCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 60: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	48,  // 61: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
+	2,   // 62: upi.v1.ListCircleApprovalsResponse.approvals:type_name -> upi.v1.Transaction
+	111, // 63: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	111, // 64: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	40,  // 65: upi.v1.GetMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	40,  // 66: upi.v1.TpapAppServiceRevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
+	117, // 67: upi.v1.SyncLiteRequest.records:type_name -> upi.v1.LiteRecord
+	117, // 68: upi.v1.LiteDeviceRecord.record:type_name -> upi.v1.LiteRecord
+	111, // 69: upi.v1.LiteDeviceRecord.status:type_name -> upi.v1.Resp.Result
+	0,   // 70: upi.v1.LiteWallet.state:type_name -> upi.v1.LiteState
+	112, // 71: upi.v1.LiteWallet.reported_at:type_name -> google.protobuf.Timestamp
+	95,  // 72: upi.v1.LiteWallet.unsynced:type_name -> upi.v1.LiteDeviceRecord
+	112, // 73: upi.v1.LiteWallet.last_sync:type_name -> google.protobuf.Timestamp
+	95,  // 74: upi.v1.LiteWallet.synced:type_name -> upi.v1.LiteDeviceRecord
+	111, // 75: upi.v1.LiteResult.status:type_name -> upi.v1.Resp.Result
+	96,  // 76: upi.v1.LiteResult.wallet:type_name -> upi.v1.LiteWallet
+	111, // 77: upi.v1.LiteSyncResult.status:type_name -> upi.v1.Resp.Result
+	118, // 78: upi.v1.LiteSyncResult.synced:type_name -> upi.v1.LiteRecordResult
+	96,  // 79: upi.v1.LiteSyncResult.wallet:type_name -> upi.v1.LiteWallet
+	96,  // 80: upi.v1.ListLiteWalletsResponse.wallets:type_name -> upi.v1.LiteWallet
+	9,   // 81: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	11,  // 82: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	13,  // 83: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	18,  // 84: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	20,  // 85: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	89,  // 86: upi.v1.PspAppService.RegisterLite:input_type -> upi.v1.RegisterLiteRequest
+	91,  // 87: upi.v1.PspAppService.SyncLite:input_type -> upi.v1.SyncLiteRequest
+	93,  // 88: upi.v1.PspAppService.DisableLite:input_type -> upi.v1.DisableLiteRequest
+	39,  // 89: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	42,  // 90: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	44,  // 91: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	46,  // 92: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	49,  // 93: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	50,  // 94: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	51,  // 95: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	52,  // 96: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
+	61,  // 97: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	63,  // 98: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	65,  // 99: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	7,   // 100: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
+	3,   // 101: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
+	5,   // 102: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
+	22,  // 103: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	23,  // 104: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
+	79,  // 105: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
+	81,  // 106: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
+	83,  // 107: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
+	26,  // 108: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	28,  // 109: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	30,  // 110: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	32,  // 111: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	34,  // 112: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	15,  // 113: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	36,  // 114: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	56,  // 115: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	68,  // 116: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	70,  // 117: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	72,  // 118: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	74,  // 119: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	76,  // 120: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	57,  // 121: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	54,  // 122: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
+	85,  // 123: upi.v1.TpapAppService.GetMandate:input_type -> upi.v1.GetMandateRequest
+	87,  // 124: upi.v1.TpapAppService.RevokeMandate:input_type -> upi.v1.TpapAppServiceRevokeMandateRequest
+	98,  // 125: upi.v1.TpapAppService.EnableLite:input_type -> upi.v1.EnableLiteRequest
+	99,  // 126: upi.v1.TpapAppService.TopUpLite:input_type -> upi.v1.TopUpLiteRequest
+	100, // 127: upi.v1.TpapAppService.PayLite:input_type -> upi.v1.PayLiteRequest
+	101, // 128: upi.v1.TpapAppService.TransferOutLite:input_type -> upi.v1.TransferOutLiteRequest
+	102, // 129: upi.v1.TpapAppService.DisableLite:input_type -> upi.v1.TpapAppServiceDisableLiteRequest
+	103, // 130: upi.v1.TpapAppService.AddLiteDevice:input_type -> upi.v1.AddLiteDeviceRequest
+	104, // 131: upi.v1.TpapAppService.SetLiteOnline:input_type -> upi.v1.SetLiteOnlineRequest
+	105, // 132: upi.v1.TpapAppService.SyncLite:input_type -> upi.v1.TpapAppServiceSyncLiteRequest
+	107, // 133: upi.v1.TpapAppService.GetLiteWallet:input_type -> upi.v1.GetLiteWalletRequest
+	108, // 134: upi.v1.TpapAppService.ListLiteWallets:input_type -> upi.v1.ListLiteWalletsRequest
+	10,  // 135: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	12,  // 136: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	14,  // 137: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	19,  // 138: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	21,  // 139: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	90,  // 140: upi.v1.PspAppService.RegisterLite:output_type -> upi.v1.RegisterLiteResponse
+	92,  // 141: upi.v1.PspAppService.SyncLite:output_type -> upi.v1.SyncLiteResponse
+	94,  // 142: upi.v1.PspAppService.DisableLite:output_type -> upi.v1.DisableLiteResponse
+	41,  // 143: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	43,  // 144: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	45,  // 145: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	47,  // 146: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	58,  // 147: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	59,  // 148: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	60,  // 149: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	53,  // 150: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
+	62,  // 151: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	64,  // 152: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	66,  // 153: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	8,   // 154: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
+	4,   // 155: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
+	6,   // 156: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
+	25,  // 157: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	24,  // 158: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
+	80,  // 159: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
+	82,  // 160: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
+	84,  // 161: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
+	27,  // 162: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	29,  // 163: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	31,  // 164: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	33,  // 165: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	35,  // 166: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	16,  // 167: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	38,  // 168: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	67,  // 169: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	69,  // 170: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	71,  // 171: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	73,  // 172: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	75,  // 173: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	77,  // 174: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	78,  // 175: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	55,  // 176: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
+	86,  // 177: upi.v1.TpapAppService.GetMandate:output_type -> upi.v1.GetMandateResponse
+	88,  // 178: upi.v1.TpapAppService.RevokeMandate:output_type -> upi.v1.TpapAppServiceRevokeMandateResponse
+	97,  // 179: upi.v1.TpapAppService.EnableLite:output_type -> upi.v1.LiteResult
+	97,  // 180: upi.v1.TpapAppService.TopUpLite:output_type -> upi.v1.LiteResult
+	97,  // 181: upi.v1.TpapAppService.PayLite:output_type -> upi.v1.LiteResult
+	97,  // 182: upi.v1.TpapAppService.TransferOutLite:output_type -> upi.v1.LiteResult
+	97,  // 183: upi.v1.TpapAppService.DisableLite:output_type -> upi.v1.LiteResult
+	96,  // 184: upi.v1.TpapAppService.AddLiteDevice:output_type -> upi.v1.LiteWallet
+	106, // 185: upi.v1.TpapAppService.SetLiteOnline:output_type -> upi.v1.LiteSyncResult
+	106, // 186: upi.v1.TpapAppService.SyncLite:output_type -> upi.v1.LiteSyncResult
+	96,  // 187: upi.v1.TpapAppService.GetLiteWallet:output_type -> upi.v1.LiteWallet
+	109, // 188: upi.v1.TpapAppService.ListLiteWallets:output_type -> upi.v1.ListLiteWalletsResponse
+	135, // [135:189] is the sub-list for method output_type
+	81,  // [81:135] is the sub-list for method input_type
+	81,  // [81:81] is the sub-list for extension type_name
+	81,  // [81:81] is the sub-list for extension extendee
+	0,   // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -5802,8 +7558,8 @@ func file_upi_v1_app_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   87,
+			NumEnums:      2,
+			NumMessages:   108,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

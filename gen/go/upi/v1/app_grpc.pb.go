@@ -24,6 +24,9 @@ const (
 	PspAppService_RespondCollect_FullMethodName         = "/upi.v1.PspAppService/RespondCollect"
 	PspAppService_ResolveAddress_FullMethodName         = "/upi.v1.PspAppService/ResolveAddress"
 	PspAppService_QueryTransaction_FullMethodName       = "/upi.v1.PspAppService/QueryTransaction"
+	PspAppService_RegisterLite_FullMethodName           = "/upi.v1.PspAppService/RegisterLite"
+	PspAppService_SyncLite_FullMethodName               = "/upi.v1.PspAppService/SyncLite"
+	PspAppService_DisableLite_FullMethodName            = "/upi.v1.PspAppService/DisableLite"
 	PspAppService_CreateMandate_FullMethodName          = "/upi.v1.PspAppService/CreateMandate"
 	PspAppService_UpdateMandate_FullMethodName          = "/upi.v1.PspAppService/UpdateMandate"
 	PspAppService_RevokeMandate_FullMethodName          = "/upi.v1.PspAppService/RevokeMandate"
@@ -57,6 +60,17 @@ type PspAppServiceClient interface {
 	ResolveAddress(ctx context.Context, in *ResolveAddressRequest, opts ...grpc.CallOption) (*ResolveAddressResponse, error)
 	// QueryTransaction is the query service: the PSP's view of a transaction.
 	QueryTransaction(ctx context.Context, in *QueryTransactionRequest, opts ...grpc.CallOption) (*QueryTransactionResponse, error)
+	// UPI Lite (docs/FLOWS.md, UPI Lite). RegisterLite sends ReqListKeys
+	// GetLite; the LRN comes back in a LITE_STATUS notification. Top-ups,
+	// online payments, transfer-out and disable are InitiatePay with a
+	// purpose and lite.
+	RegisterLite(ctx context.Context, in *RegisterLiteRequest, opts ...grpc.CallOption) (*RegisterLiteResponse, error)
+	// SyncLite sends a device's batch as one ReqLiteSync; the answer comes
+	// back in a LITE_SYNC notification.
+	SyncLite(ctx context.Context, in *SyncLiteRequest, opts ...grpc.CallOption) (*SyncLiteResponse, error)
+	// DisableLite is the zero-balance disable (ReqChkTxn LITE_SYNC, purpose
+	// 50); the answer comes back in a LITE_STATUS notification.
+	DisableLite(ctx context.Context, in *DisableLiteRequest, opts ...grpc.CallOption) (*DisableLiteResponse, error)
 	// UPI Circle mandates
 	// CreateMandate registers a mandate of the payer's for the payee (UPI
 	// Circle full delegation, docs/FLOWS.md "Link, full delegation" 2-10).
@@ -151,6 +165,36 @@ func (c *pspAppServiceClient) QueryTransaction(ctx context.Context, in *QueryTra
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QueryTransactionResponse)
 	err := c.cc.Invoke(ctx, PspAppService_QueryTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) RegisterLite(ctx context.Context, in *RegisterLiteRequest, opts ...grpc.CallOption) (*RegisterLiteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterLiteResponse)
+	err := c.cc.Invoke(ctx, PspAppService_RegisterLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) SyncLite(ctx context.Context, in *SyncLiteRequest, opts ...grpc.CallOption) (*SyncLiteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncLiteResponse)
+	err := c.cc.Invoke(ctx, PspAppService_SyncLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pspAppServiceClient) DisableLite(ctx context.Context, in *DisableLiteRequest, opts ...grpc.CallOption) (*DisableLiteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisableLiteResponse)
+	err := c.cc.Invoke(ctx, PspAppService_DisableLite_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +358,17 @@ type PspAppServiceServer interface {
 	ResolveAddress(context.Context, *ResolveAddressRequest) (*ResolveAddressResponse, error)
 	// QueryTransaction is the query service: the PSP's view of a transaction.
 	QueryTransaction(context.Context, *QueryTransactionRequest) (*QueryTransactionResponse, error)
+	// UPI Lite (docs/FLOWS.md, UPI Lite). RegisterLite sends ReqListKeys
+	// GetLite; the LRN comes back in a LITE_STATUS notification. Top-ups,
+	// online payments, transfer-out and disable are InitiatePay with a
+	// purpose and lite.
+	RegisterLite(context.Context, *RegisterLiteRequest) (*RegisterLiteResponse, error)
+	// SyncLite sends a device's batch as one ReqLiteSync; the answer comes
+	// back in a LITE_SYNC notification.
+	SyncLite(context.Context, *SyncLiteRequest) (*SyncLiteResponse, error)
+	// DisableLite is the zero-balance disable (ReqChkTxn LITE_SYNC, purpose
+	// 50); the answer comes back in a LITE_STATUS notification.
+	DisableLite(context.Context, *DisableLiteRequest) (*DisableLiteResponse, error)
 	// UPI Circle mandates
 	// CreateMandate registers a mandate of the payer's for the payee (UPI
 	// Circle full delegation, docs/FLOWS.md "Link, full delegation" 2-10).
@@ -378,6 +433,15 @@ func (UnimplementedPspAppServiceServer) ResolveAddress(context.Context, *Resolve
 }
 func (UnimplementedPspAppServiceServer) QueryTransaction(context.Context, *QueryTransactionRequest) (*QueryTransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryTransaction not implemented")
+}
+func (UnimplementedPspAppServiceServer) RegisterLite(context.Context, *RegisterLiteRequest) (*RegisterLiteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterLite not implemented")
+}
+func (UnimplementedPspAppServiceServer) SyncLite(context.Context, *SyncLiteRequest) (*SyncLiteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncLite not implemented")
+}
+func (UnimplementedPspAppServiceServer) DisableLite(context.Context, *DisableLiteRequest) (*DisableLiteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableLite not implemented")
 }
 func (UnimplementedPspAppServiceServer) CreateMandate(context.Context, *CreateMandateRequest) (*CreateMandateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateMandate not implemented")
@@ -528,6 +592,60 @@ func _PspAppService_QueryTransaction_Handler(srv interface{}, ctx context.Contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PspAppServiceServer).QueryTransaction(ctx, req.(*QueryTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_RegisterLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).RegisterLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_RegisterLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).RegisterLite(ctx, req.(*RegisterLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_SyncLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).SyncLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_SyncLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).SyncLite(ctx, req.(*SyncLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PspAppService_DisableLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PspAppServiceServer).DisableLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PspAppService_DisableLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PspAppServiceServer).DisableLite(ctx, req.(*DisableLiteRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -812,6 +930,18 @@ var PspAppService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PspAppService_QueryTransaction_Handler,
 		},
 		{
+			MethodName: "RegisterLite",
+			Handler:    _PspAppService_RegisterLite_Handler,
+		},
+		{
+			MethodName: "SyncLite",
+			Handler:    _PspAppService_SyncLite_Handler,
+		},
+		{
+			MethodName: "DisableLite",
+			Handler:    _PspAppService_DisableLite_Handler,
+		},
+		{
 			MethodName: "CreateMandate",
 			Handler:    _PspAppService_CreateMandate_Handler,
 		},
@@ -895,6 +1025,16 @@ const (
 	TpapAppService_UpdateCircleLink_FullMethodName     = "/upi.v1.TpapAppService/UpdateCircleLink"
 	TpapAppService_GetMandate_FullMethodName           = "/upi.v1.TpapAppService/GetMandate"
 	TpapAppService_RevokeMandate_FullMethodName        = "/upi.v1.TpapAppService/RevokeMandate"
+	TpapAppService_EnableLite_FullMethodName           = "/upi.v1.TpapAppService/EnableLite"
+	TpapAppService_TopUpLite_FullMethodName            = "/upi.v1.TpapAppService/TopUpLite"
+	TpapAppService_PayLite_FullMethodName              = "/upi.v1.TpapAppService/PayLite"
+	TpapAppService_TransferOutLite_FullMethodName      = "/upi.v1.TpapAppService/TransferOutLite"
+	TpapAppService_DisableLite_FullMethodName          = "/upi.v1.TpapAppService/DisableLite"
+	TpapAppService_AddLiteDevice_FullMethodName        = "/upi.v1.TpapAppService/AddLiteDevice"
+	TpapAppService_SetLiteOnline_FullMethodName        = "/upi.v1.TpapAppService/SetLiteOnline"
+	TpapAppService_SyncLite_FullMethodName             = "/upi.v1.TpapAppService/SyncLite"
+	TpapAppService_GetLiteWallet_FullMethodName        = "/upi.v1.TpapAppService/GetLiteWallet"
+	TpapAppService_ListLiteWallets_FullMethodName      = "/upi.v1.TpapAppService/ListLiteWallets"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -956,6 +1096,36 @@ type TpapAppServiceClient interface {
 	// link under it stays LINKED, and its payments wait for the primary's
 	// approval as under partial delegation.
 	RevokeMandate(ctx context.Context, in *TpapAppServiceRevokeMandateRequest, opts ...grpc.CallOption) (*TpapAppServiceRevokeMandateResponse, error)
+	// UPI Lite (docs/FLOWS.md, UPI Lite): a device's wallet on the phone.
+	// Every call that moves money takes wait_ms and answers once the network
+	// decided or the wait ends (PENDING).
+	// EnableLite registers a Lite account (LRN) for vpa on device_id and
+	// makes the initial top-up (purpose 41) with the PIN.
+	EnableLite(ctx context.Context, in *EnableLiteRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// TopUpLite adds to the wallet from the account (purpose 42), with the PIN.
+	TopUpLite(ctx context.Context, in *TopUpLiteRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// PayLite pays from the wallet without a PIN: online (purpose 44, ARQC)
+	// or, with payee_device_id, offline to that device (Lite X, purpose 45:
+	// a signed record and a provisional UTR, no message leaves the phones).
+	PayLite(ctx context.Context, in *PayLiteRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// TransferOutLite returns part of the wallet to the account (purpose 46).
+	TransferOutLite(ctx context.Context, in *TransferOutLiteRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// DisableLite returns the rest (purpose 43) or, at zero, disables it
+	// (ReqChkTxn purpose 50). A device with unsynced records syncs first.
+	DisableLite(ctx context.Context, in *TpapAppServiceDisableLiteRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// AddLiteDevice registers a receive-only device (a merchant's POS) for vpa.
+	AddLiteDevice(ctx context.Context, in *AddLiteDeviceRequest, opts ...grpc.CallOption) (*LiteWallet, error)
+	// SetLiteOnline takes a device offline or online; online, it syncs its
+	// unsynced records as one batch (and a merchant's device reports them to
+	// its merchant backend first) and answers with each record's outcome.
+	SetLiteOnline(ctx context.Context, in *SetLiteOnlineRequest, opts ...grpc.CallOption) (*LiteSyncResult, error)
+	// SyncLite syncs an online device's unsynced records now (an empty
+	// batch asks for the balance: a resync).
+	SyncLite(ctx context.Context, in *TpapAppServiceSyncLiteRequest, opts ...grpc.CallOption) (*LiteSyncResult, error)
+	// GetLiteWallet is a device's view of its wallet.
+	GetLiteWallet(ctx context.Context, in *GetLiteWalletRequest, opts ...grpc.CallOption) (*LiteWallet, error)
+	// ListLiteWallets lists the devices (of vpa, or all).
+	ListLiteWallets(ctx context.Context, in *ListLiteWalletsRequest, opts ...grpc.CallOption) (*ListLiteWalletsResponse, error)
 }
 
 type tpapAppServiceClient struct {
@@ -1186,6 +1356,106 @@ func (c *tpapAppServiceClient) RevokeMandate(ctx context.Context, in *TpapAppSer
 	return out, nil
 }
 
+func (c *tpapAppServiceClient) EnableLite(ctx context.Context, in *EnableLiteRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_EnableLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) TopUpLite(ctx context.Context, in *TopUpLiteRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_TopUpLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) PayLite(ctx context.Context, in *PayLiteRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_PayLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) TransferOutLite(ctx context.Context, in *TransferOutLiteRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_TransferOutLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) DisableLite(ctx context.Context, in *TpapAppServiceDisableLiteRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_DisableLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) AddLiteDevice(ctx context.Context, in *AddLiteDeviceRequest, opts ...grpc.CallOption) (*LiteWallet, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteWallet)
+	err := c.cc.Invoke(ctx, TpapAppService_AddLiteDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) SetLiteOnline(ctx context.Context, in *SetLiteOnlineRequest, opts ...grpc.CallOption) (*LiteSyncResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteSyncResult)
+	err := c.cc.Invoke(ctx, TpapAppService_SetLiteOnline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) SyncLite(ctx context.Context, in *TpapAppServiceSyncLiteRequest, opts ...grpc.CallOption) (*LiteSyncResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteSyncResult)
+	err := c.cc.Invoke(ctx, TpapAppService_SyncLite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) GetLiteWallet(ctx context.Context, in *GetLiteWalletRequest, opts ...grpc.CallOption) (*LiteWallet, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteWallet)
+	err := c.cc.Invoke(ctx, TpapAppService_GetLiteWallet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) ListLiteWallets(ctx context.Context, in *ListLiteWalletsRequest, opts ...grpc.CallOption) (*ListLiteWalletsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLiteWalletsResponse)
+	err := c.cc.Invoke(ctx, TpapAppService_ListLiteWallets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TpapAppServiceServer is the server API for TpapAppService service.
 // All implementations must embed UnimplementedTpapAppServiceServer
 // for forward compatibility.
@@ -1245,6 +1515,36 @@ type TpapAppServiceServer interface {
 	// link under it stays LINKED, and its payments wait for the primary's
 	// approval as under partial delegation.
 	RevokeMandate(context.Context, *TpapAppServiceRevokeMandateRequest) (*TpapAppServiceRevokeMandateResponse, error)
+	// UPI Lite (docs/FLOWS.md, UPI Lite): a device's wallet on the phone.
+	// Every call that moves money takes wait_ms and answers once the network
+	// decided or the wait ends (PENDING).
+	// EnableLite registers a Lite account (LRN) for vpa on device_id and
+	// makes the initial top-up (purpose 41) with the PIN.
+	EnableLite(context.Context, *EnableLiteRequest) (*LiteResult, error)
+	// TopUpLite adds to the wallet from the account (purpose 42), with the PIN.
+	TopUpLite(context.Context, *TopUpLiteRequest) (*LiteResult, error)
+	// PayLite pays from the wallet without a PIN: online (purpose 44, ARQC)
+	// or, with payee_device_id, offline to that device (Lite X, purpose 45:
+	// a signed record and a provisional UTR, no message leaves the phones).
+	PayLite(context.Context, *PayLiteRequest) (*LiteResult, error)
+	// TransferOutLite returns part of the wallet to the account (purpose 46).
+	TransferOutLite(context.Context, *TransferOutLiteRequest) (*LiteResult, error)
+	// DisableLite returns the rest (purpose 43) or, at zero, disables it
+	// (ReqChkTxn purpose 50). A device with unsynced records syncs first.
+	DisableLite(context.Context, *TpapAppServiceDisableLiteRequest) (*LiteResult, error)
+	// AddLiteDevice registers a receive-only device (a merchant's POS) for vpa.
+	AddLiteDevice(context.Context, *AddLiteDeviceRequest) (*LiteWallet, error)
+	// SetLiteOnline takes a device offline or online; online, it syncs its
+	// unsynced records as one batch (and a merchant's device reports them to
+	// its merchant backend first) and answers with each record's outcome.
+	SetLiteOnline(context.Context, *SetLiteOnlineRequest) (*LiteSyncResult, error)
+	// SyncLite syncs an online device's unsynced records now (an empty
+	// batch asks for the balance: a resync).
+	SyncLite(context.Context, *TpapAppServiceSyncLiteRequest) (*LiteSyncResult, error)
+	// GetLiteWallet is a device's view of its wallet.
+	GetLiteWallet(context.Context, *GetLiteWalletRequest) (*LiteWallet, error)
+	// ListLiteWallets lists the devices (of vpa, or all).
+	ListLiteWallets(context.Context, *ListLiteWalletsRequest) (*ListLiteWalletsResponse, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -1320,6 +1620,36 @@ func (UnimplementedTpapAppServiceServer) GetMandate(context.Context, *GetMandate
 }
 func (UnimplementedTpapAppServiceServer) RevokeMandate(context.Context, *TpapAppServiceRevokeMandateRequest) (*TpapAppServiceRevokeMandateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeMandate not implemented")
+}
+func (UnimplementedTpapAppServiceServer) EnableLite(context.Context, *EnableLiteRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) TopUpLite(context.Context, *TopUpLiteRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method TopUpLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) PayLite(context.Context, *PayLiteRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method PayLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) TransferOutLite(context.Context, *TransferOutLiteRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferOutLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) DisableLite(context.Context, *TpapAppServiceDisableLiteRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) AddLiteDevice(context.Context, *AddLiteDeviceRequest) (*LiteWallet, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddLiteDevice not implemented")
+}
+func (UnimplementedTpapAppServiceServer) SetLiteOnline(context.Context, *SetLiteOnlineRequest) (*LiteSyncResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLiteOnline not implemented")
+}
+func (UnimplementedTpapAppServiceServer) SyncLite(context.Context, *TpapAppServiceSyncLiteRequest) (*LiteSyncResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncLite not implemented")
+}
+func (UnimplementedTpapAppServiceServer) GetLiteWallet(context.Context, *GetLiteWalletRequest) (*LiteWallet, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLiteWallet not implemented")
+}
+func (UnimplementedTpapAppServiceServer) ListLiteWallets(context.Context, *ListLiteWalletsRequest) (*ListLiteWalletsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLiteWallets not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
 func (UnimplementedTpapAppServiceServer) testEmbeddedByValue()                        {}
@@ -1738,6 +2068,186 @@ func _TpapAppService_RevokeMandate_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TpapAppService_EnableLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).EnableLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_EnableLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).EnableLite(ctx, req.(*EnableLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_TopUpLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopUpLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).TopUpLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_TopUpLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).TopUpLite(ctx, req.(*TopUpLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_PayLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PayLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).PayLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_PayLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).PayLite(ctx, req.(*PayLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_TransferOutLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferOutLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).TransferOutLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_TransferOutLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).TransferOutLite(ctx, req.(*TransferOutLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_DisableLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TpapAppServiceDisableLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).DisableLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_DisableLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).DisableLite(ctx, req.(*TpapAppServiceDisableLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_AddLiteDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddLiteDeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).AddLiteDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_AddLiteDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).AddLiteDevice(ctx, req.(*AddLiteDeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_SetLiteOnline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLiteOnlineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).SetLiteOnline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_SetLiteOnline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).SetLiteOnline(ctx, req.(*SetLiteOnlineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_SyncLite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TpapAppServiceSyncLiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).SyncLite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_SyncLite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).SyncLite(ctx, req.(*TpapAppServiceSyncLiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_GetLiteWallet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLiteWalletRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).GetLiteWallet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_GetLiteWallet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).GetLiteWallet(ctx, req.(*GetLiteWalletRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_ListLiteWallets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLiteWalletsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).ListLiteWallets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_ListLiteWallets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).ListLiteWallets(ctx, req.(*ListLiteWalletsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TpapAppService_ServiceDesc is the grpc.ServiceDesc for TpapAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1832,6 +2342,46 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeMandate",
 			Handler:    _TpapAppService_RevokeMandate_Handler,
+		},
+		{
+			MethodName: "EnableLite",
+			Handler:    _TpapAppService_EnableLite_Handler,
+		},
+		{
+			MethodName: "TopUpLite",
+			Handler:    _TpapAppService_TopUpLite_Handler,
+		},
+		{
+			MethodName: "PayLite",
+			Handler:    _TpapAppService_PayLite_Handler,
+		},
+		{
+			MethodName: "TransferOutLite",
+			Handler:    _TpapAppService_TransferOutLite_Handler,
+		},
+		{
+			MethodName: "DisableLite",
+			Handler:    _TpapAppService_DisableLite_Handler,
+		},
+		{
+			MethodName: "AddLiteDevice",
+			Handler:    _TpapAppService_AddLiteDevice_Handler,
+		},
+		{
+			MethodName: "SetLiteOnline",
+			Handler:    _TpapAppService_SetLiteOnline_Handler,
+		},
+		{
+			MethodName: "SyncLite",
+			Handler:    _TpapAppService_SyncLite_Handler,
+		},
+		{
+			MethodName: "GetLiteWallet",
+			Handler:    _TpapAppService_GetLiteWallet_Handler,
+		},
+		{
+			MethodName: "ListLiteWallets",
+			Handler:    _TpapAppService_ListLiteWallets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1509,10 +1509,18 @@ type LiteRecord struct {
 	AmountPaise    int64                  `protobuf:"varint,7,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
 	Ts             *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=ts,proto3" json:"ts,omitempty"`
 	OrderId        string                 `protobuf:"bytes,9,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// The device's signature over the record.
-	Signature     string `protobuf:"bytes,10,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The payer device's ed25519 signature over lite.RecordBytes(record)
+	// (internal/lite): every field above and payee_device_id.
+	Signature []byte `protobuf:"bytes,10,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The merchant's (payee's) device that took the record (Lite X tap).
+	PayeeDeviceId string `protobuf:"bytes,11,opt,name=payee_device_id,json=payeeDeviceId,proto3" json:"payee_device_id,omitempty"`
+	// Set by the switch in the batch it sends the beneficiary: the payee's
+	// account, as its PSP resolved it. Not signed.
+	PayeeAc *Account `protobuf:"bytes,12,opt,name=payee_ac,json=payeeAc,proto3" json:"payee_ac,omitempty"`
+	// The payer device's wallet balance after this payment, as it signed it.
+	DeviceBalancePaise int64 `protobuf:"varint,13,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *LiteRecord) Reset() {
@@ -1608,11 +1616,32 @@ func (x *LiteRecord) GetOrderId() string {
 	return ""
 }
 
-func (x *LiteRecord) GetSignature() string {
+func (x *LiteRecord) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
 	}
+	return nil
+}
+
+func (x *LiteRecord) GetPayeeDeviceId() string {
+	if x != nil {
+		return x.PayeeDeviceId
+	}
 	return ""
+}
+
+func (x *LiteRecord) GetPayeeAc() *Account {
+	if x != nil {
+		return x.PayeeAc
+	}
+	return nil
+}
+
+func (x *LiteRecord) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
 }
 
 // LiteRecordResult is the switch's answer for one LiteRecord.
@@ -1623,7 +1652,17 @@ type LiteRecordResult struct {
 	Result         Resp_Result            `protobuf:"varint,3,opt,name=result,proto3,enum=upi.v1.Resp_Result" json:"result,omitempty"`
 	ErrCode        string                 `protobuf:"bytes,4,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
 	// The official UTR (RRN) issued by the switch.
-	Utr           string `protobuf:"bytes,5,opt,name=utr,proto3" json:"utr,omitempty"`
+	Utr         string `protobuf:"bytes,5,opt,name=utr,proto3" json:"utr,omitempty"`
+	Lrn         string `protobuf:"bytes,6,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	PayerAddr   string `protobuf:"bytes,7,opt,name=payer_addr,json=payerAddr,proto3" json:"payer_addr,omitempty"`
+	PayeeAddr   string `protobuf:"bytes,8,opt,name=payee_addr,json=payeeAddr,proto3" json:"payee_addr,omitempty"`
+	AmountPaise int64  `protobuf:"varint,9,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	OrderId     string `protobuf:"bytes,10,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The batch (ReqLiteSync txn id) that posted the record.
+	BatchTxnId    string `protobuf:"bytes,11,opt,name=batch_txn_id,json=batchTxnId,proto3" json:"batch_txn_id,omitempty"`
+	PayeeDeviceId string `protobuf:"bytes,12,opt,name=payee_device_id,json=payeeDeviceId,proto3" json:"payee_device_id,omitempty"`
+	// Why, in words (a double spend names the other content's batch).
+	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1689,6 +1728,262 @@ func (x *LiteRecordResult) GetErrCode() string {
 func (x *LiteRecordResult) GetUtr() string {
 	if x != nil {
 		return x.Utr
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetPayerAddr() string {
+	if x != nil {
+		return x.PayerAddr
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetPayeeAddr() string {
+	if x != nil {
+		return x.PayeeAddr
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *LiteRecordResult) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetBatchTxnId() string {
+	if x != nil {
+		return x.BatchTxnId
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetPayeeDeviceId() string {
+	if x != nil {
+		return x.PayeeDeviceId
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// LiteInfo is the UPI Lite part of a message (docs/FLOWS.md, UPI Lite):
+// NPCI's <Detail name="LRN">, the device's ARQC credential and the
+// switch's ARPC.
+type LiteInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lite Reference Number: one device's Lite balance at its remitter.
+	Lrn      string `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceId string `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's ed25519 public key (32 bytes): in the registration
+	// (ReqListKeys GetLite) and the initial top-up's CREDIT.
+	DeviceKey []byte `protobuf:"bytes,3,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	// The device's counter for this payment (the ARQC's ATC). One counter
+	// per LRN for online payments and offline records alike, never reused.
+	Counter uint64 `protobuf:"varint,4,opt,name=counter,proto3" json:"counter,omitempty"`
+	// The device's wallet balance before the payment, as it signed it.
+	DeviceBalancePaise int64 `protobuf:"varint,5,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	// ARQC: the device's ed25519 signature over lite.ARQCBytes.
+	Arqc []byte `protobuf:"bytes,6,opt,name=arqc,proto3" json:"arqc,omitempty"`
+	// In answers: the LRN balance after the payment at the node answering.
+	BalancePaise int64 `protobuf:"varint,7,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	// ARPC: the switch's ed25519 signature over lite.ARPCBytes.
+	Arpc []byte `protobuf:"bytes,8,opt,name=arpc,proto3" json:"arpc,omitempty"`
+	// The account behind the LRN (registration; the remitter's records).
+	Ac *Account `protobuf:"bytes,9,opt,name=ac,proto3" json:"ac,omitempty"`
+	// A confirmation's amount (purpose 44 to the remitter).
+	AmountPaise int64 `protobuf:"varint,10,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// The LRN's state at the node answering: ACTIVE, DISABLED.
+	State         string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteInfo) Reset() {
+	*x = LiteInfo{}
+	mi := &file_upi_v1_common_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteInfo) ProtoMessage() {}
+
+func (x *LiteInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_common_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteInfo.ProtoReflect.Descriptor instead.
+func (*LiteInfo) Descriptor() ([]byte, []int) {
+	return file_upi_v1_common_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LiteInfo) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteInfo) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *LiteInfo) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+func (x *LiteInfo) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *LiteInfo) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteInfo) GetArqc() []byte {
+	if x != nil {
+		return x.Arqc
+	}
+	return nil
+}
+
+func (x *LiteInfo) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *LiteInfo) GetArpc() []byte {
+	if x != nil {
+		return x.Arpc
+	}
+	return nil
+}
+
+func (x *LiteInfo) GetAc() *Account {
+	if x != nil {
+		return x.Ac
+	}
+	return nil
+}
+
+func (x *LiteInfo) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *LiteInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+// LiteBalance is one LRN's balance at the node that answers.
+type LiteBalance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lrn           string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	BalancePaise  int64                  `protobuf:"varint,2,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteBalance) Reset() {
+	*x = LiteBalance{}
+	mi := &file_upi_v1_common_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteBalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteBalance) ProtoMessage() {}
+
+func (x *LiteBalance) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_common_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteBalance.ProtoReflect.Descriptor instead.
+func (*LiteBalance) Descriptor() ([]byte, []int) {
+	return file_upi_v1_common_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LiteBalance) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteBalance) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetState() string {
+	if x != nil {
+		return x.State
 	}
 	return ""
 }
@@ -1862,7 +2157,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\aSubType\x12\x18\n" +
 	"\x14SUB_TYPE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04FULL\x10\x01\x12\v\n" +
-	"\aPARTIAL\x10\x02\"\xc4\x02\n" +
+	"\aPARTIAL\x10\x02\"\xca\x03\n" +
 	"\n" +
 	"LiteRecord\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
@@ -1877,13 +2172,46 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ts\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x12\x19\n" +
 	"\border_id\x18\t \x01(\tR\aorderId\x12\x1c\n" +
 	"\tsignature\x18\n" +
-	" \x01(\tR\tsignature\"\xaf\x01\n" +
+	" \x01(\fR\tsignature\x12&\n" +
+	"\x0fpayee_device_id\x18\v \x01(\tR\rpayeeDeviceId\x12*\n" +
+	"\bpayee_ac\x18\f \x01(\v2\x0f.upi.v1.AccountR\apayeeAc\x120\n" +
+	"\x14device_balance_paise\x18\r \x01(\x03R\x12deviceBalancePaise\"\x9f\x03\n" +
 	"\x10LiteRecordResult\x12\x18\n" +
 	"\acounter\x18\x01 \x01(\x04R\acounter\x12'\n" +
 	"\x0fprovisional_utr\x18\x02 \x01(\tR\x0eprovisionalUtr\x12+\n" +
 	"\x06result\x18\x03 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06result\x12\x19\n" +
 	"\berr_code\x18\x04 \x01(\tR\aerrCode\x12\x10\n" +
-	"\x03utr\x18\x05 \x01(\tR\x03utrB\x80\x01\n" +
+	"\x03utr\x18\x05 \x01(\tR\x03utr\x12\x10\n" +
+	"\x03lrn\x18\x06 \x01(\tR\x03lrn\x12\x1d\n" +
+	"\n" +
+	"payer_addr\x18\a \x01(\tR\tpayerAddr\x12\x1d\n" +
+	"\n" +
+	"payee_addr\x18\b \x01(\tR\tpayeeAddr\x12!\n" +
+	"\famount_paise\x18\t \x01(\x03R\vamountPaise\x12\x19\n" +
+	"\border_id\x18\n" +
+	" \x01(\tR\aorderId\x12 \n" +
+	"\fbatch_txn_id\x18\v \x01(\tR\n" +
+	"batchTxnId\x12&\n" +
+	"\x0fpayee_device_id\x18\f \x01(\tR\rpayeeDeviceId\x12\x16\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\"\xcb\x02\n" +
+	"\bLiteInfo\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x03 \x01(\fR\tdeviceKey\x12\x18\n" +
+	"\acounter\x18\x04 \x01(\x04R\acounter\x120\n" +
+	"\x14device_balance_paise\x18\x05 \x01(\x03R\x12deviceBalancePaise\x12\x12\n" +
+	"\x04arqc\x18\x06 \x01(\fR\x04arqc\x12#\n" +
+	"\rbalance_paise\x18\a \x01(\x03R\fbalancePaise\x12\x12\n" +
+	"\x04arpc\x18\b \x01(\fR\x04arpc\x12\x1f\n" +
+	"\x02ac\x18\t \x01(\v2\x0f.upi.v1.AccountR\x02ac\x12!\n" +
+	"\famount_paise\x18\n" +
+	" \x01(\x03R\vamountPaise\x12\x14\n" +
+	"\x05state\x18\v \x01(\tR\x05state\"Z\n" +
+	"\vLiteBalance\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12#\n" +
+	"\rbalance_paise\x18\x02 \x01(\x03R\fbalancePaise\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05stateB\x80\x01\n" +
 	"\n" +
 	"com.upi.v1B\vCommonProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -1900,7 +2228,7 @@ func file_upi_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_upi_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_upi_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_upi_v1_common_proto_goTypes = []any{
 	(Txn_Type)(0),                 // 0: upi.v1.Txn.Type
 	(Party_Type)(0),               // 1: upi.v1.Party.Type
@@ -1922,14 +2250,16 @@ var file_upi_v1_common_proto_goTypes = []any{
 	(*Delegate)(nil),              // 17: upi.v1.Delegate
 	(*LiteRecord)(nil),            // 18: upi.v1.LiteRecord
 	(*LiteRecordResult)(nil),      // 19: upi.v1.LiteRecordResult
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*LiteInfo)(nil),              // 20: upi.v1.LiteInfo
+	(*LiteBalance)(nil),           // 21: upi.v1.LiteBalance
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_upi_v1_common_proto_depIdxs = []int32{
-	20, // 0: upi.v1.Head.ts:type_name -> google.protobuf.Timestamp
+	22, // 0: upi.v1.Head.ts:type_name -> google.protobuf.Timestamp
 	0,  // 1: upi.v1.Txn.type:type_name -> upi.v1.Txn.Type
-	20, // 2: upi.v1.Txn.ts:type_name -> google.protobuf.Timestamp
+	22, // 2: upi.v1.Txn.ts:type_name -> google.protobuf.Timestamp
 	0,  // 3: upi.v1.Txn.sub_type:type_name -> upi.v1.Txn.Type
-	20, // 4: upi.v1.Cred.ts:type_name -> google.protobuf.Timestamp
+	22, // 4: upi.v1.Cred.ts:type_name -> google.protobuf.Timestamp
 	1,  // 5: upi.v1.Party.type:type_name -> upi.v1.Party.Type
 	9,  // 6: upi.v1.Party.ac:type_name -> upi.v1.Account
 	10, // 7: upi.v1.Party.creds:type_name -> upi.v1.Cred
@@ -1937,18 +2267,20 @@ var file_upi_v1_common_proto_depIdxs = []int32{
 	9,  // 9: upi.v1.Ref.ac:type_name -> upi.v1.Account
 	2,  // 10: upi.v1.Resp.result:type_name -> upi.v1.Resp.Result
 	13, // 11: upi.v1.Resp.refs:type_name -> upi.v1.Ref
-	20, // 12: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
+	22, // 12: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
 	3,  // 13: upi.v1.Mandate.amount_rule:type_name -> upi.v1.Mandate.AmountRule
 	4,  // 14: upi.v1.Mandate.recurrence:type_name -> upi.v1.Mandate.Recurrence
 	5,  // 15: upi.v1.Delegate.type:type_name -> upi.v1.Delegate.Type
 	6,  // 16: upi.v1.Delegate.sub_type:type_name -> upi.v1.Delegate.SubType
-	20, // 17: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
-	2,  // 18: upi.v1.LiteRecordResult.result:type_name -> upi.v1.Resp.Result
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	22, // 17: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
+	9,  // 18: upi.v1.LiteRecord.payee_ac:type_name -> upi.v1.Account
+	2,  // 19: upi.v1.LiteRecordResult.result:type_name -> upi.v1.Resp.Result
+	9,  // 20: upi.v1.LiteInfo.ac:type_name -> upi.v1.Account
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_common_proto_init() }
@@ -1962,7 +2294,7 @@ func file_upi_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_common_proto_rawDesc), len(file_upi_v1_common_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

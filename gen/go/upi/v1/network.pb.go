@@ -34,6 +34,8 @@ const (
 	Notification_LITE_SYNC        Notification_Kind = 5
 	// A delegated payment under a PARTIAL link waiting for the primary.
 	Notification_DELEGATE_PAY Notification_Kind = 6
+	// A UPI Lite registration's (GetLite) or zero-balance disable's answer.
+	Notification_LITE_STATUS Notification_Kind = 7
 )
 
 // Enum value maps for Notification_Kind.
@@ -46,6 +48,7 @@ var (
 		4: "MANDATE_STATUS",
 		5: "LITE_SYNC",
 		6: "DELEGATE_PAY",
+		7: "LITE_STATUS",
 	}
 	Notification_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -55,6 +58,7 @@ var (
 		"MANDATE_STATUS":   4,
 		"LITE_SYNC":        5,
 		"DELEGATE_PAY":     6,
+		"LITE_STATUS":      7,
 	}
 )
 
@@ -94,7 +98,9 @@ type ReqPay struct {
 	Payer *Party                 `protobuf:"bytes,3,opt,name=payer,proto3" json:"payer,omitempty"`
 	Payee *Party                 `protobuf:"bytes,4,opt,name=payee,proto3" json:"payee,omitempty"`
 	// Set when the payment runs under a mandate (UPI Circle).
-	Mandate       *Mandate `protobuf:"bytes,5,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	Mandate *Mandate `protobuf:"bytes,5,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	// UPI Lite (purposes 41-46): the LRN, and for 44 the ARQC.
+	Lite          *LiteInfo `protobuf:"bytes,6,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,12 +170,21 @@ func (x *ReqPay) GetMandate() *Mandate {
 	return nil
 }
 
+func (x *ReqPay) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
+}
+
 // RespPay answers a ReqPay.
 type RespPay struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
-	Resp          *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Resp  *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	// UPI Lite 44: the LRN balance after the payment and the ARPC.
+	Lite          *LiteInfo `protobuf:"bytes,4,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,6 +236,13 @@ func (x *RespPay) GetTxn() *Txn {
 func (x *RespPay) GetResp() *Resp {
 	if x != nil {
 		return x.Resp
+	}
+	return nil
+}
+
+func (x *RespPay) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
 	}
 	return nil
 }
@@ -378,7 +400,13 @@ type ReqTxnConfirmation struct {
 	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
 	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
 	// The outcome of the original transaction.
-	Resp          *Resp `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	Resp *Resp `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	// UPI Lite: to the remitter, a purpose 44 payment its auth engine
+	// debited (or 50, a zero-balance disable): LRN and amount.
+	Lite *LiteInfo `protobuf:"bytes,4,opt,name=lite,proto3" json:"lite,omitempty"`
+	// UPI Lite sync (txn.type LITE_SYNC): to a payee's PSP, the records
+	// credited to its users.
+	LiteRecords   []*LiteRecordResult `protobuf:"bytes,5,rep,name=lite_records,json=liteRecords,proto3" json:"lite_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,6 +458,20 @@ func (x *ReqTxnConfirmation) GetTxn() *Txn {
 func (x *ReqTxnConfirmation) GetResp() *Resp {
 	if x != nil {
 		return x.Resp
+	}
+	return nil
+}
+
+func (x *ReqTxnConfirmation) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
+}
+
+func (x *ReqTxnConfirmation) GetLiteRecords() []*LiteRecordResult {
+	if x != nil {
+		return x.LiteRecords
 	}
 	return nil
 }
@@ -635,9 +677,11 @@ func (x *RespValAdd) GetResp() *Resp {
 
 // ReqChkTxn asks for the status of a transaction or of one of its legs.
 type ReqChkTxn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	// ReqChkTxn sub_type LITE_SYNC, purpose 50: zero-balance disable of lrn.
+	Lite          *LiteInfo `protobuf:"bytes,3,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -686,12 +730,21 @@ func (x *ReqChkTxn) GetTxn() *Txn {
 	return nil
 }
 
+func (x *ReqChkTxn) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
+}
+
 // RespChkTxn answers ReqChkTxn.
 type RespChkTxn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
-	Resp          *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Resp  *Resp                  `protobuf:"bytes,3,opt,name=resp,proto3" json:"resp,omitempty"`
+	// For LITE_SYNC: the LRN's state and balance at the switch.
+	Lite          *LiteInfo `protobuf:"bytes,4,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -743,6 +796,13 @@ func (x *RespChkTxn) GetTxn() *Txn {
 func (x *RespChkTxn) GetResp() *Resp {
 	if x != nil {
 		return x.Resp
+	}
+	return nil
+}
+
+func (x *RespChkTxn) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
 	}
 	return nil
 }
@@ -1583,16 +1643,23 @@ func (x *RespDelegateAuth) GetResp() *Resp {
 	return nil
 }
 
-// ReqLiteSync carries a batch of offline UPI Lite records for one LRN.
+// ReqLiteSync carries a batch of offline UPI Lite (Lite X, purpose 45)
+// records a device took or made, through its PSP to the switch, and the
+// switch's sub-batches to remitters (DEBIT, or REVERSAL in txn.sub_type)
+// and beneficiaries (CREDIT). The simulator's extension: NPCI's offline
+// sync message is not public (docs/FLOWS.md, UPI Lite).
 type ReqLiteSync struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
-	Lrn           string                 `protobuf:"bytes,3,opt,name=lrn,proto3" json:"lrn,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Records       []*LiteRecord          `protobuf:"bytes,5,rep,name=records,proto3" json:"records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Head     *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn      *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	Lrn      string                 `protobuf:"bytes,3,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceId string                 `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Records  []*LiteRecord          `protobuf:"bytes,5,rep,name=records,proto3" json:"records,omitempty"`
+	// The device's user, and its wallet balance when it synced.
+	UserAddr           string `protobuf:"bytes,6,opt,name=user_addr,json=userAddr,proto3" json:"user_addr,omitempty"`
+	DeviceBalancePaise int64  `protobuf:"varint,7,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ReqLiteSync) Reset() {
@@ -1660,6 +1727,20 @@ func (x *ReqLiteSync) GetRecords() []*LiteRecord {
 	return nil
 }
 
+func (x *ReqLiteSync) GetUserAddr() string {
+	if x != nil {
+		return x.UserAddr
+	}
+	return ""
+}
+
+func (x *ReqLiteSync) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
 // RespLiteSync answers ReqLiteSync record by record.
 type RespLiteSync struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1670,8 +1751,12 @@ type RespLiteSync struct {
 	// The LRN balance at the remitter after the batch: the truth the device's
 	// wallet is corrected to.
 	LrnBalancePaise int64 `protobuf:"varint,5,opt,name=lrn_balance_paise,json=lrnBalancePaise,proto3" json:"lrn_balance_paise,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Every LRN of the batch's records and the device's own: balance and
+	// state after the batch (from the switch to a PSP: the auth engine's,
+	// rebased on the remitter's).
+	Balances      []*LiteBalance `protobuf:"bytes,6,rep,name=balances,proto3" json:"balances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RespLiteSync) Reset() {
@@ -1739,6 +1824,13 @@ func (x *RespLiteSync) GetLrnBalancePaise() int64 {
 	return 0
 }
 
+func (x *RespLiteSync) GetBalances() []*LiteBalance {
+	if x != nil {
+		return x.Balances
+	}
+	return nil
+}
+
 // Notification is what a PSP tells its TPAP app: a transaction's status, a
 // collect request waiting for approval, a delegation waiting for acceptance,
 // a mandate outcome or a Lite sync result.
@@ -1748,13 +1840,16 @@ type Notification struct {
 	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
 	Kind  Notification_Kind      `protobuf:"varint,3,opt,name=kind,proto3,enum=upi.v1.Notification_Kind" json:"kind,omitempty"`
 	// The user the notification is for.
-	UserAddr      string        `protobuf:"bytes,4,opt,name=user_addr,json=userAddr,proto3" json:"user_addr,omitempty"`
-	Payer         *Party        `protobuf:"bytes,5,opt,name=payer,proto3" json:"payer,omitempty"`
-	Payee         *Party        `protobuf:"bytes,6,opt,name=payee,proto3" json:"payee,omitempty"`
-	Resp          *Resp         `protobuf:"bytes,7,opt,name=resp,proto3" json:"resp,omitempty"`
-	Mandate       *Mandate      `protobuf:"bytes,8,opt,name=mandate,proto3" json:"mandate,omitempty"`
-	Delegate      *Delegate     `protobuf:"bytes,9,opt,name=delegate,proto3" json:"delegate,omitempty"`
-	Lite          *RespLiteSync `protobuf:"bytes,10,opt,name=lite,proto3" json:"lite,omitempty"`
+	UserAddr string        `protobuf:"bytes,4,opt,name=user_addr,json=userAddr,proto3" json:"user_addr,omitempty"`
+	Payer    *Party        `protobuf:"bytes,5,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee    *Party        `protobuf:"bytes,6,opt,name=payee,proto3" json:"payee,omitempty"`
+	Resp     *Resp         `protobuf:"bytes,7,opt,name=resp,proto3" json:"resp,omitempty"`
+	Mandate  *Mandate      `protobuf:"bytes,8,opt,name=mandate,proto3" json:"mandate,omitempty"`
+	Delegate *Delegate     `protobuf:"bytes,9,opt,name=delegate,proto3" json:"delegate,omitempty"`
+	Lite     *RespLiteSync `protobuf:"bytes,10,opt,name=lite,proto3" json:"lite,omitempty"`
+	// LITE_STATUS: a registration's LRN, or a zero-balance disable's
+	// answer; TXN_STATUS of a Lite payment: the ARPC and balance.
+	LiteInfo      *LiteInfo `protobuf:"bytes,11,opt,name=lite_info,json=liteInfo,proto3" json:"lite_info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1855,6 +1950,13 @@ func (x *Notification) GetDelegate() *Delegate {
 func (x *Notification) GetLite() *RespLiteSync {
 	if x != nil {
 		return x.Lite
+	}
+	return nil
+}
+
+func (x *Notification) GetLiteInfo() *LiteInfo {
+	if x != nil {
+		return x.LiteInfo
 	}
 	return nil
 }
@@ -2083,9 +2185,14 @@ func (x *RespRegKeys) GetKeyId() string {
 
 // ReqListKeys asks the switch for every node's public keys.
 type ReqListKeys struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Head          *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
-	Txn           *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Head  *Head                  `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	Txn   *Txn                   `protobuf:"bytes,2,opt,name=txn,proto3" json:"txn,omitempty"`
+	// "GetLite": register a UPI Lite account (LRN) for payer's account
+	// and lite.device_id / device_key; "" for the key directory.
+	Type          string    `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Payer         *Party    `protobuf:"bytes,4,opt,name=payer,proto3" json:"payer,omitempty"`
+	Lite          *LiteInfo `protobuf:"bytes,5,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2130,6 +2237,27 @@ func (x *ReqListKeys) GetHead() *Head {
 func (x *ReqListKeys) GetTxn() *Txn {
 	if x != nil {
 		return x.Txn
+	}
+	return nil
+}
+
+func (x *ReqListKeys) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ReqListKeys) GetPayer() *Party {
+	if x != nil {
+		return x.Payer
+	}
+	return nil
+}
+
+func (x *ReqListKeys) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
 	}
 	return nil
 }
@@ -2207,7 +2335,9 @@ type RespListKeys struct {
 	List  *KeyList               `protobuf:"bytes,4,opt,name=list,proto3" json:"list,omitempty"`
 	// ed25519 signature by the switch's signing key over list marshalled
 	// deterministically.
-	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	// For GetLite: the LRN issued.
+	Lite          *LiteInfo `protobuf:"bytes,6,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2277,21 +2407,30 @@ func (x *RespListKeys) GetSignature() []byte {
 	return nil
 }
 
+func (x *RespListKeys) GetLite() *LiteInfo {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
+}
+
 var File_upi_v1_network_proto protoreflect.FileDescriptor
 
 const file_upi_v1_network_proto_rawDesc = "" +
 	"\n" +
-	"\x14upi/v1/network.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\xbe\x01\n" +
+	"\x14upi/v1/network.proto\x12\x06upi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\xe4\x01\n" +
 	"\x06ReqPay\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12#\n" +
 	"\x05payer\x18\x03 \x01(\v2\r.upi.v1.PartyR\x05payer\x12#\n" +
 	"\x05payee\x18\x04 \x01(\v2\r.upi.v1.PartyR\x05payee\x12)\n" +
-	"\amandate\x18\x05 \x01(\v2\x0f.upi.v1.MandateR\amandate\"l\n" +
+	"\amandate\x18\x05 \x01(\v2\x0f.upi.v1.MandateR\amandate\x12$\n" +
+	"\x04lite\x18\x06 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\"\x92\x01\n" +
 	"\aRespPay\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\x9b\x01\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12$\n" +
+	"\x04lite\x18\x04 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\"\x9b\x01\n" +
 	"\x0eReqAuthDetails\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12#\n" +
@@ -2302,11 +2441,13 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12#\n" +
 	"\x05payer\x18\x03 \x01(\v2\r.upi.v1.PartyR\x05payer\x12#\n" +
 	"\x05payee\x18\x04 \x01(\v2\r.upi.v1.PartyR\x05payee\x12 \n" +
-	"\x04resp\x18\x05 \x01(\v2\f.upi.v1.RespR\x04resp\"w\n" +
+	"\x04resp\x18\x05 \x01(\v2\f.upi.v1.RespR\x04resp\"\xda\x01\n" +
 	"\x12ReqTxnConfirmation\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"x\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12$\n" +
+	"\x04lite\x18\x04 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\x12;\n" +
+	"\flite_records\x18\x05 \x03(\v2\x18.upi.v1.LiteRecordResultR\vliteRecords\"x\n" +
 	"\x13RespTxnConfirmation\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
@@ -2321,15 +2462,17 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12#\n" +
 	"\x05payee\x18\x03 \x01(\v2\r.upi.v1.PartyR\x05payee\x12 \n" +
-	"\x04resp\x18\x04 \x01(\v2\f.upi.v1.RespR\x04resp\"L\n" +
+	"\x04resp\x18\x04 \x01(\v2\f.upi.v1.RespR\x04resp\"r\n" +
 	"\tReqChkTxn\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
-	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\"o\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12$\n" +
+	"\x04lite\x18\x03 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\"\x95\x01\n" +
 	"\n" +
 	"RespChkTxn\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"I\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12$\n" +
+	"\x04lite\x18\x04 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\"I\n" +
 	"\x06ReqHbt\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\"l\n" +
@@ -2391,19 +2534,22 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x10RespDelegateAuth\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xab\x01\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xfa\x01\n" +
 	"\vReqLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12\x10\n" +
 	"\x03lrn\x18\x03 \x01(\tR\x03lrn\x12\x1b\n" +
 	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12,\n" +
-	"\arecords\x18\x05 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\"\xd1\x01\n" +
+	"\arecords\x18\x05 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\x12\x1b\n" +
+	"\tuser_addr\x18\x06 \x01(\tR\buserAddr\x120\n" +
+	"\x14device_balance_paise\x18\a \x01(\x03R\x12deviceBalancePaise\"\x82\x02\n" +
 	"\fRespLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
 	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x122\n" +
 	"\aresults\x18\x04 \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\x12*\n" +
-	"\x11lrn_balance_paise\x18\x05 \x01(\x03R\x0flrnBalancePaise\"\x99\x04\n" +
+	"\x11lrn_balance_paise\x18\x05 \x01(\x03R\x0flrnBalancePaise\x12/\n" +
+	"\bbalances\x18\x06 \x03(\v2\x13.upi.v1.LiteBalanceR\bbalances\"\xd9\x04\n" +
 	"\fNotification\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12-\n" +
@@ -2415,7 +2561,8 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\amandate\x18\b \x01(\v2\x0f.upi.v1.MandateR\amandate\x12,\n" +
 	"\bdelegate\x18\t \x01(\v2\x10.upi.v1.DelegateR\bdelegate\x12(\n" +
 	"\x04lite\x18\n" +
-	" \x01(\v2\x14.upi.v1.RespLiteSyncR\x04lite\"\x8c\x01\n" +
+	" \x01(\v2\x14.upi.v1.RespLiteSyncR\x04lite\x12-\n" +
+	"\tlite_info\x18\v \x01(\v2\x10.upi.v1.LiteInfoR\bliteInfo\"\x9d\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2424,7 +2571,8 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x10DELEGATE_REQUEST\x10\x03\x12\x12\n" +
 	"\x0eMANDATE_STATUS\x10\x04\x12\r\n" +
 	"\tLITE_SYNC\x10\x05\x12\x10\n" +
-	"\fDELEGATE_PAY\x10\x06\"\xb4\x01\n" +
+	"\fDELEGATE_PAY\x10\x06\x12\x0f\n" +
+	"\vLITE_STATUS\x10\a\"\xb4\x01\n" +
 	"\aNodeKey\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x19\n" +
@@ -2441,20 +2589,24 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
 	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12\x15\n" +
-	"\x06key_id\x18\x04 \x01(\tR\x05keyId\"N\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\"\xad\x01\n" +
 	"\vReqListKeys\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
-	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\"r\n" +
+	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12#\n" +
+	"\x05payer\x18\x04 \x01(\v2\r.upi.v1.PartyR\x05payer\x12$\n" +
+	"\x04lite\x18\x05 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite\"r\n" +
 	"\aKeyList\x12#\n" +
 	"\x04keys\x18\x01 \x03(\v2\x0f.upi.v1.NodeKeyR\x04keys\x12*\n" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x12\x16\n" +
-	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xb4\x01\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\"\xda\x01\n" +
 	"\fRespListKeys\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
 	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x12#\n" +
 	"\x04list\x18\x04 \x01(\v2\x0f.upi.v1.KeyListR\x04list\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature2\xeb\b\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\x12$\n" +
+	"\x04lite\x18\x06 \x01(\v2\x10.upi.v1.LiteInfoR\x04lite2\xeb\b\n" +
 	"\rSwitchService\x12-\n" +
 	"\n" +
 	"ReqRegKeys\x12\x12.upi.v1.ReqRegKeys\x1a\v.upi.v1.Ack\x12/\n" +
@@ -2501,16 +2653,18 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x10RespDelegateAuth\x12\x18.upi.v1.RespDelegateAuth\x1a\v.upi.v1.Ack\x121\n" +
 	"\fRespLiteSync\x12\x14.upi.v1.RespLiteSync\x1a\v.upi.v1.Ack\x12%\n" +
 	"\x06ReqHbt\x12\x0e.upi.v1.ReqHbt\x1a\v.upi.v1.Ack\x12'\n" +
-	"\aRespHbt\x12\x0f.upi.v1.RespHbt\x1a\v.upi.v1.Ack2\xc5\x01\n" +
+	"\aRespHbt\x12\x0f.upi.v1.RespHbt\x1a\v.upi.v1.Ack2\x84\x02\n" +
 	"\x0fRemitterService\x12%\n" +
 	"\x06ReqPay\x12\x0e.upi.v1.ReqPay\x1a\v.upi.v1.Ack\x12+\n" +
 	"\tReqChkTxn\x12\x11.upi.v1.ReqChkTxn\x1a\v.upi.v1.Ack\x12-\n" +
 	"\n" +
 	"ReqMandate\x12\x12.upi.v1.ReqMandate\x1a\v.upi.v1.Ack\x12/\n" +
-	"\vReqLiteSync\x12\x13.upi.v1.ReqLiteSync\x1a\v.upi.v1.Ack2h\n" +
+	"\vReqLiteSync\x12\x13.upi.v1.ReqLiteSync\x1a\v.upi.v1.Ack\x12=\n" +
+	"\x12ReqTxnConfirmation\x12\x1a.upi.v1.ReqTxnConfirmation\x1a\v.upi.v1.Ack2\x99\x01\n" +
 	"\x12BeneficiaryService\x12%\n" +
 	"\x06ReqPay\x12\x0e.upi.v1.ReqPay\x1a\v.upi.v1.Ack\x12+\n" +
-	"\tReqChkTxn\x12\x11.upi.v1.ReqChkTxn\x1a\v.upi.v1.Ack2:\n" +
+	"\tReqChkTxn\x12\x11.upi.v1.ReqChkTxn\x1a\v.upi.v1.Ack\x12/\n" +
+	"\vReqLiteSync\x12\x13.upi.v1.ReqLiteSync\x1a\v.upi.v1.Ack2:\n" +
 	"\vTpapService\x12+\n" +
 	"\x06Notify\x12\x14.upi.v1.Notification\x1a\v.upi.v1.Ack2t\n" +
 	"\x0eNodeKeyService\x12/\n" +
@@ -2570,12 +2724,14 @@ var file_upi_v1_network_proto_goTypes = []any{
 	(*Txn)(nil),                     // 33: upi.v1.Txn
 	(*Party)(nil),                   // 34: upi.v1.Party
 	(*Mandate)(nil),                 // 35: upi.v1.Mandate
-	(*Resp)(nil),                    // 36: upi.v1.Resp
-	(*Delegate)(nil),                // 37: upi.v1.Delegate
-	(*LiteRecord)(nil),              // 38: upi.v1.LiteRecord
-	(*LiteRecordResult)(nil),        // 39: upi.v1.LiteRecordResult
-	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
-	(*Ack)(nil),                     // 41: upi.v1.Ack
+	(*LiteInfo)(nil),                // 36: upi.v1.LiteInfo
+	(*Resp)(nil),                    // 37: upi.v1.Resp
+	(*LiteRecordResult)(nil),        // 38: upi.v1.LiteRecordResult
+	(*Delegate)(nil),                // 39: upi.v1.Delegate
+	(*LiteRecord)(nil),              // 40: upi.v1.LiteRecord
+	(*LiteBalance)(nil),             // 41: upi.v1.LiteBalance
+	(*timestamppb.Timestamp)(nil),   // 42: google.protobuf.Timestamp
+	(*Ack)(nil),                     // 43: upi.v1.Ack
 }
 var file_upi_v1_network_proto_depIdxs = []int32{
 	32,  // 0: upi.v1.ReqPay.head:type_name -> upi.v1.Head
@@ -2583,216 +2739,231 @@ var file_upi_v1_network_proto_depIdxs = []int32{
 	34,  // 2: upi.v1.ReqPay.payer:type_name -> upi.v1.Party
 	34,  // 3: upi.v1.ReqPay.payee:type_name -> upi.v1.Party
 	35,  // 4: upi.v1.ReqPay.mandate:type_name -> upi.v1.Mandate
-	32,  // 5: upi.v1.RespPay.head:type_name -> upi.v1.Head
-	33,  // 6: upi.v1.RespPay.txn:type_name -> upi.v1.Txn
-	36,  // 7: upi.v1.RespPay.resp:type_name -> upi.v1.Resp
-	32,  // 8: upi.v1.ReqAuthDetails.head:type_name -> upi.v1.Head
-	33,  // 9: upi.v1.ReqAuthDetails.txn:type_name -> upi.v1.Txn
-	34,  // 10: upi.v1.ReqAuthDetails.payer:type_name -> upi.v1.Party
-	34,  // 11: upi.v1.ReqAuthDetails.payee:type_name -> upi.v1.Party
-	32,  // 12: upi.v1.RespAuthDetails.head:type_name -> upi.v1.Head
-	33,  // 13: upi.v1.RespAuthDetails.txn:type_name -> upi.v1.Txn
-	34,  // 14: upi.v1.RespAuthDetails.payer:type_name -> upi.v1.Party
-	34,  // 15: upi.v1.RespAuthDetails.payee:type_name -> upi.v1.Party
-	36,  // 16: upi.v1.RespAuthDetails.resp:type_name -> upi.v1.Resp
-	32,  // 17: upi.v1.ReqTxnConfirmation.head:type_name -> upi.v1.Head
-	33,  // 18: upi.v1.ReqTxnConfirmation.txn:type_name -> upi.v1.Txn
-	36,  // 19: upi.v1.ReqTxnConfirmation.resp:type_name -> upi.v1.Resp
-	32,  // 20: upi.v1.RespTxnConfirmation.head:type_name -> upi.v1.Head
-	33,  // 21: upi.v1.RespTxnConfirmation.txn:type_name -> upi.v1.Txn
-	36,  // 22: upi.v1.RespTxnConfirmation.resp:type_name -> upi.v1.Resp
-	32,  // 23: upi.v1.ReqValAdd.head:type_name -> upi.v1.Head
-	33,  // 24: upi.v1.ReqValAdd.txn:type_name -> upi.v1.Txn
-	34,  // 25: upi.v1.ReqValAdd.payer:type_name -> upi.v1.Party
-	34,  // 26: upi.v1.ReqValAdd.payee:type_name -> upi.v1.Party
-	32,  // 27: upi.v1.RespValAdd.head:type_name -> upi.v1.Head
-	33,  // 28: upi.v1.RespValAdd.txn:type_name -> upi.v1.Txn
-	34,  // 29: upi.v1.RespValAdd.payee:type_name -> upi.v1.Party
-	36,  // 30: upi.v1.RespValAdd.resp:type_name -> upi.v1.Resp
-	32,  // 31: upi.v1.ReqChkTxn.head:type_name -> upi.v1.Head
-	33,  // 32: upi.v1.ReqChkTxn.txn:type_name -> upi.v1.Txn
-	32,  // 33: upi.v1.RespChkTxn.head:type_name -> upi.v1.Head
-	33,  // 34: upi.v1.RespChkTxn.txn:type_name -> upi.v1.Txn
-	36,  // 35: upi.v1.RespChkTxn.resp:type_name -> upi.v1.Resp
-	32,  // 36: upi.v1.ReqHbt.head:type_name -> upi.v1.Head
-	33,  // 37: upi.v1.ReqHbt.txn:type_name -> upi.v1.Txn
-	32,  // 38: upi.v1.RespHbt.head:type_name -> upi.v1.Head
-	33,  // 39: upi.v1.RespHbt.txn:type_name -> upi.v1.Txn
-	36,  // 40: upi.v1.RespHbt.resp:type_name -> upi.v1.Resp
-	32,  // 41: upi.v1.ReqMandate.head:type_name -> upi.v1.Head
-	33,  // 42: upi.v1.ReqMandate.txn:type_name -> upi.v1.Txn
-	35,  // 43: upi.v1.ReqMandate.mandate:type_name -> upi.v1.Mandate
-	34,  // 44: upi.v1.ReqMandate.payer:type_name -> upi.v1.Party
-	34,  // 45: upi.v1.ReqMandate.payee:type_name -> upi.v1.Party
-	32,  // 46: upi.v1.RespMandate.head:type_name -> upi.v1.Head
-	33,  // 47: upi.v1.RespMandate.txn:type_name -> upi.v1.Txn
-	35,  // 48: upi.v1.RespMandate.mandate:type_name -> upi.v1.Mandate
-	36,  // 49: upi.v1.RespMandate.resp:type_name -> upi.v1.Resp
-	32,  // 50: upi.v1.ReqAuthMandate.head:type_name -> upi.v1.Head
-	33,  // 51: upi.v1.ReqAuthMandate.txn:type_name -> upi.v1.Txn
-	35,  // 52: upi.v1.ReqAuthMandate.mandate:type_name -> upi.v1.Mandate
-	34,  // 53: upi.v1.ReqAuthMandate.payer:type_name -> upi.v1.Party
-	34,  // 54: upi.v1.ReqAuthMandate.payee:type_name -> upi.v1.Party
-	32,  // 55: upi.v1.RespAuthMandate.head:type_name -> upi.v1.Head
-	33,  // 56: upi.v1.RespAuthMandate.txn:type_name -> upi.v1.Txn
-	35,  // 57: upi.v1.RespAuthMandate.mandate:type_name -> upi.v1.Mandate
-	34,  // 58: upi.v1.RespAuthMandate.payer:type_name -> upi.v1.Party
-	34,  // 59: upi.v1.RespAuthMandate.payee:type_name -> upi.v1.Party
-	36,  // 60: upi.v1.RespAuthMandate.resp:type_name -> upi.v1.Resp
-	32,  // 61: upi.v1.ReqMandateConfirmation.head:type_name -> upi.v1.Head
-	33,  // 62: upi.v1.ReqMandateConfirmation.txn:type_name -> upi.v1.Txn
-	35,  // 63: upi.v1.ReqMandateConfirmation.mandate:type_name -> upi.v1.Mandate
-	36,  // 64: upi.v1.ReqMandateConfirmation.resp:type_name -> upi.v1.Resp
-	32,  // 65: upi.v1.RespMandateConfirmation.head:type_name -> upi.v1.Head
-	33,  // 66: upi.v1.RespMandateConfirmation.txn:type_name -> upi.v1.Txn
-	36,  // 67: upi.v1.RespMandateConfirmation.resp:type_name -> upi.v1.Resp
-	32,  // 68: upi.v1.ReqDelegateAdd.head:type_name -> upi.v1.Head
-	33,  // 69: upi.v1.ReqDelegateAdd.txn:type_name -> upi.v1.Txn
-	37,  // 70: upi.v1.ReqDelegateAdd.delegate:type_name -> upi.v1.Delegate
-	34,  // 71: upi.v1.ReqDelegateAdd.payer:type_name -> upi.v1.Party
-	34,  // 72: upi.v1.ReqDelegateAdd.payee:type_name -> upi.v1.Party
-	32,  // 73: upi.v1.RespDelegateAdd.head:type_name -> upi.v1.Head
-	33,  // 74: upi.v1.RespDelegateAdd.txn:type_name -> upi.v1.Txn
-	37,  // 75: upi.v1.RespDelegateAdd.delegate:type_name -> upi.v1.Delegate
-	36,  // 76: upi.v1.RespDelegateAdd.resp:type_name -> upi.v1.Resp
-	32,  // 77: upi.v1.ReqDelegateAuth.head:type_name -> upi.v1.Head
-	33,  // 78: upi.v1.ReqDelegateAuth.txn:type_name -> upi.v1.Txn
-	37,  // 79: upi.v1.ReqDelegateAuth.delegate:type_name -> upi.v1.Delegate
-	34,  // 80: upi.v1.ReqDelegateAuth.payer:type_name -> upi.v1.Party
-	34,  // 81: upi.v1.ReqDelegateAuth.payee:type_name -> upi.v1.Party
-	32,  // 82: upi.v1.RespDelegateAuth.head:type_name -> upi.v1.Head
-	33,  // 83: upi.v1.RespDelegateAuth.txn:type_name -> upi.v1.Txn
-	36,  // 84: upi.v1.RespDelegateAuth.resp:type_name -> upi.v1.Resp
-	32,  // 85: upi.v1.ReqLiteSync.head:type_name -> upi.v1.Head
-	33,  // 86: upi.v1.ReqLiteSync.txn:type_name -> upi.v1.Txn
-	38,  // 87: upi.v1.ReqLiteSync.records:type_name -> upi.v1.LiteRecord
-	32,  // 88: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
-	33,  // 89: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
-	36,  // 90: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
-	39,  // 91: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
-	32,  // 92: upi.v1.Notification.head:type_name -> upi.v1.Head
-	33,  // 93: upi.v1.Notification.txn:type_name -> upi.v1.Txn
-	0,   // 94: upi.v1.Notification.kind:type_name -> upi.v1.Notification.Kind
-	34,  // 95: upi.v1.Notification.payer:type_name -> upi.v1.Party
-	34,  // 96: upi.v1.Notification.payee:type_name -> upi.v1.Party
-	36,  // 97: upi.v1.Notification.resp:type_name -> upi.v1.Resp
-	35,  // 98: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
-	37,  // 99: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
-	24,  // 100: upi.v1.Notification.lite:type_name -> upi.v1.RespLiteSync
-	40,  // 101: upi.v1.NodeKey.created:type_name -> google.protobuf.Timestamp
-	32,  // 102: upi.v1.ReqRegKeys.head:type_name -> upi.v1.Head
-	33,  // 103: upi.v1.ReqRegKeys.txn:type_name -> upi.v1.Txn
-	26,  // 104: upi.v1.ReqRegKeys.key:type_name -> upi.v1.NodeKey
-	32,  // 105: upi.v1.RespRegKeys.head:type_name -> upi.v1.Head
-	33,  // 106: upi.v1.RespRegKeys.txn:type_name -> upi.v1.Txn
-	36,  // 107: upi.v1.RespRegKeys.resp:type_name -> upi.v1.Resp
-	32,  // 108: upi.v1.ReqListKeys.head:type_name -> upi.v1.Head
-	33,  // 109: upi.v1.ReqListKeys.txn:type_name -> upi.v1.Txn
-	26,  // 110: upi.v1.KeyList.keys:type_name -> upi.v1.NodeKey
-	40,  // 111: upi.v1.KeyList.ts:type_name -> google.protobuf.Timestamp
-	32,  // 112: upi.v1.RespListKeys.head:type_name -> upi.v1.Head
-	33,  // 113: upi.v1.RespListKeys.txn:type_name -> upi.v1.Txn
-	36,  // 114: upi.v1.RespListKeys.resp:type_name -> upi.v1.Resp
-	30,  // 115: upi.v1.RespListKeys.list:type_name -> upi.v1.KeyList
-	27,  // 116: upi.v1.SwitchService.ReqRegKeys:input_type -> upi.v1.ReqRegKeys
-	29,  // 117: upi.v1.SwitchService.ReqListKeys:input_type -> upi.v1.ReqListKeys
-	1,   // 118: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
-	4,   // 119: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
-	2,   // 120: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
-	9,   // 121: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	10,  // 122: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	6,   // 123: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
-	7,   // 124: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 125: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
-	13,  // 126: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
-	16,  // 127: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
-	14,  // 128: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
-	18,  // 129: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
-	19,  // 130: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 131: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 132: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 133: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	23,  // 134: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	24,  // 135: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 136: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 137: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
-	3,   // 138: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
-	2,   // 139: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
-	5,   // 140: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
-	7,   // 141: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 142: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
-	10,  // 143: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	15,  // 144: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
-	14,  // 145: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
-	17,  // 146: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
-	19,  // 147: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 148: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 149: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 150: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	24,  // 151: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 152: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 153: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
-	1,   // 154: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 155: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	13,  // 156: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
-	23,  // 157: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	1,   // 158: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 159: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	25,  // 160: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
-	28,  // 161: upi.v1.NodeKeyService.RespRegKeys:input_type -> upi.v1.RespRegKeys
-	31,  // 162: upi.v1.NodeKeyService.RespListKeys:input_type -> upi.v1.RespListKeys
-	41,  // 163: upi.v1.SwitchService.ReqRegKeys:output_type -> upi.v1.Ack
-	41,  // 164: upi.v1.SwitchService.ReqListKeys:output_type -> upi.v1.Ack
-	41,  // 165: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
-	41,  // 166: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
-	41,  // 167: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
-	41,  // 168: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
-	41,  // 169: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
-	41,  // 170: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
-	41,  // 171: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
-	41,  // 172: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
-	41,  // 173: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
-	41,  // 174: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
-	41,  // 175: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
-	41,  // 176: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
-	41,  // 177: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	41,  // 178: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
-	41,  // 179: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	41,  // 180: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
-	41,  // 181: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
-	41,  // 182: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
-	41,  // 183: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
-	41,  // 184: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
-	41,  // 185: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
-	41,  // 186: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
-	41,  // 187: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
-	41,  // 188: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
-	41,  // 189: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
-	41,  // 190: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
-	41,  // 191: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
-	41,  // 192: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
-	41,  // 193: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
-	41,  // 194: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	41,  // 195: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
-	41,  // 196: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	41,  // 197: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
-	41,  // 198: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
-	41,  // 199: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
-	41,  // 200: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
-	41,  // 201: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
-	41,  // 202: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
-	41,  // 203: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
-	41,  // 204: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
-	41,  // 205: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
-	41,  // 206: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
-	41,  // 207: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
-	41,  // 208: upi.v1.NodeKeyService.RespRegKeys:output_type -> upi.v1.Ack
-	41,  // 209: upi.v1.NodeKeyService.RespListKeys:output_type -> upi.v1.Ack
-	163, // [163:210] is the sub-list for method output_type
-	116, // [116:163] is the sub-list for method input_type
-	116, // [116:116] is the sub-list for extension type_name
-	116, // [116:116] is the sub-list for extension extendee
-	0,   // [0:116] is the sub-list for field type_name
+	36,  // 5: upi.v1.ReqPay.lite:type_name -> upi.v1.LiteInfo
+	32,  // 6: upi.v1.RespPay.head:type_name -> upi.v1.Head
+	33,  // 7: upi.v1.RespPay.txn:type_name -> upi.v1.Txn
+	37,  // 8: upi.v1.RespPay.resp:type_name -> upi.v1.Resp
+	36,  // 9: upi.v1.RespPay.lite:type_name -> upi.v1.LiteInfo
+	32,  // 10: upi.v1.ReqAuthDetails.head:type_name -> upi.v1.Head
+	33,  // 11: upi.v1.ReqAuthDetails.txn:type_name -> upi.v1.Txn
+	34,  // 12: upi.v1.ReqAuthDetails.payer:type_name -> upi.v1.Party
+	34,  // 13: upi.v1.ReqAuthDetails.payee:type_name -> upi.v1.Party
+	32,  // 14: upi.v1.RespAuthDetails.head:type_name -> upi.v1.Head
+	33,  // 15: upi.v1.RespAuthDetails.txn:type_name -> upi.v1.Txn
+	34,  // 16: upi.v1.RespAuthDetails.payer:type_name -> upi.v1.Party
+	34,  // 17: upi.v1.RespAuthDetails.payee:type_name -> upi.v1.Party
+	37,  // 18: upi.v1.RespAuthDetails.resp:type_name -> upi.v1.Resp
+	32,  // 19: upi.v1.ReqTxnConfirmation.head:type_name -> upi.v1.Head
+	33,  // 20: upi.v1.ReqTxnConfirmation.txn:type_name -> upi.v1.Txn
+	37,  // 21: upi.v1.ReqTxnConfirmation.resp:type_name -> upi.v1.Resp
+	36,  // 22: upi.v1.ReqTxnConfirmation.lite:type_name -> upi.v1.LiteInfo
+	38,  // 23: upi.v1.ReqTxnConfirmation.lite_records:type_name -> upi.v1.LiteRecordResult
+	32,  // 24: upi.v1.RespTxnConfirmation.head:type_name -> upi.v1.Head
+	33,  // 25: upi.v1.RespTxnConfirmation.txn:type_name -> upi.v1.Txn
+	37,  // 26: upi.v1.RespTxnConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 27: upi.v1.ReqValAdd.head:type_name -> upi.v1.Head
+	33,  // 28: upi.v1.ReqValAdd.txn:type_name -> upi.v1.Txn
+	34,  // 29: upi.v1.ReqValAdd.payer:type_name -> upi.v1.Party
+	34,  // 30: upi.v1.ReqValAdd.payee:type_name -> upi.v1.Party
+	32,  // 31: upi.v1.RespValAdd.head:type_name -> upi.v1.Head
+	33,  // 32: upi.v1.RespValAdd.txn:type_name -> upi.v1.Txn
+	34,  // 33: upi.v1.RespValAdd.payee:type_name -> upi.v1.Party
+	37,  // 34: upi.v1.RespValAdd.resp:type_name -> upi.v1.Resp
+	32,  // 35: upi.v1.ReqChkTxn.head:type_name -> upi.v1.Head
+	33,  // 36: upi.v1.ReqChkTxn.txn:type_name -> upi.v1.Txn
+	36,  // 37: upi.v1.ReqChkTxn.lite:type_name -> upi.v1.LiteInfo
+	32,  // 38: upi.v1.RespChkTxn.head:type_name -> upi.v1.Head
+	33,  // 39: upi.v1.RespChkTxn.txn:type_name -> upi.v1.Txn
+	37,  // 40: upi.v1.RespChkTxn.resp:type_name -> upi.v1.Resp
+	36,  // 41: upi.v1.RespChkTxn.lite:type_name -> upi.v1.LiteInfo
+	32,  // 42: upi.v1.ReqHbt.head:type_name -> upi.v1.Head
+	33,  // 43: upi.v1.ReqHbt.txn:type_name -> upi.v1.Txn
+	32,  // 44: upi.v1.RespHbt.head:type_name -> upi.v1.Head
+	33,  // 45: upi.v1.RespHbt.txn:type_name -> upi.v1.Txn
+	37,  // 46: upi.v1.RespHbt.resp:type_name -> upi.v1.Resp
+	32,  // 47: upi.v1.ReqMandate.head:type_name -> upi.v1.Head
+	33,  // 48: upi.v1.ReqMandate.txn:type_name -> upi.v1.Txn
+	35,  // 49: upi.v1.ReqMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 50: upi.v1.ReqMandate.payer:type_name -> upi.v1.Party
+	34,  // 51: upi.v1.ReqMandate.payee:type_name -> upi.v1.Party
+	32,  // 52: upi.v1.RespMandate.head:type_name -> upi.v1.Head
+	33,  // 53: upi.v1.RespMandate.txn:type_name -> upi.v1.Txn
+	35,  // 54: upi.v1.RespMandate.mandate:type_name -> upi.v1.Mandate
+	37,  // 55: upi.v1.RespMandate.resp:type_name -> upi.v1.Resp
+	32,  // 56: upi.v1.ReqAuthMandate.head:type_name -> upi.v1.Head
+	33,  // 57: upi.v1.ReqAuthMandate.txn:type_name -> upi.v1.Txn
+	35,  // 58: upi.v1.ReqAuthMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 59: upi.v1.ReqAuthMandate.payer:type_name -> upi.v1.Party
+	34,  // 60: upi.v1.ReqAuthMandate.payee:type_name -> upi.v1.Party
+	32,  // 61: upi.v1.RespAuthMandate.head:type_name -> upi.v1.Head
+	33,  // 62: upi.v1.RespAuthMandate.txn:type_name -> upi.v1.Txn
+	35,  // 63: upi.v1.RespAuthMandate.mandate:type_name -> upi.v1.Mandate
+	34,  // 64: upi.v1.RespAuthMandate.payer:type_name -> upi.v1.Party
+	34,  // 65: upi.v1.RespAuthMandate.payee:type_name -> upi.v1.Party
+	37,  // 66: upi.v1.RespAuthMandate.resp:type_name -> upi.v1.Resp
+	32,  // 67: upi.v1.ReqMandateConfirmation.head:type_name -> upi.v1.Head
+	33,  // 68: upi.v1.ReqMandateConfirmation.txn:type_name -> upi.v1.Txn
+	35,  // 69: upi.v1.ReqMandateConfirmation.mandate:type_name -> upi.v1.Mandate
+	37,  // 70: upi.v1.ReqMandateConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 71: upi.v1.RespMandateConfirmation.head:type_name -> upi.v1.Head
+	33,  // 72: upi.v1.RespMandateConfirmation.txn:type_name -> upi.v1.Txn
+	37,  // 73: upi.v1.RespMandateConfirmation.resp:type_name -> upi.v1.Resp
+	32,  // 74: upi.v1.ReqDelegateAdd.head:type_name -> upi.v1.Head
+	33,  // 75: upi.v1.ReqDelegateAdd.txn:type_name -> upi.v1.Txn
+	39,  // 76: upi.v1.ReqDelegateAdd.delegate:type_name -> upi.v1.Delegate
+	34,  // 77: upi.v1.ReqDelegateAdd.payer:type_name -> upi.v1.Party
+	34,  // 78: upi.v1.ReqDelegateAdd.payee:type_name -> upi.v1.Party
+	32,  // 79: upi.v1.RespDelegateAdd.head:type_name -> upi.v1.Head
+	33,  // 80: upi.v1.RespDelegateAdd.txn:type_name -> upi.v1.Txn
+	39,  // 81: upi.v1.RespDelegateAdd.delegate:type_name -> upi.v1.Delegate
+	37,  // 82: upi.v1.RespDelegateAdd.resp:type_name -> upi.v1.Resp
+	32,  // 83: upi.v1.ReqDelegateAuth.head:type_name -> upi.v1.Head
+	33,  // 84: upi.v1.ReqDelegateAuth.txn:type_name -> upi.v1.Txn
+	39,  // 85: upi.v1.ReqDelegateAuth.delegate:type_name -> upi.v1.Delegate
+	34,  // 86: upi.v1.ReqDelegateAuth.payer:type_name -> upi.v1.Party
+	34,  // 87: upi.v1.ReqDelegateAuth.payee:type_name -> upi.v1.Party
+	32,  // 88: upi.v1.RespDelegateAuth.head:type_name -> upi.v1.Head
+	33,  // 89: upi.v1.RespDelegateAuth.txn:type_name -> upi.v1.Txn
+	37,  // 90: upi.v1.RespDelegateAuth.resp:type_name -> upi.v1.Resp
+	32,  // 91: upi.v1.ReqLiteSync.head:type_name -> upi.v1.Head
+	33,  // 92: upi.v1.ReqLiteSync.txn:type_name -> upi.v1.Txn
+	40,  // 93: upi.v1.ReqLiteSync.records:type_name -> upi.v1.LiteRecord
+	32,  // 94: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
+	33,  // 95: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
+	37,  // 96: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
+	38,  // 97: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
+	41,  // 98: upi.v1.RespLiteSync.balances:type_name -> upi.v1.LiteBalance
+	32,  // 99: upi.v1.Notification.head:type_name -> upi.v1.Head
+	33,  // 100: upi.v1.Notification.txn:type_name -> upi.v1.Txn
+	0,   // 101: upi.v1.Notification.kind:type_name -> upi.v1.Notification.Kind
+	34,  // 102: upi.v1.Notification.payer:type_name -> upi.v1.Party
+	34,  // 103: upi.v1.Notification.payee:type_name -> upi.v1.Party
+	37,  // 104: upi.v1.Notification.resp:type_name -> upi.v1.Resp
+	35,  // 105: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
+	39,  // 106: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
+	24,  // 107: upi.v1.Notification.lite:type_name -> upi.v1.RespLiteSync
+	36,  // 108: upi.v1.Notification.lite_info:type_name -> upi.v1.LiteInfo
+	42,  // 109: upi.v1.NodeKey.created:type_name -> google.protobuf.Timestamp
+	32,  // 110: upi.v1.ReqRegKeys.head:type_name -> upi.v1.Head
+	33,  // 111: upi.v1.ReqRegKeys.txn:type_name -> upi.v1.Txn
+	26,  // 112: upi.v1.ReqRegKeys.key:type_name -> upi.v1.NodeKey
+	32,  // 113: upi.v1.RespRegKeys.head:type_name -> upi.v1.Head
+	33,  // 114: upi.v1.RespRegKeys.txn:type_name -> upi.v1.Txn
+	37,  // 115: upi.v1.RespRegKeys.resp:type_name -> upi.v1.Resp
+	32,  // 116: upi.v1.ReqListKeys.head:type_name -> upi.v1.Head
+	33,  // 117: upi.v1.ReqListKeys.txn:type_name -> upi.v1.Txn
+	34,  // 118: upi.v1.ReqListKeys.payer:type_name -> upi.v1.Party
+	36,  // 119: upi.v1.ReqListKeys.lite:type_name -> upi.v1.LiteInfo
+	26,  // 120: upi.v1.KeyList.keys:type_name -> upi.v1.NodeKey
+	42,  // 121: upi.v1.KeyList.ts:type_name -> google.protobuf.Timestamp
+	32,  // 122: upi.v1.RespListKeys.head:type_name -> upi.v1.Head
+	33,  // 123: upi.v1.RespListKeys.txn:type_name -> upi.v1.Txn
+	37,  // 124: upi.v1.RespListKeys.resp:type_name -> upi.v1.Resp
+	30,  // 125: upi.v1.RespListKeys.list:type_name -> upi.v1.KeyList
+	36,  // 126: upi.v1.RespListKeys.lite:type_name -> upi.v1.LiteInfo
+	27,  // 127: upi.v1.SwitchService.ReqRegKeys:input_type -> upi.v1.ReqRegKeys
+	29,  // 128: upi.v1.SwitchService.ReqListKeys:input_type -> upi.v1.ReqListKeys
+	1,   // 129: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
+	4,   // 130: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
+	2,   // 131: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
+	9,   // 132: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	10,  // 133: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	6,   // 134: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
+	7,   // 135: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 136: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
+	13,  // 137: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
+	16,  // 138: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
+	14,  // 139: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
+	18,  // 140: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
+	19,  // 141: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 142: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 143: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 144: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	23,  // 145: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	24,  // 146: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 147: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 148: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
+	3,   // 149: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
+	2,   // 150: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
+	5,   // 151: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
+	7,   // 152: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 153: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
+	10,  // 154: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	15,  // 155: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
+	14,  // 156: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
+	17,  // 157: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
+	19,  // 158: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 159: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 160: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 161: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	24,  // 162: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 163: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 164: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
+	1,   // 165: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 166: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	13,  // 167: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
+	23,  // 168: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	5,   // 169: upi.v1.RemitterService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
+	1,   // 170: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 171: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	23,  // 172: upi.v1.BeneficiaryService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	25,  // 173: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
+	28,  // 174: upi.v1.NodeKeyService.RespRegKeys:input_type -> upi.v1.RespRegKeys
+	31,  // 175: upi.v1.NodeKeyService.RespListKeys:input_type -> upi.v1.RespListKeys
+	43,  // 176: upi.v1.SwitchService.ReqRegKeys:output_type -> upi.v1.Ack
+	43,  // 177: upi.v1.SwitchService.ReqListKeys:output_type -> upi.v1.Ack
+	43,  // 178: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
+	43,  // 179: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
+	43,  // 180: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
+	43,  // 181: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
+	43,  // 182: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
+	43,  // 183: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
+	43,  // 184: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
+	43,  // 185: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
+	43,  // 186: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
+	43,  // 187: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
+	43,  // 188: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
+	43,  // 189: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
+	43,  // 190: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	43,  // 191: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
+	43,  // 192: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	43,  // 193: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
+	43,  // 194: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
+	43,  // 195: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
+	43,  // 196: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
+	43,  // 197: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
+	43,  // 198: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
+	43,  // 199: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
+	43,  // 200: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
+	43,  // 201: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
+	43,  // 202: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
+	43,  // 203: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
+	43,  // 204: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
+	43,  // 205: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
+	43,  // 206: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
+	43,  // 207: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	43,  // 208: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
+	43,  // 209: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	43,  // 210: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
+	43,  // 211: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
+	43,  // 212: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
+	43,  // 213: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
+	43,  // 214: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
+	43,  // 215: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
+	43,  // 216: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
+	43,  // 217: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
+	43,  // 218: upi.v1.RemitterService.ReqTxnConfirmation:output_type -> upi.v1.Ack
+	43,  // 219: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
+	43,  // 220: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
+	43,  // 221: upi.v1.BeneficiaryService.ReqLiteSync:output_type -> upi.v1.Ack
+	43,  // 222: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
+	43,  // 223: upi.v1.NodeKeyService.RespRegKeys:output_type -> upi.v1.Ack
+	43,  // 224: upi.v1.NodeKeyService.RespListKeys:output_type -> upi.v1.Ack
+	176, // [176:225] is the sub-list for method output_type
+	127, // [127:176] is the sub-list for method input_type
+	127, // [127:127] is the sub-list for extension type_name
+	127, // [127:127] is the sub-list for extension extendee
+	0,   // [0:127] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_network_proto_init() }

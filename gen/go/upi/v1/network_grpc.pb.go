@@ -1599,10 +1599,11 @@ var PspService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	RemitterService_ReqPay_FullMethodName      = "/upi.v1.RemitterService/ReqPay"
-	RemitterService_ReqChkTxn_FullMethodName   = "/upi.v1.RemitterService/ReqChkTxn"
-	RemitterService_ReqMandate_FullMethodName  = "/upi.v1.RemitterService/ReqMandate"
-	RemitterService_ReqLiteSync_FullMethodName = "/upi.v1.RemitterService/ReqLiteSync"
+	RemitterService_ReqPay_FullMethodName             = "/upi.v1.RemitterService/ReqPay"
+	RemitterService_ReqChkTxn_FullMethodName          = "/upi.v1.RemitterService/ReqChkTxn"
+	RemitterService_ReqMandate_FullMethodName         = "/upi.v1.RemitterService/ReqMandate"
+	RemitterService_ReqLiteSync_FullMethodName        = "/upi.v1.RemitterService/ReqLiteSync"
+	RemitterService_ReqTxnConfirmation_FullMethodName = "/upi.v1.RemitterService/ReqTxnConfirmation"
 )
 
 // RemitterServiceClient is the client API for RemitterService service.
@@ -1616,6 +1617,8 @@ type RemitterServiceClient interface {
 	ReqChkTxn(ctx context.Context, in *ReqChkTxn, opts ...grpc.CallOption) (*Ack, error)
 	ReqMandate(ctx context.Context, in *ReqMandate, opts ...grpc.CallOption) (*Ack, error)
 	ReqLiteSync(ctx context.Context, in *ReqLiteSync, opts ...grpc.CallOption) (*Ack, error)
+	// UPI Lite: a purpose 44 payment or 50 disable the switch decided.
+	ReqTxnConfirmation(ctx context.Context, in *ReqTxnConfirmation, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type remitterServiceClient struct {
@@ -1666,6 +1669,16 @@ func (c *remitterServiceClient) ReqLiteSync(ctx context.Context, in *ReqLiteSync
 	return out, nil
 }
 
+func (c *remitterServiceClient) ReqTxnConfirmation(ctx context.Context, in *ReqTxnConfirmation, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, RemitterService_ReqTxnConfirmation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RemitterServiceServer is the server API for RemitterService service.
 // All implementations must embed UnimplementedRemitterServiceServer
 // for forward compatibility.
@@ -1677,6 +1690,8 @@ type RemitterServiceServer interface {
 	ReqChkTxn(context.Context, *ReqChkTxn) (*Ack, error)
 	ReqMandate(context.Context, *ReqMandate) (*Ack, error)
 	ReqLiteSync(context.Context, *ReqLiteSync) (*Ack, error)
+	// UPI Lite: a purpose 44 payment or 50 disable the switch decided.
+	ReqTxnConfirmation(context.Context, *ReqTxnConfirmation) (*Ack, error)
 	mustEmbedUnimplementedRemitterServiceServer()
 }
 
@@ -1698,6 +1713,9 @@ func (UnimplementedRemitterServiceServer) ReqMandate(context.Context, *ReqMandat
 }
 func (UnimplementedRemitterServiceServer) ReqLiteSync(context.Context, *ReqLiteSync) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReqLiteSync not implemented")
+}
+func (UnimplementedRemitterServiceServer) ReqTxnConfirmation(context.Context, *ReqTxnConfirmation) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReqTxnConfirmation not implemented")
 }
 func (UnimplementedRemitterServiceServer) mustEmbedUnimplementedRemitterServiceServer() {}
 func (UnimplementedRemitterServiceServer) testEmbeddedByValue()                         {}
@@ -1792,6 +1810,24 @@ func _RemitterService_ReqLiteSync_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RemitterService_ReqTxnConfirmation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReqTxnConfirmation)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RemitterServiceServer).ReqTxnConfirmation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RemitterService_ReqTxnConfirmation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RemitterServiceServer).ReqTxnConfirmation(ctx, req.(*ReqTxnConfirmation))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RemitterService_ServiceDesc is the grpc.ServiceDesc for RemitterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1815,14 +1851,19 @@ var RemitterService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReqLiteSync",
 			Handler:    _RemitterService_ReqLiteSync_Handler,
 		},
+		{
+			MethodName: "ReqTxnConfirmation",
+			Handler:    _RemitterService_ReqTxnConfirmation_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "upi/v1/network.proto",
 }
 
 const (
-	BeneficiaryService_ReqPay_FullMethodName    = "/upi.v1.BeneficiaryService/ReqPay"
-	BeneficiaryService_ReqChkTxn_FullMethodName = "/upi.v1.BeneficiaryService/ReqChkTxn"
+	BeneficiaryService_ReqPay_FullMethodName      = "/upi.v1.BeneficiaryService/ReqPay"
+	BeneficiaryService_ReqChkTxn_FullMethodName   = "/upi.v1.BeneficiaryService/ReqChkTxn"
+	BeneficiaryService_ReqLiteSync_FullMethodName = "/upi.v1.BeneficiaryService/ReqLiteSync"
 )
 
 // BeneficiaryServiceClient is the client API for BeneficiaryService service.
@@ -1834,6 +1875,8 @@ type BeneficiaryServiceClient interface {
 	// CREDIT.
 	ReqPay(ctx context.Context, in *ReqPay, opts ...grpc.CallOption) (*Ack, error)
 	ReqChkTxn(ctx context.Context, in *ReqChkTxn, opts ...grpc.CallOption) (*Ack, error)
+	// UPI Lite sync: the credits of a batch's records.
+	ReqLiteSync(ctx context.Context, in *ReqLiteSync, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type beneficiaryServiceClient struct {
@@ -1864,6 +1907,16 @@ func (c *beneficiaryServiceClient) ReqChkTxn(ctx context.Context, in *ReqChkTxn,
 	return out, nil
 }
 
+func (c *beneficiaryServiceClient) ReqLiteSync(ctx context.Context, in *ReqLiteSync, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, BeneficiaryService_ReqLiteSync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BeneficiaryServiceServer is the server API for BeneficiaryService service.
 // All implementations must embed UnimplementedBeneficiaryServiceServer
 // for forward compatibility.
@@ -1873,6 +1926,8 @@ type BeneficiaryServiceServer interface {
 	// CREDIT.
 	ReqPay(context.Context, *ReqPay) (*Ack, error)
 	ReqChkTxn(context.Context, *ReqChkTxn) (*Ack, error)
+	// UPI Lite sync: the credits of a batch's records.
+	ReqLiteSync(context.Context, *ReqLiteSync) (*Ack, error)
 	mustEmbedUnimplementedBeneficiaryServiceServer()
 }
 
@@ -1888,6 +1943,9 @@ func (UnimplementedBeneficiaryServiceServer) ReqPay(context.Context, *ReqPay) (*
 }
 func (UnimplementedBeneficiaryServiceServer) ReqChkTxn(context.Context, *ReqChkTxn) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReqChkTxn not implemented")
+}
+func (UnimplementedBeneficiaryServiceServer) ReqLiteSync(context.Context, *ReqLiteSync) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReqLiteSync not implemented")
 }
 func (UnimplementedBeneficiaryServiceServer) mustEmbedUnimplementedBeneficiaryServiceServer() {}
 func (UnimplementedBeneficiaryServiceServer) testEmbeddedByValue()                            {}
@@ -1946,6 +2004,24 @@ func _BeneficiaryService_ReqChkTxn_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BeneficiaryService_ReqLiteSync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReqLiteSync)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BeneficiaryServiceServer).ReqLiteSync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BeneficiaryService_ReqLiteSync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BeneficiaryServiceServer).ReqLiteSync(ctx, req.(*ReqLiteSync))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BeneficiaryService_ServiceDesc is the grpc.ServiceDesc for BeneficiaryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1960,6 +2036,10 @@ var BeneficiaryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReqChkTxn",
 			Handler:    _BeneficiaryService_ReqChkTxn_Handler,
+		},
+		{
+			MethodName: "ReqLiteSync",
+			Handler:    _BeneficiaryService_ReqLiteSync_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

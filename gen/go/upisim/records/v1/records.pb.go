@@ -17,6 +17,7 @@
 package recordsv1
 
 import (
+	v1 "github.com/upisim/upisim/gen/go/upi/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -4661,11 +4662,373 @@ func (x *PspStatusCheck) GetSent() int64 {
 	return 0
 }
 
+// SwitchLiteAccount is one LRN at the switch's auth engine.
+type SwitchLiteAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lrn   string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Vpa   string                 `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// The PSP that registered it.
+	Psp       string `protobuf:"bytes,3,opt,name=psp,proto3" json:"psp,omitempty"`
+	DeviceId  string `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceKey []byte `protobuf:"bytes,5,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	// The remitter bank and the account behind the LRN.
+	Bank  string `protobuf:"bytes,6,opt,name=bank,proto3" json:"bank,omitempty"`
+	AcNum string `protobuf:"bytes,7,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	Ifsc  string `protobuf:"bytes,8,opt,name=ifsc,proto3" json:"ifsc,omitempty"`
+	// PENDING (registered, no top-up yet), ACTIVE, DISABLED.
+	State        string `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`
+	BalancePaise int64  `protobuf:"varint,10,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	// The highest counter of an online payment (44) the engine took.
+	Counter        uint64 `protobuf:"varint,11,opt,name=counter,proto3" json:"counter,omitempty"`
+	TopupsPaise    int64  `protobuf:"varint,12,opt,name=topups_paise,json=topupsPaise,proto3" json:"topups_paise,omitempty"`
+	OnlinePaise    int64  `protobuf:"varint,13,opt,name=online_paise,json=onlinePaise,proto3" json:"online_paise,omitempty"`
+	OfflinePaise   int64  `protobuf:"varint,14,opt,name=offline_paise,json=offlinePaise,proto3" json:"offline_paise,omitempty"`
+	TransfersPaise int64  `protobuf:"varint,15,opt,name=transfers_paise,json=transfersPaise,proto3" json:"transfers_paise,omitempty"`
+	// Online payments decided SUCCESS whose confirmation the remitter has not
+	// answered yet.
+	UnconfirmedPaise int64 `protobuf:"varint,16,opt,name=unconfirmed_paise,json=unconfirmedPaise,proto3" json:"unconfirmed_paise,omitempty"`
+	// The device's balance as it last reported it.
+	DeviceReportedPaise int64 `protobuf:"varint,17,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	Created             int64 `protobuf:"varint,18,opt,name=created,proto3" json:"created,omitempty"`
+	Updated             int64 `protobuf:"varint,19,opt,name=updated,proto3" json:"updated,omitempty"`
+	// The GetLite registration's txn id.
+	RegisteredTxnId string `protobuf:"bytes,20,opt,name=registered_txn_id,json=registeredTxnId,proto3" json:"registered_txn_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SwitchLiteAccount) Reset() {
+	*x = SwitchLiteAccount{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteAccount) ProtoMessage() {}
+
+func (x *SwitchLiteAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteAccount.ProtoReflect.Descriptor instead.
+func (*SwitchLiteAccount) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SwitchLiteAccount) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetPsp() string {
+	if x != nil {
+		return x.Psp
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+func (x *SwitchLiteAccount) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetIfsc() string {
+	if x != nil {
+		return x.Ifsc
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchLiteAccount) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetTopupsPaise() int64 {
+	if x != nil {
+		return x.TopupsPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetOnlinePaise() int64 {
+	if x != nil {
+		return x.OnlinePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetOfflinePaise() int64 {
+	if x != nil {
+		return x.OfflinePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetTransfersPaise() int64 {
+	if x != nil {
+		return x.TransfersPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetUnconfirmedPaise() int64 {
+	if x != nil {
+		return x.UnconfirmedPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetRegisteredTxnId() string {
+	if x != nil {
+		return x.RegisteredTxnId
+	}
+	return ""
+}
+
+// SwitchLiteRecord is one counter of an LRN at the switch: an online
+// payment's (kind ONLINE) or an offline record's (kind OFFLINE).
+type SwitchLiteRecord struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Lrn     string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Counter uint64                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	// SHA-256 of lite.RecordBytes (OFFLINE) or lite.ARQCBytes (ONLINE): the
+	// same counter with another hash is a double spend.
+	Hash []byte `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// ONLINE: the payment's txn id; OFFLINE: the batch that owns or posted it.
+	TxnId string `protobuf:"bytes,5,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// OFFLINE: where the record is in its batch (switch/litesync.go).
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// PENDING until decided; then SUCCESS or FAILURE.
+	Status  string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode string `protobuf:"bytes,8,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// The official UTR (RRN) of a posted record.
+	Utr     string         `protobuf:"bytes,9,opt,name=utr,proto3" json:"utr,omitempty"`
+	Record  *v1.LiteRecord `protobuf:"bytes,10,opt,name=record,proto3" json:"record,omitempty"`
+	Created int64          `protobuf:"varint,11,opt,name=created,proto3" json:"created,omitempty"`
+	Updated int64          `protobuf:"varint,12,opt,name=updated,proto3" json:"updated,omitempty"`
+	// Batches that brought this counter with other content, and when.
+	DoubleSpends  []string `protobuf:"bytes,13,rep,name=double_spends,json=doubleSpends,proto3" json:"double_spends,omitempty"`
+	Reason        string   `protobuf:"bytes,14,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteRecord) Reset() {
+	*x = SwitchLiteRecord{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteRecord) ProtoMessage() {}
+
+func (x *SwitchLiteRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteRecord.ProtoReflect.Descriptor instead.
+func (*SwitchLiteRecord) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SwitchLiteRecord) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecord) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecord) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetUtr() string {
+	if x != nil {
+		return x.Utr
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecord) GetRecord() *v1.LiteRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecord) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecord) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecord) GetDoubleSpends() []string {
+	if x != nil {
+		return x.DoubleSpends
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\f\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\xcb\f\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -5153,7 +5516,46 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
-	"\x04sent\x18\x04 \x01(\x03R\x04sentB\xc8\x01\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sent\"\xee\x04\n" +
+	"\x11SwitchLiteAccount\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
+	"\x03psp\x18\x03 \x01(\tR\x03psp\x12\x1b\n" +
+	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x05 \x01(\fR\tdeviceKey\x12\x12\n" +
+	"\x04bank\x18\x06 \x01(\tR\x04bank\x12\x15\n" +
+	"\x06ac_num\x18\a \x01(\tR\x05acNum\x12\x12\n" +
+	"\x04ifsc\x18\b \x01(\tR\x04ifsc\x12\x14\n" +
+	"\x05state\x18\t \x01(\tR\x05state\x12#\n" +
+	"\rbalance_paise\x18\n" +
+	" \x01(\x03R\fbalancePaise\x12\x18\n" +
+	"\acounter\x18\v \x01(\x04R\acounter\x12!\n" +
+	"\ftopups_paise\x18\f \x01(\x03R\vtopupsPaise\x12!\n" +
+	"\fonline_paise\x18\r \x01(\x03R\vonlinePaise\x12#\n" +
+	"\roffline_paise\x18\x0e \x01(\x03R\fofflinePaise\x12'\n" +
+	"\x0ftransfers_paise\x18\x0f \x01(\x03R\x0etransfersPaise\x12+\n" +
+	"\x11unconfirmed_paise\x18\x10 \x01(\x03R\x10unconfirmedPaise\x122\n" +
+	"\x15device_reported_paise\x18\x11 \x01(\x03R\x13deviceReportedPaise\x12\x18\n" +
+	"\acreated\x18\x12 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x13 \x01(\x03R\aupdated\x12*\n" +
+	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\"\xf5\x02\n" +
+	"\x10SwitchLiteRecord\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x15\n" +
+	"\x06txn_id\x18\x05 \x01(\tR\x05txnId\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\b \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03utr\x18\t \x01(\tR\x03utr\x12*\n" +
+	"\x06record\x18\n" +
+	" \x01(\v2\x12.upi.v1.LiteRecordR\x06record\x12\x18\n" +
+	"\acreated\x18\v \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\f \x01(\x03R\aupdated\x12#\n" +
+	"\rdouble_spends\x18\r \x03(\tR\fdoubleSpends\x12\x16\n" +
+	"\x06reason\x18\x0e \x01(\tR\x06reasonB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -5168,7 +5570,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -5206,7 +5608,10 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*MerchantEndpoint)(nil),        // 33: upisim.records.v1.MerchantEndpoint
 	(*MerchantIdempotent)(nil),      // 34: upisim.records.v1.MerchantIdempotent
 	(*PspStatusCheck)(nil),          // 35: upisim.records.v1.PspStatusCheck
-	(*timestamppb.Timestamp)(nil),   // 36: google.protobuf.Timestamp
+	(*SwitchLiteAccount)(nil),       // 36: upisim.records.v1.SwitchLiteAccount
+	(*SwitchLiteRecord)(nil),        // 37: upisim.records.v1.SwitchLiteRecord
+	(*timestamppb.Timestamp)(nil),   // 38: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 39: upi.v1.LiteRecord
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -5224,7 +5629,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	36, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	38, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -5245,11 +5650,12 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 33: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 34: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 35: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	39, // 36: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -5264,7 +5670,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
