@@ -1,0 +1,66 @@
+package upiswitch
+
+import (
+	"slices"
+
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
+	"github.com/upisim/upisim/internal/lite"
+	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
+)
+
+// UPI Lite at the switch (docs/FLOWS.md, UPI Lite): the auth engine's
+// account of each LRN (liteAccounts) and every counter of every LRN
+// (liteRecords). The pay flow's Lite purposes (41-46) are in lite_pay.go,
+// the registration (ReqListKeys GetLite) and the zero-balance disable in
+// lite_register.go, the sync batches in litesync.go.
+
+type (
+	liteAccount = recordsv1.SwitchLiteAccount
+	liteRecord  = recordsv1.SwitchLiteRecord
+)
+
+var (
+	liteAccounts = store.NewTable[liteAccount](store.LiteAccounts)
+	liteRecords  = store.NewTable[liteRecord](store.LiteRecords)
+)
+
+// loadLite is the auth engine's account of lrn, nil when it has none.
+func loadLite(tx *store.Tx, lrn string) (*liteAccount, error) {
+	a, ok, err := liteAccounts.Get(tx, lrn)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return a, nil
+}
+
+// saveLite stores a, stamped with the step's time.
+func saveLite(c *node.Ctx, a *liteAccount) error {
+	a.Updated = store.Nanos(c.Now())
+	if a.Created == 0 {
+		a.Created = a.Updated
+	}
+	return liteAccounts.Put(c.Tx, a.Lrn, a)
+}
+
+// loadCounter is what the switch knows of lrn's counter, nil for nothing.
+func loadCounter(tx *store.Tx, lrn string, counter uint64) (*liteRecord, error) {
+	r, ok, err := liteRecords.Get(tx, string(lite.RecordKey(lrn, counter)))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return r, nil
+}
+
+// saveCounter stores r under its LRN and counter, stamped with the step's
+// time.
+func saveCounter(c *node.Ctx, r *liteRecord) error {
+	r.Updated = store.Nanos(c.Now())
+	if r.Created == 0 {
+		r.Created = r.Updated
+	}
+	return liteRecords.Put(c.Tx, string(lite.RecordKey(r.Lrn, r.Counter)), r)
+}
+
+// sameContent reports whether a counter already recorded carries hash.
+func sameContent(r *liteRecord, hash []byte) bool { return slices.Equal(r.Hash, hash) }
