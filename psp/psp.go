@@ -61,6 +61,13 @@ type Config struct {
 	// OnStatus, if set, hears the switch's answer to CheckStatus (or its
 	// timeout: Found false, ErrCode U09), in that step, once per check.
 	OnStatus func(c *node.Ctx, s StatusAnswer) error
+	// OnLiteCredit, if set, runs at the payee's PSP in the step that takes
+	// the switch's LITE_SYNC ReqTxnConfirmation (docs/FLOWS.md, UPI Lite,
+	// "The merchant's order"): records are the batch's SUCCESS records to
+	// this PSP's users, each with its official utr, provisional_utr and
+	// order_id. The merchant layer pays the orders they name. Same contract
+	// as OnOutcome: what it stores and sends commits with the step.
+	OnLiteCredit func(c *node.Ctx, records []*upiv1.LiteRecordResult) error
 	// Routes and Timers are added to the PSP's route table (another layer in
 	// the PSP's process: the merchant layer's HTTP deliveries and timers).
 	Routes []node.Route
