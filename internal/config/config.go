@@ -142,6 +142,10 @@ type Merchant struct {
 	AutoRefund, AutoRetry bool
 	// OrderExpiry is how long an order takes payments unless it says.
 	OrderExpiry time.Duration
+	// LiteDevices are the merchant's devices (POS terminals) that take
+	// offline UPI Lite (Lite X) payments: the TPAP seeds each as a
+	// receive-only device of the merchant (docs/FLOWS.md, UPI Lite).
+	LiteDevices []string
 }
 
 // DefaultOrderExpiry is how long an order takes payments when neither it
@@ -376,18 +380,19 @@ type rawUser struct {
 }
 
 type rawMerchant struct {
-	VPA           string `yaml:"vpa"`
-	Name          string `yaml:"name"`
-	MCC           string `yaml:"mcc"`
-	Bank          string `yaml:"bank"`
-	Account       string `yaml:"account"`
-	Balance       string `yaml:"balance"`
-	APIKey        string `yaml:"api_key,omitempty"`
-	WebhookURL    string `yaml:"webhook_url,omitempty"`
-	WebhookSecret string `yaml:"webhook_secret,omitempty"`
-	AutoRefund    bool   `yaml:"auto_refund,omitempty"`
-	AutoRetry     bool   `yaml:"auto_retry,omitempty"`
-	OrderExpiry   string `yaml:"order_expiry,omitempty"`
+	VPA           string   `yaml:"vpa"`
+	Name          string   `yaml:"name"`
+	MCC           string   `yaml:"mcc"`
+	Bank          string   `yaml:"bank"`
+	Account       string   `yaml:"account"`
+	Balance       string   `yaml:"balance"`
+	APIKey        string   `yaml:"api_key,omitempty"`
+	WebhookURL    string   `yaml:"webhook_url,omitempty"`
+	WebhookSecret string   `yaml:"webhook_secret,omitempty"`
+	AutoRefund    bool     `yaml:"auto_refund,omitempty"`
+	AutoRetry     bool     `yaml:"auto_retry,omitempty"`
+	OrderExpiry   string   `yaml:"order_expiry,omitempty"`
+	LiteDevices   []string `yaml:"lite_devices,omitempty,flow"`
 }
 
 type rawMerchantSettings struct {
@@ -565,6 +570,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 			Account: rm.Account, Balance: bal,
 			APIKey: rm.APIKey, WebhookURL: rm.WebhookURL, WebhookSecret: rm.WebhookSecret,
 			AutoRefund: rm.AutoRefund, AutoRetry: rm.AutoRetry, OrderExpiry: DefaultOrderExpiry,
+			LiteDevices: slices.Clone(rm.LiteDevices),
 		}
 		if rm.OrderExpiry != "" {
 			d, err := time.ParseDuration(rm.OrderExpiry)
@@ -884,6 +890,7 @@ func (n *Network) Marshal() ([]byte, error) {
 			Account: m.Account, Balance: upi.FormatPaise(m.Balance),
 			APIKey: m.APIKey, WebhookURL: m.WebhookURL, WebhookSecret: m.WebhookSecret,
 			AutoRefund: m.AutoRefund, AutoRetry: m.AutoRetry, OrderExpiry: m.OrderExpiry.String(),
+			LiteDevices: m.LiteDevices,
 		})
 	}
 	for _, d := range n.Merchant.WebhookRetry {
@@ -913,6 +920,10 @@ func (n *Network) Clone() *Network {
 	}
 	c.Users = slices.Clone(n.Users)
 	c.Merchants = slices.Clone(n.Merchants)
+	for i := range c.Merchants {
+		c.Merchants[i].LiteDevices = slices.Clone(c.Merchants[i].LiteDevices)
+	}
+	c.Lite.Profiles = slices.Clone(n.Lite.Profiles)
 	c.Merchant.WebhookRetry = slices.Clone(n.Merchant.WebhookRetry)
 	c.Merchant.RefundRetry = slices.Clone(n.Merchant.RefundRetry)
 	c.Rules = slices.Clone(n.Rules)

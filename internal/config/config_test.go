@@ -67,7 +67,8 @@ func TestDefault(t *testing.T) {
 	require.Len(t, n.Merchants, 3) // chai@beta and the magic deemedshop@beta, lostshop@beta
 	assert.Equal(t, Merchant{VPA: "chai@beta", Name: "Chai Point", MCC: "5812", Bank: "bbank",
 		Account: "2000000003", Balance: 0, APIKey: "sk_test_chai_4f9b2c7e1d8a",
-		WebhookSecret: "whsec_YNAghTrVAgz/F3KkGjlLf+19MBSMKoD14ipegZP7ZTs=", AutoRetry: true, OrderExpiry: 15 * time.Minute}, n.Merchants[0])
+		WebhookSecret: "whsec_YNAghTrVAgz/F3KkGjlLf+19MBSMKoD14ipegZP7ZTs=", AutoRetry: true, OrderExpiry: 15 * time.Minute,
+		LiteDevices: []string{"chai-pos"}}, n.Merchants[0])
 	assert.Equal(t, 120*time.Hour, n.Merchant.HoldCapture)
 	assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
 		10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}, n.Merchant.WebhookRetry)
