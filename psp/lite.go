@@ -352,9 +352,17 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 	default:
 		return nil, invalid("purpose %s: not a payment", purpose) // not reached: 45 and 50 are refused above
 	}
+	fromLRN := msgPayer == lrn
 	msgPayer, msgPayee, err = checkTransfer(msgPayer, msgPayee, req.GetAmountPaise())
 	if err != nil {
 		return nil, err
+	}
+	// The LRN's address keeps the LRN as the switch issued it (checkTransfer
+	// lower-cases a VPA).
+	if fromLRN {
+		msgPayer = lrn
+	} else if purpose == lite.PurposeInitialTopUp || purpose == lite.PurposeTopUp {
+		msgPayee = lrn
 	}
 	txnID, err := p.checkTxnID(req.GetTxnId())
 	if err != nil {
@@ -371,7 +379,7 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 		l.GetLrn(), l.GetDeviceId(), strconv.FormatUint(l.GetCounter(), 10), strconv.FormatInt(l.GetDeviceBalancePaise(), 10),
 		hex.EncodeToString(l.GetArqc()), hex.EncodeToString(l.GetDeviceKey()))
 	recordPayee := msgPayee
-	if msgPayer == ids.NormalizeVPA(lrn) {
+	if fromLRN {
 		recordPayee = user // 46, 43: the money comes back to the user
 	}
 
