@@ -489,6 +489,14 @@ func (p *PSP) respLiteSync(c *node.Ctx, m *upiv1.RespLiteSync) error {
 	})
 }
 
+// isLiteDisable reports whether txnID is a zero-balance disable this PSP
+// sent: its RespChkTxn is the disable's, not a status check's (whatever
+// its sub_type: a status check of a Lite record's RRN is the check's).
+func (p *PSP) isLiteDisable(tx *store.Tx, txnID string) (bool, error) {
+	r, ok, err := liteRequests.Get(tx, txnID)
+	return ok && r.Kind == liteDisable, err
+}
+
 // liteChkTxn is the switch's RespChkTxn to a zero-balance disable: told
 // to the user (LITE_STATUS), once.
 func (p *PSP) liteChkTxn(c *node.Ctx, m *upiv1.RespChkTxn) error {

@@ -298,6 +298,34 @@ func TestLiteDisableSendsChkTxnAndTellsTheAnswer(t *testing.T) {
 	require.Len(t, ns, 1)
 	assert.Equal(t, upi.CodeLiteNotZero, ns[0].GetResp().GetErrCode())
 	assert.Equal(t, int64(100), ns[0].GetLiteInfo().GetBalancePaise())
+
+	// A status check is still the check's, whatever sub_type its answer
+	// has (the switch answers a Lite record's RRN too).
+	var check string
+	require.NoError(t, f.n.Update(func(c *node.Ctx) (err error) { check, err = f.p.CheckStatus(c, "512345000300", "tag"); return err }))
+	f.accept(upiv1.PspService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{Head: swHead(),
+		Txn:  &upiv1.Txn{Id: check, Type: upiv1.Txn_CHK_STATUS, SubType: upiv1.Txn_LITE_SYNC, CustRef: "512345000300"},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeTxnNotPresent}})
+	assert.Equal(t, 1, checks, "OnStatus heard it")
+	assert.Empty(t, f.notifications(check))
+}
+
+// A disable the switch refuses in its Ack: the user hears FAILURE U07.
+func TestLiteDisableRefusedTellsTheUser(t *testing.T) {
+	f := newFixture(t, alpha, nil)
+	f.rec.Refuse = func(method string) string {
+		if method == upiv1.SwitchService_ReqChkTxn_FullMethodName {
+			return "no"
+		}
+		return ""
+	}
+	resp, err := f.p.DisableLite(t.Context(), &upiv1.DisableLiteRequest{UserVpa: "alice@alpha", DeviceId: "alice-phone", Lrn: testLRN})
+	require.NoError(t, err)
+	ns := f.notifications(resp.GetTxnId())
+	require.Len(t, ns, 1)
+	assert.Equal(t, upiv1.Notification_LITE_STATUS, ns[0].GetKind())
+	assert.Equal(t, upi.CodeRefused, ns[0].GetResp().GetErrCode())
+	assert.Equal(t, testLRN, ns[0].GetLiteInfo().GetLrn())
 }
 
 // The switch resolves a sync's payee with ReqAuthDetails LITE_SYNC: the
@@ -398,10 +426,11 @@ func TestLiteConfirmationTellsEachPayeeOnce(t *testing.T) {
 	}
 	assert.Equal(t, 2, resps, "a repeat is answered")
 
-	// Another batch confirming one old record and one new: only the new.
+	// Another batch confirming one old record and one new: only the new
+	// (its records are its outcome: no resp is needed).
 	batch2 := newTxnID("ALP")
 	f.accept(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{Head: swHead(),
-		Txn: &upiv1.Txn{Id: batch2, Type: upiv1.Txn_LITE_SYNC}, Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
+		Txn: &upiv1.Txn{Id: batch2, Type: upiv1.Txn_LITE_SYNC},
 		LiteRecords: []*upiv1.LiteRecordResult{result(1, "chai@beta", 15000, "ORD-1"), result(4, "chai@beta", 100, "")}})
 	ns = f.notifications(batch2)
 	require.Len(t, ns, 1)

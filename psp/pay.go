@@ -38,13 +38,10 @@ func (p *PSP) payRoutes() []node.Route {
 			Handle:   node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.RespPay) error { return p.respPay(c, m) })},
 		{Method: upiv1.PspService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
-				if err := needResult(in.API, m.GetResp()); err != nil {
-					return err
-				}
 				if m.GetTxn().GetType() == upiv1.Txn_LITE_SYNC {
-					return p.validateLiteConfirmation(m)
+					return p.validateLiteConfirmation(m) // its records are its outcome
 				}
-				return nil
+				return needResult(in.API, m.GetResp())
 			}),
 			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
 				switch m.GetTxn().GetType() {
