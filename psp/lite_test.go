@@ -430,7 +430,7 @@ func TestLiteConfirmationTellsEachPayeeOnce(t *testing.T) {
 	// (its records are its outcome: no resp is needed).
 	batch2 := newTxnID("ALP")
 	f.accept(upiv1.PspService_ReqTxnConfirmation_FullMethodName, &upiv1.ReqTxnConfirmation{Head: swHead(),
-		Txn: &upiv1.Txn{Id: batch2, Type: upiv1.Txn_LITE_SYNC},
+		Txn:         &upiv1.Txn{Id: batch2, Type: upiv1.Txn_LITE_SYNC},
 		LiteRecords: []*upiv1.LiteRecordResult{result(1, "chai@beta", 15000, "ORD-1"), result(4, "chai@beta", 100, "")}})
 	ns = f.notifications(batch2)
 	require.Len(t, ns, 1)
