@@ -12,6 +12,12 @@ import (
 
 // notifyStatus tells user's app the transaction's status (TXN_STATUS).
 func (p *PSP) notifyStatus(c *node.Ctx, r *txnRecord, user string, resp *upiv1.Resp) error {
+	return p.notifyStatusLite(c, r, user, resp, nil)
+}
+
+// notifyStatusLite is notifyStatus with a Lite payment's lite_info (the
+// RespPay's: the ARPC and the LRN's balance).
+func (p *PSP) notifyStatusLite(c *node.Ctx, r *txnRecord, user string, resp *upiv1.Resp, l *upiv1.LiteInfo) error {
 	out := &upiv1.Resp{Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]), ErrCode: r.ErrCode}
 	if resp != nil {
 		out.Refs = resp.GetRefs()
@@ -23,6 +29,7 @@ func (p *PSP) notifyStatus(c *node.Ctx, r *txnRecord, user string, resp *upiv1.R
 		Payer:    &upiv1.Party{Addr: r.PayerVpa, Name: r.PayerName, AmountPaise: r.AmountPaise, Currency: "INR"},
 		Payee:    &upiv1.Party{Addr: r.PayeeVpa, Name: r.PayeeName, AmountPaise: r.AmountPaise, Currency: "INR"},
 		Resp:     out,
+		LiteInfo: l,
 	})
 }
 
@@ -71,6 +78,8 @@ func (p *PSP) notifyApp(c *node.Ctx, n *upiv1.Notification) error {
 			Payer:    &upiv1.Party{Addr: n.GetPayer().GetAddr()},
 			Payee:    &upiv1.Party{Addr: n.GetPayee().GetAddr()},
 			Resp:     &upiv1.Resp{Result: n.GetResp().GetResult(), ErrCode: n.GetResp().GetErrCode()},
+			Lite:     n.GetLite(),
+			LiteInfo: n.GetLiteInfo(),
 		}
 	}
 	return c.Send(p.tpapName, upiv1.TpapService_Notify_FullMethodName, n)

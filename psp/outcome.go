@@ -67,7 +67,7 @@ func (p *PSP) respPay(c *node.Ctx, m *upiv1.RespPay) error {
 	if !tell {
 		return nil
 	}
-	return p.notifyStatus(c, r, vpaOf(r, from), m.GetResp())
+	return p.notifyStatusLite(c, r, vpaOf(r, from), m.GetResp(), m.GetLite())
 }
 
 var _ node.RefusalHandler = (*PSP)(nil)

@@ -13,6 +13,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/upi"
 )
@@ -24,8 +25,11 @@ func (p *PSP) payRoutes() []node.Route {
 		{Method: upiv1.PspService_ReqAuthDetails_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(p.validateReqAuthDetails),
 			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqAuthDetails) error {
-				if m.GetTxn().GetType() == upiv1.Txn_COLLECT {
+				switch m.GetTxn().GetType() {
+				case upiv1.Txn_COLLECT:
 					return p.collectAuthDetails(c, m)
+				case upiv1.Txn_LITE_SYNC:
+					return p.liteAuthDetails(c, m) // lite.go
 				}
 				return p.payAuthDetails(c, m)
 			})},
@@ -33,10 +37,18 @@ func (p *PSP) payRoutes() []node.Route {
 			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespPay) error { return needResult(in.API, m.GetResp()) }),
 			Handle:   node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.RespPay) error { return p.respPay(c, m) })},
 		{Method: upiv1.PspService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
-			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqTxnConfirmation) error { return needResult(in.API, m.GetResp()) }),
+			Validate: node.Validates(func(in *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
+				if m.GetTxn().GetType() == upiv1.Txn_LITE_SYNC {
+					return p.validateLiteConfirmation(m) // its records are its outcome
+				}
+				return needResult(in.API, m.GetResp())
+			}),
 			Handle: node.Handles(func(c *node.Ctx, _ *node.Inbound, m *upiv1.ReqTxnConfirmation) error {
-				if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
+				switch m.GetTxn().GetType() {
+				case upiv1.Txn_DELEGATE:
 					return p.delegateConfirmation(c, m) // circle.go
+				case upiv1.Txn_LITE_SYNC:
+					return p.liteConfirmation(c, m) // lite.go
 				}
 				return p.reqTxnConfirmation(c, m)
 			})},
@@ -58,8 +70,10 @@ func (p *PSP) validateReqAuthDetails(_ *node.Inbound, m *upiv1.ReqAuthDetails) e
 			return node.Refuse("ReqAuthDetails COLLECT: payee.amount_paise must be greater than zero")
 		}
 		return p.checkOwnVPA("ReqAuthDetails COLLECT: payer.addr", m.GetPayer().GetAddr())
+	case upiv1.Txn_LITE_SYNC: // a sync's payee (lite.go)
+		return p.checkOwnVPA("ReqAuthDetails LITE_SYNC: payee.addr", m.GetPayee().GetAddr())
 	default:
-		return node.Refuse("ReqAuthDetails: txn.type is %s, want PAY or COLLECT", m.GetTxn().GetType())
+		return node.Refuse("ReqAuthDetails: txn.type is %s, want PAY, COLLECT or LITE_SYNC", m.GetTxn().GetType())
 	}
 }
 
@@ -136,6 +150,9 @@ func (p *PSP) payAuthDetails(c *node.Ctx, m *upiv1.ReqAuthDetails) error {
 // InitiatePay implements PspAppService: it checks the payment, records it
 // and sends ReqPay PAY to the switch, and answers PENDING.
 func (p *PSP) InitiatePay(_ context.Context, req *upiv1.InitiatePayRequest) (*upiv1.InitiatePayResponse, error) {
+	if lite.IsPurpose(req.GetPurpose()) || req.GetLite() != nil {
+		return p.initiateLitePay(req) // lite.go
+	}
 	payer, payee, err := checkTransfer(req.GetPayerVpa(), req.GetPayeeVpa(), req.GetAmountPaise())
 	if err != nil {
 		return nil, err

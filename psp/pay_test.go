@@ -262,7 +262,7 @@ func TestReqAuthDetailsRefusals(t *testing.T) {
 		{"payee handle nobody owns", func(m *upiv1.ReqAuthDetails) { m.Payee.Addr = "x@gamma" }, "does not belong"},
 		{"bad payee", func(m *upiv1.ReqAuthDetails) { m.Payee.Addr = "" }, "payee.addr: missing VPA"},
 		{"no amount", func(m *upiv1.ReqAuthDetails) { m.Payer.AmountPaise = 0 }, "amount_paise"},
-		{"wrong type", func(m *upiv1.ReqAuthDetails) { m.Txn.Type = upiv1.Txn_DEBIT }, "want PAY or COLLECT"},
+		{"wrong type", func(m *upiv1.ReqAuthDetails) { m.Txn.Type = upiv1.Txn_DEBIT }, "want PAY, COLLECT or LITE_SYNC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -519,7 +519,6 @@ func TestUnsupportedAPIsAreRefused(t *testing.T) {
 	}{
 		{upiv1.PspService_ReqDelegateAuth_FullMethodName, &upiv1.ReqDelegateAuth{Head: swHead(), Txn: &upiv1.Txn{Id: id},
 			Delegate: &upiv1.Delegate{SubType: upiv1.Delegate_SUB_TYPE_UNSPECIFIED}}, "ReqDelegateAuth with delegate.sub_type SUB_TYPE_UNSPECIFIED"},
-		{upiv1.PspService_RespLiteSync_FullMethodName, &upiv1.RespLiteSync{Head: swHead(), Txn: &upiv1.Txn{Id: id}}, "RespLiteSync"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.api, func(t *testing.T) {

@@ -135,13 +135,14 @@ func New(cfg Config) *PSP {
 		p.tpapName = tp.Name
 	}
 	p.dir = keydir.New(cfg.Network, cfg.Self, p.log)
+	p.dir.OnLite = p.respListKeysLite // lite.go
 	p.Table = node.NewTable(node.Routes{
 		Who:      "PSP",
 		Log:      p.log,
 		Services: keydir.Services(&upiv1.PspService_ServiceDesc),
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
 		Routes: slices.Concat(p.payRoutes(), p.valAddRoutes(), p.hbtRoutes(), p.dir.Routes(), p.mandateRoutes(), p.declinableInvites(p.circleRoutes()), p.circlePayRoutes(), p.circleValAddRoutes(),
-			p.statusRoutes(), cfg.Routes),
+			p.statusRoutes(), p.liteRoutes(), cfg.Routes),
 		Timers: slices.Concat(p.circleTimers(), p.circleValAddTimers(), p.statusTimers(), cfg.Timers),
 	})
 	// A FULL link's mandate is the mandate flow's (circle_mandate.go).

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/store/recordtest"
 )
@@ -97,4 +98,19 @@ func decodeTxn(t *testing.T, raw []byte) *txnRecord {
 	require.NoError(t, store.DecodeProto(raw, r))
 	upgradeTxn(r)
 	return r
+}
+
+func TestLiteRecordsRoundTrip(t *testing.T) {
+	recordtest.TableRoundTrip(t, liteRequests)
+	// recordtest fills no uint64 (the counter): by hand.
+	f := newFixture(t, beta, nil)
+	want := &liteCredit{Lrn: "LRN1", Counter: 1 << 40, Utr: "512345000001", ProvisionalUtr: "P00000000001",
+		PayeeVpa: "chai@beta", AmountPaise: 100, TxnId: newTxnID("ALP"), Credited: 7}
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error { return liteCredits.Put(c.Tx, creditKey(want.Lrn, want.Counter), want) }))
+	require.NoError(t, f.n.View(func(tx *store.Tx) error {
+		got, ok, err := liteCredits.Get(tx, creditKey("LRN1", 1<<40))
+		require.True(t, ok)
+		assert.True(t, proto.Equal(want, got), "got %v", got)
+		return err
+	}))
 }

@@ -114,6 +114,12 @@ func validateRespChkTxn(in *node.Inbound, m *upiv1.RespChkTxn) error {
 
 // respChkTxn is the switch's answer: OnStatus hears it, once.
 func (p *PSP) respChkTxn(c *node.Ctx, m *upiv1.RespChkTxn) error {
+	if ok, err := p.isLiteDisable(c.Tx, m.GetTxn().GetId()); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return p.liteChkTxn(c, m) // a zero-balance disable's (lite.go)
+	}
 	a := StatusAnswer{TxnID: m.GetTxn().GetOrgTxnId(), RRN: m.GetTxn().GetCustRef(), ErrCode: m.GetResp().GetErrCode()}
 	if refs := m.GetResp().GetRefs(); len(refs) > 0 {
 		// A payment the switch found: both refs, its status in resp.
@@ -134,6 +140,12 @@ func (p *PSP) respChkTxn(c *node.Ctx, m *upiv1.RespChkTxn) error {
 // reqChkTxnRefused: the switch refused the check in its Ack, so no answer
 // will come: OnStatus hears U07 at once.
 func (p *PSP) reqChkTxnRefused(c *node.Ctx, r node.Refused) error {
+	if ok, err := p.isLiteDisable(c.Tx, r.Msg.GetTxn().GetId()); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return p.liteRefused(c, r) // lite.go
+	}
 	p.log.Warn("the switch refused a ReqChkTxn", "txn", r.Msg.GetTxn().GetId(), "reason", r.Reason)
 	return p.checkDone(c, r.Msg.GetTxn().GetId(), StatusAnswer{ErrCode: upi.CodeRefused}, "")
 }

@@ -59,6 +59,13 @@ type Dir struct {
 	// stale makes Get take no cached key until a new list is kept
 	// (Stale).
 	stale atomic.Bool
+
+	// OnLite, if set, sees every RespListKeys first, in its step: it
+	// reports whether the answer is a UPI Lite registration's (ReqListKeys
+	// type GetLite, docs/FLOWS.md, UPI Lite), which it then handled, and
+	// the key list is not looked at. A PSP sets it; an error fails the
+	// step (node.Refuse refuses the message).
+	OnLite func(c *node.Ctx, m *upiv1.RespListKeys) (handled bool, err error)
 }
 
 // Stale makes the next Get ask the switch for a new list rather than take
@@ -152,6 +159,11 @@ func (d *Dir) Request(n *node.Node) error {
 
 // respListKeys checks the list's signature and keeps it.
 func (d *Dir) respListKeys(c *node.Ctx, in *node.Inbound, m *upiv1.RespListKeys) error {
+	if d.OnLite != nil {
+		if handled, err := d.OnLite(c, m); handled || err != nil {
+			return err
+		}
+	}
 	if m.GetResp().GetResult() != upiv1.Resp_SUCCESS {
 		d.Log.Warn("the switch did not list keys", "code", m.GetResp().GetErrCode())
 		return nil

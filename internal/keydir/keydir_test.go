@@ -220,3 +220,43 @@ func TestListKeysFromTheAuthenticatedSwitchRepins(t *testing.T) {
 	require.NoError(t, e.app.View(func(tx *store.Tx) (err error) { k, _, err = keydir.Lookup(tx, sw.Name); return err }))
 	assert.Equal(t, []byte(renewed.SignPublic()), k.GetSignKey(), "the new key is pinned")
 }
+
+// Dir.OnLite sees a RespListKeys first: one it handles (a GetLite
+// answer, with no key list) never reaches the key cache; one it passes on
+// is the directory's as before.
+func TestOnLiteTakesGetLiteAnswers(t *testing.T) {
+	e := newEnv(t)
+	var seen []*upiv1.RespListKeys
+	e.dir.OnLite = func(c *node.Ctx, m *upiv1.RespListKeys) (bool, error) {
+		require.NotNil(t, c.Tx)
+		if m.GetLite() == nil {
+			return false, nil
+		}
+		seen = append(seen, m)
+		return true, nil
+	}
+	sw := e.net.Switch()
+	id := ids.NewTxnID(e.net.TPAP().Prefix)
+	ack, err := e.app.Receive(t.Context(), upiv1.NodeKeyService_RespListKeys_FullMethodName, &upiv1.RespListKeys{
+		Head: nodetest.Head(sw.Name, sw.Prefix), Txn: &upiv1.Txn{Id: id, Type: upiv1.Txn_LIST_KEYS},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS}, Lite: &upiv1.LiteInfo{Lrn: "LRN1", DeviceId: "d"},
+	})
+	require.NoError(t, err)
+	assert.Empty(t, ack.GetErr(), "no list to verify: the hook took it")
+	nodetest.Quiesce(t, e.app)
+	require.Len(t, seen, 1)
+	assert.Equal(t, "LRN1", seen[0].GetLite().GetLrn())
+	listed := func() bool {
+		var ok bool
+		require.NoError(t, e.app.View(func(tx *store.Tx) error { ok = store.MetaKeyListAt.Has(tx); return nil }))
+		return ok
+	}
+	assert.False(t, listed(), "nothing kept")
+
+	// A key list is passed on and kept.
+	require.NoError(t, e.dir.Publish(e.app))
+	require.NoError(t, e.dir.Request(e.app))
+	nodetest.Quiesce(t, e.app, e.sw)
+	assert.True(t, listed(), "the key list is the directory's")
+	assert.Len(t, seen, 1)
+}

@@ -117,7 +117,9 @@ const (
 	// with its unsynced records (the TPAP).
 	LiteDevices Bucket = "lite_devices"
 	// LiteSyncs: the batch's txn id → recordsv1.PspLiteSync, a device's
-	// ReqLiteSync a PSP sent (PSPs).
+	// ReqLiteSync (or GetLite, zero-balance disable) a PSP sent; and
+	// "credit/" lite.RecordKey → recordsv1.PspLiteCredit, a record a
+	// LITE_SYNC confirmation credited to its user (PSPs).
 	LiteSyncs Bucket = "lite_syncs"
 )
 

@@ -5024,6 +5024,257 @@ func (x *SwitchLiteRecord) GetReason() string {
 	return ""
 }
 
+// --- UPI Lite at PSPs (issue 12; psp/lite.go) ---
+// A Lite request this PSP sent the switch for a user's device
+// (store.LiteSyncs, keyed by its txn id): a GetLite registration
+// (ReqListKeys), a sync batch (ReqLiteSync) or a zero-balance disable
+// (ReqChkTxn LITE_SYNC, purpose 50), so that the answer finds its user.
+type PspLiteSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// REGISTER, SYNC or DISABLE.
+	Kind     string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	UserVpa  string `protobuf:"bytes,3,opt,name=user_vpa,json=userVpa,proto3" json:"user_vpa,omitempty"`
+	DeviceId string `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's LRN (none for a registration, nor for a receive-only
+	// device's sync).
+	Lrn string `protobuf:"bytes,5,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// SENT until the switch answers (or refuses it in its Ack); then
+	// ANSWERED.
+	Status string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	// Hash of the app request, so a repeat with the same txn id is told
+	// apart from another request.
+	Fingerprint string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// SYNC: the records in the batch.
+	Records int32 `protobuf:"varint,8,opt,name=records,proto3" json:"records,omitempty"`
+	// The answer's result and code.
+	Result        string `protobuf:"bytes,9,opt,name=result,proto3" json:"result,omitempty"`
+	ErrCode       string `protobuf:"bytes,10,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Sent          int64  `protobuf:"varint,11,opt,name=sent,proto3" json:"sent,omitempty"`
+	Answered      int64  `protobuf:"varint,12,opt,name=answered,proto3" json:"answered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspLiteSync) Reset() {
+	*x = PspLiteSync{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspLiteSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspLiteSync) ProtoMessage() {}
+
+func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspLiteSync.ProtoReflect.Descriptor instead.
+func (*PspLiteSync) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PspLiteSync) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetUserVpa() string {
+	if x != nil {
+		return x.UserVpa
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetRecords() int32 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *PspLiteSync) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *PspLiteSync) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *PspLiteSync) GetAnswered() int64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+// An offline record a LITE_SYNC ReqTxnConfirmation credited to a user of
+// this PSP (store.LiteSyncs, keyed "credit/" and lite.RecordKey), so a
+// repeat of it (the same confirmation, or another batch's with the same
+// record) tells the user and the merchant layer nothing twice.
+type PspLiteCredit struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Lrn            string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Counter        uint64                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	Utr            string                 `protobuf:"bytes,3,opt,name=utr,proto3" json:"utr,omitempty"`
+	ProvisionalUtr string                 `protobuf:"bytes,4,opt,name=provisional_utr,json=provisionalUtr,proto3" json:"provisional_utr,omitempty"`
+	PayeeVpa       string                 `protobuf:"bytes,5,opt,name=payee_vpa,json=payeeVpa,proto3" json:"payee_vpa,omitempty"`
+	AmountPaise    int64                  `protobuf:"varint,6,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// The confirmation's txn id (the batch that posted it).
+	TxnId         string `protobuf:"bytes,7,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Credited      int64  `protobuf:"varint,8,opt,name=credited,proto3" json:"credited,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PspLiteCredit) Reset() {
+	*x = PspLiteCredit{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PspLiteCredit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PspLiteCredit) ProtoMessage() {}
+
+func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PspLiteCredit.ProtoReflect.Descriptor instead.
+func (*PspLiteCredit) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PspLiteCredit) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *PspLiteCredit) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *PspLiteCredit) GetUtr() string {
+	if x != nil {
+		return x.Utr
+	}
+	return ""
+}
+
+func (x *PspLiteCredit) GetProvisionalUtr() string {
+	if x != nil {
+		return x.ProvisionalUtr
+	}
+	return ""
+}
+
+func (x *PspLiteCredit) GetPayeeVpa() string {
+	if x != nil {
+		return x.PayeeVpa
+	}
+	return ""
+}
+
+func (x *PspLiteCredit) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *PspLiteCredit) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *PspLiteCredit) GetCredited() int64 {
+	if x != nil {
+		return x.Credited
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -5555,7 +5806,30 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\v \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\f \x01(\x03R\aupdated\x12#\n" +
 	"\rdouble_spends\x18\r \x03(\tR\fdoubleSpends\x12\x16\n" +
-	"\x06reason\x18\x0e \x01(\tR\x06reasonB\xc8\x01\n" +
+	"\x06reason\x18\x0e \x01(\tR\x06reason\"\xb9\x02\n" +
+	"\vPspLiteSync\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x19\n" +
+	"\buser_vpa\x18\x03 \x01(\tR\auserVpa\x12\x1b\n" +
+	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03lrn\x18\x05 \x01(\tR\x03lrn\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12 \n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\x12\x18\n" +
+	"\arecords\x18\b \x01(\x05R\arecords\x12\x16\n" +
+	"\x06result\x18\t \x01(\tR\x06result\x12\x19\n" +
+	"\berr_code\x18\n" +
+	" \x01(\tR\aerrCode\x12\x12\n" +
+	"\x04sent\x18\v \x01(\x03R\x04sent\x12\x1a\n" +
+	"\banswered\x18\f \x01(\x03R\banswered\"\xe9\x01\n" +
+	"\rPspLiteCredit\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x10\n" +
+	"\x03utr\x18\x03 \x01(\tR\x03utr\x12'\n" +
+	"\x0fprovisional_utr\x18\x04 \x01(\tR\x0eprovisionalUtr\x12\x1b\n" +
+	"\tpayee_vpa\x18\x05 \x01(\tR\bpayeeVpa\x12!\n" +
+	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12\x15\n" +
+	"\x06txn_id\x18\a \x01(\tR\x05txnId\x12\x1a\n" +
+	"\bcredited\x18\b \x01(\x03R\bcreditedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -5570,7 +5844,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -5610,8 +5884,10 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*PspStatusCheck)(nil),          // 35: upisim.records.v1.PspStatusCheck
 	(*SwitchLiteAccount)(nil),       // 36: upisim.records.v1.SwitchLiteAccount
 	(*SwitchLiteRecord)(nil),        // 37: upisim.records.v1.SwitchLiteRecord
-	(*timestamppb.Timestamp)(nil),   // 38: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 39: upi.v1.LiteRecord
+	(*PspLiteSync)(nil),             // 38: upisim.records.v1.PspLiteSync
+	(*PspLiteCredit)(nil),           // 39: upisim.records.v1.PspLiteCredit
+	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 41: upi.v1.LiteRecord
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -5629,7 +5905,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	38, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	40, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -5650,7 +5926,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 33: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 34: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 35: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	39, // 36: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	41, // 36: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	37, // [37:37] is the sub-list for method output_type
 	37, // [37:37] is the sub-list for method input_type
 	37, // [37:37] is the sub-list for extension type_name
@@ -5670,7 +5946,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
