@@ -483,7 +483,7 @@ func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.Res
 	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
 		return s.delegateConfirmed(c, in, m)
 	}
-	if s.net.RolesByName()[in.From] == config.RoleBank {
+	if nd, ok := s.net.NodeByName(in.From); ok && nd.Role == config.RoleBank {
 		return s.liteConfirmed(c, in, m) // a remitter's, of a Lite confirmation (lite_pay.go)
 	}
 	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
