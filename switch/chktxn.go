@@ -34,6 +34,9 @@ func issueRRN(c *node.Ctx, txnID string) (string, error) {
 // org_txn_id (a txn id) and cust_ref (an RRN).
 func validateReqChkTxn(_ *node.Inbound, m *upiv1.ReqChkTxn) error {
 	t := m.GetTxn()
+	if t.GetSubType() == upiv1.Txn_LITE_SYNC {
+		return validateLiteChkTxn(m) // lite_register.go
+	}
 	switch {
 	case t.GetType() != upiv1.Txn_CHK_STATUS:
 		return node.Refuse("ReqChkTxn from a PSP: txn.type must be CHK_STATUS, not %s", t.GetType())
@@ -52,6 +55,9 @@ func validateReqChkTxn(_ *node.Inbound, m *upiv1.ReqChkTxn) error {
 // reqChkTxn answers a PSP's check from the pay record it names, if the
 // PSP is a side of it; else U48, as for a payment the switch does not know.
 func (s *Switch) reqChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn) error {
+	if m.GetTxn().GetSubType() == upiv1.Txn_LITE_SYNC {
+		return s.liteZeroDisable(c, in, m) // lite_register.go
+	}
 	asked := m.GetTxn()
 	id := asked.GetOrgTxnId()
 	if rrn := asked.GetCustRef(); rrn != "" {

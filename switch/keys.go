@@ -15,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/keydir"
 	"github.com/upisim/upisim/internal/keys"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 )
@@ -99,6 +100,9 @@ func (s *Switch) KeyList(tx *store.Tx, now *timestamppb.Timestamp) (*upiv1.KeyLi
 }
 
 func (s *Switch) reqListKeys(c *node.Ctx, in *node.Inbound, m *upiv1.ReqListKeys) error {
+	if m.GetType() == lite.GetLite {
+		return s.liteRegister(c, in, m) // lite_register.go
+	}
 	if s.keys == nil {
 		return node.Refuse("ReqListKeys: this switch has no keys to sign a list with")
 	}

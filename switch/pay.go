@@ -7,7 +7,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -40,7 +42,7 @@ func (s *Switch) payRoutes() []node.Route {
 			Validate: node.Validates(validateRespAuthDetails), Handle: node.Handles(s.respAuthDetails)},
 		{Method: upiv1.SwitchService_RespPay_FullMethodName, From: fromBank,
 			Validate: node.Validates(validateRespPay), Handle: node.Handles(s.respPay)},
-		{Method: upiv1.SwitchService_RespTxnConfirmation_FullMethodName, From: fromPSP,
+		{Method: upiv1.SwitchService_RespTxnConfirmation_FullMethodName, From: []string{config.RolePSP, config.RoleBank},
 			Validate: node.Validates(func(in *node.Inbound, m *upiv1.RespTxnConfirmation) error { return checkResp(in.API, m.GetResp()) }),
 			Handle:   node.Handles(s.respTxnConfirmation)},
 	}
@@ -77,6 +79,11 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Id: id, Type: t.String(), Status: upiv1.Resp_PENDING.String(), Rrn: rrn, AmountPaise: amount,
 		Info: infoFrom(m.GetTxn()), Payer: partyFrom(m.GetPayer()), Payee: partyFrom(m.GetPayee()),
 		Originator: in.From, OrigMsgId: m.GetHead().GetMsgId(), Created: store.Nanos(c.Now()),
+	}
+	if lite.IsPurpose(r.Info.Purpose) {
+		if done, err := s.liteStart(c, m, r); done || err != nil { // lite_pay.go
+			return err
+		}
 	}
 	if m.GetMandate() != nil || c.Tx.Has(store.Txns, []byte(flowKey(flowDelegateAuth, id))) {
 		if err := s.delegatedPay(c, in, m, r); err != nil {
@@ -162,6 +169,9 @@ func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAut
 		r.Reason = "declined by " + in.From
 		return s.finish(c, r, upiv1.Resp_FAILURE, resp.GetErrCode())
 	}
+	if r.Lite != nil {
+		return s.liteAuth(c, r) // a 44: the auth engine takes it off the LRN, no DEBIT (lite_pay.go)
+	}
 	return s.debit(c, r)
 }
 
@@ -223,6 +233,9 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 		m.Txn.SubType = upiv1.Txn_REFUND
 	}
 	var err error
+	if m.Lite, err = s.liteLeg(c, r, upiv1.Txn_DEBIT); err != nil {
+		return err
+	}
 	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
 	if err != nil {
 		return err
@@ -250,6 +263,9 @@ func (s *Switch) credit(c *node.Ctx, r *record) error {
 		Payee: partyProto(r.Payee, r.AmountPaise, withAc),
 	}
 	var err error
+	if m.Lite, err = s.liteLeg(c, r, upiv1.Txn_CREDIT); err != nil {
+		return err
+	}
 	r.Credit, err = send(c, bank.Name, upiv1.BeneficiaryService_ReqPay_FullMethodName, m)
 	if err != nil {
 		return err
@@ -297,6 +313,10 @@ func (s *Switch) sendReversal(c *node.Ctx, r *record) (*exchange, error) {
 		Txn:   t,
 		Payer: partyProto(r.Payer, r.AmountPaise, withAc),
 		Payee: partyProto(r.Payee, r.AmountPaise, 0),
+	}
+	var err error
+	if m.Lite, err = s.liteLeg(c, r, upiv1.Txn_REVERSAL); err != nil {
+		return nil, err
 	}
 	return send(c, r.Remitter, upiv1.RemitterService_ReqPay_FullMethodName, m)
 }
@@ -403,6 +423,9 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 	}
 	r.Status, r.ErrCode = result.String(), code
 	r.State = StateClosed
+	if err := s.liteFinish(c, r, result); err != nil { // lite_pay.go
+		return err
+	}
 	if err := s.tellOutcome(c, r); err != nil {
 		return err
 	}
@@ -428,7 +451,11 @@ func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code s
 func (s *Switch) answer(c *node.Ctx, r *record) error {
 	resp := finalResp(r)
 	t := txnType(r)
-	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: txnOf(r, t), Resp: resp}); err != nil {
+	lt, err := s.liteResp(c, r) // lite_pay.go
+	if err != nil {
+		return err
+	}
+	if _, err := send(c, r.Originator, upiv1.PspService_RespPay_FullMethodName, &upiv1.RespPay{Txn: txnOf(r, t), Resp: resp, Lite: lt}); err != nil {
 		return err
 	}
 	deemed := r.Status == upiv1.Resp_DEEMED.String()
@@ -455,6 +482,9 @@ func (s *Switch) answer(c *node.Ctx, r *record) error {
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
 	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
 		return s.delegateConfirmed(c, in, m)
+	}
+	if nd, ok := s.net.NodeByName(in.From); ok && nd.Role == config.RoleBank {
+		return s.liteConfirmed(c, in, m) // a remitter's, of a Lite confirmation (lite_pay.go)
 	}
 	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
 		if e := exchangeTo(r.Confirms, in.From); e != nil {

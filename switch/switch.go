@@ -15,6 +15,7 @@ import (
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/keys"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -132,6 +133,9 @@ func checkResp(api string, r *upiv1.Resp) error {
 
 // validateReqPay checks a PAY, COLLECT or REFUND from a PSP.
 func (s *Switch) validateReqPay(from string, m *upiv1.ReqPay) error {
+	if lite.IsPurpose(m.GetTxn().GetPurpose()) {
+		return s.validateLitePay(from, m) // lite_pay.go
+	}
 	t := m.GetTxn().GetType()
 	if t != upiv1.Txn_PAY && t != upiv1.Txn_COLLECT {
 		if t == upiv1.Txn_REFUND {

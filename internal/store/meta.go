@@ -19,6 +19,9 @@ import (
 const (
 	// MetaRRNSeq counts the RRNs the switch issued (switch/pay.go).
 	MetaRRNSeq MetaCounter = "rrn_seq"
+	// MetaLiteLRN counts the UPI Lite LRNs the switch issued
+	// (switch/lite_register.go).
+	MetaLiteLRN MetaCounter = "lite/lrn_seq"
 	// MetaApprovalSeq counts a bank's approval numbers (ledger).
 	MetaApprovalSeq MetaCounter = "ledger.approval_seq"
 	// MetaBankSeeded is when a bank's ledger was seeded from the network

@@ -78,6 +78,10 @@ func scalar(fd protoreflect.FieldDescriptor, n *int) protoreflect.Value {
 		return protoreflect.ValueOfInt64(int64(*n))
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		return protoreflect.ValueOfInt32(int32(*n))
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(uint64(*n))
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(uint32(*n))
 	case protoreflect.EnumKind:
 		return protoreflect.ValueOfEnum(fd.Enum().Values().Get(fd.Enum().Values().Len() - 1).Number())
 	}

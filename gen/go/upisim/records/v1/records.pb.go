@@ -89,6 +89,8 @@ type SwitchTxn struct {
 	RefundedPaise int64    `protobuf:"varint,39,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
 	RefundTxnIds  []string `protobuf:"bytes,40,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
 	OrgTxnId      string   `protobuf:"bytes,41,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	// issue 12 (lite): a UPI Lite pay (purposes 41-46, switch/lite_pay.go).
+	Lite          *SwitchTxnLite `protobuf:"bytes,42,opt,name=lite,proto3" json:"lite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -408,6 +410,13 @@ func (x *SwitchTxn) GetOrgTxnId() string {
 		return x.OrgTxnId
 	}
 	return ""
+}
+
+func (x *SwitchTxn) GetLite() *SwitchTxnLite {
+	if x != nil {
+		return x.Lite
+	}
+	return nil
 }
 
 // The originator's txn fields the switch carries (switch.info).
@@ -4693,8 +4702,11 @@ type SwitchLiteAccount struct {
 	Updated             int64 `protobuf:"varint,19,opt,name=updated,proto3" json:"updated,omitempty"`
 	// The GetLite registration's txn id.
 	RegisteredTxnId string `protobuf:"bytes,20,opt,name=registered_txn_id,json=registeredTxnId,proto3" json:"registered_txn_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Top-ups (41, 42) sent to the banks and not yet decided: the balance
+	// limit (LB) counts them (switch/lite_pay.go).
+	TopupsInFlightPaise int64 `protobuf:"varint,21,opt,name=topups_in_flight_paise,json=topupsInFlightPaise,proto3" json:"topups_in_flight_paise,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SwitchLiteAccount) Reset() {
@@ -4867,6 +4879,13 @@ func (x *SwitchLiteAccount) GetRegisteredTxnId() string {
 	return ""
 }
 
+func (x *SwitchLiteAccount) GetTopupsInFlightPaise() int64 {
+	if x != nil {
+		return x.TopupsInFlightPaise
+	}
+	return 0
+}
+
 // SwitchLiteRecord is one counter of an LRN at the switch: an online
 // payment's (kind ONLINE) or an offline record's (kind OFFLINE).
 type SwitchLiteRecord struct {
@@ -5024,6 +5043,132 @@ func (x *SwitchLiteRecord) GetReason() string {
 	return ""
 }
 
+// SwitchTxnLite is the UPI Lite part of a pay record (switch/lite_pay.go):
+// what the device sent, and what the auth engine did to the LRN.
+type SwitchTxnLite struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Lrn      string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceId string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// 44, 46, 43: the device's counter, its wallet before, and its ARQC.
+	Counter            uint64 `protobuf:"varint,3,opt,name=counter,proto3" json:"counter,omitempty"`
+	DeviceBalancePaise int64  `protobuf:"varint,4,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	Arqc               []byte `protobuf:"bytes,5,opt,name=arqc,proto3" json:"arqc,omitempty"`
+	// The amount is taken off the LRN's balance (44 at the auth step, 46
+	// and 43 from the start) and not given back.
+	Held bool `protobuf:"varint,6,opt,name=held,proto3" json:"held,omitempty"`
+	// 41, 42: the amount counts in the LRN's topups_in_flight_paise.
+	InFlight bool `protobuf:"varint,7,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// The auth engine took the outcome (finish): the LRN's totals moved.
+	Settled bool `protobuf:"varint,8,opt,name=settled,proto3" json:"settled,omitempty"`
+	// The RemitterService/ReqTxnConfirmation of a SUCCESS 44 (or 43) and
+	// its answer; confirmed once a SUCCESS answer took the amount off the
+	// LRN's unconfirmed_paise.
+	Confirm       *Exchange `protobuf:"bytes,9,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	Confirmed     bool      `protobuf:"varint,10,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchTxnLite) Reset() {
+	*x = SwitchTxnLite{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchTxnLite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchTxnLite) ProtoMessage() {}
+
+func (x *SwitchTxnLite) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchTxnLite.ProtoReflect.Descriptor instead.
+func (*SwitchTxnLite) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SwitchTxnLite) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchTxnLite) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SwitchTxnLite) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *SwitchTxnLite) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *SwitchTxnLite) GetArqc() []byte {
+	if x != nil {
+		return x.Arqc
+	}
+	return nil
+}
+
+func (x *SwitchTxnLite) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *SwitchTxnLite) GetInFlight() bool {
+	if x != nil {
+		return x.InFlight
+	}
+	return false
+}
+
+func (x *SwitchTxnLite) GetSettled() bool {
+	if x != nil {
+		return x.Settled
+	}
+	return false
+}
+
+func (x *SwitchTxnLite) GetConfirm() *Exchange {
+	if x != nil {
+		return x.Confirm
+	}
+	return nil
+}
+
+func (x *SwitchTxnLite) GetConfirmed() bool {
+	if x != nil {
+		return x.Confirmed
+	}
+	return false
+}
+
 // --- UPI Lite at PSPs (issue 12; psp/lite.go) ---
 // A Lite request this PSP sent the switch for a user's device
 // (store.LiteSyncs, keyed by its txn id): a GetLite registration
@@ -5058,7 +5203,7 @@ type PspLiteSync struct {
 
 func (x *PspLiteSync) Reset() {
 	*x = PspLiteSync{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5070,7 +5215,7 @@ func (x *PspLiteSync) String() string {
 func (*PspLiteSync) ProtoMessage() {}
 
 func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[38]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5083,7 +5228,7 @@ func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteSync.ProtoReflect.Descriptor instead.
 func (*PspLiteSync) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{38}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PspLiteSync) GetTxnId() string {
@@ -5191,7 +5336,7 @@ type PspLiteCredit struct {
 
 func (x *PspLiteCredit) Reset() {
 	*x = PspLiteCredit{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5203,7 +5348,7 @@ func (x *PspLiteCredit) String() string {
 func (*PspLiteCredit) ProtoMessage() {}
 
 func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5216,7 +5361,7 @@ func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteCredit.ProtoReflect.Descriptor instead.
 func (*PspLiteCredit) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{39}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PspLiteCredit) GetLrn() string {
@@ -5279,7 +5424,7 @@ var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\xcb\f\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\x81\r\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -5327,7 +5472,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0erefunded_paise\x18' \x01(\x03R\rrefundedPaise\x12$\n" +
 	"\x0erefund_txn_ids\x18( \x03(\tR\frefundTxnIds\x12\x1c\n" +
 	"\n" +
-	"org_txn_id\x18) \x01(\tR\borgTxnId\"\xf1\x01\n" +
+	"org_txn_id\x18) \x01(\tR\borgTxnId\x124\n" +
+	"\x04lite\x18* \x01(\v2 .upisim.records.v1.SwitchTxnLiteR\x04lite\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -5767,7 +5913,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
-	"\x04sent\x18\x04 \x01(\x03R\x04sent\"\xee\x04\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sent\"\xa3\x05\n" +
 	"\x11SwitchLiteAccount\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
@@ -5790,7 +5936,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x15device_reported_paise\x18\x11 \x01(\x03R\x13deviceReportedPaise\x12\x18\n" +
 	"\acreated\x18\x12 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x13 \x01(\x03R\aupdated\x12*\n" +
-	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\"\xf5\x02\n" +
+	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\x123\n" +
+	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\"\xf5\x02\n" +
 	"\x10SwitchLiteRecord\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
@@ -5806,7 +5953,19 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\v \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\f \x01(\x03R\aupdated\x12#\n" +
 	"\rdouble_spends\x18\r \x03(\tR\fdoubleSpends\x12\x16\n" +
-	"\x06reason\x18\x0e \x01(\tR\x06reason\"\xb9\x02\n" +
+	"\x06reason\x18\x0e \x01(\tR\x06reason\"\xbe\x02\n" +
+	"\rSwitchTxnLite\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x18\n" +
+	"\acounter\x18\x03 \x01(\x04R\acounter\x120\n" +
+	"\x14device_balance_paise\x18\x04 \x01(\x03R\x12deviceBalancePaise\x12\x12\n" +
+	"\x04arqc\x18\x05 \x01(\fR\x04arqc\x12\x12\n" +
+	"\x04held\x18\x06 \x01(\bR\x04held\x12\x1b\n" +
+	"\tin_flight\x18\a \x01(\bR\binFlight\x12\x18\n" +
+	"\asettled\x18\b \x01(\bR\asettled\x125\n" +
+	"\aconfirm\x18\t \x01(\v2\x1b.upisim.records.v1.ExchangeR\aconfirm\x12\x1c\n" +
+	"\tconfirmed\x18\n" +
+	" \x01(\bR\tconfirmed\"\xb9\x02\n" +
 	"\vPspLiteSync\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x19\n" +
@@ -5844,7 +6003,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -5884,10 +6043,11 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*PspStatusCheck)(nil),          // 35: upisim.records.v1.PspStatusCheck
 	(*SwitchLiteAccount)(nil),       // 36: upisim.records.v1.SwitchLiteAccount
 	(*SwitchLiteRecord)(nil),        // 37: upisim.records.v1.SwitchLiteRecord
-	(*PspLiteSync)(nil),             // 38: upisim.records.v1.PspLiteSync
-	(*PspLiteCredit)(nil),           // 39: upisim.records.v1.PspLiteCredit
-	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 41: upi.v1.LiteRecord
+	(*SwitchTxnLite)(nil),           // 38: upisim.records.v1.SwitchTxnLite
+	(*PspLiteSync)(nil),             // 39: upisim.records.v1.PspLiteSync
+	(*PspLiteCredit)(nil),           // 40: upisim.records.v1.PspLiteCredit
+	(*timestamppb.Timestamp)(nil),   // 41: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 42: upi.v1.LiteRecord
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -5905,33 +6065,35 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 12: upisim.records.v1.SwitchTxn.confirms:type_name -> upisim.records.v1.Exchange
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
-	40, // 15: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
-	3,  // 16: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
-	4,  // 17: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
-	8,  // 18: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
-	10, // 19: upisim.records.v1.BankTxn.debit:type_name -> upisim.records.v1.Leg
-	10, // 20: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
-	10, // 21: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
-	13, // 22: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
-	22, // 23: upisim.records.v1.BankMandate.debits:type_name -> upisim.records.v1.CircleDebit
-	5,  // 24: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
-	5,  // 25: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
-	5,  // 26: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
-	5,  // 27: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 28: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
-	22, // 29: upisim.records.v1.PspCircleLink.debits:type_name -> upisim.records.v1.CircleDebit
-	5,  // 30: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
-	5,  // 31: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
-	6,  // 32: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
-	29, // 33: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
-	30, // 34: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
-	32, // 35: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	41, // 36: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
+	41, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
+	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
+	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
+	10, // 20: upisim.records.v1.BankTxn.debit:type_name -> upisim.records.v1.Leg
+	10, // 21: upisim.records.v1.BankTxn.reversal:type_name -> upisim.records.v1.Leg
+	10, // 22: upisim.records.v1.BankTxn.credit:type_name -> upisim.records.v1.Leg
+	13, // 23: upisim.records.v1.AppNotification.txn:type_name -> upisim.records.v1.AppTxn
+	22, // 24: upisim.records.v1.BankMandate.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 25: upisim.records.v1.SwitchMandate.auth:type_name -> upisim.records.v1.Exchange
+	5,  // 26: upisim.records.v1.SwitchMandate.remit:type_name -> upisim.records.v1.Exchange
+	5,  // 27: upisim.records.v1.SwitchMandate.resp:type_name -> upisim.records.v1.Exchange
+	5,  // 28: upisim.records.v1.SwitchMandate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 29: upisim.records.v1.SwitchMandate.late:type_name -> upisim.records.v1.LateNote
+	22, // 30: upisim.records.v1.PspCircleLink.debits:type_name -> upisim.records.v1.CircleDebit
+	5,  // 31: upisim.records.v1.SwitchDelegate.fwd:type_name -> upisim.records.v1.Exchange
+	5,  // 32: upisim.records.v1.SwitchDelegate.confirm:type_name -> upisim.records.v1.Exchange
+	6,  // 33: upisim.records.v1.SwitchDelegate.late:type_name -> upisim.records.v1.LateNote
+	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
+	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
+	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
+	42, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -5946,7 +6108,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
