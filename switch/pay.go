@@ -136,6 +136,9 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 // respAuthDetails takes the counter-party PSP's answer: its party's details
 // (then debit), or a decline.
 func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
+	if isLiteAuth(c.Tx, m) {
+		return s.liteAuthDetails(c, in, m) // a Lite sync batch's payee (litesync.go)
+	}
 	r, err := loadFor(c, in, flowPay, "ReqAuthDetails", func(r *record) *exchange { return r.Auth })
 	if err != nil || r == nil {
 		return err
@@ -455,6 +458,9 @@ func (s *Switch) answer(c *node.Ctx, r *record) error {
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
 	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
 		return s.delegateConfirmed(c, in, m)
+	}
+	if m.GetTxn().GetType() == upiv1.Txn_LITE_SYNC {
+		return s.liteConfirmed(c, in, m) // litesync.go
 	}
 	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
 		if e := exchangeTo(r.Confirms, in.From); e != nil {
