@@ -653,10 +653,10 @@ func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
 		return nil
 	}
 	st.Exchange.TimedOut = store.Nanos(c.Now())
-	base := s.net.Timeouts.Debit
-	if st.Kind == upiv1.Txn_CREDIT.String() {
-		base = s.net.Timeouts.Credit
-	}
+	base := map[string]time.Duration{
+		upiv1.Txn_DEBIT.String(): s.net.Timeouts.Debit, upiv1.Txn_CREDIT.String(): s.net.Timeouts.Credit,
+		upiv1.Txn_REVERSAL.String(): s.net.Timeouts.Reversal,
+	}[st.Kind]
 	st.Backoff = min(st.Backoff*2, int64(base)*liteBackoffCap)
 	if err := s.sendStage(c, b, i); err != nil {
 		return err

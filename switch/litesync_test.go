@@ -38,6 +38,11 @@ type liteSync struct {
 	*env
 	key  ed25519.PrivateKey
 	bank int64 // the LRN's balance at the remitter
+	// posts counts what the banks (the test) posted per counter and kind:
+	// like a real bank, a repeat of a posted record is answered from what
+	// was posted, not posted again.
+	posts map[uint64]map[upiv1.Txn_Type]int
+	topup int64
 }
 
 func newLiteSync(t *testing.T, balance int64, tweak func(*config.Network)) *liteSync {
@@ -45,7 +50,8 @@ func newLiteSync(t *testing.T, balance int64, tweak func(*config.Network)) *lite
 	e := newEnv(t, tweak)
 	key, err := lite.DeviceKey([]byte("test"), "dev-1")
 	require.NoError(t, err)
-	l := &liteSync{env: e, key: key, bank: balance}
+	l := &liteSync{env: e, key: key, bank: balance, topup: balance, posts: map[uint64]map[upiv1.Txn_Type]int{}}
+	t.Cleanup(l.checkExactlyOnce)
 	l.putLRN(testLRN, balance)
 	return l
 }
@@ -148,10 +154,17 @@ func (l *liteSync) bankAnswer(req nodetest.Sent, codes map[uint64]string) {
 		res := &upiv1.LiteRecordResult{Lrn: r.GetLrn(), Counter: r.GetCounter(), Result: upiv1.Resp_SUCCESS}
 		if code := codes[r.GetCounter()]; code != "" {
 			res.Result, res.ErrCode = upiv1.Resp_FAILURE, code
-		} else if st == upiv1.Txn_DEBIT {
-			l.bank -= r.GetAmountPaise()
-		} else if st == upiv1.Txn_REVERSAL {
-			l.bank += r.GetAmountPaise()
+		} else if l.posts[r.GetCounter()][st] == 0 {
+			if l.posts[r.GetCounter()] == nil {
+				l.posts[r.GetCounter()] = map[upiv1.Txn_Type]int{}
+			}
+			l.posts[r.GetCounter()][st]++
+			switch st {
+			case upiv1.Txn_DEBIT:
+				l.bank -= r.GetAmountPaise()
+			case upiv1.Txn_REVERSAL:
+				l.bank += r.GetAmountPaise()
+			}
 		}
 		out.Results = append(out.Results, res)
 	}
@@ -544,4 +557,58 @@ func TestLiteSyncSplitAndReordered(t *testing.T) {
 	bal, ok := balanceOf(ans, testLRN)
 	assert.True(t, ok)
 	assert.Equal(t, int64(94000), bal)
+}
+
+// checkExactlyOnce asserts, once a test is done and the switch quiet, the
+// sync flow's invariant: every offline record of testLRN is in one final
+// state; a SUCCESS was debited and credited, with its UTR indexed; a U31
+// was debited and reversed; any other FAILURE was never posted; and the
+// switch's balance is the bank's, its offline_paise the records posted.
+func (l *liteSync) checkExactlyOnce() {
+	t := l.t
+	nodetest.Quiesce(t, l.n)
+	var posted int64
+	require.NoError(t, l.n.View(func(tx *store.Tx) error {
+		return liteRecords.Scan(tx, testLRN+"/", func(_ string, r *liteRecord) (bool, error) {
+			if r.Kind != lite.KindOffline {
+				return true, nil
+			}
+			p := l.posts[r.Counter]
+			if r.State != recFinal {
+				// Still being posted (a test that stops mid-way): at most
+				// debited.
+				assert.Zero(t, p[upiv1.Txn_CREDIT]+p[upiv1.Txn_REVERSAL], "counter %d not final but credited or reversed", r.Counter)
+				return true, nil
+			}
+			switch {
+			case r.Status == upiv1.Resp_SUCCESS.String():
+				assert.Equal(t, map[upiv1.Txn_Type]int{upiv1.Txn_DEBIT: 1, upiv1.Txn_CREDIT: 1}, p, "counter %d SUCCESS", r.Counter)
+				assert.Equal(t, liteRRNPrefix+recKey(r.Lrn, r.Counter), string(tx.Get(store.RRNs, []byte(r.Utr))), "counter %d's UTR", r.Counter)
+				posted += r.GetRecord().GetAmountPaise()
+			case r.ErrCode == upi.CodeCreditFailed:
+				assert.Empty(t, r.Utr)
+				assert.Equal(t, 1, p[upiv1.Txn_DEBIT], "counter %d U31 debited", r.Counter)
+				assert.Equal(t, 1, p[upiv1.Txn_REVERSAL], "counter %d U31 reversed", r.Counter)
+			default:
+				assert.Empty(t, r.Utr)
+				assert.Zero(t, p[upiv1.Txn_DEBIT]+p[upiv1.Txn_CREDIT], "counter %d FAILURE %s posted", r.Counter, r.ErrCode)
+			}
+			return true, nil
+		})
+	}))
+	a := l.account()
+	assert.Equal(t, posted, a.OfflinePaise, "offline_paise is what was posted")
+	assert.Equal(t, l.topup-posted, l.bank, "the bank's balance is the top-up less what was posted")
+	held := int64(0)
+	require.NoError(t, l.n.View(func(tx *store.Tx) error {
+		return liteRecords.Scan(tx, testLRN+"/", func(_ string, r *liteRecord) (bool, error) {
+			if r.Kind == lite.KindOffline && (r.State == recClaimed || r.State == recDebitSent) {
+				held += r.GetRecord().GetAmountPaise()
+			}
+			return true, nil
+		})
+	}))
+	if held == 0 {
+		assert.Equal(t, l.bank, a.BalancePaise, "the switch's balance is the bank's")
+	}
 }
