@@ -410,13 +410,16 @@ func payeeOf(b *liteBatch, r *liteRecord) *litePayee {
 // isLiteAuth reports whether a RespAuthDetails answers a sync batch's
 // ReqAuthDetails: type LITE_SYNC, or a decline without a type for a txn id
 // only a batch has.
-func isLiteAuth(tx *store.Tx, m *upiv1.RespAuthDetails) bool {
-	switch m.GetTxn().GetType() {
+func isLiteAuth(tx *store.Tx, m *upiv1.RespAuthDetails) bool { return isLiteTxn(tx, m.GetTxn()) }
+
+// isLiteTxn reports whether an answer's txn is a sync batch's: type
+// LITE_SYNC, or no type and an id only a batch has.
+func isLiteTxn(tx *store.Tx, t *upiv1.Txn) bool {
+	switch t.GetType() {
 	case upiv1.Txn_LITE_SYNC:
 		return true
 	case upiv1.Txn_TYPE_UNSPECIFIED:
-		id := m.GetTxn().GetId()
-		return !tx.Has(store.Txns, []byte(flowKey(flowPay, id))) && tx.Has(store.Txns, []byte(flowKey(flowLiteSync, id)))
+		return !tx.Has(store.Txns, []byte(flowKey(flowPay, t.GetId()))) && tx.Has(store.Txns, []byte(flowKey(flowLiteSync, t.GetId())))
 	}
 	return false
 }

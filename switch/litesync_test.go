@@ -612,3 +612,71 @@ func (l *liteSync) checkExactlyOnce() {
 		assert.Equal(t, l.bank, a.BalancePaise, "the switch's balance is the bank's")
 	}
 }
+
+func TestLiteSyncConfirmsEachPayeePSP(t *testing.T) {
+	l := newLiteSync(t, 100000, nil)
+	const nomandate, nomandateAc = "nomandate@alpha", "1000000901"
+	batch := l.sync(l.record(1, bob, 1000), l.record(2, nomandate, 2000))
+	l.resolve(batch, bob, bobAc)
+	req := l.awaitWhere(mAuth, batch, 1, func(s nodetest.Sent) bool { return s.To == "alphapsp" })
+	l.accept(upiv1.SwitchService_RespAuthDetails_FullMethodName, &upiv1.RespAuthDetails{
+		Head: l.head("alphapsp"), Txn: &upiv1.Txn{Id: batch, Type: upiv1.Txn_LITE_SYNC},
+		Payee: &upiv1.Party{Addr: nomandate, Ac: &upiv1.Account{AcNum: nomandateAc, Ifsc: aliceIFSC}},
+		Resp:  &upiv1.Resp{ReqMsgId: req.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+	})
+	l.bankAnswer(l.awaitWhere(mRemSync, batch, 1, sub(upiv1.Txn_DEBIT)), nil)
+	credits := map[string]bool{}
+	for k := 1; k <= 2; k++ {
+		c := l.awaitWhere(mBenSync, batch, k, sub(upiv1.Txn_CREDIT))
+		credits[c.To] = true
+		l.bankAnswer(c, nil)
+	}
+	assert.Equal(t, map[string]bool{"abank": true, "bbank": true}, credits, "one CREDIT sub-batch per beneficiary")
+	got := map[string]uint64{}
+	for k := 1; k <= 2; k++ {
+		c := l.awaitWhere(mConfirm, batch, k, nil)
+		recs := c.Msg.(*upiv1.ReqTxnConfirmation).GetLiteRecords()
+		require.Len(t, recs, 1)
+		got[c.To] = recs[0].GetCounter()
+		// A PSP leaving the type out of its answer is still heard.
+		l.accept(upiv1.SwitchService_RespTxnConfirmation_FullMethodName, &upiv1.RespTxnConfirmation{
+			Head: l.head(c.To), Txn: &upiv1.Txn{Id: batch},
+			Resp: &upiv1.Resp{ReqMsgId: c.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
+		})
+	}
+	assert.Equal(t, map[string]uint64{"betapsp": 1, "alphapsp": 2}, got)
+	l.eventually(func() bool { return l.batchState(batch) == batchClosed }, "batch closed once both answered")
+}
+
+func TestLiteSyncRefusesBadBatches(t *testing.T) {
+	l := newLiteSync(t, 100000, nil)
+	good := func() *upiv1.ReqLiteSync {
+		return &upiv1.ReqLiteSync{
+			Head: l.head("alphapsp"), Txn: &upiv1.Txn{Id: ids.NewTxnID("ALP"), Type: upiv1.Txn_LITE_SYNC},
+			Lrn: testLRN, UserAddr: alice, Records: []*upiv1.LiteRecord{l.record(1, bob, 100)},
+		}
+	}
+	for name, tc := range map[string]struct {
+		bad  func(*upiv1.ReqLiteSync)
+		want string
+	}{
+		"type":      {func(m *upiv1.ReqLiteSync) { m.Txn.Type = upiv1.Txn_PAY }, "LITE_SYNC"},
+		"user":      {func(m *upiv1.ReqLiteSync) { m.UserAddr = bob }, "not a user of alphapsp"},
+		"no user":   {func(m *upiv1.ReqLiteSync) { m.UserAddr = "" }, "user_addr"},
+		"signature": {func(m *upiv1.ReqLiteSync) { m.Records[0].Signature = nil }, "signature"},
+		"counter":   {func(m *upiv1.ReqLiteSync) { m.Records[0].Counter = 0 }, "counter"},
+		"amount":    {func(m *upiv1.ReqLiteSync) { m.Records[0].AmountPaise = -5 }, "amount_paise"},
+		"ts":        {func(m *upiv1.ReqLiteSync) { m.Records[0].Ts = nil }, "ts"},
+	} {
+		m := good()
+		tc.bad(m)
+		ack := l.receive(mReqSync, m)
+		assert.Contains(t, ack.GetErr(), tc.want, name)
+	}
+	// A stage answer the switch never asked for is refused.
+	ack := l.receive(mRspSync, &upiv1.RespLiteSync{
+		Head: l.head("abank"), Txn: &upiv1.Txn{Id: ids.NewTxnID("ALP"), Type: upiv1.Txn_LITE_SYNC, SubType: upiv1.Txn_DEBIT},
+		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
+	})
+	assert.Contains(t, ack.GetErr(), "no Lite sync batch")
+}

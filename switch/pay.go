@@ -459,7 +459,7 @@ func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.Res
 	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
 		return s.delegateConfirmed(c, in, m)
 	}
-	if m.GetTxn().GetType() == upiv1.Txn_LITE_SYNC {
+	if isLiteTxn(c.Tx, m.GetTxn()) {
 		return s.liteConfirmed(c, in, m) // litesync.go
 	}
 	r, err := loadFor(c, in, flowPay, "ReqTxnConfirmation", func(r *record) *exchange {
