@@ -157,9 +157,12 @@ func loadBatch(tx *store.Tx, id string) (*liteBatch, error) {
 	return loadFlow[liteBatch](tx, flowLiteSync, id)
 }
 
+// liteBatches is store.Txns as the table of batches (under flowKey).
+var liteBatches = store.NewTable[liteBatch](store.Txns)
+
 func saveBatch(c *node.Ctx, b *liteBatch) error {
 	b.Updated = store.Nanos(c.Now())
-	return store.NewTable[liteBatch](store.Txns).Put(c.Tx, flowKey(flowLiteSync, b.Id), b)
+	return liteBatches.Put(c.Tx, flowKey(flowLiteSync, b.Id), b)
 }
 
 func recKey(lrn string, counter uint64) string { return string(lite.RecordKey(lrn, counter)) }
