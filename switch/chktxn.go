@@ -6,6 +6,8 @@ package upiswitch
 // of the check (its inbox and trace have it) and changes nothing.
 
 import (
+	"strings"
+
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
@@ -62,6 +64,9 @@ func (s *Switch) reqChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn) er
 	id := asked.GetOrgTxnId()
 	if rrn := asked.GetCustRef(); rrn != "" {
 		id = string(c.Tx.Get(store.RRNs, []byte(rrn)))
+		if key, ok := strings.CutPrefix(id, liteRRNPrefix); ok {
+			return s.liteChkTxn(c, in, m, key) // a Lite record's official UTR (litesync.go)
+		}
 	}
 	var r *record
 	if id != "" {

@@ -14,9 +14,9 @@ func validateRespAuthDetails(in *node.Inbound, m *upiv1.RespAuthDetails) error {
 	// It answers a ReqAuthDetails of a PAY or a COLLECT; a PSP may
 	// leave the type out of a decline.
 	switch t := m.GetTxn().GetType(); t {
-	case upiv1.Txn_TYPE_UNSPECIFIED, upiv1.Txn_PAY, upiv1.Txn_COLLECT:
+	case upiv1.Txn_TYPE_UNSPECIFIED, upiv1.Txn_PAY, upiv1.Txn_COLLECT, upiv1.Txn_LITE_SYNC: // LITE_SYNC: litesync.go
 	default:
-		return node.Refuse("RespAuthDetails txn.type must be PAY or COLLECT, not %s", t)
+		return node.Refuse("RespAuthDetails txn.type must be PAY, COLLECT or LITE_SYNC, not %s", t)
 	}
 	// The handler compares the resolved party's address with the
 	// transaction's; a malformed one is refused as such.

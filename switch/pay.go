@@ -143,6 +143,9 @@ func (s *Switch) reqPay(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 // respAuthDetails takes the counter-party PSP's answer: its party's details
 // (then debit), or a decline.
 func (s *Switch) respAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
+	if isLiteAuth(c.Tx, m) {
+		return s.liteAuthDetails(c, in, m) // a Lite sync batch's payee (litesync.go)
+	}
 	r, err := loadFor(c, in, flowPay, "ReqAuthDetails", func(r *record) *exchange { return r.Auth })
 	if err != nil || r == nil {
 		return err
@@ -482,6 +485,9 @@ func (s *Switch) answer(c *node.Ctx, r *record) error {
 func (s *Switch) respTxnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
 	if m.GetTxn().GetType() == upiv1.Txn_DELEGATE {
 		return s.delegateConfirmed(c, in, m)
+	}
+	if isLiteTxn(c.Tx, m.GetTxn()) {
+		return s.liteSyncConfirmed(c, in, m) // a payee PSP's, of a sync batch (litesync.go)
 	}
 	if nd, ok := s.net.NodeByName(in.From); ok && nd.Role == config.RoleBank {
 		return s.liteConfirmed(c, in, m) // a remitter's, of a Lite confirmation (lite_pay.go)

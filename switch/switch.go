@@ -67,12 +67,14 @@ func New(cfg Config) *Switch {
 	}
 	// The mandate flow's timers are its own (finish cancels pay timers).
 	timers = append(timers, s.mandateTimers()...)
+	// The Lite sync flow's timers are its own too (litesync.go).
+	timers = append(timers, s.liteSyncTimers()...)
 	s.Table = node.NewTable(node.Routes{
 		Who:      "switch",
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes(), s.chkTxnRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes(), s.chkTxnRoutes(), s.liteSyncRoutes()),
 		Timers:   timers,
 	})
 	return s

@@ -5169,6 +5169,435 @@ func (x *SwitchTxnLite) GetConfirmed() bool {
 	return false
 }
 
+// SwitchLiteBatch is one ReqLiteSync batch at the switch (flow kind
+// "litesync", store.Txns at "litesync/<batch txn id>"). Each record's own
+// state is its SwitchLiteRecord (kind OFFLINE); the batch keeps the
+// request's order and its exchanges.
+type SwitchLiteBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// RESOLVING (payees asked), POSTING (bank stages out), CONFIRM_SENT
+	// (every record final, confirmations out), CLOSED.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The PSP that sent the batch, and the request's msg_id.
+	Originator         string             `protobuf:"bytes,3,opt,name=originator,proto3" json:"originator,omitempty"`
+	OrigMsgId          string             `protobuf:"bytes,4,opt,name=orig_msg_id,json=origMsgId,proto3" json:"orig_msg_id,omitempty"`
+	Lrn                string             `protobuf:"bytes,5,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	DeviceId           string             `protobuf:"bytes,6,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	UserAddr           string             `protobuf:"bytes,7,opt,name=user_addr,json=userAddr,proto3" json:"user_addr,omitempty"`
+	DeviceBalancePaise int64              `protobuf:"varint,8,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
+	Items              []*SwitchLiteItem  `protobuf:"bytes,9,rep,name=items,proto3" json:"items,omitempty"`
+	Payees             []*SwitchLitePayee `protobuf:"bytes,10,rep,name=payees,proto3" json:"payees,omitempty"`
+	Stages             []*SwitchLiteStage `protobuf:"bytes,11,rep,name=stages,proto3" json:"stages,omitempty"`
+	// When RespLiteSync went to the originator (0: not yet; it goes once).
+	Answered int64 `protobuf:"varint,12,opt,name=answered,proto3" json:"answered,omitempty"`
+	// The LITE_SYNC ReqTxnConfirmation to each payee PSP.
+	Confirms      []*Exchange `protobuf:"bytes,13,rep,name=confirms,proto3" json:"confirms,omitempty"`
+	Created       int64       `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64       `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	Late          []*LateNote `protobuf:"bytes,16,rep,name=late,proto3" json:"late,omitempty"`
+	LateDropped   int64       `protobuf:"varint,17,opt,name=late_dropped,json=lateDropped,proto3" json:"late_dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteBatch) Reset() {
+	*x = SwitchLiteBatch{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteBatch) ProtoMessage() {}
+
+func (x *SwitchLiteBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteBatch.ProtoReflect.Descriptor instead.
+func (*SwitchLiteBatch) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SwitchLiteBatch) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetOriginator() string {
+	if x != nil {
+		return x.Originator
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetOrigMsgId() string {
+	if x != nil {
+		return x.OrigMsgId
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetUserAddr() string {
+	if x != nil {
+		return x.UserAddr
+	}
+	return ""
+}
+
+func (x *SwitchLiteBatch) GetDeviceBalancePaise() int64 {
+	if x != nil {
+		return x.DeviceBalancePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteBatch) GetItems() []*SwitchLiteItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *SwitchLiteBatch) GetPayees() []*SwitchLitePayee {
+	if x != nil {
+		return x.Payees
+	}
+	return nil
+}
+
+func (x *SwitchLiteBatch) GetStages() []*SwitchLiteStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+func (x *SwitchLiteBatch) GetAnswered() int64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *SwitchLiteBatch) GetConfirms() []*Exchange {
+	if x != nil {
+		return x.Confirms
+	}
+	return nil
+}
+
+func (x *SwitchLiteBatch) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *SwitchLiteBatch) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *SwitchLiteBatch) GetLate() []*LateNote {
+	if x != nil {
+		return x.Late
+	}
+	return nil
+}
+
+func (x *SwitchLiteBatch) GetLateDropped() int64 {
+	if x != nil {
+		return x.LateDropped
+	}
+	return 0
+}
+
+// SwitchLiteItem is one record of a batch's request, in its order.
+type SwitchLiteItem struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Lrn     string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Counter uint64                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	// The record as the PSP sent it.
+	Record *v1.LiteRecord `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	// Set when the item's answer is its own, not its SwitchLiteRecord's: a
+	// counter with other content (LC) or an online counter (LC).
+	ErrCode string `protobuf:"bytes,4,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Reason  string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Whether this batch claimed (owns) the counter's SwitchLiteRecord.
+	Owned         bool `protobuf:"varint,6,opt,name=owned,proto3" json:"owned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteItem) Reset() {
+	*x = SwitchLiteItem{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteItem) ProtoMessage() {}
+
+func (x *SwitchLiteItem) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteItem.ProtoReflect.Descriptor instead.
+func (*SwitchLiteItem) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SwitchLiteItem) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteItem) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *SwitchLiteItem) GetRecord() *v1.LiteRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *SwitchLiteItem) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *SwitchLiteItem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SwitchLiteItem) GetOwned() bool {
+	if x != nil {
+		return x.Owned
+	}
+	return false
+}
+
+// SwitchLitePayee is one payee address of a batch and its ReqAuthDetails.
+type SwitchLitePayee struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Psp           string                 `protobuf:"bytes,2,opt,name=psp,proto3" json:"psp,omitempty"`
+	Auth          *Exchange              `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
+	Ac            *v1.Account            `protobuf:"bytes,4,opt,name=ac,proto3" json:"ac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLitePayee) Reset() {
+	*x = SwitchLitePayee{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLitePayee) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLitePayee) ProtoMessage() {}
+
+func (x *SwitchLitePayee) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLitePayee.ProtoReflect.Descriptor instead.
+func (*SwitchLitePayee) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SwitchLitePayee) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *SwitchLitePayee) GetPsp() string {
+	if x != nil {
+		return x.Psp
+	}
+	return ""
+}
+
+func (x *SwitchLitePayee) GetAuth() *Exchange {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+func (x *SwitchLitePayee) GetAc() *v1.Account {
+	if x != nil {
+		return x.Ac
+	}
+	return nil
+}
+
+// SwitchLiteStage is one sub-batch sent to a bank: kind DEBIT or REVERSAL
+// to a remitter, CREDIT to a beneficiary; resent with backoff until
+// answered.
+type SwitchLiteStage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Bank  string                 `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
+	// The records (lite.RecordKey) it carries.
+	Keys []string `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The latest send (attempts counts them); msg_ids every send's.
+	Exchange *Exchange `protobuf:"bytes,4,opt,name=exchange,proto3" json:"exchange,omitempty"`
+	MsgIds   []string  `protobuf:"bytes,5,rep,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
+	// The current wait before a resend, nanoseconds.
+	Backoff       int64 `protobuf:"varint,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteStage) Reset() {
+	*x = SwitchLiteStage{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteStage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteStage) ProtoMessage() {}
+
+func (x *SwitchLiteStage) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteStage.ProtoReflect.Descriptor instead.
+func (*SwitchLiteStage) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SwitchLiteStage) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SwitchLiteStage) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *SwitchLiteStage) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *SwitchLiteStage) GetExchange() *Exchange {
+	if x != nil {
+		return x.Exchange
+	}
+	return nil
+}
+
+func (x *SwitchLiteStage) GetMsgIds() []string {
+	if x != nil {
+		return x.MsgIds
+	}
+	return nil
+}
+
+func (x *SwitchLiteStage) GetBackoff() int64 {
+	if x != nil {
+		return x.Backoff
+	}
+	return 0
+}
+
 // --- UPI Lite at PSPs (issue 12; psp/lite.go) ---
 // A Lite request this PSP sent the switch for a user's device
 // (store.LiteSyncs, keyed by its txn id): a GetLite registration
@@ -5203,7 +5632,7 @@ type PspLiteSync struct {
 
 func (x *PspLiteSync) Reset() {
 	*x = PspLiteSync{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5215,7 +5644,7 @@ func (x *PspLiteSync) String() string {
 func (*PspLiteSync) ProtoMessage() {}
 
 func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[39]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5228,7 +5657,7 @@ func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteSync.ProtoReflect.Descriptor instead.
 func (*PspLiteSync) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{39}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PspLiteSync) GetTxnId() string {
@@ -5336,7 +5765,7 @@ type PspLiteCredit struct {
 
 func (x *PspLiteCredit) Reset() {
 	*x = PspLiteCredit{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5348,7 +5777,7 @@ func (x *PspLiteCredit) String() string {
 func (*PspLiteCredit) ProtoMessage() {}
 
 func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[40]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5361,7 +5790,7 @@ func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteCredit.ProtoReflect.Descriptor instead.
 func (*PspLiteCredit) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{40}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PspLiteCredit) GetLrn() string {
@@ -5965,7 +6394,47 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\asettled\x18\b \x01(\bR\asettled\x125\n" +
 	"\aconfirm\x18\t \x01(\v2\x1b.upisim.records.v1.ExchangeR\aconfirm\x12\x1c\n" +
 	"\tconfirmed\x18\n" +
-	" \x01(\bR\tconfirmed\"\xb9\x02\n" +
+	" \x01(\bR\tconfirmed\"\x83\x05\n" +
+	"\x0fSwitchLiteBatch\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1e\n" +
+	"\n" +
+	"originator\x18\x03 \x01(\tR\n" +
+	"originator\x12\x1e\n" +
+	"\vorig_msg_id\x18\x04 \x01(\tR\torigMsgId\x12\x10\n" +
+	"\x03lrn\x18\x05 \x01(\tR\x03lrn\x12\x1b\n" +
+	"\tdevice_id\x18\x06 \x01(\tR\bdeviceId\x12\x1b\n" +
+	"\tuser_addr\x18\a \x01(\tR\buserAddr\x120\n" +
+	"\x14device_balance_paise\x18\b \x01(\x03R\x12deviceBalancePaise\x127\n" +
+	"\x05items\x18\t \x03(\v2!.upisim.records.v1.SwitchLiteItemR\x05items\x12:\n" +
+	"\x06payees\x18\n" +
+	" \x03(\v2\".upisim.records.v1.SwitchLitePayeeR\x06payees\x12:\n" +
+	"\x06stages\x18\v \x03(\v2\".upisim.records.v1.SwitchLiteStageR\x06stages\x12\x1a\n" +
+	"\banswered\x18\f \x01(\x03R\banswered\x127\n" +
+	"\bconfirms\x18\r \x03(\v2\x1b.upisim.records.v1.ExchangeR\bconfirms\x12\x18\n" +
+	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12/\n" +
+	"\x04late\x18\x10 \x03(\v2\x1b.upisim.records.v1.LateNoteR\x04late\x12!\n" +
+	"\flate_dropped\x18\x11 \x01(\x03R\vlateDropped\"\xb1\x01\n" +
+	"\x0eSwitchLiteItem\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12*\n" +
+	"\x06record\x18\x03 \x01(\v2\x12.upi.v1.LiteRecordR\x06record\x12\x19\n" +
+	"\berr_code\x18\x04 \x01(\tR\aerrCode\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05owned\x18\x06 \x01(\bR\x05owned\"\x89\x01\n" +
+	"\x0fSwitchLitePayee\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
+	"\x03psp\x18\x02 \x01(\tR\x03psp\x12/\n" +
+	"\x04auth\x18\x03 \x01(\v2\x1b.upisim.records.v1.ExchangeR\x04auth\x12\x1f\n" +
+	"\x02ac\x18\x04 \x01(\v2\x0f.upi.v1.AccountR\x02ac\"\xb9\x01\n" +
+	"\x0fSwitchLiteStage\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\x127\n" +
+	"\bexchange\x18\x04 \x01(\v2\x1b.upisim.records.v1.ExchangeR\bexchange\x12\x17\n" +
+	"\amsg_ids\x18\x05 \x03(\tR\x06msgIds\x12\x18\n" +
+	"\abackoff\x18\x06 \x01(\x03R\abackoff\"\xb9\x02\n" +
 	"\vPspLiteSync\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x19\n" +
@@ -6003,7 +6472,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -6044,10 +6513,15 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchLiteAccount)(nil),       // 36: upisim.records.v1.SwitchLiteAccount
 	(*SwitchLiteRecord)(nil),        // 37: upisim.records.v1.SwitchLiteRecord
 	(*SwitchTxnLite)(nil),           // 38: upisim.records.v1.SwitchTxnLite
-	(*PspLiteSync)(nil),             // 39: upisim.records.v1.PspLiteSync
-	(*PspLiteCredit)(nil),           // 40: upisim.records.v1.PspLiteCredit
-	(*timestamppb.Timestamp)(nil),   // 41: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 42: upi.v1.LiteRecord
+	(*SwitchLiteBatch)(nil),         // 39: upisim.records.v1.SwitchLiteBatch
+	(*SwitchLiteItem)(nil),          // 40: upisim.records.v1.SwitchLiteItem
+	(*SwitchLitePayee)(nil),         // 41: upisim.records.v1.SwitchLitePayee
+	(*SwitchLiteStage)(nil),         // 42: upisim.records.v1.SwitchLiteStage
+	(*PspLiteSync)(nil),             // 43: upisim.records.v1.PspLiteSync
+	(*PspLiteCredit)(nil),           // 44: upisim.records.v1.PspLiteCredit
+	(*timestamppb.Timestamp)(nil),   // 45: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 46: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 47: upi.v1.Account
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -6066,7 +6540,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	41, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	45, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -6087,13 +6561,22 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	42, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	46, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
+	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
+	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
+	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
+	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
+	46, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
+	47, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -6108,7 +6591,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
