@@ -70,8 +70,9 @@ type bankNode struct {
 	rec *nodetest.Recorder
 }
 
-// newBank runs the bank called name of the default network, seeded.
-func newBank(t *testing.T, name string) *bankNode {
+// newBank runs the bank called name of the default network, seeded; each
+// opt changes its node's config (nodetest.WithClock).
+func newBank(t *testing.T, name string, opts ...func(*node.Config)) *bankNode {
 	t.Helper()
 	net := config.Default()
 	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
@@ -80,7 +81,7 @@ func newBank(t *testing.T, name string) *bankNode {
 	b := bank.New(bank.Config{Network: net, Self: self})
 	b.SetKeys(testKeys[name])
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, name, b, rec)
+	n := nodetest.New(t, name, b, rec, opts...)
 	b.Attach(n)
 	require.NoError(t, b.Seed())
 	bn := &bankNode{t: t, b: b, n: n, rec: rec}
