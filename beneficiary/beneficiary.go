@@ -21,6 +21,9 @@ type Config struct {
 	// Self is the bank node.
 	Self   *config.Node
 	Logger *slog.Logger
+	// Lite takes the CREDITs of Lite top-ups (lite.go); nil: they are
+	// plain CREDITs (of an account that does not exist: U31).
+	Lite LiteCreditor
 }
 
 // Beneficiary is the beneficiary role of one bank node.
@@ -28,6 +31,7 @@ type Beneficiary struct {
 	self       *config.Node
 	settlement string
 	log        *slog.Logger
+	lite       LiteCreditor
 }
 
 // New returns the beneficiary role of cfg.Self.
@@ -38,7 +42,7 @@ func New(cfg Config) *Beneficiary {
 	}
 	return &Beneficiary{
 		self: cfg.Self, log: log.With("role", "beneficiary"),
-		settlement: ledger.SettlementAccount(cfg.Self.IFSC),
+		settlement: ledger.SettlementAccount(cfg.Self.IFSC), lite: cfg.Lite,
 	}
 }
 
@@ -58,11 +62,23 @@ func (b *Beneficiary) Routes() []node.Route {
 	fromSwitch := []string{config.RoleSwitch}
 	return []node.Route{
 		{Method: upiv1.BeneficiaryService_ReqPay_FullMethodName, From: fromSwitch,
-			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error { return validateReqPay(m) }),
-			Handle:   node.Handles(b.credit)},
+			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error {
+				if err := validateReqPay(m); err != nil || b.lite == nil || !b.lite.IsLiteCredit(m) {
+					return err
+				}
+				return b.lite.ValidateLiteCredit(m)
+			}),
+			Handle: node.Handles(func(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
+				if b.lite != nil && b.lite.IsLiteCredit(m) {
+					return b.lite.LiteCredit(c, in, m)
+				}
+				return b.credit(c, in, m)
+			})},
 		{Method: upiv1.BeneficiaryService_ReqChkTxn_FullMethodName, From: fromSwitch,
 			Validate: func(in *node.Inbound) error { return validateChkTxn(in.Msg.GetTxn()) },
 			Handle:   b.chkTxn},
+		{Method: upiv1.BeneficiaryService_ReqLiteSync_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(validateLiteSync), Handle: node.Handles(b.liteSync)},
 	}
 }
 

@@ -240,7 +240,7 @@ func pinSubject(in *node.Inbound) (txnID string, payer *upiv1.Party, ok bool) {
 	switch m := in.Msg.(type) {
 	case *upiv1.ReqPay:
 		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT &&
-			m.GetMandate().GetUmn() == "" && !isRefund(m.GetTxn()) { // a mandate's debit and a refund's have no PIN
+			m.GetMandate().GetUmn() == "" && !isRefund(m.GetTxn()) && !isLiteDebit(m) { // a mandate's, a refund's and a Lite transfer-out's debit have no PIN
 			return m.GetTxn().GetId(), m.GetPayer(), true
 		}
 	case *upiv1.ReqMandate:
@@ -296,7 +296,6 @@ var fromSwitch = []string{config.RoleSwitch}
 // REVERSAL, status checks): the fields each needs, checked without
 // looking at state, and the step that answers the sender (the switch).
 func (r *Remitter) Routes() []node.Route {
-	notYet := func(in *node.Inbound) error { return node.Refuse("%s is not supported yet by this bank", in.API) }
 	return []node.Route{
 		{Method: upiv1.RemitterService_ReqPay_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error { return validateReqPay(m) }),
@@ -313,7 +312,9 @@ func (r *Remitter) Routes() []node.Route {
 			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqMandate) error { return validateReqMandate(m) }),
 			Handle:   node.Handles(r.reqMandate)},
 		{Method: upiv1.RemitterService_ReqLiteSync_FullMethodName, From: fromSwitch,
-			Validate: notYet, Handle: func(_ *node.Ctx, in *node.Inbound) error { return notYet(in) }},
+			Validate: node.Validates(validateLiteSync), Handle: node.Handles(r.liteSync)},
+		{Method: upiv1.RemitterService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
+			Validate: node.Validates(validateTxnConfirmation), Handle: node.Handles(r.txnConfirmation)},
 	}
 }
 
@@ -335,6 +336,10 @@ func validateReqPay(m *upiv1.ReqPay) error {
 			if m.GetMandate().GetSignature() == "" {
 				return node.Refuse("DEBIT under mandate %s needs mandate.signature", m.GetMandate().GetUmn())
 			}
+		case isLiteDebit(m):
+			// A Lite transfer-out's (lite.go): no PIN, the switch checked the
+			// device's ARQC.
+			return validateLiteDebit(m)
 		case isRefund(t):
 			// A refund's (refund.go): no PIN, the credit it refunds instead.
 			if id := t.GetOrgTxnId(); !ids.ValidID(id) {
@@ -388,7 +393,15 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		Type: ledger.LegDebit, AcNum: p.GetAc().GetAcNum(), Ifsc: p.GetAc().GetIfsc(), Addr: p.GetAddr(),
 		AmountPaise: p.GetAmountPaise(), ReqMsgId: in.Msg.GetHead().GetMsgId(), At: store.Nanos(c.Now()),
 	}
-	code, err := r.tryDebit(c, in, t, p, m.GetMandate(), rec)
+	var code string
+	switch {
+	case isLiteDebit(m) && rec.Reversal != nil:
+		code = upi.CodeDebitFailed // as tryDebit
+	case isLiteDebit(m):
+		code, err = r.tryLiteDebit(c, t, p)
+	default:
+		code, err = r.tryDebit(c, in, t, p, m.GetMandate(), rec)
+	}
 	if err != nil {
 		return err
 	}
@@ -528,7 +541,9 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 	if err != nil {
 		return err
 	}
-	if !debited {
+	if !debited || (debit.From == LitePool && rec.GetDebit() == nil) {
+		// (A Lite online payment's confirmation posts DEBIT:<txn> with no
+		// DEBIT leg: no REVERSAL takes it back.)
 		leg.ReversalRespCode = upi.CodeNothingToReverse
 	} else {
 		if err := uncountDebit(c, txnID); err != nil {
@@ -536,6 +551,11 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		}
 		if err := uncountRefund(c, rec, debit.AmountPaise); err != nil {
 			return err
+		}
+		if debit.From == LitePool {
+			if err := liteReversed(c, rec.GetDebit().GetAcNum(), debit.AmountPaise); err != nil {
+				return err
+			}
 		}
 		ref := ledger.PostingRef(ledger.LegReversal, txnID)
 		if err := ledger.PostAt(c.Tx, c.Now(), ref, debit.To, debit.From, debit.AmountPaise); err != nil {
@@ -547,6 +567,9 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		}
 		leg.ReversalRespCode, leg.Ref, leg.ApprovalNum = upi.CodeOK, ref, num
 		leg.AmountPaise, leg.AcNum, leg.Ifsc = debit.AmountPaise, debit.From, r.self.IFSC
+		if debit.From == LitePool {
+			leg.AcNum = rec.GetDebit().GetAcNum() // the LRN
+		}
 		if d := rec.Debit; d != nil && d.Addr != "" {
 			leg.Addr = d.Addr
 		}

@@ -567,7 +567,7 @@ func TestValidate(t *testing.T) {
 		{"check of a CREDIT", reqChk, chk(txn, upiv1.Txn_CREDIT), "DEBIT and REVERSAL"},
 		{"check of another type", reqChk, &upiv1.ReqChkTxn{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_PAY}}, "CHK_STATUS"},
 		{"mandate without a UMN", upiv1.RemitterService_ReqMandate_FullMethodName, &upiv1.ReqMandate{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREATE}}, "ReqMandate needs mandate.umn"},
-		{"lite sync", upiv1.RemitterService_ReqLiteSync_FullMethodName, &upiv1.ReqLiteSync{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_LITE_SYNC}}, "ReqLiteSync is not supported yet"},
+		{"lite sync", upiv1.RemitterService_ReqLiteSync_FullMethodName, &upiv1.ReqLiteSync{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_LITE_SYNC}}, "ReqLiteSync needs records"},
 		{"other service", upiv1.BeneficiaryService_ReqPay_FullMethodName, mut(func(m *upiv1.ReqPay) {}), "no method"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -88,11 +88,11 @@ func New(cfg Config) *Bank {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bank{
-		net: cfg.Network, self: cfg.Self, log: log,
-		ben: beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log}),
-	}
+	b := &Bank{net: cfg.Network, self: cfg.Self, log: log}
 	b.rem = remitter.New(remitter.Config{Network: cfg.Network, Self: cfg.Self, Logger: log, Now: b.now})
+	// A Lite top-up's CREDIT comes on BeneficiaryService; the remitter
+	// keeps the LRNs.
+	b.ben = beneficiary.New(beneficiary.Config{Network: cfg.Network, Self: cfg.Self, Logger: log, Lite: b.rem})
 	b.dir = keydir.New(cfg.Network, cfg.Self, log)
 	b.Table = node.NewTable(node.Routes{
 		Who:      "bank",
@@ -120,7 +120,9 @@ func (b *Bank) Attach(n *node.Node) { b.n = n }
 func (b *Bank) SettlementAccount() string { return ledger.SettlementAccount(b.self.IFSC) }
 
 // Seed opens, on first start, the settlement account SETTLEMENT-<IFSC> (at
-// zero) and every account the network file gives this bank, with its
+// zero), the Lite pool LITEPOOL (at zero; also on a later start of a
+// ledger that has none) and every account the network file gives this
+// bank, with its
 // opening balance and, for users, the argon2id hash of the UPI PIN (never
 // the PIN), and records the opening total. Later starts keep balances;
 // on every start Seed also applies the PINs' upkeep (pinUpkeep).
@@ -152,6 +154,9 @@ func (b *Bank) seedLedger() error {
 		}
 	}
 	return b.n.Update(func(c *node.Ctx) error {
+		if err := b.openLitePool(c.Tx); err != nil {
+			return err
+		}
 		if store.MetaBankSeeded.Has(c.Tx) {
 			// A ledger seeded before the opening total was recorded gets
 			// it now if no money has moved yet; else it stays unknown.
@@ -186,6 +191,23 @@ func (b *Bank) seedLedger() error {
 		}
 		return store.MetaBankSeeded.Set(c.Tx, c.Now())
 	})
+}
+
+// openLitePool opens the bank's Lite pool account (remitter.LitePool,
+// kind LITE_POOL) at zero when the ledger has none: on first start, and on
+// the first start of a ledger seeded before UPI Lite. Opening it at zero
+// changes no total.
+func (b *Bank) openLitePool(tx *store.Tx) error {
+	if ledger.Accounts.Has(tx, remitter.LitePool) {
+		return nil
+	}
+	err := ledger.Open(tx, &ledger.Account{
+		AcNum: remitter.LitePool, Ifsc: b.self.IFSC, Name: b.self.Name + " Lite pool", Kind: ledger.KindLitePool,
+	})
+	if err != nil {
+		return fmt.Errorf("bank %s: open the Lite pool: %w", b.self.Name, err)
+	}
+	return nil
 }
 
 // hashPINs makes the customer record of every account of accts that has

@@ -70,8 +70,9 @@ type bankNode struct {
 	rec *nodetest.Recorder
 }
 
-// newBank runs the bank called name of the default network, seeded.
-func newBank(t *testing.T, name string) *bankNode {
+// newBank runs the bank called name of the default network, seeded; each
+// opt changes its node's config (nodetest.WithClock).
+func newBank(t *testing.T, name string, opts ...func(*node.Config)) *bankNode {
 	t.Helper()
 	net := config.Default()
 	net.PIN.HashTime, net.PIN.HashMemoryKiB = 1, 64 // cheap hashes for tests
@@ -80,7 +81,7 @@ func newBank(t *testing.T, name string) *bankNode {
 	b := bank.New(bank.Config{Network: net, Self: self})
 	b.SetKeys(testKeys[name])
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, name, b, rec)
+	n := nodetest.New(t, name, b, rec, opts...)
 	b.Attach(n)
 	require.NoError(t, b.Seed())
 	bn := &bankNode{t: t, b: b, n: n, rec: rec}
@@ -175,6 +176,8 @@ func TestSeed(t *testing.T) {
 		// And its magic secondaries of UPI Circle links.
 		{AcNum: "2000000906", Ifsc: "BBNK0000001", Vpa: "declines@beta", Name: "Declines", Kind: "CUSTOMER"},
 		{AcNum: "2000000907", Ifsc: "BBNK0000001", Vpa: "silent@beta", Name: "Silent", Kind: "CUSTOMER"},
+		// The Lite pool: the sum of the LRNs' balances.
+		{AcNum: "LITEPOOL", Ifsc: "BBNK0000001", Name: "bbank Lite pool", Kind: "LITE_POOL"},
 		{AcNum: "SETTLEMENT-BBNK0000001", Ifsc: "BBNK0000001", Name: "bbank settlement", Kind: "SETTLEMENT"},
 	}
 	require.Len(t, got, len(want))
@@ -327,7 +330,7 @@ func TestAdmin(t *testing.T) {
 
 	l, err := admin.ListAccounts(ctx, &upiv1.ListAccountsRequest{})
 	require.NoError(t, err)
-	assert.Len(t, l.GetAccounts(), 3, "alice, nomandate@alpha (the magic primary whose mandates abank declines) and the settlement account")
+	assert.Len(t, l.GetAccounts(), 4, "alice, nomandate@alpha (the magic primary whose mandates abank declines), the Lite pool and the settlement account")
 	assert.Equal(t, int64(1_000_000), l.GetTotalPaise())
 
 	_, err = admin.GetTransaction(ctx, &upiv1.GetTransactionRequest{TxnId: ids.NewTxnID("ALP")})
@@ -379,7 +382,7 @@ func TestRegister(t *testing.T) {
 
 	ack, err = rem.ReqLiteSync(ctx, &upiv1.ReqLiteSync{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_LITE_SYNC}})
 	require.NoError(t, err)
-	assert.Contains(t, ack.GetErr(), "ReqLiteSync is not supported yet")
+	assert.Contains(t, ack.GetErr(), "ReqLiteSync needs records", "an empty batch is refused in the Ack")
 	ack, err = rem.ReqMandate(ctx, &upiv1.ReqMandate{Head: nodetest.Head("npci", "NPC"), Txn: &upiv1.Txn{Id: txn, Type: upiv1.Txn_CREATE}})
 	require.NoError(t, err)
 	assert.Contains(t, ack.GetErr(), "ReqMandate needs mandate.umn")

@@ -86,3 +86,19 @@ func (b *Bank) ListCircle(after string, limit int) ([]*upiv1.CircleRecord, strin
 	}
 	return out, next, nil
 }
+
+var _ node.LiteLister = (*Bank)(nil)
+
+// ListLite implements node.LiteLister: the bank's LRNs (lrn's, or every
+// one), with the offline records it decided for each when withRecords.
+func (b *Bank) ListLite(lrn string, withRecords bool) ([]*upiv1.LiteAccount, error) {
+	var out []*upiv1.LiteAccount
+	err := b.view(func(tx *store.Tx) (err error) {
+		out, err = remitter.ListLite(tx, b.self.Name, lrn, withRecords)
+		return err
+	})
+	if err != nil {
+		return nil, internal("list lite accounts", err)
+	}
+	return out, nil
+}

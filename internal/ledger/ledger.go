@@ -24,8 +24,8 @@ const (
 	// it, so a bank that receives more than it pays out holds a negative
 	// settlement balance. It is the only kind that may go below zero.
 	KindSettlement Kind = "SETTLEMENT"
-	// KindLitePool holds the UPI Lite balances of one LRN. It never goes
-	// below zero.
+	// KindLitePool is a bank's Lite pool: the UPI Lite balances of all its
+	// LRNs (remitter.LitePool). It never goes below zero.
 	KindLitePool Kind = "LITE_POOL"
 )
 

@@ -5598,6 +5598,373 @@ func (x *SwitchLiteStage) GetBackoff() int64 {
 	return 0
 }
 
+// BankLiteAccount is one LRN at its remitter bank (store.LiteAccounts, by
+// LRN): its share of the bank's Lite pool account, the device's public key
+// (the device signs its offline records with the private one, which no node
+// stores), and what moved the balance.
+type BankLiteAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lrn   string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// The user's VPA (the initial top-up's payer).
+	Vpa      string `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	DeviceId string `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The device's ed25519 public key (32 bytes).
+	DeviceKey []byte `protobuf:"bytes,4,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	// The user's own account (the top-ups' payer, the transfers' payee).
+	AcNum string `protobuf:"bytes,5,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	Ifsc  string `protobuf:"bytes,6,opt,name=ifsc,proto3" json:"ifsc,omitempty"`
+	// ACTIVE or DISABLED (lite.State*).
+	State string `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	// The LRN's share of the pool; the pool is the sum over the bank's LRNs.
+	BalancePaise int64 `protobuf:"varint,8,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	TopupsPaise  int64 `protobuf:"varint,9,opt,name=topups_paise,json=topupsPaise,proto3" json:"topups_paise,omitempty"`
+	// Online payments (44) confirmed by the switch.
+	OnlinePaise int64 `protobuf:"varint,10,opt,name=online_paise,json=onlinePaise,proto3" json:"online_paise,omitempty"`
+	// Offline records posted (LITEDEBIT) less those reversed.
+	OfflinePaise int64 `protobuf:"varint,11,opt,name=offline_paise,json=offlinePaise,proto3" json:"offline_paise,omitempty"`
+	// Transfers out (46, 43).
+	TransfersPaise int64 `protobuf:"varint,12,opt,name=transfers_paise,json=transfersPaise,proto3" json:"transfers_paise,omitempty"`
+	// The highest counter of an offline record posted.
+	Counter uint64 `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
+	Created int64  `protobuf:"varint,14,opt,name=created,proto3" json:"created,omitempty"`
+	Updated int64  `protobuf:"varint,15,opt,name=updated,proto3" json:"updated,omitempty"`
+	// The top-ups, transfers out and confirmed online payments, by txn id.
+	TxnIds        []string `protobuf:"bytes,16,rep,name=txn_ids,json=txnIds,proto3" json:"txn_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankLiteAccount) Reset() {
+	*x = BankLiteAccount{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankLiteAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankLiteAccount) ProtoMessage() {}
+
+func (x *BankLiteAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankLiteAccount.ProtoReflect.Descriptor instead.
+func (*BankLiteAccount) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *BankLiteAccount) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+func (x *BankLiteAccount) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetIfsc() string {
+	if x != nil {
+		return x.Ifsc
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BankLiteAccount) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetTopupsPaise() int64 {
+	if x != nil {
+		return x.TopupsPaise
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetOnlinePaise() int64 {
+	if x != nil {
+		return x.OnlinePaise
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetOfflinePaise() int64 {
+	if x != nil {
+		return x.OfflinePaise
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetTransfersPaise() int64 {
+	if x != nil {
+		return x.TransfersPaise
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *BankLiteAccount) GetTxnIds() []string {
+	if x != nil {
+		return x.TxnIds
+	}
+	return nil
+}
+
+// BankLiteRecord is the remitter's decision on one offline record
+// (store.LiteRecords, by lite.RecordKey(lrn, counter)).
+type BankLiteRecord struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Lrn     string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Counter uint64                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	// lite.RecordHash of the record decided: the same counter with another
+	// hash is a double spend (LC).
+	Hash []byte `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	// SUCCESS (posted) or FAILURE.
+	Status         string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	ErrCode        string `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	AmountPaise    int64  `protobuf:"varint,6,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	PayerAddr      string `protobuf:"bytes,7,opt,name=payer_addr,json=payerAddr,proto3" json:"payer_addr,omitempty"`
+	PayeeAddr      string `protobuf:"bytes,8,opt,name=payee_addr,json=payeeAddr,proto3" json:"payee_addr,omitempty"`
+	ProvisionalUtr string `protobuf:"bytes,9,opt,name=provisional_utr,json=provisionalUtr,proto3" json:"provisional_utr,omitempty"`
+	OrderId        string `protobuf:"bytes,10,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The LITEDEBIT posting's ref, "" when nothing was posted.
+	Ref string `protobuf:"bytes,11,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Whether the posting was put back (LITEREVERSAL), and its ref.
+	Reversed    bool   `protobuf:"varint,12,opt,name=reversed,proto3" json:"reversed,omitempty"`
+	ReversalRef string `protobuf:"bytes,13,opt,name=reversal_ref,json=reversalRef,proto3" json:"reversal_ref,omitempty"`
+	// The ReqLiteSync batch (txn id) that decided it.
+	BatchTxnId string `protobuf:"bytes,14,opt,name=batch_txn_id,json=batchTxnId,proto3" json:"batch_txn_id,omitempty"`
+	// Batches that brought this counter with other content.
+	DoubleSpends  []string `protobuf:"bytes,15,rep,name=double_spends,json=doubleSpends,proto3" json:"double_spends,omitempty"`
+	Reason        string   `protobuf:"bytes,16,opt,name=reason,proto3" json:"reason,omitempty"`
+	Created       int64    `protobuf:"varint,17,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64    `protobuf:"varint,18,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankLiteRecord) Reset() {
+	*x = BankLiteRecord{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankLiteRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankLiteRecord) ProtoMessage() {}
+
+func (x *BankLiteRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankLiteRecord.ProtoReflect.Descriptor instead.
+func (*BankLiteRecord) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *BankLiteRecord) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *BankLiteRecord) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *BankLiteRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *BankLiteRecord) GetPayerAddr() string {
+	if x != nil {
+		return x.PayerAddr
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetPayeeAddr() string {
+	if x != nil {
+		return x.PayeeAddr
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetProvisionalUtr() string {
+	if x != nil {
+		return x.ProvisionalUtr
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetReversed() bool {
+	if x != nil {
+		return x.Reversed
+	}
+	return false
+}
+
+func (x *BankLiteRecord) GetReversalRef() string {
+	if x != nil {
+		return x.ReversalRef
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetBatchTxnId() string {
+	if x != nil {
+		return x.BatchTxnId
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetDoubleSpends() []string {
+	if x != nil {
+		return x.DoubleSpends
+	}
+	return nil
+}
+
+func (x *BankLiteRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BankLiteRecord) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BankLiteRecord) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
 // --- UPI Lite at PSPs (issue 12; psp/lite.go) ---
 // A Lite request this PSP sent the switch for a user's device
 // (store.LiteSyncs, keyed by its txn id): a GetLite registration
@@ -5632,7 +5999,7 @@ type PspLiteSync struct {
 
 func (x *PspLiteSync) Reset() {
 	*x = PspLiteSync{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5644,7 +6011,7 @@ func (x *PspLiteSync) String() string {
 func (*PspLiteSync) ProtoMessage() {}
 
 func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[43]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5657,7 +6024,7 @@ func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteSync.ProtoReflect.Descriptor instead.
 func (*PspLiteSync) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{43}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PspLiteSync) GetTxnId() string {
@@ -5765,7 +6132,7 @@ type PspLiteCredit struct {
 
 func (x *PspLiteCredit) Reset() {
 	*x = PspLiteCredit{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5777,7 +6144,7 @@ func (x *PspLiteCredit) String() string {
 func (*PspLiteCredit) ProtoMessage() {}
 
 func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[44]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5790,7 +6157,7 @@ func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteCredit.ProtoReflect.Descriptor instead.
 func (*PspLiteCredit) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{44}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PspLiteCredit) GetLrn() string {
@@ -6434,7 +6801,49 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04keys\x18\x03 \x03(\tR\x04keys\x127\n" +
 	"\bexchange\x18\x04 \x01(\v2\x1b.upisim.records.v1.ExchangeR\bexchange\x12\x17\n" +
 	"\amsg_ids\x18\x05 \x03(\tR\x06msgIds\x12\x18\n" +
-	"\abackoff\x18\x06 \x01(\x03R\abackoff\"\xb9\x02\n" +
+	"\abackoff\x18\x06 \x01(\x03R\abackoff\"\xd2\x03\n" +
+	"\x0fBankLiteAccount\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x1b\n" +
+	"\tdevice_id\x18\x03 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x04 \x01(\fR\tdeviceKey\x12\x15\n" +
+	"\x06ac_num\x18\x05 \x01(\tR\x05acNum\x12\x12\n" +
+	"\x04ifsc\x18\x06 \x01(\tR\x04ifsc\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x12#\n" +
+	"\rbalance_paise\x18\b \x01(\x03R\fbalancePaise\x12!\n" +
+	"\ftopups_paise\x18\t \x01(\x03R\vtopupsPaise\x12!\n" +
+	"\fonline_paise\x18\n" +
+	" \x01(\x03R\vonlinePaise\x12#\n" +
+	"\roffline_paise\x18\v \x01(\x03R\fofflinePaise\x12'\n" +
+	"\x0ftransfers_paise\x18\f \x01(\x03R\x0etransfersPaise\x12\x18\n" +
+	"\acounter\x18\r \x01(\x04R\acounter\x12\x18\n" +
+	"\acreated\x18\x0e \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x0f \x01(\x03R\aupdated\x12\x17\n" +
+	"\atxn_ids\x18\x10 \x03(\tR\x06txnIds\"\x8c\x04\n" +
+	"\x0eBankLiteRecord\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x19\n" +
+	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12!\n" +
+	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12\x1d\n" +
+	"\n" +
+	"payer_addr\x18\a \x01(\tR\tpayerAddr\x12\x1d\n" +
+	"\n" +
+	"payee_addr\x18\b \x01(\tR\tpayeeAddr\x12'\n" +
+	"\x0fprovisional_utr\x18\t \x01(\tR\x0eprovisionalUtr\x12\x19\n" +
+	"\border_id\x18\n" +
+	" \x01(\tR\aorderId\x12\x10\n" +
+	"\x03ref\x18\v \x01(\tR\x03ref\x12\x1a\n" +
+	"\breversed\x18\f \x01(\bR\breversed\x12!\n" +
+	"\freversal_ref\x18\r \x01(\tR\vreversalRef\x12 \n" +
+	"\fbatch_txn_id\x18\x0e \x01(\tR\n" +
+	"batchTxnId\x12#\n" +
+	"\rdouble_spends\x18\x0f \x03(\tR\fdoubleSpends\x12\x16\n" +
+	"\x06reason\x18\x10 \x01(\tR\x06reason\x12\x18\n" +
+	"\acreated\x18\x11 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x12 \x01(\x03R\aupdated\"\xb9\x02\n" +
 	"\vPspLiteSync\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x19\n" +
@@ -6472,7 +6881,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -6517,11 +6926,13 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchLiteItem)(nil),          // 40: upisim.records.v1.SwitchLiteItem
 	(*SwitchLitePayee)(nil),         // 41: upisim.records.v1.SwitchLitePayee
 	(*SwitchLiteStage)(nil),         // 42: upisim.records.v1.SwitchLiteStage
-	(*PspLiteSync)(nil),             // 43: upisim.records.v1.PspLiteSync
-	(*PspLiteCredit)(nil),           // 44: upisim.records.v1.PspLiteCredit
-	(*timestamppb.Timestamp)(nil),   // 45: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 46: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 47: upi.v1.Account
+	(*BankLiteAccount)(nil),         // 43: upisim.records.v1.BankLiteAccount
+	(*BankLiteRecord)(nil),          // 44: upisim.records.v1.BankLiteRecord
+	(*PspLiteSync)(nil),             // 45: upisim.records.v1.PspLiteSync
+	(*PspLiteCredit)(nil),           // 46: upisim.records.v1.PspLiteCredit
+	(*timestamppb.Timestamp)(nil),   // 47: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 48: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 49: upi.v1.Account
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -6540,7 +6951,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	45, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	47, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -6561,16 +6972,16 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	46, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	48, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	46, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	48, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	47, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	49, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
 	48, // [48:48] is the sub-list for method output_type
 	48, // [48:48] is the sub-list for method input_type
@@ -6591,7 +7002,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
