@@ -9,6 +9,7 @@ package tpap
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -126,7 +127,7 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 	}
 	_, err = callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.RegisterLiteResponse, error) {
 		return cl.RegisterLite(ctx, &upiv1.RegisterLiteRequest{TxnId: regID, PayerVpa: vpa, DeviceId: r.GetDeviceId(),
-			DeviceKey: key.Public().([]byte)})
+			DeviceKey: []byte(key.Public().(ed25519.PublicKey))})
 	})
 	x.n.Release()
 	if err != nil {
@@ -188,7 +189,7 @@ func (x *TPAP) topUp(ctx context.Context, devID string, amount int64, pinValue s
 		if err != nil {
 			return nil, err
 		}
-		devKey = k.Public().([]byte)
+		devKey = []byte(k.Public().(ed25519.PublicKey))
 	}
 	return x.litePay(ctx, devID, litePayment{
 		purpose: purpose, amount: amount, online: true, seal: seal,
