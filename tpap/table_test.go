@@ -9,5 +9,4 @@ import (
 func TestRecordsRoundTrip(t *testing.T) {
 	t.Run("txnRecord", func(t *testing.T) { recordtest.TableRoundTrip(t, txns) })
 	t.Run("notifRecord", func(t *testing.T) { recordtest.TableRoundTrip(t, notifs) })
-	t.Run("liteDevice", func(t *testing.T) { recordtest.TableRoundTrip(t, liteDevices) })
 }
