@@ -118,7 +118,15 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 		d.Vpa, d.Psp, d.Lrn, d.State = vpa, psp.Name, "", upiv1.LiteState_LITE_PENDING.String()
 		d.BalancePaise, d.ReportedBalancePaise, d.ReportedAt, d.Counter, d.OfflineSinceSync = 0, 0, 0, 0, 0
 		d.Untrusted, d.UntrustedReason, d.Updated = false, "", now
-		d.Pending = append(d.Pending, &litePending{TxnId: regID, Kind: kindRegister, AmountPaise: r.GetAmountPaise(), Created: now})
+		// An earlier registration's late answer must not bring back the
+		// LRN this one replaces.
+		out := d.Pending[:0]
+		for _, p := range d.Pending {
+			if p.GetKind() != kindRegister {
+				out = append(out, p)
+			}
+		}
+		d.Pending = append(out, &litePending{TxnId: regID, Kind: kindRegister, AmountPaise: r.GetAmountPaise(), Created: now})
 		return liteDevices.Put(c.Tx, d.DeviceId, d)
 	})
 	if err != nil {

@@ -253,6 +253,38 @@ func TestLiteEnableUnansweredIsPending(t *testing.T) {
 	assert.Equal(t, upiv1.Resp_PENDING, res.GetStatus())
 	assert.Equal(t, upiv1.LiteState_LITE_PENDING, res.GetWallet().GetState())
 	assert.Empty(t, callsOf[*upiv1.InitiatePayRequest](e.psps["alphapsp"]), "no top-up before the LRN")
+
+	// A second EnableLite registers anew; the first one's late answer is
+	// not taken.
+	_, err = e.x.EnableLite(t.Context(), &upiv1.EnableLiteRequest{Vpa: "alice@alpha", DeviceId: "alice-phone", AmountPaise: 500, Pin: "1234", WaitMs: 1})
+	require.NoError(t, err)
+	regs := callsOf[*upiv1.RegisterLiteRequest](e.psps["alphapsp"])
+	require.Len(t, regs, 2)
+	lateAnswer := func(txn, lrn string) *upiv1.Notification {
+		return &upiv1.Notification{Txn: &upiv1.Txn{Id: txn}, Kind: upiv1.Notification_LITE_STATUS, UserAddr: "alice@alpha",
+			Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS}, LiteInfo: &upiv1.LiteInfo{Lrn: lrn}}
+	}
+	e.notify(t, "alphapsp", lateAnswer(regs[0].GetTxnId(), "LRN-OLD"))
+	assert.Empty(t, e.wallet(t, "alice-phone").GetLrn())
+	e.notify(t, "alphapsp", lateAnswer(regs[1].GetTxnId(), "LRN-NEW"))
+	w := e.wallet(t, "alice-phone")
+	assert.Equal(t, "LRN-NEW", w.GetLrn())
+	assert.Equal(t, upiv1.LiteState_LITE_PENDING, w.GetState())
+
+	// TopUpLite on the registered device makes the initial top-up.
+	ln.mu.Lock()
+	ln.hold = false
+	ln.mu.Unlock()
+	top, err := e.x.TopUpLite(t.Context(), &upiv1.TopUpLiteRequest{DeviceId: "alice-phone", AmountPaise: 700, Pin: "1234", WaitMs: waitLong})
+	require.NoError(t, err)
+	assert.Equal(t, upiv1.Resp_SUCCESS, top.GetStatus())
+	assert.Equal(t, upiv1.LiteState_LITE_ACTIVE, top.GetWallet().GetState())
+	assert.Equal(t, int64(700), top.GetDeviceBalancePaise())
+	pays := callsOf[*upiv1.InitiatePayRequest](e.psps["alphapsp"])
+	require.Len(t, pays, 1)
+	assert.Equal(t, lite.PurposeInitialTopUp, pays[0].GetPurpose())
+	assert.Equal(t, "LRN-NEW", pays[0].GetLite().GetLrn())
+	assert.NotEmpty(t, pays[0].GetLite().GetDeviceKey())
 }
 
 func TestLitePayOnline(t *testing.T) {
