@@ -47,6 +47,8 @@ type fakePSP struct {
 	// links are the Circle links this PSP was asked to create, by id
 	// (circle_test.go).
 	links map[string]*upiv1.CircleLink
+	// onLite hears the Lite calls (lite_test.go).
+	onLite func(proto.Message)
 }
 
 // start notes that a call asked for transaction id (a fresh one when id
@@ -107,6 +109,9 @@ func (f *fakePSP) InitiatePay(_ context.Context, in *upiv1.InitiatePayRequest, _
 		return nil, err
 	}
 	t := f.pending(id, upiv1.Txn_PAY, in.GetPayerVpa(), in.GetPayeeVpa(), in.GetAmountPaise(), in.GetNote())
+	if in.GetLite() != nil {
+		f.liteCall(in)
+	}
 	return &upiv1.InitiatePayResponse{Transaction: t}, nil
 }
 
@@ -249,4 +254,40 @@ func (f *fakePSP) ListDelegatedApprovals(_ context.Context, in *upiv1.ListDelega
 		return nil, err
 	}
 	return &upiv1.ListDelegatedApprovalsResponse{}, nil
+}
+
+// onLite, if set, hears each Lite call after it is recorded (a
+// RegisterLite, SyncLite, DisableLite, or an InitiatePay with lite), as a
+// real PSP's network would, and may answer it with notifications.
+func (f *fakePSP) liteCall(m proto.Message) {
+	f.mu.Lock()
+	h := f.onLite
+	f.mu.Unlock()
+	if h != nil {
+		h(proto.Clone(m))
+	}
+}
+
+func (f *fakePSP) RegisterLite(_ context.Context, in *upiv1.RegisterLiteRequest, _ ...grpc.CallOption) (*upiv1.RegisterLiteResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	f.liteCall(in)
+	return &upiv1.RegisterLiteResponse{TxnId: in.GetTxnId()}, nil
+}
+
+func (f *fakePSP) SyncLite(_ context.Context, in *upiv1.SyncLiteRequest, _ ...grpc.CallOption) (*upiv1.SyncLiteResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	f.liteCall(in)
+	return &upiv1.SyncLiteResponse{TxnId: in.GetTxnId()}, nil
+}
+
+func (f *fakePSP) DisableLite(_ context.Context, in *upiv1.DisableLiteRequest, _ ...grpc.CallOption) (*upiv1.DisableLiteResponse, error) {
+	if err := f.record(in); err != nil {
+		return nil, err
+	}
+	f.liteCall(in)
+	return &upiv1.DisableLiteResponse{TxnId: in.GetTxnId()}, nil
 }

@@ -58,6 +58,7 @@ var (
 	_ node.Validator             = (*TPAP)(nil)
 	_ node.TxnInspector          = (*TPAP)(nil)
 	_ upiv1.TpapAppServiceServer = (*TPAP)(nil)
+	_ node.LiteLister            = (*TPAP)(nil)
 )
 
 // New makes a TPAP; Attach gives it its node.
@@ -81,9 +82,15 @@ func New(cfg Config) *TPAP {
 // and before the node starts or any API call.
 func (x *TPAP) Attach(n *node.Node) { x.n = n }
 
-// Seed queues the TPAP's public keys to the switch if they changed; the
-// app keeps no seeded state (users live at their PSPs and banks).
-func (x *TPAP) Seed() error { return x.dir.Publish(x.n) }
+// Seed queues the TPAP's public keys to the switch if they changed, and
+// adds the network file's merchants' Lite devices (once); the app keeps no
+// other seeded state (users live at their PSPs and banks).
+func (x *TPAP) Seed() error {
+	if err := x.seedLiteDevices(); err != nil {
+		return err
+	}
+	return x.dir.Publish(x.n)
+}
 
 // Register registers TpapService (the network side) and TpapAppService (the
 // app API) on s.
@@ -127,6 +134,14 @@ func (x *TPAP) validateNotify(in *node.Inbound, m *upiv1.Notification) error {
 // app's record of the transaction.
 func (x *TPAP) notify(c *node.Ctx, in *node.Inbound, m *upiv1.Notification) error {
 	said := recordFromNotification(m, in.From, c.Now(), x.cfg.Network.Timeouts.CollectExpiryMax)
+	switch m.GetKind() {
+	case upiv1.Notification_TXN_STATUS, upiv1.Notification_LITE_STATUS, upiv1.Notification_LITE_SYNC:
+		// The device whose call it answers learns it in this step
+		// (lite.go); the notification is kept for the user below.
+		if err := x.applyLite(c, m); err != nil {
+			return err
+		}
+	}
 
 	rec, found, err := txns.Get(c.Tx, said.TxnId)
 	if err != nil {

@@ -6216,6 +6216,442 @@ func (x *PspLiteCredit) GetCredited() int64 {
 	return 0
 }
 
+// TpapLiteDevice is one phone's (or merchant POS's) Lite wallet at the TPAP
+// (store.LiteDevices, by device id). The device's key is derived from the
+// TPAP's node key (lite.DeviceKey), never stored.
+type TpapLiteDevice struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Vpa      string                 `protobuf:"bytes,2,opt,name=vpa,proto3" json:"vpa,omitempty"`
+	// The PSP of vpa's handle.
+	Psp string `protobuf:"bytes,3,opt,name=psp,proto3" json:"psp,omitempty"`
+	Lrn string `protobuf:"bytes,4,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// upi.v1.LiteState's name: LITE_PENDING, LITE_ACTIVE, LITE_DISABLED,
+	// LITE_RECEIVE_ONLY.
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Offline (no sync); the zero value is online.
+	Offline bool `protobuf:"varint,6,opt,name=offline,proto3" json:"offline,omitempty"`
+	// What the phone shows.
+	BalancePaise int64 `protobuf:"varint,7,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	// The LRN balance the network last told it (ARPC, sync), and when.
+	ReportedBalancePaise int64 `protobuf:"varint,8,opt,name=reported_balance_paise,json=reportedBalancePaise,proto3" json:"reported_balance_paise,omitempty"`
+	ReportedAt           int64 `protobuf:"varint,9,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	// The last counter used.
+	Counter          uint64            `protobuf:"varint,10,opt,name=counter,proto3" json:"counter,omitempty"`
+	OfflineSinceSync int32             `protobuf:"varint,11,opt,name=offline_since_sync,json=offlineSinceSync,proto3" json:"offline_since_sync,omitempty"`
+	Unsynced         []*TpapLiteRecord `protobuf:"bytes,12,rep,name=unsynced,proto3" json:"unsynced,omitempty"`
+	// The last 100 records a sync answered final, oldest first.
+	Synced []*TpapLiteRecord `protobuf:"bytes,13,rep,name=synced,proto3" json:"synced,omitempty"`
+	// Calls sent to the PSP and not yet answered, by txn id.
+	Pending  []*TpapLitePending `protobuf:"bytes,14,rep,name=pending,proto3" json:"pending,omitempty"`
+	LastSync int64              `protobuf:"varint,15,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	Created  int64              `protobuf:"varint,16,opt,name=created,proto3" json:"created,omitempty"`
+	Updated  int64              `protobuf:"varint,17,opt,name=updated,proto3" json:"updated,omitempty"`
+	// An online payment's ARPC did not verify: the balance is the device's
+	// own (provisionally debited) until a sync re-bases it.
+	Untrusted       bool   `protobuf:"varint,18,opt,name=untrusted,proto3" json:"untrusted,omitempty"`
+	UntrustedReason string `protobuf:"bytes,19,opt,name=untrusted_reason,json=untrustedReason,proto3" json:"untrusted_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TpapLiteDevice) Reset() {
+	*x = TpapLiteDevice{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapLiteDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapLiteDevice) ProtoMessage() {}
+
+func (x *TpapLiteDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapLiteDevice.ProtoReflect.Descriptor instead.
+func (*TpapLiteDevice) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *TpapLiteDevice) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TpapLiteDevice) GetVpa() string {
+	if x != nil {
+		return x.Vpa
+	}
+	return ""
+}
+
+func (x *TpapLiteDevice) GetPsp() string {
+	if x != nil {
+		return x.Psp
+	}
+	return ""
+}
+
+func (x *TpapLiteDevice) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *TpapLiteDevice) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TpapLiteDevice) GetOffline() bool {
+	if x != nil {
+		return x.Offline
+	}
+	return false
+}
+
+func (x *TpapLiteDevice) GetBalancePaise() int64 {
+	if x != nil {
+		return x.BalancePaise
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetReportedBalancePaise() int64 {
+	if x != nil {
+		return x.ReportedBalancePaise
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetReportedAt() int64 {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetOfflineSinceSync() int32 {
+	if x != nil {
+		return x.OfflineSinceSync
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetUnsynced() []*TpapLiteRecord {
+	if x != nil {
+		return x.Unsynced
+	}
+	return nil
+}
+
+func (x *TpapLiteDevice) GetSynced() []*TpapLiteRecord {
+	if x != nil {
+		return x.Synced
+	}
+	return nil
+}
+
+func (x *TpapLiteDevice) GetPending() []*TpapLitePending {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *TpapLiteDevice) GetLastSync() int64 {
+	if x != nil {
+		return x.LastSync
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *TpapLiteDevice) GetUntrusted() bool {
+	if x != nil {
+		return x.Untrusted
+	}
+	return false
+}
+
+func (x *TpapLiteDevice) GetUntrustedReason() string {
+	if x != nil {
+		return x.UntrustedReason
+	}
+	return ""
+}
+
+// TpapLiteRecord is an offline record a device holds.
+type TpapLiteRecord struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Record *v1.LiteRecord         `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// SENT or RECEIVED.
+	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
+	// upi.v1.Resp.Result's name: PENDING, SUCCESS, FAILURE.
+	Status  string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Utr     string `protobuf:"bytes,4,opt,name=utr,proto3" json:"utr,omitempty"`
+	ErrCode string `protobuf:"bytes,5,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// Reported to the merchant backend (POST /upi-attempts).
+	Reported bool `protobuf:"varint,6,opt,name=reported,proto3" json:"reported,omitempty"`
+	// The TPAP's own txn id of the record (the trace's).
+	TxnId         string `protobuf:"bytes,7,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapLiteRecord) Reset() {
+	*x = TpapLiteRecord{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapLiteRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapLiteRecord) ProtoMessage() {}
+
+func (x *TpapLiteRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapLiteRecord.ProtoReflect.Descriptor instead.
+func (*TpapLiteRecord) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *TpapLiteRecord) GetRecord() *v1.LiteRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *TpapLiteRecord) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *TpapLiteRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *TpapLiteRecord) GetUtr() string {
+	if x != nil {
+		return x.Utr
+	}
+	return ""
+}
+
+func (x *TpapLiteRecord) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *TpapLiteRecord) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
+func (x *TpapLiteRecord) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+// TpapLitePending is one Lite call of a device waiting for its answer.
+type TpapLitePending struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	// REGISTER, or the pay purpose (41, 42, 43, 44, 46), 50, or SYNC.
+	Kind        string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	AmountPaise int64  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Counter     uint64 `protobuf:"varint,4,opt,name=counter,proto3" json:"counter,omitempty"`
+	// The wallet before a 44 (what the ARQC signed).
+	BalanceBefore int64  `protobuf:"varint,5,opt,name=balance_before,json=balanceBefore,proto3" json:"balance_before,omitempty"`
+	Payee         string `protobuf:"bytes,6,opt,name=payee,proto3" json:"payee,omitempty"`
+	Created       int64  `protobuf:"varint,7,opt,name=created,proto3" json:"created,omitempty"`
+	// The answer, once it came (a waiting app call reads it).
+	Result  string `protobuf:"bytes,8,opt,name=result,proto3" json:"result,omitempty"`
+	ErrCode string `protobuf:"bytes,9,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	Rrn     string `protobuf:"bytes,10,opt,name=rrn,proto3" json:"rrn,omitempty"`
+	Done    bool   `protobuf:"varint,11,opt,name=done,proto3" json:"done,omitempty"`
+	// A sync batch's answer, record by record.
+	Results       []*v1.LiteRecordResult `protobuf:"bytes,12,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapLitePending) Reset() {
+	*x = TpapLitePending{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapLitePending) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapLitePending) ProtoMessage() {}
+
+func (x *TpapLitePending) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapLitePending.ProtoReflect.Descriptor instead.
+func (*TpapLitePending) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *TpapLitePending) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TpapLitePending) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *TpapLitePending) GetBalanceBefore() int64 {
+	if x != nil {
+		return x.BalanceBefore
+	}
+	return 0
+}
+
+func (x *TpapLitePending) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *TpapLitePending) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetRrn() string {
+	if x != nil {
+		return x.Rrn
+	}
+	return ""
+}
+
+func (x *TpapLitePending) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *TpapLitePending) GetResults() []*v1.LiteRecordResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -6866,7 +7302,51 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\tpayee_vpa\x18\x05 \x01(\tR\bpayeeVpa\x12!\n" +
 	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12\x15\n" +
 	"\x06txn_id\x18\a \x01(\tR\x05txnId\x12\x1a\n" +
-	"\bcredited\x18\b \x01(\x03R\bcreditedB\xc8\x01\n" +
+	"\bcredited\x18\b \x01(\x03R\bcredited\"\xa9\x05\n" +
+	"\x0eTpapLiteDevice\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
+	"\x03psp\x18\x03 \x01(\tR\x03psp\x12\x10\n" +
+	"\x03lrn\x18\x04 \x01(\tR\x03lrn\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x18\n" +
+	"\aoffline\x18\x06 \x01(\bR\aoffline\x12#\n" +
+	"\rbalance_paise\x18\a \x01(\x03R\fbalancePaise\x124\n" +
+	"\x16reported_balance_paise\x18\b \x01(\x03R\x14reportedBalancePaise\x12\x1f\n" +
+	"\vreported_at\x18\t \x01(\x03R\n" +
+	"reportedAt\x12\x18\n" +
+	"\acounter\x18\n" +
+	" \x01(\x04R\acounter\x12,\n" +
+	"\x12offline_since_sync\x18\v \x01(\x05R\x10offlineSinceSync\x12=\n" +
+	"\bunsynced\x18\f \x03(\v2!.upisim.records.v1.TpapLiteRecordR\bunsynced\x129\n" +
+	"\x06synced\x18\r \x03(\v2!.upisim.records.v1.TpapLiteRecordR\x06synced\x12<\n" +
+	"\apending\x18\x0e \x03(\v2\".upisim.records.v1.TpapLitePendingR\apending\x12\x1b\n" +
+	"\tlast_sync\x18\x0f \x01(\x03R\blastSync\x12\x18\n" +
+	"\acreated\x18\x10 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x11 \x01(\x03R\aupdated\x12\x1c\n" +
+	"\tuntrusted\x18\x12 \x01(\bR\tuntrusted\x12)\n" +
+	"\x10untrusted_reason\x18\x13 \x01(\tR\x0funtrustedReason\"\xd2\x01\n" +
+	"\x0eTpapLiteRecord\x12*\n" +
+	"\x06record\x18\x01 \x01(\v2\x12.upi.v1.LiteRecordR\x06record\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x10\n" +
+	"\x03utr\x18\x04 \x01(\tR\x03utr\x12\x19\n" +
+	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12\x1a\n" +
+	"\breported\x18\x06 \x01(\bR\breported\x12\x15\n" +
+	"\x06txn_id\x18\a \x01(\tR\x05txnId\"\xdd\x02\n" +
+	"\x0fTpapLitePending\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x18\n" +
+	"\acounter\x18\x04 \x01(\x04R\acounter\x12%\n" +
+	"\x0ebalance_before\x18\x05 \x01(\x03R\rbalanceBefore\x12\x14\n" +
+	"\x05payee\x18\x06 \x01(\tR\x05payee\x12\x18\n" +
+	"\acreated\x18\a \x01(\x03R\acreated\x12\x16\n" +
+	"\x06result\x18\b \x01(\tR\x06result\x12\x19\n" +
+	"\berr_code\x18\t \x01(\tR\aerrCode\x12\x10\n" +
+	"\x03rrn\x18\n" +
+	" \x01(\tR\x03rrn\x12\x12\n" +
+	"\x04done\x18\v \x01(\bR\x04done\x122\n" +
+	"\aresults\x18\f \x03(\v2\x18.upi.v1.LiteRecordResultR\aresultsB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -6881,7 +7361,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -6930,9 +7410,13 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*BankLiteRecord)(nil),          // 44: upisim.records.v1.BankLiteRecord
 	(*PspLiteSync)(nil),             // 45: upisim.records.v1.PspLiteSync
 	(*PspLiteCredit)(nil),           // 46: upisim.records.v1.PspLiteCredit
-	(*timestamppb.Timestamp)(nil),   // 47: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 48: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 49: upi.v1.Account
+	(*TpapLiteDevice)(nil),          // 47: upisim.records.v1.TpapLiteDevice
+	(*TpapLiteRecord)(nil),          // 48: upisim.records.v1.TpapLiteRecord
+	(*TpapLitePending)(nil),         // 49: upisim.records.v1.TpapLitePending
+	(*timestamppb.Timestamp)(nil),   // 50: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 51: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 52: upi.v1.Account
+	(*v1.LiteRecordResult)(nil),     // 53: upi.v1.LiteRecordResult
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -6951,7 +7435,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	47, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	50, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -6972,22 +7456,27 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	48, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	51, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	48, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	51, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	49, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	52, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	48, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
+	48, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
+	49, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
+	51, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	53, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -7002,7 +7491,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
