@@ -112,11 +112,20 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 	if err != nil || ord == nil {
 		return err
 	}
-	counted, err := indexed(c.Tx, "t/"+s.TxnID)
-	if err != nil {
-		return err
+	// A payment is counted for an attempt by its txn id, or by its UTR (an
+	// offline Lite record, which is no pay transaction at the switch).
+	var counted *order
+	if s.TxnID != "" {
+		if counted, err = indexed(c.Tx, "t/"+s.TxnID); err != nil {
+			return err
+		}
 	}
-	newTxn := false
+	if counted == nil && s.RRN != "" {
+		if counted, err = indexed(c.Tx, utrKey(s.RRN)); err != nil {
+			return err
+		}
+	}
+	newTxn, verified := false, false
 	err = l.apply(c, ord, func(m *model) error {
 		a := m.find(s.Tag)
 		if a == nil || a.CheckTxnId != s.CheckTxnID || a.Verification != "VERIFYING" {
@@ -131,8 +140,8 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 		switch {
 		case !s.Found:
 			reject("the switch has no payment " + s.Ref + " this PSP may see")
-		case s.TxnID != "" && counted != nil:
-			reject("payment " + s.TxnID + " is counted for another attempt already")
+		case counted != nil:
+			reject("payment " + s.Ref + " is counted for another attempt already")
 		case ids.NormalizeVPA(s.PayeeVPA) != ord.MerchantVpa:
 			reject("payment " + s.TxnID + " was to " + s.PayeeVPA)
 		case s.Result == upiv1.Resp_FAILURE:
@@ -143,15 +152,30 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 			reject("payment " + s.TxnID + " is " + s.Result.String() + " at the switch")
 		case s.AmountPaise != a.ClaimedPaise:
 			reject("payment " + s.TxnID + " was of a different amount than the callback's amount_cents")
+		case isLite(a.Method):
+			// An offline payment: its record has no pay transaction at
+			// the switch, so its official UTR is what is counted (as
+			// OnLiteCredit counts it), and the attempt keeps no txn id.
+			a.Verification, a.PayerVpa = "VERIFIED", ids.NormalizeVPA(s.PayerVPA)
+			verified = true
+			m.paid(a, s.AmountPaise, s.RRN)
 		default:
 			a.Verification, a.TxnId, a.PayerVpa = "VERIFIED", s.TxnID, ids.NormalizeVPA(s.PayerVPA)
-			newTxn = true
+			newTxn, verified = true, true
 			m.paid(a, s.AmountPaise, s.RRN)
 		}
 		return nil
 	})
-	if err != nil || !newTxn {
+	if err != nil {
 		return err
+	}
+	if verified && s.RRN != "" {
+		if err := index(c.Tx, utrKey(s.RRN), ord.OrderId); err != nil {
+			return err
+		}
+	}
+	if !newTxn {
+		return nil
 	}
 	return index(c.Tx, "t/"+s.TxnID, ord.OrderId)
 }
