@@ -284,6 +284,11 @@ func TestLiteCreditEdgeCases(t *testing.T) {
 		require.Len(t, got.GetRefunds(), 1)
 		assert.Equal(t, SourceAutoRefund, got.GetRefunds()[0].GetSource())
 		assert.Equal(t, int64(14000), got.GetRefunds()[0].GetAmountCents())
+		// A Lite record is no pay transaction the PSP can refund through
+		// the switch (docs/FLOWS.md, "The merchant's order"): the refund
+		// fails at once.
+		assert.Equal(t, RefundFailed, got.GetRefunds()[0].GetRefundStatus())
+		assert.Equal(t, "U07", got.GetRefunds()[0].GetErrCode())
 		var seen []string
 		for _, e := range f.events(o.GetOrderId()) {
 			seen = append(seen, e.GetTransactionStatus()+"/"+e.GetTransactionAttemptStatus()+"/"+e.GetAction()+"/"+e.GetRefundId())
