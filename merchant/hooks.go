@@ -4,6 +4,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 	"github.com/upisim/upisim/psp"
 )
@@ -112,10 +113,13 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 	if err != nil || ord == nil {
 		return err
 	}
-	// A payment is counted for an attempt by its txn id, or by its UTR (an
-	// offline Lite record, which is no pay transaction at the switch).
+	// A payment is counted for an attempt by its txn id, and by its UTR.
+	// A posted offline Lite record is no pay transaction of this PSP's
+	// (whatever txn id the switch's answer names): only its UTR counts it,
+	// and the attempt keeps no txn id.
+	payTxn := s.TxnID != "" && c.Tx.Has(store.Txns, []byte(s.TxnID))
 	var counted *order
-	if s.TxnID != "" {
+	if payTxn {
 		if counted, err = indexed(c.Tx, "t/"+s.TxnID); err != nil {
 			return err
 		}
@@ -145,17 +149,20 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 		case ids.NormalizeVPA(s.PayeeVPA) != ord.MerchantVpa:
 			reject("payment " + s.TxnID + " was to " + s.PayeeVPA)
 		case s.Result == upiv1.Resp_FAILURE:
-			a.Verification, a.TxnId = "REJECTED", s.TxnID
-			newTxn = true
+			a.Verification = "REJECTED"
+			if payTxn {
+				a.TxnId, newTxn = s.TxnID, true
+			}
 			m.failed(a, s.ErrCode, false)
 		case s.Result != upiv1.Resp_SUCCESS:
 			reject("payment " + s.TxnID + " is " + s.Result.String() + " at the switch")
 		case s.AmountPaise != a.ClaimedPaise:
 			reject("payment " + s.TxnID + " was of a different amount than the callback's amount_cents")
-		case isLite(a.Method):
-			// An offline payment: its record has no pay transaction at
-			// the switch, so its official UTR is what is counted (as
-			// OnLiteCredit counts it), and the attempt keeps no txn id.
+		case !payTxn && s.RRN == "":
+			reject("payment " + s.TxnID + " is no transaction of this PSP's and has no UTR")
+		case !payTxn:
+			// A posted Lite record: counted by its official UTR, as
+			// OnLiteCredit counts it.
 			a.Verification, a.PayerVpa = "VERIFIED", ids.NormalizeVPA(s.PayerVPA)
 			verified = true
 			m.paid(a, s.AmountPaise, s.RRN)

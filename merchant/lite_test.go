@@ -16,6 +16,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	merchantv1 "github.com/upisim/upisim/gen/go/upisim/merchant/v1"
+	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/node/nodetest"
@@ -458,4 +459,32 @@ func TestLiteCreditAfterCallbackOnOtherAttempt(t *testing.T) {
 	f.credit(record(o.GetOrderId(), provUTR, officialUTR, 15000))
 	assert.True(t, proto.Equal(before, f.stored(o.GetOrderId())), "the UTR is counted for the verified attempt")
 	assert.Len(t, f.get(o.GetOrderId()).GetAttempts(), 1)
+}
+
+// A Lite-method attempt whose callback names an online payment (a pay
+// transaction this PSP holds) keeps its txn id, as any verified attempt.
+func TestLiteAttemptVerifiedByOnlinePayment(t *testing.T) {
+	f := newLiteFixture(t)
+	o := f.order(false)
+	const payID = "ALP0123456789abcdef0123456789abcdef"
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return store.NewTable[recordsv1.PspTxn](store.Txns).Put(c.Tx, payID, &recordsv1.PspTxn{
+			Id: payID, Type: upiv1.Txn_PAY.String(), Status: upiv1.Resp_SUCCESS.String(), PayeeVpa: "chai@beta", AmountPaise: 15000,
+		})
+	}))
+	rep, err := f.report(o.GetOrderId(), provUTR, 15000)
+	require.NoError(t, err)
+	_, err = f.l.ProviderCallback(f.ctx(""), &merchantv1.ProviderCallbackRequest{UpiAttemptId: rep.GetUpiAttemptId(), ProviderTxnId: officialUTR, AmountCents: 15000})
+	require.NoError(t, err)
+	chk := f.stored(o.GetOrderId()).GetAttempts()[0].GetCheckTxnId()
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return f.l.onStatus(c, psp.StatusAnswer{
+			CheckTxnID: chk, Ref: officialUTR, Tag: rep.GetUpiAttemptId(), Found: true, TxnID: payID,
+			RRN: officialUTR, Result: upiv1.Resp_SUCCESS, AmountPaise: 15000, PayerVPA: "alice@alpha", PayeeVPA: "chai@beta",
+		})
+	}))
+	a := f.get(o.GetOrderId()).GetAttempts()[0]
+	assert.Equal(t, "VERIFIED", a.GetVerification())
+	assert.Equal(t, payID, a.GetTxnId())
+	assert.Equal(t, AttemptSuccess, a.GetTransactionAttemptStatus())
 }
