@@ -488,3 +488,25 @@ func TestLiteAttemptVerifiedByOnlinePayment(t *testing.T) {
 	assert.Equal(t, payID, a.GetTxnId())
 	assert.Equal(t, AttemptSuccess, a.GetTransactionAttemptStatus())
 }
+
+// The record's confirmation while a callback of the same attempt is on
+// its way: the confirmation verifies it, and the check's late answer
+// changes nothing.
+func TestLiteCreditWhileVerifying(t *testing.T) {
+	f := newLiteFixture(t)
+	o := f.order(false)
+	rep, err := f.report(o.GetOrderId(), provUTR, 15000)
+	require.NoError(t, err)
+	_, err = f.l.ProviderCallback(f.ctx(""), &merchantv1.ProviderCallbackRequest{UpiAttemptId: rep.GetUpiAttemptId(), ProviderTxnId: officialUTR, AmountCents: 15000})
+	require.NoError(t, err)
+	chk := f.stored(o.GetOrderId()).GetAttempts()[0].GetCheckTxnId()
+	require.NotEmpty(t, chk)
+	f.credit(record(o.GetOrderId(), provUTR, officialUTR, 15000))
+	require.Equal(t, TxnSuccess, f.get(o.GetOrderId()).GetTransactionStatus())
+	before := f.stored(o.GetOrderId())
+	require.NoError(t, f.n.Update(func(c *node.Ctx) error {
+		return f.l.onStatus(c, psp.StatusAnswer{CheckTxnID: chk, Ref: officialUTR, Tag: rep.GetUpiAttemptId(), Found: false, ErrCode: "U09"})
+	}))
+	assert.True(t, proto.Equal(before, f.stored(o.GetOrderId())), "a stale answer")
+	assert.Equal(t, "VERIFIED", f.get(o.GetOrderId()).GetAttempts()[0].GetVerification())
+}
