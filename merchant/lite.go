@@ -72,7 +72,8 @@ func (l *Layer) liteCredit(c *node.Ctx, r *upiv1.LiteRecordResult) error {
 		log.Warn("Lite record not SUCCESS in a credit confirmation: ignored", "result", r.GetResult())
 		return nil
 	case l.merchantOf(payee) == nil:
-		return nil // a Lite payment to a user, not a merchant
+		log.Debug("Lite payment to a user, not a merchant: no order to pay")
+		return nil
 	case r.GetOrderId() == "":
 		log.Info("Lite payment to a merchant names no order: not an order's payment")
 		return nil
