@@ -292,7 +292,9 @@ func collectNote(o *order) string {
 
 // CreateUpiAttempt implements MerchantService (seed 000's /upi-attempts):
 // an attempt the merchant's device saw (an offline payment), PENDING and
-// UNVERIFIED until a provider callback is verified through the switch.
+// UNVERIFIED until a provider callback is verified through the switch or
+// its Lite record is posted (OnLiteCredit). A Lite attempt whose utr (the
+// provisional UTR) an attempt of the order has already is that attempt.
 func (l *Layer) CreateUpiAttempt(ctx context.Context, r *merchantv1.CreateUpiAttemptRequest) (*merchantv1.CreateUpiAttemptResponse, error) {
 	m, err := l.caller(ctx)
 	if err != nil {
@@ -324,6 +326,14 @@ func (l *Layer) CreateUpiAttempt(ctx context.Context, r *merchantv1.CreateUpiAtt
 		o, err := myOrder(c.Tx, m, r.GetOrderId())
 		if err != nil {
 			return nil, err
+		}
+		if isLite(r.GetMethod()) {
+			// An offline payment is one attempt: its record's
+			// confirmation may have made it first (OnLiteCredit), or the
+			// device reports it again.
+			if a := liteAttemptOf(&model{o: o}, r.GetUtr()); a != nil {
+				return &merchantv1.CreateUpiAttemptResponse{UpiAttemptId: a.AttemptId, TransactionAttemptStatus: a.Status, Attempt: attemptProto(o, a)}, nil
+			}
 		}
 		a := &attempt{
 			AttemptId: newID("ATT"), Method: r.GetMethod(), PayerVpa: payer, DeviceId: r.GetDeviceId(),

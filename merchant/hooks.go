@@ -4,6 +4,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/node"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 	"github.com/upisim/upisim/psp"
 )
@@ -112,11 +113,23 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 	if err != nil || ord == nil {
 		return err
 	}
-	counted, err := indexed(c.Tx, "t/"+s.TxnID)
-	if err != nil {
-		return err
+	// A payment is counted for an attempt by its txn id, and by its UTR.
+	// A posted offline Lite record is no pay transaction of this PSP's
+	// (whatever txn id the switch's answer names): only its UTR counts it,
+	// and the attempt keeps no txn id.
+	payTxn := s.TxnID != "" && c.Tx.Has(store.Txns, []byte(s.TxnID))
+	var counted *order
+	if payTxn {
+		if counted, err = indexed(c.Tx, "t/"+s.TxnID); err != nil {
+			return err
+		}
 	}
-	newTxn := false
+	if counted == nil && s.RRN != "" {
+		if counted, err = indexed(c.Tx, utrKey(s.RRN)); err != nil {
+			return err
+		}
+	}
+	newTxn, verified := false, false
 	err = l.apply(c, ord, func(m *model) error {
 		a := m.find(s.Tag)
 		if a == nil || a.CheckTxnId != s.CheckTxnID || a.Verification != "VERIFYING" {
@@ -131,27 +144,45 @@ func (l *Layer) onStatus(c *node.Ctx, s psp.StatusAnswer) error {
 		switch {
 		case !s.Found:
 			reject("the switch has no payment " + s.Ref + " this PSP may see")
-		case s.TxnID != "" && counted != nil:
-			reject("payment " + s.TxnID + " is counted for another attempt already")
+		case counted != nil:
+			reject("payment " + s.Ref + " is counted for another attempt already")
 		case ids.NormalizeVPA(s.PayeeVPA) != ord.MerchantVpa:
 			reject("payment " + s.TxnID + " was to " + s.PayeeVPA)
 		case s.Result == upiv1.Resp_FAILURE:
-			a.Verification, a.TxnId = "REJECTED", s.TxnID
-			newTxn = true
+			a.Verification = "REJECTED"
+			if payTxn {
+				a.TxnId, newTxn = s.TxnID, true
+			}
 			m.failed(a, s.ErrCode, false)
 		case s.Result != upiv1.Resp_SUCCESS:
 			reject("payment " + s.TxnID + " is " + s.Result.String() + " at the switch")
 		case s.AmountPaise != a.ClaimedPaise:
 			reject("payment " + s.TxnID + " was of a different amount than the callback's amount_cents")
+		case !payTxn && s.RRN == "":
+			reject("payment " + s.TxnID + " is no transaction of this PSP's and has no UTR")
+		case !payTxn:
+			// A posted Lite record: counted by its official UTR, as
+			// OnLiteCredit counts it.
+			a.Verification, a.PayerVpa = "VERIFIED", ids.NormalizeVPA(s.PayerVPA)
+			verified = true
+			m.paid(a, s.AmountPaise, s.RRN)
 		default:
 			a.Verification, a.TxnId, a.PayerVpa = "VERIFIED", s.TxnID, ids.NormalizeVPA(s.PayerVPA)
-			newTxn = true
+			newTxn, verified = true, true
 			m.paid(a, s.AmountPaise, s.RRN)
 		}
 		return nil
 	})
-	if err != nil || !newTxn {
+	if err != nil {
 		return err
+	}
+	if verified && s.RRN != "" {
+		if err := index(c.Tx, utrKey(s.RRN), ord.OrderId); err != nil {
+			return err
+		}
+	}
+	if !newTxn {
+		return nil
 	}
 	return index(c.Tx, "t/"+s.TxnID, ord.OrderId)
 }

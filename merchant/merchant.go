@@ -95,13 +95,15 @@ func New(cfg Config) (*Layer, error) {
 // Hooks puts the layer's steps into the PSP's configuration: it hears of
 // every payment outcome (OnOutcome, OnDeemed), of every payment to a
 // merchant as it starts (OnAuthDetails), of its status checks (OnStatus),
-// and adds its timers and its webhook deliveries' answers to the PSP's
+// of the offline Lite records posted to its merchants (OnLiteCredit), and
+// adds its timers and its webhook deliveries' answers to the PSP's
 // route table.
 func (l *Layer) Hooks(c *psp.Config) {
 	c.OnOutcome = l.onOutcome
 	c.OnDeemed = l.onDeemed
 	c.OnAuthDetails = l.onAuthDetails
 	c.OnStatus = l.onStatus
+	c.OnLiteCredit = l.OnLiteCredit
 	c.Routes = append(c.Routes, l.routes()...)
 	c.Timers = append(c.Timers, l.timers()...)
 }
@@ -250,6 +252,12 @@ func (l *Layer) expireDue(c *node.Ctx, t node.Timer) error {
 	o, err := load(c.Tx, id)
 	if err != nil || o == nil {
 		return err
+	}
+	// An offline payment the merchant's device reported in time keeps the
+	// order PENDING until its record is posted, at most the network's
+	// sync_deadline after the report (LD after that: it never will be).
+	if until := l.liteWait(o); c.Now().Before(until) {
+		return c.SetTimer(t.Name, until, nil)
 	}
 	return l.apply(c, o, func(m *model) error { m.expire(); return nil })
 }

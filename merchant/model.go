@@ -196,10 +196,15 @@ func (m *model) paid(a *attempt, amount int64, rrn string) {
 	if a.Status != AttemptPending && a.Status != AttemptDeemed {
 		return
 	}
-	// When the credit happened: a DEEMED attempt's, when it was deemed.
+	// When the credit happened: a DEEMED attempt's, when it was deemed;
+	// an offline (Lite) payment's, when the merchant's device reported it
+	// (or, never reported, when its record was posted).
 	at := m.nanos()
-	if a.Status == AttemptDeemed {
+	switch {
+	case a.Status == AttemptDeemed:
 		at = a.Updated
+	case isLite(a.Method) && a.Created != 0:
+		at = a.Created
 	}
 	prior := m.o.Status
 	if prior == TxnDeemed {
@@ -212,7 +217,7 @@ func (m *model) paid(a *attempt, amount int64, rrn string) {
 		edge = EdgeDuplicatePayment
 	case amount != m.o.AmountPaise:
 		edge = EdgeAmountMismatch
-	case prior == TxnExpired || at >= m.o.Expires:
+	case prior == TxnExpired && !(isLite(a.Method) && at < m.o.Expires) || at >= m.o.Expires:
 		edge = EdgePaidAfterExpiry
 	case prior == TxnFailed || prior == TxnRequestUninitialized && m.hasFailed(a):
 		edge = EdgePaidAfterFailure

@@ -23,7 +23,8 @@ type PSPNode struct {
 
 // newPSPNode builds the PSP of self with its merchant layer; edit, if
 // set, changes the PSP's configuration after the layer set its hooks (a
-// test's own hooks, NodeOptions.PSPConfig).
+// test's own hooks, NodeOptions.PSPConfig). The layer's hooks include
+// OnLiteCredit: a posted offline Lite record pays the order it names.
 func newPSPNode(n *config.Network, self *config.Node, log *slog.Logger, edit func(*psp.Config)) (*PSPNode, error) {
 	m, err := merchant.New(merchant.Config{Network: n, Self: self, Logger: log})
 	if err != nil {
