@@ -84,11 +84,9 @@ func (x *TPAP) attemptsURL(psp *config.Node) (string, error) {
 	if psp.HTTPAddr == "" {
 		return "", fmt.Errorf("PSP %s has no http_addr", psp.Name)
 	}
-	scheme := "https"
-	if x.cfg.Network.Insecure() {
-		scheme = "http"
-	}
-	return scheme + "://" + psp.HTTPAddr + "/upi-attempts", nil
+	// A node's REST port is plain HTTP on loopback whether or not its gRPC
+	// port has mutual TLS (ARCHITECTURE.md, Invariants).
+	return "http://" + psp.HTTPAddr + "/upi-attempts", nil
 }
 
 // reportAttempts queues, in the step, the merchant device d's reports of
