@@ -795,8 +795,10 @@ and leave ok true; DEVICE_STALE, SWITCH_MISMATCH, POOL_MISMATCH and
 DOUBLE_SPEND make ok false and the exit code 1.`,
 			example: "  upisim lite reconcile --bank abank",
 			data:    &reconcle.DataDir, output: &reconcle.Output,
-			flags:   func(f *pflag.FlagSet) { f.StringVar(&reconcle.Bank, "bank", "", "the remitter bank (all banks when empty)") },
-			run:     result(cli.LiteReconcile, &reconcle),
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&reconcle.Bank, "bank", "", "the remitter bank (all banks when empty)")
+			},
+			run: result(cli.LiteReconcile, &reconcle),
 		}},
 	}
 }
