@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,13 +79,18 @@ type liteView struct {
 	// sw is the switch's auth engine, bank each bank's LRN balances (the
 	// truth), dev the TPAP's devices that have an LRN.
 	sw, bank, dev map[string]*upiv1.LiteAccount
+	// listed counts the nodes that listed their Lite accounts.
+	listed int
 }
 
 // readLite reads every node's Lite accounts with their records: the
 // switch first, then the banks, then the TPAP. A node that keeps none
-// (Unimplemented: an older upisim) leaves Lite unchecked, with a note.
+// (Unimplemented: an older upisim) leaves Lite unchecked, with a note,
+// unless no node keeps any: a network without UPI Lite has nothing of it
+// to check.
 func readLite(ctx context.Context, c Source) (v *liteView, note string, err error) {
 	v = &liteView{sw: map[string]*upiv1.LiteAccount{}, bank: map[string]*upiv1.LiteAccount{}, dev: map[string]*upiv1.LiteAccount{}}
+	var missing []string
 	for _, g := range []struct {
 		role string
 		into map[string]*upiv1.LiteAccount
@@ -96,11 +102,13 @@ func readLite(ctx context.Context, c Source) (v *liteView, note string, err erro
 			}
 			r, err := a.ListLiteAccounts(ctx, &upiv1.ListLiteAccountsRequest{WithRecords: true})
 			if status.Code(err) == codes.Unimplemented {
-				return nil, fmt.Sprintf("node %s does not list UPI Lite accounts (%s): Lite was not checked", nd.Name, status.Convert(err).Message()), nil
+				missing = append(missing, fmt.Sprintf("node %s does not list UPI Lite accounts (%s)", nd.Name, status.Convert(err).Message()))
+				continue
 			}
 			if err != nil {
 				return nil, "", nodeError(nd, err)
 			}
+			v.listed++
 			for _, la := range r.GetAccounts() {
 				if la.GetLrn() == "" {
 					continue // a receive-only device holds no money
@@ -115,8 +123,17 @@ func readLite(ctx context.Context, c Source) (v *liteView, note string, err erro
 			}
 		}
 	}
-	return v, "", nil
+	switch {
+	case len(missing) == 0:
+		return v, "", nil
+	case v.listed == 0:
+		return v, "", nil // no node keeps UPI Lite
+	}
+	return nil, strings.Join(missing, "; ") + ": UPI Lite was not checked", nil
 }
+
+// empty reports whether no node keeps any LRN.
+func (v *liteView) empty() bool { return len(v.sw)+len(v.bank)+len(v.dev) == 0 }
 
 // LiteMismatch is one mismatch of a reconciliation.
 type LiteMismatch struct {
@@ -193,6 +210,9 @@ func LiteReport(ctx context.Context, src Source, bank string) (LiteReconciliatio
 	}
 	if note != "" {
 		return LiteReconciliation{}, fmt.Errorf("%s", note)
+	}
+	if v.listed == 0 {
+		return LiteReconciliation{}, errors.New("no node of the network lists UPI Lite accounts (an upisim without UPI Lite)")
 	}
 	pools := map[string]int64{}
 	for _, nd := range banks {
@@ -446,6 +466,10 @@ func (a *Auditor) lite() {
 		a.res.Notes = append(a.res.Notes, a.liteNote)
 	}
 	if a.liteAccts == nil {
+		return
+	}
+	if a.liteAccts.empty() {
+		a.liteDoublePost() // no LRN: still, no LITE* posting may stand alone
 		return
 	}
 	quiet := a.liteQuiet()

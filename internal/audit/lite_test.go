@@ -316,4 +316,34 @@ func TestLiteReportReadsTheNodes(t *testing.T) {
 	admins["bbank"].unimpl = true
 	_, err = LiteReport(t.Context(), src, "abank")
 	assert.ErrorContains(t, err, "node bbank does not list UPI Lite accounts")
+	lv, note, err := readLite(t.Context(), src)
+	require.NoError(t, err)
+	assert.Nil(t, lv, "some nodes keep Lite, some do not: not checked")
+	assert.Contains(t, note, "UPI Lite was not checked")
+
+	for _, a := range admins {
+		a.unimpl = true
+	}
+	lv, note, err = readLite(t.Context(), src)
+	require.NoError(t, err)
+	assert.Empty(t, note, "a network without UPI Lite has nothing of it to check")
+	assert.True(t, lv.empty())
+	_, err = LiteReport(t.Context(), src, "")
+	assert.ErrorContains(t, err, "no node of the network lists UPI Lite accounts")
+}
+
+// Without any LRN, a LITE* posting is still checked, and nothing is noted.
+func TestLiteAuditWithoutLRNs(t *testing.T) {
+	c := newAuditCase()
+	for i := range c.snap.banks {
+		c.snap.banks[i].ledgerRead = true
+	}
+	c.snap.liteAccts = &liteView{sw: map[string]*upiv1.LiteAccount{}, bank: map[string]*upiv1.LiteAccount{}, dev: map[string]*upiv1.LiteAccount{}}
+	c.snap.switchTxns = append(c.snap.switchTxns, &upiv1.TxnSummary{TxnId: txnB, Type: upiv1.Txn_PAY, Status: upiv1.Resp_PENDING, Created: ago(time.Second)})
+	r := c.snap.audit(now, maxAge)
+	assert.Empty(t, r.Violations)
+	assert.Empty(t, r.Notes, "no Lite: no note that Lite moved money")
+	c.post(1, "LITECREDIT:"+lrn1+":1", "SETTLEMENT-BBNK0000001", "2001", 20)
+	r = c.snap.audit(now, maxAge)
+	assert.Equal(t, []string{ViolationLiteDoublePost}, kinds(r))
 }
