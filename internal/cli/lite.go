@@ -155,7 +155,7 @@ func LiteEnable(ctx context.Context, w io.Writer, o LiteEnableOptions) (LiteTxnR
 	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return LiteTxnResult{}, err
 	}
-	return liteCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
+	return liteCall(ctx, o.DataDir, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
 		return tp.EnableLite(ctx, &upiv1.EnableLiteRequest{Vpa: o.VPA, DeviceId: o.DeviceID, AmountPaise: amount, Pin: o.PIN, WaitMs: o.ms()})
 	})
 }
@@ -182,7 +182,7 @@ func LiteTopUp(ctx context.Context, w io.Writer, o LiteTopUpOptions) (LiteTxnRes
 	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return LiteTxnResult{}, err
 	}
-	return liteCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
+	return liteCall(ctx, o.DataDir, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
 		return tp.TopUpLite(ctx, &upiv1.TopUpLiteRequest{DeviceId: o.DeviceID, AmountPaise: amount, Pin: o.PIN, WaitMs: o.ms()})
 	})
 }
@@ -248,7 +248,7 @@ func LitePay(ctx context.Context, w io.Writer, o LitePayOptions) (LiteTxnResult,
 		}
 	}
 	return withTPAP(o.DataDir, func(tp upiv1.TpapAppServiceClient) (LiteTxnResult, error) {
-		return liteDo(tp, w, o.Output, req.GetPayeeDeviceId() != "", func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
+		return liteDo(ctx, tp, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait, offline: req.GetPayeeDeviceId() != ""}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
 			return tp.PayLite(ctx, req)
 		})
 	})
@@ -272,7 +272,7 @@ func LiteTransferOut(ctx context.Context, w io.Writer, o LiteTransferOutOptions)
 	if err != nil {
 		return LiteTxnResult{}, err
 	}
-	return liteCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
+	return liteCall(ctx, o.DataDir, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
 		return tp.TransferOutLite(ctx, &upiv1.TransferOutLiteRequest{DeviceId: o.DeviceID, AmountPaise: amount, WaitMs: o.ms()})
 	})
 }
@@ -292,28 +292,62 @@ func LiteDisable(ctx context.Context, w io.Writer, o LiteDeviceOptions) (LiteTxn
 	if err := needDevice(o.DeviceID); err != nil {
 		return LiteTxnResult{}, err
 	}
-	return liteCall(o.DataDir, w, o.Output, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
+	return liteCall(ctx, o.DataDir, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
 		return tp.DisableLite(ctx, &upiv1.TpapAppServiceDisableLiteRequest{DeviceId: o.DeviceID, WaitMs: o.ms()})
 	})
 }
 
+// liteCallOf is what liteDo needs of a Lite command: its device, its wait,
+// and whether it is an offline payment.
+type liteCallOf struct {
+	device  string
+	wait    LiteWait
+	offline bool
+}
+
 // liteCall calls f at the TPAP and prints its answer.
-func liteCall(dataDir string, w io.Writer, out Output, f func(upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error)) (LiteTxnResult, error) {
+func liteCall(ctx context.Context, dataDir string, w io.Writer, out Output, c liteCallOf, f func(upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error)) (LiteTxnResult, error) {
 	return withTPAP(dataDir, func(tp upiv1.TpapAppServiceClient) (LiteTxnResult, error) {
-		return liteDo(tp, w, out, false, f)
+		return liteDo(ctx, tp, w, out, c, f)
 	})
 }
 
-// liteDo calls f at tp and prints its answer; offline marks an offline
-// payment's.
-func liteDo(tp upiv1.TpapAppServiceClient, w io.Writer, out Output, offline bool, f func(upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error)) (LiteTxnResult, error) {
+// liteDo calls f at tp and prints its answer. An online one still PENDING
+// when the TPAP answered (it bounds its own wait) is waited for as pay
+// waits (GetPayment), for the rest of the wait, and the device's wallet
+// read again once it is final.
+func liteDo(ctx context.Context, tp upiv1.TpapAppServiceClient, w io.Writer, out Output, c liteCallOf, f func(upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error)) (LiteTxnResult, error) {
+	start := time.Now()
 	resp, err := f(tp)
 	if err != nil {
 		return LiteTxnResult{}, rpcError(err)
 	}
 	r := liteTxnResult(resp)
-	r.Offline = offline
+	r.Offline = c.offline || r.ProvisionalUTR != ""
+	timeout := c.wait.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	if left := timeout - time.Since(start); !c.wait.NoWait && !r.Offline && r.TxnID != "" && (r.Status == "PENDING" || r.Status == "DEEMED") && left > 0 {
+		g, err := waitFinal(ctx, tp, r.TxnID, left)
+		if err == nil || errors.Is(err, ErrStillPending) {
+			r.Status, r.RRN, r.ErrCode = g.Status, g.RRN, g.ErrCode
+			if wl, err := tp.GetLiteWallet(ctx, &upiv1.GetLiteWalletRequest{DeviceId: c.device}); err == nil {
+				r.DeviceBalancePaise = wl.GetDeviceBalancePaise()
+				r.LRN = cmpStr(r.LRN, wl.GetLrn())
+			}
+		}
+		// Else the TPAP does not list it with the payments: its answer
+		// stands.
+	}
 	return r, r.print(w, out)
+}
+
+func cmpStr(have, v string) string {
+	if have != "" {
+		return have
+	}
+	return v
 }
 
 // LiteRecordOut is one offline record as lite online, sync and balance

@@ -31,8 +31,10 @@ type liteTPAP struct {
 	result *upiv1.LiteResult
 	sync   *upiv1.LiteSyncResult
 	wallet *upiv1.LiteWallet
-	err    error
-	got    []any
+	// payment is GetPayment's answer (NotFound when nil).
+	payment *upiv1.GetPaymentResponse
+	err     error
+	got     []any
 }
 
 func (f *liteTPAP) answer(req any) (*upiv1.LiteResult, error) {
@@ -71,6 +73,15 @@ func (f *liteTPAP) SyncLite(_ context.Context, r *upiv1.TpapAppServiceSyncLiteRe
 	_, err := f.answer(r)
 	return f.sync, err
 }
+func (f *liteTPAP) GetPayment(_ context.Context, r *upiv1.GetPaymentRequest) (*upiv1.GetPaymentResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.payment == nil {
+		return nil, status.Error(codes.NotFound, "no such payment")
+	}
+	return f.payment, nil
+}
+
 func (f *liteTPAP) GetLiteWallet(_ context.Context, r *upiv1.GetLiteWalletRequest) (*upiv1.LiteWallet, error) {
 	_, err := f.answer(r)
 	return f.wallet, err
@@ -403,4 +414,25 @@ func TestLiteDevices(t *testing.T) {
 	assert.Contains(t, out.String(), "RECEIVE_ONLY")
 	_, err = LiteDevices(t.Context(), &out, LiteDevicesOptions{DataDir: data, VPA: "nope"})
 	assert.ErrorContains(t, err, "--vpa")
+}
+
+// An online payment the TPAP answered PENDING is waited for as pay waits,
+// and the wallet read again.
+func TestLitePayWaitsPastThePendingAnswer(t *testing.T) {
+	tp := &liteTPAP{result: &upiv1.LiteResult{TxnId: "ALP1", Status: upiv1.Resp_PENDING, Lrn: "LRN1", DeviceBalancePaise: 50000},
+		payment: &upiv1.GetPaymentResponse{Status: upiv1.Resp_SUCCESS, Rrn: "512345678901"},
+		wallet:  &upiv1.LiteWallet{DeviceId: "alice-phone", Lrn: "LRN1", DeviceBalancePaise: 35000}}
+	data := liteNet(t, tp, nil)
+	var out bytes.Buffer
+	r, err := LitePay(t.Context(), &out, LitePayOptions{DataDir: data, DeviceID: "alice-phone", To: "chai@beta", Amount: "150.00"})
+	require.NoError(t, err)
+	assert.Equal(t, LiteTxnResult{TxnID: "ALP1", Status: "SUCCESS", RRN: "512345678901", LRN: "LRN1", DeviceBalancePaise: 35000}, r)
+	assert.NoError(t, LiteOutcome(r))
+
+	// A TPAP that does not list Lite payments with the others: its answer stands.
+	tp.payment = nil
+	r, err = LitePay(t.Context(), &out, LitePayOptions{DataDir: data, DeviceID: "alice-phone", To: "chai@beta", Amount: "150.00"})
+	require.NoError(t, err)
+	assert.Equal(t, "PENDING", r.Status)
+	assert.Equal(t, ExitPending, ExitCode(LiteOutcome(r)))
 }
