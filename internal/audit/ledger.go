@@ -99,7 +99,7 @@ func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement, pool map[st
 			leg = l
 		}
 	}
-	if leg == nil && typ == upiv1.Txn_DEBIT && pool[p.GetFromAcNum()] && isLiteOnline(t) && t.GetRemitter() == bank {
+	if leg == nil && typ == upiv1.Txn_DEBIT && pool[p.GetFromAcNum()] && isLiteOnline(t) && (t.GetRemitter() == bank || t.GetRemitter() == "") {
 		// An online Lite payment's confirmation: the remitter's own DEBIT
 		// of the payment, out of its pool.
 		leg = &upiv1.TxnLeg{Type: upiv1.Txn_DEBIT, Bank: bank, AcNum: p.GetFromAcNum(), AmountPaise: t.GetAmountPaise()}
