@@ -759,6 +759,10 @@ func printReconcileText(w io.Writer, r LiteReconcileResult) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s (%d)\t%s\n", a.LRN, orDash(a.VPA), upi.FormatRupeesIndian(a.DevicePaise), upi.FormatRupeesIndian(a.BankPaise),
 			upi.FormatRupeesIndian(a.SwitchPaise), upi.FormatRupeesIndian(a.UnsyncedPaise), a.UnsyncedRecords, upi.FormatRupeesIndian(a.UnconfirmedPaise))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, m := range r.Mismatches {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Kind, orDash(m.LRN), m.Detail)
 	}
