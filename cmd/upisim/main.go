@@ -515,7 +515,7 @@ DATA/pki on first start. For nodes on many hosts, create them ahead with
 			arg:     &mRevoke.UMN, data: &mRevoke.DataDir, output: &mRevoke.Output,
 			run: result(cli.MandateRevoke, &mRevoke),
 		}},
-	}}, merchantCommands(&merchant, &oCreate, &oShow, &oCollect, &oAction, &rCreate, &listen)...)
+	}}, append(merchantCommands(&merchant, &oCreate, &oShow, &oCollect, &oAction, &rCreate, &listen), liteCommand())...)
 }
 
 // merchantCommands are the merchant API's commands (docs/FLOWS.md,
@@ -605,4 +605,200 @@ On Ctrl-C (or SIGTERM) the endpoint it replaced is put back.`,
 		},
 		run: call(cli.Listen, listen),
 	}}
+}
+
+// liteWaitFlags are --no-wait and --timeout of the Lite commands that
+// wait for an answer.
+func liteWaitFlags(f *pflag.FlagSet, lw *cli.LiteWait) {
+	f.BoolVar(&lw.NoWait, "no-wait", false, "return at once with the PENDING answer")
+	timeoutFlag(f, &lw.Timeout)
+}
+
+// liteOutcome adapts a Lite command that moves money to a spec's run:
+// when waited, a status other than SUCCESS is its exit code
+// (cli.LiteOutcome: an offline payment's PENDING is exit 0); a FAILURE
+// (a refusal on the device comes at once) is exit 2 even with --no-wait.
+func liteOutcome[O any](f func(context.Context, io.Writer, O) (cli.LiteTxnResult, error), o *O, lw *cli.LiteWait) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		r, err := f(ctx, w, *o)
+		if err != nil || (lw.NoWait && r.Status != "FAILURE") {
+			return err
+		}
+		return cli.LiteOutcome(r)
+	}
+}
+
+// liteSyncOutcome adapts lite online and sync: exit 3 when the batch's
+// answer did not come within the wait.
+func liteSyncOutcome(f func(context.Context, io.Writer, cli.LiteDeviceOptions) (cli.LiteSyncOut, error), o *cli.LiteDeviceOptions) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		r, err := f(ctx, w, *o)
+		if err != nil || o.NoWait {
+			return err
+		}
+		return cli.LiteSyncOutcome(r)
+	}
+}
+
+// liteCommand is `upisim lite ...` (docs/FLOWS.md, UPI Lite and Lite X).
+func liteCommand() spec {
+	var (
+		enable   cli.LiteEnableOptions
+		topup    cli.LiteTopUpOptions
+		pay      cli.LitePayOptions
+		offline  cli.LiteDeviceOptions
+		online   cli.LiteDeviceOptions
+		sync     cli.LiteDeviceOptions
+		balance  cli.LiteDeviceOptions
+		devices  cli.LiteDevicesOptions
+		add      cli.LiteDeviceAddOptions
+		out      cli.LiteTransferOutOptions
+		disable  cli.LiteDeviceOptions
+		reconcle cli.LiteReconcileOptions
+	)
+	device := func(f *pflag.FlagSet, d *string) { f.StringVar(d, "device", "", "the device id, e.g. alice-phone") }
+	return spec{
+		use:   "lite",
+		short: "UPI Lite and Lite X: a small wallet on a device, paid from without a PIN, online or offline, synced through the switch",
+		subs: []spec{{
+			use:     "enable",
+			short:   "Register a Lite wallet (an LRN) for a user's account on a device, with its initial top-up (purpose 41)",
+			example: "  upisim lite enable --vpa alice@alpha --device alice-phone --amount 500.00 --pin 1234",
+			data:    &enable.DataDir, output: &enable.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&enable.VPA, "vpa", "", "the user's VPA, whose account funds the wallet")
+				device(f, &enable.DeviceID)
+				f.StringVar(&enable.Amount, "amount", "", "the initial top-up in rupees, e.g. 500.00")
+				f.StringVar(&enable.PIN, "pin", "", "the user's UPI PIN")
+				liteWaitFlags(f, &enable.LiteWait)
+			},
+			run: liteOutcome(cli.LiteEnable, &enable, &enable.LiteWait),
+		}, {
+			use:     "topup",
+			short:   "Add to a device's wallet from the account (purpose 42)",
+			example: "  upisim lite topup --device alice-phone --amount 1000.00 --pin 1234",
+			data:    &topup.DataDir, output: &topup.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &topup.DeviceID)
+				f.StringVar(&topup.Amount, "amount", "", "amount in rupees")
+				f.StringVar(&topup.PIN, "pin", "", "the user's UPI PIN")
+				liteWaitFlags(f, &topup.LiteWait)
+			},
+			run: liteOutcome(cli.LiteTopUp, &topup, &topup.LiteWait),
+		}, {
+			use:   "pay",
+			short: "Pay from a device's wallet without a PIN: online (44), or with --to-device offline (45, Lite X)",
+			long: `Pay from a device's wallet without a PIN. Online (purpose 44) the switch
+debits the LRN and answers with the RRN: exit 0 SUCCESS, 2 FAILURE, 3 still
+PENDING or DEEMED when the wait ends. With --to-device the payment is
+offline (Lite X, purpose 45): no message leaves the devices, the answer is
+PENDING with a provisional UTR, and that is its normal outcome: exit 0 (a
+refusal on the device is FAILURE, exit 2). The official UTR comes when a
+device syncs (` + "`upisim lite online`" + `, ` + "`upisim lite sync`" + `).`,
+			example: "  upisim lite pay --device alice-phone --to chai@beta --amount 150.00\n" +
+				"  upisim lite pay --device alice-phone --to chai@beta --to-device chai-pos --amount 150.00\n" +
+				"  upisim lite pay --device alice-phone --intent 'upi://pay?pa=chai@beta&am=150.00&tr=ORDER_ID' --to-device chai-pos",
+			data: &pay.DataDir, output: &pay.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &pay.DeviceID)
+				f.StringVar(&pay.To, "to", "", "payee VPA (or --intent)")
+				f.StringVar(&pay.Amount, "amount", "", "amount in rupees (with --intent: pay this instead of its am)")
+				f.StringVar(&pay.Intent, "intent", "", "a merchant's upi://pay link: pa the payee, am the amount, tr the order the payment names")
+				f.StringVar(&pay.ToDevice, "to-device", "", "pay offline (Lite X) to this device of the payee, e.g. chai-pos")
+				f.StringVar(&pay.Note, "note", "", "note")
+				liteWaitFlags(f, &pay.LiteWait)
+			},
+			run: liteOutcome(cli.LitePay, &pay, &pay.LiteWait),
+		}, {
+			use:   "offline",
+			short: "Take a device offline: it pays and takes payments only offline (Lite X)",
+			data:  &offline.DataDir, output: &offline.Output,
+			flags: func(f *pflag.FlagSet) { device(f, &offline.DeviceID) },
+			run:   result(cli.LiteOffline, &offline),
+		}, {
+			use:   "online",
+			short: "Bring a device online: it syncs its offline records (one ReqLiteSync) and prints each record's official UTR",
+			long: `Bring a device online: it syncs its unsynced offline records as one
+ReqLiteSync batch through its PSP and the switch, and prints each record's
+outcome (the official UTR, or FAILURE and its code). Exit 0 once the batch
+is answered (whatever each record's outcome), 3 if the answer did not come
+within --timeout.`,
+			data: &online.DataDir, output: &online.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &online.DeviceID)
+				liteWaitFlags(f, &online.LiteWait)
+			},
+			run: liteSyncOutcome(cli.LiteOnline, &online),
+		}, {
+			use:   "sync",
+			short: "Sync an online device's offline records now (with none, ask only for the balance)",
+			data:  &sync.DataDir, output: &sync.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &sync.DeviceID)
+				liteWaitFlags(f, &sync.LiteWait)
+			},
+			run: liteSyncOutcome(cli.LiteSync, &sync),
+		}, {
+			use:   "balance",
+			short: "A device's wallet beside its LRN's balance at the bank (the truth) and at the switch, with its unsynced records",
+			data:  &balance.DataDir, output: &balance.Output,
+			flags: func(f *pflag.FlagSet) { device(f, &balance.DeviceID) },
+			run:   result(cli.LiteBalance, &balance),
+		}, {
+			use:   "devices",
+			short: "List the Lite devices (of --vpa, or all)",
+			data:  &devices.DataDir, output: &devices.Output,
+			flags: func(f *pflag.FlagSet) { f.StringVar(&devices.VPA, "vpa", "", "only this user's devices") },
+			run:   result(cli.LiteDevices, &devices),
+		}, {
+			use:   "device",
+			short: "Lite devices of a user",
+			subs: []spec{{
+				use:     "add",
+				short:   "Register a receive-only device (a merchant's POS) that takes offline payments",
+				example: "  upisim lite device add --vpa chai@beta --device chai-pos",
+				data:    &add.DataDir, output: &add.Output,
+				flags: func(f *pflag.FlagSet) {
+					f.StringVar(&add.VPA, "vpa", "", "the device's owner")
+					device(f, &add.DeviceID)
+				},
+				run: result(cli.LiteDeviceAdd, &add),
+			}},
+		}, {
+			use:     "transfer-out",
+			short:   "Return part of a device's wallet to the account (purpose 46); Lite stays enabled",
+			example: "  upisim lite transfer-out --device alice-phone --amount 100.00",
+			data:    &out.DataDir, output: &out.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &out.DeviceID)
+				f.StringVar(&out.Amount, "amount", "", "amount in rupees")
+				liteWaitFlags(f, &out.LiteWait)
+			},
+			run: liteOutcome(cli.LiteTransferOut, &out, &out.LiteWait),
+		}, {
+			use:   "disable",
+			short: "Disable a device's wallet: the rest goes back to the account (43), or at zero a zero-balance disable (50)",
+			data:  &disable.DataDir, output: &disable.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &disable.DeviceID)
+				liteWaitFlags(f, &disable.LiteWait)
+			},
+			run: liteOutcome(cli.LiteDisable, &disable, &disable.LiteWait),
+		}, {
+			use:   "reconcile",
+			short: "Compare each LRN's device wallet, bank balance and switch balance, and name every mismatch with its cause",
+			long: `Compare, per LRN of --bank (every bank when omitted), the device's wallet
+(the TPAP), the remitter's balance (the truth) and the switch's, and the
+bank's Lite pool with its LRNs. Mismatches: UNCONFIRMED and UNSYNCED are
+money on its way (a confirmation not yet answered, records not yet synced)
+and leave ok true; DEVICE_STALE, SWITCH_MISMATCH, POOL_MISMATCH and
+DOUBLE_SPEND make ok false and the exit code 1.`,
+			example: "  upisim lite reconcile --bank abank",
+			data:    &reconcle.DataDir, output: &reconcle.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&reconcle.Bank, "bank", "", "the remitter bank (all banks when empty)")
+			},
+			run: result(cli.LiteReconcile, &reconcle),
+		}},
+	}
 }

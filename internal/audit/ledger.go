@@ -40,7 +40,7 @@ func (a *Auditor) ledgers() {
 	a.stray = map[string]bool{}
 	merchants := a.merchantAccounts()
 	for _, b := range a.banks {
-		settlement, names := map[string]bool{}, map[string]string{}
+		settlement, names, pool := map[string]bool{}, map[string]string{}, pools(&b)
 		for _, ac := range b.accounts {
 			if ac.GetKind() == string(ledger.KindSettlement) {
 				settlement[ac.GetAcNum()] = true
@@ -51,7 +51,7 @@ func (a *Auditor) ledgers() {
 			}
 		}
 		for _, p := range b.postings {
-			a.posting(b.name, p, settlement, names)
+			a.posting(b.name, p, settlement, pool, names)
 		}
 	}
 }
@@ -59,8 +59,14 @@ func (a *Auditor) ledgers() {
 // posting checks one posting of bank: it must be the leg "<LEG>:<txn>"
 // the switch sent that bank, for the leg's amount, between the customer's
 // account the leg names and the bank's settlement account, in the leg's
-// direction.
-func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement map[string]bool, names map[string]string) {
+// direction. UPI Lite's postings (docs/FLOWS.md, UPI Lite) are legs too:
+// a leg that names an LRN (a top-up's CREDIT, a transfer-out's DEBIT and
+// its REVERSAL) posts on the bank's Lite pool account; an online payment's
+// confirmation posts DEBIT:<txn> out of the pool for a payment the switch
+// sent no DEBIT (isLiteOnline); an offline record's LITEDEBIT, LITECREDIT
+// and LITEREVERSAL:<LRN>:<counter> are checked by litePosting (and by the
+// lite check, lite.go).
+func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement, pool map[string]bool, names map[string]string) {
 	acct := func(ac string) string {
 		if v := names[ac]; v != "" {
 			return ac + " (" + v + ")"
@@ -68,11 +74,14 @@ func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 		return ac
 	}
 	what := fmt.Sprintf("bank %s posted %s %s from %s to %s", bank, p.GetRef(), upi.FormatRupeesIndian(p.GetAmountPaise()), acct(p.GetFromAcNum()), acct(p.GetToAcNum()))
+	if a.litePosting(bank, p, settlement, pool, what) {
+		return
+	}
 	legName, id, ok := strings.Cut(p.GetRef(), ":")
 	typ := upiv1.Txn_Type(upiv1.Txn_Type_value[legName])
 	switch {
 	case !ok || (typ != upiv1.Txn_DEBIT && typ != upiv1.Txn_CREDIT && typ != upiv1.Txn_REVERSAL):
-		a.add(ViolationStrayPosting, "", bank, "%s: its ref is no leg of a transaction (DEBIT:, CREDIT: or REVERSAL:<txn>)", what)
+		a.add(ViolationStrayPosting, "", bank, "%s: its ref is no leg of a transaction (DEBIT:, CREDIT: or REVERSAL:<txn>, or UPI Lite's LITEDEBIT:, LITECREDIT: or LITEREVERSAL:<LRN>:<counter>)", what)
 		return
 	}
 	strayf := func(format string, args ...any) {
@@ -90,15 +99,26 @@ func (a *Auditor) posting(bank string, p *upiv1.Posting, settlement map[string]b
 			leg = l
 		}
 	}
+	if leg == nil && typ == upiv1.Txn_DEBIT && pool[p.GetFromAcNum()] && isLiteOnline(t) && (t.GetRemitter() == bank || t.GetRemitter() == "") {
+		// An online Lite payment's confirmation: the remitter's own DEBIT
+		// of the payment, out of its pool.
+		leg = &upiv1.TxnLeg{Type: upiv1.Txn_DEBIT, Bank: bank, AcNum: p.GetFromAcNum(), AmountPaise: t.GetAmountPaise()}
+	}
 	if leg == nil {
 		strayf("but the switch sent %s no %s of %s (%s)", bank, legName, describe(t), legsSent(t))
 		return
 	}
+	// The customer's side: the leg's account, or the Lite pool for a leg
+	// that names an LRN (no account of the bank).
+	customer := func(ac string) bool {
+		_, isAccount := names[leg.GetAcNum()]
+		return ac == leg.GetAcNum() || (pool[ac] && !isAccount)
+	}
 	from, to := acct(leg.GetAcNum()), "the settlement account"
-	okFrom, okTo := p.GetFromAcNum() == leg.GetAcNum(), settlement[p.GetToAcNum()]
+	okFrom, okTo := customer(p.GetFromAcNum()), settlement[p.GetToAcNum()]
 	if typ != upiv1.Txn_DEBIT {
 		from, to = to, from
-		okFrom, okTo = settlement[p.GetFromAcNum()], p.GetToAcNum() == leg.GetAcNum()
+		okFrom, okTo = settlement[p.GetFromAcNum()], customer(p.GetToAcNum())
 	}
 	if !okFrom || !okTo || p.GetAmountPaise() != leg.GetAmountPaise() {
 		strayf("but the switch's %s of %s to %s is %s from %s to %s", legName, describe(t), bank, upi.FormatRupeesIndian(leg.GetAmountPaise()), from, to)
@@ -181,6 +201,12 @@ func (a *Auditor) closedByPostings(t *upiv1.TxnSummary) {
 	id, m := t.GetTxnId(), a.moved[t.GetTxnId()]
 	if m == nil {
 		m = &moved{}
+	}
+	if isLiteOnline(t) && t.GetStatus() == upiv1.Resp_SUCCESS && m.debit == 0 && m.credit == t.GetAmountPaise() && m.reversal == 0 {
+		// An online Lite payment whose confirmation the remitter has not
+		// posted yet: its credit came from the switch's LRN balance
+		// (LITE_UNCONFIRMED checks the confirmation).
+		return
 	}
 	postings := "no posting"
 	if len(m.at) > 0 {

@@ -25,11 +25,14 @@ const (
 // ExitCodesHelp is the exit codes as the root help tells them.
 const ExitCodesHelp = `Exit codes (every command):
   0  success; a payment waited for (pay, approve, circle pay, circle approve,
-     txn --wait) ended SUCCESS; collect reached the payer's PSP
-  1  bad usage, the network cannot be reached, or any other error
+     txn --wait, lite pay, ...) ended SUCCESS; collect reached the payer's
+     PSP; an offline lite pay (--to-device) ended PENDING, its outcome
+  1  bad usage, the network cannot be reached, or any other error (audit
+     and lite reconcile: a violation or mismatch found)
   2  the transaction waited for ended FAILURE
   3  the transaction was still PENDING or DEEMED when the wait ended
-     (--timeout, txn --wait), or a collect had not reached the payer's PSP
+     (--timeout, txn --wait), a collect had not reached the payer's PSP,
+     or a lite online/sync batch was not answered
 On a non-zero exit the reason goes to stderr: "upisim: REASON", or with
 -o json one line {"error": "REASON", "code": N} (N the exit code); stdout
 holds only the result (a transaction's status is printed before exit 2 or 3).`
