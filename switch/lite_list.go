@@ -58,6 +58,7 @@ func liteResultOf(r *liteRecord) *upiv1.LiteRecordResult {
 	out := &upiv1.LiteRecordResult{
 		Counter: r.Counter, Lrn: r.Lrn, ErrCode: r.ErrCode, Utr: r.Utr, BatchTxnId: r.TxnId, Reason: r.Reason,
 		Result: upiv1.Resp_Result(upiv1.Resp_Result_value[r.Status]),
+		Kind:   r.Kind, DoubleSpends: r.DoubleSpends,
 	}
 	if rec := r.GetRecord(); rec != nil {
 		out.ProvisionalUtr, out.PayerAddr, out.PayeeAddr = rec.GetProvisionalUtr(), rec.GetPayerAddr(), rec.GetPayeeAddr()

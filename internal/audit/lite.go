@@ -15,6 +15,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ledger"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -295,10 +296,15 @@ func reconcileLite(v *liteView, pools map[string]int64) LiteReconciliation {
 		if d != nil {
 			// The device's wallet is what the switch answered it (the bank's
 			// less the unconfirmed payments) less its records not yet posted.
-			switch want := row.BankPaise - row.UnconfirmedPaise - row.UnsyncedPaise; {
+			// A SENT record the payee's device synced is posted already.
+			elsewhere := postedUnsynced(d, s)
+			switch want := row.BankPaise - row.UnconfirmedPaise - row.UnsyncedPaise + elsewhere; {
 			case row.DevicePaise != want:
 				add(LiteDeviceStale, "the device's wallet %s differs from the bank's balance %s by more than its %d unsynced record(s) of %s and %s unconfirmed explain (%s expected): an answer the device never got (a lost ARPC or sync answer), or a record another device synced; its next sync re-bases it",
 					rupees(row.DevicePaise), rupees(row.BankPaise), row.UnsyncedRecords, rupees(row.UnsyncedPaise), rupees(row.UnconfirmedPaise), rupees(want))
+			case elsewhere > 0:
+				add(LiteUnsynced, "the device holds %d SENT record(s) of %s unsynced, of which %s the payee's device synced already (the bank has it); its next sync learns it",
+					row.UnsyncedRecords, rupees(row.UnsyncedPaise), rupees(elsewhere))
 			case row.UnsyncedPaise > 0:
 				add(LiteUnsynced, "the device's wallet is below the bank's by its %d SENT record(s) of %s not yet posted (the device has not synced)",
 					row.UnsyncedRecords, rupees(row.UnsyncedPaise))
@@ -306,7 +312,11 @@ func reconcileLite(v *liteView, pools map[string]int64) LiteReconciliation {
 		}
 		for _, a := range []*upiv1.LiteAccount{s, b} {
 			for _, rec := range a.GetRecords() {
-				if rec.GetErrCode() == upi.CodeLiteReplay {
+				switch {
+				case len(rec.GetDoubleSpends()) > 0:
+					add(LiteDoubleSpend, "counter %d (at %s; %s %s to %s) was brought again with other content by %s: refused LC",
+						rec.GetCounter(), a.GetNode(), orDash(rec.GetProvisionalUtr()), rupees(rec.GetAmountPaise()), orDash(rec.GetPayeeAddr()), strings.Join(rec.GetDoubleSpends(), ", "))
+				case rec.GetErrCode() == upi.CodeLiteReplay:
 					add(LiteDoubleSpend, "counter %d was brought with two contents (at %s; %s %s to %s): refused LC%s",
 						rec.GetCounter(), a.GetNode(), orDash(rec.GetProvisionalUtr()), rupees(rec.GetAmountPaise()), orDash(rec.GetPayeeAddr()), because(rec.GetReason()))
 				}
@@ -558,12 +568,33 @@ func (a *Auditor) liteBalances() {
 			// The device's wallet is what the switch answered it: the
 			// bank's balance less the online payments not yet confirmed.
 			unconfirmed := a.liteAccts.sw[lrn].GetUnconfirmedPaise()
-			if got := d.GetBalancePaise() + d.GetUnsyncedPaise() + unconfirmed; got != bl.GetBalancePaise() {
+			// A SENT record another device synced is posted though this
+			// device still holds it unsynced: the bank has it already.
+			postedElsewhere := postedUnsynced(d, a.liteAccts.sw[lrn])
+			if got := d.GetBalancePaise() + d.GetUnsyncedPaise() - postedElsewhere + unconfirmed; got != bl.GetBalancePaise() {
 				a.add(ViolationLiteUnsynced, "", d.GetNode(), "LRN %s (%s): device %s's wallet %s, its %d unsynced SENT record(s) of %s and %s of online payments not yet confirmed make %s, but bank %s holds %s",
 					lrn, orDash(bl.GetVpa()), orDash(d.GetDeviceId()), rupees(d.GetBalancePaise()), d.GetUnsyncedRecords(), rupees(d.GetUnsyncedPaise()), rupees(unconfirmed), rupees(got), bl.GetBank(), rupees(bl.GetBalancePaise()))
 			}
 		}
 	}
+}
+
+// postedUnsynced is what device d still holds as unsynced SENT records
+// that the switch (sw) has posted SUCCESS: the payee's device synced them.
+func postedUnsynced(d, sw *upiv1.LiteAccount) int64 {
+	done := map[uint64]bool{}
+	for _, r := range sw.GetRecords() {
+		if r.GetResult() == upiv1.Resp_SUCCESS && r.GetKind() != lite.KindOnline {
+			done[r.GetCounter()] = true
+		}
+	}
+	var sum int64
+	for _, r := range d.GetRecords() {
+		if r.GetResult() == upiv1.Resp_PENDING && r.GetLrn() == d.GetLrn() && done[r.GetCounter()] {
+			sum += r.GetAmountPaise()
+		}
+	}
+	return sum
 }
 
 // postingLRN is the LRN a posting on bank's Lite pool is for: the ref's
@@ -656,6 +687,9 @@ func (a *Auditor) liteDoublePost() {
 		for _, r := range la.GetRecords() {
 			if r.GetErrCode() == upi.CodeLiteReplay {
 				continue // the other content, refused: the record is the first
+			}
+			if r.GetKind() == lite.KindOnline {
+				continue // an online payment's counter: no offline posting
 			}
 			records[fmt.Sprintf("%s:%d", lrn, r.GetCounter())] = r
 		}

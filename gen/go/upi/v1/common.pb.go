@@ -1662,7 +1662,13 @@ type LiteRecordResult struct {
 	BatchTxnId    string `protobuf:"bytes,11,opt,name=batch_txn_id,json=batchTxnId,proto3" json:"batch_txn_id,omitempty"`
 	PayeeDeviceId string `protobuf:"bytes,12,opt,name=payee_device_id,json=payeeDeviceId,proto3" json:"payee_device_id,omitempty"`
 	// Why, in words (a double spend names the other content's batch).
-	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	// In listings (AdminService.ListLiteAccounts): OFFLINE for an offline
+	// record, ONLINE for the counter of an online payment (44, 46, 43).
+	Kind string `protobuf:"bytes,14,opt,name=kind,proto3" json:"kind,omitempty"`
+	// In listings: the batches that brought this counter with other content
+	// (each refused LC: a double spend).
+	DoubleSpends  []string `protobuf:"bytes,15,rep,name=double_spends,json=doubleSpends,proto3" json:"double_spends,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1786,6 +1792,20 @@ func (x *LiteRecordResult) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *LiteRecordResult) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LiteRecordResult) GetDoubleSpends() []string {
+	if x != nil {
+		return x.DoubleSpends
+	}
+	return nil
 }
 
 // LiteInfo is the UPI Lite part of a message (docs/FLOWS.md, UPI Lite):
@@ -2175,7 +2195,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	" \x01(\fR\tsignature\x12&\n" +
 	"\x0fpayee_device_id\x18\v \x01(\tR\rpayeeDeviceId\x12*\n" +
 	"\bpayee_ac\x18\f \x01(\v2\x0f.upi.v1.AccountR\apayeeAc\x120\n" +
-	"\x14device_balance_paise\x18\r \x01(\x03R\x12deviceBalancePaise\"\x9f\x03\n" +
+	"\x14device_balance_paise\x18\r \x01(\x03R\x12deviceBalancePaise\"\xd8\x03\n" +
 	"\x10LiteRecordResult\x12\x18\n" +
 	"\acounter\x18\x01 \x01(\x04R\acounter\x12'\n" +
 	"\x0fprovisional_utr\x18\x02 \x01(\tR\x0eprovisionalUtr\x12+\n" +
@@ -2193,7 +2213,9 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\fbatch_txn_id\x18\v \x01(\tR\n" +
 	"batchTxnId\x12&\n" +
 	"\x0fpayee_device_id\x18\f \x01(\tR\rpayeeDeviceId\x12\x16\n" +
-	"\x06reason\x18\r \x01(\tR\x06reason\"\xcb\x02\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12\x12\n" +
+	"\x04kind\x18\x0e \x01(\tR\x04kind\x12#\n" +
+	"\rdouble_spends\x18\x0f \x03(\tR\fdoubleSpends\"\xcb\x02\n" +
 	"\bLiteInfo\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +
