@@ -1941,7 +1941,7 @@ type LiteAccount struct {
 	// balance, the device's wallet.
 	BalancePaise int64 `protobuf:"varint,7,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
 	// What moved it, in total: top-ups (41, 42), online payments (44, the
-	// switch: decided SUCCESS or DEEMED; the bank: confirmed), offline
+	// switch: decided SUCCESS; the bank: confirmed), offline
 	// records posted (45), transfers out (46, 43).
 	TopupsPaise    int64 `protobuf:"varint,8,opt,name=topups_paise,json=topupsPaise,proto3" json:"topups_paise,omitempty"`
 	OnlinePaise    int64 `protobuf:"varint,9,opt,name=online_paise,json=onlinePaise,proto3" json:"online_paise,omitempty"`
