@@ -2,6 +2,7 @@ package upiswitch
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,4 +165,35 @@ func TestLiteRefundRefused(t *testing.T) {
 	}
 	assert.Zero(t, l.counter(1).RefundedPaise)
 	assert.Empty(t, l.counter(1).RefundTxnIds)
+}
+
+// A Lite refund whose CREDIT fails is reversed at the merchant's bank and
+// ends FAILURE U31, its amount refundable again; one whose CREDIT is not
+// answered is DEEMED to both PSPs, as any refund.
+func TestLiteRefundCreditFails(t *testing.T) {
+	l := newLiteSync(t, 100000, nil)
+	utr := postedToChai(l, 10000)
+	id := ids.NewTxnID("BET")
+	l.accept(methodReqPay, liteRefund(l.env, id, utr, 10000))
+	l.answerLeg(id, upiv1.Txn_DEBIT, "")
+	l.answerLeg(id, upiv1.Txn_CREDIT, upi.CodeCreditFailed)
+	rev := l.answerLeg(id, upiv1.Txn_REVERSAL, "")
+	assert.Equal(t, "bbank", rev.To, "the merchant's bank puts the debit back")
+	assert.Equal(t, chaiAc, rev.Msg.(*upiv1.ReqPay).GetPayer().GetAc().GetAcNum())
+	final := l.await(pspRespPay, id, upiv1.Txn_REFUND, 1).Msg.(*upiv1.RespPay)
+	assert.Equal(t, upiv1.Resp_FAILURE, final.GetResp().GetResult())
+	assert.Equal(t, upi.CodeCreditFailed, final.GetResp().GetErrCode())
+	l.book.check(t, id)
+	assert.Zero(t, l.counter(1).RefundedPaise, "a FAILURE is refundable again")
+
+	deemed := ids.NewTxnID("BET")
+	l.accept(methodReqPay, liteRefund(l.env, deemed, utr, 10000))
+	l.answerLeg(deemed, upiv1.Txn_DEBIT, "")
+	l.await(upiv1.BeneficiaryService_ReqPay_FullMethodName, deemed, upiv1.Txn_CREDIT, 1)
+	l.advance(l.net.Timeouts.Credit + time.Millisecond)
+	d := l.await(pspRespPay, deemed, upiv1.Txn_REFUND, 1).Msg.(*upiv1.RespPay)
+	assert.Equal(t, upiv1.Resp_DEEMED, d.GetResp().GetResult())
+	assert.Equal(t, int64(10000), l.counter(1).RefundedPaise, "a DEEMED refund still counts")
+	ack := l.receive(methodReqPay, liteRefund(l.env, ids.NewTxnID("BET"), utr, 1))
+	assert.Contains(t, ack.GetErr(), "more than is left to refund")
 }
