@@ -30,6 +30,7 @@ type liteFixture struct {
 	t     *testing.T
 	l     *Layer
 	n     *node.Node
+	rec   *nodetest.Recorder
 	clock *nodetest.Clock
 }
 
@@ -55,11 +56,12 @@ func newLiteFixture(t *testing.T) *liteFixture {
 	require.NotNil(t, cfg.OnLiteCredit, "Hooks sets the Lite credit hook")
 	p := psp.New(cfg)
 	clock := nodetest.NewClock(t0)
-	n := nodetest.New(t, "betapsp", p, nodetest.NewRecorder(), nodetest.WithClock(clock))
+	rec := nodetest.NewRecorder()
+	n := nodetest.New(t, "betapsp", p, rec, nodetest.WithClock(clock))
 	p.Attach(n)
 	l.Bind(p, n)
 	require.NoError(t, p.Seed())
-	return &liteFixture{t: t, l: l, n: n, clock: clock}
+	return &liteFixture{t: t, l: l, n: n, rec: rec, clock: clock}
 }
 
 // ctx is a call of chai@beta's backend (its API key), with an
@@ -275,7 +277,7 @@ func TestLiteCreditEdgeCases(t *testing.T) {
 	t.Run("wrong amount, auto-refund", func(t *testing.T) {
 		f := newLiteFixture(t)
 		o := f.order(true)
-		f.credit(record(o.GetOrderId(), provUTR, officialUTR, 14000))
+		f.confirmed(record(o.GetOrderId(), provUTR, officialUTR, 14000))
 		got := f.get(o.GetOrderId())
 		assert.Equal(t, TxnSuccess, got.GetTransactionStatus())
 		a := got.GetAttempts()[0]
@@ -285,11 +287,16 @@ func TestLiteCreditEdgeCases(t *testing.T) {
 		require.Len(t, got.GetRefunds(), 1)
 		assert.Equal(t, SourceAutoRefund, got.GetRefunds()[0].GetSource())
 		assert.Equal(t, int64(14000), got.GetRefunds()[0].GetAmountCents())
-		// A Lite record is no pay transaction the PSP can refund through
-		// the switch (docs/FLOWS.md, "The merchant's order"): the refund
-		// fails at once.
-		assert.Equal(t, RefundFailed, got.GetRefunds()[0].GetRefundStatus())
-		assert.Equal(t, "U07", got.GetRefunds()[0].GetErrCode())
+		// A Lite record has no txn id: the refund names it by its official
+		// UTR (docs/FLOWS.md, Refund, "Refunds of offline Lite payments"),
+		// and ends REFUNDED when the switch says SUCCESS.
+		assert.Equal(t, RefundInitiated, got.GetRefunds()[0].GetRefundStatus())
+		req := f.refundSent(got.GetRefunds()[0].GetTxnId())
+		assert.Equal(t, officialUTR, req.GetTxn().GetOrgRrn())
+		assert.Equal(t, "alice@alpha", req.GetPayee().GetAddr())
+		assert.Equal(t, int64(14000), req.GetPayer().GetAmountPaise())
+		f.refundAnswered(req, upiv1.Resp_SUCCESS)
+		assert.Equal(t, RefundDone, f.get(o.GetOrderId()).GetRefunds()[0].GetRefundStatus())
 		var seen []string
 		for _, e := range f.events(o.GetOrderId()) {
 			seen = append(seen, e.GetTransactionStatus()+"/"+e.GetTransactionAttemptStatus()+"/"+e.GetAction()+"/"+e.GetRefundId())

@@ -213,13 +213,16 @@ func (l *Layer) apply(c *node.Ctx, o *order, change func(m *model) error) error 
 func holdTimer(o *order, a *attempt) string { return timerHold + ":" + o.OrderId + "/" + a.AttemptId }
 
 // sendRefund sends refund r of order o as a ReqPay REFUND of its
-// attempt's credit. A refund the PSP will not send (the credit is not
-// refundable there) fails at once, REFUND_FAILED.
+// attempt's credit: its txn id, or for an offline Lite payment (which has
+// none) its official UTR and payer. A refund the PSP will not send (the
+// credit is not refundable there) fails at once, REFUND_FAILED.
 func (l *Layer) sendRefund(c *node.Ctx, o *order, r *refund) error {
 	a := (&model{o: o}).find(r.AttemptId)
-	txnID, err := l.psp.StartRefund(c, psp.RefundRequest{
-		OrgTxnID: a.TxnId, AmountPaise: r.AmountPaise, Note: refundNote(r), RefID: r.RefundId,
-	})
+	req := psp.RefundRequest{OrgTxnID: a.TxnId, AmountPaise: r.AmountPaise, Note: refundNote(r), RefID: r.RefundId}
+	if a.TxnId == "" && isLite(a.Method) {
+		req.OrgRRN, req.OrgPayerVPA = a.Rrn, a.PayerVpa // merchant/lite.go
+	}
+	txnID, err := l.psp.StartRefund(c, req)
 	if err != nil {
 		if _, ok := status.FromError(err); !ok {
 			return err

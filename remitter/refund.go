@@ -51,6 +51,9 @@ func uncountRefund(c *node.Ctx, rec *ledger.TxnRecord, amount int64) error {
 	if rec.OrgTxnId == "" {
 		return nil
 	}
+	if lite, err := uncountLiteRefund(c, rec, amount); lite || err != nil { // lite_refund.go
+		return err
+	}
 	credit, ok, err := ledger.GetTxn(c.Tx, rec.OrgTxnId)
 	if err != nil || !ok {
 		return err

@@ -340,6 +340,10 @@ func validateReqPay(m *upiv1.ReqPay) error {
 			// A Lite transfer-out's (lite.go): no PIN, the switch checked the
 			// device's ARQC.
 			return validateLiteDebit(m)
+		case isLiteRefund(m):
+			// A refund's of an offline Lite record (lite_refund.go): no PIN,
+			// the LITECREDIT posting it refunds instead.
+			return validateLiteRefund(m)
 		case isRefund(t):
 			// A refund's (refund.go): no PIN, the credit it refunds instead.
 			if id := t.GetOrgTxnId(); !ids.ValidID(id) {
@@ -436,9 +440,17 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	var err error
 	var mrec *Mandate
 	var credit *ledger.TxnRecord
+	var liteDone *LiteRefunds
 	if md.GetUmn() != "" {
 		var code string
 		if mrec, code, err = r.mandateDebit(c, md, acNum, amount); code != "" || err != nil {
+			return code, err
+		}
+	} else if isRefund(t) && t.GetOrgTxnId() == "" {
+		// A refund of an offline Lite record (lite_refund.go).
+		var code string
+		m, _ := in.Msg.(*upiv1.ReqPay)
+		if liteDone, code, err = liteRefundDebit(c, m.GetLite(), acNum, amount); code != "" || err != nil {
 			return code, err
 		}
 	} else if isRefund(t) {
@@ -467,6 +479,9 @@ func (r *Remitter) tryDebit(c *node.Ctx, in *node.Inbound, t *upiv1.Txn, p *upiv
 	if credit != nil {
 		rec.OrgTxnId = credit.TxnId
 		return "", countRefund(c, credit, amount)
+	}
+	if liteDone != nil {
+		return "", countLiteRefund(c, liteDone, rec, t.GetId(), amount)
 	}
 	return "", nil
 }

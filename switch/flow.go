@@ -130,7 +130,7 @@ func tell(r *record) []string {
 		return nil
 	}
 	var out []string
-	if r.Auth != nil || r.OrgTxnId != "" && r.Counterparty != "" { // a refund asks no auth details
+	if r.Auth != nil || isRefundRec(r) && r.Counterparty != "" { // a refund asks no auth details
 		out = append(out, r.Counterparty)
 	}
 	if r.Delegator != "" && !slices.Contains(out, r.Delegator) {

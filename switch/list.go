@@ -51,7 +51,7 @@ func summary(r *record) *upiv1.TxnSummary {
 	t := &upiv1.TxnSummary{
 		TxnId: r.Id, Type: txnType(r), State: string(r.State), Status: resultOf(r), ErrCode: r.ErrCode, Rrn: r.Rrn,
 		AmountPaise: r.AmountPaise, PayerVpa: r.GetPayer().GetAddr(), PayeeVpa: r.GetPayee().GetAddr(),
-		Remitter: r.Remitter, Beneficiary: r.Beneficiary, MandateUmn: r.MandateUmn, OrgTxnId: r.OrgTxnId,
+		Remitter: r.Remitter, Beneficiary: r.Beneficiary, MandateUmn: r.MandateUmn, OrgTxnId: r.OrgTxnId, OrgRrn: r.OrgRrn,
 		Created: timestamppb.New(store.FromNanos(r.Created)), Updated: timestamppb.New(store.FromNanos(r.Updated)),
 	}
 	// The originator is the payer's PSP in a PAY (and a ReqValAdd, whose

@@ -232,12 +232,15 @@ func (s *Switch) debit(c *node.Ctx, r *record) error {
 	if r.MandateUmn != "" { // a delegated payment: the mandate stands for the PIN
 		m.Mandate = &upiv1.Mandate{Umn: r.MandateUmn, Signature: r.MandateSignature}
 	}
-	if r.OrgTxnId != "" { // a refund's: no PIN, the credit it refunds instead
-		m.Txn.SubType = upiv1.Txn_REFUND
-	}
 	var err error
 	if m.Lite, err = s.liteLeg(c, r, upiv1.Txn_DEBIT); err != nil {
 		return err
+	}
+	if isRefundRec(r) { // a refund's: no PIN, the credit it refunds instead
+		m.Txn.SubType = upiv1.Txn_REFUND
+		if m.Lite, err = liteRefundLeg(c, r); err != nil { // a Lite record's: its LRN and counter (lite_refund.go)
+			return err
+		}
 	}
 	r.Debit, err = send(c, bank.Name, upiv1.RemitterService_ReqPay_FullMethodName, m)
 	if err != nil {
@@ -419,7 +422,7 @@ func (s *Switch) expireCollect(c *node.Ctx, txnID string) error {
 // each PSP to tell (the counter-party, when the transaction ever reached
 // it); a child flow reports to its parent instead.
 func (s *Switch) finish(c *node.Ctx, r *record, result upiv1.Resp_Result, code string) error {
-	if r.OrgTxnId != "" && result == upiv1.Resp_FAILURE && r.Status != upiv1.Resp_FAILURE.String() {
+	if isRefundRec(r) && result == upiv1.Resp_FAILURE && r.Status != upiv1.Resp_FAILURE.String() {
 		if err := refundFailed(c, r); err != nil { // refund.go
 			return err
 		}

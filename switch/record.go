@@ -203,7 +203,7 @@ func resultOf(r *record) upiv1.Resp_Result {
 func txnOf(r *record, t upiv1.Txn_Type) *upiv1.Txn {
 	out := &upiv1.Txn{
 		Id: r.Id, Type: t, Note: r.GetInfo().GetNote(), RefId: r.GetInfo().GetRefId(), RefUrl: r.GetInfo().GetRefUrl(), OrgTxnId: r.OrgTxnId,
-		CustRef: r.Rrn, Purpose: r.GetInfo().GetPurpose(), InitiationMode: r.GetInfo().GetInitiationMode(),
+		OrgRrn: r.OrgRrn, CustRef: r.Rrn, Purpose: r.GetInfo().GetPurpose(), InitiationMode: r.GetInfo().GetInitiationMode(),
 		ExpireAfterMinutes: r.GetInfo().GetExpireAfterMinutes(),
 	}
 	if ts := r.GetInfo().GetTs(); ts != nil {

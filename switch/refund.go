@@ -24,12 +24,16 @@ import (
 // credit's payee) one of the sender's users, with an account.
 func (s *Switch) validateRefund(from string, m *upiv1.ReqPay) error {
 	t := m.GetTxn()
-	switch org := t.GetOrgTxnId(); {
-	case org == "":
-		return node.Refuse("ReqPay REFUND needs txn.org_txn_id, the credit it refunds")
-	case !ids.ValidID(org):
+	switch org, rrn := t.GetOrgTxnId(), t.GetOrgRrn(); {
+	case org == "" && rrn == "":
+		return node.Refuse("ReqPay REFUND needs txn.org_txn_id, the credit it refunds (or txn.org_rrn, the UTR of an offline Lite payment)")
+	case org != "" && rrn != "":
+		return node.Refuse("ReqPay REFUND names its credit by txn.org_txn_id or by txn.org_rrn (an offline Lite payment's UTR), not both")
+	case rrn != "" && !ids.ValidRRN(rrn):
+		return node.Refuse("ReqPay REFUND txn.org_rrn %q is not an RRN (12 digits)", rrn)
+	case rrn == "" && !ids.ValidID(org):
 		return node.Refuse("ReqPay REFUND txn.org_txn_id %q is not 3 letters and 32 hex digits", org)
-	case org == t.GetId():
+	case org != "" && org == t.GetId():
 		return node.Refuse("ReqPay REFUND %s cannot refund itself", org)
 	case m.GetMandate() != nil:
 		return node.Refuse("ReqPay REFUND takes no mandate")
@@ -98,6 +102,9 @@ func refundable(c *node.Ctx, from string, m *upiv1.ReqPay, amount int64) (*recor
 // count it on the credit's record and send the DEBIT to the credit's
 // payee's bank.
 func (s *Switch) reqRefund(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, amount int64) error {
+	if m.GetTxn().GetOrgRrn() != "" {
+		return s.reqLiteRefund(c, in, m, amount) // lite_refund.go
+	}
 	credit, err := refundable(c, in.From, m, amount)
 	if err != nil {
 		return err
@@ -143,6 +150,9 @@ func accountParty(p *party) *party {
 // refundFailed gives the amount of refund r, ending FAILURE now, back to
 // what is left to refund of its credit.
 func refundFailed(c *node.Ctx, r *record) error {
+	if r.OrgRrn != "" {
+		return liteRefundFailed(c, r) // lite_refund.go
+	}
 	credit, err := loadRecord(c.Tx, r.OrgTxnId)
 	if err != nil || credit == nil {
 		return err

@@ -257,6 +257,9 @@ func (a *Auditor) refundAgrees(psp string, o *merchantv1.Order, r *merchantv1.Re
 		bad("its transaction is a %s at the switch (%s), no REFUND", t.GetType(), describe(t))
 	case at == nil:
 		bad("the order has no attempt %s", r.GetAttemptId())
+	case at.GetTxnId() == "" && t.GetOrgTxnId() == "" && !strings.EqualFold(t.GetOrgRrn(), at.GetRrn()):
+		// An offline Lite payment has no txn id: its refund names its UTR.
+		bad("the switch's %s refunds UTR %s, not the attempt's %s", describe(t), orDash(t.GetOrgRrn()), orDash(at.GetRrn()))
 	case t.GetOrgTxnId() != at.GetTxnId():
 		bad("the switch's %s refunds %s, not the attempt's transaction %s", describe(t), orDash(t.GetOrgTxnId()), orDash(at.GetTxnId()))
 	case t.GetAmountPaise() != r.GetAmountCents():

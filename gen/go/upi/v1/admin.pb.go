@@ -507,7 +507,10 @@ type TxnSummary struct {
 	MandateUmn string `protobuf:"bytes,19,opt,name=mandate_umn,json=mandateUmn,proto3" json:"mandate_umn,omitempty"`
 	// Refunds (i11-refund): at the switch, the credit (PAY or COLLECT) a
 	// REFUND refunds; empty for any other transaction.
-	OrgTxnId      string `protobuf:"bytes,20,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	OrgTxnId string `protobuf:"bytes,20,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
+	// issue 12 (lite refunds): at the switch, the official UTR of the
+	// offline Lite record a REFUND refunds (org_txn_id empty then).
+	OrgRrn        string `protobuf:"bytes,21,opt,name=org_rrn,json=orgRrn,proto3" json:"org_rrn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -678,6 +681,13 @@ func (x *TxnSummary) GetMandateUmn() string {
 func (x *TxnSummary) GetOrgTxnId() string {
 	if x != nil {
 		return x.OrgTxnId
+	}
+	return ""
+}
+
+func (x *TxnSummary) GetOrgRrn() string {
+	if x != nil {
+		return x.OrgRrn
 	}
 	return ""
 }
@@ -2201,7 +2211,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x17ListTransactionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\xba\x05\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xd3\x05\n" +
 	"\n" +
 	"TxnSummary\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12$\n" +
@@ -2226,7 +2236,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\vmandate_umn\x18\x13 \x01(\tR\n" +
 	"mandateUmn\x12\x1c\n" +
 	"\n" +
-	"org_txn_id\x18\x14 \x01(\tR\borgTxnId\"\xc4\x01\n" +
+	"org_txn_id\x18\x14 \x01(\tR\borgTxnId\x12\x17\n" +
+	"\aorg_rrn\x18\x15 \x01(\tR\x06orgRrn\"\xc4\x01\n" +
 	"\x06TxnLeg\x12$\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x15\n" +

@@ -541,7 +541,12 @@ type Txn struct {
 	ExpireAfterMinutes int32 `protobuf:"varint,11,opt,name=expire_after_minutes,json=expireAfterMinutes,proto3" json:"expire_after_minutes,omitempty"`
 	// For CHK_STATUS: which leg of org_txn_id is checked (DEBIT, CREDIT,
 	// REVERSAL or PAY).
-	SubType       Txn_Type `protobuf:"varint,12,opt,name=sub_type,json=subType,proto3,enum=upi.v1.Txn_Type" json:"sub_type,omitempty"`
+	SubType Txn_Type `protobuf:"varint,12,opt,name=sub_type,json=subType,proto3,enum=upi.v1.Txn_Type" json:"sub_type,omitempty"`
+	// issue 12 (lite refunds)
+	// The RRN (UTR) of the payment refunded, for a credit that has no txn id
+	// of its own: an offline Lite record (docs/FLOWS.md, Refund, "Refunds of
+	// offline Lite payments").
+	OrgRrn        string `protobuf:"bytes,13,opt,name=org_rrn,json=orgRrn,proto3" json:"org_rrn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -658,6 +663,13 @@ func (x *Txn) GetSubType() Txn_Type {
 		return x.SubType
 	}
 	return Txn_TYPE_UNSPECIFIED
+}
+
+func (x *Txn) GetOrgRrn() string {
+	if x != nil {
+		return x.OrgRrn
+	}
+	return ""
 }
 
 // Account is a bank account reference (NPCI <Ac>).
@@ -2018,7 +2030,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x12\x15\n" +
 	"\x06org_id\x18\x03 \x01(\tR\x05orgId\x12\x15\n" +
 	"\x06msg_id\x18\x04 \x01(\tR\x05msgId\x12\x1b\n" +
-	"\tprod_type\x18\x05 \x01(\tR\bprodType\"\xf0\x04\n" +
+	"\tprod_type\x18\x05 \x01(\tR\bprodType\"\x89\x05\n" +
 	"\x03Txn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x10.upi.v1.Txn.TypeR\x04type\x12\x12\n" +
@@ -2033,7 +2045,8 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ts\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x120\n" +
 	"\x14expire_after_minutes\x18\v \x01(\x05R\x12expireAfterMinutes\x12+\n" +
-	"\bsub_type\x18\f \x01(\x0e2\x10.upi.v1.Txn.TypeR\asubType\"\xe7\x01\n" +
+	"\bsub_type\x18\f \x01(\x0e2\x10.upi.v1.Txn.TypeR\asubType\x12\x17\n" +
+	"\aorg_rrn\x18\r \x01(\tR\x06orgRrn\"\xe7\x01\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03PAY\x10\x01\x12\v\n" +

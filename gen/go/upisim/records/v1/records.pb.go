@@ -90,7 +90,10 @@ type SwitchTxn struct {
 	RefundTxnIds  []string `protobuf:"bytes,40,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
 	OrgTxnId      string   `protobuf:"bytes,41,opt,name=org_txn_id,json=orgTxnId,proto3" json:"org_txn_id,omitempty"`
 	// issue 12 (lite): a UPI Lite pay (purposes 41-46, switch/lite_pay.go).
-	Lite          *SwitchTxnLite `protobuf:"bytes,42,opt,name=lite,proto3" json:"lite,omitempty"`
+	Lite *SwitchTxnLite `protobuf:"bytes,42,opt,name=lite,proto3" json:"lite,omitempty"`
+	// issue 12 (lite refunds): a REFUND of an offline Lite record, the
+	// record's official UTR (org_txn_id empty; switch/lite_refund.go).
+	OrgRrn        string `protobuf:"bytes,43,opt,name=org_rrn,json=orgRrn,proto3" json:"org_rrn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -417,6 +420,13 @@ func (x *SwitchTxn) GetLite() *SwitchTxnLite {
 		return x.Lite
 	}
 	return nil
+}
+
+func (x *SwitchTxn) GetOrgRrn() string {
+	if x != nil {
+		return x.OrgRrn
+	}
+	return ""
 }
 
 // The originator's txn fields the switch carries (switch.info).
@@ -4909,8 +4919,12 @@ type SwitchLiteRecord struct {
 	Created int64          `protobuf:"varint,11,opt,name=created,proto3" json:"created,omitempty"`
 	Updated int64          `protobuf:"varint,12,opt,name=updated,proto3" json:"updated,omitempty"`
 	// Batches that brought this counter with other content, and when.
-	DoubleSpends  []string `protobuf:"bytes,13,rep,name=double_spends,json=doubleSpends,proto3" json:"double_spends,omitempty"`
-	Reason        string   `protobuf:"bytes,14,opt,name=reason,proto3" json:"reason,omitempty"`
+	DoubleSpends []string `protobuf:"bytes,13,rep,name=double_spends,json=doubleSpends,proto3" json:"double_spends,omitempty"`
+	Reason       string   `protobuf:"bytes,14,opt,name=reason,proto3" json:"reason,omitempty"`
+	// issue 12 (lite refunds): a posted record's refunds not FAILED, in
+	// total, and every refund of it (switch/lite_refund.go).
+	RefundedPaise int64    `protobuf:"varint,15,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
+	RefundTxnIds  []string `protobuf:"bytes,16,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5041,6 +5055,20 @@ func (x *SwitchLiteRecord) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *SwitchLiteRecord) GetRefundedPaise() int64 {
+	if x != nil {
+		return x.RefundedPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecord) GetRefundTxnIds() []string {
+	if x != nil {
+		return x.RefundTxnIds
+	}
+	return nil
 }
 
 // SwitchTxnLite is the UPI Lite part of a pay record (switch/lite_pay.go):
@@ -5965,6 +5993,94 @@ func (x *BankLiteRecord) GetUpdated() int64 {
 	return 0
 }
 
+// BankLiteRefunds is what the payee's bank refunded of an offline record
+// it credited (LITECREDIT:<lrn>:<counter>), in store.LiteRecords at
+// "refund/" + lite.RecordKey: the refund debits posted against it and not
+// reversed, and every refund's txn id.
+type BankLiteRefunds struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lrn           string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Counter       uint64                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	RefundedPaise int64                  `protobuf:"varint,3,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
+	RefundTxnIds  []string               `protobuf:"bytes,4,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
+	Created       int64                  `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       int64                  `protobuf:"varint,6,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankLiteRefunds) Reset() {
+	*x = BankLiteRefunds{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankLiteRefunds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankLiteRefunds) ProtoMessage() {}
+
+func (x *BankLiteRefunds) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankLiteRefunds.ProtoReflect.Descriptor instead.
+func (*BankLiteRefunds) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *BankLiteRefunds) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *BankLiteRefunds) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *BankLiteRefunds) GetRefundedPaise() int64 {
+	if x != nil {
+		return x.RefundedPaise
+	}
+	return 0
+}
+
+func (x *BankLiteRefunds) GetRefundTxnIds() []string {
+	if x != nil {
+		return x.RefundTxnIds
+	}
+	return nil
+}
+
+func (x *BankLiteRefunds) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BankLiteRefunds) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
 // --- UPI Lite at PSPs (issue 12; psp/lite.go) ---
 // A Lite request this PSP sent the switch for a user's device
 // (store.LiteSyncs, keyed by its txn id): a GetLite registration
@@ -5999,7 +6115,7 @@ type PspLiteSync struct {
 
 func (x *PspLiteSync) Reset() {
 	*x = PspLiteSync{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6011,7 +6127,7 @@ func (x *PspLiteSync) String() string {
 func (*PspLiteSync) ProtoMessage() {}
 
 func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[45]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6024,7 +6140,7 @@ func (x *PspLiteSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteSync.ProtoReflect.Descriptor instead.
 func (*PspLiteSync) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{45}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PspLiteSync) GetTxnId() string {
@@ -6132,7 +6248,7 @@ type PspLiteCredit struct {
 
 func (x *PspLiteCredit) Reset() {
 	*x = PspLiteCredit{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6144,7 +6260,7 @@ func (x *PspLiteCredit) String() string {
 func (*PspLiteCredit) ProtoMessage() {}
 
 func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[46]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6157,7 +6273,7 @@ func (x *PspLiteCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PspLiteCredit.ProtoReflect.Descriptor instead.
 func (*PspLiteCredit) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{46}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PspLiteCredit) GetLrn() string {
@@ -6257,7 +6373,7 @@ type TpapLiteDevice struct {
 
 func (x *TpapLiteDevice) Reset() {
 	*x = TpapLiteDevice{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6269,7 +6385,7 @@ func (x *TpapLiteDevice) String() string {
 func (*TpapLiteDevice) ProtoMessage() {}
 
 func (x *TpapLiteDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[47]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6282,7 +6398,7 @@ func (x *TpapLiteDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TpapLiteDevice.ProtoReflect.Descriptor instead.
 func (*TpapLiteDevice) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{47}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TpapLiteDevice) GetDeviceId() string {
@@ -6438,7 +6554,7 @@ type TpapLiteRecord struct {
 
 func (x *TpapLiteRecord) Reset() {
 	*x = TpapLiteRecord{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6450,7 +6566,7 @@ func (x *TpapLiteRecord) String() string {
 func (*TpapLiteRecord) ProtoMessage() {}
 
 func (x *TpapLiteRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[48]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6463,7 +6579,7 @@ func (x *TpapLiteRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TpapLiteRecord.ProtoReflect.Descriptor instead.
 func (*TpapLiteRecord) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{48}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TpapLiteRecord) GetRecord() *v1.LiteRecord {
@@ -6540,7 +6656,7 @@ type TpapLitePending struct {
 
 func (x *TpapLitePending) Reset() {
 	*x = TpapLitePending{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6552,7 +6668,7 @@ func (x *TpapLitePending) String() string {
 func (*TpapLitePending) ProtoMessage() {}
 
 func (x *TpapLitePending) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[49]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6565,7 +6681,7 @@ func (x *TpapLitePending) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TpapLitePending.ProtoReflect.Descriptor instead.
 func (*TpapLitePending) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{49}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TpapLitePending) GetTxnId() string {
@@ -6656,7 +6772,7 @@ var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\x81\r\n" +
+	"\x1fupisim/records/v1/records.proto\x12\x11upisim.records.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13upi/v1/common.proto\"\x9a\r\n" +
 	"\tSwitchTxn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -6705,7 +6821,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x0erefund_txn_ids\x18( \x03(\tR\frefundTxnIds\x12\x1c\n" +
 	"\n" +
 	"org_txn_id\x18) \x01(\tR\borgTxnId\x124\n" +
-	"\x04lite\x18* \x01(\v2 .upisim.records.v1.SwitchTxnLiteR\x04lite\"\xf1\x01\n" +
+	"\x04lite\x18* \x01(\v2 .upisim.records.v1.SwitchTxnLiteR\x04lite\x12\x17\n" +
+	"\aorg_rrn\x18+ \x01(\tR\x06orgRrn\"\xf1\x01\n" +
 	"\n" +
 	"SwitchInfo\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12\x15\n" +
@@ -7169,7 +7286,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x12 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x13 \x01(\x03R\aupdated\x12*\n" +
 	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\x123\n" +
-	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\"\xf5\x02\n" +
+	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\"\xc2\x03\n" +
 	"\x10SwitchLiteRecord\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
@@ -7185,7 +7302,9 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\v \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\f \x01(\x03R\aupdated\x12#\n" +
 	"\rdouble_spends\x18\r \x03(\tR\fdoubleSpends\x12\x16\n" +
-	"\x06reason\x18\x0e \x01(\tR\x06reason\"\xbe\x02\n" +
+	"\x06reason\x18\x0e \x01(\tR\x06reason\x12%\n" +
+	"\x0erefunded_paise\x18\x0f \x01(\x03R\rrefundedPaise\x12$\n" +
+	"\x0erefund_txn_ids\x18\x10 \x03(\tR\frefundTxnIds\"\xbe\x02\n" +
 	"\rSwitchTxnLite\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x18\n" +
@@ -7279,7 +7398,14 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\rdouble_spends\x18\x0f \x03(\tR\fdoubleSpends\x12\x16\n" +
 	"\x06reason\x18\x10 \x01(\tR\x06reason\x12\x18\n" +
 	"\acreated\x18\x11 \x01(\x03R\acreated\x12\x18\n" +
-	"\aupdated\x18\x12 \x01(\x03R\aupdated\"\xb9\x02\n" +
+	"\aupdated\x18\x12 \x01(\x03R\aupdated\"\xbe\x01\n" +
+	"\x0fBankLiteRefunds\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\x04R\acounter\x12%\n" +
+	"\x0erefunded_paise\x18\x03 \x01(\x03R\rrefundedPaise\x12$\n" +
+	"\x0erefund_txn_ids\x18\x04 \x03(\tR\frefundTxnIds\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x06 \x01(\x03R\aupdated\"\xb9\x02\n" +
 	"\vPspLiteSync\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x19\n" +
@@ -7361,7 +7487,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -7408,15 +7534,16 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchLiteStage)(nil),         // 42: upisim.records.v1.SwitchLiteStage
 	(*BankLiteAccount)(nil),         // 43: upisim.records.v1.BankLiteAccount
 	(*BankLiteRecord)(nil),          // 44: upisim.records.v1.BankLiteRecord
-	(*PspLiteSync)(nil),             // 45: upisim.records.v1.PspLiteSync
-	(*PspLiteCredit)(nil),           // 46: upisim.records.v1.PspLiteCredit
-	(*TpapLiteDevice)(nil),          // 47: upisim.records.v1.TpapLiteDevice
-	(*TpapLiteRecord)(nil),          // 48: upisim.records.v1.TpapLiteRecord
-	(*TpapLitePending)(nil),         // 49: upisim.records.v1.TpapLitePending
-	(*timestamppb.Timestamp)(nil),   // 50: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 51: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 52: upi.v1.Account
-	(*v1.LiteRecordResult)(nil),     // 53: upi.v1.LiteRecordResult
+	(*BankLiteRefunds)(nil),         // 45: upisim.records.v1.BankLiteRefunds
+	(*PspLiteSync)(nil),             // 46: upisim.records.v1.PspLiteSync
+	(*PspLiteCredit)(nil),           // 47: upisim.records.v1.PspLiteCredit
+	(*TpapLiteDevice)(nil),          // 48: upisim.records.v1.TpapLiteDevice
+	(*TpapLiteRecord)(nil),          // 49: upisim.records.v1.TpapLiteRecord
+	(*TpapLitePending)(nil),         // 50: upisim.records.v1.TpapLitePending
+	(*timestamppb.Timestamp)(nil),   // 51: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 52: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 53: upi.v1.Account
+	(*v1.LiteRecordResult)(nil),     // 54: upi.v1.LiteRecordResult
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -7435,7 +7562,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	50, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	51, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -7456,22 +7583,22 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	51, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	52, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	51, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	52, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	52, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	53, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
-	48, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
-	48, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
-	49, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
-	51, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
-	53, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	49, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
+	49, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
+	50, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
+	52, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	54, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
 	53, // [53:53] is the sub-list for method output_type
 	53, // [53:53] is the sub-list for method input_type
 	53, // [53:53] is the sub-list for extension type_name
@@ -7491,7 +7618,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
