@@ -171,10 +171,10 @@ func (r *Remitter) tryLiteAutoDebit(c *node.Ctx, m *upiv1.ReqPay, rec *ledger.Tx
 }
 
 // uncountLiteAuto gives a reversed top-up under a Lite mandate back to
-// the day's count.
+// the day's count: the REVERSAL of a top-up names the LRN in lite.lrn.
 func uncountLiteAuto(c *node.Ctx, m *upiv1.ReqPay, txnID string) error {
 	lrn := m.GetLite().GetLrn()
-	if lrn == "" || m.GetTxn().GetPurpose() != lite.PurposeTopUp {
+	if lrn == "" {
 		return nil
 	}
 	md, ok, err := LiteMandates.Get(c.Tx, lrn)
