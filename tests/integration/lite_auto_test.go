@@ -145,3 +145,38 @@ func TestLiteAutoTopUp(t *testing.T) {
 		"the bank's LRN balance is the wallet's")
 	n.requireAuditClean()
 }
+
+// Offline payments take the wallet below the threshold with no network:
+// nothing starts; when the device comes online its sync's answer does
+// (one top-up, after the records are posted).
+func TestLiteAutoTopUpAfterSync(t *testing.T) {
+	n := up(t, nil)
+	alice0 := n.balance("alice@alpha")
+	en := n.liteEnable("alice@alpha", "alice-phone", 50000)
+	require.Equal(t, upiv1.Resp_SUCCESS, en.GetStatus(), "%v", en)
+	set := n.setAuto("alice-phone", 20000, 30000)
+	require.Equal(t, upiv1.Resp_SUCCESS, set.GetStatus(), "%v", set)
+	require.Equal(t, int64(80000), set.GetDeviceBalancePaise())
+
+	n.liteOnline("alice-phone", false)
+	n.liteOnline("chai-pos", false)
+	for _, amount := range []int64{50000, 20000} {
+		r := n.litePay(&upiv1.PayLiteRequest{DeviceId: "alice-phone", PayeeVpa: "chai@beta", PayeeDeviceId: "chai-pos", AmountPaise: amount})
+		require.Equal(t, upiv1.Resp_PENDING, r.GetStatus(), "%v", r)
+	}
+	w := n.wallet("alice-phone")
+	assert.Equal(t, int64(10000), w.GetDeviceBalancePaise())
+	assert.Empty(t, w.GetAutoTopUp().GetLastTxnId(), "offline: no top-up")
+
+	s := n.liteOnline("alice-phone", true)
+	require.Len(t, s.GetSynced(), 2, "%v", s)
+	w = n.awaitAuto("alice-phone", "")
+	a := w.GetAutoTopUp()
+	require.Equal(t, upiv1.Resp_SUCCESS.String(), a.GetLastStatus(), "%v", a)
+	assert.Equal(t, int64(40000), w.GetDeviceBalancePaise())
+	assert.Equal(t, int32(1), a.GetToday())
+	assert.Equal(t, alice0-110000, n.balance("alice@alpha"))
+	eventually(t, func() bool { return n.liteAccount("abank", en.GetLrn(), false).GetBalancePaise() == 40000 },
+		"the bank's LRN balance is the wallet's")
+	n.requireAuditClean()
+}
