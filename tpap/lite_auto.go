@@ -296,6 +296,26 @@ func (x *TPAP) autoWallet(d *liteDevice) *upiv1.LiteWallet {
 	return w
 }
 
+// addMandates adds each wallet's mandate, in a read of its own.
+func (x *TPAP) addMandates(ws []*upiv1.LiteWallet) error {
+	err := x.n.View(func(tx *store.Tx) error {
+		for _, w := range ws {
+			md, ok, err := liteMandates.Get(tx, w.GetDeviceId())
+			if err != nil {
+				return err
+			}
+			if ok {
+				w.AutoTopUp = x.autoView(md)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return status.Errorf(codes.Internal, "read the Lite mandates: %v", err)
+	}
+	return nil
+}
+
 // autoView is the app's view of md.
 func (x *TPAP) autoView(md *liteMandate) *upiv1.LiteAutoTopUp {
 	return &upiv1.LiteAutoTopUp{Umn: md.GetUmn(), ThresholdPaise: md.GetThresholdPaise(), AmountPaise: md.GetAmountPaise(),

@@ -36,6 +36,10 @@ func TestLiteAutoTopUpOnTheDevice(t *testing.T) {
 	assert.Equal(t, int64(100_000), res.GetDeviceBalancePaise())
 	a := res.GetWallet().GetAutoTopUp()
 	require.Equal(t, "ACTIVE", a.GetState(), "%v", a)
+	list, err := e.x.ListLiteWallets(t.Context(), &upiv1.ListLiteWalletsRequest{Vpa: "alice@alpha"})
+	require.NoError(t, err)
+	require.Len(t, list.GetWallets(), 1)
+	assert.Equal(t, a.GetUmn(), list.GetWallets()[0].GetAutoTopUp().GetUmn(), "the listing shows the mandate")
 	pays := callsOf[*upiv1.InitiatePayRequest](e.psps["alphapsp"])
 	p := pays[len(pays)-1]
 	assert.Equal(t, lite.PurposeAutoTopUpSetup, p.GetPurpose())

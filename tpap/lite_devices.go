@@ -211,6 +211,9 @@ func (x *TPAP) ListLiteWallets(_ context.Context, r *upiv1.ListLiteWalletsReques
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "read devices: %v", err)
 	}
+	if err := x.addMandates(out.Wallets); err != nil { // lite_auto.go
+		return nil, err
+	}
 	return out, nil
 }
 

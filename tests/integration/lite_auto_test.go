@@ -180,3 +180,25 @@ func TestLiteAutoTopUpAfterSync(t *testing.T) {
 		"the bank's LRN balance is the wallet's")
 	n.requireAuditClean()
 }
+
+// Enabled with an auto top-up: the initial top-up is the set-up (71).
+func TestLiteEnableWithAutoTopUp(t *testing.T) {
+	n := up(t, nil)
+	alice0 := n.balance("alice@alpha")
+	en, err := n.tpapApp().EnableLite(t.Context(), &upiv1.EnableLiteRequest{Vpa: "alice@alpha", DeviceId: "alice-phone", AmountPaise: 30000,
+		Pin: "1234", WaitMs: liteWait, AutoThresholdPaise: 10000, AutoAmountPaise: 20000})
+	require.NoError(t, err)
+	require.Equal(t, upiv1.Resp_SUCCESS, en.GetStatus(), "%v", en)
+	assert.Equal(t, int64(30000), en.GetDeviceBalancePaise())
+	assert.Equal(t, "ACTIVE", en.GetWallet().GetAutoTopUp().GetState())
+	assert.Equal(t, upiv1.LiteState_LITE_ACTIVE, n.wallet("alice-phone").GetState())
+
+	n.dip("alice-phone", 25000)
+	w := n.awaitAuto("alice-phone", "")
+	require.Equal(t, upiv1.Resp_SUCCESS.String(), w.GetAutoTopUp().GetLastStatus(), "%v", w.GetAutoTopUp())
+	assert.Equal(t, int64(25000), w.GetDeviceBalancePaise())
+	assert.Equal(t, alice0-50000, n.balance("alice@alpha"))
+	eventually(t, func() bool { return n.liteAccount("abank", en.GetLrn(), false).GetBalancePaise() == 25000 },
+		"the bank's LRN balance is the wallet's")
+	n.requireAuditClean()
+}
