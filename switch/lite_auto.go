@@ -11,7 +11,7 @@ package upiswitch
 //
 // both are held to LB like any top-up, and their DEBIT carries the
 // mandate's part (kept by txn id in store.LiteMandates from the ReqPay's
-// step to the DEBIT's). A revocation is ReqChkTxn LITE_SYNC purpose 71
+// step to the DEBIT's, the same step for a top-up). A revocation is ReqChkTxn LITE_SYNC purpose 71
 // with lite{lrn, umn}: the switch tells the LRN's remitter
 // (ReqTxnConfirmation purpose 71, lite{lrn, umn, state REVOKED}) and
 // answers RespChkTxn SUCCESS at once, as for a zero-balance disable (50).
@@ -61,7 +61,8 @@ func keepLiteMandate(c *node.Ctx, r *record, l *upiv1.LiteInfo) error {
 		ThresholdPaise: l.GetAutoThresholdPaise(), AmountPaise: l.GetAutoAmountPaise(), Created: store.Nanos(c.Now())})
 }
 
-// liteMandateLeg adds r's mandate part to its DEBIT's lite block.
+// liteMandateLeg adds r's mandate part to its DEBIT's lite block, in the
+// step that sends the DEBIT, and drops it.
 func liteMandateLeg(c *node.Ctx, r *record, leg upiv1.Txn_Type, info *upiv1.LiteInfo) error {
 	if leg != upiv1.Txn_DEBIT || info == nil {
 		return nil
@@ -71,7 +72,9 @@ func liteMandateLeg(c *node.Ctx, r *record, leg upiv1.Txn_Type, info *upiv1.Lite
 		return err
 	}
 	info.Umn, info.AutoThresholdPaise, info.AutoAmountPaise = md.Umn, md.ThresholdPaise, md.AmountPaise
-	return nil
+	// The DEBIT is sent once (a status check or a REVERSAL follows it, not
+	// the DEBIT again): the part is not needed any more.
+	return c.Tx.Delete(store.LiteMandates, []byte(r.Id))
 }
 
 // validateLiteRevoke: a revocation names the LRN and the mandate.

@@ -9,6 +9,7 @@ import (
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/lite"
+	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
 )
 
@@ -35,6 +36,10 @@ func TestLiteAutoTopUpCarriesTheMandate(t *testing.T) {
 	assert.Empty(t, cr.GetLite().GetUmn(), "the CREDIT to the pool carries no mandate")
 	require.Equal(t, upiv1.Resp_SUCCESS, e.liteResp(id).GetResp().GetResult())
 	assert.Equal(t, int64(60000), e.liteAcc(lrn).BalancePaise)
+	require.NoError(t, e.n.View(func(tx *store.Tx) error {
+		assert.Zero(t, tx.Count(store.LiteMandates), "the mandate part is dropped once its DEBIT is sent")
+		return nil
+	}))
 
 	// A top-up under the mandate: no PIN, the UMN on the DEBIT.
 	id = ids.NewTxnID("ALP")
