@@ -181,6 +181,9 @@ func (p *PSP) SyncLite(_ context.Context, req *upiv1.SyncLiteRequest) (*upiv1.Sy
 // LRN (ReqChkTxn LITE_SYNC, purpose 50); the answer comes back in a
 // LITE_STATUS notification.
 func (p *PSP) DisableLite(_ context.Context, req *upiv1.DisableLiteRequest) (*upiv1.DisableLiteResponse, error) {
+	if req.GetUmn() != "" {
+		return p.revokeLiteMandate(req) // lite_auto.go
+	}
 	user, err := checkVPA("user_vpa", req.GetUserVpa())
 	if err != nil {
 		return nil, err
@@ -323,11 +326,11 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 	// msgPayer and msgPayee are the ReqPay's parties; payee the record's.
 	var msgPayer, msgPayee string
 	switch purpose {
-	case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+	case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 		if pe := req.GetPayeeVpa(); pe != "" && ids.NormalizeVPA(pe) != ids.NormalizeVPA(lrn) {
 			return nil, invalid("payee_vpa %s: a top-up's payee is the LRN, %s (or leave it empty)", pe, lrn)
 		}
-		if err := checkCred(req.GetCred()); err != nil {
+		if err := checkLiteMandate(purpose, l, req.GetCred()); err != nil { // lite_auto.go
 			return nil, err
 		}
 		if purpose == lite.PurposeInitialTopUp && len(l.GetDeviceKey()) != ed25519.PublicKeySize {
@@ -361,7 +364,7 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 	// lower-cases a VPA).
 	if fromLRN {
 		msgPayer = lrn
-	} else if purpose == lite.PurposeInitialTopUp || purpose == lite.PurposeTopUp {
+	} else if lite.IsTopUp(purpose) {
 		msgPayee = lrn
 	}
 	txnID, err := p.checkTxnID(req.GetTxnId())
@@ -377,7 +380,8 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 	fp := fingerprint(user, msgPayer, msgPayee, strconv.FormatInt(req.GetAmountPaise(), 10), req.GetNote(), tag,
 		req.GetDeviceId(), req.GetRefId(), purpose, req.GetInitiationMode(),
 		l.GetLrn(), l.GetDeviceId(), strconv.FormatUint(l.GetCounter(), 10), strconv.FormatInt(l.GetDeviceBalancePaise(), 10),
-		hex.EncodeToString(l.GetArqc()), hex.EncodeToString(l.GetDeviceKey()))
+		hex.EncodeToString(l.GetArqc()), hex.EncodeToString(l.GetDeviceKey()),
+		l.GetUmn(), strconv.FormatInt(l.GetAutoThresholdPaise(), 10), strconv.FormatInt(l.GetAutoAmountPaise(), 10))
 	recordPayee := msgPayee
 	if fromLRN {
 		recordPayee = user // 46, 43: the money comes back to the user
@@ -392,9 +396,11 @@ func (p *PSP) initiateLitePay(req *upiv1.InitiatePayRequest) (*upiv1.InitiatePay
 		lrnAc := &upiv1.Account{AcNum: l.GetLrn(), Ifsc: v.Ifsc}
 		var payer, payee *upiv1.Party
 		switch purpose {
-		case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+		case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 			payer = vpaParty(v, req.GetAmountPaise())
-			payer.Creds = []*upiv1.Cred{block}
+			if block != nil { // none under a Lite mandate
+				payer.Creds = []*upiv1.Cred{block}
+			}
 			payee = &upiv1.Party{Addr: msgPayee, Ac: lrnAc}
 		case lite.PurposeOnlinePay:
 			payer = vpaParty(v, req.GetAmountPaise())
@@ -494,7 +500,7 @@ func (p *PSP) respLiteSync(c *node.Ctx, m *upiv1.RespLiteSync) error {
 // its sub_type: a status check of a Lite record's RRN is the check's).
 func (p *PSP) isLiteDisable(tx *store.Tx, txnID string) (bool, error) {
 	r, ok, err := liteRequests.Get(tx, txnID)
-	return ok && r.Kind == liteDisable, err
+	return ok && (r.Kind == liteDisable || r.Kind == liteRevoke), err
 }
 
 // liteChkTxn is the switch's RespChkTxn to a zero-balance disable: told
@@ -504,11 +510,11 @@ func (p *PSP) liteChkTxn(c *node.Ctx, m *upiv1.RespChkTxn) error {
 	if err != nil {
 		return err
 	}
-	if !ok || r.Kind != liteDisable {
+	if !ok || (r.Kind != liteDisable && r.Kind != liteRevoke) {
 		return node.Refuse("RespChkTxn LITE_SYNC for txn %s, which PSP %s did not send", m.GetTxn().GetId(), p.name)
 	}
 	return p.liteAnswered(c, r, m.GetResp(), func(n *upiv1.Notification) {
-		n.Txn.Type, n.Txn.SubType, n.Txn.Purpose = upiv1.Txn_CHK_STATUS, upiv1.Txn_LITE_SYNC, lite.PurposeZeroDisable
+		n.Txn.Type, n.Txn.SubType, n.Txn.Purpose = upiv1.Txn_CHK_STATUS, upiv1.Txn_LITE_SYNC, chkPurpose(r)
 		n.Kind = upiv1.Notification_LITE_STATUS
 		n.LiteInfo = liteInfoFor(r, m.GetLite())
 	})
@@ -536,7 +542,7 @@ func (p *PSP) liteRefused(c *node.Ctx, rf node.Refused) error {
 		case liteRegister:
 			n.Txn.Type, n.Kind, n.LiteInfo = upiv1.Txn_LIST_KEYS, upiv1.Notification_LITE_STATUS, liteInfoFor(r, nil)
 		default:
-			n.Txn.Type, n.Txn.SubType, n.Txn.Purpose = upiv1.Txn_CHK_STATUS, upiv1.Txn_LITE_SYNC, lite.PurposeZeroDisable
+			n.Txn.Type, n.Txn.SubType, n.Txn.Purpose = upiv1.Txn_CHK_STATUS, upiv1.Txn_LITE_SYNC, chkPurpose(r)
 			n.Kind, n.LiteInfo = upiv1.Notification_LITE_STATUS, liteInfoFor(r, nil)
 		}
 	})

@@ -65,7 +65,7 @@ func recordKey(lrn string, counter uint64) string { return string(lite.RecordKey
 // isLiteCredit reports whether m is a top-up's CREDIT (41, 42) of an LRN.
 func isLiteCredit(m *upiv1.ReqPay) bool {
 	p := m.GetTxn().GetPurpose()
-	return m.GetLite() != nil && (p == lite.PurposeInitialTopUp || p == lite.PurposeTopUp)
+	return m.GetLite() != nil && lite.IsTopUp(p)
 }
 
 // isLiteDebit reports whether m is a transfer-out's DEBIT (46, 43) of an
@@ -151,7 +151,7 @@ func (r *Remitter) tryLiteCredit(c *node.Ctx, m *upiv1.ReqPay, amount int64) (st
 		return "", err
 	}
 	switch {
-	case !ok && t.GetPurpose() == lite.PurposeInitialTopUp:
+	case !ok && (t.GetPurpose() == lite.PurposeInitialTopUp || t.GetPurpose() == lite.PurposeAutoTopUpSetup):
 		ac := l.GetAc()
 		if ac.GetAcNum() == "" {
 			ac = m.GetPayer().GetAc()
@@ -255,6 +255,8 @@ func validateTxnConfirmation(_ *node.Inbound, m *upiv1.ReqTxnConfirmation) error
 		if l.GetAmountPaise() <= 0 {
 			return node.Refuse("ReqTxnConfirmation of an online Lite payment (44) needs lite.amount_paise > 0, got %d", l.GetAmountPaise())
 		}
+	case lite.PurposeAutoTopUpSetup:
+		return validateLiteRevoke(l) // lite_auto.go
 	case lite.PurposeDisable, lite.PurposeZeroDisable:
 		if l.GetState() != lite.StateDisabled {
 			return node.Refuse("ReqTxnConfirmation of a Lite disable (%s) needs lite.state DISABLED, got %q", t.GetPurpose(), l.GetState())
@@ -287,6 +289,9 @@ func (r *Remitter) txnConfirmation(c *node.Ctx, in *node.Inbound, m *upiv1.ReqTx
 }
 
 func (r *Remitter) confirm(c *node.Ctx, t *upiv1.Txn, l *upiv1.LiteInfo) (string, error) {
+	if t.GetPurpose() == lite.PurposeAutoTopUpSetup {
+		return r.revokeLiteMandate(c, t, l) // lite_auto.go
+	}
 	a, ok, err := LiteAccounts.Get(c.Tx, l.GetLrn())
 	if err != nil {
 		return "", err

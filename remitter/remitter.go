@@ -240,7 +240,7 @@ func pinSubject(in *node.Inbound) (txnID string, payer *upiv1.Party, ok bool) {
 	switch m := in.Msg.(type) {
 	case *upiv1.ReqPay:
 		if in.Method == upiv1.RemitterService_ReqPay_FullMethodName && m.GetTxn().GetType() == upiv1.Txn_DEBIT &&
-			m.GetMandate().GetUmn() == "" && !isRefund(m.GetTxn()) && !isLiteDebit(m) { // a mandate's, a refund's and a Lite transfer-out's debit have no PIN
+			m.GetMandate().GetUmn() == "" && !isRefund(m.GetTxn()) && !isLiteDebit(m) && !isLiteAutoDebit(m) { // a mandate's, a refund's and a Lite transfer-out's debit have no PIN
 			return m.GetTxn().GetId(), m.GetPayer(), true
 		}
 	case *upiv1.ReqMandate:
@@ -344,6 +344,11 @@ func validateReqPay(m *upiv1.ReqPay) error {
 			// A refund's of an offline Lite record (lite_refund.go): no PIN,
 			// the LITECREDIT posting it refunds instead.
 			return validateLiteRefund(m)
+		case isLiteAutoDebit(m):
+			// A top-up under a Lite mandate (lite_auto.go): no PIN.
+			return validateLiteAutoDebit(m)
+		case isLiteSetupDebit(m) && pinBlock(p) != "":
+			return validateLiteSetupDebit(m)
 		case isRefund(t):
 			// A refund's (refund.go): no PIN, the credit it refunds instead.
 			if id := t.GetOrgTxnId(); !ids.ValidID(id) {
@@ -403,8 +408,13 @@ func (r *Remitter) debit(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
 		code = upi.CodeDebitFailed // as tryDebit
 	case isLiteDebit(m):
 		code, err = r.tryLiteDebit(c, t, p)
+	case isLiteAutoDebit(m):
+		code, err = r.tryLiteAutoDebit(c, m, rec) // lite_auto.go
 	default:
 		code, err = r.tryDebit(c, in, t, p, m.GetMandate(), rec)
+		if err == nil && code == "" && isLiteSetupDebit(m) {
+			err = r.registerLiteMandate(c, m) // lite_auto.go
+		}
 	}
 	if err != nil {
 		return err
@@ -562,6 +572,9 @@ func (r *Remitter) reversal(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) erro
 		leg.ReversalRespCode = upi.CodeNothingToReverse
 	} else {
 		if err := uncountDebit(c, txnID); err != nil {
+			return err
+		}
+		if err := uncountLiteAuto(c, m, txnID); err != nil {
 			return err
 		}
 		if err := uncountRefund(c, rec, debit.AmountPaise); err != nil {

@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, bankKeys.Peppe
 
 // newFixtureWith is newFixture with the customers' hashes peppered with
 // pepper (none when nil: hashes of an older version).
-func newFixtureWith(t *testing.T, pepper []byte) *fixture {
+func newFixtureWith(t *testing.T, pepper []byte, opts ...func(*node.Config)) *fixture {
 	t.Helper()
 	net := config.Default()
 	self, ok := net.NodeByName("abank")
@@ -90,7 +90,7 @@ func newFixtureWith(t *testing.T, pepper []byte) *fixture {
 		}
 	}
 	rec := nodetest.NewRecorder()
-	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self, Keys: bankKeys})), rec)
+	n := nodetest.New(t, "abank", newHandler(net, remitter.New(remitter.Config{Network: net, Self: self, Keys: bankKeys})), rec, opts...)
 	require.NoError(t, n.Update(func(c *node.Ctx) error {
 		if err := ledger.Open(c.Tx, &ledger.Account{AcNum: settle, Ifsc: ifsc, Kind: ledger.KindSettlement}); err != nil {
 			return err

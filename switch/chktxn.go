@@ -10,6 +10,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node"
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/internal/upi"
@@ -58,6 +59,9 @@ func validateReqChkTxn(_ *node.Inbound, m *upiv1.ReqChkTxn) error {
 // PSP is a side of it; else U48, as for a payment the switch does not know.
 func (s *Switch) reqChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn) error {
 	if m.GetTxn().GetSubType() == upiv1.Txn_LITE_SYNC {
+		if m.GetTxn().GetPurpose() == lite.PurposeAutoTopUpSetup {
+			return s.liteRevoke(c, in, m) // lite_auto.go
+		}
 		return s.liteZeroDisable(c, in, m) // lite_register.go
 	}
 	asked := m.GetTxn()

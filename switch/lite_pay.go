@@ -82,15 +82,15 @@ func (s *Switch) validateLitePay(from string, m *upiv1.ReqPay) error {
 		return nil
 	}
 	switch purpose {
-	case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+	case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 		if err := userOf("payer", m.GetPayer()); err != nil {
 			return err
 		}
 		if err := checkAc("payer", m.GetPayer().GetAc()); err != nil {
 			return err
 		}
-		if !hasPIN(m.GetPayer()) {
-			return node.Refuse("a UPI Lite top-up (purpose %s) needs payer.creds with a PIN block (type PIN)", purpose)
+		if err := validateLiteMandatePart(purpose, l, hasPIN(m.GetPayer())); err != nil { // lite_auto.go
+			return err
 		}
 		if lrnOfAddr(m.GetPayee().GetAddr()) != lrn {
 			return node.Refuse("a UPI Lite top-up pays the LRN: payee.addr must be %s@%s, not %s", lrn, liteHandle, m.GetPayee().GetAddr())
@@ -164,7 +164,7 @@ func (s *Switch) liteStart(c *node.Ctx, m *upiv1.ReqPay, r *record) (bool, error
 	bankIFSC := s.bankIFSC(acc)
 	amount := r.AmountPaise
 	switch purpose {
-	case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+	case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 		if acc.State != lite.StateActive && (purpose == lite.PurposeTopUp || acc.State != lite.StatePending) {
 			return fail(upi.CodeLiteUnknown, "LRN "+lrn+" is "+acc.State)
 		}
@@ -174,6 +174,9 @@ func (s *Switch) liteStart(c *node.Ctx, m *upiv1.ReqPay, r *record) (bool, error
 		}
 		acc.TopupsInFlightPaise += amount
 		r.Lite.InFlight = true
+		if err := keepLiteMandate(c, r, l); err != nil { // lite_auto.go
+			return true, err
+		}
 		r.Payee = &party{Addr: r.Payee.Addr, Name: "Lite " + lrn, AcNum: lrn, Ifsc: bankIFSC}
 	default: // 46, 43
 		if acc.State != lite.StateActive {
@@ -387,7 +390,7 @@ func (s *Switch) liteLeg(c *node.Ctx, r *record, leg upiv1.Txn_Type) (*upiv1.Lit
 		return nil, nil
 	}
 	switch purpose := r.GetInfo().GetPurpose(); {
-	case purpose == lite.PurposeInitialTopUp || purpose == lite.PurposeTopUp:
+	case lite.IsTopUp(purpose):
 	case (purpose == lite.PurposeTransferOut || purpose == lite.PurposeDisable) && leg != upiv1.Txn_CREDIT:
 	default:
 		return nil, nil
@@ -396,8 +399,9 @@ func (s *Switch) liteLeg(c *node.Ctx, r *record, leg upiv1.Txn_Type) (*upiv1.Lit
 	if err != nil || acc == nil {
 		return nil, err
 	}
-	return &upiv1.LiteInfo{Lrn: acc.Lrn, DeviceId: acc.DeviceId, DeviceKey: acc.DeviceKey, State: acc.State,
-		Ac: &upiv1.Account{AcNum: acc.AcNum, Ifsc: acc.Ifsc}}, nil
+	info := &upiv1.LiteInfo{Lrn: acc.Lrn, DeviceId: acc.DeviceId, DeviceKey: acc.DeviceKey, State: acc.State,
+		Ac: &upiv1.Account{AcNum: acc.AcNum, Ifsc: acc.Ifsc}}
+	return info, liteMandateLeg(c, r, leg, info) // lite_auto.go
 }
 
 // liteConfirmed takes the remitter's RespTxnConfirmation of a Lite
@@ -413,6 +417,9 @@ func (s *Switch) liteConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnCo
 	if r == nil || r.GetLite().GetConfirm() == nil {
 		if m.GetTxn().GetPurpose() == lite.PurposeZeroDisable {
 			return c.NoteReceived("the remitter has the zero-balance disable")
+		}
+		if m.GetTxn().GetPurpose() == lite.PurposeAutoTopUpSetup {
+			return c.NoteReceived("the remitter answered the Lite mandate's revocation " + m.GetResp().GetResult().String() + " " + m.GetResp().GetErrCode())
 		}
 		return node.Refuse("RespTxnConfirmation for transaction %s answers nothing: the switch sent %s no Lite confirmation for it", id, in.From)
 	}

@@ -145,6 +145,8 @@ func validateLiteChkTxn(m *upiv1.ReqChkTxn) error {
 	switch {
 	case t.GetType() != upiv1.Txn_CHK_STATUS:
 		return node.Refuse("ReqChkTxn LITE_SYNC: txn.type must be CHK_STATUS, not %s", t.GetType())
+	case t.GetPurpose() == lite.PurposeAutoTopUpSetup:
+		return validateLiteRevoke(m) // lite_auto.go
 	case t.GetPurpose() != lite.PurposeZeroDisable:
 		return node.Refuse("ReqChkTxn LITE_SYNC: txn.purpose must be %s (zero-balance disable), not %q", lite.PurposeZeroDisable, t.GetPurpose())
 	case t.GetId() == "":

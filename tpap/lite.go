@@ -75,6 +75,10 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 	if err := ids.ValidatePIN(r.GetPin()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "pin: %v", err)
 	}
+	auto, err := x.enableAuto(r) // lite_auto.go
+	if err != nil {
+		return nil, err
+	}
 	deadline, err := deadlineOf(r.GetWaitMs())
 	if err != nil {
 		return nil, err
@@ -154,6 +158,9 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 		return &upiv1.LiteResult{TxnId: regID, Status: res, ErrCode: p.GetErrCode(),
 			Reason: "the switch refused the registration", Wallet: x.wallet(d)}, nil
 	}
+	if auto { // the initial top-up sets up the mandate (71)
+		return x.setUpAuto(ctx, r.GetDeviceId(), r.GetAutoThresholdPaise(), r.GetAutoAmountPaise(), r.GetAmountPaise(), r.GetPin(), deadline)
+	}
 	return x.topUp(ctx, r.GetDeviceId(), r.GetAmountPaise(), r.GetPin(), deadline)
 }
 
@@ -230,6 +237,9 @@ type litePayment struct {
 	// check refuses what the device must not send.
 	check func(d *liteDevice) error
 	info  func(d *liteDevice, p *litePending) *upiv1.LiteInfo
+	// inStep, if set, runs in the step that records the call (a Lite
+	// mandate's record, lite_auto.go).
+	inStep func(c *node.Ctx, d *liteDevice, p *litePending) error
 }
 
 // litePay makes one Lite payment through the device's PSP and waits for
@@ -275,6 +285,11 @@ func (x *TPAP) litePay(ctx context.Context, devID string, lp litePayment, deadli
 		}
 		d.Pending = append(d.Pending, p)
 		d.Updated = store.Nanos(c.Now())
+		if lp.inStep != nil {
+			if err := lp.inStep(c, d, p); err != nil {
+				return err
+			}
+		}
 		info = lp.info(d, p)
 		if lp.arqc {
 			info.Counter, info.DeviceBalancePaise = p.Counter, p.BalanceBefore
@@ -712,6 +727,8 @@ func (x *TPAP) applyLite(c *node.Ctx, m *upiv1.Notification) error {
 	case m.GetKind() == upiv1.Notification_LITE_SYNC && p.GetKind() == kindSync:
 		applySync(d, p, m.GetLite(), now)
 		markDone(p, upiv1.Resp_SUCCESS, "", "")
+	case m.GetKind() == upiv1.Notification_LITE_STATUS && p.GetKind() == kindAutoRevoke:
+		markDone(p, res, code, "")
 	case m.GetKind() == upiv1.Notification_TXN_STATUS:
 		if !upi.Final(res) {
 			p.Result, p.ErrCode = res.String(), code
@@ -723,6 +740,9 @@ func (x *TPAP) applyLite(c *node.Ctx, m *upiv1.Notification) error {
 		markDone(p, res, code, m.GetTxn().GetCustRef())
 	default:
 		return nil
+	}
+	if err := x.autoAfter(c, d, p); err != nil { // lite_auto.go
+		return err
 	}
 	d.Updated = now
 	pruneDone(d)
@@ -744,7 +764,7 @@ func markDone(p *litePending, res upiv1.Resp_Result, code, rrn string) {
 // debit stays and the wallet is marked until a sync re-bases it.
 func (x *TPAP) applyPayOutcome(c *node.Ctx, d *liteDevice, p *litePending, res upiv1.Resp_Result, info *upiv1.LiteInfo, now int64) error {
 	switch p.GetKind() {
-	case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+	case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 		if res == upiv1.Resp_SUCCESS {
 			d.BalancePaise += p.GetAmountPaise()
 			d.State = upiv1.LiteState_LITE_ACTIVE.String()

@@ -189,7 +189,7 @@ func (x *TPAP) GetLiteWallet(_ context.Context, r *upiv1.GetLiteWalletRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return x.wallet(d), nil
+	return x.autoWallet(d), nil // with its Lite mandate (lite_auto.go)
 }
 
 // ListLiteWallets lists the devices of vpa ("" for all) in id order.
@@ -210,6 +210,9 @@ func (x *TPAP) ListLiteWallets(_ context.Context, r *upiv1.ListLiteWalletsReques
 	})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "read devices: %v", err)
+	}
+	if err := x.addMandates(out.Wallets); err != nil { // lite_auto.go
+		return nil, err
 	}
 	return out, nil
 }

@@ -96,7 +96,7 @@ func (ln *liteNet) answer(psp string, m proto.Message) {
 		lrn := r.GetLite().GetLrn()
 		res, code := upiv1.Resp_SUCCESS, ""
 		switch r.GetPurpose() {
-		case lite.PurposeInitialTopUp, lite.PurposeTopUp:
+		case lite.PurposeInitialTopUp, lite.PurposeTopUp, lite.PurposeAutoTopUpSetup:
 			ln.lrns[lrn] += r.GetAmountPaise()
 		default:
 			if ln.failPay != "" {
@@ -138,7 +138,7 @@ func (ln *liteNet) answer(psp string, m proto.Message) {
 		n = &upiv1.Notification{Txn: &upiv1.Txn{Id: r.GetTxnId()}, Kind: upiv1.Notification_LITE_SYNC, UserAddr: r.GetUserVpa(), Lite: ans}
 	case *upiv1.DisableLiteRequest:
 		res, code := upiv1.Resp_SUCCESS, ""
-		if ln.lrns[r.GetLrn()] != 0 {
+		if ln.lrns[r.GetLrn()] != 0 && r.GetUmn() == "" { // with a UMN: a Lite mandate's revocation
 			res, code = upiv1.Resp_FAILURE, upi.CodeLiteNotZero
 		}
 		n = &upiv1.Notification{Txn: &upiv1.Txn{Id: r.GetTxnId()}, Kind: upiv1.Notification_LITE_STATUS, UserAddr: r.GetUserVpa(),

@@ -81,7 +81,7 @@ func TestLiteUsage(t *testing.T) {
 	code, out, _ = run(t, "lite", "pay", "--help")
 	assert.Equal(t, cli.ExitOK, code)
 	assert.Contains(t, out, "that is its normal outcome: exit 0")
-	for _, sub := range []string{"enable", "topup", "pay", "offline", "online", "sync", "balance", "devices", "device", "transfer-out", "disable", "reconcile"} {
+	for _, sub := range []string{"enable", "topup", "pay", "offline", "online", "sync", "balance", "devices", "device", "transfer-out", "disable", "reconcile", "autotopup"} {
 		code, _, errOut := run(t, "lite", sub, "--help")
 		assert.Equal(t, cli.ExitOK, code, "%s: %s", sub, errOut)
 	}

@@ -655,6 +655,7 @@ func liteCommand() spec {
 		out      cli.LiteTransferOutOptions
 		disable  cli.LiteDeviceOptions
 		reconcle cli.LiteReconcileOptions
+		auto     cli.LiteAutoTopUpOptions
 	)
 	device := func(f *pflag.FlagSet, d *string) { f.StringVar(d, "device", "", "the device id, e.g. alice-phone") }
 	return spec{
@@ -670,9 +671,32 @@ func liteCommand() spec {
 				device(f, &enable.DeviceID)
 				f.StringVar(&enable.Amount, "amount", "", "the initial top-up in rupees, e.g. 500.00")
 				f.StringVar(&enable.PIN, "pin", "", "the user's UPI PIN")
+				f.StringVar(&enable.AutoThreshold, "auto-threshold", "", "with --auto-amount: set up an auto top-up (a Lite mandate); the initial top-up is then purpose 71")
+				f.StringVar(&enable.AutoAmount, "auto-amount", "", "the auto top-up's amount in rupees")
 				liteWaitFlags(f, &enable.LiteWait)
 			},
 			run: liteOutcome(cli.LiteEnable, &enable, &enable.LiteWait),
+		}, {
+			use:   "autotopup",
+			short: "Set up a device's auto top-up (a Lite mandate, purpose 71, with the PIN), or revoke it with --off",
+			long: `Set up a device's auto top-up with the PIN: a Lite mandate at the bank, set
+up by a top-up of purpose 71 (of --amount, or what fits under the balance
+limit). Whenever a payment (or a sync) leaves the wallet below --threshold,
+the device tops it up by --amount without a PIN (never over the balance
+limit), at most auto_topup_per_day (5) times an IST day; the bank declines
+more (LA). --off revokes the mandate. ` + "`upisim lite balance`" + ` shows it.`,
+			example: "  upisim lite autotopup --device alice-phone --threshold 100.00 --amount 500.00 --pin 1234\n" +
+				"  upisim lite autotopup --device alice-phone --off",
+			data: &auto.DataDir, output: &auto.Output,
+			flags: func(f *pflag.FlagSet) {
+				device(f, &auto.DeviceID)
+				f.StringVar(&auto.Threshold, "threshold", "", "top up when the wallet falls below this, in rupees")
+				f.StringVar(&auto.Amount, "amount", "", "the top-up's amount in rupees")
+				f.StringVar(&auto.PIN, "pin", "", "the user's UPI PIN")
+				f.BoolVar(&auto.Off, "off", false, "revoke the device's auto top-up")
+				liteWaitFlags(f, &auto.LiteWait)
+			},
+			run: liteOutcome(cli.LiteAutoTopUp, &auto, &auto.LiteWait),
 		}, {
 			use:     "topup",
 			short:   "Add to a device's wallet from the account (purpose 42)",

@@ -117,6 +117,11 @@ type LiteEnableOptions struct {
 	// Amount is the initial top-up (41) in rupees.
 	Amount string
 	PIN    string
+	// AutoThreshold and AutoAmount (rupees), both or neither: set up a
+	// Lite mandate with the enablement, whose initial top-up is then
+	// purpose 71.
+	AutoThreshold string
+	AutoAmount    string
 	LiteWait
 	Output Output
 }
@@ -155,8 +160,21 @@ func LiteEnable(ctx context.Context, w io.Writer, o LiteEnableOptions) (LiteTxnR
 	if err := checkPIN(o.PIN, "missing PIN: pass --pin"); err != nil {
 		return LiteTxnResult{}, err
 	}
+	var autoT, autoA int64
+	if o.AutoThreshold != "" || o.AutoAmount != "" {
+		if o.AutoThreshold == "" || o.AutoAmount == "" {
+			return LiteTxnResult{}, errors.New("an auto top-up needs both --auto-threshold and --auto-amount")
+		}
+		if autoT, err = upi.ParseRupees(o.AutoThreshold); err != nil {
+			return LiteTxnResult{}, fmt.Errorf("--auto-threshold: %w", err)
+		}
+		if autoA, err = upi.ParseRupees(o.AutoAmount); err != nil {
+			return LiteTxnResult{}, fmt.Errorf("--auto-amount: %w", err)
+		}
+	}
 	return liteCall(ctx, o.DataDir, w, o.Output, liteCallOf{device: o.DeviceID, wait: o.LiteWait}, func(tp upiv1.TpapAppServiceClient) (*upiv1.LiteResult, error) {
-		return tp.EnableLite(ctx, &upiv1.EnableLiteRequest{Vpa: o.VPA, DeviceId: o.DeviceID, AmountPaise: amount, Pin: o.PIN, WaitMs: o.ms()})
+		return tp.EnableLite(ctx, &upiv1.EnableLiteRequest{Vpa: o.VPA, DeviceId: o.DeviceID, AmountPaise: amount, Pin: o.PIN, WaitMs: o.ms(),
+			AutoThresholdPaise: autoT, AutoAmountPaise: autoA})
 	})
 }
 
@@ -586,6 +604,8 @@ type LiteBalanceResult struct {
 	UnconfirmedPaise int64 `json:"unconfirmed_paise"`
 	// Unsynced are the device's records not yet posted.
 	Unsynced []LiteRecordOut `json:"unsynced"`
+	// AutoTopUp is the device's Lite mandate, if any (lite_auto.go).
+	AutoTopUp *LiteAutoTopUpOut `json:"auto_top_up,omitempty"`
 }
 
 // LiteBalance shows the device's wallet and, for its LRN, the remitter's
@@ -616,7 +636,7 @@ func liteBalance(ctx context.Context, tp upiv1.TpapAppServiceClient, dir *config
 		return LiteBalanceResult{}, rpcError(err)
 	}
 	r := LiteBalanceResult{DeviceID: wl.GetDeviceId(), VPA: wl.GetVpa(), LRN: wl.GetLrn(), State: liteState(wl.GetState()), Online: wl.GetOnline(),
-		DeviceBalancePaise: wl.GetDeviceBalancePaise(), Unsynced: []LiteRecordOut{}}
+		DeviceBalancePaise: wl.GetDeviceBalancePaise(), Unsynced: []LiteRecordOut{}, AutoTopUp: liteAutoOut(wl.GetAutoTopUp())}
 	if r.DeviceID == "" {
 		r.DeviceID = device
 	}
@@ -689,6 +709,9 @@ func (r LiteBalanceResult) print(w io.Writer, o Output) error {
 				"switch", fmt.Sprintf("%s (unconfirmed %s)", upi.FormatRupeesIndian(r.SwitchBalancePaise), upi.FormatRupeesIndian(r.UnconfirmedPaise)))
 		}
 		kv = append(kv, "unsynced", fmt.Sprintf("%d record(s), %s sent", len(r.Unsynced), upi.FormatRupeesIndian(unsyncedPaise)))
+		if r.AutoTopUp != nil {
+			kv = append(kv, "auto top-up", r.AutoTopUp.describe())
+		}
 		if err := printFields(w, kv...); err != nil {
 			return err
 		}

@@ -26,13 +26,23 @@ const (
 	PurposeOfflinePay   = "45" // an offline (Lite X) payment, posted at sync
 	PurposeTransferOut  = "46" // part of the balance back, Lite stays enabled
 	PurposeZeroDisable  = "50" // zero-balance disablement (ReqChkTxn LITE_SYNC)
+	// PurposeAutoTopUpSetup (issue 12, auto top-up) is the initial top-up
+	// and enablement for UPI Lite AutoPay: a top-up with the PIN that sets
+	// up the LRN's Lite mandate (ReqPay), and that mandate's revocation
+	// (ReqChkTxn LITE_SYNC).
+	PurposeAutoTopUpSetup = "71"
 )
+
+// IsTopUp reports whether purpose is a top-up's: 41, 42 or 71.
+func IsTopUp(purpose string) bool {
+	return purpose == PurposeInitialTopUp || purpose == PurposeTopUp || purpose == PurposeAutoTopUpSetup
+}
 
 // IsPurpose reports whether purpose is one of UPI Lite's.
 func IsPurpose(purpose string) bool {
 	switch purpose {
 	case PurposeInitialTopUp, PurposeTopUp, PurposeDisable, PurposeOnlinePay,
-		PurposeOfflinePay, PurposeTransferOut, PurposeZeroDisable:
+		PurposeOfflinePay, PurposeTransferOut, PurposeZeroDisable, PurposeAutoTopUpSetup:
 		return true
 	}
 	return false

@@ -121,6 +121,11 @@ const (
 	// "credit/" lite.RecordKey → recordsv1.PspLiteCredit, a record a
 	// LITE_SYNC confirmation credited to its user (PSPs).
 	LiteSyncs Bucket = "lite_syncs"
+	// LiteMandates (issue 12, auto top-up): a Lite mandate, by LRN at the
+	// remitter (recordsv1.BankLiteMandate) and by device id at the TPAP
+	// (recordsv1.TpapLiteMandate); at the switch a Lite top-up's mandate
+	// part by its txn id (recordsv1.SwitchLiteMandate).
+	LiteMandates Bucket = "lite_mandates"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -131,11 +136,11 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs, LiteAccounts, LiteRecords},
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs, LiteAccounts, LiteRecords, LiteMandates},
 	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency, LiteSyncs},
-	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates, LiteAccounts, LiteRecords},
-	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir, LiteDevices},
+	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates, LiteAccounts, LiteRecords, LiteMandates},
+	"tpap": {Txns, Pending, Notifications, IdempotencyKeys, KeyDir, LiteDevices, LiteMandates},
 }
 
 // RoleBuckets is the bucket set of a node role, nil for an unknown role.
@@ -147,7 +152,7 @@ func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
 		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks, RRNs, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency,
-		LiteAccounts, LiteRecords, LiteDevices, LiteSyncs}
+		LiteAccounts, LiteRecords, LiteDevices, LiteSyncs, LiteMandates}
 }
 
 func declared(b Bucket) bool {

@@ -32,4 +32,8 @@ const (
 	// CodeLiteUnsynced (LU): a disable of a device that holds records no
 	// sync has answered; it must sync them first.
 	CodeLiteUnsynced = "LU"
+	// CodeLiteAutoTopUpCount (LA): a top-up under a Lite mandate (auto
+	// top-up) beyond the network file's lite auto_topup_per_day in one IST
+	// day (issue 12, auto top-up); nothing moves.
+	CodeLiteAutoTopUpCount = "LA"
 )

@@ -5458,11 +5458,15 @@ func (x *SyncLiteResponse) GetTxnId() string {
 
 // DisableLiteRequest is a zero-balance disable of lrn.
 type DisableLiteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
-	UserVpa       string                 `protobuf:"bytes,2,opt,name=user_vpa,json=userVpa,proto3" json:"user_vpa,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Lrn           string                 `protobuf:"bytes,4,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TxnId    string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	UserVpa  string                 `protobuf:"bytes,2,opt,name=user_vpa,json=userVpa,proto3" json:"user_vpa,omitempty"`
+	DeviceId string                 `protobuf:"bytes,3,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Lrn      string                 `protobuf:"bytes,4,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// issue 12 (auto top-up)
+	// With umn: not a disable but the revocation of the LRN's Lite mandate
+	// umn (ReqChkTxn LITE_SYNC purpose 71).
+	Umn           string `protobuf:"bytes,5,opt,name=umn,proto3" json:"umn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5521,6 +5525,13 @@ func (x *DisableLiteRequest) GetDeviceId() string {
 func (x *DisableLiteRequest) GetLrn() string {
 	if x != nil {
 		return x.Lrn
+	}
+	return ""
+}
+
+func (x *DisableLiteRequest) GetUmn() string {
+	if x != nil {
+		return x.Umn
 	}
 	return ""
 }
@@ -5687,7 +5698,10 @@ type LiteWallet struct {
 	BalanceLimitPaise       int64 `protobuf:"varint,15,opt,name=balance_limit_paise,json=balanceLimitPaise,proto3" json:"balance_limit_paise,omitempty"`
 	OfflinePerTxnLimitPaise int64 `protobuf:"varint,16,opt,name=offline_per_txn_limit_paise,json=offlinePerTxnLimitPaise,proto3" json:"offline_per_txn_limit_paise,omitempty"`
 	// Records this device's syncs answered (newest last, at most 100).
-	Synced        []*LiteDeviceRecord `protobuf:"bytes,17,rep,name=synced,proto3" json:"synced,omitempty"`
+	Synced []*LiteDeviceRecord `protobuf:"bytes,17,rep,name=synced,proto3" json:"synced,omitempty"`
+	// issue 12 (auto top-up)
+	// The device's Lite mandate, if it has one.
+	AutoTopUp     *LiteAutoTopUp `protobuf:"bytes,18,opt,name=auto_top_up,json=autoTopUp,proto3" json:"auto_top_up,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5841,6 +5855,13 @@ func (x *LiteWallet) GetSynced() []*LiteDeviceRecord {
 	return nil
 }
 
+func (x *LiteWallet) GetAutoTopUp() *LiteAutoTopUp {
+	if x != nil {
+		return x.AutoTopUp
+	}
+	return nil
+}
+
 // LiteResult is the outcome of a Lite call that moves money.
 type LiteResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -5960,11 +5981,16 @@ type EnableLiteRequest struct {
 	Vpa      string                 `protobuf:"bytes,1,opt,name=vpa,proto3" json:"vpa,omitempty"`
 	DeviceId string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	// The initial top-up (purpose 41).
-	AmountPaise   int64  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
-	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
-	WaitMs        int32  `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AmountPaise int64  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Pin         string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
+	WaitMs      int32  `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// issue 12 (auto top-up)
+	// With both: the enablement sets up a Lite mandate (SetLiteAutoTopUp)
+	// and its initial top-up is purpose 71.
+	AutoThresholdPaise int64 `protobuf:"varint,6,opt,name=auto_threshold_paise,json=autoThresholdPaise,proto3" json:"auto_threshold_paise,omitempty"`
+	AutoAmountPaise    int64 `protobuf:"varint,7,opt,name=auto_amount_paise,json=autoAmountPaise,proto3" json:"auto_amount_paise,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *EnableLiteRequest) Reset() {
@@ -6028,6 +6054,20 @@ func (x *EnableLiteRequest) GetPin() string {
 func (x *EnableLiteRequest) GetWaitMs() int32 {
 	if x != nil {
 		return x.WaitMs
+	}
+	return 0
+}
+
+func (x *EnableLiteRequest) GetAutoThresholdPaise() int64 {
+	if x != nil {
+		return x.AutoThresholdPaise
+	}
+	return 0
+}
+
+func (x *EnableLiteRequest) GetAutoAmountPaise() int64 {
+	if x != nil {
+		return x.AutoAmountPaise
 	}
 	return 0
 }
@@ -6696,6 +6736,251 @@ func (x *ListLiteWalletsResponse) GetWallets() []*LiteWallet {
 	return nil
 }
 
+// SetLiteAutoTopUpRequest sets up device_id's Lite mandate: below
+// threshold_paise, top up amount_paise. The set-up is itself a top-up
+// (purpose 71) of amount_paise, or of what fits under the balance limit.
+type SetLiteAutoTopUpRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	ThresholdPaise int64                  `protobuf:"varint,2,opt,name=threshold_paise,json=thresholdPaise,proto3" json:"threshold_paise,omitempty"`
+	AmountPaise    int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Pin            string                 `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
+	WaitMs         int32                  `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetLiteAutoTopUpRequest) Reset() {
+	*x = SetLiteAutoTopUpRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLiteAutoTopUpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLiteAutoTopUpRequest) ProtoMessage() {}
+
+func (x *SetLiteAutoTopUpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLiteAutoTopUpRequest.ProtoReflect.Descriptor instead.
+func (*SetLiteAutoTopUpRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *SetLiteAutoTopUpRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SetLiteAutoTopUpRequest) GetThresholdPaise() int64 {
+	if x != nil {
+		return x.ThresholdPaise
+	}
+	return 0
+}
+
+func (x *SetLiteAutoTopUpRequest) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *SetLiteAutoTopUpRequest) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *SetLiteAutoTopUpRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// RevokeLiteAutoTopUpRequest revokes device_id's Lite mandate.
+type RevokeLiteAutoTopUpRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	WaitMs        int32                  `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeLiteAutoTopUpRequest) Reset() {
+	*x = RevokeLiteAutoTopUpRequest{}
+	mi := &file_upi_v1_app_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeLiteAutoTopUpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeLiteAutoTopUpRequest) ProtoMessage() {}
+
+func (x *RevokeLiteAutoTopUpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeLiteAutoTopUpRequest.ProtoReflect.Descriptor instead.
+func (*RevokeLiteAutoTopUpRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *RevokeLiteAutoTopUpRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *RevokeLiteAutoTopUpRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// LiteAutoTopUp is a device's Lite mandate as the device knows it.
+type LiteAutoTopUp struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Umn            string                 `protobuf:"bytes,1,opt,name=umn,proto3" json:"umn,omitempty"`
+	ThresholdPaise int64                  `protobuf:"varint,2,opt,name=threshold_paise,json=thresholdPaise,proto3" json:"threshold_paise,omitempty"`
+	AmountPaise    int64                  `protobuf:"varint,3,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// PENDING (the set-up is in flight), ACTIVE, REVOKED, FAILED.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// The last auto top-up's txn id, outcome and code.
+	LastTxnId   string `protobuf:"bytes,5,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastStatus  string `protobuf:"bytes,6,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`
+	LastErrCode string `protobuf:"bytes,7,opt,name=last_err_code,json=lastErrCode,proto3" json:"last_err_code,omitempty"`
+	// Auto top-ups that succeeded today (an IST day).
+	Today int32 `protobuf:"varint,8,opt,name=today,proto3" json:"today,omitempty"`
+	// The set-up's (or the revocation's) failure code.
+	ErrCode       string `protobuf:"bytes,9,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteAutoTopUp) Reset() {
+	*x = LiteAutoTopUp{}
+	mi := &file_upi_v1_app_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteAutoTopUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteAutoTopUp) ProtoMessage() {}
+
+func (x *LiteAutoTopUp) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_app_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteAutoTopUp.ProtoReflect.Descriptor instead.
+func (*LiteAutoTopUp) Descriptor() ([]byte, []int) {
+	return file_upi_v1_app_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *LiteAutoTopUp) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *LiteAutoTopUp) GetThresholdPaise() int64 {
+	if x != nil {
+		return x.ThresholdPaise
+	}
+	return 0
+}
+
+func (x *LiteAutoTopUp) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *LiteAutoTopUp) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *LiteAutoTopUp) GetLastTxnId() string {
+	if x != nil {
+		return x.LastTxnId
+	}
+	return ""
+}
+
+func (x *LiteAutoTopUp) GetLastStatus() string {
+	if x != nil {
+		return x.LastStatus
+	}
+	return ""
+}
+
+func (x *LiteAutoTopUp) GetLastErrCode() string {
+	if x != nil {
+		return x.LastErrCode
+	}
+	return ""
+}
+
+func (x *LiteAutoTopUp) GetToday() int32 {
+	if x != nil {
+		return x.Today
+	}
+	return 0
+}
+
+func (x *LiteAutoTopUp) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
 var File_upi_v1_app_proto protoreflect.FileDescriptor
 
 const file_upi_v1_app_proto_rawDesc = "" +
@@ -7052,12 +7337,13 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x14device_balance_paise\x18\x05 \x01(\x03R\x12deviceBalancePaise\x12,\n" +
 	"\arecords\x18\x06 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\")\n" +
 	"\x10SyncLiteResponse\x12\x15\n" +
-	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"u\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"\x87\x01\n" +
 	"\x12DisableLiteRequest\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x19\n" +
 	"\buser_vpa\x18\x02 \x01(\tR\auserVpa\x12\x1b\n" +
 	"\tdevice_id\x18\x03 \x01(\tR\bdeviceId\x12\x10\n" +
-	"\x03lrn\x18\x04 \x01(\tR\x03lrn\",\n" +
+	"\x03lrn\x18\x04 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03umn\x18\x05 \x01(\tR\x03umn\",\n" +
 	"\x13DisableLiteResponse\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\"\xd2\x01\n" +
 	"\x10LiteDeviceRecord\x12*\n" +
@@ -7066,7 +7352,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.upi.v1.Resp.ResultR\x06status\x12\x10\n" +
 	"\x03utr\x18\x04 \x01(\tR\x03utr\x12\x19\n" +
 	"\berr_code\x18\x05 \x01(\tR\aerrCode\x12\x1a\n" +
-	"\breported\x18\x06 \x01(\bR\breported\"\xde\x05\n" +
+	"\breported\x18\x06 \x01(\bR\breported\"\x95\x06\n" +
 	"\n" +
 	"LiteWallet\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
@@ -7087,7 +7373,8 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x13per_txn_limit_paise\x18\x0e \x01(\x03R\x10perTxnLimitPaise\x12.\n" +
 	"\x13balance_limit_paise\x18\x0f \x01(\x03R\x11balanceLimitPaise\x12<\n" +
 	"\x1boffline_per_txn_limit_paise\x18\x10 \x01(\x03R\x17offlinePerTxnLimitPaise\x120\n" +
-	"\x06synced\x18\x11 \x03(\v2\x18.upi.v1.LiteDeviceRecordR\x06synced\"\xae\x02\n" +
+	"\x06synced\x18\x11 \x03(\v2\x18.upi.v1.LiteDeviceRecordR\x06synced\x125\n" +
+	"\vauto_top_up\x18\x12 \x01(\v2\x15.upi.v1.LiteAutoTopUpR\tautoTopUp\"\xae\x02\n" +
 	"\n" +
 	"LiteResult\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12+\n" +
@@ -7098,13 +7385,15 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x0fprovisional_utr\x18\x06 \x01(\tR\x0eprovisionalUtr\x12\x10\n" +
 	"\x03lrn\x18\a \x01(\tR\x03lrn\x120\n" +
 	"\x14device_balance_paise\x18\b \x01(\x03R\x12deviceBalancePaise\x12*\n" +
-	"\x06wallet\x18\t \x01(\v2\x12.upi.v1.LiteWalletR\x06wallet\"\x90\x01\n" +
+	"\x06wallet\x18\t \x01(\v2\x12.upi.v1.LiteWalletR\x06wallet\"\xee\x01\n" +
 	"\x11EnableLiteRequest\x12\x10\n" +
 	"\x03vpa\x18\x01 \x01(\tR\x03vpa\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12!\n" +
 	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x10\n" +
 	"\x03pin\x18\x04 \x01(\tR\x03pin\x12\x17\n" +
-	"\await_ms\x18\x05 \x01(\x05R\x06waitMs\"}\n" +
+	"\await_ms\x18\x05 \x01(\x05R\x06waitMs\x120\n" +
+	"\x14auto_threshold_paise\x18\x06 \x01(\x03R\x12autoThresholdPaise\x12*\n" +
+	"\x11auto_amount_paise\x18\a \x01(\x03R\x0fautoAmountPaise\"}\n" +
 	"\x10TopUpLiteRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12!\n" +
 	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x10\n" +
@@ -7146,7 +7435,27 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x16ListLiteWalletsRequest\x12\x10\n" +
 	"\x03vpa\x18\x01 \x01(\tR\x03vpa\"G\n" +
 	"\x17ListLiteWalletsResponse\x12,\n" +
-	"\awallets\x18\x01 \x03(\v2\x12.upi.v1.LiteWalletR\awallets*t\n" +
+	"\awallets\x18\x01 \x03(\v2\x12.upi.v1.LiteWalletR\awallets\"\xad\x01\n" +
+	"\x17SetLiteAutoTopUpRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12'\n" +
+	"\x0fthreshold_paise\x18\x02 \x01(\x03R\x0ethresholdPaise\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\x12\x17\n" +
+	"\await_ms\x18\x05 \x01(\x05R\x06waitMs\"R\n" +
+	"\x1aRevokeLiteAutoTopUpRequest\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\x05R\x06waitMs\"\x99\x02\n" +
+	"\rLiteAutoTopUp\x12\x10\n" +
+	"\x03umn\x18\x01 \x01(\tR\x03umn\x12'\n" +
+	"\x0fthreshold_paise\x18\x02 \x01(\x03R\x0ethresholdPaise\x12!\n" +
+	"\famount_paise\x18\x03 \x01(\x03R\vamountPaise\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x1e\n" +
+	"\vlast_txn_id\x18\x05 \x01(\tR\tlastTxnId\x12\x1f\n" +
+	"\vlast_status\x18\x06 \x01(\tR\n" +
+	"lastStatus\x12\"\n" +
+	"\rlast_err_code\x18\a \x01(\tR\vlastErrCode\x12\x14\n" +
+	"\x05today\x18\b \x01(\x05R\x05today\x12\x19\n" +
+	"\berr_code\x18\t \x01(\tR\aerrCode*t\n" +
 	"\tLiteState\x12\x1a\n" +
 	"\x16LITE_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fLITE_PENDING\x10\x01\x12\x0f\n" +
@@ -7175,7 +7484,7 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\x11ListCircleInvites\x12-.upi.v1.PspAppServiceListCircleInvitesRequest\x1a..upi.v1.PspAppServiceListCircleInvitesResponse\x12a\n" +
 	"\x14InitiateDelegatedPay\x12#.upi.v1.InitiateDelegatedPayRequest\x1a$.upi.v1.InitiateDelegatedPayResponse\x12^\n" +
 	"\x13RespondDelegatedPay\x12\".upi.v1.RespondDelegatedPayRequest\x1a#.upi.v1.RespondDelegatedPayResponse\x12g\n" +
-	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xa2\x14\n" +
+	"\x16ListDelegatedApprovals\x12%.upi.v1.ListDelegatedApprovalsRequest\x1a&.upi.v1.ListDelegatedApprovalsResponse2\xba\x15\n" +
 	"\x0eTpapAppService\x12L\n" +
 	"\rCreatePayment\x12\x1c.upi.v1.CreatePaymentRequest\x1a\x1d.upi.v1.CreatePaymentResponse\x12^\n" +
 	"\x13CreateCirclePayment\x12\".upi.v1.CreateCirclePaymentRequest\x1a#.upi.v1.CreateCirclePaymentResponse\x12^\n" +
@@ -7211,7 +7520,9 @@ const file_upi_v1_app_proto_rawDesc = "" +
 	"\rSetLiteOnline\x12\x1c.upi.v1.SetLiteOnlineRequest\x1a\x16.upi.v1.LiteSyncResult\x12I\n" +
 	"\bSyncLite\x12%.upi.v1.TpapAppServiceSyncLiteRequest\x1a\x16.upi.v1.LiteSyncResult\x12A\n" +
 	"\rGetLiteWallet\x12\x1c.upi.v1.GetLiteWalletRequest\x1a\x12.upi.v1.LiteWallet\x12R\n" +
-	"\x0fListLiteWallets\x12\x1e.upi.v1.ListLiteWalletsRequest\x1a\x1f.upi.v1.ListLiteWalletsResponseB}\n" +
+	"\x0fListLiteWallets\x12\x1e.upi.v1.ListLiteWalletsRequest\x1a\x1f.upi.v1.ListLiteWalletsResponse\x12G\n" +
+	"\x10SetLiteAutoTopUp\x12\x1f.upi.v1.SetLiteAutoTopUpRequest\x1a\x12.upi.v1.LiteResult\x12M\n" +
+	"\x13RevokeLiteAutoTopUp\x12\".upi.v1.RevokeLiteAutoTopUpRequest\x1a\x12.upi.v1.LiteResultB}\n" +
 	"\n" +
 	"com.upi.v1B\bAppProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -7228,7 +7539,7 @@ func file_upi_v1_app_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_app_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
+var file_upi_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
 var file_upi_v1_app_proto_goTypes = []any{
 	(LiteState)(0),                                 // 0: upi.v1.LiteState
 	(CircleLink_Status)(0),                         // 1: upi.v1.CircleLink.Status
@@ -7340,66 +7651,69 @@ var file_upi_v1_app_proto_goTypes = []any{
 	(*GetLiteWalletRequest)(nil),                   // 107: upi.v1.GetLiteWalletRequest
 	(*ListLiteWalletsRequest)(nil),                 // 108: upi.v1.ListLiteWalletsRequest
 	(*ListLiteWalletsResponse)(nil),                // 109: upi.v1.ListLiteWalletsResponse
-	(Txn_Type)(0),                                  // 110: upi.v1.Txn.Type
-	(Resp_Result)(0),                               // 111: upi.v1.Resp.Result
-	(*timestamppb.Timestamp)(nil),                  // 112: google.protobuf.Timestamp
-	(*Cred)(nil),                                   // 113: upi.v1.Cred
-	(*LiteInfo)(nil),                               // 114: upi.v1.LiteInfo
-	(Party_Type)(0),                                // 115: upi.v1.Party.Type
-	(Delegate_SubType)(0),                          // 116: upi.v1.Delegate.SubType
-	(*LiteRecord)(nil),                             // 117: upi.v1.LiteRecord
-	(*LiteRecordResult)(nil),                       // 118: upi.v1.LiteRecordResult
+	(*SetLiteAutoTopUpRequest)(nil),                // 110: upi.v1.SetLiteAutoTopUpRequest
+	(*RevokeLiteAutoTopUpRequest)(nil),             // 111: upi.v1.RevokeLiteAutoTopUpRequest
+	(*LiteAutoTopUp)(nil),                          // 112: upi.v1.LiteAutoTopUp
+	(Txn_Type)(0),                                  // 113: upi.v1.Txn.Type
+	(Resp_Result)(0),                               // 114: upi.v1.Resp.Result
+	(*timestamppb.Timestamp)(nil),                  // 115: google.protobuf.Timestamp
+	(*Cred)(nil),                                   // 116: upi.v1.Cred
+	(*LiteInfo)(nil),                               // 117: upi.v1.LiteInfo
+	(Party_Type)(0),                                // 118: upi.v1.Party.Type
+	(Delegate_SubType)(0),                          // 119: upi.v1.Delegate.SubType
+	(*LiteRecord)(nil),                             // 120: upi.v1.LiteRecord
+	(*LiteRecordResult)(nil),                       // 121: upi.v1.LiteRecordResult
 }
 var file_upi_v1_app_proto_depIdxs = []int32{
-	110, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
-	111, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
-	112, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
-	112, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
-	112, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
-	113, // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
+	113, // 0: upi.v1.Transaction.type:type_name -> upi.v1.Txn.Type
+	114, // 1: upi.v1.Transaction.status:type_name -> upi.v1.Resp.Result
+	115, // 2: upi.v1.Transaction.created:type_name -> google.protobuf.Timestamp
+	115, // 3: upi.v1.Transaction.updated:type_name -> google.protobuf.Timestamp
+	115, // 4: upi.v1.Transaction.expires:type_name -> google.protobuf.Timestamp
+	116, // 5: upi.v1.RespondDelegatedPayRequest.cred:type_name -> upi.v1.Cred
 	2,   // 6: upi.v1.RespondDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
 	2,   // 7: upi.v1.ListDelegatedApprovalsResponse.approvals:type_name -> upi.v1.Transaction
 	2,   // 8: upi.v1.InitiateDelegatedPayResponse.transaction:type_name -> upi.v1.Transaction
-	113, // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
-	114, // 10: upi.v1.InitiatePayRequest.lite:type_name -> upi.v1.LiteInfo
+	116, // 9: upi.v1.InitiatePayRequest.cred:type_name -> upi.v1.Cred
+	117, // 10: upi.v1.InitiatePayRequest.lite:type_name -> upi.v1.LiteInfo
 	2,   // 11: upi.v1.InitiatePayResponse.transaction:type_name -> upi.v1.Transaction
 	2,   // 12: upi.v1.InitiateCollectResponse.transaction:type_name -> upi.v1.Transaction
-	113, // 13: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
+	116, // 13: upi.v1.RespondCollectRequest.cred:type_name -> upi.v1.Cred
 	2,   // 14: upi.v1.RespondCollectResponse.transaction:type_name -> upi.v1.Transaction
 	17,  // 15: upi.v1.ValidateAddressResponse.details:type_name -> upi.v1.AddressDetails
-	115, // 16: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
-	111, // 17: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
+	118, // 16: upi.v1.AddressDetails.type:type_name -> upi.v1.Party.Type
+	114, // 17: upi.v1.AddressDetails.result:type_name -> upi.v1.Resp.Result
 	17,  // 18: upi.v1.ResolveAddressResponse.details:type_name -> upi.v1.AddressDetails
 	2,   // 19: upi.v1.QueryTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	111, // 20: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	111, // 21: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	111, // 22: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 20: upi.v1.CreateCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 21: upi.v1.CreatePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 22: upi.v1.GetPaymentResponse.status:type_name -> upi.v1.Resp.Result
 	2,   // 23: upi.v1.GetPaymentResponse.transaction:type_name -> upi.v1.Transaction
-	111, // 24: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
-	111, // 25: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
-	111, // 26: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 24: upi.v1.CreateCollectResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 25: upi.v1.ApproveCollectResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 26: upi.v1.DeclineCollectResponse.status:type_name -> upi.v1.Resp.Result
 	2,   // 27: upi.v1.ListCollectsResponse.collects:type_name -> upi.v1.Transaction
-	112, // 28: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
+	115, // 28: upi.v1.AppNotification.ts:type_name -> google.protobuf.Timestamp
 	2,   // 29: upi.v1.AppNotification.transaction:type_name -> upi.v1.Transaction
 	37,  // 30: upi.v1.ListNotificationsResponse.notifications:type_name -> upi.v1.AppNotification
-	113, // 31: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
+	116, // 31: upi.v1.CreateMandateRequest.cred:type_name -> upi.v1.Cred
 	40,  // 32: upi.v1.CreateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	113, // 33: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
+	116, // 33: upi.v1.UpdateMandateRequest.cred:type_name -> upi.v1.Cred
 	40,  // 34: upi.v1.UpdateMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	40,  // 35: upi.v1.RevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	40,  // 36: upi.v1.QueryMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	1,   // 37: upi.v1.CircleLink.status:type_name -> upi.v1.CircleLink.Status
-	116, // 38: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
-	112, // 39: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
-	112, // 40: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
-	112, // 41: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
-	116, // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
-	113, // 43: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	113, // 44: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
-	113, // 45: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	119, // 38: upi.v1.CircleLink.mode:type_name -> upi.v1.Delegate.SubType
+	115, // 39: upi.v1.CircleLink.created:type_name -> google.protobuf.Timestamp
+	115, // 40: upi.v1.CircleLink.linked:type_name -> google.protobuf.Timestamp
+	115, // 41: upi.v1.CircleLink.expires:type_name -> google.protobuf.Timestamp
+	119, // 42: upi.v1.PspAppServiceCreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	116, // 43: upi.v1.PspAppServiceCreateCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	116, // 44: upi.v1.PspAppServiceRemoveCircleLinkRequest.cred:type_name -> upi.v1.Cred
+	116, // 45: upi.v1.PspAppServiceUpdateCircleLinkRequest.cred:type_name -> upi.v1.Cred
 	48,  // 46: upi.v1.PspAppServiceUpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	48,  // 47: upi.v1.UpdateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
-	116, // 48: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
+	119, // 48: upi.v1.CreateCircleLinkRequest.mode:type_name -> upi.v1.Delegate.SubType
 	48,  // 49: upi.v1.PspAppServiceCreateCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	48,  // 50: upi.v1.RespondCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	48,  // 51: upi.v1.PspAppServiceRemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
@@ -7414,137 +7728,142 @@ var file_upi_v1_app_proto_depIdxs = []int32{
 	48,  // 60: upi.v1.DeclineCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	48,  // 61: upi.v1.RemoveCircleLinkResponse.link:type_name -> upi.v1.CircleLink
 	2,   // 62: upi.v1.ListCircleApprovalsResponse.approvals:type_name -> upi.v1.Transaction
-	111, // 63: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
-	111, // 64: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 63: upi.v1.ApproveCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
+	114, // 64: upi.v1.DeclineCirclePaymentResponse.status:type_name -> upi.v1.Resp.Result
 	40,  // 65: upi.v1.GetMandateResponse.mandate:type_name -> upi.v1.MandateInfo
 	40,  // 66: upi.v1.TpapAppServiceRevokeMandateResponse.mandate:type_name -> upi.v1.MandateInfo
-	117, // 67: upi.v1.SyncLiteRequest.records:type_name -> upi.v1.LiteRecord
-	117, // 68: upi.v1.LiteDeviceRecord.record:type_name -> upi.v1.LiteRecord
-	111, // 69: upi.v1.LiteDeviceRecord.status:type_name -> upi.v1.Resp.Result
+	120, // 67: upi.v1.SyncLiteRequest.records:type_name -> upi.v1.LiteRecord
+	120, // 68: upi.v1.LiteDeviceRecord.record:type_name -> upi.v1.LiteRecord
+	114, // 69: upi.v1.LiteDeviceRecord.status:type_name -> upi.v1.Resp.Result
 	0,   // 70: upi.v1.LiteWallet.state:type_name -> upi.v1.LiteState
-	112, // 71: upi.v1.LiteWallet.reported_at:type_name -> google.protobuf.Timestamp
+	115, // 71: upi.v1.LiteWallet.reported_at:type_name -> google.protobuf.Timestamp
 	95,  // 72: upi.v1.LiteWallet.unsynced:type_name -> upi.v1.LiteDeviceRecord
-	112, // 73: upi.v1.LiteWallet.last_sync:type_name -> google.protobuf.Timestamp
+	115, // 73: upi.v1.LiteWallet.last_sync:type_name -> google.protobuf.Timestamp
 	95,  // 74: upi.v1.LiteWallet.synced:type_name -> upi.v1.LiteDeviceRecord
-	111, // 75: upi.v1.LiteResult.status:type_name -> upi.v1.Resp.Result
-	96,  // 76: upi.v1.LiteResult.wallet:type_name -> upi.v1.LiteWallet
-	111, // 77: upi.v1.LiteSyncResult.status:type_name -> upi.v1.Resp.Result
-	118, // 78: upi.v1.LiteSyncResult.synced:type_name -> upi.v1.LiteRecordResult
-	96,  // 79: upi.v1.LiteSyncResult.wallet:type_name -> upi.v1.LiteWallet
-	96,  // 80: upi.v1.ListLiteWalletsResponse.wallets:type_name -> upi.v1.LiteWallet
-	9,   // 81: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
-	11,  // 82: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
-	13,  // 83: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
-	18,  // 84: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
-	20,  // 85: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
-	89,  // 86: upi.v1.PspAppService.RegisterLite:input_type -> upi.v1.RegisterLiteRequest
-	91,  // 87: upi.v1.PspAppService.SyncLite:input_type -> upi.v1.SyncLiteRequest
-	93,  // 88: upi.v1.PspAppService.DisableLite:input_type -> upi.v1.DisableLiteRequest
-	39,  // 89: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
-	42,  // 90: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
-	44,  // 91: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
-	46,  // 92: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
-	49,  // 93: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
-	50,  // 94: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
-	51,  // 95: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
-	52,  // 96: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
-	61,  // 97: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
-	63,  // 98: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
-	65,  // 99: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
-	7,   // 100: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
-	3,   // 101: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
-	5,   // 102: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
-	22,  // 103: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
-	23,  // 104: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
-	79,  // 105: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
-	81,  // 106: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
-	83,  // 107: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
-	26,  // 108: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
-	28,  // 109: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
-	30,  // 110: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
-	32,  // 111: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
-	34,  // 112: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
-	15,  // 113: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
-	36,  // 114: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
-	56,  // 115: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
-	68,  // 116: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
-	70,  // 117: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
-	72,  // 118: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
-	74,  // 119: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
-	76,  // 120: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
-	57,  // 121: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
-	54,  // 122: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
-	85,  // 123: upi.v1.TpapAppService.GetMandate:input_type -> upi.v1.GetMandateRequest
-	87,  // 124: upi.v1.TpapAppService.RevokeMandate:input_type -> upi.v1.TpapAppServiceRevokeMandateRequest
-	98,  // 125: upi.v1.TpapAppService.EnableLite:input_type -> upi.v1.EnableLiteRequest
-	99,  // 126: upi.v1.TpapAppService.TopUpLite:input_type -> upi.v1.TopUpLiteRequest
-	100, // 127: upi.v1.TpapAppService.PayLite:input_type -> upi.v1.PayLiteRequest
-	101, // 128: upi.v1.TpapAppService.TransferOutLite:input_type -> upi.v1.TransferOutLiteRequest
-	102, // 129: upi.v1.TpapAppService.DisableLite:input_type -> upi.v1.TpapAppServiceDisableLiteRequest
-	103, // 130: upi.v1.TpapAppService.AddLiteDevice:input_type -> upi.v1.AddLiteDeviceRequest
-	104, // 131: upi.v1.TpapAppService.SetLiteOnline:input_type -> upi.v1.SetLiteOnlineRequest
-	105, // 132: upi.v1.TpapAppService.SyncLite:input_type -> upi.v1.TpapAppServiceSyncLiteRequest
-	107, // 133: upi.v1.TpapAppService.GetLiteWallet:input_type -> upi.v1.GetLiteWalletRequest
-	108, // 134: upi.v1.TpapAppService.ListLiteWallets:input_type -> upi.v1.ListLiteWalletsRequest
-	10,  // 135: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
-	12,  // 136: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
-	14,  // 137: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
-	19,  // 138: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
-	21,  // 139: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
-	90,  // 140: upi.v1.PspAppService.RegisterLite:output_type -> upi.v1.RegisterLiteResponse
-	92,  // 141: upi.v1.PspAppService.SyncLite:output_type -> upi.v1.SyncLiteResponse
-	94,  // 142: upi.v1.PspAppService.DisableLite:output_type -> upi.v1.DisableLiteResponse
-	41,  // 143: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
-	43,  // 144: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
-	45,  // 145: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
-	47,  // 146: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
-	58,  // 147: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
-	59,  // 148: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
-	60,  // 149: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
-	53,  // 150: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
-	62,  // 151: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
-	64,  // 152: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
-	66,  // 153: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
-	8,   // 154: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
-	4,   // 155: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
-	6,   // 156: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
-	25,  // 157: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
-	24,  // 158: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
-	80,  // 159: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
-	82,  // 160: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
-	84,  // 161: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
-	27,  // 162: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
-	29,  // 163: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
-	31,  // 164: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
-	33,  // 165: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
-	35,  // 166: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
-	16,  // 167: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
-	38,  // 168: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
-	67,  // 169: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
-	69,  // 170: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
-	71,  // 171: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
-	73,  // 172: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
-	75,  // 173: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
-	77,  // 174: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
-	78,  // 175: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
-	55,  // 176: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
-	86,  // 177: upi.v1.TpapAppService.GetMandate:output_type -> upi.v1.GetMandateResponse
-	88,  // 178: upi.v1.TpapAppService.RevokeMandate:output_type -> upi.v1.TpapAppServiceRevokeMandateResponse
-	97,  // 179: upi.v1.TpapAppService.EnableLite:output_type -> upi.v1.LiteResult
-	97,  // 180: upi.v1.TpapAppService.TopUpLite:output_type -> upi.v1.LiteResult
-	97,  // 181: upi.v1.TpapAppService.PayLite:output_type -> upi.v1.LiteResult
-	97,  // 182: upi.v1.TpapAppService.TransferOutLite:output_type -> upi.v1.LiteResult
-	97,  // 183: upi.v1.TpapAppService.DisableLite:output_type -> upi.v1.LiteResult
-	96,  // 184: upi.v1.TpapAppService.AddLiteDevice:output_type -> upi.v1.LiteWallet
-	106, // 185: upi.v1.TpapAppService.SetLiteOnline:output_type -> upi.v1.LiteSyncResult
-	106, // 186: upi.v1.TpapAppService.SyncLite:output_type -> upi.v1.LiteSyncResult
-	96,  // 187: upi.v1.TpapAppService.GetLiteWallet:output_type -> upi.v1.LiteWallet
-	109, // 188: upi.v1.TpapAppService.ListLiteWallets:output_type -> upi.v1.ListLiteWalletsResponse
-	135, // [135:189] is the sub-list for method output_type
-	81,  // [81:135] is the sub-list for method input_type
-	81,  // [81:81] is the sub-list for extension type_name
-	81,  // [81:81] is the sub-list for extension extendee
-	0,   // [0:81] is the sub-list for field type_name
+	112, // 75: upi.v1.LiteWallet.auto_top_up:type_name -> upi.v1.LiteAutoTopUp
+	114, // 76: upi.v1.LiteResult.status:type_name -> upi.v1.Resp.Result
+	96,  // 77: upi.v1.LiteResult.wallet:type_name -> upi.v1.LiteWallet
+	114, // 78: upi.v1.LiteSyncResult.status:type_name -> upi.v1.Resp.Result
+	121, // 79: upi.v1.LiteSyncResult.synced:type_name -> upi.v1.LiteRecordResult
+	96,  // 80: upi.v1.LiteSyncResult.wallet:type_name -> upi.v1.LiteWallet
+	96,  // 81: upi.v1.ListLiteWalletsResponse.wallets:type_name -> upi.v1.LiteWallet
+	9,   // 82: upi.v1.PspAppService.InitiatePay:input_type -> upi.v1.InitiatePayRequest
+	11,  // 83: upi.v1.PspAppService.InitiateCollect:input_type -> upi.v1.InitiateCollectRequest
+	13,  // 84: upi.v1.PspAppService.RespondCollect:input_type -> upi.v1.RespondCollectRequest
+	18,  // 85: upi.v1.PspAppService.ResolveAddress:input_type -> upi.v1.ResolveAddressRequest
+	20,  // 86: upi.v1.PspAppService.QueryTransaction:input_type -> upi.v1.QueryTransactionRequest
+	89,  // 87: upi.v1.PspAppService.RegisterLite:input_type -> upi.v1.RegisterLiteRequest
+	91,  // 88: upi.v1.PspAppService.SyncLite:input_type -> upi.v1.SyncLiteRequest
+	93,  // 89: upi.v1.PspAppService.DisableLite:input_type -> upi.v1.DisableLiteRequest
+	39,  // 90: upi.v1.PspAppService.CreateMandate:input_type -> upi.v1.CreateMandateRequest
+	42,  // 91: upi.v1.PspAppService.UpdateMandate:input_type -> upi.v1.UpdateMandateRequest
+	44,  // 92: upi.v1.PspAppService.RevokeMandate:input_type -> upi.v1.RevokeMandateRequest
+	46,  // 93: upi.v1.PspAppService.QueryMandate:input_type -> upi.v1.QueryMandateRequest
+	49,  // 94: upi.v1.PspAppService.CreateCircleLink:input_type -> upi.v1.PspAppServiceCreateCircleLinkRequest
+	50,  // 95: upi.v1.PspAppService.RespondCircleLink:input_type -> upi.v1.RespondCircleLinkRequest
+	51,  // 96: upi.v1.PspAppService.RemoveCircleLink:input_type -> upi.v1.PspAppServiceRemoveCircleLinkRequest
+	52,  // 97: upi.v1.PspAppService.UpdateCircleLink:input_type -> upi.v1.PspAppServiceUpdateCircleLinkRequest
+	61,  // 98: upi.v1.PspAppService.QueryCircleLink:input_type -> upi.v1.QueryCircleLinkRequest
+	63,  // 99: upi.v1.PspAppService.ListCircleLinks:input_type -> upi.v1.PspAppServiceListCircleLinksRequest
+	65,  // 100: upi.v1.PspAppService.ListCircleInvites:input_type -> upi.v1.PspAppServiceListCircleInvitesRequest
+	7,   // 101: upi.v1.PspAppService.InitiateDelegatedPay:input_type -> upi.v1.InitiateDelegatedPayRequest
+	3,   // 102: upi.v1.PspAppService.RespondDelegatedPay:input_type -> upi.v1.RespondDelegatedPayRequest
+	5,   // 103: upi.v1.PspAppService.ListDelegatedApprovals:input_type -> upi.v1.ListDelegatedApprovalsRequest
+	22,  // 104: upi.v1.TpapAppService.CreatePayment:input_type -> upi.v1.CreatePaymentRequest
+	23,  // 105: upi.v1.TpapAppService.CreateCirclePayment:input_type -> upi.v1.CreateCirclePaymentRequest
+	79,  // 106: upi.v1.TpapAppService.ListCircleApprovals:input_type -> upi.v1.ListCircleApprovalsRequest
+	81,  // 107: upi.v1.TpapAppService.ApproveCirclePayment:input_type -> upi.v1.ApproveCirclePaymentRequest
+	83,  // 108: upi.v1.TpapAppService.DeclineCirclePayment:input_type -> upi.v1.DeclineCirclePaymentRequest
+	26,  // 109: upi.v1.TpapAppService.GetPayment:input_type -> upi.v1.GetPaymentRequest
+	28,  // 110: upi.v1.TpapAppService.CreateCollect:input_type -> upi.v1.CreateCollectRequest
+	30,  // 111: upi.v1.TpapAppService.ApproveCollect:input_type -> upi.v1.ApproveCollectRequest
+	32,  // 112: upi.v1.TpapAppService.DeclineCollect:input_type -> upi.v1.DeclineCollectRequest
+	34,  // 113: upi.v1.TpapAppService.ListCollects:input_type -> upi.v1.ListCollectsRequest
+	15,  // 114: upi.v1.TpapAppService.ValidateAddress:input_type -> upi.v1.ValidateAddressRequest
+	36,  // 115: upi.v1.TpapAppService.ListNotifications:input_type -> upi.v1.ListNotificationsRequest
+	56,  // 116: upi.v1.TpapAppService.CreateCircleLink:input_type -> upi.v1.CreateCircleLinkRequest
+	68,  // 117: upi.v1.TpapAppService.GetCircleLink:input_type -> upi.v1.GetCircleLinkRequest
+	70,  // 118: upi.v1.TpapAppService.ListCircleLinks:input_type -> upi.v1.ListCircleLinksRequest
+	72,  // 119: upi.v1.TpapAppService.ListCircleInvites:input_type -> upi.v1.ListCircleInvitesRequest
+	74,  // 120: upi.v1.TpapAppService.AcceptCircleLink:input_type -> upi.v1.AcceptCircleLinkRequest
+	76,  // 121: upi.v1.TpapAppService.DeclineCircleLink:input_type -> upi.v1.DeclineCircleLinkRequest
+	57,  // 122: upi.v1.TpapAppService.RemoveCircleLink:input_type -> upi.v1.RemoveCircleLinkRequest
+	54,  // 123: upi.v1.TpapAppService.UpdateCircleLink:input_type -> upi.v1.UpdateCircleLinkRequest
+	85,  // 124: upi.v1.TpapAppService.GetMandate:input_type -> upi.v1.GetMandateRequest
+	87,  // 125: upi.v1.TpapAppService.RevokeMandate:input_type -> upi.v1.TpapAppServiceRevokeMandateRequest
+	98,  // 126: upi.v1.TpapAppService.EnableLite:input_type -> upi.v1.EnableLiteRequest
+	99,  // 127: upi.v1.TpapAppService.TopUpLite:input_type -> upi.v1.TopUpLiteRequest
+	100, // 128: upi.v1.TpapAppService.PayLite:input_type -> upi.v1.PayLiteRequest
+	101, // 129: upi.v1.TpapAppService.TransferOutLite:input_type -> upi.v1.TransferOutLiteRequest
+	102, // 130: upi.v1.TpapAppService.DisableLite:input_type -> upi.v1.TpapAppServiceDisableLiteRequest
+	103, // 131: upi.v1.TpapAppService.AddLiteDevice:input_type -> upi.v1.AddLiteDeviceRequest
+	104, // 132: upi.v1.TpapAppService.SetLiteOnline:input_type -> upi.v1.SetLiteOnlineRequest
+	105, // 133: upi.v1.TpapAppService.SyncLite:input_type -> upi.v1.TpapAppServiceSyncLiteRequest
+	107, // 134: upi.v1.TpapAppService.GetLiteWallet:input_type -> upi.v1.GetLiteWalletRequest
+	108, // 135: upi.v1.TpapAppService.ListLiteWallets:input_type -> upi.v1.ListLiteWalletsRequest
+	110, // 136: upi.v1.TpapAppService.SetLiteAutoTopUp:input_type -> upi.v1.SetLiteAutoTopUpRequest
+	111, // 137: upi.v1.TpapAppService.RevokeLiteAutoTopUp:input_type -> upi.v1.RevokeLiteAutoTopUpRequest
+	10,  // 138: upi.v1.PspAppService.InitiatePay:output_type -> upi.v1.InitiatePayResponse
+	12,  // 139: upi.v1.PspAppService.InitiateCollect:output_type -> upi.v1.InitiateCollectResponse
+	14,  // 140: upi.v1.PspAppService.RespondCollect:output_type -> upi.v1.RespondCollectResponse
+	19,  // 141: upi.v1.PspAppService.ResolveAddress:output_type -> upi.v1.ResolveAddressResponse
+	21,  // 142: upi.v1.PspAppService.QueryTransaction:output_type -> upi.v1.QueryTransactionResponse
+	90,  // 143: upi.v1.PspAppService.RegisterLite:output_type -> upi.v1.RegisterLiteResponse
+	92,  // 144: upi.v1.PspAppService.SyncLite:output_type -> upi.v1.SyncLiteResponse
+	94,  // 145: upi.v1.PspAppService.DisableLite:output_type -> upi.v1.DisableLiteResponse
+	41,  // 146: upi.v1.PspAppService.CreateMandate:output_type -> upi.v1.CreateMandateResponse
+	43,  // 147: upi.v1.PspAppService.UpdateMandate:output_type -> upi.v1.UpdateMandateResponse
+	45,  // 148: upi.v1.PspAppService.RevokeMandate:output_type -> upi.v1.RevokeMandateResponse
+	47,  // 149: upi.v1.PspAppService.QueryMandate:output_type -> upi.v1.QueryMandateResponse
+	58,  // 150: upi.v1.PspAppService.CreateCircleLink:output_type -> upi.v1.PspAppServiceCreateCircleLinkResponse
+	59,  // 151: upi.v1.PspAppService.RespondCircleLink:output_type -> upi.v1.RespondCircleLinkResponse
+	60,  // 152: upi.v1.PspAppService.RemoveCircleLink:output_type -> upi.v1.PspAppServiceRemoveCircleLinkResponse
+	53,  // 153: upi.v1.PspAppService.UpdateCircleLink:output_type -> upi.v1.PspAppServiceUpdateCircleLinkResponse
+	62,  // 154: upi.v1.PspAppService.QueryCircleLink:output_type -> upi.v1.QueryCircleLinkResponse
+	64,  // 155: upi.v1.PspAppService.ListCircleLinks:output_type -> upi.v1.PspAppServiceListCircleLinksResponse
+	66,  // 156: upi.v1.PspAppService.ListCircleInvites:output_type -> upi.v1.PspAppServiceListCircleInvitesResponse
+	8,   // 157: upi.v1.PspAppService.InitiateDelegatedPay:output_type -> upi.v1.InitiateDelegatedPayResponse
+	4,   // 158: upi.v1.PspAppService.RespondDelegatedPay:output_type -> upi.v1.RespondDelegatedPayResponse
+	6,   // 159: upi.v1.PspAppService.ListDelegatedApprovals:output_type -> upi.v1.ListDelegatedApprovalsResponse
+	25,  // 160: upi.v1.TpapAppService.CreatePayment:output_type -> upi.v1.CreatePaymentResponse
+	24,  // 161: upi.v1.TpapAppService.CreateCirclePayment:output_type -> upi.v1.CreateCirclePaymentResponse
+	80,  // 162: upi.v1.TpapAppService.ListCircleApprovals:output_type -> upi.v1.ListCircleApprovalsResponse
+	82,  // 163: upi.v1.TpapAppService.ApproveCirclePayment:output_type -> upi.v1.ApproveCirclePaymentResponse
+	84,  // 164: upi.v1.TpapAppService.DeclineCirclePayment:output_type -> upi.v1.DeclineCirclePaymentResponse
+	27,  // 165: upi.v1.TpapAppService.GetPayment:output_type -> upi.v1.GetPaymentResponse
+	29,  // 166: upi.v1.TpapAppService.CreateCollect:output_type -> upi.v1.CreateCollectResponse
+	31,  // 167: upi.v1.TpapAppService.ApproveCollect:output_type -> upi.v1.ApproveCollectResponse
+	33,  // 168: upi.v1.TpapAppService.DeclineCollect:output_type -> upi.v1.DeclineCollectResponse
+	35,  // 169: upi.v1.TpapAppService.ListCollects:output_type -> upi.v1.ListCollectsResponse
+	16,  // 170: upi.v1.TpapAppService.ValidateAddress:output_type -> upi.v1.ValidateAddressResponse
+	38,  // 171: upi.v1.TpapAppService.ListNotifications:output_type -> upi.v1.ListNotificationsResponse
+	67,  // 172: upi.v1.TpapAppService.CreateCircleLink:output_type -> upi.v1.CreateCircleLinkResponse
+	69,  // 173: upi.v1.TpapAppService.GetCircleLink:output_type -> upi.v1.GetCircleLinkResponse
+	71,  // 174: upi.v1.TpapAppService.ListCircleLinks:output_type -> upi.v1.ListCircleLinksResponse
+	73,  // 175: upi.v1.TpapAppService.ListCircleInvites:output_type -> upi.v1.ListCircleInvitesResponse
+	75,  // 176: upi.v1.TpapAppService.AcceptCircleLink:output_type -> upi.v1.AcceptCircleLinkResponse
+	77,  // 177: upi.v1.TpapAppService.DeclineCircleLink:output_type -> upi.v1.DeclineCircleLinkResponse
+	78,  // 178: upi.v1.TpapAppService.RemoveCircleLink:output_type -> upi.v1.RemoveCircleLinkResponse
+	55,  // 179: upi.v1.TpapAppService.UpdateCircleLink:output_type -> upi.v1.UpdateCircleLinkResponse
+	86,  // 180: upi.v1.TpapAppService.GetMandate:output_type -> upi.v1.GetMandateResponse
+	88,  // 181: upi.v1.TpapAppService.RevokeMandate:output_type -> upi.v1.TpapAppServiceRevokeMandateResponse
+	97,  // 182: upi.v1.TpapAppService.EnableLite:output_type -> upi.v1.LiteResult
+	97,  // 183: upi.v1.TpapAppService.TopUpLite:output_type -> upi.v1.LiteResult
+	97,  // 184: upi.v1.TpapAppService.PayLite:output_type -> upi.v1.LiteResult
+	97,  // 185: upi.v1.TpapAppService.TransferOutLite:output_type -> upi.v1.LiteResult
+	97,  // 186: upi.v1.TpapAppService.DisableLite:output_type -> upi.v1.LiteResult
+	96,  // 187: upi.v1.TpapAppService.AddLiteDevice:output_type -> upi.v1.LiteWallet
+	106, // 188: upi.v1.TpapAppService.SetLiteOnline:output_type -> upi.v1.LiteSyncResult
+	106, // 189: upi.v1.TpapAppService.SyncLite:output_type -> upi.v1.LiteSyncResult
+	96,  // 190: upi.v1.TpapAppService.GetLiteWallet:output_type -> upi.v1.LiteWallet
+	109, // 191: upi.v1.TpapAppService.ListLiteWallets:output_type -> upi.v1.ListLiteWalletsResponse
+	97,  // 192: upi.v1.TpapAppService.SetLiteAutoTopUp:output_type -> upi.v1.LiteResult
+	97,  // 193: upi.v1.TpapAppService.RevokeLiteAutoTopUp:output_type -> upi.v1.LiteResult
+	138, // [138:194] is the sub-list for method output_type
+	82,  // [82:138] is the sub-list for method input_type
+	82,  // [82:82] is the sub-list for extension type_name
+	82,  // [82:82] is the sub-list for extension extendee
+	0,   // [0:82] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_app_proto_init() }
@@ -7559,7 +7878,7 @@ func file_upi_v1_app_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_app_proto_rawDesc), len(file_upi_v1_app_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   108,
+			NumMessages:   111,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

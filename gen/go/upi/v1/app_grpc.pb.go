@@ -1035,6 +1035,8 @@ const (
 	TpapAppService_SyncLite_FullMethodName             = "/upi.v1.TpapAppService/SyncLite"
 	TpapAppService_GetLiteWallet_FullMethodName        = "/upi.v1.TpapAppService/GetLiteWallet"
 	TpapAppService_ListLiteWallets_FullMethodName      = "/upi.v1.TpapAppService/ListLiteWallets"
+	TpapAppService_SetLiteAutoTopUp_FullMethodName     = "/upi.v1.TpapAppService/SetLiteAutoTopUp"
+	TpapAppService_RevokeLiteAutoTopUp_FullMethodName  = "/upi.v1.TpapAppService/RevokeLiteAutoTopUp"
 )
 
 // TpapAppServiceClient is the client API for TpapAppService service.
@@ -1126,6 +1128,16 @@ type TpapAppServiceClient interface {
 	GetLiteWallet(ctx context.Context, in *GetLiteWalletRequest, opts ...grpc.CallOption) (*LiteWallet, error)
 	// ListLiteWallets lists the devices (of vpa, or all).
 	ListLiteWallets(ctx context.Context, in *ListLiteWalletsRequest, opts ...grpc.CallOption) (*ListLiteWalletsResponse, error)
+	// issue 12 (auto top-up)
+	// SetLiteAutoTopUp sets up a Lite mandate with the PIN: a top-up
+	// (purpose 71) that registers it at the remitter; from then on the
+	// wallet is topped up by amount_paise (purpose 42, no PIN) whenever a
+	// payment takes it below threshold_paise, at most auto_topup_per_day a
+	// day.
+	SetLiteAutoTopUp(ctx context.Context, in *SetLiteAutoTopUpRequest, opts ...grpc.CallOption) (*LiteResult, error)
+	// RevokeLiteAutoTopUp revokes the device's Lite mandate at the remitter
+	// (ReqChkTxn LITE_SYNC purpose 71).
+	RevokeLiteAutoTopUp(ctx context.Context, in *RevokeLiteAutoTopUpRequest, opts ...grpc.CallOption) (*LiteResult, error)
 }
 
 type tpapAppServiceClient struct {
@@ -1456,6 +1468,26 @@ func (c *tpapAppServiceClient) ListLiteWallets(ctx context.Context, in *ListLite
 	return out, nil
 }
 
+func (c *tpapAppServiceClient) SetLiteAutoTopUp(ctx context.Context, in *SetLiteAutoTopUpRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_SetLiteAutoTopUp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tpapAppServiceClient) RevokeLiteAutoTopUp(ctx context.Context, in *RevokeLiteAutoTopUpRequest, opts ...grpc.CallOption) (*LiteResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiteResult)
+	err := c.cc.Invoke(ctx, TpapAppService_RevokeLiteAutoTopUp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TpapAppServiceServer is the server API for TpapAppService service.
 // All implementations must embed UnimplementedTpapAppServiceServer
 // for forward compatibility.
@@ -1545,6 +1577,16 @@ type TpapAppServiceServer interface {
 	GetLiteWallet(context.Context, *GetLiteWalletRequest) (*LiteWallet, error)
 	// ListLiteWallets lists the devices (of vpa, or all).
 	ListLiteWallets(context.Context, *ListLiteWalletsRequest) (*ListLiteWalletsResponse, error)
+	// issue 12 (auto top-up)
+	// SetLiteAutoTopUp sets up a Lite mandate with the PIN: a top-up
+	// (purpose 71) that registers it at the remitter; from then on the
+	// wallet is topped up by amount_paise (purpose 42, no PIN) whenever a
+	// payment takes it below threshold_paise, at most auto_topup_per_day a
+	// day.
+	SetLiteAutoTopUp(context.Context, *SetLiteAutoTopUpRequest) (*LiteResult, error)
+	// RevokeLiteAutoTopUp revokes the device's Lite mandate at the remitter
+	// (ReqChkTxn LITE_SYNC purpose 71).
+	RevokeLiteAutoTopUp(context.Context, *RevokeLiteAutoTopUpRequest) (*LiteResult, error)
 	mustEmbedUnimplementedTpapAppServiceServer()
 }
 
@@ -1650,6 +1692,12 @@ func (UnimplementedTpapAppServiceServer) GetLiteWallet(context.Context, *GetLite
 }
 func (UnimplementedTpapAppServiceServer) ListLiteWallets(context.Context, *ListLiteWalletsRequest) (*ListLiteWalletsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLiteWallets not implemented")
+}
+func (UnimplementedTpapAppServiceServer) SetLiteAutoTopUp(context.Context, *SetLiteAutoTopUpRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLiteAutoTopUp not implemented")
+}
+func (UnimplementedTpapAppServiceServer) RevokeLiteAutoTopUp(context.Context, *RevokeLiteAutoTopUpRequest) (*LiteResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeLiteAutoTopUp not implemented")
 }
 func (UnimplementedTpapAppServiceServer) mustEmbedUnimplementedTpapAppServiceServer() {}
 func (UnimplementedTpapAppServiceServer) testEmbeddedByValue()                        {}
@@ -2248,6 +2296,42 @@ func _TpapAppService_ListLiteWallets_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TpapAppService_SetLiteAutoTopUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLiteAutoTopUpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).SetLiteAutoTopUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_SetLiteAutoTopUp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).SetLiteAutoTopUp(ctx, req.(*SetLiteAutoTopUpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TpapAppService_RevokeLiteAutoTopUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeLiteAutoTopUpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TpapAppServiceServer).RevokeLiteAutoTopUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TpapAppService_RevokeLiteAutoTopUp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TpapAppServiceServer).RevokeLiteAutoTopUp(ctx, req.(*RevokeLiteAutoTopUpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TpapAppService_ServiceDesc is the grpc.ServiceDesc for TpapAppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2382,6 +2466,14 @@ var TpapAppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLiteWallets",
 			Handler:    _TpapAppService_ListLiteWallets_Handler,
+		},
+		{
+			MethodName: "SetLiteAutoTopUp",
+			Handler:    _TpapAppService_SetLiteAutoTopUp_Handler,
+		},
+		{
+			MethodName: "RevokeLiteAutoTopUp",
+			Handler:    _TpapAppService_RevokeLiteAutoTopUp_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

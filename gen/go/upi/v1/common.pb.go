@@ -1847,9 +1847,18 @@ type LiteInfo struct {
 	// A confirmation's amount (purpose 44 to the remitter).
 	AmountPaise int64 `protobuf:"varint,10,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
 	// The LRN's state at the node answering: ACTIVE, DISABLED.
-	State         string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	// issue 12 (auto top-up)
+	// The Lite mandate's UMN (docs/FLOWS.md, "Auto top-up (Lite mandate)"):
+	// on its set-up (purpose 71, with the PIN), on a top-up under it
+	// (purpose 42, no PIN) and on its revocation (ReqChkTxn purpose 71).
+	Umn string `protobuf:"bytes,12,opt,name=umn,proto3" json:"umn,omitempty"`
+	// The set-up's (71): below auto_threshold_paise, top up
+	// auto_amount_paise.
+	AutoThresholdPaise int64 `protobuf:"varint,13,opt,name=auto_threshold_paise,json=autoThresholdPaise,proto3" json:"auto_threshold_paise,omitempty"`
+	AutoAmountPaise    int64 `protobuf:"varint,14,opt,name=auto_amount_paise,json=autoAmountPaise,proto3" json:"auto_amount_paise,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *LiteInfo) Reset() {
@@ -1957,6 +1966,27 @@ func (x *LiteInfo) GetState() string {
 		return x.State
 	}
 	return ""
+}
+
+func (x *LiteInfo) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *LiteInfo) GetAutoThresholdPaise() int64 {
+	if x != nil {
+		return x.AutoThresholdPaise
+	}
+	return 0
+}
+
+func (x *LiteInfo) GetAutoAmountPaise() int64 {
+	if x != nil {
+		return x.AutoAmountPaise
+	}
+	return 0
 }
 
 // LiteBalance is one LRN's balance at the node that answers.
@@ -2228,7 +2258,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x0fpayee_device_id\x18\f \x01(\tR\rpayeeDeviceId\x12\x16\n" +
 	"\x06reason\x18\r \x01(\tR\x06reason\x12\x12\n" +
 	"\x04kind\x18\x0e \x01(\tR\x04kind\x12#\n" +
-	"\rdouble_spends\x18\x0f \x03(\tR\fdoubleSpends\"\xcb\x02\n" +
+	"\rdouble_spends\x18\x0f \x03(\tR\fdoubleSpends\"\xbb\x03\n" +
 	"\bLiteInfo\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +
@@ -2242,7 +2272,10 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ac\x18\t \x01(\v2\x0f.upi.v1.AccountR\x02ac\x12!\n" +
 	"\famount_paise\x18\n" +
 	" \x01(\x03R\vamountPaise\x12\x14\n" +
-	"\x05state\x18\v \x01(\tR\x05state\"Z\n" +
+	"\x05state\x18\v \x01(\tR\x05state\x12\x10\n" +
+	"\x03umn\x18\f \x01(\tR\x03umn\x120\n" +
+	"\x14auto_threshold_paise\x18\r \x01(\x03R\x12autoThresholdPaise\x12*\n" +
+	"\x11auto_amount_paise\x18\x0e \x01(\x03R\x0fautoAmountPaise\"Z\n" +
 	"\vLiteBalance\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12#\n" +
 	"\rbalance_paise\x18\x02 \x01(\x03R\fbalancePaise\x12\x14\n" +

@@ -6768,6 +6768,447 @@ func (x *TpapLitePending) GetResults() []*v1.LiteRecordResult {
 	return nil
 }
 
+// SwitchLiteMandate is a Lite top-up's mandate part at the switch, by its
+// txn id (store.LiteMandates): what its DEBIT carries to the remitter.
+type SwitchLiteMandate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Lrn   string                 `protobuf:"bytes,2,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Umn   string                 `protobuf:"bytes,3,opt,name=umn,proto3" json:"umn,omitempty"`
+	// A set-up's (purpose 71); zero on a top-up under the mandate (42).
+	ThresholdPaise int64 `protobuf:"varint,4,opt,name=threshold_paise,json=thresholdPaise,proto3" json:"threshold_paise,omitempty"`
+	AmountPaise    int64 `protobuf:"varint,5,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Created        int64 `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SwitchLiteMandate) Reset() {
+	*x = SwitchLiteMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteMandate) ProtoMessage() {}
+
+func (x *SwitchLiteMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteMandate.ProtoReflect.Descriptor instead.
+func (*SwitchLiteMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SwitchLiteMandate) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SwitchLiteMandate) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *SwitchLiteMandate) GetThresholdPaise() int64 {
+	if x != nil {
+		return x.ThresholdPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteMandate) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteMandate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+// LiteAutoExecution is one top-up under a Lite mandate the remitter posted.
+type LiteAutoExecution struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxnId         string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	AmountPaise   int64                  `protobuf:"varint,2,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteAutoExecution) Reset() {
+	*x = LiteAutoExecution{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteAutoExecution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteAutoExecution) ProtoMessage() {}
+
+func (x *LiteAutoExecution) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteAutoExecution.ProtoReflect.Descriptor instead.
+func (*LiteAutoExecution) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *LiteAutoExecution) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *LiteAutoExecution) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *LiteAutoExecution) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// BankLiteMandate is an LRN's Lite mandate at its remitter, by LRN
+// (store.LiteMandates).
+type BankLiteMandate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lrn   string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Umn   string                 `protobuf:"bytes,2,opt,name=umn,proto3" json:"umn,omitempty"`
+	// The account it debits (the LRN's).
+	AcNum          string `protobuf:"bytes,3,opt,name=ac_num,json=acNum,proto3" json:"ac_num,omitempty"`
+	ThresholdPaise int64  `protobuf:"varint,4,opt,name=threshold_paise,json=thresholdPaise,proto3" json:"threshold_paise,omitempty"`
+	AmountPaise    int64  `protobuf:"varint,5,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// ACTIVE or REVOKED.
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// The set-up's (71) txn id, and the revocation's.
+	SetupTxnId  string `protobuf:"bytes,7,opt,name=setup_txn_id,json=setupTxnId,proto3" json:"setup_txn_id,omitempty"`
+	RevokeTxnId string `protobuf:"bytes,8,opt,name=revoke_txn_id,json=revokeTxnId,proto3" json:"revoke_txn_id,omitempty"`
+	Created     int64  `protobuf:"varint,9,opt,name=created,proto3" json:"created,omitempty"`
+	Updated     int64  `protobuf:"varint,10,opt,name=updated,proto3" json:"updated,omitempty"`
+	Revoked     int64  `protobuf:"varint,11,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// Its top-ups of the last two IST days (the day's count is of these).
+	Executions    []*LiteAutoExecution `protobuf:"bytes,12,rep,name=executions,proto3" json:"executions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankLiteMandate) Reset() {
+	*x = BankLiteMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankLiteMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankLiteMandate) ProtoMessage() {}
+
+func (x *BankLiteMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankLiteMandate.ProtoReflect.Descriptor instead.
+func (*BankLiteMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *BankLiteMandate) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetAcNum() string {
+	if x != nil {
+		return x.AcNum
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetThresholdPaise() int64 {
+	if x != nil {
+		return x.ThresholdPaise
+	}
+	return 0
+}
+
+func (x *BankLiteMandate) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *BankLiteMandate) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetSetupTxnId() string {
+	if x != nil {
+		return x.SetupTxnId
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetRevokeTxnId() string {
+	if x != nil {
+		return x.RevokeTxnId
+	}
+	return ""
+}
+
+func (x *BankLiteMandate) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *BankLiteMandate) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *BankLiteMandate) GetRevoked() int64 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
+func (x *BankLiteMandate) GetExecutions() []*LiteAutoExecution {
+	if x != nil {
+		return x.Executions
+	}
+	return nil
+}
+
+// TpapLiteMandate is a device's Lite mandate at the TPAP, by device id
+// (store.LiteMandates).
+type TpapLiteMandate struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Lrn            string                 `protobuf:"bytes,2,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Umn            string                 `protobuf:"bytes,3,opt,name=umn,proto3" json:"umn,omitempty"`
+	ThresholdPaise int64                  `protobuf:"varint,4,opt,name=threshold_paise,json=thresholdPaise,proto3" json:"threshold_paise,omitempty"`
+	AmountPaise    int64                  `protobuf:"varint,5,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	// PENDING (set-up in flight), ACTIVE, REVOKED, FAILED.
+	State       string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	SetupTxnId  string `protobuf:"bytes,7,opt,name=setup_txn_id,json=setupTxnId,proto3" json:"setup_txn_id,omitempty"`
+	RevokeTxnId string `protobuf:"bytes,8,opt,name=revoke_txn_id,json=revokeTxnId,proto3" json:"revoke_txn_id,omitempty"`
+	// The last auto top-up (42) the device started, and its outcome
+	// (PENDING until its answer).
+	LastTxnId   string `protobuf:"bytes,9,opt,name=last_txn_id,json=lastTxnId,proto3" json:"last_txn_id,omitempty"`
+	LastStatus  string `protobuf:"bytes,10,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`
+	LastErrCode string `protobuf:"bytes,11,opt,name=last_err_code,json=lastErrCode,proto3" json:"last_err_code,omitempty"`
+	// The set-up's or the revocation's failure code.
+	ErrCode string `protobuf:"bytes,12,opt,name=err_code,json=errCode,proto3" json:"err_code,omitempty"`
+	// When its auto top-ups succeeded (the last two IST days).
+	Succeeded     []int64 `protobuf:"varint,13,rep,packed,name=succeeded,proto3" json:"succeeded,omitempty"`
+	Updated       int64   `protobuf:"varint,14,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TpapLiteMandate) Reset() {
+	*x = TpapLiteMandate{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TpapLiteMandate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TpapLiteMandate) ProtoMessage() {}
+
+func (x *TpapLiteMandate) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TpapLiteMandate.ProtoReflect.Descriptor instead.
+func (*TpapLiteMandate) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *TpapLiteMandate) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetUmn() string {
+	if x != nil {
+		return x.Umn
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetThresholdPaise() int64 {
+	if x != nil {
+		return x.ThresholdPaise
+	}
+	return 0
+}
+
+func (x *TpapLiteMandate) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *TpapLiteMandate) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetSetupTxnId() string {
+	if x != nil {
+		return x.SetupTxnId
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetRevokeTxnId() string {
+	if x != nil {
+		return x.RevokeTxnId
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetLastTxnId() string {
+	if x != nil {
+		return x.LastTxnId
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetLastStatus() string {
+	if x != nil {
+		return x.LastStatus
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetLastErrCode() string {
+	if x != nil {
+		return x.LastErrCode
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetErrCode() string {
+	if x != nil {
+		return x.ErrCode
+	}
+	return ""
+}
+
+func (x *TpapLiteMandate) GetSucceeded() []int64 {
+	if x != nil {
+		return x.Succeeded
+	}
+	return nil
+}
+
+func (x *TpapLiteMandate) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -7472,7 +7913,53 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x03rrn\x18\n" +
 	" \x01(\tR\x03rrn\x12\x12\n" +
 	"\x04done\x18\v \x01(\bR\x04done\x122\n" +
-	"\aresults\x18\f \x03(\v2\x18.upi.v1.LiteRecordResultR\aresultsB\xc8\x01\n" +
+	"\aresults\x18\f \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\"\xb4\x01\n" +
+	"\x11SwitchLiteMandate\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x10\n" +
+	"\x03lrn\x18\x02 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03umn\x18\x03 \x01(\tR\x03umn\x12'\n" +
+	"\x0fthreshold_paise\x18\x04 \x01(\x03R\x0ethresholdPaise\x12!\n" +
+	"\famount_paise\x18\x05 \x01(\x03R\vamountPaise\x12\x18\n" +
+	"\acreated\x18\x06 \x01(\x03R\acreated\"]\n" +
+	"\x11LiteAutoExecution\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12!\n" +
+	"\famount_paise\x18\x02 \x01(\x03R\vamountPaise\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\x88\x03\n" +
+	"\x0fBankLiteMandate\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03umn\x18\x02 \x01(\tR\x03umn\x12\x15\n" +
+	"\x06ac_num\x18\x03 \x01(\tR\x05acNum\x12'\n" +
+	"\x0fthreshold_paise\x18\x04 \x01(\x03R\x0ethresholdPaise\x12!\n" +
+	"\famount_paise\x18\x05 \x01(\x03R\vamountPaise\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12 \n" +
+	"\fsetup_txn_id\x18\a \x01(\tR\n" +
+	"setupTxnId\x12\"\n" +
+	"\rrevoke_txn_id\x18\b \x01(\tR\vrevokeTxnId\x12\x18\n" +
+	"\acreated\x18\t \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\n" +
+	" \x01(\x03R\aupdated\x12\x18\n" +
+	"\arevoked\x18\v \x01(\x03R\arevoked\x12D\n" +
+	"\n" +
+	"executions\x18\f \x03(\v2$.upisim.records.v1.LiteAutoExecutionR\n" +
+	"executions\"\xb2\x03\n" +
+	"\x0fTpapLiteMandate\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
+	"\x03lrn\x18\x02 \x01(\tR\x03lrn\x12\x10\n" +
+	"\x03umn\x18\x03 \x01(\tR\x03umn\x12'\n" +
+	"\x0fthreshold_paise\x18\x04 \x01(\x03R\x0ethresholdPaise\x12!\n" +
+	"\famount_paise\x18\x05 \x01(\x03R\vamountPaise\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12 \n" +
+	"\fsetup_txn_id\x18\a \x01(\tR\n" +
+	"setupTxnId\x12\"\n" +
+	"\rrevoke_txn_id\x18\b \x01(\tR\vrevokeTxnId\x12\x1e\n" +
+	"\vlast_txn_id\x18\t \x01(\tR\tlastTxnId\x12\x1f\n" +
+	"\vlast_status\x18\n" +
+	" \x01(\tR\n" +
+	"lastStatus\x12\"\n" +
+	"\rlast_err_code\x18\v \x01(\tR\vlastErrCode\x12\x19\n" +
+	"\berr_code\x18\f \x01(\tR\aerrCode\x12\x1c\n" +
+	"\tsucceeded\x18\r \x03(\x03R\tsucceeded\x12\x18\n" +
+	"\aupdated\x18\x0e \x01(\x03R\aupdatedB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -7487,7 +7974,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -7540,10 +8027,14 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*TpapLiteDevice)(nil),          // 48: upisim.records.v1.TpapLiteDevice
 	(*TpapLiteRecord)(nil),          // 49: upisim.records.v1.TpapLiteRecord
 	(*TpapLitePending)(nil),         // 50: upisim.records.v1.TpapLitePending
-	(*timestamppb.Timestamp)(nil),   // 51: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 52: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 53: upi.v1.Account
-	(*v1.LiteRecordResult)(nil),     // 54: upi.v1.LiteRecordResult
+	(*SwitchLiteMandate)(nil),       // 51: upisim.records.v1.SwitchLiteMandate
+	(*LiteAutoExecution)(nil),       // 52: upisim.records.v1.LiteAutoExecution
+	(*BankLiteMandate)(nil),         // 53: upisim.records.v1.BankLiteMandate
+	(*TpapLiteMandate)(nil),         // 54: upisim.records.v1.TpapLiteMandate
+	(*timestamppb.Timestamp)(nil),   // 55: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 56: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 57: upi.v1.Account
+	(*v1.LiteRecordResult)(nil),     // 58: upi.v1.LiteRecordResult
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -7562,7 +8053,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	51, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	55, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -7583,27 +8074,28 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	52, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	56, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	52, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	56, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	53, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	57, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
 	49, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
 	49, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
 	50, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
-	52, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
-	54, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	56, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	58, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	52, // 53: upisim.records.v1.BankLiteMandate.executions:type_name -> upisim.records.v1.LiteAutoExecution
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -7618,7 +8110,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
