@@ -110,6 +110,8 @@ type sim struct {
 	// merchant lanes.
 	circle circleRes
 	merch  *merchantRes
+	// lite is what became of its UPI Lite lanes.
+	lite *liteRes
 }
 
 // flowResult is what became of a flow.
@@ -180,8 +182,13 @@ func (s *sim) run(flows int) {
 	}
 	s.startCircle(&wg, driving, began)
 	s.startMerchant(&wg, driving, began)
+	s.startLite(&wg, driving, began)
 	wg.Wait()
 	if t.Failed() {
+		return
+	}
+	// Every Lite device online and synced.
+	if !s.finishLite(ctx, waitFor) {
 		return
 	}
 	submitted := time.Since(began)
@@ -202,6 +209,7 @@ func (s *sim) run(flows int) {
 	t.Logf("outcomes: %s", s.histogram())
 	t.Logf("UPI Circle: %s", s.circleSummary())
 	t.Logf("merchants: %s", s.merchantSummary(ctx))
+	t.Logf("UPI Lite: %s", s.liteSummary())
 	t.Logf("network: %s", &s.plan.stats)
 }
 
@@ -488,9 +496,12 @@ func (s *sim) check(ctx context.Context) {
 	// balances below must agree.
 	merchantMoved := map[string]int64{}
 	merchantTxns := s.checkMerchant(ctx, sw, merchantMoved)
-	if want := len(s.plan.flows) + delegated + merchantTxns; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
-		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments, %d of the merchant lanes), %d not terminal, %d not final at a PSP (want 0 and 0)",
-			a.Transactions, want, len(s.plan.flows), delegated, merchantTxns, a.NonTerminal, a.InFlight)
+	// The money the Lite lanes moved, as their payments and records say.
+	liteMoved := map[string]int64{}
+	liteTxns := s.checkLite(ctx, sw, liteMoved)
+	if want := len(s.plan.flows) + delegated + merchantTxns + liteTxns; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
+		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments, %d of the merchant lanes, %d of the Lite lanes), %d not terminal, %d not final at a PSP (want 0 and 0)",
+			a.Transactions, want, len(s.plan.flows), delegated, merchantTxns, liteTxns, a.NonTerminal, a.InFlight)
 	}
 	for i, res := range s.res {
 		f := s.plan.flows[i]
@@ -524,6 +535,9 @@ func (s *sim) check(ctx context.Context) {
 	}
 	s.circleMoney(want)
 	for vpa, d := range merchantMoved {
+		want[vpa] += d
+	}
+	for vpa, d := range liteMoved {
 		want[vpa] += d
 	}
 	got := map[string]int64{}
