@@ -296,7 +296,10 @@ func isLite(o node.Outbound) bool {
 
 // liteFault is the fault of a Lite message: a delay (now and then a long
 // one, but never of a status check), failed sends, lost acks or a
-// duplicate. Which depends on the seed, the message's kind, its ends and
+// duplicate; and a drop of a sync batch's bank stage (the switch resends
+// it). A confirmation, a PSP's batch and its answer are never dropped:
+// nothing resends them (a lost confirmation is what reconciliation
+// reports; a lost batch waits for the device's next sync). Which depends on the seed, the message's kind, its ends and
 // its txn id (the TPAP picks Lite txn ids, so a rerun of the seed draws
 // other faults for them).
 func (p *plan) liteFault(from string, o node.Outbound) fault.Fault {
@@ -320,12 +323,24 @@ func (p *plan) liteFault(from string, o node.Outbound) fault.Fault {
 	if (h>>44)%100 < 12 {
 		f.Duplicate = true
 	}
+	// A bank stage of a sync batch (the switch's ReqLiteSync to a bank,
+	// or the bank's answer) is dropped now and then: the switch resends
+	// the stage until it is answered, so each copy is drawn anew (by its
+	// msg_id), and a resend is as likely lost as the first.
+	if (o.API == "ReqLiteSync" || o.API == "RespLiteSync") && (p.banks[from] || p.banks[o.To]) &&
+		mix(p.seed, "lite drop", o.Msg.GetHead().GetMsgId())%100 < liteDropPct {
+		f.Drop = true
+	}
 	if !f.IsZero() {
 		f.Rule = "sim"
 	}
 	p.stats.observe(from, o, f)
 	return f
 }
+
+// liteDropPct is the share (percent) of sync stages to and from the banks
+// the fault layer drops.
+const liteDropPct = 10
 
 // liteConfig adds to cfg what the Lite lanes need: their payers, the
 // receive-only payee, and a small offline count.

@@ -170,8 +170,10 @@ type plan struct {
 	// maps their order ids, as the run gets them, to their index.
 	merchant *merchantPlan
 	orderIDs sync.Map
-	// lite is the UPI Lite lanes (lite_plan_test.go).
+	// lite is the UPI Lite lanes (lite_plan_test.go); banks are the bank
+	// nodes (liteFault drops their sync stages).
 	lite  *litePlan
+	banks map[string]bool
 	stats stats
 	mu    sync.Mutex // guards the flows' seen and counts
 }
@@ -239,6 +241,10 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
 	p.merchant = newMerchantPlan(seed, merchantOrders(n), circleAfter(p.restarts))
 	p.lite = newLitePlan(seed, n, p.spread/4)
+	p.banks = map[string]bool{}
+	for _, b := range cfg.NodesByRole(config.RoleBank) {
+		p.banks[b.Name] = true
+	}
 	return p
 }
 
@@ -524,6 +530,9 @@ func (s *stats) observe(from string, o node.Outbound, f fault.Fault) {
 	s.counts["messages"]++
 	if isLite(o) {
 		s.counts["Lite messages"]++
+		if f.Drop {
+			s.counts["Lite dropped"]++
+		}
 	}
 	for _, c := range []struct {
 		on   bool
@@ -558,7 +567,7 @@ func (s *stats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var parts []string
-	for _, k := range []string{"messages", "dropped", "delayed", "failed sends", "lost acks", "duplicated", "DEEMED", "ReqChkTxn sent", "REVERSAL sent", "DEBIT after its REVERSAL", "Lite messages"} {
+	for _, k := range []string{"messages", "dropped", "delayed", "failed sends", "lost acks", "duplicated", "DEEMED", "ReqChkTxn sent", "REVERSAL sent", "DEBIT after its REVERSAL", "Lite messages", "Lite dropped"} {
 		parts = append(parts, fmt.Sprintf("%s %d", k, s.counts[k]))
 	}
 	return strings.Join(parts, ", ")
