@@ -109,6 +109,9 @@ const (
 
 var batchShapes = []string{batchResend, batchTwice, batchSplit, batchReverse, batchOverlap, batchTwoIDs}
 
+// laneOpening is how the lanes but the first begin, after enabling.
+var laneOpening = []string{liteOffline, litePayOff, litePayOff, liteBatch, litePayOff, liteBatch, liteBatch, liteOnline}
+
 // liteStep is one step of a lane.
 type liteStep struct {
 	op   string
@@ -164,6 +167,7 @@ func liteSteps(flows int) int { return max(14, flows/16) }
 // random flows and their restarts.
 func newLitePlan(seed int64, flows int, at time.Duration) *litePlan {
 	lp := &litePlan{start: at}
+	shapeAt, batches := rngFor(seed, "lite batches").IntN(len(batchShapes)), 0
 	for i, u := range liteUsers {
 		r := rngFor(seed, "lite lane", strconv.Itoa(i))
 		l := &liteLane{idx: i, user: u, start: at + time.Duration(r.Int64N(int64(200*time.Millisecond)))}
@@ -224,8 +228,16 @@ func newLitePlan(seed int64, flows int, at time.Duration) *litePlan {
 					st.share = 0.5
 				}
 			}
+			// The other lanes begin with offline payments synced in three
+			// crafted batches.
+			if i > 0 && j < len(laneOpening) {
+				st.op, st.over = laneOpening[j], overNone
+			}
+			// Batches take the shapes in turn, from one the seed draws:
+			// every plan has them all.
 			if st.op == liteBatch && st.batch == "" {
-				st.batch = batchShapes[r.IntN(len(batchShapes))]
+				st.batch = batchShapes[(shapeAt+batches)%len(batchShapes)]
+				batches++
 			}
 			switch st.op {
 			case liteOffline:
@@ -236,7 +248,7 @@ func newLitePlan(seed int64, flows int, at time.Duration) *litePlan {
 			l.steps = append(l.steps, st)
 		}
 		// Every lane ends online: its device syncs.
-		l.steps = append(l.steps, liteStep{op: liteOnline})
+		l.steps = append(l.steps, liteStep{op: liteOnline, share: 1})
 		lp.lanes = append(lp.lanes, l)
 	}
 	r := rngFor(seed, "lite payees")

@@ -217,11 +217,15 @@ func (s *sim) liteStep(ctx context.Context, l *liteLane, i int, st liteStep) boo
 		if w.GetLrn() != "" && w.GetState() == upiv1.LiteState_LITE_PENDING {
 			op = liteTopUp
 		}
-		if w.GetOnline() == false {
-			s.setOnline(ctx, u.device, true)
+		what += " (the wallet is " + w.GetState().String() + ": " + op + " first)"
+		if !w.GetOnline() {
+			// Online to enable it, and offline again after, as the plan has it.
+			if !s.setOnline(ctx, u.device, true) {
+				return false
+			}
+			defer s.setOnline(ctx, u.device, false)
 		}
 		st = liteStep{op: op, share: st.share}
-		what += " (the wallet is " + w.GetState().String() + ": " + op + " first)"
 	}
 	bal := w.GetDeviceBalancePaise()
 	// want is the code the device must answer ("" when it may send it).
@@ -241,6 +245,12 @@ func (s *sim) liteStep(ctx context.Context, l *liteLane, i int, st liteStep) boo
 		return r
 	}
 	money := func(payee string, fn func(x *tpap.TPAP) (*upiv1.LiteResult, error)) bool {
+		// A payment that needs the network is LO from an offline device
+		// whatever else it is; the plan draws LO only for one.
+		if op != liteEnable && w.GetOnline() == (want == upi.CodeLiteOffline) {
+			s.failf("%s: the device is online %t, the plan has it online %t", what, w.GetOnline(), want != upi.CodeLiteOffline)
+			return false
+		}
 		r := call(fn)
 		if r == nil {
 			return false
