@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	"github.com/upisim/upisim/internal/audit"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/lite"
@@ -40,8 +41,14 @@ type liteRes struct {
 	batches    int
 	syncs      int
 	nonSuccess map[string]int
-	// trail is each lane's steps and wallets, for a failure.
+	// trail is each lane's steps and wallets, for a failure; took how
+	// long each lane ran, slow its steps that took over 500ms.
 	trail [][]string
+	took  []time.Duration
+	slow  []string
+	// drift is the LRNs whose switch balance drifted from their bank's
+	// (right) one, and how (checkLite).
+	drift map[string]string
 }
 
 // liteMoney is one Lite payment of a lane that left its device.
@@ -104,27 +111,56 @@ func (s *sim) wallet(ctx context.Context, device string) (*upiv1.LiteWallet, err
 }
 
 // startLite adds the receive-only payee device and runs each Lite lane
-// and the payees' offline spells from their start, in wg.
-func (s *sim) startLite(wg *sync.WaitGroup, ctx context.Context, began time.Time) {
+// and the payees' offline spells from their start, in wg; the channel is
+// closed when every lane has ended.
+func (s *sim) startLite(wg *sync.WaitGroup, ctx context.Context, began time.Time) <-chan struct{} {
+	done := make(chan struct{})
+	var lanes sync.WaitGroup
+	defer func() {
+		wg.Go(func() {
+			lanes.Wait()
+			close(done)
+		})
+	}()
 	lp := s.plan.lite
-	s.lite = &liteRes{refused: map[string]int{}, nonSuccess: map[string]int{}, trail: make([][]string, len(lp.lanes))}
+	s.lite = &liteRes{refused: map[string]int{}, nonSuccess: map[string]int{}, trail: make([][]string, len(lp.lanes)), drift: map[string]string{}}
 	if err := s.tcall(ctx, func(x *tpap.TPAP) error {
 		_, err := x.AddLiteDevice(ctx, &upiv1.AddLiteDeviceRequest{Vpa: litePayees[1].vpa, DeviceId: litePayees[1].device})
 		return err
 	}); err != nil {
 		s.failf("AddLiteDevice %s: %v", litePayees[1].device, err)
-		return
+		return done
+	}
+	// The payees' devices are offline but for spells online (Lite X: a
+	// POS without the network), in which each syncs what it took.
+	for _, p := range litePayees {
+		if !s.setOnline(ctx, p.device, false) {
+			return done
+		}
 	}
 	for _, l := range lp.lanes {
-		wg.Go(func() {
+		lanes.Go(func() {
 			if !sleepUntil(ctx, began.Add(l.start)) {
 				return
 			}
+			t0 := time.Now()
+			defer func() {
+				s.lite.mu.Lock()
+				s.lite.took = append(s.lite.took, time.Since(t0).Round(time.Millisecond))
+				s.lite.mu.Unlock()
+			}()
 			for i, st := range l.steps {
 				if !sleepUntil(ctx, time.Now().Add(st.think)) {
 					return
 				}
-				if !s.liteStep(ctx, l, i, st) {
+				t := time.Now()
+				ok := s.liteStep(ctx, l, i, st)
+				if d := time.Since(t); d > 500*time.Millisecond {
+					s.lite.mu.Lock()
+					s.lite.slow = append(s.lite.slow, fmt.Sprintf("lane %d step %d (%s) %s", l.idx, i, st, d.Round(time.Millisecond)))
+					s.lite.mu.Unlock()
+				}
+				if !ok {
 					return
 				}
 			}
@@ -136,13 +172,14 @@ func (s *sim) startLite(wg *sync.WaitGroup, ctx context.Context, began time.Time
 			if !sleepUntil(ctx, began.Add(tg.at)) {
 				return
 			}
-			s.setOnline(ctx, dev, false)
+			s.setOnline(ctx, dev, true)
 			if !sleepUntil(ctx, time.Now().Add(tg.spell)) {
 				return
 			}
-			s.setOnline(ctx, dev, true)
+			s.setOnline(ctx, dev, false)
 		})
 	}
+	return done
 }
 
 // setOnline takes device offline, or online (it syncs); a record a sync
@@ -726,7 +763,14 @@ func (s *sim) checkLite(ctx context.Context, sw upiv1.AdminServiceClient, want m
 		if err == nil && (w.GetDeviceBalancePaise() != expect[lrn] || len(w.GetUnsynced()) != 0) {
 			got = append(got, fmt.Sprintf("the wallet %d (%d unsynced)", w.GetDeviceBalancePaise(), len(w.GetUnsynced())))
 		}
-		if len(got) > 0 {
+		bankRight := len(got) > 0 && !strings.HasPrefix(got[0], u.bank+" ")
+		switch {
+		case bankRight && !*strictFlag:
+			// The known drift of the switch's LRN balance (liteDrift):
+			// the bank is right, the switch (and the device re-based on
+			// it) not.
+			s.lite.drift[lrn] = fmt.Sprintf("%s of %s: the bank holds %d paise, as its successful steps make; %s", lrn, u.device, expect[lrn], strings.Join(got, ", "))
+		case len(got) > 0:
 			s.failf("Lite: %s of %s: its successful steps make %d paise; %s", lrn, u.device, expect[lrn], strings.Join(got, ", "))
 		}
 	}
@@ -750,6 +794,32 @@ func (s *sim) liteSummary() string {
 		sort.Strings(parts)
 		return strings.Join(parts, ", ")
 	}
-	return fmt.Sprintf("%d payments (%d SUCCESS at once; others: %s), %d offline records, %d syncs, %d crafted batches; refused on the device: %s",
-		len(r.pays), ok, orDash(codes(r.nonSuccess)), len(r.records), r.syncs, r.batches, orDash(codes(r.refused)))
+	return fmt.Sprintf("%d payments (%d SUCCESS at once; others: %s), %d offline records, %d syncs, %d crafted batches; refused on the device: %s; lanes took %v; slow steps: %s",
+		len(r.pays), ok, orDash(codes(r.nonSuccess)), len(r.records), r.syncs, r.batches, orDash(codes(r.refused)), r.took, orDash(strings.Join(r.slow, "; ")))
+}
+
+// liteDrift judges the audit's LITE_SWITCH_MISMATCH and LITE_UNSYNCED
+// violations. Without -sim.lite.strict, one about an LRN whose bank holds
+// what the lanes' successful steps make (checkLite) is the known drift of
+// the switch's LRN balance and is logged, not failed: the switch re-bases
+// an LRN on each bank answer to a sync stage, an answer that reaches it
+// after a later one's sets an older balance (-sim.lite.reorder shows it),
+// and a record held at a re-base and posted by another batch's stage
+// stays subtracted (the report of issue 12's simulation; seed 6). Money
+// and exactly-once are checked strictly whatever the flag.
+func (s *sim) liteDrift(vs []audit.Violation) {
+	for _, v := range vs {
+		known := false
+		for lrn := range s.lite.drift {
+			if strings.Contains(v.Detail, "LRN "+lrn+" ") {
+				known = true
+			}
+		}
+		if !known || *strictFlag {
+			s.failf("audit: %s at %s: %s", v.Kind, orDash(v.Node), v.Detail)
+		}
+	}
+	for _, lrn := range sortedKeys(s.lite.drift) {
+		s.t.Logf("seed %d: KNOWN BUG, the switch's Lite balance drifted: %s (fails with -sim.lite.strict)", s.seed, s.lite.drift[lrn])
+	}
 }

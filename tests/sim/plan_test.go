@@ -174,8 +174,11 @@ type plan struct {
 	// nodes (liteFault drops their sync stages).
 	lite  *litePlan
 	banks map[string]bool
-	stats stats
-	mu    sync.Mutex // guards the flows' seen and counts
+	// liteReorder lets the banks' answers to sync stages be delayed
+	// (-sim.lite.reorder).
+	liteReorder bool
+	stats       stats
+	mu          sync.Mutex // guards the flows' seen and counts
 }
 
 // mix hashes the seed and parts into 64 well-mixed bits: the fault of a
@@ -240,7 +243,7 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 	p.restarts = newRestarts(seed, p.spread, n, cfg)
 	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
 	p.merchant = newMerchantPlan(seed, merchantOrders(n), circleAfter(p.restarts))
-	p.lite = newLitePlan(seed, n, p.spread/4)
+	p.lite = newLitePlan(seed, n, 0)
 	p.banks = map[string]bool{}
 	for _, b := range cfg.NodesByRole(config.RoleBank) {
 		p.banks[b.Name] = true
