@@ -163,7 +163,7 @@ type litePlan struct {
 }
 
 // liteSteps is how many steps a lane has after its enablement.
-func liteSteps(flows int) int { return max(14, flows/16) }
+func liteSteps(flows int) int { return max(11, flows/20) }
 
 // newLitePlan draws the Lite lanes of seed, to start at `at`: during the
 // random flows and their restarts.
