@@ -207,7 +207,8 @@ func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time) (*
 // applySync applies a sync batch's answer to its device: each record
 // answered SUCCESS or FAILURE moves to synced, PENDING ones stay; the
 // wallet is re-based on the device's LRN balance less its SENT records
-// still unsynced.
+// still unsynced, unless one of them was answered PENDING (then only a
+// FAILURE record's money comes back, and a later sync re-bases it).
 func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64) {
 	type key struct {
 		lrn     string
@@ -219,9 +220,16 @@ func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64
 	}
 	keep := d.Unsynced[:0]
 	var failedBack int64
+	// A SENT record answered PENDING may be debited at the bank already
+	// (another batch is posting it): the answer's balance may or may not
+	// include it, so it cannot re-base the wallet.
+	ambiguous := false
 	for _, r := range d.Unsynced {
 		res, ok := results[key{r.GetRecord().GetLrn(), r.GetRecord().GetCounter()}]
 		if !ok || (res.GetResult() != upiv1.Resp_SUCCESS && res.GetResult() != upiv1.Resp_FAILURE) {
+			if ok && r.GetDirection() == dirSent {
+				ambiguous = true
+			}
 			keep = append(keep, r)
 			continue
 		}
@@ -247,6 +255,9 @@ func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64
 	for _, b := range ans.GetBalances() {
 		if d.GetLrn() != "" && b.GetLrn() == d.GetLrn() {
 			d.ReportedBalancePaise, d.ReportedAt = b.GetBalancePaise(), now
+			if ambiguous {
+				continue
+			}
 			d.BalancePaise = b.GetBalancePaise() - sentUnsynced
 			d.Untrusted, d.UntrustedReason = false, ""
 			rebased = true

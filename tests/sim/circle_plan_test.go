@@ -68,6 +68,7 @@ func simConfig() *config.Network {
 		})
 	}
 	merchantConfig(cfg)
+	liteConfig(cfg)
 	return cfg
 }
 

@@ -7,7 +7,10 @@
 // orders paid by intent and collect, late, twice, with the wrong amount or
 // PIN, their HOLDs acted on and their payments refunded, with webhook
 // endpoints that fail at random (merchant_plan_test.go), each order
-// checked at the end against the status model. After every run the
+// checked at the end against the status model; then UPI Lite lanes of
+// wallets topped up, paying online and offline, devices going offline and
+// online, and sync batches resent, split, reordered and merged, each
+// offline record posted exactly once (lite_plan_test.go). After every run the
 // invariants of ARCHITECTURE.md ("Invariants") must hold. See sim_test.go for how to run it and
 // how to reproduce a failure.
 package sim

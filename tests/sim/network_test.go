@@ -1,12 +1,16 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/audit"
@@ -18,6 +22,7 @@ import (
 	"github.com/upisim/upisim/internal/store"
 	"github.com/upisim/upisim/merchant"
 	"github.com/upisim/upisim/psp"
+	"github.com/upisim/upisim/tpap"
 )
 
 // errDown is what a call to a node that is restarting gets; the caller
@@ -97,9 +102,16 @@ func (sn *simNode) start() error {
 	if err != nil {
 		return err
 	}
-	// The TPAP gets no PSP client: the simulation drives the PSPs' app API
-	// itself, and the TPAP only takes their notifications.
-	role, err := cluster.NewRole(nw.cfg, sn.self, nw.log.With("node", sn.self.Name), nil)
+	// The TPAP reaches the PSPs' app API in process (simPSP): the
+	// simulation drives the PSPs' app API itself for pays, collects and
+	// Circle, and the TPAP's for UPI Lite, whose phones it is.
+	role, err := cluster.NewRole(nw.cfg, sn.self, nw.log.With("node", sn.self.Name), func(name string) (upiv1.PspAppServiceClient, error) {
+		p, ok := nw.nodes[name]
+		if !ok {
+			return nil, fmt.Errorf("no node %q", name)
+		}
+		return simPSP{sn: p}, nil
+	})
 	if err != nil {
 		db.Close()
 		return err
@@ -171,6 +183,65 @@ func (sn *simNode) withPSP(fn func(p *psp.PSP) error) error {
 		return fmt.Errorf("node %s is a %s, not a PSP", sn.self.Name, sn.self.Role)
 	}
 	return fn(p)
+}
+
+// withTPAP calls fn with the running TPAP's app API, or fails with
+// errDown.
+func (sn *simNode) withTPAP(fn func(x *tpap.TPAP) error) error {
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	if sn.n == nil {
+		return errDown
+	}
+	x, ok := sn.role.(*tpap.TPAP)
+	if !ok {
+		return fmt.Errorf("node %s is a %s, not the TPAP", sn.self.Name, sn.self.Role)
+	}
+	return fn(x)
+}
+
+// simPSP is a PSP's app API as the TPAP calls it, in process: the calls
+// UPI Lite makes (RegisterLite, InitiatePay, SyncLite, DisableLite). A
+// call to a PSP that is restarting waits for it to be back (it never
+// reached the PSP), as the TPAP's gRPC client would reconnect.
+type simPSP struct {
+	upiv1.PspAppServiceClient // nil: any other call panics
+	sn                        *simNode
+}
+
+func simCall[R any](ctx context.Context, sn *simNode, fn func(p *psp.PSP) (R, error)) (R, error) {
+	for {
+		var out R
+		err := sn.withPSP(func(p *psp.PSP) error {
+			var err error
+			out, err = fn(p)
+			return err
+		})
+		if !errors.Is(err, errDown) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (c simPSP) RegisterLite(ctx context.Context, r *upiv1.RegisterLiteRequest, _ ...grpc.CallOption) (*upiv1.RegisterLiteResponse, error) {
+	return simCall(ctx, c.sn, func(p *psp.PSP) (*upiv1.RegisterLiteResponse, error) { return p.RegisterLite(ctx, r) })
+}
+
+func (c simPSP) InitiatePay(ctx context.Context, r *upiv1.InitiatePayRequest, _ ...grpc.CallOption) (*upiv1.InitiatePayResponse, error) {
+	return simCall(ctx, c.sn, func(p *psp.PSP) (*upiv1.InitiatePayResponse, error) { return p.InitiatePay(ctx, r) })
+}
+
+func (c simPSP) SyncLite(ctx context.Context, r *upiv1.SyncLiteRequest, _ ...grpc.CallOption) (*upiv1.SyncLiteResponse, error) {
+	return simCall(ctx, c.sn, func(p *psp.PSP) (*upiv1.SyncLiteResponse, error) { return p.SyncLite(ctx, r) })
+}
+
+func (c simPSP) DisableLite(ctx context.Context, r *upiv1.DisableLiteRequest, _ ...grpc.CallOption) (*upiv1.DisableLiteResponse, error) {
+	return simCall(ctx, c.sn, func(p *psp.PSP) (*upiv1.DisableLiteResponse, error) { return p.DisableLite(ctx, r) })
 }
 
 // withMerchant calls fn with the running PSP's merchant layer, or fails

@@ -170,8 +170,15 @@ type plan struct {
 	// maps their order ids, as the run gets them, to their index.
 	merchant *merchantPlan
 	orderIDs sync.Map
-	stats    stats
-	mu       sync.Mutex // guards the flows' seen and counts
+	// lite is the UPI Lite lanes (lite_plan_test.go); banks are the bank
+	// nodes (liteFault drops their sync stages).
+	lite  *litePlan
+	banks map[string]bool
+	// liteReorder lets the banks' answers to sync stages be delayed
+	// (-sim.lite.reorder).
+	liteReorder bool
+	stats       stats
+	mu          sync.Mutex // guards the flows' seen and counts
 }
 
 // mix hashes the seed and parts into 64 well-mixed bits: the fault of a
@@ -236,6 +243,11 @@ func newPlan(seed int64, n int, cfg *config.Network) *plan {
 	p.restarts = newRestarts(seed, p.spread, n, cfg)
 	p.circle = newCirclePlan(seed, cfg, circleAfter(p.restarts))
 	p.merchant = newMerchantPlan(seed, merchantOrders(n), circleAfter(p.restarts))
+	p.lite = newLitePlan(seed, n, 0)
+	p.banks = map[string]bool{}
+	for _, b := range cfg.NodesByRole(config.RoleBank) {
+		p.banks[b.Name] = true
+	}
 	return p
 }
 
@@ -411,6 +423,9 @@ func (p *plan) faultFor(from string, o node.Outbound) fault.Fault {
 	if i, ok := merchantOf(o.Msg.GetTxn().GetNote()); ok && i >= 0 && i < len(p.merchant.orders) {
 		return p.merchantFault(i, from, o)
 	}
+	if isLite(o) {
+		return p.liteFault(from, o)
+	}
 	idx, ok := flowOf(o.Msg.GetTxn().GetNote())
 	if !ok || idx < 0 || idx >= len(p.flows) {
 		return p.circleFault(from, o)
@@ -516,6 +531,12 @@ func (s *stats) observe(from string, o node.Outbound, f fault.Fault) {
 	}
 	s.seen[key] = true
 	s.counts["messages"]++
+	if isLite(o) {
+		s.counts["Lite messages"]++
+		if f.Drop {
+			s.counts["Lite dropped"]++
+		}
+	}
 	for _, c := range []struct {
 		on   bool
 		name string
@@ -549,7 +570,7 @@ func (s *stats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var parts []string
-	for _, k := range []string{"messages", "dropped", "delayed", "failed sends", "lost acks", "duplicated", "DEEMED", "ReqChkTxn sent", "REVERSAL sent", "DEBIT after its REVERSAL"} {
+	for _, k := range []string{"messages", "dropped", "delayed", "failed sends", "lost acks", "duplicated", "DEEMED", "ReqChkTxn sent", "REVERSAL sent", "DEBIT after its REVERSAL", "Lite messages", "Lite dropped"} {
 		parts = append(parts, fmt.Sprintf("%s %d", k, s.counts[k]))
 	}
 	return strings.Join(parts, ", ")

@@ -171,3 +171,58 @@ func TestCirclePlanKeepsTheRules(t *testing.T) {
 		}
 	}
 }
+
+// The Lite plan is a function of the seed, and whatever the seed its lanes
+// keep the rules its predictions need: each lane enables its wallet first
+// and ends online; a step over a limit is drawn only where the device
+// answers its code (LO offline; Z8 and Z9 online pays while online); and
+// the first lane covers every code and the plan of seed 7 every kind of
+// step and batch.
+func TestLitePlanKeepsTheRules(t *testing.T) {
+	cfg := simConfig()
+	assert.Equal(t, newPlan(42, 300, cfg).lite, newPlan(42, 300, cfg).lite)
+	assert.NotEqual(t, newPlan(42, 300, cfg).lite, newPlan(43, 300, cfg).lite)
+	for seed := int64(1); seed <= 300; seed++ {
+		lp := newPlan(seed, defaultFlows, cfg).lite
+		require.Len(t, lp.lanes, len(liteUsers), "seed %d", seed)
+		codes := map[string]bool{}
+		for _, l := range lp.lanes {
+			require.Equal(t, liteEnable, l.steps[0].op, "seed %d: %s", seed, l)
+			require.Equal(t, liteOnline, l.steps[len(l.steps)-1].op, "seed %d: %s", seed, l)
+			offline := false
+			for i, st := range l.steps {
+				assert.True(t, st.share > 0 && st.share <= 1, "seed %d lane %d step %d: share %v", seed, l.idx, i, st.share)
+				switch st.over {
+				case overOffline:
+					assert.True(t, offline, "seed %d lane %d step %d: LO while online", seed, l.idx, i)
+				case overPerTxn, overBalance:
+					if st.op == litePay {
+						assert.False(t, offline, "seed %d lane %d step %d: an online payment over a limit while offline is LO", seed, l.idx, i)
+					}
+				}
+				if st.op == liteBatch {
+					assert.Contains(t, batchShapes, st.batch)
+				}
+				switch st.op {
+				case liteOffline:
+					offline = true
+				case liteOnline:
+					offline = false
+				}
+				if l.idx == 0 {
+					codes[st.over] = true
+				}
+			}
+		}
+		for _, over := range []string{overPerTxn, overBalance, overCount, overOffline} {
+			assert.True(t, codes[over], "seed %d: the first lane lacks %s", seed, over)
+		}
+	}
+	seen := newPlan(7, defaultFlows, cfg).lite.branches()
+	for _, op := range []string{liteEnable, liteTopUp, litePay, litePayOff, liteOffline, liteOnline, liteBatch, liteTransfer} {
+		assert.True(t, seen["lite "+op], op)
+	}
+	for _, b := range batchShapes {
+		assert.True(t, seen["lite batch "+b], b)
+	}
+}

