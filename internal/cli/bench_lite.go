@@ -54,6 +54,10 @@ type BenchLiteOptions struct {
 	// Progress, if set, is a terminal: every second the bench rewrites
 	// one line there with what it is doing.
 	Progress io.Writer
+	// Timed, if set, is called when the clock starts (the records made),
+	// and the func it returns when it stops: a Go benchmark's hook
+	// (BenchmarkLiteSync) to measure only the sync.
+	Timed func() func()
 	// ticks, if set, replaces Progress's one-second ticker (tests).
 	ticks <-chan time.Time
 }
@@ -195,6 +199,10 @@ func BenchLite(ctx context.Context, w io.Writer, o BenchLiteOptions) (BenchLiteR
 		latencies []time.Duration
 		resyncs   atomic.Int64
 	)
+	stopTimed := func() {}
+	if o.Timed != nil {
+		stopTimed = o.Timed()
+	}
 	start := time.Now()
 	err = forEach(ctx, batches, conc, func(j int) error {
 		b0 := time.Now()
@@ -235,6 +243,7 @@ func BenchLite(ctx context.Context, w io.Writer, o BenchLiteOptions) (BenchLiteR
 		return nil
 	})
 	el := time.Since(start)
+	stopTimed()
 	if err != nil {
 		return res, err
 	}
