@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -23,7 +25,8 @@ import (
 //
 //	go test -run '^$' -bench LiteSync -benchtime 20000x -count 3 ./tests/integration
 //
-// with -cpuprofile to see where a sync's time goes.
+// and LITE_SYNC_CPUPROFILE=file to profile the sync alone (-cpuprofile
+// takes the making of the records too).
 func BenchmarkLiteSync(b *testing.B) {
 	defer cli.TuneGC()()
 	cfg := config.Default()
@@ -43,9 +46,11 @@ func BenchmarkLiteSync(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&ms0)
 			cpu0 := cpuTime()
+			stopProf := profileTo(b, os.Getenv("LITE_SYNC_CPUPROFILE"))
 			b.StartTimer()
 			return func() {
 				b.StopTimer()
+				stopProf()
 				cpu = cpuTime() - cpu0
 				runtime.ReadMemStats(&ms1)
 			}
@@ -59,4 +64,19 @@ func BenchmarkLiteSync(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/record")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/record")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/1024/float64(b.N), "KiB/record")
+}
+
+// profileTo starts a CPU profile into file (none when "") and returns
+// what stops it.
+func profileTo(b *testing.B, file string) func() {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	require.NoError(b, err)
+	require.NoError(b, pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		require.NoError(b, f.Close())
+	}
 }
