@@ -489,6 +489,8 @@ func (p *PSP) respLiteSync(c *node.Ctx, m *upiv1.RespLiteSync) error {
 	}
 	return p.liteAnswered(c, r, m.GetResp(), func(n *upiv1.Notification) {
 		n.Kind = upiv1.Notification_LITE_SYNC
+		// The device the batch is of, so the TPAP finds its call at once.
+		n.LiteInfo = &upiv1.LiteInfo{DeviceId: r.DeviceId, Lrn: r.Lrn}
 		ans := proto.Clone(m).(*upiv1.RespLiteSync)
 		ans.Head = nil
 		n.Lite = ans

@@ -182,6 +182,9 @@ var errPINNotChecked = errors.New("remitter: the PIN was not checked before this
 // result. It checks nothing when the customer's PIN is locked: a locked
 // account's burst of tries costs no hashing.
 func (r *Remitter) Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *node.Inbound) (any, error) {
+	if m, ok := in.Msg.(*upiv1.ReqLiteSync); ok {
+		return prepareLiteSync(ctx, view, m)
+	}
 	txnID, payer, ok := pinSubject(in)
 	if !ok {
 		return nil, nil

@@ -32,6 +32,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -170,6 +171,7 @@ func recKey(lrn string, counter uint64) string { return string(lite.RecordKey(lr
 // reqLiteSync takes a batch: claims its new records, answers the rest from
 // what the switch knows, and asks the payees' PSPs for their accounts.
 func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
+	defer cacheRecs(c)()
 	id := m.GetTxn().GetId()
 	if prev, err := loadBatch(c.Tx, id); err != nil || prev != nil {
 		if err != nil {
@@ -234,7 +236,7 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 	accounts := map[string]*liteAccount{}
 	for _, it := range order {
 		hash := lite.RecordHash(it.Record)
-		prev, err := loadCounter(c.Tx, it.Lrn, it.Counter)
+		prev, err := loadRec(c, it.Lrn, it.Counter)
 		if err != nil {
 			return err
 		}
@@ -251,7 +253,7 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 			if !slices.Contains(prev.DoubleSpends, b.Id) {
 				prev.DoubleSpends = append(prev.DoubleSpends, b.Id)
 			}
-			if err := saveCounter(c, prev); err != nil {
+			if err := saveRec(c, prev); err != nil {
 				return err
 			}
 			continue
@@ -277,7 +279,7 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 		default:
 			a.BalancePaise -= it.Record.GetAmountPaise() // held until the remitter answers
 		}
-		if err := saveCounter(c, r); err != nil {
+		if err := saveRec(c, r); err != nil {
 			return err
 		}
 	}
@@ -320,7 +322,7 @@ func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
 			continue
 		}
 		seen[k] = true
-		r, err := loadCounter(c.Tx, it.Lrn, it.Counter)
+		r, err := loadRec(c, it.Lrn, it.Counter)
 		if err != nil {
 			return nil, err
 		}
@@ -349,7 +351,7 @@ func failClaimed(c *node.Ctx, r *liteRecord, code, reason string) error {
 	if err := release(c, r); err != nil {
 		return err
 	}
-	return saveCounter(c, r)
+	return saveRec(c, r)
 }
 
 // askPayees sends one ReqAuthDetails LITE_SYNC per payee of the claimed
@@ -429,6 +431,7 @@ func isLiteTxn(tx *store.Tx, t *upiv1.Txn) bool {
 
 // liteAuthDetails takes a payee PSP's answer for one payee of a batch.
 func (s *Switch) liteAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
+	defer cacheRecs(c)()
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -489,7 +492,7 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 			continue
 		}
 		r.Record.PayeeAc = p.Ac
-		if err := saveCounter(c, r); err != nil {
+		if err := saveRec(c, r); err != nil {
 			return err
 		}
 	}
@@ -499,6 +502,7 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 // liteAuthTimedOut: the payees not answered by timeouts.auth_details fail
 // their records U09.
 func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) error {
+	defer cacheRecs(c)()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil {
 		return err
@@ -587,7 +591,7 @@ func (s *Switch) newStage(c *node.Ctx, b *liteBatch, kind upiv1.Txn_Type, bank s
 	for _, r := range recs {
 		st.Keys = append(st.Keys, recKey(r.Lrn, r.Counter))
 		r.State = state
-		if err := saveCounter(c, r); err != nil {
+		if err := saveRec(c, r); err != nil {
 			return err
 		}
 	}
@@ -607,7 +611,7 @@ func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
 		if err != nil {
 			return err
 		}
-		r, err := loadCounter(c.Tx, lrn, counter)
+		r, err := loadRec(c, lrn, counter)
 		if err != nil {
 			return err
 		}
@@ -642,6 +646,7 @@ func stageTimer(batch string, i int) string { return fmt.Sprintf("%s:%s/%d", tim
 // liteBackoffCap times its timeout: forever, since what it carries may be
 // posted.
 func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
+	defer cacheRecs(c)()
 	id, idx, ok := strings.Cut(name, "/")
 	if !ok {
 		return fmt.Errorf("lite stage timer %q: want batch/index", name)
@@ -673,6 +678,7 @@ func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
 // respLiteSync takes a bank's answer to a stage: which stage it answers
 // (its sender, sub_type and resp.req_msg_id) decides what follows.
 func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSync) error {
+	defer cacheRecs(c)()
 	id, kind, reqID := m.GetTxn().GetId(), m.GetTxn().GetSubType().String(), m.GetResp().GetReqMsgId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -745,7 +751,7 @@ func stageRecs(c *node.Ctx, st *liteStage) ([]*liteRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := loadCounter(c.Tx, lrn, counter)
+		r, err := loadRec(c, lrn, counter)
 		if err != nil {
 			return nil, err
 		}
@@ -771,7 +777,7 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 		res, code := outcome(recKey(r.Lrn, r.Counter))
 		if res != upiv1.Resp_SUCCESS {
 			finalRec(r, upiv1.Resp_FAILURE, code, "declined by the remitter "+from)
-			if err := saveCounter(c, r); err != nil {
+			if err := saveRec(c, r); err != nil {
 				return err
 			}
 			continue
@@ -839,7 +845,7 @@ func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 		}
 		r.Utr = rrn
 		finalRec(r, upiv1.Resp_SUCCESS, "", "")
-		if err := saveCounter(c, r); err != nil {
+		if err := saveRec(c, r); err != nil {
 			return err
 		}
 	}
@@ -870,7 +876,7 @@ func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 			back[r.Lrn] -= r.GetRecord().GetAmountPaise()
 		}
 		finalRec(r, upiv1.Resp_FAILURE, upi.CodeCreditFailed, reason)
-		if err := saveCounter(c, r); err != nil {
+		if err := saveRec(c, r); err != nil {
 			return err
 		}
 	}
@@ -937,6 +943,7 @@ func heldPaise(c *node.Ctx, lrn string) (int64, error) {
 // liteAnswerDue: sync_answer passed; the batch is answered now, PENDING
 // for what is not decided (once; the flow goes on).
 func (s *Switch) liteAnswerDue(c *node.Ctx, id string) error {
+	defer cacheRecs(c)()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil || b.Answered != 0 {
 		return err
@@ -1002,7 +1009,7 @@ func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResul
 		res.Result, res.ErrCode, res.Reason = upiv1.Resp_FAILURE, it.ErrCode, it.Reason
 		return res, nil
 	}
-	r, err := loadCounter(c.Tx, it.Lrn, it.Counter)
+	r, err := loadRec(c, it.Lrn, it.Counter)
 	if err != nil || r == nil {
 		return res, err
 	}
@@ -1064,6 +1071,7 @@ func (s *Switch) sendLiteConfirms(c *node.Ctx, b *liteBatch, recs []*liteRecord)
 
 // liteSyncConfirmed takes a payee PSP's RespTxnConfirmation of a batch.
 func (s *Switch) liteSyncConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
+	defer cacheRecs(c)()
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -1104,7 +1112,7 @@ func (s *Switch) liteChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn, k
 	resp := &upiv1.Resp{ReqMsgId: m.GetHead().GetMsgId(), Result: upiv1.Resp_FAILURE, ErrCode: upi.CodeTxnNotPresent}
 	var r *liteRecord
 	if lrn, counter, err := lite.ParseRecordKey([]byte(key)); err == nil {
-		if r, err = loadCounter(c.Tx, lrn, counter); err != nil {
+		if r, err = loadRec(c, lrn, counter); err != nil {
 			return err
 		}
 	}
@@ -1128,4 +1136,58 @@ func (s *Switch) liteChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn, k
 		return err
 	}
 	return c.Send(in.From, upiv1.PspService_RespChkTxn_FullMethodName, &upiv1.RespChkTxn{Txn: txn, Resp: resp})
+}
+
+// stepRecs holds, for each sync step running now (by its transaction),
+// the records it has read or written, so that a step reading a batch's
+// records several times (claim, the stage it sends, the batch's state,
+// each record's answer) decodes each once: a batch of 500 was 500 bbolt
+// reads and proto decodings per pass, a dozen passes a record. A step's
+// every change to a record is saved (saveRec) before the step reads it
+// again, so what the cache holds is what the file holds; it ends with the
+// step (cacheRecs' func), whether it commits or not.
+var stepRecs sync.Map // *store.Tx → map[string]*liteRecord
+
+// cacheRecs starts c's cache (once: nested calls share it) and returns
+// what ends it.
+func cacheRecs(c *node.Ctx) func() {
+	if _, loaded := stepRecs.LoadOrStore(c.Tx, map[string]*liteRecord{}); loaded {
+		return func() {}
+	}
+	return func() { stepRecs.Delete(c.Tx) }
+}
+
+func stepCache(c *node.Ctx) map[string]*liteRecord {
+	if v, ok := stepRecs.Load(c.Tx); ok {
+		return v.(map[string]*liteRecord)
+	}
+	return nil
+}
+
+// loadRec is loadCounter through the step's cache.
+func loadRec(c *node.Ctx, lrn string, counter uint64) (*liteRecord, error) {
+	m := stepCache(c)
+	if m == nil {
+		return loadCounter(c.Tx, lrn, counter)
+	}
+	k := recKey(lrn, counter)
+	if r, ok := m[k]; ok {
+		return r, nil
+	}
+	r, err := loadCounter(c.Tx, lrn, counter)
+	if err == nil && r != nil {
+		m[k] = r
+	}
+	return r, err
+}
+
+// saveRec is saveCounter, keeping the step's cache what the file holds.
+func saveRec(c *node.Ctx, r *liteRecord) error {
+	if err := saveCounter(c, r); err != nil {
+		return err
+	}
+	if m := stepCache(c); m != nil {
+		m[recKey(r.Lrn, r.Counter)] = r
+	}
+	return nil
 }

@@ -703,7 +703,7 @@ func (x *TPAP) applyLite(c *node.Ctx, m *upiv1.Notification) error {
 	if txnID == "" {
 		return nil
 	}
-	d, p, err := findPending(c.Tx, txnID)
+	d, p, err := findPendingOf(c.Tx, pendingHint(m), txnID)
 	if err != nil || d == nil || p.GetDone() {
 		return err
 	}

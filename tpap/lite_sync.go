@@ -273,3 +273,39 @@ func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64
 	d.LastSync = now
 	p.Results = ans.GetResults()
 }
+
+// findPendingOf is findPending with a hint: the device the notification
+// names (a sync answer's, a Lite payment's), read by its key, when it holds
+// the call; else every device is searched. Scanning every device (and
+// every record it holds) for each answer made a sync's cost grow with the
+// number of devices.
+func findPendingOf(tx *store.Tx, deviceID, txnID string) (*liteDevice, *litePending, error) {
+	if deviceID != "" {
+		d, ok, err := liteDevices.Get(tx, deviceID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			if p := pendingOf(d, txnID); p != nil {
+				return d, p, nil
+			}
+		}
+	}
+	return findPending(tx, txnID)
+}
+
+// pendingHint is the device a Lite notification is likely the call of:
+// the one it names, or for a payee's LITE_SYNC confirmation (which names
+// none) the receiving device of its first record, the POS that sent the
+// batch when it synced its own.
+func pendingHint(m *upiv1.Notification) string {
+	if id := m.GetLiteInfo().GetDeviceId(); id != "" {
+		return id
+	}
+	if m.GetKind() == upiv1.Notification_LITE_SYNC {
+		if rs := m.GetLite().GetResults(); len(rs) > 0 {
+			return rs[0].GetPayeeDeviceId()
+		}
+	}
+	return ""
+}

@@ -93,7 +93,7 @@ type spec struct {
 
 // command builds the cobra command of s.
 func (g *globals) command(s spec) *cobra.Command {
-	if len(s.subs) > 0 {
+	if len(s.subs) > 0 && s.run == nil {
 		c := &cobra.Command{Use: s.use, Short: s.short, Long: s.long, Example: s.example, Args: cobra.NoArgs}
 		for _, sub := range s.subs {
 			c.AddCommand(g.command(sub))
@@ -134,6 +134,10 @@ func (g *globals) command(s spec) *cobra.Command {
 	}
 	if s.flags != nil {
 		s.flags(c.Flags())
+	}
+	// A command that runs may have subcommands too (bench, bench lite).
+	for _, sub := range s.subs {
+		c.AddCommand(g.command(sub))
 	}
 	return c
 }
@@ -198,41 +202,42 @@ func timeoutFlag(f *pflag.FlagSet, timeout *time.Duration) {
 // commands is every subcommand: what each states of its own.
 func commands() []spec {
 	var (
-		up       cli.UpOptions
-		nd       cli.NodeOptions
-		pay      cli.PayOptions
-		collect  cli.CollectOptions
-		approve  cli.ApproveOptions
-		collects cli.CollectsOptions
-		txn      cli.TxnOptions
-		trace    cli.TraceOptions
-		balance  cli.BalanceOptions
-		bench    cli.BenchOptions
-		audit    cli.AuditOptions
-		check    cli.CheckOptions
-		pkiInit  cli.PKIInitOptions
-		pkiRot   cli.PKIRotateOptions
-		pkiShow  cli.PKIShowOptions
-		cLink    cli.CircleLinkOptions
-		cInvites cli.CircleListOptions
-		cList    cli.CircleListOptions
-		cAccept  cli.CircleRefOptions
-		cDecline cli.CircleRefOptions
-		cShow    cli.CircleRefOptions
-		mShow    cli.MandateOptions
-		mRevoke  cli.MandateOptions
-		cRemove  cli.CircleRemoveOptions
-		cUpdate  cli.CircleUpdateOptions
-		cPay     cli.CirclePayOptions
-		cApprs   cli.CollectsOptions
-		cApprove cli.ApproveOptions
-		merchant cli.MerchantOptions
-		oCreate  cli.OrderOptions
-		oShow    cli.OrderOptions
-		oCollect cli.OrderOptions
-		oAction  cli.OrderOptions
-		rCreate  cli.RefundOptions
-		listen   cli.ListenOptions
+		up        cli.UpOptions
+		nd        cli.NodeOptions
+		pay       cli.PayOptions
+		collect   cli.CollectOptions
+		approve   cli.ApproveOptions
+		collects  cli.CollectsOptions
+		txn       cli.TxnOptions
+		trace     cli.TraceOptions
+		balance   cli.BalanceOptions
+		bench     cli.BenchOptions
+		benchLite cli.BenchLiteOptions
+		audit     cli.AuditOptions
+		check     cli.CheckOptions
+		pkiInit   cli.PKIInitOptions
+		pkiRot    cli.PKIRotateOptions
+		pkiShow   cli.PKIShowOptions
+		cLink     cli.CircleLinkOptions
+		cInvites  cli.CircleListOptions
+		cList     cli.CircleListOptions
+		cAccept   cli.CircleRefOptions
+		cDecline  cli.CircleRefOptions
+		cShow     cli.CircleRefOptions
+		mShow     cli.MandateOptions
+		mRevoke   cli.MandateOptions
+		cRemove   cli.CircleRemoveOptions
+		cUpdate   cli.CircleUpdateOptions
+		cPay      cli.CirclePayOptions
+		cApprs    cli.CollectsOptions
+		cApprove  cli.ApproveOptions
+		merchant  cli.MerchantOptions
+		oCreate   cli.OrderOptions
+		oShow     cli.OrderOptions
+		oCollect  cli.OrderOptions
+		oAction   cli.OrderOptions
+		rCreate   cli.RefundOptions
+		listen    cli.ListenOptions
 	)
 	return append([]spec{{
 		use:   "up",
@@ -363,6 +368,38 @@ same flows against each, and print both and their ratio.`,
 			_, err := cli.Bench(ctx, w, bench)
 			return err
 		},
+		subs: []spec{{
+			use:   "lite",
+			short: "Make offline UPI Lite records over many devices, then time their sync; print records/s",
+			long: `Make --records offline UPI Lite records against the running network of --data
+(not timed): payer devices of --payer, each enabled and topped up with what its
+records need and taken offline, pay the network's offline_count records each to
+receive-only POS devices of --payee, --batch records to each POS. Then time the
+sync: every POS comes online (--concurrency at once, 0 for all) and syncs its
+records as one batch, again while any is PENDING, until every record is final.
+Prints records/s, the batches' p50/p99 latency, and a baseline: unary gRPC echo
+calls/s on loopback at the same concurrency, with the ratio.`,
+			example: "  upisim bench lite --data /tmp/lb --records 20000 --batch 500",
+			data:    &benchLite.DataDir, output: &benchLite.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.IntVar(&benchLite.Records, "records", 20000, "offline records to make and sync")
+				f.IntVar(&benchLite.Batch, "batch", 500, "records per sync batch (each POS device's)")
+				f.IntVar(&benchLite.Concurrency, "concurrency", 0, "batches syncing at once; 0 for all")
+				f.IntVar(&benchLite.Setup, "setup", 32, "setup calls (enable, offline pay) at once")
+				f.StringVar(&benchLite.Payer, "payer", "alice@alpha", "the VPA whose devices pay")
+				f.StringVar(&benchLite.Payee, "payee", "bob@beta", "the VPA whose POS devices receive")
+				f.StringVar(&benchLite.PIN, "pin", "1234", "the payer's PIN (for the top-ups)")
+				f.StringVar(&benchLite.Amount, "amount", "0.10", "amount of each record, rupees")
+				f.IntVar(&benchLite.EchoCalls, "echo-calls", 20000, "unary gRPC echo calls of the baseline; 0 for none")
+			},
+			run: func(ctx context.Context, w io.Writer) error {
+				if benchLite.Output == cli.Text && isTerminal(w) {
+					benchLite.Progress = w
+				}
+				_, err := cli.BenchLite(ctx, w, benchLite)
+				return err
+			},
+		}},
 	}, {
 		use:   "audit",
 		short: "Check a running network's money, balances and transaction outcomes; exit non-zero on any violation",
