@@ -2311,6 +2311,7 @@ type LiteReconLine struct {
 	UnsyncedPaise       int64                  `protobuf:"varint,9,opt,name=unsynced_paise,json=unsyncedPaise,proto3" json:"unsynced_paise,omitempty"`
 	SwitchCounter       uint64                 `protobuf:"varint,10,opt,name=switch_counter,json=switchCounter,proto3" json:"switch_counter,omitempty"`
 	BankCounter         uint64                 `protobuf:"varint,11,opt,name=bank_counter,json=bankCounter,proto3" json:"bank_counter,omitempty"`
+	InFlightPaise       int64                  `protobuf:"varint,12,opt,name=in_flight_paise,json=inFlightPaise,proto3" json:"in_flight_paise,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -2418,6 +2419,13 @@ func (x *LiteReconLine) GetSwitchCounter() uint64 {
 func (x *LiteReconLine) GetBankCounter() uint64 {
 	if x != nil {
 		return x.BankCounter
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetInFlightPaise() int64 {
+	if x != nil {
+		return x.InFlightPaise
 	}
 	return 0
 }
@@ -2810,7 +2818,7 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"pool_paise\x18\n" +
 	" \x01(\x03R\tpoolPaise\x12\x1d\n" +
 	"\n" +
-	"lrns_paise\x18\v \x01(\x03R\tlrnsPaise\"\xab\x03\n" +
+	"lrns_paise\x18\v \x01(\x03R\tlrnsPaise\"\xd3\x03\n" +
 	"\rLiteReconLine\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
@@ -2824,7 +2832,8 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\x0eunsynced_paise\x18\t \x01(\x03R\runsyncedPaise\x12%\n" +
 	"\x0eswitch_counter\x18\n" +
 	" \x01(\x04R\rswitchCounter\x12!\n" +
-	"\fbank_counter\x18\v \x01(\x04R\vbankCounter\"B\n" +
+	"\fbank_counter\x18\v \x01(\x04R\vbankCounter\x12&\n" +
+	"\x0fin_flight_paise\x18\f \x01(\x03R\rinFlightPaise\"B\n" +
 	"\x13RunLiteReconRequest\x12\x12\n" +
 	"\x04bank\x18\x01 \x01(\tR\x04bank\x12\x17\n" +
 	"\await_ms\x18\x02 \x01(\x03R\x06waitMs\"?\n" +

@@ -1958,7 +1958,8 @@ type LiteBalance struct {
 	// remitter's counter in its answer. unconfirmed_paise: online payments
 	// whose confirmation the remitter has not answered; held_paise: offline
 	// records the switch holds for the remitter (claimed or sent, not
-	// answered); device_reported_paise: the device's last reported balance
+	// answered); in_flight_paise: online payments not decided;
+	// device_reported_paise: the device's last reported balance
 	// carried forward by what the network told it since (device_known false
 	// when it never reported); unsynced_paise: the LRN's records posted
 	// through another device's sync since its device last reported; counter:
@@ -1969,8 +1970,10 @@ type LiteBalance struct {
 	HeldPaise           int64  `protobuf:"varint,7,opt,name=held_paise,json=heldPaise,proto3" json:"held_paise,omitempty"`
 	UnsyncedPaise       int64  `protobuf:"varint,8,opt,name=unsynced_paise,json=unsyncedPaise,proto3" json:"unsynced_paise,omitempty"`
 	DeviceKnown         bool   `protobuf:"varint,9,opt,name=device_known,json=deviceKnown,proto3" json:"device_known,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Online payments (44, 46, 43) the auth engine took and has not decided.
+	InFlightPaise int64 `protobuf:"varint,10,opt,name=in_flight_paise,json=inFlightPaise,proto3" json:"in_flight_paise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LiteBalance) Reset() {
@@ -2064,6 +2067,13 @@ func (x *LiteBalance) GetDeviceKnown() bool {
 		return x.DeviceKnown
 	}
 	return false
+}
+
+func (x *LiteBalance) GetInFlightPaise() int64 {
+	if x != nil {
+		return x.InFlightPaise
+	}
+	return 0
 }
 
 // issue 12 (recon): one mismatch a Lite reconciliation found, with its
@@ -2385,7 +2395,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x02ac\x18\t \x01(\v2\x0f.upi.v1.AccountR\x02ac\x12!\n" +
 	"\famount_paise\x18\n" +
 	" \x01(\x03R\vamountPaise\x12\x14\n" +
-	"\x05state\x18\v \x01(\tR\x05state\"\xbe\x02\n" +
+	"\x05state\x18\v \x01(\tR\x05state\"\xe6\x02\n" +
 	"\vLiteBalance\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12#\n" +
 	"\rbalance_paise\x18\x02 \x01(\x03R\fbalancePaise\x12\x14\n" +
@@ -2396,7 +2406,9 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"held_paise\x18\a \x01(\x03R\theldPaise\x12%\n" +
 	"\x0eunsynced_paise\x18\b \x01(\x03R\runsyncedPaise\x12!\n" +
-	"\fdevice_known\x18\t \x01(\bR\vdeviceKnown\"\x86\x02\n" +
+	"\fdevice_known\x18\t \x01(\bR\vdeviceKnown\x12&\n" +
+	"\x0fin_flight_paise\x18\n" +
+	" \x01(\x03R\rinFlightPaise\"\x86\x02\n" +
 	"\x11LiteReconMismatch\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x120\n" +

@@ -1660,7 +1660,12 @@ type ReqLiteSync struct {
 	DeviceBalancePaise int64  `protobuf:"varint,7,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
 	// issue 12 (recon): sub_type CHK_STATUS, the switch to a remitter: the
 	// switch's view of every LRN of the bank (switch/literecon.go).
+	// A bank's LRNs go in pages of up to 1,000, in LRN order, under the
+	// same txn id: a page covers the LRNs after recon_after (exclusive) up
+	// to its last one, or to the end when recon_last.
 	Recon         []*LiteBalance `protobuf:"bytes,8,rep,name=recon,proto3" json:"recon,omitempty"`
+	ReconAfter    string         `protobuf:"bytes,9,opt,name=recon_after,json=reconAfter,proto3" json:"recon_after,omitempty"`
+	ReconLast     bool           `protobuf:"varint,10,opt,name=recon_last,json=reconLast,proto3" json:"recon_last,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1749,6 +1754,20 @@ func (x *ReqLiteSync) GetRecon() []*LiteBalance {
 		return x.Recon
 	}
 	return nil
+}
+
+func (x *ReqLiteSync) GetReconAfter() string {
+	if x != nil {
+		return x.ReconAfter
+	}
+	return ""
+}
+
+func (x *ReqLiteSync) GetReconLast() bool {
+	if x != nil {
+		return x.ReconLast
+	}
+	return false
 }
 
 // RespLiteSync answers ReqLiteSync record by record.
@@ -2563,7 +2582,7 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x10RespDelegateAuth\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xa5\x02\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xe5\x02\n" +
 	"\vReqLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12\x10\n" +
@@ -2572,7 +2591,12 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\arecords\x18\x05 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\x12\x1b\n" +
 	"\tuser_addr\x18\x06 \x01(\tR\buserAddr\x120\n" +
 	"\x14device_balance_paise\x18\a \x01(\x03R\x12deviceBalancePaise\x12)\n" +
-	"\x05recon\x18\b \x03(\v2\x13.upi.v1.LiteBalanceR\x05recon\"\xdc\x02\n" +
+	"\x05recon\x18\b \x03(\v2\x13.upi.v1.LiteBalanceR\x05recon\x12\x1f\n" +
+	"\vrecon_after\x18\t \x01(\tR\n" +
+	"reconAfter\x12\x1d\n" +
+	"\n" +
+	"recon_last\x18\n" +
+	" \x01(\bR\treconLast\"\xdc\x02\n" +
 	"\fRespLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +

@@ -6659,16 +6659,16 @@ type SwitchLiteRecon struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
 	Bank  string                 `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
-	// SENT or DONE.
+	// SENT or DONE (every page answered).
 	State    string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	OnDemand bool   `protobuf:"varint,4,opt,name=on_demand,json=onDemand,proto3" json:"on_demand,omitempty"`
 	Started  int64  `protobuf:"varint,5,opt,name=started,proto3" json:"started,omitempty"`
 	Answered int64  `protobuf:"varint,6,opt,name=answered,proto3" json:"answered,omitempty"`
-	Attempts int32  `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	// The resend wait now (nanoseconds), doubling to 8 times timeouts.debit.
-	Backoff int64 `protobuf:"varint,8,opt,name=backoff,proto3" json:"backoff,omitempty"`
-	// The msg ids of every send: an answer names one.
-	MsgIds []string `protobuf:"bytes,9,rep,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
+	// Sends in all, resends included.
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The pages: each a ReqLiteSync of up to node.MaxLiteBatch LRNs, in LRN
+	// order, under the same txn id.
+	Pages []*SwitchLiteReconPage `protobuf:"bytes,8,rep,name=pages,proto3" json:"pages,omitempty"`
 	// The switch's view it sent, and the remitter's balances.
 	Sent          []*v1.LiteBalance       `protobuf:"bytes,10,rep,name=sent,proto3" json:"sent,omitempty"`
 	BankView      []*v1.LiteBalance       `protobuf:"bytes,11,rep,name=bank_view,json=bankView,proto3" json:"bank_view,omitempty"`
@@ -6757,16 +6757,9 @@ func (x *SwitchLiteRecon) GetAttempts() int32 {
 	return 0
 }
 
-func (x *SwitchLiteRecon) GetBackoff() int64 {
+func (x *SwitchLiteRecon) GetPages() []*SwitchLiteReconPage {
 	if x != nil {
-		return x.Backoff
-	}
-	return 0
-}
-
-func (x *SwitchLiteRecon) GetMsgIds() []string {
-	if x != nil {
-		return x.MsgIds
+		return x.Pages
 	}
 	return nil
 }
@@ -6799,6 +6792,103 @@ func (x *SwitchLiteRecon) GetPoolPaise() int64 {
 	return 0
 }
 
+// SwitchLiteReconPage is one ReqLiteSync of a reconciliation: the LRNs
+// after `after` (exclusive) up to its last one (to the end when last).
+type SwitchLiteReconPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	After string                 `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	Last  bool                   `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	// Its LRNs in sent (from index first, count n).
+	First int32 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	N     int32 `protobuf:"varint,4,opt,name=n,proto3" json:"n,omitempty"`
+	// The msg ids of every send (an answer names one), the resend wait now
+	// (nanoseconds, doubling to 8 times timeouts.debit), when answered.
+	MsgIds        []string `protobuf:"bytes,5,rep,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
+	Backoff       int64    `protobuf:"varint,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	Answered      int64    `protobuf:"varint,7,opt,name=answered,proto3" json:"answered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteReconPage) Reset() {
+	*x = SwitchLiteReconPage{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteReconPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteReconPage) ProtoMessage() {}
+
+func (x *SwitchLiteReconPage) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteReconPage.ProtoReflect.Descriptor instead.
+func (*SwitchLiteReconPage) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SwitchLiteReconPage) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *SwitchLiteReconPage) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *SwitchLiteReconPage) GetFirst() int32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetMsgIds() []string {
+	if x != nil {
+		return x.MsgIds
+	}
+	return nil
+}
+
+func (x *SwitchLiteReconPage) GetBackoff() int64 {
+	if x != nil {
+		return x.Backoff
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetAnswered() int64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
 // SwitchLiteReport is what the switch knew of an LRN when its device last
 // reported its balance (store.LiteRecons, "report/" and the LRN): the
 // reconciliation carries the report forward by what moved since.
@@ -6820,7 +6910,7 @@ type SwitchLiteReport struct {
 
 func (x *SwitchLiteReport) Reset() {
 	*x = SwitchLiteReport{}
-	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6832,7 +6922,7 @@ func (x *SwitchLiteReport) String() string {
 func (*SwitchLiteReport) ProtoMessage() {}
 
 func (x *SwitchLiteReport) ProtoReflect() protoreflect.Message {
-	mi := &file_upisim_records_v1_records_proto_msgTypes[51]
+	mi := &file_upisim_records_v1_records_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6845,7 +6935,7 @@ func (x *SwitchLiteReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SwitchLiteReport.ProtoReflect.Descriptor instead.
 func (*SwitchLiteReport) Descriptor() ([]byte, []int) {
-	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{51}
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SwitchLiteReport) GetLrn() string {
@@ -7598,7 +7688,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x03rrn\x18\n" +
 	" \x01(\tR\x03rrn\x12\x12\n" +
 	"\x04done\x18\v \x01(\bR\x04done\x122\n" +
-	"\aresults\x18\f \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\"\xa9\x03\n" +
+	"\aresults\x18\f \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\"\xb4\x03\n" +
 	"\x0fSwitchLiteRecon\x12\x15\n" +
 	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x14\n" +
@@ -7606,9 +7696,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\ton_demand\x18\x04 \x01(\bR\bonDemand\x12\x18\n" +
 	"\astarted\x18\x05 \x01(\x03R\astarted\x12\x1a\n" +
 	"\banswered\x18\x06 \x01(\x03R\banswered\x12\x1a\n" +
-	"\battempts\x18\a \x01(\x05R\battempts\x12\x18\n" +
-	"\abackoff\x18\b \x01(\x03R\abackoff\x12\x17\n" +
-	"\amsg_ids\x18\t \x03(\tR\x06msgIds\x12'\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12<\n" +
+	"\x05pages\x18\b \x03(\v2&.upisim.records.v1.SwitchLiteReconPageR\x05pages\x12'\n" +
 	"\x04sent\x18\n" +
 	" \x03(\v2\x13.upi.v1.LiteBalanceR\x04sent\x120\n" +
 	"\tbank_view\x18\v \x03(\v2\x13.upi.v1.LiteBalanceR\bbankView\x129\n" +
@@ -7616,7 +7705,15 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"mismatches\x18\f \x03(\v2\x19.upi.v1.LiteReconMismatchR\n" +
 	"mismatches\x12\x1d\n" +
 	"\n" +
-	"pool_paise\x18\r \x01(\x03R\tpoolPaise\"\x93\x02\n" +
+	"pool_paise\x18\r \x01(\x03R\tpoolPaise\"\xb2\x01\n" +
+	"\x13SwitchLiteReconPage\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x05R\x05first\x12\f\n" +
+	"\x01n\x18\x04 \x01(\x05R\x01n\x12\x17\n" +
+	"\amsg_ids\x18\x05 \x03(\tR\x06msgIds\x12\x18\n" +
+	"\abackoff\x18\x06 \x01(\x03R\abackoff\x12\x1a\n" +
+	"\banswered\x18\a \x01(\x03R\banswered\"\x93\x02\n" +
 	"\x10SwitchLiteReport\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x15\n" +
 	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x122\n" +
@@ -7640,7 +7737,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -7693,13 +7790,14 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*TpapLiteRecord)(nil),          // 48: upisim.records.v1.TpapLiteRecord
 	(*TpapLitePending)(nil),         // 49: upisim.records.v1.TpapLitePending
 	(*SwitchLiteRecon)(nil),         // 50: upisim.records.v1.SwitchLiteRecon
-	(*SwitchLiteReport)(nil),        // 51: upisim.records.v1.SwitchLiteReport
-	(*timestamppb.Timestamp)(nil),   // 52: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 53: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 54: upi.v1.Account
-	(*v1.LiteRecordResult)(nil),     // 55: upi.v1.LiteRecordResult
-	(*v1.LiteBalance)(nil),          // 56: upi.v1.LiteBalance
-	(*v1.LiteReconMismatch)(nil),    // 57: upi.v1.LiteReconMismatch
+	(*SwitchLiteReconPage)(nil),     // 51: upisim.records.v1.SwitchLiteReconPage
+	(*SwitchLiteReport)(nil),        // 52: upisim.records.v1.SwitchLiteReport
+	(*timestamppb.Timestamp)(nil),   // 53: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 54: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 55: upi.v1.Account
+	(*v1.LiteRecordResult)(nil),     // 56: upi.v1.LiteRecordResult
+	(*v1.LiteBalance)(nil),          // 57: upi.v1.LiteBalance
+	(*v1.LiteReconMismatch)(nil),    // 58: upi.v1.LiteReconMismatch
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -7718,7 +7816,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	52, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	53, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -7739,30 +7837,31 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	53, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	54, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	53, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	54, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	54, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	55, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
 	48, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
 	48, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
 	49, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
-	53, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
-	55, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
-	56, // 53: upisim.records.v1.SwitchLiteRecon.sent:type_name -> upi.v1.LiteBalance
-	56, // 54: upisim.records.v1.SwitchLiteRecon.bank_view:type_name -> upi.v1.LiteBalance
-	57, // 55: upisim.records.v1.SwitchLiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	54, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	56, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	51, // 53: upisim.records.v1.SwitchLiteRecon.pages:type_name -> upisim.records.v1.SwitchLiteReconPage
+	57, // 54: upisim.records.v1.SwitchLiteRecon.sent:type_name -> upi.v1.LiteBalance
+	57, // 55: upisim.records.v1.SwitchLiteRecon.bank_view:type_name -> upi.v1.LiteBalance
+	58, // 56: upisim.records.v1.SwitchLiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -7777,7 +7876,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
