@@ -148,7 +148,7 @@ func Reconcile(tx *store.Tx, sw []*upiv1.LiteBalance, after string, last bool) (
 		}
 		if pool != sum {
 			mismatches = append(mismatches, &upiv1.LiteReconMismatch{
-				Kind: ReconPoolMismatch, BankBalancePaise: pool, SwitchBalancePaise: sum, AmountPaise: pool - sum,
+				Kind: ReconPoolMismatch, BankBalancePaise: pool, SwitchBalancePaise: sum, AmountPaise: abs(pool - sum),
 				Cause: fmt.Sprintf("the Lite pool account %s holds %s, its LRNs %s: %s off", LitePool,
 					upi.FormatPaise(pool), upi.FormatPaise(sum), upi.FormatPaise(pool-sum)),
 			})
@@ -183,7 +183,7 @@ func compareLRN(s *upiv1.LiteBalance, a *LiteAccount) []*upiv1.LiteReconMismatch
 	case a != nil && s.GetState() == "" && b != 0:
 		out = append(out, mm(ReconSwitchMismatch, b, "the switch has no account of this LRN; the bank holds %s in it", upi.FormatPaise(b)))
 	case sw != b-u:
-		out = append(out, mm(ReconSwitchMismatch, b-u-sw,
+		out = append(out, mm(ReconSwitchMismatch, abs(b-u-sw),
 			"the switch's balance %s (with %s held for records and %s for payments in flight) is not the bank's %s less %s unconfirmed: %s off",
 			upi.FormatPaise(s.GetBalancePaise()), upi.FormatPaise(h), upi.FormatPaise(f), upi.FormatPaise(b), upi.FormatPaise(u), upi.FormatPaise(b-u-sw)))
 	case u > 0:
@@ -205,9 +205,16 @@ func compareLRN(s *upiv1.LiteBalance, a *LiteAccount) []*upiv1.LiteReconMismatch
 	}
 	if want := b - u - h - f; s.GetDeviceKnown() && s.GetDeviceReportedPaise() != want {
 		d := s.GetDeviceReportedPaise()
-		out = append(out, mm(ReconDeviceStale, want-d,
+		out = append(out, mm(ReconDeviceStale, abs(want-d),
 			"the device last reported a balance that comes to %s with what the network told it since, not the bank's %s: an answer it never got (a lost top-up, payment or sync answer); its next sync re-bases it",
 			upi.FormatPaise(d), upi.FormatPaise(want)))
 	}
 	return out
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }

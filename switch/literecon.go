@@ -169,6 +169,7 @@ func reconView(tx *store.Tx, a *liteAccount) (*upiv1.LiteBalance, error) {
 	b.UnsyncedPaise = max(a.OfflinePaise-rep.OfflinePaise-own, 0)
 	b.DeviceReportedPaise = rep.DeviceReportedPaise + (a.TopupsPaise - rep.TopupsPaise) -
 		(a.OnlinePaise - rep.OnlinePaise) - (a.TransfersPaise - rep.TransfersPaise) - b.UnsyncedPaise - b.InFlightPaise
+	b.DeviceReportedPaise = max(b.DeviceReportedPaise, 0) // an amount is never negative on the wire
 	return b, nil
 }
 

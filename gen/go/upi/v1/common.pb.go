@@ -2088,7 +2088,8 @@ type LiteReconMismatch struct {
 	SwitchBalancePaise  int64                  `protobuf:"varint,3,opt,name=switch_balance_paise,json=switchBalancePaise,proto3" json:"switch_balance_paise,omitempty"`
 	BankBalancePaise    int64                  `protobuf:"varint,4,opt,name=bank_balance_paise,json=bankBalancePaise,proto3" json:"bank_balance_paise,omitempty"`
 	DeviceReportedPaise int64                  `protobuf:"varint,5,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
-	// The amount the kind explains (unconfirmed, unsynced) or the difference.
+	// The amount the kind explains (unconfirmed, unsynced) or the size of
+	// the difference (never negative: the cause says which side is above).
 	AmountPaise   int64  `protobuf:"varint,6,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
 	Cause         string `protobuf:"bytes,7,opt,name=cause,proto3" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
