@@ -193,3 +193,13 @@ func TestLiteReconView(t *testing.T) {
 		assert.Equal(t, reconDone, r.GetState())
 	}
 }
+
+// internal/metrics reads the switch's Lite records by these keys and
+// values (it does not import the switch).
+func TestLiteKeysTheMetricsRead(t *testing.T) {
+	assert.Equal(t, "litesync/X", flowKey(flowLiteSync, "X"))
+	assert.Equal(t, "recon/X", reconKey("X"))
+	assert.Equal(t, "OFFLINE", lite.KindOffline)
+	assert.Equal(t, "DONE", reconDone)
+	assert.Equal(t, []string{"UNCONFIRMED", "UNSYNCED", "DEVICE_STALE", "SWITCH_MISMATCH", "POOL_MISMATCH"}, ReconKinds)
+}
