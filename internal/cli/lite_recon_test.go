@@ -43,7 +43,7 @@ func TestLiteReconcileDailyAndRun(t *testing.T) {
 	day := timestamppb.New(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
 	sw := &liteAdmin{recons: []*upiv1.LiteRecon{
 		{TxnId: "NPC2", Bank: "abank", State: "DONE", Started: day, Answered: day, PoolPaise: 35_000, LrnsPaise: 35_000,
-			Lines: []*upiv1.LiteReconLine{{Lrn: "LRN1", State: "ACTIVE", SwitchBalancePaise: 30_000, BankBalancePaise: 35_000, UnconfirmedPaise: 5_000}},
+			Lines:      []*upiv1.LiteReconLine{{Lrn: "LRN1", State: "ACTIVE", SwitchBalancePaise: 30_000, BankBalancePaise: 35_000, UnconfirmedPaise: 5_000}},
 			Mismatches: []*upiv1.LiteReconMismatch{{Lrn: "LRN1", Kind: "UNCONFIRMED", AmountPaise: 5_000, Cause: "a lost confirmation"}}},
 		{TxnId: "NPC1", Bank: "abank", State: "DONE", Started: day, Answered: day,
 			Mismatches: []*upiv1.LiteReconMismatch{{Kind: "POOL_MISMATCH", AmountPaise: 1}}},
