@@ -87,19 +87,19 @@ func (r *Remitter) liteRecon(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync
 		Resp: &upiv1.Resp{ReqMsgId: in.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
 	}
 	var err error
-	out.Balances, out.Mismatches, out.PoolPaise, err = Reconcile(c.Tx, m.GetRecon(), m.GetReconAfter(), m.GetReconLast())
+	out.Balances, out.Mismatches, out.PoolPaise, err = reconcile(c.Tx, m.GetRecon(), m.GetReconAfter(), m.GetReconLast())
 	if err != nil {
 		return err
 	}
 	return c.Send(in.From, upiv1.SwitchService_RespLiteSync_FullMethodName, out)
 }
 
-// Reconcile compares the switch's view of a page of LRNs (sw, in LRN
+// reconcile compares the switch's view of a page of LRNs (sw, in LRN
 // order, the LRNs after `after` up to the last of sw, or every one after
 // when last) with the bank's: the bank's balances of the range, every
 // mismatch, and (last) its pool account's balance, with a POOL_MISMATCH
 // when the pool is not the sum of every LRN's balance.
-func Reconcile(tx *store.Tx, sw []*upiv1.LiteBalance, after string, last bool) ([]*upiv1.LiteBalance, []*upiv1.LiteReconMismatch, int64, error) {
+func reconcile(tx *store.Tx, sw []*upiv1.LiteBalance, after string, last bool) ([]*upiv1.LiteBalance, []*upiv1.LiteReconMismatch, int64, error) {
 	upTo := ""
 	if len(sw) > 0 {
 		upTo = sw[len(sw)-1].GetLrn()

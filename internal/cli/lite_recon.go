@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/config"
@@ -22,6 +25,20 @@ const defaultReconWait = 30 * time.Second
 // per bank.
 type LiteReconsResult struct {
 	Reports []*upiv1.LiteRecon `json:"reports"`
+}
+
+// MarshalJSON writes {"reports": [...]} with each report in the proto's
+// JSON form (field names as in admin.proto, times RFC 3339).
+func (r LiteReconsResult) MarshalJSON() ([]byte, error) {
+	reports := make([]json.RawMessage, 0, len(r.Reports))
+	for _, rep := range r.Reports {
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(rep)
+		if err != nil {
+			return nil, err
+		}
+		reports = append(reports, b)
+	}
+	return json.Marshal(map[string]any{"reports": reports})
 }
 
 // liteReconcileNetwork is `lite reconcile --daily` (the switch's last

@@ -64,6 +64,11 @@ func TestLiteReconcileDailyAndRun(t *testing.T) {
 	assert.Equal(t, ExitError, ExitCode(err))
 	m := jsonKeys(t, out.Bytes())
 	require.Len(t, m["reports"], 1)
+	rep := m["reports"].([]any)[0].(map[string]any)
+	assert.Equal(t, "NPC2", rep["txn_id"])
+	assert.Equal(t, "2026-12-02T00:00:00Z", rep["started"])
+	assert.Equal(t, "35000", rep["pool_paise"], "protojson's int64")
+	assert.Len(t, rep["mismatches"], 2)
 
 	out.Reset()
 	_, err = LiteReconcile(t.Context(), &out, LiteReconcileOptions{DataDir: data, Run: true, Bank: "bbank", Wait: 5 * time.Second})
