@@ -12,6 +12,7 @@ import (
 	"github.com/upisim/upisim/internal/ids"
 	"github.com/upisim/upisim/internal/lite"
 	"github.com/upisim/upisim/internal/node/nodetest"
+	"github.com/upisim/upisim/internal/store/recordtest"
 )
 
 // reconPages is every reconciliation page the switch sent bank, in order.
@@ -202,4 +203,9 @@ func TestLiteKeysTheMetricsRead(t *testing.T) {
 	assert.Equal(t, "OFFLINE", lite.KindOffline)
 	assert.Equal(t, "DONE", reconDone)
 	assert.Equal(t, []string{"UNCONFIRMED", "UNSYNCED", "DEVICE_STALE", "SWITCH_MISMATCH", "POOL_MISMATCH"}, ReconKinds)
+}
+
+func TestLiteReconRecordsRoundTrip(t *testing.T) {
+	t.Run("recon", func(t *testing.T) { recordtest.TableRoundTrip(t, liteRecons) })
+	t.Run("report", func(t *testing.T) { recordtest.TableRoundTrip(t, liteReports) })
 }
