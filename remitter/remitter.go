@@ -299,7 +299,7 @@ var fromSwitch = []string{config.RoleSwitch}
 // REVERSAL, status checks): the fields each needs, checked without
 // looking at state, and the step that answers the sender (the switch).
 func (r *Remitter) Routes() []node.Route {
-	return []node.Route{
+	return r.withLiteRecon([]node.Route{ // lite_recon.go: ReqLiteSync CHK_STATUS
 		{Method: upiv1.RemitterService_ReqPay_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(func(_ *node.Inbound, m *upiv1.ReqPay) error { return validateReqPay(m) }),
 			Handle: node.Handles(func(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay) error {
@@ -318,7 +318,7 @@ func (r *Remitter) Routes() []node.Route {
 			Validate: node.Validates(validateLiteSync), Handle: node.Handles(r.liteSync)},
 		{Method: upiv1.RemitterService_ReqTxnConfirmation_FullMethodName, From: fromSwitch,
 			Validate: node.Validates(validateTxnConfirmation), Handle: node.Handles(r.txnConfirmation)},
-	}
+	})
 }
 
 func validateReqPay(m *upiv1.ReqPay) error {

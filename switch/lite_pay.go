@@ -243,6 +243,9 @@ func (s *Switch) liteTake(c *node.Ctx, acc *liteAccount, r *record) error {
 	acc.BalancePaise -= r.AmountPaise
 	acc.Counter = l.Counter
 	acc.DeviceReportedPaise = l.DeviceBalancePaise
+	if err := noteDeviceReport(c, acc, r.Id); err != nil { // literecon.go
+		return err
+	}
 	l.Held = true
 	a := lite.ARQC{TxnID: r.Id, LRN: acc.Lrn, Counter: l.Counter, AmountPaise: r.AmountPaise, Payee: r.Payee.Addr, DeviceBalance: l.DeviceBalancePaise}
 	return saveCounter(c, &liteRecord{Lrn: acc.Lrn, Counter: l.Counter, Hash: a.Hash(), Kind: lite.KindOnline,

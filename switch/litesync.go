@@ -200,6 +200,9 @@ func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync
 		}
 		if a != nil {
 			a.DeviceReportedPaise = b.DeviceBalancePaise
+			if err := noteDeviceReport(c, a, id); err != nil { // literecon.go
+				return err
+			}
 			if err := saveLite(c, a); err != nil {
 				return err
 			}

@@ -69,12 +69,13 @@ func New(cfg Config) *Switch {
 	timers = append(timers, s.mandateTimers()...)
 	// The Lite sync flow's timers are its own too (litesync.go).
 	timers = append(timers, s.liteSyncTimers()...)
+	timers = append(timers, s.liteReconTimers()...) // literecon.go
 	s.Table = node.NewTable(node.Routes{
 		Who:      "switch",
 		Log:      log,
 		Services: []*grpc.ServiceDesc{&upiv1.SwitchService_ServiceDesc},
 		Peers:    node.Directory{Network: cfg.Network.Name, Roles: cfg.Network.RolesByName(), Sole: config.RoleSwitch},
-		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes(), s.chkTxnRoutes(), s.liteSyncRoutes()),
+		Routes:   slices.Concat(s.payRoutes(), s.timeoutRoutes(), s.valAddRoutes(), s.keyRoutes(), s.mandateRoutes(), s.delegateRoutes(), s.delegateAuthRoutes(), s.chkTxnRoutes(), s.withLiteRecon(s.liteSyncRoutes())),
 		Timers:   timers,
 	})
 	return s
@@ -85,7 +86,7 @@ func (s *Switch) Attach(n *node.Node) { s.n = n }
 
 // Seed does nothing: the switch routes from the network file and keeps no
 // seeded state.
-func (s *Switch) Seed() error { return nil }
+func (s *Switch) Seed() error { return s.seedLiteRecon() }
 
 // Register registers SwitchService on srv.
 func (s *Switch) Register(srv *grpc.Server) {

@@ -853,11 +853,21 @@ within --timeout.`,
 bank's Lite pool with its LRNs. Mismatches: UNCONFIRMED and UNSYNCED are
 money on its way (a confirmation not yet answered, records not yet synced)
 and leave ok true; DEVICE_STALE, SWITCH_MISMATCH, POOL_MISMATCH and
-DOUBLE_SPEND make ok false and the exit code 1.`,
-			example: "  upisim lite reconcile --bank abank",
+DOUBLE_SPEND make ok false and the exit code 1.
+
+--daily prints instead the switch's own last reconciliation of each bank
+(lite.recon_every, a day by default): per LRN the switch's, the bank's and
+the device's last reported balance, and each mismatch with its cause;
+--run has the switch reconcile now and waits (--wait) for each remitter.
+A mismatch but UNSYNCED and UNCONFIRMED, or (--run) a report not answered,
+is exit code 1.`,
+			example: "  upisim lite reconcile --bank abank\n  upisim lite reconcile --daily\n  upisim lite reconcile --run --bank abank",
 			data:    &reconcle.DataDir, output: &reconcle.Output,
 			flags: func(f *pflag.FlagSet) {
 				f.StringVar(&reconcle.Bank, "bank", "", "the remitter bank (all banks when empty)")
+				f.BoolVar(&reconcle.Daily, "daily", false, "print the switch's last daily reconciliation of each bank")
+				f.BoolVar(&reconcle.Run, "run", false, "have the switch reconcile now, and wait for each remitter")
+				f.DurationVar(&reconcle.Wait, "wait", 0, "with --run: how long to wait for each remitter (default 30s)")
 			},
 			run: result(cli.LiteReconcile, &reconcle),
 		}},

@@ -725,6 +725,11 @@ type LiteReconcileOptions struct {
 	// Bank is the remitter whose LRNs are reconciled ("" for every bank).
 	Bank   string
 	Output Output
+	// Daily prints the switch's last daily reconciliation of each bank,
+	// Run has the switch reconcile now and waits up to Wait (default 30s)
+	// for each remitter (lite_recon.go); neither: the view from outside.
+	Daily, Run bool
+	Wait       time.Duration
 }
 
 // LiteReconcileResult is what lite reconcile prints (audit.LiteReport).
@@ -735,6 +740,10 @@ type LiteReconcileResult = audit.LiteReconciliation
 // cause. It returns an error (exit 1) when the report is not OK: a
 // mismatch other than UNSYNCED and UNCONFIRMED, money on its way.
 func LiteReconcile(ctx context.Context, w io.Writer, o LiteReconcileOptions) (LiteReconcileResult, error) {
+	if o.Daily || o.Run {
+		_, err := liteReconcileNetwork(ctx, w, o) // lite_recon.go
+		return LiteReconcileResult{}, err
+	}
 	c, err := Connect(o.DataDir)
 	if err != nil {
 		return LiteReconcileResult{}, err

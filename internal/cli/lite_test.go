@@ -100,6 +100,8 @@ type liteAdmin struct {
 	upiv1.UnimplementedAdminServiceServer
 	accts    []*upiv1.LiteAccount
 	accounts []*upiv1.AccountBalance
+	// The switch's reconciliation reports (lite_recon_test.go).
+	recons []*upiv1.LiteRecon
 }
 
 func (a *liteAdmin) ListLiteAccounts(_ context.Context, r *upiv1.ListLiteAccountsRequest) (*upiv1.ListLiteAccountsResponse, error) {

@@ -252,6 +252,9 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if err := mx.WatchLite(db, self.Role, r.log); err != nil { // UPI Lite's gauges (switch, banks, TPAP)
+		return nil, err
+	}
 	// ---- end of metrics
 	resolve := func(name string) (string, bool) {
 		nd, ok := o.Network.NodeByName(name)

@@ -248,6 +248,9 @@ type Lite struct {
 	// batch: records not decided by then are answered PENDING and posted
 	// later.
 	SyncAnswer time.Duration
+	// ReconEvery is how often the switch reconciles each remitter's LRNs
+	// with it (switch/literecon.go); an admin call runs one at any time.
+	ReconEvery time.Duration
 }
 
 // LiteProfile is one dated set of Lite limits.
@@ -429,6 +432,7 @@ type rawLite struct {
 	SyncDeadline    string           `yaml:"sync_deadline,omitempty"`
 	AutoTopUpPerDay *int             `yaml:"auto_topup_per_day,omitempty"`
 	SyncAnswer      string           `yaml:"sync_answer,omitempty"`
+	ReconEvery      string           `yaml:"recon_every,omitempty"`
 }
 
 type rawLiteProfile struct {
@@ -716,6 +720,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	amount("lite.offline_per_txn", lt.OfflinePerTxn, def.Lite.OfflinePerTxn, &n.Lite.OfflinePerTxn)
 	duration("lite.sync_deadline", lt.SyncDeadline, def.Lite.SyncDeadline, &n.Lite.SyncDeadline)
 	duration("lite.sync_answer", lt.SyncAnswer, def.Lite.SyncAnswer, &n.Lite.SyncAnswer)
+	duration("lite.recon_every", lt.ReconEvery, def.Lite.ReconEvery, &n.Lite.ReconEvery)
 	count := func(field string, v *int, fallback int, dst *int) {
 		switch {
 		case v != nil:
@@ -836,6 +841,7 @@ func (n *Network) Marshal() ([]byte, error) {
 			Profile: n.Lite.Pin, OfflinePerTxn: upi.FormatPaise(n.Lite.OfflinePerTxn),
 			OfflineCount: &n.Lite.OfflineCount, SyncDeadline: n.Lite.SyncDeadline.String(),
 			AutoTopUpPerDay: &n.Lite.AutoTopUpPerDay, SyncAnswer: n.Lite.SyncAnswer.String(),
+			ReconEvery: n.Lite.ReconEvery.String(),
 		},
 		PIN: rawPIN{
 			MaxTries: &n.PIN.MaxTries, LockFor: n.PIN.LockFor.String(),

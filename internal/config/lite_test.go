@@ -64,3 +64,25 @@ func TestLiteValidation(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want, c.yaml)
 	}
 }
+
+// lite.recon_every defaults to a day, is kept by Marshal, and is refused
+// when it is not a duration or shorter than a minute.
+func TestLiteReconEvery(t *testing.T) {
+	assert.Equal(t, 24*time.Hour, Default().Lite.ReconEvery)
+	n, err := Parse([]byte(liteNodes + "lite: {recon_every: 6h}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 6*time.Hour, n.Lite.ReconEvery)
+	raw, err := n.Marshal()
+	require.NoError(t, err)
+	back, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, 6*time.Hour, back.Lite.ReconEvery)
+	for _, c := range []struct{ yaml, want string }{
+		{"lite: {recon_every: daily}\n", "lite.recon_every: invalid duration"},
+		{"lite: {recon_every: 30s}\n", "lite.recon_every must be at least 1m"},
+	} {
+		_, err := Parse([]byte(liteNodes + c.yaml))
+		require.Error(t, err, c.yaml)
+		assert.Contains(t, err.Error(), c.want, c.yaml)
+	}
+}

@@ -644,6 +644,9 @@ func validateLite(l Lite, fail func(string, ...any)) {
 	if l.SyncDeadline <= 0 || l.SyncAnswer <= 0 {
 		fail("lite.sync_deadline and lite.sync_answer must be above zero")
 	}
+	if l.ReconEvery < time.Minute {
+		fail("lite.recon_every must be at least 1m, not %s", l.ReconEvery)
+	}
 	if l.AutoTopUpPerDay < 0 {
 		fail("lite.auto_topup_per_day must not be negative")
 	}

@@ -9,8 +9,9 @@
 // Committed is a store.Options.Committed (group-commit batch size and
 // latency). What the store already holds (outbox depth, timers pending,
 // UPI Circle links and delegated payments, merchant orders, refunds and
-// webhook deliveries) is counted on scrape by collectors that read it
-// (WatchStore, WatchCircle, WatchMerchant), not by counters sprinkled
+// webhook deliveries, UPI Lite's LRNs, pool, batches, records and
+// reconciliations) is counted on scrape by collectors that read it
+// (WatchStore, WatchCircle, WatchMerchant, WatchLite), not by counters sprinkled
 // where it is written.
 //
 // Labels are few-valued: the node (a constant label of the registry), an

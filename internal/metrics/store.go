@@ -1,11 +1,14 @@
 package metrics
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
+	"github.com/upisim/upisim/internal/ledger"
 	"github.com/upisim/upisim/internal/store"
 )
 
@@ -141,4 +144,154 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l
+}
+
+var (
+	liteSwitchAccounts = store.NewTable[recordsv1.SwitchLiteAccount](store.LiteAccounts)
+	liteSwitchRecords  = store.NewTable[recordsv1.SwitchLiteRecord](store.LiteRecords)
+	liteSwitchBatches  = store.NewTable[recordsv1.SwitchLiteBatch](store.Txns)
+	liteSwitchRecons   = store.NewTable[recordsv1.SwitchLiteRecon](store.LiteRecons)
+	liteBankAccounts   = store.NewTable[recordsv1.BankLiteAccount](store.LiteAccounts)
+	liteDevices        = store.NewTable[recordsv1.TpapLiteDevice](store.LiteDevices)
+)
+
+// The kinds of a Lite reconciliation's mismatches (switch/literecon.go).
+var liteReconKinds = []string{"UNCONFIRMED", "UNSYNCED", "DEVICE_STALE", "SWITCH_MISMATCH", "POOL_MISMATCH"}
+
+// WatchLite registers UPI Lite's gauges of a node of role, read from its
+// records (docs/FLOWS.md, UPI Lite):
+//   - the switch: upisim_lite_lrns{state} (its auth engine's LRNs),
+//     upisim_lite_sync_batches{state} (the PSPs' ReqLiteSync batches),
+//     upisim_lite_offline_records{status} (every offline record it knows)
+//     and upisim_lite_recon_mismatches{bank,kind} (the mismatches of each
+//     bank's last finished reconciliation, 0 for a kind it had none of);
+//   - a bank: upisim_lite_lrns{state} and upisim_lite_pool_paise (its Lite
+//     pool account's balance);
+//   - the TPAP: upisim_lite_unsynced_records{direction} (records its devices
+//     hold that no sync answered).
+//
+// Other roles have none.
+func (m *Metrics) WatchLite(db *store.DB, role string, log *slog.Logger) error {
+	lrns := prometheus.NewDesc("upisim_lite_lrns", "UPI Lite LRNs at this node, by state.", []string{"state"}, nil)
+	switch role {
+	case "switch":
+		batches := prometheus.NewDesc("upisim_lite_sync_batches", "UPI Lite sync batches (ReqLiteSync) at the switch, by state.", []string{"state"}, nil)
+		records := prometheus.NewDesc("upisim_lite_offline_records", "Offline UPI Lite records the switch knows, by status.", []string{"status"}, nil)
+		recon := prometheus.NewDesc("upisim_lite_recon_mismatches", "Mismatches of each remitter bank's last finished UPI Lite reconciliation, by kind.", []string{"bank", "kind"}, nil)
+		return m.Register(&storeCollector{db: db, log: orDiscard(log), descs: []*prometheus.Desc{lrns, batches, records, recon},
+			collect: func(tx *store.Tx, ch chan<- prometheus.Metric) error {
+				return collectLiteSwitch(tx, ch, lrns, batches, records, recon)
+			}})
+	case "bank":
+		pool := prometheus.NewDesc("upisim_lite_pool_paise", "The balance of this bank's UPI Lite pool account, in paise.", nil, nil)
+		return m.Register(&storeCollector{db: db, log: orDiscard(log), descs: []*prometheus.Desc{lrns, pool},
+			collect: func(tx *store.Tx, ch chan<- prometheus.Metric) error {
+				byState := map[string]int{}
+				err := liteBankAccounts.Scan(tx, "", func(_ string, a *recordsv1.BankLiteAccount) (bool, error) {
+					byState[a.GetState()]++
+					return true, nil
+				})
+				if err != nil {
+					return err
+				}
+				sendCounts(ch, lrns, byState)
+				a, err := ledger.Get(tx, liteAccountPool)
+				switch {
+				case errors.Is(err, ledger.ErrNoAccount):
+				case err != nil:
+					return err
+				default:
+					ch <- prometheus.MustNewConstMetric(pool, prometheus.GaugeValue, float64(a.GetBalancePaise()))
+				}
+				return nil
+			}})
+	case "tpap":
+		unsynced := prometheus.NewDesc("upisim_lite_unsynced_records", "Offline UPI Lite records the TPAP's devices hold that no sync answered, by direction (SENT, RECEIVED).", []string{"direction"}, nil)
+		return m.Register(&storeCollector{db: db, log: orDiscard(log), descs: []*prometheus.Desc{unsynced},
+			collect: func(tx *store.Tx, ch chan<- prometheus.Metric) error {
+				byDir := map[string]int{"SENT": 0, "RECEIVED": 0}
+				err := liteDevices.Scan(tx, "", func(_ string, d *recordsv1.TpapLiteDevice) (bool, error) {
+					for _, r := range d.GetUnsynced() {
+						byDir[r.GetDirection()]++
+					}
+					return true, nil
+				})
+				if err != nil {
+					return err
+				}
+				sendCounts(ch, unsynced, byDir)
+				return nil
+			}})
+	}
+	return nil
+}
+
+// liteAccountPool is a bank's Lite pool account (remitter.LitePool).
+const liteAccountPool = "LITEPOOL"
+
+// liteBatchPrefix is the switch's store.Txns key prefix of its sync
+// batches (switch/litesync.go's flowLiteSync).
+const liteBatchPrefix = "litesync/"
+
+func collectLiteSwitch(tx *store.Tx, ch chan<- prometheus.Metric, lrns, batches, records, recon *prometheus.Desc) error {
+	byState := map[string]int{}
+	err := liteSwitchAccounts.Scan(tx, "", func(k string, a *recordsv1.SwitchLiteAccount) (bool, error) {
+		if !strings.Contains(k, "/") { // not a device's index entry
+			byState[a.GetState()]++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	sendCounts(ch, lrns, byState)
+	byBatch := map[string]int{}
+	err = liteSwitchBatches.Scan(tx, liteBatchPrefix, func(_ string, b *recordsv1.SwitchLiteBatch) (bool, error) {
+		byBatch[b.GetState()]++
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	sendCounts(ch, batches, byBatch)
+	byStatus := map[string]int{}
+	err = liteSwitchRecords.Scan(tx, "", func(_ string, r *recordsv1.SwitchLiteRecord) (bool, error) {
+		if r.GetKind() == "OFFLINE" {
+			byStatus[r.GetStatus()]++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	sendCounts(ch, records, byStatus)
+	last := map[string]*recordsv1.SwitchLiteRecon{}
+	err = liteSwitchRecons.Scan(tx, "recon/", func(_ string, r *recordsv1.SwitchLiteRecon) (bool, error) {
+		if p := last[r.GetBank()]; r.GetState() == "DONE" && (p == nil || r.GetAnswered() > p.GetAnswered()) {
+			last[r.GetBank()] = r
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for bank, r := range last {
+		n := map[string]int{}
+		for _, k := range liteReconKinds {
+			n[k] = 0
+		}
+		for _, mm := range r.GetMismatches() {
+			n[mm.GetKind()]++
+		}
+		for k, v := range n {
+			ch <- prometheus.MustNewConstMetric(recon, prometheus.GaugeValue, float64(v), bank, k)
+		}
+	}
+	return nil
+}
+
+func sendCounts(ch chan<- prometheus.Metric, d *prometheus.Desc, by map[string]int) {
+	for label, n := range by {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(n), label)
+	}
 }

@@ -67,6 +67,9 @@ var (
 		"upi.v1.RespLiteSync.results":            MaxLiteBatch,
 		"upi.v1.RespLiteSync.balances":           MaxLiteBatch,
 		"upi.v1.ReqTxnConfirmation.lite_records": MaxLiteBatch,
+		// issue 12 (recon): a reconciliation's page and its answer.
+		"upi.v1.ReqLiteSync.recon":       MaxLiteBatch,
+		"upi.v1.RespLiteSync.mismatches": 2*MaxLiteBatch + 2,
 	}
 	byteLimits = map[protoreflect.FullName]int{
 		"upi.v1.Cred.data":            MaxBlobBytes,

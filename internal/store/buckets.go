@@ -126,6 +126,11 @@ const (
 	// (recordsv1.TpapLiteMandate); at the switch a Lite top-up's mandate
 	// part by its txn id (recordsv1.SwitchLiteMandate).
 	LiteMandates Bucket = "lite_mandates"
+	// LiteRecons: "recon/" txn id → recordsv1.SwitchLiteRecon, one
+	// reconciliation of a remitter's LRNs, and "report/" LRN →
+	// recordsv1.SwitchLiteReport, the device's last balance report (the
+	// switch; switch/literecon.go).
+	LiteRecons Bucket = "lite_recons"
 )
 
 // runtime lists the runtime's buckets, which Open creates on every node.
@@ -136,7 +141,7 @@ var runtimeBuckets = []Bucket{Inbox, Outbox, Timers, TimerNames, Trace, TraceByT
 // created in its file, and a Tx that asks for it panics ("not created").
 // Keys are the roles' names (config.RoleSwitch, ...).
 var roleBuckets = map[string][]Bucket{
-	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs, LiteAccounts, LiteRecords, LiteMandates},
+	"switch": {Txns, NodeKeys, CircleLinks, Mandates, RRNs, LiteAccounts, LiteRecords, LiteMandates, LiteRecons},
 	"psp": {Txns, VPAs, Pending, KeyDir, Mandates, CircleLinks, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency, LiteSyncs},
 	"bank": {Txns, Accounts, AccountsByVPA, Postings, Customers, KeyDir, PINBlocks, Mandates, LiteAccounts, LiteRecords, LiteMandates},
@@ -152,7 +157,7 @@ func AllBuckets() []Bucket {
 	return []Bucket{Txns, Accounts, AccountsByVPA, Postings, Customers, VPAs, Pending, Notifications, IdempotencyKeys,
 		NodeKeys, KeyDir, PINBlocks, Mandates, CircleLinks, RRNs, StatusChecks,
 		MerchantOrders, MerchantIndex, MerchantDeliveries, MerchantEndpoints, MerchantIdempotency,
-		LiteAccounts, LiteRecords, LiteDevices, LiteSyncs, LiteMandates}
+		LiteAccounts, LiteRecords, LiteDevices, LiteSyncs, LiteMandates, LiteRecons}
 }
 
 func declared(b Bucket) bool {

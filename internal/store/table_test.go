@@ -115,7 +115,7 @@ func TestOpenCreatesRoleBuckets(t *testing.T) {
 		return nil
 	}))
 	require.NoError(t, db.Close())
-	assert.ElementsMatch(t, append([]string{"inbox", "outbox", "timers", "timer_names", "trace", "trace_by_txn", "trace_acks", "meta"}, "txns", "node_keys", "circle_links", "mandates", "rrns", "lite_accounts", "lite_records", "lite_mandates"), bucketsIn(t, path))
+	assert.ElementsMatch(t, append([]string{"inbox", "outbox", "timers", "timer_names", "trace", "trace_by_txn", "trace_acks", "meta"}, "txns", "node_keys", "circle_links", "mandates", "rrns", "lite_accounts", "lite_records", "lite_mandates", "lite_recons"), bucketsIn(t, path))
 
 	old := filepath.Join(t.TempDir(), "old.db")
 	db, err = Open(old, Options{NoSync: true}) // every bucket, as before role sets

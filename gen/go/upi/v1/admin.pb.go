@@ -2176,6 +2176,465 @@ func (x *ListLiteAccountsResponse) GetAccounts() []*LiteAccount {
 	return nil
 }
 
+// issue 12 (recon): one reconciliation of a remitter's LRNs at the switch.
+type LiteRecon struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ReqLiteSync (sub_type CHK_STATUS) that asked the remitter.
+	TxnId string `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Bank  string `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
+	// SENT (waiting for the remitter) or DONE.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// Whether an admin call asked for it (else the daily timer).
+	OnDemand bool                   `protobuf:"varint,4,opt,name=on_demand,json=onDemand,proto3" json:"on_demand,omitempty"`
+	Started  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	Answered *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=answered,proto3" json:"answered,omitempty"`
+	// How many times it was sent (a resend after each timeout).
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Per LRN: the switch's, the bank's and the device's balances.
+	Lines      []*LiteReconLine     `protobuf:"bytes,8,rep,name=lines,proto3" json:"lines,omitempty"`
+	Mismatches []*LiteReconMismatch `protobuf:"bytes,9,rep,name=mismatches,proto3" json:"mismatches,omitempty"`
+	// The bank's Lite pool account and the sum of its LRNs' balances.
+	PoolPaise     int64 `protobuf:"varint,10,opt,name=pool_paise,json=poolPaise,proto3" json:"pool_paise,omitempty"`
+	LrnsPaise     int64 `protobuf:"varint,11,opt,name=lrns_paise,json=lrnsPaise,proto3" json:"lrns_paise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteRecon) Reset() {
+	*x = LiteRecon{}
+	mi := &file_upi_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteRecon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteRecon) ProtoMessage() {}
+
+func (x *LiteRecon) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteRecon.ProtoReflect.Descriptor instead.
+func (*LiteRecon) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LiteRecon) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *LiteRecon) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *LiteRecon) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *LiteRecon) GetOnDemand() bool {
+	if x != nil {
+		return x.OnDemand
+	}
+	return false
+}
+
+func (x *LiteRecon) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *LiteRecon) GetAnswered() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Answered
+	}
+	return nil
+}
+
+func (x *LiteRecon) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *LiteRecon) GetLines() []*LiteReconLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *LiteRecon) GetMismatches() []*LiteReconMismatch {
+	if x != nil {
+		return x.Mismatches
+	}
+	return nil
+}
+
+func (x *LiteRecon) GetPoolPaise() int64 {
+	if x != nil {
+		return x.PoolPaise
+	}
+	return 0
+}
+
+func (x *LiteRecon) GetLrnsPaise() int64 {
+	if x != nil {
+		return x.LrnsPaise
+	}
+	return 0
+}
+
+// LiteReconLine is one LRN of a reconciliation.
+type LiteReconLine struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Lrn                 string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	State               string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	SwitchBalancePaise  int64                  `protobuf:"varint,3,opt,name=switch_balance_paise,json=switchBalancePaise,proto3" json:"switch_balance_paise,omitempty"`
+	BankBalancePaise    int64                  `protobuf:"varint,4,opt,name=bank_balance_paise,json=bankBalancePaise,proto3" json:"bank_balance_paise,omitempty"`
+	DeviceReportedPaise int64                  `protobuf:"varint,5,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	DeviceKnown         bool                   `protobuf:"varint,6,opt,name=device_known,json=deviceKnown,proto3" json:"device_known,omitempty"`
+	UnconfirmedPaise    int64                  `protobuf:"varint,7,opt,name=unconfirmed_paise,json=unconfirmedPaise,proto3" json:"unconfirmed_paise,omitempty"`
+	HeldPaise           int64                  `protobuf:"varint,8,opt,name=held_paise,json=heldPaise,proto3" json:"held_paise,omitempty"`
+	UnsyncedPaise       int64                  `protobuf:"varint,9,opt,name=unsynced_paise,json=unsyncedPaise,proto3" json:"unsynced_paise,omitempty"`
+	SwitchCounter       uint64                 `protobuf:"varint,10,opt,name=switch_counter,json=switchCounter,proto3" json:"switch_counter,omitempty"`
+	BankCounter         uint64                 `protobuf:"varint,11,opt,name=bank_counter,json=bankCounter,proto3" json:"bank_counter,omitempty"`
+	InFlightPaise       int64                  `protobuf:"varint,12,opt,name=in_flight_paise,json=inFlightPaise,proto3" json:"in_flight_paise,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *LiteReconLine) Reset() {
+	*x = LiteReconLine{}
+	mi := &file_upi_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteReconLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteReconLine) ProtoMessage() {}
+
+func (x *LiteReconLine) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteReconLine.ProtoReflect.Descriptor instead.
+func (*LiteReconLine) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *LiteReconLine) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteReconLine) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *LiteReconLine) GetSwitchBalancePaise() int64 {
+	if x != nil {
+		return x.SwitchBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetBankBalancePaise() int64 {
+	if x != nil {
+		return x.BankBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetDeviceKnown() bool {
+	if x != nil {
+		return x.DeviceKnown
+	}
+	return false
+}
+
+func (x *LiteReconLine) GetUnconfirmedPaise() int64 {
+	if x != nil {
+		return x.UnconfirmedPaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetHeldPaise() int64 {
+	if x != nil {
+		return x.HeldPaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetUnsyncedPaise() int64 {
+	if x != nil {
+		return x.UnsyncedPaise
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetSwitchCounter() uint64 {
+	if x != nil {
+		return x.SwitchCounter
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetBankCounter() uint64 {
+	if x != nil {
+		return x.BankCounter
+	}
+	return 0
+}
+
+func (x *LiteReconLine) GetInFlightPaise() int64 {
+	if x != nil {
+		return x.InFlightPaise
+	}
+	return 0
+}
+
+type RunLiteReconRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bank  string                 `protobuf:"bytes,1,opt,name=bank,proto3" json:"bank,omitempty"`
+	// How long to wait for the remitter's answer (0: do not wait).
+	WaitMs        int64 `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunLiteReconRequest) Reset() {
+	*x = RunLiteReconRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunLiteReconRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunLiteReconRequest) ProtoMessage() {}
+
+func (x *RunLiteReconRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunLiteReconRequest.ProtoReflect.Descriptor instead.
+func (*RunLiteReconRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RunLiteReconRequest) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *RunLiteReconRequest) GetWaitMs() int64 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+type RunLiteReconResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recon         *LiteRecon             `protobuf:"bytes,1,opt,name=recon,proto3" json:"recon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunLiteReconResponse) Reset() {
+	*x = RunLiteReconResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunLiteReconResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunLiteReconResponse) ProtoMessage() {}
+
+func (x *RunLiteReconResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunLiteReconResponse.ProtoReflect.Descriptor instead.
+func (*RunLiteReconResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RunLiteReconResponse) GetRecon() *LiteRecon {
+	if x != nil {
+		return x.Recon
+	}
+	return nil
+}
+
+type ListLiteReconsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "" for every bank.
+	Bank string `protobuf:"bytes,1,opt,name=bank,proto3" json:"bank,omitempty"`
+	// At most this many (0: every one).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteReconsRequest) Reset() {
+	*x = ListLiteReconsRequest{}
+	mi := &file_upi_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteReconsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteReconsRequest) ProtoMessage() {}
+
+func (x *ListLiteReconsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteReconsRequest.ProtoReflect.Descriptor instead.
+func (*ListLiteReconsRequest) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListLiteReconsRequest) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *ListLiteReconsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListLiteReconsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recons        []*LiteRecon           `protobuf:"bytes,1,rep,name=recons,proto3" json:"recons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiteReconsResponse) Reset() {
+	*x = ListLiteReconsResponse{}
+	mi := &file_upi_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiteReconsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiteReconsResponse) ProtoMessage() {}
+
+func (x *ListLiteReconsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiteReconsResponse.ProtoReflect.Descriptor instead.
+func (*ListLiteReconsResponse) Descriptor() ([]byte, []int) {
+	return file_upi_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListLiteReconsResponse) GetRecons() []*LiteRecon {
+	if x != nil {
+		return x.Recons
+	}
+	return nil
+}
+
 var File_upi_v1_admin_proto protoreflect.FileDescriptor
 
 const file_upi_v1_admin_proto_rawDesc = "" +
@@ -2353,7 +2812,49 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\arecords\x18\x11 \x03(\v2\x18.upi.v1.LiteRecordResultR\arecords\x12\x17\n" +
 	"\atxn_ids\x18\x12 \x03(\tR\x06txnIds\"K\n" +
 	"\x18ListLiteAccountsResponse\x12/\n" +
-	"\baccounts\x18\x01 \x03(\v2\x13.upi.v1.LiteAccountR\baccounts2\xd8\x05\n" +
+	"\baccounts\x18\x01 \x03(\v2\x13.upi.v1.LiteAccountR\baccounts\"\x99\x03\n" +
+	"\tLiteRecon\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
+	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1b\n" +
+	"\ton_demand\x18\x04 \x01(\bR\bonDemand\x124\n" +
+	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
+	"\banswered\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\banswered\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12+\n" +
+	"\x05lines\x18\b \x03(\v2\x15.upi.v1.LiteReconLineR\x05lines\x129\n" +
+	"\n" +
+	"mismatches\x18\t \x03(\v2\x19.upi.v1.LiteReconMismatchR\n" +
+	"mismatches\x12\x1d\n" +
+	"\n" +
+	"pool_paise\x18\n" +
+	" \x01(\x03R\tpoolPaise\x12\x1d\n" +
+	"\n" +
+	"lrns_paise\x18\v \x01(\x03R\tlrnsPaise\"\xd3\x03\n" +
+	"\rLiteReconLine\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
+	"\x14switch_balance_paise\x18\x03 \x01(\x03R\x12switchBalancePaise\x12,\n" +
+	"\x12bank_balance_paise\x18\x04 \x01(\x03R\x10bankBalancePaise\x122\n" +
+	"\x15device_reported_paise\x18\x05 \x01(\x03R\x13deviceReportedPaise\x12!\n" +
+	"\fdevice_known\x18\x06 \x01(\bR\vdeviceKnown\x12+\n" +
+	"\x11unconfirmed_paise\x18\a \x01(\x03R\x10unconfirmedPaise\x12\x1d\n" +
+	"\n" +
+	"held_paise\x18\b \x01(\x03R\theldPaise\x12%\n" +
+	"\x0eunsynced_paise\x18\t \x01(\x03R\runsyncedPaise\x12%\n" +
+	"\x0eswitch_counter\x18\n" +
+	" \x01(\x04R\rswitchCounter\x12!\n" +
+	"\fbank_counter\x18\v \x01(\x04R\vbankCounter\x12&\n" +
+	"\x0fin_flight_paise\x18\f \x01(\x03R\rinFlightPaise\"B\n" +
+	"\x13RunLiteReconRequest\x12\x12\n" +
+	"\x04bank\x18\x01 \x01(\tR\x04bank\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\x03R\x06waitMs\"?\n" +
+	"\x14RunLiteReconResponse\x12'\n" +
+	"\x05recon\x18\x01 \x01(\v2\x11.upi.v1.LiteReconR\x05recon\"A\n" +
+	"\x15ListLiteReconsRequest\x12\x12\n" +
+	"\x04bank\x18\x01 \x01(\tR\x04bank\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"C\n" +
+	"\x16ListLiteReconsResponse\x12)\n" +
+	"\x06recons\x18\x01 \x03(\v2\x11.upi.v1.LiteReconR\x06recons2\xf4\x06\n" +
 	"\fAdminService\x12I\n" +
 	"\fListMessages\x12\x1b.upi.v1.ListMessagesRequest\x1a\x1c.upi.v1.ListMessagesResponse\x12O\n" +
 	"\x0eGetTransaction\x12\x1d.upi.v1.GetTransactionRequest\x1a\x1e.upi.v1.GetTransactionResponse\x12U\n" +
@@ -2364,7 +2865,9 @@ const file_upi_v1_admin_proto_rawDesc = "" +
 	"\fListPostings\x12\x1b.upi.v1.ListPostingsRequest\x1a\x1c.upi.v1.ListPostingsResponse\x12j\n" +
 	"\x0fListCircleLinks\x12*.upi.v1.AdminServiceListCircleLinksRequest\x1a+.upi.v1.AdminServiceListCircleLinksResponse\x127\n" +
 	"\x06Health\x12\x15.upi.v1.HealthRequest\x1a\x16.upi.v1.HealthResponse\x12U\n" +
-	"\x10ListLiteAccounts\x12\x1f.upi.v1.ListLiteAccountsRequest\x1a .upi.v1.ListLiteAccountsResponseB\x7f\n" +
+	"\x10ListLiteAccounts\x12\x1f.upi.v1.ListLiteAccountsRequest\x1a .upi.v1.ListLiteAccountsResponse\x12I\n" +
+	"\fRunLiteRecon\x12\x1b.upi.v1.RunLiteReconRequest\x1a\x1c.upi.v1.RunLiteReconResponse\x12O\n" +
+	"\x0eListLiteRecons\x12\x1d.upi.v1.ListLiteReconsRequest\x1a\x1e.upi.v1.ListLiteReconsResponseB\x7f\n" +
 	"\n" +
 	"com.upi.v1B\n" +
 	"AdminProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
@@ -2382,7 +2885,7 @@ func file_upi_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_upi_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_upi_v1_admin_proto_goTypes = []any{
 	(TraceRecord_Direction)(0),                  // 0: upi.v1.TraceRecord.Direction
 	(*TraceRecord)(nil),                         // 1: upi.v1.TraceRecord
@@ -2411,63 +2914,80 @@ var file_upi_v1_admin_proto_goTypes = []any{
 	(*ListLiteAccountsRequest)(nil),             // 24: upi.v1.ListLiteAccountsRequest
 	(*LiteAccount)(nil),                         // 25: upi.v1.LiteAccount
 	(*ListLiteAccountsResponse)(nil),            // 26: upi.v1.ListLiteAccountsResponse
-	(*timestamppb.Timestamp)(nil),               // 27: google.protobuf.Timestamp
-	(*Transaction)(nil),                         // 28: upi.v1.Transaction
-	(Txn_Type)(0),                               // 29: upi.v1.Txn.Type
-	(Resp_Result)(0),                            // 30: upi.v1.Resp.Result
-	(*LiteRecordResult)(nil),                    // 31: upi.v1.LiteRecordResult
+	(*LiteRecon)(nil),                           // 27: upi.v1.LiteRecon
+	(*LiteReconLine)(nil),                       // 28: upi.v1.LiteReconLine
+	(*RunLiteReconRequest)(nil),                 // 29: upi.v1.RunLiteReconRequest
+	(*RunLiteReconResponse)(nil),                // 30: upi.v1.RunLiteReconResponse
+	(*ListLiteReconsRequest)(nil),               // 31: upi.v1.ListLiteReconsRequest
+	(*ListLiteReconsResponse)(nil),              // 32: upi.v1.ListLiteReconsResponse
+	(*timestamppb.Timestamp)(nil),               // 33: google.protobuf.Timestamp
+	(*Transaction)(nil),                         // 34: upi.v1.Transaction
+	(Txn_Type)(0),                               // 35: upi.v1.Txn.Type
+	(Resp_Result)(0),                            // 36: upi.v1.Resp.Result
+	(*LiteRecordResult)(nil),                    // 37: upi.v1.LiteRecordResult
+	(*LiteReconMismatch)(nil),                   // 38: upi.v1.LiteReconMismatch
 }
 var file_upi_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: upi.v1.TraceRecord.direction:type_name -> upi.v1.TraceRecord.Direction
-	27, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
-	27, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
+	33, // 1: upi.v1.TraceRecord.ts:type_name -> google.protobuf.Timestamp
+	33, // 2: upi.v1.TraceRecord.acked:type_name -> google.protobuf.Timestamp
 	1,  // 3: upi.v1.ListMessagesResponse.messages:type_name -> upi.v1.TraceRecord
-	28, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
-	29, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
-	30, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
-	27, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
-	27, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
-	27, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
+	34, // 4: upi.v1.GetTransactionResponse.transaction:type_name -> upi.v1.Transaction
+	35, // 5: upi.v1.TxnSummary.type:type_name -> upi.v1.Txn.Type
+	36, // 6: upi.v1.TxnSummary.status:type_name -> upi.v1.Resp.Result
+	33, // 7: upi.v1.TxnSummary.created:type_name -> google.protobuf.Timestamp
+	33, // 8: upi.v1.TxnSummary.updated:type_name -> google.protobuf.Timestamp
+	33, // 9: upi.v1.TxnSummary.deadline:type_name -> google.protobuf.Timestamp
 	8,  // 10: upi.v1.TxnSummary.legs:type_name -> upi.v1.TxnLeg
-	29, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
-	30, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
+	35, // 11: upi.v1.TxnLeg.type:type_name -> upi.v1.Txn.Type
+	36, // 12: upi.v1.TxnLeg.result:type_name -> upi.v1.Resp.Result
 	7,  // 13: upi.v1.ListTransactionsResponse.transactions:type_name -> upi.v1.TxnSummary
 	13, // 14: upi.v1.ListAccountsResponse.accounts:type_name -> upi.v1.AccountBalance
-	27, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
+	33, // 15: upi.v1.Posting.ts:type_name -> google.protobuf.Timestamp
 	16, // 16: upi.v1.ListPostingsResponse.postings:type_name -> upi.v1.Posting
-	27, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
-	27, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
+	33, // 17: upi.v1.CircleRecord.created:type_name -> google.protobuf.Timestamp
+	33, // 18: upi.v1.CircleRecord.updated:type_name -> google.protobuf.Timestamp
 	23, // 19: upi.v1.CircleRecord.debits:type_name -> upi.v1.CircleRecordDebit
-	27, // 20: upi.v1.CircleRecord.revoked:type_name -> google.protobuf.Timestamp
+	33, // 20: upi.v1.CircleRecord.revoked:type_name -> google.protobuf.Timestamp
 	19, // 21: upi.v1.AdminServiceListCircleLinksResponse.records:type_name -> upi.v1.CircleRecord
-	27, // 22: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
-	27, // 23: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
-	27, // 24: upi.v1.CircleRecordDebit.at:type_name -> google.protobuf.Timestamp
-	31, // 25: upi.v1.LiteAccount.records:type_name -> upi.v1.LiteRecordResult
+	33, // 22: upi.v1.HealthResponse.last_heartbeat:type_name -> google.protobuf.Timestamp
+	33, // 23: upi.v1.HealthResponse.store_progress:type_name -> google.protobuf.Timestamp
+	33, // 24: upi.v1.CircleRecordDebit.at:type_name -> google.protobuf.Timestamp
+	37, // 25: upi.v1.LiteAccount.records:type_name -> upi.v1.LiteRecordResult
 	25, // 26: upi.v1.ListLiteAccountsResponse.accounts:type_name -> upi.v1.LiteAccount
-	2,  // 27: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
-	4,  // 28: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
-	6,  // 29: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
-	10, // 30: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
-	12, // 31: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
-	15, // 32: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
-	18, // 33: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
-	21, // 34: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
-	24, // 35: upi.v1.AdminService.ListLiteAccounts:input_type -> upi.v1.ListLiteAccountsRequest
-	3,  // 36: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
-	5,  // 37: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
-	9,  // 38: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
-	11, // 39: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
-	14, // 40: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
-	17, // 41: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
-	20, // 42: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
-	22, // 43: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
-	26, // 44: upi.v1.AdminService.ListLiteAccounts:output_type -> upi.v1.ListLiteAccountsResponse
-	36, // [36:45] is the sub-list for method output_type
-	27, // [27:36] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	33, // 27: upi.v1.LiteRecon.started:type_name -> google.protobuf.Timestamp
+	33, // 28: upi.v1.LiteRecon.answered:type_name -> google.protobuf.Timestamp
+	28, // 29: upi.v1.LiteRecon.lines:type_name -> upi.v1.LiteReconLine
+	38, // 30: upi.v1.LiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
+	27, // 31: upi.v1.RunLiteReconResponse.recon:type_name -> upi.v1.LiteRecon
+	27, // 32: upi.v1.ListLiteReconsResponse.recons:type_name -> upi.v1.LiteRecon
+	2,  // 33: upi.v1.AdminService.ListMessages:input_type -> upi.v1.ListMessagesRequest
+	4,  // 34: upi.v1.AdminService.GetTransaction:input_type -> upi.v1.GetTransactionRequest
+	6,  // 35: upi.v1.AdminService.ListTransactions:input_type -> upi.v1.ListTransactionsRequest
+	10, // 36: upi.v1.AdminService.GetBalance:input_type -> upi.v1.GetBalanceRequest
+	12, // 37: upi.v1.AdminService.ListAccounts:input_type -> upi.v1.ListAccountsRequest
+	15, // 38: upi.v1.AdminService.ListPostings:input_type -> upi.v1.ListPostingsRequest
+	18, // 39: upi.v1.AdminService.ListCircleLinks:input_type -> upi.v1.AdminServiceListCircleLinksRequest
+	21, // 40: upi.v1.AdminService.Health:input_type -> upi.v1.HealthRequest
+	24, // 41: upi.v1.AdminService.ListLiteAccounts:input_type -> upi.v1.ListLiteAccountsRequest
+	29, // 42: upi.v1.AdminService.RunLiteRecon:input_type -> upi.v1.RunLiteReconRequest
+	31, // 43: upi.v1.AdminService.ListLiteRecons:input_type -> upi.v1.ListLiteReconsRequest
+	3,  // 44: upi.v1.AdminService.ListMessages:output_type -> upi.v1.ListMessagesResponse
+	5,  // 45: upi.v1.AdminService.GetTransaction:output_type -> upi.v1.GetTransactionResponse
+	9,  // 46: upi.v1.AdminService.ListTransactions:output_type -> upi.v1.ListTransactionsResponse
+	11, // 47: upi.v1.AdminService.GetBalance:output_type -> upi.v1.GetBalanceResponse
+	14, // 48: upi.v1.AdminService.ListAccounts:output_type -> upi.v1.ListAccountsResponse
+	17, // 49: upi.v1.AdminService.ListPostings:output_type -> upi.v1.ListPostingsResponse
+	20, // 50: upi.v1.AdminService.ListCircleLinks:output_type -> upi.v1.AdminServiceListCircleLinksResponse
+	22, // 51: upi.v1.AdminService.Health:output_type -> upi.v1.HealthResponse
+	26, // 52: upi.v1.AdminService.ListLiteAccounts:output_type -> upi.v1.ListLiteAccountsResponse
+	30, // 53: upi.v1.AdminService.RunLiteRecon:output_type -> upi.v1.RunLiteReconResponse
+	32, // 54: upi.v1.AdminService.ListLiteRecons:output_type -> upi.v1.ListLiteReconsResponse
+	44, // [44:55] is the sub-list for method output_type
+	33, // [33:44] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_admin_proto_init() }
@@ -2484,7 +3004,7 @@ func file_upi_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_admin_proto_rawDesc), len(file_upi_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,8 @@ const (
 	AdminService_ListCircleLinks_FullMethodName  = "/upi.v1.AdminService/ListCircleLinks"
 	AdminService_Health_FullMethodName           = "/upi.v1.AdminService/Health"
 	AdminService_ListLiteAccounts_FullMethodName = "/upi.v1.AdminService/ListLiteAccounts"
+	AdminService_RunLiteRecon_FullMethodName     = "/upi.v1.AdminService/RunLiteRecon"
+	AdminService_ListLiteRecons_FullMethodName   = "/upi.v1.AdminService/ListLiteRecons"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -61,6 +63,12 @@ type AdminServiceClient interface {
 	// switch its auth engine, a bank its LRN balances in the Lite pool, the
 	// TPAP its devices (docs/FLOWS.md, UPI Lite, Reconciliation).
 	ListLiteAccounts(ctx context.Context, in *ListLiteAccountsRequest, opts ...grpc.CallOption) (*ListLiteAccountsResponse, error)
+	// issue 12 (recon): RunLiteRecon has the switch reconcile one remitter's
+	// LRNs now (the daily job's run, on demand) and waits up to wait_ms for
+	// the remitter's answer; ListLiteRecons lists the switch's reports,
+	// newest first (docs/FLOWS.md, UPI Lite, Reconciliation).
+	RunLiteRecon(ctx context.Context, in *RunLiteReconRequest, opts ...grpc.CallOption) (*RunLiteReconResponse, error)
+	ListLiteRecons(ctx context.Context, in *ListLiteReconsRequest, opts ...grpc.CallOption) (*ListLiteReconsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -161,6 +169,26 @@ func (c *adminServiceClient) ListLiteAccounts(ctx context.Context, in *ListLiteA
 	return out, nil
 }
 
+func (c *adminServiceClient) RunLiteRecon(ctx context.Context, in *RunLiteReconRequest, opts ...grpc.CallOption) (*RunLiteReconResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RunLiteReconResponse)
+	err := c.cc.Invoke(ctx, AdminService_RunLiteRecon_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListLiteRecons(ctx context.Context, in *ListLiteReconsRequest, opts ...grpc.CallOption) (*ListLiteReconsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLiteReconsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListLiteRecons_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -192,6 +220,12 @@ type AdminServiceServer interface {
 	// switch its auth engine, a bank its LRN balances in the Lite pool, the
 	// TPAP its devices (docs/FLOWS.md, UPI Lite, Reconciliation).
 	ListLiteAccounts(context.Context, *ListLiteAccountsRequest) (*ListLiteAccountsResponse, error)
+	// issue 12 (recon): RunLiteRecon has the switch reconcile one remitter's
+	// LRNs now (the daily job's run, on demand) and waits up to wait_ms for
+	// the remitter's answer; ListLiteRecons lists the switch's reports,
+	// newest first (docs/FLOWS.md, UPI Lite, Reconciliation).
+	RunLiteRecon(context.Context, *RunLiteReconRequest) (*RunLiteReconResponse, error)
+	ListLiteRecons(context.Context, *ListLiteReconsRequest) (*ListLiteReconsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -228,6 +262,12 @@ func (UnimplementedAdminServiceServer) Health(context.Context, *HealthRequest) (
 }
 func (UnimplementedAdminServiceServer) ListLiteAccounts(context.Context, *ListLiteAccountsRequest) (*ListLiteAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLiteAccounts not implemented")
+}
+func (UnimplementedAdminServiceServer) RunLiteRecon(context.Context, *RunLiteReconRequest) (*RunLiteReconResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RunLiteRecon not implemented")
+}
+func (UnimplementedAdminServiceServer) ListLiteRecons(context.Context, *ListLiteReconsRequest) (*ListLiteReconsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLiteRecons not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -412,6 +452,42 @@ func _AdminService_ListLiteAccounts_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RunLiteRecon_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunLiteReconRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RunLiteRecon(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RunLiteRecon_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RunLiteRecon(ctx, req.(*RunLiteReconRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListLiteRecons_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLiteReconsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListLiteRecons(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListLiteRecons_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListLiteRecons(ctx, req.(*ListLiteReconsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -454,6 +530,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLiteAccounts",
 			Handler:    _AdminService_ListLiteAccounts_Handler,
+		},
+		{
+			MethodName: "RunLiteRecon",
+			Handler:    _AdminService_RunLiteRecon_Handler,
+		},
+		{
+			MethodName: "ListLiteRecons",
+			Handler:    _AdminService_ListLiteRecons_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

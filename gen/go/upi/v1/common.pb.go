@@ -1991,10 +1991,29 @@ func (x *LiteInfo) GetAutoAmountPaise() int64 {
 
 // LiteBalance is one LRN's balance at the node that answers.
 type LiteBalance struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Lrn           string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
-	BalancePaise  int64                  `protobuf:"varint,2,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Lrn          string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	BalancePaise int64                  `protobuf:"varint,2,opt,name=balance_paise,json=balancePaise,proto3" json:"balance_paise,omitempty"`
+	State        string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// issue 12 (recon): the switch's view of the LRN in a reconciliation
+	// (ReqLiteSync sub_type CHK_STATUS, switch/literecon.go), and the
+	// remitter's counter in its answer. unconfirmed_paise: online payments
+	// whose confirmation the remitter has not answered; held_paise: offline
+	// records the switch holds for the remitter (claimed or sent, not
+	// answered); in_flight_paise: online payments not decided;
+	// device_reported_paise: the device's last reported balance
+	// carried forward by what the network told it since (device_known false
+	// when it never reported); unsynced_paise: the LRN's records posted
+	// through another device's sync since its device last reported; counter:
+	// the highest counter the node knows of the LRN.
+	UnconfirmedPaise    int64  `protobuf:"varint,4,opt,name=unconfirmed_paise,json=unconfirmedPaise,proto3" json:"unconfirmed_paise,omitempty"`
+	DeviceReportedPaise int64  `protobuf:"varint,5,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	Counter             uint64 `protobuf:"varint,6,opt,name=counter,proto3" json:"counter,omitempty"`
+	HeldPaise           int64  `protobuf:"varint,7,opt,name=held_paise,json=heldPaise,proto3" json:"held_paise,omitempty"`
+	UnsyncedPaise       int64  `protobuf:"varint,8,opt,name=unsynced_paise,json=unsyncedPaise,proto3" json:"unsynced_paise,omitempty"`
+	DeviceKnown         bool   `protobuf:"varint,9,opt,name=device_known,json=deviceKnown,proto3" json:"device_known,omitempty"`
+	// Online payments (44, 46, 43) the auth engine took and has not decided.
+	InFlightPaise int64 `protobuf:"varint,10,opt,name=in_flight_paise,json=inFlightPaise,proto3" json:"in_flight_paise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2046,6 +2065,154 @@ func (x *LiteBalance) GetBalancePaise() int64 {
 func (x *LiteBalance) GetState() string {
 	if x != nil {
 		return x.State
+	}
+	return ""
+}
+
+func (x *LiteBalance) GetUnconfirmedPaise() int64 {
+	if x != nil {
+		return x.UnconfirmedPaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetHeldPaise() int64 {
+	if x != nil {
+		return x.HeldPaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetUnsyncedPaise() int64 {
+	if x != nil {
+		return x.UnsyncedPaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetDeviceKnown() bool {
+	if x != nil {
+		return x.DeviceKnown
+	}
+	return false
+}
+
+func (x *LiteBalance) GetInFlightPaise() int64 {
+	if x != nil {
+		return x.InFlightPaise
+	}
+	return 0
+}
+
+// issue 12 (recon): one mismatch a Lite reconciliation found, with its
+// kind (UNCONFIRMED, UNSYNCED, DEVICE_STALE, SWITCH_MISMATCH,
+// POOL_MISMATCH), the balances it compared and its cause. A POOL_MISMATCH
+// has no LRN: the pool account as bank_balance_paise, the LRNs' sum as
+// switch_balance_paise.
+type LiteReconMismatch struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Lrn                 string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	Kind                string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	SwitchBalancePaise  int64                  `protobuf:"varint,3,opt,name=switch_balance_paise,json=switchBalancePaise,proto3" json:"switch_balance_paise,omitempty"`
+	BankBalancePaise    int64                  `protobuf:"varint,4,opt,name=bank_balance_paise,json=bankBalancePaise,proto3" json:"bank_balance_paise,omitempty"`
+	DeviceReportedPaise int64                  `protobuf:"varint,5,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	// The amount the kind explains (unconfirmed, unsynced) or the size of
+	// the difference (never negative: the cause says which side is above).
+	AmountPaise   int64  `protobuf:"varint,6,opt,name=amount_paise,json=amountPaise,proto3" json:"amount_paise,omitempty"`
+	Cause         string `protobuf:"bytes,7,opt,name=cause,proto3" json:"cause,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiteReconMismatch) Reset() {
+	*x = LiteReconMismatch{}
+	mi := &file_upi_v1_common_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiteReconMismatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiteReconMismatch) ProtoMessage() {}
+
+func (x *LiteReconMismatch) ProtoReflect() protoreflect.Message {
+	mi := &file_upi_v1_common_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiteReconMismatch.ProtoReflect.Descriptor instead.
+func (*LiteReconMismatch) Descriptor() ([]byte, []int) {
+	return file_upi_v1_common_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LiteReconMismatch) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *LiteReconMismatch) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LiteReconMismatch) GetSwitchBalancePaise() int64 {
+	if x != nil {
+		return x.SwitchBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteReconMismatch) GetBankBalancePaise() int64 {
+	if x != nil {
+		return x.BankBalancePaise
+	}
+	return 0
+}
+
+func (x *LiteReconMismatch) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *LiteReconMismatch) GetAmountPaise() int64 {
+	if x != nil {
+		return x.AmountPaise
+	}
+	return 0
+}
+
+func (x *LiteReconMismatch) GetCause() string {
+	if x != nil {
+		return x.Cause
 	}
 	return ""
 }
@@ -2275,11 +2442,28 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x05state\x18\v \x01(\tR\x05state\x12\x10\n" +
 	"\x03umn\x18\f \x01(\tR\x03umn\x120\n" +
 	"\x14auto_threshold_paise\x18\r \x01(\x03R\x12autoThresholdPaise\x12*\n" +
-	"\x11auto_amount_paise\x18\x0e \x01(\x03R\x0fautoAmountPaise\"Z\n" +
+	"\x11auto_amount_paise\x18\x0e \x01(\x03R\x0fautoAmountPaise\"\xe6\x02\n" +
 	"\vLiteBalance\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12#\n" +
 	"\rbalance_paise\x18\x02 \x01(\x03R\fbalancePaise\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\tR\x05stateB\x80\x01\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12+\n" +
+	"\x11unconfirmed_paise\x18\x04 \x01(\x03R\x10unconfirmedPaise\x122\n" +
+	"\x15device_reported_paise\x18\x05 \x01(\x03R\x13deviceReportedPaise\x12\x18\n" +
+	"\acounter\x18\x06 \x01(\x04R\acounter\x12\x1d\n" +
+	"\n" +
+	"held_paise\x18\a \x01(\x03R\theldPaise\x12%\n" +
+	"\x0eunsynced_paise\x18\b \x01(\x03R\runsyncedPaise\x12!\n" +
+	"\fdevice_known\x18\t \x01(\bR\vdeviceKnown\x12&\n" +
+	"\x0fin_flight_paise\x18\n" +
+	" \x01(\x03R\rinFlightPaise\"\x86\x02\n" +
+	"\x11LiteReconMismatch\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x120\n" +
+	"\x14switch_balance_paise\x18\x03 \x01(\x03R\x12switchBalancePaise\x12,\n" +
+	"\x12bank_balance_paise\x18\x04 \x01(\x03R\x10bankBalancePaise\x122\n" +
+	"\x15device_reported_paise\x18\x05 \x01(\x03R\x13deviceReportedPaise\x12!\n" +
+	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12\x14\n" +
+	"\x05cause\x18\a \x01(\tR\x05causeB\x80\x01\n" +
 	"\n" +
 	"com.upi.v1B\vCommonProtoP\x01Z,github.com/upisim/upisim/gen/go/upi/v1;upiv1\xa2\x02\x03UXX\xaa\x02\x06Upi.V1\xca\x02\x06Upi\\V1\xe2\x02\x12Upi\\V1\\GPBMetadata\xea\x02\aUpi::V1b\x06proto3"
 
@@ -2296,7 +2480,7 @@ func file_upi_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_upi_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_upi_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_upi_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_upi_v1_common_proto_goTypes = []any{
 	(Txn_Type)(0),                 // 0: upi.v1.Txn.Type
 	(Party_Type)(0),               // 1: upi.v1.Party.Type
@@ -2320,14 +2504,15 @@ var file_upi_v1_common_proto_goTypes = []any{
 	(*LiteRecordResult)(nil),      // 19: upi.v1.LiteRecordResult
 	(*LiteInfo)(nil),              // 20: upi.v1.LiteInfo
 	(*LiteBalance)(nil),           // 21: upi.v1.LiteBalance
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*LiteReconMismatch)(nil),     // 22: upi.v1.LiteReconMismatch
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_upi_v1_common_proto_depIdxs = []int32{
-	22, // 0: upi.v1.Head.ts:type_name -> google.protobuf.Timestamp
+	23, // 0: upi.v1.Head.ts:type_name -> google.protobuf.Timestamp
 	0,  // 1: upi.v1.Txn.type:type_name -> upi.v1.Txn.Type
-	22, // 2: upi.v1.Txn.ts:type_name -> google.protobuf.Timestamp
+	23, // 2: upi.v1.Txn.ts:type_name -> google.protobuf.Timestamp
 	0,  // 3: upi.v1.Txn.sub_type:type_name -> upi.v1.Txn.Type
-	22, // 4: upi.v1.Cred.ts:type_name -> google.protobuf.Timestamp
+	23, // 4: upi.v1.Cred.ts:type_name -> google.protobuf.Timestamp
 	1,  // 5: upi.v1.Party.type:type_name -> upi.v1.Party.Type
 	9,  // 6: upi.v1.Party.ac:type_name -> upi.v1.Account
 	10, // 7: upi.v1.Party.creds:type_name -> upi.v1.Cred
@@ -2335,12 +2520,12 @@ var file_upi_v1_common_proto_depIdxs = []int32{
 	9,  // 9: upi.v1.Ref.ac:type_name -> upi.v1.Account
 	2,  // 10: upi.v1.Resp.result:type_name -> upi.v1.Resp.Result
 	13, // 11: upi.v1.Resp.refs:type_name -> upi.v1.Ref
-	22, // 12: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
+	23, // 12: upi.v1.Ack.ts:type_name -> google.protobuf.Timestamp
 	3,  // 13: upi.v1.Mandate.amount_rule:type_name -> upi.v1.Mandate.AmountRule
 	4,  // 14: upi.v1.Mandate.recurrence:type_name -> upi.v1.Mandate.Recurrence
 	5,  // 15: upi.v1.Delegate.type:type_name -> upi.v1.Delegate.Type
 	6,  // 16: upi.v1.Delegate.sub_type:type_name -> upi.v1.Delegate.SubType
-	22, // 17: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
+	23, // 17: upi.v1.LiteRecord.ts:type_name -> google.protobuf.Timestamp
 	9,  // 18: upi.v1.LiteRecord.payee_ac:type_name -> upi.v1.Account
 	2,  // 19: upi.v1.LiteRecordResult.result:type_name -> upi.v1.Resp.Result
 	9,  // 20: upi.v1.LiteInfo.ac:type_name -> upi.v1.Account
@@ -2362,7 +2547,7 @@ func file_upi_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upi_v1_common_proto_rawDesc), len(file_upi_v1_common_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

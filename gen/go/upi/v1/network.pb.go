@@ -1658,8 +1658,16 @@ type ReqLiteSync struct {
 	// The device's user, and its wallet balance when it synced.
 	UserAddr           string `protobuf:"bytes,6,opt,name=user_addr,json=userAddr,proto3" json:"user_addr,omitempty"`
 	DeviceBalancePaise int64  `protobuf:"varint,7,opt,name=device_balance_paise,json=deviceBalancePaise,proto3" json:"device_balance_paise,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// issue 12 (recon): sub_type CHK_STATUS, the switch to a remitter: the
+	// switch's view of every LRN of the bank (switch/literecon.go).
+	// A bank's LRNs go in pages of up to 1,000, in LRN order, under the
+	// same txn id: a page covers the LRNs after recon_after (exclusive) up
+	// to its last one, or to the end when recon_last.
+	Recon         []*LiteBalance `protobuf:"bytes,8,rep,name=recon,proto3" json:"recon,omitempty"`
+	ReconAfter    string         `protobuf:"bytes,9,opt,name=recon_after,json=reconAfter,proto3" json:"recon_after,omitempty"`
+	ReconLast     bool           `protobuf:"varint,10,opt,name=recon_last,json=reconLast,proto3" json:"recon_last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReqLiteSync) Reset() {
@@ -1741,6 +1749,27 @@ func (x *ReqLiteSync) GetDeviceBalancePaise() int64 {
 	return 0
 }
 
+func (x *ReqLiteSync) GetRecon() []*LiteBalance {
+	if x != nil {
+		return x.Recon
+	}
+	return nil
+}
+
+func (x *ReqLiteSync) GetReconAfter() string {
+	if x != nil {
+		return x.ReconAfter
+	}
+	return ""
+}
+
+func (x *ReqLiteSync) GetReconLast() bool {
+	if x != nil {
+		return x.ReconLast
+	}
+	return false
+}
+
 // RespLiteSync answers ReqLiteSync record by record.
 type RespLiteSync struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1754,7 +1783,12 @@ type RespLiteSync struct {
 	// Every LRN of the batch's records and the device's own: balance and
 	// state after the batch (from the switch to a PSP: the auth engine's,
 	// rebased on the remitter's).
-	Balances      []*LiteBalance `protobuf:"bytes,6,rep,name=balances,proto3" json:"balances,omitempty"`
+	Balances []*LiteBalance `protobuf:"bytes,6,rep,name=balances,proto3" json:"balances,omitempty"`
+	// issue 12 (recon): a remitter's answer to a reconciliation (sub_type
+	// CHK_STATUS): every mismatch it found, and its Lite pool account's
+	// balance; balances then carry each LRN's balance, state and counter.
+	Mismatches    []*LiteReconMismatch `protobuf:"bytes,7,rep,name=mismatches,proto3" json:"mismatches,omitempty"`
+	PoolPaise     int64                `protobuf:"varint,8,opt,name=pool_paise,json=poolPaise,proto3" json:"pool_paise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1829,6 +1863,20 @@ func (x *RespLiteSync) GetBalances() []*LiteBalance {
 		return x.Balances
 	}
 	return nil
+}
+
+func (x *RespLiteSync) GetMismatches() []*LiteReconMismatch {
+	if x != nil {
+		return x.Mismatches
+	}
+	return nil
+}
+
+func (x *RespLiteSync) GetPoolPaise() int64 {
+	if x != nil {
+		return x.PoolPaise
+	}
+	return 0
 }
 
 // Notification is what a PSP tells its TPAP app: a transaction's status, a
@@ -2534,7 +2582,7 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\x10RespDelegateAuth\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
-	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xfa\x01\n" +
+	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\"\xe5\x02\n" +
 	"\vReqLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12\x10\n" +
@@ -2542,14 +2590,25 @@ const file_upi_v1_network_proto_rawDesc = "" +
 	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12,\n" +
 	"\arecords\x18\x05 \x03(\v2\x12.upi.v1.LiteRecordR\arecords\x12\x1b\n" +
 	"\tuser_addr\x18\x06 \x01(\tR\buserAddr\x120\n" +
-	"\x14device_balance_paise\x18\a \x01(\x03R\x12deviceBalancePaise\"\x82\x02\n" +
+	"\x14device_balance_paise\x18\a \x01(\x03R\x12deviceBalancePaise\x12)\n" +
+	"\x05recon\x18\b \x03(\v2\x13.upi.v1.LiteBalanceR\x05recon\x12\x1f\n" +
+	"\vrecon_after\x18\t \x01(\tR\n" +
+	"reconAfter\x12\x1d\n" +
+	"\n" +
+	"recon_last\x18\n" +
+	" \x01(\bR\treconLast\"\xdc\x02\n" +
 	"\fRespLiteSync\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12 \n" +
 	"\x04resp\x18\x03 \x01(\v2\f.upi.v1.RespR\x04resp\x122\n" +
 	"\aresults\x18\x04 \x03(\v2\x18.upi.v1.LiteRecordResultR\aresults\x12*\n" +
 	"\x11lrn_balance_paise\x18\x05 \x01(\x03R\x0flrnBalancePaise\x12/\n" +
-	"\bbalances\x18\x06 \x03(\v2\x13.upi.v1.LiteBalanceR\bbalances\"\xd9\x04\n" +
+	"\bbalances\x18\x06 \x03(\v2\x13.upi.v1.LiteBalanceR\bbalances\x129\n" +
+	"\n" +
+	"mismatches\x18\a \x03(\v2\x19.upi.v1.LiteReconMismatchR\n" +
+	"mismatches\x12\x1d\n" +
+	"\n" +
+	"pool_paise\x18\b \x01(\x03R\tpoolPaise\"\xd9\x04\n" +
 	"\fNotification\x12 \n" +
 	"\x04head\x18\x01 \x01(\v2\f.upi.v1.HeadR\x04head\x12\x1d\n" +
 	"\x03txn\x18\x02 \x01(\v2\v.upi.v1.TxnR\x03txn\x12-\n" +
@@ -2730,8 +2789,9 @@ var file_upi_v1_network_proto_goTypes = []any{
 	(*Delegate)(nil),                // 39: upi.v1.Delegate
 	(*LiteRecord)(nil),              // 40: upi.v1.LiteRecord
 	(*LiteBalance)(nil),             // 41: upi.v1.LiteBalance
-	(*timestamppb.Timestamp)(nil),   // 42: google.protobuf.Timestamp
-	(*Ack)(nil),                     // 43: upi.v1.Ack
+	(*LiteReconMismatch)(nil),       // 42: upi.v1.LiteReconMismatch
+	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
+	(*Ack)(nil),                     // 44: upi.v1.Ack
 }
 var file_upi_v1_network_proto_depIdxs = []int32{
 	32,  // 0: upi.v1.ReqPay.head:type_name -> upi.v1.Head
@@ -2828,142 +2888,144 @@ var file_upi_v1_network_proto_depIdxs = []int32{
 	32,  // 91: upi.v1.ReqLiteSync.head:type_name -> upi.v1.Head
 	33,  // 92: upi.v1.ReqLiteSync.txn:type_name -> upi.v1.Txn
 	40,  // 93: upi.v1.ReqLiteSync.records:type_name -> upi.v1.LiteRecord
-	32,  // 94: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
-	33,  // 95: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
-	37,  // 96: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
-	38,  // 97: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
-	41,  // 98: upi.v1.RespLiteSync.balances:type_name -> upi.v1.LiteBalance
-	32,  // 99: upi.v1.Notification.head:type_name -> upi.v1.Head
-	33,  // 100: upi.v1.Notification.txn:type_name -> upi.v1.Txn
-	0,   // 101: upi.v1.Notification.kind:type_name -> upi.v1.Notification.Kind
-	34,  // 102: upi.v1.Notification.payer:type_name -> upi.v1.Party
-	34,  // 103: upi.v1.Notification.payee:type_name -> upi.v1.Party
-	37,  // 104: upi.v1.Notification.resp:type_name -> upi.v1.Resp
-	35,  // 105: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
-	39,  // 106: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
-	24,  // 107: upi.v1.Notification.lite:type_name -> upi.v1.RespLiteSync
-	36,  // 108: upi.v1.Notification.lite_info:type_name -> upi.v1.LiteInfo
-	42,  // 109: upi.v1.NodeKey.created:type_name -> google.protobuf.Timestamp
-	32,  // 110: upi.v1.ReqRegKeys.head:type_name -> upi.v1.Head
-	33,  // 111: upi.v1.ReqRegKeys.txn:type_name -> upi.v1.Txn
-	26,  // 112: upi.v1.ReqRegKeys.key:type_name -> upi.v1.NodeKey
-	32,  // 113: upi.v1.RespRegKeys.head:type_name -> upi.v1.Head
-	33,  // 114: upi.v1.RespRegKeys.txn:type_name -> upi.v1.Txn
-	37,  // 115: upi.v1.RespRegKeys.resp:type_name -> upi.v1.Resp
-	32,  // 116: upi.v1.ReqListKeys.head:type_name -> upi.v1.Head
-	33,  // 117: upi.v1.ReqListKeys.txn:type_name -> upi.v1.Txn
-	34,  // 118: upi.v1.ReqListKeys.payer:type_name -> upi.v1.Party
-	36,  // 119: upi.v1.ReqListKeys.lite:type_name -> upi.v1.LiteInfo
-	26,  // 120: upi.v1.KeyList.keys:type_name -> upi.v1.NodeKey
-	42,  // 121: upi.v1.KeyList.ts:type_name -> google.protobuf.Timestamp
-	32,  // 122: upi.v1.RespListKeys.head:type_name -> upi.v1.Head
-	33,  // 123: upi.v1.RespListKeys.txn:type_name -> upi.v1.Txn
-	37,  // 124: upi.v1.RespListKeys.resp:type_name -> upi.v1.Resp
-	30,  // 125: upi.v1.RespListKeys.list:type_name -> upi.v1.KeyList
-	36,  // 126: upi.v1.RespListKeys.lite:type_name -> upi.v1.LiteInfo
-	27,  // 127: upi.v1.SwitchService.ReqRegKeys:input_type -> upi.v1.ReqRegKeys
-	29,  // 128: upi.v1.SwitchService.ReqListKeys:input_type -> upi.v1.ReqListKeys
-	1,   // 129: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
-	4,   // 130: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
-	2,   // 131: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
-	9,   // 132: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	10,  // 133: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	6,   // 134: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
-	7,   // 135: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 136: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
-	13,  // 137: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
-	16,  // 138: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
-	14,  // 139: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
-	18,  // 140: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
-	19,  // 141: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 142: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 143: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 144: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	23,  // 145: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	24,  // 146: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 147: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 148: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
-	3,   // 149: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
-	2,   // 150: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
-	5,   // 151: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
-	7,   // 152: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
-	8,   // 153: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
-	10,  // 154: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
-	15,  // 155: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
-	14,  // 156: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
-	17,  // 157: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
-	19,  // 158: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
-	20,  // 159: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
-	21,  // 160: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
-	22,  // 161: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
-	24,  // 162: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
-	11,  // 163: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
-	12,  // 164: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
-	1,   // 165: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 166: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	13,  // 167: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
-	23,  // 168: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	5,   // 169: upi.v1.RemitterService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
-	1,   // 170: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
-	9,   // 171: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
-	23,  // 172: upi.v1.BeneficiaryService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
-	25,  // 173: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
-	28,  // 174: upi.v1.NodeKeyService.RespRegKeys:input_type -> upi.v1.RespRegKeys
-	31,  // 175: upi.v1.NodeKeyService.RespListKeys:input_type -> upi.v1.RespListKeys
-	43,  // 176: upi.v1.SwitchService.ReqRegKeys:output_type -> upi.v1.Ack
-	43,  // 177: upi.v1.SwitchService.ReqListKeys:output_type -> upi.v1.Ack
-	43,  // 178: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
-	43,  // 179: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
-	43,  // 180: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
-	43,  // 181: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
-	43,  // 182: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
-	43,  // 183: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
-	43,  // 184: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
-	43,  // 185: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
-	43,  // 186: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
-	43,  // 187: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
-	43,  // 188: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
-	43,  // 189: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
-	43,  // 190: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	43,  // 191: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
-	43,  // 192: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	43,  // 193: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
-	43,  // 194: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
-	43,  // 195: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
-	43,  // 196: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
-	43,  // 197: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
-	43,  // 198: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
-	43,  // 199: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
-	43,  // 200: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
-	43,  // 201: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
-	43,  // 202: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
-	43,  // 203: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
-	43,  // 204: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
-	43,  // 205: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
-	43,  // 206: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
-	43,  // 207: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
-	43,  // 208: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
-	43,  // 209: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
-	43,  // 210: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
-	43,  // 211: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
-	43,  // 212: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
-	43,  // 213: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
-	43,  // 214: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
-	43,  // 215: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
-	43,  // 216: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
-	43,  // 217: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
-	43,  // 218: upi.v1.RemitterService.ReqTxnConfirmation:output_type -> upi.v1.Ack
-	43,  // 219: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
-	43,  // 220: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
-	43,  // 221: upi.v1.BeneficiaryService.ReqLiteSync:output_type -> upi.v1.Ack
-	43,  // 222: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
-	43,  // 223: upi.v1.NodeKeyService.RespRegKeys:output_type -> upi.v1.Ack
-	43,  // 224: upi.v1.NodeKeyService.RespListKeys:output_type -> upi.v1.Ack
-	176, // [176:225] is the sub-list for method output_type
-	127, // [127:176] is the sub-list for method input_type
-	127, // [127:127] is the sub-list for extension type_name
-	127, // [127:127] is the sub-list for extension extendee
-	0,   // [0:127] is the sub-list for field type_name
+	41,  // 94: upi.v1.ReqLiteSync.recon:type_name -> upi.v1.LiteBalance
+	32,  // 95: upi.v1.RespLiteSync.head:type_name -> upi.v1.Head
+	33,  // 96: upi.v1.RespLiteSync.txn:type_name -> upi.v1.Txn
+	37,  // 97: upi.v1.RespLiteSync.resp:type_name -> upi.v1.Resp
+	38,  // 98: upi.v1.RespLiteSync.results:type_name -> upi.v1.LiteRecordResult
+	41,  // 99: upi.v1.RespLiteSync.balances:type_name -> upi.v1.LiteBalance
+	42,  // 100: upi.v1.RespLiteSync.mismatches:type_name -> upi.v1.LiteReconMismatch
+	32,  // 101: upi.v1.Notification.head:type_name -> upi.v1.Head
+	33,  // 102: upi.v1.Notification.txn:type_name -> upi.v1.Txn
+	0,   // 103: upi.v1.Notification.kind:type_name -> upi.v1.Notification.Kind
+	34,  // 104: upi.v1.Notification.payer:type_name -> upi.v1.Party
+	34,  // 105: upi.v1.Notification.payee:type_name -> upi.v1.Party
+	37,  // 106: upi.v1.Notification.resp:type_name -> upi.v1.Resp
+	35,  // 107: upi.v1.Notification.mandate:type_name -> upi.v1.Mandate
+	39,  // 108: upi.v1.Notification.delegate:type_name -> upi.v1.Delegate
+	24,  // 109: upi.v1.Notification.lite:type_name -> upi.v1.RespLiteSync
+	36,  // 110: upi.v1.Notification.lite_info:type_name -> upi.v1.LiteInfo
+	43,  // 111: upi.v1.NodeKey.created:type_name -> google.protobuf.Timestamp
+	32,  // 112: upi.v1.ReqRegKeys.head:type_name -> upi.v1.Head
+	33,  // 113: upi.v1.ReqRegKeys.txn:type_name -> upi.v1.Txn
+	26,  // 114: upi.v1.ReqRegKeys.key:type_name -> upi.v1.NodeKey
+	32,  // 115: upi.v1.RespRegKeys.head:type_name -> upi.v1.Head
+	33,  // 116: upi.v1.RespRegKeys.txn:type_name -> upi.v1.Txn
+	37,  // 117: upi.v1.RespRegKeys.resp:type_name -> upi.v1.Resp
+	32,  // 118: upi.v1.ReqListKeys.head:type_name -> upi.v1.Head
+	33,  // 119: upi.v1.ReqListKeys.txn:type_name -> upi.v1.Txn
+	34,  // 120: upi.v1.ReqListKeys.payer:type_name -> upi.v1.Party
+	36,  // 121: upi.v1.ReqListKeys.lite:type_name -> upi.v1.LiteInfo
+	26,  // 122: upi.v1.KeyList.keys:type_name -> upi.v1.NodeKey
+	43,  // 123: upi.v1.KeyList.ts:type_name -> google.protobuf.Timestamp
+	32,  // 124: upi.v1.RespListKeys.head:type_name -> upi.v1.Head
+	33,  // 125: upi.v1.RespListKeys.txn:type_name -> upi.v1.Txn
+	37,  // 126: upi.v1.RespListKeys.resp:type_name -> upi.v1.Resp
+	30,  // 127: upi.v1.RespListKeys.list:type_name -> upi.v1.KeyList
+	36,  // 128: upi.v1.RespListKeys.lite:type_name -> upi.v1.LiteInfo
+	27,  // 129: upi.v1.SwitchService.ReqRegKeys:input_type -> upi.v1.ReqRegKeys
+	29,  // 130: upi.v1.SwitchService.ReqListKeys:input_type -> upi.v1.ReqListKeys
+	1,   // 131: upi.v1.SwitchService.ReqPay:input_type -> upi.v1.ReqPay
+	4,   // 132: upi.v1.SwitchService.RespAuthDetails:input_type -> upi.v1.RespAuthDetails
+	2,   // 133: upi.v1.SwitchService.RespPay:input_type -> upi.v1.RespPay
+	9,   // 134: upi.v1.SwitchService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	10,  // 135: upi.v1.SwitchService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	6,   // 136: upi.v1.SwitchService.RespTxnConfirmation:input_type -> upi.v1.RespTxnConfirmation
+	7,   // 137: upi.v1.SwitchService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 138: upi.v1.SwitchService.RespValAdd:input_type -> upi.v1.RespValAdd
+	13,  // 139: upi.v1.SwitchService.ReqMandate:input_type -> upi.v1.ReqMandate
+	16,  // 140: upi.v1.SwitchService.RespAuthMandate:input_type -> upi.v1.RespAuthMandate
+	14,  // 141: upi.v1.SwitchService.RespMandate:input_type -> upi.v1.RespMandate
+	18,  // 142: upi.v1.SwitchService.RespMandateConfirmation:input_type -> upi.v1.RespMandateConfirmation
+	19,  // 143: upi.v1.SwitchService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 144: upi.v1.SwitchService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 145: upi.v1.SwitchService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 146: upi.v1.SwitchService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	23,  // 147: upi.v1.SwitchService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	24,  // 148: upi.v1.SwitchService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 149: upi.v1.SwitchService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 150: upi.v1.SwitchService.RespHbt:input_type -> upi.v1.RespHbt
+	3,   // 151: upi.v1.PspService.ReqAuthDetails:input_type -> upi.v1.ReqAuthDetails
+	2,   // 152: upi.v1.PspService.RespPay:input_type -> upi.v1.RespPay
+	5,   // 153: upi.v1.PspService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
+	7,   // 154: upi.v1.PspService.ReqValAdd:input_type -> upi.v1.ReqValAdd
+	8,   // 155: upi.v1.PspService.RespValAdd:input_type -> upi.v1.RespValAdd
+	10,  // 156: upi.v1.PspService.RespChkTxn:input_type -> upi.v1.RespChkTxn
+	15,  // 157: upi.v1.PspService.ReqAuthMandate:input_type -> upi.v1.ReqAuthMandate
+	14,  // 158: upi.v1.PspService.RespMandate:input_type -> upi.v1.RespMandate
+	17,  // 159: upi.v1.PspService.ReqMandateConfirmation:input_type -> upi.v1.ReqMandateConfirmation
+	19,  // 160: upi.v1.PspService.ReqDelegateAdd:input_type -> upi.v1.ReqDelegateAdd
+	20,  // 161: upi.v1.PspService.RespDelegateAdd:input_type -> upi.v1.RespDelegateAdd
+	21,  // 162: upi.v1.PspService.ReqDelegateAuth:input_type -> upi.v1.ReqDelegateAuth
+	22,  // 163: upi.v1.PspService.RespDelegateAuth:input_type -> upi.v1.RespDelegateAuth
+	24,  // 164: upi.v1.PspService.RespLiteSync:input_type -> upi.v1.RespLiteSync
+	11,  // 165: upi.v1.PspService.ReqHbt:input_type -> upi.v1.ReqHbt
+	12,  // 166: upi.v1.PspService.RespHbt:input_type -> upi.v1.RespHbt
+	1,   // 167: upi.v1.RemitterService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 168: upi.v1.RemitterService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	13,  // 169: upi.v1.RemitterService.ReqMandate:input_type -> upi.v1.ReqMandate
+	23,  // 170: upi.v1.RemitterService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	5,   // 171: upi.v1.RemitterService.ReqTxnConfirmation:input_type -> upi.v1.ReqTxnConfirmation
+	1,   // 172: upi.v1.BeneficiaryService.ReqPay:input_type -> upi.v1.ReqPay
+	9,   // 173: upi.v1.BeneficiaryService.ReqChkTxn:input_type -> upi.v1.ReqChkTxn
+	23,  // 174: upi.v1.BeneficiaryService.ReqLiteSync:input_type -> upi.v1.ReqLiteSync
+	25,  // 175: upi.v1.TpapService.Notify:input_type -> upi.v1.Notification
+	28,  // 176: upi.v1.NodeKeyService.RespRegKeys:input_type -> upi.v1.RespRegKeys
+	31,  // 177: upi.v1.NodeKeyService.RespListKeys:input_type -> upi.v1.RespListKeys
+	44,  // 178: upi.v1.SwitchService.ReqRegKeys:output_type -> upi.v1.Ack
+	44,  // 179: upi.v1.SwitchService.ReqListKeys:output_type -> upi.v1.Ack
+	44,  // 180: upi.v1.SwitchService.ReqPay:output_type -> upi.v1.Ack
+	44,  // 181: upi.v1.SwitchService.RespAuthDetails:output_type -> upi.v1.Ack
+	44,  // 182: upi.v1.SwitchService.RespPay:output_type -> upi.v1.Ack
+	44,  // 183: upi.v1.SwitchService.ReqChkTxn:output_type -> upi.v1.Ack
+	44,  // 184: upi.v1.SwitchService.RespChkTxn:output_type -> upi.v1.Ack
+	44,  // 185: upi.v1.SwitchService.RespTxnConfirmation:output_type -> upi.v1.Ack
+	44,  // 186: upi.v1.SwitchService.ReqValAdd:output_type -> upi.v1.Ack
+	44,  // 187: upi.v1.SwitchService.RespValAdd:output_type -> upi.v1.Ack
+	44,  // 188: upi.v1.SwitchService.ReqMandate:output_type -> upi.v1.Ack
+	44,  // 189: upi.v1.SwitchService.RespAuthMandate:output_type -> upi.v1.Ack
+	44,  // 190: upi.v1.SwitchService.RespMandate:output_type -> upi.v1.Ack
+	44,  // 191: upi.v1.SwitchService.RespMandateConfirmation:output_type -> upi.v1.Ack
+	44,  // 192: upi.v1.SwitchService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	44,  // 193: upi.v1.SwitchService.RespDelegateAdd:output_type -> upi.v1.Ack
+	44,  // 194: upi.v1.SwitchService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	44,  // 195: upi.v1.SwitchService.RespDelegateAuth:output_type -> upi.v1.Ack
+	44,  // 196: upi.v1.SwitchService.ReqLiteSync:output_type -> upi.v1.Ack
+	44,  // 197: upi.v1.SwitchService.RespLiteSync:output_type -> upi.v1.Ack
+	44,  // 198: upi.v1.SwitchService.ReqHbt:output_type -> upi.v1.Ack
+	44,  // 199: upi.v1.SwitchService.RespHbt:output_type -> upi.v1.Ack
+	44,  // 200: upi.v1.PspService.ReqAuthDetails:output_type -> upi.v1.Ack
+	44,  // 201: upi.v1.PspService.RespPay:output_type -> upi.v1.Ack
+	44,  // 202: upi.v1.PspService.ReqTxnConfirmation:output_type -> upi.v1.Ack
+	44,  // 203: upi.v1.PspService.ReqValAdd:output_type -> upi.v1.Ack
+	44,  // 204: upi.v1.PspService.RespValAdd:output_type -> upi.v1.Ack
+	44,  // 205: upi.v1.PspService.RespChkTxn:output_type -> upi.v1.Ack
+	44,  // 206: upi.v1.PspService.ReqAuthMandate:output_type -> upi.v1.Ack
+	44,  // 207: upi.v1.PspService.RespMandate:output_type -> upi.v1.Ack
+	44,  // 208: upi.v1.PspService.ReqMandateConfirmation:output_type -> upi.v1.Ack
+	44,  // 209: upi.v1.PspService.ReqDelegateAdd:output_type -> upi.v1.Ack
+	44,  // 210: upi.v1.PspService.RespDelegateAdd:output_type -> upi.v1.Ack
+	44,  // 211: upi.v1.PspService.ReqDelegateAuth:output_type -> upi.v1.Ack
+	44,  // 212: upi.v1.PspService.RespDelegateAuth:output_type -> upi.v1.Ack
+	44,  // 213: upi.v1.PspService.RespLiteSync:output_type -> upi.v1.Ack
+	44,  // 214: upi.v1.PspService.ReqHbt:output_type -> upi.v1.Ack
+	44,  // 215: upi.v1.PspService.RespHbt:output_type -> upi.v1.Ack
+	44,  // 216: upi.v1.RemitterService.ReqPay:output_type -> upi.v1.Ack
+	44,  // 217: upi.v1.RemitterService.ReqChkTxn:output_type -> upi.v1.Ack
+	44,  // 218: upi.v1.RemitterService.ReqMandate:output_type -> upi.v1.Ack
+	44,  // 219: upi.v1.RemitterService.ReqLiteSync:output_type -> upi.v1.Ack
+	44,  // 220: upi.v1.RemitterService.ReqTxnConfirmation:output_type -> upi.v1.Ack
+	44,  // 221: upi.v1.BeneficiaryService.ReqPay:output_type -> upi.v1.Ack
+	44,  // 222: upi.v1.BeneficiaryService.ReqChkTxn:output_type -> upi.v1.Ack
+	44,  // 223: upi.v1.BeneficiaryService.ReqLiteSync:output_type -> upi.v1.Ack
+	44,  // 224: upi.v1.TpapService.Notify:output_type -> upi.v1.Ack
+	44,  // 225: upi.v1.NodeKeyService.RespRegKeys:output_type -> upi.v1.Ack
+	44,  // 226: upi.v1.NodeKeyService.RespListKeys:output_type -> upi.v1.Ack
+	178, // [178:227] is the sub-list for method output_type
+	129, // [129:178] is the sub-list for method input_type
+	129, // [129:129] is the sub-list for extension type_name
+	129, // [129:129] is the sub-list for extension extendee
+	0,   // [0:129] is the sub-list for field type_name
 }
 
 func init() { file_upi_v1_network_proto_init() }

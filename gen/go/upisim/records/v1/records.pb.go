@@ -7209,6 +7209,348 @@ func (x *TpapLiteMandate) GetUpdated() int64 {
 	return 0
 }
 
+// SwitchLiteRecon is one reconciliation of a remitter's LRNs
+// (store.LiteRecons, "recon/" and its txn id): what the switch sent, how
+// its exchange went and the report once the remitter answered.
+type SwitchLiteRecon struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	TxnId string                 `protobuf:"bytes,1,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	Bank  string                 `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
+	// SENT or DONE (every page answered).
+	State    string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	OnDemand bool   `protobuf:"varint,4,opt,name=on_demand,json=onDemand,proto3" json:"on_demand,omitempty"`
+	Started  int64  `protobuf:"varint,5,opt,name=started,proto3" json:"started,omitempty"`
+	Answered int64  `protobuf:"varint,6,opt,name=answered,proto3" json:"answered,omitempty"`
+	// Sends in all, resends included.
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The pages: each a ReqLiteSync of up to node.MaxLiteBatch LRNs, in LRN
+	// order, under the same txn id.
+	Pages []*SwitchLiteReconPage `protobuf:"bytes,8,rep,name=pages,proto3" json:"pages,omitempty"`
+	// The switch's view it sent, and the remitter's balances.
+	Sent          []*v1.LiteBalance       `protobuf:"bytes,10,rep,name=sent,proto3" json:"sent,omitempty"`
+	BankView      []*v1.LiteBalance       `protobuf:"bytes,11,rep,name=bank_view,json=bankView,proto3" json:"bank_view,omitempty"`
+	Mismatches    []*v1.LiteReconMismatch `protobuf:"bytes,12,rep,name=mismatches,proto3" json:"mismatches,omitempty"`
+	PoolPaise     int64                   `protobuf:"varint,13,opt,name=pool_paise,json=poolPaise,proto3" json:"pool_paise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteRecon) Reset() {
+	*x = SwitchLiteRecon{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteRecon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteRecon) ProtoMessage() {}
+
+func (x *SwitchLiteRecon) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteRecon.ProtoReflect.Descriptor instead.
+func (*SwitchLiteRecon) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SwitchLiteRecon) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecon) GetBank() string {
+	if x != nil {
+		return x.Bank
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecon) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SwitchLiteRecon) GetOnDemand() bool {
+	if x != nil {
+		return x.OnDemand
+	}
+	return false
+}
+
+func (x *SwitchLiteRecon) GetStarted() int64 {
+	if x != nil {
+		return x.Started
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecon) GetAnswered() int64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecon) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *SwitchLiteRecon) GetPages() []*SwitchLiteReconPage {
+	if x != nil {
+		return x.Pages
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecon) GetSent() []*v1.LiteBalance {
+	if x != nil {
+		return x.Sent
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecon) GetBankView() []*v1.LiteBalance {
+	if x != nil {
+		return x.BankView
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecon) GetMismatches() []*v1.LiteReconMismatch {
+	if x != nil {
+		return x.Mismatches
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecon) GetPoolPaise() int64 {
+	if x != nil {
+		return x.PoolPaise
+	}
+	return 0
+}
+
+// SwitchLiteReconPage is one ReqLiteSync of a reconciliation: the LRNs
+// after `after` (exclusive) up to its last one (to the end when last).
+type SwitchLiteReconPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	After string                 `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	Last  bool                   `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	// Its LRNs in sent (from index first, count n).
+	First int32 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	N     int32 `protobuf:"varint,4,opt,name=n,proto3" json:"n,omitempty"`
+	// The msg ids of every send (an answer names one), the resend wait now
+	// (nanoseconds, doubling to 8 times timeouts.debit), when answered.
+	MsgIds        []string `protobuf:"bytes,5,rep,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
+	Backoff       int64    `protobuf:"varint,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	Answered      int64    `protobuf:"varint,7,opt,name=answered,proto3" json:"answered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiteReconPage) Reset() {
+	*x = SwitchLiteReconPage{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteReconPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteReconPage) ProtoMessage() {}
+
+func (x *SwitchLiteReconPage) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteReconPage.ProtoReflect.Descriptor instead.
+func (*SwitchLiteReconPage) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SwitchLiteReconPage) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *SwitchLiteReconPage) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *SwitchLiteReconPage) GetFirst() int32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetMsgIds() []string {
+	if x != nil {
+		return x.MsgIds
+	}
+	return nil
+}
+
+func (x *SwitchLiteReconPage) GetBackoff() int64 {
+	if x != nil {
+		return x.Backoff
+	}
+	return 0
+}
+
+func (x *SwitchLiteReconPage) GetAnswered() int64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+// SwitchLiteReport is what the switch knew of an LRN when its device last
+// reported its balance (store.LiteRecons, "report/" and the LRN): the
+// reconciliation carries the report forward by what moved since.
+type SwitchLiteReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lrn   string                 `protobuf:"bytes,1,opt,name=lrn,proto3" json:"lrn,omitempty"`
+	// The payment (44) or sync batch that carried the report.
+	TxnId               string `protobuf:"bytes,2,opt,name=txn_id,json=txnId,proto3" json:"txn_id,omitempty"`
+	DeviceReportedPaise int64  `protobuf:"varint,3,opt,name=device_reported_paise,json=deviceReportedPaise,proto3" json:"device_reported_paise,omitempty"`
+	At                  int64  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`
+	// The auth engine's totals then.
+	TopupsPaise    int64 `protobuf:"varint,5,opt,name=topups_paise,json=topupsPaise,proto3" json:"topups_paise,omitempty"`
+	OnlinePaise    int64 `protobuf:"varint,6,opt,name=online_paise,json=onlinePaise,proto3" json:"online_paise,omitempty"`
+	OfflinePaise   int64 `protobuf:"varint,7,opt,name=offline_paise,json=offlinePaise,proto3" json:"offline_paise,omitempty"`
+	TransfersPaise int64 `protobuf:"varint,8,opt,name=transfers_paise,json=transfersPaise,proto3" json:"transfers_paise,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SwitchLiteReport) Reset() {
+	*x = SwitchLiteReport{}
+	mi := &file_upisim_records_v1_records_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiteReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiteReport) ProtoMessage() {}
+
+func (x *SwitchLiteReport) ProtoReflect() protoreflect.Message {
+	mi := &file_upisim_records_v1_records_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiteReport.ProtoReflect.Descriptor instead.
+func (*SwitchLiteReport) Descriptor() ([]byte, []int) {
+	return file_upisim_records_v1_records_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SwitchLiteReport) GetLrn() string {
+	if x != nil {
+		return x.Lrn
+	}
+	return ""
+}
+
+func (x *SwitchLiteReport) GetTxnId() string {
+	if x != nil {
+		return x.TxnId
+	}
+	return ""
+}
+
+func (x *SwitchLiteReport) GetDeviceReportedPaise() int64 {
+	if x != nil {
+		return x.DeviceReportedPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteReport) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *SwitchLiteReport) GetTopupsPaise() int64 {
+	if x != nil {
+		return x.TopupsPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteReport) GetOnlinePaise() int64 {
+	if x != nil {
+		return x.OnlinePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteReport) GetOfflinePaise() int64 {
+	if x != nil {
+		return x.OfflinePaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteReport) GetTransfersPaise() int64 {
+	if x != nil {
+		return x.TransfersPaise
+	}
+	return 0
+}
+
 var File_upisim_records_v1_records_proto protoreflect.FileDescriptor
 
 const file_upisim_records_v1_records_proto_rawDesc = "" +
@@ -7959,7 +8301,41 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\rlast_err_code\x18\v \x01(\tR\vlastErrCode\x12\x19\n" +
 	"\berr_code\x18\f \x01(\tR\aerrCode\x12\x1c\n" +
 	"\tsucceeded\x18\r \x03(\x03R\tsucceeded\x12\x18\n" +
-	"\aupdated\x18\x0e \x01(\x03R\aupdatedB\xc8\x01\n" +
+	"\aupdated\x18\x0e \x01(\x03R\aupdated\"\xb4\x03\n" +
+	"\x0fSwitchLiteRecon\x12\x15\n" +
+	"\x06txn_id\x18\x01 \x01(\tR\x05txnId\x12\x12\n" +
+	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1b\n" +
+	"\ton_demand\x18\x04 \x01(\bR\bonDemand\x12\x18\n" +
+	"\astarted\x18\x05 \x01(\x03R\astarted\x12\x1a\n" +
+	"\banswered\x18\x06 \x01(\x03R\banswered\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12<\n" +
+	"\x05pages\x18\b \x03(\v2&.upisim.records.v1.SwitchLiteReconPageR\x05pages\x12'\n" +
+	"\x04sent\x18\n" +
+	" \x03(\v2\x13.upi.v1.LiteBalanceR\x04sent\x120\n" +
+	"\tbank_view\x18\v \x03(\v2\x13.upi.v1.LiteBalanceR\bbankView\x129\n" +
+	"\n" +
+	"mismatches\x18\f \x03(\v2\x19.upi.v1.LiteReconMismatchR\n" +
+	"mismatches\x12\x1d\n" +
+	"\n" +
+	"pool_paise\x18\r \x01(\x03R\tpoolPaise\"\xb2\x01\n" +
+	"\x13SwitchLiteReconPage\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x05R\x05first\x12\f\n" +
+	"\x01n\x18\x04 \x01(\x05R\x01n\x12\x17\n" +
+	"\amsg_ids\x18\x05 \x03(\tR\x06msgIds\x12\x18\n" +
+	"\abackoff\x18\x06 \x01(\x03R\abackoff\x12\x1a\n" +
+	"\banswered\x18\a \x01(\x03R\banswered\"\x93\x02\n" +
+	"\x10SwitchLiteReport\x12\x10\n" +
+	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x15\n" +
+	"\x06txn_id\x18\x02 \x01(\tR\x05txnId\x122\n" +
+	"\x15device_reported_paise\x18\x03 \x01(\x03R\x13deviceReportedPaise\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\x12!\n" +
+	"\ftopups_paise\x18\x05 \x01(\x03R\vtopupsPaise\x12!\n" +
+	"\fonline_paise\x18\x06 \x01(\x03R\vonlinePaise\x12#\n" +
+	"\roffline_paise\x18\a \x01(\x03R\fofflinePaise\x12'\n" +
+	"\x0ftransfers_paise\x18\b \x01(\x03R\x0etransfersPaiseB\xc8\x01\n" +
 	"\x15com.upisim.records.v1B\fRecordsProtoP\x01Z;github.com/upisim/upisim/gen/go/upisim/records/v1;recordsv1\xa2\x02\x03URX\xaa\x02\x11Upisim.Records.V1\xca\x02\x11Upisim\\Records\\V1\xe2\x02\x1dUpisim\\Records\\V1\\GPBMetadata\xea\x02\x13Upisim::Records::V1b\x06proto3"
 
 var (
@@ -7974,7 +8350,7 @@ func file_upisim_records_v1_records_proto_rawDescGZIP() []byte {
 	return file_upisim_records_v1_records_proto_rawDescData
 }
 
-var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_upisim_records_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*SwitchTxn)(nil),               // 0: upisim.records.v1.SwitchTxn
 	(*SwitchInfo)(nil),              // 1: upisim.records.v1.SwitchInfo
@@ -8031,10 +8407,15 @@ var file_upisim_records_v1_records_proto_goTypes = []any{
 	(*LiteAutoExecution)(nil),       // 52: upisim.records.v1.LiteAutoExecution
 	(*BankLiteMandate)(nil),         // 53: upisim.records.v1.BankLiteMandate
 	(*TpapLiteMandate)(nil),         // 54: upisim.records.v1.TpapLiteMandate
-	(*timestamppb.Timestamp)(nil),   // 55: google.protobuf.Timestamp
-	(*v1.LiteRecord)(nil),           // 56: upi.v1.LiteRecord
-	(*v1.Account)(nil),              // 57: upi.v1.Account
-	(*v1.LiteRecordResult)(nil),     // 58: upi.v1.LiteRecordResult
+	(*SwitchLiteRecon)(nil),         // 55: upisim.records.v1.SwitchLiteRecon
+	(*SwitchLiteReconPage)(nil),     // 56: upisim.records.v1.SwitchLiteReconPage
+	(*SwitchLiteReport)(nil),        // 57: upisim.records.v1.SwitchLiteReport
+	(*timestamppb.Timestamp)(nil),   // 58: google.protobuf.Timestamp
+	(*v1.LiteRecord)(nil),           // 59: upi.v1.LiteRecord
+	(*v1.Account)(nil),              // 60: upi.v1.Account
+	(*v1.LiteRecordResult)(nil),     // 61: upi.v1.LiteRecordResult
+	(*v1.LiteBalance)(nil),          // 62: upi.v1.LiteBalance
+	(*v1.LiteReconMismatch)(nil),    // 63: upi.v1.LiteReconMismatch
 }
 var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	1,  // 0: upisim.records.v1.SwitchTxn.info:type_name -> upisim.records.v1.SwitchInfo
@@ -8053,7 +8434,7 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	5,  // 13: upisim.records.v1.SwitchTxn.deemed_confirms:type_name -> upisim.records.v1.Exchange
 	16, // 14: upisim.records.v1.SwitchTxn.parent:type_name -> upisim.records.v1.FlowParent
 	38, // 15: upisim.records.v1.SwitchTxn.lite:type_name -> upisim.records.v1.SwitchTxnLite
-	55, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
+	58, // 16: upisim.records.v1.SwitchInfo.ts:type_name -> google.protobuf.Timestamp
 	3,  // 17: upisim.records.v1.SwitchParty.creds:type_name -> upisim.records.v1.Cred
 	4,  // 18: upisim.records.v1.SwitchParty.device:type_name -> upisim.records.v1.Device
 	8,  // 19: upisim.records.v1.PspTxn.val_add:type_name -> upisim.records.v1.PspValAdd
@@ -8074,28 +8455,32 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	29, // 34: upisim.records.v1.MerchantOrder.attempts:type_name -> upisim.records.v1.MerchantAttempt
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
-	56, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
+	59, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
 	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
 	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
 	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
 	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
 	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
 	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	56, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	59, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
 	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	57, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	60, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
 	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
 	49, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
 	49, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
 	50, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
-	56, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
-	58, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	59, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	61, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
 	52, // 53: upisim.records.v1.BankLiteMandate.executions:type_name -> upisim.records.v1.LiteAutoExecution
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	56, // 54: upisim.records.v1.SwitchLiteRecon.pages:type_name -> upisim.records.v1.SwitchLiteReconPage
+	62, // 55: upisim.records.v1.SwitchLiteRecon.sent:type_name -> upi.v1.LiteBalance
+	62, // 56: upisim.records.v1.SwitchLiteRecon.bank_view:type_name -> upi.v1.LiteBalance
+	63, // 57: upisim.records.v1.SwitchLiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
@@ -8110,7 +8495,7 @@ func file_upisim_records_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_upisim_records_v1_records_proto_rawDesc), len(file_upisim_records_v1_records_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
