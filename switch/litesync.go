@@ -247,6 +247,15 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 			if prev.Kind == lite.KindOffline && sameContent(prev, hash) {
 				continue // answered from the record (a repeat, or this batch's own duplicate)
 			}
+			if prev.Kind == lite.KindOffline && (prev.State == recClaimed || prev.State == recDebitSent) {
+				// Another content holds the counter, and its remitter has
+				// not checked its signature yet: a forged record must not
+				// make the device's own a double spend. PENDING: decided at
+				// a later sync, once that one is posted (this is then LC) or
+				// refused (the counter is free again).
+				it.Reason = fmt.Sprintf("counter %d of %s is held by batch %s with other content, not yet checked by the remitter", it.Counter, it.Lrn, prev.TxnId)
+				continue
+			}
 			it.ErrCode = upi.CodeLiteReplay
 			if prev.Kind == lite.KindOnline {
 				it.Reason = fmt.Sprintf("counter %d of %s was an online payment (%s): a double spend", it.Counter, it.Lrn, prev.TxnId)
@@ -355,6 +364,26 @@ func failClaimed(c *node.Ctx, r *liteRecord, code, reason string) error {
 		return err
 	}
 	return saveRec(c, r)
+}
+
+// freeCounter forgets the record r this batch claimed, without deciding
+// its counter: the batch's items of it are answered code (FAILURE), or
+// PENDING when code is "" (to be tried again by a later sync), with
+// reason. The caller gave its hold back.
+func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) error {
+	k := recKey(r.Lrn, r.Counter)
+	for _, it := range b.Items {
+		if recKey(it.Lrn, it.Counter) == k && it.Owned {
+			it.Owned, it.ErrCode, it.Reason = false, code, reason
+		}
+	}
+	if err := c.Tx.Delete(store.LiteRecords, []byte(k)); err != nil {
+		return err
+	}
+	if m := stepCache(c); m != nil {
+		m[k] = nil
+	}
+	return nil
 }
 
 // askPayees sends one ReqAuthDetails LITE_SYNC per payee of the claimed
@@ -510,13 +539,27 @@ func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) error {
 	if err != nil || b == nil {
 		return err
 	}
+	recs, err := s.owned(c, b)
+	if err != nil {
+		return err
+	}
 	for _, p := range b.Payees {
 		if settled(p.Auth) {
 			continue
 		}
 		p.Auth.TimedOut, p.Auth.ErrCode = store.Nanos(c.Now()), upi.CodeAuthTimeout
-		if err := s.takePayee(c, b, p, upi.CodeAuthTimeout, p.Psp+" did not answer the ReqAuthDetails in time"); err != nil {
-			return err
+		// The payee's PSP may only be down: its records are not failed but
+		// let go, PENDING, and the device's next sync brings them again.
+		for _, r := range recs {
+			if r.State != recClaimed || payeeOf(b, r) != p {
+				continue
+			}
+			if err := release(c, r); err != nil {
+				return err
+			}
+			if err := freeCounter(c, b, r, "", p.Psp+" did not answer the ReqAuthDetails in time; a later sync tries again"); err != nil {
+				return err
+			}
 		}
 	}
 	return s.liteAdvance(c, b)
@@ -779,6 +822,19 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 		}
 		res, code := outcome(recKey(r.Lrn, r.Counter))
 		if res != upiv1.Resp_SUCCESS {
+			if err := release(c, r); err != nil { // nothing was posted: the hold back
+				return err
+			}
+			if code == upi.CodeLiteCryptogram || code == upi.CodeLiteUnknown {
+				// Not the device's record (its signature fails), or no LRN
+				// the bank has: it takes no counter, so that the device's
+				// own record, should it come, is posted (the remitter keeps
+				// none for it either).
+				if err := freeCounter(c, b, r, code, "declined by the remitter "+from); err != nil {
+					return err
+				}
+				continue
+			}
 			finalRec(r, upiv1.Resp_FAILURE, code, "declined by the remitter "+from)
 			if err := saveRec(c, r); err != nil {
 				return err
@@ -805,7 +861,7 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 			return err
 		}
 	}
-	return s.rebaseLite(c, balances, posted)
+	return s.liteMoved(c, posted, false)
 }
 
 // credited takes a beneficiary's CREDIT answer: a credited record is
@@ -883,46 +939,29 @@ func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 			return err
 		}
 	}
-	return s.rebaseLite(c, balances, back)
+	return s.liteMoved(c, back, true)
 }
 
-// rebaseLite sets each LRN of a remitter's balances at the auth engine:
-// the bank's balance less the online payments it has not confirmed and
-// the records still held for a debit (claimed, or sent and not answered),
-// and counts posted (or, negative, reversed) offline amounts.
-func (s *Switch) rebaseLite(c *node.Ctx, balances []*upiv1.LiteBalance, posted map[string]int64) error {
-	done := map[string]bool{}
-	for _, bal := range balances {
-		a, err := loadLite(c.Tx, bal.GetLrn())
+// liteMoved counts what the remitter posted for each LRN (posted: the
+// records' amounts, negative for those it put back). The auth engine's
+// balance is the switch's own account of what it decided: a record's
+// amount is held off it from the claim, stays off once posted, and comes
+// back when it is declined or reversed (back, true). It is never copied
+// from a bank's answer: answers that cross, or come late, cannot move it;
+// the daily reconciliation (literecon.go) compares it with the bank's.
+func (s *Switch) liteMoved(c *node.Ctx, posted map[string]int64, back bool) error {
+	for _, lrn := range slices.Sorted(mapKeys(posted)) {
+		a, err := loadLite(c.Tx, lrn)
 		if err != nil {
 			return err
 		}
 		if a == nil {
 			continue
 		}
-		held, err := heldPaise(c, a.Lrn)
-		if err != nil {
-			return err
-		}
-		a.BalancePaise = bal.GetBalancePaise() - a.UnconfirmedPaise - held
-		a.OfflinePaise += posted[a.Lrn]
-		done[a.Lrn] = true
-		if err := saveLite(c, a); err != nil {
-			return err
-		}
-	}
-	for _, lrn := range slices.Sorted(mapKeys(posted)) {
-		if done[lrn] {
-			continue
-		}
-		a, err := loadLite(c.Tx, lrn)
-		if err != nil || a == nil {
-			if err != nil {
-				return err
-			}
-			continue
-		}
 		a.OfflinePaise += posted[lrn]
+		if back {
+			a.BalancePaise -= posted[lrn] // posted[lrn] < 0: the reversed amount back
+		}
 		if err := saveLite(c, a); err != nil {
 			return err
 		}
@@ -930,18 +969,6 @@ func (s *Switch) rebaseLite(c *node.Ctx, balances []*upiv1.LiteBalance, posted m
 	return nil
 }
 
-// heldPaise is what lrn's offline records hold at the switch before the
-// remitter posted them.
-func heldPaise(c *node.Ctx, lrn string) (int64, error) {
-	var held int64
-	err := liteRecords.Scan(c.Tx, lrn+"/", func(_ string, r *liteRecord) (bool, error) {
-		if r.Kind == lite.KindOffline && (r.State == recClaimed || r.State == recDebitSent) {
-			held += r.GetRecord().GetAmountPaise()
-		}
-		return true, nil
-	})
-	return held, err
-}
 
 // liteAnswerDue: sync_answer passed; the batch is answered now, PENDING
 // for what is not decided (once; the flow goes on).
@@ -1014,9 +1041,20 @@ func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResul
 	}
 	r, err := loadRec(c, it.Lrn, it.Counter)
 	if err != nil || r == nil {
+		res.Reason = it.Reason // let go (freeCounter): PENDING
 		return res, err
 	}
 	res.BatchTxnId = r.TxnId
+	if r.Kind == lite.KindOffline && !sameContent(r, lite.RecordHash(rec)) {
+		// Another content holds the counter (claim let this one wait).
+		if r.State == recFinal {
+			res.Result, res.ErrCode = upiv1.Resp_FAILURE, upi.CodeLiteReplay
+			res.Reason = fmt.Sprintf("counter %d of %s was brought by batch %s with other content: a double spend", it.Counter, it.Lrn, r.TxnId)
+		} else {
+			res.Reason = it.Reason
+		}
+		return res, nil
+	}
 	if r.State != recFinal {
 		if r.TxnId != b.Id {
 			res.Reason = "being posted by batch " + r.TxnId

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -424,7 +425,10 @@ func TestLiteSyncRemitterCodesAndUnknownPayee(t *testing.T) {
 	assert.Equal(t, int64(96000), l.account().BalancePaise, "only the posted record is off the LRN")
 }
 
-func TestLiteSyncPayeePSPSilentIsU09(t *testing.T) {
+// A payee PSP that does not answer may only be down: the batch's records
+// are let go, PENDING and their holds back, and the device's next sync
+// brings them again and posts them.
+func TestLiteSyncPayeePSPSilentLetsGo(t *testing.T) {
 	l := newLiteSync(t, 100000, nil)
 	r1 := l.record(1, bob, 1000)
 	batch := l.sync(r1)
@@ -432,11 +436,22 @@ func TestLiteSyncPayeePSPSilentIsU09(t *testing.T) {
 	l.advance(l.net.Timeouts.AuthDetails)
 	// sync_answer (10s) comes before auth_details (15s): PENDING first.
 	assert.Equal(t, upiv1.Resp_PENDING, l.answerOf(batch, 1).GetResults()[0].GetResult())
-	assert.Equal(t, upi.CodeAuthTimeout, l.counter(1).GetErrCode())
-	res := l.answerOf(l.sync(r1), 1).GetResults()
-	assert.Equal(t, upi.CodeAuthTimeout, res[0].GetErrCode())
+	require.NoError(t, l.n.View(func(tx *store.Tx) error {
+		r, err := loadCounter(tx, testLRN, 1)
+		assert.Nil(t, r, "the counter is free again")
+		return err
+	}))
 	assert.Empty(t, l.sent(mRemSync, batch, upiv1.Txn_TYPE_UNSPECIFIED))
 	assert.Equal(t, int64(100000), l.account().BalancePaise, "the hold is given back")
+
+	again := l.sync(r1)
+	l.resolve(again, bob, bobAc)
+	l.bankAnswer(l.awaitWhere(mRemSync, again, 1, sub(upiv1.Txn_DEBIT)), nil)
+	l.bankAnswer(l.awaitWhere(mBenSync, again, 1, sub(upiv1.Txn_CREDIT)), nil)
+	res := l.answerOf(again, 1).GetResults()
+	require.Len(t, res, 1)
+	assert.Equal(t, upiv1.Resp_SUCCESS, res[0].GetResult(), "the next sync posts it")
+	assert.Equal(t, int64(99000), l.account().BalancePaise)
 }
 
 func TestLiteSyncResendsSilentStages(t *testing.T) {
@@ -679,4 +694,42 @@ func TestLiteSyncRefusesBadBatches(t *testing.T) {
 		Resp: &upiv1.Resp{Result: upiv1.Resp_SUCCESS},
 	})
 	assert.Contains(t, ack.GetErr(), "no Lite sync batch")
+}
+
+// A forged record that reaches the switch first does not take the
+// counter from the device's own: while the remitter has not checked it,
+// the genuine record waits (PENDING, not LC); once the remitter refuses
+// the forgery (LQ) the counter is free and the genuine one is posted.
+func TestLiteSyncForgeryTakesNoCounter(t *testing.T) {
+	l := newLiteSync(t, 100000, nil)
+	genuine := l.record(1, bob, 1000)
+	forged := proto.Clone(genuine).(*upiv1.LiteRecord)
+	forged.AmountPaise = 90000 // not re-signed: its signature fails at the remitter
+
+	fb := l.sync(forged)
+	l.resolve(fb, bob, bobAc)
+	debit := l.awaitWhere(mRemSync, fb, 1, sub(upiv1.Txn_DEBIT))
+
+	gb := l.sync(genuine) // while the forgery is with the remitter
+	res := l.answerOf(gb, 1).GetResults()
+	require.Len(t, res, 1)
+	assert.Equal(t, upiv1.Resp_PENDING, res[0].GetResult(), "the genuine record waits: %v", res[0])
+	assert.Contains(t, res[0].GetReason(), "not yet checked by the remitter")
+
+	l.bankAnswer(debit, map[uint64]string{1: upi.CodeLiteCryptogram})
+	fres := l.answerOf(fb, 1).GetResults()
+	assert.Equal(t, upi.CodeLiteCryptogram, fres[0].GetErrCode())
+	assert.Equal(t, int64(100000), l.account().BalancePaise, "the forgery's hold is back")
+
+	again := l.sync(genuine)
+	l.resolve(again, bob, bobAc)
+	l.bankAnswer(l.awaitWhere(mRemSync, again, 1, sub(upiv1.Txn_DEBIT)), nil)
+	l.bankAnswer(l.awaitWhere(mBenSync, again, 1, sub(upiv1.Txn_CREDIT)), nil)
+	res = l.answerOf(again, 1).GetResults()
+	assert.Equal(t, upiv1.Resp_SUCCESS, res[0].GetResult(), "the device's own record is posted")
+	assert.Empty(t, l.counter(1).GetDoubleSpends())
+
+	// The forgery again, now that the genuine record is posted: LC.
+	res = l.answerOf(l.sync(forged), 1).GetResults()
+	assert.Equal(t, upi.CodeLiteReplay, res[0].GetErrCode())
 }
