@@ -969,7 +969,6 @@ func (s *Switch) liteMoved(c *node.Ctx, posted map[string]int64, back bool) erro
 	return nil
 }
 
-
 // liteAnswerDue: sync_answer passed; the batch is answered now, PENDING
 // for what is not decided (once; the flow goes on).
 func (s *Switch) liteAnswerDue(c *node.Ctx, id string) error {
