@@ -65,28 +65,9 @@ func (p *PSP) StartRefund(c *node.Ctx, r RefundRequest) (string, error) {
 	case r.AmountPaise > credit.AmountPaise:
 		return "", invalid("refund of %s is more than the credit %s of %s", upi.FormatPaise(r.AmountPaise), r.OrgTxnID, upi.FormatPaise(credit.AmountPaise))
 	}
-	if err := checkTexts(
-		textField{"note", "upi.v1.Txn.note", r.Note},
-		textField{"ref_id", "upi.v1.Txn.ref_id", r.RefID},
-	); err != nil {
-		return "", err
-	}
-	txnID, err := p.checkTxnID(r.TxnID)
+	txnID, v, err := p.refundIDs(c, r, credit.PayeeVpa)
 	if err != nil {
 		return "", err
-	}
-	if prev, err := getTxn(c.Tx, txnID); err != nil || prev != nil {
-		if err != nil {
-			return "", err
-		}
-		return "", status.Errorf(codes.AlreadyExists, "refund: txn id %s is already a %s at PSP %s", txnID, prev.Type, p.name)
-	}
-	v, err := getVPA(c.Tx, credit.PayeeVpa)
-	if err != nil {
-		return "", err
-	}
-	if v == nil {
-		return "", p.notRegistered("payee", credit.PayeeVpa)
 	}
 	rec := &txnRecord{
 		Id: txnID, Type: upiv1.Txn_REFUND.String(), State: stateReqSent, Status: upiv1.Resp_PENDING.String(),
@@ -144,28 +125,9 @@ func (p *PSP) startLiteRefund(c *node.Ctx, r RefundRequest) (string, error) {
 	case r.AmountPaise > credit.AmountPaise:
 		return "", invalid("refund of %s is more than the Lite payment %s of %s", upi.FormatPaise(r.AmountPaise), r.OrgRRN, upi.FormatPaise(credit.AmountPaise))
 	}
-	if err := checkTexts(
-		textField{"note", "upi.v1.Txn.note", r.Note},
-		textField{"ref_id", "upi.v1.Txn.ref_id", r.RefID},
-	); err != nil {
-		return "", err
-	}
-	txnID, err := p.checkTxnID(r.TxnID)
+	txnID, v, err := p.refundIDs(c, r, credit.PayeeVpa)
 	if err != nil {
 		return "", err
-	}
-	if prev, err := getTxn(c.Tx, txnID); err != nil || prev != nil {
-		if err != nil {
-			return "", err
-		}
-		return "", status.Errorf(codes.AlreadyExists, "refund: txn id %s is already a %s at PSP %s", txnID, prev.Type, p.name)
-	}
-	v, err := getVPA(c.Tx, credit.PayeeVpa)
-	if err != nil {
-		return "", err
-	}
-	if v == nil {
-		return "", p.notRegistered("payee", credit.PayeeVpa)
 	}
 	payerHere, err := getVPA(c.Tx, payer)
 	if err != nil {
@@ -195,4 +157,34 @@ func (p *PSP) startLiteRefund(c *node.Ctx, r RefundRequest) (string, error) {
 		return "", err
 	}
 	return txnID, nil
+}
+
+// refundIDs checks what every refund request shares: its texts, its txn
+// id (new at this PSP) and the refund's payer, payeeVPA, a registered user
+// (the credit's payee), whose record it returns.
+func (p *PSP) refundIDs(c *node.Ctx, r RefundRequest, payeeVPA string) (string, *vpaRecord, error) {
+	if err := checkTexts(
+		textField{"note", "upi.v1.Txn.note", r.Note},
+		textField{"ref_id", "upi.v1.Txn.ref_id", r.RefID},
+	); err != nil {
+		return "", nil, err
+	}
+	txnID, err := p.checkTxnID(r.TxnID)
+	if err != nil {
+		return "", nil, err
+	}
+	if prev, err := getTxn(c.Tx, txnID); err != nil || prev != nil {
+		if err != nil {
+			return "", nil, err
+		}
+		return "", nil, status.Errorf(codes.AlreadyExists, "refund: txn id %s is already a %s at PSP %s", txnID, prev.Type, p.name)
+	}
+	v, err := getVPA(c.Tx, payeeVPA)
+	if err != nil {
+		return "", nil, err
+	}
+	if v == nil {
+		return "", nil, p.notRegistered("payee", payeeVPA)
+	}
+	return txnID, v, nil
 }

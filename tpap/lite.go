@@ -86,11 +86,7 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 	if _, err := x.bankOf(r.GetVpa()); err != nil {
 		return nil, err
 	}
-	psp, err := x.pspFor(r.GetVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
+	psp, cl, err := x.litePSP(r.GetVpa())
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +245,7 @@ func (x *TPAP) litePay(ctx context.Context, devID string, lp litePayment, deadli
 	if err != nil {
 		return nil, err
 	}
-	psp, err := x.pspFor(d.GetVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
+	psp, cl, err := x.litePSP(d.GetVpa())
 	if err != nil {
 		return nil, err
 	}
@@ -552,11 +544,7 @@ func (x *TPAP) DisableLite(ctx context.Context, r *upiv1.TpapAppServiceDisableLi
 }
 
 func (x *TPAP) zeroDisable(ctx context.Context, d *liteDevice, deadline time.Time) (*upiv1.LiteResult, error) {
-	psp, err := x.pspFor(d.GetVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
+	psp, cl, err := x.litePSP(d.GetVpa())
 	if err != nil {
 		return nil, err
 	}

@@ -201,11 +201,7 @@ func (x *TPAP) RevokeLiteAutoTopUp(ctx context.Context, r *upiv1.RevokeLiteAutoT
 		return &upiv1.LiteResult{TxnId: md.GetRevokeTxnId(), Status: upiv1.Resp_SUCCESS, Lrn: d.GetLrn(),
 			DeviceBalancePaise: d.GetBalancePaise(), Wallet: x.autoWallet(d)}, nil
 	}
-	psp, err := x.pspFor(d.GetVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
+	psp, cl, err := x.litePSP(d.GetVpa())
 	if err != nil {
 		return nil, err
 	}

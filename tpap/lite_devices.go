@@ -394,3 +394,17 @@ func deadlineOf(waitMs int32) (time.Time, error) {
 	}
 	return time.Now().Add(min(time.Duration(waitMs)*time.Millisecond, MaxWait)), nil
 }
+
+// litePSP is the PSP of vpa and the TPAP's app client of it, for a Lite
+// call.
+func (x *TPAP) litePSP(vpa string) (*config.Node, upiv1.PspAppServiceClient, error) {
+	psp, err := x.pspFor(vpa)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := x.pspClient(psp.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return psp, cl, nil
+}

@@ -138,11 +138,7 @@ func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	psp, err := x.pspFor(d.GetVpa())
-	if err != nil {
-		return nil, err
-	}
-	cl, err := x.pspClient(psp.Name)
+	psp, cl, err := x.litePSP(d.GetVpa())
 	if err != nil {
 		return nil, err
 	}
