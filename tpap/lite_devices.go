@@ -185,11 +185,36 @@ func (x *TPAP) AddLiteDevice(_ context.Context, r *upiv1.AddLiteDeviceRequest) (
 
 // GetLiteWallet is one device's view.
 func (x *TPAP) GetLiteWallet(_ context.Context, r *upiv1.GetLiteWalletRequest) (*upiv1.LiteWallet, error) {
-	d, err := x.loadDevice(r.GetDeviceId())
-	if err != nil {
+	id := r.GetDeviceId()
+	if err := validDeviceID(id); err != nil {
 		return nil, err
 	}
-	return x.autoWallet(d), nil // with its Lite mandate (lite_auto.go)
+	// The device and its Lite mandate (lite_auto.go) in one read: a step
+	// changes both at once (an auto top-up's outcome), and two reads could
+	// show one before it and one after.
+	var (
+		d          *liteDevice
+		md         *liteMandate
+		found, has bool
+	)
+	err := x.n.View(func(tx *store.Tx) (err error) {
+		if d, found, err = liteDevices.Get(tx, id); err != nil || !found {
+			return err
+		}
+		md, has, err = liteMandates.Get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read device %s: %v", id, err)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "no Lite device %s", id)
+	}
+	w := x.wallet(d)
+	if has {
+		w.AutoTopUp = x.autoView(md)
+	}
+	return w, nil
 }
 
 // ListLiteWallets lists the devices of vpa ("" for all) in id order.
