@@ -35,6 +35,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
 	"github.com/upisim/upisim/internal/ids"
@@ -214,6 +216,14 @@ func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync
 	if err := s.claim(c, b); err != nil {
 		return err
 	}
+	// A record's body is kept once: an owned item's is its
+	// SwitchLiteRecord's (liteResult reads it there; freeCounter gives it
+	// back to the item), so the batch, saved at every step, stays small.
+	for _, it := range b.Items {
+		if it.Owned {
+			it.Record = nil
+		}
+	}
 	if err := s.askPayees(c, b); err != nil {
 		return err
 	}
@@ -375,6 +385,9 @@ func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) 
 	for _, it := range b.Items {
 		if recKey(it.Lrn, it.Counter) == k && it.Owned {
 			it.Owned, it.ErrCode, it.Reason = false, code, reason
+			if it.Record == nil { // its body was the record's (reqLiteSync)
+				it.Record = withoutPayeeAc(r.GetRecord())
+			}
 		}
 	}
 	if err := c.Tx.Delete(store.LiteRecords, []byte(k)); err != nil {
@@ -384,6 +397,14 @@ func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) 
 		m[k] = nil
 	}
 	return nil
+}
+
+// withoutPayeeAc is a copy of r as its device made it (without the
+// payee's account the switch adds).
+func withoutPayeeAc(r *upiv1.LiteRecord) *upiv1.LiteRecord {
+	out := proto.Clone(r).(*upiv1.LiteRecord)
+	out.PayeeAc = nil
+	return out
 }
 
 // askPayees sends one ReqAuthDetails LITE_SYNC per payee of the claimed
@@ -1028,7 +1049,17 @@ func (s *Switch) sendLiteAnswer(c *node.Ctx, b *liteBatch) error {
 // liteResult is the answer for one record of a batch: its own code (LC),
 // else its SwitchLiteRecord's outcome, PENDING until decided.
 func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResult, error) {
-	rec := it.GetRecord()
+	var r *liteRecord
+	if it.ErrCode == "" {
+		var err error
+		if r, err = loadRec(c, it.Lrn, it.Counter); err != nil {
+			return nil, err
+		}
+	}
+	rec, own := it.GetRecord(), false
+	if rec == nil && r != nil { // an owned item's body is its record's
+		rec, own = r.GetRecord(), true
+	}
 	res := &upiv1.LiteRecordResult{
 		Counter: it.Counter, Lrn: it.Lrn, ProvisionalUtr: rec.GetProvisionalUtr(), PayerAddr: rec.GetPayerAddr(),
 		PayeeAddr: rec.GetPayeeAddr(), AmountPaise: rec.GetAmountPaise(), OrderId: rec.GetOrderId(),
@@ -1038,13 +1069,12 @@ func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResul
 		res.Result, res.ErrCode, res.Reason = upiv1.Resp_FAILURE, it.ErrCode, it.Reason
 		return res, nil
 	}
-	r, err := loadRec(c, it.Lrn, it.Counter)
-	if err != nil || r == nil {
+	if r == nil {
 		res.Reason = it.Reason // let go (freeCounter): PENDING
-		return res, err
+		return res, nil
 	}
 	res.BatchTxnId = r.TxnId
-	if r.Kind == lite.KindOffline && !sameContent(r, lite.RecordHash(rec)) {
+	if !own && r.Kind == lite.KindOffline && !sameContent(r, lite.RecordHash(rec)) {
 		// Another content holds the counter (claim let this one wait).
 		if r.State == recFinal {
 			res.Result, res.ErrCode = upiv1.Resp_FAILURE, upi.CodeLiteReplay
@@ -1081,7 +1111,7 @@ func (s *Switch) sendLiteConfirms(c *node.Ctx, b *liteBatch, recs []*liteRecord)
 		if p == nil {
 			continue
 		}
-		res, err := liteResult(c, b, &liteItem{Lrn: r.Lrn, Counter: r.Counter, Record: r.GetRecord()})
+		res, err := liteResult(c, b, &liteItem{Lrn: r.Lrn, Counter: r.Counter})
 		if err != nil {
 			return err
 		}
