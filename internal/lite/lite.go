@@ -67,7 +67,15 @@ const (
 // RecordKey is the store.LiteRecords key of an LRN's counter: the LRN, "/"
 // and the counter as 16 hex digits, so an LRN's counters sort in order.
 func RecordKey(lrn string, counter uint64) []byte {
-	return fmt.Appendf(nil, "%s/%016x", lrn, counter)
+	const hex = "0123456789abcdef"
+	b := make([]byte, len(lrn)+17)
+	copy(b, lrn)
+	b[len(lrn)] = '/'
+	for i := len(b) - 1; i > len(lrn); i-- { // without fmt: it is made a dozen times a record
+		b[i] = hex[counter&0xf]
+		counter >>= 4
+	}
+	return b
 }
 
 // ParseRecordKey is RecordKey's inverse.
