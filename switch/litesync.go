@@ -172,8 +172,8 @@ func recKey(lrn string, counter uint64) string { return string(lite.RecordKey(lr
 
 // reqLiteSync takes a batch: claims its new records, answers the rest from
 // what the switch knows, and asks the payees' PSPs for their accounts.
-func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
-	defer cacheRecs(c)()
+func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	if prev, err := loadBatch(c.Tx, id); err != nil || prev != nil {
 		if err != nil {
@@ -393,8 +393,9 @@ func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) 
 	if err := c.Tx.Delete(store.LiteRecords, []byte(k)); err != nil {
 		return err
 	}
-	if m := stepCache(c); m != nil {
-		m[k] = nil
+	if rc := stepCache(c); rc != nil {
+		rc.recs[k] = nil
+		delete(rc.dirty, k)
 	}
 	return nil
 }
@@ -483,8 +484,8 @@ func isLiteTxn(tx *store.Tx, t *upiv1.Txn) bool {
 }
 
 // liteAuthDetails takes a payee PSP's answer for one payee of a batch.
-func (s *Switch) liteAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -554,8 +555,8 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 
 // liteAuthTimedOut: the payees not answered by timeouts.auth_details fail
 // their records U09.
-func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) (err error) {
+	defer cacheRecs(c)(&err)
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil {
 		return err
@@ -712,8 +713,8 @@ func stageTimer(batch string, i int) string { return fmt.Sprintf("%s:%s/%d", tim
 // liteStageTimedOut resends an unanswered stage, its wait doubled up to
 // liteBackoffCap times its timeout: forever, since what it carries may be
 // posted.
-func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) (err error) {
+	defer cacheRecs(c)(&err)
 	id, idx, ok := strings.Cut(name, "/")
 	if !ok {
 		return fmt.Errorf("lite stage timer %q: want batch/index", name)
@@ -744,8 +745,8 @@ func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
 
 // respLiteSync takes a bank's answer to a stage: which stage it answers
 // (its sender, sub_type and resp.req_msg_id) decides what follows.
-func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSync) error {
-	defer cacheRecs(c)()
+func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSync) (err error) {
+	defer cacheRecs(c)(&err)
 	id, kind, reqID := m.GetTxn().GetId(), m.GetTxn().GetSubType().String(), m.GetResp().GetReqMsgId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -992,8 +993,8 @@ func (s *Switch) liteMoved(c *node.Ctx, posted map[string]int64, back bool) erro
 
 // liteAnswerDue: sync_answer passed; the batch is answered now, PENDING
 // for what is not decided (once; the flow goes on).
-func (s *Switch) liteAnswerDue(c *node.Ctx, id string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAnswerDue(c *node.Ctx, id string) (err error) {
+	defer cacheRecs(c)(&err)
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil || b.Answered != 0 {
 		return err
@@ -1140,8 +1141,8 @@ func (s *Switch) sendLiteConfirms(c *node.Ctx, b *liteBatch, recs []*liteRecord)
 }
 
 // liteSyncConfirmed takes a payee PSP's RespTxnConfirmation of a batch.
-func (s *Switch) liteSyncConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteSyncConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -1212,52 +1213,76 @@ func (s *Switch) liteChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn, k
 // the records it has read or written, so that a step reading a batch's
 // records several times (claim, the stage it sends, the batch's state,
 // each record's answer) decodes each once: a batch of 500 was 500 bbolt
-// reads and proto decodings per pass, a dozen passes a record. A step's
-// every change to a record is saved (saveRec) before the step reads it
-// again, so what the cache holds is what the file holds; it ends with the
-// step (cacheRecs' func), whether it commits or not.
-var stepRecs sync.Map // *store.Tx → map[string]*liteRecord
+// reads and proto decodings per pass, a dozen passes a record. A record
+// the step changes (saveRec) is written once, when the step's handler
+// returns without an error (cacheRecs' func), however many times the step
+// changed it (a payee's account and DEBIT_SENT were two writes): within
+// the step every read of a record goes through the cache (loadRec), and
+// the records are in the transaction before the step ends, so what
+// commits is what it always was. The cache ends with the step, whether
+// it commits or not.
+var stepRecs sync.Map // *store.Tx → *recCache
 
-// cacheRecs starts c's cache (once: nested calls share it) and returns
-// what ends it.
-func cacheRecs(c *node.Ctx) func() {
-	if _, loaded := stepRecs.LoadOrStore(c.Tx, map[string]*liteRecord{}); loaded {
-		return func() {}
-	}
-	return func() { stepRecs.Delete(c.Tx) }
+type recCache struct {
+	recs  map[string]*liteRecord
+	dirty map[string]bool // changed by the step, to write
 }
 
-func stepCache(c *node.Ctx) map[string]*liteRecord {
+// cacheRecs starts c's cache (once: nested calls share it) and returns
+// what ends it: the handler's deferred call with its error, which writes
+// the changed records when that error is nil (or makes it the write's).
+func cacheRecs(c *node.Ctx) func(*error) {
+	rc := &recCache{recs: map[string]*liteRecord{}, dirty: map[string]bool{}}
+	if _, loaded := stepRecs.LoadOrStore(c.Tx, rc); loaded {
+		return func(*error) {}
+	}
+	return func(err *error) {
+		defer stepRecs.Delete(c.Tx)
+		if *err != nil {
+			return
+		}
+		for _, k := range slices.Sorted(mapKeys(rc.dirty)) {
+			if r := rc.recs[k]; r != nil {
+				if *err = saveCounter(c, r); *err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func stepCache(c *node.Ctx) *recCache {
 	if v, ok := stepRecs.Load(c.Tx); ok {
-		return v.(map[string]*liteRecord)
+		return v.(*recCache)
 	}
 	return nil
 }
 
 // loadRec is loadCounter through the step's cache.
 func loadRec(c *node.Ctx, lrn string, counter uint64) (*liteRecord, error) {
-	m := stepCache(c)
-	if m == nil {
+	rc := stepCache(c)
+	if rc == nil {
 		return loadCounter(c.Tx, lrn, counter)
 	}
 	k := recKey(lrn, counter)
-	if r, ok := m[k]; ok {
+	if r, ok := rc.recs[k]; ok {
 		return r, nil
 	}
 	r, err := loadCounter(c.Tx, lrn, counter)
 	if err == nil && r != nil {
-		m[k] = r
+		rc.recs[k] = r
 	}
 	return r, err
 }
 
-// saveRec is saveCounter, keeping the step's cache what the file holds.
+// saveRec is saveCounter: at once outside a step's cache, else when the
+// step ends (cacheRecs).
 func saveRec(c *node.Ctx, r *liteRecord) error {
-	if err := saveCounter(c, r); err != nil {
-		return err
+	rc := stepCache(c)
+	if rc == nil {
+		return saveCounter(c, r)
 	}
-	if m := stepCache(c); m != nil {
-		m[recKey(r.Lrn, r.Counter)] = r
-	}
+	k := recKey(r.Lrn, r.Counter)
+	rc.recs[k], rc.dirty[k] = r, true
 	return nil
 }
