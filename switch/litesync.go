@@ -28,6 +28,7 @@ package upiswitch
 // re-bases the LRN (rebaseLite).
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -168,7 +169,7 @@ func saveBatch(c *node.Ctx, b *liteBatch) error {
 	return liteBatches.Put(c.Tx, flowKey(flowLiteSync, b.Id), b)
 }
 
-func recKey(lrn string, counter uint64) string { return string(lite.RecordKey(lrn, counter)) }
+func recKey(lrn string, counter uint64) string { return lite.RecordKeyString(lrn, counter) }
 
 // reqLiteSync takes a batch: claims its new records, answers the rest from
 // what the switch knows, and asks the payees' PSPs for their accounts.
@@ -336,10 +337,10 @@ func finalRec(r *liteRecord, result upiv1.Resp_Result, code, reason string) {
 // owned is the batch's own records (claimed by it), in request order,
 // each once.
 func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
-	var out []*liteRecord
-	seen := map[string]bool{}
+	out := make([]*liteRecord, 0, len(b.Items))
+	seen := make(map[recID]bool, len(b.Items))
 	for _, it := range b.Items {
-		k := recKey(it.Lrn, it.Counter)
+		k := recID{it.Lrn, it.Counter}
 		if !it.Owned || seen[k] {
 			continue
 		}
@@ -349,7 +350,7 @@ func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
 			return nil, err
 		}
 		if r == nil || r.TxnId != b.Id {
-			return nil, fmt.Errorf("lite batch %s: its record %s is not its own", b.Id, k)
+			return nil, fmt.Errorf("lite batch %s: its record %s is not its own", b.Id, recKey(it.Lrn, it.Counter))
 		}
 		out = append(out, r)
 	}
@@ -383,7 +384,7 @@ func failClaimed(c *node.Ctx, r *liteRecord, code, reason string) error {
 func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) error {
 	k := recKey(r.Lrn, r.Counter)
 	for _, it := range b.Items {
-		if recKey(it.Lrn, it.Counter) == k && it.Owned {
+		if it.Lrn == r.Lrn && it.Counter == r.Counter && it.Owned {
 			it.Owned, it.ErrCode, it.Reason = false, code, reason
 			if it.Record == nil { // its body was the record's (reqLiteSync)
 				it.Record = withoutPayeeAc(r.GetRecord())
@@ -394,8 +395,9 @@ func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) 
 		return err
 	}
 	if rc := stepCache(c); rc != nil {
-		rc.recs[k] = nil
-		delete(rc.dirty, k)
+		id := recID{r.Lrn, r.Counter}
+		rc.recs[id] = nil
+		delete(rc.dirty, id)
 	}
 	return nil
 }
@@ -1224,15 +1226,21 @@ func (s *Switch) liteChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn, k
 var stepRecs sync.Map // *store.Tx → *recCache
 
 type recCache struct {
-	recs  map[string]*liteRecord
-	dirty map[string]bool // changed by the step, to write
+	recs  map[recID]*liteRecord
+	dirty map[recID]bool // changed by the step, to write
+}
+
+// recID names a record in a step's cache (no key to make for a lookup).
+type recID struct {
+	lrn     string
+	counter uint64
 }
 
 // cacheRecs starts c's cache (once: nested calls share it) and returns
 // what ends it: the handler's deferred call with its error, which writes
 // the changed records when that error is nil (or makes it the write's).
 func cacheRecs(c *node.Ctx) func(*error) {
-	rc := &recCache{recs: map[string]*liteRecord{}, dirty: map[string]bool{}}
+	rc := &recCache{recs: map[recID]*liteRecord{}, dirty: map[recID]bool{}}
 	if _, loaded := stepRecs.LoadOrStore(c.Tx, rc); loaded {
 		return func(*error) {}
 	}
@@ -1241,8 +1249,15 @@ func cacheRecs(c *node.Ctx) func(*error) {
 		if *err != nil {
 			return
 		}
-		for _, k := range slices.Sorted(mapKeys(rc.dirty)) {
-			if r := rc.recs[k]; r != nil {
+		ids := make([]recID, 0, len(rc.dirty))
+		for id := range rc.dirty {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b recID) int {
+			return cmp.Or(strings.Compare(a.lrn, b.lrn), cmp.Compare(a.counter, b.counter))
+		})
+		for _, id := range ids {
+			if r := rc.recs[id]; r != nil {
 				if *err = saveCounter(c, r); *err != nil {
 					return
 				}
@@ -1264,7 +1279,7 @@ func loadRec(c *node.Ctx, lrn string, counter uint64) (*liteRecord, error) {
 	if rc == nil {
 		return loadCounter(c.Tx, lrn, counter)
 	}
-	k := recKey(lrn, counter)
+	k := recID{lrn, counter}
 	if r, ok := rc.recs[k]; ok {
 		return r, nil
 	}
@@ -1282,7 +1297,7 @@ func saveRec(c *node.Ctx, r *liteRecord) error {
 	if rc == nil {
 		return saveCounter(c, r)
 	}
-	k := recKey(r.Lrn, r.Counter)
+	k := recID{r.Lrn, r.Counter}
 	rc.recs[k], rc.dirty[k] = r, true
 	return nil
 }

@@ -17,6 +17,9 @@ func TestRecordKey(t *testing.T) {
 		if want := fmt.Sprintf("%s/%016x", "LRN-ab/1", c); string(k) != want {
 			t.Fatalf("RecordKey(%d) = %q, want %q", c, k, want)
 		}
+		if s := RecordKeyString("LRN-ab/1", c); s != string(k) {
+			t.Fatalf("RecordKeyString(%d) = %q, want %q", c, s, k)
+		}
 		lrn, got, err := ParseRecordKey(k)
 		if err != nil || lrn != "LRN-ab/1" || got != c {
 			t.Fatalf("ParseRecordKey(%q) = %q, %d, %v", k, lrn, got, err)
