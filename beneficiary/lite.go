@@ -3,6 +3,7 @@ package beneficiary
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -32,7 +33,7 @@ type LiteCreditor interface {
 // liteCreditRef is the posting ref of the credit of an offline record:
 // LITECREDIT:<LRN>:<counter> (remitter.LiteRef of remitter.RefLiteCredit).
 func liteCreditRef(lrn string, counter uint64) string {
-	return fmt.Sprintf("LITECREDIT:%s:%d", lrn, counter)
+	return "LITECREDIT:" + lrn + ":" + strconv.FormatUint(counter, 10) // not fmt: made for every synced record
 }
 
 // validateLiteSync checks the switch's ReqLiteSync to a beneficiary: type
@@ -72,8 +73,10 @@ func validateLiteSync(_ *node.Inbound, m *upiv1.ReqLiteSync) error {
 // per record.
 func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
 	results := make([]*upiv1.LiteRecordResult, 0, len(m.GetRecords()))
-	for _, r := range m.GetRecords() {
-		res := &upiv1.LiteRecordResult{
+	block := make([]upiv1.LiteRecordResult, len(m.GetRecords())) // one allocation for the batch's results
+	for i, r := range m.GetRecords() {
+		res := &block[i]
+		*res = upiv1.LiteRecordResult{
 			Lrn: r.GetLrn(), Counter: r.GetCounter(), ProvisionalUtr: r.GetProvisionalUtr(), Result: upiv1.Resp_SUCCESS,
 			AmountPaise: r.GetAmountPaise(), PayerAddr: r.GetPayerAddr(), PayeeAddr: r.GetPayeeAddr(),
 			OrderId: r.GetOrderId(), BatchTxnId: m.GetTxn().GetId(), PayeeDeviceId: r.GetPayeeDeviceId(),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,10 +62,10 @@ const (
 // LiteRef is the posting ref of kind (RefLite*) for the record counter of
 // lrn.
 func LiteRef(kind, lrn string, counter uint64) string {
-	return fmt.Sprintf("%s:%s:%d", kind, lrn, counter)
+	return kind + ":" + lrn + ":" + strconv.FormatUint(counter, 10) // not fmt: made for every synced record
 }
 
-func recordKey(lrn string, counter uint64) string { return string(lite.RecordKey(lrn, counter)) }
+func recordKey(lrn string, counter uint64) string { return lite.RecordKeyString(lrn, counter) }
 
 // isLiteCredit reports whether m is a top-up's CREDIT (41, 42) of an LRN.
 func isLiteCredit(m *upiv1.ReqPay) bool {

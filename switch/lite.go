@@ -45,7 +45,7 @@ func saveLite(c *node.Ctx, a *liteAccount) error {
 
 // loadCounter is what the switch knows of lrn's counter, nil for nothing.
 func loadCounter(tx *store.Tx, lrn string, counter uint64) (*liteRecord, error) {
-	r, ok, err := liteRecords.Get(tx, string(lite.RecordKey(lrn, counter)))
+	r, ok, err := liteRecords.Get(tx, lite.RecordKeyString(lrn, counter))
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func saveCounter(c *node.Ctx, r *liteRecord) error {
 	if r.Created == 0 {
 		r.Created = r.Updated
 	}
-	return liteRecords.Put(c.Tx, string(lite.RecordKey(r.Lrn, r.Counter)), r)
+	return liteRecords.Put(c.Tx, lite.RecordKeyString(r.Lrn, r.Counter), r)
 }
 
 // sameContent reports whether a counter already recorded carries hash.

@@ -28,12 +28,15 @@ package upiswitch
 // re-bases the LRN (rebaseLite).
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
@@ -166,12 +169,12 @@ func saveBatch(c *node.Ctx, b *liteBatch) error {
 	return liteBatches.Put(c.Tx, flowKey(flowLiteSync, b.Id), b)
 }
 
-func recKey(lrn string, counter uint64) string { return string(lite.RecordKey(lrn, counter)) }
+func recKey(lrn string, counter uint64) string { return lite.RecordKeyString(lrn, counter) }
 
 // reqLiteSync takes a batch: claims its new records, answers the rest from
 // what the switch knows, and asks the payees' PSPs for their accounts.
-func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
-	defer cacheRecs(c)()
+func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	if prev, err := loadBatch(c.Tx, id); err != nil || prev != nil {
 		if err != nil {
@@ -213,6 +216,14 @@ func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync
 	}
 	if err := s.claim(c, b); err != nil {
 		return err
+	}
+	// A record's body is kept once: an owned item's is its
+	// SwitchLiteRecord's (liteResult reads it there; freeCounter gives it
+	// back to the item), so the batch, saved at every step, stays small.
+	for _, it := range b.Items {
+		if it.Owned {
+			it.Record = nil
+		}
 	}
 	if err := s.askPayees(c, b); err != nil {
 		return err
@@ -326,10 +337,10 @@ func finalRec(r *liteRecord, result upiv1.Resp_Result, code, reason string) {
 // owned is the batch's own records (claimed by it), in request order,
 // each once.
 func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
-	var out []*liteRecord
-	seen := map[string]bool{}
+	out := make([]*liteRecord, 0, len(b.Items))
+	seen := make(map[recID]bool, len(b.Items))
 	for _, it := range b.Items {
-		k := recKey(it.Lrn, it.Counter)
+		k := recID{it.Lrn, it.Counter}
 		if !it.Owned || seen[k] {
 			continue
 		}
@@ -339,7 +350,7 @@ func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
 			return nil, err
 		}
 		if r == nil || r.TxnId != b.Id {
-			return nil, fmt.Errorf("lite batch %s: its record %s is not its own", b.Id, k)
+			return nil, fmt.Errorf("lite batch %s: its record %s is not its own", b.Id, recKey(it.Lrn, it.Counter))
 		}
 		out = append(out, r)
 	}
@@ -373,17 +384,30 @@ func failClaimed(c *node.Ctx, r *liteRecord, code, reason string) error {
 func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) error {
 	k := recKey(r.Lrn, r.Counter)
 	for _, it := range b.Items {
-		if recKey(it.Lrn, it.Counter) == k && it.Owned {
+		if it.Lrn == r.Lrn && it.Counter == r.Counter && it.Owned {
 			it.Owned, it.ErrCode, it.Reason = false, code, reason
+			if it.Record == nil { // its body was the record's (reqLiteSync)
+				it.Record = withoutPayeeAc(r.GetRecord())
+			}
 		}
 	}
 	if err := c.Tx.Delete(store.LiteRecords, []byte(k)); err != nil {
 		return err
 	}
-	if m := stepCache(c); m != nil {
-		m[k] = nil
+	if rc := stepCache(c); rc != nil {
+		id := recID{r.Lrn, r.Counter}
+		rc.recs[id] = nil
+		delete(rc.dirty, id)
 	}
 	return nil
+}
+
+// withoutPayeeAc is a copy of r as its device made it (without the
+// payee's account the switch adds).
+func withoutPayeeAc(r *upiv1.LiteRecord) *upiv1.LiteRecord {
+	out := proto.Clone(r).(*upiv1.LiteRecord)
+	out.PayeeAc = nil
+	return out
 }
 
 // askPayees sends one ReqAuthDetails LITE_SYNC per payee of the claimed
@@ -462,8 +486,8 @@ func isLiteTxn(tx *store.Tx, t *upiv1.Txn) bool {
 }
 
 // liteAuthDetails takes a payee PSP's answer for one payee of a batch.
-func (s *Switch) liteAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAuthDetails(c *node.Ctx, in *node.Inbound, m *upiv1.RespAuthDetails) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -533,8 +557,8 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 
 // liteAuthTimedOut: the payees not answered by timeouts.auth_details fail
 // their records U09.
-func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAuthTimedOut(c *node.Ctx, id string) (err error) {
+	defer cacheRecs(c)(&err)
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil {
 		return err
@@ -691,8 +715,8 @@ func stageTimer(batch string, i int) string { return fmt.Sprintf("%s:%s/%d", tim
 // liteStageTimedOut resends an unanswered stage, its wait doubled up to
 // liteBackoffCap times its timeout: forever, since what it carries may be
 // posted.
-func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) (err error) {
+	defer cacheRecs(c)(&err)
 	id, idx, ok := strings.Cut(name, "/")
 	if !ok {
 		return fmt.Errorf("lite stage timer %q: want batch/index", name)
@@ -723,8 +747,8 @@ func (s *Switch) liteStageTimedOut(c *node.Ctx, name string) error {
 
 // respLiteSync takes a bank's answer to a stage: which stage it answers
 // (its sender, sub_type and resp.req_msg_id) decides what follows.
-func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSync) error {
-	defer cacheRecs(c)()
+func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSync) (err error) {
+	defer cacheRecs(c)(&err)
 	id, kind, reqID := m.GetTxn().GetId(), m.GetTxn().GetSubType().String(), m.GetResp().GetReqMsgId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -971,8 +995,8 @@ func (s *Switch) liteMoved(c *node.Ctx, posted map[string]int64, back bool) erro
 
 // liteAnswerDue: sync_answer passed; the batch is answered now, PENDING
 // for what is not decided (once; the flow goes on).
-func (s *Switch) liteAnswerDue(c *node.Ctx, id string) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteAnswerDue(c *node.Ctx, id string) (err error) {
+	defer cacheRecs(c)(&err)
 	b, err := loadBatch(c.Tx, id)
 	if err != nil || b == nil || b.Answered != 0 {
 		return err
@@ -1028,7 +1052,17 @@ func (s *Switch) sendLiteAnswer(c *node.Ctx, b *liteBatch) error {
 // liteResult is the answer for one record of a batch: its own code (LC),
 // else its SwitchLiteRecord's outcome, PENDING until decided.
 func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResult, error) {
-	rec := it.GetRecord()
+	var r *liteRecord
+	if it.ErrCode == "" {
+		var err error
+		if r, err = loadRec(c, it.Lrn, it.Counter); err != nil {
+			return nil, err
+		}
+	}
+	rec, own := it.GetRecord(), false
+	if rec == nil && r != nil { // an owned item's body is its record's
+		rec, own = r.GetRecord(), true
+	}
 	res := &upiv1.LiteRecordResult{
 		Counter: it.Counter, Lrn: it.Lrn, ProvisionalUtr: rec.GetProvisionalUtr(), PayerAddr: rec.GetPayerAddr(),
 		PayeeAddr: rec.GetPayeeAddr(), AmountPaise: rec.GetAmountPaise(), OrderId: rec.GetOrderId(),
@@ -1038,13 +1072,12 @@ func liteResult(c *node.Ctx, b *liteBatch, it *liteItem) (*upiv1.LiteRecordResul
 		res.Result, res.ErrCode, res.Reason = upiv1.Resp_FAILURE, it.ErrCode, it.Reason
 		return res, nil
 	}
-	r, err := loadRec(c, it.Lrn, it.Counter)
-	if err != nil || r == nil {
+	if r == nil {
 		res.Reason = it.Reason // let go (freeCounter): PENDING
-		return res, err
+		return res, nil
 	}
 	res.BatchTxnId = r.TxnId
-	if r.Kind == lite.KindOffline && !sameContent(r, lite.RecordHash(rec)) {
+	if !own && r.Kind == lite.KindOffline && !sameContent(r, lite.RecordHash(rec)) {
 		// Another content holds the counter (claim let this one wait).
 		if r.State == recFinal {
 			res.Result, res.ErrCode = upiv1.Resp_FAILURE, upi.CodeLiteReplay
@@ -1081,7 +1114,7 @@ func (s *Switch) sendLiteConfirms(c *node.Ctx, b *liteBatch, recs []*liteRecord)
 		if p == nil {
 			continue
 		}
-		res, err := liteResult(c, b, &liteItem{Lrn: r.Lrn, Counter: r.Counter, Record: r.GetRecord()})
+		res, err := liteResult(c, b, &liteItem{Lrn: r.Lrn, Counter: r.Counter})
 		if err != nil {
 			return err
 		}
@@ -1110,8 +1143,8 @@ func (s *Switch) sendLiteConfirms(c *node.Ctx, b *liteBatch, recs []*liteRecord)
 }
 
 // liteSyncConfirmed takes a payee PSP's RespTxnConfirmation of a batch.
-func (s *Switch) liteSyncConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) error {
-	defer cacheRecs(c)()
+func (s *Switch) liteSyncConfirmed(c *node.Ctx, in *node.Inbound, m *upiv1.RespTxnConfirmation) (err error) {
+	defer cacheRecs(c)(&err)
 	id := m.GetTxn().GetId()
 	b, err := loadBatch(c.Tx, id)
 	if err != nil {
@@ -1182,52 +1215,89 @@ func (s *Switch) liteChkTxn(c *node.Ctx, in *node.Inbound, m *upiv1.ReqChkTxn, k
 // the records it has read or written, so that a step reading a batch's
 // records several times (claim, the stage it sends, the batch's state,
 // each record's answer) decodes each once: a batch of 500 was 500 bbolt
-// reads and proto decodings per pass, a dozen passes a record. A step's
-// every change to a record is saved (saveRec) before the step reads it
-// again, so what the cache holds is what the file holds; it ends with the
-// step (cacheRecs' func), whether it commits or not.
-var stepRecs sync.Map // *store.Tx → map[string]*liteRecord
+// reads and proto decodings per pass, a dozen passes a record. A record
+// the step changes (saveRec) is written once, when the step's handler
+// returns without an error (cacheRecs' func), however many times the step
+// changed it (a payee's account and DEBIT_SENT were two writes): within
+// the step every read of a record goes through the cache (loadRec), and
+// the records are in the transaction before the step ends, so what
+// commits is what it always was. The cache ends with the step, whether
+// it commits or not.
+var stepRecs sync.Map // *store.Tx → *recCache
 
-// cacheRecs starts c's cache (once: nested calls share it) and returns
-// what ends it.
-func cacheRecs(c *node.Ctx) func() {
-	if _, loaded := stepRecs.LoadOrStore(c.Tx, map[string]*liteRecord{}); loaded {
-		return func() {}
-	}
-	return func() { stepRecs.Delete(c.Tx) }
+type recCache struct {
+	recs  map[recID]*liteRecord
+	dirty map[recID]bool // changed by the step, to write
 }
 
-func stepCache(c *node.Ctx) map[string]*liteRecord {
+// recID names a record in a step's cache (no key to make for a lookup).
+type recID struct {
+	lrn     string
+	counter uint64
+}
+
+// cacheRecs starts c's cache (once: nested calls share it) and returns
+// what ends it: the handler's deferred call with its error, which writes
+// the changed records when that error is nil (or makes it the write's).
+func cacheRecs(c *node.Ctx) func(*error) {
+	rc := &recCache{recs: map[recID]*liteRecord{}, dirty: map[recID]bool{}}
+	if _, loaded := stepRecs.LoadOrStore(c.Tx, rc); loaded {
+		return func(*error) {}
+	}
+	return func(err *error) {
+		defer stepRecs.Delete(c.Tx)
+		if *err != nil {
+			return
+		}
+		ids := make([]recID, 0, len(rc.dirty))
+		for id := range rc.dirty {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b recID) int {
+			return cmp.Or(strings.Compare(a.lrn, b.lrn), cmp.Compare(a.counter, b.counter))
+		})
+		for _, id := range ids {
+			if r := rc.recs[id]; r != nil {
+				if *err = saveCounter(c, r); *err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func stepCache(c *node.Ctx) *recCache {
 	if v, ok := stepRecs.Load(c.Tx); ok {
-		return v.(map[string]*liteRecord)
+		return v.(*recCache)
 	}
 	return nil
 }
 
 // loadRec is loadCounter through the step's cache.
 func loadRec(c *node.Ctx, lrn string, counter uint64) (*liteRecord, error) {
-	m := stepCache(c)
-	if m == nil {
+	rc := stepCache(c)
+	if rc == nil {
 		return loadCounter(c.Tx, lrn, counter)
 	}
-	k := recKey(lrn, counter)
-	if r, ok := m[k]; ok {
+	k := recID{lrn, counter}
+	if r, ok := rc.recs[k]; ok {
 		return r, nil
 	}
 	r, err := loadCounter(c.Tx, lrn, counter)
 	if err == nil && r != nil {
-		m[k] = r
+		rc.recs[k] = r
 	}
 	return r, err
 }
 
-// saveRec is saveCounter, keeping the step's cache what the file holds.
+// saveRec is saveCounter: at once outside a step's cache, else when the
+// step ends (cacheRecs).
 func saveRec(c *node.Ctx, r *liteRecord) error {
-	if err := saveCounter(c, r); err != nil {
-		return err
+	rc := stepCache(c)
+	if rc == nil {
+		return saveCounter(c, r)
 	}
-	if m := stepCache(c); m != nil {
-		m[recKey(r.Lrn, r.Counter)] = r
-	}
+	k := recID{r.Lrn, r.Counter}
+	rc.recs[k], rc.dirty[k] = r, true
 	return nil
 }

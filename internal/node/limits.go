@@ -282,6 +282,10 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at *field
 		if fd.Message().FullName() == "google.protobuf.Timestamp" {
 			return checkTimestamp(v.Message(), at, fd, i)
 		}
+		if n, ok := liteClean(v.Message().Interface()); ok { // limits_lite.go
+			*unknown += n
+			return nil
+		}
 		return checkFields(v.Message(), &fieldPath{parent: at, fd: fd, i: i}, unknown)
 	}
 	return nil

@@ -26,7 +26,10 @@ import (
 //	go test -run '^$' -bench LiteSync -benchtime 20000x -count 3 ./tests/integration
 //
 // and LITE_SYNC_CPUPROFILE=file to profile the sync alone (-cpuprofile
-// takes the making of the records too).
+// takes the making of the records too); LITE_SYNC_MEMPROFILE=file writes
+// the allocations profile at the sync's end, and file.before at its
+// start, for go tool pprof -sample_index=alloc_space -diff_base
+// file.before file.
 func BenchmarkLiteSync(b *testing.B) {
 	defer cli.TuneGC()()
 	cfg := config.Default()
@@ -47,10 +50,12 @@ func BenchmarkLiteSync(b *testing.B) {
 			runtime.ReadMemStats(&ms0)
 			cpu0 := cpuTime()
 			stopProf := profileTo(b, os.Getenv("LITE_SYNC_CPUPROFILE"))
+			allocsTo(b, os.Getenv("LITE_SYNC_MEMPROFILE"), ".before")
 			b.StartTimer()
 			return func() {
 				b.StopTimer()
 				stopProf()
+				allocsTo(b, os.Getenv("LITE_SYNC_MEMPROFILE"), "")
 				cpu = cpuTime() - cpu0
 				runtime.ReadMemStats(&ms1)
 			}
@@ -79,4 +84,16 @@ func profileTo(b *testing.B, file string) func() {
 		pprof.StopCPUProfile()
 		require.NoError(b, f.Close())
 	}
+}
+
+// allocsTo writes the allocations profile into file+suffix (none when
+// file is "").
+func allocsTo(b *testing.B, file, suffix string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Create(file + suffix)
+	require.NoError(b, err)
+	require.NoError(b, pprof.Lookup("allocs").WriteTo(f, 0))
+	require.NoError(b, f.Close())
 }
