@@ -660,7 +660,7 @@ func (x *TPAP) payOffline(ctx context.Context, payerID, payeeID, payee string, a
 		if !s.online {
 			continue
 		}
-		if _, err := x.syncDevice(ctx, s.id, deadline); err != nil {
+		if _, err := x.syncDevice(ctx, s.id, deadline, false); err != nil {
 			x.log.Warn("Lite sync after an offline payment", "device", s.id, "err", err)
 		}
 	}

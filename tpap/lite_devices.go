@@ -147,6 +147,18 @@ func (x *TPAP) loadDevice(id string) (*liteDevice, error) {
 	return d, nil
 }
 
+// getDevice reads a device in a step, or NotFound.
+func getDevice(tx *store.Tx, id string) (*liteDevice, error) {
+	d, found, err := liteDevices.Get(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "no Lite device %s", id)
+	}
+	return d, nil
+}
+
 // AddLiteDevice registers a receive-only device (a merchant's POS, or any
 // device of a user that only takes offline payments).
 func (x *TPAP) AddLiteDevice(_ context.Context, r *upiv1.AddLiteDeviceRequest) (*upiv1.LiteWallet, error) {
