@@ -737,6 +737,9 @@ func (x *TPAP) applyLite(c *node.Ctx, m *upiv1.Notification) error {
 	if err := liteDevices.Put(c.Tx, d.DeviceId, d); err != nil {
 		return err
 	}
+	if p.GetDone() { // to its waiter before the wake (lite_waits.go)
+		c.Tx.OnCommit(func() { x.waits.deliver(txnID, d) })
+	}
 	c.Notify(liteWatch(txnID))
 	return nil
 }

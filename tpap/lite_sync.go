@@ -189,6 +189,8 @@ func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time, on
 		return &upiv1.LiteSyncResult{Status: upiv1.Resp_SUCCESS, Wallet: x.wallet(d)}, nil
 	}
 	txnID := req.TxnId
+	// Nothing decides the call before the PSP has it.
+	defer x.waits.expect(txnID)()
 	_, err = callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.SyncLiteResponse, error) {
 		return cl.SyncLite(ctx, req)
 	})
