@@ -337,14 +337,12 @@ func finalRec(r *liteRecord, result upiv1.Resp_Result, code, reason string) {
 // owned is the batch's own records (claimed by it), in request order,
 // each once.
 func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
-	out := make([]*liteRecord, 0, len(b.Items))
-	seen := make(map[recID]bool, len(b.Items))
-	for _, it := range b.Items {
-		k := recID{it.Lrn, it.Counter}
-		if !it.Owned || seen[k] {
+	idx := itemIndex(c, b) // a record's first owned item
+	out := make([]*liteRecord, 0, len(idx))
+	for i, it := range b.Items {
+		if !it.Owned || idx[recID{it.Lrn, it.Counter}] != uint32(i) {
 			continue
 		}
-		seen[k] = true
 		r, err := loadRec(c, it.Lrn, it.Counter)
 		if err != nil {
 			return nil, err
@@ -851,10 +849,11 @@ func stageRecs(c *node.Ctx, b *liteBatch, st *liteStage) ([]*liteRecord, error) 
 }
 
 // itemIndex is, for each record b owns, the index of its first item owned
-// (what a stage names it by): once a step.
+// (what a stage names it by): once a step (the batch's items are all
+// there, and owned, before anything asks).
 func itemIndex(c *node.Ctx, b *liteBatch) map[recID]uint32 {
 	rc := stepCache(c)
-	if rc != nil && rc.itemsOf == b {
+	if rc != nil && rc.itemsOf == b && rc.itemsLen == len(b.Items) {
 		return rc.items
 	}
 	idx := make(map[recID]uint32, len(b.Items))
@@ -865,7 +864,7 @@ func itemIndex(c *node.Ctx, b *liteBatch) map[recID]uint32 {
 		}
 	}
 	if rc != nil {
-		rc.itemsOf, rc.items = b, idx
+		rc.itemsOf, rc.itemsLen, rc.items = b, len(b.Items), idx
 	}
 	return idx
 }
@@ -1268,9 +1267,10 @@ var stepRecs sync.Map // *store.Tx → *recCache
 type recCache struct {
 	recs  map[recID]*liteRecord
 	dirty map[recID]bool // changed by the step, to write
-	// The item index of the batch itemsOf (itemIndex).
-	itemsOf *liteBatch
-	items   map[recID]uint32
+	// The item index of the batch itemsOf with itemsLen items (itemIndex).
+	itemsOf  *liteBatch
+	itemsLen int
+	items    map[recID]uint32
 }
 
 // recID names a record in a step's cache (no key to make for a lookup).
