@@ -337,14 +337,12 @@ func finalRec(r *liteRecord, result upiv1.Resp_Result, code, reason string) {
 // owned is the batch's own records (claimed by it), in request order,
 // each once.
 func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
-	out := make([]*liteRecord, 0, len(b.Items))
-	seen := make(map[recID]bool, len(b.Items))
-	for _, it := range b.Items {
-		k := recID{it.Lrn, it.Counter}
-		if !it.Owned || seen[k] {
+	idx := itemIndex(c, b) // a record's first owned item
+	out := make([]*liteRecord, 0, len(idx))
+	for i, it := range b.Items {
+		if !it.Owned || idx[recID{it.Lrn, it.Counter}] != uint32(i) {
 			continue
 		}
-		seen[k] = true
 		r, err := loadRec(c, it.Lrn, it.Counter)
 		if err != nil {
 			return nil, err
@@ -657,9 +655,14 @@ func (s *Switch) sendDebits(c *node.Ctx, b *liteBatch) error {
 
 // newStage sends a sub-batch of recs to bank, which then wait in state.
 func (s *Switch) newStage(c *node.Ctx, b *liteBatch, kind upiv1.Txn_Type, bank string, recs []*liteRecord, state string, timeout time.Duration) error {
-	st := &liteStage{Kind: kind.String(), Bank: bank, Backoff: int64(timeout)}
+	st := &liteStage{Kind: kind.String(), Bank: bank, Backoff: int64(timeout), Items: make([]uint32, 0, len(recs))}
+	idx := itemIndex(c, b)
 	for _, r := range recs {
-		st.Keys = append(st.Keys, recKey(r.Lrn, r.Counter))
+		i, ok := idx[recID{r.Lrn, r.Counter}]
+		if !ok {
+			return fmt.Errorf("lite batch %s: record %s is none of its own items", b.Id, recKey(r.Lrn, r.Counter))
+		}
+		st.Items = append(st.Items, i)
 		r.State = state
 		if err := saveRec(c, r); err != nil {
 			return err
@@ -676,17 +679,15 @@ func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
 	m := &upiv1.ReqLiteSync{
 		Txn: &upiv1.Txn{Id: b.Id, Type: upiv1.Txn_LITE_SYNC, SubType: upiv1.Txn_Type(upiv1.Txn_Type_value[st.Kind]), Purpose: lite.PurposeOfflinePay},
 	}
-	for _, k := range st.Keys {
-		lrn, counter, err := lite.ParseRecordKey([]byte(k))
-		if err != nil {
-			return err
-		}
-		r, err := loadRec(c, lrn, counter)
-		if err != nil {
-			return err
-		}
+	recs, err := stageRecs(c, b, st)
+	if err != nil {
+		return err
+	}
+	m.Records = make([]*upiv1.LiteRecord, 0, len(recs))
+	for j, r := range recs {
 		if r == nil {
-			return fmt.Errorf("lite batch %s: stage %d names %s, which the switch does not have", b.Id, i, k)
+			id := stageIDs(b, st)[j]
+			return fmt.Errorf("lite batch %s: stage %d names %s, which the switch does not have", b.Id, i, recKey(id.lrn, id.counter))
 		}
 		m.Records = append(m.Records, r.GetRecord())
 	}
@@ -775,15 +776,15 @@ func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSy
 		}
 		return saveBatch(c, b)
 	}
-	results := map[string]*upiv1.LiteRecordResult{}
+	results := make(map[recID]*upiv1.LiteRecordResult, len(m.GetResults()))
 	for _, res := range m.GetResults() {
-		results[recKey(res.GetLrn(), res.GetCounter())] = res
+		results[recID{res.GetLrn(), res.GetCounter()}] = res
 	}
 	whole := m.GetResp().GetResult()
 	if whole == upiv1.Resp_SUCCESS {
-		for _, k := range st.Keys {
+		for _, k := range stageIDs(b, st) {
 			if results[k] == nil {
-				return node.Refuse("RespLiteSync %s for batch %s answers no result for record %s", kind, id, k)
+				return node.Refuse("RespLiteSync %s for batch %s answers no result for record %s", kind, id, recKey(k.lrn, k.counter))
 			}
 		}
 	}
@@ -793,7 +794,7 @@ func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSy
 	}
 	// Each record's outcome: a result of its own, else the whole answer's
 	// (a FAILURE of the whole sub-batch).
-	outcome := func(k string) (upiv1.Resp_Result, string) {
+	outcome := func(k recID) (upiv1.Resp_Result, string) {
 		if res := results[k]; res != nil {
 			return res.GetResult(), res.GetErrCode()
 		}
@@ -813,15 +814,32 @@ func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSy
 	return s.liteAdvance(c, b)
 }
 
-// stageRecs loads the records of a stage.
-func stageRecs(c *node.Ctx, st *liteStage) ([]*liteRecord, error) {
-	var out []*liteRecord
-	for _, k := range st.Keys {
-		lrn, counter, err := lite.ParseRecordKey([]byte(k))
-		if err != nil {
-			return nil, err
+// stageIDs is the records a stage of b carries: its items, or the keys of
+// a batch stored before stages had items (a key that does not parse is
+// left out: the switch wrote them).
+func stageIDs(b *liteBatch, st *liteStage) []recID {
+	out := make([]recID, 0, len(st.Items)+len(st.Keys))
+	for _, i := range st.Items {
+		if int(i) < len(b.Items) {
+			it := b.Items[i]
+			out = append(out, recID{it.Lrn, it.Counter})
 		}
-		r, err := loadRec(c, lrn, counter)
+	}
+	for _, k := range st.Keys {
+		if lrn, counter, err := lite.ParseRecordKey([]byte(k)); err == nil {
+			out = append(out, recID{lrn, counter})
+		}
+	}
+	return out
+}
+
+// stageRecs loads the records of a stage of b (nil for one the switch
+// does not have).
+func stageRecs(c *node.Ctx, b *liteBatch, st *liteStage) ([]*liteRecord, error) {
+	ids := stageIDs(b, st)
+	out := make([]*liteRecord, 0, len(ids))
+	for _, id := range ids {
+		r, err := loadRec(c, id.lrn, id.counter)
 		if err != nil {
 			return nil, err
 		}
@@ -830,10 +848,31 @@ func stageRecs(c *node.Ctx, st *liteStage) ([]*liteRecord, error) {
 	return out, nil
 }
 
+// itemIndex is, for each record b owns, the index of its first item owned
+// (what a stage names it by): once a step (the batch's items are all
+// there, and owned, before anything asks).
+func itemIndex(c *node.Ctx, b *liteBatch) map[recID]uint32 {
+	rc := stepCache(c)
+	if rc != nil && rc.itemsOf == b && rc.itemsLen == len(b.Items) {
+		return rc.items
+	}
+	idx := make(map[recID]uint32, len(b.Items))
+	for i, it := range b.Items {
+		k := recID{it.Lrn, it.Counter}
+		if _, ok := idx[k]; it.Owned && !ok {
+			idx[k] = uint32(i)
+		}
+	}
+	if rc != nil {
+		rc.itemsOf, rc.itemsLen, rc.items = b, len(b.Items), idx
+	}
+	return idx
+}
+
 // debited takes a remitter's DEBIT answer: posted records go to their
 // beneficiaries, declined ones are final with the remitter's code.
-func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(string) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
-	recs, err := stageRecs(c, st)
+func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
+	recs, err := stageRecs(c, b, st)
 	if err != nil {
 		return err
 	}
@@ -844,7 +883,7 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 		if r.State != recDebitSent {
 			continue
 		}
-		res, code := outcome(recKey(r.Lrn, r.Counter))
+		res, code := outcome(recID{r.Lrn, r.Counter})
 		if res != upiv1.Resp_SUCCESS {
 			if err := release(c, r); err != nil { // nothing was posted: the hold back
 				return err
@@ -891,8 +930,8 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 // credited takes a beneficiary's CREDIT answer: a credited record is
 // SUCCESS with its official UTR; a failed credit is reversed at its
 // remitter.
-func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(string) (upiv1.Resp_Result, string)) error {
-	recs, err := stageRecs(c, st)
+func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string)) error {
+	recs, err := stageRecs(c, b, st)
 	if err != nil {
 		return err
 	}
@@ -903,7 +942,7 @@ func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 			continue
 		}
 		k := recKey(r.Lrn, r.Counter)
-		if res, code := outcome(k); res != upiv1.Resp_SUCCESS {
+		if res, code := outcome(recID{r.Lrn, r.Counter}); res != upiv1.Resp_SUCCESS {
 			r.Reason = fmt.Sprintf("credit declined by %s (%s)", from, code)
 			a, err := loadLite(c.Tx, r.Lrn)
 			if err != nil {
@@ -942,8 +981,8 @@ func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 
 // reversed takes a remitter's REVERSAL answer: the records end FAILURE
 // U31 (the credit failed), the money back in the pool.
-func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(string) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
-	recs, err := stageRecs(c, st)
+func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
+	recs, err := stageRecs(c, b, st)
 	if err != nil {
 		return err
 	}
@@ -953,7 +992,7 @@ func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 			continue
 		}
 		reason := r.Reason
-		if res, code := outcome(recKey(r.Lrn, r.Counter)); res != upiv1.Resp_SUCCESS {
+		if res, code := outcome(recID{r.Lrn, r.Counter}); res != upiv1.Resp_SUCCESS {
 			reason += fmt.Sprintf("; the reversal was declined by %s (%s)", from, code)
 		} else {
 			back[r.Lrn] -= r.GetRecord().GetAmountPaise()
@@ -1228,6 +1267,10 @@ var stepRecs sync.Map // *store.Tx → *recCache
 type recCache struct {
 	recs  map[recID]*liteRecord
 	dirty map[recID]bool // changed by the step, to write
+	// The item index of the batch itemsOf with itemsLen items (itemIndex).
+	itemsOf  *liteBatch
+	itemsLen int
+	items    map[recID]uint32
 }
 
 // recID names a record in a step's cache (no key to make for a lookup).

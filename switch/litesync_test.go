@@ -733,3 +733,39 @@ func TestLiteSyncForgeryTakesNoCounter(t *testing.T) {
 	res = l.answerOf(l.sync(forged), 1).GetResults()
 	assert.Equal(t, upi.CodeLiteReplay, res[0].GetErrCode())
 }
+
+// A stage names its records by their items in the batch; a batch stored
+// before stages had items (its stages' record keys) is resent and decided
+// just the same.
+func TestLiteSyncStagesNameItemsAndReadOldKeys(t *testing.T) {
+	l := newLiteSync(t, 100000, nil)
+	batch := l.sync(l.record(1, bob, 1000), l.record(2, bob, 2000))
+	l.resolve(batch, bob, bobAc)
+	first := l.awaitWhere(mRemSync, batch, 1, sub(upiv1.Txn_DEBIT))
+	require.NoError(t, l.n.Update(func(c *node.Ctx) error {
+		b, err := loadBatch(c.Tx, batch)
+		if err != nil {
+			return err
+		}
+		require.Len(t, b.Stages, 1)
+		st := b.Stages[0]
+		assert.Equal(t, []uint32{0, 1}, st.Items)
+		assert.Empty(t, st.Keys)
+		// As the switch stored it before items.
+		for _, i := range st.Items {
+			st.Keys = append(st.Keys, recKey(b.Items[i].Lrn, b.Items[i].Counter))
+		}
+		st.Items = nil
+		return saveBatch(c, b)
+	}))
+	l.advance(l.net.Timeouts.Debit) // the remitter is silent
+	again := l.awaitWhere(mRemSync, batch, 2, sub(upiv1.Txn_DEBIT))
+	assert.Equal(t, first.Msg.(*upiv1.ReqLiteSync).GetRecords(), again.Msg.(*upiv1.ReqLiteSync).GetRecords(), "the same records")
+	l.bankAnswer(again, nil)
+	l.bankAnswer(l.awaitWhere(mBenSync, batch, 1, sub(upiv1.Txn_CREDIT)), nil)
+	l.confirm(batch)
+	for _, c := range []uint64{1, 2} {
+		assert.Equal(t, upiv1.Resp_SUCCESS.String(), l.counter(c).GetStatus())
+	}
+	assert.Equal(t, int64(3000), l.account().OfflinePaise, "posted once")
+}

@@ -660,7 +660,7 @@ func (x *TPAP) payOffline(ctx context.Context, payerID, payeeID, payee string, a
 		if !s.online {
 			continue
 		}
-		if _, err := x.syncDevice(ctx, s.id, deadline); err != nil {
+		if _, err := x.syncDevice(ctx, s.id, deadline, false); err != nil {
 			x.log.Warn("Lite sync after an offline payment", "device", s.id, "err", err)
 		}
 	}
@@ -736,6 +736,9 @@ func (x *TPAP) applyLite(c *node.Ctx, m *upiv1.Notification) error {
 	pruneDone(d)
 	if err := liteDevices.Put(c.Tx, d.DeviceId, d); err != nil {
 		return err
+	}
+	if p.GetDone() { // to its waiter before the wake (lite_waits.go)
+		c.Tx.OnCommit(func() { x.waits.deliver(txnID, d) })
 	}
 	c.Notify(liteWatch(txnID))
 	return nil

@@ -147,6 +147,18 @@ func (x *TPAP) loadDevice(id string) (*liteDevice, error) {
 	return d, nil
 }
 
+// getDevice reads a device in a step, or NotFound.
+func getDevice(tx *store.Tx, id string) (*liteDevice, error) {
+	d, found, err := liteDevices.Get(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "no Lite device %s", id)
+	}
+	return d, nil
+}
+
 // AddLiteDevice registers a receive-only device (a merchant's POS, or any
 // device of a user that only takes offline payments).
 func (x *TPAP) AddLiteDevice(_ context.Context, r *upiv1.AddLiteDeviceRequest) (*upiv1.LiteWallet, error) {
@@ -383,21 +395,31 @@ func liteWatch(txnID string) string { return "lite:" + txnID }
 
 // waitCall waits, until deadline, for call txnID of device id to be
 // answered, and returns the device as it then is and the call (nil if it
-// is gone).
+// is gone). A call expected before it was sent (x.waits) is handed its
+// device by the step that decides it: it is read only when woken without
+// one (or at the deadline), never before the first wake, since nothing can
+// have decided it unseen.
 func (x *TPAP) waitCall(ctx context.Context, id, txnID string, deadline time.Time) (*liteDevice, *litePending, error) {
+	read := !x.waits.expecting(txnID)
 	for {
 		woken, cancel := x.n.Watch(liteWatch(txnID))
-		d, err := x.loadDevice(id)
-		if err != nil {
-			cancel()
-			return nil, nil, err
-		}
-		p := pendingOf(d, txnID)
+		d := x.waits.delivered(txnID)
 		left := time.Until(deadline)
-		if p == nil || p.GetDone() || left <= 0 {
-			cancel()
-			return d, p, nil
+		if d == nil && (read || left <= 0) {
+			var err error
+			if d, err = x.loadDevice(id); err != nil {
+				cancel()
+				return nil, nil, err
+			}
 		}
+		if d != nil {
+			p := pendingOf(d, txnID)
+			if p == nil || p.GetDone() || left <= 0 {
+				cancel()
+				return d, p, nil
+			}
+		}
+		read = true
 		t := time.NewTimer(left)
 		select {
 		case <-woken:

@@ -24,33 +24,32 @@ import (
 )
 
 // SetLiteOnline takes a device offline (no sync) or online (it syncs).
+// Going online is one step with the sync's own (syncDevice): the device is
+// read once for both.
 func (x *TPAP) SetLiteOnline(ctx context.Context, r *upiv1.SetLiteOnlineRequest) (*upiv1.LiteSyncResult, error) {
 	deadline, err := deadlineOf(r.GetWaitMs())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := x.loadDevice(r.GetDeviceId()); err != nil {
+	if err := validDeviceID(r.GetDeviceId()); err != nil {
 		return nil, err
 	}
+	if r.GetOnline() {
+		return x.syncDevice(ctx, r.GetDeviceId(), deadline, true)
+	}
+	var d *liteDevice
 	err = x.n.Update(func(c *node.Ctx) error {
-		d, _, err := liteDevices.Get(c.Tx, r.GetDeviceId())
-		if err != nil {
+		var err error
+		if d, err = getDevice(c.Tx, r.GetDeviceId()); err != nil {
 			return err
 		}
-		d.Offline, d.Updated = !r.GetOnline(), store.Nanos(c.Now())
+		d.Offline, d.Updated = true, store.Nanos(c.Now())
 		return liteDevices.Put(c.Tx, d.DeviceId, d)
 	})
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	if !r.GetOnline() {
-		d, err := x.loadDevice(r.GetDeviceId())
-		if err != nil {
-			return nil, err
-		}
-		return &upiv1.LiteSyncResult{Status: upiv1.Resp_SUCCESS, Wallet: x.wallet(d)}, nil
-	}
-	return x.syncDevice(ctx, r.GetDeviceId(), deadline)
+	return &upiv1.LiteSyncResult{Status: upiv1.Resp_SUCCESS, Wallet: x.wallet(d)}, nil
 }
 
 // SyncLite syncs an online device now.
@@ -66,7 +65,7 @@ func (x *TPAP) SyncLite(ctx context.Context, r *upiv1.TpapAppServiceSyncLiteRequ
 	if d.GetOffline() {
 		return nil, status.Errorf(codes.FailedPrecondition, "device %s is offline (LO): set it online to sync", d.GetDeviceId())
 	}
-	return x.syncDevice(ctx, r.GetDeviceId(), deadline)
+	return x.syncDevice(ctx, r.GetDeviceId(), deadline, false)
 }
 
 // attempt is the body of a merchant device's POST /upi-attempts.
@@ -132,31 +131,40 @@ func (x *TPAP) reportAttempts(c *node.Ctx, d *liteDevice) error {
 }
 
 // syncDevice sends device id's unsynced records and balance as one batch
-// and waits, until deadline, for the answer.
-func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time) (*upiv1.LiteSyncResult, error) {
-	d, err := x.loadDevice(id)
-	if err != nil {
-		return nil, err
-	}
-	psp, cl, err := x.litePSP(d.GetVpa())
-	if err != nil {
-		return nil, err
-	}
+// and waits, until deadline, for the answer; online first sets the device
+// online, in the same step (and even when no PSP can take the batch). The
+// device is read once for it: a POS's holds every record it has received.
+func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time, online bool) (*upiv1.LiteSyncResult, error) {
 	if err := x.n.Acquire(); err != nil {
 		return nil, err
 	}
-	txnID := ids.NewTxnID(psp.Prefix)
-	var req *upiv1.SyncLiteRequest
-	err = x.n.Update(func(c *node.Ctx) error {
-		d, _, err := liteDevices.Get(c.Tx, id)
-		if err != nil {
+	var (
+		d      *liteDevice
+		psp    *config.Node
+		cl     upiv1.PspAppServiceClient
+		pspErr error
+		req    *upiv1.SyncLiteRequest
+	)
+	err := x.n.Update(func(c *node.Ctx) error {
+		var err error
+		if d, err = getDevice(c.Tx, id); err != nil {
 			return err
+		}
+		now := store.Nanos(c.Now())
+		if online {
+			d.Offline, d.Updated = false, now
+		}
+		if psp, cl, pspErr = x.litePSP(d.GetVpa()); pspErr != nil {
+			if !online {
+				return pspErr
+			}
+			return liteDevices.Put(c.Tx, id, d)
 		}
 		if err := x.reportAttempts(c, d); err != nil {
 			return err
 		}
 		if d.GetLrn() != "" || len(d.GetUnsynced()) > 0 {
-			req = &upiv1.SyncLiteRequest{TxnId: txnID, UserVpa: d.GetVpa(), DeviceId: id, Lrn: d.GetLrn(),
+			req = &upiv1.SyncLiteRequest{TxnId: ids.NewTxnID(psp.Prefix), UserVpa: d.GetVpa(), DeviceId: id, Lrn: d.GetLrn(),
 				DeviceBalancePaise: d.GetBalancePaise()}
 			for i, r := range d.GetUnsynced() {
 				if i == node.MaxLiteBatch {
@@ -164,23 +172,25 @@ func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time) (*
 				}
 				req.Records = append(req.Records, r.GetRecord())
 			}
-			d.Pending = append(d.Pending, &litePending{TxnId: txnID, Kind: kindSync, Created: store.Nanos(c.Now())})
+			d.Pending = append(d.Pending, &litePending{TxnId: req.TxnId, Kind: kindSync, Created: now})
 		}
-		d.Updated = store.Nanos(c.Now())
+		d.Updated = now
 		return liteDevices.Put(c.Tx, id, d)
 	})
+	if err == nil {
+		err = pspErr
+	}
 	if err != nil {
 		x.n.Release()
 		return nil, storeErr(err)
 	}
 	if req == nil {
 		x.n.Release()
-		d, err := x.loadDevice(id)
-		if err != nil {
-			return nil, err
-		}
 		return &upiv1.LiteSyncResult{Status: upiv1.Resp_SUCCESS, Wallet: x.wallet(d)}, nil
 	}
+	txnID := req.TxnId
+	// Nothing decides the call before the PSP has it.
+	defer x.waits.expect(txnID)()
 	_, err = callPSP(ctx, psp.Name, func(ctx context.Context) (*upiv1.SyncLiteResponse, error) {
 		return cl.SyncLite(ctx, req)
 	})

@@ -51,6 +51,8 @@ type TPAP struct {
 	blocks sync.Map
 	// keyWait bounds the wait for the switch's key list (KeyWait).
 	keyWait time.Duration
+	// waits hands decided Lite calls to their waiters (lite_waits.go).
+	waits callWaits
 }
 
 var (

@@ -5543,13 +5543,18 @@ type SwitchLiteStage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Bank  string                 `protobuf:"bytes,2,opt,name=bank,proto3" json:"bank,omitempty"`
-	// The records (lite.RecordKey) it carries.
+	// The records (lite.RecordKey) it carries, in a batch stored before
+	// items (7); a new stage names them by items.
 	Keys []string `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
 	// The latest send (attempts counts them); msg_ids every send's.
 	Exchange *Exchange `protobuf:"bytes,4,opt,name=exchange,proto3" json:"exchange,omitempty"`
 	MsgIds   []string  `protobuf:"bytes,5,rep,name=msg_ids,json=msgIds,proto3" json:"msg_ids,omitempty"`
 	// The current wait before a resend, nanoseconds.
-	Backoff       int64 `protobuf:"varint,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	Backoff int64 `protobuf:"varint,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	// The records it carries, as indexes of the batch's items (each its
+	// record's item owned by the batch): 1000 key strings a batch were most
+	// of what the batch wrote at every step.
+	Items         []uint32 `protobuf:"varint,7,rep,packed,name=items,proto3" json:"items,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5624,6 +5629,13 @@ func (x *SwitchLiteStage) GetBackoff() int64 {
 		return x.Backoff
 	}
 	return 0
+}
+
+func (x *SwitchLiteStage) GetItems() []uint32 {
+	if x != nil {
+		return x.Items
+	}
+	return nil
 }
 
 // BankLiteAccount is one LRN at its remitter bank (store.LiteAccounts, by
@@ -8132,14 +8144,15 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03psp\x18\x02 \x01(\tR\x03psp\x12/\n" +
 	"\x04auth\x18\x03 \x01(\v2\x1b.upisim.records.v1.ExchangeR\x04auth\x12\x1f\n" +
-	"\x02ac\x18\x04 \x01(\v2\x0f.upi.v1.AccountR\x02ac\"\xb9\x01\n" +
+	"\x02ac\x18\x04 \x01(\v2\x0f.upi.v1.AccountR\x02ac\"\xcf\x01\n" +
 	"\x0fSwitchLiteStage\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04bank\x18\x02 \x01(\tR\x04bank\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\tR\x04keys\x127\n" +
 	"\bexchange\x18\x04 \x01(\v2\x1b.upisim.records.v1.ExchangeR\bexchange\x12\x17\n" +
 	"\amsg_ids\x18\x05 \x03(\tR\x06msgIds\x12\x18\n" +
-	"\abackoff\x18\x06 \x01(\x03R\abackoff\"\xd2\x03\n" +
+	"\abackoff\x18\x06 \x01(\x03R\abackoff\x12\x14\n" +
+	"\x05items\x18\a \x03(\rR\x05items\"\xd2\x03\n" +
 	"\x0fBankLiteAccount\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x1b\n" +
