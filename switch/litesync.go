@@ -880,7 +880,7 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 	byBank := map[string][]*liteRecord{}
 	var banks []string
 	for _, r := range recs {
-		if r.State != recDebitSent {
+		if r == nil || r.State != recDebitSent { // nil: a record the batch let go (freeCounter)
 			continue
 		}
 		res, code := outcome(recID{r.Lrn, r.Counter})
@@ -938,7 +938,7 @@ func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 	byBank := map[string][]*liteRecord{}
 	var banks []string
 	for _, r := range recs {
-		if r.State != recCreditSent {
+		if r == nil || r.State != recCreditSent { // nil: a record the batch let go (freeCounter)
 			continue
 		}
 		k := recKey(r.Lrn, r.Counter)
@@ -988,7 +988,7 @@ func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 	}
 	back := map[string]int64{}
 	for _, r := range recs {
-		if r.State != recReversalSent {
+		if r == nil || r.State != recReversalSent { // nil: a record the batch let go (freeCounter)
 			continue
 		}
 		reason := r.Reason
