@@ -24,8 +24,9 @@ package upiswitch
 // Between the claim and the remitter's answer the switch holds the record's
 // amount off the LRN's auth-engine balance (the Z9 check is on that running
 // balance), so online payments (44) cannot spend it meanwhile; a record
-// failed before its debit gives the hold back, and a remitter's answer
-// re-bases the LRN (rebaseLite).
+// failed before its debit, declined or reversed gives the hold back, a
+// posted one keeps it off (liteMoved). A bank's balances in its answer
+// are not copied: the daily reconciliation (literecon.go) compares them.
 
 import (
 	"cmp"
@@ -802,11 +803,11 @@ func (s *Switch) respLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.RespLiteSy
 	}
 	switch st.Kind {
 	case upiv1.Txn_DEBIT.String():
-		err = s.debited(c, b, st, in.From, outcome, m.GetBalances())
+		err = s.debited(c, b, st, in.From, outcome)
 	case upiv1.Txn_CREDIT.String():
 		err = s.credited(c, b, st, in.From, outcome)
 	default:
-		err = s.reversed(c, b, st, in.From, outcome, m.GetBalances())
+		err = s.reversed(c, b, st, in.From, outcome)
 	}
 	if err != nil {
 		return err
@@ -871,7 +872,7 @@ func itemIndex(c *node.Ctx, b *liteBatch) map[recID]uint32 {
 
 // debited takes a remitter's DEBIT answer: posted records go to their
 // beneficiaries, declined ones are final with the remitter's code.
-func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
+func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string)) error {
 	recs, err := stageRecs(c, b, st)
 	if err != nil {
 		return err
@@ -981,7 +982,7 @@ func (s *Switch) credited(c *node.Ctx, b *liteBatch, st *liteStage, from string,
 
 // reversed takes a remitter's REVERSAL answer: the records end FAILURE
 // U31 (the credit failed), the money back in the pool.
-func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string), balances []*upiv1.LiteBalance) error {
+func (s *Switch) reversed(c *node.Ctx, b *liteBatch, st *liteStage, from string, outcome func(recID) (upiv1.Resp_Result, string)) error {
 	recs, err := stageRecs(c, b, st)
 	if err != nil {
 		return err

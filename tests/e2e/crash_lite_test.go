@@ -70,16 +70,18 @@ type liteLoad struct {
 	psps  map[string]upiv1.PspAppServiceClient
 	conns []*grpc.ClientConn
 
-	mu       sync.Mutex
-	made     map[string]string // provisional UTR → payer device, of every offline payment answered PENDING
-	lrns     map[string]string // payer device → LRN
-	seen     map[string][]*upiv1.LiteRecord
-	stopped  chan struct{}
-	wg       sync.WaitGroup
-	errs     atomic.Int64
-	crafted  atomic.Int64
-	syncs    atomic.Int64
-	lastErr  atomic.Value
+	mu      sync.Mutex
+	made    map[string]string // provisional UTR → payer device, of every offline payment answered PENDING
+	lrns    map[string]string // payer device → LRN
+	seen    map[string][]*upiv1.LiteRecord
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	errs    atomic.Int64
+	crafted atomic.Int64
+	syncs   atomic.Int64
+	lastErr atomic.Value
+	// newOne is closed (and replaced, under mu) at each offline payment
+	// made, for waitMade.
 	newOne   chan struct{}
 	accepted atomic.Int64
 }
@@ -134,6 +136,19 @@ func (l *liteLoad) done() bool {
 	}
 }
 
+// pause paces a load goroutine: it waits d, or less when the load stops,
+// and reports whether the load goes on.
+func (l *liteLoad) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-l.stopped:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 func (l *liteLoad) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
 }
@@ -159,7 +174,7 @@ func (l *liteLoad) payer(p litePayer, r *rand.Rand, i int) {
 	defer l.wg.Done()
 	for !l.done() {
 		if i != 0 && !l.online(p.device, false) {
-			time.Sleep(20 * time.Millisecond)
+			l.pause(20 * time.Millisecond) // the TPAP is down: try again
 			continue
 		}
 		for range 2 + r.IntN(5) {
@@ -172,14 +187,16 @@ func (l *liteLoad) payer(p litePayer, r *rand.Rand, i int) {
 			cancel()
 			if err != nil {
 				l.fail(err) // the TPAP is down: wait a little
-				time.Sleep(20 * time.Millisecond)
+				l.pause(20 * time.Millisecond)
 				break
 			}
 			if utr := res.GetProvisionalUtr(); utr != "" {
 				l.mu.Lock()
 				l.made[utr] = p.device
-				l.mu.Unlock()
 				l.accepted.Add(1)
+				close(l.newOne)
+				l.newOne = make(chan struct{})
+				l.mu.Unlock()
 			} else {
 				l.fail(fmt.Errorf("%s: offline payment %v", p.device, res))
 			}
@@ -194,7 +211,7 @@ func (l *liteLoad) pos(device string, r *rand.Rand) {
 	for !l.done() {
 		on := r.IntN(3) != 0
 		if !l.online(device, on) {
-			time.Sleep(20 * time.Millisecond)
+			l.pause(20 * time.Millisecond)
 			continue
 		}
 		if on && r.IntN(2) == 0 {
@@ -205,7 +222,7 @@ func (l *liteLoad) pos(device string, r *rand.Rand) {
 			cancel()
 			l.syncs.Add(1)
 		}
-		time.Sleep(time.Duration(10+r.IntN(60)) * time.Millisecond)
+		l.pause(time.Duration(10+r.IntN(60)) * time.Millisecond)
 	}
 }
 
@@ -221,7 +238,7 @@ func (l *liteLoad) crafter(r *rand.Rand) {
 		cancel()
 		if err != nil {
 			l.fail(err)
-			time.Sleep(20 * time.Millisecond)
+			l.pause(20 * time.Millisecond)
 			continue
 		}
 		l.mu.Lock()
@@ -246,15 +263,25 @@ func (l *liteLoad) crafter(r *rand.Rand) {
 				l.crafted.Add(1)
 			}
 		}
-		time.Sleep(time.Duration(10+r.IntN(40)) * time.Millisecond)
+		l.pause(time.Duration(10+r.IntN(40)) * time.Millisecond)
 	}
 }
 
 // waitMade waits (up to 20 s) until n offline payments were made.
 func (l *liteLoad) waitMade(n int64) {
-	deadline := time.Now().Add(20 * time.Second)
-	for l.accepted.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	deadline := time.After(20 * time.Second)
+	for {
+		l.mu.Lock()
+		got, ch := l.accepted.Load(), l.newOne
+		l.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return
+		}
 	}
 }
 
