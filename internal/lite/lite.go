@@ -147,11 +147,6 @@ func SignRecord(key ed25519.PrivateKey, r *upiv1.LiteRecord) {
 	r.Signature = ed25519.Sign(key, RecordBytes(r))
 }
 
-// VerifyRecord reports whether r's signature is the device key's.
-func VerifyRecord(pub []byte, r *upiv1.LiteRecord) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, RecordBytes(r), r.GetSignature())
-}
-
 // ARQC is what an online payment's (44) cryptogram covers.
 type ARQC struct {
 	TxnID         string
@@ -179,7 +174,7 @@ func (a ARQC) Sign(key ed25519.PrivateKey) []byte { return ed25519.Sign(key, a.B
 
 // Verify reports whether sig is the device key's ARQC of a.
 func (a ARQC) Verify(pub, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, a.Bytes(), sig)
+	return verify(pub, a.Bytes(), sig)
 }
 
 // ARPC is what the switch signs in its answer to an online payment.
@@ -202,7 +197,7 @@ func (a ARPC) Sign(key ed25519.PrivateKey) []byte { return ed25519.Sign(key, a.B
 
 // Verify reports whether sig is the switch key's ARPC of a.
 func (a ARPC) Verify(pub, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, a.Bytes(), sig)
+	return verify(pub, a.Bytes(), sig)
 }
 
 // DeviceKey derives a device's ed25519 key from the TPAP's secret (its
