@@ -72,6 +72,7 @@ func validateLiteSync(_ *node.Inbound, m *upiv1.ReqLiteSync) error {
 // account is not one of this bank's customers'; RespLiteSync with a result
 // per record.
 func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
+	post := ledger.NewBatch(c.Tx) // each account read and written once
 	results := make([]*upiv1.LiteRecordResult, 0, len(m.GetRecords()))
 	block := make([]upiv1.LiteRecordResult, len(m.GetRecords())) // one allocation for the batch's results
 	for i, r := range m.GetRecords() {
@@ -81,7 +82,7 @@ func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSy
 			AmountPaise: r.GetAmountPaise(), PayerAddr: r.GetPayerAddr(), PayeeAddr: r.GetPayeeAddr(),
 			OrderId: r.GetOrderId(), BatchTxnId: m.GetTxn().GetId(), PayeeDeviceId: r.GetPayeeDeviceId(),
 		}
-		code, err := b.liteCredit(c, r)
+		code, err := b.liteCredit(c, post, r)
 		if err != nil {
 			return err
 		}
@@ -91,6 +92,9 @@ func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSy
 		}
 		results = append(results, res)
 	}
+	if err := post.Flush(); err != nil {
+		return err
+	}
 	return c.Send(in.From, upiv1.SwitchService_RespLiteSync_FullMethodName, &upiv1.RespLiteSync{
 		Txn:     proto.Clone(m.GetTxn()).(*upiv1.Txn),
 		Resp:    &upiv1.Resp{ReqMsgId: in.Msg.GetHead().GetMsgId(), Result: upiv1.Resp_SUCCESS},
@@ -99,7 +103,7 @@ func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSy
 }
 
 // liteCredit posts one record's credit, or gives the code of its failure.
-func (b *Beneficiary) liteCredit(c *node.Ctx, r *upiv1.LiteRecord) (string, error) {
+func (b *Beneficiary) liteCredit(c *node.Ctx, post *ledger.Batch, r *upiv1.LiteRecord) (string, error) {
 	ref := liteCreditRef(r.GetLrn(), r.GetCounter())
 	if p, ok, err := ledger.Posting(c.Tx, ref); err != nil || ok {
 		if ok && (p.AmountPaise != r.GetAmountPaise() || p.To != r.GetPayeeAc().GetAcNum()) {
@@ -111,7 +115,7 @@ func (b *Beneficiary) liteCredit(c *node.Ctx, r *upiv1.LiteRecord) (string, erro
 		return "", err
 	}
 	acNum := r.GetPayeeAc().GetAcNum()
-	acct, err := ledger.Get(c.Tx, acNum)
+	acct, err := post.Get(acNum)
 	if errors.Is(err, ledger.ErrNoAccount) {
 		return upi.CodeCreditFailed, nil
 	}
@@ -121,7 +125,7 @@ func (b *Beneficiary) liteCredit(c *node.Ctx, r *upiv1.LiteRecord) (string, erro
 	if !strings.EqualFold(r.GetPayeeAc().GetIfsc(), b.self.IFSC) || acct.Kind != ledger.KindCustomer {
 		return upi.CodeCreditFailed, nil
 	}
-	err = ledger.PostAt(c.Tx, c.Now(), ref, b.settlement, acNum, r.GetAmountPaise())
+	err = post.PostAt(c.Now(), ref, b.settlement, acNum, r.GetAmountPaise())
 	switch {
 	case errors.Is(err, ledger.ErrOverflow):
 		return upi.CodeCreditFailed, nil

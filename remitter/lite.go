@@ -378,6 +378,9 @@ type liteBatch struct {
 	order []string
 	// verified is what Prepare checked of the records' signatures.
 	verified *liteVerified
+	// post posts the batch's records, its accounts written once at the
+	// end (liteSync).
+	post *ledger.Batch
 }
 
 // liteVerified is Prepare's check of a DEBIT batch's signatures, outside
@@ -502,7 +505,7 @@ func (b *liteBatch) save() ([]*upiv1.LiteBalance, error) {
 // REVERSAL, each posted record put back), and RespLiteSync with a result
 // per record and the balance of every LRN of the batch.
 func (r *Remitter) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) error {
-	b := &liteBatch{c: c, accts: map[string]*LiteAccount{}}
+	b := &liteBatch{c: c, accts: map[string]*LiteAccount{}, post: ledger.NewBatch(c.Tx)}
 	b.verified, _ = in.Prepared.(*liteVerified)
 	if m.GetLrn() != "" {
 		if _, err := b.account(m.GetLrn()); err != nil {
@@ -523,6 +526,9 @@ func (r *Remitter) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync)
 			return err
 		}
 		results = append(results, res)
+	}
+	if err := b.post.Flush(); err != nil {
+		return err
 	}
 	balances, err := b.save()
 	if err != nil {
@@ -625,7 +631,7 @@ func (r *Remitter) syncRecord(b *liteBatch, i int, batch string, rec *upiv1.Lite
 	}
 	if code == "" {
 		ref := LiteRef(RefLiteDebit, a.Lrn, rec.GetCounter())
-		err := ledger.PostAt(c.Tx, c.Now(), ref, LitePool, r.settlement, amount)
+		err := b.post.PostAt(c.Now(), ref, LitePool, r.settlement, amount)
 		switch {
 		case errors.Is(err, ledger.ErrInsufficientFunds):
 			r.log.Error("Lite pool holds less than an LRN's balance", "lrn", a.Lrn, "counter", rec.GetCounter())
@@ -679,7 +685,7 @@ func (r *Remitter) reverseRecord(b *liteBatch, batch string, rec *upiv1.LiteReco
 		return nil, err
 	}
 	ref := LiteRef(RefLiteReversal, s.Lrn, s.Counter)
-	if err := ledger.PostAt(c.Tx, c.Now(), ref, r.settlement, LitePool, s.AmountPaise); err != nil {
+	if err := b.post.PostAt(c.Now(), ref, r.settlement, LitePool, s.AmountPaise); err != nil {
 		return nil, fmt.Errorf("lite reversal %s: %w", ref, err)
 	}
 	if a != nil {

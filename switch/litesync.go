@@ -627,13 +627,17 @@ func (s *Switch) sendDebits(c *node.Ctx, b *liteBatch) error {
 	}
 	byBank := map[string][]*liteRecord{}
 	var banks []string
+	accts := map[string]*liteAccount{} // a batch is mostly one LRN's
 	for _, r := range recs {
 		if r.State != recClaimed {
 			continue
 		}
-		a, err := loadLite(c.Tx, r.Lrn)
-		if err != nil {
-			return err
+		a, ok := accts[r.Lrn]
+		if !ok {
+			if a, err = loadLite(c.Tx, r.Lrn); err != nil {
+				return err
+			}
+			accts[r.Lrn] = a
 		}
 		if a == nil || a.Bank == "" {
 			if err := failClaimed(c, r, upi.CodeLiteUnknown, "the LRN has no remitter at the switch's auth engine"); err != nil {

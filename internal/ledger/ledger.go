@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
@@ -166,6 +167,31 @@ func Total(tx *store.Tx) (int64, error) {
 // bank's net position towards the network). amount must be > 0 and from and
 // to distinct existing accounts; no balance may overflow.
 func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) error {
+	if err := checkPosting(tx, ref, from, to, amount); err != nil {
+		return err
+	}
+	src, err := Get(tx, from)
+	if err != nil {
+		return err
+	}
+	dst, err := Get(tx, to)
+	if err != nil {
+		return err
+	}
+	if err := move(ref, from, to, src, dst, amount); err != nil {
+		return err
+	}
+	if err := Accounts.Put(tx, from, src); err != nil {
+		return err
+	}
+	if err := Accounts.Put(tx, to, dst); err != nil {
+		return err
+	}
+	return Postings.Put(tx, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, Ts: store.Nanos(ts)})
+}
+
+// checkPosting is PostAt's check of its arguments and of ref's uniqueness.
+func checkPosting(tx *store.Tx, ref, from, to string, amount int64) error {
 	switch {
 	case ref == "":
 		return fmt.Errorf("%w: posting ref is empty", ErrInvalid)
@@ -177,14 +203,12 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 	if Postings.Has(tx, ref) {
 		return fmt.Errorf("%w: %s", ErrDuplicate, ref)
 	}
-	src, err := Get(tx, from)
-	if err != nil {
-		return err
-	}
-	dst, err := Get(tx, to)
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// move takes amount from src to dst, or changes neither: a customer
+// account cannot go below zero, no balance may overflow.
+func move(ref, from, to string, src, dst *Account, amount int64) error {
 	newSrc, ok := add(src.BalancePaise, -amount)
 	if !ok {
 		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, from)
@@ -198,13 +222,72 @@ func PostAt(tx *store.Tx, ts time.Time, ref, from, to string, amount int64) erro
 		return fmt.Errorf("%w: posting %s: balance of %s", ErrOverflow, ref, to)
 	}
 	src.BalancePaise, dst.BalancePaise = newSrc, newDst
-	if err := Accounts.Put(tx, from, src); err != nil {
+	return nil
+}
+
+// Batch posts many postings in one step with each account read and
+// written once: a UPI Lite sync's sub-batch posts hundreds, most of them
+// between the same two accounts, and reading and writing both accounts
+// for each was a tenth of its CPU. Its postings are PostAt's, with the
+// same checks and errors; the accounts are written by Flush, which the
+// step must call before it ends, and which nothing of the step may read
+// around (Get reads through the batch).
+type Batch struct {
+	tx    *store.Tx
+	accts map[string]*Account
+	dirty []string
+}
+
+// NewBatch starts a batch of postings in tx.
+func NewBatch(tx *store.Tx) *Batch { return &Batch{tx: tx, accts: map[string]*Account{}} }
+
+// Get is ledger.Get through the batch: the account as the batch's
+// postings left it.
+func (b *Batch) Get(acNum string) (*Account, error) {
+	if a, ok := b.accts[acNum]; ok {
+		return a, nil
+	}
+	a, err := Get(b.tx, acNum)
+	if err != nil {
+		return nil, err
+	}
+	b.accts[acNum] = a
+	return a, nil
+}
+
+// PostAt is ledger.PostAt, its accounts written by Flush.
+func (b *Batch) PostAt(ts time.Time, ref, from, to string, amount int64) error {
+	if err := checkPosting(b.tx, ref, from, to, amount); err != nil {
 		return err
 	}
-	if err := Accounts.Put(tx, to, dst); err != nil {
+	src, err := b.Get(from)
+	if err != nil {
 		return err
 	}
-	return Postings.Put(tx, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, Ts: store.Nanos(ts)})
+	dst, err := b.Get(to)
+	if err != nil {
+		return err
+	}
+	if err := move(ref, from, to, src, dst, amount); err != nil {
+		return err
+	}
+	for _, n := range []string{from, to} {
+		if !slices.Contains(b.dirty, n) {
+			b.dirty = append(b.dirty, n)
+		}
+	}
+	return Postings.Put(b.tx, ref, &PostingRecord{Ref: ref, From: from, To: to, AmountPaise: amount, Ts: store.Nanos(ts)})
+}
+
+// Flush writes the accounts the batch's postings changed.
+func (b *Batch) Flush() error {
+	for _, n := range b.dirty {
+		if err := Accounts.Put(b.tx, n, b.accts[n]); err != nil {
+			return err
+		}
+	}
+	b.dirty = b.dirty[:0]
+	return nil
 }
 
 // Posting returns the posting stored under ref and whether there is one.

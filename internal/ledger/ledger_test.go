@@ -293,3 +293,47 @@ func assertProto(t *testing.T, want, got proto.Message) {
 	t.Helper()
 	assert.True(t, proto.Equal(want, got), "want %v\ngot  %v", want, got)
 }
+
+// A Batch posts as PostAt does, one posting after another: the same
+// balances and postings, the same refusals (nothing of a refused posting
+// changes), each account written once by Flush.
+func TestBatch(t *testing.T) {
+	db := newLedger(t)
+	before := total(t, db)
+	ts := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		b := ledger.NewBatch(tx)
+		for i := range 10 {
+			require.NoError(t, b.PostAt(ts, "LITEDEBIT:"+string(rune('A'+i)), pool, settle, 100))
+		}
+		assert.ErrorIs(t, b.PostAt(ts, "LITEDEBIT:K", pool, settle, 1), ledger.ErrInsufficientFunds, "the pool is empty now")
+		assert.ErrorIs(t, b.PostAt(ts, "LITEDEBIT:A", alice, settle, 1), ledger.ErrDuplicate)
+		assert.ErrorIs(t, b.PostAt(ts, "", alice, settle, 1), ledger.ErrInvalid)
+		assert.ErrorIs(t, b.PostAt(ts, "SAME", alice, alice, 1), ledger.ErrInvalid)
+		_, err := b.Get("nope")
+		assert.ErrorIs(t, err, ledger.ErrNoAccount)
+		require.NoError(t, b.PostAt(ts, "LITECREDIT:A", settle, bob, 250))
+		a, err := b.Get(bob)
+		require.NoError(t, err)
+		assert.Equal(t, int64(250), a.BalancePaise, "Get reads through the batch")
+		stored, err := ledger.Get(tx, bob)
+		require.NoError(t, err)
+		assert.Zero(t, stored.BalancePaise, "written by Flush only")
+		return b.Flush()
+	}))
+	assert.Equal(t, int64(0), balance(t, db, pool))
+	assert.Equal(t, int64(1000-250), balance(t, db, settle))
+	assert.Equal(t, int64(250), balance(t, db, bob))
+	assert.Equal(t, int64(10000), balance(t, db, alice))
+	assert.Equal(t, before, total(t, db))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		p, ok, err := ledger.Posting(tx, "LITEDEBIT:J")
+		require.True(t, ok)
+		assertProto(t, &ledger.PostingRecord{Ref: "LITEDEBIT:J", From: pool, To: settle, AmountPaise: 100, Ts: ts.UnixNano()}, p)
+		for _, ref := range []string{"LITEDEBIT:K", "SAME", ""} {
+			_, ok, _ := ledger.Posting(tx, ref)
+			assert.False(t, ok, "refused %q not recorded", ref)
+		}
+		return err
+	}))
+}
