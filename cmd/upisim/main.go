@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/console"
 	"github.com/upisim/upisim/internal/node"
 )
 
@@ -156,6 +157,20 @@ func call[O any](f func(context.Context, io.Writer, O) error, o *O) func(context
 	return func(ctx context.Context, w io.Writer) error { return f(ctx, w, *o) }
 }
 
+// withConsole gives f's options a web console (internal/console) for
+// their data folder when on() says so, and closes it when f returns.
+func withConsole[O any](f func(context.Context, io.Writer, O) error, field func(*O) *cli.WebConsole, of func(O) (string, *slog.Logger), on func() bool) func(context.Context, io.Writer, O) error {
+	return func(ctx context.Context, w io.Writer, o O) error {
+		if on() {
+			dir, log := of(o)
+			c := console.New(console.Options{DataDir: dir, Logger: log})
+			defer c.Close()
+			*field(&o) = c
+		}
+		return f(ctx, w, o)
+	}
+}
+
 // outcome adapts a cli function that waits for a transaction's final
 // status to a spec's run: when waited (the command's flags say it
 // waited), a status other than SUCCESS is its exit code
@@ -238,6 +253,8 @@ func commands() []spec {
 		oAction   cli.OrderOptions
 		rCreate   cli.RefundOptions
 		listen    cli.ListenOptions
+		// issue 13 (console): --no-console of up, --console of node.
+		noConsole, nodeConsole bool
 	)
 	return append([]spec{{
 		use:   "up",
@@ -250,8 +267,9 @@ func commands() []spec {
 			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
 			f.DurationVar(&up.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
 			insecureFlag(f, &up.Insecure)
+			f.BoolVar(&noConsole, "no-console", false, "do not serve the web console (on the TPAP's HTTP port under /console/)")
 		},
-		run: call(cli.Up, &up),
+		run: call(withConsole(cli.Up, func(o *cli.UpOptions) *cli.WebConsole { return &o.Console }, func(o cli.UpOptions) (string, *slog.Logger) { return o.DataDir, o.Logger }, func() bool { return !noConsole }), &up),
 	}, {
 		use:   "node",
 		short: "Run one node of a network file as this process",
@@ -263,8 +281,9 @@ func commands() []spec {
 			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
 			f.DurationVar(&nd.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 			insecureFlag(f, &nd.Insecure)
+			f.BoolVar(&nodeConsole, "console", false, "serve the web console on this node's HTTP port under /console/ (it reaches the other nodes through DATA/network.json)")
 		},
-		run: call(cli.Node, &nd),
+		run: call(withConsole(cli.Node, func(o *cli.NodeOptions) *cli.WebConsole { return &o.Console }, func(o cli.NodeOptions) (string, *slog.Logger) { return o.DataDir, o.Logger }, func() bool { return nodeConsole }), &nd),
 	}, {
 		use:   "pay",
 		short: "Pay from one VPA to another and wait for the final status",
