@@ -31,8 +31,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	merchantv1 "github.com/upisim/upisim/gen/go/upisim/merchant/v1"
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
+	merchantv1 "github.com/upisim/upisim/gen/go/upisim/merchant/v1"
 	"github.com/upisim/upisim/internal/cli"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/upi"
@@ -235,17 +235,21 @@ func apiError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// pj is a proto message as the REST API shows it (proto field names).
-type pj struct{ m proto.Message }
+// pj is a proto message as the REST API shows it (proto field names);
+// with defaults, its zero scalars too (a balance of 0).
+type pj struct {
+	m        proto.Message
+	defaults bool
+}
 
 func (p pj) MarshalJSON() ([]byte, error) {
-	return protojson.MarshalOptions{UseProtoNames: true}.Marshal(p.m)
+	return protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: p.defaults}.Marshal(p.m)
 }
 
 func pjs[M proto.Message](ms []M) []pj {
 	out := make([]pj, len(ms))
 	for i, m := range ms {
-		out[i] = pj{m}
+		out[i] = pj{m: m}
 	}
 	return out
 }
@@ -325,7 +329,7 @@ func (s *Server) nodes(ctx context.Context, c *cli.Client, _ *http.Request) (any
 			if err != nil {
 				h.Reason = status.Convert(err).Message()
 			} else {
-				h.OK, h.Reason, h.Health = r.GetOk(), r.GetReason(), &pj{r}
+				h.OK, h.Reason, h.Health = r.GetOk(), r.GetReason(), &pj{m: r}
 			}
 			out[i] = h
 		})
@@ -352,7 +356,7 @@ func (s *Server) txn(ctx context.Context, c *cli.Client, r *http.Request) (any, 
 		if err != nil {
 			return err
 		}
-		p.Items = append(p.Items, pj{t})
+		p.Items = append(p.Items, pj{m: t})
 		return nil
 	})
 	return map[string]any{"txn_id": id, "nodes": out}, nil
@@ -401,6 +405,9 @@ func (s *Server) balances(ctx context.Context, c *cli.Client, _ *http.Request) (
 			return err
 		}
 		p.Items = pjs(r.GetAccounts())
+		for i := range p.Items {
+			p.Items[i].defaults = true // a zero balance shows as 0
+		}
 		p.Extra = map[string]any{"total": upi.FormatPaise(r.GetTotalPaise())}
 		return nil
 	}), nil
@@ -554,7 +561,7 @@ func (s *Server) pay(ctx context.Context, c *cli.Client, r *http.Request) (any, 
 		return nil, err
 	}
 	s.feed.poke()
-	return pj{res}, nil
+	return pj{m: res}, nil
 }
 
 type collectForm struct {
@@ -585,7 +592,7 @@ func (s *Server) collect(ctx context.Context, c *cli.Client, r *http.Request) (a
 		return nil, err
 	}
 	s.feed.poke()
-	return pj{res}, nil
+	return pj{m: res}, nil
 }
 
 type approveForm struct {
@@ -610,5 +617,5 @@ func (s *Server) approve(ctx context.Context, c *cli.Client, r *http.Request) (a
 		return nil, err
 	}
 	s.feed.poke()
-	return pj{res}, nil
+	return pj{m: res}, nil
 }

@@ -51,8 +51,11 @@ async function loadNodes() {
 }
 
 // ---- generic tables of what the nodes keep
-function cell(v) {
+function rupees(p) { const n = Number(p); return Number.isFinite(n) ? "₹" + (n / 100).toFixed(2) : String(p); }
+
+function cell(v, col) {
   if (v === null || v === undefined) return el("td", {}, "");
+  if (col && col.endsWith("_paise") && typeof v !== "object") return el("td", { class: "num" }, rupees(v));
   if (typeof v === "object") return el("td", { class: "json" }, JSON.stringify(v));
   return el("td", {}, String(v));
 }
@@ -63,7 +66,7 @@ function table(items) {
   for (const it of items.slice(0, 50)) for (const k of Object.keys(it)) if (!cols.includes(k)) cols.push(k);
   return el("div", { class: "scroll" }, el("table", {},
     el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", {}, c)))),
-    el("tbody", {}, ...items.map((it) => el("tr", {}, ...cols.map((c) => cell(it[c])))))));
+    el("tbody", {}, ...items.map((it) => el("tr", {}, ...cols.map((c) => cell(it[c], c)))))));
 }
 
 function groups(list, title) {
