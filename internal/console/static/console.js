@@ -51,7 +51,11 @@ async function loadNodes() {
 }
 
 // ---- generic tables of what the nodes keep
-function rupees(p) { const n = Number(p); return Number.isFinite(n) ? "₹" + (n / 100).toFixed(2) : String(p); }
+function rupees(p) {
+  const n = Number(p);
+  if (!Number.isFinite(n)) return String(p);
+  return (n < 0 ? "-₹" : "₹") + (Math.abs(n) / 100).toFixed(2);
+}
 
 function cell(v, col) {
   if (v === null || v === undefined) return el("td", {}, "");
