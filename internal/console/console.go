@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -138,7 +139,27 @@ func serveFile(w http.ResponseWriter, fsys fs.FS, name, ct string) {
 	w.Write(b)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves loopback clients only: the console reads with the
+// network's admin token (balances, every node's records), which a client
+// of the REST API does not hold, so it is for the machine's own user even
+// when the node's port listens wider.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !loopback(r.RemoteAddr) {
+		apiError(w, http.StatusForbidden, "the console answers clients on this machine only (127.0.0.1 or ::1): it reads with the admin token")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// loopback reports whether addr (host:port) is a loopback address.
+func loopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		h = addr
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
 
 // Close ends the feed's streams (so that a server's Shutdown need not wait
 // for them) and closes the connections to the nodes.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -357,4 +358,28 @@ func TestConsoleAPI(t *testing.T) {
 	}
 	for range second {
 	}
+}
+
+// The console answers clients of this machine only: it reads with the
+// admin token.
+func TestConsoleLoopbackOnly(t *testing.T) {
+	c := console.New(console.Options{DataDir: t.TempDir()})
+	defer c.Close()
+	for addr, want := range map[string]int{"10.1.2.3:5555": http.StatusForbidden, "[2001:db8::1]:80": http.StatusForbidden, "127.0.0.1:5555": http.StatusOK, "[::1]:80": http.StatusOK} {
+		req := httptest.NewRequest(http.MethodGet, "/console/", nil)
+		req.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, req)
+		assert.Equal(t, want, w.Code, addr)
+		if want == http.StatusForbidden {
+			assert.Contains(t, w.Body.String(), "on this machine only")
+		}
+	}
+	// Without network.json the API says so instead of failing later.
+	req := httptest.NewRequest(http.MethodGet, "/console/api/nodes", nil)
+	req.RemoteAddr = "127.0.0.1:1"
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, req)
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Contains(t, w.Body.String(), "network.json")
 }

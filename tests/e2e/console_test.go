@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,12 +205,10 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("pay-note"), "<b>chai</b> & samosa"),
 		chromedp.SendKeys(chromedp.ID("pay-pin"), "1234"),
 		chromedp.Click(chromedp.ID("pay-submit")),
-		chromedp.Poll[chromedp.Void](`document.getElementById("pay-result").textContent.startsWith("started ")`, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("pay-result").dataset.txn`, chromedp.WithPollingTimeout(15*time.Second)),
 	)
-	resText := run1(t, ctx, chromedp.TextContent(chromedp.ID("pay-result")))
-	txnID := regexp.MustCompile(`started (\S+)`).FindStringSubmatch(resText)
-	require.Len(t, txnID, 2, "pay result %q", resText)
-	id := txnID[1]
+	id := run1(t, ctx, chromedp.Evaluate[string](`document.getElementById("pay-result").dataset.txn`))
+	require.Regexp(t, `^[A-Z]{3}[0-9a-f]+$`, id)
 	pin := run1(t, ctx, chromedp.Evaluate[string](`document.getElementById("pay-pin").value`))
 	assert.Empty(t, pin, "the page does not keep the PIN once sent")
 
@@ -255,7 +252,29 @@ func TestConsoleBrowser(t *testing.T) {
 	step("06-balances", 20*time.Second,
 		chromedp.Poll[chromedp.Void](`document.getElementById("balances-body").textContent.includes("alice@alpha")`, chromedp.WithPollingTimeout(10*time.Second)),
 	)
-	shot(t, ctx, arts, "07-full-page")
+
+	// Collect and approve through the page: bob asks alice, alice approves
+	// with her PIN.
+	step("07-collect", 20*time.Second,
+		chromedp.SendKeys(chromedp.ID("collect-payee"), "bob@beta"),
+		chromedp.SendKeys(chromedp.ID("collect-payer"), "alice@alpha"),
+		chromedp.SendKeys(chromedp.ID("collect-amount"), "20.00"),
+		chromedp.SendKeys(chromedp.ID("collect-note"), "lunch"),
+		chromedp.Click(chromedp.ID("collect-submit")),
+		chromedp.Poll[chromedp.Void](`document.getElementById("collect-result").dataset.txn`, chromedp.WithPollingTimeout(15*time.Second)),
+	)
+	collectID := run1(t, ctx, chromedp.Evaluate[string](`document.getElementById("collect-result").dataset.txn`))
+	card := `#collects [data-collect="` + collectID + `"]`
+	step("08-approve", 30*time.Second,
+		chromedp.Click(chromedp.ID("approve-list")), // the payer's field was filled from the collect form
+		chromedp.WaitVisible(chromedp.CSS(card)),
+		chromedp.SendKeys(chromedp.CSS(card+` input[type="password"]`), "1234"),
+		chromedp.Click(chromedp.CSS(card+` button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#txn-rows tr[data-txn="`+collectID+`"][data-status="SUCCESS"]`)),
+	)
+	approved := run1(t, ctx, chromedp.TextContent(chromedp.ID("approve-result")))
+	assert.Contains(t, approved, collectID)
+	shot(t, ctx, arts, "09-full-page")
 
 	logMu.Lock()
 	defer logMu.Unlock()

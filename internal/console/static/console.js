@@ -112,6 +112,7 @@ async function load(name) {
 // ---- live transactions (server-sent events)
 const rows = new Map(); // txn id -> row object
 let selected = null;
+let lastStarted = { id: null, box: null, what: "" }; // the page's last action, followed in its result line
 
 function renderTxn(t) {
   let tr = document.querySelector(`tr[data-txn="${CSS.escape(t.txn_id)}"]`);
@@ -130,6 +131,7 @@ function renderTxn(t) {
     body.insertBefore(tr, before);
   }
   tr.setAttribute("data-status", t.status);
+  if (t.txn_id === lastStarted.id) result(lastStarted.box, lastStarted.what + " " + t.txn_id + ": " + t.status + (t.err_code ? " (" + t.err_code + ")" : ""), t.status === "FAILURE");
   tr.replaceChildren(...tds);
   if (t.txn_id === selected) tr.classList.add("selected");
   rows.set(t.txn_id, t);
@@ -225,6 +227,8 @@ function wire() {
     try {
       const r = await api("pay", body);
       result("pay-result", "started " + r.txn_id + " (" + r.status + ")");
+      lastStarted = { id: r.txn_id, box: "pay-result", what: "payment" };
+      $("pay-result").dataset.txn = r.txn_id;
       openTxn(r.txn_id);
     } catch (err) { result("pay-result", err.message, true); }
   });
@@ -234,6 +238,7 @@ function wire() {
     try {
       const r = await api("collect", formJSON(e.target));
       result("collect-result", "collect " + r.txn_id + " (" + r.status + "): approve it as the payer");
+      $("collect-result").dataset.txn = r.txn_id;
       $("approve-vpa").value = $("collect-payer").value;
     } catch (err) { result("collect-result", err.message, true); }
   });
@@ -260,10 +265,15 @@ function collectRow(t) {
     try {
       const r = await api("approve", { txn_id: id, pin: p });
       result("approve-result", "approved " + r.txn_id + " (" + r.status + ")");
+      lastStarted = { id: r.txn_id, box: "approve-result", what: "collect" };
+      card.remove();
       openTxn(r.txn_id);
     } catch (err) { result("approve-result", err.message, true); }
   });
-  return el("div", { class: "card", "data-collect": id }, el("div", {}, id), el("div", { class: "json" }, JSON.stringify(t)), pin, go);
+  const card = el("div", { class: "card collect", "data-collect": id },
+    el("div", {}, el("strong", {}, t.payee_vpa || ""), " asks " + rupees(t.amount_paise || 0) + (t.note ? " for “" + t.note + "”" : "")),
+    el("div", { class: "muted" }, id), pin, go);
+  return card;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
