@@ -445,14 +445,35 @@ func (s *Server) circle(ctx context.Context, c *cli.Client, _ *http.Request) (an
 	}), nil
 }
 
+// lite is every node's UPI Lite accounts (LRNs), the offline records the
+// switch knows (each with the sync batch that posted it) and the switch's
+// reconciliations.
 func (s *Server) lite(ctx context.Context, c *cli.Client, _ *http.Request) (any, error) {
-	accounts := eachNode(ctx, c, []string{config.RoleSwitch, config.RoleBank, config.RoleTPAP}, func(ctx context.Context, _ config.NodeAddr, a upiv1.AdminServiceClient, p *perNode) error {
-		r, err := a.ListLiteAccounts(ctx, &upiv1.ListLiteAccountsRequest{})
+	var recMu sync.Mutex
+	var records []*upiv1.LiteRecordResult
+	accounts := eachNode(ctx, c, []string{config.RoleSwitch, config.RoleBank, config.RoleTPAP}, func(ctx context.Context, nd config.NodeAddr, a upiv1.AdminServiceClient, p *perNode) error {
+		sw := nd.Role == config.RoleSwitch
+		r, err := a.ListLiteAccounts(ctx, &upiv1.ListLiteAccountsRequest{WithRecords: sw})
 		if err != nil {
 			return err
 		}
+		for _, acc := range r.GetAccounts() {
+			if sw {
+				recMu.Lock()
+				records = append(records, acc.GetRecords()...)
+				recMu.Unlock()
+			}
+			acc.Records = nil // listed apart, by batch
+		}
 		p.Items = pjs(r.GetAccounts())
 		return nil
+	})
+	sort.SliceStable(records, func(i, j int) bool {
+		a, b := records[i], records[j]
+		if a.GetBatchTxnId() != b.GetBatchTxnId() {
+			return a.GetBatchTxnId() > b.GetBatchTxnId()
+		}
+		return a.GetCounter() < b.GetCounter()
 	})
 	recons := eachNode(ctx, c, []string{config.RoleSwitch}, func(ctx context.Context, _ config.NodeAddr, a upiv1.AdminServiceClient, p *perNode) error {
 		r, err := a.ListLiteRecons(ctx, &upiv1.ListLiteReconsRequest{Limit: 50})
@@ -462,7 +483,7 @@ func (s *Server) lite(ctx context.Context, c *cli.Client, _ *http.Request) (any,
 		p.Items = pjs(r.GetRecons())
 		return nil
 	})
-	return map[string]any{"accounts": accounts, "recons": recons}, nil
+	return map[string]any{"accounts": accounts, "records": pjs(records), "recons": recons}, nil
 }
 
 func (s *Server) orders(ctx context.Context, c *cli.Client, _ *http.Request) (any, error) {

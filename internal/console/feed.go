@@ -100,6 +100,9 @@ type feed struct {
 	kick    chan struct{}
 	done    chan struct{}
 	closed  bool
+	// ctx ends with the feed, cutting a poll short.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // subscriber is one listening page. Its channel is closed when the feed
@@ -113,7 +116,8 @@ type subscriber struct {
 const subBuffer = 16
 
 func newFeed(s *Server, poll time.Duration, max int) *feed {
-	return &feed{s: s, poll: poll, max: max, subs: map[*subscriber]struct{}{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &feed{s: s, poll: poll, max: max, subs: map[*subscriber]struct{}{}, kick: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // poke has the poller look now (after an action of the page).
@@ -132,6 +136,7 @@ func (f *feed) close() {
 	}
 	f.closed = true
 	close(f.done)
+	f.cancel()
 	for s := range f.subs {
 		close(s.ch)
 		delete(f.subs, s)
@@ -167,14 +172,18 @@ func (f *feed) unsubscribe(s *subscriber) {
 	}
 }
 
-// run polls until no one listens or the feed closes.
+// run polls until no one listens or the feed closes. It waits poll
+// between two reads, or twice as long as the last read took when that is
+// longer (a network with many transactions is not read back to back).
 func (f *feed) run() {
-	t := time.NewTicker(f.poll)
+	t := time.NewTimer(f.poll)
 	defer t.Stop()
 	for {
+		start := time.Now()
 		if !f.tick() {
 			return
 		}
+		t.Reset(max(f.poll, 2*time.Since(start)))
 		select {
 		case <-f.done:
 			return
@@ -198,7 +207,7 @@ func (f *feed) tick() bool {
 	c, err := f.s.cli()
 	var rows []txnRow
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 		rows, err = listTxns(ctx, c)
 		cancel()
 	}

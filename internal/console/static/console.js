@@ -93,6 +93,7 @@ const loaders = {
     const v = await api("lite");
     $("lite-body").replaceChildren(
       el("h3", {}, "Lite accounts (LRNs)"), ...groups(v.accounts, (g) => g.node + " (" + g.role + ")"),
+      el("h3", {}, "Offline records synced, by batch (the switch's)"), table(v.records),
       el("h3", {}, "Sync reconciliations at the switch"), ...groups(v.recons, (g) => g.node));
   },
   async orders() { $("orders-body").replaceChildren(...groups(await api("orders"), (g) => g.node)); },
