@@ -20,7 +20,7 @@ const (
 	leftW   = 90
 	headerH = 40
 	rowH    = 34
-	labelW  = 520
+	labelW  = 520 // at least; wider for a longer label
 )
 
 // WriteSVG draws res as `upisim trace` does, as SVG: one lifeline per node
@@ -118,7 +118,11 @@ func WriteSVG(w io.Writer, nodes []string, res cli.TraceResult) error {
 			label: label, at: fmt.Sprintf("%+.1fms", float64(m.TS.Sub(t0).Microseconds())/1000)})
 	}
 	x := func(lane int) int { return leftW + lane*laneW + laneW/2 }
-	width := leftW + len(lanes)*laneW + labelW
+	lw := labelW
+	for _, r := range rows {
+		lw = max(lw, 7*len([]rune(r.label))+16) // about 7px a character at 12px
+	}
+	width := leftW + len(lanes)*laneW + lw
 	height := headerH + (len(rows)+1)*rowH
 	e := html.EscapeString
 	var b strings.Builder
