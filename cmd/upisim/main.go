@@ -157,18 +157,10 @@ func call[O any](f func(context.Context, io.Writer, O) error, o *O) func(context
 	return func(ctx context.Context, w io.Writer) error { return f(ctx, w, *o) }
 }
 
-// withConsole gives f's options a web console (internal/console) for
-// their data folder when on() says so, and closes it when f returns.
-func withConsole[O any](f func(context.Context, io.Writer, O) error, field func(*O) *cli.WebConsole, of func(O) (string, *slog.Logger), on func() bool) func(context.Context, io.Writer, O) error {
-	return func(ctx context.Context, w io.Writer, o O) error {
-		if on() {
-			dir, log := of(o)
-			c := console.New(console.Options{DataDir: dir, Logger: log})
-			defer c.Close()
-			*field(&o) = c
-		}
-		return f(ctx, w, o)
-	}
+// newConsole is the web console (internal/console) of the network in
+// dataDir, for `up` and `node --console`; cli.Up and cli.Node close it.
+func newConsole(dataDir string, log *slog.Logger) cli.WebConsole {
+	return console.New(console.Options{DataDir: dataDir, Logger: log})
 }
 
 // outcome adapts a cli function that waits for a transaction's final
@@ -269,7 +261,12 @@ func commands() []spec {
 			insecureFlag(f, &up.Insecure)
 			f.BoolVar(&noConsole, "no-console", false, "do not serve the web console (on the TPAP's HTTP port under /console/)")
 		},
-		run: call(withConsole(cli.Up, func(o *cli.UpOptions) *cli.WebConsole { return &o.Console }, func(o cli.UpOptions) (string, *slog.Logger) { return o.DataDir, o.Logger }, func() bool { return !noConsole }), &up),
+		run: call(func(ctx context.Context, w io.Writer, o cli.UpOptions) error {
+			if !noConsole {
+				o.Console = newConsole(o.DataDir, o.Logger)
+			}
+			return cli.Up(ctx, w, o)
+		}, &up),
 	}, {
 		use:   "node",
 		short: "Run one node of a network file as this process",
@@ -283,7 +280,12 @@ func commands() []spec {
 			insecureFlag(f, &nd.Insecure)
 			f.BoolVar(&nodeConsole, "console", false, "serve the web console on this node's HTTP port under /console/ (it reaches the other nodes through DATA/network.json)")
 		},
-		run: call(withConsole(cli.Node, func(o *cli.NodeOptions) *cli.WebConsole { return &o.Console }, func(o cli.NodeOptions) (string, *slog.Logger) { return o.DataDir, o.Logger }, func() bool { return nodeConsole }), &nd),
+		run: call(func(ctx context.Context, w io.Writer, o cli.NodeOptions) error {
+			if nodeConsole {
+				o.Console = newConsole(o.DataDir, o.Logger)
+			}
+			return cli.Node(ctx, w, o)
+		}, &nd),
 	}, {
 		use:   "pay",
 		short: "Pay from one VPA to another and wait for the final status",

@@ -42,7 +42,8 @@ type UpOptions struct {
 
 // WebConsole is the web console a network serves: internal/console's
 // Server, which cmd/upisim makes (internal/console imports this package,
-// not the other way round).
+// not the other way round). Up and Node close it when they return; Close
+// ends its streams and may be called more than once.
 type WebConsole interface {
 	http.Handler
 	Close() error
@@ -61,6 +62,9 @@ const consolePath = "/console/"
 
 // Up runs the whole network in this process until ctx ends.
 func Up(ctx context.Context, w io.Writer, o UpOptions) error {
+	if o.Console != nil {
+		defer o.Console.Close() // also when the network does not start
+	}
 	netw, err := loadNetwork(o.DataDir, o.NetworkFile, o.ResponseTimeout)
 	if err != nil {
 		return err
@@ -137,6 +141,9 @@ type NodeOptions struct {
 
 // Node runs one node of a network file as this process until ctx ends.
 func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
+	if o.Console != nil {
+		defer o.Console.Close() // also when the node does not start
+	}
 	if o.Name == "" {
 		return fmt.Errorf("missing --name")
 	}
