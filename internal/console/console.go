@@ -57,7 +57,10 @@ type Options struct {
 	// MaxSubscribers bounds the pages listening to the feed at once
 	// (default 16); one more is refused with 503.
 	MaxSubscribers int
-	Logger         *slog.Logger
+	// KeepAlive is how often an idle stream gets a comment line (default
+	// 15s), so that proxies and the write deadline see it alive.
+	KeepAlive time.Duration
+	Logger    *slog.Logger
 }
 
 // Server is the console, an http.Handler for paths under Prefix.
@@ -79,11 +82,15 @@ func New(o Options) *Server {
 	if o.MaxSubscribers <= 0 {
 		o.MaxSubscribers = 16
 	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 15 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o, mux: http.NewServeMux()}
 	s.feed = newFeed(s, o.Poll, o.MaxSubscribers)
+	s.feed.keepAlive = o.KeepAlive
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded folder is part of the binary

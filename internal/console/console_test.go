@@ -383,3 +383,44 @@ func TestConsoleLoopbackOnly(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Contains(t, w.Body.String(), "network.json")
 }
+
+// A stream outlives the node's HTTP write timeout, which bounds every
+// other response: each of its writes sets its own deadline.
+func TestConsoleStreamOutlivesWriteTimeout(t *testing.T) {
+	data := t.TempDir()
+	c := console.New(console.Options{DataDir: data, KeepAlive: 20 * time.Millisecond})
+	limits := cluster.DefaultServerLimits()
+	limits.HTTPWriteTimeout = 200 * time.Millisecond
+	nw, err := cluster.Up(cluster.UpOptions{DataDir: data, NoSync: true, Console: c, Limits: limits})
+	require.NoError(t, err)
+	defer nw.Close()
+	defer c.Close()
+	var base string
+	for _, n := range nw.Nodes {
+		if n.Role == config.RoleTPAP {
+			base = "http://" + n.HTTPAddr()
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/console/api/events", nil)
+	require.NoError(t, err)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	alive, open := 0, false
+	for sc.Scan() {
+		if sc.Text() == ": keep-alive" {
+			alive++
+		}
+		// Keep-alives keep coming after the write timeout has passed
+		// three times over.
+		if alive > 0 && time.Since(start) > 3*limits.HTTPWriteTimeout {
+			open = true
+			break
+		}
+	}
+	require.True(t, open, "the stream ended after %v (%d keep-alives): %v", time.Since(start), alive, sc.Err())
+}

@@ -89,9 +89,10 @@ func rowOf(node string, t *upiv1.TxnSummary) txnRow {
 // listens, asks the nodes for their transactions every tick while at
 // least one listens, and sends each listener the rows that changed.
 type feed struct {
-	s    *Server
-	poll time.Duration
-	max  int
+	s         *Server
+	poll      time.Duration
+	max       int
+	keepAlive time.Duration // Options.KeepAlive
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -263,10 +264,6 @@ func event(name string, v any) []byte {
 	return fmt.Appendf(nil, "event: %s\ndata: %s\n\n", name, b)
 }
 
-// keepAlive is how often an idle stream gets a comment line, so that
-// proxies and the server's write deadline see it alive.
-const keepAlive = 15 * time.Second
-
 // serve is GET /console/api/events: a text/event-stream of "snapshot" (the
 // list so far, first), then "txns" (the rows new or changed since the last
 // tick, oldest first) and "feed-error" events.
@@ -291,7 +288,7 @@ func (f *feed) serve(w http.ResponseWriter, r *http.Request) {
 	write := func(b []byte) bool {
 		// Each write gets its own deadline: the node's server gives a
 		// whole response its HTTP write timeout, which a stream outlives.
-		rc.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second))
+		rc.SetWriteDeadline(time.Now().Add(f.keepAlive + 10*time.Second))
 		if _, err := w.Write(b); err != nil {
 			return false
 		}
@@ -300,7 +297,7 @@ func (f *feed) serve(w http.ResponseWriter, r *http.Request) {
 	if !write(append([]byte("retry: 2000\n"), event("snapshot", f.snapshot())...)) {
 		return
 	}
-	ka := time.NewTicker(keepAlive)
+	ka := time.NewTicker(f.keepAlive)
 	defer ka.Stop()
 	for {
 		select {
