@@ -134,7 +134,14 @@ func TestConsoleBrowser(t *testing.T) {
 	assert.Contains(t, string(idx), `href="/console/"`)
 	assert.Contains(t, string(idx), "tpap")
 
-	profile := t.TempDir()
+	// The browser's profile: a new empty folder, removed when the test
+	// ends. Chromium's helpers may still write in it for a moment after
+	// the browser exits, so the removal is tried until it succeeds.
+	profile, err := os.MkdirTemp("", "upisim-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.Eventually(t, func() bool { return os.RemoveAll(profile) == nil }, 10*time.Second, 50*time.Millisecond, "remove %s", profile)
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
