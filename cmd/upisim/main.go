@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/upisim/upisim/internal/cli"
+	"github.com/upisim/upisim/internal/console"
 	"github.com/upisim/upisim/internal/node"
 )
 
@@ -156,6 +157,12 @@ func call[O any](f func(context.Context, io.Writer, O) error, o *O) func(context
 	return func(ctx context.Context, w io.Writer) error { return f(ctx, w, *o) }
 }
 
+// newConsole is the web console (internal/console) of the network in
+// dataDir, for `up` and `node --console`; cli.Up and cli.Node close it.
+func newConsole(dataDir string, log *slog.Logger) cli.WebConsole {
+	return console.New(console.Options{DataDir: dataDir, Logger: log})
+}
+
 // outcome adapts a cli function that waits for a transaction's final
 // status to a spec's run: when waited (the command's flags say it
 // waited), a status other than SUCCESS is its exit code
@@ -238,6 +245,8 @@ func commands() []spec {
 		oAction   cli.OrderOptions
 		rCreate   cli.RefundOptions
 		listen    cli.ListenOptions
+		// issue 13 (console): --no-console of up, --console of node.
+		noConsole, nodeConsole bool
 	)
 	return append([]spec{{
 		use:   "up",
@@ -250,8 +259,14 @@ func commands() []spec {
 			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
 			f.DurationVar(&up.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout (auth details, debit, credit, check status, reversal, ValAdd), e.g. 2s")
 			insecureFlag(f, &up.Insecure)
+			f.BoolVar(&noConsole, "no-console", false, "do not serve the web console (on the TPAP's HTTP port under /console/)")
 		},
-		run: call(cli.Up, &up),
+		run: call(func(ctx context.Context, w io.Writer, o cli.UpOptions) error {
+			if !noConsole {
+				o.Console = newConsole(o.DataDir, o.Logger)
+			}
+			return cli.Up(ctx, w, o)
+		}, &up),
 	}, {
 		use:   "node",
 		short: "Run one node of a network file as this process",
@@ -263,8 +278,14 @@ func commands() []spec {
 			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
 			f.DurationVar(&nd.ResponseTimeout, "response-timeout", 0, "replace every switch and PSP response timeout, e.g. 2s (give every process the same)")
 			insecureFlag(f, &nd.Insecure)
+			f.BoolVar(&nodeConsole, "console", false, "serve the web console on this node's HTTP port under /console/ (it reaches the other nodes through DATA/network.json)")
 		},
-		run: call(cli.Node, &nd),
+		run: call(func(ctx context.Context, w io.Writer, o cli.NodeOptions) error {
+			if nodeConsole {
+				o.Console = newConsole(o.DataDir, o.Logger)
+			}
+			return cli.Node(ctx, w, o)
+		}, &nd),
 	}, {
 		use:   "pay",
 		short: "Pay from one VPA to another and wait for the final status",

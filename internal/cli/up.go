@@ -35,10 +35,36 @@ type UpOptions struct {
 	Ready func(*cluster.Network)
 	// Insecure runs the nodes without TLS (cluster.UpOptions.Insecure).
 	Insecure bool
+	// Console, if set, is served on the TPAP's HTTP port under /console/
+	// and closed when the network stops (issue 13).
+	Console WebConsole
 }
+
+// WebConsole is the web console a network serves: internal/console's
+// Server, which cmd/upisim makes (internal/console imports this package,
+// not the other way round). Up and Node close it when they return; Close
+// ends its streams and may be called more than once.
+type WebConsole interface {
+	http.Handler
+	Close() error
+}
+
+// consoleHandler is c as a cluster's handler: nil when there is none.
+func consoleHandler(c WebConsole) http.Handler {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// consolePath is where a node serves the console (internal/console.Prefix).
+const consolePath = "/console/"
 
 // Up runs the whole network in this process until ctx ends.
 func Up(ctx context.Context, w io.Writer, o UpOptions) error {
+	if o.Console != nil {
+		defer o.Console.Close() // also when the network does not start
+	}
 	netw, err := loadNetwork(o.DataDir, o.NetworkFile, o.ResponseTimeout)
 	if err != nil {
 		return err
@@ -50,11 +76,14 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		}
 		defer stop()
 	}
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure})
+	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console)})
 	if err != nil {
 		return err
 	}
 	defer nw.Close()
+	if o.Console != nil {
+		defer o.Console.Close() // first: its streams end before the servers wait for them
+	}
 	fmt.Fprintf(w, "network %q is up; data and network.json in %s\n\n", nw.Config.Name, o.DataDir)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\trole\tgrpc\thttp (REST)")
@@ -62,6 +91,13 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\thttp://%s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
 	}
 	tw.Flush()
+	if o.Console != nil {
+		for _, n := range nw.Nodes {
+			if n.Role == config.RoleTPAP {
+				fmt.Fprintf(w, "\nweb console: http://%s%s\n", n.HTTPAddr(), consolePath)
+			}
+		}
+	}
 	if us := nw.Config.Users; len(us) >= 2 {
 		fmt.Fprintf(w, "\ntry: upisim pay --data %s --from %s --to %s --amount 150.00 --pin %s\n", o.DataDir, us[0].VPA, us[1].VPA, us[0].PIN)
 	}
@@ -98,10 +134,16 @@ type NodeOptions struct {
 	MaxInFlight int
 	// Insecure: as in UpOptions; give every process the same.
 	Insecure bool
+	// Console, if set, is served on this node's HTTP port under /console/
+	// (`upisim node --console`).
+	Console WebConsole
 }
 
 // Node runs one node of a network file as this process until ctx ends.
 func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
+	if o.Console != nil {
+		defer o.Console.Close() // also when the node does not start
+	}
 	if o.Name == "" {
 		return fmt.Errorf("missing --name")
 	}
@@ -118,17 +160,23 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 			return fmt.Errorf("node %s has no fixed address: give addresses in the network file or a --port-base", nd.Name)
 		}
 	}
-	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure})
+	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console)})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if o.Console != nil {
+		defer o.Console.Close()
+	}
 	// Every process of the network writes the same directory, so clients
 	// pointed at any of their data folders find the whole network.
 	if err := config.WriteDirectory(o.DataDir, netw.Directory()); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "node %s (%s) is up: grpc %s, http %s\n", n.Name, n.Role, n.GRPCAddr(), n.HTTPAddr())
+	if o.Console != nil {
+		fmt.Fprintf(w, "web console: http://%s%s\n", n.HTTPAddr(), consolePath)
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,9 @@ type UpOptions struct {
 	// PSPConfig edits each PSP's psp.Config (NodeOptions.PSPConfig), also
 	// when a node is started again: a test's hooks inside a PSP's steps.
 	PSPConfig func(node string, cfg *psp.Config)
+	// Console, if set, is served on the TPAP's HTTP port under /console/
+	// (NodeOptions.Console), also when the TPAP is started again.
+	Console http.Handler
 }
 
 // Network is a running network.
@@ -125,6 +129,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
 			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i], pkiReady: true, PSPConfig: o.PSPConfig,
+			Console: consoleFor(o, netw.Nodes[i].Role),
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
@@ -176,13 +181,14 @@ func (nw *Network) Start(name string) error {
 	if _, ok := nw.Node(name); ok {
 		return fmt.Errorf("node %q is already running", name)
 	}
-	if _, ok := nw.Config.NodeByName(name); !ok {
+	nd, ok := nw.Config.NodeByName(name)
+	if !ok {
 		return fmt.Errorf("no node %q in network %q", name, nw.Config.Name)
 	}
 	n, err := StartNode(NodeOptions{
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
 		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits, MaxInFlight: nw.opts.MaxInFlight,
-		Clock: nw.opts.Clock, PSPConfig: nw.opts.PSPConfig,
+		Clock: nw.opts.Clock, PSPConfig: nw.opts.PSPConfig, Console: consoleFor(nw.opts, nd.Role),
 	})
 	if err != nil {
 		return err

@@ -127,6 +127,10 @@ type NodeOptions struct {
 	// inside a PSP's steps; the node's PSP is then Node.Impl.(*psp.PSP).
 	// Other roles ignore it.
 	PSPConfig func(node string, cfg *psp.Config)
+	// Console, if set, is served under /console/ on the node's HTTP port
+	// (internal/console: `upisim up` gives it to the TPAP, `upisim node
+	// --console` to its node), behind the same guard as the REST API.
+	Console http.Handler
 
 	// lock is the node's lock in DataDir when Up took it already.
 	lock *nodeLock
@@ -322,7 +326,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	}(gl)
 	gl = nil // owned by the server now
 
-	if err := r.startGateway(hl, self.Role, o.Network.HTTP, limits, sec.appCreds()); err != nil {
+	if err := r.startGateway(hl, self.Role, o.Network.HTTP, limits, sec.appCreds(), o.Console); err != nil {
 		return nil, err
 	}
 	hl = nil
@@ -347,12 +351,13 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 
 // startGateway serves the node's app-facing API as REST, by the table of
 // generated RegisterXHandler calls over a client connection to the node's
-// own gRPC server, plus /openapi.json and /metrics, behind gateway.Guard (Host, Origin,
+// own gRPC server, plus /openapi.json, /metrics, an index at / and the
+// console (if given), behind gateway.Guard (Host, Origin,
 // Content-Type and body size checks, with the network file's http
 // section), in a server bounded by limits. The connection presents no
 // client certificate (creds): the gateway reaches the app and admin
 // services only, never the network's.
-func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, limits ServerLimits, creds credentials.TransportCredentials) error {
+func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, limits ServerLimits, creds credentials.TransportCredentials, console http.Handler) error {
 	conn, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
@@ -376,6 +381,14 @@ func (r *Node) startGateway(l net.Listener, role string, policy config.HTTP, lim
 		w.Write(doc)
 	})
 	top.Handle("GET /metrics", r.metrics.Handler()) // internal/metrics
+	// ---- issue 13 (console): an HTML index at / (index.go), the console
+	// under /console/ when the node serves it.
+	top.Handle("GET /{$}", indexHandler(r.Name, role, console != nil))
+	if console != nil {
+		top.Handle("/console/", console)
+		top.Handle("/console", console)
+	}
+	// ---- end of console
 	top.Handle("/", mux)
 	guarded := gateway.Guard(gateway.Policy{Addr: r.httpAddr, AllowedOrigins: policy.AllowedOrigins, AllowedHosts: policy.AllowedHosts}, top)
 	r.http = limits.httpServer(guarded)
