@@ -135,6 +135,18 @@ func Manifests(_ context.Context, w io.Writer, o ManifestsOptions) error {
 	if err := pki.Ensure(dir, netw.Name, ids, pki.WithHosts(hosts...)); err != nil {
 		return err
 	}
+	// A certificate kept from before (a local `upisim up` in the same
+	// folder) may not name the Services: the peers would refuse it.
+	for _, nd := range netw.Nodes {
+		creds, err := pki.Load(dir, netw.Name, nd.Name)
+		if err != nil {
+			return err
+		}
+		host := K8sNamesOf(nd.Name).GRPC + "." + o.Namespace + ".svc.cluster.local"
+		if err := creds.Cert.Leaf.VerifyHostname(host); err != nil {
+			return fmt.Errorf("%s does not name %s, which its peers dial: make the cluster's certificates in a new --data folder", filepath.Join(dir, pki.CertFile(nd.Name)), host)
+		}
+	}
 	if _, err := cluster.EnsureAdminToken(o.DataDir); err != nil {
 		return err
 	}

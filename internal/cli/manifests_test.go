@@ -200,6 +200,13 @@ func TestManifestsRefuses(t *testing.T) {
 	err = Manifests(context.Background(), &bytes.Buffer{}, ManifestsOptions{DataDir: t.TempDir(), Namespace: "Bad_NS"})
 	require.ErrorContains(t, err, `--namespace "Bad_NS"`)
 
+	// Certificates kept from a local network do not name the Services.
+	local := t.TempDir()
+	_, err = PKIInit(context.Background(), &bytes.Buffer{}, PKIInitOptions{DataDir: local})
+	require.NoError(t, err)
+	err = Manifests(context.Background(), &bytes.Buffer{}, ManifestsOptions{DataDir: local})
+	require.ErrorContains(t, err, "does not name tpap-grpc.upisim.svc.cluster.local")
+
 	// --out writes one file, readable by its owner only: it holds keys.
 	out := t.TempDir()
 	var msg bytes.Buffer
