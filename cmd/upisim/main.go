@@ -63,7 +63,8 @@ func newRoot() (*cobra.Command, *globals) {
 	}
 	root.PersistentFlags().StringVar(&g.data, "data", ".upisim", "data folder of the network (bbolt files and network.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
-	for _, s := range commands() {
+	// Many hosts (issue 13, item 7): manifests and probe, in hosts.go.
+	for _, s := range append(commands(), hostsCommands()...) {
 		root.AddCommand(g.command(s))
 	}
 	return root, g

@@ -219,13 +219,15 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Name, err)
 	}
+	// ListenAddr: the address itself, or every interface at its port
+	// under http.listen_any (containers, `upisim manifests`).
 	if gl == nil {
-		if gl, err = net.Listen("tcp", self.GRPCAddr); err != nil {
+		if gl, err = net.Listen("tcp", o.Network.ListenAddr(self.GRPCAddr)); err != nil {
 			return nil, fmt.Errorf("%s: listen gRPC: %w", o.Name, err)
 		}
 	}
 	if hl == nil {
-		if hl, err = net.Listen("tcp", self.HTTPAddr); err != nil {
+		if hl, err = net.Listen("tcp", o.Network.ListenAddr(self.HTTPAddr)); err != nil {
 			return nil, fmt.Errorf("%s: listen HTTP: %w", o.Name, err)
 		}
 	}

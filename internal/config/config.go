@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -87,6 +88,28 @@ type HTTP struct {
 	// may name besides localhost, 127.0.0.1, ::1 and the node's address,
 	// e.g. a name the nodes are reached by in a container network.
 	AllowedHosts []string
+	// ListenAny (http: listen_any: true) makes every node listen on all of
+	// its host's interfaces at the ports of its grpc_addr and http_addr
+	// (Network.ListenAddr), and lets http_addr name a host that is not
+	// loopback: for containers and Kubernetes, where a node's address is a
+	// Service name the pod cannot bind (`upisim manifests`). Only with tls
+	// on: the REST gateway is still plain HTTP, so it must stay inside a
+	// network the operator trusts (docs/HOSTS.md).
+	ListenAny bool
+}
+
+// ListenAddr is where the node whose address (grpc_addr or http_addr) is
+// addr listens: addr itself, or every interface at its port when
+// http.listen_any is on.
+func (n *Network) ListenAddr(addr string) string {
+	if !n.HTTP.ListenAny {
+		return addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort("", port)
 }
 
 // Node is one node of the network.
@@ -333,6 +356,7 @@ type rawNetwork struct {
 type rawHTTP struct {
 	AllowedOrigins []string `yaml:"allowed_origins,omitempty,flow"`
 	AllowedHosts   []string `yaml:"allowed_hosts,omitempty,flow"`
+	ListenAny      bool     `yaml:"listen_any,omitempty"`
 }
 
 // rawRule is one entry of rules: see fault.Rule.
@@ -645,6 +669,7 @@ func (r *rawNetwork) resolve(base *Network) (*Network, error) {
 	duration("timeouts.val_add", t.ValAdd, dt.ValAdd, &n.Timeouts.ValAdd)
 	duration("timeouts.collect_expiry_max", t.CollectExpiryMax, dt.CollectExpiryMax, &n.Timeouts.CollectExpiryMax)
 	duration("heartbeat", r.Heartbeat, def.Heartbeat, &n.Heartbeat)
+	n.HTTP.ListenAny = r.HTTP.ListenAny
 	if len(r.HTTP.AllowedOrigins) > 0 {
 		n.HTTP.AllowedOrigins = slices.Clone(r.HTTP.AllowedOrigins)
 	}
@@ -829,7 +854,7 @@ func (n *Network) Marshal() ([]byte, error) {
 			ValAdd:           n.Timeouts.ValAdd.String(),
 			CollectExpiryMax: n.Timeouts.CollectExpiryMax.String(),
 		},
-		HTTP: rawHTTP{AllowedOrigins: n.HTTP.AllowedOrigins, AllowedHosts: n.HTTP.AllowedHosts},
+		HTTP: rawHTTP{AllowedOrigins: n.HTTP.AllowedOrigins, AllowedHosts: n.HTTP.AllowedHosts, ListenAny: n.HTTP.ListenAny},
 		Circle: rawCircle{
 			Full:    rawCircleFull{PerTxnLimit: upi.FormatPaise(n.Circle.FullPerTxn), MonthlyLimit: upi.FormatPaise(n.Circle.FullMonthly)},
 			Cooling: n.Circle.Cooling.String(), CoolingLimit: upi.FormatPaise(n.Circle.CoolingLimit), Month: n.Circle.Month,

@@ -36,6 +36,9 @@ func (n *Network) Validate() error {
 	if len(n.Nodes) == 0 {
 		fail("network has no nodes")
 	}
+	if n.HTTP.ListenAny && n.TLS == TLSOff {
+		fail("http: listen_any needs tls on: nodes that listen on every interface must talk mutual TLS to each other")
+	}
 	switch n.TLS {
 	case "", TLSOn, TLSOff:
 	default:
@@ -115,8 +118,8 @@ func (n *Network) Validate() error {
 			}
 			if !loopbackAddr(a.addr) {
 				switch {
-				case a.field == "http_addr":
-					fail("%s: http_addr %s is not a loopback address: the REST gateway is plain HTTP for the local user (PINs travel in it), so it listens on this machine only (use 127.0.0.1)", label, a.addr)
+				case a.field == "http_addr" && !n.HTTP.ListenAny:
+					fail("%s: http_addr %s is not a loopback address: the REST gateway is plain HTTP for the local user (PINs travel in it), so it listens on this machine only (use 127.0.0.1); to serve it inside a network you trust, as in Kubernetes, set http: listen_any: true with tls on", label, a.addr)
 					continue
 				case n.TLS == TLSOff:
 					fail("%s: grpc_addr %s is not a loopback address, and tls is off: a plaintext node trusts whatever reaches its port, so nodes on other hosts need TLS", label, a.addr)

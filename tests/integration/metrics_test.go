@@ -56,10 +56,8 @@ next:
 // user would with curl: the switch counted the ReqPay it stored and the
 // SUCCESS it decided, every node committed, and a quiet network's outboxes
 // are empty. Every scrape passes promlint: the linter `promtool check
-// metrics` runs. The promtool binary itself is not used: `go install
-// github.com/prometheus/prometheus/cmd/promtool@v0.316.0` was still
-// downloading its dependencies after 5 minutes (the whole Prometheus
-// server's), far over the 3 minutes a test's tool may take to build.
+// metrics` runs; TestPromtoolCheckMetrics (promtool_test.go) runs the real
+// promtool, Debian's, on the same scrapes.
 func TestMetricsEveryNode(t *testing.T) {
 	n := up(t, nil)
 	r := n.pay("alice@alpha", "bob@beta", "12.00", "1234")
