@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,9 @@ type BenchOptions struct {
 	CompareTLS bool
 	// NoSync turns fsync off in the networks CompareTLS starts.
 	NoSync bool
+	// EchoCalls is how many unary gRPC echo calls the baseline makes
+	// after the flows (0: no baseline).
+	EchoCalls int
 	// Progress, if set, is a terminal: every second Bench rewrites one
 	// line there ("\r") with the flows done so far, and clears it before
 	// the summary.
@@ -49,6 +53,32 @@ type BenchResult struct {
 	P99Ms       float64        `json:"p99_ms"`
 	Success     int            `json:"success"`
 	Failed      map[string]int `json:"failed"`
+	// DiskBytesPerFlow is how much the nodes' bbolt files in the data
+	// folder grew, over the flows that succeeded (bbolt grows its file in
+	// steps, so it is coarse for few flows).
+	DiskBytesPerFlow float64 `json:"disk_bytes_per_flow"`
+	// The baseline: unary gRPC echo calls per second on loopback at the
+	// same concurrency, in the same run, and flows/s × MessagesPerFlow
+	// over it.
+	EchoPerS float64 `json:"echo_calls_per_s,omitempty"`
+	Ratio    float64 `json:"ratio,omitempty"`
+}
+
+// MessagesPerFlow is the gRPC calls one pay flow makes between the nodes
+// and the app (requests, answers and confirmations), the factor of bench's
+// ratio to a bare echo call.
+const MessagesPerFlow = 14
+
+// storeBytes is the size of the bbolt files (*.db) in dir.
+func storeBytes(dir string) int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	var n int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // Bench drives Flows complete pay flows (each: CreatePayment, then a long
@@ -76,6 +106,7 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 		wg        sync.WaitGroup
 	)
 	var done, ok atomic.Int64
+	disk0 := storeBytes(o.DataDir)
 	start := time.Now()
 	stopProgress := startProgress(o, start, &done, &ok)
 	for range o.Concurrency {
@@ -126,6 +157,15 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 	if firstErr != nil && res.Success == 0 {
 		return res, fmt.Errorf("every flow failed; first error: %w", rpcError(firstErr))
 	}
+	if res.Success > 0 {
+		res.DiskBytesPerFlow = float64(storeBytes(o.DataDir)-disk0) / float64(res.Success)
+	}
+	if o.EchoCalls > 0 {
+		if res.EchoPerS, err = echoRate(ctx, o.EchoCalls, o.Concurrency); err != nil {
+			return res, fmt.Errorf("echo baseline: %w", err)
+		}
+		res.Ratio = res.FlowsPerSec * MessagesPerFlow / res.EchoPerS
+	}
 	return res, o.Output.print(w, res, func(w io.Writer) error {
 		fmt.Fprintf(w, "%d flows at concurrency %d in %.2fs: %.0f flows/s, p50 %.1f ms, p99 %.1f ms, %d succeeded",
 			o.Flows, o.Concurrency, res.Seconds, res.FlowsPerSec, res.P50Ms, res.P99Ms, res.Success)
@@ -135,6 +175,12 @@ func Bench(ctx context.Context, w io.Writer, o BenchOptions) (BenchResult, error
 		fmt.Fprintln(w)
 		if firstErr != nil {
 			fmt.Fprintf(w, "first error: %v\n", rpcError(firstErr))
+		}
+		fmt.Fprintf(w, "on disk: %.0f bytes a flow (the nodes' files grew %.1f MB)\n",
+			res.DiskBytesPerFlow, res.DiskBytesPerFlow*float64(res.Success)/1e6)
+		if res.EchoPerS > 0 {
+			fmt.Fprintf(w, "baseline: %.0f unary gRPC echo calls/s on loopback at concurrency %d; flows/s × %d is %.2f of it\n",
+				res.EchoPerS, o.Concurrency, MessagesPerFlow, res.Ratio)
 		}
 		return nil
 	})
@@ -197,7 +243,7 @@ func benchIn(ctx context.Context, o BenchOptions, insecure bool) (BenchResult, e
 		return BenchResult{}, err
 	}
 	defer nw.Close()
-	o.DataDir, o.Output, o.CompareTLS = dir, Text, false
+	o.DataDir, o.Output, o.CompareTLS, o.EchoCalls = dir, Text, false, 0
 	return Bench(ctx, io.Discard, o)
 }
 
