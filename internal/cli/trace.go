@@ -233,34 +233,7 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 				line[a+1] = '◀'
 			}
 		}
-		label := m.API
-		if external {
-			label += " " + m.Peer
-		}
-		if m.Summary != "" {
-			label += " " + m.Summary
-		}
-		var notes []string
-		if m.Direction == "IN" {
-			if n := sentNote[m.Peer+"\x00"+m.MsgID]; n != "" {
-				notes = append(notes, n)
-			}
-		}
-		if m.Note != "" {
-			notes = append(notes, m.Note)
-		}
-		switch {
-		case dashed && external:
-			label += "  (not answered yet)"
-		case dashed && m.Note == "":
-			label += "  (not received yet)"
-		}
-		if m.AckErr != "" {
-			label += "  REFUSED: " + m.AckErr
-		}
-		if len(notes) > 0 {
-			label += "  [" + strings.Join(notes, "; ") + "]"
-		}
+		label := MessageLabel(m, external, dashed, sentNote)
 		fmt.Fprintf(w, "%3d %+8.1fms %s  %s\n", step, float64(m.TS.Sub(t0).Microseconds())/1000, strings.TrimRight(string(line), " "), label)
 	}
 	return nil
@@ -274,4 +247,41 @@ func center(s string, w int) string {
 	}
 	left := (w - len(r)) / 2
 	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-len(r)-left)
+}
+
+// MessageLabel is what a sequence diagram writes beside message m (the
+// text one of `upisim trace` and the console's SVG): its API, the peer of
+// an external call, its summary, whether it is still unanswered or
+// unreceived (dashed), a refusal, and the notes of both sides (sentNote:
+// the sender's note by peer and msg id).
+func MessageLabel(m TraceMessage, external, dashed bool, sentNote map[string]string) string {
+	label := m.API
+	if external {
+		label += " " + m.Peer
+	}
+	if m.Summary != "" {
+		label += " " + m.Summary
+	}
+	var notes []string
+	if m.Direction == "IN" {
+		if n := sentNote[m.Peer+"\x00"+m.MsgID]; n != "" {
+			notes = append(notes, n)
+		}
+	}
+	if m.Note != "" {
+		notes = append(notes, m.Note)
+	}
+	switch {
+	case dashed && external:
+		label += "  (not answered yet)"
+	case dashed && m.Note == "":
+		label += "  (not received yet)"
+	}
+	if m.AckErr != "" {
+		label += "  REFUSED: " + m.AckErr
+	}
+	if len(notes) > 0 {
+		label += "  [" + strings.Join(notes, "; ") + "]"
+	}
+	return label
 }

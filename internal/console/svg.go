@@ -86,34 +86,7 @@ func WriteSVG(w io.Writer, nodes []string, res cli.TraceResult) error {
 		}
 		fi, ok1 := col[from]
 		ti, ok2 := col[to]
-		label := m.API
-		if external {
-			label += " " + m.Peer
-		}
-		if m.Summary != "" {
-			label += " " + m.Summary
-		}
-		var notes []string
-		if m.Direction == "IN" {
-			if n := sentNote[m.Peer+"\x00"+m.MsgID]; n != "" {
-				notes = append(notes, n)
-			}
-		}
-		if m.Note != "" {
-			notes = append(notes, m.Note)
-		}
-		switch {
-		case dashed && external:
-			label += "  (not answered yet)"
-		case dashed && m.Note == "":
-			label += "  (not received yet)"
-		}
-		if m.AckErr != "" {
-			label += "  REFUSED: " + m.AckErr
-		}
-		if len(notes) > 0 {
-			label += "  [" + strings.Join(notes, "; ") + "]"
-		}
+		label := cli.MessageLabel(m, external, dashed, sentNote)
 		rows = append(rows, row{i: i, from: fi, to: ti, dashed: dashed, refused: m.AckErr != "", partial: !ok1 || !ok2,
 			label: label, at: fmt.Sprintf("%+.1fms", float64(m.TS.Sub(t0).Microseconds())/1000)})
 	}
