@@ -113,7 +113,7 @@ func WriteSVG(w io.Writer, nodes []string, res cli.TraceResult) error {
 		if r.refused {
 			color = "#c0392b"
 		}
-		fmt.Fprintf(&b, `<g class="msg" data-i="%d" style="cursor:pointer">`, r.i)
+		fmt.Fprintf(&b, `<g class="msg" data-i="%d">`, r.i)
 		fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="transparent"/>`, y-rowH/2, width, rowH)
 		fmt.Fprintf(&b, `<text x="4" y="%d" fill="#666">%d %s</text>`, y+4, k+1, e(r.at))
 		if !r.partial && r.from != r.to {
