@@ -49,6 +49,7 @@ type liteNet struct {
 	failPay string
 	// syncResult decides a record of a batch (nil: SUCCESS).
 	syncResult func(r *upiv1.LiteRecord) (upiv1.Resp_Result, string)
+	seen       map[recordKey]bool // the records posted (posted)
 }
 
 const waitLong = 10_000
@@ -158,12 +159,25 @@ func (ln *liteNet) answer(psp string, m proto.Message) {
 	}()
 }
 
-// posted is whether a record is posted once (the switch's exactly once).
-var postedRecords sync.Map
-
+// posted reports whether a record is posted now, the first time this
+// network sees it (the switch's exactly once); ln.mu is held. The set is
+// the network's own: a global keyed by ln's address saw a later test's
+// network at a freed one's address as the same, and posted nothing.
 func (ln *liteNet) posted(r *upiv1.LiteRecord) bool {
-	_, seen := postedRecords.LoadOrStore(fmt.Sprintf("%p/%s/%d", ln, r.GetLrn(), r.GetCounter()), true)
-	return !seen
+	k := recordKey{r.GetLrn(), r.GetCounter()}
+	if ln.seen[k] {
+		return false
+	}
+	if ln.seen == nil {
+		ln.seen = map[recordKey]bool{}
+	}
+	ln.seen[k] = true
+	return true
+}
+
+type recordKey struct {
+	lrn     string
+	counter uint64
 }
 
 func (e *env) devicePub(t *testing.T, id string) ed25519.PublicKey {
