@@ -148,25 +148,35 @@ const externalLane = "⇢ external"
 // a URL (an HTTP delivery, node.Ctx.Post), never a node name.
 func isExternal(peer string) bool { return strings.Contains(peer, "://") }
 
-// drawSequence draws one arrow per message between the nodes' lifelines:
-// a message both sent and received is drawn at its receipt; one sent and not
-// (yet) received is drawn dashed; a refused one is marked; the notes of
-// the fault layer (the sender's and the receiver's) follow in brackets.
-//
-// An HTTP delivery is drawn as an arrow to the "⇢ external" lane, added
-// right of the nodes when there is one, labelled with its URL: solid once
-// answered (its note gives the status; a refusal is marked), dashed while
-// not.
-func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
-	const colW = 12
+// SequenceRow is one arrow of a transaction's sequence diagram: message
+// Msgs[Index], from lane From to lane To (-1: a peer with no lane), at At
+// after the first one drawn, with its label (MessageLabel).
+type SequenceRow struct {
+	Index           int
+	From, To        int
+	Dashed, Refused bool
+	Label           string
+	At              time.Duration
+}
+
+// Sequence lays out a transaction's diagram, the one `upisim trace` draws
+// and the console's SVG: the lanes (nodes, then "⇢ external" when there
+// is an HTTP delivery) and one row per message. A message both sent and
+// received is drawn at its receipt; one sent and not (yet) received is
+// dashed; a refused one is marked; the notes of the fault layer (the
+// sender's and the receiver's) follow in its label. An HTTP delivery goes
+// to the external lane, labelled with its URL: solid once answered,
+// dashed while not.
+func Sequence(nodes []string, msgs []TraceMessage) (lanes []string, rows []SequenceRow) {
+	lanes = append([]string(nil), nodes...)
 	col := map[string]int{}
-	for i, n := range nodes {
+	for i, n := range lanes {
 		col[n] = i
 	}
 	for _, m := range msgs {
 		if m.Direction == "OUT" && isExternal(m.Peer) {
-			col[externalLane] = len(nodes)
-			nodes = append(nodes[:len(nodes):len(nodes)], externalLane)
+			col[externalLane] = len(lanes)
+			lanes = append(lanes, externalLane)
 			break
 		}
 	}
@@ -182,15 +192,14 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 			}
 		}
 	}
-	var hdr strings.Builder
-	hdr.WriteString(strings.Repeat(" ", 14))
-	for _, n := range nodes {
-		hdr.WriteString(center(n, colW))
+	lane := func(n string) int {
+		if i, ok := col[n]; ok {
+			return i
+		}
+		return -1
 	}
-	fmt.Fprintln(w, strings.TrimRight(hdr.String(), " "))
 	var t0 time.Time
-	step := 0
-	for _, m := range msgs {
+	for i, m := range msgs {
 		var from, to string
 		dashed, external := false, false
 		switch m.Direction {
@@ -210,18 +219,33 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 		if t0.IsZero() {
 			t0 = m.TS
 		}
-		step++
-		fi, ok1 := col[from]
-		ti, ok2 := col[to]
-		line := []rune(strings.Repeat(" ", colW*len(nodes)))
-		for i := range nodes {
+		rows = append(rows, SequenceRow{Index: i, From: lane(from), To: lane(to), Dashed: dashed, Refused: m.AckErr != "",
+			Label: messageLabel(m, external, dashed, sentNote), At: m.TS.Sub(t0)})
+	}
+	return lanes, rows
+}
+
+// drawSequence draws Sequence's diagram as text, one line per row between
+// the lanes' lifelines.
+func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
+	const colW = 12
+	lanes, rows := Sequence(nodes, msgs)
+	var hdr strings.Builder
+	hdr.WriteString(strings.Repeat(" ", 14))
+	for _, n := range lanes {
+		hdr.WriteString(center(n, colW))
+	}
+	fmt.Fprintln(w, strings.TrimRight(hdr.String(), " "))
+	for k, r := range rows {
+		line := []rune(strings.Repeat(" ", colW*len(lanes)))
+		for i := range lanes {
 			line[i*colW+colW/2] = '│'
 		}
-		if ok1 && ok2 && fi != ti {
+		if fi, ti := r.From, r.To; fi >= 0 && ti >= 0 && fi != ti {
 			lo, hi := min(fi, ti), max(fi, ti)
 			a, b := lo*colW+colW/2, hi*colW+colW/2
 			for x := a + 1; x < b; x++ {
-				if dashed {
+				if r.Dashed {
 					line[x] = '┄'
 				} else {
 					line[x] = '─'
@@ -233,8 +257,7 @@ func drawSequence(w io.Writer, nodes []string, msgs []TraceMessage) error {
 				line[a+1] = '◀'
 			}
 		}
-		label := MessageLabel(m, external, dashed, sentNote)
-		fmt.Fprintf(w, "%3d %+8.1fms %s  %s\n", step, float64(m.TS.Sub(t0).Microseconds())/1000, strings.TrimRight(string(line), " "), label)
+		fmt.Fprintf(w, "%3d %+8.1fms %s  %s\n", k+1, float64(r.At.Microseconds())/1000, strings.TrimRight(string(line), " "), r.Label)
 	}
 	return nil
 }
@@ -249,12 +272,12 @@ func center(s string, w int) string {
 	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-len(r)-left)
 }
 
-// MessageLabel is what a sequence diagram writes beside message m (the
+// messageLabel is what a sequence diagram writes beside message m (the
 // text one of `upisim trace` and the console's SVG): its API, the peer of
 // an external call, its summary, whether it is still unanswered or
 // unreceived (dashed), a refusal, and the notes of both sides (sentNote:
 // the sender's note by peer and msg id).
-func MessageLabel(m TraceMessage, external, dashed bool, sentNote map[string]string) string {
+func messageLabel(m TraceMessage, external, dashed bool, sentNote map[string]string) string {
 	label := m.API
 	if external {
 		label += " " + m.Peer

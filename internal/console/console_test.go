@@ -57,7 +57,7 @@ func TestWriteSVG(t *testing.T) {
 	assert.NotContains(t, svg, "<script>", "user input is escaped")
 	assert.Contains(t, svg, "&lt;script&gt;alert(1)&lt;/script&gt;")
 	assert.Contains(t, svg, "T&lt;1&gt;")
-	for _, lane := range []string{">tpap<", ">apsp<", ">npci<", ">external<"} {
+	for _, lane := range []string{">tpap<", ">apsp<", ">npci<", ">⇢ external<"} {
 		assert.Contains(t, svg, lane)
 	}
 	// m1 is drawn once, at its receipt (index 1); m2 dashed, not received;
