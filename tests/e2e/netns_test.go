@@ -124,16 +124,7 @@ func TestNetnsSixHosts(t *testing.T) {
 		// must.
 		nd.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", 8080+i)
 	}
-	raw, err := netw.Marshal()
-	require.NoError(t, err)
-	root := t.TempDir()
-	file := filepath.Join(root, "network.yaml")
-	require.NoError(t, os.WriteFile(file, raw, 0o644))
-
-	dirs := map[string]string{}
-	for _, nd := range netw.Nodes {
-		dirs[nd.Name] = filepath.Join(root, nd.Name)
-	}
+	_, file, dirs := writeNetwork(t, netw)
 	// The certificates name every node's address, as `upisim pki init
 	// --host` does for nodes on many hosts; each host gets ca.pem and its
 	// own node's certificate and key only.

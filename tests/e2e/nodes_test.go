@@ -27,21 +27,29 @@ type nodeNet struct {
 	nw    network // dataDir is the TPAP's folder
 }
 
+// writeNetwork writes netw to a network file in a new folder, and names
+// each node's data folder in it.
+func writeNetwork(t *testing.T, netw *config.Network) (root, file string, dirs map[string]string) {
+	t.Helper()
+	raw, err := netw.Marshal()
+	require.NoError(t, err)
+	root = t.TempDir()
+	file = filepath.Join(root, "network.yaml")
+	require.NoError(t, os.WriteFile(file, raw, 0o644))
+	dirs = map[string]string{}
+	for _, nd := range netw.Nodes {
+		dirs[nd.Name] = filepath.Join(root, nd.Name)
+	}
+	return root, file, dirs
+}
+
 // startNodes writes netw (given free ports) to a network file, shares its
 // certificates and admin token, starts every node with args after its
 // own, and waits until each is healthy.
 func startNodes(t *testing.T, bin string, netw *config.Network, args ...string) *nodeNet {
 	t.Helper()
 	setAddrs(t, netw)
-	raw, err := netw.Marshal()
-	require.NoError(t, err)
-	root := t.TempDir()
-	file := filepath.Join(root, "network.yaml")
-	require.NoError(t, os.WriteFile(file, raw, 0o644))
-	dirs := map[string]string{}
-	for _, nd := range netw.Nodes {
-		dirs[nd.Name] = filepath.Join(root, nd.Name)
-	}
+	root, file, dirs := writeNetwork(t, netw)
 	sharePKI(t, bin, file, dirs)
 	shareAdminToken(t, slices.Collect(maps.Values(dirs))...)
 	n := &nodeNet{netw: netw, file: file, root: root, procs: map[string]*server{}}
