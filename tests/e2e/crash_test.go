@@ -425,13 +425,13 @@ type auditReport struct {
 	} `json:"violations"`
 }
 
-// audit runs `upisim audit --data dir -o json`; it exits non-zero when it
+// audit runs `upisim audit --data dir -o json` and args; it exits non-zero when it
 // finds violations, so the exit status is not an error here.
-func audit(t *testing.T, bin, dir string) (auditReport, string) {
+func audit(t *testing.T, bin, dir string, args ...string) (auditReport, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "audit", "--data", dir, "-o", "json")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"audit", "--data", dir, "-o", "json"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

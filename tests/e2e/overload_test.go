@@ -198,7 +198,12 @@ func TestStopDuringBurst(t *testing.T) {
 	settle, cancel := context.WithTimeout(context.Background(), settleWithin)
 	defer cancel()
 	for {
-		rep, out := audit(t, bin, data)
+		// The raw burst's payments are ones alphapsp never sent (the test
+		// sent them in its name): alphapsp never learns of them, so they
+		// stay on their way to it (in_flight) only while younger than
+		// --max-age, then are NOT_CLOSED. A max-age beyond this wait keeps
+		// them in flight however slowly a loaded machine settles the rest.
+		rep, out := audit(t, bin, data, "--max-age", (2 * settleWithin).String())
 		if rep.OK && rep.NonTerminal == 0 && rep.InFlight <= raw.count() {
 			assert.Equal(t, defaultOpening(t).total, rep.TotalPaise, "money is conserved: %s", out)
 			t.Logf("after the restart: audit clean, %d transactions", rep.Transactions)
