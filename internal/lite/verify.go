@@ -37,11 +37,22 @@ func VerifyRecords(keys [][]byte, recs []*upiv1.LiteRecord) []bool {
 	ok := make([]bool, len(recs))
 	bv := voi.NewBatchVerifierWithCapacity(len(recs))
 	idx := make([]int, 0, len(recs))
+	// A device's records share its key: each distinct key is decompressed
+	// once (an ExpandedPublicKey), not once per record.
+	expanded := map[string]*voi.ExpandedPublicKey{}
 	for i, r := range recs {
 		if len(keys[i]) != ed25519.PublicKeySize {
 			continue
 		}
-		bv.AddWithOptions(voi.PublicKey(keys[i]), RecordBytes(r), r.GetSignature(), zip215)
+		k, seen := expanded[string(keys[i])]
+		if !seen {
+			k, _ = voi.NewExpandedPublicKey(voi.PublicKey(keys[i])) // nil: not a point
+			expanded[string(keys[i])] = k
+		}
+		if k == nil {
+			continue
+		}
+		bv.AddExpandedWithOptions(k, RecordBytes(r), r.GetSignature(), zip215)
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
