@@ -77,11 +77,9 @@ func (b *Beneficiary) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSy
 	block := make([]upiv1.LiteRecordResult, len(m.GetRecords())) // one allocation for the batch's results
 	for i, r := range m.GetRecords() {
 		res := &block[i]
-		*res = upiv1.LiteRecordResult{
-			Lrn: r.GetLrn(), Counter: r.GetCounter(), ProvisionalUtr: r.GetProvisionalUtr(), Result: upiv1.Resp_SUCCESS,
-			AmountPaise: r.GetAmountPaise(), PayerAddr: r.GetPayerAddr(), PayeeAddr: r.GetPayeeAddr(),
-			OrderId: r.GetOrderId(), BatchTxnId: m.GetTxn().GetId(), PayeeDeviceId: r.GetPayeeDeviceId(),
-		}
+		// The record's identity and outcome only: the switch has the rest
+		// (lite.BankAnswer).
+		*res = upiv1.LiteRecordResult{Lrn: r.GetLrn(), Counter: r.GetCounter(), Result: upiv1.Resp_SUCCESS}
 		code, err := b.liteCredit(c, post, r)
 		if err != nil {
 			return err

@@ -525,7 +525,7 @@ func (r *Remitter) liteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync)
 		if err != nil {
 			return err
 		}
-		results = append(results, res)
+		results = append(results, lite.BankAnswer(res))
 	}
 	if err := b.post.Flush(); err != nil {
 		return err
@@ -586,7 +586,11 @@ func (r *Remitter) syncRecord(b *liteBatch, i int, batch string, rec *upiv1.Lite
 	}
 	if ok {
 		if bytes.Equal(stored.Hash, hash) {
-			return resultOf(stored), nil
+			res := resultOf(stored)
+			if res.Reason == "" {
+				res.Reason = "decided before, in batch " + stored.BatchTxnId
+			}
+			return res, nil
 		}
 		r.log.Warn("Lite double spend: a counter brought again with other content",
 			"lrn", rec.GetLrn(), "counter", rec.GetCounter(), "batch", batch, "first", stored.BatchTxnId)

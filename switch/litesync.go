@@ -677,6 +677,17 @@ func (s *Switch) newStage(c *node.Ctx, b *liteBatch, kind upiv1.Txn_Type, bank s
 	return s.sendStage(c, b, len(b.Stages)-1)
 }
 
+// creditPart is what a beneficiary is sent of a record to credit: the
+// payment and the payee's account, not the payer device's signature,
+// device and wallet balance, which it has no key to check and no use for
+// (docs/FLOWS.md, UPI Lite, Sync, step 8).
+func creditPart(r *upiv1.LiteRecord) *upiv1.LiteRecord {
+	return &upiv1.LiteRecord{
+		Lrn: r.Lrn, Counter: r.Counter, ProvisionalUtr: r.ProvisionalUtr, PayerAddr: r.PayerAddr, PayeeAddr: r.PayeeAddr,
+		AmountPaise: r.AmountPaise, Ts: r.Ts, OrderId: r.OrderId, PayeeDeviceId: r.PayeeDeviceId, PayeeAc: r.PayeeAc,
+	}
+}
+
 // sendStage sends (or resends) stage i: the same records each time, so a
 // bank answers a resend from what it posted.
 func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
@@ -694,7 +705,11 @@ func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
 			id := stageIDs(b, st)[j]
 			return fmt.Errorf("lite batch %s: stage %d names %s, which the switch does not have", b.Id, i, recKey(id.lrn, id.counter))
 		}
-		m.Records = append(m.Records, r.GetRecord())
+		rec := r.GetRecord()
+		if st.Kind == upiv1.Txn_CREDIT.String() {
+			rec = creditPart(rec)
+		}
+		m.Records = append(m.Records, rec)
 	}
 	e, err := send(c, st.Bank, lookupStageMethod(st.Kind), m)
 	if err != nil {

@@ -263,7 +263,17 @@ func TestLiteSyncPostsABatch(t *testing.T) {
 
 	credit := l.awaitWhere(mBenSync, batch, 1, sub(upiv1.Txn_CREDIT))
 	assert.Equal(t, "bbank", credit.To)
-	assert.Len(t, credit.Msg.(*upiv1.ReqLiteSync).GetRecords(), 3)
+	crecs := credit.Msg.(*upiv1.ReqLiteSync).GetRecords()
+	require.Len(t, crecs, 3)
+	for i, cr := range crecs {
+		want := []*upiv1.LiteRecord{r1, r2, r3}[i]
+		assert.Equal(t, want.GetAmountPaise(), cr.GetAmountPaise())
+		assert.Equal(t, want.GetProvisionalUtr(), cr.GetProvisionalUtr())
+		assert.NotEmpty(t, cr.GetPayeeAc().GetAcNum(), "the payee's account to credit")
+		assert.Empty(t, cr.GetSignature(), "the beneficiary is not sent the payer device's signature")
+		assert.Empty(t, cr.GetDeviceId())
+	}
+	assert.NotEmpty(t, dm.GetRecords()[0].GetSignature(), "the remitter is: it checks it")
 	l.bankAnswer(credit, nil)
 
 	ans := l.answerOf(batch, 1)

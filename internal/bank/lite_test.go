@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -168,6 +169,13 @@ func (bn *bankNode) sync(method string, m *upiv1.ReqLiteSync, n int) *upiv1.Resp
 	assert.Equal(bn.t, m.GetHead().GetMsgId(), r.GetResp().GetReqMsgId())
 	assert.Equal(bn.t, upiv1.Resp_SUCCESS, r.GetResp().GetResult())
 	require.Len(bn.t, r.GetResults(), len(m.GetRecords()))
+	for i, res := range r.GetResults() {
+		rec := m.GetRecords()[i]
+		assert.Equal(bn.t, rec.GetLrn(), res.GetLrn(), "results[%d] names its record", i)
+		assert.Equal(bn.t, rec.GetCounter(), res.GetCounter(), "results[%d] names its record", i)
+		lean := &upiv1.LiteRecordResult{Lrn: res.Lrn, Counter: res.Counter, Result: res.Result, ErrCode: res.ErrCode, Reason: res.Reason}
+		assert.True(bn.t, proto.Equal(lean, res), "results[%d] carries only the record's identity and outcome: %v", i, res)
+	}
 	bn.checkPool()
 	return r
 }
@@ -414,9 +422,6 @@ func TestLiteSync(t *testing.T) {
 	resp := ab.sync(remSync, m, 1)
 	assert.Equal(t, []string{"SUCCESS", "SUCCESS"}, outcomes(resp))
 	assert.Equal(t, m.GetTxn().GetId(), resp.GetTxn().GetId())
-	assert.Equal(t, r2.GetProvisionalUtr(), resp.GetResults()[1].GetProvisionalUtr())
-	assert.Equal(t, int64(20_000), resp.GetResults()[1].GetAmountPaise())
-	assert.Equal(t, "bob@beta", resp.GetResults()[1].GetPayeeAddr())
 	assert.Equal(t, []*upiv1.LiteBalance{{Lrn: lrn1, BalancePaise: 70_000, State: "ACTIVE"}}, resp.GetBalances())
 	assert.Equal(t, int64(70_000), resp.GetLrnBalancePaise())
 	ps := ab.postings()
@@ -430,6 +435,11 @@ func TestLiteSync(t *testing.T) {
 	assert.Equal(t, int64(30_000), a.GetOfflinePaise())
 	assert.Equal(t, uint64(2), a.GetCounter())
 	require.Len(t, a.GetRecords(), 2)
+	posted := a.GetRecords()[1] // what the bank keeps of a posted record
+	assert.Equal(t, r2.GetProvisionalUtr(), posted.GetProvisionalUtr())
+	assert.Equal(t, int64(20_000), posted.GetAmountPaise())
+	assert.Equal(t, "bob@beta", posted.GetPayeeAddr())
+	assert.Equal(t, m.GetTxn().GetId(), posted.GetBatchTxnId())
 
 	// The batch again, and in another batch reordered: the same answers,
 	// nothing new posted.
@@ -438,7 +448,7 @@ func TestLiteSync(t *testing.T) {
 	assert.Equal(t, []string{"SUCCESS", "SUCCESS"}, outcomes(ab.sync(remSync, m, 2)))
 	again := ab.sync(remSync, syncBatch(upiv1.Txn_DEBIT, "", r2, r1), 1)
 	assert.Equal(t, []string{"SUCCESS", "SUCCESS"}, outcomes(again))
-	assert.Equal(t, m.GetTxn().GetId(), again.GetResults()[0].GetBatchTxnId(), "answered from the batch that posted it")
+	assert.Contains(t, again.GetResults()[0].GetReason(), m.GetTxn().GetId(), "answered from the batch that posted it")
 	assert.Len(t, ab.postings(), n)
 	assert.Equal(t, int64(70_000), ab.liteAccount(lrn1).GetBalancePaise())
 

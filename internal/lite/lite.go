@@ -217,3 +217,12 @@ func ProvisionalUTR(lrn string, counter uint64) string {
 	h := sha256.Sum256(fields("upisim-lite-putr/1", []byte(lrn), u64(counter)))
 	return fmt.Sprintf("P%011d", binary.BigEndian.Uint64(h[:8])%100_000_000_000)
 }
+
+// BankAnswer trims res to what a bank's RespLiteSync says of a record:
+// which record (lrn, counter) and its outcome (result, err_code, reason).
+// The switch reads only those, and has the rest of the record itself; a
+// 500-record answer is about a third of the size with the rest echoed.
+func BankAnswer(res *upiv1.LiteRecordResult) *upiv1.LiteRecordResult {
+	*res = upiv1.LiteRecordResult{Lrn: res.Lrn, Counter: res.Counter, Result: res.Result, ErrCode: res.ErrCode, Reason: res.Reason}
+	return res
+}
