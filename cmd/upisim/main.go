@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -363,17 +364,39 @@ func commands() []spec {
 		run: result(cli.Balance, &balance),
 	}, {
 		use:   "bench",
-		short: "Drive pay flows against a running network; print flows/s and p50/p99 latency",
-		long: `Drive pay flows against the running network of --data and print flows/s,
-p50/p99 latency, the bytes the nodes' files grew by a flow, and a baseline:
-unary gRPC echo calls/s on loopback at the same concurrency, with the ratio
-flows/s × 14 (the calls of a flow) over it. With --compare-tls, start the default network in a temporary
-folder instead, once with mutual TLS between nodes and once insecure, drive the
-same flows against each, and print both and their ratio.`,
+		short: "Drive pay flows against a running network; print flows/s, latency percentiles, bytes a flow",
+		long: `Drive pay flows against the running network of --data and print flows/s, the
+latency percentiles (p50, p90, p99, p99.9, max, from a full histogram), the
+bytes the nodes' files grew by a flow, and a baseline: unary gRPC echo
+calls/s on loopback at the same concurrency, with the ratio flows/s × 14 (the
+calls of a flow) over it.
+
+Without --rate it is a closed loop: --concurrency flows at once, each started
+when one ends, until --flows have completed. With --rate R it is an open loop:
+flow i starts at i/R seconds whatever the others do, --flows of them or
+--duration's worth (R × duration; give one), and each flow's latency counts
+from its scheduled start, so a stall shows in every flow it delayed (no
+coordinated omission). Flows in flight are as many as that takes, up to
+--max-in-flight; a flow due beyond it is dropped and counted, never queued.
+
+With --echo, measure only the bare echo (no network; --data unused):
+--echo-calls calls at --concurrency, and with --rate, --flows calls (or
+--duration's worth) at that rate, open loop: a quick machine calibration.
+
+With --compare-tls, start the default network in a temporary folder instead,
+once with mutual TLS between nodes and once insecure, drive the same flows
+against each, and print both and their ratio.`,
+		example: `  upisim bench --data .upisim --flows 10000 --concurrency 64
+  upisim bench --data .upisim --rate 300 --duration 20s
+  upisim bench --echo --rate 1000 --duration 10s`,
 		data: &bench.DataDir, output: &bench.Output,
 		flags: func(f *pflag.FlagSet) {
-			f.IntVar(&bench.Flows, "flows", 10000, "pay flows to complete")
-			f.IntVar(&bench.Concurrency, "concurrency", 64, "flows in flight at once")
+			f.IntVar(&bench.Flows, "flows", 0, fmt.Sprintf("pay flows to complete (default %d); with --rate, flows to start, or give --duration", cli.DefaultBenchFlows))
+			f.IntVar(&bench.Concurrency, "concurrency", 0, fmt.Sprintf("flows in flight at once, closed loop (default %d); with --echo, the echo calls'", cli.DefaultBenchConcurrency))
+			f.Float64Var(&bench.Rate, "rate", 0, "flows started a second: an open loop (latency from each flow's scheduled start)")
+			f.DurationVar(&bench.Duration, "duration", 0, "with --rate: start flows for this long, in place of --flows")
+			f.IntVar(&bench.MaxInFlight, "max-in-flight", 0, fmt.Sprintf("with --rate: flows in flight beyond which one due is dropped and counted (default %d)", cli.DefaultBenchMaxInFlight))
+			f.BoolVar(&bench.Echo, "echo", false, "measure only the bare gRPC echo (no network; --data unused)")
 			f.StringVar(&bench.A, "a", "alice@alpha", "one of the two VPAs that pay each other in turn")
 			f.StringVar(&bench.B, "b", "bob@beta", "the other VPA")
 			f.StringVar(&bench.PIN, "pin", "1234", "the PIN of both VPAs")
@@ -386,7 +409,11 @@ same flows against each, and print both and their ratio.`,
 			if bench.Output == cli.Text && isTerminal(w) {
 				bench.Progress = w
 			}
-			if bench.CompareTLS {
+			switch {
+			case bench.Echo:
+				_, err := cli.BenchEcho(ctx, w, bench)
+				return err
+			case bench.CompareTLS:
 				_, err := cli.BenchTLS(ctx, w, bench)
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -314,34 +315,53 @@ func forEach(ctx context.Context, n, conc int, f func(int) error) error {
 
 // echoRate serves the gRPC health service on a loopback port and makes
 // calls unary Check calls to it, conc at once: the calls per second are
-// the cost of a bare gRPC round trip on this machine, the baseline.
+// the cost of a bare gRPC round trip on this machine, the baseline (the
+// closed loop of BenchEcho).
 func echoRate(ctx context.Context, calls, conc int) (float64, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check, stop, err := startEcho(ctx)
 	if err != nil {
 		return 0, err
+	}
+	defer stop()
+	st := closedLoop(ctx, calls, conc, new(atomic.Int64), new(atomic.Int64), check)
+	if err := cmp.Or(st.firstErr, ctx.Err()); err != nil {
+		return 0, err
+	}
+	return float64(st.success) / st.elapsed.Seconds(), nil
+}
+
+// startEcho serves the gRPC health service on a loopback port and returns
+// a loadCall that makes one unary Check call to it, over one connection
+// made and tried already, and the func that stops both.
+func startEcho(ctx context.Context) (loadCall, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
 	}
 	s := grpc.NewServer()
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	go func() { _ = s.Serve(l) }()
-	defer s.Stop()
 	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return 0, err
+		s.Stop()
+		return nil, nil, err
 	}
-	defer cc.Close()
+	stop := func() {
+		_ = cc.Close()
+		s.Stop()
+	}
 	hc := healthpb.NewHealthClient(cc)
 	if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
-		return 0, err
+		stop()
+		return nil, nil, err
 	}
-	start := time.Now()
-	err = forEach(ctx, calls, conc, func(int) error {
-		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
-	})
-	if err != nil {
-		return 0, err
+	check := func(ctx context.Context, _ int) (string, error) {
+		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			return "error", err
+		}
+		return "", nil
 	}
-	return float64(calls) / time.Since(start).Seconds(), nil
+	return check, stop, nil
 }
 
 // liteProgress rewrites o.Progress's line every second (or o.ticks) with

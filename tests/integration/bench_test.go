@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -20,9 +22,11 @@ import (
 
 // BenchmarkPayFlows runs the default network in this process (fsync on),
 // as `upisim up` does, and completes b.N pay flows, 64 at a time, through the TPAP's API. It
-// reports flows/s, end-to-end p50/p99, the CPU time the whole process spent
-// per flow, which varies far less than wall time on a shared machine, and
-// the heap allocations per flow, which vary less still:
+// reports flows/s, end-to-end p50/p90/p99/p99.9, the CPU time the whole process spent
+// per flow, which varies far less than wall time on a shared machine, the heap
+// allocations per flow, which vary less still, and the bytes the nodes' bbolt
+// files grew per flow (coarse for few flows: bbolt grows a file in steps), the
+// figures `upisim bench` prints:
 //
 //	go test -run '^$' -bench PayFlows -benchtime 5000x -count 5 ./tests/integration
 func BenchmarkPayFlows(b *testing.B) {
@@ -49,6 +53,7 @@ func BenchmarkPayFlows(b *testing.B) {
 		wg   sync.WaitGroup
 	)
 	var ms0, ms1 runtime.MemStats
+	disk0 := dbBytes(b, dir)
 	runtime.ReadMemStats(&ms0)
 	cpu0 := cpuTime()
 	b.ResetTimer()
@@ -89,16 +94,35 @@ func BenchmarkPayFlows(b *testing.B) {
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&ms1)
+	disk := dbBytes(b, dir) - disk0
 	slices.Sort(lat)
 	if len(lat) == 0 {
 		return
 	}
 	b.ReportMetric(float64(len(lat))/el.Seconds(), "flows/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*90/100].Microseconds())/1000, "p90-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)*999/1000].Microseconds())/1000, "p99.9-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu-ms/flow")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(len(lat)), "allocs/flow")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/1024/float64(len(lat)), "KiB/flow")
+	b.ReportMetric(float64(disk)/float64(len(lat)), "disk-B/flow")
+}
+
+// dbBytes is the size of the nodes' bbolt files (*.db) in the network's
+// data folder dir, as `upisim bench` measures it.
+func dbBytes(b *testing.B, dir string) int64 {
+	files, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	require.NoError(b, err)
+	require.NotEmpty(b, files, "the nodes' files are in %s", dir)
+	var n int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		require.NoError(b, err)
+		n += fi.Size()
+	}
+	return n
 }
 
 // cpuTime is the user and system CPU time this process has used.
