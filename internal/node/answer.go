@@ -78,7 +78,7 @@ func sentTo(tx *store.Tx, txn, msgID, peer string) (bool, error) {
 		switch {
 		case len(v) > 0 && v[0] == tracePruned: // dropped under retention
 			var err error
-			found, err = sentPruned(v, want[1:])
+			found, err = sentPruned(v, msgID, peer)
 			if err != nil {
 				return false, err
 			}

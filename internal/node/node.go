@@ -589,7 +589,11 @@ func (n *Node) receive(ctx context.Context, method string, m Message, dup *bool)
 				return nil
 			}
 			repeat = "repeat of a message already received: answered with its stored ack, not applied again"
-			return proto.Unmarshal(prev[32:], out)
+			if err := proto.Unmarshal(prev[32:], out); err != nil {
+				return err
+			}
+			restoreAck(out, api, head.GetMsgId()) // pruned under retention: shrinkInbox
+			return nil
 		}
 		// Store (and trace) the message before handling it, so that its
 		// IN record comes before the OUT records of what the handler sends.

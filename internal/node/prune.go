@@ -2,12 +2,15 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
@@ -24,8 +27,10 @@ import (
 // transaction's pruned marker, takes their place. It keeps how many
 // messages were dropped, when the first and last were stored, when they
 // were dropped, and the msg_id and receiver of every message the node sent
-// (what sentTo needs to admit a late answer). The roles' records and the
-// Inbox (the dedup keys and stored acks) are never pruned.
+// (what sentTo needs to admit a late answer). The roles' records are never
+// pruned, nor is any Inbox entry (the dedup key, the sha256 a repeat must
+// match and the stored ack): the entries of the messages dropped are only
+// rewritten without what a repeat brings itself (shrinkInbox).
 
 // PrunedAPI is the Api of the TraceRecord that Trace lists for a pruned
 // transaction's dropped messages (its Note says how many and when).
@@ -159,14 +164,16 @@ type prunePlan struct{ txn string }
 func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 	var plans []prunePlan
 	var last []byte
+	var seen uint64 // the last trace entry's sequence number in the view
 	bounded := false
 	err := p.db.View(func(tx *store.Tx) error {
+		seen = tx.Seq(store.Trace)
 		busy, err := outboxTraceKeys(tx)
 		if err != nil {
 			return err
 		}
 		timed := timerTxns(tx)
-		seen := map[string]bool{}
+		looked := map[string]bool{}
 		keys, scanned := 0, 0
 		return tx.ScanAfter(store.Trace, p.after, func(k, v []byte) (bool, error) {
 			rec, _, _, err := decodeLog(v)
@@ -177,7 +184,7 @@ func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 				return false, nil // the rest is newer (within clock skew): next time
 			}
 			txn := rec.GetTxnId()
-			if !seen[txn] && !timed[txn] {
+			if !looked[txn] && !timed[txn] {
 				n, ok, err := prunable(tx, txn, horizon, busy)
 				if err != nil {
 					return false, err
@@ -191,7 +198,7 @@ func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 					keys += n
 				}
 			}
-			seen[txn] = true
+			looked[txn] = true
 			last = append(last[:0], k...)
 			scanned++
 			if scanned >= maxPruneScan || keys >= maxPruneKeys {
@@ -216,7 +223,7 @@ func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 	err = p.db.Update(func(tx *store.Tx) error {
 		st = PruneStats{}
 		for _, pl := range plans {
-			n, err := pruneTxn(tx, pl.txn, horizon, now)
+			n, err := pruneTxn(tx, pl.txn, horizon, now, seen)
 			if err != nil {
 				return fmt.Errorf("prune txn %s: %w", pl.txn, err)
 			}
@@ -257,6 +264,9 @@ func prunable(tx *store.Tx, txn string, horizon time.Time, busy map[string]bool)
 				ok = false
 				return false, nil
 			}
+			if rec.GetDirection() == upiv1.TraceRecord_IN {
+				n++ // its inbox entry, rewritten
+			}
 		}
 		n += 3
 		return true, nil
@@ -266,18 +276,19 @@ func prunable(tx *store.Tx, txn string, horizon time.Time, busy map[string]bool)
 
 // pruneTxn drops the trace entries of txn (their Trace, TraceAcks and
 // TraceByTxn entries) and folds them into its pruned marker, unless one of
-// them is now at or past horizon (a message came since the round looked:
-// it is outstanding again, or will be soon). It returns how many entries it
-// dropped.
+// them is at or past horizon, or was stored after the round's view (its
+// sequence number is past seen): a message came since the round looked,
+// and it may be outstanding. It returns how many entries it dropped.
 //
 // Whether an entry is an outbox entry's need not be looked at again here:
-// an outbox entry is only ever made together with a new trace entry (one
-// stored now, not before horizon), so the outbox entries of txn's old
-// entries are those the round saw, which it did not plan.
-func pruneTxn(tx *store.Tx, txn string, horizon, now time.Time) (int, error) {
+// an outbox entry is only ever made in the commit that stores its trace
+// entry, so the outbox entries of the entries the view held are those the
+// round saw, and it did not plan their transactions.
+func pruneTxn(tx *store.Tx, txn string, horizon, now time.Time, seen uint64) (int, error) {
 	prefix := txnPrefix(txn)
 	var m prunedMarker
-	var drop [][]byte // TraceByTxn keys
+	var drop [][]byte     // TraceByTxn keys
+	var received [][]byte // Inbox keys of the messages received
 	fresh := false
 	err := tx.Scan(store.TraceByTxn, prefix, func(k, v []byte) (bool, error) {
 		seq := k[len(prefix):]
@@ -285,6 +296,10 @@ func pruneTxn(tx *store.Tx, txn string, horizon, now time.Time) (int, error) {
 			var err error
 			m, err = decodePruned(v)
 			return err == nil, err
+		}
+		if store.ParseU64(seq) > seen {
+			fresh = true
+			return false, nil
 		}
 		drop = append(drop, bytes.Clone(k))
 		raw := tx.Get(store.Trace, seq)
@@ -300,10 +315,18 @@ func pruneTxn(tx *store.Tx, txn string, horizon, now time.Time) (int, error) {
 			return false, nil
 		}
 		m.add(rec)
+		if rec.GetDirection() == upiv1.TraceRecord_IN {
+			received = append(received, inboxKey(rec.GetPeer(), rec.GetMsgId()))
+		}
 		return true, nil
 	})
 	if err != nil || fresh || len(drop) == 0 {
 		return 0, err
+	}
+	for _, k := range received {
+		if err := shrinkInbox(tx, k); err != nil {
+			return 0, err
+		}
 	}
 	for _, k := range drop {
 		seq := k[len(prefix):]
@@ -374,14 +397,28 @@ func timerTxns(tx *store.Tx) map[string]bool {
 // messages pruning dropped. Its value is
 //
 //	'P' ‖ uvarint(count) ‖ uvarint(first) ‖ uvarint(last) ‖ uvarint(prunedAt)
-//	    ‖ { uvarint(len) ‖ msg_id ‖ 0 ‖ peer }*
+//	    ‖ { uvarint(len) ‖ sentItem }*
 //
 // times as Unix nanoseconds; the list holds every message the node sent
 // to another node (not an HTTP delivery's URL), for sentTo.
 type prunedMarker struct {
 	count                 int
 	first, last, prunedAt time.Time
-	sent                  [][]byte // msg_id ‖ 0 ‖ peer
+	sent                  [][]byte // sentItem
+}
+
+// sentItem is a sent message in a pruned marker: its msg_id and receiver.
+// A well-formed msg_id (3 letters, 32 hex digits) is kept as '#', its
+// letters and its 16 bytes, else as itself and a 0; the receiver's name
+// follows to the end.
+func sentItem(msgID, peer string) []byte {
+	s := make([]byte, 0, 1+len(msgID)+len(peer))
+	if raw, err := hex.DecodeString(msgID[min(len(msgID), ids.PrefixLen):]); err == nil && ids.ValidID(msgID) {
+		s = append(append(append(s, '#'), msgID[:ids.PrefixLen]...), raw...)
+	} else {
+		s = append(append(s, msgID...), 0)
+	}
+	return append(s, peer...)
 }
 
 func (m *prunedMarker) add(rec *upiv1.TraceRecord) {
@@ -394,8 +431,7 @@ func (m *prunedMarker) add(rec *upiv1.TraceRecord) {
 	}
 	m.count++
 	if rec.GetDirection() == upiv1.TraceRecord_OUT && !strings.Contains(rec.GetPeer(), "://") {
-		s := make([]byte, 0, len(rec.GetMsgId())+1+len(rec.GetPeer()))
-		m.sent = append(m.sent, append(append(append(s, rec.GetMsgId()...), 0), rec.GetPeer()...))
+		m.sent = append(m.sent, sentItem(rec.GetMsgId(), rec.GetPeer()))
 	}
 }
 
@@ -439,15 +475,16 @@ func decodePruned(v []byte) (prunedMarker, error) {
 	return m, nil
 }
 
-// sentPruned reports whether marker value v lists a message sent with
-// idPeer (msg_id ‖ 0 ‖ peer).
-func sentPruned(v, idPeer []byte) (bool, error) {
+// sentPruned reports whether marker value v lists a message sent to peer
+// with msgID.
+func sentPruned(v []byte, msgID, peer string) (bool, error) {
 	m, err := decodePruned(v)
 	if err != nil {
 		return false, err
 	}
+	want := sentItem(msgID, peer)
 	for _, s := range m.sent {
-		if bytes.Equal(s, idPeer) {
+		if bytes.Equal(s, want) {
 			return true, nil
 		}
 	}
@@ -462,5 +499,48 @@ func (m prunedMarker) record(node, txn string) *upiv1.TraceRecord {
 			"(--retain); the node keeps its record of the transaction and the dedup keys of what it received",
 			m.count, m.first.UTC().Format(time.RFC3339Nano), m.last.UTC().Format(time.RFC3339Nano),
 			m.prunedAt.UTC().Format(time.RFC3339)),
+	}
+}
+
+// inboxKey is the Inbox key of the message msgID from sender.
+func inboxKey(sender, msgID string) []byte {
+	k := make([]byte, 0, len(sender)+1+len(msgID))
+	return append(append(append(k, sender...), 0), msgID...)
+}
+
+// shrinkInbox rewrites the inbox entry at key without the two fields of
+// its stored Ack that a repeat's answer can take from the repeat itself
+// (restoreAck): the api, which the sha256 of method and body it must
+// match fixes, and the req_msg_id, which is the key's. That is about half
+// of the entry, which retention keeps for good. An entry rewritten
+// already, or missing, is left alone.
+func shrinkInbox(tx *store.Tx, key []byte) error {
+	v := tx.Get(store.Inbox, key)
+	if len(v) < sha256.Size {
+		return nil
+	}
+	ack := &upiv1.Ack{}
+	if err := proto.Unmarshal(v[sha256.Size:], ack); err != nil {
+		return fmt.Errorf("inbox entry %q: %w", key, err)
+	}
+	if ack.Api == "" && ack.ReqMsgId == "" {
+		return nil
+	}
+	ack.Api, ack.ReqMsgId = "", ""
+	nv, err := proto.MarshalOptions{}.MarshalAppend(v[:sha256.Size:sha256.Size], ack)
+	if err != nil {
+		return err
+	}
+	return tx.Put(store.Inbox, key, nv)
+}
+
+// restoreAck fills in what shrinkInbox took out of a stored Ack, for the
+// repeat on api of the message msgID.
+func restoreAck(ack *upiv1.Ack, api, msgID string) {
+	if ack.Api == "" {
+		ack.Api = api
+	}
+	if ack.ReqMsgId == "" {
+		ack.ReqMsgId = msgID
 	}
 }
