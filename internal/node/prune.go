@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -397,28 +396,33 @@ func timerTxns(tx *store.Tx) map[string]bool {
 // messages pruning dropped. Its value is
 //
 //	'P' ‖ uvarint(count) ‖ uvarint(first) ‖ uvarint(last) ‖ uvarint(prunedAt)
-//	    ‖ { uvarint(len) ‖ sentItem }*
+//	    ‖ sentItem*
 //
-// times as Unix nanoseconds; the list holds every message the node sent
-// to another node (not an HTTP delivery's URL), for sentTo.
+// times as Unix nanoseconds; the items (sentItemLen bytes each) are every
+// message the node sent to another node (not an HTTP delivery's URL), for
+// sentTo.
 type prunedMarker struct {
 	count                 int
 	first, last, prunedAt time.Time
 	sent                  [][]byte // sentItem
 }
 
-// sentItem is a sent message in a pruned marker: its msg_id and receiver.
-// A well-formed msg_id (3 letters, 32 hex digits) is kept as '#', its
-// letters and its 16 bytes, else as itself and a 0; the receiver's name
-// follows to the end.
+// sentItemLen is the length of a sentItem.
+const sentItemLen = 8
+
+// sentItem is a sent message in a pruned marker: the first 8 bytes of the
+// sha256 of its msg_id, a 0 and its receiver. sentTo only asks whether a
+// given msg_id went to a given node, which the hash answers, in a quarter
+// of the room of the id and name. An answer to a message never sent
+// matches one that was with a chance of one in 2^64 for each message the
+// transaction sent: a forger who knows no msg_id of it does no better
+// than guessing one.
 func sentItem(msgID, peer string) []byte {
-	s := make([]byte, 0, 1+len(msgID)+len(peer))
-	if raw, err := hex.DecodeString(msgID[min(len(msgID), ids.PrefixLen):]); err == nil && ids.ValidID(msgID) {
-		s = append(append(append(s, '#'), msgID[:ids.PrefixLen]...), raw...)
-	} else {
-		s = append(append(s, msgID...), 0)
-	}
-	return append(s, peer...)
+	h := sha256.New()
+	h.Write([]byte(msgID))
+	h.Write([]byte{0})
+	h.Write([]byte(peer))
+	return h.Sum(nil)[:sentItemLen]
 }
 
 func (m *prunedMarker) add(rec *upiv1.TraceRecord) {
@@ -442,7 +446,6 @@ func (m prunedMarker) encode() []byte {
 		v = binary.AppendUvarint(v, uint64(store.Nanos(t)))
 	}
 	for _, s := range m.sent {
-		v = binary.AppendUvarint(v, uint64(len(s)))
 		v = append(v, s...)
 	}
 	return v
@@ -464,13 +467,11 @@ func decodePruned(v []byte) (prunedMarker, error) {
 	}
 	m.count = int(nums[0])
 	m.first, m.last, m.prunedAt = store.FromNanos(int64(nums[1])), store.FromNanos(int64(nums[2])), store.FromNanos(int64(nums[3]))
-	for len(v) > 0 {
-		l, n := binary.Uvarint(v)
-		if n <= 0 || uint64(len(v)-n) < l {
-			return m, errCorruptLog
-		}
-		m.sent = append(m.sent, bytes.Clone(v[n:n+int(l)]))
-		v = v[n+int(l):]
+	if len(v)%sentItemLen != 0 {
+		return m, errCorruptLog
+	}
+	for ; len(v) > 0; v = v[sentItemLen:] {
+		m.sent = append(m.sent, bytes.Clone(v[:sentItemLen]))
 	}
 	return m, nil
 }
