@@ -51,10 +51,12 @@ const (
 	// Trace, TraceAcks and TraceByTxn entries). A single transaction with
 	// more is still pruned whole, alone in its round.
 	maxPruneKeys = 1000
-	// maxPruneScan bounds the trace entries one round reads.
-	maxPruneScan = 4 * maxPruneKeys
 	// maxPruneRounds bounds the rounds of one tick of pruneLoop.
 	maxPruneRounds = 50
+	// offlinePruneKeys is maxPruneKeys of PruneStore, for a store no node
+	// runs on (`upisim compact --retain`): with no hot path to share the
+	// commits with, larger rounds spend fewer fsyncs on a long history.
+	offlinePruneKeys = 32 * maxPruneKeys
 )
 
 // PruneStats is what pruning did.
@@ -70,10 +72,13 @@ type PruneStats struct {
 func (s *PruneStats) add(o PruneStats) { s.Txns += o.Txns; s.Messages += o.Messages }
 
 // pruner prunes one store, round after round. after is the Trace key its
-// last round stopped after (nil: start from the oldest entry).
+// last round stopped after (nil: start from the oldest entry); maxKeys
+// bounds the keys a round deletes, and four times as many the trace
+// entries it reads.
 type pruner struct {
-	db    *store.DB
-	after []byte
+	db      *store.DB
+	after   []byte
+	maxKeys int
 }
 
 // Prune drops, now, the trace of every transaction that Config.Retain
@@ -85,7 +90,7 @@ func (n *Node) Prune() (PruneStats, error) {
 	if n.cfg.Retain <= 0 {
 		return PruneStats{}, nil
 	}
-	st, err := PruneStore(n.db, n.now(), n.cfg.Retain)
+	st, err := pruneAll(&pruner{db: n.db, maxKeys: maxPruneKeys}, n.now(), n.cfg.Retain)
 	n.pruned.Add(int64(st.Messages))
 	return st, err
 }
@@ -98,11 +103,18 @@ func (n *Node) Pruned() int64 { return n.pruned.Load() }
 // outstanding whose newest trace entry is older than now - retain, as a
 // node with Config.Retain does (`upisim compact --retain` runs it on the
 // files of a stopped network).
+//
+// Its rounds are larger than a running node's (offlinePruneKeys): call it
+// on a store no node runs on.
 func PruneStore(db *store.DB, now time.Time, retain time.Duration) (PruneStats, error) {
 	if retain <= 0 {
 		return PruneStats{}, errors.New("node: prune: retain must be positive")
 	}
-	p := &pruner{db: db}
+	return pruneAll(&pruner{db: db, maxKeys: offlinePruneKeys}, now, retain)
+}
+
+// pruneAll runs p's rounds until one reaches the horizon or the end.
+func pruneAll(p *pruner, now time.Time, retain time.Duration) (PruneStats, error) {
 	var total PruneStats
 	for {
 		st, more, err := p.round(now.Add(-retain), now)
@@ -121,7 +133,7 @@ func (n *Node) pruneLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(pruneEvery(n.cfg.Retain))
 	defer t.Stop()
-	p := &pruner{db: n.db}
+	p := &pruner{db: n.db, maxKeys: maxPruneKeys}
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -188,7 +200,7 @@ func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 				if err != nil {
 					return false, err
 				}
-				if ok && keys > 0 && keys+n > maxPruneKeys {
+				if ok && keys > 0 && keys+n > p.maxKeys {
 					bounded = true // it goes first in the next round
 					return false, nil
 				}
@@ -200,7 +212,7 @@ func (p *pruner) round(horizon, now time.Time) (PruneStats, bool, error) {
 			looked[txn] = true
 			last = append(last[:0], k...)
 			scanned++
-			if scanned >= maxPruneScan || keys >= maxPruneKeys {
+			if scanned >= 4*p.maxKeys || keys >= p.maxKeys {
 				bounded = true
 				return false, nil
 			}
