@@ -53,7 +53,12 @@ func TestRetentionKeepsTheNetworkCorrect(t *testing.T) {
 	unknown := pay("alice@alpha", "nobody@beta", "10.00", "1234")
 	assert.Equal(t, "U29", unknown.ErrCode)
 
-	// Everything the pruners have not dropped yet goes now.
+	// The background pruners work on their own; what they have not
+	// dropped yet goes now.
+	for _, n := range nw.Nodes {
+		require.Eventually(t, func() bool { return n.Node.Pruned() > 0 }, 10*time.Second, 5*time.Millisecond,
+			"%s's pruner", n.Name)
+	}
 	for _, n := range nw.Nodes {
 		require.Eventually(t, func() bool {
 			out, err := n.Node.OutboxLen()
