@@ -25,8 +25,8 @@ import (
 // their TraceByTxn index entries go; one small TraceByTxn entry, the
 // transaction's pruned marker, takes their place. It keeps how many
 // messages were dropped, when the first and last were stored, when they
-// were dropped, and the msg_id and receiver of every message the node sent
-// (what sentTo needs to admit a late answer). The roles' records are never
+// were dropped, and a hash of the msg_id and receiver of every message the
+// node sent (what sentTo needs to admit a late answer). The roles' records are never
 // pruned, nor is any Inbox entry (the dedup key, the sha256 a repeat must
 // match and the stored ack): the entries of the messages dropped are only
 // rewritten without what a repeat brings itself (shrinkInbox).
@@ -47,9 +47,10 @@ var prunedSeq = make([]byte, 8)
 // update: small enough that the update does not hold the commit loop (and
 // the hot path's commits that share it) for long.
 const (
-	// maxPruneKeys bounds the keys one round deletes (three a message: its
-	// Trace, TraceAcks and TraceByTxn entries). A single transaction with
-	// more is still pruned whole, alone in its round.
+	// maxPruneKeys bounds the keys one round deletes or rewrites (three a
+	// message: its Trace, TraceAcks and TraceByTxn entries; and the inbox
+	// entry of one received). A single transaction with more is still
+	// pruned whole, alone in its round.
 	maxPruneKeys = 1000
 	// maxPruneRounds bounds the rounds of one tick of pruneLoop.
 	maxPruneRounds = 50
