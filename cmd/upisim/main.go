@@ -192,10 +192,13 @@ func isTerminal(w io.Writer) bool {
 
 const maxInFlightHelp = "requests (network messages, app calls) each node works on at once; more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, for the sender to retry; negative for no bound"
 
+const retainHelp = "drop the trace (message bodies) of transactions that ended longer ago than this, e.g. 1h, keeping their records and dedup keys; 0 keeps everything (ARCHITECTURE.md, Retention)"
+
 // serverFlags are the flags up and node share to the letter.
-func serverFlags(f *pflag.FlagSet, networkFile *string, maxInFlight *int) {
+func serverFlags(f *pflag.FlagSet, networkFile *string, maxInFlight *int, retain *time.Duration) {
 	f.StringVar(networkFile, "network", "", "network file (YAML); the embedded default network when empty")
 	f.IntVar(maxInFlight, "max-in-flight", node.DefaultMaxInFlight, maxInFlightHelp)
+	f.DurationVar(retain, "retain", 0, retainHelp)
 }
 
 // insecureFlag is --insecure of up and node.
@@ -224,6 +227,7 @@ func commands() []spec {
 		benchLite cli.BenchLiteOptions
 		audit     cli.AuditOptions
 		check     cli.CheckOptions
+		compact   cli.CompactOptions
 		pkiInit   cli.PKIInitOptions
 		pkiRot    cli.PKIRotateOptions
 		pkiShow   cli.PKIShowOptions
@@ -255,7 +259,7 @@ func commands() []spec {
 		short: "Run the whole network in this process (each node on its own ports and bbolt file)",
 		data:  &up.DataDir, logger: &up.Logger,
 		flags: func(f *pflag.FlagSet) {
-			serverFlags(f, &up.NetworkFile, &up.MaxInFlight)
+			serverFlags(f, &up.NetworkFile, &up.MaxInFlight, &up.Retain)
 			f.IntVar(&up.PortBase, "port-base", 7000, "TPAP REST on this port, other ports after it; 0 lets the OS choose")
 			f.BoolVar(&up.NoSync, "no-sync", false, "skip fsync (benchmark comparison only: loses data on a crash)")
 			f.StringVar(&up.PprofAddr, "pprof", "", "serve the Go profiler on this loopback address, e.g. 127.0.0.1:6060")
@@ -274,7 +278,7 @@ func commands() []spec {
 		short: "Run one node of a network file as this process",
 		data:  &nd.DataDir, logger: &nd.Logger,
 		flags: func(f *pflag.FlagSet) {
-			serverFlags(f, &nd.NetworkFile, &nd.MaxInFlight)
+			serverFlags(f, &nd.NetworkFile, &nd.MaxInFlight, &nd.Retain)
 			f.StringVar(&nd.Name, "name", "", "the node to run")
 			f.IntVar(&nd.PortBase, "port-base", 7000, "ports for nodes the file gives no address (same for every process)")
 			f.BoolVar(&nd.NoSync, "no-sync", false, "skip fsync (benchmark comparison only)")
@@ -470,6 +474,22 @@ PENDING or DEEMED past --max-age.`,
 		short: "Check every node's bbolt file in --data for corruption (the network must be stopped); exit non-zero on any problem",
 		data:  &check.DataDir, output: &check.Output,
 		run: result(cli.Check, &check),
+	}, {
+		use:   "compact",
+		short: "Rewrite every node's bbolt file in --data compactly, giving back unused pages (the network must be stopped); --retain prunes first",
+		long: `Rewrite each node's file (NAME.db) in --data with bbolt's compaction: a copy
+with every page filled, checked, synced and renamed over the file. bbolt never
+shrinks a file by itself, so this is how the space that retention (--retain of
+up and node) or anything else freed goes back to the disk. With --retain, first
+drop the trace of the transactions that ended longer ago, as a running node with
+--retain does. The network must be stopped: a running node makes it fail at once.
+Prints each file's bytes before and after.`,
+		example: "  upisim compact --data .upisim --retain 24h",
+		data:    &compact.DataDir, output: &compact.Output,
+		flags: func(f *pflag.FlagSet) {
+			f.DurationVar(&compact.Retain, "retain", 0, "first prune the trace of transactions that ended longer ago than this, e.g. 24h; 0 prunes nothing")
+		},
+		run: result(cli.Compact, &compact),
 	}, {
 		use:   "pki",
 		short: "The network's certificates: the CA and each node's, for mutual TLS between nodes",

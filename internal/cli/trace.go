@@ -15,6 +15,7 @@ import (
 
 	upiv1 "github.com/upisim/upisim/gen/go/upi/v1"
 	"github.com/upisim/upisim/internal/ids"
+	"github.com/upisim/upisim/internal/node"
 )
 
 // TraceMessage is one stored message, as `trace -o json` prints it.
@@ -77,8 +78,25 @@ func Trace(ctx context.Context, w io.Writer, o TraceOptions) (TraceResult, error
 		for _, n := range c.Dir.Nodes {
 			names = append(names, n.Name)
 		}
-		return drawSequence(w, names, res.Messages)
+		if err := drawSequence(w, names, res.Messages); err != nil {
+			return err
+		}
+		return printPruned(w, res.Messages)
 	})
+}
+
+// printPruned says, below the diagram, which nodes dropped messages of the
+// transaction under retention (`--retain`), so a diagram that lacks them
+// is not taken for the whole story.
+func printPruned(w io.Writer, msgs []TraceMessage) error {
+	for _, m := range msgs {
+		if m.API == node.PrunedAPI {
+			if _, err := fmt.Fprintf(w, "%s: %s\n", m.Node, m.Note); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // CollectTrace asks every node of the network for its records of txnID,

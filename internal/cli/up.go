@@ -31,6 +31,9 @@ type UpOptions struct {
 	// MaxInFlight bounds each node's requests in flight (0: the default,
 	// node.DefaultMaxInFlight; negative: no bound).
 	MaxInFlight int
+	// Retain is each node's retention (cluster.NodeOptions.Retain, `--retain`;
+	// 0 keeps everything).
+	Retain time.Duration
 	// Ready, if set, is called once the network is up.
 	Ready func(*cluster.Network)
 	// Insecure runs the nodes without TLS (cluster.UpOptions.Insecure).
@@ -76,7 +79,7 @@ func Up(ctx context.Context, w io.Writer, o UpOptions) error {
 		}
 		defer stop()
 	}
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console)})
+	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: o.DataDir, PortBase: o.PortBase, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console), Retain: o.Retain})
 	if err != nil {
 		return err
 	}
@@ -132,6 +135,8 @@ type NodeOptions struct {
 	ResponseTimeout time.Duration
 	// MaxInFlight: as in UpOptions.
 	MaxInFlight int
+	// Retain: as in UpOptions.
+	Retain time.Duration
 	// Insecure: as in UpOptions; give every process the same.
 	Insecure bool
 	// Console, if set, is served on this node's HTTP port under /console/
@@ -160,7 +165,7 @@ func Node(ctx context.Context, w io.Writer, o NodeOptions) error {
 			return fmt.Errorf("node %s has no fixed address: give addresses in the network file or a --port-base", nd.Name)
 		}
 	}
-	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console)})
+	n, err := cluster.StartNode(cluster.NodeOptions{Network: netw, Name: o.Name, DataDir: o.DataDir, Logger: o.Logger, NoSync: o.NoSync, MaxInFlight: o.MaxInFlight, Insecure: o.Insecure, Console: consoleHandler(o.Console), Retain: o.Retain})
 	if err != nil {
 		return err
 	}

@@ -148,3 +148,15 @@ func markSeeded(dir, name, network string) error {
 	}
 	return nil
 }
+
+// LockNode takes node name's lock in dir as a running node does, for an
+// offline tool that rewrites the node's file (`upisim compact`): while it
+// is held no node starts on the file, and a running node makes it fail at
+// once with ErrFolderInUse. release drops it.
+func LockNode(dir, name string) (release func(), err error) {
+	l, err := lockNode(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}

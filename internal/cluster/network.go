@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/node"
@@ -45,6 +46,8 @@ type UpOptions struct {
 	// Console, if set, is served on the TPAP's HTTP port under /console/
 	// (NodeOptions.Console), also when the TPAP is started again.
 	Console http.Handler
+	// Retain is every node's retention (NodeOptions.Retain).
+	Retain time.Duration
 }
 
 // Network is a running network.
@@ -129,7 +132,7 @@ func Up(o UpOptions) (_ *Network, err error) {
 			Network: netw, Name: netw.Nodes[i].Name, DataDir: o.DataDir,
 			GRPC: ls[i].g, HTTP: ls[i].h, Logger: o.Logger, NoSync: o.NoSync, Limits: o.Limits,
 			MaxInFlight: o.MaxInFlight, Clock: o.Clock, lock: locks[i], pkiReady: true, PSPConfig: o.PSPConfig,
-			Console: consoleFor(o, netw.Nodes[i].Role),
+			Console: consoleFor(o, netw.Nodes[i].Role), Retain: o.Retain,
 		})
 		ls[i], locks[i] = pair{}, nil // StartNode owns them now
 		if err != nil {
@@ -189,6 +192,7 @@ func (nw *Network) Start(name string) error {
 		Network: nw.Config, Name: name, DataDir: nw.opts.DataDir,
 		Logger: nw.opts.Logger, NoSync: nw.opts.NoSync, Limits: nw.opts.Limits, MaxInFlight: nw.opts.MaxInFlight,
 		Clock: nw.opts.Clock, PSPConfig: nw.opts.PSPConfig, Console: consoleFor(nw.opts, nd.Role),
+		Retain: nw.opts.Retain,
 	})
 	if err != nil {
 		return err

@@ -113,6 +113,10 @@ type NodeOptions struct {
 	// MaxInFlight bounds the requests the node works on at once
 	// (node.Config.MaxInFlight; 0 for its default, negative for none).
 	MaxInFlight int
+	// Retain is how long the node keeps the trace of a transaction it has
+	// nothing outstanding for after its last message (node.Config.Retain,
+	// `--retain`); 0 keeps everything.
+	Retain time.Duration
 	// Clock is the node's clock (node.Config.Clock); nil is the real one.
 	// The role reads it through its node (node.Node.Clock), the PSP's
 	// heartbeats included.
@@ -303,6 +307,7 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 		Throttle:    throttleFor(o.Network, self, o.Clock), // throttle.go
 		RequirePeer: !sec.insecure(),
 		Observer:    mx,
+		Retain:      o.Retain,
 	})
 	r.Impl.Attach(r.Node)
 	if err := r.Impl.Seed(); err != nil {

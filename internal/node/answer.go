@@ -64,7 +64,10 @@ func traceIndexValue(rec *upiv1.TraceRecord) []byte {
 
 // sentTo reports whether the trace of txn has a message with msgID that
 // this node sent to peer. An index entry of an older file has no value:
-// its trace record is read instead.
+// its trace record is read instead. The messages dropped under retention
+// are looked up in the transaction's pruned marker, which keeps a hash of
+// the msg_id and receiver of each one sent (prune.go), so a late answer to
+// a pruned transaction is admitted as before.
 func sentTo(tx *store.Tx, txn, msgID, peer string) (bool, error) {
 	prefix := make([]byte, 0, len(txn)+1)
 	prefix = append(append(prefix, txn...), 0)
@@ -73,6 +76,12 @@ func sentTo(tx *store.Tx, txn, msgID, peer string) (bool, error) {
 	var found bool
 	err := tx.Scan(store.TraceByTxn, prefix, func(k, v []byte) (bool, error) {
 		switch {
+		case len(v) > 0 && v[0] == tracePruned: // dropped under retention
+			var err error
+			found, err = sentPruned(v, msgID, peer)
+			if err != nil {
+				return false, err
+			}
 		case len(v) > 0:
 			found = bytes.Equal(v, want)
 		default:

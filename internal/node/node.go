@@ -207,6 +207,12 @@ type Config struct {
 	// receives and every delivery attempt it makes, for its metrics
 	// (internal/metrics); nil for none.
 	Observer Observer
+	// Retain, if positive, is how long the trace of a transaction the
+	// node has nothing outstanding for is kept after its last message:
+	// a background pruner then drops its messages' bodies, keeping the
+	// roles' records, the inbox's dedup keys and what checkAnswer needs
+	// (prune.go; ARCHITECTURE.md, "Retention"). 0 keeps everything.
+	Retain time.Duration
 }
 
 // Observer is told what the node does, for its metrics. Its methods are
@@ -291,6 +297,8 @@ type Node struct {
 
 	// throttled counts the messages Config.Throttle refused.
 	throttled atomic.Int64
+	// pruned counts the trace entries dropped under Config.Retain.
+	pruned atomic.Int64
 	// inFlight counts the requests being worked on (Acquire); busy is the
 	// refusal when maxInFlight are.
 	inFlight    atomic.Int64
@@ -399,6 +407,10 @@ func (n *Node) Start() error {
 		n.wg.Add(2)
 		go n.timerLoop()
 		go n.ackLoop()
+		if n.cfg.Retain > 0 {
+			n.wg.Add(1)
+			go n.pruneLoop()
+		}
 	})
 	return err
 }
@@ -577,7 +589,11 @@ func (n *Node) receive(ctx context.Context, method string, m Message, dup *bool)
 				return nil
 			}
 			repeat = "repeat of a message already received: answered with its stored ack, not applied again"
-			return proto.Unmarshal(prev[32:], out)
+			if err := proto.Unmarshal(prev[32:], out); err != nil {
+				return err
+			}
+			restoreAck(out, api, head.GetMsgId()) // pruned under retention: shrinkInbox
+			return nil
 		}
 		// Store (and trace) the message before handling it, so that its
 		// IN record comes before the OUT records of what the handler sends.

@@ -127,7 +127,9 @@ func applyTraceAck(tx *store.Tx, key []byte, rec *upiv1.TraceRecord) error {
 }
 
 // Trace lists every message this node stored for a transaction, in the
-// order stored.
+// order stored. The messages dropped under retention (Config.Retain) are
+// one record first, whose Api is PrunedAPI and whose Note says how many
+// and when.
 func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 	var out []*upiv1.TraceRecord
 	prefix := []byte(txnID + "\x00")
@@ -151,8 +153,16 @@ func (n *Node) Trace(txnID string) ([]*upiv1.TraceRecord, error) {
 			out = append(out, rec)
 			return true, nil
 		}
-		return tx.Scan(store.TraceByTxn, prefix, func(k, _ []byte) (bool, error) {
+		return tx.Scan(store.TraceByTxn, prefix, func(k, v []byte) (bool, error) {
 			key := k[len(prefix):]
+			if bytes.Equal(key, prunedSeq) { // dropped under retention
+				m, err := decodePruned(v)
+				if err != nil {
+					return false, err
+				}
+				out = append(out, m.record(n.name, txnID))
+				return true, nil
+			}
 			raw := tx.Get(store.Trace, key)
 			if raw == nil {
 				return false, errCorruptLog

@@ -172,6 +172,12 @@ func declared(b Bucket) bool {
 const appendFill = 1.0
 
 // fillPercent lists the buckets that do not use bbolt's default fill factor.
+//
+// Txns and RRNs are keyed by ids that begin with the clock too (a txn_id's
+// time after its PSP's prefix, an RRN's date and hour before its
+// sequence), so they are appended at a few places; with the default they
+// stayed about half full for good, which was the largest part of what
+// remains of a pay flow on disk once retention has dropped its trace.
 var fillPercent = map[Bucket]float64{
 	Inbox:         appendFill,
 	Outbox:        appendFill,
@@ -180,4 +186,6 @@ var fillPercent = map[Bucket]float64{
 	TraceAcks:     appendFill,
 	Postings:      appendFill,
 	Notifications: appendFill,
+	Txns:          appendFill,
+	RRNs:          appendFill,
 }

@@ -469,6 +469,10 @@ func (t *Tx) Delete(b Bucket, key []byte) error { return t.bucket(b).Delete(key)
 // NextSeq returns the bucket's next sequence number (1, 2, ...).
 func (t *Tx) NextSeq(b Bucket) (uint64, error) { return t.bucket(b).NextSequence() }
 
+// Seq returns the bucket's last sequence number (0 before the first
+// NextSeq).
+func (t *Tx) Seq(b Bucket) uint64 { return t.bucket(b).Sequence() }
+
 // Count returns the number of keys in the bucket.
 func (t *Tx) Count(b Bucket) int { return t.bucket(b).Stats().KeyN }
 
