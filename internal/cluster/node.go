@@ -320,7 +320,10 @@ func StartNode(o NodeOptions) (_ *Node, err error) {
 	// Stream workers run the calls in goroutines whose stacks have grown
 	// already, instead of a new goroutine per call (which grew its stack
 	// in every call: ~3% of the CPU of a pay flow).
-	r.grpc = grpc.NewServer(slices.Concat(limits.grpcOptions(), sec.serverOptions(), []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)})...)
+	// ServerCodec hands Receive the bytes each network message came in,
+	// which it keeps (inbox sha256, trace) rather than marshal it again.
+	r.grpc = grpc.NewServer(slices.Concat(limits.grpcOptions(), sec.serverOptions(),
+		[]grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers), grpc.ForceServerCodecV2(node.ServerCodec())})...)
 	r.Impl.Register(r.grpc)
 	upiv1.RegisterAdminServiceServer(r.grpc, &node.AdminServer{Node: r.Node, Role: self.Role, Impl: r.Impl, Token: adminToken})
 	r.health = registerHealth(r.grpc) // health.go: NOT_SERVING until started

@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -42,6 +44,41 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// wireMessage is a network message a server decodes (Register's
+// handlers) together with the bytes it came in. The message is embedded,
+// so any protobuf codec decodes into it; ServerCodec also keeps the bytes
+// in body, and Receive then takes them for the inbox's sha256 and the
+// trace instead of marshalling the message again.
+type wireMessage struct {
+	proto.Message
+	body []byte
+}
+
+// serverCodec is gRPC's protobuf codec, except that it keeps the bytes of
+// a wireMessage it decodes.
+type serverCodec struct{ encoding.CodecV2 }
+
+// ServerCodec is the codec of a node's gRPC server (grpc.ForceServerCodecV2):
+// gRPC's protobuf codec, named "proto" like it, which also hands Receive
+// the bytes each network message came in, so that Receive does not
+// marshal the message again for its inbox and trace (a pay flow received
+// twelve). Without it a server works the same and Receive marshals.
+func ServerCodec() encoding.CodecV2 {
+	return serverCodec{encoding.GetCodecV2(protoenc.Name)}
+}
+
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	w, ok := v.(*wireMessage)
+	if !ok {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	// Materialize copies: the body outlives the call (the trace keeps it,
+	// and bbolt holds a value until the commit), while data's buffers go
+	// back to gRPC's pool.
+	w.body = data.Materialize()
+	return proto.Unmarshal(w.body, w.Message)
 }
 
 // MaxBatchMsgBytes is the largest UPI Lite sync message a node takes: a

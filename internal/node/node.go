@@ -490,18 +490,35 @@ func (n *Node) Stop() {
 // repeat is answered the same way. Repeats are traced (lazily: losing such
 // a record in a crash loses nothing else).
 //
+// "The same body" is the same bytes: a message that came through a gRPC
+// server with ServerCodec (every node's, internal/cluster) is compared by
+// the bytes it came in, one given to Receive by its deterministic
+// marshalling (proto.MarshalOptions{Deterministic: true}). This project's
+// senders send those very bytes and resend them unchanged (the outbox
+// keeps them), so both agree. A sender of another implementation must
+// resend a message's bytes as it first sent them; one that marshals the
+// message again may only do so deterministically, in field-number order
+// (as the Go implementation does), or its repeat is refused as a
+// different message.
+//
 // The node's receive rules (Config.Rules) act here: an ignored message is
 // stored, acked and traced but never handled; a declined one is handled
 // with Ctx.Decline set; an answer fault applies to everything the handler
 // sends.
 func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ack, error) {
+	return n.receiveWire(ctx, method, m, nil)
+}
+
+// receiveWire is Receive for m as it came in the bytes body (ServerCodec);
+// nil body means m is marshalled for them.
+func (n *Node) receiveWire(ctx context.Context, method string, m Message, body []byte) (*upiv1.Ack, error) {
 	obs := n.cfg.Observer
 	if obs == nil {
-		return n.receive(ctx, method, m, nil)
+		return n.receive(ctx, method, m, body, nil)
 	}
 	start := time.Now()
 	var dup bool
-	ack, err := n.receive(ctx, method, m, &dup)
+	ack, err := n.receive(ctx, method, m, body, &dup)
 	api := method[strings.LastIndexByte(method, '/')+1:]
 	switch {
 	case err != nil:
@@ -518,9 +535,9 @@ func (n *Node) Receive(ctx context.Context, method string, m Message) (*upiv1.Ac
 	return ack, err
 }
 
-// receive is Receive; it sets *dup (when dup is not nil) when it answered
-// a repeat from the inbox.
-func (n *Node) receive(ctx context.Context, method string, m Message, dup *bool) (*upiv1.Ack, error) {
+// receive is receiveWire; it sets *dup (when dup is not nil) when it
+// answered a repeat from the inbox.
+func (n *Node) receive(ctx context.Context, method string, m Message, body []byte, dup *bool) (*upiv1.Ack, error) {
 	api := method[strings.LastIndexByte(method, '/')+1:]
 	ack := &upiv1.Ack{Api: api, Ts: timestamppb.New(n.now())}
 	if m != nil {
@@ -554,9 +571,10 @@ func (n *Node) receive(ctx context.Context, method string, m Message, dup *bool)
 	}
 	defer n.Release()
 	head := m.GetHead()
-	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
+	if body == nil {
+		if body, err = (proto.MarshalOptions{Deterministic: true}).Marshal(m); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
+		}
 	}
 	sum := bodySum(method, body)
 	traced, _ := redactedBody(m, body) // what the trace keeps: no credentials

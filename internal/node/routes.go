@@ -274,15 +274,20 @@ func serviceFor(sd *grpc.ServiceDesc, n *Node) *grpc.ServiceDesc {
 		}
 		full := "/" + sd.ServiceName + "/" + md.MethodName
 		info := &grpc.UnaryServerInfo{FullMethod: full}
-		receive := func(ctx context.Context, req any) (any, error) {
-			return n.Receive(ctx, full, req.(Message))
-		}
 		out.Methods = append(out.Methods, grpc.MethodDesc{
 			MethodName: md.MethodName,
 			Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-				m := mt.New().Interface()
-				if err := dec(m); err != nil {
+				w := &wireMessage{Message: mt.New().Interface()}
+				if err := dec(w); err != nil {
 					return nil, err
+				}
+				m := w.Message.(Message)
+				receive := func(ctx context.Context, req any) (any, error) {
+					got := req.(Message)
+					if got != m { // an interceptor gave another message: not these bytes
+						return n.Receive(ctx, full, got)
+					}
+					return n.receiveWire(ctx, full, m, w.body)
 				}
 				if icpt == nil {
 					return receive(ctx, m)

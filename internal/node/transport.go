@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -200,7 +201,9 @@ func (t *InmemTransport) Send(ctx context.Context, m Outgoing) (*upiv1.Ack, erro
 	if fromOK { // the sender is known as mutual TLS would know it
 		ctx = WithPeer(ctx, Peer{Name: from.name, Role: from.cfg.Role})
 	}
-	return n.Receive(ctx, m.Method, msg)
+	// The bytes as they came, as ServerCodec hands them to Receive (a
+	// copy: the sender's outbox keeps its own).
+	return n.receiveWire(ctx, m.Method, msg, bytes.Clone(m.Body))
 }
 
 // DecodeFor decodes body as the input message of the full gRPC method.

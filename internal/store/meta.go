@@ -50,7 +50,7 @@ type MetaCounter string
 
 // Get is the counter's value, 0 when it was never set.
 func (k MetaCounter) Get(tx *Tx) uint64 {
-	if v := tx.bucket(Meta).Get([]byte(k)); len(v) == 8 {
+	if v := tx.lookup(Meta, []byte(k)); len(v) == 8 {
 		return ParseU64(v)
 	}
 	return 0
@@ -70,7 +70,7 @@ func (k MetaTime) Has(tx *Tx) bool { return tx.Has(Meta, []byte(k)) }
 
 // Get is the time kept under the key and whether there is one.
 func (k MetaTime) Get(tx *Tx) (time.Time, bool, error) {
-	v := tx.bucket(Meta).Get([]byte(k))
+	v := tx.lookup(Meta, []byte(k))
 	if v == nil {
 		return time.Time{}, false, nil
 	}
@@ -90,7 +90,7 @@ func (k MetaTime) Set(tx *Tx, t time.Time) error {
 type MetaText string
 
 // Get is the text kept under the key, "" for none.
-func (k MetaText) Get(tx *Tx) string { return string(tx.bucket(Meta).Get([]byte(k))) }
+func (k MetaText) Get(tx *Tx) string { return string(tx.lookup(Meta, []byte(k))) }
 
 // Set keeps s under the key.
 func (k MetaText) Set(tx *Tx, s string) error { return tx.Put(Meta, []byte(k), []byte(s)) }
@@ -103,7 +103,7 @@ func (k MetaInt) Has(tx *Tx) bool { return tx.Has(Meta, []byte(k)) }
 
 // Get is the value kept under the key and whether there is one.
 func (k MetaInt) Get(tx *Tx) (int64, bool, error) {
-	v := tx.bucket(Meta).Get([]byte(k))
+	v := tx.lookup(Meta, []byte(k))
 	if v == nil {
 		return 0, false, nil
 	}

@@ -670,3 +670,43 @@ func TestCommittedIsToldEachCommit(t *testing.T) {
 	}
 	assert.Equal(t, updates, sum, "every update committed is in one batch told")
 }
+
+// Get and Has share one cursor per bucket of a transaction: they see the
+// transaction's own writes and deletes, find every key of a bucket that
+// spans many pages (and none between or beyond them), and a lookup inside
+// a Scan of the same bucket does not move the Scan.
+func TestLookupsSeeWritesAndKeepScans(t *testing.T) {
+	db := open(t, Options{})
+	const n = 2000 // values of 100 bytes: many leaf pages, a branch level
+	val := func(i int) []byte { return []byte(fmt.Sprintf("%0100d", i)) }
+	require.NoError(t, db.Update(func(tx *Tx) error {
+		for i := 0; i < n; i += 2 {
+			if err := tx.Put(Trace, U64(uint64(i)), val(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Update(func(tx *Tx) error {
+		for i := range n {
+			if got, want := tx.Get(Trace, U64(uint64(i))), i%2 == 0; (got != nil) != want || (want && string(got) != string(val(i))) {
+				return fmt.Errorf("key %d: got %q", i, got)
+			}
+		}
+		assert.Nil(t, tx.Get(Trace, U64(n+10)), "beyond the last key")
+		require.NoError(t, tx.Put(Trace, U64(1), val(1)))
+		assert.Equal(t, val(1), tx.Get(Trace, U64(1)), "a write of this transaction")
+		require.NoError(t, tx.Delete(Trace, U64(2)))
+		assert.False(t, tx.Has(Trace, U64(2)), "a delete of this transaction")
+		seen := 0
+		err := tx.Scan(Trace, nil, func(k, _ []byte) (bool, error) {
+			seen++
+			i := ParseU64(k)
+			assert.True(t, tx.Has(Trace, U64(i)))
+			assert.False(t, tx.Has(Trace, U64(n+1)))
+			return true, nil
+		})
+		assert.Equal(t, n/2, seen, "every key once: the even ones, 1 added, 2 deleted")
+		return err
+	}))
+}

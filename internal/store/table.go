@@ -41,7 +41,7 @@ func NewTable[T any, P interface {
 // Get returns the record at key and whether there is one. The record is
 // the caller's: it shares nothing with the file.
 func (t Table[T, P]) Get(tx *Tx, key string) (P, bool, error) {
-	raw := tx.bucket(t.Bucket).Get([]byte(key))
+	raw := tx.lookup(t.Bucket, []byte(key))
 	if raw == nil {
 		return nil, false, nil
 	}
