@@ -225,6 +225,8 @@ func commands() []spec {
 		balance   cli.BalanceOptions
 		bench     cli.BenchOptions
 		benchLite cli.BenchLiteOptions
+		benchCirc cli.BenchCircleOptions
+		benchMerc cli.BenchMerchantOptions
 		audit     cli.AuditOptions
 		check     cli.CheckOptions
 		compact   cli.CompactOptions
@@ -453,6 +455,74 @@ calls/s on loopback at the same concurrency, with the ratio.`,
 					benchLite.Progress = w
 				}
 				_, err := cli.BenchLite(ctx, w, benchLite)
+				return err
+			},
+		}, {
+			use:   "circle",
+			short: "Time UPI Circle delegated payments under a full link; print flows/s and p50/p99 latency",
+			long: `Time --flows delegated payments (UPI Circle, full delegation) against the
+running network of --data, --concurrency at once: --secondary pays --to from
+--primary's account, each to its final status, as ` + "`upisim circle pay`" + ` does.
+Setup (not timed): the secondary's full link with the primary, made with the
+primary's --pin and accepted for the secondary, or the one it has already
+when that is LINKED to --primary with --flows × --amount left of its limit (a
+secondary has one primary; remove another link first). The limits hold:
+₹5,000 a payment, the link's limit a month, ₹5,000 in all in the first 24 h
+after linking (FP). Prints flows/s, p50/p99 latency, the bytes the nodes'
+files grew by a flow, and a baseline: unary gRPC echo calls/s on loopback at
+the same concurrency, with the ratio flows/s × 23 (the calls of a delegated
+payment) over it.`,
+			example: "  upisim bench circle --data /tmp/bc --flows 2000 --concurrency 64",
+			data:    &benchCirc.DataDir, output: &benchCirc.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.IntVar(&benchCirc.Flows, "flows", 2000, "delegated payments to complete")
+				f.IntVar(&benchCirc.Concurrency, "concurrency", 64, "payments in flight at once")
+				f.StringVar(&benchCirc.Primary, "primary", "alice@alpha", "the VPA whose account pays")
+				f.StringVar(&benchCirc.Secondary, "secondary", "carol@beta", "the VPA that makes the payments under the link")
+				f.StringVar(&benchCirc.To, "to", "chai@beta", "the VPA paid")
+				f.StringVar(&benchCirc.PIN, "pin", "1234", "the primary's PIN, for a new link's mandate")
+				f.StringVar(&benchCirc.Amount, "amount", "0.10", "amount of each payment, rupees")
+				f.StringVar(&benchCirc.Limit, "limit", "", "a new link's monthly limit, rupees (empty: circle.full.monthly_limit)")
+				f.IntVar(&benchCirc.EchoCalls, "echo-calls", 20000, "unary gRPC echo calls of the baseline, after the flows; 0 for none")
+			},
+			run: func(ctx context.Context, w io.Writer) error {
+				if benchCirc.Output == cli.Text && isTerminal(w) {
+					benchCirc.Progress = w
+				}
+				_, err := cli.BenchCircle(ctx, w, benchCirc)
+				return err
+			},
+		}, {
+			use:   "merchant",
+			short: "Time merchant orders from creation to their paid webhook; print flows/s and p50/p99 latency",
+			long: `Time --flows merchant orders against the running network of --data,
+--concurrency at once: each is created with the merchant API of --merchant,
+paid by --payer as an app pays the order's intent, and done when its
+"paid" webhook has reached the bench. Setup (not timed): the bench serves
+HTTP on a loopback port the OS picks and makes it the merchant's webhook
+endpoint, as ` + "`upisim listen`" + ` does, until it ends (then the endpoint it
+replaced is back); it verifies each delivery's Standard Webhooks signature
+with the merchant's secret and counts it. Prints flows/s, p50/p99 latency
+(order create → paid webhook), the bytes the nodes' files grew by a flow,
+the webhooks received, and a baseline: unary gRPC echo calls/s on loopback
+at the same concurrency, with the ratio flows/s × 16 (the calls of a paid
+order) over it.`,
+			example: "  upisim bench merchant --data /tmp/bm --flows 2000 --concurrency 64",
+			data:    &benchMerc.DataDir, output: &benchMerc.Output,
+			flags: func(f *pflag.FlagSet) {
+				f.IntVar(&benchMerc.Flows, "flows", 2000, "orders to create and have paid")
+				f.IntVar(&benchMerc.Concurrency, "concurrency", 64, "orders in flight at once")
+				f.StringVar(&benchMerc.Merchant, "merchant", "chai@beta", "the merchant whose orders are paid (its PSP's merchant API)")
+				f.StringVar(&benchMerc.Payer, "payer", "alice@alpha", "the VPA that pays the orders")
+				f.StringVar(&benchMerc.PIN, "pin", "1234", "the payer's PIN")
+				f.StringVar(&benchMerc.Amount, "amount", "0.10", "amount of each order, rupees")
+				f.IntVar(&benchMerc.EchoCalls, "echo-calls", 20000, "unary gRPC echo calls of the baseline, after the flows; 0 for none")
+			},
+			run: func(ctx context.Context, w io.Writer) error {
+				if benchMerc.Output == cli.Text && isTerminal(w) {
+					benchMerc.Progress = w
+				}
+				_, err := cli.BenchMerchant(ctx, w, benchMerc)
 				return err
 			},
 		}},

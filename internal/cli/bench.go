@@ -648,16 +648,7 @@ func oneFlow(ctx context.Context, tp upiv1.TpapAppServiceClient, from, to string
 	if err != nil {
 		return 0, "", err
 	}
-	for range 6 {
-		g, err := tp.GetPayment(ctx, &upiv1.GetPaymentRequest{TxnId: cr.GetTxnId(), WaitMs: 10000})
-		if err != nil {
-			return 0, "", err
-		}
-		if g.GetStatus() != upiv1.Resp_PENDING {
-			return g.GetStatus(), g.GetErrCode(), nil
-		}
-	}
-	return upiv1.Resp_PENDING, "", fmt.Errorf("transaction %s still PENDING after 60s", cr.GetTxnId())
+	return finalStatus(ctx, tp, cr.GetTxnId())
 }
 
 func pct(sorted []time.Duration, p float64) float64 {
