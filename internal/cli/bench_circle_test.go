@@ -50,7 +50,7 @@ func TestBenchCircle(t *testing.T) {
 	}
 	sort.Strings(keys)
 	assert.Equal(t, []string{"concurrency", "disk_bytes_per_flow", "echo_calls_per_s", "failed", "flows", "flows_per_s",
-		"link_id", "messages_per_flow", "new_link", "p50_ms", "p99_ms", "ratio", "remaining_paise", "seconds", "setup_seconds", "success"}, keys)
+		"link_id", "max_ms", "messages_per_flow", "new_link", "p50_ms", "p90_ms", "p99_9_ms", "p99_ms", "ratio", "remaining_paise", "seconds", "setup_seconds", "success"}, keys)
 	assert.Equal(t, 20, res.Success, "every delegated payment SUCCESS: %s", out.String())
 	assert.Empty(t, res.Failed)
 	assert.True(t, res.NewLink, "carol had no link: the setup made one")

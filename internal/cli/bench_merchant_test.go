@@ -58,7 +58,7 @@ func TestBenchMerchant(t *testing.T) {
 	}
 	sort.Strings(keys)
 	assert.Equal(t, []string{"concurrency", "disk_bytes_per_flow", "echo_calls_per_s", "failed", "flows", "flows_per_s",
-		"messages_per_flow", "other_webhooks", "p50_ms", "p99_ms", "paid_webhooks", "ratio", "seconds", "success",
+		"max_ms", "messages_per_flow", "other_webhooks", "p50_ms", "p90_ms", "p99_9_ms", "p99_ms", "paid_webhooks", "ratio", "seconds", "success",
 		"unverified_webhooks", "webhook_url", "webhooks"}, keys)
 	assert.Equal(t, 20, res.Success, "every order paid: %s", out.String())
 	assert.Empty(t, res.Failed)
