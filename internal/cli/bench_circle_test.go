@@ -12,9 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/upisim/upisim/internal/cluster"
-	"github.com/upisim/upisim/internal/config"
 )
 
 // TestBenchCircle runs bench circle against the default network: the
@@ -24,17 +21,8 @@ import (
 // with a progress line; a link bench circle cannot use, a wrong PIN and
 // bad flags are errors that say why.
 func TestBenchCircle(t *testing.T) {
-	data := t.TempDir()
-	netw := config.Default()
-	netw.Heartbeat = 0
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: data, NoSync: true})
-	require.NoError(t, err)
-	defer nw.Close()
-	bal := func(vpa string) int64 {
-		r, err := Balance(t.Context(), io.Discard, BalanceOptions{DataDir: data, VPA: vpa})
-		require.NoError(t, err)
-		return r.BalancePaise
-	}
+	data, _ := upDefault(t)
+	bal := func(vpa string) int64 { return balanceOf(t, data, vpa) }
 	alice0, chai0, carol0 := bal("alice@alpha"), bal("chai@beta"), bal("carol@beta")
 	o := BenchCircleOptions{DataDir: data, Flows: 20, Concurrency: 4, Primary: "alice@alpha", Secondary: "carol@beta",
 		To: "chai@beta", PIN: "1234", Amount: "0.10", EchoCalls: 200, Output: JSON}

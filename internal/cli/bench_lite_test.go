@@ -12,9 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/upisim/upisim/internal/cluster"
-	"github.com/upisim/upisim/internal/config"
 )
 
 // TestBenchLite runs bench lite against the default network: 25 records
@@ -22,17 +19,8 @@ import (
 // 10 (three POS devices, the last with 5), each record SUCCESS, and the
 // payee's account up by all of them; JSON and text say so.
 func TestBenchLite(t *testing.T) {
-	data := t.TempDir()
-	netw := config.Default()
-	netw.Heartbeat = 0
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: data, NoSync: true})
-	require.NoError(t, err)
-	defer nw.Close()
-	bal := func(vpa string) int64 {
-		r, err := Balance(t.Context(), io.Discard, BalanceOptions{DataDir: data, VPA: vpa})
-		require.NoError(t, err)
-		return r.BalancePaise
-	}
+	data, _ := upDefault(t)
+	bal := func(vpa string) int64 { return balanceOf(t, data, vpa) }
 	bob0, alice0 := bal("bob@beta"), bal("alice@alpha")
 	o := BenchLiteOptions{DataDir: data, Records: 25, Batch: 10, Setup: 4, Payer: "alice@alpha", Payee: "bob@beta",
 		PIN: "1234", Amount: "0.10", EchoCalls: 200, Output: JSON}

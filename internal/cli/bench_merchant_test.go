@@ -15,8 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/upisim/upisim/internal/cluster"
-	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/webhook"
 )
 
@@ -26,17 +24,8 @@ import (
 // chai's webhook endpoint back to none afterwards; then a text run with a
 // progress line.
 func TestBenchMerchant(t *testing.T) {
-	data := t.TempDir()
-	netw := config.Default()
-	netw.Heartbeat = 0
-	nw, err := cluster.Up(cluster.UpOptions{Network: netw, DataDir: data, NoSync: true})
-	require.NoError(t, err)
-	defer nw.Close()
-	bal := func(vpa string) int64 {
-		r, err := Balance(t.Context(), io.Discard, BalanceOptions{DataDir: data, VPA: vpa})
-		require.NoError(t, err)
-		return r.BalancePaise
-	}
+	data, _ := upDefault(t)
+	bal := func(vpa string) int64 { return balanceOf(t, data, vpa) }
 	endpoint := func() string {
 		m, err := MerchantShow(t.Context(), io.Discard, MerchantOptions{DataDir: data, VPA: "chai@beta"})
 		require.NoError(t, err)
