@@ -23,6 +23,12 @@ import (
 // Then the clock runs while --flows delegated payments of --amount from
 // the secondary to --to, --concurrency at once, each go to their final
 // status (CreateCirclePayment, then GetPayment as Bench's flows).
+//
+// The figure depends on the link's history: PSP(S)'s and PSP(P)'s link
+// records and the remitter's mandate keep every counted debit of the last
+// 62 days, and each payment rewrites them, so a link that has carried
+// thousands of (small) payments makes each new one slower. Compare runs
+// on links of the same use (a fresh network for a fresh link).
 
 // DelegatedMessagesPerFlow is the gRPC calls one delegated payment makes
 // under full delegation, the factor of bench circle's ratio to a bare echo
