@@ -137,9 +137,7 @@ func TestOpenLoopDrops(t *testing.T) {
 	var done, ok atomic.Int64
 	go func() {
 		// Every call but the three in flight is dropped before any ends.
-		for done.Load() < n-limit {
-			time.Sleep(time.Millisecond)
-		}
+		assert.Eventually(t, func() bool { return done.Load() >= n-limit }, 30*time.Second, time.Millisecond)
 		close(release)
 	}()
 	st := openLoop(t.Context(), n, 5000, limit, &done, &ok, func(_ context.Context, i int) (string, error) {

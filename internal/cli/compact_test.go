@@ -11,30 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/upisim/upisim/internal/cluster"
 	"github.com/upisim/upisim/internal/config"
 	"github.com/upisim/upisim/internal/store"
+	"github.com/upisim/upisim/internal/store/recordtest"
 )
-
-// dump is every bucket of a bbolt file: its sequence and its keys and
-// values.
-func dump(t *testing.T, path string) map[string]map[string]string {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer db.Close()
-	out := map[string]map[string]string{}
-	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			m := map[string]string{"\x00seq": fmt.Sprint(b.Sequence())}
-			out[string(name)] = m
-			return b.ForEach(func(k, v []byte) error { m[string(k)] = string(v); return nil })
-		})
-	}))
-	return out
-}
 
 // Compact rewrites each file smaller where it had room to give back,
 // with the same buckets, keys, values and sequences, mode 0600, checking
@@ -65,7 +47,7 @@ func TestCompact(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join(data, "*.db"))
 	require.NoError(t, err)
 	for _, p := range paths {
-		before[filepath.Base(p)] = dump(t, p)
+		before[filepath.Base(p)] = recordtest.Dump(t, p)
 	}
 
 	var out bytes.Buffer
@@ -74,7 +56,7 @@ func TestCompact(t *testing.T) {
 	require.Len(t, res.Files, 6)
 	for _, f := range res.Files {
 		p := filepath.Join(data, f.File)
-		assert.Equal(t, before[f.File], dump(t, p), "%s: the same data", f.File)
+		assert.Equal(t, before[f.File], recordtest.Dump(t, p), "%s: the same data", f.File)
 		fi, err := os.Stat(p)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f.File)
