@@ -34,9 +34,11 @@ func loadLite(tx *store.Tx, lrn string) (*liteAccount, error) {
 	return a, nil
 }
 
-// saveLite stores a, stamped with the step's time.
+// saveLite stores a, stamped with the step's time and its next version
+// (what a sync answer's balance carries, for the device to order them).
 func saveLite(c *node.Ctx, a *liteAccount) error {
 	a.Updated = store.Nanos(c.Now())
+	a.Version++
 	if a.Created == 0 {
 		a.Created = a.Updated
 	}

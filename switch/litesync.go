@@ -1093,7 +1093,7 @@ func (s *Switch) sendLiteAnswer(c *node.Ctx, b *liteBatch) error {
 			return err
 		}
 		if a != nil {
-			out.Balances = append(out.Balances, &upiv1.LiteBalance{Lrn: a.Lrn, BalancePaise: a.BalancePaise, State: a.State})
+			out.Balances = append(out.Balances, &upiv1.LiteBalance{Lrn: a.Lrn, BalancePaise: a.BalancePaise, State: a.State, Version: a.Version})
 			if a.Lrn == b.Lrn {
 				out.LrnBalancePaise = a.BalancePaise
 			}

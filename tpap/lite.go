@@ -117,6 +117,7 @@ func (x *TPAP) EnableLite(ctx context.Context, r *upiv1.EnableLiteRequest) (*upi
 		// left behind.
 		d.Vpa, d.Psp, d.Lrn, d.State = vpa, psp.Name, "", upiv1.LiteState_LITE_PENDING.String()
 		d.BalancePaise, d.ReportedBalancePaise, d.ReportedAt, d.Counter, d.OfflineSinceSync = 0, 0, 0, 0, 0
+		d.RebaseVersion = 0 // a new LRN's versions start again
 		d.Untrusted, d.UntrustedReason, d.Updated = false, "", now
 		// An earlier registration's late answer must not bring back the
 		// LRN this one replaces.

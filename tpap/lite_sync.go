@@ -213,7 +213,8 @@ func (x *TPAP) syncDevice(ctx context.Context, id string, deadline time.Time, on
 // applySync applies a sync batch's answer to its device: each record
 // answered SUCCESS or FAILURE moves to synced, PENDING ones stay; the
 // wallet is re-based on the device's LRN balance less its SENT records
-// still unsynced, unless one of them was answered PENDING (then only a
+// still unsynced, unless one of them was answered PENDING or the balance is
+// no newer than the one the wallet was last re-based on (then only a
 // FAILURE record's money comes back, and a later sync re-bases it).
 func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64) {
 	type key struct {
@@ -260,11 +261,19 @@ func applySync(d *liteDevice, p *litePending, ans *upiv1.RespLiteSync, now int64
 	rebased := false
 	for _, b := range ans.GetBalances() {
 		if d.GetLrn() != "" && b.GetLrn() == d.GetLrn() {
+			if b.GetVersion() <= d.GetRebaseVersion() {
+				// Older than the balance the wallet stands on: a sync
+				// answered before another and delivered after it (a
+				// retried notification after a crash). Its balance may
+				// lack records the newer answer already moved to synced.
+				continue
+			}
 			d.ReportedBalancePaise, d.ReportedAt = b.GetBalancePaise(), now
 			if ambiguous {
 				continue
 			}
 			d.BalancePaise = b.GetBalancePaise() - sentUnsynced
+			d.RebaseVersion = b.GetVersion()
 			d.Untrusted, d.UntrustedReason = false, ""
 			rebased = true
 		}

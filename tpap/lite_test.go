@@ -50,6 +50,7 @@ type liteNet struct {
 	// syncResult decides a record of a batch (nil: SUCCESS).
 	syncResult func(r *upiv1.LiteRecord) (upiv1.Resp_Result, string)
 	seen       map[recordKey]bool // the records posted (posted)
+	version    uint64             // the balances' version, as the switch's saveLite counts
 }
 
 const waitLong = 10_000
@@ -134,7 +135,8 @@ func (ln *liteNet) answer(psp string, m proto.Message) {
 			ans.Results = append(ans.Results, out)
 		}
 		if r.GetLrn() != "" {
-			ans.Balances = append(ans.Balances, &upiv1.LiteBalance{Lrn: r.GetLrn(), BalancePaise: ln.lrns[r.GetLrn()], State: lite.StateActive})
+			ln.version++
+			ans.Balances = append(ans.Balances, &upiv1.LiteBalance{Lrn: r.GetLrn(), BalancePaise: ln.lrns[r.GetLrn()], State: lite.StateActive, Version: ln.version})
 		}
 		n = &upiv1.Notification{Txn: &upiv1.Txn{Id: r.GetTxnId()}, Kind: upiv1.Notification_LITE_SYNC, UserAddr: r.GetUserVpa(), Lite: ans}
 	case *upiv1.DisableLiteRequest:

@@ -2014,6 +2014,10 @@ type LiteBalance struct {
 	DeviceKnown         bool   `protobuf:"varint,9,opt,name=device_known,json=deviceKnown,proto3" json:"device_known,omitempty"`
 	// Online payments (44, 46, 43) the auth engine took and has not decided.
 	InFlightPaise int64 `protobuf:"varint,10,opt,name=in_flight_paise,json=inFlightPaise,proto3" json:"in_flight_paise,omitempty"`
+	// The switch's version of balance_paise in a sync answer: it rises with
+	// every change of the LRN's account, so a device re-bases its wallet
+	// only on a balance newer than the one it last re-based on.
+	Version       uint64 `protobuf:"varint,11,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2114,6 +2118,13 @@ func (x *LiteBalance) GetDeviceKnown() bool {
 func (x *LiteBalance) GetInFlightPaise() int64 {
 	if x != nil {
 		return x.InFlightPaise
+	}
+	return 0
+}
+
+func (x *LiteBalance) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
 	}
 	return 0
 }
@@ -2442,7 +2453,7 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x05state\x18\v \x01(\tR\x05state\x12\x10\n" +
 	"\x03umn\x18\f \x01(\tR\x03umn\x120\n" +
 	"\x14auto_threshold_paise\x18\r \x01(\x03R\x12autoThresholdPaise\x12*\n" +
-	"\x11auto_amount_paise\x18\x0e \x01(\x03R\x0fautoAmountPaise\"\xe6\x02\n" +
+	"\x11auto_amount_paise\x18\x0e \x01(\x03R\x0fautoAmountPaise\"\x80\x03\n" +
 	"\vLiteBalance\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12#\n" +
 	"\rbalance_paise\x18\x02 \x01(\x03R\fbalancePaise\x12\x14\n" +
@@ -2455,7 +2466,8 @@ const file_upi_v1_common_proto_rawDesc = "" +
 	"\x0eunsynced_paise\x18\b \x01(\x03R\runsyncedPaise\x12!\n" +
 	"\fdevice_known\x18\t \x01(\bR\vdeviceKnown\x12&\n" +
 	"\x0fin_flight_paise\x18\n" +
-	" \x01(\x03R\rinFlightPaise\"\x86\x02\n" +
+	" \x01(\x03R\rinFlightPaise\x12\x18\n" +
+	"\aversion\x18\v \x01(\x04R\aversion\"\x86\x02\n" +
 	"\x11LiteReconMismatch\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x120\n" +

@@ -4715,8 +4715,12 @@ type SwitchLiteAccount struct {
 	// Top-ups (41, 42) sent to the banks and not yet decided: the balance
 	// limit (LB) counts them (switch/lite_pay.go).
 	TopupsInFlightPaise int64 `protobuf:"varint,21,opt,name=topups_in_flight_paise,json=topupsInFlightPaise,proto3" json:"topups_in_flight_paise,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Rises by one at every save of the account (switch/lite.go saveLite):
+	// the version of balance_paise a sync answer carries, so that a device
+	// can tell a newer balance from an older one delivered late.
+	Version       uint64 `protobuf:"varint,22,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SwitchLiteAccount) Reset() {
@@ -4892,6 +4896,13 @@ func (x *SwitchLiteAccount) GetRegisteredTxnId() string {
 func (x *SwitchLiteAccount) GetTopupsInFlightPaise() int64 {
 	if x != nil {
 		return x.TopupsInFlightPaise
+	}
+	return 0
+}
+
+func (x *SwitchLiteAccount) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
 	}
 	return 0
 }
@@ -6379,8 +6390,12 @@ type TpapLiteDevice struct {
 	// own (provisionally debited) until a sync re-bases it.
 	Untrusted       bool   `protobuf:"varint,18,opt,name=untrusted,proto3" json:"untrusted,omitempty"`
 	UntrustedReason string `protobuf:"bytes,19,opt,name=untrusted_reason,json=untrustedReason,proto3" json:"untrusted_reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The switch's version (upi.v1.LiteBalance.version) of the balance the
+	// wallet was last re-based on: an answer carrying an older one (a sync
+	// answered before another but delivered after it) does not re-base.
+	RebaseVersion uint64 `protobuf:"varint,20,opt,name=rebase_version,json=rebaseVersion,proto3" json:"rebase_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TpapLiteDevice) Reset() {
@@ -6544,6 +6559,13 @@ func (x *TpapLiteDevice) GetUntrustedReason() string {
 		return x.UntrustedReason
 	}
 	return ""
+}
+
+func (x *TpapLiteDevice) GetRebaseVersion() uint64 {
+	if x != nil {
+		return x.RebaseVersion
+	}
+	return 0
 }
 
 // TpapLiteRecord is an offline record a device holds.
@@ -8057,7 +8079,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x12\n" +
-	"\x04sent\x18\x04 \x01(\x03R\x04sent\"\xa3\x05\n" +
+	"\x04sent\x18\x04 \x01(\x03R\x04sent\"\xbd\x05\n" +
 	"\x11SwitchLiteAccount\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
@@ -8081,7 +8103,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x12 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x13 \x01(\x03R\aupdated\x12*\n" +
 	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\x123\n" +
-	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\"\xc2\x03\n" +
+	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\x12\x18\n" +
+	"\aversion\x18\x16 \x01(\x04R\aversion\"\xc2\x03\n" +
 	"\x10SwitchLiteRecord\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
@@ -8224,7 +8247,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\tpayee_vpa\x18\x05 \x01(\tR\bpayeeVpa\x12!\n" +
 	"\famount_paise\x18\x06 \x01(\x03R\vamountPaise\x12\x15\n" +
 	"\x06txn_id\x18\a \x01(\tR\x05txnId\x12\x1a\n" +
-	"\bcredited\x18\b \x01(\x03R\bcredited\"\xa9\x05\n" +
+	"\bcredited\x18\b \x01(\x03R\bcredited\"\xd0\x05\n" +
 	"\x0eTpapLiteDevice\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x10\n" +
 	"\x03vpa\x18\x02 \x01(\tR\x03vpa\x12\x10\n" +
@@ -8246,7 +8269,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\acreated\x18\x10 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x11 \x01(\x03R\aupdated\x12\x1c\n" +
 	"\tuntrusted\x18\x12 \x01(\bR\tuntrusted\x12)\n" +
-	"\x10untrusted_reason\x18\x13 \x01(\tR\x0funtrustedReason\"\xd2\x01\n" +
+	"\x10untrusted_reason\x18\x13 \x01(\tR\x0funtrustedReason\x12%\n" +
+	"\x0erebase_version\x18\x14 \x01(\x04R\rrebaseVersion\"\xd2\x01\n" +
 	"\x0eTpapLiteRecord\x12*\n" +
 	"\x06record\x18\x01 \x01(\v2\x12.upi.v1.LiteRecordR\x06record\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x16\n" +
