@@ -1,6 +1,7 @@
 package upiswitch
 
 import (
+	"fmt"
 	"slices"
 
 	recordsv1 "github.com/upisim/upisim/gen/go/upisim/records/v1"
@@ -55,13 +56,27 @@ func loadCounter(tx *store.Tx, lrn string, counter uint64) (*liteRecord, error) 
 }
 
 // saveCounter stores r under its LRN and counter, stamped with the step's
-// time.
+// time. Every write of a record goes through it or freeCounter: they keep
+// the switch's memo of its records true (recMemo).
 func saveCounter(c *node.Ctx, r *liteRecord) error {
 	r.Updated = store.Nanos(c.Now())
 	if r.Created == 0 {
 		r.Created = r.Updated
 	}
-	return liteRecords.Put(c.Tx, lite.RecordKeyString(r.Lrn, r.Counter), r)
+	m, id := memoOf(c), recID{r.Lrn, r.Counter}
+	body, err := m.bodyOf(id, r.Record)
+	if err != nil {
+		return fmt.Errorf("store: encode lite record %s: %w", lite.RecordKeyString(r.Lrn, r.Counter), err)
+	}
+	raw, err := encodeRec(r, body)
+	if err != nil {
+		return fmt.Errorf("store: encode lite record %s: %w", lite.RecordKeyString(r.Lrn, r.Counter), err)
+	}
+	if err := c.Tx.Put(store.LiteRecords, []byte(lite.RecordKeyString(r.Lrn, r.Counter)), raw); err != nil {
+		return err
+	}
+	m.wrote(c.Tx, id, r, body)
+	return nil
 }
 
 // sameContent reports whether a counter already recorded carries hash.

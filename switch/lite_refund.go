@@ -64,7 +64,7 @@ func (s *Switch) liteRefundable(c *node.Ctx, from string, m *upiv1.ReqPay, amoun
 		return nil, nil, node.Refuse("REFUND of UTR %s must be from its payee %s to its payer %s, not from %s to %s",
 			rrn, lr.GetPayeeAddr(), lr.GetPayerAddr(), payer.GetAddr(), payee.GetAddr())
 	}
-	credited := lr.GetPayeeAc()
+	credited := payeeAc(rec)
 	if ac := payer.GetAc(); ac.GetAcNum() != "" && (ac.GetAcNum() != credited.GetAcNum() || !strings.EqualFold(ac.GetIfsc(), credited.GetIfsc())) {
 		return nil, nil, node.Refuse("REFUND of UTR %s: payer.ac %s/%s is not the account the record credited", rrn, ac.GetAcNum(), ac.GetIfsc())
 	}
@@ -100,7 +100,7 @@ func (s *Switch) reqLiteRefund(c *node.Ctx, in *node.Inbound, m *upiv1.ReqPay, a
 	// credited to the account the LRN was topped up from.
 	payer := partyFrom(m.GetPayer())
 	payer.Creds, payer.Device = nil, nil
-	payer.AcNum, payer.Ifsc, payer.AcType = lr.GetPayeeAc().GetAcNum(), strings.ToUpper(lr.GetPayeeAc().GetIfsc()), lr.GetPayeeAc().GetAcType()
+	payer.AcNum, payer.Ifsc, payer.AcType = payeeAc(rec).GetAcNum(), strings.ToUpper(payeeAc(rec).GetIfsc()), payeeAc(rec).GetAcType()
 	payee := &party{Addr: lr.GetPayerAddr(), Name: m.GetPayee().GetName(), AcNum: acc.AcNum, Ifsc: strings.ToUpper(acc.Ifsc)}
 	r := &record{
 		Id: id, Type: upiv1.Txn_REFUND.String(), Status: upiv1.Resp_PENDING.String(), Rrn: rrn, AmountPaise: amount,

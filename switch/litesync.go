@@ -393,6 +393,7 @@ func freeCounter(c *node.Ctx, b *liteBatch, r *liteRecord, code, reason string) 
 	if err := c.Tx.Delete(store.LiteRecords, []byte(k)); err != nil {
 		return err
 	}
+	memoOf(c).wrote(c.Tx, recID{r.Lrn, r.Counter}, nil, nil)
 	if rc := stepCache(c); rc != nil {
 		id := recID{r.Lrn, r.Counter}
 		rc.recs[id] = nil
@@ -546,7 +547,7 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 			}
 			continue
 		}
-		r.Record.PayeeAc = p.Ac
+		r.PayeeAc = p.Ac
 		if err := saveRec(c, r); err != nil {
 			return err
 		}
@@ -681,11 +682,36 @@ func (s *Switch) newStage(c *node.Ctx, b *liteBatch, kind upiv1.Txn_Type, bank s
 // payment and the payee's account, not the payer device's signature,
 // device and wallet balance, which it has no key to check and no use for
 // (docs/FLOWS.md, UPI Lite, Sync, step 8).
-func creditPart(r *upiv1.LiteRecord) *upiv1.LiteRecord {
+func creditPart(rec *liteRecord) *upiv1.LiteRecord {
+	r := rec.GetRecord()
 	return &upiv1.LiteRecord{
 		Lrn: r.Lrn, Counter: r.Counter, ProvisionalUtr: r.ProvisionalUtr, PayerAddr: r.PayerAddr, PayeeAddr: r.PayeeAddr,
-		AmountPaise: r.AmountPaise, Ts: r.Ts, OrderId: r.OrderId, PayeeDeviceId: r.PayeeDeviceId, PayeeAc: r.PayeeAc,
+		AmountPaise: r.AmountPaise, Ts: r.Ts, OrderId: r.OrderId, PayeeDeviceId: r.PayeeDeviceId, PayeeAc: payeeAc(rec),
 	}
+}
+
+// withPayeeAc is r with the payee's account ac on it (the record the
+// remitter is sent): a copy, as r may be the memo's (recMemo).
+// TestWithPayeeAcCopiesEveryField fails when LiteRecord gains a field
+// this does not copy.
+func withPayeeAc(r *upiv1.LiteRecord, ac *upiv1.Account) *upiv1.LiteRecord {
+	if r == nil || r.PayeeAc == ac {
+		return r
+	}
+	return &upiv1.LiteRecord{
+		Lrn: r.Lrn, Counter: r.Counter, ProvisionalUtr: r.ProvisionalUtr, PayerAddr: r.PayerAddr, PayeeAddr: r.PayeeAddr,
+		AmountPaise: r.AmountPaise, Ts: r.Ts, DeviceId: r.DeviceId, OrderId: r.OrderId, Signature: r.Signature,
+		PayeeDeviceId: r.PayeeDeviceId, PayeeAc: ac, DeviceBalancePaise: r.DeviceBalancePaise,
+	}
+}
+
+// payeeAc is the payee's account the record is credited to (on the
+// record itself in a file written before SwitchLiteRecord.payee_ac).
+func payeeAc(r *liteRecord) *upiv1.Account {
+	if r.PayeeAc != nil {
+		return r.PayeeAc
+	}
+	return r.GetRecord().GetPayeeAc()
 }
 
 // sendStage sends (or resends) stage i: the same records each time, so a
@@ -705,9 +731,9 @@ func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
 			id := stageIDs(b, st)[j]
 			return fmt.Errorf("lite batch %s: stage %d names %s, which the switch does not have", b.Id, i, recKey(id.lrn, id.counter))
 		}
-		rec := r.GetRecord()
+		rec := withPayeeAc(r.GetRecord(), payeeAc(r))
 		if st.Kind == upiv1.Txn_CREDIT.String() {
-			rec = creditPart(rec)
+			rec = creditPart(r)
 		}
 		m.Records = append(m.Records, rec)
 	}
@@ -925,10 +951,10 @@ func (s *Switch) debited(c *node.Ctx, b *liteBatch, st *liteStage, from string, 
 			continue
 		}
 		posted[r.Lrn] += r.GetRecord().GetAmountPaise()
-		bank, ok := s.net.BankForIFSC(r.GetRecord().GetPayeeAc().GetIfsc())
+		bank, ok := s.net.BankForIFSC(payeeAc(r).GetIfsc())
 		if !ok {
 			// Posted, but no bank to credit: back to the pool.
-			r.Reason = "no bank has the payee's IFSC " + r.GetRecord().GetPayeeAc().GetIfsc()
+			r.Reason = "no bank has the payee's IFSC " + payeeAc(r).GetIfsc()
 			if err := s.newStage(c, b, upiv1.Txn_REVERSAL, from, []*liteRecord{r}, recReversalSent, s.net.Timeouts.Reversal); err != nil {
 				return err
 			}
@@ -1336,21 +1362,27 @@ func stepCache(c *node.Ctx) *recCache {
 	return nil
 }
 
-// loadRec is loadCounter through the step's cache.
+// loadRec is loadCounter through the step's cache and the switch's memo
+// of its committed records.
 func loadRec(c *node.Ctx, lrn string, counter uint64) (*liteRecord, error) {
-	rc := stepCache(c)
-	if rc == nil {
-		return loadCounter(c.Tx, lrn, counter)
-	}
 	k := recID{lrn, counter}
-	if r, ok := rc.recs[k]; ok {
-		return r, nil
+	rc := stepCache(c)
+	if rc != nil {
+		if r, ok := rc.recs[k]; ok {
+			return r, nil
+		}
 	}
-	r, err := loadCounter(c.Tx, lrn, counter)
-	if err == nil && r != nil {
+	r := memoOf(c).get(k)
+	if r == nil {
+		var err error
+		if r, err = loadCounter(c.Tx, lrn, counter); err != nil {
+			return nil, err
+		}
+	}
+	if rc != nil && r != nil {
 		rc.recs[k] = r
 	}
-	return r, err
+	return r, nil
 }
 
 // saveRec is saveCounter: at once outside a step's cache, else when the

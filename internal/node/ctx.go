@@ -34,6 +34,19 @@ func (n *Node) newCtx(tx *store.Tx) *Ctx { return &Ctx{Tx: tx, n: n, now: n.now(
 // Node is the node the handler runs on.
 func (c *Ctx) Node() string { return c.n.name }
 
+// Memo is the node's value for key, made by mk at its first use: what a
+// role keeps in memory for as long as this node runs (a cache of its
+// committed state), gone when it stops. Its value must be safe for
+// concurrent use; what it caches of the state is the role's to keep true
+// (store.Tx.OnCommit).
+func (c *Ctx) Memo(key any, mk func() any) any {
+	if v, ok := c.n.memos.Load(key); ok {
+		return v
+	}
+	v, _ := c.n.memos.LoadOrStore(key, mk())
+	return v
+}
+
 // Now is the time the step started, on the node's clock (Config.Clock).
 func (c *Ctx) Now() time.Time { return c.now }
 

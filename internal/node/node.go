@@ -305,6 +305,9 @@ type Node struct {
 	maxInFlight int64
 	busy        error
 
+	// memos are the roles' in-memory state of the node's life (Ctx.Memo).
+	memos sync.Map
+
 	startOnce, stopOnce sync.Once
 	// stopMu orders deliver's wg.Add before Stop's wg.Wait; after Stop,
 	// deliver leaves messages in the outbox for the next start.

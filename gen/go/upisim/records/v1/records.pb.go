@@ -4936,6 +4936,11 @@ type SwitchLiteRecord struct {
 	// total, and every refund of it (switch/lite_refund.go).
 	RefundedPaise int64    `protobuf:"varint,15,opt,name=refunded_paise,json=refundedPaise,proto3" json:"refunded_paise,omitempty"`
 	RefundTxnIds  []string `protobuf:"bytes,16,rep,name=refund_txn_ids,json=refundTxnIds,proto3" json:"refund_txn_ids,omitempty"`
+	// The payee's account, as its PSP resolved it (the beneficiary's batch
+	// carries it on each record). Kept beside the record, not on it, so the
+	// record's encoding stays the one made at the claim (switch/lite_memo.go);
+	// a file of before keeps it on record.payee_ac (payeeAc).
+	PayeeAc       *v1.Account `protobuf:"bytes,17,opt,name=payee_ac,json=payeeAc,proto3" json:"payee_ac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5078,6 +5083,13 @@ func (x *SwitchLiteRecord) GetRefundedPaise() int64 {
 func (x *SwitchLiteRecord) GetRefundTxnIds() []string {
 	if x != nil {
 		return x.RefundTxnIds
+	}
+	return nil
+}
+
+func (x *SwitchLiteRecord) GetPayeeAc() *v1.Account {
+	if x != nil {
+		return x.PayeeAc
 	}
 	return nil
 }
@@ -8104,7 +8116,7 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\aupdated\x18\x13 \x01(\x03R\aupdated\x12*\n" +
 	"\x11registered_txn_id\x18\x14 \x01(\tR\x0fregisteredTxnId\x123\n" +
 	"\x16topups_in_flight_paise\x18\x15 \x01(\x03R\x13topupsInFlightPaise\x12\x18\n" +
-	"\aversion\x18\x16 \x01(\x04R\aversion\"\xc2\x03\n" +
+	"\aversion\x18\x16 \x01(\x04R\aversion\"\xee\x03\n" +
 	"\x10SwitchLiteRecord\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x12\n" +
@@ -8122,7 +8134,8 @@ const file_upisim_records_v1_records_proto_rawDesc = "" +
 	"\rdouble_spends\x18\r \x03(\tR\fdoubleSpends\x12\x16\n" +
 	"\x06reason\x18\x0e \x01(\tR\x06reason\x12%\n" +
 	"\x0erefunded_paise\x18\x0f \x01(\x03R\rrefundedPaise\x12$\n" +
-	"\x0erefund_txn_ids\x18\x10 \x03(\tR\frefundTxnIds\"\xbe\x02\n" +
+	"\x0erefund_txn_ids\x18\x10 \x03(\tR\frefundTxnIds\x12*\n" +
+	"\bpayee_ac\x18\x11 \x01(\v2\x0f.upi.v1.AccountR\apayeeAc\"\xbe\x02\n" +
 	"\rSwitchTxnLite\x12\x10\n" +
 	"\x03lrn\x18\x01 \x01(\tR\x03lrn\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x18\n" +
@@ -8493,31 +8506,32 @@ var file_upisim_records_v1_records_proto_depIdxs = []int32{
 	30, // 35: upisim.records.v1.MerchantOrder.refunds:type_name -> upisim.records.v1.MerchantRefund
 	32, // 36: upisim.records.v1.MerchantDelivery.attempts:type_name -> upisim.records.v1.MerchantDeliveryAttempt
 	59, // 37: upisim.records.v1.SwitchLiteRecord.record:type_name -> upi.v1.LiteRecord
-	5,  // 38: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
-	40, // 39: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
-	41, // 40: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
-	42, // 41: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
-	5,  // 42: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
-	6,  // 43: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
-	59, // 44: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
-	5,  // 45: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
-	60, // 46: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
-	5,  // 47: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
-	49, // 48: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
-	49, // 49: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
-	50, // 50: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
-	59, // 51: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
-	61, // 52: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
-	52, // 53: upisim.records.v1.BankLiteMandate.executions:type_name -> upisim.records.v1.LiteAutoExecution
-	56, // 54: upisim.records.v1.SwitchLiteRecon.pages:type_name -> upisim.records.v1.SwitchLiteReconPage
-	62, // 55: upisim.records.v1.SwitchLiteRecon.sent:type_name -> upi.v1.LiteBalance
-	62, // 56: upisim.records.v1.SwitchLiteRecon.bank_view:type_name -> upi.v1.LiteBalance
-	63, // 57: upisim.records.v1.SwitchLiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
-	58, // [58:58] is the sub-list for method output_type
-	58, // [58:58] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	60, // 38: upisim.records.v1.SwitchLiteRecord.payee_ac:type_name -> upi.v1.Account
+	5,  // 39: upisim.records.v1.SwitchTxnLite.confirm:type_name -> upisim.records.v1.Exchange
+	40, // 40: upisim.records.v1.SwitchLiteBatch.items:type_name -> upisim.records.v1.SwitchLiteItem
+	41, // 41: upisim.records.v1.SwitchLiteBatch.payees:type_name -> upisim.records.v1.SwitchLitePayee
+	42, // 42: upisim.records.v1.SwitchLiteBatch.stages:type_name -> upisim.records.v1.SwitchLiteStage
+	5,  // 43: upisim.records.v1.SwitchLiteBatch.confirms:type_name -> upisim.records.v1.Exchange
+	6,  // 44: upisim.records.v1.SwitchLiteBatch.late:type_name -> upisim.records.v1.LateNote
+	59, // 45: upisim.records.v1.SwitchLiteItem.record:type_name -> upi.v1.LiteRecord
+	5,  // 46: upisim.records.v1.SwitchLitePayee.auth:type_name -> upisim.records.v1.Exchange
+	60, // 47: upisim.records.v1.SwitchLitePayee.ac:type_name -> upi.v1.Account
+	5,  // 48: upisim.records.v1.SwitchLiteStage.exchange:type_name -> upisim.records.v1.Exchange
+	49, // 49: upisim.records.v1.TpapLiteDevice.unsynced:type_name -> upisim.records.v1.TpapLiteRecord
+	49, // 50: upisim.records.v1.TpapLiteDevice.synced:type_name -> upisim.records.v1.TpapLiteRecord
+	50, // 51: upisim.records.v1.TpapLiteDevice.pending:type_name -> upisim.records.v1.TpapLitePending
+	59, // 52: upisim.records.v1.TpapLiteRecord.record:type_name -> upi.v1.LiteRecord
+	61, // 53: upisim.records.v1.TpapLitePending.results:type_name -> upi.v1.LiteRecordResult
+	52, // 54: upisim.records.v1.BankLiteMandate.executions:type_name -> upisim.records.v1.LiteAutoExecution
+	56, // 55: upisim.records.v1.SwitchLiteRecon.pages:type_name -> upisim.records.v1.SwitchLiteReconPage
+	62, // 56: upisim.records.v1.SwitchLiteRecon.sent:type_name -> upi.v1.LiteBalance
+	62, // 57: upisim.records.v1.SwitchLiteRecon.bank_view:type_name -> upi.v1.LiteBalance
+	63, // 58: upisim.records.v1.SwitchLiteRecon.mismatches:type_name -> upi.v1.LiteReconMismatch
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_upisim_records_v1_records_proto_init() }
