@@ -653,7 +653,8 @@ func (p *PSP) liteConfirmation(c *node.Ctx, m *upiv1.ReqTxnConfirmation) error {
 		}); err != nil {
 			return err
 		}
-		rec = proto.Clone(rec).(*upiv1.LiteRecordResult)
+		// Shared with m, not copied: the notifications and the merchant
+		// layer only read it.
 		fresh = append(fresh, rec)
 		if _, ok := byUser[payee]; !ok {
 			users = append(users, payee)
