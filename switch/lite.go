@@ -63,16 +63,16 @@ func saveCounter(c *node.Ctx, r *liteRecord) error {
 	if r.Created == 0 {
 		r.Created = r.Updated
 	}
-	m, id := memoOf(c), recID{r.Lrn, r.Counter}
+	m, id, key := memoOf(c), recID{r.Lrn, r.Counter}, lite.RecordKeyString(r.Lrn, r.Counter)
 	body, err := m.bodyOf(id, r.Record)
-	if err != nil {
-		return fmt.Errorf("store: encode lite record %s: %w", lite.RecordKeyString(r.Lrn, r.Counter), err)
+	var raw []byte
+	if err == nil {
+		raw, err = encodeRec(r, body)
 	}
-	raw, err := encodeRec(r, body)
 	if err != nil {
-		return fmt.Errorf("store: encode lite record %s: %w", lite.RecordKeyString(r.Lrn, r.Counter), err)
+		return fmt.Errorf("store: encode %s/%s: %w", store.LiteRecords, key, err)
 	}
-	if err := c.Tx.Put(store.LiteRecords, []byte(lite.RecordKeyString(r.Lrn, r.Counter)), raw); err != nil {
+	if err := c.Tx.Put(store.LiteRecords, []byte(key), raw); err != nil {
 		return err
 	}
 	m.wrote(c.Tx, id, r, body)

@@ -111,8 +111,7 @@ func encodeRec(r *liteRecord, body []byte) ([]byte, error) {
 	rec := r.Record
 	r.Record = nil
 	defer func() { r.Record = rec }()
-	n := proto.Size(r)
-	size := n
+	size := proto.Size(r)
 	if rec != nil {
 		size += protowire.SizeTag(recordField) + protowire.SizeBytes(len(body))
 	}

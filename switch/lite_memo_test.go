@@ -82,6 +82,9 @@ func TestWithPayeeAcCopiesEveryField(t *testing.T) {
 
 func TestCopyRecCopiesEveryField(t *testing.T) {
 	r := filled(t)
+	// Room behind the list, so that a copy sharing its array would write
+	// into it when appended to.
+	r.DoubleSpends = append(make([]string, 0, 8), r.DoubleSpends...)
 	c := copyRec(r)
 	require.True(t, proto.Equal(r, c), "copyRec lost a field:\n%v\n%v", r, c)
 	// The copy's lists are its own: appending does not write into r's.
@@ -177,4 +180,21 @@ func TestMemoIsBounded(t *testing.T) {
 		return nil
 	}))
 	require.Len(t, m.recs, memoCap)
+}
+
+// TestPayeeAcOfAnOlderFile: a record written before
+// SwitchLiteRecord.payee_ac keeps the payee's account on its body; the
+// credit and the remitter's record are made from it all the same.
+func TestPayeeAcOfAnOlderFile(t *testing.T) {
+	ac := &upiv1.Account{AcNum: "2000000002", Ifsc: "BBNK0000001"}
+	old := &liteRecord{Lrn: "L1", Counter: 7, Record: &upiv1.LiteRecord{Lrn: "L1", Counter: 7, PayeeAc: ac}}
+	require.Same(t, ac, payeeAc(old))
+	require.Same(t, ac, creditPart(old).GetPayeeAc())
+	require.Same(t, old.Record, withPayeeAc(old.Record, payeeAc(old)), "already on it: no copy")
+
+	newer := &liteRecord{Lrn: "L1", Counter: 8, Record: &upiv1.LiteRecord{Lrn: "L1", Counter: 8}, PayeeAc: ac}
+	require.Same(t, ac, payeeAc(newer))
+	require.Same(t, ac, creditPart(newer).GetPayeeAc())
+	require.Same(t, ac, withPayeeAc(newer.Record, payeeAc(newer)).GetPayeeAc())
+	require.Nil(t, newer.Record.PayeeAc, "the body is not changed")
 }

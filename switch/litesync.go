@@ -731,11 +731,11 @@ func (s *Switch) sendStage(c *node.Ctx, b *liteBatch, i int) error {
 			id := stageIDs(b, st)[j]
 			return fmt.Errorf("lite batch %s: stage %d names %s, which the switch does not have", b.Id, i, recKey(id.lrn, id.counter))
 		}
-		rec := withPayeeAc(r.GetRecord(), payeeAc(r))
 		if st.Kind == upiv1.Txn_CREDIT.String() {
-			rec = creditPart(r)
+			m.Records = append(m.Records, creditPart(r))
+		} else {
+			m.Records = append(m.Records, withPayeeAc(r.GetRecord(), payeeAc(r)))
 		}
-		m.Records = append(m.Records, rec)
 	}
 	e, err := send(c, st.Bank, lookupStageMethod(st.Kind), m)
 	if err != nil {
