@@ -55,9 +55,9 @@ func BenchmarkLiteSync(b *testing.B) {
 			return func() {
 				b.StopTimer()
 				stopProf()
-				allocsTo(b, os.Getenv("LITE_SYNC_MEMPROFILE"), "")
 				cpu = cpuTime() - cpu0
 				runtime.ReadMemStats(&ms1)
+				allocsTo(b, os.Getenv("LITE_SYNC_MEMPROFILE"), "")
 			}
 		},
 	})
@@ -92,6 +92,9 @@ func allocsTo(b *testing.B, file, suffix string) {
 	if file == "" {
 		return
 	}
+	// The profile is as of the last collection: one now, so that it has
+	// every allocation until this call.
+	runtime.GC()
 	f, err := os.Create(file + suffix)
 	require.NoError(b, err)
 	require.NoError(b, pprof.Lookup("allocs").WriteTo(f, 0))
