@@ -64,7 +64,11 @@ func saveCounter(c *node.Ctx, r *liteRecord) error {
 		r.Created = r.Updated
 	}
 	m, id, key := memoOf(c), recID{r.Lrn, r.Counter}, lite.RecordKeyString(r.Lrn, r.Counter)
-	body, err := m.bodyOf(id, r.Record)
+	pr, prepared := preparedOf(c, r.Record) // its first write: encoded before the step
+	body, err := pr.body, error(nil)
+	if !prepared {
+		body, err = m.bodyOf(id, r.Record)
+	}
 	var raw []byte
 	if err == nil {
 		raw, err = encodeRec(r, body)
