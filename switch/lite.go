@@ -58,7 +58,12 @@ func loadCounter(tx *store.Tx, lrn string, counter uint64) (*liteRecord, error) 
 // saveCounter stores r under its LRN and counter, stamped with the step's
 // time. Every write of a record goes through it or freeCounter: they keep
 // the switch's memo of its records true (recMemo).
-func saveCounter(c *node.Ctx, r *liteRecord) error {
+func saveCounter(c *node.Ctx, r *liteRecord) error { return writeCounter(c, r, false) }
+
+// writeCounter is saveCounter; given (true), r is the memo's from now on:
+// the caller neither keeps nor changes it (a step's cache at its end), so
+// the memo need not copy it.
+func writeCounter(c *node.Ctx, r *liteRecord, given bool) error {
 	r.Updated = store.Nanos(c.Now())
 	if r.Created == 0 {
 		r.Created = r.Updated
@@ -78,6 +83,9 @@ func saveCounter(c *node.Ctx, r *liteRecord) error {
 	}
 	if err := c.Tx.Put(store.LiteRecords, []byte(key), raw); err != nil {
 		return err
+	}
+	if !given {
+		r = copyRec(r)
 	}
 	m.wrote(c.Tx, id, r, body)
 	return nil

@@ -66,6 +66,8 @@ func (m *recMemo) get(id recID) *liteRecord {
 
 // wrote marks id written by tx, and keeps rec (nil for a delete) with its
 // encoded body once tx has committed, unless id was written again since.
+// rec is the memo's: the caller does not change it after (saveCounter
+// gives it a copy).
 func (m *recMemo) wrote(tx *store.Tx, id recID, rec *liteRecord, body []byte) {
 	m.mu.Lock()
 	m.stamp++
@@ -81,7 +83,6 @@ func (m *recMemo) wrote(tx *store.Tx, id recID, rec *liteRecord, body []byte) {
 	if rec == nil {
 		return
 	}
-	rec = copyRec(rec)
 	tx.OnCommit(func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()

@@ -1356,7 +1356,7 @@ func cacheRecs(c *node.Ctx) func(*error) {
 		})
 		for _, id := range ids {
 			if r := rc.recs[id]; r != nil {
-				if *err = saveCounter(c, r); *err != nil {
+				if *err = writeCounter(c, r, true); *err != nil { // the step is over: r is the memo's
 					return
 				}
 			}
