@@ -69,11 +69,7 @@ func writeCounter(c *node.Ctx, r *liteRecord, given bool) error {
 		r.Created = r.Updated
 	}
 	m, id, key := memoOf(c), recID{r.Lrn, r.Counter}, lite.RecordKeyString(r.Lrn, r.Counter)
-	pr, prepared := preparedOf(c, r.Record) // its first write: encoded before the step
-	body, err := pr.body, error(nil)
-	if !prepared {
-		body, err = m.bodyOf(id, r.Record)
-	}
+	body, err := m.bodyOf(id, r.Record)
 	var raw []byte
 	if err == nil {
 		raw, err = encodeRec(r, body)

@@ -176,9 +176,6 @@ func recKey(lrn string, counter uint64) string { return lite.RecordKeyString(lrn
 // what the switch knows, and asks the payees' PSPs for their accounts.
 func (s *Switch) reqLiteSync(c *node.Ctx, in *node.Inbound, m *upiv1.ReqLiteSync) (err error) {
 	defer cacheRecs(c)(&err)
-	if p, ok := in.Prepared.(*litePrepared); ok {
-		stepCache(c).prepared = p
-	}
 	id := m.GetTxn().GetId()
 	if prev, err := loadBatch(c.Tx, id); err != nil || prev != nil {
 		if err != nil {
@@ -253,11 +250,7 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 	})
 	accounts := map[string]*liteAccount{}
 	for _, it := range order {
-		pr, ok := preparedOf(c, it.Record)
-		hash := pr.hash
-		if !ok {
-			hash = lite.RecordHash(it.Record)
-		}
+		hash := lite.RecordHash(it.Record)
 		prev, err := loadRec(c, it.Lrn, it.Counter)
 		if err != nil {
 			return err
@@ -1320,8 +1313,6 @@ var stepRecs sync.Map // *store.Tx → *recCache
 type recCache struct {
 	recs  map[recID]*liteRecord
 	dirty map[recID]bool // changed by the step, to write
-	// What Prepare made of the step's message, when it is a batch.
-	prepared *litePrepared
 	// The item index of the batch itemsOf with itemsLen items (itemIndex).
 	itemsOf  *liteBatch
 	itemsLen int

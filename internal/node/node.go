@@ -132,13 +132,6 @@ type Preparer interface {
 	Prepare(ctx context.Context, view func(func(*store.Tx) error) error, in *Inbound) (any, error)
 }
 
-// PrepareFilter is implemented by a Preparer that prepares only some
-// messages: one it does not (Prepares false) costs no read of the inbox
-// before its step, and gets no Prepare call.
-type PrepareFilter interface {
-	Prepares(in *Inbound) bool
-}
-
 // Refusal is a rule a message broke; it is answered in the Ack.
 type Refusal struct{ Reason string }
 
@@ -700,9 +693,6 @@ func (n *Node) inRecord(in *Inbound, ack *upiv1.Ack, note string) *upiv1.TraceRe
 // prepare runs p.Prepare for in, unless the inbox already has the message
 // (key): a repeat is answered from the inbox and never handled.
 func (n *Node) prepare(ctx context.Context, p Preparer, key []byte, in *Inbound) (res any, err error) {
-	if f, ok := p.(PrepareFilter); ok && !f.Prepares(in) {
-		return nil, nil
-	}
 	var seen bool
 	if err := n.db.View(func(tx *store.Tx) error { seen = tx.Has(store.Inbox, key); return nil }); err != nil {
 		return nil, err
