@@ -145,10 +145,26 @@ func reconView(tx *store.Tx, a *liteAccount) (*upiv1.LiteBalance, error) {
 		return nil, err
 	}
 	var own int64
+	staged := map[string]map[recID]string{} // by batch: its stages' states (statesOf)
 	err = liteRecords.Scan(tx, a.Lrn+"/", func(_ string, r *liteRecord) (bool, error) {
 		b.Counter = max(b.Counter, r.Counter)
+		state := r.State
+		if r.Kind == lite.KindOffline && r.State != recFinal {
+			states, ok := staged[r.TxnId]
+			if !ok {
+				sb, err := loadBatch(tx, r.TxnId)
+				if err != nil {
+					return false, err
+				}
+				if sb != nil {
+					states = statesOf(sb)
+				}
+				staged[r.TxnId] = states
+			}
+			state = laterState(r.State, states[recID{r.Lrn, r.Counter}])
+		}
 		switch {
-		case r.Kind == lite.KindOffline && (r.State == recClaimed || r.State == recDebitSent):
+		case r.Kind == lite.KindOffline && (state == recClaimed || state == recDebitSent):
 			b.HeldPaise += r.GetRecord().GetAmountPaise() // with the remitter, not posted
 		case r.Kind == lite.KindOnline && r.Status != upiv1.Resp_SUCCESS.String() && r.Status != upiv1.Resp_FAILURE.String():
 			b.InFlightPaise += r.GetRecord().GetAmountPaise() // an online payment not decided

@@ -2,14 +2,25 @@ package upiswitch
 
 // UPI Lite sync at the switch (docs/FLOWS.md, UPI Lite, "Sync"): a PSP's
 // ReqLiteSync batch of a device's offline records (Lite X, purpose 45) is
-// the flow kind "litesync" (its record a SwitchLiteBatch). Each record's
-// state is its SwitchLiteRecord (kind OFFLINE) by LRN and counter:
+// the flow kind "litesync" (its record a SwitchLiteBatch). Each record is
+// a SwitchLiteRecord (kind OFFLINE) by LRN and counter, in one of these
+// states:
 //
 //	CLAIMED (payee being resolved) → DEBIT_SENT → CREDIT_SENT → FINAL
 //	                                     │             │ credit FAILURE
 //	                                     │             ↓
 //	                                     │        REVERSAL_SENT → FINAL (U31)
 //	                                     └→ FINAL (the remitter's code)
+//
+// The record is written twice: CLAIMED, at the claim, and FINAL. The
+// states between are its batch's: a record its batch's stages name is in
+// the state of the latest of them (DEBIT_SENT, CREDIT_SENT,
+// REVERSAL_SENT), and the payee's account is its payee's in the batch
+// (inFlight puts both on a step's copy; stagedState tells them for a
+// record of another batch). The stage, the batch and the record's claim
+// commit together, so this is what the record's own writes said, at half
+// the writes (they were a third of the switch's commit goroutine in a
+// sync).
 //
 // Exactly once: a counter is claimed by one batch (txn_id), which alone
 // moves it on; every other batch bringing it is answered from it (SUCCESS
@@ -259,7 +270,11 @@ func (s *Switch) claim(c *node.Ctx, b *liteBatch) error {
 			if prev.Kind == lite.KindOffline && sameContent(prev, hash) {
 				continue // answered from the record (a repeat, or this batch's own duplicate)
 			}
-			if prev.Kind == lite.KindOffline && (prev.State == recClaimed || prev.State == recDebitSent) {
+			state, err := stagedState(c.Tx, prev)
+			if err != nil {
+				return err
+			}
+			if prev.Kind == lite.KindOffline && (state == recClaimed || state == recDebitSent) {
 				// Another content holds the counter, and its remitter has
 				// not checked its signature yet: a forged record must not
 				// make the device's own a double spend. PENDING: decided at
@@ -351,6 +366,7 @@ func (s *Switch) owned(c *node.Ctx, b *liteBatch) ([]*liteRecord, error) {
 		if r == nil || r.TxnId != b.Id {
 			return nil, fmt.Errorf("lite batch %s: its record %s is not its own", b.Id, recKey(it.Lrn, it.Counter))
 		}
+		inFlight(c, b, r)
 		out = append(out, r)
 	}
 	return out, nil
@@ -547,10 +563,7 @@ func (s *Switch) takePayee(c *node.Ctx, b *liteBatch, p *litePayee, code, reason
 			}
 			continue
 		}
-		r.PayeeAc = p.Ac
-		if err := saveRec(c, r); err != nil {
-			return err
-		}
+		r.PayeeAc = p.Ac // the step's copy; later steps have it from p (inFlight)
 	}
 	return nil
 }
@@ -669,10 +682,7 @@ func (s *Switch) newStage(c *node.Ctx, b *liteBatch, kind upiv1.Txn_Type, bank s
 			return fmt.Errorf("lite batch %s: record %s is none of its own items", b.Id, recKey(r.Lrn, r.Counter))
 		}
 		st.Items = append(st.Items, i)
-		r.State = state
-		if err := saveRec(c, r); err != nil {
-			return err
-		}
+		r.State = state // the step's copy; later steps have it from st (inFlight)
 	}
 	b.Stages = append(b.Stages, st)
 	return s.sendStage(c, b, len(b.Stages)-1)
@@ -889,9 +899,84 @@ func stageRecs(c *node.Ctx, b *liteBatch, st *liteStage) ([]*liteRecord, error) 
 		if err != nil {
 			return nil, err
 		}
+		if r != nil && r.TxnId == b.Id {
+			inFlight(c, b, r)
+		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// stageStates is the state each record b's stages name is in: the latest
+// such stage's (DEBIT_SENT, CREDIT_SENT, REVERSAL_SENT); once a step, as
+// itemIndex.
+func stageStates(c *node.Ctx, b *liteBatch) map[recID]string {
+	rc := stepCache(c)
+	if rc != nil && rc.statesOf == b && rc.statesLen == len(b.Stages) {
+		return rc.states
+	}
+	out := statesOf(b)
+	if rc != nil {
+		rc.statesOf, rc.statesLen, rc.states = b, len(b.Stages), out
+	}
+	return out
+}
+
+// statesOf is stageStates without a step's cache.
+func statesOf(b *liteBatch) map[recID]string {
+	out := make(map[recID]string, len(b.Items))
+	for _, st := range b.Stages {
+		state := stageState[st.Kind]
+		for _, id := range stageIDs(b, st) {
+			out[id] = laterState(out[id], state)
+		}
+	}
+	return out
+}
+
+// stageState is the state a stage of each kind puts its records in.
+var stageState = map[string]string{
+	upiv1.Txn_DEBIT.String(): recDebitSent, upiv1.Txn_CREDIT.String(): recCreditSent, upiv1.Txn_REVERSAL.String(): recReversalSent,
+}
+
+// stateRank orders the states a record passes through before FINAL.
+var stateRank = map[string]int{recClaimed: 0, recDebitSent: 1, recCreditSent: 2, recReversalSent: 3}
+
+// laterState is the later of a record's written state and its stages'.
+func laterState(written, staged string) string {
+	if staged == "" || written == recFinal || stateRank[staged] <= stateRank[written] {
+		return written
+	}
+	return staged
+}
+
+// inFlight puts on r, a step's copy of a record b owns, what b says of it
+// and its record does not (the record is written at its claim and when it
+// is final): the state of the latest stage naming it, and its payee's
+// account. A record written by a build before has both already.
+func inFlight(c *node.Ctx, b *liteBatch, r *liteRecord) {
+	if r.State == recFinal {
+		return
+	}
+	r.State = laterState(r.State, stageStates(c, b)[recID{r.Lrn, r.Counter}])
+	if r.PayeeAc == nil && r.GetRecord().GetPayeeAc() == nil {
+		if p := payeeOf(b, r); p != nil && p.Ac != nil {
+			r.PayeeAc = p.Ac
+		}
+	}
+}
+
+// stagedState is the state of r, a record of any batch, as inFlight would
+// put it: its batch's stages read for one not final.
+func stagedState(tx *store.Tx, r *liteRecord) (string, error) {
+	if r.Kind != lite.KindOffline || r.State == recFinal || r.TxnId == "" {
+		return r.State, nil
+	}
+	b, err := loadBatch(tx, r.TxnId)
+	if err != nil || b == nil {
+		return r.State, err
+	}
+	return laterState(r.State, statesOf(b)[recID{r.Lrn, r.Counter}]), nil
 }
 
 // itemIndex is, for each record b owns, the index of its first item owned
@@ -1317,6 +1402,11 @@ type recCache struct {
 	itemsOf  *liteBatch
 	itemsLen int
 	items    map[recID]uint32
+	// The stages' states of the batch statesOf with statesLen stages
+	// (stageStates).
+	statesOf  *liteBatch
+	statesLen int
+	states    map[recID]string
 }
 
 // recID names a record in a step's cache (no key to make for a lookup).

@@ -627,10 +627,11 @@ func (l *liteSync) checkExactlyOnce() {
 	held := int64(0)
 	require.NoError(t, l.n.View(func(tx *store.Tx) error {
 		return liteRecords.Scan(tx, testLRN+"/", func(_ string, r *liteRecord) (bool, error) {
-			if r.Kind == lite.KindOffline && (r.State == recClaimed || r.State == recDebitSent) {
+			state, err := stagedState(tx, r)
+			if r.Kind == lite.KindOffline && (state == recClaimed || state == recDebitSent) {
 				held += r.GetRecord().GetAmountPaise()
 			}
-			return true, nil
+			return err == nil, err
 		})
 	}))
 	if held == 0 {
