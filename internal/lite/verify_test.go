@@ -77,6 +77,12 @@ func BenchmarkVerifyRecords(b *testing.B) {
 			VerifyRecords(keys, recs)
 		}
 	})
+	b.Run("halves", func(b *testing.B) { // what a sync split over two CPUs costs in all
+		for b.Loop() {
+			VerifyRecords(keys[:250], recs[:250])
+			VerifyRecords(keys[250:], recs[250:])
+		}
+	})
 	b.Run("each", func(b *testing.B) {
 		for b.Loop() {
 			for i := range recs {
