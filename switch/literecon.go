@@ -145,23 +145,12 @@ func reconView(tx *store.Tx, a *liteAccount) (*upiv1.LiteBalance, error) {
 		return nil, err
 	}
 	var own int64
-	staged := map[string]map[recID]string{} // by batch: its stages' states (statesOf)
+	staged := newStaged(tx) // an in-flight record's state is its batch's
 	err = liteRecords.Scan(tx, a.Lrn+"/", func(_ string, r *liteRecord) (bool, error) {
 		b.Counter = max(b.Counter, r.Counter)
-		state := r.State
-		if r.Kind == lite.KindOffline && r.State != recFinal {
-			states, ok := staged[r.TxnId]
-			if !ok {
-				sb, err := loadBatch(tx, r.TxnId)
-				if err != nil {
-					return false, err
-				}
-				if sb != nil {
-					states = statesOf(sb)
-				}
-				staged[r.TxnId] = states
-			}
-			state = laterState(r.State, states[recID{r.Lrn, r.Counter}])
+		state, err := staged.state(r)
+		if err != nil {
+			return false, err
 		}
 		switch {
 		case r.Kind == lite.KindOffline && (state == recClaimed || state == recDebitSent):

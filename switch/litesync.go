@@ -968,15 +968,34 @@ func inFlight(c *node.Ctx, b *liteBatch, r *liteRecord) {
 
 // stagedState is the state of r, a record of any batch, as inFlight would
 // put it: its batch's stages read for one not final.
-func stagedState(tx *store.Tx, r *liteRecord) (string, error) {
+func stagedState(tx *store.Tx, r *liteRecord) (string, error) { return newStaged(tx).state(r) }
+
+// staged tells the states of records of any batches (stagedState),
+// reading each batch once: a scan of an LRN's records meets a batch's
+// many times.
+type staged struct {
+	tx      *store.Tx
+	byBatch map[string]map[recID]string // statesOf each batch read; nil: none
+}
+
+func newStaged(tx *store.Tx) *staged { return &staged{tx: tx, byBatch: map[string]map[recID]string{}} }
+
+func (s *staged) state(r *liteRecord) (string, error) {
 	if r.Kind != lite.KindOffline || r.State == recFinal || r.TxnId == "" {
 		return r.State, nil
 	}
-	b, err := loadBatch(tx, r.TxnId)
-	if err != nil || b == nil {
-		return r.State, err
+	states, ok := s.byBatch[r.TxnId]
+	if !ok {
+		b, err := loadBatch(s.tx, r.TxnId)
+		if err != nil {
+			return r.State, err
+		}
+		if b != nil {
+			states = statesOf(b)
+		}
+		s.byBatch[r.TxnId] = states
 	}
-	return laterState(r.State, statesOf(b)[recID{r.Lrn, r.Counter}]), nil
+	return laterState(r.State, states[recID{r.Lrn, r.Counter}]), nil
 }
 
 // itemIndex is, for each record b owns, the index of its first item owned

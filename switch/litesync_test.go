@@ -626,8 +626,9 @@ func (l *liteSync) checkExactlyOnce() {
 	assert.Equal(t, l.topup-posted, l.bank, "the bank's balance is the top-up less what was posted")
 	held := int64(0)
 	require.NoError(t, l.n.View(func(tx *store.Tx) error {
+		staged := newStaged(tx)
 		return liteRecords.Scan(tx, testLRN+"/", func(_ string, r *liteRecord) (bool, error) {
-			state, err := stagedState(tx, r)
+			state, err := staged.state(r)
 			if r.Kind == lite.KindOffline && (state == recClaimed || state == recDebitSent) {
 				held += r.GetRecord().GetAmountPaise()
 			}
