@@ -299,6 +299,10 @@ type Node struct {
 	throttled atomic.Int64
 	// pruned counts the trace entries dropped under Config.Retain.
 	pruned atomic.Int64
+	// pruneMu makes a round of the background pruner and a whole Prune
+	// one after the other, so that when Prune returns, everything dropped
+	// until then is in pruned.
+	pruneMu sync.Mutex
 	// inFlight counts the requests being worked on (Acquire); busy is the
 	// refusal when maxInFlight are.
 	inFlight    atomic.Int64

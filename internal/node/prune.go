@@ -91,6 +91,8 @@ func (n *Node) Prune() (PruneStats, error) {
 	if n.cfg.Retain <= 0 {
 		return PruneStats{}, nil
 	}
+	n.pruneMu.Lock()
+	defer n.pruneMu.Unlock()
 	st, err := pruneAll(&pruner{db: n.db, maxKeys: maxPruneKeys}, n.now(), n.cfg.Retain)
 	n.pruned.Add(int64(st.Messages))
 	return st, err
@@ -142,9 +144,11 @@ func (n *Node) pruneLoop() {
 		case <-t.C:
 		}
 		for range maxPruneRounds {
+			n.pruneMu.Lock()
 			now := n.now()
 			st, more, err := p.round(now.Add(-n.cfg.Retain), now)
 			n.pruned.Add(int64(st.Messages))
+			n.pruneMu.Unlock()
 			if err != nil {
 				if !errors.Is(err, store.ErrClosed) {
 					n.log.Error("prune under retention; will try again", "err", err)
